@@ -1,0 +1,37 @@
+/** Pure types shared by every layer. No I/O here. */
+
+export type AttrType = 'string' | 'integer' | 'float' | 'boolean' | 'array<string>';
+export type Metric = 'cosine' | 'l2' | 'dot';
+
+export interface FullTextOptions {
+  /** A language `natural` has a stemmer for, lower case (e.g. "english", "french"). */
+  language: string;
+  stemming: boolean;
+  remove_stopwords: boolean;
+  case_sensitive: boolean;
+}
+
+export interface AttributeSchema {
+  type: AttrType;
+  /** null when the attribute is not full-text indexed. */
+  full_text: FullTextOptions | null;
+}
+
+export interface Schema {
+  /** 0 for a text-only namespace. */
+  vector_dim: number;
+  vector_metric: Metric;
+  attributes: Record<string, AttributeSchema>;
+}
+
+/** Non-negative safe integers or non-empty strings (see README "Document ids"). */
+export type DocId = number | string;
+export type AttrValue = string | number | boolean | string[] | null;
+export type Attributes = Record<string, AttrValue>;
+
+export interface Doc {
+  id: DocId;
+  /** null when the document has no vector. */
+  vector: Float32Array | null;
+  attributes: Attributes;
+}

@@ -1,0 +1,71 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+
+/**
+ * Positional read access to an immutable byte range (a section of a segment's index file, or a buffer).
+ * A cold `elacsym query` reads only the parts of a segment it needs through this, instead of whole files.
+ * Every returned array starts at offset 0 of its own ArrayBuffer or is otherwise 4-byte aligned, so callers
+ * may view it as Float32Array/Uint32Array when `offset` is a multiple of 4 within the source.
+ */
+export interface ByteSource {
+  readonly length: number;
+  read(offset: number, length: number): Uint8Array;
+  /** A view of [offset, offset+length) of this source. */
+  slice(offset: number, length: number): ByteSource;
+}
+
+export class MemorySource implements ByteSource {
+  constructor(private readonly bytes: Uint8Array) {}
+  get length(): number {
+    return this.bytes.length;
+  }
+  read(offset: number, length: number): Uint8Array {
+    checkRange(offset, length, this.bytes.length);
+    const view = this.bytes.subarray(offset, offset + length);
+    // Keep the alignment promise: copy when the view would not be 4-byte aligned.
+    return view.byteOffset % 4 === 0 ? view : view.slice();
+  }
+  slice(offset: number, length: number): ByteSource {
+    checkRange(offset, length, this.bytes.length);
+    return new MemorySource(this.read(offset, length));
+  }
+}
+
+/** Reads a file with pread(2). The descriptor stays open until `close()`; the file must be immutable. */
+export class FileSource implements ByteSource {
+  readonly length: number;
+  private constructor(
+    private readonly fd: number,
+    private readonly base: number,
+    length: number,
+  ) {
+    this.length = length;
+  }
+  static open(path: string): FileSource {
+    const fd = openSync(path, 'r');
+    return new FileSource(fd, 0, fstatSync(fd).size);
+  }
+  read(offset: number, length: number): Uint8Array {
+    checkRange(offset, length, this.length);
+    const out = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      const n = readSync(this.fd, out, done, length - done, this.base + offset + done);
+      if (n === 0) throw new RangeError(`unexpected end of file at byte ${this.base + offset + done}`);
+      done += n;
+    }
+    return out;
+  }
+  slice(offset: number, length: number): ByteSource {
+    checkRange(offset, length, this.length);
+    return new FileSource(this.fd, this.base + offset, length);
+  }
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+function checkRange(offset: number, length: number, size: number): void {
+  if (offset < 0 || length < 0 || offset + length > size) {
+    throw new RangeError(`read of [${offset}, ${offset + length}) outside a source of ${size} bytes`);
+  }
+}
