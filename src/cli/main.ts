@@ -1,0 +1,225 @@
+/**
+ * The commander program. Each command is declared here (so `--help` never loads heavy code) and its
+ * action lazily imports `commands/<name>.js`, which parses options into a request, calls the core once and
+ * prints. Start-up cost of `elacsym query` is therefore commander + the query path only.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { ElacsymError, EXIT } from '../errors.js';
+import { err, flushOut, type GlobalOptions, reportError } from './output.js';
+
+export const VERSION = '0.1.0';
+
+type Action = (args: string[], opts: Record<string, unknown>, g: GlobalOptions) => Promise<number | void>;
+
+function globals(cmd: Command): GlobalOptions {
+  const o = cmd.optsWithGlobals() as Record<string, unknown>;
+  return {
+    dataDir: String(o.dataDir ?? process.env.ELACSYM_DATA_DIR ?? './elacsym-data'),
+    json: Boolean(o.json),
+    quiet: Boolean(o.quiet),
+    debug: Boolean(o.debug),
+  };
+}
+
+let exitCode = 0;
+
+function run(load: () => Promise<{ default: Action }>) {
+  return async (...a: unknown[]) => {
+    const cmd = a[a.length - 1] as Command;
+    const opts = a[a.length - 2] as Record<string, unknown>;
+    const args = a.slice(0, -2) as string[];
+    const g = globals(cmd);
+    try {
+      const mod = await load();
+      const code = await mod.default(args.flat() as string[], opts, g);
+      exitCode = typeof code === 'number' ? code : 0;
+    } catch (e) {
+      await flushOut();
+      exitCode = reportError(e, g);
+    }
+  };
+}
+
+const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
+const seeMan = (name: string) => `\nSee man ${name} and the README for exit statuses and details.\n`;
+
+export function buildProgram(): Command {
+  const program = new Command('elacsym')
+    .description('Hybrid search (vector + BM25 full-text + filters) over a local data directory, with the durability of a database.')
+    .version(VERSION, '-V, --version')
+    .option('-d, --data-dir <dir>', 'data directory (env ELACSYM_DATA_DIR)', process.env.ELACSYM_DATA_DIR ?? './elacsym-data')
+    .option('--json', 'machine-readable output: JSON results on stdout, JSON errors on stderr')
+    .option('-q, --quiet', 'no progress or summaries on stderr')
+    .option('--debug', 'print stack traces of errors')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', examples(['elacsym init docs --dim 3 --metric cosine', 'elacsym import docs fixtures/quickstart.ndjson', 'elacsym query docs --text "hello"']) + seeMan('elacsym'));
+
+  program
+    .command('init')
+    .description('create a namespace')
+    .argument('<namespace>', 'name: 1-64 characters of [A-Za-z0-9_-]')
+    .option('--dim <n>', 'vector dimension (0 = text only)')
+    .addOption(new Option('--metric <metric>', 'vector metric').choices(['cosine', 'l2', 'dot']))
+    .option('--schema <file>', "schema JSON in the ancestor's shape (FILE or - for stdin)")
+    .option('--full-text <fields>', 'comma-separated string attributes to index for BM25 with the english analyzer')
+    .addHelpText('after', examples(['elacsym init docs --dim 384 --metric cosine --full-text title,body', 'elacsym init docs --schema schema.json']) + seeMan('elacsym-init'))
+    .action(run(() => import('./commands/init.js')));
+
+  program
+    .command('namespaces')
+    .alias('ls')
+    .description('list namespaces with their document counts')
+    .addHelpText('after', examples(['elacsym namespaces', 'elacsym ls --json']) + seeMan('elacsym-namespaces'))
+    .action(run(() => import('./commands/namespaces.js')));
+
+  program
+    .command('drop')
+    .description('remove a namespace and all its data')
+    .argument('<namespace>')
+    .option('-y, --yes', 'do not ask for confirmation (required when stdin is not a terminal)')
+    .option('--wait <seconds>', 'wait this long for a running writer', '0')
+    .addHelpText('after', examples(['elacsym drop docs --yes']) + seeMan('elacsym-drop'))
+    .action(run(() => import('./commands/drop.js')));
+
+  program
+    .command('import')
+    .description('import NDJSON documents (upsert: the newest write of an id wins)')
+    .argument('<namespace>')
+    .argument('[file]', 'NDJSON file, or - for stdin', '-')
+    .addOption(new Option('--on-error <mode>', 'fail: stop at the first bad line; skip: reject it and go on').choices(['fail', 'skip']).default('fail'))
+    .option('--rejects <file>', 'with --on-error skip: write rejected lines with their reasons here (NDJSON)')
+    .option('--skip-lines <n>', 'skip the first N input lines (resume after a failure)')
+    .option('--resume', 'skip the lines an earlier import of the same FILE committed')
+    .option('--batch-size <n>', 'documents per durable journal batch', '8192')
+    .option('--segment-docs <n>', 'documents per segment flush (bounds memory)', '100000')
+    .option('--max-line-bytes <n>', 'reject lines longer than this', String(64 * 1024 * 1024))
+    .option('--wait <seconds>', 'wait this long for another writer instead of exiting with status 75', '0')
+    .option('--progress', 'force a progress bar even when stderr is not a terminal')
+    .addHelpText(
+      'after',
+      examples(['elacsym import docs docs.ndjson', 'cat docs.ndjson | elacsym import docs -', 'elacsym import docs big.ndjson --on-error skip --rejects rejects.ndjson', 'elacsym import docs big.ndjson --resume']) +
+        seeMan('elacsym-import'),
+    )
+    .action(run(() => import('./commands/import.js')));
+
+  program
+    .command('delete')
+    .description('delete documents by id')
+    .argument('<namespace>')
+    .option('--ids <ids>', 'comma-separated ids (numbers are integer ids; quote strings as JSON to force a string id: \'"42"\')')
+    .option('--ids-file <file>', 'one id per line (JSON or bare), or - for stdin')
+    .option('--wait <seconds>', 'wait this long for another writer', '0')
+    .addHelpText('after', examples(['elacsym delete docs --ids 1,2,3', 'jq .id gone.ndjson | elacsym delete docs --ids-file -']) + seeMan('elacsym-delete'))
+    .action(run(() => import('./commands/delete.js')));
+
+  program
+    .command('export')
+    .description('write the live documents as NDJSON in the import shape')
+    .argument('<namespace>')
+    .option('-o, --output <file>', 'write to FILE instead of stdout')
+    .addHelpText('after', examples(['elacsym export docs > docs.ndjson', 'elacsym export docs | elacsym import copy -']) + seeMan('elacsym-export'))
+    .action(run(() => import('./commands/export.js')));
+
+  program
+    .command('query')
+    .description('vector, full-text, filtered and hybrid queries')
+    .argument('<namespace>')
+    .option('--vector <json>', 'query vector as a JSON array, or @FILE')
+    .option('--text <query>', 'full-text query; "quoted phrases" match the sequence')
+    .option('--fields <fields>', 'full-text fields with optional weights: title^2,body (default: all full-text fields)')
+    .option('--filter <json>', 'filter JSON, or @FILE')
+    .option('-k, --top-k <n>', 'number of results', '10')
+    .option('--include-vector', 'include vectors in results')
+    .option('--include-attributes <names>', 'comma-separated attributes to include (default: all; "" for none)')
+    .addOption(new Option('--format <format>', 'output format').choices(['json', 'ndjson', 'table']))
+    .option('--explain', 'add the plan and per-retriever ranks and scores')
+    .option('--rrf-k <n>', 'RRF constant k for hybrid fusion', '60')
+    .option('--vector-weight <w>', 'hybrid: weight of the vector retriever', '1')
+    .option('--text-weight <w>', 'hybrid: weight of the full-text retriever', '1')
+    .option('--request <file>', "one JSON request in the ancestor's query shape (FILE or -)")
+    .option('--batch <file>', 'NDJSON requests, one response line each (FILE or -)')
+    .addHelpText(
+      'after',
+      examples([
+        'elacsym query docs --text "vector database" --top-k 5',
+        'elacsym query docs --vector "[0.1,0.2,0.3]" --filter \'{"field":"category","op":"eq","value":"tech"}\'',
+        'elacsym query docs --vector @q.json --text "rust" --explain',
+        'elacsym query docs --batch requests.ndjson > responses.ndjson',
+      ]) + seeMan('elacsym-query'),
+    )
+    .action(run(() => import('./commands/query.js')));
+
+  program
+    .command('compact')
+    .description('merge segments, drop superseded and deleted documents, rebuild indexes')
+    .argument('[namespace]')
+    .option('--all', 'compact every namespace')
+    .option('--if-needed', 'only when past the documented thresholds; otherwise report "nothing to do"')
+    .option('--dry-run', 'print the plan, change nothing')
+    .option('--wait <seconds>', 'wait this long for another writer instead of exiting with status 75', '0')
+    .addHelpText('after', examples(['elacsym compact docs', 'elacsym compact --all --if-needed --json']) + seeMan('elacsym-compact'))
+    .action(run(() => import('./commands/compact.js')));
+
+  const wal = program.command('wal').description('inspect and replay the write-ahead journal');
+  wal
+    .command('inspect')
+    .description("list the journal's entries and verify their checksums")
+    .argument('<namespace>')
+    .addHelpText('after', examples(['elacsym wal inspect docs', 'elacsym wal inspect docs --json']) + seeMan('elacsym-wal'))
+    .action(run(async () => ({ default: (await import('./commands/wal.js')).inspect })));
+  wal
+    .command('replay')
+    .description('apply every pending journal entry into segments now')
+    .argument('<namespace>')
+    .option('--dry-run', 'report what would be applied')
+    .option('--wait <seconds>', 'wait this long for another writer', '0')
+    .addHelpText('after', examples(['elacsym wal replay docs', 'elacsym wal replay docs --dry-run']) + seeMan('elacsym-wal'))
+    .action(run(async () => ({ default: (await import('./commands/wal.js')).replay })));
+
+  program
+    .command('health')
+    .description('report the health of namespaces; exit 0 healthy, 6 degraded, 5 corrupt')
+    .argument('[namespace]')
+    .option('--deep', 'verify every checksum and the manifest against the files')
+    .option('--prometheus', 'print Prometheus text exposition format')
+    .option('--max-backlog <n>', 'pending journal documents that count as degraded', '100000')
+    .addHelpText('after', examples(['elacsym health', 'elacsym health docs --deep --json', 'elacsym health --prometheus > /var/lib/node_exporter/elacsym.prom']) + seeMan('elacsym-health'))
+    .action(run(() => import('./commands/health.js')));
+
+  program
+    .command('bench')
+    .description('generate a dataset, import it and measure import speed, latency and recall')
+    .option('--docs <n>', 'documents', '20000')
+    .option('--dim <n>', 'vector dimension', '64')
+    .option('--queries <n>', 'queries per kind', '200')
+    .option('-k, --top-k <n>', 'results per query', '10')
+    .option('--seed <n>', 'dataset seed', '42')
+    .option('--baseline <file>', 'compare against an earlier --json report')
+    .option('--max-regression <pct>', 'with --baseline: allowed latency growth / recall drop in percent', '20')
+    .option('--keep', 'keep the generated data directory')
+    .addHelpText('after', examples(['elacsym bench', 'elacsym bench --docs 100000 --dim 128 --json > report.json', 'elacsym bench --baseline report.json --max-regression 20']) + seeMan('elacsym-bench'))
+    .action(run(() => import('./commands/bench.js')));
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  program.configureOutput({ writeErr: (s) => err(s.replace(/\n$/, '')), writeOut: (s) => process.stdout.write(s) });
+  for (const c of program.commands) {
+    c.exitOverride();
+    for (const cc of c.commands) cc.exitOverride();
+  }
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.OK;
+      return EXIT.USAGE;
+    }
+    return reportError(e instanceof ElacsymError ? e : e, { json: false, debug: true });
+  }
+  await flushOut();
+  return exitCode;
+}

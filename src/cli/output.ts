@@ -1,0 +1,87 @@
+/**
+ * The only writer to stdout and stderr. Results go to stdout; diagnostics, progress and summaries to
+ * stderr. Writes are synchronous-safe for pipes: we wait for 'drain' on back-pressure so a large export
+ * piped into `head` or another import neither buffers unboundedly nor loses the tail on exit.
+ */
+import { writeSync } from 'node:fs';
+import { ElacsymError, EXIT } from '../errors.js';
+
+export interface GlobalOptions {
+  dataDir: string;
+  json: boolean;
+  quiet: boolean;
+  debug: boolean;
+}
+
+let pendingOut = '';
+
+/** Buffered stdout: flushed in 64 KiB writes; call `flushOut()` before exit. */
+export async function out(text: string): Promise<void> {
+  pendingOut += text;
+  if (pendingOut.length >= 65536) await flushOut();
+}
+
+export async function flushOut(): Promise<void> {
+  if (pendingOut.length === 0) return;
+  const s = pendingOut;
+  pendingOut = '';
+  if (!process.stdout.write(s)) {
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        process.stdout.off('error', done);
+        resolve();
+      };
+      process.stdout.once('drain', done);
+      process.stdout.once('error', done);
+    });
+  }
+}
+
+export function outLine(text: string): Promise<void> {
+  return out(`${text}\n`);
+}
+
+export function printJson(v: unknown): Promise<void> {
+  return out(`${JSON.stringify(v)}\n`);
+}
+
+/** Diagnostics: synchronous so nothing is lost if we exit right after. */
+export function err(text: string): void {
+  try {
+    writeSync(2, `${text}\n`);
+  } catch {
+    // stderr closed: nothing sensible left to do
+  }
+}
+
+export function isTTY(stream: 'stdout' | 'stderr' | 'stdin'): boolean {
+  return Boolean(process[stream].isTTY);
+}
+
+/** Turn any error into text on stderr and the documented exit status. */
+export function reportError(e: unknown, g: Pick<GlobalOptions, 'json' | 'debug'>): number {
+  const ee =
+    e instanceof ElacsymError
+      ? e
+      : new ElacsymError('INTERNAL', e instanceof Error ? e.message : String(e), { cause: e });
+  if (g.json) {
+    err(JSON.stringify({ error: { code: ee.code, message: ee.message, hint: ee.hint, ...(Object.keys(ee.details).length ? { details: ee.details } : {}) } }));
+  } else {
+    err(`elacsym: error[${ee.code}]: ${ee.message}`);
+    let c: unknown = ee.cause;
+    while (c) {
+      if (c instanceof Error && c !== ee) err(`  caused by: ${c.message}`);
+      c = c instanceof Error ? c.cause : undefined;
+    }
+    err(`  hint: ${ee.hint}`);
+  }
+  if (g.debug || ee.code === 'INTERNAL') {
+    const stack = (ee.code === 'INTERNAL' && ee.cause instanceof Error ? ee.cause : ee).stack;
+    if (stack && g.debug) err(stack);
+  }
+  return ee.exitStatus ?? EXIT.INTERNAL;
+}
+
+export function fmtInt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}

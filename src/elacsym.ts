@@ -1,0 +1,33 @@
+/**
+ * The public API of the elacsym core. The CLI is one client of it; it never prints or exits.
+ *
+ * @example
+ * ```ts
+ * import { DataDir, Writer, importNdjson, namespaceDir } from 'elacsym';
+ * const dir = DataDir.open('./data', { create: true });
+ * dir.initNamespace('docs', { vector_dim: 3, vector_metric: 'cosine', attributes: {} });
+ * const w = await Writer.open(namespaceDir('./data', 'docs'), 'docs');
+ * await importNdjson(w, createReadStream('docs.ndjson'));
+ * w.close();
+ * ```
+ */
+import { ElacsymError } from './errors.js';
+import { validateNamespaceName } from './model/schema.js';
+import { DataDir } from './store/data-dir.js';
+
+export { ElacsymError, ERRORS, EXIT, type ErrorCode } from './errors.js';
+export type * from './model/types.js';
+export { DataDir } from './store/data-dir.js';
+export { Writer, type WriterOptions, type FlushResult } from './store/writer.js';
+export { Snapshot } from './store/snapshot.js';
+export { importNdjson, type ImportOptions, type ImportSummary } from './store/ingest.js';
+
+/** Resolve a namespace directory, refusing invalid names and missing namespaces. */
+export function namespaceDir(dataDir: string, name: string): string {
+  validateNamespaceName(name);
+  const dir = DataDir.open(dataDir);
+  if (!dir.exists(name)) {
+    throw new ElacsymError('NAMESPACE_NOT_FOUND', `namespace ${name} does not exist in ${dataDir}`, { details: { namespace: name } });
+  }
+  return dir.namespacePath(name);
+}

@@ -1,0 +1,309 @@
+/**
+ * Filter evaluation, row-wise (`compileFilter`) and columnar (`evaluateColumns`). Both apply exactly the
+ * semantics below; a property test checks them against each other and against a naive reference.
+ *
+ * Filter semantics (normative; copied into the README)
+ * ----------------------------------------------------
+ * "Missing" means the attribute is absent from the document or its value is null. "Scalar" means a
+ * string, number or boolean. `x` is the document's value, `v` the filter's value.
+ *
+ * Types and comparison
+ * - Integers and floats are both JS numbers and compare numerically with each other: 1 = 1.0, 2 > 1.5.
+ * - Strings compare lexicographically by UTF-16 code units (JS `<`), case-sensitively, no collation.
+ * - A number never equals or orders against a string, and there is no coercion: price gt "10" is false
+ *   for price = 20, and category eq 1 is false for category = "1".
+ * - Booleans only take part in eq/ne/in/nin; gt/gte/lt/lte on a boolean value are false.
+ * - An array<string> value never equals a scalar: eq is false and ne is true; ordering is false.
+ *
+ *   op           x missing  x scalar (string / number / boolean)        x array<string>
+ *   -----------  ---------  -------------------------------------------  -----------------------------------
+ *   eq v         false      x === v (same type and value)                false
+ *   ne v         TRUE       not (x eq v)                                 true
+ *   gt/gte/      false      both numbers: numeric; both strings:         false
+ *   lt/lte v                lexicographic; otherwise false
+ *   in [..]      false      x equals some listed value                   some element is listed
+ *   nin [..]     TRUE       not (x in [..])                              no element is listed
+ *   contains v   false      string x: v is a string and a substring      some element equals v
+ *                           of x; number/boolean x: false
+ *   containsany  false      string x: some listed string is a            some element is listed
+ *   [..]                    substring of x; otherwise false
+ *   containsall  false      string x: every listed value is a string     every listed value is an element
+ *   [..]                    and a substring of x; otherwise false
+ *   prefix v     false      string x: x starts with v; otherwise false   some element starts with v
+ *   exists true  false      true                                         true (also for [])
+ *   exists false TRUE       false                                        false
+ *
+ * - ne and nin are true on a missing attribute (unlike SQL's NULL logic): "not equal to x" holds for a
+ *   document without the attribute. Exactly: ne = not eq, nin = not in, for every document.
+ * - An empty array attribute ([]) exists, contains nothing, is in nothing and nin everything.
+ * - The empty string "" is a substring and a prefix of every string.
+ * - `not` is plain logical negation of its child, so not(category eq "x") is true where category is
+ *   missing. `and`/`or` are the usual conjunction/disjunction (groups are never empty: parseFilter
+ *   rejects them).
+ *
+ * Filters handed to compileFilter/evaluateColumns are validated with parseFilter (no schema) first and
+ * rejected with INVALID_FILTER when they break its rules.
+ */
+import { ElacsymError } from '../../errors.js';
+import { parseFilter, type Filter, type FilterCondition, type Scalar } from '../../model/filter.js';
+import type { AttrValue, Attributes } from '../../model/types.js';
+
+/** One attribute of a segment, indexed by doc ordinal; undefined or null = missing. */
+export type Column = ReadonlyArray<AttrValue | undefined>;
+
+/** A predicate over one attribute value (undefined = absent). */
+export type ValuePredicate = (x: AttrValue | undefined) => boolean;
+
+function validated(f: Filter): Filter {
+  const g = parseFilter(f);
+  if (g === null) throw new ElacsymError('INVALID_FILTER', 'filter: expected a filter, got null');
+  return g;
+}
+
+function isPresent(x: unknown): boolean {
+  return typeof x === 'string' || typeof x === 'number' || typeof x === 'boolean' || Array.isArray(x);
+}
+
+function asList(v: Scalar | Scalar[]): Scalar[] {
+  return Array.isArray(v) ? v : [v];
+}
+
+/** Compiles one condition to a predicate over the attribute's value. Assumes a validated condition. */
+export function compileCondition(c: FilterCondition): ValuePredicate {
+  const v = c.value;
+  switch (c.op) {
+    case 'eq':
+      return (x) => x === v;
+    case 'ne':
+      return (x) => x !== v;
+    case 'gt':
+      return typeof v === 'number'
+        ? (x) => typeof x === 'number' && x > v
+        : (x) => typeof x === 'string' && x > (v as string);
+    case 'gte':
+      return typeof v === 'number'
+        ? (x) => typeof x === 'number' && x >= v
+        : (x) => typeof x === 'string' && x >= (v as string);
+    case 'lt':
+      return typeof v === 'number'
+        ? (x) => typeof x === 'number' && x < v
+        : (x) => typeof x === 'string' && x < (v as string);
+    case 'lte':
+      return typeof v === 'number'
+        ? (x) => typeof x === 'number' && x <= v
+        : (x) => typeof x === 'string' && x <= (v as string);
+    case 'in': {
+      const set = new Set<unknown>(asList(v));
+      return (x) => (Array.isArray(x) ? x.some((e) => set.has(e)) : set.has(x) && x !== undefined);
+    }
+    case 'nin': {
+      const set = new Set<unknown>(asList(v));
+      return (x) => !(Array.isArray(x) ? x.some((e) => set.has(e)) : set.has(x) && x !== undefined);
+    }
+    case 'contains':
+      if (typeof v === 'string') {
+        return (x) => (typeof x === 'string' ? x.includes(v) : Array.isArray(x) && x.includes(v));
+      }
+      return (x) => Array.isArray(x) && (x as unknown[]).includes(v);
+    case 'containsany': {
+      const list = asList(v);
+      const set = new Set<unknown>(list);
+      const strings = list.filter((s): s is string => typeof s === 'string');
+      return (x) => {
+        if (typeof x === 'string') {
+          for (const s of strings) if (x.includes(s)) return true;
+          return false;
+        }
+        return Array.isArray(x) && x.some((e) => set.has(e));
+      };
+    }
+    case 'containsall': {
+      const list = asList(v);
+      const allStrings = list.every((s) => typeof s === 'string');
+      return (x) => {
+        if (typeof x === 'string') {
+          if (!allStrings) return false;
+          for (const s of list) if (!x.includes(s as string)) return false;
+          return true;
+        }
+        if (!Array.isArray(x)) return false;
+        for (const s of list) if (!(x as unknown[]).includes(s)) return false;
+        return true;
+      };
+    }
+    case 'prefix': {
+      const p = v as string;
+      return (x) =>
+        typeof x === 'string' ? x.startsWith(p) : Array.isArray(x) && x.some((e) => typeof e === 'string' && e.startsWith(p));
+    }
+    case 'exists':
+      return v === true ? (x) => isPresent(x) : (x) => !isPresent(x);
+  }
+}
+
+type RowFn = (attrs: Attributes) => boolean;
+
+function buildRow(n: Filter): RowFn {
+  switch (n.type) {
+    case 'cond': {
+      const p = compileCondition(n);
+      const field = n.field;
+      return (a) => p(a[field]);
+    }
+    case 'not': {
+      const c = buildRow(n.condition);
+      return (a) => !c(a);
+    }
+    case 'and':
+    case 'or': {
+      const cs = n.conditions.map(buildRow);
+      const isAnd = n.type === 'and';
+      if (cs.length === 0) return () => isAnd;
+      const [c0, c1] = cs;
+      if (cs.length === 1 && c0) return c0;
+      if (cs.length === 2 && c0 && c1) return isAnd ? (a) => c0(a) && c1(a) : (a) => c0(a) || c1(a);
+      return isAnd
+        ? (a) => {
+            for (const c of cs) if (!c(a)) return false;
+            return true;
+          }
+        : (a) => {
+            for (const c of cs) if (c(a)) return true;
+            return false;
+          };
+    }
+  }
+}
+
+/**
+ * Compiles a filter to a row predicate once (closures; no AST walking per document). Attribute values
+ * that are not AttrValues (e.g. inherited Object.prototype members for a field named "constructor")
+ * are treated as missing.
+ */
+export function compileFilter(f: Filter): (attrs: Attributes) => boolean {
+  return buildRow(validated(f));
+}
+
+// Mask combination modes for the columnar evaluator.
+const SET = 0; // m[i] = node(i)
+const AND = 1; // m[i] = m[i] && node(i)   (node evaluated only where m[i] = 1)
+const OR = 2; // m[i] = m[i] || node(i)    (node evaluated only where m[i] = 0)
+type Mode = typeof SET | typeof AND | typeof OR;
+
+/**
+ * Evaluates a filter over columns, returning a 0/1 mask of length n (index = doc ordinal). `getColumn`
+ * is called at most once per distinct field; a column shorter than n is treated as missing past its end.
+ * When `out` is given it must have at least n elements; the first n are overwritten and returned (as a
+ * subarray when it is longer).
+ */
+export function evaluateColumns(f: Filter, getColumn: (field: string) => Column, n: number, out?: Uint8Array): Uint8Array {
+  const g = validated(f);
+  if (!Number.isSafeInteger(n) || n < 0) throw new ElacsymError('INTERNAL', `evaluateColumns: bad row count ${n}`);
+  let mask: Uint8Array;
+  if (out === undefined) mask = new Uint8Array(n);
+  else if (out.length === n) mask = out;
+  else if (out.length > n) mask = out.subarray(0, n);
+  else throw new ElacsymError('INTERNAL', `evaluateColumns: out has ${out.length} elements, need ${n}`);
+
+  const cache = new Map<string, Column>();
+  const col = (field: string): Column => {
+    let c = cache.get(field);
+    if (c === undefined) {
+      c = getColumn(field);
+      cache.set(field, c);
+    }
+    return c;
+  };
+
+  const evalInto = (node: Filter, m: Uint8Array, mode: Mode): void => {
+    switch (node.type) {
+      case 'cond':
+        condInto(compileCondition(node), col(node.field), m, mode);
+        return;
+      case 'and': {
+        const cs = node.conditions;
+        if (cs.length === 0) {
+          if (mode === SET) m.fill(1);
+          else if (mode === OR) m.fill(1);
+          return; // AND with true: unchanged
+        }
+        if (mode === OR) {
+          // t = rows still undecided (m = 0); AND the conjunction into them, then OR back.
+          const t = new Uint8Array(m.length);
+          for (let i = 0; i < t.length; i++) t[i] = m[i] === 0 ? 1 : 0;
+          for (const c of cs) evalInto(c, t, AND);
+          for (let i = 0; i < m.length; i++) m[i] = (m[i] as number) | (t[i] as number);
+          return;
+        }
+        let first = true;
+        for (const c of cs) {
+          evalInto(c, m, first && mode === SET ? SET : AND);
+          first = false;
+        }
+        return;
+      }
+      case 'or': {
+        const cs = node.conditions;
+        if (cs.length === 0) {
+          if (mode === SET || mode === AND) m.fill(0);
+          return; // OR with false: unchanged
+        }
+        if (mode === AND) {
+          // t = 1 on rows already false (so they are skipped), OR the disjunction in, then AND back.
+          const t = new Uint8Array(m.length);
+          for (let i = 0; i < t.length; i++) t[i] = m[i] === 0 ? 1 : 0;
+          for (const c of cs) evalInto(c, t, OR);
+          for (let i = 0; i < m.length; i++) m[i] = (m[i] as number) & (t[i] as number);
+          return;
+        }
+        let first = true;
+        for (const c of cs) {
+          evalInto(c, m, first && mode === SET ? SET : OR);
+          first = false;
+        }
+        return;
+      }
+      case 'not': {
+        if (mode === SET) {
+          evalInto(node.condition, m, SET);
+          for (let i = 0; i < m.length; i++) m[i] = (m[i] as number) ^ 1;
+          return;
+        }
+        // AND: t = m && child, then m = m && !child = m & ~t.  OR: t = !m && child, then m = m | !t.
+        const t = new Uint8Array(m.length);
+        if (mode === AND) t.set(m);
+        else for (let i = 0; i < t.length; i++) t[i] = m[i] === 0 ? 1 : 0;
+        evalInto(node.condition, t, AND);
+        if (mode === AND) for (let i = 0; i < m.length; i++) m[i] = (m[i] as number) & ((t[i] as number) ^ 1);
+        else for (let i = 0; i < m.length; i++) m[i] = (m[i] as number) | ((t[i] as number) ^ 1);
+        return;
+      }
+    }
+  };
+
+  evalInto(g, mask, SET);
+  return mask;
+}
+
+function condInto(p: ValuePredicate, c: Column, m: Uint8Array, mode: Mode): void {
+  const n = m.length;
+  const len = Math.min(n, c.length);
+  const pMissing = p(undefined) ? 1 : 0;
+  if (mode === SET) {
+    for (let i = 0; i < len; i++) m[i] = p(c[i]) ? 1 : 0;
+    if (len < n) m.fill(pMissing, len, n);
+  } else if (mode === AND) {
+    for (let i = 0; i < len; i++) if (m[i] !== 0) m[i] = p(c[i]) ? 1 : 0;
+    if (len < n && pMissing === 0) m.fill(0, len, n);
+  } else {
+    for (let i = 0; i < len; i++) if (m[i] === 0) m[i] = p(c[i]) ? 1 : 0;
+    if (len < n && pMissing === 1) m.fill(1, len, n);
+  }
+}
+
+/** Number of 1s in a 0/1 mask. */
+export function countMatches(mask: Uint8Array): number {
+  let k = 0;
+  for (let i = 0; i < mask.length; i++) k += mask[i] as number;
+  return k;
+}

@@ -1,0 +1,157 @@
+import { ElacsymError } from '../errors.js';
+import { fitsType, inferType } from './schema.js';
+import type { AttrValue, Attributes, Doc, DocId, Schema } from './types.js';
+
+export const MAX_STRING_ID_BYTES = 512;
+
+/**
+ * Ids are non-negative safe integers (0 .. 2^53-1) or non-empty strings of at most 512 UTF-8 bytes.
+ * 42 and "42" are different ids: ids keep their JSON type so `export | import` round-trips exactly.
+ */
+export function parseId(v: unknown): DocId {
+  if (typeof v === 'number') {
+    if (Number.isSafeInteger(v) && v >= 0) return v;
+    throw new Error(`id must be a non-negative integer below 2^53 or a string, got ${JSON.stringify(v)}`);
+  }
+  if (typeof v === 'string') {
+    if (v.length === 0) throw new Error('id must not be an empty string');
+    if (Buffer.byteLength(v) > MAX_STRING_ID_BYTES) throw new Error(`id longer than ${MAX_STRING_ID_BYTES} bytes`);
+    return v;
+  }
+  throw new Error(`id must be a non-negative integer or a string, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
+}
+
+/** The unique key of an id: its JSON text (so 42 and "42" differ). */
+export function idKey(id: DocId): string {
+  return typeof id === 'number' ? String(id) : JSON.stringify(id);
+}
+
+export function idFromKey(key: string): DocId {
+  return key.charCodeAt(0) === 34 /* " */ ? (JSON.parse(key) as string) : Number(key);
+}
+
+/** Total order on ids used to break ties: integers ascending, then strings by code unit. */
+export function compareIds(a: DocId, b: DocId): number {
+  if (typeof a === 'number') {
+    if (typeof b === 'number') return a - b;
+    return -1;
+  }
+  if (typeof b === 'number') return 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** An invalid document: `field` is the JSON path of the offending value. */
+export class DocumentError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Validate one parsed NDJSON object against the schema. New attributes are typed on first sight and
+ * reported through `newAttrs` (the caller records them in the schema with the batch).
+ * Throws DocumentError naming the field.
+ */
+export function toDoc(obj: unknown, schema: Schema, newAttrs: Map<string, AttrValue>): Doc {
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
+    throw new DocumentError('', 'expected a JSON object like {"id": 1, "vector": [...], "attributes": {...}}');
+  }
+  const o = obj as Record<string, unknown>;
+  let id: DocId;
+  try {
+    id = parseId(o.id);
+  } catch (e) {
+    throw new DocumentError('id', (e as Error).message);
+  }
+  let vector: Float32Array | null = null;
+  let attributes: Attributes = {};
+  // First sightings are recorded only if the whole document is valid.
+  const fresh: [string, AttrValue][] = [];
+  for (const key in o) {
+    const v = o[key];
+    if (key === 'id') continue;
+    if (key === 'vector') {
+      if (v === null || v === undefined) continue;
+      vector = toVector(v, schema.vector_dim);
+    } else if (key === 'attributes') {
+      if (v === null || v === undefined) continue;
+      attributes = toAttributes(v, schema, newAttrs, fresh);
+    } else {
+      throw new DocumentError(key, 'unknown key; a document has id, vector and attributes');
+    }
+  }
+  for (const [name, val] of fresh) newAttrs.set(name, val);
+  return { id, vector, attributes };
+}
+
+function toVector(v: unknown, dim: number): Float32Array {
+  if (!Array.isArray(v)) throw new DocumentError('vector', 'expected an array of numbers');
+  if (dim === 0) throw new DocumentError('vector', 'this namespace has no vectors (vector_dim 0); drop the field or re-init with --dim');
+  if (v.length !== dim) throw new DocumentError('vector', `expected ${dim} numbers, got ${v.length}`);
+  const out = new Float32Array(dim);
+  for (let i = 0; i < dim; i++) {
+    const x = v[i];
+    if (typeof x !== 'number' || !Number.isFinite(x)) {
+      throw new DocumentError(`vector[${i}]`, `expected a finite number, got ${x === undefined ? 'nothing' : JSON.stringify(x)}`);
+    }
+    const f = Math.fround(x);
+    if (!Number.isFinite(f)) throw new DocumentError(`vector[${i}]`, `${x} overflows a 32-bit float`);
+    out[i] = f;
+  }
+  return out;
+}
+
+function toAttributes(v: unknown, schema: Schema, newAttrs: ReadonlyMap<string, AttrValue>, fresh: [string, AttrValue][]): Attributes {
+  if (typeof v !== 'object' || Array.isArray(v) || v === null) throw new DocumentError('attributes', 'expected an object');
+  const attrs = v as Record<string, unknown>;
+  for (const name in attrs) {
+    const val = attrs[name];
+    const path = `attributes.${name}`;
+    checkValue(val, path);
+    const def = schema.attributes[name];
+    if (def) {
+      if (!fitsType(def, val as AttrValue)) {
+        throw new DocumentError(path, `expected ${def.type}, got ${describe(val)}`);
+      }
+    } else if (val !== null) {
+      const seen = newAttrs.get(name);
+      if (seen === undefined) fresh.push([name, val as AttrValue]);
+      else if (inferType(seen) !== inferType(val as AttrValue)) {
+        throw new DocumentError(path, `expected ${inferType(seen)} (typed on first sight), got ${describe(val)}`);
+      }
+    }
+  }
+  return attrs as Attributes;
+}
+
+function checkValue(val: unknown, path: string): void {
+  if (val === null || typeof val === 'string' || typeof val === 'boolean') return;
+  if (typeof val === 'number') {
+    if (!Number.isFinite(val)) throw new DocumentError(path, 'numbers must be finite');
+    return;
+  }
+  if (Array.isArray(val)) {
+    for (let i = 0; i < val.length; i++) {
+      if (typeof val[i] !== 'string') throw new DocumentError(`${path}[${i}]`, `arrays hold strings only, got ${describe(val[i])}`);
+    }
+    return;
+  }
+  throw new DocumentError(path, `unsupported value ${describe(val)}; use a string, number, boolean, array of strings or null`);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  if (typeof v === 'string') return `a string (${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v)})`;
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/** Wrap a DocumentError as the public error, naming the 1-based input line. */
+export function toInvalidDocument(e: DocumentError, line: number): ElacsymError {
+  const where = e.field ? `line ${line}, field ${e.field}` : `line ${line}`;
+  return new ElacsymError('INVALID_DOCUMENT', `${where}: ${e.message}`, { details: { line, field: e.field } });
+}

@@ -1,0 +1,131 @@
+import { ElacsymError } from '../errors.js';
+import type { AttrType, AttrValue, AttributeSchema, FullTextOptions, Metric, Schema } from './types.js';
+
+export const ATTR_TYPES: readonly AttrType[] = ['string', 'integer', 'float', 'boolean', 'array<string>'];
+export const METRICS: readonly Metric[] = ['cosine', 'l2', 'dot'];
+export const MAX_DIM = 65_536;
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+const ATTR_NAME_RE = /^[^\u0000-\u001f]{1,256}$/u;
+
+export const DEFAULT_FULL_TEXT: FullTextOptions = {
+  language: 'english',
+  stemming: true,
+  remove_stopwords: true,
+  case_sensitive: false,
+};
+
+export function validateNamespaceName(name: string): void {
+  if (!NAME_RE.test(name)) {
+    throw new ElacsymError('INVALID_NAMESPACE_NAME', `invalid namespace name ${JSON.stringify(name)}`);
+  }
+}
+
+function bad(path: string, msg: string): never {
+  throw new ElacsymError('INVALID_SCHEMA', `${path}: ${msg}`, { details: { field: path } });
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function parseFullText(v: unknown, path: string, type: AttrType): FullTextOptions | null {
+  if (v === undefined || v === false || v === null) return null;
+  if (type !== 'string' && type !== 'array<string>') bad(path, `full_text needs a string or array<string> attribute, not ${type}`);
+  if (v === true) return { ...DEFAULT_FULL_TEXT };
+  if (!isObject(v)) bad(path, 'expected true, false or an object');
+  const out: FullTextOptions = { ...DEFAULT_FULL_TEXT };
+  for (const [k, val] of Object.entries(v)) {
+    if (k === 'language') {
+      if (typeof val !== 'string' || val === '') bad(`${path}.language`, 'expected a language name such as "english"');
+      out.language = val.toLowerCase();
+    } else if (k === 'stemming' || k === 'remove_stopwords' || k === 'case_sensitive') {
+      if (typeof val !== 'boolean') bad(`${path}.${k}`, 'expected true or false');
+      out[k] = val;
+    } else {
+      bad(`${path}.${k}`, 'unknown key; expected language, stemming, remove_stopwords, case_sensitive');
+    }
+  }
+  return out;
+}
+
+/**
+ * Parse a schema in the ancestor's JSON shape:
+ * `{"vector_dim": 384, "vector_metric": "cosine", "attributes": {"title": {"type": "string", "full_text": true}}}`.
+ * Pure: language names are checked by the store (they need the analyzer's language table).
+ */
+export function parseSchema(json: unknown, where = 'schema'): Schema {
+  if (!isObject(json)) bad(where, 'expected a JSON object');
+  const schema: Schema = { vector_dim: 0, vector_metric: 'cosine', attributes: {} };
+  for (const [k, v] of Object.entries(json)) {
+    if (k === 'vector_dim') {
+      if (v !== null && (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_DIM)) {
+        bad(`${where}.vector_dim`, `expected an integer between 0 and ${MAX_DIM}`);
+      }
+      schema.vector_dim = v ?? 0;
+    } else if (k === 'vector_metric') {
+      if (typeof v !== 'string' || !METRICS.includes(v as Metric)) bad(`${where}.vector_metric`, `expected one of ${METRICS.join(', ')}`);
+      schema.vector_metric = v as Metric;
+    } else if (k === 'attributes') {
+      if (!isObject(v)) bad(`${where}.attributes`, 'expected an object of attribute definitions');
+      for (const [name, def] of Object.entries(v)) {
+        const p = `${where}.attributes.${name}`;
+        if (!ATTR_NAME_RE.test(name)) bad(p, 'attribute names are 1-256 characters without control characters');
+        if (!isObject(def)) bad(p, 'expected {"type": ...}');
+        const type = def.type;
+        if (typeof type !== 'string' || !ATTR_TYPES.includes(type as AttrType)) {
+          bad(`${p}.type`, `expected one of ${ATTR_TYPES.join(', ')}`);
+        }
+        for (const key of Object.keys(def)) {
+          if (key !== 'type' && key !== 'full_text') bad(`${p}.${key}`, 'unknown key; expected type, full_text');
+        }
+        schema.attributes[name] = { type: type as AttrType, full_text: parseFullText(def.full_text, `${p}.full_text`, type as AttrType) };
+      }
+    } else {
+      bad(`${where}.${k}`, 'unknown key; expected vector_dim, vector_metric, attributes');
+    }
+  }
+  return schema;
+}
+
+/** The schema in the ancestor's shape, for `elacsym schema` and `export`. */
+export function toSchemaJson(s: Schema): Record<string, unknown> {
+  const attributes: Record<string, unknown> = {};
+  for (const [name, a] of Object.entries(s.attributes)) {
+    attributes[name] = a.full_text ? { type: a.type, full_text: a.full_text } : { type: a.type };
+  }
+  return { vector_dim: s.vector_dim, vector_metric: s.vector_metric, attributes };
+}
+
+/** The type a schemaless attribute gets on first sight; null for null (untyped until a real value). */
+export function inferType(v: AttrValue): AttrType | null {
+  if (v === null) return null;
+  if (typeof v === 'string') return 'string';
+  if (typeof v === 'boolean') return 'boolean';
+  // JSON does not tell 9 from 9.0: inferring "integer" would reject a later 9.5, so numbers start as float.
+  if (typeof v === 'number') return 'float';
+  return 'array<string>';
+}
+
+/** Does `v` (already a valid AttrValue) fit `a`? Integers are accepted by float attributes. */
+export function fitsType(a: AttributeSchema, v: AttrValue): boolean {
+  if (v === null) return true;
+  switch (a.type) {
+    case 'string':
+      return typeof v === 'string';
+    case 'boolean':
+      return typeof v === 'boolean';
+    case 'float':
+      return typeof v === 'number';
+    case 'integer':
+      return typeof v === 'number' && Number.isSafeInteger(v);
+    case 'array<string>':
+      return Array.isArray(v);
+  }
+}
+
+export function fullTextFields(s: Schema): string[] {
+  return Object.entries(s.attributes)
+    .filter(([, a]) => a.full_text !== null)
+    .map(([n]) => n)
+    .sort();
+}

@@ -1,0 +1,164 @@
+/**
+ * The manifest database of one namespace (`<ns>/manifest.db`, SQLite in WAL mode). It is the commit point
+ * of every write: a journal batch, a flush and a compaction each become visible in exactly one SQLite
+ * transaction. See README "On-disk format" for the whole layout.
+ */
+import { ElacsymError } from '../errors.js';
+import type { Schema } from '../model/types.js';
+import { crc32 } from '../util/crc32.js';
+import type { JournalOp } from './journal-codec.js';
+import type { Db } from './sqlite.js';
+
+/** Bump when the layout of manifest.db or of segment files changes; older elacsym refuses newer dirs. */
+export const FORMAT_VERSION = 1;
+
+export const MANIFEST_DDL = `
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE journal (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  op TEXT NOT NULL CHECK (op IN ('upsert', 'delete')),
+  count INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  crc32 INTEGER NOT NULL,
+  committed_at INTEGER NOT NULL,
+  payload BLOB NOT NULL
+);
+CREATE TABLE quarantine (
+  seq INTEGER PRIMARY KEY,
+  op TEXT NOT NULL, count INTEGER NOT NULL, bytes INTEGER NOT NULL, crc32 INTEGER NOT NULL,
+  committed_at INTEGER NOT NULL, payload BLOB NOT NULL,
+  reason TEXT NOT NULL, quarantined_at INTEGER NOT NULL
+);
+CREATE TABLE segments (
+  id INTEGER PRIMARY KEY,
+  level INTEGER NOT NULL,
+  doc_count INTEGER NOT NULL,
+  parquet_file TEXT NOT NULL, parquet_bytes INTEGER NOT NULL, parquet_crc32 INTEGER NOT NULL,
+  index_file TEXT NOT NULL, index_bytes INTEGER NOT NULL, index_crc32 INTEGER NOT NULL,
+  max_seq INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE deleted (segment_id INTEGER NOT NULL, ord INTEGER NOT NULL, PRIMARY KEY (segment_id, ord)) WITHOUT ROWID;
+CREATE TABLE docs (id_key TEXT PRIMARY KEY, segment_id INTEGER NOT NULL, ord INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE imports (source TEXT PRIMARY KEY, lines INTEGER NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;
+`;
+
+export interface SegmentRow {
+  id: number;
+  level: number;
+  doc_count: number;
+  parquet_file: string;
+  parquet_bytes: number;
+  parquet_crc32: number;
+  index_file: string;
+  index_bytes: number;
+  index_crc32: number;
+  max_seq: number;
+  created_at: number;
+}
+
+export interface JournalRow {
+  seq: number;
+  op: JournalOp;
+  count: number;
+  bytes: number;
+  crc32: number;
+  committed_at: number;
+  payload: Uint8Array;
+}
+
+export type JournalHead = Omit<JournalRow, 'payload'>;
+
+export function initManifest(db: Db, schema: Schema, now: number): void {
+  // Must precede the first table: lets flushes hand the journal's freed pages back to the file system.
+  db.pragma('auto_vacuum = INCREMENTAL');
+  db.exec(MANIFEST_DDL);
+  const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
+  db.transaction(() => {
+    put.run('format_version', String(FORMAT_VERSION));
+    put.run('schema', JSON.stringify(schema));
+    put.run('created_at', String(now));
+    put.run('next_segment_id', '1');
+  })();
+}
+
+export function getMeta(db: Db, key: string): string | undefined {
+  const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+  return row?.value;
+}
+
+export function setMeta(db: Db, key: string, value: string): void {
+  db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+}
+
+/** Refuse manifests written by a newer (or unknown) format. */
+export function checkFormat(db: Db, path: string): void {
+  let v: string | undefined;
+  try {
+    v = getMeta(db, 'format_version');
+  } catch (e) {
+    throw new ElacsymError('CORRUPT_MANIFEST', `${path}: cannot read the manifest (${(e as Error).message})`, { cause: e, details: { path } });
+  }
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new ElacsymError('CORRUPT_MANIFEST', `${path}: no format version recorded`, { details: { path } });
+  if (n > FORMAT_VERSION) {
+    throw new ElacsymError('FORMAT_TOO_NEW', `${path} was written by format version ${n}; this elacsym reads up to ${FORMAT_VERSION}`, { details: { path } });
+  }
+  if (n < 1) throw new ElacsymError('FORMAT_TOO_OLD', `${path} has unsupported format version ${n}`, { details: { path } });
+}
+
+export function readSchema(db: Db): Schema {
+  const s = getMeta(db, 'schema');
+  if (!s) throw new ElacsymError('CORRUPT_MANIFEST', 'manifest has no schema');
+  return JSON.parse(s) as Schema;
+}
+
+export function appendJournal(db: Db, op: JournalOp, count: number, payload: Uint8Array, now: number): number {
+  const r = db
+    .prepare('INSERT INTO journal (op, count, bytes, crc32, committed_at, payload) VALUES (?, ?, ?, ?, ?, ?)')
+    .run(op, count, payload.length, crc32(payload), now, payload);
+  return Number(r.lastInsertRowid);
+}
+
+export function journalHeads(db: Db): JournalHead[] {
+  return db.prepare('SELECT seq, op, count, bytes, crc32, committed_at FROM journal ORDER BY seq').all() as JournalHead[];
+}
+
+export function* journalEntries(db: Db, throughSeq = Number.MAX_SAFE_INTEGER): Generator<JournalRow> {
+  const stmt = db.prepare('SELECT seq, op, count, bytes, crc32, committed_at, payload FROM journal WHERE seq <= ? ORDER BY seq');
+  for (const row of stmt.iterate(throughSeq) as Iterable<JournalRow & { payload: Buffer }>) {
+    yield row;
+  }
+}
+
+/** Why an entry cannot be applied, or null when its bytes are intact. */
+export function journalDamage(row: JournalRow): string | null {
+  if (row.payload.length !== row.bytes) return `payload is ${row.payload.length} bytes, ${row.bytes} recorded`;
+  const c = crc32(row.payload);
+  if (c !== row.crc32) return `CRC-32 mismatch: recorded ${hex(row.crc32)}, computed ${hex(c)}`;
+  return null;
+}
+
+const hex = (n: number) => `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
+
+export function quarantineEntry(db: Db, row: JournalRow, reason: string, now: number): void {
+  db.prepare(
+    'INSERT OR REPLACE INTO quarantine (seq, op, count, bytes, crc32, committed_at, payload, reason, quarantined_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  ).run(row.seq, row.op, row.count, row.bytes, row.crc32, row.committed_at, row.payload, reason, now);
+  db.prepare('DELETE FROM journal WHERE seq = ?').run(row.seq);
+}
+
+export function listSegments(db: Db): SegmentRow[] {
+  return db.prepare('SELECT * FROM segments ORDER BY id').all() as SegmentRow[];
+}
+
+export function deletedOrds(db: Db, segmentId: number): Uint32Array {
+  const rows = db.prepare('SELECT ord FROM deleted WHERE segment_id = ? ORDER BY ord').pluck().all(segmentId) as number[];
+  return Uint32Array.from(rows);
+}
+
+export function allocSegmentId(db: Db): number {
+  const id = Number(getMeta(db, 'next_segment_id') ?? '1');
+  setMeta(db, 'next_segment_id', String(id + 1));
+  return id;
+}

@@ -1,0 +1,243 @@
+/**
+ * A reader's consistent view of a namespace: one manifest read transaction yields the schema, the
+ * segments, their deletions and the pending journal; every segment file is opened inside it. An open file
+ * descriptor keeps a file readable even if a compaction retires and unlinks it afterwards, so a query that
+ * started before a swap finishes on the old generation. If a file vanished between the manifest read and
+ * the open (a swap raced us), the snapshot is taken again.
+ */
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ElacsymError } from '../errors.js';
+import { idFromKey, idKey } from '../model/document.js';
+import type { Doc, Schema } from '../model/types.js';
+import { decodeDeletes, decodeUpserts } from '../storage/journal-codec.js';
+import { checkFormat, journalDamage, journalEntries, listSegments, readSchema, type SegmentRow } from '../storage/manifest.js';
+import { SegmentFile, StringTable } from '../storage/segment-file.js';
+import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
+import { type ByteSource, FileSource, MemorySource } from '../util/bytes.js';
+import { crc32 } from '../util/crc32.js';
+
+export interface SnapshotOptions {
+  /** Read whole index files into memory and verify their checksums (batch queries, export, health). */
+  loadFully?: boolean;
+}
+
+export interface JournalWarning {
+  seq: number;
+  reason: string;
+}
+
+export class SegmentHandle {
+  private _ids: StringTable | null = null;
+  private _docs: StringTable | null = null;
+  /** 1 = dead (deleted or superseded); null when nothing in this segment is dead. */
+  readonly dead: Uint8Array | null;
+  readonly liveCount: number;
+
+  constructor(
+    readonly row: SegmentRow,
+    readonly file: SegmentFile,
+    readonly parquetPath: string,
+    /** Opened with the snapshot so a concurrent compaction's unlink cannot take it away. */
+    readonly parquet: FileSource,
+    dead: Uint8Array | null,
+    private readonly closer: (() => void) | null,
+  ) {
+    this.dead = dead;
+    let d = 0;
+    if (dead) for (let i = 0; i < dead.length; i++) d += dead[i]!;
+    this.liveCount = row.doc_count - d;
+  }
+
+  get docCount(): number {
+    return this.row.doc_count;
+  }
+
+  isLive(ord: number): boolean {
+    return this.dead === null || this.dead[ord] === 0;
+  }
+
+  get ids(): StringTable {
+    this._ids ??= StringTable.open(this.section('ids'), this.file.path);
+    return this._ids;
+  }
+
+  idOf(ord: number) {
+    return idFromKey(this.ids.get(ord));
+  }
+
+  attributesOf(ord: number): Doc['attributes'] {
+    this._docs ??= StringTable.open(this.section('docs'), this.file.path);
+    try {
+      return JSON.parse(this._docs.get(ord)) as Doc['attributes'];
+    } catch (e) {
+      if (e instanceof ElacsymError) throw e;
+      throw new ElacsymError('CORRUPT_SEGMENT', `${this.file.path}: attributes of ordinal ${ord} are not valid JSON`, { details: { path: this.file.path } });
+    }
+  }
+
+  /** The stored (original) vector of an ordinal, or null. */
+  vectorOf(ord: number, dim: number): Float32Array | null {
+    const src = this.file.source('vectors');
+    if (!src || dim === 0) return null;
+    const flagsLen = (this.row.doc_count + 3) & ~3;
+    if (src.read(ord, 1)[0] !== 1) return null;
+    const b = src.read(flagsLen + ord * dim * 4, dim * 4);
+    return new Float32Array(b.buffer, b.byteOffset, dim);
+  }
+
+  section(name: string): ByteSource {
+    const s = this.file.source(name);
+    if (!s) throw new ElacsymError('CORRUPT_SEGMENT', `${this.file.path}: missing section ${name}`, { details: { path: this.file.path } });
+    return s;
+  }
+
+  close(): void {
+    this.closer?.();
+    this.parquet.close();
+  }
+}
+
+export class Snapshot {
+  private constructor(
+    readonly dir: string,
+    readonly schema: Schema,
+    readonly segments: SegmentHandle[],
+    /** Live documents only in the journal (newest version of each id), in first-write order. */
+    readonly pendingDocs: Doc[],
+    /** Every id key written or deleted by the pending journal (they shadow segment rows). */
+    readonly pendingKeys: ReadonlySet<string>,
+    readonly warnings: JournalWarning[],
+    readonly pendingEntries: number,
+  ) {}
+
+  static open(dir: string, opts: SnapshotOptions = {}): Snapshot {
+    const path = join(dir, 'manifest.db');
+    let db: Db;
+    try {
+      statSync(path);
+    } catch {
+      throw new ElacsymError('NAMESPACE_NOT_FOUND', `namespace ${dir} does not exist`, { details: { path: dir } });
+    }
+    db = openDb(path, { readonly: true });
+    try {
+      checkFormat(db, path);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return db.transaction(() => Snapshot.read(db, dir, opts))();
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 5) continue;
+          throw e;
+        }
+      }
+    } catch (e) {
+      throw asStorageError(e, path);
+    } finally {
+      db.close();
+    }
+  }
+
+  private static read(db: Db, dir: string, opts: SnapshotOptions): Snapshot {
+    const schema = readSchema(db);
+    // Pending journal: newest write of an id wins. Damaged entries are skipped and reported, never applied.
+    const latest = new Map<string, Doc | null>();
+    const warnings: JournalWarning[] = [];
+    let entries = 0;
+    for (const row of journalEntries(db)) {
+      entries++;
+      const damage = journalDamage(row);
+      if (damage) {
+        warnings.push({ seq: row.seq, reason: damage });
+        continue;
+      }
+      try {
+        if (row.op === 'upsert') for (const d of decodeUpserts(row.payload)) latest.set(idKey(d.id), d);
+        else for (const id of decodeDeletes(row.payload)) latest.set(idKey(id), null);
+      } catch (e) {
+        warnings.push({ seq: row.seq, reason: `undecodable payload: ${(e as Error).message}` });
+      }
+    }
+    const rows = listSegments(db);
+    const deadBySeg = new Map<number, Uint8Array>();
+    const deadOf = (r: SegmentRow) => {
+      let d = deadBySeg.get(r.id);
+      if (!d) deadBySeg.set(r.id, (d = new Uint8Array(r.doc_count)));
+      return d;
+    };
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    for (const { segment_id, ord } of db.prepare('SELECT segment_id, ord FROM deleted').iterate() as Iterable<{ segment_id: number; ord: number }>) {
+      const r = byId.get(segment_id);
+      if (r && ord < r.doc_count) deadOf(r)[ord] = 1;
+    }
+    if (latest.size > 0) {
+      const loc = db.prepare('SELECT segment_id, ord FROM docs WHERE id_key = ?');
+      for (const key of latest.keys()) {
+        const l = loc.get(key) as { segment_id: number; ord: number } | undefined;
+        const r = l && byId.get(l.segment_id);
+        if (r && l.ord < r.doc_count) deadOf(r)[l.ord] = 1;
+      }
+    }
+    const segments: SegmentHandle[] = [];
+    try {
+      for (const r of rows) segments.push(openSegment(dir, r, deadBySeg.get(r.id) ?? null, opts));
+    } catch (e) {
+      for (const s of segments) s.close();
+      throw e;
+    }
+    const pendingDocs: Doc[] = [];
+    for (const d of latest.values()) if (d) pendingDocs.push(d);
+    return new Snapshot(dir, schema, segments, pendingDocs, new Set(latest.keys()), warnings, entries);
+  }
+
+  get liveCount(): number {
+    let n = this.pendingDocs.length;
+    for (const s of this.segments) n += s.liveCount;
+    return n;
+  }
+
+  close(): void {
+    for (const s of this.segments) s.close();
+  }
+}
+
+/** Files up to this size are read whole and checksummed on open; larger ones are read by range. */
+const READ_WHOLE_BYTES = 4 * 1024 * 1024;
+
+function openSegment(dir: string, r: SegmentRow, dead: Uint8Array | null, opts: SnapshotOptions): SegmentHandle {
+  const idxPath = join(dir, 'segments', r.index_file);
+  const parquetPath = join(dir, 'segments', r.parquet_file);
+  const fsrc = FileSource.open(idxPath);
+  let psrc: FileSource;
+  try {
+    psrc = FileSource.open(parquetPath);
+  } catch (e) {
+    fsrc.close();
+    throw e;
+  }
+  try {
+    if (fsrc.length !== r.index_bytes) {
+      throw new ElacsymError('CORRUPT_SEGMENT', `${idxPath}: ${fsrc.length} bytes on disk, ${r.index_bytes} recorded in the manifest`, {
+        details: { path: idxPath },
+      });
+    }
+    let src: ByteSource = fsrc;
+    if (opts.loadFully || fsrc.length <= READ_WHOLE_BYTES) {
+      const bytes = fsrc.read(0, fsrc.length);
+      if (crc32(bytes) !== r.index_crc32) {
+        throw new ElacsymError('CORRUPT_SEGMENT', `${idxPath}: checksum mismatch (the file is damaged)`, { details: { path: idxPath } });
+      }
+      src = new MemorySource(bytes);
+      fsrc.close();
+    }
+    const file = SegmentFile.open(src, idxPath);
+    return new SegmentHandle(r, file, parquetPath, psrc, dead, src === fsrc ? () => fsrc.close() : null);
+  } catch (e) {
+    psrc.close();
+    try {
+      fsrc.close();
+    } catch {
+      // already closed after a whole-file read
+    }
+    throw e;
+  }
+}

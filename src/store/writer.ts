@@ -1,0 +1,306 @@
+/**
+ * The single writer of a namespace: holds the writer lock, appends journal batches, flushes them into
+ * segments. Opening a writer first recovers: every pending journal entry is flushed (idempotently — the
+ * journal rows and the segment they became are swapped in one transaction) and damaged entries are
+ * quarantined with their bytes kept.
+ */
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { ElacsymError } from '../errors.js';
+import { idKey } from '../model/document.js';
+import { inferType } from '../model/schema.js';
+import type { AttrValue, Doc, DocId, Schema } from '../model/types.js';
+import { decodeDeletes, decodeUpserts, encodeDeletes, encodeUpserts } from '../storage/journal-codec.js';
+import { acquireWriterLock, type WriterLock } from '../storage/lock.js';
+import {
+  allocSegmentId,
+  appendJournal,
+  checkFormat,
+  getMeta,
+  journalDamage,
+  journalEntries,
+  listSegments,
+  quarantineEntry,
+  readSchema,
+  setMeta,
+} from '../storage/manifest.js';
+import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
+import { crc32 } from '../util/crc32.js';
+import { failpoint } from '../util/failpoint.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { buildSegment, type BuildPhase } from './segment-builder.js';
+
+export interface WriterOptions {
+  /** Seconds to wait for another writer; 0 = fail at once with BUSY. */
+  waitSeconds?: number;
+  clock?: () => number;
+  /** Skip recovery on open (used by `wal inspect`-style tools that only read). */
+  recover?: boolean;
+  onPhase?: (phase: BuildPhase | 'commit', docs: number) => void;
+}
+
+export interface FlushResult {
+  segmentId: number | null;
+  docs: number;
+  inserted: number;
+  updated: number;
+  deleted: number;
+  entries: number;
+  quarantined: number;
+}
+
+type PendingOp = { seq: number; op: 'upsert'; docs: Doc[] } | { seq: number; op: 'delete'; ids: DocId[] };
+
+export const segmentFileName = (id: number, ext: 'parquet' | 'idx') => `seg-${String(id).padStart(8, '0')}.${ext}`;
+
+export class Writer {
+  readonly db: Db;
+  schema: Schema;
+  private lock: WriterLock | null;
+  private pending: PendingOp[] | null = null;
+  private pendingDocs = 0;
+  private readonly clock: () => number;
+  readonly recovered: FlushResult | null;
+
+  private constructor(
+    readonly dir: string,
+    db: Db,
+    lock: WriterLock,
+    private readonly opts: WriterOptions,
+  ) {
+    this.db = db;
+    this.lock = lock;
+    this.clock = opts.clock ?? Date.now;
+    this.schema = readSchema(db);
+    this.recovered = null;
+  }
+
+  static async open(dir: string, name: string, opts: WriterOptions = {}): Promise<Writer> {
+    const lock = acquireWriterLock(join(dir, 'writer.lock'), opts.waitSeconds ?? 0, `namespace ${name}`);
+    let db: Db | undefined;
+    try {
+      const path = join(dir, 'manifest.db');
+      db = openDb(path);
+      checkFormat(db, path);
+      const w = new Writer(dir, db, lock, opts);
+      mkdirSync(join(dir, 'segments'), { recursive: true });
+      if (opts.recover !== false) {
+        (w as { recovered: FlushResult | null }).recovered = await w.flush();
+      }
+      return w;
+    } catch (e) {
+      db?.close();
+      lock.release();
+      throw asStorageError(e, dir);
+    }
+  }
+
+  get pendingDocCount(): number {
+    return this.pendingDocs;
+  }
+
+  /**
+   * Append one batch of upserts to the journal: the batch is durable (synchronous=FULL) and visible to
+   * queries when this returns. New schemaless attributes and the import's resume point commit with it.
+   */
+  appendUpserts(docs: Doc[], newAttrs: ReadonlyMap<string, AttrValue>, resume?: { source: string; lines: number }): number {
+    this.loadPending();
+    const payload = encodeUpserts(docs, this.schema.vector_dim);
+    let schemaChanged = false;
+    const next: Schema = { ...this.schema, attributes: { ...this.schema.attributes } };
+    for (const [name, v] of newAttrs) {
+      if (next.attributes[name]) continue;
+      const t = inferType(v);
+      if (!t) continue;
+      next.attributes[name] = { type: t, full_text: null };
+      schemaChanged = true;
+    }
+    failpoint('import:before-journal-commit');
+    const seq = this.db.transaction(() => {
+      const s = appendJournal(this.db, 'upsert', docs.length, payload, this.clock());
+      if (schemaChanged) setMeta(this.db, 'schema', JSON.stringify(next));
+      if (resume) {
+        this.db
+          .prepare('INSERT INTO imports (source, lines, updated_at) VALUES (?, ?, ?) ON CONFLICT (source) DO UPDATE SET lines = excluded.lines, updated_at = excluded.updated_at')
+          .run(resume.source, resume.lines, this.clock());
+      }
+      return s;
+    })();
+    failpoint('import:after-journal-commit');
+    if (schemaChanged) this.schema = next;
+    this.pending!.push({ seq, op: 'upsert', docs });
+    this.pendingDocs += docs.length;
+    return seq;
+  }
+
+  appendDeletes(ids: DocId[]): number {
+    this.loadPending();
+    const payload = encodeDeletes(ids);
+    const seq = appendJournal(this.db, 'delete', ids.length, payload, this.clock());
+    this.pending!.push({ seq, op: 'delete', ids });
+    this.pendingDocs += ids.length;
+    return seq;
+  }
+
+  /** The line count an earlier import of `source` committed (for --resume). */
+  resumePoint(source: string): number {
+    const row = this.db.prepare('SELECT lines FROM imports WHERE source = ?').get(source) as { lines: number } | undefined;
+    return row?.lines ?? 0;
+  }
+
+  /**
+   * Read pending journal entries once (recovery); afterwards the writer keeps them in memory as it appends.
+   * Damaged entries are moved to the quarantine table, never applied.
+   */
+  private loadPending(): number {
+    if (this.pending) return 0;
+    const ops: PendingOp[] = [];
+    let quarantined = 0;
+    let docs = 0;
+    for (const row of [...journalEntries(this.db)]) {
+      let damage = journalDamage(row);
+      let op: PendingOp | null = null;
+      if (!damage) {
+        try {
+          op = row.op === 'upsert' ? { seq: row.seq, op: 'upsert', docs: decodeUpserts(row.payload) } : { seq: row.seq, op: 'delete', ids: decodeDeletes(row.payload) };
+        } catch (e) {
+          damage = `undecodable payload: ${(e as Error).message}`;
+        }
+      }
+      if (damage || !op) {
+        quarantineEntry(this.db, row, damage ?? 'undecodable', this.clock());
+        quarantined++;
+        continue;
+      }
+      ops.push(op);
+      docs += row.count;
+    }
+    this.pending = ops;
+    this.pendingDocs = docs;
+    return quarantined;
+  }
+
+  /**
+   * Flush every pending journal entry into one new segment. The order is the design:
+   *   1. write the Parquet file, then the index file (each atomically: tmp, fsync, rename, fsync dir)
+   *      — a crash here leaves orphan files, which gc removes; the journal still holds the data
+   *   2. ONE manifest transaction: add the segment, move id locations, mark superseded rows deleted,
+   *      delete the flushed journal entries — the commit point
+   *   3. gc of orphans and checkpoint of the SQLite WAL — best effort
+   */
+  async flush(): Promise<FlushResult> {
+    const quarantined = this.loadPending();
+    const ops = this.pending!;
+    const result: FlushResult = { segmentId: null, docs: 0, inserted: 0, updated: 0, deleted: 0, entries: ops.length, quarantined };
+    if (ops.length === 0) return result;
+    const throughSeq = ops[ops.length - 1]!.seq;
+
+    // Newest write of an id wins; Map iteration keeps first-insertion order, which fixes the ordinals.
+    const latest = new Map<string, Doc | null>();
+    for (const op of ops) {
+      if (op.op === 'upsert') for (const d of op.docs) latest.set(idKey(d.id), d);
+      else for (const id of op.ids) latest.set(idKey(id), null);
+    }
+    const docs: Doc[] = [];
+    for (const d of latest.values()) if (d) docs.push(d);
+
+    const segId = Number(getMeta(this.db, 'next_segment_id') ?? '1');
+    let files: { parquet: string; idx: string; pBytes: number; pCrc: number; iBytes: number; iCrc: number } | null = null;
+    if (docs.length > 0) {
+      const built = await buildSegment(docs, this.schema, segId, (p) => this.opts.onPhase?.(p, docs.length));
+      const segDir = join(this.dir, 'segments');
+      const parquet = segmentFileName(segId, 'parquet');
+      const idx = segmentFileName(segId, 'idx');
+      writeFileAtomic(join(segDir, parquet), built.parquet);
+      failpoint('flush:after-parquet-write');
+      writeFileAtomic(join(segDir, idx), built.index);
+      failpoint('flush:after-index-write');
+      let iCrc = 0;
+      let iBytes = 0;
+      for (const c of built.index) {
+        iCrc = crc32(c, iCrc);
+        iBytes += c.length;
+      }
+      files = { parquet, idx, pBytes: built.parquet.length, pCrc: crc32(built.parquet), iBytes, iCrc };
+    }
+
+    this.opts.onPhase?.('commit', docs.length);
+    const getLoc = this.db.prepare('SELECT segment_id, ord FROM docs WHERE id_key = ?');
+    const putLoc = this.db.prepare('INSERT OR REPLACE INTO docs (id_key, segment_id, ord) VALUES (?, ?, ?)');
+    const delLoc = this.db.prepare('DELETE FROM docs WHERE id_key = ?');
+    const markDeleted = this.db.prepare('INSERT OR IGNORE INTO deleted (segment_id, ord) VALUES (?, ?)');
+    this.db.transaction(() => {
+      if (files) {
+        const id = allocSegmentId(this.db);
+        if (id !== segId) throw new ElacsymError('INTERNAL', `segment id changed under the writer lock (${segId} -> ${id})`);
+        this.db
+          .prepare(
+            `INSERT INTO segments (id, level, doc_count, parquet_file, parquet_bytes, parquet_crc32, index_file, index_bytes, index_crc32, max_seq, created_at)
+             VALUES (?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          )
+          .run(segId, docs.length, files.parquet, files.pBytes, files.pCrc, files.idx, files.iBytes, files.iCrc, throughSeq, this.clock());
+      }
+      // Upserts first-seen-in-this-flush count as inserts unless the id already lived in a segment.
+      let ord = 0;
+      for (const [key, doc] of latest) {
+        const old = getLoc.get(key) as { segment_id: number; ord: number } | undefined;
+        if (old) markDeleted.run(old.segment_id, old.ord);
+        if (doc) {
+          putLoc.run(key, segId, ord++);
+          if (old) result.updated++;
+          else result.inserted++;
+        } else {
+          if (old) {
+            delLoc.run(key);
+            result.deleted++;
+          }
+        }
+      }
+      this.db.prepare('DELETE FROM journal WHERE seq <= ?').run(throughSeq);
+    })();
+    failpoint('flush:after-manifest-commit');
+    // Within one flush an id upserted twice is one insert (or update), matching what readers see.
+    result.segmentId = files ? segId : null;
+    result.docs = docs.length;
+    this.pending = [];
+    this.pendingDocs = 0;
+    this.collectGarbage();
+    failpoint('flush:after-gc');
+    return result;
+  }
+
+  /**
+   * Remove segment files no manifest row references (orphans of crashed flushes/compactions, files of
+   * retired segments) and give SQLite's freed pages back. Never throws: a failure here loses nothing.
+   */
+  collectGarbage(): { removed: string[] } {
+    const removed: string[] = [];
+    try {
+      const live = new Set<string>();
+      for (const s of listSegments(this.db)) {
+        live.add(s.parquet_file);
+        live.add(s.index_file);
+      }
+      const segDir = join(this.dir, 'segments');
+      for (const f of readdirSync(segDir)) {
+        if (live.has(f)) continue;
+        rmSync(join(segDir, f), { force: true });
+        removed.push(f);
+      }
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+      this.db.pragma('incremental_vacuum');
+    } catch {
+      // best effort
+    }
+    return { removed };
+  }
+
+  close(): void {
+    try {
+      this.db.close();
+    } finally {
+      this.lock?.release();
+      this.lock = null;
+    }
+  }
+}
