@@ -173,7 +173,8 @@ export class StringTable {
       throw new ElacsymError('CORRUPT_SEGMENT', `${path}: string table out of bounds`, { details: { path } });
     };
     if (src.length < 8) corrupt();
-    const n = new DataView(src.read(0, 4).buffer).getUint32(0, true);
+    const nb = src.read(0, 4);
+    const n = new DataView(nb.buffer, nb.byteOffset, 4).getUint32(0, true);
     const head = 4 + 4 * (n + 1);
     if (head > src.length) corrupt();
     const raw = src.read(4, 4 * (n + 1));

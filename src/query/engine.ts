@@ -1,0 +1,306 @@
+/**
+ * Request -> ranked hits, over any number of sources (segments and the journal) seen through the small
+ * `SearchSource` interface, so this layer never touches files.
+ *
+ * Plan, per source:
+ *   1. filter: evaluate it on the source's columns -> a match mask (exact selectivity, not an estimate);
+ *   2. vector: no filter -> IVF ANN; filter matching <= EXACT_SCAN_MAX documents (or <= 5% of the source)
+ *      -> exact scan of just those documents; otherwise IVF ANN restricted to the mask, probing more
+ *      clusters as selectivity falls. Filtering happens before the top-k cut either way.
+ *   3. text: BM25 over every source at once with namespace-wide live statistics, restricted to the mask.
+ * Then: merge sources (score desc, id asc), fuse retrievers with RRF when both ran, project attributes.
+ */
+import { compareIds } from '../model/document.js';
+import { describeFilter, type Filter } from '../model/filter.js';
+import type { QueryRequest } from '../model/query.js';
+import type { Attributes, DocId, Schema } from '../model/types.js';
+import { countMatches, evaluateColumns, type Column } from '../index/filter/evaluate.js';
+import type { Analyzer } from '../index/fulltext/analyzer.js';
+import { type FieldQuery, type LiveStats, searchBm25, type TextSource } from '../index/fulltext/bm25.js';
+import type { FieldIndexReader } from '../index/fulltext/postings.js';
+import { parseTextQuery } from '../index/fulltext/text-query.js';
+import type { Hits } from '../index/vector/topk.js';
+import { rrf } from './fusion.js';
+
+export const EXACT_SCAN_MAX = 4096;
+export const EXACT_SCAN_FRACTION = 0.05;
+/** Candidates each retriever contributes to fusion: max(MIN_FUSION_CANDIDATES, FUSION_FACTOR * top_k). */
+export const MIN_FUSION_CANDIDATES = 100;
+export const FUSION_FACTOR = 4;
+
+export interface SearchSource {
+  readonly name: string;
+  /** Number of ordinals (live or not). */
+  readonly size: number;
+  readonly liveCount: number;
+  /** null when nothing is dead. */
+  readonly dead: Uint8Array | null;
+  idOf(ord: number): DocId;
+  attributesOf(ord: number): Attributes;
+  vectorOf(ord: number): Float32Array | null;
+  column(field: string): Column;
+  /** Has vectors at all (false for sources without any, and then vector search yields nothing). */
+  readonly hasVectors: boolean;
+  vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number): Hits;
+  vectorExact(q: Float32Array, k: number, ords: Iterable<number>): Hits;
+  textIndex(field: string): FieldIndexReader | null;
+  /** Live statistics of a field (cached by the source). */
+  textStats(field: string): LiveStats;
+}
+
+export interface ResultRow {
+  id: DocId;
+  score: number;
+  attributes?: Attributes;
+  vector?: number[] | null;
+  explain?: Record<string, unknown>;
+}
+
+export interface QueryResponse {
+  results: ResultRow[];
+  took_ms: number;
+  explain?: Record<string, unknown>;
+  warnings?: string[];
+}
+
+interface Hit {
+  src: number;
+  ord: number;
+  score: number;
+  id?: DocId;
+}
+
+/** Best k hits by score desc then id asc; exact with ties at the boundary (all tied hits are compared by id). */
+export function selectTop(hits: Hit[], k: number, sources: readonly SearchSource[]): Hit[] {
+  if (hits.length === 0 || k <= 0) return [];
+  const threshold = hits.length > k ? kthLargest(hits, k) : -Infinity;
+  const keep = hits.filter((h) => h.score >= threshold);
+  for (const h of keep) h.id ??= sources[h.src]!.idOf(h.ord);
+  keep.sort((a, b) => b.score - a.score || compareIds(a.id!, b.id!));
+  return keep.slice(0, k);
+}
+
+export function executeQuery(
+  sources: readonly SearchSource[],
+  schema: Schema,
+  req: QueryRequest,
+  analyzerFor: (field: string) => Analyzer,
+  now: () => number = () => performance.now(),
+): QueryResponse {
+  const t0 = now();
+  const k = req.top_k;
+  const hybrid = req.vector !== null && req.text !== null;
+  const fetch = hybrid ? Math.max(MIN_FUSION_CANDIDATES, FUSION_FACTOR * k) : k;
+  const explainSegs: Record<string, unknown>[] = [];
+
+  // 1. Filter masks (live AND filter). null mask = every live document matches.
+  const masks: (Uint8Array | null)[] = sources.map((s) => {
+    if (!req.filter) return null;
+    const m = evaluateColumns(req.filter, (f) => s.column(f), s.size);
+    if (s.dead) for (let i = 0; i < s.size; i++) if (s.dead[i]) m[i] = 0;
+    return m;
+  });
+  const matchCounts = sources.map((s, i) => (masks[i] ? countMatches(masks[i]!) : s.liveCount));
+  const allowOf = (i: number): ((ord: number) => boolean) | undefined => {
+    const m = masks[i];
+    if (m) return (ord) => m[ord] === 1;
+    const dead = sources[i]!.dead;
+    return dead ? (ord) => dead[ord] === 0 : undefined;
+  };
+
+  // 2. Vector retriever.
+  let vectorHits: Hit[] | null = null;
+  if (req.vector) {
+    vectorHits = [];
+    sources.forEach((s, i) => {
+      const seg: Record<string, unknown> = { source: s.name, docs: s.size, live: s.liveCount, matches: matchCounts[i] };
+      explainSegs.push(seg);
+      if (!s.hasVectors || schema.vector_dim === 0 || matchCounts[i] === 0) {
+        seg.vector = 'none';
+        return;
+      }
+      let h: Hits;
+      const m = masks[i];
+      const matches = matchCounts[i]!;
+      if (m && matches <= Math.max(EXACT_SCAN_MAX, s.size * EXACT_SCAN_FRACTION)) {
+        const ords: number[] = [];
+        for (let o = 0; o < m.length; o++) if (m[o]) ords.push(o);
+        h = s.vectorExact(req.vector!, fetch, ords);
+        seg.vector = 'exact-scan';
+      } else {
+        const sel = s.size > 0 ? matches / s.size : 1;
+        h = s.vectorSearch(req.vector!, fetch, allowOf(i), m ? sel : undefined);
+        seg.vector = m ? 'filtered-ann' : 'ann';
+        if (m) seg.selectivity = round(sel);
+      }
+      for (let j = 0; j < h.ords.length; j++) vectorHits!.push({ src: i, ord: h.ords[j]!, score: h.scores[j]! });
+    });
+    vectorHits = selectTop(vectorHits, fetch, sources);
+  }
+
+  // 3. Text retriever.
+  let textHits: Hit[] | null = null;
+  let perField: Map<string, Record<string, number>> | null = null;
+  if (req.text) {
+    const names = req.text.fields.length > 0 ? req.text.fields : Object.entries(schema.attributes).filter(([, a]) => a.full_text).map(([name]) => ({ name, weight: 1 }));
+    const clauses = parseTextQuery(req.text.query);
+    const fields: FieldQuery[] = names.map(({ name, weight }) => ({
+      field: name,
+      weight,
+      analyzer: analyzerFor(name),
+      sources: sources.map((s, i): TextSource => {
+        const reader = s.textIndex(name) ?? EMPTY_READER;
+        const allow = allowOf(i);
+        return { reader, isLive: allow ?? (() => true), stats: reader === EMPTY_READER ? { docCount: 0, sumDocLen: 0 } : s.textStats(name) };
+      }),
+    }));
+    const raw = searchBm25(fields, clauses, { perField: req.explain });
+    textHits = selectTop(
+      raw.map((r) => ({ src: r.source, ord: r.ord, score: r.score, perField: r.perField })),
+      fetch,
+      sources,
+    );
+    if (req.explain) {
+      perField = new Map();
+      for (const h of textHits as (Hit & { perField?: Record<string, number> })[]) {
+        if (h.perField) perField.set(keyOf(h.id!), h.perField);
+      }
+    }
+  }
+
+  // 4. Fusion, or the single retriever's own order, or an id-ordered listing.
+  let rows: { hit: Hit; score: number; explain?: Record<string, unknown> }[];
+  const fusion = { method: 'rrf', k: req.rrf_k, weights: { vector: req.vector_weight, text: req.text?.weight ?? 1 } };
+  if (vectorHits && textHits) {
+    const fused = rrf(
+      [
+        { name: 'vector', weight: req.vector_weight, ids: vectorHits.map((h) => h.id!) },
+        { name: 'text', weight: req.text!.weight, ids: textHits.map((h) => h.id!) },
+      ],
+      req.rrf_k,
+    ).slice(0, k);
+    const byId = new Map<string, { v?: Hit; t?: Hit }>();
+    for (const h of vectorHits) byId.set(keyOf(h.id!), { v: h });
+    for (const h of textHits) {
+      const e = byId.get(keyOf(h.id!));
+      if (e) e.t = h;
+      else byId.set(keyOf(h.id!), { t: h });
+    }
+    rows = fused.map((f) => {
+      const e = byId.get(keyOf(f.id))!;
+      const hit = (e.v ?? e.t)!;
+      const explain: Record<string, unknown> = {};
+      if (req.explain) {
+        if (e.v) explain.vector = { rank: f.terms.vector!.rank, score: round(e.v.score) };
+        if (e.t) explain.text = { rank: f.terms.text!.rank, score: round(e.t.score), ...(perField?.get(keyOf(f.id)) ? { fields: perField.get(keyOf(f.id)) } : {}) };
+        explain.fusion = Object.fromEntries(Object.entries(f.terms).map(([n, t]) => [n, t.term]));
+      }
+      return { hit, score: f.score, explain: req.explain ? explain : undefined };
+    });
+  } else if (vectorHits || textHits) {
+    const name = vectorHits ? 'vector' : 'text';
+    rows = (vectorHits ?? textHits)!.slice(0, k).map((hit, i) => ({
+      hit,
+      score: hit.score,
+      explain: req.explain
+        ? { [name]: { rank: i + 1, score: round(hit.score), ...(name === 'text' && perField?.get(keyOf(hit.id!)) ? { fields: perField.get(keyOf(hit.id!)) } : {}) } }
+        : undefined,
+    }));
+  } else {
+    const all: Hit[] = [];
+    sources.forEach((s, i) => {
+      const m = masks[i];
+      for (let o = 0; o < s.size; o++) {
+        if (m ? m[o] === 1 : !s.dead || s.dead[o] === 0) all.push({ src: i, ord: o, score: 0 });
+      }
+    });
+    for (const h of all) h.id = sources[h.src]!.idOf(h.ord);
+    all.sort((a, b) => compareIds(a.id!, b.id!));
+    rows = all.slice(0, k).map((hit) => ({ hit, score: 0 }));
+  }
+
+  // 5. Project.
+  const results: ResultRow[] = rows.map(({ hit, score, explain }) => {
+    const s = sources[hit.src]!;
+    const row: ResultRow = { id: hit.id ?? s.idOf(hit.ord), score: round(score) };
+    if (req.include_attributes === null || req.include_attributes.length > 0) {
+      const attrs = s.attributesOf(hit.ord);
+      if (req.include_attributes === null) row.attributes = attrs;
+      else {
+        const pick: Attributes = {};
+        for (const a of req.include_attributes) if (a in attrs) pick[a] = attrs[a]!;
+        row.attributes = pick;
+      }
+    }
+    if (req.include_vector) {
+      const v = s.vectorOf(hit.ord);
+      row.vector = v ? Array.from(v) : null;
+    }
+    if (explain) row.explain = explain;
+    return row;
+  });
+
+  const resp: QueryResponse = { results, took_ms: 0 };
+  if (req.explain) {
+    const totalLive = sources.reduce((a, s) => a + s.liveCount, 0);
+    const totalMatches = matchCounts.reduce((a, b) => a + b, 0);
+    resp.explain = {
+      retrievers: [...(req.vector ? ['vector'] : []), ...(req.text ? ['text'] : [])],
+      top_k: k,
+      candidates_per_retriever: fetch,
+      ...(hybrid ? { fusion } : {}),
+      ...(req.text ? { text: { query: req.text.query, clauses: parseTextQuery(req.text.query), fields: req.text.fields.length ? req.text.fields : 'all full-text fields', bm25: { k1: 1.2, b: 0.75 } } } : {}),
+      ...(req.filter ? { filter: { expr: describeFilter(req.filter as Filter), matches: totalMatches, selectivity: round(totalLive ? totalMatches / totalLive : 0) } } : {}),
+      exact_scan: { max_docs: EXACT_SCAN_MAX, max_fraction: EXACT_SCAN_FRACTION },
+      sources: explainSegs.length ? explainSegs : sources.map((s, i) => ({ source: s.name, docs: s.size, live: s.liveCount, matches: matchCounts[i] })),
+    };
+  }
+  resp.took_ms = round(now() - t0);
+  return resp;
+}
+
+const keyOf = (id: DocId) => (typeof id === 'number' ? `n${id}` : `s${id}`);
+const round = (x: number) => Math.round(x * 1e6) / 1e6;
+
+const EMPTY_READER = {
+  docCount: 0,
+  sumDocLen: 0,
+  numDocs: 0,
+  docLens: new Uint32Array(0),
+  docLen: () => 0,
+  postings: () => null,
+  terms: () => [][Symbol.iterator](),
+} as unknown as FieldIndexReader;
+
+/** The k-th largest score, with a size-k min-heap: O(n log k), no sort of all n hits. */
+function kthLargest(hits: readonly Hit[], k: number): number {
+  const heap = new Float64Array(k);
+  let n = 0;
+  for (const h of hits) {
+    const x = h.score;
+    if (n < k) {
+      let i = n++;
+      heap[i] = x;
+      while (i > 0) {
+        const p = (i - 1) >> 1;
+        if (heap[p]! <= heap[i]!) break;
+        [heap[p], heap[i]] = [heap[i]!, heap[p]!];
+        i = p;
+      }
+    } else if (x > heap[0]!) {
+      heap[0] = x;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < k && heap[l]! < heap[m]!) m = l;
+        if (r < k && heap[r]! < heap[m]!) m = r;
+        if (m === i) break;
+        [heap[m], heap[i]] = [heap[i]!, heap[m]!];
+        i = m;
+      }
+    }
+  }
+  return heap[0]!;
+}

@@ -1,0 +1,208 @@
+/**
+ * `SearchSource` implementations: a flushed segment (reads its index file lazily, caches what it read —
+ * a long `--batch` run pays each load once) and the pending journal (documents in memory, exact vector
+ * scan, a full-text index built on first use).
+ */
+import { ElacsymError } from '../errors.js';
+import type { Attributes, Doc, DocId, Schema } from '../model/types.js';
+import type { Column } from '../index/filter/evaluate.js';
+import { type Analyzer, createAnalyzer } from '../index/fulltext/analyzer.js';
+import { type LiveStats, liveStats, liveStatsByScan } from '../index/fulltext/bm25.js';
+import { buildFieldIndex, FieldIndexReader } from '../index/fulltext/postings.js';
+import { exactTopK, IvfReader } from '../index/vector/ivf.js';
+import type { Hits } from '../index/vector/topk.js';
+import type { SearchSource } from '../query/engine.js';
+import { MemorySource } from '../util/bytes.js';
+import type { SegmentHandle, Snapshot } from './snapshot.js';
+
+const dec = new TextDecoder('utf-8', { fatal: true });
+const EMPTY: Hits = { ords: new Uint32Array(0), scores: new Float32Array(0) };
+
+export class SegmentSource implements SearchSource {
+  readonly name: string;
+  readonly size: number;
+  readonly liveCount: number;
+  readonly dead: Uint8Array | null;
+  readonly hasVectors: boolean;
+  private ivf: IvfReader | null | undefined;
+  private readonly columns = new Map<string, Column>();
+  private readonly text = new Map<string, FieldIndexReader | null>();
+  private readonly stats = new Map<string, LiveStats>();
+
+  constructor(private readonly seg: SegmentHandle) {
+    this.name = seg.row.index_file.replace(/\.idx$/, '');
+    this.size = seg.docCount;
+    this.liveCount = seg.liveCount;
+    this.dead = seg.dead;
+    this.hasVectors = seg.file.has('ivf');
+  }
+
+  idOf(ord: number): DocId {
+    return this.seg.idOf(ord);
+  }
+  attributesOf(ord: number): Attributes {
+    return this.seg.attributesOf(ord);
+  }
+  vectorOf(ord: number): Float32Array | null {
+    const ivf = this.ivfReader();
+    return ivf ? this.seg.vectorOf(ord, ivf.dim) : null;
+  }
+
+  column(field: string): Column {
+    let c = this.columns.get(field);
+    if (c) return c;
+    const bytes = this.seg.file.readVerified(`col:${field}`);
+    if (!bytes) c = new Array(this.size).fill(undefined) as Column;
+    else {
+      try {
+        c = JSON.parse(dec.decode(bytes)) as Column;
+      } catch (e) {
+        throw new ElacsymError('CORRUPT_SEGMENT', `${this.seg.file.path}: column ${field} is unreadable`, { cause: e, details: { path: this.seg.file.path } });
+      }
+      if (!Array.isArray(c) || c.length !== this.size) {
+        throw new ElacsymError('CORRUPT_SEGMENT', `${this.seg.file.path}: column ${field} has the wrong length`, { details: { path: this.seg.file.path } });
+      }
+    }
+    this.columns.set(field, c);
+    return c;
+  }
+
+  private ivfReader(): IvfReader | null {
+    if (this.ivf === undefined) {
+      const src = this.seg.file.source('ivf');
+      this.ivf = src ? IvfReader.open(src) : null;
+    }
+    return this.ivf;
+  }
+
+  vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number): Hits {
+    const ivf = this.ivfReader();
+    return ivf ? ivf.search(q, k, { allow, selectivity }) : EMPTY;
+  }
+  vectorExact(q: Float32Array, k: number, ords: Iterable<number>): Hits {
+    const ivf = this.ivfReader();
+    return ivf ? ivf.exactOrds(q, k, ords) : EMPTY;
+  }
+
+  textIndex(field: string): FieldIndexReader | null {
+    if (!this.text.has(field)) {
+      const src = this.seg.file.source(`ft:${field}`);
+      this.text.set(field, src ? FieldIndexReader.open(src) : null);
+    }
+    return this.text.get(field)!;
+  }
+
+  textStats(field: string): LiveStats {
+    let s = this.stats.get(field);
+    if (!s) {
+      const reader = this.textIndex(field);
+      if (!reader) s = { docCount: 0, sumDocLen: 0 };
+      else {
+        const deadOrds: number[] = [];
+        if (this.dead) for (let i = 0; i < this.dead.length; i++) if (this.dead[i]) deadOrds.push(i);
+        s = liveStats({ reader }, deadOrds);
+      }
+      this.stats.set(field, s);
+    }
+    return s;
+  }
+}
+
+/** The pending journal's live documents as a source (ordinal = index in snapshot.pendingDocs). */
+export class JournalSource implements SearchSource {
+  readonly name = 'journal';
+  readonly size: number;
+  readonly liveCount: number;
+  readonly dead = null;
+  readonly hasVectors: boolean;
+  private vecs: Float32Array | null = null;
+  private rows: Uint32Array | null = null;
+  private readonly columns = new Map<string, Column>();
+  private readonly text = new Map<string, FieldIndexReader | null>();
+
+  constructor(
+    private readonly docs: readonly Doc[],
+    private readonly schema: Schema,
+    private readonly analyzerFor: (field: string) => Analyzer,
+  ) {
+    this.size = docs.length;
+    this.liveCount = docs.length;
+    this.hasVectors = schema.vector_dim > 0 && docs.some((d) => d.vector);
+  }
+  idOf(ord: number): DocId {
+    return this.docs[ord]!.id;
+  }
+  attributesOf(ord: number): Attributes {
+    return this.docs[ord]!.attributes;
+  }
+  vectorOf(ord: number): Float32Array | null {
+    return this.docs[ord]!.vector;
+  }
+  column(field: string): Column {
+    let c = this.columns.get(field);
+    if (!c) this.columns.set(field, (c = this.docs.map((d) => d.attributes[field])));
+    return c;
+  }
+  private packed(): { vecs: Float32Array; rows: Uint32Array } {
+    if (!this.vecs || !this.rows) {
+      const dim = this.schema.vector_dim;
+      const rows: number[] = [];
+      this.docs.forEach((d, i) => d.vector && rows.push(i));
+      const vecs = new Float32Array(rows.length * dim);
+      rows.forEach((r, j) => vecs.set(this.docs[r]!.vector!, j * dim));
+      this.vecs = vecs;
+      this.rows = Uint32Array.from(rows);
+    }
+    return { vecs: this.vecs, rows: this.rows };
+  }
+  vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean): Hits {
+    const { vecs, rows } = this.packed();
+    const r = exactTopK(vecs, this.schema.vector_dim, this.schema.vector_metric, q, k, allow ? (row) => allow(rows[row]!) : undefined);
+    return { ords: r.rows.map((row) => rows[row]!), scores: r.scores };
+  }
+  vectorExact(q: Float32Array, k: number, ords: Iterable<number>): Hits {
+    const set = new Set(ords);
+    return this.vectorSearch(q, k, (o) => set.has(o));
+  }
+  textIndex(field: string): FieldIndexReader | null {
+    if (!this.text.has(field)) {
+      if (!this.schema.attributes[field]?.full_text) this.text.set(field, null);
+      else {
+        const a = this.analyzerFor(field);
+        const tokens = this.docs.map((d) => {
+          const v = d.attributes[field];
+          return typeof v === 'string' || Array.isArray(v) ? a.analyzeValue(v) : null;
+        });
+        this.text.set(field, FieldIndexReader.open(new MemorySource(buildFieldIndex(tokens))));
+      }
+    }
+    return this.text.get(field)!;
+  }
+  textStats(field: string): LiveStats {
+    const reader = this.textIndex(field);
+    return reader ? liveStatsByScan({ reader, isLive: () => true }) : { docCount: 0, sumDocLen: 0 };
+  }
+}
+
+/** Sources of a snapshot plus an analyzer cache: everything a query needs, reusable across a batch. */
+export class QueryContext {
+  readonly sources: SearchSource[];
+  private readonly analyzers = new Map<string, Analyzer>();
+
+  constructor(readonly snapshot: Snapshot) {
+    const analyzerFor = (f: string) => this.analyzerFor(f);
+    this.sources = snapshot.segments.map((s) => new SegmentSource(s));
+    if (snapshot.pendingDocs.length > 0) this.sources.push(new JournalSource(snapshot.pendingDocs, snapshot.schema, analyzerFor));
+  }
+
+  analyzerFor(field: string): Analyzer {
+    let a = this.analyzers.get(field);
+    if (!a) {
+      const ft = this.snapshot.schema.attributes[field]?.full_text;
+      if (!ft) throw new ElacsymError('INVALID_QUERY', `${field} is not a full-text field`);
+      this.analyzers.set(field, (a = createAnalyzer(ft)));
+    }
+    return a;
+  }
+}
+
