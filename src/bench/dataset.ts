@@ -61,9 +61,7 @@ export function* generateDocs(o: DatasetOptions): Generator<GeneratedDoc> {
     const c = centres[Math.floor(rand() * k)]!;
     const gloss = glosses[Math.floor(rand() * glosses.length)]!;
     const colon = gloss.indexOf(': ');
-    const doc: GeneratedDoc = {
-      id: i,
-      attributes: {
+    const attributes: GeneratedDoc['attributes'] = {
         title: gloss.slice(0, colon),
         body: gloss.slice(colon + 2),
         category: CATEGORIES[Math.floor(rand() * CATEGORIES.length)]!,
@@ -71,14 +69,13 @@ export function* generateDocs(o: DatasetOptions): Generator<GeneratedDoc> {
         year: 1990 + Math.floor(rand() * 35),
         bucket: Math.floor(rand() * 100),
         tags: TAGS.filter(() => rand() < 0.2),
-      },
     };
+    // Key order id, vector, attributes: the order `export` writes, so files round-trip byte for byte.
     if (o.dim > 0) {
       const v = new Array<number>(o.dim);
       for (let d = 0; d < o.dim; d++) v[d] = Math.fround(c[d]! + noise * gaussian(rand));
-      doc.vector = v;
-    }
-    yield doc;
+      yield { id: i, vector: v, attributes };
+    } else yield { id: i, attributes };
   }
 }
 

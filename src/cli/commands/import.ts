@@ -63,7 +63,14 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
       maxLineBytes,
       resumeKey,
       shouldStop: () => stop,
-      onProgress: bar ? (p: ImportProgress) => bar.update(p) : undefined,
+      // With --json, every committed batch is acknowledged on stderr as an NDJSON event (scripts, crash tests).
+      onProgress: bar
+        ? (p: ImportProgress) => bar.update(p)
+        : g.json
+          ? (p: ImportProgress) => {
+              if (p.phase === 'journal') err(JSON.stringify({ event: 'committed', documents: p.committed, lines: p.lines, rejected: p.rejected }));
+            }
+          : undefined,
     });
     bar?.stop();
     if (g.json) await printJson({ namespace: name, ...summary });

@@ -1,0 +1,430 @@
+/**
+ * BM25 over many sources (segments + the in-memory journal index) with namespace-wide statistics.
+ *
+ * Statistics are computed over LIVE documents only, summed over all sources of a field:
+ *   N      = live documents with at least one token in the field,
+ *   avgdl  = live total token count / N,
+ *   df(t)  = live documents containing t.
+ * Dead (deleted/superseded) documents are excluded from matching and from the statistics, so a document's
+ * score does not depend on how the data is split into segments nor on garbage awaiting compaction.
+ *
+ * Scoring (Lucene's BM25Similarity without its length-norm quantization):
+ *   idf(t)            = ln(1 + (N - df + 0.5) / (df + 0.5))
+ *   score(tf, dl)     = idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl))      k1 = 1.2, b = 0.75
+ *   phrase clause     : tf = number of occurrences of the phrase in the document, idf = sum of the idf of its
+ *                       member terms (Lucene's PhraseWeight convention)
+ *   document score    = sum over fields of weight * sum over clauses of the clause score (clauses are OR-ed).
+ * Each clause is analyzed with the field's analyzer: a term clause yielding no token (a stopword) is ignored,
+ * one yielding several tokens counts as several term clauses; a phrase yielding one token is a term clause.
+ * Phrase matching uses analyzer positions, so stopword gaps in the query phrase must be matched exactly:
+ * "bank of america" (bank@0, america@2) matches a document where america is 2 positions after bank.
+ */
+import { ElacsymError } from '../../errors.js';
+import type { Analyzer } from './analyzer.js';
+import type { FieldIndexReader, Postings } from './postings.js';
+import type { TextClause } from './text-query.js';
+
+/** Collection statistics of the live documents of one source for one field. */
+export interface LiveStats {
+  /** Live documents with at least one token in the field. */
+  docCount: number;
+  /** Total token count of those documents. */
+  sumDocLen: number;
+}
+
+export interface TextSource {
+  reader: FieldIndexReader;
+  /** false for deleted/superseded ordinals. Called once per posting visited: keep it cheap. */
+  isLive(ord: number): boolean;
+  /**
+   * Live statistics of this source, normally `liveStats(src, deadOrds)` cached by the caller per
+   * (segment, field, deletion generation). When omitted, they are recomputed on every search by calling
+   * isLive on every ordinal (O(numDocs)).
+   */
+  stats?: LiveStats;
+}
+
+export interface FieldQuery {
+  field: string;
+  /** Multiplies the field's contribution. A field with weight <= 0 is ignored. */
+  weight: number;
+  analyzer: Analyzer;
+  /** sources[i] is source i; every field has the same number of sources, aligned (same segment). */
+  sources: TextSource[];
+}
+
+export interface Bm25Options {
+  k1?: number;
+  b?: number;
+  /** Also return each hit's weighted contribution per field (slower; for `--explain`-style output). */
+  perField?: boolean;
+}
+
+export interface Bm25Hit {
+  source: number;
+  ord: number;
+  score: number;
+  /** Only with opts.perField: field -> weight * that field's BM25 score (they sum to `score`). */
+  perField?: Record<string, number>;
+}
+
+export const DEFAULT_K1 = 1.2;
+export const DEFAULT_B = 0.75;
+
+/** Lucene's BM25 idf. */
+export function bm25Idf(N: number, df: number): number {
+  return Math.log(1 + (N - df + 0.5) / (df + 0.5));
+}
+
+/** The textbook per-term BM25 score (Lucene idf). */
+export function bm25TermScore(
+  tf: number,
+  dl: number,
+  avgdl: number,
+  N: number,
+  df: number,
+  k1: number = DEFAULT_K1,
+  b: number = DEFAULT_B,
+): number {
+  return (bm25Idf(N, df) * (tf * (k1 + 1))) / (tf + k1 * (1 - b + (b * dl) / avgdl));
+}
+
+/**
+ * Live statistics of a source given the ordinals that are dead (duplicates and out-of-range ordinals are
+ * ignored). Cost O(|deadOrds|): cache the result per source and pass it as `TextSource.stats`.
+ */
+export function liveStats(src: { reader: FieldIndexReader }, deadOrds: Iterable<number>): LiveStats {
+  const r = src.reader;
+  let docCount = r.docCount;
+  let sumDocLen = r.sumDocLen;
+  const seen = new Set<number>();
+  for (const ord of deadOrds) {
+    if (seen.has(ord)) continue;
+    seen.add(ord);
+    const l = r.docLen(ord);
+    if (l > 0) {
+      docCount--;
+      sumDocLen -= l;
+    }
+  }
+  return { docCount, sumDocLen };
+}
+
+/** Live statistics by scanning every ordinal with isLive (O(numDocs)). */
+export function liveStatsByScan(src: TextSource): LiveStats {
+  const lens = src.reader.docLens;
+  let docCount = 0;
+  let sumDocLen = 0;
+  for (let ord = 0; ord < lens.length; ord++) {
+    const l = lens[ord]!;
+    if (l > 0 && src.isLive(ord)) {
+      docCount++;
+      sumDocLen += l;
+    }
+  }
+  return { docCount, sumDocLen };
+}
+
+interface PhraseSpec {
+  terms: string[];
+  /** offsets[j] = position of terms[j] relative to terms[0] in the analyzed query phrase. */
+  offsets: number[];
+}
+
+/** Analyzes the clauses for one field: term -> multiplicity, and the multi-token phrases. */
+function analyzeClauses(analyzer: Analyzer, query: readonly TextClause[]): { terms: Map<string, number>; phrases: PhraseSpec[] } {
+  const terms = new Map<string, number>();
+  const phrases: PhraseSpec[] = [];
+  for (const c of query) {
+    const toks = analyzer.analyze(c.text);
+    if (c.kind === 'phrase' && toks.length > 1) {
+      const p0 = toks[0]!.pos;
+      phrases.push({ terms: toks.map((t) => t.term), offsets: toks.map((t) => t.pos - p0) });
+    } else {
+      for (const t of toks) terms.set(t.term, (terms.get(t.term) ?? 0) + 1);
+    }
+  }
+  return { terms, phrases };
+}
+
+/** The live postings of one term in one source. */
+interface LivePostings {
+  p: Postings;
+  /** Indices into `p` of the live entries, or null when every entry is live. */
+  live: Uint32Array | null;
+  /** Number of live entries. */
+  n: number;
+}
+
+interface TermInfo {
+  idf: number;
+  /** Per source; null when the term has no live posting there. */
+  perSource: Array<LivePostings | null>;
+}
+
+/** Smallest index i >= from with arr[i] >= target (arr ascending), or arr.length. */
+function lowerBound(arr: Uint32Array, from: number, target: number): number {
+  let lo = from;
+  let hi = arr.length;
+  // Gallop first: the next match is usually close.
+  let step = 1;
+  while (lo + step < hi && arr[lo + step]! < target) {
+    lo += step;
+    step *= 2;
+  }
+  hi = Math.min(hi, lo + step + 1);
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (arr[mid]! < target) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function contains(arr: Uint32Array, from: number, to: number, x: number): boolean {
+  let lo = from;
+  let hi = to;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const v = arr[mid]!;
+    if (v === x) return true;
+    if (v < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return false;
+}
+
+/**
+ * Number of start positions where every phrase member occurs at its offset. Member j's positions in the
+ * document are flats[j][from[j], to[j]).
+ */
+function countPhrase(flats: Uint32Array[], from: Int32Array, to: Int32Array, offsets: readonly number[]): number {
+  const first = flats[0]!;
+  const m = flats.length;
+  let n = 0;
+  outer: for (let k = from[0]!; k < to[0]!; k++) {
+    const base = first[k]!;
+    for (let j = 1; j < m; j++) {
+      if (!contains(flats[j]!, from[j]!, to[j]!, base + offsets[j]!)) continue outer;
+    }
+    n++;
+  }
+  return n;
+}
+
+/** Score accumulator of one source: a dense array (sources hold up to ~100k ordinals) + touched list. */
+class Accumulator {
+  readonly scores: Float64Array;
+  touched: Uint32Array;
+  count = 0;
+  constructor(size: number) {
+    this.scores = new Float64Array(size);
+    this.touched = new Uint32Array(Math.min(size, 1024));
+  }
+  add(ord: number, s: number): void {
+    const sc = this.scores;
+    if (sc[ord] === 0) {
+      if (this.count === this.touched.length) {
+        const next = new Uint32Array(Math.min(this.scores.length, this.touched.length * 2) || 1);
+        next.set(this.touched);
+        this.touched = next;
+      }
+      this.touched[this.count++] = ord;
+    }
+    sc[ord]! += s;
+  }
+}
+
+/**
+ * Scores every live document matching at least one clause in at least one field. Unordered; the caller
+ * sorts and takes the top k.
+ */
+export function searchBm25(fields: readonly FieldQuery[], query: readonly TextClause[], opts: Bm25Options = {}): Bm25Hit[] {
+  const k1 = opts.k1 ?? DEFAULT_K1;
+  const b = opts.b ?? DEFAULT_B;
+  if (!(k1 >= 0 && Number.isFinite(k1)) || !(b >= 0 && b <= 1)) {
+    throw new ElacsymError('INVALID_QUERY', `BM25 parameters out of range: k1=${k1} (>= 0), b=${b} (0..1)`);
+  }
+  if (fields.length === 0 || query.length === 0) return [];
+  const nSrc = fields[0]!.sources.length;
+  const accSize = new Array<number>(nSrc).fill(0);
+  for (const f of fields) {
+    if (f.sources.length !== nSrc) {
+      throw new ElacsymError('INTERNAL', `field "${f.field}" has ${f.sources.length} text sources, expected ${nSrc}`);
+    }
+    for (let s = 0; s < nSrc; s++) accSize[s] = Math.max(accSize[s]!, f.sources[s]!.reader.numDocs);
+  }
+
+  const total: Array<Accumulator | null> = new Array<Accumulator | null>(nSrc).fill(null);
+  const accFor = (accs: Array<Accumulator | null>, s: number): Accumulator => {
+    let a = accs[s];
+    if (a === null || a === undefined) accs[s] = a = new Accumulator(accSize[s]!);
+    return a;
+  };
+  const perField = opts.perField === true ? new Map<string, Array<Accumulator | null>>() : null;
+
+  for (const f of fields) {
+    if (!(f.weight > 0)) continue;
+    const { terms, phrases } = analyzeClauses(f.analyzer, query);
+    if (terms.size === 0 && phrases.length === 0) continue;
+
+    let N = 0;
+    let sumLen = 0;
+    const allLive: boolean[] = [];
+    for (const src of f.sources) {
+      const st = src.stats ?? liveStatsByScan(src);
+      N += st.docCount;
+      sumLen += st.sumDocLen;
+      // Only documents with tokens have postings: when all of them are live, skip the isLive calls.
+      allLive.push(st.docCount === src.reader.docCount);
+    }
+    if (N <= 0 || sumLen <= 0) continue;
+    const avgdl = sumLen / N;
+    // tf / (tf + k1 * (1 - b + b * dl / avgdl)) = tf / (tf + c0 + c1 * dl)
+    const c0 = k1 * (1 - b);
+    const c1 = (k1 * b) / avgdl;
+
+    let fieldAcc: Array<Accumulator | null> | null = null;
+    if (perField !== null) {
+      fieldAcc = new Array<Accumulator | null>(nSrc).fill(null);
+      perField.set(f.field, fieldAcc);
+    }
+
+    const infoCache = new Map<string, TermInfo>();
+    const termInfo = (term: string): TermInfo => {
+      let info = infoCache.get(term);
+      if (info !== undefined) return info;
+      let df = 0;
+      const perSource: Array<LivePostings | null> = [];
+      for (let s = 0; s < nSrc; s++) {
+        const src = f.sources[s]!;
+        const p = src.reader.postings(term);
+        if (p === null) {
+          perSource.push(null);
+          continue;
+        }
+        const ords = p.ords;
+        if (allLive[s] === true) {
+          df += ords.length;
+          perSource.push({ p, live: null, n: ords.length });
+          continue;
+        }
+        const live = new Uint32Array(ords.length);
+        let n = 0;
+        for (let j = 0; j < ords.length; j++) if (src.isLive(ords[j]!)) live[n++] = j;
+        df += n;
+        perSource.push(n === 0 ? null : { p, live: n === ords.length ? null : live.subarray(0, n), n });
+      }
+      info = { idf: df > 0 ? bm25Idf(N, df) : 0, perSource };
+      infoCache.set(term, info);
+      return info;
+    };
+
+    for (const [term, mult] of terms) {
+      const info = termInfo(term);
+      if (!(info.idf > 0)) continue;
+      const w = f.weight * mult * info.idf * (k1 + 1);
+      for (let s = 0; s < nSrc; s++) {
+        const lp = info.perSource[s];
+        if (lp === null || lp === undefined) continue;
+        const { ords, tfs } = lp.p;
+        const lens = f.sources[s]!.reader.docLens;
+        const acc = accFor(total, s);
+        const facc = fieldAcc === null ? null : accFor(fieldAcc, s);
+        const live = lp.live;
+        for (let k = 0; k < lp.n; k++) {
+          const j = live === null ? k : live[k]!;
+          const ord = ords[j]!;
+          const tf = tfs[j]!;
+          const sc = (w * tf) / (tf + c0 + c1 * lens[ord]!);
+          acc.add(ord, sc);
+          if (facc !== null) facc.add(ord, sc);
+        }
+      }
+    }
+
+    for (const ph of phrases) {
+      const infos = ph.terms.map(termInfo);
+      let idf = 0;
+      for (const inf of infos) idf += inf.idf;
+      if (!(idf > 0)) continue;
+      const w = f.weight * idf * (k1 + 1);
+      const m = infos.length;
+      const flats = new Array<Uint32Array>(m);
+      const from = new Int32Array(m);
+      const to = new Int32Array(m);
+      for (let s = 0; s < nSrc; s++) {
+        const lps: LivePostings[] = [];
+        for (const inf of infos) {
+          const lp = inf.perSource[s];
+          if (lp === null || lp === undefined) break;
+          lps.push(lp);
+        }
+        if (lps.length !== m) continue;
+        // Drive by the rarest member; advance cursors on the others.
+        let driver = 0;
+        for (let j = 1; j < m; j++) if (lps[j]!.n < lps[driver]!.n) driver = j;
+        const cursors = new Array<number>(m).fill(0);
+        const lens = f.sources[s]!.reader.docLens;
+        const dlp = lps[driver]!;
+        const dLive = dlp.live;
+        const dOrds = dlp.p.ords;
+        const starts: Uint32Array[] = [];
+        for (let j = 0; j < m; j++) {
+          const pd = lps[j]!.p.positionData();
+          flats[j] = pd.flat;
+          starts.push(pd.starts);
+        }
+        let acc: Accumulator | null = null;
+        docs: for (let k = 0; k < dlp.n; k++) {
+          const dj = dLive === null ? k : dLive[k]!;
+          const ord = dOrds[dj]!;
+          for (let j = 0; j < m; j++) {
+            let idx: number;
+            if (j === driver) {
+              idx = dj;
+            } else {
+              const ords = lps[j]!.p.ords;
+              idx = lowerBound(ords, cursors[j]!, ord);
+              cursors[j] = idx;
+              if (idx >= ords.length) break docs;
+              if (ords[idx] !== ord) continue docs;
+            }
+            from[j] = starts[j]![idx]!;
+            to[j] = starts[j]![idx + 1]!;
+          }
+          const tf = countPhrase(flats, from, to, ph.offsets);
+          if (tf > 0) {
+            const sc = (w * tf) / (tf + c0 + c1 * lens[ord]!);
+            (acc ??= accFor(total, s)).add(ord, sc);
+            if (fieldAcc !== null) accFor(fieldAcc, s).add(ord, sc);
+          }
+        }
+      }
+    }
+  }
+
+  const hits: Bm25Hit[] = [];
+  for (let s = 0; s < nSrc; s++) {
+    const a = total[s];
+    if (a === null || a === undefined) continue;
+    const { scores, touched } = a;
+    for (let i = 0; i < a.count; i++) {
+      const ord = touched[i]!;
+      const score = scores[ord]!;
+      if (!(score > 0)) continue;
+      if (perField === null) {
+        hits.push({ source: s, ord, score });
+      } else {
+        const pf: Record<string, number> = {};
+        for (const [field, accs] of perField) {
+          const fa = accs[s];
+          const v = fa === null || fa === undefined ? 0 : fa.scores[ord]!;
+          if (v > 0) pf[field] = (pf[field] ?? 0) + v;
+        }
+        hits.push({ source: s, ord, score, perField: pf });
+      }
+    }
+  }
+  return hits;
+}

@@ -1,0 +1,568 @@
+/**
+ * Per-segment, per-field inverted index, serialized to bytes.
+ *
+ * FORMAT (version 1). Little-endian. Every section starts at a multiple of 4 (zero padding in between).
+ *
+ *   offset size  field
+ *   0      4     magic "ELFT" (0x45 0x4C 0x46 0x54)
+ *   4      4     u32 version = 1
+ *   8      4     u32 numDocs      ordinal count (length of the docs array given to buildFieldIndex)
+ *   12     4     u32 docCount     number of documents with at least one token in this field (see below)
+ *   16     8     f64 sumDocLen    total number of tokens over all documents (an integer)
+ *   24     4     u32 numTerms     V
+ *   28     4     u32 termBytesLen byte length of the term text blob
+ *   32     4     u32 postingsLen  byte length of the postings blob
+ *   36     4     u32 reserved (0)
+ *   40           u32[numDocs]     docLens: token count of each ordinal (0 when absent or empty)
+ *                u32[V + 1]       termOffsets: term i's UTF-8 bytes are termBytes[termOffsets[i], termOffsets[i+1])
+ *                u32[V * 4]       termMeta: per term i: df, postOff, docsLen, posLen
+ *                u8[termBytesLen] termBytes: the terms' UTF-8 bytes, sorted by byte-wise comparison
+ *                                 (= Unicode code point order), concatenated; then padding to 4
+ *                u8[postingsLen]  postings blob; per term, at postOff:
+ *                                 docs part (docsLen bytes): df pairs of varints (ord delta, tf), where the
+ *                                   first delta is the ordinal itself and later ones are > 0 (ordinals ascend);
+ *                                 positions part (posLen bytes, right after the docs part): for each posting,
+ *                                   tf varints: first position, then non-negative deltas (positions ascend).
+ *   The file ends exactly after the postings blob.
+ *
+ * Varints are unsigned LEB128 (7 bits per byte, low first, at most 5 bytes for a u32).
+ *
+ * "docCount" counts documents with at least one token (Lucene's convention) rather than documents where the
+ * value is non-null: an empty or all-stopword value is indistinguishable from an absent one in docLens, and
+ * this way the live statistics of a source can be recomputed exactly from docLens (see bm25.ts liveStats).
+ *
+ * Reading: `FieldIndexReader.open` reads the header and one contiguous range with docLens + the term
+ * dictionary and does O(1) checks (sizes add up to the source length exactly); term lookups are a binary
+ * search over the UTF-8 bytes (no decoding of the dictionary at open). Postings of a term are read on demand
+ * with `src.read`: the docs part on `postings(term)`, the positions part only when positions are first
+ * asked for (then decoded all at once for that term). Any inconsistency met on the way throws
+ * ElacsymError('CORRUPT_SEGMENT'); reads never leave the source's bounds; `verify()` checks everything.
+ */
+import { ElacsymError } from '../../errors.js';
+import type { ByteSource } from '../../util/bytes.js';
+import type { Token } from './analyzer.js';
+
+export const FIELD_INDEX_MAGIC = 0x54464c45; // "ELFT" read as a little-endian u32
+export const FIELD_INDEX_VERSION = 1;
+const HEADER_SIZE = 40;
+const META_WORDS = 4;
+const U32_MAX = 0xffffffff;
+
+export interface Postings {
+  /** Document ordinals, ascending. */
+  readonly ords: Uint32Array;
+  /** Term frequency of each posting (>= 1). */
+  readonly tfs: Uint32Array;
+  /**
+   * Positions of the i-th posting, ascending (length tfs[i]). The term's positions are read and decoded on
+   * the first call (a view into `positionData().flat`; do not modify).
+   */
+  positions(i: number): Uint32Array;
+  /** All positions of the term: posting i's are flat[starts[i], starts[i+1]). Same lazy loading. */
+  positionData(): PositionData;
+}
+
+export interface PositionData {
+  readonly flat: Uint32Array;
+  /** Length ords.length + 1 (prefix sums of tfs). */
+  readonly starts: Uint32Array;
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8');
+
+function align4(n: number): number {
+  return Math.ceil(n / 4) * 4; // not `& ~3`: sizes read from a damaged header may exceed 2^31
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const d = (a[i] as number) - (b[i] as number);
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}
+
+/** Growable byte buffer for varint output. */
+class ByteWriter {
+  buf: Uint8Array;
+  len = 0;
+  constructor(initial: number) {
+    this.buf = new Uint8Array(initial);
+  }
+  private grow(extra: number): void {
+    let cap = this.buf.length;
+    while (cap < this.len + extra) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+  }
+  varint(v: number): void {
+    if (this.len + 5 > this.buf.length) this.grow(5);
+    const buf = this.buf;
+    while (v >= 0x80) {
+      buf[this.len++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    buf[this.len++] = v;
+  }
+}
+
+function u32Checked(v: number, what: string): number {
+  if (!Number.isInteger(v) || v < 0 || v > U32_MAX) {
+    throw new ElacsymError('INTERNAL', `full-text index: ${what} ${v} does not fit in 32 bits`);
+  }
+  return v;
+}
+
+/**
+ * Builds the serialized index of one field. docs[ord] = analyzed tokens of ordinal `ord` (null = absent).
+ * Token positions must be non-negative integers < 2^32; within a document they are normally ascending
+ * (they are sorted per term here anyway).
+ *
+ * Implementation: tokens are flattened into typed arrays (term id, ordinal, position) and counting-sorted by
+ * term id, which keeps document order and token order within a document: no per-term JS arrays, little GC.
+ */
+export function buildFieldIndex(docs: ReadonlyArray<Token[] | null>): Uint8Array {
+  const numDocs = u32Checked(docs.length, 'document count');
+  const docLens = new Uint32Array(numDocs);
+  let docCount = 0;
+  let total = 0;
+  for (let ord = 0; ord < numDocs; ord++) {
+    const toks = docs[ord];
+    if (toks === null || toks === undefined || toks.length === 0) continue;
+    docLens[ord] = u32Checked(toks.length, 'document length');
+    docCount++;
+    total += toks.length;
+  }
+  const sumDocLen = total;
+
+  // Pass 1: term ids, flattened tokens.
+  const ids = new Map<string, number>();
+  const termList: string[] = [];
+  const tokTerm = new Uint32Array(total);
+  const tokOrd = new Uint32Array(total);
+  const tokPos = new Uint32Array(total);
+  let t = 0;
+  for (let ord = 0; ord < numDocs; ord++) {
+    const toks = docs[ord];
+    if (toks === null || toks === undefined) continue;
+    for (let k = 0; k < toks.length; k++) {
+      const tok = toks[k]!;
+      let id = ids.get(tok.term);
+      if (id === undefined) {
+        id = termList.length;
+        ids.set(tok.term, id);
+        termList.push(tok.term);
+      }
+      const pos = tok.pos;
+      if (!(pos >= 0 && pos <= U32_MAX && Number.isInteger(pos))) u32Checked(pos, 'token position');
+      tokTerm[t] = id;
+      tokOrd[t] = ord;
+      tokPos[t] = pos;
+      t++;
+    }
+  }
+
+  // Counting sort of token indices by term id (stable).
+  const numTerms = termList.length;
+  const termStart = new Uint32Array(numTerms + 1);
+  for (let i = 0; i < total; i++) termStart[tokTerm[i]! + 1]!++;
+  for (let i = 0; i < numTerms; i++) termStart[i + 1]! += termStart[i]!;
+  // Scatter (ordinal, position) into term order: sequential reads, writes into one stream per term.
+  const fill = termStart.slice(0, numTerms);
+  const sOrd = new Uint32Array(total);
+  const sPos = new Uint32Array(total);
+  for (let i = 0; i < total; i++) {
+    const dst = fill[tokTerm[i]!]!++;
+    sOrd[dst] = tokOrd[i]!;
+    sPos[dst] = tokPos[i]!;
+  }
+
+  // Dictionary order: UTF-8 bytes.
+  const entries = termList.map((term, id) => ({ bytes: encoder.encode(term), id }));
+  entries.sort((a, b) => compareBytes(a.bytes, b.bytes));
+
+  const termOffsets = new Uint32Array(numTerms + 1);
+  const termMeta = new Uint32Array(numTerms * META_WORDS);
+  let termBytesLen = 0;
+  for (let i = 0; i < numTerms; i++) {
+    termOffsets[i] = termBytesLen;
+    termBytesLen += entries[i]!.bytes.length;
+  }
+  termOffsets[numTerms] = u32Checked(termBytesLen, 'term dictionary size');
+
+  const w = new ByteWriter(Math.max(1024, total * 3));
+  let scratch = new Uint32Array(16);
+  for (let i = 0; i < numTerms; i++) {
+    const id = entries[i]!.id;
+    const from = termStart[id]!;
+    const to = termStart[id + 1]!;
+    const start = w.len;
+    // Docs part: (ord delta, tf) per run of equal ordinals.
+    let df = 0;
+    let prev = 0;
+    for (let k = from; k < to; ) {
+      const ord = sOrd[k]!;
+      let e = k + 1;
+      while (e < to && sOrd[e]! === ord) e++;
+      w.varint(ord - prev);
+      w.varint(e - k);
+      prev = ord;
+      df++;
+      k = e;
+    }
+    const docsLen = w.len - start;
+    // Positions part.
+    for (let k = from; k < to; ) {
+      const ord = sOrd[k]!;
+      let e = k + 1;
+      let sorted = true;
+      while (e < to && sOrd[e]! === ord) {
+        if (sPos[e]! < sPos[e - 1]!) sorted = false;
+        e++;
+      }
+      let last = 0;
+      if (sorted) {
+        for (let j = k; j < e; j++) {
+          const x = sPos[j]!;
+          w.varint(x - last);
+          last = x;
+        }
+      } else {
+        if (scratch.length < e - k) scratch = new Uint32Array(e - k);
+        const run = scratch.subarray(0, e - k);
+        for (let j = k; j < e; j++) run[j - k] = sPos[j]!;
+        run.sort();
+        for (const x of run) {
+          w.varint(x - last);
+          last = x;
+        }
+      }
+      k = e;
+    }
+    termMeta[i * META_WORDS] = df;
+    termMeta[i * META_WORDS + 1] = u32Checked(start, 'postings offset');
+    termMeta[i * META_WORDS + 2] = docsLen;
+    termMeta[i * META_WORDS + 3] = u32Checked(w.len - start - docsLen, 'positions size');
+  }
+  const postingsLen = u32Checked(w.len, 'postings size');
+
+  const docLensOff = HEADER_SIZE;
+  const termOffsetsOff = docLensOff + numDocs * 4;
+  const termMetaOff = termOffsetsOff + (numTerms + 1) * 4;
+  const termBytesOff = termMetaOff + numTerms * META_WORDS * 4;
+  const postingsOff = align4(termBytesOff + termBytesLen);
+  const out = new Uint8Array(postingsOff + postingsLen);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, FIELD_INDEX_MAGIC, true);
+  dv.setUint32(4, FIELD_INDEX_VERSION, true);
+  dv.setUint32(8, numDocs, true);
+  dv.setUint32(12, docCount, true);
+  dv.setFloat64(16, sumDocLen, true);
+  dv.setUint32(24, numTerms, true);
+  dv.setUint32(28, termBytesLen, true);
+  dv.setUint32(32, postingsLen, true);
+  dv.setUint32(36, 0, true);
+  writeU32s(dv, docLensOff, docLens);
+  writeU32s(dv, termOffsetsOff, termOffsets);
+  writeU32s(dv, termMetaOff, termMeta);
+  let o = termBytesOff;
+  for (const e of entries) {
+    out.set(e.bytes, o);
+    o += e.bytes.length;
+  }
+  out.set(w.buf.subarray(0, w.len), postingsOff);
+  return out;
+}
+
+function writeU32s(dv: DataView, off: number, arr: Uint32Array): void {
+  if (LITTLE_ENDIAN) {
+    new Uint8Array(dv.buffer, dv.byteOffset + off, arr.length * 4).set(new Uint8Array(arr.buffer, arr.byteOffset, arr.length * 4));
+  } else {
+    for (let i = 0; i < arr.length; i++) dv.setUint32(off + i * 4, arr[i]!, true);
+  }
+}
+
+/** A little-endian u32 array view of bytes[off, off + 4n); copies when unaligned or on big-endian hosts. */
+function u32View(bytes: Uint8Array, off: number, n: number): Uint32Array {
+  const abs = bytes.byteOffset + off;
+  if (LITTLE_ENDIAN && abs % 4 === 0) return new Uint32Array(bytes.buffer, abs, n);
+  const dv = new DataView(bytes.buffer, abs, n * 4);
+  const out = new Uint32Array(n);
+  for (let i = 0; i < n; i++) out[i] = dv.getUint32(i * 4, true);
+  return out;
+}
+
+function corrupt(msg: string): ElacsymError {
+  return new ElacsymError('CORRUPT_SEGMENT', `full-text index: ${msg}`);
+}
+
+export class FieldIndexReader {
+  /** Ordinal count. */
+  readonly numDocs: number;
+  /** Documents with at least one token in this field. */
+  readonly docCount: number;
+  /** Total token count. */
+  readonly sumDocLen: number;
+  /** Token count per ordinal (0 = absent/empty). Do not modify. */
+  readonly docLens: Uint32Array;
+  readonly numTerms: number;
+
+  private readonly termOffsets: Uint32Array;
+  private readonly termMeta: Uint32Array;
+  private readonly termBytes: Uint8Array;
+  private readonly cache = new Map<string, Postings | null>();
+  private static readonly CACHE_MAX = 32;
+
+  private constructor(
+    private readonly src: ByteSource,
+    private readonly postingsBase: number,
+    private readonly postingsLen: number,
+    f: {
+      numDocs: number;
+      docCount: number;
+      sumDocLen: number;
+      numTerms: number;
+      docLens: Uint32Array;
+      termOffsets: Uint32Array;
+      termMeta: Uint32Array;
+      termBytes: Uint8Array;
+    },
+  ) {
+    this.numDocs = f.numDocs;
+    this.docCount = f.docCount;
+    this.sumDocLen = f.sumDocLen;
+    this.numTerms = f.numTerms;
+    this.docLens = f.docLens;
+    this.termOffsets = f.termOffsets;
+    this.termMeta = f.termMeta;
+    this.termBytes = f.termBytes;
+  }
+
+  static open(src: ByteSource): FieldIndexReader {
+    const size = src.length;
+    if (size < HEADER_SIZE) throw corrupt(`${size} bytes is shorter than the ${HEADER_SIZE}-byte header`);
+    const head = src.read(0, HEADER_SIZE);
+    const dv = new DataView(head.buffer, head.byteOffset, HEADER_SIZE);
+    if (dv.getUint32(0, true) !== FIELD_INDEX_MAGIC) throw corrupt('bad magic');
+    const version = dv.getUint32(4, true);
+    if (version !== FIELD_INDEX_VERSION) throw corrupt(`unsupported version ${version} (expected ${FIELD_INDEX_VERSION})`);
+    const numDocs = dv.getUint32(8, true);
+    const docCount = dv.getUint32(12, true);
+    const sumDocLen = dv.getFloat64(16, true);
+    const numTerms = dv.getUint32(24, true);
+    const termBytesLen = dv.getUint32(28, true);
+    const postingsLen = dv.getUint32(32, true);
+    const termOffsetsOff = HEADER_SIZE + numDocs * 4;
+    const termMetaOff = termOffsetsOff + (numTerms + 1) * 4;
+    const termBytesOff = termMetaOff + numTerms * META_WORDS * 4;
+    const postingsOff = align4(termBytesOff + termBytesLen);
+    if (postingsOff + postingsLen !== size) {
+      throw corrupt(`header describes ${postingsOff + postingsLen} bytes but the source has ${size}`);
+    }
+    if (docCount > numDocs) throw corrupt(`docCount ${docCount} > numDocs ${numDocs}`);
+    if (!Number.isSafeInteger(sumDocLen) || sumDocLen < 0) throw corrupt(`bad sumDocLen ${sumDocLen}`);
+
+    const body = src.read(HEADER_SIZE, postingsOff - HEADER_SIZE);
+    const docLens = u32View(body, 0, numDocs);
+    const termOffsets = u32View(body, termOffsetsOff - HEADER_SIZE, numTerms + 1);
+    const termMeta = u32View(body, termMetaOff - HEADER_SIZE, numTerms * META_WORDS);
+    const termBytes = body.subarray(termBytesOff - HEADER_SIZE, termBytesOff - HEADER_SIZE + termBytesLen);
+
+    // O(1) checks only: open must stay cheap for a cold query. Term offsets are checked when used;
+    // verify() does the full scan.
+    if (termOffsets[0] !== 0 || termOffsets[numTerms] !== termBytesLen) throw corrupt('bad term offsets');
+    return new FieldIndexReader(src, postingsOff, postingsLen, {
+      numDocs,
+      docCount,
+      sumDocLen,
+      numTerms,
+      docLens,
+      termOffsets,
+      termMeta,
+      termBytes,
+    });
+  }
+
+  docLen(ord: number): number {
+    return this.docLens[ord] ?? 0;
+  }
+
+  /** Index of the term in the dictionary, or -1 (binary search over the UTF-8 bytes). */
+  private find(term: string): number {
+    const key = encoder.encode(term);
+    const tb = this.termBytes;
+    const to = this.termOffsets;
+    let lo = 0;
+    let hi = this.numTerms - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const s = to[mid]!;
+      const e = to[mid + 1]!;
+      if (e < s || e > tb.length) throw corrupt(`bad offsets for term #${mid}`);
+      const n = Math.min(e - s, key.length);
+      let c = 0;
+      for (let i = 0; i < n && c === 0; i++) c = tb[s + i]! - key[i]!;
+      if (c === 0) c = e - s - key.length;
+      if (c === 0) return mid;
+      if (c < 0) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  /** Raw document frequency of a term in this source (dead documents included); 0 when absent. */
+  docFreq(term: string): number {
+    const i = this.find(term);
+    return i < 0 ? 0 : this.termMeta[i * META_WORDS]!;
+  }
+
+  /** Postings of a term, or null when the term does not occur. The last 32 looked-up terms are cached. */
+  postings(term: string): Postings | null {
+    const hit = this.cache.get(term);
+    if (hit !== undefined) return hit;
+    const i = this.find(term);
+    const p = i < 0 ? null : this.decode(i);
+    if (this.cache.size >= FieldIndexReader.CACHE_MAX) {
+      const oldest = this.cache.keys().next();
+      if (oldest.done !== true) this.cache.delete(oldest.value);
+    }
+    this.cache.set(term, p);
+    return p;
+  }
+
+  private decode(i: number): Postings {
+    const m = this.termMeta;
+    const df = m[i * META_WORDS]!;
+    const off = m[i * META_WORDS + 1]!;
+    const docsLen = m[i * META_WORDS + 2]!;
+    const posLen = m[i * META_WORDS + 3]!;
+    if (df === 0 || off + docsLen + posLen > this.postingsLen || docsLen < 2 * df || docsLen > 10 * df || df > this.numDocs) {
+      throw corrupt(`bad dictionary entry for term #${i}`);
+    }
+    const buf = this.src.read(this.postingsBase + off, docsLen);
+    const ords = new Uint32Array(df);
+    const tfs = new Uint32Array(df);
+    let p = 0;
+    let prev = -1;
+    let totalTf = 0;
+    for (let j = 0; j < df; j++) {
+      // Inline varint decoding (hot loop): ord delta, then tf.
+      let v = 0;
+      let shift = 0;
+      let b: number;
+      do {
+        if (p >= docsLen || shift > 28) throw corrupt(`bad varint in postings of term #${i}`);
+        b = buf[p++]!;
+        v += (b & 0x7f) * 2 ** shift;
+        shift += 7;
+      } while (b & 0x80);
+      const ord = j === 0 ? v : prev + v;
+      if ((j > 0 && v === 0) || ord >= this.numDocs) throw corrupt(`bad ordinal in postings of term #${i}`);
+      prev = ord;
+      ords[j] = ord;
+      v = 0;
+      shift = 0;
+      do {
+        if (p >= docsLen || shift > 28) throw corrupt(`bad varint in postings of term #${i}`);
+        b = buf[p++]!;
+        v += (b & 0x7f) * 2 ** shift;
+        shift += 7;
+      } while (b & 0x80);
+      if (v === 0 || v > this.docLens[ord]!) throw corrupt(`bad term frequency in postings of term #${i}`);
+      tfs[j] = v;
+      totalTf += v;
+    }
+    if (p !== docsLen) throw corrupt(`postings of term #${i} have trailing bytes`);
+    if (posLen < totalTf || posLen > totalTf * 5) throw corrupt(`bad positions size for term #${i}`);
+    const src = this.src;
+    const posAbs = this.postingsBase + off + docsLen;
+    let data: PositionData | null = null;
+    // The whole positions part of the term is decoded at once, on first use: phrase queries visit many
+    // postings, and a flat array + prefix sums makes each positions(i) a cheap subarray.
+    const load = (): PositionData => {
+      const pb = src.read(posAbs, posLen);
+      const starts = new Uint32Array(df + 1);
+      const flat = new Uint32Array(totalTf);
+      let q = 0;
+      let n = 0;
+      for (let j = 0; j < df; j++) {
+        starts[j] = n;
+        const tf = tfs[j]!;
+        let pos = 0;
+        for (let k = 0; k < tf; k++) {
+          let v = 0;
+          let shift = 0;
+          let b: number;
+          do {
+            if (q >= posLen || shift > 28) throw corrupt(`bad varint in positions of term #${i}`);
+            b = pb[q++]!;
+            v += (b & 0x7f) * 2 ** shift;
+            shift += 7;
+          } while (b & 0x80);
+          pos += v;
+          if (pos > U32_MAX) throw corrupt(`position overflow in term #${i}`);
+          flat[n++] = pos;
+        }
+      }
+      if (q !== posLen) throw corrupt(`positions of term #${i} have trailing bytes`);
+      starts[df] = n;
+      return { flat, starts };
+    };
+    return {
+      ords,
+      tfs,
+      positions(j: number): Uint32Array {
+        if (!(j >= 0 && j < df)) throw new RangeError(`posting index ${j} out of range [0, ${df})`);
+        const d = data ?? (data = load());
+        return d.flat.subarray(d.starts[j]!, d.starts[j + 1]!);
+      },
+      positionData(): PositionData {
+        return data ?? (data = load());
+      },
+    };
+  }
+
+  /** All terms, in dictionary (UTF-8 byte) order. For tests and debugging. */
+  *terms(): Iterable<string> {
+    for (let i = 0; i < this.numTerms; i++) {
+      const s = this.termOffsets[i]!;
+      const e = this.termOffsets[i + 1]!;
+      if (e < s || e > this.termBytes.length) throw corrupt(`bad offsets for term #${i}`);
+      yield decoder.decode(this.termBytes.subarray(s, e));
+    }
+  }
+
+  /**
+   * Full consistency check (for `health --deep`): document lengths agree with the header, terms are
+   * strictly ascending, and every term's postings and positions decode. Throws CORRUPT_SEGMENT.
+   * Reads all the postings; does not populate the postings cache.
+   */
+  verify(): void {
+    let count = 0;
+    let sum = 0;
+    for (let i = 0; i < this.numDocs; i++) {
+      const l = this.docLens[i]!;
+      if (l > 0) {
+        count++;
+        sum += l;
+      }
+    }
+    if (count !== this.docCount || sum !== this.sumDocLen) throw corrupt('document lengths disagree with the header');
+    const tb = this.termBytes;
+    const to = this.termOffsets;
+    for (let i = 0; i < this.numTerms; i++) {
+      const s = to[i]!;
+      const e = to[i + 1]!;
+      if (e < s || e > tb.length) throw corrupt(`bad offsets for term #${i}`);
+      if (i > 0 && compareBytes(tb.subarray(to[i - 1]!, s), tb.subarray(s, e)) >= 0) {
+        throw corrupt(`terms #${i - 1} and #${i} are not in ascending order`);
+      }
+      const p = this.decode(i);
+      p.positionData();
+    }
+  }
+}

@@ -1,0 +1,1105 @@
+/**
+ * IVF-flat vector index: build (seeded k-means), serialize, and search through positional reads.
+ *
+ * A cold `elacsym query` must answer in a few milliseconds, so the file is laid out to be searched in
+ * place: `IvfReader.open` reads the 64-byte header and the directory (centroids, cluster offsets, cluster
+ * checksums); `search` scores the centroids and reads only the clusters it probes, one `ByteSource.read`
+ * each. Nothing is parsed: sections are viewed as typed arrays.
+ *
+ * File layout (version 1). Every section starts 4-byte aligned; everything is little-endian.
+ *
+ *   header (64 bytes)
+ *     0  u8[4]  magic "EIVF"
+ *     4  u32    version = 1
+ *     8  u32    metric: 0 cosine, 1 l2, 2 dot
+ *    12  u32    dim (1 .. 65536)
+ *    16  u32    n, number of rows (documents that have a vector)
+ *    20  u32    nlist, number of clusters; 0 iff n = 0; every cluster holds >= 1 row
+ *    24  u32    seed the k-means ran with (informational)
+ *    28  u32    CRC-32 of the directory (centroids + offsets + cluster CRCs)
+ *    32  u32    CRC-32 of the ord index
+ *    36  u8[24] reserved, zero
+ *    60  u32    CRC-32 of header bytes [0, 60)
+ *   directory
+ *     centroids   f32[nlist * dim]       row-major; for cosine, centroids of the normalized vectors
+ *     offsets     u32[nlist + 1]         cluster c holds rows [offsets[c], offsets[c+1]); offsets[0] = 0,
+ *                                        offsets[nlist] = n, strictly increasing
+ *     clusterCrc  u32[nlist]             CRC-32 of each cluster's bytes
+ *   clusters, for c = 0 .. nlist-1, cluster c starting at byte data + offsets[c] * (4 + 4 * dim):
+ *     ords        u32[cnt]               document ordinals, strictly ascending within the cluster
+ *     vectors     f32[cnt * dim]         row-major; for cosine the normalized vectors
+ *   ord index (read lazily, only by exactOrds / vectorOf)
+ *     sortedOrds  u32[n]                 every ordinal in the file, ascending
+ *     rows        u32[n]                 rows[i] = global row (as in offsets) of sortedOrds[i]
+ *
+ * The file length must equal exactly 64 + 4*nlist*dim + 4*(nlist+1) + 4*nlist + n*(4 + 4*dim) + 8*n.
+ * Any inconsistency (magic, version, checksums, bounds, length) is CORRUPT_SEGMENT. Cluster bytes are
+ * checksum-verified when a cluster is loaded; single rows read by `exactOrds`/`vectorOf` without loading
+ * their cluster are not (the ord index they are located through is).
+ *
+ * Scores: higher is better (see distance.ts). Ties are broken by the smaller ordinal.
+ */
+import { crc32 } from 'node:zlib';
+import { ElacsymError } from '../../errors.js';
+import type { Metric } from '../../model/types.js';
+import type { ByteSource } from '../../util/bytes.js';
+import { dot, l2sq, normalizeInto, prepareQuery } from './distance.js';
+import { TopK, type Hits } from './topk.js';
+
+export type { Hits } from './topk.js';
+
+const MAGIC = 0x46564945; // "EIVF" as a little-endian u32
+const VERSION = 1;
+const HEADER_BYTES = 64;
+const MAX_DIM = 65536;
+const MAX_NLIST = 4096;
+/** Up to this many rows a single cluster (a flat scan) is built. */
+const FLAT_BELOW = 1000;
+const METRIC_CODE: Record<Metric, number> = { cosine: 0, l2: 1, dot: 2 };
+const METRIC_OF: readonly Metric[] = ['cosine', 'l2', 'dot'];
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+// ---------------------------------------------------------------------------------------------------
+// build
+
+export interface BuildIvfOptions {
+  /** Number of clusters. Default: 1 below 1000 rows, else round(sqrt(n)) clamped to [1, 4096]. */
+  nlist?: number;
+  /** k-means seed; the same input and seed produce the same bytes. Default 42. */
+  seed?: number;
+  /** Called now and then with monotonically increasing `done`, finally with done === total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** The default number of clusters for n rows. */
+export function defaultNlist(n: number): number {
+  if (n < FLAT_BELOW) return n === 0 ? 0 : 1;
+  return Math.max(1, Math.min(MAX_NLIST, Math.round(Math.sqrt(n))));
+}
+
+/**
+ * Builds an IVF file over `ords.length` rows. Row i of `vectors` (row-major, dim floats each) is the
+ * vector of document ordinal `ords[i]`; ordinals must be distinct. Vectors must be finite.
+ */
+export function buildIvf(
+  vectors: Float32Array,
+  ords: Uint32Array,
+  dim: number,
+  metric: Metric,
+  opts: BuildIvfOptions = {},
+): Uint8Array {
+  requireLittleEndian();
+  if (!Number.isInteger(dim) || dim < 1 || dim > MAX_DIM) internal(`invalid vector dimension ${dim}`);
+  if (!(metric in METRIC_CODE)) internal(`unknown metric ${String(metric)}`);
+  const n = ords.length;
+  if (vectors.length !== n * dim) internal(`expected ${n * dim} floats for ${n} rows of ${dim}, got ${vectors.length}`);
+  for (let i = 0; i < vectors.length; i++) {
+    if (!Number.isFinite(vectors[i]!)) internal(`vector of ordinal ${ords[Math.floor(i / dim)]} is not finite`);
+  }
+  const seed = (opts.seed ?? 42) >>> 0;
+  const byOrd = argsortOrds(ords);
+  for (let i = 1; i < n; i++) {
+    if (ords[byOrd[i]!] === ords[byOrd[i - 1]!]) internal(`duplicate document ordinal ${ords[byOrd[i]!]}`);
+  }
+
+  // cosine: cluster and store the normalized vectors
+  let data = vectors;
+  if (metric === 'cosine') {
+    data = new Float32Array(n * dim);
+    for (let i = 0; i < n; i++) normalizeInto(vectors, i * dim, data, i * dim, dim);
+  }
+
+  let nlist = opts.nlist === undefined ? defaultNlist(n) : Math.floor(opts.nlist);
+  if (!Number.isFinite(nlist)) internal(`invalid nlist ${opts.nlist}`);
+  nlist = n === 0 ? 0 : Math.max(1, Math.min(nlist, n, MAX_NLIST));
+
+  const progress = new Progress(opts.onProgress);
+  let centroids: Float32Array;
+  let assign: Uint32Array;
+  if (nlist <= 1) {
+    centroids = new Float32Array(nlist * dim);
+    assign = new Uint32Array(n);
+    if (nlist === 1) {
+      const sum = new Float64Array(dim);
+      for (let i = 0; i < n; i++) for (let j = 0; j < dim; j++) sum[j]! += data[i * dim + j]!;
+      for (let j = 0; j < dim; j++) centroids[j] = sum[j]! / n;
+    }
+    progress.total = n;
+  } else {
+    ({ centroids, assign } = kmeans(data, n, dim, nlist, seed, progress));
+  }
+
+  // drop empty clusters; order rows by (cluster, ord)
+  const counts = new Uint32Array(nlist);
+  for (let i = 0; i < n; i++) counts[assign[i]!]!++;
+  const remap = new Int32Array(nlist).fill(-1);
+  let kept = 0;
+  for (let c = 0; c < nlist; c++) if (counts[c]! > 0) remap[c] = kept++;
+  const offsets = new Uint32Array(kept + 1);
+  for (let c = 0; c < nlist; c++) if (remap[c]! >= 0) offsets[remap[c]! + 1] = counts[c]!;
+  for (let c = 0; c < kept; c++) offsets[c + 1]! += offsets[c]!;
+  const fill = offsets.slice(0, kept);
+  const rowAt = new Uint32Array(n); // global row -> input row
+  for (let i = 0; i < n; i++) {
+    const r = byOrd[i]!;
+    const c = remap[assign[r]!]!;
+    rowAt[fill[c]!++] = r;
+  }
+
+  // write
+  const L = layout(dim, n, kept);
+  const out = new Uint8Array(L.end);
+  const buf = out.buffer;
+  const cent = new Float32Array(buf, L.centroids, kept * dim);
+  for (let c = 0; c < nlist; c++) {
+    const to = remap[c]!;
+    if (to >= 0) cent.set(centroids.subarray(c * dim, (c + 1) * dim), to * dim);
+  }
+  new Uint32Array(buf, L.offsets, kept + 1).set(offsets);
+  const crcs = new Uint32Array(buf, L.crcs, kept);
+  const stride = 4 + 4 * dim;
+  const rowOfInput = new Uint32Array(n);
+  for (let c = 0; c < kept; c++) {
+    const start = offsets[c]!;
+    const cnt = offsets[c + 1]! - start;
+    const base = L.data + start * stride;
+    const cOrds = new Uint32Array(buf, base, cnt);
+    const cVecs = new Float32Array(buf, base + 4 * cnt, cnt * dim);
+    for (let j = 0; j < cnt; j++) {
+      const r = rowAt[start + j]!;
+      cOrds[j] = ords[r]!;
+      cVecs.set(data.subarray(r * dim, (r + 1) * dim), j * dim);
+      rowOfInput[r] = start + j;
+    }
+    crcs[c] = crc32(out.subarray(base, base + cnt * stride));
+  }
+  const sortedOrds = new Uint32Array(buf, L.ordIndex, n);
+  const rowsOf = new Uint32Array(buf, L.ordIndex + 4 * n, n);
+  for (let i = 0; i < n; i++) {
+    const r = byOrd[i]!;
+    sortedOrds[i] = ords[r]!;
+    rowsOf[i] = rowOfInput[r]!;
+  }
+
+  const h = new DataView(buf, 0, HEADER_BYTES);
+  h.setUint32(0, MAGIC, true);
+  h.setUint32(4, VERSION, true);
+  h.setUint32(8, METRIC_CODE[metric], true);
+  h.setUint32(12, dim, true);
+  h.setUint32(16, n, true);
+  h.setUint32(20, kept, true);
+  h.setUint32(24, seed, true);
+  h.setUint32(28, crc32(out.subarray(L.centroids, L.data)), true);
+  h.setUint32(32, crc32(out.subarray(L.ordIndex, L.end)), true);
+  h.setUint32(60, crc32(out.subarray(0, 60)), true);
+  progress.finish();
+  return out;
+}
+
+interface Layout {
+  centroids: number;
+  offsets: number;
+  crcs: number;
+  data: number;
+  ordIndex: number;
+  end: number;
+}
+
+function layout(dim: number, n: number, nlist: number): Layout {
+  const centroids = HEADER_BYTES;
+  const offsets = centroids + 4 * nlist * dim;
+  const crcs = offsets + 4 * (nlist + 1);
+  const data = crcs + 4 * nlist;
+  const ordIndex = data + n * (4 + 4 * dim);
+  return { centroids, offsets, crcs, data, ordIndex, end: ordIndex + 8 * n };
+}
+
+function argsortOrds(ords: Uint32Array): Uint32Array {
+  const idx = new Uint32Array(ords.length);
+  for (let i = 0; i < idx.length; i++) idx[i] = i;
+  // Uint32Array.sort with a comparator is stable and avoids boxing into a JS array
+  idx.sort((a, b) => ords[a]! - ords[b]!);
+  return idx;
+}
+
+class Progress {
+  total = 1;
+  private done = 0;
+  private last = 0;
+  constructor(private readonly fn: ((done: number, total: number) => void) | undefined) {}
+  advance(units: number): void {
+    if (this.fn === undefined) return;
+    this.done = Math.min(this.total, this.done + units);
+    if (this.done - this.last >= this.total / 100) {
+      this.last = this.done;
+      this.fn(this.done, this.total);
+    }
+  }
+  finish(): void {
+    this.fn?.(this.total, this.total);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// k-means
+//
+// Budget (100k x 128, nlist 316): an exact assignment of every row to its nearest centroid alone is
+// n * nlist * dim = 4e9 multiply-adds, ~8 s of V8 float loops on the build machine; the triangle
+// inequality prunes almost nothing in 128 dimensions (a point is about as far from its own centroid as
+// centroids are from each other). So assignments are approximate and bounded:
+// - a coarse level: the centroids are grouped (k-means over the centroids) into G ~ sqrt(3 nlist)
+//   groups; a point is compared with the G group centers, then with the members of its 3 nearest groups;
+// - a refinement: from a guess, the point is compared with the guess's 32 nearest centroids, walking
+//   to a better one (at most 3 steps), stopping early where the triangle inequality proves the rest
+//   cannot win.
+// Lloyd iterations refine each training point from its previous centroid. A rare misassignment costs a
+// little recall, which a slightly larger nprobe recovers; see the measurements in the tests.
+
+/** Lloyd iterations on the training sample (stops earlier once < 0.5% of the sample moves). */
+const KMEANS_ITERATIONS = 6;
+/** Training sample: at most max(nlist * 32, 10000) rows. */
+const SAMPLE_PER_CLUSTER = 32;
+const SAMPLE_MIN = 10_000;
+/** k-means++ seeding runs on a random subset of the training sample of at most this many rows per cluster. */
+const SEED_PER_CLUSTER = 8;
+/** Candidate centroids per refinement step. */
+const NEIGHBORS = 32;
+/** Coarse groups compared in full per point. */
+const GROUP_PROBES = 3;
+
+/** splitmix32: a tiny seeded PRNG, uniform in [0, 1). */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x9e3779b9) >>> 0;
+    let z = s;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+    z = (z ^ (z >>> 16)) >>> 0;
+    return z / 4294967296;
+  };
+}
+
+/** Approximate nearest-centroid search over a fixed set of centroids (see the section comment). */
+class Assigner {
+  private readonly m: number;
+  private readonly nbr: Uint32Array;
+  private readonly nbrDist: Float64Array;
+  private readonly stamp: Uint32Array;
+  private readonly cache: Float64Array;
+  private epoch = 0;
+  private groups = 0;
+  private groupCent = new Float32Array(0);
+  private memberStart = new Uint32Array(1);
+  private members = new Uint32Array(0);
+  private readonly gd: Float64Array = new Float64Array(0);
+  /** Distance from the last point to the centroid returned for it. */
+  lastDist = 0;
+
+  constructor(
+    private readonly cent: Float32Array,
+    private readonly k: number,
+    private readonly dim: number,
+    withGroups: boolean,
+  ) {
+    const m = Math.min(k - 1, NEIGHBORS);
+    this.m = m;
+    this.nbr = new Uint32Array(k * m);
+    this.nbrDist = new Float64Array(k * m).fill(Infinity);
+    this.stamp = new Uint32Array(k);
+    this.cache = new Float64Array(k);
+    // the m nearest other centroids of every centroid, ascending (insertion into a short sorted list)
+    const nbr = this.nbr;
+    const nd = this.nbrDist;
+    for (let a = 0; a < k; a++) {
+      for (let b = a + 1; b < k; b++) {
+        const d = Math.sqrt(l2sq(cent, a * dim, cent, b * dim, dim));
+        insertNeighbor(nbr, nd, a * m, m, b, d);
+        insertNeighbor(nbr, nd, b * m, m, a, d);
+      }
+    }
+    if (withGroups) {
+      this.buildGroups();
+      this.gd = new Float64Array(this.groups);
+    }
+  }
+
+  private buildGroups(): void {
+    const { cent, k, dim } = this;
+    const g = Math.min(k, Math.max(1, Math.round(Math.sqrt(GROUP_PROBES * k))));
+    const gc = new Float32Array(g * dim);
+    const seeds = farthestFirst(cent, k, dim, g);
+    for (let i = 0; i < g; i++) gc.set(cent.subarray(seeds[i]! * dim, (seeds[i]! + 1) * dim), i * dim);
+    const of = new Uint32Array(k);
+    const sums = new Float64Array(g * dim);
+    const counts = new Uint32Array(g);
+    for (let it = 0; it < 6; it++) {
+      for (let c = 0; c < k; c++) {
+        let best = 0;
+        let bd = Infinity;
+        for (let i = 0; i < g; i++) {
+          const d = l2sq(cent, c * dim, gc, i * dim, dim);
+          if (d < bd) {
+            bd = d;
+            best = i;
+          }
+        }
+        of[c] = best;
+      }
+      if (it === 5) break;
+      sums.fill(0);
+      counts.fill(0);
+      for (let c = 0; c < k; c++) {
+        const i = of[c]!;
+        counts[i]!++;
+        for (let j = 0; j < dim; j++) sums[i * dim + j]! += cent[c * dim + j]!;
+      }
+      for (let i = 0; i < g; i++) {
+        if (counts[i] === 0) continue;
+        for (let j = 0; j < dim; j++) gc[i * dim + j] = sums[i * dim + j]! / counts[i]!;
+      }
+    }
+    const start = new Uint32Array(g + 1);
+    for (let c = 0; c < k; c++) start[of[c]! + 1]!++;
+    for (let i = 0; i < g; i++) start[i + 1]! += start[i]!;
+    const fill = start.slice(0, g);
+    const members = new Uint32Array(k);
+    for (let c = 0; c < k; c++) members[fill[of[c]!]!++] = c;
+    this.groups = g;
+    this.groupCent = gc;
+    this.memberStart = start;
+    this.members = members;
+  }
+
+  /** Starts a new point: forgets the distances cached for the previous one. */
+  begin(): void {
+    this.epoch = (this.epoch + 1) >>> 0;
+    if (this.epoch === 0) {
+      this.stamp.fill(0);
+      this.epoch = 1;
+    }
+  }
+
+  /** d(x, c), computed once per point. */
+  private dist(x: Float32Array, xo: number, c: number): number {
+    if (this.stamp[c] === this.epoch) return this.cache[c]!;
+    const v = Math.sqrt(l2sq(x, xo, this.cent, c * this.dim, this.dim));
+    this.stamp[c] = this.epoch;
+    this.cache[c] = v;
+    return v;
+  }
+
+  /** Nearest centroid to x[xo ..+dim) through the coarse groups, then refined. Needs withGroups. */
+  assign(x: Float32Array, xo: number): number {
+    this.begin();
+    const g = this.groups;
+    const gd = this.gd;
+    const dim = this.dim;
+    for (let i = 0; i < g; i++) gd[i] = this.memberStart[i + 1]! > this.memberStart[i]! ? l2sq(x, xo, this.groupCent, i * dim, dim) : Infinity;
+    let best = -1;
+    let dbest = Infinity;
+    for (let p = 0; p < GROUP_PROBES && p < g; p++) {
+      let gi = -1;
+      for (let i = 0; i < g; i++) if (gd[i]! < Infinity && (gi < 0 || gd[i]! < gd[gi]!)) gi = i;
+      if (gi < 0) break;
+      gd[gi] = Infinity;
+      for (let j = this.memberStart[gi]!; j < this.memberStart[gi + 1]!; j++) {
+        const c = this.members[j]!;
+        const d = this.dist(x, xo, c);
+        if (d < dbest || (d === dbest && c < best)) {
+          dbest = d;
+          best = c;
+        }
+      }
+    }
+    return this.walk(x, xo, best);
+  }
+
+  /** Nearest centroid to x[xo ..+dim), starting from `guess`. */
+  refine(x: Float32Array, xo: number, guess: number): number {
+    this.begin();
+    return this.walk(x, xo, guess);
+  }
+
+  private walk(x: Float32Array, xo: number, guess: number): number {
+    const m = this.m;
+    const nbr = this.nbr;
+    const nbrDist = this.nbrDist;
+    let a = guess;
+    let da = this.dist(x, xo, a);
+    let best = a;
+    let dbest = da;
+    for (let step = 0; step < 3; step++) {
+      const base = a * m;
+      for (let j = 0; j < m; j++) {
+        // d(x, c) >= d(a, c) - d(x, a): neither this centroid nor any later one can beat dbest
+        if (nbrDist[base + j]! - da >= dbest) break;
+        const c = nbr[base + j]!;
+        const dc = this.dist(x, xo, c);
+        if (dc < dbest || (dc === dbest && c < best)) {
+          best = c;
+          dbest = dc;
+        }
+      }
+      if (best === a) break;
+      a = best;
+      da = dbest;
+    }
+    this.lastDist = dbest;
+    return best;
+  }
+}
+
+function insertNeighbor(nbr: Uint32Array, nd: Float64Array, base: number, m: number, c: number, d: number): void {
+  if (!(d < nd[base + m - 1]!)) return;
+  let j = m - 1;
+  while (j > 0 && nd[base + j - 1]! > d) {
+    nd[base + j] = nd[base + j - 1]!;
+    nbr[base + j] = nbr[base + j - 1]!;
+    j--;
+  }
+  nd[base + j] = d;
+  nbr[base + j] = c;
+}
+
+function kmeans(
+  data: Float32Array,
+  n: number,
+  dim: number,
+  k: number,
+  seed: number,
+  progress: Progress,
+): { centroids: Float32Array; assign: Uint32Array } {
+  const rand = rng(seed);
+  const t = Math.min(n, Math.max(k * SAMPLE_PER_CLUSTER, SAMPLE_MIN));
+  progress.total = t * (KMEANS_ITERATIONS + 1) + n;
+
+  // training sample in random order (a seeded partial Fisher-Yates), so any prefix is a random subset
+  const perm = new Uint32Array(n);
+  for (let i = 0; i < n; i++) perm[i] = i;
+  for (let i = 0; i < t; i++) {
+    const j = i + Math.floor(rand() * (n - i));
+    const tmp = perm[i]!;
+    perm[i] = perm[j]!;
+    perm[j] = tmp;
+  }
+  const x = new Float32Array(t * dim);
+  const sampleOf = new Int32Array(n).fill(-1);
+  for (let i = 0; i < t; i++) {
+    const r = perm[i]!;
+    sampleOf[r] = i;
+    x.set(data.subarray(r * dim, (r + 1) * dim), i * dim);
+  }
+
+  const cent = new Float32Array(k * dim);
+  kmeansPlusPlus(x, Math.min(t, Math.max(k * SEED_PER_CLUSTER, 1000)), dim, k, rand, cent);
+  const assign = new Uint32Array(t);
+  const pdist = new Float64Array(t); // distance of each sample point to its centroid
+  {
+    const a = new Assigner(cent, k, dim, true);
+    for (let i = 0; i < t; i++) {
+      assign[i] = a.assign(x, i * dim);
+      pdist[i] = a.lastDist;
+    }
+  }
+  progress.advance(t);
+
+  const sums = new Float64Array(k * dim);
+  const counts = new Uint32Array(k);
+  const update = (): void => {
+    sums.fill(0);
+    counts.fill(0);
+    for (let i = 0; i < t; i++) {
+      const c = assign[i]!;
+      counts[c]!++;
+      const so = c * dim;
+      const xo = i * dim;
+      for (let j = 0; j < dim; j++) sums[so + j]! += x[xo + j]!;
+    }
+    for (let c = 0; c < k; c++) {
+      const cnt = counts[c]!;
+      if (cnt === 0) continue;
+      for (let j = 0; j < dim; j++) cent[c * dim + j] = sums[c * dim + j]! / cnt;
+    }
+    // an empty cluster takes over the sample point farthest from its centroid (deterministic)
+    for (let c = 0; c < k; c++) {
+      if (counts[c]! > 0) continue;
+      let far = -1;
+      for (let i = 0; i < t; i++) {
+        if (counts[assign[i]!]! > 1 && (far < 0 || pdist[i]! > pdist[far]!)) far = i;
+      }
+      if (far < 0) break; // fewer distinct points than clusters; left empty, dropped at write
+      counts[assign[far]!]!--;
+      assign[far] = c;
+      counts[c] = 1;
+      pdist[far] = 0;
+      cent.set(x.subarray(far * dim, (far + 1) * dim), c * dim);
+    }
+  };
+
+  for (let it = 0; it < KMEANS_ITERATIONS; it++) {
+    update();
+    const a = new Assigner(cent, k, dim, false);
+    let moved = 0;
+    for (let i = 0; i < t; i++) {
+      const c = a.refine(x, i * dim, assign[i]!);
+      pdist[i] = a.lastDist;
+      if (c !== assign[i]) {
+        assign[i] = c;
+        moved++;
+      }
+    }
+    progress.advance(t);
+    if (moved <= t * 0.005) break;
+  }
+  update();
+
+  const a = new Assigner(cent, k, dim, true);
+  const out = new Uint32Array(n);
+  for (let r = 0; r < n; r++) {
+    const s = sampleOf[r]!;
+    out[r] = s >= 0 ? a.refine(data, r * dim, assign[s]!) : a.assign(data, r * dim);
+    if ((r & 1023) === 1023) progress.advance(1024);
+  }
+  return { centroids: cent, assign: out };
+}
+
+/**
+ * k-means++ seeding (D^2 sampling) over the first s rows of x, pruned with the triangle inequality:
+ * a new centroid c cannot be nearer to a point than its current centroid a when d(a, c) >= 2 d(x, a).
+ */
+function kmeansPlusPlus(x: Float32Array, s: number, dim: number, k: number, rand: () => number, cent: Float32Array): void {
+  const minSq = new Float64Array(s);
+  const minD = new Float64Array(s);
+  const near = new Uint32Array(s);
+  const dcc = new Float64Array(k);
+  const first = Math.floor(rand() * s);
+  cent.set(x.subarray(first * dim, (first + 1) * dim), 0);
+  let sum = 0;
+  for (let i = 0; i < s; i++) {
+    const d = l2sq(x, i * dim, cent, 0, dim);
+    minSq[i] = d;
+    minD[i] = Math.sqrt(d);
+    sum += d;
+  }
+  for (let c = 1; c < k; c++) {
+    let pick = Math.floor(rand() * s);
+    if (sum > 0) {
+      let r = rand() * sum;
+      for (let i = 0; i < s; i++) {
+        r -= minSq[i]!;
+        if (r < 0) {
+          pick = i;
+          break;
+        }
+      }
+    }
+    const co = c * dim;
+    cent.set(x.subarray(pick * dim, (pick + 1) * dim), co);
+    for (let a = 0; a < c; a++) dcc[a] = Math.sqrt(l2sq(cent, a * dim, cent, co, dim));
+    sum = 0;
+    for (let i = 0; i < s; i++) {
+      if (dcc[near[i]!]! < 2 * minD[i]!) {
+        const d = l2sq(x, i * dim, cent, co, dim);
+        if (d < minSq[i]!) {
+          minSq[i] = d;
+          minD[i] = Math.sqrt(d);
+          near[i] = c;
+        }
+      }
+      sum += minSq[i]!;
+    }
+  }
+}
+
+/** `count` centroids spread out by farthest-first traversal from centroid 0. */
+function farthestFirst(cent: Float32Array, k: number, dim: number, count: number): Uint32Array {
+  const out = new Uint32Array(count);
+  const dmin = new Float64Array(k).fill(Infinity);
+  let cur = 0;
+  for (let p = 0; p < count; p++) {
+    out[p] = cur;
+    let next = 0;
+    let far = -1;
+    for (let c = 0; c < k; c++) {
+      const d = l2sq(cent, c * dim, cent, cur * dim, dim);
+      if (d < dmin[c]!) dmin[c] = d;
+      if (dmin[c]! > far) {
+        far = dmin[c]!;
+        next = c;
+      }
+    }
+    cur = next;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// exact scan of in-memory vectors
+
+/**
+ * Exact top-k over in-memory rows (unflushed vectors), scored exactly like a segment would score them
+ * (cosine rows are normalized the same way first). `allow` filters by row index. Returns row indexes.
+ */
+export function exactTopK(
+  vectors: Float32Array,
+  dim: number,
+  metric: Metric,
+  query: Float32Array,
+  k: number,
+  allow?: (row: number) => boolean,
+): { rows: Uint32Array; scores: Float32Array } {
+  checkQuery(query, dim);
+  const n = Math.floor(vectors.length / dim);
+  const heap = new TopK(k);
+  if (heap.k === 0 || n === 0) return { rows: new Uint32Array(0), scores: new Float32Array(0) };
+  const q = prepareQuery(metric, query);
+  const tmp = metric === 'cosine' ? new Float32Array(dim) : vectors;
+  for (let r = 0; r < n; r++) {
+    if (allow !== undefined && !allow(r)) continue;
+    let off = r * dim;
+    if (metric === 'cosine') {
+      normalizeInto(vectors, off, tmp, 0, dim);
+      off = 0;
+    }
+    heap.push(metric === 'l2' ? -Math.sqrt(l2sq(q, 0, tmp, off, dim)) : dot(q, 0, tmp, off, dim), r);
+  }
+  const { ords, scores } = heap.result();
+  return { rows: ords, scores };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// reader
+
+export interface IvfOpenOptions {
+  /**
+   * Upper bound of the bytes of loaded clusters kept in the reader's LRU cache (default 256 MiB). Over a
+   * MemorySource clusters are views, so the cache costs no copies.
+   */
+  cacheBytes?: number;
+}
+
+export interface IvfSearchOptions {
+  /** Clusters to probe; default `defaultNprobe`. Raised automatically with a filter, see `search`. */
+  nprobe?: number;
+  /** Only documents for which this returns true are candidates. */
+  allow?: (ord: number) => boolean;
+  /** The caller's estimate of the fraction of documents `allow` accepts, in (0, 1]. */
+  selectivity?: number;
+}
+
+export interface IvfStats {
+  /** Bytes read from the source since open (header, directory, clusters, ord index, rows). */
+  bytesRead: number;
+  reads: number;
+  cachedClusters: number;
+  cachedBytes: number;
+}
+
+interface Cluster {
+  ords: Uint32Array;
+  vecs: Float32Array;
+  bytes: number;
+}
+
+interface OrdIndex {
+  sortedOrds: Uint32Array;
+  rows: Uint32Array;
+}
+
+export class IvfReader {
+  readonly dim: number;
+  readonly metric: Metric;
+  /** Number of rows (documents with a vector). */
+  readonly size: number;
+  readonly nlist: number;
+  /** Clusters probed by an unfiltered `search` without `nprobe`: max(8, ceil(nlist / 20)), at most nlist. */
+  readonly defaultNprobe: number;
+
+  private readonly layout: Layout;
+  private readonly centroids: Float32Array;
+  private readonly offsets: Uint32Array;
+  private readonly crcs: Uint32Array;
+  private readonly ordIndexCrc: number;
+  private readonly cacheLimit: number;
+  private readonly cache = new Map<number, Cluster>();
+  private cacheBytes = 0;
+  private ordIndex: OrdIndex | null = null;
+  private bytesRead: number;
+  private reads: number;
+
+  private constructor(
+    private readonly src: ByteSource,
+    f: {
+      dim: number;
+      metric: Metric;
+      n: number;
+      nlist: number;
+      centroids: Float32Array;
+      offsets: Uint32Array;
+      crcs: Uint32Array;
+      ordIndexCrc: number;
+      cacheLimit: number;
+      bytesRead: number;
+      reads: number;
+    },
+  ) {
+    this.dim = f.dim;
+    this.metric = f.metric;
+    this.size = f.n;
+    this.nlist = f.nlist;
+    this.centroids = f.centroids;
+    this.offsets = f.offsets;
+    this.crcs = f.crcs;
+    this.ordIndexCrc = f.ordIndexCrc;
+    this.cacheLimit = f.cacheLimit;
+    this.bytesRead = f.bytesRead;
+    this.reads = f.reads;
+    this.layout = layout(this.dim, this.size, this.nlist);
+    this.defaultNprobe = Math.min(this.nlist, Math.max(8, Math.ceil(this.nlist / 20)));
+  }
+
+  /** Reads and checks the header and the directory (a few KB to a few hundred KB); nothing else. */
+  static open(src: ByteSource, opts: IvfOpenOptions = {}): IvfReader {
+    requireLittleEndian();
+    if (src.length < HEADER_BYTES) corrupt(`${src.length} bytes is too short for an IVF header`);
+    const stats = { bytes: 0, reads: 0 };
+    const hb = readFrom(src, 0, HEADER_BYTES, stats);
+    const h = new DataView(hb.buffer, hb.byteOffset, HEADER_BYTES);
+    if (h.getUint32(0, true) !== MAGIC) corrupt('bad magic: not an IVF file');
+    if (crc32(hb.subarray(0, 60)) !== h.getUint32(60, true)) corrupt('IVF header checksum mismatch');
+    const version = h.getUint32(4, true);
+    if (version !== VERSION) corrupt(`unsupported IVF version ${version}`);
+    const metric = METRIC_OF[h.getUint32(8, true)];
+    if (metric === undefined) corrupt(`unknown metric code ${h.getUint32(8, true)}`);
+    const dim = h.getUint32(12, true);
+    const n = h.getUint32(16, true);
+    const nlist = h.getUint32(20, true);
+    for (let o = 36; o < 60; o += 4) if (h.getUint32(o, true) !== 0) corrupt('reserved header bytes are not zero');
+    if (dim < 1 || dim > MAX_DIM) corrupt(`invalid dimension ${dim}`);
+    if (nlist > n || (nlist === 0) !== (n === 0) || nlist > 65536) corrupt(`invalid cluster count ${nlist} for ${n} rows`);
+    const L = layout(dim, n, nlist);
+    if (L.end !== src.length) corrupt(`IVF file is ${src.length} bytes, its header implies ${L.end}`);
+
+    const dir = readFrom(src, L.centroids, L.data - L.centroids, stats);
+    if (crc32(dir) !== h.getUint32(28, true)) corrupt('IVF directory checksum mismatch');
+    const offsets = u32(dir, L.offsets - L.centroids, nlist + 1);
+    if (offsets[0] !== 0 || offsets[nlist] !== n) corrupt('IVF cluster offsets do not cover the rows');
+    for (let c = 0; c < nlist; c++) {
+      if (offsets[c + 1]! <= offsets[c]!) corrupt(`IVF cluster ${c} has inconsistent offsets`);
+    }
+    return new IvfReader(src, {
+      dim,
+      metric,
+      n,
+      nlist,
+      centroids: f32(dir, 0, nlist * dim),
+      offsets,
+      crcs: u32(dir, L.crcs - L.centroids, nlist),
+      ordIndexCrc: h.getUint32(32, true),
+      cacheLimit: Math.max(0, opts.cacheBytes ?? 256 * 1024 * 1024),
+      bytesRead: stats.bytes,
+      reads: stats.reads,
+    });
+  }
+
+  stats(): IvfStats {
+    return { bytesRead: this.bytesRead, reads: this.reads, cachedClusters: this.cache.size, cachedBytes: this.cacheBytes };
+  }
+
+  /**
+   * Approximate top-k: probes the clusters whose centroids score best. Unfiltered it probes
+   * `opts.nprobe ?? defaultNprobe` clusters. With `allow` it probes at least that many, raised by
+   * 1/sqrt(selectivity) (the caller's `selectivity`, else the fraction of rows allowed in the clusters
+   * probed so far), and keeps probing until k allowed rows were found or every cluster was probed. So it
+   * returns min(k, allowed rows) results whatever the filter; with a very selective filter an exact scan
+   * (`exactOrds`) is cheaper.
+   */
+  search(query: Float32Array, k: number, opts: IvfSearchOptions = {}): Hits {
+    checkQuery(query, this.dim);
+    const heap = new TopK(k);
+    if (heap.k === 0 || this.size === 0) return heap.result();
+    const q = prepareQuery(this.metric, query);
+    const order = this.probeOrder(q);
+    const nlist = this.nlist;
+    const base = Math.max(1, Math.min(nlist, Math.floor(opts.nprobe ?? this.defaultNprobe)));
+    const allow = opts.allow;
+    if (allow === undefined) {
+      for (let i = 0; i < base; i++) this.scan(this.cluster(order[i]!), q, heap, undefined);
+      return heap.result();
+    }
+    const sel = opts.selectivity;
+    const given = sel !== undefined && sel > 0 && sel <= 1;
+    let target = given ? raise(base, sel, nlist) : base;
+    let seen = 0;
+    let allowed = 0;
+    for (let i = 0; i < nlist; i++) {
+      const cl = this.cluster(order[i]!);
+      allowed += this.scan(cl, q, heap, allow);
+      seen += cl.ords.length;
+      const probed = i + 1;
+      if (probed < base) continue;
+      if (!given) target = raise(base, Math.max(allowed / seen, 1 / this.size), nlist);
+      if (probed >= target && heap.full) break;
+    }
+    return heap.result();
+  }
+
+  /** Exact top-k over every row (reads the whole index through the cache). */
+  exact(query: Float32Array, k: number, allow?: (ord: number) => boolean): Hits {
+    checkQuery(query, this.dim);
+    const heap = new TopK(k);
+    if (heap.k === 0) return heap.result();
+    const q = prepareQuery(this.metric, query);
+    for (let c = 0; c < this.nlist; c++) this.scan(this.cluster(c), q, heap, allow);
+    return heap.result();
+  }
+
+  /**
+   * Exact top-k over the given document ordinals only (unknown ordinals and duplicates are ignored).
+   * Reads the ord index once, then only the rows needed: a cluster is loaded whole when a quarter of its
+   * rows are wanted (or it is cached), otherwise nearby rows are fetched with coalesced reads.
+   */
+  exactOrds(query: Float32Array, k: number, ords: Iterable<number>): Hits {
+    checkQuery(query, this.dim);
+    const heap = new TopK(k);
+    if (heap.k === 0 || this.size === 0) return heap.result();
+    const q = prepareQuery(this.metric, query);
+    const rows = this.rowsOf(ords); // [row, ord] pairs sorted by row
+    const dim = this.dim;
+    const stride = 4 + 4 * dim;
+    let i = 0;
+    while (i < rows.length) {
+      const c = this.clusterOfRow(rows[i]![0]);
+      const start = this.offsets[c]!;
+      const end = this.offsets[c + 1]!;
+      let j = i;
+      while (j < rows.length && rows[j]![0] < end) j++;
+      const cnt = end - start;
+      const cached = this.cache.get(c);
+      if (cached !== undefined || (j - i) * 4 >= cnt) {
+        const cl = cached ?? this.cluster(c);
+        for (let r = i; r < j; r++) {
+          const [row, ord] = rows[r]!;
+          heap.push(this.scoreAt(q, cl.vecs, (row - start) * dim), ord);
+        }
+      } else {
+        const vecBase = this.layout.data + start * stride + 4 * cnt;
+        let r = i;
+        while (r < j) {
+          // coalesce rows at most 4 KiB apart into one read
+          let e = r + 1;
+          while (e < j && (rows[e]![0] - rows[e - 1]![0] - 1) * 4 * dim <= 4096) e++;
+          const first = rows[r]![0];
+          const last = rows[e - 1]![0];
+          const bytes = this.read(vecBase + (first - start) * 4 * dim, (last - first + 1) * 4 * dim);
+          const vecs = f32(bytes, 0, (last - first + 1) * dim);
+          for (let p = r; p < e; p++) {
+            const [row, ord] = rows[p]!;
+            heap.push(this.scoreAt(q, vecs, (row - first) * dim), ord);
+          }
+          r = e;
+        }
+      }
+      i = j;
+    }
+    return heap.result();
+  }
+
+  /** The stored vector of a document (a copy; normalized for cosine), or null if it has none here. */
+  vectorOf(ord: number): Float32Array | null {
+    const row = this.rowOfOrd(ord);
+    if (row < 0) return null;
+    const c = this.clusterOfRow(row);
+    const start = this.offsets[c]!;
+    const dim = this.dim;
+    const cached = this.cache.get(c);
+    if (cached !== undefined) return cached.vecs.slice((row - start) * dim, (row - start + 1) * dim);
+    const cnt = this.offsets[c + 1]! - start;
+    const pos = this.layout.data + start * (4 + 4 * dim) + 4 * cnt + (row - start) * 4 * dim;
+    return f32(this.read(pos, 4 * dim), 0, dim).slice();
+  }
+
+  /**
+   * Calls fn for every row, cluster by cluster. `vector` is a view into the reader's cache (normalized for
+   * cosine): copy it to keep it.
+   */
+  forEach(fn: (ord: number, vector: Float32Array) => void): void {
+    const dim = this.dim;
+    for (let c = 0; c < this.nlist; c++) {
+      const cl = this.cluster(c);
+      for (let r = 0; r < cl.ords.length; r++) fn(cl.ords[r]!, cl.vecs.subarray(r * dim, (r + 1) * dim));
+    }
+  }
+
+  // -- internals --------------------------------------------------------------------------------------
+
+  /** Clusters by centroid score, best first (cosine/l2: nearest centroid; dot: largest q.c). */
+  private probeOrder(q: Float32Array): Uint32Array {
+    const nlist = this.nlist;
+    const dim = this.dim;
+    const cs = new Float64Array(nlist);
+    const cent = this.centroids;
+    if (this.metric === 'dot') for (let c = 0; c < nlist; c++) cs[c] = dot(q, 0, cent, c * dim, dim);
+    else for (let c = 0; c < nlist; c++) cs[c] = -l2sq(q, 0, cent, c * dim, dim);
+    const order = new Uint32Array(nlist);
+    for (let c = 0; c < nlist; c++) order[c] = c;
+    order.sort((a, b) => cs[b]! - cs[a]! || a - b);
+    return order;
+  }
+
+  /** Scores every (allowed) row of a cluster into heap; returns the number of allowed rows. */
+  private scan(cl: Cluster, q: Float32Array, heap: TopK, allow: ((ord: number) => boolean) | undefined): number {
+    const { ords, vecs } = cl;
+    const dim = this.dim;
+    const cnt = ords.length;
+    const l2 = this.metric === 'l2';
+    let allowed = 0;
+    for (let r = 0; r < cnt; r++) {
+      const ord = ords[r]!;
+      if (allow !== undefined && !allow(ord)) continue;
+      allowed++;
+      const s = l2 ? -Math.sqrt(l2sq(q, 0, vecs, r * dim, dim)) : dot(q, 0, vecs, r * dim, dim);
+      if (s >= heap.floor) heap.push(s, ord);
+    }
+    return allowed;
+  }
+
+  private scoreAt(q: Float32Array, vecs: Float32Array, off: number): number {
+    return this.metric === 'l2' ? -Math.sqrt(l2sq(q, 0, vecs, off, this.dim)) : dot(q, 0, vecs, off, this.dim);
+  }
+
+  /** Loads (checksum-verified) or returns the cached cluster c. */
+  private cluster(c: number): Cluster {
+    const hit = this.cache.get(c);
+    if (hit !== undefined) {
+      this.cache.delete(c);
+      this.cache.set(c, hit);
+      return hit;
+    }
+    const start = this.offsets[c]!;
+    const cnt = this.offsets[c + 1]! - start;
+    const dim = this.dim;
+    const bytesLen = cnt * (4 + 4 * dim);
+    const bytes = this.read(this.layout.data + start * (4 + 4 * dim), bytesLen);
+    if (crc32(bytes) !== this.crcs[c]) corrupt(`IVF cluster ${c} checksum mismatch`, { cluster: c });
+    const cl: Cluster = { ords: u32(bytes, 0, cnt), vecs: f32(bytes, 4 * cnt, cnt * dim), bytes: bytesLen };
+    this.cache.set(c, cl);
+    this.cacheBytes += bytesLen;
+    for (const [key, v] of this.cache) {
+      if (this.cacheBytes <= this.cacheLimit || key === c) break;
+      this.cache.delete(key);
+      this.cacheBytes -= v.bytes;
+    }
+    return cl;
+  }
+
+  private clusterOfRow(row: number): number {
+    const off = this.offsets;
+    let lo = 0;
+    let hi = this.nlist - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (off[mid]! <= row) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  private loadOrdIndex(): OrdIndex {
+    if (this.ordIndex !== null) return this.ordIndex;
+    const n = this.size;
+    const bytes = this.read(this.layout.ordIndex, 8 * n);
+    if (crc32(bytes) !== this.ordIndexCrc) corrupt('IVF ord index checksum mismatch');
+    const sortedOrds = u32(bytes, 0, n);
+    const rows = u32(bytes, 4 * n, n);
+    for (let i = 0; i < n; i++) {
+      if (rows[i]! >= n || (i > 0 && sortedOrds[i]! <= sortedOrds[i - 1]!)) corrupt('IVF ord index is inconsistent');
+    }
+    this.ordIndex = { sortedOrds, rows };
+    return this.ordIndex;
+  }
+
+  private rowOfOrd(ord: number): number {
+    if (!Number.isInteger(ord) || ord < 0 || ord > 0xffffffff || this.size === 0) return -1;
+    const { sortedOrds, rows } = this.loadOrdIndex();
+    let lo = 0;
+    let hi = sortedOrds.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const v = sortedOrds[mid]!;
+      if (v === ord) return rows[mid]!;
+      if (v < ord) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  /** Distinct known ords as [row, ord] pairs, sorted by row. */
+  private rowsOf(ords: Iterable<number>): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    const seen = new Set<number>();
+    for (const ord of ords) {
+      if (seen.has(ord)) continue;
+      seen.add(ord);
+      const row = this.rowOfOrd(ord);
+      if (row >= 0) out.push([row, ord]);
+    }
+    out.sort((a, b) => a[0] - b[0]);
+    return out;
+  }
+
+  private read(offset: number, length: number): Uint8Array {
+    const stats = { bytes: 0, reads: 0 };
+    const out = readFrom(this.src, offset, length, stats);
+    this.bytesRead += stats.bytes;
+    this.reads += stats.reads;
+    return out;
+  }
+}
+
+/** Probes for a filtered search: base / sqrt(selectivity), clamped to [base, nlist]. */
+function raise(base: number, selectivity: number, nlist: number): number {
+  return Math.min(nlist, Math.max(base, Math.ceil(base / Math.sqrt(selectivity))));
+}
+
+function readFrom(src: ByteSource, offset: number, length: number, stats: { bytes: number; reads: number }): Uint8Array {
+  let out: Uint8Array;
+  try {
+    out = src.read(offset, length);
+  } catch (e) {
+    if (e instanceof RangeError) corrupt(`IVF read of [${offset}, ${offset + length}) failed: ${e.message}`);
+    throw e;
+  }
+  if (out.length !== length) corrupt(`IVF read of ${length} bytes returned ${out.length}`);
+  stats.bytes += length;
+  stats.reads++;
+  return out.byteOffset % 4 === 0 ? out : out.slice();
+}
+
+function u32(bytes: Uint8Array, at: number, count: number): Uint32Array {
+  return new Uint32Array(bytes.buffer, bytes.byteOffset + at, count);
+}
+
+function f32(bytes: Uint8Array, at: number, count: number): Float32Array {
+  return new Float32Array(bytes.buffer, bytes.byteOffset + at, count);
+}
+
+function checkQuery(query: Float32Array, dim: number): void {
+  if (query.length !== dim) {
+    throw new ElacsymError('INVALID_QUERY', `the query vector has ${query.length} dimensions, the index has ${dim}`);
+  }
+}
+
+function corrupt(message: string, details: Record<string, unknown> = {}): never {
+  throw new ElacsymError('CORRUPT_SEGMENT', message, { details });
+}
+
+function internal(message: string): never {
+  throw new ElacsymError('INTERNAL', message);
+}
+
+function requireLittleEndian(): void {
+  if (!LITTLE_ENDIAN) internal('the IVF format is read and written through typed arrays and needs a little-endian CPU');
+}

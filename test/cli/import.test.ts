@@ -1,0 +1,256 @@
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanupTmp, cli, datasetFile, errorCode, exportMap, ndjson, tmpDir } from '../helpers/cli.js';
+
+afterAll(cleanupTmp);
+
+const SCHEMA = JSON.stringify({
+  vector_dim: 3,
+  vector_metric: 'cosine',
+  attributes: { title: { type: 'string', full_text: true }, price: { type: 'float' }, tags: { type: 'array<string>' } },
+});
+
+function freshNs(): { d: string; dir: string } {
+  const dir = tmpDir();
+  const d = join(dir, 'data');
+  const r = cli(['-d', d, 'init', 'docs', '--schema', '-'], { input: SCHEMA });
+  expect(r.code, r.stderr).toBe(0);
+  return { d, dir };
+}
+
+describe('init', () => {
+  it('creates a namespace and refuses to create it twice with the conflict status', () => {
+    const { d } = freshNs();
+    const again = cli(['-d', d, 'init', 'docs', '--dim', '3']);
+    expect(again.code).toBe(4);
+    expect(errorCode(again.stderr)).toBe('NAMESPACE_EXISTS');
+  });
+
+  it('refuses invalid names and schemas before writing anything', () => {
+    const dir = tmpDir();
+    const d = join(dir, 'data');
+    const bad = [
+      ['init', '../evil', '--dim', '3'],
+      ['init', 'ok', '--dim', '-1'],
+      ['init', 'ok', '--metric', 'hamming'],
+    ];
+    for (const args of bad) expect(cli(['-d', d, ...args]).code).toBe(2);
+    const schemas = [
+      '{"vector_dim": "x"}',
+      '{"attributes": {"a": {"type": "date"}}}',
+      '{"attributes": {"a": {"type": "string", "full_text": {"language": "klingon"}}}}',
+      '{"attributes": {"a": {"type": "float", "full_text": true}}}',
+      '{"vector_metric": "cosine", "surprise": 1}',
+      'not json',
+    ];
+    for (const s of schemas) {
+      const r = cli(['-d', d, 'init', 'ok', '--schema', '-'], { input: s });
+      expect(r.code, s).toBe(2);
+      expect(errorCode(r.stderr), s).toBe('INVALID_SCHEMA');
+    }
+    // Nothing was left behind: no namespace, no temp directories.
+    expect(existsSync(d) ? readdirSync(d).filter((f) => f !== 'elacsym.json') : []).toEqual([]);
+  });
+
+  it('accepts a text-only namespace and every metric', () => {
+    const dir = tmpDir();
+    const d = join(dir, 'data');
+    expect(cli(['-d', d, 'init', 'textonly', '--full-text', 'title']).code).toBe(0);
+    for (const m of ['cosine', 'l2', 'dot']) expect(cli(['-d', d, 'init', `v${m}`, '--dim', '2', '--metric', m]).code).toBe(0);
+    const ls = cli(['-d', d, '--json', 'namespaces']);
+    expect(ndjson(ls.stdout).map((r) => r.namespace)).toEqual(['textonly', 'vcosine', 'vdot', 'vl2']);
+  });
+
+  it('refuses a data directory written by a newer format version', () => {
+    const { d } = freshNs();
+    writeFileSync(join(d, 'elacsym.json'), '{"format_version": 999}');
+    const r = cli(['-d', d, 'export', 'docs']);
+    expect(r.code).toBe(5);
+    expect(errorCode(r.stderr)).toBe('FORMAT_TOO_NEW');
+  });
+});
+
+describe('import / export', () => {
+  it('round-trips a generated dataset exactly through export | import', () => {
+    const { d, dir } = freshNs();
+    const file = datasetFile(dir, { docs: 500, dim: 3, seed: 1 });
+    const imp = cli(['-d', d, '--json', 'import', 'docs', file]);
+    expect(imp.code, imp.stderr).toBe(0);
+    const summary = JSON.parse(imp.stdout);
+    expect(summary).toMatchObject({ read: 500, committed: 500, inserted: 500, updated: 0, rejected: 0 });
+    const exported = cli(['-d', d, 'export', 'docs']).stdout;
+    const original = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.stringify(JSON.parse(l)));
+    expect(exported.trim().split('\n').sort()).toEqual([...original].sort());
+    // export | import into a new namespace round-trips
+    expect(cli(['-d', d, 'init', 'copy', '--schema', '-'], { input: SCHEMA }).code).toBe(0);
+    expect(cli(['-d', d, 'import', 'copy', '-'], { input: exported }).code).toBe(0);
+    expect(cli(['-d', d, 'export', 'copy']).stdout.split('\n').sort()).toEqual(exported.split('\n').sort());
+  });
+
+  it('upserts: the newest write of an id wins, within a file and across imports', () => {
+    const { d } = freshNs();
+    const input = [
+      { id: 1, vector: [1, 0, 0], attributes: { title: 'first' } },
+      { id: 'a', attributes: { title: 'string id' } },
+      { id: 1, vector: [0, 1, 0], attributes: { title: 'second' } },
+    ]
+      .map((x) => JSON.stringify(x))
+      .join('\n');
+    const r = cli(['-d', d, '--json', 'import', 'docs', '-'], { input });
+    expect(JSON.parse(r.stdout)).toMatchObject({ committed: 3, inserted: 2, updated: 0 });
+    const r2 = cli(['-d', d, '--json', 'import', 'docs', '-'], { input: '{"id": 1, "attributes": {"title": "third"}}\n' });
+    expect(JSON.parse(r2.stdout)).toMatchObject({ inserted: 0, updated: 1 });
+    const m = exportMap(d, 'docs');
+    expect([...m.keys()].sort()).toEqual(['"a"', '1']);
+    expect(JSON.parse(m.get('1')!)).toEqual({ id: 1, attributes: { title: 'third' } });
+    const q = JSON.parse(cli(['-d', d, 'query', 'docs', '--text', 'first second third', '--format', 'json']).stdout);
+    expect(q.results.map((x: { id: unknown }) => x.id)).toEqual([1]);
+  });
+
+  it('delete hides documents from export and queries; unknown ids are counted as not found', () => {
+    const { d } = freshNs();
+    cli(['-d', d, 'import', 'docs', '-'], {
+      input: '{"id":1,"attributes":{"title":"alpha"}}\n{"id":2,"attributes":{"title":"alpha beta"}}\n{"id":"x","attributes":{"title":"alpha"}}\n',
+    });
+    const del = cli(['-d', d, '--json', 'delete', 'docs', '--ids', '2,"x",99']);
+    expect(del.code, del.stderr).toBe(0);
+    expect(JSON.parse(del.stdout)).toMatchObject({ deleted: 2, not_found: 1 });
+    expect([...exportMap(d, 'docs').keys()]).toEqual(['1']);
+    const q = JSON.parse(cli(['-d', d, 'query', 'docs', '--text', 'alpha', '--format', 'json']).stdout);
+    expect(q.results.map((x: { id: unknown }) => x.id)).toEqual([1]);
+    // Re-importing a deleted id brings it back as a new document.
+    cli(['-d', d, 'import', 'docs', '-'], { input: '{"id":2,"attributes":{"title":"back"}}\n' });
+    expect([...exportMap(d, 'docs').keys()].sort()).toEqual(['1', '2']);
+  });
+
+  it('accepts empty lines, CRLF and a UTF-8 BOM', () => {
+    const { d } = freshNs();
+    const input = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"id":1,"attributes":{"title":"é"}}\r\n\r\n\n{"id":2}\r\n')]);
+    const r = cli(['-d', d, '--json', 'import', 'docs', '-'], { input });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ committed: 2 });
+    expect(JSON.parse(exportMap(d, 'docs').get('1')!).attributes.title).toBe('é');
+  });
+
+  it('types new attributes on first sight and records them in the schema', () => {
+    const { d } = freshNs();
+    expect(cli(['-d', d, 'import', 'docs', '-'], { input: '{"id":1,"attributes":{"color":"red","n":3}}\n' }).code).toBe(0);
+    const r = cli(['-d', d, 'import', 'docs', '-'], { input: '{"id":2,"attributes":{"color":5}}\n' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('attributes.color');
+    // integers and floats are both numbers: 3 then 2.5 is fine
+    expect(cli(['-d', d, 'import', 'docs', '-'], { input: '{"id":3,"attributes":{"n":2.5}}\n' }).code).toBe(0);
+  });
+});
+
+describe('bad input', () => {
+  const good = (id: number) => JSON.stringify({ id, vector: [1, 2, 3], attributes: { title: `doc ${id}` } });
+  const cases: [string, string, string][] = [
+    ['malformed JSON', '{"id": 5, "vector": [1,2', 'malformed JSON'],
+    ['missing id', '{"vector": [1,2,3]}', 'field id'],
+    ['negative id', '{"id": -1}', 'field id'],
+    ['fractional id', '{"id": 1.5}', 'field id'],
+    ['wrong vector length', '{"id": 5, "vector": [1,2]}', 'field vector'],
+    ['non-numeric vector', '{"id": 5, "vector": [1,"x",3]}', 'field vector[1]'],
+    ['non-finite number', '{"id": 5, "vector": [1,1e999,3]}', 'field vector[1]'],
+    ['non-finite attribute', '{"id": 5, "attributes": {"price": -1e999}}', 'field attributes.price'],
+    ['type mismatch', '{"id": 5, "attributes": {"price": "cheap"}}', 'field attributes.price'],
+    ['nested object', '{"id": 5, "attributes": {"meta": {"a": 1}}}', 'field attributes.meta'],
+    ['array of numbers', '{"id": 5, "attributes": {"tags": [1]}}', 'field attributes.tags[0]'],
+    ['unknown key', '{"id": 5, "vectr": [1,2,3]}', 'field vectr'],
+    ['not an object', '[1,2,3]', 'line'],
+  ];
+
+  it.each(cases)('%s: names line and field, exits 2, commits earlier batches only', (_name, badLine, expected) => {
+    const { d } = freshNs();
+    // batch size 2: lines 1-2 commit; line 3 is good but in the failing batch with line 4.
+    const input = [good(1), good(2), good(3), badLine, good(5)].join('\n');
+    const r = cli(['-d', d, 'import', 'docs', '-', '--batch-size', '2'], { input });
+    expect(r.code).toBe(2);
+    expect(errorCode(r.stderr)).toBe('INVALID_DOCUMENT');
+    expect(r.stderr).toContain('line 4');
+    expect(r.stderr).toContain(expected);
+    expect(r.stderr).toContain('2 documents from input lines 1-2 were committed');
+    expect(r.stderr).toContain('--skip-lines 2');
+    expect([...exportMap(d, 'docs').keys()].sort()).toEqual(['1', '2']);
+  });
+
+  it('rejects invalid UTF-8 and over-long lines', () => {
+    const { d } = freshNs();
+    const bad = Buffer.concat([Buffer.from(`${good(1)}\n{"id":2,"attributes":{"title":"`), Buffer.from([0xc3, 0x28]), Buffer.from('"}}\n')]);
+    const r = cli(['-d', d, 'import', 'docs', '-'], { input: bad });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('line 2: not valid UTF-8');
+    const long = `${good(1)}\n{"id":2,"attributes":{"title":"${'x'.repeat(5000)}"}}\n`;
+    const r2 = cli(['-d', d, 'import', 'docs', '-', '--max-line-bytes', '1024'], { input: long });
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toContain('line 2: longer than 1024 bytes');
+    // a line longer than the limit without any newline (one huge unterminated line) is refused without buffering it all
+    const r3 = cli(['-d', d, 'import', 'docs', '-', '--max-line-bytes', '1024'], { input: 'x'.repeat(3 << 20) });
+    expect(r3.code).toBe(2);
+    expect(r3.stderr).toContain('line 1: longer than 1024 bytes');
+  });
+
+  it('--on-error skip writes rejects with reasons and imports the rest', () => {
+    const { d, dir } = freshNs();
+    const rejects = join(dir, 'rejects.ndjson');
+    const input = [good(1), '{"id": -4}', good(3), '{oops', good(5)].join('\n');
+    const r = cli(['-d', d, '--json', 'import', 'docs', '-', '--on-error', 'skip', '--rejects', rejects], { input });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ read: 5, committed: 3, rejected: 2 });
+    const rej = ndjson(readFileSync(rejects, 'utf8'));
+    expect(rej.map((x) => x.line)).toEqual([2, 4]);
+    expect(String(rej[0]!.reason)).toContain('field id');
+    expect(rej[1]!.text).toBe('{oops');
+    expect([...exportMap(d, 'docs').keys()].sort()).toEqual(['1', '3', '5']);
+  });
+
+  it('--resume continues a failed file import after the committed lines', () => {
+    const { d, dir } = freshNs();
+    const file = join(dir, 'in.ndjson');
+    writeFileSync(file, [good(1), good(2), '{"id": "broken', good(4)].join('\n'));
+    const r = cli(['-d', d, 'import', 'docs', file, '--batch-size', '1']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--resume');
+    writeFileSync(file, [good(1), good(2), good(3), good(4)].join('\n'));
+    const r2 = cli(['-d', d, '--json', 'import', 'docs', file, '--resume']);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(JSON.parse(r2.stdout)).toMatchObject({ skipped_lines: 2, committed: 2 });
+    expect([...exportMap(d, 'docs').keys()].sort()).toEqual(['1', '2', '3', '4']);
+  });
+
+  it('a missing namespace or input file has its own status', () => {
+    const { d } = freshNs();
+    expect(cli(['-d', d, 'import', 'nope', '-'], { input: '' }).code).toBe(3);
+    expect(cli(['-d', d, 'import', 'docs', '/does/not/exist.ndjson']).code).toBe(3);
+    expect(cli(['-d', join(d, 'missing'), 'export', 'docs']).code).toBe(3);
+  });
+});
+
+describe('namespaces and drop', () => {
+  it('lists counts and drops only with --yes when not on a terminal', () => {
+    const { d } = freshNs();
+    cli(['-d', d, 'import', 'docs', '-'], { input: '{"id":1}\n{"id":2}\n' });
+    expect(cli(['-d', d, 'ls']).stdout).toBe('docs\t2\n');
+    const r = cli(['-d', d, 'drop', 'docs']);
+    expect(r.code).toBe(2);
+    expect(errorCode(r.stderr)).toBe('CONFIRMATION_REQUIRED');
+    expect(cli(['-d', d, 'drop', 'docs', '--yes']).code).toBe(0);
+    expect(cli(['-d', d, 'ls']).stdout).toBe('');
+    expect(cli(['-d', d, 'drop', 'docs', '--yes']).code).toBe(3);
+  });
+});
+
+describe('help', () => {
+  it('every command has a description and an example', () => {
+    for (const c of ['init', 'namespaces', 'drop', 'import', 'delete', 'export', 'query', 'compact', 'health', 'bench', 'wal inspect', 'wal replay']) {
+      const r = cli([...c.split(' '), '--help']);
+      expect(r.code, c).toBe(0);
+      expect(r.stdout, c).toContain('Examples:');
+      expect(r.stdout, c).toContain(`$ elacsym ${c.split(' ')[0]}`);
+    }
+  });
+
+  beforeAll(() => undefined);
+});
