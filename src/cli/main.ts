@@ -94,6 +94,7 @@ export function buildProgram(): Command {
     .option('--segment-docs <n>', 'documents per segment flush (bounds memory)', '100000')
     .option('--max-line-bytes <n>', 'reject lines longer than this', String(64 * 1024 * 1024))
     .option('--wait <seconds>', 'wait this long for another writer instead of exiting with status 75', '0')
+    .option('--no-flush', 'leave the documents in the durable journal (queryable at once); the next writer or `wal replay` builds their segment')
     .option('--progress', 'force a progress bar even when stderr is not a terminal')
     .addHelpText(
       'after',
@@ -165,6 +166,7 @@ export function buildProgram(): Command {
     .command('inspect')
     .description("list the journal's entries and verify their checksums")
     .argument('<namespace>')
+    .option('--dump <dir>', 'write the bytes of quarantined entries to DIR')
     .addHelpText('after', examples(['elacsym wal inspect docs', 'elacsym wal inspect docs --json']) + seeMan('elacsym-wal'))
     .action(run(async () => ({ default: (await import('./commands/wal.js')).inspect })));
   wal

@@ -95,8 +95,10 @@ export class Writer {
     }
   }
 
+  /** Documents in pending journal entries (read from the manifest until recovery has loaded them). */
   get pendingDocCount(): number {
-    return this.pendingDocs;
+    if (this.pending) return this.pendingDocs;
+    return Number((this.db.prepare('SELECT COALESCE(SUM(count), 0) AS n FROM journal').get() as { n: number }).n);
   }
 
   /**

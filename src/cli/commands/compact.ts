@@ -1,6 +1,41 @@
 import { ElacsymError } from '../../errors.js';
-import type { GlobalOptions } from '../output.js';
+import { DataDir } from '../../store/data-dir.js';
+import { compactNamespace, type CompactionReport } from '../../store/compact.js';
+import { Writer } from '../../store/writer.js';
+import { namespaceDir } from '../../elacsym.js';
+import { intOpt } from '../args.js';
+import { err, printJson, type GlobalOptions, reportError } from '../output.js';
 
-export default async function cmd(_a: string[], _o: Record<string, unknown>, _g: GlobalOptions): Promise<number> {
-  throw new ElacsymError('USAGE', 'compact is not implemented yet');
+function describe(r: CompactionReport): string {
+  if (r.nothing_to_do) return `${r.namespace}: nothing to do (${r.segments_before} segments, ${r.documents_before} documents)`;
+  const mb = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
+  if (r.dry_run) return `${r.namespace}: would compact: ${r.reason.join('; ')}; merge groups ${JSON.stringify(r.plan.merge)}`;
+  return `${r.namespace}: ${r.segments_before} -> ${r.segments_after} segments, ${r.documents_after} documents, ${mb(r.bytes_before)} -> ${mb(r.bytes_after)} in ${(r.duration_ms / 1000).toFixed(2)}s (${r.reason.join('; ')})`;
+}
+
+export default async function compact([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
+  if (!name && !o.all) throw new ElacsymError('USAGE', 'name a namespace or pass --all');
+  if (name && o.all) throw new ElacsymError('USAGE', 'pass either a namespace or --all, not both');
+  const wait = intOpt(o.wait ?? 0, '--wait', 0, 86400);
+  const names = o.all ? DataDir.open(g.dataDir).listNamespaces() : [name!];
+  let worst = 0;
+  for (const ns of names) {
+    try {
+      const dir = namespaceDir(g.dataDir, ns);
+      const w = await Writer.open(dir, ns, { waitSeconds: wait, recover: !o.dryRun });
+      try {
+        const report = await compactNamespace(w, ns, { ifNeeded: Boolean(o.ifNeeded), dryRun: Boolean(o.dryRun) });
+        if (g.json) await printJson(report);
+        else if (!g.quiet || report.dry_run) err(describe(report));
+      } finally {
+        w.close();
+      }
+    } catch (e) {
+      // --all goes on with the other namespaces; the exit status is the first failure's.
+      const code = reportError(e, g);
+      if (!o.all) return code;
+      worst ||= code;
+    }
+  }
+  return worst;
 }

@@ -63,6 +63,7 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
       maxLineBytes,
       resumeKey,
       shouldStop: () => stop,
+      flush: o.flush !== false,
       // With --json, every committed batch is acknowledged on stderr as an NDJSON event (scripts, crash tests).
       onProgress: bar
         ? (p: ImportProgress) => bar.update(p)

@@ -1,9 +1,51 @@
-import { ElacsymError } from '../../errors.js';
-import type { GlobalOptions } from '../output.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { namespaceDir } from '../../elacsym.js';
+import { inspectJournal } from '../../store/journal-inspect.js';
+import { Writer } from '../../store/writer.js';
+import { intOpt } from '../args.js';
+import { err, outLine, printJson, type GlobalOptions } from '../output.js';
 
-export async function inspect(_a: string[], _o: Record<string, unknown>, _g: GlobalOptions): Promise<number> {
-  throw new ElacsymError('USAGE', 'not implemented yet');
+export async function inspect([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
+  const dir = namespaceDir(g.dataDir, name!);
+  const dumpDir = typeof o.dump === 'string' ? o.dump : null;
+  if (dumpDir) mkdirSync(dumpDir, { recursive: true });
+  const report = inspectJournal(dir, {
+    dump: dumpDir ? (seq, payload) => writeFileSync(join(dumpDir, `quarantined-${seq}.bin`), payload) : undefined,
+  });
+  if (g.json) await printJson({ namespace: name, ...report });
+  else {
+    await outLine(['seq', 'op', 'docs', 'bytes', 'crc32', 'status', 'state', 'committed_at', 'problem'].join('\t'));
+    for (const e of report.entries) {
+      await outLine([e.seq, e.op, e.documents, e.bytes, e.crc32, e.status, e.state, e.committed_at, e.problem ?? ''].join('\t'));
+    }
+    const t = report.totals;
+    await outLine(
+      `total: ${t.pending_entries} pending entries, ${t.pending_documents} documents, ${t.pending_bytes} bytes; ${t.corrupt} corrupt; ${t.quarantined} quarantined; manifest ${report.manifest_bytes} bytes`,
+    );
+  }
+  const bad = report.totals.corrupt + report.totals.quarantined;
+  if (bad > 0 && !g.quiet) err(`elacsym: ${bad} damaged journal entries in ${name}${dumpDir ? `; quarantined payloads written to ${dumpDir}` : ' (pass --dump DIR to save the quarantined bytes)'}`);
+  return bad > 0 ? 5 : 0;
 }
-export async function replay(_a: string[], _o: Record<string, unknown>, _g: GlobalOptions): Promise<number> {
-  throw new ElacsymError('USAGE', 'not implemented yet');
+
+export async function replay([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
+  const dir = namespaceDir(g.dataDir, name!);
+  if (o.dryRun) {
+    const r = inspectJournal(dir);
+    const out = { namespace: name, dry_run: true, would_apply_entries: r.totals.pending_entries - r.totals.corrupt, would_apply_documents: r.entries.filter((e) => e.state === 'pending' && e.status === 'ok').reduce((a, e) => a + e.documents, 0), would_quarantine: r.totals.corrupt };
+    if (g.json) await printJson(out);
+    else err(`${name}: would apply ${out.would_apply_entries} entries (${out.would_apply_documents} documents), quarantine ${out.would_quarantine}`);
+    return 0;
+  }
+  const w = await Writer.open(dir, name!, { waitSeconds: intOpt(o.wait ?? 0, '--wait', 0, 86400) });
+  try {
+    const r = w.recovered!;
+    const out = { namespace: name, applied_entries: r.entries, documents: r.docs, inserted: r.inserted, updated: r.updated, deleted: r.deleted, quarantined: r.quarantined, segment: r.segmentId };
+    if (g.json) await printJson(out);
+    else if (!g.quiet) err(`${name}: applied ${r.entries} journal entries (${r.docs} documents: ${r.inserted} inserted, ${r.updated} updated, ${r.deleted} deleted)${r.quarantined ? `; quarantined ${r.quarantined} damaged entries` : ''}`);
+    return 0;
+  } finally {
+    w.close();
+  }
 }

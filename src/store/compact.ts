@@ -1,0 +1,243 @@
+/**
+ * Compaction: merge segments, drop superseded and deleted rows, rebuild the merged segment's indexes,
+ * swap in one manifest transaction.
+ *
+ * Policy (README "Compaction"):
+ * - `compact` (no flag) merges every segment into one: a major compaction.
+ * - `compact --if-needed` acts only past a threshold, and then merges only what the tiered policy picks:
+ *     * journal backlog >= BACKLOG_DOCS pending documents -> flush it;
+ *     * a size tier (tier = floor(log4(live docs / 1000)), so 1k, 4k, 16k, ... docs) holding
+ *       >= TIER_FANOUT segments -> merge that tier's segments;
+ *     * a segment whose dead (deleted or superseded) rows are >= DEAD_RATIO of its rows -> rewrite it;
+ *     * more than MAX_SEGMENTS segments in all -> merge everything.
+ *   Otherwise it reports "nothing to do".
+ *
+ * Order, with what a crash right after each step leaves behind:
+ *   1. write the merged segment's Parquet and index files   (orphans; gc removes them; old state intact)
+ *   2. ONE transaction: add the new segment, remove the old rows, repoint id locations   (new state)
+ *   3. unlink the retired files (readers that opened them keep reading through their descriptors; a
+ *      reader that read the old manifest but had not opened the files yet retakes its snapshot)
+ */
+import { statfsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ElacsymError } from '../errors.js';
+import { idKey } from '../model/document.js';
+import type { Doc } from '../model/types.js';
+import { allocSegmentId, getMeta, listSegments, type SegmentRow, setMeta } from '../storage/manifest.js';
+import { readSegmentParquet } from '../storage/parquet.js';
+import { crc32 } from '../util/crc32.js';
+import { failpoint } from '../util/failpoint.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { FileSource } from '../util/bytes.js';
+import { buildSegment } from './segment-builder.js';
+import { segmentFileName, type Writer } from './writer.js';
+
+export const BACKLOG_DOCS = 10_000;
+export const TIER_FANOUT = 4;
+export const DEAD_RATIO = 0.2;
+export const MAX_SEGMENTS = 16;
+export const TIER_BASE_DOCS = 1000;
+
+export interface CompactionPlan {
+  reason: string[];
+  flushJournal: boolean;
+  /** Groups of segment ids; each group becomes one new segment. */
+  groups: number[][];
+}
+
+export interface CompactionReport {
+  namespace: string;
+  dry_run: boolean;
+  nothing_to_do: boolean;
+  reason: string[];
+  segments_before: number;
+  segments_after: number;
+  documents_before: number;
+  documents_after: number;
+  bytes_before: number;
+  bytes_after: number;
+  journal_flushed_docs: number;
+  duration_ms: number;
+  plan: { merge: number[][] };
+}
+
+interface SegStat {
+  row: SegmentRow;
+  dead: number;
+  live: number;
+}
+
+function segStats(w: Writer): SegStat[] {
+  const deadCounts = new Map<number, number>();
+  for (const r of w.db.prepare('SELECT segment_id, COUNT(*) AS n FROM deleted GROUP BY segment_id').all() as { segment_id: number; n: number }[]) {
+    deadCounts.set(r.segment_id, r.n);
+  }
+  return listSegments(w.db).map((row) => {
+    const dead = deadCounts.get(row.id) ?? 0;
+    return { row, dead, live: row.doc_count - dead };
+  });
+}
+
+export const tierOf = (liveDocs: number) => Math.max(0, Math.floor(Math.log(Math.max(1, liveDocs) / TIER_BASE_DOCS) / Math.log(4)));
+
+export function planCompaction(stats: readonly SegStat[], pendingDocs: number, ifNeeded: boolean): CompactionPlan {
+  const reason: string[] = [];
+  const all = stats.map((s) => s.row.id);
+  const anyDead = stats.some((s) => s.dead > 0);
+  if (!ifNeeded) {
+    const needsMerge = stats.length > 1 || anyDead;
+    if (pendingDocs > 0) reason.push(`journal backlog of ${pendingDocs} documents`);
+    if (needsMerge) reason.push(`major compaction of ${stats.length} segments`);
+    return { reason, flushJournal: pendingDocs > 0, groups: needsMerge ? [all] : [] };
+  }
+  const flushJournal = pendingDocs >= BACKLOG_DOCS;
+  if (flushJournal) reason.push(`journal backlog ${pendingDocs} >= ${BACKLOG_DOCS} documents`);
+  if (stats.length > MAX_SEGMENTS) {
+    reason.push(`${stats.length} segments > ${MAX_SEGMENTS}`);
+    return { reason, flushJournal, groups: [all] };
+  }
+  const picked = new Set<number>();
+  const groups: number[][] = [];
+  const tiers = new Map<number, SegStat[]>();
+  for (const s of stats) {
+    const t = tierOf(s.live);
+    tiers.set(t, [...(tiers.get(t) ?? []), s]);
+  }
+  for (const [t, segs] of [...tiers].sort((a, b) => a[0] - b[0])) {
+    if (segs.length >= TIER_FANOUT) {
+      reason.push(`tier ${t} holds ${segs.length} segments >= ${TIER_FANOUT}`);
+      groups.push(segs.map((s) => s.row.id));
+      for (const s of segs) picked.add(s.row.id);
+    }
+  }
+  for (const s of stats) {
+    if (picked.has(s.row.id) || s.row.doc_count === 0) continue;
+    const ratio = s.dead / s.row.doc_count;
+    if (ratio >= DEAD_RATIO) {
+      reason.push(`segment ${s.row.id} is ${(ratio * 100).toFixed(0)}% dead rows >= ${DEAD_RATIO * 100}%`);
+      groups.push([s.row.id]);
+    }
+  }
+  return { reason, flushJournal, groups };
+}
+
+async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<number>): Promise<Doc[]> {
+  const path = join(dir, 'segments', row.parquet_file);
+  const src = FileSource.open(path);
+  let bytes: Uint8Array;
+  try {
+    bytes = src.read(0, src.length);
+  } finally {
+    src.close();
+  }
+  if (bytes.length !== row.parquet_bytes || crc32(bytes) !== row.parquet_crc32) {
+    throw new ElacsymError('CORRUPT_SEGMENT', `${path}: checksum mismatch; refusing to compact a damaged segment`, { details: { path } });
+  }
+  const docs = await readSegmentParquet(bytes);
+  if (docs.length !== row.doc_count) {
+    throw new ElacsymError('CORRUPT_SEGMENT', `${path}: ${docs.length} rows, ${row.doc_count} recorded`, { details: { path } });
+  }
+  return docs.filter((_, ord) => !dead.has(ord));
+}
+
+export async function compactNamespace(w: Writer, name: string, opts: { ifNeeded?: boolean; dryRun?: boolean; clock?: () => number } = {}): Promise<CompactionReport> {
+  const clock = opts.clock ?? Date.now;
+  const t0 = clock();
+  const before = segStats(w);
+  const bytes = (rows: readonly SegmentRow[]) => rows.reduce((a, r) => a + r.parquet_bytes + r.index_bytes, 0);
+  const plan = planCompaction(before, w.pendingDocCount, opts.ifNeeded ?? false);
+  const report: CompactionReport = {
+    namespace: name,
+    dry_run: opts.dryRun ?? false,
+    nothing_to_do: !plan.flushJournal && plan.groups.length === 0,
+    reason: plan.reason,
+    segments_before: before.length,
+    segments_after: before.length,
+    documents_before: before.reduce((a, s) => a + s.live, 0) + w.pendingDocCount,
+    documents_after: 0,
+    bytes_before: bytes(before.map((s) => s.row)),
+    bytes_after: 0,
+    journal_flushed_docs: 0,
+    duration_ms: 0,
+    plan: { merge: plan.groups },
+  };
+  if (report.nothing_to_do || report.dry_run) {
+    report.documents_after = report.documents_before;
+    report.bytes_after = report.bytes_before;
+    report.duration_ms = clock() - t0;
+    return report;
+  }
+  if (plan.flushJournal || w.pendingDocCount > 0) report.journal_flushed_docs = (await w.flush()).docs;
+
+  const rowsById = new Map(listSegments(w.db).map((r) => [r.id, r]));
+  const needBytes = plan.groups.flat().reduce((a, id) => a + (rowsById.get(id)?.parquet_bytes ?? 0) + (rowsById.get(id)?.index_bytes ?? 0), 0);
+  preflightSpace(w.dir, needBytes);
+
+  for (const group of plan.groups) {
+    const rows = group.map((id) => rowsById.get(id)).filter((r): r is SegmentRow => r !== undefined);
+    if (rows.length === 0) continue;
+    const docs: Doc[] = [];
+    const deadStmt = w.db.prepare('SELECT ord FROM deleted WHERE segment_id = ?').pluck();
+    for (const r of rows) docs.push(...(await readLiveDocs(w.dir, r, new Set(deadStmt.all(r.id) as number[]))));
+    const segId = Number(getMeta(w.db, 'next_segment_id') ?? '1');
+    let files: { parquet: string; idx: string; pBytes: number; pCrc: number; iBytes: number; iCrc: number } | null = null;
+    if (docs.length > 0) {
+      const built = await buildSegment(docs, w.schema, segId);
+      const parquet = segmentFileName(segId, 'parquet');
+      const idx = segmentFileName(segId, 'idx');
+      writeFileAtomic(join(w.dir, 'segments', parquet), built.parquet);
+      writeFileAtomic(join(w.dir, 'segments', idx), built.index);
+      let iCrc = 0;
+      let iBytes = 0;
+      for (const c of built.index) {
+        iCrc = crc32(c, iCrc);
+        iBytes += c.length;
+      }
+      files = { parquet, idx, pBytes: built.parquet.length, pCrc: crc32(built.parquet), iBytes, iCrc };
+    }
+    failpoint('compact:after-segment-write');
+    const maxSeq = Math.max(...rows.map((r) => r.max_seq));
+    const level = Math.max(...rows.map((r) => r.level)) + 1;
+    const putLoc = w.db.prepare('UPDATE docs SET segment_id = ?, ord = ? WHERE id_key = ?');
+    w.db.transaction(() => {
+      if (files) {
+        if (allocSegmentId(w.db) !== segId) throw new ElacsymError('INTERNAL', 'segment id changed under the writer lock');
+        w.db
+          .prepare(
+            `INSERT INTO segments (id, level, doc_count, parquet_file, parquet_bytes, parquet_crc32, index_file, index_bytes, index_crc32, max_seq, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          )
+          .run(segId, level, docs.length, files.parquet, files.pBytes, files.pCrc, files.idx, files.iBytes, files.iCrc, maxSeq, clock());
+      }
+      for (const r of rows) {
+        w.db.prepare('DELETE FROM segments WHERE id = ?').run(r.id);
+        w.db.prepare('DELETE FROM deleted WHERE segment_id = ?').run(r.id);
+      }
+      // Every live row of the merged segments moves; the docs table only ever points at live rows.
+      docs.forEach((d, ord) => putLoc.run(segId, ord, idKey(d.id)));
+      setMeta(w.db, 'last_compaction_at', String(clock()));
+    })();
+    failpoint('compact:after-manifest-commit');
+  }
+  w.collectGarbage();
+  failpoint('compact:after-gc');
+  const after = segStats(w);
+  report.segments_after = after.length;
+  report.documents_after = after.reduce((a, s) => a + s.live, 0) + w.pendingDocCount;
+  report.bytes_after = bytes(after.map((s) => s.row));
+  report.duration_ms = clock() - t0;
+  return report;
+}
+
+/** Refuse to start when the file system cannot hold the merged output (estimated as the inputs' size). */
+function preflightSpace(dir: string, needBytes: number): void {
+  try {
+    const s = statfsSync(dir);
+    const free = s.bavail * s.bsize;
+    if (free < needBytes * 1.1 + 16 * 1024 * 1024) {
+      throw new ElacsymError('NO_SPACE', `compaction needs about ${Math.ceil(needBytes / 1048576)} MiB free in ${dir}, ${Math.floor(free / 1048576)} MiB available`);
+    }
+  } catch (e) {
+    if (e instanceof ElacsymError) throw e;
+  }
+}
