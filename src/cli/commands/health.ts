@@ -1,6 +1,48 @@
+import { existsSync } from 'node:fs';
 import { ElacsymError } from '../../errors.js';
-import type { GlobalOptions } from '../output.js';
+import { namespaceDir } from '../../elacsym.js';
+import { DataDir } from '../../store/data-dir.js';
+import { checkNamespace, type NamespaceHealth, toPrometheus } from '../../store/health.js';
+import { intOpt } from '../args.js';
+import { isTTY, out, outLine, printJson, type GlobalOptions } from '../output.js';
 
-export default async function cmd(_a: string[], _o: Record<string, unknown>, _g: GlobalOptions): Promise<number> {
-  throw new ElacsymError('USAGE', 'health is not implemented yet');
+export const HEALTH_EXIT = { healthy: 0, degraded: 6, corrupt: 5 } as const;
+
+export function textReport(h: NamespaceHealth): string[] {
+  const mb = (b: number) => `${(b / 1048576).toFixed(2)} MiB`;
+  const lines = [
+    `${h.namespace}: ${h.status.toUpperCase()}`,
+    `  documents ${h.documents}, segments ${h.segments} (${h.segment_documents} rows, ${h.deleted_rows} deleted/superseded)`,
+    `  journal: ${h.journal.pending_entries} pending entries, ${h.journal.pending_documents} documents, ${h.journal.pending_bytes} bytes, oldest ${h.journal.oldest_pending_age_s ?? '-'}s; ${h.journal.quarantined} quarantined`,
+    `  index coverage: ${Object.entries(h.index_coverage).map(([k, c]) => `${k} ${(c.ratio * 100).toFixed(1)}%`).join(', ') || 'no indexes'}`,
+    `  last compaction: ${h.last_compaction_at ?? 'never'}; orphan files: ${h.orphan_files.length}; disk ${mb(h.disk_bytes)}; format v${h.format_version}${h.deep ? '; deep check' : ''}`,
+  ];
+  for (const p of h.problems) lines.push(`  ${p.severity}: [${p.code}] ${p.message}`);
+  return lines;
+}
+
+export default async function health([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
+  const maxBacklogDocs = intOpt(o.maxBacklog, '--max-backlog', 0);
+  let names: string[];
+  let dir: DataDir | null = null;
+  if (name) {
+    namespaceDir(g.dataDir, name);
+    names = [name];
+  } else {
+    if (!existsSync(g.dataDir)) throw new ElacsymError('DATA_DIR_NOT_FOUND', `data directory ${g.dataDir} does not exist`);
+    names = DataDir.open(g.dataDir).listNamespaces();
+  }
+  dir ??= DataDir.open(g.dataDir);
+  const reports = names.map((n) => checkNamespace(dir!.namespacePath(n), n, { deep: Boolean(o.deep), maxBacklogDocs }));
+  const worst = reports.some((r) => r.status === 'corrupt') ? 'corrupt' : reports.some((r) => r.status === 'degraded') ? 'degraded' : 'healthy';
+  if (o.prometheus) await out(toPrometheus(reports));
+  else if (g.json) await printJson({ status: worst, namespaces: reports });
+  else if (isTTY('stdout') && isTTY('stdin')) {
+    const { renderHealth } = await import('../ui/health-screen.js');
+    await renderHealth(reports, worst);
+  } else {
+    for (const r of reports) for (const l of textReport(r)) await outLine(l);
+    if (reports.length === 0) await outLine(`no namespaces in ${g.dataDir}`);
+  }
+  return HEALTH_EXIT[worst];
 }

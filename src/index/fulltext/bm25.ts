@@ -46,7 +46,10 @@ export interface TextSource {
 
 export interface FieldQuery {
   field: string;
-  /** Multiplies the field's contribution. A field with weight <= 0 is ignored. */
+  /**
+   * Multiplies the field's contribution. Must be finite; a field with weight <= MIN_FIELD_WEIGHT is ignored
+   * (so that no contribution can underflow to 0).
+   */
   weight: number;
   analyzer: Analyzer;
   /** sources[i] is source i; every field has the same number of sources, aligned (same segment). */
@@ -69,6 +72,7 @@ export interface Bm25Hit {
 }
 
 export const DEFAULT_K1 = 1.2;
+export const MIN_FIELD_WEIGHT = 1e-200;
 export const DEFAULT_B = 0.75;
 
 /** Lucene's BM25 idf. */
@@ -221,34 +225,38 @@ class Accumulator {
     this.scores = new Float64Array(size);
     this.touched = new Uint32Array(Math.min(size, 1024));
   }
+  /** Records the first contribution to `ord` (call when its score is still 0). */
+  touch(ord: number): void {
+    if (this.count === this.touched.length) {
+      const next = new Uint32Array(Math.max(1, Math.min(this.scores.length, this.touched.length * 2)));
+      next.set(this.touched);
+      this.touched = next;
+    }
+    this.touched[this.count++] = ord;
+  }
   add(ord: number, s: number): void {
     const sc = this.scores;
-    if (sc[ord] === 0) {
-      if (this.count === this.touched.length) {
-        const next = new Uint32Array(Math.min(this.scores.length, this.touched.length * 2) || 1);
-        next.set(this.touched);
-        this.touched = next;
-      }
-      this.touched[this.count++] = ord;
-    }
+    if (sc[ord] === 0) this.touch(ord);
     sc[ord]! += s;
   }
 }
 
-/**
- * Scores every live document matching at least one clause in at least one field. Unordered; the caller
- * sorts and takes the top k.
- */
-export function searchBm25(fields: readonly FieldQuery[], query: readonly TextClause[], opts: Bm25Options = {}): Bm25Hit[] {
+interface Accumulated {
+  total: Array<Accumulator | null>;
+  perField: Map<string, Array<Accumulator | null>> | null;
+}
+
+function accumulate(fields: readonly FieldQuery[], query: readonly TextClause[], opts: Bm25Options): Accumulated {
   const k1 = opts.k1 ?? DEFAULT_K1;
   const b = opts.b ?? DEFAULT_B;
   if (!(k1 >= 0 && Number.isFinite(k1)) || !(b >= 0 && b <= 1)) {
     throw new ElacsymError('INVALID_QUERY', `BM25 parameters out of range: k1=${k1} (>= 0), b=${b} (0..1)`);
   }
-  if (fields.length === 0 || query.length === 0) return [];
+  if (fields.length === 0 || query.length === 0) return { total: [], perField: null };
   const nSrc = fields[0]!.sources.length;
   const accSize = new Array<number>(nSrc).fill(0);
   for (const f of fields) {
+    if (!Number.isFinite(f.weight)) throw new ElacsymError('INVALID_QUERY', `weight of field "${f.field}" must be a finite number`);
     if (f.sources.length !== nSrc) {
       throw new ElacsymError('INTERNAL', `field "${f.field}" has ${f.sources.length} text sources, expected ${nSrc}`);
     }
@@ -264,7 +272,7 @@ export function searchBm25(fields: readonly FieldQuery[], query: readonly TextCl
   const perField = opts.perField === true ? new Map<string, Array<Accumulator | null>>() : null;
 
   for (const f of fields) {
-    if (!(f.weight > 0)) continue;
+    if (!(f.weight > MIN_FIELD_WEIGHT)) continue;
     const { terms, phrases } = analyzeClauses(f.analyzer, query);
     if (terms.size === 0 && phrases.length === 0) continue;
 
@@ -332,6 +340,18 @@ export function searchBm25(fields: readonly FieldQuery[], query: readonly TextCl
         const acc = accFor(total, s);
         const facc = fieldAcc === null ? null : accFor(fieldAcc, s);
         const live = lp.live;
+        if (live === null && facc === null) {
+          // The hot loop (no deletions, no per-field output): inline accumulation.
+          const scores = acc.scores;
+          for (let j = 0; j < ords.length; j++) {
+            const ord = ords[j]!;
+            const tf = tfs[j]!;
+            const prevScore = scores[ord]!;
+            if (prevScore === 0) acc.touch(ord);
+            scores[ord] = prevScore + (w * tf) / (tf + c0 + c1 * lens[ord]!);
+          }
+          continue;
+        }
         for (let k = 0; k < lp.n; k++) {
           const j = live === null ? k : live[k]!;
           const ord = ords[j]!;
@@ -404,8 +424,18 @@ export function searchBm25(fields: readonly FieldQuery[], query: readonly TextCl
     }
   }
 
+  return { total, perField };
+}
+
+/**
+ * Scores every live document matching at least one clause in at least one field, as one object per hit.
+ * Unordered; the caller sorts and takes the top k. For large result sets prefer `searchBm25BySource`
+ * (creating ~30k hit objects costs about as much as the scoring itself).
+ */
+export function searchBm25(fields: readonly FieldQuery[], query: readonly TextClause[], opts: Bm25Options = {}): Bm25Hit[] {
+  const { total, perField } = accumulate(fields, query, opts);
   const hits: Bm25Hit[] = [];
-  for (let s = 0; s < nSrc; s++) {
+  for (let s = 0; s < total.length; s++) {
     const a = total[s];
     if (a === null || a === undefined) continue;
     const { scores, touched } = a;
@@ -427,4 +457,34 @@ export function searchBm25(fields: readonly FieldQuery[], query: readonly TextCl
     }
   }
   return hits;
+}
+
+/**
+ * The hits of one source from `searchBm25BySource`: `ords` lists the matching ordinals (unordered, each
+ * once); `scores` is indexed by ordinal (scores[ord] > 0 for every ord in ords; other entries are 0).
+ */
+export interface Bm25SourceHits {
+  source: number;
+  ords: Uint32Array;
+  scores: Float64Array;
+}
+
+/**
+ * Same hits and scores as `searchBm25` (opts.perField is ignored) without building one object per hit:
+ * the per-source accumulators are returned as they are, which spares a pass over the hits (that matters
+ * for a cold CLI process, where such loops run in the interpreter). Sources without hits are omitted.
+ */
+export function searchBm25BySource(
+  fields: readonly FieldQuery[],
+  query: readonly TextClause[],
+  opts: Bm25Options = {},
+): Bm25SourceHits[] {
+  const { total } = accumulate(fields, query, { ...opts, perField: false });
+  const out: Bm25SourceHits[] = [];
+  for (let s = 0; s < total.length; s++) {
+    const a = total[s];
+    if (a === null || a === undefined || a.count === 0) continue;
+    out.push({ source: s, ords: a.touched.subarray(0, a.count), scores: a.scores });
+  }
+  return out;
 }

@@ -296,6 +296,25 @@ function u32View(bytes: Uint8Array, off: number, n: number): Uint32Array {
   return out;
 }
 
+/** End offset of the varint last decoded by readVarint. */
+let varintEnd = 0;
+
+/** Decodes the u32 varint at buf[p] (not past `end`), setting varintEnd; -1 when malformed or truncated. */
+function readVarint(buf: Uint8Array, p: number, end: number): number {
+  let v = 0;
+  let shift = 0;
+  for (;;) {
+    if (p >= end || shift > 28) return -1;
+    const b = buf[p++]!;
+    v += (b & 0x7f) * 2 ** shift;
+    shift += 7;
+    if (b < 0x80) break;
+  }
+  if (v > U32_MAX) return -1;
+  varintEnd = p;
+  return v;
+}
+
 function corrupt(msg: string): ElacsymError {
   return new ElacsymError('CORRUPT_SEGMENT', `full-text index: ${msg}`);
 }
@@ -447,34 +466,33 @@ export class FieldIndexReader {
     const ords = new Uint32Array(df);
     const tfs = new Uint32Array(df);
     let p = 0;
-    let prev = -1;
+    let prev = 0;
     let totalTf = 0;
+    const numDocs = this.numDocs;
+    const lens = this.docLens;
     for (let j = 0; j < df; j++) {
-      // Inline varint decoding (hot loop): ord delta, then tf.
-      let v = 0;
-      let shift = 0;
-      let b: number;
-      do {
-        if (p >= docsLen || shift > 28) throw corrupt(`bad varint in postings of term #${i}`);
-        b = buf[p++]!;
-        v += (b & 0x7f) * 2 ** shift;
-        shift += 7;
-      } while (b & 0x80);
-      const ord = j === 0 ? v : prev + v;
-      if ((j > 0 && v === 0) || ord >= this.numDocs) throw corrupt(`bad ordinal in postings of term #${i}`);
+      // Varints: one-byte fast path inline (most deltas and tfs), the rest in readVarint.
+      let v: number;
+      if (p < docsLen && (v = buf[p]!) < 0x80) p++;
+      else {
+        v = readVarint(buf, p, docsLen);
+        if (v < 0) throw corrupt(`bad varint in postings of term #${i}`);
+        p = varintEnd;
+      }
+      const ord = prev + v;
+      if ((j > 0 && v === 0) || ord >= numDocs) throw corrupt(`bad ordinal in postings of term #${i}`);
       prev = ord;
       ords[j] = ord;
-      v = 0;
-      shift = 0;
-      do {
-        if (p >= docsLen || shift > 28) throw corrupt(`bad varint in postings of term #${i}`);
-        b = buf[p++]!;
-        v += (b & 0x7f) * 2 ** shift;
-        shift += 7;
-      } while (b & 0x80);
-      if (v === 0 || v > this.docLens[ord]!) throw corrupt(`bad term frequency in postings of term #${i}`);
-      tfs[j] = v;
-      totalTf += v;
+      let tf: number;
+      if (p < docsLen && (tf = buf[p]!) < 0x80) p++;
+      else {
+        tf = readVarint(buf, p, docsLen);
+        if (tf < 0) throw corrupt(`bad varint in postings of term #${i}`);
+        p = varintEnd;
+      }
+      if (tf === 0 || tf > lens[ord]!) throw corrupt(`bad term frequency in postings of term #${i}`);
+      tfs[j] = tf;
+      totalTf += tf;
     }
     if (p !== docsLen) throw corrupt(`postings of term #${i} have trailing bytes`);
     if (posLen < totalTf || posLen > totalTf * 5) throw corrupt(`bad positions size for term #${i}`);
@@ -494,15 +512,13 @@ export class FieldIndexReader {
         const tf = tfs[j]!;
         let pos = 0;
         for (let k = 0; k < tf; k++) {
-          let v = 0;
-          let shift = 0;
-          let b: number;
-          do {
-            if (q >= posLen || shift > 28) throw corrupt(`bad varint in positions of term #${i}`);
-            b = pb[q++]!;
-            v += (b & 0x7f) * 2 ** shift;
-            shift += 7;
-          } while (b & 0x80);
+          let v: number;
+          if (q < posLen && (v = pb[q]!) < 0x80) q++;
+          else {
+            v = readVarint(pb, q, posLen);
+            if (v < 0) throw corrupt(`bad varint in positions of term #${i}`);
+            q = varintEnd;
+          }
           pos += v;
           if (pos > U32_MAX) throw corrupt(`position overflow in term #${i}`);
           flat[n++] = pos;

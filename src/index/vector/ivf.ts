@@ -263,8 +263,9 @@ const SAMPLE_PER_CLUSTER = 32;
 const SAMPLE_MIN = 10_000;
 /** k-means++ seeding runs on a random subset of the training sample of at most this many rows per cluster. */
 const SEED_PER_CLUSTER = 8;
-/** Candidate centroids per refinement step. */
-const NEIGHBORS = 32;
+/** Candidate centroids per refinement step: while training (centroids move), and for the final pass. */
+const NEIGHBORS_TRAIN = 32;
+const NEIGHBORS_FINAL = 8;
 /** Coarse groups compared in full per point. */
 const GROUP_PROBES = 3;
 
@@ -301,9 +302,10 @@ class Assigner {
     private readonly cent: Float32Array,
     private readonly k: number,
     private readonly dim: number,
+    neighbors: number,
     withGroups: boolean,
   ) {
-    const m = Math.min(k - 1, NEIGHBORS);
+    const m = Math.min(k - 1, neighbors);
     this.m = m;
     this.nbr = new Uint32Array(k * m);
     this.nbrDist = new Float64Array(k * m).fill(Infinity);
@@ -497,7 +499,7 @@ function kmeans(
   const assign = new Uint32Array(t);
   const pdist = new Float64Array(t); // distance of each sample point to its centroid
   {
-    const a = new Assigner(cent, k, dim, true);
+    const a = new Assigner(cent, k, dim, NEIGHBORS_TRAIN, true);
     for (let i = 0; i < t; i++) {
       assign[i] = a.assign(x, i * dim);
       pdist[i] = a.lastDist;
@@ -540,7 +542,7 @@ function kmeans(
 
   for (let it = 0; it < KMEANS_ITERATIONS; it++) {
     update();
-    const a = new Assigner(cent, k, dim, false);
+    const a = new Assigner(cent, k, dim, NEIGHBORS_TRAIN, false);
     let moved = 0;
     for (let i = 0; i < t; i++) {
       const c = a.refine(x, i * dim, assign[i]!);
@@ -555,7 +557,7 @@ function kmeans(
   }
   update();
 
-  const a = new Assigner(cent, k, dim, true);
+  const a = new Assigner(cent, k, dim, NEIGHBORS_FINAL, true);
   const out = new Uint32Array(n);
   for (let r = 0; r < n; r++) {
     const s = sampleOf[r]!;
@@ -695,6 +697,8 @@ export interface IvfStats {
   reads: number;
   cachedClusters: number;
   cachedBytes: number;
+  /** Clusters probed by the last `search`. */
+  lastProbes: number;
 }
 
 interface Cluster {
@@ -714,7 +718,10 @@ export class IvfReader {
   /** Number of rows (documents with a vector). */
   readonly size: number;
   readonly nlist: number;
-  /** Clusters probed by an unfiltered `search` without `nprobe`: max(8, ceil(nlist / 20)), at most nlist. */
+  /**
+   * The fewest clusters `search` probes without `opts.nprobe`: max(8, ceil(nlist / 20)), at most nlist.
+   * It adds up to twice as many again per query, see `search`.
+   */
   readonly defaultNprobe: number;
 
   private readonly layout: Layout;
@@ -728,6 +735,7 @@ export class IvfReader {
   private ordIndex: OrdIndex | null = null;
   private bytesRead: number;
   private reads: number;
+  private lastProbes = 0;
 
   private constructor(
     private readonly src: ByteSource,
@@ -805,28 +813,46 @@ export class IvfReader {
   }
 
   stats(): IvfStats {
-    return { bytesRead: this.bytesRead, reads: this.reads, cachedClusters: this.cache.size, cachedBytes: this.cacheBytes };
+    return {
+      bytesRead: this.bytesRead,
+      reads: this.reads,
+      cachedClusters: this.cache.size,
+      cachedBytes: this.cacheBytes,
+      lastProbes: this.lastProbes,
+    };
   }
 
   /**
-   * Approximate top-k: probes the clusters whose centroids score best. Unfiltered it probes
-   * `opts.nprobe ?? defaultNprobe` clusters. With `allow` it probes at least that many, raised by
-   * 1/sqrt(selectivity) (the caller's `selectivity`, else the fraction of rows allowed in the clusters
-   * probed so far), and keeps probing until k allowed rows were found or every cluster was probed. So it
-   * returns min(k, allowed rows) results whatever the filter; with a very selective filter an exact scan
-   * (`exactOrds`) is cheaper.
+   * Approximate top-k: probes the clusters whose centroids score best (cosine/l2: nearest centroid; dot:
+   * largest q.c), one read each on first use.
+   *
+   * How many: `opts.nprobe` when given. Otherwise adaptively per query: at least `defaultNprobe`
+   * (max(8, ceil(nlist / 20))), then further clusters while their centroid score is within
+   * NPROBE_GAP = 0.25 of the way from the best centroid score to the median one, up to 3 x defaultNprobe.
+   * The extension finds the "natural" group of cells around the query: when a dense region of the data was
+   * split into many cells (a query's neighbours spread over all of them) they all score about alike,
+   * far above the median, and are all probed; on well-separated data nothing is added.
+   *
+   * With `allow`: probes at least that many raised by 1/sqrt(selectivity) (the caller's `selectivity`,
+   * else the fraction of rows allowed in the clusters probed so far), and keeps probing until k allowed
+   * rows were found or every cluster was probed, so it returns min(k, allowed rows) results whatever the
+   * filter. With a very selective filter `exactOrds` is cheaper.
    */
   search(query: Float32Array, k: number, opts: IvfSearchOptions = {}): Hits {
     checkQuery(query, this.dim);
     const heap = new TopK(k);
     if (heap.k === 0 || this.size === 0) return heap.result();
     const q = prepareQuery(this.metric, query);
-    const order = this.probeOrder(q);
+    const { order, scores } = this.probeOrder(q);
     const nlist = this.nlist;
-    const base = Math.max(1, Math.min(nlist, Math.floor(opts.nprobe ?? this.defaultNprobe)));
+    const base =
+      opts.nprobe === undefined
+        ? this.adaptiveNprobe(scores)
+        : Math.max(1, Math.min(nlist, Math.floor(opts.nprobe) || 1));
     const allow = opts.allow;
     if (allow === undefined) {
       for (let i = 0; i < base; i++) this.scan(this.cluster(order[i]!), q, heap, undefined);
+      this.lastProbes = base;
       return heap.result();
     }
     const sel = opts.selectivity;
@@ -834,16 +860,29 @@ export class IvfReader {
     let target = given ? raise(base, sel, nlist) : base;
     let seen = 0;
     let allowed = 0;
-    for (let i = 0; i < nlist; i++) {
-      const cl = this.cluster(order[i]!);
+    let probed = 0;
+    while (probed < nlist) {
+      const cl = this.cluster(order[probed++]!);
       allowed += this.scan(cl, q, heap, allow);
       seen += cl.ords.length;
-      const probed = i + 1;
       if (probed < base) continue;
       if (!given) target = raise(base, Math.max(allowed / seen, 1 / this.size), nlist);
       if (probed >= target && heap.full) break;
     }
+    this.lastProbes = probed;
     return heap.result();
+  }
+
+  /** Probes for an unfiltered query given the centroid scores in probe order (see `search`). */
+  private adaptiveNprobe(scores: Float64Array): number {
+    const nlist = this.nlist;
+    const min = this.defaultNprobe;
+    const max = Math.min(nlist, 3 * min);
+    const best = scores[0]!;
+    const limit = NPROBE_GAP * (best - scores[nlist >> 1]!);
+    let p = min;
+    while (p < max && best - scores[p]! <= limit) p++;
+    return p;
   }
 
   /** Exact top-k over every row (reads the whole index through the cache). */
@@ -935,8 +974,8 @@ export class IvfReader {
 
   // -- internals --------------------------------------------------------------------------------------
 
-  /** Clusters by centroid score, best first (cosine/l2: nearest centroid; dot: largest q.c). */
-  private probeOrder(q: Float32Array): Uint32Array {
+  /** Clusters by centroid score, best first (ties: smaller cluster), and those scores in that order. */
+  private probeOrder(q: Float32Array): { order: Uint32Array; scores: Float64Array } {
     const nlist = this.nlist;
     const dim = this.dim;
     const cs = new Float64Array(nlist);
@@ -946,7 +985,9 @@ export class IvfReader {
     const order = new Uint32Array(nlist);
     for (let c = 0; c < nlist; c++) order[c] = c;
     order.sort((a, b) => cs[b]! - cs[a]! || a - b);
-    return order;
+    const scores = new Float64Array(nlist);
+    for (let i = 0; i < nlist; i++) scores[i] = cs[order[i]!]!;
+    return { order, scores };
   }
 
   /** Scores every (allowed) row of a cluster into heap; returns the number of allowed rows. */
@@ -1058,6 +1099,9 @@ export class IvfReader {
     return out;
   }
 }
+
+/** Fraction of the best-to-median centroid score gap within which `search` keeps probing. */
+const NPROBE_GAP = 0.25;
 
 /** Probes for a filtered search: base / sqrt(selectivity), clamped to [base, nlist]. */
 function raise(base: number, selectivity: number, nlist: number): number {

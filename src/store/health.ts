@@ -1,0 +1,243 @@
+/**
+ * Health of a namespace: figures for operators and monitoring, and a verdict.
+ *   healthy  (exit 0)  nothing to report
+ *   degraded (exit 6)  journal backlog over the threshold, orphan files, quarantined journal entries, an
+ *                      index that covers none of a non-empty namespace
+ *   corrupt  (exit 5)  a checksum mismatch, a missing or resized file, an undecodable journal entry, a
+ *                      manifest that fails SQLite's integrity check
+ * `deep` verifies every checksum (journal entries, Parquet files, index files and their sections) and
+ * SQLite's integrity; without it, only sizes and presence are checked (cheap enough for every minute).
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ElacsymError } from '../errors.js';
+import { checkFormat, FORMAT_VERSION, getMeta, listSegments, readSchema } from '../storage/manifest.js';
+import { SegmentFile } from '../storage/segment-file.js';
+import { openDb } from '../storage/sqlite.js';
+import { MemorySource } from '../util/bytes.js';
+import { crc32 } from '../util/crc32.js';
+import { dirBytes } from './data-dir.js';
+import { inspectJournal } from './journal-inspect.js';
+
+export type HealthStatus = 'healthy' | 'degraded' | 'corrupt';
+
+export interface Problem {
+  severity: 'degraded' | 'corrupt';
+  code: string;
+  message: string;
+  path?: string;
+}
+
+export interface NamespaceHealth {
+  namespace: string;
+  status: HealthStatus;
+  format_version: number;
+  documents: number;
+  segments: number;
+  segment_documents: number;
+  deleted_rows: number;
+  journal: { pending_entries: number; pending_documents: number; pending_bytes: number; oldest_pending_age_s: number | null; quarantined: number; corrupt: number };
+  index_coverage: Record<string, { indexed: number; journal_only: number; ratio: number }>;
+  last_compaction_at: string | null;
+  last_compaction_age_s: number | null;
+  orphan_files: string[];
+  disk_bytes: number;
+  manifest_bytes: number;
+  deep: boolean;
+  problems: Problem[];
+}
+
+export interface HealthOptions {
+  deep?: boolean;
+  maxBacklogDocs?: number;
+  now?: number;
+}
+
+export function checkNamespace(dir: string, name: string, opts: HealthOptions = {}): NamespaceHealth {
+  const now = opts.now ?? Date.now();
+  const problems: Problem[] = [];
+  const path = join(dir, 'manifest.db');
+  const db = openDb(path, { readonly: true });
+  let h: NamespaceHealth;
+  try {
+    checkFormat(db, path);
+    const schema = readSchema(db);
+    if (opts.deep) {
+      const res = db.pragma('quick_check', { simple: true });
+      if (res !== 'ok') problems.push({ severity: 'corrupt', code: 'CORRUPT_MANIFEST', message: `SQLite quick_check: ${String(res)}`, path });
+    }
+    const { rows, deleted, liveDocs, lastCompaction } = db.transaction(() => {
+      const rows = listSegments(db);
+      const deleted = Number((db.prepare('SELECT COUNT(*) AS n FROM deleted').get() as { n: number }).n);
+      const liveDocs = Number((db.prepare('SELECT COUNT(*) AS n FROM docs').get() as { n: number }).n);
+      return { rows, deleted, liveDocs, lastCompaction: getMeta(db, 'last_compaction_at') };
+    })();
+    const journal = inspectJournal(dir);
+    for (const e of journal.entries) {
+      if (e.status === 'corrupt') problems.push({ severity: 'corrupt', code: 'CORRUPT_JOURNAL', message: `journal entry ${e.seq}: ${e.problem}`, path });
+      if (e.status === 'quarantined') problems.push({ severity: 'degraded', code: 'QUARANTINED_JOURNAL_ENTRY', message: `journal entry ${e.seq} is quarantined: ${e.problem}`, path });
+    }
+    const segDir = join(dir, 'segments');
+    const referenced = new Set<string>();
+    let segmentDocs = 0;
+    let vectorIndexed = 0;
+    const textIndexed: Record<string, number> = {};
+    const ftFields = Object.entries(schema.attributes).filter(([, a]) => a.full_text).map(([n]) => n);
+    for (const r of rows) {
+      segmentDocs += r.doc_count;
+      for (const [file, bytes, crc] of [
+        [r.parquet_file, r.parquet_bytes, r.parquet_crc32],
+        [r.index_file, r.index_bytes, r.index_crc32],
+      ] as const) {
+        referenced.add(file);
+        const p = join(segDir, file);
+        if (!existsSync(p)) {
+          problems.push({ severity: 'corrupt', code: 'CORRUPT_SEGMENT', message: `segment ${r.id}: ${file} is missing`, path: p });
+          continue;
+        }
+        const size = statSync(p).size;
+        if (size !== bytes) {
+          problems.push({ severity: 'corrupt', code: 'CORRUPT_SEGMENT', message: `segment ${r.id}: ${file} is ${size} bytes, ${bytes} recorded`, path: p });
+          continue;
+        }
+        if (opts.deep) {
+          const data = new Uint8Array(readFileSync(p));
+          if (crc32(data) !== crc) {
+            problems.push({ severity: 'corrupt', code: 'CORRUPT_SEGMENT', message: `segment ${r.id}: ${file} fails its checksum`, path: p });
+          } else if (file === r.index_file) {
+            try {
+              const f = SegmentFile.open(new MemorySource(data), p);
+              for (const s of f.verifyAll()) problems.push({ severity: 'corrupt', code: 'CORRUPT_SEGMENT', message: `segment ${r.id}: section ${s} fails its checksum`, path: p });
+            } catch (e) {
+              problems.push({ severity: 'corrupt', code: 'CORRUPT_SEGMENT', message: (e as Error).message, path: p });
+            }
+          }
+        }
+      }
+      // Coverage counts live rows of segments; segments index every full-text field and vectors by construction.
+      const live = r.doc_count - Number((db.prepare('SELECT COUNT(*) AS n FROM deleted WHERE segment_id = ?').get(r.id) as { n: number }).n);
+      if (schema.vector_dim > 0) vectorIndexed += live;
+      for (const f of ftFields) textIndexed[f] = (textIndexed[f] ?? 0) + live;
+    }
+    const orphans = existsSync(segDir) ? readdirSync(segDir).filter((f) => !referenced.has(f)).sort() : [];
+    if (orphans.length > 0) problems.push({ severity: 'degraded', code: 'ORPHAN_FILES', message: `${orphans.length} orphan files in ${segDir} (the next writer removes them)`, path: segDir });
+    const backlog = journal.totals.pending_documents;
+    const maxBacklog = opts.maxBacklogDocs ?? 100_000;
+    if (backlog > maxBacklog) {
+      problems.push({ severity: 'degraded', code: 'JOURNAL_BACKLOG', message: `${backlog} documents pending in the journal > ${maxBacklog}; run \`elacsym wal replay ${name}\`` });
+    }
+    const docs = liveDocs + backlog; // upper bound while pending entries may overwrite flushed ids
+    const coverage: NamespaceHealth['index_coverage'] = {};
+    const cov = (kind: string, indexed: number) => {
+      const total = indexed + backlog;
+      coverage[kind] = { indexed, journal_only: backlog, ratio: total > 0 ? Math.round((indexed / total) * 1e4) / 1e4 : 1 };
+      if (total > 0 && indexed === 0) {
+        problems.push({ severity: 'degraded', code: 'INDEX_EMPTY', message: `the ${kind} index covers none of the ${total} documents; run \`elacsym wal replay ${name}\`` });
+      }
+    };
+    if (schema.vector_dim > 0) cov('vector', vectorIndexed);
+    for (const f of ftFields) cov(`fulltext:${f}`, textIndexed[f] ?? 0);
+    const lastMs = lastCompaction ? Number(lastCompaction) : null;
+    const oldest = journal.totals.oldest_pending_at ? Date.parse(journal.totals.oldest_pending_at) : null;
+    const status: HealthStatus = problems.some((p) => p.severity === 'corrupt') ? 'corrupt' : problems.length > 0 ? 'degraded' : 'healthy';
+    h = {
+      namespace: name,
+      status,
+      format_version: FORMAT_VERSION,
+      documents: docs,
+      segments: rows.length,
+      segment_documents: segmentDocs,
+      deleted_rows: deleted,
+      journal: {
+        pending_entries: journal.totals.pending_entries,
+        pending_documents: backlog,
+        pending_bytes: journal.totals.pending_bytes,
+        oldest_pending_age_s: oldest === null ? null : Math.max(0, Math.round((now - oldest) / 1000)),
+        quarantined: journal.totals.quarantined,
+        corrupt: journal.totals.corrupt,
+      },
+      index_coverage: coverage,
+      last_compaction_at: lastMs ? new Date(lastMs).toISOString() : null,
+      last_compaction_age_s: lastMs ? Math.max(0, Math.round((now - lastMs) / 1000)) : null,
+      orphan_files: orphans,
+      disk_bytes: dirBytes(dir),
+      manifest_bytes: journal.manifest_bytes,
+      deep: Boolean(opts.deep),
+      problems,
+    };
+  } catch (e) {
+    if (e instanceof ElacsymError && (e.code === 'CORRUPT_MANIFEST' || e.code === 'FORMAT_TOO_NEW' || e.code === 'FORMAT_TOO_OLD')) {
+      return corruptHealth(name, e.message, path);
+    }
+    throw e;
+  } finally {
+    db.close();
+  }
+  return h;
+}
+
+function corruptHealth(name: string, message: string, path: string): NamespaceHealth {
+  return {
+    namespace: name,
+    status: 'corrupt',
+    format_version: FORMAT_VERSION,
+    documents: 0,
+    segments: 0,
+    segment_documents: 0,
+    deleted_rows: 0,
+    journal: { pending_entries: 0, pending_documents: 0, pending_bytes: 0, oldest_pending_age_s: null, quarantined: 0, corrupt: 0 },
+    index_coverage: {},
+    last_compaction_at: null,
+    last_compaction_age_s: null,
+    orphan_files: [],
+    disk_bytes: 0,
+    manifest_bytes: 0,
+    deep: false,
+    problems: [{ severity: 'corrupt', code: 'CORRUPT_MANIFEST', message, path }],
+  };
+}
+
+const STATUS_VALUE: Record<HealthStatus, number> = { healthy: 0, degraded: 1, corrupt: 2 };
+
+/** Prometheus text exposition format (version 0.0.4), one sample per namespace per metric. */
+export function toPrometheus(all: readonly NamespaceHealth[]): string {
+  const lines: string[] = [];
+  const metric = (name: string, help: string, value: (h: NamespaceHealth) => number | null, extra?: (h: NamespaceHealth) => [string, number][]) => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
+    for (const h of all) {
+      const ns = `namespace="${escapeLabel(h.namespace)}"`;
+      if (extra) for (const [labels, v] of extra(h)) lines.push(`${name}{${ns},${labels}} ${fmt(v)}`);
+      else {
+        const v = value(h);
+        if (v !== null) lines.push(`${name}{${ns}} ${fmt(v)}`);
+      }
+    }
+  };
+  metric('elacsym_health_status', 'Health verdict: 0 healthy, 1 degraded, 2 corrupt.', (h) => STATUS_VALUE[h.status]);
+  metric('elacsym_documents', 'Live documents (flushed plus pending in the journal).', (h) => h.documents);
+  metric('elacsym_segments', 'Segments in the manifest.', (h) => h.segments);
+  metric('elacsym_deleted_rows', 'Deleted or superseded rows still stored in segments.', (h) => h.deleted_rows);
+  metric('elacsym_journal_pending_entries', 'Journal entries not yet flushed into segments.', (h) => h.journal.pending_entries);
+  metric('elacsym_journal_pending_documents', 'Documents in pending journal entries.', (h) => h.journal.pending_documents);
+  metric('elacsym_journal_pending_bytes', 'Payload bytes of pending journal entries.', (h) => h.journal.pending_bytes);
+  metric('elacsym_journal_oldest_pending_age_seconds', 'Age of the oldest pending journal entry.', (h) => h.journal.oldest_pending_age_s ?? 0);
+  metric('elacsym_journal_quarantined_entries', 'Damaged journal entries set aside.', (h) => h.journal.quarantined);
+  metric('elacsym_index_coverage_ratio', 'Fraction of documents covered by each index.', () => null, (h) =>
+    Object.entries(h.index_coverage).map(([k, c]) => [`index="${escapeLabel(k)}"`, c.ratio]),
+  );
+  metric('elacsym_orphan_files', 'Files in segments/ that the manifest does not reference.', (h) => h.orphan_files.length);
+  metric('elacsym_disk_bytes', 'Bytes on disk of the namespace directory.', (h) => h.disk_bytes);
+  metric('elacsym_last_compaction_timestamp_seconds', 'Unix time of the last compaction (0 = never).', (h) => (h.last_compaction_at ? Date.parse(h.last_compaction_at) / 1000 : 0));
+  metric('elacsym_problems', 'Problems found by the health check.', () => null, (h) => {
+    const counts = { degraded: 0, corrupt: 0 };
+    for (const p of h.problems) counts[p.severity]++;
+    return [
+      ['severity="degraded"', counts.degraded],
+      ['severity="corrupt"', counts.corrupt],
+    ];
+  });
+  return `${lines.join('\n')}\n`;
+}
+
+const escapeLabel = (s: string) => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+const fmt = (v: number) => (Number.isInteger(v) ? String(v) : String(Math.round(v * 1e6) / 1e6));
