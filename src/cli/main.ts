@@ -13,8 +13,11 @@ type Action = (args: string[], opts: Record<string, unknown>, g: GlobalOptions) 
 
 function globals(cmd: Command): GlobalOptions {
   const o = cmd.optsWithGlobals() as Record<string, unknown>;
+  let root = cmd;
+  while (root.parent) root = root.parent;
   return {
     dataDir: String(o.dataDir ?? process.env.ELACSYM_DATA_DIR ?? './elacsym-data'),
+    dataDirExplicit: root.getOptionValueSource('dataDir') !== 'default' || process.env.ELACSYM_DATA_DIR !== undefined,
     json: Boolean(o.json),
     quiet: Boolean(o.quiet),
     debug: Boolean(o.debug),
@@ -198,6 +201,7 @@ export function buildProgram(): Command {
     .option('--seed <n>', 'dataset seed', '42')
     .option('--baseline <file>', 'compare against an earlier --json report')
     .option('--max-regression <pct>', 'with --baseline: allowed latency growth / recall drop in percent', '20')
+    .addOption(new Option('--metric <metric>', 'vector metric').choices(['cosine', 'l2', 'dot']).default('cosine'))
     .option('--keep', 'keep the generated data directory')
     .addHelpText('after', examples(['elacsym bench', 'elacsym bench --docs 100000 --dim 128 --json > report.json', 'elacsym bench --baseline report.json --max-regression 20']) + seeMan('elacsym-bench'))
     .action(run(() => import('./commands/bench.js')));

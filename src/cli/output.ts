@@ -8,6 +8,8 @@ import { ElacsymError, EXIT } from '../errors.js';
 
 export interface GlobalOptions {
   dataDir: string;
+  /** The user named the data directory (flag or ELACSYM_DATA_DIR) rather than taking the default. */
+  dataDirExplicit: boolean;
   json: boolean;
   quiet: boolean;
   debug: boolean;

@@ -1,6 +1,58 @@
+import { fileURLToPath } from 'node:url';
 import { ElacsymError } from '../../errors.js';
-import type { GlobalOptions } from '../output.js';
+import { type BenchReport, compareBaseline, readReport, runBench } from '../../bench/run.js';
+import type { Metric } from '../../model/types.js';
+import { intOpt, numOpt } from '../args.js';
+import { err, isTTY, outLine, printJson, type GlobalOptions } from '../output.js';
 
-export default async function cmd(_a: string[], _o: Record<string, unknown>, _g: GlobalOptions): Promise<number> {
-  throw new ElacsymError('USAGE', 'bench is not implemented yet');
+export function reportTable(r: BenchReport): string[] {
+  const l = r.latency_ms;
+  const row = (k: keyof typeof l) => `  ${k.padEnd(16)} p50 ${l[k].p50.toFixed(3).padStart(8)}  p95 ${l[k].p95.toFixed(3).padStart(8)}  p99 ${l[k].p99.toFixed(3).padStart(8)}  (n=${l[k].n})`;
+  return [
+    `machine: ${r.machine.cpus} x ${r.machine.cpu_model}, ${r.machine.memory_gb} GiB, node ${r.machine.node}`,
+    `dataset: ${r.dataset.docs} docs x ${r.dataset.dim} dims (${r.dataset.metric}), seed ${r.dataset.seed}, ${r.dataset.text}`,
+    `import:  ${r.import.docs_per_s} docs/s fully indexed (${r.import.elapsed_s}s); durable+queryable ${r.import.durable_docs_per_s} docs/s (${r.import.durable_s}s) = ${(r.import.durable_vs_parse_floor * 100).toFixed(0)}% of the JSON.parse floor ${r.import.parse_floor_docs_per_s} docs/s; index build ${r.import.index_build_s}s; peak RSS ${r.import.peak_rss_mb} MiB; ${r.import.segments} segments`,
+    `latency (ms, in-process like --batch, top ${r.dataset.top_k}):`,
+    row('vector'),
+    row('text'),
+    row('hybrid'),
+    row('filtered_1pct'),
+    row('filtered_10pct'),
+    row('filtered_50pct'),
+    `recall@${r.dataset.top_k} vs exact: vector ${r.recall_at_k.vector}, filtered 1% ${r.recall_at_k.filtered_1pct}, 10% ${r.recall_at_k.filtered_10pct}, 50% ${r.recall_at_k.filtered_50pct}`,
+    `cold query: ${r.cold_query_ms.elacsym} ms vs node -e 0 ${r.cold_query_ms.node_e_0} ms = ${r.cold_query_ms.ratio}x`,
+    `disk: ${r.disk.bytes} bytes, ${r.disk.bytes_per_doc} bytes/doc`,
+  ];
+}
+
+export default async function bench(_a: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
+  const opts = {
+    docs: intOpt(o.docs, '--docs', 10, 100_000_000),
+    dim: intOpt(o.dim, '--dim', 1, 4096),
+    queries: intOpt(o.queries, '--queries', 1, 1_000_000),
+    topK: intOpt(o.topK, '--top-k', 1, 1000),
+    seed: intOpt(o.seed, '--seed', 0, 2 ** 31),
+    metric: String(o.metric ?? 'cosine') as Metric,
+    dataDir: g.dataDirExplicit ? g.dataDir : undefined,
+    keep: Boolean(o.keep),
+    bin: fileURLToPath(new URL('../../../bin/elacsym', import.meta.url)),
+  };
+  const maxPct = numOpt(o.maxRegression, '--max-regression', 0);
+  const baseline = typeof o.baseline === 'string' ? readReport(o.baseline) : null;
+  const tty = isTTY('stderr') && !g.json && !g.quiet;
+  let report: BenchReport;
+  if (tty) {
+    const { runBenchScreen } = await import('../ui/bench-screen.js');
+    report = await runBenchScreen((onProgress) => runBench({ ...opts, onProgress }), reportTable);
+  } else {
+    report = await runBench({ ...opts, onProgress: g.quiet || g.json ? undefined : (phase, done, total) => done === 0 && err(`bench: ${phase}${total > 1 ? ` (${total})` : ''}...`) });
+    if (g.json) await printJson(report);
+    else for (const l of reportTable(report)) await outLine(l);
+  }
+  if (baseline) {
+    const regressions = compareBaseline(report, baseline, maxPct);
+    for (const r of regressions) err(`elacsym: regression: ${r}`);
+    if (regressions.length > 0) throw new ElacsymError('REGRESSION', `${regressions.length} measurements regressed past ${maxPct}% of the baseline`);
+  }
+  return 0;
 }

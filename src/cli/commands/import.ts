@@ -74,7 +74,8 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
           : undefined,
     });
     bar?.stop();
-    if (g.json) await printJson({ namespace: name, ...summary });
+    const peak_rss_bytes = process.resourceUsage().maxRSS * 1024;
+    if (g.json) await printJson({ namespace: name, ...summary, peak_rss_bytes });
     else if (!g.quiet) {
       err(
         `imported ${fmtInt(summary.committed)} documents into ${name}: read ${fmtInt(summary.read)}, inserted ${fmtInt(summary.inserted)}, updated ${fmtInt(summary.updated)}, rejected ${fmtInt(summary.rejected)}` +

