@@ -16,7 +16,7 @@ import type { QueryRequest } from '../model/query.js';
 import type { Attributes, DocId, Schema } from '../model/types.js';
 import { countMatches, evaluateColumns, type Column } from '../index/filter/evaluate.js';
 import type { Analyzer } from '../index/fulltext/analyzer.js';
-import { type FieldQuery, type LiveStats, searchBm25, type TextSource } from '../index/fulltext/bm25.js';
+import { type FieldQuery, type LiveStats, searchBm25, searchBm25BySource, type TextSource } from '../index/fulltext/bm25.js';
 import type { FieldIndexReader } from '../index/fulltext/postings.js';
 import { parseTextQuery } from '../index/fulltext/text-query.js';
 import type { Hits } from '../index/vector/topk.js';
@@ -73,7 +73,7 @@ interface Hit {
 /** Best k hits by score desc then id asc; exact with ties at the boundary (all tied hits are compared by id). */
 export function selectTop(hits: Hit[], k: number, sources: readonly SearchSource[]): Hit[] {
   if (hits.length === 0 || k <= 0) return [];
-  const threshold = hits.length > k ? kthLargest(hits, k) : -Infinity;
+  const threshold = hits.length > k ? kthLargestOf(Float64Array.from(hits, (h) => h.score), k) : -Infinity;
   const keep = hits.filter((h) => h.score >= threshold);
   for (const h of keep) h.id ??= sources[h.src]!.idOf(h.ord);
   keep.sort((a, b) => b.score - a.score || compareIds(a.id!, b.id!));
@@ -138,7 +138,8 @@ export function executeQuery(
     vectorHits = selectTop(vectorHits, fetch, sources);
   }
 
-  // 3. Text retriever.
+  // 3. Text retriever. Collection statistics cover live documents only (`isLive`), never the filter:
+  // a filter restricts which documents are returned (`accept`), not how terms are weighted.
   let textHits: Hit[] | null = null;
   let perField: Map<string, Record<string, number>> | null = null;
   if (req.text) {
@@ -149,21 +150,44 @@ export function executeQuery(
       weight,
       analyzer: analyzerFor(name),
       sources: sources.map((s, i): TextSource => {
-        const reader = s.textIndex(name) ?? EMPTY_READER;
-        const allow = allowOf(i);
-        return { reader, isLive: allow ?? (() => true), stats: reader === EMPTY_READER ? { docCount: 0, sumDocLen: 0 } : s.textStats(name) };
+        const reader = s.textIndex(name);
+        if (!reader) return { reader: EMPTY_READER, stats: { docCount: 0, sumDocLen: 0 } };
+        const dead = s.dead;
+        const mask = masks[i];
+        return {
+          reader,
+          isLive: dead ? (o) => dead[o] === 0 : undefined,
+          accept: mask ? (o) => mask[o] === 1 : undefined,
+          stats: s.textStats(name),
+        };
       }),
     }));
-    const raw = searchBm25(fields, clauses, { perField: req.explain });
-    textHits = selectTop(
-      raw.map((r) => ({ src: r.source, ord: r.ord, score: r.score, perField: r.perField })),
-      fetch,
-      sources,
-    );
-    if (req.explain) {
+    // Threshold first (a size-k heap over the score arrays), then objects only for hits that can place.
+    const bySource = searchBm25BySource(fields, clauses);
+    let total = 0;
+    for (const r of bySource) total += r.ords.length;
+    let threshold = -Infinity;
+    if (total > fetch) {
+      const scores = new Float64Array(total);
+      let n = 0;
+      for (const r of bySource) for (let j = 0; j < r.ords.length; j++) scores[n++] = r.scores[r.ords[j]!]!;
+      threshold = kthLargestOf(scores, fetch);
+    }
+    const all: Hit[] = [];
+    for (const r of bySource) {
+      for (let j = 0; j < r.ords.length; j++) {
+        const ord = r.ords[j]!;
+        const score = r.scores[ord]!;
+        if (score >= threshold) all.push({ src: r.source, ord, score });
+      }
+    }
+    textHits = selectTop(all, fetch, sources);
+    if (req.explain && textHits.length > 0) {
+      // Per-field contributions only for the returned hits (the explain path may be slower).
       perField = new Map();
-      for (const h of textHits as (Hit & { perField?: Record<string, number> })[]) {
-        if (h.perField) perField.set(keyOf(h.id!), h.perField);
+      const wanted = new Set(textHits.map((h) => `${h.src}:${h.ord}`));
+      for (const h of searchBm25(fields, clauses, { perField: true })) {
+        if (wanted.has(`${h.source}:${h.ord}`) && h.perField) perField.set(keyOf(sources[h.source]!.idOf(h.ord)), h.perField);
       }
     }
   }
@@ -273,11 +297,11 @@ const EMPTY_READER = {
 } as unknown as FieldIndexReader;
 
 /** The k-th largest score, with a size-k min-heap: O(n log k), no sort of all n hits. */
-function kthLargest(hits: readonly Hit[], k: number): number {
+function kthLargestOf(values: Float64Array, k: number): number {
   const heap = new Float64Array(k);
   let n = 0;
-  for (const h of hits) {
-    const x = h.score;
+  for (let j = 0; j < values.length; j++) {
+    const x = values[j]!;
     if (n < k) {
       let i = n++;
       heap[i] = x;

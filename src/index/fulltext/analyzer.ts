@@ -160,7 +160,7 @@ export function validateFullTextOptions(o: FullTextOptions): void {
 }
 
 const TOKEN_RE = /[\p{L}\p{N}][\p{L}\p{M}\p{N}]*/gu;
-const STEM_MEMO_MAX = 100_000;
+const MEMO_MAX = 100_000;
 
 /** Re-applies the casing of `orig` (whose lower-case form is `lower`) to the stem of `lower`. */
 function recase(orig: string, lower: string, stem: string): string {
@@ -183,20 +183,17 @@ export function createAnalyzer(o: FullTextOptions): Analyzer {
   const stopwords = options.remove_stopwords ? loadStopwords(options.language) : null;
   const stem = options.stemming ? loadStemmer(options.language) : null;
   const caseSensitive = options.case_sensitive;
-  // Per-analyzer memo of word -> indexed term (Zipf: a small vocabulary covers most tokens).
-  const memo = new Map<string, string>();
+  // Per-analyzer memo: word as it appears in the (lower-cased unless case_sensitive) text -> indexed term,
+  // or null for a stopword. One hash lookup per token on the hot path (Zipf: few distinct words).
+  const memo = new Map<string, string | null>();
+  const plain = stem === null && stopwords === null;
 
-  const termOf = (word: string, lower: string): string => {
-    if (stem === null) return caseSensitive ? word : lower;
-    const key = caseSensitive ? word : lower;
-    let t = memo.get(key);
-    if (t === undefined) {
-      const s = stem(lower);
-      t = caseSensitive ? recase(word, lower, s) : s;
-      if (memo.size >= STEM_MEMO_MAX) memo.clear();
-      memo.set(key, t);
-    }
-    return t;
+  const termOf = (word: string): string | null => {
+    const lower = caseSensitive ? word.toLowerCase() : word;
+    if (stopwords !== null && stopwords.has(lower)) return null;
+    if (stem === null) return word;
+    const s = stem(lower);
+    return caseSensitive ? recase(word, lower, s) : s;
   };
 
   /** Appends the tokens of `text` with positions starting at `base`; returns the next free position. */
@@ -207,8 +204,17 @@ export function createAnalyzer(o: FullTextOptions): Analyzer {
     let pos = base;
     for (let m = TOKEN_RE.exec(normalized); m !== null; m = TOKEN_RE.exec(normalized)) {
       const word = m[0];
-      const lower = caseSensitive ? word.toLowerCase() : word;
-      if (stopwords === null || !stopwords.has(lower)) out.push({ term: termOf(word, lower), pos });
+      if (plain) {
+        out.push({ term: word, pos: pos++ });
+        continue;
+      }
+      let term = memo.get(word);
+      if (term === undefined) {
+        term = termOf(word);
+        if (memo.size >= MEMO_MAX) memo.clear();
+        memo.set(word, term);
+      }
+      if (term !== null) out.push({ term, pos });
       pos++;
     }
     return pos;

@@ -7,6 +7,8 @@
  *   df(t)  = live documents containing t.
  * Dead (deleted/superseded) documents are excluded from matching and from the statistics, so a document's
  * score does not depend on how the data is split into segments nor on garbage awaiting compaction.
+ * A query filter (`TextSource.accept`) only restricts which documents are returned: statistics, hence
+ * scores, are the same with or without it.
  *
  * Scoring (Lucene's BM25Similarity without its length-norm quantization):
  *   idf(t)            = ln(1 + (N - df + 0.5) / (df + 0.5))
@@ -34,12 +36,21 @@ export interface LiveStats {
 
 export interface TextSource {
   reader: FieldIndexReader;
-  /** false for deleted/superseded ordinals. Called once per posting visited: keep it cheap. */
-  isLive(ord: number): boolean;
+  /**
+   * false for deleted/superseded ordinals: they are excluded from matching AND from the statistics.
+   * Omit it (or pass null) when the source has no dead document: no per-posting call is made then.
+   * Do NOT pass a query filter here (it would change df and so the scores): use `accept`.
+   */
+  isLive?: ((ord: number) => boolean) | null;
+  /**
+   * Optional query filter: only ordinals for which it returns true (and that are live) are returned.
+   * It does not change the statistics: a document's score is the same with or without a filter.
+   */
+  accept?: ((ord: number) => boolean) | null;
   /**
    * Live statistics of this source, normally `liveStats(src, deadOrds)` cached by the caller per
-   * (segment, field, deletion generation). When omitted, they are recomputed on every search by calling
-   * isLive on every ordinal (O(numDocs)).
+   * (segment, field, set of dead ordinals); they must agree with isLive. When omitted, they are recomputed
+   * on every search by calling isLive on every ordinal (O(numDocs)).
    */
   stats?: LiveStats;
 }
@@ -114,14 +125,16 @@ export function liveStats(src: { reader: FieldIndexReader }, deadOrds: Iterable<
   return { docCount, sumDocLen };
 }
 
-/** Live statistics by scanning every ordinal with isLive (O(numDocs)). */
-export function liveStatsByScan(src: TextSource): LiveStats {
+/** Live statistics by scanning every ordinal with isLive (O(numDocs); O(1) without isLive). */
+export function liveStatsByScan(src: Pick<TextSource, 'reader' | 'isLive'>): LiveStats {
+  const isLive = src.isLive;
+  if (isLive === undefined || isLive === null) return { docCount: src.reader.docCount, sumDocLen: src.reader.sumDocLen };
   const lens = src.reader.docLens;
   let docCount = 0;
   let sumDocLen = 0;
   for (let ord = 0; ord < lens.length; ord++) {
     const l = lens[ord]!;
-    if (l > 0 && src.isLive(ord)) {
+    if (l > 0 && isLive(ord)) {
       docCount++;
       sumDocLen += l;
     }
@@ -151,18 +164,18 @@ function analyzeClauses(analyzer: Analyzer, query: readonly TextClause[]): { ter
   return { terms, phrases };
 }
 
-/** The live postings of one term in one source. */
+/** The matchable (live and accepted) postings of one term in one source. */
 interface LivePostings {
   p: Postings;
-  /** Indices into `p` of the live entries, or null when every entry is live. */
+  /** Indices into `p` of the matchable entries, or null when every entry is. */
   live: Uint32Array | null;
-  /** Number of live entries. */
+  /** Number of matchable entries. */
   n: number;
 }
 
 interface TermInfo {
   idf: number;
-  /** Per source; null when the term has no live posting there. */
+  /** Per source; null when the term has no matchable posting there. */
   perSource: Array<LivePostings | null>;
 }
 
@@ -288,13 +301,10 @@ function accumulate(fields: readonly FieldQuery[], query: readonly TextClause[],
 
     let N = 0;
     let sumLen = 0;
-    const allLive: boolean[] = [];
     for (const src of f.sources) {
       const st = src.stats ?? liveStatsByScan(src);
       N += st.docCount;
       sumLen += st.sumDocLen;
-      // Only documents with tokens have postings: when all of them are live, skip the isLive calls.
-      allLive.push(st.docCount === src.reader.docCount);
     }
     if (N <= 0 || sumLen <= 0) continue;
     const avgdl = sumLen / N;
@@ -322,15 +332,22 @@ function accumulate(fields: readonly FieldQuery[], query: readonly TextClause[],
           continue;
         }
         const ords = p.ords;
-        if (allLive[s] === true) {
+        const isLive = src.isLive ?? null;
+        const accept = src.accept ?? null;
+        if (isLive === null && accept === null) {
           df += ords.length;
           perSource.push({ p, live: null, n: ords.length });
           continue;
         }
+        // df counts live postings; matching also needs `accept`.
         const live = new Uint32Array(ords.length);
         let n = 0;
-        for (let j = 0; j < ords.length; j++) if (src.isLive(ords[j]!)) live[n++] = j;
-        df += n;
+        for (let j = 0; j < ords.length; j++) {
+          const ord = ords[j]!;
+          if (isLive !== null && !isLive(ord)) continue;
+          df++;
+          if (accept === null || accept(ord)) live[n++] = j;
+        }
         perSource.push(n === 0 ? null : { p, live: n === ords.length ? null : live.subarray(0, n), n });
       }
       info = { idf: df > 0 ? bm25Idf(N, df) : 0, perSource };

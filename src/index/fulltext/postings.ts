@@ -15,7 +15,9 @@
  *   36     4     u32 reserved (0)
  *   40           u32[numDocs]     docLens: token count of each ordinal (0 when absent or empty)
  *                u32[V + 1]       termOffsets: term i's UTF-8 bytes are termBytes[termOffsets[i], termOffsets[i+1])
- *                u32[V * 4]       termMeta: per term i: df, postOff, docsLen, posLen
+ *                u32[V * 4]       termMeta: per term i: df (documents containing it, dead ones included),
+ *                                 postOff (byte offset of its postings from the start of the postings blob),
+ *                                 docsLen, posLen (byte lengths of its docs and positions parts)
  *                u8[termBytesLen] termBytes: the terms' UTF-8 bytes, sorted by byte-wise comparison
  *                                 (= Unicode code point order), concatenated; then padding to 4
  *                u8[postingsLen]  postings blob; per term, at postOff:
@@ -26,6 +28,7 @@
  *   The file ends exactly after the postings blob.
  *
  * Varints are unsigned LEB128 (7 bits per byte, low first, at most 5 bytes for a u32).
+ * There is no checksum here: byte-level integrity is the job of the segment file that embeds this section.
  *
  * "docCount" counts documents with at least one token (Lucene's convention) rather than documents where the
  * value is non-null: an empty or all-stopword value is indistinguishable from an absent one in docLens, and

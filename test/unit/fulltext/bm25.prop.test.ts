@@ -1,7 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type Analyzer, type Token, createAnalyzer } from '../../../src/index/fulltext/analyzer.js';
-import { type FieldQuery, type TextSource, bm25TermScore, liveStats, searchBm25 } from '../../../src/index/fulltext/bm25.js';
+import {
+  type FieldQuery,
+  type TextSource,
+  bm25TermScore,
+  liveStats,
+  searchBm25,
+  searchBm25BySource,
+} from '../../../src/index/fulltext/bm25.js';
 import { FieldIndexReader, buildFieldIndex } from '../../../src/index/fulltext/postings.js';
 import type { TextClause } from '../../../src/index/fulltext/text-query.js';
 import { MemorySource } from '../../../src/util/bytes.js';
@@ -19,6 +26,8 @@ interface Doc {
   title: string | null;
   body: string | string[] | null;
   dead: boolean;
+  /** Rejected by the query filter (when the filter is on). */
+  hidden: boolean;
   source: number;
 }
 
@@ -27,6 +36,7 @@ const docArb: fc.Arbitrary<Doc> = fc.record({
   title: fc.option(textArb, { freq: 4 }),
   body: fc.option(fc.oneof(textArb, fc.array(textArb, { maxLength: 3 })), { freq: 4 }),
   dead: fc.nat(3).map((x) => x === 0),
+  hidden: fc.nat(2).map((x) => x === 0),
   source: fc.nat(5),
 });
 const clauseArb: fc.Arbitrary<TextClause> = fc.oneof(
@@ -83,6 +93,7 @@ function engine(
   weights: [number, number],
   query: TextClause[],
   cachedStats: boolean,
+  filter: boolean,
 ): Map<number, number> {
   const members: number[][] = Array.from({ length: k }, () => []);
   docs.forEach((d, i) => members[d.source % k]!.push(i));
@@ -90,8 +101,10 @@ function engine(
     members.map((m) => {
       const reader = FieldIndexReader.open(new MemorySource(buildFieldIndex(m.map((i) => a.analyzeValue(docs[i]![name])))));
       const deadOrds = m.flatMap((i, ord) => (docs[i]!.dead ? [ord] : []));
-      const isLive = (ord: number): boolean => !docs[m[ord]!]!.dead;
-      return cachedStats ? { reader, isLive, stats: liveStats({ reader }, deadOrds) } : { reader, isLive };
+      // Without dead documents, isLive may be omitted.
+      const isLive = deadOrds.length === 0 && cachedStats ? undefined : (ord: number): boolean => !docs[m[ord]!]!.dead;
+      const accept = filter ? (ord: number): boolean => !docs[m[ord]!]!.hidden : undefined;
+      return cachedStats ? { reader, isLive, accept, stats: liveStats({ reader }, deadOrds) } : { reader, isLive, accept };
     });
   const fields: FieldQuery[] = [
     { field: 'title', weight: weights[0], analyzer: titleAnalyzer, sources: mk('title', titleAnalyzer) },
@@ -102,8 +115,20 @@ function engine(
     const id = members[h.source]![h.ord]!;
     expect(out.has(id)).toBe(false);
     expect(docs[id]!.dead).toBe(false);
+    if (filter) expect(docs[id]!.hidden).toBe(false);
     out.set(id, h.score);
   }
+  // The allocation-free variant returns exactly the same hits and scores.
+  const dense = new Map<number, number>();
+  for (const r of searchBm25BySource(fields, query, { k1: K1, b: B })) {
+    expect(r.ords.length).toBeGreaterThan(0);
+    for (const ord of r.ords) {
+      const id = members[r.source]![ord]!;
+      expect(dense.has(id)).toBe(false);
+      dense.set(id, r.scores[ord]!);
+    }
+  }
+  expect(dense).toEqual(out);
   return out;
 }
 
@@ -115,14 +140,15 @@ function expectSameScores(got: Map<number, number>, want: Map<number, number>, t
 }
 
 describe('bm25 (property)', () => {
-  it('equals a naive textbook implementation, whatever the split into sources and the dead documents', () => {
+  it('equals a naive textbook implementation, whatever the split into sources, the dead documents and the filter', () => {
     fc.assert(
       fc.property(
         fc.array(docArb, { maxLength: 30 }),
         fc.array(clauseArb, { minLength: 1, maxLength: 4 }),
         weightsArb,
         fc.boolean(),
-        (docs, query, weights, cachedStats) => {
+        fc.boolean(),
+        (docs, query, weights, cachedStats, filter) => {
           const want = naive(
             docs,
             [
@@ -131,10 +157,12 @@ describe('bm25 (property)', () => {
             ],
             query,
           );
-          const one = engine(docs, 1, weights, query, cachedStats);
+          // The filter restricts the hits but changes no score.
+          if (filter) for (const [id] of want) if (docs[id]!.hidden) want.delete(id);
+          const one = engine(docs, 1, weights, query, cachedStats, filter);
           expectSameScores(one, want, 1e-9);
           for (const k of [2, 3]) {
-            const split = engine(docs, k, weights, query, cachedStats);
+            const split = engine(docs, k, weights, query, cachedStats, filter);
             // Splitting must not change any score (beyond float noise).
             expectSameScores(split, one, 1e-9);
           }

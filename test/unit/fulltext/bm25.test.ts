@@ -124,6 +124,28 @@ describe('bm25', () => {
     expect(withDead.get(2)).toBeCloseTo(without.get(1)!, 12);
   });
 
+  it('a filter (accept) restricts hits without changing scores; isLive may be omitted', () => {
+    const values = ['apple pie', 'apple tart', 'pie', 'apple apple'];
+    const reader = FieldIndexReader.open(new MemorySource(buildFieldIndex(values.map((v) => plain.analyzeValue(v)))));
+    const q = parseTextQuery('apple pie');
+    const run = (src: TextSource): Map<number, number> =>
+      new Map(searchBm25([{ field: 'f', weight: 1, analyzer: plain, sources: [src] }], q).map((h) => [h.ord, h.score]));
+    const all = run({ reader });
+    expect([...all.keys()].sort()).toEqual([0, 1, 2, 3]);
+    expect(run({ reader, isLive: () => true })).toEqual(all);
+    expect(run({ reader, stats: liveStats({ reader }, []) })).toEqual(all);
+    const filtered = run({ reader, accept: (o) => o % 2 === 0 });
+    expect([...filtered.keys()].sort()).toEqual([0, 2]);
+    expect(filtered.get(0)).toBe(all.get(0));
+    expect(filtered.get(2)).toBe(all.get(2));
+    // Dead + filter: dead documents leave the statistics, the filter does not.
+    const deadOnly = run({ reader, isLive: (o) => o !== 1, stats: liveStats({ reader }, [1]) });
+    const both = run({ reader, isLive: (o) => o !== 1, accept: (o) => o !== 3, stats: liveStats({ reader }, [1]) });
+    expect([...both.keys()].sort()).toEqual([0, 2]);
+    expect(both.get(0)).toBe(deadOnly.get(0));
+    expect(both.get(0)).not.toBe(all.get(0));
+  });
+
   it('liveStats equals a scan, ignores duplicates and out-of-range ordinals', () => {
     const src = source(plain, ['a b c', null, 'd', '', 'e f'], []);
     const dead = [0, 0, 1, 3, 99];
@@ -178,7 +200,19 @@ describe('bm25', () => {
       code = isElacsymError(e) ? e.code : 'other';
     }
     expect(code).toBe('INTERNAL');
-    expect(() => searchBm25([f[0]!], parseTextQuery('a'), { b: 2 })).toThrow(/BM25/);
+    const codeOf = (fn: () => unknown): string | undefined => {
+      try {
+        fn();
+      } catch (e) {
+        return isElacsymError(e) ? e.code : 'other';
+      }
+      return undefined;
+    };
+    expect(codeOf(() => searchBm25([f[0]!], parseTextQuery('a'), { b: 2 }))).toBe('INVALID_QUERY');
+    expect(codeOf(() => searchBm25([f[0]!], parseTextQuery('a'), { k1: -1 }))).toBe('INVALID_QUERY');
+    expect(codeOf(() => searchBm25([{ ...f[0]!, weight: Number.NaN }], parseTextQuery('a')))).toBe('INVALID_QUERY');
+    expect(searchBm25([{ ...f[0]!, weight: 0 }], parseTextQuery('a'))).toEqual([]);
+    expect(searchBm25([f[0]!], parseTextQuery('a')).length).toBe(1);
     expect(searchBm25([], parseTextQuery('a'))).toEqual([]);
   });
 });

@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { ElacsymError } from '../../../src/errors.js';
 import type { Token } from '../../../src/index/fulltext/analyzer.js';
 import { FieldIndexReader, buildFieldIndex } from '../../../src/index/fulltext/postings.js';
-import { MemorySource, type ByteSource } from '../../../src/util/bytes.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileSource, MemorySource, type ByteSource } from '../../../src/util/bytes.js';
 
 const toks = (s: string, base = 0): Token[] =>
   s.split(' ').flatMap((term, i) => (term === '_' ? [] : [{ term, pos: base + i }]));
@@ -79,6 +82,36 @@ describe('field index', () => {
     expect(r.docFreq('fox')).toBe(3);
     expect(r.docFreq('zzz')).toBe(0);
     expect(() => fox.positions(3)).toThrow(RangeError);
+  });
+
+  it('reads through a FileSource slice at an unaligned file offset', () => {
+    const bytes = buildFieldIndex(docs);
+    const dir = mkdtempSync(join(tmpdir(), 'elacsym-ft-'));
+    try {
+      const path = join(dir, 'seg');
+      const file = new Uint8Array(bytes.length + 7);
+      file.set(bytes, 3);
+      writeFileSync(path, file);
+      const fsrc = FileSource.open(path);
+      try {
+        const r = FieldIndexReader.open(fsrc.slice(3, bytes.length));
+        r.verify();
+        const m = FieldIndexReader.open(new MemorySource(bytes));
+        expect([...r.terms()]).toEqual([...m.terms()]);
+        for (const term of m.terms()) {
+          const a = r.postings(term)!;
+          const b = m.postings(term)!;
+          expect([...a.ords]).toEqual([...b.ords]);
+          expect([...a.tfs]).toEqual([...b.tfs]);
+          for (let i = 0; i < a.ords.length; i++) expect([...a.positions(i)]).toEqual([...b.positions(i)]);
+        }
+        expect([...r.docLens]).toEqual([4, 0, 4, 0, 4]);
+      } finally {
+        fsrc.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('handles empty indexes', () => {
