@@ -86,6 +86,8 @@ export class Writer {
       mkdirSync(join(dir, 'segments'), { recursive: true });
       if (opts.recover !== false) {
         (w as { recovered: FlushResult | null }).recovered = await w.flush();
+        // Orphans of writers that crashed are collected by the next writer, whatever it came to do.
+        w.collectGarbage();
       }
       return w;
     } catch (e) {

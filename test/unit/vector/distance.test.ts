@@ -1,0 +1,309 @@
+import { describe, expect, it } from 'vitest';
+import {
+  dot,
+  dotRows,
+  kernelBackend,
+  kernelRows,
+  kernelWasmBytes,
+  l2sq,
+  l2sqRows,
+  norm,
+  normalized,
+  normalizeInto,
+  prepareQuery,
+  scoreRowsAbove,
+  useKernelBackend,
+  type RowKernel,
+} from '../../../src/index/vector/distance.js';
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomVec(r: () => number, n: number, scale = 1): Float32Array {
+  return Float32Array.from({ length: n }, () => (r() * 2 - 1) * scale);
+}
+
+const naiveDot = (a: ArrayLike<number>, ao: number, b: ArrayLike<number>, bo: number, dim: number): number => {
+  let s = 0;
+  for (let i = 0; i < dim; i++) s += a[ao + i]! * b[bo + i]!;
+  return s;
+};
+const naiveL2sq = (a: ArrayLike<number>, ao: number, b: ArrayLike<number>, bo: number, dim: number): number => {
+  let s = 0;
+  for (let i = 0; i < dim; i++) s += (a[ao + i]! - b[bo + i]!) ** 2;
+  return s;
+};
+const close = (got: number, want: number, rel = 1e-6): void => {
+  expect(Math.abs(got - want)).toBeLessThanOrEqual(rel * Math.max(1, Math.abs(want)));
+};
+
+// dims that exercise the 4-way unrolled body, the tails and the SIMD/scalar split of the wasm kernels
+const DIMS = [1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 31, 64, 100, 128, 129];
+
+describe('scalar kernels', () => {
+  it('dot and l2sq match the naive formulas, at any offsets', () => {
+    const r = rng(1);
+    for (const dim of DIMS) {
+      for (let t = 0; t < 5; t++) {
+        const a = randomVec(r, dim * 3, 10);
+        const b = randomVec(r, dim * 2 + 3, 10);
+        const ao = dim * (t % 3);
+        const bo = 3 * (t % 2);
+        close(dot(a, ao, b, bo, dim), naiveDot(a, ao, b, bo, dim), 1e-12);
+        close(l2sq(a, ao, b, bo, dim), naiveL2sq(a, ao, b, bo, dim), 1e-12);
+      }
+    }
+  });
+
+  it('normalizes to unit length, leaves zero vectors zero, works in place', () => {
+    const r = rng(2);
+    for (const dim of DIMS) {
+      const v = randomVec(r, dim, 5);
+      const n = normalized(v);
+      close(norm(n, 0, dim), 1, 1e-6);
+      for (let i = 0; i < dim; i++) close(n[i]!, v[i]! / Math.sqrt(naiveDot(v, 0, v, 0, dim)), 1e-6);
+      const inPlace = v.slice();
+      normalizeInto(inPlace, 0, inPlace, 0, dim);
+      expect(Array.from(inPlace)).toEqual(Array.from(n));
+    }
+    expect(Array.from(normalized(new Float32Array(5)))).toEqual([0, 0, 0, 0, 0]);
+  });
+
+  it('prepareQuery normalizes a copy for cosine only', () => {
+    const q = Float32Array.from([3, 4]);
+    expect(Array.from(prepareQuery('cosine', q))).toEqual([Math.fround(0.6), Math.fround(0.8)]);
+    expect(Array.from(q)).toEqual([3, 4]);
+    expect(prepareQuery('dot', q)).toBe(q);
+    expect(prepareQuery('l2', q)).toBe(q);
+  });
+
+  it('row-blocked kernels match the pair kernels, whatever the block position', () => {
+    const r = rng(3);
+    for (const dim of DIMS) {
+      const rows = 11;
+      const m = randomVec(r, rows * dim, 3);
+      const x = randomVec(r, dim + 2, 3);
+      const outD = new Float64Array(rows + 1);
+      const outL = new Float64Array(rows + 1);
+      dotRows(x, 2, m, 0, rows, dim, outD, 1);
+      l2sqRows(x, 2, m, 0, rows, dim, outL, 1);
+      for (let i = 0; i < rows; i++) {
+        close(outD[i + 1]!, naiveDot(x, 2, m, i * dim, dim), 1e-12);
+        close(outL[i + 1]!, naiveL2sq(x, 2, m, i * dim, dim), 1e-12);
+        // a row alone (tail path) gives the bit-identical value it got inside a block
+        const one = new Float64Array(1);
+        dotRows(x, 2, m, i, 1, dim, one, 0);
+        expect(one[0]).toBe(outD[i + 1]);
+        l2sqRows(x, 2, m, i, 1, dim, one, 0);
+        expect(one[0]).toBe(outL[i + 1]);
+      }
+    }
+  });
+});
+
+describe.each(['wasm', 'js'] as const)('row kernels, %s backend', (backend) => {
+  const withBackend = (fn: () => void) => () => {
+    useKernelBackend(backend);
+    try {
+      fn();
+    } finally {
+      useKernelBackend('wasm');
+    }
+  };
+
+  it(
+    'uses the requested backend (wasm is available on Node 20)',
+    withBackend(() => expect(kernelBackend()).toBe(backend)),
+  );
+
+  it(
+    'kernelRows matches the naive formulas for every kernel and dimension',
+    withBackend(() => {
+      const r = rng(4);
+      for (const dim of DIMS) {
+        const rows = 9;
+        const m = randomVec(r, (rows + 2) * dim, 4);
+        const q = randomVec(r, dim, 4);
+        const out = new Float64Array(rows);
+        for (const kind of ['dot', 'l2sq', 'negl2'] as RowKernel[]) {
+          kernelRows(kind, q, m, 2, rows, dim, out);
+          for (let i = 0; i < rows; i++) {
+            const want =
+              kind === 'dot'
+                ? naiveDot(q, 0, m, (i + 2) * dim, dim)
+                : kind === 'l2sq'
+                  ? naiveL2sq(q, 0, m, (i + 2) * dim, dim)
+                  : -Math.sqrt(naiveL2sq(q, 0, m, (i + 2) * dim, dim));
+            close(out[i]!, want, 1e-5);
+          }
+        }
+      }
+    }),
+  );
+
+  it(
+    'handles row counts larger than a chunk and gives each row the same value in any batch',
+    withBackend(() => {
+      const r = rng(5);
+      const dim = 96;
+      const rows = 1500; // > 256 KiB of rows: several chunks
+      const m = randomVec(r, rows * dim);
+      const q = randomVec(r, dim);
+      const all = new Float64Array(rows);
+      kernelRows('negl2', q, m, 0, rows, dim, all);
+      const one = new Float64Array(1);
+      for (const i of [0, 1, 681, 682, 1499]) {
+        kernelRows('negl2', q, m, i, 1, dim, one);
+        expect(one[0]).toBe(all[i]);
+        close(all[i]!, -Math.sqrt(naiveL2sq(q, 0, m, i * dim, dim)), 1e-5);
+      }
+    }),
+  );
+
+  it(
+    'scoreRowsAbove returns exactly the rows scoring >= floor, ascending, with their scores',
+    withBackend(() => {
+      const r = rng(6);
+      for (const metric of ['l2', 'dot', 'cosine'] as const) {
+        const dim = 13;
+        const rows = 700;
+        const m = randomVec(r, rows * dim);
+        const q = randomVec(r, dim);
+        const all = new Float64Array(rows);
+        kernelRows(metric === 'l2' ? 'negl2' : 'dot', q, m, 0, rows, dim, all);
+        const floor = Math.fround([...all].sort((a, b) => b - a)[99]!);
+        const idx = new Uint32Array(rows);
+        const sc = new Float64Array(rows);
+        const n = scoreRowsAbove(metric, q, m, 0, rows, dim, floor, idx, sc);
+        const want = [...all.keys()].filter((i) => all[i]! >= floor);
+        expect(want.length).toBeGreaterThanOrEqual(100);
+        expect(Array.from(idx.subarray(0, n))).toEqual(want);
+        for (let j = 0; j < n; j++) expect(sc[j]).toBe(all[idx[j]!]);
+        expect(scoreRowsAbove(metric, q, m, 0, rows, dim, -Infinity, idx, sc)).toBe(rows);
+        expect(scoreRowsAbove(metric, q, m, 0, rows, dim, Infinity, idx, sc)).toBe(0);
+      }
+    }),
+  );
+});
+
+/**
+ * The assembler of the WebAssembly kernel module embedded in distance.ts (see the listing there). If you
+ * change the kernels, change this, and paste the base64 of `assembleKernels()` into KERNEL_WASM.
+ */
+function assembleKernels(): Uint8Array {
+  const uleb = (n: number): number[] => {
+    const o: number[] = [];
+    do {
+      let b = n & 0x7f;
+      n >>>= 7;
+      if (n !== 0) b |= 0x80;
+      o.push(b);
+    } while (n !== 0);
+    return o;
+  };
+  const sleb = (n: number): number[] => {
+    const o: number[] = [];
+    for (;;) {
+      const b = n & 0x7f;
+      n >>= 7;
+      if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
+        o.push(b);
+        return o;
+      }
+      o.push(b | 0x80);
+    }
+  };
+  const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
+  const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
+  const name = (s: string): number[] => vec([...s].map((c) => [c.charCodeAt(0)]));
+  const I32 = 0x7f;
+  const F32 = 0x7d;
+  const V128 = 0x7b;
+  const [BLOCK, LOOP, IF, BR, BR_IF, END, VOID] = [0x02, 0x03, 0x04, 0x0c, 0x0d, 0x0b, 0x40];
+  const [GET, SET, TEE] = [0x20, 0x21, 0x22];
+  const [I32_CONST, I32_GE_U, I32_ADD, I32_AND, I32_SHL, I32_STORE] = [0x41, 0x4f, 0x6a, 0x71, 0x74, 0x36];
+  const [F32_LOAD, F32_STORE, F32_GE, F32_NEG, F32_SQRT, F32_ADD, F32_SUB, F32_MUL] = [0x2a, 0x38, 0x60, 0x8c, 0x91, 0x92, 0x93, 0x94];
+  const simd = (op: number, ...imm: number[]): number[] => [0xfd, ...uleb(op), ...imm];
+  const V_LOAD = simd(0x00, 2, 0); // v128.load align=4 offset=0
+  const V_ZERO = simd(0x0c, ...new Array<number>(16).fill(0)); // v128.const 0
+  const F32X4_ADD = simd(0xe4);
+  const F32X4_SUB = simd(0xe5);
+  const F32X4_MUL = simd(0xe6);
+  const LANE = (l: number): number[] => simd(0x1f, l); // f32x4.extract_lane
+
+  const kernel = (kind: RowKernel): number[] => {
+    // params 0 q, 1 m, 2 count, 3 dim, 4 out, 5 floor (f32), 6 idx
+    // locals 7 r, 8 i, 9 end4, 10 row, 11 dimBytes, 12 n (i32); 13 acc, 14 d (v128); 15 s, 16 x (f32)
+    const [q, m, count, dim, out, floor, idx] = [0, 1, 2, 3, 4, 5, 6];
+    const [r, i, end4, row, dimBytes, n, acc, d, s, x] = [7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+    const get = (l: number): number[] => [GET, l];
+    const set = (l: number): number[] => [SET, l];
+    const i32 = (v: number): number[] => [I32_CONST, ...sleb(v)];
+    const vecOp = kind === 'dot' ? F32X4_MUL : [...F32X4_SUB, TEE, d, ...get(d), ...F32X4_MUL];
+    const scalarOp = kind === 'dot' ? [F32_MUL] : [F32_SUB, TEE, x, ...get(x), F32_MUL];
+    const body = [
+      ...get(dim), ...i32(2), I32_SHL, ...set(dimBytes), // dimBytes = dim * 4
+      ...get(dimBytes), ...i32(-16), I32_AND, ...set(end4), // end4 = dimBytes & ~15
+      ...get(m), ...set(row),
+      BLOCK, VOID, LOOP, VOID, // for r < count
+      ...get(r), ...get(count), I32_GE_U, BR_IF, 1,
+      ...V_ZERO, ...set(acc), ...i32(0), ...set(i),
+      BLOCK, VOID, LOOP, VOID, // SIMD body: 4 floats per step
+      ...get(i), ...get(end4), I32_GE_U, BR_IF, 1,
+      ...get(q), ...get(i), I32_ADD, ...V_LOAD,
+      ...get(row), ...get(i), I32_ADD, ...V_LOAD,
+      ...vecOp, ...get(acc), ...F32X4_ADD, ...set(acc),
+      ...get(i), ...i32(16), I32_ADD, ...set(i),
+      BR, 0, END, END,
+      ...get(acc), ...LANE(0), ...get(acc), ...LANE(1), F32_ADD, // s = (a0 + a1) + (a2 + a3)
+      ...get(acc), ...LANE(2), ...get(acc), ...LANE(3), F32_ADD, F32_ADD, ...set(s),
+      BLOCK, VOID, LOOP, VOID, // scalar tail
+      ...get(i), ...get(dimBytes), I32_GE_U, BR_IF, 1,
+      ...get(q), ...get(i), I32_ADD, F32_LOAD, 2, 0,
+      ...get(row), ...get(i), I32_ADD, F32_LOAD, 2, 0,
+      ...scalarOp, ...get(s), F32_ADD, ...set(s),
+      ...get(i), ...i32(4), I32_ADD, ...set(i),
+      BR, 0, END, END,
+      ...(kind === 'negl2' ? [...get(s), F32_SQRT, F32_NEG, ...set(s)] : []),
+      ...get(out), ...get(r), ...i32(2), I32_SHL, I32_ADD, ...get(s), F32_STORE, 2, 0, // out[r] = s
+      ...get(s), ...get(floor), F32_GE, IF, VOID, // if (s >= floor) idx[n++] = r
+      ...get(idx), ...get(n), ...i32(2), I32_SHL, I32_ADD, ...get(r), I32_STORE, 2, 0,
+      ...get(n), ...i32(1), I32_ADD, ...set(n),
+      END,
+      ...get(row), ...get(dimBytes), I32_ADD, ...set(row),
+      ...get(r), ...i32(1), I32_ADD, ...set(r),
+      BR, 0, END, END,
+      ...get(n),
+      END,
+    ];
+    const locals = vec([[...uleb(6), I32], [...uleb(2), V128], [...uleb(2), F32]]);
+    const code = [...locals, ...body];
+    return [...uleb(code.length), ...code];
+  };
+
+  const kinds: RowKernel[] = ['dot', 'l2sq', 'negl2'];
+  const fnType = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [F32], [I32]]), ...vec([[I32]])];
+  return new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // magic, version 1
+    ...section(1, vec([fnType])), // types
+    ...section(2, vec([[...name('e'), ...name('m'), 0x02, 0x00, ...uleb(1)]])), // import memory e.m, min 1 page
+    ...section(3, vec(kinds.map(() => [0]))), // functions: 3 x type 0
+    ...section(7, vec(kinds.map((k, f) => [...name(k), 0x00, f]))), // exports
+    ...section(10, vec(kinds.map(kernel))), // code
+  ]);
+}
+
+describe('embedded WebAssembly module', () => {
+  it('is exactly what the assembler in this file produces', () => {
+    const want = assembleKernels();
+    expect(Buffer.from(kernelWasmBytes()).toString('base64')).toBe(Buffer.from(want).toString('base64'));
+  });
+});

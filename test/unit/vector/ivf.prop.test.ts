@@ -1,0 +1,93 @@
+/**
+ * Recall property: on clustered data, IvfReader.search at its default (adaptive) nprobe finds >= 95% of
+ * the exact top-10, for every metric, unfiltered and with filters letting ~50% and ~10% of the documents
+ * through. fast-check draws the data shape (rows, dimensions, clusters, how far apart they are) and the
+ * seeds; queries are fresh points from the same distribution.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { buildIvf, IvfReader } from '../../../src/index/vector/ivf.js';
+import type { Metric } from '../../../src/model/types.js';
+import { MemorySource } from '../../../src/util/bytes.js';
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+function gauss(r: () => number): number {
+  let u = 0;
+  while (u === 0) u = r();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r());
+}
+
+interface Shape {
+  n: number;
+  dim: number;
+  clusters: number;
+  /** standard deviation of the cluster centers; points have unit variance around theirs */
+  spread: number;
+  seed: number;
+}
+
+const QUERIES = 25;
+
+function recallFor(metric: Metric, shape: Shape): Record<string, number> {
+  const { n, dim, clusters, spread, seed } = shape;
+  const r = rng(seed);
+  const centers = Float32Array.from({ length: clusters * dim }, () => gauss(r) * spread);
+  const all = new Float32Array((n + QUERIES) * dim);
+  for (let i = 0; i < n + QUERIES; i++) {
+    const c = Math.floor(r() * clusters);
+    for (let j = 0; j < dim; j++) all[i * dim + j] = centers[c * dim + j]! + gauss(r);
+  }
+  const ords = Uint32Array.from({ length: n }, (_, i) => i * 2 + 1);
+  const rd = IvfReader.open(new MemorySource(buildIvf(all.subarray(0, n * dim), ords, dim, metric, { seed })));
+  const filters: Record<string, ((o: number) => boolean) | undefined> = {
+    unfiltered: undefined,
+    '50%': (o) => ((o * 2654435761) >>> 0) % 100 < 50,
+    '10%': (o) => ((o * 2654435761) >>> 0) % 100 < 10,
+  };
+  const out: Record<string, number> = {};
+  for (const [name, allow] of Object.entries(filters)) {
+    let hit = 0;
+    let total = 0;
+    for (let i = 0; i < QUERIES; i++) {
+      const q = all.subarray((n + i) * dim, (n + i + 1) * dim);
+      const want = new Set(rd.exact(q, 10, allow).ords);
+      const got = rd.search(q, 10, { allow });
+      expect(got.ords.length).toBe(want.size);
+      for (const o of got.ords) if (want.has(o)) hit++;
+      total += want.size;
+    }
+    out[name] = hit / total;
+  }
+  return out;
+}
+
+const shapes = fc.record({
+  n: fc.integer({ min: 5000, max: 12000 }),
+  dim: fc.constantFrom(32, 48, 64),
+  clusters: fc.integer({ min: 10, max: 60 }),
+  spread: fc.double({ min: 0.6, max: 2, noNaN: true }),
+  seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+});
+
+describe.each(['cosine', 'l2', 'dot'] as const)('IVF recall@10 (%s)', (metric) => {
+  it('is >= 0.95 at the default nprobe, unfiltered and at ~50% and ~10% selectivity', () => {
+    fc.assert(
+      fc.property(shapes, (shape) => {
+        const recall = recallFor(metric, shape);
+        for (const [name, value] of Object.entries(recall)) {
+          expect(value, `${name} recall for ${JSON.stringify(shape)}`).toBeGreaterThanOrEqual(0.95);
+        }
+      }),
+      { numRuns: 3, seed: 20240611 + metric.length },
+    );
+  });
+});
