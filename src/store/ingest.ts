@@ -128,6 +128,7 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
   let lineNo = 0;
   let bytes = 0;
   let committedLines = skip;
+  let durableAt = t0;
 
   const addFlush = (f: FlushResult) => {
     s.inserted += f.inserted;
@@ -144,10 +145,12 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
       s.committed += batch.length;
       batch = [];
       newAttrs = new Map();
+      durableAt = clock();
     }
     committedLines = lineNo;
     progress('journal');
-    if (writer.pendingDocCount >= segmentDocs) {
+    if (opts.flush === false) writer.forgetPending();
+    else if (writer.pendingDocCount >= segmentDocs) {
       progress('index');
       addFlush(await writer.flush());
     }
@@ -219,7 +222,7 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
   }
   await commit();
   s.lines = lineNo;
-  s.durable_ms = clock() - t0;
+  s.durable_ms = durableAt - t0;
   if (opts.flush !== false) {
     progress('index');
     addFlush(await writer.flush());

@@ -137,6 +137,15 @@ export class Writer {
     return seq;
   }
 
+  /**
+   * Drop the in-memory copy of pending entries (they stay durable in the journal and are re-read by the
+   * next flush). Keeps memory bounded when documents are left in the journal on purpose (--no-flush).
+   */
+  forgetPending(): void {
+    this.pending = null;
+    this.pendingDocs = 0;
+  }
+
   appendDeletes(ids: DocId[]): number {
     this.loadPending();
     const payload = encodeDeletes(ids);
