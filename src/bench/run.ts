@@ -87,7 +87,7 @@ function timeProcess(cmd: string, args: string[], env?: NodeJS.ProcessEnv): numb
 }
 
 /** Exact top-k ids by brute force with the metric's score, restricted by `allow`. */
-function exactIds(docs: readonly GeneratedDoc[], q: number[], k: number, metric: Metric, allow?: (d: GeneratedDoc) => boolean): number[] {
+export function exactIds(docs: readonly GeneratedDoc[], q: number[], k: number, metric: Metric, allow?: (d: GeneratedDoc) => boolean): number[] {
   const qn = metric === 'cosine' ? Math.sqrt(q.reduce((a, x) => a + x * x, 0)) || 1 : 1;
   const scored: [number, number][] = [];
   for (const d of docs) {
@@ -209,17 +209,13 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     progress('recall', 0, 1);
     const recallQueries = Math.min(o.queries, 100);
     const docs: GeneratedDoc[] = [...generateDocs({ docs: o.docs, dim: o.dim, seed: o.seed })];
-    const recall = (kind: string, allow?: (d: GeneratedDoc) => boolean) => {
-      let hit = 0;
-      let total = 0;
-      for (let i = 0; i < recallQueries; i++) {
-        const truth = exactIds(docs, qvecs[i % qvecs.length]!, o.topK, metric, allow);
-        const mine = new Set(got[kind]![i]);
-        for (const id of truth) if (mine.has(id)) hit++;
-        total += truth.length;
-      }
-      return total ? r3(hit / total) : 1;
-    };
+    const recall = (kind: string, allow?: (d: GeneratedDoc) => boolean) =>
+      r3(
+        recallAtK(
+          Array.from({ length: recallQueries }, (_, i) => exactIds(docs, qvecs[i % qvecs.length]!, o.topK, metric, allow)),
+          got[kind]!.slice(0, recallQueries),
+        ),
+      );
     const filt = (lt: number) => {
       const f = compileFilter(parseFilter({ field: 'bucket', op: 'lt', value: lt })!);
       return (d: GeneratedDoc) => f(d.attributes);
@@ -272,6 +268,18 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     rmSync(work, { recursive: true, force: true });
     if (!o.dataDir && !o.keep) rmSync(base, { recursive: true, force: true });
   }
+}
+
+/** Mean fraction of the true top-k ids found, over queries (1 when there is no truth to find). */
+export function recallAtK(truth: readonly (readonly number[])[], got: readonly (readonly number[])[]): number {
+  let hit = 0;
+  let total = 0;
+  truth.forEach((t, i) => {
+    const mine = new Set(got[i] ?? []);
+    for (const id of t) if (mine.has(id)) hit++;
+    total += t.length;
+  });
+  return total ? hit / total : 1;
 }
 
 /** Compare with a baseline report: latency p99 growth or recall drop past `maxPct` percent. */

@@ -1,4 +1,3 @@
-import { fileURLToPath } from 'node:url';
 import { ElacsymError } from '../../errors.js';
 import { type BenchReport, compareBaseline, readReport, runBench } from '../../bench/run.js';
 import type { Metric } from '../../model/types.js';
@@ -35,7 +34,8 @@ export default async function bench(_a: string[], o: Record<string, unknown>, g:
     metric: String(o.metric ?? 'cosine') as Metric,
     dataDir: g.dataDirExplicit ? g.dataDir : undefined,
     keep: Boolean(o.keep),
-    bin: fileURLToPath(new URL('../../../bin/elacsym', import.meta.url)),
+    // The running binary itself (bin/elacsym), spawned for the import and the cold query.
+    bin: process.argv[1] ?? 'elacsym',
   };
   const maxPct = numOpt(o.maxRegression, '--max-regression', 0);
   const baseline = typeof o.baseline === 'string' ? readReport(o.baseline) : null;

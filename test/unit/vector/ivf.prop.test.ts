@@ -71,10 +71,10 @@ function recallFor(metric: Metric, shape: Shape): Record<string, number> {
 }
 
 const shapes = fc.record({
-  n: fc.integer({ min: 5000, max: 12000 }),
+  n: fc.integer({ min: 5000, max: 10000 }),
   dim: fc.constantFrom(32, 48, 64),
   clusters: fc.integer({ min: 10, max: 60 }),
-  spread: fc.double({ min: 0.6, max: 2, noNaN: true }),
+  spread: fc.double({ min: 0.8, max: 2.5, noNaN: true }),
   seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
 });
 

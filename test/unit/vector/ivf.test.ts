@@ -162,6 +162,15 @@ describe.each(METRICS)('IVF %s', (metric) => {
     expect(new Set(r.ords)).toEqual(few);
   });
 
+  it('search() returns min(k, n) results for any k, best first', () => {
+    const rd = IvfReader.open(new MemorySource(bytes));
+    const all = rd.search(qAt(2), N + 5);
+    expect(all.ords.length).toBe(N);
+    expect(new Set(all.ords).size).toBe(N);
+    for (let i = 1; i < N; i++) expect(all.scores[i]!).toBeLessThanOrEqual(all.scores[i - 1]!);
+    expect(Array.from(all.ords.subarray(0, 50))).toEqual(Array.from(rd.exact(qAt(2), 50).ords));
+  });
+
   it('exactOrds() scores only the given ordinals, exactly', () => {
     const rd = IvfReader.open(new MemorySource(bytes));
     const some = Array.from(ORDS).filter((o) => o % 11 === 4);

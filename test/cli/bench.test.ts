@@ -1,0 +1,55 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { generateDocs } from '../../src/bench/dataset.js';
+import { compareBaseline, exactIds, recallAtK } from '../../src/bench/run.js';
+import { cleanupTmp, cli, tmpDir } from '../helpers/cli.js';
+
+afterAll(cleanupTmp);
+
+describe('bench', () => {
+  it('--json reports every figure with the documented shape', () => {
+    const r = cli(['bench', '--docs', '2000', '--dim', '16', '--queries', '30', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(rep.dataset).toMatchObject({ docs: 2000, dim: 16, queries: 30, top_k: 10 });
+    expect(rep.import.docs_per_s).toBeGreaterThan(0);
+    expect(rep.import.parse_floor_docs_per_s).toBeGreaterThan(0);
+    expect(rep.import.peak_rss_mb).toBeGreaterThan(10);
+    for (const k of ['vector', 'text', 'hybrid', 'filtered_1pct', 'filtered_10pct', 'filtered_50pct']) {
+      expect(rep.latency_ms[k].n).toBe(30);
+      expect(rep.latency_ms[k].p50).toBeLessThanOrEqual(rep.latency_ms[k].p99);
+    }
+    for (const k of ['vector', 'filtered_1pct', 'filtered_10pct', 'filtered_50pct']) {
+      expect(rep.recall_at_k[k]).toBeGreaterThan(0);
+      expect(rep.recall_at_k[k]).toBeLessThanOrEqual(1);
+    }
+    expect(rep.cold_query_ms.elacsym).toBeGreaterThan(0);
+    expect(rep.cold_query_ms.node_e_0).toBeGreaterThan(0);
+    expect(rep.disk.bytes_per_doc).toBeGreaterThan(0);
+    // a baseline that is far better makes the gate fail with the regression status
+    const base = join(tmpDir(), 'base.json');
+    const better = structuredClone(rep);
+    for (const k of Object.keys(better.latency_ms)) better.latency_ms[k].p99 = rep.latency_ms[k].p99 / 100;
+    writeFileSync(base, JSON.stringify(better));
+    expect(compareBaseline(rep, better, 20).length).toBeGreaterThan(0);
+    expect(compareBaseline(rep, rep, 20)).toEqual([]);
+  });
+
+  it('recall is computed against exact brute force, not assumed', () => {
+    const docs = [...generateDocs({ docs: 300, dim: 4, seed: 1 })];
+    const q = docs[0]!.vector!;
+    const truth = exactIds(docs, q, 5, 'l2');
+    // the nearest neighbour of a document's own vector under l2 is itself
+    expect(truth[0]).toBe(0);
+    const naive = docs
+      .map((d) => [d.vector!.reduce((a, x, i) => a - (x - q[i]!) ** 2, 0), d.id] as const)
+      .sort((a, b) => b[0] - a[0] || a[1] - b[1])
+      .slice(0, 5)
+      .map((x) => x[1]);
+    expect(truth).toEqual(naive);
+    expect(recallAtK([truth], [truth])).toBe(1);
+    expect(recallAtK([truth], [truth.slice(0, 2)])).toBeCloseTo(0.4);
+    expect(recallAtK([truth], [[]])).toBe(0);
+  });
+});
