@@ -55,7 +55,7 @@ export function buildProgram(): Command {
     .option('-q, --quiet', 'no progress or summaries on stderr')
     .option('--debug', 'print stack traces of errors')
     .showHelpAfterError('(run with --help for usage)')
-    .addHelpText('after', examples(['elacsym init docs --dim 3 --metric cosine', 'elacsym import docs fixtures/quickstart.ndjson', 'elacsym query docs --text "hello"']) + seeMan('elacsym'));
+    .addHelpText('after', examples(['elacsym init docs --dim 384 --metric cosine --full-text title,body', 'elacsym import docs docs.ndjson', 'elacsym query docs --text "hello" --top-k 5']) + seeMan('elacsym'));
 
   program
     .command('init')
@@ -188,7 +188,7 @@ export function buildProgram(): Command {
     .option('--deep', 'verify every checksum and the manifest against the files')
     .option('--prometheus', 'print Prometheus text exposition format')
     .option('--max-backlog <n>', 'pending journal documents that count as degraded', '100000')
-    .addHelpText('after', examples(['elacsym health', 'elacsym health docs --deep --json', 'elacsym health --prometheus > /var/lib/node_exporter/elacsym.prom']) + seeMan('elacsym-health'))
+    .addHelpText('after', examples(['elacsym health', 'elacsym health docs --deep --json', 'elacsym health --prometheus > elacsym.prom.tmp; mv elacsym.prom.tmp /var/lib/node_exporter/textfile_collector/elacsym.prom']) + seeMan('elacsym-health'))
     .action(run(() => import('./commands/health.js')));
 
   program
