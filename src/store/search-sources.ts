@@ -79,9 +79,25 @@ export class SegmentSource implements SearchSource {
     const ivf = this.ivfReader();
     return ivf ? ivf.search(q, k, { allow, selectivity }) : EMPTY;
   }
+  /**
+   * Exact scan of the given ordinals from the segment's ordinal-ordered vector section (not the IVF file,
+   * whose rows are grouped by cluster): the planner's choice when a filter matches few documents.
+   */
   vectorExact(q: Float32Array, k: number, ords: Iterable<number>): Hits {
     const ivf = this.ivfReader();
-    return ivf ? ivf.exactOrds(q, k, ords) : EMPTY;
+    if (!ivf) return EMPTY;
+    const dim = ivf.dim;
+    const list = Array.from(ords);
+    const rows = new Float32Array(list.length * dim);
+    const rowOrd: number[] = [];
+    for (const ord of list) {
+      const v = this.seg.vectorOf(ord, dim);
+      if (!v) continue;
+      rows.set(v, rowOrd.length * dim);
+      rowOrd.push(ord);
+    }
+    const r = exactTopK(rows.subarray(0, rowOrd.length * dim), dim, ivf.metric, q, k);
+    return { ords: r.rows.map((row) => rowOrd[row]!), scores: r.scores };
   }
 
   textIndex(field: string): FieldIndexReader | null {

@@ -30,6 +30,7 @@ export interface JournalWarning {
 export class SegmentHandle {
   private _ids: StringTable | null = null;
   private _docs: StringTable | null = null;
+  private _vectors: ByteSource | null | undefined;
   /** 1 = dead (deleted or superseded); null when nothing in this segment is dead. */
   readonly dead: Uint8Array | null;
   readonly liveCount: number;
@@ -78,7 +79,8 @@ export class SegmentHandle {
 
   /** The stored (original) vector of an ordinal, or null. */
   vectorOf(ord: number, dim: number): Float32Array | null {
-    const src = this.file.source('vectors');
+    if (this._vectors === undefined) this._vectors = this.file.source('vectors');
+    const src = this._vectors;
     if (!src || dim === 0) return null;
     const flagsLen = (this.row.doc_count + 3) & ~3;
     if (src.read(ord, 1)[0] !== 1) return null;

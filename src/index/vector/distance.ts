@@ -1,5 +1,5 @@
 /**
- * Metric kernels over Float32Array rows. Pure functions, no allocation in the hot paths.
+ * Metric kernels over Float32Array rows.
  *
  * Score convention (everywhere in elacsym): higher is better.
  * - cosine: cosine similarity. Stored vectors and the query are normalized with `normalizeInto`, then the
@@ -8,12 +8,15 @@
  * - dot: dot product.
  * - l2: negated Euclidean distance, -sqrt(sum of squared differences).
  *
- * Arithmetic is done in float64 (V8 widens every Float32Array load); callers that publish a score round
- * it to float32. `dot`/`l2sq` (one pair of rows) are 4-way unrolled with independent accumulators, which
- * measured ~1.2-1.5x faster than the naive loop on 128 dimensions (V8 overlaps the four dependency
- * chains); `dotRows`/`l2sqRows` (one vector against consecutive rows) instead block four rows per pass
- * over the vector, which measured ~1.2-1.4x faster again (1.7 vs 2.3 ns per element on the build
- * machine). Published scores always come from the latter, see `dotRows`.
+ * Two tiers:
+ * - Plain JS loops (`dot`, `l2sq`, `dotRows`, `l2sqRows`, `normalizeInto`), float64 arithmetic (V8 widens
+ *   every Float32Array load). `dot`/`l2sq` (one pair of rows) are 4-way unrolled with independent
+ *   accumulators, ~1.2-1.5x faster than the naive loop on 128 dimensions; `dotRows`/`l2sqRows` (one
+ *   vector against consecutive rows) block four rows per pass over the vector, ~1.2-1.4x faster again
+ *   (1.7 vs 2.3 ns per element on the build machine). The IVF build (k-means) uses these.
+ * - `kernelRows` / `scoreRowsAbove`: every published score comes from these. They run the WebAssembly
+ *   SIMD kernels at the end of this file (float32 accumulation) when available, else the JS row loops;
+ *   see there for why and what they cost.
  */
 import type { Metric } from '../../model/types.js';
 
@@ -64,8 +67,8 @@ export function l2sq(a: Float32Array, aOff: number, b: Float32Array, bOff: numbe
  * out[outOff + r] = x[xo ..+dim) . row (row + r) of the row-major matrix m, for r < count. Four rows
  * share each load of x (~1.2-1.4x faster than `count` calls to `dot` on 128 dimensions). Every row is
  * summed in plain index order whatever its position in a block, so a row's result does not depend on
- * which rows it was computed with: published scores are computed with these (`rowScores`), never with
- * `dot`/`l2sq`, whose 4-way split summation can differ in the last bit.
+ * which rows it was computed with: the JS fallback of `kernelRows` uses these, never `dot`/`l2sq`,
+ * whose 4-way split summation can differ in the last bit.
  */
 export function dotRows(
   x: Float32Array,
@@ -179,7 +182,7 @@ export function normalized(v: Float32Array): Float32Array {
 
 /**
  * The query as the kernels want it: a normalized copy for cosine, the query itself otherwise.
- * Score a prepared query against stored (for cosine: normalized) rows with `rowScores`.
+ * Score a prepared query against stored (for cosine: normalized) rows with `scoreRowsAbove`.
  */
 export function prepareQuery(metric: Metric, query: Float32Array): Float32Array {
   return metric === 'cosine' ? normalized(query) : query;
@@ -259,12 +262,14 @@ let jsScratch = new Float64Array(0);
 // ---------------------------------------------------------------------------------------------------
 // WebAssembly SIMD kernels
 //
-// Why: a cold `elacsym query` process runs its scoring loops once, mostly before V8 has optimized them.
-// Measured on the build machine (100k x 128, 16 probed clusters = ~5k rows): the JS loops take 17-27 ms
-// in a fresh process (0.4-0.6 ms once warm); these kernels take ~1.3 ms cold (Liftoff compiles the
-// 0.5 KB module in ~0.4 ms) and run at ~0.3 ns per element warm, 6-7x the optimized JS loops. Inputs
-// are copied into the module's memory per call (a memcpy, ~0.1 ns per element), in chunks of at most
-// 256 KiB of rows.
+// Why: a cold `elacsym query` process runs its scoring loops once, mostly before V8 has optimized them
+// (interpreted, ~20 ns per element on the build machine). Measured there over a 100k x 128 segment
+// (16 probed clusters, ~5k rows): a whole cold search took 17-27 ms with the JS loops, ~10 ms with these
+// kernels, most of it reading 3.5 MB; scoring 6400 rows takes ~1.3 ms in a fresh process (compiling
+// the module ~0.4 ms) and ~0.2 ms warm (~0.3 ns per element, 6-7x the optimized JS loops). Rows are
+// copied into the module's memory per call (a memcpy, ~0.1 ns per element), at most 256 KiB at a
+// time. Selecting the rows that reach `floor` inside the kernel keeps per-row JS (slow while cold) off
+// the path once a top-k is full.
 //
 // The module (embedded below) has one function per kernel, exported under the kernel's name, of type
 // (q i32, m i32, count i32, dim i32, out i32, floor f32, idx i32) -> i32, addresses in bytes into the

@@ -35,7 +35,7 @@ interface Shape {
   seed: number;
 }
 
-const QUERIES = 25;
+const QUERIES = 20;
 
 function recallFor(metric: Metric, shape: Shape): Record<string, number> {
   const { n, dim, clusters, spread, seed } = shape;
@@ -71,7 +71,7 @@ function recallFor(metric: Metric, shape: Shape): Record<string, number> {
 }
 
 const shapes = fc.record({
-  n: fc.integer({ min: 5000, max: 10000 }),
+  n: fc.integer({ min: 5000, max: 8000 }),
   dim: fc.constantFrom(32, 48, 64),
   clusters: fc.integer({ min: 10, max: 60 }),
   spread: fc.double({ min: 0.8, max: 2.5, noNaN: true }),

@@ -317,7 +317,11 @@ describe('IVF build', () => {
     expect(progress.length).toBeGreaterThan(1);
     expect(progress.at(-1)![0]).toBe(progress.at(-1)![1]);
     for (let i = 1; i < progress.length; i++) expect(progress[i]![0]).toBeGreaterThanOrEqual(progress[i - 1]![0]);
-    expect(IvfReader.open(new MemorySource(buildIvf(VECS, ORDS, DIM, 'l2', { nlist: 1e9 }))).nlist).toBeLessThanOrEqual(4096);
+    const small = buildIvf(VECS.subarray(0, 50 * DIM), ORDS.subarray(0, 50), DIM, 'l2', { nlist: 1e9 });
+    expect(IvfReader.open(new MemorySource(small)).nlist).toBeLessThanOrEqual(50);
+    expect(defaultNlist(1e8)).toBe(4096);
+    expect(defaultNlist(999)).toBe(1);
+    expect(defaultNlist(10_000)).toBe(100);
     expect(corruptCode(() => buildIvf(new Float32Array(5), new Uint32Array(2), 3, 'l2'))).toBe('INTERNAL');
     expect(corruptCode(() => buildIvf(new Float32Array(6), Uint32Array.from([1, 1]), 3, 'l2'))).toBe('INTERNAL');
     expect(corruptCode(() => buildIvf(Float32Array.from([1, Number.NaN]), Uint32Array.from([1]), 2, 'l2'))).toBe('INTERNAL');
