@@ -5,7 +5,7 @@
 import { build } from 'esbuild';
 
 await build({
-  entryPoints: { main: 'src/cli/main.ts' },
+  entryPoints: { main: 'src/cli/main.ts', 'ivf-worker': 'src/store/ivf-worker.ts' },
   outdir: 'dist/bundle',
   bundle: true,
   splitting: true,

@@ -3,6 +3,9 @@
  * documents, readable by any Parquet tool) and the index file (what queries read: ids, attributes,
  * filter columns, full-text postings, the IVF vector index).
  */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import type { Doc, Schema } from '../model/types.js';
 import { idKey } from '../model/document.js';
 import { createAnalyzer } from '../index/fulltext/analyzer.js';
@@ -19,13 +22,79 @@ export interface BuiltSegment {
 
 export type BuildPhase = 'parquet' | 'fulltext' | 'vectors' | 'columns';
 
+/** Below this many vectors the IVF index is built inline: a worker's start-up would cost more. */
+const WORKER_MIN_VECTORS = 5000;
+
+/**
+ * Both cores: the IVF build (the most expensive part) runs in a worker thread while this thread writes
+ * the Parquet file, the attribute sections and the full-text postings.
+ */
 export async function buildSegment(docs: readonly Doc[], schema: Schema, seed: number, onPhase?: (p: BuildPhase) => void): Promise<BuiltSegment> {
+  const vec = packVectors(docs, schema.vector_dim);
+  const ivf = vec ? startIvf(vec, schema, seed) : null;
   onPhase?.('parquet');
   const parquet = await writeSegmentParquet(docs, schema.vector_dim);
-  return { parquet, index: buildIndexFile(docs, schema, seed, onPhase), docCount: docs.length };
+  const sections = buildSections(docs, schema, vec, onPhase);
+  if (ivf) {
+    onPhase?.('vectors');
+    sections.push({ name: 'ivf', bytes: await ivf });
+  }
+  return { parquet, index: buildSegmentFile(sections), docCount: docs.length };
+}
+
+interface PackedVectors {
+  /** hasVector flags (padded to 4) followed by every ordinal's vector (zeros when absent). */
+  section: Uint8Array;
+  packed: Float32Array;
+  ords: Uint32Array;
+}
+
+function packVectors(docs: readonly Doc[], dim: number): PackedVectors | null {
+  if (dim === 0) return null;
+  const n = docs.length;
+  const flagsLen = (n + 3) & ~3;
+  let k = 0;
+  for (let i = 0; i < n; i++) if (docs[i]!.vector) k++;
+  const section = new Uint8Array(flagsLen + n * dim * 4);
+  const raw = new Float32Array(section.buffer, flagsLen, n * dim);
+  const packed = new Float32Array(k * dim);
+  const ords = new Uint32Array(k);
+  k = 0;
+  for (let i = 0; i < n; i++) {
+    const v = docs[i]!.vector;
+    if (!v) continue;
+    section[i] = 1;
+    raw.set(v, i * dim);
+    packed.set(v, k * dim);
+    ords[k++] = i;
+  }
+  return { section, packed, ords };
+}
+
+function startIvf(v: PackedVectors, schema: Schema, seed: number): Promise<Uint8Array> {
+  const { packed, ords } = v;
+  const inline = () => Promise.resolve(buildIvf(packed, ords, schema.vector_dim, schema.vector_metric, { seed }));
+  const url = new URL('./ivf-worker.js', import.meta.url);
+  // From TypeScript sources (unit tests) there is no compiled worker file: build inline.
+  if (ords.length < WORKER_MIN_VECTORS || !existsSync(fileURLToPath(url))) return inline();
+  return new Promise<Uint8Array>((resolve, reject) => {
+    const w = new Worker(url, { workerData: { vectors: packed, ords, dim: schema.vector_dim, metric: schema.vector_metric, seed } });
+    w.once('message', (m: Uint8Array) => resolve(m));
+    w.once('error', reject);
+    w.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`IVF build worker exited with status ${code}`));
+    });
+  });
 }
 
 export function buildIndexFile(docs: readonly Doc[], schema: Schema, seed: number, onPhase?: (p: BuildPhase) => void): Uint8Array[] {
+  const vec = packVectors(docs, schema.vector_dim);
+  const sections = buildSections(docs, schema, vec, onPhase);
+  if (vec) sections.push({ name: 'ivf', bytes: buildIvf(vec.packed, vec.ords, schema.vector_dim, schema.vector_metric, { seed }) });
+  return buildSegmentFile(sections);
+}
+
+function buildSections(docs: readonly Doc[], schema: Schema, vec: PackedVectors | null, onPhase?: (p: BuildPhase) => void): { name: string; bytes: Uint8Array }[] {
   const n = docs.length;
   const sections: { name: string; bytes: Uint8Array }[] = [];
   const ids = new Array<string>(n);
@@ -58,29 +127,6 @@ export function buildIndexFile(docs: readonly Doc[], schema: Schema, seed: numbe
     sections.push({ name: `ft:${name}`, bytes: buildFieldIndex(tokens) });
   }
 
-  const dim = schema.vector_dim;
-  if (dim > 0) {
-    onPhase?.('vectors');
-    const has = new Uint8Array((n + 3) & ~3);
-    let k = 0;
-    for (let i = 0; i < n; i++) if (docs[i]!.vector) k++;
-    const raw = new Float32Array(n * dim);
-    const packed = new Float32Array(k * dim);
-    const ords = new Uint32Array(k);
-    k = 0;
-    for (let i = 0; i < n; i++) {
-      const v = docs[i]!.vector;
-      if (!v) continue;
-      has[i] = 1;
-      raw.set(v, i * dim);
-      packed.set(v, k * dim);
-      ords[k++] = i;
-    }
-    const vecSection = new Uint8Array(has.length + raw.byteLength);
-    vecSection.set(has, 0);
-    vecSection.set(new Uint8Array(raw.buffer), has.length);
-    sections.push({ name: 'vectors', bytes: vecSection });
-    sections.push({ name: 'ivf', bytes: buildIvf(packed, ords, dim, schema.vector_metric, { seed }) });
-  }
-  return buildSegmentFile(sections);
+  if (vec) sections.push({ name: 'vectors', bytes: vec.section });
+  return sections;
 }

@@ -8,8 +8,8 @@ import { cleanupTmp, cli, tmpDir } from '../helpers/cli.js';
 afterAll(cleanupTmp);
 
 describe('bench', () => {
-  it('--json reports every figure with the documented shape', () => {
-    const r = cli(['bench', '--docs', '2000', '--dim', '16', '--queries', '30', '--json']);
+  it('--json reports every figure with the documented shape', async () => {
+    const r = (await cli(['bench', '--docs', '2000', '--dim', '16', '--queries', '30', '--json']));
     expect(r.code, r.stderr).toBe(0);
     const rep = JSON.parse(r.stdout);
     expect(rep.dataset).toMatchObject({ docs: 2000, dim: 16, queries: 30, top_k: 10 });
@@ -36,7 +36,7 @@ describe('bench', () => {
     expect(compareBaseline(rep, rep, 20)).toEqual([]);
   });
 
-  it('recall is computed against exact brute force, not assumed', () => {
+  it('recall is computed against exact brute force, not assumed', async () => {
     const docs = [...generateDocs({ docs: 300, dim: 4, seed: 1 })];
     const q = docs[0]!.vector!;
     const truth = exactIds(docs, q, 5, 'l2');

@@ -11,23 +11,23 @@ const SCHEMA = JSON.stringify({
   attributes: { title: { type: 'string', full_text: true }, price: { type: 'float' }, tags: { type: 'array<string>' } },
 });
 
-function freshNs(): { d: string; dir: string } {
+async function freshNs(): Promise<{ d: string; dir: string }> {
   const dir = tmpDir();
   const d = join(dir, 'data');
-  const r = cli(['-d', d, 'init', 'docs', '--schema', '-'], { input: SCHEMA });
+  const r = (await cli(['-d', d, 'init', 'docs', '--schema', '-'], { input: SCHEMA }));
   expect(r.code, r.stderr).toBe(0);
   return { d, dir };
 }
 
 describe('init', () => {
-  it('creates a namespace and refuses to create it twice with the conflict status', () => {
-    const { d } = freshNs();
-    const again = cli(['-d', d, 'init', 'docs', '--dim', '3']);
+  it('creates a namespace and refuses to create it twice with the conflict status', async () => {
+    const { d } = (await freshNs());
+    const again = (await cli(['-d', d, 'init', 'docs', '--dim', '3']));
     expect(again.code).toBe(4);
     expect(errorCode(again.stderr)).toBe('NAMESPACE_EXISTS');
   });
 
-  it('refuses invalid names and schemas before writing anything', () => {
+  it('refuses invalid names and schemas before writing anything', async () => {
     const dir = tmpDir();
     const d = join(dir, 'data');
     const bad = [
@@ -35,7 +35,7 @@ describe('init', () => {
       ['init', 'ok', '--dim', '-1'],
       ['init', 'ok', '--metric', 'hamming'],
     ];
-    for (const args of bad) expect(cli(['-d', d, ...args]).code).toBe(2);
+    for (const args of bad) expect((await cli(['-d', d, ...args])).code).toBe(2);
     const schemas = [
       '{"vector_dim": "x"}',
       '{"attributes": {"a": {"type": "date"}}}',
@@ -45,7 +45,7 @@ describe('init', () => {
       'not json',
     ];
     for (const s of schemas) {
-      const r = cli(['-d', d, 'init', 'ok', '--schema', '-'], { input: s });
+      const r = (await cli(['-d', d, 'init', 'ok', '--schema', '-'], { input: s }));
       expect(r.code, s).toBe(2);
       expect(errorCode(r.stderr), s).toBe('INVALID_SCHEMA');
     }
@@ -53,43 +53,43 @@ describe('init', () => {
     expect(existsSync(d) ? readdirSync(d).filter((f) => f !== 'elacsym.json') : []).toEqual([]);
   });
 
-  it('accepts a text-only namespace and every metric', () => {
+  it('accepts a text-only namespace and every metric', async () => {
     const dir = tmpDir();
     const d = join(dir, 'data');
-    expect(cli(['-d', d, 'init', 'textonly', '--full-text', 'title']).code).toBe(0);
-    for (const m of ['cosine', 'l2', 'dot']) expect(cli(['-d', d, 'init', `v${m}`, '--dim', '2', '--metric', m]).code).toBe(0);
-    const ls = cli(['-d', d, '--json', 'namespaces']);
+    expect((await cli(['-d', d, 'init', 'textonly', '--full-text', 'title'])).code).toBe(0);
+    for (const m of ['cosine', 'l2', 'dot']) expect((await cli(['-d', d, 'init', `v${m}`, '--dim', '2', '--metric', m])).code).toBe(0);
+    const ls = (await cli(['-d', d, '--json', 'namespaces']));
     expect(ndjson(ls.stdout).map((r) => r.namespace)).toEqual(['textonly', 'vcosine', 'vdot', 'vl2']);
   });
 
-  it('refuses a data directory written by a newer format version', () => {
-    const { d } = freshNs();
+  it('refuses a data directory written by a newer format version', async () => {
+    const { d } = (await freshNs());
     writeFileSync(join(d, 'elacsym.json'), '{"format_version": 999}');
-    const r = cli(['-d', d, 'export', 'docs']);
+    const r = (await cli(['-d', d, 'export', 'docs']));
     expect(r.code).toBe(5);
     expect(errorCode(r.stderr)).toBe('FORMAT_TOO_NEW');
   });
 });
 
 describe('import / export', () => {
-  it('round-trips a generated dataset exactly through export | import', () => {
-    const { d, dir } = freshNs();
+  it('round-trips a generated dataset exactly through export | import', async () => {
+    const { d, dir } = (await freshNs());
     const file = datasetFile(dir, { docs: 500, dim: 3, seed: 1 });
-    const imp = cli(['-d', d, '--json', 'import', 'docs', file]);
+    const imp = (await cli(['-d', d, '--json', 'import', 'docs', file]));
     expect(imp.code, imp.stderr).toBe(0);
     const summary = JSON.parse(imp.stdout);
     expect(summary).toMatchObject({ read: 500, committed: 500, inserted: 500, updated: 0, rejected: 0 });
-    const exported = cli(['-d', d, 'export', 'docs']).stdout;
+    const exported = (await cli(['-d', d, 'export', 'docs'])).stdout;
     const original = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.stringify(JSON.parse(l)));
     expect(exported.trim().split('\n').sort()).toEqual([...original].sort());
     // export | import into a new namespace round-trips
-    expect(cli(['-d', d, 'init', 'copy', '--schema', '-'], { input: SCHEMA }).code).toBe(0);
-    expect(cli(['-d', d, 'import', 'copy', '-'], { input: exported }).code).toBe(0);
-    expect(cli(['-d', d, 'export', 'copy']).stdout.split('\n').sort()).toEqual(exported.split('\n').sort());
+    expect((await cli(['-d', d, 'init', 'copy', '--schema', '-'], { input: SCHEMA })).code).toBe(0);
+    expect((await cli(['-d', d, 'import', 'copy', '-'], { input: exported })).code).toBe(0);
+    expect((await cli(['-d', d, 'export', 'copy'])).stdout.split('\n').sort()).toEqual(exported.split('\n').sort());
   });
 
-  it('upserts: the newest write of an id wins, within a file and across imports', () => {
-    const { d } = freshNs();
+  it('upserts: the newest write of an id wins, within a file and across imports', async () => {
+    const { d } = (await freshNs());
     const input = [
       { id: 1, vector: [1, 0, 0], attributes: { title: 'first' } },
       { id: 'a', attributes: { title: 'string id' } },
@@ -97,50 +97,50 @@ describe('import / export', () => {
     ]
       .map((x) => JSON.stringify(x))
       .join('\n');
-    const r = cli(['-d', d, '--json', 'import', 'docs', '-'], { input });
+    const r = (await cli(['-d', d, '--json', 'import', 'docs', '-'], { input }));
     expect(JSON.parse(r.stdout)).toMatchObject({ committed: 3, inserted: 2, updated: 0 });
-    const r2 = cli(['-d', d, '--json', 'import', 'docs', '-'], { input: '{"id": 1, "attributes": {"title": "third"}}\n' });
+    const r2 = (await cli(['-d', d, '--json', 'import', 'docs', '-'], { input: '{"id": 1, "attributes": {"title": "third"}}\n' }));
     expect(JSON.parse(r2.stdout)).toMatchObject({ inserted: 0, updated: 1 });
-    const m = exportMap(d, 'docs');
+    const m = (await exportMap(d, 'docs'));
     expect([...m.keys()].sort()).toEqual(['"a"', '1']);
     expect(JSON.parse(m.get('1')!)).toEqual({ id: 1, attributes: { title: 'third' } });
-    const q = JSON.parse(cli(['-d', d, 'query', 'docs', '--text', 'first second third', '--format', 'json']).stdout);
+    const q = JSON.parse((await cli(['-d', d, 'query', 'docs', '--text', 'first second third', '--format', 'json'])).stdout);
     expect(q.results.map((x: { id: unknown }) => x.id)).toEqual([1]);
   });
 
-  it('delete hides documents from export and queries; unknown ids are counted as not found', () => {
-    const { d } = freshNs();
-    cli(['-d', d, 'import', 'docs', '-'], {
+  it('delete hides documents from export and queries; unknown ids are counted as not found', async () => {
+    const { d } = (await freshNs());
+    (await cli(['-d', d, 'import', 'docs', '-'], {
       input: '{"id":1,"attributes":{"title":"alpha"}}\n{"id":2,"attributes":{"title":"alpha beta"}}\n{"id":"x","attributes":{"title":"alpha"}}\n',
-    });
-    const del = cli(['-d', d, '--json', 'delete', 'docs', '--ids', '2,"x",99']);
+    }));
+    const del = (await cli(['-d', d, '--json', 'delete', 'docs', '--ids', '2,"x",99']));
     expect(del.code, del.stderr).toBe(0);
     expect(JSON.parse(del.stdout)).toMatchObject({ deleted: 2, not_found: 1 });
-    expect([...exportMap(d, 'docs').keys()]).toEqual(['1']);
-    const q = JSON.parse(cli(['-d', d, 'query', 'docs', '--text', 'alpha', '--format', 'json']).stdout);
+    expect([...(await exportMap(d, 'docs')).keys()]).toEqual(['1']);
+    const q = JSON.parse((await cli(['-d', d, 'query', 'docs', '--text', 'alpha', '--format', 'json'])).stdout);
     expect(q.results.map((x: { id: unknown }) => x.id)).toEqual([1]);
     // Re-importing a deleted id brings it back as a new document.
-    cli(['-d', d, 'import', 'docs', '-'], { input: '{"id":2,"attributes":{"title":"back"}}\n' });
-    expect([...exportMap(d, 'docs').keys()].sort()).toEqual(['1', '2']);
+    (await cli(['-d', d, 'import', 'docs', '-'], { input: '{"id":2,"attributes":{"title":"back"}}\n' }));
+    expect([...(await exportMap(d, 'docs')).keys()].sort()).toEqual(['1', '2']);
   });
 
-  it('accepts empty lines, CRLF and a UTF-8 BOM', () => {
-    const { d } = freshNs();
+  it('accepts empty lines, CRLF and a UTF-8 BOM', async () => {
+    const { d } = (await freshNs());
     const input = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"id":1,"attributes":{"title":"é"}}\r\n\r\n\n{"id":2}\r\n')]);
-    const r = cli(['-d', d, '--json', 'import', 'docs', '-'], { input });
+    const r = (await cli(['-d', d, '--json', 'import', 'docs', '-'], { input }));
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ committed: 2 });
-    expect(JSON.parse(exportMap(d, 'docs').get('1')!).attributes.title).toBe('é');
+    expect(JSON.parse((await exportMap(d, 'docs')).get('1')!).attributes.title).toBe('é');
   });
 
-  it('types new attributes on first sight and records them in the schema', () => {
-    const { d } = freshNs();
-    expect(cli(['-d', d, 'import', 'docs', '-'], { input: '{"id":1,"attributes":{"color":"red","n":3}}\n' }).code).toBe(0);
-    const r = cli(['-d', d, 'import', 'docs', '-'], { input: '{"id":2,"attributes":{"color":5}}\n' });
+  it('types new attributes on first sight and records them in the schema', async () => {
+    const { d } = (await freshNs());
+    expect((await cli(['-d', d, 'import', 'docs', '-'], { input: '{"id":1,"attributes":{"color":"red","n":3}}\n' })).code).toBe(0);
+    const r = (await cli(['-d', d, 'import', 'docs', '-'], { input: '{"id":2,"attributes":{"color":5}}\n' }));
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('attributes.color');
     // integers and floats are both numbers: 3 then 2.5 is fine
-    expect(cli(['-d', d, 'import', 'docs', '-'], { input: '{"id":3,"attributes":{"n":2.5}}\n' }).code).toBe(0);
+    expect((await cli(['-d', d, 'import', 'docs', '-'], { input: '{"id":3,"attributes":{"n":2.5}}\n' })).code).toBe(0);
   });
 });
 
@@ -162,90 +162,90 @@ describe('bad input', () => {
     ['not an object', '[1,2,3]', 'line'],
   ];
 
-  it.each(cases)('%s: names line and field, exits 2, commits earlier batches only', (_name, badLine, expected) => {
-    const { d } = freshNs();
+  it.each(cases)('%s: names line and field, exits 2, commits earlier batches only', async (_name, badLine, expected) => {
+    const { d } = (await freshNs());
     // batch size 2: lines 1-2 commit; line 3 is good but in the failing batch with line 4.
     const input = [good(1), good(2), good(3), badLine, good(5)].join('\n');
-    const r = cli(['-d', d, 'import', 'docs', '-', '--batch-size', '2'], { input });
+    const r = (await cli(['-d', d, 'import', 'docs', '-', '--batch-size', '2'], { input }));
     expect(r.code).toBe(2);
     expect(errorCode(r.stderr)).toBe('INVALID_DOCUMENT');
     expect(r.stderr).toContain('line 4');
     expect(r.stderr).toContain(expected);
     expect(r.stderr).toContain('2 documents from input lines 1-2 were committed');
     expect(r.stderr).toContain('--skip-lines 2');
-    expect([...exportMap(d, 'docs').keys()].sort()).toEqual(['1', '2']);
+    expect([...(await exportMap(d, 'docs')).keys()].sort()).toEqual(['1', '2']);
   });
 
-  it('rejects invalid UTF-8 and over-long lines', () => {
-    const { d } = freshNs();
+  it('rejects invalid UTF-8 and over-long lines', async () => {
+    const { d } = (await freshNs());
     const bad = Buffer.concat([Buffer.from(`${good(1)}\n{"id":2,"attributes":{"title":"`), Buffer.from([0xc3, 0x28]), Buffer.from('"}}\n')]);
-    const r = cli(['-d', d, 'import', 'docs', '-'], { input: bad });
+    const r = (await cli(['-d', d, 'import', 'docs', '-'], { input: bad }));
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('line 2: not valid UTF-8');
     const long = `${good(1)}\n{"id":2,"attributes":{"title":"${'x'.repeat(5000)}"}}\n`;
-    const r2 = cli(['-d', d, 'import', 'docs', '-', '--max-line-bytes', '1024'], { input: long });
+    const r2 = (await cli(['-d', d, 'import', 'docs', '-', '--max-line-bytes', '1024'], { input: long }));
     expect(r2.code).toBe(2);
     expect(r2.stderr).toContain('line 2: longer than 1024 bytes');
     // a line longer than the limit without any newline (one huge unterminated line) is refused without buffering it all
-    const r3 = cli(['-d', d, 'import', 'docs', '-', '--max-line-bytes', '1024'], { input: 'x'.repeat(3 << 20) });
+    const r3 = (await cli(['-d', d, 'import', 'docs', '-', '--max-line-bytes', '1024'], { input: 'x'.repeat(3 << 20) }));
     expect(r3.code).toBe(2);
     expect(r3.stderr).toContain('line 1: longer than 1024 bytes');
   });
 
-  it('--on-error skip writes rejects with reasons and imports the rest', () => {
-    const { d, dir } = freshNs();
+  it('--on-error skip writes rejects with reasons and imports the rest', async () => {
+    const { d, dir } = (await freshNs());
     const rejects = join(dir, 'rejects.ndjson');
     const input = [good(1), '{"id": -4}', good(3), '{oops', good(5)].join('\n');
-    const r = cli(['-d', d, '--json', 'import', 'docs', '-', '--on-error', 'skip', '--rejects', rejects], { input });
+    const r = (await cli(['-d', d, '--json', 'import', 'docs', '-', '--on-error', 'skip', '--rejects', rejects], { input }));
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ read: 5, committed: 3, rejected: 2 });
     const rej = ndjson(readFileSync(rejects, 'utf8'));
     expect(rej.map((x) => x.line)).toEqual([2, 4]);
     expect(String(rej[0]!.reason)).toContain('field id');
     expect(rej[1]!.text).toBe('{oops');
-    expect([...exportMap(d, 'docs').keys()].sort()).toEqual(['1', '3', '5']);
+    expect([...(await exportMap(d, 'docs')).keys()].sort()).toEqual(['1', '3', '5']);
   });
 
-  it('--resume continues a failed file import after the committed lines', () => {
-    const { d, dir } = freshNs();
+  it('--resume continues a failed file import after the committed lines', async () => {
+    const { d, dir } = (await freshNs());
     const file = join(dir, 'in.ndjson');
     writeFileSync(file, [good(1), good(2), '{"id": "broken', good(4)].join('\n'));
-    const r = cli(['-d', d, 'import', 'docs', file, '--batch-size', '1']);
+    const r = (await cli(['-d', d, 'import', 'docs', file, '--batch-size', '1']));
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--resume');
     writeFileSync(file, [good(1), good(2), good(3), good(4)].join('\n'));
-    const r2 = cli(['-d', d, '--json', 'import', 'docs', file, '--resume']);
+    const r2 = (await cli(['-d', d, '--json', 'import', 'docs', file, '--resume']));
     expect(r2.code, r2.stderr).toBe(0);
     expect(JSON.parse(r2.stdout)).toMatchObject({ skipped_lines: 2, committed: 2 });
-    expect([...exportMap(d, 'docs').keys()].sort()).toEqual(['1', '2', '3', '4']);
+    expect([...(await exportMap(d, 'docs')).keys()].sort()).toEqual(['1', '2', '3', '4']);
   });
 
-  it('a missing namespace or input file has its own status', () => {
-    const { d } = freshNs();
-    expect(cli(['-d', d, 'import', 'nope', '-'], { input: '' }).code).toBe(3);
-    expect(cli(['-d', d, 'import', 'docs', '/does/not/exist.ndjson']).code).toBe(3);
-    expect(cli(['-d', join(d, 'missing'), 'export', 'docs']).code).toBe(3);
+  it('a missing namespace or input file has its own status', async () => {
+    const { d } = (await freshNs());
+    expect((await cli(['-d', d, 'import', 'nope', '-'], { input: '' })).code).toBe(3);
+    expect((await cli(['-d', d, 'import', 'docs', '/does/not/exist.ndjson'])).code).toBe(3);
+    expect((await cli(['-d', join(d, 'missing'), 'export', 'docs'])).code).toBe(3);
   });
 });
 
 describe('namespaces and drop', () => {
-  it('lists counts and drops only with --yes when not on a terminal', () => {
-    const { d } = freshNs();
-    cli(['-d', d, 'import', 'docs', '-'], { input: '{"id":1}\n{"id":2}\n' });
-    expect(cli(['-d', d, 'ls']).stdout).toBe('docs\t2\n');
-    const r = cli(['-d', d, 'drop', 'docs']);
+  it('lists counts and drops only with --yes when not on a terminal', async () => {
+    const { d } = (await freshNs());
+    (await cli(['-d', d, 'import', 'docs', '-'], { input: '{"id":1}\n{"id":2}\n' }));
+    expect((await cli(['-d', d, 'ls'])).stdout).toBe('docs\t2\n');
+    const r = (await cli(['-d', d, 'drop', 'docs']));
     expect(r.code).toBe(2);
     expect(errorCode(r.stderr)).toBe('CONFIRMATION_REQUIRED');
-    expect(cli(['-d', d, 'drop', 'docs', '--yes']).code).toBe(0);
-    expect(cli(['-d', d, 'ls']).stdout).toBe('');
-    expect(cli(['-d', d, 'drop', 'docs', '--yes']).code).toBe(3);
+    expect((await cli(['-d', d, 'drop', 'docs', '--yes'])).code).toBe(0);
+    expect((await cli(['-d', d, 'ls'])).stdout).toBe('');
+    expect((await cli(['-d', d, 'drop', 'docs', '--yes'])).code).toBe(3);
   });
 });
 
 describe('help', () => {
-  it('every command has a description and an example', () => {
+  it('every command has a description and an example', async () => {
     for (const c of ['init', 'namespaces', 'drop', 'import', 'delete', 'export', 'query', 'compact', 'health', 'bench', 'wal inspect', 'wal replay']) {
-      const r = cli([...c.split(' '), '--help']);
+      const r = (await cli([...c.split(' '), '--help']));
       expect(r.code, c).toBe(0);
       expect(r.stdout, c).toContain('Examples:');
       expect(r.stdout, c).toContain(`$ elacsym ${c.split(' ')[0]}`);

@@ -11,14 +11,14 @@ afterAll(cleanupTmp);
 const docs = [...generateDocs({ docs: 900, dim: 8, seed: 9 })];
 const lines = docs.map((x) => JSON.stringify(x));
 
-function setup(): string {
+async function setup(): Promise<string> {
   const d = join(tmpDir(), 'data');
-  expect(cli(['-d', d, 'init', 'ns', '--dim', '8', '--full-text', 'title,body']).code).toBe(0);
+  expect((await cli(['-d', d, 'init', 'ns', '--dim', '8', '--full-text', 'title,body'])).code).toBe(0);
   return d;
 }
 
-function results(d: string, args: string[]) {
-  const r = cli(['-d', d, 'query', 'ns', ...args, '--format', 'json', '--top-k', '15']);
+async function results(d: string, args: string[]) {
+  const r = (await cli(['-d', d, 'query', 'ns', ...args, '--format', 'json', '--top-k', '15']));
   expect(r.code, r.stderr).toBe(0);
   return (JSON.parse(r.stdout) as { results: { id: number; score: number }[] }).results;
 }
@@ -27,74 +27,75 @@ const nsDir = (d: string) => join(d, 'ns');
 const segFiles = (d: string, ext: string) => readdirSync(join(nsDir(d), 'segments')).filter((f) => f.endsWith(ext)).sort();
 
 /** Many small imports, updates and deletes: the fragmented state compaction exists for. */
-function fragment(d: string): void {
+async function fragment(d: string): Promise<void> {
   for (let i = 0; i < 9; i++) {
-    expect(cli(['-d', d, 'import', 'ns', '-'], { input: lines.slice(i * 100, (i + 1) * 100).join('\n') }).code).toBe(0);
+    expect((await cli(['-d', d, 'import', 'ns', '-'], { input: lines.slice(i * 100, (i + 1) * 100).join('\n') })).code).toBe(0);
   }
   for (let round = 0; round < 3; round++) {
     const upd = docs.slice(round * 150, round * 150 + 150).map((x) => JSON.stringify({ ...x, attributes: { ...x.attributes, price: x.attributes.price + round + 1 } }));
-    expect(cli(['-d', d, 'import', 'ns', '-'], { input: upd.join('\n') }).code).toBe(0);
+    expect((await cli(['-d', d, 'import', 'ns', '-'], { input: upd.join('\n') })).code).toBe(0);
   }
-  expect(cli(['-d', d, 'delete', 'ns', '--ids', Array.from({ length: 60 }, (_, i) => 800 + i).join(',')]).code).toBe(0);
+  expect((await cli(['-d', d, 'delete', 'ns', '--ids', Array.from({ length: 60 }, (_, i) => 800 + i).join(',')])).code).toBe(0);
 }
 
 describe('compact', () => {
-  it('keeps query results identical, drops dead rows and shrinks disk to within 1.5x of a fresh import', () => {
-    const d = setup();
-    fragment(d);
-    const before = exportMap(d, 'ns');
+  it('keeps query results identical, drops dead rows and shrinks disk to within 1.5x of a fresh import', async () => {
+    const d = (await setup());
+    (await fragment(d));
+    const before = (await exportMap(d, 'ns'));
     const v = JSON.stringify(docs[42]!.vector);
     const qs = [['--vector', v], ['--text', 'water plant'], ['--vector', v, '--text', 'people'], ['--vector', v, '--filter', '{"field":"bucket","op":"lt","value":20}']];
-    const resBefore = qs.map((a) => results(d, a));
-    const dry = cli(['-d', d, '--json', 'compact', 'ns', '--dry-run']);
+    const resBefore: { id: number; score: number }[][] = [];
+    for (const a of qs) resBefore.push(await results(d, a));
+    const dry = (await cli(['-d', d, '--json', 'compact', 'ns', '--dry-run']));
     expect(JSON.parse(dry.stdout)).toMatchObject({ dry_run: true, nothing_to_do: false, segments_before: 12 });
     expect(segFiles(d, '.idx')).toHaveLength(12);
-    const r = cli(['-d', d, '--json', 'compact', 'ns']);
+    const r = (await cli(['-d', d, '--json', 'compact', 'ns']));
     expect(r.code, r.stderr).toBe(0);
     const rep = JSON.parse(r.stdout);
     expect(rep).toMatchObject({ segments_before: 12, segments_after: 1, documents_after: 840 });
     expect(rep.bytes_after).toBeLessThan(rep.bytes_before);
     expect(segFiles(d, '.idx')).toHaveLength(1); // retired files removed
-    expect(exportMap(d, 'ns')).toEqual(before);
-    qs.forEach((a, i) => {
-      const after = results(d, a);
+    expect((await exportMap(d, 'ns'))).toEqual(before);
+    for (const [i, a] of qs.entries()) {
+      const after = (await results(d, a));
       expect(after.map((x) => x.id)).toEqual(resBefore[i]!.map((x) => x.id));
       after.forEach((x, j) => expect(x.score).toBeCloseTo(resBefore[i]![j]!.score, 5));
-    });
+    }
     // footprint vs a fresh import of the live documents
-    const fresh = setup();
-    expect(cli(['-d', fresh, 'import', 'ns', '-'], { input: [...before.values()].join('\n') }).code).toBe(0);
+    const fresh = (await setup());
+    expect((await cli(['-d', fresh, 'import', 'ns', '-'], { input: [...before.values()].join('\n') })).code).toBe(0);
     const size = (dd: string) => readdirSync(join(nsDir(dd), 'segments')).reduce((a, f) => a + statSync(join(nsDir(dd), 'segments', f)).size, 0) + statSync(join(nsDir(dd), 'manifest.db')).size;
     expect(size(d)).toBeLessThanOrEqual(size(fresh) * 1.5);
     // nothing left to do
-    expect(JSON.parse(cli(['-d', d, '--json', 'compact', 'ns', '--if-needed']).stdout).nothing_to_do).toBe(true);
+    expect(JSON.parse((await cli(['-d', d, '--json', 'compact', 'ns', '--if-needed'])).stdout).nothing_to_do).toBe(true);
   });
 
-  it('--if-needed follows the tiered policy', () => {
-    const d = setup();
-    expect(cli(['-d', d, 'import', 'ns', '-'], { input: lines.slice(0, 100).join('\n') }).code).toBe(0);
-    expect(JSON.parse(cli(['-d', d, '--json', 'compact', 'ns', '--if-needed']).stdout).nothing_to_do).toBe(true);
-    for (let i = 1; i < 4; i++) cli(['-d', d, 'import', 'ns', '-'], { input: lines.slice(i * 100, (i + 1) * 100).join('\n') });
-    const r = JSON.parse(cli(['-d', d, '--json', 'compact', 'ns', '--if-needed']).stdout);
+  it('--if-needed follows the tiered policy', async () => {
+    const d = (await setup());
+    expect((await cli(['-d', d, 'import', 'ns', '-'], { input: lines.slice(0, 100).join('\n') })).code).toBe(0);
+    expect(JSON.parse((await cli(['-d', d, '--json', 'compact', 'ns', '--if-needed'])).stdout).nothing_to_do).toBe(true);
+    for (let i = 1; i < 4; i++) (await cli(['-d', d, 'import', 'ns', '-'], { input: lines.slice(i * 100, (i + 1) * 100).join('\n') }));
+    const r = JSON.parse((await cli(['-d', d, '--json', 'compact', 'ns', '--if-needed'])).stdout);
     expect(r.nothing_to_do).toBe(false);
     expect(r.reason.join()).toContain('tier 0 holds 4 segments');
     expect(r.segments_after).toBe(1);
   });
 
   it('exits 75 at once while another writer holds the namespace, and waits with --wait', async () => {
-    const d = setup();
+    const d = (await setup());
     const { spawn } = await import('node:child_process');
     const { BIN } = await import('../helpers/cli.js');
     // a writer that holds the lock: import from a stdin we keep open
     const child = spawn(process.execPath, [BIN, '-d', d, 'import', 'ns', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
     child.stdin.write(`${lines[0]}\n`);
     await new Promise((r) => setTimeout(r, 1500));
-    const busy = cli(['-d', d, 'compact', 'ns']);
+    const busy = (await cli(['-d', d, 'compact', 'ns']));
     expect(busy.code).toBe(75);
     expect(errorCode(busy.stderr)).toBe('BUSY');
-    expect(cli(['-d', d, 'import', 'ns', '-'], { input: lines[1] }).code).toBe(75);
+    expect((await cli(['-d', d, 'import', 'ns', '-'], { input: lines[1] })).code).toBe(75);
     // queries keep working while the writer holds the lock
-    expect(cli(['-d', d, 'query', 'ns', '--text', 'water']).code).toBe(0);
+    expect((await cli(['-d', d, 'query', 'ns', '--text', 'water'])).code).toBe(0);
     const { cliAsync } = await import('../helpers/cli.js');
     const waiter = cliAsync(['-d', d, 'compact', 'ns', '--wait', '30']);
     let waitErr = '';
@@ -106,50 +107,50 @@ describe('compact', () => {
     child.stdin.end(); // the writer finishes; the waiting compaction then gets the lock
     await new Promise((r) => child.on('exit', r));
     expect(await waiterExit, waitErr).toBe(0);
-    expect([...exportMap(d, 'ns').keys()]).toEqual([JSON.stringify(docs[0]!.id)]);
+    expect([...(await exportMap(d, 'ns')).keys()]).toEqual([JSON.stringify(docs[0]!.id)]);
   });
 
-  it('survives fail points between every compaction step', () => {
+  it('survives fail points between every compaction step', async () => {
     for (const fp of ['compact:after-segment-write', 'compact:after-manifest-commit', 'compact:after-gc']) {
-      const d = setup();
-      for (let i = 0; i < 3; i++) cli(['-d', d, 'import', 'ns', '-'], { input: lines.slice(i * 100, (i + 1) * 100).join('\n') });
-      cli(['-d', d, 'delete', 'ns', '--ids', '5,6,7']);
-      const before = exportMap(d, 'ns');
-      const r = cli(['-d', d, 'compact', 'ns'], { env: { ELACSYM_FAILPOINTS: fp } });
+      const d = (await setup());
+      for (let i = 0; i < 3; i++) (await cli(['-d', d, 'import', 'ns', '-'], { input: lines.slice(i * 100, (i + 1) * 100).join('\n') }));
+      (await cli(['-d', d, 'delete', 'ns', '--ids', '5,6,7']));
+      const before = (await exportMap(d, 'ns'));
+      const r = (await cli(['-d', d, 'compact', 'ns'], { env: { ELACSYM_FAILPOINTS: fp } }));
       expect(r.code, fp).toBe(137);
-      expect(exportMap(d, 'ns'), fp).toEqual(before);
-      expect(cli(['-d', d, 'health', '--deep']).code, fp).toBe(fp === 'compact:after-segment-write' || fp === 'compact:after-manifest-commit' ? 6 : 0); // orphans until the next writer
-      expect(cli(['-d', d, 'compact', 'ns']).code, fp).toBe(0);
-      expect(exportMap(d, 'ns'), fp).toEqual(before);
-      expect(cli(['-d', d, 'health', '--deep']).code, fp).toBe(0);
+      expect((await exportMap(d, 'ns')), fp).toEqual(before);
+      expect((await cli(['-d', d, 'health', '--deep'])).code, fp).toBe(fp === 'compact:after-segment-write' || fp === 'compact:after-manifest-commit' ? 6 : 0); // orphans until the next writer
+      expect((await cli(['-d', d, 'compact', 'ns'])).code, fp).toBe(0);
+      expect((await exportMap(d, 'ns')), fp).toEqual(before);
+      expect((await cli(['-d', d, 'health', '--deep'])).code, fp).toBe(0);
     }
   });
 });
 
 describe('wal inspect / replay', () => {
-  it('lists pending entries, replays them idempotently, and keeps the journal bounded', () => {
-    const d = setup();
-    expect(cli(['-d', d, 'import', 'ns', '-', '--no-flush', '--batch-size', '100'], { input: lines.slice(0, 300).join('\n') }).code).toBe(0);
-    const ins = JSON.parse(cli(['-d', d, '--json', 'wal', 'inspect', 'ns']).stdout);
+  it('lists pending entries, replays them idempotently, and keeps the journal bounded', async () => {
+    const d = (await setup());
+    expect((await cli(['-d', d, 'import', 'ns', '-', '--no-flush', '--batch-size', '100'], { input: lines.slice(0, 300).join('\n') })).code).toBe(0);
+    const ins = JSON.parse((await cli(['-d', d, '--json', 'wal', 'inspect', 'ns'])).stdout);
     expect(ins.totals).toMatchObject({ pending_entries: 3, pending_documents: 300, corrupt: 0 });
     expect(ins.entries.map((e: { status: string }) => e.status)).toEqual(['ok', 'ok', 'ok']);
     // pending documents are queryable before any replay
-    expect(JSON.parse(cli(['-d', d, 'query', 'ns', '--top-k', '1000', '--format', 'json']).stdout).results).toHaveLength(300);
-    const dry = JSON.parse(cli(['-d', d, '--json', 'wal', 'replay', 'ns', '--dry-run']).stdout);
+    expect(JSON.parse((await cli(['-d', d, 'query', 'ns', '--top-k', '1000', '--format', 'json'])).stdout).results).toHaveLength(300);
+    const dry = JSON.parse((await cli(['-d', d, '--json', 'wal', 'replay', 'ns', '--dry-run'])).stdout);
     expect(dry).toMatchObject({ would_apply_entries: 3, would_apply_documents: 300 });
-    const rep = JSON.parse(cli(['-d', d, '--json', 'wal', 'replay', 'ns']).stdout);
+    const rep = JSON.parse((await cli(['-d', d, '--json', 'wal', 'replay', 'ns'])).stdout);
     expect(rep).toMatchObject({ applied_entries: 3, documents: 300, inserted: 300 });
-    const again = JSON.parse(cli(['-d', d, '--json', 'wal', 'replay', 'ns']).stdout);
+    const again = JSON.parse((await cli(['-d', d, '--json', 'wal', 'replay', 'ns'])).stdout);
     expect(again).toMatchObject({ applied_entries: 0, documents: 0 });
-    expect(exportMap(d, 'ns').size).toBe(300);
+    expect((await exportMap(d, 'ns')).size).toBe(300);
   });
 
-  it('the journal and manifest stay bounded over a long import', () => {
-    const d = setup();
+  it('the journal and manifest stay bounded over a long import', async () => {
+    const d = (await setup());
     const big = [...generateDocs({ docs: 6000, dim: 8, seed: 77 })].map((x) => JSON.stringify(x)).join('\n');
-    const r = cli(['-d', d, 'import', 'ns', '-', '--batch-size', '200', '--segment-docs', '1000'], { input: big });
+    const r = (await cli(['-d', d, 'import', 'ns', '-', '--batch-size', '200', '--segment-docs', '1000'], { input: big }));
     expect(r.code, r.stderr).toBe(0);
-    const ins = JSON.parse(cli(['-d', d, '--json', 'wal', 'inspect', 'ns']).stdout);
+    const ins = JSON.parse((await cli(['-d', d, '--json', 'wal', 'inspect', 'ns'])).stdout);
     expect(ins.totals.pending_entries).toBe(0);
     // bound: the manifest holds the id table (~60 bytes/doc) plus at most one segment's worth of journal
     const manifest = statSync(join(nsDir(d), 'manifest.db')).size;
@@ -158,43 +159,43 @@ describe('wal inspect / replay', () => {
     expect(wal).toBeLessThan(8 * 1024 * 1024);
   });
 
-  it('a corrupt journal entry is reported, never applied, quarantined with its bytes, and the rest stays usable', () => {
-    const d = setup();
-    expect(cli(['-d', d, 'import', 'ns', '-', '--no-flush', '--batch-size', '100'], { input: lines.slice(0, 300).join('\n') }).code).toBe(0);
+  it('a corrupt journal entry is reported, never applied, quarantined with its bytes, and the rest stays usable', async () => {
+    const d = (await setup());
+    expect((await cli(['-d', d, 'import', 'ns', '-', '--no-flush', '--batch-size', '100'], { input: lines.slice(0, 300).join('\n') })).code).toBe(0);
     const db = new Database(join(nsDir(d), 'manifest.db'));
     const row = db.prepare('SELECT payload FROM journal WHERE seq = 2').get() as { payload: Buffer };
     row.payload[40] = row.payload[40]! ^ 0xff;
     db.prepare('UPDATE journal SET payload = ? WHERE seq = 2').run(row.payload);
     db.close();
-    const ins = cli(['-d', d, '--json', 'wal', 'inspect', 'ns']);
+    const ins = (await cli(['-d', d, '--json', 'wal', 'inspect', 'ns']));
     expect(ins.code).toBe(5);
     const rep = JSON.parse(ins.stdout);
     expect(rep.entries.find((e: { seq: number }) => e.seq === 2)).toMatchObject({ status: 'corrupt' });
     expect(rep.entries.find((e: { seq: number }) => e.seq === 2).problem).toContain('CRC-32 mismatch');
-    expect(cli(['-d', d, 'health']).code).toBe(5);
+    expect((await cli(['-d', d, 'health'])).code).toBe(5);
     // queries skip it with a warning and answer from the rest
-    const q = cli(['-d', d, 'query', 'ns', '--top-k', '1000', '--format', 'json']);
+    const q = (await cli(['-d', d, 'query', 'ns', '--top-k', '1000', '--format', 'json']));
     expect(q.code).toBe(0);
     expect(q.stderr).toContain('journal entry 2 skipped');
     expect(JSON.parse(q.stdout).results).toHaveLength(200);
     // replay quarantines it and applies the others
-    const replay = JSON.parse(cli(['-d', d, '--json', 'wal', 'replay', 'ns']).stdout);
+    const replay = JSON.parse((await cli(['-d', d, '--json', 'wal', 'replay', 'ns'])).stdout);
     expect(replay).toMatchObject({ applied_entries: 2, quarantined: 1, documents: 200 });
     const dump = join(tmpDir(), 'dump');
-    const after = cli(['-d', d, 'wal', 'inspect', 'ns', '--dump', dump]);
+    const after = (await cli(['-d', d, 'wal', 'inspect', 'ns', '--dump', dump]));
     expect(after.code).toBe(5);
     expect(after.stdout).toContain('quarantined');
     expect(readFileSync(join(dump, 'quarantined-2.bin')).equals(row.payload)).toBe(true);
-    expect(cli(['-d', d, 'health']).code).toBe(6); // degraded: quarantined entry kept for the user
-    expect(exportMap(d, 'ns').size).toBe(200);
+    expect((await cli(['-d', d, 'health'])).code).toBe(6); // degraded: quarantined entry kept for the user
+    expect((await exportMap(d, 'ns')).size).toBe(200);
   });
 });
 
 describe('corruption of segment files', () => {
-  function damaged(mutate: (idx: string, parquet: string) => void) {
-    const d = setup();
-    cli(['-d', d, 'import', 'ns', '-'], { input: lines.slice(0, 400).join('\n') });
-    cli(['-d', d, 'import', 'ns', '-'], { input: lines.slice(400, 800).join('\n') });
+  async function damaged(mutate: (idx: string, parquet: string) => void) {
+    const d = (await setup());
+    (await cli(['-d', d, 'import', 'ns', '-'], { input: lines.slice(0, 400).join('\n') }));
+    (await cli(['-d', d, 'import', 'ns', '-'], { input: lines.slice(400, 800).join('\n') }));
     const idx = join(nsDir(d), 'segments', segFiles(d, '.idx')[0]!);
     const pq = join(nsDir(d), 'segments', segFiles(d, '.parquet')[0]!);
     mutate(idx, pq);
@@ -212,47 +213,47 @@ describe('corruption of segment files', () => {
     ['index file: flipped byte in the header', (idx: string) => flip(idx, () => 5)],
     ['index file: truncated', (idx: string) => truncateSync(idx, 1000)],
     ['index file: extended', (idx: string) => appendFileSync(idx, 'garbage')],
-  ])('%s: queries fail closed with status 5 naming the file; health --deep finds it', (_name, mutate) => {
-    const { d, idx } = damaged((i) => mutate(i));
-    const q = cli(['-d', d, 'query', 'ns', '--vector', JSON.stringify(docs[1]!.vector), '--text', 'water']);
+  ])('%s: queries fail closed with status 5 naming the file; health --deep finds it', async (_name, mutate) => {
+    const { d, idx } = (await damaged((i) => mutate(i)));
+    const q = (await cli(['-d', d, 'query', 'ns', '--vector', JSON.stringify(docs[1]!.vector), '--text', 'water']));
     expect(q.code).toBe(5);
     expect(errorCode(q.stderr)).toBe('CORRUPT_SEGMENT');
     expect(q.stderr).toContain(idx.split('/').pop()!);
-    const h = cli(['-d', d, '--json', 'health', '--deep']);
+    const h = (await cli(['-d', d, '--json', 'health', '--deep']));
     expect(h.code).toBe(5);
     expect(h.stdout).toContain(idx.split('/').pop()!);
   });
 
-  it('a damaged Parquet file is found by health --deep and export, and compaction refuses it', () => {
-    const { d, pq } = damaged((_i, p) => flip(p, (n) => Math.floor(n / 3)));
-    expect(cli(['-d', d, 'health']).code).toBe(0); // sizes match: only --deep reads every byte
-    const h = cli(['-d', d, 'health', '--deep']);
+  it('a damaged Parquet file is found by health --deep and export, and compaction refuses it', async () => {
+    const { d, pq } = (await damaged((_i, p) => flip(p, (n) => Math.floor(n / 3))));
+    expect((await cli(['-d', d, 'health'])).code).toBe(0); // sizes match: only --deep reads every byte
+    const h = (await cli(['-d', d, 'health', '--deep']));
     expect(h.code).toBe(5);
     expect(h.stdout).toContain(pq.split('/').pop()!);
-    const e = cli(['-d', d, 'export', 'ns']);
+    const e = (await cli(['-d', d, 'export', 'ns']));
     expect(e.code).toBe(5);
-    expect(cli(['-d', d, 'compact', 'ns']).code).toBe(5);
+    expect((await cli(['-d', d, 'compact', 'ns'])).code).toBe(5);
     // the undamaged segment still answers queries
-    expect(cli(['-d', d, 'query', 'ns', '--text', 'water']).code).toBe(0);
+    expect((await cli(['-d', d, 'query', 'ns', '--text', 'water'])).code).toBe(0);
   });
 });
 
 describe('health', () => {
-  it('reports backlog, orphan files and prometheus metrics', () => {
-    const d = setup();
-    cli(['-d', d, 'import', 'ns', '-', '--no-flush'], { input: lines.slice(0, 50).join('\n') });
-    expect(cli(['-d', d, 'health']).code).toBe(6); // no index covers the pending documents yet
-    const back = cli(['-d', d, '--json', 'health', '--max-backlog', '10']);
+  it('reports backlog, orphan files and prometheus metrics', async () => {
+    const d = (await setup());
+    (await cli(['-d', d, 'import', 'ns', '-', '--no-flush'], { input: lines.slice(0, 50).join('\n') }));
+    expect((await cli(['-d', d, 'health'])).code).toBe(6); // no index covers the pending documents yet
+    const back = (await cli(['-d', d, '--json', 'health', '--max-backlog', '10']));
     expect(back.code).toBe(6);
     const problems = JSON.parse(back.stdout).namespaces[0].problems.map((p: { code: string }) => p.code);
     expect(problems).toEqual(expect.arrayContaining(['JOURNAL_BACKLOG', 'INDEX_EMPTY']));
-    expect(cli(['-d', d, 'wal', 'replay', 'ns']).code).toBe(0);
-    expect(cli(['-d', d, 'health', '--deep']).code).toBe(0);
+    expect((await cli(['-d', d, 'wal', 'replay', 'ns'])).code).toBe(0);
+    expect((await cli(['-d', d, 'health', '--deep'])).code).toBe(0);
     writeFileSync(join(nsDir(d), 'segments', 'seg-00000099.idx.tmp-1'), 'leftover');
-    const orphan = cli(['-d', d, '--json', 'health']);
+    const orphan = (await cli(['-d', d, '--json', 'health']));
     expect(orphan.code).toBe(6);
     expect(JSON.parse(orphan.stdout).namespaces[0].orphan_files).toEqual(['seg-00000099.idx.tmp-1']);
-    const prom = cli(['-d', d, 'health', '--prometheus']);
+    const prom = (await cli(['-d', d, 'health', '--prometheus']));
     expect(prom.code).toBe(6);
     // text exposition format: HELP/TYPE comments, then name{labels} value
     const sample = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? -?[0-9.eE+-]+$/;
@@ -262,7 +263,7 @@ describe('health', () => {
     expect(prom.stdout).toContain('elacsym_health_status{namespace="ns"} 1');
     expect(prom.stdout).toContain('elacsym_documents{namespace="ns"} 50');
     // the next writer collects the orphan
-    cli(['-d', d, 'compact', 'ns']);
-    expect(cli(['-d', d, 'health']).code).toBe(0);
+    (await cli(['-d', d, 'compact', 'ns']));
+    expect((await cli(['-d', d, 'health'])).code).toBe(0);
   });
 });

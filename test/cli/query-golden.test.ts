@@ -13,14 +13,14 @@ const FIX = join(ROOT, 'fixtures', 'quickstart');
 const GOLDEN = join(ROOT, 'fixtures', 'golden');
 let d: string;
 
-beforeAll(() => {
+beforeAll(async () => {
   d = join(tmpDir(), 'data');
-  expect(cli(['-d', d, 'init', 'qs', '--schema', join(FIX, 'schema.json')]).code).toBe(0);
+  expect((await cli(['-d', d, 'init', 'qs', '--schema', join(FIX, 'schema.json')])).code).toBe(0);
   // Two imports and a delete, so results come from two segments with a dead row.
   const lines = readFileSync(join(FIX, 'docs.ndjson'), 'utf8').trim().split('\n');
-  expect(cli(['-d', d, 'import', 'qs', '-'], { input: lines.slice(0, 150).join('\n') }).code).toBe(0);
-  expect(cli(['-d', d, 'import', 'qs', '-'], { input: lines.slice(150).join('\n') }).code).toBe(0);
-  expect(cli(['-d', d, 'delete', 'qs', '--ids', '3']).code).toBe(0);
+  expect((await cli(['-d', d, 'import', 'qs', '-'], { input: lines.slice(0, 150).join('\n') })).code).toBe(0);
+  expect((await cli(['-d', d, 'import', 'qs', '-'], { input: lines.slice(150).join('\n') })).code).toBe(0);
+  expect((await cli(['-d', d, 'delete', 'qs', '--ids', '3'])).code).toBe(0);
 });
 afterAll(cleanupTmp);
 
@@ -44,8 +44,8 @@ function normalize(stdout: string): unknown {
 }
 
 describe('query goldens', () => {
-  it.each(Object.keys(CASES))('%s', (name) => {
-    const r = cli(['-d', d, 'query', 'qs', ...CASES[name]!, '--format', 'json']);
+  it.each(Object.keys(CASES))('%s', async (name) => {
+    const r = (await cli(['-d', d, 'query', 'qs', ...CASES[name]!, '--format', 'json']));
     expect(r.code, r.stderr).toBe(0);
     const got = normalize(r.stdout);
     const file = join(GOLDEN, `${name}.json`);
@@ -57,21 +57,21 @@ describe('query goldens', () => {
     expect(got).toEqual(JSON.parse(readFileSync(file, 'utf8')));
   });
 
-  it('--batch answers each line in order, equal to single queries, and reports bad lines', () => {
+  it('--batch answers each line in order, equal to single queries, and reports bad lines', async () => {
     const reqs = [
       { vector: JSON.parse(vec()), top_k: 3, include_attributes: ['title'] },
       { full_text: { field: 'body', query: 'a large group of people' }, top_k: 3 },
       { bogus: 1 },
       { filter: { field: 'year', op: 'gte', value: 2020 }, top_k: 2, include_attributes: [] },
     ];
-    const r = cli(['-d', d, 'query', 'qs', '--batch', '-'], { input: reqs.map((x) => JSON.stringify(x)).join('\n') });
+    const r = (await cli(['-d', d, 'query', 'qs', '--batch', '-'], { input: reqs.map((x) => JSON.stringify(x)).join('\n') }));
     expect(r.code).toBe(2);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(lines).toHaveLength(4);
     expect(lines[2].error.code).toBe('INVALID_QUERY');
     expect(lines[2].error.line).toBe(3);
     for (const i of [0, 1, 3]) {
-      const single = cli(['-d', d, 'query', 'qs', '--request', '-', '--format', 'json'], { input: JSON.stringify(reqs[i]) });
+      const single = (await cli(['-d', d, 'query', 'qs', '--request', '-', '--format', 'json'], { input: JSON.stringify(reqs[i]) }));
       expect(single.code, single.stderr).toBe(0);
       const a = normalize(single.stdout);
       delete lines[i].took_ms;
@@ -79,15 +79,15 @@ describe('query goldens', () => {
     }
   });
 
-  it('flags and the ancestor request shape give the same answer', () => {
-    const flags = cli(['-d', d, 'query', 'qs', '--text', 'water plant', '--fields', 'title^3,body', '--top-k', '5', '--include-attributes', 'title', '--format', 'json']);
-    const req = cli(['-d', d, 'query', 'qs', '--request', '-', '--format', 'json'], {
+  it('flags and the ancestor request shape give the same answer', async () => {
+    const flags = (await cli(['-d', d, 'query', 'qs', '--text', 'water plant', '--fields', 'title^3,body', '--top-k', '5', '--include-attributes', 'title', '--format', 'json']));
+    const req = (await cli(['-d', d, 'query', 'qs', '--request', '-', '--format', 'json'], {
       input: JSON.stringify({ full_text: { fields: ['title', 'body'], query: 'water plant', weights: { title: 3 } }, top_k: 5, include_attributes: ['title'] }),
-    });
+    }));
     expect(normalize(flags.stdout)).toEqual(normalize(req.stdout));
   });
 
-  it('rejects bad requests with INVALID_QUERY / INVALID_FILTER and exit 2', () => {
+  it('rejects bad requests with INVALID_QUERY / INVALID_FILTER and exit 2', async () => {
     const bad: [string[], string][] = [
       [['--vector', '[1,2]'], 'INVALID_QUERY'],
       [['--text', 'x', '--fields', 'category'], 'INVALID_QUERY'],
@@ -96,7 +96,7 @@ describe('query goldens', () => {
       [['--top-k', '0'], 'USAGE'],
     ];
     for (const [args, code] of bad) {
-      const r = cli(['-d', d, 'query', 'qs', ...args]);
+      const r = (await cli(['-d', d, 'query', 'qs', ...args]));
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr, args.join(' ')).toContain(code);
     }

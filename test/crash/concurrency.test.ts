@@ -42,7 +42,7 @@ function lane(base: number) {
 describe('concurrent writers, compaction and queries', () => {
   it('loses nothing, duplicates nothing, and ends equal to the serial application', async () => {
     const d = join(tmpDir(), 'data');
-    expect(cli(['-d', d, 'init', 'ns', '--dim', '3', '--full-text', 'title']).code).toBe(0);
+    expect((await cli(['-d', d, 'init', 'ns', '--dim', '3', '--full-text', 'title'])).code).toBe(0);
     const lanes = [lane(0), lane(100_000)];
     const expected = new Map<number, string>();
     for (const steps of lanes) {
@@ -95,10 +95,10 @@ describe('concurrent writers, compaction and queries', () => {
     await Promise.all(background);
     expect(errors).toEqual([]);
     expect(queries).toBeGreaterThan(3);
-    const got = exportMap(d, 'ns');
+    const got = await exportMap(d, 'ns');
     expect(got.size).toBe(expected.size);
     for (const [id, line] of expected) expect(JSON.parse(got.get(String(id))!)).toEqual(JSON.parse(line));
-    expect(cli(['-d', d, 'health', '--deep']).code).toBe(0);
+    expect((await cli(['-d', d, 'health', '--deep'])).code).toBe(0);
     // busy statuses are the documented outcome when a compaction meets a writer; they may or may not occur
     expect(busy).toBeGreaterThanOrEqual(0);
   });

@@ -1,4 +1,4 @@
-import { type SpawnSyncReturns, spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -23,18 +23,27 @@ export function cleanupTmp(): void {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
-/** Run the real binary. `env` is merged over a clean environment (no ELACSYM_* from the caller). */
-export function cli(args: string[], opts: { input?: string | Buffer; env?: Record<string, string>; cwd?: string } = {}): RunResult {
+/**
+ * Run the real binary. `env` is merged over a clean environment (no ELACSYM_* from the caller).
+ * Asynchronous on purpose: a test that blocked its worker's event loop in spawnSync for a minute would
+ * trip vitest's RPC timeout under CI load.
+ */
+export function cli(args: string[], opts: { input?: string | Buffer; env?: Record<string, string>; cwd?: string } = {}): Promise<RunResult> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ELACSYM_') && v !== undefined) env[k] = v;
-  const r: SpawnSyncReturns<string> = spawnSync(process.execPath, [BIN, ...args], {
-    input: opts.input,
-    env: { ...env, ...opts.env },
-    cwd: opts.cwd ?? ROOT,
-    encoding: 'utf8',
-    maxBuffer: 512 * 1024 * 1024,
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, [BIN, ...args], { env: { ...env, ...opts.env }, cwd: opts.cwd ?? ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const errb: Buffer[] = [];
+    c.stdout.on('data', (b: Buffer) => out.push(b));
+    c.stderr.on('data', (b: Buffer) => errb.push(b));
+    c.on('error', reject);
+    c.stdin.on('error', () => undefined); // the child may exit before reading all input (e.g. usage errors)
+    c.on('close', (code, signal) => {
+      resolve({ code: code ?? (signal === 'SIGKILL' ? 137 : 1), stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errb).toString('utf8') });
+    });
+    c.stdin.end(opts.input ?? '');
   });
-  return { code: r.status ?? (r.signal === 'SIGKILL' ? 137 : 1), stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Start the binary without waiting (for kill -9 tests). */
@@ -68,8 +77,8 @@ export function ndjson(text: string): Record<string, unknown>[] {
 }
 
 /** Export lines keyed by id JSON, for set comparisons. */
-export function exportMap(dataDir: string, ns: string): Map<string, string> {
-  const r = cli(['-d', dataDir, 'export', ns]);
+export async function exportMap(dataDir: string, ns: string): Promise<Map<string, string>> {
+  const r = await cli(['-d', dataDir, 'export', ns]);
   if (r.code !== 0) throw new Error(`export failed: ${r.stderr}`);
   const m = new Map<string, string>();
   for (const line of r.stdout.split('\n')) {

@@ -13,56 +13,56 @@ const N = 1500;
 const docs = [...generateDocs({ docs: N, dim: 8, seed: 5 })];
 const lines = docs.map((x) => JSON.stringify(x));
 
-beforeAll(() => {
+beforeAll(async () => {
   d = join(tmpDir(), 'data');
   for (const ns of ['one', 'many', 'journal']) {
-    expect(cli(['-d', d, 'init', ns, '--dim', '8', '--full-text', 'title,body']).code).toBe(0);
+    expect((await cli(['-d', d, 'init', ns, '--dim', '8', '--full-text', 'title,body'])).code).toBe(0);
   }
-  expect(cli(['-d', d, 'import', 'one', '-'], { input: lines.join('\n') }).code).toBe(0);
+  expect((await cli(['-d', d, 'import', 'one', '-'], { input: lines.join('\n') })).code).toBe(0);
   // many: garbage versions first (superseded later), deleted extras, several small segments
   const junk = docs.slice(0, 300).map((x) => JSON.stringify({ ...x, attributes: { ...x.attributes, title: 'junk junk water', body: 'junk' } }));
-  expect(cli(['-d', d, 'import', 'many', '-', '--segment-docs', '200', '--batch-size', '100'], { input: junk.join('\n') }).code).toBe(0);
+  expect((await cli(['-d', d, 'import', 'many', '-', '--segment-docs', '200', '--batch-size', '100'], { input: junk.join('\n') })).code).toBe(0);
   const extras = Array.from({ length: 50 }, (_, i) => JSON.stringify({ id: 100000 + i, attributes: { title: 'water water extra', body: 'extra' } }));
-  expect(cli(['-d', d, 'import', 'many', '-', '--segment-docs', '400', '--batch-size', '100'], { input: [...extras, ...lines].join('\n') }).code).toBe(0);
-  expect(cli(['-d', d, 'delete', 'many', '--ids', extras.map((_, i) => 100000 + i).join(',')]).code).toBe(0);
-  expect(cli(['-d', d, 'import', 'journal', '-', '--no-flush'], { input: lines.join('\n') }).code).toBe(0);
+  expect((await cli(['-d', d, 'import', 'many', '-', '--segment-docs', '400', '--batch-size', '100'], { input: [...extras, ...lines].join('\n') })).code).toBe(0);
+  expect((await cli(['-d', d, 'delete', 'many', '--ids', extras.map((_, i) => 100000 + i).join(',')])).code).toBe(0);
+  expect((await cli(['-d', d, 'import', 'journal', '-', '--no-flush'], { input: lines.join('\n') })).code).toBe(0);
 });
 afterAll(cleanupTmp);
 
-function q(ns: string, args: string[]) {
-  const r = cli(['-d', d, 'query', ns, ...args, '--format', 'json', '--include-attributes', '']);
+async function q(ns: string, args: string[]) {
+  const r = (await cli(['-d', d, 'query', ns, ...args, '--format', 'json', '--include-attributes', '']));
   expect(r.code, r.stderr).toBe(0);
   return (JSON.parse(r.stdout) as { results: { id: number; score: number }[] }).results;
 }
 
 describe('segmentation independence', () => {
-  it('has one, several and journal-only layouts of the same live documents', () => {
-    expect(cli(['-d', d, 'ls']).stdout).toBe(`journal\t${N}\nmany\t${N}\none\t${N}\n`);
+  it('has one, several and journal-only layouts of the same live documents', async () => {
+    expect((await cli(['-d', d, 'ls'])).stdout).toBe(`journal\t${N}\nmany\t${N}\none\t${N}\n`);
   });
 
-  it.each(['water', 'a large group of people', '"United States"', 'plant flower'])('BM25 scores are identical for %s', (text) => {
-    const one = q('one', ['--text', text, '--top-k', '20']);
+  it.each(['water', 'a large group of people', '"United States"', 'plant flower'])('BM25 scores are identical for %s', async (text) => {
+    const one = (await q('one', ['--text', text, '--top-k', '20']));
     expect(one.length).toBeGreaterThan(0);
     for (const ns of ['many', 'journal']) {
-      const other = q(ns, ['--text', text, '--top-k', '20']);
+      const other = (await q(ns, ['--text', text, '--top-k', '20']));
       expect(other.map((r) => r.id)).toEqual(one.map((r) => r.id));
       other.forEach((r, i) => expect(r.score).toBeCloseTo(one[i]!.score, 5));
     }
   });
 
-  it('exact-scan filtered vector results are identical', () => {
+  it('exact-scan filtered vector results are identical', async () => {
     const v = JSON.stringify(docs[10]!.vector);
     const f = '{"field":"bucket","op":"lt","value":5}';
-    const one = q('one', ['--vector', v, '--filter', f, '--top-k', '10']);
+    const one = (await q('one', ['--vector', v, '--filter', f, '--top-k', '10']));
     expect(one).toHaveLength(10);
-    for (const ns of ['many', 'journal']) expect(q(ns, ['--vector', v, '--filter', f, '--top-k', '10'])).toEqual(one);
+    for (const ns of ['many', 'journal']) expect((await q(ns, ['--vector', v, '--filter', f, '--top-k', '10']))).toEqual(one);
   });
 
-  it('a filtered query returns top_k whenever that many documents match', () => {
+  it('a filtered query returns top_k whenever that many documents match', async () => {
     const v = JSON.stringify(docs[3]!.vector);
     for (const lt of [1, 3, 10, 50]) {
       const matching = docs.filter((x) => x.attributes.bucket < lt).length;
-      const res = q('many', ['--vector', v, '--filter', `{"field":"bucket","op":"lt","value":${lt}}`, '--top-k', '25']);
+      const res = (await q('many', ['--vector', v, '--filter', `{"field":"bucket","op":"lt","value":${lt}}`, '--top-k', '25']));
       expect(res.length).toBe(Math.min(25, matching));
     }
   });
