@@ -18,6 +18,7 @@ function globals(cmd: Command): GlobalOptions {
   return {
     dataDir: String(o.dataDir ?? process.env.ELACSYM_DATA_DIR ?? './elacsym-data'),
     dataDirExplicit: root.getOptionValueSource('dataDir') !== 'default' || process.env.ELACSYM_DATA_DIR !== undefined,
+    explicit: new Set(cmd.options.map((opt) => opt.attributeName()).filter((n) => cmd.getOptionValueSource(n) === 'cli')),
     json: Boolean(o.json),
     quiet: Boolean(o.quiet),
     debug: Boolean(o.debug),
@@ -177,6 +178,7 @@ export function buildProgram(): Command {
     .description('apply every pending journal entry into segments now')
     .argument('<namespace>')
     .option('--dry-run', 'report what would be applied')
+    .option('--purge-quarantine', 'afterwards delete quarantined entries (save them first with `wal inspect --dump DIR`)')
     .option('--wait <seconds>', 'wait this long for another writer', '0')
     .addHelpText('after', examples(['elacsym wal replay docs', 'elacsym wal replay docs --dry-run']) + seeMan('elacsym-wal'))
     .action(run(async () => ({ default: (await import('./commands/wal.js')).replay })));

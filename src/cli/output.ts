@@ -10,6 +10,8 @@ export interface GlobalOptions {
   dataDir: string;
   /** The user named the data directory (flag or ELACSYM_DATA_DIR) rather than taking the default. */
   dataDirExplicit: boolean;
+  /** Options of the running command that the user typed (not defaults). */
+  explicit: ReadonlySet<string>;
   json: boolean;
   quiet: boolean;
   debug: boolean;

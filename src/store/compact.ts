@@ -162,6 +162,7 @@ export async function compactNamespace(w: Writer, name: string, opts: { ifNeeded
     plan: { merge: plan.groups },
   };
   if (report.nothing_to_do || report.dry_run) {
+    if (!report.dry_run) w.collectGarbage(); // orphans of crashed writers go even when nothing else does
     report.documents_after = report.documents_before;
     report.bytes_after = report.bytes_before;
     report.duration_ms = clock() - t0;

@@ -63,11 +63,16 @@ const DEFAULT_BATCH = 8192;
 const DEFAULT_SEGMENT_DOCS = 100_000;
 export const DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024;
 
-/** Split a byte stream into lines without holding more than one line plus one chunk in memory. */
+/**
+ * Split a byte stream into lines without holding more than one line plus one chunk in memory. A line
+ * longer than `maxLineBytes` is reported once (consumed = -1, its first bytes) and then skipped up to its
+ * newline without buffering it, so an import with --on-error skip resynchronises on the next line.
+ */
 async function* lines(input: AsyncIterable<Uint8Array>, maxLineBytes: number): AsyncGenerator<{ bytes: Buffer; consumed: number }> {
   let carry: Buffer | null = null;
   let first = true;
   let consumed = 0;
+  let skipping = false;
   for await (const chunk0 of input) {
     let chunk = Buffer.isBuffer(chunk0) ? chunk0 : Buffer.from(chunk0.buffer, chunk0.byteOffset, chunk0.byteLength);
     if (first && chunk.length > 0) {
@@ -77,7 +82,17 @@ async function* lines(input: AsyncIterable<Uint8Array>, maxLineBytes: number): A
         consumed += 3;
       }
     }
-    let buf: Buffer = carry && carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+    if (skipping) {
+      const nl = chunk.indexOf(10);
+      if (nl < 0) {
+        consumed += chunk.length;
+        continue;
+      }
+      consumed += nl + 1;
+      chunk = chunk.subarray(nl + 1);
+      skipping = false;
+    }
+    const buf: Buffer = carry && carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
     let start = 0;
     for (;;) {
       const nl = buf.indexOf(10, start);
@@ -89,10 +104,11 @@ async function* lines(input: AsyncIterable<Uint8Array>, maxLineBytes: number): A
     }
     carry = start < buf.length ? buf.subarray(start) : null;
     if (carry && carry.length > maxLineBytes) {
-      yield { bytes: carry, consumed: -1 };
-      return;
+      consumed += carry.length;
+      yield { bytes: carry.subarray(0, 256), consumed: -1 };
+      carry = null;
+      skipping = true;
     }
-    buf = Buffer.alloc(0);
   }
   if (carry && carry.length > 0) {
     const end = carry[carry.length - 1] === 13 ? carry.length - 1 : carry.length;
@@ -182,8 +198,13 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
   for await (const { bytes: raw, consumed } of lines(input, maxLine)) {
     lineNo++;
     if (consumed < 0) {
-      reject(lineNo, raw.subarray(0, 256), new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: longer than ${maxLine} bytes (--max-line-bytes)`, { details: { line: lineNo } }));
-      break; // the rest of an over-long line cannot be resynchronised
+      if (lineNo <= skip) {
+        s.skipped_lines++;
+        continue;
+      }
+      s.read++;
+      reject(lineNo, raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: longer than ${maxLine} bytes (--max-line-bytes)`, { details: { line: lineNo } }));
+      continue;
     }
     bytes = consumed;
     if (lineNo <= skip) {

@@ -155,6 +155,11 @@ export class Writer {
     return seq;
   }
 
+  /** Delete every quarantined journal entry (their bytes are gone afterwards). Returns how many. */
+  purgeQuarantine(): number {
+    return Number(this.db.prepare('DELETE FROM quarantine').run().changes);
+  }
+
   /** The line count an earlier import of `source` committed (for --resume). */
   resumePoint(source: string): number {
     const row = this.db.prepare('SELECT lines FROM imports WHERE source = ?').get(source) as { lines: number } | undefined;

@@ -192,6 +192,15 @@ describe('bad input', () => {
     expect(r3.stderr).toContain('line 1: longer than 1024 bytes');
   });
 
+  it('--on-error skip resynchronises after an over-long line', async () => {
+    const { d } = await freshNs();
+    const input = [good(1), `{"id":2,"attributes":{"title":"${'y'.repeat(300_000)}"}}`, good(3)].join('\n');
+    const r = await cli(['-d', d, '--json', 'import', 'docs', '-', '--on-error', 'skip', '--max-line-bytes', '1024'], { input });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ read: 3, committed: 2, rejected: 1 });
+    expect([...(await exportMap(d, 'docs')).keys()].sort()).toEqual(['1', '3']);
+  });
+
   it('--on-error skip writes rejects with reasons and imports the rest', async () => {
     const { d, dir } = (await freshNs());
     const rejects = join(dir, 'rejects.ndjson');

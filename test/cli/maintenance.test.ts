@@ -188,6 +188,10 @@ describe('wal inspect / replay', () => {
     expect(readFileSync(join(dump, 'quarantined-2.bin')).equals(row.payload)).toBe(true);
     expect((await cli(['-d', d, 'health'])).code).toBe(6); // degraded: quarantined entry kept for the user
     expect((await exportMap(d, 'ns')).size).toBe(200);
+    const purge = JSON.parse((await cli(['-d', d, '--json', 'wal', 'replay', 'ns', '--purge-quarantine'])).stdout);
+    expect(purge.purged).toBe(1);
+    expect((await cli(['-d', d, 'wal', 'inspect', 'ns'])).code).toBe(0);
+    expect((await cli(['-d', d, 'health'])).code).toBe(0);
   });
 });
 

@@ -87,6 +87,16 @@ describe('query goldens', () => {
     expect(normalize(flags.stdout)).toEqual(normalize(req.stdout));
   });
 
+  it('flags typed with --request override the request; flags that cannot apply are usage errors', async () => {
+    const req = JSON.stringify({ full_text: { field: 'body', query: 'water plant people group' }, top_k: 3 });
+    const r = await cli(['-d', d, 'query', 'qs', '--request', '-', '--top-k', '2', '--format', 'json'], { input: req });
+    expect(JSON.parse(r.stdout).results).toHaveLength(2);
+    const plain = await cli(['-d', d, 'query', 'qs', '--request', '-', '--format', 'json'], { input: req });
+    expect(JSON.parse(plain.stdout).results).toHaveLength(3);
+    expect((await cli(['-d', d, 'query', 'qs', '--vector', vec(), '--text-weight', '2'])).code).toBe(2);
+    expect((await cli(['-d', d, 'query', 'qs', '--batch', '-', '--format', 'table'], { input: req })).code).toBe(2);
+  });
+
   it('rejects bad requests with INVALID_QUERY / INVALID_FILTER and exit 2', async () => {
     const bad: [string[], string][] = [
       [['--vector', '[1,2]'], 'INVALID_QUERY'],

@@ -22,7 +22,8 @@ export default async function compact([name]: string[], o: Record<string, unknow
   for (const ns of names) {
     try {
       const dir = namespaceDir(g.dataDir, ns);
-      const w = await Writer.open(dir, ns, { waitSeconds: wait, recover: !o.dryRun });
+      // No recovery flush on open: the plan decides whether the journal backlog is worth flushing.
+      const w = await Writer.open(dir, ns, { waitSeconds: wait, recover: false });
       try {
         const report = await compactNamespace(w, ns, { ifNeeded: Boolean(o.ifNeeded), dryRun: Boolean(o.dryRun) });
         if (g.json) await printJson(report);

@@ -76,6 +76,20 @@ export default async function query([name]: string[], o: Record<string, unknown>
     throw new ElacsymError('USAGE', '--request/--batch carry the whole request; do not combine them with --vector, --text, --filter, --fields or --include-*');
   }
   if (o.request !== undefined && o.batch !== undefined) throw new ElacsymError('USAGE', '--request and --batch are exclusive');
+  if (g.explicit.has('textWeight') && o.text === undefined) throw new ElacsymError('USAGE', '--text-weight needs --text');
+  if (o.batch !== undefined && g.explicit.has('format') && o.format !== 'ndjson') {
+    throw new ElacsymError('USAGE', '--batch writes one JSON response per line; --format does not apply');
+  }
+  // With --request/--batch, flags typed on the command line override the request's own values.
+  const overrides = (json: unknown): unknown => {
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) return json;
+    const r = json as Record<string, unknown>;
+    if (g.explicit.has('topK')) r.top_k = intOpt(o.topK, '--top-k', 1, 10_000);
+    if (g.explicit.has('rrfK')) r.rrf_k = numOpt(o.rrfK, '--rrf-k', 0);
+    if (g.explicit.has('vectorWeight')) r.vector_weight = numOpt(o.vectorWeight, '--vector-weight', 0);
+    if (o.explain) r.explain = true;
+    return r;
+  };
   const format = formatOf(o, g);
   const batch = typeof o.batch === 'string';
   const snap = Snapshot.open(dir, { loadFully: batch });
@@ -91,7 +105,7 @@ export default async function query([name]: string[], o: Record<string, unknown>
           if (e instanceof ElacsymError) throw e;
           throw new ElacsymError('INVALID_QUERY', `request is not valid JSON: ${(e as Error).message}`);
         }
-        if (o.explain && typeof json === 'object' && json !== null) (json as Record<string, unknown>).explain = true;
+        json = overrides(json);
       } else json = flagsToRequest(o);
       await print(run(ctx, snap.schema, json, 'request'), format);
       return 0;
@@ -112,7 +126,7 @@ export default async function query([name]: string[], o: Record<string, unknown>
           } catch (e) {
             throw new ElacsymError('INVALID_QUERY', `line ${line}: not valid JSON: ${(e as Error).message}`);
           }
-          await out(`${JSON.stringify(run(ctx, snap.schema, json, `line ${line}`))}\n`);
+          await out(`${JSON.stringify(run(ctx, snap.schema, overrides(json), `line ${line}`))}\n`);
         } catch (e) {
           if (!(e instanceof ElacsymError)) throw e;
           failed++;

@@ -41,9 +41,10 @@ export async function replay([name]: string[], o: Record<string, unknown>, g: Gl
   const w = await Writer.open(dir, name!, { waitSeconds: intOpt(o.wait ?? 0, '--wait', 0, 86400) });
   try {
     const r = w.recovered!;
-    const out = { namespace: name, applied_entries: r.entries, documents: r.docs, inserted: r.inserted, updated: r.updated, deleted: r.deleted, quarantined: r.quarantined, segment: r.segmentId };
+    const purged = o.purgeQuarantine ? w.purgeQuarantine() : 0;
+    const out = { namespace: name, applied_entries: r.entries, documents: r.docs, inserted: r.inserted, updated: r.updated, deleted: r.deleted, quarantined: r.quarantined, purged, segment: r.segmentId };
     if (g.json) await printJson(out);
-    else if (!g.quiet) err(`${name}: applied ${r.entries} journal entries (${r.docs} documents: ${r.inserted} inserted, ${r.updated} updated, ${r.deleted} deleted)${r.quarantined ? `; quarantined ${r.quarantined} damaged entries` : ''}`);
+    else if (!g.quiet) err(`${name}: applied ${r.entries} journal entries (${r.docs} documents: ${r.inserted} inserted, ${r.updated} updated, ${r.deleted} deleted)${r.quarantined ? `; quarantined ${r.quarantined} damaged entries` : ''}${purged ? `; purged ${purged} quarantined entries` : ''}`);
     return 0;
   } finally {
     w.close();
