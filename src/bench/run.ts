@@ -33,6 +33,8 @@ export interface BenchOptions {
   /** Path of bin/elacsym, spawned for import and the cold query. */
   bin: string;
   coldRuns?: number;
+  /** Also build and query an hnswlib-node index on the same vectors, for comparison. */
+  compareHnsw?: boolean;
   onProgress?: (phase: string, done: number, total: number) => void;
 }
 
@@ -63,6 +65,8 @@ export interface BenchReport {
   recall_at_k: { vector: number; filtered_1pct: number; filtered_10pct: number; filtered_50pct: number };
   cold_query_ms: { elacsym: number; node_e_0: number; ratio: number };
   disk: { bytes: number; bytes_per_doc: number };
+  /** hnswlib-node on the same vectors (M 16, efConstruction 200, ef 64), with --compare-hnsw. */
+  hnsw?: { build_s: number; load_ms: number; p50_ms: number; p99_ms: number; recall: number; file_bytes: number };
 }
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? 0;
@@ -236,6 +240,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       mine.push(timeProcess(process.execPath, coldArgs, env));
     }
     const bytes = dir.diskBytes(ns);
+    const hnsw = o.compareHnsw ? await benchHnsw(o, metric, qvecs, work, progress) : undefined;
     const cpu = cpus();
     return {
       version: 1,
@@ -263,11 +268,46 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       recall_at_k: recallReport,
       cold_query_ms: { elacsym: r3(median(mine)), node_e_0: r3(median(node)), ratio: r3(median(mine) / median(node)) },
       disk: { bytes, bytes_per_doc: Math.round(bytes / o.docs) },
+      ...(hnsw ? { hnsw } : {}),
     };
   } finally {
     rmSync(work, { recursive: true, force: true });
     if (!o.dataDir && !o.keep) rmSync(base, { recursive: true, force: true });
   }
+}
+
+/** The design's original ANN choice, measured on the same data: build, index file load, latency, recall. */
+async function benchHnsw(o: BenchOptions, metric: Metric, qvecs: number[][], work: string, progress: (p: string, d: number, t: number) => void) {
+  progress('hnswlib', 0, 1);
+  const { createRequire } = await import('node:module');
+  const { HierarchicalNSW } = createRequire(import.meta.url)('hnswlib-node') as typeof import('hnswlib-node');
+  const space = metric === 'dot' ? 'ip' : metric;
+  const docs = [...generateDocs({ docs: o.docs, dim: o.dim, seed: o.seed })];
+  let t = performance.now();
+  const index = new HierarchicalNSW(space, o.dim);
+  index.initIndex(o.docs, 16, 200, o.seed);
+  for (const d of docs) if (d.vector) index.addPoint(d.vector, d.id);
+  const build_s = r3((performance.now() - t) / 1000);
+  const file = join(work, 'hnsw.bin');
+  index.writeIndexSync(file);
+  t = performance.now();
+  const loaded = new HierarchicalNSW(space, o.dim);
+  loaded.readIndexSync(file);
+  const load_ms = r3(performance.now() - t);
+  loaded.setEf(64);
+  const lat: number[] = [];
+  const truth: number[][] = [];
+  const got: number[][] = [];
+  for (let i = 0; i < Math.min(qvecs.length, 100); i++) {
+    t = performance.now();
+    const r = loaded.searchKnn(qvecs[i]!, o.topK);
+    lat.push(performance.now() - t);
+    got.push(r.neighbors);
+    truth.push(exactIds(docs, qvecs[i]!, o.topK, metric));
+  }
+  const l = latency(lat);
+  const { statSync } = await import('node:fs');
+  return { build_s, load_ms, p50_ms: l.p50, p99_ms: l.p99, recall: r3(recallAtK(truth, got)), file_bytes: statSync(file).size };
 }
 
 /** Mean fraction of the true top-k ids found, over queries (1 when there is no truth to find). */

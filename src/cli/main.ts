@@ -205,6 +205,7 @@ export function buildProgram(): Command {
     .option('--max-regression <pct>', 'with --baseline: allowed latency growth / recall drop in percent', '20')
     .addOption(new Option('--metric <metric>', 'vector metric').choices(['cosine', 'l2', 'dot']).default('cosine'))
     .option('--keep', 'keep the generated data directory')
+    .option('--compare-hnsw', 'also build and query an hnswlib-node index on the same vectors')
     .addHelpText('after', examples(['elacsym bench', 'elacsym bench --docs 100000 --dim 128 --json > report.json', 'elacsym bench --baseline report.json --max-regression 20']) + seeMan('elacsym-bench'))
     .action(run(() => import('./commands/bench.js')));
 

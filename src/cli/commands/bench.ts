@@ -21,6 +21,9 @@ export function reportTable(r: BenchReport): string[] {
     `recall@${r.dataset.top_k} vs exact: vector ${r.recall_at_k.vector}, filtered 1% ${r.recall_at_k.filtered_1pct}, 10% ${r.recall_at_k.filtered_10pct}, 50% ${r.recall_at_k.filtered_50pct}`,
     `cold query: ${r.cold_query_ms.elacsym} ms vs node -e 0 ${r.cold_query_ms.node_e_0} ms = ${r.cold_query_ms.ratio}x`,
     `disk: ${r.disk.bytes} bytes, ${r.disk.bytes_per_doc} bytes/doc`,
+    ...(r.hnsw
+      ? [`hnswlib-node (same vectors): build ${r.hnsw.build_s}s, index file load ${r.hnsw.load_ms} ms, p50 ${r.hnsw.p50_ms} / p99 ${r.hnsw.p99_ms} ms, recall@${r.dataset.top_k} ${r.hnsw.recall}, file ${r.hnsw.file_bytes} bytes`]
+      : []),
   ];
 }
 
@@ -34,6 +37,7 @@ export default async function bench(_a: string[], o: Record<string, unknown>, g:
     metric: String(o.metric ?? 'cosine') as Metric,
     dataDir: g.dataDirExplicit ? g.dataDir : undefined,
     keep: Boolean(o.keep),
+    compareHnsw: Boolean(o.compareHnsw),
     // The running binary itself (bin/elacsym), spawned for the import and the cold query.
     bin: process.argv[1] ?? 'elacsym',
   };
