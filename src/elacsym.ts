@@ -11,10 +11,6 @@
  * w.close();
  * ```
  */
-import { ElacsymError } from './errors.js';
-import { validateNamespaceName } from './model/schema.js';
-import { DataDir } from './store/data-dir.js';
-
 export { ElacsymError, ERRORS, EXIT, type ErrorCode } from './errors.js';
 export type * from './model/types.js';
 export { DataDir } from './store/data-dir.js';
@@ -22,12 +18,4 @@ export { Writer, type WriterOptions, type FlushResult } from './store/writer.js'
 export { Snapshot } from './store/snapshot.js';
 export { importNdjson, type ImportOptions, type ImportSummary } from './store/ingest.js';
 
-/** Resolve a namespace directory, refusing invalid names and missing namespaces. */
-export function namespaceDir(dataDir: string, name: string): string {
-  validateNamespaceName(name);
-  const dir = DataDir.open(dataDir);
-  if (!dir.exists(name)) {
-    throw new ElacsymError('NAMESPACE_NOT_FOUND', `namespace ${name} does not exist in ${dataDir}`, { details: { namespace: name } });
-  }
-  return dir.namespacePath(name);
-}
+export { namespaceDir } from './store/data-dir.js';

@@ -2,8 +2,25 @@
  * The only importer of better-sqlite3. Everything else sees `Db`, a small interface over it, so the
  * dependency can be swapped (e.g. node:sqlite once Node 22 is the floor) in one file.
  */
+import { createRequire } from 'node:module';
 import Database from 'better-sqlite3';
 import { ElacsymError } from '../errors.js';
+
+/**
+ * The addon's path, resolved once: handing it to better-sqlite3 skips the `bindings` package's search of
+ * a dozen candidate paths at every start-up.
+ */
+let nativeBinding: string | undefined;
+function binding(): string | undefined {
+  if (nativeBinding === undefined) {
+    try {
+      nativeBinding = createRequire(import.meta.url).resolve('better-sqlite3/build/Release/better_sqlite3.node');
+    } catch {
+      nativeBinding = '';
+    }
+  }
+  return nativeBinding || undefined;
+}
 
 export type Db = Database.Database;
 export type Statement = Database.Statement;
@@ -21,7 +38,7 @@ export interface OpenDbOptions {
 export function openDb(path: string, opts: OpenDbOptions = {}): Db {
   let db: Db;
   try {
-    db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: true });
+    db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: true, nativeBinding: binding() });
   } catch (e) {
     throw asStorageError(e, path);
   }
@@ -40,7 +57,7 @@ export function openDb(path: string, opts: OpenDbOptions = {}): Db {
 
 /** Create a new database file (used by init into a temp directory, before the rename that publishes it). */
 export function createDb(path: string): Db {
-  const db = new Database(path);
+  const db = new Database(path, { nativeBinding: binding() });
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   return db;
@@ -48,7 +65,7 @@ export function createDb(path: string): Db {
 
 /** A lock database: rollback journal, no WAL, so BEGIN EXCLUSIVE takes a POSIX lock the kernel drops on death. */
 export function openLockDb(path: string, waitMs: number): Db {
-  const db = new Database(path);
+  const db = new Database(path, { nativeBinding: binding() });
   db.pragma(`busy_timeout = ${Math.max(0, Math.floor(waitMs))}`);
   return db;
 }

@@ -175,3 +175,13 @@ export function dirBytes(path: string): number {
   }
   return total;
 }
+
+/** Resolve a namespace directory, refusing invalid names and missing namespaces. */
+export function namespaceDir(dataDir: string, name: string): string {
+  validateNamespaceName(name);
+  const dir = DataDir.open(dataDir);
+  if (!dir.exists(name)) {
+    throw new ElacsymError('NAMESPACE_NOT_FOUND', `namespace ${name} does not exist in ${dataDir}`, { details: { namespace: name } });
+  }
+  return dir.namespacePath(name);
+}

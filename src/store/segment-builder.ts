@@ -74,9 +74,10 @@ function packVectors(docs: readonly Doc[], dim: number): PackedVectors | null {
 function startIvf(v: PackedVectors, schema: Schema, seed: number): Promise<Uint8Array> {
   const { packed, ords } = v;
   const inline = () => Promise.resolve(buildIvf(packed, ords, schema.vector_dim, schema.vector_metric, { seed }));
-  const url = new URL('./ivf-worker.js', import.meta.url);
-  // From TypeScript sources (unit tests) there is no compiled worker file: build inline.
-  if (ords.length < WORKER_MIN_VECTORS || !existsSync(fileURLToPath(url))) return inline();
+  // The worker file beside this module: dist/ivf-worker.mjs next to the CLI bundle, or
+  // dist/store/ivf-worker.js next to tsc's output. From TypeScript sources (unit tests) there is none.
+  const url = [new URL('./ivf-worker.mjs', import.meta.url), new URL('./ivf-worker.js', import.meta.url)].find((u) => existsSync(fileURLToPath(u)));
+  if (ords.length < WORKER_MIN_VECTORS || !url) return inline();
   return new Promise<Uint8Array>((resolve, reject) => {
     const w = new Worker(url, { workerData: { vectors: packed, ords, dim: schema.vector_dim, metric: schema.vector_metric, seed } });
     w.once('message', (m: Uint8Array) => resolve(m));

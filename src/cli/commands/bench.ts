@@ -46,7 +46,8 @@ export default async function bench(_a: string[], o: Record<string, unknown>, g:
   const tty = isTTY('stderr') && !g.json && !g.quiet;
   let report: BenchReport;
   if (tty) {
-    const { runBenchScreen } = await import('../ui/bench-screen.js');
+    const { loadScreen } = await import('../ui/load.js');
+    const { runBenchScreen } = await loadScreen<typeof import('../ui/bench-screen.js')>('bench-screen');
     report = await runBenchScreen((onProgress) => runBench({ ...opts, onProgress }), reportTable);
   } else {
     report = await runBench({ ...opts, onProgress: g.quiet || g.json ? undefined : (phase, done, total) => done === 0 && err(`bench: ${phase}${total > 1 ? ` (${total})` : ''}...`) });

@@ -1,8 +1,7 @@
 import { ElacsymError } from '../../errors.js';
-import { DataDir } from '../../store/data-dir.js';
 import { compactNamespace, type CompactionReport } from '../../store/compact.js';
 import { Writer } from '../../store/writer.js';
-import { namespaceDir } from '../../elacsym.js';
+import { DataDir, namespaceDir } from '../../store/data-dir.js';
 import { intOpt } from '../args.js';
 import { err, printJson, type GlobalOptions, reportError } from '../output.js';
 

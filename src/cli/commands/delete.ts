@@ -1,5 +1,5 @@
 import { ElacsymError } from '../../errors.js';
-import { namespaceDir } from '../../elacsym.js';
+import { namespaceDir } from '../../store/data-dir.js';
 import { parseId } from '../../model/document.js';
 import type { DocId } from '../../model/types.js';
 import { Writer } from '../../store/writer.js';

@@ -1,5 +1,5 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { namespaceDir } from '../../elacsym.js';
+import { namespaceDir } from '../../store/data-dir.js';
 import { exportDocs } from '../../store/export.js';
 import { out, type GlobalOptions } from '../output.js';
 

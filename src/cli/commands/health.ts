@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { ElacsymError } from '../../errors.js';
-import { namespaceDir } from '../../elacsym.js';
-import { DataDir } from '../../store/data-dir.js';
+import { DataDir, namespaceDir } from '../../store/data-dir.js';
 import { checkNamespace, type NamespaceHealth, toPrometheus } from '../../store/health.js';
 import { intOpt } from '../args.js';
 import { isTTY, out, outLine, printJson, type GlobalOptions } from '../output.js';
@@ -38,7 +37,8 @@ export default async function health([name]: string[], o: Record<string, unknown
   if (o.prometheus) await out(toPrometheus(reports));
   else if (g.json) await printJson({ status: worst, namespaces: reports });
   else if (isTTY('stdout') && isTTY('stdin')) {
-    const { renderHealth } = await import('../ui/health-screen.js');
+    const { loadScreen } = await import('../ui/load.js');
+    const { renderHealth } = await loadScreen<typeof import('../ui/health-screen.js')>('health-screen');
     await renderHealth(reports, worst);
   } else {
     for (const r of reports) for (const l of textReport(r)) await outLine(l);

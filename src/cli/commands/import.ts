@@ -1,6 +1,6 @@
 import { createReadStream, openSync, realpathSync, statSync, writeSync, closeSync } from 'node:fs';
 import { ElacsymError } from '../../errors.js';
-import { namespaceDir } from '../../elacsym.js';
+import { namespaceDir } from '../../store/data-dir.js';
 import { importNdjson, type ImportProgress } from '../../store/ingest.js';
 import { Writer } from '../../store/writer.js';
 import { intOpt } from '../args.js';

@@ -1,7 +1,5 @@
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { ElacsymError } from '../../errors.js';
-import { namespaceDir } from '../../elacsym.js';
+import { namespaceDir } from '../../store/data-dir.js';
 import { parseQueryRequest, type QueryRequest } from '../../model/query.js';
 import type { Schema } from '../../model/types.js';
 import { executeQuery, type QueryResponse } from '../../query/engine.js';
@@ -111,6 +109,7 @@ export default async function query([name]: string[], o: Record<string, unknown>
       return 0;
     }
     // --batch: one response line per request line, in order; a bad line yields an error line and exit 2.
+    const [{ createReadStream }, { createInterface }] = await Promise.all([import('node:fs'), import('node:readline')]);
     const input = o.batch === '-' ? process.stdin : createReadStream(String(o.batch));
     const rl = createInterface({ input, crlfDelay: Infinity });
     let line = 0;

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { namespaceDir } from '../../elacsym.js';
+import { namespaceDir } from '../../store/data-dir.js';
 import { inspectJournal } from '../../store/journal-inspect.js';
 import { Writer } from '../../store/writer.js';
 import { intOpt } from '../args.js';
