@@ -108,7 +108,6 @@ export class Writer {
    * queries when this returns. New schemaless attributes and the import's resume point commit with it.
    */
   appendUpserts(docs: Doc[], newAttrs: ReadonlyMap<string, AttrValue>, resume?: { source: string; lines: number }): number {
-    this.loadPending();
     const payload = encodeUpserts(docs, this.schema.vector_dim);
     let schemaChanged = false;
     const next: Schema = { ...this.schema, attributes: { ...this.schema.attributes } };
@@ -132,8 +131,12 @@ export class Writer {
     })();
     failpoint('import:after-journal-commit');
     if (schemaChanged) this.schema = next;
-    this.pending!.push({ seq, op: 'upsert', docs });
-    this.pendingDocs += docs.length;
+    // Kept in memory only while the in-memory copy is complete (after recovery); otherwise the next
+    // flush reads every pending entry back from the journal.
+    if (this.pending) {
+      this.pending.push({ seq, op: 'upsert', docs });
+      this.pendingDocs += docs.length;
+    }
     return seq;
   }
 
@@ -147,11 +150,12 @@ export class Writer {
   }
 
   appendDeletes(ids: DocId[]): number {
-    this.loadPending();
     const payload = encodeDeletes(ids);
     const seq = appendJournal(this.db, 'delete', ids.length, payload, this.clock());
-    this.pending!.push({ seq, op: 'delete', ids });
-    this.pendingDocs += ids.length;
+    if (this.pending) {
+      this.pending.push({ seq, op: 'delete', ids });
+      this.pendingDocs += ids.length;
+    }
     return seq;
   }
 
