@@ -178,6 +178,7 @@ export function buildProgram(): Command {
     .description('apply every pending journal entry into segments now')
     .argument('<namespace>')
     .option('--dry-run', 'report what would be applied')
+    .option('--segment-docs <n>', 'documents per segment built from the backlog (bounds memory)', '100000')
     .option('--purge-quarantine', 'afterwards delete quarantined entries (save them first with `wal inspect --dump DIR`)')
     .option('--wait <seconds>', 'wait this long for another writer', '0')
     .addHelpText('after', examples(['elacsym wal replay docs', 'elacsym wal replay docs --dry-run']) + seeMan('elacsym-wal'))

@@ -125,6 +125,7 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
   const segmentDocs = Math.max(batchDocs, opts.segmentDocs ?? DEFAULT_SEGMENT_DOCS);
   const maxLine = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const skip = opts.skipLines ?? 0;
+  writer.segmentDocs = segmentDocs;
   const s: ImportSummary = {
     read: 0,
     committed: 0,

@@ -13,6 +13,7 @@ import type { AttrValue, Doc, DocId, Schema } from '../model/types.js';
 import { decodeDeletes, decodeUpserts, encodeDeletes, encodeUpserts } from '../storage/journal-codec.js';
 import { acquireWriterLock, type WriterLock } from '../storage/lock.js';
 import {
+  type JournalRow,
   allocSegmentId,
   appendJournal,
   checkFormat,
@@ -31,6 +32,8 @@ import { writeFileAtomic } from '../util/fs.js';
 import { buildSegment, type BuildPhase } from './segment-builder.js';
 
 export interface WriterOptions {
+  /** Documents per segment when flushing a backlog (bounds memory). */
+  segmentDocs?: number;
   /** Seconds to wait for another writer; 0 = fail at once with BUSY. */
   waitSeconds?: number;
   clock?: () => number;
@@ -61,6 +64,8 @@ export class Writer {
   private pendingDocs = 0;
   private readonly clock: () => number;
   readonly recovered: FlushResult | null;
+  /** Documents per segment when flushing a backlog from the journal. */
+  segmentDocs: number;
 
   private constructor(
     readonly dir: string,
@@ -73,6 +78,7 @@ export class Writer {
     this.clock = opts.clock ?? Date.now;
     this.schema = readSchema(db);
     this.recovered = null;
+    this.segmentDocs = opts.segmentDocs ?? 100_000;
   }
 
   static async open(dir: string, name: string, opts: WriterOptions = {}): Promise<Writer> {
@@ -171,15 +177,20 @@ export class Writer {
   }
 
   /**
-   * Read pending journal entries once (recovery); afterwards the writer keeps them in memory as it appends.
-   * Damaged entries are moved to the quarantine table, never applied.
+   * Read up to about `maxDocs` documents' worth of pending journal entries, oldest first (recovery, or
+   * after --no-flush). Damaged entries are moved to the quarantine table, never applied.
    */
-  private loadPending(): number {
-    if (this.pending) return 0;
+  private readPending(maxDocs: number): { ops: PendingOp[]; quarantined: number; more: boolean } {
     const ops: PendingOp[] = [];
     let quarantined = 0;
     let docs = 0;
-    for (const row of [...journalEntries(this.db)]) {
+    const bad: { row: JournalRow; damage: string }[] = [];
+    let more = false;
+    for (const row of journalEntries(this.db)) {
+      if (docs >= maxDocs && ops.length > 0) {
+        more = true;
+        break;
+      }
       let damage = journalDamage(row);
       let op: PendingOp | null = null;
       if (!damage) {
@@ -190,16 +201,17 @@ export class Writer {
         }
       }
       if (damage || !op) {
-        quarantineEntry(this.db, row, damage ?? 'undecodable', this.clock());
-        quarantined++;
+        bad.push({ row, damage: damage ?? 'undecodable' });
         continue;
       }
       ops.push(op);
       docs += row.count;
     }
-    this.pending = ops;
-    this.pendingDocs = docs;
-    return quarantined;
+    for (const { row, damage } of bad) {
+      quarantineEntry(this.db, row, damage, this.clock());
+      quarantined++;
+    }
+    return { ops, quarantined, more };
   }
 
   /**
@@ -211,9 +223,38 @@ export class Writer {
    *   3. gc of orphans and checkpoint of the SQLite WAL — best effort
    */
   async flush(): Promise<FlushResult> {
-    const quarantined = this.loadPending();
-    const ops = this.pending!;
-    const result: FlushResult = { segmentId: null, docs: 0, inserted: 0, updated: 0, deleted: 0, entries: ops.length, quarantined };
+    const total: FlushResult = { segmentId: null, docs: 0, inserted: 0, updated: 0, deleted: 0, entries: 0, quarantined: 0 };
+    // In bounded chunks of about segmentDocs documents: each chunk becomes one segment and commits on its
+    // own (later chunks supersede earlier ones through the id table), so memory stays bounded however
+    // large the backlog.
+    for (;;) {
+      let ops: PendingOp[];
+      let more: boolean;
+      if (this.pending) {
+        ops = this.pending;
+        more = false;
+      } else {
+        const r = this.readPending(this.segmentDocs);
+        ops = r.ops;
+        more = r.more;
+        total.quarantined += r.quarantined;
+      }
+      const f = await this.flushOps(ops);
+      total.segmentId = f.segmentId ?? total.segmentId;
+      total.docs += f.docs;
+      total.inserted += f.inserted;
+      total.updated += f.updated;
+      total.deleted += f.deleted;
+      total.entries += f.entries;
+      if (!more) break;
+    }
+    this.pending = [];
+    this.pendingDocs = 0;
+    return total;
+  }
+
+  private async flushOps(ops: PendingOp[]): Promise<FlushResult> {
+    const result: FlushResult = { segmentId: null, docs: 0, inserted: 0, updated: 0, deleted: 0, entries: ops.length, quarantined: 0 };
     if (ops.length === 0) return result;
     const throughSeq = ops[ops.length - 1]!.seq;
 
@@ -284,8 +325,7 @@ export class Writer {
     // Within one flush an id upserted twice is one insert (or update), matching what readers see.
     result.segmentId = files ? segId : null;
     result.docs = docs.length;
-    this.pending = [];
-    this.pendingDocs = 0;
+    this.pending = null; // the in-memory copy (if any) has been flushed; the caller resets it
     this.collectGarbage();
     failpoint('flush:after-gc');
     return result;

@@ -145,6 +145,15 @@ describe('wal inspect / replay', () => {
     expect((await exportMap(d, 'ns')).size).toBe(300);
   });
 
+  it('replays a large backlog in bounded segments', async () => {
+    const d = await setup();
+    expect((await cli(['-d', d, 'import', 'ns', '-', '--no-flush', '--batch-size', '250'], { input: lines.slice(0, 900).join('\n') })).code).toBe(0);
+    const rep = JSON.parse((await cli(['-d', d, '--json', 'wal', 'replay', 'ns', '--segment-docs', '300'])).stdout);
+    expect(rep).toMatchObject({ applied_entries: 4, documents: 900, inserted: 900 });
+    expect(segFiles(d, '.idx').length).toBe(2); // entries of 250 taken until a chunk reaches 300: 500 | 400
+    expect((await exportMap(d, 'ns')).size).toBe(900);
+  });
+
   it('the journal and manifest stay bounded over a long import', async () => {
     const d = (await setup());
     const big = [...generateDocs({ docs: 6000, dim: 8, seed: 77 })].map((x) => JSON.stringify(x)).join('\n');

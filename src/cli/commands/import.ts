@@ -31,7 +31,7 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
   let rejectsFd: number | null = null;
   if (typeof o.rejects === 'string') rejectsFd = openSync(o.rejects, 'w');
 
-  const writer = await Writer.open(dir, name!, { waitSeconds: wait });
+  const writer = await Writer.open(dir, name!, { waitSeconds: wait, segmentDocs });
   let stop = false;
   const onSig = () => {
     if (stop) process.exit(130);

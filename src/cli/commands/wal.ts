@@ -38,7 +38,7 @@ export async function replay([name]: string[], o: Record<string, unknown>, g: Gl
     else err(`${name}: would apply ${out.would_apply_entries} entries (${out.would_apply_documents} documents), quarantine ${out.would_quarantine}`);
     return 0;
   }
-  const w = await Writer.open(dir, name!, { waitSeconds: intOpt(o.wait ?? 0, '--wait', 0, 86400) });
+  const w = await Writer.open(dir, name!, { waitSeconds: intOpt(o.wait ?? 0, '--wait', 0, 86400), segmentDocs: intOpt(o.segmentDocs, '--segment-docs', 1, 100_000_000) });
   try {
     const r = w.recovered!;
     const purged = o.purgeQuarantine ? w.purgeQuarantine() : 0;
