@@ -1,0 +1,70 @@
+/**
+ * Import rules that keep the core a library: layers import downward only, only cli/ prints or exits,
+ * each heavy dependency has one importer, and `natural` is never imported by its index.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './helpers/cli.js';
+
+const SRC = join(ROOT, 'src');
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    return statSync(p).isDirectory() ? files(p) : /\.tsx?$/.test(f) ? [p] : [];
+  });
+}
+const all = files(SRC).map((p) => ({ path: relative(SRC, p), text: readFileSync(p, 'utf8') }));
+const layer = (p: string) => (p.includes('/') ? p.split('/')[0]! : p.replace(/\.tsx?$/, ''));
+const imports = (text: string) => [...text.matchAll(/(?:from|import)\s*\(?\s*'([^']+)'/g)].map((m) => m[1]!);
+
+/** Which layers each layer may import (besides itself). */
+const ALLOWED: Record<string, string[]> = {
+  errors: [],
+  util: ['errors'],
+  model: ['errors', 'util'],
+  index: ['errors', 'util', 'model'],
+  storage: ['errors', 'util', 'model'],
+  query: ['errors', 'util', 'model', 'index'],
+  store: ['errors', 'util', 'model', 'index', 'storage', 'query'],
+  bench: ['errors', 'util', 'model', 'index', 'storage', 'query', 'store'],
+  elacsym: ['errors', 'util', 'model', 'store'],
+  cli: ['errors', 'util', 'model', 'index', 'storage', 'query', 'store', 'bench', 'elacsym'],
+};
+
+describe('architecture', () => {
+  it('layers import downward only', () => {
+    const bad: string[] = [];
+    let seen = 0;
+    for (const f of all) {
+      const from = layer(f.path);
+      for (const spec of imports(f.text)) {
+        if (!spec.startsWith('.')) continue;
+        const target = relative(SRC, join(SRC, f.path, '..', spec)).replace(/\.js$/, '.ts');
+        const to = layer(target);
+        seen++;
+        if (to !== from && !ALLOWED[from]?.includes(to)) bad.push(`${f.path} imports ${spec} (${from} -> ${to})`);
+      }
+    }
+    expect(seen).toBeGreaterThan(100); // the scan really sees the import lines
+    expect(bad).toEqual([]);
+  });
+
+  it('only cli/ prints or exits; only util/failpoint.ts and cli/ read the environment', () => {
+    const bad: string[] = [];
+    for (const f of all) {
+      if (f.path.startsWith('cli/')) continue;
+      if (/console\.(log|error|warn)|process\.(stdout|stderr)\.write|process\.exit\(/.test(f.text)) bad.push(`${f.path} prints or exits`);
+      if (/process\.env\b/.test(f.text) && f.path !== 'util/failpoint.ts' && f.path !== 'bench/run.ts') bad.push(`${f.path} reads process.env`);
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it('each heavy dependency has one importer, and natural is imported by submodule only', () => {
+    const importers = (pkg: RegExp) => all.filter((f) => imports(f.text).some((s) => pkg.test(s))).map((f) => f.path);
+    expect(importers(/^better-sqlite3$/)).toEqual(['storage/sqlite.ts']);
+    expect(importers(/^(parquet-wasm|apache-arrow)$/)).toEqual(['storage/parquet.ts']);
+    expect(importers(/^natural$/)).toEqual([]);
+    expect(importers(/^ink$/).every((p) => p.startsWith('cli/ui/'))).toBe(true);
+  });
+});
