@@ -3,7 +3,8 @@
  * swap in one manifest transaction.
  *
  * Policy (README "Compaction"):
- * - `compact` (no flag) merges every segment into one: a major compaction.
+ * - `compact` (no flag) merges every segment into one (a major compaction), in groups of at most
+ *   MAX_MERGE_DOCS live documents so that memory stays bounded on large namespaces.
  * - `compact --if-needed` acts only past a threshold, and then merges only what the tiered policy picks:
  *     * journal backlog >= BACKLOG_DOCS pending documents -> flush it;
  *     * a size tier (tier = floor(log4(live docs / 1000)), so 1k, 4k, 16k, ... docs) holding
@@ -37,6 +38,30 @@ export const TIER_FANOUT = 4;
 export const DEAD_RATIO = 0.2;
 export const MAX_SEGMENTS = 16;
 export const TIER_BASE_DOCS = 1000;
+/** Largest merged segment, in live documents: a merge holds its documents in memory. */
+export const MAX_MERGE_DOCS = 500_000;
+
+/**
+ * Split segments (in id order) into merge groups of at most MAX_MERGE_DOCS live documents. A group of one
+ * segment is kept only if it has dead rows to drop (rewriting a clean segment alone gains nothing).
+ */
+export function capGroups(segs: readonly SegStat[]): number[][] {
+  const groups: number[][] = [];
+  let cur: SegStat[] = [];
+  let docs = 0;
+  const close = () => {
+    if (cur.length > 1 || (cur.length === 1 && cur[0]!.dead > 0)) groups.push(cur.map((s) => s.row.id));
+    cur = [];
+    docs = 0;
+  };
+  for (const s of segs) {
+    if (cur.length > 0 && docs + s.live > MAX_MERGE_DOCS) close();
+    cur.push(s);
+    docs += s.live;
+  }
+  close();
+  return groups;
+}
 
 export interface CompactionPlan {
   reason: string[];
@@ -61,7 +86,7 @@ export interface CompactionReport {
   plan: { merge: number[][] };
 }
 
-interface SegStat {
+export interface SegStat {
   row: SegmentRow;
   dead: number;
   live: number;
@@ -82,19 +107,17 @@ export const tierOf = (liveDocs: number) => Math.max(0, Math.floor(Math.log(Math
 
 export function planCompaction(stats: readonly SegStat[], pendingDocs: number, ifNeeded: boolean): CompactionPlan {
   const reason: string[] = [];
-  const all = stats.map((s) => s.row.id);
-  const anyDead = stats.some((s) => s.dead > 0);
   if (!ifNeeded) {
-    const needsMerge = stats.length > 1 || anyDead;
+    const groups = capGroups(stats);
     if (pendingDocs > 0) reason.push(`journal backlog of ${pendingDocs} documents`);
-    if (needsMerge) reason.push(`major compaction of ${stats.length} segments`);
-    return { reason, flushJournal: pendingDocs > 0, groups: needsMerge ? [all] : [] };
+    if (groups.length > 0) reason.push(`major compaction of ${stats.length} segments`);
+    return { reason, flushJournal: pendingDocs > 0, groups };
   }
   const flushJournal = pendingDocs >= BACKLOG_DOCS;
   if (flushJournal) reason.push(`journal backlog ${pendingDocs} >= ${BACKLOG_DOCS} documents`);
   if (stats.length > MAX_SEGMENTS) {
     reason.push(`${stats.length} segments > ${MAX_SEGMENTS}`);
-    return { reason, flushJournal, groups: [all] };
+    return { reason, flushJournal, groups: capGroups(stats) };
   }
   const picked = new Set<number>();
   const groups: number[][] = [];
@@ -104,10 +127,11 @@ export function planCompaction(stats: readonly SegStat[], pendingDocs: number, i
     tiers.set(t, [...(tiers.get(t) ?? []), s]);
   }
   for (const [t, segs] of [...tiers].sort((a, b) => a[0] - b[0])) {
-    if (segs.length >= TIER_FANOUT) {
+    const merges = segs.length >= TIER_FANOUT ? capGroups(segs) : [];
+    if (merges.length > 0) {
       reason.push(`tier ${t} holds ${segs.length} segments >= ${TIER_FANOUT}`);
-      groups.push(segs.map((s) => s.row.id));
-      for (const s of segs) picked.add(s.row.id);
+      groups.push(...merges);
+      for (const g of merges) for (const id of g) picked.add(id);
     }
   }
   for (const s of stats) {

@@ -337,7 +337,8 @@ export class FieldIndexReader {
   private readonly termMeta: Uint32Array;
   private readonly termBytes: Uint8Array;
   private readonly cache = new Map<string, Postings | null>();
-  private static readonly CACHE_MAX = 32;
+  // Decoded postings of recent terms: a --batch run sees the same common terms again and again.
+  private static readonly CACHE_MAX = 512;
 
   private constructor(
     private readonly src: ByteSource,

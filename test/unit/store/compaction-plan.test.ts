@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { capGroups, MAX_MERGE_DOCS, planCompaction, type SegStat, tierOf } from '../../../src/store/compact.js';
+import type { SegmentRow } from '../../../src/storage/manifest.js';
+
+const seg = (id: number, docs: number, dead = 0): SegStat => ({ row: { id, doc_count: docs } as SegmentRow, dead, live: docs - dead });
+
+describe('compaction plan', () => {
+  it('tiers are powers of 4 from 1000 live documents', () => {
+    expect([1, 999, 1000, 3999, 4000, 16000, 100_000].map(tierOf)).toEqual([0, 0, 0, 0, 1, 2, 3]);
+  });
+
+  it('major compaction merges everything, in groups bounded by MAX_MERGE_DOCS', () => {
+    const ten = Array.from({ length: 10 }, (_, i) => seg(i + 1, 100_000));
+    const groups = capGroups(ten);
+    expect(groups).toEqual([
+      [1, 2, 3, 4, 5],
+      [6, 7, 8, 9, 10],
+    ]);
+    for (const g of groups) expect(g.length * 100_000).toBeLessThanOrEqual(MAX_MERGE_DOCS);
+    expect(planCompaction([seg(1, 50)], 0, false).groups).toEqual([]); // one clean segment: nothing to do
+    expect(planCompaction([seg(1, 50, 5)], 0, false).groups).toEqual([[1]]); // dead rows: rewrite it
+    expect(planCompaction([seg(1, 50), seg(2, 60)], 0, false).groups).toEqual([[1, 2]]);
+  });
+
+  it('--if-needed acts only past its thresholds', () => {
+    expect(planCompaction([seg(1, 100), seg(2, 100), seg(3, 100)], 0, true).groups).toEqual([]);
+    expect(planCompaction([seg(1, 100), seg(2, 100), seg(3, 100), seg(4, 100)], 0, true).groups).toEqual([[1, 2, 3, 4]]);
+    expect(planCompaction([seg(1, 100_000), seg(2, 100), seg(3, 100), seg(4, 100)], 0, true).groups).toEqual([]);
+    expect(planCompaction([seg(1, 1000, 200)], 0, true).groups).toEqual([[1]]); // 20% dead
+    expect(planCompaction([seg(1, 1000, 199)], 0, true).groups).toEqual([]);
+    expect(planCompaction([], 10_000, true).flushJournal).toBe(true);
+    expect(planCompaction([], 9_999, true).flushJournal).toBe(false);
+    const many = Array.from({ length: 17 }, (_, i) => seg(i + 1, 1000 * 4 ** (i % 5)));
+    expect(planCompaction(many, 0, true).reason.join()).toContain('17 segments > 16');
+  });
+});
