@@ -39,7 +39,7 @@ export const DEAD_RATIO = 0.2;
 export const MAX_SEGMENTS = 16;
 export const TIER_BASE_DOCS = 1000;
 /** Largest merged segment, in live documents: a merge holds its documents in memory. */
-export const MAX_MERGE_DOCS = 500_000;
+export const MAX_MERGE_DOCS = 250_000;
 
 /**
  * Split segments (in id order) into merge groups of at most MAX_MERGE_DOCS live documents. A group of one

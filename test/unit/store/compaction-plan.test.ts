@@ -10,13 +10,15 @@ describe('compaction plan', () => {
   });
 
   it('major compaction merges everything, in groups bounded by MAX_MERGE_DOCS', () => {
-    const ten = Array.from({ length: 10 }, (_, i) => seg(i + 1, 100_000));
+    const ten = Array.from({ length: 10 }, (_, i) => seg(i + 1, 50_000));
     const groups = capGroups(ten);
     expect(groups).toEqual([
       [1, 2, 3, 4, 5],
       [6, 7, 8, 9, 10],
     ]);
-    for (const g of groups) expect(g.length * 100_000).toBeLessThanOrEqual(MAX_MERGE_DOCS);
+    for (const g of groups) expect(g.length * 50_000).toBeLessThanOrEqual(MAX_MERGE_DOCS);
+    // segments already at the cap, without dead rows, are left alone
+    expect(capGroups([seg(1, MAX_MERGE_DOCS), seg(2, MAX_MERGE_DOCS)])).toEqual([]);
     expect(planCompaction([seg(1, 50)], 0, false).groups).toEqual([]); // one clean segment: nothing to do
     expect(planCompaction([seg(1, 50, 5)], 0, false).groups).toEqual([[1]]); // dead rows: rewrite it
     expect(planCompaction([seg(1, 50), seg(2, 60)], 0, false).groups).toEqual([[1, 2]]);
