@@ -162,3 +162,19 @@ export function allocSegmentId(db: Db): number {
   setMeta(db, 'next_segment_id', String(id + 1));
   return id;
 }
+
+/** Add a segment row, taking the next segment id (which must be `id`: the writer lock guarantees it). */
+export function insertSegment(
+  db: Db,
+  f: { id: number; parquet: string; idx: string; parquetBytes: number; parquetCrc: number; indexBytes: number; indexCrc: number; docCount: number },
+  level: number,
+  maxSeq: number,
+  now: number,
+): void {
+  const id = allocSegmentId(db);
+  if (id !== f.id) throw new ElacsymError('INTERNAL', `segment id changed under the writer lock (${f.id} -> ${id})`);
+  db.prepare(
+    `INSERT INTO segments (id, level, doc_count, parquet_file, parquet_bytes, parquet_crc32, index_file, index_bytes, index_crc32, max_seq, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(f.id, level, f.docCount, f.parquet, f.parquetBytes, f.parquetCrc, f.idx, f.indexBytes, f.indexCrc, maxSeq, now);
+}

@@ -24,14 +24,13 @@ import { join } from 'node:path';
 import { ElacsymError } from '../errors.js';
 import { idKey } from '../model/document.js';
 import type { Doc } from '../model/types.js';
-import { allocSegmentId, getMeta, listSegments, type SegmentRow, setMeta } from '../storage/manifest.js';
+import { getMeta, insertSegment, listSegments, type SegmentRow, setMeta } from '../storage/manifest.js';
 import { readSegmentParquet } from '../storage/parquet.js';
 import { crc32 } from '../util/crc32.js';
 import { failpoint } from '../util/failpoint.js';
-import { writeFileAtomic } from '../util/fs.js';
 import { FileSource } from '../util/bytes.js';
-import { buildSegment } from './segment-builder.js';
-import { segmentFileName, type Writer } from './writer.js';
+import { writeSegment } from './segment-builder.js';
+import type { Writer } from './writer.js';
 
 export const BACKLOG_DOCS = 10_000;
 export const TIER_FANOUT = 4;
@@ -205,35 +204,13 @@ export async function compactNamespace(w: Writer, name: string, opts: { ifNeeded
     const deadStmt = w.db.prepare('SELECT ord FROM deleted WHERE segment_id = ?').pluck();
     for (const r of rows) docs.push(...(await readLiveDocs(w.dir, r, new Set(deadStmt.all(r.id) as number[]))));
     const segId = Number(getMeta(w.db, 'next_segment_id') ?? '1');
-    let files: { parquet: string; idx: string; pBytes: number; pCrc: number; iBytes: number; iCrc: number } | null = null;
-    if (docs.length > 0) {
-      const built = await buildSegment(docs, w.schema, segId);
-      const parquet = segmentFileName(segId, 'parquet');
-      const idx = segmentFileName(segId, 'idx');
-      writeFileAtomic(join(w.dir, 'segments', parquet), built.parquet);
-      writeFileAtomic(join(w.dir, 'segments', idx), built.index);
-      let iCrc = 0;
-      let iBytes = 0;
-      for (const c of built.index) {
-        iCrc = crc32(c, iCrc);
-        iBytes += c.length;
-      }
-      files = { parquet, idx, pBytes: built.parquet.length, pCrc: crc32(built.parquet), iBytes, iCrc };
-    }
+    const files = docs.length > 0 ? await writeSegment(join(w.dir, 'segments'), segId, docs, w.schema) : null;
     failpoint('compact:after-segment-write');
     const maxSeq = Math.max(...rows.map((r) => r.max_seq));
     const level = Math.max(...rows.map((r) => r.level)) + 1;
     const putLoc = w.db.prepare('UPDATE docs SET segment_id = ?, ord = ? WHERE id_key = ?');
     w.db.transaction(() => {
-      if (files) {
-        if (allocSegmentId(w.db) !== segId) throw new ElacsymError('INTERNAL', 'segment id changed under the writer lock');
-        w.db
-          .prepare(
-            `INSERT INTO segments (id, level, doc_count, parquet_file, parquet_bytes, parquet_crc32, index_file, index_bytes, index_crc32, max_seq, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          )
-          .run(segId, level, docs.length, files.parquet, files.pBytes, files.pCrc, files.idx, files.iBytes, files.iCrc, maxSeq, clock());
-      }
+      if (files) insertSegment(w.db, files, level, maxSeq, clock());
       for (const r of rows) {
         w.db.prepare('DELETE FROM segments WHERE id = ?').run(r.id);
         w.db.prepare('DELETE FROM deleted WHERE segment_id = ?').run(r.id);

@@ -4,6 +4,7 @@
  * filter columns, full-text postings, the IVF vector index).
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Doc, Schema } from '../model/types.js';
@@ -13,6 +14,8 @@ import { buildFieldIndex } from '../index/fulltext/postings.js';
 import { buildIvf } from '../index/vector/ivf.js';
 import { writeSegmentParquet } from '../storage/parquet.js';
 import { buildSegmentFile, encodeStringTable } from '../storage/segment-file.js';
+import { crc32 } from '../util/crc32.js';
+import { writeFileAtomic } from '../util/fs.js';
 
 export interface BuiltSegment {
   parquet: Uint8Array;
@@ -130,4 +133,45 @@ function buildSections(docs: readonly Doc[], schema: Schema, vec: PackedVectors 
 
   if (vec) sections.push({ name: 'vectors', bytes: vec.section });
   return sections;
+}
+
+export interface SegmentFiles {
+  id: number;
+  parquet: string;
+  idx: string;
+  parquetBytes: number;
+  parquetCrc: number;
+  indexBytes: number;
+  indexCrc: number;
+  docCount: number;
+}
+
+export const segmentFileName = (id: number, ext: 'parquet' | 'idx') => `seg-${String(id).padStart(8, '0')}.${ext}`;
+
+/**
+ * Build a segment and write its two files into `segDir`, each atomically (temp, fsync, rename, fsync
+ * dir), Parquet first. Nothing refers to them until the caller's manifest transaction does, so a crash
+ * anywhere in here leaves only orphans for the garbage collector.
+ */
+export async function writeSegment(
+  segDir: string,
+  id: number,
+  docs: readonly Doc[],
+  schema: Schema,
+  hooks: { onPhase?: (p: BuildPhase) => void; afterParquet?: () => void; afterIndex?: () => void } = {},
+): Promise<SegmentFiles> {
+  const built = await buildSegment(docs, schema, id, hooks.onPhase);
+  const parquet = segmentFileName(id, 'parquet');
+  const idx = segmentFileName(id, 'idx');
+  writeFileAtomic(join(segDir, parquet), built.parquet);
+  hooks.afterParquet?.();
+  writeFileAtomic(join(segDir, idx), built.index);
+  hooks.afterIndex?.();
+  let indexCrc = 0;
+  let indexBytes = 0;
+  for (const c of built.index) {
+    indexCrc = crc32(c, indexCrc);
+    indexBytes += c.length;
+  }
+  return { id, parquet, idx, parquetBytes: built.parquet.length, parquetCrc: crc32(built.parquet), indexBytes, indexCrc, docCount: docs.length };
 }

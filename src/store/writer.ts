@@ -6,7 +6,6 @@
  */
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ElacsymError } from '../errors.js';
 import { idKey } from '../model/document.js';
 import { inferType } from '../model/schema.js';
 import type { AttrValue, Doc, DocId, Schema } from '../model/types.js';
@@ -14,7 +13,7 @@ import { decodeDeletes, decodeUpserts, encodeDeletes, encodeUpserts } from '../s
 import { acquireWriterLock, type WriterLock } from '../storage/lock.js';
 import {
   type JournalRow,
-  allocSegmentId,
+  insertSegment,
   appendJournal,
   checkFormat,
   getMeta,
@@ -26,10 +25,8 @@ import {
   setMeta,
 } from '../storage/manifest.js';
 import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
-import { crc32 } from '../util/crc32.js';
 import { failpoint } from '../util/failpoint.js';
-import { writeFileAtomic } from '../util/fs.js';
-import { buildSegment, type BuildPhase } from './segment-builder.js';
+import { type BuildPhase, writeSegment } from './segment-builder.js';
 
 export interface WriterOptions {
   /** Documents per segment when flushing a backlog (bounds memory). */
@@ -53,8 +50,6 @@ export interface FlushResult {
 }
 
 type PendingOp = { seq: number; op: 'upsert'; docs: Doc[] } | { seq: number; op: 'delete'; ids: DocId[] };
-
-export const segmentFileName = (id: number, ext: 'parquet' | 'idx') => `seg-${String(id).padStart(8, '0')}.${ext}`;
 
 export class Writer {
   readonly db: Db;
@@ -268,24 +263,14 @@ export class Writer {
     for (const d of latest.values()) if (d) docs.push(d);
 
     const segId = Number(getMeta(this.db, 'next_segment_id') ?? '1');
-    let files: { parquet: string; idx: string; pBytes: number; pCrc: number; iBytes: number; iCrc: number } | null = null;
-    if (docs.length > 0) {
-      const built = await buildSegment(docs, this.schema, segId, (p) => this.opts.onPhase?.(p, docs.length));
-      const segDir = join(this.dir, 'segments');
-      const parquet = segmentFileName(segId, 'parquet');
-      const idx = segmentFileName(segId, 'idx');
-      writeFileAtomic(join(segDir, parquet), built.parquet);
-      failpoint('flush:after-parquet-write');
-      writeFileAtomic(join(segDir, idx), built.index);
-      failpoint('flush:after-index-write');
-      let iCrc = 0;
-      let iBytes = 0;
-      for (const c of built.index) {
-        iCrc = crc32(c, iCrc);
-        iBytes += c.length;
-      }
-      files = { parquet, idx, pBytes: built.parquet.length, pCrc: crc32(built.parquet), iBytes, iCrc };
-    }
+    const files =
+      docs.length > 0
+        ? await writeSegment(join(this.dir, 'segments'), segId, docs, this.schema, {
+            onPhase: (p) => this.opts.onPhase?.(p, docs.length),
+            afterParquet: () => failpoint('flush:after-parquet-write'),
+            afterIndex: () => failpoint('flush:after-index-write'),
+          })
+        : null;
 
     this.opts.onPhase?.('commit', docs.length);
     const getLoc = this.db.prepare('SELECT segment_id, ord FROM docs WHERE id_key = ?');
@@ -293,16 +278,7 @@ export class Writer {
     const delLoc = this.db.prepare('DELETE FROM docs WHERE id_key = ?');
     const markDeleted = this.db.prepare('INSERT OR IGNORE INTO deleted (segment_id, ord) VALUES (?, ?)');
     this.db.transaction(() => {
-      if (files) {
-        const id = allocSegmentId(this.db);
-        if (id !== segId) throw new ElacsymError('INTERNAL', `segment id changed under the writer lock (${segId} -> ${id})`);
-        this.db
-          .prepare(
-            `INSERT INTO segments (id, level, doc_count, parquet_file, parquet_bytes, parquet_crc32, index_file, index_bytes, index_crc32, max_seq, created_at)
-             VALUES (?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          )
-          .run(segId, docs.length, files.parquet, files.pBytes, files.pCrc, files.idx, files.iBytes, files.iCrc, throughSeq, this.clock());
-      }
+      if (files) insertSegment(this.db, files, 0, throughSeq, this.clock());
       // Upserts first-seen-in-this-flush count as inserts unless the id already lived in a segment.
       let ord = 0;
       for (const [key, doc] of latest) {
