@@ -4,6 +4,7 @@ import { exportDocs } from '../../store/export.js';
 import { out, type GlobalOptions } from '../output.js';
 
 export default async function exportCmd([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
+  // Output is the NDJSON itself (the same with --json); -o writes it to a file instead of stdout.
   const dir = namespaceDir(g.dataDir, name!);
   const fd = typeof o.output === 'string' ? openSync(`${o.output}`, 'w') : null;
   let buf = '';
@@ -22,6 +23,5 @@ export default async function exportCmd([name]: string[], o: Record<string, unkn
   } finally {
     if (fd !== null) closeSync(fd);
   }
-  void g;
   return 0;
 }
