@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateDocs } from '../../src/bench/dataset.js';
-import { compareBaseline, exactIds, recallAtK } from '../../src/bench/run.js';
+import { compareBaseline, exactIds, exactTruth, recallAtK } from '../../src/bench/run.js';
 import { cleanupTmp, cli, tmpDir } from '../helpers/cli.js';
 
 afterAll(cleanupTmp);
@@ -48,6 +48,22 @@ describe('bench', () => {
       .slice(0, 5)
       .map((x) => x[1]);
     expect(truth).toEqual(naive);
+    // the one-pass, many-query, many-filter version agrees with a naive filtered sort (cosine, ties by id)
+    const qs = [docs[3]!.vector!, docs[7]!.vector!.map((x) => -x)];
+    const odd = (d: { id: number }) => d.id % 2 === 1;
+    const multi = exactTruth(docs, qs, 7, 'cosine', { all: () => true, odd });
+    const cos = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i]!, 0) / (Math.hypot(...a) * Math.hypot(...b));
+    for (const [name, allow] of [['all', () => true], ['odd', odd]] as const) {
+      qs.forEach((q, j) => {
+        const naive2 = docs
+          .filter(allow)
+          .map((d) => [cos(q, d.vector!), d.id] as const)
+          .sort((a, b) => b[0] - a[0] || a[1] - b[1])
+          .slice(0, 7)
+          .map((x) => x[1]);
+        expect(multi.get(name)![j]).toEqual(naive2);
+      });
+    }
     expect(recallAtK([truth], [truth])).toBe(1);
     expect(recallAtK([truth], [truth.slice(0, 2)])).toBeCloseTo(0.4);
     expect(recallAtK([truth], [[]])).toBe(0);
