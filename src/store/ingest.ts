@@ -196,51 +196,64 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
     opts.onReject?.(line, text, err.message);
   };
 
-  for await (const { bytes: raw, consumed } of lines(input, maxLine)) {
-    lineNo++;
-    if (consumed < 0) {
+  try {
+    for await (const { bytes: raw, consumed } of lines(input, maxLine)) {
+      lineNo++;
+      if (consumed < 0) {
+        if (lineNo <= skip) {
+          s.skipped_lines++;
+          continue;
+        }
+        s.read++;
+        reject(lineNo, raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: longer than ${maxLine} bytes (--max-line-bytes)`, { details: { line: lineNo } }));
+        continue;
+      }
+      bytes = consumed;
       if (lineNo <= skip) {
         s.skipped_lines++;
         continue;
       }
+      if (raw.length === 0 || isBlank(raw)) continue;
       s.read++;
-      reject(lineNo, raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: longer than ${maxLine} bytes (--max-line-bytes)`, { details: { line: lineNo } }));
-      continue;
-    }
-    bytes = consumed;
-    if (lineNo <= skip) {
-      s.skipped_lines++;
-      continue;
-    }
-    if (raw.length === 0 || isBlank(raw)) continue;
-    s.read++;
-    if (raw.length > maxLine) {
-      reject(lineNo, raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: longer than ${maxLine} bytes (--max-line-bytes)`, { details: { line: lineNo } }));
-      continue;
-    }
-    let text: string;
-    if (isUtf8(raw)) text = raw.toString('utf8');
-    else {
-      reject(lineNo, raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: not valid UTF-8`, { details: { line: lineNo } }));
-      continue;
-    }
-    let obj: unknown;
-    try {
-      obj = JSON.parse(text);
-    } catch (e) {
-      reject(lineNo, raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: malformed JSON (${(e as Error).message})`, { details: { line: lineNo } }));
-      continue;
-    }
-    try {
-      batch.push(toDoc(obj, writer.schema, newAttrs));
-    } catch (e) {
-      if (e instanceof DocumentError) {
-        reject(lineNo, raw, toInvalidDocument(e, lineNo));
+      if (raw.length > maxLine) {
+        reject(lineNo, raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: longer than ${maxLine} bytes (--max-line-bytes)`, { details: { line: lineNo } }));
         continue;
       }
-      throw e;
+      let text: string;
+      if (isUtf8(raw)) text = raw.toString('utf8');
+      else {
+        reject(lineNo, raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: not valid UTF-8`, { details: { line: lineNo } }));
+        continue;
+      }
+      let obj: unknown;
+      try {
+        obj = JSON.parse(text);
+      } catch (e) {
+        reject(lineNo, raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: malformed JSON (${(e as Error).message})`, { details: { line: lineNo } }));
+        continue;
+      }
+      try {
+        batch.push(toDoc(obj, writer.schema, newAttrs));
+      } catch (e) {
+        if (e instanceof DocumentError) {
+          reject(lineNo, raw, toInvalidDocument(e, lineNo));
+          continue;
+        }
+        throw e;
+      }
+      if (batch.length >= batchDocs) await commit();
     }
-    if (batch.length >= batchDocs) await commit();
+  } catch (e) {
+    // A bad line stops the import, but what was committed before it still gets its segment (and
+    // indexes), as it would have at the end of a successful import.
+    if (e instanceof ElacsymError && e.code === 'INVALID_DOCUMENT' && opts.flush !== false) {
+      try {
+        await writer.flush();
+      } catch {
+        // the journal keeps the documents; the next writer flushes them
+      }
+    }
+    throw e;
   }
   await commit();
   s.lines = lineNo;

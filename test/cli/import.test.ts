@@ -174,6 +174,8 @@ describe('bad input', () => {
     expect(r.stderr).toContain('2 documents from input lines 1-2 were committed');
     expect(r.stderr).toContain('--skip-lines 2');
     expect([...(await exportMap(d, 'docs')).keys()].sort()).toEqual(['1', '2']);
+    // the committed batches were flushed into a segment before exiting: nothing left pending
+    expect((await cli(['-d', d, 'health'])).code).toBe(0);
   });
 
   it('rejects invalid UTF-8 and over-long lines', async () => {
