@@ -38,7 +38,7 @@ function run(load: () => Promise<{ default: Action }>) {
       const code = await mod.default(args.flat() as string[], opts, g);
       exitCode = typeof code === 'number' ? code : 0;
     } catch (e) {
-      await flushOut();
+      await flushOut().catch(() => undefined);
       exitCode = reportError(e, g);
     }
   };
@@ -230,6 +230,10 @@ export async function main(argv: string[]): Promise<number> {
     }
     return reportError(e instanceof ElacsymError ? e : e, { json: false, debug: true });
   }
-  await flushOut();
+  try {
+    await flushOut();
+  } catch {
+    // stdout closed by its reader: nothing more to say
+  }
   return exitCode;
 }

@@ -18,27 +18,40 @@ export interface GlobalOptions {
 }
 
 let pendingOut = '';
+let stdoutClosed = false;
+
+/** Thrown when the reader of stdout went away (`elacsym export | head`): main exits quietly. */
+export class BrokenPipe extends Error {}
+
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') stdoutClosed = true;
+});
 
 /** Buffered stdout: flushed in 64 KiB writes; call `flushOut()` before exit. */
 export async function out(text: string): Promise<void> {
+  if (stdoutClosed) throw new BrokenPipe('stdout closed');
   pendingOut += text;
   if (pendingOut.length >= 65536) await flushOut();
 }
 
 export async function flushOut(): Promise<void> {
-  if (pendingOut.length === 0) return;
+  if (pendingOut.length === 0 || stdoutClosed) return;
   const s = pendingOut;
   pendingOut = '';
   if (!process.stdout.write(s)) {
     await new Promise<void>((resolve) => {
       const done = () => {
+        process.stdout.off('drain', done);
         process.stdout.off('error', done);
+        process.stdout.off('close', done);
         resolve();
       };
-      process.stdout.once('drain', done);
-      process.stdout.once('error', done);
+      process.stdout.on('drain', done);
+      process.stdout.on('error', done);
+      process.stdout.on('close', done);
     });
   }
+  if (stdoutClosed) throw new BrokenPipe('stdout closed');
 }
 
 export function outLine(text: string): Promise<void> {
@@ -64,6 +77,7 @@ export function isTTY(stream: 'stdout' | 'stderr' | 'stdin'): boolean {
 
 /** Turn any error into text on stderr and the documented exit status. */
 export function reportError(e: unknown, g: Pick<GlobalOptions, 'json' | 'debug'>): number {
+  if (e instanceof BrokenPipe) return EXIT.OK; // the reader has what it wanted, like `yes | head`
   const ee =
     e instanceof ElacsymError
       ? e
