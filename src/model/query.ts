@@ -51,8 +51,8 @@ function num(v: unknown, path: string, min: number, max = Infinity): number {
 function toVector(v: unknown, schema: Schema, path: string): Float32Array {
   if (!Array.isArray(v)) bad(path, 'expected an array of numbers');
   const arr = v as unknown[];
-  if (schema.vector_dim === 0) bad(path, 'this namespace has no vectors (vector_dim 0)');
-  if (arr.length !== schema.vector_dim) bad(path, `expected ${schema.vector_dim} numbers, got ${arr.length}`);
+  // A text-only namespace answers a vector query with no vector candidates, not an error.
+  if (schema.vector_dim !== 0 && arr.length !== schema.vector_dim) bad(path, `expected ${schema.vector_dim} numbers, got ${arr.length}`);
   const out = new Float32Array(arr.length);
   arr.forEach((x, i) => {
     if (typeof x !== 'number' || !Number.isFinite(x)) bad(`${path}[${i}]`, 'expected a finite number');

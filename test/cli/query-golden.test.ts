@@ -97,6 +97,16 @@ describe('query goldens', () => {
     expect((await cli(['-d', d, 'query', 'qs', '--batch', '-', '--format', 'table'], { input: req })).code).toBe(2);
   });
 
+  it('a vector query on a text-only namespace yields no vector candidates, not an error', async () => {
+    expect((await cli(['-d', d, 'init', 'textonly', '--full-text', 'title'])).code).toBe(0);
+    await cli(['-d', d, 'import', 'textonly', '-'], { input: '{"id":1,"attributes":{"title":"red fox"}}\n{"id":2,"attributes":{"title":"blue fox"}}\n' });
+    const v = await cli(['-d', d, 'query', 'textonly', '--vector', '[1,2,3]', '--format', 'json']);
+    expect(v.code, v.stderr).toBe(0);
+    expect(JSON.parse(v.stdout).results).toEqual([]);
+    const h = await cli(['-d', d, 'query', 'textonly', '--vector', '[1,2,3]', '--text', 'red', '--format', 'json', '--include-attributes', '']);
+    expect(JSON.parse(h.stdout).results.map((r: { id: number }) => r.id)).toEqual([1]);
+  });
+
   it('rejects bad requests with INVALID_QUERY / INVALID_FILTER and exit 2', async () => {
     const bad: [string[], string][] = [
       [['--vector', '[1,2]'], 'INVALID_QUERY'],
