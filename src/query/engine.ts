@@ -73,7 +73,12 @@ interface Hit {
 /** Best k hits by score desc then id asc; exact with ties at the boundary (all tied hits are compared by id). */
 export function selectTop(hits: Hit[], k: number, sources: readonly SearchSource[]): Hit[] {
   if (hits.length === 0 || k <= 0) return [];
-  const threshold = hits.length > k ? kthLargestOf(Float64Array.from(hits, (h) => h.score), k) : -Infinity;
+  let threshold = -Infinity;
+  if (hits.length > k) {
+    const heap = new KthLargest(k);
+    for (const h of hits) heap.push(h.score);
+    threshold = heap.value;
+  }
   const keep = hits.filter((h) => h.score >= threshold);
   for (const h of keep) h.id ??= sources[h.src]!.idOf(h.ord);
   keep.sort((a, b) => b.score - a.score || compareIds(a.id!, b.id!));
@@ -168,10 +173,10 @@ export function executeQuery(
     for (const r of bySource) total += r.ords.length;
     let threshold = -Infinity;
     if (total > fetch) {
-      const scores = new Float64Array(total);
-      let n = 0;
-      for (const r of bySource) for (let j = 0; j < r.ords.length; j++) scores[n++] = r.scores[r.ords[j]!]!;
-      threshold = kthLargestOf(scores, fetch);
+      // Streamed into a size-k heap: no per-query array of every hit's score (less GC in --batch).
+      const heap = new KthLargest(fetch);
+      for (const r of bySource) for (let j = 0; j < r.ords.length; j++) heap.push(r.scores[r.ords[j]!]!);
+      threshold = heap.value;
     }
     const all: Hit[] = [];
     for (const r of bySource) {
@@ -296,19 +301,25 @@ const EMPTY_READER = {
   terms: () => [][Symbol.iterator](),
 } as unknown as FieldIndexReader;
 
-/** The k-th largest score, with a size-k min-heap: O(n log k), no sort of all n hits. */
-function kthLargestOf(values: Float64Array, k: number): number {
-  const heap = new Float64Array(k);
-  let n = 0;
-  for (let j = 0; j < values.length; j++) {
-    const x = values[j]!;
-    if (n < k) {
-      let i = n++;
+/** The k-th largest of the values pushed, with a size-k min-heap: O(n log k), nothing else allocated. */
+class KthLargest {
+  private readonly heap: Float64Array;
+  private n = 0;
+  constructor(private readonly k: number) {
+    this.heap = new Float64Array(k);
+  }
+  push(x: number): void {
+    const heap = this.heap;
+    const k = this.k;
+    if (this.n < k) {
+      let i = this.n++;
       heap[i] = x;
       while (i > 0) {
         const p = (i - 1) >> 1;
         if (heap[p]! <= heap[i]!) break;
-        [heap[p], heap[i]] = [heap[i]!, heap[p]!];
+        const t = heap[p]!;
+        heap[p] = heap[i]!;
+        heap[i] = t;
         i = p;
       }
     } else if (x > heap[0]!) {
@@ -321,10 +332,15 @@ function kthLargestOf(values: Float64Array, k: number): number {
         if (l < k && heap[l]! < heap[m]!) m = l;
         if (r < k && heap[r]! < heap[m]!) m = r;
         if (m === i) break;
-        [heap[m], heap[i]] = [heap[i]!, heap[m]!];
+        const t = heap[m]!;
+        heap[m] = heap[i]!;
+        heap[i] = t;
         i = m;
       }
     }
   }
-  return heap[0]!;
+  /** The k-th largest so far (-Infinity until k values were pushed). */
+  get value(): number {
+    return this.n < this.k ? -Infinity : this.heap[0]!;
+  }
 }
