@@ -9,7 +9,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ElacsymError } from '../errors.js';
 import { idFromKey, idKey } from '../model/document.js';
-import type { Doc, Schema } from '../model/types.js';
+import type { Doc, DocId, Schema } from '../model/types.js';
 import { decodeDeletes, decodeUpserts } from '../storage/journal-codec.js';
 import { checkFormat, journalDamage, journalEntries, listSegments, readSchema, type SegmentRow } from '../storage/manifest.js';
 import { SegmentFile, StringTable } from '../storage/segment-file.js';
@@ -63,8 +63,14 @@ export class SegmentHandle {
     return this._ids;
   }
 
-  idOf(ord: number) {
-    return idFromKey(this.ids.get(ord));
+  /** Decoded ids by ordinal, filled on use: ties broken by id decode the same ids query after query. */
+  private idCache: (DocId | undefined)[] | null = null;
+
+  idOf(ord: number): DocId {
+    const cache = (this.idCache ??= new Array<DocId | undefined>(this.row.doc_count));
+    let id = cache[ord];
+    if (id === undefined) cache[ord] = id = idFromKey(this.ids.get(ord));
+    return id;
   }
 
   attributesOf(ord: number): Doc['attributes'] {
