@@ -8,24 +8,10 @@ import { buildIvf, defaultNlist, exactTopK, IvfReader } from '../../../src/index
 import type { Metric } from '../../../src/model/types.js';
 import { crc32 } from '../../../src/util/crc32.js';
 import { FileSource, MemorySource, type ByteSource } from '../../../src/util/bytes.js';
+import { gaussian as gauss, mulberry32 as rng } from '../../../src/util/prng.js';
 
 const METRICS: Metric[] = ['cosine', 'l2', 'dot'];
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-function gauss(r: () => number): number {
-  let u = 0;
-  while (u === 0) u = r();
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r());
-}
 /** n rows around `clusters` Gaussian centers (unit variance per dimension). */
 function clustered(n: number, dim: number, clusters: number, seed: number): Float32Array {
   const r = rng(seed);
