@@ -25,11 +25,10 @@ import { ElacsymError } from '../errors.js';
 import { idKey } from '../model/document.js';
 import type { Doc } from '../model/types.js';
 import { getMeta, insertSegment, listSegments, type SegmentRow, setMeta } from '../storage/manifest.js';
-import { readSegmentParquet } from '../storage/parquet.js';
-import { crc32 } from '../util/crc32.js';
 import { failpoint } from '../util/failpoint.js';
 import { FileSource } from '../util/bytes.js';
 import { writeSegment } from './segment-builder.js';
+import { decodeSegmentDocs } from './segment-docs.js';
 import type { Writer } from './writer.js';
 
 export const BACKLOG_DOCS = 10_000;
@@ -153,13 +152,7 @@ async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<numb
   } finally {
     src.close();
   }
-  if (bytes.length !== row.parquet_bytes || crc32(bytes) !== row.parquet_crc32) {
-    throw new ElacsymError('CORRUPT_SEGMENT', `${path}: checksum mismatch; refusing to compact a damaged segment`, { details: { path } });
-  }
-  const docs = await readSegmentParquet(bytes);
-  if (docs.length !== row.doc_count) {
-    throw new ElacsymError('CORRUPT_SEGMENT', `${path}: ${docs.length} rows, ${row.doc_count} recorded`, { details: { path } });
-  }
+  const docs = await decodeSegmentDocs(path, bytes, row);
   return docs.filter((_, ord) => !dead.has(ord));
 }
 
