@@ -16,11 +16,12 @@ import type { QueryRequest } from '../model/query.js';
 import type { Attributes, DocId, Schema } from '../model/types.js';
 import { countMatches, evaluateColumns, type Column } from '../index/filter/evaluate.js';
 import type { Analyzer } from '../index/fulltext/analyzer.js';
-import { type FieldQuery, type LiveStats, searchBm25, searchBm25BySource, type TextSource } from '../index/fulltext/bm25.js';
+import { type Bm25SourceHits, type FieldQuery, type LiveStats, searchBm25, searchBm25BySource, type TextSource } from '../index/fulltext/bm25.js';
 import type { FieldIndexReader } from '../index/fulltext/postings.js';
 import { parseTextQuery } from '../index/fulltext/text-query.js';
 import type { Hits } from '../index/vector/topk.js';
 import { rrf } from './fusion.js';
+import { KthLargest } from '../util/kth-largest.js';
 
 export const EXACT_SCAN_MAX = 4096;
 export const EXACT_SCAN_FRACTION = 0.05;
@@ -83,6 +84,38 @@ export function selectTop(hits: Hit[], k: number, sources: readonly SearchSource
   for (const h of keep) h.id ??= sources[h.src]!.idOf(h.ord);
   keep.sort((a, b) => b.score - a.score || compareIds(a.id!, b.id!));
   return keep.slice(0, k);
+}
+
+/**
+ * The text hits that can place in the top `fetch`: a size-`fetch` heap over the score arrays gives the
+ * threshold, then objects are made only for hits at or above it (ties at the threshold are all kept for
+ * selectTop's id tie-break). The loops are small functions of their own so V8 optimizes them within the
+ * first queries of a --batch run (see bm25.ts).
+ */
+function textCandidates(bySource: readonly Bm25SourceHits[], fetch: number): Hit[] {
+  let total = 0;
+  for (const r of bySource) total += r.ords.length;
+  let threshold = -Infinity;
+  if (total > fetch) {
+    const heap = new KthLargest(fetch);
+    for (const r of bySource) pushScores(heap, r.scores, r.ords);
+    threshold = heap.value;
+  }
+  const all: Hit[] = [];
+  for (const r of bySource) collectAtLeast(all, r.source, r.scores, r.ords, threshold);
+  return all;
+}
+
+function pushScores(heap: KthLargest, scores: Float64Array, ords: Uint32Array): void {
+  for (let j = 0; j < ords.length; j++) heap.push(scores[ords[j]!]!);
+}
+
+function collectAtLeast(out: Hit[], src: number, scores: Float64Array, ords: Uint32Array, threshold: number): void {
+  for (let j = 0; j < ords.length; j++) {
+    const ord = ords[j]!;
+    const score = scores[ord]!;
+    if (score >= threshold) out.push({ src, ord, score });
+  }
 }
 
 export function executeQuery(
@@ -167,25 +200,8 @@ export function executeQuery(
         };
       }),
     }));
-    // Threshold first (a size-k heap over the score arrays), then objects only for hits that can place.
     const bySource = searchBm25BySource(fields, clauses);
-    let total = 0;
-    for (const r of bySource) total += r.ords.length;
-    let threshold = -Infinity;
-    if (total > fetch) {
-      // Streamed into a size-k heap: no per-query array of every hit's score (less GC in --batch).
-      const heap = new KthLargest(fetch);
-      for (const r of bySource) for (let j = 0; j < r.ords.length; j++) heap.push(r.scores[r.ords[j]!]!);
-      threshold = heap.value;
-    }
-    const all: Hit[] = [];
-    for (const r of bySource) {
-      for (let j = 0; j < r.ords.length; j++) {
-        const ord = r.ords[j]!;
-        const score = r.scores[ord]!;
-        if (score >= threshold) all.push({ src: r.source, ord, score });
-      }
-    }
+    const all = textCandidates(bySource, fetch);
     textHits = selectTop(all, fetch, sources);
     if (req.explain && textHits.length > 0) {
       // Per-field contributions only for the returned hits (the explain path may be slower).
@@ -300,47 +316,3 @@ const EMPTY_READER = {
   postings: () => null,
   terms: () => [][Symbol.iterator](),
 } as unknown as FieldIndexReader;
-
-/** The k-th largest of the values pushed, with a size-k min-heap: O(n log k), nothing else allocated. */
-class KthLargest {
-  private readonly heap: Float64Array;
-  private n = 0;
-  constructor(private readonly k: number) {
-    this.heap = new Float64Array(k);
-  }
-  push(x: number): void {
-    const heap = this.heap;
-    const k = this.k;
-    if (this.n < k) {
-      let i = this.n++;
-      heap[i] = x;
-      while (i > 0) {
-        const p = (i - 1) >> 1;
-        if (heap[p]! <= heap[i]!) break;
-        const t = heap[p]!;
-        heap[p] = heap[i]!;
-        heap[i] = t;
-        i = p;
-      }
-    } else if (x > heap[0]!) {
-      heap[0] = x;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < k && heap[l]! < heap[m]!) m = l;
-        if (r < k && heap[r]! < heap[m]!) m = r;
-        if (m === i) break;
-        const t = heap[m]!;
-        heap[m] = heap[i]!;
-        heap[i] = t;
-        i = m;
-      }
-    }
-  }
-  /** The k-th largest so far (-Infinity until k values were pushed). */
-  get value(): number {
-    return this.n < this.k ? -Infinity : this.heap[0]!;
-  }
-}
