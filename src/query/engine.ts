@@ -118,6 +118,56 @@ function collectAtLeast(out: Hit[], src: number, scores: Float64Array, ords: Uin
   }
 }
 
+/**
+ * One source's vector candidates, appended to `out`; returns the source's plan for --explain. Few matches
+ * -> exact scan of just those; otherwise IVF ANN, restricted to the mask when there is a filter.
+ */
+function vectorRetrieve(
+  s: SearchSource,
+  i: number,
+  q: Float32Array,
+  fetch: number,
+  m: Uint8Array | null,
+  matches: number,
+  dim: number,
+  out: Hit[],
+): Record<string, unknown> {
+  const seg: Record<string, unknown> = { source: s.name, docs: s.size, live: s.liveCount, matches };
+  if (!s.hasVectors || dim === 0 || matches === 0) {
+    seg.vector = 'none';
+    return seg;
+  }
+  let h: Hits;
+  if (m !== null && matches <= Math.max(EXACT_SCAN_MAX, s.size * EXACT_SCAN_FRACTION)) {
+    h = s.vectorExact(q, fetch, maskOrds(m, matches));
+    seg.vector = 'exact-scan';
+  } else if (m !== null) {
+    const sel = s.size > 0 ? matches / s.size : 1;
+    h = s.vectorSearch(q, fetch, (ord) => m[ord] === 1, sel);
+    seg.vector = 'filtered-ann';
+    seg.selectivity = round(sel);
+  } else {
+    const dead = s.dead;
+    h = s.vectorSearch(q, fetch, dead ? (ord) => dead[ord] === 0 : undefined);
+    seg.vector = 'ann';
+  }
+  for (let j = 0; j < h.ords.length; j++) out.push({ src: i, ord: h.ords[j]!, score: h.scores[j]! });
+  return seg;
+}
+
+/** m[i] = 0 wherever dead[i] = 1. */
+function clearDead(m: Uint8Array, dead: Uint8Array): void {
+  for (let i = 0; i < m.length; i++) if (dead[i] === 1) m[i] = 0;
+}
+
+/** The ordinals set in a mask, ascending (`count` = how many are set). */
+function maskOrds(m: Uint8Array, count: number): Uint32Array {
+  const ords = new Uint32Array(count);
+  let n = 0;
+  for (let o = 0; o < m.length; o++) if (m[o] === 1) ords[n++] = o;
+  return ords;
+}
+
 export function executeQuery(
   sources: readonly SearchSource[],
   schema: Schema,
@@ -135,44 +185,19 @@ export function executeQuery(
   const masks: (Uint8Array | null)[] = sources.map((s) => {
     if (!req.filter) return null;
     const m = evaluateColumns(req.filter, (f) => s.column(f), s.size);
-    if (s.dead) for (let i = 0; i < s.size; i++) if (s.dead[i]) m[i] = 0;
+    if (s.dead) clearDead(m, s.dead);
     return m;
   });
   const matchCounts = sources.map((s, i) => (masks[i] ? countMatches(masks[i]!) : s.liveCount));
-  const allowOf = (i: number): ((ord: number) => boolean) | undefined => {
-    const m = masks[i];
-    if (m) return (ord) => m[ord] === 1;
-    const dead = sources[i]!.dead;
-    return dead ? (ord) => dead[ord] === 0 : undefined;
-  };
 
   // 2. Vector retriever.
   let vectorHits: Hit[] | null = null;
   if (req.vector) {
     vectorHits = [];
-    sources.forEach((s, i) => {
-      const seg: Record<string, unknown> = { source: s.name, docs: s.size, live: s.liveCount, matches: matchCounts[i] };
+    for (let i = 0; i < sources.length; i++) {
+      const seg = vectorRetrieve(sources[i]!, i, req.vector, fetch, masks[i]!, matchCounts[i]!, schema.vector_dim, vectorHits);
       explainSegs.push(seg);
-      if (!s.hasVectors || schema.vector_dim === 0 || matchCounts[i] === 0) {
-        seg.vector = 'none';
-        return;
-      }
-      let h: Hits;
-      const m = masks[i];
-      const matches = matchCounts[i]!;
-      if (m && matches <= Math.max(EXACT_SCAN_MAX, s.size * EXACT_SCAN_FRACTION)) {
-        const ords: number[] = [];
-        for (let o = 0; o < m.length; o++) if (m[o]) ords.push(o);
-        h = s.vectorExact(req.vector!, fetch, ords);
-        seg.vector = 'exact-scan';
-      } else {
-        const sel = s.size > 0 ? matches / s.size : 1;
-        h = s.vectorSearch(req.vector!, fetch, allowOf(i), m ? sel : undefined);
-        seg.vector = m ? 'filtered-ann' : 'ann';
-        if (m) seg.selectivity = round(sel);
-      }
-      for (let j = 0; j < h.ords.length; j++) vectorHits!.push({ src: i, ord: h.ords[j]!, score: h.scores[j]! });
-    });
+    }
     vectorHits = selectTop(vectorHits, fetch, sources);
   }
 
