@@ -242,6 +242,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         got[k]!.push(f.ids);
       }
     }
+    ctx.release();
     snap.close();
 
     // 5. Recall against exact brute force, computed from the generator (not from elacsym's files).

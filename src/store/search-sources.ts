@@ -9,7 +9,7 @@ import type { Column } from '../index/filter/evaluate.js';
 import { type Analyzer, createAnalyzer } from '../index/fulltext/analyzer.js';
 import { type LiveStats, liveStats, liveStatsByScan } from '../index/fulltext/bm25.js';
 import { buildFieldIndex, FieldIndexReader } from '../index/fulltext/postings.js';
-import { exactTopK, IvfReader } from '../index/vector/ivf.js';
+import { exactTopK, exactTopKRows, IvfReader } from '../index/vector/ivf.js';
 import type { Hits } from '../index/vector/topk.js';
 import type { SearchSource } from '../query/engine.js';
 import { MemorySource } from '../util/bytes.js';
@@ -17,6 +17,7 @@ import type { SegmentHandle, Snapshot } from './snapshot.js';
 
 const dec = new TextDecoder('utf-8', { fatal: true });
 const EMPTY: Hits = { ords: new Uint32Array(0), scores: new Float32Array(0) };
+const RESIDENT_CACHE_BYTES = 256 * 1024 * 1024;
 
 export class SegmentSource implements SearchSource {
   readonly name: string;
@@ -70,7 +71,10 @@ export class SegmentSource implements SearchSource {
   private ivfReader(): IvfReader | null {
     if (this.ivf === undefined) {
       const src = this.seg.file.source('ivf');
-      this.ivf = src ? IvfReader.open(src) : null;
+      // Held in memory (--batch): clusters are pinned into the scoring kernels' memory once, and the
+      // cache may hold more of them (they are views of the loaded file, the pinned copy is the cost).
+      const resident = src instanceof MemorySource;
+      this.ivf = src ? IvfReader.open(src, resident ? { resident, cacheBytes: RESIDENT_CACHE_BYTES } : {}) : null;
     }
     return this.ivf;
   }
@@ -87,6 +91,14 @@ export class SegmentSource implements SearchSource {
     const ivf = this.ivfReader();
     if (!ivf) return EMPTY;
     const dim = ivf.dim;
+    const mat = this.seg.vectorMatrix(dim);
+    if (mat) {
+      // In memory (--batch): score straight from the section, no copy of the matching vectors.
+      const rows: number[] = [];
+      for (const ord of ords) if (mat.present[ord] === 1) rows.push(ord);
+      const r = exactTopKRows(mat.data, dim, ivf.metric, q, k, Uint32Array.from(rows));
+      return { ords: r.rows, scores: r.scores };
+    }
     const list = Array.from(ords);
     const rows = new Float32Array(list.length * dim);
     const rowOrd: number[] = [];
@@ -98,6 +110,11 @@ export class SegmentSource implements SearchSource {
     }
     const r = exactTopK(rows.subarray(0, rowOrd.length * dim), dim, ivf.metric, q, k);
     return { ords: r.rows.map((row) => rowOrd[row]!), scores: r.scores };
+  }
+
+  /** Frees what the source pinned outside the JS heap (it stays usable). */
+  release(): void {
+    this.ivf?.release();
   }
 
   textIndex(field: string): FieldIndexReader | null {
@@ -209,6 +226,11 @@ export class QueryContext {
     const analyzerFor = (f: string) => this.analyzerFor(f);
     this.sources = snapshot.segments.map((s) => new SegmentSource(s));
     if (snapshot.pendingDocs.length > 0) this.sources.push(new JournalSource(snapshot.pendingDocs, snapshot.schema, analyzerFor));
+  }
+
+  /** Frees what the sources pinned outside the JS heap (see IvfOpenOptions.resident). */
+  release(): void {
+    for (const s of this.sources) if (s instanceof SegmentSource) s.release();
   }
 
   analyzerFor(field: string): Analyzer {

@@ -94,6 +94,21 @@ export class SegmentHandle {
     return new Float32Array(b.buffer, b.byteOffset, dim);
   }
 
+  /**
+   * The whole vector section as arrays (flags by ordinal, then row-major vectors) when the segment is held
+   * in memory (`loadFully`), else null: a cold query reads vectors one by one instead of the section.
+   */
+  vectorMatrix(dim: number): { present: Uint8Array; data: Float32Array } | null {
+    if (this._vectors === undefined) this._vectors = this.file.source('vectors');
+    const src = this._vectors;
+    if (!src || dim === 0 || !(src instanceof MemorySource)) return null;
+    const n = this.row.doc_count;
+    const flagsLen = (n + 3) & ~3;
+    const present = src.read(0, n);
+    const b = src.read(flagsLen, n * dim * 4);
+    return { present, data: new Float32Array(b.buffer, b.byteOffset, n * dim) };
+  }
+
   section(name: string): ByteSource {
     const s = this.file.source(name);
     if (!s) throw new ElacsymError('CORRUPT_SEGMENT', `${this.file.path}: missing section ${name}`, { details: { path: this.file.path } });

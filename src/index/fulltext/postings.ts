@@ -336,9 +336,13 @@ export class FieldIndexReader {
   private readonly termOffsets: Uint32Array;
   private readonly termMeta: Uint32Array;
   private readonly termBytes: Uint8Array;
-  private readonly cache = new Map<string, Postings | null>();
-  // Decoded postings of recent terms: a --batch run sees the same common terms again and again.
+  private readonly cache = new Map<string, Postings>();
+  // Decoded postings of common terms: a --batch run sees the same common terms again and again, and they
+  // are the ones that cost to decode. Rare terms are not cached: they decode in microseconds and seldom
+  // come back, and caching them made every cached entry a mid-lived object (promoted by the young-
+  // generation GC, then evicted), which lengthened the GC pauses that showed in the --batch p99.
   private static readonly CACHE_MAX = 512;
+  private static readonly CACHE_MIN_DF = 256;
 
   private constructor(
     private readonly src: ByteSource,
@@ -443,12 +447,17 @@ export class FieldIndexReader {
     return i < 0 ? 0 : this.termMeta[i * META_WORDS]!;
   }
 
-  /** Postings of a term, or null when the term does not occur. The last 32 looked-up terms are cached. */
+  /**
+   * Postings of a term, or null when the term does not occur. Decoded postings of common terms (df >=
+   * CACHE_MIN_DF) are cached, up to CACHE_MAX terms, oldest out first.
+   */
   postings(term: string): Postings | null {
     const hit = this.cache.get(term);
     if (hit !== undefined) return hit;
     const i = this.find(term);
-    const p = i < 0 ? null : this.decode(i);
+    if (i < 0) return null;
+    const p = this.decode(i);
+    if (p.ords.length < FieldIndexReader.CACHE_MIN_DF) return p;
     if (this.cache.size >= FieldIndexReader.CACHE_MAX) {
       const oldest = this.cache.keys().next();
       if (oldest.done !== true) this.cache.delete(oldest.value);

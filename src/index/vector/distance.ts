@@ -229,6 +229,8 @@ export function kernelRows(
  *
  * Selecting in the kernel keeps per-row JavaScript off the hot path: once a top-k is full, only the few
  * rows that can enter it come back, which is what makes a cold process fast (see the kernels below).
+ * `pinned`, when given, holds a copy of m's rows (pinRows(m, 0, ...)): the WebAssembly kernels then
+ * score it in place; the JS loops read m.
  */
 export function scoreRowsAbove(
   metric: Metric,
@@ -240,10 +242,11 @@ export function scoreRowsAbove(
   floor: number,
   idx: Uint32Array,
   scores: Float64Array,
+  pinned: PinnedRows | null = null,
 ): number {
   const kind: RowKernel = metric === 'l2' ? 'negl2' : 'dot';
   const w = backend === 'wasm' ? wasmKernels() : null;
-  if (w !== null) return w.run(kind, q, m, row, count, dim, floor, idx, scores);
+  if (w !== null) return w.run(kind, q, pinned === null ? m : pinned.at, row, count, dim, floor, idx, scores);
   if (jsScratch.length < count) jsScratch = new Float64Array(count);
   const all = jsScratch;
   kernelRows(kind, q, m, row, count, dim, all);
@@ -258,6 +261,32 @@ export function scoreRowsAbove(
   return n;
 }
 let jsScratch = new Float64Array(0);
+
+/**
+ * Pins rows [row, row+count) of m (see PinnedRows). Returns null when there is nothing to pin into (JS
+ * backend, no WebAssembly) or the process-wide cap is reached: callers then score from m as usual.
+ */
+export function pinRows(m: Float32Array, row: number, count: number, dim: number): PinnedRows | null {
+  const w = backend === 'wasm' ? wasmKernels() : null;
+  return w === null || count === 0 ? null : w.pin(m, row, count, dim);
+}
+
+/** Grows the kernels' memory once for `bytes` more of pinned rows (instead of page by page). */
+export function reservePinned(bytes: number): void {
+  const w = backend === 'wasm' ? wasmKernels() : null;
+  w?.reservePinned(bytes);
+}
+
+/** Frees pinned rows (each PinnedRows exactly once). */
+export function unpinRows(p: PinnedRows): void {
+  wasmState?.unpin(p);
+}
+
+/** Bytes of pinned rows in this process. */
+export function pinnedBytes(): number {
+  return wasmState?.pinnedBytes ?? 0;
+}
+
 
 // ---------------------------------------------------------------------------------------------------
 // WebAssembly SIMD kernels
@@ -315,9 +344,31 @@ type KernelFn = (q: number, m: number, count: number, dim: number, out: number, 
 const PAGE = 65536;
 const CHUNK_BYTES = 256 * 1024;
 
+/**
+ * Rows copied once into the kernels' memory and scored there in place (`scoreRowsAbovePinned`): for a
+ * process that holds its vectors in memory and queries them again and again (`query --batch`), copying
+ * ~5,000 probed rows into the module on every query cost more than scoring them.
+ */
+export interface PinnedRows {
+  /** Byte address in the module's memory. */
+  readonly at: number;
+  readonly bytes: number;
+  readonly count: number;
+  readonly dim: number;
+}
+
+/** Memory below this is the per-call scratch (query, copied rows, results); pinned rows live above. */
+const PINNED_BASE = 2 * 1024 * 1024;
+/** Most memory all pinned rows of a process may take (beyond it, rows are copied per call as before). */
+const PIN_CAP_BYTES = 1024 * 1024 * 1024;
+
 class WasmKernels {
   private f32: Float32Array;
   private u32: Uint32Array;
+  /** Next free byte of the pinned area, and the holes below it (ascending, never adjacent). */
+  private top = PINNED_BASE;
+  private readonly holes: { at: number; bytes: number }[] = [];
+  pinnedBytes = 0;
   constructor(
     private readonly mem: WasmMemory,
     private readonly fns: Record<RowKernel, KernelFn>,
@@ -327,13 +378,14 @@ class WasmKernels {
   }
 
   /**
-   * Runs `kind` over rows [row, row+count) of m. With idx: collects rows scoring >= floor into
-   * idx/out (compacted) and returns their number; without: writes every row's result to out[r].
+   * Runs `kind` over rows [row, row+count) of m, or over `count` rows pinned at byte address m (see
+   * pinRows: scored in place, nothing copied). With idx: collects rows scoring >= floor into idx/out
+   * (compacted) and returns their number; without: writes every row's result to out[r].
    */
   run(
     kind: RowKernel,
     q: Float32Array,
-    m: Float32Array,
+    m: Float32Array | number,
     row: number,
     count: number,
     dim: number,
@@ -343,10 +395,11 @@ class WasmKernels {
   ): number {
     const fn = this.fns[kind];
     const rowsPerChunk = Math.max(1, Math.min(count, Math.floor(CHUNK_BYTES / (4 * dim))));
-    // layout: query at 0, rows at mAt, results at outAt, selected row indexes at idxAt
+    // scratch layout: query at 0, copied rows at mAt, results at outAt, selected row indexes at idxAt
     const mAt = align16(4 * dim);
     const outAt = align16(mAt + 4 * dim * rowsPerChunk);
     const idxAt = outAt + 4 * rowsPerChunk;
+    if (idxAt + 4 * rowsPerChunk > PINNED_BASE) throw new Error(`kernel scratch overflows for dimension ${dim}`);
     this.reserve(idxAt + 4 * rowsPerChunk);
     const f32 = this.f32;
     const u32 = this.u32;
@@ -356,9 +409,15 @@ class WasmKernels {
     let found = 0;
     for (let done = 0; done < count; done += rowsPerChunk) {
       const n = Math.min(rowsPerChunk, count - done);
-      const from = (row + done) * dim;
-      f32.set(m.subarray(from, from + n * dim), mAt >> 2);
-      const hits = fn(0, mAt, n, dim, outAt, floor, idxAt);
+      let at: number;
+      if (typeof m === 'number') {
+        at = m + (row + done) * dim * 4;
+      } else {
+        const from = (row + done) * dim;
+        f32.set(m.subarray(from, from + n * dim), mAt >> 2);
+        at = mAt;
+      }
+      const hits = fn(0, at, n, dim, outAt, floor, idxAt);
       if (idx === null) {
         for (let r = 0; r < n; r++) out[done + r] = f32[o + r]!;
       } else {
@@ -370,6 +429,56 @@ class WasmKernels {
       }
     }
     return idx === null ? count : found;
+  }
+
+  /** Copies rows into the pinned area; null when PIN_CAP_BYTES would be exceeded. */
+  pin(m: Float32Array, row: number, count: number, dim: number): PinnedRows | null {
+    const bytes = align16(count * dim * 4);
+    if (this.pinnedBytes + bytes > PIN_CAP_BYTES) return null;
+    let at = -1;
+    for (let i = 0; i < this.holes.length; i++) {
+      const h = this.holes[i]!;
+      if (h.bytes < bytes) continue;
+      at = h.at;
+      if (h.bytes === bytes) this.holes.splice(i, 1);
+      else this.holes[i] = { at: h.at + bytes, bytes: h.bytes - bytes };
+      break;
+    }
+    if (at < 0) {
+      at = this.top;
+      this.top += bytes;
+      this.reserve(this.top);
+    }
+    this.pinnedBytes += bytes;
+    this.f32.set(m.subarray(row * dim, (row + count) * dim), at >> 2);
+    return { at, bytes, count, dim };
+  }
+
+  reservePinned(bytes: number): void {
+    if (this.pinnedBytes + bytes <= PIN_CAP_BYTES) this.reserve(this.top + bytes);
+  }
+
+  /** Returns a pinned block's space (first-fit holes, merged with their neighbours). */
+  unpin(p: PinnedRows): void {
+    this.pinnedBytes -= p.bytes;
+    const holes = this.holes;
+    let i = 0;
+    while (i < holes.length && holes[i]!.at < p.at) i++;
+    holes.splice(i, 0, { at: p.at, bytes: p.bytes });
+    if (i + 1 < holes.length && holes[i]!.at + holes[i]!.bytes === holes[i + 1]!.at) {
+      holes[i] = { at: holes[i]!.at, bytes: holes[i]!.bytes + holes[i + 1]!.bytes };
+      holes.splice(i + 1, 1);
+    }
+    if (i > 0 && holes[i - 1]!.at + holes[i - 1]!.bytes === holes[i]!.at) {
+      holes[i - 1] = { at: holes[i - 1]!.at, bytes: holes[i - 1]!.bytes + holes[i]!.bytes };
+      holes.splice(i, 1);
+      i--;
+    }
+    const last = holes[holes.length - 1];
+    if (last !== undefined && last.at + last.bytes === this.top) {
+      this.top = last.at;
+      holes.pop();
+    }
   }
 
   private reserve(bytes: number): void {

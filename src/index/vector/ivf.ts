@@ -43,7 +43,7 @@ import { ElacsymError } from '../../errors.js';
 import type { Metric } from '../../model/types.js';
 import type { ByteSource } from '../../util/bytes.js';
 import { crc32 } from '../../util/crc32.js';
-import { kernelRows, l2sq, l2sqRows, normalizeInto, prepareQuery, scoreRowsAbove } from './distance.js';
+import { kernelRows, l2sq, l2sqRows, normalizeInto, type PinnedRows, pinRows, prepareQuery, reservePinned, scoreRowsAbove, unpinRows } from './distance.js';
 import { TopK, type Hits } from './topk.js';
 
 export type { Hits } from './topk.js';
@@ -676,36 +676,73 @@ export function exactTopK(
   const heap = new TopK(k);
   if (heap.k === 0 || n === 0) return { rows: new Uint32Array(0), scores: new Float32Array(0) };
   const q = prepareQuery(metric, query);
-  // blocks of rows scored together: in place, or (cosine, or a filter) gathered into a scratch matrix
-  const BLOCK = 256;
-  const idx = new Uint32Array(BLOCK);
-  const sc = new Float64Array(BLOCK);
   if (metric !== 'cosine' && allow === undefined) {
+    // Rows scored in place, a block at a time.
+    const BLOCK = 256;
+    const idx = new Uint32Array(BLOCK);
+    const sc = new Float64Array(BLOCK);
     for (let r0 = 0; r0 < n; r0 += BLOCK) {
       const cnt = Math.min(BLOCK, n - r0);
       const hits = scoreRowsAbove(metric, q, vectors, r0, cnt, dim, heap.floor, idx, sc);
       for (let j = 0; j < hits; j++) heap.push(sc[j]!, r0 + idx[j]!);
     }
   } else {
-    const tmp = new Float32Array(BLOCK * dim);
-    const rows = new Uint32Array(BLOCK);
-    let fill = 0;
-    const flush = (): void => {
-      const hits = scoreRowsAbove(metric, q, tmp, 0, fill, dim, heap.floor, idx, sc);
-      for (let j = 0; j < hits; j++) heap.push(sc[j]!, rows[idx[j]!]!);
-      fill = 0;
-    };
-    for (let r = 0; r < n; r++) {
-      if (allow !== undefined && !allow(r)) continue;
-      if (metric === 'cosine') normalizeInto(vectors, r * dim, tmp, fill * dim, dim);
-      else tmp.set(vectors.subarray(r * dim, (r + 1) * dim), fill * dim);
-      rows[fill++] = r;
-      if (fill === BLOCK) flush();
+    let list: Uint32Array;
+    if (allow === undefined) {
+      list = new Uint32Array(n);
+      for (let r = 0; r < n; r++) list[r] = r;
+    } else {
+      const picked: number[] = [];
+      for (let r = 0; r < n; r++) if (allow(r)) picked.push(r);
+      list = Uint32Array.from(picked);
     }
-    if (fill > 0) flush();
+    gatherTopK(vectors, dim, metric, q, list, heap);
   }
   const { ords, scores } = heap.result();
   return { rows: ords, scores };
+}
+
+/**
+ * Exact top-k over the listed rows of a row-major matrix of stored (not normalized) vectors; returns the
+ * rows' own indexes. Used for a filter that matches few documents of a segment held in memory: scores
+ * straight from the segment's vector section, without copying the matching vectors out first.
+ */
+export function exactTopKRows(
+  vectors: Float32Array,
+  dim: number,
+  metric: Metric,
+  query: Float32Array,
+  k: number,
+  rows: Uint32Array,
+): { rows: Uint32Array; scores: Float32Array } {
+  checkQuery(query, dim);
+  const heap = new TopK(k);
+  if (heap.k === 0 || rows.length === 0) return { rows: new Uint32Array(0), scores: new Float32Array(0) };
+  gatherTopK(vectors, dim, metric, prepareQuery(metric, query), rows, heap);
+  const { ords, scores } = heap.result();
+  return { rows: ords, scores };
+}
+
+/** Scores the listed rows (gathered, normalized for cosine, into a scratch block) into `heap`. */
+function gatherTopK(vectors: Float32Array, dim: number, metric: Metric, q: Float32Array, list: Uint32Array, heap: TopK): void {
+  const BLOCK = 256;
+  const idx = new Uint32Array(BLOCK);
+  const sc = new Float64Array(BLOCK);
+  const tmp = new Float32Array(BLOCK * dim);
+  for (let b0 = 0; b0 < list.length; b0 += BLOCK) {
+    const cnt = Math.min(BLOCK, list.length - b0);
+    gatherRows(vectors, dim, metric === 'cosine', list, b0, cnt, tmp);
+    const hits = scoreRowsAbove(metric, q, tmp, 0, cnt, dim, heap.floor, idx, sc);
+    for (let j = 0; j < hits; j++) heap.push(sc[j]!, list[b0 + idx[j]!]!);
+  }
+}
+
+function gatherRows(vectors: Float32Array, dim: number, normalize: boolean, list: Uint32Array, from: number, count: number, out: Float32Array): void {
+  for (let j = 0; j < count; j++) {
+    const r = list[from + j]!;
+    if (normalize) normalizeInto(vectors, r * dim, out, j * dim, dim);
+    else out.set(vectors.subarray(r * dim, (r + 1) * dim), j * dim);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -718,7 +755,19 @@ export interface IvfOpenOptions {
    * clusters are views of its buffer, so the cache holds no copies.
    */
   cacheBytes?: number;
+  /**
+   * For a reader queried many times (`query --batch`): cached clusters are also pinned into the
+   * WebAssembly kernels' memory and scored there in place, instead of being copied in on every scan.
+   * Costs one more copy of the cached clusters; `release()` (or garbage collection of the reader) frees it.
+   */
+  resident?: boolean;
 }
+
+/** Frees the pinned rows of readers that were dropped without release(). */
+const unpinOnCollect = new FinalizationRegistry<Set<PinnedRows>>((pins) => {
+  for (const p of pins) unpinRows(p);
+  pins.clear();
+});
 
 export interface IvfSearchOptions {
   /** Clusters to probe; default `defaultNprobe`. Raised automatically with a filter, see `search`. */
@@ -743,6 +792,8 @@ interface Cluster {
   ords: Uint32Array;
   vecs: Float32Array;
   bytes: number;
+  /** The same rows as vecs, pinned into the kernels' memory (resident readers), else null. */
+  pinned: PinnedRows | null;
 }
 
 interface OrdIndex {
@@ -770,6 +821,9 @@ export class IvfReader {
   private readonly ordIndexCrc: number;
   private readonly cacheLimit: number;
   private readonly cache = new Map<number, Cluster>();
+  private readonly resident: boolean;
+  /** Pinned rows of cached clusters (shared with the finalization registry, which must not hold `this`). */
+  private readonly pins = new Set<PinnedRows>();
   private cacheBytes = 0;
   private ordIndex: OrdIndex | null = null;
   private bytesRead: number;
@@ -790,6 +844,7 @@ export class IvfReader {
       crcs: Uint32Array;
       ordIndexCrc: number;
       cacheLimit: number;
+      resident: boolean;
       bytesRead: number;
       reads: number;
     },
@@ -807,6 +862,14 @@ export class IvfReader {
     this.reads = f.reads;
     this.layout = layout(this.dim, this.size, this.nlist);
     this.defaultNprobe = Math.min(this.nlist, Math.max(8, Math.ceil(this.nlist / 20)));
+    this.resident = f.resident;
+    if (f.resident) {
+      unpinOnCollect.register(this, this.pins, this);
+      // Pin every cluster now (as long as the cache holds them): pinning lazily spread the copying, memory
+      // growth and first-touch page faults over the first hundreds of queries, right into the p99.
+      reservePinned(this.size * this.dim * 4 + this.nlist * 16);
+      for (let c = 0; c < this.nlist && this.cacheBytes + this.clusterBytes(c) <= this.cacheLimit; c++) this.cluster(c);
+    }
   }
 
   /** Reads and checks the header and the directory (a few KB to a few hundred KB); nothing else. */
@@ -848,9 +911,15 @@ export class IvfReader {
       crcs: u32(dir, L.crcs - L.centroids, nlist),
       ordIndexCrc: h.getUint32(32, true),
       cacheLimit: Math.max(0, opts.cacheBytes ?? 64 * 1024 * 1024),
+      resident: opts.resident === true,
       bytesRead: stats.bytes,
       reads: stats.reads,
     });
+  }
+
+  /** Frees the pinned copies of cached clusters (the reader stays usable; scans copy rows again). */
+  release(): void {
+    for (const cl of this.cache.values()) this.unpin(cl);
   }
 
   stats(): IvfStats {
@@ -1078,7 +1147,7 @@ export class IvfReader {
     this.ensureScratch(cnt);
     const idx = this.idx;
     const sc = this.scores;
-    const n = scoreRowsAbove(this.metric, q, vecs, 0, cnt, this.dim, heap.floor, idx, sc);
+    const n = scoreRowsAbove(this.metric, q, vecs, 0, cnt, this.dim, heap.floor, idx, sc, cl.pinned);
     for (let j = 0; j < n; j++) {
       const s = sc[j]!;
       if (s < heap.floor) continue;
@@ -1120,15 +1189,30 @@ export class IvfReader {
     const bytesLen = cnt * (4 + 4 * dim);
     const bytes = this.read(this.layout.data + start * (4 + 4 * dim), bytesLen);
     if (crc32(bytes) !== this.crcs[c]) corrupt(`IVF cluster ${c} checksum mismatch`, { cluster: c });
-    const cl: Cluster = { ords: u32(bytes, 0, cnt), vecs: f32(bytes, 4 * cnt, cnt * dim), bytes: bytesLen };
+    const vecs = f32(bytes, 4 * cnt, cnt * dim);
+    const pinned = this.resident ? pinRows(vecs, 0, cnt, dim) : null;
+    if (pinned !== null) this.pins.add(pinned);
+    const cl: Cluster = { ords: u32(bytes, 0, cnt), vecs, bytes: bytesLen, pinned };
     this.cache.set(c, cl);
     this.cacheBytes += bytesLen;
     for (const [key, v] of this.cache) {
       if (this.cacheBytes <= this.cacheLimit || key === c) break;
       this.cache.delete(key);
       this.cacheBytes -= v.bytes;
+      this.unpin(v);
     }
     return cl;
+  }
+
+  private unpin(cl: Cluster): void {
+    if (cl.pinned === null) return;
+    unpinRows(cl.pinned);
+    this.pins.delete(cl.pinned);
+    cl.pinned = null;
+  }
+
+  private clusterBytes(c: number): number {
+    return (this.offsets[c + 1]! - this.offsets[c]!) * (4 + 4 * this.dim);
   }
 
   private clusterOfRow(row: number): number {

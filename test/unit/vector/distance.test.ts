@@ -10,9 +10,13 @@ import {
   norm,
   normalized,
   normalizeInto,
+  pinnedBytes,
+  pinRows,
   prepareQuery,
   scoreRowsAbove,
+  unpinRows,
   useKernelBackend,
+  type PinnedRows,
   type RowKernel,
 } from '../../../src/index/vector/distance.js';
 import { mulberry32 as rng } from '../../../src/util/prng.js';
@@ -296,5 +300,45 @@ describe('embedded WebAssembly module', () => {
   it('is exactly what the assembler in this file produces', () => {
     const want = assembleKernels();
     expect(Buffer.from(kernelWasmBytes()).toString('base64')).toBe(Buffer.from(want).toString('base64'));
+  });
+});
+
+describe('pinned rows', () => {
+  it('score exactly like the same rows passed in, through pin/unpin churn that reuses freed space', () => {
+    if (kernelBackend() !== 'wasm') return; // pinning needs the WebAssembly kernels; JS-only runs have none
+    const r = rng(77);
+    const before = pinnedBytes();
+    const live: { p: PinnedRows; m: Float32Array; dim: number }[] = [];
+    for (let step = 0; step < 200; step++) {
+      if (live.length > 0 && r() < 0.45) {
+        const [gone] = live.splice(Math.floor(r() * live.length), 1);
+        unpinRows(gone!.p);
+        continue;
+      }
+      const dim = DIMS[Math.floor(r() * DIMS.length)]!;
+      const count = 1 + Math.floor(r() * 300);
+      const m = randomVec(r, count * dim, 5);
+      const p = pinRows(m, 0, count, dim);
+      expect(p).not.toBeNull();
+      live.push({ p: p!, m, dim });
+    }
+    for (const { p, m, dim } of live) {
+      const q = randomVec(r, dim, 5);
+      for (const metric of ['dot', 'l2', 'cosine'] as const) {
+        const n = p.count;
+        const idxA = new Uint32Array(n);
+        const scA = new Float64Array(n);
+        const idxB = new Uint32Array(n);
+        const scB = new Float64Array(n);
+        const floor = metric === 'l2' ? -20 : 0;
+        const a = scoreRowsAbove(metric, q, m, 0, n, dim, floor, idxA, scA);
+        const b = scoreRowsAbove(metric, q, m, 0, n, dim, floor, idxB, scB, p);
+        expect(b).toBe(a);
+        expect(Array.from(idxB.subarray(0, b))).toEqual(Array.from(idxA.subarray(0, a)));
+        expect(Array.from(scB.subarray(0, b))).toEqual(Array.from(scA.subarray(0, a)));
+      }
+    }
+    for (const { p } of live) unpinRows(p);
+    expect(pinnedBytes()).toBe(before);
   });
 });

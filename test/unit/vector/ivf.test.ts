@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isElacsymError } from '../../../src/errors.js';
-import { normalizeInto, useKernelBackend } from '../../../src/index/vector/distance.js';
+import { normalizeInto, pinnedBytes, useKernelBackend } from '../../../src/index/vector/distance.js';
 import { buildIvf, defaultNlist, exactTopK, IvfReader } from '../../../src/index/vector/ivf.js';
 import type { Metric } from '../../../src/model/types.js';
 import { crc32 } from '../../../src/util/crc32.js';
@@ -117,6 +117,47 @@ describe.each(METRICS)('IVF %s', (metric) => {
       }
     });
   }
+
+  it('a resident reader (clusters pinned into the kernels) answers exactly like a plain one, and frees its pins', () => {
+    const plain = IvfReader.open(new MemorySource(bytes));
+    const before = pinnedBytes();
+    const res = IvfReader.open(new MemorySource(bytes), { resident: true });
+    // every cluster pinned at open: rows x dim floats (each block rounded up to 16 bytes)
+    expect(pinnedBytes() - before).toBeGreaterThanOrEqual(N * DIM * 4);
+    expect(pinnedBytes() - before).toBeLessThanOrEqual(N * DIM * 4 + 16 * res.nlist);
+    const allow = (o: number): boolean => o % 3 === 0;
+    const same = (): void => {
+      for (let i = 0; i < 12; i++) {
+        for (const opts of [{}, { allow }, { allow, selectivity: 1 / 3 }, { nprobe: 2 }]) {
+          const a = plain.search(qAt(i), 10, opts);
+          const b = res.search(qAt(i), 10, opts);
+          expect(Array.from(b.ords)).toEqual(Array.from(a.ords));
+          expect(Array.from(b.scores)).toEqual(Array.from(a.scores));
+        }
+      }
+    };
+    same();
+    res.release();
+    expect(pinnedBytes()).toBe(before);
+    same(); // still usable, rows copied per scan again
+  });
+
+  it('a resident reader with a small cache pins only what the cache holds and unpins what it evicts', () => {
+    const before = pinnedBytes();
+    const res = IvfReader.open(new MemorySource(bytes), { resident: true, cacheBytes: 20_000 });
+    expect(pinnedBytes() - before).toBeLessThanOrEqual(20_000);
+    for (let i = 0; i < 12; i++) {
+      res.search(qAt(i), 10, { nprobe: res.nlist });
+      const st = res.stats();
+      // only cached clusters are pinned (evicted ones were unpinned); the cache keeps to its limit, or to
+      // the single most recent cluster when that alone is larger
+      expect(st.cachedBytes <= 20_000 || st.cachedClusters === 1).toBe(true);
+      expect(pinnedBytes() - before).toBeGreaterThan(0);
+      expect(pinnedBytes() - before).toBeLessThanOrEqual(st.cachedBytes + 16 * st.cachedClusters);
+    }
+    res.release();
+    expect(pinnedBytes()).toBe(before);
+  });
 
   it('search() finds the exact top-10 on clustered data, unfiltered and filtered', () => {
     const rd = IvfReader.open(new MemorySource(bytes));
