@@ -238,7 +238,12 @@ export class QueryContext {
     if (!a) {
       const ft = this.snapshot.schema.attributes[field]?.full_text;
       if (!ft) throw new ElacsymError('INVALID_QUERY', `${field} is not a full-text field`);
-      this.analyzers.set(field, (a = createAnalyzer(ft)));
+      // Fields with the same options share one analyzer, hence its memo of word -> term: a query over
+      // title and body stems each word once, not once per field.
+      const key = `\0${ft.language}\0${ft.stemming}\0${ft.remove_stopwords}\0${ft.case_sensitive}`;
+      a = this.analyzers.get(key) ?? createAnalyzer(ft);
+      this.analyzers.set(key, a);
+      this.analyzers.set(field, a);
     }
     return a;
   }
