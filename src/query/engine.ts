@@ -204,7 +204,7 @@ export function executeQuery(
   // 3. Text retriever. Collection statistics cover live documents only (`isLive`), never the filter:
   // a filter restricts which documents are returned (`accept`), not how terms are weighted.
   let textHits: Hit[] | null = null;
-  let perField: Map<string, Record<string, number>> | null = null;
+  let perField: Map<DocId, Record<string, number>> | null = null;
   if (req.text) {
     const names = req.text.fields.length > 0 ? req.text.fields : Object.entries(schema.attributes).filter(([, a]) => a.full_text).map(([name]) => ({ name, weight: 1 }));
     const clauses = parseTextQuery(req.text.query);
@@ -233,7 +233,7 @@ export function executeQuery(
       perField = new Map();
       const wanted = new Set(textHits.map((h) => `${h.src}:${h.ord}`));
       for (const h of searchBm25(fields, clauses, { perField: true })) {
-        if (wanted.has(`${h.source}:${h.ord}`) && h.perField) perField.set(keyOf(sources[h.source]!.idOf(h.ord)), h.perField);
+        if (wanted.has(`${h.source}:${h.ord}`) && h.perField) perField.set(sources[h.source]!.idOf(h.ord), h.perField);
       }
     }
   }
@@ -249,20 +249,20 @@ export function executeQuery(
       ],
       req.rrf_k,
     ).slice(0, k);
-    const byId = new Map<string, { v?: Hit; t?: Hit }>();
-    for (const h of vectorHits) byId.set(keyOf(h.id!), { v: h });
+    const byId = new Map<DocId, { v?: Hit; t?: Hit }>();
+    for (const h of vectorHits) byId.set(h.id!, { v: h });
     for (const h of textHits) {
-      const e = byId.get(keyOf(h.id!));
+      const e = byId.get(h.id!);
       if (e) e.t = h;
-      else byId.set(keyOf(h.id!), { t: h });
+      else byId.set(h.id!, { t: h });
     }
     rows = fused.map((f) => {
-      const e = byId.get(keyOf(f.id))!;
+      const e = byId.get(f.id)!;
       const hit = (e.v ?? e.t)!;
       const explain: Record<string, unknown> = {};
       if (req.explain) {
         if (e.v) explain.vector = { rank: f.terms.vector!.rank, score: round(e.v.score) };
-        if (e.t) explain.text = { rank: f.terms.text!.rank, score: round(e.t.score), ...(perField?.get(keyOf(f.id)) ? { fields: perField.get(keyOf(f.id)) } : {}) };
+        if (e.t) explain.text = { rank: f.terms.text!.rank, score: round(e.t.score), ...(perField?.get(f.id) ? { fields: perField.get(f.id) } : {}) };
         explain.fusion = Object.fromEntries(Object.entries(f.terms).map(([n, t]) => [n, t.term]));
       }
       return { hit, score: f.score, explain: req.explain ? explain : undefined };
@@ -273,7 +273,7 @@ export function executeQuery(
       hit,
       score: hit.score,
       explain: req.explain
-        ? { [name]: { rank: i + 1, score: round(hit.score), ...(name === 'text' && perField?.get(keyOf(hit.id!)) ? { fields: perField.get(keyOf(hit.id!)) } : {}) } }
+        ? { [name]: { rank: i + 1, score: round(hit.score), ...(name === 'text' && perField?.get(hit.id!) ? { fields: perField.get(hit.id!) } : {}) } }
         : undefined,
     }));
   } else {
@@ -329,7 +329,6 @@ export function executeQuery(
   return resp;
 }
 
-const keyOf = (id: DocId) => (typeof id === 'number' ? `n${id}` : `s${id}`);
 const round = (x: number) => Math.round(x * 1e6) / 1e6;
 
 const EMPTY_READER = {

@@ -22,23 +22,21 @@ export interface FusedHit {
 }
 
 export function rrf(lists: readonly RankedList[], k: number): FusedHit[] {
-  const byKey = new Map<string, FusedHit>();
+  // Keyed by the id itself: a Map tells 1 from "1" (SameValueZero), so no per-hit key string is built.
+  const byId = new Map<DocId, FusedHit>();
   // Sorted by name so floating-point sums are accumulated in the same order whatever the input order.
   const sorted = [...lists].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const l of sorted) {
-    const seen = new Set<string>();
     let rank = 0;
     for (const id of l.ids) {
-      const key = typeof id === 'number' ? `n${id}` : `s${id}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
+      let h = byId.get(id);
+      if (h !== undefined && Object.prototype.hasOwnProperty.call(h.terms, l.name)) continue; // repeated in this list
       rank++;
       const term = l.weight / (k + rank);
-      let h = byKey.get(key);
-      if (!h) byKey.set(key, (h = { id, score: 0, terms: {} }));
+      if (h === undefined) byId.set(id, (h = { id, score: 0, terms: {} }));
       h.score += term;
       h.terms[l.name] = { rank, term };
     }
   }
-  return [...byKey.values()].sort((a, b) => b.score - a.score || compareIds(a.id, b.id));
+  return [...byId.values()].sort((a, b) => b.score - a.score || compareIds(a.id, b.id));
 }
