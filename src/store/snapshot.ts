@@ -104,6 +104,9 @@ export class SegmentHandle {
     if (!src || dim === 0 || !(src instanceof MemorySource)) return null;
     const n = this.row.doc_count;
     const flagsLen = (n + 3) & ~3;
+    if (src.length !== flagsLen + n * dim * 4) {
+      throw new ElacsymError('CORRUPT_SEGMENT', `${this.file.path}: vector section is ${src.length} bytes, expected ${flagsLen + n * dim * 4}`, { details: { path: this.file.path } });
+    }
     const present = src.read(0, n);
     const b = src.read(flagsLen, n * dim * 4);
     return { present, data: new Float32Array(b.buffer, b.byteOffset, n * dim) };
