@@ -8,6 +8,7 @@ import { compareIds } from '../model/document.js';
 import type { DocId } from '../model/types.js';
 
 export interface RankedList {
+  /** Distinct per list (it keys FusedHit.terms). */
   name: string;
   weight: number;
   /** Best first; duplicate ids after the first occurrence are ignored. */

@@ -71,9 +71,9 @@ export class SegmentSource implements SearchSource {
   private ivfReader(): IvfReader | null {
     if (this.ivf === undefined) {
       const src = this.seg.file.source('ivf');
-      // Held in memory (--batch): clusters are pinned into the scoring kernels' memory once, and the
-      // cache may hold more of them (they are views of the loaded file, the pinned copy is the cost).
-      const resident = src instanceof MemorySource;
+      // A batch (many queries): clusters are pinned into the scoring kernels' memory once, and the cache
+      // may hold more of them (they are views of the loaded file; the pinned copy is the cost).
+      const resident = this.seg.resident;
       this.ivf = src ? IvfReader.open(src, resident ? { resident, cacheBytes: RESIDENT_CACHE_BYTES } : {}) : null;
     }
     return this.ivf;

@@ -287,6 +287,12 @@ export function pinnedBytes(): number {
   return wasmState?.pinnedBytes ?? 0;
 }
 
+/** For tests: the end of the pinned area, and how many row chunks were scored in place so far. */
+export function pinningStats(): { top: number; base: number; inPlaceChunks: number } {
+  return { top: wasmState?.pinnedTop ?? PINNED_BASE, base: PINNED_BASE, inPlaceChunks };
+}
+let inPlaceChunks = 0;
+
 
 // ---------------------------------------------------------------------------------------------------
 // WebAssembly SIMD kernels
@@ -345,7 +351,7 @@ const PAGE = 65536;
 const CHUNK_BYTES = 256 * 1024;
 
 /**
- * Rows copied once into the kernels' memory and scored there in place (`scoreRowsAbovePinned`): for a
+ * Rows copied once into the kernels' memory and scored there in place (`scoreRowsAbove(..., pinned)`): for a
  * process that holds its vectors in memory and queries them again and again (`query --batch`), copying
  * ~5,000 probed rows into the module on every query cost more than scoring them.
  */
@@ -412,6 +418,7 @@ class WasmKernels {
       let at: number;
       if (typeof m === 'number') {
         at = m + (row + done) * dim * 4;
+        inPlaceChunks++;
       } else {
         const from = (row + done) * dim;
         f32.set(m.subarray(from, from + n * dim), mAt >> 2);
@@ -445,17 +452,30 @@ class WasmKernels {
       break;
     }
     if (at < 0) {
+      try {
+        this.reserve(this.top + bytes);
+      } catch {
+        return null; // the engine would not grow the memory: rows are copied per call instead
+      }
       at = this.top;
       this.top += bytes;
-      this.reserve(this.top);
     }
     this.pinnedBytes += bytes;
-    this.f32.set(m.subarray(row * dim, (row + count) * dim), at >> 2);
+    this.f32.set(m.subarray(row * dim, (row + count) * dim), at >>> 2);
     return { at, bytes, count, dim };
   }
 
   reservePinned(bytes: number): void {
-    if (this.pinnedBytes + bytes <= PIN_CAP_BYTES) this.reserve(this.top + bytes);
+    try {
+      this.reserve(this.top + Math.min(bytes, PIN_CAP_BYTES - this.pinnedBytes));
+    } catch {
+      // not fatal: pin() grows (or gives up) block by block
+    }
+  }
+
+  /** End of the pinned area (tests check that freeing everything brings it back to PINNED_BASE). */
+  get pinnedTop(): number {
+    return this.top;
   }
 
   /** Returns a pinned block's space (first-fit holes, merged with their neighbours). */

@@ -821,7 +821,7 @@ export class IvfReader {
   private readonly ordIndexCrc: number;
   private readonly cacheLimit: number;
   private readonly cache = new Map<number, Cluster>();
-  private readonly resident: boolean;
+  private resident: boolean;
   /** Pinned rows of cached clusters (shared with the finalization registry, which must not hold `this`). */
   private readonly pins = new Set<PinnedRows>();
   private cacheBytes = 0;
@@ -867,12 +867,15 @@ export class IvfReader {
       unpinOnCollect.register(this, this.pins, this);
       // Pin every cluster now (as long as the cache holds them): pinning lazily spread the copying, memory
       // growth and first-touch page faults over the first hundreds of queries, right into the p99.
-      reservePinned(this.size * this.dim * 4 + this.nlist * 16);
+      reservePinned(Math.min(this.cacheLimit, this.size * this.dim * 4 + this.nlist * 16));
       for (let c = 0; c < this.nlist && this.cacheBytes + this.clusterBytes(c) <= this.cacheLimit; c++) this.cluster(c);
     }
   }
 
-  /** Reads and checks the header and the directory (a few KB to a few hundred KB); nothing else. */
+  /**
+   * Reads and checks the header and the directory (a few KB to a few hundred KB); nothing else, unless
+   * `opts.resident`, which loads and pins every cluster the cache can hold (see IvfOpenOptions).
+   */
   static open(src: ByteSource, opts: IvfOpenOptions = {}): IvfReader {
     requireLittleEndian();
     if (src.length < HEADER_BYTES) corrupt(`${src.length} bytes is too short for an IVF header`);
@@ -917,8 +920,9 @@ export class IvfReader {
     });
   }
 
-  /** Frees the pinned copies of cached clusters (the reader stays usable; scans copy rows again). */
+  /** Frees the pinned copies of cached clusters and stops pinning (the reader stays usable; scans copy rows again). */
   release(): void {
+    this.resident = false;
     for (const cl of this.cache.values()) this.unpin(cl);
   }
 

@@ -11,6 +11,7 @@ import {
   normalized,
   normalizeInto,
   pinnedBytes,
+  pinningStats,
   pinRows,
   prepareQuery,
   scoreRowsAbove,
@@ -304,10 +305,30 @@ describe('embedded WebAssembly module', () => {
 });
 
 describe('pinned rows', () => {
-  it('score exactly like the same rows passed in, through pin/unpin churn that reuses freed space', () => {
-    if (kernelBackend() !== 'wasm') return; // pinning needs the WebAssembly kernels; JS-only runs have none
+  const wasm = kernelBackend() === 'wasm'; // pinning needs the WebAssembly kernels; JS-only runtimes have none
+
+  const sameAsCopied = (p: PinnedRows, m: Float32Array, dim: number, q: Float32Array): void => {
+    for (const metric of ['dot', 'l2', 'cosine'] as const) {
+      const n = p.count;
+      const idxA = new Uint32Array(n);
+      const scA = new Float64Array(n);
+      const idxB = new Uint32Array(n);
+      const scB = new Float64Array(n);
+      const floor = metric === 'l2' ? -Math.sqrt(dim) * 4 : 0;
+      const a = scoreRowsAbove(metric, q, m, 0, n, dim, floor, idxA, scA);
+      const chunks = pinningStats().inPlaceChunks;
+      const b = scoreRowsAbove(metric, q, m, 0, n, dim, floor, idxB, scB, p);
+      expect(pinningStats().inPlaceChunks).toBeGreaterThan(chunks); // really scored in place
+      expect(b).toBe(a);
+      expect(Array.from(idxB.subarray(0, b))).toEqual(Array.from(idxA.subarray(0, a)));
+      expect(Array.from(scB.subarray(0, b))).toEqual(Array.from(scA.subarray(0, a)));
+    }
+  };
+
+  it.skipIf(!wasm)('score exactly like the same rows passed in, through pin/unpin churn that reuses freed space', () => {
     const r = rng(77);
     const before = pinnedBytes();
+    const topBefore = pinningStats().top;
     const live: { p: PinnedRows; m: Float32Array; dim: number }[] = [];
     for (let step = 0; step < 200; step++) {
       if (live.length > 0 && r() < 0.45) {
@@ -320,25 +341,32 @@ describe('pinned rows', () => {
       const m = randomVec(r, count * dim, 5);
       const p = pinRows(m, 0, count, dim);
       expect(p).not.toBeNull();
+      expect(p!.at % 16).toBe(0);
+      expect(p!.at).toBeGreaterThanOrEqual(pinningStats().base);
       live.push({ p: p!, m, dim });
     }
-    for (const { p, m, dim } of live) {
-      const q = randomVec(r, dim, 5);
-      for (const metric of ['dot', 'l2', 'cosine'] as const) {
-        const n = p.count;
-        const idxA = new Uint32Array(n);
-        const scA = new Float64Array(n);
-        const idxB = new Uint32Array(n);
-        const scB = new Float64Array(n);
-        const floor = metric === 'l2' ? -20 : 0;
-        const a = scoreRowsAbove(metric, q, m, 0, n, dim, floor, idxA, scA);
-        const b = scoreRowsAbove(metric, q, m, 0, n, dim, floor, idxB, scB, p);
-        expect(b).toBe(a);
-        expect(Array.from(idxB.subarray(0, b))).toEqual(Array.from(idxA.subarray(0, a)));
-        expect(Array.from(scB.subarray(0, b))).toEqual(Array.from(scA.subarray(0, a)));
-      }
-    }
+    // no two live blocks overlap
+    const sorted = [...live].sort((a, b) => a.p.at - b.p.at);
+    for (let i = 1; i < sorted.length; i++) expect(sorted[i]!.p.at).toBeGreaterThanOrEqual(sorted[i - 1]!.p.at + sorted[i - 1]!.p.bytes);
+    for (const { p, m, dim } of live) sameAsCopied(p, m, dim, randomVec(r, dim, 5));
     for (const { p } of live) unpinRows(p);
     expect(pinnedBytes()).toBe(before);
+    expect(pinningStats().top).toBe(topBefore); // freed space merged back into the end of the area
+  });
+
+  it.skipIf(!wasm)('score blocks larger than one kernel chunk (wide vectors) in place, chunk by chunk', () => {
+    const r = rng(78);
+    for (const [dim, count] of [
+      [1024, 300],
+      [4096, 70],
+    ] as const) {
+      const m = randomVec(r, count * dim, 1);
+      const p = pinRows(m, 0, count, dim)!;
+      const chunks = pinningStats().inPlaceChunks;
+      sameAsCopied(p, m, dim, randomVec(r, dim, 1));
+      // 256 KiB chunks: 64 rows of 1024 floats, 16 of 4096; three metrics scored
+      expect(pinningStats().inPlaceChunks - chunks).toBe(3 * Math.ceil(count / Math.floor((256 * 1024) / (4 * dim))));
+      unpinRows(p);
+    }
   });
 });
