@@ -61,12 +61,26 @@ export interface BenchReport {
     peak_rss_mb: number;
     segments: number;
   };
-  latency_ms: Record<'vector' | 'text' | 'hybrid' | 'filtered_1pct' | 'filtered_10pct' | 'filtered_50pct', Latency>;
+  /** Engine time per request in process, after one warm-up request per kind. */
+  latency_ms: Record<LatencyKind, Latency>;
+  /** The same requests through one `elacsym query --batch` process: its took_ms per request, from its start. */
+  batch_process: { wall_s: number; queries_per_s: number; latency_ms: Record<LatencyKind, Latency> };
   recall_at_k: { vector: number; filtered_1pct: number; filtered_10pct: number; filtered_50pct: number };
   cold_query_ms: { elacsym: number; node_e_0: number; ratio: number };
   disk: { bytes: number; bytes_per_doc: number };
   /** hnswlib-node on the same vectors (M 16, efConstruction 200, ef 64), with --compare-hnsw. */
   hnsw?: { build_s: number; load_ms: number; p50_ms: number; p99_ms: number; recall: number; file_bytes: number };
+}
+
+export type LatencyKind = 'vector' | 'text' | 'hybrid' | 'filtered_1pct' | 'filtered_10pct' | 'filtered_50pct';
+const KINDS: readonly LatencyKind[] = ['vector', 'text', 'hybrid', 'filtered_1pct', 'filtered_10pct', 'filtered_50pct'];
+
+function emptyByKind<T>(make: () => T): Record<LatencyKind, T> {
+  return Object.fromEntries(KINDS.map((k) => [k, make()])) as Record<LatencyKind, T>;
+}
+
+function mapKinds<A, B>(x: Record<LatencyKind, A>, f: (a: A) => B): Record<LatencyKind, B> {
+  return Object.fromEntries(KINDS.map((k) => [k, f(x[k])])) as Record<LatencyKind, B>;
 }
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? 0;
@@ -226,24 +240,41 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     run({ full_text: { query: texts[0] }, top_k: o.topK, include_attributes: inc });
     run({ vector: qvecs[0], full_text: { query: texts[0] }, top_k: o.topK, include_attributes: inc });
     for (const lt of Object.values(filters)) run({ vector: qvecs[0], filter: { field: 'bucket', op: 'lt', value: lt }, top_k: o.topK, include_attributes: inc });
-    const lat: Record<string, number[]> = { vector: [], text: [], hybrid: [], filtered_1pct: [], filtered_10pct: [], filtered_50pct: [] };
-    const got: Record<string, number[][]> = { vector: [], filtered_1pct: [], filtered_10pct: [], filtered_50pct: [] };
+    // The requests, in the order both the in-process loop and the batch process answer them.
+    const requests: { kind: LatencyKind; req: unknown }[] = [];
     for (let i = 0; i < o.queries; i++) {
-      progress('queries', i, o.queries);
       const v = qvecs[i % qvecs.length]!;
-      const a = run({ vector: v, top_k: o.topK, include_attributes: inc });
-      lat.vector!.push(a.ms);
-      got.vector!.push(a.ids);
-      lat.text!.push(run({ full_text: { query: texts[i]! }, top_k: o.topK, include_attributes: inc }).ms);
-      lat.hybrid!.push(run({ vector: v, full_text: { query: texts[i]! }, top_k: o.topK, include_attributes: inc }).ms);
+      requests.push({ kind: 'vector', req: { vector: v, top_k: o.topK, include_attributes: inc } });
+      requests.push({ kind: 'text', req: { full_text: { query: texts[i]! }, top_k: o.topK, include_attributes: inc } });
+      requests.push({ kind: 'hybrid', req: { vector: v, full_text: { query: texts[i]! }, top_k: o.topK, include_attributes: inc } });
       for (const [k, lt] of Object.entries(filters)) {
-        const f = run({ vector: v, filter: { field: 'bucket', op: 'lt', value: lt }, top_k: o.topK, include_attributes: inc });
-        lat[k]!.push(f.ms);
-        got[k]!.push(f.ids);
+        requests.push({ kind: k as LatencyKind, req: { vector: v, filter: { field: 'bucket', op: 'lt', value: lt }, top_k: o.topK, include_attributes: inc } });
       }
     }
+    const lat = emptyByKind<number[]>(() => []);
+    const got: Record<string, number[][]> = { vector: [], filtered_1pct: [], filtered_10pct: [], filtered_50pct: [] };
+    requests.forEach(({ kind, req }, n) => {
+      if (n % KINDS.length === 0) progress('queries', n / KINDS.length, o.queries);
+      const r = run(req);
+      lat[kind].push(r.ms);
+      got[kind]?.push(r.ids);
+    });
     ctx.release();
     snap.close();
+
+    // 4b. The same requests through one real `elacsym query --batch` process, from its start: its own
+    // took_ms per request (first requests included, no warm-up left out) and its wall time.
+    progress('batch process', 0, 1);
+    const batchFile = join(work, 'requests.ndjson');
+    writeFileSync(batchFile, requests.map(({ req }) => JSON.stringify(req, (_k, x: unknown) => (x instanceof Float32Array ? Array.from(x) : x))).join('\n') + '\n');
+    const tb = performance.now();
+    const bp = spawnSync(process.execPath, [o.bin, 'query', ns, '--batch', batchFile], { env, encoding: 'utf8', maxBuffer: 1 << 30 });
+    const batchWallS = (performance.now() - tb) / 1000;
+    if (bp.status !== 0) throw new ElacsymError('INTERNAL', `bench: query --batch failed: ${bp.stderr}`);
+    const took = bp.stdout.split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as { took_ms: number }).took_ms);
+    if (took.length !== requests.length) throw new ElacsymError('INTERNAL', `bench: query --batch answered ${took.length} of ${requests.length} requests`);
+    const batchLat = emptyByKind<number[]>(() => []);
+    requests.forEach(({ kind }, n) => batchLat[kind].push(took[n]!));
 
     // 5. Recall against exact brute force, computed from the generator (not from elacsym's files).
     progress('recall', 0, 1);
@@ -292,13 +323,11 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         peak_rss_mb: Math.round(summary.peak_rss_bytes / 1048576),
         segments: summary.segments,
       },
-      latency_ms: {
-        vector: latency(lat.vector!),
-        text: latency(lat.text!),
-        hybrid: latency(lat.hybrid!),
-        filtered_1pct: latency(lat.filtered_1pct!),
-        filtered_10pct: latency(lat.filtered_10pct!),
-        filtered_50pct: latency(lat.filtered_50pct!),
+      latency_ms: mapKinds(lat, latency),
+      batch_process: {
+        wall_s: r3(batchWallS),
+        queries_per_s: Math.round(requests.length / batchWallS),
+        latency_ms: mapKinds(batchLat, latency),
       },
       recall_at_k: recallReport,
       cold_query_ms: { elacsym: r3(median(mine)), node_e_0: r3(median(node)), ratio: r3(median(mine) / median(node)) },

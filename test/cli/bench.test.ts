@@ -19,7 +19,14 @@ describe('bench', () => {
     for (const k of ['vector', 'text', 'hybrid', 'filtered_1pct', 'filtered_10pct', 'filtered_50pct']) {
       expect(rep.latency_ms[k].n).toBe(30);
       expect(rep.latency_ms[k].p50).toBeLessThanOrEqual(rep.latency_ms[k].p99);
+      // the same 30 requests of each kind through one real `query --batch` process
+      expect(rep.batch_process.latency_ms[k].n).toBe(30);
+      expect(rep.batch_process.latency_ms[k].p50).toBeGreaterThan(0);
+      expect(rep.batch_process.latency_ms[k].p50).toBeLessThanOrEqual(rep.batch_process.latency_ms[k].p99);
     }
+    expect(rep.batch_process.wall_s).toBeGreaterThan(0);
+    // 6 kinds x 30 requests in the reported wall time (wall_s is rounded to ms)
+    expect(Math.abs(rep.batch_process.queries_per_s - 180 / rep.batch_process.wall_s)).toBeLessThanOrEqual(0.01 * rep.batch_process.queries_per_s + 1);
     for (const k of ['vector', 'filtered_1pct', 'filtered_10pct', 'filtered_50pct']) {
       expect(rep.recall_at_k[k]).toBeGreaterThan(0);
       expect(rep.recall_at_k[k]).toBeLessThanOrEqual(1);

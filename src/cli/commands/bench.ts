@@ -5,8 +5,10 @@ import { intOpt, numOpt } from '../args.js';
 import { err, isTTY, outLine, printJson, type GlobalOptions } from '../output.js';
 
 export function reportTable(r: BenchReport): string[] {
-  const l = r.latency_ms;
-  const row = (k: keyof typeof l) => `  ${k.padEnd(16)} p50 ${l[k].p50.toFixed(3).padStart(8)}  p95 ${l[k].p95.toFixed(3).padStart(8)}  p99 ${l[k].p99.toFixed(3).padStart(8)}  (n=${l[k].n})`;
+  const rowOf = (l: BenchReport['latency_ms'], k: keyof BenchReport['latency_ms']) =>
+    `  ${k.padEnd(16)} p50 ${l[k].p50.toFixed(3).padStart(8)}  p95 ${l[k].p95.toFixed(3).padStart(8)}  p99 ${l[k].p99.toFixed(3).padStart(8)}  (n=${l[k].n})`;
+  const row = (k: keyof BenchReport['latency_ms']) => rowOf(r.latency_ms, k);
+  const b = r.batch_process;
   return [
     `machine: ${r.machine.cpus} x ${r.machine.cpu_model}, ${r.machine.memory_gb} GiB, node ${r.machine.node}`,
     `dataset: ${r.dataset.docs} docs x ${r.dataset.dim} dims (${r.dataset.metric}), seed ${r.dataset.seed}, ${r.dataset.text}`,
@@ -18,6 +20,8 @@ export function reportTable(r: BenchReport): string[] {
     row('filtered_1pct'),
     row('filtered_10pct'),
     row('filtered_50pct'),
+    `the same requests through one \`query --batch\` process, its took_ms from its start (no warm-up left out): ${b.queries_per_s} queries/s, ${b.wall_s}s wall`,
+    ...(['vector', 'text', 'hybrid', 'filtered_1pct', 'filtered_10pct', 'filtered_50pct'] as const).map((k) => rowOf(b.latency_ms, k)),
     `recall@${r.dataset.top_k} vs exact: vector ${r.recall_at_k.vector}, filtered 1% ${r.recall_at_k.filtered_1pct}, 10% ${r.recall_at_k.filtered_10pct}, 50% ${r.recall_at_k.filtered_50pct}`,
     `cold query: ${r.cold_query_ms.elacsym} ms vs node -e 0 ${r.cold_query_ms.node_e_0} ms = ${r.cold_query_ms.ratio}x`,
     `disk: ${r.disk.bytes} bytes, ${r.disk.bytes_per_doc} bytes/doc`,
