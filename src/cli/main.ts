@@ -143,6 +143,7 @@ export function buildProgram(): Command {
     .option('--text-weight <w>', 'hybrid: weight of the full-text retriever', '1')
     .option('--request <file>', "one JSON request in the ancestor's query shape (FILE or -)")
     .option('--batch <file>', 'NDJSON requests, one response line each (FILE or -)')
+    .option('--warm-up <n>', 'with --batch: first answer N rounds of queries built from the data, so early requests are not slower', '0')
     .addHelpText(
       'after',
       examples([

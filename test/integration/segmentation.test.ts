@@ -10,6 +10,7 @@ import { cleanupTmp, cli, tmpDir } from '../helpers/cli.js';
 import { kernelBackend, pinnedBytes } from '../../src/index/vector/distance.js';
 import { parseQueryRequest } from '../../src/model/query.js';
 import { executeQuery } from '../../src/query/engine.js';
+import { warmUp } from '../../src/query/warm-up.js';
 import { DataDir } from '../../src/store/data-dir.js';
 import { QueryContext } from '../../src/store/search-sources.js';
 import { Snapshot } from '../../src/store/snapshot.js';
@@ -104,5 +105,54 @@ describe('batch snapshots (held in memory, clusters pinned into the kernels)', (
       expect(batch.out).toEqual(single.out);
       expect(single.out.every((r) => r.length === 10)).toBe(true);
     }
+  });
+});
+
+describe('query --batch --warm-up', () => {
+  it('answers exactly the same requests the same way, after warming up on the data (stderr says how)', async () => {
+    const reqs = [
+      JSON.stringify({ vector: Array.from(docs[5]!.vector!), top_k: 5, include_attributes: [] }),
+      JSON.stringify({ full_text: { query: 'water plant' }, top_k: 5, include_attributes: [] }),
+      JSON.stringify({ vector: Array.from(docs[6]!.vector!), full_text: { query: 'a large group' }, top_k: 5, include_attributes: [] }),
+    ].join('\n');
+    for (const ns of ['one', 'many', 'journal']) {
+      const cold = await cli(['-d', d, 'query', ns, '--batch', '-'], { input: reqs });
+      const warm = await cli(['-d', d, 'query', ns, '--batch', '-', '--warm-up', '8'], { input: reqs });
+      expect(cold.code, cold.stderr).toBe(0);
+      expect(warm.code, warm.stderr).toBe(0);
+      const strip = (out: string) => out.trim().split('\n').map((l) => JSON.parse(l).results);
+      expect(strip(warm.stdout)).toEqual(strip(cold.stdout));
+      expect(strip(cold.stdout).every((r) => r.length === 5)).toBe(true);
+      // 8 sampled documents, each with a vector and text: vector, text and hybrid queries for each
+      expect(warm.stderr).toMatch(/^elacsym: warmed up with 24 queries in \d+ ms\n$/);
+      expect(cold.stderr).toBe('');
+    }
+  });
+
+  it('is a usage error without --batch', async () => {
+    const r = await cli(['-d', d, 'query', 'one', '--text', 'water', '--warm-up', '3']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--warm-up applies to --batch only');
+  });
+
+  it('asks only what the data can answer, and nothing of an empty namespace', () => {
+    const at = (ns: string) => {
+      const snap = Snapshot.open(DataDir.open(d).namespacePath(ns), { loadFully: true });
+      const ctx = new QueryContext(snap);
+      try {
+        return {
+          all: warmUp(ctx.sources, snap.schema, (f) => ctx.analyzerFor(f), 4).queries,
+          // a schema seen without its vectors: text queries only
+          textOnly: warmUp(ctx.sources, { ...snap.schema, vector_dim: 0 }, (f) => ctx.analyzerFor(f), 4).queries,
+          // ... and without its full-text fields: vector queries only
+          vectorOnly: warmUp(ctx.sources, { ...snap.schema, attributes: {} }, (f) => ctx.analyzerFor(f), 4).queries,
+          none: warmUp([], snap.schema, (f) => ctx.analyzerFor(f), 4).queries,
+        };
+      } finally {
+        ctx.release();
+        snap.close();
+      }
+    };
+    expect(at('one')).toEqual({ all: 12, textOnly: 4, vectorOnly: 4, none: 0 });
   });
 });

@@ -3,6 +3,7 @@ import { namespaceDir } from '../../store/data-dir.js';
 import { parseQueryRequest, type QueryRequest } from '../../model/query.js';
 import type { Schema } from '../../model/types.js';
 import { executeQuery, type QueryResponse } from '../../query/engine.js';
+import { warmUp } from '../../query/warm-up.js';
 import { QueryContext } from '../../store/search-sources.js';
 import { Snapshot } from '../../store/snapshot.js';
 import { intOpt, jsonArg, numOpt, readInput } from '../args.js';
@@ -90,6 +91,8 @@ export default async function query([name]: string[], o: Record<string, unknown>
   };
   const format = formatOf(o, g);
   const batch = typeof o.batch === 'string';
+  const warmRounds = intOpt(o.warmUp ?? '0', '--warm-up', 0, 100_000);
+  if (g.explicit.has('warmUp') && !batch) throw new ElacsymError('USAGE', '--warm-up applies to --batch only');
   const snap = Snapshot.open(dir, { loadFully: batch });
   try {
     for (const w of snap.warnings) err(`elacsym: warning: journal entry ${w.seq} skipped: ${w.reason} (see \`elacsym wal inspect ${name}\`)`);
@@ -107,6 +110,10 @@ export default async function query([name]: string[], o: Record<string, unknown>
       } else json = flagsToRequest(o);
       await print(run(ctx, snap.schema, json, 'request'), format);
       return 0;
+    }
+    if (warmRounds > 0) {
+      const w = warmUp(ctx.sources, snap.schema, (f) => ctx.analyzerFor(f), warmRounds);
+      if (!g.quiet) err(`elacsym: warmed up with ${w.queries} queries in ${w.ms.toFixed(0)} ms`);
     }
     // --batch: one response line per request line, in order; a bad line yields an error line and exit 2.
     const [{ createReadStream }, { createInterface }] = await Promise.all([import('node:fs'), import('node:readline')]);
