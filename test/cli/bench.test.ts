@@ -23,7 +23,12 @@ describe('bench', () => {
       expect(rep.batch_process.latency_ms[k].n).toBe(30);
       expect(rep.batch_process.latency_ms[k].p50).toBeGreaterThan(0);
       expect(rep.batch_process.latency_ms[k].p50).toBeLessThanOrEqual(rep.batch_process.latency_ms[k].p99);
+      // ... and once more with --warm-up
+      expect(rep.batch_process.warm_up.latency_ms[k].n).toBe(30);
+      expect(rep.batch_process.warm_up.latency_ms[k].p50).toBeGreaterThan(0);
     }
+    expect(rep.batch_process.warm_up.rounds).toBe(30);
+    expect(rep.batch_process.warm_up.wall_s).toBeGreaterThan(0);
     expect(rep.batch_process.wall_s).toBeGreaterThan(0);
     // 6 kinds x 30 requests in the reported wall time (wall_s is rounded to ms)
     expect(Math.abs(rep.batch_process.queries_per_s - 180 / rep.batch_process.wall_s)).toBeLessThanOrEqual(0.01 * rep.batch_process.queries_per_s + 1);

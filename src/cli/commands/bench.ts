@@ -22,6 +22,8 @@ export function reportTable(r: BenchReport): string[] {
     row('filtered_50pct'),
     `the same requests through one \`query --batch\` process, its took_ms from its start (no warm-up left out): ${b.queries_per_s} queries/s, ${b.wall_s}s wall`,
     ...(['vector', 'text', 'hybrid', 'filtered_1pct', 'filtered_10pct', 'filtered_50pct'] as const).map((k) => rowOf(b.latency_ms, k)),
+    `again with --warm-up ${b.warm_up.rounds}: ${b.warm_up.queries_per_s} queries/s, ${b.warm_up.wall_s}s wall (warm-up included)`,
+    ...(['vector', 'text', 'hybrid', 'filtered_1pct', 'filtered_10pct', 'filtered_50pct'] as const).map((k) => rowOf(b.warm_up.latency_ms, k)),
     `recall@${r.dataset.top_k} vs exact: vector ${r.recall_at_k.vector}, filtered 1% ${r.recall_at_k.filtered_1pct}, 10% ${r.recall_at_k.filtered_10pct}, 50% ${r.recall_at_k.filtered_50pct}`,
     `cold query: ${r.cold_query_ms.elacsym} ms vs node -e 0 ${r.cold_query_ms.node_e_0} ms = ${r.cold_query_ms.ratio}x`,
     `disk: ${r.disk.bytes} bytes, ${r.disk.bytes_per_doc} bytes/doc`,
