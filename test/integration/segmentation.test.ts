@@ -156,3 +156,35 @@ describe('query --batch --warm-up', () => {
     expect(at('one')).toEqual({ all: 12, textOnly: 4, vectorOnly: 4, none: 0 });
   });
 });
+
+describe('hybrid fusion', () => {
+  it('answers identically with and without --explain, for any weights and rrf_k', () => {
+    for (const ns of ['one', 'many', 'journal']) {
+      const snap = Snapshot.open(DataDir.open(d).namespacePath(ns), { loadFully: true });
+      const ctx = new QueryContext(snap);
+      try {
+        const texts = ['water', 'a large group of people', 'plant flower', 'United States', 'junk extra water'];
+        let compared = 0;
+        for (let i = 0; i < 30; i++) {
+          const base = {
+            vector: Array.from(docs[(i * 37) % N]!.vector!),
+            full_text: { query: texts[i % texts.length]!, weight: [1, 0.5, 2][i % 3]! },
+            vector_weight: [1, 2, 0.25][i % 3]!,
+            rrf_k: [60, 1, 0][i % 3]!,
+            top_k: [10, 3, 50][i % 3]!,
+            include_attributes: [],
+          };
+          const ask = (explain: boolean) => executeQuery(ctx.sources, snap.schema, parseQueryRequest({ ...base, explain }, snap.schema), (f) => ctx.analyzerFor(f)).results;
+          const fast = ask(false);
+          const slow = ask(true).map(({ explain: _e, ...r }) => r);
+          expect(fast).toEqual(slow);
+          compared += fast.length;
+        }
+        expect(compared).toBeGreaterThan(300);
+      } finally {
+        ctx.release();
+        snap.close();
+      }
+    }
+  });
+});
