@@ -293,7 +293,6 @@ export function pinningStats(): { top: number; base: number; inPlaceChunks: numb
 }
 let inPlaceChunks = 0;
 
-
 // ---------------------------------------------------------------------------------------------------
 // WebAssembly SIMD kernels
 //
