@@ -20,6 +20,11 @@ import { crc32 } from '../util/crc32.js';
 export interface SnapshotOptions {
   /** Read whole index files into memory and verify their checksums (batch queries, export, health). */
   loadFully?: boolean;
+  /**
+   * Index files up to this size are read whole (and checksum-verified) even without loadFully; larger
+   * ones are read by range. Default 4 MiB. Tests set 0 to take the range-read paths on small data.
+   */
+  readWholeBytes?: number;
 }
 
 export interface JournalWarning {
@@ -253,7 +258,7 @@ function openSegment(dir: string, r: SegmentRow, dead: Uint8Array | null, opts: 
       });
     }
     let src: ByteSource = fsrc;
-    if (opts.loadFully || fsrc.length <= READ_WHOLE_BYTES) {
+    if (opts.loadFully || fsrc.length <= (opts.readWholeBytes ?? READ_WHOLE_BYTES)) {
       const bytes = fsrc.read(0, fsrc.length);
       if (crc32(bytes) !== r.index_crc32) {
         throw new ElacsymError('CORRUPT_SEGMENT', `${idxPath}: checksum mismatch (the file is damaged)`, { details: { path: idxPath } });
