@@ -58,6 +58,10 @@ export function openDb(path: string, opts: OpenDbOptions = {}): Db {
 /** Create a new database file (used by init into a temp directory, before the rename that publishes it). */
 export function createDb(path: string): Db {
   const db = new Database(path, { nativeBinding: binding() });
+  // Before anything else touches the file: switching to WAL writes the header, after which SQLite
+  // silently ignores a change of auto_vacuum (namespaces created before this line have NONE; the writer
+  // converts them once, see Writer.collectGarbage).
+  db.pragma('auto_vacuum = INCREMENTAL');
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   return db;

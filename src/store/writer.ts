@@ -326,7 +326,17 @@ export class Writer {
         removed.push(f);
       }
       this.db.pragma('wal_checkpoint(TRUNCATE)');
-      this.db.pragma('incremental_vacuum');
+      if (Number(this.db.pragma('auto_vacuum', { simple: true })) === 0) {
+        // A manifest created without incremental auto-vacuum (older versions) kept every page the
+        // journal ever used: convert it once. VACUUM is atomic, and the manifest is small once the
+        // journal is flushed.
+        this.db.pragma('auto_vacuum = INCREMENTAL');
+        this.db.exec('VACUUM');
+        this.db.pragma('wal_checkpoint(TRUNCATE)');
+      } else {
+        this.db.pragma('incremental_vacuum');
+        this.db.pragma('wal_checkpoint(TRUNCATE)');
+      }
     } catch {
       // best effort
     }

@@ -280,3 +280,51 @@ describe('health', () => {
     expect((await cli(['-d', d, 'health'])).code).toBe(0);
   });
 });
+
+describe('manifest size', () => {
+  const manifestPages = (d: string) => {
+    const db = new Database(join(nsDir(d), 'manifest.db'), { readonly: true });
+    try {
+      return {
+        autoVacuum: Number(db.pragma('auto_vacuum', { simple: true })),
+        free: Number(db.pragma('freelist_count', { simple: true })),
+        pages: Number(db.pragma('page_count', { simple: true })),
+      };
+    } finally {
+      db.close();
+    }
+  };
+
+  it('gives the journal pages back once they are flushed (incremental auto-vacuum from init)', async () => {
+    const d = await setup();
+    expect(manifestPages(d).autoVacuum).toBe(2);
+    // --no-flush: the journal holds every document, then a replay flushes it into a segment
+    expect((await cli(['-d', d, 'import', 'ns', '-', '--no-flush'], { input: lines.join('\n') })).code).toBe(0);
+    const full = manifestPages(d);
+    expect((await cli(['-d', d, 'wal', 'replay', 'ns'])).code).toBe(0);
+    const after = manifestPages(d);
+    expect(after.free).toBe(0);
+    expect(after.pages).toBeLessThan(full.pages / 2);
+  });
+
+  it('converts a manifest created without auto-vacuum (older versions) on the next flush', async () => {
+    const d = await setup();
+    {
+      const db = new Database(join(nsDir(d), 'manifest.db'));
+      db.pragma('auto_vacuum = NONE');
+      db.exec('VACUUM');
+      expect(Number(db.pragma('auto_vacuum', { simple: true }))).toBe(0);
+      db.close();
+    }
+    expect((await cli(['-d', d, 'import', 'ns', '-', '--no-flush'], { input: lines.join('\n') })).code).toBe(0);
+    const full = manifestPages(d);
+    expect((await cli(['-d', d, 'wal', 'replay', 'ns'])).code).toBe(0);
+    const after = manifestPages(d);
+    expect(after.autoVacuum).toBe(2);
+    expect(after.free).toBe(0);
+    expect(after.pages).toBeLessThan(full.pages / 2);
+    // nothing lost in the conversion
+    expect((await exportMap(d, 'ns')).size).toBe(docs.length);
+    expect((await cli(['-d', d, 'health', 'ns', '--deep'])).code).toBe(0);
+  });
+});
