@@ -28,10 +28,13 @@ export interface WarmUpResult {
 function* sampleDocs(sources: readonly SearchSource[], count: number): Generator<[SearchSource, number]> {
   const total = sources.reduce((a, s) => a + s.size, 0);
   if (total === 0 || count <= 0) return;
+  // A stride coprime with the total, so the samples do not collapse onto a few documents.
+  let stride = 7919 % total || 1;
+  while (gcd(stride, total) !== 1) stride++;
   let found = 0;
   // Visit at most a few times `count` ordinals: a namespace of mostly deleted documents ends early.
   for (let i = 0; i < count * 4 && found < count; i++) {
-    let at = (i * 7919) % total;
+    let at = (i * stride) % total;
     const s = sources.find((src) => {
       if (at < src.size) return true;
       at -= src.size;
@@ -43,13 +46,18 @@ function* sampleDocs(sources: readonly SearchSource[], count: number): Generator
   }
 }
 
+function gcd(a: number, b: number): number {
+  while (b !== 0) [a, b] = [b, a % b];
+  return a;
+}
+
 /** The first few words of the first full-text attribute a document has. */
 function textOf(attrs: Record<string, unknown>, fields: readonly string[]): string | null {
   for (const f of fields) {
     const v = attrs[f];
     const s = typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : null;
     if (s === null) continue;
-    const words = s.split(/[^\p{L}\p{N}]+/u).filter((w) => w.length > 2);
+    const words = s.slice(0, 200).split(/[^\p{L}\p{N}]+/u).filter((w) => w.length > 2);
     if (words.length > 0) return words.slice(0, 3).join(' ');
   }
   return null;
@@ -77,9 +85,17 @@ export function warmUp(
     }
   };
   for (const [s, ord] of sampleDocs(sources, rounds)) {
-    const v = schema.vector_dim > 0 ? s.vectorOf(ord) : null;
-    const vector = v ? Array.from(v) : null;
-    const text = textFields.length > 0 ? textOf(s.attributesOf(ord), textFields) : null;
+    let vector: number[] | null = null;
+    let text: string | null = null;
+    try {
+      const v = schema.vector_dim > 0 ? s.vectorOf(ord) : null;
+      vector = v ? Array.from(v) : null;
+      text = textFields.length > 0 ? textOf(s.attributesOf(ord), textFields) : null;
+    } catch (e) {
+      // A damaged segment fails the requests that read it, not the batch.
+      if (!(e instanceof ElacsymError)) throw e;
+      continue;
+    }
     if (vector) ask({ vector, top_k: 10 });
     if (text) ask({ full_text: { query: text }, top_k: 10 });
     if (vector && text) ask({ vector, full_text: { query: text }, top_k: 10 });

@@ -325,22 +325,30 @@ export class Writer {
         rmSync(join(segDir, f), { force: true });
         removed.push(f);
       }
-      this.db.pragma('wal_checkpoint(TRUNCATE)');
-      if (Number(this.db.pragma('auto_vacuum', { simple: true })) === 0) {
-        // A manifest created without incremental auto-vacuum (older versions) kept every page the
-        // journal ever used: convert it once. VACUUM is atomic, and the manifest is small once the
-        // journal is flushed.
+      // Vacuum first, then one checkpoint: a checkpoint waits up to the busy timeout for readers still
+      // on an older snapshot, so two of them could stall a flush twice.
+      if (this.vacuumConversionDue()) {
+        // A manifest created without incremental auto-vacuum (earlier builds) kept every page the journal
+        // ever used: convert it once, when the journal is empty (the copy VACUUM makes is then small).
+        // VACUUM is atomic; if it fails, auto_vacuum stays NONE and this writer does not try again.
+        this.vacuumTried = true;
         this.db.pragma('auto_vacuum = INCREMENTAL');
         this.db.exec('VACUUM');
-        this.db.pragma('wal_checkpoint(TRUNCATE)');
       } else {
         this.db.pragma('incremental_vacuum');
-        this.db.pragma('wal_checkpoint(TRUNCATE)');
       }
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
     } catch {
       // best effort
     }
     return { removed };
+  }
+
+  private vacuumTried = false;
+
+  private vacuumConversionDue(): boolean {
+    if (this.vacuumTried || Number(this.db.pragma('auto_vacuum', { simple: true })) !== 0) return false;
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM journal').get() as { n: number }).n === 0;
   }
 
   close(): void {
