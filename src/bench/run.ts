@@ -82,7 +82,8 @@ interface BatchProcessFigures {
 const WARM_UP_ROUNDS = 30;
 
 export type LatencyKind = 'vector' | 'text' | 'hybrid' | 'filtered_1pct' | 'filtered_10pct' | 'filtered_50pct';
-const KINDS: readonly LatencyKind[] = ['vector', 'text', 'hybrid', 'filtered_1pct', 'filtered_10pct', 'filtered_50pct'];
+/** Query kinds of the latency figures, in report order. */
+export const KINDS: readonly LatencyKind[] = ['vector', 'text', 'hybrid', 'filtered_1pct', 'filtered_10pct', 'filtered_50pct'];
 
 function emptyByKind<T>(make: () => T): Record<LatencyKind, T> {
   return Object.fromEntries(KINDS.map((k) => [k, make()])) as Record<LatencyKind, T>;

@@ -70,8 +70,7 @@ export interface JournalRow {
 export type JournalHead = Omit<JournalRow, 'payload'>;
 
 export function initManifest(db: Db, schema: Schema, now: number): void {
-  // Must precede the first table: lets flushes hand the journal's freed pages back to the file system.
-  db.pragma('auto_vacuum = INCREMENTAL');
+  // auto_vacuum is set by createDb, before WAL mode: here, after it, SQLite would silently ignore it.
   db.exec(MANIFEST_DDL);
   const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
   db.transaction(() => {

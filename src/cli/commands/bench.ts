@@ -1,29 +1,23 @@
 import { ElacsymError } from '../../errors.js';
-import { type BenchReport, compareBaseline, readReport, runBench } from '../../bench/run.js';
+import { type BenchReport, compareBaseline, KINDS, readReport, runBench } from '../../bench/run.js';
 import type { Metric } from '../../model/types.js';
 import { intOpt, numOpt } from '../args.js';
 import { err, isTTY, outLine, printJson, type GlobalOptions } from '../output.js';
 
 export function reportTable(r: BenchReport): string[] {
-  const rowOf = (l: BenchReport['latency_ms'], k: keyof BenchReport['latency_ms']) =>
-    `  ${k.padEnd(16)} p50 ${l[k].p50.toFixed(3).padStart(8)}  p95 ${l[k].p95.toFixed(3).padStart(8)}  p99 ${l[k].p99.toFixed(3).padStart(8)}  (n=${l[k].n})`;
-  const row = (k: keyof BenchReport['latency_ms']) => rowOf(r.latency_ms, k);
+  const rows = (l: BenchReport['latency_ms']) =>
+    KINDS.map((k) => `  ${k.padEnd(16)} p50 ${l[k].p50.toFixed(3).padStart(8)}  p95 ${l[k].p95.toFixed(3).padStart(8)}  p99 ${l[k].p99.toFixed(3).padStart(8)}  (n=${l[k].n})`);
   const b = r.batch_process;
   return [
     `machine: ${r.machine.cpus} x ${r.machine.cpu_model}, ${r.machine.memory_gb} GiB, node ${r.machine.node}`,
     `dataset: ${r.dataset.docs} docs x ${r.dataset.dim} dims (${r.dataset.metric}), seed ${r.dataset.seed}, ${r.dataset.text}`,
     `import:  ${r.import.docs_per_s} docs/s fully indexed (${r.import.elapsed_s}s); durable+queryable ${r.import.durable_docs_per_s} docs/s (${r.import.durable_s}s) = ${(r.import.durable_vs_parse_floor * 100).toFixed(0)}% of the JSON.parse floor ${r.import.parse_floor_docs_per_s} docs/s; index build ${r.import.index_build_s}s; peak RSS ${r.import.peak_rss_mb} MiB; ${r.import.segments} segments`,
     `latency (ms, in-process like --batch, top ${r.dataset.top_k}):`,
-    row('vector'),
-    row('text'),
-    row('hybrid'),
-    row('filtered_1pct'),
-    row('filtered_10pct'),
-    row('filtered_50pct'),
+    ...rows(r.latency_ms),
     `the same requests through one \`query --batch\` process, its took_ms from its start (no warm-up left out): ${b.queries_per_s} queries/s, ${b.wall_s}s wall`,
-    ...(['vector', 'text', 'hybrid', 'filtered_1pct', 'filtered_10pct', 'filtered_50pct'] as const).map((k) => rowOf(b.latency_ms, k)),
+    ...rows(b.latency_ms),
     `again with --warm-up ${b.warm_up.rounds}: ${b.warm_up.queries_per_s} queries/s, ${b.warm_up.wall_s}s wall (warm-up included)`,
-    ...(['vector', 'text', 'hybrid', 'filtered_1pct', 'filtered_10pct', 'filtered_50pct'] as const).map((k) => rowOf(b.warm_up.latency_ms, k)),
+    ...rows(b.warm_up.latency_ms),
     `recall@${r.dataset.top_k} vs exact: vector ${r.recall_at_k.vector}, filtered 1% ${r.recall_at_k.filtered_1pct}, 10% ${r.recall_at_k.filtered_10pct}, 50% ${r.recall_at_k.filtered_50pct}`,
     `cold query: ${r.cold_query_ms.elacsym} ms vs node -e 0 ${r.cold_query_ms.node_e_0} ms = ${r.cold_query_ms.ratio}x`,
     `disk: ${r.disk.bytes} bytes, ${r.disk.bytes_per_doc} bytes/doc`,
