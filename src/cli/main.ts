@@ -62,7 +62,8 @@ export function buildProgram(): Command {
     .command('init')
     .description('create a namespace')
     .argument('<namespace>', 'name: 1-64 characters of [A-Za-z0-9_-]')
-    .option('--dim <n>', 'vector dimension (0 = text only)')
+    .option('--dim <n>', 'vector dimension; 0 = text only (required unless --schema gives it)')
+    .option('--text-only', 'no vectors: the same as --dim 0')
     .addOption(new Option('--metric <metric>', 'vector metric').choices(['cosine', 'l2', 'dot']))
     .option('--schema <file>', "schema JSON in the ancestor's shape (FILE or - for stdin)")
     .option('--full-text <fields>', 'comma-separated string attributes to index for BM25 with the english analyzer')
@@ -75,6 +76,22 @@ export function buildProgram(): Command {
     .description('list namespaces with their document counts')
     .addHelpText('after', examples(['elacsym namespaces', 'elacsym ls --json']) + seeMan('elacsym-namespaces'))
     .action(run(() => import('./commands/namespaces.js')));
+
+  program
+    .command('describe')
+    .alias('info')
+    .description('show a namespace: schema and analyzers, vector settings, counts, segments, disk, index coverage')
+    .argument('<namespace>')
+    .addHelpText('after', examples(['elacsym describe docs', 'elacsym describe docs --json | jq .counts']) + seeMan('elacsym-describe'))
+    .action(run(() => import('./commands/describe.js')));
+
+  program
+    .command('count')
+    .description('count live documents, optionally those matching a filter')
+    .argument('<namespace>')
+    .option('--filter <json>', 'filter JSON (the query filter grammar), or @FILE')
+    .addHelpText('after', examples(['elacsym count docs', 'elacsym count docs --filter \'{"field":"year","op":"gte","value":2020}\'']) + seeMan('elacsym-count'))
+    .action(run(() => import('./commands/count.js')));
 
   program
     .command('drop')

@@ -56,7 +56,7 @@ describe('init', () => {
   it('accepts a text-only namespace and every metric', async () => {
     const dir = tmpDir();
     const d = join(dir, 'data');
-    expect((await cli(['-d', d, 'init', 'textonly', '--full-text', 'title'])).code).toBe(0);
+    expect((await cli(['-d', d, 'init', 'textonly', '--text-only', '--full-text', 'title'])).code).toBe(0);
     for (const m of ['cosine', 'l2', 'dot']) expect((await cli(['-d', d, 'init', `v${m}`, '--dim', '2', '--metric', m])).code).toBe(0);
     const ls = (await cli(['-d', d, '--json', 'namespaces']));
     expect(ndjson(ls.stdout).map((r) => r.namespace)).toEqual(['textonly', 'vcosine', 'vdot', 'vl2']);

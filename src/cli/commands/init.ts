@@ -19,6 +19,14 @@ export default async function init([name]: string[], o: Record<string, unknown>,
   } else {
     schema = { vector_dim: 0, vector_metric: 'cosine', attributes: {} };
   }
+  if (o.textOnly && o.dim !== undefined && Number(o.dim) !== 0) throw new ElacsymError('USAGE', '--text-only and --dim are exclusive');
+  if (o.schema === undefined && o.dim === undefined && !o.textOnly) {
+    // A vector namespace created without its dimension would silently be text-only: ask instead.
+    throw new ElacsymError('USAGE', 'init needs the vector dimension: pass --dim N (e.g. --dim 384), or --dim 0 / --text-only for a namespace without vectors', {
+      hint: `run \`elacsym init ${name} --dim 384 --metric cosine\` or \`elacsym init ${name} --text-only --full-text title\``,
+    });
+  }
+  if (o.textOnly) schema.vector_dim = 0;
   if (o.dim !== undefined) schema.vector_dim = intOpt(o.dim, '--dim', 0, 65536);
   if (o.metric !== undefined) {
     if (!METRICS.includes(o.metric as Metric)) throw new ElacsymError('USAGE', `--metric must be one of ${METRICS.join(', ')}`);

@@ -1,0 +1,41 @@
+/**
+ * `count`: the number of live documents, optionally matching a filter, from one snapshot. The filter is
+ * evaluated on the same column masks as a query's filter (src/index/filter/evaluate.ts), so a count always
+ * equals the number of ids a filter-only listing of the same snapshot would return, without a top-k cap.
+ */
+import { countMatches, evaluateColumns } from '../index/filter/evaluate.js';
+import { parseFilter } from '../model/filter.js';
+import { QueryContext } from './search-sources.js';
+import { Snapshot } from './snapshot.js';
+
+export interface CountResult {
+  /** Live documents matching the filter (all live documents without one). */
+  count: number;
+  /** Live documents in the namespace. */
+  total: number;
+}
+
+/**
+ * Counts live documents of the namespace in `dir` that match `filterJson` (the query filter grammar,
+ * validated against the schema; null = no filter).
+ * @throws ElacsymError INVALID_FILTER for a bad filter, NAMESPACE_NOT_FOUND, CORRUPT_* for damaged files.
+ */
+export function countDocuments(dir: string, filterJson: unknown): CountResult {
+  const snap = Snapshot.open(dir);
+  try {
+    const filter = parseFilter(filterJson ?? null, snap.schema);
+    const ctx = new QueryContext(snap);
+    let count = 0;
+    let total = 0;
+    for (const s of ctx.sources) {
+      total += s.liveCount;
+      if (!filter) continue;
+      const m = evaluateColumns(filter, (f) => s.column(f), s.size);
+      if (s.dead) for (let o = 0; o < m.length; o++) if (s.dead[o]) m[o] = 0;
+      count += countMatches(m);
+    }
+    return { count: filter ? count : total, total };
+  } finally {
+    snap.close();
+  }
+}
