@@ -126,12 +126,18 @@ export function buildProgram(): Command {
 
   program
     .command('delete')
-    .description('delete documents by id')
+    .description('delete documents by id or by filter')
     .argument('<namespace>')
     .option('--ids <ids>', 'comma-separated ids (numbers are integer ids; quote strings as JSON to force a string id: \'"42"\')')
     .option('--ids-file <file>', 'one id per line (JSON or bare), or - for stdin')
+    .option('--filter <json>', 'delete every live document matching this filter (query filter grammar), or @FILE')
+    .option('--dry-run', 'with --filter: print how many documents would be deleted, write nothing')
     .option('--wait <seconds>', 'wait this long for another writer', '0')
-    .addHelpText('after', examples(['elacsym delete docs --ids 1,2,3', 'jq .id gone.ndjson | elacsym delete docs --ids-file -']) + seeMan('elacsym-delete'))
+    .addHelpText(
+      'after',
+      examples(['elacsym delete docs --ids 1,2,3', 'jq .id gone.ndjson | elacsym delete docs --ids-file -', 'elacsym delete docs --filter \'{"field":"year","op":"lt","value":2000}\' --dry-run']) +
+        seeMan('elacsym-delete'),
+    )
     .action(run(() => import('./commands/delete.js')));
 
   program

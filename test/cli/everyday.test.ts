@@ -114,3 +114,36 @@ describe('init asks for the vector dimension instead of guessing', () => {
     expect(info.vector).toBeNull();
   });
 });
+
+describe('delete --filter', () => {
+  it('deletes exactly the ids a filter query lists, across segments and the journal, and --dry-run writes nothing', async () => {
+    const d = await populated();
+    const f = JSON.stringify({ field: 'tags', op: 'contains', value: 'odd' });
+    const listed = ndjson((await cli(['-d', d, 'query', 'docs', '--filter', f, '--top-k', '10000', '--format', 'ndjson'])).stdout).map((r) => r.id);
+    expect(listed.length).toBeGreaterThan(40);
+    const dry = await cli(['-d', d, '--json', 'delete', 'docs', '--filter', f, '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(JSON.parse(dry.stdout)).toEqual({ namespace: 'docs', dry_run: true, would_delete: listed.length });
+    expect((await cli(['-d', d, 'count', 'docs'])).stdout).toBe('95\n');
+    const del = await cli(['-d', d, '--json', 'delete', 'docs', '--filter', f]);
+    expect(del.code, del.stderr).toBe(0);
+    expect(JSON.parse(del.stdout).deleted).toBe(listed.length);
+    const left = ndjson((await cli(['-d', d, 'export', 'docs'])).stdout).map((r) => r.id as number);
+    expect(left.length).toBe(95 - listed.length);
+    for (const id of listed) expect(left).not.toContain(id);
+    expect((await cli(['-d', d, 'count', 'docs', '--filter', f])).stdout).toBe('0\n');
+  });
+
+  it('refuses --filter with --ids, --dry-run without --filter, and a null filter', async () => {
+    const d = await populated();
+    for (const args of [
+      ['--filter', '{"field":"year","op":"eq","value":1}', '--ids', '1'],
+      ['--ids', '1', '--dry-run'],
+      ['--filter', 'null'],
+    ]) {
+      const r = await cli(['-d', d, '--json', 'delete', 'docs', ...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+    }
+    expect((await cli(['-d', d, 'count', 'docs'])).stdout).toBe('95\n');
+  });
+});
