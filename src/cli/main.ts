@@ -161,6 +161,10 @@ export function buildProgram(): Command {
     .option('--include-attributes <names>', 'comma-separated attributes to include (default: all; "" for none)')
     .addOption(new Option('--format <format>', 'output format').choices(['json', 'ndjson', 'table']))
     .option('--explain', 'add the plan and per-retriever ranks and scores')
+    .option('--sort <keys>', 'filter-only listing: sort by attributes, e.g. year:desc,title (ties by id; missing values last)')
+    .option('--limit <n>', 'filter-only listing: documents per page (no 10,000 cap)')
+    .option('--offset <n>', 'filter-only listing: skip the first N documents')
+    .option('--after <cursor>', "filter-only listing: the page after this cursor (the previous page's next_cursor); stable while writes happen")
     .option('--rrf-k <n>', 'RRF constant k for hybrid fusion', '60')
     .option('--vector-weight <w>', 'hybrid: weight of the vector retriever', '1')
     .option('--text-weight <w>', 'hybrid: weight of the full-text retriever', '1')
@@ -174,6 +178,7 @@ export function buildProgram(): Command {
         'elacsym query docs --vector "[0.1,0.2,0.3]" --filter \'{"field":"category","op":"eq","value":"tech"}\'',
         'elacsym query docs --vector @q.json --text "rust" --explain',
         'elacsym query docs --batch requests.ndjson > responses.ndjson',
+        'elacsym query docs --filter \'{"field":"year","op":"gte","value":2020}\' --sort year:desc --limit 1000 --format json',
       ]) + seeMan('elacsym-query'),
     )
     .action(run(() => import('./commands/query.js')));

@@ -147,3 +147,93 @@ describe('delete --filter', () => {
     expect((await cli(['-d', d, 'count', 'docs'])).stdout).toBe('95\n');
   });
 });
+
+describe('filter-only listing: --sort, --limit, --offset, --after', () => {
+  async function sortNs(): Promise<string> {
+    const d = join(tmpDir(), 'data');
+    const schema = JSON.stringify({ vector_dim: 0, attributes: { year: { type: 'integer' }, title: { type: 'string' } } });
+    expect((await cli(['-d', d, 'init', 'docs', '--schema', '-'], { input: schema })).code).toBe(0);
+    const lines: string[] = [];
+    // ids 1..30; year repeats (ties broken by id), every 7th document has no year.
+    for (let i = 1; i <= 30; i++) lines.push(JSON.stringify({ id: i, attributes: i % 7 === 0 ? { title: `t${i}` } : { year: 2000 + (i % 4), title: `t${i}` } }));
+    expect((await cli(['-d', d, 'import', 'docs', '-'], { input: `${lines.join('\n')}\n` })).code).toBe(0);
+    return d;
+  }
+  const ids = (stdout: string) => (JSON.parse(stdout) as { results: { id: number }[] }).results.map((r) => r.id);
+
+  it('sorts by several keys in either direction, ties by id, missing values last', async () => {
+    const d = await sortNs();
+    const r = await cli(['-d', d, 'query', 'docs', '--sort', 'year:desc', '--limit', '100', '--format', 'json']);
+    expect(r.code, r.stderr).toBe(0);
+    const expected = Array.from({ length: 30 }, (_, i) => i + 1).sort((a, b) => {
+      const ya = a % 7 === 0 ? null : 2000 + (a % 4);
+      const yb = b % 7 === 0 ? null : 2000 + (b % 4);
+      if (ya === null || yb === null) return ya === yb ? a - b : ya === null ? 1 : -1;
+      return yb - ya || a - b;
+    });
+    expect(ids(r.stdout)).toEqual(expected);
+    const two = await cli(['-d', d, 'query', 'docs', '--sort', 'year,title:desc', '--limit', '5', '--format', 'json', '--filter', '{"field":"year","op":"eq","value":2001}']);
+    expect(ids(two.stdout)).toEqual([9, 5, 29, 25, 17]); // titles t9 > t5 > t29 > t25 > t17 by code unit
+    expect(JSON.parse(two.stdout).matches).toBe(7);
+  });
+
+  it('pages with --offset and with --after exactly like one big page, beyond 10,000 rows per page allowed', async () => {
+    const d = await sortNs();
+    const all = ids((await cli(['-d', d, 'query', 'docs', '--sort', 'year', '--limit', '20000', '--format', 'json'])).stdout);
+    expect(all.length).toBe(30);
+    const byOffset: number[] = [];
+    for (let off = 0; off < 30; off += 7) byOffset.push(...ids((await cli(['-d', d, 'query', 'docs', '--sort', 'year', '--limit', '7', '--offset', String(off), '--format', 'json'])).stdout));
+    expect(byOffset).toEqual(all);
+    const byCursor: number[] = [];
+    let cursor: string | null = null;
+    do {
+      const r = await cli(['-d', d, 'query', 'docs', '--sort', 'year', '--limit', '7', '--format', 'json', ...(cursor ? ['--after', cursor] : [])]);
+      expect(r.code, r.stderr).toBe(0);
+      const page = JSON.parse(r.stdout) as { results: { id: number }[]; next_cursor: string | null };
+      byCursor.push(...page.results.map((x) => x.id));
+      cursor = page.next_cursor;
+    } while (cursor);
+    expect(byCursor).toEqual(all);
+  });
+
+  it('a cursor walk while another process imports and deletes never repeats an id and never skips a document that existed throughout', async () => {
+    const d = await sortNs();
+    const before = new Set(ids((await cli(['-d', d, 'query', 'docs', '--limit', '1000', '--format', 'json'])).stdout));
+    const seen: number[] = [];
+    const deleted = new Set<number>();
+    let cursor: string | null = null;
+    let step = 0;
+    do {
+      const r = await cli(['-d', d, 'query', 'docs', '--sort', 'year:desc', '--limit', '4', '--format', 'json', ...(cursor ? ['--after', cursor] : [])]);
+      expect(r.code, r.stderr).toBe(0);
+      const page = JSON.parse(r.stdout) as { results: { id: number }[]; next_cursor: string | null };
+      seen.push(...page.results.map((x) => x.id));
+      cursor = page.next_cursor;
+      // Between pages another process writes: new documents on both sides of the cursor, and a deletion.
+      step++;
+      const add = [100 + step, 200 + step].map((id, j) => JSON.stringify({ id, attributes: { year: j ? 1990 : 2010, title: 'new' } }));
+      expect((await cli(['-d', d, 'import', 'docs', '-'], { input: `${add.join('\n')}\n` })).code).toBe(0);
+      const victim = 30 - step;
+      deleted.add(victim);
+      expect((await cli(['-d', d, 'delete', 'docs', '--ids', String(victim)])).code).toBe(0);
+    } while (cursor);
+    expect(new Set(seen).size).toBe(seen.length);
+    for (const id of before) if (!deleted.has(id)) expect(seen, `id ${id}`).toContain(id);
+  });
+
+  it('refuses a cursor of another sort, --after with --offset, listing flags with --vector, and sorting by an array', async () => {
+    const d = await sortNs();
+    const first = JSON.parse((await cli(['-d', d, 'query', 'docs', '--sort', 'year', '--limit', '3', '--format', 'json'])).stdout) as { next_cursor: string };
+    for (const args of [
+      ['--sort', 'title', '--after', first.next_cursor],
+      ['--after', 'garbage!'],
+      ['--sort', 'year', '--after', first.next_cursor, '--offset', '3'],
+      ['--sort', 'year', '--vector', '[1]'],
+      ['--sort', 'year:sideways'],
+    ]) {
+      const r = await cli(['-d', d, '--json', 'query', 'docs', ...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(errorCode(r.stderr), args.join(' ')).toBe('USAGE');
+    }
+  });
+});
