@@ -86,6 +86,15 @@ export function buildProgram(): Command {
     .action(run(() => import('./commands/describe.js')));
 
   program
+    .command('get')
+    .description('print documents by id, as NDJSON in the import shape')
+    .argument('<namespace>')
+    .argument('[ids...]', 'ids (numbers are integer ids; quote strings as JSON to force a string id: \'"42"\')')
+    .option('--ids-file <file>', 'one id per line (JSON or bare), or - for stdin')
+    .addHelpText('after', examples(['elacsym get docs 42', 'elacsym get docs 1 2 doc-7 > some.ndjson', 'jq .id wanted.ndjson | elacsym get docs --ids-file -']) + seeMan('elacsym-get'))
+    .action(run(() => import('./commands/get.js')));
+
+  program
     .command('count')
     .description('count live documents, optionally those matching a filter')
     .argument('<namespace>')

@@ -3,30 +3,10 @@ import { parseFilter } from '../../model/filter.js';
 import { matchingIds } from '../../store/count.js';
 import { namespaceDir } from '../../store/data-dir.js';
 import { Snapshot } from '../../store/snapshot.js';
-import { parseId } from '../../model/document.js';
 import type { DocId } from '../../model/types.js';
 import { Writer } from '../../store/writer.js';
-import { intOpt, jsonArg, readInput } from '../args.js';
+import { cliId, intOpt, jsonArg, readInput } from '../args.js';
 import { err, printJson, type GlobalOptions } from '../output.js';
-
-/** An id as typed by a shell user: 42 is the integer id, "42" (JSON-quoted) or abc are strings. */
-function cliId(raw: string, where: string): DocId {
-  const t = raw.trim();
-  let v: unknown = t;
-  if (/^\d+$/.test(t)) v = Number(t);
-  else if (t.startsWith('"')) {
-    try {
-      v = JSON.parse(t);
-    } catch {
-      throw new ElacsymError('USAGE', `${where}: ${t} is not a valid JSON string`);
-    }
-  }
-  try {
-    return parseId(v);
-  } catch (e) {
-    throw new ElacsymError('USAGE', `${where}: ${(e as Error).message}`);
-  }
-}
 
 export default async function del([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
   const dir = namespaceDir(g.dataDir, name!);
