@@ -4,13 +4,14 @@
  * scan, a full-text index built on first use).
  */
 import { ElacsymError } from '../errors.js';
+import { compareIds } from '../model/document.js';
 import type { Attributes, Doc, DocId, Schema } from '../model/types.js';
 import type { Column } from '../index/filter/evaluate.js';
 import { type Analyzer, createAnalyzer } from '../index/fulltext/analyzer.js';
 import { type LiveStats, liveStats, liveStatsByScan } from '../index/fulltext/bm25.js';
 import { buildFieldIndex, FieldIndexReader } from '../index/fulltext/postings.js';
 import { exactTopK, exactTopKRows, IvfReader } from '../index/vector/ivf.js';
-import type { Hits } from '../index/vector/topk.js';
+import type { Hits, TieBreak } from '../index/vector/topk.js';
 import type { SearchSource } from '../query/engine.js';
 import { MemorySource } from '../util/bytes.js';
 import type { SegmentHandle, Snapshot } from './snapshot.js';
@@ -29,6 +30,12 @@ export class SegmentSource implements SearchSource {
   private readonly columns = new Map<string, Column>();
   private readonly text = new Map<string, FieldIndexReader | null>();
   private readonly stats = new Map<string, LiveStats>();
+  /**
+   * A segment's ordinals are in write order, not id order: equal scores are ordered by the documents'
+   * ids (idOf is cached by the handle), so the k-th place of every per-segment top-k keeps the smallest
+   * ids and the merge across sources (engine.selectTop) sees every document that can place.
+   */
+  private readonly tie: TieBreak = (a, b) => compareIds(this.seg.idOf(a), this.seg.idOf(b));
 
   constructor(private readonly seg: SegmentHandle) {
     this.name = seg.row.index_file.replace(/\.idx$/, '');
@@ -81,7 +88,7 @@ export class SegmentSource implements SearchSource {
 
   vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number): Hits {
     const ivf = this.ivfReader();
-    return ivf ? ivf.search(q, k, { allow, selectivity }) : EMPTY;
+    return ivf ? ivf.search(q, k, { allow, selectivity, tie: this.tie }) : EMPTY;
   }
   /**
    * Exact scan of the given ordinals from the segment's ordinal-ordered vector section (not the IVF file,
@@ -96,7 +103,7 @@ export class SegmentSource implements SearchSource {
       // In memory (--batch): score straight from the section, no copy of the matching vectors.
       const rows: number[] = [];
       for (const ord of ords) if (mat.present[ord] === 1) rows.push(ord);
-      const r = exactTopKRows(mat.data, dim, ivf.metric, q, k, Uint32Array.from(rows));
+      const r = exactTopKRows(mat.data, dim, ivf.metric, q, k, Uint32Array.from(rows), this.tie);
       return { ords: r.rows, scores: r.scores };
     }
     const list = Array.from(ords);
@@ -108,7 +115,7 @@ export class SegmentSource implements SearchSource {
       rows.set(v, rowOrd.length * dim);
       rowOrd.push(ord);
     }
-    const r = exactTopK(rows.subarray(0, rowOrd.length * dim), dim, ivf.metric, q, k);
+    const r = exactTopK(rows.subarray(0, rowOrd.length * dim), dim, ivf.metric, q, k, undefined, (a, b) => this.tie(rowOrd[a]!, rowOrd[b]!));
     return { ords: r.rows.map((row) => rowOrd[row]!), scores: r.scores };
   }
 
@@ -141,7 +148,11 @@ export class SegmentSource implements SearchSource {
   }
 }
 
-/** The pending journal's live documents as a source (ordinal = index in snapshot.pendingDocs). */
+/**
+ * The pending journal's live documents as a source. Ordinal = index in the documents sorted by id
+ * (compareIds), so the exact scan's default tie-break (smaller ordinal) is the documented one (smaller
+ * id) whatever order the documents were imported in.
+ */
 export class JournalSource implements SearchSource {
   readonly name = 'journal';
   readonly size: number;
@@ -152,15 +163,17 @@ export class JournalSource implements SearchSource {
   private rows: Uint32Array | null = null;
   private readonly columns = new Map<string, Column>();
   private readonly text = new Map<string, FieldIndexReader | null>();
+  private readonly docs: readonly Doc[];
 
   constructor(
-    private readonly docs: readonly Doc[],
+    docs: readonly Doc[],
     private readonly schema: Schema,
     private readonly analyzerFor: (field: string) => Analyzer,
   ) {
+    this.docs = [...docs].sort((a, b) => compareIds(a.id, b.id));
     this.size = docs.length;
     this.liveCount = docs.length;
-    this.hasVectors = schema.vector_dim > 0 && docs.some((d) => d.vector);
+    this.hasVectors = schema.vector_dim > 0 && this.docs.some((d) => d.vector);
   }
   idOf(ord: number): DocId {
     return this.docs[ord]!.id;
