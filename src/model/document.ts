@@ -1,5 +1,5 @@
 import { ElacsymError } from '../errors.js';
-import { fitsType, inferType } from './schema.js';
+import { fitsType, inferType, MAX_VECTOR_COMPONENT } from './schema.js';
 import type { AttrValue, Attributes, Doc, DocId, Schema } from './types.js';
 
 export const MAX_STRING_ID_BYTES = 512;
@@ -97,9 +97,11 @@ function toVector(v: unknown, dim: number): Float32Array {
     if (typeof x !== 'number' || !Number.isFinite(x)) {
       throw new DocumentError(`vector[${i}]`, `expected a finite number, got ${x === undefined ? 'nothing' : JSON.stringify(x)}`);
     }
-    const f = Math.fround(x);
-    if (!Number.isFinite(f)) throw new DocumentError(`vector[${i}]`, `${x} overflows a 32-bit float`);
-    out[i] = f;
+    // Bounded so that no score computed from it can overflow (see MAX_VECTOR_COMPONENT).
+    if (Math.abs(x) > MAX_VECTOR_COMPONENT) {
+      throw new DocumentError(`vector[${i}]`, `${JSON.stringify(x)} is out of range; vector components must be between -1e15 and 1e15`);
+    }
+    out[i] = x;
   }
   return out;
 }

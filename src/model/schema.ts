@@ -4,6 +4,19 @@ import type { AttrType, AttrValue, AttributeSchema, FullTextOptions, Metric, Sch
 export const ATTR_TYPES: readonly AttrType[] = ['string', 'integer', 'float', 'boolean', 'array<string>'];
 export const METRICS: readonly Metric[] = ['cosine', 'l2', 'dot'];
 export const MAX_DIM = 65_536;
+/**
+ * Largest magnitude of a vector component, in documents and queries (issue 9 §5). The scoring kernels
+ * accumulate in float32 (max 3.4e38): with |x| <= 1e15 and dim <= MAX_DIM, a dot product is at most
+ * 65,536 * 1e30 = 6.6e34 and a squared l2 distance at most 65,536 * (2e15)^2 = 2.6e35, so no score, partial
+ * sum or product can overflow to Infinity (or NaN, from Infinity - Infinity) whatever the vectors: every
+ * score is finite and every document stays comparable. Real embeddings are many orders of magnitude below.
+ */
+export const MAX_VECTOR_COMPONENT = 1e15; // messages and docs spell it 1e15
+/**
+ * Largest query weight (`--fields name^W`, `--text-weight`, `--vector-weight`, request weights): a BM25
+ * field score or an RRF term (at most weight / (rrf_k + 1)) times it stays far inside float64.
+ */
+export const MAX_WEIGHT = 1e6;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 const ATTR_NAME_RE = /^[^\u0000-\u001f]{1,256}$/u;
 
