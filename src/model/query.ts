@@ -10,7 +10,7 @@
  */
 import { ElacsymError } from '../errors.js';
 import { type Filter, parseFilter } from './filter.js';
-import { MAX_VECTOR_COMPONENT, MAX_WEIGHT } from './schema.js';
+import { attributeOf, MAX_VECTOR_COMPONENT, MAX_WEIGHT, ownValue } from './schema.js';
 import type { Schema } from './types.js';
 
 export const DEFAULT_TOP_K = 10;
@@ -86,12 +86,12 @@ function toText(v: unknown, schema: Schema, path: string): TextRequest {
     if (!names.includes(f)) names.push(f);
   }
   const fields = [...new Set(names)].map((name) => {
-    const a = schema.attributes[name];
+    const a = attributeOf(schema, name);
     if (!a?.full_text) {
       const ft = Object.entries(schema.attributes).filter(([, x]) => x.full_text).map(([n]) => n);
       bad(`${path}.fields`, `${JSON.stringify(name)} is not a full-text field${ft.length ? `; full-text fields: ${ft.join(', ')}` : '; this namespace has none (init with --full-text or a schema)'}`);
     }
-    const w = (weights as Record<string, number>)[name];
+    const w = ownValue(weights as Record<string, number>, name);
     return { name, weight: w ?? 1 };
   });
   if (fields.length === 0 && !Object.values(schema.attributes).some((a) => a.full_text)) {

@@ -13,6 +13,7 @@
 import { ElacsymError } from '../errors.js';
 import { compareIds } from '../model/document.js';
 import { describeFilter, type Filter } from '../model/filter.js';
+import { dataRecord } from '../model/schema.js';
 import type { QueryRequest } from '../model/query.js';
 import type { Attributes, DocId, Schema } from '../model/types.js';
 import { countMatches, evaluateColumns, type Column } from '../index/filter/evaluate.js';
@@ -300,8 +301,9 @@ export function executeQuery(
       const attrs = s.attributesOf(hit.ord);
       if (req.include_attributes === null) row.attributes = attrs;
       else {
-        const pick: Attributes = {};
-        for (const a of req.include_attributes) if (a in attrs) pick[a] = attrs[a]!;
+        // Names are data: own properties only, into a null-prototype object ("__proto__" stays a key).
+        const pick: Attributes = dataRecord();
+        for (const a of req.include_attributes) if (Object.hasOwn(attrs, a)) pick[a] = attrs[a]!;
         row.attributes = pick;
       }
     }

@@ -5,6 +5,7 @@
  */
 import { ElacsymError } from '../errors.js';
 import { compareIds } from '../model/document.js';
+import { attributeOf, ownValue } from '../model/schema.js';
 import type { Attributes, Doc, DocId, Schema } from '../model/types.js';
 import type { Column } from '../index/filter/evaluate.js';
 import { type Analyzer, createAnalyzer } from '../index/fulltext/analyzer.js';
@@ -186,7 +187,7 @@ export class JournalSource implements SearchSource {
   }
   column(field: string): Column {
     let c = this.columns.get(field);
-    if (!c) this.columns.set(field, (c = this.docs.map((d) => d.attributes[field])));
+    if (!c) this.columns.set(field, (c = this.docs.map((d) => ownValue(d.attributes, field))));
     return c;
   }
   private packed(): { vecs: Float32Array; rows: Uint32Array } {
@@ -212,11 +213,11 @@ export class JournalSource implements SearchSource {
   }
   textIndex(field: string): FieldIndexReader | null {
     if (!this.text.has(field)) {
-      if (!this.schema.attributes[field]?.full_text) this.text.set(field, null);
+      if (!attributeOf(this.schema, field)?.full_text) this.text.set(field, null);
       else {
         const a = this.analyzerFor(field);
         const tokens = this.docs.map((d) => {
-          const v = d.attributes[field];
+          const v = ownValue(d.attributes, field);
           return typeof v === 'string' || Array.isArray(v) ? a.analyzeValue(v) : null;
         });
         this.text.set(field, FieldIndexReader.open(new MemorySource(buildFieldIndex(tokens))));
@@ -249,7 +250,7 @@ export class QueryContext {
   analyzerFor(field: string): Analyzer {
     let a = this.analyzers.get(field);
     if (!a) {
-      const ft = this.snapshot.schema.attributes[field]?.full_text;
+      const ft = attributeOf(this.snapshot.schema, field)?.full_text;
       if (!ft) throw new ElacsymError('INVALID_QUERY', `${field} is not a full-text field`);
       // Fields with the same options share one analyzer, hence its memo of word -> term: a query over
       // title and body stems each word once, not once per field.

@@ -92,7 +92,7 @@ export function buildIvf(
 ): Uint8Array {
   requireLittleEndian();
   if (!Number.isInteger(dim) || dim < 1 || dim > MAX_DIM) internal(`invalid vector dimension ${dim}`);
-  if (!(metric in METRIC_CODE)) internal(`unknown metric ${String(metric)}`);
+  if (!Object.hasOwn(METRIC_CODE, metric)) internal(`unknown metric ${String(metric)}`);
   const n = ords.length;
   if (vectors.length !== n * dim) internal(`expected ${n * dim} floats for ${n} rows of ${dim}, got ${vectors.length}`);
   for (let i = 0; i < vectors.length; i++) {
