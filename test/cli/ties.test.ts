@@ -50,6 +50,28 @@ describe('equal vector scores are ordered by id', () => {
     }
   }
 
+  it('the IVF search (plain and filtered) of a large segment keeps the smallest ids among ties', async () => {
+    // 5,000 documents imported in a scrambled id order: odd ids at [1,0], even at [0,1]; g = "y" on ids
+    // ending in 1, so the filter matches 90% (> 4,096 documents: the filtered ANN path, not the exact scan).
+    const n = 5000;
+    const lines: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const id = ((i * 7919) % n) + 1;
+      lines.push(JSON.stringify({ id, vector: id % 2 === 1 ? [1, 0] : [0, 1], attributes: { g: id % 10 === 1 ? 'y' : 'x', t: 'w' } }));
+    }
+    const d = join(tmpDir(), 'data');
+    expect((await cli(['-d', d, 'init', 'ns', '--schema', '-'], { input: SCHEMA('cosine') })).code).toBe(0);
+    expect((await cli(['-d', d, '-q', 'import', 'ns', '-'], { input: `${lines.join('\n')}\n` })).code).toBe(0);
+    const run = async (args: string[]) => {
+      const r = await cli(['-d', d, 'query', 'ns', '--vector', '[1,0]', '-k', '3', '--explain', ...args, '--format', 'json']);
+      expect(r.code, r.stderr).toBe(0);
+      const o = JSON.parse(r.stdout) as { results: { id: number }[]; explain: { sources: { vector: string }[] } };
+      return { ids: o.results.map((h) => h.id), plan: o.explain.sources[0]!.vector };
+    };
+    expect(await run([])).toEqual({ ids: [1, 3, 5], plan: 'ann' });
+    expect(await run(['--filter', '{"field":"g","op":"eq","value":"x"}'])).toEqual({ ids: [3, 5, 7], plan: 'filtered-ann' });
+  });
+
   it('integer ids rank before string ids, strings by code unit, across segments', async () => {
     const d = await setup('cosine', [{ ids: ['b', 10] }, { ids: ['a', 2], noFlush: true }]);
     expect(await ids(d, ['-k', '4'])).toEqual([2, 10, 'a', 'b']);
