@@ -80,6 +80,20 @@ describe('attribute names that are Object.prototype members are data', () => {
     expect(ndjson(hits.stdout).map((h) => h.id)).toEqual([3, 4]);
   });
 
+  it('init --full-text takes such names as fields, and refuses what the schema rule refuses', async () => {
+    const d2 = join(tmpDir(), 'data');
+    const init = await cli(['-d', d2, 'init', 'ft', '--full-text', 'constructor,__proto__']);
+    expect(init.code, init.stderr).toBe(0);
+    expect(init.stderr).toContain('2 attributes');
+    const im = await cli(['-d', d2, '-q', 'import', 'ft', '-'], { input: '{"id": 1, "attributes": {"__proto__": "red apple"}}\n{"id": 2, "attributes": {"constructor": "green apple"}}\n' });
+    expect(im.code, im.stderr).toBe(0);
+    const r = await cli(['-d', d2, 'query', 'ft', '--text', 'apple', '--fields', '__proto__', '--format', 'ndjson']);
+    expect(ndjson(r.stdout).map((h) => h.id)).toEqual([1]);
+    const bad = await cli(['-d', join(tmpDir(), 'data'), 'init', 'x', '--full-text', 'a\u0001b']);
+    expect(bad.code).toBe(2);
+    expect(errorCode(bad.stderr)).toBe('INVALID_SCHEMA');
+  });
+
   it('import refuses the attribute names init --schema refuses, naming the line and field', async () => {
     for (const name of ['', 'a\u0001b', 'x'.repeat(257)]) {
       const r = await cli(['--json', '-d', d, 'import', 'ns', '-'], { input: `{"id": 1}\n${JSON.stringify({ id: 7, attributes: { [name]: 'v' } })}\n` });
