@@ -81,7 +81,7 @@ export function checkNamespace(dir: string, name: string, opts: HealthOptions = 
     const referenced = new Set<string>();
     let segmentDocs = 0;
     let vectorIndexed = 0;
-    const textIndexed = new Map<string, number>(); // keyed by user field names: a Map, not an object
+    const textIndexed: Record<string, number> = Object.create(null); // keyed by field names: "constructor" is data
     const ftFields = Object.entries(schema.attributes).filter(([, a]) => a.full_text).map(([n]) => n);
     for (const r of rows) {
       segmentDocs += r.doc_count;
@@ -117,7 +117,7 @@ export function checkNamespace(dir: string, name: string, opts: HealthOptions = 
       // Coverage counts live rows of segments; segments index every full-text field and vectors by construction.
       const live = r.doc_count - Number((db.prepare('SELECT COUNT(*) AS n FROM deleted WHERE segment_id = ?').get(r.id) as { n: number }).n);
       if (schema.vector_dim > 0) vectorIndexed += live;
-      for (const f of ftFields) textIndexed.set(f, (textIndexed.get(f) ?? 0) + live);
+      for (const f of ftFields) textIndexed[f] = (textIndexed[f] ?? 0) + live;
     }
     const orphans = existsSync(segDir) ? readdirSync(segDir).filter((f) => !referenced.has(f)).sort() : [];
     if (orphans.length > 0) problems.push({ severity: 'degraded', code: 'ORPHAN_FILES', message: `${orphans.length} orphan files in ${segDir} (the next writer removes them)`, path: segDir });
@@ -136,7 +136,7 @@ export function checkNamespace(dir: string, name: string, opts: HealthOptions = 
       }
     };
     if (schema.vector_dim > 0) cov('vector', vectorIndexed);
-    for (const f of ftFields) cov(`fulltext:${f}`, textIndexed.get(f) ?? 0);
+    for (const f of ftFields) cov(`fulltext:${f}`, textIndexed[f] ?? 0);
     const lastMs = lastCompaction ? Number(lastCompaction) : null;
     const oldest = journal.totals.oldest_pending_at ? Date.parse(journal.totals.oldest_pending_at) : null;
     const status: HealthStatus = problems.some((p) => p.severity === 'corrupt') ? 'corrupt' : problems.length > 0 ? 'degraded' : 'healthy';
