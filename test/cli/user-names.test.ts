@@ -89,6 +89,12 @@ describe('attribute names that are Object.prototype members are data', () => {
     expect(im.code, im.stderr).toBe(0);
     const r = await cli(['-d', d2, 'query', 'ft', '--text', 'apple', '--fields', '__proto__', '--format', 'ndjson']);
     expect(ndjson(r.stdout).map((h) => h.id)).toEqual([1]);
+    // health counts coverage per field name: a number, not Object.prototype.constructor + 2
+    const h = await cli(['--json', '-d', d2, 'health', 'ft']);
+    expect(h.code, h.stderr).toBe(0);
+    const cov = (JSON.parse(h.stdout) as { namespaces: { index_coverage: Record<string, { indexed: unknown }> }[] }).namespaces[0]!.index_coverage;
+    expect(cov['fulltext:constructor']!.indexed).toBe(2);
+    expect(cov['fulltext:__proto__']!.indexed).toBe(2);
     const bad = await cli(['-d', join(tmpDir(), 'data'), 'init', 'x', '--full-text', 'a\u0001b']);
     expect(bad.code).toBe(2);
     expect(errorCode(bad.stderr)).toBe('INVALID_SCHEMA');
