@@ -100,6 +100,20 @@ describe('attribute names that are Object.prototype members are data', () => {
     expect(errorCode(bad.stderr)).toBe('INVALID_SCHEMA');
   });
 
+  it('schemaless attributes with such names are typed on first sight and recorded in the schema', async () => {
+    const d2 = join(tmpDir(), 'data');
+    expect((await cli(['-d', d2, 'init', 's'])).code).toBe(0);
+    const first = await cli(['-d', d2, '-q', 'import', 's', '-'], { input: '{"id": 1, "attributes": {"__proto__": "a", "constructor": 1.5}}\n' });
+    expect(first.code, first.stderr).toBe(0);
+    for (const line of ['{"id": 2, "attributes": {"__proto__": 5}}', '{"id": 3, "attributes": {"constructor": "x"}}']) {
+      const r = await cli(['--json', '-d', d2, 'import', 's', '-'], { input: `${line}\n` });
+      expect(r.code, line).toBe(2);
+      expect(errorCode(r.stderr), line).toBe('INVALID_DOCUMENT');
+    }
+    const hits = await cli(['-d', d2, 'query', 's', '--filter', '{"field": "constructor", "op": "gt", "value": 1}', '--format', 'ndjson']);
+    expect(ndjson(hits.stdout).map((h) => h.attributes)).toEqual([JSON.parse('{"__proto__": "a", "constructor": 1.5}')]);
+  });
+
   it('import refuses the attribute names init --schema refuses, naming the line and field', async () => {
     for (const name of ['', 'a\u0001b', 'x'.repeat(257)]) {
       const r = await cli(['--json', '-d', d, 'import', 'ns', '-'], { input: `{"id": 1}\n${JSON.stringify({ id: 7, attributes: { [name]: 'v' } })}\n` });
