@@ -10,6 +10,7 @@
  */
 import { ElacsymError } from '../errors.js';
 import { type Filter, parseFilter } from './filter.js';
+import { attributeOf, MAX_VECTOR_COMPONENT, MAX_WEIGHT, ownValue } from './schema.js';
 import type { Schema } from './types.js';
 
 export const DEFAULT_TOP_K = 10;
@@ -44,7 +45,7 @@ const bad = (path: string, msg: string): never => {
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function num(v: unknown, path: string, min: number, max = Infinity): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) bad(path, `expected a number between ${min} and ${max}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) bad(path, max === Infinity ? `expected a finite number >= ${min}` : `expected a number between ${min} and ${max}`);
   return v as number;
 }
 
@@ -56,6 +57,8 @@ function toVector(v: unknown, schema: Schema, path: string): Float32Array {
   const out = new Float32Array(arr.length);
   arr.forEach((x, i) => {
     if (typeof x !== 'number' || !Number.isFinite(x)) bad(`${path}[${i}]`, 'expected a finite number');
+    // Bounded like stored components, so no score can overflow (see MAX_VECTOR_COMPONENT).
+    if (Math.abs(x as number) > MAX_VECTOR_COMPONENT) bad(`${path}[${i}]`, 'expected a number between -1e15 and 1e15');
     out[i] = x as number;
   });
   return out;
@@ -79,22 +82,22 @@ function toText(v: unknown, schema: Schema, path: string): TextRequest {
   const weights = o.weights === undefined ? {} : o.weights;
   if (!isObj(weights)) bad(`${path}.weights`, 'expected an object of field -> weight');
   for (const [f, w] of Object.entries(weights as Record<string, unknown>)) {
-    num(w, `${path}.weights.${f}`, 0);
+    num(w, `${path}.weights.${f}`, 0, MAX_WEIGHT);
     if (!names.includes(f)) names.push(f);
   }
   const fields = [...new Set(names)].map((name) => {
-    const a = schema.attributes[name];
+    const a = attributeOf(schema, name);
     if (!a?.full_text) {
       const ft = Object.entries(schema.attributes).filter(([, x]) => x.full_text).map(([n]) => n);
       bad(`${path}.fields`, `${JSON.stringify(name)} is not a full-text field${ft.length ? `; full-text fields: ${ft.join(', ')}` : '; this namespace has none (init with --full-text or a schema)'}`);
     }
-    const w = (weights as Record<string, number>)[name];
+    const w = ownValue(weights as Record<string, number>, name);
     return { name, weight: w ?? 1 };
   });
   if (fields.length === 0 && !Object.values(schema.attributes).some((a) => a.full_text)) {
     bad(path, 'this namespace has no full-text fields (init with --full-text or a schema)');
   }
-  return { query: o.query as string, fields, weight: o.weight === undefined ? 1 : num(o.weight, `${path}.weight`, 0) };
+  return { query: o.query as string, fields, weight: o.weight === undefined ? 1 : num(o.weight, `${path}.weight`, 0, MAX_WEIGHT) };
 }
 
 export function parseQueryRequest(json: unknown, schema: Schema, where = 'request'): QueryRequest {
@@ -146,7 +149,7 @@ export function parseQueryRequest(json: unknown, schema: Schema, where = 'reques
         req.rrf_k = num(v, p, 0);
         break;
       case 'vector_weight':
-        req.vector_weight = num(v, p, 0);
+        req.vector_weight = num(v, p, 0, MAX_WEIGHT);
         break;
       case 'explain':
         if (typeof v !== 'boolean') bad(p, 'expected true or false');

@@ -10,8 +10,10 @@
  *   3. text: BM25 over every source at once with namespace-wide live statistics, restricted to the mask.
  * Then: merge sources (score desc, id asc), fuse retrievers with RRF when both ran, project attributes.
  */
+import { ElacsymError } from '../errors.js';
 import { compareIds } from '../model/document.js';
 import { describeFilter, type Filter } from '../model/filter.js';
+import { dataRecord } from '../model/schema.js';
 import type { QueryRequest } from '../model/query.js';
 import type { Attributes, DocId, Schema } from '../model/types.js';
 import { countMatches, evaluateColumns, type Column } from '../index/filter/evaluate.js';
@@ -80,6 +82,8 @@ export function selectTop(hits: Hit[], k: number, sources: readonly SearchSource
     for (const h of hits) heap.push(h.score);
     threshold = heap.value;
   }
+  // A NaN score would fail every comparison and silently drop its document: refused (see finiteScore).
+  for (const h of hits) finiteScore(h.score, sources[h.src]!.name);
   const keep = hits.filter((h) => h.score >= threshold);
   for (const h of keep) h.id ??= sources[h.src]!.idOf(h.ord);
   keep.sort((a, b) => b.score - a.score || compareIds(a.id!, b.id!));
@@ -292,13 +296,14 @@ export function executeQuery(
   // 5. Project.
   const results: ResultRow[] = rows.map(({ hit, score, explain }) => {
     const s = sources[hit.src]!;
-    const row: ResultRow = { id: hit.id ?? s.idOf(hit.ord), score: round(score) };
+    const row: ResultRow = { id: hit.id ?? s.idOf(hit.ord), score: finiteScore(round(score), s.name) };
     if (req.include_attributes === null || req.include_attributes.length > 0) {
       const attrs = s.attributesOf(hit.ord);
       if (req.include_attributes === null) row.attributes = attrs;
       else {
-        const pick: Attributes = {};
-        for (const a of req.include_attributes) if (a in attrs) pick[a] = attrs[a]!;
+        // Names are data: own properties only, into a null-prototype object ("__proto__" stays a key).
+        const pick: Attributes = dataRecord();
+        for (const a of req.include_attributes) if (Object.hasOwn(attrs, a)) pick[a] = attrs[a]!;
         row.attributes = pick;
       }
     }
@@ -330,6 +335,20 @@ export function executeQuery(
 }
 
 const round = (x: number) => Math.round(x * 1e6) / 1e6;
+
+/**
+ * The last guard of issue 9 §5: a response never holds a non-finite score (JSON would print null, and
+ * Infinity ties every overflowing document). Imports and queries bound vector components and weights
+ * (MAX_VECTOR_COMPONENT, MAX_WEIGHT) so that no score can overflow; a non-finite score here means a stored
+ * vector beyond those bounds (written before they existed) or a bug, and the query fails loudly instead of
+ * printing a wrong ranking.
+ */
+function finiteScore(x: number, source: string): number {
+  if (Number.isFinite(x)) return x;
+  throw new ElacsymError('INTERNAL', `a score computed from ${source} is not finite (${x})`, {
+    hint: 'a stored vector has components beyond ±1e15 (written by an older elacsym?): re-import those documents; otherwise rerun with --debug and report this bug',
+  });
+}
 
 const EMPTY_READER = {
   docCount: 0,

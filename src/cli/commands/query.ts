@@ -22,7 +22,7 @@ export function flagsToRequest(o: Record<string, unknown>): Record<string, unkno
     const ft: Record<string, unknown> = { query: o.text, weight: numOpt(o.textWeight, '--text-weight', 0) };
     if (typeof o.fields === 'string') {
       const fields: string[] = [];
-      const weights: Record<string, number> = {};
+      const weights: Record<string, number> = Object.create(null); // field names are data ("__proto__" too)
       for (const part of o.fields.split(',').map((s) => s.trim()).filter(Boolean)) {
         const [name, w] = part.split('^');
         fields.push(name!);

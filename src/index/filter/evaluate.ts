@@ -148,7 +148,8 @@ function buildRow(n: Filter): RowFn {
     case 'cond': {
       const p = compileCondition(n);
       const field = n.field;
-      return (a) => p(a[field]);
+      // Own properties only: a field named "constructor" must not read Object.prototype.constructor.
+      return (a) => p(Object.hasOwn(a, field) ? a[field] : undefined);
     }
     case 'not': {
       const c = buildRow(n.condition);
