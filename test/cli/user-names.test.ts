@@ -82,7 +82,7 @@ describe('attribute names that are Object.prototype members are data', () => {
 
   it('init --full-text takes such names as fields, and refuses what the schema rule refuses', async () => {
     const d2 = join(tmpDir(), 'data');
-    const init = await cli(['-d', d2, 'init', 'ft', '--full-text', 'constructor,__proto__']);
+    const init = await cli(['-d', d2, 'init', 'ft', '--text-only', '--full-text', 'constructor,__proto__']);
     expect(init.code, init.stderr).toBe(0);
     expect(init.stderr).toContain('2 attributes');
     const im = await cli(['-d', d2, '-q', 'import', 'ft', '-'], { input: '{"id": 1, "attributes": {"__proto__": "red apple"}}\n{"id": 2, "attributes": {"constructor": "green apple"}}\n' });
@@ -95,14 +95,14 @@ describe('attribute names that are Object.prototype members are data', () => {
     const cov = (JSON.parse(h.stdout) as { namespaces: { index_coverage: Record<string, { indexed: unknown }> }[] }).namespaces[0]!.index_coverage;
     expect(cov['fulltext:constructor']!.indexed).toBe(2);
     expect(cov['fulltext:__proto__']!.indexed).toBe(2);
-    const bad = await cli(['-d', join(tmpDir(), 'data'), 'init', 'x', '--full-text', 'a\u0001b']);
+    const bad = await cli(['-d', join(tmpDir(), 'data'), 'init', 'x', '--text-only', '--full-text', 'a\u0001b']);
     expect(bad.code).toBe(2);
     expect(errorCode(bad.stderr)).toBe('INVALID_SCHEMA');
   });
 
   it('schemaless attributes with such names are typed on first sight and recorded in the schema', async () => {
     const d2 = join(tmpDir(), 'data');
-    expect((await cli(['-d', d2, 'init', 's'])).code).toBe(0);
+    expect((await cli(['-d', d2, 'init', 's', '--text-only'])).code).toBe(0);
     const first = await cli(['-d', d2, '-q', 'import', 's', '-'], { input: '{"id": 1, "attributes": {"__proto__": "a", "constructor": 1.5}}\n' });
     expect(first.code, first.stderr).toBe(0);
     for (const line of ['{"id": 2, "attributes": {"__proto__": 5}}', '{"id": 3, "attributes": {"constructor": "x"}}']) {
