@@ -22,6 +22,7 @@ import { parseTextQuery } from '../index/fulltext/text-query.js';
 import type { Hits } from '../index/vector/topk.js';
 import { rrf } from './fusion.js';
 import { KthLargest } from '../util/kth-largest.js';
+import { float32ToJson } from '../util/float32.js';
 
 export const EXACT_SCAN_MAX = 4096;
 export const EXACT_SCAN_FRACTION = 0.05;
@@ -304,7 +305,7 @@ export function executeQuery(
     }
     if (req.include_vector) {
       const v = s.vectorOf(hit.ord);
-      row.vector = v ? Array.from(v) : null;
+      row.vector = v ? float32ToJson(v) : null; // printed as the shortest decimals of the float32 values
     }
     if (explain) row.explain = explain;
     return row;
