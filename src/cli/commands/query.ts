@@ -57,7 +57,8 @@ async function print(resp: QueryResponse, format: 'json' | 'ndjson' | 'table'): 
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   await outLine(line(head));
   for (const r of rows) await outLine(line(r));
-  await outLine(`(${resp.results.length} results in ${resp.took_ms.toFixed(2)} ms)`);
+  // A summary, not a result: stderr, so `query ... --format table | wc -l` counts rows only.
+  err(`(${resp.results.length} results in ${resp.took_ms.toFixed(2)} ms)`);
   if (resp.explain) await outLine(JSON.stringify(resp.explain, null, 2));
 }
 
