@@ -11,7 +11,7 @@
  * Then: merge sources (score desc, id asc), fuse retrievers with RRF when both ran, project attributes.
  */
 import { compareIds } from '../model/document.js';
-import { describeFilter, type Filter } from '../model/filter.js';
+import { describeFilter, type Filter, ID_FIELD } from '../model/filter.js';
 import type { QueryRequest } from '../model/query.js';
 import type { Attributes, DocId, Schema } from '../model/types.js';
 import { countMatches, evaluateColumns, type Column } from '../index/filter/evaluate.js';
@@ -41,6 +41,8 @@ export interface SearchSource {
   attributesOf(ord: number): Attributes;
   vectorOf(ord: number): Float32Array | null;
   column(field: string): Column;
+  /** Ordinals holding these ids (for `id` filters), looked up rather than scanned; optional for test doubles. */
+  ordsOfIds?(ids: readonly DocId[]): Iterable<number>;
   /** Has vectors at all (false for sources without any, and then vector search yields nothing). */
   readonly hasVectors: boolean;
   vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number): Hits;
@@ -185,7 +187,9 @@ export function executeQuery(
   // 1. Filter masks (live AND filter). null mask = every live document matches.
   const masks: (Uint8Array | null)[] = sources.map((s) => {
     if (!req.filter) return null;
-    const m = evaluateColumns(req.filter, (f) => s.column(f), s.size);
+    // Field "id" is the document id: looked up when the source can, else compared row by row.
+    const lookup = s.ordsOfIds ? (ids: readonly DocId[]) => s.ordsOfIds!(ids) : undefined;
+    const m = evaluateColumns(req.filter, (f) => (f === ID_FIELD ? Array.from({ length: s.size }, (_, o) => s.idOf(o)) : s.column(f)), s.size, undefined, lookup);
     if (s.dead) clearDead(m, s.dead);
     return m;
   });
