@@ -7,7 +7,7 @@ import { warmUp } from '../../query/warm-up.js';
 import { QueryContext } from '../../store/search-sources.js';
 import { Snapshot } from '../../store/snapshot.js';
 import { intOpt, jsonArg, numOpt, readInput } from '../args.js';
-import { err, isTTY, out, outLine, printJson, type GlobalOptions } from '../output.js';
+import { concreteHint, err, isTTY, out, outLine, printJson, type GlobalOptions } from '../output.js';
 
 const FLAG_KEYS = ['vector', 'text', 'fields', 'filter', 'includeVector', 'includeAttributes'] as const;
 
@@ -137,7 +137,7 @@ export default async function query([name]: string[], o: Record<string, unknown>
         } catch (e) {
           if (!(e instanceof ElacsymError)) throw e;
           failed++;
-          await out(`${JSON.stringify({ error: { code: e.code, message: e.message, hint: e.hint, line } })}\n`);
+          await out(`${JSON.stringify({ error: { code: e.code, message: e.message, hint: concreteHint(e.hint, g), line } })}\n`);
         }
       }
     } catch (e) {
