@@ -266,7 +266,7 @@ export async function main(argv: string[]): Promise<number> {
       const path = commandPath(failed);
       // `elacsym` or `elacsym wal` without a subcommand: commander printed the help (text mode), exit 2.
       const message =
-        e.code === 'commander.help' ? `\`elacsym${path ? ` ${path}` : ''}\` needs a command: ${failed.commands.map((c) => c.name()).join(', ')}` : e.message.replace(/^error: /, '');
+        e.code === 'commander.help' ? `\`elacsym${path ? ` ${path}` : ''}\` needs a command: ${failed.commands.map((c) => c.name()).join(', ')}` : e.message.replace(/^error: /, '').replace(/\n+/g, ' ');
       return reportError(new ElacsymError('USAGE', message, { hint: `see \`elacsym ${path ? `${path} ` : ''}--help\`` }), { json, debug: false });
     }
     return reportError(e, { json, debug: true });
