@@ -5,7 +5,7 @@
  * `Math.fround`) as the same float32, so `export | import` round-trips bit for bit and prints what was
  * imported.
  *
- * How: for p significant digits, the p-digit decimals that read back as x form a contiguous run around x
+ * How (general path, strings): for p significant digits, the p-digit decimals that read back as x form a contiguous run around x
  * (the float32's rounding interval), so if any exists, the nearest p-digit decimal below or above x is
  * one of them: checking the correctly rounded p-digit decimal and its two neighbours decides p. If p
  * digits work, p+1 do too (the same decimal has p+1 digits), so the smallest p is found by bisection over
@@ -26,9 +26,40 @@ function withDigits(x: number, p: number): number | null {
   return best;
 }
 
+/** Powers of ten that are exact doubles (10^0 .. 10^22). */
+const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
+
+/**
+ * Fast path without strings, for 1e-12 <= |x| < 1e15 (every vector component in practice): walk the
+ * decimal grids 10^exp from coarse to fine; on each, the grid points next to x are round(|x| / 10^exp)
+ * +-1, and the first grid with a point that reads back as x gives the shortest decimal. The candidate
+ * m * 10^exp is computed exactly or correctly rounded (m < 2^53 and 10^|exp| <= 10^22 are exact doubles,
+ * so one multiplication or division rounds once), hence it is the double the decimal text denotes.
+ */
+function shortestFast(ax: number): number | null {
+  if (!(ax >= 1e-12 && ax < 1e15)) return null;
+  const e = Math.floor(Math.log10(ax));
+  for (let exp = e + 1; exp >= e - 10; exp--) {
+    const k = exp >= 0 ? exp : -exp;
+    if (k > 22) return null;
+    const scale = POW10[k]!;
+    const m0 = Math.round(exp >= 0 ? ax / scale : ax * scale);
+    let best = -1;
+    for (let m = m0 - 1; m <= m0 + 1; m++) {
+      if (m <= 0) continue;
+      const y = exp >= 0 ? m * scale : m / scale;
+      if (Math.fround(y) === ax && (best < 0 || Math.abs(y - ax) < Math.abs(best - ax))) best = y;
+    }
+    if (best >= 0) return best;
+  }
+  return null;
+}
+
 /** The shortest decimal (as a number) that `Math.fround` maps back to `x`, itself a float32 value. */
 export function shortestFloat32(x: number): number {
   if (x === 0 || !Number.isFinite(x)) return x;
+  const fast = shortestFast(Math.abs(x));
+  if (fast !== null) return x < 0 ? -fast : fast;
   let lo = 1;
   let hi = 9;
   while (lo < hi) {
