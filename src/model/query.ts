@@ -10,6 +10,7 @@
  */
 import { ElacsymError } from '../errors.js';
 import { type Filter, parseFilter } from './filter.js';
+import { unknownName } from './names.js';
 import { attributeOf, MAX_VECTOR_COMPONENT, MAX_WEIGHT, ownValue } from './schema.js';
 import type { Schema } from './types.js';
 
@@ -89,6 +90,7 @@ function toText(v: unknown, schema: Schema, path: string): TextRequest {
     const a = attributeOf(schema, name);
     if (!a?.full_text) {
       const ft = Object.entries(schema.attributes).filter(([, x]) => x.full_text).map(([n]) => n);
+      if (a === undefined) bad(`${path}.fields`, unknownName('attribute', name, ft, 'full-text fields'));
       bad(`${path}.fields`, `${JSON.stringify(name)} is not a full-text field${ft.length ? `; full-text fields: ${ft.join(', ')}` : '; this namespace has none (init with --full-text or a schema)'}`);
     }
     const w = ownValue(weights as Record<string, number>, name);
@@ -127,7 +129,7 @@ export function parseQueryRequest(json: unknown, schema: Schema, where = 'reques
         try {
           req.filter = parseFilter(v, schema);
         } catch (e) {
-          if (e instanceof ElacsymError) throw new ElacsymError('INVALID_FILTER', `${where}.${e.message}`, { details: e.details });
+          if (e instanceof ElacsymError) throw new ElacsymError(e.code, `${where}.${e.message}`, { details: e.details });
           throw e;
         }
         break;
@@ -142,8 +144,13 @@ export function parseQueryRequest(json: unknown, schema: Schema, where = 'reques
       case 'include_attributes':
         if (v === null || v === true) req.include_attributes = null;
         else if (v === false) req.include_attributes = [];
-        else if (Array.isArray(v) && v.every((x) => typeof x === 'string')) req.include_attributes = v as string[];
-        else bad(p, 'expected an array of attribute names, true or false');
+        else if (Array.isArray(v) && v.every((x) => typeof x === 'string')) {
+          // Unknown names are errors, not a silently smaller answer (known: see src/model/filter.ts).
+          (v as string[]).forEach((name, i) => {
+            if (!Object.hasOwn(schema.attributes, name)) bad(`${p}[${i}]`, unknownName('attribute', name, Object.keys(schema.attributes), 'known attributes'));
+          });
+          req.include_attributes = v as string[];
+        } else bad(p, 'expected an array of attribute names, true or false');
         break;
       case 'rrf_k':
         req.rrf_k = num(v, p, 0);

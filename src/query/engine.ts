@@ -12,7 +12,7 @@
  */
 import { ElacsymError } from '../errors.js';
 import { compareIds } from '../model/document.js';
-import { describeFilter, type Filter } from '../model/filter.js';
+import { describeFilter, type Filter, ID_FIELD } from '../model/filter.js';
 import { dataRecord } from '../model/schema.js';
 import type { QueryRequest } from '../model/query.js';
 import type { Attributes, DocId, Schema } from '../model/types.js';
@@ -24,6 +24,7 @@ import { parseTextQuery } from '../index/fulltext/text-query.js';
 import type { Hits } from '../index/vector/topk.js';
 import { rrf } from './fusion.js';
 import { KthLargest } from '../util/kth-largest.js';
+import { float32ToJson } from '../util/float32.js';
 
 export const EXACT_SCAN_MAX = 4096;
 export const EXACT_SCAN_FRACTION = 0.05;
@@ -42,6 +43,8 @@ export interface SearchSource {
   attributesOf(ord: number): Attributes;
   vectorOf(ord: number): Float32Array | null;
   column(field: string): Column;
+  /** Ordinals holding these ids (for `id` filters), looked up rather than scanned; optional for test doubles. */
+  ordsOfIds?(ids: readonly DocId[]): Iterable<number>;
   /** Has vectors at all (false for sources without any, and then vector search yields nothing). */
   readonly hasVectors: boolean;
   vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number): Hits;
@@ -172,6 +175,18 @@ function maskOrds(m: Uint8Array, count: number): Uint32Array {
   return ords;
 }
 
+/**
+ * The rows of `s` that are live and match `filter`: 1 per matching ordinal. The one place a filter meets a
+ * source (queries, `count`, `delete --filter`, listings), so they all agree. Field "id" is the document
+ * id: looked up when the source can, else compared row by row.
+ */
+export function filterMask(s: SearchSource, filter: Filter): Uint8Array {
+  const lookup = s.ordsOfIds ? (ids: readonly DocId[]) => s.ordsOfIds!(ids) : undefined;
+  const m = evaluateColumns(filter, (f) => (f === ID_FIELD ? Array.from({ length: s.size }, (_, o) => s.idOf(o)) : s.column(f)), s.size, undefined, lookup);
+  if (s.dead) clearDead(m, s.dead);
+  return m;
+}
+
 export function executeQuery(
   sources: readonly SearchSource[],
   schema: Schema,
@@ -186,12 +201,7 @@ export function executeQuery(
   const explainSegs: Record<string, unknown>[] = [];
 
   // 1. Filter masks (live AND filter). null mask = every live document matches.
-  const masks: (Uint8Array | null)[] = sources.map((s) => {
-    if (!req.filter) return null;
-    const m = evaluateColumns(req.filter, (f) => s.column(f), s.size);
-    if (s.dead) clearDead(m, s.dead);
-    return m;
-  });
+  const masks: (Uint8Array | null)[] = sources.map((s) => (req.filter ? filterMask(s, req.filter as Filter) : null));
   const matchCounts = sources.map((s, i) => (masks[i] ? countMatches(masks[i]!) : s.liveCount));
 
   // 2. Vector retriever.
@@ -309,7 +319,7 @@ export function executeQuery(
     }
     if (req.include_vector) {
       const v = s.vectorOf(hit.ord);
-      row.vector = v ? Array.from(v) : null;
+      row.vector = v ? float32ToJson(v) : null; // printed as the shortest decimals of the float32 values
     }
     if (explain) row.explain = explain;
     return row;

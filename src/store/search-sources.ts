@@ -7,6 +7,7 @@ import { ElacsymError } from '../errors.js';
 import { compareIds } from '../model/document.js';
 import { attributeOf, ownValue } from '../model/schema.js';
 import type { Attributes, Doc, DocId, Schema } from '../model/types.js';
+import { idKey } from '../model/document.js';
 import type { Column } from '../index/filter/evaluate.js';
 import { type Analyzer, createAnalyzer } from '../index/fulltext/analyzer.js';
 import { type LiveStats, liveStats, liveStatsByScan } from '../index/fulltext/bm25.js';
@@ -55,6 +56,23 @@ export class SegmentSource implements SearchSource {
   vectorOf(ord: number): Float32Array | null {
     const ivf = this.ivfReader();
     return ivf ? this.seg.vectorOf(ord, ivf.dim) : null;
+  }
+
+  /** id key -> ordinal, built on the first id filter from the ids section (no attribute decoding). */
+  private idIndex: Map<string, number> | null = null;
+  ordsOfIds(ids: readonly DocId[]): number[] {
+    if (!this.idIndex) {
+      const t = this.seg.ids;
+      const m = new Map<string, number>();
+      for (let ord = 0; ord < this.size; ord++) m.set(t.get(ord), ord);
+      this.idIndex = m;
+    }
+    const out: number[] = [];
+    for (const id of ids) {
+      const o = this.idIndex.get(idKey(id));
+      if (o !== undefined) out.push(o);
+    }
+    return out;
   }
 
   column(field: string): Column {
@@ -189,6 +207,16 @@ export class JournalSource implements SearchSource {
     let c = this.columns.get(field);
     if (!c) this.columns.set(field, (c = this.docs.map((d) => ownValue(d.attributes, field))));
     return c;
+  }
+  private idIndex: Map<string, number> | null = null;
+  ordsOfIds(ids: readonly DocId[]): number[] {
+    this.idIndex ??= new Map(this.docs.map((d, ord) => [idKey(d.id), ord]));
+    const out: number[] = [];
+    for (const id of ids) {
+      const o = this.idIndex.get(idKey(id));
+      if (o !== undefined) out.push(o);
+    }
+    return out;
   }
   private packed(): { vecs: Float32Array; rows: Uint32Array } {
     if (!this.vecs || !this.rows) {

@@ -7,7 +7,7 @@ import { warmUp } from '../../query/warm-up.js';
 import { QueryContext } from '../../store/search-sources.js';
 import { Snapshot } from '../../store/snapshot.js';
 import { intOpt, jsonArg, numOpt, readInput } from '../args.js';
-import { err, isTTY, out, outLine, printJson, type GlobalOptions } from '../output.js';
+import { concreteHint, err, isTTY, out, outLine, printJson, type GlobalOptions } from '../output.js';
 
 /** Flags that turn `query` into a sorted, paged listing (src/cli/commands/query-list.ts). */
 const LISTING_FLAGS = ['sort', 'limit', 'offset', 'after'] as const;
@@ -60,7 +60,8 @@ async function print(resp: QueryResponse, format: 'json' | 'ndjson' | 'table'): 
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   await outLine(line(head));
   for (const r of rows) await outLine(line(r));
-  await outLine(`(${resp.results.length} results in ${resp.took_ms.toFixed(2)} ms)`);
+  // A summary, not a result: stderr, so `query ... --format table | wc -l` counts rows only.
+  err(`(${resp.results.length} results in ${resp.took_ms.toFixed(2)} ms)`);
   if (resp.explain) await outLine(JSON.stringify(resp.explain, null, 2));
 }
 
@@ -140,7 +141,7 @@ export default async function query([name]: string[], o: Record<string, unknown>
         } catch (e) {
           if (!(e instanceof ElacsymError)) throw e;
           failed++;
-          await out(`${JSON.stringify({ error: { code: e.code, message: e.message, hint: e.hint, line } })}\n`);
+          await out(`${JSON.stringify({ error: { code: e.code, message: e.message, hint: concreteHint(e.hint, g), line } })}\n`);
         }
       }
     } catch (e) {
