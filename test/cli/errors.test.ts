@@ -57,8 +57,8 @@ describe('usage errors under --json', () => {
 describe('hints name a real command', () => {
   it('fills the namespace and the data directory into the default hints', async () => {
     const d = join(tmpDir(), 'data dir');
-    expect((await cli(['-d', d, 'init', 'docs'])).code).toBe(0);
-    const exists = await cli(['-d', d, '--json', 'init', 'docs']);
+    expect((await cli(['-d', d, 'init', 'docs', '--dim', '3'])).code).toBe(0);
+    const exists = await cli(['-d', d, '--json', 'init', 'docs', '--dim', '3']);
     expect(exists.code).toBe(4);
     const e = onlyJsonError(exists.stderr);
     expect(e.code).toBe('NAMESPACE_EXISTS');
