@@ -7,6 +7,7 @@ import { warmUp } from '../../query/warm-up.js';
 import { QueryContext } from '../../store/search-sources.js';
 import { Snapshot } from '../../store/snapshot.js';
 import { intOpt, jsonArg, numOpt, readInput } from '../args.js';
+import { loadConfig } from '../config.js';
 import { err, isTTY, out, outLine, printJson, type GlobalOptions } from '../output.js';
 
 const FLAG_KEYS = ['vector', 'text', 'fields', 'filter', 'includeVector', 'includeAttributes'] as const;
@@ -39,9 +40,10 @@ export function flagsToRequest(o: Record<string, unknown>): Record<string, unkno
   return r;
 }
 
-function formatOf(o: Record<string, unknown>, g: GlobalOptions): 'json' | 'ndjson' | 'table' {
+function formatOf(o: Record<string, unknown>, g: GlobalOptions, configured: string | null): 'json' | 'ndjson' | 'table' {
   if (typeof o.format === 'string') return o.format as 'json' | 'ndjson' | 'table';
   if (g.json) return 'json';
+  if (configured) return configured as 'json' | 'ndjson' | 'table'; // ELACSYM_OUTPUT_FORMAT or [output] format
   return isTTY('stdout') ? 'table' : 'json';
 }
 
@@ -89,7 +91,7 @@ export default async function query([name]: string[], o: Record<string, unknown>
     if (o.explain) r.explain = true;
     return r;
   };
-  const format = formatOf(o, g);
+  const format = formatOf(o, g, (await loadConfig(g.dataDir))['output.format'].value as string | null);
   const batch = typeof o.batch === 'string';
   const warmRounds = intOpt(o.warmUp ?? '0', '--warm-up', 0, 100_000);
   if (g.explicit.has('warmUp') && !batch) throw new ElacsymError('USAGE', '--warm-up applies to --batch only');
