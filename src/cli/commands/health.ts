@@ -23,6 +23,8 @@ export function textReport(h: NamespaceHealth): string[] {
 
 export default async function health([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
   const maxBacklogDocs = intOpt(o.maxBacklog, '--max-backlog', 0);
+  // Loaded (and so validated) in every mode: a broken configuration file is worth reporting here.
+  const config = await loadConfig(g.dataDir);
   let names: string[];
   let dir: DataDir | null = null;
   if (name) {
@@ -37,7 +39,7 @@ export default async function health([name]: string[], o: Record<string, unknown
   const worst = reports.some((r) => r.status === 'corrupt') ? 'corrupt' : reports.some((r) => r.status === 'degraded') ? 'degraded' : 'healthy';
   if (o.prometheus) await out(toPrometheus(reports));
   // The effective configuration with the source of each value (default, user, data-dir, env).
-  else if (g.json) await printJson({ status: worst, namespaces: reports, config: await loadConfig(g.dataDir) });
+  else if (g.json) await printJson({ status: worst, namespaces: reports, config });
   else if (isTTY('stdout') && isTTY('stdin')) {
     const { loadScreen } = await import('../ui/load.js');
     const { renderHealth } = await loadScreen<typeof import('../ui/health-screen.js')>('health-screen');
