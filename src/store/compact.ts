@@ -101,7 +101,10 @@ function segStats(w: Writer): SegStat[] {
   });
 }
 
-export const tierOf = (liveDocs: number, baseDocs = TIER_BASE_DOCS) => Math.max(0, Math.floor(Math.log(Math.max(1, liveDocs) / baseDocs) / Math.log(4)));
+/** Size tier of a segment with the smallest tier holding `baseDocs` live documents. */
+export const tierOfBase = (liveDocs: number, baseDocs: number) => Math.max(0, Math.floor(Math.log(Math.max(1, liveDocs) / baseDocs) / Math.log(4)));
+// One parameter on purpose: `sizes.map(tierOf)` must not pass the index as the base.
+export const tierOf = (liveDocs: number) => tierOfBase(liveDocs, TIER_BASE_DOCS);
 
 /** The --if-needed thresholds; configurable ([compaction] in elacsym.toml, see cli/config.ts). */
 export interface CompactionThresholds {
@@ -132,7 +135,7 @@ export function planCompaction(stats: readonly SegStat[], pendingDocs: number, i
   const groups: number[][] = [];
   const tiers = new Map<number, SegStat[]>();
   for (const s of stats) {
-    const t = tierOf(s.live, thresholds.tierBaseDocs);
+    const t = tierOfBase(s.live, thresholds.tierBaseDocs);
     tiers.set(t, [...(tiers.get(t) ?? []), s]);
   }
   for (const [t, segs] of [...tiers].sort((a, b) => a[0] - b[0])) {
