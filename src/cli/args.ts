@@ -1,6 +1,8 @@
 /** Option parsing shared by commands: pure, throws USAGE errors naming the option. */
 import { readFileSync } from 'node:fs';
 import { ElacsymError } from '../errors.js';
+import { parseId } from '../model/document.js';
+import type { DocId } from '../model/types.js';
 
 export function intOpt(v: unknown, name: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(v);
@@ -37,4 +39,34 @@ export function jsonArg(v: string, name: string): unknown {
   } catch (e) {
     throw new ElacsymError('USAGE', `${name} is not valid JSON: ${(e as Error).message}`);
   }
+}
+
+/** An id as typed by a shell user: 42 is the integer id, "42" (JSON-quoted) or abc are strings. */
+export function cliId(raw: string, where: string): DocId {
+  const t = raw.trim();
+  let v: unknown = t;
+  if (/^\d+$/.test(t)) v = Number(t);
+  else if (t.startsWith('"')) {
+    try {
+      v = JSON.parse(t);
+    } catch {
+      throw new ElacsymError('USAGE', `${where}: ${t} is not a valid JSON string`);
+    }
+  }
+  try {
+    return parseId(v);
+  } catch (e) {
+    throw new ElacsymError('USAGE', `${where}: ${(e as Error).message}`);
+  }
+}
+
+/** Ids from command-line arguments and/or an ids file (one per line, JSON or bare; - for stdin). */
+export function cliIds(args: readonly string[], idsFile: unknown): DocId[] {
+  const ids: DocId[] = args.map((a, i) => cliId(a, `id argument ${i + 1}`));
+  if (typeof idsFile === 'string') {
+    readInput(idsFile, 'ids file')
+      .split('\n')
+      .forEach((l, i) => l.trim() && ids.push(cliId(l.replace(/\r$/, ''), `line ${i + 1}`)));
+  }
+  return ids;
 }

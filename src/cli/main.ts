@@ -86,6 +86,15 @@ export function buildProgram(): Command {
     .action(run(() => import('./commands/describe.js')));
 
   program
+    .command('get')
+    .description('print documents by id, as NDJSON in the import shape')
+    .argument('<namespace>')
+    .argument('[ids...]', 'ids (numbers are integer ids; quote strings as JSON to force a string id: \'"42"\')')
+    .option('--ids-file <file>', 'one id per line (JSON or bare), or - for stdin')
+    .addHelpText('after', examples(['elacsym get docs 42', 'elacsym get docs 1 2 doc-7 > some.ndjson', 'jq .id wanted.ndjson | elacsym get docs --ids-file -']) + seeMan('elacsym-get'))
+    .action(run(() => import('./commands/get.js')));
+
+  program
     .command('count')
     .description('count live documents, optionally those matching a filter')
     .argument('<namespace>')
@@ -126,12 +135,18 @@ export function buildProgram(): Command {
 
   program
     .command('delete')
-    .description('delete documents by id')
+    .description('delete documents by id or by filter')
     .argument('<namespace>')
     .option('--ids <ids>', 'comma-separated ids (numbers are integer ids; quote strings as JSON to force a string id: \'"42"\')')
     .option('--ids-file <file>', 'one id per line (JSON or bare), or - for stdin')
+    .option('--filter <json>', 'delete every live document matching this filter (query filter grammar), or @FILE')
+    .option('--dry-run', 'with --filter: print how many documents would be deleted, write nothing')
     .option('--wait <seconds>', 'wait this long for another writer', '0')
-    .addHelpText('after', examples(['elacsym delete docs --ids 1,2,3', 'jq .id gone.ndjson | elacsym delete docs --ids-file -']) + seeMan('elacsym-delete'))
+    .addHelpText(
+      'after',
+      examples(['elacsym delete docs --ids 1,2,3', 'jq .id gone.ndjson | elacsym delete docs --ids-file -', 'elacsym delete docs --filter \'{"field":"year","op":"lt","value":2000}\' --dry-run']) +
+        seeMan('elacsym-delete'),
+    )
     .action(run(() => import('./commands/delete.js')));
 
   program
@@ -155,6 +170,10 @@ export function buildProgram(): Command {
     .option('--include-attributes <names>', 'comma-separated attributes to include (default: all; "" for none)')
     .addOption(new Option('--format <format>', 'output format').choices(['json', 'ndjson', 'table']))
     .option('--explain', 'add the plan and per-retriever ranks and scores')
+    .option('--sort <keys>', 'filter-only listing: sort by attributes, e.g. year:desc,title (ties by id; missing values last)')
+    .option('--limit <n>', 'filter-only listing: documents per page (no 10,000 cap)')
+    .option('--offset <n>', 'filter-only listing: skip the first N documents')
+    .option('--after <cursor>', "filter-only listing: the page after this cursor (the previous page's next_cursor); stable while writes happen")
     .option('--rrf-k <n>', 'RRF constant k for hybrid fusion', '60')
     .option('--vector-weight <w>', 'hybrid: weight of the vector retriever', '1')
     .option('--text-weight <w>', 'hybrid: weight of the full-text retriever', '1')
@@ -168,6 +187,7 @@ export function buildProgram(): Command {
         'elacsym query docs --vector "[0.1,0.2,0.3]" --filter \'{"field":"category","op":"eq","value":"tech"}\'',
         'elacsym query docs --vector @q.json --text "rust" --explain',
         'elacsym query docs --batch requests.ndjson > responses.ndjson',
+        'elacsym query docs --filter \'{"field":"year","op":"gte","value":2020}\' --sort year:desc --limit 1000 --format json',
       ]) + seeMan('elacsym-query'),
     )
     .action(run(() => import('./commands/query.js')));

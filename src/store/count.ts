@@ -4,7 +4,8 @@
  * equals the number of ids a filter-only listing of the same snapshot would return, without a top-k cap.
  */
 import { countMatches, evaluateColumns } from '../index/filter/evaluate.js';
-import { parseFilter } from '../model/filter.js';
+import { type Filter, parseFilter } from '../model/filter.js';
+import type { DocId } from '../model/types.js';
 import { QueryContext } from './search-sources.js';
 import { Snapshot } from './snapshot.js';
 
@@ -38,4 +39,22 @@ export function countDocuments(dir: string, filterJson: unknown): CountResult {
   } finally {
     snap.close();
   }
+}
+
+/**
+ * Ids of the live documents of `snap` that match `filter` (every live id for null), each once, in no
+ * particular order. Unbounded by design (`delete --filter` must see every match), but it holds only ids.
+ */
+export function matchingIds(snap: Snapshot, filter: Filter | null): DocId[] {
+  const ctx = new QueryContext(snap);
+  const ids: DocId[] = [];
+  for (const s of ctx.sources) {
+    const m = filter ? evaluateColumns(filter, (f) => s.column(f), s.size) : null;
+    for (let o = 0; o < s.size; o++) {
+      if (s.dead && s.dead[o]) continue;
+      if (m && m[o] !== 1) continue;
+      ids.push(s.idOf(o));
+    }
+  }
+  return ids;
 }

@@ -10,6 +10,9 @@ import { intOpt, jsonArg, numOpt, readInput } from '../args.js';
 import { loadConfig } from '../config.js';
 import { err, isTTY, out, outLine, printJson, type GlobalOptions } from '../output.js';
 
+/** Flags that turn `query` into a sorted, paged listing (src/cli/commands/query-list.ts). */
+const LISTING_FLAGS = ['sort', 'limit', 'offset', 'after'] as const;
+
 const FLAG_KEYS = ['vector', 'text', 'fields', 'filter', 'includeVector', 'includeAttributes'] as const;
 
 /** Turn the command-line flags into a request in the ancestor's JSON shape (one validation path). */
@@ -71,6 +74,7 @@ function run(ctx: QueryContext, schema: Schema, json: unknown, where: string): Q
 }
 
 export default async function query([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
+  if (LISTING_FLAGS.some((k) => o[k] !== undefined)) return (await import('./query-list.js')).default(name!, o, g);
   const dir = namespaceDir(g.dataDir, name!);
   const usesFlags = FLAG_KEYS.some((k) => o[k] !== undefined);
   if ((o.request !== undefined || o.batch !== undefined) && usesFlags) {
