@@ -23,7 +23,7 @@
  * an existing namespace (`force`) holds that namespace's writer lock, so it never happens under a writer.
  */
 import { closeSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync, fsyncSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { ElacsymError } from '../errors.js';
 import { validateNamespaceName } from '../model/schema.js';
 import { acquireWriterLock } from '../storage/lock.js';
@@ -191,6 +191,11 @@ export async function backupNamespace(nsDir: string, name: string, dest: string,
   const clock = opts.clock ?? Date.now;
   const maxAttempts = opts.maxAttempts ?? 10;
   dest = resolve(dest);
+  // Inside the data directory a backup (a directory holding manifest.db) would be listed as a namespace.
+  const dataDir = resolve(dirname(nsDir));
+  if (dest === dataDir || dest.startsWith(`${dataDir}${sep}`)) {
+    throw new ElacsymError('USAGE', `${dest} is inside the data directory ${dataDir}; back up to a directory outside it`, { details: { path: dest } });
+  }
   if (existsSync(dest)) {
     throw new ElacsymError('BACKUP_EXISTS', `${dest} already exists`, { details: { path: dest } });
   }
@@ -203,8 +208,9 @@ export async function backupNamespace(nsDir: string, name: string, dest: string,
   const tmpManifest = join(tmp, 'manifest.db');
   try {
     for (let attempt = 1; ; attempt++) {
-      // 1. The manifest as of one read snapshot.
+      // 1. The manifest as of one read snapshot (its time is the backup's time).
       rmSync(tmpManifest, { force: true });
+      const snapshotAt = clock();
       let src: Db | undefined;
       try {
         src = openDb(source, { readonly: true });
@@ -268,7 +274,7 @@ export async function backupNamespace(nsDir: string, name: string, dest: string,
         files.unshift({ path: 'manifest.db', bytes: m.bytes, crc32: m.crc });
 
         // 4. Marker last, then the rename that makes the backup exist.
-        const createdAt = new Date(clock()).toISOString();
+        const createdAt = new Date(snapshotAt).toISOString();
         const marker: BackupMarker = {
           kind: 'elacsym-backup',
           backup_version: BACKUP_VERSION,

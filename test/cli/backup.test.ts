@@ -193,6 +193,9 @@ describe('backup and restore', () => {
     const again = await cli(['-d', d, 'backup', 'docs', join(dir, 'bk')]);
     expect(again.code).toBe(4);
     expect(errorCode(again.stderr)).toBe('BACKUP_EXISTS');
+    const inside = await cli(['-d', d, 'backup', 'docs', join(d, 'bk')]); // would be listed as a namespace
+    expect(inside.code).toBe(2);
+    expect(errorCode(inside.stderr)).toBe('USAGE');
     expect((await cli(['-d', d, 'restore', join(dir, 'bk'), 'copy'])).code).toBe(0);
     const a = await cli(['-d', d, 'export', 'docs']);
     const b = await cli(['-d', d, 'export', 'copy']);
