@@ -132,6 +132,15 @@ describe('configuration', () => {
     expect(bad.stderr).toContain('ELACSYM_IMPORT_BATCH_SIZE');
   });
 
+  it('the TOML parser is loaded only when a configuration file exists (a cold query does not pay for it)', async () => {
+    const { d, env, local } = await setup(1);
+    // NODE_DEBUG=module makes Node log every module it loads on stderr.
+    const loads = async () => (await cli(['-d', d, 'query', 'docs', '--top-k', '1'], { env: { ...env, NODE_DEBUG: 'module' } })).stderr.includes('smol-toml');
+    expect(await loads()).toBe(false);
+    writeFileSync(local, '[output]\nformat = "json"\n');
+    expect(await loads()).toBe(true);
+  });
+
   it('lineOf finds keys under tables, dotted keys and quoted names', () => {
     const text = '# c\n[compaction]\nmax_segments = 1\n\n[ "output" ]\n"format" = "json"\nimport.batch_size = 3\n';
     expect(lineOf(text, 'compaction.max_segments')).toBe(3);
