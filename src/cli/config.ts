@@ -75,7 +75,7 @@ function checkValue(spec: KeySpec, v: unknown): string | null {
     return null;
   }
   const n = typeof v === 'bigint' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isFinite(n)) return `expected a ${spec.type === 'int' ? 'integer' : 'number'}, got ${describe(v)}`;
+  if (typeof n !== 'number' || !Number.isFinite(n)) return `expected ${spec.type === 'int' ? 'an integer' : 'a number'}, got ${describe(v)}`;
   if (spec.type === 'int' && !Number.isInteger(n)) return `expected an integer, got ${n}`;
   if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) return `expected a value between ${spec.min} and ${spec.max}, got ${n}`;
   return null;
@@ -102,6 +102,8 @@ export function lineOf(text: string, key: string): number {
     const full = [table, ...k[1]!.split('.').map(unq)].filter(Boolean).join('.');
     if (full === key) return i + 1;
   }
+  // Not on a line of its own (an inline table, say): the line of its table or parent key.
+  if (tableLine === 0 && key.includes('.')) return lineOf(text, key.slice(0, key.lastIndexOf('.')));
   return tableLine;
 }
 
@@ -159,6 +161,14 @@ export async function loadConfig(dataDir: string, env: NodeJS.ProcessEnv = proce
     if (!existsSync(path)) continue;
     const { values } = await loadFile(path);
     for (const [k, { value, line }] of values) cfg[k] = { value, source, origin: `${path}:${line}` };
+  }
+  // A misspelt variable of a configuration section would otherwise be ignored without a word.
+  const known = new Set(Object.keys(CONFIG_KEYS).map(envName));
+  const sections = [...new Set(Object.keys(CONFIG_KEYS).map((k) => k.split('.')[0]!.toUpperCase()))];
+  for (const name of Object.keys(env)) {
+    if (!known.has(name) && sections.some((sct) => name.startsWith(`ELACSYM_${sct}_`))) {
+      throw new ElacsymError('USAGE', `unknown environment variable ${name} (known: ${[...known].join(', ')})`, { hint: `fix or unset ${name}`, details: { field: name } });
+    }
   }
   for (const [k, spec] of Object.entries(CONFIG_KEYS) as [ConfigKey, KeySpec][]) {
     const name = envName(k);

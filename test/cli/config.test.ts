@@ -118,6 +118,8 @@ describe('configuration', () => {
       ['\n[compaction]\nmax_segments = 1.5\n', /elacsym\.toml:3: compaction\.max_segments: expected an integer/],
       ['[backup]\nx = 1\n', /elacsym\.toml:1: backup: unknown section/],
       ['[import\nbatch_size = 1\n', /elacsym\.toml:1: not valid TOML/],
+    ['[import]\nbatch_size = 5\n\ncompaction = { max_segmnets = 2 }\n', /elacsym\.toml:4: import\.compaction: unknown key/],
+    ['\ncompaction = { max_segments = "2" }\n', /elacsym\.toml:2: compaction\.max_segments: expected an integer, got string/],
     ];
     for (const [text, re] of cases) {
       writeFileSync(local, text);
@@ -130,6 +132,9 @@ describe('configuration', () => {
     const bad = await cli(['-d', d, 'import', 'docs', '-'], { env: { ...env, ELACSYM_IMPORT_BATCH_SIZE: 'many' } });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('ELACSYM_IMPORT_BATCH_SIZE');
+    const typo = await cli(['-d', d, '--json', 'health'], { env: { ...env, ELACSYM_COMPACTION_MAX_SEGMENT: '3' } });
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain('ELACSYM_COMPACTION_MAX_SEGMENT');
   });
 
   it('the TOML parser is loaded only when a configuration file exists (a cold query does not pay for it)', async () => {
