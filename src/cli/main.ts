@@ -248,7 +248,7 @@ export function buildProgram(): Command {
     .addArgument(new Argument('<shell>', 'the shell to complete in').choices(['bash', 'zsh', 'fish']))
     .addHelpText(
       'after',
-      examples(['source <(elacsym completion bash)', 'elacsym completion zsh > "${fpath[1]}/_elacsym"', 'elacsym completion fish > ~/.config/fish/completions/elacsym.fish']) +
+      examples(['source <(elacsym completion bash)', 'source <(elacsym completion zsh)', 'elacsym completion fish > ~/.config/fish/completions/elacsym.fish']) +
         seeMan('elacsym-completion'),
     )
     .action(run(() => import('./commands/completion.js')));
