@@ -181,6 +181,21 @@ describe('backup and restore', () => {
     expect(readdirSync(join(dir, 'out')).filter((e) => e.startsWith('.'))).toEqual([]);
   });
 
+  it('a damaged segment file is refused by the backup (CORRUPT_SEGMENT), not copied into it', async () => {
+    const dir = tmpDir();
+    const d = join(dir, 'data');
+    await newNamespace(d);
+    const file = join(dir, 'docs.ndjson');
+    writeNdjson(file, docs(0, 100));
+    expect((await cli(['-d', d, 'import', 'docs', file])).code).toBe(0);
+    const segDir = join(d, 'docs', 'segments');
+    flipByte(join(segDir, readdirSync(segDir).find((f) => f.endsWith('.parquet'))!), 50);
+    const r = await cli(['-d', d, 'backup', 'docs', join(dir, 'bk')]);
+    expect(r.code).toBe(5);
+    expect(errorCode(r.stderr)).toBe('CORRUPT_SEGMENT');
+    expect(readdirSync(dir).filter((e) => e.includes('bk'))).toEqual([]);
+  });
+
   it('export of the restored namespace equals the original; a backup never overwrites an existing directory', async () => {
     const dir = tmpDir();
     const d = join(dir, 'data');
