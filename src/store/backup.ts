@@ -382,6 +382,9 @@ export interface RestoreReport {
 /**
  * Verify the backup in `backupDir` and publish it as namespace `name` of `dir`. Every byte placed is
  * checked against the marker's CRC while it is placed, so what gets published is what was verified.
+ *
+ * @example
+ *   restoreNamespace(DataDir.open('./data', { create: true }), '/backups/docs-2026-11-30', 'docs', { force: true })
  */
 export function restoreNamespace(dir: DataDir, backupDir: string, name: string, opts: RestoreOptions = {}): RestoreReport {
   validateNamespaceName(name);
