@@ -107,6 +107,10 @@ describe('configuration', () => {
     expect(ndjson(r.stdout).length).toBe(3); // one hit per line
     const j = await cli(['-d', d, 'query', 'docs', '--top-k', '3', '--format', 'json'], { env });
     expect(JSON.parse(j.stdout).results.length).toBe(3);
+    // the listing mode of query too
+    const l = await cli(['-d', d, 'query', 'docs', '--sort', 'title', '--limit', '2'], { env });
+    expect(l.code, l.stderr).toBe(0);
+    expect(ndjson(l.stdout).map((x) => x.id)).toEqual([0, 1]);
   });
 
   it('unknown keys, wrong types, bad TOML and bad variables are USAGE errors naming the file, line and key', async () => {
