@@ -22,7 +22,15 @@ function globals(cmd: Command): GlobalOptions {
     json: Boolean(o.json),
     quiet: Boolean(o.quiet),
     debug: Boolean(o.debug),
+    command: commandPath(cmd),
   };
+}
+
+/** "query", "wal inspect": the command as typed after `elacsym` (empty for the program itself). */
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
 }
 
 let exitCode = 0;
@@ -33,6 +41,7 @@ function run(load: () => Promise<{ default: Action }>) {
     const opts = a[a.length - 2] as Record<string, unknown>;
     const args = a.slice(0, -2) as string[];
     const g = globals(cmd);
+    if (cmd.registeredArguments[0]?.name() === 'namespace' && typeof args[0] === 'string') g.namespace = args[0];
     try {
       const mod = await load();
       const code = await mod.default(args.flat() as string[], opts, g);
@@ -55,7 +64,6 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output: JSON results on stdout, JSON errors on stderr')
     .option('-q, --quiet', 'no progress or summaries on stderr')
     .option('--debug', 'print stack traces of errors')
-    .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', examples(['elacsym init docs --dim 384 --metric cosine --full-text title,body', 'elacsym import docs docs.ndjson', 'elacsym query docs --text "hello" --top-k 5']) + seeMan('elacsym'));
 
   program
@@ -282,22 +290,54 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** Every command of the program, depth first. */
+function allCommands(c: Command): Command[] {
+  return [c, ...c.commands.flatMap(allCommands)];
+}
+
+/**
+ * `--json` as typed, read before commander has parsed anything: a usage error (unknown option, missing
+ * argument, invalid choice, unknown command) happens before the options are stored, and still has to be
+ * reported as the documented JSON object.
+ */
+function wantsJson(argv: string[]): boolean {
+  const rest = argv.slice(2);
+  const end = rest.indexOf('--');
+  return (end < 0 ? rest : rest.slice(0, end)).includes('--json');
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  program.exitOverride();
-  program.configureOutput({ writeErr: (s) => err(s.replace(/\n$/, '')), writeOut: (s) => process.stdout.write(s) });
-  for (const c of program.commands) {
-    c.exitOverride();
-    for (const cc of c.commands) cc.exitOverride();
+  const json = wantsJson(argv);
+  // Commander's own errors are not printed by commander: they are turned into a USAGE ElacsymError below
+  // and reported like every other error (text or JSON), with a hint naming the command that failed.
+  let failed: Command = program;
+  for (const c of allCommands(program)) {
+    c.exitOverride((e) => {
+      failed = c;
+      throw e;
+    });
+    c.configureOutput({
+      writeErr: (s) => {
+        if (!json) err(s.replace(/\n$/, ''));
+      },
+      writeOut: (s) => process.stdout.write(s),
+      outputError: () => undefined,
+    });
   }
   try {
     await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.OK;
-      return EXIT.USAGE;
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return EXIT.OK;
+      if (e.code === 'commander.help' && e.exitCode === 0) return EXIT.OK;
+      const path = commandPath(failed);
+      // `elacsym` or `elacsym wal` without a subcommand: commander printed the help (text mode), exit 2.
+      const message =
+        e.code === 'commander.help' ? `\`elacsym${path ? ` ${path}` : ''}\` needs a command: ${failed.commands.map((c) => c.name()).join(', ')}` : e.message.replace(/^error: /, '').replace(/\n+/g, ' ');
+      return reportError(new ElacsymError('USAGE', message, { hint: `see \`elacsym ${path ? `${path} ` : ''}--help\`` }), { json, debug: false });
     }
-    return reportError(e instanceof ElacsymError ? e : e, { json: false, debug: true });
+    return reportError(e, { json, debug: true });
   }
   try {
     await flushOut();

@@ -81,7 +81,7 @@ export function checkNamespace(dir: string, name: string, opts: HealthOptions = 
     const referenced = new Set<string>();
     let segmentDocs = 0;
     let vectorIndexed = 0;
-    const textIndexed: Record<string, number> = {};
+    const textIndexed: Record<string, number> = Object.create(null); // keyed by field names: "constructor" is data
     const ftFields = Object.entries(schema.attributes).filter(([, a]) => a.full_text).map(([n]) => n);
     for (const r of rows) {
       segmentDocs += r.doc_count;
