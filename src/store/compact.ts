@@ -101,9 +101,23 @@ function segStats(w: Writer): SegStat[] {
   });
 }
 
-export const tierOf = (liveDocs: number) => Math.max(0, Math.floor(Math.log(Math.max(1, liveDocs) / TIER_BASE_DOCS) / Math.log(4)));
+/** Size tier of a segment with the smallest tier holding `baseDocs` live documents. */
+export const tierOfBase = (liveDocs: number, baseDocs: number) => Math.max(0, Math.floor(Math.log(Math.max(1, liveDocs) / baseDocs) / Math.log(4)));
+// One parameter on purpose: `sizes.map(tierOf)` must not pass the index as the base.
+export const tierOf = (liveDocs: number) => tierOfBase(liveDocs, TIER_BASE_DOCS);
 
-export function planCompaction(stats: readonly SegStat[], pendingDocs: number, ifNeeded: boolean): CompactionPlan {
+/** The --if-needed thresholds; configurable ([compaction] in elacsym.toml, see cli/config.ts). */
+export interface CompactionThresholds {
+  /** More segments than this: merge everything (the ancestor's `max_segments`). */
+  maxSegments: number;
+  /** Live documents of the smallest size tier (the ancestor's `min_segment_size`). */
+  tierBaseDocs: number;
+  deadRatio: number;
+}
+
+export const DEFAULT_THRESHOLDS: CompactionThresholds = { maxSegments: MAX_SEGMENTS, tierBaseDocs: TIER_BASE_DOCS, deadRatio: DEAD_RATIO };
+
+export function planCompaction(stats: readonly SegStat[], pendingDocs: number, ifNeeded: boolean, thresholds: CompactionThresholds = DEFAULT_THRESHOLDS): CompactionPlan {
   const reason: string[] = [];
   if (!ifNeeded) {
     const groups = capGroups(stats);
@@ -113,15 +127,15 @@ export function planCompaction(stats: readonly SegStat[], pendingDocs: number, i
   }
   const flushJournal = pendingDocs >= BACKLOG_DOCS;
   if (flushJournal) reason.push(`journal backlog ${pendingDocs} >= ${BACKLOG_DOCS} documents`);
-  if (stats.length > MAX_SEGMENTS) {
-    reason.push(`${stats.length} segments > ${MAX_SEGMENTS}`);
+  if (stats.length > thresholds.maxSegments) {
+    reason.push(`${stats.length} segments > ${thresholds.maxSegments}`);
     return { reason, flushJournal, groups: capGroups(stats) };
   }
   const picked = new Set<number>();
   const groups: number[][] = [];
   const tiers = new Map<number, SegStat[]>();
   for (const s of stats) {
-    const t = tierOf(s.live);
+    const t = tierOfBase(s.live, thresholds.tierBaseDocs);
     tiers.set(t, [...(tiers.get(t) ?? []), s]);
   }
   for (const [t, segs] of [...tiers].sort((a, b) => a[0] - b[0])) {
@@ -135,8 +149,8 @@ export function planCompaction(stats: readonly SegStat[], pendingDocs: number, i
   for (const s of stats) {
     if (picked.has(s.row.id) || s.row.doc_count === 0) continue;
     const ratio = s.dead / s.row.doc_count;
-    if (ratio >= DEAD_RATIO) {
-      reason.push(`segment ${s.row.id} is ${(ratio * 100).toFixed(0)}% dead rows >= ${DEAD_RATIO * 100}%`);
+    if (ratio >= thresholds.deadRatio) {
+      reason.push(`segment ${s.row.id} is ${(ratio * 100).toFixed(0)}% dead rows >= ${Math.round(thresholds.deadRatio * 100)}%`);
       groups.push([s.row.id]);
     }
   }
@@ -156,12 +170,16 @@ async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<numb
   return docs.filter((_, ord) => !dead.has(ord));
 }
 
-export async function compactNamespace(w: Writer, name: string, opts: { ifNeeded?: boolean; dryRun?: boolean; clock?: () => number } = {}): Promise<CompactionReport> {
+export async function compactNamespace(
+  w: Writer,
+  name: string,
+  opts: { ifNeeded?: boolean; dryRun?: boolean; clock?: () => number; thresholds?: CompactionThresholds } = {},
+): Promise<CompactionReport> {
   const clock = opts.clock ?? Date.now;
   const t0 = clock();
   const before = segStats(w);
   const bytes = (rows: readonly SegmentRow[]) => rows.reduce((a, r) => a + r.parquet_bytes + r.index_bytes, 0);
-  const plan = planCompaction(before, w.pendingDocCount, opts.ifNeeded ?? false);
+  const plan = planCompaction(before, w.pendingDocCount, opts.ifNeeded ?? false, opts.thresholds);
   const report: CompactionReport = {
     namespace: name,
     dry_run: opts.dryRun ?? false,

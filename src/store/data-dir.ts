@@ -20,8 +20,9 @@ import { failpoint } from '../util/failpoint.js';
 import { fsyncDir, writeFileAtomic } from '../util/fs.js';
 
 const DIR_META = 'elacsym.json';
-const TMP_PREFIX = '.tmp-';
-const DROP_PREFIX = '.drop-';
+/** Prefixes of the hidden directories of unfinished init/restore (tmp) and drop runs; `sweep` removes them. */
+export const TMP_PREFIX = '.tmp-';
+export const DROP_PREFIX = '.drop-';
 
 export interface DataDirOptions {
   /** Create the directory if missing (init does; everything else refuses a missing directory). */
@@ -158,7 +159,7 @@ export class DataDir {
   }
 }
 
-function pidAlive(pid: number): boolean {
+export function pidAlive(pid: number): boolean {
   if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);

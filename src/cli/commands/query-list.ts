@@ -9,6 +9,7 @@ import { namespaceDir } from '../../store/data-dir.js';
 import { type ListPage, listDocuments, parseSort } from '../../store/list.js';
 import { Snapshot } from '../../store/snapshot.js';
 import { intOpt, jsonArg } from '../args.js';
+import { loadConfig } from '../config.js';
 import { err, isTTY, outLine, printJson, type GlobalOptions } from '../output.js';
 
 export default async function queryList(name: string, o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
@@ -37,7 +38,9 @@ export default async function queryList(name: string, o: Record<string, unknown>
   } finally {
     snap.close();
   }
-  const format = typeof o.format === 'string' ? o.format : g.json || !isTTY('stdout') ? 'json' : 'table';
+  // --format, then --json, then the configured [output] format (ELACSYM_OUTPUT_FORMAT), then by terminal.
+  const configured = (await loadConfig(g.dataDir))['output.format'].value as string | null;
+  const format = typeof o.format === 'string' ? o.format : g.json ? 'json' : (configured ?? (isTTY('stdout') ? 'table' : 'json'));
   if (format === 'json') {
     await printJson(page);
     return 0;

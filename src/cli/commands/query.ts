@@ -8,6 +8,7 @@ import { QueryContext } from '../../store/search-sources.js';
 import { Snapshot } from '../../store/snapshot.js';
 import { intOpt, jsonArg, numOpt, readInput } from '../args.js';
 import type { fitCell as FitCell, renderTable as RenderTable, TableColumn } from '../table.js';
+import { loadConfig } from '../config.js';
 import { concreteHint, err, isTTY, out, outLine, printJson, type GlobalOptions } from '../output.js';
 
 /** Flags that turn `query` into a sorted, paged listing (src/cli/commands/query-list.ts). */
@@ -50,9 +51,10 @@ function tableWidth(): number {
   return Number.isInteger(c) && c > 0 ? c : Infinity;
 }
 
-function formatOf(o: Record<string, unknown>, g: GlobalOptions): 'json' | 'ndjson' | 'table' {
+function formatOf(o: Record<string, unknown>, g: GlobalOptions, configured: string | null): 'json' | 'ndjson' | 'table' {
   if (typeof o.format === 'string') return o.format as 'json' | 'ndjson' | 'table';
   if (g.json) return 'json';
+  if (configured) return configured as 'json' | 'ndjson' | 'table'; // ELACSYM_OUTPUT_FORMAT or [output] format
   return isTTY('stdout') ? 'table' : 'json';
 }
 
@@ -152,7 +154,7 @@ export default async function query([name]: string[], o: Record<string, unknown>
     if (o.explain) r.explain = true;
     return r;
   };
-  const format = formatOf(o, g);
+  const format = formatOf(o, g, (await loadConfig(g.dataDir))['output.format'].value as string | null);
   const batch = typeof o.batch === 'string';
   const warmRounds = intOpt(o.warmUp ?? '0', '--warm-up', 0, 100_000);
   if (g.explicit.has('warmUp') && !batch) throw new ElacsymError('USAGE', '--warm-up applies to --batch only');
