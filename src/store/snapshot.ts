@@ -240,6 +240,11 @@ export class Snapshot {
 /** Files up to this size are read whole and checksummed on open; larger ones are read by range. */
 const READ_WHOLE_BYTES = 4 * 1024 * 1024;
 
+const STREAM_CHUNK = 1024 * 1024;
+
+const damaged = (idxPath: string) =>
+  new ElacsymError('CORRUPT_SEGMENT', `${idxPath}: checksum mismatch (the file is damaged)`, { details: { path: idxPath } });
+
 function openSegment(dir: string, r: SegmentRow, dead: Uint8Array | null, opts: SnapshotOptions): SegmentHandle {
   const idxPath = join(dir, 'segments', r.index_file);
   const parquetPath = join(dir, 'segments', r.parquet_file);
@@ -257,16 +262,24 @@ function openSegment(dir: string, r: SegmentRow, dead: Uint8Array | null, opts: 
         details: { path: idxPath },
       });
     }
+    // Every byte a query uses is verified before it is used: a file read whole against the manifest's
+    // CRC-32 here; a larger one read by range block by block as it is read (version 2 block checksums),
+    // or, for a version 1 file that has none, whole (streamed, not kept) before any of it is used.
     let src: ByteSource = fsrc;
+    let verified = false;
     if (opts.loadFully || fsrc.length <= (opts.readWholeBytes ?? READ_WHOLE_BYTES)) {
       const bytes = fsrc.read(0, fsrc.length);
-      if (crc32(bytes) !== r.index_crc32) {
-        throw new ElacsymError('CORRUPT_SEGMENT', `${idxPath}: checksum mismatch (the file is damaged)`, { details: { path: idxPath } });
-      }
+      if (crc32(bytes) !== r.index_crc32) throw damaged(idxPath);
       src = new MemorySource(bytes);
+      verified = true;
       fsrc.close();
+    } else if (!SegmentFile.hasBlockChecksums(fsrc)) {
+      let c = 0;
+      for (let at = 0; at < fsrc.length; at += STREAM_CHUNK) c = crc32(fsrc.read(at, Math.min(STREAM_CHUNK, fsrc.length - at)), c);
+      if (c !== r.index_crc32) throw damaged(idxPath);
+      verified = true;
     }
-    const file = SegmentFile.open(src, idxPath);
+    const file = SegmentFile.open(src, idxPath, { verified });
     return new SegmentHandle(r, file, parquetPath, psrc, dead, src === fsrc ? () => fsrc.close() : null, opts.loadFully === true);
   } catch (e) {
     psrc.close();
