@@ -6,7 +6,7 @@
  * the open (a swap raced us), the snapshot is taken again.
  */
 import { statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { ElacsymError } from '../errors.js';
 import { idFromKey, idKey } from '../model/document.js';
 import type { Doc, DocId, Schema } from '../model/types.js';
@@ -25,11 +25,6 @@ export interface SnapshotOptions {
    * ones are read by range. Default 4 MiB. Tests set 0 to take the range-read paths on small data.
    */
   readWholeBytes?: number;
-}
-
-export interface JournalWarning {
-  seq: number;
-  reason: string;
 }
 
 export class SegmentHandle {
@@ -144,7 +139,6 @@ export class Snapshot {
     readonly pendingDocs: Doc[],
     /** Every id key written or deleted by the pending journal (they shadow segment rows). */
     readonly pendingKeys: ReadonlySet<string>,
-    readonly warnings: JournalWarning[],
     readonly pendingEntries: number,
   ) {}
 
@@ -176,22 +170,29 @@ export class Snapshot {
 
   private static read(db: Db, dir: string, opts: SnapshotOptions): Snapshot {
     const schema = readSchema(db);
-    // Pending journal: newest write of an id wins. Damaged entries are skipped and reported, never applied.
+    // Pending journal: newest write of an id wins. A damaged entry fails the snapshot (CORRUPT_JOURNAL):
+    // it may hold an update or a delete, so answering from the rest could return a stale or deleted
+    // document with exit 0. A writer (`wal replay`, or any import's recovery) sets it aside in quarantine,
+    // where health reports it, and from then on readers answer from the rest.
     const latest = new Map<string, Doc | null>();
-    const warnings: JournalWarning[] = [];
     let entries = 0;
     for (const row of journalEntries(db)) {
       entries++;
-      const damage = journalDamage(row);
-      if (damage) {
-        warnings.push({ seq: row.seq, reason: damage });
-        continue;
+      let damage = journalDamage(row);
+      if (!damage) {
+        try {
+          if (row.op === 'upsert') for (const d of decodeUpserts(row.payload)) latest.set(idKey(d.id), d);
+          else for (const id of decodeDeletes(row.payload)) latest.set(idKey(id), null);
+        } catch (e) {
+          damage = `undecodable payload: ${(e as Error).message}`;
+        }
       }
-      try {
-        if (row.op === 'upsert') for (const d of decodeUpserts(row.payload)) latest.set(idKey(d.id), d);
-        else for (const id of decodeDeletes(row.payload)) latest.set(idKey(id), null);
-      } catch (e) {
-        warnings.push({ seq: row.seq, reason: `undecodable payload: ${(e as Error).message}` });
+      if (damage) {
+        const ns = basename(dir);
+        throw new ElacsymError('CORRUPT_JOURNAL', `${join(dir, 'manifest.db')}: pending journal entry ${row.seq} is damaged (${damage})`, {
+          hint: `see \`elacsym wal inspect ${ns}\`; \`elacsym wal replay ${ns}\` sets the entry aside in quarantine and applies the rest`,
+          details: { path: join(dir, 'manifest.db'), seq: row.seq },
+        });
       }
     }
     const rows = listSegments(db);
@@ -223,7 +224,7 @@ export class Snapshot {
     }
     const pendingDocs: Doc[] = [];
     for (const d of latest.values()) if (d) pendingDocs.push(d);
-    return new Snapshot(dir, schema, segments, pendingDocs, new Set(latest.keys()), warnings, entries);
+    return new Snapshot(dir, schema, segments, pendingDocs, new Set(latest.keys()), entries);
   }
 
   get liveCount(): number {

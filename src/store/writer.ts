@@ -37,6 +37,8 @@ export interface WriterOptions {
   /** Skip recovery on open (used by `wal inspect`-style tools that only read). */
   recover?: boolean;
   onPhase?: (phase: BuildPhase | 'commit', docs: number) => void;
+  /** Called once when another writer holds the lock and this one starts waiting for it. */
+  onWait?: () => void;
 }
 
 export interface FlushResult {
@@ -77,7 +79,7 @@ export class Writer {
   }
 
   static async open(dir: string, name: string, opts: WriterOptions = {}): Promise<Writer> {
-    const lock = acquireWriterLock(join(dir, 'writer.lock'), opts.waitSeconds ?? 0, `namespace ${name}`);
+    const lock = acquireWriterLock(join(dir, 'writer.lock'), opts.waitSeconds ?? 0, `namespace ${name}`, opts.onWait);
     let db: Db | undefined;
     try {
       const path = join(dir, 'manifest.db');
