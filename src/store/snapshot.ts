@@ -208,11 +208,20 @@ export class Snapshot {
       if (r && ord < r.doc_count) deadOf(r)[ord] = 1;
     }
     if (latest.size > 0) {
-      const loc = db.prepare('SELECT segment_id, ord FROM docs WHERE id_key = ?');
+      // A pending write shadows the row its id names in the id map. Both copies of the map are asked (see
+      // storage/manifest.ts, docs_copy; a manifest written before the copy existed has only the table):
+      // if damage made them disagree, every row either names is shadowed, so the id is never live twice.
+      const hasCopy = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'docs_copy'").get() !== undefined;
+      const locs = [
+        db.prepare('SELECT segment_id, ord FROM docs INDEXED BY sqlite_autoindex_docs_1 WHERE id_key = ?'),
+        ...(hasCopy ? [db.prepare('SELECT segment_id, ord FROM docs INDEXED BY docs_copy WHERE id_key = ?')] : []),
+      ];
       for (const key of latest.keys()) {
-        const l = loc.get(key) as { segment_id: number; ord: number } | undefined;
-        const r = l && byId.get(l.segment_id);
-        if (r && l.ord < r.doc_count) deadOf(r)[l.ord] = 1;
+        for (const loc of locs) {
+          const l = loc.get(key) as { segment_id: number; ord: number } | undefined;
+          const r = l && byId.get(l.segment_id);
+          if (r && l.ord < r.doc_count) deadOf(r)[l.ord] = 1;
+        }
       }
     }
     const segments: SegmentHandle[] = [];
