@@ -3,12 +3,14 @@
  * to be read whole (> 4 MiB) and is read by range: one flipped byte in any section fails the query with
  * CORRUPT_SEGMENT (exit 5), never a wrong id, attribute, vector or score with exit 0.
  */
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDocs } from '../../src/bench/dataset.js';
 import { SegmentFile, StringTable } from '../../src/storage/segment-file.js';
 import { MemorySource } from '../../src/util/bytes.js';
+import { crc32 } from '../../src/util/crc32.js';
 import { cleanupTmp, cli, errorCode, tmpDir } from '../helpers/cli.js';
 
 afterAll(cleanupTmp);
@@ -141,3 +143,72 @@ describe('index files read by range', () => {
   });
 });
 
+
+/** The same file in the version 1 layout (no header CRC, no block checksum tables), as older releases wrote it. */
+function toVersion1(bytes: Uint8Array): Uint8Array {
+  const f = SegmentFile.open(new MemorySource(bytes), 'v2');
+  const sections = [...f.sections.values()].filter((s) => !s.name.startsWith('crc:'));
+  const enc = new TextEncoder();
+  const pad = (n: number, a: number) => Math.ceil(n / a) * a;
+  let headerLen = 16;
+  for (const s of sections) headerLen += 4 + pad(enc.encode(s.name).length, 4) + 24;
+  headerLen = pad(headerLen, 8);
+  let total = headerLen;
+  for (const s of sections) total += pad(s.length, 8);
+  const out = new Uint8Array(total);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, 0x31475345, true);
+  dv.setUint32(4, 1, true);
+  dv.setUint32(8, sections.length, true);
+  dv.setUint32(12, headerLen, true);
+  let at = 16;
+  let offset = headerLen;
+  for (const s of sections) {
+    const name = enc.encode(s.name);
+    dv.setUint32(at, name.length, true);
+    out.set(name, at + 4);
+    at += 4 + pad(name.length, 4);
+    dv.setFloat64(at, offset, true);
+    dv.setFloat64(at + 8, s.length, true);
+    dv.setUint32(at + 16, s.crc32, true);
+    at += 24;
+    out.set(bytes.subarray(s.offset, s.offset + s.length), offset);
+    offset += pad(s.length, 8);
+  }
+  return out;
+}
+
+describe('version 1 index files (written before the block checksums)', () => {
+  it('are still read by range, verified whole first: same answers, and a flipped byte fails the query', async () => {
+    const d1 = join(tmpDir(), 'data');
+    cpSync(d, d1, { recursive: true });
+    const idx1 = join(d1, 'ns', 'segments', idx.split('/').pop()!);
+    const v1 = toVersion1(readFileSync(idx1));
+    expect(v1.length).toBeGreaterThan(4 * 1024 * 1024);
+    writeFileSync(idx1, v1);
+    const db = new Database(join(d1, 'ns', 'manifest.db'));
+    db.prepare('UPDATE segments SET index_bytes = ?, index_crc32 = ?').run(v1.length, crc32(v1));
+    db.prepare("UPDATE meta SET value = '1' WHERE key = 'format_version'").run();
+    db.exec('DROP INDEX docs_copy');
+    db.close();
+    const before = await cli(['-d', d, ...vectorQuery, '--include-vector']);
+    const q = await cli(['-d', d1, ...vectorQuery, '--include-vector']);
+    expect(q.code, q.stderr).toBe(0);
+    expect(answer(q.stdout)).toEqual(answer(before.stdout));
+    const orig = Buffer.from(v1);
+    const b = Buffer.from(v1);
+    const at = SegmentFile.open(new MemorySource(v1), idx1).sections.get('ids')!.offset + 40;
+    b[at] = b[at]! ^ 0x24;
+    writeFileSync(idx1, b);
+    const bad = await cli(['-d', d1, ...vectorQuery]);
+    expect(bad.code).toBe(5);
+    expect(errorCode(bad.stderr)).toBe('CORRUPT_SEGMENT');
+    writeFileSync(idx1, orig);
+    // A writer upgrades the namespace: its new segment is version 2 and the manifest says so.
+    expect((await cli(['-d', d1, 'import', 'ns', '-'], { input: JSON.stringify({ ...docs[0], id: 99999 }) })).code).toBe(0);
+    const m = new Database(join(d1, 'ns', 'manifest.db'), { readonly: true });
+    expect(m.prepare("SELECT value FROM meta WHERE key = 'format_version'").pluck().get()).toBe('2');
+    m.close();
+    expect((await cli(['-d', d1, 'health', 'ns', '--deep'])).code).toBe(0);
+  }, 60_000);
+});
