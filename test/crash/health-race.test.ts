@@ -20,8 +20,8 @@ describe('health racing writers', () => {
     let done = false;
     const writer = (async () => {
       // Rounds of an import that flushes a segment every 20 documents, then a compaction that retires them.
-      for (let round = 0; round < 8; round++) {
-        const lines = Array.from({ length: 200 }, (_, i) => doc(1000 + round * 200 + i)).join('\n');
+      for (let round = 0; round < 4; round++) {
+        const lines = Array.from({ length: 160 }, (_, i) => doc(1000 + round * 200 + i)).join('\n');
         await new Promise<void>((resolve) => {
           const p = spawn(process.execPath, [BIN, '-d', d, 'import', 'ns', '-', '--batch-size', '20', '--segment-docs', '20', '--wait', '60'], { stdio: ['pipe', 'ignore', 'ignore'] });
           p.stdin.end(lines);
