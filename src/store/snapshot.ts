@@ -65,8 +65,20 @@ export class SegmentHandle {
   }
 
   get ids(): StringTable {
-    this._ids ??= StringTable.open(this.section('ids'), this.file.path);
+    if (!this._ids) {
+      const ids = StringTable.open(this.section('ids'), this.file.path);
+      // The manifest's row count lays out the dead rows and the vector section: a count that disagrees
+      // with the file would pair ordinals with the wrong rows.
+      if (ids.length !== this.row.doc_count) throw this.countMismatch(`${ids.length} ids`);
+      this._ids = ids;
+    }
     return this._ids;
+  }
+
+  private countMismatch(what: string): ElacsymError {
+    return new ElacsymError('CORRUPT_SEGMENT', `${this.file.path}: ${what} in the file, ${this.row.doc_count} documents recorded in the manifest`, {
+      details: { path: this.file.path },
+    });
   }
 
   /** Decoded ids by ordinal, filled on use: ties broken by id decode the same ids query after query. */
@@ -80,7 +92,11 @@ export class SegmentHandle {
   }
 
   attributesOf(ord: number): Doc['attributes'] {
-    this._docs ??= StringTable.open(this.section('docs'), this.file.path);
+    if (!this._docs) {
+      const docs = StringTable.open(this.section('docs'), this.file.path);
+      if (docs.length !== this.row.doc_count) throw this.countMismatch(`${docs.length} attribute rows`);
+      this._docs = docs;
+    }
     try {
       return JSON.parse(this._docs.get(ord)) as Doc['attributes'];
     } catch (e) {
@@ -95,6 +111,7 @@ export class SegmentHandle {
     const src = this._vectors;
     if (!src || dim === 0) return null;
     const flagsLen = (this.row.doc_count + 3) & ~3;
+    if (src.length !== flagsLen + this.row.doc_count * dim * 4) throw this.countMismatch(`a vector section of ${src.length} bytes`);
     if (src.read(ord, 1)[0] !== 1) return null;
     const b = src.read(flagsLen + ord * dim * 4, dim * 4);
     return new Float32Array(b.buffer, b.byteOffset, dim);

@@ -89,6 +89,17 @@ describe('the id map against the segments', () => {
     expect(problems.map((p) => p.code)).toContain('CORRUPT_MANIFEST');
   });
 
+  it('a segment row count changed in the manifest fails queries and health instead of pairing rows wrongly', async () => {
+    const d = await setup();
+    const db = new Database(manifest(d));
+    db.prepare('UPDATE segments SET doc_count = doc_count - 1').run();
+    db.close();
+    const q = await cli(['-d', d, 'query', 'ns', '-k', '1000', '--format', 'json']);
+    expect(q.code, q.stdout.slice(0, 200)).toBe(5);
+    expect(errorCode(q.stderr)).toBe('CORRUPT_SEGMENT');
+    expect((await cli(['-d', d, 'health', 'ns'])).code).toBe(5);
+  });
+
   it.each(['docs', 'docs_copy'] as const)('after a flipped bit in an id key (in %s), writers refuse rather than make an id live twice', async (btree) => {
     const d = await setup();
     flipKeyBit(d, id(5), 1, btree); // doc-00005 -> doc-00007
