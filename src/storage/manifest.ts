@@ -9,8 +9,27 @@ import { crc32 } from '../util/crc32.js';
 import type { JournalOp } from './journal-codec.js';
 import type { Db } from './sqlite.js';
 
-/** Bump when the layout of manifest.db or of segment files changes; older elacsym refuses newer dirs. */
-export const FORMAT_VERSION = 1;
+/**
+ * Bump when the layout of manifest.db or of segment files changes; older elacsym refuses newer dirs.
+ *   1  first release
+ *   2  index files with a header CRC and block checksums (segment file version 2); the docs_copy index.
+ *      A version 1 manifest is read as it is and raised to 2 by the first segment a writer adds to it
+ *      (from then on an elacsym that reads only version 1 refuses it with FORMAT_TOO_NEW instead of
+ *      meeting an index file it cannot read).
+ */
+export const FORMAT_VERSION = 2;
+
+/**
+ * A second copy of the id map (docs), in its own b-tree: a writer looks every id it writes up in both and
+ * refuses (CORRUPT_MANIFEST) when they disagree, so a damaged key in either (a flipped bit turning one id
+ * into another) never makes an id live twice or deletes another document's row.
+ */
+const ID_MAP_COPY_DDL = 'CREATE INDEX IF NOT EXISTS docs_copy ON docs (id_key, segment_id, ord)';
+
+/** Creates the id map's copy in a manifest written before it existed (once; the writer holds the lock). */
+export function ensureIdMapCopy(db: Db): void {
+  db.exec(ID_MAP_COPY_DDL);
+}
 
 export const MANIFEST_DDL = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -40,6 +59,7 @@ CREATE TABLE segments (
 );
 CREATE TABLE deleted (segment_id INTEGER NOT NULL, ord INTEGER NOT NULL, PRIMARY KEY (segment_id, ord)) WITHOUT ROWID;
 CREATE TABLE docs (id_key TEXT PRIMARY KEY, segment_id INTEGER NOT NULL, ord INTEGER NOT NULL) WITHOUT ROWID;
+${ID_MAP_COPY_DDL};
 CREATE TABLE imports (source TEXT PRIMARY KEY, lines INTEGER NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;
 `;
 
@@ -177,4 +197,6 @@ export function insertSegment(
     `INSERT INTO segments (id, level, doc_count, parquet_file, parquet_bytes, parquet_crc32, index_file, index_bytes, index_crc32, max_seq, created_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   ).run(f.id, level, f.docCount, f.parquet, f.parquetBytes, f.parquetCrc, f.idx, f.indexBytes, f.indexCrc, maxSeq, now);
+  // The segment's index file is in the current segment file format: a version 1 manifest is raised with it.
+  db.prepare("UPDATE meta SET value = ? WHERE key = 'format_version' AND CAST(value AS INTEGER) < ?").run(String(FORMAT_VERSION), FORMAT_VERSION);
 }

@@ -157,7 +157,8 @@ export function planCompaction(stats: readonly SegStat[], pendingDocs: number, i
   return { reason, flushJournal, groups };
 }
 
-async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<number>): Promise<Doc[]> {
+/** Live documents of a segment, each with the ordinal it has there. */
+async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<number>): Promise<{ doc: Doc; ord: number }[]> {
   const path = join(dir, 'segments', row.parquet_file);
   const src = FileSource.open(path);
   let bytes: Uint8Array;
@@ -167,7 +168,9 @@ async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<numb
     src.close();
   }
   const docs = await decodeSegmentDocs(path, bytes, row);
-  return docs.filter((_, ord) => !dead.has(ord));
+  const live: { doc: Doc; ord: number }[] = [];
+  docs.forEach((doc, ord) => dead.has(ord) || live.push({ doc, ord }));
+  return live;
 }
 
 export async function compactNamespace(
@@ -212,14 +215,27 @@ export async function compactNamespace(
     const rows = group.map((id) => rowsById.get(id)).filter((r): r is SegmentRow => r !== undefined);
     if (rows.length === 0) continue;
     const docs: Doc[] = [];
+    const from: { segment: number; ord: number }[] = [];
     const deadStmt = w.db.prepare('SELECT ord FROM deleted WHERE segment_id = ?').pluck();
-    for (const r of rows) docs.push(...(await readLiveDocs(w.dir, r, new Set(deadStmt.all(r.id) as number[]))));
+    for (const r of rows) {
+      for (const { doc, ord } of await readLiveDocs(w.dir, r, new Set(deadStmt.all(r.id) as number[]))) {
+        docs.push(doc);
+        from.push({ segment: r.id, ord });
+      }
+    }
     const segId = Number(getMeta(w.db, 'next_segment_id') ?? '1');
     const files = docs.length > 0 ? await writeSegment(join(w.dir, 'segments'), segId, docs, w.schema) : null;
     failpoint('compact:after-segment-write');
     const maxSeq = Math.max(...rows.map((r) => r.max_seq));
     const level = Math.max(...rows.map((r) => r.level)) + 1;
-    const putLoc = w.db.prepare('UPDATE docs SET segment_id = ?, ord = ? WHERE id_key = ?');
+    // Moves an id only from the row it is read from: a damaged id map (an id naming another row, a live
+    // row no id names) stops the compaction instead of turning into an id live twice or a lost document.
+    const putLoc = w.db.prepare('UPDATE docs SET segment_id = ?, ord = ? WHERE id_key = ? AND segment_id = ? AND ord = ?');
+    const stillNamed = w.db.prepare(`SELECT COUNT(*) FROM docs WHERE segment_id IN (${rows.map(() => '?').join(',')})`).pluck();
+    const damaged = (why: string) =>
+      new ElacsymError('CORRUPT_MANIFEST', `${join(w.dir, 'manifest.db')}: the id map does not match the segments (${why}); nothing was compacted`, {
+        hint: `run \`elacsym health ${name} --deep\``,
+      });
     w.db.transaction(() => {
       if (files) insertSegment(w.db, files, level, maxSeq, clock());
       for (const r of rows) {
@@ -227,7 +243,12 @@ export async function compactNamespace(
         w.db.prepare('DELETE FROM deleted WHERE segment_id = ?').run(r.id);
       }
       // Every live row of the merged segments moves; the docs table only ever points at live rows.
-      docs.forEach((d, ord) => putLoc.run(segId, ord, idKey(d.id)));
+      docs.forEach((d, ord) => {
+        const f = from[ord]!;
+        if (putLoc.run(segId, ord, idKey(d.id), f.segment, f.ord).changes !== 1) throw damaged(`live row ${f.ord} of segment ${f.segment} holds id ${idKey(d.id)}, but the id map does not point that id at it`);
+      });
+      const left = Number(stillNamed.get(...rows.map((r) => r.id)));
+      if (left > 0) throw damaged(`${left} ids name rows of the merged segments that are dead or hold other ids`);
       setMeta(w.db, 'last_compaction_at', String(clock()));
     })();
     failpoint('compact:after-manifest-commit');

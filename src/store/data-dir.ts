@@ -8,7 +8,7 @@
  *
  * Creating and dropping a namespace are a single rename each, so a crash leaves it wholly there or not.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { type Dirent, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ElacsymError } from '../errors.js';
 import { validateNamespaceName } from '../model/schema.js';
@@ -169,12 +169,26 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+/** Total bytes under `path`. Entries that vanish while it counts (a writer's renamed temp file, a file gc removed) count as 0. */
 export function dirBytes(path: string): number {
   let total = 0;
-  for (const e of readdirSync(path, { withFileTypes: true })) {
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(path, { withFileTypes: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw e;
+  }
+  for (const e of entries) {
     const p = join(path, e.name);
     if (e.isDirectory()) total += dirBytes(p);
-    else if (e.isFile()) total += statSync(p).size;
+    else if (e.isFile()) {
+      try {
+        total += statSync(p).size;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
   }
   return total;
 }

@@ -34,7 +34,12 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
   let rejectsFd: number | null = null;
   if (typeof o.rejects === 'string') rejectsFd = openSync(o.rejects, 'w');
 
-  const writer = await Writer.open(dir, name!, { waitSeconds: wait, segmentDocs });
+  // Queued behind another writer: say so (with --json as an event a script or test can wait for).
+  const onWait = () => {
+    if (g.json) err(JSON.stringify({ event: 'waiting', namespace: name }));
+    else if (!g.quiet) err(`waiting up to ${wait}s for another writer of ${name}`);
+  };
+  const writer = await Writer.open(dir, name!, { waitSeconds: wait, segmentDocs, onWait });
   let stop = false;
   const onSig = () => {
     if (stop) process.exit(130);

@@ -25,7 +25,6 @@ export default async function queryList(name: string, o: Record<string, unknown>
   const snap = Snapshot.open(dir);
   let page: ListPage;
   try {
-    for (const w of snap.warnings) err(`elacsym: warning: journal entry ${w.seq} skipped: ${w.reason} (see \`elacsym wal inspect ${name}\`)`);
     page = listDocuments(snap, {
       filter: typeof o.filter === 'string' ? parseFilter(jsonArg(o.filter, '--filter'), snap.schema) : null,
       sort: typeof o.sort === 'string' ? parseSort(o.sort, snap.schema) : [],

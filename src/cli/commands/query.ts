@@ -160,7 +160,6 @@ export default async function query([name]: string[], o: Record<string, unknown>
   if (g.explicit.has('warmUp') && !batch) throw new ElacsymError('USAGE', '--warm-up applies to --batch only');
   const snap = Snapshot.open(dir, { loadFully: batch });
   try {
-    for (const w of snap.warnings) err(`elacsym: warning: journal entry ${w.seq} skipped: ${w.reason} (see \`elacsym wal inspect ${name}\`)`);
     const ctx = new QueryContext(snap);
     if (!batch) {
       let json: unknown;
