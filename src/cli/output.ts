@@ -5,6 +5,7 @@
  */
 import { writeSync } from 'node:fs';
 import { ElacsymError, EXIT } from '../errors.js';
+import { envError } from '../util/env-error.js';
 
 export interface GlobalOptions {
   dataDir: string;
@@ -78,10 +79,11 @@ export function isTTY(stream: 'stdout' | 'stderr' | 'stdin'): boolean {
 /** Turn any error into text on stderr and the documented exit status. */
 export function reportError(e: unknown, g: Pick<GlobalOptions, 'json' | 'debug'>): number {
   if (e instanceof BrokenPipe) return EXIT.OK; // the reader has what it wanted, like `yes | head`
+  // An errno or SQLite code that escaped its call site still names the environment, not a bug.
   const ee =
     e instanceof ElacsymError
       ? e
-      : new ElacsymError('INTERNAL', e instanceof Error ? e.message : String(e), { cause: e });
+      : (envError(e) ?? new ElacsymError('INTERNAL', e instanceof Error ? e.message : String(e), { cause: e }));
   if (g.json) {
     err(JSON.stringify({ error: { code: ee.code, message: ee.message, hint: ee.hint, ...(Object.keys(ee.details).length ? { details: ee.details } : {}) } }));
   } else {

@@ -25,8 +25,10 @@ import {
   setMeta,
 } from '../storage/manifest.js';
 import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
+import { ElacsymError } from '../errors.js';
+import { assertWritable, envError, toEnvError } from '../util/env-error.js';
 import { failpoint } from '../util/failpoint.js';
-import { type BuildPhase, writeSegment } from './segment-builder.js';
+import { type BuildPhase, isSegmentFileName, segmentFileName, writeSegment } from './segment-builder.js';
 
 export interface WriterOptions {
   /** Documents per segment when flushing a backlog (bounds memory). */
@@ -59,6 +61,8 @@ export class Writer {
   private pendingDocs = 0;
   private readonly clock: () => number;
   readonly recovered: FlushResult | null;
+  /** The namespace's name (for messages and hints). */
+  readonly name: string = '';
   /** Documents per segment when flushing a backlog from the journal. */
   segmentDocs: number;
 
@@ -77,17 +81,42 @@ export class Writer {
   }
 
   static async open(dir: string, name: string, opts: WriterOptions = {}): Promise<Writer> {
-    const lock = acquireWriterLock(join(dir, 'writer.lock'), opts.waitSeconds ?? 0, `namespace ${name}`);
+    const path = join(dir, 'manifest.db');
+    // Refuse up front, naming the path, where this user or this mount may not write: otherwise SQLite
+    // would open read-only in silence and fail later with a code that names nothing.
+    assertWritable([dir, join(dir, 'segments'), path, join(dir, 'writer.lock')], `namespace ${name}`);
+    let lock: WriterLock;
+    try {
+      lock = acquireWriterLock(join(dir, 'writer.lock'), opts.waitSeconds ?? 0, `namespace ${name}`);
+    } catch (e) {
+      throw asStorageError(e, join(dir, 'writer.lock'));
+    }
     let db: Db | undefined;
     try {
-      const path = join(dir, 'manifest.db');
       db = openDb(path);
       checkFormat(db, path);
       const w = new Writer(dir, db, lock, opts);
+      (w as { name: string }).name = name;
       mkdirSync(join(dir, 'segments'), { recursive: true });
       if (opts.recover !== false) {
-        (w as { recovered: FlushResult | null }).recovered = await w.flush();
-        // Orphans of writers that crashed are collected by the next writer, whatever it came to do.
+        // Orphans of writers that crashed go first: on a full disk, the files a failed flush left behind
+        // are what the recovery flush needs room for.
+        w.collectGarbage();
+        try {
+          (w as { recovered: FlushResult | null }).recovered = await w.flush();
+        } catch (e) {
+          const env = envError(e, join(dir, 'segments'), 'writing');
+          if (env?.code === 'NO_SPACE') {
+            const pending = w.pendingDocCount;
+            throw new ElacsymError(
+              'NO_SPACE',
+              `${env.message}: the disk filled while building segments from the journal backlog of namespace ${name}; every acknowledged document is kept in the journal (${pending} documents still pending, queryable)`,
+              { cause: e, details: env.details, hint: `free disk space, then run \`elacsym wal replay ${name}\` (or rerun the command)` },
+            );
+          }
+          throw e;
+        }
+        // ... and those of this recovery's own superseded files.
         w.collectGarbage();
       }
       return w;
@@ -263,7 +292,9 @@ export class Writer {
     for (const d of latest.values()) if (d) docs.push(d);
 
     const segId = Number(getMeta(this.db, 'next_segment_id') ?? '1');
-    const files =
+    let files: Awaited<ReturnType<typeof writeSegment>> | null = null;
+    try {
+    files =
       docs.length > 0
         ? await writeSegment(join(this.dir, 'segments'), segId, docs, this.schema, {
             onPhase: (p) => this.opts.onPhase?.(p, docs.length),
@@ -297,6 +328,12 @@ export class Writer {
       }
       this.db.prepare('DELETE FROM journal WHERE seq <= ?').run(throughSeq);
     })();
+    } catch (e) {
+      // Nothing committed: the journal still holds every document. Give back at once the space of what
+      // this flush wrote (on a full disk, the next try needs it), then name the failure.
+      this.removeUncommitted(segId);
+      throw toEnvError(e, join(this.dir, 'segments'), 'writing segment files in');
+    }
     failpoint('flush:after-manifest-commit');
     // Within one flush an id upserted twice is one insert (or update), matching what readers see.
     result.segmentId = files ? segId : null;
@@ -320,11 +357,21 @@ export class Writer {
         live.add(s.index_file);
       }
       const segDir = join(this.dir, 'segments');
-      for (const f of readdirSync(segDir)) {
-        if (live.has(f)) continue;
-        rmSync(join(segDir, f), { force: true });
-        removed.push(f);
+      for (const e of readdirSync(segDir, { withFileTypes: true })) {
+        // Only what elacsym writes there, one entry at a time: a stray directory (lost+found, a user's
+        // backup folder) or a file we cannot remove must not stop the collection of everything else.
+        if (live.has(e.name) || !isSegmentFileName(e.name) || e.isDirectory()) continue;
+        try {
+          rmSync(join(segDir, e.name), { force: true });
+          removed.push(e.name);
+        } catch {
+          // best effort: the next writer tries again
+        }
       }
+    } catch {
+      // best effort
+    }
+    try {
       // Vacuum first, then one checkpoint: a checkpoint waits up to the busy timeout for readers still
       // on an older snapshot, so two of them could stall a flush twice.
       if (this.vacuumConversionDue()) {
@@ -342,6 +389,19 @@ export class Writer {
       // best effort
     }
     return { removed };
+  }
+
+  /** Remove the files (and temp files) of segment `id`, which no manifest row references. Never throws. */
+  private removeUncommitted(id: number): void {
+    const segDir = join(this.dir, 'segments');
+    try {
+      const prefix = segmentFileName(id, 'parquet').replace(/\.parquet$/, '.');
+      for (const f of readdirSync(segDir)) {
+        if (f.startsWith(prefix) && isSegmentFileName(f)) rmSync(join(segDir, f), { force: true });
+      }
+    } catch {
+      // best effort: the next writer's garbage collection removes them
+    }
   }
 
   private vacuumTried = false;
