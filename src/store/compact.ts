@@ -237,7 +237,7 @@ export async function compactNamespace(w: Writer, name: string, opts: { ifNeeded
         setMeta(w.db, 'last_compaction_at', String(clock()));
       })();
     } catch (e) {
-      const env = envError(e, join(w.dir, 'segments'), 'writing the merged segment in');
+      const env = isElacsymError(e, 'NO_SPACE') || isElacsymError(e, 'PERMISSION_DENIED') ? e : envError(e, join(w.dir, 'segments'), 'writing the merged segment in');
       if (!env) throw e;
       // This group changed nothing (its commit is one transaction); collect its partial files now so the
       // space is back at once, and say what did commit.

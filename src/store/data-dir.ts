@@ -233,12 +233,23 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** Total bytes of the files under `path`. What cannot be read (a stray root-owned lost+found) counts 0. */
 export function dirBytes(path: string): number {
   let total = 0;
-  for (const e of readdirSync(path, { withFileTypes: true })) {
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(path, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
     const p = join(path, e.name);
-    if (e.isDirectory()) total += dirBytes(p);
-    else if (e.isFile()) total += statSync(p).size;
+    try {
+      if (e.isDirectory()) total += dirBytes(p);
+      else if (e.isFile()) total += statSync(p).size;
+    } catch {
+      // vanished (a writer's temp file) or unreadable: not counted
+    }
   }
   return total;
 }

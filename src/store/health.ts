@@ -12,7 +12,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ElacsymError } from '../errors.js';
 import { checkFormat, FORMAT_VERSION, getMeta, listSegments, readSchema } from '../storage/manifest.js';
-import { SegmentFile } from '../storage/segment-file.js';
+import { writerLockHeld } from '../storage/lock.js';
+import { parseSegmentFileName, SegmentFile } from '../storage/segment-file.js';
 import { openDb } from '../storage/sqlite.js';
 import { MemorySource } from '../util/bytes.js';
 import { crc32 } from '../util/crc32.js';
@@ -119,7 +120,7 @@ export function checkNamespace(dir: string, name: string, opts: HealthOptions = 
       if (schema.vector_dim > 0) vectorIndexed += live;
       for (const f of ftFields) textIndexed[f] = (textIndexed[f] ?? 0) + live;
     }
-    const orphans = existsSync(segDir) ? readdirSync(segDir).filter((f) => !referenced.has(f)).sort() : [];
+    const orphans = findOrphans(dir, segDir, referenced);
     if (orphans.length > 0) problems.push({ severity: 'degraded', code: 'ORPHAN_FILES', message: `${orphans.length} orphan files in ${segDir} (the next writer removes them)`, path: segDir });
     const backlog = journal.totals.pending_documents;
     const maxBacklog = opts.maxBacklogDocs ?? 100_000;
@@ -174,6 +175,43 @@ export function checkNamespace(dir: string, name: string, opts: HealthOptions = 
     db.close();
   }
   return h;
+}
+
+/**
+ * Files in `segments/` that no manifest row references and that no running writer is still working on.
+ * Only names elacsym writes count (a stray `lost+found` or a user's backup folder is not ours to judge).
+ * While a writer holds the namespace's lock, unreferenced files are its work in progress (a flush's temp
+ * files, a segment written but not yet committed, files a compaction retired and is about to remove):
+ * counting them made `health` under cron report "degraded" now and then over a healthy namespace. When
+ * the lock cannot be inspected (no /proc/locks), temp files of a live process are in progress.
+ */
+function findOrphans(dir: string, segDir: string, referenced: ReadonlySet<string>): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(segDir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const unreferenced = names.filter((f) => !referenced.has(f) && parseSegmentFileName(f) !== null);
+  if (unreferenced.length === 0) return [];
+  const held = writerLockHeld(join(dir, 'writer.lock'));
+  if (held === true) return [];
+  return unreferenced
+    .filter((f) => {
+      const pid = parseSegmentFileName(f)?.tmpPid ?? null;
+      return held === false || pid === null || !pidAlive(pid);
+    })
+    .sort();
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function corruptHealth(name: string, message: string, path: string): NamespaceHealth {

@@ -9,7 +9,7 @@
  * - empty lines, CRLF line ends and a leading UTF-8 BOM are accepted.
  */
 import { isUtf8 } from 'node:buffer';
-import { ElacsymError } from '../errors.js';
+import { ElacsymError, isElacsymError } from '../errors.js';
 import { envError } from '../util/env-error.js';
 import { DocumentError, toDoc, toInvalidDocument } from '../model/document.js';
 import type { AttrValue, Doc } from '../model/types.js';
@@ -160,7 +160,7 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
   // A full disk stops the import like a bad line does: what was acknowledged stays, and the error says
   // how much that is and how to go on from there.
   const noSpaceInJournal = (e: unknown): unknown => {
-    const env = envError(e, undefined, 'committing a batch to the journal of');
+    const env = isElacsymError(e, 'NO_SPACE') ? e : envError(e, undefined, 'committing a batch to the journal');
     if (env?.code !== 'NO_SPACE') return e;
     return new ElacsymError('NO_SPACE', `${env.message}; ${s.committed} documents from input lines 1-${committedLines} were committed, nothing after`, {
       cause: e,
@@ -169,7 +169,7 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
     });
   };
   const noSpaceInFlush = (e: unknown): unknown => {
-    const env = envError(e, undefined, 'writing segment files');
+    const env = isElacsymError(e, 'NO_SPACE') ? e : envError(e, undefined, 'writing segment files');
     if (env?.code !== 'NO_SPACE') return e;
     return new ElacsymError(
       'NO_SPACE',

@@ -148,19 +148,6 @@ export interface SegmentFiles {
 
 export const segmentFileName = (id: number, ext: 'parquet' | 'idx') => `seg-${String(id).padStart(8, '0')}.${ext}`;
 
-/**
- * Names elacsym writes in `segments/`: segment files and their temp files (`<name>.tmp-<pid>`, see
- * util/fs.ts). Garbage collection and health touch nothing else found there.
- */
-const SEGMENT_FILE_RE = /^seg-(\d+)\.(?:parquet|idx)(?:\.tmp-(\d+))?$/;
-export function isSegmentFileName(name: string): boolean {
-  return SEGMENT_FILE_RE.test(name);
-}
-/** The segment id and, for a temp file, the writer's pid; null for names elacsym does not write. */
-export function parseSegmentFileName(name: string): { id: number; tmpPid: number | null } | null {
-  const m = SEGMENT_FILE_RE.exec(name);
-  return m ? { id: Number(m[1]), tmpPid: m[2] === undefined ? null : Number(m[2]) } : null;
-}
 
 /**
  * Build a segment and write its two files into `segDir`, each atomically (temp, fsync, rename, fsync

@@ -25,10 +25,11 @@ import {
   setMeta,
 } from '../storage/manifest.js';
 import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
-import { ElacsymError } from '../errors.js';
+import { ElacsymError, isElacsymError } from '../errors.js';
 import { assertWritable, envError, toEnvError } from '../util/env-error.js';
 import { failpoint } from '../util/failpoint.js';
-import { type BuildPhase, isSegmentFileName, segmentFileName, writeSegment } from './segment-builder.js';
+import { type BuildPhase, segmentFileName, writeSegment } from './segment-builder.js';
+import { isSegmentFileName } from '../storage/segment-file.js';
 
 export interface WriterOptions {
   /** Documents per segment when flushing a backlog (bounds memory). */
@@ -105,7 +106,7 @@ export class Writer {
         try {
           (w as { recovered: FlushResult | null }).recovered = await w.flush();
         } catch (e) {
-          const env = envError(e, join(dir, 'segments'), 'writing');
+          const env = isElacsymError(e) ? e : envError(e, join(dir, 'segments'), 'writing');
           if (env?.code === 'NO_SPACE') {
             const pending = w.pendingDocCount;
             throw new ElacsymError(
