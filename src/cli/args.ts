@@ -1,6 +1,7 @@
 /** Option parsing shared by commands: pure, throws USAGE errors naming the option. */
 import { readFileSync } from 'node:fs';
 import { ElacsymError } from '../errors.js';
+import { envError } from '../util/env-error.js';
 
 export function intOpt(v: unknown, name: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(v);
@@ -25,7 +26,10 @@ export function readInput(file: string, what: string): string {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new ElacsymError('FILE_NOT_FOUND', `${what} ${file} does not exist`, { details: { path: file } });
-    throw new ElacsymError('USAGE', `cannot read ${what} ${file}: ${(e as Error).message}`, { cause: e });
+    // A file this user may not read is a permission problem (77), not a usage error.
+    const env = envError(e, file, `reading ${what}`);
+    if (env?.code === 'PERMISSION_DENIED') throw env;
+    throw new ElacsymError('USAGE', `cannot read ${what} ${file}: ${(e as Error).message}`, { cause: e, details: { path: file } });
   }
 }
 

@@ -24,13 +24,25 @@ let stdoutClosed = false;
 /** Thrown when the reader of stdout went away (`elacsym export | head`): main exits quietly. */
 export class BrokenPipe extends Error {}
 
+/**
+ * Any other failure to write stdout (a full disk under `export > file`, a read-only target) must fail the
+ * command: swallowing it exited 0 with the output cut short, a silent loss for a backup script.
+ */
+let stdoutError: NodeJS.ErrnoException | null = null;
+
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') stdoutClosed = true;
+  else stdoutError ??= e;
 });
+
+function checkStdout(): void {
+  if (stdoutError) throw envError(stdoutError, 'standard output', 'writing') ?? stdoutError;
+}
 
 /** Buffered stdout: flushed in 64 KiB writes; call `flushOut()` before exit. */
 export async function out(text: string): Promise<void> {
   if (stdoutClosed) throw new BrokenPipe('stdout closed');
+  checkStdout();
   pendingOut += text;
   if (pendingOut.length >= 65536) await flushOut();
 }
@@ -53,6 +65,10 @@ export async function flushOut(): Promise<void> {
     });
   }
   if (stdoutClosed) throw new BrokenPipe('stdout closed');
+  // A file's write error arrives as an 'error' event on the next tick: give it that tick.
+  if (!stdoutError) await new Promise<void>((r) => setImmediate(r));
+  if (stdoutClosed) throw new BrokenPipe('stdout closed');
+  checkStdout();
 }
 
 export function outLine(text: string): Promise<void> {

@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync, mkdirSync, readdirSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -269,6 +269,29 @@ describe.skipIf(!isRoot)('a full disk', () => {
     expect((await cli(['-d', d, 'compact', 'ns'])).code).toBe(0);
     expect(await exportMap(d, 'ns')).toEqual(before);
     expect((await cli(['-d', d, 'health', '--deep'])).code).toBe(0);
+  });
+
+  it('export to a full disk fails with NO_SPACE instead of exiting 0 with the output cut short', async () => {
+    const d = join(tmpDir(), 'data');
+    await namespaceWith(d, 2000, ['--dim', '0']);
+    const fs = tmpfs(256 << 10);
+    const target = join(fs, 'backup.ndjson');
+    const viaStdout = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const fd = openSync(target, 'w');
+      const c = spawn(process.execPath, [BIN, '-d', d, '--json', 'export', 'ns'], { stdio: ['ignore', fd, 'pipe'] });
+      closeSync(fd);
+      let stderr = '';
+      c.stderr!.on('data', (b: Buffer) => {
+        stderr += b.toString();
+      });
+      c.on('close', (code) => resolve({ code, stderr }));
+    });
+    expect(viaStdout.code, viaStdout.stderr).toBe(75);
+    expect(errorJson({ code: 75, stdout: '', stderr: viaStdout.stderr }).code).toBe('NO_SPACE');
+    rmSync(target);
+    const viaFile = await cli(['-d', d, '--json', 'export', 'ns', '-o', target]);
+    expect(viaFile.code).toBe(75);
+    expect(errorJson(viaFile)).toMatchObject({ code: 'NO_SPACE', details: { path: target } });
   });
 
   it('init on a full disk reports NO_SPACE and leaves no namespace behind', async () => {

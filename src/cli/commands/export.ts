@@ -1,7 +1,8 @@
-import { closeSync, openSync, statSync, writeSync } from 'node:fs';
+import { closeSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ElacsymError } from '../../errors.js';
 import { toEnvError } from '../../util/env-error.js';
+import { writeAllSync } from '../../util/fs.js';
 import { namespaceDir } from '../../store/data-dir.js';
 import { exportDocs } from '../../store/export.js';
 import { out, type GlobalOptions } from '../output.js';
@@ -17,12 +18,12 @@ export default async function exportCmd([name]: string[], o: Record<string, unkn
       else {
         buf += line;
         if (buf.length > 1 << 20) {
-          writeSync(fd, buf);
+          writeOutput(fd, buf, String(o.output));
           buf = '';
         }
       }
     }
-    if (fd !== null && buf) writeSync(fd, buf);
+    if (fd !== null && buf) writeOutput(fd, buf, String(o.output));
   } finally {
     if (fd !== null) closeSync(fd);
   }
@@ -46,6 +47,14 @@ function openOutput(path: string): number {
       if (!dirExists) throw new ElacsymError('FILE_NOT_FOUND', `cannot write ${path}: directory ${dir} does not exist`, { details: { path: dir }, hint: `create it first (mkdir -p ${dir})` });
     }
     if (code === 'EISDIR') throw new ElacsymError('USAGE', `cannot write ${path}: it is a directory; name a file`, { details: { path } });
+    throw toEnvError(e, path, 'writing the export to');
+  }
+}
+
+function writeOutput(fd: number, text: string, path: string): void {
+  try {
+    writeAllSync(fd, text);
+  } catch (e) {
     throw toEnvError(e, path, 'writing the export to');
   }
 }

@@ -1,9 +1,10 @@
-import { accessSync, constants, createReadStream, openSync, realpathSync, statSync, writeSync, closeSync } from 'node:fs';
+import { accessSync, constants, createReadStream, openSync, realpathSync, statSync, closeSync } from 'node:fs';
 import { ElacsymError } from '../../errors.js';
 import { namespaceDir } from '../../store/data-dir.js';
 import { importNdjson, type ImportProgress } from '../../store/ingest.js';
 import { Writer } from '../../store/writer.js';
 import { toEnvError } from '../../util/env-error.js';
+import { writeAllSync } from '../../util/fs.js';
 import { intOpt } from '../args.js';
 import { err, fmtInt, isTTY, printJson, type GlobalOptions } from '../output.js';
 import { startProgress } from '../progress.js';
@@ -74,7 +75,11 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
       onReject:
         rejectsFd !== null
           ? (line, text, reason) => {
-              writeSync(rejectsFd!, `${JSON.stringify({ line, reason, text })}\n`);
+              try {
+                writeAllSync(rejectsFd!, `${JSON.stringify({ line, reason, text })}\n`);
+              } catch (e) {
+                throw toEnvError(e, String(o.rejects), 'writing rejected lines to');
+              }
             }
           : undefined,
       skipLines,
