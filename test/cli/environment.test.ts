@@ -188,6 +188,12 @@ describe.skipIf(!isRoot)('a data directory elacsym may not write', () => {
     expect(r.stdout).toBe('a\t1\nc\t1\n');
     expect(r.code).toBe(77);
     expect(errorCode(r.stderr)).toBe('PERMISSION_DENIED');
+    // health of every namespace likewise checks the readable ones and names the other
+    const h = await cliAs(['-d', d, '--json', 'health']);
+    expect(JSON.parse(h.stdout).namespaces.map((n: { namespace: string; status: string }) => `${n.namespace}:${n.status}`)).toEqual(['a:healthy', 'c:healthy']);
+    expect(h.code).toBe(77);
+    expect(errorJson(h).code).toBe('PERMISSION_DENIED');
+    expect(String(errorJson(h).details?.path)).toContain(join(d, 'b'));
   });
 });
 
