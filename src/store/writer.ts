@@ -101,8 +101,9 @@ export class Writer {
       mkdirSync(join(dir, 'segments'), { recursive: true });
       if (opts.recover !== false) {
         // Orphans of writers that crashed go first: on a full disk, the files a failed flush left behind
-        // are what the recovery flush needs room for.
-        w.collectGarbage();
+        // are what the recovery flush needs room for. Files only: the checkpoint after recovery is enough
+        // (each one may wait for readers up to the busy timeout).
+        w.collectGarbage({ filesOnly: true });
         try {
           (w as { recovered: FlushResult | null }).recovered = await w.flush();
         } catch (e) {
@@ -349,7 +350,7 @@ export class Writer {
    * Remove segment files no manifest row references (orphans of crashed flushes/compactions, files of
    * retired segments) and give SQLite's freed pages back. Never throws: a failure here loses nothing.
    */
-  collectGarbage(): { removed: string[] } {
+  collectGarbage(opts: { filesOnly?: boolean } = {}): { removed: string[] } {
     const removed: string[] = [];
     try {
       const live = new Set<string>();
@@ -372,6 +373,7 @@ export class Writer {
     } catch {
       // best effort
     }
+    if (opts.filesOnly) return { removed };
     try {
       // Vacuum first, then one checkpoint: a checkpoint waits up to the busy timeout for readers still
       // on an older snapshot, so two of them could stall a flush twice.
