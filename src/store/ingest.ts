@@ -176,7 +176,7 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
       `${env.message}; all ${s.committed} documents from input lines 1-${committedLines} were committed to the journal (durable and queryable), but their segment could not be written`,
       {
         cause: e,
-        hint: `free disk space, then run \`elacsym wal replay ${writer.name || '<namespace>'}\` to build the segment${committedLines < lineNo ? `, and resume the import with --skip-lines ${committedLines}` : ''}`,
+        hint: `free disk space, then run \`elacsym wal replay ${writer.name}\` to build the segment${committedLines < lineNo ? `, and resume the import with --skip-lines ${committedLines}` : ''}`,
         details: { ...env.details, committed: s.committed, committed_lines: committedLines },
       },
     );

@@ -62,8 +62,6 @@ export class Writer {
   private pendingDocs = 0;
   private readonly clock: () => number;
   readonly recovered: FlushResult | null;
-  /** The namespace's name (for messages and hints). */
-  readonly name: string = '';
   /** Documents per segment when flushing a backlog from the journal. */
   segmentDocs: number;
 
@@ -72,6 +70,8 @@ export class Writer {
     db: Db,
     lock: WriterLock,
     private readonly opts: WriterOptions,
+    /** The namespace's name (for messages and hints). */
+    readonly name: string,
   ) {
     this.db = db;
     this.lock = lock;
@@ -96,8 +96,7 @@ export class Writer {
     try {
       db = openDb(path);
       checkFormat(db, path);
-      const w = new Writer(dir, db, lock, opts);
-      (w as { name: string }).name = name;
+      const w = new Writer(dir, db, lock, opts, name);
       mkdirSync(join(dir, 'segments'), { recursive: true });
       if (opts.recover !== false) {
         // Orphans of writers that crashed go first: on a full disk, the files a failed flush left behind
@@ -296,40 +295,40 @@ export class Writer {
     const segId = Number(getMeta(this.db, 'next_segment_id') ?? '1');
     let files: Awaited<ReturnType<typeof writeSegment>> | null = null;
     try {
-    files =
-      docs.length > 0
-        ? await writeSegment(join(this.dir, 'segments'), segId, docs, this.schema, {
-            onPhase: (p) => this.opts.onPhase?.(p, docs.length),
-            afterParquet: () => failpoint('flush:after-parquet-write'),
-            afterIndex: () => failpoint('flush:after-index-write'),
-          })
-        : null;
+      files =
+        docs.length > 0
+          ? await writeSegment(join(this.dir, 'segments'), segId, docs, this.schema, {
+              onPhase: (p) => this.opts.onPhase?.(p, docs.length),
+              afterParquet: () => failpoint('flush:after-parquet-write'),
+              afterIndex: () => failpoint('flush:after-index-write'),
+            })
+          : null;
 
-    this.opts.onPhase?.('commit', docs.length);
-    const getLoc = this.db.prepare('SELECT segment_id, ord FROM docs WHERE id_key = ?');
-    const putLoc = this.db.prepare('INSERT OR REPLACE INTO docs (id_key, segment_id, ord) VALUES (?, ?, ?)');
-    const delLoc = this.db.prepare('DELETE FROM docs WHERE id_key = ?');
-    const markDeleted = this.db.prepare('INSERT OR IGNORE INTO deleted (segment_id, ord) VALUES (?, ?)');
-    this.db.transaction(() => {
-      if (files) insertSegment(this.db, files, 0, throughSeq, this.clock());
-      // Upserts first-seen-in-this-flush count as inserts unless the id already lived in a segment.
-      let ord = 0;
-      for (const [key, doc] of latest) {
-        const old = getLoc.get(key) as { segment_id: number; ord: number } | undefined;
-        if (old) markDeleted.run(old.segment_id, old.ord);
-        if (doc) {
-          putLoc.run(key, segId, ord++);
-          if (old) result.updated++;
-          else result.inserted++;
-        } else {
-          if (old) {
-            delLoc.run(key);
-            result.deleted++;
+      this.opts.onPhase?.('commit', docs.length);
+      const getLoc = this.db.prepare('SELECT segment_id, ord FROM docs WHERE id_key = ?');
+      const putLoc = this.db.prepare('INSERT OR REPLACE INTO docs (id_key, segment_id, ord) VALUES (?, ?, ?)');
+      const delLoc = this.db.prepare('DELETE FROM docs WHERE id_key = ?');
+      const markDeleted = this.db.prepare('INSERT OR IGNORE INTO deleted (segment_id, ord) VALUES (?, ?)');
+      this.db.transaction(() => {
+        if (files) insertSegment(this.db, files, 0, throughSeq, this.clock());
+        // Upserts first-seen-in-this-flush count as inserts unless the id already lived in a segment.
+        let ord = 0;
+        for (const [key, doc] of latest) {
+          const old = getLoc.get(key) as { segment_id: number; ord: number } | undefined;
+          if (old) markDeleted.run(old.segment_id, old.ord);
+          if (doc) {
+            putLoc.run(key, segId, ord++);
+            if (old) result.updated++;
+            else result.inserted++;
+          } else {
+            if (old) {
+              delLoc.run(key);
+              result.deleted++;
+            }
           }
         }
-      }
-      this.db.prepare('DELETE FROM journal WHERE seq <= ?').run(throughSeq);
-    })();
+        this.db.prepare('DELETE FROM journal WHERE seq <= ?').run(throughSeq);
+      })();
     } catch (e) {
       // Nothing committed: the journal still holds every document. Give back at once the space of what
       // this flush wrote (on a full disk, the next try needs it), then name the failure.
