@@ -103,7 +103,7 @@ export class DataDir {
     return entries
       .filter((e) => {
         if (e.name.startsWith('.')) return false;
-        if (!e.isDirectory() && !(e.isSymbolicLink() && statOrNull(join(this.path, e.name))?.isDirectory())) return false;
+        if (!e.isDirectory() && !(e.isSymbolicLink() && lstatCode(join(this.path, e.name, '.')) === null)) return false; // a dangling or looping link is no namespace
         // An unreadable namespace directory is still a namespace: listed, so that reading it reports why.
         const m = lstatCode(join(this.path, e.name, 'manifest.db'));
         return m === null || (m !== 'ENOENT' && m !== 'ENOTDIR');
