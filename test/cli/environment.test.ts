@@ -161,6 +161,30 @@ describe.skipIf(!isRoot)('a data directory elacsym may not write', () => {
     expect(await reads(readOnlyView(d), cli)).toEqual(expected);
   });
 
+  it('never answers from a read-only manifest whose -wal holds changes it cannot index: PERMISSION_DENIED, not stale results', async () => {
+    const d = join(tmpDir(), 'data');
+    expect((await cli(['-d', d, 'init', 'ns'])).code).toBe(0);
+    // A writer killed after acknowledging a batch leaves it in manifest.db-wal only.
+    const child = spawn(process.execPath, [BIN, '-d', d, '--json', 'import', 'ns', '-', '--batch-size', '1', '--no-flush'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const exited = new Promise((r) => child.on('exit', r));
+    await new Promise<void>((resolve) => {
+      let buf = '';
+      child.stderr.on('data', (b: Buffer) => {
+        buf += b.toString();
+        if (buf.includes('"event":"committed"')) resolve();
+      });
+      child.stdin.write('{"id":"acknowledged"}\n');
+    });
+    child.kill('SIGKILL');
+    await exited;
+    rmSync(join(d, 'ns', 'manifest.db-shm')); // without it SQLite cannot read the log where it may not write
+    const r = await cli(['-d', readOnlyView(d), '--json', 'export', 'ns']);
+    expect(r.code, r.stderr).toBe(77);
+    expect(errorJson(r).code).toBe('PERMISSION_DENIED');
+    expect(r.stdout).toBe('');
+    expect([...(await exportMap(d, 'ns')).keys()]).toEqual(['"acknowledged"']);
+  });
+
   it('another user who may read but not write the data directory gets the same answers, and PERMISSION_DENIED for writes', async () => {
     const top = tmpDir();
     chmodSync(top, 0o755); // mkdtemp makes it 0700: nobody could not even look
