@@ -341,8 +341,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     await flushOut();
-  } catch {
-    // stdout closed by its reader: nothing more to say
+  } catch (e) {
+    // stdout closed by its reader: nothing more to say (reportError returns 0). Any other failure to
+    // write the output (a full disk) is an error, never an exit 0 with the output cut short.
+    const code = reportError(e, { json: argv.includes('--json'), debug: argv.includes('--debug') });
+    if (code !== EXIT.OK) return code;
   }
   return exitCode;
 }

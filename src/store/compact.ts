@@ -21,12 +21,13 @@
  */
 import { statfsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ElacsymError } from '../errors.js';
+import { ElacsymError, isElacsymError } from '../errors.js';
 import { idKey } from '../model/document.js';
 import type { Doc } from '../model/types.js';
 import { getMeta, insertSegment, listSegments, type SegmentRow, setMeta } from '../storage/manifest.js';
 import { failpoint } from '../util/failpoint.js';
 import { FileSource } from '../util/bytes.js';
+import { envError, toEnvError } from '../util/env-error.js';
 import { writeSegment } from './segment-builder.js';
 import { decodeSegmentDocs } from './segment-docs.js';
 import type { Writer } from './writer.js';
@@ -160,7 +161,17 @@ export function planCompaction(stats: readonly SegStat[], pendingDocs: number, i
 /** Live documents of a segment, each with the ordinal it has there. */
 async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<number>): Promise<{ doc: Doc; ord: number }[]> {
   const path = join(dir, 'segments', row.parquet_file);
-  const src = FileSource.open(path);
+  let src: FileSource;
+  try {
+    src = FileSource.open(path);
+  } catch (e) {
+    // Under the writer lock nothing retires a segment behind our back: a listed file that is not there
+    // is damage, not a bug.
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new ElacsymError('CORRUPT_SEGMENT', `${path}: segment ${row.id} is listed in the manifest but its file is missing`, { cause: e, details: { path } });
+    }
+    throw toEnvError(e, path, 'reading');
+  }
   let bytes: Uint8Array;
   try {
     bytes = src.read(0, src.length);
@@ -205,12 +216,24 @@ export async function compactNamespace(
     report.duration_ms = clock() - t0;
     return report;
   }
-  if (plan.flushJournal || w.pendingDocCount > 0) report.journal_flushed_docs = (await w.flush()).docs;
+  if (plan.flushJournal || w.pendingDocCount > 0) {
+    try {
+      report.journal_flushed_docs = (await w.flush()).docs;
+    } catch (e) {
+      if (!isElacsymError(e, 'NO_SPACE')) throw e;
+      throw new ElacsymError('NO_SPACE', `${e.message}; compaction of ${name} stopped before merging: the journal backlog stays in the journal (durable, queryable)`, {
+        cause: e,
+        details: e.details,
+        hint: `free disk space, then rerun \`elacsym compact ${name}\``,
+      });
+    }
+  }
 
   const rowsById = new Map(listSegments(w.db).map((r) => [r.id, r]));
   const needBytes = plan.groups.flat().reduce((a, id) => a + (rowsById.get(id)?.parquet_bytes ?? 0) + (rowsById.get(id)?.index_bytes ?? 0), 0);
   preflightSpace(w.dir, needBytes);
 
+  let committedGroups = 0;
   for (const group of plan.groups) {
     const rows = group.map((id) => rowsById.get(id)).filter((r): r is SegmentRow => r !== undefined);
     if (rows.length === 0) continue;
@@ -224,33 +247,47 @@ export async function compactNamespace(
       }
     }
     const segId = Number(getMeta(w.db, 'next_segment_id') ?? '1');
-    const files = docs.length > 0 ? await writeSegment(join(w.dir, 'segments'), segId, docs, w.schema) : null;
-    failpoint('compact:after-segment-write');
-    const maxSeq = Math.max(...rows.map((r) => r.max_seq));
-    const level = Math.max(...rows.map((r) => r.level)) + 1;
-    // Moves an id only from the row it is read from: a damaged id map (an id naming another row, a live
-    // row no id names) stops the compaction instead of turning into an id live twice or a lost document.
-    const putLoc = w.db.prepare('UPDATE docs SET segment_id = ?, ord = ? WHERE id_key = ? AND segment_id = ? AND ord = ?');
-    const stillNamed = w.db.prepare(`SELECT COUNT(*) FROM docs WHERE segment_id IN (${rows.map(() => '?').join(',')})`).pluck();
-    const damaged = (why: string) =>
-      new ElacsymError('CORRUPT_MANIFEST', `${join(w.dir, 'manifest.db')}: the id map does not match the segments (${why}); nothing was compacted`, {
-        hint: `run \`elacsym health ${name} --deep\``,
-      });
-    w.db.transaction(() => {
-      if (files) insertSegment(w.db, files, level, maxSeq, clock());
-      for (const r of rows) {
-        w.db.prepare('DELETE FROM segments WHERE id = ?').run(r.id);
-        w.db.prepare('DELETE FROM deleted WHERE segment_id = ?').run(r.id);
-      }
-      // Every live row of the merged segments moves; the docs table only ever points at live rows.
-      docs.forEach((d, ord) => {
-        const f = from[ord]!;
-        if (putLoc.run(segId, ord, idKey(d.id), f.segment, f.ord).changes !== 1) throw damaged(`live row ${f.ord} of segment ${f.segment} holds id ${idKey(d.id)}, but the id map does not point that id at it`);
-      });
-      const left = Number(stillNamed.get(...rows.map((r) => r.id)));
-      if (left > 0) throw damaged(`${left} ids name rows of the merged segments that are dead or hold other ids`);
-      setMeta(w.db, 'last_compaction_at', String(clock()));
-    })();
+    try {
+      const files = docs.length > 0 ? await writeSegment(join(w.dir, 'segments'), segId, docs, w.schema) : null;
+      failpoint('compact:after-segment-write');
+      const maxSeq = Math.max(...rows.map((r) => r.max_seq));
+      const level = Math.max(...rows.map((r) => r.level)) + 1;
+      // Moves an id only from the row it is read from: a damaged id map (an id naming another row, a live
+      // row no id names) stops the compaction instead of turning into an id live twice or a lost document.
+      const putLoc = w.db.prepare('UPDATE docs SET segment_id = ?, ord = ? WHERE id_key = ? AND segment_id = ? AND ord = ?');
+      const stillNamed = w.db.prepare(`SELECT COUNT(*) FROM docs WHERE segment_id IN (${rows.map(() => '?').join(',')})`).pluck();
+      const damaged = (why: string) =>
+        new ElacsymError('CORRUPT_MANIFEST', `${join(w.dir, 'manifest.db')}: the id map does not match the segments (${why}); nothing was compacted`, {
+          hint: `run \`elacsym health ${name} --deep\``,
+        });
+      w.db.transaction(() => {
+        if (files) insertSegment(w.db, files, level, maxSeq, clock());
+        for (const r of rows) {
+          w.db.prepare('DELETE FROM segments WHERE id = ?').run(r.id);
+          w.db.prepare('DELETE FROM deleted WHERE segment_id = ?').run(r.id);
+        }
+        // Every live row of the merged segments moves; the docs table only ever points at live rows.
+        docs.forEach((d, ord) => {
+          const f = from[ord]!;
+          if (putLoc.run(segId, ord, idKey(d.id), f.segment, f.ord).changes !== 1) throw damaged(`live row ${f.ord} of segment ${f.segment} holds id ${idKey(d.id)}, but the id map does not point that id at it`);
+        });
+        const left = Number(stillNamed.get(...rows.map((r) => r.id)));
+        if (left > 0) throw damaged(`${left} ids name rows of the merged segments that are dead or hold other ids`);
+        setMeta(w.db, 'last_compaction_at', String(clock()));
+      })();
+    } catch (e) {
+      const env = isElacsymError(e, 'NO_SPACE') || isElacsymError(e, 'PERMISSION_DENIED') ? e : envError(e, join(w.dir, 'segments'), 'writing the merged segment in');
+      if (!env) throw e;
+      // This group changed nothing (its commit is one transaction); collect its partial files now so the
+      // space is back at once, and say what did commit.
+      w.collectGarbage();
+      throw new ElacsymError(
+        env.code,
+        `${env.message}; compaction of ${name} stopped: ${committedGroups} of ${plan.groups.length} merges committed, the rest left as they were (no document lost)`,
+        { cause: e, details: env.details, hint: env.code === 'NO_SPACE' ? `free disk space, then rerun \`elacsym compact ${name}\`` : env.hint },
+      );
+    }
+    committedGroups++;
     failpoint('compact:after-manifest-commit');
   }
   w.collectGarbage();
@@ -269,7 +306,7 @@ function preflightSpace(dir: string, needBytes: number): void {
     const s = statfsSync(dir);
     const free = s.bavail * s.bsize;
     if (free < needBytes * 1.1 + 16 * 1024 * 1024) {
-      throw new ElacsymError('NO_SPACE', `compaction needs about ${Math.ceil(needBytes / 1048576)} MiB free in ${dir}, ${Math.floor(free / 1048576)} MiB available`);
+      throw new ElacsymError('NO_SPACE', `compaction needs about ${Math.ceil(needBytes / 1048576)} MiB free in ${dir}, ${Math.floor(free / 1048576)} MiB available; nothing was changed`, { details: { path: dir } });
     }
   } catch (e) {
     if (e instanceof ElacsymError) throw e;

@@ -9,7 +9,8 @@
  * - empty lines, CRLF line ends and a leading UTF-8 BOM are accepted.
  */
 import { isUtf8 } from 'node:buffer';
-import { ElacsymError } from '../errors.js';
+import { ElacsymError, isElacsymError } from '../errors.js';
+import { envError } from '../util/env-error.js';
 import { DocumentError, toDoc, toInvalidDocument } from '../model/document.js';
 import type { AttrValue, Doc } from '../model/types.js';
 import type { FlushResult, Writer } from './writer.js';
@@ -159,10 +160,46 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
   const progress = (phase: 'journal' | 'index') =>
     opts.onProgress?.({ bytes, lines: lineNo, committed: s.committed, rejected: s.rejected, phase });
 
+  // A full disk stops the import like a bad line does: what was acknowledged stays, and the error says
+  // how much that is and how to go on from there.
+  const noSpaceInJournal = (e: unknown): unknown => {
+    const env = isElacsymError(e, 'NO_SPACE') ? e : envError(e, undefined, 'committing a batch to the journal');
+    if (env?.code !== 'NO_SPACE') return e;
+    return new ElacsymError('NO_SPACE', `${env.message}; ${s.committed} documents from input lines 1-${committedLines} were committed, nothing after`, {
+      cause: e,
+      hint: `free disk space, then resume with --skip-lines ${committedLines}${opts.resumeKey ? ' (or --resume)' : ''}`,
+      details: { ...env.details, committed: s.committed, committed_lines: committedLines },
+    });
+  };
+  const noSpaceInFlush = (e: unknown): unknown => {
+    const env = isElacsymError(e, 'NO_SPACE') ? e : envError(e, undefined, 'writing segment files');
+    if (env?.code !== 'NO_SPACE') return e;
+    return new ElacsymError(
+      'NO_SPACE',
+      `${env.message}; all ${s.committed} documents from input lines 1-${committedLines} were committed to the journal (durable and queryable), but their segment could not be written`,
+      {
+        cause: e,
+        hint: `free disk space, then run \`elacsym wal replay ${writer.name}\` to build the segment${committedLines < lineNo ? `, and resume the import with --skip-lines ${committedLines}` : ''}`,
+        details: { ...env.details, committed: s.committed, committed_lines: committedLines },
+      },
+    );
+  };
+  const flushNow = async () => {
+    try {
+      return await writer.flush();
+    } catch (e) {
+      throw noSpaceInFlush(e);
+    }
+  };
+
   const commit = async () => {
     committedLines = lineNo;
     if (batch.length > 0) {
-      writer.appendUpserts(batch, newAttrs, opts.resumeKey ? { source: opts.resumeKey, lines: lineNo } : undefined);
+      try {
+        writer.appendUpserts(batch, newAttrs, opts.resumeKey ? { source: opts.resumeKey, lines: lineNo } : undefined);
+      } catch (e) {
+        throw noSpaceInJournal(e);
+      }
       s.committed += batch.length;
       batch = [];
       newAttrs = new Map();
@@ -174,7 +211,7 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
     if (opts.flush === false) writer.forgetPending();
     else if (writer.pendingDocCount >= segmentDocs) {
       progress('index');
-      addFlush(await writer.flush());
+      addFlush(await flushNow());
     }
     if (opts.shouldStop?.()) {
       throw new ElacsymError('INTERRUPTED', `interrupted after committing ${s.committed} documents (input lines 1-${committedLines})`, {
@@ -265,7 +302,7 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
   s.durable_ms = durableAt - t0;
   if (opts.flush !== false) {
     progress('index');
-    addFlush(await writer.flush());
+    addFlush(await flushNow());
   } else s.pending = writer.pendingDocCount;
   s.elapsed_ms = clock() - t0;
   s.docs_per_s = s.elapsed_ms > 0 ? Math.round((s.committed / s.elapsed_ms) * 1000) : s.committed;

@@ -150,6 +150,7 @@ export interface SegmentFiles {
 
 export const segmentFileName = (id: number, ext: 'parquet' | 'idx') => `seg-${String(id).padStart(8, '0')}.${ext}`;
 
+
 /**
  * Build a segment and write its two files into `segDir`, each atomically (temp, fsync, rename, fsync
  * dir), Parquet first. Nothing refers to them until the caller's manifest transaction does, so a crash

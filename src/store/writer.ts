@@ -6,7 +6,6 @@
  */
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { ElacsymError } from '../errors.js';
 import { idKey } from '../model/document.js';
 import { attributeOf, dataRecord, inferType } from '../model/schema.js';
 import type { AttributeSchema, AttrValue, Doc, DocId, Schema } from '../model/types.js';
@@ -27,8 +26,11 @@ import {
   setMeta,
 } from '../storage/manifest.js';
 import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
+import { ElacsymError, isElacsymError } from '../errors.js';
+import { assertWritable, envError, toEnvError } from '../util/env-error.js';
 import { failpoint } from '../util/failpoint.js';
-import { type BuildPhase, writeSegment } from './segment-builder.js';
+import { type BuildPhase, segmentFileName, writeSegment } from './segment-builder.js';
+import { isSegmentFileName } from '../storage/segment-file.js';
 
 export interface WriterOptions {
   /** Documents per segment when flushing a backlog (bounds memory). */
@@ -80,6 +82,8 @@ export class Writer {
     db: Db,
     lock: WriterLock,
     private readonly opts: WriterOptions,
+    /** The namespace's name (for messages and hints). */
+    readonly name: string,
   ) {
     this.db = db;
     this.lock = lock;
@@ -90,18 +94,43 @@ export class Writer {
   }
 
   static async open(dir: string, name: string, opts: WriterOptions = {}): Promise<Writer> {
-    const lock = acquireWriterLock(join(dir, 'writer.lock'), opts.waitSeconds ?? 0, `namespace ${name}`, opts.onWait);
+    const path = join(dir, 'manifest.db');
+    // Refuse up front, naming the path, where this user or this mount may not write: otherwise SQLite
+    // would open read-only in silence and fail later with a code that names nothing.
+    assertWritable([dir, join(dir, 'segments'), path, join(dir, 'writer.lock')], `namespace ${name}`);
+    let lock: WriterLock;
+    try {
+      lock = acquireWriterLock(join(dir, 'writer.lock'), opts.waitSeconds ?? 0, `namespace ${name}`, opts.onWait);
+    } catch (e) {
+      throw asStorageError(e, join(dir, 'writer.lock'));
+    }
     let db: Db | undefined;
     try {
-      const path = join(dir, 'manifest.db');
       db = openDb(path);
       checkFormat(db, path);
       ensureIdMapCopy(db);
-      const w = new Writer(dir, db, lock, opts);
+      const w = new Writer(dir, db, lock, opts, name);
       mkdirSync(join(dir, 'segments'), { recursive: true });
       if (opts.recover !== false) {
-        (w as { recovered: FlushResult | null }).recovered = await w.flush();
-        // Orphans of writers that crashed are collected by the next writer, whatever it came to do.
+        // Orphans of writers that crashed go first: on a full disk, the files a failed flush left behind
+        // are what the recovery flush needs room for. Files only: the checkpoint after recovery is enough
+        // (each one may wait for readers up to the busy timeout).
+        w.collectGarbage({ filesOnly: true });
+        try {
+          (w as { recovered: FlushResult | null }).recovered = await w.flush();
+        } catch (e) {
+          const env = isElacsymError(e) ? e : envError(e, join(dir, 'segments'), 'writing');
+          if (env?.code === 'NO_SPACE') {
+            const pending = w.pendingDocCount;
+            throw new ElacsymError(
+              'NO_SPACE',
+              `${env.message}: the disk filled while building segments from the journal backlog of namespace ${name}; every acknowledged document is kept in the journal (${pending} documents still pending, queryable)`,
+              { cause: e, details: env.details, hint: `free disk space, then run \`elacsym wal replay ${name}\` (or rerun the command)` },
+            );
+          }
+          throw e;
+        }
+        // ... and those of this recovery's own superseded files.
         w.collectGarbage();
       }
       return w;
@@ -278,44 +307,52 @@ export class Writer {
     for (const d of latest.values()) if (d) docs.push(d);
 
     const segId = Number(getMeta(this.db, 'next_segment_id') ?? '1');
-    const files =
-      docs.length > 0
-        ? await writeSegment(join(this.dir, 'segments'), segId, docs, this.schema, {
-            onPhase: (p) => this.opts.onPhase?.(p, docs.length),
-            afterParquet: () => failpoint('flush:after-parquet-write'),
-            afterIndex: () => failpoint('flush:after-index-write'),
-          })
-        : null;
+    let files: Awaited<ReturnType<typeof writeSegment>> | null = null;
+    try {
+      files =
+        docs.length > 0
+          ? await writeSegment(join(this.dir, 'segments'), segId, docs, this.schema, {
+              onPhase: (p) => this.opts.onPhase?.(p, docs.length),
+              afterParquet: () => failpoint('flush:after-parquet-write'),
+              afterIndex: () => failpoint('flush:after-index-write'),
+            })
+          : null;
 
-    this.opts.onPhase?.('commit', docs.length);
-    // Each lookup names its b-tree: the table itself (its primary key) and the copy.
-    const getLoc = this.db.prepare('SELECT segment_id, ord FROM docs INDEXED BY sqlite_autoindex_docs_1 WHERE id_key = ?');
-    const getCopy = this.db.prepare('SELECT segment_id, ord FROM docs INDEXED BY docs_copy WHERE id_key = ?');
-    const putLoc = this.db.prepare('INSERT OR REPLACE INTO docs (id_key, segment_id, ord) VALUES (?, ?, ?)');
-    const delLoc = this.db.prepare('DELETE FROM docs WHERE id_key = ?');
-    const markDeleted = this.db.prepare('INSERT OR IGNORE INTO deleted (segment_id, ord) VALUES (?, ?)');
-    this.db.transaction(() => {
-      if (files) insertSegment(this.db, files, 0, throughSeq, this.clock());
-      // Upserts first-seen-in-this-flush count as inserts unless the id already lived in a segment.
-      let ord = 0;
-      for (const [key, doc] of latest) {
-        const old = getLoc.get(key) as { segment_id: number; ord: number } | undefined;
-        const copy = getCopy.get(key) as { segment_id: number; ord: number } | undefined;
-        if (old?.segment_id !== copy?.segment_id || old?.ord !== copy?.ord) throw idMapDamaged(this.dir, key);
-        if (old) markDeleted.run(old.segment_id, old.ord);
-        if (doc) {
-          putLoc.run(key, segId, ord++);
-          if (old) result.updated++;
-          else result.inserted++;
-        } else {
-          if (old) {
-            delLoc.run(key);
-            result.deleted++;
+      this.opts.onPhase?.('commit', docs.length);
+      // Each lookup names its b-tree: the table itself (its primary key) and the copy.
+      const getLoc = this.db.prepare('SELECT segment_id, ord FROM docs INDEXED BY sqlite_autoindex_docs_1 WHERE id_key = ?');
+      const getCopy = this.db.prepare('SELECT segment_id, ord FROM docs INDEXED BY docs_copy WHERE id_key = ?');
+      const putLoc = this.db.prepare('INSERT OR REPLACE INTO docs (id_key, segment_id, ord) VALUES (?, ?, ?)');
+      const delLoc = this.db.prepare('DELETE FROM docs WHERE id_key = ?');
+      const markDeleted = this.db.prepare('INSERT OR IGNORE INTO deleted (segment_id, ord) VALUES (?, ?)');
+      this.db.transaction(() => {
+        if (files) insertSegment(this.db, files, 0, throughSeq, this.clock());
+        // Upserts first-seen-in-this-flush count as inserts unless the id already lived in a segment.
+        let ord = 0;
+        for (const [key, doc] of latest) {
+          const old = getLoc.get(key) as { segment_id: number; ord: number } | undefined;
+          const copy = getCopy.get(key) as { segment_id: number; ord: number } | undefined;
+          if (old?.segment_id !== copy?.segment_id || old?.ord !== copy?.ord) throw idMapDamaged(this.dir, key);
+          if (old) markDeleted.run(old.segment_id, old.ord);
+          if (doc) {
+            putLoc.run(key, segId, ord++);
+            if (old) result.updated++;
+            else result.inserted++;
+          } else {
+            if (old) {
+              delLoc.run(key);
+              result.deleted++;
+            }
           }
         }
-      }
-      this.db.prepare('DELETE FROM journal WHERE seq <= ?').run(throughSeq);
-    })();
+        this.db.prepare('DELETE FROM journal WHERE seq <= ?').run(throughSeq);
+      })();
+    } catch (e) {
+      // Nothing committed: the journal still holds every document. Give back at once the space of what
+      // this flush wrote (on a full disk, the next try needs it), then name the failure.
+      this.removeUncommitted(segId);
+      throw toEnvError(e, join(this.dir, 'segments'), 'writing segment files in');
+    }
     failpoint('flush:after-manifest-commit');
     // Within one flush an id upserted twice is one insert (or update), matching what readers see.
     result.segmentId = files ? segId : null;
@@ -330,7 +367,7 @@ export class Writer {
    * Remove segment files no manifest row references (orphans of crashed flushes/compactions, files of
    * retired segments) and give SQLite's freed pages back. Never throws: a failure here loses nothing.
    */
-  collectGarbage(): { removed: string[] } {
+  collectGarbage(opts: { filesOnly?: boolean } = {}): { removed: string[] } {
     const removed: string[] = [];
     try {
       const live = new Set<string>();
@@ -339,11 +376,22 @@ export class Writer {
         live.add(s.index_file);
       }
       const segDir = join(this.dir, 'segments');
-      for (const f of readdirSync(segDir)) {
-        if (live.has(f)) continue;
-        rmSync(join(segDir, f), { force: true });
-        removed.push(f);
+      for (const e of readdirSync(segDir, { withFileTypes: true })) {
+        // Only what elacsym writes there, one entry at a time: a stray directory (lost+found, a user's
+        // backup folder) or a file we cannot remove must not stop the collection of everything else.
+        if (live.has(e.name) || !isSegmentFileName(e.name) || e.isDirectory()) continue;
+        try {
+          rmSync(join(segDir, e.name), { force: true });
+          removed.push(e.name);
+        } catch {
+          // best effort: the next writer tries again
+        }
       }
+    } catch {
+      // best effort
+    }
+    if (opts.filesOnly) return { removed };
+    try {
       // Vacuum first, then one checkpoint: a checkpoint waits up to the busy timeout for readers still
       // on an older snapshot, so two of them could stall a flush twice.
       if (this.vacuumConversionDue()) {
@@ -361,6 +409,19 @@ export class Writer {
       // best effort
     }
     return { removed };
+  }
+
+  /** Remove the files (and temp files) of segment `id`, which no manifest row references. Never throws. */
+  private removeUncommitted(id: number): void {
+    const segDir = join(this.dir, 'segments');
+    try {
+      const prefix = segmentFileName(id, 'parquet').replace(/\.parquet$/, '.');
+      for (const f of readdirSync(segDir)) {
+        if (f.startsWith(prefix) && isSegmentFileName(f)) rmSync(join(segDir, f), { force: true });
+      }
+    } catch {
+      // best effort: the next writer's garbage collection removes them
+    }
   }
 
   private vacuumTried = false;

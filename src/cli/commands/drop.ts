@@ -4,6 +4,7 @@ import { ElacsymError } from '../../errors.js';
 import { DataDir } from '../../store/data-dir.js';
 import { acquireWriterLock } from '../../storage/lock.js';
 import { validateNamespaceName } from '../../model/schema.js';
+import { assertWritable } from '../../util/env-error.js';
 import { intOpt } from '../args.js';
 import { err, isTTY, printJson, type GlobalOptions } from '../output.js';
 
@@ -25,6 +26,8 @@ export default async function drop([name]: string[], o: Record<string, unknown>,
       return 2;
     }
   }
+  // Where nothing may be written, say so before anything else (the lock would fail less clearly).
+  assertWritable([g.dataDir, dir.namespacePath(name!)], `namespace ${name}`);
   // Hold the writer lock so a running import or compaction is not pulled out from under.
   const lock = acquireWriterLock(join(dir.namespacePath(name!), 'writer.lock'), intOpt(o.wait ?? 0, '--wait'), `namespace ${name}`);
   try {

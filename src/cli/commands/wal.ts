@@ -3,15 +3,31 @@ import { join } from 'node:path';
 import { namespaceDir } from '../../store/data-dir.js';
 import { inspectJournal } from '../../store/journal-inspect.js';
 import { Writer } from '../../store/writer.js';
+import { toEnvError } from '../../util/env-error.js';
 import { intOpt } from '../args.js';
 import { err, outLine, printJson, type GlobalOptions } from '../output.js';
 
 export async function inspect([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
   const dir = namespaceDir(g.dataDir, name!);
   const dumpDir = typeof o.dump === 'string' ? o.dump : null;
-  if (dumpDir) mkdirSync(dumpDir, { recursive: true });
+  if (dumpDir) {
+    try {
+      mkdirSync(dumpDir, { recursive: true });
+    } catch (e) {
+      throw toEnvError(e, dumpDir, 'creating the --dump directory');
+    }
+  }
   const report = inspectJournal(dir, {
-    dump: dumpDir ? (seq, payload) => writeFileSync(join(dumpDir, `quarantined-${seq}.bin`), payload) : undefined,
+    dump: dumpDir
+      ? (seq, payload) => {
+          const p = join(dumpDir, `quarantined-${seq}.bin`);
+          try {
+            writeFileSync(p, payload);
+          } catch (e) {
+            throw toEnvError(e, p, 'writing');
+          }
+        }
+      : undefined,
   });
   if (g.json) await printJson({ namespace: name, ...report });
   else {
