@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { ElacsymError, EXIT } from '../errors.js';
+import { installInterruptHandlers, removeInterruptHandlers } from './interrupt.js';
 import { err, flushOut, type GlobalOptions, reportError } from './output.js';
 
 export const VERSION = '0.1.0';
@@ -33,6 +34,7 @@ function run(load: () => Promise<{ default: Action }>) {
     const opts = a[a.length - 2] as Record<string, unknown>;
     const args = a.slice(0, -2) as string[];
     const g = globals(cmd);
+    installInterruptHandlers(g);
     try {
       const mod = await load();
       const code = await mod.default(args.flat() as string[], opts, g);
@@ -40,6 +42,8 @@ function run(load: () => Promise<{ default: Action }>) {
     } catch (e) {
       await flushOut().catch(() => undefined);
       exitCode = reportError(e, g);
+    } finally {
+      removeInterruptHandlers();
     }
   };
 }

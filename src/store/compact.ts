@@ -25,7 +25,7 @@ import { ElacsymError } from '../errors.js';
 import { idKey } from '../model/document.js';
 import type { Doc } from '../model/types.js';
 import { getMeta, insertSegment, listSegments, type SegmentRow, setMeta } from '../storage/manifest.js';
-import { failpoint } from '../util/failpoint.js';
+import { failpoint, failpointPause } from '../util/failpoint.js';
 import { FileSource } from '../util/bytes.js';
 import { writeSegment } from './segment-builder.js';
 import { decodeSegmentDocs } from './segment-docs.js';
@@ -40,22 +40,41 @@ export const TIER_BASE_DOCS = 1000;
 export const MAX_MERGE_DOCS = 250_000;
 
 /**
- * Split segments (in id order) into merge groups of at most MAX_MERGE_DOCS live documents. A group of one
- * segment is kept only if it has dead rows to drop (rewriting a clean segment alone gains nothing).
+ * The bytes a segment's live documents take in a merge, estimated from its index file: the file holds the
+ * documents' JSON twice (the row table and the filter columns) plus postings and vectors, so half of it,
+ * scaled by the live fraction, is close to the journal payload bytes the flush bound (segmentBytes) counts.
  */
-export function capGroups(segs: readonly SegStat[]): number[][] {
+export function mergeBytesOf(s: SegStat): number {
+  return s.row.doc_count > 0 ? Math.ceil((s.row.index_bytes / 2) * (s.live / s.row.doc_count)) : 0;
+}
+
+/**
+ * Split segments (in id order) into merge groups of at most MAX_MERGE_DOCS live documents and at most
+ * `maxBytes` estimated bytes (a merge holds its documents in memory and serialises whole columns, so it is
+ * bounded in bytes for the same reason a flush is). A group of one segment is kept only if it has dead rows
+ * to drop (rewriting a clean segment alone gains nothing).
+ */
+export function capGroups(segs: readonly SegStat[], maxBytes = Number.POSITIVE_INFINITY): number[][] {
+  return capGroupsBy(segs, maxBytes);
+}
+
+function capGroupsBy(segs: readonly SegStat[], maxBytes: number): number[][] {
   const groups: number[][] = [];
   let cur: SegStat[] = [];
   let docs = 0;
+  let bytes = 0;
   const close = () => {
     if (cur.length > 1 || (cur.length === 1 && cur[0]!.dead > 0)) groups.push(cur.map((s) => s.row.id));
     cur = [];
     docs = 0;
+    bytes = 0;
   };
   for (const s of segs) {
-    if (cur.length > 0 && docs + s.live > MAX_MERGE_DOCS) close();
+    const b = mergeBytesOf(s);
+    if (cur.length > 0 && (docs + s.live > MAX_MERGE_DOCS || bytes + b > maxBytes)) close();
     cur.push(s);
     docs += s.live;
+    bytes += b;
   }
   close();
   return groups;
@@ -103,8 +122,9 @@ function segStats(w: Writer): SegStat[] {
 
 export const tierOf = (liveDocs: number) => Math.max(0, Math.floor(Math.log(Math.max(1, liveDocs) / TIER_BASE_DOCS) / Math.log(4)));
 
-export function planCompaction(stats: readonly SegStat[], pendingDocs: number, ifNeeded: boolean): CompactionPlan {
+export function planCompaction(stats: readonly SegStat[], pendingDocs: number, ifNeeded: boolean, maxBytes = Number.POSITIVE_INFINITY): CompactionPlan {
   const reason: string[] = [];
+  const capGroups = (segs: readonly SegStat[]) => capGroupsBy(segs, maxBytes);
   if (!ifNeeded) {
     const groups = capGroups(stats);
     if (pendingDocs > 0) reason.push(`journal backlog of ${pendingDocs} documents`);
@@ -161,7 +181,7 @@ export async function compactNamespace(w: Writer, name: string, opts: { ifNeeded
   const t0 = clock();
   const before = segStats(w);
   const bytes = (rows: readonly SegmentRow[]) => rows.reduce((a, r) => a + r.parquet_bytes + r.index_bytes, 0);
-  const plan = planCompaction(before, w.pendingDocCount, opts.ifNeeded ?? false);
+  let plan = planCompaction(before, w.pendingDocCount, opts.ifNeeded ?? false, w.segmentBytes);
   const report: CompactionReport = {
     namespace: name,
     dry_run: opts.dryRun ?? false,
@@ -184,21 +204,47 @@ export async function compactNamespace(w: Writer, name: string, opts: { ifNeeded
     report.duration_ms = clock() - t0;
     return report;
   }
-  if (plan.flushJournal || w.pendingDocCount > 0) report.journal_flushed_docs = (await w.flush()).docs;
+  const signal = w.signal;
+  const interrupted = (merged: number) => {
+    w.collectGarbage(); // the files of an uncommitted merge are orphans now
+    return new ElacsymError('INTERRUPTED', `compaction interrupted after ${merged} of ${plan.groups.length} merges; the namespace is consistent`, {
+      hint: `rerun \`elacsym compact ${name}\` to finish`,
+      details: { merges_done: merged },
+    });
+  };
+  if (plan.flushJournal || w.pendingDocCount > 0) {
+    report.journal_flushed_docs = (await w.flush()).docs;
+    // The flush made new segments: a major compaction plans again so that they are merged too (otherwise
+    // `compact` with a journal backlog left the backlog's segment beside the merged one).
+    if (!opts.ifNeeded) {
+      plan = { ...plan, groups: planCompaction(segStats(w), 0, false, w.segmentBytes).groups };
+      report.plan.merge = plan.groups;
+    }
+  }
 
   const rowsById = new Map(listSegments(w.db).map((r) => [r.id, r]));
   const needBytes = plan.groups.flat().reduce((a, id) => a + (rowsById.get(id)?.parquet_bytes ?? 0) + (rowsById.get(id)?.index_bytes ?? 0), 0);
   preflightSpace(w.dir, needBytes);
 
+  let merged = 0;
   for (const group of plan.groups) {
+    if (signal?.aborted) throw interrupted(merged);
     const rows = group.map((id) => rowsById.get(id)).filter((r): r is SegmentRow => r !== undefined);
     if (rows.length === 0) continue;
     const docs: Doc[] = [];
     const deadStmt = w.db.prepare('SELECT ord FROM deleted WHERE segment_id = ?').pluck();
     for (const r of rows) docs.push(...(await readLiveDocs(w.dir, r, new Set(deadStmt.all(r.id) as number[]))));
     const segId = Number(getMeta(w.db, 'next_segment_id') ?? '1');
-    const files = docs.length > 0 ? await writeSegment(join(w.dir, 'segments'), segId, docs, w.schema) : null;
+    let files: Awaited<ReturnType<typeof writeSegment>> | null = null;
+    try {
+      files = docs.length > 0 ? await writeSegment(join(w.dir, 'segments'), segId, docs, w.schema, { signal }) : null;
+    } catch (e) {
+      if (signal?.aborted) throw interrupted(merged);
+      throw e;
+    }
     failpoint('compact:after-segment-write');
+    await failpointPause('compact:before-manifest-commit', signal);
+    if (signal?.aborted) throw interrupted(merged);
     const maxSeq = Math.max(...rows.map((r) => r.max_seq));
     const level = Math.max(...rows.map((r) => r.level)) + 1;
     const putLoc = w.db.prepare('UPDATE docs SET segment_id = ?, ord = ? WHERE id_key = ?');
@@ -213,6 +259,7 @@ export async function compactNamespace(w: Writer, name: string, opts: { ifNeeded
       setMeta(w.db, 'last_compaction_at', String(clock()));
     })();
     failpoint('compact:after-manifest-commit');
+    merged++;
   }
   w.collectGarbage();
   failpoint('compact:after-gc');

@@ -6,6 +6,7 @@
  */
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { ElacsymError } from '../errors.js';
 import { idKey } from '../model/document.js';
 import { inferType } from '../model/schema.js';
 import type { AttrValue, Doc, DocId, Schema } from '../model/types.js';
@@ -25,12 +26,29 @@ import {
   setMeta,
 } from '../storage/manifest.js';
 import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
-import { failpoint } from '../util/failpoint.js';
+import { failpoint, failpointPause } from '../util/failpoint.js';
 import { type BuildPhase, writeSegment } from './segment-builder.js';
+
+/**
+ * Default bound on the bytes of one segment flush (journal payload bytes, about the documents' JSON and
+ * vectors). A segment build holds its documents in memory and serialises whole columns into one string,
+ * so a flush must be bounded in bytes as well as in documents: with a document count alone, eleven 47 MB
+ * documents made one 517 MB column string (V8's limit is about 512 MiB), the flush crashed, and every
+ * later writer's recovery retried the same impossible flush. A flush never takes less than one journal
+ * entry, and import cuts journal batches at half this bound (see ingest.ts), so any acknowledged batch fits.
+ */
+export const DEFAULT_SEGMENT_BYTES = 128 * 1024 * 1024;
 
 export interface WriterOptions {
   /** Documents per segment when flushing a backlog (bounds memory). */
   segmentDocs?: number;
+  /** Journal payload bytes per segment flush (bounds memory and every string a build makes). */
+  segmentBytes?: number;
+  /**
+   * Aborting stops flushes cleanly: the segment being built is abandoned before its manifest commit
+   * (its files become orphans for gc), what is committed stays committed, and INTERRUPTED is thrown.
+   */
+  signal?: AbortSignal;
   /** Seconds to wait for another writer; 0 = fail at once with BUSY. */
   waitSeconds?: number;
   clock?: () => number;
@@ -57,10 +75,13 @@ export class Writer {
   private lock: WriterLock | null;
   private pending: PendingOp[] | null = null;
   private pendingDocs = 0;
+  private pendingBytes = 0;
   private readonly clock: () => number;
   readonly recovered: FlushResult | null;
   /** Documents per segment when flushing a backlog from the journal. */
   segmentDocs: number;
+  /** Journal payload bytes per segment flush. */
+  segmentBytes: number;
 
   private constructor(
     readonly dir: string,
@@ -74,6 +95,11 @@ export class Writer {
     this.schema = readSchema(db);
     this.recovered = null;
     this.segmentDocs = opts.segmentDocs ?? 100_000;
+    this.segmentBytes = Math.max(1, opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES);
+  }
+
+  get signal(): AbortSignal | undefined {
+    return this.opts.signal;
   }
 
   static async open(dir: string, name: string, opts: WriterOptions = {}): Promise<Writer> {
@@ -102,6 +128,12 @@ export class Writer {
   get pendingDocCount(): number {
     if (this.pending) return this.pendingDocs;
     return Number((this.db.prepare('SELECT COALESCE(SUM(count), 0) AS n FROM journal').get() as { n: number }).n);
+  }
+
+  /** Payload bytes of pending journal entries (read from the manifest until recovery has loaded them). */
+  get pendingByteCount(): number {
+    if (this.pending) return this.pendingBytes;
+    return Number((this.db.prepare('SELECT COALESCE(SUM(LENGTH(payload)), 0) AS n FROM journal').get() as { n: number }).n);
   }
 
   /**
@@ -137,6 +169,7 @@ export class Writer {
     if (this.pending) {
       this.pending.push({ seq, op: 'upsert', docs });
       this.pendingDocs += docs.length;
+      this.pendingBytes += payload.length;
     }
     return seq;
   }
@@ -148,6 +181,7 @@ export class Writer {
   forgetPending(): void {
     this.pending = null;
     this.pendingDocs = 0;
+    this.pendingBytes = 0;
   }
 
   appendDeletes(ids: DocId[]): number {
@@ -156,6 +190,7 @@ export class Writer {
     if (this.pending) {
       this.pending.push({ seq, op: 'delete', ids });
       this.pendingDocs += ids.length;
+      this.pendingBytes += payload.length;
     }
     return seq;
   }
@@ -172,17 +207,19 @@ export class Writer {
   }
 
   /**
-   * Read up to about `maxDocs` documents' worth of pending journal entries, oldest first (recovery, or
-   * after --no-flush). Damaged entries are moved to the quarantine table, never applied.
+   * Read up to about `maxDocs` documents and at most `maxBytes` payload bytes of pending journal entries,
+   * oldest first (recovery, or after --no-flush); always at least one entry, so a backlog of any size
+   * drains. Damaged entries are moved to the quarantine table, never applied.
    */
-  private readPending(maxDocs: number): { ops: PendingOp[]; quarantined: number; more: boolean } {
+  private readPending(maxDocs: number, maxBytes: number): { ops: PendingOp[]; quarantined: number; more: boolean } {
     const ops: PendingOp[] = [];
     let quarantined = 0;
     let docs = 0;
+    let bytes = 0;
     const bad: { row: JournalRow; damage: string }[] = [];
     let more = false;
     for (const row of journalEntries(this.db)) {
-      if (docs >= maxDocs && ops.length > 0) {
+      if (ops.length > 0 && (docs >= maxDocs || bytes + row.payload.length > maxBytes)) {
         more = true;
         break;
       }
@@ -201,6 +238,7 @@ export class Writer {
       }
       ops.push(op);
       docs += row.count;
+      bytes += row.payload.length;
     }
     for (const { row, damage } of bad) {
       quarantineEntry(this.db, row, damage, this.clock());
@@ -225,16 +263,19 @@ export class Writer {
     for (;;) {
       let ops: PendingOp[];
       let more: boolean;
-      if (this.pending) {
+      this.throwIfInterrupted(total);
+      if (this.pending && this.pendingBytes <= this.segmentBytes) {
         ops = this.pending;
         more = false;
       } else {
-        const r = this.readPending(this.segmentDocs);
+        // Also when the in-memory copy outgrew the byte bound: the journal is read back in bounded chunks.
+        this.pending = null;
+        const r = this.readPending(this.segmentDocs, this.segmentBytes);
         ops = r.ops;
         more = r.more;
         total.quarantined += r.quarantined;
       }
-      const f = await this.flushOps(ops);
+      const f = await this.flushOps(ops, total);
       total.segmentId = f.segmentId ?? total.segmentId;
       total.docs += f.docs;
       total.inserted += f.inserted;
@@ -245,10 +286,20 @@ export class Writer {
     }
     this.pending = [];
     this.pendingDocs = 0;
+    this.pendingBytes = 0;
     return total;
   }
 
-  private async flushOps(ops: PendingOp[]): Promise<FlushResult> {
+  private throwIfInterrupted(done: FlushResult): void {
+    if (!this.opts.signal?.aborted) return;
+    throw new ElacsymError(
+      'INTERRUPTED',
+      `interrupted while building segments${done.docs > 0 ? ` (${done.docs} documents were flushed first)` : ''}; every acknowledged document is kept in the journal and stays queryable`,
+      { hint: `the next writer builds the segments, or run \`elacsym wal replay\``, details: { flushed_documents: done.docs } },
+    );
+  }
+
+  private async flushOps(ops: PendingOp[], done: FlushResult): Promise<FlushResult> {
     const result: FlushResult = { segmentId: null, docs: 0, inserted: 0, updated: 0, deleted: 0, entries: ops.length, quarantined: 0 };
     if (ops.length === 0) return result;
     const throughSeq = ops[ops.length - 1]!.seq;
@@ -263,14 +314,29 @@ export class Writer {
     for (const d of latest.values()) if (d) docs.push(d);
 
     const segId = Number(getMeta(this.db, 'next_segment_id') ?? '1');
-    const files =
-      docs.length > 0
-        ? await writeSegment(join(this.dir, 'segments'), segId, docs, this.schema, {
-            onPhase: (p) => this.opts.onPhase?.(p, docs.length),
-            afterParquet: () => failpoint('flush:after-parquet-write'),
-            afterIndex: () => failpoint('flush:after-index-write'),
-          })
-        : null;
+    let files: Awaited<ReturnType<typeof writeSegment>> | null = null;
+    try {
+      if (docs.length > 0) {
+        files = await writeSegment(join(this.dir, 'segments'), segId, docs, this.schema, {
+          onPhase: (p) => this.opts.onPhase?.(p, docs.length),
+          afterParquet: () => failpoint('flush:after-parquet-write'),
+          afterIndex: () => failpoint('flush:after-index-write'),
+          signal: this.opts.signal,
+        });
+      }
+    } catch (e) {
+      if (this.opts.signal?.aborted) {
+        this.collectGarbage();
+        this.throwIfInterrupted(done);
+      }
+      throw e;
+    }
+    // Last chance to stop before the commit point: the files just written become orphans for gc.
+    await failpointPause('flush:before-manifest-commit', this.opts.signal);
+    if (this.opts.signal?.aborted) {
+      this.collectGarbage();
+      this.throwIfInterrupted(done);
+    }
 
     this.opts.onPhase?.('commit', docs.length);
     const getLoc = this.db.prepare('SELECT segment_id, ord FROM docs WHERE id_key = ?');

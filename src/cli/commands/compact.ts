@@ -3,6 +3,8 @@ import { compactNamespace, type CompactionReport } from '../../store/compact.js'
 import { Writer } from '../../store/writer.js';
 import { DataDir, namespaceDir } from '../../store/data-dir.js';
 import { intOpt } from '../args.js';
+import { interruptSignal } from '../interrupt.js';
+import { segmentBytesFromEnv } from '../limits.js';
 import { err, printJson, type GlobalOptions, reportError } from '../output.js';
 
 function describe(r: CompactionReport): string {
@@ -17,12 +19,14 @@ export default async function compact([name]: string[], o: Record<string, unknow
   if (name && o.all) throw new ElacsymError('USAGE', 'pass either a namespace or --all, not both');
   const wait = intOpt(o.wait ?? 0, '--wait', 0, 86400);
   const names = o.all ? DataDir.open(g.dataDir).listNamespaces() : [name!];
+  const signal = interruptSignal();
+  const segmentBytes = segmentBytesFromEnv();
   let worst = 0;
   for (const ns of names) {
     try {
       const dir = namespaceDir(g.dataDir, ns);
       // No recovery flush on open: the plan decides whether the journal backlog is worth flushing.
-      const w = await Writer.open(dir, ns, { waitSeconds: wait, recover: false });
+      const w = await Writer.open(dir, ns, { waitSeconds: wait, recover: false, segmentBytes, signal });
       try {
         const report = await compactNamespace(w, ns, { ifNeeded: Boolean(o.ifNeeded), dryRun: Boolean(o.dryRun) });
         if (g.json) await printJson(report);
@@ -32,6 +36,8 @@ export default async function compact([name]: string[], o: Record<string, unknow
       }
     } catch (e) {
       // --all goes on with the other namespaces; the exit status is the first failure's.
+      // An interrupt stops --all too: rethrown, main reports it once with status 130.
+      if (e instanceof ElacsymError && e.code === 'INTERRUPTED') throw e;
       const code = reportError(e, g);
       if (!o.all) return code;
       worst ||= code;

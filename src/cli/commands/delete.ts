@@ -4,6 +4,8 @@ import { parseId } from '../../model/document.js';
 import type { DocId } from '../../model/types.js';
 import { Writer } from '../../store/writer.js';
 import { intOpt, readInput } from '../args.js';
+import { interruptSignal } from '../interrupt.js';
+import { segmentBytesFromEnv } from '../limits.js';
 import { err, printJson, type GlobalOptions } from '../output.js';
 
 /** An id as typed by a shell user: 42 is the integer id, "42" (JSON-quoted) or abc are strings. */
@@ -35,7 +37,8 @@ export default async function del([name]: string[], o: Record<string, unknown>, 
       .forEach((l, i) => l.trim() && ids.push(cliId(l.replace(/\r$/, ''), `line ${i + 1}`)));
   }
   if (o.ids === undefined && o.idsFile === undefined) throw new ElacsymError('USAGE', 'pass --ids 1,2,3 or --ids-file FILE');
-  const writer = await Writer.open(dir, name!, { waitSeconds: intOpt(o.wait ?? 0, '--wait', 0, 86400) });
+  // SIGINT/SIGTERM: the deletes already committed to the journal stay; the segment build stops (130).
+  const writer = await Writer.open(dir, name!, { waitSeconds: intOpt(o.wait ?? 0, '--wait', 0, 86400), segmentBytes: segmentBytesFromEnv(), signal: interruptSignal() });
   try {
     if (ids.length > 0) writer.appendDeletes(ids);
     const r = await writer.flush();

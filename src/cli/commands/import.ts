@@ -4,6 +4,8 @@ import { namespaceDir } from '../../store/data-dir.js';
 import { importNdjson, type ImportProgress } from '../../store/ingest.js';
 import { Writer } from '../../store/writer.js';
 import { intOpt } from '../args.js';
+import { interruptSignal } from '../interrupt.js';
+import { segmentBytesFromEnv } from '../limits.js';
 import { err, fmtInt, isTTY, printJson, type GlobalOptions } from '../output.js';
 import { startProgress } from '../progress.js';
 
@@ -31,15 +33,9 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
   let rejectsFd: number | null = null;
   if (typeof o.rejects === 'string') rejectsFd = openSync(o.rejects, 'w');
 
-  const writer = await Writer.open(dir, name!, { waitSeconds: wait, segmentDocs });
-  let stop = false;
-  const onSig = () => {
-    if (stop) process.exit(130);
-    stop = true;
-    err('elacsym: interrupt: finishing the current batch (press Ctrl-C again to abort at once)');
-  };
-  process.on('SIGINT', onSig);
-  process.on('SIGTERM', onSig);
+  // SIGINT/SIGTERM: stop reading, commit the complete lines already read, exit 130 (see interrupt.ts).
+  const signal = interruptSignal();
+  const writer = await Writer.open(dir, name!, { waitSeconds: wait, segmentDocs, segmentBytes: segmentBytesFromEnv(), signal });
   const showBar = !g.quiet && !g.json && (isTTY('stderr') || Boolean(o.progress));
   const bar = showBar ? await startProgress(total) : null;
   try {
@@ -48,6 +44,7 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
     if (writer.recovered && writer.recovered.entries > 0 && !g.quiet) {
       err(`recovered ${writer.recovered.entries} pending journal entries (${writer.recovered.docs} documents) into a segment`);
     }
+    if (fromStdin && isTTY('stdin') && !g.quiet) err('elacsym: reading NDJSON from standard input (end with Ctrl-D; Ctrl-C commits what was read and stops)');
     const input = fromStdin ? process.stdin : createReadStream(file, { highWaterMark: 1 << 20 });
     const summary = await importNdjson(writer, input, {
       onError: o.onError === 'skip' ? 'skip' : 'fail',
@@ -62,7 +59,7 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
       segmentDocs,
       maxLineBytes,
       resumeKey,
-      shouldStop: () => stop,
+      signal,
       flush: o.flush !== false,
       // With --json, every committed batch is acknowledged on stderr as an NDJSON event (scripts, crash tests).
       onProgress: bar
@@ -85,8 +82,8 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
     return 0;
   } finally {
     bar?.stop();
-    process.off('SIGINT', onSig);
-    process.off('SIGTERM', onSig);
+    // An interrupted read leaves stdin open; a live handle would keep the process from exiting.
+    if (fromStdin) process.stdin.destroy();
     if (rejectsFd !== null) closeSync(rejectsFd);
     writer.close();
   }

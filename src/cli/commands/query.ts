@@ -7,7 +7,8 @@ import { warmUp } from '../../query/warm-up.js';
 import { QueryContext } from '../../store/search-sources.js';
 import { Snapshot } from '../../store/snapshot.js';
 import { intOpt, jsonArg, numOpt, readInput } from '../args.js';
-import { err, isTTY, out, outLine, printJson, type GlobalOptions } from '../output.js';
+import { interruptSignal } from '../interrupt.js';
+import { err, flushOut, isTTY, out, outLine, printJson, type GlobalOptions } from '../output.js';
 
 const FLAG_KEYS = ['vector', 'text', 'fields', 'filter', 'includeVector', 'includeAttributes'] as const;
 
@@ -116,13 +117,28 @@ export default async function query([name]: string[], o: Record<string, unknown>
       if (!g.quiet) err(`elacsym: warmed up with ${w.queries} queries in ${w.ms.toFixed(0)} ms`);
     }
     // --batch: one response line per request line, in order; a bad line yields an error line and exit 2.
-    const [{ createReadStream }, { createInterface }] = await Promise.all([import('node:fs'), import('node:readline')]);
-    const input = o.batch === '-' ? process.stdin : createReadStream(String(o.batch));
+    const [{ createReadStream, fstatSync, statSync }, { createInterface }] = await Promise.all([import('node:fs'), import('node:readline')]);
+    const fromStdin = o.batch === '-';
+    const input = fromStdin ? process.stdin : createReadStream(String(o.batch));
+    // A query server on a pipe (a co-process client writes a request and waits for its answer): each
+    // answer is flushed as soon as it is written. A regular file keeps the buffered 64 KiB writes.
+    let perLine: boolean;
+    try {
+      perLine = !(fromStdin ? fstatSync(0) : statSync(String(o.batch))).isFile();
+    } catch {
+      perLine = fromStdin; // a missing file is reported by the read below
+    }
     const rl = createInterface({ input, crlfDelay: Infinity });
+    // SIGINT/SIGTERM: answer the request in hand, then stop reading and exit 130.
+    const signal = interruptSignal();
+    const stop = () => rl.close();
+    signal.addEventListener('abort', stop, { once: true });
     let line = 0;
+    let answered = 0;
     let failed = 0;
     try {
       for await (const text of rl) {
+        if (signal.aborted) break;
         line++;
         if (text.trim() === '') continue;
         try {
@@ -138,10 +154,22 @@ export default async function query([name]: string[], o: Record<string, unknown>
           failed++;
           await out(`${JSON.stringify({ error: { code: e.code, message: e.message, hint: e.hint, line } })}\n`);
         }
+        answered++;
+        if (perLine) await flushOut();
       }
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ElacsymError('FILE_NOT_FOUND', `batch file ${o.batch} does not exist`);
       throw e;
+    } finally {
+      signal.removeEventListener('abort', stop);
+      if (fromStdin) process.stdin.destroy();
+    }
+    if (signal.aborted) {
+      await flushOut();
+      throw new ElacsymError('INTERRUPTED', `interrupted after answering ${answered} requests (input lines 1-${line})`, {
+        hint: `send the remaining requests again${fromStdin ? '' : ` (the file's lines after ${line})`}`,
+        details: { answered, lines: line },
+      });
     }
     if (failed > 0) {
       err(`elacsym: ${failed} of ${line} batch lines failed (see their error lines on stdout)`);
