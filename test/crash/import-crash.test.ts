@@ -162,9 +162,9 @@ describe('SIGKILL at seeded steps of compaction', () => {
     const dir = tmpDir();
     const d = join(dir, 'data');
     expect((await cli(['-d', d, 'init', 'docs', '--dim', '16', '--full-text', 'title,body'])).code).toBe(0);
-    const file = datasetFile(dir, { docs: 6000, dim: 16, seed: 12 });
-    expect((await cli(['-d', d, 'import', 'docs', file, '--segment-docs', '1000', '--batch-size', '500'])).code).toBe(0);
-    expect((await cli(['-d', d, 'delete', 'docs', '--ids', range(300).map((i) => i * 7).join(',')])).code).toBe(0);
+    const file = datasetFile(dir, { docs: 3000, dim: 16, seed: 12 });
+    expect((await cli(['-d', d, 'import', 'docs', file, '--segment-docs', '500', '--batch-size', '250'])).code).toBe(0);
+    expect((await cli(['-d', d, 'delete', 'docs', '--ids', range(150).map((i) => i * 7).join(',')])).code).toBe(0);
     const before = await exportMap(d, 'docs');
     const segments = async () => (JSON.parse((await cli(['-d', d, '--json', 'health', 'docs'])).stdout) as { namespaces: { segments: number }[] }).namespaces[0]!.segments;
     const rand = mulberry32(99);
@@ -173,7 +173,7 @@ describe('SIGKILL at seeded steps of compaction', () => {
     for (let round = 0; round < 10; round++) {
       if ((await segments()) < 2) {
         // the last kill came after the swap: fragment again so this round has a merge to kill
-        expect((await cli(['-d', d, 'import', 'docs', '-', '--segment-docs', '500'], { input: [...before.values()].slice(0, 1500).join('\n') })).code).toBe(0);
+        expect((await cli(['-d', d, 'import', 'docs', '-', '--segment-docs', '500'], { input: [...before.values()].slice(0, 1000).join('\n') })).code).toBe(0);
       }
       const fp = points[Math.floor(rand() * points.length)]!;
       const r = await runUntilKilled(['-d', d, 'compact', 'docs'], [fp]);
