@@ -184,15 +184,41 @@ export class Writer {
     this.pendingBytes = 0;
   }
 
+  /**
+   * Append deletes to the journal, durable when this returns. A long id list becomes several entries of
+   * at most half the byte bound each (like import batches, so any flush can take one), committed in ONE
+   * transaction: the deletion is still all or nothing. Returns the last entry's seq.
+   */
   appendDeletes(ids: DocId[]): number {
-    const payload = encodeDeletes(ids);
-    const seq = appendJournal(this.db, 'delete', ids.length, payload, this.clock());
-    if (this.pending) {
-      this.pending.push({ seq, op: 'delete', ids });
-      this.pendingDocs += ids.length;
-      this.pendingBytes += payload.length;
+    const maxBytes = Math.max(1, Math.floor(this.segmentBytes / 2));
+    const chunks: DocId[][] = [];
+    let cur: DocId[] = [];
+    let bytes = 2;
+    for (const id of ids) {
+      const b = JSON.stringify(id).length + 1; // ASCII-sized estimate; ids are short
+      if (cur.length > 0 && bytes + b > maxBytes) {
+        chunks.push(cur);
+        cur = [];
+        bytes = 2;
+      }
+      cur.push(id);
+      bytes += b;
     }
-    return seq;
+    chunks.push(cur);
+    const entries = this.db.transaction(() =>
+      chunks.map((chunk) => {
+        const payload = encodeDeletes(chunk);
+        return { seq: appendJournal(this.db, 'delete', chunk.length, payload, this.clock()), chunk, bytes: payload.length };
+      }),
+    )();
+    if (this.pending) {
+      for (const e of entries) {
+        this.pending.push({ seq: e.seq, op: 'delete', ids: e.chunk });
+        this.pendingDocs += e.chunk.length;
+        this.pendingBytes += e.bytes;
+      }
+    }
+    return entries[entries.length - 1]!.seq;
   }
 
   /** Delete every quarantined journal entry (their bytes are gone afterwards). Returns how many. */

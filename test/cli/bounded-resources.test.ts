@@ -69,6 +69,24 @@ describe('byte bounds on the write path', () => {
     expect((await cli(['-d', d, 'health', '--deep'])).code).toBe(0);
   });
 
+  it('a long delete list becomes journal entries of bounded size, committed all together', async () => {
+    const d = await setup();
+    const ids = Array.from({ length: 600 }, (_, i) => i + 1);
+    const docs = ids.map((id) => JSON.stringify({ id, vector: [1, id], attributes: { title: 't' } }));
+    expect((await cli(['-d', d, 'import', 'ns', '-'], { input: docs.join('\n') })).code).toBe(0);
+    // Killed after its journal commit, before its flush commits: the journal shows how the ids were cut.
+    const small = { ELACSYM_SEGMENT_BYTES: '2048' };
+    const r = await cli(['-d', d, 'delete', 'ns', '--ids', ids.slice(0, 500).join(',')], { env: { ...small, ELACSYM_FAILPOINTS: 'flush:before-manifest-commit' } });
+    expect(r.code).toBe(137);
+    const wal = JSON.parse((await cli(['-d', d, '--json', 'wal', 'inspect', 'ns'])).stdout) as { entries: { op: string; documents: number; bytes: number }[] };
+    const dels = wal.entries.filter((e) => e.op === 'delete');
+    expect(dels.length).toBeGreaterThan(1);
+    expect(dels.reduce((a, e) => a + e.documents, 0)).toBe(500); // all of them, or none: one transaction
+    for (const e of dels) expect(e.bytes).toBeLessThanOrEqual(1024);
+    expect((await cli(['-d', d, 'wal', 'replay', 'ns'], { env: small })).code).toBe(0);
+    expect([...(await exportMap(d, 'ns')).keys()].map(Number).sort((a, b) => a - b)).toEqual(ids.slice(500));
+  });
+
   it('refuses a malformed ELACSYM_SEGMENT_BYTES with a usage error', async () => {
     const d = await setup();
     const r = await cli(['-d', d, '--json', 'import', 'ns', '-'], { input: '{"id":1}', env: { ELACSYM_SEGMENT_BYTES: '1e6' } });
