@@ -48,3 +48,14 @@ export function interruptSignal(): AbortSignal {
   graceful = true;
   return controller.signal;
 }
+
+/**
+ * Told when a writer starts waiting (--wait) for another writer's lock: the wait can be long, and it is
+ * interruptible like everything else. With --json it is an event on stderr, like import's committed events.
+ */
+export function lockWaitNotice(g: Pick<GlobalOptions, 'json' | 'quiet'>, name: string, waitSeconds: number): () => void {
+  return () => {
+    if (g.json) err(JSON.stringify({ event: 'waiting', namespace: name, seconds: waitSeconds }));
+    else if (!g.quiet) err(`elacsym: namespace ${name} is being written by another process; waiting up to ${waitSeconds}s (Ctrl-C to stop)`);
+  };
+}

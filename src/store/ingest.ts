@@ -104,6 +104,8 @@ async function* untilAborted(input: AsyncIterable<Uint8Array>, signal: AbortSign
     }
   } finally {
     signal.removeEventListener('abort', onAbort);
+    // Release the source (a file descriptor, a socket) even while a read is pending; its outcome is moot.
+    if (signal.aborted) Promise.resolve(it.return?.()).catch(() => undefined);
   }
 }
 

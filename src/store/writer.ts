@@ -54,6 +54,8 @@ export interface WriterOptions {
   clock?: () => number;
   /** Skip recovery on open (used by `wal inspect`-style tools that only read). */
   recover?: boolean;
+  /** Called once when another writer holds the lock and this one starts waiting for it (--wait). */
+  onLockWait?: () => void;
   onPhase?: (phase: BuildPhase | 'commit', docs: number) => void;
 }
 
@@ -65,6 +67,51 @@ export interface FlushResult {
   deleted: number;
   entries: number;
   quarantined: number;
+}
+
+/** How often a writer waiting for the lock tries again (SQLite's own busy handler sleeps similarly). */
+const LOCK_POLL_MS = 50;
+
+/**
+ * Take the writer lock, waiting up to `waitSeconds` for another writer. The wait polls from the event
+ * loop instead of sleeping inside SQLite's busy handler: a synchronous wait of --wait seconds would keep
+ * SIGINT/SIGTERM from being handled until the other writer finished. An abort ends the wait at once with
+ * INTERRUPTED.
+ */
+async function acquireLockInterruptibly(path: string, name: string, opts: WriterOptions): Promise<WriterLock> {
+  const what = `namespace ${name}`;
+  const wait = opts.waitSeconds ?? 0;
+  const clock = opts.clock ?? Date.now;
+  const deadline = clock() + wait * 1000;
+  let announced = false;
+  for (;;) {
+    try {
+      return acquireWriterLock(path, 0, what);
+    } catch (e) {
+      if (!(e instanceof ElacsymError) || e.code !== 'BUSY' || wait === 0) throw e;
+      const left = deadline - clock();
+      if (left <= 0) {
+        throw new ElacsymError('BUSY', `${what} is still being written by another process after waiting ${wait}s`, { cause: e });
+      }
+      if (!announced) {
+        announced = true;
+        opts.onLockWait?.();
+      }
+      const signal = opts.signal;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(t);
+          signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        const t = setTimeout(done, Math.min(LOCK_POLL_MS, left));
+        signal?.addEventListener('abort', done, { once: true });
+      });
+      if (signal?.aborted) {
+        throw new ElacsymError('INTERRUPTED', `interrupted while waiting for another writer of ${what}; nothing was written`, { hint: 'rerun the command' });
+      }
+    }
+  }
 }
 
 type PendingOp = { seq: number; op: 'upsert'; docs: Doc[] } | { seq: number; op: 'delete'; ids: DocId[] };
@@ -103,7 +150,7 @@ export class Writer {
   }
 
   static async open(dir: string, name: string, opts: WriterOptions = {}): Promise<Writer> {
-    const lock = acquireWriterLock(join(dir, 'writer.lock'), opts.waitSeconds ?? 0, `namespace ${name}`);
+    const lock = await acquireLockInterruptibly(join(dir, 'writer.lock'), name, opts);
     let db: Db | undefined;
     try {
       const path = join(dir, 'manifest.db');

@@ -3,7 +3,7 @@
  * open and synchronises on an event the child prints (a committed batch, a response line, a paused fail
  * point), then signals: never a sleep. A child that ignored the signal would hang, and the test fail.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, cleanupTmp, cli, datasetFile, errorCode, exportMap, ndjson, ROOT, tmpDir } from '../helpers/cli.js';
@@ -20,9 +20,13 @@ interface Child {
 }
 
 function start(args: string[], env: Record<string, string> = {}): Child {
+  return startRaw(process.execPath, [BIN, ...args], env);
+}
+
+function startRaw(command: string, args: string[], env: Record<string, string> = {}): Child {
   const clean: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ELACSYM_') && v !== undefined) clean[k] = v;
-  const proc = spawn(process.execPath, [BIN, ...args], { env: { ...clean, ...env }, cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  const proc = spawn(command, args, { env: { ...clean, ...env }, cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
   proc.stdin.on('error', () => undefined); // writes after the child exited
   const text = { stdout: '', stderr: '' };
   const waiters: { stream: 'stdout' | 'stderr'; pred: (l: string) => boolean; resolve: (l: string) => void }[] = [];
@@ -99,6 +103,42 @@ describe('import from a quiet stdin', () => {
     expect((await c.exit).code).toBe(130);
     expect(errorCode(c.stderr())).toBe('INTERRUPTED');
     expect((await exportMap(d, 'ns')).size).toBe(0);
+  });
+});
+
+describe('a writer waiting for the lock (--wait)', () => {
+  it('says it waits, and a signal ends the wait at once with 130 and nothing written', async () => {
+    const dir = tmpDir();
+    const d = await ns(8);
+    const file = datasetFile(dir, { docs: 50, dim: 8, seed: 6 });
+    // The first writer holds the lock, paused inside its flush.
+    const holder = start(['-d', d, 'import', 'ns', file], { ELACSYM_FAILPOINTS: 'flush:before-manifest-commit=pause' });
+    await holder.line('stderr', (l) => l.startsWith('{"failpoint"'));
+    const waiter = start(['-d', d, '--json', 'import', 'ns', '-', '--wait', '3600']);
+    waiter.proc.stdin.write(`${doc(1000)}\n`);
+    await waiter.line('stderr', isEvent('waiting'));
+    waiter.proc.kill('SIGTERM');
+    expect((await waiter.exit).code, waiter.stderr()).toBe(130);
+    expect(errorCode(waiter.stderr())).toBe('INTERRUPTED');
+    holder.proc.kill('SIGINT');
+    expect((await holder.exit).code).toBe(130);
+    const after = await exportMap(d, 'ns');
+    expect(after.size).toBe(50); // the holder's acknowledged documents; nothing of the waiter
+    expect(after.has('1000')).toBe(false);
+  });
+});
+
+describe('import from a terminal', () => {
+  // util-linux script(1) gives the child a pseudo-terminal as stdin, stdout and stderr.
+  const hasScript = spawnSync('script', ['--version']).status === 0;
+  it.skipIf(!hasScript)('says it is reading standard input, then reads until Ctrl-D', async () => {
+    const d = await ns();
+    const cmd = [process.execPath, BIN, '-d', d, 'import', 'ns', '-'].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const c = startRaw('script', ['-qfec', cmd, '/dev/null']);
+    await c.line('stdout', (l) => l.includes('reading NDJSON from standard input'));
+    c.proc.stdin.write(`${doc(1)}\n\u0004`);
+    expect((await c.exit).code, c.stdout()).toBe(0);
+    expect([...(await exportMap(d, 'ns')).keys()]).toEqual(['1']);
   });
 });
 

@@ -3,7 +3,7 @@ import { compactNamespace, type CompactionReport } from '../../store/compact.js'
 import { Writer } from '../../store/writer.js';
 import { DataDir, namespaceDir } from '../../store/data-dir.js';
 import { intOpt } from '../args.js';
-import { interruptSignal } from '../interrupt.js';
+import { interruptSignal, lockWaitNotice } from '../interrupt.js';
 import { segmentBytesFromEnv } from '../limits.js';
 import { err, printJson, type GlobalOptions, reportError } from '../output.js';
 
@@ -26,7 +26,7 @@ export default async function compact([name]: string[], o: Record<string, unknow
     try {
       const dir = namespaceDir(g.dataDir, ns);
       // No recovery flush on open: the plan decides whether the journal backlog is worth flushing.
-      const w = await Writer.open(dir, ns, { waitSeconds: wait, recover: false, segmentBytes, signal });
+      const w = await Writer.open(dir, ns, { waitSeconds: wait, recover: false, segmentBytes, signal, onLockWait: lockWaitNotice(g, ns, wait) });
       try {
         const report = await compactNamespace(w, ns, { ifNeeded: Boolean(o.ifNeeded), dryRun: Boolean(o.dryRun) });
         if (g.json) await printJson(report);

@@ -4,7 +4,7 @@ import { parseId } from '../../model/document.js';
 import type { DocId } from '../../model/types.js';
 import { Writer } from '../../store/writer.js';
 import { intOpt, readInput } from '../args.js';
-import { interruptSignal } from '../interrupt.js';
+import { interruptSignal, lockWaitNotice } from '../interrupt.js';
 import { segmentBytesFromEnv } from '../limits.js';
 import { err, printJson, type GlobalOptions } from '../output.js';
 
@@ -38,7 +38,8 @@ export default async function del([name]: string[], o: Record<string, unknown>, 
   }
   if (o.ids === undefined && o.idsFile === undefined) throw new ElacsymError('USAGE', 'pass --ids 1,2,3 or --ids-file FILE');
   // SIGINT/SIGTERM: the deletes already committed to the journal stay; the segment build stops (130).
-  const writer = await Writer.open(dir, name!, { waitSeconds: intOpt(o.wait ?? 0, '--wait', 0, 86400), segmentBytes: segmentBytesFromEnv(), signal: interruptSignal() });
+  const wait = intOpt(o.wait ?? 0, '--wait', 0, 86400);
+  const writer = await Writer.open(dir, name!, { waitSeconds: wait, segmentBytes: segmentBytesFromEnv(), signal: interruptSignal(), onLockWait: lockWaitNotice(g, name!, wait) });
   try {
     if (ids.length > 0) writer.appendDeletes(ids);
     const r = await writer.flush();

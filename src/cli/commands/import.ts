@@ -4,7 +4,7 @@ import { namespaceDir } from '../../store/data-dir.js';
 import { importNdjson, type ImportProgress } from '../../store/ingest.js';
 import { Writer } from '../../store/writer.js';
 import { intOpt } from '../args.js';
-import { interruptSignal } from '../interrupt.js';
+import { interruptSignal, lockWaitNotice } from '../interrupt.js';
 import { segmentBytesFromEnv } from '../limits.js';
 import { err, fmtInt, isTTY, printJson, type GlobalOptions } from '../output.js';
 import { startProgress } from '../progress.js';
@@ -35,7 +35,9 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
 
   // SIGINT/SIGTERM: stop reading, commit the complete lines already read, exit 130 (see interrupt.ts).
   const signal = interruptSignal();
-  const writer = await Writer.open(dir, name!, { waitSeconds: wait, segmentDocs, segmentBytes: segmentBytesFromEnv(), signal });
+  const writer = await Writer.open(dir, name!, { waitSeconds: wait, segmentDocs, segmentBytes: segmentBytesFromEnv(), signal, onLockWait: lockWaitNotice(g, name!, wait) });
+  // A user who typed `elacsym import docs` and forgot the file would otherwise face a silent terminal.
+  if (fromStdin && isTTY('stdin') && !g.quiet) err('elacsym: reading NDJSON from standard input (end with Ctrl-D; Ctrl-C commits what was read and stops)');
   const showBar = !g.quiet && !g.json && (isTTY('stderr') || Boolean(o.progress));
   const bar = showBar ? await startProgress(total) : null;
   try {
@@ -44,7 +46,6 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
     if (writer.recovered && writer.recovered.entries > 0 && !g.quiet) {
       err(`recovered ${writer.recovered.entries} pending journal entries (${writer.recovered.docs} documents) into a segment`);
     }
-    if (fromStdin && isTTY('stdin') && !g.quiet) err('elacsym: reading NDJSON from standard input (end with Ctrl-D; Ctrl-C commits what was read and stops)');
     const input = fromStdin ? process.stdin : createReadStream(file, { highWaterMark: 1 << 20 });
     const summary = await importNdjson(writer, input, {
       onError: o.onError === 'skip' ? 'skip' : 'fail',
