@@ -128,6 +128,26 @@ describe('a writer waiting for the lock (--wait)', () => {
   });
 });
 
+describe('commands without work to commit', () => {
+  it('export blocked on a full pipe: SIGTERM exits 130 INTERRUPTED (not 143)', async () => {
+    const dir = tmpDir();
+    const d = await ns(8);
+    const file = datasetFile(dir, { docs: 3000, dim: 8, seed: 7 }); // far more than the pipe buffers hold
+    expect((await cli(['-d', d, 'import', 'ns', file])).code).toBe(0);
+    const c = start(['-d', d, 'export', 'ns']);
+    // Stop reading at the first output: the export cannot finish, it waits for the pipe to drain.
+    await new Promise<void>((resolve) => c.proc.stdout.once('data', () => resolve()));
+    c.proc.stdout.pause();
+    const exited = new Promise<number | null>((resolve) => c.proc.once('exit', (code) => resolve(code)));
+    c.proc.kill('SIGTERM');
+    const code = await exited; // 'exit', not 'close': the paused stdout is drained only afterwards
+    c.proc.stdout.resume();
+    await c.exit;
+    expect(code).toBe(130);
+    expect(errorCode(c.stderr())).toBe('INTERRUPTED');
+  });
+});
+
 describe('import from a terminal', () => {
   // util-linux script(1) gives the child a pseudo-terminal as stdin, stdout and stderr.
   const hasScript = spawnSync('script', ['--version']).status === 0;
