@@ -29,6 +29,7 @@ describe('fail points on the import and flush path', () => {
     'import:after-journal-commit',
     'flush:after-parquet-write',
     'flush:after-index-write',
+    'flush:before-manifest-commit',
     'flush:after-manifest-commit',
     'flush:after-gc',
   ];
