@@ -162,6 +162,24 @@ describe('import from a terminal', () => {
   });
 });
 
+describe('drop at its confirmation prompt', () => {
+  const hasScript = spawnSync('script', ['--version']).status === 0;
+  it.skipIf(!hasScript)('Ctrl-C exits 130 INTERRUPTED and keeps the namespace', async () => {
+    const d = await ns();
+    const cmd = [process.execPath, BIN, '-d', d, 'drop', 'ns'].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const c = startRaw('script', ['-qfec', cmd, '/dev/null']);
+    // the prompt has no newline: wait for its text
+    for (;;) {
+      if (c.stdout().includes('type its name to confirm')) break;
+      await new Promise<void>((resolve) => c.proc.stdout.once('data', () => resolve()));
+    }
+    c.proc.stdin.write('\u0003');
+    expect((await c.exit).code, c.stdout()).toBe(130);
+    expect(c.stdout()).toContain('error[INTERRUPTED]');
+    expect((await cli(['-d', d, 'ls'])).stdout).toContain('ns');
+  });
+});
+
 describe('query --batch - as a co-process', () => {
   it('answers each request on its own flushed line while stdin stays open, and exits 130 on a signal', async () => {
     const d = await ns();
