@@ -117,7 +117,8 @@ export default async function query([name]: string[], o: Record<string, unknown>
       if (!g.quiet) err(`elacsym: warmed up with ${w.queries} queries in ${w.ms.toFixed(0)} ms`);
     }
     // --batch: one response line per request line, in order; a bad line yields an error line and exit 2.
-    const [{ createReadStream, fstatSync, statSync }, { createInterface }] = await Promise.all([import('node:fs'), import('node:readline')]);
+    const { createReadStream, fstatSync, statSync } = await import('node:fs');
+    const { readLines, DEFAULT_MAX_LINE_BYTES } = await import('../../store/ingest.js');
     const fromStdin = o.batch === '-';
     const input = fromStdin ? process.stdin : createReadStream(String(o.batch));
     // A query server on a pipe (a co-process client writes a request and waits for its answer): each
@@ -128,21 +129,22 @@ export default async function query([name]: string[], o: Record<string, unknown>
     } catch {
       perLine = fromStdin; // a missing file is reported by the read below
     }
-    const rl = createInterface({ input, crlfDelay: Infinity });
-    // SIGINT/SIGTERM: answer the request in hand, then stop reading and exit 130.
+    // SIGINT/SIGTERM: answer the request in hand, then stop reading and exit 130. The line reader is
+    // import's: linear in the line length, bounded (an over-long line is an error line, not a heap
+    // exhaustion), and it stops at once on the signal even while stdin is quiet.
     const signal = interruptSignal();
-    const stop = () => rl.close();
-    signal.addEventListener('abort', stop, { once: true });
     let line = 0;
     let answered = 0;
     let failed = 0;
     try {
-      for await (const text of rl) {
+      for await (const { bytes, consumed } of readLines(input, DEFAULT_MAX_LINE_BYTES, signal)) {
         if (signal.aborted) break;
         line++;
-        if (text.trim() === '') continue;
+        const text = consumed < 0 ? '' : bytes.toString('utf8');
+        if (consumed >= 0 && text.trim() === '') continue;
         try {
           let json: unknown;
+          if (consumed < 0) throw new ElacsymError('INVALID_QUERY', `line ${line}: longer than ${DEFAULT_MAX_LINE_BYTES} bytes`);
           try {
             json = JSON.parse(text);
           } catch (e) {
@@ -161,7 +163,6 @@ export default async function query([name]: string[], o: Record<string, unknown>
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ElacsymError('FILE_NOT_FOUND', `batch file ${o.batch} does not exist`);
       throw e;
     } finally {
-      signal.removeEventListener('abort', stop);
       if (fromStdin) process.stdin.destroy();
     }
     if (signal.aborted) {
