@@ -5,6 +5,7 @@
  */
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { ElacsymError, EXIT } from '../errors.js';
+import { installInterruptHandlers, removeInterruptHandlers } from './interrupt.js';
 import { err, flushOut, type GlobalOptions, reportError } from './output.js';
 
 export const VERSION = '0.1.0';
@@ -42,6 +43,7 @@ function run(load: () => Promise<{ default: Action }>) {
     const args = a.slice(0, -2) as string[];
     const g = globals(cmd);
     if (cmd.registeredArguments[0]?.name() === 'namespace' && typeof args[0] === 'string') g.namespace = args[0];
+    installInterruptHandlers(g);
     try {
       const mod = await load();
       const code = await mod.default(args.flat() as string[], opts, g);
@@ -49,6 +51,8 @@ function run(load: () => Promise<{ default: Action }>) {
     } catch (e) {
       await flushOut().catch(() => undefined);
       exitCode = reportError(e, g);
+    } finally {
+      removeInterruptHandlers();
     }
   };
 }

@@ -25,7 +25,7 @@ import { ElacsymError, isElacsymError } from '../errors.js';
 import { idKey } from '../model/document.js';
 import type { Doc } from '../model/types.js';
 import { getMeta, insertSegment, listSegments, type SegmentRow, setMeta } from '../storage/manifest.js';
-import { failpoint } from '../util/failpoint.js';
+import { failpoint, failpointPause } from '../util/failpoint.js';
 import { FileSource } from '../util/bytes.js';
 import { envError, toEnvError } from '../util/env-error.js';
 import { writeSegment } from './segment-builder.js';
@@ -41,22 +41,37 @@ export const TIER_BASE_DOCS = 1000;
 export const MAX_MERGE_DOCS = 250_000;
 
 /**
- * Split segments (in id order) into merge groups of at most MAX_MERGE_DOCS live documents. A group of one
- * segment is kept only if it has dead rows to drop (rewriting a clean segment alone gains nothing).
+ * The bytes a segment's live documents take in a merge, estimated from its index file: the file holds the
+ * documents' JSON twice (the row table and the filter columns) plus postings and vectors, so half of it,
+ * scaled by the live fraction, is close to the journal payload bytes the flush bound (segmentBytes) counts.
  */
-export function capGroups(segs: readonly SegStat[]): number[][] {
+export function mergeBytesOf(s: SegStat): number {
+  return s.row.doc_count > 0 ? Math.ceil((s.row.index_bytes / 2) * (s.live / s.row.doc_count)) : 0;
+}
+
+/**
+ * Split segments (in id order) into merge groups of at most MAX_MERGE_DOCS live documents and at most
+ * `maxBytes` estimated bytes (a merge holds its documents in memory and serialises whole columns, so it is
+ * bounded in bytes for the same reason a flush is). A group of one segment is kept only if it has dead rows
+ * to drop (rewriting a clean segment alone gains nothing).
+ */
+export function capGroups(segs: readonly SegStat[], maxBytes = Number.POSITIVE_INFINITY): number[][] {
   const groups: number[][] = [];
   let cur: SegStat[] = [];
   let docs = 0;
+  let bytes = 0;
   const close = () => {
     if (cur.length > 1 || (cur.length === 1 && cur[0]!.dead > 0)) groups.push(cur.map((s) => s.row.id));
     cur = [];
     docs = 0;
+    bytes = 0;
   };
   for (const s of segs) {
-    if (cur.length > 0 && docs + s.live > MAX_MERGE_DOCS) close();
+    const b = mergeBytesOf(s);
+    if (cur.length > 0 && (docs + s.live > MAX_MERGE_DOCS || bytes + b > maxBytes)) close();
     cur.push(s);
     docs += s.live;
+    bytes += b;
   }
   close();
   return groups;
@@ -118,10 +133,17 @@ export interface CompactionThresholds {
 
 export const DEFAULT_THRESHOLDS: CompactionThresholds = { maxSegments: MAX_SEGMENTS, tierBaseDocs: TIER_BASE_DOCS, deadRatio: DEAD_RATIO };
 
-export function planCompaction(stats: readonly SegStat[], pendingDocs: number, ifNeeded: boolean, thresholds: CompactionThresholds = DEFAULT_THRESHOLDS): CompactionPlan {
+export function planCompaction(
+  stats: readonly SegStat[],
+  pendingDocs: number,
+  ifNeeded: boolean,
+  maxBytes = Number.POSITIVE_INFINITY,
+  thresholds: CompactionThresholds = DEFAULT_THRESHOLDS,
+): CompactionPlan {
   const reason: string[] = [];
+  const cap = (segs: readonly SegStat[]) => capGroups(segs, maxBytes);
   if (!ifNeeded) {
-    const groups = capGroups(stats);
+    const groups = cap(stats);
     if (pendingDocs > 0) reason.push(`journal backlog of ${pendingDocs} documents`);
     if (groups.length > 0) reason.push(`major compaction of ${stats.length} segments`);
     return { reason, flushJournal: pendingDocs > 0, groups };
@@ -130,7 +152,7 @@ export function planCompaction(stats: readonly SegStat[], pendingDocs: number, i
   if (flushJournal) reason.push(`journal backlog ${pendingDocs} >= ${BACKLOG_DOCS} documents`);
   if (stats.length > thresholds.maxSegments) {
     reason.push(`${stats.length} segments > ${thresholds.maxSegments}`);
-    return { reason, flushJournal, groups: capGroups(stats) };
+    return { reason, flushJournal, groups: cap(stats) };
   }
   const picked = new Set<number>();
   const groups: number[][] = [];
@@ -140,7 +162,7 @@ export function planCompaction(stats: readonly SegStat[], pendingDocs: number, i
     tiers.set(t, [...(tiers.get(t) ?? []), s]);
   }
   for (const [t, segs] of [...tiers].sort((a, b) => a[0] - b[0])) {
-    const merges = segs.length >= TIER_FANOUT ? capGroups(segs) : [];
+    const merges = segs.length >= TIER_FANOUT ? cap(segs) : [];
     if (merges.length > 0) {
       reason.push(`tier ${t} holds ${segs.length} segments >= ${TIER_FANOUT}`);
       groups.push(...merges);
@@ -193,7 +215,7 @@ export async function compactNamespace(
   const t0 = clock();
   const before = segStats(w);
   const bytes = (rows: readonly SegmentRow[]) => rows.reduce((a, r) => a + r.parquet_bytes + r.index_bytes, 0);
-  const plan = planCompaction(before, w.pendingDocCount, opts.ifNeeded ?? false, opts.thresholds);
+  let plan = planCompaction(before, w.pendingDocCount, opts.ifNeeded ?? false, w.segmentBytes, opts.thresholds);
   const report: CompactionReport = {
     namespace: name,
     dry_run: opts.dryRun ?? false,
@@ -216,9 +238,23 @@ export async function compactNamespace(
     report.duration_ms = clock() - t0;
     return report;
   }
+  const signal = w.signal;
+  const interrupted = (merged: number) => {
+    w.collectGarbage(); // the files of an uncommitted merge are orphans now
+    return new ElacsymError('INTERRUPTED', `compaction interrupted after ${merged} of ${plan.groups.length} merges; the namespace is consistent`, {
+      hint: `rerun \`elacsym compact ${name}\` to finish`,
+      details: { merges_done: merged },
+    });
+  };
   if (plan.flushJournal || w.pendingDocCount > 0) {
     try {
       report.journal_flushed_docs = (await w.flush()).docs;
+      // The flush made new segments: a major compaction plans again so that they are merged too (otherwise
+      // `compact` with a journal backlog left the backlog's segment beside the merged one).
+      if (!opts.ifNeeded) {
+        plan = { ...plan, groups: planCompaction(segStats(w), 0, false, w.segmentBytes, opts.thresholds).groups };
+        report.plan.merge = plan.groups;
+      }
     } catch (e) {
       if (!isElacsymError(e, 'NO_SPACE')) throw e;
       throw new ElacsymError('NO_SPACE', `${e.message}; compaction of ${name} stopped before merging: the journal backlog stays in the journal (durable, queryable)`, {
@@ -235,6 +271,7 @@ export async function compactNamespace(
 
   let committedGroups = 0;
   for (const group of plan.groups) {
+    if (signal?.aborted) throw interrupted(committedGroups);
     const rows = group.map((id) => rowsById.get(id)).filter((r): r is SegmentRow => r !== undefined);
     if (rows.length === 0) continue;
     const docs: Doc[] = [];
@@ -248,8 +285,16 @@ export async function compactNamespace(
     }
     const segId = Number(getMeta(w.db, 'next_segment_id') ?? '1');
     try {
-      const files = docs.length > 0 ? await writeSegment(join(w.dir, 'segments'), segId, docs, w.schema) : null;
+      let files: Awaited<ReturnType<typeof writeSegment>> | null = null;
+      try {
+        files = docs.length > 0 ? await writeSegment(join(w.dir, 'segments'), segId, docs, w.schema, { signal }) : null;
+      } catch (e) {
+        if (signal?.aborted) throw interrupted(committedGroups);
+        throw e;
+      }
       failpoint('compact:after-segment-write');
+      await failpointPause('compact:before-manifest-commit', signal);
+      if (signal?.aborted) throw interrupted(committedGroups);
       const maxSeq = Math.max(...rows.map((r) => r.max_seq));
       const level = Math.max(...rows.map((r) => r.level)) + 1;
       // Moves an id only from the row it is read from: a damaged id map (an id naming another row, a live

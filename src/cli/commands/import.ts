@@ -7,6 +7,8 @@ import { toEnvError } from '../../util/env-error.js';
 import { writeAllSync } from '../../util/fs.js';
 import { intOpt } from '../args.js';
 import { loadConfig } from '../config.js';
+import { interruptSignal, lockWaitNotice } from '../interrupt.js';
+import { segmentBytesFromEnv } from '../limits.js';
 import { err, fmtInt, isTTY, printJson, type GlobalOptions } from '../output.js';
 import { startProgress } from '../progress.js';
 
@@ -55,20 +57,11 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
     }
   }
 
-  // Queued behind another writer: say so (with --json as an event a script or test can wait for).
-  const onWait = () => {
-    if (g.json) err(JSON.stringify({ event: 'waiting', namespace: name }));
-    else if (!g.quiet) err(`waiting up to ${wait}s for another writer of ${name}`);
-  };
-  const writer = await Writer.open(dir, name!, { waitSeconds: wait, segmentDocs, onWait });
-  let stop = false;
-  const onSig = () => {
-    if (stop) process.exit(130);
-    stop = true;
-    err('elacsym: interrupt: finishing the current batch (press Ctrl-C again to abort at once)');
-  };
-  process.on('SIGINT', onSig);
-  process.on('SIGTERM', onSig);
+  // SIGINT/SIGTERM: stop reading, commit the complete lines already read, exit 130 (see interrupt.ts).
+  const signal = interruptSignal();
+  const writer = await Writer.open(dir, name!, { waitSeconds: wait, segmentDocs, segmentBytes: segmentBytesFromEnv(), signal, onLockWait: lockWaitNotice(g, name!, wait) });
+  // A user who typed `elacsym import docs` and forgot the file would otherwise face a silent terminal.
+  if (fromStdin && isTTY('stdin') && !g.quiet) err('elacsym: reading NDJSON from standard input (end with Ctrl-D; Ctrl-C commits what was read and stops)');
   const showBar = !g.quiet && !g.json && (isTTY('stderr') || Boolean(o.progress));
   const bar = showBar ? await startProgress(total, { force: Boolean(o.progress) }) : null;
   try {
@@ -95,7 +88,7 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
       segmentDocs,
       maxLineBytes,
       resumeKey,
-      shouldStop: () => stop,
+      signal,
       flush: o.flush !== false,
       // With --json, every committed batch is acknowledged on stderr as an NDJSON event (scripts, crash tests).
       onProgress: bar
@@ -124,8 +117,8 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
     return 0;
   } finally {
     bar?.stop();
-    process.off('SIGINT', onSig);
-    process.off('SIGTERM', onSig);
+    // An interrupted read leaves stdin open; a live handle would keep the process from exiting.
+    if (fromStdin) process.stdin.destroy();
     if (rejectsFd !== null) closeSync(rejectsFd);
     writer.close();
   }

@@ -5,6 +5,8 @@ import { inspectJournal } from '../../store/journal-inspect.js';
 import { Writer } from '../../store/writer.js';
 import { toEnvError } from '../../util/env-error.js';
 import { intOpt } from '../args.js';
+import { interruptSignal, lockWaitNotice } from '../interrupt.js';
+import { segmentBytesFromEnv } from '../limits.js';
 import { err, outLine, printJson, type GlobalOptions } from '../output.js';
 
 export async function inspect([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
@@ -55,7 +57,15 @@ export async function replay([name]: string[], o: Record<string, unknown>, g: Gl
     else err(`${name}: would apply ${out.would_apply_entries} entries (${out.would_apply_documents} documents), quarantine ${out.would_quarantine}`);
     return 0;
   }
-  const w = await Writer.open(dir, name!, { waitSeconds: intOpt(o.wait ?? 0, '--wait', 0, 86400), segmentDocs: intOpt(o.segmentDocs, '--segment-docs', 1, 100_000_000) });
+  const wait = intOpt(o.wait ?? 0, '--wait', 0, 86400);
+  const w = await Writer.open(dir, name!, {
+    waitSeconds: wait,
+    onLockWait: lockWaitNotice(g, name!, wait),
+    segmentDocs: intOpt(o.segmentDocs, '--segment-docs', 1, 100_000_000),
+    segmentBytes: segmentBytesFromEnv(),
+    // SIGINT/SIGTERM: the segment being built is abandoned, what was flushed stays (INTERRUPTED, 130).
+    signal: interruptSignal(),
+  });
   try {
     const r = w.recovered!;
     const purged = o.purgeQuarantine ? w.purgeQuarantine() : 0;
