@@ -146,6 +146,31 @@ export function buildProgram(): Command {
     .action(run(() => import('./commands/import.js')));
 
   program
+    .command('patch')
+    .description('change attributes of existing documents, keeping their vectors (NDJSON {"id", "attributes"}; null removes one)')
+    .argument('<namespace>')
+    .argument('[file]', 'NDJSON file, or - for stdin', '-')
+    .addOption(new Option('--on-error <mode>', 'fail: stop at the first bad line; skip: reject it and go on').choices(['fail', 'skip']).default('fail'))
+    .option('--rejects <file>', 'with --on-error skip: write rejected lines with their reasons here (NDJSON)')
+    .option('--skip-lines <n>', 'skip the first N input lines (resume after a failure)')
+    .option('--resume', 'skip the lines an earlier patch of the same FILE committed')
+    .option('--batch-size <n>', 'patch lines per durable journal batch', '8192')
+    .option('--segment-docs <n>', 'documents per segment flush (bounds memory)', '100000')
+    .option('--max-line-bytes <n>', 'reject lines longer than this', String(64 * 1024 * 1024))
+    .option('--wait <seconds>', 'wait this long for another writer instead of exiting with status 75', '0')
+    .option('--no-flush', 'leave the patched documents in the durable journal; the next writer or `wal replay` builds their segment')
+    .option('--progress', 'force a progress bar even when stderr is not a terminal')
+    .addHelpText(
+      'after',
+      examples([
+        'elacsym patch docs changes.ndjson',
+        'echo \'{"id": 42, "attributes": {"price": 9.5, "draft": null}}\' | elacsym patch docs -',
+        'elacsym patch docs big.ndjson --on-error skip --rejects rejects.ndjson',
+      ]) + seeMan('elacsym-patch'),
+    )
+    .action(run(() => import('./commands/patch.js')));
+
+  program
     .command('delete')
     .description('delete documents by id or by filter')
     .argument('<namespace>')

@@ -11,8 +11,10 @@
 import { isUtf8 } from 'node:buffer';
 import { ElacsymError, isElacsymError } from '../errors.js';
 import { envError } from '../util/env-error.js';
-import { DocumentError, toDoc, toInvalidDocument } from '../model/document.js';
-import type { AttrValue, Doc } from '../model/types.js';
+import { DocumentError, idKey, parseId, toDoc, toInvalidDocument } from '../model/document.js';
+import { dataRecord } from '../model/schema.js';
+import type { AttrValue, Attributes, Doc, DocId } from '../model/types.js';
+import { Snapshot } from './snapshot.js';
 import type { FlushResult, Writer } from './writer.js';
 
 export interface ImportOptions {
@@ -44,6 +46,13 @@ export interface ImportOptions {
   onProgress?: (p: ImportProgress) => void;
   /** Flush pending documents into a segment at the end (default true). */
   flush?: boolean;
+  /**
+   * Patch mode (`elacsym patch`): each line is `{"id", "attributes": {...}}` and changes only the given
+   * attributes of an existing document (null removes one); its vector and other attributes are kept. A
+   * line naming no live document is rejected. Durability, batches, --on-error and the summary are the
+   * import's: the merged documents are journalled as upserts.
+   */
+  patch?: boolean;
   clock?: () => number;
 }
 
@@ -221,6 +230,8 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
     docs_per_s: 0,
   };
   let batch: Doc[] = [];
+  /** Patch mode: the batch's patch lines, merged into documents when the batch commits. */
+  let patches: { line: number; raw: Buffer; id: DocId; attributes: Record<string, AttrValue | null> }[] = [];
   let batchRaw = 0; // line bytes in `batch`
   let newAttrs = new Map<string, AttrValue>();
   let lineNo = 0;
@@ -283,6 +294,7 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
 
   /** Commit the batch, which covers input lines 1..throughLine. */
   const commit = async (throughLine = lineNo) => {
+    if (patches.length > 0) resolvePatches();
     if (batch.length > 0) {
       try {
         writer.appendUpserts(batch, newAttrs, opts.resumeKey ? { source: opts.resumeKey, lines: throughLine } : undefined);
@@ -304,6 +316,52 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
     if (opts.flush === false) writer.forgetPending();
     // Flush before the next batch could carry the pending bytes past the writer's segment bound.
     else if (writer.pendingDocCount >= segmentDocs || writer.pendingByteCount + batchBytes > writer.segmentBytes) await flushNow();
+  };
+
+  /**
+   * Patch mode: merge the batch's patch lines into the documents they change. The current state is read
+   * under the writer lock (nobody else writes) after this import's own earlier batches committed, and
+   * patches of one id within the batch apply in input order.
+   */
+  const resolvePatches = () => {
+    const lines = patches;
+    patches = [];
+    const snap = Snapshot.open(writer.dir, { locate: [...new Set(lines.map((p) => idKey(p.id)))] });
+    try {
+      const current = new Map<string, Doc>();
+      for (const d of snap.pendingDocs) current.set(idKey(d.id), d);
+      for (const p of lines) {
+        const key = idKey(p.id);
+        let base = current.get(key);
+        const at = base ? undefined : snap.located.get(key);
+        if (!base && at) base = { id: p.id, vector: at.segment.vectorOf(at.ord, snap.schema.vector_dim), attributes: at.segment.attributesOf(at.ord) };
+        if (!base) {
+          reject(p.line, p.raw, new ElacsymError('INVALID_DOCUMENT', `line ${p.line}, field id: no live document with id ${JSON.stringify(p.id)} to patch (patch changes existing documents; create them with import)`, { details: { line: p.line, field: 'id' } }));
+          continue;
+        }
+        const attributes: Attributes = dataRecord();
+        for (const k of Object.keys(base.attributes)) attributes[k] = base.attributes[k]!;
+        for (const k of Object.keys(p.attributes)) {
+          const v = p.attributes[k];
+          if (v === null || v === undefined) delete attributes[k];
+          else attributes[k] = v;
+        }
+        let doc: Doc;
+        try {
+          doc = toDoc({ id: p.id, vector: base.vector ? Array.from(base.vector) : null, attributes }, writer.schema, newAttrs);
+        } catch (e) {
+          if (e instanceof DocumentError) {
+            reject(p.line, p.raw, toInvalidDocument(e, p.line));
+            continue;
+          }
+          throw e;
+        }
+        current.set(key, doc);
+        batch.push(doc);
+      }
+    } finally {
+      snap.close();
+    }
   };
 
   const reject = (line: number, raw: Buffer, err: ElacsymError) => {
@@ -361,7 +419,21 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
       }
       // Cut the batch before this line if it would pass the byte bound (lines 1..lineNo-1 are then covered).
       // Before toDoc: it records this line's new attributes, which belong to the next batch.
-      if (batch.length > 0 && batchRaw + raw.length > batchBytes) await commit(lineNo - 1);
+      if (batch.length + patches.length > 0 && batchRaw + raw.length > batchBytes) await commit(lineNo - 1);
+      if (opts.patch) {
+        try {
+          patches.push({ line: lineNo, raw, ...toPatch(obj) });
+        } catch (e) {
+          if (e instanceof DocumentError) {
+            reject(lineNo, raw, toInvalidDocument(e, lineNo));
+            continue;
+          }
+          throw e;
+        }
+        batchRaw += raw.length;
+        if (patches.length >= batchDocs) await commit();
+        continue;
+      }
       let doc: Doc;
       try {
         doc = toDoc(obj, writer.schema, newAttrs);
@@ -397,6 +469,25 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
   s.elapsed_ms = clock() - t0;
   s.docs_per_s = s.elapsed_ms > 0 ? Math.round((s.committed / s.elapsed_ms) * 1000) : s.committed;
   return s;
+}
+
+/** The shape of a patch line: an id and an attributes object (values are checked once merged). */
+function toPatch(obj: unknown): { id: DocId; attributes: Record<string, AttrValue | null> } {
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new DocumentError('', 'expected a JSON object like {"id": 1, "attributes": {...}}');
+  const o = obj as Record<string, unknown>;
+  let id: DocId;
+  try {
+    id = parseId(o.id);
+  } catch (e) {
+    throw new DocumentError('id', (e as Error).message);
+  }
+  for (const key of Object.keys(o)) {
+    if (key === 'vector') throw new DocumentError('vector', 'patch keeps the vector; to change it, import the whole document');
+    if (key !== 'id' && key !== 'attributes') throw new DocumentError(key, 'unknown key; a patch line has id and attributes');
+  }
+  const a = o.attributes;
+  if (typeof a !== 'object' || a === null || Array.isArray(a)) throw new DocumentError('attributes', 'expected an object of the attributes to change (null removes one)');
+  return { id, attributes: a as Record<string, AttrValue | null> };
 }
 
 function isBlank(b: Buffer): boolean {

@@ -84,7 +84,7 @@ const errorJson = (r: RunResult) => JSON.parse(r.stderr.trim().split('\n').filte
 };
 
 async function namespaceWith(d: string, n: number, extra: string[] = []): Promise<void> {
-  expect((await cli(['-d', d, 'init', 'ns', '--full-text', 'body', ...extra])).code).toBe(0);
+  expect((await cli(['-d', d, 'init', 'ns', '--text-only', '--full-text', 'body', ...extra])).code).toBe(0);
   const file = join(tmpDir(), 'docs.ndjson');
   writeNdjson(file, docs(n));
   const r = await cli(['-d', d, 'import', 'ns', file]);
@@ -126,7 +126,7 @@ describe.skipIf(!isRoot)('a data directory elacsym may not write', () => {
       ['compact', 'ns'],
       ['wal', 'replay', 'ns'],
       ['drop', 'ns', '--yes'],
-      ['init', 'other'],
+      ['init', 'other', '--text-only'],
     ]) {
       const r = await run(['-d', d, '--json', ...args]);
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(77);
@@ -163,7 +163,7 @@ describe.skipIf(!isRoot)('a data directory elacsym may not write', () => {
 
   it('never answers from a read-only manifest whose -wal holds changes it cannot index: PERMISSION_DENIED, not stale results', async () => {
     const d = join(tmpDir(), 'data');
-    expect((await cli(['-d', d, 'init', 'ns'])).code).toBe(0);
+    expect((await cli(['-d', d, 'init', 'ns', '--text-only'])).code).toBe(0);
     // A writer killed after acknowledging a batch leaves it in manifest.db-wal only.
     const child = spawn(process.execPath, [BIN, '-d', d, '--json', 'import', 'ns', '-', '--batch-size', '1', '--no-flush'], { stdio: ['pipe', 'pipe', 'pipe'] });
     const exited = new Promise((r) => child.on('exit', r));
@@ -204,7 +204,7 @@ describe.skipIf(!isRoot)('a data directory elacsym may not write', () => {
     chmodSync(top, 0o755);
     const d = join(top, 'data');
     for (const ns of ['a', 'b', 'c']) {
-      expect((await cli(['-d', d, 'init', ns])).code).toBe(0);
+      expect((await cli(['-d', d, 'init', ns, '--text-only'])).code).toBe(0);
       expect((await cli(['-d', d, 'import', ns, '-'], { input: '{"id":1}\n' })).code).toBe(0);
     }
     chmodSync(join(d, 'b'), 0o700);
@@ -260,7 +260,7 @@ describe.skipIf(!isRoot)('a full disk', () => {
     const e = errorJson(r);
     expect(e.code).toBe('NO_SPACE');
     expect(e.details?.committed).toBe(3000);
-    expect(e.hint).toContain('elacsym wal replay ns');
+    expect(e.hint).toMatch(/`elacsym (-d \S+ )?wal replay ns`/); // the hint names the data directory too
     expect(readdirSync(join(d, 'ns', 'segments'))).toEqual([]); // the failed flush gave its space back
     expect((await exportMap(d, 'ns')).size).toBe(3000);
     // wal replay on the still-full disk: the same status, the backlog kept
@@ -327,14 +327,14 @@ describe.skipIf(!isRoot)('a full disk', () => {
   it('init on a full disk reports NO_SPACE and leaves no namespace behind', async () => {
     const fs = tmpfs(4 << 20);
     const d = join(fs, 'data');
-    expect((await cli(['-d', d, 'init', 'ns'])).code).toBe(0);
+    expect((await cli(['-d', d, 'init', 'ns', '--text-only'])).code).toBe(0);
     const filler = fill(fs, 0);
-    const r = await cli(['-d', d, '--json', 'init', 'other']);
+    const r = await cli(['-d', d, '--json', 'init', 'other', '--text-only']);
     expect(r.code, r.stderr).toBe(75);
     expect(errorJson(r).code).toBe('NO_SPACE');
     expect(readdirSync(d).sort()).toEqual(['elacsym.json', 'ns']);
     rmSync(filler);
-    expect((await cli(['-d', d, 'init', 'other'])).code).toBe(0);
+    expect((await cli(['-d', d, 'init', 'other', '--text-only'])).code).toBe(0);
   });
 
   it('files left by a crashed flush are collected before the recovery flush needs their space', async () => {
@@ -398,7 +398,7 @@ describe('damaged files are corruption, not bugs', () => {
   it('one damaged namespace does not hide the others from ls', async () => {
     const d = join(tmpDir(), 'data');
     for (const ns of ['a', 'b', 'c']) {
-      expect((await cli(['-d', d, 'init', ns])).code).toBe(0);
+      expect((await cli(['-d', d, 'init', ns, '--text-only'])).code).toBe(0);
       expect((await cli(['-d', d, 'import', ns, '-'], { input: '{"id":1}\n{"id":2}\n' })).code).toBe(0);
     }
     writeFileSync(join(d, 'b', 'manifest.db'), 'not a database, not even close'.repeat(100));
@@ -412,7 +412,7 @@ describe('damaged files are corruption, not bugs', () => {
 describe('paths are named with a usage or not-found status', () => {
   it('import of a directory is a usage error naming it', async () => {
     const d = join(tmpDir(), 'data');
-    expect((await cli(['-d', d, 'init', 'ns'])).code).toBe(0);
+    expect((await cli(['-d', d, 'init', 'ns', '--text-only'])).code).toBe(0);
     const dir = tmpDir();
     const r = await cli(['-d', d, '--json', 'import', 'ns', dir]);
     expect(r.code).toBe(2);
@@ -434,7 +434,7 @@ describe('paths are named with a usage or not-found status', () => {
   it('--data-dir naming a file is a usage error naming it, for every command', async () => {
     const file = join(tmpDir(), 'not-a-dir');
     writeFileSync(file, 'x');
-    for (const args of [['ls'], ['init', 'ns'], ['query', 'ns', '--text', 'a'], ['health'], ['import', 'ns', '-'], ['compact', '--all']]) {
+    for (const args of [['ls'], ['init', 'ns', '--text-only'], ['query', 'ns', '--text', 'a'], ['health'], ['import', 'ns', '-'], ['compact', '--all']]) {
       const r = await cli(['-d', file, '--json', ...args]);
       expect(r.code, `${args[0]}: ${r.stderr}`).toBe(2);
       expect(errorJson(r), args[0]).toMatchObject({ code: 'USAGE', details: { path: file } });
@@ -452,7 +452,7 @@ describe('paths are named with a usage or not-found status', () => {
 describe('garbage collection and health see only what elacsym owns', () => {
   it('a stray directory in segments/ does not stop garbage collection of retired segments', async () => {
     const d = join(tmpDir(), 'data');
-    expect((await cli(['-d', d, 'init', 'ns'])).code).toBe(0);
+    expect((await cli(['-d', d, 'init', 'ns', '--text-only'])).code).toBe(0);
     const seg = join(d, 'ns', 'segments');
     mkdirSync(join(seg, 'lost+found'));
     mkdirSync(join(seg, 'backup'));
@@ -474,7 +474,7 @@ describe('garbage collection and health see only what elacsym owns', () => {
 
   it("health does not count a running writer's temp files as orphans, and does once that writer is gone", async () => {
     const d = join(tmpDir(), 'data');
-    expect((await cli(['-d', d, 'init', 'ns'])).code).toBe(0);
+    expect((await cli(['-d', d, 'init', 'ns', '--text-only'])).code).toBe(0);
     const child: ChildProcess = spawn(process.execPath, [BIN, '-d', d, '--json', 'import', 'ns', '-', '--batch-size', '1'], { stdio: ['pipe', 'pipe', 'pipe'] });
     const committed = new Promise<void>((resolve) => {
       let buf = '';
@@ -503,8 +503,8 @@ describe('garbage collection and health see only what elacsym owns', () => {
     const top = tmpDir();
     const d = join(top, 'data');
     const elsewhere = join(top, 'elsewhere');
-    expect((await cli(['-d', d, 'init', 'local'])).code).toBe(0);
-    expect((await cli(['-d', elsewhere, 'init', 'linked'])).code).toBe(0);
+    expect((await cli(['-d', d, 'init', 'local', '--text-only'])).code).toBe(0);
+    expect((await cli(['-d', elsewhere, 'init', 'linked', '--text-only'])).code).toBe(0);
     for (let i = 0; i < 2; i++) expect((await cli(['-d', elsewhere, 'import', 'linked', '-'], { input: `{"id":${i}}\n` })).code).toBe(0);
     symlinkSync(join(elsewhere, 'linked'), join(d, 'linked'));
     expect((await cli(['-d', d, 'ls'])).stdout).toBe('linked\t2\nlocal\t0\n');

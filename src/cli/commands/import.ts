@@ -12,7 +12,12 @@ import { segmentBytesFromEnv } from '../limits.js';
 import { err, fmtInt, isTTY, printJson, type GlobalOptions } from '../output.js';
 import { startProgress } from '../progress.js';
 
-export default async function importCmd([name, file = '-']: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
+export default function importCmd(args: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
+  return runImport(args, o, g, false);
+}
+
+/** `import`, or with `patch` the `patch` command: the same reading, validation, durability and summary. */
+export async function runImport([name, file = '-']: string[], o: Record<string, unknown>, g: GlobalOptions, patch: boolean): Promise<number> {
   const dir = namespaceDir(g.dataDir, name!);
   const fromStdin = file === '-';
   let total: number | undefined;
@@ -90,6 +95,7 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
       resumeKey,
       signal,
       flush: o.flush !== false,
+      patch,
       // With --json, every committed batch is acknowledged on stderr as an NDJSON event (scripts, crash tests).
       onProgress: bar
         ? (p: ImportProgress) => bar.update(p)
@@ -110,7 +116,7 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
           ? `${summary.segments ? `inserted ${fmtInt(summary.inserted)}, updated ${fmtInt(summary.updated)} (flushed), ` : ''}${fmtInt(summary.pending)} left in the journal (inserts and updates are counted when \`elacsym wal replay ${name}\` or the next writer flushes it)`
           : `inserted ${fmtInt(summary.inserted)}, updated ${fmtInt(summary.updated)}`;
       err(
-        `imported ${fmtInt(summary.committed)} documents into ${name}: read ${fmtInt(summary.read)}, ${counts}, rejected ${fmtInt(summary.rejected)}` +
+        `${patch ? 'patched' : 'imported'} ${fmtInt(summary.committed)} documents ${patch ? 'of' : 'into'} ${name}: read ${fmtInt(summary.read)}, ${counts}, rejected ${fmtInt(summary.rejected)}` +
           `${summary.skipped_lines ? `, skipped ${fmtInt(summary.skipped_lines)} lines` : ''} in ${(summary.elapsed_ms / 1000).toFixed(2)}s (${fmtInt(summary.docs_per_s)} docs/s; durable after ${(summary.durable_ms / 1000).toFixed(2)}s)`,
       );
     }
