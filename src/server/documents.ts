@@ -1,0 +1,180 @@
+/**
+ * Document routes: the ancestor's upsert, fetch by id, delete by ids, streaming NDJSON import and export.
+ * Validation and acknowledgement are the CLI's (store/ingest.ts importNdjson): a document is acknowledged
+ * once its journal batch is committed.
+ */
+import { PassThrough, Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { ElacsymError } from '../errors.js';
+import { idKey, parseId } from '../model/document.js';
+import type { DocId } from '../model/types.js';
+import { namespaceDir } from '../store/data-dir.js';
+import { docToJson, exportDocs } from '../store/export.js';
+import { getDocuments } from '../store/get.js';
+import { importNdjson, type ImportSummary } from '../store/ingest.js';
+import type { ServerContext } from './context.js';
+import { toHttpError } from './http-errors.js';
+import { withWriter } from './writes.js';
+
+type NsParams = { Params: { ns: string } };
+
+/** An id from a URL path segment, typed as on the command line: 42 is the integer id, "42" and abc strings. */
+export function pathId(raw: string): DocId {
+  let v: unknown = raw;
+  if (/^\d+$/.test(raw)) v = Number(raw);
+  else if (raw.startsWith('"')) {
+    try {
+      v = JSON.parse(raw);
+    } catch {
+      throw new ElacsymError('USAGE', `document id ${raw} is not a valid JSON string`);
+    }
+  }
+  try {
+    return parseId(v);
+  } catch (e) {
+    throw new ElacsymError('USAGE', `document id: ${(e as Error).message}`);
+  }
+}
+
+function intParam(v: unknown, name: string, min: number, max: number, dflt: number): number {
+  if (v === undefined || v === '') return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ElacsymError('USAGE', `query parameter ${name} must be an integer in ${min}..${max}`);
+  return n;
+}
+
+async function* once(b: Buffer): AsyncGenerator<Uint8Array> {
+  yield b;
+}
+
+/** Stops an import at the next input chunk when the server shuts down (the batch in progress is not committed). */
+async function* stoppable(src: AsyncIterable<Uint8Array>, stopped: Promise<never>): AsyncGenerator<Uint8Array> {
+  const it = src[Symbol.asyncIterator]();
+  for (;;) {
+    const r = await Promise.race([it.next(), stopped]);
+    if (r.done) return;
+    yield r.value;
+  }
+}
+
+export function documentRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const { dataDir, writeWaitMs, maxLineBytes } = ctx.opts;
+
+  // The ancestor's upsert: {"documents": [...]}, all or nothing (one journal batch), then flushed into a
+  // segment as `elacsym import` does. Error messages count documents as "line N" (1-based).
+  app.post<NsParams & { Body: unknown }>('/v1/namespaces/:ns/upsert', async (req) => {
+    const name = req.params.ns;
+    const dir = namespaceDir(dataDir, name);
+    const body = req.body as Record<string, unknown> | null;
+    if (typeof body !== 'object' || body === null || !Array.isArray(body.documents)) {
+      throw new ElacsymError('INVALID_DOCUMENT', 'the request body must be {"documents": [...]}');
+    }
+    const docs = body.documents as unknown[];
+    const ndjson = Buffer.from(docs.map((d) => JSON.stringify(d ?? null)).join('\n'));
+    const s = await withWriter(dir, name, writeWaitMs, {}, (w) => importNdjson(w, once(ndjson), { onError: 'fail', batchDocs: Math.max(1, docs.length), maxLineBytes: Number.MAX_SAFE_INTEGER }));
+    return { namespace: name, upserted: s.committed, inserted: s.inserted, updated: s.updated };
+  });
+
+  app.get<{ Params: { ns: string; id: string } }>('/v1/namespaces/:ns/documents/:id', async (req, reply) => {
+    const id = pathId(req.params.id);
+    const r = getDocuments(namespaceDir(dataDir, req.params.ns), [id]);
+    const d = r.found[0];
+    if (!d) throw new ElacsymError('DOCUMENT_NOT_FOUND', `document ${JSON.stringify(id)} not found in ${req.params.ns}`, { details: { missing: [id] } });
+    return reply.type('application/json').send(docToJson(d));
+  });
+
+  app.post<NsParams & { Body: unknown }>('/v1/namespaces/:ns/delete', async (req) => {
+    const name = req.params.ns;
+    const dir = namespaceDir(dataDir, name);
+    const body = req.body as Record<string, unknown> | null;
+    if (typeof body !== 'object' || body === null || !Array.isArray(body.ids)) throw new ElacsymError('USAGE', 'the request body must be {"ids": [...]}');
+    const ids = (body.ids as unknown[]).map((v, i) => {
+      try {
+        return parseId(v);
+      } catch (e) {
+        throw new ElacsymError('USAGE', `ids[${i}]: ${(e as Error).message}`);
+      }
+    });
+    const r = await withWriter(dir, name, writeWaitMs, {}, async (w) => {
+      if (ids.length > 0) w.appendDeletes(ids);
+      return w.flush();
+    });
+    const unique = new Set(ids.map(idKey)).size;
+    return { namespace: name, requested: ids.length, deleted: r.deleted, not_found: Math.max(0, unique - r.deleted) };
+  });
+
+  // Streaming import. The response is NDJSON events, started lazily: an error before the first event
+  // (no namespace, writer busy, the first bad line with on_error=fail) is an ordinary error status; after
+  // it, the last line is {"event":"done",...} or {"event":"error","error":{...}}.
+  app.post<NsParams & { Querystring: Record<string, string | undefined> }>('/v1/namespaces/:ns/import', async (req, reply) => {
+    const name = req.params.ns;
+    const q = req.query;
+    const dir = namespaceDir(dataDir, name);
+    const onError = q.on_error ?? 'fail';
+    if (onError !== 'fail' && onError !== 'skip') throw new ElacsymError('USAGE', 'query parameter on_error must be fail or skip');
+    const batchDocs = intParam(q.batch_size, 'batch_size', 1, 1_000_000, 8192);
+    const lineLimit = intParam(q.max_line_bytes, 'max_line_bytes', 1024, maxLineBytes, maxLineBytes);
+    const skipLines = intParam(q.skip_lines, 'skip_lines', 0, Number.MAX_SAFE_INTEGER, 0);
+    const flush = q.flush !== 'false';
+
+    let out: PassThrough | null = null;
+    const emit = (ev: Record<string, unknown>) => {
+      if (!out) {
+        out = new PassThrough();
+        void reply.type('application/x-ndjson').send(out);
+      }
+      out.write(`${JSON.stringify(ev)}\n`);
+    };
+    let stop = false;
+    let stopNow: (e: unknown) => void = () => undefined;
+    const stopped = new Promise<never>((_, rej) => (stopNow = rej));
+    stopped.catch(() => undefined);
+    const onShutdown = () => {
+      stop = true;
+      stopNow(new ElacsymError('INTERRUPTED', 'the server is shutting down; committed batches are kept', { hint: 'resume the import with skip_lines=<the last committed event\'s lines>' }));
+    };
+    ctx.shutdown.listeners.add(onShutdown);
+    let summary: ImportSummary;
+    try {
+      summary = await withWriter(dir, name, writeWaitMs, {}, (w) =>
+        importNdjson(w, stoppable(req.raw, stopped), {
+          onError,
+          batchDocs,
+          maxLineBytes: lineLimit,
+          skipLines,
+          flush,
+          shouldStop: () => stop,
+          onReject: (line, text, reason) => emit({ event: 'rejected', line, reason, text: text.length > 200 ? `${text.slice(0, 200)}...` : text }),
+          onProgress: (p) => {
+            if (p.phase === 'journal' && p.committed > 0) emit({ event: 'committed', documents: p.committed, lines: p.lines, rejected: p.rejected });
+          },
+        }),
+      );
+    } catch (e) {
+      if (!out) throw e;
+      const h = toHttpError(e);
+      ctx.label(req, '', h.code);
+      endStream(out, reply, { event: 'error', ...h.body });
+      return reply;
+    } finally {
+      ctx.shutdown.listeners.delete(onShutdown);
+    }
+    const done = { event: 'done', namespace: name, ...summary };
+    if (!out) return reply.type('application/x-ndjson').send(`${JSON.stringify(done)}\n`);
+    endStream(out, reply, done);
+    return reply;
+  });
+
+  app.get<NsParams>('/v1/namespaces/:ns/export', async (req, reply) => {
+    const dir = namespaceDir(dataDir, req.params.ns);
+    return reply.type('application/x-ndjson').send(Readable.from(exportDocs(dir)));
+  });
+}
+
+/** Last line of an import stream; an unread request body is cut off rather than drained. */
+function endStream(out: PassThrough, reply: FastifyReply, ev: Record<string, unknown>): void {
+  out.end(`${JSON.stringify(ev)}\n`);
+  reply.raw.once('finish', () => {
+    if (!reply.request.raw.complete) reply.request.raw.destroy();
+  });
+}
