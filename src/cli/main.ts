@@ -241,7 +241,7 @@ export function buildProgram(): Command {
     .option('--workers <n>', 'query worker threads (default: the number of cores; 0 = main thread)')
     .option('--max-body-bytes <n>', 'largest JSON request body (413 beyond)', String(16 * 1024 * 1024))
     .option('--max-line-bytes <n>', 'largest NDJSON line of an import (413 beyond)', String(64 * 1024 * 1024))
-    .option('--request-timeout <seconds>', 'time limit of reads and queries (0 = none)', '30')
+    .option('--request-timeout <seconds>', 'time limit of a query (0 = none)', '30')
     .option('--write-wait <seconds>', 'how long a write waits for another writer before 503', '5')
     .option('--shutdown-timeout <seconds>', 'on SIGTERM/SIGINT, how long in-flight requests may take', '10')
     .option('--access-log', 'one JSON line per request on stderr')

@@ -63,7 +63,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const app = Fastify({
     logger: false,
     bodyLimit: opts.maxBodyBytes,
-    // Node's own timeouts would cut long streaming imports; reads and queries have --request-timeout.
+    // Node's own timeouts would cut long streaming imports; queries have --request-timeout.
     requestTimeout: 0,
     connectionTimeout: 0,
     forceCloseConnections: 'idle',

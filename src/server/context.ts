@@ -15,7 +15,7 @@ export interface ServeOptions {
   maxBodyBytes: number;
   /** Largest NDJSON line accepted by the import route (bytes). */
   maxLineBytes: number;
-  /** Time limit of reads and queries (ms); 0 = none. Writes are never cut short once started. */
+  /** Time limit of a query (ms); 0 = none. Writes are never cut short once started; streams are not limited. */
   requestTimeoutMs: number;
   /** How long a write waits for another process's writer lock before 503 (ms). */
   writeWaitMs: number;

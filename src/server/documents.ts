@@ -13,7 +13,7 @@ import { docToJson, exportDocs } from '../store/export.js';
 import { getDocuments } from '../store/get.js';
 import { importNdjson, type ImportSummary } from '../store/ingest.js';
 import type { ServerContext } from './context.js';
-import { toHttpError } from './http-errors.js';
+import { HttpOnlyError, toHttpError } from './http-errors.js';
 import { withWriter } from './writes.js';
 
 type NsParams = { Params: { ns: string } };
@@ -109,6 +109,9 @@ export function documentRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.post<NsParams & { Querystring: Record<string, string | undefined> }>('/v1/namespaces/:ns/import', async (req, reply) => {
     const name = req.params.ns;
     const q = req.query;
+    if (!String(req.headers['content-type'] ?? '').startsWith('application/x-ndjson')) {
+      throw new HttpOnlyError('UNSUPPORTED_MEDIA_TYPE', 'the import body must be NDJSON: send Content-Type: application/x-ndjson');
+    }
     const dir = namespaceDir(dataDir, name);
     const onError = q.on_error ?? 'fail';
     if (onError !== 'fail' && onError !== 'skip') throw new ElacsymError('USAGE', 'query parameter on_error must be fail or skip');

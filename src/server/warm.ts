@@ -11,6 +11,8 @@
  * - one request uses one snapshot (a lease), so an answer never mixes two generations;
  * - `data_version` is read BEFORE the snapshot is opened: a commit racing the open makes the next check
  *   see a newer version (one extra reopen), never a missed one;
+ * - under a stream of commits, reopening is rate-limited (see refresh) but a write is still seen within
+ *   1 second; when writes are rare, the next request after a commit sees it;
  * - a retired snapshot is closed when its last lease is released (its open file descriptors are what keep
  *   a compacted-away segment readable until then).
  */
@@ -40,7 +42,13 @@ interface Entry {
   generation: number;
   /** When the snapshot was last confirmed current (ms since epoch). */
   checkedAt: number;
+  /** When the current snapshot was opened, and how long opening it took (ms). */
+  openedAt: number;
+  openMs: number;
 }
+
+/** Longest a write may wait for a reopen while writes keep coming (see refresh). */
+const MAX_REOPEN_GAP_MS = 500;
 
 export interface Lease {
   readonly snap: Snapshot;
@@ -130,9 +138,11 @@ export class WarmNamespaces {
     try {
       const ino = statSync(path).ino;
       const version = probe.pragma('data_version', { simple: true }) as number;
+      const t0 = this.now();
       const held = openHeld(dir);
       const prev = this.entries.get(name);
-      const e: Entry = { dir, probe, ino, version, held, generation: (prev?.generation ?? 0) + 1, checkedAt: this.now() };
+      const openedAt = this.now();
+      const e: Entry = { dir, probe, ino, version, held, generation: (prev?.generation ?? 0) + 1, checkedAt: openedAt, openedAt, openMs: openedAt - t0 };
       this.entries.set(name, e);
       return e;
     } catch (err) {
@@ -160,11 +170,19 @@ export class WarmNamespaces {
     }
     const version = e.probe.pragma('data_version', { simple: true }) as number;
     if (version !== e.version) {
+      // A busy writer (an import committing a batch every few ms) must not turn every query into a
+      // snapshot open: reopen at most once per 4x the last open's cost (capped at MAX_REOPEN_GAP_MS),
+      // so opening takes at most ~20% of the time. The stale snapshot is still one whole generation, and
+      // the timer retries, so a write is seen within MAX_REOPEN_GAP_MS + the refresh period (< 1 s).
+      const now = this.now();
+      if (now - e.openedAt < Math.min(MAX_REOPEN_GAP_MS, 4 * e.openMs)) return e;
       const held = openHeld(e.dir);
       retire(e.held);
       e.held = held;
       e.version = version;
       e.generation++;
+      e.openedAt = this.now();
+      e.openMs = e.openedAt - now;
     }
     e.checkedAt = this.now();
     return e;

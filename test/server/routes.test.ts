@@ -124,6 +124,12 @@ describe('the new routes', () => {
     expect(b.error.line).toBe(2);
   });
 
+  it('an import that is not NDJSON is 415, not an empty import', async () => {
+    const r = await post(`${s.url}/v1/namespaces/imp/import`, { documents: [] });
+    expect(r.status).toBe(415);
+    expect((await json(r)).error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+  });
+
   it('deletes by ids, counting what was not found', async () => {
     const r = await post(`${s.url}/v1/namespaces/imp/delete`, { ids: [1, 2, 'missing'] });
     expect(r.status).toBe(200);
