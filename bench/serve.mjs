@@ -4,7 +4,7 @@
 // autocannon, one query kind at a time; then answers the same requests with `elacsym query --batch` in the
 // same run, and measures the vector workload with 1 worker and with every core.
 //
-//   npm run build && node bench/serve.mjs [--docs 100000] [--dim 128] [--duration 10] [--connections 16]
+//   npm run build && node bench/serve.mjs [--docs 100000] [--dim 128] [--duration 10] [--connections 16] [--import-docs 100000]
 //
 // Prints a Markdown table (requests/s, p50/p99 latency per kind) and writes bench/out/serve.json.
 import { execFileSync, spawn } from 'node:child_process';
@@ -12,6 +12,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync, createWriteStream } from
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { request } from 'node:http';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 
@@ -25,6 +26,7 @@ const { values: a } = parseArgs({
     connections: { type: 'string', default: '16' },
     queries: { type: 'string', default: '1000' },
     keep: { type: 'boolean', default: false },
+    'import-docs': { type: 'string', default: '0' },
   },
 });
 const DOCS = Number(a.docs);
@@ -120,6 +122,55 @@ for (const [kind, reqs] of Object.entries(kinds)) {
   results[kind] = await load(srv.url, reqs, DURATION);
   log(`serve ${kind} (${all} workers): ${JSON.stringify(results[kind])}`);
 }
+// The vector workload while an HTTP NDJSON import of new documents streams into the same namespace:
+// errors, and for each acknowledged batch the time until a query (warm snapshot path) finds its last document.
+let during = null;
+const IMPORT_DOCS = Number(a['import-docs']);
+if (IMPORT_DOCS > 0) {
+  const extra = [...generateDocs({ docs: DOCS + IMPORT_DOCS, dim: DIM, seed: 42 })].slice(DOCS).map((d, i) => ({ ...d, id: DOCS + i }));
+  const lags = [];
+  const t0 = Date.now();
+  let importDone = false;
+  const imported = new Promise((res, rej) => {
+    const req = request(`${srv.url}/v1/namespaces/bench/import?batch_size=4096`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' } }, (r) => {
+      const pending = [];
+      createInterface({ input: r }).on('line', (l) => {
+        const ev = JSON.parse(l);
+        if (ev.event === 'committed') {
+          const last = extra[ev.documents - 1];
+          const acked = Date.now();
+          pending.push((async () => {
+            for (;;) {
+              const q = await fetch(`${srv.url}/v1/namespaces/bench/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ vector: last.vector, top_k: 1, include_attributes: [] }) });
+              const b = await q.json();
+              if (b.results?.[0]?.id === last.id) return lags.push(Date.now() - acked);
+            }
+          })());
+        } else if (ev.event === 'done' || ev.event === 'error') {
+          Promise.all(pending).then(() => res(ev));
+        }
+      }).on('close', () => (importDone = true));
+    });
+    req.on('error', rej);
+    (async () => {
+      for (let i = 0; i < extra.length; i += 1000) {
+        const chunk = extra.slice(i, i + 1000).map((d) => JSON.stringify(d)).join('\n') + '\n';
+        if (!req.write(chunk)) await new Promise((r) => req.once('drain', r));
+      }
+      req.end();
+    })();
+  });
+  let i = 0;
+  const bodies = kinds.vector.map((r) => JSON.stringify(r));
+  const inst = autocannon({ url: `${srv.url}/v1/namespaces/bench/query`, method: 'POST', connections: CONNECTIONS, duration: 3600, headers: { 'content-type': 'application/json' }, requests: [{ setupRequest: (r) => ({ ...r, body: bodies[i++ % bodies.length] }) }] });
+  const end = await imported;
+  inst.stop();
+  const r = await inst;
+  lags.sort((x, y) => x - y);
+  during = { import_docs: IMPORT_DOCS, import_s: (Date.now() - t0) / 1000, import_result: end.event, rps: Math.round(r.requests.average), p99_ms: r.latency.p99, errors: r.errors + r.non2xx, visible_after_ack_ms: { max: lags.at(-1), p50: lags[Math.floor(lags.length / 2)], batches: lags.length } };
+  log(`serve vector during an import of ${IMPORT_DOCS}: ${JSON.stringify(during)}`);
+  void importDone;
+}
 await srv.stop();
 srv = await startServer(1);
 const oneWorker = await load(srv.url, kinds.vector, DURATION);
@@ -127,7 +178,7 @@ log(`serve vector (1 worker): ${JSON.stringify(oneWorker)}`);
 await srv.stop();
 
 const machine = `${cpus()[0]?.model ?? 'cpu'} x ${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}`;
-const report = { machine, docs: DOCS, dim: DIM, duration_s: DURATION, connections: CONNECTIONS, workers: all, serve: results, serve_vector_1_worker: oneWorker, query_batch_rps: batch };
+const report = { machine, docs: DOCS, dim: DIM, duration_s: DURATION, connections: CONNECTIONS, workers: all, serve: results, serve_vector_1_worker: oneWorker, during_import: during, query_batch_rps: batch };
 mkdirSync(join(ROOT, 'bench', 'out'), { recursive: true });
 writeFileSync(join(ROOT, 'bench', 'out', 'serve.json'), `${JSON.stringify(report, null, 2)}\n`);
 console.log(`\n${DOCS} x ${DIM}, ${machine}; autocannon ${CONNECTIONS} connections, ${DURATION} s per kind, on the same machine\n`);
@@ -135,4 +186,5 @@ console.log(`| kind | serve req/s (${all} workers) | p50 ms | p99 ms | errors | 
 console.log('| --- | --- | --- | --- | --- | --- |');
 for (const k of Object.keys(kinds)) console.log(`| ${k} | ${results[k].rps} | ${results[k].p50_ms} | ${results[k].p99_ms} | ${results[k].errors} | ${batch[k]} |`);
 console.log(`| vector, 1 worker | ${oneWorker.rps} | ${oneWorker.p50_ms} | ${oneWorker.p99_ms} | ${oneWorker.errors} | |`);
+if (during) console.log(`\nvector load during an HTTP import of ${during.import_docs} documents: ${during.rps} req/s, p99 ${during.p99_ms} ms, ${during.errors} errors; acknowledged batches visible to queries after ${during.visible_after_ack_ms.p50} ms (median), ${during.visible_after_ack_ms.max} ms (max) over ${during.visible_after_ack_ms.batches} batches`);
 if (!a.keep) rmSync(tmp, { recursive: true, force: true });

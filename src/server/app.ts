@@ -18,6 +18,7 @@ import { opsRoutes } from './ops.js';
 import { QueryPool } from './pool.js';
 import { queryRoutes } from './query.js';
 import { WarmNamespaces } from './warm.js';
+import { WriteThread } from './write-thread.js';
 
 export type { ServeOptions } from './context.js';
 
@@ -44,11 +45,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const metrics = new ServerMetrics();
   const warm = new WarmNamespaces(opts.dataDir);
   const pool = opts.workers > 0 ? new QueryPool(opts.dataDir, opts.workers) : null;
+  const writes = new WriteThread(opts.dataDir);
   const labels = new WeakMap<object, { kind: string; code?: string; t0: bigint }>();
   const ctx: ServerContext = {
     opts,
     warm,
     pool,
+    writes,
     metrics,
     shutdown: { stopping: false, listeners: new Set() },
     label(req, kind, code) {
@@ -135,6 +138,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   } catch (e) {
     warm.close();
     await pool?.close();
+    await writes.close();
     throw e;
   }
   const addr = app.server.address();
@@ -150,6 +154,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         for (const stop of ctx.shutdown.listeners) stop();
         await app.close();
         await pool?.close();
+        await writes.close();
         warm.close();
       })();
       return closing;

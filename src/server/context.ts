@@ -2,6 +2,7 @@
 import type { QueryPool } from './pool.js';
 import type { ServerMetrics } from './metrics.js';
 import type { WarmNamespaces } from './warm.js';
+import type { WriteThread } from './write-thread.js';
 
 export interface ServeOptions {
   dataDir: string;
@@ -27,6 +28,8 @@ export interface ServerContext {
   readonly opts: ServeOptions;
   readonly warm: WarmNamespaces;
   readonly pool: QueryPool | null;
+  /** Imports, upserts and deletes run here, off the main thread. */
+  readonly writes: WriteThread;
   readonly metrics: ServerMetrics;
   /** Set once shutdown began: imports stop at the next chunk, new requests get 503. */
   readonly shutdown: { stopping: boolean; listeners: Set<() => void> };

@@ -11,10 +11,9 @@ import type { DocId } from '../model/types.js';
 import { namespaceDir } from '../store/data-dir.js';
 import { docToJson, exportDocs } from '../store/export.js';
 import { getDocuments } from '../store/get.js';
-import { importNdjson, type ImportSummary } from '../store/ingest.js';
+import type { ImportSummary } from '../store/ingest.js';
 import type { ServerContext } from './context.js';
 import { HttpOnlyError, toHttpError } from './http-errors.js';
-import { withWriter } from './writes.js';
 
 type NsParams = { Params: { ns: string } };
 
@@ -47,16 +46,6 @@ async function* once(b: Buffer): AsyncGenerator<Uint8Array> {
   yield b;
 }
 
-/** Stops an import at the next input chunk when the server shuts down (the batch in progress is not committed). */
-async function* stoppable(src: AsyncIterable<Uint8Array>, stopped: Promise<never>): AsyncGenerator<Uint8Array> {
-  const it = src[Symbol.asyncIterator]();
-  for (;;) {
-    const r = await Promise.race([it.next(), stopped]);
-    if (r.done) return;
-    yield r.value;
-  }
-}
-
 export function documentRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { dataDir, writeWaitMs, maxLineBytes } = ctx.opts;
 
@@ -64,14 +53,14 @@ export function documentRoutes(app: FastifyInstance, ctx: ServerContext): void {
   // segment as `elacsym import` does. Error messages count documents as "line N" (1-based).
   app.post<NsParams & { Body: unknown }>('/v1/namespaces/:ns/upsert', async (req) => {
     const name = req.params.ns;
-    const dir = namespaceDir(dataDir, name);
+    namespaceDir(dataDir, name); // 404 here; the write thread takes the lock
     const body = req.body as Record<string, unknown> | null;
     if (typeof body !== 'object' || body === null || !Array.isArray(body.documents)) {
       throw new ElacsymError('INVALID_DOCUMENT', 'the request body must be {"documents": [...]}');
     }
     const docs = body.documents as unknown[];
     const ndjson = Buffer.from(docs.map((d) => JSON.stringify(d ?? null)).join('\n'));
-    const s = await withWriter(dir, name, writeWaitMs, {}, (w) => importNdjson(w, once(ndjson), { onError: 'fail', batchDocs: Math.max(1, docs.length), maxLineBytes: Number.MAX_SAFE_INTEGER }));
+    const s = await ctx.writes.import(name, { onError: 'fail', batchDocs: Math.max(1, docs.length), maxLineBytes: Number.MAX_SAFE_INTEGER }, writeWaitMs, once(ndjson), null).done;
     return { namespace: name, upserted: s.committed, inserted: s.inserted, updated: s.updated };
   });
 
@@ -85,7 +74,7 @@ export function documentRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.post<NsParams & { Body: unknown }>('/v1/namespaces/:ns/delete', async (req) => {
     const name = req.params.ns;
-    const dir = namespaceDir(dataDir, name);
+    namespaceDir(dataDir, name);
     const body = req.body as Record<string, unknown> | null;
     if (typeof body !== 'object' || body === null || !Array.isArray(body.ids)) throw new ElacsymError('USAGE', 'the request body must be {"ids": [...]}');
     const ids = (body.ids as unknown[]).map((v, i) => {
@@ -95,10 +84,7 @@ export function documentRoutes(app: FastifyInstance, ctx: ServerContext): void {
         throw new ElacsymError('USAGE', `ids[${i}]: ${(e as Error).message}`);
       }
     });
-    const r = await withWriter(dir, name, writeWaitMs, {}, async (w) => {
-      if (ids.length > 0) w.appendDeletes(ids);
-      return w.flush();
-    });
+    const r = await ctx.writes.delete(name, ids, writeWaitMs);
     const unique = new Set(ids.map(idKey)).size;
     return { namespace: name, requested: ids.length, deleted: r.deleted, not_found: Math.max(0, unique - r.deleted) };
   });
@@ -112,7 +98,7 @@ export function documentRoutes(app: FastifyInstance, ctx: ServerContext): void {
     if (!String(req.headers['content-type'] ?? '').startsWith('application/x-ndjson')) {
       throw new HttpOnlyError('UNSUPPORTED_MEDIA_TYPE', 'the import body must be NDJSON: send Content-Type: application/x-ndjson');
     }
-    const dir = namespaceDir(dataDir, name);
+    namespaceDir(dataDir, name); // 404 before anything is streamed
     const onError = q.on_error ?? 'fail';
     if (onError !== 'fail' && onError !== 'skip') throw new ElacsymError('USAGE', 'query parameter on_error must be fail or skip');
     const batchDocs = intParam(q.batch_size, 'batch_size', 1, 1_000_000, 8192);
@@ -128,31 +114,12 @@ export function documentRoutes(app: FastifyInstance, ctx: ServerContext): void {
       }
       out.write(`${JSON.stringify(ev)}\n`);
     };
-    let stop = false;
-    let stopNow: (e: unknown) => void = () => undefined;
-    const stopped = new Promise<never>((_, rej) => (stopNow = rej));
-    stopped.catch(() => undefined);
-    const onShutdown = () => {
-      stop = true;
-      stopNow(new ElacsymError('INTERRUPTED', 'the server is shutting down; committed batches are kept', { hint: 'resume the import with skip_lines=<the last committed event\'s lines>' }));
-    };
+    const job = ctx.writes.import(name, { onError, batchDocs, maxLineBytes: lineLimit, skipLines, flush }, writeWaitMs, req.raw, emit);
+    const onShutdown = () => job.stop();
     ctx.shutdown.listeners.add(onShutdown);
     let summary: ImportSummary;
     try {
-      summary = await withWriter(dir, name, writeWaitMs, {}, (w) =>
-        importNdjson(w, stoppable(req.raw, stopped), {
-          onError,
-          batchDocs,
-          maxLineBytes: lineLimit,
-          skipLines,
-          flush,
-          shouldStop: () => stop,
-          onReject: (line, text, reason) => emit({ event: 'rejected', line, reason, text: text.length > 200 ? `${text.slice(0, 200)}...` : text }),
-          onProgress: (p) => {
-            if (p.phase === 'journal' && p.committed > 0) emit({ event: 'committed', documents: p.committed, lines: p.lines, rejected: p.rejected });
-          },
-        }),
-      );
+      summary = await job.done;
     } catch (e) {
       if (!out) throw e;
       const h = toHttpError(e);
