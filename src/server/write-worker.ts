@@ -14,7 +14,7 @@ import { withWriter } from './writes.js';
 const { dataDir } = workerData as { dataDir: string };
 const port = parentPort!;
 
-export type ImportJobOptions = Pick<ImportOptions, 'onError' | 'batchDocs' | 'maxLineBytes' | 'skipLines' | 'flush'>;
+export type ImportJobOptions = Pick<ImportOptions, 'onError' | 'batchDocs' | 'segmentDocs' | 'maxLineBytes' | 'skipLines' | 'flush'>;
 export type WriteMsg =
   | { t: 'import'; id: number; name: string; opts: ImportJobOptions; waitMs: number; events: boolean }
   | { t: 'delete'; id: number; name: string; ids: DocId[]; waitMs: number }
