@@ -122,6 +122,14 @@ for (const [kind, reqs] of Object.entries(kinds)) {
   results[kind] = await load(srv.url, reqs, DURATION);
   log(`serve ${kind} (${all} workers): ${JSON.stringify(results[kind])}`);
 }
+// Scaling: the same vector load with one query worker, on the same data (before the import below grows it).
+await srv.stop();
+srv = await startServer(1);
+const oneWorker = await load(srv.url, kinds.vector, DURATION);
+log(`serve vector (1 worker): ${JSON.stringify(oneWorker)}`);
+await srv.stop();
+srv = await startServer(all);
+
 // The vector workload while an HTTP NDJSON import of new documents streams into the same namespace:
 // errors, and for each acknowledged batch the time until a query (warm snapshot path) finds its last document.
 let during = null;
@@ -171,10 +179,6 @@ if (IMPORT_DOCS > 0) {
   log(`serve vector during an import of ${IMPORT_DOCS}: ${JSON.stringify(during)}`);
   void importDone;
 }
-await srv.stop();
-srv = await startServer(1);
-const oneWorker = await load(srv.url, kinds.vector, DURATION);
-log(`serve vector (1 worker): ${JSON.stringify(oneWorker)}`);
 await srv.stop();
 
 const machine = `${cpus()[0]?.model ?? 'cpu'} x ${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}`;
