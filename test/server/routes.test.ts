@@ -224,13 +224,21 @@ describe('auth', () => {
     }
   });
 
-  it('ELACSYM_TOKEN enables auth too', async () => {
-    const a = await serve(d, ['--workers', '0'], { ELACSYM_TOKEN: 'env-token-env-token-1234' });
+  it('ELACSYM_TOKEN enables auth too; --access-log writes one JSON line per request', async () => {
+    const a = await serve(d, ['--workers', '0', '--access-log'], { ELACSYM_TOKEN: 'env-token-env-token-1234' });
     try {
-      expect((await fetch(`${a.url}/health`)).status).toBe(401);
+      expect((await fetch(`${a.url}/health?x=1`)).status).toBe(401);
       expect((await fetch(`${a.url}/health`, { headers: { authorization: 'Bearer env-token-env-token-1234' } })).status).toBe(200);
+      const q = await post(`${a.url}/v1/namespaces/qs/query`, { full_text: { query: 'water' } }, { authorization: 'Bearer env-token-env-token-1234' });
+      expect(q.status).toBe(200);
+      const logged = JSON.parse(await a.waitLine(/"route":"\/v1\/namespaces\/:ns\/query"/)) as Record<string, unknown>;
+      expect(logged).toMatchObject({ method: 'POST', url: '/v1/namespaces/qs/query', status: 200, kind: 'text' });
+      expect(typeof logged.ms).toBe('number');
+      expect(typeof logged.time).toBe('string');
+      const denied = JSON.parse(await a.waitLine(/"status":401/)) as Record<string, unknown>;
+      expect(denied).toMatchObject({ route: '/health', code: 'UNAUTHORIZED' });
     } finally {
-      await a.stop();
+      expect(await a.stop()).toBe(0);
     }
   });
 
