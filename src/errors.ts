@@ -13,6 +13,8 @@ export const EXIT = {
   CORRUPT: 5,
   DEGRADED: 6,
   BUSY: 75,
+  /** sysexits EX_NOPERM: the file system or its permissions refuse a write (or a read). */
+  PERMISSION: 77,
   INTERRUPTED: 130,
 } as const;
 export type ExitStatus = (typeof EXIT)[keyof typeof EXIT];
@@ -38,14 +40,20 @@ export const ERRORS = {
   FILE_NOT_FOUND: { exit: EXIT.NOT_FOUND, hint: 'check the path' },
   DOCUMENT_NOT_FOUND: { exit: EXIT.NOT_FOUND, hint: 'the documents that exist were printed on stdout; the missing ids are listed in the message' },
   NAMESPACE_EXISTS: { exit: EXIT.CONFLICT, hint: 'pick another name, or remove it with `elacsym drop <namespace> --yes`' },
+  BACKUP_EXISTS: { exit: EXIT.CONFLICT, hint: 'back up into a new directory, or remove the old backup first' },
   CONFIRMATION_REQUIRED: { exit: EXIT.USAGE, hint: 'pass --yes to confirm' },
   CORRUPT_JOURNAL: { exit: EXIT.CORRUPT, hint: 'inspect with `elacsym wal inspect <namespace>`' },
   CORRUPT_SEGMENT: { exit: EXIT.CORRUPT, hint: 'run `elacsym health <namespace> --deep`; restore the file from a backup or re-import' },
   CORRUPT_MANIFEST: { exit: EXIT.CORRUPT, hint: 'run `elacsym health <namespace> --deep`' },
+  CORRUPT_BACKUP: { exit: EXIT.CORRUPT, hint: 'the backup is damaged or incomplete; restore from another backup' },
   FORMAT_TOO_NEW: { exit: EXIT.CORRUPT, hint: 'this data directory was written by a newer elacsym; upgrade elacsym' },
   FORMAT_TOO_OLD: { exit: EXIT.CORRUPT, hint: 'this data directory was written by an older, unsupported elacsym' },
   BUSY: { exit: EXIT.BUSY, hint: 'another process is writing this namespace; retry later or pass --wait SECONDS' },
   NO_SPACE: { exit: EXIT.BUSY, hint: 'free disk space and retry' },
+  PERMISSION_DENIED: {
+    exit: EXIT.PERMISSION,
+    hint: 'run as a user who may write the data directory, or mount it read-write; reading commands (query, export, ls, health, wal inspect) work without write access',
+  },
   INTERRUPTED: { exit: EXIT.INTERRUPTED, hint: 'rerun the command; committed batches are kept' },
   DEGRADED: { exit: EXIT.DEGRADED, hint: 'run `elacsym compact <namespace>` or `elacsym wal replay <namespace>`' },
   REGRESSION: { exit: EXIT.DEGRADED, hint: 'compare the report with the baseline' },

@@ -3,19 +3,32 @@ import { readFileSync } from 'node:fs';
 import { ElacsymError } from '../errors.js';
 import { parseId } from '../model/document.js';
 import type { DocId } from '../model/types.js';
+import { envError } from '../util/env-error.js';
 
+/*
+ * Number options are parsed strictly, the same way in every command: decimal digits only. `Number()` would
+ * also take "0x10", "1e3", "0b1", " 5 " or "" (as 0), so a typo could silently become a different value.
+ * Integers take no exponent; other numbers may (`--vector-weight 1e-3`).
+ */
+const INT_RE = /^-?\d+$/;
+const NUM_RE = /^-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$/;
+
+/** An integer option: optional minus sign and decimal digits, within [min, max]; USAGE naming the option. */
 export function intOpt(v: unknown, name: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
-  const n = Number(v);
-  if (v === undefined || v === null || String(v).trim() === '' || !Number.isInteger(n) || n < min || n > max) {
-    throw new ElacsymError('USAGE', `${name} expects an integer between ${min} and ${max}, got ${JSON.stringify(v)}`);
+  const s = typeof v === 'number' ? String(v) : v;
+  const n = typeof s === 'string' && INT_RE.test(s) ? Number(s) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ElacsymError('USAGE', `${name} expects a decimal integer between ${min} and ${max}, got ${JSON.stringify(v ?? null)}`, { details: { option: name } });
   }
   return n;
 }
 
+/** A number option: a decimal (digits, optional fraction and exponent; no hex, no Infinity), >= min. */
 export function numOpt(v: unknown, name: string, min = -Infinity): number {
-  const n = Number(v);
-  if (v === undefined || String(v).trim() === '' || !Number.isFinite(n) || n < min) {
-    throw new ElacsymError('USAGE', `${name} expects a number${min > -Infinity ? ` >= ${min}` : ''}, got ${JSON.stringify(v)}`);
+  const s = typeof v === 'number' ? String(v) : v;
+  const n = typeof s === 'string' && NUM_RE.test(s) ? Number(s) : Number.NaN;
+  if (!Number.isFinite(n) || n < min) {
+    throw new ElacsymError('USAGE', `${name} expects a decimal number${min > -Infinity ? ` >= ${min}` : ''}, got ${JSON.stringify(v ?? null)}`, { details: { option: name } });
   }
   return n;
 }
@@ -27,7 +40,10 @@ export function readInput(file: string, what: string): string {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new ElacsymError('FILE_NOT_FOUND', `${what} ${file} does not exist`, { details: { path: file } });
-    throw new ElacsymError('USAGE', `cannot read ${what} ${file}: ${(e as Error).message}`, { cause: e });
+    // A file this user may not read is a permission problem (77), not a usage error.
+    const env = envError(e, file, `reading ${what}`);
+    if (env?.code === 'PERMISSION_DENIED') throw env;
+    throw new ElacsymError('USAGE', `cannot read ${what} ${file}: ${(e as Error).message}`, { cause: e, details: { path: file } });
   }
 }
 

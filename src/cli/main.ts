@@ -3,8 +3,9 @@
  * action lazily imports `commands/<name>.js`, which parses options into a request, calls the core once and
  * prints. Start-up cost of `elacsym query` is therefore commander + the query path only.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { ElacsymError, EXIT } from '../errors.js';
+import { installInterruptHandlers, removeInterruptHandlers } from './interrupt.js';
 import { err, flushOut, type GlobalOptions, reportError } from './output.js';
 
 export const VERSION = '0.1.0';
@@ -22,7 +23,15 @@ function globals(cmd: Command): GlobalOptions {
     json: Boolean(o.json),
     quiet: Boolean(o.quiet),
     debug: Boolean(o.debug),
+    command: commandPath(cmd),
   };
+}
+
+/** "query", "wal inspect": the command as typed after `elacsym` (empty for the program itself). */
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
 }
 
 let exitCode = 0;
@@ -33,6 +42,8 @@ function run(load: () => Promise<{ default: Action }>) {
     const opts = a[a.length - 2] as Record<string, unknown>;
     const args = a.slice(0, -2) as string[];
     const g = globals(cmd);
+    if (cmd.registeredArguments[0]?.name() === 'namespace' && typeof args[0] === 'string') g.namespace = args[0];
+    installInterruptHandlers(g);
     try {
       const mod = await load();
       const code = await mod.default(args.flat() as string[], opts, g);
@@ -40,6 +51,8 @@ function run(load: () => Promise<{ default: Action }>) {
     } catch (e) {
       await flushOut().catch(() => undefined);
       exitCode = reportError(e, g);
+    } finally {
+      removeInterruptHandlers();
     }
   };
 }
@@ -55,7 +68,6 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output: JSON results on stdout, JSON errors on stderr')
     .option('-q, --quiet', 'no progress or summaries on stderr')
     .option('--debug', 'print stack traces of errors')
-    .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', examples(['elacsym init docs --dim 384 --metric cosine --full-text title,body', 'elacsym import docs docs.ndjson', 'elacsym query docs --text "hello" --top-k 5']) + seeMan('elacsym'));
 
   program
@@ -223,6 +235,37 @@ export function buildProgram(): Command {
     .action(run(async () => ({ default: (await import('./commands/wal.js')).replay })));
 
   program
+    .command('backup')
+    .description('copy a namespace into a new directory, consistently, while imports and compactions run')
+    .argument('<namespace>')
+    .argument('<dir>', 'the backup directory to create (must not exist)')
+    .option('--copy', 'copy segment files instead of hard-linking them (a backup sharing no blocks with the data)')
+    .addHelpText('after', examples(['elacsym backup docs /backups/docs-2026-11-30', 'elacsym backup docs /mnt/usb/docs --copy --json']) + seeMan('elacsym-backup'))
+    .action(run(() => import('./commands/backup.js')));
+
+  program
+    .command('restore')
+    .description('verify a backup and publish it as a namespace')
+    .argument('<dir>', 'a directory written by `elacsym backup`')
+    .argument('<namespace>')
+    .option('--force', 'replace an existing namespace (waits for no writer: takes its writer lock)')
+    .option('--copy', 'copy segment files instead of hard-linking them from the backup')
+    .option('--wait <seconds>', 'with --force: wait this long for a running writer of the namespace', '0')
+    .addHelpText('after', examples(['elacsym restore /backups/docs-2026-11-30 docs', 'elacsym restore /backups/docs-2026-11-30 docs --force']) + seeMan('elacsym-restore'))
+    .action(run(() => import('./commands/restore.js')));
+
+  program
+    .command('completion')
+    .description('print a shell completion script (commands, options, choices and namespace names)')
+    .addArgument(new Argument('<shell>', 'the shell to complete in').choices(['bash', 'zsh', 'fish']))
+    .addHelpText(
+      'after',
+      examples(['source <(elacsym completion bash)', 'source <(elacsym completion zsh)', 'elacsym completion fish > ~/.config/fish/completions/elacsym.fish']) +
+        seeMan('elacsym-completion'),
+    )
+    .action(run(() => import('./commands/completion.js')));
+
+  program
     .command('health')
     .description('report the health of namespaces; exit 0 healthy, 6 degraded, 5 corrupt')
     .argument('[namespace]')
@@ -267,27 +310,62 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** Every command of the program, depth first. */
+function allCommands(c: Command): Command[] {
+  return [c, ...c.commands.flatMap(allCommands)];
+}
+
+/**
+ * `--json` as typed, read before commander has parsed anything: a usage error (unknown option, missing
+ * argument, invalid choice, unknown command) happens before the options are stored, and still has to be
+ * reported as the documented JSON object.
+ */
+function wantsJson(argv: string[]): boolean {
+  const rest = argv.slice(2);
+  const end = rest.indexOf('--');
+  return (end < 0 ? rest : rest.slice(0, end)).includes('--json');
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  program.exitOverride();
-  program.configureOutput({ writeErr: (s) => err(s.replace(/\n$/, '')), writeOut: (s) => process.stdout.write(s) });
-  for (const c of program.commands) {
-    c.exitOverride();
-    for (const cc of c.commands) cc.exitOverride();
+  const json = wantsJson(argv);
+  // Commander's own errors are not printed by commander: they are turned into a USAGE ElacsymError below
+  // and reported like every other error (text or JSON), with a hint naming the command that failed.
+  let failed: Command = program;
+  for (const c of allCommands(program)) {
+    c.exitOverride((e) => {
+      failed = c;
+      throw e;
+    });
+    c.configureOutput({
+      writeErr: (s) => {
+        if (!json) err(s.replace(/\n$/, ''));
+      },
+      writeOut: (s) => process.stdout.write(s),
+      outputError: () => undefined,
+    });
   }
   try {
     await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.OK;
-      return EXIT.USAGE;
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return EXIT.OK;
+      if (e.code === 'commander.help' && e.exitCode === 0) return EXIT.OK;
+      const path = commandPath(failed);
+      // `elacsym` or `elacsym wal` without a subcommand: commander printed the help (text mode), exit 2.
+      const message =
+        e.code === 'commander.help' ? `\`elacsym${path ? ` ${path}` : ''}\` needs a command: ${failed.commands.map((c) => c.name()).join(', ')}` : e.message.replace(/^error: /, '').replace(/\n+/g, ' ');
+      return reportError(new ElacsymError('USAGE', message, { hint: `see \`elacsym ${path ? `${path} ` : ''}--help\`` }), { json, debug: false });
     }
-    return reportError(e instanceof ElacsymError ? e : e, { json: false, debug: true });
+    return reportError(e, { json, debug: true });
   }
   try {
     await flushOut();
-  } catch {
-    // stdout closed by its reader: nothing more to say
+  } catch (e) {
+    // stdout closed by its reader: nothing more to say (reportError returns 0). Any other failure to
+    // write the output (a full disk) is an error, never an exit 0 with the output cut short.
+    const code = reportError(e, { json: argv.includes('--json'), debug: argv.includes('--debug') });
+    if (code !== EXIT.OK) return code;
   }
   return exitCode;
 }

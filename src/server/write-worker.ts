@@ -37,18 +37,17 @@ class Feed implements AsyncIterable<Uint8Array> {
     this.ended = true;
     this.wake?.();
   }
+  readonly abort = new AbortController();
   stop() {
     this.stopped = true;
+    this.abort.abort();
     this.wake?.();
   }
   async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
     for (;;) {
-      // Shutdown: stop before the next chunk; the batch in progress is not committed (not acknowledged).
-      if (this.stopped) {
-        throw new ElacsymError('INTERRUPTED', 'the server is shutting down; committed batches are kept', {
-          hint: "resume the import with skip_lines=<the last committed event's lines>",
-        });
-      }
+      // Shutdown aborts the job's signal: importNdjson then commits the complete lines it already read
+      // (acknowledging them with a committed event) and throws INTERRUPTED; the feed just ends.
+      if (this.stopped) return;
       const c = this.chunks.shift();
       if (c) {
         port.postMessage({ t: 'consumed', id: this.id });
@@ -89,10 +88,11 @@ port.on('message', (m: WriteMsg) => {
       const ev = (event: Record<string, unknown>) => port.postMessage({ t: 'event', id: m.id, event });
       (async () => {
         const dir = namespaceDir(dataDir, m.name);
-        return withWriter(dir, m.name, m.waitMs, {}, (w) =>
+        const signal = feed.abort.signal;
+        return withWriter(dir, m.name, m.waitMs, { signal }, (w) =>
           importNdjson(w, feed, {
             ...m.opts,
-            shouldStop: () => feed.stopped,
+            signal,
             onReject: m.events ? (line, text, reason) => ev({ event: 'rejected', line, reason, text: text.length > 200 ? `${text.slice(0, 200)}...` : text }) : undefined,
             onProgress: m.events
               ? (p) => {

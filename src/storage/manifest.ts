@@ -7,10 +7,29 @@ import { ElacsymError } from '../errors.js';
 import type { Schema } from '../model/types.js';
 import { crc32 } from '../util/crc32.js';
 import type { JournalOp } from './journal-codec.js';
-import type { Db } from './sqlite.js';
+import { asStorageError, type Db } from './sqlite.js';
 
-/** Bump when the layout of manifest.db or of segment files changes; older elacsym refuses newer dirs. */
-export const FORMAT_VERSION = 1;
+/**
+ * Bump when the layout of manifest.db or of segment files changes; older elacsym refuses newer dirs.
+ *   1  first release
+ *   2  index files with a header CRC and block checksums (segment file version 2); the docs_copy index.
+ *      A version 1 manifest is read as it is and raised to 2 by the first segment a writer adds to it
+ *      (from then on an elacsym that reads only version 1 refuses it with FORMAT_TOO_NEW instead of
+ *      meeting an index file it cannot read).
+ */
+export const FORMAT_VERSION = 2;
+
+/**
+ * A second copy of the id map (docs), in its own b-tree: a writer looks every id it writes up in both and
+ * refuses (CORRUPT_MANIFEST) when they disagree, so a damaged key in either (a flipped bit turning one id
+ * into another) never makes an id live twice or deletes another document's row.
+ */
+const ID_MAP_COPY_DDL = 'CREATE INDEX IF NOT EXISTS docs_copy ON docs (id_key, segment_id, ord)';
+
+/** Creates the id map's copy in a manifest written before it existed (once; the writer holds the lock). */
+export function ensureIdMapCopy(db: Db): void {
+  db.exec(ID_MAP_COPY_DDL);
+}
 
 export const MANIFEST_DDL = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -40,6 +59,7 @@ CREATE TABLE segments (
 );
 CREATE TABLE deleted (segment_id INTEGER NOT NULL, ord INTEGER NOT NULL, PRIMARY KEY (segment_id, ord)) WITHOUT ROWID;
 CREATE TABLE docs (id_key TEXT PRIMARY KEY, segment_id INTEGER NOT NULL, ord INTEGER NOT NULL) WITHOUT ROWID;
+${ID_MAP_COPY_DDL};
 CREATE TABLE imports (source TEXT PRIMARY KEY, lines INTEGER NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;
 `;
 
@@ -96,9 +116,13 @@ export function checkFormat(db: Db, path: string): void {
   try {
     v = getMeta(db, 'format_version');
   } catch (e) {
+    // A full disk, a read-only directory or a busy database is not damage: name it for what it is.
+    const named = asStorageError(e, path);
+    if (named instanceof ElacsymError) throw named;
     throw new ElacsymError('CORRUPT_MANIFEST', `${path}: cannot read the manifest (${(e as Error).message})`, { cause: e, details: { path } });
   }
-  const n = Number(v);
+  // Written as the decimal digits of a positive integer; " 1", "0x1" or "1e0" were not written by elacsym.
+  const n = v !== undefined && /^\d{1,15}$/.test(v) ? Number(v) : Number.NaN;
   if (!Number.isInteger(n)) throw new ElacsymError('CORRUPT_MANIFEST', `${path}: no format version recorded`, { details: { path } });
   if (n > FORMAT_VERSION) {
     throw new ElacsymError('FORMAT_TOO_NEW', `${path} was written by format version ${n}; this elacsym reads up to ${FORMAT_VERSION}`, { details: { path } });
@@ -106,10 +130,33 @@ export function checkFormat(db: Db, path: string): void {
   if (n < 1) throw new ElacsymError('FORMAT_TOO_OLD', `${path} has unsupported format version ${n}`, { details: { path } });
 }
 
+/**
+ * The stored schema. It was written by elacsym, so anything but the JSON of a schema object is damage
+ * (CORRUPT_MANIFEST), never a crash later on a missing field.
+ */
 export function readSchema(db: Db): Schema {
   const s = getMeta(db, 'schema');
   if (!s) throw new ElacsymError('CORRUPT_MANIFEST', 'manifest has no schema');
-  return JSON.parse(s) as Schema;
+  let v: unknown;
+  try {
+    v = JSON.parse(s);
+  } catch (e) {
+    throw new ElacsymError('CORRUPT_MANIFEST', `the manifest's stored schema is not valid JSON (${(e as Error).message})`, { cause: e });
+  }
+  const o = v as Partial<Schema> | null;
+  if (
+    typeof o !== 'object' ||
+    o === null ||
+    Array.isArray(o) ||
+    typeof o.vector_dim !== 'number' ||
+    typeof o.vector_metric !== 'string' ||
+    typeof o.attributes !== 'object' ||
+    o.attributes === null ||
+    Array.isArray(o.attributes)
+  ) {
+    throw new ElacsymError('CORRUPT_MANIFEST', "the manifest's stored schema is not a schema object (vector_dim, vector_metric, attributes)");
+  }
+  return o as Schema;
 }
 
 export function appendJournal(db: Db, op: JournalOp, count: number, payload: Uint8Array, now: number): number {
@@ -176,4 +223,6 @@ export function insertSegment(
     `INSERT INTO segments (id, level, doc_count, parquet_file, parquet_bytes, parquet_crc32, index_file, index_bytes, index_crc32, max_seq, created_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   ).run(f.id, level, f.docCount, f.parquet, f.parquetBytes, f.parquetCrc, f.idx, f.indexBytes, f.indexCrc, maxSeq, now);
+  // The segment's index file is in the current segment file format: a version 1 manifest is raised with it.
+  db.prepare("UPDATE meta SET value = ? WHERE key = 'format_version' AND CAST(value AS INTEGER) < ?").run(String(FORMAT_VERSION), FORMAT_VERSION);
 }

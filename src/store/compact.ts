@@ -21,12 +21,13 @@
  */
 import { statfsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ElacsymError } from '../errors.js';
+import { ElacsymError, isElacsymError } from '../errors.js';
 import { idKey } from '../model/document.js';
 import type { Doc } from '../model/types.js';
 import { getMeta, insertSegment, listSegments, type SegmentRow, setMeta } from '../storage/manifest.js';
-import { failpoint } from '../util/failpoint.js';
+import { failpoint, failpointPause } from '../util/failpoint.js';
 import { FileSource } from '../util/bytes.js';
+import { envError, toEnvError } from '../util/env-error.js';
 import { writeSegment } from './segment-builder.js';
 import { decodeSegmentDocs } from './segment-docs.js';
 import type { Writer } from './writer.js';
@@ -40,22 +41,37 @@ export const TIER_BASE_DOCS = 1000;
 export const MAX_MERGE_DOCS = 250_000;
 
 /**
- * Split segments (in id order) into merge groups of at most MAX_MERGE_DOCS live documents. A group of one
- * segment is kept only if it has dead rows to drop (rewriting a clean segment alone gains nothing).
+ * The bytes a segment's live documents take in a merge, estimated from its index file: the file holds the
+ * documents' JSON twice (the row table and the filter columns) plus postings and vectors, so half of it,
+ * scaled by the live fraction, is close to the journal payload bytes the flush bound (segmentBytes) counts.
  */
-export function capGroups(segs: readonly SegStat[]): number[][] {
+export function mergeBytesOf(s: SegStat): number {
+  return s.row.doc_count > 0 ? Math.ceil((s.row.index_bytes / 2) * (s.live / s.row.doc_count)) : 0;
+}
+
+/**
+ * Split segments (in id order) into merge groups of at most MAX_MERGE_DOCS live documents and at most
+ * `maxBytes` estimated bytes (a merge holds its documents in memory and serialises whole columns, so it is
+ * bounded in bytes for the same reason a flush is). A group of one segment is kept only if it has dead rows
+ * to drop (rewriting a clean segment alone gains nothing).
+ */
+export function capGroups(segs: readonly SegStat[], maxBytes = Number.POSITIVE_INFINITY): number[][] {
   const groups: number[][] = [];
   let cur: SegStat[] = [];
   let docs = 0;
+  let bytes = 0;
   const close = () => {
     if (cur.length > 1 || (cur.length === 1 && cur[0]!.dead > 0)) groups.push(cur.map((s) => s.row.id));
     cur = [];
     docs = 0;
+    bytes = 0;
   };
   for (const s of segs) {
-    if (cur.length > 0 && docs + s.live > MAX_MERGE_DOCS) close();
+    const b = mergeBytesOf(s);
+    if (cur.length > 0 && (docs + s.live > MAX_MERGE_DOCS || bytes + b > maxBytes)) close();
     cur.push(s);
     docs += s.live;
+    bytes += b;
   }
   close();
   return groups;
@@ -101,31 +117,52 @@ function segStats(w: Writer): SegStat[] {
   });
 }
 
-export const tierOf = (liveDocs: number) => Math.max(0, Math.floor(Math.log(Math.max(1, liveDocs) / TIER_BASE_DOCS) / Math.log(4)));
+/** Size tier of a segment with the smallest tier holding `baseDocs` live documents. */
+export const tierOfBase = (liveDocs: number, baseDocs: number) => Math.max(0, Math.floor(Math.log(Math.max(1, liveDocs) / baseDocs) / Math.log(4)));
+// One parameter on purpose: `sizes.map(tierOf)` must not pass the index as the base.
+export const tierOf = (liveDocs: number) => tierOfBase(liveDocs, TIER_BASE_DOCS);
 
-export function planCompaction(stats: readonly SegStat[], pendingDocs: number, ifNeeded: boolean): CompactionPlan {
+/** The --if-needed thresholds; configurable ([compaction] in elacsym.toml, see cli/config.ts). */
+export interface CompactionThresholds {
+  /** More segments than this: merge everything (the ancestor's `max_segments`). */
+  maxSegments: number;
+  /** Live documents of the smallest size tier (the ancestor's `min_segment_size`). */
+  tierBaseDocs: number;
+  deadRatio: number;
+}
+
+export const DEFAULT_THRESHOLDS: CompactionThresholds = { maxSegments: MAX_SEGMENTS, tierBaseDocs: TIER_BASE_DOCS, deadRatio: DEAD_RATIO };
+
+export function planCompaction(
+  stats: readonly SegStat[],
+  pendingDocs: number,
+  ifNeeded: boolean,
+  maxBytes = Number.POSITIVE_INFINITY,
+  thresholds: CompactionThresholds = DEFAULT_THRESHOLDS,
+): CompactionPlan {
   const reason: string[] = [];
+  const cap = (segs: readonly SegStat[]) => capGroups(segs, maxBytes);
   if (!ifNeeded) {
-    const groups = capGroups(stats);
+    const groups = cap(stats);
     if (pendingDocs > 0) reason.push(`journal backlog of ${pendingDocs} documents`);
     if (groups.length > 0) reason.push(`major compaction of ${stats.length} segments`);
     return { reason, flushJournal: pendingDocs > 0, groups };
   }
   const flushJournal = pendingDocs >= BACKLOG_DOCS;
   if (flushJournal) reason.push(`journal backlog ${pendingDocs} >= ${BACKLOG_DOCS} documents`);
-  if (stats.length > MAX_SEGMENTS) {
-    reason.push(`${stats.length} segments > ${MAX_SEGMENTS}`);
-    return { reason, flushJournal, groups: capGroups(stats) };
+  if (stats.length > thresholds.maxSegments) {
+    reason.push(`${stats.length} segments > ${thresholds.maxSegments}`);
+    return { reason, flushJournal, groups: cap(stats) };
   }
   const picked = new Set<number>();
   const groups: number[][] = [];
   const tiers = new Map<number, SegStat[]>();
   for (const s of stats) {
-    const t = tierOf(s.live);
+    const t = tierOfBase(s.live, thresholds.tierBaseDocs);
     tiers.set(t, [...(tiers.get(t) ?? []), s]);
   }
   for (const [t, segs] of [...tiers].sort((a, b) => a[0] - b[0])) {
-    const merges = segs.length >= TIER_FANOUT ? capGroups(segs) : [];
+    const merges = segs.length >= TIER_FANOUT ? cap(segs) : [];
     if (merges.length > 0) {
       reason.push(`tier ${t} holds ${segs.length} segments >= ${TIER_FANOUT}`);
       groups.push(...merges);
@@ -135,17 +172,28 @@ export function planCompaction(stats: readonly SegStat[], pendingDocs: number, i
   for (const s of stats) {
     if (picked.has(s.row.id) || s.row.doc_count === 0) continue;
     const ratio = s.dead / s.row.doc_count;
-    if (ratio >= DEAD_RATIO) {
-      reason.push(`segment ${s.row.id} is ${(ratio * 100).toFixed(0)}% dead rows >= ${DEAD_RATIO * 100}%`);
+    if (ratio >= thresholds.deadRatio) {
+      reason.push(`segment ${s.row.id} is ${(ratio * 100).toFixed(0)}% dead rows >= ${Math.round(thresholds.deadRatio * 100)}%`);
       groups.push([s.row.id]);
     }
   }
   return { reason, flushJournal, groups };
 }
 
-async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<number>): Promise<Doc[]> {
+/** Live documents of a segment, each with the ordinal it has there. */
+async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<number>): Promise<{ doc: Doc; ord: number }[]> {
   const path = join(dir, 'segments', row.parquet_file);
-  const src = FileSource.open(path);
+  let src: FileSource;
+  try {
+    src = FileSource.open(path);
+  } catch (e) {
+    // Under the writer lock nothing retires a segment behind our back: a listed file that is not there
+    // is damage, not a bug.
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new ElacsymError('CORRUPT_SEGMENT', `${path}: segment ${row.id} is listed in the manifest but its file is missing`, { cause: e, details: { path } });
+    }
+    throw toEnvError(e, path, 'reading');
+  }
   let bytes: Uint8Array;
   try {
     bytes = src.read(0, src.length);
@@ -153,15 +201,21 @@ async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<numb
     src.close();
   }
   const docs = await decodeSegmentDocs(path, bytes, row);
-  return docs.filter((_, ord) => !dead.has(ord));
+  const live: { doc: Doc; ord: number }[] = [];
+  docs.forEach((doc, ord) => dead.has(ord) || live.push({ doc, ord }));
+  return live;
 }
 
-export async function compactNamespace(w: Writer, name: string, opts: { ifNeeded?: boolean; dryRun?: boolean; clock?: () => number } = {}): Promise<CompactionReport> {
+export async function compactNamespace(
+  w: Writer,
+  name: string,
+  opts: { ifNeeded?: boolean; dryRun?: boolean; clock?: () => number; thresholds?: CompactionThresholds } = {},
+): Promise<CompactionReport> {
   const clock = opts.clock ?? Date.now;
   const t0 = clock();
   const before = segStats(w);
   const bytes = (rows: readonly SegmentRow[]) => rows.reduce((a, r) => a + r.parquet_bytes + r.index_bytes, 0);
-  const plan = planCompaction(before, w.pendingDocCount, opts.ifNeeded ?? false);
+  let plan = planCompaction(before, w.pendingDocCount, opts.ifNeeded ?? false, w.segmentBytes, opts.thresholds);
   const report: CompactionReport = {
     namespace: name,
     dry_run: opts.dryRun ?? false,
@@ -184,34 +238,101 @@ export async function compactNamespace(w: Writer, name: string, opts: { ifNeeded
     report.duration_ms = clock() - t0;
     return report;
   }
-  if (plan.flushJournal || w.pendingDocCount > 0) report.journal_flushed_docs = (await w.flush()).docs;
+  const signal = w.signal;
+  const interrupted = (merged: number) => {
+    w.collectGarbage(); // the files of an uncommitted merge are orphans now
+    return new ElacsymError('INTERRUPTED', `compaction interrupted after ${merged} of ${plan.groups.length} merges; the namespace is consistent`, {
+      hint: `rerun \`elacsym compact ${name}\` to finish`,
+      details: { merges_done: merged },
+    });
+  };
+  if (plan.flushJournal || w.pendingDocCount > 0) {
+    try {
+      report.journal_flushed_docs = (await w.flush()).docs;
+      // The flush made new segments: a major compaction plans again so that they are merged too (otherwise
+      // `compact` with a journal backlog left the backlog's segment beside the merged one).
+      if (!opts.ifNeeded) {
+        plan = { ...plan, groups: planCompaction(segStats(w), 0, false, w.segmentBytes, opts.thresholds).groups };
+        report.plan.merge = plan.groups;
+      }
+    } catch (e) {
+      if (!isElacsymError(e, 'NO_SPACE')) throw e;
+      throw new ElacsymError('NO_SPACE', `${e.message}; compaction of ${name} stopped before merging: the journal backlog stays in the journal (durable, queryable)`, {
+        cause: e,
+        details: e.details,
+        hint: `free disk space, then rerun \`elacsym compact ${name}\``,
+      });
+    }
+  }
 
   const rowsById = new Map(listSegments(w.db).map((r) => [r.id, r]));
   const needBytes = plan.groups.flat().reduce((a, id) => a + (rowsById.get(id)?.parquet_bytes ?? 0) + (rowsById.get(id)?.index_bytes ?? 0), 0);
   preflightSpace(w.dir, needBytes);
 
+  let committedGroups = 0;
   for (const group of plan.groups) {
+    if (signal?.aborted) throw interrupted(committedGroups);
     const rows = group.map((id) => rowsById.get(id)).filter((r): r is SegmentRow => r !== undefined);
     if (rows.length === 0) continue;
     const docs: Doc[] = [];
+    const from: { segment: number; ord: number }[] = [];
     const deadStmt = w.db.prepare('SELECT ord FROM deleted WHERE segment_id = ?').pluck();
-    for (const r of rows) docs.push(...(await readLiveDocs(w.dir, r, new Set(deadStmt.all(r.id) as number[]))));
-    const segId = Number(getMeta(w.db, 'next_segment_id') ?? '1');
-    const files = docs.length > 0 ? await writeSegment(join(w.dir, 'segments'), segId, docs, w.schema) : null;
-    failpoint('compact:after-segment-write');
-    const maxSeq = Math.max(...rows.map((r) => r.max_seq));
-    const level = Math.max(...rows.map((r) => r.level)) + 1;
-    const putLoc = w.db.prepare('UPDATE docs SET segment_id = ?, ord = ? WHERE id_key = ?');
-    w.db.transaction(() => {
-      if (files) insertSegment(w.db, files, level, maxSeq, clock());
-      for (const r of rows) {
-        w.db.prepare('DELETE FROM segments WHERE id = ?').run(r.id);
-        w.db.prepare('DELETE FROM deleted WHERE segment_id = ?').run(r.id);
+    for (const r of rows) {
+      for (const { doc, ord } of await readLiveDocs(w.dir, r, new Set(deadStmt.all(r.id) as number[]))) {
+        docs.push(doc);
+        from.push({ segment: r.id, ord });
       }
-      // Every live row of the merged segments moves; the docs table only ever points at live rows.
-      docs.forEach((d, ord) => putLoc.run(segId, ord, idKey(d.id)));
-      setMeta(w.db, 'last_compaction_at', String(clock()));
-    })();
+    }
+    const segId = Number(getMeta(w.db, 'next_segment_id') ?? '1');
+    try {
+      let files: Awaited<ReturnType<typeof writeSegment>> | null = null;
+      try {
+        files = docs.length > 0 ? await writeSegment(join(w.dir, 'segments'), segId, docs, w.schema, { signal }) : null;
+      } catch (e) {
+        if (signal?.aborted) throw interrupted(committedGroups);
+        throw e;
+      }
+      failpoint('compact:after-segment-write');
+      await failpointPause('compact:before-manifest-commit', signal);
+      if (signal?.aborted) throw interrupted(committedGroups);
+      const maxSeq = Math.max(...rows.map((r) => r.max_seq));
+      const level = Math.max(...rows.map((r) => r.level)) + 1;
+      // Moves an id only from the row it is read from: a damaged id map (an id naming another row, a live
+      // row no id names) stops the compaction instead of turning into an id live twice or a lost document.
+      const putLoc = w.db.prepare('UPDATE docs SET segment_id = ?, ord = ? WHERE id_key = ? AND segment_id = ? AND ord = ?');
+      const stillNamed = w.db.prepare(`SELECT COUNT(*) FROM docs WHERE segment_id IN (${rows.map(() => '?').join(',')})`).pluck();
+      const damaged = (why: string) =>
+        new ElacsymError('CORRUPT_MANIFEST', `${join(w.dir, 'manifest.db')}: the id map does not match the segments (${why}); nothing was compacted`, {
+          hint: `run \`elacsym health ${name} --deep\``,
+        });
+      w.db.transaction(() => {
+        if (files) insertSegment(w.db, files, level, maxSeq, clock());
+        for (const r of rows) {
+          w.db.prepare('DELETE FROM segments WHERE id = ?').run(r.id);
+          w.db.prepare('DELETE FROM deleted WHERE segment_id = ?').run(r.id);
+        }
+        // Every live row of the merged segments moves; the docs table only ever points at live rows.
+        docs.forEach((d, ord) => {
+          const f = from[ord]!;
+          if (putLoc.run(segId, ord, idKey(d.id), f.segment, f.ord).changes !== 1) throw damaged(`live row ${f.ord} of segment ${f.segment} holds id ${idKey(d.id)}, but the id map does not point that id at it`);
+        });
+        const left = Number(stillNamed.get(...rows.map((r) => r.id)));
+        if (left > 0) throw damaged(`${left} ids name rows of the merged segments that are dead or hold other ids`);
+        setMeta(w.db, 'last_compaction_at', String(clock()));
+      })();
+    } catch (e) {
+      const env = isElacsymError(e, 'NO_SPACE') || isElacsymError(e, 'PERMISSION_DENIED') ? e : envError(e, join(w.dir, 'segments'), 'writing the merged segment in');
+      if (!env) throw e;
+      // This group changed nothing (its commit is one transaction); collect its partial files now so the
+      // space is back at once, and say what did commit.
+      w.collectGarbage();
+      throw new ElacsymError(
+        env.code,
+        `${env.message}; compaction of ${name} stopped: ${committedGroups} of ${plan.groups.length} merges committed, the rest left as they were (no document lost)`,
+        { cause: e, details: env.details, hint: env.code === 'NO_SPACE' ? `free disk space, then rerun \`elacsym compact ${name}\`` : env.hint },
+      );
+    }
+    committedGroups++;
     failpoint('compact:after-manifest-commit');
   }
   w.collectGarbage();
@@ -230,7 +351,7 @@ function preflightSpace(dir: string, needBytes: number): void {
     const s = statfsSync(dir);
     const free = s.bavail * s.bsize;
     if (free < needBytes * 1.1 + 16 * 1024 * 1024) {
-      throw new ElacsymError('NO_SPACE', `compaction needs about ${Math.ceil(needBytes / 1048576)} MiB free in ${dir}, ${Math.floor(free / 1048576)} MiB available`);
+      throw new ElacsymError('NO_SPACE', `compaction needs about ${Math.ceil(needBytes / 1048576)} MiB free in ${dir}, ${Math.floor(free / 1048576)} MiB available; nothing was changed`, { details: { path: dir } });
     }
   } catch (e) {
     if (e instanceof ElacsymError) throw e;

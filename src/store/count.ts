@@ -3,7 +3,8 @@
  * evaluated on the same column masks as a query's filter (src/index/filter/evaluate.ts), so a count always
  * equals the number of ids a filter-only listing of the same snapshot would return, without a top-k cap.
  */
-import { countMatches, evaluateColumns } from '../index/filter/evaluate.js';
+import { countMatches } from '../index/filter/evaluate.js';
+import { filterMask } from '../query/engine.js';
 import { type Filter, parseFilter } from '../model/filter.js';
 import type { DocId } from '../model/types.js';
 import { QueryContext } from './search-sources.js';
@@ -31,9 +32,7 @@ export function countDocuments(dir: string, filterJson: unknown): CountResult {
     for (const s of ctx.sources) {
       total += s.liveCount;
       if (!filter) continue;
-      const m = evaluateColumns(filter, (f) => s.column(f), s.size);
-      if (s.dead) for (let o = 0; o < m.length; o++) if (s.dead[o]) m[o] = 0;
-      count += countMatches(m);
+      count += countMatches(filterMask(s, filter));
     }
     return { count: filter ? count : total, total };
   } finally {
@@ -49,7 +48,7 @@ export function matchingIds(snap: Snapshot, filter: Filter | null): DocId[] {
   const ctx = new QueryContext(snap);
   const ids: DocId[] = [];
   for (const s of ctx.sources) {
-    const m = filter ? evaluateColumns(filter, (f) => s.column(f), s.size) : null;
+    const m = filter ? filterMask(s, filter) : null;
     for (let o = 0; o < s.size; o++) {
       if (s.dead && s.dead[o]) continue;
       if (m && m[o] !== 1) continue;

@@ -18,7 +18,7 @@ import { ElacsymError } from '../errors.js';
 import { compareIds } from '../model/document.js';
 import { describeFilter, type Filter } from '../model/filter.js';
 import type { AttrValue, Attributes, DocId, Schema } from '../model/types.js';
-import { evaluateColumns } from '../index/filter/evaluate.js';
+import { filterMask } from '../query/engine.js';
 import { crc32 } from '../util/crc32.js';
 import { QueryContext } from './search-sources.js';
 import type { Snapshot } from './snapshot.js';
@@ -148,7 +148,7 @@ export function listDocuments(snap: Snapshot, opts: ListOptions): ListPage {
   const cands: { key: Key; src: number; ord: number }[] = [];
   let matches = 0;
   ctx.sources.forEach((s, si) => {
-    const mask = opts.filter ? evaluateColumns(opts.filter, (f) => s.column(f), s.size) : null;
+    const mask = opts.filter ? filterMask(s, opts.filter) : null;
     const cols = opts.sort.map((k) => s.column(k.field));
     for (let o = 0; o < s.size; o++) {
       if (s.dead && s.dead[o]) continue;

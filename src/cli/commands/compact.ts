@@ -3,6 +3,9 @@ import { compactNamespace, type CompactionReport } from '../../store/compact.js'
 import { Writer } from '../../store/writer.js';
 import { DataDir, namespaceDir } from '../../store/data-dir.js';
 import { intOpt } from '../args.js';
+import { loadConfig } from '../config.js';
+import { interruptSignal, lockWaitNotice } from '../interrupt.js';
+import { segmentBytesFromEnv } from '../limits.js';
 import { err, printJson, type GlobalOptions, reportError } from '../output.js';
 
 function describe(r: CompactionReport): string {
@@ -17,14 +20,22 @@ export default async function compact([name]: string[], o: Record<string, unknow
   if (name && o.all) throw new ElacsymError('USAGE', 'pass either a namespace or --all, not both');
   const wait = intOpt(o.wait ?? 0, '--wait', 0, 86400);
   const names = o.all ? DataDir.open(g.dataDir).listNamespaces() : [name!];
+  const cfg = await loadConfig(g.dataDir);
+  const thresholds = {
+    maxSegments: cfg['compaction.max_segments'].value as number,
+    tierBaseDocs: cfg['compaction.min_segment_size'].value as number,
+    deadRatio: cfg['compaction.dead_ratio'].value as number,
+  };
+  const signal = interruptSignal();
+  const segmentBytes = segmentBytesFromEnv();
   let worst = 0;
   for (const ns of names) {
     try {
       const dir = namespaceDir(g.dataDir, ns);
       // No recovery flush on open: the plan decides whether the journal backlog is worth flushing.
-      const w = await Writer.open(dir, ns, { waitSeconds: wait, recover: false });
+      const w = await Writer.open(dir, ns, { waitSeconds: wait, recover: false, segmentBytes, signal, onLockWait: lockWaitNotice(g, ns, wait) });
       try {
-        const report = await compactNamespace(w, ns, { ifNeeded: Boolean(o.ifNeeded), dryRun: Boolean(o.dryRun) });
+        const report = await compactNamespace(w, ns, { ifNeeded: Boolean(o.ifNeeded), dryRun: Boolean(o.dryRun), thresholds });
         if (g.json) await printJson(report);
         else if (!g.quiet || report.dry_run) err(describe(report));
       } finally {
@@ -32,7 +43,9 @@ export default async function compact([name]: string[], o: Record<string, unknow
       }
     } catch (e) {
       // --all goes on with the other namespaces; the exit status is the first failure's.
-      const code = reportError(e, g);
+      // An interrupt stops --all too: rethrown, main reports it once with status 130.
+      if (e instanceof ElacsymError && e.code === 'INTERRUPTED') throw e;
+      const code = reportError(e, { ...g, namespace: ns }); // the hint names the namespace that failed
       if (!o.all) return code;
       worst ||= code;
     }

@@ -3,7 +3,8 @@ import { ElacsymError } from '../../errors.js';
 import { DataDir, namespaceDir } from '../../store/data-dir.js';
 import { checkNamespace, type NamespaceHealth, toPrometheus } from '../../store/health.js';
 import { intOpt } from '../args.js';
-import { isTTY, out, outLine, printJson, type GlobalOptions } from '../output.js';
+import { loadConfig } from '../config.js';
+import { isTTY, out, outLine, printJson, type GlobalOptions, reportError } from '../output.js';
 
 export const HEALTH_EXIT = { healthy: 0, degraded: 6, corrupt: 5 } as const;
 
@@ -22,6 +23,8 @@ export function textReport(h: NamespaceHealth): string[] {
 
 export default async function health([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
   const maxBacklogDocs = intOpt(o.maxBacklog, '--max-backlog', 0);
+  // Loaded (and so validated) in every mode: a broken configuration file is worth reporting here.
+  const config = await loadConfig(g.dataDir);
   let names: string[];
   let dir: DataDir | null = null;
   if (name) {
@@ -32,10 +35,23 @@ export default async function health([name]: string[], o: Record<string, unknown
     names = DataDir.open(g.dataDir).listNamespaces();
   }
   dir ??= DataDir.open(g.dataDir);
-  const reports = names.map((n) => checkNamespace(dir!.namespacePath(n), n, { deep: Boolean(o.deep), maxBacklogDocs }));
+  const dataDir = dir;
+  // A namespace that cannot be checked at all (not readable by this user) is reported on stderr; the
+  // others are still checked, and the exit status is the worse of that error's and the verdict's.
+  let failed = 0;
+  const reports: NamespaceHealth[] = [];
+  for (const n of names) {
+    try {
+      reports.push(checkNamespace(dataDir.namespacePath(n), n, { deep: Boolean(o.deep), maxBacklogDocs }));
+    } catch (e) {
+      if (name) throw e;
+      failed ||= reportError(e, g);
+    }
+  }
   const worst = reports.some((r) => r.status === 'corrupt') ? 'corrupt' : reports.some((r) => r.status === 'degraded') ? 'degraded' : 'healthy';
   if (o.prometheus) await out(toPrometheus(reports));
-  else if (g.json) await printJson({ status: worst, namespaces: reports });
+  // The effective configuration with the source of each value (default, user, data-dir, env).
+  else if (g.json) await printJson({ status: worst, namespaces: reports, config });
   else if (isTTY('stdout') && isTTY('stdin')) {
     const { loadScreen } = await import('../ui/load.js');
     const { renderHealth } = await loadScreen<typeof import('../ui/health-screen.js')>('health-screen');
@@ -44,5 +60,5 @@ export default async function health([name]: string[], o: Record<string, unknown
     for (const r of reports) for (const l of textReport(r)) await outLine(l);
     if (reports.length === 0) await outLine(`no namespaces in ${g.dataDir}`);
   }
-  return HEALTH_EXIT[worst];
+  return failed || HEALTH_EXIT[worst];
 }

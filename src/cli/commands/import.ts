@@ -1,9 +1,14 @@
-import { createReadStream, openSync, realpathSync, statSync, writeSync, closeSync } from 'node:fs';
+import { accessSync, constants, createReadStream, openSync, realpathSync, statSync, closeSync } from 'node:fs';
 import { ElacsymError } from '../../errors.js';
 import { namespaceDir } from '../../store/data-dir.js';
 import { importNdjson, type ImportProgress } from '../../store/ingest.js';
 import { Writer } from '../../store/writer.js';
+import { toEnvError } from '../../util/env-error.js';
+import { writeAllSync } from '../../util/fs.js';
 import { intOpt } from '../args.js';
+import { loadConfig } from '../config.js';
+import { interruptSignal, lockWaitNotice } from '../interrupt.js';
+import { segmentBytesFromEnv } from '../limits.js';
 import { err, fmtInt, isTTY, printJson, type GlobalOptions } from '../output.js';
 import { startProgress } from '../progress.js';
 
@@ -13,35 +18,52 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
   let total: number | undefined;
   let resumeKey: string | undefined;
   if (!fromStdin) {
+    let st: ReturnType<typeof statSync>;
     try {
-      total = statSync(file).size;
+      st = statSync(file);
       resumeKey = realpathSync(file);
-    } catch {
-      throw new ElacsymError('FILE_NOT_FOUND', `input file ${file} does not exist`, { details: { path: file } });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new ElacsymError('FILE_NOT_FOUND', `input file ${file} does not exist`, { details: { path: file } });
+      }
+      throw toEnvError(e, file, 'reading the input file');
+    }
+    // A directory would fail only at the first read, after the writer lock and recovery: refuse it now.
+    if (st.isDirectory()) throw new ElacsymError('USAGE', `input ${file} is a directory; name an NDJSON file, or - for stdin`, { details: { path: file } });
+    // A regular file has a size for the progress bar; a pipe or device (/dev/stdin, <(cmd)) does not.
+    total = st.isFile() ? st.size : undefined;
+    try {
+      accessSync(file, constants.R_OK); // not open(): opening a named pipe would block, or take its data
+    } catch (e) {
+      throw toEnvError(e, file, 'reading the input file');
     }
   }
   if (o.resume && fromStdin) throw new ElacsymError('USAGE', '--resume needs a FILE; for stdin pass --skip-lines N');
   if (o.resume && o.skipLines !== undefined) throw new ElacsymError('USAGE', '--resume and --skip-lines are exclusive');
   if (o.rejects && o.onError !== 'skip') throw new ElacsymError('USAGE', '--rejects needs --on-error skip');
-  const batchDocs = intOpt(o.batchSize, '--batch-size', 1, 1_000_000);
-  const segmentDocs = intOpt(o.segmentDocs, '--segment-docs', 1, 100_000_000);
+  // Flags typed by the user win; otherwise ELACSYM_IMPORT_* or elacsym.toml [import], else the built-in defaults.
+  const cfg = await loadConfig(g.dataDir);
+  const batchDocs = g.explicit.has('batchSize') ? intOpt(o.batchSize, '--batch-size', 1, 1_000_000) : (cfg['import.batch_size'].value as number);
+  const segmentDocs = g.explicit.has('segmentDocs') ? intOpt(o.segmentDocs, '--segment-docs', 1, 100_000_000) : (cfg['import.segment_docs'].value as number);
   const maxLineBytes = intOpt(o.maxLineBytes, '--max-line-bytes', 1024);
   const wait = intOpt(o.wait ?? 0, '--wait', 0, 86400);
 
   let rejectsFd: number | null = null;
-  if (typeof o.rejects === 'string') rejectsFd = openSync(o.rejects, 'w');
+  if (typeof o.rejects === 'string') {
+    try {
+      rejectsFd = openSync(o.rejects, 'w');
+    } catch (e) {
+      throw toEnvError(e, o.rejects, 'opening the --rejects file');
+    }
+  }
 
-  const writer = await Writer.open(dir, name!, { waitSeconds: wait, segmentDocs });
-  let stop = false;
-  const onSig = () => {
-    if (stop) process.exit(130);
-    stop = true;
-    err('elacsym: interrupt: finishing the current batch (press Ctrl-C again to abort at once)');
-  };
-  process.on('SIGINT', onSig);
-  process.on('SIGTERM', onSig);
+  // SIGINT/SIGTERM: stop reading, commit the complete lines already read, exit 130 (see interrupt.ts).
+  const signal = interruptSignal();
+  const writer = await Writer.open(dir, name!, { waitSeconds: wait, segmentDocs, segmentBytes: segmentBytesFromEnv(), signal, onLockWait: lockWaitNotice(g, name!, wait) });
+  // A user who typed `elacsym import docs` and forgot the file would otherwise face a silent terminal.
+  if (fromStdin && isTTY('stdin') && !g.quiet) err('elacsym: reading NDJSON from standard input (end with Ctrl-D; Ctrl-C commits what was read and stops)');
   const showBar = !g.quiet && !g.json && (isTTY('stderr') || Boolean(o.progress));
-  const bar = showBar ? await startProgress(total) : null;
+  const bar = showBar ? await startProgress(total, { force: Boolean(o.progress) }) : null;
   try {
     const skipLines = o.resume ? writer.resumePoint(resumeKey!) : o.skipLines !== undefined ? intOpt(o.skipLines, '--skip-lines') : 0;
     if (o.resume && !g.quiet) err(`resuming ${file} after line ${skipLines}`);
@@ -54,7 +76,11 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
       onReject:
         rejectsFd !== null
           ? (line, text, reason) => {
-              writeSync(rejectsFd!, `${JSON.stringify({ line, reason, text })}\n`);
+              try {
+                writeAllSync(rejectsFd!, `${JSON.stringify({ line, reason, text })}\n`);
+              } catch (e) {
+                throw toEnvError(e, String(o.rejects), 'writing rejected lines to');
+              }
             }
           : undefined,
       skipLines,
@@ -62,7 +88,7 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
       segmentDocs,
       maxLineBytes,
       resumeKey,
-      shouldStop: () => stop,
+      signal,
       flush: o.flush !== false,
       // With --json, every committed batch is acknowledged on stderr as an NDJSON event (scripts, crash tests).
       onProgress: bar
@@ -77,16 +103,22 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
     const peak_rss_bytes = process.resourceUsage().maxRSS * 1024;
     if (g.json) await printJson({ namespace: name, ...summary, peak_rss_bytes });
     else if (!g.quiet) {
+      // With --no-flush the documents wait in the journal: whether each is new or an update is only known
+      // when the journal is flushed, so say that instead of printing "inserted 0, updated 0".
+      const counts =
+        o.flush === false
+          ? `${summary.segments ? `inserted ${fmtInt(summary.inserted)}, updated ${fmtInt(summary.updated)} (flushed), ` : ''}${fmtInt(summary.pending)} left in the journal (inserts and updates are counted when \`elacsym wal replay ${name}\` or the next writer flushes it)`
+          : `inserted ${fmtInt(summary.inserted)}, updated ${fmtInt(summary.updated)}`;
       err(
-        `imported ${fmtInt(summary.committed)} documents into ${name}: read ${fmtInt(summary.read)}, inserted ${fmtInt(summary.inserted)}, updated ${fmtInt(summary.updated)}, rejected ${fmtInt(summary.rejected)}` +
+        `imported ${fmtInt(summary.committed)} documents into ${name}: read ${fmtInt(summary.read)}, ${counts}, rejected ${fmtInt(summary.rejected)}` +
           `${summary.skipped_lines ? `, skipped ${fmtInt(summary.skipped_lines)} lines` : ''} in ${(summary.elapsed_ms / 1000).toFixed(2)}s (${fmtInt(summary.docs_per_s)} docs/s; durable after ${(summary.durable_ms / 1000).toFixed(2)}s)`,
       );
     }
     return 0;
   } finally {
     bar?.stop();
-    process.off('SIGINT', onSig);
-    process.off('SIGTERM', onSig);
+    // An interrupted read leaves stdin open; a live handle would keep the process from exiting.
+    if (fromStdin) process.stdin.destroy();
     if (rejectsFd !== null) closeSync(rejectsFd);
     writer.close();
   }

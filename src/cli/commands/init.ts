@@ -1,5 +1,5 @@
 import { ElacsymError } from '../../errors.js';
-import { DEFAULT_FULL_TEXT, METRICS, parseSchema } from '../../model/schema.js';
+import { attributeNameProblem, attributeOf, dataRecord, DEFAULT_FULL_TEXT, METRICS, parseSchema } from '../../model/schema.js';
 import type { Metric, Schema } from '../../model/types.js';
 import { DataDir } from '../../store/data-dir.js';
 import { intOpt, readInput } from '../args.js';
@@ -17,7 +17,7 @@ export default async function init([name]: string[], o: Record<string, unknown>,
     }
     schema = parseSchema(json);
   } else {
-    schema = { vector_dim: 0, vector_metric: 'cosine', attributes: {} };
+    schema = { vector_dim: 0, vector_metric: 'cosine', attributes: dataRecord() };
   }
   if (o.textOnly && o.dim !== undefined && Number(o.dim) !== 0) throw new ElacsymError('USAGE', '--text-only and --dim are exclusive');
   if (o.schema === undefined && o.dim === undefined && !o.textOnly) {
@@ -34,7 +34,9 @@ export default async function init([name]: string[], o: Record<string, unknown>,
   }
   if (typeof o.fullText === 'string') {
     for (const f of o.fullText.split(',').map((s) => s.trim()).filter(Boolean)) {
-      const a = schema.attributes[f];
+      const problem = attributeNameProblem(f);
+      if (problem !== null) throw new ElacsymError('INVALID_SCHEMA', `--full-text ${JSON.stringify(f)}: ${problem}`);
+      const a = attributeOf(schema, f);
       if (a && a.type !== 'string' && a.type !== 'array<string>') throw new ElacsymError('INVALID_SCHEMA', `--full-text ${f}: attribute is ${a.type}, not a string`);
       schema.attributes[f] = { type: a?.type ?? 'string', full_text: a?.full_text ?? { ...DEFAULT_FULL_TEXT } };
     }

@@ -7,7 +7,10 @@ import { warmUp } from '../../query/warm-up.js';
 import { QueryContext } from '../../store/search-sources.js';
 import { Snapshot } from '../../store/snapshot.js';
 import { intOpt, jsonArg, numOpt, readInput } from '../args.js';
-import { err, isTTY, out, outLine, printJson, type GlobalOptions } from '../output.js';
+import type { fitCell as FitCell, renderTable as RenderTable, TableColumn } from '../table.js';
+import { loadConfig } from '../config.js';
+import { interruptSignal } from '../interrupt.js';
+import { concreteHint, err, flushOut, isTTY, out, outLine, printJson, type GlobalOptions } from '../output.js';
 
 /** Flags that turn `query` into a sorted, paged listing (src/cli/commands/query-list.ts). */
 const LISTING_FLAGS = ['sort', 'limit', 'offset', 'after'] as const;
@@ -22,7 +25,7 @@ export function flagsToRequest(o: Record<string, unknown>): Record<string, unkno
     const ft: Record<string, unknown> = { query: o.text, weight: numOpt(o.textWeight, '--text-weight', 0) };
     if (typeof o.fields === 'string') {
       const fields: string[] = [];
-      const weights: Record<string, number> = {};
+      const weights: Record<string, number> = Object.create(null); // field names are data ("__proto__" too)
       for (const part of o.fields.split(',').map((s) => s.trim()).filter(Boolean)) {
         const [name, w] = part.split('^');
         fields.push(name!);
@@ -42,29 +45,88 @@ export function flagsToRequest(o: Record<string, unknown>): Record<string, unkno
   return r;
 }
 
-function formatOf(o: Record<string, unknown>, g: GlobalOptions): 'json' | 'ndjson' | 'table' {
+/** Display cells a table may use: the terminal's width, else $COLUMNS, else unlimited (no cutting). */
+function tableWidth(): number {
+  if (isTTY('stdout') && process.stdout.columns) return process.stdout.columns;
+  const c = Number(process.env.COLUMNS);
+  return Number.isInteger(c) && c > 0 ? c : Infinity;
+}
+
+function formatOf(o: Record<string, unknown>, g: GlobalOptions, configured: string | null): 'json' | 'ndjson' | 'table' {
   if (typeof o.format === 'string') return o.format as 'json' | 'ndjson' | 'table';
   if (g.json) return 'json';
+  if (configured) return configured as 'json' | 'ndjson' | 'table'; // ELACSYM_OUTPUT_FORMAT or [output] format
   return isTTY('stdout') ? 'table' : 'json';
 }
 
-async function print(resp: QueryResponse, format: 'json' | 'ndjson' | 'table'): Promise<void> {
+async function print(resp: QueryResponse, format: 'json' | 'ndjson' | 'table', schema: Schema, width: number): Promise<void> {
   if (format === 'json') return printJson(resp);
   if (format === 'ndjson') {
     for (const r of resp.results) await printJson(r);
     return;
   }
-  const rows = resp.results.map((r, i) => [String(i + 1), JSON.stringify(r.id), r.score.toFixed(6), r.attributes ? truncate(JSON.stringify(r.attributes), 80) : '']);
-  const head = ['rank', 'id', 'score', 'attributes'];
-  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
-  await outLine(line(head));
-  for (const r of rows) await outLine(line(r));
-  await outLine(`(${resp.results.length} results in ${resp.took_ms.toFixed(2)} ms)`);
-  if (resp.explain) await outLine(JSON.stringify(resp.explain, null, 2));
+  // Loaded only for tables (terminals): JSON output never pays for display-width tables.
+  const { fitCell, renderTable } = await import('../table.js');
+  // One column per attribute (in schema order, then any others in first-seen order), fitted to the terminal.
+  const names: string[] = [];
+  const seen = new Set<string>();
+  for (const n of [...Object.keys(schema.attributes), ...resp.results.flatMap((r) => (r.attributes ? Object.keys(r.attributes) : []))]) {
+    if (!seen.has(n) && resp.results.some((r) => r.attributes && Object.hasOwn(r.attributes, n))) {
+      seen.add(n);
+      names.push(n);
+    }
+  }
+  const hasVec = resp.results.some((r) => r.vector);
+  const cell = (v: unknown) => (v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v));
+  const cols: TableColumn[] = [
+    { head: 'rank', shrink: false, right: true },
+    { head: 'id', shrink: false },
+    { head: 'score', shrink: false, right: true },
+    ...names.map((n) => ({ head: n, shrink: true })),
+    ...(hasVec ? [{ head: 'vector', shrink: true }] : []),
+  ];
+  const rows = resp.results.map((r, i) => [
+    String(i + 1),
+    JSON.stringify(r.id),
+    r.score.toFixed(6),
+    ...names.map((n) => cell(r.attributes && Object.hasOwn(r.attributes, n) ? r.attributes[n] : undefined)),
+    ...(hasVec ? [cell(r.vector)] : []),
+  ]);
+  for (const l of renderTable(cols, rows, width)) await outLine(l);
+  // A summary, not a result: stderr, so `query ... --format table | wc -l` counts rows only.
+  err(`(${resp.results.length} results in ${resp.took_ms.toFixed(2)} ms)`);
+  if (resp.explain) for (const l of explainText(resp, width, fitCell, renderTable)) await outLine(l);
 }
 
-const truncate = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
+/** --explain in table form: the plan as indented key: value lines, then per result the retrievers' ranks. */
+function explainText(resp: QueryResponse, width: number, fitCell: typeof FitCell, renderTable: typeof RenderTable): string[] {
+  const lines = ['', 'plan:'];
+  const walk = (v: unknown, indent: string, key: string) => {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      lines.push(`${indent}${key}:`);
+      for (const [k, x] of Object.entries(v)) walk(x, `${indent}  `, k);
+    } else if (Array.isArray(v) && v.some((x) => x !== null && typeof x === 'object')) {
+      lines.push(`${indent}${key}:`);
+      v.forEach((x, i) => walk(x, `${indent}  `, `[${i}]`));
+    } else lines.push(fitCell(`${indent}${key}: ${JSON.stringify(v)}`, width));
+  };
+  for (const [k, v] of Object.entries(resp.explain ?? {})) walk(v, '  ', k);
+  const per = resp.results.filter((r) => r.explain);
+  if (per.length > 0) {
+    lines.push('', 'per result:');
+    const kinds = ['vector', 'text'].filter((k) => per.some((r) => r.explain![k]));
+    const cols: TableColumn[] = [{ head: 'id', shrink: false }, ...kinds.flatMap((k) => [{ head: `${k} rank`, shrink: false, right: true }, { head: `${k} score`, shrink: false, right: true }])];
+    if (per.some((r) => r.explain!.fusion)) cols.push({ head: 'fusion', shrink: true });
+    const rows = per.map((r) => {
+      const e = r.explain as Record<string, { rank?: number; score?: number } | undefined>;
+      const row = [JSON.stringify(r.id), ...kinds.flatMap((k) => [e[k]?.rank === undefined ? '-' : String(e[k]!.rank), e[k]?.score === undefined ? '-' : String(e[k]!.score)])];
+      if (cols.at(-1)!.head === 'fusion') row.push(e.fusion ? JSON.stringify(e.fusion) : '');
+      return row;
+    });
+    lines.push(...renderTable(cols, rows, width).map((l) => `  ${l}`));
+  }
+  return lines;
+}
 
 function run(ctx: QueryContext, schema: Schema, json: unknown, where: string): QueryResponse {
   const req: QueryRequest = parseQueryRequest(json, schema, where);
@@ -93,13 +155,12 @@ export default async function query([name]: string[], o: Record<string, unknown>
     if (o.explain) r.explain = true;
     return r;
   };
-  const format = formatOf(o, g);
+  const format = formatOf(o, g, (await loadConfig(g.dataDir))['output.format'].value as string | null);
   const batch = typeof o.batch === 'string';
   const warmRounds = intOpt(o.warmUp ?? '0', '--warm-up', 0, 100_000);
   if (g.explicit.has('warmUp') && !batch) throw new ElacsymError('USAGE', '--warm-up applies to --batch only');
   const snap = Snapshot.open(dir, { loadFully: batch });
   try {
-    for (const w of snap.warnings) err(`elacsym: warning: journal entry ${w.seq} skipped: ${w.reason} (see \`elacsym wal inspect ${name}\`)`);
     const ctx = new QueryContext(snap);
     if (!batch) {
       let json: unknown;
@@ -112,7 +173,7 @@ export default async function query([name]: string[], o: Record<string, unknown>
         }
         json = overrides(json);
       } else json = flagsToRequest(o);
-      await print(run(ctx, snap.schema, json, 'request'), format);
+      await print(run(ctx, snap.schema, json, 'request'), format, snap.schema, tableWidth());
       return 0;
     }
     if (warmRounds > 0) {
@@ -120,17 +181,34 @@ export default async function query([name]: string[], o: Record<string, unknown>
       if (!g.quiet) err(`elacsym: warmed up with ${w.queries} queries in ${w.ms.toFixed(0)} ms`);
     }
     // --batch: one response line per request line, in order; a bad line yields an error line and exit 2.
-    const [{ createReadStream }, { createInterface }] = await Promise.all([import('node:fs'), import('node:readline')]);
-    const input = o.batch === '-' ? process.stdin : createReadStream(String(o.batch));
-    const rl = createInterface({ input, crlfDelay: Infinity });
+    const { createReadStream, fstatSync, statSync } = await import('node:fs');
+    const { readLines, DEFAULT_MAX_LINE_BYTES } = await import('../../store/ingest.js');
+    const fromStdin = o.batch === '-';
+    const input = fromStdin ? process.stdin : createReadStream(String(o.batch));
+    // A query server on a pipe (a co-process client writes a request and waits for its answer): each
+    // answer is flushed as soon as it is written. A regular file keeps the buffered 64 KiB writes.
+    let perLine: boolean;
+    try {
+      perLine = !(fromStdin ? fstatSync(0) : statSync(String(o.batch))).isFile();
+    } catch {
+      perLine = fromStdin; // a missing file is reported by the read below
+    }
+    // SIGINT/SIGTERM: answer the request in hand, then stop reading and exit 130. The line reader is
+    // import's: linear in the line length, bounded (an over-long line is an error line, not a heap
+    // exhaustion), and it stops at once on the signal even while stdin is quiet.
+    const signal = interruptSignal();
     let line = 0;
+    let answered = 0;
     let failed = 0;
     try {
-      for await (const text of rl) {
+      for await (const { bytes, consumed } of readLines(input, DEFAULT_MAX_LINE_BYTES, signal)) {
+        if (signal.aborted) break;
         line++;
-        if (text.trim() === '') continue;
+        const text = consumed < 0 ? '' : bytes.toString('utf8');
+        if (consumed >= 0 && text.trim() === '') continue;
         try {
           let json: unknown;
+          if (consumed < 0) throw new ElacsymError('INVALID_QUERY', `line ${line}: longer than ${DEFAULT_MAX_LINE_BYTES} bytes`);
           try {
             json = JSON.parse(text);
           } catch (e) {
@@ -140,12 +218,23 @@ export default async function query([name]: string[], o: Record<string, unknown>
         } catch (e) {
           if (!(e instanceof ElacsymError)) throw e;
           failed++;
-          await out(`${JSON.stringify({ error: { code: e.code, message: e.message, hint: e.hint, line } })}\n`);
+          await out(`${JSON.stringify({ error: { code: e.code, message: e.message, hint: concreteHint(e.hint, g), line } })}\n`);
         }
+        answered++;
+        if (perLine) await flushOut();
       }
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ElacsymError('FILE_NOT_FOUND', `batch file ${o.batch} does not exist`);
       throw e;
+    } finally {
+      if (fromStdin) process.stdin.destroy();
+    }
+    if (signal.aborted) {
+      await flushOut();
+      throw new ElacsymError('INTERRUPTED', `interrupted after answering ${answered} requests (input lines 1-${line})`, {
+        hint: `send the remaining requests again${fromStdin ? '' : ` (the file's lines after ${line})`}`,
+        details: { answered, lines: line },
+      });
     }
     if (failed > 0) {
       err(`elacsym: ${failed} of ${line} batch lines failed (see their error lines on stdout)`);

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { ElacsymError } from '../../errors.js';
 import type { RunningServer, ServeOptions } from '../../server/app.js';
 import { intOpt, readInput } from '../args.js';
+import { interruptSignal } from '../interrupt.js';
 import { err, type GlobalOptions } from '../output.js';
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
@@ -84,7 +85,9 @@ export default async function serve(_args: string[], o: Record<string, unknown>,
         },
       );
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    // The CLI's interrupt handlers (../interrupt.ts) abort this signal on the first SIGTERM/SIGINT; a
+    // second signal exits 130 at once, as for every command.
+    const signal = interruptSignal();
+    signal.addEventListener('abort', () => stop(/SIG[A-Z]+/.exec(String((signal.reason as Error | undefined)?.message))?.[0] ?? 'signal'), { once: true });
   });
 }
