@@ -27,9 +27,9 @@ export interface RunningServer {
   url: string;
   workers: number;
   /**
-   * Graceful stop: refuse new connections, stop streaming imports at their next chunk (committed batches
-   * stay), finish in-flight requests, stop the workers, close snapshots. Every writer lock is released
-   * when its request ends.
+   * Graceful stop: refuse new connections, stop streaming imports (they commit the lines already
+   * received), finish in-flight requests, stop the workers, close snapshots. Every writer lock is
+   * released when its request ends.
    */
   close(): Promise<void>;
 }

@@ -31,7 +31,7 @@ export interface ServerContext {
   /** Imports, upserts and deletes run here, off the main thread. */
   readonly writes: WriteThread;
   readonly metrics: ServerMetrics;
-  /** Set once shutdown began: imports stop at the next chunk, new requests get 503. */
+  /** Set once shutdown began: streaming imports stop (committing what they read), new requests get 503. */
   readonly shutdown: { stopping: boolean; listeners: Set<() => void> };
   /** Labels a request for metrics (query kind) and remembers its error code. */
   label(req: object, kind: string, errorCode?: string): void;

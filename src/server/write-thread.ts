@@ -57,8 +57,8 @@ export class WriteThread {
   }
 
   /**
-   * Streams `body` into an import of `name`. `stop` (shutdown) makes the job end with INTERRUPTED
-   * before its next chunk. Resolves with the import's summary.
+   * Streams `body` into an import of `name`. `stop` (shutdown) aborts the job's AbortSignal: the core
+   * commits the lines already received and ends it with INTERRUPTED. Resolves with the import's summary.
    */
   import(name: string, opts: ImportJobOptions, waitMs: number, body: AsyncIterable<Uint8Array>, onEvent: ((e: Record<string, unknown>) => void) | null): { done: Promise<ImportSummary>; stop: () => void } {
     const id = this.nextId++;
