@@ -7,6 +7,7 @@ import { validateNamespaceName } from '../model/schema.js';
 import { DataDir, namespaceDir } from '../store/data-dir.js';
 import { describeNamespace } from '../store/describe.js';
 import { Snapshot } from '../store/snapshot.js';
+import { assertWritable } from '../util/env-error.js';
 import type { ServerContext } from './context.js';
 import { withWriterLock } from './writes.js';
 
@@ -63,6 +64,8 @@ export function namespaceRoutes(app: FastifyInstance, ctx: ServerContext): void 
   app.delete<NsParams>('/v1/namespaces/:ns', async (req) => {
     const name = req.params.ns;
     const nsDir = namespaceDir(dataDir, name);
+    // As `elacsym drop`: where nothing may be written, say so (PERMISSION_DENIED, 403) before taking the lock.
+    assertWritable([dataDir, nsDir], `namespace ${name}`);
     await withWriterLock(nsDir, name, ctx.opts.writeWaitMs, () => DataDir.open(dataDir).dropNamespace(name));
     ctx.warm.forget(name);
     return { dropped: name };
