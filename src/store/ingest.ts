@@ -390,7 +390,7 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
           continue;
         }
         s.read++;
-        reject(lineNo, raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: longer than ${maxLine} bytes (--max-line-bytes)`, { details: { line: lineNo } }));
+        reject(lineNo, raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: longer than ${maxLine} bytes (--max-line-bytes)`, { details: { line: lineNo, max_line_bytes: maxLine } }));
         continue;
       }
       bytes = consumed;
@@ -401,7 +401,7 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
       if (raw.length === 0 || isBlank(raw)) continue;
       s.read++;
       if (raw.length > maxLine) {
-        reject(lineNo, raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: longer than ${maxLine} bytes (--max-line-bytes)`, { details: { line: lineNo } }));
+        reject(lineNo, raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: longer than ${maxLine} bytes (--max-line-bytes)`, { details: { line: lineNo, max_line_bytes: maxLine } }));
         continue;
       }
       let text: string;

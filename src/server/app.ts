@@ -1,0 +1,172 @@
+/**
+ * `elacsym serve`: the HTTP front door. Like the CLI it only parses, calls the core and formats; the
+ * routes (one file per group) call the same store/ functions as the commands. Loaded only by the serve
+ * command (dist/server.mjs, a bundle of its own), so the CLI's other commands never load fastify.
+ *
+ * Request flow: auth (onRequest) -> fastify's JSON parser (bodyLimit -> 413) -> route -> error handler
+ * (the one table in http-errors.ts) -> metrics + access log (onResponse).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyError, type FastifyRequest } from 'fastify';
+import { ElacsymError } from '../errors.js';
+import type { ServeOptions, ServerContext } from './context.js';
+import { documentRoutes } from './documents.js';
+import { HttpOnlyError, toHttpError } from './http-errors.js';
+import { ServerMetrics } from './metrics.js';
+import { namespaceRoutes } from './namespaces.js';
+import { opsRoutes } from './ops.js';
+import { QueryPool } from './pool.js';
+import { queryRoutes } from './query.js';
+import { WarmNamespaces } from './warm.js';
+import { WriteThread } from './write-thread.js';
+
+export type { ServeOptions } from './context.js';
+
+export interface RunningServer {
+  /** http://host:port as bound (port 0 resolved). */
+  url: string;
+  workers: number;
+  /**
+   * Graceful stop: refuse new connections, stop streaming imports (they commit the lines already
+   * received), finish in-flight requests, stop the workers, close snapshots. Every writer lock is
+   * released when its request ends.
+   */
+  close(): Promise<void>;
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  if (!header?.startsWith('Bearer ')) return false;
+  const a = Buffer.from(header.slice(7).trim());
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export async function startServer(opts: ServeOptions): Promise<RunningServer> {
+  const metrics = new ServerMetrics();
+  const warm = new WarmNamespaces(opts.dataDir);
+  const pool = opts.workers > 0 ? new QueryPool(opts.dataDir, opts.workers) : null;
+  const writes = new WriteThread(opts.dataDir);
+  const labels = new WeakMap<object, { kind: string; code?: string; t0: bigint }>();
+  const ctx: ServerContext = {
+    opts,
+    warm,
+    pool,
+    writes,
+    metrics,
+    shutdown: { stopping: false, listeners: new Set() },
+    label(req, kind, code) {
+      const l = labels.get(req);
+      if (l) {
+        if (kind) l.kind = kind;
+        if (code) l.code = code;
+      }
+    },
+  };
+
+  const app = Fastify({
+    logger: false,
+    bodyLimit: opts.maxBodyBytes,
+    // Node's own timeouts would cut long streaming imports; queries have --request-timeout.
+    requestTimeout: 0,
+    connectionTimeout: 0,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+  });
+
+  // NDJSON bodies are not parsed: the import route streams request.raw itself.
+  app.addContentTypeParser('application/x-ndjson', (_req, _payload, done) => done(null, undefined));
+
+  app.addHook('onRequest', async (req) => {
+    labels.set(req, { kind: '', t0: process.hrtime.bigint() });
+    metrics.inflight++;
+    if (opts.token !== null && !tokenMatches(req.headers.authorization, opts.token)) {
+      throw new HttpOnlyError('UNAUTHORIZED', 'missing or wrong bearer token');
+    }
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const l = labels.get(req);
+    metrics.inflight--;
+    const seconds = l ? Number(process.hrtime.bigint() - l.t0) / 1e9 : 0;
+    const route = routeOf(req);
+    metrics.observe(route, req.method, reply.statusCode, seconds, l?.kind ?? '', l?.code);
+    if (opts.accessLog) {
+      opts.accessLog(
+        JSON.stringify({
+          time: new Date().toISOString(),
+          remote: req.ip,
+          method: req.method,
+          url: req.url,
+          route,
+          status: reply.statusCode,
+          ms: Math.round(seconds * 1e6) / 1e3,
+          ...(l?.kind ? { kind: l.kind } : {}),
+          ...(l?.code ? { code: l.code } : {}),
+        }),
+      );
+    }
+  });
+
+  app.setErrorHandler((e: FastifyError, req, reply) => {
+    let err: unknown = e;
+    // fastify's own errors (body parsing, limits, media type) -> the same JSON shape and codes
+    if (typeof e.code === 'string' && e.code.startsWith('FST_')) {
+      if (e.statusCode === 413) err = new HttpOnlyError('PAYLOAD_TOO_LARGE', `request body larger than ${opts.maxBodyBytes} bytes (--max-body-bytes); stream documents with POST /v1/namespaces/:ns/import`);
+      else if (e.statusCode === 415) err = new HttpOnlyError('UNSUPPORTED_MEDIA_TYPE', e.message);
+      else if (e.statusCode === 503) err = new HttpOnlyError('SHUTTING_DOWN', 'the server is shutting down');
+      else if (e.statusCode !== undefined && e.statusCode < 500) err = usageError(req, e.message);
+    } else if (e instanceof SyntaxError) err = usageError(req, e.message);
+    const h = toHttpError(err);
+    ctx.label(req, '', h.code);
+    if (h.retryAfter !== undefined) void reply.header('Retry-After', String(h.retryAfter));
+    return reply.code(h.status).send(h.body);
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const h = toHttpError(new HttpOnlyError('ROUTE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
+    ctx.label(req, '', h.code);
+    return reply.code(h.status).send(h.body);
+  });
+
+  namespaceRoutes(app, ctx);
+  documentRoutes(app, ctx);
+  queryRoutes(app, ctx);
+  opsRoutes(app, ctx);
+
+  try {
+    await app.listen({ host: opts.host, port: opts.port });
+  } catch (e) {
+    warm.close();
+    await pool?.close();
+    await writes.close();
+    throw e;
+  }
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  let closing: Promise<void> | null = null;
+  return {
+    url: `http://${host}:${port}`,
+    workers: pool?.size ?? 0,
+    close() {
+      closing ??= (async () => {
+        ctx.shutdown.stopping = true;
+        for (const stop of ctx.shutdown.listeners) stop();
+        await app.close();
+        await pool?.close();
+        await writes.close();
+        warm.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** The route pattern (bounded label cardinality); unmatched requests share one label. */
+function routeOf(req: FastifyRequest): string {
+  return req.routeOptions.url ?? 'unmatched';
+}
+
+function usageError(req: FastifyRequest, message: string): ElacsymError {
+  return new ElacsymError(routeOf(req).endsWith('/query') ? 'INVALID_QUERY' : 'USAGE', `request body: ${message}`);
+}

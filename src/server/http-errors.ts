@@ -1,0 +1,92 @@
+/**
+ * The HTTP face of the one error table (src/errors.ts): every stable code maps to exactly one HTTP status,
+ * as every code maps to one exit status in the CLI. Bodies are always
+ * `{"error":{"code","message","hint"}}` (the CLI's `--json` error shape), never plain text.
+ */
+import { ElacsymError, type ErrorCode } from '../errors.js';
+
+/** Code -> HTTP status. A code missing here is a compile error (Record over ErrorCode). */
+export const HTTP_STATUS: Record<ErrorCode, number> = {
+  INTERNAL: 500,
+  USAGE: 400,
+  INVALID_NAMESPACE_NAME: 400,
+  INVALID_SCHEMA: 400,
+  INVALID_DOCUMENT: 400,
+  INVALID_FILTER: 400,
+  INVALID_QUERY: 400,
+  CONFIRMATION_REQUIRED: 400,
+  NAMESPACE_NOT_FOUND: 404,
+  DATA_DIR_NOT_FOUND: 404,
+  FILE_NOT_FOUND: 404,
+  DOCUMENT_NOT_FOUND: 404,
+  NAMESPACE_EXISTS: 409,
+  CORRUPT_JOURNAL: 500,
+  CORRUPT_SEGMENT: 500,
+  CORRUPT_MANIFEST: 500,
+  FORMAT_TOO_NEW: 500,
+  FORMAT_TOO_OLD: 500,
+  BUSY: 503,
+  NO_SPACE: 507,
+  PERMISSION_DENIED: 403,
+  BACKUP_EXISTS: 409,
+  CORRUPT_BACKUP: 500,
+  INTERRUPTED: 503,
+  DEGRADED: 503,
+  REGRESSION: 500,
+};
+
+/**
+ * Errors that exist only at the HTTP door (no CLI equivalent): they share the body shape but are not in
+ * the core's table, because the core never raises them.
+ */
+export type HttpOnlyCode = 'UNAUTHORIZED' | 'PAYLOAD_TOO_LARGE' | 'TIMEOUT' | 'ROUTE_NOT_FOUND' | 'UNSUPPORTED_MEDIA_TYPE' | 'SHUTTING_DOWN';
+export const HTTP_ONLY: Record<HttpOnlyCode, { status: number; hint: string }> = {
+  UNAUTHORIZED: { status: 401, hint: 'send the header `Authorization: Bearer <token>` with the token the server was started with' },
+  PAYLOAD_TOO_LARGE: { status: 413, hint: 'split the request, or use the streaming import route; see `man elacsym-serve`' },
+  TIMEOUT: { status: 503, hint: 'the request ran past the server\'s --request-timeout; narrow it or retry' },
+  ROUTE_NOT_FOUND: { status: 404, hint: 'see `man elacsym-serve` for the routes' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, hint: 'send Content-Type: application/json (or application/x-ndjson for import)' },
+  SHUTTING_DOWN: { status: 503, hint: 'the server is shutting down; retry against another instance or after restart' },
+};
+
+/** Seconds a client should wait before retrying a BUSY (writer lock held) answer. */
+export const RETRY_AFTER_S = 1;
+
+export interface HttpError {
+  status: number;
+  code: string;
+  body: { error: { code: string; message: string; hint: string; [k: string]: unknown } };
+  retryAfter?: number;
+}
+
+export class HttpOnlyError extends Error {
+  constructor(
+    readonly code: HttpOnlyCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Any thrown value -> status + JSON body. Unknown errors are INTERNAL (500) without their internals leaking. */
+export function toHttpError(e: unknown): HttpError {
+  if (e instanceof ElacsymError) {
+    // A line over the size limit is INVALID_DOCUMENT to the CLI (exit 2) but 413 over HTTP: the limit is the server's.
+    const status = e.code === 'INVALID_DOCUMENT' && e.details.max_line_bytes !== undefined ? 413 : HTTP_STATUS[e.code];
+    const extra: Record<string, unknown> = {};
+    if (e.details.line !== undefined) extra.line = e.details.line;
+    if (e.code === 'DOCUMENT_NOT_FOUND' && Array.isArray(e.details.missing)) extra.missing = e.details.missing;
+    return {
+      status,
+      code: e.code,
+      body: { error: { code: e.code, message: e.message, hint: e.hint, ...extra } },
+      retryAfter: status === 503 ? RETRY_AFTER_S : undefined,
+    };
+  }
+  if (e instanceof HttpOnlyError) {
+    const spec = HTTP_ONLY[e.code];
+    return { status: spec.status, code: e.code, body: { error: { code: e.code, message: e.message, hint: spec.hint } }, retryAfter: spec.status === 503 ? RETRY_AFTER_S : undefined };
+  }
+  const msg = e instanceof Error ? e.message : String(e);
+  return { status: 500, code: 'INTERNAL', body: { error: { code: 'INTERNAL', message: `internal error: ${msg}`, hint: 'this is a bug in elacsym; see the server log' } } };
+}

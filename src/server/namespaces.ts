@@ -1,0 +1,73 @@
+/** Namespace routes: list, create (the ancestor's PUT), describe, drop. */
+import { existsSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import { ElacsymError } from '../errors.js';
+import { parseSchema } from '../model/schema.js';
+import { validateNamespaceName } from '../model/schema.js';
+import { DataDir, namespaceDir } from '../store/data-dir.js';
+import { describeNamespace } from '../store/describe.js';
+import { Snapshot } from '../store/snapshot.js';
+import { assertWritable } from '../util/env-error.js';
+import type { ServerContext } from './context.js';
+import { withWriterLock } from './writes.js';
+
+type NsParams = { Params: { ns: string } };
+
+export function namespaceRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const dataDir = ctx.opts.dataDir;
+
+  app.get('/v1/namespaces', async () => {
+    const namespaces: Record<string, unknown>[] = [];
+    if (existsSync(dataDir)) {
+      const dir = DataDir.open(dataDir);
+      for (const name of dir.listNamespaces()) {
+        let snap: Snapshot;
+        try {
+          snap = Snapshot.open(dir.namespacePath(name));
+        } catch (e) {
+          if (e instanceof ElacsymError && e.code === 'NAMESPACE_NOT_FOUND') continue; // dropped meanwhile
+          throw e;
+        }
+        try {
+          namespaces.push({
+            namespace: name,
+            documents: snap.liveCount,
+            segments: snap.segments.length,
+            pending_journal_entries: snap.pendingEntries,
+            vector_dim: snap.schema.vector_dim,
+            metric: snap.schema.vector_metric,
+          });
+        } finally {
+          snap.close();
+        }
+      }
+    }
+    return { namespaces };
+  });
+
+  // The ancestor's create: {"schema": {...}} in the shape `elacsym init --schema` reads. 409 if it exists.
+  app.put<NsParams & { Body: unknown }>('/v1/namespaces/:ns', async (req) => {
+    const name = req.params.ns;
+    validateNamespaceName(name);
+    const body = req.body as Record<string, unknown> | null;
+    if (typeof body !== 'object' || body === null || Array.isArray(body) || !('schema' in body)) {
+      throw new ElacsymError('INVALID_SCHEMA', 'the request body must be {"schema": {...}}');
+    }
+    const schema = parseSchema(body.schema, 'schema');
+    DataDir.open(dataDir, { create: true }).initNamespace(name, schema);
+    return { namespace: name, schema };
+  });
+
+  app.get<NsParams>('/v1/namespaces/:ns', async (req) => describeNamespace(namespaceDir(dataDir, req.params.ns), req.params.ns));
+
+  // Like `elacsym drop --yes`: holds the writer lock so a running import is not pulled out from under.
+  app.delete<NsParams>('/v1/namespaces/:ns', async (req) => {
+    const name = req.params.ns;
+    const nsDir = namespaceDir(dataDir, name);
+    // As `elacsym drop`: where nothing may be written, say so (PERMISSION_DENIED, 403) before taking the lock.
+    assertWritable([dataDir, nsDir], `namespace ${name}`);
+    await withWriterLock(nsDir, name, ctx.opts.writeWaitMs, () => DataDir.open(dataDir).dropNamespace(name));
+    ctx.warm.forget(name);
+    return { dropped: name };
+  });
+}

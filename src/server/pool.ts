@@ -1,0 +1,138 @@
+/**
+ * The query worker pool: Node runs JavaScript on one thread, so queries are answered by N worker threads
+ * (default: os.availableParallelism()), each with its own warm snapshots. The main thread only parses
+ * HTTP, routes and writes. A request goes to the worker with the fewest requests in flight.
+ * A worker that dies fails its in-flight requests with INTERNAL and is replaced.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { ElacsymError, type ErrorCode, ERRORS } from '../errors.js';
+import { HttpOnlyError } from './http-errors.js';
+import type { QueryAnswer } from './query-exec.js';
+import type { WarmStats } from './warm.js';
+
+interface Pending {
+  resolve: (a: QueryAnswer) => void;
+  reject: (e: unknown) => void;
+  timer: NodeJS.Timeout | null;
+}
+
+interface Slot {
+  worker: Worker;
+  inflight: Map<number, Pending>;
+}
+
+type Reply = { id: number; json: string; kind: QueryAnswer['kind']; generation: number } | { id: number; error: { code: string; message: string; hint?: string; details?: { line?: number } } };
+
+/** The worker file beside this module: dist/query-worker.mjs beside the server bundle, or tsc's output. */
+function workerUrl(): URL {
+  const here = import.meta.url;
+  const url = [new URL('./query-worker.mjs', here), new URL('./query-worker.js', here)].find((u) => existsSync(fileURLToPath(u)));
+  if (!url) throw new ElacsymError('INTERNAL', 'the query worker is not built; run npm run build');
+  return url;
+}
+
+export class QueryPool {
+  private readonly slots: Slot[] = [];
+  private nextId = 1;
+  private closing = false;
+  private readonly statsWaiters = new Map<number, (w: WarmStats[]) => void>();
+
+  constructor(
+    private readonly dataDir: string,
+    readonly size: number,
+  ) {
+    for (let i = 0; i < size; i++) this.slots.push(this.spawn());
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(workerUrl(), { workerData: { dataDir: this.dataDir } });
+    const slot: Slot = { worker, inflight: new Map() };
+    worker.on('message', (m: Reply | { stats: number; warm: WarmStats[] }) => {
+      if ('stats' in m) {
+        this.statsWaiters.get(m.stats)?.(m.warm);
+        return;
+      }
+      const p = slot.inflight.get(m.id);
+      if (!p) return;
+      slot.inflight.delete(m.id);
+      if (p.timer) clearTimeout(p.timer);
+      if ('error' in m) {
+        const code = (m.error.code in ERRORS ? m.error.code : 'INTERNAL') as ErrorCode;
+        p.reject(new ElacsymError(code, m.error.message, { hint: m.error.hint, details: m.error.details?.line !== undefined ? { line: m.error.details.line } : {} }));
+      } else p.resolve({ json: m.json, kind: m.kind, generation: m.generation });
+    });
+    const fail = (why: string) => {
+      for (const p of slot.inflight.values()) {
+        if (p.timer) clearTimeout(p.timer);
+        p.reject(new ElacsymError('INTERNAL', `query worker ${why}`));
+      }
+      slot.inflight.clear();
+      const i = this.slots.indexOf(slot);
+      if (i >= 0 && !this.closing) this.slots[i] = this.spawn();
+    };
+    worker.on('error', (e) => fail(`failed: ${e.message}`));
+    worker.on('exit', (code) => {
+      if (!this.closing) fail(`exited with code ${code}`);
+    });
+    return slot;
+  }
+
+  get inflight(): number {
+    let n = 0;
+    for (const s of this.slots) n += s.inflight.size;
+    return n;
+  }
+
+  run(ns: string, body: unknown, timeoutMs: number): Promise<QueryAnswer> {
+    let best = this.slots[0]!;
+    for (const s of this.slots) if (s.inflight.size < best.inflight.size) best = s;
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const p: Pending = { resolve, reject, timer: null };
+      if (timeoutMs > 0) {
+        // The worker cannot be interrupted mid-query; the client gets its answer on time and the late
+        // result is dropped.
+        p.timer = setTimeout(() => {
+          best.inflight.delete(id);
+          reject(new HttpOnlyError('TIMEOUT', `the query did not finish within the ${timeoutMs} ms request time limit (--request-timeout)`));
+        }, timeoutMs);
+      }
+      best.inflight.set(id, p);
+      best.worker.postMessage({ id, ns, body });
+    });
+  }
+
+  /** Each worker's warm snapshots (generation, refresh age), for /metrics. */
+  async stats(): Promise<WarmStats[][]> {
+    return Promise.all(
+      this.slots.map(
+        (s) =>
+          new Promise<WarmStats[]>((resolve) => {
+            const id = this.nextId++;
+            const timer = setTimeout(() => done([]), 1000);
+            const done = (w: WarmStats[]) => {
+              clearTimeout(timer);
+              this.statsWaiters.delete(id);
+              resolve(w);
+            };
+            this.statsWaiters.set(id, done);
+            s.worker.postMessage({ stats: id });
+          }),
+      ),
+    );
+  }
+
+  /** Waits for in-flight queries (bounded by their own timeouts), then stops the workers. */
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all(
+      this.slots.map(async (s) => {
+        while (s.inflight.size > 0) await new Promise((r) => setTimeout(r, 10));
+        s.worker.postMessage({ close: true });
+        await s.worker.terminate();
+      }),
+    );
+  }
+}

@@ -1,0 +1,216 @@
+/**
+ * Warm and fresh snapshots for a long-lived process (the server's main thread and each query worker).
+ *
+ * Each namespace keeps one open Snapshot + QueryContext between requests. Freshness is checked cheaply on
+ * every acquire and on a timer: a read-only connection to the manifest answers `PRAGMA data_version`
+ * (it changes whenever another connection — a CLI import, a cron compaction, this server's own writer —
+ * commits), and the manifest's inode tells a dropped-and-recreated namespace apart. On a change the next
+ * acquire opens a new snapshot.
+ *
+ * Invariants:
+ * - one request uses one snapshot (a lease), so an answer never mixes two generations;
+ * - `data_version` is read BEFORE the snapshot is opened: a commit racing the open makes the next check
+ *   see a newer version (one extra reopen), never a missed one;
+ * - under a stream of commits, reopening is rate-limited (see refresh) but a write is still seen within
+ *   1 second; when writes are rare, the next request after a commit sees it;
+ * - a retired snapshot is closed when its last lease is released (its open file descriptors are what keep
+ *   a compacted-away segment readable until then).
+ */
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ElacsymError } from '../errors.js';
+import { validateNamespaceName } from '../model/schema.js';
+import { type Db, openDb } from '../storage/sqlite.js';
+import { namespaceDir } from '../store/data-dir.js';
+import { QueryContext } from '../store/search-sources.js';
+import { Snapshot } from '../store/snapshot.js';
+
+interface Held {
+  snap: Snapshot;
+  ctx: QueryContext;
+  refs: number;
+  retired: boolean;
+}
+
+interface Entry {
+  dir: string;
+  probe: Db;
+  ino: number;
+  version: number;
+  held: Held;
+  /** Snapshots opened for this namespace by this process (1 = the first). */
+  generation: number;
+  /** When the snapshot was last confirmed current (ms since epoch). */
+  checkedAt: number;
+  /** When the current snapshot was opened, and how long opening it took (ms). */
+  openedAt: number;
+  openMs: number;
+}
+
+/** Longest a write may wait for a reopen while writes keep coming (see refresh). */
+const MAX_REOPEN_GAP_MS = 500;
+
+export interface Lease {
+  readonly snap: Snapshot;
+  readonly ctx: QueryContext;
+  readonly generation: number;
+  release(): void;
+}
+
+export interface WarmStats {
+  namespace: string;
+  generation: number;
+  refresh_age_s: number;
+}
+
+export class WarmNamespaces {
+  private readonly entries = new Map<string, Entry>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly dataDir: string,
+    private readonly opts: { refreshMs?: number; clock?: () => number } = {},
+  ) {
+    const every = opts.refreshMs ?? 250;
+    if (every > 0) {
+      // Keeps idle namespaces current (and old generations closed) without waiting for a request.
+      this.timer = setInterval(() => this.refreshAll(), every);
+      this.timer.unref();
+    }
+  }
+
+  private now(): number {
+    return (this.opts.clock ?? Date.now)();
+  }
+
+  /** The current snapshot of a namespace, reopened first if another writer committed since. */
+  acquire(name: string): Lease {
+    validateNamespaceName(name);
+    let e = this.entries.get(name);
+    if (e) e = this.refresh(name, e);
+    if (!e) e = this.open(name);
+    const held = e.held;
+    held.refs++;
+    let released = false;
+    return {
+      snap: held.snap,
+      ctx: held.ctx,
+      generation: e.generation,
+      release: () => {
+        if (released) return;
+        released = true;
+        held.refs--;
+        if (held.retired && held.refs === 0) closeHeld(held);
+      },
+    };
+  }
+
+  stats(): WarmStats[] {
+    const now = this.now();
+    return [...this.entries].map(([namespace, e]) => ({ namespace, generation: e.generation, refresh_age_s: Math.max(0, (now - e.checkedAt) / 1000) }));
+  }
+
+  /** Forget a namespace (after this process dropped it). */
+  forget(name: string): void {
+    const e = this.entries.get(name);
+    if (e) this.evict(name, e);
+  }
+
+  refreshAll(): void {
+    for (const [name, e] of [...this.entries]) {
+      try {
+        this.refresh(name, e);
+      } catch {
+        // a damaged namespace is reported by the request that acquires it
+      }
+    }
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    for (const [name, e] of [...this.entries]) this.evict(name, e);
+  }
+
+  private open(name: string): Entry {
+    const dir = namespaceDir(this.dataDir, name);
+    const path = join(dir, 'manifest.db');
+    const probe = openDb(path, { readonly: true });
+    try {
+      const ino = statSync(path).ino;
+      const version = probe.pragma('data_version', { simple: true }) as number;
+      const t0 = this.now();
+      const held = openHeld(dir);
+      const prev = this.entries.get(name);
+      const openedAt = this.now();
+      const e: Entry = { dir, probe, ino, version, held, generation: (prev?.generation ?? 0) + 1, checkedAt: openedAt, openedAt, openMs: openedAt - t0 };
+      this.entries.set(name, e);
+      return e;
+    } catch (err) {
+      probe.close();
+      throw err;
+    }
+  }
+
+  /** Returns the entry, current; or undefined when the namespace must be opened afresh. */
+  private refresh(name: string, e: Entry): Entry | undefined {
+    let ino: number;
+    try {
+      ino = statSync(join(e.dir, 'manifest.db')).ino;
+    } catch {
+      this.evict(name, e);
+      throw new ElacsymError('NAMESPACE_NOT_FOUND', `namespace ${name} does not exist in ${this.dataDir}`, { details: { namespace: name } });
+    }
+    if (ino !== e.ino) {
+      // dropped and created again: a different database file; keep the generation count going
+      const gen = e.generation;
+      this.evict(name, e);
+      const fresh = this.open(name);
+      fresh.generation = gen + 1;
+      return fresh;
+    }
+    const version = e.probe.pragma('data_version', { simple: true }) as number;
+    if (version !== e.version) {
+      // A busy writer (an import committing a batch every few ms) must not turn every query into a
+      // snapshot open: reopen at most once per 4x the last open's cost (capped at MAX_REOPEN_GAP_MS),
+      // so opening takes at most ~20% of the time. The stale snapshot is still one whole generation, and
+      // the timer retries, so a write is seen within MAX_REOPEN_GAP_MS + the refresh period (< 1 s).
+      const now = this.now();
+      if (now - e.openedAt < Math.min(MAX_REOPEN_GAP_MS, 4 * e.openMs)) return e;
+      const held = openHeld(e.dir);
+      retire(e.held);
+      e.held = held;
+      e.version = version;
+      e.generation++;
+      e.openedAt = this.now();
+      e.openMs = e.openedAt - now;
+    }
+    e.checkedAt = this.now();
+    return e;
+  }
+
+  private evict(name: string, e: Entry): void {
+    this.entries.delete(name);
+    retire(e.held);
+    try {
+      e.probe.close();
+    } catch {
+      // closing a read-only probe cannot lose data
+    }
+  }
+}
+
+function openHeld(dir: string): Held {
+  // loadFully: index files are read whole and checksummed once, then answer many queries from memory.
+  const snap = Snapshot.open(dir, { loadFully: true });
+  return { snap, ctx: new QueryContext(snap), refs: 0, retired: false };
+}
+
+function retire(h: Held): void {
+  h.retired = true;
+  if (h.refs === 0) closeHeld(h);
+}
+
+function closeHeld(h: Held): void {
+  h.ctx.release();
+  h.snap.close();
+}

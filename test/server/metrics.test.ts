@@ -1,0 +1,32 @@
+/** The server's own metrics, without a server: the exposition parses strictly and the dashboard reads only what exists. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ServerMetrics } from '../../src/server/metrics.js';
+import { ROOT } from '../helpers/cli.js';
+import { parsePrometheus } from './serve-helpers.js';
+
+describe('server metrics', () => {
+  const m = new ServerMetrics();
+  m.observe('/v1/namespaces/:ns/query', 'POST', 200, 0.003, 'vector');
+  m.observe('/v1/namespaces/:ns/query', 'POST', 400, 0.0001, 'invalid', 'INVALID_QUERY');
+  m.observe('/v1/namespaces/:ns/query', 'POST', 200, 42, 'hybrid');
+  const text = m.toText({ workers: 2, snapshots: [{ worker: '0', namespace: 'we"ird', generation: 3, refresh_age_s: 0.25 }] });
+  const fams = parsePrometheus(text);
+
+  it('histograms are cumulative, with +Inf equal to the count (values past the last bucket included)', () => {
+    const h = fams.get('elacsym_http_request_duration_seconds')!.samples;
+    const hybridInf = h.find((s) => s.labels.kind === 'hybrid' && s.labels.le === '+Inf')!;
+    expect(hybridInf.value).toBe(1);
+    expect(h.find((s) => s.labels.kind === 'hybrid' && s.labels.le === '30')!.value).toBe(0);
+    expect(fams.get('elacsym_http_errors_total')!.samples).toEqual([{ name: 'elacsym_http_errors_total', labels: { code: 'INVALID_QUERY' }, value: 1 }]);
+    expect(fams.get('elacsym_server_snapshot_generation')!.samples[0]!.labels.namespace).toBe('we\\"ird');
+  });
+
+  it('the Grafana dashboard reads only server metrics that exist', () => {
+    const dash = readFileSync(join(ROOT, 'grafana', 'elacsym-dashboard.json'), 'utf8');
+    const used = new Set((dash.match(/elacsym_(?:http|server)_[a-z_]+/g) ?? []).map((n) => n.replace(/_(bucket|sum|count)$/, '')));
+    expect(used.size).toBeGreaterThanOrEqual(4);
+    for (const n of used) expect(fams.has(n), n).toBe(true);
+  });
+});
