@@ -138,9 +138,13 @@ export function buildProgram(): Command {
     .option('--wait <seconds>', 'wait this long for another writer instead of exiting with status 75', '0')
     .option('--no-flush', 'leave the documents in the durable journal (queryable at once); the next writer or `wal replay` builds their segment')
     .option('--progress', 'force a progress bar even when stderr is not a terminal')
+    .addOption(new Option('--format <format>', 'input format (default: from the file extension, else ndjson)').choices(['ndjson', 'json', 'csv', 'tsv', 'parquet']))
+    .option('--id-field <name>', 'flat records: the field holding the id (default: id)')
+    .option('--vector-field <name>', 'flat records: the field holding the vector (default: vector)')
+    .option('--dry-run', 'validate every record and report what would be inserted, updated and rejected; write nothing')
     .addHelpText(
       'after',
-      examples(['elacsym import docs docs.ndjson', 'cat docs.ndjson | elacsym import docs -', 'elacsym import docs big.ndjson --on-error skip --rejects rejects.ndjson', 'elacsym import docs big.ndjson --resume']) +
+      examples(['elacsym import docs docs.ndjson', 'elacsym import docs products.csv --id-field sku --vector-field embedding', 'elacsym import docs docs.ndjson --dry-run', 'cat docs.ndjson | elacsym import docs -', 'elacsym import docs big.ndjson --on-error skip --rejects rejects.ndjson', 'elacsym import docs big.ndjson --resume']) +
         seeMan('elacsym-import'),
     )
     .action(run(() => import('./commands/import.js')));

@@ -92,3 +92,30 @@ export async function readSegmentParquet(bytes: Uint8Array): Promise<Doc[]> {
   }
   return out;
 }
+
+/**
+ * The rows of any Parquet file as plain records (`import --format parquet`), column name -> value:
+ * integers as numbers (64-bit ones as numbers when safe, else decimal strings), lists as arrays, binary as
+ * base64, dates and timestamps as ISO strings, nulls as null. The file is decoded whole.
+ */
+export async function readParquetRecords(bytes: Uint8Array): Promise<Record<string, unknown>[]> {
+  const { arrow, pq } = await load();
+  const table = arrow.tableFromIPC(pq.readParquet(bytes).intoIPCStream());
+  const names = table.schema.fields.map((f) => f.name);
+  const cols = names.map((n) => table.getChild(n)!);
+  const plain = (v: unknown): unknown => {
+    if (v === null || v === undefined) return null;
+    if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+    if (v instanceof Date) return v.toISOString();
+    if (v instanceof Uint8Array) return Buffer.from(v).toString('base64');
+    if (typeof v === 'object' && typeof (v as { toArray?: unknown }).toArray === 'function') return Array.from((v as { toArray(): ArrayLike<unknown> }).toArray(), plain);
+    return v;
+  };
+  const out: Record<string, unknown>[] = new Array(table.numRows);
+  for (let i = 0; i < table.numRows; i++) {
+    const r: Record<string, unknown> = Object.create(null);
+    for (let c = 0; c < names.length; c++) r[names[c]!] = plain(cols[c]!.get(i));
+    out[i] = r;
+  }
+  return out;
+}

@@ -203,7 +203,13 @@ export async function* readLines(
   }
 }
 
-export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Array>, opts: ImportOptions = {}): Promise<ImportSummary> {
+/** What the import pipeline needs of a writer (Writer; DryRunSink for `import --dry-run`). */
+export type ImportSink = Pick<
+  Writer,
+  'appendUpserts' | 'dir' | 'flush' | 'forgetPending' | 'name' | 'pendingByteCount' | 'pendingDocCount' | 'schema' | 'segmentBytes' | 'segmentDocs'
+>;
+
+export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint8Array>, opts: ImportOptions = {}): Promise<ImportSummary> {
   const clock = opts.clock ?? Date.now;
   const t0 = clock();
   const onError = opts.onError ?? 'fail';

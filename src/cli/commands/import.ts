@@ -1,7 +1,8 @@
 import { accessSync, constants, createReadStream, openSync, realpathSync, statSync, closeSync } from 'node:fs';
 import { ElacsymError } from '../../errors.js';
 import { namespaceDir } from '../../store/data-dir.js';
-import { importNdjson, type ImportProgress } from '../../store/ingest.js';
+import { importNdjson, type ImportProgress, type ImportSummary } from '../../store/ingest.js';
+import { IMPORT_FORMATS, type ImportFormat } from '../../store/records.js';
 import { Writer } from '../../store/writer.js';
 import { toEnvError } from '../../util/env-error.js';
 import { writeAllSync } from '../../util/fs.js';
@@ -62,6 +63,44 @@ export async function runImport([name, file = '-']: string[], o: Record<string, 
     }
   }
 
+  // --format, else the file's extension, else NDJSON. Flat records: CSV/TSV/Parquet always, JSON/NDJSON
+  // with --id-field or --vector-field.
+  const ext = fromStdin ? '' : file.toLowerCase().replace(/^.*\./, '');
+  const format: ImportFormat =
+    typeof o.format === 'string' ? (o.format as ImportFormat) : (IMPORT_FORMATS as readonly string[]).includes(ext) ? (ext as ImportFormat) : ext === 'jsonl' ? 'ndjson' : 'ndjson';
+  const flat = format === 'csv' || format === 'tsv' || format === 'parquet' || o.idField !== undefined || o.vectorField !== undefined;
+  const toLines = async (raw: AsyncIterable<Uint8Array>, schema: import('../../model/types.js').Schema): Promise<AsyncIterable<Uint8Array>> => {
+    if (format === 'ndjson' && !flat) return raw;
+    const rec = await import('../../store/records.js');
+    const fo = { idField: typeof o.idField === 'string' ? o.idField : 'id', vectorField: typeof o.vectorField === 'string' ? o.vectorField : 'vector', schema, textCells: format === 'csv' || format === 'tsv' };
+    return format === 'ndjson' ? rec.flatNdjsonLines(raw, fo) : rec.toImportLines(format, raw, { ...fo, flat });
+  };
+  if (o.dryRun) {
+    if (patch) throw new ElacsymError('USAGE', '--dry-run applies to import');
+    // Reads and validates everything, writes nothing, takes no lock (see store/dry-run.ts).
+    const { DryRunSink } = await import('../../store/dry-run.js');
+    const sink = DryRunSink.open(dir, name!, segmentBytesFromEnv());
+    const input = await toLines(fromStdin ? process.stdin : createReadStream(file, { highWaterMark: 1 << 20 }), sink.schema);
+    let summary: ImportSummary;
+    try {
+      summary = await importNdjson(sink, input, {
+        onError: o.onError === 'skip' ? 'skip' : 'fail',
+        onReject: (line, _text, reason) => err(g.json ? JSON.stringify({ event: 'rejected', line, reason }) : `line ${line}: ${reason}`),
+        skipLines: o.skipLines !== undefined ? intOpt(o.skipLines, '--skip-lines') : 0,
+        batchDocs,
+        maxLineBytes,
+        flush: false,
+      });
+    } finally {
+      if (fromStdin) process.stdin.destroy();
+    }
+    const c = sink.classify();
+    const report = { namespace: name, dry_run: true, format, read: summary.read, would_insert: c.inserted, would_update: c.updated, rejected: summary.rejected, lines: summary.lines };
+    if (g.json) await printJson(report);
+    else if (!g.quiet) err(`dry run of ${format} into ${name}: read ${fmtInt(report.read)}, would insert ${fmtInt(c.inserted)}, would update ${fmtInt(c.updated)}, rejected ${fmtInt(report.rejected)}; nothing was written`);
+    return 0;
+  }
+
   // SIGINT/SIGTERM: stop reading, commit the complete lines already read, exit 130 (see interrupt.ts).
   const signal = interruptSignal();
   const writer = await Writer.open(dir, name!, { waitSeconds: wait, segmentDocs, segmentBytes: segmentBytesFromEnv(), signal, onLockWait: lockWaitNotice(g, name!, wait) });
@@ -75,7 +114,7 @@ export async function runImport([name, file = '-']: string[], o: Record<string, 
     if (writer.recovered && writer.recovered.entries > 0 && !g.quiet) {
       err(`recovered ${writer.recovered.entries} pending journal entries (${writer.recovered.docs} documents) into a segment`);
     }
-    const input = fromStdin ? process.stdin : createReadStream(file, { highWaterMark: 1 << 20 });
+    const input = await toLines(fromStdin ? process.stdin : createReadStream(file, { highWaterMark: 1 << 20 }), writer.schema);
     const summary = await importNdjson(writer, input, {
       onError: o.onError === 'skip' ? 'skip' : 'fail',
       onReject:

@@ -1,0 +1,166 @@
+/**
+ * Import formats other than NDJSON in the import shape (`import --format json|csv|tsv|parquet`, flat
+ * records): each record becomes one NDJSON line in the import shape, and that stream goes through the one
+ * import pipeline (validation, batches, durability, rejects, resume), so every format gets the same
+ * guarantees. A record's line number is its position in the input (for CSV/TSV the header is line 1).
+ *
+ * Flat records: the `idField` column is the id, the `vectorField` column the vector, every other column an
+ * attribute. Values are typed by the schema where it declares the attribute:
+ *   integer / float   a decimal number ("" = absent)         boolean   true/false/1/0 ("" = absent)
+ *   string            the text as is                         array<string>  a JSON array, or a|b|c
+ * Columns the schema does not declare: numbers and true/false in CSV/TSV are typed as such, everything
+ * else is a string (the import then types the attribute on first sight). A vector cell is a JSON array.
+ */
+import { ElacsymError } from '../errors.js';
+import type { Schema } from '../model/types.js';
+
+export type ImportFormat = 'ndjson' | 'json' | 'csv' | 'tsv' | 'parquet';
+export const IMPORT_FORMATS: readonly ImportFormat[] = ['ndjson', 'json', 'csv', 'tsv', 'parquet'];
+
+export interface FlatOptions {
+  idField: string;
+  vectorField: string;
+  schema: Schema;
+  /** CSV/TSV: cells are text and are typed here; JSON and Parquet values keep their own types. */
+  textCells: boolean;
+}
+
+const NUM_RE = /^-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$/;
+
+function typed(name: string, cell: unknown, o: FlatOptions): unknown {
+  if (!o.textCells || typeof cell !== 'string') return cell;
+  const a = Object.hasOwn(o.schema.attributes, name) ? o.schema.attributes[name] : undefined;
+  const t = cell.trim();
+  switch (a?.type) {
+    case 'string':
+      return cell;
+    case 'integer':
+    case 'float':
+      return t === '' ? null : NUM_RE.test(t) ? Number(t) : cell; // a non-number stays text: the import names it
+    case 'boolean':
+      return t === '' ? null : t === 'true' || t === '1' ? true : t === 'false' || t === '0' ? false : cell;
+    case 'array<string>':
+      if (t === '') return null;
+      if (t.startsWith('[')) {
+        try {
+          return JSON.parse(t);
+        } catch {
+          return cell;
+        }
+      }
+      return t.split('|');
+    default:
+      if (t === '') return null;
+      if (NUM_RE.test(t)) return Number(t);
+      if (t === 'true' || t === 'false') return t === 'true';
+      return cell;
+  }
+}
+
+function idOf(v: unknown, o: FlatOptions): unknown {
+  // CSV cells are text: an all-digit id is the integer id (as on the command line), anything else a string.
+  if (o.textCells && typeof v === 'string' && /^\d+$/.test(v.trim()) && Number.isSafeInteger(Number(v))) return Number(v);
+  return v;
+}
+
+/** One flat record -> the import shape. Unparseable vector cells are passed on as text (the import names them). */
+export function flatToDoc(rec: Record<string, unknown>, o: FlatOptions): Record<string, unknown> {
+  const doc: Record<string, unknown> = { id: idOf(rec[o.idField], o) };
+  const attributes: Record<string, unknown> = Object.create(null);
+  for (const k of Object.keys(rec)) {
+    if (k === o.idField) continue;
+    let v = rec[k];
+    if (k === o.vectorField) {
+      if (typeof v === 'string') {
+        const t = v.trim();
+        if (t === '') continue;
+        try {
+          v = JSON.parse(t);
+        } catch {
+          // left as text: the import reports "vector: expected an array"
+        }
+      }
+      if (v !== null && v !== undefined) doc.vector = v;
+      continue;
+    }
+    const x = typed(k, v, o);
+    if (x !== null && x !== undefined) attributes[k] = x;
+  }
+  doc.attributes = attributes;
+  return doc;
+}
+
+const enc = new TextEncoder();
+
+/**
+ * The records of `input` in `format` as NDJSON lines of the import shape. `flat` says whether JSON
+ * records are flat (CSV/TSV/Parquet always are). Throws INVALID_DOCUMENT for input that is not the format.
+ */
+export async function* toImportLines(format: Exclude<ImportFormat, 'ndjson'>, input: AsyncIterable<Uint8Array> | Uint8Array, o: FlatOptions & { flat: boolean }): AsyncGenerator<Uint8Array> {
+  const line = (rec: unknown) => enc.encode(`${JSON.stringify(o.flat && rec !== null && typeof rec === 'object' && !Array.isArray(rec) ? flatToDoc(rec as Record<string, unknown>, o) : rec)}\n`);
+  if (format === 'parquet') {
+    const { readParquetRecords } = await import('../storage/parquet.js');
+    let rows: Record<string, unknown>[];
+    try {
+      rows = await readParquetRecords(input instanceof Uint8Array ? input : await collect(input));
+    } catch (e) {
+      throw new ElacsymError('INVALID_DOCUMENT', `the input is not a readable Parquet file (${(e as Error).message})`, { cause: e });
+    }
+    for (const r of rows) yield line(r);
+    return;
+  }
+  if (format === 'json') {
+    const text = Buffer.from(input instanceof Uint8Array ? input : await collect(input)).toString('utf8');
+    let arr: unknown;
+    try {
+      arr = JSON.parse(text);
+    } catch (e) {
+      throw new ElacsymError('INVALID_DOCUMENT', `the input is not valid JSON (${(e as Error).message}); --format json takes one array of documents`, { cause: e });
+    }
+    if (!Array.isArray(arr)) throw new ElacsymError('INVALID_DOCUMENT', '--format json takes one JSON array of documents');
+    for (const r of arr) yield line(r);
+    return;
+  }
+  // CSV / TSV, streamed: a header line names the columns; the header is input line 1, so record i is line i+1.
+  const { parse } = await import('csv-parse');
+  // TSV has no quoting (IANA text/tab-separated-values): a quote character is data there.
+  const parser = parse({ columns: true, delimiter: format === 'tsv' ? '\t' : ',', quote: format === 'tsv' ? false : '"', bom: true, relax_column_count: false, skip_empty_lines: false });
+  const feed = (async () => {
+    try {
+      if (input instanceof Uint8Array) parser.write(input);
+      else for await (const chunk of input) if (!parser.write(chunk)) await new Promise((r) => parser.once('drain', r));
+      parser.end();
+    } catch (e) {
+      parser.destroy(e as Error);
+    }
+  })();
+  yield enc.encode('\n'); // the header's line: keeps record numbers equal to file line numbers
+  try {
+    for await (const rec of parser) yield line(rec);
+  } catch (e) {
+    throw new ElacsymError('INVALID_DOCUMENT', `the input is not valid ${format.toUpperCase()}: ${(e as Error).message}`, { cause: e });
+  }
+  await feed;
+}
+
+async function collect(input: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const c of input) parts.push(c);
+  return Buffer.concat(parts);
+}
+
+/** Flat NDJSON (`--id-field`/`--vector-field` with NDJSON): each parseable object line becomes the import shape. */
+export async function* flatNdjsonLines(input: AsyncIterable<Uint8Array>, o: FlatOptions): AsyncGenerator<Uint8Array> {
+  const { readLines } = await import('./ingest.js');
+  for await (const { bytes, consumed } of readLines(input, Number.MAX_SAFE_INTEGER)) {
+    if (consumed < 0) continue;
+    let out: Uint8Array = bytes;
+    try {
+      const rec = JSON.parse(bytes.toString('utf8')) as unknown;
+      if (rec !== null && typeof rec === 'object' && !Array.isArray(rec)) out = enc.encode(JSON.stringify(flatToDoc(rec as Record<string, unknown>, o)));
+    } catch {
+      // not JSON: passed on as it is, and the import rejects it naming the line
+    }
+    yield Buffer.concat([out, enc.encode('\n')]);
+  }
+}
