@@ -4,6 +4,7 @@ import { ElacsymError } from '../errors.js';
 import { parseId } from '../model/document.js';
 import type { DocId } from '../model/types.js';
 import { envError } from '../util/env-error.js';
+import { err } from './output.js';
 
 /*
  * Number options are parsed strictly, the same way in every command: decimal digits only. `Number()` would
@@ -76,13 +77,61 @@ export function cliId(raw: string, where: string): DocId {
   }
 }
 
+/** With --json: `{"event":"reading","source":"stdin"}` on stderr once a command waits for its stdin. */
+export function readingNotice(g: { json: boolean }): () => void {
+  return () => {
+    if (g.json) err(JSON.stringify({ event: 'reading', source: 'stdin' }));
+  };
+}
+
+/**
+ * FILE's text, or standard input's for "-", read without blocking the event loop: a signal while stdin is
+ * quiet ends the read at once with INTERRUPTED (a synchronous read would let the command go on after
+ * Ctrl-C once stdin closed). Nothing has been written when it throws.
+ */
+export async function readInputInterruptibly(file: string, what: string, signal: AbortSignal, onReading?: () => void): Promise<string> {
+  if (file !== '-') return readInput(file, what);
+  onReading?.();
+  const chunks: Buffer[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const stdin = process.stdin;
+    const cleanup = () => {
+      stdin.off('data', onData);
+      stdin.off('end', onEnd);
+      stdin.off('error', onError);
+      signal.removeEventListener('abort', onAbort);
+    };
+    const onData = (c: Buffer) => chunks.push(c);
+    const onEnd = () => {
+      cleanup();
+      resolve();
+    };
+    const onError = (e: Error) => {
+      cleanup();
+      reject(e);
+    };
+    const onAbort = () => {
+      cleanup();
+      stdin.destroy();
+      reject(new ElacsymError('INTERRUPTED', `interrupted while reading the ${what} from standard input; nothing was done`, { hint: 'rerun the command' }));
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    stdin.on('data', onData).on('end', onEnd).on('error', onError);
+  });
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Ids of an ids file's text: one per line (JSON or bare); empty lines are ignored. */
+export function idsOfText(text: string): DocId[] {
+  const ids: DocId[] = [];
+  text.split('\n').forEach((l, i) => l.trim() && ids.push(cliId(l.replace(/\r$/, ''), `line ${i + 1}`)));
+  return ids;
+}
+
 /** Ids from command-line arguments and/or an ids file (one per line, JSON or bare; - for stdin). */
-export function cliIds(args: readonly string[], idsFile: unknown): DocId[] {
+export async function cliIds(args: readonly string[], idsFile: unknown, signal: AbortSignal, onReading?: () => void): Promise<DocId[]> {
   const ids: DocId[] = args.map((a, i) => cliId(a, `id argument ${i + 1}`));
-  if (typeof idsFile === 'string') {
-    readInput(idsFile, 'ids file')
-      .split('\n')
-      .forEach((l, i) => l.trim() && ids.push(cliId(l.replace(/\r$/, ''), `line ${i + 1}`)));
-  }
+  if (typeof idsFile === 'string') ids.push(...idsOfText(await readInputInterruptibly(idsFile, 'ids file', signal, onReading)));
   return ids;
 }

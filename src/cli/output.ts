@@ -6,6 +6,7 @@
 import { writeSync } from 'node:fs';
 import { ElacsymError, EXIT } from '../errors.js';
 import { envError } from '../util/env-error.js';
+import { isCorrupt } from '../storage/sqlite.js';
 
 export interface GlobalOptions {
   dataDir: string;
@@ -128,7 +129,10 @@ export function reportError(e: unknown, g: Pick<GlobalOptions, 'json' | 'debug'>
   const ee =
     e instanceof ElacsymError
       ? e
-      : (envError(e) ?? new ElacsymError('INTERNAL', e instanceof Error ? e.message : String(e), { cause: e }));
+      : (envError(e) ??
+        // A damaged SQLite page can surface from any statement of any command: it is damage, not a bug.
+        (isCorrupt(e) ? new ElacsymError('CORRUPT_MANIFEST', `a manifest database is damaged (${(e as { code?: string }).code}: ${(e as Error).message})`, { cause: e }) : null) ??
+        new ElacsymError('INTERNAL', e instanceof Error ? e.message : String(e), { cause: e }));
   const hint = concreteHint(ee.hint, g);
   if (g.json) {
     err(JSON.stringify({ error: { code: ee.code, message: ee.message, hint, ...(Object.keys(ee.details).length ? { details: ee.details } : {}) } }));

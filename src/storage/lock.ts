@@ -151,3 +151,57 @@ export function writerLockHeld(path: string): boolean | null {
   }
   return false;
 }
+
+/** How often a writer waiting for the lock tries again (SQLite's own busy handler sleeps similarly). */
+const LOCK_POLL_MS = 50;
+
+export interface LockWaitOptions {
+  /** Seconds to wait for another writer; 0 = fail at once with BUSY. */
+  waitSeconds?: number;
+  /** Aborting ends the wait at once with INTERRUPTED (nothing written). */
+  signal?: AbortSignal;
+  /** Called once when another writer holds the lock and this one starts waiting. */
+  onLockWait?: () => void;
+  clock?: () => number;
+}
+
+/**
+ * Take the writer lock, waiting up to `waitSeconds` for another writer. The wait polls from the event
+ * loop instead of sleeping inside SQLite's busy handler: a synchronous wait of --wait seconds would keep
+ * SIGINT/SIGTERM from being handled until the other writer finished (and a destructive command such as
+ * `drop` would then go on regardless). The lock file's identity is taken once, before the first attempt,
+ * so a namespace dropped (and perhaps created again) while this one waited is refused, never written.
+ */
+export async function acquireWriterLockAsync(path: string, what: string, opts: LockWaitOptions = {}): Promise<WriterLock> {
+  const wait = opts.waitSeconds ?? 0;
+  const clock = opts.clock ?? Date.now;
+  const deadline = clock() + wait * 1000;
+  let announced = false;
+  const identity = lockIdentity(path, what);
+  for (;;) {
+    if (opts.signal?.aborted) throw new ElacsymError('INTERRUPTED', `interrupted while waiting for another writer of ${what}; nothing was written`, { hint: 'rerun the command' });
+    try {
+      return acquireWriterLock(path, 0, what, undefined, identity);
+    } catch (e) {
+      if (!(e instanceof ElacsymError) || e.code !== 'BUSY' || wait === 0) throw e;
+      const left = deadline - clock();
+      if (left <= 0) {
+        throw new ElacsymError('BUSY', `${what} is still being written by another process after waiting ${wait}s`, { cause: e });
+      }
+      if (!announced) {
+        announced = true;
+        opts.onLockWait?.();
+      }
+      const signal = opts.signal;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(t);
+          signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        const t = setTimeout(done, Math.min(LOCK_POLL_MS, left));
+        signal?.addEventListener('abort', done, { once: true });
+      });
+    }
+  }
+}

@@ -72,7 +72,8 @@ export function openDb(path: string, opts: OpenDbOptions = {}): Db {
   }
 }
 
-const isCorrupt = (e: unknown) => {
+/** A SQLite error that means the database file is damaged (SQLITE_CORRUPT*, SQLITE_NOTADB). */
+export const isCorrupt = (e: unknown) => {
   const code = (e as { code?: string } | null)?.code ?? '';
   return code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB';
 };

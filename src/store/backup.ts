@@ -26,7 +26,7 @@ import { closeSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readdi
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { ElacsymError } from '../errors.js';
 import { validateNamespaceName } from '../model/schema.js';
-import { acquireWriterLock } from '../storage/lock.js';
+import { acquireWriterLockAsync } from '../storage/lock.js';
 import { checkFormat, FORMAT_VERSION, journalHeads, listSegments, type SegmentRow } from '../storage/manifest.js';
 import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
 import { crc32 } from '../util/crc32.js';
@@ -367,6 +367,10 @@ export interface RestoreOptions {
   /** Seconds to wait for a running writer of the namespace being replaced. */
   waitSeconds?: number;
   copy?: boolean;
+  /** Aborting ends a wait for the writer lock: nothing is replaced (INTERRUPTED). */
+  signal?: AbortSignal;
+  /** Called once when another writer holds the namespace and the restore starts waiting. */
+  onLockWait?: () => void;
 }
 
 export interface RestoreReport {
@@ -386,7 +390,7 @@ export interface RestoreReport {
  * @example
  *   restoreNamespace(DataDir.open('./data', { create: true }), '/backups/docs-2026-11-30', 'docs', { force: true })
  */
-export function restoreNamespace(dir: DataDir, backupDir: string, name: string, opts: RestoreOptions = {}): RestoreReport {
+export async function restoreNamespace(dir: DataDir, backupDir: string, name: string, opts: RestoreOptions = {}): Promise<RestoreReport> {
   validateNamespaceName(name);
   backupDir = resolve(backupDir);
   const marker = readBackupMarker(backupDir);
@@ -465,7 +469,8 @@ export function restoreNamespace(dir: DataDir, backupDir: string, name: string, 
       // Replace under the writer lock: a running import or compaction keeps its namespace. Two renames;
       // a crash between them leaves no namespace <name> (the old one in .drop-*, the new one in .tmp-*,
       // both swept), and rerunning the restore completes it: the backup is never consumed.
-      const lock = acquireWriterLock(join(final, 'writer.lock'), opts.waitSeconds ?? 0, `namespace ${name}`);
+      // Waits interruptibly: a signal while waiting leaves the namespace as it was (INTERRUPTED).
+      const lock = await acquireWriterLockAsync(join(final, 'writer.lock'), `namespace ${name}`, { waitSeconds: opts.waitSeconds ?? 0, signal: opts.signal, onLockWait: opts.onLockWait });
       const gone = join(dir.path, `${DROP_PREFIX}${name}-${process.pid}-${dir.clock()}`);
       try {
         renameSync(final, gone);

@@ -15,7 +15,7 @@ import { ElacsymError } from '../errors.js';
 import { checkFormat, FORMAT_VERSION, getMeta, listSegments, readSchema, type SegmentRow } from '../storage/manifest.js';
 import { writerLockHeld } from '../storage/lock.js';
 import { parseSegmentFileName, SegmentFile, StringTable } from '../storage/segment-file.js';
-import { type Db, openDb } from '../storage/sqlite.js';
+import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
 import { MemorySource } from '../util/bytes.js';
 import { crc32 } from '../util/crc32.js';
 import { dirBytes, pidAlive } from './data-dir.js';
@@ -70,7 +70,9 @@ export function checkNamespace(dir: string, name: string, opts: HealthOptions = 
       const racy = h.problems.some((p) => p.code === 'CORRUPT_SEGMENT' || p.code === 'ORPHAN_FILES');
       if (!racy || attempt >= 5 || db.pragma('data_version', { simple: true }) === version) return h;
     }
-  } catch (e) {
+  } catch (e0) {
+    // A damaged page can surface from any statement (SQLITE_CORRUPT): that is a verdict, not a crash.
+    const e = asStorageError(e0, path);
     if (e instanceof ElacsymError && (e.code === 'CORRUPT_MANIFEST' || e.code === 'FORMAT_TOO_NEW' || e.code === 'FORMAT_TOO_OLD')) {
       return corruptHealth(name, e.message, path);
     }

@@ -17,6 +17,8 @@
 import { ElacsymError } from '../errors.js';
 import { compareIds } from '../model/document.js';
 import { describeFilter, type Filter } from '../model/filter.js';
+import { unknownName } from '../model/names.js';
+import { dataRecord } from '../model/schema.js';
 import type { AttrValue, Attributes, DocId, Schema } from '../model/types.js';
 import { filterMask } from '../query/engine.js';
 import { crc32 } from '../util/crc32.js';
@@ -66,7 +68,9 @@ export function parseSort(spec: string, schema: Schema): SortKey[] {
     if (dir !== 'asc' && dir !== 'desc') throw new ElacsymError('USAGE', `--sort ${part}: direction must be asc or desc`);
     if (field === '') throw new ElacsymError('USAGE', `--sort ${part}: missing attribute name`);
     const a = Object.hasOwn(schema.attributes, field) ? schema.attributes[field] : undefined;
-    if (a?.type === 'array<string>') throw new ElacsymError('USAGE', `--sort ${field}: array attributes have no order; sort by a scalar attribute`);
+    // An unknown name is an error, as in filters and --fields: a typo must not sort by nothing.
+    if (!a) throw new ElacsymError('INVALID_QUERY', `--sort: ${unknownName('attribute', field, Object.keys(schema.attributes), 'attributes')}`);
+    if (a.type === 'array<string>') throw new ElacsymError('USAGE', `--sort ${field}: array attributes have no order; sort by a scalar attribute`);
     keys.push({ field, desc: dir === 'desc' });
   }
   if (keys.length === 0) throw new ElacsymError('USAGE', '--sort needs at least one attribute');
@@ -170,7 +174,7 @@ export function listDocuments(snap: Snapshot, opts: ListOptions): ListPage {
       const attrs = s.attributesOf(ord);
       if (opts.include_attributes === null) row.attributes = attrs;
       else {
-        const pick: Attributes = {};
+        const pick: Attributes = dataRecord(); // "__proto__" is a name like any other
         for (const a of opts.include_attributes) if (Object.hasOwn(attrs, a)) pick[a] = attrs[a]!;
         row.attributes = pick;
       }

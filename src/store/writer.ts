@@ -10,7 +10,7 @@ import { idKey } from '../model/document.js';
 import { attributeOf, dataRecord, inferType } from '../model/schema.js';
 import type { AttributeSchema, AttrValue, Doc, DocId, Schema } from '../model/types.js';
 import { decodeDeletes, decodeUpserts, encodeDeletes, encodeUpserts } from '../storage/journal-codec.js';
-import { acquireWriterLock, lockIdentity, type WriterLock } from '../storage/lock.js';
+import { acquireWriterLockAsync, type WriterLock } from '../storage/lock.js';
 import {
   type JournalRow,
   insertSegment,
@@ -72,53 +72,6 @@ export interface FlushResult {
   quarantined: number;
 }
 
-/** How often a writer waiting for the lock tries again (SQLite's own busy handler sleeps similarly). */
-const LOCK_POLL_MS = 50;
-
-/**
- * Take the writer lock, waiting up to `waitSeconds` for another writer. The wait polls from the event
- * loop instead of sleeping inside SQLite's busy handler: a synchronous wait of --wait seconds would keep
- * SIGINT/SIGTERM from being handled until the other writer finished. An abort ends the wait at once with
- * INTERRUPTED.
- */
-async function acquireLockInterruptibly(path: string, name: string, opts: WriterOptions): Promise<WriterLock> {
-  const what = `namespace ${name}`;
-  const wait = opts.waitSeconds ?? 0;
-  const clock = opts.clock ?? Date.now;
-  const deadline = clock() + wait * 1000;
-  let announced = false;
-  // The lock file this writer queues on, taken once: if the namespace is dropped (and perhaps created
-  // again) while it polls, a later attempt finds another file and refuses (NAMESPACE_NOT_FOUND).
-  const identity = lockIdentity(path, what);
-  for (;;) {
-    try {
-      return acquireWriterLock(path, 0, what, undefined, identity);
-    } catch (e) {
-      if (!(e instanceof ElacsymError) || e.code !== 'BUSY' || wait === 0) throw e;
-      const left = deadline - clock();
-      if (left <= 0) {
-        throw new ElacsymError('BUSY', `${what} is still being written by another process after waiting ${wait}s`, { cause: e });
-      }
-      if (!announced) {
-        announced = true;
-        opts.onLockWait?.();
-      }
-      const signal = opts.signal;
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(t);
-          signal?.removeEventListener('abort', done);
-          resolve();
-        };
-        const t = setTimeout(done, Math.min(LOCK_POLL_MS, left));
-        signal?.addEventListener('abort', done, { once: true });
-      });
-      if (signal?.aborted) {
-        throw new ElacsymError('INTERRUPTED', `interrupted while waiting for another writer of ${what}; nothing was written`, { hint: 'rerun the command' });
-      }
-    }
-  }
-}
 
 type PendingOp = { seq: number; op: 'upsert'; docs: Doc[] } | { seq: number; op: 'delete'; ids: DocId[] };
 
@@ -173,7 +126,7 @@ export class Writer {
     assertWritable([dir, join(dir, 'segments'), path, join(dir, 'writer.lock')], `namespace ${name}`);
     let lock: WriterLock;
     try {
-      lock = await acquireLockInterruptibly(join(dir, 'writer.lock'), name, opts);
+      lock = await acquireWriterLockAsync(join(dir, 'writer.lock'), `namespace ${name}`, opts);
     } catch (e) {
       throw asStorageError(e, join(dir, 'writer.lock'));
     }

@@ -47,7 +47,7 @@ beforeEach(async () => {
 });
 
 async function restoredExport(backup: string): Promise<Map<string, string>> {
-  restoreNamespace(DataDir.open(d), backup, 'restored');
+  await restoreNamespace(DataDir.open(d), backup, 'restored');
   return exportMap(d, 'restored');
 }
 

@@ -5,7 +5,7 @@ import { namespaceDir } from '../../store/data-dir.js';
 import { Snapshot } from '../../store/snapshot.js';
 import type { DocId } from '../../model/types.js';
 import { Writer } from '../../store/writer.js';
-import { cliId, intOpt, jsonArg, readInput } from '../args.js';
+import { cliId, idsOfText, intOpt, jsonArg, readInputInterruptibly, readingNotice } from '../args.js';
 import { interruptSignal, lockWaitNotice } from '../interrupt.js';
 import { segmentBytesFromEnv } from '../limits.js';
 import { err, printJson, type GlobalOptions } from '../output.js';
@@ -14,11 +14,8 @@ export default async function del([name]: string[], o: Record<string, unknown>, 
   const dir = namespaceDir(g.dataDir, name!);
   const ids: DocId[] = [];
   if (typeof o.ids === 'string') o.ids.split(',').forEach((s, i) => s.trim() && ids.push(cliId(s, `--ids item ${i + 1}`)));
-  if (typeof o.idsFile === 'string') {
-    readInput(o.idsFile, 'ids file')
-      .split('\n')
-      .forEach((l, i) => l.trim() && ids.push(cliId(l.replace(/\r$/, ''), `line ${i + 1}`)));
-  }
+  // Read without blocking: Ctrl-C on a quiet stdin stops here, before anything is deleted.
+  if (typeof o.idsFile === 'string') ids.push(...idsOfText(await readInputInterruptibly(o.idsFile, 'ids file', interruptSignal(), readingNotice(g))));
   const byFilter = typeof o.filter === 'string';
   if (byFilter && (o.ids !== undefined || o.idsFile !== undefined)) throw new ElacsymError('USAGE', '--filter and --ids/--ids-file are exclusive');
   if (!byFilter && o.ids === undefined && o.idsFile === undefined) throw new ElacsymError('USAGE', 'pass --ids 1,2,3, --ids-file FILE or --filter JSON');

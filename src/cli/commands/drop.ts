@@ -2,7 +2,8 @@ import { createInterface } from 'node:readline/promises';
 import { join } from 'node:path';
 import { ElacsymError } from '../../errors.js';
 import { DataDir } from '../../store/data-dir.js';
-import { acquireWriterLock } from '../../storage/lock.js';
+import { acquireWriterLockAsync } from '../../storage/lock.js';
+import { interruptSignal, lockWaitNotice } from '../interrupt.js';
 import { validateNamespaceName } from '../../model/schema.js';
 import { assertWritable } from '../../util/env-error.js';
 import { intOpt } from '../args.js';
@@ -38,7 +39,14 @@ export default async function drop([name]: string[], o: Record<string, unknown>,
   // Where nothing may be written, say so before anything else (the lock would fail less clearly).
   assertWritable([g.dataDir, dir.namespacePath(name!)], `namespace ${name}`);
   // Hold the writer lock so a running import or compaction is not pulled out from under.
-  const lock = acquireWriterLock(join(dir.namespacePath(name!), 'writer.lock'), intOpt(o.wait ?? 0, '--wait'), `namespace ${name}`);
+  // A signal while waiting ends the wait: nothing is dropped (INTERRUPTED, 130).
+  const wait = intOpt(o.wait ?? 0, '--wait');
+  const signal = interruptSignal();
+  const lock = await acquireWriterLockAsync(join(dir.namespacePath(name!), 'writer.lock'), `namespace ${name}`, { waitSeconds: wait, signal, onLockWait: lockWaitNotice(g, name!, wait) });
+  if (signal.aborted) {
+    lock.release();
+    throw new ElacsymError('INTERRUPTED', `not dropped: ${name} is unchanged`, { hint: 'rerun the command to drop it' });
+  }
   try {
     dir.dropNamespace(name!);
   } finally {

@@ -3,11 +3,12 @@ import { idKey } from '../../model/document.js';
 import { namespaceDir } from '../../store/data-dir.js';
 import { docToJson } from '../../store/export.js';
 import { getDocuments } from '../../store/get.js';
-import { cliIds } from '../args.js';
+import { cliIds, readingNotice } from '../args.js';
+import { interruptSignal } from '../interrupt.js';
 import { out, type GlobalOptions } from '../output.js';
 
 export default async function get([name, ...rest]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
-  const ids = cliIds(rest, o.idsFile);
+  const ids = await cliIds(rest, o.idsFile, interruptSignal(), readingNotice(g));
   if (ids.length === 0) throw new ElacsymError('USAGE', 'pass one or more ids, or --ids-file FILE');
   const r = getDocuments(namespaceDir(g.dataDir, name!), ids);
   // The documents in the import shape (NDJSON, with or without --json), so `get | import` round-trips.
