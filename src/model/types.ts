@@ -9,6 +9,13 @@ export interface FullTextOptions {
   stemming: boolean;
   remove_stopwords: boolean;
   case_sensitive: boolean;
+  /**
+   * Fold diacritics and compatibility forms on both sides (Café = cafe, ﬁ = fi, ＡＢＣ = abc). Absent in
+   * every schema written before the option existed, which means false: old namespaces keep their index.
+   */
+  ascii_folding?: boolean;
+  /** A custom stopword list replacing the language's (needs remove_stopwords). */
+  stopwords?: string[];
 }
 
 export interface AttributeSchema {

@@ -240,7 +240,8 @@ export class QueryContext {
       if (!ft) throw new ElacsymError('INVALID_QUERY', `${field} is not a full-text field`);
       // Fields with the same options share one analyzer, hence its memo of word -> term: a query over
       // title and body stems each word once, not once per field.
-      const key = `\0${ft.language}\0${ft.stemming}\0${ft.remove_stopwords}\0${ft.case_sensitive}`;
+      // The key covers EVERY option (folding and a custom stopword list included).
+      const key = `\0${JSON.stringify([ft.language, ft.stemming, ft.remove_stopwords, ft.case_sensitive, ft.ascii_folding === true, ft.stopwords ?? null])}`;
       a = this.analyzers.get(key) ?? createAnalyzer(ft);
       this.analyzers.set(key, a);
       this.analyzers.set(field, a);

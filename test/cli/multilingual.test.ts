@@ -1,0 +1,67 @@
+/**
+ * Full-text in many languages through the real binary: CJK words found alone and in phrases, folding on
+ * the index and query sides, unknown languages refused at init with the list of valid ones.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanupTmp, cli, errorCode, tmpDir } from '../helpers/cli.js';
+
+let d: string;
+let dir: string;
+
+const ft = (language: string, extra: Record<string, unknown> = {}) => ({ type: 'string', full_text: { language, ...extra } });
+const DOCS = [
+  { id: 1, attributes: { zh: '我们正在构建向量数据库', ja: '東京の天気は晴れです', en: 'Café crème and croissants', th: 'ฉันชอบกินข้าวผัด' } },
+  { id: 2, attributes: { zh: '今天的天气很好', ja: '大阪の料理はおいしい', en: 'A cup of tea', th: 'วันนี้อากาศดี' } },
+  { id: 3, attributes: { zh: '数据科学很有趣', ja: '京都の寺は古い', en: 'The coffee shop near the cafe', th: 'ร้านนี้อร่อย' } },
+];
+
+async function ids(args: string[]): Promise<number[]> {
+  const r = await cli(['-d', d, 'query', 'ml', ...args, '--format', 'json']);
+  expect(r.code, r.stderr).toBe(0);
+  return (JSON.parse(r.stdout) as { results: Array<{ id: number }> }).results.map((h) => h.id);
+}
+
+beforeAll(async () => {
+  dir = tmpDir();
+  d = join(dir, 'data');
+  const schema = { attributes: { zh: ft('chinese'), ja: ft('japanese'), en: ft('english', { ascii_folding: true }), th: ft('thai') } };
+  writeFileSync(join(dir, 'schema.json'), JSON.stringify(schema));
+  expect((await cli(['-d', d, 'init', 'ml', '--schema', join(dir, 'schema.json')])).code).toBe(0);
+  // Two imports: one flushed segment and the rest in the journal (both text sources are exercised).
+  expect((await cli(['-d', d, 'import', 'ml', '-'], { input: DOCS.slice(0, 2).map((x) => JSON.stringify(x)).join('\n') })).code).toBe(0);
+  expect((await cli(['-d', d, 'import', 'ml', '-'], { input: JSON.stringify(DOCS[2]) })).code).toBe(0);
+});
+afterAll(cleanupTmp);
+
+describe('multilingual full-text', () => {
+  it('a Chinese word inside a sentence is found alone and in a phrase', async () => {
+    expect(await ids(['--text', '数据库', '--fields', 'zh'])).toEqual([1, 3]);
+    expect(await ids(['--text', '"向量数据库"', '--fields', 'zh'])).toEqual([1]);
+  });
+
+  it('a Japanese word inside a sentence is found alone and in a phrase', async () => {
+    expect(await ids(['--text', '天気', '--fields', 'ja'])).toEqual([1]);
+    expect(await ids(['--text', '"天気は晴れ"', '--fields', 'ja'])).toEqual([1]);
+    expect(await ids(['--text', '"晴れは天気"', '--fields', 'ja'])).toEqual([]);
+  });
+
+  it('a Thai word is found', async () => {
+    expect(await ids(['--text', 'ข้าวผัด', '--fields', 'th'])).toEqual([1]);
+  });
+
+  it('ascii_folding: cafe finds Café and café finds cafe, in terms and phrases', async () => {
+    expect((await ids(['--text', 'cafe', '--fields', 'en'])).sort()).toEqual([1, 3]);
+    expect((await ids(['--text', 'CAFÉ', '--fields', 'en'])).sort()).toEqual([1, 3]);
+    expect(await ids(['--text', '"cafe creme"', '--fields', 'en'])).toEqual([1]);
+  });
+
+  it('an unknown language is refused at init, naming the valid ones', async () => {
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify({ attributes: { t: ft('klingon') } }));
+    const r = await cli(['-d', d, 'init', 'bad', '--schema', join(dir, 'bad.json')]);
+    expect(r.code).toBe(2);
+    expect(errorCode(r.stderr)).toBe('INVALID_SCHEMA');
+    for (const l of ['chinese', 'japanese', 'korean', 'thai', 'unicode', 'turkish', 'finnish']) expect(r.stderr).toContain(l);
+  });
+});
