@@ -65,3 +65,41 @@ describe('multilingual full-text', () => {
     for (const l of ['chinese', 'japanese', 'korean', 'thai', 'unicode', 'turkish', 'finnish']) expect(r.stderr).toContain(l);
   });
 });
+
+describe('prefix and fuzzy terms through the CLI', () => {
+  let dd: string;
+  beforeAll(async () => {
+    dd = join(tmpDir(), 'data');
+    expect((await cli(['-d', dd, 'init', 'pf', '--dim', '2', '--full-text', 'title'])).code).toBe(0);
+    const docs = [
+      { id: 1, vector: [1, 0], attributes: { title: 'vector databases' } },
+      { id: 2, vector: [0, 1], attributes: { title: 'victory parade' } },
+      { id: 3, vector: [1, 1], attributes: { title: 'plain text' } },
+    ];
+    expect((await cli(['-d', dd, 'import', 'pf', '-'], { input: docs.map((x) => JSON.stringify(x)).join('\n') })).code).toBe(0);
+  });
+  const q = async (args: string[]) => {
+    const r = await cli(['-d', dd, 'query', 'pf', ...args, '--format', 'json']);
+    expect(r.code, r.stderr).toBe(0);
+    return (JSON.parse(r.stdout) as { results: Array<{ id: number }> }).results.map((h) => h.id);
+  };
+
+  it('vect* and vectr~1 find the vector document in BM25 queries', async () => {
+    expect(await q(['--text', 'vect*'])).toEqual([1]);
+    expect(await q(['--text', 'vectr~1'])).toEqual([1]);
+    expect((await q(['--text', 'v*'])).sort()).toEqual([1, 2]);
+  });
+
+  it('prefix and fuzzy terms work in the text part of hybrid queries', async () => {
+    const hybrid = await q(['--text', 'vectr~1', '--vector', '[0,1]', '--top-k', '3']);
+    expect(hybrid).toContain(1);
+    const withExplain = await q(['--text', 'vict*', '--vector', '[1,0]', '--top-k', '3', '--explain']);
+    expect(withExplain).toContain(2);
+  });
+
+  it('an edit distance above 2 is a usage error', async () => {
+    const r = await cli(['-d', dd, 'query', 'pf', '--text', 'vector~3']);
+    expect(r.code).toBe(2);
+    expect(errorCode(r.stderr)).toBe('INVALID_QUERY');
+  });
+});
