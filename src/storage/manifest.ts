@@ -9,8 +9,41 @@ import { crc32 } from '../util/crc32.js';
 import type { JournalOp } from './journal-codec.js';
 import type { Db } from './sqlite.js';
 
-/** Bump when the layout of manifest.db or of segment files changes; older elacsym refuses newer dirs. */
-export const FORMAT_VERSION = 1;
+/**
+ * Bump when the layout of manifest.db or of segment files changes; older elacsym refuses newer dirs.
+ *   1  release 1.
+ *   2  a manifest whose schema or meta an elacsym of format 1 would misread: full-text options it does not
+ *      know (ascii_folding, stopwords, a language added later) or the `text_reindex_below` key (see
+ *      readTextReindex). Written only by namespaces that use them, so every other namespace stays
+ *      readable by release 1; an older elacsym refuses a v2 manifest with FORMAT_TOO_NEW instead of
+ *      answering queries with the wrong analyzer.
+ */
+export const FORMAT_VERSION = 2;
+
+/**
+ * Meta key: JSON object field -> segment id. Segments with a LOWER id hold a full-text index of that
+ * field built with an older analyzer (or none): readers analyze those segments' stored values with the
+ * current analyzer instead, and compaction rewrites them. Absent = every segment is current.
+ */
+export const TEXT_REINDEX_KEY = 'text_reindex_below';
+
+export function readTextReindex(db: Db): Record<string, number> {
+  const s = getMeta(db, TEXT_REINDEX_KEY);
+  if (s === undefined) return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(s);
+  } catch (e) {
+    throw new ElacsymError('CORRUPT_MANIFEST', `manifest meta ${TEXT_REINDEX_KEY} is not valid JSON`, { cause: e });
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ElacsymError('CORRUPT_MANIFEST', `manifest meta ${TEXT_REINDEX_KEY} is not an object`);
+  const out: Record<string, number> = Object.create(null) as Record<string, number>;
+  for (const [k, n] of Object.entries(v)) {
+    if (!Number.isSafeInteger(n) || (n as number) < 0) throw new ElacsymError('CORRUPT_MANIFEST', `manifest meta ${TEXT_REINDEX_KEY}: bad segment id for ${k}`);
+    out[k] = n as number;
+  }
+  return out;
+}
 
 export const MANIFEST_DDL = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -69,12 +102,12 @@ export interface JournalRow {
 
 export type JournalHead = Omit<JournalRow, 'payload'>;
 
-export function initManifest(db: Db, schema: Schema, now: number): void {
+export function initManifest(db: Db, schema: Schema, now: number, formatVersion: number = 1): void {
   // auto_vacuum is set by createDb, before WAL mode: here, after it, SQLite would silently ignore it.
   db.exec(MANIFEST_DDL);
   const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
   db.transaction(() => {
-    put.run('format_version', String(FORMAT_VERSION));
+    put.run('format_version', String(formatVersion));
     put.run('schema', JSON.stringify(schema));
     put.run('created_at', String(now));
     put.run('next_segment_id', '1');

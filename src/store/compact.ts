@@ -29,6 +29,7 @@ import { failpoint } from '../util/failpoint.js';
 import { FileSource } from '../util/bytes.js';
 import { writeSegment } from './segment-builder.js';
 import { decodeSegmentDocs } from './segment-docs.js';
+import { pruneTextReindex, staleTextSegments } from './alter.js';
 import type { Writer } from './writer.js';
 
 export const BACKLOG_DOCS = 10_000;
@@ -43,12 +44,13 @@ export const MAX_MERGE_DOCS = 250_000;
  * Split segments (in id order) into merge groups of at most MAX_MERGE_DOCS live documents. A group of one
  * segment is kept only if it has dead rows to drop (rewriting a clean segment alone gains nothing).
  */
-export function capGroups(segs: readonly SegStat[]): number[][] {
+export function capGroups(segs: readonly SegStat[], stale: ReadonlySet<number> = new Set()): number[][] {
   const groups: number[][] = [];
   let cur: SegStat[] = [];
   let docs = 0;
   const close = () => {
-    if (cur.length > 1 || (cur.length === 1 && cur[0]!.dead > 0)) groups.push(cur.map((s) => s.row.id));
+    // A lone segment is rewritten when it has dead rows, or an outdated full-text index (store/alter.ts).
+    if (cur.length > 1 || (cur.length === 1 && (cur[0]!.dead > 0 || stale.has(cur[0]!.row.id)))) groups.push(cur.map((s) => s.row.id));
     cur = [];
     docs = 0;
   };
@@ -103,10 +105,11 @@ function segStats(w: Writer): SegStat[] {
 
 export const tierOf = (liveDocs: number) => Math.max(0, Math.floor(Math.log(Math.max(1, liveDocs) / TIER_BASE_DOCS) / Math.log(4)));
 
-export function planCompaction(stats: readonly SegStat[], pendingDocs: number, ifNeeded: boolean): CompactionPlan {
+export function planCompaction(stats: readonly SegStat[], pendingDocs: number, ifNeeded: boolean, stale: ReadonlySet<number> = new Set()): CompactionPlan {
   const reason: string[] = [];
   if (!ifNeeded) {
-    const groups = capGroups(stats);
+    const groups = capGroups(stats, stale);
+    if (stale.size > 0) reason.push(`${stale.size} segments with an outdated full-text index`);
     if (pendingDocs > 0) reason.push(`journal backlog of ${pendingDocs} documents`);
     if (groups.length > 0) reason.push(`major compaction of ${stats.length} segments`);
     return { reason, flushJournal: pendingDocs > 0, groups };
@@ -115,7 +118,7 @@ export function planCompaction(stats: readonly SegStat[], pendingDocs: number, i
   if (flushJournal) reason.push(`journal backlog ${pendingDocs} >= ${BACKLOG_DOCS} documents`);
   if (stats.length > MAX_SEGMENTS) {
     reason.push(`${stats.length} segments > ${MAX_SEGMENTS}`);
-    return { reason, flushJournal, groups: capGroups(stats) };
+    return { reason, flushJournal, groups: capGroups(stats, stale) };
   }
   const picked = new Set<number>();
   const groups: number[][] = [];
@@ -138,7 +141,14 @@ export function planCompaction(stats: readonly SegStat[], pendingDocs: number, i
     if (ratio >= DEAD_RATIO) {
       reason.push(`segment ${s.row.id} is ${(ratio * 100).toFixed(0)}% dead rows >= ${DEAD_RATIO * 100}%`);
       groups.push([s.row.id]);
+      picked.add(s.row.id);
     }
+  }
+  // Outdated full-text indexes are always worth rewriting: until then every query re-analyzes them.
+  for (const s of stats) {
+    if (picked.has(s.row.id) || !stale.has(s.row.id)) continue;
+    reason.push(`segment ${s.row.id} has an outdated full-text index`);
+    groups.push([s.row.id]);
   }
   return { reason, flushJournal, groups };
 }
@@ -161,7 +171,7 @@ export async function compactNamespace(w: Writer, name: string, opts: { ifNeeded
   const t0 = clock();
   const before = segStats(w);
   const bytes = (rows: readonly SegmentRow[]) => rows.reduce((a, r) => a + r.parquet_bytes + r.index_bytes, 0);
-  const plan = planCompaction(before, w.pendingDocCount, opts.ifNeeded ?? false);
+  const plan = planCompaction(before, w.pendingDocCount, opts.ifNeeded ?? false, staleTextSegments(w));
   const report: CompactionReport = {
     namespace: name,
     dry_run: opts.dryRun ?? false,
@@ -178,7 +188,10 @@ export async function compactNamespace(w: Writer, name: string, opts: { ifNeeded
     plan: { merge: plan.groups },
   };
   if (report.nothing_to_do || report.dry_run) {
-    if (!report.dry_run) w.collectGarbage(); // orphans of crashed writers go even when nothing else does
+    if (!report.dry_run) {
+      pruneTextReindex(w); // an entry left by a crash between a compaction's swap and its pruning
+      w.collectGarbage(); // orphans of crashed writers go even when nothing else does
+    }
     report.documents_after = report.documents_before;
     report.bytes_after = report.bytes_before;
     report.duration_ms = clock() - t0;
@@ -214,6 +227,8 @@ export async function compactNamespace(w: Writer, name: string, opts: { ifNeeded
     })();
     failpoint('compact:after-manifest-commit');
   }
+  // After the swaps: segments rewritten above hold current indexes, so their reindex entries can go.
+  pruneTextReindex(w);
   w.collectGarbage();
   failpoint('compact:after-gc');
   const after = segStats(w);

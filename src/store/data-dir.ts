@@ -15,6 +15,10 @@ import { validateNamespaceName } from '../model/schema.js';
 import type { Schema } from '../model/types.js';
 import { validateFullTextOptions } from '../index/fulltext/analyzer.js';
 import { FORMAT_VERSION, initManifest } from '../storage/manifest.js';
+import { manifestVersionFor } from './alter.js';
+
+/** Version written to a new data dir's elacsym.json (the directory layout has not changed since 1). */
+const DATA_DIR_VERSION = 1;
 import { createDb } from '../storage/sqlite.js';
 import { failpoint } from '../util/failpoint.js';
 import { fsyncDir, writeFileAtomic } from '../util/fs.js';
@@ -60,7 +64,7 @@ export class DataDir {
         });
       }
     } else if (opts.create) {
-      writeFileAtomic(metaPath, new TextEncoder().encode(`${JSON.stringify({ format_version: FORMAT_VERSION })}\n`));
+      writeFileAtomic(metaPath, new TextEncoder().encode(`${JSON.stringify({ format_version: DATA_DIR_VERSION })}\n`));
     }
     return new DataDir(path, opts);
   }
@@ -99,7 +103,7 @@ export class DataDir {
     try {
       const db = createDb(join(tmp, 'manifest.db'));
       try {
-        initManifest(db, schema, this.clock());
+        initManifest(db, schema, this.clock(), manifestVersionFor(schema, false));
         // Fold the WAL into the main file so the published directory is self-contained.
         db.pragma('wal_checkpoint(TRUNCATE)');
       } finally {

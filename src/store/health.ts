@@ -11,7 +11,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ElacsymError } from '../errors.js';
-import { checkFormat, FORMAT_VERSION, getMeta, listSegments, readSchema } from '../storage/manifest.js';
+import { checkFormat, FORMAT_VERSION, getMeta, listSegments, readSchema, readTextReindex } from '../storage/manifest.js';
 import { SegmentFile } from '../storage/segment-file.js';
 import { openDb } from '../storage/sqlite.js';
 import { MemorySource } from '../util/bytes.js';
@@ -37,7 +37,12 @@ export interface NamespaceHealth {
   segment_documents: number;
   deleted_rows: number;
   journal: { pending_entries: number; pending_documents: number; pending_bytes: number; oldest_pending_age_s: number | null; quarantined: number; corrupt: number };
-  index_coverage: Record<string, { indexed: number; journal_only: number; ratio: number }>;
+  /**
+   * Per index: live documents indexed in segments, only in the journal, and (full-text only, after
+   * `elacsym alter`) in segments whose index was built with an older analyzer (`outdated`, re-analyzed at
+   * query time until the next compact). ratio = indexed / all three.
+   */
+  index_coverage: Record<string, { indexed: number; journal_only: number; ratio: number; outdated?: number }>;
   last_compaction_at: string | null;
   last_compaction_age_s: number | null;
   orphan_files: string[];
@@ -66,11 +71,12 @@ export function checkNamespace(dir: string, name: string, opts: HealthOptions = 
       const res = db.pragma('quick_check', { simple: true });
       if (res !== 'ok') problems.push({ severity: 'corrupt', code: 'CORRUPT_MANIFEST', message: `SQLite quick_check: ${String(res)}`, path });
     }
-    const { rows, deleted, liveDocs, lastCompaction } = db.transaction(() => {
+    const { rows, deleted, liveDocs, lastCompaction, reindex } = db.transaction(() => {
+      const reindex = readTextReindex(db);
       const rows = listSegments(db);
       const deleted = Number((db.prepare('SELECT COUNT(*) AS n FROM deleted').get() as { n: number }).n);
       const liveDocs = Number((db.prepare('SELECT COUNT(*) AS n FROM docs').get() as { n: number }).n);
-      return { rows, deleted, liveDocs, lastCompaction: getMeta(db, 'last_compaction_at') };
+      return { rows, deleted, liveDocs, lastCompaction: getMeta(db, 'last_compaction_at'), reindex };
     })();
     const journal = inspectJournal(dir);
     for (const e of journal.entries) {
@@ -82,6 +88,7 @@ export function checkNamespace(dir: string, name: string, opts: HealthOptions = 
     let segmentDocs = 0;
     let vectorIndexed = 0;
     const textIndexed: Record<string, number> = {};
+    const textOutdated: Record<string, number> = {};
     const ftFields = Object.entries(schema.attributes).filter(([, a]) => a.full_text).map(([n]) => n);
     for (const r of rows) {
       segmentDocs += r.doc_count;
@@ -117,7 +124,11 @@ export function checkNamespace(dir: string, name: string, opts: HealthOptions = 
       // Coverage counts live rows of segments; segments index every full-text field and vectors by construction.
       const live = r.doc_count - Number((db.prepare('SELECT COUNT(*) AS n FROM deleted WHERE segment_id = ?').get(r.id) as { n: number }).n);
       if (schema.vector_dim > 0) vectorIndexed += live;
-      for (const f of ftFields) textIndexed[f] = (textIndexed[f] ?? 0) + live;
+      for (const f of ftFields) {
+        const outdated = r.id < (Object.prototype.hasOwnProperty.call(reindex, f) ? reindex[f]! : 0);
+        if (outdated) textOutdated[f] = (textOutdated[f] ?? 0) + live;
+        else textIndexed[f] = (textIndexed[f] ?? 0) + live;
+      }
     }
     const orphans = existsSync(segDir) ? readdirSync(segDir).filter((f) => !referenced.has(f)).sort() : [];
     if (orphans.length > 0) problems.push({ severity: 'degraded', code: 'ORPHAN_FILES', message: `${orphans.length} orphan files in ${segDir} (the next writer removes them)`, path: segDir });
@@ -128,15 +139,22 @@ export function checkNamespace(dir: string, name: string, opts: HealthOptions = 
     }
     const docs = liveDocs + backlog; // upper bound while pending entries may overwrite flushed ids
     const coverage: NamespaceHealth['index_coverage'] = {};
-    const cov = (kind: string, indexed: number) => {
-      const total = indexed + backlog;
+    const cov = (kind: string, indexed: number, outdated = 0) => {
+      const total = indexed + backlog + outdated;
       coverage[kind] = { indexed, journal_only: backlog, ratio: total > 0 ? Math.round((indexed / total) * 1e4) / 1e4 : 1 };
-      if (total > 0 && indexed === 0) {
+      if (outdated > 0) {
+        coverage[kind].outdated = outdated;
+        problems.push({
+          severity: 'degraded',
+          code: 'TEXT_REINDEX_PENDING',
+          message: `${outdated} documents of ${kind} were indexed with an older analyzer (queries re-analyze them); run \`elacsym compact ${name}\``,
+        });
+      } else if (total > 0 && indexed === 0) {
         problems.push({ severity: 'degraded', code: 'INDEX_EMPTY', message: `the ${kind} index covers none of the ${total} documents; run \`elacsym wal replay ${name}\`` });
       }
     };
     if (schema.vector_dim > 0) cov('vector', vectorIndexed);
-    for (const f of ftFields) cov(`fulltext:${f}`, textIndexed[f] ?? 0);
+    for (const f of ftFields) cov(`fulltext:${f}`, textIndexed[f] ?? 0, textOutdated[f] ?? 0);
     const lastMs = lastCompaction ? Number(lastCompaction) : null;
     const oldest = journal.totals.oldest_pending_at ? Date.parse(journal.totals.oldest_pending_at) : null;
     const status: HealthStatus = problems.some((p) => p.severity === 'corrupt') ? 'corrupt' : problems.length > 0 ? 'degraded' : 'healthy';

@@ -11,7 +11,7 @@ import { ElacsymError } from '../errors.js';
 import { idFromKey, idKey } from '../model/document.js';
 import type { Doc, DocId, Schema } from '../model/types.js';
 import { decodeDeletes, decodeUpserts } from '../storage/journal-codec.js';
-import { checkFormat, journalDamage, journalEntries, listSegments, readSchema, type SegmentRow } from '../storage/manifest.js';
+import { checkFormat, journalDamage, journalEntries, listSegments, readSchema, readTextReindex, type SegmentRow } from '../storage/manifest.js';
 import { SegmentFile, StringTable } from '../storage/segment-file.js';
 import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
 import { type ByteSource, FileSource, MemorySource } from '../util/bytes.js';
@@ -136,6 +136,12 @@ export class SegmentHandle {
 }
 
 export class Snapshot {
+  /**
+   * field -> segment id: segments with a lower id hold an index of the field built with an older analyzer
+   * (see store/alter.ts); read in the same transaction as the schema.
+   */
+  textReindex: Readonly<Record<string, number>> = {};
+
   private constructor(
     readonly dir: string,
     readonly schema: Schema,
@@ -223,7 +229,9 @@ export class Snapshot {
     }
     const pendingDocs: Doc[] = [];
     for (const d of latest.values()) if (d) pendingDocs.push(d);
-    return new Snapshot(dir, schema, segments, pendingDocs, new Set(latest.keys()), warnings, entries);
+    const snap = new Snapshot(dir, schema, segments, pendingDocs, new Set(latest.keys()), warnings, entries);
+    snap.textReindex = readTextReindex(db);
+    return snap;
   }
 
   get liveCount(): number {

@@ -216,6 +216,9 @@ const LANGUAGES: Readonly<Record<string, LanguageSpec>> = {
 
 export const SUPPORTED_LANGUAGES: readonly string[] = Object.freeze(Object.keys(LANGUAGES));
 
+/** The languages of release 1 (an elacsym of manifest format 1 knows only these). */
+export const RELEASE1_LANGUAGES: readonly string[] = Object.freeze(SUPPORTED_LANGUAGES.filter((l) => LANGUAGES[l]!.tokenizer === 'legacy'));
+
 /** Languages whose analyzer stems (`stemming` is a no-op for the others). */
 export function hasStemmer(language: string): boolean {
   return specOf(language).stemmer !== null;
