@@ -175,3 +175,12 @@ describe('custom stopwords', () => {
     expect(terms('thai', 'ฉันชอบกินข้าวผัด', { stopwords: ['ฉัน'] })).toEqual(['ชอบ', 'กิน', 'ข้าว', 'ผัด']);
   });
 });
+
+describe('documentation', () => {
+  it('man/elacsym-init.1 has a row for every supported language', async () => {
+    const { readFileSync } = await import('node:fs');
+    const page = readFileSync(new URL('../../../man/elacsym-init.1', import.meta.url), 'utf8');
+    const rows = new Set(page.split('\n').filter((l) => l.includes('\t')).map((l) => l.split('\t')[0]));
+    for (const l of SUPPORTED_LANGUAGES) expect(rows.has(l), l).toBe(true);
+  });
+});
