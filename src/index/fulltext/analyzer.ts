@@ -163,6 +163,79 @@ function koreanStem(word: string): string {
   return word;
 }
 
+/**
+ * Lucene's BulgarianStemmer (Savoy's light stemmer), which @orama/stemmers ports with writes into the
+ * characters of a JS string: a TypeError in strict mode (its file is strict), e.g. on "търсене". Here the
+ * same rules run on an array of characters.
+ */
+function bulgarianStem(word: string): string {
+  const s = [...word];
+  const endsWith = (len: number, suffix: string): boolean => {
+    const suf = [...suffix];
+    if (suf.length > len) return false;
+    for (let i = 0; i < suf.length; i++) if (s[len - suf.length + i] !== suf[i]) return false;
+    return true;
+  };
+  const removeArticle = (len: number): number => {
+    if (len > 6 && endsWith(len, 'ият')) return len - 3;
+    if (len > 5 && (endsWith(len, 'ът') || endsWith(len, 'то') || endsWith(len, 'те') || endsWith(len, 'та') || endsWith(len, 'ия'))) return len - 2;
+    if (len > 4 && endsWith(len, 'ят')) return len - 2;
+    return len;
+  };
+  const removePlural = (len: number): number => {
+    if (len > 6) {
+      if (endsWith(len, 'овци')) return len - 3;
+      if (endsWith(len, 'ове')) return len - 3;
+      if (endsWith(len, 'еве')) {
+        s[len - 3] = 'й';
+        return len - 2;
+      }
+    }
+    if (len > 5) {
+      if (endsWith(len, 'ища')) return len - 3;
+      if (endsWith(len, 'та')) return len - 2;
+      if (endsWith(len, 'ци')) {
+        s[len - 2] = 'к';
+        return len - 1;
+      }
+      if (endsWith(len, 'зи')) {
+        s[len - 2] = 'г';
+        return len - 1;
+      }
+      if (s[len - 3] === 'е' && s[len - 1] === 'и') {
+        s[len - 3] = 'я';
+        return len - 1;
+      }
+    }
+    if (len > 4) {
+      if (endsWith(len, 'си')) {
+        s[len - 2] = 'х';
+        return len - 1;
+      }
+      if (endsWith(len, 'и')) return len - 1;
+    }
+    return len;
+  };
+  let len = s.length;
+  if (len < 4) return word;
+  if (len > 5 && endsWith(len, 'ища')) return s.slice(0, len - 3).join('');
+  len = removeArticle(len);
+  len = removePlural(len);
+  if (len > 3) {
+    if (endsWith(len, 'я')) len--;
+    if (endsWith(len, 'а') || endsWith(len, 'о') || endsWith(len, 'е')) len--;
+  }
+  if (len > 4 && endsWith(len, 'ен')) {
+    s[len - 2] = 'н';
+    len--;
+  }
+  if (len > 5 && s[len - 2] === 'ъ') {
+    s[len - 2] = s[len - 1]!;
+    len--;
+  }
+  return s.slice(0, len).join('');
+}
+
 const legacy = (stem: string, stop: string | (() => readonly string[]), language: string): LanguageSpec => ({
   tokenizer: 'legacy',
   stemmer: naturalStemmer(stem, language),
@@ -192,7 +265,7 @@ const LANGUAGES: Readonly<Record<string, LanguageSpec>> = {
   // Snowball stemmers and stopword lists of @orama/stemmers / @orama/stopwords, unicode tokenizer.
   arabic: snowball('arabic'),
   armenian: snowball('armenian'),
-  bulgarian: snowball('bulgarian'),
+  bulgarian: { tokenizer: 'unicode', stemmer: () => bulgarianStem, stopwords: oramaStopwords('bulgarian') },
   danish: snowball('danish'),
   finnish: snowball('finnish'),
   greek: snowball('greek', 'greek', { stopKey: greekStopKey }),
@@ -246,8 +319,20 @@ function loadStemmer(language: string): StemFn | null {
   const spec = specOf(language);
   if (spec.stemmer === null) return null;
   const stem = spec.stemmer();
+  const guarded = spec.tokenizer !== 'legacy';
   fn = (word: string): string => {
-    const s: unknown = stem(word);
+    let s: unknown;
+    if (guarded) {
+      // Third-party stemmers of the later languages: one that throws on some word (orama's Bulgarian
+      // did) must not fail an import. Deterministic, so the query side falls back the same way.
+      try {
+        s = stem(word);
+      } catch {
+        s = word;
+      }
+    } else {
+      s = stem(word);
+    }
     // Some stemmers return undefined/'' for degenerate input: keep the word then.
     return typeof s === 'string' && s.length > 0 ? s : word;
   };

@@ -184,3 +184,21 @@ describe('documentation', () => {
     for (const l of SUPPORTED_LANGUAGES) expect(rows.has(l), l).toBe(true);
   });
 });
+
+describe('robustness', () => {
+  it('no analyzer throws, whatever the text (orama Bulgarian stemmer wrote into strings and threw)', async () => {
+    const fc = (await import('fast-check')).default;
+    const analyzers = SUPPORTED_LANGUAGES.flatMap((l) => [createAnalyzer(opts(l)), createAnalyzer(opts(l, { ascii_folding: true, case_sensitive: true }))]);
+    const words = Object.values(SENTENCES).flatMap(([s]) => s.split(/\s+/u));
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ unit: 'grapheme', maxLength: 40 }), fc.array(fc.constantFrom(...words), { maxLength: 6 }).map((w) => w.join(' '))), (text) => {
+        for (const a of analyzers) {
+          const toks = a.analyze(text);
+          for (const t of toks) expect(t.term.length).toBeGreaterThan(0);
+        }
+      }),
+      { numRuns: 200 },
+    );
+    expect(terms('bulgarian', 'търсене студентите')).toEqual(['търсн', 'студент']);
+  });
+});
