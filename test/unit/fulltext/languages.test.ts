@@ -202,3 +202,4 @@ describe('robustness', () => {
     expect(terms('bulgarian', 'търсене студентите')).toEqual(['търсн', 'студент']);
   });
 });
+
