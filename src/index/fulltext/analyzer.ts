@@ -494,9 +494,17 @@ export function createAnalyzer(o: FullTextOptions): Analyzer {
   /** Cuts a run containing a script without spaces into words (see SEGMENT_PIECE). */
   const segmentRun = (runText: string, emit: (w: string) => void): void => {
     const seg = segmenter!();
-    for (let i = 0; i < runText.length; i += SEGMENT_PIECE) {
-      const piece = runText.length <= SEGMENT_PIECE ? runText : runText.slice(i, i + SEGMENT_PIECE);
-      for (const s of seg.segment(piece)) if (s.isWordLike === true) emit(s.segment);
+    if (runText.length <= SEGMENT_PIECE) {
+      for (const s of seg.segment(runText)) if (s.isWordLike === true) emit(s.segment);
+      return;
+    }
+    for (let i = 0; i < runText.length; ) {
+      let end = Math.min(runText.length, i + SEGMENT_PIECE);
+      // Never cut a surrogate pair (CJK extension B and later are outside the BMP).
+      const c = runText.charCodeAt(end - 1);
+      if (end < runText.length && c >= 0xd800 && c <= 0xdbff) end--;
+      for (const s of seg.segment(runText.slice(i, end))) if (s.isWordLike === true) emit(s.segment);
+      i = end;
     }
   };
   /** Calls `emit` with each word of the normalized text, in order (no stopwords, no stemming). */

@@ -135,6 +135,9 @@ describe('segmentation of scripts written without spaces', () => {
     const toks = a.analyze('向量数据库'.repeat(2000));
     expect(toks.filter((t) => t.term === '向量').length).toBeGreaterThan(1900);
     expect(toks.every((t, i) => t.pos === i)).toBe(true);
+    // A cut never splits a surrogate pair: every character of the run survives (𠀀 is outside the BMP).
+    const text = `向${'𠀀'.repeat(1500)}`; // the odd BMP character puts the 2,000th code unit mid-pair
+    expect(a.analyze(text).map((t) => t.term).join('')).toBe(text);
   });
 });
 
