@@ -17,5 +17,6 @@ export { DataDir } from './store/data-dir.js';
 export { Writer, type WriterOptions, type FlushResult } from './store/writer.js';
 export { Snapshot } from './store/snapshot.js';
 export { importNdjson, type ImportOptions, type ImportSummary } from './store/ingest.js';
+export { alterFullText, type AlterReport } from './store/alter.js';
 
 export { namespaceDir } from './store/data-dir.js';
