@@ -41,11 +41,14 @@ function parseFullText(v: unknown, path: string, type: AttrType): FullTextOption
     } else if (k === 'stemming' || k === 'remove_stopwords' || k === 'case_sensitive' || k === 'ascii_folding') {
       if (typeof val !== 'boolean') bad(`${path}.${k}`, 'expected true or false');
       out[k] = val;
+    } else if (k === 'tokenizer') {
+      if (val !== 'legacy' && val !== 'unicode') bad(`${path}.tokenizer`, 'expected "legacy" or "unicode"');
+      out.tokenizer = val;
     } else if (k === 'stopwords') {
       if (!Array.isArray(val) || !val.every((w) => typeof w === 'string' && w.length > 0)) bad(`${path}.stopwords`, 'expected a list of words');
       out.stopwords = [...(val as string[])];
     } else {
-      bad(`${path}.${k}`, 'unknown key; expected language, stemming, remove_stopwords, case_sensitive, ascii_folding, stopwords');
+      bad(`${path}.${k}`, 'unknown key; expected language, stemming, remove_stopwords, case_sensitive, ascii_folding, stopwords, tokenizer');
     }
   }
   // The language-neutral analyzer folds unless told not to; every other language folds only when asked

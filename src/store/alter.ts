@@ -25,7 +25,7 @@ export function manifestVersionFor(schema: Schema, reindexPending: boolean): num
   for (const a of Object.values(schema.attributes)) {
     const ft = a.full_text;
     if (!ft) continue;
-    if (ft.ascii_folding === true || ft.stopwords !== undefined || !RELEASE1_LANGUAGES.includes(ft.language)) return 2;
+    if (ft.ascii_folding === true || ft.stopwords !== undefined || ft.tokenizer === 'unicode' || !RELEASE1_LANGUAGES.includes(ft.language)) return 2;
   }
   return 1;
 }

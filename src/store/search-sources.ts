@@ -259,7 +259,7 @@ export class QueryContext {
       // Fields with the same options share one analyzer, hence its memo of word -> term: a query over
       // title and body stems each word once, not once per field.
       // The key covers EVERY option (folding and a custom stopword list included).
-      const key = `\0${JSON.stringify([ft.language, ft.stemming, ft.remove_stopwords, ft.case_sensitive, ft.ascii_folding === true, ft.stopwords ?? null])}`;
+      const key = `\0${JSON.stringify([ft.language, ft.stemming, ft.remove_stopwords, ft.case_sensitive, ft.ascii_folding ?? null, ft.stopwords ?? null, ft.tokenizer ?? null])}`;
       a = this.analyzers.get(key) ?? createAnalyzer(ft);
       this.analyzers.set(key, a);
       this.analyzers.set(field, a);

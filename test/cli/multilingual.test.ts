@@ -12,7 +12,7 @@ let dir: string;
 
 const ft = (language: string, extra: Record<string, unknown> = {}) => ({ type: 'string', full_text: { language, ...extra } });
 const DOCS = [
-  { id: 1, attributes: { zh: '我们正在构建向量数据库', ja: '東京の天気は晴れです', en: 'Café crème and croissants', th: 'ฉันชอบกินข้าวผัด' } },
+  { id: 1, attributes: { zh: '我们正在构建向量数据库', ja: '東京の天気は晴れです', en: 'Café crème and croissants', th: 'ฉันชอบกินข้าวผัด', en2: 'Café crème and croissants' } },
   { id: 2, attributes: { zh: '今天的天气很好', ja: '大阪の料理はおいしい', en: 'A cup of tea', th: 'วันนี้อากาศดี' } },
   { id: 3, attributes: { zh: '数据科学很有趣', ja: '京都の寺は古い', en: 'The coffee shop near the cafe', th: 'ร้านนี้อร่อย' } },
 ];
@@ -26,7 +26,7 @@ async function ids(args: string[]): Promise<number[]> {
 beforeAll(async () => {
   dir = tmpDir();
   d = join(dir, 'data');
-  const schema = { attributes: { zh: ft('chinese'), ja: ft('japanese'), en: ft('english', { ascii_folding: true }), th: ft('thai') } };
+  const schema = { attributes: { zh: ft('chinese'), ja: ft('japanese'), en: ft('english', { ascii_folding: true }), th: ft('thai'), en2: ft('english') } };
   writeFileSync(join(dir, 'schema.json'), JSON.stringify(schema));
   expect((await cli(['-d', d, 'init', 'ml', '--schema', join(dir, 'schema.json')])).code).toBe(0);
   // Two imports: one flushed segment and the rest in the journal (both text sources are exercised).
@@ -55,6 +55,18 @@ describe('multilingual full-text', () => {
     expect((await ids(['--text', 'cafe', '--fields', 'en'])).sort()).toEqual([1, 3]);
     expect((await ids(['--text', 'CAFÉ', '--fields', 'en'])).sort()).toEqual([1, 3]);
     expect(await ids(['--text', '"cafe creme"', '--fields', 'en'])).toEqual([1]);
+  });
+
+  it('fields that differ only in folding each use their own analyzer within one query', async () => {
+    // Without folding, en2 indexed "café"; a query analyzer shared with the folding field would look for
+    // "cafe" in en2 and miss it.
+    const r = await cli(['-d', d, 'query', 'ml', '--text', 'café', '--fields', 'en,en2', '--explain', '--format', 'json']);
+    expect(r.code, r.stderr).toBe(0);
+    type Hit = { id: number; explain?: { text?: { fields?: Record<string, number> } } };
+    const hit = (JSON.parse(r.stdout) as { results: Hit[] }).results.find((h) => h.id === 1);
+    expect(hit?.explain?.text?.fields?.['en2']).toBeGreaterThan(0);
+    expect(hit?.explain?.text?.fields?.['en']).toBeGreaterThan(0);
+    expect(await ids(['--text', 'cafe', '--fields', 'en2'])).toEqual([]);
   });
 
   it('an unknown language is refused at init, naming the valid ones', async () => {

@@ -367,6 +367,9 @@ export function validateFullTextOptions(o: FullTextOptions): void {
       throw new ElacsymError('INVALID_SCHEMA', `full-text option "${k}" must be true or false`);
     }
   }
+  if (o.tokenizer !== undefined && o.tokenizer !== 'legacy' && o.tokenizer !== 'unicode') {
+    throw new ElacsymError('INVALID_SCHEMA', 'full-text option "tokenizer" must be "legacy" or "unicode"');
+  }
   if (o.ascii_folding !== undefined && typeof o.ascii_folding !== 'boolean') {
     throw new ElacsymError('INVALID_SCHEMA', 'full-text option "ascii_folding" must be true or false');
   }
@@ -490,7 +493,9 @@ export function createAnalyzer(o: FullTextOptions): Analyzer {
     return caseSensitive ? n : lower(n);
   };
 
-  const segmenter = spec.tokenizer === 'unicode' ? () => segmenterFor(spec.locale) : null;
+  // `tokenizer: "unicode"` opts a release-1 language into segmentation (its default stays "legacy").
+  const tokenizer: Tokenizer = options.tokenizer ?? spec.tokenizer;
+  const segmenter = tokenizer === 'unicode' ? () => segmenterFor(spec.locale) : null;
   /** Cuts a run containing a script without spaces into words (see SEGMENT_PIECE). */
   const segmentRun = (runText: string, emit: (w: string) => void): void => {
     const seg = segmenter!();
@@ -529,10 +534,12 @@ export function createAnalyzer(o: FullTextOptions): Analyzer {
       if (term !== null) out.push({ term, pos });
       pos++;
     };
+    // One scan of the whole text decides whether any run may need the segmenter (most text: none).
+    const segmenting = segmenter !== null && NO_SPACE_RE.test(normalized);
     TOKEN_RE.lastIndex = 0;
     for (let m = TOKEN_RE.exec(normalized); m !== null; m = TOKEN_RE.exec(normalized)) {
       const word = m[0];
-      if (segmenter !== null && NO_SPACE_RE.test(word)) {
+      if (segmenting && NO_SPACE_RE.test(word)) {
         segmentRun(word, plain ? (w) => out.push({ term: w, pos: pos++ }) : take);
         continue;
       }

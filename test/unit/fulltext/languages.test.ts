@@ -125,6 +125,14 @@ describe('segmentation of scripts written without spaces', () => {
     });
   }
 
+  it('a release-1 language segments with tokenizer "unicode" (opt-in) and not without', () => {
+    expect(terms('english', 'Vector databases in 東京の天気', { tokenizer: 'unicode' })).toEqual(['vector', 'databas', '東京', 'の', '天気']);
+    expect(terms('english', 'Vector databases in 東京の天気')).toEqual(['vector', 'databas', '東京の天気']);
+    // Text without such scripts tokenizes identically either way.
+    const t = "Don't stop the e-mails, 3.14 Café";
+    expect(terms('english', t, { tokenizer: 'unicode' })).toEqual(terms('english', t));
+  });
+
   it('latin words keep their legacy tokenization inside the unicode analyzer', () => {
     expect(terms('unicode', "Don't stop", { ascii_folding: false })).toEqual(['don', 't', 'stop']);
     expect(terms('unicode', '東京2020オリンピック')).toEqual(['東京', '2020', 'オリンピック']);
