@@ -36,6 +36,7 @@ export const ERRORS = {
   NAMESPACE_NOT_FOUND: { exit: EXIT.NOT_FOUND, hint: 'list namespaces with `elacsym namespaces`, create one with `elacsym init`' },
   DATA_DIR_NOT_FOUND: { exit: EXIT.NOT_FOUND, hint: 'create it with `elacsym init <namespace>` or pass --data-dir' },
   FILE_NOT_FOUND: { exit: EXIT.NOT_FOUND, hint: 'check the path' },
+  DOCUMENT_NOT_FOUND: { exit: EXIT.NOT_FOUND, hint: 'the documents that exist were printed on stdout; the missing ids are listed in the message' },
   NAMESPACE_EXISTS: { exit: EXIT.CONFLICT, hint: 'pick another name, or remove it with `elacsym drop <namespace> --yes`' },
   CONFIRMATION_REQUIRED: { exit: EXIT.USAGE, hint: 'pass --yes to confirm' },
   CORRUPT_JOURNAL: { exit: EXIT.CORRUPT, hint: 'inspect with `elacsym wal inspect <namespace>`' },

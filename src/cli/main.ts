@@ -22,7 +22,15 @@ function globals(cmd: Command): GlobalOptions {
     json: Boolean(o.json),
     quiet: Boolean(o.quiet),
     debug: Boolean(o.debug),
+    command: commandPath(cmd),
   };
+}
+
+/** "query", "wal inspect": the command as typed after `elacsym` (empty for the program itself). */
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
 }
 
 let exitCode = 0;
@@ -33,6 +41,7 @@ function run(load: () => Promise<{ default: Action }>) {
     const opts = a[a.length - 2] as Record<string, unknown>;
     const args = a.slice(0, -2) as string[];
     const g = globals(cmd);
+    if (cmd.registeredArguments[0]?.name() === 'namespace' && typeof args[0] === 'string') g.namespace = args[0];
     try {
       const mod = await load();
       const code = await mod.default(args.flat() as string[], opts, g);
@@ -55,14 +64,14 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output: JSON results on stdout, JSON errors on stderr')
     .option('-q, --quiet', 'no progress or summaries on stderr')
     .option('--debug', 'print stack traces of errors')
-    .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', examples(['elacsym init docs --dim 384 --metric cosine --full-text title,body', 'elacsym import docs docs.ndjson', 'elacsym query docs --text "hello" --top-k 5']) + seeMan('elacsym'));
 
   program
     .command('init')
     .description('create a namespace')
     .argument('<namespace>', 'name: 1-64 characters of [A-Za-z0-9_-]')
-    .option('--dim <n>', 'vector dimension (0 = text only)')
+    .option('--dim <n>', 'vector dimension; 0 = text only (required unless --schema gives it)')
+    .option('--text-only', 'no vectors: the same as --dim 0')
     .addOption(new Option('--metric <metric>', 'vector metric').choices(['cosine', 'l2', 'dot']))
     .option('--schema <file>', "schema JSON in the ancestor's shape (FILE or - for stdin)")
     .option('--full-text <fields>', 'comma-separated string attributes to index for BM25 with the english analyzer')
@@ -85,6 +94,31 @@ export function buildProgram(): Command {
     .description('list namespaces with their document counts')
     .addHelpText('after', examples(['elacsym namespaces', 'elacsym ls --json']) + seeMan('elacsym-namespaces'))
     .action(run(() => import('./commands/namespaces.js')));
+
+  program
+    .command('describe')
+    .alias('info')
+    .description('show a namespace: schema and analyzers, vector settings, counts, segments, disk, index coverage')
+    .argument('<namespace>')
+    .addHelpText('after', examples(['elacsym describe docs', 'elacsym describe docs --json | jq .counts']) + seeMan('elacsym-describe'))
+    .action(run(() => import('./commands/describe.js')));
+
+  program
+    .command('get')
+    .description('print documents by id, as NDJSON in the import shape')
+    .argument('<namespace>')
+    .argument('[ids...]', 'ids (numbers are integer ids; quote strings as JSON to force a string id: \'"42"\')')
+    .option('--ids-file <file>', 'one id per line (JSON or bare), or - for stdin')
+    .addHelpText('after', examples(['elacsym get docs 42', 'elacsym get docs 1 2 doc-7 > some.ndjson', 'jq .id wanted.ndjson | elacsym get docs --ids-file -']) + seeMan('elacsym-get'))
+    .action(run(() => import('./commands/get.js')));
+
+  program
+    .command('count')
+    .description('count live documents, optionally those matching a filter')
+    .argument('<namespace>')
+    .option('--filter <json>', 'filter JSON (the query filter grammar), or @FILE')
+    .addHelpText('after', examples(['elacsym count docs', 'elacsym count docs --filter \'{"field":"year","op":"gte","value":2020}\'']) + seeMan('elacsym-count'))
+    .action(run(() => import('./commands/count.js')));
 
   program
     .command('drop')
@@ -119,12 +153,18 @@ export function buildProgram(): Command {
 
   program
     .command('delete')
-    .description('delete documents by id')
+    .description('delete documents by id or by filter')
     .argument('<namespace>')
     .option('--ids <ids>', 'comma-separated ids (numbers are integer ids; quote strings as JSON to force a string id: \'"42"\')')
     .option('--ids-file <file>', 'one id per line (JSON or bare), or - for stdin')
+    .option('--filter <json>', 'delete every live document matching this filter (query filter grammar), or @FILE')
+    .option('--dry-run', 'with --filter: print how many documents would be deleted, write nothing')
     .option('--wait <seconds>', 'wait this long for another writer', '0')
-    .addHelpText('after', examples(['elacsym delete docs --ids 1,2,3', 'jq .id gone.ndjson | elacsym delete docs --ids-file -']) + seeMan('elacsym-delete'))
+    .addHelpText(
+      'after',
+      examples(['elacsym delete docs --ids 1,2,3', 'jq .id gone.ndjson | elacsym delete docs --ids-file -', 'elacsym delete docs --filter \'{"field":"year","op":"lt","value":2000}\' --dry-run']) +
+        seeMan('elacsym-delete'),
+    )
     .action(run(() => import('./commands/delete.js')));
 
   program
@@ -148,6 +188,10 @@ export function buildProgram(): Command {
     .option('--include-attributes <names>', 'comma-separated attributes to include (default: all; "" for none)')
     .addOption(new Option('--format <format>', 'output format').choices(['json', 'ndjson', 'table']))
     .option('--explain', 'add the plan and per-retriever ranks and scores')
+    .option('--sort <keys>', 'filter-only listing: sort by attributes, e.g. year:desc,title (ties by id; missing values last)')
+    .option('--limit <n>', 'filter-only listing: documents per page (no 10,000 cap)')
+    .option('--offset <n>', 'filter-only listing: skip the first N documents')
+    .option('--after <cursor>', "filter-only listing: the page after this cursor (the previous page's next_cursor); stable while writes happen")
     .option('--rrf-k <n>', 'RRF constant k for hybrid fusion', '60')
     .option('--vector-weight <w>', 'hybrid: weight of the vector retriever', '1')
     .option('--text-weight <w>', 'hybrid: weight of the full-text retriever', '1')
@@ -161,6 +205,7 @@ export function buildProgram(): Command {
         'elacsym query docs --vector "[0.1,0.2,0.3]" --filter \'{"field":"category","op":"eq","value":"tech"}\'',
         'elacsym query docs --vector @q.json --text "rust" --explain',
         'elacsym query docs --batch requests.ndjson > responses.ndjson',
+        'elacsym query docs --filter \'{"field":"year","op":"gte","value":2020}\' --sort year:desc --limit 1000 --format json',
       ]) + seeMan('elacsym-query'),
     )
     .action(run(() => import('./commands/query.js')));
@@ -224,22 +269,54 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** Every command of the program, depth first. */
+function allCommands(c: Command): Command[] {
+  return [c, ...c.commands.flatMap(allCommands)];
+}
+
+/**
+ * `--json` as typed, read before commander has parsed anything: a usage error (unknown option, missing
+ * argument, invalid choice, unknown command) happens before the options are stored, and still has to be
+ * reported as the documented JSON object.
+ */
+function wantsJson(argv: string[]): boolean {
+  const rest = argv.slice(2);
+  const end = rest.indexOf('--');
+  return (end < 0 ? rest : rest.slice(0, end)).includes('--json');
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  program.exitOverride();
-  program.configureOutput({ writeErr: (s) => err(s.replace(/\n$/, '')), writeOut: (s) => process.stdout.write(s) });
-  for (const c of program.commands) {
-    c.exitOverride();
-    for (const cc of c.commands) cc.exitOverride();
+  const json = wantsJson(argv);
+  // Commander's own errors are not printed by commander: they are turned into a USAGE ElacsymError below
+  // and reported like every other error (text or JSON), with a hint naming the command that failed.
+  let failed: Command = program;
+  for (const c of allCommands(program)) {
+    c.exitOverride((e) => {
+      failed = c;
+      throw e;
+    });
+    c.configureOutput({
+      writeErr: (s) => {
+        if (!json) err(s.replace(/\n$/, ''));
+      },
+      writeOut: (s) => process.stdout.write(s),
+      outputError: () => undefined,
+    });
   }
   try {
     await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.OK;
-      return EXIT.USAGE;
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return EXIT.OK;
+      if (e.code === 'commander.help' && e.exitCode === 0) return EXIT.OK;
+      const path = commandPath(failed);
+      // `elacsym` or `elacsym wal` without a subcommand: commander printed the help (text mode), exit 2.
+      const message =
+        e.code === 'commander.help' ? `\`elacsym${path ? ` ${path}` : ''}\` needs a command: ${failed.commands.map((c) => c.name()).join(', ')}` : e.message.replace(/^error: /, '').replace(/\n+/g, ' ');
+      return reportError(new ElacsymError('USAGE', message, { hint: `see \`elacsym ${path ? `${path} ` : ''}--help\`` }), { json, debug: false });
     }
-    return reportError(e instanceof ElacsymError ? e : e, { json: false, debug: true });
+    return reportError(e, { json, debug: true });
   }
   try {
     await flushOut();

@@ -15,6 +15,35 @@ export interface GlobalOptions {
   json: boolean;
   quiet: boolean;
   debug: boolean;
+  /** The running command as typed after `elacsym`, e.g. "query" or "wal inspect" (fills hints). */
+  command?: string;
+  /** The namespace the command works on, when it has one (fills hints). */
+  namespace?: string;
+}
+
+/** What a hint can be made concrete with. */
+export type HintContext = Partial<Pick<GlobalOptions, 'command' | 'namespace' | 'dataDir' | 'dataDirExplicit'>>;
+
+const shellWord = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/**
+ * The error table's hints are templates (`elacsym <command> --help`, `elacsym health <namespace> --deep`);
+ * a printed hint must name a command the user can paste, so the placeholders are filled with the running
+ * command, its namespace and its data directory. When the namespace is unknown (a command over all
+ * namespaces), the hint falls back to the form of the command that covers every namespace.
+ */
+export function concreteHint(hint: string, ctx: HintContext): string {
+  const dd = ctx.dataDirExplicit && ctx.dataDir ? ` -d ${shellWord(ctx.dataDir)}` : '';
+  let h = hint.replace(/`elacsym /g, `\`elacsym${dd} `);
+  h = h.replace(/<command>/g, ctx.command ?? '');
+  h = h.replace(/`elacsym( -d \S+)? +--help`/g, (_m, d: string | undefined) => `\`elacsym${d ?? ''} --help\``);
+  if (ctx.namespace !== undefined) return h.replace(/<namespace>/g, shellWord(ctx.namespace));
+  // No namespace: use the every-namespace form of the command, or point at the command's help.
+  return h
+    .replace(/ <namespace> --deep/g, ' --deep')
+    .replace(/`elacsym([^`]*) compact <namespace>`/g, '`elacsym$1 compact --all`')
+    .replace(/`elacsym([^`]*) (wal inspect|wal replay|drop) <namespace>[^`]*`/g, (_m, d: string, c: string) => `\`elacsym${d} ${c} --help\``)
+    .replace(/create it with `elacsym([^`]*) init <namespace>`/g, 'create it by creating a namespace (see `elacsym$1 init --help`)');
 }
 
 let pendingOut = '';
@@ -76,14 +105,15 @@ export function isTTY(stream: 'stdout' | 'stderr' | 'stdin'): boolean {
 }
 
 /** Turn any error into text on stderr and the documented exit status. */
-export function reportError(e: unknown, g: Pick<GlobalOptions, 'json' | 'debug'>): number {
+export function reportError(e: unknown, g: Pick<GlobalOptions, 'json' | 'debug'> & HintContext): number {
   if (e instanceof BrokenPipe) return EXIT.OK; // the reader has what it wanted, like `yes | head`
   const ee =
     e instanceof ElacsymError
       ? e
       : new ElacsymError('INTERNAL', e instanceof Error ? e.message : String(e), { cause: e });
+  const hint = concreteHint(ee.hint, g);
   if (g.json) {
-    err(JSON.stringify({ error: { code: ee.code, message: ee.message, hint: ee.hint, ...(Object.keys(ee.details).length ? { details: ee.details } : {}) } }));
+    err(JSON.stringify({ error: { code: ee.code, message: ee.message, hint, ...(Object.keys(ee.details).length ? { details: ee.details } : {}) } }));
   } else {
     err(`elacsym: error[${ee.code}]: ${ee.message}`);
     let c: unknown = ee.cause;
@@ -91,7 +121,7 @@ export function reportError(e: unknown, g: Pick<GlobalOptions, 'json' | 'debug'>
       if (c instanceof Error && c !== ee) err(`  caused by: ${c.message}`);
       c = c instanceof Error ? c.cause : undefined;
     }
-    err(`  hint: ${ee.hint}`);
+    err(`  hint: ${hint}`);
   }
   if (g.debug || ee.code === 'INTERNAL') {
     const stack = (ee.code === 'INTERNAL' && ee.cause instanceof Error ? ee.cause : ee).stack;

@@ -10,7 +10,8 @@ export interface ProgressHandle {
   stop(): void;
 }
 
-export async function startProgress(totalBytes: number | undefined): Promise<ProgressHandle> {
+/** `force`: draw even when stderr is not a terminal (`import --progress`): one line per redraw then. */
+export async function startProgress(totalBytes: number | undefined, opts: { force?: boolean } = {}): Promise<ProgressHandle> {
   const { default: cliProgress } = await import('cli-progress');
   const t0 = Date.now();
   const format =
@@ -18,7 +19,9 @@ export async function startProgress(totalBytes: number | undefined): Promise<Pro
       ? 'import |{bar}| {percentage}% | {docs} docs | {rate} docs/s | {phase}'
       : 'import {docs} docs | {rate} docs/s | {phase}';
   const bar = new cliProgress.SingleBar(
-    { format, stream: process.stderr, hideCursor: true, clearOnComplete: false, barsize: 30, fps: 10 },
+    // cli-progress draws nothing on a non-terminal unless noTTYOutput is set; notTTYSchedule spaces the
+    // lines it then prints (one per redraw, no cursor movement).
+    { format, stream: process.stderr, hideCursor: true, clearOnComplete: false, barsize: 30, fps: 10, noTTYOutput: Boolean(opts.force), notTTYSchedule: 1000 },
     cliProgress.Presets.shades_classic,
   );
   bar.start(totalBytes ?? 1, 0, { docs: 0, rate: 0, phase: 'journal' });

@@ -1,5 +1,5 @@
 import { ElacsymError } from '../errors.js';
-import { fitsType, inferType } from './schema.js';
+import { attributeNameProblem, attributeOf, fitsType, inferType, MAX_VECTOR_COMPONENT } from './schema.js';
 import type { AttrValue, Attributes, Doc, DocId, Schema } from './types.js';
 
 export const MAX_STRING_ID_BYTES = 512;
@@ -70,7 +70,7 @@ export function toDoc(obj: unknown, schema: Schema, newAttrs: Map<string, AttrVa
   let attributes: Attributes = {};
   // First sightings are recorded only if the whole document is valid.
   const fresh: [string, AttrValue][] = [];
-  for (const key in o) {
+  for (const key of Object.keys(o)) {
     const v = o[key];
     if (key === 'id') continue;
     if (key === 'vector') {
@@ -97,9 +97,11 @@ function toVector(v: unknown, dim: number): Float32Array {
     if (typeof x !== 'number' || !Number.isFinite(x)) {
       throw new DocumentError(`vector[${i}]`, `expected a finite number, got ${x === undefined ? 'nothing' : JSON.stringify(x)}`);
     }
-    const f = Math.fround(x);
-    if (!Number.isFinite(f)) throw new DocumentError(`vector[${i}]`, `${x} overflows a 32-bit float`);
-    out[i] = f;
+    // Bounded so that no score computed from it can overflow (see MAX_VECTOR_COMPONENT).
+    if (Math.abs(x) > MAX_VECTOR_COMPONENT) {
+      throw new DocumentError(`vector[${i}]`, `${JSON.stringify(x)} is out of range; vector components must be between -1e15 and 1e15`);
+    }
+    out[i] = x;
   }
   return out;
 }
@@ -107,16 +109,21 @@ function toVector(v: unknown, dim: number): Float32Array {
 function toAttributes(v: unknown, schema: Schema, newAttrs: ReadonlyMap<string, AttrValue>, fresh: [string, AttrValue][]): Attributes {
   if (typeof v !== 'object' || Array.isArray(v) || v === null) throw new DocumentError('attributes', 'expected an object');
   const attrs = v as Record<string, unknown>;
-  for (const name in attrs) {
+  // Own keys only, looked up as own properties: names such as "constructor" or "__proto__" are data.
+  for (const name of Object.keys(attrs)) {
     const val = attrs[name];
     const path = `attributes.${name}`;
     checkValue(val, path);
-    const def = schema.attributes[name];
+    const def = attributeOf(schema, name);
     if (def) {
       if (!fitsType(def, val as AttrValue)) {
         throw new DocumentError(path, `expected ${def.type}, got ${describe(val)}`);
       }
-    } else if (val !== null) {
+    } else {
+      // The rule init --schema applies: a name the schema could not hold is refused here too.
+      const problem = attributeNameProblem(name);
+      if (problem !== null) throw new DocumentError(path, problem);
+      if (val === null) continue;
       const seen = newAttrs.get(name);
       if (seen === undefined) fresh.push([name, val as AttrValue]);
       else if (inferType(seen) !== inferType(val as AttrValue)) {

@@ -38,11 +38,25 @@
  *   array<string>    contains* in nin prefix take strings; eq ne and ordering are errors
  *   (any)            exists is always allowed
  *
- * Fields not declared in the schema are allowed (schemaless attributes) and checked only against the
- * operator rules above.
+ * Known names. With a schema (every query), a field must be a known attribute: one in
+ * `schema.attributes`, which holds the attributes declared by `init` and every attribute an import typed
+ * on its first non-null value (an attribute only ever seen as null is not known). Any other field is
+ * refused with INVALID_QUERY listing the known names (and a near miss), instead of silently matching
+ * nothing. Without a schema (unit tests, the bench's oracle) any field is accepted.
+ *
+ * The document id. The field "id" is the document's id, not an attribute (an attribute named "id" is not
+ * filterable): eq, ne take one id, in, nin a list of ids; an id is a non-negative integer or a non-empty
+ * string, and 42 and "42" are different ids (as everywhere). Other operators are refused. Every document
+ * has an id, so ne/nin are plain negations. Evaluation looks the ids up (see `evaluateColumns`).
  */
 import { ElacsymError } from '../errors.js';
+import { parseId } from './document.js';
+import { unknownName } from './names.js';
 import type { AttrType, Schema } from './types.js';
+
+/** The filter field that means the document id (see the header). */
+export const ID_FIELD = 'id';
+const ID_OPS: ReadonlySet<string> = new Set(['eq', 'ne', 'in', 'nin']);
 
 export const OPS = [
   'eq',
@@ -226,11 +240,31 @@ function parseCondition(json: Record<string, unknown>, path: string, schema: Sch
     parsed = value;
   }
 
+  if (field === ID_FIELD) {
+    checkIdCondition(op, parsed, path);
+    return { type: 'cond', field, op, value: parsed };
+  }
+  if (schema !== undefined && !Object.hasOwn(schema.attributes, field)) {
+    const known = [...Object.keys(schema.attributes), ID_FIELD];
+    throw new ElacsymError('INVALID_QUERY', `${path}.field: ${unknownName('attribute', field, known, 'known fields')}`, { details: { path: `${path}.field`, field } });
+  }
   if (schema !== undefined && Object.hasOwn(schema.attributes, field)) {
     const attr = schema.attributes[field];
     if (attr !== undefined) checkAgainstType(field, attr.type, op, parsed, path);
   }
   return { type: 'cond', field, op, value: parsed };
+}
+
+function checkIdCondition(op: Op, value: FilterValue, path: string): void {
+  if (!ID_OPS.has(op)) fail(`${path}.op`, `${op} is not supported on the document id; use eq, ne (one id) or in, nin (a list of ids)`);
+  const list = Array.isArray(value) ? value : [value];
+  for (let i = 0; i < list.length; i++) {
+    try {
+      parseId(list[i]);
+    } catch (e) {
+      fail(Array.isArray(value) ? `${path}.value[${i}]` : `${path}.value`, (e as Error).message);
+    }
+  }
 }
 
 function checkAgainstType(field: string, type: AttrType, op: Op, value: FilterValue, path: string): void {

@@ -10,6 +10,8 @@
  */
 import { ElacsymError } from '../errors.js';
 import { type Filter, parseFilter } from './filter.js';
+import { unknownName } from './names.js';
+import { attributeOf, MAX_VECTOR_COMPONENT, MAX_WEIGHT, ownValue } from './schema.js';
 import type { Schema } from './types.js';
 
 export const DEFAULT_TOP_K = 10;
@@ -44,7 +46,7 @@ const bad = (path: string, msg: string): never => {
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function num(v: unknown, path: string, min: number, max = Infinity): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) bad(path, `expected a number between ${min} and ${max}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) bad(path, max === Infinity ? `expected a finite number >= ${min}` : `expected a number between ${min} and ${max}`);
   return v as number;
 }
 
@@ -56,6 +58,8 @@ function toVector(v: unknown, schema: Schema, path: string): Float32Array {
   const out = new Float32Array(arr.length);
   arr.forEach((x, i) => {
     if (typeof x !== 'number' || !Number.isFinite(x)) bad(`${path}[${i}]`, 'expected a finite number');
+    // Bounded like stored components, so no score can overflow (see MAX_VECTOR_COMPONENT).
+    if (Math.abs(x as number) > MAX_VECTOR_COMPONENT) bad(`${path}[${i}]`, 'expected a number between -1e15 and 1e15');
     out[i] = x as number;
   });
   return out;
@@ -79,22 +83,23 @@ function toText(v: unknown, schema: Schema, path: string): TextRequest {
   const weights = o.weights === undefined ? {} : o.weights;
   if (!isObj(weights)) bad(`${path}.weights`, 'expected an object of field -> weight');
   for (const [f, w] of Object.entries(weights as Record<string, unknown>)) {
-    num(w, `${path}.weights.${f}`, 0);
+    num(w, `${path}.weights.${f}`, 0, MAX_WEIGHT);
     if (!names.includes(f)) names.push(f);
   }
   const fields = [...new Set(names)].map((name) => {
-    const a = schema.attributes[name];
+    const a = attributeOf(schema, name);
     if (!a?.full_text) {
       const ft = Object.entries(schema.attributes).filter(([, x]) => x.full_text).map(([n]) => n);
+      if (a === undefined) bad(`${path}.fields`, unknownName('attribute', name, ft, 'full-text fields'));
       bad(`${path}.fields`, `${JSON.stringify(name)} is not a full-text field${ft.length ? `; full-text fields: ${ft.join(', ')}` : '; this namespace has none (init with --full-text or a schema)'}`);
     }
-    const w = (weights as Record<string, number>)[name];
+    const w = ownValue(weights as Record<string, number>, name);
     return { name, weight: w ?? 1 };
   });
   if (fields.length === 0 && !Object.values(schema.attributes).some((a) => a.full_text)) {
     bad(path, 'this namespace has no full-text fields (init with --full-text or a schema)');
   }
-  return { query: o.query as string, fields, weight: o.weight === undefined ? 1 : num(o.weight, `${path}.weight`, 0) };
+  return { query: o.query as string, fields, weight: o.weight === undefined ? 1 : num(o.weight, `${path}.weight`, 0, MAX_WEIGHT) };
 }
 
 export function parseQueryRequest(json: unknown, schema: Schema, where = 'request'): QueryRequest {
@@ -124,7 +129,7 @@ export function parseQueryRequest(json: unknown, schema: Schema, where = 'reques
         try {
           req.filter = parseFilter(v, schema);
         } catch (e) {
-          if (e instanceof ElacsymError) throw new ElacsymError('INVALID_FILTER', `${where}.${e.message}`, { details: e.details });
+          if (e instanceof ElacsymError) throw new ElacsymError(e.code, `${where}.${e.message}`, { details: e.details });
           throw e;
         }
         break;
@@ -139,14 +144,19 @@ export function parseQueryRequest(json: unknown, schema: Schema, where = 'reques
       case 'include_attributes':
         if (v === null || v === true) req.include_attributes = null;
         else if (v === false) req.include_attributes = [];
-        else if (Array.isArray(v) && v.every((x) => typeof x === 'string')) req.include_attributes = v as string[];
-        else bad(p, 'expected an array of attribute names, true or false');
+        else if (Array.isArray(v) && v.every((x) => typeof x === 'string')) {
+          // Unknown names are errors, not a silently smaller answer (known: see src/model/filter.ts).
+          (v as string[]).forEach((name, i) => {
+            if (!Object.hasOwn(schema.attributes, name)) bad(`${p}[${i}]`, unknownName('attribute', name, Object.keys(schema.attributes), 'known attributes'));
+          });
+          req.include_attributes = v as string[];
+        } else bad(p, 'expected an array of attribute names, true or false');
         break;
       case 'rrf_k':
         req.rrf_k = num(v, p, 0);
         break;
       case 'vector_weight':
-        req.vector_weight = num(v, p, 0);
+        req.vector_weight = num(v, p, 0, MAX_WEIGHT);
         break;
       case 'explain':
         if (typeof v !== 'boolean') bad(p, 'expected true or false');

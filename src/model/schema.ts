@@ -4,6 +4,19 @@ import type { AttrType, AttrValue, AttributeSchema, FullTextOptions, Metric, Sch
 export const ATTR_TYPES: readonly AttrType[] = ['string', 'integer', 'float', 'boolean', 'array<string>'];
 export const METRICS: readonly Metric[] = ['cosine', 'l2', 'dot'];
 export const MAX_DIM = 65_536;
+/**
+ * Largest magnitude of a vector component, in documents and queries (issue 9 §5). The scoring kernels
+ * accumulate in float32 (max 3.4e38): with |x| <= 1e15 and dim <= MAX_DIM, a dot product is at most
+ * 65,536 * 1e30 = 6.6e34 and a squared l2 distance at most 65,536 * (2e15)^2 = 2.6e35, so no score, partial
+ * sum or product can overflow to Infinity (or NaN, from Infinity - Infinity) whatever the vectors: every
+ * score is finite and every document stays comparable. Real embeddings are many orders of magnitude below.
+ */
+export const MAX_VECTOR_COMPONENT = 1e15; // messages and docs spell it 1e15
+/**
+ * Largest query weight (`--fields name^W`, `--text-weight`, `--vector-weight`, request weights): a BM25
+ * field score or an RRF term (at most weight / (rrf_k + 1)) times it stays far inside float64.
+ */
+export const MAX_WEIGHT = 1e6;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 const ATTR_NAME_RE = /^[^\u0000-\u001f]{1,256}$/u;
 
@@ -13,6 +26,31 @@ export const DEFAULT_FULL_TEXT: FullTextOptions = {
   remove_stopwords: true,
   case_sensitive: false,
 };
+
+/**
+ * User-supplied names (attribute and field names, schema keys, weights) are data (issue 9 §7): a name such
+ * as "constructor", "toString" or "__proto__" must not reach Object.prototype. Objects keyed by such names
+ * are created with `dataRecord()` (null prototype: writing "__proto__" makes an own property) and read with
+ * `ownValue()`/`attributeOf()` (own properties only), which also works on plain objects from JSON.parse.
+ */
+export function dataRecord<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
+/** rec[key] if it is an own property of rec, else undefined (never an inherited Object.prototype member). */
+export function ownValue<T>(rec: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(rec, key) ? rec[key] : undefined;
+}
+
+/** The schema's definition of attribute `name`, if it has one. */
+export function attributeOf(s: Schema, name: string): AttributeSchema | undefined {
+  return ownValue(s.attributes, name);
+}
+
+/** Why `name` is not a valid attribute name (the one rule for schemas, --full-text and imports), or null. */
+export function attributeNameProblem(name: string): string | null {
+  return ATTR_NAME_RE.test(name) ? null : 'attribute names are 1-256 characters without control characters';
+}
 
 export function validateNamespaceName(name: string): void {
   if (!NAME_RE.test(name)) {
@@ -64,7 +102,7 @@ function parseFullText(v: unknown, path: string, type: AttrType): FullTextOption
  */
 export function parseSchema(json: unknown, where = 'schema'): Schema {
   if (!isObject(json)) bad(where, 'expected a JSON object');
-  const schema: Schema = { vector_dim: 0, vector_metric: 'cosine', attributes: {} };
+  const schema: Schema = { vector_dim: 0, vector_metric: 'cosine', attributes: dataRecord() };
   for (const [k, v] of Object.entries(json)) {
     if (k === 'vector_dim') {
       if (v !== null && (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_DIM)) {
@@ -78,7 +116,8 @@ export function parseSchema(json: unknown, where = 'schema'): Schema {
       if (!isObject(v)) bad(`${where}.attributes`, 'expected an object of attribute definitions');
       for (const [name, def] of Object.entries(v)) {
         const p = `${where}.attributes.${name}`;
-        if (!ATTR_NAME_RE.test(name)) bad(p, 'attribute names are 1-256 characters without control characters');
+        const problem = attributeNameProblem(name);
+        if (problem !== null) bad(p, problem);
         if (!isObject(def)) bad(p, 'expected {"type": ...}');
         const type = def.type;
         if (typeof type !== 'string' || !ATTR_TYPES.includes(type as AttrType)) {
@@ -98,7 +137,7 @@ export function parseSchema(json: unknown, where = 'schema'): Schema {
 
 /** The schema in the ancestor's shape, for `elacsym schema` and `export`. */
 export function toSchemaJson(s: Schema): Record<string, unknown> {
-  const attributes: Record<string, unknown> = {};
+  const attributes = dataRecord<unknown>();
   for (const [name, a] of Object.entries(s.attributes)) {
     attributes[name] = a.full_text ? { type: a.type, full_text: a.full_text } : { type: a.type };
   }

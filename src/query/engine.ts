@@ -10,8 +10,10 @@
  *   3. text: BM25 over every source at once with namespace-wide live statistics, restricted to the mask.
  * Then: merge sources (score desc, id asc), fuse retrievers with RRF when both ran, project attributes.
  */
+import { ElacsymError } from '../errors.js';
 import { compareIds } from '../model/document.js';
-import { describeFilter, type Filter } from '../model/filter.js';
+import { describeFilter, type Filter, ID_FIELD } from '../model/filter.js';
+import { dataRecord } from '../model/schema.js';
 import type { QueryRequest } from '../model/query.js';
 import type { Attributes, DocId, Schema } from '../model/types.js';
 import { countMatches, evaluateColumns, type Column } from '../index/filter/evaluate.js';
@@ -22,6 +24,7 @@ import { parseTextQuery } from '../index/fulltext/text-query.js';
 import type { Hits } from '../index/vector/topk.js';
 import { rrf } from './fusion.js';
 import { KthLargest } from '../util/kth-largest.js';
+import { float32ToJson } from '../util/float32.js';
 
 export const EXACT_SCAN_MAX = 4096;
 export const EXACT_SCAN_FRACTION = 0.05;
@@ -40,6 +43,8 @@ export interface SearchSource {
   attributesOf(ord: number): Attributes;
   vectorOf(ord: number): Float32Array | null;
   column(field: string): Column;
+  /** Ordinals holding these ids (for `id` filters), looked up rather than scanned; optional for test doubles. */
+  ordsOfIds?(ids: readonly DocId[]): Iterable<number>;
   /** Has vectors at all (false for sources without any, and then vector search yields nothing). */
   readonly hasVectors: boolean;
   vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number): Hits;
@@ -80,6 +85,8 @@ export function selectTop(hits: Hit[], k: number, sources: readonly SearchSource
     for (const h of hits) heap.push(h.score);
     threshold = heap.value;
   }
+  // A NaN score would fail every comparison and silently drop its document: refused (see finiteScore).
+  for (const h of hits) finiteScore(h.score, sources[h.src]!.name);
   const keep = hits.filter((h) => h.score >= threshold);
   for (const h of keep) h.id ??= sources[h.src]!.idOf(h.ord);
   keep.sort((a, b) => b.score - a.score || compareIds(a.id!, b.id!));
@@ -168,6 +175,18 @@ function maskOrds(m: Uint8Array, count: number): Uint32Array {
   return ords;
 }
 
+/**
+ * The rows of `s` that are live and match `filter`: 1 per matching ordinal. The one place a filter meets a
+ * source (queries, `count`, `delete --filter`, listings), so they all agree. Field "id" is the document
+ * id: looked up when the source can, else compared row by row.
+ */
+export function filterMask(s: SearchSource, filter: Filter): Uint8Array {
+  const lookup = s.ordsOfIds ? (ids: readonly DocId[]) => s.ordsOfIds!(ids) : undefined;
+  const m = evaluateColumns(filter, (f) => (f === ID_FIELD ? Array.from({ length: s.size }, (_, o) => s.idOf(o)) : s.column(f)), s.size, undefined, lookup);
+  if (s.dead) clearDead(m, s.dead);
+  return m;
+}
+
 export function executeQuery(
   sources: readonly SearchSource[],
   schema: Schema,
@@ -182,12 +201,7 @@ export function executeQuery(
   const explainSegs: Record<string, unknown>[] = [];
 
   // 1. Filter masks (live AND filter). null mask = every live document matches.
-  const masks: (Uint8Array | null)[] = sources.map((s) => {
-    if (!req.filter) return null;
-    const m = evaluateColumns(req.filter, (f) => s.column(f), s.size);
-    if (s.dead) clearDead(m, s.dead);
-    return m;
-  });
+  const masks: (Uint8Array | null)[] = sources.map((s) => (req.filter ? filterMask(s, req.filter as Filter) : null));
   const matchCounts = sources.map((s, i) => (masks[i] ? countMatches(masks[i]!) : s.liveCount));
 
   // 2. Vector retriever.
@@ -292,19 +306,20 @@ export function executeQuery(
   // 5. Project.
   const results: ResultRow[] = rows.map(({ hit, score, explain }) => {
     const s = sources[hit.src]!;
-    const row: ResultRow = { id: hit.id ?? s.idOf(hit.ord), score: round(score) };
+    const row: ResultRow = { id: hit.id ?? s.idOf(hit.ord), score: finiteScore(round(score), s.name) };
     if (req.include_attributes === null || req.include_attributes.length > 0) {
       const attrs = s.attributesOf(hit.ord);
       if (req.include_attributes === null) row.attributes = attrs;
       else {
-        const pick: Attributes = {};
-        for (const a of req.include_attributes) if (a in attrs) pick[a] = attrs[a]!;
+        // Names are data: own properties only, into a null-prototype object ("__proto__" stays a key).
+        const pick: Attributes = dataRecord();
+        for (const a of req.include_attributes) if (Object.hasOwn(attrs, a)) pick[a] = attrs[a]!;
         row.attributes = pick;
       }
     }
     if (req.include_vector) {
       const v = s.vectorOf(hit.ord);
-      row.vector = v ? Array.from(v) : null;
+      row.vector = v ? float32ToJson(v) : null; // printed as the shortest decimals of the float32 values
     }
     if (explain) row.explain = explain;
     return row;
@@ -330,6 +345,20 @@ export function executeQuery(
 }
 
 const round = (x: number) => Math.round(x * 1e6) / 1e6;
+
+/**
+ * The last guard of issue 9 §5: a response never holds a non-finite score (JSON would print null, and
+ * Infinity ties every overflowing document). Imports and queries bound vector components and weights
+ * (MAX_VECTOR_COMPONENT, MAX_WEIGHT) so that no score can overflow; a non-finite score here means a stored
+ * vector beyond those bounds (written before they existed) or a bug, and the query fails loudly instead of
+ * printing a wrong ranking.
+ */
+function finiteScore(x: number, source: string): number {
+  if (Number.isFinite(x)) return x;
+  throw new ElacsymError('INTERNAL', `a score computed from ${source} is not finite (${x})`, {
+    hint: 'a stored vector has components beyond ±1e15 (written by an older elacsym?): re-import those documents; otherwise rerun with --debug and report this bug',
+  });
+}
 
 const EMPTY_READER = {
   docCount: 0,

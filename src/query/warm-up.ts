@@ -54,7 +54,7 @@ function gcd(a: number, b: number): number {
 /** The first few words of the first full-text attribute a document has. */
 function textOf(attrs: Record<string, unknown>, fields: readonly string[]): string | null {
   for (const f of fields) {
-    const v = attrs[f];
+    const v = Object.hasOwn(attrs, f) ? attrs[f] : undefined;
     const s = typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : null;
     if (s === null) continue;
     const words = s.slice(0, 200).split(/[^\p{L}\p{N}]+/u).filter((w) => w.length > 2);

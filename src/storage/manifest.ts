@@ -131,7 +131,8 @@ export function checkFormat(db: Db, path: string): void {
   } catch (e) {
     throw new ElacsymError('CORRUPT_MANIFEST', `${path}: cannot read the manifest (${(e as Error).message})`, { cause: e, details: { path } });
   }
-  const n = Number(v);
+  // Written as the decimal digits of a positive integer; " 1", "0x1" or "1e0" were not written by elacsym.
+  const n = v !== undefined && /^\d{1,15}$/.test(v) ? Number(v) : Number.NaN;
   if (!Number.isInteger(n)) throw new ElacsymError('CORRUPT_MANIFEST', `${path}: no format version recorded`, { details: { path } });
   if (n > FORMAT_VERSION) {
     throw new ElacsymError('FORMAT_TOO_NEW', `${path} was written by format version ${n}; this elacsym reads up to ${FORMAT_VERSION}`, { details: { path } });

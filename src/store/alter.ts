@@ -14,7 +14,7 @@
  */
 import { ElacsymError } from '../errors.js';
 import { RELEASE1_LANGUAGES, validateFullTextOptions } from '../index/fulltext/analyzer.js';
-import { parseSchema } from '../model/schema.js';
+import { attributeOf, dataRecord, parseSchema } from '../model/schema.js';
 import type { FullTextOptions, Schema } from '../model/types.js';
 import { getMeta, listSegments, readTextReindex, setMeta, TEXT_REINDEX_KEY } from '../storage/manifest.js';
 import type { Writer } from './writer.js';
@@ -46,19 +46,20 @@ export interface AlterReport {
  * @example alterFullText(writer, 'docs', 'title', { language: 'french', ascii_folding: true })
  */
 export function alterFullText(w: Writer, name: string, field: string, value: unknown): AlterReport {
-  const cur = Object.prototype.hasOwnProperty.call(w.schema.attributes, field) ? w.schema.attributes[field] : undefined;
+  const cur = attributeOf(w.schema, field);
   if (cur === undefined) {
     throw new ElacsymError('INVALID_SCHEMA', `namespace ${name} has no attribute ${JSON.stringify(field)}`, { details: { field } });
   }
-  const attrs: Record<string, unknown> = {};
-  Object.defineProperty(attrs, field, { value: { type: cur.type, full_text: value }, enumerable: true, writable: true, configurable: true });
-  const ft = parseSchema({ attributes: attrs }, 'full_text').attributes[field]?.full_text ?? null;
+  const attrs = dataRecord<unknown>();
+  attrs[field] = { type: cur.type, full_text: value };
+  const parsed = parseSchema({ attributes: attrs }, 'full_text');
+  const ft = attributeOf(parsed, field)?.full_text ?? null;
   if (ft) validateFullTextOptions(ft);
   const report: AlterReport = { namespace: name, field, full_text: ft, changed: false, segments_to_reindex: 0, documents_to_reindex: 0 };
   if (JSON.stringify(ft) === JSON.stringify(cur.full_text)) return report;
 
-  const attributes = { ...w.schema.attributes };
-  Object.defineProperty(attributes, field, { value: { type: cur.type, full_text: ft }, enumerable: true, writable: true, configurable: true });
+  const attributes = Object.assign(dataRecord<Schema['attributes'][string]>(), w.schema.attributes);
+  attributes[field] = { type: cur.type, full_text: ft };
   const next: Schema = { ...w.schema, attributes };
   w.db.transaction(() => {
     const reindex = readTextReindex(w.db);

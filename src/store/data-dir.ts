@@ -57,7 +57,9 @@ export class DataDir {
       } catch (e) {
         throw new ElacsymError('CORRUPT_MANIFEST', `${metaPath} is not valid JSON`, { cause: e, details: { path: metaPath } });
       }
-      if (typeof v !== 'number') throw new ElacsymError('CORRUPT_MANIFEST', `${metaPath} has no format_version`, { details: { path: metaPath } });
+      // Versions are 1, 2, ...: anything else (0, 1.5, "1") was not written by any elacsym.
+      if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new ElacsymError('CORRUPT_MANIFEST', `${metaPath} has no valid format_version`, { details: { path: metaPath } });
+      if (v < 1) throw new ElacsymError('FORMAT_TOO_OLD', `${path} has unsupported format version ${v}`, { details: { path } });
       if (v > FORMAT_VERSION) {
         throw new ElacsymError('FORMAT_TOO_NEW', `${path} was written by format version ${v}; this elacsym reads up to ${FORMAT_VERSION}`, {
           details: { path },

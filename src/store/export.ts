@@ -4,12 +4,13 @@
  * a given state, so two exports of an unchanged namespace are byte-identical.
  */
 import type { Doc } from '../model/types.js';
+import { float32ToJson } from '../util/float32.js';
 import { decodeSegmentDocs } from './segment-docs.js';
 import { Snapshot } from './snapshot.js';
 
 export function docToJson(d: Doc): string {
   const o: Record<string, unknown> = { id: d.id };
-  if (d.vector) o.vector = Array.from(d.vector);
+  if (d.vector) o.vector = float32ToJson(d.vector); // shortest decimals that read back as the same float32
   o.attributes = d.attributes;
   return `${JSON.stringify(o)}\n`;
 }

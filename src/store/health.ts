@@ -87,8 +87,8 @@ export function checkNamespace(dir: string, name: string, opts: HealthOptions = 
     const referenced = new Set<string>();
     let segmentDocs = 0;
     let vectorIndexed = 0;
-    const textIndexed: Record<string, number> = {};
-    const textOutdated: Record<string, number> = {};
+    const textIndexed: Record<string, number> = Object.create(null); // keyed by field names: "constructor" is data
+    const textOutdated: Record<string, number> = Object.create(null);
     const ftFields = Object.entries(schema.attributes).filter(([, a]) => a.full_text).map(([n]) => n);
     for (const r of rows) {
       segmentDocs += r.doc_count;

@@ -52,6 +52,8 @@ export interface ImportSummary {
   deleted: number;
   rejected: number;
   skipped_lines: number;
+  /** Documents left pending in the journal at the end (with flush: false); not yet inserted or updated. */
+  pending: number;
   lines: number;
   segments: number;
   elapsed_ms: number;
@@ -134,6 +136,7 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
     deleted: 0,
     rejected: 0,
     skipped_lines: 0,
+    pending: 0,
     lines: 0,
     segments: 0,
     elapsed_ms: 0,
@@ -157,15 +160,17 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
     opts.onProgress?.({ bytes, lines: lineNo, committed: s.committed, rejected: s.rejected, phase });
 
   const commit = async () => {
+    committedLines = lineNo;
     if (batch.length > 0) {
       writer.appendUpserts(batch, newAttrs, opts.resumeKey ? { source: opts.resumeKey, lines: lineNo } : undefined);
       s.committed += batch.length;
       batch = [];
       newAttrs = new Map();
       durableAt = clock();
+      // One 'journal' event per committed batch, never for an empty one (the final commit after a full
+      // last batch would otherwise repeat the last event).
+      progress('journal');
     }
-    committedLines = lineNo;
-    progress('journal');
     if (opts.flush === false) writer.forgetPending();
     else if (writer.pendingDocCount >= segmentDocs) {
       progress('index');
@@ -261,7 +266,7 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
   if (opts.flush !== false) {
     progress('index');
     addFlush(await writer.flush());
-  }
+  } else s.pending = writer.pendingDocCount;
   s.elapsed_ms = clock() - t0;
   s.docs_per_s = s.elapsed_ms > 0 ? Math.round((s.committed / s.elapsed_ms) * 1000) : s.committed;
   return s;

@@ -4,13 +4,16 @@
  * scan, a full-text index built on first use).
  */
 import { ElacsymError } from '../errors.js';
+import { compareIds } from '../model/document.js';
+import { attributeOf, ownValue } from '../model/schema.js';
 import type { Attributes, Doc, DocId, Schema } from '../model/types.js';
+import { idKey } from '../model/document.js';
 import type { Column } from '../index/filter/evaluate.js';
 import { type Analyzer, createAnalyzer } from '../index/fulltext/analyzer.js';
 import { type LiveStats, liveStats, liveStatsByScan } from '../index/fulltext/bm25.js';
 import { buildFieldIndex, FieldIndexReader } from '../index/fulltext/postings.js';
 import { exactTopK, exactTopKRows, IvfReader } from '../index/vector/ivf.js';
-import type { Hits } from '../index/vector/topk.js';
+import type { Hits, TieBreak } from '../index/vector/topk.js';
 import type { SearchSource } from '../query/engine.js';
 import { MemorySource } from '../util/bytes.js';
 import type { SegmentHandle, Snapshot } from './snapshot.js';
@@ -29,6 +32,12 @@ export class SegmentSource implements SearchSource {
   private readonly columns = new Map<string, Column>();
   private readonly text = new Map<string, FieldIndexReader | null>();
   private readonly stats = new Map<string, LiveStats>();
+  /**
+   * A segment's ordinals are in write order, not id order: equal scores are ordered by the documents'
+   * ids (idOf is cached by the handle), so the k-th place of every per-segment top-k keeps the smallest
+   * ids and the merge across sources (engine.selectTop) sees every document that can place.
+   */
+  private readonly tie: TieBreak = (a, b) => compareIds(this.seg.idOf(a), this.seg.idOf(b));
 
   /**
    * `outdatedText(field)`: the current analyzer when this segment's index of the field was built with an
@@ -54,6 +63,23 @@ export class SegmentSource implements SearchSource {
   vectorOf(ord: number): Float32Array | null {
     const ivf = this.ivfReader();
     return ivf ? this.seg.vectorOf(ord, ivf.dim) : null;
+  }
+
+  /** id key -> ordinal, built on the first id filter from the ids section (no attribute decoding). */
+  private idIndex: Map<string, number> | null = null;
+  ordsOfIds(ids: readonly DocId[]): number[] {
+    if (!this.idIndex) {
+      const t = this.seg.ids;
+      const m = new Map<string, number>();
+      for (let ord = 0; ord < this.size; ord++) m.set(t.get(ord), ord);
+      this.idIndex = m;
+    }
+    const out: number[] = [];
+    for (const id of ids) {
+      const o = this.idIndex.get(idKey(id));
+      if (o !== undefined) out.push(o);
+    }
+    return out;
   }
 
   column(field: string): Column {
@@ -88,7 +114,7 @@ export class SegmentSource implements SearchSource {
 
   vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number): Hits {
     const ivf = this.ivfReader();
-    return ivf ? ivf.search(q, k, { allow, selectivity }) : EMPTY;
+    return ivf ? ivf.search(q, k, { allow, selectivity, tie: this.tie }) : EMPTY;
   }
   /**
    * Exact scan of the given ordinals from the segment's ordinal-ordered vector section (not the IVF file,
@@ -103,7 +129,7 @@ export class SegmentSource implements SearchSource {
       // In memory (--batch): score straight from the section, no copy of the matching vectors.
       const rows: number[] = [];
       for (const ord of ords) if (mat.present[ord] === 1) rows.push(ord);
-      const r = exactTopKRows(mat.data, dim, ivf.metric, q, k, Uint32Array.from(rows));
+      const r = exactTopKRows(mat.data, dim, ivf.metric, q, k, Uint32Array.from(rows), this.tie);
       return { ords: r.rows, scores: r.scores };
     }
     const list = Array.from(ords);
@@ -115,7 +141,7 @@ export class SegmentSource implements SearchSource {
       rows.set(v, rowOrd.length * dim);
       rowOrd.push(ord);
     }
-    const r = exactTopK(rows.subarray(0, rowOrd.length * dim), dim, ivf.metric, q, k);
+    const r = exactTopK(rows.subarray(0, rowOrd.length * dim), dim, ivf.metric, q, k, undefined, (a, b) => this.tie(rowOrd[a]!, rowOrd[b]!));
     return { ords: r.rows.map((row) => rowOrd[row]!), scores: r.scores };
   }
 
@@ -156,7 +182,11 @@ export class SegmentSource implements SearchSource {
   }
 }
 
-/** The pending journal's live documents as a source (ordinal = index in snapshot.pendingDocs). */
+/**
+ * The pending journal's live documents as a source. Ordinal = index in the documents sorted by id
+ * (compareIds), so the exact scan's default tie-break (smaller ordinal) is the documented one (smaller
+ * id) whatever order the documents were imported in.
+ */
 export class JournalSource implements SearchSource {
   readonly name = 'journal';
   readonly size: number;
@@ -167,15 +197,17 @@ export class JournalSource implements SearchSource {
   private rows: Uint32Array | null = null;
   private readonly columns = new Map<string, Column>();
   private readonly text = new Map<string, FieldIndexReader | null>();
+  private readonly docs: readonly Doc[];
 
   constructor(
-    private readonly docs: readonly Doc[],
+    docs: readonly Doc[],
     private readonly schema: Schema,
     private readonly analyzerFor: (field: string) => Analyzer,
   ) {
+    this.docs = [...docs].sort((a, b) => compareIds(a.id, b.id));
     this.size = docs.length;
     this.liveCount = docs.length;
-    this.hasVectors = schema.vector_dim > 0 && docs.some((d) => d.vector);
+    this.hasVectors = schema.vector_dim > 0 && this.docs.some((d) => d.vector);
   }
   idOf(ord: number): DocId {
     return this.docs[ord]!.id;
@@ -188,8 +220,18 @@ export class JournalSource implements SearchSource {
   }
   column(field: string): Column {
     let c = this.columns.get(field);
-    if (!c) this.columns.set(field, (c = this.docs.map((d) => d.attributes[field])));
+    if (!c) this.columns.set(field, (c = this.docs.map((d) => ownValue(d.attributes, field))));
     return c;
+  }
+  private idIndex: Map<string, number> | null = null;
+  ordsOfIds(ids: readonly DocId[]): number[] {
+    this.idIndex ??= new Map(this.docs.map((d, ord) => [idKey(d.id), ord]));
+    const out: number[] = [];
+    for (const id of ids) {
+      const o = this.idIndex.get(idKey(id));
+      if (o !== undefined) out.push(o);
+    }
+    return out;
   }
   private packed(): { vecs: Float32Array; rows: Uint32Array } {
     if (!this.vecs || !this.rows) {
@@ -214,11 +256,11 @@ export class JournalSource implements SearchSource {
   }
   textIndex(field: string): FieldIndexReader | null {
     if (!this.text.has(field)) {
-      if (!this.schema.attributes[field]?.full_text) this.text.set(field, null);
+      if (!attributeOf(this.schema, field)?.full_text) this.text.set(field, null);
       else {
         const a = this.analyzerFor(field);
         const tokens = this.docs.map((d) => {
-          const v = d.attributes[field];
+          const v = ownValue(d.attributes, field);
           return typeof v === 'string' || Array.isArray(v) ? a.analyzeValue(v) : null;
         });
         this.text.set(field, FieldIndexReader.open(new MemorySource(buildFieldIndex(tokens))));
@@ -254,7 +296,7 @@ export class QueryContext {
   analyzerFor(field: string): Analyzer {
     let a = this.analyzers.get(field);
     if (!a) {
-      const ft = this.snapshot.schema.attributes[field]?.full_text;
+      const ft = attributeOf(this.snapshot.schema, field)?.full_text;
       if (!ft) throw new ElacsymError('INVALID_QUERY', `${field} is not a full-text field`);
       // Fields with the same options share one analyzer, hence its memo of word -> term: a query over
       // title and body stems each word once, not once per field.

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Doc, Schema } from '../model/types.js';
 import { idKey } from '../model/document.js';
+import { ownValue } from '../model/schema.js';
 import { createAnalyzer } from '../index/fulltext/analyzer.js';
 import { buildFieldIndex } from '../index/fulltext/postings.js';
 import { buildIvf } from '../index/vector/ivf.js';
@@ -112,10 +113,11 @@ function buildSections(docs: readonly Doc[], schema: Schema, vec: PackedVectors 
 
   onPhase?.('columns');
   const names = new Set<string>();
-  for (const d of docs) for (const k in d.attributes) names.add(k);
+  // Attribute names are data: own keys only, so "constructor" or "toString" never read Object.prototype.
+  for (const d of docs) for (const k of Object.keys(d.attributes)) names.add(k);
   for (const name of [...names].sort()) {
     const col = new Array(n);
-    for (let i = 0; i < n; i++) col[i] = docs[i]!.attributes[name] ?? null;
+    for (let i = 0; i < n; i++) col[i] = ownValue(docs[i]!.attributes, name) ?? null;
     sections.push({ name: `col:${name}`, bytes: new TextEncoder().encode(JSON.stringify(col)) });
   }
 
@@ -125,7 +127,7 @@ function buildSections(docs: readonly Doc[], schema: Schema, vec: PackedVectors 
     const analyzer = createAnalyzer(def.full_text);
     const tokens = new Array(n);
     for (let i = 0; i < n; i++) {
-      const v = docs[i]!.attributes[name];
+      const v = ownValue(docs[i]!.attributes, name);
       tokens[i] = typeof v === 'string' || Array.isArray(v) ? analyzer.analyzeValue(v) : null;
     }
     sections.push({ name: `ft:${name}`, bytes: buildFieldIndex(tokens) });

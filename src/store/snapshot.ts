@@ -25,6 +25,17 @@ export interface SnapshotOptions {
    * ones are read by range. Default 4 MiB. Tests set 0 to take the range-read paths on small data.
    */
   readWholeBytes?: number;
+  /**
+   * Id keys (`idKey`) to locate in the segments from the manifest's id map, inside the snapshot's own
+   * read transaction (`get`): `Snapshot.located` then maps each one found to its segment and ordinal.
+   */
+  locate?: readonly string[];
+}
+
+/** Where a live id of a segment is (see SnapshotOptions.locate). */
+export interface Location {
+  segment: SegmentHandle;
+  ord: number;
 }
 
 export interface JournalWarning {
@@ -152,6 +163,8 @@ export class Snapshot {
     readonly pendingKeys: ReadonlySet<string>,
     readonly warnings: JournalWarning[],
     readonly pendingEntries: number,
+    /** The ids asked for with SnapshotOptions.locate that the segments hold (pending journal writes excluded). */
+    readonly located: ReadonlyMap<string, Location> = new Map(),
   ) {}
 
   static open(dir: string, opts: SnapshotOptions = {}): Snapshot {
@@ -229,7 +242,18 @@ export class Snapshot {
     }
     const pendingDocs: Doc[] = [];
     for (const d of latest.values()) if (d) pendingDocs.push(d);
-    const snap = new Snapshot(dir, schema, segments, pendingDocs, new Set(latest.keys()), warnings, entries);
+    const located = new Map<string, Location>();
+    if (opts.locate && opts.locate.length > 0) {
+      const bySeg = new Map(segments.map((s) => [s.row.id, s]));
+      const loc = db.prepare('SELECT segment_id, ord FROM docs WHERE id_key = ?');
+      for (const key of opts.locate) {
+        if (latest.has(key)) continue; // the journal's newer write (or delete) shadows the segment row
+        const l = loc.get(key) as { segment_id: number; ord: number } | undefined;
+        const seg = l && bySeg.get(l.segment_id);
+        if (seg && l.ord < seg.docCount && seg.isLive(l.ord)) located.set(key, { segment: seg, ord: l.ord });
+      }
+    }
+    const snap = new Snapshot(dir, schema, segments, pendingDocs, new Set(latest.keys()), warnings, entries, located);
     snap.textReindex = readTextReindex(db);
     return snap;
   }

@@ -7,8 +7,8 @@
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { idKey } from '../model/document.js';
-import { inferType } from '../model/schema.js';
-import type { AttrValue, Doc, DocId, Schema } from '../model/types.js';
+import { attributeOf, dataRecord, inferType } from '../model/schema.js';
+import type { AttributeSchema, AttrValue, Doc, DocId, Schema } from '../model/types.js';
 import { decodeDeletes, decodeUpserts, encodeDeletes, encodeUpserts } from '../storage/journal-codec.js';
 import { acquireWriterLock, type WriterLock } from '../storage/lock.js';
 import {
@@ -111,9 +111,10 @@ export class Writer {
   appendUpserts(docs: Doc[], newAttrs: ReadonlyMap<string, AttrValue>, resume?: { source: string; lines: number }): number {
     const payload = encodeUpserts(docs, this.schema.vector_dim);
     let schemaChanged = false;
-    const next: Schema = { ...this.schema, attributes: { ...this.schema.attributes } };
+    // A null-prototype copy: a new attribute named "__proto__" becomes an own key, not the prototype.
+    const next: Schema = { ...this.schema, attributes: Object.assign(dataRecord<AttributeSchema>(), this.schema.attributes) };
     for (const [name, v] of newAttrs) {
-      if (next.attributes[name]) continue;
+      if (attributeOf(next, name)) continue;
       const t = inferType(v);
       if (!t) continue;
       next.attributes[name] = { type: t, full_text: null };

@@ -20,7 +20,7 @@ const ids = async (args: string[]) => (await hits(args)).map((h) => h.id).sort((
 
 beforeAll(async () => {
   d = join(tmpDir(), 'data');
-  expect((await cli(['-d', d, 'init', 'al', '--full-text', 'title'])).code).toBe(0);
+  expect((await cli(['-d', d, 'init', 'al', '--text-only', '--full-text', 'title'])).code).toBe(0);
   // Two imports = two flushed segments, then the body attribute exists but is not full-text.
   expect((await cli(['-d', d, 'import', 'al', '-'], { input: docs(1, ['Café crème', 'a cafe near the station']) })).code).toBe(0);
   expect((await cli(['-d', d, 'import', 'al', '-'], { input: docs(3, ['Crème brûlée recipes', 'tea and biscuits']) })).code).toBe(0);
@@ -69,7 +69,7 @@ describe('elacsym alter', () => {
       }
     };
     expect(version('al')).toBe(2); // altered above: ascii_folding, and the reindex key while it existed
-    expect((await cli(['-d', d, 'init', 'plain', '--full-text', 'title'])).code).toBe(0);
+    expect((await cli(['-d', d, 'init', 'plain', '--text-only', '--full-text', 'title'])).code).toBe(0);
     expect(version('plain')).toBe(1);
     expect((await cli(['-d', d, 'alter', 'plain', 'title', '--full-text', '{"language":"chinese"}'])).code).toBe(0);
     expect(version('plain')).toBe(2);

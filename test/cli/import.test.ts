@@ -56,7 +56,7 @@ describe('init', () => {
   it('accepts a text-only namespace and every metric', async () => {
     const dir = tmpDir();
     const d = join(dir, 'data');
-    expect((await cli(['-d', d, 'init', 'textonly', '--full-text', 'title'])).code).toBe(0);
+    expect((await cli(['-d', d, 'init', 'textonly', '--text-only', '--full-text', 'title'])).code).toBe(0);
     for (const m of ['cosine', 'l2', 'dot']) expect((await cli(['-d', d, 'init', `v${m}`, '--dim', '2', '--metric', m])).code).toBe(0);
     const ls = (await cli(['-d', d, '--json', 'namespaces']));
     expect(ndjson(ls.stdout).map((r) => r.namespace)).toEqual(['textonly', 'vcosine', 'vdot', 'vl2']);
@@ -80,8 +80,14 @@ describe('import / export', () => {
     const summary = JSON.parse(imp.stdout);
     expect(summary).toMatchObject({ read: 500, committed: 500, inserted: 500, updated: 0, rejected: 0 });
     const exported = (await cli(['-d', d, 'export', 'docs'])).stdout;
-    const original = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.stringify(JSON.parse(l)));
-    expect(exported.trim().split('\n').sort()).toEqual([...original].sort());
+    // Vectors are float32: compare the float32 values (export prints their shortest decimals).
+    const asFloat32 = (l: string) => {
+      const o = JSON.parse(l) as { vector?: number[] };
+      if (o.vector) o.vector = o.vector.map(Math.fround);
+      return JSON.stringify(o);
+    };
+    const original = readFileSync(file, 'utf8').trim().split('\n').map(asFloat32);
+    expect(exported.trim().split('\n').map(asFloat32).sort()).toEqual([...original].sort());
     // export | import into a new namespace round-trips
     expect((await cli(['-d', d, 'init', 'copy', '--schema', '-'], { input: SCHEMA })).code).toBe(0);
     expect((await cli(['-d', d, 'import', 'copy', '-'], { input: exported })).code).toBe(0);

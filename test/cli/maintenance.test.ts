@@ -1,5 +1,5 @@
 /** compact, wal inspect/replay, health and corruption handling, through the real binary. */
-import { appendFileSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -24,6 +24,26 @@ async function results(d: string, args: string[]) {
 }
 
 const nsDir = (d: string) => join(d, 'ns');
+
+/** Resolves once process `pid` has `path` open (Linux /proc), polling: an event, not a fixed delay. */
+async function untilOpen(pid: number, path: string): Promise<void> {
+  for (;;) {
+    let fds: string[] = [];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      throw new Error(`process ${pid} exited before opening ${path}`);
+    }
+    for (const fd of fds) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === path) return;
+      } catch {
+        // closed between readdir and readlink
+      }
+    }
+    await new Promise((r) => setTimeout(r, 10)); // a poll interval, not a guess at how long anything takes
+  }
+}
 const segFiles = (d: string, ext: string) => readdirSync(join(nsDir(d), 'segments')).filter((f) => f.endsWith(ext)).sort();
 
 /** Many small imports, updates and deletes: the fragmented state compaction exists for. */
@@ -86,10 +106,19 @@ describe('compact', () => {
     const d = (await setup());
     const { spawn } = await import('node:child_process');
     const { BIN } = await import('../helpers/cli.js');
-    // a writer that holds the lock: import from a stdin we keep open
-    const child = spawn(process.execPath, [BIN, '-d', d, 'import', 'ns', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    // A writer that holds the lock: import from a stdin we keep open. Its first committed-batch event
+    // (--json, --batch-size 1) proves it holds the lock; no wall-clock wait.
+    const child = spawn(process.execPath, [BIN, '-d', d, '--json', 'import', 'ns', '-', '--batch-size', '1'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const committed = new Promise<void>((resolve, reject) => {
+      let buf = '';
+      child.stderr.on('data', (b: Buffer) => {
+        buf += b.toString();
+        if (buf.includes('"event":"committed"')) resolve();
+      });
+      child.on('exit', () => reject(new Error(`writer exited before committing: ${buf}`)));
+    });
     child.stdin.write(`${lines[0]}\n`);
-    await new Promise((r) => setTimeout(r, 1500));
+    await committed;
     const busy = (await cli(['-d', d, 'compact', 'ns']));
     expect(busy.code).toBe(75);
     expect(errorCode(busy.stderr)).toBe('BUSY');
@@ -103,7 +132,9 @@ describe('compact', () => {
       waitErr += b.toString();
     });
     const waiterExit = new Promise<number | null>((r) => waiter.on('exit', r));
-    await new Promise((r) => setTimeout(r, 1000));
+    // The waiter is waiting once it has the lock file open (the child still holds the lock): watch its
+    // open files rather than sleeping a fixed time.
+    await untilOpen(waiter.pid!, realpathSync(join(nsDir(d), 'writer.lock')));
     child.stdin.end(); // the writer finishes; the waiting compaction then gets the lock
     await new Promise((r) => child.on('exit', r));
     expect(await waiterExit, waitErr).toBe(0);

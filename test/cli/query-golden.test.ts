@@ -98,7 +98,7 @@ describe('query goldens', () => {
   });
 
   it('a vector query on a text-only namespace yields no vector candidates, not an error', async () => {
-    expect((await cli(['-d', d, 'init', 'textonly', '--full-text', 'title'])).code).toBe(0);
+    expect((await cli(['-d', d, 'init', 'textonly', '--text-only', '--full-text', 'title'])).code).toBe(0);
     await cli(['-d', d, 'import', 'textonly', '-'], { input: '{"id":1,"attributes":{"title":"red fox"}}\n{"id":2,"attributes":{"title":"blue fox"}}\n' });
     const v = await cli(['-d', d, 'query', 'textonly', '--vector', '[1,2,3]', '--format', 'json']);
     expect(v.code, v.stderr).toBe(0);

@@ -32,7 +32,7 @@ export default async function compact([name]: string[], o: Record<string, unknow
       }
     } catch (e) {
       // --all goes on with the other namespaces; the exit status is the first failure's.
-      const code = reportError(e, g);
+      const code = reportError(e, { ...g, namespace: ns }); // the hint names the namespace that failed
       if (!o.all) return code;
       worst ||= code;
     }

@@ -1,29 +1,12 @@
 import { ElacsymError } from '../../errors.js';
+import { parseFilter } from '../../model/filter.js';
+import { matchingIds } from '../../store/count.js';
 import { namespaceDir } from '../../store/data-dir.js';
-import { parseId } from '../../model/document.js';
+import { Snapshot } from '../../store/snapshot.js';
 import type { DocId } from '../../model/types.js';
 import { Writer } from '../../store/writer.js';
-import { intOpt, readInput } from '../args.js';
+import { cliId, intOpt, jsonArg, readInput } from '../args.js';
 import { err, printJson, type GlobalOptions } from '../output.js';
-
-/** An id as typed by a shell user: 42 is the integer id, "42" (JSON-quoted) or abc are strings. */
-function cliId(raw: string, where: string): DocId {
-  const t = raw.trim();
-  let v: unknown = t;
-  if (/^\d+$/.test(t)) v = Number(t);
-  else if (t.startsWith('"')) {
-    try {
-      v = JSON.parse(t);
-    } catch {
-      throw new ElacsymError('USAGE', `${where}: ${t} is not a valid JSON string`);
-    }
-  }
-  try {
-    return parseId(v);
-  } catch (e) {
-    throw new ElacsymError('USAGE', `${where}: ${(e as Error).message}`);
-  }
-}
 
 export default async function del([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
   const dir = namespaceDir(g.dataDir, name!);
@@ -34,9 +17,37 @@ export default async function del([name]: string[], o: Record<string, unknown>, 
       .split('\n')
       .forEach((l, i) => l.trim() && ids.push(cliId(l.replace(/\r$/, ''), `line ${i + 1}`)));
   }
-  if (o.ids === undefined && o.idsFile === undefined) throw new ElacsymError('USAGE', 'pass --ids 1,2,3 or --ids-file FILE');
+  const byFilter = typeof o.filter === 'string';
+  if (byFilter && (o.ids !== undefined || o.idsFile !== undefined)) throw new ElacsymError('USAGE', '--filter and --ids/--ids-file are exclusive');
+  if (!byFilter && o.ids === undefined && o.idsFile === undefined) throw new ElacsymError('USAGE', 'pass --ids 1,2,3, --ids-file FILE or --filter JSON');
+  if (o.dryRun && !byFilter) throw new ElacsymError('USAGE', '--dry-run needs --filter');
+  const filterJson = byFilter ? jsonArg(String(o.filter), '--filter') : null;
+  if (byFilter && filterJson === null) throw new ElacsymError('USAGE', '--filter null would delete every document; use `elacsym drop` to remove a namespace');
+  if (o.dryRun) {
+    // Nothing is written and no lock is taken: the count is that of the current snapshot.
+    const snap = Snapshot.open(dir);
+    let n: number;
+    try {
+      n = matchingIds(snap, parseFilter(filterJson, snap.schema)).length;
+    } finally {
+      snap.close();
+    }
+    if (g.json) await printJson({ namespace: name, dry_run: true, would_delete: n });
+    else if (!g.quiet) err(`would delete ${n} documents from ${name} (dry run: nothing written)`);
+    return 0;
+  }
   const writer = await Writer.open(dir, name!, { waitSeconds: intOpt(o.wait ?? 0, '--wait', 0, 86400) });
   try {
+    if (byFilter) {
+      // Evaluated under the writer lock, after the writer's recovery: no other writer can change the
+      // matches between this snapshot and the delete's commit, so exactly the listed documents go.
+      const snap = Snapshot.open(dir);
+      try {
+        ids.push(...matchingIds(snap, parseFilter(filterJson, snap.schema)));
+      } finally {
+        snap.close();
+      }
+    }
     if (ids.length > 0) writer.appendDeletes(ids);
     const r = await writer.flush();
     const unique = new Set(ids.map((i) => JSON.stringify(i))).size;

@@ -41,7 +41,7 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
   process.on('SIGINT', onSig);
   process.on('SIGTERM', onSig);
   const showBar = !g.quiet && !g.json && (isTTY('stderr') || Boolean(o.progress));
-  const bar = showBar ? await startProgress(total) : null;
+  const bar = showBar ? await startProgress(total, { force: Boolean(o.progress) }) : null;
   try {
     const skipLines = o.resume ? writer.resumePoint(resumeKey!) : o.skipLines !== undefined ? intOpt(o.skipLines, '--skip-lines') : 0;
     if (o.resume && !g.quiet) err(`resuming ${file} after line ${skipLines}`);
@@ -77,8 +77,14 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
     const peak_rss_bytes = process.resourceUsage().maxRSS * 1024;
     if (g.json) await printJson({ namespace: name, ...summary, peak_rss_bytes });
     else if (!g.quiet) {
+      // With --no-flush the documents wait in the journal: whether each is new or an update is only known
+      // when the journal is flushed, so say that instead of printing "inserted 0, updated 0".
+      const counts =
+        o.flush === false
+          ? `${summary.segments ? `inserted ${fmtInt(summary.inserted)}, updated ${fmtInt(summary.updated)} (flushed), ` : ''}${fmtInt(summary.pending)} left in the journal (inserts and updates are counted when \`elacsym wal replay ${name}\` or the next writer flushes it)`
+          : `inserted ${fmtInt(summary.inserted)}, updated ${fmtInt(summary.updated)}`;
       err(
-        `imported ${fmtInt(summary.committed)} documents into ${name}: read ${fmtInt(summary.read)}, inserted ${fmtInt(summary.inserted)}, updated ${fmtInt(summary.updated)}, rejected ${fmtInt(summary.rejected)}` +
+        `imported ${fmtInt(summary.committed)} documents into ${name}: read ${fmtInt(summary.read)}, ${counts}, rejected ${fmtInt(summary.rejected)}` +
           `${summary.skipped_lines ? `, skipped ${fmtInt(summary.skipped_lines)} lines` : ''} in ${(summary.elapsed_ms / 1000).toFixed(2)}s (${fmtInt(summary.docs_per_s)} docs/s; durable after ${(summary.durable_ms / 1000).toFixed(2)}s)`,
       );
     }

@@ -1,5 +1,5 @@
 import { ElacsymError } from '../../errors.js';
-import { DEFAULT_FULL_TEXT, METRICS, parseSchema } from '../../model/schema.js';
+import { attributeNameProblem, attributeOf, dataRecord, DEFAULT_FULL_TEXT, METRICS, parseSchema } from '../../model/schema.js';
 import type { Metric, Schema } from '../../model/types.js';
 import { DataDir } from '../../store/data-dir.js';
 import { intOpt, readInput } from '../args.js';
@@ -17,8 +17,16 @@ export default async function init([name]: string[], o: Record<string, unknown>,
     }
     schema = parseSchema(json);
   } else {
-    schema = { vector_dim: 0, vector_metric: 'cosine', attributes: {} };
+    schema = { vector_dim: 0, vector_metric: 'cosine', attributes: dataRecord() };
   }
+  if (o.textOnly && o.dim !== undefined && Number(o.dim) !== 0) throw new ElacsymError('USAGE', '--text-only and --dim are exclusive');
+  if (o.schema === undefined && o.dim === undefined && !o.textOnly) {
+    // A vector namespace created without its dimension would silently be text-only: ask instead.
+    throw new ElacsymError('USAGE', 'init needs the vector dimension: pass --dim N (e.g. --dim 384), or --dim 0 / --text-only for a namespace without vectors', {
+      hint: `run \`elacsym init ${name} --dim 384 --metric cosine\` or \`elacsym init ${name} --text-only --full-text title\``,
+    });
+  }
+  if (o.textOnly) schema.vector_dim = 0;
   if (o.dim !== undefined) schema.vector_dim = intOpt(o.dim, '--dim', 0, 65536);
   if (o.metric !== undefined) {
     if (!METRICS.includes(o.metric as Metric)) throw new ElacsymError('USAGE', `--metric must be one of ${METRICS.join(', ')}`);
@@ -26,7 +34,9 @@ export default async function init([name]: string[], o: Record<string, unknown>,
   }
   if (typeof o.fullText === 'string') {
     for (const f of o.fullText.split(',').map((s) => s.trim()).filter(Boolean)) {
-      const a = schema.attributes[f];
+      const problem = attributeNameProblem(f);
+      if (problem !== null) throw new ElacsymError('INVALID_SCHEMA', `--full-text ${JSON.stringify(f)}: ${problem}`);
+      const a = attributeOf(schema, f);
       if (a && a.type !== 'string' && a.type !== 'array<string>') throw new ElacsymError('INVALID_SCHEMA', `--full-text ${f}: attribute is ${a.type}, not a string`);
       schema.attributes[f] = { type: a?.type ?? 'string', full_text: a?.full_text ?? { ...DEFAULT_FULL_TEXT } };
     }

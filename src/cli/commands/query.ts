@@ -7,7 +7,10 @@ import { warmUp } from '../../query/warm-up.js';
 import { QueryContext } from '../../store/search-sources.js';
 import { Snapshot } from '../../store/snapshot.js';
 import { intOpt, jsonArg, numOpt, readInput } from '../args.js';
-import { err, isTTY, out, outLine, printJson, type GlobalOptions } from '../output.js';
+import { concreteHint, err, isTTY, out, outLine, printJson, type GlobalOptions } from '../output.js';
+
+/** Flags that turn `query` into a sorted, paged listing (src/cli/commands/query-list.ts). */
+const LISTING_FLAGS = ['sort', 'limit', 'offset', 'after'] as const;
 
 const FLAG_KEYS = ['vector', 'text', 'fields', 'filter', 'includeVector', 'includeAttributes'] as const;
 
@@ -19,7 +22,7 @@ export function flagsToRequest(o: Record<string, unknown>): Record<string, unkno
     const ft: Record<string, unknown> = { query: o.text, weight: numOpt(o.textWeight, '--text-weight', 0) };
     if (typeof o.fields === 'string') {
       const fields: string[] = [];
-      const weights: Record<string, number> = {};
+      const weights: Record<string, number> = Object.create(null); // field names are data ("__proto__" too)
       for (const part of o.fields.split(',').map((s) => s.trim()).filter(Boolean)) {
         const [name, w] = part.split('^');
         fields.push(name!);
@@ -57,7 +60,8 @@ async function print(resp: QueryResponse, format: 'json' | 'ndjson' | 'table'): 
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   await outLine(line(head));
   for (const r of rows) await outLine(line(r));
-  await outLine(`(${resp.results.length} results in ${resp.took_ms.toFixed(2)} ms)`);
+  // A summary, not a result: stderr, so `query ... --format table | wc -l` counts rows only.
+  err(`(${resp.results.length} results in ${resp.took_ms.toFixed(2)} ms)`);
   if (resp.explain) await outLine(JSON.stringify(resp.explain, null, 2));
 }
 
@@ -69,6 +73,7 @@ function run(ctx: QueryContext, schema: Schema, json: unknown, where: string): Q
 }
 
 export default async function query([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
+  if (LISTING_FLAGS.some((k) => o[k] !== undefined)) return (await import('./query-list.js')).default(name!, o, g);
   const dir = namespaceDir(g.dataDir, name!);
   const usesFlags = FLAG_KEYS.some((k) => o[k] !== undefined);
   if ((o.request !== undefined || o.batch !== undefined) && usesFlags) {
@@ -136,7 +141,7 @@ export default async function query([name]: string[], o: Record<string, unknown>
         } catch (e) {
           if (!(e instanceof ElacsymError)) throw e;
           failed++;
-          await out(`${JSON.stringify({ error: { code: e.code, message: e.message, hint: e.hint, line } })}\n`);
+          await out(`${JSON.stringify({ error: { code: e.code, message: e.message, hint: concreteHint(e.hint, g), line } })}\n`);
         }
       }
     } catch (e) {

@@ -20,7 +20,8 @@ export async function inspect([name]: string[], o: Record<string, unknown>, g: G
       await outLine([e.seq, e.op, e.documents, e.bytes, e.crc32, e.status, e.state, e.committed_at, e.problem ?? ''].join('\t'));
     }
     const t = report.totals;
-    await outLine(
+    // The totals are a summary, not a row of the table: stderr, like every other summary.
+    err(
       `total: ${t.pending_entries} pending entries, ${t.pending_documents} documents, ${t.pending_bytes} bytes; ${t.corrupt} corrupt; ${t.quarantined} quarantined; manifest ${report.manifest_bytes} bytes`,
     );
   }

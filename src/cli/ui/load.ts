@@ -8,6 +8,9 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export async function loadScreen<T>(name: string): Promise<T> {
+  // NO_COLOR (https://no-color.org: set and not empty) turns colours off. ink styles text through chalk,
+  // which does not read NO_COLOR but does read FORCE_COLOR when it is first loaded: 0 means no colour.
+  if (process.env.NO_COLOR) process.env.FORCE_COLOR = '0';
   const here = import.meta.url;
   const url = [new URL(`./ui/${name}.mjs`, here), new URL(`./${name}.js`, here), new URL(`../ui/${name}.js`, here)].find((u) =>
     existsSync(fileURLToPath(u)),

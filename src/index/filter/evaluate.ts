@@ -45,8 +45,15 @@
  * rejected with INVALID_FILTER when they break its rules.
  */
 import { ElacsymError } from '../../errors.js';
-import { parseFilter, type Filter, type FilterCondition, type Scalar } from '../../model/filter.js';
-import type { AttrValue, Attributes } from '../../model/types.js';
+import { ID_FIELD, parseFilter, type Filter, type FilterCondition, type Scalar } from '../../model/filter.js';
+import type { AttrValue, Attributes, DocId } from '../../model/types.js';
+
+/**
+ * The ordinals holding the given document ids (ids the source does not hold are simply absent; dead rows
+ * may be included, the caller clears them). Lets an `id` condition look ids up instead of comparing every
+ * row's id.
+ */
+export type IdLookup = (ids: readonly DocId[]) => Iterable<number>;
 
 /** One attribute of a segment, indexed by doc ordinal; undefined or null = missing. */
 export type Column = ReadonlyArray<AttrValue | undefined>;
@@ -148,7 +155,8 @@ function buildRow(n: Filter): RowFn {
     case 'cond': {
       const p = compileCondition(n);
       const field = n.field;
-      return (a) => p(a[field]);
+      // Own properties only: a field named "constructor" must not read Object.prototype.constructor.
+      return (a) => p(Object.hasOwn(a, field) ? a[field] : undefined);
     }
     case 'not': {
       const c = buildRow(n.condition);
@@ -196,7 +204,7 @@ type Mode = typeof SET | typeof AND | typeof OR;
  * When `out` is given it must have at least n elements; the first n are overwritten and returned (as a
  * subarray when it is longer).
  */
-export function evaluateColumns(f: Filter, getColumn: (field: string) => Column, n: number, out?: Uint8Array): Uint8Array {
+export function evaluateColumns(f: Filter, getColumn: (field: string) => Column, n: number, out?: Uint8Array, ordsOfIds?: IdLookup): Uint8Array {
   const g = validated(f);
   if (!Number.isSafeInteger(n) || n < 0) throw new ElacsymError('INTERNAL', `evaluateColumns: bad row count ${n}`);
   let mask: Uint8Array;
@@ -218,7 +226,10 @@ export function evaluateColumns(f: Filter, getColumn: (field: string) => Column,
   const evalInto = (node: Filter, m: Uint8Array, mode: Mode): void => {
     switch (node.type) {
       case 'cond':
-        condInto(compileCondition(node), col(node.field), m, mode);
+        // The document id (field "id"): looked up when the caller can; otherwise getColumn("id") must
+        // return the ids by ordinal.
+        if (node.field === ID_FIELD && ordsOfIds) idInto(node, ordsOfIds, m, mode);
+        else condInto(compileCondition(node), col(node.field), m, mode);
         return;
       case 'and': {
         const cs = node.conditions;
@@ -283,6 +294,31 @@ export function evaluateColumns(f: Filter, getColumn: (field: string) => Column,
 
   evalInto(g, mask, SET);
   return mask;
+}
+
+/** An id condition (eq/in, or their negations ne/nin) from looked-up ordinals: O(ids + n) memset-like work. */
+function idInto(c: FilterCondition, ordsOfIds: IdLookup, m: Uint8Array, mode: Mode): void {
+  const n = m.length;
+  const ids = (Array.isArray(c.value) ? c.value : [c.value]) as DocId[];
+  const ords: number[] = [];
+  for (const o of ordsOfIds(ids)) if (o >= 0 && o < n) ords.push(o);
+  const negate = c.op === 'ne' || c.op === 'nin';
+  const hit = negate ? 0 : 1;
+  if (mode === SET) {
+    m.fill(hit ^ 1);
+    for (const o of ords) m[o] = hit;
+  } else if (mode === AND ? !negate : negate) {
+    // m AND inSet, or m OR NOT inSet: every row outside the set becomes 0 (resp. 1); the looked-up rows
+    // keep their current value.
+    const keep = ords.map((o) => m[o]!);
+    m.fill(mode === AND ? 0 : 1);
+    ords.forEach((o, i) => {
+      m[o] = keep[i]!;
+    });
+  } else {
+    // m AND NOT inSet clears the looked-up rows; m OR inSet sets them.
+    for (const o of ords) m[o] = mode === AND ? 0 : 1;
+  }
 }
 
 function condInto(p: ValuePredicate, c: Column, m: Uint8Array, mode: Mode): void {

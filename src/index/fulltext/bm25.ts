@@ -697,11 +697,11 @@ export function searchBm25(fields: readonly FieldQuery[], query: readonly TextCl
       if (perField === null) {
         hits.push({ source: s, ord, score });
       } else {
-        const pf: Record<string, number> = {};
+        const pf: Record<string, number> = Object.create(null); // field names are data ("__proto__" too)
         for (const [field, accs] of perField) {
           const fa = accs[s];
           const v = fa === null || fa === undefined ? 0 : fa.scores[ord]!;
-          if (v > 0) pf[field] = (pf[field] ?? 0) + v;
+          if (v > 0) pf[field] = (Object.hasOwn(pf, field) ? pf[field]! : 0) + v;
         }
         hits.push({ source: s, ord, score, perField: pf });
       }

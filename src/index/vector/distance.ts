@@ -252,7 +252,9 @@ export function scoreRowsAbove(
   kernelRows(kind, q, m, row, count, dim, all);
   let n = 0;
   for (let r = 0; r < count; r++) {
-    const s = all[r]!;
+    // Rounded to float32, the precision TopK keeps and publishes (and `floor` is in): a row whose score
+    // rounds to the floor ties with it and must reach TopK's id tie-break, not be cut by the float64 value.
+    const s = Math.fround(all[r]!);
     if (s >= floor) {
       idx[n] = r;
       scores[n++] = s;

@@ -37,14 +37,15 @@
  * checksum-verified when a cluster is loaded; single rows read by `exactOrds`/`vectorOf` without loading
  * their cluster are not (the ord index they are located through is).
  *
- * Scores: higher is better (see distance.ts). Ties are broken by the smaller ordinal.
+ * Scores: higher is better (see distance.ts). Ties are broken by the caller's `tie` (TopK), by default
+ * the smaller ordinal; the store passes the id order (issue 9 §6).
  */
 import { ElacsymError } from '../../errors.js';
 import type { Metric } from '../../model/types.js';
 import type { ByteSource } from '../../util/bytes.js';
 import { crc32 } from '../../util/crc32.js';
 import { kernelRows, l2sq, l2sqRows, normalizeInto, type PinnedRows, pinRows, prepareQuery, reservePinned, scoreRowsAbove, unpinRows } from './distance.js';
-import { TopK, type Hits } from './topk.js';
+import { TopK, type Hits, type TieBreak } from './topk.js';
 
 export type { Hits } from './topk.js';
 
@@ -91,7 +92,7 @@ export function buildIvf(
 ): Uint8Array {
   requireLittleEndian();
   if (!Number.isInteger(dim) || dim < 1 || dim > MAX_DIM) internal(`invalid vector dimension ${dim}`);
-  if (!(metric in METRIC_CODE)) internal(`unknown metric ${String(metric)}`);
+  if (!Object.hasOwn(METRIC_CODE, metric)) internal(`unknown metric ${String(metric)}`);
   const n = ords.length;
   if (vectors.length !== n * dim) internal(`expected ${n * dim} floats for ${n} rows of ${dim}, got ${vectors.length}`);
   for (let i = 0; i < vectors.length; i++) {
@@ -670,10 +671,11 @@ export function exactTopK(
   query: Float32Array,
   k: number,
   allow?: (row: number) => boolean,
+  tie?: TieBreak,
 ): { rows: Uint32Array; scores: Float32Array } {
   checkQuery(query, dim);
   const n = Math.floor(vectors.length / dim);
-  const heap = new TopK(k);
+  const heap = new TopK(k, tie);
   if (heap.k === 0 || n === 0) return { rows: new Uint32Array(0), scores: new Float32Array(0) };
   const q = prepareQuery(metric, query);
   if (metric !== 'cosine' && allow === undefined) {
@@ -714,9 +716,10 @@ export function exactTopKRows(
   query: Float32Array,
   k: number,
   rows: Uint32Array,
+  tie?: TieBreak,
 ): { rows: Uint32Array; scores: Float32Array } {
   checkQuery(query, dim);
-  const heap = new TopK(k);
+  const heap = new TopK(k, tie);
   if (heap.k === 0 || rows.length === 0) return { rows: new Uint32Array(0), scores: new Float32Array(0) };
   gatherTopK(vectors, dim, metric, prepareQuery(metric, query), rows, heap);
   const { ords, scores } = heap.result();
@@ -776,6 +779,8 @@ export interface IvfSearchOptions {
   allow?: (ord: number) => boolean;
   /** The caller's estimate of the fraction of documents `allow` accepts, in (0, 1]. */
   selectivity?: number;
+  /** Orders ordinals of equal score (default: ascending ordinal). */
+  tie?: TieBreak;
 }
 
 export interface IvfStats {
@@ -956,7 +961,7 @@ export class IvfReader {
    */
   search(query: Float32Array, k: number, opts: IvfSearchOptions = {}): Hits {
     checkQuery(query, this.dim);
-    const heap = new TopK(k);
+    const heap = new TopK(k, opts.tie);
     if (heap.k === 0 || this.size === 0) return heap.result();
     const q = prepareQuery(this.metric, query);
     const { order, scores } = this.probeOrder(q);
@@ -1015,9 +1020,9 @@ export class IvfReader {
   }
 
   /** Exact top-k over every row (reads the whole index through the cache). */
-  exact(query: Float32Array, k: number, allow?: (ord: number) => boolean): Hits {
+  exact(query: Float32Array, k: number, allow?: (ord: number) => boolean, tie?: TieBreak): Hits {
     checkQuery(query, this.dim);
-    const heap = new TopK(k);
+    const heap = new TopK(k, tie);
     if (heap.k === 0) return heap.result();
     const q = prepareQuery(this.metric, query);
     for (let c = 0; c < this.nlist; c++) this.scan(this.cluster(c), q, heap, allow);
@@ -1033,9 +1038,9 @@ export class IvfReader {
    * ordinals 10 / 1 ms, 1000 ordinals 23 / 13 ms, 5000 ordinals ~96 / 35 ms (reads nearly the whole
    * file: for thousands of ordinals filtered `search` reads far less).
    */
-  exactOrds(query: Float32Array, k: number, ords: Iterable<number>): Hits {
+  exactOrds(query: Float32Array, k: number, ords: Iterable<number>, tie?: TieBreak): Hits {
     checkQuery(query, this.dim);
-    const heap = new TopK(k);
+    const heap = new TopK(k, tie);
     if (heap.k === 0 || this.size === 0) return heap.result();
     const q = prepareQuery(this.metric, query);
     const rows = this.rowsOf(ords); // [row, ord] pairs sorted by row

@@ -1,6 +1,9 @@
 /**
  * A bounded top-k collector: keeps the k best (score, ord) pairs seen. Higher score is better; equal
- * scores are broken by the smaller ord, so results are deterministic whatever the visiting order.
+ * scores are broken by `tie` (default: the smaller ord), so results are deterministic whatever the
+ * visiting order. Sources whose ordinals are not in id order pass a `tie` that compares the ordinals'
+ * document ids (compareIds): ties at the k-th place must keep the smallest ids, as the documented order
+ * is "score descending, then id ascending" (issue 9 §6). `tie` is called only between equal scores.
  *
  * Scores are rounded to float32 on entry (`Math.fround`), the precision they are published in, so the
  * order of the returned arrays is exactly "score descending, then ord ascending" on the published
@@ -14,13 +17,20 @@ export interface Hits {
   scores: Float32Array;
 }
 
+/** Orders two ordinals with equal scores: negative when `a` ranks first. */
+export type TieBreak = (a: number, b: number) => number;
+
+const byOrd: TieBreak = (a, b) => a - b;
+
 export class TopK {
   readonly k: number;
   private readonly s: Float64Array;
   private readonly o: Uint32Array;
+  private readonly tie: TieBreak;
   private n = 0;
 
-  constructor(k: number) {
+  constructor(k: number, tie: TieBreak = byOrd) {
+    this.tie = tie;
     this.k = Math.max(0, Math.floor(k));
     this.s = new Float64Array(this.k);
     this.o = new Uint32Array(this.k);
@@ -45,7 +55,7 @@ export class TopK {
     if (this.n < this.k) return true;
     const f = norm32(score);
     const w = this.s[0]!;
-    return f > w || (f === w && ord < this.o[0]!);
+    return f > w || (f === w && this.tie(ord, this.o[0]!) < 0);
   }
 
   /** Offers (score, ord). Each ord must be offered at most once per collector. */
@@ -59,7 +69,7 @@ export class TopK {
       let i = this.n++;
       while (i > 0) {
         const p = (i - 1) >> 1;
-        if (!worse(f, ord, s[p]!, o[p]!)) break;
+        if (!this.worse(f, ord, s[p]!, o[p]!)) break;
         s[i] = s[p]!;
         o[i] = o[p]!;
         i = p;
@@ -68,7 +78,7 @@ export class TopK {
       o[i] = ord;
       return;
     }
-    if (!worse(s[0]!, o[0]!, f, ord)) return; // not better than the worst kept
+    if (!this.worse(s[0]!, o[0]!, f, ord)) return; // not better than the worst kept
     // replace the root, sift down
     const n = this.n;
     let i = 0;
@@ -77,8 +87,8 @@ export class TopK {
       if (l >= n) break;
       const r = l + 1;
       let c = l;
-      if (r < n && worse(s[r]!, o[r]!, s[l]!, o[l]!)) c = r;
-      if (!worse(s[c]!, o[c]!, f, ord)) break;
+      if (r < n && this.worse(s[r]!, o[r]!, s[l]!, o[l]!)) c = r;
+      if (!this.worse(s[c]!, o[c]!, f, ord)) break;
       s[i] = s[c]!;
       o[i] = o[c]!;
       i = c;
@@ -93,7 +103,8 @@ export class TopK {
     const idx = Array.from({ length: n }, (_, i) => i);
     const s = this.s;
     const o = this.o;
-    idx.sort((a, b) => (s[b]! - s[a]! || o[a]! - o[b]!));
+    const tie = this.tie;
+    idx.sort((a, b) => (s[b]! - s[a]! || tie(o[a]!, o[b]!)));
     const ords = new Uint32Array(n);
     const scores = new Float32Array(n);
     for (let i = 0; i < n; i++) {
@@ -103,11 +114,11 @@ export class TopK {
     }
     return { ords, scores };
   }
-}
 
-/** True when (s1, o1) ranks below (s2, o2). */
-function worse(s1: number, o1: number, s2: number, o2: number): boolean {
-  return s1 < s2 || (s1 === s2 && o1 > o2);
+  /** True when (s1, o1) ranks below (s2, o2). */
+  private worse(s1: number, o1: number, s2: number, o2: number): boolean {
+    return s1 < s2 || (s1 === s2 && this.tie(o1, o2) > 0);
+  }
 }
 
 function norm32(score: number): number {

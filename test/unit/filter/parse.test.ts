@@ -202,9 +202,39 @@ describe('parseFilter with a schema', () => {
     ok('tags', 'in', ['a']);
     ok('tags', 'prefix', 'lang:');
     for (const f of ['title', 'price', 'year', 'active', 'tags']) ok(f, 'exists', false);
-    // Fields not in the schema are schemaless and allowed.
-    ok('other', 'gt', 'x');
-    ok('other', 'contains', 1);
+    // Without a schema any field is accepted (the schema is what knows the names).
+    expect(parseFilter({ field: 'other', op: 'gt', value: 'x' })).toEqual({ type: 'cond', field: 'other', op: 'gt', value: 'x' });
+  });
+
+  it('refuses a field the schema does not know with INVALID_QUERY listing the known fields and a near miss', () => {
+    const code = (f: unknown): { code: string; message: string } => {
+      try {
+        parseFilter(f, schema);
+      } catch (e) {
+        return e as { code: string; message: string };
+      }
+      return { code: 'no error', message: '' };
+    };
+    const e = code({ field: 'titel', op: 'eq', value: 'x' });
+    expect(e.code).toBe('INVALID_QUERY');
+    expect(e.message).toContain('"title"');
+    expect(code({ type: 'and', conditions: [{ field: 'price', op: 'gt', value: 1 }, { field: 'colour', op: 'exists', value: true }] }).code).toBe('INVALID_QUERY');
+    expect(code({ type: 'not', condition: { field: 'Year', op: 'eq', value: 1 } }).message).toContain('did you mean "year"');
+  });
+
+  it('reads field "id" as the document id: eq, ne, in, nin with integer or string ids', () => {
+    ok('id', 'eq', 42);
+    ok('id', 'eq', '42');
+    ok('id', 'in', [1, 'a']);
+    ok('id', 'nin', [3]);
+    ok('id', 'ne', 'x');
+    for (const [op, value] of [['gt', 1], ['prefix', 'a'], ['contains', 'a'], ['exists', true]] as const) {
+      expectInvalid({ field: 'id', op, value }, 'filter.op', undefined, schema);
+    }
+    expectInvalid({ field: 'id', op: 'eq', value: -1 }, 'filter.value', undefined, schema);
+    expectInvalid({ field: 'id', op: 'eq', value: 1.5 }, 'filter.value', undefined, schema);
+    expectInvalid({ field: 'id', op: 'in', value: [1, ''] }, 'filter.value[1]', undefined, schema);
+    expectInvalid({ field: 'id', op: 'eq', value: true }, 'filter.value', undefined, schema);
   });
 
   it('rejects values that do not fit the attribute type', () => {

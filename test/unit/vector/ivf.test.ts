@@ -361,11 +361,16 @@ describe('IVF build', () => {
     expect(corruptCode(() => rd.search(new Float32Array(DIM).fill(Number.NaN), 5))).toBe('INVALID_QUERY');
   });
 
-  it('builds 20k x 64 in a few seconds', () => {
+  // Speed is measured by `elacsym bench`, never asserted here: a test that depends on how fast the machine
+  // is fails on a slow or busy one. This checks what the build produces at that size.
+  it('builds 20k x 64 into an index whose full probe equals exact search', () => {
     const vecs = clustered(20000, 64, 50, 5);
-    const t = performance.now();
-    buildIvf(vecs, Uint32Array.from({ length: 20000 }, (_, i) => i), 64, 'l2');
-    expect(performance.now() - t).toBeLessThan(8000);
+    const rd = IvfReader.open(new MemorySource(buildIvf(vecs, Uint32Array.from({ length: 20000 }, (_, i) => i), 64, 'l2')));
+    expect(rd.size).toBe(20000);
+    expect(rd.nlist).toBeGreaterThan(1);
+    expect(rd.nlist).toBeLessThanOrEqual(defaultNlist(20000));
+    const q = vecs.subarray(0, 64);
+    expect(Array.from(rd.search(q, 10, { nprobe: rd.nlist }).ords)).toEqual(Array.from(rd.exact(q, 10).ords));
   });
 });
 
