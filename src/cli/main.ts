@@ -3,7 +3,7 @@
  * action lazily imports `commands/<name>.js`, which parses options into a request, calls the core once and
  * prints. Start-up cost of `elacsym query` is therefore commander + the query path only.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { ElacsymError, EXIT } from '../errors.js';
 import { err, flushOut, type GlobalOptions, reportError } from './output.js';
 
@@ -239,6 +239,37 @@ export function buildProgram(): Command {
     .option('--wait <seconds>', 'wait this long for another writer', '0')
     .addHelpText('after', examples(['elacsym wal replay docs', 'elacsym wal replay docs --dry-run']) + seeMan('elacsym-wal'))
     .action(run(async () => ({ default: (await import('./commands/wal.js')).replay })));
+
+  program
+    .command('backup')
+    .description('copy a namespace into a new directory, consistently, while imports and compactions run')
+    .argument('<namespace>')
+    .argument('<dir>', 'the backup directory to create (must not exist)')
+    .option('--copy', 'copy segment files instead of hard-linking them (a backup sharing no blocks with the data)')
+    .addHelpText('after', examples(['elacsym backup docs /backups/docs-2026-11-30', 'elacsym backup docs /mnt/usb/docs --copy --json']) + seeMan('elacsym-backup'))
+    .action(run(() => import('./commands/backup.js')));
+
+  program
+    .command('restore')
+    .description('verify a backup and publish it as a namespace')
+    .argument('<dir>', 'a directory written by `elacsym backup`')
+    .argument('<namespace>')
+    .option('--force', 'replace an existing namespace (waits for no writer: takes its writer lock)')
+    .option('--copy', 'copy segment files instead of hard-linking them from the backup')
+    .option('--wait <seconds>', 'with --force: wait this long for a running writer of the namespace', '0')
+    .addHelpText('after', examples(['elacsym restore /backups/docs-2026-11-30 docs', 'elacsym restore /backups/docs-2026-11-30 docs --force']) + seeMan('elacsym-restore'))
+    .action(run(() => import('./commands/restore.js')));
+
+  program
+    .command('completion')
+    .description('print a shell completion script (commands, options, choices and namespace names)')
+    .addArgument(new Argument('<shell>', 'the shell to complete in').choices(['bash', 'zsh', 'fish']))
+    .addHelpText(
+      'after',
+      examples(['source <(elacsym completion bash)', 'source <(elacsym completion zsh)', 'elacsym completion fish > ~/.config/fish/completions/elacsym.fish']) +
+        seeMan('elacsym-completion'),
+    )
+    .action(run(() => import('./commands/completion.js')));
 
   program
     .command('health')

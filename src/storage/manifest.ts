@@ -11,14 +11,21 @@ import type { Db } from './sqlite.js';
 
 /**
  * Bump when the layout of manifest.db or of segment files changes; older elacsym refuses newer dirs.
- *   1  release 1.
- *   2  a manifest whose schema or meta an elacsym of format 1 would misread: full-text options it does not
- *      know (ascii_folding, stopwords, a language added later) or the `text_reindex_below` key (see
- *      readTextReindex). Written only by namespaces that use them, so every other namespace stays
- *      readable by release 1; an older elacsym refuses a v2 manifest with FORMAT_TOO_NEW instead of
- *      answering queries with the wrong analyzer.
+ *   1  first release
+ *   2  index files with a header CRC and block checksums (segment file version 2); the docs_copy index.
+ *      A version 1 manifest is read as it is and raised to 2 by the first segment a writer adds to it
+ *      (from then on an elacsym that reads only version 1 refuses it with FORMAT_TOO_NEW instead of
+ *      meeting an index file it cannot read).
+ *   3  a manifest whose schema or meta an elacsym of format 2 would misread: full-text options it does not
+ *      know (ascii_folding, stopwords, tokenizer, a language added later) or the `text_reindex_below` key
+ *      (see readTextReindex). Written only by namespaces that use them (init with such a schema, `alter`),
+ *      so every other namespace stays at SEGMENT_FORMAT_VERSION; an older elacsym refuses a v3 manifest
+ *      with FORMAT_TOO_NEW instead of answering queries with the wrong analyzer.
  */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
+
+/** The version every manifest is created with and raised to by its segments (see FORMAT_VERSION, 2). */
+export const SEGMENT_FORMAT_VERSION = 2;
 
 /**
  * Meta key: JSON object field -> segment id. Segments with a LOWER id hold a full-text index of that
@@ -43,6 +50,18 @@ export function readTextReindex(db: Db): Record<string, number> {
     out[k] = n as number;
   }
   return out;
+}
+
+/**
+ * A second copy of the id map (docs), in its own b-tree: a writer looks every id it writes up in both and
+ * refuses (CORRUPT_MANIFEST) when they disagree, so a damaged key in either (a flipped bit turning one id
+ * into another) never makes an id live twice or deletes another document's row.
+ */
+const ID_MAP_COPY_DDL = 'CREATE INDEX IF NOT EXISTS docs_copy ON docs (id_key, segment_id, ord)';
+
+/** Creates the id map's copy in a manifest written before it existed (once; the writer holds the lock). */
+export function ensureIdMapCopy(db: Db): void {
+  db.exec(ID_MAP_COPY_DDL);
 }
 
 export const MANIFEST_DDL = `
@@ -73,6 +92,7 @@ CREATE TABLE segments (
 );
 CREATE TABLE deleted (segment_id INTEGER NOT NULL, ord INTEGER NOT NULL, PRIMARY KEY (segment_id, ord)) WITHOUT ROWID;
 CREATE TABLE docs (id_key TEXT PRIMARY KEY, segment_id INTEGER NOT NULL, ord INTEGER NOT NULL) WITHOUT ROWID;
+${ID_MAP_COPY_DDL};
 CREATE TABLE imports (source TEXT PRIMARY KEY, lines INTEGER NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;
 `;
 
@@ -102,7 +122,7 @@ export interface JournalRow {
 
 export type JournalHead = Omit<JournalRow, 'payload'>;
 
-export function initManifest(db: Db, schema: Schema, now: number, formatVersion: number = 1): void {
+export function initManifest(db: Db, schema: Schema, now: number, formatVersion: number = SEGMENT_FORMAT_VERSION): void {
   // auto_vacuum is set by createDb, before WAL mode: here, after it, SQLite would silently ignore it.
   db.exec(MANIFEST_DDL);
   const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
@@ -210,4 +230,7 @@ export function insertSegment(
     `INSERT INTO segments (id, level, doc_count, parquet_file, parquet_bytes, parquet_crc32, index_file, index_bytes, index_crc32, max_seq, created_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   ).run(f.id, level, f.docCount, f.parquet, f.parquetBytes, f.parquetCrc, f.idx, f.indexBytes, f.indexCrc, maxSeq, now);
+  // The segment's index file is in the current segment file format: a version 1 manifest is raised with it.
+  // Raised to the segment format only: a version 3 manifest (full-text options, store/alter.ts) stays 3.
+  db.prepare("UPDATE meta SET value = ? WHERE key = 'format_version' AND CAST(value AS INTEGER) < ?").run(String(SEGMENT_FORMAT_VERSION), SEGMENT_FORMAT_VERSION);
 }

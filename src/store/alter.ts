@@ -8,26 +8,26 @@
  *     (`compact` merges them; `compact --if-needed` rewrites each such segment), after which the entry goes.
  *     Segments written later (flush, compaction) are built with the new schema, under the same lock, so
  *     they have higher ids by construction. The pending journal is always analyzed with the current schema.
- *   - the manifest's format_version goes to 2 when the schema or the meta now hold something an elacsym
- *     of format 1 would misread (see FORMAT_VERSION).
+ *   - the manifest's format_version goes to 3 when the schema or the meta now hold something an elacsym
+ *     of format 2 would misread (see FORMAT_VERSION).
  * A crash before the commit leaves the old settings; after it, the new ones: there is nothing in between.
  */
 import { ElacsymError } from '../errors.js';
 import { RELEASE1_LANGUAGES, validateFullTextOptions } from '../index/fulltext/analyzer.js';
 import { attributeOf, dataRecord, parseSchema } from '../model/schema.js';
 import type { FullTextOptions, Schema } from '../model/types.js';
-import { getMeta, listSegments, readTextReindex, setMeta, TEXT_REINDEX_KEY } from '../storage/manifest.js';
+import { getMeta, listSegments, readTextReindex, SEGMENT_FORMAT_VERSION, setMeta, TEXT_REINDEX_KEY } from '../storage/manifest.js';
 import type { Writer } from './writer.js';
 
 /** The manifest format a namespace with this schema needs (see FORMAT_VERSION in storage/manifest.ts). */
 export function manifestVersionFor(schema: Schema, reindexPending: boolean): number {
-  if (reindexPending) return 2;
+  if (reindexPending) return 3;
   for (const a of Object.values(schema.attributes)) {
     const ft = a.full_text;
     if (!ft) continue;
-    if (ft.ascii_folding === true || ft.stopwords !== undefined || ft.tokenizer === 'unicode' || !RELEASE1_LANGUAGES.includes(ft.language)) return 2;
+    if (ft.ascii_folding === true || ft.stopwords !== undefined || ft.tokenizer === 'unicode' || !RELEASE1_LANGUAGES.includes(ft.language)) return 3;
   }
-  return 1;
+  return SEGMENT_FORMAT_VERSION;
 }
 
 export interface AlterReport {
@@ -79,7 +79,7 @@ export function alterFullText(w: Writer, name: string, field: string, value: unk
     const pending = Object.keys(reindex).length > 0;
     if (pending) setMeta(w.db, TEXT_REINDEX_KEY, JSON.stringify(reindex));
     else w.db.prepare('DELETE FROM meta WHERE key = ?').run(TEXT_REINDEX_KEY);
-    const version = Math.max(Number(getMeta(w.db, 'format_version') ?? '1'), manifestVersionFor(next, pending));
+    const version = Math.max(Number(getMeta(w.db, 'format_version') ?? String(SEGMENT_FORMAT_VERSION)), manifestVersionFor(next, pending));
     setMeta(w.db, 'format_version', String(version));
   })();
   w.schema = next;

@@ -103,9 +103,30 @@ function segStats(w: Writer): SegStat[] {
   });
 }
 
-export const tierOf = (liveDocs: number) => Math.max(0, Math.floor(Math.log(Math.max(1, liveDocs) / TIER_BASE_DOCS) / Math.log(4)));
+/** Size tier of a segment with the smallest tier holding `baseDocs` live documents. */
+export const tierOfBase = (liveDocs: number, baseDocs: number) => Math.max(0, Math.floor(Math.log(Math.max(1, liveDocs) / baseDocs) / Math.log(4)));
+// One parameter on purpose: `sizes.map(tierOf)` must not pass the index as the base.
+export const tierOf = (liveDocs: number) => tierOfBase(liveDocs, TIER_BASE_DOCS);
 
-export function planCompaction(stats: readonly SegStat[], pendingDocs: number, ifNeeded: boolean, stale: ReadonlySet<number> = new Set()): CompactionPlan {
+/** The --if-needed thresholds; configurable ([compaction] in elacsym.toml, see cli/config.ts). */
+export interface CompactionThresholds {
+  /** More segments than this: merge everything (the ancestor's `max_segments`). */
+  maxSegments: number;
+  /** Live documents of the smallest size tier (the ancestor's `min_segment_size`). */
+  tierBaseDocs: number;
+  deadRatio: number;
+}
+
+export const DEFAULT_THRESHOLDS: CompactionThresholds = { maxSegments: MAX_SEGMENTS, tierBaseDocs: TIER_BASE_DOCS, deadRatio: DEAD_RATIO };
+
+/** `stale`: segments with an outdated full-text index (store/alter.ts), rewritten in either mode. */
+export function planCompaction(
+  stats: readonly SegStat[],
+  pendingDocs: number,
+  ifNeeded: boolean,
+  thresholds: CompactionThresholds = DEFAULT_THRESHOLDS,
+  stale: ReadonlySet<number> = new Set(),
+): CompactionPlan {
   const reason: string[] = [];
   if (!ifNeeded) {
     const groups = capGroups(stats, stale);
@@ -116,15 +137,15 @@ export function planCompaction(stats: readonly SegStat[], pendingDocs: number, i
   }
   const flushJournal = pendingDocs >= BACKLOG_DOCS;
   if (flushJournal) reason.push(`journal backlog ${pendingDocs} >= ${BACKLOG_DOCS} documents`);
-  if (stats.length > MAX_SEGMENTS) {
-    reason.push(`${stats.length} segments > ${MAX_SEGMENTS}`);
+  if (stats.length > thresholds.maxSegments) {
+    reason.push(`${stats.length} segments > ${thresholds.maxSegments}`);
     return { reason, flushJournal, groups: capGroups(stats, stale) };
   }
   const picked = new Set<number>();
   const groups: number[][] = [];
   const tiers = new Map<number, SegStat[]>();
   for (const s of stats) {
-    const t = tierOf(s.live);
+    const t = tierOfBase(s.live, thresholds.tierBaseDocs);
     tiers.set(t, [...(tiers.get(t) ?? []), s]);
   }
   for (const [t, segs] of [...tiers].sort((a, b) => a[0] - b[0])) {
@@ -138,8 +159,8 @@ export function planCompaction(stats: readonly SegStat[], pendingDocs: number, i
   for (const s of stats) {
     if (picked.has(s.row.id) || s.row.doc_count === 0) continue;
     const ratio = s.dead / s.row.doc_count;
-    if (ratio >= DEAD_RATIO) {
-      reason.push(`segment ${s.row.id} is ${(ratio * 100).toFixed(0)}% dead rows >= ${DEAD_RATIO * 100}%`);
+    if (ratio >= thresholds.deadRatio) {
+      reason.push(`segment ${s.row.id} is ${(ratio * 100).toFixed(0)}% dead rows >= ${Math.round(thresholds.deadRatio * 100)}%`);
       groups.push([s.row.id]);
       picked.add(s.row.id);
     }
@@ -153,7 +174,8 @@ export function planCompaction(stats: readonly SegStat[], pendingDocs: number, i
   return { reason, flushJournal, groups };
 }
 
-async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<number>): Promise<Doc[]> {
+/** Live documents of a segment, each with the ordinal it has there. */
+async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<number>): Promise<{ doc: Doc; ord: number }[]> {
   const path = join(dir, 'segments', row.parquet_file);
   const src = FileSource.open(path);
   let bytes: Uint8Array;
@@ -163,15 +185,21 @@ async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<numb
     src.close();
   }
   const docs = await decodeSegmentDocs(path, bytes, row);
-  return docs.filter((_, ord) => !dead.has(ord));
+  const live: { doc: Doc; ord: number }[] = [];
+  docs.forEach((doc, ord) => dead.has(ord) || live.push({ doc, ord }));
+  return live;
 }
 
-export async function compactNamespace(w: Writer, name: string, opts: { ifNeeded?: boolean; dryRun?: boolean; clock?: () => number } = {}): Promise<CompactionReport> {
+export async function compactNamespace(
+  w: Writer,
+  name: string,
+  opts: { ifNeeded?: boolean; dryRun?: boolean; clock?: () => number; thresholds?: CompactionThresholds } = {},
+): Promise<CompactionReport> {
   const clock = opts.clock ?? Date.now;
   const t0 = clock();
   const before = segStats(w);
   const bytes = (rows: readonly SegmentRow[]) => rows.reduce((a, r) => a + r.parquet_bytes + r.index_bytes, 0);
-  const plan = planCompaction(before, w.pendingDocCount, opts.ifNeeded ?? false, staleTextSegments(w));
+  const plan = planCompaction(before, w.pendingDocCount, opts.ifNeeded ?? false, opts.thresholds, staleTextSegments(w));
   const report: CompactionReport = {
     namespace: name,
     dry_run: opts.dryRun ?? false,
@@ -207,14 +235,27 @@ export async function compactNamespace(w: Writer, name: string, opts: { ifNeeded
     const rows = group.map((id) => rowsById.get(id)).filter((r): r is SegmentRow => r !== undefined);
     if (rows.length === 0) continue;
     const docs: Doc[] = [];
+    const from: { segment: number; ord: number }[] = [];
     const deadStmt = w.db.prepare('SELECT ord FROM deleted WHERE segment_id = ?').pluck();
-    for (const r of rows) docs.push(...(await readLiveDocs(w.dir, r, new Set(deadStmt.all(r.id) as number[]))));
+    for (const r of rows) {
+      for (const { doc, ord } of await readLiveDocs(w.dir, r, new Set(deadStmt.all(r.id) as number[]))) {
+        docs.push(doc);
+        from.push({ segment: r.id, ord });
+      }
+    }
     const segId = Number(getMeta(w.db, 'next_segment_id') ?? '1');
     const files = docs.length > 0 ? await writeSegment(join(w.dir, 'segments'), segId, docs, w.schema) : null;
     failpoint('compact:after-segment-write');
     const maxSeq = Math.max(...rows.map((r) => r.max_seq));
     const level = Math.max(...rows.map((r) => r.level)) + 1;
-    const putLoc = w.db.prepare('UPDATE docs SET segment_id = ?, ord = ? WHERE id_key = ?');
+    // Moves an id only from the row it is read from: a damaged id map (an id naming another row, a live
+    // row no id names) stops the compaction instead of turning into an id live twice or a lost document.
+    const putLoc = w.db.prepare('UPDATE docs SET segment_id = ?, ord = ? WHERE id_key = ? AND segment_id = ? AND ord = ?');
+    const stillNamed = w.db.prepare(`SELECT COUNT(*) FROM docs WHERE segment_id IN (${rows.map(() => '?').join(',')})`).pluck();
+    const damaged = (why: string) =>
+      new ElacsymError('CORRUPT_MANIFEST', `${join(w.dir, 'manifest.db')}: the id map does not match the segments (${why}); nothing was compacted`, {
+        hint: `run \`elacsym health ${name} --deep\``,
+      });
     w.db.transaction(() => {
       if (files) insertSegment(w.db, files, level, maxSeq, clock());
       for (const r of rows) {
@@ -222,7 +263,12 @@ export async function compactNamespace(w: Writer, name: string, opts: { ifNeeded
         w.db.prepare('DELETE FROM deleted WHERE segment_id = ?').run(r.id);
       }
       // Every live row of the merged segments moves; the docs table only ever points at live rows.
-      docs.forEach((d, ord) => putLoc.run(segId, ord, idKey(d.id)));
+      docs.forEach((d, ord) => {
+        const f = from[ord]!;
+        if (putLoc.run(segId, ord, idKey(d.id), f.segment, f.ord).changes !== 1) throw damaged(`live row ${f.ord} of segment ${f.segment} holds id ${idKey(d.id)}, but the id map does not point that id at it`);
+      });
+      const left = Number(stillNamed.get(...rows.map((r) => r.id)));
+      if (left > 0) throw damaged(`${left} ids name rows of the merged segments that are dead or hold other ids`);
       setMeta(w.db, 'last_compaction_at', String(clock()));
     })();
     failpoint('compact:after-manifest-commit');

@@ -1,31 +1,34 @@
 /**
  * A data directory: one sub-directory per namespace, plus `elacsym.json` naming the format version.
  *
- *   <data-dir>/elacsym.json                {"format_version": 1}
+ *   <data-dir>/elacsym.json                {"format_version": 2}
  *   <data-dir>/<ns>/manifest.db            SQLite (WAL): schema, journal, segments, deletions, id locations
  *   <data-dir>/<ns>/writer.lock            SQLite lock database (see storage/lock.ts)
  *   <data-dir>/<ns>/segments/seg-NNNNNNNN.parquet, .idx
  *
  * Creating and dropping a namespace are a single rename each, so a crash leaves it wholly there or not.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { type Dirent, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ElacsymError } from '../errors.js';
 import { validateNamespaceName } from '../model/schema.js';
 import type { Schema } from '../model/types.js';
 import { validateFullTextOptions } from '../index/fulltext/analyzer.js';
-import { FORMAT_VERSION, initManifest } from '../storage/manifest.js';
+import { FORMAT_VERSION, initManifest, SEGMENT_FORMAT_VERSION } from '../storage/manifest.js';
 import { manifestVersionFor } from './alter.js';
-
-/** Version written to a new data dir's elacsym.json (the directory layout has not changed since 1). */
-const DATA_DIR_VERSION = 1;
 import { createDb } from '../storage/sqlite.js';
 import { failpoint } from '../util/failpoint.js';
 import { fsyncDir, writeFileAtomic } from '../util/fs.js';
 
+/**
+ * Version written to a new data dir's elacsym.json: the segment format (2), not FORMAT_VERSION, so that a
+ * data dir is refused by an older elacsym only for what its namespaces hold (see FORMAT_VERSION).
+ */
+const DATA_DIR_VERSION = SEGMENT_FORMAT_VERSION;
 const DIR_META = 'elacsym.json';
-const TMP_PREFIX = '.tmp-';
-const DROP_PREFIX = '.drop-';
+/** Prefixes of the hidden directories of unfinished init/restore (tmp) and drop runs; `sweep` removes them. */
+export const TMP_PREFIX = '.tmp-';
+export const DROP_PREFIX = '.drop-';
 
 export interface DataDirOptions {
   /** Create the directory if missing (init does; everything else refuses a missing directory). */
@@ -162,7 +165,7 @@ export class DataDir {
   }
 }
 
-function pidAlive(pid: number): boolean {
+export function pidAlive(pid: number): boolean {
   if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
@@ -172,12 +175,26 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** Total bytes under `path`. Entries that vanish while it counts (a writer's renamed temp file, a file gc removed) count as 0. */
 export function dirBytes(path: string): number {
   let total = 0;
-  for (const e of readdirSync(path, { withFileTypes: true })) {
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(path, { withFileTypes: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw e;
+  }
+  for (const e of entries) {
     const p = join(path, e.name);
     if (e.isDirectory()) total += dirBytes(p);
-    else if (e.isFile()) total += statSync(p).size;
+    else if (e.isFile()) {
+      try {
+        total += statSync(p).size;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
   }
   return total;
 }

@@ -5,19 +5,20 @@
  *                      index that covers none of a non-empty namespace
  *   corrupt  (exit 5)  a checksum mismatch, a missing or resized file, an undecodable journal entry, a
  *                      manifest that fails SQLite's integrity check
- * `deep` verifies every checksum (journal entries, Parquet files, index files and their sections) and
- * SQLite's integrity; without it, only sizes and presence are checked (cheap enough for every minute).
+ * `deep` verifies every checksum (journal entries, Parquet files, index files and their sections),
+ * SQLite's integrity (integrity_check) and the id map against the ids stored in the segments; without it,
+ * only sizes, presence and the id map's counts are checked (cheap enough for every minute).
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ElacsymError } from '../errors.js';
-import { checkFormat, FORMAT_VERSION, getMeta, listSegments, readSchema, readTextReindex } from '../storage/manifest.js';
-import { SegmentFile } from '../storage/segment-file.js';
-import { openDb } from '../storage/sqlite.js';
+import { checkFormat, FORMAT_VERSION, getMeta, listSegments, readSchema, readTextReindex, type SegmentRow } from '../storage/manifest.js';
+import { SegmentFile, StringTable } from '../storage/segment-file.js';
+import { type Db, openDb } from '../storage/sqlite.js';
 import { MemorySource } from '../util/bytes.js';
 import { crc32 } from '../util/crc32.js';
 import { dirBytes } from './data-dir.js';
-import { inspectJournal } from './journal-inspect.js';
+import { readJournalReport } from './journal-inspect.js';
 
 export type HealthStatus = 'healthy' | 'degraded' | 'corrupt';
 
@@ -59,130 +60,20 @@ export interface HealthOptions {
 }
 
 export function checkNamespace(dir: string, name: string, opts: HealthOptions = {}): NamespaceHealth {
-  const now = opts.now ?? Date.now();
-  const problems: Problem[] = [];
   const path = join(dir, 'manifest.db');
   const db = openDb(path, { readonly: true });
-  let h: NamespaceHealth;
   try {
     checkFormat(db, path);
-    const schema = readSchema(db);
-    if (opts.deep) {
-      const res = db.pragma('quick_check', { simple: true });
-      if (res !== 'ok') problems.push({ severity: 'corrupt', code: 'CORRUPT_MANIFEST', message: `SQLite quick_check: ${String(res)}`, path });
+    // A consistent snapshot: every manifest read of one check happens in one read transaction, and the
+    // files are checked against it. A writer that commits meanwhile may retire and delete files of that
+    // snapshot (or add files it does not list yet); when the manifest moved on (data_version changed)
+    // and the check found missing files or orphans, it is taken again from the newer snapshot.
+    for (let attempt = 0; ; attempt++) {
+      const version = db.pragma('data_version', { simple: true });
+      const h = db.transaction(() => checkSnapshot(db, dir, name, opts))();
+      const racy = h.problems.some((p) => p.code === 'CORRUPT_SEGMENT' || p.code === 'ORPHAN_FILES');
+      if (!racy || attempt >= 5 || db.pragma('data_version', { simple: true }) === version) return h;
     }
-    const { rows, deleted, liveDocs, lastCompaction, reindex } = db.transaction(() => {
-      const reindex = readTextReindex(db);
-      const rows = listSegments(db);
-      const deleted = Number((db.prepare('SELECT COUNT(*) AS n FROM deleted').get() as { n: number }).n);
-      const liveDocs = Number((db.prepare('SELECT COUNT(*) AS n FROM docs').get() as { n: number }).n);
-      return { rows, deleted, liveDocs, lastCompaction: getMeta(db, 'last_compaction_at'), reindex };
-    })();
-    const journal = inspectJournal(dir);
-    for (const e of journal.entries) {
-      if (e.status === 'corrupt') problems.push({ severity: 'corrupt', code: 'CORRUPT_JOURNAL', message: `journal entry ${e.seq}: ${e.problem}`, path });
-      if (e.status === 'quarantined') problems.push({ severity: 'degraded', code: 'QUARANTINED_JOURNAL_ENTRY', message: `journal entry ${e.seq} is quarantined: ${e.problem}`, path });
-    }
-    const segDir = join(dir, 'segments');
-    const referenced = new Set<string>();
-    let segmentDocs = 0;
-    let vectorIndexed = 0;
-    const textIndexed: Record<string, number> = Object.create(null); // keyed by field names: "constructor" is data
-    const textOutdated: Record<string, number> = Object.create(null);
-    const ftFields = Object.entries(schema.attributes).filter(([, a]) => a.full_text).map(([n]) => n);
-    for (const r of rows) {
-      segmentDocs += r.doc_count;
-      for (const [file, bytes, crc] of [
-        [r.parquet_file, r.parquet_bytes, r.parquet_crc32],
-        [r.index_file, r.index_bytes, r.index_crc32],
-      ] as const) {
-        referenced.add(file);
-        const p = join(segDir, file);
-        if (!existsSync(p)) {
-          problems.push({ severity: 'corrupt', code: 'CORRUPT_SEGMENT', message: `segment ${r.id}: ${file} is missing`, path: p });
-          continue;
-        }
-        const size = statSync(p).size;
-        if (size !== bytes) {
-          problems.push({ severity: 'corrupt', code: 'CORRUPT_SEGMENT', message: `segment ${r.id}: ${file} is ${size} bytes, ${bytes} recorded`, path: p });
-          continue;
-        }
-        if (opts.deep) {
-          const data = new Uint8Array(readFileSync(p));
-          if (crc32(data) !== crc) {
-            problems.push({ severity: 'corrupt', code: 'CORRUPT_SEGMENT', message: `segment ${r.id}: ${file} fails its checksum`, path: p });
-          } else if (file === r.index_file) {
-            try {
-              const f = SegmentFile.open(new MemorySource(data), p);
-              for (const s of f.verifyAll()) problems.push({ severity: 'corrupt', code: 'CORRUPT_SEGMENT', message: `segment ${r.id}: section ${s} fails its checksum`, path: p });
-            } catch (e) {
-              problems.push({ severity: 'corrupt', code: 'CORRUPT_SEGMENT', message: (e as Error).message, path: p });
-            }
-          }
-        }
-      }
-      // Coverage counts live rows of segments; segments index every full-text field and vectors by construction.
-      const live = r.doc_count - Number((db.prepare('SELECT COUNT(*) AS n FROM deleted WHERE segment_id = ?').get(r.id) as { n: number }).n);
-      if (schema.vector_dim > 0) vectorIndexed += live;
-      for (const f of ftFields) {
-        const outdated = r.id < (Object.prototype.hasOwnProperty.call(reindex, f) ? reindex[f]! : 0);
-        if (outdated) textOutdated[f] = (textOutdated[f] ?? 0) + live;
-        else textIndexed[f] = (textIndexed[f] ?? 0) + live;
-      }
-    }
-    const orphans = existsSync(segDir) ? readdirSync(segDir).filter((f) => !referenced.has(f)).sort() : [];
-    if (orphans.length > 0) problems.push({ severity: 'degraded', code: 'ORPHAN_FILES', message: `${orphans.length} orphan files in ${segDir} (the next writer removes them)`, path: segDir });
-    const backlog = journal.totals.pending_documents;
-    const maxBacklog = opts.maxBacklogDocs ?? 100_000;
-    if (backlog > maxBacklog) {
-      problems.push({ severity: 'degraded', code: 'JOURNAL_BACKLOG', message: `${backlog} documents pending in the journal > ${maxBacklog}; run \`elacsym wal replay ${name}\`` });
-    }
-    const docs = liveDocs + backlog; // upper bound while pending entries may overwrite flushed ids
-    const coverage: NamespaceHealth['index_coverage'] = {};
-    const cov = (kind: string, indexed: number, outdated = 0) => {
-      const total = indexed + backlog + outdated;
-      coverage[kind] = { indexed, journal_only: backlog, ratio: total > 0 ? Math.round((indexed / total) * 1e4) / 1e4 : 1 };
-      if (outdated > 0) {
-        coverage[kind].outdated = outdated;
-        problems.push({
-          severity: 'degraded',
-          code: 'TEXT_REINDEX_PENDING',
-          message: `${outdated} documents of ${kind} were indexed with an older analyzer (queries re-analyze them); run \`elacsym compact ${name}\``,
-        });
-      } else if (total > 0 && indexed === 0) {
-        problems.push({ severity: 'degraded', code: 'INDEX_EMPTY', message: `the ${kind} index covers none of the ${total} documents; run \`elacsym wal replay ${name}\`` });
-      }
-    };
-    if (schema.vector_dim > 0) cov('vector', vectorIndexed);
-    for (const f of ftFields) cov(`fulltext:${f}`, textIndexed[f] ?? 0, textOutdated[f] ?? 0);
-    const lastMs = lastCompaction ? Number(lastCompaction) : null;
-    const oldest = journal.totals.oldest_pending_at ? Date.parse(journal.totals.oldest_pending_at) : null;
-    const status: HealthStatus = problems.some((p) => p.severity === 'corrupt') ? 'corrupt' : problems.length > 0 ? 'degraded' : 'healthy';
-    h = {
-      namespace: name,
-      status,
-      format_version: FORMAT_VERSION,
-      documents: docs,
-      segments: rows.length,
-      segment_documents: segmentDocs,
-      deleted_rows: deleted,
-      journal: {
-        pending_entries: journal.totals.pending_entries,
-        pending_documents: backlog,
-        pending_bytes: journal.totals.pending_bytes,
-        oldest_pending_age_s: oldest === null ? null : Math.max(0, Math.round((now - oldest) / 1000)),
-        quarantined: journal.totals.quarantined,
-        corrupt: journal.totals.corrupt,
-      },
-      index_coverage: coverage,
-      last_compaction_at: lastMs ? new Date(lastMs).toISOString() : null,
-      last_compaction_age_s: lastMs ? Math.max(0, Math.round((now - lastMs) / 1000)) : null,
-      orphan_files: orphans,
-      disk_bytes: dirBytes(dir),
-      manifest_bytes: journal.manifest_bytes,
-      deep: Boolean(opts.deep),
-      problems,
-    };
   } catch (e) {
     if (e instanceof ElacsymError && (e.code === 'CORRUPT_MANIFEST' || e.code === 'FORMAT_TOO_NEW' || e.code === 'FORMAT_TOO_OLD')) {
       return corruptHealth(name, e.message, path);
@@ -191,7 +82,240 @@ export function checkNamespace(dir: string, name: string, opts: HealthOptions = 
   } finally {
     db.close();
   }
-  return h;
+}
+
+/** Reads a file, or null when it vanished (a concurrent compaction's garbage collection). */
+function readIfPresent(p: string): Uint8Array | null {
+  try {
+    return new Uint8Array(readFileSync(p));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+}
+
+function sizeIfPresent(p: string): number | null {
+  try {
+    return statSync(p).size;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+}
+
+function checkSnapshot(db: Db, dir: string, name: string, opts: HealthOptions): NamespaceHealth {
+  const now = opts.now ?? Date.now();
+  const problems: Problem[] = [];
+  const path = join(dir, 'manifest.db');
+  const schema = readSchema(db);
+  if (opts.deep) {
+    // integrity_check, not quick_check: only it verifies that every b-tree's keys are in order, and a
+    // flipped bit in an id key of the docs table shows up as exactly that.
+    const res = db.pragma('integrity_check', { simple: true });
+    if (res !== 'ok') problems.push({ severity: 'corrupt', code: 'CORRUPT_MANIFEST', message: `SQLite integrity_check: ${String(res)}`, path });
+  }
+  const rows = listSegments(db);
+  const deletedBySeg = new Map<number, number>();
+  for (const r of db.prepare('SELECT segment_id, COUNT(*) AS n FROM deleted GROUP BY segment_id').all() as { segment_id: number; n: number }[]) {
+    deletedBySeg.set(r.segment_id, r.n);
+  }
+  let deleted = 0;
+  for (const n of deletedBySeg.values()) deleted += n;
+  const liveDocs = Number((db.prepare('SELECT COUNT(*) AS n FROM docs').get() as { n: number }).n);
+  const lastCompaction = getMeta(db, 'last_compaction_at');
+  const reindex = readTextReindex(db);
+  const journal = readJournalReport(db);
+  for (const e of journal.entries) {
+    if (e.status === 'corrupt') problems.push({ severity: 'corrupt', code: 'CORRUPT_JOURNAL', message: `journal entry ${e.seq}: ${e.problem}`, path });
+    if (e.status === 'quarantined') problems.push({ severity: 'degraded', code: 'QUARANTINED_JOURNAL_ENTRY', message: `journal entry ${e.seq} is quarantined: ${e.problem}`, path });
+  }
+  const segDir = join(dir, 'segments');
+  const referenced = new Set<string>();
+  let segmentDocs = 0;
+  let vectorIndexed = 0;
+  const textIndexed: Record<string, number> = Object.create(null); // keyed by field names: "constructor" is data
+  const textOutdated: Record<string, number> = Object.create(null);
+  const ftFields = Object.entries(schema.attributes).filter(([, a]) => a.full_text).map(([n]) => n);
+  /** Id keys by ordinal of each segment whose index file verified (deep only): the id maps are checked against them. */
+  const keysBySeg = new Map<number, string[]>();
+  for (const r of rows) {
+    segmentDocs += r.doc_count;
+    for (const [file, bytes, crc] of [
+      [r.parquet_file, r.parquet_bytes, r.parquet_crc32],
+      [r.index_file, r.index_bytes, r.index_crc32],
+    ] as const) {
+      referenced.add(file);
+      const p = join(segDir, file);
+      const size = sizeIfPresent(p);
+      if (size === null) {
+        problems.push({ severity: 'corrupt', code: 'CORRUPT_SEGMENT', message: `segment ${r.id}: ${file} is missing`, path: p });
+        continue;
+      }
+      if (size !== bytes) {
+        problems.push({ severity: 'corrupt', code: 'CORRUPT_SEGMENT', message: `segment ${r.id}: ${file} is ${size} bytes, ${bytes} recorded`, path: p });
+        continue;
+      }
+      if (opts.deep) {
+        const data = readIfPresent(p);
+        if (data === null) {
+          problems.push({ severity: 'corrupt', code: 'CORRUPT_SEGMENT', message: `segment ${r.id}: ${file} is missing`, path: p });
+        } else if (crc32(data) !== crc) {
+          problems.push({ severity: 'corrupt', code: 'CORRUPT_SEGMENT', message: `segment ${r.id}: ${file} fails its checksum`, path: p });
+        } else if (file === r.index_file) {
+          try {
+            const f = SegmentFile.open(new MemorySource(data), p);
+            const bad = f.verifyAll();
+            for (const s of bad) problems.push({ severity: 'corrupt', code: 'CORRUPT_SEGMENT', message: `segment ${r.id}: section ${s} fails its checksum`, path: p });
+            const idsSrc = f.source('ids');
+            if (bad.length === 0 && idsSrc) {
+              const ids = StringTable.open(idsSrc, p);
+              if (ids.length !== r.doc_count) {
+                problems.push({ severity: 'corrupt', code: 'CORRUPT_MANIFEST', message: `segment ${r.id}: ${ids.length} ids in ${file}, ${r.doc_count} recorded in the manifest`, path });
+              } else {
+                ids.loadAll();
+                keysBySeg.set(r.id, Array.from({ length: ids.length }, (_, i) => ids.get(i)));
+              }
+            }
+          } catch (e) {
+            problems.push({ severity: 'corrupt', code: 'CORRUPT_SEGMENT', message: (e as Error).message, path: p });
+          }
+        }
+      }
+    }
+    // Coverage counts live rows of segments; segments index every full-text field and vectors by construction.
+    const live = r.doc_count - (deletedBySeg.get(r.id) ?? 0);
+    if (schema.vector_dim > 0) vectorIndexed += live;
+    for (const f of ftFields) {
+      const outdated = r.id < (Object.hasOwn(reindex, f) ? reindex[f]! : 0);
+      if (outdated) textOutdated[f] = (textOutdated[f] ?? 0) + live;
+      else textIndexed[f] = (textIndexed[f] ?? 0) + live;
+    }
+  }
+  // The manifest's tables against each other (always: two counts) and, with --deep, against the ids
+  // stored in the segments: every live row is named by exactly one id, every id names a live row
+  // holding that id. A damaged id map would otherwise let the next upsert of an id make it live twice.
+  if (liveDocs !== segmentDocs - deleted) {
+    problems.push({
+      severity: 'corrupt',
+      code: 'CORRUPT_MANIFEST',
+      message: `the id map lists ${liveDocs} documents, but the segments hold ${segmentDocs} rows of which ${deleted} are marked dead`,
+      path,
+    });
+  }
+  if (opts.deep) problems.push(...checkIdMaps(db, rows, keysBySeg, path));
+  const orphans = (existsSync(segDir) ? readdirSync(segDir) : []).filter((f) => !referenced.has(f)).sort();
+  if (orphans.length > 0) problems.push({ severity: 'degraded', code: 'ORPHAN_FILES', message: `${orphans.length} orphan files in ${segDir} (the next writer removes them)`, path: segDir });
+  const backlog = journal.totals.pending_documents;
+  const maxBacklog = opts.maxBacklogDocs ?? 100_000;
+  if (backlog > maxBacklog) {
+    problems.push({ severity: 'degraded', code: 'JOURNAL_BACKLOG', message: `${backlog} documents pending in the journal > ${maxBacklog}; run \`elacsym wal replay ${name}\`` });
+  }
+  const docs = liveDocs + backlog; // upper bound while pending entries may overwrite flushed ids
+  const coverage: NamespaceHealth['index_coverage'] = {};
+  const cov = (kind: string, indexed: number, outdated = 0) => {
+    const total = indexed + backlog + outdated;
+    coverage[kind] = { indexed, journal_only: backlog, ratio: total > 0 ? Math.round((indexed / total) * 1e4) / 1e4 : 1 };
+    if (outdated > 0) {
+      coverage[kind].outdated = outdated;
+      problems.push({
+        severity: 'degraded',
+        code: 'TEXT_REINDEX_PENDING',
+        message: `${outdated} documents of ${kind} were indexed with an older analyzer (queries re-analyze them); run \`elacsym compact ${name}\``,
+      });
+    } else if (total > 0 && indexed === 0) {
+      problems.push({ severity: 'degraded', code: 'INDEX_EMPTY', message: `the ${kind} index covers none of the ${total} documents; run \`elacsym wal replay ${name}\`` });
+    }
+  };
+  if (schema.vector_dim > 0) cov('vector', vectorIndexed);
+  for (const f of ftFields) cov(`fulltext:${f}`, textIndexed[f] ?? 0, textOutdated[f] ?? 0);
+  const lastMs = lastCompaction ? Number(lastCompaction) : null;
+  const oldest = journal.totals.oldest_pending_at ? Date.parse(journal.totals.oldest_pending_at) : null;
+  const status: HealthStatus = problems.some((p) => p.severity === 'corrupt') ? 'corrupt' : problems.length > 0 ? 'degraded' : 'healthy';
+  return {
+    namespace: name,
+    status,
+    format_version: FORMAT_VERSION,
+    documents: docs,
+    segments: rows.length,
+    segment_documents: segmentDocs,
+    deleted_rows: deleted,
+    journal: {
+      pending_entries: journal.totals.pending_entries,
+      pending_documents: backlog,
+      pending_bytes: journal.totals.pending_bytes,
+      oldest_pending_age_s: oldest === null ? null : Math.max(0, Math.round((now - oldest) / 1000)),
+      quarantined: journal.totals.quarantined,
+      corrupt: journal.totals.corrupt,
+    },
+    index_coverage: coverage,
+    last_compaction_at: lastMs ? new Date(lastMs).toISOString() : null,
+    last_compaction_age_s: lastMs ? Math.max(0, Math.round((now - lastMs) / 1000)) : null,
+    orphan_files: orphans,
+    disk_bytes: dirBytes(dir),
+    manifest_bytes: journal.manifest_bytes,
+    deep: Boolean(opts.deep),
+    problems,
+  };
+}
+
+/**
+ * Every inconsistency between the id map (docs), the dead rows (deleted) and the segments: ids naming a
+ * segment or row that does not exist, a dead row, a row another id names, or a row holding another id;
+ * dead rows outside their segment; live rows no id names. Reported per kind, with a count and the first
+ * example (a damaged table can hold millions).
+ */
+function checkIdMaps(db: Db, rows: readonly SegmentRow[], keysBySeg: ReadonlyMap<number, string[]>, path: string): Problem[] {
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const kinds = new Map<string, { n: number; first: string }>();
+  const note = (kind: string, example: string) => {
+    const k = kinds.get(kind);
+    if (k) k.n++;
+    else kinds.set(kind, { n: 1, first: example });
+  };
+  const dead = new Map<number, Uint8Array>();
+  for (const { segment_id, ord } of db.prepare('SELECT segment_id, ord FROM deleted').iterate() as Iterable<{ segment_id: number; ord: number }>) {
+    const r = byId.get(segment_id);
+    if (!r || !(ord >= 0 && ord < r.doc_count)) {
+      note('dead rows outside their segment', `segment ${segment_id} row ${ord}`);
+      continue;
+    }
+    let d = dead.get(segment_id);
+    if (!d) dead.set(segment_id, (d = new Uint8Array(r.doc_count)));
+    d[ord] = 1;
+  }
+  const named = new Map<number, Uint8Array>();
+  for (const { id_key, segment_id, ord } of db.prepare('SELECT id_key, segment_id, ord FROM docs').iterate() as Iterable<{ id_key: string; segment_id: number; ord: number }>) {
+    const r = byId.get(segment_id);
+    if (!r) {
+      note('ids naming a segment the manifest does not list', `id ${id_key} -> segment ${segment_id}`);
+      continue;
+    }
+    if (!(ord >= 0 && ord < r.doc_count)) {
+      note('ids naming a row outside their segment', `id ${id_key} -> segment ${segment_id} row ${ord}`);
+      continue;
+    }
+    if (dead.get(segment_id)?.[ord]) note('ids naming a dead row', `id ${id_key} -> segment ${segment_id} row ${ord}`);
+    let n = named.get(segment_id);
+    if (!n) named.set(segment_id, (n = new Uint8Array(r.doc_count)));
+    if (n[ord]) note('rows named by two ids', `segment ${segment_id} row ${ord} (one is ${id_key})`);
+    n[ord] = 1;
+    const keys = keysBySeg.get(segment_id);
+    if (keys && keys[ord] !== id_key) note('ids naming a row that holds another id', `id ${id_key} -> segment ${segment_id} row ${ord}, which holds ${keys[ord]}`);
+  }
+  for (const r of rows) {
+    const d = dead.get(r.id);
+    const n = named.get(r.id);
+    const keys = keysBySeg.get(r.id);
+    for (let ord = 0; ord < r.doc_count; ord++) {
+      if (!d?.[ord] && !n?.[ord]) note('live rows no id names (their id could become live twice)', `segment ${r.id} row ${ord}${keys ? ` holding ${keys[ord]}` : ''}`);
+    }
+  }
+  return [...kinds].map(([kind, { n, first }]) => ({
+    severity: 'corrupt' as const,
+    code: 'CORRUPT_MANIFEST',
+    message: `id map: ${n} ${kind} (first: ${first})`,
+    path,
+  }));
 }
 
 function corruptHealth(name: string, message: string, path: string): NamespaceHealth {

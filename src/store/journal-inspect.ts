@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { decodeDeletes, decodeUpserts } from '../storage/journal-codec.js';
 import { checkFormat, journalDamage, journalEntries } from '../storage/manifest.js';
-import { asStorageError, openDb } from '../storage/sqlite.js';
+import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
 
 export interface JournalEntryInfo {
   seq: number;
@@ -32,67 +32,73 @@ export function inspectJournal(dir: string, opts: { dump?: (seq: number, payload
   const db = openDb(path, { readonly: true });
   try {
     checkFormat(db, path);
-    const entries: JournalEntryInfo[] = [];
-    const totals = { pending_entries: 0, pending_documents: 0, pending_bytes: 0, corrupt: 0, quarantined: 0, oldest_pending_at: null as string | null };
-    db.transaction(() => {
-      for (const row of journalEntries(db)) {
-        let problem = journalDamage(row);
-        if (!problem) {
-          try {
-            if (row.op === 'upsert') decodeUpserts(row.payload);
-            else decodeDeletes(row.payload);
-          } catch (e) {
-            problem = `undecodable payload: ${(e as Error).message}`;
-          }
-        }
-        entries.push({
-          seq: row.seq,
-          op: row.op,
-          documents: row.count,
-          bytes: row.bytes,
-          crc32: hex(row.crc32),
-          status: problem ? 'corrupt' : 'ok',
-          ...(problem ? { problem } : {}),
-          committed_at: new Date(row.committed_at).toISOString(),
-          state: 'pending',
-        });
-        totals.pending_entries++;
-        totals.pending_documents += row.count;
-        totals.pending_bytes += row.bytes;
-        totals.oldest_pending_at ??= new Date(row.committed_at).toISOString();
-        if (problem) totals.corrupt++;
-      }
-      for (const q of db.prepare('SELECT seq, op, count, bytes, crc32, committed_at, reason, payload FROM quarantine ORDER BY seq').iterate() as Iterable<{
-        seq: number;
-        op: 'upsert' | 'delete';
-        count: number;
-        bytes: number;
-        crc32: number;
-        committed_at: number;
-        reason: string;
-        payload: Uint8Array;
-      }>) {
-        entries.push({
-          seq: q.seq,
-          op: q.op,
-          documents: q.count,
-          bytes: q.bytes,
-          crc32: hex(q.crc32),
-          status: 'quarantined',
-          problem: q.reason,
-          committed_at: new Date(q.committed_at).toISOString(),
-          state: 'quarantined',
-        });
-        totals.quarantined++;
-        opts.dump?.(q.seq, q.payload);
-      }
-    })();
-    const pageCount = Number(db.pragma('page_count', { simple: true }));
-    const pageSize = Number(db.pragma('page_size', { simple: true }));
-    return { entries: entries.sort((a, b) => a.seq - b.seq), totals, manifest_bytes: pageCount * pageSize };
+    return db.transaction(() => readJournalReport(db, opts))();
   } catch (e) {
     throw asStorageError(e, path);
   } finally {
     db.close();
   }
+}
+
+/**
+ * The journal report read through an open manifest connection: inside the caller's read transaction it
+ * is of the same snapshot as whatever else the caller reads (health).
+ */
+export function readJournalReport(db: Db, opts: { dump?: (seq: number, payload: Uint8Array) => void } = {}): JournalReport {
+  const entries: JournalEntryInfo[] = [];
+  const totals = { pending_entries: 0, pending_documents: 0, pending_bytes: 0, corrupt: 0, quarantined: 0, oldest_pending_at: null as string | null };
+  for (const row of journalEntries(db)) {
+    let problem = journalDamage(row);
+    if (!problem) {
+      try {
+        if (row.op === 'upsert') decodeUpserts(row.payload);
+        else decodeDeletes(row.payload);
+      } catch (e) {
+        problem = `undecodable payload: ${(e as Error).message}`;
+      }
+    }
+    entries.push({
+      seq: row.seq,
+      op: row.op,
+      documents: row.count,
+      bytes: row.bytes,
+      crc32: hex(row.crc32),
+      status: problem ? 'corrupt' : 'ok',
+      ...(problem ? { problem } : {}),
+      committed_at: new Date(row.committed_at).toISOString(),
+      state: 'pending',
+    });
+    totals.pending_entries++;
+    totals.pending_documents += row.count;
+    totals.pending_bytes += row.bytes;
+    totals.oldest_pending_at ??= new Date(row.committed_at).toISOString();
+    if (problem) totals.corrupt++;
+  }
+  for (const q of db.prepare('SELECT seq, op, count, bytes, crc32, committed_at, reason, payload FROM quarantine ORDER BY seq').iterate() as Iterable<{
+    seq: number;
+    op: 'upsert' | 'delete';
+    count: number;
+    bytes: number;
+    crc32: number;
+    committed_at: number;
+    reason: string;
+    payload: Uint8Array;
+  }>) {
+    entries.push({
+      seq: q.seq,
+      op: q.op,
+      documents: q.count,
+      bytes: q.bytes,
+      crc32: hex(q.crc32),
+      status: 'quarantined',
+      problem: q.reason,
+      committed_at: new Date(q.committed_at).toISOString(),
+      state: 'quarantined',
+    });
+    totals.quarantined++;
+    opts.dump?.(q.seq, q.payload);
+  }
+  const pageCount = Number(db.pragma('page_count', { simple: true }));
+  const pageSize = Number(db.pragma('page_size', { simple: true }));
+  return { entries: entries.sort((a, b) => a.seq - b.seq), totals, manifest_bytes: pageCount * pageSize };
 }

@@ -6,7 +6,7 @@
  * the open (a swap raced us), the snapshot is taken again.
  */
 import { statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { ElacsymError } from '../errors.js';
 import { idFromKey, idKey } from '../model/document.js';
 import type { Doc, DocId, Schema } from '../model/types.js';
@@ -36,11 +36,6 @@ export interface SnapshotOptions {
 export interface Location {
   segment: SegmentHandle;
   ord: number;
-}
-
-export interface JournalWarning {
-  seq: number;
-  reason: string;
 }
 
 export class SegmentHandle {
@@ -81,8 +76,20 @@ export class SegmentHandle {
   }
 
   get ids(): StringTable {
-    this._ids ??= StringTable.open(this.section('ids'), this.file.path);
+    if (!this._ids) {
+      const ids = StringTable.open(this.section('ids'), this.file.path);
+      // The manifest's row count lays out the dead rows and the vector section: a count that disagrees
+      // with the file would pair ordinals with the wrong rows.
+      if (ids.length !== this.row.doc_count) throw this.countMismatch(`${ids.length} ids`);
+      this._ids = ids;
+    }
     return this._ids;
+  }
+
+  private countMismatch(what: string): ElacsymError {
+    return new ElacsymError('CORRUPT_SEGMENT', `${this.file.path}: ${what} in the file, ${this.row.doc_count} documents recorded in the manifest`, {
+      details: { path: this.file.path },
+    });
   }
 
   /** Decoded ids by ordinal, filled on use: ties broken by id decode the same ids query after query. */
@@ -96,7 +103,11 @@ export class SegmentHandle {
   }
 
   attributesOf(ord: number): Doc['attributes'] {
-    this._docs ??= StringTable.open(this.section('docs'), this.file.path);
+    if (!this._docs) {
+      const docs = StringTable.open(this.section('docs'), this.file.path);
+      if (docs.length !== this.row.doc_count) throw this.countMismatch(`${docs.length} attribute rows`);
+      this._docs = docs;
+    }
     try {
       return JSON.parse(this._docs.get(ord)) as Doc['attributes'];
     } catch (e) {
@@ -111,6 +122,7 @@ export class SegmentHandle {
     const src = this._vectors;
     if (!src || dim === 0) return null;
     const flagsLen = (this.row.doc_count + 3) & ~3;
+    if (src.length !== flagsLen + this.row.doc_count * dim * 4) throw this.countMismatch(`a vector section of ${src.length} bytes`);
     if (src.read(ord, 1)[0] !== 1) return null;
     const b = src.read(flagsLen + ord * dim * 4, dim * 4);
     return new Float32Array(b.buffer, b.byteOffset, dim);
@@ -161,7 +173,6 @@ export class Snapshot {
     readonly pendingDocs: Doc[],
     /** Every id key written or deleted by the pending journal (they shadow segment rows). */
     readonly pendingKeys: ReadonlySet<string>,
-    readonly warnings: JournalWarning[],
     readonly pendingEntries: number,
     /** The ids asked for with SnapshotOptions.locate that the segments hold (pending journal writes excluded). */
     readonly located: ReadonlyMap<string, Location> = new Map(),
@@ -195,22 +206,29 @@ export class Snapshot {
 
   private static read(db: Db, dir: string, opts: SnapshotOptions): Snapshot {
     const schema = readSchema(db);
-    // Pending journal: newest write of an id wins. Damaged entries are skipped and reported, never applied.
+    // Pending journal: newest write of an id wins. A damaged entry fails the snapshot (CORRUPT_JOURNAL):
+    // it may hold an update or a delete, so answering from the rest could return a stale or deleted
+    // document with exit 0. A writer (`wal replay`, or any import's recovery) sets it aside in quarantine,
+    // where health reports it, and from then on readers answer from the rest.
     const latest = new Map<string, Doc | null>();
-    const warnings: JournalWarning[] = [];
     let entries = 0;
     for (const row of journalEntries(db)) {
       entries++;
-      const damage = journalDamage(row);
-      if (damage) {
-        warnings.push({ seq: row.seq, reason: damage });
-        continue;
+      let damage = journalDamage(row);
+      if (!damage) {
+        try {
+          if (row.op === 'upsert') for (const d of decodeUpserts(row.payload)) latest.set(idKey(d.id), d);
+          else for (const id of decodeDeletes(row.payload)) latest.set(idKey(id), null);
+        } catch (e) {
+          damage = `undecodable payload: ${(e as Error).message}`;
+        }
       }
-      try {
-        if (row.op === 'upsert') for (const d of decodeUpserts(row.payload)) latest.set(idKey(d.id), d);
-        else for (const id of decodeDeletes(row.payload)) latest.set(idKey(id), null);
-      } catch (e) {
-        warnings.push({ seq: row.seq, reason: `undecodable payload: ${(e as Error).message}` });
+      if (damage) {
+        const ns = basename(dir);
+        throw new ElacsymError('CORRUPT_JOURNAL', `${join(dir, 'manifest.db')}: pending journal entry ${row.seq} is damaged (${damage})`, {
+          hint: `see \`elacsym wal inspect ${ns}\`; \`elacsym wal replay ${ns}\` sets the entry aside in quarantine and applies the rest`,
+          details: { path: join(dir, 'manifest.db'), seq: row.seq },
+        });
       }
     }
     const rows = listSegments(db);
@@ -226,11 +244,20 @@ export class Snapshot {
       if (r && ord < r.doc_count) deadOf(r)[ord] = 1;
     }
     if (latest.size > 0) {
-      const loc = db.prepare('SELECT segment_id, ord FROM docs WHERE id_key = ?');
+      // A pending write shadows the row its id names in the id map. Both copies of the map are asked (see
+      // storage/manifest.ts, docs_copy; a manifest written before the copy existed has only the table):
+      // if damage made them disagree, every row either names is shadowed, so the id is never live twice.
+      const hasCopy = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'docs_copy'").get() !== undefined;
+      const locs = [
+        db.prepare('SELECT segment_id, ord FROM docs INDEXED BY sqlite_autoindex_docs_1 WHERE id_key = ?'),
+        ...(hasCopy ? [db.prepare('SELECT segment_id, ord FROM docs INDEXED BY docs_copy WHERE id_key = ?')] : []),
+      ];
       for (const key of latest.keys()) {
-        const l = loc.get(key) as { segment_id: number; ord: number } | undefined;
-        const r = l && byId.get(l.segment_id);
-        if (r && l.ord < r.doc_count) deadOf(r)[l.ord] = 1;
+        for (const loc of locs) {
+          const l = loc.get(key) as { segment_id: number; ord: number } | undefined;
+          const r = l && byId.get(l.segment_id);
+          if (r && l.ord < r.doc_count) deadOf(r)[l.ord] = 1;
+        }
       }
     }
     const segments: SegmentHandle[] = [];
@@ -253,7 +280,7 @@ export class Snapshot {
         if (seg && l.ord < seg.docCount && seg.isLive(l.ord)) located.set(key, { segment: seg, ord: l.ord });
       }
     }
-    const snap = new Snapshot(dir, schema, segments, pendingDocs, new Set(latest.keys()), warnings, entries, located);
+    const snap = new Snapshot(dir, schema, segments, pendingDocs, new Set(latest.keys()), entries, located);
     snap.textReindex = readTextReindex(db);
     return snap;
   }
@@ -272,6 +299,11 @@ export class Snapshot {
 /** Files up to this size are read whole and checksummed on open; larger ones are read by range. */
 const READ_WHOLE_BYTES = 4 * 1024 * 1024;
 
+const STREAM_CHUNK = 1024 * 1024;
+
+const damaged = (idxPath: string) =>
+  new ElacsymError('CORRUPT_SEGMENT', `${idxPath}: checksum mismatch (the file is damaged)`, { details: { path: idxPath } });
+
 function openSegment(dir: string, r: SegmentRow, dead: Uint8Array | null, opts: SnapshotOptions): SegmentHandle {
   const idxPath = join(dir, 'segments', r.index_file);
   const parquetPath = join(dir, 'segments', r.parquet_file);
@@ -289,16 +321,24 @@ function openSegment(dir: string, r: SegmentRow, dead: Uint8Array | null, opts: 
         details: { path: idxPath },
       });
     }
+    // Every byte a query uses is verified before it is used: a file read whole against the manifest's
+    // CRC-32 here; a larger one read by range block by block as it is read (version 2 block checksums),
+    // or, for a version 1 file that has none, whole (streamed, not kept) before any of it is used.
     let src: ByteSource = fsrc;
+    let verified = false;
     if (opts.loadFully || fsrc.length <= (opts.readWholeBytes ?? READ_WHOLE_BYTES)) {
       const bytes = fsrc.read(0, fsrc.length);
-      if (crc32(bytes) !== r.index_crc32) {
-        throw new ElacsymError('CORRUPT_SEGMENT', `${idxPath}: checksum mismatch (the file is damaged)`, { details: { path: idxPath } });
-      }
+      if (crc32(bytes) !== r.index_crc32) throw damaged(idxPath);
       src = new MemorySource(bytes);
+      verified = true;
       fsrc.close();
+    } else if (!SegmentFile.hasBlockChecksums(fsrc)) {
+      let c = 0;
+      for (let at = 0; at < fsrc.length; at += STREAM_CHUNK) c = crc32(fsrc.read(at, Math.min(STREAM_CHUNK, fsrc.length - at)), c);
+      if (c !== r.index_crc32) throw damaged(idxPath);
+      verified = true;
     }
-    const file = SegmentFile.open(src, idxPath);
+    const file = SegmentFile.open(src, idxPath, { verified });
     return new SegmentHandle(r, file, parquetPath, psrc, dead, src === fsrc ? () => fsrc.close() : null, opts.loadFully === true);
   } catch (e) {
     psrc.close();

@@ -5,7 +5,8 @@
  * quarantined with their bytes kept.
  */
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { ElacsymError } from '../errors.js';
 import { idKey } from '../model/document.js';
 import { attributeOf, dataRecord, inferType } from '../model/schema.js';
 import type { AttributeSchema, AttrValue, Doc, DocId, Schema } from '../model/types.js';
@@ -16,6 +17,7 @@ import {
   insertSegment,
   appendJournal,
   checkFormat,
+  ensureIdMapCopy,
   getMeta,
   journalDamage,
   journalEntries,
@@ -37,6 +39,8 @@ export interface WriterOptions {
   /** Skip recovery on open (used by `wal inspect`-style tools that only read). */
   recover?: boolean;
   onPhase?: (phase: BuildPhase | 'commit', docs: number) => void;
+  /** Called once when another writer holds the lock and this one starts waiting for it. */
+  onWait?: () => void;
 }
 
 export interface FlushResult {
@@ -50,6 +54,15 @@ export interface FlushResult {
 }
 
 type PendingOp = { seq: number; op: 'upsert'; docs: Doc[] } | { seq: number; op: 'delete'; ids: DocId[] };
+
+/** The two copies of the id map disagree about `key`: writing on would make it live twice or lose a row. */
+function idMapDamaged(dir: string, key: string): ElacsymError {
+  const ns = basename(dir);
+  return new ElacsymError('CORRUPT_MANIFEST', `${join(dir, 'manifest.db')}: the id map is damaged (its two copies disagree about id ${key}); nothing was written`, {
+    hint: `run \`elacsym health ${ns} --deep\`; queries and export still work: \`elacsym export ${ns}\` into a new namespace, or restore the manifest from a backup`,
+    details: { path: join(dir, 'manifest.db') },
+  });
+}
 
 export class Writer {
   readonly db: Db;
@@ -77,12 +90,13 @@ export class Writer {
   }
 
   static async open(dir: string, name: string, opts: WriterOptions = {}): Promise<Writer> {
-    const lock = acquireWriterLock(join(dir, 'writer.lock'), opts.waitSeconds ?? 0, `namespace ${name}`);
+    const lock = acquireWriterLock(join(dir, 'writer.lock'), opts.waitSeconds ?? 0, `namespace ${name}`, opts.onWait);
     let db: Db | undefined;
     try {
       const path = join(dir, 'manifest.db');
       db = openDb(path);
       checkFormat(db, path);
+      ensureIdMapCopy(db);
       const w = new Writer(dir, db, lock, opts);
       mkdirSync(join(dir, 'segments'), { recursive: true });
       if (opts.recover !== false) {
@@ -274,7 +288,9 @@ export class Writer {
         : null;
 
     this.opts.onPhase?.('commit', docs.length);
-    const getLoc = this.db.prepare('SELECT segment_id, ord FROM docs WHERE id_key = ?');
+    // Each lookup names its b-tree: the table itself (its primary key) and the copy.
+    const getLoc = this.db.prepare('SELECT segment_id, ord FROM docs INDEXED BY sqlite_autoindex_docs_1 WHERE id_key = ?');
+    const getCopy = this.db.prepare('SELECT segment_id, ord FROM docs INDEXED BY docs_copy WHERE id_key = ?');
     const putLoc = this.db.prepare('INSERT OR REPLACE INTO docs (id_key, segment_id, ord) VALUES (?, ?, ?)');
     const delLoc = this.db.prepare('DELETE FROM docs WHERE id_key = ?');
     const markDeleted = this.db.prepare('INSERT OR IGNORE INTO deleted (segment_id, ord) VALUES (?, ?)');
@@ -284,6 +300,8 @@ export class Writer {
       let ord = 0;
       for (const [key, doc] of latest) {
         const old = getLoc.get(key) as { segment_id: number; ord: number } | undefined;
+        const copy = getCopy.get(key) as { segment_id: number; ord: number } | undefined;
+        if (old?.segment_id !== copy?.segment_id || old?.ord !== copy?.ord) throw idMapDamaged(this.dir, key);
         if (old) markDeleted.run(old.segment_id, old.ord);
         if (doc) {
           putLoc.run(key, segId, ord++);

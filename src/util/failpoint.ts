@@ -18,6 +18,9 @@ export const FAILPOINTS = [
   'compact:after-manifest-commit',
   'compact:after-gc',
   'drop:after-rename',
+  'backup:before-rename',
+  'restore:before-publish',
+  'restore:after-old-renamed',
 ] as const;
 export type FailpointName = (typeof FAILPOINTS)[number];
 

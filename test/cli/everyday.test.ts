@@ -272,3 +272,19 @@ describe('get', () => {
     expect((await cli(['-d', d, 'get', 'docs'])).code).toBe(2);
   });
 });
+
+describe('table output', () => {
+  it('prints one column per attribute fitted to the width, and --explain as readable lines', async () => {
+    const d = await populated();
+    const r = await cli(['-d', d, 'query', 'docs', '--vector', '[50,1,0]', '--text', 'number', '-k', '3', '--format', 'table', '--explain'], { env: { COLUMNS: '50' } });
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toMatch(/^rank\s+id\s+score\s+title\s+year\s+tags$/);
+    for (const l of lines.slice(0, 4)) expect(l.length, l).toBeLessThanOrEqual(50);
+    expect(lines.slice(1, 4).every((l) => /^\s+\d\s+\d+\s+0\.\d{6}\s/.test(l))).toBe(true);
+    expect(r.stdout).toMatch(/^plan:$/m);
+    expect(r.stdout).toMatch(/^per result:$/m);
+    expect(r.stdout).toMatch(/id\s+vector rank\s+vector score\s+text rank\s+text score/);
+    expect(r.stdout).not.toContain('{\n'); // no raw JSON dump
+  });
+});

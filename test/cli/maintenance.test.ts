@@ -213,11 +213,10 @@ describe('wal inspect / replay', () => {
     expect(rep.entries.find((e: { seq: number }) => e.seq === 2)).toMatchObject({ status: 'corrupt' });
     expect(rep.entries.find((e: { seq: number }) => e.seq === 2).problem).toContain('CRC-32 mismatch');
     expect((await cli(['-d', d, 'health'])).code).toBe(5);
-    // queries skip it with a warning and answer from the rest
+    // readers fail closed until a writer sets it aside (see test/cli/journal-damage.test.ts)
     const q = (await cli(['-d', d, 'query', 'ns', '--top-k', '1000', '--format', 'json']));
-    expect(q.code).toBe(0);
-    expect(q.stderr).toContain('journal entry 2 skipped');
-    expect(JSON.parse(q.stdout).results).toHaveLength(200);
+    expect(q.code).toBe(5);
+    expect(errorCode(q.stderr)).toBe('CORRUPT_JOURNAL');
     // replay quarantines it and applies the others
     const replay = JSON.parse((await cli(['-d', d, '--json', 'wal', 'replay', 'ns'])).stdout);
     expect(replay).toMatchObject({ applied_entries: 2, quarantined: 1, documents: 200 });

@@ -3,6 +3,7 @@ import { compactNamespace, type CompactionReport } from '../../store/compact.js'
 import { Writer } from '../../store/writer.js';
 import { DataDir, namespaceDir } from '../../store/data-dir.js';
 import { intOpt } from '../args.js';
+import { loadConfig } from '../config.js';
 import { err, printJson, type GlobalOptions, reportError } from '../output.js';
 
 function describe(r: CompactionReport): string {
@@ -17,6 +18,12 @@ export default async function compact([name]: string[], o: Record<string, unknow
   if (name && o.all) throw new ElacsymError('USAGE', 'pass either a namespace or --all, not both');
   const wait = intOpt(o.wait ?? 0, '--wait', 0, 86400);
   const names = o.all ? DataDir.open(g.dataDir).listNamespaces() : [name!];
+  const cfg = await loadConfig(g.dataDir);
+  const thresholds = {
+    maxSegments: cfg['compaction.max_segments'].value as number,
+    tierBaseDocs: cfg['compaction.min_segment_size'].value as number,
+    deadRatio: cfg['compaction.dead_ratio'].value as number,
+  };
   let worst = 0;
   for (const ns of names) {
     try {
@@ -24,7 +31,7 @@ export default async function compact([name]: string[], o: Record<string, unknow
       // No recovery flush on open: the plan decides whether the journal backlog is worth flushing.
       const w = await Writer.open(dir, ns, { waitSeconds: wait, recover: false });
       try {
-        const report = await compactNamespace(w, ns, { ifNeeded: Boolean(o.ifNeeded), dryRun: Boolean(o.dryRun) });
+        const report = await compactNamespace(w, ns, { ifNeeded: Boolean(o.ifNeeded), dryRun: Boolean(o.dryRun), thresholds });
         if (g.json) await printJson(report);
         else if (!g.quiet || report.dry_run) err(describe(report));
       } finally {

@@ -1,5 +1,6 @@
 import { namespaceDir } from '../../store/data-dir.js';
 import { describeNamespace, type NamespaceDescription } from '../../store/describe.js';
+import { loadConfig } from '../config.js';
 import { outLine, printJson, type GlobalOptions } from '../output.js';
 
 /** Human-readable form: one fact per line, fields as an aligned table. */
@@ -32,7 +33,7 @@ export function describeText(d: NamespaceDescription): string[] {
 
 export default async function describe([name]: string[], _o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
   const d = describeNamespace(namespaceDir(g.dataDir, name!), name!);
-  if (g.json) await printJson(d);
+  if (g.json) await printJson({ ...d, config: await loadConfig(g.dataDir) }); // effective configuration and its sources
   else for (const l of describeText(d)) await outLine(l);
   return 0;
 }

@@ -3,6 +3,7 @@ import { ElacsymError } from '../../errors.js';
 import { DataDir, namespaceDir } from '../../store/data-dir.js';
 import { checkNamespace, type NamespaceHealth, toPrometheus } from '../../store/health.js';
 import { intOpt } from '../args.js';
+import { loadConfig } from '../config.js';
 import { isTTY, out, outLine, printJson, type GlobalOptions } from '../output.js';
 
 export const HEALTH_EXIT = { healthy: 0, degraded: 6, corrupt: 5 } as const;
@@ -22,6 +23,8 @@ export function textReport(h: NamespaceHealth): string[] {
 
 export default async function health([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
   const maxBacklogDocs = intOpt(o.maxBacklog, '--max-backlog', 0);
+  // Loaded (and so validated) in every mode: a broken configuration file is worth reporting here.
+  const config = await loadConfig(g.dataDir);
   let names: string[];
   let dir: DataDir | null = null;
   if (name) {
@@ -35,7 +38,8 @@ export default async function health([name]: string[], o: Record<string, unknown
   const reports = names.map((n) => checkNamespace(dir!.namespacePath(n), n, { deep: Boolean(o.deep), maxBacklogDocs }));
   const worst = reports.some((r) => r.status === 'corrupt') ? 'corrupt' : reports.some((r) => r.status === 'degraded') ? 'degraded' : 'healthy';
   if (o.prometheus) await out(toPrometheus(reports));
-  else if (g.json) await printJson({ status: worst, namespaces: reports });
+  // The effective configuration with the source of each value (default, user, data-dir, env).
+  else if (g.json) await printJson({ status: worst, namespaces: reports, config });
   else if (isTTY('stdout') && isTTY('stdin')) {
     const { loadScreen } = await import('../ui/load.js');
     const { renderHealth } = await loadScreen<typeof import('../ui/health-screen.js')>('health-screen');

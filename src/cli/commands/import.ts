@@ -4,6 +4,7 @@ import { namespaceDir } from '../../store/data-dir.js';
 import { importNdjson, type ImportProgress } from '../../store/ingest.js';
 import { Writer } from '../../store/writer.js';
 import { intOpt } from '../args.js';
+import { loadConfig } from '../config.js';
 import { err, fmtInt, isTTY, printJson, type GlobalOptions } from '../output.js';
 import { startProgress } from '../progress.js';
 
@@ -23,15 +24,22 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
   if (o.resume && fromStdin) throw new ElacsymError('USAGE', '--resume needs a FILE; for stdin pass --skip-lines N');
   if (o.resume && o.skipLines !== undefined) throw new ElacsymError('USAGE', '--resume and --skip-lines are exclusive');
   if (o.rejects && o.onError !== 'skip') throw new ElacsymError('USAGE', '--rejects needs --on-error skip');
-  const batchDocs = intOpt(o.batchSize, '--batch-size', 1, 1_000_000);
-  const segmentDocs = intOpt(o.segmentDocs, '--segment-docs', 1, 100_000_000);
+  // Flags typed by the user win; otherwise ELACSYM_IMPORT_* or elacsym.toml [import], else the built-in defaults.
+  const cfg = await loadConfig(g.dataDir);
+  const batchDocs = g.explicit.has('batchSize') ? intOpt(o.batchSize, '--batch-size', 1, 1_000_000) : (cfg['import.batch_size'].value as number);
+  const segmentDocs = g.explicit.has('segmentDocs') ? intOpt(o.segmentDocs, '--segment-docs', 1, 100_000_000) : (cfg['import.segment_docs'].value as number);
   const maxLineBytes = intOpt(o.maxLineBytes, '--max-line-bytes', 1024);
   const wait = intOpt(o.wait ?? 0, '--wait', 0, 86400);
 
   let rejectsFd: number | null = null;
   if (typeof o.rejects === 'string') rejectsFd = openSync(o.rejects, 'w');
 
-  const writer = await Writer.open(dir, name!, { waitSeconds: wait, segmentDocs });
+  // Queued behind another writer: say so (with --json as an event a script or test can wait for).
+  const onWait = () => {
+    if (g.json) err(JSON.stringify({ event: 'waiting', namespace: name }));
+    else if (!g.quiet) err(`waiting up to ${wait}s for another writer of ${name}`);
+  };
+  const writer = await Writer.open(dir, name!, { waitSeconds: wait, segmentDocs, onWait });
   let stop = false;
   const onSig = () => {
     if (stop) process.exit(130);

@@ -9,6 +9,7 @@ import { namespaceDir } from '../../store/data-dir.js';
 import { type ListPage, listDocuments, parseSort } from '../../store/list.js';
 import { Snapshot } from '../../store/snapshot.js';
 import { intOpt, jsonArg } from '../args.js';
+import { loadConfig } from '../config.js';
 import { err, isTTY, outLine, printJson, type GlobalOptions } from '../output.js';
 
 export default async function queryList(name: string, o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
@@ -24,7 +25,6 @@ export default async function queryList(name: string, o: Record<string, unknown>
   const snap = Snapshot.open(dir);
   let page: ListPage;
   try {
-    for (const w of snap.warnings) err(`elacsym: warning: journal entry ${w.seq} skipped: ${w.reason} (see \`elacsym wal inspect ${name}\`)`);
     page = listDocuments(snap, {
       filter: typeof o.filter === 'string' ? parseFilter(jsonArg(o.filter, '--filter'), snap.schema) : null,
       sort: typeof o.sort === 'string' ? parseSort(o.sort, snap.schema) : [],
@@ -37,7 +37,9 @@ export default async function queryList(name: string, o: Record<string, unknown>
   } finally {
     snap.close();
   }
-  const format = typeof o.format === 'string' ? o.format : g.json || !isTTY('stdout') ? 'json' : 'table';
+  // --format, then --json, then the configured [output] format (ELACSYM_OUTPUT_FORMAT), then by terminal.
+  const configured = (await loadConfig(g.dataDir))['output.format'].value as string | null;
+  const format = typeof o.format === 'string' ? o.format : g.json ? 'json' : (configured ?? (isTTY('stdout') ? 'table' : 'json'));
   if (format === 'json') {
     await printJson(page);
     return 0;

@@ -7,6 +7,8 @@ import { warmUp } from '../../query/warm-up.js';
 import { QueryContext } from '../../store/search-sources.js';
 import { Snapshot } from '../../store/snapshot.js';
 import { intOpt, jsonArg, numOpt, readInput } from '../args.js';
+import type { fitCell as FitCell, renderTable as RenderTable, TableColumn } from '../table.js';
+import { loadConfig } from '../config.js';
 import { concreteHint, err, isTTY, out, outLine, printJson, type GlobalOptions } from '../output.js';
 
 /** Flags that turn `query` into a sorted, paged listing (src/cli/commands/query-list.ts). */
@@ -42,30 +44,88 @@ export function flagsToRequest(o: Record<string, unknown>): Record<string, unkno
   return r;
 }
 
-function formatOf(o: Record<string, unknown>, g: GlobalOptions): 'json' | 'ndjson' | 'table' {
+/** Display cells a table may use: the terminal's width, else $COLUMNS, else unlimited (no cutting). */
+function tableWidth(): number {
+  if (isTTY('stdout') && process.stdout.columns) return process.stdout.columns;
+  const c = Number(process.env.COLUMNS);
+  return Number.isInteger(c) && c > 0 ? c : Infinity;
+}
+
+function formatOf(o: Record<string, unknown>, g: GlobalOptions, configured: string | null): 'json' | 'ndjson' | 'table' {
   if (typeof o.format === 'string') return o.format as 'json' | 'ndjson' | 'table';
   if (g.json) return 'json';
+  if (configured) return configured as 'json' | 'ndjson' | 'table'; // ELACSYM_OUTPUT_FORMAT or [output] format
   return isTTY('stdout') ? 'table' : 'json';
 }
 
-async function print(resp: QueryResponse, format: 'json' | 'ndjson' | 'table'): Promise<void> {
+async function print(resp: QueryResponse, format: 'json' | 'ndjson' | 'table', schema: Schema, width: number): Promise<void> {
   if (format === 'json') return printJson(resp);
   if (format === 'ndjson') {
     for (const r of resp.results) await printJson(r);
     return;
   }
-  const rows = resp.results.map((r, i) => [String(i + 1), JSON.stringify(r.id), r.score.toFixed(6), r.attributes ? truncate(JSON.stringify(r.attributes), 80) : '']);
-  const head = ['rank', 'id', 'score', 'attributes'];
-  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
-  await outLine(line(head));
-  for (const r of rows) await outLine(line(r));
+  // Loaded only for tables (terminals): JSON output never pays for display-width tables.
+  const { fitCell, renderTable } = await import('../table.js');
+  // One column per attribute (in schema order, then any others in first-seen order), fitted to the terminal.
+  const names: string[] = [];
+  const seen = new Set<string>();
+  for (const n of [...Object.keys(schema.attributes), ...resp.results.flatMap((r) => (r.attributes ? Object.keys(r.attributes) : []))]) {
+    if (!seen.has(n) && resp.results.some((r) => r.attributes && Object.hasOwn(r.attributes, n))) {
+      seen.add(n);
+      names.push(n);
+    }
+  }
+  const hasVec = resp.results.some((r) => r.vector);
+  const cell = (v: unknown) => (v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v));
+  const cols: TableColumn[] = [
+    { head: 'rank', shrink: false, right: true },
+    { head: 'id', shrink: false },
+    { head: 'score', shrink: false, right: true },
+    ...names.map((n) => ({ head: n, shrink: true })),
+    ...(hasVec ? [{ head: 'vector', shrink: true }] : []),
+  ];
+  const rows = resp.results.map((r, i) => [
+    String(i + 1),
+    JSON.stringify(r.id),
+    r.score.toFixed(6),
+    ...names.map((n) => cell(r.attributes && Object.hasOwn(r.attributes, n) ? r.attributes[n] : undefined)),
+    ...(hasVec ? [cell(r.vector)] : []),
+  ]);
+  for (const l of renderTable(cols, rows, width)) await outLine(l);
   // A summary, not a result: stderr, so `query ... --format table | wc -l` counts rows only.
   err(`(${resp.results.length} results in ${resp.took_ms.toFixed(2)} ms)`);
-  if (resp.explain) await outLine(JSON.stringify(resp.explain, null, 2));
+  if (resp.explain) for (const l of explainText(resp, width, fitCell, renderTable)) await outLine(l);
 }
 
-const truncate = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
+/** --explain in table form: the plan as indented key: value lines, then per result the retrievers' ranks. */
+function explainText(resp: QueryResponse, width: number, fitCell: typeof FitCell, renderTable: typeof RenderTable): string[] {
+  const lines = ['', 'plan:'];
+  const walk = (v: unknown, indent: string, key: string) => {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      lines.push(`${indent}${key}:`);
+      for (const [k, x] of Object.entries(v)) walk(x, `${indent}  `, k);
+    } else if (Array.isArray(v) && v.some((x) => x !== null && typeof x === 'object')) {
+      lines.push(`${indent}${key}:`);
+      v.forEach((x, i) => walk(x, `${indent}  `, `[${i}]`));
+    } else lines.push(fitCell(`${indent}${key}: ${JSON.stringify(v)}`, width));
+  };
+  for (const [k, v] of Object.entries(resp.explain ?? {})) walk(v, '  ', k);
+  const per = resp.results.filter((r) => r.explain);
+  if (per.length > 0) {
+    lines.push('', 'per result:');
+    const kinds = ['vector', 'text'].filter((k) => per.some((r) => r.explain![k]));
+    const cols: TableColumn[] = [{ head: 'id', shrink: false }, ...kinds.flatMap((k) => [{ head: `${k} rank`, shrink: false, right: true }, { head: `${k} score`, shrink: false, right: true }])];
+    if (per.some((r) => r.explain!.fusion)) cols.push({ head: 'fusion', shrink: true });
+    const rows = per.map((r) => {
+      const e = r.explain as Record<string, { rank?: number; score?: number } | undefined>;
+      const row = [JSON.stringify(r.id), ...kinds.flatMap((k) => [e[k]?.rank === undefined ? '-' : String(e[k]!.rank), e[k]?.score === undefined ? '-' : String(e[k]!.score)])];
+      if (cols.at(-1)!.head === 'fusion') row.push(e.fusion ? JSON.stringify(e.fusion) : '');
+      return row;
+    });
+    lines.push(...renderTable(cols, rows, width).map((l) => `  ${l}`));
+  }
+  return lines;
+}
 
 function run(ctx: QueryContext, schema: Schema, json: unknown, where: string): QueryResponse {
   const req: QueryRequest = parseQueryRequest(json, schema, where);
@@ -94,13 +154,12 @@ export default async function query([name]: string[], o: Record<string, unknown>
     if (o.explain) r.explain = true;
     return r;
   };
-  const format = formatOf(o, g);
+  const format = formatOf(o, g, (await loadConfig(g.dataDir))['output.format'].value as string | null);
   const batch = typeof o.batch === 'string';
   const warmRounds = intOpt(o.warmUp ?? '0', '--warm-up', 0, 100_000);
   if (g.explicit.has('warmUp') && !batch) throw new ElacsymError('USAGE', '--warm-up applies to --batch only');
   const snap = Snapshot.open(dir, { loadFully: batch });
   try {
-    for (const w of snap.warnings) err(`elacsym: warning: journal entry ${w.seq} skipped: ${w.reason} (see \`elacsym wal inspect ${name}\`)`);
     const ctx = new QueryContext(snap);
     if (!batch) {
       let json: unknown;
@@ -113,7 +172,7 @@ export default async function query([name]: string[], o: Record<string, unknown>
         }
         json = overrides(json);
       } else json = flagsToRequest(o);
-      await print(run(ctx, snap.schema, json, 'request'), format);
+      await print(run(ctx, snap.schema, json, 'request'), format, snap.schema, tableWidth());
       return 0;
     }
     if (warmRounds > 0) {

@@ -38,11 +38,11 @@ describe('compaction plan', () => {
 
   it('segments with an outdated full-text index (after alter) are rewritten, alone if need be, in both modes', () => {
     const stale = new Set([1]);
-    expect(planCompaction([seg(1, 50)], 0, false, stale).groups).toEqual([[1]]);
+    expect(planCompaction([seg(1, 50)], 0, false, undefined, stale).groups).toEqual([[1]]);
     expect(capGroups([seg(1, MAX_MERGE_DOCS), seg(2, MAX_MERGE_DOCS)], new Set([2]))).toEqual([[2]]);
-    expect(planCompaction([seg(1, 100_000), seg(2, 100)], 0, true, stale).groups).toEqual([[1]]);
-    expect(planCompaction([seg(1, 100_000), seg(2, 100)], 0, true, stale).reason.join()).toContain('outdated full-text index');
+    expect(planCompaction([seg(1, 100_000), seg(2, 100)], 0, true, undefined, stale).groups).toEqual([[1]]);
+    expect(planCompaction([seg(1, 100_000), seg(2, 100)], 0, true, undefined, stale).reason.join()).toContain('outdated full-text index');
     // Already picked for its dead rows: not listed twice.
-    expect(planCompaction([seg(1, 1000, 200)], 0, true, stale).groups).toEqual([[1]]);
+    expect(planCompaction([seg(1, 1000, 200)], 0, true, undefined, stale).groups).toEqual([[1]]);
   });
 });

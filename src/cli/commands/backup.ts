@@ -1,0 +1,15 @@
+import { backupNamespace } from '../../store/backup.js';
+import { namespaceDir } from '../../store/data-dir.js';
+import { err, fmtInt, printJson, type GlobalOptions } from '../output.js';
+
+export default async function backup([name, dest]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
+  const dir = namespaceDir(g.dataDir, name!);
+  const r = await backupNamespace(dir, name!, dest!, { copy: Boolean(o.copy) });
+  if (g.json) await printJson(r);
+  else if (!g.quiet) {
+    err(
+      `backed up ${name} into ${r.backup_dir}: ${r.segments} segments, ${r.journal_entries} pending journal entries, ${r.files} files, ${fmtInt(r.bytes)} bytes (${r.linked} linked, ${r.copied} copied)`,
+    );
+  }
+  return 0;
+}

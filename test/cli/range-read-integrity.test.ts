@@ -1,0 +1,214 @@
+/**
+ * Every byte a query uses is verified before its answer is printed, also when an index file is too large
+ * to be read whole (> 4 MiB) and is read by range: one flipped byte in any section fails the query with
+ * CORRUPT_SEGMENT (exit 5), never a wrong id, attribute, vector or score with exit 0.
+ */
+import { cpSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateDocs } from '../../src/bench/dataset.js';
+import { SegmentFile, StringTable } from '../../src/storage/segment-file.js';
+import { MemorySource } from '../../src/util/bytes.js';
+import { crc32 } from '../../src/util/crc32.js';
+import { cleanupTmp, cli, errorCode, tmpDir } from '../helpers/cli.js';
+
+afterAll(cleanupTmp);
+
+const DIM = 16;
+// ~1.6 KB of filler per document makes the index file (docs section + its filter column) exceed 4 MiB.
+const docs = [...generateDocs({ docs: 2600, dim: DIM, seed: 5 })].map((x, i) => ({
+  ...x,
+  attributes: { ...x.attributes, note: `n${i} ${'lorem ipsum dolor sit amet '.repeat(60)}` },
+}));
+
+let d = '';
+let idx = '';
+let file: SegmentFile;
+let ordOf: (id: number) => number;
+
+beforeAll(async () => {
+  d = join(tmpDir(), 'data');
+  expect((await cli(['-d', d, 'init', 'ns', '--dim', String(DIM), '--full-text', 'title,body'])).code).toBe(0);
+  const imp = await cli(['-d', d, 'import', 'ns', '-'], { input: docs.map((x) => JSON.stringify(x)).join('\n') });
+  expect(imp.code, imp.stderr).toBe(0);
+  const segs = readdirSync(join(d, 'ns', 'segments')).filter((f) => f.endsWith('.idx'));
+  expect(segs).toHaveLength(1);
+  idx = join(d, 'ns', 'segments', segs[0]!);
+  expect(statSync(idx).size).toBeGreaterThan(4 * 1024 * 1024); // the range-read path, not the whole-file one
+  file = SegmentFile.open(new MemorySource(readFileSync(idx)), idx);
+  const ids = StringTable.open(file.source('ids')!, idx);
+  const byId = new Map<number, number>();
+  for (let o = 0; o < ids.length; o++) byId.set(Number(ids.get(o)), o);
+  ordOf = (id) => byId.get(id)!;
+}, 120_000);
+
+/** Flip one byte at `at` (absolute), run `fn`, restore the byte (the file is shared by the cases). */
+async function withFlip<T>(at: number, fn: () => Promise<T>): Promise<T> {
+  const orig = readFileSync(idx);
+  const b = Buffer.from(orig);
+  b[at] = b[at]! ^ 0x24;
+  writeFileSync(idx, b);
+  try {
+    return await fn();
+  } finally {
+    writeFileSync(idx, orig);
+  }
+}
+
+const section = (name: string) => file.sections.get(name)!;
+/** Absolute position of string `ord`'s first byte in a string table section. */
+function stringAt(name: string, ord: number): number {
+  const s = section(name);
+  const n = readFileSync(idx).readUInt32LE(s.offset);
+  return s.offset + 4 + 4 * (n + 1) + readFileSync(idx).readUInt32LE(s.offset + 4 + 4 * ord) + 1;
+}
+
+const target = docs[1234]!;
+const vectorQuery = ['query', 'ns', '--vector', JSON.stringify(target.vector), '-k', '3', '--format', 'json'];
+
+async function expectCorrupt(args: string[]) {
+  const q = await cli(['-d', d, ...args]);
+  expect(q.code, q.stdout).toBe(5);
+  expect(errorCode(q.stderr)).toBe('CORRUPT_SEGMENT');
+}
+
+/** The answer without timings. */
+const answer = (stdout: string) => (JSON.parse(stdout) as { results: unknown }).results;
+
+/** With a byte flipped at `at`, `args` fails with CORRUPT_SEGMENT or answers exactly as without it. */
+async function expectFailOrSame(at: number, args: string[]) {
+  const clean = await cli(['-d', d, ...args]);
+  expect(clean.code, clean.stderr).toBe(0);
+  await withFlip(at, async () => {
+    const q = await cli(['-d', d, ...args]);
+    if (q.code === 0) expect(answer(q.stdout)).toEqual(answer(clean.stdout));
+    else {
+      expect(q.code).toBe(5);
+      expect(errorCode(q.stderr)).toBe('CORRUPT_SEGMENT');
+    }
+  });
+}
+
+describe('index files read by range', () => {
+  it('an undamaged file answers queries (the baseline the flips are compared with)', async () => {
+    const q = await cli(['-d', d, ...vectorQuery, '--include-vector']);
+    expect(q.code, q.stderr).toBe(0);
+    const top = (JSON.parse(q.stdout) as { results: { id: number; attributes: { note: string } }[] }).results[0]!;
+    expect(top.id).toBe(target.id);
+    expect(top.attributes.note).toBe(target.attributes.note);
+  });
+
+  it('a flipped byte in the ids section fails the query instead of returning another id', async () => {
+    await withFlip(stringAt('ids', ordOf(target.id)), () => expectCorrupt(vectorQuery));
+  });
+
+  it('a flipped byte in the ids offsets fails the query instead of returning an id twice', async () => {
+    await withFlip(section('ids').offset + 4 + 4 * (ordOf(target.id) + 1), () => expectCorrupt(vectorQuery));
+  });
+
+  it('a flipped byte in the attributes section fails the query instead of returning other attributes', async () => {
+    await withFlip(stringAt('docs', ordOf(target.id)) + 40, () => expectCorrupt(vectorQuery));
+  });
+
+  it('a flipped byte in the vectors section fails the query instead of returning another vector', async () => {
+    const s = section('vectors');
+    const at = s.offset + ((docs.length + 3) & ~3) + ordOf(target.id) * DIM * 4 + 2;
+    await withFlip(at, () => expectCorrupt([...vectorQuery, '--include-vector']));
+  });
+
+  it('a flipped byte in a full-text section fails a text query instead of changing its scores', async () => {
+    // docLens of the target's ordinal: read when the field index opens.
+    await withFlip(section('ft:body').offset + 40 + 4 * ordOf(target.id), () => expectCorrupt(['query', 'ns', '--text', 'water']));
+    // and in the postings, far from the header: the query must fail or answer exactly as before
+    const s = section('ft:body');
+    const text = ['query', 'ns', '--text', target.attributes.body.split(' ').slice(0, 3).join(' '), '-k', '2000', '--format', 'json'];
+    await expectFailOrSame(s.offset + s.length - 3, text);
+  });
+
+  it('a flipped byte anywhere in the IVF section never changes a vector answer', async () => {
+    const s = section('ivf');
+    for (const at of [s.offset + 70, s.offset + Math.floor(s.length / 2), s.offset + s.length - 5]) await expectFailOrSame(at, vectorQuery);
+  });
+
+  it('a flipped byte in the header (a section name) fails the query instead of hiding a filter column', async () => {
+    const hdr = readFileSync(idx);
+    const at = hdr.indexOf('col:price', 0, 'utf8');
+    expect(at).toBeGreaterThan(0);
+    await withFlip(at + 6, () => expectCorrupt([...vectorQuery, '--filter', JSON.stringify({ field: 'price', op: 'gte', value: 0 })]));
+  });
+
+  it('a flipped byte in a block checksum table fails the query', async () => {
+    await withFlip(section('crc:ids').offset + 1, () => expectCorrupt(vectorQuery));
+  });
+});
+
+
+/** The same file in the version 1 layout (no header CRC, no block checksum tables), as older releases wrote it. */
+function toVersion1(bytes: Uint8Array): Uint8Array {
+  const f = SegmentFile.open(new MemorySource(bytes), 'v2');
+  const sections = [...f.sections.values()].filter((s) => !s.name.startsWith('crc:'));
+  const enc = new TextEncoder();
+  const pad = (n: number, a: number) => Math.ceil(n / a) * a;
+  let headerLen = 16;
+  for (const s of sections) headerLen += 4 + pad(enc.encode(s.name).length, 4) + 24;
+  headerLen = pad(headerLen, 8);
+  let total = headerLen;
+  for (const s of sections) total += pad(s.length, 8);
+  const out = new Uint8Array(total);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, 0x31475345, true);
+  dv.setUint32(4, 1, true);
+  dv.setUint32(8, sections.length, true);
+  dv.setUint32(12, headerLen, true);
+  let at = 16;
+  let offset = headerLen;
+  for (const s of sections) {
+    const name = enc.encode(s.name);
+    dv.setUint32(at, name.length, true);
+    out.set(name, at + 4);
+    at += 4 + pad(name.length, 4);
+    dv.setFloat64(at, offset, true);
+    dv.setFloat64(at + 8, s.length, true);
+    dv.setUint32(at + 16, s.crc32, true);
+    at += 24;
+    out.set(bytes.subarray(s.offset, s.offset + s.length), offset);
+    offset += pad(s.length, 8);
+  }
+  return out;
+}
+
+describe('version 1 index files (written before the block checksums)', () => {
+  it('are still read by range, verified whole first: same answers, and a flipped byte fails the query', async () => {
+    const d1 = join(tmpDir(), 'data');
+    cpSync(d, d1, { recursive: true });
+    const idx1 = join(d1, 'ns', 'segments', idx.split('/').pop()!);
+    const v1 = toVersion1(readFileSync(idx1));
+    expect(v1.length).toBeGreaterThan(4 * 1024 * 1024);
+    writeFileSync(idx1, v1);
+    const db = new Database(join(d1, 'ns', 'manifest.db'));
+    db.prepare('UPDATE segments SET index_bytes = ?, index_crc32 = ?').run(v1.length, crc32(v1));
+    db.prepare("UPDATE meta SET value = '1' WHERE key = 'format_version'").run();
+    db.exec('DROP INDEX docs_copy');
+    db.close();
+    const before = await cli(['-d', d, ...vectorQuery, '--include-vector']);
+    const q = await cli(['-d', d1, ...vectorQuery, '--include-vector']);
+    expect(q.code, q.stderr).toBe(0);
+    expect(answer(q.stdout)).toEqual(answer(before.stdout));
+    const orig = Buffer.from(v1);
+    const b = Buffer.from(v1);
+    const at = SegmentFile.open(new MemorySource(v1), idx1).sections.get('ids')!.offset + 40;
+    b[at] = b[at]! ^ 0x24;
+    writeFileSync(idx1, b);
+    const bad = await cli(['-d', d1, ...vectorQuery]);
+    expect(bad.code).toBe(5);
+    expect(errorCode(bad.stderr)).toBe('CORRUPT_SEGMENT');
+    writeFileSync(idx1, orig);
+    // A writer upgrades the namespace: its new segment is version 2 and the manifest says so.
+    expect((await cli(['-d', d1, 'import', 'ns', '-'], { input: JSON.stringify({ ...docs[0], id: 99999 }) })).code).toBe(0);
+    const m = new Database(join(d1, 'ns', 'manifest.db'), { readonly: true });
+    expect(m.prepare("SELECT value FROM meta WHERE key = 'format_version'").pluck().get()).toBe('2');
+    m.close();
+    expect((await cli(['-d', d1, 'health', 'ns', '--deep'])).code).toBe(0);
+  }, 60_000);
+});
