@@ -59,7 +59,7 @@ describe('elacsym alter', () => {
     expect(health2.index_coverage['fulltext:title']?.ratio).toBe(1);
   });
 
-  it('manifests stay at format 1 (readable by release 1) unless they use what release 1 would misread', async () => {
+  it('manifests stay at format 2 (readable by an elacsym of format 2) unless they use what it would misread', async () => {
     const version = (ns: string): number => {
       const db = new Database(join(d, ns, 'manifest.db'), { readonly: true });
       try {
@@ -68,11 +68,16 @@ describe('elacsym alter', () => {
         db.close();
       }
     };
-    expect(version('al')).toBe(2); // altered above: ascii_folding, and the reindex key while it existed
+    expect(version('al')).toBe(3); // altered above: ascii_folding, and the reindex key while it existed
     expect((await cli(['-d', d, 'init', 'plain', '--text-only', '--full-text', 'title'])).code).toBe(0);
-    expect(version('plain')).toBe(1);
-    expect((await cli(['-d', d, 'alter', 'plain', 'title', '--full-text', '{"language":"chinese"}'])).code).toBe(0);
     expect(version('plain')).toBe(2);
+    // A segment written later raises a manifest to the segment format only, never lowers or over-raises it.
+    expect((await cli(['-d', d, 'import', 'plain', '-'], { input: docs(1, ['one']) })).code).toBe(0);
+    expect(version('plain')).toBe(2);
+    expect((await cli(['-d', d, 'alter', 'plain', 'title', '--full-text', '{"language":"chinese"}'])).code).toBe(0);
+    expect(version('plain')).toBe(3);
+    expect((await cli(['-d', d, 'import', 'plain', '-'], { input: docs(2, ['two']) })).code).toBe(0);
+    expect(version('plain')).toBe(3);
   });
 
   it('turns full-text on for an existing string attribute and off again', async () => {
