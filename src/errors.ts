@@ -13,6 +13,8 @@ export const EXIT = {
   CORRUPT: 5,
   DEGRADED: 6,
   BUSY: 75,
+  /** sysexits EX_NOPERM: the file system or its permissions refuse a write (or a read). */
+  PERMISSION: 77,
   INTERRUPTED: 130,
 } as const;
 export type ExitStatus = (typeof EXIT)[keyof typeof EXIT];
@@ -48,6 +50,10 @@ export const ERRORS = {
   FORMAT_TOO_OLD: { exit: EXIT.CORRUPT, hint: 'this data directory was written by an older, unsupported elacsym' },
   BUSY: { exit: EXIT.BUSY, hint: 'another process is writing this namespace; retry later or pass --wait SECONDS' },
   NO_SPACE: { exit: EXIT.BUSY, hint: 'free disk space and retry' },
+  PERMISSION_DENIED: {
+    exit: EXIT.PERMISSION,
+    hint: 'run as a user who may write the data directory, or mount it read-write; reading commands (query, export, ls, health, wal inspect) work without write access',
+  },
   INTERRUPTED: { exit: EXIT.INTERRUPTED, hint: 'rerun the command; committed batches are kept' },
   DEGRADED: { exit: EXIT.DEGRADED, hint: 'run `elacsym compact <namespace>` or `elacsym wal replay <namespace>`' },
   REGRESSION: { exit: EXIT.DEGRADED, hint: 'compare the report with the baseline' },

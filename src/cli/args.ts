@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { ElacsymError } from '../errors.js';
 import { parseId } from '../model/document.js';
 import type { DocId } from '../model/types.js';
+import { envError } from '../util/env-error.js';
 
 /*
  * Number options are parsed strictly, the same way in every command: decimal digits only. `Number()` would
@@ -39,7 +40,10 @@ export function readInput(file: string, what: string): string {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new ElacsymError('FILE_NOT_FOUND', `${what} ${file} does not exist`, { details: { path: file } });
-    throw new ElacsymError('USAGE', `cannot read ${what} ${file}: ${(e as Error).message}`, { cause: e });
+    // A file this user may not read is a permission problem (77), not a usage error.
+    const env = envError(e, file, `reading ${what}`);
+    if (env?.code === 'PERMISSION_DENIED') throw env;
+    throw new ElacsymError('USAGE', `cannot read ${what} ${file}: ${(e as Error).message}`, { cause: e, details: { path: file } });
   }
 }
 

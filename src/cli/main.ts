@@ -5,6 +5,7 @@
  */
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { ElacsymError, EXIT } from '../errors.js';
+import { installInterruptHandlers, removeInterruptHandlers } from './interrupt.js';
 import { err, flushOut, type GlobalOptions, reportError } from './output.js';
 
 export const VERSION = '0.1.0';
@@ -42,6 +43,7 @@ function run(load: () => Promise<{ default: Action }>) {
     const args = a.slice(0, -2) as string[];
     const g = globals(cmd);
     if (cmd.registeredArguments[0]?.name() === 'namespace' && typeof args[0] === 'string') g.namespace = args[0];
+    installInterruptHandlers(g);
     try {
       const mod = await load();
       const code = await mod.default(args.flat() as string[], opts, g);
@@ -49,6 +51,8 @@ function run(load: () => Promise<{ default: Action }>) {
     } catch (e) {
       await flushOut().catch(() => undefined);
       exitCode = reportError(e, g);
+    } finally {
+      removeInterruptHandlers();
     }
   };
 }
@@ -351,8 +355,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     await flushOut();
-  } catch {
-    // stdout closed by its reader: nothing more to say
+  } catch (e) {
+    // stdout closed by its reader: nothing more to say (reportError returns 0). Any other failure to
+    // write the output (a full disk) is an error, never an exit 0 with the output cut short.
+    const code = reportError(e, { json: argv.includes('--json'), debug: argv.includes('--debug') });
+    if (code !== EXIT.OK) return code;
   }
   return exitCode;
 }

@@ -5,6 +5,7 @@
  */
 import { writeSync } from 'node:fs';
 import { ElacsymError, EXIT } from '../errors.js';
+import { envError } from '../util/env-error.js';
 
 export interface GlobalOptions {
   dataDir: string;
@@ -52,13 +53,25 @@ let stdoutClosed = false;
 /** Thrown when the reader of stdout went away (`elacsym export | head`): main exits quietly. */
 export class BrokenPipe extends Error {}
 
+/**
+ * Any other failure to write stdout (a full disk under `export > file`, a read-only target) must fail the
+ * command: swallowing it exited 0 with the output cut short, a silent loss for a backup script.
+ */
+let stdoutError: NodeJS.ErrnoException | null = null;
+
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') stdoutClosed = true;
+  else stdoutError ??= e;
 });
+
+function checkStdout(): void {
+  if (stdoutError) throw envError(stdoutError, 'standard output', 'writing') ?? stdoutError;
+}
 
 /** Buffered stdout: flushed in 64 KiB writes; call `flushOut()` before exit. */
 export async function out(text: string): Promise<void> {
   if (stdoutClosed) throw new BrokenPipe('stdout closed');
+  checkStdout();
   pendingOut += text;
   if (pendingOut.length >= 65536) await flushOut();
 }
@@ -81,6 +94,10 @@ export async function flushOut(): Promise<void> {
     });
   }
   if (stdoutClosed) throw new BrokenPipe('stdout closed');
+  // A file's write error arrives as an 'error' event on the next tick: give it that tick.
+  if (!stdoutError) await new Promise<void>((r) => setImmediate(r));
+  if (stdoutClosed) throw new BrokenPipe('stdout closed');
+  checkStdout();
 }
 
 export function outLine(text: string): Promise<void> {
@@ -107,10 +124,11 @@ export function isTTY(stream: 'stdout' | 'stderr' | 'stdin'): boolean {
 /** Turn any error into text on stderr and the documented exit status. */
 export function reportError(e: unknown, g: Pick<GlobalOptions, 'json' | 'debug'> & HintContext): number {
   if (e instanceof BrokenPipe) return EXIT.OK; // the reader has what it wanted, like `yes | head`
+  // An errno or SQLite code that escaped its call site still names the environment, not a bug.
   const ee =
     e instanceof ElacsymError
       ? e
-      : new ElacsymError('INTERNAL', e instanceof Error ? e.message : String(e), { cause: e });
+      : (envError(e) ?? new ElacsymError('INTERNAL', e instanceof Error ? e.message : String(e), { cause: e }));
   const hint = concreteHint(ee.hint, g);
   if (g.json) {
     err(JSON.stringify({ error: { code: ee.code, message: ee.message, hint, ...(Object.keys(ee.details).length ? { details: ee.details } : {}) } }));

@@ -7,7 +7,7 @@ import { ElacsymError } from '../errors.js';
 import type { Schema } from '../model/types.js';
 import { crc32 } from '../util/crc32.js';
 import type { JournalOp } from './journal-codec.js';
-import type { Db } from './sqlite.js';
+import { asStorageError, type Db } from './sqlite.js';
 
 /**
  * Bump when the layout of manifest.db or of segment files changes; older elacsym refuses newer dirs.
@@ -149,6 +149,9 @@ export function checkFormat(db: Db, path: string): void {
   try {
     v = getMeta(db, 'format_version');
   } catch (e) {
+    // A full disk, a read-only directory or a busy database is not damage: name it for what it is.
+    const named = asStorageError(e, path);
+    if (named instanceof ElacsymError) throw named;
     throw new ElacsymError('CORRUPT_MANIFEST', `${path}: cannot read the manifest (${(e as Error).message})`, { cause: e, details: { path } });
   }
   // Written as the decimal digits of a positive integer; " 1", "0x1" or "1e0" were not written by elacsym.
@@ -160,10 +163,33 @@ export function checkFormat(db: Db, path: string): void {
   if (n < 1) throw new ElacsymError('FORMAT_TOO_OLD', `${path} has unsupported format version ${n}`, { details: { path } });
 }
 
+/**
+ * The stored schema. It was written by elacsym, so anything but the JSON of a schema object is damage
+ * (CORRUPT_MANIFEST), never a crash later on a missing field.
+ */
 export function readSchema(db: Db): Schema {
   const s = getMeta(db, 'schema');
   if (!s) throw new ElacsymError('CORRUPT_MANIFEST', 'manifest has no schema');
-  return JSON.parse(s) as Schema;
+  let v: unknown;
+  try {
+    v = JSON.parse(s);
+  } catch (e) {
+    throw new ElacsymError('CORRUPT_MANIFEST', `the manifest's stored schema is not valid JSON (${(e as Error).message})`, { cause: e });
+  }
+  const o = v as Partial<Schema> | null;
+  if (
+    typeof o !== 'object' ||
+    o === null ||
+    Array.isArray(o) ||
+    typeof o.vector_dim !== 'number' ||
+    typeof o.vector_metric !== 'string' ||
+    typeof o.attributes !== 'object' ||
+    o.attributes === null ||
+    Array.isArray(o.attributes)
+  ) {
+    throw new ElacsymError('CORRUPT_MANIFEST', "the manifest's stored schema is not a schema object (vector_dim, vector_metric, attributes)");
+  }
+  return o as Schema;
 }
 
 export function appendJournal(db: Db, op: JournalOp, count: number, payload: Uint8Array, now: number): number {

@@ -107,6 +107,20 @@ export interface SegmentFileOpenOptions {
   verified: boolean;
 }
 
+/**
+ * Names elacsym writes in `segments/`: segment files and their temp files (`<name>.tmp-<pid>`, see
+ * util/fs.ts). Garbage collection and health touch nothing else found there.
+ */
+const SEGMENT_FILE_RE = /^seg-(\d+)\.(?:parquet|idx)(?:\.tmp-(\d+))?$/;
+export function isSegmentFileName(name: string): boolean {
+  return SEGMENT_FILE_RE.test(name);
+}
+/** The segment id and, for a temp file, the writer's pid; null for names elacsym does not write. */
+export function parseSegmentFileName(name: string): { id: number; tmpPid: number | null } | null {
+  const m = SEGMENT_FILE_RE.exec(name);
+  return m ? { id: Number(m[1]), tmpPid: m[2] === undefined ? null : Number(m[2]) } : null;
+}
+
 export class SegmentFile {
   private readonly blockTables = new Map<string, Uint32Array>();
   private constructor(

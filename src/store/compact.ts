@@ -21,12 +21,13 @@
  */
 import { statfsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ElacsymError } from '../errors.js';
+import { ElacsymError, isElacsymError } from '../errors.js';
 import { idKey } from '../model/document.js';
 import type { Doc } from '../model/types.js';
 import { getMeta, insertSegment, listSegments, type SegmentRow, setMeta } from '../storage/manifest.js';
-import { failpoint } from '../util/failpoint.js';
+import { failpoint, failpointPause } from '../util/failpoint.js';
 import { FileSource } from '../util/bytes.js';
+import { envError, toEnvError } from '../util/env-error.js';
 import { writeSegment } from './segment-builder.js';
 import { decodeSegmentDocs } from './segment-docs.js';
 import { pruneTextReindex, staleTextSegments } from './alter.js';
@@ -41,23 +42,38 @@ export const TIER_BASE_DOCS = 1000;
 export const MAX_MERGE_DOCS = 250_000;
 
 /**
- * Split segments (in id order) into merge groups of at most MAX_MERGE_DOCS live documents. A group of one
- * segment is kept only if it has dead rows to drop (rewriting a clean segment alone gains nothing).
+ * The bytes a segment's live documents take in a merge, estimated from its index file: the file holds the
+ * documents' JSON twice (the row table and the filter columns) plus postings and vectors, so half of it,
+ * scaled by the live fraction, is close to the journal payload bytes the flush bound (segmentBytes) counts.
  */
-export function capGroups(segs: readonly SegStat[], stale: ReadonlySet<number> = new Set()): number[][] {
+export function mergeBytesOf(s: SegStat): number {
+  return s.row.doc_count > 0 ? Math.ceil((s.row.index_bytes / 2) * (s.live / s.row.doc_count)) : 0;
+}
+
+/**
+ * Split segments (in id order) into merge groups of at most MAX_MERGE_DOCS live documents and at most
+ * `maxBytes` estimated bytes (a merge holds its documents in memory and serialises whole columns, so it is
+ * bounded in bytes for the same reason a flush is). A group of one segment is kept only if it has dead rows
+ * to drop (rewriting a clean segment alone gains nothing).
+ */
+export function capGroups(segs: readonly SegStat[], maxBytes = Number.POSITIVE_INFINITY, stale: ReadonlySet<number> = new Set()): number[][] {
   const groups: number[][] = [];
   let cur: SegStat[] = [];
   let docs = 0;
+  let bytes = 0;
   const close = () => {
     // A lone segment is rewritten when it has dead rows, or an outdated full-text index (store/alter.ts).
     if (cur.length > 1 || (cur.length === 1 && (cur[0]!.dead > 0 || stale.has(cur[0]!.row.id)))) groups.push(cur.map((s) => s.row.id));
     cur = [];
     docs = 0;
+    bytes = 0;
   };
   for (const s of segs) {
-    if (cur.length > 0 && docs + s.live > MAX_MERGE_DOCS) close();
+    const b = mergeBytesOf(s);
+    if (cur.length > 0 && (docs + s.live > MAX_MERGE_DOCS || bytes + b > maxBytes)) close();
     cur.push(s);
     docs += s.live;
+    bytes += b;
   }
   close();
   return groups;
@@ -124,12 +140,14 @@ export function planCompaction(
   stats: readonly SegStat[],
   pendingDocs: number,
   ifNeeded: boolean,
+  maxBytes = Number.POSITIVE_INFINITY,
   thresholds: CompactionThresholds = DEFAULT_THRESHOLDS,
   stale: ReadonlySet<number> = new Set(),
 ): CompactionPlan {
   const reason: string[] = [];
+  const cap = (segs: readonly SegStat[]) => capGroups(segs, maxBytes, stale);
   if (!ifNeeded) {
-    const groups = capGroups(stats, stale);
+    const groups = cap(stats);
     if (stale.size > 0) reason.push(`${stale.size} segments with an outdated full-text index`);
     if (pendingDocs > 0) reason.push(`journal backlog of ${pendingDocs} documents`);
     if (groups.length > 0) reason.push(`major compaction of ${stats.length} segments`);
@@ -139,7 +157,7 @@ export function planCompaction(
   if (flushJournal) reason.push(`journal backlog ${pendingDocs} >= ${BACKLOG_DOCS} documents`);
   if (stats.length > thresholds.maxSegments) {
     reason.push(`${stats.length} segments > ${thresholds.maxSegments}`);
-    return { reason, flushJournal, groups: capGroups(stats, stale) };
+    return { reason, flushJournal, groups: cap(stats) };
   }
   const picked = new Set<number>();
   const groups: number[][] = [];
@@ -149,7 +167,7 @@ export function planCompaction(
     tiers.set(t, [...(tiers.get(t) ?? []), s]);
   }
   for (const [t, segs] of [...tiers].sort((a, b) => a[0] - b[0])) {
-    const merges = segs.length >= TIER_FANOUT ? capGroups(segs) : [];
+    const merges = segs.length >= TIER_FANOUT ? cap(segs) : [];
     if (merges.length > 0) {
       reason.push(`tier ${t} holds ${segs.length} segments >= ${TIER_FANOUT}`);
       groups.push(...merges);
@@ -177,7 +195,17 @@ export function planCompaction(
 /** Live documents of a segment, each with the ordinal it has there. */
 async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<number>): Promise<{ doc: Doc; ord: number }[]> {
   const path = join(dir, 'segments', row.parquet_file);
-  const src = FileSource.open(path);
+  let src: FileSource;
+  try {
+    src = FileSource.open(path);
+  } catch (e) {
+    // Under the writer lock nothing retires a segment behind our back: a listed file that is not there
+    // is damage, not a bug.
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new ElacsymError('CORRUPT_SEGMENT', `${path}: segment ${row.id} is listed in the manifest but its file is missing`, { cause: e, details: { path } });
+    }
+    throw toEnvError(e, path, 'reading');
+  }
   let bytes: Uint8Array;
   try {
     bytes = src.read(0, src.length);
@@ -199,7 +227,7 @@ export async function compactNamespace(
   const t0 = clock();
   const before = segStats(w);
   const bytes = (rows: readonly SegmentRow[]) => rows.reduce((a, r) => a + r.parquet_bytes + r.index_bytes, 0);
-  const plan = planCompaction(before, w.pendingDocCount, opts.ifNeeded ?? false, opts.thresholds, staleTextSegments(w));
+  let plan = planCompaction(before, w.pendingDocCount, opts.ifNeeded ?? false, w.segmentBytes, opts.thresholds, staleTextSegments(w));
   const report: CompactionReport = {
     namespace: name,
     dry_run: opts.dryRun ?? false,
@@ -225,13 +253,40 @@ export async function compactNamespace(
     report.duration_ms = clock() - t0;
     return report;
   }
-  if (plan.flushJournal || w.pendingDocCount > 0) report.journal_flushed_docs = (await w.flush()).docs;
+  const signal = w.signal;
+  const interrupted = (merged: number) => {
+    w.collectGarbage(); // the files of an uncommitted merge are orphans now
+    return new ElacsymError('INTERRUPTED', `compaction interrupted after ${merged} of ${plan.groups.length} merges; the namespace is consistent`, {
+      hint: `rerun \`elacsym compact ${name}\` to finish`,
+      details: { merges_done: merged },
+    });
+  };
+  if (plan.flushJournal || w.pendingDocCount > 0) {
+    try {
+      report.journal_flushed_docs = (await w.flush()).docs;
+      // The flush made new segments: a major compaction plans again so that they are merged too (otherwise
+      // `compact` with a journal backlog left the backlog's segment beside the merged one).
+      if (!opts.ifNeeded) {
+        plan = { ...plan, groups: planCompaction(segStats(w), 0, false, w.segmentBytes, opts.thresholds, staleTextSegments(w)).groups };
+        report.plan.merge = plan.groups;
+      }
+    } catch (e) {
+      if (!isElacsymError(e, 'NO_SPACE')) throw e;
+      throw new ElacsymError('NO_SPACE', `${e.message}; compaction of ${name} stopped before merging: the journal backlog stays in the journal (durable, queryable)`, {
+        cause: e,
+        details: e.details,
+        hint: `free disk space, then rerun \`elacsym compact ${name}\``,
+      });
+    }
+  }
 
   const rowsById = new Map(listSegments(w.db).map((r) => [r.id, r]));
   const needBytes = plan.groups.flat().reduce((a, id) => a + (rowsById.get(id)?.parquet_bytes ?? 0) + (rowsById.get(id)?.index_bytes ?? 0), 0);
   preflightSpace(w.dir, needBytes);
 
+  let committedGroups = 0;
   for (const group of plan.groups) {
+    if (signal?.aborted) throw interrupted(committedGroups);
     const rows = group.map((id) => rowsById.get(id)).filter((r): r is SegmentRow => r !== undefined);
     if (rows.length === 0) continue;
     const docs: Doc[] = [];
@@ -244,33 +299,55 @@ export async function compactNamespace(
       }
     }
     const segId = Number(getMeta(w.db, 'next_segment_id') ?? '1');
-    const files = docs.length > 0 ? await writeSegment(join(w.dir, 'segments'), segId, docs, w.schema) : null;
-    failpoint('compact:after-segment-write');
-    const maxSeq = Math.max(...rows.map((r) => r.max_seq));
-    const level = Math.max(...rows.map((r) => r.level)) + 1;
-    // Moves an id only from the row it is read from: a damaged id map (an id naming another row, a live
-    // row no id names) stops the compaction instead of turning into an id live twice or a lost document.
-    const putLoc = w.db.prepare('UPDATE docs SET segment_id = ?, ord = ? WHERE id_key = ? AND segment_id = ? AND ord = ?');
-    const stillNamed = w.db.prepare(`SELECT COUNT(*) FROM docs WHERE segment_id IN (${rows.map(() => '?').join(',')})`).pluck();
-    const damaged = (why: string) =>
-      new ElacsymError('CORRUPT_MANIFEST', `${join(w.dir, 'manifest.db')}: the id map does not match the segments (${why}); nothing was compacted`, {
-        hint: `run \`elacsym health ${name} --deep\``,
-      });
-    w.db.transaction(() => {
-      if (files) insertSegment(w.db, files, level, maxSeq, clock());
-      for (const r of rows) {
-        w.db.prepare('DELETE FROM segments WHERE id = ?').run(r.id);
-        w.db.prepare('DELETE FROM deleted WHERE segment_id = ?').run(r.id);
+    try {
+      let files: Awaited<ReturnType<typeof writeSegment>> | null = null;
+      try {
+        files = docs.length > 0 ? await writeSegment(join(w.dir, 'segments'), segId, docs, w.schema, { signal }) : null;
+      } catch (e) {
+        if (signal?.aborted) throw interrupted(committedGroups);
+        throw e;
       }
-      // Every live row of the merged segments moves; the docs table only ever points at live rows.
-      docs.forEach((d, ord) => {
-        const f = from[ord]!;
-        if (putLoc.run(segId, ord, idKey(d.id), f.segment, f.ord).changes !== 1) throw damaged(`live row ${f.ord} of segment ${f.segment} holds id ${idKey(d.id)}, but the id map does not point that id at it`);
-      });
-      const left = Number(stillNamed.get(...rows.map((r) => r.id)));
-      if (left > 0) throw damaged(`${left} ids name rows of the merged segments that are dead or hold other ids`);
-      setMeta(w.db, 'last_compaction_at', String(clock()));
-    })();
+      failpoint('compact:after-segment-write');
+      await failpointPause('compact:before-manifest-commit', signal);
+      if (signal?.aborted) throw interrupted(committedGroups);
+      const maxSeq = Math.max(...rows.map((r) => r.max_seq));
+      const level = Math.max(...rows.map((r) => r.level)) + 1;
+      // Moves an id only from the row it is read from: a damaged id map (an id naming another row, a live
+      // row no id names) stops the compaction instead of turning into an id live twice or a lost document.
+      const putLoc = w.db.prepare('UPDATE docs SET segment_id = ?, ord = ? WHERE id_key = ? AND segment_id = ? AND ord = ?');
+      const stillNamed = w.db.prepare(`SELECT COUNT(*) FROM docs WHERE segment_id IN (${rows.map(() => '?').join(',')})`).pluck();
+      const damaged = (why: string) =>
+        new ElacsymError('CORRUPT_MANIFEST', `${join(w.dir, 'manifest.db')}: the id map does not match the segments (${why}); nothing was compacted`, {
+          hint: `run \`elacsym health ${name} --deep\``,
+        });
+      w.db.transaction(() => {
+        if (files) insertSegment(w.db, files, level, maxSeq, clock());
+        for (const r of rows) {
+          w.db.prepare('DELETE FROM segments WHERE id = ?').run(r.id);
+          w.db.prepare('DELETE FROM deleted WHERE segment_id = ?').run(r.id);
+        }
+        // Every live row of the merged segments moves; the docs table only ever points at live rows.
+        docs.forEach((d, ord) => {
+          const f = from[ord]!;
+          if (putLoc.run(segId, ord, idKey(d.id), f.segment, f.ord).changes !== 1) throw damaged(`live row ${f.ord} of segment ${f.segment} holds id ${idKey(d.id)}, but the id map does not point that id at it`);
+        });
+        const left = Number(stillNamed.get(...rows.map((r) => r.id)));
+        if (left > 0) throw damaged(`${left} ids name rows of the merged segments that are dead or hold other ids`);
+        setMeta(w.db, 'last_compaction_at', String(clock()));
+      })();
+    } catch (e) {
+      const env = isElacsymError(e, 'NO_SPACE') || isElacsymError(e, 'PERMISSION_DENIED') ? e : envError(e, join(w.dir, 'segments'), 'writing the merged segment in');
+      if (!env) throw e;
+      // This group changed nothing (its commit is one transaction); collect its partial files now so the
+      // space is back at once, and say what did commit.
+      w.collectGarbage();
+      throw new ElacsymError(
+        env.code,
+        `${env.message}; compaction of ${name} stopped: ${committedGroups} of ${plan.groups.length} merges committed, the rest left as they were (no document lost)`,
+        { cause: e, details: env.details, hint: env.code === 'NO_SPACE' ? `free disk space, then rerun \`elacsym compact ${name}\`` : env.hint },
+      );
+    }
+    committedGroups++;
     failpoint('compact:after-manifest-commit');
   }
   // After the swaps: segments rewritten above hold current indexes, so their reindex entries can go.
@@ -291,7 +368,7 @@ function preflightSpace(dir: string, needBytes: number): void {
     const s = statfsSync(dir);
     const free = s.bavail * s.bsize;
     if (free < needBytes * 1.1 + 16 * 1024 * 1024) {
-      throw new ElacsymError('NO_SPACE', `compaction needs about ${Math.ceil(needBytes / 1048576)} MiB free in ${dir}, ${Math.floor(free / 1048576)} MiB available`);
+      throw new ElacsymError('NO_SPACE', `compaction needs about ${Math.ceil(needBytes / 1048576)} MiB free in ${dir}, ${Math.floor(free / 1048576)} MiB available; nothing was changed`, { details: { path: dir } });
     }
   } catch (e) {
     if (e instanceof ElacsymError) throw e;

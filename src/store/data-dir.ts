@@ -8,7 +8,7 @@
  *
  * Creating and dropping a namespace are a single rename each, so a crash leaves it wholly there or not.
  */
-import { type Dirent, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { type Dirent, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, type Stats, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ElacsymError } from '../errors.js';
 import { validateNamespaceName } from '../model/schema.js';
@@ -18,6 +18,7 @@ import { FORMAT_VERSION, initManifest, SEGMENT_FORMAT_VERSION } from '../storage
 import { manifestVersionFor } from './alter.js';
 import { createDb } from '../storage/sqlite.js';
 import { failpoint } from '../util/failpoint.js';
+import { assertWritable, envError, toEnvError } from '../util/env-error.js';
 import { fsyncDir, writeFileAtomic } from '../util/fs.js';
 
 /**
@@ -47,16 +48,30 @@ export class DataDir {
 
   static open(path: string, opts: DataDirOptions = {}): DataDir {
     const metaPath = join(path, DIR_META);
-    if (!existsSync(path)) {
+    const st = statOrNull(path);
+    if (!st) {
       if (!opts.create) {
         throw new ElacsymError('DATA_DIR_NOT_FOUND', `data directory ${path} does not exist`, { details: { path } });
       }
-      mkdirSync(path, { recursive: true });
+      try {
+        mkdirSync(path, { recursive: true });
+      } catch (e) {
+        throw toEnvError(e, path, 'creating the data directory');
+      }
+    } else if (!st.isDirectory()) {
+      throw new ElacsymError('USAGE', `data directory ${path} is not a directory`, { details: { path }, hint: 'pass --data-dir DIR (or set ELACSYM_DATA_DIR) naming a directory' });
     }
-    if (existsSync(metaPath)) {
+    let text: string | null = null;
+    try {
+      text = readFileSync(metaPath, 'utf8');
+    } catch (e) {
+      // Missing: a data directory made by hand or by an early release; anything else is the environment.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw toEnvError(e, metaPath, 'reading');
+    }
+    if (text !== null) {
       let v: unknown;
       try {
-        v = (JSON.parse(readFileSync(metaPath, 'utf8')) as { format_version?: unknown }).format_version;
+        v = (JSON.parse(text) as { format_version?: unknown }).format_version;
       } catch (e) {
         throw new ElacsymError('CORRUPT_MANIFEST', `${metaPath} is not valid JSON`, { cause: e, details: { path: metaPath } });
       }
@@ -69,7 +84,12 @@ export class DataDir {
         });
       }
     } else if (opts.create) {
-      writeFileAtomic(metaPath, new TextEncoder().encode(`${JSON.stringify({ format_version: DATA_DIR_VERSION })}\n`));
+      assertWritable([path], `data directory ${path}`);
+      try {
+        writeFileAtomic(metaPath, new TextEncoder().encode(`${JSON.stringify({ format_version: DATA_DIR_VERSION })}\n`));
+      } catch (e) {
+        throw toEnvError(e, metaPath, 'writing');
+      }
     }
     return new DataDir(path, opts);
   }
@@ -78,16 +98,35 @@ export class DataDir {
     return join(this.path, name);
   }
 
-  /** Names of the namespaces, sorted. Leftovers of interrupted init/drop are not namespaces. */
+  /**
+   * Names of the namespaces, sorted. Leftovers of interrupted init/drop are not namespaces. A namespace
+   * directory may be a symbolic link (to another disk, say): queries follow it, so listing does too.
+   */
   listNamespaces(): string[] {
-    return readdirSync(this.path, { withFileTypes: true })
-      .filter((e) => e.isDirectory() && !e.name.startsWith('.') && existsSync(join(this.path, e.name, 'manifest.db')))
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(this.path, { withFileTypes: true });
+    } catch (e) {
+      throw toEnvError(e, this.path, 'listing');
+    }
+    return entries
+      .filter((e) => {
+        if (e.name.startsWith('.')) return false;
+        if (!e.isDirectory() && !(e.isSymbolicLink() && lstatCode(join(this.path, e.name, '.')) === null)) return false; // a dangling or looping link is no namespace
+        // An unreadable namespace directory is still a namespace: listed, so that reading it reports why.
+        const m = lstatCode(join(this.path, e.name, 'manifest.db'));
+        return m === null || (m !== 'ENOENT' && m !== 'ENOTDIR');
+      })
       .map((e) => e.name)
       .sort();
   }
 
+  /** Whether namespace `name` exists; a directory we may not look into is an error, not a "no". */
   exists(name: string): boolean {
-    return existsSync(join(this.path, name, 'manifest.db'));
+    const c = lstatCode(join(this.path, name, 'manifest.db'));
+    if (c === null) return true;
+    if (c === 'ENOENT' || c === 'ENOTDIR') return false;
+    throw new ElacsymError('PERMISSION_DENIED', `permission denied reading namespace directory ${join(this.path, name)}`, { details: { path: join(this.path, name) } });
   }
 
   /**
@@ -101,11 +140,12 @@ export class DataDir {
     if (existsSync(final)) {
       throw new ElacsymError('NAMESPACE_EXISTS', `namespace ${name} already exists in ${this.path}`, { details: { namespace: name } });
     }
+    assertWritable([this.path], `namespace ${name} into ${this.path}`);
     this.sweep();
     const tmp = join(this.path, `${TMP_PREFIX}${name}-${process.pid}`);
-    rmSync(tmp, { recursive: true, force: true });
-    mkdirSync(join(tmp, 'segments'), { recursive: true });
     try {
+      rmSync(tmp, { recursive: true, force: true });
+      mkdirSync(join(tmp, 'segments'), { recursive: true });
       const db = createDb(join(tmp, 'manifest.db'));
       try {
         initManifest(db, schema, this.clock(), manifestVersionFor(schema, false));
@@ -128,7 +168,10 @@ export class DataDir {
       fsyncDir(this.path);
     } catch (e) {
       rmSync(tmp, { recursive: true, force: true });
-      throw e;
+      if (e instanceof ElacsymError && e.code !== 'NO_SPACE' && e.code !== 'PERMISSION_DENIED') throw e;
+      const env = e instanceof ElacsymError ? e : envError(e, tmp, 'creating the namespace in');
+      if (!env) throw e;
+      throw new ElacsymError(env.code, `${env.message}; namespace ${name} was not created`, { cause: e, details: env.details });
     }
   }
 
@@ -138,8 +181,13 @@ export class DataDir {
     if (!this.exists(name)) {
       throw new ElacsymError('NAMESPACE_NOT_FOUND', `namespace ${name} does not exist in ${this.path}`, { details: { namespace: name } });
     }
+    assertWritable([this.path], `namespace ${name} out of ${this.path}`);
     const gone = join(this.path, `${DROP_PREFIX}${name}-${process.pid}-${this.clock()}`);
-    renameSync(this.namespacePath(name), gone);
+    try {
+      renameSync(this.namespacePath(name), gone);
+    } catch (e) {
+      throw toEnvError(e, this.namespacePath(name), 'dropping');
+    }
     fsyncDir(this.path);
     failpoint('drop:after-rename');
     rmSync(gone, { recursive: true, force: true });
@@ -165,6 +213,25 @@ export class DataDir {
   }
 }
 
+function statOrNull(path: string): Stats | null {
+  try {
+    return statSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw toEnvError(e, path, 'reading');
+  }
+}
+
+/** null when `path` exists, else the errno code of looking at it. */
+function lstatCode(path: string): string | null {
+  try {
+    statSync(path);
+    return null;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code ?? 'UNKNOWN';
+  }
+}
+
 export function pidAlive(pid: number): boolean {
   if (pid === process.pid) return true;
   try {
@@ -175,25 +242,22 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
-/** Total bytes under `path`. Entries that vanish while it counts (a writer's renamed temp file, a file gc removed) count as 0. */
+/** Total bytes of the files under `path`. What cannot be read (a stray root-owned lost+found) counts 0. */
 export function dirBytes(path: string): number {
   let total = 0;
   let entries: Dirent[];
   try {
     entries = readdirSync(path, { withFileTypes: true });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-    throw e;
+  } catch {
+    return 0;
   }
   for (const e of entries) {
     const p = join(path, e.name);
-    if (e.isDirectory()) total += dirBytes(p);
-    else if (e.isFile()) {
-      try {
-        total += statSync(p).size;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      }
+    try {
+      if (e.isDirectory()) total += dirBytes(p);
+      else if (e.isFile()) total += statSync(p).size;
+    } catch {
+      // vanished (a writer's temp file) or unreadable: not counted
     }
   }
   return total;

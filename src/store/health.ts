@@ -9,15 +9,16 @@
  * SQLite's integrity (integrity_check) and the id map against the ids stored in the segments; without it,
  * only sizes, presence and the id map's counts are checked (cheap enough for every minute).
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ElacsymError } from '../errors.js';
 import { checkFormat, FORMAT_VERSION, getMeta, listSegments, readSchema, readTextReindex, type SegmentRow } from '../storage/manifest.js';
-import { SegmentFile, StringTable } from '../storage/segment-file.js';
+import { writerLockHeld } from '../storage/lock.js';
+import { parseSegmentFileName, SegmentFile, StringTable } from '../storage/segment-file.js';
 import { type Db, openDb } from '../storage/sqlite.js';
 import { MemorySource } from '../util/bytes.js';
 import { crc32 } from '../util/crc32.js';
-import { dirBytes } from './data-dir.js';
+import { dirBytes, pidAlive } from './data-dir.js';
 import { readJournalReport } from './journal-inspect.js';
 
 export type HealthStatus = 'healthy' | 'degraded' | 'corrupt';
@@ -203,7 +204,7 @@ function checkSnapshot(db: Db, dir: string, name: string, opts: HealthOptions): 
     });
   }
   if (opts.deep) problems.push(...checkIdMaps(db, rows, keysBySeg, path));
-  const orphans = (existsSync(segDir) ? readdirSync(segDir) : []).filter((f) => !referenced.has(f)).sort();
+  const orphans = findOrphans(dir, segDir, referenced);
   if (orphans.length > 0) problems.push({ severity: 'degraded', code: 'ORPHAN_FILES', message: `${orphans.length} orphan files in ${segDir} (the next writer removes them)`, path: segDir });
   const backlog = journal.totals.pending_documents;
   const maxBacklog = opts.maxBacklogDocs ?? 100_000;
@@ -316,6 +317,34 @@ function checkIdMaps(db: Db, rows: readonly SegmentRow[], keysBySeg: ReadonlyMap
     message: `id map: ${n} ${kind} (first: ${first})`,
     path,
   }));
+}
+
+/**
+ * Files in `segments/` that no manifest row references and that no running writer is still working on.
+ * Only names elacsym writes count (a stray `lost+found` or a user's backup folder is not ours to judge).
+ * While a writer holds the namespace's lock, unreferenced files are its work in progress (a flush's temp
+ * files, a segment written but not yet committed, files a compaction retired and is about to remove):
+ * counting them made `health` under cron report "degraded" now and then over a healthy namespace. When
+ * the lock cannot be inspected (no /proc/locks), temp files of a live process are in progress.
+ */
+function findOrphans(dir: string, segDir: string, referenced: ReadonlySet<string>): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(segDir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const unreferenced = names.filter((f) => !referenced.has(f) && parseSegmentFileName(f) !== null);
+  if (unreferenced.length === 0) return [];
+  const held = writerLockHeld(join(dir, 'writer.lock'));
+  if (held === true) return [];
+  return unreferenced
+    .filter((f) => {
+      const pid = parseSegmentFileName(f)?.tmpPid ?? null;
+      return held === false || pid === null || !pidAlive(pid);
+    })
+    .sort();
 }
 
 function corruptHealth(name: string, message: string, path: string): NamespaceHealth {

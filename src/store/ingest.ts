@@ -9,7 +9,8 @@
  * - empty lines, CRLF line ends and a leading UTF-8 BOM are accepted.
  */
 import { isUtf8 } from 'node:buffer';
-import { ElacsymError } from '../errors.js';
+import { ElacsymError, isElacsymError } from '../errors.js';
+import { envError } from '../util/env-error.js';
 import { DocumentError, toDoc, toInvalidDocument } from '../model/document.js';
 import type { AttrValue, Doc } from '../model/types.js';
 import type { FlushResult, Writer } from './writer.js';
@@ -22,14 +23,24 @@ export interface ImportOptions {
   skipLines?: number;
   /** Documents per journal batch (one fsync each). */
   batchDocs?: number;
+  /**
+   * Line bytes per journal batch (default: half the writer's segmentBytes). A batch is cut before the line
+   * that would pass it (a single longer line makes a batch of its own), so every acknowledged batch fits
+   * in one bounded flush, and no payload string outgrows what V8 can build.
+   */
+  batchBytes?: number;
   /** Pending documents that trigger a flush into a new segment (bounds memory on huge imports). */
   segmentDocs?: number;
   /** Longest accepted line in bytes. */
   maxLineBytes?: number;
   /** Records the resume point under this key (a file's absolute path) with each batch. */
   resumeKey?: string;
-  /** Checked between batches; when it returns true the import stops with INTERRUPTED. */
-  shouldStop?: () => boolean;
+  /**
+   * When it aborts, the import stops reading (even while it waits on a quiet stdin), commits the complete
+   * lines it had already read, and throws INTERRUPTED naming the lines to resume after; the segment build
+   * is skipped (the documents stay queryable in the journal). Give the writer the same signal.
+   */
+  signal?: AbortSignal;
   onProgress?: (p: ImportProgress) => void;
   /** Flush pending documents into a segment at the end (default true). */
   flush?: boolean;
@@ -65,17 +76,72 @@ const DEFAULT_BATCH = 8192;
 const DEFAULT_SEGMENT_DOCS = 100_000;
 export const DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024;
 
+/** Counters of the line reader, for tests that prove it linear (bytes copied grow with the input, not its square). */
+export interface LineReaderStats {
+  /** Bytes copied to join a line that spans chunks (each such line is joined once). */
+  copiedBytes: number;
+}
+
+/**
+ * End the iteration of `input` as soon as `signal` aborts, even while a read is pending (an import waiting
+ * on a quiet stdin). The pending read's promise is raced, not abandoned unhandled.
+ */
+async function* untilAborted(input: AsyncIterable<Uint8Array>, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+  if (!signal) {
+    yield* input;
+    return;
+  }
+  const it = input[Symbol.asyncIterator]();
+  let onAbort: () => void = () => undefined;
+  const aborted = new Promise<null>((resolve) => {
+    onAbort = () => resolve(null);
+    if (signal.aborted) resolve(null);
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    for (;;) {
+      if (signal.aborted) return;
+      const r = await Promise.race([it.next(), aborted]);
+      if (r === null || r.done) return;
+      yield r.value;
+    }
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    // Release the source (a file descriptor, a socket) even while a read is pending; its outcome is moot.
+    if (signal.aborted) Promise.resolve(it.return?.()).catch(() => undefined);
+  }
+}
+
 /**
  * Split a byte stream into lines without holding more than one line plus one chunk in memory. A line
  * longer than `maxLineBytes` is reported once (consumed = -1, its first bytes) and then skipped up to its
  * newline without buffering it, so an import with --on-error skip resynchronises on the next line.
+ *
+ * Linear in the line length from any source: the pieces of a line that spans chunks are collected and
+ * joined once when its newline arrives (concatenating each 64 KiB stdin chunk onto the partial line was
+ * quadratic: a 50 MB line copied ~20 GB). When `signal` aborts, the lines already received are still
+ * yielded but a trailing partial line is not (its end may arrive after the signal).
  */
-async function* lines(input: AsyncIterable<Uint8Array>, maxLineBytes: number): AsyncGenerator<{ bytes: Buffer; consumed: number }> {
-  let carry: Buffer | null = null;
+export async function* readLines(
+  input: AsyncIterable<Uint8Array>,
+  maxLineBytes: number,
+  signal?: AbortSignal,
+  stats?: LineReaderStats,
+): AsyncGenerator<{ bytes: Buffer; consumed: number }> {
+  let parts: Buffer[] = []; // the partial line: pieces of earlier chunks, in order
+  let partLen = 0;
   let first = true;
   let consumed = 0;
   let skipping = false;
-  for await (const chunk0 of input) {
+  const join = (tail: Buffer): Buffer => {
+    if (parts.length === 0) return tail;
+    const whole = Buffer.concat(tail.length > 0 ? [...parts, tail] : parts, partLen + tail.length);
+    if (stats) stats.copiedBytes += whole.length;
+    parts = [];
+    partLen = 0;
+    return whole;
+  };
+  for await (const chunk0 of untilAborted(input, signal)) {
     let chunk = Buffer.isBuffer(chunk0) ? chunk0 : Buffer.from(chunk0.buffer, chunk0.byteOffset, chunk0.byteLength);
     if (first && chunk.length > 0) {
       first = false;
@@ -94,28 +160,37 @@ async function* lines(input: AsyncIterable<Uint8Array>, maxLineBytes: number): A
       chunk = chunk.subarray(nl + 1);
       skipping = false;
     }
-    const buf: Buffer = carry && carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
     let start = 0;
     for (;;) {
-      const nl = buf.indexOf(10, start);
+      const nl = chunk.indexOf(10, start);
       if (nl < 0) break;
-      const end = nl > start && buf[nl - 1] === 13 ? nl - 1 : nl;
-      consumed += nl + 1 - start;
-      yield { bytes: buf.subarray(start, end), consumed };
+      consumed += partLen + nl + 1 - start;
+      const line = join(chunk.subarray(start, nl));
+      const end = line.length > 0 && line[line.length - 1] === 13 ? line.length - 1 : line.length;
+      yield { bytes: line.subarray(0, end), consumed };
       start = nl + 1;
     }
-    carry = start < buf.length ? buf.subarray(start) : null;
-    if (carry && carry.length > maxLineBytes) {
-      consumed += carry.length;
-      yield { bytes: carry.subarray(0, 256), consumed: -1 };
-      carry = null;
+    if (start < chunk.length) {
+      // A view, not a copy: streams hand out a fresh Buffer per chunk and never reuse it.
+      parts.push(chunk.subarray(start));
+      partLen += chunk.length - start;
+    }
+    if (partLen > maxLineBytes) {
+      consumed += partLen;
+      const headParts: Buffer[] = [];
+      for (let i = 0, n = 0; i < parts.length && n < 256; n += parts[i]!.length, i++) headParts.push(parts[i]!);
+      const head = Buffer.concat(headParts).subarray(0, 256);
+      parts = [];
+      partLen = 0;
+      yield { bytes: head, consumed: -1 };
       skipping = true;
     }
   }
-  if (carry && carry.length > 0) {
-    const end = carry[carry.length - 1] === 13 ? carry.length - 1 : carry.length;
-    consumed += carry.length;
-    yield { bytes: carry.subarray(0, end), consumed };
+  if (partLen > 0 && !signal?.aborted) {
+    const line = join(Buffer.alloc(0));
+    const end = line[line.length - 1] === 13 ? line.length - 1 : line.length;
+    consumed += line.length;
+    yield { bytes: line.subarray(0, end), consumed };
   }
 }
 
@@ -127,6 +202,8 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
   const segmentDocs = Math.max(batchDocs, opts.segmentDocs ?? DEFAULT_SEGMENT_DOCS);
   const maxLine = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const skip = opts.skipLines ?? 0;
+  const batchBytes = Math.max(1, opts.batchBytes ?? Math.floor(writer.segmentBytes / 2));
+  const signal = opts.signal;
   writer.segmentDocs = segmentDocs;
   const s: ImportSummary = {
     read: 0,
@@ -144,6 +221,7 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
     docs_per_s: 0,
   };
   let batch: Doc[] = [];
+  let batchRaw = 0; // line bytes in `batch`
   let newAttrs = new Map<string, AttrValue>();
   let lineNo = 0;
   let bytes = 0;
@@ -157,31 +235,75 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
     if (f.segmentId !== null) s.segments++;
   };
   const progress = (phase: 'journal' | 'index') =>
-    opts.onProgress?.({ bytes, lines: lineNo, committed: s.committed, rejected: s.rejected, phase });
+    // A journal event acknowledges exactly the lines its batch covers (a byte cut ends before the current line).
+    opts.onProgress?.({ bytes, lines: phase === 'journal' ? committedLines : lineNo, committed: s.committed, rejected: s.rejected, phase });
 
-  const commit = async () => {
-    committedLines = lineNo;
+  const interrupted = () =>
+    new ElacsymError(
+      'INTERRUPTED',
+      `interrupted after committing ${s.committed} documents (input lines 1-${committedLines}); they are in the journal and queryable, and the next writer (or \`elacsym wal replay\`) builds their segment`,
+      {
+        hint: `resume with --skip-lines ${committedLines}${opts.resumeKey ? ' or --resume' : ''}`,
+        details: { committed: s.committed, lines: committedLines },
+      },
+    );
+  // A full disk stops the import like a bad line does: what was acknowledged stays, and the error says
+  // how much that is and how to go on from there.
+  const noSpaceInJournal = (e: unknown): unknown => {
+    const env = isElacsymError(e, 'NO_SPACE') ? e : envError(e, undefined, 'committing a batch to the journal');
+    if (env?.code !== 'NO_SPACE') return e;
+    return new ElacsymError('NO_SPACE', `${env.message}; ${s.committed} documents from input lines 1-${committedLines} were committed, nothing after`, {
+      cause: e,
+      hint: `free disk space, then resume with --skip-lines ${committedLines}${opts.resumeKey ? ' (or --resume)' : ''}`,
+      details: { ...env.details, committed: s.committed, committed_lines: committedLines },
+    });
+  };
+  const noSpaceInFlush = (e: unknown): unknown => {
+    const env = isElacsymError(e, 'NO_SPACE') ? e : envError(e, undefined, 'writing segment files');
+    if (env?.code !== 'NO_SPACE') return e;
+    return new ElacsymError(
+      'NO_SPACE',
+      `${env.message}; all ${s.committed} documents from input lines 1-${committedLines} were committed to the journal (durable and queryable), but their segment could not be written`,
+      {
+        cause: e,
+        hint: `free disk space, then run \`elacsym wal replay ${writer.name}\` to build the segment${committedLines < lineNo ? `, and resume the import with --skip-lines ${committedLines}` : ''}`,
+        details: { ...env.details, committed: s.committed, committed_lines: committedLines },
+      },
+    );
+  };
+  const flushNow = async () => {
+    progress('index');
+    try {
+      addFlush(await writer.flush());
+    } catch (e) {
+      if (e instanceof ElacsymError && e.code === 'INTERRUPTED') throw interrupted();
+      throw noSpaceInFlush(e);
+    }
+  };
+
+  /** Commit the batch, which covers input lines 1..throughLine. */
+  const commit = async (throughLine = lineNo) => {
     if (batch.length > 0) {
-      writer.appendUpserts(batch, newAttrs, opts.resumeKey ? { source: opts.resumeKey, lines: lineNo } : undefined);
+      try {
+        writer.appendUpserts(batch, newAttrs, opts.resumeKey ? { source: opts.resumeKey, lines: throughLine } : undefined);
+      } catch (e) {
+        throw noSpaceInJournal(e);
+      }
       s.committed += batch.length;
       batch = [];
+      batchRaw = 0;
       newAttrs = new Map();
       durableAt = clock();
+      committedLines = throughLine; // only once committed: a failed append reports the lines before it
       // One 'journal' event per committed batch, never for an empty one (the final commit after a full
       // last batch would otherwise repeat the last event).
       progress('journal');
     }
+    committedLines = throughLine;
+    if (signal?.aborted) throw interrupted();
     if (opts.flush === false) writer.forgetPending();
-    else if (writer.pendingDocCount >= segmentDocs) {
-      progress('index');
-      addFlush(await writer.flush());
-    }
-    if (opts.shouldStop?.()) {
-      throw new ElacsymError('INTERRUPTED', `interrupted after committing ${s.committed} documents (input lines 1-${committedLines})`, {
-        hint: `resume with --skip-lines ${committedLines}${opts.resumeKey ? ' or --resume' : ''}`,
-        details: { committed: s.committed, lines: committedLines },
-      });
-    }
+    // Flush before the next batch could carry the pending bytes past the writer's segment bound.
+    else if (writer.pendingDocCount >= segmentDocs || writer.pendingByteCount + batchBytes > writer.segmentBytes) await flushNow();
   };
 
   const reject = (line: number, raw: Buffer, err: ElacsymError) => {
@@ -202,7 +324,7 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
   };
 
   try {
-    for await (const { bytes: raw, consumed } of lines(input, maxLine)) {
+    for await (const { bytes: raw, consumed } of readLines(input, maxLine, signal)) {
       lineNo++;
       if (consumed < 0) {
         if (lineNo <= skip) {
@@ -237,8 +359,12 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
         reject(lineNo, raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: malformed JSON (${(e as Error).message})`, { details: { line: lineNo } }));
         continue;
       }
+      // Cut the batch before this line if it would pass the byte bound (lines 1..lineNo-1 are then covered).
+      // Before toDoc: it records this line's new attributes, which belong to the next batch.
+      if (batch.length > 0 && batchRaw + raw.length > batchBytes) await commit(lineNo - 1);
+      let doc: Doc;
       try {
-        batch.push(toDoc(obj, writer.schema, newAttrs));
+        doc = toDoc(obj, writer.schema, newAttrs);
       } catch (e) {
         if (e instanceof DocumentError) {
           reject(lineNo, raw, toInvalidDocument(e, lineNo));
@@ -246,6 +372,8 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
         }
         throw e;
       }
+      batch.push(doc);
+      batchRaw += raw.length;
       if (batch.length >= batchDocs) await commit();
     }
   } catch (e) {
@@ -261,12 +389,11 @@ export async function importNdjson(writer: Writer, input: AsyncIterable<Uint8Arr
     throw e;
   }
   await commit();
+  if (signal?.aborted) throw interrupted();
   s.lines = lineNo;
   s.durable_ms = durableAt - t0;
-  if (opts.flush !== false) {
-    progress('index');
-    addFlush(await writer.flush());
-  } else s.pending = writer.pendingDocCount;
+  if (opts.flush !== false) await flushNow();
+  else s.pending = writer.pendingDocCount;
   s.elapsed_ms = clock() - t0;
   s.docs_per_s = s.elapsed_ms > 0 ? Math.round((s.committed / s.elapsed_ms) * 1000) : s.committed;
   return s;

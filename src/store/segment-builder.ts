@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { ElacsymError } from '../errors.js';
 import type { Doc, Schema } from '../model/types.js';
 import { idKey } from '../model/document.js';
 import { ownValue } from '../model/schema.js';
@@ -33,9 +34,11 @@ const WORKER_MIN_VECTORS = 5000;
  * Both cores: the IVF build (the most expensive part) runs in a worker thread while this thread writes
  * the Parquet file, the attribute sections and the full-text postings.
  */
-export async function buildSegment(docs: readonly Doc[], schema: Schema, seed: number, onPhase?: (p: BuildPhase) => void): Promise<BuiltSegment> {
+export async function buildSegment(docs: readonly Doc[], schema: Schema, seed: number, onPhase?: (p: BuildPhase) => void, signal?: AbortSignal): Promise<BuiltSegment> {
   const vec = packVectors(docs, schema.vector_dim);
-  const ivf = vec ? startIvf(vec, schema, seed) : null;
+  const ivf = vec ? startIvf(vec, schema, seed, signal) : null;
+  // The caller may stop awaiting (interrupt) before the IVF promise settles: never leave it unhandled.
+  ivf?.catch(() => undefined);
   onPhase?.('parquet');
   const parquet = await writeSegmentParquet(docs, schema.vector_dim);
   const sections = buildSections(docs, schema, vec, onPhase);
@@ -75,7 +78,7 @@ function packVectors(docs: readonly Doc[], dim: number): PackedVectors | null {
   return { section, packed, ords };
 }
 
-function startIvf(v: PackedVectors, schema: Schema, seed: number): Promise<Uint8Array> {
+function startIvf(v: PackedVectors, schema: Schema, seed: number, signal?: AbortSignal): Promise<Uint8Array> {
   const { packed, ords } = v;
   const inline = () => Promise.resolve(buildIvf(packed, ords, schema.vector_dim, schema.vector_metric, { seed }));
   // The worker file beside this module: dist/ivf-worker.mjs next to the CLI bundle, or
@@ -84,9 +87,17 @@ function startIvf(v: PackedVectors, schema: Schema, seed: number): Promise<Uint8
   if (ords.length < WORKER_MIN_VECTORS || !url) return inline();
   return new Promise<Uint8Array>((resolve, reject) => {
     const w = new Worker(url, { workerData: { vectors: packed, ords, dim: schema.vector_dim, metric: schema.vector_metric, seed } });
+    // An interrupt ends the build at once: the worker is the long part, and nothing it makes is committed.
+    const onAbort = () => {
+      reject(new ElacsymError('INTERRUPTED', 'interrupted while building a vector index'));
+      void w.terminate();
+    };
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
     w.once('message', (m: Uint8Array) => resolve(m));
     w.once('error', reject);
     w.once('exit', (code) => {
+      signal?.removeEventListener('abort', onAbort);
       if (code !== 0) reject(new Error(`IVF build worker exited with status ${code}`));
     });
   });
@@ -150,6 +161,7 @@ export interface SegmentFiles {
 
 export const segmentFileName = (id: number, ext: 'parquet' | 'idx') => `seg-${String(id).padStart(8, '0')}.${ext}`;
 
+
 /**
  * Build a segment and write its two files into `segDir`, each atomically (temp, fsync, rename, fsync
  * dir), Parquet first. Nothing refers to them until the caller's manifest transaction does, so a crash
@@ -160,9 +172,9 @@ export async function writeSegment(
   id: number,
   docs: readonly Doc[],
   schema: Schema,
-  hooks: { onPhase?: (p: BuildPhase) => void; afterParquet?: () => void; afterIndex?: () => void } = {},
+  hooks: { onPhase?: (p: BuildPhase) => void; afterParquet?: () => void; afterIndex?: () => void; signal?: AbortSignal } = {},
 ): Promise<SegmentFiles> {
-  const built = await buildSegment(docs, schema, id, hooks.onPhase);
+  const built = await buildSegment(docs, schema, id, hooks.onPhase, hooks.signal);
   const parquet = segmentFileName(id, 'parquet');
   const idx = segmentFileName(id, 'idx');
   writeFileAtomic(join(segDir, parquet), built.parquet);

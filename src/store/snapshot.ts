@@ -180,27 +180,33 @@ export class Snapshot {
 
   static open(dir: string, opts: SnapshotOptions = {}): Snapshot {
     const path = join(dir, 'manifest.db');
-    let db: Db;
     try {
       statSync(path);
-    } catch {
-      throw new ElacsymError('NAMESPACE_NOT_FOUND', `namespace ${dir} does not exist`, { details: { path: dir } });
-    }
-    db = openDb(path, { readonly: true });
-    try {
-      checkFormat(db, path);
-      for (let attempt = 0; ; attempt++) {
-        try {
-          return db.transaction(() => Snapshot.read(db, dir, opts))();
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 5) continue;
-          throw e;
-        }
-      }
     } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new ElacsymError('NAMESPACE_NOT_FOUND', `namespace ${dir} does not exist`, { details: { path: dir } });
+      }
       throw asStorageError(e, path);
-    } finally {
-      db.close();
+    }
+    for (let attempt = 0; ; attempt++) {
+      // A fresh connection per attempt: a read-only copy of the manifest (see openDb) is a fixed
+      // snapshot, and retrying on it would meet the same vanished file again.
+      const db = openDb(path, { readonly: true });
+      try {
+        checkFormat(db, path);
+        return db.transaction(() => Snapshot.read(db, dir, opts))();
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+          // A compaction may have retired the file after our manifest read: take the snapshot again.
+          if (attempt < 5) continue;
+          // Still missing in a fresh snapshot: the manifest lists a file that is not there.
+          const missing = (e as NodeJS.ErrnoException).path ?? dir;
+          throw new ElacsymError('CORRUPT_SEGMENT', `${missing}: listed in the manifest but missing`, { cause: e, details: { path: missing } });
+        }
+        throw asStorageError(e, path);
+      } finally {
+        db.close();
+      }
     }
   }
 

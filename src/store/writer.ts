@@ -6,12 +6,11 @@
  */
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { ElacsymError } from '../errors.js';
 import { idKey } from '../model/document.js';
 import { attributeOf, dataRecord, inferType } from '../model/schema.js';
 import type { AttributeSchema, AttrValue, Doc, DocId, Schema } from '../model/types.js';
 import { decodeDeletes, decodeUpserts, encodeDeletes, encodeUpserts } from '../storage/journal-codec.js';
-import { acquireWriterLock, type WriterLock } from '../storage/lock.js';
+import { acquireWriterLock, lockIdentity, type WriterLock } from '../storage/lock.js';
 import {
   type JournalRow,
   insertSegment,
@@ -27,20 +26,40 @@ import {
   setMeta,
 } from '../storage/manifest.js';
 import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
-import { failpoint } from '../util/failpoint.js';
-import { type BuildPhase, writeSegment } from './segment-builder.js';
+import { ElacsymError, isElacsymError } from '../errors.js';
+import { assertWritable, envError, toEnvError } from '../util/env-error.js';
+import { failpoint, failpointPause } from '../util/failpoint.js';
+import { type BuildPhase, segmentFileName, writeSegment } from './segment-builder.js';
+import { isSegmentFileName } from '../storage/segment-file.js';
+
+/**
+ * Default bound on the bytes of one segment flush (journal payload bytes, about the documents' JSON and
+ * vectors). A segment build holds its documents in memory and serialises whole columns into one string,
+ * so a flush must be bounded in bytes as well as in documents: with a document count alone, eleven 47 MB
+ * documents made one 517 MB column string (V8's limit is about 512 MiB), the flush crashed, and every
+ * later writer's recovery retried the same impossible flush. A flush never takes less than one journal
+ * entry, and import cuts journal batches at half this bound (see ingest.ts), so any acknowledged batch fits.
+ */
+export const DEFAULT_SEGMENT_BYTES = 128 * 1024 * 1024;
 
 export interface WriterOptions {
   /** Documents per segment when flushing a backlog (bounds memory). */
   segmentDocs?: number;
+  /** Journal payload bytes per segment flush (bounds memory and every string a build makes). */
+  segmentBytes?: number;
+  /**
+   * Aborting stops flushes cleanly: the segment being built is abandoned before its manifest commit
+   * (its files become orphans for gc), what is committed stays committed, and INTERRUPTED is thrown.
+   */
+  signal?: AbortSignal;
   /** Seconds to wait for another writer; 0 = fail at once with BUSY. */
   waitSeconds?: number;
   clock?: () => number;
   /** Skip recovery on open (used by `wal inspect`-style tools that only read). */
   recover?: boolean;
+  /** Called once when another writer holds the lock and this one starts waiting for it (--wait). */
+  onLockWait?: () => void;
   onPhase?: (phase: BuildPhase | 'commit', docs: number) => void;
-  /** Called once when another writer holds the lock and this one starts waiting for it. */
-  onWait?: () => void;
 }
 
 export interface FlushResult {
@@ -51,6 +70,54 @@ export interface FlushResult {
   deleted: number;
   entries: number;
   quarantined: number;
+}
+
+/** How often a writer waiting for the lock tries again (SQLite's own busy handler sleeps similarly). */
+const LOCK_POLL_MS = 50;
+
+/**
+ * Take the writer lock, waiting up to `waitSeconds` for another writer. The wait polls from the event
+ * loop instead of sleeping inside SQLite's busy handler: a synchronous wait of --wait seconds would keep
+ * SIGINT/SIGTERM from being handled until the other writer finished. An abort ends the wait at once with
+ * INTERRUPTED.
+ */
+async function acquireLockInterruptibly(path: string, name: string, opts: WriterOptions): Promise<WriterLock> {
+  const what = `namespace ${name}`;
+  const wait = opts.waitSeconds ?? 0;
+  const clock = opts.clock ?? Date.now;
+  const deadline = clock() + wait * 1000;
+  let announced = false;
+  // The lock file this writer queues on, taken once: if the namespace is dropped (and perhaps created
+  // again) while it polls, a later attempt finds another file and refuses (NAMESPACE_NOT_FOUND).
+  const identity = lockIdentity(path, what);
+  for (;;) {
+    try {
+      return acquireWriterLock(path, 0, what, undefined, identity);
+    } catch (e) {
+      if (!(e instanceof ElacsymError) || e.code !== 'BUSY' || wait === 0) throw e;
+      const left = deadline - clock();
+      if (left <= 0) {
+        throw new ElacsymError('BUSY', `${what} is still being written by another process after waiting ${wait}s`, { cause: e });
+      }
+      if (!announced) {
+        announced = true;
+        opts.onLockWait?.();
+      }
+      const signal = opts.signal;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(t);
+          signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        const t = setTimeout(done, Math.min(LOCK_POLL_MS, left));
+        signal?.addEventListener('abort', done, { once: true });
+      });
+      if (signal?.aborted) {
+        throw new ElacsymError('INTERRUPTED', `interrupted while waiting for another writer of ${what}; nothing was written`, { hint: 'rerun the command' });
+      }
+    }
+  }
 }
 
 type PendingOp = { seq: number; op: 'upsert'; docs: Doc[] } | { seq: number; op: 'delete'; ids: DocId[] };
@@ -70,16 +137,21 @@ export class Writer {
   private lock: WriterLock | null;
   private pending: PendingOp[] | null = null;
   private pendingDocs = 0;
+  private pendingBytes = 0;
   private readonly clock: () => number;
   readonly recovered: FlushResult | null;
   /** Documents per segment when flushing a backlog from the journal. */
   segmentDocs: number;
+  /** Journal payload bytes per segment flush. */
+  segmentBytes: number;
 
   private constructor(
     readonly dir: string,
     db: Db,
     lock: WriterLock,
     private readonly opts: WriterOptions,
+    /** The namespace's name (for messages and hints). */
+    readonly name: string,
   ) {
     this.db = db;
     this.lock = lock;
@@ -87,21 +159,51 @@ export class Writer {
     this.schema = readSchema(db);
     this.recovered = null;
     this.segmentDocs = opts.segmentDocs ?? 100_000;
+    this.segmentBytes = Math.max(1, opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES);
+  }
+
+  get signal(): AbortSignal | undefined {
+    return this.opts.signal;
   }
 
   static async open(dir: string, name: string, opts: WriterOptions = {}): Promise<Writer> {
-    const lock = acquireWriterLock(join(dir, 'writer.lock'), opts.waitSeconds ?? 0, `namespace ${name}`, opts.onWait);
+    const path = join(dir, 'manifest.db');
+    // Refuse up front, naming the path, where this user or this mount may not write: otherwise SQLite
+    // would open read-only in silence and fail later with a code that names nothing.
+    assertWritable([dir, join(dir, 'segments'), path, join(dir, 'writer.lock')], `namespace ${name}`);
+    let lock: WriterLock;
+    try {
+      lock = await acquireLockInterruptibly(join(dir, 'writer.lock'), name, opts);
+    } catch (e) {
+      throw asStorageError(e, join(dir, 'writer.lock'));
+    }
     let db: Db | undefined;
     try {
-      const path = join(dir, 'manifest.db');
       db = openDb(path);
       checkFormat(db, path);
       ensureIdMapCopy(db);
-      const w = new Writer(dir, db, lock, opts);
+      const w = new Writer(dir, db, lock, opts, name);
       mkdirSync(join(dir, 'segments'), { recursive: true });
       if (opts.recover !== false) {
-        (w as { recovered: FlushResult | null }).recovered = await w.flush();
-        // Orphans of writers that crashed are collected by the next writer, whatever it came to do.
+        // Orphans of writers that crashed go first: on a full disk, the files a failed flush left behind
+        // are what the recovery flush needs room for. Files only: the checkpoint after recovery is enough
+        // (each one may wait for readers up to the busy timeout).
+        w.collectGarbage({ filesOnly: true });
+        try {
+          (w as { recovered: FlushResult | null }).recovered = await w.flush();
+        } catch (e) {
+          const env = isElacsymError(e) ? e : envError(e, join(dir, 'segments'), 'writing');
+          if (env?.code === 'NO_SPACE') {
+            const pending = w.pendingDocCount;
+            throw new ElacsymError(
+              'NO_SPACE',
+              `${env.message}: the disk filled while building segments from the journal backlog of namespace ${name}; every acknowledged document is kept in the journal (${pending} documents still pending, queryable)`,
+              { cause: e, details: env.details, hint: `free disk space, then run \`elacsym wal replay ${name}\` (or rerun the command)` },
+            );
+          }
+          throw e;
+        }
+        // ... and those of this recovery's own superseded files.
         w.collectGarbage();
       }
       return w;
@@ -116,6 +218,12 @@ export class Writer {
   get pendingDocCount(): number {
     if (this.pending) return this.pendingDocs;
     return Number((this.db.prepare('SELECT COALESCE(SUM(count), 0) AS n FROM journal').get() as { n: number }).n);
+  }
+
+  /** Payload bytes of pending journal entries (read from the manifest until recovery has loaded them). */
+  get pendingByteCount(): number {
+    if (this.pending) return this.pendingBytes;
+    return Number((this.db.prepare('SELECT COALESCE(SUM(LENGTH(payload)), 0) AS n FROM journal').get() as { n: number }).n);
   }
 
   /**
@@ -152,6 +260,7 @@ export class Writer {
     if (this.pending) {
       this.pending.push({ seq, op: 'upsert', docs });
       this.pendingDocs += docs.length;
+      this.pendingBytes += payload.length;
     }
     return seq;
   }
@@ -163,16 +272,44 @@ export class Writer {
   forgetPending(): void {
     this.pending = null;
     this.pendingDocs = 0;
+    this.pendingBytes = 0;
   }
 
+  /**
+   * Append deletes to the journal, durable when this returns. A long id list becomes several entries of
+   * at most half the byte bound each (like import batches, so any flush can take one), committed in ONE
+   * transaction: the deletion is still all or nothing. Returns the last entry's seq.
+   */
   appendDeletes(ids: DocId[]): number {
-    const payload = encodeDeletes(ids);
-    const seq = appendJournal(this.db, 'delete', ids.length, payload, this.clock());
-    if (this.pending) {
-      this.pending.push({ seq, op: 'delete', ids });
-      this.pendingDocs += ids.length;
+    const maxBytes = Math.max(1, Math.floor(this.segmentBytes / 2));
+    const chunks: DocId[][] = [];
+    let cur: DocId[] = [];
+    let bytes = 2;
+    for (const id of ids) {
+      const b = JSON.stringify(id).length + 1; // ASCII-sized estimate; ids are short
+      if (cur.length > 0 && bytes + b > maxBytes) {
+        chunks.push(cur);
+        cur = [];
+        bytes = 2;
+      }
+      cur.push(id);
+      bytes += b;
     }
-    return seq;
+    chunks.push(cur);
+    const entries = this.db.transaction(() =>
+      chunks.map((chunk) => {
+        const payload = encodeDeletes(chunk);
+        return { seq: appendJournal(this.db, 'delete', chunk.length, payload, this.clock()), chunk, bytes: payload.length };
+      }),
+    )();
+    if (this.pending) {
+      for (const e of entries) {
+        this.pending.push({ seq: e.seq, op: 'delete', ids: e.chunk });
+        this.pendingDocs += e.chunk.length;
+        this.pendingBytes += e.bytes;
+      }
+    }
+    return entries[entries.length - 1]!.seq;
   }
 
   /** Delete every quarantined journal entry (their bytes are gone afterwards). Returns how many. */
@@ -187,17 +324,19 @@ export class Writer {
   }
 
   /**
-   * Read up to about `maxDocs` documents' worth of pending journal entries, oldest first (recovery, or
-   * after --no-flush). Damaged entries are moved to the quarantine table, never applied.
+   * Read up to about `maxDocs` documents and at most `maxBytes` payload bytes of pending journal entries,
+   * oldest first (recovery, or after --no-flush); always at least one entry, so a backlog of any size
+   * drains. Damaged entries are moved to the quarantine table, never applied.
    */
-  private readPending(maxDocs: number): { ops: PendingOp[]; quarantined: number; more: boolean } {
+  private readPending(maxDocs: number, maxBytes: number): { ops: PendingOp[]; quarantined: number; more: boolean } {
     const ops: PendingOp[] = [];
     let quarantined = 0;
     let docs = 0;
+    let bytes = 0;
     const bad: { row: JournalRow; damage: string }[] = [];
     let more = false;
     for (const row of journalEntries(this.db)) {
-      if (docs >= maxDocs && ops.length > 0) {
+      if (ops.length > 0 && (docs >= maxDocs || bytes + row.payload.length > maxBytes)) {
         more = true;
         break;
       }
@@ -216,6 +355,7 @@ export class Writer {
       }
       ops.push(op);
       docs += row.count;
+      bytes += row.payload.length;
     }
     for (const { row, damage } of bad) {
       quarantineEntry(this.db, row, damage, this.clock());
@@ -240,16 +380,19 @@ export class Writer {
     for (;;) {
       let ops: PendingOp[];
       let more: boolean;
-      if (this.pending) {
+      this.throwIfInterrupted(total);
+      if (this.pending && this.pendingBytes <= this.segmentBytes) {
         ops = this.pending;
         more = false;
       } else {
-        const r = this.readPending(this.segmentDocs);
+        // Also when the in-memory copy outgrew the byte bound: the journal is read back in bounded chunks.
+        this.pending = null;
+        const r = this.readPending(this.segmentDocs, this.segmentBytes);
         ops = r.ops;
         more = r.more;
         total.quarantined += r.quarantined;
       }
-      const f = await this.flushOps(ops);
+      const f = await this.flushOps(ops, total);
       total.segmentId = f.segmentId ?? total.segmentId;
       total.docs += f.docs;
       total.inserted += f.inserted;
@@ -260,10 +403,20 @@ export class Writer {
     }
     this.pending = [];
     this.pendingDocs = 0;
+    this.pendingBytes = 0;
     return total;
   }
 
-  private async flushOps(ops: PendingOp[]): Promise<FlushResult> {
+  private throwIfInterrupted(done: FlushResult): void {
+    if (!this.opts.signal?.aborted) return;
+    throw new ElacsymError(
+      'INTERRUPTED',
+      `interrupted while building segments${done.docs > 0 ? ` (${done.docs} documents were flushed first)` : ''}; every acknowledged document is kept in the journal and stays queryable`,
+      { hint: `the next writer builds the segments, or run \`elacsym wal replay\``, details: { flushed_documents: done.docs } },
+    );
+  }
+
+  private async flushOps(ops: PendingOp[], done: FlushResult): Promise<FlushResult> {
     const result: FlushResult = { segmentId: null, docs: 0, inserted: 0, updated: 0, deleted: 0, entries: ops.length, quarantined: 0 };
     if (ops.length === 0) return result;
     const throughSeq = ops[ops.length - 1]!.seq;
@@ -278,44 +431,67 @@ export class Writer {
     for (const d of latest.values()) if (d) docs.push(d);
 
     const segId = Number(getMeta(this.db, 'next_segment_id') ?? '1');
-    const files =
-      docs.length > 0
-        ? await writeSegment(join(this.dir, 'segments'), segId, docs, this.schema, {
+    let files: Awaited<ReturnType<typeof writeSegment>> | null = null;
+    try {
+      try {
+        if (docs.length > 0) {
+          files = await writeSegment(join(this.dir, 'segments'), segId, docs, this.schema, {
             onPhase: (p) => this.opts.onPhase?.(p, docs.length),
             afterParquet: () => failpoint('flush:after-parquet-write'),
             afterIndex: () => failpoint('flush:after-index-write'),
-          })
-        : null;
+            signal: this.opts.signal,
+          });
+        }
+      } catch (e) {
+        if (this.opts.signal?.aborted) {
+          this.collectGarbage();
+          this.throwIfInterrupted(done);
+        }
+        throw e;
+      }
+      // Last chance to stop before the commit point: the files just written become orphans for gc.
+      await failpointPause('flush:before-manifest-commit', this.opts.signal);
+      if (this.opts.signal?.aborted) {
+        this.collectGarbage();
+        this.throwIfInterrupted(done);
+      }
 
-    this.opts.onPhase?.('commit', docs.length);
-    // Each lookup names its b-tree: the table itself (its primary key) and the copy.
-    const getLoc = this.db.prepare('SELECT segment_id, ord FROM docs INDEXED BY sqlite_autoindex_docs_1 WHERE id_key = ?');
-    const getCopy = this.db.prepare('SELECT segment_id, ord FROM docs INDEXED BY docs_copy WHERE id_key = ?');
-    const putLoc = this.db.prepare('INSERT OR REPLACE INTO docs (id_key, segment_id, ord) VALUES (?, ?, ?)');
-    const delLoc = this.db.prepare('DELETE FROM docs WHERE id_key = ?');
-    const markDeleted = this.db.prepare('INSERT OR IGNORE INTO deleted (segment_id, ord) VALUES (?, ?)');
-    this.db.transaction(() => {
-      if (files) insertSegment(this.db, files, 0, throughSeq, this.clock());
-      // Upserts first-seen-in-this-flush count as inserts unless the id already lived in a segment.
-      let ord = 0;
-      for (const [key, doc] of latest) {
-        const old = getLoc.get(key) as { segment_id: number; ord: number } | undefined;
-        const copy = getCopy.get(key) as { segment_id: number; ord: number } | undefined;
-        if (old?.segment_id !== copy?.segment_id || old?.ord !== copy?.ord) throw idMapDamaged(this.dir, key);
-        if (old) markDeleted.run(old.segment_id, old.ord);
-        if (doc) {
-          putLoc.run(key, segId, ord++);
-          if (old) result.updated++;
-          else result.inserted++;
-        } else {
-          if (old) {
-            delLoc.run(key);
-            result.deleted++;
+      this.opts.onPhase?.('commit', docs.length);
+      // Each lookup names its b-tree: the table itself (its primary key) and the copy.
+      const getLoc = this.db.prepare('SELECT segment_id, ord FROM docs INDEXED BY sqlite_autoindex_docs_1 WHERE id_key = ?');
+      const getCopy = this.db.prepare('SELECT segment_id, ord FROM docs INDEXED BY docs_copy WHERE id_key = ?');
+      const putLoc = this.db.prepare('INSERT OR REPLACE INTO docs (id_key, segment_id, ord) VALUES (?, ?, ?)');
+      const delLoc = this.db.prepare('DELETE FROM docs WHERE id_key = ?');
+      const markDeleted = this.db.prepare('INSERT OR IGNORE INTO deleted (segment_id, ord) VALUES (?, ?)');
+      this.db.transaction(() => {
+        if (files) insertSegment(this.db, files, 0, throughSeq, this.clock());
+        // Upserts first-seen-in-this-flush count as inserts unless the id already lived in a segment.
+        let ord = 0;
+        for (const [key, doc] of latest) {
+          const old = getLoc.get(key) as { segment_id: number; ord: number } | undefined;
+          const copy = getCopy.get(key) as { segment_id: number; ord: number } | undefined;
+          if (old?.segment_id !== copy?.segment_id || old?.ord !== copy?.ord) throw idMapDamaged(this.dir, key);
+          if (old) markDeleted.run(old.segment_id, old.ord);
+          if (doc) {
+            putLoc.run(key, segId, ord++);
+            if (old) result.updated++;
+            else result.inserted++;
+          } else {
+            if (old) {
+              delLoc.run(key);
+              result.deleted++;
+            }
           }
         }
-      }
-      this.db.prepare('DELETE FROM journal WHERE seq <= ?').run(throughSeq);
-    })();
+        this.db.prepare('DELETE FROM journal WHERE seq <= ?').run(throughSeq);
+      })();
+    } catch (e) {
+      if (e instanceof ElacsymError && e.code === 'INTERRUPTED') throw e; // cleaned up above
+      // Nothing committed: the journal still holds every document. Give back at once the space of what
+      // this flush wrote (on a full disk, the next try needs it), then name the failure.
+      this.removeUncommitted(segId);
+      throw toEnvError(e, join(this.dir, 'segments'), 'writing segment files in');
+    }
     failpoint('flush:after-manifest-commit');
     // Within one flush an id upserted twice is one insert (or update), matching what readers see.
     result.segmentId = files ? segId : null;
@@ -330,7 +506,7 @@ export class Writer {
    * Remove segment files no manifest row references (orphans of crashed flushes/compactions, files of
    * retired segments) and give SQLite's freed pages back. Never throws: a failure here loses nothing.
    */
-  collectGarbage(): { removed: string[] } {
+  collectGarbage(opts: { filesOnly?: boolean } = {}): { removed: string[] } {
     const removed: string[] = [];
     try {
       const live = new Set<string>();
@@ -339,11 +515,22 @@ export class Writer {
         live.add(s.index_file);
       }
       const segDir = join(this.dir, 'segments');
-      for (const f of readdirSync(segDir)) {
-        if (live.has(f)) continue;
-        rmSync(join(segDir, f), { force: true });
-        removed.push(f);
+      for (const e of readdirSync(segDir, { withFileTypes: true })) {
+        // Only what elacsym writes there, one entry at a time: a stray directory (lost+found, a user's
+        // backup folder) or a file we cannot remove must not stop the collection of everything else.
+        if (live.has(e.name) || !isSegmentFileName(e.name) || e.isDirectory()) continue;
+        try {
+          rmSync(join(segDir, e.name), { force: true });
+          removed.push(e.name);
+        } catch {
+          // best effort: the next writer tries again
+        }
       }
+    } catch {
+      // best effort
+    }
+    if (opts.filesOnly) return { removed };
+    try {
       // Vacuum first, then one checkpoint: a checkpoint waits up to the busy timeout for readers still
       // on an older snapshot, so two of them could stall a flush twice.
       if (this.vacuumConversionDue()) {
@@ -361,6 +548,19 @@ export class Writer {
       // best effort
     }
     return { removed };
+  }
+
+  /** Remove the files (and temp files) of segment `id`, which no manifest row references. Never throws. */
+  private removeUncommitted(id: number): void {
+    const segDir = join(this.dir, 'segments');
+    try {
+      const prefix = segmentFileName(id, 'parquet').replace(/\.parquet$/, '.');
+      for (const f of readdirSync(segDir)) {
+        if (f.startsWith(prefix) && isSegmentFileName(f)) rmSync(join(segDir, f), { force: true });
+      }
+    } catch {
+      // best effort: the next writer's garbage collection removes them
+    }
   }
 
   private vacuumTried = false;

@@ -33,3 +33,13 @@ export function writeFileAtomic(path: string, chunks: Uint8Array | readonly Uint
   renameSync(tmp, path);
   fsyncDir(dirname(path));
 }
+
+/**
+ * Write all of `data` to `fd`. writeSync may write less than asked (a disk filling up takes the part that
+ * fits and reports no error): one call and ignoring its count truncated files in silence.
+ */
+export function writeAllSync(fd: number, data: string | Uint8Array): void {
+  const b = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  let off = 0;
+  while (off < b.length) off += writeSync(fd, b, off, b.length - off);
+}

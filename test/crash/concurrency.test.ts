@@ -1,6 +1,7 @@
 /**
- * Separate processes import, delete, compact and query one namespace at the same time for a bounded
- * time. Two writer lanes work on disjoint id ranges (so the serial result does not depend on how their
+ * Separate processes import, delete, compact and query one namespace at the same time, until both writer
+ * lanes are done and the compactor and querier have each completed a minimum number of rounds (counted,
+ * never timed: on a fast machine the writers may finish before anything else ran). Two writer lanes work on disjoint id ranges (so the serial result does not depend on how their
  * steps interleave); compactions and queries run throughout. Required: no errors but the documented
  * busy status, no duplicated ids in any answer, and a final state equal to the serial application.
  */
@@ -27,12 +28,19 @@ function run(args: string[], input?: string): Promise<{ code: number | null; std
   });
 }
 
+const STEPS = 6;
+/** The writer lock wait: long enough never to be the outcome (it is not an assertion about speed). */
+const WAIT = '3600';
+/** Rounds the background processes complete whatever the writers' speed. */
+const MIN_QUERIES = 4;
+const MIN_COMPACTIONS = 2;
+
 const doc = (id: number, v: number) => JSON.stringify({ id, vector: [Math.fround(Math.sin(id)), Math.fround(Math.cos(id)), Math.fround(v / 10)], attributes: { title: `doc ${id} version ${v}`, v } });
 
 /** A lane's steps; applying them in order to an empty map gives the lane's final state. */
 function lane(base: number) {
   const steps: { kind: 'import' | 'delete'; ids: number[]; v: number }[] = [];
-  for (let s = 0; s < 6; s++) {
+  for (let s = 0; s < STEPS; s++) {
     steps.push({ kind: 'import', ids: Array.from({ length: 150 }, (_, i) => base + s * 50 + i), v: s });
     steps.push({ kind: 'delete', ids: Array.from({ length: 20 }, (_, i) => base + s * 50 + i * 3), v: s });
   }
@@ -58,32 +66,34 @@ describe('concurrent writers, compaction and queries', () => {
       for (const st of steps) {
         const r =
           st.kind === 'import'
-            ? await run(['-d', d, 'import', 'ns', '-', '--wait', '60', '--batch-size', '50'], st.ids.map((id) => doc(id, st.v)).join('\n'))
-            : await run(['-d', d, 'delete', 'ns', '--wait', '60', '--ids', st.ids.join(',')]);
+            ? await run(['-d', d, 'import', 'ns', '-', '--wait', WAIT, '--batch-size', '50'], st.ids.map((id) => doc(id, st.v)).join('\n'))
+            : await run(['-d', d, 'delete', 'ns', '--wait', WAIT, '--ids', st.ids.join(',')]);
         if (r.code !== 0) errors.push(`${st.kind}: ${r.code} ${r.stderr}`);
       }
     };
+    let compactions = 0;
     const compactor = async () => {
-      while (!stop) {
+      while (!stop || compactions < MIN_COMPACTIONS) {
         const r = await run(['-d', d, 'compact', 'ns', '--if-needed']);
         if (r.code === 75) busy++;
         else if (r.code !== 0) errors.push(`compact: ${r.code} ${r.stderr}`);
         const full = await run(['-d', d, 'compact', 'ns']);
         if (full.code === 75) busy++;
         else if (full.code !== 0) errors.push(`compact: ${full.code} ${full.stderr}`);
+        compactions++;
       }
     };
     let queries = 0;
     const querier = async () => {
-      while (!stop) {
+      while (!stop || queries < MIN_QUERIES) {
         const r = await run(['-d', d, 'query', 'ns', '--top-k', '10000', '--include-attributes', '', '--format', 'ndjson']);
+        queries++; // counts rounds (a failed one is recorded in errors): the loop always ends
         if (r.code !== 0) {
           errors.push(`query: ${r.code} ${r.stderr}`);
           continue;
         }
         const ids = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l).id);
         if (new Set(ids).size !== ids.length) errors.push(`query returned duplicate ids (${ids.length} results)`);
-        queries++;
         const t = await run(['-d', d, 'query', 'ns', '--vector', '[1,0,0]', '--text', 'version', '--top-k', '50', '--format', 'json']);
         if (t.code !== 0) errors.push(`hybrid query: ${t.code} ${t.stderr}`);
       }
@@ -94,7 +104,8 @@ describe('concurrent writers, compaction and queries', () => {
     stop = true;
     await Promise.all(background);
     expect(errors).toEqual([]);
-    expect(queries).toBeGreaterThan(3);
+    expect(queries).toBeGreaterThanOrEqual(MIN_QUERIES);
+    expect(compactions).toBeGreaterThanOrEqual(MIN_COMPACTIONS);
     const got = await exportMap(d, 'ns');
     expect(got.size).toBe(expected.size);
     for (const [id, line] of expected) expect(JSON.parse(got.get(String(id))!)).toEqual(JSON.parse(line));

@@ -29,6 +29,7 @@ describe('fail points on the import and flush path', () => {
     'import:after-journal-commit',
     'flush:after-parquet-write',
     'flush:after-index-write',
+    'flush:before-manifest-commit',
     'flush:after-manifest-commit',
     'flush:after-gc',
   ];
@@ -79,94 +80,118 @@ describe('fail points on the import and flush path', () => {
   });
 });
 
-describe('SIGKILL at random instants during a large import', () => {
-  it('survives 20 kills: consistent after each, complete and equal to an uninterrupted run at the end', async () => {
+/**
+ * These tests run ~50 processes each; on a machine whose cores are busy that takes minutes. The timeout
+ * only guards against a hang: no outcome depends on how fast the machine is.
+ */
+const HANG_GUARD_MS = 900_000;
+
+/** A child killed by its own fail point or by the test: the shell's status for SIGKILL. */
+const KILLED = 137;
+
+/**
+ * Run the binary and SIGKILL it right after its `killAtEvent`-th committed-batch event on stderr (if
+ * given). Kills are driven by progress, never by wall-clock delays, so the number of kills is the same on
+ * a fast or a slow machine: the armed fail points are a backstop that kills the run at a fixed progress
+ * point if the test's own SIGKILL has not landed yet.
+ */
+function runUntilKilled(args: string[], failpoints: string[], killAtEvent?: number): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = cliAsync(args, { ELACSYM_FAILPOINTS: failpoints.join(',') });
+    let stderr = '';
+    let events = 0;
+    child.stderr.on('data', (b: Buffer) => {
+      const text = b.toString();
+      stderr += text;
+      events += text.split('\n').filter((l) => l.startsWith('{"event":"committed"')).length;
+      if (killAtEvent !== undefined && events >= killAtEvent) child.kill('SIGKILL');
+    });
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal === 'SIGKILL' ? KILLED : 1), stderr }));
+  });
+}
+
+describe('SIGKILL at seeded progress points during a large import', () => {
+  it('survives exactly 20 kills: consistent after each, complete and equal to an uninterrupted run at the end', async () => {
     const dir = tmpDir();
     const d = join(dir, 'data');
-    const total = 12_000;
+    const total = 8000;
+    const batch = 100; // 80 batches; each round below commits at most 3, so 20 rounds never finish the import
     const file = datasetFile(dir, { docs: total, dim: 16, seed: 11 });
     for (const ns of ['docs', 'reference']) {
       expect((await cli(['-d', d, 'init', ns, '--dim', '16', '--full-text', 'title,body'])).code).toBe(0);
     }
-    const ref = (await cli(['-d', d, 'import', 'reference', file]));
+    const ref = await cli(['-d', d, 'import', 'reference', file]);
     expect(ref.code, ref.stderr).toBe(0);
     const rand = mulberry32(2024);
-    const args = ['-d', d, '--json', 'import', 'docs', file, '--resume', '--batch-size', '250', '--segment-docs', '2000'];
-    let kills = 0;
-    let finished = false;
-    for (let round = 0; round < 60 && !finished; round++) {
-      const child = cliAsync(args);
-      let stderr = '';
-      child.stderr.on('data', (b: Buffer) => {
-        stderr += b.toString();
-      });
-      const delay = 150 + Math.floor(rand() * 900);
-      const code: number | null = await new Promise((resolve) => {
-        const t = setTimeout(() => child.kill('SIGKILL'), delay);
-        child.on('exit', (c) => {
-          clearTimeout(t);
-          resolve(c);
-        });
-      });
-      if (code === 0) {
-        finished = true;
-        break;
+    // --segment-docs 200: a flush every two batches, so kills also land inside flushes (and recoveries).
+    const args = ['-d', d, '--json', 'import', 'docs', file, '--resume', '--batch-size', String(batch), '--segment-docs', '200'];
+    const flushPoints = ['flush:after-parquet-write', 'flush:after-index-write', 'flush:before-manifest-commit', 'flush:after-manifest-commit', 'flush:after-gc'];
+    const kinds: string[] = [];
+    for (let round = 0; round < 20; round++) {
+      const n = 1 + Math.floor(rand() * 2); // 1 or 2
+      const backstop = `import:after-journal-commit@${n + 1}`;
+      const pick = rand();
+      let r: { code: number | null; stderr: string };
+      if (pick < 0.5) {
+        // the test's own SIGKILL, at whatever instant of the next batch or flush it lands
+        kinds.push('event');
+        r = await runUntilKilled(args, [backstop], n);
+      } else if (pick < 0.65) {
+        kinds.push('before-commit');
+        r = await runUntilKilled(args, [`import:before-journal-commit@${n + 1}`]);
+      } else {
+        const fp = flushPoints[Math.floor(rand() * flushPoints.length)]!;
+        kinds.push(fp);
+        r = await runUntilKilled(args, [`${fp}@${n}`, backstop]);
       }
-      kills++;
-      const acked = ackedLines(stderr);
-      const ids = idsOf((await exportMap(d, 'docs')));
+      expect(r.code, `round ${round} (${kinds[round]}) was not killed: ${r.stderr}`).toBe(KILLED);
+      const acked = ackedLines(r.stderr);
+      const ids = idsOf(await exportMap(d, 'docs'));
       // every acknowledged line is present exactly once; nothing beyond whole committed batches
       expect(ids).toEqual(range(ids.length));
       expect(ids.length).toBeGreaterThanOrEqual(acked);
-      expect(ids.length % 250 === 0 || ids.length === total).toBe(true);
-      if (kills >= 20 && round > 25) {
-        // enough kills: let the next run finish
-        const fin = (await cli(args));
-        expect(fin.code, fin.stderr).toBe(0);
-        finished = true;
-      }
+      expect(ids.length % batch).toBe(0);
+      expect(ids.length).toBeLessThan(total);
     }
-    if (!finished) expect((await cli(args)).code).toBe(0);
-    expect(kills).toBeGreaterThanOrEqual(20);
-    const got = (await exportMap(d, 'docs'));
-    const want = (await exportMap(d, 'reference'));
+    expect(new Set(kinds).size).toBeGreaterThan(3); // the seed exercises several kinds of kill
+    const fin = await cli(args);
+    expect(fin.code, fin.stderr).toBe(0);
+    const got = await exportMap(d, 'docs');
+    const want = await exportMap(d, 'reference');
     expect(got.size).toBe(total);
     expect([...got.values()].sort()).toEqual([...want.values()].sort());
-  });
+    expect((await cli(['-d', d, 'health', '--deep'])).code).toBe(0);
+  }, HANG_GUARD_MS);
 });
 
-describe('SIGKILL at random instants during compaction', () => {
+describe('SIGKILL at seeded steps of compaction', () => {
   it('leaves the namespace complete and consistent after each of 10 kills', async () => {
     const dir = tmpDir();
     const d = join(dir, 'data');
     expect((await cli(['-d', d, 'init', 'docs', '--dim', '16', '--full-text', 'title,body'])).code).toBe(0);
-    const file = datasetFile(dir, { docs: 6000, dim: 16, seed: 12 });
-    expect((await cli(['-d', d, 'import', 'docs', file, '--segment-docs', '1000', '--batch-size', '500'])).code).toBe(0);
-    expect((await cli(['-d', d, 'delete', 'docs', '--ids', range(300).map((i) => i * 7).join(',')])).code).toBe(0);
-    const before = (await exportMap(d, 'docs'));
+    const file = datasetFile(dir, { docs: 3000, dim: 16, seed: 12 });
+    expect((await cli(['-d', d, 'import', 'docs', file, '--segment-docs', '500', '--batch-size', '250'])).code).toBe(0);
+    expect((await cli(['-d', d, 'delete', 'docs', '--ids', range(150).map((i) => i * 7).join(',')])).code).toBe(0);
+    const before = await exportMap(d, 'docs');
+    const segments = async () => (JSON.parse((await cli(['-d', d, '--json', 'health', 'docs'])).stdout) as { namespaces: { segments: number }[] }).namespaces[0]!.segments;
     const rand = mulberry32(99);
+    const points = ['compact:after-segment-write', 'compact:before-manifest-commit', 'compact:after-manifest-commit', 'compact:after-gc'];
     let kills = 0;
     for (let round = 0; round < 10; round++) {
-      const child = cliAsync(['-d', d, 'compact', 'docs']);
-      const delay = 100 + Math.floor(rand() * 1500);
-      const code: number | null = await new Promise((resolve) => {
-        const t = setTimeout(() => child.kill('SIGKILL'), delay);
-        child.on('exit', (c) => {
-          clearTimeout(t);
-          resolve(c);
-        });
-      });
-      if (code !== 0) kills++;
-      expect((await exportMap(d, 'docs'))).toEqual(before);
-      expect([0, 6]).toContain((await cli(['-d', d, 'health', '--deep'])).code); // 6: orphans until the next writer
-      if (code === 0) {
-        // compaction finished before the kill: fragment again so the next round has work
-        expect((await cli(['-d', d, 'import', 'docs', '-', '--segment-docs', '500'], { input: [...before.values()].slice(0, 1500).join('\n') })).code).toBe(0);
+      if ((await segments()) < 2) {
+        // the last kill came after the swap: fragment again so this round has a merge to kill
+        expect((await cli(['-d', d, 'import', 'docs', '-', '--segment-docs', '500'], { input: [...before.values()].slice(0, 1000).join('\n') })).code).toBe(0);
       }
+      const fp = points[Math.floor(rand() * points.length)]!;
+      const r = await runUntilKilled(['-d', d, 'compact', 'docs'], [fp]);
+      expect(r.code, `${fp}: ${r.stderr}`).toBe(KILLED);
+      kills++;
+      expect(await exportMap(d, 'docs')).toEqual(before);
+      expect([0, 6]).toContain((await cli(['-d', d, 'health', '--deep'])).code); // 6: orphans until the next writer
     }
-    expect(kills).toBeGreaterThanOrEqual(5);
+    expect(kills).toBe(10);
     expect((await cli(['-d', d, 'compact', 'docs'])).code).toBe(0);
-    expect((await exportMap(d, 'docs'))).toEqual(before);
+    expect(await exportMap(d, 'docs')).toEqual(before);
     expect((await cli(['-d', d, 'health', '--deep'])).code).toBe(0);
-  });
+  }, HANG_GUARD_MS);
 });

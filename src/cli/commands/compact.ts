@@ -4,6 +4,8 @@ import { Writer } from '../../store/writer.js';
 import { DataDir, namespaceDir } from '../../store/data-dir.js';
 import { intOpt } from '../args.js';
 import { loadConfig } from '../config.js';
+import { interruptSignal, lockWaitNotice } from '../interrupt.js';
+import { segmentBytesFromEnv } from '../limits.js';
 import { err, printJson, type GlobalOptions, reportError } from '../output.js';
 
 function describe(r: CompactionReport): string {
@@ -24,12 +26,14 @@ export default async function compact([name]: string[], o: Record<string, unknow
     tierBaseDocs: cfg['compaction.min_segment_size'].value as number,
     deadRatio: cfg['compaction.dead_ratio'].value as number,
   };
+  const signal = interruptSignal();
+  const segmentBytes = segmentBytesFromEnv();
   let worst = 0;
   for (const ns of names) {
     try {
       const dir = namespaceDir(g.dataDir, ns);
       // No recovery flush on open: the plan decides whether the journal backlog is worth flushing.
-      const w = await Writer.open(dir, ns, { waitSeconds: wait, recover: false });
+      const w = await Writer.open(dir, ns, { waitSeconds: wait, recover: false, segmentBytes, signal, onLockWait: lockWaitNotice(g, ns, wait) });
       try {
         const report = await compactNamespace(w, ns, { ifNeeded: Boolean(o.ifNeeded), dryRun: Boolean(o.dryRun), thresholds });
         if (g.json) await printJson(report);
@@ -39,6 +43,8 @@ export default async function compact([name]: string[], o: Record<string, unknow
       }
     } catch (e) {
       // --all goes on with the other namespaces; the exit status is the first failure's.
+      // An interrupt stops --all too: rethrown, main reports it once with status 130.
+      if (e instanceof ElacsymError && e.code === 'INTERRUPTED') throw e;
       const code = reportError(e, { ...g, namespace: ns }); // the hint names the namespace that failed
       if (!o.all) return code;
       worst ||= code;

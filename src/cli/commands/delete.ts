@@ -6,6 +6,8 @@ import { Snapshot } from '../../store/snapshot.js';
 import type { DocId } from '../../model/types.js';
 import { Writer } from '../../store/writer.js';
 import { cliId, intOpt, jsonArg, readInput } from '../args.js';
+import { interruptSignal, lockWaitNotice } from '../interrupt.js';
+import { segmentBytesFromEnv } from '../limits.js';
 import { err, printJson, type GlobalOptions } from '../output.js';
 
 export default async function del([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
@@ -36,7 +38,9 @@ export default async function del([name]: string[], o: Record<string, unknown>, 
     else if (!g.quiet) err(`would delete ${n} documents from ${name} (dry run: nothing written)`);
     return 0;
   }
-  const writer = await Writer.open(dir, name!, { waitSeconds: intOpt(o.wait ?? 0, '--wait', 0, 86400) });
+  // SIGINT/SIGTERM: the deletes already committed to the journal stay; the segment build stops (130).
+  const wait = intOpt(o.wait ?? 0, '--wait', 0, 86400);
+  const writer = await Writer.open(dir, name!, { waitSeconds: wait, segmentBytes: segmentBytesFromEnv(), signal: interruptSignal(), onLockWait: lockWaitNotice(g, name!, wait) });
   try {
     if (byFilter) {
       // Evaluated under the writer lock, after the writer's recovery: no other writer can change the

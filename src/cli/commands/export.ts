@@ -1,4 +1,8 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { ElacsymError } from '../../errors.js';
+import { toEnvError } from '../../util/env-error.js';
+import { writeAllSync } from '../../util/fs.js';
 import { namespaceDir } from '../../store/data-dir.js';
 import { exportDocs } from '../../store/export.js';
 import { out, type GlobalOptions } from '../output.js';
@@ -6,7 +10,7 @@ import { out, type GlobalOptions } from '../output.js';
 export default async function exportCmd([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
   // Output is the NDJSON itself (the same with --json); -o writes it to a file instead of stdout.
   const dir = namespaceDir(g.dataDir, name!);
-  const fd = typeof o.output === 'string' ? openSync(`${o.output}`, 'w') : null;
+  const fd = typeof o.output === 'string' ? openOutput(o.output) : null;
   let buf = '';
   try {
     for await (const line of exportDocs(dir)) {
@@ -14,14 +18,43 @@ export default async function exportCmd([name]: string[], o: Record<string, unkn
       else {
         buf += line;
         if (buf.length > 1 << 20) {
-          writeSync(fd, buf);
+          writeOutput(fd, buf, String(o.output));
           buf = '';
         }
       }
     }
-    if (fd !== null && buf) writeSync(fd, buf);
+    if (fd !== null && buf) writeOutput(fd, buf, String(o.output));
   } finally {
     if (fd !== null) closeSync(fd);
   }
   return 0;
+}
+
+/** Open the -o file, naming the path and the problem (missing directory, a directory, no permission). */
+function openOutput(path: string): number {
+  try {
+    return openSync(path, 'w');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      const dir = dirname(path);
+      let dirExists = true;
+      try {
+        statSync(dir);
+      } catch {
+        dirExists = false;
+      }
+      if (!dirExists) throw new ElacsymError('FILE_NOT_FOUND', `cannot write ${path}: directory ${dir} does not exist`, { details: { path: dir }, hint: `create it first (mkdir -p ${dir})` });
+    }
+    if (code === 'EISDIR') throw new ElacsymError('USAGE', `cannot write ${path}: it is a directory; name a file`, { details: { path } });
+    throw toEnvError(e, path, 'writing the export to');
+  }
+}
+
+function writeOutput(fd: number, text: string, path: string): void {
+  try {
+    writeAllSync(fd, text);
+  } catch (e) {
+    throw toEnvError(e, path, 'writing the export to');
+  }
 }

@@ -4,7 +4,7 @@ import { DataDir, namespaceDir } from '../../store/data-dir.js';
 import { checkNamespace, type NamespaceHealth, toPrometheus } from '../../store/health.js';
 import { intOpt } from '../args.js';
 import { loadConfig } from '../config.js';
-import { isTTY, out, outLine, printJson, type GlobalOptions } from '../output.js';
+import { isTTY, out, outLine, printJson, type GlobalOptions, reportError } from '../output.js';
 
 export const HEALTH_EXIT = { healthy: 0, degraded: 6, corrupt: 5 } as const;
 
@@ -35,7 +35,19 @@ export default async function health([name]: string[], o: Record<string, unknown
     names = DataDir.open(g.dataDir).listNamespaces();
   }
   dir ??= DataDir.open(g.dataDir);
-  const reports = names.map((n) => checkNamespace(dir!.namespacePath(n), n, { deep: Boolean(o.deep), maxBacklogDocs }));
+  const dataDir = dir;
+  // A namespace that cannot be checked at all (not readable by this user) is reported on stderr; the
+  // others are still checked, and the exit status is the worse of that error's and the verdict's.
+  let failed = 0;
+  const reports: NamespaceHealth[] = [];
+  for (const n of names) {
+    try {
+      reports.push(checkNamespace(dataDir.namespacePath(n), n, { deep: Boolean(o.deep), maxBacklogDocs }));
+    } catch (e) {
+      if (name) throw e;
+      failed ||= reportError(e, g);
+    }
+  }
   const worst = reports.some((r) => r.status === 'corrupt') ? 'corrupt' : reports.some((r) => r.status === 'degraded') ? 'degraded' : 'healthy';
   if (o.prometheus) await out(toPrometheus(reports));
   // The effective configuration with the source of each value (default, user, data-dir, env).
@@ -48,5 +60,5 @@ export default async function health([name]: string[], o: Record<string, unknown
     for (const r of reports) for (const l of textReport(r)) await outLine(l);
     if (reports.length === 0) await outLine(`no namespaces in ${g.dataDir}`);
   }
-  return HEALTH_EXIT[worst];
+  return failed || HEALTH_EXIT[worst];
 }

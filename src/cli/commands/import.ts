@@ -1,10 +1,14 @@
-import { createReadStream, openSync, realpathSync, statSync, writeSync, closeSync } from 'node:fs';
+import { accessSync, constants, createReadStream, openSync, realpathSync, statSync, closeSync } from 'node:fs';
 import { ElacsymError } from '../../errors.js';
 import { namespaceDir } from '../../store/data-dir.js';
 import { importNdjson, type ImportProgress } from '../../store/ingest.js';
 import { Writer } from '../../store/writer.js';
+import { toEnvError } from '../../util/env-error.js';
+import { writeAllSync } from '../../util/fs.js';
 import { intOpt } from '../args.js';
 import { loadConfig } from '../config.js';
+import { interruptSignal, lockWaitNotice } from '../interrupt.js';
+import { segmentBytesFromEnv } from '../limits.js';
 import { err, fmtInt, isTTY, printJson, type GlobalOptions } from '../output.js';
 import { startProgress } from '../progress.js';
 
@@ -14,11 +18,24 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
   let total: number | undefined;
   let resumeKey: string | undefined;
   if (!fromStdin) {
+    let st: ReturnType<typeof statSync>;
     try {
-      total = statSync(file).size;
+      st = statSync(file);
       resumeKey = realpathSync(file);
-    } catch {
-      throw new ElacsymError('FILE_NOT_FOUND', `input file ${file} does not exist`, { details: { path: file } });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new ElacsymError('FILE_NOT_FOUND', `input file ${file} does not exist`, { details: { path: file } });
+      }
+      throw toEnvError(e, file, 'reading the input file');
+    }
+    // A directory would fail only at the first read, after the writer lock and recovery: refuse it now.
+    if (st.isDirectory()) throw new ElacsymError('USAGE', `input ${file} is a directory; name an NDJSON file, or - for stdin`, { details: { path: file } });
+    // A regular file has a size for the progress bar; a pipe or device (/dev/stdin, <(cmd)) does not.
+    total = st.isFile() ? st.size : undefined;
+    try {
+      accessSync(file, constants.R_OK); // not open(): opening a named pipe would block, or take its data
+    } catch (e) {
+      throw toEnvError(e, file, 'reading the input file');
     }
   }
   if (o.resume && fromStdin) throw new ElacsymError('USAGE', '--resume needs a FILE; for stdin pass --skip-lines N');
@@ -32,22 +49,19 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
   const wait = intOpt(o.wait ?? 0, '--wait', 0, 86400);
 
   let rejectsFd: number | null = null;
-  if (typeof o.rejects === 'string') rejectsFd = openSync(o.rejects, 'w');
+  if (typeof o.rejects === 'string') {
+    try {
+      rejectsFd = openSync(o.rejects, 'w');
+    } catch (e) {
+      throw toEnvError(e, o.rejects, 'opening the --rejects file');
+    }
+  }
 
-  // Queued behind another writer: say so (with --json as an event a script or test can wait for).
-  const onWait = () => {
-    if (g.json) err(JSON.stringify({ event: 'waiting', namespace: name }));
-    else if (!g.quiet) err(`waiting up to ${wait}s for another writer of ${name}`);
-  };
-  const writer = await Writer.open(dir, name!, { waitSeconds: wait, segmentDocs, onWait });
-  let stop = false;
-  const onSig = () => {
-    if (stop) process.exit(130);
-    stop = true;
-    err('elacsym: interrupt: finishing the current batch (press Ctrl-C again to abort at once)');
-  };
-  process.on('SIGINT', onSig);
-  process.on('SIGTERM', onSig);
+  // SIGINT/SIGTERM: stop reading, commit the complete lines already read, exit 130 (see interrupt.ts).
+  const signal = interruptSignal();
+  const writer = await Writer.open(dir, name!, { waitSeconds: wait, segmentDocs, segmentBytes: segmentBytesFromEnv(), signal, onLockWait: lockWaitNotice(g, name!, wait) });
+  // A user who typed `elacsym import docs` and forgot the file would otherwise face a silent terminal.
+  if (fromStdin && isTTY('stdin') && !g.quiet) err('elacsym: reading NDJSON from standard input (end with Ctrl-D; Ctrl-C commits what was read and stops)');
   const showBar = !g.quiet && !g.json && (isTTY('stderr') || Boolean(o.progress));
   const bar = showBar ? await startProgress(total, { force: Boolean(o.progress) }) : null;
   try {
@@ -62,7 +76,11 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
       onReject:
         rejectsFd !== null
           ? (line, text, reason) => {
-              writeSync(rejectsFd!, `${JSON.stringify({ line, reason, text })}\n`);
+              try {
+                writeAllSync(rejectsFd!, `${JSON.stringify({ line, reason, text })}\n`);
+              } catch (e) {
+                throw toEnvError(e, String(o.rejects), 'writing rejected lines to');
+              }
             }
           : undefined,
       skipLines,
@@ -70,7 +88,7 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
       segmentDocs,
       maxLineBytes,
       resumeKey,
-      shouldStop: () => stop,
+      signal,
       flush: o.flush !== false,
       // With --json, every committed batch is acknowledged on stderr as an NDJSON event (scripts, crash tests).
       onProgress: bar
@@ -99,8 +117,8 @@ export default async function importCmd([name, file = '-']: string[], o: Record<
     return 0;
   } finally {
     bar?.stop();
-    process.off('SIGINT', onSig);
-    process.off('SIGTERM', onSig);
+    // An interrupted read leaves stdin open; a live handle would keep the process from exiting.
+    if (fromStdin) process.stdin.destroy();
     if (rejectsFd !== null) closeSync(rejectsFd);
     writer.close();
   }

@@ -9,7 +9,8 @@ import { Snapshot } from '../../store/snapshot.js';
 import { intOpt, jsonArg, numOpt, readInput } from '../args.js';
 import type { fitCell as FitCell, renderTable as RenderTable, TableColumn } from '../table.js';
 import { loadConfig } from '../config.js';
-import { concreteHint, err, isTTY, out, outLine, printJson, type GlobalOptions } from '../output.js';
+import { interruptSignal } from '../interrupt.js';
+import { concreteHint, err, flushOut, isTTY, out, outLine, printJson, type GlobalOptions } from '../output.js';
 
 /** Flags that turn `query` into a sorted, paged listing (src/cli/commands/query-list.ts). */
 const LISTING_FLAGS = ['sort', 'limit', 'offset', 'after'] as const;
@@ -180,17 +181,34 @@ export default async function query([name]: string[], o: Record<string, unknown>
       if (!g.quiet) err(`elacsym: warmed up with ${w.queries} queries in ${w.ms.toFixed(0)} ms`);
     }
     // --batch: one response line per request line, in order; a bad line yields an error line and exit 2.
-    const [{ createReadStream }, { createInterface }] = await Promise.all([import('node:fs'), import('node:readline')]);
-    const input = o.batch === '-' ? process.stdin : createReadStream(String(o.batch));
-    const rl = createInterface({ input, crlfDelay: Infinity });
+    const { createReadStream, fstatSync, statSync } = await import('node:fs');
+    const { readLines, DEFAULT_MAX_LINE_BYTES } = await import('../../store/ingest.js');
+    const fromStdin = o.batch === '-';
+    const input = fromStdin ? process.stdin : createReadStream(String(o.batch));
+    // A query server on a pipe (a co-process client writes a request and waits for its answer): each
+    // answer is flushed as soon as it is written. A regular file keeps the buffered 64 KiB writes.
+    let perLine: boolean;
+    try {
+      perLine = !(fromStdin ? fstatSync(0) : statSync(String(o.batch))).isFile();
+    } catch {
+      perLine = fromStdin; // a missing file is reported by the read below
+    }
+    // SIGINT/SIGTERM: answer the request in hand, then stop reading and exit 130. The line reader is
+    // import's: linear in the line length, bounded (an over-long line is an error line, not a heap
+    // exhaustion), and it stops at once on the signal even while stdin is quiet.
+    const signal = interruptSignal();
     let line = 0;
+    let answered = 0;
     let failed = 0;
     try {
-      for await (const text of rl) {
+      for await (const { bytes, consumed } of readLines(input, DEFAULT_MAX_LINE_BYTES, signal)) {
+        if (signal.aborted) break;
         line++;
-        if (text.trim() === '') continue;
+        const text = consumed < 0 ? '' : bytes.toString('utf8');
+        if (consumed >= 0 && text.trim() === '') continue;
         try {
           let json: unknown;
+          if (consumed < 0) throw new ElacsymError('INVALID_QUERY', `line ${line}: longer than ${DEFAULT_MAX_LINE_BYTES} bytes`);
           try {
             json = JSON.parse(text);
           } catch (e) {
@@ -202,10 +220,21 @@ export default async function query([name]: string[], o: Record<string, unknown>
           failed++;
           await out(`${JSON.stringify({ error: { code: e.code, message: e.message, hint: concreteHint(e.hint, g), line } })}\n`);
         }
+        answered++;
+        if (perLine) await flushOut();
       }
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ElacsymError('FILE_NOT_FOUND', `batch file ${o.batch} does not exist`);
       throw e;
+    } finally {
+      if (fromStdin) process.stdin.destroy();
+    }
+    if (signal.aborted) {
+      await flushOut();
+      throw new ElacsymError('INTERRUPTED', `interrupted after answering ${answered} requests (input lines 1-${line})`, {
+        hint: `send the remaining requests again${fromStdin ? '' : ` (the file's lines after ${line})`}`,
+        details: { answered, lines: line },
+      });
     }
     if (failed > 0) {
       err(`elacsym: ${failed} of ${line} batch lines failed (see their error lines on stdout)`);

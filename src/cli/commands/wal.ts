@@ -3,15 +3,33 @@ import { join } from 'node:path';
 import { namespaceDir } from '../../store/data-dir.js';
 import { inspectJournal } from '../../store/journal-inspect.js';
 import { Writer } from '../../store/writer.js';
+import { toEnvError } from '../../util/env-error.js';
 import { intOpt } from '../args.js';
+import { interruptSignal, lockWaitNotice } from '../interrupt.js';
+import { segmentBytesFromEnv } from '../limits.js';
 import { err, outLine, printJson, type GlobalOptions } from '../output.js';
 
 export async function inspect([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
   const dir = namespaceDir(g.dataDir, name!);
   const dumpDir = typeof o.dump === 'string' ? o.dump : null;
-  if (dumpDir) mkdirSync(dumpDir, { recursive: true });
+  if (dumpDir) {
+    try {
+      mkdirSync(dumpDir, { recursive: true });
+    } catch (e) {
+      throw toEnvError(e, dumpDir, 'creating the --dump directory');
+    }
+  }
   const report = inspectJournal(dir, {
-    dump: dumpDir ? (seq, payload) => writeFileSync(join(dumpDir, `quarantined-${seq}.bin`), payload) : undefined,
+    dump: dumpDir
+      ? (seq, payload) => {
+          const p = join(dumpDir, `quarantined-${seq}.bin`);
+          try {
+            writeFileSync(p, payload);
+          } catch (e) {
+            throw toEnvError(e, p, 'writing');
+          }
+        }
+      : undefined,
   });
   if (g.json) await printJson({ namespace: name, ...report });
   else {
@@ -39,7 +57,15 @@ export async function replay([name]: string[], o: Record<string, unknown>, g: Gl
     else err(`${name}: would apply ${out.would_apply_entries} entries (${out.would_apply_documents} documents), quarantine ${out.would_quarantine}`);
     return 0;
   }
-  const w = await Writer.open(dir, name!, { waitSeconds: intOpt(o.wait ?? 0, '--wait', 0, 86400), segmentDocs: intOpt(o.segmentDocs, '--segment-docs', 1, 100_000_000) });
+  const wait = intOpt(o.wait ?? 0, '--wait', 0, 86400);
+  const w = await Writer.open(dir, name!, {
+    waitSeconds: wait,
+    onLockWait: lockWaitNotice(g, name!, wait),
+    segmentDocs: intOpt(o.segmentDocs, '--segment-docs', 1, 100_000_000),
+    segmentBytes: segmentBytesFromEnv(),
+    // SIGINT/SIGTERM: the segment being built is abandoned, what was flushed stays (INTERRUPTED, 130).
+    signal: interruptSignal(),
+  });
   try {
     const r = w.recovered!;
     const purged = o.purgeQuarantine ? w.purgeQuarantine() : 0;

@@ -4,7 +4,21 @@ import type { SegmentRow } from '../../../src/storage/manifest.js';
 
 const seg = (id: number, docs: number, dead = 0): SegStat => ({ row: { id, doc_count: docs } as SegmentRow, dead, live: docs - dead });
 
+const sized = (id: number, docs: number, indexBytes: number, dead = 0): SegStat => ({ row: { id, doc_count: docs, index_bytes: indexBytes } as SegmentRow, dead, live: docs - dead });
+
 describe('compaction plan', () => {
+  it('merge groups are bounded in bytes as well as documents (half the index file, scaled by live rows)', () => {
+    const mib = 1 << 20;
+    // each segment counts 10 MiB (20 MiB index file); a 25 MiB bound takes two per group
+    const segs = [1, 2, 3, 4, 5].map((id) => sized(id, 100, 20 * mib));
+    expect(capGroups(segs, 25 * mib)).toEqual([[1, 2], [3, 4]]); // 5 alone, clean: left as is
+    // dead rows do not count: half-dead segments weigh 5 MiB each
+    const halfDead = [1, 2, 3, 4].map((id) => sized(id, 100, 20 * mib, 50));
+    expect(capGroups(halfDead, 25 * mib)).toEqual([[1, 2, 3, 4]]);
+    // a single segment above the bound is still rewritten alone when it has dead rows
+    expect(planCompaction([sized(1, 100, 80 * mib, 10)], 0, false, 25 * mib).groups).toEqual([[1]]);
+  });
+
   it('tiers are powers of 4 from 1000 live documents', () => {
     expect([1, 999, 1000, 3999, 4000, 16000, 100_000].map(tierOf)).toEqual([0, 0, 0, 0, 1, 2, 3]);
   });
@@ -38,11 +52,11 @@ describe('compaction plan', () => {
 
   it('segments with an outdated full-text index (after alter) are rewritten, alone if need be, in both modes', () => {
     const stale = new Set([1]);
-    expect(planCompaction([seg(1, 50)], 0, false, undefined, stale).groups).toEqual([[1]]);
-    expect(capGroups([seg(1, MAX_MERGE_DOCS), seg(2, MAX_MERGE_DOCS)], new Set([2]))).toEqual([[2]]);
-    expect(planCompaction([seg(1, 100_000), seg(2, 100)], 0, true, undefined, stale).groups).toEqual([[1]]);
-    expect(planCompaction([seg(1, 100_000), seg(2, 100)], 0, true, undefined, stale).reason.join()).toContain('outdated full-text index');
+    expect(planCompaction([seg(1, 50)], 0, false, undefined, undefined, stale).groups).toEqual([[1]]);
+    expect(capGroups([seg(1, MAX_MERGE_DOCS), seg(2, MAX_MERGE_DOCS)], undefined, new Set([2]))).toEqual([[2]]);
+    expect(planCompaction([seg(1, 100_000), seg(2, 100)], 0, true, undefined, undefined, stale).groups).toEqual([[1]]);
+    expect(planCompaction([seg(1, 100_000), seg(2, 100)], 0, true, undefined, undefined, stale).reason.join()).toContain('outdated full-text index');
     // Already picked for its dead rows: not listed twice.
-    expect(planCompaction([seg(1, 1000, 200)], 0, true, undefined, stale).groups).toEqual([[1]]);
+    expect(planCompaction([seg(1, 1000, 200)], 0, true, undefined, undefined, stale).groups).toEqual([[1]]);
   });
 });

@@ -1,0 +1,61 @@
+/**
+ * SIGINT and SIGTERM mean the same for every command: `INTERRUPTED`, exit status 130 (man elacsym).
+ *
+ * - A command that can stop cleanly (import, query --batch, compact, wal replay, delete) calls
+ *   `interruptSignal()` and passes the signal to the core. On the first signal the signal aborts; the
+ *   core commits what it had already read, abandons work it has not committed (a segment build, a merge),
+ *   and throws INTERRUPTED, which main turns into the message and status 130 like any other error.
+ * - Any other command holds nothing a crash would not leave consistent (the commit order makes every
+ *   await point a safe place to stop), so the first signal exits 130 at once with the INTERRUPTED error.
+ * - A second signal always exits 130 at once (committed batches are kept; see man elacsym-import).
+ *
+ * Without handlers Node would die by the signal: 130 for SIGINT but 143 for SIGTERM, and no message.
+ */
+import { ElacsymError } from '../errors.js';
+import { err, type GlobalOptions, reportError } from './output.js';
+
+let controller = new AbortController();
+let graceful = false;
+let installed: ((sig: NodeJS.Signals) => void) | null = null;
+
+/** Installed by main around every command. */
+export function installInterruptHandlers(g: Pick<GlobalOptions, 'json' | 'debug' | 'quiet'>): void {
+  if (installed) return;
+  controller = new AbortController();
+  graceful = false;
+  installed = (sig: NodeJS.Signals) => {
+    if (!graceful || controller.signal.aborted) {
+      const code = reportError(new ElacsymError('INTERRUPTED', `interrupted by ${sig}`), g);
+      process.exit(code);
+    }
+    if (g.json) err(JSON.stringify({ event: 'interrupted', signal: sig }));
+    else if (!g.quiet) err(`elacsym: ${sig}: committing what was read and stopping (send it again to stop at once)`);
+    controller.abort(new ElacsymError('INTERRUPTED', `interrupted by ${sig}`));
+  };
+  process.on('SIGINT', installed);
+  process.on('SIGTERM', installed);
+}
+
+export function removeInterruptHandlers(): void {
+  if (!installed) return;
+  process.off('SIGINT', installed);
+  process.off('SIGTERM', installed);
+  installed = null;
+}
+
+/** The running command stops cleanly on the first signal: it watches the returned signal. */
+export function interruptSignal(): AbortSignal {
+  graceful = true;
+  return controller.signal;
+}
+
+/**
+ * Told when a writer starts waiting (--wait) for another writer's lock: the wait can be long, and it is
+ * interruptible like everything else. With --json it is an event on stderr, like import's committed events.
+ */
+export function lockWaitNotice(g: Pick<GlobalOptions, 'json' | 'quiet'>, name: string, waitSeconds: number): () => void {
+  return () => {
+    if (g.json) err(JSON.stringify({ event: 'waiting', namespace: name, seconds: waitSeconds }));
+    else if (!g.quiet) err(`elacsym: namespace ${name} is being written by another process; waiting up to ${waitSeconds}s (Ctrl-C to stop)`);
+  };
+}
