@@ -18,5 +18,6 @@ export { Writer, type WriterOptions, type FlushResult } from './store/writer.js'
 export { Snapshot } from './store/snapshot.js';
 export { importNdjson, type ImportOptions, type ImportSummary } from './store/ingest.js';
 export { backupNamespace, restoreNamespace, readBackupMarker, type BackupMarker, type BackupOptions, type BackupReport, type RestoreOptions, type RestoreReport } from './store/backup.js';
+export { alterFullText, type AlterReport } from './store/alter.js';
 
 export { namespaceDir } from './store/data-dir.js';

@@ -83,6 +83,16 @@ export function buildProgram(): Command {
     .action(run(() => import('./commands/init.js')));
 
   program
+    .command('alter')
+    .description("change a field's full-text settings (re-indexed by the next compact)")
+    .argument('<namespace>')
+    .argument('<field>', 'a string or array<string> attribute')
+    .option('--full-text <json>', 'true, false or an options object as in a schema file (or @FILE)')
+    .option('--wait <seconds>', 'wait this long for another writer instead of exiting with status 75', '0')
+    .addHelpText('after', examples([`elacsym alter docs title --full-text '{"language":"french","ascii_folding":true}'`, 'elacsym alter docs tags --full-text true', 'elacsym compact docs']) + seeMan('elacsym-alter'))
+    .action(run(() => import('./commands/alter.js')));
+
+  program
     .command('namespaces')
     .alias('ls')
     .description('list namespaces with their document counts')

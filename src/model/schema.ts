@@ -76,13 +76,22 @@ function parseFullText(v: unknown, path: string, type: AttrType): FullTextOption
     if (k === 'language') {
       if (typeof val !== 'string' || val === '') bad(`${path}.language`, 'expected a language name such as "english"');
       out.language = val.toLowerCase();
-    } else if (k === 'stemming' || k === 'remove_stopwords' || k === 'case_sensitive') {
+    } else if (k === 'stemming' || k === 'remove_stopwords' || k === 'case_sensitive' || k === 'ascii_folding') {
       if (typeof val !== 'boolean') bad(`${path}.${k}`, 'expected true or false');
       out[k] = val;
+    } else if (k === 'tokenizer') {
+      if (val !== 'legacy' && val !== 'unicode') bad(`${path}.tokenizer`, 'expected "legacy" or "unicode"');
+      out.tokenizer = val;
+    } else if (k === 'stopwords') {
+      if (!Array.isArray(val) || !val.every((w) => typeof w === 'string' && w.length > 0)) bad(`${path}.stopwords`, 'expected a list of words');
+      out.stopwords = [...(val as string[])];
     } else {
-      bad(`${path}.${k}`, 'unknown key; expected language, stemming, remove_stopwords, case_sensitive');
+      bad(`${path}.${k}`, 'unknown key; expected language, stemming, remove_stopwords, case_sensitive, ascii_folding, stopwords, tokenizer');
     }
   }
+  // The language-neutral analyzer folds unless told not to; every other language folds only when asked
+  // (and schemas written before the option have no key, hence no folding: see FullTextOptions).
+  if (out.language === 'unicode' && out.ascii_folding === undefined) out.ascii_folding = true;
   return out;
 }
 

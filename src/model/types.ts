@@ -9,6 +9,19 @@ export interface FullTextOptions {
   stemming: boolean;
   remove_stopwords: boolean;
   case_sensitive: boolean;
+  /**
+   * Fold diacritics and compatibility forms on both sides (Café = cafe, ﬁ = fi, ＡＢＣ = abc). Absent in
+   * every schema written before the option existed, which means false: old namespaces keep their index.
+   */
+  ascii_folding?: boolean;
+  /**
+   * "legacy" (release 1: runs of letters and digits) or "unicode" (the same, plus dictionary segmentation
+   * of scripts written without spaces). Absent: the language's default ("legacy" for release 1's twelve
+   * languages, "unicode" for every later one).
+   */
+  tokenizer?: 'legacy' | 'unicode';
+  /** A custom stopword list replacing the language's (needs remove_stopwords). */
+  stopwords?: string[];
 }
 
 export interface AttributeSchema {

@@ -368,4 +368,6 @@ const EMPTY_READER = {
   docLen: () => 0,
   postings: () => null,
   terms: () => [][Symbol.iterator](),
+  numTerms: 0,
+  lowerBound: () => 0,
 } as unknown as FieldIndexReader;

@@ -16,8 +16,41 @@ import { asStorageError, type Db } from './sqlite.js';
  *      A version 1 manifest is read as it is and raised to 2 by the first segment a writer adds to it
  *      (from then on an elacsym that reads only version 1 refuses it with FORMAT_TOO_NEW instead of
  *      meeting an index file it cannot read).
+ *   3  a manifest whose schema or meta an elacsym of format 2 would misread: full-text options it does not
+ *      know (ascii_folding, stopwords, tokenizer, a language added later) or the `text_reindex_below` key
+ *      (see readTextReindex). Written only by namespaces that use them (init with such a schema, `alter`),
+ *      so every other namespace stays at SEGMENT_FORMAT_VERSION; an older elacsym refuses a v3 manifest
+ *      with FORMAT_TOO_NEW instead of answering queries with the wrong analyzer.
  */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
+
+/** The version every manifest is created with and raised to by its segments (see FORMAT_VERSION, 2). */
+export const SEGMENT_FORMAT_VERSION = 2;
+
+/**
+ * Meta key: JSON object field -> segment id. Segments with a LOWER id hold a full-text index of that
+ * field built with an older analyzer (or none): readers analyze those segments' stored values with the
+ * current analyzer instead, and compaction rewrites them. Absent = every segment is current.
+ */
+export const TEXT_REINDEX_KEY = 'text_reindex_below';
+
+export function readTextReindex(db: Db): Record<string, number> {
+  const s = getMeta(db, TEXT_REINDEX_KEY);
+  if (s === undefined) return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(s);
+  } catch (e) {
+    throw new ElacsymError('CORRUPT_MANIFEST', `manifest meta ${TEXT_REINDEX_KEY} is not valid JSON`, { cause: e });
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ElacsymError('CORRUPT_MANIFEST', `manifest meta ${TEXT_REINDEX_KEY} is not an object`);
+  const out: Record<string, number> = Object.create(null) as Record<string, number>;
+  for (const [k, n] of Object.entries(v)) {
+    if (!Number.isSafeInteger(n) || (n as number) < 0) throw new ElacsymError('CORRUPT_MANIFEST', `manifest meta ${TEXT_REINDEX_KEY}: bad segment id for ${k}`);
+    out[k] = n as number;
+  }
+  return out;
+}
 
 /**
  * A second copy of the id map (docs), in its own b-tree: a writer looks every id it writes up in both and
@@ -89,12 +122,12 @@ export interface JournalRow {
 
 export type JournalHead = Omit<JournalRow, 'payload'>;
 
-export function initManifest(db: Db, schema: Schema, now: number): void {
+export function initManifest(db: Db, schema: Schema, now: number, formatVersion: number = SEGMENT_FORMAT_VERSION): void {
   // auto_vacuum is set by createDb, before WAL mode: here, after it, SQLite would silently ignore it.
   db.exec(MANIFEST_DDL);
   const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
   db.transaction(() => {
-    put.run('format_version', String(FORMAT_VERSION));
+    put.run('format_version', String(formatVersion));
     put.run('schema', JSON.stringify(schema));
     put.run('created_at', String(now));
     put.run('next_segment_id', '1');
@@ -224,5 +257,6 @@ export function insertSegment(
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   ).run(f.id, level, f.docCount, f.parquet, f.parquetBytes, f.parquetCrc, f.idx, f.indexBytes, f.indexCrc, maxSeq, now);
   // The segment's index file is in the current segment file format: a version 1 manifest is raised with it.
-  db.prepare("UPDATE meta SET value = ? WHERE key = 'format_version' AND CAST(value AS INTEGER) < ?").run(String(FORMAT_VERSION), FORMAT_VERSION);
+  // Raised to the segment format only: a version 3 manifest (full-text options, store/alter.ts) stays 3.
+  db.prepare("UPDATE meta SET value = ? WHERE key = 'format_version' AND CAST(value AS INTEGER) < ?").run(String(SEGMENT_FORMAT_VERSION), SEGMENT_FORMAT_VERSION);
 }

@@ -30,6 +30,7 @@ import { FileSource } from '../util/bytes.js';
 import { envError, toEnvError } from '../util/env-error.js';
 import { writeSegment } from './segment-builder.js';
 import { decodeSegmentDocs } from './segment-docs.js';
+import { pruneTextReindex, staleTextSegments } from './alter.js';
 import type { Writer } from './writer.js';
 
 export const BACKLOG_DOCS = 10_000;
@@ -55,13 +56,14 @@ export function mergeBytesOf(s: SegStat): number {
  * bounded in bytes for the same reason a flush is). A group of one segment is kept only if it has dead rows
  * to drop (rewriting a clean segment alone gains nothing).
  */
-export function capGroups(segs: readonly SegStat[], maxBytes = Number.POSITIVE_INFINITY): number[][] {
+export function capGroups(segs: readonly SegStat[], maxBytes = Number.POSITIVE_INFINITY, stale: ReadonlySet<number> = new Set()): number[][] {
   const groups: number[][] = [];
   let cur: SegStat[] = [];
   let docs = 0;
   let bytes = 0;
   const close = () => {
-    if (cur.length > 1 || (cur.length === 1 && cur[0]!.dead > 0)) groups.push(cur.map((s) => s.row.id));
+    // A lone segment is rewritten when it has dead rows, or an outdated full-text index (store/alter.ts).
+    if (cur.length > 1 || (cur.length === 1 && (cur[0]!.dead > 0 || stale.has(cur[0]!.row.id)))) groups.push(cur.map((s) => s.row.id));
     cur = [];
     docs = 0;
     bytes = 0;
@@ -133,17 +135,20 @@ export interface CompactionThresholds {
 
 export const DEFAULT_THRESHOLDS: CompactionThresholds = { maxSegments: MAX_SEGMENTS, tierBaseDocs: TIER_BASE_DOCS, deadRatio: DEAD_RATIO };
 
+/** `stale`: segments with an outdated full-text index (store/alter.ts), rewritten in either mode. */
 export function planCompaction(
   stats: readonly SegStat[],
   pendingDocs: number,
   ifNeeded: boolean,
   maxBytes = Number.POSITIVE_INFINITY,
   thresholds: CompactionThresholds = DEFAULT_THRESHOLDS,
+  stale: ReadonlySet<number> = new Set(),
 ): CompactionPlan {
   const reason: string[] = [];
-  const cap = (segs: readonly SegStat[]) => capGroups(segs, maxBytes);
+  const cap = (segs: readonly SegStat[]) => capGroups(segs, maxBytes, stale);
   if (!ifNeeded) {
     const groups = cap(stats);
+    if (stale.size > 0) reason.push(`${stale.size} segments with an outdated full-text index`);
     if (pendingDocs > 0) reason.push(`journal backlog of ${pendingDocs} documents`);
     if (groups.length > 0) reason.push(`major compaction of ${stats.length} segments`);
     return { reason, flushJournal: pendingDocs > 0, groups };
@@ -175,7 +180,14 @@ export function planCompaction(
     if (ratio >= thresholds.deadRatio) {
       reason.push(`segment ${s.row.id} is ${(ratio * 100).toFixed(0)}% dead rows >= ${Math.round(thresholds.deadRatio * 100)}%`);
       groups.push([s.row.id]);
+      picked.add(s.row.id);
     }
+  }
+  // Outdated full-text indexes are always worth rewriting: until then every query re-analyzes them.
+  for (const s of stats) {
+    if (picked.has(s.row.id) || !stale.has(s.row.id)) continue;
+    reason.push(`segment ${s.row.id} has an outdated full-text index`);
+    groups.push([s.row.id]);
   }
   return { reason, flushJournal, groups };
 }
@@ -215,7 +227,7 @@ export async function compactNamespace(
   const t0 = clock();
   const before = segStats(w);
   const bytes = (rows: readonly SegmentRow[]) => rows.reduce((a, r) => a + r.parquet_bytes + r.index_bytes, 0);
-  let plan = planCompaction(before, w.pendingDocCount, opts.ifNeeded ?? false, w.segmentBytes, opts.thresholds);
+  let plan = planCompaction(before, w.pendingDocCount, opts.ifNeeded ?? false, w.segmentBytes, opts.thresholds, staleTextSegments(w));
   const report: CompactionReport = {
     namespace: name,
     dry_run: opts.dryRun ?? false,
@@ -232,7 +244,10 @@ export async function compactNamespace(
     plan: { merge: plan.groups },
   };
   if (report.nothing_to_do || report.dry_run) {
-    if (!report.dry_run) w.collectGarbage(); // orphans of crashed writers go even when nothing else does
+    if (!report.dry_run) {
+      pruneTextReindex(w); // an entry left by a crash between a compaction's swap and its pruning
+      w.collectGarbage(); // orphans of crashed writers go even when nothing else does
+    }
     report.documents_after = report.documents_before;
     report.bytes_after = report.bytes_before;
     report.duration_ms = clock() - t0;
@@ -252,7 +267,7 @@ export async function compactNamespace(
       // The flush made new segments: a major compaction plans again so that they are merged too (otherwise
       // `compact` with a journal backlog left the backlog's segment beside the merged one).
       if (!opts.ifNeeded) {
-        plan = { ...plan, groups: planCompaction(segStats(w), 0, false, w.segmentBytes, opts.thresholds).groups };
+        plan = { ...plan, groups: planCompaction(segStats(w), 0, false, w.segmentBytes, opts.thresholds, staleTextSegments(w)).groups };
         report.plan.merge = plan.groups;
       }
     } catch (e) {
@@ -335,6 +350,8 @@ export async function compactNamespace(
     committedGroups++;
     failpoint('compact:after-manifest-commit');
   }
+  // After the swaps: segments rewritten above hold current indexes, so their reindex entries can go.
+  pruneTextReindex(w);
   w.collectGarbage();
   failpoint('compact:after-gc');
   const after = segStats(w);

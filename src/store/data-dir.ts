@@ -1,7 +1,7 @@
 /**
  * A data directory: one sub-directory per namespace, plus `elacsym.json` naming the format version.
  *
- *   <data-dir>/elacsym.json                {"format_version": 1}
+ *   <data-dir>/elacsym.json                {"format_version": 2}
  *   <data-dir>/<ns>/manifest.db            SQLite (WAL): schema, journal, segments, deletions, id locations
  *   <data-dir>/<ns>/writer.lock            SQLite lock database (see storage/lock.ts)
  *   <data-dir>/<ns>/segments/seg-NNNNNNNN.parquet, .idx
@@ -14,12 +14,18 @@ import { ElacsymError } from '../errors.js';
 import { validateNamespaceName } from '../model/schema.js';
 import type { Schema } from '../model/types.js';
 import { validateFullTextOptions } from '../index/fulltext/analyzer.js';
-import { FORMAT_VERSION, initManifest } from '../storage/manifest.js';
+import { FORMAT_VERSION, initManifest, SEGMENT_FORMAT_VERSION } from '../storage/manifest.js';
+import { manifestVersionFor } from './alter.js';
 import { createDb } from '../storage/sqlite.js';
 import { failpoint } from '../util/failpoint.js';
 import { assertWritable, envError, toEnvError } from '../util/env-error.js';
 import { fsyncDir, writeFileAtomic } from '../util/fs.js';
 
+/**
+ * Version written to a new data dir's elacsym.json: the segment format (2), not FORMAT_VERSION, so that a
+ * data dir is refused by an older elacsym only for what its namespaces hold (see FORMAT_VERSION).
+ */
+const DATA_DIR_VERSION = SEGMENT_FORMAT_VERSION;
 const DIR_META = 'elacsym.json';
 /** Prefixes of the hidden directories of unfinished init/restore (tmp) and drop runs; `sweep` removes them. */
 export const TMP_PREFIX = '.tmp-';
@@ -80,7 +86,7 @@ export class DataDir {
     } else if (opts.create) {
       assertWritable([path], `data directory ${path}`);
       try {
-        writeFileAtomic(metaPath, new TextEncoder().encode(`${JSON.stringify({ format_version: FORMAT_VERSION })}\n`));
+        writeFileAtomic(metaPath, new TextEncoder().encode(`${JSON.stringify({ format_version: DATA_DIR_VERSION })}\n`));
       } catch (e) {
         throw toEnvError(e, metaPath, 'writing');
       }
@@ -142,7 +148,7 @@ export class DataDir {
       mkdirSync(join(tmp, 'segments'), { recursive: true });
       const db = createDb(join(tmp, 'manifest.db'));
       try {
-        initManifest(db, schema, this.clock());
+        initManifest(db, schema, this.clock(), manifestVersionFor(schema, false));
         // Fold the WAL into the main file so the published directory is self-contained.
         db.pragma('wal_checkpoint(TRUNCATE)');
       } finally {

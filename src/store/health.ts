@@ -12,7 +12,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ElacsymError } from '../errors.js';
-import { checkFormat, FORMAT_VERSION, getMeta, listSegments, readSchema, type SegmentRow } from '../storage/manifest.js';
+import { checkFormat, FORMAT_VERSION, getMeta, listSegments, readSchema, readTextReindex, type SegmentRow } from '../storage/manifest.js';
 import { writerLockHeld } from '../storage/lock.js';
 import { parseSegmentFileName, SegmentFile, StringTable } from '../storage/segment-file.js';
 import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
@@ -39,7 +39,12 @@ export interface NamespaceHealth {
   segment_documents: number;
   deleted_rows: number;
   journal: { pending_entries: number; pending_documents: number; pending_bytes: number; oldest_pending_age_s: number | null; quarantined: number; corrupt: number };
-  index_coverage: Record<string, { indexed: number; journal_only: number; ratio: number }>;
+  /**
+   * Per index: live documents indexed in segments, only in the journal, and (full-text only, after
+   * `elacsym alter`) in segments whose index was built with an older analyzer (`outdated`, re-analyzed at
+   * query time until the next compact). ratio = indexed / all three.
+   */
+  index_coverage: Record<string, { indexed: number; journal_only: number; ratio: number; outdated?: number }>;
   last_compaction_at: string | null;
   last_compaction_age_s: number | null;
   orphan_files: string[];
@@ -121,6 +126,7 @@ function checkSnapshot(db: Db, dir: string, name: string, opts: HealthOptions): 
   for (const n of deletedBySeg.values()) deleted += n;
   const liveDocs = Number((db.prepare('SELECT COUNT(*) AS n FROM docs').get() as { n: number }).n);
   const lastCompaction = getMeta(db, 'last_compaction_at');
+  const reindex = readTextReindex(db);
   const journal = readJournalReport(db);
   for (const e of journal.entries) {
     if (e.status === 'corrupt') problems.push({ severity: 'corrupt', code: 'CORRUPT_JOURNAL', message: `journal entry ${e.seq}: ${e.problem}`, path });
@@ -131,6 +137,7 @@ function checkSnapshot(db: Db, dir: string, name: string, opts: HealthOptions): 
   let segmentDocs = 0;
   let vectorIndexed = 0;
   const textIndexed: Record<string, number> = Object.create(null); // keyed by field names: "constructor" is data
+  const textOutdated: Record<string, number> = Object.create(null);
   const ftFields = Object.entries(schema.attributes).filter(([, a]) => a.full_text).map(([n]) => n);
   /** Id keys by ordinal of each segment whose index file verified (deep only): the id maps are checked against them. */
   const keysBySeg = new Map<number, string[]>();
@@ -181,7 +188,11 @@ function checkSnapshot(db: Db, dir: string, name: string, opts: HealthOptions): 
     // Coverage counts live rows of segments; segments index every full-text field and vectors by construction.
     const live = r.doc_count - (deletedBySeg.get(r.id) ?? 0);
     if (schema.vector_dim > 0) vectorIndexed += live;
-    for (const f of ftFields) textIndexed[f] = (textIndexed[f] ?? 0) + live;
+    for (const f of ftFields) {
+      const outdated = r.id < (Object.hasOwn(reindex, f) ? reindex[f]! : 0);
+      if (outdated) textOutdated[f] = (textOutdated[f] ?? 0) + live;
+      else textIndexed[f] = (textIndexed[f] ?? 0) + live;
+    }
   }
   // The manifest's tables against each other (always: two counts) and, with --deep, against the ids
   // stored in the segments: every live row is named by exactly one id, every id names a live row
@@ -204,15 +215,22 @@ function checkSnapshot(db: Db, dir: string, name: string, opts: HealthOptions): 
   }
   const docs = liveDocs + backlog; // upper bound while pending entries may overwrite flushed ids
   const coverage: NamespaceHealth['index_coverage'] = {};
-  const cov = (kind: string, indexed: number) => {
-    const total = indexed + backlog;
+  const cov = (kind: string, indexed: number, outdated = 0) => {
+    const total = indexed + backlog + outdated;
     coverage[kind] = { indexed, journal_only: backlog, ratio: total > 0 ? Math.round((indexed / total) * 1e4) / 1e4 : 1 };
-    if (total > 0 && indexed === 0) {
+    if (outdated > 0) {
+      coverage[kind].outdated = outdated;
+      problems.push({
+        severity: 'degraded',
+        code: 'TEXT_REINDEX_PENDING',
+        message: `${outdated} documents of ${kind} were indexed with an older analyzer (queries re-analyze them); run \`elacsym compact ${name}\``,
+      });
+    } else if (total > 0 && indexed === 0) {
       problems.push({ severity: 'degraded', code: 'INDEX_EMPTY', message: `the ${kind} index covers none of the ${total} documents; run \`elacsym wal replay ${name}\`` });
     }
   };
   if (schema.vector_dim > 0) cov('vector', vectorIndexed);
-  for (const f of ftFields) cov(`fulltext:${f}`, textIndexed[f] ?? 0);
+  for (const f of ftFields) cov(`fulltext:${f}`, textIndexed[f] ?? 0, textOutdated[f] ?? 0);
   const lastMs = lastCompaction ? Number(lastCompaction) : null;
   const oldest = journal.totals.oldest_pending_at ? Date.parse(journal.totals.oldest_pending_at) : null;
   const status: HealthStatus = problems.some((p) => p.severity === 'corrupt') ? 'corrupt' : problems.length > 0 ? 'degraded' : 'healthy';

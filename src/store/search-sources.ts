@@ -39,7 +39,14 @@ export class SegmentSource implements SearchSource {
    */
   private readonly tie: TieBreak = (a, b) => compareIds(this.seg.idOf(a), this.seg.idOf(b));
 
-  constructor(private readonly seg: SegmentHandle) {
+  /**
+   * `outdatedText(field)`: the current analyzer when this segment's index of the field was built with an
+   * older one (store/alter.ts), else null. Such a field is indexed in memory from the stored values.
+   */
+  constructor(
+    private readonly seg: SegmentHandle,
+    private readonly outdatedText: (field: string) => Analyzer | null = () => null,
+  ) {
     this.name = seg.row.index_file.replace(/\.idx$/, '');
     this.size = seg.docCount;
     this.liveCount = seg.liveCount;
@@ -145,8 +152,16 @@ export class SegmentSource implements SearchSource {
 
   textIndex(field: string): FieldIndexReader | null {
     if (!this.text.has(field)) {
-      const src = this.seg.file.source(`ft:${field}`);
-      this.text.set(field, src ? FieldIndexReader.open(src) : null);
+      const analyzer = this.outdatedText(field);
+      if (analyzer !== null) {
+        // Re-analyzed with the current settings until compaction rewrites the segment: exact answers.
+        const col = this.column(field);
+        const tokens = col.map((v) => (typeof v === 'string' || Array.isArray(v) ? analyzer.analyzeValue(v as string | string[]) : null));
+        this.text.set(field, FieldIndexReader.open(new MemorySource(buildFieldIndex(tokens))));
+      } else {
+        const src = this.seg.file.source(`ft:${field}`);
+        this.text.set(field, src ? FieldIndexReader.open(src) : null);
+      }
     }
     return this.text.get(field)!;
   }
@@ -266,7 +281,10 @@ export class QueryContext {
 
   constructor(readonly snapshot: Snapshot) {
     const analyzerFor = (f: string) => this.analyzerFor(f);
-    this.sources = snapshot.segments.map((s) => new SegmentSource(s));
+    const reindex = snapshot.textReindex;
+    this.sources = snapshot.segments.map(
+      (s) => new SegmentSource(s, (f) => (s.row.id < (Object.prototype.hasOwnProperty.call(reindex, f) ? reindex[f]! : 0) ? this.analyzerFor(f) : null)),
+    );
     if (snapshot.pendingDocs.length > 0) this.sources.push(new JournalSource(snapshot.pendingDocs, snapshot.schema, analyzerFor));
   }
 
@@ -282,7 +300,8 @@ export class QueryContext {
       if (!ft) throw new ElacsymError('INVALID_QUERY', `${field} is not a full-text field`);
       // Fields with the same options share one analyzer, hence its memo of word -> term: a query over
       // title and body stems each word once, not once per field.
-      const key = `\0${ft.language}\0${ft.stemming}\0${ft.remove_stopwords}\0${ft.case_sensitive}`;
+      // The key covers EVERY option (folding and a custom stopword list included).
+      const key = `\0${JSON.stringify([ft.language, ft.stemming, ft.remove_stopwords, ft.case_sensitive, ft.ascii_folding ?? null, ft.stopwords ?? null, ft.tokenizer ?? null])}`;
       a = this.analyzers.get(key) ?? createAnalyzer(ft);
       this.analyzers.set(key, a);
       this.analyzers.set(field, a);

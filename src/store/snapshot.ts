@@ -11,7 +11,7 @@ import { ElacsymError } from '../errors.js';
 import { idFromKey, idKey } from '../model/document.js';
 import type { Doc, DocId, Schema } from '../model/types.js';
 import { decodeDeletes, decodeUpserts } from '../storage/journal-codec.js';
-import { checkFormat, journalDamage, journalEntries, listSegments, readSchema, type SegmentRow } from '../storage/manifest.js';
+import { checkFormat, journalDamage, journalEntries, listSegments, readSchema, readTextReindex, type SegmentRow } from '../storage/manifest.js';
 import { SegmentFile, StringTable } from '../storage/segment-file.js';
 import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
 import { type ByteSource, FileSource, MemorySource } from '../util/bytes.js';
@@ -159,6 +159,12 @@ export class SegmentHandle {
 }
 
 export class Snapshot {
+  /**
+   * field -> segment id: segments with a lower id hold an index of the field built with an older analyzer
+   * (see store/alter.ts); read in the same transaction as the schema.
+   */
+  textReindex: Readonly<Record<string, number>> = {};
+
   private constructor(
     readonly dir: string,
     readonly schema: Schema,
@@ -280,7 +286,9 @@ export class Snapshot {
         if (seg && l.ord < seg.docCount && seg.isLive(l.ord)) located.set(key, { segment: seg, ord: l.ord });
       }
     }
-    return new Snapshot(dir, schema, segments, pendingDocs, new Set(latest.keys()), entries, located);
+    const snap = new Snapshot(dir, schema, segments, pendingDocs, new Set(latest.keys()), entries, located);
+    snap.textReindex = readTextReindex(db);
+    return snap;
   }
 
   get liveCount(): number {

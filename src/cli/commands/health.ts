@@ -14,7 +14,7 @@ export function textReport(h: NamespaceHealth): string[] {
     `${h.namespace}: ${h.status.toUpperCase()}`,
     `  documents ${h.documents}, segments ${h.segments} (${h.segment_documents} rows, ${h.deleted_rows} deleted/superseded)`,
     `  journal: ${h.journal.pending_entries} pending entries, ${h.journal.pending_documents} documents, ${h.journal.pending_bytes} bytes, oldest ${h.journal.oldest_pending_age_s ?? '-'}s; ${h.journal.quarantined} quarantined`,
-    `  index coverage: ${Object.entries(h.index_coverage).map(([k, c]) => `${k} ${(c.ratio * 100).toFixed(1)}%`).join(', ') || 'no indexes'}`,
+    `  index coverage: ${Object.entries(h.index_coverage).map(([k, c]) => `${k} ${(c.ratio * 100).toFixed(1)}%${c.outdated ? ` (${c.outdated} outdated)` : ''}`).join(', ') || 'no indexes'}`,
     `  last compaction: ${h.last_compaction_at ?? 'never'}; orphan files: ${h.orphan_files.length}; disk ${mb(h.disk_bytes)}; format v${h.format_version}${h.deep ? '; deep check' : ''}`,
   ];
   for (const p of h.problems) lines.push(`  ${p.severity}: [${p.code}] ${p.message}`);

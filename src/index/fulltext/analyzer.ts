@@ -1,33 +1,46 @@
 /**
- * Text analysis for full-text attributes: tokenize, lowercase, drop stopwords, stem.
+ * Text analysis for full-text attributes: normalize, tokenize (segment), lowercase, drop stopwords, stem,
+ * fold accents. `man elacsym-init` has the table of languages and what each analyzer does.
  *
  * Start-up cost: the `natural` package is NEVER loaded through its index (that pulls in database drivers,
- * costs about a second and prints to stdout). Each language's stemmer and stopword list is loaded from its
- * own submodule file, lazily, the first time an analyzer needing it is built, and cached per language.
- * `validateFullTextOptions` (run at `init`) only checks names and loads nothing.
+ * costs about a second and prints to stdout), and neither are @orama/stemmers / @orama/stopwords (one
+ * CommonJS file per language). Each language's stemmer and stopword list is loaded from its own file,
+ * lazily, the first time an analyzer needing it is built, and cached per language; `Intl.Segmenter` is
+ * created only when a text contains a script written without spaces. `validateFullTextOptions` (run at
+ * `init`) only checks names and loads nothing.
  *
- * Supported languages (every language natural v8 has a WORKING stemmer for; checked by hand):
- *   english (Porter), french, german, spanish, italian, dutch, norwegian, portuguese, russian, swedish,
- *   ukrainian (natural's Porter/Snowball ports) and indonesian (Nazief-Adriani with a root-word dictionary;
- *   the slowest to load, ~35 ms).
- * Deliberately NOT supported, although natural ships a file for them:
- *   - farsi/persian (porter_stemmer_fa) and polish (stemmer_pl): their `stem` is the identity function;
- *   - japanese (stemmer_ja): it only normalizes katakana and expects text segmented by natural's Japanese
- *     tokenizer; our tokenizer does not segment CJK text, so "japanese" would silently index whole runs of
- *     kana/kanji as single words;
- *   - lancaster_stemmer / Carry are alternative English / French stemmers, not languages.
- * Every supported language has a stopword list (german: natural's own German stemmer uses the `de` list of
- * the `stopwords-iso` package, a dependency of natural, which that stemmer loads anyway; we reuse it), so
- * `remove_stopwords` never has to be refused. Stopword entries without any letter are dropped (natural's
- * English list contains the digits 0-9, which would make "windows 7" lose its 7); its single letters stay.
+ * Two families of languages:
+ *   - the 12 "legacy" languages of release 1 (english, french, german, spanish, italian, dutch, norwegian,
+ *     portuguese, russian, swedish, ukrainian with natural's Porter/Snowball ports, indonesian with
+ *     natural's Nazief-Adriani): tokenized EXACTLY as in release 1 (the `legacy` tokenizer below), so that
+ *     every existing namespace keeps its index and its answers. Do not change their pipeline.
+ *   - every later language uses the `unicode` tokenizer: the same runs of letters/digits, and each run that
+ *     contains a script written without spaces (Han, Hiragana, Katakana, Thai, Lao, Khmer, Myanmar) is cut
+ *     into words by `Intl.Segmenter` (ICU's dictionary segmentation, built into Node). Snowball stemmers and
+ *     stopword lists come from @orama/stemmers / @orama/stopwords; chinese, japanese, korean, thai and the
+ *     language-neutral `unicode` have no Snowball stemmer (korean strips common particles, see koreanStem).
+ * Deliberately NOT offered: farsi and polish (natural's stemmers are the identity), slovenian (the orama
+ * stopword list for it is a Russian list), sanskrit (orama's stemmer changes nothing and its stopword list
+ * is in Latin transliteration, so neither applies to Devanagari text).
  *
- * Tokenization: text is NFC-normalized, then split into maximal runs of letters, digits and combining marks
- * that start with a letter or digit (`[\p{L}\p{N}][\p{L}\p{M}\p{N}]*`; the marks keep e.g. Devanagari
- * words whole). Everything else, apostrophes included, separates tokens ("don't" -> "don", "t").
+ * Stopword entries without any letter are dropped (natural's English list contains the digits 0-9, which
+ * would make "windows 7" lose its 7, and orama's Mandarin list punctuation); single letters stay.
+ *
+ * Legacy tokenization: text is NFC-normalized, then split into maximal runs of letters, digits and
+ * combining marks that start with a letter or digit (`[\p{L}\p{N}][\p{L}\p{M}\p{N}]*`; the marks keep
+ * e.g. Devanagari words whole). Everything else, apostrophes included, separates tokens ("don't" -> "don", "t").
  * A token's `pos` is its index in the ORIGINAL token stream, so removed stopwords leave gaps and phrase
- * matching honours them ("bank of america" -> bank@0, america@2).
- * Stemming always runs on the lower-cased word (natural's stemmers disagree about case); with
- * `case_sensitive` the original casing is re-applied to the stem (see `recase`).
+ * matching honours them ("bank of america" -> bank@0, america@2). In a CJK run every segmented word is one
+ * position, so a phrase query is the sequence of segmented words.
+ * Stemming always runs on the lower-cased word (the stemmers disagree about case); with `case_sensitive`
+ * the original casing is re-applied to the stem (see `recase`).
+ *
+ * ASCII folding (`ascii_folding`, off unless set, except for `unicode` where init turns it on): the text is
+ * NFKC-normalized instead of NFC (compatibility forms: "ﬁ" -> "fi", full-width "ＡＢＣ" -> "ABC", "①" ->
+ * "1"), and each term, AFTER the stopword check and the stemmer (which both expect the accents of their
+ * language), loses its diacritics and a few letters are spelt out (ß -> ss, æ -> ae, ø -> o, ł -> l ...; see
+ * `foldTerm`). The query goes through the same pipeline, phrases included, so "Café" = "cafe" both ways.
+ * With folding, a word whose folded form is a folded stopword is a stopword too.
  */
 import { createRequire } from 'node:module';
 import { ElacsymError } from '../../errors.js';
@@ -47,38 +60,82 @@ export interface Analyzer {
    * `ARRAY_POSITION_GAP` so a phrase cannot span two elements. null -> [].
    */
   analyzeValue(value: string | readonly string[] | null | undefined): Token[];
+  /**
+   * The words of `text` normalized like indexed terms (case, Unicode normalization, folding) but neither
+   * stemmed nor checked against the stopwords: what a prefix query `vect*` compares with the dictionary.
+   */
+  normalizeWords(text: string): string[];
 }
 
 /** Position increment inserted between the elements of an array<string> value (Lucene's default). */
 export const ARRAY_POSITION_GAP = 100;
 
+type StemFn = (word: string) => string;
+type Tokenizer = 'legacy' | 'unicode';
+
 interface LanguageSpec {
-  /** Path of the stemmer module inside the natural package. */
-  stemmer: string;
-  /** Path of the stopword module inside the natural package, or a loader for another source. */
-  stopwords: string | (() => readonly string[]);
+  tokenizer: Tokenizer;
+  /** Loads the stemmer; null = the language has none (`stemming` is then a no-op). */
+  stemmer: (() => StemFn) | null;
+  /** Loads the stopword list; null = none (`remove_stopwords` is then a no-op unless `stopwords` is given). */
+  stopwords: (() => readonly string[]) | null;
+  /** Locale for Intl.Segmenter and for lower-casing (turkish: dotted/dotless i). */
+  locale?: string;
+  lowerLocale?: string;
+  /**
+   * The form in which a word is looked up in the stopword list, when it is not the lower-cased word
+   * (greek: orama's list is written without accents and with σ for final ς).
+   */
+  stopKey?: (word: string) => string;
 }
 
 const NATURAL = 'natural/lib/natural/';
-
-const LANGUAGES: Readonly<Record<string, LanguageSpec>> = {
-  english: { stemmer: 'stemmers/porter_stemmer.js', stopwords: 'util/stopwords.js' },
-  french: { stemmer: 'stemmers/porter_stemmer_fr.js', stopwords: 'util/stopwords_fr.js' },
-  german: { stemmer: 'stemmers/porter_stemmer_de.js', stopwords: loadGermanStopwords },
-  spanish: { stemmer: 'stemmers/porter_stemmer_es.js', stopwords: 'util/stopwords_es.js' },
-  italian: { stemmer: 'stemmers/porter_stemmer_it.js', stopwords: 'util/stopwords_it.js' },
-  dutch: { stemmer: 'stemmers/porter_stemmer_nl.js', stopwords: 'util/stopwords_nl.js' },
-  norwegian: { stemmer: 'stemmers/porter_stemmer_no.js', stopwords: 'util/stopwords_no.js' },
-  portuguese: { stemmer: 'stemmers/porter_stemmer_pt.js', stopwords: 'util/stopwords_pt.js' },
-  russian: { stemmer: 'stemmers/porter_stemmer_ru.js', stopwords: 'util/stopwords_ru.js' },
-  swedish: { stemmer: 'stemmers/porter_stemmer_sv.js', stopwords: 'util/stopwords_sv.js' },
-  ukrainian: { stemmer: 'stemmers/porter_stemmer_uk.js', stopwords: 'util/stopwords_uk.js' },
-  indonesian: { stemmer: 'stemmers/indonesian/stemmer_id.js', stopwords: 'util/stopwords_id.js' },
-};
-
-export const SUPPORTED_LANGUAGES: readonly string[] = Object.freeze(Object.keys(LANGUAGES));
-
 const requireHere = createRequire(import.meta.url);
+
+function naturalStemmer(path: string, language: string): () => StemFn {
+  return () => {
+    const mod = requireHere(NATURAL + path) as { stem?: unknown };
+    const stem = mod.stem;
+    if (typeof stem !== 'function') throw new ElacsymError('INTERNAL', `natural's ${language} stemmer has no stem() function`);
+    return (word: string): string => stem.call(mod, word) as string;
+  };
+}
+
+function naturalStopwords(path: string, language: string): () => readonly string[] {
+  return () => {
+    const mod = requireHere(NATURAL + path) as { words?: unknown };
+    if (!Array.isArray(mod.words)) throw new ElacsymError('INVALID_SCHEMA', `no stopword list for full-text language "${language}"`);
+    return mod.words as string[];
+  };
+}
+
+/** @orama/stemmers: one CommonJS file per language (`require` export condition), `stemmer(word)`. */
+function oramaStemmer(name: string): () => StemFn {
+  return () => {
+    const mod = requireHere(`@orama/stemmers/${name}`) as { stemmer?: unknown };
+    const stem = mod.stemmer;
+    if (typeof stem !== 'function') throw new ElacsymError('INTERNAL', `@orama/stemmers/${name} has no stemmer() function`);
+    return stem as StemFn;
+  };
+}
+
+function oramaStopwords(name: string, repair?: (w: string) => string): () => readonly string[] {
+  return () => {
+    const mod = requireHere(`@orama/stopwords/${name}`) as { stopwords?: unknown };
+    if (!Array.isArray(mod.stopwords)) throw new ElacsymError('INTERNAL', `@orama/stopwords/${name} has no stopword list`);
+    const words = mod.stopwords as string[];
+    return repair ? words.map(repair) : words;
+  };
+}
+
+/**
+ * orama's Serbian list was decoded from Windows-1250 as Latin-1 (ć, č, đ appear as æ, è, ð: "moæi" for
+ * "moći"); š and ž came through. Those three letters do not occur in Serbian, so mapping them back is safe.
+ */
+const SERBIAN_REPAIR: Readonly<Record<string, string>> = { æ: 'ć', è: 'č', ð: 'đ', Æ: 'Ć', È: 'Č', Ð: 'Đ' };
+const repairSerbian = (w: string): string => w.replace(/[æèðÆÈÐ]/gu, (c) => SERBIAN_REPAIR[c] ?? c);
+/** Greek words as orama's Greek stopword list spells them: no accents, σ for final ς. */
+const greekStopKey = (w: string): string => foldTerm(w).replace(/ς/gu, 'σ');
 
 function loadGermanStopwords(): readonly string[] {
   // Resolve stopwords-iso the way natural's German stemmer does (from natural's own location).
@@ -89,32 +146,193 @@ function loadGermanStopwords(): readonly string[] {
   return de as string[];
 }
 
-type StemFn = (word: string) => string;
+/** Korean particles (josa) stripped from the end of a Hangul word, longest first. */
+const KOREAN_PARTICLES = ['에서는', '에게서', '으로는', '에서', '에게', '으로', '까지', '부터', '처럼', '보다', '은', '는', '이', '가', '을', '를', '의', '에', '로', '와', '과', '도', '만'];
+const HANGUL_WORD = /^[\p{Script=Hangul}]+$/u;
+
+/**
+ * A light Korean stemmer: Korean is written with spaces, but particles attach to the noun ("데이터베이스를"
+ * = database + object marker). Strips one particle when at least two syllables remain. Over-stripping
+ * (a noun that happens to end like a particle) is harmless: queries are stemmed the same way.
+ */
+function koreanStem(word: string): string {
+  if (!HANGUL_WORD.test(word)) return word;
+  for (const p of KOREAN_PARTICLES) {
+    if (word.length >= p.length + 2 && word.endsWith(p)) return word.slice(0, -p.length);
+  }
+  return word;
+}
+
+/**
+ * Lucene's BulgarianStemmer (Savoy's light stemmer), which @orama/stemmers ports with writes into the
+ * characters of a JS string: a TypeError in strict mode (its file is strict), e.g. on "търсене". Here the
+ * same rules run on an array of characters.
+ */
+function bulgarianStem(word: string): string {
+  const s = [...word];
+  const endsWith = (len: number, suffix: string): boolean => {
+    const suf = [...suffix];
+    if (suf.length > len) return false;
+    for (let i = 0; i < suf.length; i++) if (s[len - suf.length + i] !== suf[i]) return false;
+    return true;
+  };
+  const removeArticle = (len: number): number => {
+    if (len > 6 && endsWith(len, 'ият')) return len - 3;
+    if (len > 5 && (endsWith(len, 'ът') || endsWith(len, 'то') || endsWith(len, 'те') || endsWith(len, 'та') || endsWith(len, 'ия'))) return len - 2;
+    if (len > 4 && endsWith(len, 'ят')) return len - 2;
+    return len;
+  };
+  const removePlural = (len: number): number => {
+    if (len > 6) {
+      if (endsWith(len, 'овци')) return len - 3;
+      if (endsWith(len, 'ове')) return len - 3;
+      if (endsWith(len, 'еве')) {
+        s[len - 3] = 'й';
+        return len - 2;
+      }
+    }
+    if (len > 5) {
+      if (endsWith(len, 'ища')) return len - 3;
+      if (endsWith(len, 'та')) return len - 2;
+      if (endsWith(len, 'ци')) {
+        s[len - 2] = 'к';
+        return len - 1;
+      }
+      if (endsWith(len, 'зи')) {
+        s[len - 2] = 'г';
+        return len - 1;
+      }
+      if (s[len - 3] === 'е' && s[len - 1] === 'и') {
+        s[len - 3] = 'я';
+        return len - 1;
+      }
+    }
+    if (len > 4) {
+      if (endsWith(len, 'си')) {
+        s[len - 2] = 'х';
+        return len - 1;
+      }
+      if (endsWith(len, 'и')) return len - 1;
+    }
+    return len;
+  };
+  let len = s.length;
+  if (len < 4) return word;
+  if (len > 5 && endsWith(len, 'ища')) return s.slice(0, len - 3).join('');
+  len = removeArticle(len);
+  len = removePlural(len);
+  if (len > 3) {
+    if (endsWith(len, 'я')) len--;
+    if (endsWith(len, 'а') || endsWith(len, 'о') || endsWith(len, 'е')) len--;
+  }
+  if (len > 4 && endsWith(len, 'ен')) {
+    s[len - 2] = 'н';
+    len--;
+  }
+  if (len > 5 && s[len - 2] === 'ъ') {
+    s[len - 2] = s[len - 1]!;
+    len--;
+  }
+  return s.slice(0, len).join('');
+}
+
+const legacy = (stem: string, stop: string | (() => readonly string[]), language: string): LanguageSpec => ({
+  tokenizer: 'legacy',
+  stemmer: naturalStemmer(stem, language),
+  stopwords: typeof stop === 'string' ? naturalStopwords(stop, language) : stop,
+});
+const snowball = (name: string, stop: string = name, extra: Partial<LanguageSpec> = {}): LanguageSpec => ({
+  tokenizer: 'unicode',
+  stemmer: oramaStemmer(name),
+  stopwords: oramaStopwords(stop),
+  ...extra,
+});
+
+const LANGUAGES: Readonly<Record<string, LanguageSpec>> = {
+  // Release 1's languages: natural's stemmers and lists, legacy tokenizer (see the file comment).
+  english: legacy('stemmers/porter_stemmer.js', 'util/stopwords.js', 'english'),
+  french: legacy('stemmers/porter_stemmer_fr.js', 'util/stopwords_fr.js', 'french'),
+  german: legacy('stemmers/porter_stemmer_de.js', loadGermanStopwords, 'german'),
+  spanish: legacy('stemmers/porter_stemmer_es.js', 'util/stopwords_es.js', 'spanish'),
+  italian: legacy('stemmers/porter_stemmer_it.js', 'util/stopwords_it.js', 'italian'),
+  dutch: legacy('stemmers/porter_stemmer_nl.js', 'util/stopwords_nl.js', 'dutch'),
+  norwegian: legacy('stemmers/porter_stemmer_no.js', 'util/stopwords_no.js', 'norwegian'),
+  portuguese: legacy('stemmers/porter_stemmer_pt.js', 'util/stopwords_pt.js', 'portuguese'),
+  russian: legacy('stemmers/porter_stemmer_ru.js', 'util/stopwords_ru.js', 'russian'),
+  swedish: legacy('stemmers/porter_stemmer_sv.js', 'util/stopwords_sv.js', 'swedish'),
+  ukrainian: legacy('stemmers/porter_stemmer_uk.js', 'util/stopwords_uk.js', 'ukrainian'),
+  indonesian: legacy('stemmers/indonesian/stemmer_id.js', 'util/stopwords_id.js', 'indonesian'),
+  // Snowball stemmers and stopword lists of @orama/stemmers / @orama/stopwords, unicode tokenizer.
+  arabic: snowball('arabic'),
+  armenian: snowball('armenian'),
+  bulgarian: { tokenizer: 'unicode', stemmer: () => bulgarianStem, stopwords: oramaStopwords('bulgarian') },
+  danish: snowball('danish'),
+  finnish: snowball('finnish'),
+  greek: snowball('greek', 'greek', { stopKey: greekStopKey }),
+  hindi: snowball('indian', 'indian'),
+  hungarian: snowball('hungarian'),
+  irish: snowball('irish'),
+  lithuanian: snowball('lithuanian'),
+  nepali: snowball('nepali'),
+  romanian: snowball('romanian'),
+  serbian: { tokenizer: 'unicode', stemmer: oramaStemmer('serbian'), stopwords: oramaStopwords('serbian', repairSerbian) },
+  tamil: snowball('tamil'),
+  turkish: snowball('turkish', 'turkish', { lowerLocale: 'tr' }),
+  // Scripts without spaces: dictionary segmentation, no Snowball stemmer.
+  chinese: { tokenizer: 'unicode', stemmer: null, stopwords: oramaStopwords('mandarin'), locale: 'zh' },
+  japanese: { tokenizer: 'unicode', stemmer: null, stopwords: oramaStopwords('japanese'), locale: 'ja' },
+  korean: { tokenizer: 'unicode', stemmer: () => koreanStem, stopwords: null, locale: 'ko' },
+  thai: { tokenizer: 'unicode', stemmer: null, stopwords: null, locale: 'th' },
+  // Language-neutral: segmentation of every script, lower-casing, folding (on by default), nothing else.
+  unicode: { tokenizer: 'unicode', stemmer: null, stopwords: null },
+};
+
+export const SUPPORTED_LANGUAGES: readonly string[] = Object.freeze(Object.keys(LANGUAGES));
+
+/** The languages of release 1 (an elacsym of manifest format 1 knows only these). */
+export const RELEASE1_LANGUAGES: readonly string[] = Object.freeze(SUPPORTED_LANGUAGES.filter((l) => LANGUAGES[l]!.tokenizer === 'legacy'));
+
+/** Languages whose analyzer stems (`stemming` is a no-op for the others). */
+export function hasStemmer(language: string): boolean {
+  return specOf(language).stemmer !== null;
+}
+
+/** Languages with a built-in stopword list (`remove_stopwords` without `stopwords` is a no-op for the others). */
+export function hasStopwords(language: string): boolean {
+  return specOf(language).stopwords !== null;
+}
+
 const stemmerCache = new Map<string, StemFn>();
-const stopwordCache = new Map<string, ReadonlySet<string>>();
+const stopwordCache = new Map<string, readonly string[]>();
 
 function specOf(language: string): LanguageSpec {
   const spec = Object.prototype.hasOwnProperty.call(LANGUAGES, language) ? LANGUAGES[language] : undefined;
   if (spec === undefined) {
-    throw new ElacsymError(
-      'INVALID_SCHEMA',
-      `unknown full-text language "${language}"; supported: ${SUPPORTED_LANGUAGES.join(', ')}`,
-    );
+    throw new ElacsymError('INVALID_SCHEMA', `unknown full-text language "${language}"; supported: ${SUPPORTED_LANGUAGES.join(', ')}`);
   }
   return spec;
 }
 
-function loadStemmer(language: string): StemFn {
+function loadStemmer(language: string): StemFn | null {
   let fn = stemmerCache.get(language);
   if (fn !== undefined) return fn;
   const spec = specOf(language);
-  const mod = requireHere(NATURAL + spec.stemmer) as { stem?: unknown };
-  const stem = mod.stem;
-  if (typeof stem !== 'function') {
-    throw new ElacsymError('INTERNAL', `natural's ${language} stemmer has no stem() function`);
-  }
+  if (spec.stemmer === null) return null;
+  const stem = spec.stemmer();
+  const guarded = spec.tokenizer !== 'legacy';
   fn = (word: string): string => {
-    const s: unknown = stem.call(mod, word);
+    let s: unknown;
+    if (guarded) {
+      // Third-party stemmers of the later languages: one that throws on some word (orama's Bulgarian
+      // did) must not fail an import. Deterministic, so the query side falls back the same way.
+      try {
+        s = stem(word);
+      } catch {
+        s = word;
+      }
+    } else {
+      s = stem(word);
+    }
     // Some stemmers return undefined/'' for degenerate input: keep the word then.
     return typeof s === 'string' && s.length > 0 ? s : word;
   };
@@ -122,26 +340,18 @@ function loadStemmer(language: string): StemFn {
   return fn;
 }
 
-function loadStopwords(language: string): ReadonlySet<string> {
-  let set = stopwordCache.get(language);
-  if (set !== undefined) return set;
+function loadStopwords(language: string): readonly string[] | null {
+  let words = stopwordCache.get(language);
+  if (words !== undefined) return words;
   const spec = specOf(language);
-  let words: readonly string[];
-  if (typeof spec.stopwords === 'function') {
-    words = spec.stopwords();
-  } else {
-    const mod = requireHere(NATURAL + spec.stopwords) as { words?: unknown };
-    if (!Array.isArray(mod.words)) {
-      throw new ElacsymError('INVALID_SCHEMA', `no stopword list for full-text language "${language}"`);
-    }
-    words = mod.words as string[];
-  }
-  // Entries without a letter (natural's English list has "0".."9", "$", "_") are dropped: numbers such as
-  // the 7 of "windows 7" are worth indexing, and symbols never form tokens anyway.
-  set = new Set(words.map((w) => String(w).normalize('NFC').toLowerCase()).filter((w) => /\p{L}/u.test(w)));
-  stopwordCache.set(language, set);
-  return set;
+  if (spec.stopwords === null) return null;
+  words = spec.stopwords();
+  stopwordCache.set(language, words);
+  return words;
 }
+
+/** Most stopwords a custom `stopwords` list may hold, and their longest length. */
+export const MAX_CUSTOM_STOPWORDS = 10_000;
 
 /** Checks the options without loading any stemmer or stopword list (cheap; called at `init`). */
 export function validateFullTextOptions(o: FullTextOptions): void {
@@ -157,10 +367,63 @@ export function validateFullTextOptions(o: FullTextOptions): void {
       throw new ElacsymError('INVALID_SCHEMA', `full-text option "${k}" must be true or false`);
     }
   }
+  if (o.tokenizer !== undefined && o.tokenizer !== 'legacy' && o.tokenizer !== 'unicode') {
+    throw new ElacsymError('INVALID_SCHEMA', 'full-text option "tokenizer" must be "legacy" or "unicode"');
+  }
+  if (o.ascii_folding !== undefined && typeof o.ascii_folding !== 'boolean') {
+    throw new ElacsymError('INVALID_SCHEMA', 'full-text option "ascii_folding" must be true or false');
+  }
+  if (o.stopwords !== undefined) {
+    if (!Array.isArray(o.stopwords) || o.stopwords.length > MAX_CUSTOM_STOPWORDS || !o.stopwords.every((w) => typeof w === 'string' && w.length > 0 && w.length <= 256)) {
+      throw new ElacsymError('INVALID_SCHEMA', `full-text option "stopwords" must be a list of at most ${MAX_CUSTOM_STOPWORDS} non-empty words`);
+    }
+    if (!o.remove_stopwords) {
+      throw new ElacsymError('INVALID_SCHEMA', 'full-text option "stopwords" needs "remove_stopwords": true');
+    }
+  }
 }
 
 const TOKEN_RE = /[\p{L}\p{N}][\p{L}\p{M}\p{N}]*/gu;
+/** Scripts written without spaces between words: runs containing them go through Intl.Segmenter. */
+const NO_SPACE_RE = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Thai}\p{Script=Lao}\p{Script=Khmer}\p{Script=Myanmar}]/u;
+/**
+ * Longest piece handed to one Intl.Segmenter call. V8's segment iterator slows down badly on long strings
+ * (measured: 1 MB of Chinese in one call ran at 0.03 MB/s, in sentence-sized pieces at 3.5 MB/s); a run
+ * without punctuation longer than this is cut, which can split one word at the cut (rare: it takes
+ * 2,000 characters of CJK text without a single punctuation mark or space).
+ */
+const SEGMENT_PIECE = 2_000;
 const MEMO_MAX = 100_000;
+
+const segmenters = new Map<string, Intl.Segmenter>();
+function segmenterFor(locale: string | undefined): Intl.Segmenter {
+  const key = locale ?? '';
+  let s = segmenters.get(key);
+  if (s === undefined) {
+    s = new Intl.Segmenter(locale, { granularity: 'word' });
+    segmenters.set(key, s);
+  }
+  return s;
+}
+
+/** Combining diacritical marks of the Latin, Greek and Cyrillic scripts (removed by folding). */
+const DIACRITICS_RE = /[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]/gu;
+/** Letters that do not decompose into a base letter + mark, spelt the way Lucene's ASCIIFoldingFilter does. */
+const SPELT: Readonly<Record<string, string>> = {
+  ß: 'ss', ẞ: 'SS', æ: 'ae', Æ: 'AE', œ: 'oe', Œ: 'OE', ø: 'o', Ø: 'O', đ: 'd', Đ: 'D', ð: 'd', Ð: 'D',
+  ł: 'l', Ł: 'L', þ: 'th', Þ: 'TH', ı: 'i', ħ: 'h', Ħ: 'H', ŧ: 't', Ŧ: 'T', ŋ: 'n', Ŋ: 'N', ĸ: 'q', ſ: 's',
+};
+const SPELT_RE = /[ßẞæÆœŒøØđĐðÐłŁþÞıħĦŧŦŋŊĸſ]/gu;
+const ASCII_RE = /^[\u0000-\u007f]*$/;
+
+/** Folds one term: diacritics removed (in any script that uses the marks above), a few letters spelt out. */
+export function foldTerm(term: string): string {
+  if (ASCII_RE.test(term)) return term;
+  const stripped = term.normalize('NFKD').replace(DIACRITICS_RE, '').replace(SPELT_RE, (c) => SPELT[c] ?? c);
+  // Back to composed form: NFKD also decomposed Hangul syllables and kana with voicing marks, which are
+  // not diacritics in the sense above and must come back as they were.
+  return stripped.normalize('NFC');
+}
 
 /** Re-applies the casing of `orig` (whose lower-case form is `lower`) to the stem of `lower`. */
 function recase(orig: string, lower: string, stem: string): string {
@@ -179,35 +442,89 @@ function recase(orig: string, lower: string, stem: string): string {
 
 export function createAnalyzer(o: FullTextOptions): Analyzer {
   validateFullTextOptions(o);
-  const options: Readonly<FullTextOptions> = Object.freeze({ ...o });
-  const stopwords = options.remove_stopwords ? loadStopwords(options.language) : null;
-  const stem = options.stemming ? loadStemmer(options.language) : null;
+  const options: Readonly<FullTextOptions> = Object.freeze({ ...o, ...(o.stopwords ? { stopwords: [...o.stopwords] } : {}) });
+  const spec = specOf(options.language);
+  // Absent = off (schemas written before the option), except for `unicode`, which is newer than the option
+  // and folds by default (parseSchema also writes it down explicitly at init).
+  const folding = options.ascii_folding ?? options.language === 'unicode';
   const caseSensitive = options.case_sensitive;
+  const lowerLocale = spec.lowerLocale;
+  const lower = lowerLocale === undefined ? (t: string) => t.toLowerCase() : (t: string) => t.toLocaleLowerCase(lowerLocale);
+  const stopKey = spec.stopKey ?? ((w: string) => w);
+
+  let stopwords: ReadonlySet<string> | null = null;
+  if (options.remove_stopwords) {
+    const words = options.stopwords ?? loadStopwords(options.language);
+    if (words !== null) {
+      // Entries without a letter (natural's English list has "0".."9", "$", "_") are dropped: numbers such as
+      // the 7 of "windows 7" are worth indexing, and symbols never form tokens anyway.
+      const set = new Set<string>();
+      for (const w of words) {
+        const n = lower(String(w).normalize(folding ? 'NFKC' : 'NFC'));
+        if (!/\p{L}/u.test(n)) continue;
+        set.add(stopKey(n));
+        if (folding) set.add(stopKey(foldTerm(n)));
+      }
+      stopwords = set;
+    }
+  }
+  const stem = options.stemming ? loadStemmer(options.language) : null;
   // Per-analyzer memo: word as it appears in the (lower-cased unless case_sensitive) text -> indexed term,
   // or null for a stopword. One hash lookup per token on the hot path (Zipf: few distinct words).
   const memo = new Map<string, string | null>();
-  const plain = stem === null && stopwords === null;
+  const plain = stem === null && stopwords === null && !folding;
 
   const termOf = (word: string): string | null => {
-    const lower = caseSensitive ? word.toLowerCase() : word;
-    if (stopwords !== null && stopwords.has(lower)) return null;
-    if (stem === null) return word;
-    const s = stem(lower);
-    return caseSensitive ? recase(word, lower, s) : s;
+    const low = caseSensitive ? lower(word) : word;
+    if (stopwords !== null) {
+      const key = stopKey(low);
+      if (stopwords.has(key) || (folding && stopwords.has(stopKey(foldTerm(low))))) return null;
+    }
+    let t = word;
+    if (stem !== null) {
+      const s = stem(low);
+      t = caseSensitive ? recase(word, low, s) : s;
+    }
+    return folding ? foldTerm(t) : t;
+  };
+
+  const normalizeText = (text: string): string => {
+    const n = text.normalize(folding ? 'NFKC' : 'NFC');
+    return caseSensitive ? n : lower(n);
+  };
+
+  // `tokenizer: "unicode"` opts a release-1 language into segmentation (its default stays "legacy").
+  const tokenizer: Tokenizer = options.tokenizer ?? spec.tokenizer;
+  const segmenter = tokenizer === 'unicode' ? () => segmenterFor(spec.locale) : null;
+  /** Cuts a run containing a script without spaces into words (see SEGMENT_PIECE). */
+  const segmentRun = (runText: string, emit: (w: string) => void): void => {
+    const seg = segmenter!();
+    if (runText.length <= SEGMENT_PIECE) {
+      for (const s of seg.segment(runText)) if (s.isWordLike === true) emit(s.segment);
+      return;
+    }
+    for (let i = 0; i < runText.length; ) {
+      let end = Math.min(runText.length, i + SEGMENT_PIECE);
+      // Never cut a surrogate pair (CJK extension B and later are outside the BMP).
+      const c = runText.charCodeAt(end - 1);
+      if (end < runText.length && c >= 0xd800 && c <= 0xdbff) end--;
+      for (const s of seg.segment(runText.slice(i, end))) if (s.isWordLike === true) emit(s.segment);
+      i = end;
+    }
+  };
+  /** Calls `emit` with each word of the normalized text, in order (no stopwords, no stemming). */
+  const words = (normalized: string, emit: (w: string) => void): void => {
+    for (const m of normalized.matchAll(TOKEN_RE)) {
+      if (segmenter !== null && NO_SPACE_RE.test(m[0])) segmentRun(m[0], emit);
+      else emit(m[0]);
+    }
   };
 
   /** Appends the tokens of `text` with positions starting at `base`; returns the next free position. */
   const run = (text: string, base: number, out: Token[]): number => {
-    // Case-insensitive: lower-case the whole text once (cheaper than per token).
-    const normalized = caseSensitive ? text.normalize('NFC') : text.normalize('NFC').toLowerCase();
-    TOKEN_RE.lastIndex = 0;
+    const normalized = normalizeText(text);
     let pos = base;
-    for (let m = TOKEN_RE.exec(normalized); m !== null; m = TOKEN_RE.exec(normalized)) {
-      const word = m[0];
-      if (plain) {
-        out.push({ term: word, pos: pos++ });
-        continue;
-      }
+    const take = (word: string): void => {
       let term = memo.get(word);
       if (term === undefined) {
         term = termOf(word);
@@ -216,6 +533,21 @@ export function createAnalyzer(o: FullTextOptions): Analyzer {
       }
       if (term !== null) out.push({ term, pos });
       pos++;
+    };
+    // One scan of the whole text decides whether any run may need the segmenter (most text: none).
+    const segmenting = segmenter !== null && NO_SPACE_RE.test(normalized);
+    TOKEN_RE.lastIndex = 0;
+    for (let m = TOKEN_RE.exec(normalized); m !== null; m = TOKEN_RE.exec(normalized)) {
+      const word = m[0];
+      if (segmenting && NO_SPACE_RE.test(word)) {
+        segmentRun(word, plain ? (w) => out.push({ term: w, pos: pos++ }) : take);
+        continue;
+      }
+      if (plain) {
+        out.push({ term: word, pos: pos++ });
+        continue;
+      }
+      take(word);
     }
     return pos;
   };
@@ -240,6 +572,11 @@ export function createAnalyzer(o: FullTextOptions): Analyzer {
         if (i > 0) base += ARRAY_POSITION_GAP;
         if (typeof v === 'string') base = run(v, base, out);
       }
+      return out;
+    },
+    normalizeWords(text: string): string[] {
+      const out: string[] = [];
+      words(normalizeText(text), (w) => out.push(folding ? foldTerm(w) : w));
       return out;
     },
   };

@@ -20,6 +20,8 @@
  * one yielding several tokens counts as several term clauses; a phrase yielding one token is a term clause.
  * Phrase matching uses analyzer positions, so stopword gaps in the query phrase must be matched exactly:
  * "bank of america" (bank@0, america@2) matches a document where america is 2 positions after bank.
+ * A prefix (`vect*`) or fuzzy (`vectr~1`) clause stands for the indexed terms it expands to (see
+ * expandPattern and MAX_EXPANSIONS), each scored as a term clause of its own.
  */
 import { ElacsymError } from '../../errors.js';
 import type { Analyzer } from './analyzer.js';
@@ -148,12 +150,47 @@ interface PhraseSpec {
   offsets: number[];
 }
 
-/** Analyzes the clauses for one field: term -> multiplicity, and the multi-token phrases. */
-function analyzeClauses(analyzer: Analyzer, query: readonly TextClause[]): { terms: Map<string, number>; phrases: PhraseSpec[] } {
+/** A prefix or fuzzy term, expanded against the dictionaries of a field's sources (see expandPattern). */
+interface PatternSpec {
+  kind: 'prefix' | 'fuzzy';
+  /** The prefix (normalized, not stemmed), or the analyzed term a fuzzy term is compared with. */
+  term: string;
+  distance: number;
+}
+
+/**
+ * Bounds of prefix and fuzzy expansion, per clause and field. At most MAX_EXPANSIONS indexed terms are
+ * kept (prefix: the first ones in dictionary order; fuzzy: the closest, ties in dictionary order), among
+ * at most MAX_SCANNED distinct dictionary terms examined. Both orders and the liveness test depend on
+ * namespace-wide data only, so the expansion (hence the scores) is the same however the data is split.
+ */
+export const MAX_EXPANSIONS = 64;
+export const MAX_SCANNED = 50_000;
+
+/** Analyzes the clauses for one field: term -> multiplicity, the multi-token phrases, the patterns. */
+function analyzeClauses(
+  analyzer: Analyzer,
+  query: readonly TextClause[],
+): { terms: Map<string, number>; phrases: PhraseSpec[]; patterns: PatternSpec[] } {
   const terms = new Map<string, number>();
   const phrases: PhraseSpec[] = [];
+  const patterns: PatternSpec[] = [];
   for (const c of query) {
+    if (c.kind === 'prefix') {
+      // Compared with the dictionary unstemmed: "vect*" must not become "vect" -> stem. Earlier words of a
+      // prefix that tokenizes into several ("e-ma*") are ordinary terms.
+      const words = analyzer.normalizeWords(c.text);
+      const last = words.pop();
+      for (const w of words) for (const t of analyzer.analyze(w)) terms.set(t.term, (terms.get(t.term) ?? 0) + 1);
+      if (last !== undefined) patterns.push({ kind: 'prefix', term: last, distance: 0 });
+      continue;
+    }
     const toks = analyzer.analyze(c.text);
+    if (c.kind === 'fuzzy') {
+      // The analyzed (stemmed) term is what the dictionary holds, so "runnin~1" compares "runnin"'s stem.
+      for (const t of toks) patterns.push({ kind: 'fuzzy', term: t.term, distance: c.distance ?? 2 });
+      continue;
+    }
     if (c.kind === 'phrase' && toks.length > 1) {
       const p0 = toks[0]!.pos;
       phrases.push({ terms: toks.map((t) => t.term), offsets: toks.map((t) => t.pos - p0) });
@@ -161,7 +198,97 @@ function analyzeClauses(analyzer: Analyzer, query: readonly TextClause[]): { ter
       for (const t of toks) terms.set(t.term, (terms.get(t.term) ?? 0) + 1);
     }
   }
-  return { terms, phrases };
+  return { terms, phrases, patterns };
+}
+
+/** Code point order (= UTF-8 byte order, the dictionaries' order). */
+function compareTerms(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(i)!;
+    if (x !== y) return x - y;
+    if (x > 0xffff) i++;
+  }
+  return a.length - b.length;
+}
+
+/**
+ * Optimal string alignment distance (Levenshtein plus adjacent transpositions, as Lucene's fuzzy query)
+ * between code point arrays, or max + 1 as soon as it must exceed `max`.
+ */
+export function editDistance(a: readonly number[], b: readonly number[], max: number): number {
+  if (Math.abs(a.length - b.length) > max) return max + 1;
+  const m = b.length;
+  let prev2 = new Array<number>(m + 1).fill(0);
+  let prev = Array.from({ length: m + 1 }, (_, j) => j);
+  let cur = new Array<number>(m + 1).fill(0);
+  for (let i = 1; i <= a.length; i++) {
+    cur[0] = i;
+    let rowMin = i;
+    for (let j = 1; j <= m; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, prev2[j - 2]! + 1);
+      cur[j] = v;
+      if (v < rowMin) rowMin = v;
+    }
+    if (rowMin > max) return max + 1;
+    [prev2, prev, cur] = [prev, cur, prev2];
+  }
+  return prev[m]!;
+}
+
+/**
+ * The distinct dictionary terms of all sources that start with `prefix`, in dictionary order, merged
+ * lazily (k-way over each source's sorted range); `visit` returns false to stop.
+ */
+function forEachTermWithPrefix(sources: readonly TextSource[], prefix: string, visit: (term: string) => boolean): void {
+  const key = new TextEncoder().encode(prefix);
+  const cursors = sources.map((s) => ({ r: s.reader, i: s.reader.numTerms > 0 ? s.reader.lowerBound(prefix) : 0, term: null as string | null }));
+  const advance = (c: (typeof cursors)[number]): void => {
+    c.term = c.i < c.r.numTerms && c.r.termStartsWith(c.i, key) ? c.r.termAt(c.i) : null;
+    c.i++;
+  };
+  for (const c of cursors) advance(c);
+  for (;;) {
+    let min: string | null = null;
+    for (const c of cursors) if (c.term !== null && (min === null || compareTerms(c.term, min) < 0)) min = c.term;
+    if (min === null) return;
+    for (const c of cursors) if (c.term === min) advance(c);
+    if (!visit(min)) return;
+  }
+}
+
+/** The indexed terms a prefix or fuzzy pattern stands for (live ones only; bounded, see MAX_EXPANSIONS). */
+function expandPattern(sources: readonly TextSource[], p: PatternSpec, isLiveTerm: (term: string) => boolean): string[] {
+  const out: string[] = [];
+  let scanned = 0;
+  if (p.kind === 'prefix') {
+    forEachTermWithPrefix(sources, p.term, (t) => {
+      if (isLiveTerm(t)) out.push(t);
+      return out.length < MAX_EXPANSIONS && ++scanned < MAX_SCANNED;
+    });
+    return out;
+  }
+  // Fuzzy: candidates share the first character (Elasticsearch's prefix_length 1), which keeps the scan
+  // to one range of the sorted dictionary instead of all of it.
+  const target = [...p.term].map((c) => c.codePointAt(0)!);
+  if (target.length === 0) return out;
+  const first = String.fromCodePoint(target[0]!);
+  const found: Array<{ t: string; d: number }> = [];
+  forEachTermWithPrefix(sources, first, (t) => {
+    const d = editDistance([...t].map((c) => c.codePointAt(0)!), target, p.distance);
+    if (d <= p.distance) found.push({ t, d });
+    return ++scanned < MAX_SCANNED;
+  });
+  found.sort((x, y) => x.d - y.d || compareTerms(x.t, y.t));
+  for (const { t } of found) {
+    if (out.length >= MAX_EXPANSIONS) break;
+    if (isLiveTerm(t)) out.push(t);
+  }
+  return out;
 }
 
 /** The matchable (live and accepted) postings of one term in one source. */
@@ -175,6 +302,8 @@ interface LivePostings {
 
 interface TermInfo {
   idf: number;
+  /** Live documents containing the term. */
+  df: number;
   /** Per source; null when the term has no matchable posting there. */
   perSource: Array<LivePostings | null>;
 }
@@ -392,8 +521,8 @@ function accumulate(fields: readonly FieldQuery[], query: readonly TextClause[],
 
   for (const f of fields) {
     if (!(f.weight > MIN_FIELD_WEIGHT)) continue;
-    const { terms, phrases } = analyzeClauses(f.analyzer, query);
-    if (terms.size === 0 && phrases.length === 0) continue;
+    const { terms, phrases, patterns } = analyzeClauses(f.analyzer, query);
+    if (terms.size === 0 && phrases.length === 0 && patterns.length === 0) continue;
 
     let N = 0;
     let sumLen = 0;
@@ -446,10 +575,18 @@ function accumulate(fields: readonly FieldQuery[], query: readonly TextClause[],
         }
         perSource.push(n === 0 ? null : { p, live: n === ords.length ? null : live.subarray(0, n), n });
       }
-      info = { idf: df > 0 ? bm25Idf(N, df) : 0, perSource };
+      info = { idf: df > 0 ? bm25Idf(N, df) : 0, df, perSource };
       infoCache.set(term, info);
       return info;
     };
+
+    // Prefix and fuzzy terms: each indexed term they expand to is one more term clause, scored like any
+    // other (its own idf), so the BM25 of an expanded query is the BM25 of the equivalent OR of terms.
+    // A term is live when a live document (filter or not: the expansion must not depend on the filter)
+    // contains it; `df > 0` is read from termInfo, whose df counts live postings.
+    for (const p of patterns) {
+      for (const t of expandPattern(f.sources, p, (x) => termInfo(x).df > 0)) terms.set(t, (terms.get(t) ?? 0) + 1);
+    }
 
     // Highest df first (ties by term): the first term of a source fills its fresh accumulator without
     // per-posting checks. The order depends only on global statistics, so it is the same however the data

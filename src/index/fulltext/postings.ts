@@ -441,6 +441,46 @@ export class FieldIndexReader {
     return -1;
   }
 
+  /**
+   * Index of the first dictionary term >= `key` in UTF-8 byte order (numTerms when none): where a prefix's
+   * terms start, since the dictionary is sorted (see `termAt`, `termStartsWith`).
+   */
+  lowerBound(key: string): number {
+    const k = encoder.encode(key);
+    const tb = this.termBytes;
+    const to = this.termOffsets;
+    let lo = 0;
+    let hi = this.numTerms;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const s = to[mid]!;
+      const e = to[mid + 1]!;
+      if (e < s || e > tb.length) throw corrupt(`bad offsets for term #${mid}`);
+      if (compareBytes(tb.subarray(s, e), k) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Does dictionary term `i` start with the UTF-8 bytes `prefix`? */
+  termStartsWith(i: number, prefix: Uint8Array): boolean {
+    const s = this.termOffsets[i]!;
+    const e = this.termOffsets[i + 1]!;
+    if (e < s || e > this.termBytes.length) throw corrupt(`bad offsets for term #${i}`);
+    if (e - s < prefix.length) return false;
+    const tb = this.termBytes;
+    for (let j = 0; j < prefix.length; j++) if (tb[s + j] !== prefix[j]) return false;
+    return true;
+  }
+
+  /** Dictionary term `i` (0 <= i < numTerms). */
+  termAt(i: number): string {
+    const s = this.termOffsets[i]!;
+    const e = this.termOffsets[i + 1]!;
+    if (!(i >= 0 && i < this.numTerms) || e < s || e > this.termBytes.length) throw corrupt(`bad offsets for term #${i}`);
+    return decoder.decode(this.termBytes.subarray(s, e));
+  }
+
   /** Raw document frequency of a term in this source (dead documents included); 0 when absent. */
   docFreq(term: string): number {
     const i = this.find(term);

@@ -124,7 +124,7 @@ describe('analyzer', () => {
     expect(a.analyze('Die Häuser und die Kategorien').map((t) => t.term)).toEqual(['haus', 'kategori']);
   });
 
-  it('every supported language stems and has a stopword list', () => {
+  it('every release-1 language stems and has a stopword list (later languages: languages.test.ts)', () => {
     // [word, a stopword of the language, expected stem]
     const samples: Record<string, [string, string, string]> = {
       english: ['connections', 'the', 'connect'],
@@ -140,8 +140,8 @@ describe('analyzer', () => {
       ukrainian: ['книгами', 'після', 'книг'],
       indonesian: ['perekonomian', 'adalah', 'ekonomi'],
     };
-    expect([...SUPPORTED_LANGUAGES].sort()).toEqual(Object.keys(samples).sort());
-    for (const language of SUPPORTED_LANGUAGES) {
+    for (const language of Object.keys(samples)) expect(SUPPORTED_LANGUAGES).toContain(language);
+    for (const language of Object.keys(samples)) {
       const [word, stop, stem] = samples[language]!;
       const a = createAnalyzer(opts({ language }));
       expect(a.analyze(`${stop} ${word}`), language).toEqual([{ term: stem, pos: 1 }]);
@@ -158,6 +158,15 @@ describe('analyzer', () => {
     expect(codeOf(() => validateFullTextOptions(opts({ language: 'farsi' })))).toBe('INVALID_SCHEMA');
     expect(codeOf(() => validateFullTextOptions({ ...opts(), stemming: 'yes' as unknown as boolean }))).toBe('INVALID_SCHEMA');
     expect(codeOf(() => validateFullTextOptions(opts()))).toBeUndefined();
+  });
+
+  it('release-1 languages tokenize exactly as in release 1 (no segmentation, no folding without the option)', () => {
+    // Existing namespaces were indexed with these tokens: a change here would make old segments disagree
+    // with new queries. Output recorded from the release-1 analyzer.
+    const a = createAnalyzer(opts({ stemming: false, remove_stopwords: false }));
+    expect(a.analyze("Café ﬁne ＡＢＣ 東京の天気 don't ภาษาไทย").map((t) => t.term)).toEqual(['café', 'ﬁne', 'ａｂｃ', '東京の天気', 'don', 't', 'ภาษาไทย']);
+    const b = createAnalyzer(opts({ language: 'french' }));
+    expect(b.analyze('Les élèves étaient à l’école').map((t) => t.term)).toEqual(['élev', 'écol']);
   });
 
   it('analyzes array values with a position gap between elements', () => {

@@ -10,6 +10,7 @@ import {
   searchBm25BySource,
 } from '../../../src/index/fulltext/bm25.js';
 import { FieldIndexReader, buildFieldIndex } from '../../../src/index/fulltext/postings.js';
+import { editDistance } from '../../../src/index/fulltext/bm25.js';
 import type { TextClause } from '../../../src/index/fulltext/text-query.js';
 import { MemorySource } from '../../../src/util/bytes.js';
 
@@ -58,8 +59,37 @@ function naive(docs: Doc[], fields: Array<{ name: 'title' | 'body'; weight: numb
     const avgdl = withField.reduce((s, t) => s + t.length, 0) / N;
     const df = (term: string): number => withField.filter((t) => t.some((x) => x.term === term)).length;
     const idf = (term: string): number => Math.log(1 + (N - df(term) + 0.5) / (df(term) + 0.5));
-    for (const c of query) {
-      const q = f.analyzer.analyze(c.text);
+    // All live terms of the field, in code point order, for prefix and fuzzy expansion.
+    const vocab = [...new Set(withField.flat().map((x) => x.term))].sort((a, b) => {
+      const x = [...a].map((c) => c.codePointAt(0)!);
+      const y = [...b].map((c) => c.codePointAt(0)!);
+      for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+      return x.length - y.length;
+    });
+    const cps = (t: string) => [...t].map((c) => c.codePointAt(0)!);
+    for (const c0 of query) {
+      let clauses: TextClause[] = [c0];
+      if (c0.kind === 'prefix') {
+        const words = f.analyzer.normalizeWords(c0.text);
+        const last = words.pop();
+        clauses = words.map((w) => ({ kind: 'term' as const, text: w }));
+        if (last !== undefined) clauses.push(...vocab.filter((t) => t.startsWith(last)).slice(0, 64).map((t) => ({ kind: 'raw' as 'term', text: t })));
+      } else if (c0.kind === 'fuzzy') {
+        clauses = [];
+        for (const qt of f.analyzer.analyze(c0.text)) {
+          const d = c0.distance ?? 2;
+          const first = [...qt.term][0]!;
+          const m = vocab
+            .filter((t) => t.startsWith(first))
+            .map((t) => ({ t, e: editDistance(cps(t), cps(qt.term), d) }))
+            .filter((x) => x.e <= d)
+            .sort((a, b) => a.e - b.e || vocab.indexOf(a.t) - vocab.indexOf(b.t))
+            .slice(0, 64);
+          clauses.push(...m.map((x) => ({ kind: 'raw' as 'term', text: x.t })));
+        }
+      }
+      for (const c of clauses) {
+      const q = (c.kind as string) === 'raw' ? [{ term: c.text, pos: 0 }] : f.analyzer.analyze(c.text);
       if (c.kind === 'term' || q.length === 1) {
         for (const qt of q) {
           for (const [i, t] of toks) {
@@ -81,6 +111,7 @@ function naive(docs: Doc[], fields: Array<{ name: 'title' | 'body'; weight: numb
           }
         }
       }
+      }
     }
   }
   return scores;
@@ -94,7 +125,9 @@ function engine(
   query: TextClause[],
   cachedStats: boolean,
   filter: boolean,
+  analyzers: [Analyzer, Analyzer] = [titleAnalyzer, bodyAnalyzer],
 ): Map<number, number> {
+  const [titleA, bodyA] = analyzers;
   const members: number[][] = Array.from({ length: k }, () => []);
   docs.forEach((d, i) => members[d.source % k]!.push(i));
   const mk = (name: 'title' | 'body', a: Analyzer): TextSource[] =>
@@ -107,8 +140,8 @@ function engine(
       return cachedStats ? { reader, isLive, accept, stats: liveStats({ reader }, deadOrds) } : { reader, isLive, accept };
     });
   const fields: FieldQuery[] = [
-    { field: 'title', weight: weights[0], analyzer: titleAnalyzer, sources: mk('title', titleAnalyzer) },
-    { field: 'body', weight: weights[1], analyzer: bodyAnalyzer, sources: mk('body', bodyAnalyzer) },
+    { field: 'title', weight: weights[0], analyzer: titleA, sources: mk('title', titleA) },
+    { field: 'body', weight: weights[1], analyzer: bodyA, sources: mk('body', bodyA) },
   ];
   const out = new Map<number, number>();
   for (const h of searchBm25(fields, query, { k1: K1, b: B })) {
@@ -169,6 +202,58 @@ describe('bm25 (property)', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+
+  // The later analyzers (segmentation, folding, Snowball stemmers) and prefix / fuzzy terms.
+  const MULTI = ['我们', '数据库', '向量数据库', '東京の天気', '天気', 'Café', 'cafe', 'crème', 'élèves', 'eleve', 'kitaplar', 'kitap', 've', 'ﬁne', 'ＡＢＣ', 'talossa', 'talo', 'ja'];
+  const ANALYZERS: Array<[Analyzer, Analyzer]> = [
+    [createAnalyzer({ language: 'unicode', stemming: true, remove_stopwords: true, case_sensitive: false }), createAnalyzer({ language: 'chinese', stemming: true, remove_stopwords: true, case_sensitive: false })],
+    [createAnalyzer({ language: 'french', stemming: true, remove_stopwords: true, case_sensitive: false, ascii_folding: true }), createAnalyzer({ language: 'japanese', stemming: true, remove_stopwords: true, case_sensitive: false })],
+    [createAnalyzer({ language: 'turkish', stemming: true, remove_stopwords: true, case_sensitive: false }), createAnalyzer({ language: 'finnish', stemming: true, remove_stopwords: true, case_sensitive: false, stopwords: ['ja', 've'] })],
+  ];
+  const multiText = fc.array(fc.constantFrom(...MULTI), { maxLength: 8 }).map((w) => w.join(' '));
+  const multiDoc: fc.Arbitrary<Doc> = fc.record({
+    title: fc.option(multiText, { freq: 4 }),
+    body: fc.option(fc.oneof(multiText, fc.array(multiText, { maxLength: 3 })), { freq: 4 }),
+    dead: fc.nat(3).map((x) => x === 0),
+    hidden: fc.nat(2).map((x) => x === 0),
+    source: fc.nat(5),
+  });
+  const PREFIXES = ['c', 'ca', 'caf', 'ta', 'kit', '数', '天', 'é', 'el', 'ab', 'fi', 'zz'];
+  const multiClause: fc.Arbitrary<TextClause> = fc.oneof(
+    fc.constantFrom(...MULTI).map((text) => ({ kind: 'term' as const, text })),
+    fc.array(fc.constantFrom(...MULTI), { minLength: 1, maxLength: 3 }).map((w) => ({ kind: 'phrase' as const, text: w.join(' ') })),
+    fc.constantFrom(...PREFIXES).map((text) => ({ kind: 'prefix' as const, text })),
+    fc.tuple(fc.constantFrom(...MULTI, 'kitab', 'cafes', 'talo', 'tlao'), fc.constantFrom(1, 2)).map(([text, distance]) => ({ kind: 'fuzzy' as const, text, distance })),
+  );
+
+  it('stays exact over the later analyzers and prefix/fuzzy terms, whatever the split into sources', () => {
+    fc.assert(
+      fc.property(
+        fc.array(multiDoc, { maxLength: 25 }),
+        fc.array(multiClause, { minLength: 1, maxLength: 4 }),
+        weightsArb,
+        fc.boolean(),
+        fc.boolean(),
+        fc.nat(ANALYZERS.length - 1),
+        (docs, query, weights, cachedStats, filter, ai) => {
+          const [ta, ba] = ANALYZERS[ai]!;
+          const want = naive(
+            docs,
+            [
+              { name: 'title', weight: weights[0], analyzer: ta },
+              { name: 'body', weight: weights[1], analyzer: ba },
+            ],
+            query,
+          );
+          if (filter) for (const [id] of want) if (docs[id]!.hidden) want.delete(id);
+          const one = engine(docs, 1, weights, query, cachedStats, filter, [ta, ba]);
+          expectSameScores(one, want, 1e-9);
+          for (const k of [2, 3]) expectSameScores(engine(docs, k, weights, query, cachedStats, filter, [ta, ba]), one, 1e-9);
+        },
+      ),
+      { numRuns: 200 },
     );
   });
 });

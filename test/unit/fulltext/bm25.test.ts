@@ -9,10 +9,11 @@ import {
   bm25TermScore,
   liveStats,
   liveStatsByScan,
+  MAX_EXPANSIONS,
   searchBm25,
 } from '../../../src/index/fulltext/bm25.js';
 import { FieldIndexReader, buildFieldIndex } from '../../../src/index/fulltext/postings.js';
-import { parseTextQuery } from '../../../src/index/fulltext/text-query.js';
+import { type TextClause, parseTextQuery } from '../../../src/index/fulltext/text-query.js';
 import { MemorySource } from '../../../src/util/bytes.js';
 
 const EN: FullTextOptions = { language: 'english', stemming: true, remove_stopwords: true, case_sensitive: false };
@@ -214,5 +215,35 @@ describe('bm25', () => {
     expect(searchBm25([{ ...f[0]!, weight: 0 }], parseTextQuery('a'))).toEqual([]);
     expect(searchBm25([f[0]!], parseTextQuery('a')).length).toBe(1);
     expect(searchBm25([], parseTextQuery('a'))).toEqual([]);
+  });
+});
+
+describe('prefix and fuzzy expansion', () => {
+  const an = createAnalyzer({ language: 'english', stemming: true, remove_stopwords: true, case_sensitive: false });
+  const src = (texts: string[]): TextSource => ({ reader: FieldIndexReader.open(new MemorySource(buildFieldIndex(texts.map((t) => an.analyzeValue(t))))) });
+  const hitsOf = (texts: string[], clauses: TextClause[]) =>
+    searchBm25([{ field: 'f', weight: 1, analyzer: an, sources: [src(texts)] }], clauses).map((h) => h.ord).sort((a, b) => a - b);
+
+  it('vect* matches every term starting with vect, unstemmed; vectr~1 matches vector', () => {
+    const docs = ['vector search', 'vectors everywhere', 'victory', 'a plain doc'];
+    expect(hitsOf(docs, [{ kind: 'prefix', text: 'vect' }])).toEqual([0, 1]);
+    expect(hitsOf(docs, [{ kind: 'prefix', text: 'VECT' }])).toEqual([0, 1]);
+    expect(hitsOf(docs, [{ kind: 'fuzzy', text: 'vectr', distance: 1 }])).toEqual([0, 1]);
+    expect(hitsOf(docs, [{ kind: 'fuzzy', text: 'vetcor', distance: 1 }])).toEqual([0, 1]); // a transposition is one edit
+    expect(hitsOf(docs, [{ kind: 'fuzzy', text: 'vctry', distance: 1 }])).toEqual([]);
+    expect(hitsOf(docs, [{ kind: 'fuzzy', text: 'victri', distance: 2 }])).toEqual([2]);
+  });
+
+  it(`expands to at most MAX_EXPANSIONS (${MAX_EXPANSIONS}) terms, the first in dictionary order`, () => {
+    const words = Array.from({ length: MAX_EXPANSIONS + 10 }, (_, i) => `w${String(i).padStart(3, '0')}x`);
+    const hits = hitsOf(words, [{ kind: 'prefix', text: 'w' }]);
+    expect(hits).toEqual(Array.from({ length: MAX_EXPANSIONS }, (_, i) => i));
+  });
+
+  it('terms only in dead documents do not take expansion slots', () => {
+    const words = Array.from({ length: MAX_EXPANSIONS + 5 }, (_, i) => `w${String(i).padStart(3, '0')}x`);
+    const s: TextSource = { ...src(words), isLive: (ord) => ord >= 5 };
+    const hits = searchBm25([{ field: 'f', weight: 1, analyzer: an, sources: [s] }], [{ kind: 'prefix', text: 'w' }]).map((h) => h.ord);
+    expect(hits.sort((a, b) => a - b)).toEqual(Array.from({ length: MAX_EXPANSIONS }, (_, i) => i + 5));
   });
 });

@@ -34,3 +34,29 @@ describe('parseTextQuery', () => {
     expect(parseTextQuery('"  " "')).toEqual([]);
   });
 });
+
+describe('prefix and fuzzy terms', () => {
+  it('parses vect* as a prefix and vectr~1 / vectr~ as fuzzy terms, phrases untouched', () => {
+    expect(parseTextQuery('vect* vectr~1 vectr~ plain~0 "a* b~1"')).toEqual([
+      { kind: 'prefix', text: 'vect' },
+      { kind: 'fuzzy', text: 'vectr', distance: 1 },
+      { kind: 'fuzzy', text: 'vectr', distance: 2 },
+      { kind: 'term', text: 'plain' },
+      { kind: 'phrase', text: 'a* b~1' },
+    ]);
+    expect(parseTextQuery('* ~')).toEqual([
+      { kind: 'term', text: '*' },
+      { kind: 'term', text: '~' },
+    ]);
+  });
+
+  it('refuses an edit distance above 2 with INVALID_QUERY', () => {
+    let code: string | undefined;
+    try {
+      parseTextQuery('vector~3');
+    } catch (e) {
+      code = (e as { code?: string }).code;
+    }
+    expect(code).toBe('INVALID_QUERY');
+  });
+});

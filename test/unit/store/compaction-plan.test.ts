@@ -49,4 +49,14 @@ describe('compaction plan', () => {
     const many = Array.from({ length: 17 }, (_, i) => seg(i + 1, 1000 * 4 ** (i % 5)));
     expect(planCompaction(many, 0, true).reason.join()).toContain('17 segments > 16');
   });
+
+  it('segments with an outdated full-text index (after alter) are rewritten, alone if need be, in both modes', () => {
+    const stale = new Set([1]);
+    expect(planCompaction([seg(1, 50)], 0, false, undefined, undefined, stale).groups).toEqual([[1]]);
+    expect(capGroups([seg(1, MAX_MERGE_DOCS), seg(2, MAX_MERGE_DOCS)], undefined, new Set([2]))).toEqual([[2]]);
+    expect(planCompaction([seg(1, 100_000), seg(2, 100)], 0, true, undefined, undefined, stale).groups).toEqual([[1]]);
+    expect(planCompaction([seg(1, 100_000), seg(2, 100)], 0, true, undefined, undefined, stale).reason.join()).toContain('outdated full-text index');
+    // Already picked for its dead rows: not listed twice.
+    expect(planCompaction([seg(1, 1000, 200)], 0, true, undefined, undefined, stale).groups).toEqual([[1]]);
+  });
 });

@@ -1,0 +1,120 @@
+/**
+ * Changing a field's full-text settings after `init` (or turning full-text on for an existing string
+ * attribute, or off). The change is one manifest transaction under the writer lock:
+ *   - the schema gets the new options;
+ *   - `text_reindex_below[field]` = the next segment id: every segment that exists now holds an index of
+ *     the field built with the old analyzer (or none). Readers analyze those segments' stored values with
+ *     the new analyzer at query time (exact answers at once, slower queries), and compaction rewrites them
+ *     (`compact` merges them; `compact --if-needed` rewrites each such segment), after which the entry goes.
+ *     Segments written later (flush, compaction) are built with the new schema, under the same lock, so
+ *     they have higher ids by construction. The pending journal is always analyzed with the current schema.
+ *   - the manifest's format_version goes to 3 when the schema or the meta now hold something an elacsym
+ *     of format 2 would misread (see FORMAT_VERSION).
+ * A crash before the commit leaves the old settings; after it, the new ones: there is nothing in between.
+ */
+import { ElacsymError } from '../errors.js';
+import { RELEASE1_LANGUAGES, validateFullTextOptions } from '../index/fulltext/analyzer.js';
+import { attributeOf, dataRecord, parseSchema } from '../model/schema.js';
+import type { FullTextOptions, Schema } from '../model/types.js';
+import { getMeta, listSegments, readTextReindex, SEGMENT_FORMAT_VERSION, setMeta, TEXT_REINDEX_KEY } from '../storage/manifest.js';
+import type { Writer } from './writer.js';
+
+/** The manifest format a namespace with this schema needs (see FORMAT_VERSION in storage/manifest.ts). */
+export function manifestVersionFor(schema: Schema, reindexPending: boolean): number {
+  if (reindexPending) return 3;
+  for (const a of Object.values(schema.attributes)) {
+    const ft = a.full_text;
+    if (!ft) continue;
+    if (ft.ascii_folding === true || ft.stopwords !== undefined || ft.tokenizer === 'unicode' || !RELEASE1_LANGUAGES.includes(ft.language)) return 3;
+  }
+  return SEGMENT_FORMAT_VERSION;
+}
+
+export interface AlterReport {
+  namespace: string;
+  field: string;
+  full_text: FullTextOptions | null;
+  changed: boolean;
+  /** Segments whose index of the field is now outdated (rewritten by the next `compact`). */
+  segments_to_reindex: number;
+  /** Live documents in those segments. */
+  documents_to_reindex: number;
+}
+
+/**
+ * Sets the full-text options of `field` (`value` as in a schema file: true, false or an options object).
+ * @example alterFullText(writer, 'docs', 'title', { language: 'french', ascii_folding: true })
+ */
+export function alterFullText(w: Writer, name: string, field: string, value: unknown): AlterReport {
+  const cur = attributeOf(w.schema, field);
+  if (cur === undefined) {
+    throw new ElacsymError('INVALID_SCHEMA', `namespace ${name} has no attribute ${JSON.stringify(field)}`, { details: { field } });
+  }
+  const attrs = dataRecord<unknown>();
+  attrs[field] = { type: cur.type, full_text: value };
+  const parsed = parseSchema({ attributes: attrs }, 'full_text');
+  const ft = attributeOf(parsed, field)?.full_text ?? null;
+  if (ft) validateFullTextOptions(ft);
+  const report: AlterReport = { namespace: name, field, full_text: ft, changed: false, segments_to_reindex: 0, documents_to_reindex: 0 };
+  if (JSON.stringify(ft) === JSON.stringify(cur.full_text)) return report;
+
+  const attributes = Object.assign(dataRecord<Schema['attributes'][string]>(), w.schema.attributes);
+  attributes[field] = { type: cur.type, full_text: ft };
+  const next: Schema = { ...w.schema, attributes };
+  w.db.transaction(() => {
+    const reindex = readTextReindex(w.db);
+    const rows = listSegments(w.db);
+    const nextId = Number(getMeta(w.db, 'next_segment_id') ?? '1');
+    if (ft && rows.length > 0) {
+      reindex[field] = nextId;
+      const deadBy = w.db.prepare('SELECT COUNT(*) AS n FROM deleted WHERE segment_id = ?');
+      for (const r of rows) {
+        report.segments_to_reindex++;
+        report.documents_to_reindex += r.doc_count - Number((deadBy.get(r.id) as { n: number }).n);
+      }
+    } else {
+      delete reindex[field];
+    }
+    setMeta(w.db, 'schema', JSON.stringify(next));
+    const pending = Object.keys(reindex).length > 0;
+    if (pending) setMeta(w.db, TEXT_REINDEX_KEY, JSON.stringify(reindex));
+    else w.db.prepare('DELETE FROM meta WHERE key = ?').run(TEXT_REINDEX_KEY);
+    const version = Math.max(Number(getMeta(w.db, 'format_version') ?? String(SEGMENT_FORMAT_VERSION)), manifestVersionFor(next, pending));
+    setMeta(w.db, 'format_version', String(version));
+  })();
+  w.schema = next;
+  report.changed = true;
+  return report;
+}
+
+/**
+ * Drops the reindex entries no segment needs any more (called by compaction after its swaps). Returns
+ * the ids of segments that still hold an outdated index of some field.
+ */
+export function pruneTextReindex(w: Writer): void {
+  w.db.transaction(() => {
+    const reindex = readTextReindex(w.db);
+    const ids = listSegments(w.db).map((r) => r.id);
+    let changed = false;
+    for (const [f, below] of Object.entries(reindex)) {
+      if (!ids.some((id) => id < below)) {
+        delete reindex[f];
+        changed = true;
+      }
+    }
+    if (!changed) return;
+    if (Object.keys(reindex).length > 0) setMeta(w.db, TEXT_REINDEX_KEY, JSON.stringify(reindex));
+    else w.db.prepare('DELETE FROM meta WHERE key = ?').run(TEXT_REINDEX_KEY);
+  })();
+}
+
+/** Ids of segments holding an outdated full-text index of at least one field. */
+export function staleTextSegments(w: Writer): Set<number> {
+  const reindex = readTextReindex(w.db);
+  const out = new Set<number>();
+  const below = Object.values(reindex);
+  if (below.length === 0) return out;
+  const max = Math.max(...below);
+  for (const r of listSegments(w.db)) if (r.id < max && below.some((b) => r.id < b)) out.add(r.id);
+  return out;
+}
