@@ -174,8 +174,11 @@ export async function loadConfig(dataDir: string, env: NodeJS.ProcessEnv = proce
     const name = envName(k);
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
-    const v = spec.type === 'string' ? raw : Number(raw.trim());
-    const problem = checkValue(spec, v);
+    // Decimal only, as on the command line: Number() would also take "0x10" or "1e1".
+    const t = raw.trim();
+    const decimal = /^-?(\d+(\.\d*)?|\.\d+)$/.test(t);
+    const v = spec.type === 'string' ? raw : Number(t);
+    const problem = spec.type !== 'string' && !decimal ? `expected a decimal ${spec.type === 'int' ? 'integer' : 'number'}, got ${JSON.stringify(raw)}` : checkValue(spec, v);
     if (problem) throw new ElacsymError('USAGE', `environment variable ${name}: ${problem}`, { hint: `fix or unset ${name}`, details: { field: name } });
     cfg[k] = { value: v, source: 'env', origin: name };
   }

@@ -5,6 +5,7 @@
  */
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { ElacsymError, EXIT } from '../errors.js';
+import { loadConfig } from './config.js';
 import { installInterruptHandlers, removeInterruptHandlers } from './interrupt.js';
 import { err, flushOut, type GlobalOptions, reportError } from './output.js';
 
@@ -45,6 +46,10 @@ function run(load: () => Promise<{ default: Action }>) {
     if (cmd.registeredArguments[0]?.name() === 'namespace' && typeof args[0] === 'string') g.namespace = args[0];
     installInterruptHandlers(g);
     try {
+      // Every command validates the configuration (files and ELACSYM_* variables), not only those that read
+      // a key: a typo in elacsym.toml is an error wherever it is met. Cheap: two stats, the TOML parser
+      // loads only when a file exists.
+      await loadConfig(g.dataDir);
       const mod = await load();
       const code = await mod.default(args.flat() as string[], opts, g);
       exitCode = typeof code === 'number' ? code : 0;

@@ -27,6 +27,7 @@ import { basename, dirname, join, resolve, sep } from 'node:path';
 import { ElacsymError } from '../errors.js';
 import { validateNamespaceName } from '../model/schema.js';
 import { acquireWriterLockAsync } from '../storage/lock.js';
+import { assertCanCreate, assertWritable } from '../util/env-error.js';
 import { checkFormat, FORMAT_VERSION, journalHeads, listSegments, type SegmentRow } from '../storage/manifest.js';
 import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
 import { crc32 } from '../util/crc32.js';
@@ -199,6 +200,7 @@ export async function backupNamespace(nsDir: string, name: string, dest: string,
   if (existsSync(dest)) {
     throw new ElacsymError('BACKUP_EXISTS', `${dest} already exists`, { details: { path: dest } });
   }
+  assertCanCreate(dest, 'the backup'); // a read-only destination is PERMISSION_DENIED, not "not found"
   mkdirSync(dirname(dest), { recursive: true });
   sweepBackupTemps(dest);
   const tmp = join(dirname(dest), `.${basename(dest)}.tmp-${process.pid}`);
@@ -401,6 +403,7 @@ export async function restoreNamespace(dir: DataDir, backupDir: string, name: st
       details: { namespace: name },
     });
   }
+  assertWritable([dir.path], `namespace ${name}`); // a read-only data directory is PERMISSION_DENIED
   dir.sweep();
   const tmp = join(dir.path, `${TMP_PREFIX}${name}-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });

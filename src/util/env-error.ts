@@ -16,7 +16,7 @@
  * and call this for the rest.
  */
 import { accessSync, constants, statfsSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { ElacsymError } from '../errors.js';
 
 const NO_SPACE_ERRNO = new Set(['ENOSPC', 'EDQUOT']);
@@ -137,4 +137,24 @@ export function assertWritable(paths: readonly string[], what: string): void {
       throw new ElacsymError('PERMISSION_DENIED', `cannot write ${what}: ${p} ${problem}`, { details: { path: p } });
     }
   }
+}
+
+/**
+ * Refuse, naming the directory, when `path` (to be created) cannot be: its nearest existing ancestor is
+ * not writable (a read-only mount, another user's directory). Without it, `mkdir -p` on a read-only file
+ * system reports ENOENT for the missing component, which reads as "not found".
+ */
+export function assertCanCreate(path: string, what: string): void {
+  let p = resolve(path);
+  for (;;) {
+    try {
+      statSync(p);
+      break;
+    } catch {
+      const up = dirname(p);
+      if (up === p) return;
+      p = up;
+    }
+  }
+  assertWritable([p], what);
 }

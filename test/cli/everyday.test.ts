@@ -288,3 +288,23 @@ describe('table output', () => {
     expect(r.stdout).not.toContain('{\n'); // no raw JSON dump
   });
 });
+
+describe('configuration is validated by every command', () => {
+  it('a broken elacsym.toml or a non-decimal ELACSYM_* number is a usage error for ls, count and get too', async () => {
+    const d = await populated();
+    const { writeFileSync: write } = await import('node:fs');
+    write(join(d, 'elacsym.toml'), '[output\n');
+    for (const args of [['ls'], ['count', 'docs'], ['get', 'docs', '11']]) {
+      const r = await cli(['-d', d, '--json', ...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(errorCode(r.stderr), args.join(' ')).toBe('USAGE');
+    }
+    write(join(d, 'elacsym.toml'), '');
+    for (const v of ['0x10', '1e1', 'abc']) {
+      const r = await cli(['-d', d, '--json', 'ls'], { env: { ELACSYM_COMPACTION_MAX_SEGMENTS: v } });
+      expect(r.code, v).toBe(2);
+      expect(r.stderr, v).toContain('decimal');
+    }
+    expect((await cli(['-d', d, 'ls'], { env: { ELACSYM_COMPACTION_MAX_SEGMENTS: '32' } })).code).toBe(0);
+  });
+});

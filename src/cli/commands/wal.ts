@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { namespaceDir } from '../../store/data-dir.js';
 import { inspectJournal } from '../../store/journal-inspect.js';
 import { Writer } from '../../store/writer.js';
-import { toEnvError } from '../../util/env-error.js';
+import { assertCanCreate, toEnvError } from '../../util/env-error.js';
 import { intOpt } from '../args.js';
 import { interruptSignal, lockWaitNotice } from '../interrupt.js';
 import { segmentBytesFromEnv } from '../limits.js';
@@ -14,17 +14,20 @@ export async function inspect([name]: string[], o: Record<string, unknown>, g: G
   const dumpDir = typeof o.dump === 'string' ? o.dump : null;
   if (dumpDir) {
     try {
+      assertCanCreate(dumpDir, 'the --dump directory');
       mkdirSync(dumpDir, { recursive: true });
     } catch (e) {
       throw toEnvError(e, dumpDir, 'creating the --dump directory');
     }
   }
+  let dumped = 0;
   const report = inspectJournal(dir, {
     dump: dumpDir
       ? (seq, payload) => {
           const p = join(dumpDir, `quarantined-${seq}.bin`);
           try {
             writeFileSync(p, payload);
+            dumped++;
           } catch (e) {
             throw toEnvError(e, p, 'writing');
           }
@@ -44,7 +47,11 @@ export async function inspect([name]: string[], o: Record<string, unknown>, g: G
     );
   }
   const bad = report.totals.corrupt + report.totals.quarantined;
-  if (bad > 0 && !g.quiet) err(`elacsym: ${bad} damaged journal entries in ${name}${dumpDir ? `; quarantined payloads written to ${dumpDir}` : ' (pass --dump DIR to save the quarantined bytes)'}`);
+  // Only quarantined entries have their bytes dumped; a damaged entry still pending is quarantined (and
+  // then dumpable) by the next writer, e.g. `wal replay`.
+  const pendingBad = report.totals.corrupt;
+  const where = dumpDir ? `; ${dumped} quarantined payloads written to ${dumpDir}${pendingBad ? ` (${pendingBad} damaged pending entries are quarantined by \`elacsym wal replay ${name}\`, then dumpable)` : ''}` : ' (pass --dump DIR to save the quarantined bytes)';
+  if (bad > 0 && !g.quiet) err(`elacsym: ${bad} damaged journal entries in ${name}${where}`);
   return bad > 0 ? 5 : 0;
 }
 
