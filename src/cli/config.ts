@@ -1,7 +1,7 @@
 /**
  * Defaults from configuration files and the environment.
  *
- * Precedence, highest first (README "Configuration", man elacsym(1) FILES):
+ * Precedence, highest first (docs/reference.md "Configuration", man elacsym(1) FILES):
  *   1. command-line flags
  *   2. ELACSYM_<SECTION>_<KEY> environment variables (e.g. ELACSYM_COMPACTION_MAX_SEGMENTS)
  *   3. the data directory's own <data-dir>/elacsym.toml

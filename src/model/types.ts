@@ -37,7 +37,7 @@ export interface Schema {
   attributes: Record<string, AttributeSchema>;
 }
 
-/** Non-negative safe integers or non-empty strings (see README "Document ids"). */
+/** Non-negative safe integers or non-empty strings (see docs/reference.md, "Documents and import"). */
 export type DocId = number | string;
 export type AttrValue = string | number | boolean | string[] | null;
 export type Attributes = Record<string, AttrValue>;

@@ -1,7 +1,7 @@
 /**
  * The manifest database of one namespace (`<ns>/manifest.db`, SQLite in WAL mode). It is the commit point
  * of every write: a journal batch, a flush and a compaction each become visible in exactly one SQLite
- * transaction. See README "On-disk format" for the whole layout.
+ * transaction. See man/elacsym-format.5 for the whole layout.
  */
 import { ElacsymError } from '../errors.js';
 import type { Schema } from '../model/types.js';

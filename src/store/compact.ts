@@ -2,7 +2,7 @@
  * Compaction: merge segments, drop superseded and deleted rows, rebuild the merged segment's indexes,
  * swap in one manifest transaction.
  *
- * Policy (README "Compaction"):
+ * Policy (docs/reference.md "Maintenance"):
  * - `compact` (no flag) merges every segment into one (a major compaction), in groups of at most
  *   MAX_MERGE_DOCS live documents so that memory stays bounded on large namespaces.
  * - `compact --if-needed` acts only past a threshold, and then merges only what the tiered policy picks:

@@ -1,7 +1,7 @@
 /**
  * NDJSON import: lines -> validated documents -> journal batches -> segments.
  *
- * Contract (README "Import"):
+ * Contract (docs/reference.md "Documents and import"):
  * - a document is acknowledged (counted) only once its batch is committed to the journal;
  * - with onError 'fail', the first bad line stops the import: earlier batches stay committed, nothing of
  *   the failing batch is, and the error says how many lines were committed and how to resume;

@@ -2,7 +2,7 @@
  * Filter evaluation, row-wise (`compileFilter`) and columnar (`evaluateColumns`). Both apply exactly the
  * semantics below; a property test checks them against each other and against a naive reference.
  *
- * Filter semantics (normative; copied into the README)
+ * Filter semantics (normative; copied into docs/reference.md)
  * ----------------------------------------------------
  * "Missing" means the attribute is absent from the document or its value is null. "Scalar" means a
  * string, number or boolean. `x` is the document's value, `v` the filter's value.
