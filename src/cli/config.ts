@@ -149,7 +149,17 @@ async function loadFile(path: string): Promise<Loaded> {
  * The effective configuration for a data directory (flags are applied by each command on top, with
  * `withFlag`). Reads the environment given (process.env by default).
  */
-export async function loadConfig(dataDir: string, env: NodeJS.ProcessEnv = process.env): Promise<EffectiveConfig> {
+/** One load per process and data directory: main validates it for every command, which then reads it. */
+const loaded = new Map<string, Promise<EffectiveConfig>>();
+
+export function loadConfig(dataDir: string, env: NodeJS.ProcessEnv = process.env): Promise<EffectiveConfig> {
+  if (env !== process.env) return readConfig(dataDir, env);
+  let p = loaded.get(dataDir);
+  if (!p) loaded.set(dataDir, (p = readConfig(dataDir, env)));
+  return p;
+}
+
+async function readConfig(dataDir: string, env: NodeJS.ProcessEnv): Promise<EffectiveConfig> {
   const cfg = {} as EffectiveConfig;
   for (const [k, spec] of Object.entries(CONFIG_KEYS) as [ConfigKey, KeySpec][]) cfg[k] = { value: spec.default, source: 'default' };
   const files = configFiles(dataDir, env);

@@ -5,6 +5,7 @@
  */
 import { writeSync } from 'node:fs';
 import { ElacsymError, EXIT } from '../errors.js';
+import { isCorrupt } from '../storage/sqlite-codes.js';
 import { envError } from '../util/env-error.js';
 
 export interface GlobalOptions {
@@ -121,15 +122,6 @@ export function isTTY(stream: 'stdout' | 'stderr' | 'stdin'): boolean {
   return Boolean(process[stream].isTTY);
 }
 
-/**
- * SQLITE_CORRUPT* / SQLITE_NOTADB, by code (the same test as storage/sqlite.ts's isCorrupt, repeated here
- * so that this module, loaded by every command, does not load better-sqlite3).
- */
-function isSqliteCorrupt(e: unknown): boolean {
-  const code = (e as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB');
-}
-
 /** Turn any error into text on stderr and the documented exit status. */
 export function reportError(e: unknown, g: Pick<GlobalOptions, 'json' | 'debug'> & HintContext): number {
   if (e instanceof BrokenPipe) return EXIT.OK; // the reader has what it wanted, like `yes | head`
@@ -139,7 +131,7 @@ export function reportError(e: unknown, g: Pick<GlobalOptions, 'json' | 'debug'>
       ? e
       : (envError(e) ??
         // A damaged SQLite page can surface from any statement of any command: it is damage, not a bug.
-        (isSqliteCorrupt(e) ? new ElacsymError('CORRUPT_MANIFEST', `a manifest database is damaged (${(e as { code?: string }).code}: ${(e as Error).message})`, { cause: e }) : null) ??
+        (isCorrupt(e) ? new ElacsymError('CORRUPT_MANIFEST', `a manifest database is damaged (${(e as { code?: string }).code}: ${(e as Error).message})`, { cause: e }) : null) ??
         new ElacsymError('INTERNAL', e instanceof Error ? e.message : String(e), { cause: e }));
   const hint = concreteHint(ee.hint, g);
   if (g.json) {

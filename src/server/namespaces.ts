@@ -5,8 +5,7 @@ import { ElacsymError } from '../errors.js';
 import { parseSchema } from '../model/schema.js';
 import { validateNamespaceName } from '../model/schema.js';
 import { DataDir, namespaceDir } from '../store/data-dir.js';
-import { describeNamespace } from '../store/describe.js';
-import { Snapshot } from '../store/snapshot.js';
+import { describeNamespace, type NamespaceSummary, summarizeNamespace } from '../store/describe.js';
 import { assertWritable } from '../util/env-error.js';
 import type { ServerContext } from './context.js';
 import { withWriterLock } from './writes.js';
@@ -17,28 +16,15 @@ export function namespaceRoutes(app: FastifyInstance, ctx: ServerContext): void 
   const dataDir = ctx.opts.dataDir;
 
   app.get('/v1/namespaces', async () => {
-    const namespaces: Record<string, unknown>[] = [];
+    const namespaces: NamespaceSummary[] = [];
     if (existsSync(dataDir)) {
       const dir = DataDir.open(dataDir);
       for (const name of dir.listNamespaces()) {
-        let snap: Snapshot;
         try {
-          snap = Snapshot.open(dir.namespacePath(name));
+          namespaces.push(summarizeNamespace(dir.namespacePath(name), name));
         } catch (e) {
           if (e instanceof ElacsymError && e.code === 'NAMESPACE_NOT_FOUND') continue; // dropped meanwhile
           throw e;
-        }
-        try {
-          namespaces.push({
-            namespace: name,
-            documents: snap.liveCount,
-            segments: snap.segments.length,
-            pending_journal_entries: snap.pendingEntries,
-            vector_dim: snap.schema.vector_dim,
-            metric: snap.schema.vector_metric,
-          });
-        } finally {
-          snap.close();
         }
       }
     }

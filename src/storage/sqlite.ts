@@ -7,6 +7,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { ElacsymError } from '../errors.js';
+import { isCorrupt } from './sqlite-codes.js';
 import { envError } from '../util/env-error.js';
 
 /**
@@ -72,11 +73,6 @@ export function openDb(path: string, opts: OpenDbOptions = {}): Db {
   }
 }
 
-/** A SQLite error that means the database file is damaged (SQLITE_CORRUPT*, SQLITE_NOTADB). */
-export const isCorrupt = (e: unknown) => {
-  const code = (e as { code?: string } | null)?.code ?? '';
-  return code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB';
-};
 
 /** Identity and last change of a file, to tell whether it changed while we read it. */
 function fingerprint(path: string): string {

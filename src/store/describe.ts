@@ -8,6 +8,7 @@ import type { AttrType, FullTextOptions, Metric, Schema } from '../model/types.j
 import { listSegments, readSchema, type SegmentRow } from '../storage/manifest.js';
 import { asStorageError, openDb } from '../storage/sqlite.js';
 import { checkNamespace, type NamespaceHealth } from './health.js';
+import { Snapshot } from './snapshot.js';
 
 export interface FieldDescription {
   name: string;
@@ -101,4 +102,34 @@ export function describeNamespace(dir: string, name: string): NamespaceDescripti
     index_coverage: health.index_coverage,
     last_compaction_at: health.last_compaction_at,
   };
+}
+
+/** The one-line summary `ls` and `GET /v1/namespaces` print for a namespace. */
+export interface NamespaceSummary {
+  namespace: string;
+  documents: number;
+  segments: number;
+  pending_journal_entries: number;
+  vector_dim: number;
+  metric: Metric;
+}
+
+/**
+ * Summarises the namespace stored in `dir` from one snapshot.
+ * @throws ElacsymError as Snapshot.open (NAMESPACE_NOT_FOUND, CORRUPT_*, environment errors).
+ */
+export function summarizeNamespace(dir: string, name: string): NamespaceSummary {
+  const snap = Snapshot.open(dir);
+  try {
+    return {
+      namespace: name,
+      documents: snap.liveCount,
+      segments: snap.segments.length,
+      pending_journal_entries: snap.pendingEntries,
+      vector_dim: snap.schema.vector_dim,
+      metric: snap.schema.vector_metric,
+    };
+  } finally {
+    snap.close();
+  }
 }
