@@ -107,7 +107,12 @@ export class SegmentSource implements SearchSource {
       // A batch (many queries): clusters are pinned into the scoring kernels' memory once, and the cache
       // may hold more of them (they are views of the loaded file; the pinned copy is the cost).
       const resident = this.seg.resident;
-      this.ivf = src ? IvfReader.open(src, resident ? { resident, cacheBytes: RESIDENT_CACHE_BYTES } : {}) : null;
+      // A version 2 index holds quantized codes only: it re-scores its candidates (and reads every vector
+      // for exact scans) through the segment's one copy of the original vectors.
+      let dim = 0;
+      const vectorOf = (ord: number): Float32Array | null => this.seg.vectorOf(ord, dim);
+      this.ivf = src ? IvfReader.open(src, resident ? { resident, cacheBytes: RESIDENT_CACHE_BYTES, vectorOf } : { vectorOf }) : null;
+      dim = this.ivf?.dim ?? 0;
     }
     return this.ivf;
   }

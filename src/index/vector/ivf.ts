@@ -37,6 +37,34 @@
  * checksum-verified when a cluster is loaded; single rows read by `exactOrds`/`vectorOf` without loading
  * their cluster are not (the ord index they are located through is).
  *
+ * File layout (version 2, what `buildIvf` writes; version 1 files are still read exactly as before).
+ * The same header (version = 2; the directory CRC at 28 also covers the quantizer) and ord index; the
+ * clusters hold int8 scalar-quantized codes instead of float32 vectors, so the file no longer carries a
+ * copy of the vectors (the segment's `vectors` section, later the Parquet file, is the one copy):
+ *
+ *   directory
+ *     centroids   f32[nlist * dim]       as in version 1
+ *     qmin        f32[dim]               quantizer: per-dimension minimum over the rows (normalized for
+ *     qscale      f32[dim]                 cosine) and step (max - min) / 255, >= 0, both finite
+ *     offsets     u32[nlist + 1]         as in version 1
+ *     clusterCrc  u32[nlist]             CRC-32 of each cluster's bytes (ords and codes)
+ *   clusters, for c = 0 .. nlist-1, cluster c starting at byte data + offsets[c] * (4 + cstride),
+ *   cstride = dim rounded up to a multiple of 4 (so every cluster starts 4-byte aligned):
+ *     ords        u32[cnt]               document ordinals, strictly ascending within the cluster
+ *     codes       u8[cnt * cstride]      row j, dimension d at j * cstride + d; padding bytes are zero.
+ *                                        Value x is coded round((x - qmin[d]) / qscale[d]) clamped to
+ *                                        [0, 255] (0 when qscale[d] = 0), decoded qmin[d] + qscale[d] * code
+ *   ord index   as in version 1 (rows index the clusters' rows)
+ *
+ * The file length must equal exactly 64 + 4*nlist*dim + 8*dim + 4*(nlist+1) + 4*nlist + n*(4 + cstride)
+ * + 8*n. A version 2 reader needs `IvfOpenOptions.vectorOf`, the documents' original vectors: `search`
+ * ranks the probed rows by their decoded codes (the same kernels, on the decoded rows), keeps the best
+ * `rerankCount(k)` candidates and re-scores those exactly from the original vectors (normalized for cosine,
+ * exactly as version 1 stored them), so every returned score is the exact score, bit for bit what a
+ * version 1 file or an exact scan gives. `exact`, `exactOrds`, `vectorOf` and `forEach` read the original
+ * vectors through the callback. A callback returning no vector (or one of another length) for an ordinal
+ * the index holds is CORRUPT_SEGMENT.
+ *
  * Scores: higher is better (see distance.ts). Ties are broken by the caller's `tie` (TopK), by default
  * the smaller ordinal; the store passes the id order (issue 9 §6).
  */
@@ -50,7 +78,8 @@ import { TopK, type Hits, type TieBreak } from './topk.js';
 export type { Hits } from './topk.js';
 
 const MAGIC = 0x46564945; // "EIVF" as a little-endian u32
-const VERSION = 1;
+/** The version `buildIvf` writes by default; version 1 (float32 clusters) is still read and, on request, written. */
+const VERSION = 2;
 const HEADER_BYTES = 64;
 const MAX_DIM = 65536;
 const MAX_NLIST = 4096;
@@ -71,6 +100,22 @@ export interface BuildIvfOptions {
   seed?: number;
   /** Called now and then with monotonically increasing `done`, finally with done === total. */
   onProgress?: (done: number, total: number) => void;
+  /** File version: 2 (default, quantized codes) or 1 (float32 vectors in the clusters; tests, comparisons). */
+  version?: 1 | 2;
+}
+
+/**
+ * Candidates `search` re-scores exactly on a version 2 file: max(4k, 40). Measured on seeded clustered
+ * data (test/unit/vector/ivf-quantized.test.ts) and the 100k x 128 bench, see docs/performance.md.
+ */
+export function rerankCount(k: number): number {
+  return Math.max(4 * k, RERANK_MIN);
+}
+const RERANK_MIN = 40;
+
+/** Bytes of a version 2 row's codes: dim rounded up to a multiple of 4. */
+function codeStride(dim: number): number {
+  return (dim + 3) & ~3;
 }
 
 /** The default number of clusters for n rows. */
@@ -99,6 +144,8 @@ export function buildIvf(
     if (!Number.isFinite(vectors[i]!)) internal(`vector of ordinal ${ords[Math.floor(i / dim)]} is not finite`);
   }
   const seed = (opts.seed ?? 42) >>> 0;
+  const version = opts.version ?? VERSION;
+  if (version !== 1 && version !== 2) internal(`unknown IVF version ${String(version)}`);
   const byOrd = argsortOrds(ords);
   for (let i = 1; i < n; i++) {
     if (ords[byOrd[i]!] === ords[byOrd[i - 1]!]) internal(`duplicate document ordinal ${ords[byOrd[i]!]}`);
@@ -149,7 +196,7 @@ export function buildIvf(
   }
 
   // write
-  const L = layout(dim, n, kept);
+  const L = layout(version, dim, n, kept);
   const out = new Uint8Array(L.end);
   const buf = out.buffer;
   const cent = new Float32Array(buf, L.centroids, kept * dim);
@@ -157,20 +204,28 @@ export function buildIvf(
     const to = remap[c]!;
     if (to >= 0) cent.set(centroids.subarray(c * dim, (c + 1) * dim), to * dim);
   }
+  let quant: Quantizer | null = null;
+  if (version === 2) {
+    quant = trainQuantizer(data, n, dim);
+    new Float32Array(buf, L.quant, dim).set(quant.min);
+    new Float32Array(buf, L.quant + 4 * dim, dim).set(quant.scale);
+  }
   new Uint32Array(buf, L.offsets, kept + 1).set(offsets);
   const crcs = new Uint32Array(buf, L.crcs, kept);
-  const stride = 4 + 4 * dim;
+  const stride = L.rowBytes;
+  const cstride = stride - 4;
   const rowOfInput = new Uint32Array(n);
   for (let c = 0; c < kept; c++) {
     const start = offsets[c]!;
     const cnt = offsets[c + 1]! - start;
     const base = L.data + start * stride;
     const cOrds = new Uint32Array(buf, base, cnt);
-    const cVecs = new Float32Array(buf, base + 4 * cnt, cnt * dim);
+    const cVecs = quant === null ? new Float32Array(buf, base + 4 * cnt, cnt * dim) : null;
     for (let j = 0; j < cnt; j++) {
       const r = rowAt[start + j]!;
       cOrds[j] = ords[r]!;
-      cVecs.set(data.subarray(r * dim, (r + 1) * dim), j * dim);
+      if (cVecs !== null) cVecs.set(data.subarray(r * dim, (r + 1) * dim), j * dim);
+      else encodeRow(quant!, data, r * dim, dim, out, base + 4 * cnt + j * cstride);
       rowOfInput[r] = start + j;
     }
     crcs[c] = crc32(out.subarray(base, base + cnt * stride));
@@ -185,7 +240,7 @@ export function buildIvf(
 
   const h = new DataView(buf, 0, HEADER_BYTES);
   h.setUint32(0, MAGIC, true);
-  h.setUint32(4, VERSION, true);
+  h.setUint32(4, version, true);
   h.setUint32(8, METRIC_CODE[metric], true);
   h.setUint32(12, dim, true);
   h.setUint32(16, n, true);
@@ -200,20 +255,85 @@ export function buildIvf(
 
 interface Layout {
   centroids: number;
+  /** Version 2: qmin then qscale (8 * dim bytes); version 1: empty (= offsets). */
+  quant: number;
   offsets: number;
   crcs: number;
   data: number;
+  /** Bytes of one cluster row: its ordinal and its vector (version 1) or codes (version 2). */
+  rowBytes: number;
   ordIndex: number;
   end: number;
 }
 
-function layout(dim: number, n: number, nlist: number): Layout {
+function layout(version: number, dim: number, n: number, nlist: number): Layout {
   const centroids = HEADER_BYTES;
-  const offsets = centroids + 4 * nlist * dim;
+  const quant = centroids + 4 * nlist * dim;
+  const offsets = quant + (version === 2 ? 8 * dim : 0);
   const crcs = offsets + 4 * (nlist + 1);
   const data = crcs + 4 * nlist;
-  const ordIndex = data + n * (4 + 4 * dim);
-  return { centroids, offsets, crcs, data, ordIndex, end: ordIndex + 8 * n };
+  const rowBytes = 4 + (version === 2 ? codeStride(dim) : 4 * dim);
+  const ordIndex = data + n * rowBytes;
+  return { centroids, quant, offsets, crcs, data, rowBytes, ordIndex, end: ordIndex + 8 * n };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// int8 scalar quantizer (version 2)
+//
+// Per dimension, the range [min, max] of the rows (normalized for cosine) is cut into 255 steps; a value
+// is stored as the nearest step (one byte). Decoding is min + scale * code. The quantized scores only
+// choose candidates: the published scores are re-computed from the original vectors (see `search`).
+
+interface Quantizer {
+  min: Float32Array;
+  scale: Float32Array;
+}
+
+function trainQuantizer(data: Float32Array, n: number, dim: number): Quantizer {
+  const lo = new Float64Array(dim).fill(Infinity);
+  const hi = new Float64Array(dim).fill(-Infinity);
+  for (let i = 0; i < n; i++) {
+    const o = i * dim;
+    for (let d = 0; d < dim; d++) {
+      const v = data[o + d]!;
+      if (v < lo[d]!) lo[d] = v;
+      if (v > hi[d]!) hi[d] = v;
+    }
+  }
+  const min = new Float32Array(dim);
+  const scale = new Float32Array(dim);
+  for (let d = 0; d < dim; d++) {
+    if (n === 0) continue;
+    min[d] = lo[d]!;
+    // (max - min) / 255 in float64 is finite for finite float32 inputs; as float32 it stays finite too
+    // (at most 2 * 3.4e38 / 255), and rounding it up keeps min + 255 * scale >= max.
+    const s = (hi[d]! - min[d]!) / 255;
+    let f = Math.fround(s);
+    if (f < s) f = Math.fround(f * (1 + 2 ** -23));
+    scale[d] = f;
+  }
+  return { min, scale };
+}
+
+function encodeRow(q: Quantizer, data: Float32Array, from: number, dim: number, out: Uint8Array, at: number): void {
+  const { min, scale } = q;
+  for (let d = 0; d < dim; d++) {
+    const s = scale[d]!;
+    if (s === 0) continue; // out is zero-filled
+    const c = Math.round((data[from + d]! - min[d]!) / s);
+    out[at + d] = c < 0 ? 0 : c > 255 ? 255 : c;
+  }
+}
+
+/** Decodes cnt rows of codes (row stride cstride) into row-major float32 vectors. */
+function decodeRows(min: Float32Array, scale: Float32Array, codes: Uint8Array, cnt: number, dim: number, cstride: number): Float32Array {
+  const out = new Float32Array(cnt * dim);
+  for (let j = 0; j < cnt; j++) {
+    const co = j * cstride;
+    const vo = j * dim;
+    for (let d = 0; d < dim; d++) out[vo + d] = min[d]! + scale[d]! * codes[co + d]!;
+  }
+  return out;
 }
 
 function argsortOrds(ords: Uint32Array): Uint32Array {
@@ -764,6 +884,13 @@ export interface IvfOpenOptions {
    * Costs one more copy of the cached clusters; `release()` (or garbage collection of the reader) frees it.
    */
   resident?: boolean;
+  /**
+   * The original (stored, not normalized) vector of a document ordinal, or null when it has none. Needed
+   * to read a version 2 file (whose clusters hold only quantized codes): `search` re-scores its candidates
+   * with it, `exact`, `exactOrds`, `vectorOf` and `forEach` read every vector through it. Ignored for
+   * version 1 files. A returned array is not kept or modified.
+   */
+  vectorOf?: (ord: number) => Float32Array | null;
 }
 
 /** Frees the pinned rows of readers that were dropped without release(). */
@@ -791,10 +918,13 @@ export interface IvfStats {
   cachedBytes: number;
   /** Clusters probed by the last `search`. */
   lastProbes: number;
+  /** Candidates the last `search` re-scored from the original vectors (version 2; 0 for version 1). */
+  lastCandidates: number;
 }
 
 interface Cluster {
   ords: Uint32Array;
+  /** Version 1: the stored vectors (views of the read bytes); version 2: the decoded codes. */
   vecs: Float32Array;
   bytes: number;
   /** The same rows as vecs, pinned into the kernels' memory (resident readers), else null. */
@@ -818,8 +948,13 @@ export class IvfReader {
    * `search`.
    */
   readonly defaultNprobe: number;
+  /** File version: 1 (float32 clusters) or 2 (quantized codes, exact re-ranking). */
+  readonly version: 1 | 2;
 
   private readonly layout: Layout;
+  private readonly qmin: Float32Array;
+  private readonly qscale: Float32Array;
+  private readonly original: ((ord: number) => Float32Array | null) | undefined;
   private readonly centroids: Float32Array;
   private readonly offsets: Uint32Array;
   private readonly crcs: Uint32Array;
@@ -834,12 +969,18 @@ export class IvfReader {
   private bytesRead: number;
   private reads: number;
   private lastProbes = 0;
+  private lastCandidates = 0;
+  private gather = new Float32Array(0);
   private scores = new Float64Array(0);
   private idx = new Uint32Array(0);
 
   private constructor(
     private readonly src: ByteSource,
     f: {
+      version: 1 | 2;
+      qmin: Float32Array;
+      qscale: Float32Array;
+      original: ((ord: number) => Float32Array | null) | undefined;
       dim: number;
       metric: Metric;
       n: number;
@@ -854,6 +995,10 @@ export class IvfReader {
       reads: number;
     },
   ) {
+    this.version = f.version;
+    this.qmin = f.qmin;
+    this.qscale = f.qscale;
+    this.original = f.original;
     this.dim = f.dim;
     this.metric = f.metric;
     this.size = f.n;
@@ -865,7 +1010,7 @@ export class IvfReader {
     this.cacheLimit = f.cacheLimit;
     this.bytesRead = f.bytesRead;
     this.reads = f.reads;
-    this.layout = layout(this.dim, this.size, this.nlist);
+    this.layout = layout(this.version, this.dim, this.size, this.nlist);
     this.defaultNprobe = Math.min(this.nlist, Math.max(8, Math.ceil(this.nlist / 20)));
     this.resident = f.resident;
     if (f.resident) {
@@ -890,7 +1035,7 @@ export class IvfReader {
     if (h.getUint32(0, true) !== MAGIC) corrupt('bad magic: not an IVF file');
     if (crc32(hb.subarray(0, 60)) !== h.getUint32(60, true)) corrupt('IVF header checksum mismatch');
     const version = h.getUint32(4, true);
-    if (version !== VERSION) corrupt(`unsupported IVF version ${version}`);
+    if (version !== 1 && version !== 2) corrupt(`unsupported IVF version ${version}`);
     const metric = METRIC_OF[h.getUint32(8, true)];
     if (metric === undefined) corrupt(`unknown metric code ${h.getUint32(8, true)}`);
     const dim = h.getUint32(12, true);
@@ -899,7 +1044,7 @@ export class IvfReader {
     for (let o = 36; o < 60; o += 4) if (h.getUint32(o, true) !== 0) corrupt('reserved header bytes are not zero');
     if (dim < 1 || dim > MAX_DIM) corrupt(`invalid dimension ${dim}`);
     if (nlist > n || (nlist === 0) !== (n === 0) || nlist > 65536) corrupt(`invalid cluster count ${nlist} for ${n} rows`);
-    const L = layout(dim, n, nlist);
+    const L = layout(version, dim, n, nlist);
     if (L.end !== src.length) corrupt(`IVF file is ${src.length} bytes, its header implies ${L.end}`);
 
     const dir = readFrom(src, L.centroids, L.data - L.centroids, stats);
@@ -909,7 +1054,17 @@ export class IvfReader {
     for (let c = 0; c < nlist; c++) {
       if (offsets[c + 1]! <= offsets[c]!) corrupt(`IVF cluster ${c} has inconsistent offsets`);
     }
+    const qdim = version === 2 ? dim : 0;
+    const qmin = f32(dir, L.quant - L.centroids, qdim);
+    const qscale = f32(dir, L.quant - L.centroids + 4 * qdim, qdim);
+    for (let d = 0; d < qdim; d++) {
+      if (!Number.isFinite(qmin[d]!) || !Number.isFinite(qscale[d]!) || qscale[d]! < 0) corrupt(`IVF quantizer of dimension ${d} is invalid`);
+    }
     return new IvfReader(src, {
+      version: version as 1 | 2,
+      qmin,
+      qscale,
+      original: opts.vectorOf,
       dim,
       metric,
       n,
@@ -938,6 +1093,7 @@ export class IvfReader {
       cachedClusters: this.cache.size,
       cachedBytes: this.cacheBytes,
       lastProbes: this.lastProbes,
+      lastCandidates: this.lastCandidates,
     };
   }
 
@@ -958,11 +1114,27 @@ export class IvfReader {
    * probing until k (allowed) rows were found or every cluster was probed, so it returns
    * min(k, allowed rows) results whatever k and the filter. With a very selective filter `exactOrds` is
    * cheaper.
+   *
+   * Version 2: the probed rows are ranked by their decoded codes into the best `rerankCount(k)` (allowed)
+   * candidates, the same probing rules counting candidates instead of results; those are then scored
+   * exactly from the original vectors (`IvfOpenOptions.vectorOf`) and the exact top-k returned.
    */
   search(query: Float32Array, k: number, opts: IvfSearchOptions = {}): Hits {
     checkQuery(query, this.dim);
-    const heap = new TopK(k, opts.tie);
-    if (heap.k === 0 || this.size === 0) return heap.result();
+    const out = new TopK(k, opts.tie);
+    this.lastCandidates = 0;
+    if (out.k === 0 || this.size === 0) return out.result();
+    if (this.version === 1) return this.probe(query, out, out.k, opts);
+    this.requireOriginal();
+    const cand = new TopK(Math.min(this.size, Math.max(out.k, rerankCount(out.k))), opts.tie);
+    const { ords } = this.probe(query, cand, out.k, opts);
+    this.lastCandidates = ords.length;
+    this.scoreOrds(prepareQuery(this.metric, query), ords, out, undefined);
+    return out.result();
+  }
+
+  /** The probing of `search`: offers the probed rows to heap until `want` were found (see `search`). */
+  private probe(query: Float32Array, heap: TopK, want: number, opts: IvfSearchOptions): Hits {
     const q = prepareQuery(this.metric, query);
     const { order, scores } = this.probeOrder(q);
     const nlist = this.nlist;
@@ -973,7 +1145,7 @@ export class IvfReader {
     const allow = opts.allow;
     if (allow === undefined) {
       let probed = 0;
-      while (probed < nlist && (probed < base || !heap.full)) this.scan(this.cluster(order[probed++]!), q, heap, undefined);
+      while (probed < nlist && (probed < base || heap.size < want)) this.scan(this.cluster(order[probed++]!), q, heap, undefined);
       this.lastProbes = probed;
       return heap.result();
     }
@@ -993,7 +1165,7 @@ export class IvfReader {
       }
       if (probed < base) continue;
       if (!given) target = raise(base, Math.max(allowed / sampled, 1 / this.size), nlist);
-      if (probed >= target && heap.full) break;
+      if (probed >= target && heap.size >= want) break;
     }
     this.lastProbes = probed;
     return heap.result();
@@ -1025,7 +1197,13 @@ export class IvfReader {
     const heap = new TopK(k, tie);
     if (heap.k === 0) return heap.result();
     const q = prepareQuery(this.metric, query);
-    for (let c = 0; c < this.nlist; c++) this.scan(this.cluster(c), q, heap, allow);
+    if (this.version === 1) {
+      for (let c = 0; c < this.nlist; c++) this.scan(this.cluster(c), q, heap, allow);
+    } else {
+      // the ordinals from the clusters (checksum-verified), the vectors from the callback
+      this.requireOriginal();
+      for (let c = 0; c < this.nlist; c++) this.scoreOrds(q, this.clusterOrds(c), heap, allow);
+    }
     return heap.result();
   }
 
@@ -1044,6 +1222,11 @@ export class IvfReader {
     if (heap.k === 0 || this.size === 0) return heap.result();
     const q = prepareQuery(this.metric, query);
     const rows = this.rowsOf(ords); // [row, ord] pairs sorted by row
+    if (this.version === 2) {
+      this.requireOriginal();
+      this.scoreOrds(q, Uint32Array.from(rows, (r) => r[1]), heap, undefined);
+      return heap.result();
+    }
     const dim = this.dim;
     const stride = 4 + 4 * dim;
     let gather = new Float32Array(0);
@@ -1090,6 +1273,11 @@ export class IvfReader {
   vectorOf(ord: number): Float32Array | null {
     const row = this.rowOfOrd(ord);
     if (row < 0) return null;
+    if (this.version === 2) {
+      const out = new Float32Array(this.dim);
+      this.originalInto(ord, out, 0);
+      return out;
+    }
     const c = this.clusterOfRow(row);
     const start = this.offsets[c]!;
     const dim = this.dim;
@@ -1106,6 +1294,17 @@ export class IvfReader {
    */
   forEach(fn: (ord: number, vector: Float32Array) => void): void {
     const dim = this.dim;
+    if (this.version === 2) {
+      this.requireOriginal();
+      const v = new Float32Array(dim);
+      for (let c = 0; c < this.nlist; c++) {
+        for (const ord of this.clusterOrds(c)) {
+          this.originalInto(ord, v, 0);
+          fn(ord, v);
+        }
+      }
+      return;
+    }
     for (let c = 0; c < this.nlist; c++) {
       const cl = this.cluster(c);
       for (let r = 0; r < cl.ords.length; r++) fn(cl.ords[r]!, cl.vecs.subarray(r * dim, (r + 1) * dim));
@@ -1113,6 +1312,54 @@ export class IvfReader {
   }
 
   // -- internals --------------------------------------------------------------------------------------
+
+  private requireOriginal(): void {
+    if (this.original === undefined) internal('an IVF version 2 file is read with IvfOpenOptions.vectorOf (its clusters hold only quantized codes)');
+  }
+
+  /**
+   * Writes the original vector of ord (normalized for cosine, exactly as version 1 stored it, so scores
+   * are bit-identical) into out[at ..+dim).
+   */
+  private originalInto(ord: number, out: Float32Array, at: number): void {
+    this.requireOriginal();
+    const v = this.original!(ord);
+    const dim = this.dim;
+    if (v === null || v.length !== dim) {
+      corrupt(`the vector of ordinal ${ord}, indexed in the IVF file, is ${v === null ? 'missing' : `of ${v.length} dimensions, not ${dim}`}`, { ord });
+    }
+    if (this.metric === 'cosine') normalizeInto(v, 0, out, at, dim);
+    else out.set(v, at);
+  }
+
+  /**
+   * Scores the listed ordinals exactly from their original vectors (a block at a time, one kernel call
+   * each) and offers those that can enter heap (and are allowed) to it.
+   */
+  private scoreOrds(q: Float32Array, ords: Uint32Array, heap: TopK, allow: ((ord: number) => boolean) | undefined): void {
+    const BLOCK = 256;
+    const dim = this.dim;
+    if (this.gather.length < BLOCK * dim) this.gather = new Float32Array(BLOCK * dim);
+    this.ensureScratch(BLOCK);
+    const list = allow === undefined ? ords : ords.filter((o) => allow(o));
+    for (let b0 = 0; b0 < list.length; b0 += BLOCK) {
+      const cnt = Math.min(BLOCK, list.length - b0);
+      for (let j = 0; j < cnt; j++) this.originalInto(list[b0 + j]!, this.gather, j * dim);
+      const n = scoreRowsAbove(this.metric, q, this.gather, 0, cnt, dim, heap.floor, this.idx, this.scores);
+      for (let h = 0; h < n; h++) heap.push(this.scores[h]!, list[b0 + this.idx[h]!]!);
+    }
+  }
+
+  /** The ordinals of cluster c (from the cache, else read and checksum-verified with the codes, not cached). */
+  private clusterOrds(c: number): Uint32Array {
+    const hit = this.cache.get(c);
+    if (hit !== undefined) return hit.ords;
+    const start = this.offsets[c]!;
+    const cnt = this.offsets[c + 1]! - start;
+    const bytes = this.read(this.layout.data + start * this.layout.rowBytes, cnt * this.layout.rowBytes);
+    if (crc32(bytes) !== this.crcs[c]) corrupt(`IVF cluster ${c} checksum mismatch`, { cluster: c });
+    return u32(bytes, 0, cnt);
+  }
 
   /**
    * Clusters by centroid score, best first (ties: smaller cluster), and those scores in that order.
@@ -1195,10 +1442,14 @@ export class IvfReader {
     const start = this.offsets[c]!;
     const cnt = this.offsets[c + 1]! - start;
     const dim = this.dim;
-    const bytesLen = cnt * (4 + 4 * dim);
-    const bytes = this.read(this.layout.data + start * (4 + 4 * dim), bytesLen);
+    const rowBytes = this.layout.rowBytes;
+    const bytes = this.read(this.layout.data + start * rowBytes, cnt * rowBytes);
     if (crc32(bytes) !== this.crcs[c]) corrupt(`IVF cluster ${c} checksum mismatch`, { cluster: c });
-    const vecs = f32(bytes, 4 * cnt, cnt * dim);
+    const bytesLen = this.clusterBytes(c);
+    const vecs =
+      this.version === 1
+        ? f32(bytes, 4 * cnt, cnt * dim)
+        : decodeRows(this.qmin, this.qscale, bytes.subarray(4 * cnt), cnt, dim, rowBytes - 4);
     const pinned = this.resident ? pinRows(vecs, 0, cnt, dim) : null;
     if (pinned !== null) this.pins.add(pinned);
     const cl: Cluster = { ords: u32(bytes, 0, cnt), vecs, bytes: bytesLen, pinned };
@@ -1220,8 +1471,10 @@ export class IvfReader {
     cl.pinned = null;
   }
 
+  /** What a loaded cluster costs the cache: its bytes (version 2: codes and decoded rows). */
   private clusterBytes(c: number): number {
-    return (this.offsets[c + 1]! - this.offsets[c]!) * (4 + 4 * this.dim);
+    const per = this.version === 1 ? 4 + 4 * this.dim : this.layout.rowBytes + 4 * this.dim;
+    return (this.offsets[c + 1]! - this.offsets[c]!) * per;
   }
 
   private clusterOfRow(row: number): number {

@@ -4,13 +4,18 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isElacsymError } from '../../../src/errors.js';
 import { kernelBackend, normalizeInto, pinnedBytes, pinningStats, useKernelBackend } from '../../../src/index/vector/distance.js';
-import { buildIvf, defaultNlist, exactTopK, IvfReader } from '../../../src/index/vector/ivf.js';
+import { type BuildIvfOptions, buildIvf as buildAnyIvf, defaultNlist, exactTopK, IvfReader } from '../../../src/index/vector/ivf.js';
 import type { Metric } from '../../../src/model/types.js';
 import { crc32 } from '../../../src/util/crc32.js';
 import { FileSource, MemorySource, type ByteSource } from '../../../src/util/bytes.js';
 import { gaussian as gauss, mulberry32 as rng } from '../../../src/util/prng.js';
 
 const METRICS: Metric[] = ['cosine', 'l2', 'dot'];
+
+// This file pins down version 1 files (float32 clusters), which must keep reading exactly as before;
+// version 2 (quantized codes, the default) is covered by ivf-quantized.test.ts.
+const buildIvf = (vectors: Float32Array, ords: Uint32Array, dim: number, metric: Metric, opts: BuildIvfOptions = {}): Uint8Array =>
+  buildAnyIvf(vectors, ords, dim, metric, { version: 1, ...opts });
 
 /** n rows around `clusters` Gaussian centers (unit variance per dimension). */
 function clustered(n: number, dim: number, clusters: number, seed: number): Float32Array {

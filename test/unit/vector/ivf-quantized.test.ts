@@ -1,0 +1,230 @@
+/**
+ * IVF file version 2: clusters hold int8 codes, `search` re-ranks its candidates exactly from the original
+ * vectors (IvfOpenOptions.vectorOf). What must hold: the file round-trips; returned scores are the exact
+ * scores (bit for bit those of a version 1 file and of an exact scan); recall@10 against brute force is
+ * >= 0.95 and not below version 1's on the same data and nprobe, for every metric, unfiltered and at 1%,
+ * 10% and 50% selectivity; every other entry point reads the vectors through the callback; a damaged code
+ * byte is CORRUPT_SEGMENT.
+ */
+import { describe, expect, it } from 'vitest';
+import { isElacsymError } from '../../../src/errors.js';
+import { normalizeInto, pinnedBytes } from '../../../src/index/vector/distance.js';
+import { buildIvf, IvfReader, type IvfOpenOptions, rerankCount } from '../../../src/index/vector/ivf.js';
+import type { Metric } from '../../../src/model/types.js';
+import { MemorySource } from '../../../src/util/bytes.js';
+import { gaussian as gauss, mulberry32 as rng } from '../../../src/util/prng.js';
+
+const METRICS: Metric[] = ['cosine', 'l2', 'dot'];
+
+/** n rows around `clusters` Gaussian centers (unit variance per dimension), plus an offset for dot. */
+function clustered(n: number, dim: number, clusters: number, spread: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const centers = Float32Array.from({ length: clusters * dim }, () => gauss(r) * spread);
+  const v = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) {
+    const c = Math.floor(r() * clusters);
+    for (let j = 0; j < dim; j++) v[i * dim + j] = centers[c * dim + j]! + gauss(r);
+  }
+  return v;
+}
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    return isElacsymError(e) ? e.code : `not an ElacsymError: ${String(e)}`;
+  }
+  return 'no error';
+}
+
+/** The original vectors by ordinal, as the store's callback gives them. */
+function originals(vecs: Float32Array, ords: Uint32Array, dim: number): (ord: number) => Float32Array | null {
+  const m = new Map<number, Float32Array>();
+  ords.forEach((o, i) => m.set(o, vecs.subarray(i * dim, (i + 1) * dim)));
+  return (ord) => m.get(ord) ?? null;
+}
+
+/** Brute force over the original vectors: float64 math, independent of the module. */
+function bruteForce(vecs: Float32Array, ords: Uint32Array, dim: number, metric: Metric, q: Float32Array, k: number, allow?: (o: number) => boolean): number[] {
+  const out: Array<[number, number]> = [];
+  let qn = 0;
+  for (let j = 0; j < dim; j++) qn += q[j]! * q[j]!;
+  for (let i = 0; i < ords.length; i++) {
+    if (allow && !allow(ords[i]!)) continue;
+    let s = 0;
+    let xn = 0;
+    for (let j = 0; j < dim; j++) {
+      const x = vecs[i * dim + j]!;
+      s += metric === 'l2' ? (q[j]! - x) ** 2 : q[j]! * x;
+      xn += x * x;
+    }
+    if (metric === 'l2') s = -Math.sqrt(s);
+    if (metric === 'cosine') s = qn > 0 && xn > 0 ? s / Math.sqrt(qn * xn) : 0;
+    out.push([s, ords[i]!]);
+  }
+  out.sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  return out.slice(0, k).map((x) => x[1]);
+}
+
+const N = 4000;
+const DIM = 32;
+const VECS = clustered(N, DIM, 40, 1.5, 21);
+const ORDS = Uint32Array.from({ length: N }, (_, i) => ((i * 7919) % N) * 2 + 1);
+const NQ = 30;
+const QUERIES = clustered(NQ, DIM, 40, 1.5, 21 + 7);
+const qAt = (i: number): Float32Array => QUERIES.subarray(i * DIM, (i + 1) * DIM);
+const vectorOf = originals(VECS, ORDS, DIM);
+const FILTERS: Record<string, ((o: number) => boolean) | undefined> = {
+  unfiltered: undefined,
+  '50%': (o) => ((o * 2654435761) >>> 0) % 1000 < 500,
+  '10%': (o) => ((o * 2654435761) >>> 0) % 1000 < 100,
+  '1%': (o) => ((o * 2654435761) >>> 0) % 1000 < 10,
+};
+const SELECTIVITY: Record<string, number | undefined> = { unfiltered: undefined, '50%': 0.5, '10%': 0.1, '1%': 0.01 };
+
+describe.each(METRICS)('IVF version 2 (%s)', (metric) => {
+  const v2 = buildIvf(VECS, ORDS, DIM, metric, { seed: 5 });
+  const v1 = buildIvf(VECS, ORDS, DIM, metric, { seed: 5, version: 1 });
+  const open = (bytes: Uint8Array, opts: IvfOpenOptions = {}): IvfReader => IvfReader.open(new MemorySource(bytes), { vectorOf, ...opts });
+
+  it('round-trips: same shape as version 1, about a quarter of its cluster bytes', () => {
+    const a = open(v2);
+    const b = open(v1);
+    expect(a.version).toBe(2);
+    expect(b.version).toBe(1);
+    expect([a.dim, a.metric, a.size, a.nlist]).toEqual([b.dim, b.metric, b.size, b.nlist]);
+    // rows: 4 + 32 bytes instead of 4 + 128
+    expect(v2.length).toBeLessThan(v1.length * 0.4);
+    expect(buildIvf(VECS, ORDS, DIM, metric, { seed: 5 })).toEqual(v2);
+  });
+
+  it('returns exact scores: bit for bit those of version 1 and of exact()', () => {
+    const a = open(v2);
+    const b = open(v1);
+    for (let i = 0; i < NQ; i++) {
+      const got = a.search(qAt(i), 10);
+      const exact = b.exact(qAt(i), N);
+      const scoreOf = new Map<number, number>();
+      exact.ords.forEach((o, j) => scoreOf.set(o, exact.scores[j]!));
+      expect(got.ords.length).toBe(10);
+      got.ords.forEach((o, j) => expect(got.scores[j]).toBe(scoreOf.get(o)));
+      // where the candidates held the true top-10, the result is identical to version 1's full probe
+      const full = b.search(qAt(i), 10, { nprobe: b.nlist });
+      const fullA = a.search(qAt(i), 10, { nprobe: a.nlist });
+      expect(Array.from(fullA.ords)).toEqual(Array.from(full.ords));
+      expect(Array.from(fullA.scores)).toEqual(Array.from(full.scores));
+    }
+  });
+
+  it('recall@10 against brute force is >= 0.95 and not below version 1, unfiltered and at 1%, 10%, 50%', () => {
+    const a = open(v2);
+    const b = open(v1);
+    for (const [name, allow] of Object.entries(FILTERS)) {
+      let hitA = 0;
+      let hitB = 0;
+      let total = 0;
+      for (let i = 0; i < NQ; i++) {
+        const want = new Set(bruteForce(VECS, ORDS, DIM, metric, qAt(i), 10, allow));
+        const opts = { allow, selectivity: SELECTIVITY[name] };
+        const ga = a.search(qAt(i), 10, opts);
+        const gb = b.search(qAt(i), 10, opts);
+        expect(ga.ords.length).toBe(want.size);
+        for (const o of ga.ords) if (want.has(o)) hitA++;
+        for (const o of gb.ords) if (want.has(o)) hitB++;
+        total += want.size;
+      }
+      expect(hitA / total, `${name} recall`).toBeGreaterThanOrEqual(0.95);
+      expect(hitA, `${name}: version 2 ${hitA} vs version 1 ${hitB} of ${total}`).toBeGreaterThanOrEqual(hitB);
+    }
+  });
+
+  it('re-scores rerankCount(k) candidates, and min(k, n) results come back for any k', () => {
+    const a = open(v2);
+    a.search(qAt(0), 10);
+    expect(a.stats().lastCandidates).toBe(rerankCount(10));
+    for (const k of [1, 7, 100, N + 5]) expect(a.search(qAt(1), k).ords.length).toBe(Math.min(k, N));
+  });
+
+  it('exact(), exactOrds(), vectorOf() and forEach() read the original vectors through the callback', () => {
+    const a = open(v2);
+    const b = open(v1);
+    const allow = FILTERS['10%'];
+    for (let i = 0; i < 3; i++) {
+      expect(a.exact(qAt(i), 10, allow)).toEqual(b.exact(qAt(i), 10, allow));
+      const some = Array.from(ORDS.subarray(0, 300));
+      expect(a.exactOrds(qAt(i), 10, [...some, 0, 2, some[0]!])).toEqual(b.exactOrds(qAt(i), 10, some));
+    }
+    for (const ord of [ORDS[0]!, ORDS[N - 1]!, 0, 2]) expect(a.vectorOf(ord)).toEqual(b.vectorOf(ord));
+    const seen = new Map<number, Float32Array>();
+    a.forEach((o, v) => seen.set(o, v.slice()));
+    expect(seen.size).toBe(N);
+    const want = new Float32Array(DIM);
+    const i = 17;
+    if (metric === 'cosine') normalizeInto(VECS, i * DIM, want, 0, DIM);
+    else want.set(VECS.subarray(i * DIM, (i + 1) * DIM));
+    expect(seen.get(ORDS[i]!)).toEqual(want);
+  });
+
+  it('the resident (batch) reader returns the same hits, and release() frees its pinned rows', () => {
+    const before = pinnedBytes();
+    const plain = open(v2);
+    const res = open(v2, { resident: true });
+    for (let i = 0; i < NQ; i++) {
+      for (const allow of [undefined, FILTERS['10%']]) expect(res.search(qAt(i), 10, { allow })).toEqual(plain.search(qAt(i), 10, { allow }));
+    }
+    res.release();
+    expect(pinnedBytes()).toBe(before);
+  });
+
+  it('without a vectorOf callback is an internal error, a missing or mis-sized vector is CORRUPT_SEGMENT', () => {
+    const bare = IvfReader.open(new MemorySource(v2));
+    expect(codeOf(() => bare.search(qAt(0), 10))).toBe('INTERNAL');
+    expect(codeOf(() => bare.exact(qAt(0), 10))).toBe('INTERNAL');
+    const missing = open(v2, { vectorOf: (o) => (o === ORDS[5] ? null : vectorOf(o)) });
+    expect(codeOf(() => missing.exact(qAt(0), 10))).toBe('CORRUPT_SEGMENT');
+    const short = open(v2, { vectorOf: (o) => vectorOf(o)!.subarray(1) });
+    expect(codeOf(() => short.search(qAt(0), 10))).toBe('CORRUPT_SEGMENT');
+  });
+});
+
+describe('IVF version 2 corruption', () => {
+  const bytes = buildIvf(VECS, ORDS, DIM, 'l2', { seed: 5 });
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const nlist = dv.getUint32(20, true);
+  const quant = 64 + 4 * nlist * DIM;
+  const dataStart = quant + 8 * DIM + 4 * (nlist + 1) + 4 * nlist;
+  const flip = (at: number, bit: number): Uint8Array => {
+    const b = bytes.slice();
+    b[at]! ^= 1 << bit;
+    return b;
+  };
+  const open = (b: Uint8Array): IvfReader => IvfReader.open(new MemorySource(b), { vectorOf });
+
+  it('has exactly the documented length', () => {
+    expect(bytes.length).toBe(dataStart + N * (4 + DIM) + 8 * N);
+  });
+
+  it('a flipped code byte is CORRUPT_SEGMENT when its cluster is read (search, exact, forEach)', () => {
+    const firstCluster = dv.getUint32(quant + 8 * DIM + 4, true); // rows of cluster 0
+    const codeByte = dataStart + 4 * firstCluster + 3;
+    for (const bit of [0, 7]) {
+      const rd = open(flip(codeByte, bit));
+      expect(codeOf(() => rd.search(qAt(0), 10, { nprobe: nlist }))).toBe('CORRUPT_SEGMENT');
+      expect(codeOf(() => open(flip(codeByte, bit)).exact(qAt(0), 10))).toBe('CORRUPT_SEGMENT');
+      expect(codeOf(() => open(flip(codeByte, bit)).forEach(() => {}))).toBe('CORRUPT_SEGMENT');
+    }
+  });
+
+  it('damage to the quantizer is CORRUPT_SEGMENT at open', () => {
+    expect(codeOf(() => open(flip(quant + 5, 2)))).toBe('CORRUPT_SEGMENT');
+    expect(codeOf(() => open(flip(quant + 4 * DIM + 3, 7)))).toBe('CORRUPT_SEGMENT');
+  });
+
+  it('truncated files, trailing bytes and a wrong version are CORRUPT_SEGMENT', () => {
+    expect(codeOf(() => open(bytes.subarray(0, bytes.length - 1)))).toBe('CORRUPT_SEGMENT');
+    const longer = new Uint8Array(bytes.length + 4);
+    longer.set(bytes);
+    expect(codeOf(() => open(longer))).toBe('CORRUPT_SEGMENT');
+    expect(codeOf(() => open(flip(4, 2)))).toBe('CORRUPT_SEGMENT');
+  });
+});
