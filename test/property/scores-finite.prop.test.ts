@@ -36,7 +36,9 @@ describe('scores stay finite inside the documented component bound', () => {
           const exact = exactTopK(data, dim, m, q, n);
           expect(exact.rows.length).toBe(n);
           for (const s of exact.scores) expect(Number.isFinite(s)).toBe(true);
-          const rd = IvfReader.open(new MemorySource(buildIvf(data, Uint32Array.from({ length: n }, (_, i) => i), dim, m, { seed: 1 })));
+          const rd = IvfReader.open(new MemorySource(buildIvf(data, Uint32Array.from({ length: n }, (_, i) => i), dim, m, { seed: 1 })), {
+            vectorOf: (o) => data.subarray(o * dim, (o + 1) * dim),
+          });
           const ann = rd.search(q, n, { nprobe: rd.nlist });
           expect(ann.ords.length).toBe(n);
           for (const s of ann.scores) expect(Number.isFinite(s)).toBe(true);

@@ -33,7 +33,10 @@ function recallFor(metric: Metric, shape: Shape): Record<string, number> {
     for (let j = 0; j < dim; j++) all[i * dim + j] = centers[c * dim + j]! + gauss(r);
   }
   const ords = Uint32Array.from({ length: n }, (_, i) => i * 2 + 1);
-  const rd = IvfReader.open(new MemorySource(buildIvf(all.subarray(0, n * dim), ords, dim, metric, { seed })));
+  // version 2 (quantized codes): candidates re-scored from the original vectors, ordinal i * 2 + 1 is row i
+  const rd = IvfReader.open(new MemorySource(buildIvf(all.subarray(0, n * dim), ords, dim, metric, { seed })), {
+    vectorOf: (o) => all.subarray(((o - 1) / 2) * dim, ((o - 1) / 2 + 1) * dim),
+  });
   const filters: Record<string, ((o: number) => boolean) | undefined> = {
     unfiltered: undefined,
     '50%': (o) => ((o * 2654435761) >>> 0) % 100 < 50,

@@ -43,7 +43,7 @@ describe('tie-break by the caller order', () => {
   const q = new Float32Array([1, 0, 0, 0]);
 
   it.each(['cosine', 'l2', 'dot'] as const)('every IVF and exact path keeps the ties the tie-break ranks first (%s)', (metric) => {
-    const rd = IvfReader.open(new MemorySource(buildIvf(vecs, ords, DIM, metric, { seed: 1 })));
+    const rd = IvfReader.open(new MemorySource(buildIvf(vecs, ords, DIM, metric, { seed: 1 })), { vectorOf: (o) => vecs.subarray(o * DIM, (o + 1) * DIM) });
     const top = (h: { ords: Uint32Array }) => Array.from(h.ords);
     expect(top(rd.search(q, 3, { tie }))).toEqual([7, 6, 5]);
     expect(top(rd.search(q, 3, { tie, allow: (o) => o !== 6, selectivity: 0.9 }))).toEqual([7, 5, 4]);
