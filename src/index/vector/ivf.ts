@@ -45,7 +45,8 @@
  *   directory
  *     centroids   f32[nlist * dim]       as in version 1
  *     qmin        f32[dim]               quantizer: per-dimension minimum over the rows (normalized for
- *     qscale      f32[dim]                 cosine) and step (max - min) / 255, >= 0, both finite
+ *     qscale      f32[dim]                 cosine) and step (max - min) / 255 (l2: the largest step of
+ *                                          all dimensions, in every entry), >= 0, both finite
  *     offsets     u32[nlist + 1]         as in version 1
  *     clusterCrc  u32[nlist]             CRC-32 of each cluster's bytes (ords and codes)
  *   clusters, for c = 0 .. nlist-1, cluster c starting at byte data + offsets[c] * (4 + cstride),
@@ -58,7 +59,8 @@
  *
  * The file length must equal exactly 64 + 4*nlist*dim + 8*dim + 4*(nlist+1) + 4*nlist + n*(4 + cstride)
  * + 8*n. A version 2 reader needs `IvfOpenOptions.vectorOf`, the documents' original vectors: `search`
- * ranks the probed rows by their decoded codes (the same kernels, on the decoded rows), keeps the best
+ * ranks the probed rows by their decoded codes (the same kernels run on the codes converted to floats,
+ * with a transformed query: see `transformQuery`), keeps the best
  * `rerankCount(k)` candidates and re-scores those exactly from the original vectors (normalized for cosine,
  * exactly as version 1 stored them), so every returned score is the exact score, bit for bit what a
  * version 1 file or an exact scan gives. `exact`, `exactOrds`, `vectorOf` and `forEach` read the original
@@ -209,7 +211,7 @@ export function buildIvf(
   }
   let quant: Quantizer | null = null;
   if (version === 2) {
-    quant = trainQuantizer(data, n, dim);
+    quant = trainQuantizer(data, n, dim, metric === 'l2');
     new Float32Array(buf, L.quant, dim).set(quant.min);
     new Float32Array(buf, L.quant + 4 * dim, dim).set(quant.scale);
   }
@@ -292,7 +294,12 @@ interface Quantizer {
   scale: Float32Array;
 }
 
-function trainQuantizer(data: Float32Array, n: number, dim: number): Quantizer {
+/**
+ * Per-dimension minimum and step. `uniform` (l2): one step for every dimension (the largest), so that
+ * the L2 distance to a decoded row is the step times the L2 distance to its codes, which the kernels
+ * compute on the codes as they are (see `IvfReader.scan`); dot products need no such thing.
+ */
+function trainQuantizer(data: Float32Array, n: number, dim: number, uniform: boolean): Quantizer {
   const lo = new Float64Array(dim).fill(Infinity);
   const hi = new Float64Array(dim).fill(-Infinity);
   for (let i = 0; i < n; i++) {
@@ -315,6 +322,7 @@ function trainQuantizer(data: Float32Array, n: number, dim: number): Quantizer {
     if (f < s) f = Math.fround(f * (1 + 2 ** -23));
     scale[d] = f;
   }
+  if (uniform) scale.fill(scale.reduce((a, b) => Math.max(a, b), 0));
   return { min, scale };
 }
 
@@ -326,6 +334,14 @@ function encodeRow(q: Quantizer, data: Float32Array, from: number, dim: number, 
     const c = Math.round((data[from + d]! - min[d]!) / s);
     out[at + d] = c < 0 ? 0 : c > 255 ? 255 : c;
   }
+}
+
+/** The codes of cnt rows (row stride cstride) as row-major float32 values, converted natively. */
+function codesAsFloats(codes: Uint8Array, cnt: number, dim: number, cstride: number): Float32Array {
+  const out = new Float32Array(cnt * dim);
+  if (cstride === dim) out.set(codes.subarray(0, cnt * dim));
+  else for (let j = 0; j < cnt; j++) out.set(codes.subarray(j * cstride, j * cstride + dim), j * dim);
+  return out;
 }
 
 /** Decodes cnt rows of codes (row stride cstride) into row-major float32 vectors. */
@@ -936,6 +952,12 @@ interface Cluster {
   pinned: PinnedRows | null;
 }
 
+interface ScanQuery {
+  q: Float32Array;
+  mul: number;
+  add: number;
+}
+
 interface OrdIndex {
   sortedOrds: Uint32Array;
   rows: Uint32Array;
@@ -959,6 +981,12 @@ export class IvfReader {
   private readonly layout: Layout;
   private readonly qmin: Float32Array;
   private readonly qscale: Float32Array;
+  /**
+   * Version 2: how clusters are held and scored. 'affine' (every cosine/dot file, l2 files with one step
+   * for all dimensions): cached rows are the codes as floats (a native conversion, no per-value JS),
+   * and a query is transformed instead, see `transformQuery`. 'decoded': rows decoded in JS first.
+   */
+  private readonly codeMode: 'affine' | 'decoded';
   private readonly original: ((ord: number) => Float32Array | null) | undefined;
   private readonly centroids: Float32Array;
   private readonly offsets: Uint32Array;
@@ -1004,6 +1032,8 @@ export class IvfReader {
     this.qmin = f.qmin;
     this.qscale = f.qscale;
     this.original = f.original;
+    const uniform = f.qscale.every((x) => x === f.qscale[0]) && (f.qscale[0] ?? 0) > 0;
+    this.codeMode = f.metric !== 'l2' || uniform ? 'affine' : 'decoded';
     this.dim = f.dim;
     this.metric = f.metric;
     this.size = f.n;
@@ -1129,20 +1159,25 @@ export class IvfReader {
     const out = new TopK(k, opts.tie);
     this.lastCandidates = 0;
     if (out.k === 0 || this.size === 0) return out.result();
-    if (this.version === 1) return this.probe(query, out, out.k, opts);
+    if (this.version === 1) {
+      this.probe(query, out, out.k, opts);
+      return out.result();
+    }
     this.requireOriginal();
     const want = opts.rerank === undefined ? rerankCount(out.k) : Math.floor(opts.rerank) || 0;
     const cand = new TopK(Math.min(this.size, Math.max(out.k, want)), opts.tie);
-    const { ords } = this.probe(query, cand, out.k, opts);
+    this.probe(query, cand, out.k, opts);
+    const ords = cand.keptOrds();
     this.lastCandidates = ords.length;
     this.scoreOrds(prepareQuery(this.metric, query), ords, out, undefined);
     return out.result();
   }
 
   /** The probing of `search`: offers the probed rows to heap until `want` were found (see `search`). */
-  private probe(query: Float32Array, heap: TopK, want: number, opts: IvfSearchOptions): Hits {
-    const q = prepareQuery(this.metric, query);
-    const { order, scores } = this.probeOrder(q);
+  private probe(query: Float32Array, heap: TopK, want: number, opts: IvfSearchOptions): void {
+    const prepared = prepareQuery(this.metric, query);
+    const { order, scores } = this.probeOrder(prepared);
+    const q = this.transformQuery(prepared);
     const nlist = this.nlist;
     const base =
       opts.nprobe === undefined
@@ -1153,7 +1188,7 @@ export class IvfReader {
       let probed = 0;
       while (probed < nlist && (probed < base || heap.size < want)) this.scan(this.cluster(order[probed++]!), q, heap, undefined);
       this.lastProbes = probed;
-      return heap.result();
+      return;
     }
     const sel = opts.selectivity;
     const given = sel !== undefined && sel > 0 && sel <= 1;
@@ -1174,7 +1209,6 @@ export class IvfReader {
       if (probed >= target && heap.size >= want) break;
     }
     this.lastProbes = probed;
-    return heap.result();
   }
 
   /** Probes for an unfiltered query given the probe order and centroid scores (see `search`). */
@@ -1204,7 +1238,8 @@ export class IvfReader {
     if (heap.k === 0) return heap.result();
     const q = prepareQuery(this.metric, query);
     if (this.version === 1) {
-      for (let c = 0; c < this.nlist; c++) this.scan(this.cluster(c), q, heap, allow);
+      const t = this.transformQuery(q);
+      for (let c = 0; c < this.nlist; c++) this.scan(this.cluster(c), t, heap, allow);
     } else {
       // the ordinals from the clusters (checksum-verified), the vectors from the callback
       this.requireOriginal();
@@ -1319,6 +1354,31 @@ export class IvfReader {
 
   // -- internals --------------------------------------------------------------------------------------
 
+  /**
+   * The query the cached rows are scored with (score = mul * kernel(q, row) + add). Version 1 and
+   * 'decoded' rows: the prepared query itself. 'affine' rows hold codes c, decoded x = min + scale * c:
+   * - dot / cosine: q . x = q . min + (q * scale) . c, so q' = q * scale, add = q . min;
+   * - l2 with one step s: |q - x| = s |(q - min) / s - c|, so q' = (q - min) / s, mul = s.
+   */
+  private transformQuery(q: Float32Array): ScanQuery {
+    if (this.version === 1 || this.codeMode === 'decoded') return { q, mul: 1, add: 0 };
+    const dim = this.dim;
+    const out = new Float32Array(dim);
+    const min = this.qmin;
+    const scale = this.qscale;
+    if (this.metric === 'l2') {
+      const s = scale[0]!;
+      for (let d = 0; d < dim; d++) out[d] = (q[d]! - min[d]!) / s;
+      return { q: out, mul: s, add: 0 };
+    }
+    let add = 0;
+    for (let d = 0; d < dim; d++) {
+      out[d] = q[d]! * scale[d]!;
+      add += q[d]! * min[d]!;
+    }
+    return { q: out, mul: 1, add };
+  }
+
   private requireOriginal(): void {
     if (this.original === undefined) internal('an IVF version 2 file is read with IvfOpenOptions.vectorOf (its clusters hold only quantized codes)');
   }
@@ -1403,15 +1463,18 @@ export class IvfReader {
    * Scores every row of a cluster and offers those that can enter heap (and are allowed) to it. Scoring
    * a row costs less than calling `allow`, so `allow` is called only for rows that score high enough.
    */
-  private scan(cl: Cluster, q: Float32Array, heap: TopK, allow: ((ord: number) => boolean) | undefined): void {
+  private scan(cl: Cluster, t: ScanQuery, heap: TopK, allow: ((ord: number) => boolean) | undefined): void {
     const { ords, vecs } = cl;
     const cnt = ords.length;
     this.ensureScratch(cnt);
     const idx = this.idx;
     const sc = this.scores;
-    const n = scoreRowsAbove(this.metric, q, vecs, 0, cnt, this.dim, heap.floor, idx, sc, cl.pinned);
+    const { q, mul, add } = t;
+    // score = mul * kernel + add, mul > 0: a row reaches the floor iff its kernel value reaches this one
+    const floor = heap.floor === -Infinity ? -Infinity : Math.fround((heap.floor - add) / mul);
+    const n = scoreRowsAbove(this.metric, q, vecs, 0, cnt, this.dim, floor, idx, sc, cl.pinned);
     for (let j = 0; j < n; j++) {
-      const s = sc[j]!;
+      const s = mul * sc[j]! + add;
       if (s < heap.floor) continue;
       const ord = ords[idx[j]!]!;
       if (allow !== undefined && !allow(ord)) continue;
@@ -1455,7 +1518,9 @@ export class IvfReader {
     const vecs =
       this.version === 1
         ? f32(bytes, 4 * cnt, cnt * dim)
-        : decodeRows(this.qmin, this.qscale, bytes.subarray(4 * cnt), cnt, dim, rowBytes - 4);
+        : this.codeMode === 'affine'
+          ? codesAsFloats(bytes.subarray(4 * cnt), cnt, dim, rowBytes - 4)
+          : decodeRows(this.qmin, this.qscale, bytes.subarray(4 * cnt), cnt, dim, rowBytes - 4);
     const pinned = this.resident ? pinRows(vecs, 0, cnt, dim) : null;
     if (pinned !== null) this.pins.add(pinned);
     const cl: Cluster = { ords: u32(bytes, 0, cnt), vecs, bytes: bytesLen, pinned };

@@ -97,6 +97,11 @@ export class TopK {
     o[i] = ord;
   }
 
+  /** The kept ordinals in no particular order (no sort: for callers that re-score them anyway). */
+  keptOrds(): Uint32Array {
+    return this.o.slice(0, this.n);
+  }
+
   /** The kept entries, best first. Does not consume the collector. */
   result(): Hits {
     const n = this.n;
