@@ -12,6 +12,7 @@ import { normalizeInto, pinnedBytes } from '../../../src/index/vector/distance.j
 import { buildIvf, IvfReader, type IvfOpenOptions, rerankCount } from '../../../src/index/vector/ivf.js';
 import type { Metric } from '../../../src/model/types.js';
 import { MemorySource } from '../../../src/util/bytes.js';
+import { crc32 } from '../../../src/util/crc32.js';
 import { gaussian as gauss, mulberry32 as rng } from '../../../src/util/prng.js';
 
 const METRICS: Metric[] = ['cosine', 'l2', 'dot'];
@@ -185,6 +186,34 @@ describe.each(METRICS)('IVF version 2 (%s)', (metric) => {
     expect(codeOf(() => missing.exact(qAt(0), 10))).toBe('CORRUPT_SEGMENT');
     const short = open(v2, { vectorOf: (o) => vectorOf(o)!.subarray(1) });
     expect(codeOf(() => short.search(qAt(0), 10))).toBe('CORRUPT_SEGMENT');
+  });
+});
+
+describe('IVF version 2 quantizer', () => {
+  it('l2 files get one step for all dimensions; cosine and dot one per dimension', () => {
+    const stepsOf = (metric: Metric): Float32Array => {
+      const b = buildIvf(VECS, ORDS, DIM, metric, { seed: 5 });
+      const nl = new DataView(b.buffer, b.byteOffset).getUint32(20, true);
+      return new Float32Array(b.slice(64 + 4 * nl * DIM + 4 * DIM, 64 + 4 * nl * DIM + 8 * DIM).buffer);
+    };
+    expect(new Set(stepsOf('l2')).size).toBe(1);
+    expect(new Set(stepsOf('dot')).size).toBeGreaterThan(1);
+    expect(new Set(stepsOf('cosine')).size).toBeGreaterThan(1);
+  });
+
+  it('an l2 file with a step per dimension is still searched exactly (rows decoded instead)', () => {
+    // a dot file relabelled l2 (header CRC recomputed): valid, but its steps differ per dimension
+    const b = buildIvf(VECS, ORDS, DIM, 'dot', { seed: 5 });
+    const dv = new DataView(b.buffer, b.byteOffset);
+    dv.setUint32(8, 1, true);
+    dv.setUint32(60, crc32(b.subarray(0, 60)), true);
+    const a = IvfReader.open(new MemorySource(b), { vectorOf });
+    const ref = IvfReader.open(new MemorySource(buildIvf(VECS, ORDS, DIM, 'l2', { seed: 5, version: 1 })));
+    for (let i = 0; i < 5; i++) {
+      const want = ref.exact(qAt(i), 10);
+      expect(a.search(qAt(i), 10, { nprobe: a.nlist })).toEqual(want);
+      expect(Array.from(a.search(qAt(i), 10).ords).filter((o) => want.ords.includes(o)).length).toBeGreaterThanOrEqual(9);
+    }
   });
 });
 
