@@ -4,7 +4,6 @@
  * filter columns, full-text postings, the IVF vector index).
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ElacsymError } from '../errors.js';
@@ -17,7 +16,7 @@ import { buildIvf } from '../index/vector/ivf.js';
 import { writeSegmentParquet } from '../storage/parquet.js';
 import { buildSegmentFile, encodeStringTable } from '../storage/segment-file.js';
 import { crc32 } from '../util/crc32.js';
-import { writeFileAtomic } from '../util/fs.js';
+import type { SegmentStore } from '../storage/segment-store.js';
 
 export interface BuiltSegment {
   parquet: Uint8Array;
@@ -163,12 +162,12 @@ export const segmentFileName = (id: number, ext: 'parquet' | 'idx') => `seg-${St
 
 
 /**
- * Build a segment and write its two files into `segDir`, each atomically (temp, fsync, rename, fsync
- * dir), Parquet first. Nothing refers to them until the caller's manifest transaction does, so a crash
+ * Build a segment and write its two files into `store`, each atomically (see SegmentStore.put), Parquet
+ * first. Nothing refers to them until the caller's manifest transaction does, so a crash
  * anywhere in here leaves only orphans for the garbage collector.
  */
 export async function writeSegment(
-  segDir: string,
+  store: SegmentStore,
   id: number,
   docs: readonly Doc[],
   schema: Schema,
@@ -177,9 +176,9 @@ export async function writeSegment(
   const built = await buildSegment(docs, schema, id, hooks.onPhase, hooks.signal);
   const parquet = segmentFileName(id, 'parquet');
   const idx = segmentFileName(id, 'idx');
-  writeFileAtomic(join(segDir, parquet), built.parquet);
+  store.put(parquet, [built.parquet]);
   hooks.afterParquet?.();
-  writeFileAtomic(join(segDir, idx), built.index);
+  store.put(idx, built.index);
   hooks.afterIndex?.();
   let indexCrc = 0;
   let indexBytes = 0;

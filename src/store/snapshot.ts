@@ -14,7 +14,8 @@ import { decodeDeletes, decodeUpserts } from '../storage/journal-codec.js';
 import { checkFormat, journalDamage, journalEntries, listSegments, readSchema, readTextReindex, type SegmentRow } from '../storage/manifest.js';
 import { SegmentFile, StringTable } from '../storage/segment-file.js';
 import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
-import { type ByteSource, FileSource, MemorySource } from '../util/bytes.js';
+import { type ReadableObject, segmentStoreOf, type SegmentStore } from '../storage/segment-store.js';
+import { type ByteSource, MemorySource } from '../util/bytes.js';
 import { crc32 } from '../util/crc32.js';
 
 export interface SnapshotOptions {
@@ -51,7 +52,7 @@ export class SegmentHandle {
     readonly file: SegmentFile,
     readonly parquetPath: string,
     /** Opened with the snapshot so a concurrent compaction's unlink cannot take it away. */
-    readonly parquet: FileSource,
+    readonly parquet: ReadableObject,
     dead: Uint8Array | null,
     private readonly closer: (() => void) | null,
     /**
@@ -268,7 +269,8 @@ export class Snapshot {
     }
     const segments: SegmentHandle[] = [];
     try {
-      for (const r of rows) segments.push(openSegment(dir, r, deadBySeg.get(r.id) ?? null, opts));
+      const store = segmentStoreOf(dir);
+      for (const r of rows) segments.push(openSegment(store, r, deadBySeg.get(r.id) ?? null, opts));
     } catch (e) {
       for (const s of segments) s.close();
       throw e;
@@ -310,13 +312,13 @@ const STREAM_CHUNK = 1024 * 1024;
 const damaged = (idxPath: string) =>
   new ElacsymError('CORRUPT_SEGMENT', `${idxPath}: checksum mismatch (the file is damaged)`, { details: { path: idxPath } });
 
-function openSegment(dir: string, r: SegmentRow, dead: Uint8Array | null, opts: SnapshotOptions): SegmentHandle {
-  const idxPath = join(dir, 'segments', r.index_file);
-  const parquetPath = join(dir, 'segments', r.parquet_file);
-  const fsrc = FileSource.open(idxPath);
-  let psrc: FileSource;
+function openSegment(store: SegmentStore, r: SegmentRow, dead: Uint8Array | null, opts: SnapshotOptions): SegmentHandle {
+  const idxPath = store.pathOf(r.index_file);
+  const parquetPath = store.pathOf(r.parquet_file);
+  const fsrc = store.open(r.index_file);
+  let psrc: ReadableObject;
   try {
-    psrc = FileSource.open(parquetPath);
+    psrc = store.open(r.parquet_file);
   } catch (e) {
     fsrc.close();
     throw e;
@@ -348,11 +350,7 @@ function openSegment(dir: string, r: SegmentRow, dead: Uint8Array | null, opts: 
     return new SegmentHandle(r, file, parquetPath, psrc, dead, src === fsrc ? () => fsrc.close() : null, opts.loadFully === true);
   } catch (e) {
     psrc.close();
-    try {
-      fsrc.close();
-    } catch {
-      // already closed after a whole-file read
-    }
+    fsrc.close(); // idempotent: it may be closed already after a whole-file read
     throw e;
   }
 }
