@@ -335,9 +335,10 @@ function attributeData(arrow: Arrow, t: AttrType, vals: readonly (AttrValue | nu
 /**
  * Where the vectors are in `bytes`: per row group, the vector column chunk ends with the row group's present
  * vectors, PLAIN float32 back to back (one uncompressed data page: header, levels, values). Every vector is
- * compared with the written bytes; any difference is a bug (INTERNAL), never a wrong locator.
+ * compared with the written bytes; any difference is a bug (INTERNAL), never a wrong locator. Exported for
+ * the test that proves it.
  */
-function locateVectors(bytes: Uint8Array, n: number, dim: number, R: number, present: Uint8Array, values: Float32Array): Uint8Array {
+export function locateVectors(bytes: Uint8Array, n: number, dim: number, R: number, present: Uint8Array, values: Float32Array): Uint8Array {
   const footer = readParquetFooter(bytes);
   const groups: VectorRowGroup[] = [];
   const stride = dim * 4;
