@@ -39,7 +39,7 @@ export async function buildSegment(docs: readonly Doc[], schema: Schema, seed: n
   // The caller may stop awaiting (interrupt) before the IVF promise settles: never leave it unhandled.
   ivf?.catch(() => undefined);
   onPhase?.('parquet');
-  const parquet = await writeSegmentParquet(docs, schema.vector_dim);
+  const { bytes: parquet } = await writeSegmentParquet(docs, schema);
   const sections = buildSections(docs, schema, vec, onPhase);
   if (ivf) {
     onPhase?.('vectors');
