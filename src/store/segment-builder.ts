@@ -7,9 +7,10 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ElacsymError } from '../errors.js';
-import type { Doc, Schema } from '../model/types.js';
+import type { AttrValue, Doc, Schema } from '../model/types.js';
 import { idKey } from '../model/document.js';
 import { ownValue } from '../model/schema.js';
+import { encodeAttributeShapes, encodeColumn } from '../index/filter/columns.js';
 import { createAnalyzer } from '../index/fulltext/analyzer.js';
 import { buildFieldIndex } from '../index/fulltext/postings.js';
 import { buildIvf } from '../index/vector/ivf.js';
@@ -113,22 +114,34 @@ function buildSections(docs: readonly Doc[], schema: Schema, vec: PackedVectors 
   const n = docs.length;
   const sections: { name: string; bytes: Uint8Array }[] = [];
   const ids = new Array<string>(n);
-  const attrs = new Array<string>(n);
-  for (let i = 0; i < n; i++) {
-    ids[i] = idKey(docs[i]!.id);
-    attrs[i] = JSON.stringify(docs[i]!.attributes);
-  }
+  for (let i = 0; i < n; i++) ids[i] = idKey(docs[i]!.id);
   sections.push({ name: 'ids', bytes: encodeStringTable(ids) });
-  sections.push({ name: 'docs', bytes: encodeStringTable(attrs) });
 
+  // Each attribute value is stored once, in its typed column (index/filter/columns.ts); the `attrs`
+  // section keeps each document's keys in their written order, so attributesOf rebuilds the document
+  // exactly. Only values that do not fit one kind per attribute (a validated import never writes them)
+  // fall back to the release-1 form: JSON columns and a `docs` section of JSON objects.
   onPhase?.('columns');
   const names = new Set<string>();
   // Attribute names are data: own keys only, so "constructor" or "toString" never read Object.prototype.
   for (const d of docs) for (const k of Object.keys(d.attributes)) names.add(k);
-  for (const name of [...names].sort()) {
-    const col = new Array(n);
+  const columns: { name: string; bytes: Uint8Array }[] = [];
+  let typed = true;
+  const sorted = [...names].sort();
+  const values = sorted.map((name) => {
+    const col = new Array<AttrValue | null>(n);
     for (let i = 0; i < n; i++) col[i] = ownValue(docs[i]!.attributes, name) ?? null;
-    sections.push({ name: `col:${name}`, bytes: new TextEncoder().encode(JSON.stringify(col)) });
+    return col;
+  });
+  sorted.forEach((name, j) => {
+    const bytes = typed ? encodeColumn(values[j]!) : null;
+    if (bytes) columns.push({ name: `col:${name}`, bytes });
+    else typed = false;
+  });
+  if (typed) sections.push({ name: 'attrs', bytes: encodeAttributeShapes(docs.map((d) => d.attributes)) }, ...columns);
+  else {
+    sections.push({ name: 'docs', bytes: encodeStringTable(docs.map((d) => JSON.stringify(d.attributes))) });
+    sorted.forEach((name, j) => sections.push({ name: `col:${name}`, bytes: new TextEncoder().encode(JSON.stringify(values[j])) }));
   }
 
   onPhase?.('fulltext');

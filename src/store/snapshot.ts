@@ -9,6 +9,7 @@ import { statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ElacsymError } from '../errors.js';
 import { idFromKey, idKey } from '../model/document.js';
+import { AttributeShapes, buildAttributes, ColumnReader } from '../index/filter/columns.js';
 import type { Doc, DocId, Schema } from '../model/types.js';
 import { decodeDeletes, decodeUpserts } from '../storage/journal-codec.js';
 import { checkFormat, journalDamage, journalEntries, listSegments, readSchema, readTextReindex, type SegmentRow } from '../storage/manifest.js';
@@ -42,6 +43,9 @@ export interface Location {
 export class SegmentHandle {
   private _ids: StringTable | null = null;
   private _docs: StringTable | null = null;
+  private _shapes: AttributeShapes | null = null;
+  /** Column readers by attribute name, for attributesOf on files without a `docs` section. */
+  private readonly _cols = new Map<string, ColumnReader>();
   private _vectors: ByteSource | null | undefined;
   /** 1 = dead (deleted or superseded); null when nothing in this segment is dead. */
   readonly dead: Uint8Array | null;
@@ -103,18 +107,44 @@ export class SegmentHandle {
     return id;
   }
 
+  /**
+   * One document's attributes. Files written since issue 11 have no `docs` section: the attributes are
+   * rebuilt from the `attrs` section (the document's keys in their written order) and the typed columns,
+   * read by range (a few blocks per value), so a cold query that prints ten documents decodes no whole
+   * column. Older files keep their `docs` section of JSON objects.
+   */
   attributesOf(ord: number): Doc['attributes'] {
-    if (!this._docs) {
-      const docs = StringTable.open(this.section('docs'), this.file.path);
-      if (docs.length !== this.row.doc_count) throw this.countMismatch(`${docs.length} attribute rows`);
-      this._docs = docs;
+    if (!this._docs && !this._shapes) {
+      if (this.file.has('docs')) {
+        const docs = StringTable.open(this.section('docs'), this.file.path);
+        if (docs.length !== this.row.doc_count) throw this.countMismatch(`${docs.length} attribute rows`);
+        this._docs = docs;
+      } else {
+        const shapes = new AttributeShapes(this.section('attrs'), this.file.path);
+        if (shapes.length !== this.row.doc_count) throw this.countMismatch(`${shapes.length} attribute rows`);
+        this._shapes = shapes;
+      }
+    }
+    if (this._shapes) {
+      if (ord < 0 || ord >= this.row.doc_count) throw new ElacsymError('INTERNAL', `attributesOf: ordinal ${ord} outside the segment`);
+      return buildAttributes(this._shapes.keysOf(ord), (name) => this.columnReader(name).get(ord));
     }
     try {
-      return JSON.parse(this._docs.get(ord)) as Doc['attributes'];
+      return JSON.parse(this._docs!.get(ord)) as Doc['attributes'];
     } catch (e) {
       if (e instanceof ElacsymError) throw e;
       throw new ElacsymError('CORRUPT_SEGMENT', `${this.file.path}: attributes of ordinal ${ord} are not valid JSON`, { details: { path: this.file.path } });
     }
+  }
+
+  private columnReader(name: string): ColumnReader {
+    let r = this._cols.get(name);
+    if (!r) {
+      r = new ColumnReader(this.section(`col:${name}`), `${this.file.path}: column ${name}`);
+      if (r.length !== this.row.doc_count) throw this.countMismatch(`column ${name} of ${r.length} rows`);
+      this._cols.set(name, r);
+    }
+    return r;
   }
 
   /** The stored (original) vector of an ordinal, or null. */

@@ -107,8 +107,26 @@ describe('index files read by range', () => {
     await withFlip(section('ids').offset + 4 + 4 * (ordOf(target.id) + 1), () => expectCorrupt(vectorQuery));
   });
 
-  it('a flipped byte in the attributes section fails the query instead of returning other attributes', async () => {
-    await withFlip(stringAt('docs', ordOf(target.id)) + 40, () => expectCorrupt(vectorQuery));
+  it('a flipped byte in an attribute column or the attribute shapes fails the query instead of returning other attributes', async () => {
+    // The segment has no docs section: attributes are rebuilt from the typed columns (index/filter/columns.ts).
+    expect(file.has('docs')).toBe(false);
+    const bytes = readFileSync(idx);
+    const ord = ordOf(target.id);
+    const note = section('col:note');
+    // the target's note in the column's dictionary text (each note is distinct)
+    const text = bytes.indexOf(`n${target.id} lorem`, note.offset, 'utf8');
+    expect(text).toBeGreaterThan(note.offset);
+    expect(text).toBeLessThan(note.offset + note.length);
+    await withFlip(text + 40, () => expectCorrupt(vectorQuery));
+    // the target's dictionary code (header 24 bytes, presence bitmap padded to 8, then codes of width w)
+    const w = bytes[note.offset + 6]!;
+    const codes = note.offset + 24 + Math.ceil(Math.ceil(docs.length / 8) / 8) * 8;
+    await withFlip(codes + ord * w, () => expectCorrupt(vectorQuery));
+    // its presence bit
+    await withFlip(note.offset + 24 + (ord >> 3), () => expectCorrupt(vectorQuery));
+    // its shape code in the attrs section (16-byte header, then one code per document)
+    const attrs = section('attrs');
+    await withFlip(attrs.offset + 16 + ord * bytes[attrs.offset + 5]!, () => expectCorrupt(vectorQuery));
   });
 
   it('a flipped byte in the vectors section fails the query instead of returning another vector', async () => {
