@@ -15,7 +15,7 @@ import { createAnalyzer } from '../index/fulltext/analyzer.js';
 import { buildFieldIndex } from '../index/fulltext/postings.js';
 import { buildIvf } from '../index/vector/ivf.js';
 import { writeSegmentParquet } from '../storage/parquet.js';
-import { buildSegmentFile, encodeStringTable } from '../storage/segment-file.js';
+import { blockChecksums, buildSegmentFile, encodeStringTable } from '../storage/segment-file.js';
 import { crc32 } from '../util/crc32.js';
 import type { SegmentStore } from '../storage/segment-store.js';
 
@@ -40,8 +40,12 @@ export async function buildSegment(docs: readonly Doc[], schema: Schema, seed: n
   // The caller may stop awaiting (interrupt) before the IVF promise settles: never leave it unhandled.
   ivf?.catch(() => undefined);
   onPhase?.('parquet');
-  const { bytes: parquet } = await writeSegmentParquet(docs, schema);
-  const sections = buildSections(docs, schema, vec, onPhase);
+  const { bytes: parquet, vectorLocator } = await writeSegmentParquet(docs, schema);
+  const sections = buildSections(docs, schema, onPhase);
+  // Vectors are stored once, in the Parquet file: the index file says where each one is (`vecloc`) and
+  // carries the block checksums of the Parquet file (`parquet-crc`), so a query reads one vector by range
+  // and verifies the blocks it touches (see SegmentHandle.vectorOf).
+  if (vectorLocator) sections.push({ name: 'vecloc', bytes: vectorLocator }, { name: 'parquet-crc', bytes: blockChecksums(parquet) });
   if (ivf) {
     onPhase?.('vectors');
     sections.push({ name: 'ivf', bytes: await ivf });
@@ -50,8 +54,7 @@ export async function buildSegment(docs: readonly Doc[], schema: Schema, seed: n
 }
 
 interface PackedVectors {
-  /** hasVector flags (padded to 4) followed by every ordinal's vector (zeros when absent). */
-  section: Uint8Array;
+  /** The vectors of the documents that have one, row-major. */
   packed: Float32Array;
   ords: Uint32Array;
 }
@@ -59,23 +62,18 @@ interface PackedVectors {
 function packVectors(docs: readonly Doc[], dim: number): PackedVectors | null {
   if (dim === 0) return null;
   const n = docs.length;
-  const flagsLen = (n + 3) & ~3;
   let k = 0;
   for (let i = 0; i < n; i++) if (docs[i]!.vector) k++;
-  const section = new Uint8Array(flagsLen + n * dim * 4);
-  const raw = new Float32Array(section.buffer, flagsLen, n * dim);
   const packed = new Float32Array(k * dim);
   const ords = new Uint32Array(k);
   k = 0;
   for (let i = 0; i < n; i++) {
     const v = docs[i]!.vector;
     if (!v) continue;
-    section[i] = 1;
-    raw.set(v, i * dim);
     packed.set(v, k * dim);
     ords[k++] = i;
   }
-  return { section, packed, ords };
+  return { packed, ords };
 }
 
 function startIvf(v: PackedVectors, schema: Schema, seed: number, signal?: AbortSignal): Promise<Uint8Array> {
@@ -103,14 +101,7 @@ function startIvf(v: PackedVectors, schema: Schema, seed: number, signal?: Abort
   });
 }
 
-export function buildIndexFile(docs: readonly Doc[], schema: Schema, seed: number, onPhase?: (p: BuildPhase) => void): Uint8Array[] {
-  const vec = packVectors(docs, schema.vector_dim);
-  const sections = buildSections(docs, schema, vec, onPhase);
-  if (vec) sections.push({ name: 'ivf', bytes: buildIvf(vec.packed, vec.ords, schema.vector_dim, schema.vector_metric, { seed }) });
-  return buildSegmentFile(sections);
-}
-
-function buildSections(docs: readonly Doc[], schema: Schema, vec: PackedVectors | null, onPhase?: (p: BuildPhase) => void): { name: string; bytes: Uint8Array }[] {
+function buildSections(docs: readonly Doc[], schema: Schema, onPhase?: (p: BuildPhase) => void): { name: string; bytes: Uint8Array }[] {
   const n = docs.length;
   const sections: { name: string; bytes: Uint8Array }[] = [];
   const ids = new Array<string>(n);
@@ -156,7 +147,6 @@ function buildSections(docs: readonly Doc[], schema: Schema, vec: PackedVectors 
     sections.push({ name: `ft:${name}`, bytes: buildFieldIndex(tokens) });
   }
 
-  if (vec) sections.push({ name: 'vectors', bytes: vec.section });
   return sections;
 }
 

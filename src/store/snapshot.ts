@@ -13,7 +13,8 @@ import { AttributeShapes, buildAttributes, ColumnReader } from '../index/filter/
 import type { Doc, DocId, Schema } from '../model/types.js';
 import { decodeDeletes, decodeUpserts } from '../storage/journal-codec.js';
 import { checkFormat, journalDamage, journalEntries, listSegments, readSchema, readTextReindex, type SegmentRow } from '../storage/manifest.js';
-import { SegmentFile, StringTable } from '../storage/segment-file.js';
+import { SegmentFile, StringTable, verifiedByBlocks } from '../storage/segment-file.js';
+import { VectorLocator } from '../storage/vector-locator.js';
 import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
 import { type ReadableObject, segmentStoreOf, type SegmentStore } from '../storage/segment-store.js';
 import { type ByteSource, MemorySource } from '../util/bytes.js';
@@ -46,7 +47,6 @@ export class SegmentHandle {
   private _shapes: AttributeShapes | null = null;
   /** Column readers by attribute name, for attributesOf on files without a `docs` section. */
   private readonly _cols = new Map<string, ColumnReader>();
-  private _vectors: ByteSource | null | undefined;
   /** 1 = dead (deleted or superseded); null when nothing in this segment is dead. */
   readonly dead: Uint8Array | null;
   readonly liveCount: number;
@@ -147,33 +147,89 @@ export class SegmentHandle {
     return r;
   }
 
+  /**
+   * Where the segment's vectors are. Format 2: in the Parquet file, located by the index file's `vecloc`
+   * section and verified block by block against its `parquet-crc` section (or, for a segment held in
+   * memory, against the manifest's CRC-32 of the whole file). Release 1: the index file's `vectors`
+   * section (flags by ordinal, then every ordinal's vector).
+   */
+  private vectorStore(dim: number): { loc: VectorLocator; src: ByteSource } | { section: ByteSource } | null {
+    if (this._vectorStore !== undefined) return this._vectorStore;
+    if (dim === 0) return (this._vectorStore = null);
+    const loc = this.file.readVerified('vecloc');
+    if (loc) {
+      const locator = VectorLocator.open(loc, this.row.doc_count, dim);
+      let src: ByteSource;
+      if (this.resident || this.parquet.length <= this.readWholeBytes) {
+        // Whole: a batch reads every vector anyway, and a small file costs one read; one CRC over it.
+        const bytes = this.parquet.read(0, this.parquet.length);
+        if (crc32(bytes) !== this.row.parquet_crc32) {
+          throw new ElacsymError('CORRUPT_SEGMENT', `${this.parquetPath}: fails its CRC-32 check (the file is damaged)`, { details: { path: this.parquetPath } });
+        }
+        src = new MemorySource(bytes);
+      } else {
+        const t = this.file.readVerified('parquet-crc');
+        if (!t) throw new ElacsymError('CORRUPT_SEGMENT', `${this.file.path}: missing section parquet-crc`, { details: { path: this.file.path } });
+        src = verifiedByBlocks(this.parquet, new Uint32Array(t.buffer, t.byteOffset, t.length >> 2), this.parquetPath);
+      }
+      return (this._vectorStore = { loc: locator, src });
+    }
+    const section = this.file.source('vectors');
+    if (!section) return (this._vectorStore = null);
+    const flagsLen = (this.row.doc_count + 3) & ~3;
+    if (section.length !== flagsLen + this.row.doc_count * dim * 4) throw this.countMismatch(`a vector section of ${section.length} bytes`);
+    return (this._vectorStore = { section });
+  }
+  private _vectorStore: { loc: VectorLocator; src: ByteSource } | { section: ByteSource } | null | undefined;
+  /** Parquet files up to this size are read whole for their vectors (SnapshotOptions.readWholeBytes). */
+  readWholeBytes = READ_WHOLE_BYTES;
+
   /** The stored (original) vector of an ordinal, or null. */
   vectorOf(ord: number, dim: number): Float32Array | null {
-    if (this._vectors === undefined) this._vectors = this.file.source('vectors');
-    const src = this._vectors;
-    if (!src || dim === 0) return null;
-    const flagsLen = (this.row.doc_count + 3) & ~3;
-    if (src.length !== flagsLen + this.row.doc_count * dim * 4) throw this.countMismatch(`a vector section of ${src.length} bytes`);
-    if (src.read(ord, 1)[0] !== 1) return null;
-    const b = src.read(flagsLen + ord * dim * 4, dim * 4);
+    const vs = this.vectorStore(dim);
+    if (!vs) return null;
+    let b: Uint8Array;
+    if ('loc' in vs) {
+      const at = vs.loc.offsetOf(ord);
+      if (at < 0) return null;
+      b = vs.src.read(at, dim * 4);
+    } else {
+      const flagsLen = (this.row.doc_count + 3) & ~3;
+      if (vs.section.read(ord, 1)[0] !== 1) return null;
+      b = vs.section.read(flagsLen + ord * dim * 4, dim * 4);
+    }
+    // ByteSource reads are 4-byte aligned (a copy when the file offset is not).
     return new Float32Array(b.buffer, b.byteOffset, dim);
   }
 
   /**
-   * The whole vector section as arrays (flags by ordinal, then row-major vectors) when the segment is held
-   * in memory (`loadFully`), else null: a cold query reads vectors one by one instead of the section.
+   * Every vector as arrays (flags by ordinal, then row-major vectors, zeros where absent) when the segment
+   * is held in memory (`loadFully`), else null: a cold query reads vectors one by one instead.
    */
   vectorMatrix(dim: number): { present: Uint8Array; data: Float32Array } | null {
-    if (this._vectors === undefined) this._vectors = this.file.source('vectors');
-    const src = this._vectors;
-    if (!src || dim === 0 || !(src instanceof MemorySource)) return null;
+    const vs = this.vectorStore(dim);
+    if (!vs) return null;
     const n = this.row.doc_count;
-    const flagsLen = (n + 3) & ~3;
-    if (src.length !== flagsLen + n * dim * 4) {
-      throw new ElacsymError('CORRUPT_SEGMENT', `${this.file.path}: vector section is ${src.length} bytes, expected ${flagsLen + n * dim * 4}`, { details: { path: this.file.path } });
+    if ('loc' in vs) {
+      if (!(vs.src instanceof MemorySource)) return null;
+      const all = vs.src.read(0, vs.src.length);
+      const present = new Uint8Array(n);
+      const data = new Float32Array(n * dim);
+      const out = new Uint8Array(data.buffer);
+      const len = dim * 4;
+      for (let ord = 0; ord < n; ord++) {
+        const at = vs.loc.offsetOf(ord);
+        if (at < 0) continue;
+        if (at + len > all.length) throw this.countMismatch(`a vector of ordinal ${ord} past the end of the Parquet file`);
+        present[ord] = 1;
+        out.set(all.subarray(at, at + len), ord * len);
+      }
+      return { present, data };
     }
-    const present = src.read(0, n);
-    const b = src.read(flagsLen, n * dim * 4);
+    if (!(vs.section instanceof MemorySource)) return null;
+    const flagsLen = (n + 3) & ~3;
+    const present = vs.section.read(0, n);
+    const b = vs.section.read(flagsLen, n * dim * 4);
     return { present, data: new Float32Array(b.buffer, b.byteOffset, n * dim) };
   }
 
@@ -377,7 +433,9 @@ function openSegment(store: SegmentStore, r: SegmentRow, dead: Uint8Array | null
       verified = true;
     }
     const file = SegmentFile.open(src, idxPath, { verified });
-    return new SegmentHandle(r, file, parquetPath, psrc, dead, src === fsrc ? () => fsrc.close() : null, opts.loadFully === true);
+    const handle = new SegmentHandle(r, file, parquetPath, psrc, dead, src === fsrc ? () => fsrc.close() : null, opts.loadFully === true);
+    handle.readWholeBytes = opts.readWholeBytes ?? READ_WHOLE_BYTES;
+    return handle;
   } catch (e) {
     psrc.close();
     fsrc.close(); // idempotent: it may be closed already after a whole-file read
