@@ -61,6 +61,16 @@ describe('architecture', () => {
     expect(bad).toEqual([]);
   });
 
+  it('segment files are read, written, listed and removed only through the storage port (storage/segment-store.ts)', () => {
+    // The engine (index/, query/, store/ except the local-only backup and the data-directory layout) never
+    // opens, reads, writes, lists or removes files itself: a second SegmentStore (object storage) must be
+    // able to hold every segment without touching it.
+    const engine = all.filter((f) => /^(index|query|store)\//.test(f.path) && !['store/backup.ts', 'store/data-dir.ts'].includes(f.path));
+    expect(engine.length).toBeGreaterThan(20);
+    const io = /\b(openSync|readSync|readFileSync|writeFileSync|writeSync|readdirSync|rmSync|unlinkSync|renameSync|createReadStream|createWriteStream|writeFileAtomic|FileSource)\b/;
+    expect(engine.filter((f) => io.test(f.text)).map((f) => f.path)).toEqual([]);
+  });
+
   it('each heavy dependency has one importer, and natural is imported by submodule only', () => {
     const importers = (pkg: RegExp) => all.filter((f) => imports(f.text).some((s) => pkg.test(s))).map((f) => f.path);
     expect(importers(/^better-sqlite3$/)).toEqual(['storage/sqlite.ts']);

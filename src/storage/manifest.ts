@@ -21,11 +21,16 @@ import { asStorageError, type Db } from './sqlite.js';
  *      (see readTextReindex). Written only by namespaces that use them (init with such a schema, `alter`),
  *      so every other namespace stays at SEGMENT_FORMAT_VERSION; an older elacsym refuses a v3 manifest
  *      with FORMAT_TOO_NEW instead of answering queries with the wrong analyzer.
+ *   4  storage format 2 (issue 11): segments whose Parquet file holds typed columns and the only copy of
+ *      the vectors, and whose index file has typed filter columns (no `docs`/`vectors` sections) and an
+ *      IVF over quantized codes. Every new manifest, and every manifest a writer adds such a segment to
+ *      (older segments stay readable side by side until compaction rewrites them); an elacsym of format
+ *      3 refuses it with FORMAT_TOO_NEW instead of failing on the first segment it cannot read.
  */
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
 
-/** The version every manifest is created with and raised to by its segments (see FORMAT_VERSION, 2). */
-export const SEGMENT_FORMAT_VERSION = 2;
+/** The version every manifest is created with and raised to by its segments (see FORMAT_VERSION, 2 and 4). */
+export const SEGMENT_FORMAT_VERSION = 4;
 
 /**
  * Meta key: JSON object field -> segment id. Segments with a LOWER id hold a full-text index of that
@@ -257,6 +262,6 @@ export function insertSegment(
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   ).run(f.id, level, f.docCount, f.parquet, f.parquetBytes, f.parquetCrc, f.idx, f.indexBytes, f.indexCrc, maxSeq, now);
   // The segment's index file is in the current segment file format: a version 1 manifest is raised with it.
-  // Raised to the segment format only: a version 3 manifest (full-text options, store/alter.ts) stays 3.
+  // Raised to the segment format (4), which includes everything version 3 marks.
   db.prepare("UPDATE meta SET value = ? WHERE key = 'format_version' AND CAST(value AS INTEGER) < ?").run(String(SEGMENT_FORMAT_VERSION), SEGMENT_FORMAT_VERSION);
 }

@@ -1,15 +1,42 @@
 /**
  * The only importer of parquet-wasm and apache-arrow. Both are loaded lazily (dynamic import, ~250 ms):
  * flush, compaction, export and deep health checks need them; queries never do (they read the segment's
- * index file, see segment-file.ts).
+ * index file, see segment-file.ts, and vectors by byte range through vector-locator.ts).
  *
- * Segment Parquet schema (one row per document version, in ordinal order):
- *   id          utf8      the id's JSON text: 42 for the integer 42, "42" (with quotes) for the string
- *   vector      fixed_size_list<float32>[dim], nullable   (absent when the namespace has no vectors)
- *   attributes  utf8      the attributes as a JSON object
+ * Segment Parquet layout 2 (one row per document version, in ordinal order; issue 11). Any Parquet reader
+ * (DuckDB, pyarrow, Polars, hyparquet) sees an ordinary typed table:
+ *   id       int64 when every id of the segment is an integer; utf8 (the plain string) when every id is a
+ *            well-formed string; otherwise utf8 holding model/document.ts idKey (42 -> `42`, "42" -> `"42"`).
+ *            Key-value metadata `elacsym.id_encoding` says which: "int64" | "string" | "key".
+ *   vector   fixed_size_list<float32>[dim], nullable (absent when the namespace has no vectors). Written
+ *            UNCOMPRESSED, PLAIN, without dictionary or statistics, one data page per row group, so the
+ *            vectors of a row group are contiguous float32 at the end of its column chunk: vector-locator.ts
+ *            records where, and the writer verifies every located vector before returning.
+ *   <attr>   one column per attribute present in the segment, typed from the namespace schema: string ->
+ *            utf8, integer -> int64, float -> float64, boolean -> boolean, array<string> -> list<utf8>.
+ *            A column is named as its attribute unless the name is "id" or "vector" (or taken by such a
+ *            renaming); `elacsym.columns` maps columns to attributes.
+ * Key-value metadata: `elacsym.layout` = "2", `elacsym.schema` (the namespace schema, JSON),
+ * `elacsym.id_encoding`, `elacsym.rows_per_group`, `elacsym.columns` (JSON: per attribute, in order of first
+ * appearance: name, column (null when the attribute only ever holds null), type, which nulls are explicit,
+ * and exact values for the rare strings that UTF-8 cannot hold, see below).
+ *
+ * What the model distinguishes, and so what this layout keeps exactly (Doc -> Parquet -> Doc deep-equals):
+ *   - an explicit JSON null attribute (`"a": null` survives import, the journal, get and export; patch
+ *     uses null to remove) is not an absent one: both are a Parquet null, and `elacsym.columns` lists the
+ *     minority (explicit nulls or absences) by ordinal, or says "all nulls are explicit";
+ *   - strings with unpaired surrogates ("\ud800", accepted by import and kept by the journal's JSON) have no
+ *     UTF-8 form: the column holds the well-formed replacement (U+FFFD) for other readers, and the exact value
+ *     is kept in `elacsym.columns`; string ids with one make the segment use the "key" id encoding;
+ *   - -0 is written as 0: layout 1 stored attributes as JSON text, where -0 is 0, and so does the journal.
+ *
+ * Layout 1 (still read): id utf8 (idKey), vector as above, attributes utf8 (a JSON object).
  */
-import type { Doc } from '../model/types.js';
+import { ElacsymError } from '../errors.js';
 import { idFromKey, idKey } from '../model/document.js';
+import { attributeOf, dataRecord, inferType } from '../model/schema.js';
+import type { AttrType, AttrValue, Attributes, Doc, Schema } from '../model/types.js';
+import { encodeVectorLocator, type VectorRowGroup } from './vector-locator.js';
 
 type Arrow = typeof import('apache-arrow');
 type ParquetWasm = typeof import('parquet-wasm');
@@ -22,76 +49,555 @@ function load(): Promise<{ arrow: Arrow; pq: ParquetWasm }> {
 
 const enc = new TextEncoder();
 
-function utf8Data(arrow: Arrow, strings: readonly string[]) {
-  const offsets = new Int32Array(strings.length + 1);
+function utf8Data(arrow: Arrow, strings: readonly (string | null)[]) {
+  const n = strings.length;
+  const offsets = new Int32Array(n + 1);
   let cap = 0;
-  for (const s of strings) cap += s.length * 3;
+  let nulls = 0;
+  for (const s of strings) {
+    if (s === null) nulls++;
+    else cap += s.length * 3;
+  }
+  const valid = nulls > 0 ? new Uint8Array((n + 7) >> 3) : undefined;
   const buf = new Uint8Array(cap);
   let at = 0;
-  for (let i = 0; i < strings.length; i++) {
-    at += enc.encodeInto(strings[i]!, buf.subarray(at)).written;
+  for (let i = 0; i < n; i++) {
+    const s = strings[i]!;
+    if (s !== null) {
+      at += enc.encodeInto(s, buf.subarray(at)).written;
+      if (valid) valid[i >> 3]! |= 1 << (i & 7);
+    }
     offsets[i + 1] = at;
   }
-  return arrow.makeData({ type: new arrow.Utf8(), length: strings.length, valueOffsets: offsets, data: buf.subarray(0, at), nullCount: 0 });
+  return arrow.makeData({ type: new arrow.Utf8(), length: n, valueOffsets: offsets, data: buf.subarray(0, at), nullCount: nulls, nullBitmap: valid });
 }
 
-export async function writeSegmentParquet(docs: readonly Doc[], dim: number): Promise<Uint8Array> {
+/** Strings with an unpaired surrogate: no UTF-8 form (TextEncoder would silently write U+FFFD). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const wellFormed = (s: string) => !LONE_SURROGATE.test(s);
+const toWellFormed = (s: string) => s.replace(new RegExp(LONE_SURROGATE.source, 'g'), '\uFFFD');
+
+/** Rows per row group: at most 16,384 (bounded memory when compaction reads one row group at a time, few
+ *  footer entries, good compression of the attribute columns), and at most ~16 MiB of vectors per row group,
+ *  which is also the one data page the vector column may have (see writerProperties). */
+export function rowsPerGroupFor(dim: number): number {
+  return Math.max(64, Math.min(16_384, Math.floor((16 << 20) / Math.max(1, dim * 4))));
+}
+
+/** Compression of every column except the vector (see docs/performance.md, "Segment Parquet layout 2"). */
+const ATTRIBUTE_CODEC = 'ZSTD' as const;
+
+/** How one attribute is stored (`elacsym.columns`, JSON). */
+interface ColumnMeta {
+  /** The attribute's name. */
+  a: string;
+  /** Its column, or null when every value of the segment is null (no type to give a column). */
+  c: string | null;
+  t: AttrType | null;
+  /**
+   * Which of the column's nulls are explicit (`"a": null`) rather than absent: omitted = none, "all", or
+   * {e: ordinals} (these are explicit, the others absent) or {x: ordinals} (these are absent, the others explicit).
+   */
+  n?: 'all' | { e: number[] } | { x: number[] };
+  /** Exact values that the column holds only approximately (strings with unpaired surrogates): [ordinal, value]. */
+  v?: [number, AttrValue][];
+}
+
+export interface SegmentParquet {
+  bytes: Uint8Array;
+  /** encodeVectorLocator's bytes, or null when the namespace has no vectors. */
+  vectorLocator: Uint8Array | null;
+  rowsPerGroup: number;
+}
+
+function internal(msg: string): never {
+  throw new ElacsymError('INTERNAL', `segment Parquet writer: ${msg}`);
+}
+
+function fits(t: AttrType, v: AttrValue): boolean {
+  switch (t) {
+    case 'string':
+      return typeof v === 'string';
+    case 'integer':
+      return typeof v === 'number' && Number.isSafeInteger(v);
+    case 'float':
+      return typeof v === 'number' && Number.isFinite(v);
+    case 'boolean':
+      return typeof v === 'boolean';
+    case 'array<string>':
+      return Array.isArray(v) && v.every((x) => typeof x === 'string');
+  }
+}
+
+/**
+ * Write a segment's documents (ordinal = position) as a layout-2 Parquet file and locate its vectors.
+ * Throws INTERNAL (never returns a wrong locator) if the written bytes do not hold the vectors where the
+ * locator says.
+ */
+export async function writeSegmentParquet(docs: readonly Doc[], schema: Schema, options: { codec?: 'SNAPPY' | 'ZSTD'; rowsPerGroup?: number } = {}): Promise<SegmentParquet> {
   const { arrow, pq } = await load();
   const n = docs.length;
-  const ids = new Array<string>(n);
-  const attrs = new Array<string>(n);
-  for (let i = 0; i < n; i++) {
-    ids[i] = idKey(docs[i]!.id);
-    attrs[i] = JSON.stringify(docs[i]!.attributes);
+  const dim = schema.vector_dim;
+  const R = options.rowsPerGroup ?? rowsPerGroupFor(dim);
+  const codec = pq.Compression[options.codec ?? ATTRIBUTE_CODEC];
+  const columns: Record<string, import('apache-arrow').Vector> = dataRecord();
+  const order: string[] = [];
+
+  // Ids.
+  let idEncoding: 'int64' | 'string' | 'key' = 'int64';
+  if (docs.some((d) => typeof d.id === 'string')) {
+    idEncoding = docs.every((d) => typeof d.id === 'string' && wellFormed(d.id)) ? 'string' : 'key';
   }
-  const columns: Record<string, import('apache-arrow').Vector> = { id: arrow.makeVector(utf8Data(arrow, ids)) };
+  if (idEncoding === 'int64') {
+    const ids = new BigInt64Array(n);
+    for (let i = 0; i < n; i++) ids[i] = BigInt(docs[i]!.id);
+    columns.id = arrow.makeVector(arrow.makeData({ type: new arrow.Int64(), length: n, data: ids, nullCount: 0 }));
+  } else {
+    columns.id = arrow.makeVector(utf8Data(arrow, docs.map((d) => (idEncoding === 'string' ? (d.id as string) : idKey(d.id)))));
+  }
+  order.push('id');
+
+  // Vectors.
+  let present: Uint8Array | null = null;
+  let values: Float32Array | null = null;
   if (dim > 0) {
-    const values = new Float32Array(n * dim);
+    values = new Float32Array(n * dim);
+    present = new Uint8Array(n);
     const valid = new Uint8Array((n + 7) >> 3);
     let nulls = 0;
     for (let i = 0; i < n; i++) {
       const v = docs[i]!.vector;
       if (v) {
+        if (v.length !== dim) internal(`document ${i} has a vector of ${v.length} numbers, not ${dim}`);
         values.set(v, i * dim);
         valid[i >> 3]! |= 1 << (i & 7);
+        present[i] = 1;
       } else nulls++;
     }
     const child = arrow.makeData({ type: new arrow.Float32(), length: n * dim, data: values });
     const type = new arrow.FixedSizeList(dim, new arrow.Field('item', new arrow.Float32(), false));
-    columns.vector = arrow.makeVector(
-      arrow.makeData({ type, length: n, child, nullCount: nulls, nullBitmap: nulls > 0 ? valid : undefined }),
-    );
+    columns.vector = arrow.makeVector(arrow.makeData({ type, length: n, child, nullCount: nulls, nullBitmap: nulls > 0 ? valid : undefined }));
+    order.push('vector');
   }
-  columns.attributes = arrow.makeVector(utf8Data(arrow, attrs));
-  const table = new arrow.Table(columns);
+
+  // Attributes, in order of first appearance (so documents read back with their keys in that order).
+  const names: string[] = [];
+  const seen = new Set<string>();
+  for (const d of docs) {
+    for (const k of Object.keys(d.attributes)) {
+      if (!seen.has(k)) {
+        seen.add(k);
+        names.push(k);
+      }
+    }
+  }
+  // Column names: the attribute's own, except the reserved "id" and "vector", which get a suffix that no
+  // other attribute of the segment uses.
+  const taken = new Set<string>(['id', 'vector', ...names]);
+  const colName = new Map<string, string>();
+  for (const a of names) {
+    if (a !== 'id' && a !== 'vector') colName.set(a, a);
+    else {
+      let k = 1;
+      while (taken.has(`${a}_${k}`)) k++;
+      taken.add(`${a}_${k}`);
+      colName.set(a, `${a}_${k}`);
+    }
+  }
+  const metas: ColumnMeta[] = [];
+  const colTypes = new Map<string, AttrType>();
+  for (const a of names) {
+    const raw: (AttrValue | undefined)[] = new Array(n);
+    const explicit: number[] = [];
+    const absent: number[] = [];
+    let nonNull = 0;
+    for (let i = 0; i < n; i++) {
+      const attrs = docs[i]!.attributes;
+      const v = Object.hasOwn(attrs, a) ? attrs[a] : undefined;
+      raw[i] = v;
+      if (v === undefined) absent.push(i);
+      else if (v === null) explicit.push(i);
+      else nonNull++;
+    }
+    let t: AttrType | null = attributeOf(schema, a)?.type ?? null;
+    if (t === null && nonNull > 0) {
+      // Import records every attribute it sees with a value in the schema; this is a safety net.
+      const first = raw.find((v) => v !== undefined && v !== null) as AttrValue;
+      t = inferType(first);
+    }
+    const meta: ColumnMeta = { a, c: t === null ? null : colName.get(a)!, t };
+    if (explicit.length > 0) meta.n = absent.length === 0 ? 'all' : explicit.length <= absent.length ? { e: explicit } : { x: absent };
+    metas.push(meta);
+    if (t === null) continue;
+    const exact: [number, AttrValue][] = [];
+    const col = meta.c!;
+    const vals = raw.map((v, i) => {
+      if (v === undefined || v === null) return null;
+      if (!fits(t, v)) internal(`attribute ${JSON.stringify(a)} of document ${i} does not fit its type ${t}`);
+      if (typeof v === 'string' && !wellFormed(v)) {
+        exact.push([i, v]);
+        return toWellFormed(v);
+      }
+      if (Array.isArray(v) && !v.every(wellFormed)) {
+        exact.push([i, v]);
+        return v.map(toWellFormed);
+      }
+      return v;
+    });
+    if (exact.length > 0) meta.v = exact;
+    columns[col] = arrow.makeVector(attributeData(arrow, t, vals) as import('apache-arrow').Data);
+    colTypes.set(col, t);
+    order.push(col);
+  }
+
+  const table = new arrow.Table(Object.fromEntries(order.map((c) => [c, columns[c]!])));
   const wasmTable = pq.Table.fromIPCStream(arrow.tableToIPC(table, 'stream'));
-  const props = new pq.WriterPropertiesBuilder()
-    .setCompression(pq.Compression.SNAPPY)
+  const meta = new Map<string, string>([
+    ['elacsym.layout', '2'],
+    ['elacsym.schema', JSON.stringify(schema)],
+    ['elacsym.id_encoding', idEncoding],
+    ['elacsym.rows_per_group', String(R)],
+    ['elacsym.columns', JSON.stringify(metas)],
+  ]);
+  // Defaults are the vector column's settings: parquet-wasm addresses per-column settings by a one-part
+  // column path, which cannot name a nested leaf (vector.list.item), so the vector takes the defaults and
+  // every top-level column overrides them. list<utf8> attributes are nested too: they share the vector's
+  // UNCOMPRESSED/PLAIN settings (a known cost, docs/performance.md).
+  let b = new pq.WriterPropertiesBuilder()
+    .setWriterVersion(pq.WriterVersion.V1)
+    .setCompression(pq.Compression.UNCOMPRESSED)
     .setDictionaryEnabled(false)
-    .setCreatedBy('elacsym')
-    .build();
-  return pq.writeParquet(wasmTable, props);
+    .setEncoding(pq.Encoding.PLAIN)
+    .setStatisticsEnabled(pq.EnabledStatistics.None)
+    .setMaxRowGroupSize(R)
+    // One data page per row group and column: larger than a row group's vectors plus its levels.
+    .setDataPageSizeLimit(Math.max(1 << 20, R * Math.max(dim, 1) * 4 * 2))
+    .setKeyValueMetadata(meta)
+    .setCreatedBy('elacsym');
+  b = b.setColumnCompression('id', codec);
+  if (idEncoding === 'int64') b = b.setColumnEncoding('id', pq.Encoding.DELTA_BINARY_PACKED).setColumnStatisticsEnabled('id', pq.EnabledStatistics.Chunk);
+  for (const [col, t] of colTypes) {
+    if (t === 'array<string>') continue;
+    b = b.setColumnCompression(col, codec);
+    if (t === 'string' || t === 'integer' || t === 'float') b = b.setColumnDictionaryEnabled(col, true);
+    if (t !== 'string') b = b.setColumnStatisticsEnabled(col, pq.EnabledStatistics.Chunk);
+  }
+  const bytes = pq.writeParquet(wasmTable, b.build());
+
+  let vectorLocator: Uint8Array | null = null;
+  if (dim > 0) vectorLocator = locateVectors(bytes, n, dim, R, present!, values!);
+  return { bytes, vectorLocator, rowsPerGroup: R };
 }
 
-export async function readSegmentParquet(bytes: Uint8Array): Promise<Doc[]> {
-  const { arrow, pq } = await load();
-  const table = arrow.tableFromIPC(pq.readParquet(bytes).intoIPCStream());
+function attributeData(arrow: Arrow, t: AttrType, vals: readonly (AttrValue | null)[]) {
+  const n = vals.length;
+  let nulls = 0;
+  const valid = new Uint8Array((n + 7) >> 3);
+  for (let i = 0; i < n; i++) {
+    if (vals[i] === null) nulls++;
+    else valid[i >> 3]! |= 1 << (i & 7);
+  }
+  const nullBitmap = nulls > 0 ? valid : undefined;
+  switch (t) {
+    case 'string':
+      return utf8Data(arrow, vals as (string | null)[]);
+    case 'integer': {
+      const data = new BigInt64Array(n);
+      for (let i = 0; i < n; i++) if (vals[i] !== null) data[i] = BigInt(vals[i] as number);
+      return arrow.makeData({ type: new arrow.Int64(), length: n, data, nullCount: nulls, nullBitmap });
+    }
+    case 'float': {
+      const data = new Float64Array(n);
+      // `+ 0` turns -0 into 0, as layout 1's JSON text did.
+      for (let i = 0; i < n; i++) if (vals[i] !== null) data[i] = (vals[i] as number) + 0;
+      return arrow.makeData({ type: new arrow.Float64(), length: n, data, nullCount: nulls, nullBitmap });
+    }
+    case 'boolean': {
+      const data = new Uint8Array((n + 7) >> 3);
+      for (let i = 0; i < n; i++) if (vals[i] === true) data[i >> 3]! |= 1 << (i & 7);
+      return arrow.makeData({ type: new arrow.Bool(), length: n, data, nullCount: nulls, nullBitmap });
+    }
+    case 'array<string>': {
+      const flat: string[] = [];
+      const offsets = new Int32Array(n + 1);
+      for (let i = 0; i < n; i++) {
+        const v = vals[i] as string[] | null;
+        if (v !== null) for (const s of v) flat.push(s);
+        offsets[i + 1] = flat.length;
+      }
+      const child = utf8Data(arrow, flat);
+      const type = new arrow.List(new arrow.Field('item', new arrow.Utf8(), false));
+      return arrow.makeData({ type, length: n, valueOffsets: offsets, child, nullCount: nulls, nullBitmap });
+    }
+  }
+}
+
+/**
+ * Where the vectors are in `bytes`: per row group, the vector column chunk ends with the row group's present
+ * vectors, PLAIN float32 back to back (one uncompressed data page: header, levels, values). Every vector is
+ * compared with the written bytes; any difference is a bug (INTERNAL), never a wrong locator. Exported for
+ * the test that proves it.
+ */
+export function locateVectors(bytes: Uint8Array, n: number, dim: number, R: number, present: Uint8Array, values: Float32Array): Uint8Array {
+  const footer = readParquetFooter(bytes);
+  const groups: VectorRowGroup[] = [];
+  const stride = dim * 4;
+  const valueBytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  let first = 0;
+  for (let g = 0; g < footer.rowGroups.length; g++) {
+    const rg = footer.rowGroups[g]!;
+    const expect = Math.min(R, n - first);
+    if (rg.numRows !== expect) internal(`row group ${g} has ${rg.numRows} rows, expected ${expect}`);
+    const chunk = rg.columns.find((c) => c.path.length === 3 && c.path[0] === 'vector');
+    if (!chunk) internal(`row group ${g} has no vector column chunk`);
+    if (chunk.codec !== 0) internal(`the vector column chunk of row group ${g} is compressed (codec ${chunk.codec})`);
+    const start = chunk.dictionaryPageOffset !== null && chunk.dictionaryPageOffset > 0 ? Math.min(chunk.dictionaryPageOffset, chunk.dataPageOffset) : chunk.dataPageOffset;
+    const end = start + chunk.totalCompressedSize;
+    let k = 0;
+    for (let i = first; i < first + rg.numRows; i++) k += present[i]!;
+    const at = end - k * stride;
+    if (at < start || end > bytes.length) internal(`row group ${g}: vector values do not fit in their column chunk`);
+    let o = at;
+    for (let i = first; i < first + rg.numRows; i++) {
+      if (!present[i]) continue;
+      if (!Buffer.from(bytes.buffer, bytes.byteOffset + o, stride).equals(Buffer.from(valueBytes.buffer, valueBytes.byteOffset + i * stride, stride))) {
+        internal(`row group ${g}: the bytes at ${o} are not the vector of ordinal ${i}`);
+      }
+      o += stride;
+    }
+    groups.push({ firstOrdinal: first, offset: at });
+    first += rg.numRows;
+  }
+  if (first !== n) internal(`the row groups hold ${first} rows, not ${n}`);
+  return encodeVectorLocator(n, dim, R, groups, (ord) => present[ord] === 1);
+}
+
+// --- Reading -------------------------------------------------------------------------------------------
+
+type ArrowTable = import('apache-arrow').Table;
+
+interface Layout2 {
+  idEncoding: 'int64' | 'string' | 'key';
+  columns: ColumnMeta[];
+}
+
+function layoutOf(table: ArrowTable): Layout2 | null {
+  const md = table.schema.metadata;
+  const layout = md.get('elacsym.layout');
+  if (layout === undefined) return null;
+  if (layout !== '2') throw new ElacsymError('FORMAT_TOO_NEW', `segment Parquet layout ${JSON.stringify(layout)} is not one this elacsym reads`);
+  const idEncoding = md.get('elacsym.id_encoding');
+  if (idEncoding !== 'int64' && idEncoding !== 'string' && idEncoding !== 'key') throw new Error(`unknown id encoding ${JSON.stringify(idEncoding)}`);
+  const columns = JSON.parse(md.get('elacsym.columns') ?? 'null') as ColumnMeta[];
+  if (!Array.isArray(columns)) throw new Error('elacsym.columns is missing');
+  return { idEncoding, columns };
+}
+
+/** Documents of a decoded table whose first row is ordinal `first` of the segment. */
+function toDocs(table: ArrowTable, layout: Layout2 | null, first: number): Doc[] {
   const n = table.numRows;
   const idCol = table.getChild('id');
-  const attrCol = table.getChild('attributes');
-  if (!idCol || !attrCol) throw new Error('segment Parquet file lacks the id or attributes column');
+  if (!idCol) throw new Error('segment Parquet file lacks the id column');
   const vecCol = table.getChild('vector');
   const out: Doc[] = new Array(n);
-  for (let i = 0; i < n; i++) {
+  const vectorOf = (i: number): Float32Array | null => {
     const v = vecCol?.get(i) as { toArray(): Float32Array } | null | undefined;
-    out[i] = {
-      id: idFromKey(idCol.get(i) as string),
-      vector: v ? Float32Array.from(v.toArray()) : null,
-      attributes: JSON.parse(attrCol.get(i) as string),
-    };
+    return v ? Float32Array.from(v.toArray()) : null;
+  };
+  if (layout === null) {
+    const attrCol = table.getChild('attributes');
+    if (!attrCol) throw new Error('segment Parquet file lacks the attributes column');
+    for (let i = 0; i < n; i++) {
+      out[i] = { id: idFromKey(idCol.get(i) as string), vector: vectorOf(i), attributes: JSON.parse(attrCol.get(i) as string) };
+    }
+    return out;
+  }
+  const cols = layout.columns.map((m) => {
+    const col = m.c === null ? null : table.getChild(m.c);
+    if (m.c !== null && !col) throw new Error(`segment Parquet file lacks the column ${JSON.stringify(m.c)}`);
+    // Ordinals of this table's rows whose null is explicit (or, with `x`, absent), and exact values.
+    const list = m.n === undefined || m.n === 'all' ? null : 'e' in m.n ? m.n.e : m.n.x;
+    const listed = list ? new Set(list.filter((o) => o >= first && o < first + n)) : null;
+    const explicitIfListed = m.n !== undefined && m.n !== 'all' && 'e' in m.n;
+    const exact = m.v ? new Map(m.v.filter(([o]) => o >= first && o < first + n)) : null;
+    return { m, col, listed, explicitIfListed, exact };
+  });
+  for (let i = 0; i < n; i++) {
+    const raw = idCol.get(i) as bigint | string;
+    const id = layout.idEncoding === 'int64' ? Number(raw) : layout.idEncoding === 'string' ? (raw as string) : idFromKey(raw as string);
+    const attributes: Attributes = dataRecord();
+    for (const { m, col, listed, explicitIfListed, exact } of cols) {
+      const ord = first + i;
+      const v = col ? (col.get(i) as unknown) : null;
+      if (v === null || v === undefined) {
+        const explicit = m.n === undefined ? false : m.n === 'all' ? true : explicitIfListed === listed!.has(ord);
+        if (explicit) attributes[m.a] = null;
+        continue;
+      }
+      const x = exact?.get(ord);
+      if (x !== undefined) attributes[m.a] = x;
+      else if (typeof v === 'bigint') attributes[m.a] = Number(v);
+      else if (typeof v === 'object') attributes[m.a] = Array.from((v as { toArray(): ArrayLike<string> }).toArray());
+      else attributes[m.a] = v as string | number | boolean;
+    }
+    out[i] = { id, vector: vectorOf(i), attributes };
   }
   return out;
 }
+
+/** A segment's documents, in ordinal order, from a layout-1 or layout-2 file. */
+export async function readSegmentParquet(bytes: Uint8Array): Promise<Doc[]> {
+  const { arrow, pq } = await load();
+  const table = arrow.tableFromIPC(pq.readParquet(bytes).intoIPCStream());
+  return toDocs(table, layoutOf(table), 0);
+}
+
+/**
+ * A segment's documents one row group at a time (either layout): memory bounded by a row group, for merges
+ * that must not hold whole segments.
+ */
+export async function* readSegmentParquetRowGroups(bytes: Uint8Array): AsyncGenerator<Doc[]> {
+  const { arrow, pq } = await load();
+  const footer = readParquetFooter(bytes);
+  let first = 0;
+  for (let g = 0; g < footer.rowGroups.length; g++) {
+    const table = arrow.tableFromIPC(pq.readParquet(bytes, { rowGroups: [g] }).intoIPCStream());
+    if (table.numRows !== footer.rowGroups[g]!.numRows) throw new Error(`row group ${g} decoded ${table.numRows} rows, its footer says ${footer.rowGroups[g]!.numRows}`);
+    yield toDocs(table, layoutOf(table), first);
+    first += table.numRows;
+  }
+}
+
+// --- The footer ----------------------------------------------------------------------------------------
+
+export interface ParquetColumnChunk {
+  path: string[];
+  codec: number;
+  numValues: number;
+  totalCompressedSize: number;
+  dataPageOffset: number;
+  dictionaryPageOffset: number | null;
+}
+export interface ParquetFooter {
+  numRows: number;
+  rowGroups: { numRows: number; columns: ParquetColumnChunk[] }[];
+}
+
+/**
+ * The parts of a Parquet footer (FileMetaData, Thrift compact protocol) that locating vectors and reading
+ * by row group need. A small reader of our own rather than a dependency: the CLI bundle stays as it is.
+ */
+export function readParquetFooter(bytes: Uint8Array): ParquetFooter {
+  const len = bytes.length;
+  const tail = new DataView(bytes.buffer, bytes.byteOffset + len - 8, 8);
+  if (len < 12 || tail.getUint32(4, true) !== 0x31524150 /* PAR1 */) throw new Error('not a Parquet file (no PAR1 trailer)');
+  const mdLen = tail.getUint32(0, true);
+  if (mdLen > len - 12) throw new Error('Parquet footer length out of range');
+  const r = new ThriftReader(bytes.subarray(len - 8 - mdLen, len - 8));
+  const fmd = r.struct();
+  const num = (v: unknown) => (typeof v === 'number' ? v : Number.NaN);
+  const rowGroups = ((fmd.get(4) as Map<number, unknown>[] | undefined) ?? []).map((rg) => ({
+    numRows: num(rg.get(3)),
+    columns: ((rg.get(1) as Map<number, unknown>[] | undefined) ?? []).map((cc) => {
+      const md = cc.get(3) as Map<number, unknown> | undefined;
+      if (!md) throw new Error('Parquet column chunk without metadata');
+      return {
+        path: (md.get(3) as Uint8Array[]).map((p) => new TextDecoder().decode(p)),
+        codec: num(md.get(4)),
+        numValues: num(md.get(5)),
+        totalCompressedSize: num(md.get(7)),
+        dataPageOffset: num(md.get(9)),
+        dictionaryPageOffset: md.has(11) ? num(md.get(11)) : null,
+      };
+    }),
+  }));
+  return { numRows: num(fmd.get(3)), rowGroups };
+}
+
+/** Thrift compact protocol, read generically: a struct is a Map from field id to value. */
+class ThriftReader {
+  private at = 0;
+  constructor(private readonly b: Uint8Array) {}
+  private byte(): number {
+    if (this.at >= this.b.length) throw new Error('Parquet footer truncated');
+    return this.b[this.at++]!;
+  }
+  private varint(): number {
+    let result = 0;
+    let mul = 1;
+    for (;;) {
+      const x = this.byte();
+      result += (x & 0x7f) * mul;
+      if ((x & 0x80) === 0) return result;
+      mul *= 128;
+      if (mul > 2 ** 63) throw new Error('Parquet footer: varint too long');
+    }
+  }
+  private zigzag(): number {
+    const u = this.varint();
+    // Exact for |v| < 2^53: offsets and counts in real files.
+    return u % 2 === 0 ? u / 2 : -(u + 1) / 2;
+  }
+  private value(type: number): unknown {
+    switch (type) {
+      case 1:
+        return true;
+      case 2:
+        return false;
+      case 3:
+        return (this.byte() << 24) >> 24;
+      case 4:
+      case 5:
+      case 6:
+        return this.zigzag();
+      case 7:
+        this.at += 8;
+        return null;
+      case 8: {
+        const n = this.varint();
+        if (this.at + n > this.b.length) throw new Error('Parquet footer truncated');
+        const s = this.b.subarray(this.at, this.at + n);
+        this.at += n;
+        return s;
+      }
+      case 9:
+      case 10: {
+        const h = this.byte();
+        const size = h >> 4 === 15 ? this.varint() : h >> 4;
+        const et = h & 15;
+        const out: unknown[] = [];
+        for (let i = 0; i < size; i++) out.push(et === 1 || et === 2 ? this.byte() === 1 : this.value(et));
+        return out;
+      }
+      case 11: {
+        const size = this.varint();
+        if (size === 0) return null;
+        const kv = this.byte();
+        for (let i = 0; i < size; i++) {
+          this.value(kv >> 4);
+          this.value(kv & 15);
+        }
+        return null;
+      }
+      case 12:
+        return this.struct();
+      default:
+        throw new Error(`Parquet footer: unknown Thrift type ${type}`);
+    }
+  }
+  struct(): Map<number, unknown> {
+    const out = new Map<number, unknown>();
+    let id = 0;
+    for (;;) {
+      const h = this.byte();
+      if (h === 0) return out;
+      const delta = h >> 4;
+      id = delta === 0 ? this.zigzag() : id + delta;
+      out.set(id, this.value(h & 15));
+    }
+  }
+}
+
 
 /**
  * The rows of any Parquet file as plain records (`import --format parquet`), column name -> value:

@@ -255,6 +255,18 @@ export class SegmentFile {
 }
 
 /**
+ * `raw` (another file of the segment, e.g. its Parquet file) read by range with every block it touches
+ * verified against `table` (CRC-32 of each `blockBytes` slice, as blockChecksums makes it) before any
+ * byte is returned; a mismatch is CORRUPT_SEGMENT naming `path`.
+ */
+export function verifiedByBlocks(raw: ByteSource, table: Uint32Array, path: string, blockBytes = SEGMENT_BLOCK_BYTES): ByteSource {
+  if (table.length !== Math.ceil(raw.length / blockBytes)) {
+    throw new ElacsymError('CORRUPT_SEGMENT', `${path}: its block checksum table covers ${table.length} blocks, the file has ${Math.ceil(raw.length / blockBytes)}`, { details: { path } });
+  }
+  return new BlockVerifiedSource(raw, blockBytes, () => table, path, path, '');
+}
+
+/**
  * A section read by range with every block it touches checked against the section's block checksum
  * table before any byte is returned. Small reads (ids, attributes, single vectors) keep their verified
  * blocks in a small cache, so a query that reads many neighbouring entries pays each block once.

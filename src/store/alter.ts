@@ -21,11 +21,11 @@ import type { Writer } from './writer.js';
 
 /** The manifest format a namespace with this schema needs (see FORMAT_VERSION in storage/manifest.ts). */
 export function manifestVersionFor(schema: Schema, reindexPending: boolean): number {
-  if (reindexPending) return 3;
+  if (reindexPending) return Math.max(3, SEGMENT_FORMAT_VERSION);
   for (const a of Object.values(schema.attributes)) {
     const ft = a.full_text;
     if (!ft) continue;
-    if (ft.ascii_folding === true || ft.stopwords !== undefined || ft.tokenizer === 'unicode' || !RELEASE1_LANGUAGES.includes(ft.language)) return 3;
+    if (ft.ascii_folding === true || ft.stopwords !== undefined || ft.tokenizer === 'unicode' || !RELEASE1_LANGUAGES.includes(ft.language)) return Math.max(3, SEGMENT_FORMAT_VERSION);
   }
   return SEGMENT_FORMAT_VERSION;
 }

@@ -26,7 +26,7 @@ import { idKey } from '../model/document.js';
 import type { Doc } from '../model/types.js';
 import { getMeta, insertSegment, listSegments, type SegmentRow, setMeta } from '../storage/manifest.js';
 import { failpoint, failpointPause } from '../util/failpoint.js';
-import { FileSource } from '../util/bytes.js';
+import { type ReadableObject, segmentStoreOf } from '../storage/segment-store.js';
 import { envError, toEnvError } from '../util/env-error.js';
 import { writeSegment } from './segment-builder.js';
 import { decodeSegmentDocs } from './segment-docs.js';
@@ -194,10 +194,11 @@ export function planCompaction(
 
 /** Live documents of a segment, each with the ordinal it has there. */
 async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<number>): Promise<{ doc: Doc; ord: number }[]> {
-  const path = join(dir, 'segments', row.parquet_file);
-  let src: FileSource;
+  const store = segmentStoreOf(dir);
+  const path = store.pathOf(row.parquet_file);
+  let src: ReadableObject;
   try {
-    src = FileSource.open(path);
+    src = store.open(row.parquet_file);
   } catch (e) {
     // Under the writer lock nothing retires a segment behind our back: a listed file that is not there
     // is damage, not a bug.
@@ -302,7 +303,7 @@ export async function compactNamespace(
     try {
       let files: Awaited<ReturnType<typeof writeSegment>> | null = null;
       try {
-        files = docs.length > 0 ? await writeSegment(join(w.dir, 'segments'), segId, docs, w.schema, { signal }) : null;
+        files = docs.length > 0 ? await writeSegment(segmentStoreOf(w.dir), segId, docs, w.schema, { signal }) : null;
       } catch (e) {
         if (signal?.aborted) throw interrupted(committedGroups);
         throw e;

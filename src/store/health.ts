@@ -9,7 +9,7 @@
  * SQLite's integrity (integrity_check) and the id map against the ids stored in the segments; without it,
  * only sizes, presence and the id map's counts are checked (cheap enough for every minute).
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { segmentStoreOf, type SegmentStore } from '../storage/segment-store.js';
 import { join } from 'node:path';
 import { ElacsymError } from '../errors.js';
 import { checkFormat, FORMAT_VERSION, getMeta, listSegments, readSchema, readTextReindex, type SegmentRow } from '../storage/manifest.js';
@@ -87,22 +87,19 @@ export function checkNamespace(dir: string, name: string, opts: HealthOptions = 
   }
 }
 
-/** Reads a file, or null when it vanished (a concurrent compaction's garbage collection). */
-function readIfPresent(p: string): Uint8Array | null {
+/** Reads an object whole, or null when it vanished (a concurrent compaction's garbage collection). */
+function readIfPresent(store: SegmentStore, name: string): Uint8Array | null {
+  let o;
   try {
-    return new Uint8Array(readFileSync(p));
+    o = store.open(name);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
   }
-}
-
-function sizeIfPresent(p: string): number | null {
   try {
-    return statSync(p).size;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw e;
+    return o.read(0, o.length);
+  } finally {
+    o.close();
   }
 }
 
@@ -132,7 +129,8 @@ function checkSnapshot(db: Db, dir: string, name: string, opts: HealthOptions): 
     if (e.status === 'corrupt') problems.push({ severity: 'corrupt', code: 'CORRUPT_JOURNAL', message: `journal entry ${e.seq}: ${e.problem}`, path });
     if (e.status === 'quarantined') problems.push({ severity: 'degraded', code: 'QUARANTINED_JOURNAL_ENTRY', message: `journal entry ${e.seq} is quarantined: ${e.problem}`, path });
   }
-  const segDir = join(dir, 'segments');
+  const store = segmentStoreOf(dir);
+  const segDir = store.location;
   const referenced = new Set<string>();
   let segmentDocs = 0;
   let vectorIndexed = 0;
@@ -148,8 +146,8 @@ function checkSnapshot(db: Db, dir: string, name: string, opts: HealthOptions): 
       [r.index_file, r.index_bytes, r.index_crc32],
     ] as const) {
       referenced.add(file);
-      const p = join(segDir, file);
-      const size = sizeIfPresent(p);
+      const p = store.pathOf(file);
+      const size = store.size(file);
       if (size === null) {
         problems.push({ severity: 'corrupt', code: 'CORRUPT_SEGMENT', message: `segment ${r.id}: ${file} is missing`, path: p });
         continue;
@@ -159,7 +157,7 @@ function checkSnapshot(db: Db, dir: string, name: string, opts: HealthOptions): 
         continue;
       }
       if (opts.deep) {
-        const data = readIfPresent(p);
+        const data = readIfPresent(store, file);
         if (data === null) {
           problems.push({ severity: 'corrupt', code: 'CORRUPT_SEGMENT', message: `segment ${r.id}: ${file} is missing`, path: p });
         } else if (crc32(data) !== crc) {
@@ -206,7 +204,7 @@ function checkSnapshot(db: Db, dir: string, name: string, opts: HealthOptions): 
     });
   }
   if (opts.deep) problems.push(...checkIdMaps(db, rows, keysBySeg, path));
-  const orphans = findOrphans(dir, segDir, referenced);
+  const orphans = findOrphans(dir, store, referenced);
   if (orphans.length > 0) problems.push({ severity: 'degraded', code: 'ORPHAN_FILES', message: `${orphans.length} orphan files in ${segDir} (the next writer removes them)`, path: segDir });
   const backlog = journal.totals.pending_documents;
   const maxBacklog = opts.maxBacklogDocs ?? 100_000;
@@ -329,14 +327,8 @@ function checkIdMaps(db: Db, rows: readonly SegmentRow[], keysBySeg: ReadonlyMap
  * counting them made `health` under cron report "degraded" now and then over a healthy namespace. When
  * the lock cannot be inspected (no /proc/locks), temp files of a live process are in progress.
  */
-function findOrphans(dir: string, segDir: string, referenced: ReadonlySet<string>): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(segDir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
+function findOrphans(dir: string, store: SegmentStore, referenced: ReadonlySet<string>): string[] {
+  const names = store.list();
   const unreferenced = names.filter((f) => !referenced.has(f) && parseSegmentFileName(f) !== null);
   if (unreferenced.length === 0) return [];
   const held = writerLockHeld(join(dir, 'writer.lock'));

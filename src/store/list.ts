@@ -20,6 +20,7 @@ import { describeFilter, type Filter } from '../model/filter.js';
 import { unknownName } from '../model/names.js';
 import { dataRecord } from '../model/schema.js';
 import type { AttrValue, Attributes, DocId, Schema } from '../model/types.js';
+import { columnValue } from '../index/filter/evaluate.js';
 import { filterMask } from '../query/engine.js';
 import { crc32 } from '../util/crc32.js';
 import { QueryContext } from './search-sources.js';
@@ -158,7 +159,7 @@ export function listDocuments(snap: Snapshot, opts: ListOptions): ListPage {
       if (s.dead && s.dead[o]) continue;
       if (mask && mask[o] !== 1) continue;
       matches++;
-      const key: Key = { values: cols.map((c) => c[o]), id: s.idOf(o) };
+      const key: Key = { values: cols.map((c) => columnValue(c, o)), id: s.idOf(o) };
       if (after && compareKeys(opts.sort, key, after) <= 0) continue;
       cands.push({ key, src: si, ord: o });
     }

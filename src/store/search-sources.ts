@@ -8,7 +8,8 @@ import { compareIds } from '../model/document.js';
 import { attributeOf, ownValue } from '../model/schema.js';
 import type { Attributes, Doc, DocId, Schema } from '../model/types.js';
 import { idKey } from '../model/document.js';
-import type { Column } from '../index/filter/evaluate.js';
+import { type Column, columnValues } from '../index/filter/evaluate.js';
+import { isTypedColumn, TypedColumn } from '../index/filter/columns.js';
 import { type Analyzer, createAnalyzer } from '../index/fulltext/analyzer.js';
 import { type LiveStats, liveStats, liveStatsByScan } from '../index/fulltext/bm25.js';
 import { buildFieldIndex, FieldIndexReader } from '../index/fulltext/postings.js';
@@ -85,16 +86,24 @@ export class SegmentSource implements SearchSource {
   column(field: string): Column {
     let c = this.columns.get(field);
     if (c) return c;
+    const what = `${this.seg.file.path}: column ${field}`;
     const bytes = this.seg.file.readVerified(`col:${field}`);
     if (!bytes) c = new Array(this.size).fill(undefined) as Column;
-    else {
+    else if (isTypedColumn(bytes)) {
+      // Typed (written since issue 11): typed arrays over the verified bytes, no JS value per row.
+      c = new TypedColumn(bytes, what);
+      if (c.length !== this.size) {
+        throw new ElacsymError('CORRUPT_SEGMENT', `${what} has the wrong length`, { details: { path: this.seg.file.path } });
+      }
+    } else {
+      // Release-1 files: a JSON array of the values by ordinal.
       try {
         c = JSON.parse(dec.decode(bytes)) as Column;
       } catch (e) {
-        throw new ElacsymError('CORRUPT_SEGMENT', `${this.seg.file.path}: column ${field} is unreadable`, { cause: e, details: { path: this.seg.file.path } });
+        throw new ElacsymError('CORRUPT_SEGMENT', `${what} is unreadable`, { cause: e, details: { path: this.seg.file.path } });
       }
       if (!Array.isArray(c) || c.length !== this.size) {
-        throw new ElacsymError('CORRUPT_SEGMENT', `${this.seg.file.path}: column ${field} has the wrong length`, { details: { path: this.seg.file.path } });
+        throw new ElacsymError('CORRUPT_SEGMENT', `${what} has the wrong length`, { details: { path: this.seg.file.path } });
       }
     }
     this.columns.set(field, c);
@@ -166,7 +175,7 @@ export class SegmentSource implements SearchSource {
       const analyzer = this.outdatedText(field);
       if (analyzer !== null) {
         // Re-analyzed with the current settings until compaction rewrites the segment: exact answers.
-        const col = this.column(field);
+        const col = columnValues(this.column(field));
         const tokens = col.map((v) => (typeof v === 'string' || Array.isArray(v) ? analyzer.analyzeValue(v as string | string[]) : null));
         this.text.set(field, FieldIndexReader.open(new MemorySource(buildFieldIndex(tokens))));
       } else {

@@ -4,20 +4,20 @@
  * filter columns, full-text postings, the IVF vector index).
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ElacsymError } from '../errors.js';
-import type { Doc, Schema } from '../model/types.js';
+import type { AttrValue, Doc, Schema } from '../model/types.js';
 import { idKey } from '../model/document.js';
 import { ownValue } from '../model/schema.js';
+import { encodeAttributeShapes, encodeColumn } from '../index/filter/columns.js';
 import { createAnalyzer } from '../index/fulltext/analyzer.js';
 import { buildFieldIndex } from '../index/fulltext/postings.js';
 import { buildIvf } from '../index/vector/ivf.js';
 import { writeSegmentParquet } from '../storage/parquet.js';
-import { buildSegmentFile, encodeStringTable } from '../storage/segment-file.js';
+import { blockChecksums, buildSegmentFile, encodeStringTable } from '../storage/segment-file.js';
 import { crc32 } from '../util/crc32.js';
-import { writeFileAtomic } from '../util/fs.js';
+import type { SegmentStore } from '../storage/segment-store.js';
 
 export interface BuiltSegment {
   parquet: Uint8Array;
@@ -40,8 +40,12 @@ export async function buildSegment(docs: readonly Doc[], schema: Schema, seed: n
   // The caller may stop awaiting (interrupt) before the IVF promise settles: never leave it unhandled.
   ivf?.catch(() => undefined);
   onPhase?.('parquet');
-  const parquet = await writeSegmentParquet(docs, schema.vector_dim);
-  const sections = buildSections(docs, schema, vec, onPhase);
+  const { bytes: parquet, vectorLocator } = await writeSegmentParquet(docs, schema);
+  const sections = buildSections(docs, schema, onPhase);
+  // Vectors are stored once, in the Parquet file: the index file says where each one is (`vecloc`) and
+  // carries the block checksums of the Parquet file (`parquet-crc`), so a query reads one vector by range
+  // and verifies the blocks it touches (see SegmentHandle.vectorOf).
+  if (vectorLocator) sections.push({ name: 'vecloc', bytes: vectorLocator }, { name: 'parquet-crc', bytes: blockChecksums(parquet) });
   if (ivf) {
     onPhase?.('vectors');
     sections.push({ name: 'ivf', bytes: await ivf });
@@ -50,8 +54,7 @@ export async function buildSegment(docs: readonly Doc[], schema: Schema, seed: n
 }
 
 interface PackedVectors {
-  /** hasVector flags (padded to 4) followed by every ordinal's vector (zeros when absent). */
-  section: Uint8Array;
+  /** The vectors of the documents that have one, row-major. */
   packed: Float32Array;
   ords: Uint32Array;
 }
@@ -59,23 +62,18 @@ interface PackedVectors {
 function packVectors(docs: readonly Doc[], dim: number): PackedVectors | null {
   if (dim === 0) return null;
   const n = docs.length;
-  const flagsLen = (n + 3) & ~3;
   let k = 0;
   for (let i = 0; i < n; i++) if (docs[i]!.vector) k++;
-  const section = new Uint8Array(flagsLen + n * dim * 4);
-  const raw = new Float32Array(section.buffer, flagsLen, n * dim);
   const packed = new Float32Array(k * dim);
   const ords = new Uint32Array(k);
   k = 0;
   for (let i = 0; i < n; i++) {
     const v = docs[i]!.vector;
     if (!v) continue;
-    section[i] = 1;
-    raw.set(v, i * dim);
     packed.set(v, k * dim);
     ords[k++] = i;
   }
-  return { section, packed, ords };
+  return { packed, ords };
 }
 
 function startIvf(v: PackedVectors, schema: Schema, seed: number, signal?: AbortSignal): Promise<Uint8Array> {
@@ -103,33 +101,38 @@ function startIvf(v: PackedVectors, schema: Schema, seed: number, signal?: Abort
   });
 }
 
-export function buildIndexFile(docs: readonly Doc[], schema: Schema, seed: number, onPhase?: (p: BuildPhase) => void): Uint8Array[] {
-  const vec = packVectors(docs, schema.vector_dim);
-  const sections = buildSections(docs, schema, vec, onPhase);
-  if (vec) sections.push({ name: 'ivf', bytes: buildIvf(vec.packed, vec.ords, schema.vector_dim, schema.vector_metric, { seed }) });
-  return buildSegmentFile(sections);
-}
-
-function buildSections(docs: readonly Doc[], schema: Schema, vec: PackedVectors | null, onPhase?: (p: BuildPhase) => void): { name: string; bytes: Uint8Array }[] {
+function buildSections(docs: readonly Doc[], schema: Schema, onPhase?: (p: BuildPhase) => void): { name: string; bytes: Uint8Array }[] {
   const n = docs.length;
   const sections: { name: string; bytes: Uint8Array }[] = [];
   const ids = new Array<string>(n);
-  const attrs = new Array<string>(n);
-  for (let i = 0; i < n; i++) {
-    ids[i] = idKey(docs[i]!.id);
-    attrs[i] = JSON.stringify(docs[i]!.attributes);
-  }
+  for (let i = 0; i < n; i++) ids[i] = idKey(docs[i]!.id);
   sections.push({ name: 'ids', bytes: encodeStringTable(ids) });
-  sections.push({ name: 'docs', bytes: encodeStringTable(attrs) });
 
+  // Each attribute value is stored once, in its typed column (index/filter/columns.ts); the `attrs`
+  // section keeps each document's keys in their written order, so attributesOf rebuilds the document
+  // exactly. Only values that do not fit one kind per attribute (a validated import never writes them)
+  // fall back to the release-1 form: JSON columns and a `docs` section of JSON objects.
   onPhase?.('columns');
   const names = new Set<string>();
   // Attribute names are data: own keys only, so "constructor" or "toString" never read Object.prototype.
   for (const d of docs) for (const k of Object.keys(d.attributes)) names.add(k);
-  for (const name of [...names].sort()) {
-    const col = new Array(n);
+  const columns: { name: string; bytes: Uint8Array }[] = [];
+  let typed = true;
+  const sorted = [...names].sort();
+  const values = sorted.map((name) => {
+    const col = new Array<AttrValue | null>(n);
     for (let i = 0; i < n; i++) col[i] = ownValue(docs[i]!.attributes, name) ?? null;
-    sections.push({ name: `col:${name}`, bytes: new TextEncoder().encode(JSON.stringify(col)) });
+    return col;
+  });
+  sorted.forEach((name, j) => {
+    const bytes = typed ? encodeColumn(values[j]!) : null;
+    if (bytes) columns.push({ name: `col:${name}`, bytes });
+    else typed = false;
+  });
+  if (typed) sections.push({ name: 'attrs', bytes: encodeAttributeShapes(docs.map((d) => d.attributes)) }, ...columns);
+  else {
+    sections.push({ name: 'docs', bytes: encodeStringTable(docs.map((d) => JSON.stringify(d.attributes))) });
+    sorted.forEach((name, j) => sections.push({ name: `col:${name}`, bytes: new TextEncoder().encode(JSON.stringify(values[j])) }));
   }
 
   onPhase?.('fulltext');
@@ -144,7 +147,6 @@ function buildSections(docs: readonly Doc[], schema: Schema, vec: PackedVectors 
     sections.push({ name: `ft:${name}`, bytes: buildFieldIndex(tokens) });
   }
 
-  if (vec) sections.push({ name: 'vectors', bytes: vec.section });
   return sections;
 }
 
@@ -163,12 +165,12 @@ export const segmentFileName = (id: number, ext: 'parquet' | 'idx') => `seg-${St
 
 
 /**
- * Build a segment and write its two files into `segDir`, each atomically (temp, fsync, rename, fsync
- * dir), Parquet first. Nothing refers to them until the caller's manifest transaction does, so a crash
+ * Build a segment and write its two files into `store`, each atomically (see SegmentStore.put), Parquet
+ * first. Nothing refers to them until the caller's manifest transaction does, so a crash
  * anywhere in here leaves only orphans for the garbage collector.
  */
 export async function writeSegment(
-  segDir: string,
+  store: SegmentStore,
   id: number,
   docs: readonly Doc[],
   schema: Schema,
@@ -177,9 +179,9 @@ export async function writeSegment(
   const built = await buildSegment(docs, schema, id, hooks.onPhase, hooks.signal);
   const parquet = segmentFileName(id, 'parquet');
   const idx = segmentFileName(id, 'idx');
-  writeFileAtomic(join(segDir, parquet), built.parquet);
+  store.put(parquet, [built.parquet]);
   hooks.afterParquet?.();
-  writeFileAtomic(join(segDir, idx), built.index);
+  store.put(idx, built.index);
   hooks.afterIndex?.();
   let indexCrc = 0;
   let indexBytes = 0;

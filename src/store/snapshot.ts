@@ -9,12 +9,15 @@ import { statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ElacsymError } from '../errors.js';
 import { idFromKey, idKey } from '../model/document.js';
+import { AttributeShapes, buildAttributes, ColumnReader } from '../index/filter/columns.js';
 import type { Doc, DocId, Schema } from '../model/types.js';
 import { decodeDeletes, decodeUpserts } from '../storage/journal-codec.js';
 import { checkFormat, journalDamage, journalEntries, listSegments, readSchema, readTextReindex, type SegmentRow } from '../storage/manifest.js';
-import { SegmentFile, StringTable } from '../storage/segment-file.js';
+import { SegmentFile, StringTable, verifiedByBlocks } from '../storage/segment-file.js';
+import { VectorLocator } from '../storage/vector-locator.js';
 import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
-import { type ByteSource, FileSource, MemorySource } from '../util/bytes.js';
+import { type ReadableObject, segmentStoreOf, type SegmentStore } from '../storage/segment-store.js';
+import { type ByteSource, MemorySource } from '../util/bytes.js';
 import { crc32 } from '../util/crc32.js';
 
 export interface SnapshotOptions {
@@ -41,7 +44,9 @@ export interface Location {
 export class SegmentHandle {
   private _ids: StringTable | null = null;
   private _docs: StringTable | null = null;
-  private _vectors: ByteSource | null | undefined;
+  private _shapes: AttributeShapes | null = null;
+  /** Column readers by attribute name, for attributesOf on files without a `docs` section. */
+  private readonly _cols = new Map<string, ColumnReader>();
   /** 1 = dead (deleted or superseded); null when nothing in this segment is dead. */
   readonly dead: Uint8Array | null;
   readonly liveCount: number;
@@ -51,7 +56,7 @@ export class SegmentHandle {
     readonly file: SegmentFile,
     readonly parquetPath: string,
     /** Opened with the snapshot so a concurrent compaction's unlink cannot take it away. */
-    readonly parquet: FileSource,
+    readonly parquet: ReadableObject,
     dead: Uint8Array | null,
     private readonly closer: (() => void) | null,
     /**
@@ -102,47 +107,129 @@ export class SegmentHandle {
     return id;
   }
 
+  /**
+   * One document's attributes. Files written since issue 11 have no `docs` section: the attributes are
+   * rebuilt from the `attrs` section (the document's keys in their written order) and the typed columns,
+   * read by range (a few blocks per value), so a cold query that prints ten documents decodes no whole
+   * column. Older files keep their `docs` section of JSON objects.
+   */
   attributesOf(ord: number): Doc['attributes'] {
-    if (!this._docs) {
-      const docs = StringTable.open(this.section('docs'), this.file.path);
-      if (docs.length !== this.row.doc_count) throw this.countMismatch(`${docs.length} attribute rows`);
-      this._docs = docs;
+    if (!this._docs && !this._shapes) {
+      if (this.file.has('docs')) {
+        const docs = StringTable.open(this.section('docs'), this.file.path);
+        if (docs.length !== this.row.doc_count) throw this.countMismatch(`${docs.length} attribute rows`);
+        this._docs = docs;
+      } else {
+        const shapes = new AttributeShapes(this.section('attrs'), this.file.path);
+        if (shapes.length !== this.row.doc_count) throw this.countMismatch(`${shapes.length} attribute rows`);
+        this._shapes = shapes;
+      }
+    }
+    if (this._shapes) {
+      if (ord < 0 || ord >= this.row.doc_count) throw new ElacsymError('INTERNAL', `attributesOf: ordinal ${ord} outside the segment`);
+      return buildAttributes(this._shapes.keysOf(ord), (name) => this.columnReader(name).get(ord));
     }
     try {
-      return JSON.parse(this._docs.get(ord)) as Doc['attributes'];
+      return JSON.parse(this._docs!.get(ord)) as Doc['attributes'];
     } catch (e) {
       if (e instanceof ElacsymError) throw e;
       throw new ElacsymError('CORRUPT_SEGMENT', `${this.file.path}: attributes of ordinal ${ord} are not valid JSON`, { details: { path: this.file.path } });
     }
   }
 
+  private columnReader(name: string): ColumnReader {
+    let r = this._cols.get(name);
+    if (!r) {
+      r = new ColumnReader(this.section(`col:${name}`), `${this.file.path}: column ${name}`);
+      if (r.length !== this.row.doc_count) throw this.countMismatch(`column ${name} of ${r.length} rows`);
+      this._cols.set(name, r);
+    }
+    return r;
+  }
+
+  /**
+   * Where the segment's vectors are. Format 2: in the Parquet file, located by the index file's `vecloc`
+   * section and verified block by block against its `parquet-crc` section (or, for a segment held in
+   * memory, against the manifest's CRC-32 of the whole file). Release 1: the index file's `vectors`
+   * section (flags by ordinal, then every ordinal's vector).
+   */
+  private vectorStore(dim: number): { loc: VectorLocator; src: ByteSource } | { section: ByteSource } | null {
+    if (this._vectorStore !== undefined) return this._vectorStore;
+    if (dim === 0) return (this._vectorStore = null);
+    const loc = this.file.readVerified('vecloc');
+    if (loc) {
+      const locator = VectorLocator.open(loc, this.row.doc_count, dim);
+      let src: ByteSource;
+      if (this.resident || this.parquet.length <= this.readWholeBytes) {
+        // Whole: a batch reads every vector anyway, and a small file costs one read; one CRC over it.
+        const bytes = this.parquet.read(0, this.parquet.length);
+        if (crc32(bytes) !== this.row.parquet_crc32) {
+          throw new ElacsymError('CORRUPT_SEGMENT', `${this.parquetPath}: fails its CRC-32 check (the file is damaged)`, { details: { path: this.parquetPath } });
+        }
+        src = new MemorySource(bytes);
+      } else {
+        const t = this.file.readVerified('parquet-crc');
+        if (!t) throw new ElacsymError('CORRUPT_SEGMENT', `${this.file.path}: missing section parquet-crc`, { details: { path: this.file.path } });
+        src = verifiedByBlocks(this.parquet, new Uint32Array(t.buffer, t.byteOffset, t.length >> 2), this.parquetPath);
+      }
+      return (this._vectorStore = { loc: locator, src });
+    }
+    const section = this.file.source('vectors');
+    if (!section) return (this._vectorStore = null);
+    const flagsLen = (this.row.doc_count + 3) & ~3;
+    if (section.length !== flagsLen + this.row.doc_count * dim * 4) throw this.countMismatch(`a vector section of ${section.length} bytes`);
+    return (this._vectorStore = { section });
+  }
+  private _vectorStore: { loc: VectorLocator; src: ByteSource } | { section: ByteSource } | null | undefined;
+  /** Parquet files up to this size are read whole for their vectors (SnapshotOptions.readWholeBytes). */
+  readWholeBytes = READ_WHOLE_BYTES;
+
   /** The stored (original) vector of an ordinal, or null. */
   vectorOf(ord: number, dim: number): Float32Array | null {
-    if (this._vectors === undefined) this._vectors = this.file.source('vectors');
-    const src = this._vectors;
-    if (!src || dim === 0) return null;
-    const flagsLen = (this.row.doc_count + 3) & ~3;
-    if (src.length !== flagsLen + this.row.doc_count * dim * 4) throw this.countMismatch(`a vector section of ${src.length} bytes`);
-    if (src.read(ord, 1)[0] !== 1) return null;
-    const b = src.read(flagsLen + ord * dim * 4, dim * 4);
+    const vs = this.vectorStore(dim);
+    if (!vs) return null;
+    let b: Uint8Array;
+    if ('loc' in vs) {
+      const at = vs.loc.offsetOf(ord);
+      if (at < 0) return null;
+      b = vs.src.read(at, dim * 4);
+    } else {
+      const flagsLen = (this.row.doc_count + 3) & ~3;
+      if (vs.section.read(ord, 1)[0] !== 1) return null;
+      b = vs.section.read(flagsLen + ord * dim * 4, dim * 4);
+    }
+    // ByteSource reads are 4-byte aligned (a copy when the file offset is not).
     return new Float32Array(b.buffer, b.byteOffset, dim);
   }
 
   /**
-   * The whole vector section as arrays (flags by ordinal, then row-major vectors) when the segment is held
-   * in memory (`loadFully`), else null: a cold query reads vectors one by one instead of the section.
+   * Every vector as arrays (flags by ordinal, then row-major vectors, zeros where absent) when the segment
+   * is held in memory (`loadFully`), else null: a cold query reads vectors one by one instead.
    */
   vectorMatrix(dim: number): { present: Uint8Array; data: Float32Array } | null {
-    if (this._vectors === undefined) this._vectors = this.file.source('vectors');
-    const src = this._vectors;
-    if (!src || dim === 0 || !(src instanceof MemorySource)) return null;
+    const vs = this.vectorStore(dim);
+    if (!vs) return null;
     const n = this.row.doc_count;
-    const flagsLen = (n + 3) & ~3;
-    if (src.length !== flagsLen + n * dim * 4) {
-      throw new ElacsymError('CORRUPT_SEGMENT', `${this.file.path}: vector section is ${src.length} bytes, expected ${flagsLen + n * dim * 4}`, { details: { path: this.file.path } });
+    if ('loc' in vs) {
+      if (!(vs.src instanceof MemorySource)) return null;
+      const all = vs.src.read(0, vs.src.length);
+      const present = new Uint8Array(n);
+      const data = new Float32Array(n * dim);
+      const out = new Uint8Array(data.buffer);
+      const len = dim * 4;
+      for (let ord = 0; ord < n; ord++) {
+        const at = vs.loc.offsetOf(ord);
+        if (at < 0) continue;
+        if (at + len > all.length) throw this.countMismatch(`a vector of ordinal ${ord} past the end of the Parquet file`);
+        present[ord] = 1;
+        out.set(all.subarray(at, at + len), ord * len);
+      }
+      return { present, data };
     }
-    const present = src.read(0, n);
-    const b = src.read(flagsLen, n * dim * 4);
+    if (!(vs.section instanceof MemorySource)) return null;
+    const flagsLen = (n + 3) & ~3;
+    const present = vs.section.read(0, n);
+    const b = vs.section.read(flagsLen, n * dim * 4);
     return { present, data: new Float32Array(b.buffer, b.byteOffset, n * dim) };
   }
 
@@ -268,7 +355,8 @@ export class Snapshot {
     }
     const segments: SegmentHandle[] = [];
     try {
-      for (const r of rows) segments.push(openSegment(dir, r, deadBySeg.get(r.id) ?? null, opts));
+      const store = segmentStoreOf(dir);
+      for (const r of rows) segments.push(openSegment(store, r, deadBySeg.get(r.id) ?? null, opts));
     } catch (e) {
       for (const s of segments) s.close();
       throw e;
@@ -310,13 +398,13 @@ const STREAM_CHUNK = 1024 * 1024;
 const damaged = (idxPath: string) =>
   new ElacsymError('CORRUPT_SEGMENT', `${idxPath}: checksum mismatch (the file is damaged)`, { details: { path: idxPath } });
 
-function openSegment(dir: string, r: SegmentRow, dead: Uint8Array | null, opts: SnapshotOptions): SegmentHandle {
-  const idxPath = join(dir, 'segments', r.index_file);
-  const parquetPath = join(dir, 'segments', r.parquet_file);
-  const fsrc = FileSource.open(idxPath);
-  let psrc: FileSource;
+function openSegment(store: SegmentStore, r: SegmentRow, dead: Uint8Array | null, opts: SnapshotOptions): SegmentHandle {
+  const idxPath = store.pathOf(r.index_file);
+  const parquetPath = store.pathOf(r.parquet_file);
+  const fsrc = store.open(r.index_file);
+  let psrc: ReadableObject;
   try {
-    psrc = FileSource.open(parquetPath);
+    psrc = store.open(r.parquet_file);
   } catch (e) {
     fsrc.close();
     throw e;
@@ -345,14 +433,12 @@ function openSegment(dir: string, r: SegmentRow, dead: Uint8Array | null, opts: 
       verified = true;
     }
     const file = SegmentFile.open(src, idxPath, { verified });
-    return new SegmentHandle(r, file, parquetPath, psrc, dead, src === fsrc ? () => fsrc.close() : null, opts.loadFully === true);
+    const handle = new SegmentHandle(r, file, parquetPath, psrc, dead, src === fsrc ? () => fsrc.close() : null, opts.loadFully === true);
+    handle.readWholeBytes = opts.readWholeBytes ?? READ_WHOLE_BYTES;
+    return handle;
   } catch (e) {
     psrc.close();
-    try {
-      fsrc.close();
-    } catch {
-      // already closed after a whole-file read
-    }
+    fsrc.close(); // idempotent: it may be closed already after a whole-file read
     throw e;
   }
 }

@@ -4,7 +4,7 @@
  * journal rows and the segment they became are swapped in one transaction) and damaged entries are
  * quarantined with their bytes kept.
  */
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { idKey } from '../model/document.js';
 import { attributeOf, dataRecord, inferType } from '../model/schema.js';
@@ -31,6 +31,7 @@ import { assertWritable, envError, toEnvError } from '../util/env-error.js';
 import { failpoint, failpointPause } from '../util/failpoint.js';
 import { type BuildPhase, segmentFileName, writeSegment } from './segment-builder.js';
 import { isSegmentFileName } from '../storage/segment-file.js';
+import { segmentStoreOf } from '../storage/segment-store.js';
 
 /**
  * Default bound on the bytes of one segment flush (journal payload bytes, about the documents' JSON and
@@ -388,7 +389,7 @@ export class Writer {
     try {
       try {
         if (docs.length > 0) {
-          files = await writeSegment(join(this.dir, 'segments'), segId, docs, this.schema, {
+          files = await writeSegment(segmentStoreOf(this.dir), segId, docs, this.schema, {
             onPhase: (p) => this.opts.onPhase?.(p, docs.length),
             afterParquet: () => failpoint('flush:after-parquet-write'),
             afterIndex: () => failpoint('flush:after-index-write'),
@@ -467,14 +468,14 @@ export class Writer {
         live.add(s.parquet_file);
         live.add(s.index_file);
       }
-      const segDir = join(this.dir, 'segments');
-      for (const e of readdirSync(segDir, { withFileTypes: true })) {
-        // Only what elacsym writes there, one entry at a time: a stray directory (lost+found, a user's
-        // backup folder) or a file we cannot remove must not stop the collection of everything else.
-        if (live.has(e.name) || !isSegmentFileName(e.name) || e.isDirectory()) continue;
+      const store = segmentStoreOf(this.dir);
+      for (const name of store.list()) {
+        // Only what elacsym writes there, one entry at a time: a stray file or one we cannot remove must
+        // not stop the collection of everything else (list() never returns directories).
+        if (live.has(name) || !isSegmentFileName(name)) continue;
         try {
-          rmSync(join(segDir, e.name), { force: true });
-          removed.push(e.name);
+          store.remove(name);
+          removed.push(name);
         } catch {
           // best effort: the next writer tries again
         }
@@ -505,11 +506,11 @@ export class Writer {
 
   /** Remove the files (and temp files) of segment `id`, which no manifest row references. Never throws. */
   private removeUncommitted(id: number): void {
-    const segDir = join(this.dir, 'segments');
+    const store = segmentStoreOf(this.dir);
     try {
       const prefix = segmentFileName(id, 'parquet').replace(/\.parquet$/, '.');
-      for (const f of readdirSync(segDir)) {
-        if (f.startsWith(prefix) && isSegmentFileName(f)) rmSync(join(segDir, f), { force: true });
+      for (const f of store.list()) {
+        if (f.startsWith(prefix) && isSegmentFileName(f)) store.remove(f);
       }
     } catch {
       // best effort: the next writer's garbage collection removes them

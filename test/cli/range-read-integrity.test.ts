@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDocs } from '../../src/bench/dataset.js';
+import { SEGMENT_FORMAT_VERSION } from '../../src/storage/manifest.js';
 import { SegmentFile, StringTable } from '../../src/storage/segment-file.js';
+import { VectorLocator } from '../../src/storage/vector-locator.js';
 import { MemorySource } from '../../src/util/bytes.js';
 import { crc32 } from '../../src/util/crc32.js';
 import { cleanupTmp, cli, errorCode, tmpDir } from '../helpers/cli.js';
@@ -44,15 +46,15 @@ beforeAll(async () => {
 }, 120_000);
 
 /** Flip one byte at `at` (absolute), run `fn`, restore the byte (the file is shared by the cases). */
-async function withFlip<T>(at: number, fn: () => Promise<T>): Promise<T> {
-  const orig = readFileSync(idx);
+async function withFlip<T>(at: number, fn: () => Promise<T>, path = idx): Promise<T> {
+  const orig = readFileSync(path);
   const b = Buffer.from(orig);
   b[at] = b[at]! ^ 0x24;
-  writeFileSync(idx, b);
+  writeFileSync(path, b);
   try {
     return await fn();
   } finally {
-    writeFileSync(idx, orig);
+    writeFileSync(path, orig);
   }
 }
 
@@ -107,14 +109,37 @@ describe('index files read by range', () => {
     await withFlip(section('ids').offset + 4 + 4 * (ordOf(target.id) + 1), () => expectCorrupt(vectorQuery));
   });
 
-  it('a flipped byte in the attributes section fails the query instead of returning other attributes', async () => {
-    await withFlip(stringAt('docs', ordOf(target.id)) + 40, () => expectCorrupt(vectorQuery));
+  it('a flipped byte in an attribute column or the attribute shapes fails the query instead of returning other attributes', async () => {
+    // The segment has no docs section: attributes are rebuilt from the typed columns (index/filter/columns.ts).
+    expect(file.has('docs')).toBe(false);
+    const bytes = readFileSync(idx);
+    const ord = ordOf(target.id);
+    const note = section('col:note');
+    // the target's note in the column's dictionary text (each note is distinct)
+    const text = bytes.indexOf(`n${target.id} lorem`, note.offset, 'utf8');
+    expect(text).toBeGreaterThan(note.offset);
+    expect(text).toBeLessThan(note.offset + note.length);
+    await withFlip(text + 40, () => expectCorrupt(vectorQuery));
+    // the target's dictionary code (header 24 bytes, presence bitmap padded to 8, then codes of width w)
+    const w = bytes[note.offset + 6]!;
+    const codes = note.offset + 24 + Math.ceil(Math.ceil(docs.length / 8) / 8) * 8;
+    await withFlip(codes + ord * w, () => expectCorrupt(vectorQuery));
+    // its presence bit
+    await withFlip(note.offset + 24 + (ord >> 3), () => expectCorrupt(vectorQuery));
+    // its shape code in the attrs section (16-byte header, then one code per document)
+    const attrs = section('attrs');
+    await withFlip(attrs.offset + 16 + ord * bytes[attrs.offset + 5]!, () => expectCorrupt(vectorQuery));
   });
 
-  it('a flipped byte in the vectors section fails the query instead of returning another vector', async () => {
-    const s = section('vectors');
-    const at = s.offset + ((docs.length + 3) & ~3) + ordOf(target.id) * DIM * 4 + 2;
-    await withFlip(at, () => expectCorrupt([...vectorQuery, '--include-vector']));
+  it('a flipped byte in a vector (in the Parquet file) fails the query instead of returning another vector', async () => {
+    // Vectors are stored once, in the Parquet file; the index file's locator says where (storage format 2).
+    expect(file.has('vectors')).toBe(false);
+    const loc = VectorLocator.open(file.readVerified('vecloc')!, docs.length, DIM);
+    const at = loc.offsetOf(ordOf(target.id));
+    expect(at).toBeGreaterThan(0);
+    const parquet = idx.replace(/\.idx$/, '.parquet');
+    expect(readFileSync(parquet).readFloatLE(at)).toBe(Math.fround(target.vector![0]!));
+    await withFlip(at + 2, () => expectCorrupt([...vectorQuery, '--include-vector']), parquet);
   });
 
   it('a flipped byte in a full-text section fails a text query instead of changing its scores', async () => {
@@ -204,10 +229,10 @@ describe('version 1 index files (written before the block checksums)', () => {
     expect(bad.code).toBe(5);
     expect(errorCode(bad.stderr)).toBe('CORRUPT_SEGMENT');
     writeFileSync(idx1, orig);
-    // A writer upgrades the namespace: its new segment is version 2 and the manifest says so.
+    // A writer upgrades the namespace: its new segment is in the current format and the manifest says so.
     expect((await cli(['-d', d1, 'import', 'ns', '-'], { input: JSON.stringify({ ...docs[0], id: 99999 }) })).code).toBe(0);
     const m = new Database(join(d1, 'ns', 'manifest.db'), { readonly: true });
-    expect(m.prepare("SELECT value FROM meta WHERE key = 'format_version'").pluck().get()).toBe('2');
+    expect(m.prepare("SELECT value FROM meta WHERE key = 'format_version'").pluck().get()).toBe(String(SEGMENT_FORMAT_VERSION));
     m.close();
     expect((await cli(['-d', d1, 'health', 'ns', '--deep'])).code).toBe(0);
   }, 60_000);

@@ -47,6 +47,7 @@
 import { ElacsymError } from '../../errors.js';
 import { ID_FIELD, parseFilter, type Filter, type FilterCondition, type Scalar } from '../../model/filter.js';
 import type { AttrValue, Attributes, DocId } from '../../model/types.js';
+import { KIND_BOOL, KIND_F64, KIND_I32, KIND_STRING, KIND_STRINGS, TypedColumn } from './columns.js';
 
 /**
  * The ordinals holding the given document ids (ids the source does not hold are simply absent; dead rows
@@ -55,8 +56,25 @@ import type { AttrValue, Attributes, DocId } from '../../model/types.js';
  */
 export type IdLookup = (ids: readonly DocId[]) => Iterable<number>;
 
-/** One attribute of a segment, indexed by doc ordinal; undefined or null = missing. */
-export type Column = ReadonlyArray<AttrValue | undefined>;
+/**
+ * One attribute of a segment, indexed by doc ordinal; undefined or null = missing. Either JS values (the
+ * pending journal, release-1 JSON columns, ids) or a typed column (index/filter/columns.ts) that the
+ * evaluator reads without making a JS value per row.
+ */
+export type Column = ReadonlyArray<AttrValue | undefined> | TypedColumn;
+
+/** Row i's value of a column of either form. */
+export function columnValue(c: Column, i: number): AttrValue | undefined {
+  return c instanceof TypedColumn ? c.get(i) : c[i];
+}
+
+/** A column's values as a JS array (for readers that want every value, e.g. re-analysis). */
+export function columnValues(c: Column): ReadonlyArray<AttrValue | undefined> {
+  if (!(c instanceof TypedColumn)) return c;
+  const out = new Array<AttrValue | undefined>(c.length);
+  for (let i = 0; i < c.length; i++) out[i] = c.get(i);
+  return out;
+}
 
 /** A predicate over one attribute value (undefined = absent). */
 export type ValuePredicate = (x: AttrValue | undefined) => boolean;
@@ -229,7 +247,12 @@ export function evaluateColumns(f: Filter, getColumn: (field: string) => Column,
         // The document id (field "id"): looked up when the caller can; otherwise getColumn("id") must
         // return the ids by ordinal.
         if (node.field === ID_FIELD && ordsOfIds) idInto(node, ordsOfIds, m, mode);
-        else condInto(compileCondition(node), col(node.field), m, mode);
+        else {
+          const c = col(node.field);
+          const p = compileCondition(node);
+          if (c instanceof TypedColumn) condInto(typedRowTest(node, p, c), c.length, m, mode, p(undefined));
+          else condInto((i) => p(c[i]), c.length, m, mode, p(undefined));
+        }
         return;
       case 'and': {
         const cs = node.conditions;
@@ -321,19 +344,99 @@ function idInto(c: FilterCondition, ordsOfIds: IdLookup, m: Uint8Array, mode: Mo
   }
 }
 
-function condInto(p: ValuePredicate, c: Column, m: Uint8Array, mode: Mode): void {
+/**
+ * Applies a row test (rows below `len`; rows past it are missing, `pMissing`) to the mask in `mode`. The
+ * test is called only on rows the mode leaves undecided.
+ */
+function condInto(test: (i: number) => boolean, len0: number, m: Uint8Array, mode: Mode, pMissing0: boolean): void {
   const n = m.length;
-  const len = Math.min(n, c.length);
-  const pMissing = p(undefined) ? 1 : 0;
+  const len = Math.min(n, len0);
+  const pMissing = pMissing0 ? 1 : 0;
   if (mode === SET) {
-    for (let i = 0; i < len; i++) m[i] = p(c[i]) ? 1 : 0;
+    for (let i = 0; i < len; i++) m[i] = test(i) ? 1 : 0;
     if (len < n) m.fill(pMissing, len, n);
   } else if (mode === AND) {
-    for (let i = 0; i < len; i++) if (m[i] !== 0) m[i] = p(c[i]) ? 1 : 0;
+    for (let i = 0; i < len; i++) if (m[i] !== 0) m[i] = test(i) ? 1 : 0;
     if (len < n && pMissing === 0) m.fill(0, len, n);
   } else {
-    for (let i = 0; i < len; i++) if (m[i] === 0) m[i] = p(c[i]) ? 1 : 0;
+    for (let i = 0; i < len; i++) if (m[i] === 0) m[i] = test(i) ? 1 : 0;
     if (len < n && pMissing === 1) m.fill(1, len, n);
+  }
+}
+
+/** Conditions true of an array exactly when some element, alone in an array, makes them true. */
+const SOME_ELEMENT = new Set(['in', 'contains', 'containsany', 'prefix']);
+/** Conditions on an array value that do not depend on its elements (see the table above). */
+const ELEMENT_BLIND = new Set(['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'exists']);
+
+/**
+ * A row test over a typed column with exactly `p`'s semantics, evaluating `p` once per distinct value
+ * (dictionary entry, boolean) instead of once per row where it can:
+ * - strings: p of each dictionary entry, then a lookup by code;
+ * - arrays: "some element" conditions (in, contains, containsany, prefix) test each dictionary entry
+ *   alone ([e]) and a row is true when one of its codes is; nin is the negation of in, so a row is true
+ *   when all of its codes are (true for []); element-blind ones (eq, ne, ordering, exists) are p([]) for
+ *   every array; containsall (all listed values among the elements) rebuilds the row's array;
+ * - numbers: direct comparisons on the typed array for ordering and equality with a number;
+ * - booleans: p(true) and p(false).
+ */
+function typedRowTest(cond: FilterCondition, p: ValuePredicate, c: TypedColumn): (i: number) => boolean {
+  const pres = c.presence;
+  const miss = p(undefined);
+  const has = (i: number) => ((pres[i >> 3]! >> (i & 7)) & 1) === 1;
+  switch (c.kind) {
+    case KIND_F64:
+    case KIND_I32: {
+      const a = c.numbers!;
+      const v = cond.value;
+      if (typeof v === 'number') {
+        switch (cond.op) {
+          case 'eq':
+            return (i) => (has(i) ? a[i] === v : miss);
+          case 'gt':
+            return (i) => (has(i) ? a[i]! > v : miss);
+          case 'gte':
+            return (i) => (has(i) ? a[i]! >= v : miss);
+          case 'lt':
+            return (i) => (has(i) ? a[i]! < v : miss);
+          case 'lte':
+            return (i) => (has(i) ? a[i]! <= v : miss);
+        }
+      }
+      return (i) => (has(i) ? p(a[i]) : miss);
+    }
+    case KIND_BOOL: {
+      const bits = c.bools!;
+      const t = p(true);
+      const f = p(false);
+      return (i) => (has(i) ? (((bits[i >> 3]! >> (i & 7)) & 1) === 1 ? t : f) : miss);
+    }
+    case KIND_STRING: {
+      const hit = Uint8Array.from(c.dict, (s) => (p(s) ? 1 : 0));
+      const codes = c.codes!;
+      return (i) => (has(i) ? hit[codes[i]!] === 1 : miss);
+    }
+    case KIND_STRINGS: {
+      const codes = c.codes!;
+      const starts = c.starts!;
+      if (ELEMENT_BLIND.has(cond.op)) {
+        const any = p([]);
+        return (i) => (has(i) ? any : miss);
+      }
+      const some = SOME_ELEMENT.has(cond.op);
+      if (some || cond.op === 'nin') {
+        const hit = Uint8Array.from(c.dict, (s) => (p([s]) ? 1 : 0));
+        const stop = some ? 1 : 0;
+        return (i) => {
+          if (!has(i)) return miss;
+          for (let j = starts[i]!; j < starts[i + 1]!; j++) if (hit[codes[j]!] === stop) return some;
+          return !some;
+        };
+      }
+      return (i) => (has(i) ? p(c.get(i)) : miss);
+    }
+    default:
+      return () => miss;
   }
 }
 

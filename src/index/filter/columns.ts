@@ -1,0 +1,623 @@
+/**
+ * Compact typed attribute columns (index file sections `col:<name>`) and the per-document attribute
+ * shapes (section `attrs`): together they hold every attribute value of a segment once, serve the filter
+ * evaluator whole (typed arrays and dictionary codes, no JS value per row) and rebuild one document's
+ * attributes by a few range reads (`ColumnReader`, `AttributeShapes`), so a cold query that prints ten
+ * documents reads a few blocks, not whole columns.
+ *
+ * Every integer is little-endian. Offsets are from the start of the section (sections start on an
+ * 8-byte boundary in the file, see storage/segment-file.ts, so the f64 payload is 8-aligned there).
+ *
+ * Column section `col:<name>`, layout version 1 (the JSON array written before it starts with "[",
+ * 0x5B, and is still read: see `isTypedColumn`):
+ *   0   u8[4]  magic "ECOL" (0x45 0x43 0x4F 0x4C)
+ *   4   u8     layout version, 1
+ *   5   u8     kind: 0 none (no row holds a value), 1 f64, 2 i32, 3 boolean, 4 string, 5 array<string>
+ *   6   u8     code width w in bytes (1, 2 or 4) for kinds 4 and 5, else 0
+ *   7   u8     dictionary text: 0 UTF-8; 1 each entry is a JSON string literal in UTF-8 (set when some
+ *              value holds a lone surrogate, which UTF-8 cannot carry); 0 for kinds 0-3
+ *   8   u32    n, rows (= the segment's documents)
+ *   12  u32    d, dictionary entries (kinds 4, 5), else 0
+ *   16  u32    m, array elements over all rows (kind 5), else 0
+ *   20  u32    dictionary text bytes (kinds 4, 5), else 0
+ *   24  presence bitmap, ceil(n/8) bytes: bit (i & 7) of byte (i >> 3) is 1 when row i holds a value
+ *       (neither absent nor null); zero padded to a multiple of 8
+ *   then by kind (each part zero padded to a multiple of 8):
+ *     0  nothing
+ *     1  f64[n], numbers (0 where the bit is 0). -0 is stored as 0 (JSON, the old form, had no -0)
+ *     2  i32[n], the same when every number is an integer in [-2^31, 2^31); padded
+ *     3  value bitmap, ceil(n/8) bytes, bit set = true; padded
+ *     4  codes[n] (u8/u16/u32 by w, 0 where the bit is 0); padded; dictionary
+ *     5  u32 starts[n+1] (row i's elements are codes[starts[i] .. starts[i+1]), in document order;
+ *        equal for an absent row); padded; codes[m] (by w); padded; dictionary
+ *   dictionary: u32 offsets[d+1] (into the text) | text: the d distinct values (of every row, or every
+ *   element) in ascending JS order (UTF-16 code units, `<`, the order of string ranges in filters)
+ *   The section ends there: its length must be exactly what the header implies.
+ *
+ * Attribute shapes section `attrs`, layout version 1 (a file without it has a `docs` section instead):
+ *   0   u8[4]  magic "ESHP"
+ *   4   u8     layout version, 1
+ *   5   u8     code width w (1, 2 or 4)
+ *   6   u16    0
+ *   8   u32    n, rows
+ *   12  u32    J, bytes of the table below
+ *   16  codes[n] (by w): row i's shape; zero padded to a multiple of 8
+ *   then J bytes: UTF-8 JSON {"names": [attribute names], "shapes": [[name index, ...], ...]}; a shape is
+ *   the document's attribute keys in their insertion order (keys whose value is null included: the
+ *   column's presence bit tells null from a value), so a rebuilt document deep-equals the imported one,
+ *   key order included. JSON escapes lone surrogates, so any name survives.
+ *
+ * A segment whose attribute values do not fit one kind per attribute (never written by a validated
+ * import) keeps the release-1 form for every attribute: a `docs` section and JSON columns.
+ */
+import { ElacsymError } from '../../errors.js';
+import type { AttrValue, Attributes } from '../../model/types.js';
+import type { ByteSource } from '../../util/bytes.js';
+
+const COL_MAGIC = 0x4c4f4345; // "ECOL" little-endian
+const SHAPE_MAGIC = 0x50485345; // "ESHP" little-endian
+const LAYOUT_VERSION = 1;
+const HEADER = 24;
+
+export const KIND_NONE = 0;
+export const KIND_F64 = 1;
+export const KIND_I32 = 2;
+export const KIND_BOOL = 3;
+export const KIND_STRING = 4;
+export const KIND_STRINGS = 5;
+export type ColumnKind = 0 | 1 | 2 | 3 | 4 | 5;
+
+const enc = new TextEncoder();
+const dec = new TextDecoder('utf-8', { fatal: true });
+const pad8 = (n: number) => Math.ceil(n / 8) * 8;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+function corrupt(what: string, why: string): never {
+  throw new ElacsymError('CORRUPT_SEGMENT', `${what}: ${why}`, { details: { path: what } });
+}
+
+/** Whether a `col:` section is in the typed form (else it is the release-1 JSON array). */
+export function isTypedColumn(first4: Uint8Array): boolean {
+  return first4.length >= 4 && first4[0] === 0x45 && first4[1] === 0x43 && first4[2] === 0x4f && first4[3] === 0x4c;
+}
+
+function codeWidth(d: number): 1 | 2 | 4 {
+  return d <= 0x100 ? 1 : d <= 0x10000 ? 2 : 4;
+}
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+interface Dict {
+  values: string[];
+  index: Map<string, number>;
+  json: boolean;
+  text: Uint8Array;
+  offsets: Uint32Array;
+}
+
+function buildDict(distinct: Set<string>): Dict {
+  const values = [...distinct].sort(compareStrings);
+  const index = new Map<string, number>();
+  values.forEach((v, i) => index.set(v, i));
+  const json = values.some((v) => LONE_SURROGATE.test(v));
+  const parts = values.map((v) => enc.encode(json ? JSON.stringify(v) : v));
+  let len = 0;
+  for (const p of parts) len += p.length;
+  const text = new Uint8Array(len);
+  const offsets = new Uint32Array(values.length + 1);
+  let at = 0;
+  parts.forEach((p, i) => {
+    offsets[i] = at;
+    text.set(p, at);
+    at += p.length;
+  });
+  offsets[values.length] = at;
+  return { values, index, json, text, offsets };
+}
+
+function writeCodes(out: Uint8Array, at: number, w: 1 | 2 | 4, codes: ArrayLike<number>): void {
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  for (let i = 0; i < codes.length; i++) {
+    const c = codes[i]!;
+    if (w === 1) out[at + i] = c;
+    else if (w === 2) dv.setUint16(at + 2 * i, c, true);
+    else dv.setUint32(at + 4 * i, c, true);
+  }
+}
+
+/**
+ * The typed column of one attribute over `values` (index = ordinal; undefined or null = no value), or
+ * null when the values are of more than one kind (the caller keeps the JSON form then).
+ */
+export function encodeColumn(values: ReadonlyArray<AttrValue | undefined>): Uint8Array | null {
+  const n = values.length;
+  let kind: ColumnKind = KIND_NONE;
+  let allI32 = true;
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (v === undefined || v === null) continue;
+    const k: ColumnKind = typeof v === 'number' ? KIND_F64 : typeof v === 'boolean' ? KIND_BOOL : typeof v === 'string' ? KIND_STRING : Array.isArray(v) ? KIND_STRINGS : KIND_NONE;
+    if (k === KIND_NONE) return null;
+    if (kind === KIND_NONE) kind = k;
+    else if (kind !== k) return null;
+    if (k === KIND_F64 && allI32 && !((v as number) === ((v as number) | 0))) allI32 = false;
+    if (k === KIND_STRINGS) for (const e of v as unknown[]) if (typeof e !== 'string') return null;
+  }
+  if (kind === KIND_F64 && allI32) kind = KIND_I32;
+  const bitmapLen = pad8(Math.ceil(n / 8));
+  const presence = new Uint8Array(bitmapLen);
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (v !== undefined && v !== null) presence[i >> 3]! |= 1 << (i & 7);
+  }
+  let payload: Uint8Array[] = [];
+  let w: 0 | 1 | 2 | 4 = 0;
+  let dict: Dict | null = null;
+  let m = 0;
+  switch (kind) {
+    case KIND_NONE:
+      break;
+    case KIND_F64: {
+      const a = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        // `+ 0` turns -0 into 0: JSON (the old form) wrote -0 as 0, and rebuilt documents must not differ.
+        if (typeof v === 'number') a[i] = v + 0;
+      }
+      payload = [new Uint8Array(a.buffer)];
+      break;
+    }
+    case KIND_I32: {
+      const a = new Int32Array(pad8(4 * n) / 4);
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (typeof v === 'number') a[i] = v;
+      }
+      payload = [new Uint8Array(a.buffer)];
+      break;
+    }
+    case KIND_BOOL: {
+      const bits = new Uint8Array(bitmapLen);
+      for (let i = 0; i < n; i++) if (values[i] === true) bits[i >> 3]! |= 1 << (i & 7);
+      payload = [bits];
+      break;
+    }
+    case KIND_STRING: {
+      const distinct = new Set<string>();
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (typeof v === 'string') distinct.add(v);
+      }
+      dict = buildDict(distinct);
+      w = codeWidth(dict.values.length);
+      const codes = new Uint32Array(n);
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (typeof v === 'string') codes[i] = dict.index.get(v)!;
+      }
+      const c = new Uint8Array(pad8(n * w));
+      writeCodes(c, 0, w, codes);
+      payload = [c];
+      break;
+    }
+    case KIND_STRINGS: {
+      const distinct = new Set<string>();
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (Array.isArray(v)) {
+          for (const e of v) distinct.add(e);
+          m += v.length;
+        }
+      }
+      dict = buildDict(distinct);
+      w = codeWidth(dict.values.length);
+      const starts = new Uint32Array(pad8(4 * (n + 1)) / 4);
+      const codes = new Uint32Array(m);
+      let at = 0;
+      for (let i = 0; i < n; i++) {
+        starts[i] = at;
+        const v = values[i];
+        if (Array.isArray(v)) for (const e of v) codes[at++] = dict.index.get(e)!;
+      }
+      starts[n] = at;
+      const c = new Uint8Array(pad8(m * w));
+      writeCodes(c, 0, w, codes);
+      payload = [new Uint8Array(starts.buffer), c];
+      break;
+    }
+  }
+  const dictParts = dict ? [new Uint8Array(dict.offsets.buffer), dict.text] : [];
+  let total = HEADER + bitmapLen;
+  for (const p of [...payload, ...dictParts]) total += p.length;
+  const out = new Uint8Array(total);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, COL_MAGIC, true);
+  out[4] = LAYOUT_VERSION;
+  out[5] = kind;
+  out[6] = w;
+  out[7] = dict?.json ? 1 : 0;
+  dv.setUint32(8, n, true);
+  dv.setUint32(12, dict ? dict.values.length : 0, true);
+  dv.setUint32(16, m, true);
+  dv.setUint32(20, dict ? dict.text.length : 0, true);
+  out.set(presence, HEADER);
+  let at = HEADER + bitmapLen;
+  for (const p of [...payload, ...dictParts]) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Where the parts of a column lie, from its 24-byte header (bounds checked against the section length). */
+interface Layout {
+  kind: ColumnKind;
+  w: 0 | 1 | 2 | 4;
+  json: boolean;
+  n: number;
+  d: number;
+  m: number;
+  presence: number;
+  payload: number;
+  /** kind 5: where codes[m] start. */
+  codes: number;
+  dictOffsets: number;
+  dictText: number;
+  textBytes: number;
+}
+
+function readLayout(h: Uint8Array, sectionLength: number, what: string): Layout {
+  if (h.length < HEADER) corrupt(what, 'column section too short');
+  const dv = new DataView(h.buffer, h.byteOffset, HEADER);
+  if (dv.getUint32(0, true) !== COL_MAGIC) corrupt(what, 'not a typed column (bad magic)');
+  if (h[4] !== LAYOUT_VERSION) corrupt(what, `unsupported column layout version ${h[4]}`);
+  const kind = h[5]! as ColumnKind;
+  const w = h[6]! as 0 | 1 | 2 | 4;
+  const n = dv.getUint32(8, true);
+  const d = dv.getUint32(12, true);
+  const m = dv.getUint32(16, true);
+  const textBytes = dv.getUint32(20, true);
+  if (kind > KIND_STRINGS) corrupt(what, `unknown column kind ${kind}`);
+  const dictKind = kind === KIND_STRING || kind === KIND_STRINGS;
+  if (dictKind ? w !== codeWidth(d) : w !== 0) corrupt(what, 'bad code width');
+  if (!dictKind && (d !== 0 || m !== 0 || textBytes !== 0 || h[7] !== 0)) corrupt(what, 'bad column header');
+  if (kind === KIND_STRING && m !== 0) corrupt(what, 'bad column header');
+  if (h[7]! > 1) corrupt(what, 'bad dictionary encoding');
+  const bitmapLen = pad8(Math.ceil(n / 8));
+  const presence = HEADER;
+  const payload = presence + bitmapLen;
+  let codes = 0;
+  let end = payload;
+  switch (kind) {
+    case KIND_F64:
+      end += 8 * n;
+      break;
+    case KIND_I32:
+      end += pad8(4 * n);
+      break;
+    case KIND_BOOL:
+      end += bitmapLen;
+      break;
+    case KIND_STRING:
+      end += pad8(n * w);
+      break;
+    case KIND_STRINGS:
+      codes = payload + pad8(4 * (n + 1));
+      end = codes + pad8(m * w);
+      break;
+  }
+  const dictOffsets = end;
+  const dictText = dictKind ? dictOffsets + 4 * (d + 1) : end;
+  const total = dictKind ? dictText + textBytes : end;
+  if (total !== sectionLength) corrupt(what, `column section is ${sectionLength} bytes, its header says ${total}`);
+  return { kind, w, json: h[7] === 1, n, d, m, presence, payload, codes, dictOffsets, dictText, textBytes };
+}
+
+function decodeText(bytes: Uint8Array, json: boolean, what: string): string {
+  try {
+    const s = dec.decode(bytes);
+    if (!json) return s;
+    const v: unknown = JSON.parse(s);
+    if (typeof v !== 'string') throw new Error('not a string');
+    return v;
+  } catch {
+    return corrupt(what, 'dictionary entry is not valid text');
+  }
+}
+
+function codesView(bytes: Uint8Array, at: number, count: number, w: 1 | 2 | 4): Uint8Array | Uint16Array | Uint32Array {
+  const part = bytes.subarray(at, at + count * w);
+  if (w === 1) return part;
+  // A typed view needs its alignment; a copy when the bytes happen not to be aligned.
+  const src = part.byteOffset % w === 0 ? part : part.slice();
+  return w === 2 ? new Uint16Array(src.buffer, src.byteOffset, count) : new Uint32Array(src.buffer, src.byteOffset, count);
+}
+
+/**
+ * A whole column in its typed form, for the filter evaluator (which reads the typed arrays directly) and
+ * for whole-column readers (sorting, re-analysis) through `get`.
+ */
+export class TypedColumn {
+  /** Row i holds a value: `(presence[i >> 3] >> (i & 7)) & 1`. */
+  readonly presence: Uint8Array;
+  /** Kinds 1 and 2. */
+  readonly numbers: Float64Array | Int32Array | null = null;
+  /** Kind 3: value bits, like presence. */
+  readonly bools: Uint8Array | null = null;
+  /** Kind 4: one code per row; kind 5: element codes (row i: starts[i] .. starts[i+1]). */
+  readonly codes: Uint8Array | Uint16Array | Uint32Array | null = null;
+  readonly starts: Uint32Array | null = null;
+  /** Kinds 4 and 5: the distinct values, ascending (JS order). */
+  readonly dict: readonly string[] = [];
+  readonly kind: ColumnKind;
+  readonly length: number;
+
+  /** `bytes`: the whole, verified section. */
+  constructor(bytes: Uint8Array, what: string) {
+    const L = readLayout(bytes, bytes.length, what);
+    this.kind = L.kind;
+    this.length = L.n;
+    const n = L.n;
+    this.presence = bytes.subarray(L.presence, L.presence + Math.ceil(n / 8));
+    const aligned = (at: number, len: number, a: number) => {
+      const part = bytes.subarray(at, at + len);
+      return part.byteOffset % a === 0 ? part : part.slice();
+    };
+    switch (L.kind) {
+      case KIND_F64: {
+        const p = aligned(L.payload, 8 * n, 8);
+        this.numbers = new Float64Array(p.buffer, p.byteOffset, n);
+        break;
+      }
+      case KIND_I32: {
+        const p = aligned(L.payload, 4 * n, 4);
+        this.numbers = new Int32Array(p.buffer, p.byteOffset, n);
+        break;
+      }
+      case KIND_BOOL:
+        this.bools = bytes.subarray(L.payload, L.payload + Math.ceil(n / 8));
+        break;
+      case KIND_STRING:
+        this.codes = codesView(bytes, L.payload, n, L.w as 1 | 2 | 4);
+        break;
+      case KIND_STRINGS: {
+        const p = aligned(L.payload, 4 * (n + 1), 4);
+        this.starts = new Uint32Array(p.buffer, p.byteOffset, n + 1);
+        this.codes = codesView(bytes, L.codes, L.m, L.w as 1 | 2 | 4);
+        let prev = 0;
+        for (let i = 0; i <= n; i++) {
+          const s = this.starts[i]!;
+          if (s < prev || s > L.m || (i === 0 && s !== 0)) corrupt(what, 'array offsets out of order');
+          prev = s;
+        }
+        if (prev !== L.m) corrupt(what, 'array offsets do not cover the elements');
+        break;
+      }
+    }
+    if (L.kind === KIND_STRING || L.kind === KIND_STRINGS) {
+      const op = aligned(L.dictOffsets, 4 * (L.d + 1), 4);
+      const offs = new Uint32Array(op.buffer, op.byteOffset, L.d + 1);
+      const text = bytes.subarray(L.dictText, L.dictText + L.textBytes);
+      const dict = new Array<string>(L.d);
+      for (let i = 0; i < L.d; i++) {
+        const a = offs[i]!;
+        const b = offs[i + 1]!;
+        if (b < a || b > L.textBytes) corrupt(what, 'dictionary offsets out of bounds');
+        dict[i] = decodeText(text.subarray(a, b), L.json, what);
+      }
+      this.dict = dict;
+      const codes = this.codes!;
+      for (let i = 0; i < codes.length; i++) if (codes[i]! >= L.d && (L.kind === KIND_STRINGS || this.has(i))) corrupt(what, 'code outside the dictionary');
+    }
+  }
+
+  has(i: number): boolean {
+    return ((this.presence[i >> 3]! >> (i & 7)) & 1) === 1;
+  }
+
+  /** Row i's value, undefined when it has none (absent or null: the same to filters and sorting). */
+  get(i: number): AttrValue | undefined {
+    if (i < 0 || i >= this.length || !this.has(i)) return undefined;
+    switch (this.kind) {
+      case KIND_F64:
+      case KIND_I32:
+        return this.numbers![i]!;
+      case KIND_BOOL:
+        return ((this.bools![i >> 3]! >> (i & 7)) & 1) === 1;
+      case KIND_STRING:
+        return this.dict[this.codes![i]!]!;
+      case KIND_STRINGS: {
+        const out: string[] = [];
+        for (let j = this.starts![i]!; j < this.starts![i + 1]!; j++) out.push(this.dict[this.codes![j]!]!);
+        return out;
+      }
+      default:
+        return undefined;
+    }
+  }
+}
+
+/**
+ * One row at a time from a column section read by range: a header read once, then a few small reads per
+ * value (presence byte, value or code, dictionary offsets and text). For rebuilding the attributes of the
+ * few documents a query prints, without reading whole columns.
+ */
+export class ColumnReader {
+  private readonly L: Layout;
+  constructor(
+    private readonly src: ByteSource,
+    private readonly what: string,
+  ) {
+    this.L = readLayout(src.read(0, Math.min(HEADER, src.length)), src.length, what);
+  }
+
+  get length(): number {
+    return this.L.n;
+  }
+
+  private u32(at: number): number {
+    const b = this.src.read(at, 4);
+    return new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
+  }
+
+  private code(base: number, j: number): number {
+    const w = this.L.w;
+    const b = this.src.read(base + j * w, w);
+    const dv = new DataView(b.buffer, b.byteOffset, w);
+    const c = w === 1 ? b[0]! : w === 2 ? dv.getUint16(0, true) : dv.getUint32(0, true);
+    if (c >= this.L.d) corrupt(this.what, 'code outside the dictionary');
+    return c;
+  }
+
+  private entry(c: number): string {
+    const L = this.L;
+    const a = this.u32(L.dictOffsets + 4 * c);
+    const b = this.u32(L.dictOffsets + 4 * (c + 1));
+    if (b < a || b > L.textBytes) corrupt(this.what, 'dictionary offsets out of bounds');
+    return decodeText(this.src.read(L.dictText + a, b - a), L.json, this.what);
+  }
+
+  /** Row i's value; undefined when it has none. */
+  get(i: number): AttrValue | undefined {
+    const L = this.L;
+    if (i < 0 || i >= L.n) return undefined;
+    if (((this.src.read(L.presence + (i >> 3), 1)[0]! >> (i & 7)) & 1) === 0) return undefined;
+    switch (L.kind) {
+      case KIND_F64: {
+        const b = this.src.read(L.payload + 8 * i, 8);
+        return new DataView(b.buffer, b.byteOffset, 8).getFloat64(0, true);
+      }
+      case KIND_I32: {
+        const b = this.src.read(L.payload + 4 * i, 4);
+        return new DataView(b.buffer, b.byteOffset, 4).getInt32(0, true);
+      }
+      case KIND_BOOL:
+        return ((this.src.read(L.payload + (i >> 3), 1)[0]! >> (i & 7)) & 1) === 1;
+      case KIND_STRING:
+        return this.entry(this.code(L.payload, i));
+      case KIND_STRINGS: {
+        const s = this.u32(L.payload + 4 * i);
+        const e = this.u32(L.payload + 4 * (i + 1));
+        if (e < s || e > L.m) corrupt(this.what, 'array offsets out of bounds');
+        const out: string[] = [];
+        for (let j = s; j < e; j++) out.push(this.entry(this.code(L.codes, j)));
+        return out;
+      }
+      default:
+        return undefined;
+    }
+  }
+}
+
+/** The `attrs` section: each document's attribute keys, in insertion order, as a shape code. */
+export function encodeAttributeShapes(docs: ReadonlyArray<Readonly<Attributes>>): Uint8Array {
+  const n = docs.length;
+  const names: string[] = [];
+  const nameIndex = new Map<string, number>();
+  const shapes: number[][] = [];
+  const shapeIndex = new Map<string, number>();
+  const codes = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const keys = Object.keys(docs[i]!);
+    const shape = keys.map((k) => {
+      let j = nameIndex.get(k);
+      if (j === undefined) {
+        nameIndex.set(k, (j = names.length));
+        names.push(k);
+      }
+      return j;
+    });
+    const key = shape.join(',');
+    let s = shapeIndex.get(key);
+    if (s === undefined) {
+      shapeIndex.set(key, (s = shapes.length));
+      shapes.push(shape);
+    }
+    codes[i] = s;
+  }
+  const w = codeWidth(shapes.length);
+  const table = enc.encode(JSON.stringify({ names, shapes }));
+  const codesLen = pad8(n * w);
+  const out = new Uint8Array(16 + codesLen + table.length);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, SHAPE_MAGIC, true);
+  out[4] = LAYOUT_VERSION;
+  out[5] = w;
+  dv.setUint32(8, n, true);
+  dv.setUint32(12, table.length, true);
+  writeCodes(out, 16, w, codes);
+  out.set(table, 16 + codesLen);
+  return out;
+}
+
+/** Reads the `attrs` section by range: the shape table once, then one code per document. */
+export class AttributeShapes {
+  readonly length: number;
+  private readonly w: 1 | 2 | 4;
+  private readonly names: string[];
+  private readonly shapes: string[][];
+  constructor(
+    private readonly src: ByteSource,
+    private readonly what: string,
+  ) {
+    if (src.length < 16) corrupt(what, 'attribute shapes section too short');
+    const h = src.read(0, 16);
+    const dv = new DataView(h.buffer, h.byteOffset, 16);
+    if (dv.getUint32(0, true) !== SHAPE_MAGIC || h[4] !== LAYOUT_VERSION) corrupt(what, 'not an attribute shapes section');
+    const w = h[5]!;
+    if (w !== 1 && w !== 2 && w !== 4) corrupt(what, 'bad code width');
+    this.w = w;
+    this.length = dv.getUint32(8, true);
+    const j = dv.getUint32(12, true);
+    const tableAt = 16 + pad8(this.length * w);
+    if (tableAt + j !== src.length) corrupt(what, 'attribute shapes section has the wrong length');
+    let t: { names?: unknown; shapes?: unknown };
+    try {
+      t = JSON.parse(dec.decode(src.read(tableAt, j))) as typeof t;
+    } catch {
+      corrupt(what, 'attribute shape table is not valid JSON');
+    }
+    const names = t.names;
+    const shapes = t.shapes;
+    if (!Array.isArray(names) || !names.every((x) => typeof x === 'string') || !Array.isArray(shapes)) corrupt(what, 'bad attribute shape table');
+    this.names = names as string[];
+    this.shapes = (shapes as unknown[]).map((s) => {
+      if (!Array.isArray(s) || !s.every((x) => Number.isInteger(x) && x >= 0 && x < this.names.length)) corrupt(what, 'bad attribute shape');
+      return (s as number[]).map((x) => this.names[x]!);
+    });
+  }
+
+  /** Every attribute name of the segment. */
+  get allNames(): readonly string[] {
+    return this.names;
+  }
+
+  /** Document i's attribute keys, in the order it was written with. */
+  keysOf(i: number): readonly string[] {
+    const w = this.w;
+    const b = this.src.read(16 + i * w, w);
+    const dv = new DataView(b.buffer, b.byteOffset, w);
+    const c = w === 1 ? b[0]! : w === 2 ? dv.getUint16(0, true) : dv.getUint32(0, true);
+    const s = this.shapes[c];
+    if (!s) return corrupt(this.what, `shape ${c} of document ${i} is not in the table`);
+    return s;
+  }
+}
+
+/**
+ * A document's attributes rebuilt from its keys and the columns: a key whose column has no value for the
+ * document holds null (absent keys are not in `keys`). "__proto__" is written as an own property, as
+ * JSON.parse (the old path) makes it.
+ */
+export function buildAttributes(keys: readonly string[], valueOf: (name: string) => AttrValue | undefined): Attributes {
+  const out: Attributes = {};
+  for (const k of keys) {
+    const v = valueOf(k);
+    const value = v === undefined ? null : v;
+    if (k === '__proto__') Object.defineProperty(out, k, { value, enumerable: true, writable: true, configurable: true });
+    else out[k] = value;
+  }
+  return out;
+}

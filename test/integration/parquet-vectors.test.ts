@@ -1,0 +1,88 @@
+/**
+ * Storage format 2 keeps each vector once, in the segment's Parquet file (issue 11). A query reads one
+ * vector by byte range through the index file's locator and verifies the 4 KiB blocks it touches against
+ * the index file's `parquet-crc` table; a segment held in memory verifies the whole file against the
+ * manifest. Either way a flipped byte is CORRUPT_SEGMENT, never another vector.
+ */
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateDocs } from '../../src/bench/dataset.js';
+import { isElacsymError } from '../../src/errors.js';
+import { SegmentFile } from '../../src/storage/segment-file.js';
+import { VectorLocator } from '../../src/storage/vector-locator.js';
+import { Snapshot } from '../../src/store/snapshot.js';
+import { MemorySource } from '../../src/util/bytes.js';
+import { cleanupTmp, cli, tmpDir } from '../helpers/cli.js';
+
+const DIM = 24;
+const docs = [...generateDocs({ docs: 3000, dim: DIM, seed: 9 })].map((d, i) => (i % 10 === 3 ? { id: d.id, attributes: d.attributes } : d));
+let d = '';
+let parquet = '';
+let loc: VectorLocator;
+
+beforeAll(async () => {
+  d = join(tmpDir(), 'data');
+  expect((await cli(['-d', d, 'init', 'ns', '--dim', String(DIM)])).code).toBe(0);
+  const imp = await cli(['-d', d, 'import', 'ns', '-'], { input: docs.map((x) => JSON.stringify(x)).join('\n') });
+  expect(imp.code, imp.stderr).toBe(0);
+  const seg = join(d, 'ns', 'segments');
+  const idx = join(seg, readdirSync(seg).find((f) => f.endsWith('.idx'))!);
+  parquet = idx.replace(/\.idx$/, '.parquet');
+  const file = SegmentFile.open(new MemorySource(readFileSync(idx)), idx);
+  expect(file.has('vectors')).toBe(false);
+  loc = VectorLocator.open(file.readVerified('vecloc')!, docs.length, DIM);
+}, 60_000);
+afterAll(cleanupTmp);
+
+function vectorsOf(opts: { readWholeBytes?: number; loadFully?: boolean }, ords: number[]): (Float32Array | null)[] {
+  const snap = Snapshot.open(join(d, 'ns'), opts);
+  try {
+    return ords.map((o) => snap.segments[0]!.vectorOf(o, DIM));
+  } finally {
+    snap.close();
+  }
+}
+
+function corruptCode(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    return isElacsymError(e) ? e.code : `not an ElacsymError: ${String(e)}`;
+  }
+  return undefined;
+}
+
+describe('vectors read from the Parquet file', () => {
+  it('are the imported vectors, by range and whole, and absent vectors are null', () => {
+    const ords = [0, 3, 13, 1500, 2999];
+    for (const opts of [{ readWholeBytes: 0 }, { loadFully: true }, {}]) {
+      const got = vectorsOf(opts, ords);
+      ords.forEach((o, i) => {
+        const want = docs[o]!.vector;
+        if (!want) expect(got[i]).toBeNull();
+        else expect(Array.from(got[i]!)).toEqual(want.map((x) => Math.fround(x)));
+      });
+    }
+    expect(loc.offsetOf(3)).toBe(-1);
+  });
+
+  it('a flipped byte in a vector fails the read by range (block checksum) and the whole read (file CRC)', () => {
+    const orig = readFileSync(parquet);
+    const at = loc.offsetOf(1500) + 5;
+    const b = Buffer.from(orig);
+    b[at] = b[at]! ^ 0x10;
+    writeFileSync(parquet, b);
+    try {
+      for (const opts of [{ readWholeBytes: 0 }, { loadFully: true }, {}]) {
+        expect(corruptCode(() => vectorsOf(opts, [1500]))).toBe('CORRUPT_SEGMENT');
+      }
+      // By range, a vector whose blocks are intact is still served (the damage is reported where it is).
+      const far = loc.offsetOf(0) < at - 8192 ? 0 : 2999;
+      expect(Math.abs(loc.offsetOf(far) - at)).toBeGreaterThan(8192);
+      expect(vectorsOf({ readWholeBytes: 0 }, [far])[0]).not.toBeNull();
+    } finally {
+      writeFileSync(parquet, orig);
+    }
+  });
+});
