@@ -118,14 +118,9 @@ export class SegmentSource implements SearchSource {
       const resident = this.seg.resident;
       // A version 2 index holds quantized codes only: it re-scores its candidates (and reads every vector
       // for exact scans) through the segment's one copy of the original vectors.
-      // In memory (--batch) the section is viewed as a matrix: one subarray per candidate, no reads.
+      // One read per candidate (not vectorMatrix, which copies every vector of the segment).
       let dim = 0;
-      let mat: { present: Uint8Array; data: Float32Array } | null | undefined;
-      const vectorOf = (ord: number): Float32Array | null => {
-        if (mat === undefined) mat = this.seg.vectorMatrix(dim);
-        if (mat === null) return this.seg.vectorOf(ord, dim);
-        return mat.present[ord] === 1 ? mat.data.subarray(ord * dim, (ord + 1) * dim) : null;
-      };
+      const vectorOf = (ord: number): Float32Array | null => this.seg.vectorOf(ord, dim);
       this.ivf = src ? IvfReader.open(src, resident ? { resident, cacheBytes: RESIDENT_CACHE_BYTES, vectorOf } : { vectorOf }) : null;
       dim = this.ivf?.dim ?? 0;
     }
