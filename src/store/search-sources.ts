@@ -30,6 +30,11 @@ export class SegmentSource implements SearchSource {
   readonly dead: Uint8Array | null;
   readonly hasVectors: boolean;
   private ivf: IvfReader | null | undefined;
+  /**
+   * The segment's vectors as one matrix when it is held in memory (--batch), built once: since layout 2
+   * `vectorMatrix` gathers every vector out of the Parquet file on each call (~100 ms at 100k x 128).
+   */
+  private matrix: { present: Uint8Array; data: Float32Array } | null | undefined;
   private readonly columns = new Map<string, Column>();
   private readonly text = new Map<string, FieldIndexReader | null>();
   private readonly stats = new Map<string, LiveStats>();
@@ -118,13 +123,22 @@ export class SegmentSource implements SearchSource {
       const resident = this.seg.resident;
       // A version 2 index holds quantized codes only: it re-scores its candidates (and reads every vector
       // for exact scans) through the segment's one copy of the original vectors.
-      // One read per candidate (not vectorMatrix, which copies every vector of the segment).
+      // In memory (--batch) a view into the segment's matrix, else one read per candidate.
       let dim = 0;
-      const vectorOf = (ord: number): Float32Array | null => this.seg.vectorOf(ord, dim);
+      const vectorOf = (ord: number): Float32Array | null => {
+        const mat = this.vectorMatrix(dim);
+        if (mat === null) return this.seg.vectorOf(ord, dim);
+        return mat.present[ord] === 1 ? mat.data.subarray(ord * dim, (ord + 1) * dim) : null;
+      };
       this.ivf = src ? IvfReader.open(src, resident ? { resident, cacheBytes: RESIDENT_CACHE_BYTES, vectorOf } : { vectorOf }) : null;
       dim = this.ivf?.dim ?? 0;
     }
     return this.ivf;
+  }
+
+  private vectorMatrix(dim: number): { present: Uint8Array; data: Float32Array } | null {
+    if (this.matrix === undefined) this.matrix = this.seg.vectorMatrix(dim);
+    return this.matrix;
   }
 
   vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number): Hits {
@@ -139,7 +153,7 @@ export class SegmentSource implements SearchSource {
     const ivf = this.ivfReader();
     if (!ivf) return EMPTY;
     const dim = ivf.dim;
-    const mat = this.seg.vectorMatrix(dim);
+    const mat = this.vectorMatrix(dim);
     if (mat) {
       // In memory (--batch): score straight from the section, no copy of the matching vectors.
       const rows: number[] = [];
