@@ -1,5 +1,8 @@
 /**
- * IVF-flat vector index: build (seeded k-means), serialize, and search through positional reads.
+ * IVF vector index: build (seeded k-means), serialize, and search through positional reads. Version 2
+ * files (written by default) hold int8 codes and re-rank a small candidate set exactly from the original
+ * vectors, which stay stored once elsewhere (issue 11); version 1 files (IVF-flat, float32 rows) are
+ * still read.
  *
  * A cold `elacsym query` must answer in a few milliseconds, so the file is laid out to be searched in
  * place: `IvfReader.open` reads the 64-byte header and the directory (centroids, cluster offsets, cluster
