@@ -400,10 +400,8 @@ function toDocs(table: ArrowTable, layout: Layout2 | null, first: number): Doc[]
   if (!idCol) throw new Error('segment Parquet file lacks the id column');
   const vecCol = table.getChild('vector');
   const out: Doc[] = new Array(n);
-  const vectorOf = (i: number): Float32Array | null => {
-    const v = vecCol?.get(i) as { toArray(): Float32Array } | null | undefined;
-    return v ? Float32Array.from(v.toArray()) : null;
-  };
+  const vectors = vecCol ? vectorsOf(vecCol) : null;
+  const vectorOf = (i: number): Float32Array | null => vectors?.[i] ?? null;
   if (layout === null) {
     const attrCol = table.getChild('attributes');
     if (!attrCol) throw new Error('segment Parquet file lacks the attributes column');
@@ -420,15 +418,19 @@ function toDocs(table: ArrowTable, layout: Layout2 | null, first: number): Doc[]
     const listed = list ? new Set(list.filter((o) => o >= first && o < first + n)) : null;
     const explicitIfListed = m.n !== undefined && m.n !== 'all' && 'e' in m.n;
     const exact = m.v ? new Map(m.v.filter(([o]) => o >= first && o < first + n)) : null;
-    return { m, col, listed, explicitIfListed, exact };
+    // Whole columns at once: a lookup per row and column through the chunks costs more than the decoding.
+    const values = col ? (col.toArray() as ArrayLike<unknown>) : null;
+    const valid = col ? validity(col) : null;
+    return { m, values, valid, listed, explicitIfListed, exact };
   });
+  const ids = idCol.toArray() as ArrayLike<bigint | string>;
   for (let i = 0; i < n; i++) {
-    const raw = idCol.get(i) as bigint | string;
+    const raw = ids[i]!;
     const id = layout.idEncoding === 'int64' ? Number(raw) : layout.idEncoding === 'string' ? (raw as string) : idFromKey(raw as string);
     const attributes: Attributes = dataRecord();
-    for (const { m, col, listed, explicitIfListed, exact } of cols) {
+    for (const { m, values, valid, listed, explicitIfListed, exact } of cols) {
       const ord = first + i;
-      const v = col ? (col.get(i) as unknown) : null;
+      const v = values === null || (valid !== null && valid[i] === 0) ? null : values[i];
       if (v === null || v === undefined) {
         const explicit = m.n === undefined ? false : m.n === 'all' ? true : explicitIfListed === listed!.has(ord);
         if (explicit) attributes[m.a] = null;
@@ -441,6 +443,37 @@ function toDocs(table: ArrowTable, layout: Layout2 | null, first: number): Doc[]
       else attributes[m.a] = v as string | number | boolean;
     }
     out[i] = { id, vector: vectorOf(i), attributes };
+  }
+  return out;
+}
+
+type ArrowVector = import('apache-arrow').Vector;
+
+/** 1 per non-null row of a column, or null when it has no nulls (one pass over its chunks). */
+function validity(col: ArrowVector): Uint8Array | null {
+  if (col.nullCount === 0) return null;
+  const out = new Uint8Array(col.length);
+  let at = 0;
+  for (const d of col.data) {
+    for (let j = 0; j < d.length; j++) out[at + j] = d.getValid(j) ? 1 : 0;
+    at += d.length;
+  }
+  return out;
+}
+
+/** Each row's vector of a fixed_size_list<float32> column, copied out of the chunk (null where absent). */
+function vectorsOf(col: ArrowVector): (Float32Array | null)[] {
+  const out: (Float32Array | null)[] = new Array(col.length);
+  let at = 0;
+  for (const d of col.data) {
+    const dim = (d.type as { listSize: number }).listSize;
+    const child = d.children[0]!;
+    const values = child.values as Float32Array;
+    for (let j = 0; j < d.length; j++) {
+      const start = child.offset + (d.offset + j) * dim;
+      out[at + j] = d.getValid(j) ? values.slice(start, start + dim) : null;
+    }
+    at += d.length;
   }
   return out;
 }
