@@ -419,7 +419,7 @@ function toDocs(table: ArrowTable, layout: Layout2 | null, first: number): Doc[]
     const explicitIfListed = m.n !== undefined && m.n !== 'all' && 'e' in m.n;
     const exact = m.v ? new Map(m.v.filter(([o]) => o >= first && o < first + n)) : null;
     // Whole columns at once: a lookup per row and column through the chunks costs more than the decoding.
-    const values = col ? (col.toArray() as ArrayLike<unknown>) : null;
+    const values = col ? columnValues(col) : null;
     const valid = col ? validity(col) : null;
     return { m, values, valid, listed, explicitIfListed, exact };
   });
@@ -439,7 +439,7 @@ function toDocs(table: ArrowTable, layout: Layout2 | null, first: number): Doc[]
       const x = exact?.get(ord);
       if (x !== undefined) attributes[m.a] = x;
       else if (typeof v === 'bigint') attributes[m.a] = Number(v);
-      else if (typeof v === 'object') attributes[m.a] = Array.from((v as { toArray(): ArrayLike<string> }).toArray());
+      else if (Array.isArray(v)) attributes[m.a] = v as string[];
       else attributes[m.a] = v as string | number | boolean;
     }
     out[i] = { id, vector: vectorOf(i), attributes };
@@ -459,6 +459,43 @@ function validity(col: ArrowVector): Uint8Array | null {
     at += d.length;
   }
   return out;
+}
+
+/**
+ * A column's values, one per row (anything at a null row). Strings are sliced from the chunks' UTF-8 bytes
+ * with Buffer#toString, and list<utf8> rows built from the offsets: several times faster than arrow's get().
+ */
+function columnValues(col: ArrowVector): ArrayLike<unknown> {
+  const t = col.type as { typeId: number };
+  const utf8 = (d: import('apache-arrow').Data, out: unknown[], at: number) => {
+    const offs = d.valueOffsets as Int32Array;
+    const bytes = d.values as Uint8Array;
+    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let j = 0; j < d.length; j++) out[at + j] = buf.toString('utf8', offs[d.offset + j]!, offs[d.offset + j + 1]!);
+  };
+  if (t.typeId === 5 /* Utf8 */) {
+    const out: unknown[] = new Array(col.length);
+    let at = 0;
+    for (const d of col.data) {
+      utf8(d, out, at);
+      at += d.length;
+    }
+    return out;
+  }
+  if (t.typeId === 12 /* List */) {
+    const out: unknown[] = new Array(col.length);
+    let at = 0;
+    for (const d of col.data) {
+      const offs = d.valueOffsets as Int32Array;
+      const child = d.children[0]!;
+      const strings: unknown[] = new Array(child.length);
+      utf8(child, strings, 0);
+      for (let j = 0; j < d.length; j++) out[at + j] = strings.slice(offs[d.offset + j]!, offs[d.offset + j + 1]!);
+      at += d.length;
+    }
+    return out;
+  }
+  return col.toArray() as ArrayLike<unknown>;
 }
 
 /** Each row's vector of a fixed_size_list<float32> column, copied out of the chunk (null where absent). */
