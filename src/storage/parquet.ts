@@ -381,8 +381,8 @@ interface Layout2 {
   columns: ColumnMeta[];
 }
 
-function layoutOf(table: ArrowTable): Layout2 | null {
-  const md = table.schema.metadata;
+/** The layout a file's key-value metadata declares: null for layout 1 (which had none). */
+function layoutOf(md: ReadonlyMap<string, string>): Layout2 | null {
   const layout = md.get('elacsym.layout');
   if (layout === undefined) return null;
   if (layout !== '2') throw new ElacsymError('FORMAT_TOO_NEW', `segment Parquet layout ${JSON.stringify(layout)} is not one this elacsym reads`);
@@ -519,22 +519,44 @@ function vectorsOf(col: ArrowVector): (Float32Array | null)[] {
 export async function readSegmentParquet(bytes: Uint8Array): Promise<Doc[]> {
   const { arrow, pq } = await load();
   const table = arrow.tableFromIPC(pq.readParquet(bytes).intoIPCStream());
-  return toDocs(table, layoutOf(table), 0);
+  return toDocs(table, layoutOf(table.schema.metadata), 0);
 }
 
 /**
- * A segment's documents one row group at a time (either layout): memory bounded by a row group, for merges
- * that must not hold whole segments.
+ * A segment's documents one row group at a time (either layout), for merges that must not hold whole
+ * segments decoded. Given a Blob backed by the file (`fs.openAsBlob(path)`), only the footer and one row
+ * group's column chunks are read at a time, so memory is bounded by a row group; given bytes, the file is in
+ * memory already and parquet-wasm copies it into its own memory for each row group (transiently).
  */
-export async function* readSegmentParquetRowGroups(bytes: Uint8Array): AsyncGenerator<Doc[]> {
+export async function* readSegmentParquetRowGroups(source: Uint8Array | Blob): AsyncGenerator<Doc[]> {
   const { arrow, pq } = await load();
-  const footer = readParquetFooter(bytes);
-  let first = 0;
-  for (let g = 0; g < footer.rowGroups.length; g++) {
-    const table = arrow.tableFromIPC(pq.readParquet(bytes, { rowGroups: [g] }).intoIPCStream());
-    if (table.numRows !== footer.rowGroups[g]!.numRows) throw new Error(`row group ${g} decoded ${table.numRows} rows, its footer says ${footer.rowGroups[g]!.numRows}`);
-    yield toDocs(table, layoutOf(table), first);
-    first += table.numRows;
+  if (source instanceof Uint8Array) {
+    const footer = readParquetFooter(source);
+    let first = 0;
+    for (let g = 0; g < footer.rowGroups.length; g++) {
+      const table = arrow.tableFromIPC(pq.readParquet(source, { rowGroups: [g] }).intoIPCStream());
+      if (table.numRows !== footer.rowGroups[g]!.numRows) throw new Error(`row group ${g} decoded ${table.numRows} rows, its footer says ${footer.rowGroups[g]!.numRows}`);
+      yield toDocs(table, layoutOf(table.schema.metadata), first);
+      first += table.numRows;
+    }
+    return;
+  }
+  const file = await pq.ParquetFile.fromFile(source);
+  try {
+    const md = file.metadata();
+    // ParquetFile.read does not carry the key-value metadata into the Arrow schema: take it from the footer.
+    const layout = layoutOf(md.fileMetadata().keyValueMetadata() as Map<string, string>);
+    const groups = md.numRowGroups();
+    let first = 0;
+    for (let g = 0; g < groups; g++) {
+      const expect = md.rowGroup(g).numRows();
+      const table = arrow.tableFromIPC((await file.read({ rowGroups: [g] })).intoIPCStream());
+      if (table.numRows !== expect) throw new Error(`row group ${g} decoded ${table.numRows} rows, its footer says ${expect}`);
+      yield toDocs(table, layout, first);
+      first += table.numRows;
+    }
+  } finally {
+    file.free();
   }
 }
 
