@@ -5,21 +5,30 @@
 // same run, and measures the vector workload with 1 worker and with every core.
 //
 //   npm run build && node bench/serve.mjs [--docs 100000] [--dim 128] [--duration 10] [--connections 16] [--import-docs 100000]
+//     [--kinds vector,text,hybrid,filtered] [--no-batch] [--no-scaling] [--root DIR] [--out FILE]
+//
+// --root runs another checkout's build (its bin/elacsym and dist/) with this script, e.g. a before/after
+// comparison against the main branch: `node bench/serve.mjs --root /work/main --kinds vector --no-batch
+// --no-scaling --import-docs 100000`. --kinds, --no-batch and --no-scaling skip parts of the run.
 //
 // Prints a Markdown table (requests/s, p50/p99 latency per kind) and writes bench/out/serve.json.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { request } from 'node:http';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 
-const ROOT = resolve(import.meta.dirname, '..');
-const BIN = join(ROOT, 'bin', 'elacsym');
+const HERE = resolve(import.meta.dirname, '..');
 const { values: a } = parseArgs({
   options: {
+    root: { type: 'string', default: HERE },
+    kinds: { type: 'string', default: 'vector,text,hybrid,filtered' },
+    'no-batch': { type: 'boolean', default: false },
+    'no-scaling': { type: 'boolean', default: false },
+    out: { type: 'string', default: join(HERE, 'bench', 'out', 'serve.json') },
     docs: { type: 'string', default: '100000' },
     dim: { type: 'string', default: '128' },
     duration: { type: 'string', default: '10' },
@@ -29,6 +38,8 @@ const { values: a } = parseArgs({
     'import-docs': { type: 'string', default: '0' },
   },
 });
+const ROOT = resolve(a.root);
+const BIN = join(ROOT, 'bin', 'elacsym');
 const DOCS = Number(a.docs);
 const DIM = Number(a.dim);
 const DURATION = Number(a.duration);
@@ -68,16 +79,17 @@ log(`imported in ${((Date.now() - t) / 1000).toFixed(1)} s`);
 // 2. requests per kind, built from the data (the vectors of other documents with noise; words of titles)
 const sample = [...generateDocs({ docs: NQ, dim: DIM, seed: 4242 })];
 const words = sample.map((d) => d.attributes.title.split(' ')[0]);
-const kinds = {
+const allKinds = {
   vector: sample.map((d) => ({ vector: d.vector, top_k: 10 })),
   text: sample.map((_, i) => ({ full_text: { query: words[i] }, top_k: 10 })),
   hybrid: sample.map((d, i) => ({ vector: d.vector, full_text: { query: words[i] }, top_k: 10 })),
   filtered: sample.map((d) => ({ vector: d.vector, filter: { field: 'bucket', op: 'lt', value: 10 }, top_k: 10 })),
 };
+const kinds = Object.fromEntries(a.kinds.split(',').map((k) => [k, allKinds[k]]));
 
 // 3. query --batch on the same requests (one process, one thread, warm after --warm-up)
 const batch = {};
-for (const [kind, reqs] of Object.entries(kinds)) {
+for (const [kind, reqs] of Object.entries(a['no-batch'] ? {} : kinds)) {
   const f = join(tmp, `${kind}.ndjson`);
   writeFileSync(f, reqs.map((r) => JSON.stringify(r)).join('\n') + '\n');
   t = process.hrtime.bigint();
@@ -123,12 +135,15 @@ for (const [kind, reqs] of Object.entries(kinds)) {
   log(`serve ${kind} (${all} workers): ${JSON.stringify(results[kind])}`);
 }
 // Scaling: the same vector load with one query worker, on the same data (before the import below grows it).
-await srv.stop();
-srv = await startServer(1);
-const oneWorker = await load(srv.url, kinds.vector, DURATION);
-log(`serve vector (1 worker): ${JSON.stringify(oneWorker)}`);
-await srv.stop();
-srv = await startServer(all);
+let oneWorker = null;
+if (!a['no-scaling']) {
+  await srv.stop();
+  srv = await startServer(1);
+  oneWorker = await load(srv.url, allKinds.vector, DURATION);
+  log(`serve vector (1 worker): ${JSON.stringify(oneWorker)}`);
+  await srv.stop();
+  srv = await startServer(all);
+}
 
 // The vector workload while an HTTP NDJSON import of new documents streams into the same namespace:
 // errors, and for each acknowledged batch the time until a query (warm snapshot path) finds its last document.
@@ -169,7 +184,7 @@ if (IMPORT_DOCS > 0) {
     })();
   });
   let i = 0;
-  const bodies = kinds.vector.map((r) => JSON.stringify(r));
+  const bodies = allKinds.vector.map((r) => JSON.stringify(r));
   const inst = autocannon({ url: `${srv.url}/v1/namespaces/bench/query`, method: 'POST', connections: CONNECTIONS, duration: 3600, headers: { 'content-type': 'application/json' }, requests: [{ setupRequest: (r) => ({ ...r, body: bodies[i++ % bodies.length] }) }] });
   const end = await imported;
   inst.stop();
@@ -182,13 +197,13 @@ if (IMPORT_DOCS > 0) {
 await srv.stop();
 
 const machine = `${cpus()[0]?.model ?? 'cpu'} x ${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}`;
-const report = { machine, docs: DOCS, dim: DIM, duration_s: DURATION, connections: CONNECTIONS, workers: all, serve: results, serve_vector_1_worker: oneWorker, during_import: during, query_batch_rps: batch };
-mkdirSync(join(ROOT, 'bench', 'out'), { recursive: true });
-writeFileSync(join(ROOT, 'bench', 'out', 'serve.json'), `${JSON.stringify(report, null, 2)}\n`);
+const report = { root: ROOT, machine, docs: DOCS, dim: DIM, duration_s: DURATION, connections: CONNECTIONS, workers: all, serve: results, serve_vector_1_worker: oneWorker, during_import: during, query_batch_rps: batch };
+mkdirSync(dirname(a.out), { recursive: true });
+writeFileSync(a.out, `${JSON.stringify(report, null, 2)}\n`);
 console.log(`\n${DOCS} x ${DIM}, ${machine}; autocannon ${CONNECTIONS} connections, ${DURATION} s per kind, on the same machine\n`);
 console.log(`| kind | serve req/s (${all} workers) | p50 ms | p99 ms | errors | query --batch req/s |`);
 console.log('| --- | --- | --- | --- | --- | --- |');
-for (const k of Object.keys(kinds)) console.log(`| ${k} | ${results[k].rps} | ${results[k].p50_ms} | ${results[k].p99_ms} | ${results[k].errors} | ${batch[k]} |`);
-console.log(`| vector, 1 worker | ${oneWorker.rps} | ${oneWorker.p50_ms} | ${oneWorker.p99_ms} | ${oneWorker.errors} | |`);
+for (const k of Object.keys(kinds)) console.log(`| ${k} | ${results[k].rps} | ${results[k].p50_ms} | ${results[k].p99_ms} | ${results[k].errors} | ${batch[k] ?? ''} |`);
+if (oneWorker) console.log(`| vector, 1 worker | ${oneWorker.rps} | ${oneWorker.p50_ms} | ${oneWorker.p99_ms} | ${oneWorker.errors} | |`);
 if (during) console.log(`\nvector load during an HTTP import of ${during.import_docs} documents: ${during.rps} req/s, p99 ${during.p99_ms} ms, ${during.errors} errors; acknowledged batches visible to queries after ${during.visible_after_ack_ms.p50} ms (median), ${during.visible_after_ack_ms.max} ms (max) over ${during.visible_after_ack_ms.batches} batches`);
 if (!a.keep) rmSync(tmp, { recursive: true, force: true });

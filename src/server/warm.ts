@@ -176,7 +176,9 @@ export class WarmNamespaces {
       // the timer retries, so a write is seen within MAX_REOPEN_GAP_MS + the refresh period (< 1 s).
       const now = this.now();
       if (now - e.openedAt < Math.min(MAX_REOPEN_GAP_MS, 4 * e.openMs)) return e;
-      const held = openHeld(e.dir);
+      // Incremental: unchanged segments (and their warm sources) carry over from the current snapshot,
+      // which is still open here; only new segments are opened and only new journal entries decoded.
+      const held = refreshHeld(e.held);
       retire(e.held);
       e.held = held;
       e.version = version;
@@ -203,6 +205,11 @@ function openHeld(dir: string): Held {
   // loadFully: index files are read whole and checksummed once, then answer many queries from memory.
   const snap = Snapshot.open(dir, { loadFully: true });
   return { snap, ctx: new QueryContext(snap), refs: 0, retired: false };
+}
+
+function refreshHeld(prev: Held): Held {
+  const snap = Snapshot.refresh(prev.snap, { loadFully: true });
+  return { snap, ctx: new QueryContext(snap, prev.ctx), refs: 0, retired: false };
 }
 
 function retire(h: Held): void {

@@ -145,8 +145,21 @@ export class SegmentSource implements SearchSource {
     return { ords: r.rows.map((row) => rowOrd[row]!), scores: r.scores };
   }
 
-  /** Frees what the source pinned outside the JS heap (it stays usable). */
+  /** The segment this source reads (QueryContext reuses a source only for the very same handle). */
+  get handle(): SegmentHandle {
+    return this.seg;
+  }
+
+  /** Query contexts that hold this source (a newer context reuses it for an unchanged segment). */
+  private holders = 1;
+  retain(): this {
+    this.holders++;
+    return this;
+  }
+
+  /** Frees what the source pinned outside the JS heap once its last holder lets go (it stays usable). */
   release(): void {
+    if (--this.holders > 0) return;
     this.ivf?.release();
   }
 
@@ -279,11 +292,25 @@ export class QueryContext {
   readonly sources: SearchSource[];
   private readonly analyzers = new Map<string, Analyzer>();
 
-  constructor(readonly snapshot: Snapshot) {
+  /**
+   * `prev`: the context of an older snapshot of the same namespace (Snapshot.refresh), still open. A
+   * segment the new snapshot took over unchanged (the same SegmentHandle) keeps its source and everything
+   * it decoded and cached (IVF clusters, columns, postings, statistics); `release` of either context
+   * frees a shared source only with its last holder. Handles are shared only when the schema and the
+   * text-reindex map are unchanged, so the source's analyzers are still the right ones.
+   */
+  constructor(
+    readonly snapshot: Snapshot,
+    prev?: QueryContext,
+  ) {
     const analyzerFor = (f: string) => this.analyzerFor(f);
     const reindex = snapshot.textReindex;
+    const reusable = new Map<SegmentHandle, SegmentSource>();
+    if (prev) for (const s of prev.sources) if (s instanceof SegmentSource) reusable.set(s.handle, s);
     this.sources = snapshot.segments.map(
-      (s) => new SegmentSource(s, (f) => (s.row.id < (Object.prototype.hasOwnProperty.call(reindex, f) ? reindex[f]! : 0) ? this.analyzerFor(f) : null)),
+      (s) =>
+        reusable.get(s)?.retain() ??
+        new SegmentSource(s, (f) => (s.row.id < (Object.prototype.hasOwnProperty.call(reindex, f) ? reindex[f]! : 0) ? this.analyzerFor(f) : null)),
     );
     if (snapshot.pendingDocs.length > 0) this.sources.push(new JournalSource(snapshot.pendingDocs, snapshot.schema, analyzerFor));
   }
