@@ -61,6 +61,8 @@ export interface WarmStats {
   namespace: string;
   generation: number;
   refresh_age_s: number;
+  /** The journal high-water mark the current snapshot covers (Snapshot.journalSeq). */
+  journal_seq: number;
 }
 
 export class WarmNamespaces {
@@ -107,7 +109,12 @@ export class WarmNamespaces {
 
   stats(): WarmStats[] {
     const now = this.now();
-    return [...this.entries].map(([namespace, e]) => ({ namespace, generation: e.generation, refresh_age_s: Math.max(0, (now - e.checkedAt) / 1000) }));
+    return [...this.entries].map(([namespace, e]) => ({
+      namespace,
+      generation: e.generation,
+      refresh_age_s: Math.max(0, (now - e.checkedAt) / 1000),
+      journal_seq: e.held.snap.journalSeq,
+    }));
   }
 
   /** Forget a namespace (after this process dropped it). */
