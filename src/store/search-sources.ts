@@ -16,11 +16,15 @@ import { exactTopK, exactTopKRows, IvfReader } from '../index/vector/ivf.js';
 import type { Hits, TieBreak } from '../index/vector/topk.js';
 import type { SearchSource } from '../query/engine.js';
 import { MemorySource } from '../util/bytes.js';
+import type { SegmentFile } from '../storage/segment-file.js';
 import type { SegmentHandle, Snapshot } from './snapshot.js';
 
 const dec = new TextDecoder('utf-8', { fatal: true });
 const EMPTY: Hits = { ords: new Uint32Array(0), scores: new Float32Array(0) };
 const RESIDENT_CACHE_BYTES = 256 * 1024 * 1024;
+
+/** One IVF reader per open segment file, and how many sources use it (see SegmentSource.ivfReader). */
+const sharedIvf = new WeakMap<SegmentFile, { reader: IvfReader | null; users: number }>();
 
 export class SegmentSource implements SearchSource {
   readonly name: string;
@@ -103,11 +107,21 @@ export class SegmentSource implements SearchSource {
 
   private ivfReader(): IvfReader | null {
     if (this.ivf === undefined) {
-      const src = this.seg.file.source('ivf');
-      // A batch (many queries): clusters are pinned into the scoring kernels' memory once, and the cache
-      // may hold more of them (they are views of the loaded file; the pinned copy is the cost).
-      const resident = this.seg.resident;
-      this.ivf = src ? IvfReader.open(src, resident ? { resident, cacheBytes: RESIDENT_CACHE_BYTES } : {}) : null;
+      // The IVF reader depends on the file only (dead rows are applied by the engine's `allow`), so the
+      // sources of one segment file under different deletion states (SegmentHandle.withDead: a warm
+      // snapshot refreshed after updates) share one reader instead of re-reading and re-pinning it.
+      const shared = sharedIvf.get(this.seg.file);
+      if (shared) {
+        shared.users++;
+        this.ivf = shared.reader;
+      } else {
+        const src = this.seg.file.source('ivf');
+        // A batch (many queries): clusters are pinned into the scoring kernels' memory once, and the cache
+        // may hold more of them (they are views of the loaded file; the pinned copy is the cost).
+        const resident = this.seg.resident;
+        this.ivf = src ? IvfReader.open(src, resident ? { resident, cacheBytes: RESIDENT_CACHE_BYTES } : {}) : null;
+        sharedIvf.set(this.seg.file, { reader: this.ivf, users: 1 });
+      }
     }
     return this.ivf;
   }
@@ -160,6 +174,10 @@ export class SegmentSource implements SearchSource {
   /** Frees what the source pinned outside the JS heap once its last holder lets go (it stays usable). */
   release(): void {
     if (--this.holders > 0) return;
+    if (this.ivf === undefined) return;
+    const shared = sharedIvf.get(this.seg.file);
+    if (shared && --shared.users > 0) return;
+    sharedIvf.delete(this.seg.file);
     this.ivf?.release();
   }
 

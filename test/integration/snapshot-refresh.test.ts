@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDocs } from '../../src/bench/dataset.js';
+import { kernelBackend, pinnedBytes } from '../../src/index/vector/distance.js';
 import { parseQueryRequest } from '../../src/model/query.js';
 import { executeQuery } from '../../src/query/engine.js';
 import { DataDir } from '../../src/store/data-dir.js';
@@ -55,6 +56,7 @@ function observe(snap: Snapshot, ctx: QueryContext) {
 describe('Snapshot.refresh', () => {
   it('equals a fresh Snapshot.open after every kind of write, reusing exactly the segments that did not change', async () => {
     await run(['import', 'ns', '-'], nd(docs.slice(0, 300)));
+    const pinnedAtStart = pinnedBytes();
     const chain: { snap: Snapshot; ctx: QueryContext }[] = [];
     const first = Snapshot.open(dir, { loadFully: true });
     chain.push({ snap: first, ctx: new QueryContext(first) });
@@ -79,13 +81,17 @@ describe('Snapshot.refresh', () => {
     let s = step();
     expect(s.snap.segments[0]).toBe(s.prev.segments[0]);
     expect(s.snap.pendingDocs).toHaveLength(50);
+    if (kernelBackend() === 'wasm') expect(pinnedBytes()).toBeGreaterThan(pinnedAtStart);
 
-    // 2. updates of segment rows in the journal: those rows die; a new handle over the same open files
+    // 2. updates of segment rows in the journal: those rows die; a new handle over the same open files,
+    //    whose query source shares the warm IVF reader (nothing pinned twice)
     await run(['import', 'ns', '-', '--no-flush'], nd(docs.slice(0, 20).map((x) => ({ ...x, attributes: { ...x.attributes, title: 'water plant updated' } }))));
     s = step();
     expect(s.snap.segments[0]).not.toBe(s.prev.segments[0]);
     expect(s.snap.segments[0]!.file).toBe(s.prev.segments[0]!.file);
     expect(s.snap.segments[0]!.liveCount).toBe(280);
+    const ivfOf = (c: QueryContext) => (c.sources[0] as unknown as { ivfReader(): unknown }).ivfReader();
+    expect(ivfOf(chain.at(-1)!.ctx)).toBe(ivfOf(chain.at(-2)!.ctx));
 
     // 3. deletes (of segment rows and of journal-only documents)
     await run(['delete', 'ns', '--ids', [20, 21, 22, 301, 302].join(',')]);
@@ -119,6 +125,7 @@ describe('Snapshot.refresh', () => {
     expect(observe(last.snap, last.ctx)).toEqual(before);
     last.ctx.release();
     last.snap.close();
+    expect(pinnedBytes()).toBe(pinnedAtStart); // every shared reader unpinned with its last user
   });
 
   it('closing the newer snapshot first leaves the older one whole', async () => {
