@@ -168,8 +168,8 @@ if (IMPORT_DOCS > 0) {
           const last = extra[ev.documents - 1];
           const acked = Date.now();
           // The refresh alone, without the probe query's queueing: until every query thread's snapshot
-          // covers the journal's high-water mark read now (/metrics elacsym_server_snapshot_journal_seq;
-          // builds without that metric are skipped).
+          // covers the journal's high-water mark read now (/metrics elacsym_server_snapshot_journal_seq,
+          // polled every 25 ms; builds without that metric are skipped).
           const seq = journalSeq();
           pending.push((async () => {
             for (;;) {
@@ -177,6 +177,8 @@ if (IMPORT_DOCS > 0) {
               const held = [...text.matchAll(/^elacsym_server_snapshot_journal_seq\{[^}]*namespace="bench"\} (\d+)$/gm)].map((m) => Number(m[1]));
               if (!text.includes('elacsym_server_snapshot_journal_seq')) return;
               if (held.length > 0 && held.every((v) => v >= seq)) return refreshLags.push(Date.now() - acked);
+              // a scrape runs every namespace's health check on the main thread: do not spin on it
+              await new Promise((r) => setTimeout(r, 25));
             }
           })());
           pending.push((async () => {
