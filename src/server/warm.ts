@@ -5,7 +5,9 @@
  * every acquire and on a timer: a read-only connection to the manifest answers `PRAGMA data_version`
  * (it changes whenever another connection — a CLI import, a cron compaction, this server's own writer —
  * commits), and the manifest's inode tells a dropped-and-recreated namespace apart. On a change the next
- * acquire opens a new snapshot.
+ * acquire takes a new snapshot with Snapshot.refresh: unchanged segments and their warm query sources
+ * carry over, only new segments are opened and only new journal entries decoded, so a refresh costs what
+ * changed, not the namespace (a new namespace, or one dropped and created again, is opened whole).
  *
  * Invariants:
  * - one request uses one snapshot (a lease), so an answer never mixes two generations;
@@ -14,7 +16,8 @@
  * - under a stream of commits, reopening is rate-limited (see refresh) but a write is still seen within
  *   1 second; when writes are rare, the next request after a commit sees it;
  * - a retired snapshot is closed when its last lease is released (its open file descriptors are what keep
- *   a compacted-away segment readable until then).
+ *   a compacted-away segment readable until then); segments and sources it shares with a newer snapshot
+ *   are reference-counted and stay open for it.
  */
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
