@@ -17,11 +17,15 @@ import { exactTopK, exactTopKRows, IvfReader } from '../index/vector/ivf.js';
 import type { Hits, TieBreak } from '../index/vector/topk.js';
 import type { SearchSource } from '../query/engine.js';
 import { MemorySource } from '../util/bytes.js';
+import type { SegmentFile } from '../storage/segment-file.js';
 import type { SegmentHandle, Snapshot } from './snapshot.js';
 
 const dec = new TextDecoder('utf-8', { fatal: true });
 const EMPTY: Hits = { ords: new Uint32Array(0), scores: new Float32Array(0) };
 const RESIDENT_CACHE_BYTES = 256 * 1024 * 1024;
+
+/** One IVF reader per open segment file, and how many sources use it (see SegmentSource.ivfReader). */
+const sharedIvf = new WeakMap<SegmentFile, { reader: IvfReader | null; users: number }>();
 
 export class SegmentSource implements SearchSource {
   readonly name: string;
@@ -112,11 +116,21 @@ export class SegmentSource implements SearchSource {
 
   private ivfReader(): IvfReader | null {
     if (this.ivf === undefined) {
-      const src = this.seg.file.source('ivf');
-      // A batch (many queries): clusters are pinned into the scoring kernels' memory once, and the cache
-      // may hold more of them (they are views of the loaded file; the pinned copy is the cost).
-      const resident = this.seg.resident;
-      this.ivf = src ? IvfReader.open(src, resident ? { resident, cacheBytes: RESIDENT_CACHE_BYTES } : {}) : null;
+      // The IVF reader depends on the file only (dead rows are applied by the engine's `allow`), so the
+      // sources of one segment file under different deletion states (SegmentHandle.withDead: a warm
+      // snapshot refreshed after updates) share one reader instead of re-reading and re-pinning it.
+      const shared = sharedIvf.get(this.seg.file);
+      if (shared) {
+        shared.users++;
+        this.ivf = shared.reader;
+      } else {
+        const src = this.seg.file.source('ivf');
+        // A batch (many queries): clusters are pinned into the scoring kernels' memory once, and the cache
+        // may hold more of them (they are views of the loaded file; the pinned copy is the cost).
+        const resident = this.seg.resident;
+        this.ivf = src ? IvfReader.open(src, resident ? { resident, cacheBytes: RESIDENT_CACHE_BYTES } : {}) : null;
+        sharedIvf.set(this.seg.file, { reader: this.ivf, users: 1 });
+      }
     }
     return this.ivf;
   }
@@ -154,8 +168,25 @@ export class SegmentSource implements SearchSource {
     return { ords: r.rows.map((row) => rowOrd[row]!), scores: r.scores };
   }
 
-  /** Frees what the source pinned outside the JS heap (it stays usable). */
+  /** The segment this source reads (QueryContext reuses a source only for the very same handle). */
+  get handle(): SegmentHandle {
+    return this.seg;
+  }
+
+  /** Query contexts that hold this source (a newer context reuses it for an unchanged segment). */
+  private holders = 1;
+  retain(): this {
+    this.holders++;
+    return this;
+  }
+
+  /** Frees what the source pinned outside the JS heap once its last holder lets go (it stays usable). */
   release(): void {
+    if (--this.holders > 0) return;
+    if (this.ivf === undefined) return;
+    const shared = sharedIvf.get(this.seg.file);
+    if (shared && --shared.users > 0) return;
+    sharedIvf.delete(this.seg.file);
     this.ivf?.release();
   }
 
@@ -288,11 +319,25 @@ export class QueryContext {
   readonly sources: SearchSource[];
   private readonly analyzers = new Map<string, Analyzer>();
 
-  constructor(readonly snapshot: Snapshot) {
+  /**
+   * `prev`: the context of an older snapshot of the same namespace (Snapshot.refresh), still open. A
+   * segment the new snapshot took over unchanged (the same SegmentHandle) keeps its source and everything
+   * it decoded and cached (IVF clusters, columns, postings, statistics); `release` of either context
+   * frees a shared source only with its last holder. Handles are shared only when the schema and the
+   * text-reindex map are unchanged, so the source's analyzers are still the right ones.
+   */
+  constructor(
+    readonly snapshot: Snapshot,
+    prev?: QueryContext,
+  ) {
     const analyzerFor = (f: string) => this.analyzerFor(f);
     const reindex = snapshot.textReindex;
+    const reusable = new Map<SegmentHandle, SegmentSource>();
+    if (prev) for (const s of prev.sources) if (s instanceof SegmentSource) reusable.set(s.handle, s);
     this.sources = snapshot.segments.map(
-      (s) => new SegmentSource(s, (f) => (s.row.id < (Object.prototype.hasOwnProperty.call(reindex, f) ? reindex[f]! : 0) ? this.analyzerFor(f) : null)),
+      (s) =>
+        reusable.get(s)?.retain() ??
+        new SegmentSource(s, (f) => (s.row.id < (Object.prototype.hasOwnProperty.call(reindex, f) ? reindex[f]! : 0) ? this.analyzerFor(f) : null)),
     );
     if (snapshot.pendingDocs.length > 0) this.sources.push(new JournalSource(snapshot.pendingDocs, snapshot.schema, analyzerFor));
   }
