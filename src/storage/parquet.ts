@@ -251,7 +251,6 @@ export async function writeSegmentParquet(docs: readonly Doc[], schema: Schema, 
   }
 
   const table = new arrow.Table(Object.fromEntries(order.map((c) => [c, columns[c]!])));
-  const wasmTable = pq.Table.fromIPCStream(arrow.tableToIPC(table, 'stream'));
   const meta = new Map<string, string>([
     ['elacsym.layout', '2'],
     ['elacsym.schema', JSON.stringify(schema)],
@@ -282,11 +281,60 @@ export async function writeSegmentParquet(docs: readonly Doc[], schema: Schema, 
     if (t === 'string' || t === 'integer' || t === 'float') b = b.setColumnDictionaryEnabled(col, true);
     if (t !== 'string') b = b.setColumnStatisticsEnabled(col, pq.EnabledStatistics.Chunk);
   }
-  const bytes = pq.writeParquet(wasmTable, b.build());
+  const bytes = await writeByRowGroups(arrow, pq, table, R, b.build());
 
   let vectorLocator: Uint8Array | null = null;
   if (dim > 0) vectorLocator = locateVectors(bytes, n, dim, R, present!, values!);
   return { bytes, vectorLocator, rowsPerGroup: R };
+}
+
+/**
+ * Write `table` as Parquet one row group at a time through parquet-wasm's streaming writer: each slice of
+ * `rowsPerGroup` rows crosses into WebAssembly memory on its own, so the writer's memory is bounded by one
+ * row group instead of holding the whole segment (its Arrow IPC copy and its WebAssembly copy) at once;
+ * WebAssembly memory never shrinks, so that peak would stay for the life of the process. Each slice is one
+ * record batch of at most the writer's maximum row-group size, so row groups keep exactly `rowsPerGroup`
+ * rows (the vector locator depends on it; locateVectors verifies it).
+ */
+async function writeByRowGroups(arrow: Arrow, pq: ParquetWasm, table: import('apache-arrow').Table, rowsPerGroup: number, props: import('parquet-wasm').WriterProperties): Promise<Uint8Array> {
+  let next = 0;
+  const batches = new ReadableStream({
+    pull(controller) {
+      if (next >= table.numRows || table.numRows === 0) {
+        if (next === 0 && table.numRows === 0) {
+          // An empty segment still needs its schema: one empty batch.
+          for (const rb of pq.Table.fromIPCStream(arrow.tableToIPC(table, 'stream')).recordBatches()) controller.enqueue(rb);
+          next = 1;
+          return;
+        }
+        controller.close();
+        return;
+      }
+      const slice = table.slice(next, Math.min(table.numRows, next + rowsPerGroup));
+      next += rowsPerGroup;
+      const wasm = pq.Table.fromIPCStream(arrow.tableToIPC(slice, 'stream'));
+      for (const rb of wasm.recordBatches()) controller.enqueue(rb);
+    },
+  });
+  const out = await pq.transformParquetStream(batches, props);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = out.getReader();
+  for (;;) {
+    const r = await reader.read();
+    if (r.done) break;
+    const c = r.value as Uint8Array;
+    chunks.push(c);
+    total += c.length;
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.length;
+  }
+  return bytes;
 }
 
 function attributeData(arrow: Arrow, t: AttrType, vals: readonly (AttrValue | null)[]) {
