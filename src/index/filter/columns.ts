@@ -12,12 +12,12 @@
  * 0x5B, and is still read: see `isTypedColumn`):
  *   0   u8[4]  magic "ECOL" (0x45 0x43 0x4F 0x4C)
  *   4   u8     layout version, 1
- *   5   u8     kind: 0 none (no row holds a value), 1 f64, 2 i32, 3 boolean, 4 string, 5 array<string>
- *   6   u8     code width w in bytes (1, 2 or 4) for kinds 4 and 5, else 0
+ *   5   u8     kind: 0 none (no row holds a value), 1 f64, 2 integer, 3 boolean, 4 string, 5 array<string>
+ *   6   u8     width w in bytes (1, 2 or 4) of a code (kinds 4 and 5) or of an integer (kind 2), else 0
  *   7   u8     dictionary text: 0 UTF-8; 1 each entry is a JSON string literal in UTF-8 (set when some
  *              value holds a lone surrogate, which UTF-8 cannot carry); 0 for kinds 0-3
  *   8   u32    n, rows (= the segment's documents)
- *   12  u32    d, dictionary entries (kinds 4, 5), else 0
+ *   12  u32    d, dictionary entries (kinds 4, 5); kind 2: i32 base (the smallest value); else 0
  *   16  u32    m, array elements over all rows (kind 5), else 0
  *   20  u32    dictionary text bytes (kinds 4, 5), else 0
  *   24  presence bitmap, ceil(n/8) bytes: bit (i & 7) of byte (i >> 3) is 1 when row i holds a value
@@ -25,7 +25,8 @@
  *   then by kind (each part zero padded to a multiple of 8):
  *     0  nothing
  *     1  f64[n], numbers (0 where the bit is 0). -0 is stored as 0 (JSON, the old form, had no -0)
- *     2  i32[n], the same when every number is an integer in [-2^31, 2^31); padded
+ *     2  when every number is an integer in [-2^31, 2^31): u8/u16/u32[n] by w, value = base + u (u = 0
+ *        where the bit is 0), w the narrowest that holds max - min; padded
  *     3  value bitmap, ceil(n/8) bytes, bit set = true; padded
  *     4  codes[n] (u8/u16/u32 by w, 0 where the bit is 0); padded; dictionary
  *     5  u32 starts[n+1] (row i's elements are codes[starts[i] .. starts[i+1]), in document order;
@@ -61,7 +62,7 @@ const HEADER = 24;
 
 export const KIND_NONE = 0;
 export const KIND_F64 = 1;
-export const KIND_I32 = 2;
+export const KIND_INT = 2;
 export const KIND_BOOL = 3;
 export const KIND_STRING = 4;
 export const KIND_STRINGS = 5;
@@ -79,6 +80,11 @@ function corrupt(what: string, why: string): never {
 /** Whether a `col:` section is in the typed form (else it is the release-1 JSON array). */
 export function isTypedColumn(first4: Uint8Array): boolean {
   return first4.length >= 4 && first4[0] === 0x45 && first4[1] === 0x43 && first4[2] === 0x4f && first4[3] === 0x4c;
+}
+
+/** Bytes for unsigned integers up to `range`. */
+function intWidth(range: number): 1 | 2 | 4 {
+  return range < 0x100 ? 1 : range < 0x10000 ? 2 : 4;
 }
 
 function codeWidth(d: number): 1 | 2 | 4 {
@@ -134,7 +140,9 @@ function writeCodes(out: Uint8Array, at: number, w: 1 | 2 | 4, codes: ArrayLike<
 export function encodeColumn(values: ReadonlyArray<AttrValue | undefined>): Uint8Array | null {
   const n = values.length;
   let kind: ColumnKind = KIND_NONE;
-  let allI32 = true;
+  let allInt = true;
+  let min = Infinity;
+  let max = -Infinity;
   for (let i = 0; i < n; i++) {
     const v = values[i];
     if (v === undefined || v === null) continue;
@@ -142,10 +150,15 @@ export function encodeColumn(values: ReadonlyArray<AttrValue | undefined>): Uint
     if (k === KIND_NONE) return null;
     if (kind === KIND_NONE) kind = k;
     else if (kind !== k) return null;
-    if (k === KIND_F64 && allI32 && !((v as number) === ((v as number) | 0))) allI32 = false;
+    if (k === KIND_F64) {
+      const x = v as number;
+      if (allInt && x !== (x | 0)) allInt = false;
+      if (x < min) min = x;
+      if (x > max) max = x;
+    }
     if (k === KIND_STRINGS) for (const e of v as unknown[]) if (typeof e !== 'string') return null;
   }
-  if (kind === KIND_F64 && allI32) kind = KIND_I32;
+  if (kind === KIND_F64 && allInt) kind = KIND_INT;
   const bitmapLen = pad8(Math.ceil(n / 8));
   const presence = new Uint8Array(bitmapLen);
   for (let i = 0; i < n; i++) {
@@ -154,6 +167,7 @@ export function encodeColumn(values: ReadonlyArray<AttrValue | undefined>): Uint
   }
   let payload: Uint8Array[] = [];
   let w: 0 | 1 | 2 | 4 = 0;
+  let base = 0;
   let dict: Dict | null = null;
   let m = 0;
   switch (kind) {
@@ -169,11 +183,14 @@ export function encodeColumn(values: ReadonlyArray<AttrValue | undefined>): Uint
       payload = [new Uint8Array(a.buffer)];
       break;
     }
-    case KIND_I32: {
-      const a = new Int32Array(pad8(4 * n) / 4);
+    case KIND_INT: {
+      // min/max are in [-2^31, 2^31): max - min fits 32 bits unsigned. -0 | 0 is 0.
+      base = min | 0;
+      w = intWidth(max - min);
+      const a = w === 1 ? new Uint8Array(pad8(n)) : w === 2 ? new Uint16Array(pad8(2 * n) / 2) : new Uint32Array(pad8(4 * n) / 4);
       for (let i = 0; i < n; i++) {
         const v = values[i];
-        if (typeof v === 'number') a[i] = v;
+        if (typeof v === 'number') a[i] = v - base;
       }
       payload = [new Uint8Array(a.buffer)];
       break;
@@ -239,7 +256,8 @@ export function encodeColumn(values: ReadonlyArray<AttrValue | undefined>): Uint
   out[6] = w;
   out[7] = dict?.json ? 1 : 0;
   dv.setUint32(8, n, true);
-  dv.setUint32(12, dict ? dict.values.length : 0, true);
+  if (kind === KIND_INT) dv.setInt32(12, base, true);
+  else dv.setUint32(12, dict ? dict.values.length : 0, true);
   dv.setUint32(16, m, true);
   dv.setUint32(20, dict ? dict.text.length : 0, true);
   out.set(presence, HEADER);
@@ -258,6 +276,8 @@ interface Layout {
   json: boolean;
   n: number;
   d: number;
+  /** kind 2: the value of u = 0. */
+  base: number;
   m: number;
   presence: number;
   payload: number;
@@ -276,12 +296,14 @@ function readLayout(h: Uint8Array, sectionLength: number, what: string): Layout 
   const kind = h[5]! as ColumnKind;
   const w = h[6]! as 0 | 1 | 2 | 4;
   const n = dv.getUint32(8, true);
-  const d = dv.getUint32(12, true);
+  const isInt = kind === KIND_INT;
+  const d = isInt ? 0 : dv.getUint32(12, true);
+  const base = isInt ? dv.getInt32(12, true) : 0;
   const m = dv.getUint32(16, true);
   const textBytes = dv.getUint32(20, true);
   if (kind > KIND_STRINGS) corrupt(what, `unknown column kind ${kind}`);
   const dictKind = kind === KIND_STRING || kind === KIND_STRINGS;
-  if (dictKind ? w !== codeWidth(d) : w !== 0) corrupt(what, 'bad code width');
+  if (dictKind ? w !== codeWidth(d) : isInt ? w !== 1 && w !== 2 && w !== 4 : w !== 0) corrupt(what, 'bad code width');
   if (!dictKind && (d !== 0 || m !== 0 || textBytes !== 0 || h[7] !== 0)) corrupt(what, 'bad column header');
   if (kind === KIND_STRING && m !== 0) corrupt(what, 'bad column header');
   if (h[7]! > 1) corrupt(what, 'bad dictionary encoding');
@@ -294,8 +316,8 @@ function readLayout(h: Uint8Array, sectionLength: number, what: string): Layout 
     case KIND_F64:
       end += 8 * n;
       break;
-    case KIND_I32:
-      end += pad8(4 * n);
+    case KIND_INT:
+      end += pad8(w * n);
       break;
     case KIND_BOOL:
       end += bitmapLen;
@@ -312,7 +334,7 @@ function readLayout(h: Uint8Array, sectionLength: number, what: string): Layout 
   const dictText = dictKind ? dictOffsets + 4 * (d + 1) : end;
   const total = dictKind ? dictText + textBytes : end;
   if (total !== sectionLength) corrupt(what, `column section is ${sectionLength} bytes, its header says ${total}`);
-  return { kind, w, json: h[7] === 1, n, d, m, presence, payload, codes, dictOffsets, dictText, textBytes };
+  return { kind, w, json: h[7] === 1, n, d, base, m, presence, payload, codes, dictOffsets, dictText, textBytes };
 }
 
 function decodeText(bytes: Uint8Array, json: boolean, what: string): string {
@@ -325,6 +347,61 @@ function decodeText(bytes: Uint8Array, json: boolean, what: string): string {
   } catch {
     return corrupt(what, 'dictionary entry is not valid text');
   }
+}
+
+/**
+ * Every dictionary entry at once: the text is decoded in one call (validating all of it) and cut into
+ * entries (substrings share the decoded text), instead of one decoder call per entry. The entries are
+ * laid out back to back; each cut must fall on a character boundary.
+ */
+function decodeDictionary(offs: Uint32Array, text: Uint8Array, json: boolean, what: string): string[] {
+  const d = offs.length - 1;
+  if (offs[0] !== 0 || offs[d] !== text.length) corrupt(what, 'dictionary offsets out of bounds');
+  let whole = '';
+  try {
+    whole = dec.decode(text);
+  } catch {
+    corrupt(what, 'dictionary text is not UTF-8');
+  }
+  const out = new Array<string>(d);
+  if (whole.length === text.length) {
+    // ASCII only (any other character takes more bytes than UTF-16 units): byte offsets are string offsets.
+    for (let i = 0; i < d; i++) {
+      const a = offs[i]!;
+      const b = offs[i + 1]!;
+      if (b < a || b > text.length) corrupt(what, 'dictionary offsets out of order');
+      out[i] = whole.substring(a, b);
+    }
+  } else {
+    // Walk the bytes once, counting UTF-16 units (a 4-byte sequence is a surrogate pair).
+    let byte = 0;
+    let unit = 0;
+    let start = 0;
+    for (let i = 0; i < d; i++) {
+      const b = offs[i + 1]!;
+      if (b < byte || b > text.length) corrupt(what, 'dictionary offsets out of order');
+      for (; byte < b; byte++) {
+        const c = text[byte]!;
+        if ((c & 0xc0) !== 0x80) unit += c >= 0xf0 ? 2 : 1;
+      }
+      if (b < text.length && (text[b]! & 0xc0) === 0x80) corrupt(what, 'dictionary entry cut inside a character');
+      out[i] = whole.substring(start, unit);
+      start = unit;
+    }
+  }
+  if (json) for (let i = 0; i < d; i++) out[i] = parseJsonString(out[i]!, what);
+  return out;
+}
+
+function parseJsonString(s: string, what: string): string {
+  let v: unknown;
+  try {
+    v = JSON.parse(s);
+  } catch {
+    corrupt(what, 'dictionary entry is not valid text');
+  }
+  if (typeof v !== 'string') corrupt(what, 'dictionary entry is not valid text');
+  return v;
 }
 
 function codesView(bytes: Uint8Array, at: number, count: number, w: 1 | 2 | 4): Uint8Array | Uint16Array | Uint32Array {
@@ -371,9 +448,15 @@ export class TypedColumn {
         this.numbers = new Float64Array(p.buffer, p.byteOffset, n);
         break;
       }
-      case KIND_I32: {
-        const p = aligned(L.payload, 4 * n, 4);
-        this.numbers = new Int32Array(p.buffer, p.byteOffset, n);
+      case KIND_INT: {
+        // Widened once to i32 (n small integers): the evaluator compares them like any number array.
+        const w = L.w as 1 | 2 | 4;
+        const p = aligned(L.payload, w * n, w);
+        const u = w === 1 ? p : w === 2 ? new Uint16Array(p.buffer, p.byteOffset, n) : new Uint32Array(p.buffer, p.byteOffset, n);
+        const a = new Int32Array(n);
+        const base = L.base;
+        for (let i = 0; i < n; i++) a[i] = base + u[i]!;
+        this.numbers = a;
         break;
       }
       case KIND_BOOL:
@@ -398,15 +481,7 @@ export class TypedColumn {
     }
     if (L.kind === KIND_STRING || L.kind === KIND_STRINGS) {
       const op = aligned(L.dictOffsets, 4 * (L.d + 1), 4);
-      const offs = new Uint32Array(op.buffer, op.byteOffset, L.d + 1);
-      const text = bytes.subarray(L.dictText, L.dictText + L.textBytes);
-      const dict = new Array<string>(L.d);
-      for (let i = 0; i < L.d; i++) {
-        const a = offs[i]!;
-        const b = offs[i + 1]!;
-        if (b < a || b > L.textBytes) corrupt(what, 'dictionary offsets out of bounds');
-        dict[i] = decodeText(text.subarray(a, b), L.json, what);
-      }
+      const dict = decodeDictionary(new Uint32Array(op.buffer, op.byteOffset, L.d + 1), bytes.subarray(L.dictText, L.dictText + L.textBytes), L.json, what);
       this.dict = dict;
       const codes = this.codes!;
       for (let i = 0; i < codes.length; i++) if (codes[i]! >= L.d && (L.kind === KIND_STRINGS || this.has(i))) corrupt(what, 'code outside the dictionary');
@@ -422,7 +497,7 @@ export class TypedColumn {
     if (i < 0 || i >= this.length || !this.has(i)) return undefined;
     switch (this.kind) {
       case KIND_F64:
-      case KIND_I32:
+      case KIND_INT:
         return this.numbers![i]!;
       case KIND_BOOL:
         return ((this.bools![i >> 3]! >> (i & 7)) & 1) === 1;
@@ -489,9 +564,11 @@ export class ColumnReader {
         const b = this.src.read(L.payload + 8 * i, 8);
         return new DataView(b.buffer, b.byteOffset, 8).getFloat64(0, true);
       }
-      case KIND_I32: {
-        const b = this.src.read(L.payload + 4 * i, 4);
-        return new DataView(b.buffer, b.byteOffset, 4).getInt32(0, true);
+      case KIND_INT: {
+        const w = L.w;
+        const b = this.src.read(L.payload + w * i, w);
+        const dv = new DataView(b.buffer, b.byteOffset, w);
+        return L.base + (w === 1 ? b[0]! : w === 2 ? dv.getUint16(0, true) : dv.getUint32(0, true));
       }
       case KIND_BOOL:
         return ((this.src.read(L.payload + (i >> 3), 1)[0]! >> (i & 7)) & 1) === 1;

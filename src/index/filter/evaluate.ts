@@ -47,7 +47,7 @@
 import { ElacsymError } from '../../errors.js';
 import { ID_FIELD, parseFilter, type Filter, type FilterCondition, type Scalar } from '../../model/filter.js';
 import type { AttrValue, Attributes, DocId } from '../../model/types.js';
-import { KIND_BOOL, KIND_F64, KIND_I32, KIND_STRING, KIND_STRINGS, TypedColumn } from './columns.js';
+import { KIND_BOOL, KIND_F64, KIND_INT, KIND_STRING, KIND_STRINGS, TypedColumn } from './columns.js';
 
 /**
  * The ordinals holding the given document ids (ids the source does not hold are simply absent; dead rows
@@ -386,7 +386,7 @@ function typedRowTest(cond: FilterCondition, p: ValuePredicate, c: TypedColumn):
   const has = (i: number) => ((pres[i >> 3]! >> (i & 7)) & 1) === 1;
   switch (c.kind) {
     case KIND_F64:
-    case KIND_I32: {
+    case KIND_INT: {
       const a = c.numbers!;
       const v = cond.value;
       if (typeof v === 'number') {

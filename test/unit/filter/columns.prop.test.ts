@@ -67,9 +67,15 @@ describe('typed columns', () => {
     );
   });
 
-  it('store integers in 32 bits when they fit and safe integers beyond exactly', () => {
-    const small = encodeColumn([1, -5, null, 2 ** 31 - 1, -(2 ** 31)])!;
-    expect(small[5]).toBe(2); // i32
+  it('store integers in the narrowest width from their smallest value, and safe integers beyond 32 bits exactly', () => {
+    const widths = ([[1, -5, null, 250], [2000, 2000 + 65535], [-(2 ** 31), 2 ** 31 - 1]] as const).map((v) => {
+      const bytes = encodeColumn(v)!;
+      expect(bytes[5]).toBe(2); // integer
+      expect(decodeAll(bytes).ranged).toEqual(v.map(viaJson));
+      expect(decodeAll(bytes).whole).toEqual(v.map(viaJson));
+      return bytes[6];
+    });
+    expect(widths).toEqual([1, 2, 4]);
     const big = encodeColumn([1, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 2 ** 31])!;
     expect(big[5]).toBe(1); // f64
     expect(decodeAll(big).ranged).toEqual([1, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 2 ** 31]);
