@@ -38,11 +38,11 @@
  * Attribute shapes section `attrs`, layout version 1 (a file without it has a `docs` section instead):
  *   0   u8[4]  magic "ESHP"
  *   4   u8     layout version, 1
- *   5   u8     code width w (1, 2 or 4)
+ *   5   u8     code width w (1, 2 or 4); 0 when every document has the same shape (no codes then)
  *   6   u16    0
  *   8   u32    n, rows
  *   12  u32    J, bytes of the table below
- *   16  codes[n] (by w): row i's shape; zero padded to a multiple of 8
+ *   16  codes[n] (by w): row i's shape; zero padded to a multiple of 8 (nothing when w is 0)
  *   then J bytes: UTF-8 JSON {"names": [attribute names], "shapes": [[name index, ...], ...]}; a shape is
  *   the document's attribute keys in their insertion order (keys whose value is null included: the
  *   column's presence bit tells null from a value), so a rebuilt document deep-equals the imported one,
@@ -614,7 +614,8 @@ export function encodeAttributeShapes(docs: ReadonlyArray<Readonly<Attributes>>)
     }
     codes[i] = s;
   }
-  const w = codeWidth(shapes.length);
+  // One shape (the usual case: documents written by one program) needs no codes at all.
+  const w = shapes.length <= 1 ? 0 : codeWidth(shapes.length);
   const table = enc.encode(JSON.stringify({ names, shapes }));
   const codesLen = pad8(n * w);
   const out = new Uint8Array(16 + codesLen + table.length);
@@ -624,7 +625,7 @@ export function encodeAttributeShapes(docs: ReadonlyArray<Readonly<Attributes>>)
   out[5] = w;
   dv.setUint32(8, n, true);
   dv.setUint32(12, table.length, true);
-  writeCodes(out, 16, w, codes);
+  if (w !== 0) writeCodes(out, 16, w, codes);
   out.set(table, 16 + codesLen);
   return out;
 }
@@ -632,7 +633,7 @@ export function encodeAttributeShapes(docs: ReadonlyArray<Readonly<Attributes>>)
 /** Reads the `attrs` section by range: the shape table once, then one code per document. */
 export class AttributeShapes {
   readonly length: number;
-  private readonly w: 1 | 2 | 4;
+  private readonly w: 0 | 1 | 2 | 4;
   private readonly names: string[];
   private readonly shapes: string[][];
   constructor(
@@ -644,7 +645,7 @@ export class AttributeShapes {
     const dv = new DataView(h.buffer, h.byteOffset, 16);
     if (dv.getUint32(0, true) !== SHAPE_MAGIC || h[4] !== LAYOUT_VERSION) corrupt(what, 'not an attribute shapes section');
     const w = h[5]!;
-    if (w !== 1 && w !== 2 && w !== 4) corrupt(what, 'bad code width');
+    if (w !== 0 && w !== 1 && w !== 2 && w !== 4) corrupt(what, 'bad code width');
     this.w = w;
     this.length = dv.getUint32(8, true);
     const j = dv.getUint32(12, true);
@@ -664,6 +665,7 @@ export class AttributeShapes {
       if (!Array.isArray(s) || !s.every((x) => Number.isInteger(x) && x >= 0 && x < this.names.length)) corrupt(what, 'bad attribute shape');
       return (s as number[]).map((x) => this.names[x]!);
     });
+    if (w === 0 && this.shapes.length > 1) corrupt(what, 'several attribute shapes but no shape codes');
   }
 
   /** Every attribute name of the segment. */
@@ -674,9 +676,12 @@ export class AttributeShapes {
   /** Document i's attribute keys, in the order it was written with. */
   keysOf(i: number): readonly string[] {
     const w = this.w;
-    const b = this.src.read(16 + i * w, w);
-    const dv = new DataView(b.buffer, b.byteOffset, w);
-    const c = w === 1 ? b[0]! : w === 2 ? dv.getUint16(0, true) : dv.getUint32(0, true);
+    let c = 0;
+    if (w !== 0) {
+      const b = this.src.read(16 + i * w, w);
+      const dv = new DataView(b.buffer, b.byteOffset, w);
+      c = w === 1 ? b[0]! : w === 2 ? dv.getUint16(0, true) : dv.getUint32(0, true);
+    }
     const s = this.shapes[c];
     if (!s) return corrupt(this.what, `shape ${c} of document ${i} is not in the table`);
     return s;

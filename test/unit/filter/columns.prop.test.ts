@@ -146,6 +146,15 @@ function writeSegmentColumns(docs: Attributes[]): { shapes: Uint8Array; columns:
 }
 
 describe('rebuilt attributes', () => {
+  it('need no per-document codes when every document has the same keys in the same order', () => {
+    const one = encodeAttributeShapes([{ a: 1, b: null }, { a: 2, b: 'x' }]);
+    expect(one[5]).toBe(0);
+    expect(new AttributeShapes(new MemorySource(one), 't').keysOf(1)).toEqual(['a', 'b']);
+    const two = encodeAttributeShapes([{ a: 1, b: null }, { b: 'x', a: 2 }]);
+    expect(two[5]).toBe(1);
+    expect(new AttributeShapes(new MemorySource(two), 't').keysOf(1)).toEqual(['b', 'a']);
+  });
+
   it('deep-equal what the JSON docs section returned, key order and "__proto__" included', () => {
     fc.assert(
       fc.property(docsArb, (docs) => {
