@@ -432,7 +432,10 @@ export class TypedColumn {
   readonly length: number;
 
   /** `bytes`: the whole, verified section. */
-  constructor(bytes: Uint8Array, what: string) {
+  constructor(
+    bytes: Uint8Array,
+    private readonly what: string,
+  ) {
     const L = readLayout(bytes, bytes.length, what);
     this.kind = L.kind;
     this.length = L.n;
@@ -482,10 +485,17 @@ export class TypedColumn {
     if (L.kind === KIND_STRING || L.kind === KIND_STRINGS) {
       const op = aligned(L.dictOffsets, 4 * (L.d + 1), 4);
       const dict = decodeDictionary(new Uint32Array(op.buffer, op.byteOffset, L.d + 1), bytes.subarray(L.dictText, L.dictText + L.textBytes), L.json, what);
+      // Codes are not checked one by one here (a cold filter would pay a pass over every row): the
+      // section's checksums vouch for them, get() and ColumnReader check the ones they read, and the
+      // evaluator reads a code outside the dictionary as false.
       this.dict = dict;
-      const codes = this.codes!;
-      for (let i = 0; i < codes.length; i++) if (codes[i]! >= L.d && (L.kind === KIND_STRINGS || this.has(i))) corrupt(what, 'code outside the dictionary');
     }
+  }
+
+  private entry(code: number): string {
+    const s = this.dict[code];
+    if (s === undefined) corrupt(this.what, 'code outside the dictionary');
+    return s;
   }
 
   has(i: number): boolean {
@@ -502,10 +512,10 @@ export class TypedColumn {
       case KIND_BOOL:
         return ((this.bools![i >> 3]! >> (i & 7)) & 1) === 1;
       case KIND_STRING:
-        return this.dict[this.codes![i]!]!;
+        return this.entry(this.codes![i]!);
       case KIND_STRINGS: {
         const out: string[] = [];
-        for (let j = this.starts![i]!; j < this.starts![i + 1]!; j++) out.push(this.dict[this.codes![j]!]!);
+        for (let j = this.starts![i]!; j < this.starts![i + 1]!; j++) out.push(this.entry(this.codes![j]!));
         return out;
       }
       default:
