@@ -542,11 +542,6 @@ export class ColumnReader {
     return this.L.n;
   }
 
-  private u32(at: number): number {
-    const b = this.src.read(at, 4);
-    return new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
-  }
-
   private code(base: number, j: number): number {
     const w = this.L.w;
     const b = this.src.read(base + j * w, w);
@@ -558,36 +553,49 @@ export class ColumnReader {
 
   private entry(c: number): string {
     const L = this.L;
-    const a = this.u32(L.dictOffsets + 4 * c);
-    const b = this.u32(L.dictOffsets + 4 * (c + 1));
+    const o = this.src.read(L.dictOffsets + 4 * c, 8);
+    const dv = new DataView(o.buffer, o.byteOffset, 8);
+    const a = dv.getUint32(0, true);
+    const b = dv.getUint32(4, true);
     if (b < a || b > L.textBytes) corrupt(this.what, 'dictionary offsets out of bounds');
     return decodeText(this.src.read(L.dictText + a, b - a), L.json, this.what);
   }
 
-  /** Row i's value; undefined when it has none. */
+  /**
+   * Row i's value; undefined when it has none. A row without a value stores 0 (no code, false, no
+   * elements), so a non-zero value proves presence and the presence bit (another block, often) is read
+   * only for a stored 0.
+   */
   get(i: number): AttrValue | undefined {
     const L = this.L;
     if (i < 0 || i >= L.n) return undefined;
-    if (((this.src.read(L.presence + (i >> 3), 1)[0]! >> (i & 7)) & 1) === 0) return undefined;
+    const present = () => ((this.src.read(L.presence + (i >> 3), 1)[0]! >> (i & 7)) & 1) === 1;
     switch (L.kind) {
       case KIND_F64: {
         const b = this.src.read(L.payload + 8 * i, 8);
-        return new DataView(b.buffer, b.byteOffset, 8).getFloat64(0, true);
+        const x = new DataView(b.buffer, b.byteOffset, 8).getFloat64(0, true);
+        return x !== 0 ? x : present() ? 0 : undefined;
       }
       case KIND_INT: {
         const w = L.w;
         const b = this.src.read(L.payload + w * i, w);
         const dv = new DataView(b.buffer, b.byteOffset, w);
-        return L.base + (w === 1 ? b[0]! : w === 2 ? dv.getUint16(0, true) : dv.getUint32(0, true));
+        const u = w === 1 ? b[0]! : w === 2 ? dv.getUint16(0, true) : dv.getUint32(0, true);
+        return u !== 0 || present() ? L.base + u : undefined;
       }
       case KIND_BOOL:
-        return ((this.src.read(L.payload + (i >> 3), 1)[0]! >> (i & 7)) & 1) === 1;
-      case KIND_STRING:
-        return this.entry(this.code(L.payload, i));
+        return ((this.src.read(L.payload + (i >> 3), 1)[0]! >> (i & 7)) & 1) === 1 ? true : present() ? false : undefined;
+      case KIND_STRING: {
+        const c = this.code(L.payload, i);
+        return c !== 0 || present() ? this.entry(c) : undefined;
+      }
       case KIND_STRINGS: {
-        const s = this.u32(L.payload + 4 * i);
-        const e = this.u32(L.payload + 4 * (i + 1));
+        const b = this.src.read(L.payload + 4 * i, 8);
+        const dv = new DataView(b.buffer, b.byteOffset, 8);
+        const s = dv.getUint32(0, true);
+        const e = dv.getUint32(4, true);
         if (e < s || e > L.m) corrupt(this.what, 'array offsets out of bounds');
+        if (e === s && !present()) return undefined;
         const out: string[] = [];
         for (let j = s; j < e; j++) out.push(this.entry(this.code(L.codes, j)));
         return out;
