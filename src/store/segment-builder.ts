@@ -126,23 +126,23 @@ function buildSections(docs: readonly Doc[], schema: Schema, vec: PackedVectors 
   const names = new Set<string>();
   // Attribute names are data: own keys only, so "constructor" or "toString" never read Object.prototype.
   for (const d of docs) for (const k of Object.keys(d.attributes)) names.add(k);
-  const columns: { name: string; bytes: Uint8Array }[] = [];
-  let typed = true;
   const sorted = [...names].sort();
-  const values = sorted.map((name) => {
+  // One attribute's values at a time (memory: one JS array of n values, not one per attribute).
+  const valuesOf = (name: string) => {
     const col = new Array<AttrValue | null>(n);
     for (let i = 0; i < n; i++) col[i] = ownValue(docs[i]!.attributes, name) ?? null;
     return col;
-  });
-  sorted.forEach((name, j) => {
-    const bytes = typed ? encodeColumn(values[j]!) : null;
-    if (bytes) columns.push({ name: `col:${name}`, bytes });
-    else typed = false;
-  });
-  if (typed) sections.push({ name: 'attrs', bytes: encodeAttributeShapes(docs.map((d) => d.attributes)) }, ...columns);
+  };
+  const columns: { name: string; bytes: Uint8Array }[] = [];
+  for (const name of sorted) {
+    const bytes = encodeColumn(valuesOf(name));
+    if (!bytes) break;
+    columns.push({ name: `col:${name}`, bytes });
+  }
+  if (columns.length === sorted.length) sections.push({ name: 'attrs', bytes: encodeAttributeShapes(docs.map((d) => d.attributes)) }, ...columns);
   else {
     sections.push({ name: 'docs', bytes: encodeStringTable(docs.map((d) => JSON.stringify(d.attributes))) });
-    sorted.forEach((name, j) => sections.push({ name: `col:${name}`, bytes: new TextEncoder().encode(JSON.stringify(values[j])) }));
+    for (const name of sorted) sections.push({ name: `col:${name}`, bytes: new TextEncoder().encode(JSON.stringify(valuesOf(name))) });
   }
 
   onPhase?.('fulltext');
