@@ -14,8 +14,9 @@
  *   4   u8     layout version, 1
  *   5   u8     kind: 0 none (no row holds a value), 1 f64, 2 integer, 3 boolean, 4 string, 5 array<string>
  *   6   u8     width w in bytes (1, 2 or 4) of a code (kinds 4 and 5) or of an integer (kind 2), else 0
- *   7   u8     dictionary text: 0 UTF-8; 1 each entry is a JSON string literal in UTF-8 (set when some
- *              value holds a lone surrogate, which UTF-8 cannot carry); 0 for kinds 0-3
+ *   7   u8     kinds 4, 5: dictionary text: 0 UTF-8; 1 each entry is a JSON string literal in UTF-8 (set
+ *              when some value holds a lone surrogate, which UTF-8 cannot carry); kind 2: decimal scale
+ *              k (0-6); else 0
  *   8   u32    n, rows (= the segment's documents)
  *   12  u32    d, dictionary entries (kinds 4, 5); kind 2: i32 base (the smallest value); else 0
  *   16  u32    m, array elements over all rows (kind 5), else 0
@@ -25,8 +26,10 @@
  *   then by kind (each part zero padded to a multiple of 8):
  *     0  nothing
  *     1  f64[n], numbers (0 where the bit is 0). -0 is stored as 0 (JSON, the old form, had no -0)
- *     2  when every number is an integer in [-2^31, 2^31): u8/u16/u32[n] by w, value = base + u (u = 0
- *        where the bit is 0), w the narrowest that holds max - min; padded
+ *     2  when every number times 10^k is an integer in [-2^31, 2^31) for some k in 0..6 (the smallest),
+ *        and dividing it by 10^k gives the number back exactly (prices, ratings, years):
+ *        u8/u16/u32[n] by w, value = (base + u) / 10^k (u = 0 where the bit is 0), w the narrowest that
+ *        holds max - min of the scaled integers; padded
  *     3  value bitmap, ceil(n/8) bytes, bit set = true; padded
  *     4  codes[n] (u8/u16/u32 by w, 0 where the bit is 0); padded; dictionary
  *     5  u32 starts[n+1] (row i's elements are codes[starts[i] .. starts[i+1]), in document order;
@@ -80,6 +83,30 @@ function corrupt(what: string, why: string): never {
 /** Whether a `col:` section is in the typed form (else it is the release-1 JSON array). */
 export function isTypedColumn(first4: Uint8Array): boolean {
   return first4.length >= 4 && first4[0] === 0x45 && first4[1] === 0x43 && first4[2] === 0x4f && first4[3] === 0x4c;
+}
+
+const MAX_SCALE = 6;
+
+/**
+ * The smallest k in 1..6 such that every number times 10^k is an integer s in [-2^31, 2^31) with
+ * s / 10^k === the number (so decoding gives back exactly the same double), with the scaled min and max;
+ * null when there is none (the column is stored as f64).
+ */
+function decimalScale(values: ReadonlyArray<AttrValue | undefined>): { scale: number; min: number; max: number } | null {
+  outer: for (let k = 1; k <= MAX_SCALE; k++) {
+    const p = 10 ** k;
+    let min = Infinity;
+    let max = -Infinity;
+    for (const v of values) {
+      if (typeof v !== 'number') continue;
+      const s = Math.round(v * p);
+      if (s < -(2 ** 31) || s >= 2 ** 31 || s / p !== v) continue outer;
+      if (s < min) min = s;
+      if (s > max) max = s;
+    }
+    return { scale: k, min, max };
+  }
+  return null;
 }
 
 /** Bytes for unsigned integers up to `range`. */
@@ -158,7 +185,12 @@ export function encodeColumn(values: ReadonlyArray<AttrValue | undefined>): Uint
     }
     if (k === KIND_STRINGS) for (const e of v as unknown[]) if (typeof e !== 'string') return null;
   }
-  if (kind === KIND_F64 && allInt) kind = KIND_INT;
+  let scale = 0;
+  if (kind === KIND_F64 && !allInt) {
+    const d = decimalScale(values);
+    if (d) ({ scale, min, max } = d);
+  }
+  if (kind === KIND_F64 && (allInt || scale > 0)) kind = KIND_INT;
   const bitmapLen = pad8(Math.ceil(n / 8));
   const presence = new Uint8Array(bitmapLen);
   for (let i = 0; i < n; i++) {
@@ -187,10 +219,11 @@ export function encodeColumn(values: ReadonlyArray<AttrValue | undefined>): Uint
       // min/max are in [-2^31, 2^31): max - min fits 32 bits unsigned. -0 | 0 is 0.
       base = min | 0;
       w = intWidth(max - min);
+      const p = 10 ** scale;
       const a = w === 1 ? new Uint8Array(pad8(n)) : w === 2 ? new Uint16Array(pad8(2 * n) / 2) : new Uint32Array(pad8(4 * n) / 4);
       for (let i = 0; i < n; i++) {
         const v = values[i];
-        if (typeof v === 'number') a[i] = v - base;
+        if (typeof v === 'number') a[i] = (scale === 0 ? v : Math.round(v * p)) - base;
       }
       payload = [new Uint8Array(a.buffer)];
       break;
@@ -254,7 +287,7 @@ export function encodeColumn(values: ReadonlyArray<AttrValue | undefined>): Uint
   out[4] = LAYOUT_VERSION;
   out[5] = kind;
   out[6] = w;
-  out[7] = dict?.json ? 1 : 0;
+  out[7] = kind === KIND_INT ? scale : dict?.json ? 1 : 0;
   dv.setUint32(8, n, true);
   if (kind === KIND_INT) dv.setInt32(12, base, true);
   else dv.setUint32(12, dict ? dict.values.length : 0, true);
@@ -276,8 +309,9 @@ interface Layout {
   json: boolean;
   n: number;
   d: number;
-  /** kind 2: the value of u = 0. */
+  /** kind 2: the value of u = 0, and the decimal scale k (value = (base + u) / 10^k). */
   base: number;
+  scale: number;
   m: number;
   presence: number;
   payload: number;
@@ -304,9 +338,9 @@ function readLayout(h: Uint8Array, sectionLength: number, what: string): Layout 
   if (kind > KIND_STRINGS) corrupt(what, `unknown column kind ${kind}`);
   const dictKind = kind === KIND_STRING || kind === KIND_STRINGS;
   if (dictKind ? w !== codeWidth(d) : isInt ? w !== 1 && w !== 2 && w !== 4 : w !== 0) corrupt(what, 'bad code width');
-  if (!dictKind && (d !== 0 || m !== 0 || textBytes !== 0 || h[7] !== 0)) corrupt(what, 'bad column header');
+  if (!dictKind && (d !== 0 || m !== 0 || textBytes !== 0 || (isInt ? h[7]! > MAX_SCALE : h[7] !== 0))) corrupt(what, 'bad column header');
   if (kind === KIND_STRING && m !== 0) corrupt(what, 'bad column header');
-  if (h[7]! > 1) corrupt(what, 'bad dictionary encoding');
+  if (dictKind && h[7]! > 1) corrupt(what, 'bad dictionary encoding');
   const bitmapLen = pad8(Math.ceil(n / 8));
   const presence = HEADER;
   const payload = presence + bitmapLen;
@@ -334,7 +368,7 @@ function readLayout(h: Uint8Array, sectionLength: number, what: string): Layout 
   const dictText = dictKind ? dictOffsets + 4 * (d + 1) : end;
   const total = dictKind ? dictText + textBytes : end;
   if (total !== sectionLength) corrupt(what, `column section is ${sectionLength} bytes, its header says ${total}`);
-  return { kind, w, json: h[7] === 1, n, d, base, m, presence, payload, codes, dictOffsets, dictText, textBytes };
+  return { kind, w, json: dictKind && h[7] === 1, scale: isInt ? h[7]! : 0, n, d, base, m, presence, payload, codes, dictOffsets, dictText, textBytes };
 }
 
 function decodeText(bytes: Uint8Array, json: boolean, what: string): string {
@@ -456,10 +490,17 @@ export class TypedColumn {
         const w = L.w as 1 | 2 | 4;
         const p = aligned(L.payload, w * n, w);
         const u = w === 1 ? p : w === 2 ? new Uint16Array(p.buffer, p.byteOffset, n) : new Uint32Array(p.buffer, p.byteOffset, n);
-        const a = new Int32Array(n);
         const base = L.base;
-        for (let i = 0; i < n; i++) a[i] = base + u[i]!;
-        this.numbers = a;
+        if (L.scale === 0) {
+          const a = new Int32Array(n);
+          for (let i = 0; i < n; i++) a[i] = base + u[i]!;
+          this.numbers = a;
+        } else {
+          const p = 10 ** L.scale;
+          const a = new Float64Array(n);
+          for (let i = 0; i < n; i++) a[i] = (base + u[i]!) / p;
+          this.numbers = a;
+        }
         break;
       }
       case KIND_BOOL:
@@ -581,7 +622,8 @@ export class ColumnReader {
         const b = this.src.read(L.payload + w * i, w);
         const dv = new DataView(b.buffer, b.byteOffset, w);
         const u = w === 1 ? b[0]! : w === 2 ? dv.getUint16(0, true) : dv.getUint32(0, true);
-        return u !== 0 || present() ? L.base + u : undefined;
+        if (u === 0 && !present()) return undefined;
+        return L.scale === 0 ? L.base + u : (L.base + u) / 10 ** L.scale;
       }
       case KIND_BOOL:
         return ((this.src.read(L.payload + (i >> 3), 1)[0]! >> (i & 7)) & 1) === 1 ? true : present() ? false : undefined;

@@ -81,6 +81,27 @@ describe('typed columns', () => {
     expect(decodeAll(big).ranged).toEqual([1, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 2 ** 31]);
   });
 
+  it('store decimals (prices) as scaled integers when that gives every double back exactly, else as f64', () => {
+    const prices = [0, 9.99, 1234.5, 0.01, null, 99999.99, -3.25];
+    const bytes = encodeColumn(prices)!;
+    expect([bytes[5], bytes[7]]).toEqual([2, 2]); // integer kind, scale 10^2
+    expect(decodeAll(bytes).whole).toEqual(prices.map(viaJson));
+    expect(decodeAll(bytes).ranged).toEqual(prices.map(viaJson));
+    for (const odd of [[0.1 + 0.2, 1], [1e-7, 2], [2 ** 40 + 0.5, 1]]) {
+      const b = encodeColumn(odd)!;
+      expect(b[5]).toBe(1); // f64
+      expect(decodeAll(b).ranged).toEqual(odd);
+    }
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: -(10 ** 8), max: 10 ** 8 }).map((c) => c / 100), { minLength: 1 }), (xs) => {
+        const b = encodeColumn(xs)!;
+        expect(b[5]).toBe(2);
+        expect(decodeAll(b).whole).toEqual(xs.map(viaJson));
+        expect(decodeAll(b).ranged).toEqual(xs.map(viaJson));
+      }),
+    );
+  });
+
   it('refuse values of more than one kind (the builder keeps the JSON form then)', () => {
     expect(encodeColumn(['a', 1])).toBeNull();
     expect(encodeColumn([true, ['a']])).toBeNull();
