@@ -5,21 +5,30 @@
 // same run, and measures the vector workload with 1 worker and with every core.
 //
 //   npm run build && node bench/serve.mjs [--docs 100000] [--dim 128] [--duration 10] [--connections 16] [--import-docs 100000]
+//     [--kinds vector,text,hybrid,filtered] [--no-batch] [--no-scaling] [--root DIR] [--out FILE]
+//
+// --root runs another checkout's build (its bin/elacsym and dist/) with this script, e.g. a before/after
+// comparison against the main branch: `node bench/serve.mjs --root /work/main --kinds vector --no-batch
+// --no-scaling --import-docs 100000`. --kinds, --no-batch and --no-scaling skip parts of the run.
 //
 // Prints a Markdown table (requests/s, p50/p99 latency per kind) and writes bench/out/serve.json.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
-import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { request } from 'node:http';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 
-const ROOT = resolve(import.meta.dirname, '..');
-const BIN = join(ROOT, 'bin', 'elacsym');
+const HERE = resolve(import.meta.dirname, '..');
 const { values: a } = parseArgs({
   options: {
+    root: { type: 'string', default: HERE },
+    kinds: { type: 'string', default: 'vector,text,hybrid,filtered' },
+    'no-batch': { type: 'boolean', default: false },
+    'no-scaling': { type: 'boolean', default: false },
+    out: { type: 'string', default: join(HERE, 'bench', 'out', 'serve.json') },
     docs: { type: 'string', default: '100000' },
     dim: { type: 'string', default: '128' },
     duration: { type: 'string', default: '10' },
@@ -29,6 +38,8 @@ const { values: a } = parseArgs({
     'import-docs': { type: 'string', default: '0' },
   },
 });
+const ROOT = resolve(a.root);
+const BIN = join(ROOT, 'bin', 'elacsym');
 const DOCS = Number(a.docs);
 const DIM = Number(a.dim);
 const DURATION = Number(a.duration);
@@ -68,16 +79,17 @@ log(`imported in ${((Date.now() - t) / 1000).toFixed(1)} s`);
 // 2. requests per kind, built from the data (the vectors of other documents with noise; words of titles)
 const sample = [...generateDocs({ docs: NQ, dim: DIM, seed: 4242 })];
 const words = sample.map((d) => d.attributes.title.split(' ')[0]);
-const kinds = {
+const allKinds = {
   vector: sample.map((d) => ({ vector: d.vector, top_k: 10 })),
   text: sample.map((_, i) => ({ full_text: { query: words[i] }, top_k: 10 })),
   hybrid: sample.map((d, i) => ({ vector: d.vector, full_text: { query: words[i] }, top_k: 10 })),
   filtered: sample.map((d) => ({ vector: d.vector, filter: { field: 'bucket', op: 'lt', value: 10 }, top_k: 10 })),
 };
+const kinds = Object.fromEntries(a.kinds.split(',').map((k) => [k, allKinds[k]]));
 
 // 3. query --batch on the same requests (one process, one thread, warm after --warm-up)
 const batch = {};
-for (const [kind, reqs] of Object.entries(kinds)) {
+for (const [kind, reqs] of Object.entries(a['no-batch'] ? {} : kinds)) {
   const f = join(tmp, `${kind}.ndjson`);
   writeFileSync(f, reqs.map((r) => JSON.stringify(r)).join('\n') + '\n');
   t = process.hrtime.bigint();
@@ -123,12 +135,15 @@ for (const [kind, reqs] of Object.entries(kinds)) {
   log(`serve ${kind} (${all} workers): ${JSON.stringify(results[kind])}`);
 }
 // Scaling: the same vector load with one query worker, on the same data (before the import below grows it).
-await srv.stop();
-srv = await startServer(1);
-const oneWorker = await load(srv.url, kinds.vector, DURATION);
-log(`serve vector (1 worker): ${JSON.stringify(oneWorker)}`);
-await srv.stop();
-srv = await startServer(all);
+let oneWorker = null;
+if (!a['no-scaling']) {
+  await srv.stop();
+  srv = await startServer(1);
+  oneWorker = await load(srv.url, allKinds.vector, DURATION);
+  log(`serve vector (1 worker): ${JSON.stringify(oneWorker)}`);
+  await srv.stop();
+  srv = await startServer(all);
+}
 
 // The vector workload while an HTTP NDJSON import of new documents streams into the same namespace:
 // errors, and for each acknowledged batch the time until a query (warm snapshot path) finds its last document.
@@ -137,6 +152,11 @@ const IMPORT_DOCS = Number(a['import-docs']);
 if (IMPORT_DOCS > 0) {
   const extra = [...generateDocs({ docs: DOCS + IMPORT_DOCS, dim: DIM, seed: 42 })].slice(DOCS).map((d, i) => ({ ...d, id: DOCS + i }));
   const lags = [];
+  const refreshLags = [];
+  const { default: Database } = await import('better-sqlite3');
+  const manifest = new Database(join(dataDir, 'bench', 'manifest.db'), { readonly: true, fileMustExist: true });
+  const journalSeq = () => Number(manifest.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'journal'").pluck().get() ?? 0);
+  const loadStart = loadavg()[0].toFixed(1);
   const t0 = Date.now();
   let importDone = false;
   const imported = new Promise((res, rej) => {
@@ -147,6 +167,20 @@ if (IMPORT_DOCS > 0) {
         if (ev.event === 'committed') {
           const last = extra[ev.documents - 1];
           const acked = Date.now();
+          // The refresh alone, without the probe query's queueing: until every query thread's snapshot
+          // covers the journal's high-water mark read now (/metrics elacsym_server_snapshot_journal_seq,
+          // polled every 25 ms; builds without that metric are skipped).
+          const seq = journalSeq();
+          pending.push((async () => {
+            for (;;) {
+              const text = await (await fetch(`${srv.url}/metrics`)).text();
+              const held = [...text.matchAll(/^elacsym_server_snapshot_journal_seq\{[^}]*namespace="bench"\} (\d+)$/gm)].map((m) => Number(m[1]));
+              if (!text.includes('elacsym_server_snapshot_journal_seq')) return;
+              if (held.length > 0 && held.every((v) => v >= seq)) return refreshLags.push(Date.now() - acked);
+              // a scrape runs every namespace's health check on the main thread: do not spin on it
+              await new Promise((r) => setTimeout(r, 25));
+            }
+          })());
           pending.push((async () => {
             for (;;) {
               const q = await fetch(`${srv.url}/v1/namespaces/bench/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ vector: last.vector, top_k: 1, include_attributes: [] }) });
@@ -169,26 +203,28 @@ if (IMPORT_DOCS > 0) {
     })();
   });
   let i = 0;
-  const bodies = kinds.vector.map((r) => JSON.stringify(r));
+  const bodies = allKinds.vector.map((r) => JSON.stringify(r));
   const inst = autocannon({ url: `${srv.url}/v1/namespaces/bench/query`, method: 'POST', connections: CONNECTIONS, duration: 3600, headers: { 'content-type': 'application/json' }, requests: [{ setupRequest: (r) => ({ ...r, body: bodies[i++ % bodies.length] }) }] });
   const end = await imported;
   inst.stop();
   const r = await inst;
   lags.sort((x, y) => x - y);
-  during = { import_docs: IMPORT_DOCS, import_s: (Date.now() - t0) / 1000, import_result: end.event, rps: Math.round(r.requests.average), p99_ms: r.latency.p99, errors: r.errors + r.non2xx, visible_after_ack_ms: { max: lags.at(-1), p50: lags[Math.floor(lags.length / 2)], batches: lags.length } };
+  refreshLags.sort((x, y) => x - y);
+  manifest.close();
+  during = { import_docs: IMPORT_DOCS, import_s: (Date.now() - t0) / 1000, import_result: end.event, rps: Math.round(r.requests.average), p99_ms: r.latency.p99, errors: r.errors + r.non2xx, visible_after_ack_ms: { max: lags.at(-1), p50: lags[Math.floor(lags.length / 2)], batches: lags.length }, refreshed_after_ack_ms: refreshLags.length ? { max: refreshLags.at(-1), p50: refreshLags[Math.floor(refreshLags.length / 2)], batches: refreshLags.length } : null, load_average_1m: { start: loadStart, end: loadavg()[0].toFixed(1) } };
   log(`serve vector during an import of ${IMPORT_DOCS}: ${JSON.stringify(during)}`);
   void importDone;
 }
 await srv.stop();
 
 const machine = `${cpus()[0]?.model ?? 'cpu'} x ${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}`;
-const report = { machine, docs: DOCS, dim: DIM, duration_s: DURATION, connections: CONNECTIONS, workers: all, serve: results, serve_vector_1_worker: oneWorker, during_import: during, query_batch_rps: batch };
-mkdirSync(join(ROOT, 'bench', 'out'), { recursive: true });
-writeFileSync(join(ROOT, 'bench', 'out', 'serve.json'), `${JSON.stringify(report, null, 2)}\n`);
+const report = { root: ROOT, machine, docs: DOCS, dim: DIM, duration_s: DURATION, connections: CONNECTIONS, workers: all, serve: results, serve_vector_1_worker: oneWorker, during_import: during, query_batch_rps: batch };
+mkdirSync(dirname(a.out), { recursive: true });
+writeFileSync(a.out, `${JSON.stringify(report, null, 2)}\n`);
 console.log(`\n${DOCS} x ${DIM}, ${machine}; autocannon ${CONNECTIONS} connections, ${DURATION} s per kind, on the same machine\n`);
 console.log(`| kind | serve req/s (${all} workers) | p50 ms | p99 ms | errors | query --batch req/s |`);
 console.log('| --- | --- | --- | --- | --- | --- |');
-for (const k of Object.keys(kinds)) console.log(`| ${k} | ${results[k].rps} | ${results[k].p50_ms} | ${results[k].p99_ms} | ${results[k].errors} | ${batch[k]} |`);
-console.log(`| vector, 1 worker | ${oneWorker.rps} | ${oneWorker.p50_ms} | ${oneWorker.p99_ms} | ${oneWorker.errors} | |`);
-if (during) console.log(`\nvector load during an HTTP import of ${during.import_docs} documents: ${during.rps} req/s, p99 ${during.p99_ms} ms, ${during.errors} errors; acknowledged batches visible to queries after ${during.visible_after_ack_ms.p50} ms (median), ${during.visible_after_ack_ms.max} ms (max) over ${during.visible_after_ack_ms.batches} batches`);
+for (const k of Object.keys(kinds)) console.log(`| ${k} | ${results[k].rps} | ${results[k].p50_ms} | ${results[k].p99_ms} | ${results[k].errors} | ${batch[k] ?? ''} |`);
+if (oneWorker) console.log(`| vector, 1 worker | ${oneWorker.rps} | ${oneWorker.p50_ms} | ${oneWorker.p99_ms} | ${oneWorker.errors} | |`);
+if (during) console.log(`\nvector load during an HTTP import of ${during.import_docs} documents: ${during.rps} req/s, p99 ${during.p99_ms} ms, ${during.errors} errors; acknowledged batches visible to queries after ${during.visible_after_ack_ms.p50} ms (median), ${during.visible_after_ack_ms.max} ms (max) over ${during.visible_after_ack_ms.batches} batches${during.refreshed_after_ack_ms ? `; every query thread's snapshot covered them after ${during.refreshed_after_ack_ms.p50} ms (median), ${during.refreshed_after_ack_ms.max} ms (max)` : ''}; load average ${during.load_average_1m.start} -> ${during.load_average_1m.end}`);
 if (!a.keep) rmSync(tmp, { recursive: true, force: true });

@@ -105,10 +105,11 @@ export function documentRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const onError = q.on_error ?? 'fail';
     if (onError !== 'fail' && onError !== 'skip') throw new ElacsymError('USAGE', 'query parameter on_error must be fail or skip');
     const batchDocs = intParam(q.batch_size, 'batch_size', 1, 1_000_000, 8192);
-    // Far smaller than the CLI's 100,000 on purpose: every query thread re-decodes the whole pending journal
-    // when it refreshes its snapshot (measured: ~0.5-1.5 s per refresh at 8-16k pending documents on the
-    // shared 2-core machine), so the server flushes each batch and keeps the journal short while queries
-    // run next to the import. The price is more, smaller segments: compact afterwards.
+    // Far smaller than the CLI's 100,000 on purpose: a snapshot refresh decodes only new journal entries
+    // (Snapshot.refresh), but every query thread still rebuilds its in-memory journal source (sorted
+    // documents, packed vectors, a text index on first use) at each refresh, in proportion to the whole
+    // pending journal; so the server flushes each batch and keeps the journal short while queries run next
+    // to the import. The price is more, smaller segments: compact afterwards.
     const segmentDocs = intParam(q.segment_docs, 'segment_docs', 1, 100_000_000, Math.max(batchDocs, HTTP_SEGMENT_DOCS));
     const lineLimit = intParam(q.max_line_bytes, 'max_line_bytes', 1024, maxLineBytes, maxLineBytes);
     const skipLines = intParam(q.skip_lines, 'skip_lines', 0, Number.MAX_SAFE_INTEGER, 0);

@@ -36,7 +36,7 @@ export class ServerMetrics {
     }
   }
 
-  toText(extra: { workers: number; snapshots: { worker: string; namespace: string; generation: number; refresh_age_s: number }[] }): string {
+  toText(extra: { workers: number; snapshots: { worker: string; namespace: string; generation: number; refresh_age_s: number; journal_seq: number }[] }): string {
     const l: string[] = [];
     l.push('# HELP elacsym_http_requests_total HTTP requests answered, by route, method and status.', '# TYPE elacsym_http_requests_total counter');
     for (const [k, v] of this.requests) l.push(`elacsym_http_requests_total{${k}} ${v}`);
@@ -57,6 +57,11 @@ export class ServerMetrics {
     for (const s of extra.snapshots) l.push(`elacsym_server_snapshot_generation{worker="${s.worker}",namespace="${esc(s.namespace)}"} ${s.generation}`);
     l.push('# HELP elacsym_server_snapshot_refresh_age_seconds Seconds since a query thread last confirmed a namespace snapshot current.', '# TYPE elacsym_server_snapshot_refresh_age_seconds gauge');
     for (const s of extra.snapshots) l.push(`elacsym_server_snapshot_refresh_age_seconds{worker="${s.worker}",namespace="${esc(s.namespace)}"} ${num(s.refresh_age_s)}`);
+    l.push(
+      '# HELP elacsym_server_snapshot_journal_seq The journal sequence number a query thread\'s snapshot covers: every write committed with a sequence up to it is visible to that thread\'s queries.',
+      '# TYPE elacsym_server_snapshot_journal_seq gauge',
+    );
+    for (const s of extra.snapshots) l.push(`elacsym_server_snapshot_journal_seq{worker="${s.worker}",namespace="${esc(s.namespace)}"} ${s.journal_seq}`);
     return `${l.join('\n')}\n`;
   }
 }

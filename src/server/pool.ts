@@ -21,6 +21,8 @@ interface Pending {
 interface Slot {
   worker: Worker;
   inflight: Map<number, Pending>;
+  /** Shared with the worker: [0] = the id (31 bits) of the last request given up on (see query-worker.ts). */
+  cancel: Int32Array;
 }
 
 type Reply = { id: number; json: string; kind: QueryAnswer['kind']; generation: number } | { id: number; error: { code: string; message: string; hint?: string; details?: { line?: number } } };
@@ -47,8 +49,9 @@ export class QueryPool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(workerUrl(), { workerData: { dataDir: this.dataDir } });
-    const slot: Slot = { worker, inflight: new Map() };
+    const cancel = new Int32Array(new SharedArrayBuffer(4));
+    const worker = new Worker(workerUrl(), { workerData: { dataDir: this.dataDir, cancel } });
+    const slot: Slot = { worker, inflight: new Map(), cancel };
     worker.on('message', (m: Reply | { stats: number; warm: WarmStats[] }) => {
       if ('stats' in m) {
         this.statsWaiters.get(m.stats)?.(m.warm);
@@ -59,6 +62,10 @@ export class QueryPool {
       slot.inflight.delete(m.id);
       if (p.timer) clearTimeout(p.timer);
       if ('error' in m) {
+        if (m.error.code === 'TIMEOUT') {
+          p.reject(new HttpOnlyError('TIMEOUT', `the query did not finish within the request time limit (--request-timeout)`));
+          return;
+        }
         const code = (m.error.code in ERRORS ? m.error.code : 'INTERNAL') as ErrorCode;
         p.reject(new ElacsymError(code, m.error.message, { hint: m.error.hint, details: m.error.details?.line !== undefined ? { line: m.error.details.line } : {} }));
       } else p.resolve({ json: m.json, kind: m.kind, generation: m.generation });
@@ -92,15 +99,18 @@ export class QueryPool {
     return new Promise((resolve, reject) => {
       const p: Pending = { resolve, reject, timer: null };
       if (timeoutMs > 0) {
-        // The worker cannot be interrupted mid-query; the client gets its answer on time and the late
-        // result is dropped.
+        // The client gets its answer on time; the worker is told to stop (it checks between segments,
+        // and before starting a request that waited in its queue past the deadline), so a runaway query
+        // does not keep a worker from the requests behind it.
         p.timer = setTimeout(() => {
           best.inflight.delete(id);
+          Atomics.store(best.cancel, 0, id & 0x7fffffff);
+          Atomics.notify(best.cancel, 0);
           reject(new HttpOnlyError('TIMEOUT', `the query did not finish within the ${timeoutMs} ms request time limit (--request-timeout)`));
         }, timeoutMs);
       }
       best.inflight.set(id, p);
-      best.worker.postMessage({ id, ns, body });
+      best.worker.postMessage({ id, ns, body, deadline: timeoutMs > 0 ? Date.now() + timeoutMs : 0 });
     });
   }
 

@@ -3,8 +3,13 @@
  * (model/query.ts parseQueryRequest, query/engine.ts executeQuery). Shared by the main thread and the
  * query workers so both answer byte-identically.
  */
+import type { Column } from '../index/filter/evaluate.js';
+import type { LiveStats } from '../index/fulltext/bm25.js';
+import type { FieldIndexReader } from '../index/fulltext/postings.js';
+import type { Hits } from '../index/vector/topk.js';
 import { parseQueryRequest } from '../model/query.js';
-import { executeQuery } from '../query/engine.js';
+import type { Attributes, DocId } from '../model/types.js';
+import { executeQuery, type SearchSource } from '../query/engine.js';
 import type { WarmNamespaces } from './warm.js';
 
 export interface QueryAnswer {
@@ -25,13 +30,70 @@ export function queryKind(body: unknown): QueryKind {
   return v && t ? 'hybrid' : v ? 'vector' : t ? 'text' : 'filter';
 }
 
-export function answerQuery(warm: WarmNamespaces, name: string, body: unknown): QueryAnswer {
+/**
+ * `guard` (the request time limit): called before each segment's share of the work (its filter column,
+ * vector search, postings); it throws to stop the query there. A query is synchronous JavaScript, so
+ * between segments is where it can be stopped without leaving anything half-done: nothing is written.
+ */
+export function answerQuery(warm: WarmNamespaces, name: string, body: unknown, guard?: () => void): QueryAnswer {
+  guard?.();
   const lease = warm.acquire(name);
   try {
     const req = parseQueryRequest(body, lease.snap.schema, 'request');
-    const resp = executeQuery(lease.ctx.sources, lease.snap.schema, req, (f) => lease.ctx.analyzerFor(f));
+    const sources = guard ? lease.ctx.sources.map((s) => new GuardedSource(s, guard)) : lease.ctx.sources;
+    const resp = executeQuery(sources, lease.snap.schema, req, (f) => lease.ctx.analyzerFor(f));
     return { json: JSON.stringify(resp), kind: queryKind(body), generation: lease.generation };
   } finally {
     lease.release();
+  }
+}
+
+/** A source that calls `guard` before each step that does a segment's work (see answerQuery). */
+class GuardedSource implements SearchSource {
+  readonly name: string;
+  readonly size: number;
+  readonly liveCount: number;
+  readonly dead: Uint8Array | null;
+  readonly hasVectors: boolean;
+  readonly ordsOfIds?: (ids: readonly DocId[]) => Iterable<number>;
+
+  constructor(
+    private readonly s: SearchSource,
+    private readonly guard: () => void,
+  ) {
+    this.name = s.name;
+    this.size = s.size;
+    this.liveCount = s.liveCount;
+    this.dead = s.dead;
+    this.hasVectors = s.hasVectors;
+    if (s.ordsOfIds) this.ordsOfIds = (ids) => s.ordsOfIds!(ids);
+  }
+  idOf(ord: number): DocId {
+    return this.s.idOf(ord);
+  }
+  attributesOf(ord: number): Attributes {
+    return this.s.attributesOf(ord);
+  }
+  vectorOf(ord: number): Float32Array | null {
+    return this.s.vectorOf(ord);
+  }
+  column(field: string): Column {
+    this.guard();
+    return this.s.column(field);
+  }
+  vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number): Hits {
+    this.guard();
+    return this.s.vectorSearch(q, k, allow, selectivity);
+  }
+  vectorExact(q: Float32Array, k: number, ords: Iterable<number>): Hits {
+    this.guard();
+    return this.s.vectorExact(q, k, ords);
+  }
+  textIndex(field: string): FieldIndexReader | null {
+    this.guard();
+    return this.s.textIndex(field);
+  }
+  textStats(field: string): LiveStats {
+    return this.s.textStats(field);
   }
 }

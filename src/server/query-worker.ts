@@ -4,13 +4,17 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { ElacsymError } from '../errors.js';
+import { failpointPauseSync } from '../util/failpoint.js';
 import { answerQuery } from './query-exec.js';
 import { WarmNamespaces } from './warm.js';
 
-const { dataDir } = workerData as { dataDir: string };
+/** `cancel[0]`: the id of the last request the pool gave up on (its time limit passed); see pool.ts. */
+const { dataDir, cancel } = workerData as { dataDir: string; cancel: Int32Array };
 const warm = new WarmNamespaces(dataDir);
 
-parentPort!.on('message', (m: { id: number; ns: string; body: unknown } | { close: true } | { stats: number }) => {
+class Stopped extends Error {}
+
+parentPort!.on('message', (m: { id: number; ns: string; body: unknown; deadline: number } | { close: true } | { stats: number }) => {
   if ('stats' in m) {
     parentPort!.postMessage({ stats: m.stats, warm: warm.stats() });
     return;
@@ -20,12 +24,22 @@ parentPort!.on('message', (m: { id: number; ns: string; body: unknown } | { clos
     parentPort!.close();
     return;
   }
+  const slot = m.id & 0x7fffffff;
+  const seen = Atomics.load(cancel, 0);
+  // The request time limit, checked before the query and between its segments: a query the pool gave
+  // up on (or past its deadline, e.g. queued behind a slow one) stops instead of holding the worker.
+  const guard = () => {
+    failpointPauseSync('query:before-segment', { array: cancel, index: 0, value: seen });
+    if (Atomics.load(cancel, 0) === slot || (m.deadline > 0 && Date.now() > m.deadline)) throw new Stopped();
+  };
   try {
-    const a = answerQuery(warm, m.ns, m.body);
+    const a = answerQuery(warm, m.ns, m.body, guard);
     parentPort!.postMessage({ id: m.id, json: a.json, kind: a.kind, generation: a.generation });
   } catch (e) {
     const err =
-      e instanceof ElacsymError
+      e instanceof Stopped
+        ? { code: 'TIMEOUT', message: 'the query did not finish within the request time limit (--request-timeout)' }
+        : e instanceof ElacsymError
         ? { code: e.code, message: e.message, hint: e.hint, details: { line: e.details.line } }
         : { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
     parentPort!.postMessage({ id: m.id, error: err });

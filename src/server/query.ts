@@ -13,12 +13,16 @@ export function queryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     let json: string;
     if (ctx.pool) json = (await ctx.pool.run(name, req.body, ctx.opts.requestTimeoutMs)).json;
     else {
-      const t0 = Date.now();
-      json = answerQuery(ctx.warm, name, req.body).json;
-      // On the main thread a query cannot be interrupted; the limit still turns a late answer into 503.
-      if (ctx.opts.requestTimeoutMs > 0 && Date.now() - t0 > ctx.opts.requestTimeoutMs) {
-        throw new HttpOnlyError('TIMEOUT', `the query did not finish within the ${ctx.opts.requestTimeoutMs} ms request time limit (--request-timeout)`);
-      }
+      // On the main thread (--workers 0) the query stops between segments once past the limit.
+      const limit = ctx.opts.requestTimeoutMs;
+      const deadline = Date.now() + limit;
+      const guard =
+        limit > 0
+          ? () => {
+              if (Date.now() > deadline) throw new HttpOnlyError('TIMEOUT', `the query did not finish within the ${limit} ms request time limit (--request-timeout)`);
+            }
+          : undefined;
+      json = answerQuery(ctx.warm, name, req.body, guard).json;
     }
     return reply.type('application/json').send(json);
   });

@@ -5,7 +5,9 @@
  * every acquire and on a timer: a read-only connection to the manifest answers `PRAGMA data_version`
  * (it changes whenever another connection — a CLI import, a cron compaction, this server's own writer —
  * commits), and the manifest's inode tells a dropped-and-recreated namespace apart. On a change the next
- * acquire opens a new snapshot.
+ * acquire takes a new snapshot with Snapshot.refresh: unchanged segments and their warm query sources
+ * carry over, only new segments are opened and only new journal entries decoded, so a refresh costs what
+ * changed, not the namespace (a new namespace, or one dropped and created again, is opened whole).
  *
  * Invariants:
  * - one request uses one snapshot (a lease), so an answer never mixes two generations;
@@ -14,7 +16,8 @@
  * - under a stream of commits, reopening is rate-limited (see refresh) but a write is still seen within
  *   1 second; when writes are rare, the next request after a commit sees it;
  * - a retired snapshot is closed when its last lease is released (its open file descriptors are what keep
- *   a compacted-away segment readable until then).
+ *   a compacted-away segment readable until then); segments and sources it shares with a newer snapshot
+ *   are reference-counted and stay open for it.
  */
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -61,6 +64,8 @@ export interface WarmStats {
   namespace: string;
   generation: number;
   refresh_age_s: number;
+  /** The journal high-water mark the current snapshot covers (Snapshot.journalSeq). */
+  journal_seq: number;
 }
 
 export class WarmNamespaces {
@@ -107,7 +112,12 @@ export class WarmNamespaces {
 
   stats(): WarmStats[] {
     const now = this.now();
-    return [...this.entries].map(([namespace, e]) => ({ namespace, generation: e.generation, refresh_age_s: Math.max(0, (now - e.checkedAt) / 1000) }));
+    return [...this.entries].map(([namespace, e]) => ({
+      namespace,
+      generation: e.generation,
+      refresh_age_s: Math.max(0, (now - e.checkedAt) / 1000),
+      journal_seq: e.held.snap.journalSeq,
+    }));
   }
 
   /** Forget a namespace (after this process dropped it). */
@@ -176,7 +186,9 @@ export class WarmNamespaces {
       // the timer retries, so a write is seen within MAX_REOPEN_GAP_MS + the refresh period (< 1 s).
       const now = this.now();
       if (now - e.openedAt < Math.min(MAX_REOPEN_GAP_MS, 4 * e.openMs)) return e;
-      const held = openHeld(e.dir);
+      // Incremental: unchanged segments (and their warm sources) carry over from the current snapshot,
+      // which is still open here; only new segments are opened and only new journal entries decoded.
+      const held = refreshHeld(e.held);
       retire(e.held);
       e.held = held;
       e.version = version;
@@ -203,6 +215,11 @@ function openHeld(dir: string): Held {
   // loadFully: index files are read whole and checksummed once, then answer many queries from memory.
   const snap = Snapshot.open(dir, { loadFully: true });
   return { snap, ctx: new QueryContext(snap), refs: 0, retired: false };
+}
+
+function refreshHeld(prev: Held): Held {
+  const snap = Snapshot.refresh(prev.snap, { loadFully: true });
+  return { snap, ctx: new QueryContext(snap, prev.ctx), refs: 0, retired: false };
 }
 
 function retire(h: Held): void {

@@ -251,7 +251,6 @@ export async function writeSegmentParquet(docs: readonly Doc[], schema: Schema, 
   }
 
   const table = new arrow.Table(Object.fromEntries(order.map((c) => [c, columns[c]!])));
-  const wasmTable = pq.Table.fromIPCStream(arrow.tableToIPC(table, 'stream'));
   const meta = new Map<string, string>([
     ['elacsym.layout', '2'],
     ['elacsym.schema', JSON.stringify(schema)],
@@ -282,11 +281,60 @@ export async function writeSegmentParquet(docs: readonly Doc[], schema: Schema, 
     if (t === 'string' || t === 'integer' || t === 'float') b = b.setColumnDictionaryEnabled(col, true);
     if (t !== 'string') b = b.setColumnStatisticsEnabled(col, pq.EnabledStatistics.Chunk);
   }
-  const bytes = pq.writeParquet(wasmTable, b.build());
+  const bytes = await writeByRowGroups(arrow, pq, table, R, b.build());
 
   let vectorLocator: Uint8Array | null = null;
   if (dim > 0) vectorLocator = locateVectors(bytes, n, dim, R, present!, values!);
   return { bytes, vectorLocator, rowsPerGroup: R };
+}
+
+/**
+ * Write `table` as Parquet one row group at a time through parquet-wasm's streaming writer: each slice of
+ * `rowsPerGroup` rows crosses into WebAssembly memory on its own, so the writer's memory is bounded by one
+ * row group instead of holding the whole segment (its Arrow IPC copy and its WebAssembly copy) at once;
+ * WebAssembly memory never shrinks, so that peak would stay for the life of the process. Each slice is one
+ * record batch of at most the writer's maximum row-group size, so row groups keep exactly `rowsPerGroup`
+ * rows (the vector locator depends on it; locateVectors verifies it).
+ */
+async function writeByRowGroups(arrow: Arrow, pq: ParquetWasm, table: import('apache-arrow').Table, rowsPerGroup: number, props: import('parquet-wasm').WriterProperties): Promise<Uint8Array> {
+  let next = 0;
+  const batches = new ReadableStream({
+    pull(controller) {
+      if (next >= table.numRows || table.numRows === 0) {
+        if (next === 0 && table.numRows === 0) {
+          // An empty segment still needs its schema: one empty batch.
+          for (const rb of pq.Table.fromIPCStream(arrow.tableToIPC(table, 'stream')).recordBatches()) controller.enqueue(rb);
+          next = 1;
+          return;
+        }
+        controller.close();
+        return;
+      }
+      const slice = table.slice(next, Math.min(table.numRows, next + rowsPerGroup));
+      next += rowsPerGroup;
+      const wasm = pq.Table.fromIPCStream(arrow.tableToIPC(slice, 'stream'));
+      for (const rb of wasm.recordBatches()) controller.enqueue(rb);
+    },
+  });
+  const out = await pq.transformParquetStream(batches, props);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = out.getReader();
+  for (;;) {
+    const r = await reader.read();
+    if (r.done) break;
+    const c = r.value as Uint8Array;
+    chunks.push(c);
+    total += c.length;
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.length;
+  }
+  return bytes;
 }
 
 function attributeData(arrow: Arrow, t: AttrType, vals: readonly (AttrValue | null)[]) {
@@ -381,8 +429,8 @@ interface Layout2 {
   columns: ColumnMeta[];
 }
 
-function layoutOf(table: ArrowTable): Layout2 | null {
-  const md = table.schema.metadata;
+/** The layout a file's key-value metadata declares: null for layout 1 (which had none). */
+function layoutOf(md: ReadonlyMap<string, string>): Layout2 | null {
   const layout = md.get('elacsym.layout');
   if (layout === undefined) return null;
   if (layout !== '2') throw new ElacsymError('FORMAT_TOO_NEW', `segment Parquet layout ${JSON.stringify(layout)} is not one this elacsym reads`);
@@ -400,10 +448,8 @@ function toDocs(table: ArrowTable, layout: Layout2 | null, first: number): Doc[]
   if (!idCol) throw new Error('segment Parquet file lacks the id column');
   const vecCol = table.getChild('vector');
   const out: Doc[] = new Array(n);
-  const vectorOf = (i: number): Float32Array | null => {
-    const v = vecCol?.get(i) as { toArray(): Float32Array } | null | undefined;
-    return v ? Float32Array.from(v.toArray()) : null;
-  };
+  const vectors = vecCol ? vectorsOf(vecCol) : null;
+  const vectorOf = (i: number): Float32Array | null => vectors?.[i] ?? null;
   if (layout === null) {
     const attrCol = table.getChild('attributes');
     if (!attrCol) throw new Error('segment Parquet file lacks the attributes column');
@@ -420,15 +466,19 @@ function toDocs(table: ArrowTable, layout: Layout2 | null, first: number): Doc[]
     const listed = list ? new Set(list.filter((o) => o >= first && o < first + n)) : null;
     const explicitIfListed = m.n !== undefined && m.n !== 'all' && 'e' in m.n;
     const exact = m.v ? new Map(m.v.filter(([o]) => o >= first && o < first + n)) : null;
-    return { m, col, listed, explicitIfListed, exact };
+    // Whole columns at once: a lookup per row and column through the chunks costs more than the decoding.
+    const values = col ? columnValues(col) : null;
+    const valid = col ? validity(col) : null;
+    return { m, values, valid, listed, explicitIfListed, exact };
   });
+  const ids = idCol.toArray() as ArrayLike<bigint | string>;
   for (let i = 0; i < n; i++) {
-    const raw = idCol.get(i) as bigint | string;
+    const raw = ids[i]!;
     const id = layout.idEncoding === 'int64' ? Number(raw) : layout.idEncoding === 'string' ? (raw as string) : idFromKey(raw as string);
     const attributes: Attributes = dataRecord();
-    for (const { m, col, listed, explicitIfListed, exact } of cols) {
+    for (const { m, values, valid, listed, explicitIfListed, exact } of cols) {
       const ord = first + i;
-      const v = col ? (col.get(i) as unknown) : null;
+      const v = values === null || (valid !== null && valid[i] === 0) ? null : values[i];
       if (v === null || v === undefined) {
         const explicit = m.n === undefined ? false : m.n === 'all' ? true : explicitIfListed === listed!.has(ord);
         if (explicit) attributes[m.a] = null;
@@ -437,10 +487,78 @@ function toDocs(table: ArrowTable, layout: Layout2 | null, first: number): Doc[]
       const x = exact?.get(ord);
       if (x !== undefined) attributes[m.a] = x;
       else if (typeof v === 'bigint') attributes[m.a] = Number(v);
-      else if (typeof v === 'object') attributes[m.a] = Array.from((v as { toArray(): ArrayLike<string> }).toArray());
+      else if (Array.isArray(v)) attributes[m.a] = v as string[];
       else attributes[m.a] = v as string | number | boolean;
     }
     out[i] = { id, vector: vectorOf(i), attributes };
+  }
+  return out;
+}
+
+type ArrowVector = import('apache-arrow').Vector;
+
+/** 1 per non-null row of a column, or null when it has no nulls (one pass over its chunks). */
+function validity(col: ArrowVector): Uint8Array | null {
+  if (col.nullCount === 0) return null;
+  const out = new Uint8Array(col.length);
+  let at = 0;
+  for (const d of col.data) {
+    for (let j = 0; j < d.length; j++) out[at + j] = d.getValid(j) ? 1 : 0;
+    at += d.length;
+  }
+  return out;
+}
+
+/**
+ * A column's values, one per row (anything at a null row). Strings are sliced from the chunks' UTF-8 bytes
+ * with Buffer#toString, and list<utf8> rows built from the offsets: several times faster than arrow's get().
+ */
+function columnValues(col: ArrowVector): ArrayLike<unknown> {
+  const t = col.type as { typeId: number };
+  const utf8 = (d: import('apache-arrow').Data, out: unknown[], at: number) => {
+    const offs = d.valueOffsets as Int32Array;
+    const bytes = d.values as Uint8Array;
+    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let j = 0; j < d.length; j++) out[at + j] = buf.toString('utf8', offs[d.offset + j]!, offs[d.offset + j + 1]!);
+  };
+  if (t.typeId === 5 /* Utf8 */) {
+    const out: unknown[] = new Array(col.length);
+    let at = 0;
+    for (const d of col.data) {
+      utf8(d, out, at);
+      at += d.length;
+    }
+    return out;
+  }
+  if (t.typeId === 12 /* List */) {
+    const out: unknown[] = new Array(col.length);
+    let at = 0;
+    for (const d of col.data) {
+      const offs = d.valueOffsets as Int32Array;
+      const child = d.children[0]!;
+      const strings: unknown[] = new Array(child.length);
+      utf8(child, strings, 0);
+      for (let j = 0; j < d.length; j++) out[at + j] = strings.slice(offs[d.offset + j]!, offs[d.offset + j + 1]!);
+      at += d.length;
+    }
+    return out;
+  }
+  return col.toArray() as ArrayLike<unknown>;
+}
+
+/** Each row's vector of a fixed_size_list<float32> column, copied out of the chunk (null where absent). */
+function vectorsOf(col: ArrowVector): (Float32Array | null)[] {
+  const out: (Float32Array | null)[] = new Array(col.length);
+  let at = 0;
+  for (const d of col.data) {
+    const dim = (d.type as { listSize: number }).listSize;
+    const child = d.children[0]!;
+    const values = child.values as Float32Array;
+    for (let j = 0; j < d.length; j++) {
+      const start = child.offset + (d.offset + j) * dim;
+      out[at + j] = d.getValid(j) ? values.slice(start, start + dim) : null;
+    }
+    at += d.length;
   }
   return out;
 }
@@ -449,22 +567,44 @@ function toDocs(table: ArrowTable, layout: Layout2 | null, first: number): Doc[]
 export async function readSegmentParquet(bytes: Uint8Array): Promise<Doc[]> {
   const { arrow, pq } = await load();
   const table = arrow.tableFromIPC(pq.readParquet(bytes).intoIPCStream());
-  return toDocs(table, layoutOf(table), 0);
+  return toDocs(table, layoutOf(table.schema.metadata), 0);
 }
 
 /**
- * A segment's documents one row group at a time (either layout): memory bounded by a row group, for merges
- * that must not hold whole segments.
+ * A segment's documents one row group at a time (either layout), for merges that must not hold whole
+ * segments decoded. Given a Blob backed by the file (`fs.openAsBlob(path)`), only the footer and one row
+ * group's column chunks are read at a time, so memory is bounded by a row group; given bytes, the file is in
+ * memory already and parquet-wasm copies it into its own memory for each row group (transiently).
  */
-export async function* readSegmentParquetRowGroups(bytes: Uint8Array): AsyncGenerator<Doc[]> {
+export async function* readSegmentParquetRowGroups(source: Uint8Array | Blob): AsyncGenerator<Doc[]> {
   const { arrow, pq } = await load();
-  const footer = readParquetFooter(bytes);
-  let first = 0;
-  for (let g = 0; g < footer.rowGroups.length; g++) {
-    const table = arrow.tableFromIPC(pq.readParquet(bytes, { rowGroups: [g] }).intoIPCStream());
-    if (table.numRows !== footer.rowGroups[g]!.numRows) throw new Error(`row group ${g} decoded ${table.numRows} rows, its footer says ${footer.rowGroups[g]!.numRows}`);
-    yield toDocs(table, layoutOf(table), first);
-    first += table.numRows;
+  if (source instanceof Uint8Array) {
+    const footer = readParquetFooter(source);
+    let first = 0;
+    for (let g = 0; g < footer.rowGroups.length; g++) {
+      const table = arrow.tableFromIPC(pq.readParquet(source, { rowGroups: [g] }).intoIPCStream());
+      if (table.numRows !== footer.rowGroups[g]!.numRows) throw new Error(`row group ${g} decoded ${table.numRows} rows, its footer says ${footer.rowGroups[g]!.numRows}`);
+      yield toDocs(table, layoutOf(table.schema.metadata), first);
+      first += table.numRows;
+    }
+    return;
+  }
+  const file = await pq.ParquetFile.fromFile(source);
+  try {
+    const md = file.metadata();
+    // ParquetFile.read does not carry the key-value metadata into the Arrow schema: take it from the footer.
+    const layout = layoutOf(md.fileMetadata().keyValueMetadata() as Map<string, string>);
+    const groups = md.numRowGroups();
+    let first = 0;
+    for (let g = 0; g < groups; g++) {
+      const expect = md.rowGroup(g).numRows();
+      const table = arrow.tableFromIPC((await file.read({ rowGroups: [g] })).intoIPCStream());
+      if (table.numRows !== expect) throw new Error(`row group ${g} decoded ${table.numRows} rows, its footer says ${expect}`);
+      yield toDocs(table, layout, first);
+      first += table.numRows;
+    }
+  } finally {
+    file.free();
   }
 }
 

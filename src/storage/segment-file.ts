@@ -20,9 +20,11 @@
  *
  * Sections written by store/segment-builder.ts:
  *   ids            u32 n | u32 offsets[n+1] | UTF-8 id keys           (ordinal -> id)
- *   docs           u32 n | u32 offsets[n+1] | UTF-8 attribute JSON    (ordinal -> attributes)
+ *   attrs          each document's attribute keys, in order           (index/filter/columns.ts)
+ *   col:<name>     the attribute's typed column: each value once      (index/filter/columns.ts)
  *   vectors        u8 hasVector[n] padded to 4 | f32 [n*dim]          (original vectors, ordinal order)
- *   col:<name>     JSON array of the attribute's values by ordinal    (filter columns, loaded on demand)
+ *   docs           older files (and values of mixed kinds) instead of attrs: u32 n | u32 offsets[n+1] |
+ *                  UTF-8 attribute JSON; their col:<name> sections are JSON arrays of the values
  *   ft:<name>      full-text field index (index/fulltext/postings.ts)
  *   ivf            vector index (index/vector/ivf.ts)
  *   crc:<section>  block checksums of each of the above (version 2)

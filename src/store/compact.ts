@@ -42,12 +42,14 @@ export const TIER_BASE_DOCS = 1000;
 export const MAX_MERGE_DOCS = 250_000;
 
 /**
- * The bytes a segment's live documents take in a merge, estimated from its index file: the file holds the
- * documents' JSON twice (the row table and the filter columns) plus postings and vectors, so half of it,
- * scaled by the live fraction, is close to the journal payload bytes the flush bound (segmentBytes) counts.
+ * The bytes a segment's live documents take in a merge, estimated from its index file, scaled by the live
+ * fraction. A format-2 index file holds each attribute value once (its typed column) plus postings and
+ * vector codes, which is close to the journal payload bytes the flush bound (segmentBytes) counts. A
+ * release-1 file held the attributes twice and the vectors twice, so this overestimates it: such merges
+ * are cut smaller than needed, never larger.
  */
 export function mergeBytesOf(s: SegStat): number {
-  return s.row.doc_count > 0 ? Math.ceil((s.row.index_bytes / 2) * (s.live / s.row.doc_count)) : 0;
+  return s.row.doc_count > 0 ? Math.ceil(s.row.index_bytes * (s.live / s.row.doc_count)) : 0;
 }
 
 /**

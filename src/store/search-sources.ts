@@ -17,11 +17,31 @@ import { exactTopK, exactTopKRows, IvfReader } from '../index/vector/ivf.js';
 import type { Hits, TieBreak } from '../index/vector/topk.js';
 import type { SearchSource } from '../query/engine.js';
 import { MemorySource } from '../util/bytes.js';
+import type { SegmentFile } from '../storage/segment-file.js';
 import type { SegmentHandle, Snapshot } from './snapshot.js';
 
 const dec = new TextDecoder('utf-8', { fatal: true });
 const EMPTY: Hits = { ords: new Uint32Array(0), scores: new Float32Array(0) };
 const RESIDENT_CACHE_BYTES = 256 * 1024 * 1024;
+
+/** One IVF reader per open segment file, and how many sources use it (see SegmentSource.ivfReader). */
+const sharedIvf = new WeakMap<SegmentFile, { reader: IvfReader | null; users: number }>();
+
+type VectorMatrix = { present: Uint8Array; data: Float32Array };
+/**
+ * The vectors of a segment held in memory (--batch) as one matrix, built once per segment file: since
+ * layout 2 `SegmentHandle.vectorMatrix` gathers every vector out of the Parquet file on each call
+ * (~100 ms at 100k x 128, which made filtered 1% --batch queries take ~50-140 ms). Null when not in memory.
+ */
+const sharedMatrix = new WeakMap<SegmentFile, VectorMatrix | null>();
+function vectorMatrixOf(seg: SegmentHandle, dim: number): VectorMatrix | null {
+  let m = sharedMatrix.get(seg.file);
+  if (m === undefined) {
+    m = seg.vectorMatrix(dim);
+    sharedMatrix.set(seg.file, m);
+  }
+  return m;
+}
 
 export class SegmentSource implements SearchSource {
   readonly name: string;
@@ -30,11 +50,6 @@ export class SegmentSource implements SearchSource {
   readonly dead: Uint8Array | null;
   readonly hasVectors: boolean;
   private ivf: IvfReader | null | undefined;
-  /**
-   * The segment's vectors as one matrix when it is held in memory (--batch), built once: since layout 2
-   * `vectorMatrix` gathers every vector out of the Parquet file on each call (~100 ms at 100k x 128).
-   */
-  private matrix: { present: Uint8Array; data: Float32Array } | null | undefined;
   private readonly columns = new Map<string, Column>();
   private readonly text = new Map<string, FieldIndexReader | null>();
   private readonly stats = new Map<string, LiveStats>();
@@ -117,28 +132,36 @@ export class SegmentSource implements SearchSource {
 
   private ivfReader(): IvfReader | null {
     if (this.ivf === undefined) {
-      const src = this.seg.file.source('ivf');
-      // A batch (many queries): clusters are pinned into the scoring kernels' memory once, and the cache
-      // may hold more of them (they are views of the loaded file; the pinned copy is the cost).
-      const resident = this.seg.resident;
-      // A version 2 index holds quantized codes only: it re-scores its candidates (and reads every vector
-      // for exact scans) through the segment's one copy of the original vectors.
-      // In memory (--batch) a view into the segment's matrix, else one read per candidate.
-      let dim = 0;
-      const vectorOf = (ord: number): Float32Array | null => {
-        const mat = this.vectorMatrix(dim);
-        if (mat === null) return this.seg.vectorOf(ord, dim);
-        return mat.present[ord] === 1 ? mat.data.subarray(ord * dim, (ord + 1) * dim) : null;
-      };
-      this.ivf = src ? IvfReader.open(src, resident ? { resident, cacheBytes: RESIDENT_CACHE_BYTES, vectorOf } : { vectorOf }) : null;
-      dim = this.ivf?.dim ?? 0;
+      // The IVF reader depends on the file only (dead rows are applied by the engine's `allow`), so the
+      // sources of one segment file under different deletion states (SegmentHandle.withDead: a warm
+      // snapshot refreshed after updates) share one reader instead of re-reading and re-pinning it.
+      const shared = sharedIvf.get(this.seg.file);
+      if (shared) {
+        shared.users++;
+        this.ivf = shared.reader;
+      } else {
+        const src = this.seg.file.source('ivf');
+        // A batch (many queries): clusters are pinned into the scoring kernels' memory once, and the cache
+        // may hold more of them (they are views of the loaded file; the pinned copy is the cost).
+        const resident = this.seg.resident;
+        // A version 2 index holds quantized codes only: it re-scores its candidates (and reads every
+        // vector for exact scans) through the segment's one copy of the original vectors. In memory
+        // (--batch) a view into the segment's matrix, else one read per candidate. The callback holds the
+        // handle, not this source (the reader outlives it when shared); the handle's files stay open
+        // while any sibling owns them, and the reader is shared only while a source uses it.
+        const seg = this.seg;
+        let dim = 0;
+        const vectorOf = (ord: number): Float32Array | null => {
+          const mat = vectorMatrixOf(seg, dim);
+          if (mat === null) return seg.vectorOf(ord, dim);
+          return mat.present[ord] === 1 ? mat.data.subarray(ord * dim, (ord + 1) * dim) : null;
+        };
+        this.ivf = src ? IvfReader.open(src, resident ? { resident, cacheBytes: RESIDENT_CACHE_BYTES, vectorOf } : { vectorOf }) : null;
+        dim = this.ivf?.dim ?? 0;
+        sharedIvf.set(this.seg.file, { reader: this.ivf, users: 1 });
+      }
     }
     return this.ivf;
-  }
-
-  private vectorMatrix(dim: number): { present: Uint8Array; data: Float32Array } | null {
-    if (this.matrix === undefined) this.matrix = this.seg.vectorMatrix(dim);
-    return this.matrix;
   }
 
   vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number): Hits {
@@ -153,7 +176,7 @@ export class SegmentSource implements SearchSource {
     const ivf = this.ivfReader();
     if (!ivf) return EMPTY;
     const dim = ivf.dim;
-    const mat = this.vectorMatrix(dim);
+    const mat = vectorMatrixOf(this.seg, dim);
     if (mat) {
       // In memory (--batch): score straight from the section, no copy of the matching vectors.
       const rows: number[] = [];
@@ -174,8 +197,25 @@ export class SegmentSource implements SearchSource {
     return { ords: r.rows.map((row) => rowOrd[row]!), scores: r.scores };
   }
 
-  /** Frees what the source pinned outside the JS heap (it stays usable). */
+  /** The segment this source reads (QueryContext reuses a source only for the very same handle). */
+  get handle(): SegmentHandle {
+    return this.seg;
+  }
+
+  /** Query contexts that hold this source (a newer context reuses it for an unchanged segment). */
+  private holders = 1;
+  retain(): this {
+    this.holders++;
+    return this;
+  }
+
+  /** Frees what the source pinned outside the JS heap once its last holder lets go (it stays usable). */
   release(): void {
+    if (--this.holders > 0) return;
+    if (this.ivf === undefined) return;
+    const shared = sharedIvf.get(this.seg.file);
+    if (shared && --shared.users > 0) return;
+    sharedIvf.delete(this.seg.file);
     this.ivf?.release();
   }
 
@@ -308,11 +348,25 @@ export class QueryContext {
   readonly sources: SearchSource[];
   private readonly analyzers = new Map<string, Analyzer>();
 
-  constructor(readonly snapshot: Snapshot) {
+  /**
+   * `prev`: the context of an older snapshot of the same namespace (Snapshot.refresh), still open. A
+   * segment the new snapshot took over unchanged (the same SegmentHandle) keeps its source and everything
+   * it decoded and cached (IVF clusters, columns, postings, statistics); `release` of either context
+   * frees a shared source only with its last holder. Handles are shared only when the schema and the
+   * text-reindex map are unchanged, so the source's analyzers are still the right ones.
+   */
+  constructor(
+    readonly snapshot: Snapshot,
+    prev?: QueryContext,
+  ) {
     const analyzerFor = (f: string) => this.analyzerFor(f);
     const reindex = snapshot.textReindex;
+    const reusable = new Map<SegmentHandle, SegmentSource>();
+    if (prev) for (const s of prev.sources) if (s instanceof SegmentSource) reusable.set(s.handle, s);
     this.sources = snapshot.segments.map(
-      (s) => new SegmentSource(s, (f) => (s.row.id < (Object.prototype.hasOwnProperty.call(reindex, f) ? reindex[f]! : 0) ? this.analyzerFor(f) : null)),
+      (s) =>
+        reusable.get(s)?.retain() ??
+        new SegmentSource(s, (f) => (s.row.id < (Object.prototype.hasOwnProperty.call(reindex, f) ? reindex[f]! : 0) ? this.analyzerFor(f) : null)),
     );
     if (snapshot.pendingDocs.length > 0) this.sources.push(new JournalSource(snapshot.pendingDocs, snapshot.schema, analyzerFor));
   }

@@ -101,6 +101,14 @@ function startIvf(v: PackedVectors, schema: Schema, seed: number, signal?: Abort
   });
 }
 
+/** The index file's sections alone, without the Parquet file and its vector locator (unit tests of the sections). */
+export function buildIndexFile(docs: readonly Doc[], schema: Schema, seed: number): Uint8Array[] {
+  const vec = packVectors(docs, schema.vector_dim);
+  const sections = buildSections(docs, schema);
+  if (vec) sections.push({ name: 'ivf', bytes: buildIvf(vec.packed, vec.ords, schema.vector_dim, schema.vector_metric, { seed }) });
+  return buildSegmentFile(sections);
+}
+
 function buildSections(docs: readonly Doc[], schema: Schema, onPhase?: (p: BuildPhase) => void): { name: string; bytes: Uint8Array }[] {
   const n = docs.length;
   const sections: { name: string; bytes: Uint8Array }[] = [];
@@ -116,23 +124,23 @@ function buildSections(docs: readonly Doc[], schema: Schema, onPhase?: (p: Build
   const names = new Set<string>();
   // Attribute names are data: own keys only, so "constructor" or "toString" never read Object.prototype.
   for (const d of docs) for (const k of Object.keys(d.attributes)) names.add(k);
-  const columns: { name: string; bytes: Uint8Array }[] = [];
-  let typed = true;
   const sorted = [...names].sort();
-  const values = sorted.map((name) => {
+  // One attribute's values at a time (memory: one JS array of n values, not one per attribute).
+  const valuesOf = (name: string) => {
     const col = new Array<AttrValue | null>(n);
     for (let i = 0; i < n; i++) col[i] = ownValue(docs[i]!.attributes, name) ?? null;
     return col;
-  });
-  sorted.forEach((name, j) => {
-    const bytes = typed ? encodeColumn(values[j]!) : null;
-    if (bytes) columns.push({ name: `col:${name}`, bytes });
-    else typed = false;
-  });
-  if (typed) sections.push({ name: 'attrs', bytes: encodeAttributeShapes(docs.map((d) => d.attributes)) }, ...columns);
+  };
+  const columns: { name: string; bytes: Uint8Array }[] = [];
+  for (const name of sorted) {
+    const bytes = encodeColumn(valuesOf(name));
+    if (!bytes) break;
+    columns.push({ name: `col:${name}`, bytes });
+  }
+  if (columns.length === sorted.length) sections.push({ name: 'attrs', bytes: encodeAttributeShapes(docs.map((d) => d.attributes)) }, ...columns);
   else {
     sections.push({ name: 'docs', bytes: encodeStringTable(docs.map((d) => JSON.stringify(d.attributes))) });
-    sorted.forEach((name, j) => sections.push({ name: `col:${name}`, bytes: new TextEncoder().encode(JSON.stringify(values[j])) }));
+    for (const name of sorted) sections.push({ name: `col:${name}`, bytes: new TextEncoder().encode(JSON.stringify(valuesOf(name))) });
   }
 
   onPhase?.('fulltext');

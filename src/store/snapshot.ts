@@ -12,7 +12,7 @@ import { idFromKey, idKey } from '../model/document.js';
 import { AttributeShapes, buildAttributes, ColumnReader } from '../index/filter/columns.js';
 import type { Doc, DocId, Schema } from '../model/types.js';
 import { decodeDeletes, decodeUpserts } from '../storage/journal-codec.js';
-import { checkFormat, journalDamage, journalEntries, listSegments, readSchema, readTextReindex, type SegmentRow } from '../storage/manifest.js';
+import { checkFormat, type JournalRow, journalDamage, listSegments, readSchema, readTextReindex, type SegmentRow } from '../storage/manifest.js';
 import { SegmentFile, StringTable, verifiedByBlocks } from '../storage/segment-file.js';
 import { VectorLocator } from '../storage/vector-locator.js';
 import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
@@ -65,6 +65,12 @@ export class SegmentHandle {
      * not the kind of byte source, tells a batch from a single query.
      */
     readonly resident: boolean = false,
+    /**
+     * Owners of the open files (file descriptors, loaded bytes): every snapshot that holds this handle,
+     * or a `withDead` sibling of it, counts once. The files are closed when the last owner closes
+     * (Snapshot.refresh hands an unchanged segment to the next snapshot instead of reopening it).
+     */
+    private readonly owners: { n: number } = { n: 1 },
   ) {
     this.dead = dead;
     let d = 0;
@@ -239,10 +245,50 @@ export class SegmentHandle {
     return s;
   }
 
+  /** One more owner (a newer snapshot that keeps this segment unchanged). */
+  retain(): this {
+    this.owners.n++;
+    return this;
+  }
+
+  /**
+   * The same segment files with another deletion state (a newer snapshot in which more of its rows are
+   * dead): shares the open files and what was decoded from them (ids), counts as one more owner.
+   */
+  withDead(dead: Uint8Array | null): SegmentHandle {
+    this.owners.n++;
+    const h = new SegmentHandle(this.row, this.file, this.parquetPath, this.parquet, dead, this.closer, this.resident, this.owners);
+    h._ids = this._ids;
+    h._docs = this._docs;
+    h._vectorStore = this._vectorStore;
+    h.readWholeBytes = this.readWholeBytes;
+    h.idCache = this.idCache;
+    return h;
+  }
+
+  /** Gives up this owner's hold; the files close with the last owner. */
   close(): void {
+    if (--this.owners.n > 0) return;
     this.closer?.();
     this.parquet.close();
   }
+}
+
+/**
+ * What a snapshot read from the manifest besides what it serves, kept so that the next snapshot of the
+ * same namespace (Snapshot.refresh) can tell exactly what changed.
+ */
+interface ReadState {
+  /** The schema and the text-reindex map as read (JSON): a change of either rebuilds everything. */
+  schemaJson: string;
+  reindexJson: string;
+  /** Newest write per id key of the pending journal (null = deleted), in first-write order. */
+  latest: Map<string, Doc | null>;
+  /** Highest journal seq decoded (0 = none), and how many entries were decoded. */
+  lastSeq: number;
+  entries: number;
+  /** Rows of the `deleted` table. */
+  deletedRows: number;
 }
 
 export class Snapshot {
@@ -251,6 +297,16 @@ export class Snapshot {
    * (see store/alter.ts); read in the same transaction as the schema.
    */
   textReindex: Readonly<Record<string, number>> = {};
+
+  /**
+   * The journal's high-water mark when the snapshot was read (SQLite's AUTOINCREMENT counter of the
+   * journal, in the same read transaction): every write acknowledged with a journal seq up to this is in
+   * the snapshot. Exposed by the server (/metrics) so a client can wait for a write to become visible.
+   */
+  journalSeq = 0;
+
+  private state: ReadState | null = null;
+  private closed = false;
 
   private constructor(
     readonly dir: string,
@@ -266,6 +322,34 @@ export class Snapshot {
   ) {}
 
   static open(dir: string, opts: SnapshotOptions = {}): Snapshot {
+    return Snapshot.take(dir, opts, null);
+  }
+
+  /**
+   * A newer snapshot of the same namespace, reusing what did not change since `prev` (which must still
+   * be open; it stays open and valid): the same answers as `Snapshot.open`, at a cost proportional to
+   * what changed instead of to the namespace's size.
+   *
+   * - A segment is reused (the same handle: no file open, no read, no checksum) when its manifest row is
+   *   identical (id, files, sizes, CRC-32s, row count: segment files are immutable and never reuse a
+   *   name) and its dead rows are identical; with other dead rows it shares the open files
+   *   (SegmentHandle.withDead). Dead rows come from the manifest every time (below), never guessed.
+   * - The pending journal is decoded only after `prev`'s last entry when every entry `prev` decoded is
+   *   still there (seqs only grow; a flush or a quarantine removes entries): otherwise it is decoded whole.
+   * - Dead rows are recomputed from `prev`'s only when the manifest proves nothing else changed: the same
+   *   segment rows, the same number of `deleted` rows (rows of a live segment are only ever added, and
+   *   removed only with their segment, so the same count is the same set) and an intact journal prefix
+   *   (the id map changes only in a flush, which truncates the journal, or a compaction, which changes
+   *   the segment rows). Then only the newly written ids are looked up. Otherwise they are recomputed
+   *   from the `deleted` table and every pending id.
+   * - A schema or text-reindex change (alter) opens everything afresh.
+   */
+  static refresh(prev: Snapshot, opts: SnapshotOptions = {}): Snapshot {
+    if (prev.closed) throw new ElacsymError('INTERNAL', 'Snapshot.refresh of a closed snapshot');
+    return Snapshot.take(prev.dir, opts, prev);
+  }
+
+  private static take(dir: string, opts: SnapshotOptions, prev: Snapshot | null): Snapshot {
     const path = join(dir, 'manifest.db');
     try {
       statSync(path);
@@ -281,7 +365,7 @@ export class Snapshot {
       const db = openDb(path, { readonly: true });
       try {
         checkFormat(db, path);
-        return db.transaction(() => Snapshot.read(db, dir, opts))();
+        return db.transaction(() => Snapshot.read(db, dir, opts, prev))();
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
           // A compaction may have retired the file after our manifest read: take the snapshot again.
@@ -297,21 +381,47 @@ export class Snapshot {
     }
   }
 
-  private static read(db: Db, dir: string, opts: SnapshotOptions): Snapshot {
+  private static read(db: Db, dir: string, opts: SnapshotOptions, prev: Snapshot | null): Snapshot {
     const schema = readSchema(db);
+    const textReindex = readTextReindex(db);
+    const schemaJson = JSON.stringify(schema);
+    const reindexJson = JSON.stringify(textReindex);
+    const journalSeq = Number((db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'journal'").pluck().get() as number | undefined) ?? 0);
+    const deletedRows = Number(db.prepare('SELECT COUNT(*) FROM deleted').pluck().get());
+    const rows = listSegments(db);
+    // What of `prev` may be reused (see refresh): nothing when the schema or the analyzers changed.
+    const base = prev?.state && prev.state.schemaJson === schemaJson && prev.state.reindexJson === reindexJson ? prev : null;
+    const bs = base?.state ?? null;
+    const prefixIntact = bs !== null && Number(db.prepare('SELECT COUNT(*) FROM journal WHERE seq <= ?').pluck().get(bs.lastSeq)) === bs.entries;
+
     // Pending journal: newest write of an id wins. A damaged entry fails the snapshot (CORRUPT_JOURNAL):
     // it may hold an update or a delete, so answering from the rest could return a stale or deleted
     // document with exit 0. A writer (`wal replay`, or any import's recovery) sets it aside in quarantine,
     // where health reports it, and from then on readers answer from the rest.
-    const latest = new Map<string, Doc | null>();
-    let entries = 0;
-    for (const row of journalEntries(db)) {
+    const latest = prefixIntact ? new Map(bs.latest) : new Map<string, Doc | null>();
+    let entries = prefixIntact ? bs.entries : 0;
+    let lastSeq = prefixIntact ? bs.lastSeq : 0;
+    /** Id keys written by the entries decoded now (all of them when the journal was decoded whole). */
+    const written = new Set<string>();
+    const after = db.prepare('SELECT seq, op, count, bytes, crc32, committed_at, payload FROM journal WHERE seq > ? ORDER BY seq');
+    for (const row of after.iterate(lastSeq) as Iterable<JournalRow>) {
       entries++;
+      lastSeq = row.seq;
       let damage = journalDamage(row);
       if (!damage) {
         try {
-          if (row.op === 'upsert') for (const d of decodeUpserts(row.payload)) latest.set(idKey(d.id), d);
-          else for (const id of decodeDeletes(row.payload)) latest.set(idKey(id), null);
+          if (row.op === 'upsert')
+            for (const d of decodeUpserts(row.payload)) {
+              const k = idKey(d.id);
+              latest.set(k, d);
+              written.add(k);
+            }
+          else
+            for (const id of decodeDeletes(row.payload)) {
+              const k = idKey(id);
+              latest.set(k, null);
+              written.add(k);
+            }
         } catch (e) {
           damage = `undecodable payload: ${(e as Error).message}`;
         }
@@ -324,18 +434,32 @@ export class Snapshot {
         });
       }
     }
-    const rows = listSegments(db);
+
+    const prevById = new Map((base?.segments ?? []).map((h) => [h.row.id, h]));
+    const sameRows = base !== null && rows.length === base.segments.length && rows.every((r) => sameRow(prevById.get(r.id)?.row, r));
+    const incremental = bs !== null && prefixIntact && sameRows && deletedRows === bs.deletedRows;
     const deadBySeg = new Map<number, Uint8Array>();
-    const deadOf = (r: SegmentRow) => {
+    /** Segments whose array here is our own (not `prev`'s, which must stay as it is: copy on write). */
+    const own = new Set<number>();
+    if (incremental) for (const h of base.segments) if (h.dead) deadBySeg.set(h.row.id, h.dead);
+    const markDead = (r: SegmentRow, ord: number) => {
       let d = deadBySeg.get(r.id);
-      if (!d) deadBySeg.set(r.id, (d = new Uint8Array(r.doc_count)));
-      return d;
+      if (d && d[ord] === 1) return;
+      if (!d) d = new Uint8Array(r.doc_count);
+      else if (!own.has(r.id)) d = d.slice();
+      own.add(r.id);
+      deadBySeg.set(r.id, d);
+      d[ord] = 1;
     };
     const byId = new Map(rows.map((r) => [r.id, r]));
-    for (const { segment_id, ord } of db.prepare('SELECT segment_id, ord FROM deleted').iterate() as Iterable<{ segment_id: number; ord: number }>) {
-      const r = byId.get(segment_id);
-      if (r && ord < r.doc_count) deadOf(r)[ord] = 1;
+    if (!incremental) {
+      for (const { segment_id, ord } of db.prepare('SELECT segment_id, ord FROM deleted').iterate() as Iterable<{ segment_id: number; ord: number }>) {
+        const r = byId.get(segment_id);
+        if (r && ord < r.doc_count) markDead(r, ord);
+      }
     }
+    // Incrementally only the ids written since `prev` are new shadows; the others shadow what they did.
+    const shadowing = incremental ? written : latest.keys();
     if (latest.size > 0) {
       // A pending write shadows the row its id names in the id map. Both copies of the map are asked (see
       // storage/manifest.ts, docs_copy; a manifest written before the copy existed has only the table):
@@ -345,18 +469,24 @@ export class Snapshot {
         db.prepare('SELECT segment_id, ord FROM docs INDEXED BY sqlite_autoindex_docs_1 WHERE id_key = ?'),
         ...(hasCopy ? [db.prepare('SELECT segment_id, ord FROM docs INDEXED BY docs_copy WHERE id_key = ?')] : []),
       ];
-      for (const key of latest.keys()) {
+      for (const key of shadowing) {
         for (const loc of locs) {
           const l = loc.get(key) as { segment_id: number; ord: number } | undefined;
           const r = l && byId.get(l.segment_id);
-          if (r && l.ord < r.doc_count) deadOf(r)[l.ord] = 1;
+          if (r && l.ord < r.doc_count) markDead(r, l.ord);
         }
       }
     }
     const segments: SegmentHandle[] = [];
     try {
       const store = segmentStoreOf(dir);
-      for (const r of rows) segments.push(openSegment(store, r, deadBySeg.get(r.id) ?? null, opts));
+      for (const r of rows) {
+        const dead = deadBySeg.get(r.id) ?? null;
+        const old = prevById.get(r.id);
+        if (old && sameRow(old.row, r) && old.resident === (opts.loadFully === true)) {
+          segments.push(sameDead(old.dead, dead) ? old.retain() : old.withDead(dead));
+        } else segments.push(openSegment(store, r, dead, opts));
+      }
     } catch (e) {
       for (const s of segments) s.close();
       throw e;
@@ -375,7 +505,9 @@ export class Snapshot {
       }
     }
     const snap = new Snapshot(dir, schema, segments, pendingDocs, new Set(latest.keys()), entries, located);
-    snap.textReindex = readTextReindex(db);
+    snap.textReindex = textReindex;
+    snap.journalSeq = journalSeq;
+    snap.state = { schemaJson, reindexJson, latest, lastSeq, entries, deletedRows };
     return snap;
   }
 
@@ -385,9 +517,35 @@ export class Snapshot {
     return n;
   }
 
+  /** Closes this snapshot's hold on its segments (idempotent); segments a newer snapshot reuses stay open. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     for (const s of this.segments) s.close();
   }
+}
+
+/** The same segment: files are immutable and named once, so the row (names, sizes, CRC-32s) identifies them. */
+function sameRow(a: SegmentRow | undefined, b: SegmentRow): boolean {
+  return (
+    a !== undefined &&
+    a.id === b.id &&
+    a.doc_count === b.doc_count &&
+    a.index_file === b.index_file &&
+    a.index_bytes === b.index_bytes &&
+    a.index_crc32 === b.index_crc32 &&
+    a.parquet_file === b.parquet_file &&
+    a.parquet_bytes === b.parquet_bytes &&
+    a.parquet_crc32 === b.parquet_crc32
+  );
+}
+
+/** Equal deletion states (null = nothing dead = all zeros). */
+function sameDead(a: Uint8Array | null, b: Uint8Array | null): boolean {
+  if (a === b) return true;
+  const n = a?.length ?? b!.length;
+  for (let i = 0; i < n; i++) if ((a?.[i] ?? 0) !== (b?.[i] ?? 0)) return false;
+  return true;
 }
 
 /** Files up to this size are read whole and checksummed on open; larger ones are read by range. */

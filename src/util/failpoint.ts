@@ -43,6 +43,7 @@ export const FAILPOINTS = [
   'backup:before-rename',
   'restore:before-publish',
   'restore:after-old-renamed',
+  'query:before-segment',
 ] as const;
 export type FailpointName = (typeof FAILPOINTS)[number];
 
@@ -80,4 +81,19 @@ export async function failpointPause(name: FailpointName, signal?: AbortSignal):
     if (signal?.aborted) done();
     else signal?.addEventListener('abort', done, { once: true });
   });
+}
+
+/**
+ * The synchronous form of `failpointPause`, for code that cannot await (a query in a worker thread):
+ * armed with `=pause`, it announces itself like `failpointPause` and blocks the thread until
+ * `wake.array[wake.index]` no longer holds `wake.value` (another thread stores and notifies), forever
+ * without `wake`. Unarmed it returns at once.
+ */
+export function failpointPauseSync(name: FailpointName, wake?: { array: Int32Array; index: number; value: number }): void {
+  const a = due(name);
+  if (!a) return;
+  if (!a.pause) process.kill(process.pid, 'SIGKILL');
+  writeSync(2, `${JSON.stringify({ failpoint: name, paused: true })}\n`);
+  const w = wake ?? { array: new Int32Array(new SharedArrayBuffer(4)), index: 0, value: 0 };
+  while (Atomics.load(w.array, w.index) === w.value) Atomics.wait(w.array, w.index, w.value);
 }

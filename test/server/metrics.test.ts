@@ -11,7 +11,7 @@ describe('server metrics', () => {
   m.observe('/v1/namespaces/:ns/query', 'POST', 200, 0.003, 'vector');
   m.observe('/v1/namespaces/:ns/query', 'POST', 400, 0.0001, 'invalid', 'INVALID_QUERY');
   m.observe('/v1/namespaces/:ns/query', 'POST', 200, 42, 'hybrid');
-  const text = m.toText({ workers: 2, snapshots: [{ worker: '0', namespace: 'we"ird', generation: 3, refresh_age_s: 0.25 }] });
+  const text = m.toText({ workers: 2, snapshots: [{ worker: '0', namespace: 'we"ird', generation: 3, refresh_age_s: 0.25, journal_seq: 7 }] });
   const fams = parsePrometheus(text);
 
   it('histograms are cumulative, with +Inf equal to the count (values past the last bucket included)', () => {

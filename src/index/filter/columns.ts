@@ -12,12 +12,13 @@
  * 0x5B, and is still read: see `isTypedColumn`):
  *   0   u8[4]  magic "ECOL" (0x45 0x43 0x4F 0x4C)
  *   4   u8     layout version, 1
- *   5   u8     kind: 0 none (no row holds a value), 1 f64, 2 i32, 3 boolean, 4 string, 5 array<string>
- *   6   u8     code width w in bytes (1, 2 or 4) for kinds 4 and 5, else 0
- *   7   u8     dictionary text: 0 UTF-8; 1 each entry is a JSON string literal in UTF-8 (set when some
- *              value holds a lone surrogate, which UTF-8 cannot carry); 0 for kinds 0-3
+ *   5   u8     kind: 0 none (no row holds a value), 1 f64, 2 integer, 3 boolean, 4 string, 5 array<string>
+ *   6   u8     width w in bytes (1, 2 or 4) of a code (kinds 4 and 5) or of an integer (kind 2), else 0
+ *   7   u8     kinds 4, 5: dictionary text: 0 UTF-8; 1 each entry is a JSON string literal in UTF-8 (set
+ *              when some value holds a lone surrogate, which UTF-8 cannot carry); kind 2: decimal scale
+ *              k (0-6); else 0
  *   8   u32    n, rows (= the segment's documents)
- *   12  u32    d, dictionary entries (kinds 4, 5), else 0
+ *   12  u32    d, dictionary entries (kinds 4, 5); kind 2: i32 base (the smallest value); else 0
  *   16  u32    m, array elements over all rows (kind 5), else 0
  *   20  u32    dictionary text bytes (kinds 4, 5), else 0
  *   24  presence bitmap, ceil(n/8) bytes: bit (i & 7) of byte (i >> 3) is 1 when row i holds a value
@@ -25,7 +26,10 @@
  *   then by kind (each part zero padded to a multiple of 8):
  *     0  nothing
  *     1  f64[n], numbers (0 where the bit is 0). -0 is stored as 0 (JSON, the old form, had no -0)
- *     2  i32[n], the same when every number is an integer in [-2^31, 2^31); padded
+ *     2  when every number times 10^k is an integer in [-2^31, 2^31) for some k in 0..6 (the smallest),
+ *        and dividing it by 10^k gives the number back exactly (prices, ratings, years):
+ *        u8/u16/u32[n] by w, value = (base + u) / 10^k (u = 0 where the bit is 0), w the narrowest that
+ *        holds max - min of the scaled integers; padded
  *     3  value bitmap, ceil(n/8) bytes, bit set = true; padded
  *     4  codes[n] (u8/u16/u32 by w, 0 where the bit is 0); padded; dictionary
  *     5  u32 starts[n+1] (row i's elements are codes[starts[i] .. starts[i+1]), in document order;
@@ -37,11 +41,11 @@
  * Attribute shapes section `attrs`, layout version 1 (a file without it has a `docs` section instead):
  *   0   u8[4]  magic "ESHP"
  *   4   u8     layout version, 1
- *   5   u8     code width w (1, 2 or 4)
+ *   5   u8     code width w (1, 2 or 4); 0 when every document has the same shape (no codes then)
  *   6   u16    0
  *   8   u32    n, rows
  *   12  u32    J, bytes of the table below
- *   16  codes[n] (by w): row i's shape; zero padded to a multiple of 8
+ *   16  codes[n] (by w): row i's shape; zero padded to a multiple of 8 (nothing when w is 0)
  *   then J bytes: UTF-8 JSON {"names": [attribute names], "shapes": [[name index, ...], ...]}; a shape is
  *   the document's attribute keys in their insertion order (keys whose value is null included: the
  *   column's presence bit tells null from a value), so a rebuilt document deep-equals the imported one,
@@ -61,7 +65,7 @@ const HEADER = 24;
 
 export const KIND_NONE = 0;
 export const KIND_F64 = 1;
-export const KIND_I32 = 2;
+export const KIND_INT = 2;
 export const KIND_BOOL = 3;
 export const KIND_STRING = 4;
 export const KIND_STRINGS = 5;
@@ -79,6 +83,35 @@ function corrupt(what: string, why: string): never {
 /** Whether a `col:` section is in the typed form (else it is the release-1 JSON array). */
 export function isTypedColumn(first4: Uint8Array): boolean {
   return first4.length >= 4 && first4[0] === 0x45 && first4[1] === 0x43 && first4[2] === 0x4f && first4[3] === 0x4c;
+}
+
+const MAX_SCALE = 6;
+
+/**
+ * The smallest k in 1..6 such that every number times 10^k is an integer s in [-2^31, 2^31) with
+ * s / 10^k === the number (so decoding gives back exactly the same double), with the scaled min and max;
+ * null when there is none (the column is stored as f64).
+ */
+function decimalScale(values: ReadonlyArray<AttrValue | undefined>): { scale: number; min: number; max: number } | null {
+  outer: for (let k = 1; k <= MAX_SCALE; k++) {
+    const p = 10 ** k;
+    let min = Infinity;
+    let max = -Infinity;
+    for (const v of values) {
+      if (typeof v !== 'number') continue;
+      const s = Math.round(v * p);
+      if (s < -(2 ** 31) || s >= 2 ** 31 || s / p !== v) continue outer;
+      if (s < min) min = s;
+      if (s > max) max = s;
+    }
+    return { scale: k, min, max };
+  }
+  return null;
+}
+
+/** Bytes for unsigned integers up to `range`. */
+function intWidth(range: number): 1 | 2 | 4 {
+  return range < 0x100 ? 1 : range < 0x10000 ? 2 : 4;
 }
 
 function codeWidth(d: number): 1 | 2 | 4 {
@@ -134,7 +167,9 @@ function writeCodes(out: Uint8Array, at: number, w: 1 | 2 | 4, codes: ArrayLike<
 export function encodeColumn(values: ReadonlyArray<AttrValue | undefined>): Uint8Array | null {
   const n = values.length;
   let kind: ColumnKind = KIND_NONE;
-  let allI32 = true;
+  let allInt = true;
+  let min = Infinity;
+  let max = -Infinity;
   for (let i = 0; i < n; i++) {
     const v = values[i];
     if (v === undefined || v === null) continue;
@@ -142,10 +177,20 @@ export function encodeColumn(values: ReadonlyArray<AttrValue | undefined>): Uint
     if (k === KIND_NONE) return null;
     if (kind === KIND_NONE) kind = k;
     else if (kind !== k) return null;
-    if (k === KIND_F64 && allI32 && !((v as number) === ((v as number) | 0))) allI32 = false;
+    if (k === KIND_F64) {
+      const x = v as number;
+      if (allInt && x !== (x | 0)) allInt = false;
+      if (x < min) min = x;
+      if (x > max) max = x;
+    }
     if (k === KIND_STRINGS) for (const e of v as unknown[]) if (typeof e !== 'string') return null;
   }
-  if (kind === KIND_F64 && allI32) kind = KIND_I32;
+  let scale = 0;
+  if (kind === KIND_F64 && !allInt) {
+    const d = decimalScale(values);
+    if (d) ({ scale, min, max } = d);
+  }
+  if (kind === KIND_F64 && (allInt || scale > 0)) kind = KIND_INT;
   const bitmapLen = pad8(Math.ceil(n / 8));
   const presence = new Uint8Array(bitmapLen);
   for (let i = 0; i < n; i++) {
@@ -154,6 +199,7 @@ export function encodeColumn(values: ReadonlyArray<AttrValue | undefined>): Uint
   }
   let payload: Uint8Array[] = [];
   let w: 0 | 1 | 2 | 4 = 0;
+  let base = 0;
   let dict: Dict | null = null;
   let m = 0;
   switch (kind) {
@@ -169,11 +215,15 @@ export function encodeColumn(values: ReadonlyArray<AttrValue | undefined>): Uint
       payload = [new Uint8Array(a.buffer)];
       break;
     }
-    case KIND_I32: {
-      const a = new Int32Array(pad8(4 * n) / 4);
+    case KIND_INT: {
+      // min/max are in [-2^31, 2^31): max - min fits 32 bits unsigned. -0 | 0 is 0.
+      base = min | 0;
+      w = intWidth(max - min);
+      const p = 10 ** scale;
+      const a = w === 1 ? new Uint8Array(pad8(n)) : w === 2 ? new Uint16Array(pad8(2 * n) / 2) : new Uint32Array(pad8(4 * n) / 4);
       for (let i = 0; i < n; i++) {
         const v = values[i];
-        if (typeof v === 'number') a[i] = v;
+        if (typeof v === 'number') a[i] = (scale === 0 ? v : Math.round(v * p)) - base;
       }
       payload = [new Uint8Array(a.buffer)];
       break;
@@ -237,9 +287,10 @@ export function encodeColumn(values: ReadonlyArray<AttrValue | undefined>): Uint
   out[4] = LAYOUT_VERSION;
   out[5] = kind;
   out[6] = w;
-  out[7] = dict?.json ? 1 : 0;
+  out[7] = kind === KIND_INT ? scale : dict?.json ? 1 : 0;
   dv.setUint32(8, n, true);
-  dv.setUint32(12, dict ? dict.values.length : 0, true);
+  if (kind === KIND_INT) dv.setInt32(12, base, true);
+  else dv.setUint32(12, dict ? dict.values.length : 0, true);
   dv.setUint32(16, m, true);
   dv.setUint32(20, dict ? dict.text.length : 0, true);
   out.set(presence, HEADER);
@@ -258,6 +309,9 @@ interface Layout {
   json: boolean;
   n: number;
   d: number;
+  /** kind 2: the value of u = 0, and the decimal scale k (value = (base + u) / 10^k). */
+  base: number;
+  scale: number;
   m: number;
   presence: number;
   payload: number;
@@ -276,15 +330,17 @@ function readLayout(h: Uint8Array, sectionLength: number, what: string): Layout 
   const kind = h[5]! as ColumnKind;
   const w = h[6]! as 0 | 1 | 2 | 4;
   const n = dv.getUint32(8, true);
-  const d = dv.getUint32(12, true);
+  const isInt = kind === KIND_INT;
+  const d = isInt ? 0 : dv.getUint32(12, true);
+  const base = isInt ? dv.getInt32(12, true) : 0;
   const m = dv.getUint32(16, true);
   const textBytes = dv.getUint32(20, true);
   if (kind > KIND_STRINGS) corrupt(what, `unknown column kind ${kind}`);
   const dictKind = kind === KIND_STRING || kind === KIND_STRINGS;
-  if (dictKind ? w !== codeWidth(d) : w !== 0) corrupt(what, 'bad code width');
-  if (!dictKind && (d !== 0 || m !== 0 || textBytes !== 0 || h[7] !== 0)) corrupt(what, 'bad column header');
+  if (dictKind ? w !== codeWidth(d) : isInt ? w !== 1 && w !== 2 && w !== 4 : w !== 0) corrupt(what, 'bad code width');
+  if (!dictKind && (d !== 0 || m !== 0 || textBytes !== 0 || (isInt ? h[7]! > MAX_SCALE : h[7] !== 0))) corrupt(what, 'bad column header');
   if (kind === KIND_STRING && m !== 0) corrupt(what, 'bad column header');
-  if (h[7]! > 1) corrupt(what, 'bad dictionary encoding');
+  if (dictKind && h[7]! > 1) corrupt(what, 'bad dictionary encoding');
   const bitmapLen = pad8(Math.ceil(n / 8));
   const presence = HEADER;
   const payload = presence + bitmapLen;
@@ -294,8 +350,8 @@ function readLayout(h: Uint8Array, sectionLength: number, what: string): Layout 
     case KIND_F64:
       end += 8 * n;
       break;
-    case KIND_I32:
-      end += pad8(4 * n);
+    case KIND_INT:
+      end += pad8(w * n);
       break;
     case KIND_BOOL:
       end += bitmapLen;
@@ -312,7 +368,7 @@ function readLayout(h: Uint8Array, sectionLength: number, what: string): Layout 
   const dictText = dictKind ? dictOffsets + 4 * (d + 1) : end;
   const total = dictKind ? dictText + textBytes : end;
   if (total !== sectionLength) corrupt(what, `column section is ${sectionLength} bytes, its header says ${total}`);
-  return { kind, w, json: h[7] === 1, n, d, m, presence, payload, codes, dictOffsets, dictText, textBytes };
+  return { kind, w, json: dictKind && h[7] === 1, scale: isInt ? h[7]! : 0, n, d, base, m, presence, payload, codes, dictOffsets, dictText, textBytes };
 }
 
 function decodeText(bytes: Uint8Array, json: boolean, what: string): string {
@@ -325,6 +381,61 @@ function decodeText(bytes: Uint8Array, json: boolean, what: string): string {
   } catch {
     return corrupt(what, 'dictionary entry is not valid text');
   }
+}
+
+/**
+ * Every dictionary entry at once: the text is decoded in one call (validating all of it) and cut into
+ * entries (substrings share the decoded text), instead of one decoder call per entry. The entries are
+ * laid out back to back; each cut must fall on a character boundary.
+ */
+function decodeDictionary(offs: Uint32Array, text: Uint8Array, json: boolean, what: string): string[] {
+  const d = offs.length - 1;
+  if (offs[0] !== 0 || offs[d] !== text.length) corrupt(what, 'dictionary offsets out of bounds');
+  let whole = '';
+  try {
+    whole = dec.decode(text);
+  } catch {
+    corrupt(what, 'dictionary text is not UTF-8');
+  }
+  const out = new Array<string>(d);
+  if (whole.length === text.length) {
+    // ASCII only (any other character takes more bytes than UTF-16 units): byte offsets are string offsets.
+    for (let i = 0; i < d; i++) {
+      const a = offs[i]!;
+      const b = offs[i + 1]!;
+      if (b < a || b > text.length) corrupt(what, 'dictionary offsets out of order');
+      out[i] = whole.substring(a, b);
+    }
+  } else {
+    // Walk the bytes once, counting UTF-16 units (a 4-byte sequence is a surrogate pair).
+    let byte = 0;
+    let unit = 0;
+    let start = 0;
+    for (let i = 0; i < d; i++) {
+      const b = offs[i + 1]!;
+      if (b < byte || b > text.length) corrupt(what, 'dictionary offsets out of order');
+      for (; byte < b; byte++) {
+        const c = text[byte]!;
+        if ((c & 0xc0) !== 0x80) unit += c >= 0xf0 ? 2 : 1;
+      }
+      if (b < text.length && (text[b]! & 0xc0) === 0x80) corrupt(what, 'dictionary entry cut inside a character');
+      out[i] = whole.substring(start, unit);
+      start = unit;
+    }
+  }
+  if (json) for (let i = 0; i < d; i++) out[i] = parseJsonString(out[i]!, what);
+  return out;
+}
+
+function parseJsonString(s: string, what: string): string {
+  let v: unknown;
+  try {
+    v = JSON.parse(s);
+  } catch {
+    corrupt(what, 'dictionary entry is not valid text');
+  }
+  if (typeof v !== 'string') corrupt(what, 'dictionary entry is not valid text');
+  return v;
 }
 
 function codesView(bytes: Uint8Array, at: number, count: number, w: 1 | 2 | 4): Uint8Array | Uint16Array | Uint32Array {
@@ -355,7 +466,10 @@ export class TypedColumn {
   readonly length: number;
 
   /** `bytes`: the whole, verified section. */
-  constructor(bytes: Uint8Array, what: string) {
+  constructor(
+    bytes: Uint8Array,
+    private readonly what: string,
+  ) {
     const L = readLayout(bytes, bytes.length, what);
     this.kind = L.kind;
     this.length = L.n;
@@ -371,9 +485,22 @@ export class TypedColumn {
         this.numbers = new Float64Array(p.buffer, p.byteOffset, n);
         break;
       }
-      case KIND_I32: {
-        const p = aligned(L.payload, 4 * n, 4);
-        this.numbers = new Int32Array(p.buffer, p.byteOffset, n);
+      case KIND_INT: {
+        // Widened once to i32 (n small integers): the evaluator compares them like any number array.
+        const w = L.w as 1 | 2 | 4;
+        const p = aligned(L.payload, w * n, w);
+        const u = w === 1 ? p : w === 2 ? new Uint16Array(p.buffer, p.byteOffset, n) : new Uint32Array(p.buffer, p.byteOffset, n);
+        const base = L.base;
+        if (L.scale === 0) {
+          const a = new Int32Array(n);
+          for (let i = 0; i < n; i++) a[i] = base + u[i]!;
+          this.numbers = a;
+        } else {
+          const p = 10 ** L.scale;
+          const a = new Float64Array(n);
+          for (let i = 0; i < n; i++) a[i] = (base + u[i]!) / p;
+          this.numbers = a;
+        }
         break;
       }
       case KIND_BOOL:
@@ -398,19 +525,18 @@ export class TypedColumn {
     }
     if (L.kind === KIND_STRING || L.kind === KIND_STRINGS) {
       const op = aligned(L.dictOffsets, 4 * (L.d + 1), 4);
-      const offs = new Uint32Array(op.buffer, op.byteOffset, L.d + 1);
-      const text = bytes.subarray(L.dictText, L.dictText + L.textBytes);
-      const dict = new Array<string>(L.d);
-      for (let i = 0; i < L.d; i++) {
-        const a = offs[i]!;
-        const b = offs[i + 1]!;
-        if (b < a || b > L.textBytes) corrupt(what, 'dictionary offsets out of bounds');
-        dict[i] = decodeText(text.subarray(a, b), L.json, what);
-      }
+      const dict = decodeDictionary(new Uint32Array(op.buffer, op.byteOffset, L.d + 1), bytes.subarray(L.dictText, L.dictText + L.textBytes), L.json, what);
+      // Codes are not checked one by one here (a cold filter would pay a pass over every row): the
+      // section's checksums vouch for them, get() and ColumnReader check the ones they read, and the
+      // evaluator reads a code outside the dictionary as false.
       this.dict = dict;
-      const codes = this.codes!;
-      for (let i = 0; i < codes.length; i++) if (codes[i]! >= L.d && (L.kind === KIND_STRINGS || this.has(i))) corrupt(what, 'code outside the dictionary');
     }
+  }
+
+  private entry(code: number): string {
+    const s = this.dict[code];
+    if (s === undefined) corrupt(this.what, 'code outside the dictionary');
+    return s;
   }
 
   has(i: number): boolean {
@@ -422,15 +548,15 @@ export class TypedColumn {
     if (i < 0 || i >= this.length || !this.has(i)) return undefined;
     switch (this.kind) {
       case KIND_F64:
-      case KIND_I32:
+      case KIND_INT:
         return this.numbers![i]!;
       case KIND_BOOL:
         return ((this.bools![i >> 3]! >> (i & 7)) & 1) === 1;
       case KIND_STRING:
-        return this.dict[this.codes![i]!]!;
+        return this.entry(this.codes![i]!);
       case KIND_STRINGS: {
         const out: string[] = [];
-        for (let j = this.starts![i]!; j < this.starts![i + 1]!; j++) out.push(this.dict[this.codes![j]!]!);
+        for (let j = this.starts![i]!; j < this.starts![i + 1]!; j++) out.push(this.entry(this.codes![j]!));
         return out;
       }
       default:
@@ -457,11 +583,6 @@ export class ColumnReader {
     return this.L.n;
   }
 
-  private u32(at: number): number {
-    const b = this.src.read(at, 4);
-    return new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
-  }
-
   private code(base: number, j: number): number {
     const w = this.L.w;
     const b = this.src.read(base + j * w, w);
@@ -473,34 +594,50 @@ export class ColumnReader {
 
   private entry(c: number): string {
     const L = this.L;
-    const a = this.u32(L.dictOffsets + 4 * c);
-    const b = this.u32(L.dictOffsets + 4 * (c + 1));
+    const o = this.src.read(L.dictOffsets + 4 * c, 8);
+    const dv = new DataView(o.buffer, o.byteOffset, 8);
+    const a = dv.getUint32(0, true);
+    const b = dv.getUint32(4, true);
     if (b < a || b > L.textBytes) corrupt(this.what, 'dictionary offsets out of bounds');
     return decodeText(this.src.read(L.dictText + a, b - a), L.json, this.what);
   }
 
-  /** Row i's value; undefined when it has none. */
+  /**
+   * Row i's value; undefined when it has none. A row without a value stores 0 (no code, false, no
+   * elements), so a non-zero value proves presence and the presence bit (another block, often) is read
+   * only for a stored 0.
+   */
   get(i: number): AttrValue | undefined {
     const L = this.L;
     if (i < 0 || i >= L.n) return undefined;
-    if (((this.src.read(L.presence + (i >> 3), 1)[0]! >> (i & 7)) & 1) === 0) return undefined;
+    const present = () => ((this.src.read(L.presence + (i >> 3), 1)[0]! >> (i & 7)) & 1) === 1;
     switch (L.kind) {
       case KIND_F64: {
         const b = this.src.read(L.payload + 8 * i, 8);
-        return new DataView(b.buffer, b.byteOffset, 8).getFloat64(0, true);
+        const x = new DataView(b.buffer, b.byteOffset, 8).getFloat64(0, true);
+        return x !== 0 ? x : present() ? 0 : undefined;
       }
-      case KIND_I32: {
-        const b = this.src.read(L.payload + 4 * i, 4);
-        return new DataView(b.buffer, b.byteOffset, 4).getInt32(0, true);
+      case KIND_INT: {
+        const w = L.w;
+        const b = this.src.read(L.payload + w * i, w);
+        const dv = new DataView(b.buffer, b.byteOffset, w);
+        const u = w === 1 ? b[0]! : w === 2 ? dv.getUint16(0, true) : dv.getUint32(0, true);
+        if (u === 0 && !present()) return undefined;
+        return L.scale === 0 ? L.base + u : (L.base + u) / 10 ** L.scale;
       }
       case KIND_BOOL:
-        return ((this.src.read(L.payload + (i >> 3), 1)[0]! >> (i & 7)) & 1) === 1;
-      case KIND_STRING:
-        return this.entry(this.code(L.payload, i));
+        return ((this.src.read(L.payload + (i >> 3), 1)[0]! >> (i & 7)) & 1) === 1 ? true : present() ? false : undefined;
+      case KIND_STRING: {
+        const c = this.code(L.payload, i);
+        return c !== 0 || present() ? this.entry(c) : undefined;
+      }
       case KIND_STRINGS: {
-        const s = this.u32(L.payload + 4 * i);
-        const e = this.u32(L.payload + 4 * (i + 1));
+        const b = this.src.read(L.payload + 4 * i, 8);
+        const dv = new DataView(b.buffer, b.byteOffset, 8);
+        const s = dv.getUint32(0, true);
+        const e = dv.getUint32(4, true);
         if (e < s || e > L.m) corrupt(this.what, 'array offsets out of bounds');
+        if (e === s && !present()) return undefined;
         const out: string[] = [];
         for (let j = s; j < e; j++) out.push(this.entry(this.code(L.codes, j)));
         return out;
@@ -537,7 +674,8 @@ export function encodeAttributeShapes(docs: ReadonlyArray<Readonly<Attributes>>)
     }
     codes[i] = s;
   }
-  const w = codeWidth(shapes.length);
+  // One shape (the usual case: documents written by one program) needs no codes at all.
+  const w = shapes.length <= 1 ? 0 : codeWidth(shapes.length);
   const table = enc.encode(JSON.stringify({ names, shapes }));
   const codesLen = pad8(n * w);
   const out = new Uint8Array(16 + codesLen + table.length);
@@ -547,7 +685,7 @@ export function encodeAttributeShapes(docs: ReadonlyArray<Readonly<Attributes>>)
   out[5] = w;
   dv.setUint32(8, n, true);
   dv.setUint32(12, table.length, true);
-  writeCodes(out, 16, w, codes);
+  if (w !== 0) writeCodes(out, 16, w, codes);
   out.set(table, 16 + codesLen);
   return out;
 }
@@ -555,7 +693,7 @@ export function encodeAttributeShapes(docs: ReadonlyArray<Readonly<Attributes>>)
 /** Reads the `attrs` section by range: the shape table once, then one code per document. */
 export class AttributeShapes {
   readonly length: number;
-  private readonly w: 1 | 2 | 4;
+  private readonly w: 0 | 1 | 2 | 4;
   private readonly names: string[];
   private readonly shapes: string[][];
   constructor(
@@ -567,7 +705,7 @@ export class AttributeShapes {
     const dv = new DataView(h.buffer, h.byteOffset, 16);
     if (dv.getUint32(0, true) !== SHAPE_MAGIC || h[4] !== LAYOUT_VERSION) corrupt(what, 'not an attribute shapes section');
     const w = h[5]!;
-    if (w !== 1 && w !== 2 && w !== 4) corrupt(what, 'bad code width');
+    if (w !== 0 && w !== 1 && w !== 2 && w !== 4) corrupt(what, 'bad code width');
     this.w = w;
     this.length = dv.getUint32(8, true);
     const j = dv.getUint32(12, true);
@@ -587,6 +725,7 @@ export class AttributeShapes {
       if (!Array.isArray(s) || !s.every((x) => Number.isInteger(x) && x >= 0 && x < this.names.length)) corrupt(what, 'bad attribute shape');
       return (s as number[]).map((x) => this.names[x]!);
     });
+    if (w === 0 && this.shapes.length > 1) corrupt(what, 'several attribute shapes but no shape codes');
   }
 
   /** Every attribute name of the segment. */
@@ -597,9 +736,12 @@ export class AttributeShapes {
   /** Document i's attribute keys, in the order it was written with. */
   keysOf(i: number): readonly string[] {
     const w = this.w;
-    const b = this.src.read(16 + i * w, w);
-    const dv = new DataView(b.buffer, b.byteOffset, w);
-    const c = w === 1 ? b[0]! : w === 2 ? dv.getUint16(0, true) : dv.getUint32(0, true);
+    let c = 0;
+    if (w !== 0) {
+      const b = this.src.read(16 + i * w, w);
+      const dv = new DataView(b.buffer, b.byteOffset, w);
+      c = w === 1 ? b[0]! : w === 2 ? dv.getUint16(0, true) : dv.getUint32(0, true);
+    }
     const s = this.shapes[c];
     if (!s) return corrupt(this.what, `shape ${c} of document ${i} is not in the table`);
     return s;

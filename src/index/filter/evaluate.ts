@@ -47,7 +47,7 @@
 import { ElacsymError } from '../../errors.js';
 import { ID_FIELD, parseFilter, type Filter, type FilterCondition, type Scalar } from '../../model/filter.js';
 import type { AttrValue, Attributes, DocId } from '../../model/types.js';
-import { KIND_BOOL, KIND_F64, KIND_I32, KIND_STRING, KIND_STRINGS, TypedColumn } from './columns.js';
+import { KIND_BOOL, KIND_F64, KIND_INT, KIND_STRING, KIND_STRINGS, TypedColumn } from './columns.js';
 
 /**
  * The ordinals holding the given document ids (ids the source does not hold are simply absent; dead rows
@@ -250,7 +250,7 @@ export function evaluateColumns(f: Filter, getColumn: (field: string) => Column,
         else {
           const c = col(node.field);
           const p = compileCondition(node);
-          if (c instanceof TypedColumn) condInto(typedRowTest(node, p, c), c.length, m, mode, p(undefined));
+          if (c instanceof TypedColumn) combineInto(typedRows(node, p, c, m.length), m, mode);
           else condInto((i) => p(c[i]), c.length, m, mode, p(undefined));
         }
         return;
@@ -364,14 +364,24 @@ function condInto(test: (i: number) => boolean, len0: number, m: Uint8Array, mod
   }
 }
 
+/** m = r, m && r or m || r (r: one 0/1 per row). */
+function combineInto(r: Uint8Array, m: Uint8Array, mode: Mode): void {
+  const n = m.length;
+  if (mode === SET) m.set(r.subarray(0, n));
+  else if (mode === AND) for (let i = 0; i < n; i++) m[i] = (m[i] as number) & (r[i] as number);
+  else for (let i = 0; i < n; i++) m[i] = (m[i] as number) | (r[i] as number);
+}
+
 /** Conditions true of an array exactly when some element, alone in an array, makes them true. */
 const SOME_ELEMENT = new Set(['in', 'contains', 'containsany', 'prefix']);
 /** Conditions on an array value that do not depend on its elements (see the table above). */
 const ELEMENT_BLIND = new Set(['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'exists']);
 
 /**
- * A row test over a typed column with exactly `p`'s semantics, evaluating `p` once per distinct value
- * (dictionary entry, boolean) instead of once per row where it can:
+ * The condition's 0/1 per row (n rows; rows past the column are missing) over a typed column, with
+ * exactly `p`'s semantics. `p` is evaluated once per distinct value where it can (dictionary entry,
+ * boolean), and every row is then a table lookup in a plain loop (no call per row: a cold query runs
+ * these loops before the JIT has compiled much):
  * - strings: p of each dictionary entry, then a lookup by code;
  * - arrays: "some element" conditions (in, contains, containsany, prefix) test each dictionary entry
  *   alone ([e]) and a row is true when one of its codes is; nin is the negation of in, so a row is true
@@ -379,64 +389,97 @@ const ELEMENT_BLIND = new Set(['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'exists']);
  *   every array; containsall (all listed values among the elements) rebuilds the row's array;
  * - numbers: direct comparisons on the typed array for ordering and equality with a number;
  * - booleans: p(true) and p(false).
+ * Rows without a value get p(undefined). A code outside the dictionary (only in a damaged file, which
+ * its checksums refuse first) reads as false.
  */
-function typedRowTest(cond: FilterCondition, p: ValuePredicate, c: TypedColumn): (i: number) => boolean {
+function typedRows(cond: FilterCondition, p: ValuePredicate, c: TypedColumn, n: number): Uint8Array {
+  const r = new Uint8Array(n);
+  const miss = p(undefined) ? 1 : 0;
+  const len = Math.min(n, c.length);
+  if (miss === 1) r.fill(1);
   const pres = c.presence;
-  const miss = p(undefined);
-  const has = (i: number) => ((pres[i >> 3]! >> (i & 7)) & 1) === 1;
+  // rows with a value, in order (a byte of the presence bitmap at a time; absent rows keep `miss`)
+  const eachPresent = (f: (i: number) => void) => {
+    for (let b = 0; b < pres.length; b++) {
+      const bits = pres[b]!;
+      if (bits === 0) continue;
+      const base = b << 3;
+      for (let k = 0; k < 8; k++) if ((bits >> k) & 1 && base + k < len) f(base + k);
+    }
+  };
   switch (c.kind) {
     case KIND_F64:
-    case KIND_I32: {
+    case KIND_INT: {
       const a = c.numbers!;
       const v = cond.value;
-      if (typeof v === 'number') {
-        switch (cond.op) {
-          case 'eq':
-            return (i) => (has(i) ? a[i] === v : miss);
-          case 'gt':
-            return (i) => (has(i) ? a[i]! > v : miss);
-          case 'gte':
-            return (i) => (has(i) ? a[i]! >= v : miss);
-          case 'lt':
-            return (i) => (has(i) ? a[i]! < v : miss);
-          case 'lte':
-            return (i) => (has(i) ? a[i]! <= v : miss);
-        }
-      }
-      return (i) => (has(i) ? p(a[i]) : miss);
+      const op = cond.op;
+      if (typeof v === 'number' && (op === 'eq' || op === 'gt' || op === 'gte' || op === 'lt' || op === 'lte')) {
+        // One loop per operator, straight over the typed array; absent rows are fixed up after.
+        if (op === 'eq') for (let i = 0; i < len; i++) r[i] = a[i] === v ? 1 : 0;
+        else if (op === 'gt') for (let i = 0; i < len; i++) r[i] = a[i]! > v ? 1 : 0;
+        else if (op === 'gte') for (let i = 0; i < len; i++) r[i] = a[i]! >= v ? 1 : 0;
+        else if (op === 'lt') for (let i = 0; i < len; i++) r[i] = a[i]! < v ? 1 : 0;
+        else for (let i = 0; i < len; i++) r[i] = a[i]! <= v ? 1 : 0;
+        fixAbsent(r, pres, len, miss);
+      } else eachPresent((i) => (r[i] = p(a[i]) ? 1 : 0));
+      return r;
     }
     case KIND_BOOL: {
       const bits = c.bools!;
-      const t = p(true);
-      const f = p(false);
-      return (i) => (has(i) ? (((bits[i >> 3]! >> (i & 7)) & 1) === 1 ? t : f) : miss);
+      const t = p(true) ? 1 : 0;
+      const f = p(false) ? 1 : 0;
+      for (let i = 0; i < len; i++) r[i] = (bits[i >> 3]! >> (i & 7)) & 1 ? t : f;
+      fixAbsent(r, pres, len, miss);
+      return r;
     }
     case KIND_STRING: {
       const hit = Uint8Array.from(c.dict, (s) => (p(s) ? 1 : 0));
       const codes = c.codes!;
-      return (i) => (has(i) ? hit[codes[i]!] === 1 : miss);
+      for (let i = 0; i < len; i++) r[i] = hit[codes[i]!] ?? 0;
+      fixAbsent(r, pres, len, miss);
+      return r;
     }
     case KIND_STRINGS: {
       const codes = c.codes!;
       const starts = c.starts!;
       if (ELEMENT_BLIND.has(cond.op)) {
-        const any = p([]);
-        return (i) => (has(i) ? any : miss);
+        const any = p([]) ? 1 : 0;
+        eachPresent((i) => (r[i] = any));
+        return r;
       }
       const some = SOME_ELEMENT.has(cond.op);
       if (some || cond.op === 'nin') {
         const hit = Uint8Array.from(c.dict, (s) => (p([s]) ? 1 : 0));
+        // some: true when an element hits; nin: true unless an element is listed (hit = 0)
         const stop = some ? 1 : 0;
-        return (i) => {
-          if (!has(i)) return miss;
-          for (let j = starts[i]!; j < starts[i + 1]!; j++) if (hit[codes[j]!] === stop) return some;
-          return !some;
-        };
+        const found = some ? 1 : 0;
+        eachPresent((i) => {
+          let v = found ^ 1;
+          for (let j = starts[i]!; j < starts[i + 1]!; j++) {
+            if ((hit[codes[j]!] ?? 0) === stop) {
+              v = found;
+              break;
+            }
+          }
+          r[i] = v;
+        });
+        return r;
       }
-      return (i) => (has(i) ? p(c.get(i)) : miss);
+      eachPresent((i) => (r[i] = p(c.get(i)) ? 1 : 0));
+      return r;
     }
     default:
-      return () => miss;
+      return r;
+  }
+}
+
+/** Rows without a value (presence bit 0) get `miss`. */
+function fixAbsent(r: Uint8Array, pres: Uint8Array, len: number, miss: number): void {
+  for (let b = 0; b < pres.length; b++) {
+    const bits = pres[b]!;
+    if (bits === 0xff) continue;
+    const base = b << 3;
+    for (let k = 0; k < 8 && base + k < len; k++) if (((bits >> k) & 1) === 0) r[base + k] = miss;
   }
 }
 

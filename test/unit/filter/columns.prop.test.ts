@@ -67,12 +67,39 @@ describe('typed columns', () => {
     );
   });
 
-  it('store integers in 32 bits when they fit and safe integers beyond exactly', () => {
-    const small = encodeColumn([1, -5, null, 2 ** 31 - 1, -(2 ** 31)])!;
-    expect(small[5]).toBe(2); // i32
+  it('store integers in the narrowest width from their smallest value, and safe integers beyond 32 bits exactly', () => {
+    const widths = ([[1, -5, null, 250], [2000, 2000 + 65535], [-(2 ** 31), 2 ** 31 - 1]] as const).map((v) => {
+      const bytes = encodeColumn(v)!;
+      expect(bytes[5]).toBe(2); // integer
+      expect(decodeAll(bytes).ranged).toEqual(v.map(viaJson));
+      expect(decodeAll(bytes).whole).toEqual(v.map(viaJson));
+      return bytes[6];
+    });
+    expect(widths).toEqual([1, 2, 4]);
     const big = encodeColumn([1, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 2 ** 31])!;
     expect(big[5]).toBe(1); // f64
     expect(decodeAll(big).ranged).toEqual([1, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 2 ** 31]);
+  });
+
+  it('store decimals (prices) as scaled integers when that gives every double back exactly, else as f64', () => {
+    const prices = [0, 9.99, 1234.5, 0.01, null, 99999.99, -3.25];
+    const bytes = encodeColumn(prices)!;
+    expect([bytes[5], bytes[7]]).toEqual([2, 2]); // integer kind, scale 10^2
+    expect(decodeAll(bytes).whole).toEqual(prices.map(viaJson));
+    expect(decodeAll(bytes).ranged).toEqual(prices.map(viaJson));
+    for (const odd of [[0.1 + 0.2, 1], [1e-7, 2], [2 ** 40 + 0.5, 1]]) {
+      const b = encodeColumn(odd)!;
+      expect(b[5]).toBe(1); // f64
+      expect(decodeAll(b).ranged).toEqual(odd);
+    }
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: -(10 ** 8), max: 10 ** 8 }).map((c) => c / 100), { minLength: 1 }), (xs) => {
+        const b = encodeColumn(xs)!;
+        expect(b[5]).toBe(2);
+        expect(decodeAll(b).whole).toEqual(xs.map(viaJson));
+        expect(decodeAll(b).ranged).toEqual(xs.map(viaJson));
+      }),
+    );
   });
 
   it('refuse values of more than one kind (the builder keeps the JSON form then)', () => {
@@ -140,6 +167,15 @@ function writeSegmentColumns(docs: Attributes[]): { shapes: Uint8Array; columns:
 }
 
 describe('rebuilt attributes', () => {
+  it('need no per-document codes when every document has the same keys in the same order', () => {
+    const one = encodeAttributeShapes([{ a: 1, b: null }, { a: 2, b: 'x' }]);
+    expect(one[5]).toBe(0);
+    expect(new AttributeShapes(new MemorySource(one), 't').keysOf(1)).toEqual(['a', 'b']);
+    const two = encodeAttributeShapes([{ a: 1, b: null }, { b: 'x', a: 2 }]);
+    expect(two[5]).toBe(1);
+    expect(new AttributeShapes(new MemorySource(two), 't').keysOf(1)).toEqual(['b', 'a']);
+  });
+
   it('deep-equal what the JSON docs section returned, key order and "__proto__" included', () => {
     fc.assert(
       fc.property(docsArb, (docs) => {

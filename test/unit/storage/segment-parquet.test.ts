@@ -4,6 +4,9 @@
  * vector column is stored the way the locator assumes (uncompressed, PLAIN, one data page per row group).
  * Layout-1 files still read; a locator is never returned for bytes that do not hold the vectors.
  */
+import { mkdtempSync, openAsBlob, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parquetMetadata, parquetReadObjects, readOffsetIndex } from 'hyparquet';
 import { describe, expect, it } from 'vitest';
 import { ElacsymError } from '../../../src/errors.js';
@@ -123,6 +126,27 @@ describe('segment Parquet layout 2 through an independent reader', () => {
     });
   });
 
+  it('reads a file by row group through fs.openAsBlob, one row group at a time', async () => {
+    const docs = docsOf(100, (i) => i);
+    const { bytes } = await writeSegmentParquet(docs, schema, { rowsPerGroup: 32 });
+    const dir = mkdtempSync(join(tmpdir(), 'elacsym-pq-'));
+    try {
+      const path = join(dir, 'seg.parquet');
+      writeFileSync(path, bytes);
+      const sizes: number[] = [];
+      const all: Doc[] = [];
+      for await (const g of readSegmentParquetRowGroups(await openAsBlob(path))) {
+        sizes.push(g.length);
+        all.push(...g);
+      }
+      expect(sizes).toEqual([32, 32, 32, 4]);
+      expect(all).toEqual(await readSegmentParquet(bytes));
+      expect(all.map((d) => d.id)).toEqual(docs.map((d) => d.id));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reads layout-1 files (JSON id and attributes), whole and by row group', async () => {
     const docs: Doc[] = [
       { id: 7, vector: Float32Array.from([1, 2, 3, 4]), attributes: { title: 'x', n: null, '__proto__': 'p' } as never },
@@ -134,6 +158,9 @@ describe('segment Parquet layout 2 through an independent reader', () => {
     const parts: Doc[] = [];
     for await (const g of readSegmentParquetRowGroups(bytes)) parts.push(...g);
     expect(parts).toEqual(docs);
+    const fromBlob: Doc[] = [];
+    for await (const g of readSegmentParquetRowGroups(new Blob([bytes]))) fromBlob.push(...g);
+    expect(fromBlob).toEqual(docs);
   });
 
   it('never returns a locator for bytes that do not hold the vectors (INTERNAL)', async () => {
