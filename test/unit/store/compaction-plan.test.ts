@@ -7,13 +7,13 @@ const seg = (id: number, docs: number, dead = 0): SegStat => ({ row: { id, doc_c
 const sized = (id: number, docs: number, indexBytes: number, dead = 0): SegStat => ({ row: { id, doc_count: docs, index_bytes: indexBytes } as SegmentRow, dead, live: docs - dead });
 
 describe('compaction plan', () => {
-  it('merge groups are bounded in bytes as well as documents (half the index file, scaled by live rows)', () => {
+  it('merge groups are bounded in bytes as well as documents (the index file, scaled by live rows)', () => {
     const mib = 1 << 20;
-    // each segment counts 10 MiB (20 MiB index file); a 25 MiB bound takes two per group
-    const segs = [1, 2, 3, 4, 5].map((id) => sized(id, 100, 20 * mib));
+    // each segment counts 10 MiB (a 10 MiB index file); a 25 MiB bound takes two per group
+    const segs = [1, 2, 3, 4, 5].map((id) => sized(id, 100, 10 * mib));
     expect(capGroups(segs, 25 * mib)).toEqual([[1, 2], [3, 4]]); // 5 alone, clean: left as is
     // dead rows do not count: half-dead segments weigh 5 MiB each
-    const halfDead = [1, 2, 3, 4].map((id) => sized(id, 100, 20 * mib, 50));
+    const halfDead = [1, 2, 3, 4].map((id) => sized(id, 100, 10 * mib, 50));
     expect(capGroups(halfDead, 25 * mib)).toEqual([[1, 2, 3, 4]]);
     // a single segment above the bound is still rewritten alone when it has dead rows
     expect(planCompaction([sized(1, 100, 80 * mib, 10)], 0, false, 25 * mib).groups).toEqual([[1]]);
