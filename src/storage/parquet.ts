@@ -298,12 +298,20 @@ export async function writeSegmentParquet(docs: readonly Doc[], schema: Schema, 
  */
 async function writeByRowGroups(arrow: Arrow, pq: ParquetWasm, table: import('apache-arrow').Table, rowsPerGroup: number, props: import('parquet-wasm').WriterProperties): Promise<Uint8Array> {
   let next = 0;
+  // WebAssembly objects are freed explicitly: left to the garbage collector's finalizers they kept their
+  // linear memory for several segments (RSS grew with every flush of a long import).
+  const batches_: { free(): void }[] = [];
   const batches = new ReadableStream({
     pull(controller) {
       if (next >= table.numRows || table.numRows === 0) {
         if (next === 0 && table.numRows === 0) {
           // An empty segment still needs its schema: one empty batch.
-          for (const rb of pq.Table.fromIPCStream(arrow.tableToIPC(table, 'stream')).recordBatches()) controller.enqueue(rb);
+          const wasm = pq.Table.fromIPCStream(arrow.tableToIPC(table, 'stream'));
+          for (const rb of wasm.recordBatches()) {
+            batches_.push(rb);
+            controller.enqueue(rb);
+          }
+          wasm.free();
           next = 1;
           return;
         }
@@ -313,7 +321,12 @@ async function writeByRowGroups(arrow: Arrow, pq: ParquetWasm, table: import('ap
       const slice = table.slice(next, Math.min(table.numRows, next + rowsPerGroup));
       next += rowsPerGroup;
       const wasm = pq.Table.fromIPCStream(arrow.tableToIPC(slice, 'stream'));
-      for (const rb of wasm.recordBatches()) controller.enqueue(rb);
+      const rbs = wasm.recordBatches();
+      wasm.free();
+      for (const rb of rbs) {
+        batches_.push(rb);
+        controller.enqueue(rb);
+      }
     },
   });
   const out = await pq.transformParquetStream(batches, props);
@@ -326,6 +339,13 @@ async function writeByRowGroups(arrow: Arrow, pq: ParquetWasm, table: import('ap
     const c = r.value as Uint8Array;
     chunks.push(c);
     total += c.length;
+  }
+  for (const rb of batches_) {
+    try {
+      rb.free();
+    } catch {
+      // already consumed (moved into WebAssembly) by the writer
+    }
   }
   if (chunks.length === 1) return chunks[0]!;
   const bytes = new Uint8Array(total);
