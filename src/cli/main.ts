@@ -332,7 +332,7 @@ export function buildProgram(): Command {
     .option('--write-wait <seconds>', 'how long a write waits for another writer before 503', '5')
     .option('--shutdown-timeout <seconds>', 'on SIGTERM/SIGINT, how long in-flight requests may take', '10')
     .option('--access-log', 'one JSON line per request on stderr')
-    .addHelpText('after', examples(['elacsym serve --port 8080', 'ELACSYM_TOKEN=$(cat token) elacsym serve --host 0.0.0.0 --access-log', "curl -s localhost:8080/v1/namespaces/docs/query -d '{\"full_text\":{\"query\":\"hello\"}}'"]) + seeMan('elacsym-serve'))
+    .addHelpText('after', examples(['elacsym serve --port 8080', 'ELACSYM_TOKEN=$(cat token) elacsym serve --host 0.0.0.0 --access-log', "curl -s localhost:8080/v1/namespaces/docs/query -H 'content-type: application/json' -d '{\"full_text\":{\"query\":\"hello\"}}'"]) + seeMan('elacsym-serve'))
     .action(run(() => import('./commands/serve.js')));
 
   program

@@ -71,6 +71,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     connectionTimeout: 0,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // "__proto__" and "constructor" are ordinary attribute names (man elacsym-import): JSON.parse makes
+    // them own data properties, and the store reads attributes as own keys only (model/schema.ts
+    // dataRecord/ownValue), exactly as CLI import does. Fastify's default refused such bodies with 400.
+    onProtoPoisoning: 'ignore',
+    onConstructorPoisoning: 'ignore',
   });
 
   // NDJSON bodies are not parsed: the import route streams request.raw itself.

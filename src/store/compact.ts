@@ -30,6 +30,7 @@ import { type ReadableObject, segmentStoreOf } from '../storage/segment-store.js
 import { envError, toEnvError } from '../util/env-error.js';
 import { writeSegment } from './segment-builder.js';
 import { decodeSegmentDocs } from './segment-docs.js';
+import { SegmentFile } from '../storage/segment-file.js';
 import { pruneTextReindex, staleTextSegments } from './alter.js';
 import type { Writer } from './writer.js';
 
@@ -137,7 +138,10 @@ export interface CompactionThresholds {
 
 export const DEFAULT_THRESHOLDS: CompactionThresholds = { maxSegments: MAX_SEGMENTS, tierBaseDocs: TIER_BASE_DOCS, deadRatio: DEAD_RATIO };
 
-/** `stale`: segments with an outdated full-text index (store/alter.ts), rewritten in either mode. */
+/**
+ * `stale`: segments with an outdated full-text index (store/alter.ts) or in an older storage layout
+ * (staleSegments), rewritten in either mode, alone if need be.
+ */
 export function planCompaction(
   stats: readonly SegStat[],
   pendingDocs: number,
@@ -150,7 +154,7 @@ export function planCompaction(
   const cap = (segs: readonly SegStat[]) => capGroups(segs, maxBytes, stale);
   if (!ifNeeded) {
     const groups = cap(stats);
-    if (stale.size > 0) reason.push(`${stale.size} segments with an outdated full-text index`);
+    if (stale.size > 0) reason.push(`${stale.size} segments with an outdated full-text index or an older storage layout`);
     if (pendingDocs > 0) reason.push(`journal backlog of ${pendingDocs} documents`);
     if (groups.length > 0) reason.push(`major compaction of ${stats.length} segments`);
     return { reason, flushJournal: pendingDocs > 0, groups };
@@ -185,13 +189,46 @@ export function planCompaction(
       picked.add(s.row.id);
     }
   }
-  // Outdated full-text indexes are always worth rewriting: until then every query re-analyzes them.
+  // Outdated indexes are always worth rewriting: until then every query re-analyzes an outdated full-text
+  // field, and a segment in the older storage layout keeps its larger files.
   for (const s of stats) {
     if (picked.has(s.row.id) || !stale.has(s.row.id)) continue;
-    reason.push(`segment ${s.row.id} has an outdated full-text index`);
+    reason.push(`segment ${s.row.id} has an outdated full-text index or an older storage layout`);
     groups.push([s.row.id]);
   }
   return { reason, flushJournal, groups };
+}
+
+/**
+ * Segments to rewrite whatever the policy says: an outdated full-text index (store/alter.ts), or an index
+ * file in the layout before storage format 2 (a `docs` or `vectors` section, or index file version 1):
+ * `compact` is how old data is converted, one segment at a time, crash-safely like any compaction. Reads
+ * only each index file's header.
+ */
+export function staleSegments(w: Writer): Set<number> {
+  const out = staleTextSegments(w);
+  const store = segmentStoreOf(w.dir);
+  for (const r of listSegments(w.db)) {
+    if (out.has(r.id)) continue;
+    let src;
+    try {
+      src = store.open(r.index_file);
+    } catch {
+      continue; // a missing file is reported by the merge itself (CORRUPT_SEGMENT)
+    }
+    try {
+      if (!SegmentFile.hasBlockChecksums(src)) out.add(r.id);
+      else {
+        const f = SegmentFile.open(src, store.pathOf(r.index_file), { verified: false });
+        if (f.has('docs') || f.has('vectors')) out.add(r.id);
+      }
+    } catch {
+      out.add(r.id); // a damaged header: the merge reads the segment and reports it
+    } finally {
+      src.close();
+    }
+  }
+  return out;
 }
 
 /** Live documents of a segment, each with the ordinal it has there. */
@@ -230,7 +267,7 @@ export async function compactNamespace(
   const t0 = clock();
   const before = segStats(w);
   const bytes = (rows: readonly SegmentRow[]) => rows.reduce((a, r) => a + r.parquet_bytes + r.index_bytes, 0);
-  let plan = planCompaction(before, w.pendingDocCount, opts.ifNeeded ?? false, w.segmentBytes, opts.thresholds, staleTextSegments(w));
+  let plan = planCompaction(before, w.pendingDocCount, opts.ifNeeded ?? false, w.segmentBytes, opts.thresholds, staleSegments(w));
   const report: CompactionReport = {
     namespace: name,
     dry_run: opts.dryRun ?? false,
@@ -270,7 +307,7 @@ export async function compactNamespace(
       // The flush made new segments: a major compaction plans again so that they are merged too (otherwise
       // `compact` with a journal backlog left the backlog's segment beside the merged one).
       if (!opts.ifNeeded) {
-        plan = { ...plan, groups: planCompaction(segStats(w), 0, false, w.segmentBytes, opts.thresholds, staleTextSegments(w)).groups };
+        plan = { ...plan, groups: planCompaction(segStats(w), 0, false, w.segmentBytes, opts.thresholds, staleSegments(w)).groups };
         report.plan.merge = plan.groups;
       }
     } catch (e) {

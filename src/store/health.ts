@@ -235,7 +235,9 @@ function checkSnapshot(db: Db, dir: string, name: string, opts: HealthOptions): 
   return {
     namespace: name,
     status,
-    format_version: FORMAT_VERSION,
+    // The namespace's own version (a namespace an older release wrote stays at its version until a writer
+    // raises it), not the newest this build reads.
+    format_version: Number(getMeta(db, 'format_version') ?? FORMAT_VERSION),
     documents: docs,
     segments: rows.length,
     segment_documents: segmentDocs,

@@ -87,6 +87,21 @@ describe('the new routes', () => {
     expect(desc.schema ?? desc.attributes).toEqual(viaCli.schema ?? viaCli.attributes);
   });
 
+  it('accepts "__proto__" and "constructor" as attribute names in JSON bodies, like CLI import', async () => {
+    const doc = { id: 'proto', vector: DOCS[0]!.vector, attributes: { __proto__: 'x', constructor: 'y' } };
+    // JSON text, not an object literal: a literal's __proto__ would set the prototype instead of a key.
+    const body = `{"documents":[{"id":"proto","vector":${JSON.stringify(doc.vector)},"attributes":{"__proto__":"x","constructor":"y"}}]}`;
+    const up = await fetch(`${s.url}/v1/namespaces/qs/upsert`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect(up.status, await up.clone().text()).toBe(200);
+    const got = await fetch(`${s.url}/v1/namespaces/qs/documents/proto`);
+    expect(got.status).toBe(200);
+    const text = await got.text();
+    expect(text).toContain('"__proto__":"x"');
+    expect(text).toContain('"constructor":"y"');
+    const del = await fetch(`${s.url}/v1/namespaces/qs/delete`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"ids":["proto"]}' });
+    expect(del.status).toBe(200);
+  });
+
   it('fetches a document by id in the import shape; 404 DOCUMENT_NOT_FOUND otherwise', async () => {
     const r = await fetch(`${s.url}/v1/namespaces/qs/documents/3`);
     expect(r.status).toBe(200);

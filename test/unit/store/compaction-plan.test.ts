@@ -55,7 +55,7 @@ describe('compaction plan', () => {
     expect(planCompaction([seg(1, 50)], 0, false, undefined, undefined, stale).groups).toEqual([[1]]);
     expect(capGroups([seg(1, MAX_MERGE_DOCS), seg(2, MAX_MERGE_DOCS)], undefined, new Set([2]))).toEqual([[2]]);
     expect(planCompaction([seg(1, 100_000), seg(2, 100)], 0, true, undefined, undefined, stale).groups).toEqual([[1]]);
-    expect(planCompaction([seg(1, 100_000), seg(2, 100)], 0, true, undefined, undefined, stale).reason.join()).toContain('outdated full-text index');
+    expect(planCompaction([seg(1, 100_000), seg(2, 100)], 0, true, undefined, undefined, stale).reason.join()).toContain('outdated full-text index or an older storage layout');
     // Already picked for its dead rows: not listed twice.
     expect(planCompaction([seg(1, 1000, 200)], 0, true, undefined, undefined, stale).groups).toEqual([[1]]);
   });
