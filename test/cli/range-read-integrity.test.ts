@@ -141,6 +141,19 @@ describe('index files read by range', () => {
     const parquet = idx.replace(/\.idx$/, '.parquet');
     expect(readFileSync(parquet).readFloatLE(at)).toBe(Math.fround(target.vector![0]!));
     await withFlip(at + 2, () => expectCorrupt([...vectorQuery, '--include-vector']), parquet);
+    // In a batch the damaged line is an error line, the others are answered, and the exit status is 5
+    // (as for a single query), not the 2 of a merely invalid request.
+    const batch = [JSON.stringify({ vector: target.vector, top_k: 3, include_vector: true }), '{not json', JSON.stringify({ full_text: { query: 'water' }, top_k: 1 })].join('\n');
+    await withFlip(
+      at + 2,
+      async () => {
+        const q = await cli(['-d', d, 'query', 'ns', '--batch', '-'], { input: batch });
+        const lines = q.stdout.trim().split('\n').map((l) => JSON.parse(l) as { error?: { code: string } });
+        expect(lines.map((l) => l.error?.code ?? 'ok')).toEqual(['CORRUPT_SEGMENT', 'INVALID_QUERY', 'ok']);
+        expect(q.code).toBe(5);
+      },
+      parquet,
+    );
   });
 
   it('a flipped byte in a full-text section fails a text query instead of changing its scores', async () => {

@@ -1,4 +1,4 @@
-import { ElacsymError } from '../../errors.js';
+import { ElacsymError, ERRORS, EXIT } from '../../errors.js';
 import { namespaceDir } from '../../store/data-dir.js';
 import { parseQueryRequest, type QueryRequest } from '../../model/query.js';
 import type { Schema } from '../../model/types.js';
@@ -200,6 +200,8 @@ export default async function query([name]: string[], o: Record<string, unknown>
     let line = 0;
     let answered = 0;
     let failed = 0;
+    /** The first line that failed on damaged data: the batch then exits like a single query would (5). */
+    let corrupt: ElacsymError | null = null;
     try {
       for await (const { bytes, consumed } of readLines(input, DEFAULT_MAX_LINE_BYTES, signal)) {
         if (signal.aborted) break;
@@ -218,6 +220,7 @@ export default async function query([name]: string[], o: Record<string, unknown>
         } catch (e) {
           if (!(e instanceof ElacsymError)) throw e;
           failed++;
+          if (ERRORS[e.code].exit === EXIT.CORRUPT) corrupt ??= e;
           await out(`${JSON.stringify({ error: { code: e.code, message: e.message, hint: concreteHint(e.hint, g), line } })}\n`);
         }
         answered++;
@@ -237,8 +240,9 @@ export default async function query([name]: string[], o: Record<string, unknown>
       });
     }
     if (failed > 0) {
-      err(`elacsym: ${failed} of ${line} batch lines failed (see their error lines on stdout)`);
-      return 2;
+      err(`elacsym: ${failed} of ${line} batch lines failed (see their error lines on stdout)${corrupt ? `; data is damaged (${corrupt.code}): ${corrupt.message}` : ''}`);
+      // Damage outranks bad requests: a script that checks for status 5 must not miss it in batch mode.
+      return corrupt ? EXIT.CORRUPT : 2;
     }
     return 0;
   } finally {
