@@ -71,7 +71,13 @@ export function documentRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const id = pathId(req.params.id);
     const r = getDocuments(namespaceDir(dataDir, req.params.ns), [id]);
     const d = r.found[0];
-    if (!d) throw new ElacsymError('DOCUMENT_NOT_FOUND', `document ${JSON.stringify(id)} not found in ${req.params.ns}`, { details: { missing: [id] } });
+    if (!d) {
+      // Its own hint: the table's default speaks of the CLI's stdout.
+      throw new ElacsymError('DOCUMENT_NOT_FOUND', `document ${JSON.stringify(id)} not found in ${req.params.ns}`, {
+        hint: 'ids are exact: the number 42 and the string "42" (path %2242%22) are different documents',
+        details: { missing: [id] },
+      });
+    }
     return reply.type('application/json').send(docToJson(d));
   });
 

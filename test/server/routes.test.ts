@@ -110,7 +110,9 @@ describe('the new routes', () => {
     expect({ ...got, vector: got.vector.map(Math.fround) }).toEqual({ ...DOCS[3], vector: DOCS[3]!.vector.map(Math.fround) });
     const miss = await fetch(`${s.url}/v1/namespaces/qs/documents/${encodeURIComponent('"3"')}`);
     expect(miss.status).toBe(404);
-    expect((await json(miss)).error.code).toBe('DOCUMENT_NOT_FOUND');
+    const missErr = (await json(miss)).error;
+    expect(missErr.code).toBe('DOCUMENT_NOT_FOUND');
+    expect(missErr.hint).not.toMatch(/stdout/); // no CLI wording over HTTP
     const nons = await fetch(`${s.url}/v1/namespaces/nope/documents/3`);
     expect(nons.status).toBe(404);
     expect((await json(nons)).error.code).toBe('NAMESPACE_NOT_FOUND');
