@@ -1,5 +1,5 @@
 /** compact, wal inspect/replay, health and corruption handling, through the real binary. */
-import { appendFileSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -25,25 +25,6 @@ async function results(d: string, args: string[]) {
 
 const nsDir = (d: string) => join(d, 'ns');
 
-/** Resolves once process `pid` has `path` open (Linux /proc), polling: an event, not a fixed delay. */
-async function untilOpen(pid: number, path: string): Promise<void> {
-  for (;;) {
-    let fds: string[] = [];
-    try {
-      fds = readdirSync(`/proc/${pid}/fd`);
-    } catch {
-      throw new Error(`process ${pid} exited before opening ${path}`);
-    }
-    for (const fd of fds) {
-      try {
-        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === path) return;
-      } catch {
-        // closed between readdir and readlink
-      }
-    }
-    await new Promise((r) => setTimeout(r, 10)); // a poll interval, not a guess at how long anything takes
-  }
-}
 const segFiles = (d: string, ext: string) => readdirSync(join(nsDir(d), 'segments')).filter((f) => f.endsWith(ext)).sort();
 
 /** Many small imports, updates and deletes: the fragmented state compaction exists for. */
@@ -126,15 +107,20 @@ describe('compact', () => {
     // queries keep working while the writer holds the lock
     expect((await cli(['-d', d, 'query', 'ns', '--text', 'water'])).code).toBe(0);
     const { cliAsync } = await import('../helpers/cli.js');
-    const waiter = cliAsync(['-d', d, 'compact', 'ns', '--wait', '30']);
+    const waiter = cliAsync(['-d', d, '--json', 'compact', 'ns', '--wait', '30']);
     let waitErr = '';
-    waiter.stderr.on('data', (b: Buffer) => {
-      waitErr += b.toString();
+    // The waiter announces that it found the lock held and is waiting (its "waiting" event on stderr,
+    // printed after its first refused attempt). Watching its open files for the lock instead was a race:
+    // between attempts the waiter holds no descriptor, and a poll could miss every brief attempt.
+    const waiting = new Promise<void>((resolve, reject) => {
+      waiter.stderr.on('data', (b: Buffer) => {
+        waitErr += b.toString();
+        if (waitErr.includes('"event":"waiting"')) resolve();
+      });
+      waiter.on('exit', () => reject(new Error(`the waiting compaction exited before it waited: ${waitErr}`)));
     });
     const waiterExit = new Promise<number | null>((r) => waiter.on('exit', r));
-    // The waiter is waiting once it has the lock file open (the child still holds the lock): watch its
-    // open files rather than sleeping a fixed time.
-    await untilOpen(waiter.pid!, realpathSync(join(nsDir(d), 'writer.lock')));
+    await waiting;
     child.stdin.end(); // the writer finishes; the waiting compaction then gets the lock
     await new Promise((r) => child.on('exit', r));
     expect(await waiterExit, waitErr).toBe(0);
