@@ -387,7 +387,6 @@ export class Snapshot {
     const schemaJson = JSON.stringify(schema);
     const reindexJson = JSON.stringify(textReindex);
     const journalSeq = Number((db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'journal'").pluck().get() as number | undefined) ?? 0);
-    const deletedRows = Number(db.prepare('SELECT COUNT(*) FROM deleted').pluck().get());
     const rows = listSegments(db);
     // What of `prev` may be reused (see refresh): nothing when the schema or the analyzers changed.
     const base = prev?.state && prev.state.schemaJson === schemaJson && prev.state.reindexJson === reindexJson ? prev : null;
@@ -437,7 +436,10 @@ export class Snapshot {
 
     const prevById = new Map((base?.segments ?? []).map((h) => [h.row.id, h]));
     const sameRows = base !== null && rows.length === base.segments.length && rows.every((r) => sameRow(prevById.get(r.id)?.row, r));
-    const incremental = bs !== null && prefixIntact && sameRows && deletedRows === bs.deletedRows;
+    // The rows of `deleted` are counted by a query only where the count decides the incremental path; a full
+    // read counts the rows it iterates anyway (a cold `query` reads the table once, not twice).
+    let deletedRows = bs !== null && prefixIntact && sameRows ? Number(db.prepare('SELECT COUNT(*) FROM deleted').pluck().get()) : -1;
+    const incremental = base !== null && bs !== null && deletedRows === bs.deletedRows;
     const deadBySeg = new Map<number, Uint8Array>();
     /** Segments whose array here is our own (not `prev`'s, which must stay as it is: copy on write). */
     const own = new Set<number>();
@@ -453,7 +455,9 @@ export class Snapshot {
     };
     const byId = new Map(rows.map((r) => [r.id, r]));
     if (!incremental) {
+      deletedRows = 0;
       for (const { segment_id, ord } of db.prepare('SELECT segment_id, ord FROM deleted').iterate() as Iterable<{ segment_id: number; ord: number }>) {
+        deletedRows++;
         const r = byId.get(segment_id);
         if (r && ord < r.doc_count) markDead(r, ord);
       }
