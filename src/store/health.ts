@@ -124,7 +124,26 @@ function checkSnapshot(db: Db, dir: string, name: string, opts: HealthOptions): 
   const liveDocs = Number((db.prepare('SELECT COUNT(*) AS n FROM docs').get() as { n: number }).n);
   const lastCompaction = getMeta(db, 'last_compaction_at');
   const reindex = readTextReindex(db);
-  const journal = readJournalReport(db);
+  /** Id key -> whether its last pending write is an upsert (true) or a delete (false). */
+  const latest = new Map<string, boolean>();
+  const journal = readJournalReport(db, { latest });
+  // What the pending writes do to the flushed documents: a write of an id the id map holds supersedes that
+  // row (an update, or a delete), a write of a new id adds a document. Counted exactly, so `documents`
+  // equals `count` (a plain sum over-counted every update still in the journal).
+  const shadowedBySeg = new Map<number, number>();
+  let journalOnly = 0;
+  let shadowedRows = 0;
+  if (latest.size > 0) {
+    const where = db.prepare('SELECT segment_id FROM docs WHERE id_key = ?').pluck();
+    for (const [key, put] of latest) {
+      const seg = where.get(key) as number | undefined;
+      if (put) journalOnly++;
+      if (seg !== undefined) {
+        shadowedRows++;
+        shadowedBySeg.set(seg, (shadowedBySeg.get(seg) ?? 0) + 1);
+      }
+    }
+  }
   for (const e of journal.entries) {
     if (e.status === 'corrupt') problems.push({ severity: 'corrupt', code: 'CORRUPT_JOURNAL', message: `journal entry ${e.seq}: ${e.problem}`, path });
     if (e.status === 'quarantined') problems.push({ severity: 'degraded', code: 'QUARANTINED_JOURNAL_ENTRY', message: `journal entry ${e.seq} is quarantined: ${e.problem}`, path });
@@ -183,8 +202,9 @@ function checkSnapshot(db: Db, dir: string, name: string, opts: HealthOptions): 
         }
       }
     }
-    // Coverage counts live rows of segments; segments index every full-text field and vectors by construction.
-    const live = r.doc_count - (deletedBySeg.get(r.id) ?? 0);
+    // Coverage counts live rows of segments (not those a pending write supersedes); segments index every
+    // full-text field and vectors by construction.
+    const live = r.doc_count - (deletedBySeg.get(r.id) ?? 0) - (shadowedBySeg.get(r.id) ?? 0);
     if (schema.vector_dim > 0) vectorIndexed += live;
     for (const f of ftFields) {
       const outdated = r.id < (Object.hasOwn(reindex, f) ? reindex[f]! : 0);
@@ -211,11 +231,11 @@ function checkSnapshot(db: Db, dir: string, name: string, opts: HealthOptions): 
   if (backlog > maxBacklog) {
     problems.push({ severity: 'degraded', code: 'JOURNAL_BACKLOG', message: `${backlog} documents pending in the journal > ${maxBacklog}; run \`elacsym wal replay ${name}\`` });
   }
-  const docs = liveDocs + backlog; // upper bound while pending entries may overwrite flushed ids
+  const docs = liveDocs - shadowedRows + journalOnly;
   const coverage: NamespaceHealth['index_coverage'] = {};
   const cov = (kind: string, indexed: number, outdated = 0) => {
-    const total = indexed + backlog + outdated;
-    coverage[kind] = { indexed, journal_only: backlog, ratio: total > 0 ? Math.round((indexed / total) * 1e4) / 1e4 : 1 };
+    const total = indexed + journalOnly + outdated;
+    coverage[kind] = { indexed, journal_only: journalOnly, ratio: total > 0 ? Math.round((indexed / total) * 1e4) / 1e4 : 1 };
     if (outdated > 0) {
       coverage[kind].outdated = outdated;
       problems.push({

@@ -3,6 +3,7 @@
  * checksum status, plus the quarantined ones. Needs no writer lock.
  */
 import { join } from 'node:path';
+import { idKey } from '../model/document.js';
 import { decodeDeletes, decodeUpserts } from '../storage/journal-codec.js';
 import { checkFormat, journalDamage, journalEntries } from '../storage/manifest.js';
 import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
@@ -44,15 +45,27 @@ export function inspectJournal(dir: string, opts: { dump?: (seq: number, payload
  * The journal report read through an open manifest connection: inside the caller's read transaction it
  * is of the same snapshot as whatever else the caller reads (health).
  */
-export function readJournalReport(db: Db, opts: { dump?: (seq: number, payload: Uint8Array) => void } = {}): JournalReport {
+export function readJournalReport(
+  db: Db,
+  opts: {
+    dump?: (seq: number, payload: Uint8Array) => void;
+    /** Filled with every id key the decodable pending entries touch: true = its last write is an upsert, false = a delete. */
+    latest?: Map<string, boolean>;
+  } = {},
+): JournalReport {
   const entries: JournalEntryInfo[] = [];
   const totals = { pending_entries: 0, pending_documents: 0, pending_bytes: 0, corrupt: 0, quarantined: 0, oldest_pending_at: null as string | null };
   for (const row of journalEntries(db)) {
     let problem = journalDamage(row);
     if (!problem) {
       try {
-        if (row.op === 'upsert') decodeUpserts(row.payload);
-        else decodeDeletes(row.payload);
+        if (row.op === 'upsert') {
+          const docs = decodeUpserts(row.payload);
+          if (opts.latest) for (const d of docs) opts.latest.set(idKey(d.id), true);
+        } else {
+          const ids = decodeDeletes(row.payload);
+          if (opts.latest) for (const id of ids) opts.latest.set(idKey(id), false);
+        }
       } catch (e) {
         problem = `undecodable payload: ${(e as Error).message}`;
       }
