@@ -222,12 +222,24 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
   const t0 = clock();
   const onError = opts.onError ?? 'fail';
   const batchDocs = Math.max(1, opts.batchDocs ?? DEFAULT_BATCH);
-  const segmentDocs = Math.max(batchDocs, opts.segmentDocs ?? DEFAULT_SEGMENT_DOCS);
+  const segmentDocs = Math.max(1, opts.segmentDocs ?? DEFAULT_SEGMENT_DOCS);
   const maxLine = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const skip = opts.skipLines ?? 0;
   const batchBytes = Math.max(1, opts.batchBytes ?? Math.floor(writer.segmentBytes / 2));
   const signal = opts.signal;
   writer.segmentDocs = segmentDocs;
+  /**
+   * Documents the current batch may hold: a batch also ends where the pending documents reach segmentDocs,
+   * so a flush builds segments of exactly `--segment-docs` documents (the last one fewer), whatever the
+   * batch size (a batch of 8,192 used to make `--segment-docs 3000` write segments of 8,192). Without
+   * flushing (`--no-flush`) no segment is built and batches keep their size; with a backlog already over
+   * the bound the next commit flushes it anyway.
+   */
+  const batchLimit = (): number => {
+    if (opts.flush === false) return batchDocs;
+    const room = segmentDocs - writer.pendingDocCount;
+    return room > 0 ? Math.min(batchDocs, room) : batchDocs;
+  };
   const s: ImportSummary = {
     read: 0,
     committed: 0,
@@ -445,7 +457,7 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
           throw e;
         }
         batchRaw += raw.length;
-        if (patches.length >= batchDocs) await commit();
+        if (patches.length >= batchLimit()) await commit();
         continue;
       }
       let doc: Doc;
@@ -460,7 +472,7 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
       }
       batch.push(doc);
       batchRaw += raw.length;
-      if (batch.length >= batchDocs) await commit();
+      if (batch.length >= batchLimit()) await commit();
     }
   } catch (e) {
     // A bad line stops the import, but what was committed before it still gets its segment (and

@@ -191,3 +191,18 @@ describe('hybrid fusion', () => {
     }
   });
 });
+
+describe('--segment-docs', () => {
+  it('builds segments of exactly that many documents, whatever the batch size', async () => {
+    const dir = join(tmpDir(), 'data');
+    expect((await cli(['-d', dir, 'init', 'seg', '--dim', '8'])).code).toBe(0);
+    // Default batch (8,192) larger than the segment, then a batch that does not divide it.
+    const first = await cli(['-d', dir, 'import', 'seg', '-', '--segment-docs', '600'], { input: lines.join('\n') });
+    expect(first.code, first.stderr).toBe(0);
+    const fresh = docs.map((x) => JSON.stringify({ ...x, id: `b${String(x.id)}` }));
+    const second = await cli(['-d', dir, 'import', 'seg', '-', '--segment-docs', '500', '--batch-size', '200'], { input: fresh.join('\n') });
+    expect(second.code, second.stderr).toBe(0);
+    const described = JSON.parse((await cli(['-d', dir, 'describe', 'seg', '--json'])).stdout) as { segments: { rows: number }[] };
+    expect(described.segments.map((s) => s.rows)).toEqual([600, 600, 300, 500, 500, 500]);
+  });
+});
