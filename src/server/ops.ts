@@ -8,7 +8,7 @@ import type { ServerContext } from './context.js';
 function checkAll(dataDir: string, deep: boolean, maxBacklogDocs: number | undefined): NamespaceHealth[] {
   if (!existsSync(dataDir)) return [];
   const dir = DataDir.open(dataDir);
-  return dir.listNamespaces().map((n) => checkNamespace(dir.namespacePath(n), n, { deep, maxBacklogDocs }));
+  return dir.listNamespaces().map((n) => checkNamespace(dir.namespacePath(n), n, { deep, maxBacklogDocs, cacheJournal: true }));
 }
 
 export function opsRoutes(app: FastifyInstance, ctx: ServerContext): void {

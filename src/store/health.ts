@@ -56,6 +56,11 @@ export interface NamespaceHealth {
 
 export interface HealthOptions {
   deep?: boolean;
+  /**
+   * Remember decoded journal entries across checks (a long-lived process that checks again and again:
+   * the server's /health and /metrics; see readJournalReport).
+   */
+  cacheJournal?: boolean;
   maxBacklogDocs?: number;
   now?: number;
 }
@@ -126,7 +131,10 @@ function checkSnapshot(db: Db, dir: string, name: string, opts: HealthOptions): 
   const reindex = readTextReindex(db);
   /** Id key -> whether its last pending write is an upsert (true) or a delete (false). */
   const latest = new Map<string, boolean>();
-  const journal = readJournalReport(db, { latest });
+  // The cache's scope names this manifest: its path and creation time (a namespace dropped and created
+  // again is another manifest, whose seqs start over).
+  const cacheScope = opts.cacheJournal ? `${path}\0${getMeta(db, 'created_at') ?? ''}` : undefined;
+  const journal = readJournalReport(db, { latest, cacheScope });
   // What the pending writes do to the flushed documents: a write of an id the id map holds supersedes that
   // row (an update, or a delete), a write of a new id adds a document. Counted exactly, so `documents`
   // equals `count` (a plain sum over-counted every update still in the journal).

@@ -26,6 +26,28 @@ export interface JournalReport {
   manifest_bytes: number;
 }
 
+/**
+ * Id keys of decoded pending entries, for processes that inspect the same journal again and again (the
+ * server's /metrics and /health on every scrape decoded every pending payload each time). Keyed by the
+ * manifest file's identity (device and inode: a dropped and re-created namespace is another file) and the
+ * entry's seq (AUTOINCREMENT: never reused within a manifest), byte length, CRC-32 and commit time; an
+ * entry's payload never changes once written, and one whose bytes fail their CRC is never cached.
+ * Bounded by the number of keys held; least recently used entries go first.
+ */
+const decodedEntries = new Map<string, { keys: string[]; put: boolean }>();
+let decodedKeys = 0;
+const MAX_DECODED_KEYS = 1_000_000;
+
+function remember(key: string, value: { keys: string[]; put: boolean }): void {
+  decodedEntries.set(key, value);
+  decodedKeys += value.keys.length;
+  for (const [k, v] of decodedEntries) {
+    if (decodedKeys <= MAX_DECODED_KEYS) break;
+    decodedEntries.delete(k);
+    decodedKeys -= v.keys.length;
+  }
+}
+
 const hex = (n: number) => `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
 
 export function inspectJournal(dir: string, opts: { dump?: (seq: number, payload: Uint8Array) => void } = {}): JournalReport {
@@ -51,6 +73,8 @@ export function readJournalReport(
     dump?: (seq: number, payload: Uint8Array) => void;
     /** Filled with every id key the decodable pending entries touch: true = its last write is an upsert, false = a delete. */
     latest?: Map<string, boolean>;
+    /** The manifest file's identity (`dev:ino`): with it, decoded entries are remembered across calls. */
+    cacheScope?: string;
   } = {},
 ): JournalReport {
   const entries: JournalEntryInfo[] = [];
@@ -58,17 +82,24 @@ export function readJournalReport(
   for (const row of journalEntries(db)) {
     let problem = journalDamage(row);
     if (!problem) {
-      try {
-        if (row.op === 'upsert') {
-          const docs = decodeUpserts(row.payload);
-          if (opts.latest) for (const d of docs) opts.latest.set(idKey(d.id), true);
-        } else {
-          const ids = decodeDeletes(row.payload);
-          if (opts.latest) for (const id of ids) opts.latest.set(idKey(id), false);
+      const cacheKey = opts.cacheScope === undefined ? null : `${opts.cacheScope}\0${row.seq}\0${row.bytes}\0${row.crc32}\0${row.committed_at}`;
+      let decoded = cacheKey === null ? undefined : decodedEntries.get(cacheKey);
+      if (decoded === undefined) {
+        try {
+          decoded =
+            row.op === 'upsert'
+              ? { keys: decodeUpserts(row.payload).map((d) => idKey(d.id)), put: true }
+              : { keys: decodeDeletes(row.payload).map(idKey), put: false };
+          if (cacheKey !== null) remember(cacheKey, decoded);
+        } catch (e) {
+          problem = `undecodable payload: ${(e as Error).message}`;
         }
-      } catch (e) {
-        problem = `undecodable payload: ${(e as Error).message}`;
+      } else {
+        // Most recently used last.
+        decodedEntries.delete(cacheKey!);
+        decodedEntries.set(cacheKey!, decoded);
       }
+      if (decoded && opts.latest) for (const k of decoded.keys) opts.latest.set(k, decoded.put);
     }
     entries.push({
       seq: row.seq,
