@@ -80,8 +80,10 @@ describe('backup and restore', () => {
     const dir = tmpDir();
     const d = join(dir, 'data');
     await newNamespace(d);
-    // Small batches and segments: the backup sees flushed segments and pending journal entries both.
-    const imp = streamingImport(d, 'docs', ['--batch-size', '200', '--segment-docs', '700']);
+    // Small batches and segments: the backup sees flushed segments and pending journal entries both. The
+    // segment size is a multiple of the batch size, so every commit ends at a multiple of 200 (a batch also
+    // ends where a segment does).
+    const imp = streamingImport(d, 'docs', ['--batch-size', '200', '--segment-docs', '800']);
     imp.write(lines(0, 2000));
     await imp.untilCommitted(2000);
     // More writes race the backup from here on; the first 2000 were acknowledged before it began.
