@@ -16,6 +16,8 @@ import { err, type GlobalOptions, reportError } from './output.js';
 
 let controller = new AbortController();
 let graceful = false;
+/** What the running command does on the first signal, for the message (see interruptSignal). */
+let stopping = 'stopping cleanly';
 let installed: ((sig: NodeJS.Signals) => void) | null = null;
 
 /** Installed by main around every command. */
@@ -23,13 +25,14 @@ export function installInterruptHandlers(g: Pick<GlobalOptions, 'json' | 'debug'
   if (installed) return;
   controller = new AbortController();
   graceful = false;
+  stopping = 'stopping cleanly';
   installed = (sig: NodeJS.Signals) => {
     if (!graceful || controller.signal.aborted) {
       const code = reportError(new ElacsymError('INTERRUPTED', `interrupted by ${sig}`), g);
       process.exit(code);
     }
     if (g.json) err(JSON.stringify({ event: 'interrupted', signal: sig }));
-    else if (!g.quiet) err(`elacsym: ${sig}: committing what was read and stopping (send it again to stop at once)`);
+    else if (!g.quiet) err(`elacsym: ${sig}: ${stopping} (send it again to stop at once)`);
     controller.abort(new ElacsymError('INTERRUPTED', `interrupted by ${sig}`));
   };
   process.on('SIGINT', installed);
@@ -43,9 +46,13 @@ export function removeInterruptHandlers(): void {
   installed = null;
 }
 
-/** The running command stops cleanly on the first signal: it watches the returned signal. */
-export function interruptSignal(): AbortSignal {
+/**
+ * The running command stops cleanly on the first signal: it watches the returned signal. `what` says how,
+ * in the message printed on the first signal (import: "committing what was read and stopping").
+ */
+export function interruptSignal(what?: string): AbortSignal {
   graceful = true;
+  if (what !== undefined) stopping = what;
   return controller.signal;
 }
 

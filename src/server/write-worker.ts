@@ -92,6 +92,7 @@ port.on('message', (m: WriteMsg) => {
         return withWriter(dir, m.name, m.waitMs, { signal }, (w) =>
           importNdjson(w, feed, {
             ...m.opts,
+            dialect: 'http', // messages name ?skip_lines=..., not the CLI's flags
             signal,
             onReject: m.events ? (line, text, reason) => ev({ event: 'rejected', line, reason, text: text.length > 200 ? `${text.slice(0, 200)}...` : text }) : undefined,
             onProgress: m.events

@@ -38,6 +38,11 @@ export interface ImportOptions {
   /** Records the resume point under this key (a file's absolute path) with each batch. */
   resumeKey?: string;
   /**
+   * Whose options the messages name: the CLI's flags (`--skip-lines 800`, the default) or the HTTP import
+   * route's query parameters (`?skip_lines=800`).
+   */
+  dialect?: 'cli' | 'http';
+  /**
    * When it aborts, the import stops reading (even while it waits on a quiet stdin), commits the complete
    * lines it had already read, and throws INTERRUPTED naming the lines to resume after; the segment build
    * is skipped (the documents stay queryable in the journal). Give the writer the same signal.
@@ -275,12 +280,20 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
     // A journal event acknowledges exactly the lines its batch covers (a byte cut ends before the current line).
     opts.onProgress?.({ bytes, lines: phase === 'journal' ? committedLines : lineNo, committed: s.committed, rejected: s.rejected, phase });
 
+  // Messages name the caller's own options (see ImportOptions.dialect).
+  const http = opts.dialect === 'http';
+  const resumeWith = (n: number, alt = true) =>
+    http ? `send the rest again with ?skip_lines=${n}` : `resume with --skip-lines ${n}${alt && opts.resumeKey ? ' (or --resume)' : ''}`;
+  const skipBadLines = http ? 'send again with ?on_error=skip (the response lists the rejected lines)' : 'rerun with --on-error skip --rejects FILE';
+  const maxLineOption = http ? 'max_line_bytes' : '--max-line-bytes';
+  /** "N documents from input lines 1-M were committed", without the empty range "lines 1-0". */
+  const committedSoFar = () => (committedLines > 0 ? `${s.committed} documents from input lines 1-${committedLines} were committed` : 'no document was committed');
   const interrupted = () =>
     new ElacsymError(
       'INTERRUPTED',
-      `interrupted after committing ${s.committed} documents (input lines 1-${committedLines}); they are in the journal and queryable, and the next writer (or \`elacsym wal replay\`) builds their segment`,
+      `interrupted after committing ${s.committed} documents${committedLines > 0 ? ` (input lines 1-${committedLines})` : ''}; they are in the journal and queryable, and the next writer (or \`elacsym wal replay\`) builds their segment`,
       {
-        hint: `resume with --skip-lines ${committedLines}${opts.resumeKey ? ' or --resume' : ''}`,
+        hint: resumeWith(committedLines),
         details: { committed: s.committed, lines: committedLines },
       },
     );
@@ -289,9 +302,9 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
   const noSpaceInJournal = (e: unknown): unknown => {
     const env = isElacsymError(e, 'NO_SPACE') ? e : envError(e, undefined, 'committing a batch to the journal');
     if (env?.code !== 'NO_SPACE') return e;
-    return new ElacsymError('NO_SPACE', `${env.message}; ${s.committed} documents from input lines 1-${committedLines} were committed, nothing after`, {
+    return new ElacsymError('NO_SPACE', `${env.message}; ${committedSoFar()}, nothing after`, {
       cause: e,
-      hint: `free disk space, then resume with --skip-lines ${committedLines}${opts.resumeKey ? ' (or --resume)' : ''}`,
+      hint: `free disk space, then ${resumeWith(committedLines)}`,
       details: { ...env.details, committed: s.committed, committed_lines: committedLines },
     });
   };
@@ -303,7 +316,7 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
       `${env.message}; all ${s.committed} documents from input lines 1-${committedLines} were committed to the journal (durable and queryable), but their segment could not be written`,
       {
         cause: e,
-        hint: `free disk space, then run \`elacsym wal replay ${writer.name}\` to build the segment${committedLines < lineNo ? `, and resume the import with --skip-lines ${committedLines}` : ''}`,
+        hint: `free disk space, then run \`elacsym wal replay ${writer.name}\` to build the segment${committedLines < lineNo ? `, and ${resumeWith(committedLines, false)}` : ''}`,
         details: { ...env.details, committed: s.committed, committed_lines: committedLines },
       },
     );
@@ -392,8 +405,8 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
 
   const reject = (line: number, raw: Buffer, err: ElacsymError) => {
     if (onError === 'fail') {
-      throw new ElacsymError('INVALID_DOCUMENT', `${err.message}; ${s.committed} documents from input lines 1-${committedLines} were committed, nothing after`, {
-        hint: `fix line ${line} and resume with --skip-lines ${committedLines}${opts.resumeKey ? ' (or --resume)' : ''}, or rerun with --on-error skip --rejects FILE`,
+      throw new ElacsymError('INVALID_DOCUMENT', `${err.message}; ${committedSoFar()}, nothing after`, {
+        hint: `fix line ${line} and ${resumeWith(committedLines)}, or ${skipBadLines}`,
         details: { ...err.details, committed: s.committed, committed_lines: committedLines },
       });
     }
@@ -416,7 +429,7 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
           continue;
         }
         s.read++;
-        reject(lineNo, raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: longer than ${maxLine} bytes (--max-line-bytes)`, { details: { line: lineNo, max_line_bytes: maxLine } }));
+        reject(lineNo, raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: longer than ${maxLine} bytes (${maxLineOption})`, { details: { line: lineNo, max_line_bytes: maxLine } }));
         continue;
       }
       bytes = consumed;
@@ -427,7 +440,7 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
       if (raw.length === 0 || isBlank(raw)) continue;
       s.read++;
       if (raw.length > maxLine) {
-        reject(lineNo, raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: longer than ${maxLine} bytes (--max-line-bytes)`, { details: { line: lineNo, max_line_bytes: maxLine } }));
+        reject(lineNo, raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: longer than ${maxLine} bytes (${maxLineOption})`, { details: { line: lineNo, max_line_bytes: maxLine } }));
         continue;
       }
       let text: string;

@@ -141,6 +141,10 @@ describe('the new routes', () => {
     const b = await json(r);
     expect(b.error.code).toBe('INVALID_DOCUMENT');
     expect(b.error.line).toBe(2);
+    // The hint speaks HTTP: the route's query parameters, not the CLI's flags.
+    expect(b.error.hint).toContain('?skip_lines=0');
+    expect(b.error.hint).toContain('on_error=skip');
+    expect(`${b.error.message} ${b.error.hint}`).not.toMatch(/--[a-z]|lines 1-0/);
   });
 
   it('an import that is not NDJSON is 415, not an empty import', async () => {

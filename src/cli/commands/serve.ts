@@ -87,7 +87,7 @@ export default async function serve(_args: string[], o: Record<string, unknown>,
     };
     // The CLI's interrupt handlers (../interrupt.ts) abort this signal on the first SIGTERM/SIGINT; a
     // second signal exits 130 at once, as for every command.
-    const signal = interruptSignal();
+    const signal = interruptSignal('accepting no new connections, finishing the requests in flight and stopping');
     signal.addEventListener('abort', () => stop(/SIG[A-Z]+/.exec(String((signal.reason as Error | undefined)?.message))?.[0] ?? 'signal'), { once: true });
   });
 }

@@ -71,7 +71,7 @@ export async function replay([name]: string[], o: Record<string, unknown>, g: Gl
     segmentDocs: intOpt(o.segmentDocs, '--segment-docs', 1, 100_000_000),
     segmentBytes: segmentBytesFromEnv(),
     // SIGINT/SIGTERM: the segment being built is abandoned, what was flushed stays (INTERRUPTED, 130).
-    signal: interruptSignal(),
+    signal: interruptSignal('committing what was replayed and stopping'),
   });
   try {
     const r = w.recovered!;
