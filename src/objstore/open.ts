@@ -1,7 +1,7 @@
 /**
  * One door from a data-directory argument to an ObjectStore: `s3://bucket/prefix` -> S3ObjectStore (the SDK
  * is loaded here, by dynamic import, only when a URL asks for it), anything else -> LocalObjectStore.
- * The caller (cli/) reads the environment and passes the S3 settings in: the core never reads process.env.
+ * The caller (cli/) reads the environment and passes the S3 settings in: the core never reads the environment.
  */
 import { LocalObjectStore } from './local.js';
 import { isObjectStoreUrl, type ObjectStore, parseS3Url } from './object-store.js';
