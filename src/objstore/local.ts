@@ -7,8 +7,8 @@
  * exactly as `If-None-Match: *` is on S3. `.tmp/` is never listed.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, statSync } from 'node:fs';
-import { link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { closeSync, fsyncSync, openSync, statSync } from 'node:fs';
+import { link, mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ElacsymError } from '../errors.js';
 import { type ByteRange, checkKey, type ListOptions, type ObjectInfo, type ObjectStore } from './object-store.js';
@@ -100,10 +100,9 @@ export class LocalObjectStore implements ObjectStore {
   /** Write the bytes to a fresh fsynced temporary file; returns its path. */
   private async writeTmp(bytes: Uint8Array): Promise<string> {
     const dir = join(this.root, TMP);
-    await mkdir(dir, { recursive: true }).catch((e) => fsError(e, `cannot create ${dir}`));
     const tmp = join(dir, `${process.pid}-${randomBytes(8).toString('hex')}`);
     try {
-      const fh = await open(tmp, 'wx');
+      const fh = await inDir(dir, () => open(tmp, 'wx'));
       try {
         await fh.writeFile(bytes);
         await fh.sync();
@@ -121,9 +120,8 @@ export class LocalObjectStore implements ObjectStore {
     const p = this.path(key);
     const tmp = await this.writeTmp(bytes);
     try {
-      mkdirSync(dirname(p), { recursive: true });
       // link() is atomic and refuses an existing name: the local If-None-Match: *.
-      await link(tmp, p);
+      await inDir(dirname(p), () => link(tmp, p));
       fsyncDir(dirname(p));
       return 'created';
     } catch (e) {
@@ -131,6 +129,7 @@ export class LocalObjectStore implements ObjectStore {
       fsError(e, `cannot create ${p}`);
     } finally {
       await unlink(tmp).catch(() => undefined);
+      await this.prune(join(this.root, TMP));
     }
   }
 
@@ -138,12 +137,13 @@ export class LocalObjectStore implements ObjectStore {
     const p = this.path(key);
     const tmp = await this.writeTmp(bytes);
     try {
-      mkdirSync(dirname(p), { recursive: true });
-      await rename(tmp, p);
+      await inDir(dirname(p), () => rename(tmp, p));
       fsyncDir(dirname(p));
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
       fsError(e, `cannot write ${p}`);
+    } finally {
+      await this.prune(join(this.root, TMP));
     }
   }
 
@@ -186,7 +186,37 @@ export class LocalObjectStore implements ObjectStore {
         if (code === 'ENOENT' || code === 'ENOTDIR') continue;
         fsError(e, `cannot delete ${p}`);
       }
+      await this.prune(dirname(p));
     }
-    // Empty directories are left behind: a concurrent putIfAbsent may be creating a file in one.
+  }
+
+  /**
+   * Remove `dir` and its parents up to the root while they are empty, so deleted keys leave no empty
+   * directories. Safe against a concurrent write into one of them: that write re-creates the directory
+   * (`inDir`) when it vanished under it.
+   */
+  private async prune(dir: string): Promise<void> {
+    for (let d = dir; d.length > this.root.length && d.startsWith(this.root); d = dirname(d)) {
+      try {
+        await rmdir(d);
+      } catch {
+        return; // not empty (or already gone): stop here
+      }
+    }
+  }
+}
+
+/** Run `fn` (an open/link/rename into `dir`), creating `dir` first and again if it vanished meanwhile. */
+async function inDir<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    // Directories created here are made durable too: fsync the parent of each one, from `dir` up.
+    const made = await mkdir(dir, { recursive: true });
+    if (made !== undefined) for (let d = dir; d.length >= made.length; d = dirname(d)) fsyncDir(dirname(d));
+    try {
+      return await fn();
+    } catch (e) {
+      // ENOENT: a concurrent prune removed the (empty) directory between mkdir and fn; bounded retries.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 10) throw e;
+    }
   }
 }
