@@ -17,6 +17,7 @@
  * throttling and 5xx) become STORE_UNAVAILABLE; 403s STORE_ACCESS_DENIED; a missing bucket BUCKET_NOT_FOUND.
  */
 import {
+  CreateBucketCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -71,7 +72,9 @@ export class S3ObjectStore implements ObjectStore {
       maxAttempts: o.maxAttempts ?? 3,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { requestTimeout: o.requestTimeoutMs ?? 30_000, connectionTimeout: o.connectionTimeoutMs ?? 5_000 },
+      // throwOnRequestTimeout: without it the SDK only logs a warning when the time is up and goes on
+      // waiting, so a server that accepts connections but never answers would hang the command forever.
+      requestHandler: { requestTimeout: o.requestTimeoutMs ?? 30_000, connectionTimeout: o.connectionTimeoutMs ?? 5_000, throwOnRequestTimeout: true },
     };
     if (o.endpoint) {
       config.endpoint = o.endpoint;
@@ -97,7 +100,9 @@ export class S3ObjectStore implements ObjectStore {
     if (DENIED.has(name) || status === 403) throw new ElacsymError('STORE_ACCESS_DENIED', `${where}: access denied (${name || status})`, { cause: e });
     // Everything else that is not a client error in the request itself is the store being unavailable:
     // connection refused or reset, timeouts, throttling, 5xx (after the SDK's retries).
-    if (status === undefined || status >= 500 || status === 429 || status === 408 || name === 'SlowDown' || name === 'ConditionalRequestConflict' || status === 409) {
+    if (name === 'BucketAlreadyExists') throw new ElacsymError('STORE_ACCESS_DENIED', `${where}: bucket ${this.bucket} belongs to another account`, { cause: e });
+    // 409 ConditionalRequestConflict / OperationAborted: a concurrent write of the same key; retry later.
+    if (status === undefined || status >= 500 || status === 429 || status === 408 || status === 409 || name === 'SlowDown') {
       throw new ElacsymError('STORE_UNAVAILABLE', `${where}: ${name || 'no response'}${status ? ` (HTTP ${status})` : ''}${s.message ? `: ${s.message}` : ''}`, {
         cause: e,
         details: { status, sdk_error: name || s.code },
@@ -217,7 +222,6 @@ export class S3ObjectStore implements ObjectStore {
 
   /** Test and `doctor` helper: create the bucket (ignored when it exists and is ours). */
   async createBucket(): Promise<void> {
-    const { CreateBucketCommand } = await import('@aws-sdk/client-s3');
     try {
       await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
     } catch (e) {

@@ -3,6 +3,7 @@
  * the real S3-compatible test server (Ceph radosgw, scripts/s3-server). Whatever the engine may rely on is
  * asserted here for both, so a difference between them fails a test instead of a deployment.
  */
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isElacsymError } from '../../../src/errors.js';
 import { LocalObjectStore } from '../../../src/objstore/local.js';
@@ -75,7 +76,7 @@ describe.each(kinds)('object store conformance: %s', (_name, make) => {
     await store.put('list/other', bytes('x'));
     await store.put('list/pother', bytes('x')); // shares the string prefix "list/p" but not "list/p/"
     // pageSize 5 forces five listing requests on S3 (MaxKeys), proving the pagination loop.
-    expect(await (store as S3ObjectStore).list('list/p/', { pageSize: 5 })).toEqual(keys);
+    expect(await store.list('list/p/', { pageSize: 5 })).toEqual(keys);
     expect(await store.list('list/p')).toEqual([...keys, 'list/pother']);
     expect(await store.list('list/p/', { startAfter: 'list/p/019', pageSize: 2 })).toEqual(keys.slice(20));
     expect(await store.list('list/none/')).toEqual([]);
@@ -120,5 +121,21 @@ describe('S3 errors map into the error table', () => {
     await expect(store.get('k')).rejects.toSatisfy((e: unknown) => isElacsymError(e, 'STORE_UNAVAILABLE'));
     await expect(store.putIfAbsent('k', bytes('x'))).rejects.toSatisfy((e: unknown) => isElacsymError(e, 'STORE_UNAVAILABLE'));
     await store.close();
+  });
+
+  it('a server that accepts the connection but never answers is STORE_UNAVAILABLE (the request time limit throws)', async () => {
+    const env = await s3Server();
+    const sockets: Socket[] = [];
+    const silent = createServer((s) => sockets.push(s)); // reads nothing, answers nothing
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const { port } = silent.address() as AddressInfo;
+    const store = new S3ObjectStore({ ...storeOptions(env, 'elacsym-any'), endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1, requestTimeoutMs: 200 });
+    try {
+      await expect(store.get('k')).rejects.toSatisfy((e: unknown) => isElacsymError(e, 'STORE_UNAVAILABLE'));
+    } finally {
+      await store.close();
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
   });
 });
