@@ -16,6 +16,9 @@ export interface S3Env {
   ELACSYM_S3_ENDPOINT: string;
 }
 
+// The SDK warns under Node 20 that its later releases need Node 22 (elacsym pins it): keep test logs clean.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 let started: Promise<S3Env> | undefined;
 
 /** Start the server (or find it running) and return its environment: `export K=V K=V ...` parsed. */
