@@ -150,6 +150,7 @@ export function doctorError(r: DoctorReport): ElacsymError | null {
   if (withCode && r.verdict === 'failed') return new ElacsymError(withCode.code!, `doctor: ${withCode.name} failed on ${r.location}: ${withCode.detail}`);
   const wrong = failed.filter((c) => !c.code);
   return new ElacsymError('STORE_UNSAFE', `${r.location} is not safe to write: ${wrong.map((c) => `${c.name}: ${c.detail}`).join('; ')}`, {
+    hint: 'use another store for elacsym data: one that refuses a conditional create of an existing key (HTTP 412), as AWS S3 and Ceph radosgw do; this one could lose commits',
     details: { checks: wrong.map((c) => c.name) },
   });
 }

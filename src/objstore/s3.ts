@@ -41,7 +41,10 @@ export interface S3StoreOptions {
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** Attempts per request, first included (default 3). */
   maxAttempts?: number;
-  /** Time limit of one request attempt, and of establishing its connection (default 30 s / 5 s). */
+  /**
+   * Time limit of one request attempt up to the response's headers (the upload of a PUT's body included,
+   * the download of a GET's body not), and of establishing its connection (default 30 s / 5 s).
+   */
   requestTimeoutMs?: number;
   connectionTimeoutMs?: number;
 }
