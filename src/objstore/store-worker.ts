@@ -73,6 +73,9 @@ function reply(r: WireReply, transfer: ArrayBuffer[] = []): void {
   Atomics.notify(flag, 0);
 }
 
+// Ready: the calling thread waits for this before its first request (see SyncObjectStore.start).
+reply({ id: 0, ok: true, value: 'ready' });
+
 port.on('message', (req: WireRequest) => {
   run(req).then(
     (value) => {

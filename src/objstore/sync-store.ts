@@ -70,6 +70,9 @@ function fromWire(w: WireError): Error {
   return e;
 }
 
+/** Bound on a worker's start (loading the SDK takes ~0.3 s here). */
+const STARTUP_TIMEOUT_MS = 30_000;
+
 export interface SyncObjectStoreOptions {
   /** Longest wait for one call, in ms (default 120 s: above the SDK's own bound of 3 attempts x 30 s). */
   timeoutMs?: number;
@@ -80,6 +83,7 @@ export class SyncObjectStore {
   private worker: Worker | undefined;
   private port: MessagePort | undefined;
   private readonly flag = new Int32Array(new SharedArrayBuffer(4));
+  /** Reply id 0 is the worker's 'ready'. */
   private nextId = 1;
   readonly timeoutMs: number;
 
@@ -94,10 +98,30 @@ export class SyncObjectStore {
   private start(): MessagePort {
     if (this.port) return this.port;
     const { port1, port2 } = new MessageChannel();
-    this.worker = new Worker(workerUrl(), { workerData: { spec: this.spec, port: port2, flag: this.flag }, transferList: [port2] });
+    // The worker inherits the process's execArgv; `--input-type` (a `node -e` script) would make it fail to
+    // load its own file, so it is dropped. The worker loads no user code that other flags could concern.
+    const execArgv: string[] = [];
+    for (let i = 0; i < process.execArgv.length; i++) {
+      const a = process.execArgv[i]!;
+      if (a === '--input-type') i++;
+      else if (!a.startsWith('--input-type=')) execArgv.push(a);
+    }
+    Atomics.store(this.flag, 0, 0);
+    this.worker = new Worker(workerUrl(), { workerData: { spec: this.spec, port: port2, flag: this.flag }, transferList: [port2], execArgv });
     this.worker.unref();
     port1.unref();
     this.port = port1;
+    // A worker that cannot start dies silently while this thread waits: its 'error' event needs the event
+    // loop this thread is blocking. So it says 'ready' (reply id 0) first, awaited with a bound of its own.
+    try {
+      this.await(0, Math.min(this.timeoutMs, STARTUP_TIMEOUT_MS), 'start');
+    } catch (e) {
+      this.close();
+      if (e instanceof ElacsymError && e.code === 'STORE_UNAVAILABLE') {
+        throw new ElacsymError('INTERNAL', `the object-store worker did not start within ${Math.min(this.timeoutMs, STARTUP_TIMEOUT_MS)} ms`, { cause: e });
+      }
+      throw e;
+    }
     return port1;
   }
 
@@ -105,9 +129,15 @@ export class SyncObjectStore {
   call(req: Req, transfer: ArrayBuffer[] = []): unknown {
     const port = this.start();
     const id = this.nextId++;
-    const deadline = Date.now() + this.timeoutMs;
     Atomics.store(this.flag, 0, 0);
     port.postMessage({ ...req, id }, transfer);
+    return this.await(id, this.timeoutMs, req.op);
+  }
+
+  /** Block until the reply with this id arrives (its value, or its error rebuilt), or `timeoutMs` passes. */
+  private await(id: number, timeoutMs: number, op: string): unknown {
+    const port = this.port!;
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       // Take every reply already posted; older ones belong to calls that gave up and are dropped.
       for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
@@ -118,8 +148,8 @@ export class SyncObjectStore {
       }
       const left = deadline - Date.now();
       if (left <= 0) {
-        throw new ElacsymError('STORE_UNAVAILABLE', `${req.op} on ${this.describe()}: no answer within ${this.timeoutMs} ms`, {
-          details: { timeout_ms: this.timeoutMs, op: req.op },
+        throw new ElacsymError('STORE_UNAVAILABLE', `${op} on ${this.describe()}: no answer within ${timeoutMs} ms`, {
+          details: { timeout_ms: timeoutMs, op },
         });
       }
       // The worker posts, then raises the flag: reset it before re-checking the port so no wake is lost.
