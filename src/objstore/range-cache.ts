@@ -21,15 +21,16 @@
  * - eviction tolerates files that disappear under it (another process evicted them), and a reader whose
  *   file vanished between finding and reading it simply fetches the block again;
  * - recency is the file's mtime, set on write and refreshed on each disk hit.
- * The size bound is enforced by a directory scan whenever this process's writes since its last scan would
- * push the total it knows about past `maxBytes`; the scan counts every process's files and evicts the
- * least recently used down to a low-water mark (90%), so scans are amortised over many writes. With N
- * processes writing at once the directory can exceed the bound by at most about N x 10% until their next
- * scans. No lock is ever held, least of all across a network call.
+ * The size bound is enforced by a directory scan whenever this process has written 10% of `maxBytes` (at
+ * least a block) since its last scan, or its writes would push the total it knows about past `maxBytes`;
+ * the scan counts every process's files and evicts the least recently used down to a low-water mark (90%),
+ * so scans are amortised over many writes. With N processes writing at once the directory can exceed the
+ * bound by at most about N x 10% until their next scans. No lock is ever held, least of all across a network call.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ElacsymError } from '../errors.js';
 import { crc32 } from '../util/crc32.js';
 import type { ByteRange } from './object-store.js';
 
@@ -115,7 +116,14 @@ export class RangeCache {
     }
     this.maxBytes = o.maxBytes;
     this.memoryBytes = o.memoryBytes ?? 64 << 20;
-    mkdirSync(join(this.dir, TMP), { recursive: true });
+    try {
+      mkdirSync(join(this.dir, TMP), { recursive: true });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw new ElacsymError('PERMISSION_DENIED', `cannot create the cache directory ${this.dir}: ${code}`, { cause: e });
+      if (code === 'ENOSPC' || code === 'EDQUOT') throw new ElacsymError('NO_SPACE', `cannot create the cache directory ${this.dir}: no space left on device`, { cause: e });
+      throw e;
+    }
   }
 
   /** Hit rate over all block lookups so far (0 when there were none). */
@@ -202,9 +210,10 @@ export class RangeCache {
     let file: Buffer;
     try {
       file = readFileSync(p);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw e;
+    } catch {
+      // Not there (never cached, or evicted by any process), or unreadable: the cache costs speed, never
+      // an answer, so the block is fetched instead.
+      return null;
     }
     const data = this.verify(file, this.blockLength(obj, b));
     if (!data) {
@@ -239,6 +248,11 @@ export class RangeCache {
 
   private remember(key: string, data: Uint8Array): void {
     if (this.memoryBytes <= 0 || data.length > this.memoryBytes) return;
+    const old = this.memory.get(key);
+    if (old) {
+      this.memory.delete(key);
+      this.memoryUsed -= old.length;
+    }
     this.memory.set(key, data);
     this.memoryUsed += data.length;
     for (const [k, v] of this.memory) {
@@ -275,7 +289,11 @@ export class RangeCache {
     }
     this.stats.bytesCached += data.length;
     this.writtenSinceScan += HEADER + data.length;
-    if (this.knownBytes === null || this.knownBytes + this.writtenSinceScan > this.maxBytes) this.evict();
+    // Scan when this process's writes since its last scan reach the slack (10 %, at least a block: other
+    // processes' writes become visible, and a fresh process does not scan a large directory at its first
+    // miss), or when what it knows says the bound is passed.
+    const slack = Math.max(this.blockSize + HEADER, Math.floor(this.maxBytes / 10));
+    if (this.writtenSinceScan >= slack || (this.knownBytes !== null && this.knownBytes + this.writtenSinceScan > this.maxBytes)) this.evict();
   }
 
   /**
