@@ -211,6 +211,31 @@ describe('synchronous bridge to the store', () => {
     expect((err as { details: { timeout_ms?: number } }).details.timeout_ms).toBe(1500);
   });
 
+  it('a reply that arrives after its call gave up is dropped: the next call gets its own answer', async () => {
+    // A stand-in HTTP endpoint in a child process (this thread is blocked while it must answer): it holds
+    // the first request, and answers it (size 111) only when the second arrives, then the second (222).
+    const server = `
+      const http = require('node:http');
+      let held = null;
+      const answer = (res, n) => { res.writeHead(200, { 'Content-Length': String(n), ETag: '"e' + n + '"' }); res.end(); };
+      const srv = http.createServer((req, res) => {
+        if (!held) { held = res; return; }
+        answer(held, 111);
+        answer(res, 222);
+      });
+      srv.listen(0, '127.0.0.1', () => process.stdout.write(srv.address().port + '\\n'));
+    `;
+    const child = spawn(process.execPath, ['-e', server], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const port = await new Promise<number>((resolve) => child.stdout.on('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+      const s = segStore(tmpDir('elacsym-cache-'), 10, 0, { endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1, requestTimeoutMs: 600_000 }, 1500);
+      expect(() => s.size('seg-a.idx')).toThrow(expect.objectContaining({ code: 'STORE_UNAVAILABLE' }));
+      expect(s.size('seg-b.idx')).toBe(222);
+    } finally {
+      child.kill();
+    }
+  });
+
   it('errors keep their codes across the bridge: a missing bucket, refused credentials', () => {
     const noBucket = segStore(tmpDir('elacsym-cache-'), 10, 0, { bucket: 'elacsym-no-such-bucket-s3c' });
     expect(() => noBucket.list()).toThrow(expect.objectContaining({ code: 'BUCKET_NOT_FOUND' }));
