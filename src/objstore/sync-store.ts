@@ -107,8 +107,18 @@ export class SyncObjectStore {
       else if (!a.startsWith('--input-type=')) execArgv.push(a);
     }
     Atomics.store(this.flag, 0, 0);
-    this.worker = new Worker(workerUrl(), { workerData: { spec: this.spec, port: port2, flag: this.flag }, transferList: [port2], execArgv });
-    this.worker.unref();
+    const worker = new Worker(workerUrl(), { workerData: { spec: this.spec, port: port2, flag: this.flag }, transferList: [port2], execArgv });
+    this.worker = worker;
+    worker.unref();
+    // A worker that died (seen whenever the event loop runs between calls, e.g. in `serve`) is replaced
+    // at the next call instead of costing every later call its whole bound.
+    worker.on('exit', () => {
+      if (this.worker !== worker) return;
+      this.worker = undefined;
+      this.port?.close();
+      this.port = undefined;
+    });
+    worker.on('error', () => undefined); // reported through the calls that fail; never an uncaught error
     port1.unref();
     this.port = port1;
     // A worker that cannot start dies silently while this thread waits: its 'error' event needs the event

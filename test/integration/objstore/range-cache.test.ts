@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isElacsymError } from '../../../src/errors.js';
+import type { Worker } from 'node:worker_threads';
 import type { S3StoreOptions } from '../../../src/objstore/s3.js';
+import { SyncObjectStore } from '../../../src/objstore/sync-store.js';
 import { ObjectSegmentStore } from '../../../src/storage/object-segment-store.js';
 import { cleanupTmp, ROOT, tmpDir } from '../../helpers/cli.js';
 import { freshS3Store, storeOptions } from '../../helpers/s3.js';
@@ -233,6 +235,22 @@ describe('synchronous bridge to the store', () => {
       expect(s.size('seg-b.idx')).toBe(222);
     } finally {
       child.kill();
+    }
+  });
+
+  it('a worker that died is replaced at the next call (no call waits out its bound on a dead worker)', async () => {
+    const root = tmpDir('elacsym-bridge-');
+    writeFileSync(join(root, 'x'), 'abc');
+    const bridge = new SyncObjectStore({ kind: 'local', root }, { timeoutMs: 20_000 });
+    try {
+      expect(bridge.head('x')).toMatchObject({ size: 3 });
+      const worker = (bridge as unknown as { worker: Worker }).worker;
+      const exited = new Promise((resolve) => worker.once('exit', resolve));
+      await worker.terminate();
+      await exited;
+      expect(bridge.head('x')).toMatchObject({ size: 3 });
+    } finally {
+      bridge.close();
     }
   });
 
