@@ -4,6 +4,7 @@
 //   dist/elacsym.cjs     the whole CLI as one CommonJS bundle (commander included; native addons, wasm
 //                        and ESM-only packages stay external and are loaded lazily by import())
 //   dist/ivf-worker.mjs  the IVF build worker (a thread needs a file of its own)
+//   dist/store-worker.mjs  the object-store worker behind synchronous reads of s3:// segments
 //   dist/server.mjs, dist/query-worker.mjs, dist/write-worker.mjs  `elacsym serve` and its threads (serve only)
 //   dist/ui/*.mjs        ink screens, ES modules because ink is ESM-only (loaded only on a terminal)
 //   dist/elacsym.cjs.cache  V8 code cache of the bundle, produced by a warm-up run of a real query
@@ -80,6 +81,18 @@ await build({
   entryPoints: { server: 'src/server/app.ts', 'query-worker': 'src/server/query-worker.ts', 'write-worker': 'src/server/write-worker.ts' },
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external,
+  logLevel: 'warning',
+});
+
+// The object-store worker thread behind synchronous reads of s3:// segments (src/objstore/sync-store.ts).
+await build({
+  entryPoints: ['src/objstore/store-worker.ts'],
+  outfile: 'dist/store-worker.mjs',
   bundle: true,
   format: 'esm',
   platform: 'node',

@@ -14,8 +14,9 @@
  *   callers tell "gone" (a compaction retired it, or damage) from an environment failure.
  * - `list` returns only plain objects (never directories), in no particular order.
  *
- * Reads are synchronous (`ByteSource`): the query engine reads ranges in place. An implementation over a
- * network store serves them from a local cache it fills before the engine reads (not built yet).
+ * Reads are synchronous (`ByteSource`): the query engine reads ranges in place. The implementation over
+ * object storage (storage/object-segment-store.ts) serves them from a local range cache and fetches what
+ * is missing through a worker thread the caller waits for (objstore/sync-store.ts).
  */
 import { closeSync, fstatSync, openSync, readdirSync, readSync, rmSync } from 'node:fs';
 import { join } from 'node:path';

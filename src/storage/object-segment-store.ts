@@ -1,0 +1,150 @@
+/**
+ * `SegmentStore` on object storage (issue 14): segment and index files are immutable objects under a
+ * prefix of an ObjectStore (an S3-compatible bucket, or a local directory through the same port), read
+ * synchronously through a worker-thread bridge (objstore/sync-store.ts) and a local range cache
+ * (objstore/range-cache.ts). It lives in storage/ because it implements storage's port; the object-store
+ * machinery stays in objstore/.
+ *
+ * How it keeps the SegmentStore contract (storage/segment-store.ts), and where object storage differs:
+ * - `put` is a conditional create (`If-None-Match: *`) of the whole object: atomic and durable once the
+ *   store acknowledges it. A name that exists already is accepted when its bytes are identical (a retried
+ *   put), and refused (INTERNAL: names are never reused with other bytes) otherwise.
+ * - `open` costs one HEAD (size and ETag; the cache identity includes both, so a changed object can never be
+ *   served from old blocks); a missing object is an error with `code === 'ENOENT'`, as on a local disk.
+ * - Reads go through the cache: only missing blocks are fetched, each run of consecutive ones as one ranged
+ *   GET, all runs of one read in parallel.
+ * - After `remove`, an object opened before stays readable ONLY for what is cached (disk or memory) or
+ *   fetched before the delete reached the store; a read that needs a block fetched afterwards fails with
+ *   `code === 'ENOENT'`. On a local disk an open descriptor keeps the whole file. Object storage has no
+ *   such thing: garbage collection must therefore keep removed objects for a grace period longer than the
+ *   longest query (issue 14's GC design), which is what gives readers the snapshot guarantee there.
+ * - `list` returns the object names directly under the prefix (no "subdirectories"), like readdir.
+ */
+import { ElacsymError } from '../errors.js';
+import { type CachedObjectRef, objectId, RangeCache, type RangeCacheOptions } from '../objstore/range-cache.js';
+import { type StoreSpec, SyncObjectStore } from '../objstore/sync-store.js';
+import type { ByteSource } from '../util/bytes.js';
+import type { ReadableObject, SegmentStore } from './segment-store.js';
+
+function enoent(path: string, syscall: string): NodeJS.ErrnoException {
+  const e = new Error(`ENOENT: no such object, ${syscall} '${path}'`) as NodeJS.ErrnoException;
+  e.code = 'ENOENT';
+  e.errno = -2;
+  e.syscall = syscall;
+  e.path = path;
+  return e;
+}
+
+function checkName(name: string): void {
+  if (name === '' || name.includes('/') || name === '.' || name === '..') throw new ElacsymError('INTERNAL', `invalid segment object name "${name}"`);
+}
+
+export interface ObjectSegmentStoreOptions {
+  /** The store holding the objects. Its prefix (S3) or root (local) is where the objects are. */
+  store: StoreSpec;
+  /** The local range cache, or the options to make one. */
+  cache: RangeCache | RangeCacheOptions;
+  /** Bound on every call to the store (default: SyncObjectStore's). */
+  timeoutMs?: number;
+}
+
+export class ObjectSegmentStore implements SegmentStore {
+  readonly location: string;
+  readonly cache: RangeCache;
+  private readonly remote: SyncObjectStore;
+
+  constructor(o: ObjectSegmentStoreOptions) {
+    this.remote = new SyncObjectStore(o.store, o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs });
+    this.cache = o.cache instanceof RangeCache ? o.cache : new RangeCache(o.cache);
+    this.location = o.store.kind === 'local' ? o.store.root : `s3://${o.store.options.bucket}/${o.store.options.prefix ?? ''}`;
+  }
+
+  pathOf(name: string): string {
+    return this.location.endsWith('/') ? `${this.location}${name}` : `${this.location}/${name}`;
+  }
+
+  open(name: string): ReadableObject {
+    checkName(name);
+    const info = this.remote.head(name);
+    const path = this.pathOf(name);
+    if (!info) throw enoent(path, 'open');
+    const ref: CachedObjectRef = { id: objectId(this.location, name, info.size, info.etag), size: info.size };
+    return new CachedObject(path, ref, 0, info.size, (offset, length) =>
+      this.cache.read(ref, offset, length, (ranges) => this.remote.getRanges(name, ranges), {
+        gone: () => enoent(path, 'read'),
+        short: (at) =>
+          new ElacsymError('CORRUPT_SEGMENT', `${path}: the object ends at byte ${at}, before the ${info.size} bytes it had when opened`, { details: { path } }),
+      }),
+    );
+  }
+
+  size(name: string): number | null {
+    checkName(name);
+    return this.remote.head(name)?.size ?? null;
+  }
+
+  put(name: string, chunks: readonly Uint8Array[]): void {
+    checkName(name);
+    const bytes = Buffer.concat(chunks);
+    if (this.remote.putIfAbsent(name, bytes) === 'created') return;
+    // The name exists: fine if it holds these very bytes (a put retried after a lost response).
+    const existing = this.remote.get(name);
+    if (existing && Buffer.from(existing.buffer, existing.byteOffset, existing.byteLength).equals(bytes)) return;
+    throw new ElacsymError('INTERNAL', `${this.pathOf(name)} exists with different bytes: segment objects are immutable and their names never reused`, {
+      details: { path: this.pathOf(name) },
+    });
+  }
+
+  list(): string[] {
+    try {
+      return this.remote.list('').filter((k) => !k.includes('/'));
+    } catch (e) {
+      // A local store whose directory does not exist yet holds nothing (as LocalSegmentStore says).
+      if (e instanceof ElacsymError && e.code === 'DATA_DIR_NOT_FOUND') return [];
+      throw e;
+    }
+  }
+
+  remove(name: string): void {
+    checkName(name);
+    // Cached blocks stay: readers that hold the object may still need them; LRU eviction retires them.
+    this.remote.delete([name]);
+  }
+
+  /** Stop the bridge's worker thread. The store may still be used afterwards (a new worker starts). */
+  close(): void {
+    this.remote.close();
+  }
+}
+
+/** An object opened through the cache; a slice is a view with its own base. Nothing to release. */
+class CachedObject implements ReadableObject {
+  constructor(
+    readonly path: string,
+    private readonly ref: CachedObjectRef,
+    private readonly base: number,
+    readonly length: number,
+    private readonly readAt: (offset: number, length: number) => Uint8Array,
+  ) {}
+
+  read(offset: number, length: number): Uint8Array {
+    if (offset < 0 || length < 0 || offset + length > this.length) {
+      throw new RangeError(`read of [${offset}, ${offset + length}) outside a source of ${this.length} bytes`);
+    }
+    return this.readAt(this.base + offset, length);
+  }
+
+  slice(offset: number, length: number): ByteSource {
+    if (offset < 0 || length < 0 || offset + length > this.length) {
+      throw new RangeError(`slice [${offset}, ${offset + length}) outside a source of ${this.length} bytes`);
+    }
+    return new CachedObject(this.path, this.ref, this.base + offset, length, this.readAt);
+  }
+
+  close(): void {}
+}
+
+/** The segment store of a namespace whose segments are the objects under `store` (see the class). */
+export function openObjectSegmentStore(o: ObjectSegmentStoreOptions): ObjectSegmentStore {
+  return new ObjectSegmentStore(o);
+}
