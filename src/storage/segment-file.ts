@@ -56,10 +56,34 @@ export interface SectionInfo {
 
 /** CRC-32 of each `blockBytes` slice of `bytes` (the last one may be shorter), as u32 little-endian. */
 export function blockChecksums(bytes: Uint8Array, blockBytes = SEGMENT_BLOCK_BYTES): Uint8Array {
-  const n = Math.ceil(bytes.length / blockBytes);
+  return blockChecksumsOfChunks([bytes], blockBytes);
+}
+
+/** blockChecksums of the bytes `chunks` hold in order (a file written in pieces, never joined in memory). */
+export function blockChecksumsOfChunks(chunks: readonly Uint8Array[], blockBytes = SEGMENT_BLOCK_BYTES): Uint8Array {
+  let total = 0;
+  for (const c of chunks) total += c.length;
+  const n = Math.ceil(total / blockBytes);
   const out = new Uint8Array(4 * n);
   const dv = new DataView(out.buffer);
-  for (let b = 0; b < n; b++) dv.setUint32(4 * b, crc32(bytes.subarray(b * blockBytes, Math.min(bytes.length, (b + 1) * blockBytes))), true);
+  let b = 0;
+  let crc = 0;
+  let filled = 0; // bytes of block b seen so far
+  for (const c of chunks) {
+    let at = 0;
+    while (at < c.length) {
+      const take = Math.min(blockBytes - filled, c.length - at);
+      crc = crc32(c.subarray(at, at + take), crc);
+      at += take;
+      filled += take;
+      if (filled === blockBytes) {
+        dv.setUint32(4 * b++, crc, true);
+        crc = 0;
+        filled = 0;
+      }
+    }
+  }
+  if (filled > 0) dv.setUint32(4 * b, crc, true);
   return out;
 }
 

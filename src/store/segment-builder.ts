@@ -14,13 +14,15 @@ import { encodeAttributeShapes, encodeColumn } from '../index/filter/columns.js'
 import { createAnalyzer } from '../index/fulltext/analyzer.js';
 import { buildFieldIndex } from '../index/fulltext/postings.js';
 import { buildIvf } from '../index/vector/ivf.js';
-import { writeSegmentParquet } from '../storage/parquet.js';
-import { blockChecksums, buildSegmentFile, encodeStringTable } from '../storage/segment-file.js';
+import { writeSegmentParquetChunks } from '../storage/parquet.js';
+import { blockChecksumsOfChunks, buildSegmentFile, encodeStringTable } from '../storage/segment-file.js';
 import { crc32 } from '../util/crc32.js';
 import type { SegmentStore } from '../storage/segment-store.js';
 
 export interface BuiltSegment {
-  parquet: Uint8Array;
+  /** The Parquet file's bytes in order, as its writer produced them (never joined into one array). */
+  parquet: Uint8Array[];
+  parquetBytes: number;
   index: Uint8Array[];
   docCount: number;
 }
@@ -40,17 +42,17 @@ export async function buildSegment(docs: readonly Doc[], schema: Schema, seed: n
   // The caller may stop awaiting (interrupt) before the IVF promise settles: never leave it unhandled.
   ivf?.catch(() => undefined);
   onPhase?.('parquet');
-  const { bytes: parquet, vectorLocator } = await writeSegmentParquet(docs, schema);
+  const { chunks: parquet, size: parquetBytes, vectorLocator } = await writeSegmentParquetChunks(docs, schema);
   const sections = buildSections(docs, schema, onPhase);
   // Vectors are stored once, in the Parquet file: the index file says where each one is (`vecloc`) and
   // carries the block checksums of the Parquet file (`parquet-crc`), so a query reads one vector by range
   // and verifies the blocks it touches (see SegmentHandle.vectorOf).
-  if (vectorLocator) sections.push({ name: 'vecloc', bytes: vectorLocator }, { name: 'parquet-crc', bytes: blockChecksums(parquet) });
+  if (vectorLocator) sections.push({ name: 'vecloc', bytes: vectorLocator }, { name: 'parquet-crc', bytes: blockChecksumsOfChunks(parquet) });
   if (ivf) {
     onPhase?.('vectors');
     sections.push({ name: 'ivf', bytes: await ivf });
   }
-  return { parquet, index: buildSegmentFile(sections), docCount: docs.length };
+  return { parquet, parquetBytes, index: buildSegmentFile(sections), docCount: docs.length };
 }
 
 interface PackedVectors {
@@ -84,7 +86,9 @@ function startIvf(v: PackedVectors, schema: Schema, seed: number, signal?: Abort
   const url = [new URL('./ivf-worker.mjs', import.meta.url), new URL('./ivf-worker.js', import.meta.url)].find((u) => existsSync(fileURLToPath(u)));
   if (ords.length < WORKER_MIN_VECTORS || !url) return inline();
   return new Promise<Uint8Array>((resolve, reject) => {
-    const w = new Worker(url, { workerData: { vectors: packed, ords, dim: schema.vector_dim, metric: schema.vector_metric, seed } });
+    // Transferred, not copied: the packed vectors are the worker's alone from here (a copy cost one more
+    // float32 array of every vector of the segment while the Parquet file was being written).
+    const w = new Worker(url, { workerData: { vectors: packed, ords, dim: schema.vector_dim, metric: schema.vector_metric, seed }, transferList: [packed.buffer as ArrayBuffer, ords.buffer as ArrayBuffer] });
     // An interrupt ends the build at once: the worker is the long part, and nothing it makes is committed.
     const onAbort = () => {
       reject(new ElacsymError('INTERRUPTED', 'interrupted while building a vector index'));
@@ -187,7 +191,7 @@ export async function writeSegment(
   const built = await buildSegment(docs, schema, id, hooks.onPhase, hooks.signal);
   const parquet = segmentFileName(id, 'parquet');
   const idx = segmentFileName(id, 'idx');
-  store.put(parquet, [built.parquet]);
+  store.put(parquet, built.parquet);
   hooks.afterParquet?.();
   store.put(idx, built.index);
   hooks.afterIndex?.();
@@ -197,5 +201,7 @@ export async function writeSegment(
     indexCrc = crc32(c, indexCrc);
     indexBytes += c.length;
   }
-  return { id, parquet, idx, parquetBytes: built.parquet.length, parquetCrc: crc32(built.parquet), indexBytes, indexCrc, docCount: docs.length };
+  let parquetCrc = 0;
+  for (const c of built.parquet) parquetCrc = crc32(c, parquetCrc);
+  return { id, parquet, idx, parquetBytes: built.parquetBytes, parquetCrc, indexBytes, indexCrc, docCount: docs.length };
 }
