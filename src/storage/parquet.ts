@@ -165,7 +165,16 @@ interface ColumnSource {
  * file (its concatenation). The bytes are the same as building the whole table and slicing it: the Arrow
  * schema is made once and every row group's record batch uses it; the located vectors are checked against the documents' own vectors.
  */
-export async function writeSegmentParquetChunks(docs: readonly Doc[], schema: Schema, options: { codec?: 'SNAPPY' | 'ZSTD'; rowsPerGroup?: number } = {}): Promise<SegmentParquetChunks> {
+export async function writeSegmentParquetChunks(
+  docs: readonly Doc[],
+  schema: Schema,
+  options: {
+    codec?: 'SNAPPY' | 'ZSTD';
+    rowsPerGroup?: number;
+    /** Called after each row group's Arrow data went into the writer (the memory-bound test samples there). */
+    onRowGroup?: (firstRow: number, rows: number) => void;
+  } = {},
+): Promise<SegmentParquetChunks> {
   const { arrow, pq } = await load();
   const n = docs.length;
   const dim = schema.vector_dim;
@@ -329,17 +338,14 @@ export async function writeSegmentParquetChunks(docs: readonly Doc[], schema: Sc
   // The Arrow schema of the whole segment, shared by every row group's record batch: what
   // `new Table({...whole columns})` gave before, every field nullable (arrow-js calls a column nullable
   // when it has no nulls or a validity bitmap, so all of ours), which the Parquet schema and the bytes follow.
-  const firstGroup = columns.map((c) => c.slice(0, Math.min(n, R)));
-  const arrowSchema = new arrow.Schema(columns.map((c, k) => new arrow.Field(c.name, firstGroup[k]!.type, true)));
-  let pending: import('apache-arrow').Data[] | null = firstGroup;
+  const arrowSchema = new arrow.Schema(columns.map((c) => new arrow.Field(c.name, c.slice(0, 0).type, true)));
   const tableOf = (from: number, to: number): import('apache-arrow').Table => {
-    const datas: import('apache-arrow').Data[] = from === 0 && pending ? pending : columns.map((c) => c.slice(from, to));
-    pending = null;
+    const datas = columns.map((c) => c.slice(from, to));
     if (n === 0) return new arrow.Table(Object.fromEntries(columns.map((c, k) => [c.name, arrow.makeVector(datas[k]!)])));
     const struct = arrow.makeData({ type: new arrow.Struct(arrowSchema.fields), length: to - from, nullCount: 0, children: datas });
     return new arrow.Table(arrowSchema, [new arrow.RecordBatch(arrowSchema, struct)]);
   };
-  const chunks = await writeByRowGroups(arrow, pq, n, tableOf, R, b.build());
+  const chunks = await writeByRowGroups(arrow, pq, n, tableOf, R, b.build(), options.onRowGroup);
   let size = 0;
   for (const c of chunks) size += c.length;
 
@@ -418,6 +424,7 @@ async function writeByRowGroups(
   tableOf: (from: number, to: number) => import('apache-arrow').Table,
   rowsPerGroup: number,
   props: import('parquet-wasm').WriterProperties,
+  onRowGroup?: (firstRow: number, rows: number) => void,
 ): Promise<Uint8Array[]> {
   let next = 0;
   // WebAssembly objects are freed explicitly: left to the garbage collector's finalizers they kept their
@@ -440,14 +447,16 @@ async function writeByRowGroups(
         controller.close();
         return;
       }
-      const wasm = pq.Table.fromIPCStream(arrow.tableToIPC(tableOf(next, Math.min(numRows, next + rowsPerGroup)), 'stream'));
-      next += rowsPerGroup;
+      const end = Math.min(numRows, next + rowsPerGroup);
+      const wasm = pq.Table.fromIPCStream(arrow.tableToIPC(tableOf(next, end), 'stream'));
       const rbs = wasm.recordBatches();
       wasm.free();
       for (const rb of rbs) {
         batches_.push(rb);
         controller.enqueue(rb);
       }
+      onRowGroup?.(next, end - next);
+      next = end;
     },
   });
   const out = await pq.transformParquetStream(batches, props);

@@ -12,48 +12,17 @@ import { idKey } from '../model/document.js';
 import { ownValue } from '../model/schema.js';
 import { encodeAttributeShapes, encodeColumn } from '../index/filter/columns.js';
 import { createAnalyzer } from '../index/fulltext/analyzer.js';
-import { buildFieldIndex } from '../index/fulltext/postings.js';
+import { FieldIndexBuilder } from '../index/fulltext/postings.js';
 import { buildIvf } from '../index/vector/ivf.js';
 import { writeSegmentParquetChunks } from '../storage/parquet.js';
 import { blockChecksumsOfChunks, buildSegmentFile, encodeStringTable } from '../storage/segment-file.js';
 import { crc32 } from '../util/crc32.js';
 import type { SegmentStore } from '../storage/segment-store.js';
 
-export interface BuiltSegment {
-  /** The Parquet file's bytes in order, as its writer produced them (never joined into one array). */
-  parquet: Uint8Array[];
-  parquetBytes: number;
-  index: Uint8Array[];
-  docCount: number;
-}
-
 export type BuildPhase = 'parquet' | 'fulltext' | 'vectors' | 'columns';
 
 /** Below this many vectors the IVF index is built inline: a worker's start-up would cost more. */
 const WORKER_MIN_VECTORS = 5000;
-
-/**
- * Both cores: the IVF build (the most expensive part) runs in a worker thread while this thread writes
- * the Parquet file, the attribute sections and the full-text postings.
- */
-export async function buildSegment(docs: readonly Doc[], schema: Schema, seed: number, onPhase?: (p: BuildPhase) => void, signal?: AbortSignal): Promise<BuiltSegment> {
-  const vec = packVectors(docs, schema.vector_dim);
-  const ivf = vec ? startIvf(vec, schema, seed, signal) : null;
-  // The caller may stop awaiting (interrupt) before the IVF promise settles: never leave it unhandled.
-  ivf?.catch(() => undefined);
-  onPhase?.('parquet');
-  const { chunks: parquet, size: parquetBytes, vectorLocator } = await writeSegmentParquetChunks(docs, schema);
-  const sections = buildSections(docs, schema, onPhase);
-  // Vectors are stored once, in the Parquet file: the index file says where each one is (`vecloc`) and
-  // carries the block checksums of the Parquet file (`parquet-crc`), so a query reads one vector by range
-  // and verifies the blocks it touches (see SegmentHandle.vectorOf).
-  if (vectorLocator) sections.push({ name: 'vecloc', bytes: vectorLocator }, { name: 'parquet-crc', bytes: blockChecksumsOfChunks(parquet) });
-  if (ivf) {
-    onPhase?.('vectors');
-    sections.push({ name: 'ivf', bytes: await ivf });
-  }
-  return { parquet, parquetBytes, index: buildSegmentFile(sections), docCount: docs.length };
-}
 
 interface PackedVectors {
   /** The vectors of the documents that have one, row-major. */
@@ -151,12 +120,13 @@ function buildSections(docs: readonly Doc[], schema: Schema, onPhase?: (p: Build
   for (const [name, def] of Object.entries(schema.attributes).sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (!def.full_text) continue;
     const analyzer = createAnalyzer(def.full_text);
-    const tokens = new Array(n);
+    // Each document's tokens go into the builder as they are made (never a whole segment's Token objects).
+    const field = new FieldIndexBuilder(n);
     for (let i = 0; i < n; i++) {
       const v = ownValue(docs[i]!.attributes, name);
-      tokens[i] = typeof v === 'string' || Array.isArray(v) ? analyzer.analyzeValue(v) : null;
+      field.add(typeof v === 'string' || Array.isArray(v) ? analyzer.analyzeValue(v) : null);
     }
-    sections.push({ name: `ft:${name}`, bytes: buildFieldIndex(tokens) });
+    sections.push({ name: `ft:${name}`, bytes: field.finish() });
   }
 
   return sections;
@@ -180,6 +150,13 @@ export const segmentFileName = (id: number, ext: 'parquet' | 'idx') => `seg-${St
  * Build a segment and write its two files into `store`, each atomically (see SegmentStore.put), Parquet
  * first. Nothing refers to them until the caller's manifest transaction does, so a crash
  * anywhere in here leaves only orphans for the garbage collector.
+ *
+ * Both cores: the IVF build (the most expensive part) runs in a worker thread while this thread writes
+ * the Parquet file, the attribute sections and the full-text postings.
+ *
+ * Memory: the Parquet file is written to the store as soon as it is made, before the index file's
+ * sections are built, so its bytes (~60 MB for 100k x 128) are not held through that phase. The order of
+ * the two files and of the hooks (fail points) is unchanged: the Parquet file, then the index file.
  */
 export async function writeSegment(
   store: SegmentStore,
@@ -188,20 +165,45 @@ export async function writeSegment(
   schema: Schema,
   hooks: { onPhase?: (p: BuildPhase) => void; afterParquet?: () => void; afterIndex?: () => void; signal?: AbortSignal } = {},
 ): Promise<SegmentFiles> {
-  const built = await buildSegment(docs, schema, id, hooks.onPhase, hooks.signal);
+  const { onPhase, signal } = hooks;
+  const vec = packVectors(docs, schema.vector_dim);
+  const ivf = vec ? startIvf(vec, schema, id, signal) : null;
+  // The caller may stop awaiting (interrupt) before the IVF promise settles: never leave it unhandled.
+  ivf?.catch(() => undefined);
+  onPhase?.('parquet');
   const parquet = segmentFileName(id, 'parquet');
   const idx = segmentFileName(id, 'idx');
-  store.put(parquet, built.parquet);
+  let written = await writeSegmentParquetChunks(docs, schema);
+  const parquetBytes = written.size;
+  let parquetCrc = 0;
+  for (const c of written.chunks) parquetCrc = crc32(c, parquetCrc);
+  // Vectors are stored once, in the Parquet file: the index file says where each one is (`vecloc`) and
+  // carries the block checksums of the Parquet file (`parquet-crc`), so a query reads one vector by range
+  // and verifies the blocks it touches (see SegmentHandle.vectorOf).
+  const vectorSections = written.vectorLocator
+    ? [
+        { name: 'vecloc', bytes: written.vectorLocator },
+        { name: 'parquet-crc', bytes: blockChecksumsOfChunks(written.chunks) },
+      ]
+    : [];
+  store.put(parquet, written.chunks);
+  written = { ...written, chunks: [] }; // the file's bytes are on disk now: let them go
   hooks.afterParquet?.();
-  store.put(idx, built.index);
+
+  const sections = buildSections(docs, schema, onPhase);
+  sections.push(...vectorSections);
+  if (ivf) {
+    onPhase?.('vectors');
+    sections.push({ name: 'ivf', bytes: await ivf });
+  }
+  const index = buildSegmentFile(sections);
+  store.put(idx, index);
   hooks.afterIndex?.();
   let indexCrc = 0;
   let indexBytes = 0;
-  for (const c of built.index) {
+  for (const c of index) {
     indexCrc = crc32(c, indexCrc);
     indexBytes += c.length;
   }
-  let parquetCrc = 0;
-  for (const c of built.parquet) parquetCrc = crc32(c, parquetCrc);
-  return { id, parquet, idx, parquetBytes: built.parquetBytes, parquetCrc, indexBytes, indexCrc, docCount: docs.length };
+  return { id, parquet, idx, parquetBytes, parquetCrc, indexBytes, indexCrc, docCount: docs.length };
 }
