@@ -155,8 +155,35 @@ interface ColumnSource {
   slice(from: number, to: number): import('apache-arrow').Data;
 }
 
+/** Where writeSegmentParquetTo puts the file: its bytes in order, and reads of what was written. */
+export interface ParquetSink {
+  write(chunk: Uint8Array): void;
+  /** Bytes [offset, offset + length) of what was written (the vector locator is checked against them). */
+  read(offset: number, length: number): Uint8Array;
+}
+
+/** writeSegmentParquet without the copy into one array: the file stays in the writer's output chunks. */
+export async function writeSegmentParquetChunks(docs: readonly Doc[], schema: Schema, options: SegmentParquetOptions = {}): Promise<SegmentParquetChunks> {
+  const chunks: Uint8Array[] = [];
+  let file: ChunkedBytes | null = null;
+  const sink: ParquetSink = {
+    write: (c) => void chunks.push(c),
+    read: (offset, length) => (file ??= new ChunkedBytes(chunks)).range(offset, offset + length),
+  };
+  const r = await writeSegmentParquetTo(docs, schema, sink, options);
+  return { chunks, size: r.size, vectorLocator: r.vectorLocator, rowsPerGroup: r.rowsPerGroup };
+}
+
+export interface SegmentParquetOptions {
+  codec?: 'SNAPPY' | 'ZSTD';
+  rowsPerGroup?: number;
+  /** Called after each row group's Arrow data went into the writer (the memory-bound test samples there). */
+  onRowGroup?: (firstRow: number, rows: number) => void;
+}
+
 /**
- * writeSegmentParquet without the copy into one array: the file stays in the writer's output chunks.
+ * Write a segment's documents as a layout-2 Parquet file into `sink`, as the writer produces it (about one
+ * chunk per row group, never held here), and locate its vectors, checked against the bytes read back.
  *
  * Memory (issue 11, bounded import memory): nothing of the segment is copied whole. Each column's Arrow data
  * is built from `docs` one row group at a time, just before that row group crosses into WebAssembly, so the
@@ -165,16 +192,12 @@ interface ColumnSource {
  * file (its concatenation). The bytes are the same as building the whole table and slicing it: the Arrow
  * schema is made once and every row group's record batch uses it; the located vectors are checked against the documents' own vectors.
  */
-export async function writeSegmentParquetChunks(
+export async function writeSegmentParquetTo(
   docs: readonly Doc[],
   schema: Schema,
-  options: {
-    codec?: 'SNAPPY' | 'ZSTD';
-    rowsPerGroup?: number;
-    /** Called after each row group's Arrow data went into the writer (the memory-bound test samples there). */
-    onRowGroup?: (firstRow: number, rows: number) => void;
-  } = {},
-): Promise<SegmentParquetChunks> {
+  sink: ParquetSink,
+  options: SegmentParquetOptions = {},
+): Promise<{ size: number; vectorLocator: Uint8Array | null; rowsPerGroup: number }> {
   const { arrow, pq } = await load();
   const n = docs.length;
   const dim = schema.vector_dim;
@@ -345,9 +368,11 @@ export async function writeSegmentParquetChunks(
     const struct = arrow.makeData({ type: new arrow.Struct(arrowSchema.fields), length: to - from, nullCount: 0, children: datas });
     return new arrow.Table(arrowSchema, [new arrow.RecordBatch(arrowSchema, struct)]);
   };
-  const chunks = await writeByRowGroups(arrow, pq, n, tableOf, R, b.build(), options.onRowGroup);
   let size = 0;
-  for (const c of chunks) size += c.length;
+  await writeByRowGroups(arrow, pq, n, tableOf, R, b.build(), options.onRowGroup, (c) => {
+    sink.write(c);
+    size += c.length;
+  });
 
   let vectorLocator: Uint8Array | null = null;
   if (dim > 0) {
@@ -355,9 +380,9 @@ export async function writeSegmentParquetChunks(
       const v = docs[i]!.vector!;
       return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
     };
-    vectorLocator = locateVectorsIn(new ChunkedBytes(chunks), n, dim, R, present!, vectorBytes);
+    vectorLocator = locateVectorsIn({ length: size, range: (start, end) => sink.read(start, end - start) }, n, dim, R, present!, vectorBytes);
   }
-  return { chunks, size, vectorLocator, rowsPerGroup: R };
+  return { size, vectorLocator, rowsPerGroup: R };
 }
 
 function concatChunks(chunks: readonly Uint8Array[], size: number): Uint8Array {
@@ -415,7 +440,7 @@ class ChunkedBytes {
  * IPC copy and its WebAssembly copy) at once; WebAssembly memory never shrinks, so that peak would stay for
  * the life of the process. Each table is one record batch of at most the writer's maximum row-group size,
  * so row groups keep exactly `rowsPerGroup` rows (the vector locator depends on it; locateVectors verifies
- * it). Returns the file as the writer's output chunks.
+ * it). The file goes to `emit` as the writer's output chunks.
  */
 async function writeByRowGroups(
   arrow: Arrow,
@@ -424,8 +449,9 @@ async function writeByRowGroups(
   tableOf: (from: number, to: number) => import('apache-arrow').Table,
   rowsPerGroup: number,
   props: import('parquet-wasm').WriterProperties,
-  onRowGroup?: (firstRow: number, rows: number) => void,
-): Promise<Uint8Array[]> {
+  onRowGroup: ((firstRow: number, rows: number) => void) | undefined,
+  emit: (chunk: Uint8Array) => void,
+): Promise<void> {
   let next = 0;
   // WebAssembly objects are freed explicitly: left to the garbage collector's finalizers they kept their
   // linear memory for several segments (RSS grew with every flush of a long import).
@@ -463,12 +489,11 @@ async function writeByRowGroups(
     },
   }, onDemand);
   const out = await pq.transformParquetStream(batches, props);
-  const chunks: Uint8Array[] = [];
   const reader = out.getReader();
   for (;;) {
     const r = await reader.read();
     if (r.done) break;
-    chunks.push(r.value as Uint8Array);
+    emit(r.value as Uint8Array);
   }
   for (const rb of batches_) {
     try {
@@ -477,7 +502,6 @@ async function writeByRowGroups(
       // already consumed (moved into WebAssembly) by the writer
     }
   }
-  return chunks;
 }
 
 function attributeData(arrow: Arrow, t: AttrType, vals: readonly (AttrValue | null)[]) {
@@ -535,8 +559,11 @@ export function locateVectors(bytes: Uint8Array, n: number, dim: number, R: numb
   return locateVectorsIn(new ChunkedBytes([bytes]), n, dim, R, present, (i) => valueBytes.subarray(i * stride, (i + 1) * stride));
 }
 
+/** Bytes of vectors read back at a time to check them against the documents. */
+const VERIFY_READ_BYTES = 1 << 20;
+
 /** locateVectors over a file held in chunks, checking each vector against `vectorBytes(ordinal)`. */
-function locateVectorsIn(file: ChunkedBytes, n: number, dim: number, R: number, present: Uint8Array, vectorBytes: (ord: number) => Uint8Array): Uint8Array {
+function locateVectorsIn(file: Pick<ChunkedBytes, 'length' | 'range'>, n: number, dim: number, R: number, present: Uint8Array, vectorBytes: (ord: number) => Uint8Array): Uint8Array {
   // The footer is read from a copy of the file's tail (its offsets are absolute, so nothing else is needed).
   const len = file.length;
   if (len < 12) internal('the written file is shorter than a Parquet trailer');
@@ -558,14 +585,20 @@ function locateVectorsIn(file: ChunkedBytes, n: number, dim: number, R: number, 
     for (let i = first; i < first + rg.numRows; i++) k += present[i]!;
     const at = end - k * stride;
     if (at < start || end > len) internal(`row group ${g}: vector values do not fit in their column chunk`);
-    // The row group's vector values, usually a view into one output chunk.
-    const values = file.range(at, end);
-    const valuesBuf = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+    // The row group's vector values, read a piece of whole vectors at a time (bounded reads from a file).
+    const perRead = Math.max(1, Math.floor(VERIFY_READ_BYTES / stride));
     let o = 0;
+    let valuesBuf: Buffer = Buffer.alloc(0);
+    let bufAt = 0; // file offset of valuesBuf[0] - at
     for (let i = first; i < first + rg.numRows; i++) {
       if (!present[i]) continue;
+      if (o + stride > bufAt + valuesBuf.length) {
+        const values = file.range(at + o, Math.min(end, at + o + perRead * stride));
+        valuesBuf = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+        bufAt = o;
+      }
       const v = vectorBytes(i);
-      if (v.byteLength !== stride || !valuesBuf.subarray(o, o + stride).equals(Buffer.from(v.buffer, v.byteOffset, v.byteLength))) {
+      if (v.byteLength !== stride || !valuesBuf.subarray(o - bufAt, o - bufAt + stride).equals(Buffer.from(v.buffer, v.byteOffset, v.byteLength))) {
         internal(`row group ${g}: the bytes at ${at + o} are not the vector of ordinal ${i}`);
       }
       o += stride;

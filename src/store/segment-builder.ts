@@ -14,8 +14,8 @@ import { encodeAttributeShapes, encodeColumn } from '../index/filter/columns.js'
 import { createAnalyzer } from '../index/fulltext/analyzer.js';
 import { FieldIndexBuilder } from '../index/fulltext/postings.js';
 import { buildIvf } from '../index/vector/ivf.js';
-import { writeSegmentParquetChunks } from '../storage/parquet.js';
-import { blockChecksumsOfChunks, buildSegmentFile, encodeStringTable } from '../storage/segment-file.js';
+import { writeSegmentParquetTo } from '../storage/parquet.js';
+import { BlockChecksums, buildSegmentFile, encodeStringTable } from '../storage/segment-file.js';
 import { crc32 } from '../util/crc32.js';
 import type { SegmentStore } from '../storage/segment-store.js';
 
@@ -154,8 +154,8 @@ export const segmentFileName = (id: number, ext: 'parquet' | 'idx') => `seg-${St
  * Both cores: the IVF build (the most expensive part) runs in a worker thread while this thread writes
  * the Parquet file, the attribute sections and the full-text postings.
  *
- * Memory: the Parquet file is written to the store as soon as it is made, before the index file's
- * sections are built, so its bytes (~60 MB for 100k x 128) are not held through that phase. The order of
+ * Memory: the Parquet file is written to the store while it is made, chunk by chunk, and is complete before
+ * the index file's sections are built, so its bytes (~60 MB for 100k x 128) are never held. The order of
  * the two files and of the hooks (fail points) is unchanged: the Parquet file, then the index file.
  */
 export async function writeSegment(
@@ -173,22 +173,37 @@ export async function writeSegment(
   onPhase?.('parquet');
   const parquet = segmentFileName(id, 'parquet');
   const idx = segmentFileName(id, 'idx');
-  let written = await writeSegmentParquetChunks(docs, schema);
-  const parquetBytes = written.size;
+  // The Parquet file goes to the store as the writer makes it (never whole in memory); its CRC and block
+  // checksums are computed on the way.
+  const out = store.create(parquet);
+  const blocks = new BlockChecksums();
   let parquetCrc = 0;
-  for (const c of written.chunks) parquetCrc = crc32(c, parquetCrc);
+  let written: Awaited<ReturnType<typeof writeSegmentParquetTo>>;
+  try {
+    written = await writeSegmentParquetTo(docs, schema, {
+      write: (c) => {
+        out.write(c);
+        blocks.update(c);
+        parquetCrc = crc32(c, parquetCrc);
+      },
+      read: (offset, length) => out.read(offset, length),
+    });
+    out.commit();
+  } catch (e) {
+    out.abort();
+    throw e;
+  }
+  const parquetBytes = written.size;
+  hooks.afterParquet?.();
   // Vectors are stored once, in the Parquet file: the index file says where each one is (`vecloc`) and
   // carries the block checksums of the Parquet file (`parquet-crc`), so a query reads one vector by range
   // and verifies the blocks it touches (see SegmentHandle.vectorOf).
   const vectorSections = written.vectorLocator
     ? [
         { name: 'vecloc', bytes: written.vectorLocator },
-        { name: 'parquet-crc', bytes: blockChecksumsOfChunks(written.chunks) },
+        { name: 'parquet-crc', bytes: blocks.finish() },
       ]
     : [];
-  store.put(parquet, written.chunks);
-  written = { ...written, chunks: [] }; // the file's bytes are on disk now: let them go
-  hooks.afterParquet?.();
 
   const sections = buildSections(docs, schema, onPhase);
   sections.push(...vectorSections);
