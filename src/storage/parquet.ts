@@ -110,6 +110,16 @@ export interface SegmentParquet {
   rowsPerGroup: number;
 }
 
+/** A written segment Parquet file as the writer produced it: its bytes in order, in about one chunk per row group. */
+export interface SegmentParquetChunks {
+  chunks: Uint8Array[];
+  /** Total bytes of `chunks`. */
+  size: number;
+  /** encodeVectorLocator's bytes, or null when the namespace has no vectors. */
+  vectorLocator: Uint8Array | null;
+  rowsPerGroup: number;
+}
+
 function internal(msg: string): never {
   throw new ElacsymError('INTERNAL', `segment Parquet writer: ${msg}`);
 }
@@ -132,16 +142,68 @@ function fits(t: AttrType, v: AttrValue): boolean {
 /**
  * Write a segment's documents (ordinal = position) as a layout-2 Parquet file and locate its vectors.
  * Throws INTERNAL (never returns a wrong locator) if the written bytes do not hold the vectors where the
- * locator says.
+ * locator says. The file in one piece (tests, tools); segment builds use writeSegmentParquetChunks.
  */
 export async function writeSegmentParquet(docs: readonly Doc[], schema: Schema, options: { codec?: 'SNAPPY' | 'ZSTD'; rowsPerGroup?: number } = {}): Promise<SegmentParquet> {
+  const r = await writeSegmentParquetChunks(docs, schema, options);
+  return { bytes: concatChunks(r.chunks, r.size), vectorLocator: r.vectorLocator, rowsPerGroup: r.rowsPerGroup };
+}
+
+/** One Parquet column of the segment: its Arrow data for rows [from, to). */
+interface ColumnSource {
+  name: string;
+  slice(from: number, to: number): import('apache-arrow').Data;
+}
+
+/** Where writeSegmentParquetTo puts the file: its bytes in order, and reads of what was written. */
+export interface ParquetSink {
+  write(chunk: Uint8Array): void;
+  /** Bytes [offset, offset + length) of what was written (the vector locator is checked against them). */
+  read(offset: number, length: number): Uint8Array;
+}
+
+/** writeSegmentParquet without the copy into one array: the file stays in the writer's output chunks. */
+export async function writeSegmentParquetChunks(docs: readonly Doc[], schema: Schema, options: SegmentParquetOptions = {}): Promise<SegmentParquetChunks> {
+  const chunks: Uint8Array[] = [];
+  let file: ChunkedBytes | null = null;
+  const sink: ParquetSink = {
+    write: (c) => void chunks.push(c),
+    read: (offset, length) => (file ??= new ChunkedBytes(chunks)).range(offset, offset + length),
+  };
+  const r = await writeSegmentParquetTo(docs, schema, sink, options);
+  return { chunks, size: r.size, vectorLocator: r.vectorLocator, rowsPerGroup: r.rowsPerGroup };
+}
+
+export interface SegmentParquetOptions {
+  codec?: 'SNAPPY' | 'ZSTD';
+  rowsPerGroup?: number;
+  /** Called after each row group's Arrow data went into the writer (the memory-bound test samples there). */
+  onRowGroup?: (firstRow: number, rows: number) => void;
+}
+
+/**
+ * Write a segment's documents as a layout-2 Parquet file into `sink`, as the writer produces it (about one
+ * chunk per row group, never held here), and locate its vectors, checked against the bytes read back.
+ *
+ * Memory (issue 11, bounded import memory): nothing of the segment is copied whole. Each column's Arrow data
+ * is built from `docs` one row group at a time, just before that row group crosses into WebAssembly, so the
+ * extra memory is one row group of Arrow data (the vectors of 16,384 rows: 8 MiB at 128 dimensions) plus the
+ * written file, instead of a second copy of every vector and attribute (the Arrow table) and a third of the
+ * file (its concatenation). The bytes are the same as building the whole table and slicing it: the Arrow
+ * schema is made once and every row group's record batch uses it; the located vectors are checked against the documents' own vectors.
+ */
+export async function writeSegmentParquetTo(
+  docs: readonly Doc[],
+  schema: Schema,
+  sink: ParquetSink,
+  options: SegmentParquetOptions = {},
+): Promise<{ size: number; vectorLocator: Uint8Array | null; rowsPerGroup: number }> {
   const { arrow, pq } = await load();
   const n = docs.length;
   const dim = schema.vector_dim;
   const R = options.rowsPerGroup ?? rowsPerGroupFor(dim);
   const codec = pq.Compression[options.codec ?? ATTRIBUTE_CODEC];
-  const columns: Record<string, import('apache-arrow').Vector> = dataRecord();
-  const order: string[] = [];
+  const columns: ColumnSource[] = [];
 
   // Ids.
   let idEncoding: 'int64' | 'string' | 'key' = 'int64';
@@ -149,35 +211,48 @@ export async function writeSegmentParquet(docs: readonly Doc[], schema: Schema, 
     idEncoding = docs.every((d) => typeof d.id === 'string' && wellFormed(d.id)) ? 'string' : 'key';
   }
   if (idEncoding === 'int64') {
-    const ids = new BigInt64Array(n);
-    for (let i = 0; i < n; i++) ids[i] = BigInt(docs[i]!.id);
-    columns.id = arrow.makeVector(arrow.makeData({ type: new arrow.Int64(), length: n, data: ids, nullCount: 0 }));
+    columns.push({
+      name: 'id',
+      slice: (from, to) => {
+        const ids = new BigInt64Array(to - from);
+        for (let i = from; i < to; i++) ids[i - from] = BigInt(docs[i]!.id);
+        return arrow.makeData({ type: new arrow.Int64(), length: to - from, data: ids, nullCount: 0 });
+      },
+    });
   } else {
-    columns.id = arrow.makeVector(utf8Data(arrow, docs.map((d) => (idEncoding === 'string' ? (d.id as string) : idKey(d.id)))));
+    const idText = (d: Doc) => (idEncoding === 'string' ? (d.id as string) : idKey(d.id));
+    columns.push({ name: 'id', slice: (from, to) => utf8Data(arrow, docs.slice(from, to).map(idText)) });
   }
-  order.push('id');
 
   // Vectors.
   let present: Uint8Array | null = null;
-  let values: Float32Array | null = null;
   if (dim > 0) {
-    values = new Float32Array(n * dim);
     present = new Uint8Array(n);
-    const valid = new Uint8Array((n + 7) >> 3);
-    let nulls = 0;
     for (let i = 0; i < n; i++) {
       const v = docs[i]!.vector;
-      if (v) {
-        if (v.length !== dim) internal(`document ${i} has a vector of ${v.length} numbers, not ${dim}`);
-        values.set(v, i * dim);
-        valid[i >> 3]! |= 1 << (i & 7);
-        present[i] = 1;
-      } else nulls++;
+      if (!v) continue;
+      if (v.length !== dim) internal(`document ${i} has a vector of ${v.length} numbers, not ${dim}`);
+      present[i] = 1;
     }
-    const child = arrow.makeData({ type: new arrow.Float32(), length: n * dim, data: values });
     const type = new arrow.FixedSizeList(dim, new arrow.Field('item', new arrow.Float32(), false));
-    columns.vector = arrow.makeVector(arrow.makeData({ type, length: n, child, nullCount: nulls, nullBitmap: nulls > 0 ? valid : undefined }));
-    order.push('vector');
+    columns.push({
+      name: 'vector',
+      slice: (from, to) => {
+        const len = to - from;
+        const values = new Float32Array(len * dim);
+        const valid = new Uint8Array((len + 7) >> 3);
+        let sliceNulls = 0;
+        for (let i = from; i < to; i++) {
+          const v = docs[i]!.vector;
+          if (v) {
+            values.set(v, (i - from) * dim);
+            valid[(i - from) >> 3]! |= 1 << ((i - from) & 7);
+          } else sliceNulls++;
+        }
+        const child = arrow.makeData({ type: new arrow.Float32(), length: len * dim, data: values });
+        return arrow.makeData({ type, length: len, child, nullCount: sliceNulls, nullBitmap: sliceNulls > 0 ? valid : undefined });
+      },
+    });
   }
 
   // Attributes, in order of first appearance (so documents read back with their keys in that order).
@@ -207,50 +282,51 @@ export async function writeSegmentParquet(docs: readonly Doc[], schema: Schema, 
   const metas: ColumnMeta[] = [];
   const colTypes = new Map<string, AttrType>();
   for (const a of names) {
-    const raw: (AttrValue | undefined)[] = new Array(n);
+    // One array of references per attribute (8 bytes a row); the values themselves stay in the documents.
+    const vals: (AttrValue | null)[] = new Array(n);
     const explicit: number[] = [];
     const absent: number[] = [];
-    let nonNull = 0;
+    let first: AttrValue | undefined;
     for (let i = 0; i < n; i++) {
       const attrs = docs[i]!.attributes;
       const v = Object.hasOwn(attrs, a) ? attrs[a] : undefined;
-      raw[i] = v;
-      if (v === undefined) absent.push(i);
-      else if (v === null) explicit.push(i);
-      else nonNull++;
+      if (v === undefined) {
+        absent.push(i);
+        vals[i] = null;
+      } else if (v === null) {
+        explicit.push(i);
+        vals[i] = null;
+      } else {
+        first ??= v;
+        vals[i] = v;
+      }
     }
     let t: AttrType | null = attributeOf(schema, a)?.type ?? null;
-    if (t === null && nonNull > 0) {
-      // Import records every attribute it sees with a value in the schema; this is a safety net.
-      const first = raw.find((v) => v !== undefined && v !== null) as AttrValue;
-      t = inferType(first);
-    }
+    // Import records every attribute it sees with a value in the schema; this is a safety net.
+    if (t === null && first !== undefined) t = inferType(first);
     const meta: ColumnMeta = { a, c: t === null ? null : colName.get(a)!, t };
     if (explicit.length > 0) meta.n = absent.length === 0 ? 'all' : explicit.length <= absent.length ? { e: explicit } : { x: absent };
     metas.push(meta);
     if (t === null) continue;
     const exact: [number, AttrValue][] = [];
     const col = meta.c!;
-    const vals = raw.map((v, i) => {
-      if (v === undefined || v === null) return null;
+    for (let i = 0; i < n; i++) {
+      const v = vals[i]!;
+      if (v === null) continue;
       if (!fits(t, v)) internal(`attribute ${JSON.stringify(a)} of document ${i} does not fit its type ${t}`);
       if (typeof v === 'string' && !wellFormed(v)) {
         exact.push([i, v]);
-        return toWellFormed(v);
-      }
-      if (Array.isArray(v) && !v.every(wellFormed)) {
+        vals[i] = toWellFormed(v);
+      } else if (Array.isArray(v) && !v.every(wellFormed)) {
         exact.push([i, v]);
-        return v.map(toWellFormed);
+        vals[i] = v.map(toWellFormed);
       }
-      return v;
-    });
+    }
     if (exact.length > 0) meta.v = exact;
-    columns[col] = arrow.makeVector(attributeData(arrow, t, vals) as import('apache-arrow').Data);
+    columns.push({ name: col, slice: (from, to) => attributeData(arrow, t, vals.slice(from, to)) as import('apache-arrow').Data });
     colTypes.set(col, t);
-    order.push(col);
   }
 
-  const table = new arrow.Table(Object.fromEntries(order.map((c) => [c, columns[c]!])));
   const meta = new Map<string, string>([
     ['elacsym.layout', '2'],
     ['elacsym.schema', JSON.stringify(schema)],
@@ -281,32 +357,114 @@ export async function writeSegmentParquet(docs: readonly Doc[], schema: Schema, 
     if (t === 'string' || t === 'integer' || t === 'float') b = b.setColumnDictionaryEnabled(col, true);
     if (t !== 'string') b = b.setColumnStatisticsEnabled(col, pq.EnabledStatistics.Chunk);
   }
-  const bytes = await writeByRowGroups(arrow, pq, table, R, b.build());
+
+  // The Arrow schema of the whole segment, shared by every row group's record batch: what
+  // `new Table({...whole columns})` gave before, every field nullable (arrow-js calls a column nullable
+  // when it has no nulls or a validity bitmap, so all of ours), which the Parquet schema and the bytes follow.
+  const arrowSchema = new arrow.Schema(columns.map((c) => new arrow.Field(c.name, c.slice(0, 0).type, true)));
+  const tableOf = (from: number, to: number): import('apache-arrow').Table => {
+    const datas = columns.map((c) => c.slice(from, to));
+    if (n === 0) return new arrow.Table(Object.fromEntries(columns.map((c, k) => [c.name, arrow.makeVector(datas[k]!)])));
+    const struct = arrow.makeData({ type: new arrow.Struct(arrowSchema.fields), length: to - from, nullCount: 0, children: datas });
+    return new arrow.Table(arrowSchema, [new arrow.RecordBatch(arrowSchema, struct)]);
+  };
+  let size = 0;
+  await writeByRowGroups(arrow, pq, n, tableOf, R, b.build(), options.onRowGroup, (c) => {
+    sink.write(c);
+    size += c.length;
+  });
 
   let vectorLocator: Uint8Array | null = null;
-  if (dim > 0) vectorLocator = locateVectors(bytes, n, dim, R, present!, values!);
-  return { bytes, vectorLocator, rowsPerGroup: R };
+  if (dim > 0) {
+    const vectorBytes = (i: number) => {
+      const v = docs[i]!.vector!;
+      return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    };
+    vectorLocator = locateVectorsIn({ length: size, range: (start, end) => sink.read(start, end - start) }, n, dim, R, present!, vectorBytes);
+  }
+  return { size, vectorLocator, rowsPerGroup: R };
+}
+
+function concatChunks(chunks: readonly Uint8Array[], size: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.length;
+  }
+  return bytes;
+}
+
+/** Byte ranges of a file held as consecutive chunks: a view when the range lies in one chunk, else a copy. */
+class ChunkedBytes {
+  private readonly starts: number[] = [];
+  readonly length: number;
+  constructor(private readonly chunks: readonly Uint8Array[]) {
+    let at = 0;
+    for (const c of chunks) {
+      this.starts.push(at);
+      at += c.length;
+    }
+    this.length = at;
+  }
+  range(start: number, end: number): Uint8Array {
+    if (start < 0 || end > this.length || start > end) throw new RangeError(`range ${start}-${end} outside 0-${this.length}`);
+    // The last chunk starting at or before `start`.
+    let lo = 0;
+    let hi = this.starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.starts[mid]! <= start) lo = mid;
+      else hi = mid - 1;
+    }
+    const k = lo;
+    const c = this.chunks[k]!;
+    const off = start - this.starts[k]!;
+    if (off + (end - start) <= c.length) return c.subarray(off, off + (end - start));
+    const out = new Uint8Array(end - start);
+    let at = 0;
+    for (let j = k; at < out.length; j++) {
+      const piece = this.chunks[j]!.subarray(j === k ? off : 0, Math.min(this.chunks[j]!.length, (j === k ? off : 0) + out.length - at));
+      out.set(piece, at);
+      at += piece.length;
+    }
+    return out;
+  }
 }
 
 /**
- * Write `table` as Parquet one row group at a time through parquet-wasm's streaming writer: each slice of
- * `rowsPerGroup` rows crosses into WebAssembly memory on its own, so the writer's memory is bounded by one
- * row group instead of holding the whole segment (its Arrow IPC copy and its WebAssembly copy) at once;
- * WebAssembly memory never shrinks, so that peak would stay for the life of the process. Each slice is one
- * record batch of at most the writer's maximum row-group size, so row groups keep exactly `rowsPerGroup`
- * rows (the vector locator depends on it; locateVectors verifies it).
+ * Write Parquet one row group at a time through parquet-wasm's streaming writer: `tableOf(from, to)` makes
+ * the row group's Arrow table when the writer asks for it, and it crosses into WebAssembly memory on its
+ * own, so the writer's memory is bounded by one row group instead of holding the whole segment (its Arrow
+ * IPC copy and its WebAssembly copy) at once; WebAssembly memory never shrinks, so that peak would stay for
+ * the life of the process. Each table is one record batch of at most the writer's maximum row-group size,
+ * so row groups keep exactly `rowsPerGroup` rows (the vector locator depends on it; locateVectors verifies
+ * it). The file goes to `emit` as the writer's output chunks.
  */
-async function writeByRowGroups(arrow: Arrow, pq: ParquetWasm, table: import('apache-arrow').Table, rowsPerGroup: number, props: import('parquet-wasm').WriterProperties): Promise<Uint8Array> {
+async function writeByRowGroups(
+  arrow: Arrow,
+  pq: ParquetWasm,
+  numRows: number,
+  tableOf: (from: number, to: number) => import('apache-arrow').Table,
+  rowsPerGroup: number,
+  props: import('parquet-wasm').WriterProperties,
+  onRowGroup: ((firstRow: number, rows: number) => void) | undefined,
+  emit: (chunk: Uint8Array) => void,
+): Promise<void> {
   let next = 0;
   // WebAssembly objects are freed explicitly: left to the garbage collector's finalizers they kept their
   // linear memory for several segments (RSS grew with every flush of a long import).
   const batches_: { free(): void }[] = [];
+  // Pulled on demand only: the default queue of one made the next row group cross into WebAssembly while
+  // the writer still encoded this one (two row groups of input at once; linear memory 84 -> 75 MB at 100k).
+  const onDemand = { highWaterMark: 0 };
   const batches = new ReadableStream({
     pull(controller) {
-      if (next >= table.numRows || table.numRows === 0) {
-        if (next === 0 && table.numRows === 0) {
+      if (next >= numRows || numRows === 0) {
+        if (next === 0 && numRows === 0) {
           // An empty segment still needs its schema: one empty batch.
-          const wasm = pq.Table.fromIPCStream(arrow.tableToIPC(table, 'stream'));
+          const wasm = pq.Table.fromIPCStream(arrow.tableToIPC(tableOf(0, 0), 'stream'));
           for (const rb of wasm.recordBatches()) {
             batches_.push(rb);
             controller.enqueue(rb);
@@ -318,27 +476,24 @@ async function writeByRowGroups(arrow: Arrow, pq: ParquetWasm, table: import('ap
         controller.close();
         return;
       }
-      const slice = table.slice(next, Math.min(table.numRows, next + rowsPerGroup));
-      next += rowsPerGroup;
-      const wasm = pq.Table.fromIPCStream(arrow.tableToIPC(slice, 'stream'));
+      const end = Math.min(numRows, next + rowsPerGroup);
+      const wasm = pq.Table.fromIPCStream(arrow.tableToIPC(tableOf(next, end), 'stream'));
       const rbs = wasm.recordBatches();
       wasm.free();
       for (const rb of rbs) {
         batches_.push(rb);
         controller.enqueue(rb);
       }
+      onRowGroup?.(next, end - next);
+      next = end;
     },
-  });
+  }, onDemand);
   const out = await pq.transformParquetStream(batches, props);
-  const chunks: Uint8Array[] = [];
-  let total = 0;
   const reader = out.getReader();
   for (;;) {
     const r = await reader.read();
     if (r.done) break;
-    const c = r.value as Uint8Array;
-    chunks.push(c);
-    total += c.length;
+    emit(r.value as Uint8Array);
   }
   for (const rb of batches_) {
     try {
@@ -347,14 +502,6 @@ async function writeByRowGroups(arrow: Arrow, pq: ParquetWasm, table: import('ap
       // already consumed (moved into WebAssembly) by the writer
     }
   }
-  if (chunks.length === 1) return chunks[0]!;
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    bytes.set(c, at);
-    at += c.length;
-  }
-  return bytes;
 }
 
 function attributeData(arrow: Arrow, t: AttrType, vals: readonly (AttrValue | null)[]) {
@@ -407,10 +554,23 @@ function attributeData(arrow: Arrow, t: AttrType, vals: readonly (AttrValue | nu
  * the test that proves it.
  */
 export function locateVectors(bytes: Uint8Array, n: number, dim: number, R: number, present: Uint8Array, values: Float32Array): Uint8Array {
-  const footer = readParquetFooter(bytes);
+  const valueBytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  const stride = dim * 4;
+  return locateVectorsIn(new ChunkedBytes([bytes]), n, dim, R, present, (i) => valueBytes.subarray(i * stride, (i + 1) * stride));
+}
+
+/** Bytes of vectors read back at a time to check them against the documents. */
+const VERIFY_READ_BYTES = 1 << 20;
+
+/** locateVectors over a file held in chunks, checking each vector against `vectorBytes(ordinal)`. */
+function locateVectorsIn(file: Pick<ChunkedBytes, 'length' | 'range'>, n: number, dim: number, R: number, present: Uint8Array, vectorBytes: (ord: number) => Uint8Array): Uint8Array {
+  // The footer is read from a copy of the file's tail (its offsets are absolute, so nothing else is needed).
+  const len = file.length;
+  if (len < 12) internal('the written file is shorter than a Parquet trailer');
+  const mdLen = new DataView(file.range(len - 8, len - 4).slice().buffer).getUint32(0, true);
+  const footer = readParquetFooter(file.range(Math.max(0, len - 12 - mdLen), len).slice());
   const groups: VectorRowGroup[] = [];
   const stride = dim * 4;
-  const valueBytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
   let first = 0;
   for (let g = 0; g < footer.rowGroups.length; g++) {
     const rg = footer.rowGroups[g]!;
@@ -424,12 +584,22 @@ export function locateVectors(bytes: Uint8Array, n: number, dim: number, R: numb
     let k = 0;
     for (let i = first; i < first + rg.numRows; i++) k += present[i]!;
     const at = end - k * stride;
-    if (at < start || end > bytes.length) internal(`row group ${g}: vector values do not fit in their column chunk`);
-    let o = at;
+    if (at < start || end > len) internal(`row group ${g}: vector values do not fit in their column chunk`);
+    // The row group's vector values, read a piece of whole vectors at a time (bounded reads from a file).
+    const perRead = Math.max(1, Math.floor(VERIFY_READ_BYTES / stride));
+    let o = 0;
+    let valuesBuf: Buffer = Buffer.alloc(0);
+    let bufAt = 0; // file offset of valuesBuf[0] - at
     for (let i = first; i < first + rg.numRows; i++) {
       if (!present[i]) continue;
-      if (!Buffer.from(bytes.buffer, bytes.byteOffset + o, stride).equals(Buffer.from(valueBytes.buffer, valueBytes.byteOffset + i * stride, stride))) {
-        internal(`row group ${g}: the bytes at ${o} are not the vector of ordinal ${i}`);
+      if (o + stride > bufAt + valuesBuf.length) {
+        const values = file.range(at + o, Math.min(end, at + o + perRead * stride));
+        valuesBuf = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+        bufAt = o;
+      }
+      const v = vectorBytes(i);
+      if (v.byteLength !== stride || !valuesBuf.subarray(o - bufAt, o - bufAt + stride).equals(Buffer.from(v.buffer, v.byteOffset, v.byteLength))) {
+        internal(`row group ${g}: the bytes at ${at + o} are not the vector of ordinal ${i}`);
       }
       o += stride;
     }

@@ -56,11 +56,46 @@ export interface SectionInfo {
 
 /** CRC-32 of each `blockBytes` slice of `bytes` (the last one may be shorter), as u32 little-endian. */
 export function blockChecksums(bytes: Uint8Array, blockBytes = SEGMENT_BLOCK_BYTES): Uint8Array {
-  const n = Math.ceil(bytes.length / blockBytes);
-  const out = new Uint8Array(4 * n);
-  const dv = new DataView(out.buffer);
-  for (let b = 0; b < n; b++) dv.setUint32(4 * b, crc32(bytes.subarray(b * blockBytes, Math.min(bytes.length, (b + 1) * blockBytes))), true);
-  return out;
+  return blockChecksumsOfChunks([bytes], blockBytes);
+}
+
+/** blockChecksums of the bytes `chunks` hold in order (a file written in pieces, never joined in memory). */
+export function blockChecksumsOfChunks(chunks: readonly Uint8Array[], blockBytes = SEGMENT_BLOCK_BYTES): Uint8Array {
+  const b = new BlockChecksums(blockBytes);
+  for (const c of chunks) b.update(c);
+  return b.finish();
+}
+
+/** blockChecksums computed while a file is written: `update` with its bytes in order, then `finish`. */
+export class BlockChecksums {
+  private readonly sums: number[] = [];
+  private crc = 0;
+  private filled = 0; // bytes of the current block seen so far
+  constructor(private readonly blockBytes = SEGMENT_BLOCK_BYTES) {}
+
+  update(c: Uint8Array): void {
+    let at = 0;
+    while (at < c.length) {
+      const take = Math.min(this.blockBytes - this.filled, c.length - at);
+      this.crc = crc32(c.subarray(at, at + take), this.crc);
+      at += take;
+      this.filled += take;
+      if (this.filled === this.blockBytes) {
+        this.sums.push(this.crc);
+        this.crc = 0;
+        this.filled = 0;
+      }
+    }
+  }
+
+  finish(): Uint8Array {
+    const n = this.sums.length + (this.filled > 0 ? 1 : 0);
+    const out = new Uint8Array(4 * n);
+    const dv = new DataView(out.buffer);
+    this.sums.forEach((s, i) => dv.setUint32(4 * i, s, true));
+    if (this.filled > 0) dv.setUint32(4 * this.sums.length, this.crc, true);
+    return out;
+  }
 }
 
 /** Lay out sections into the chunks of one file (header first), each with its block checksum table. */

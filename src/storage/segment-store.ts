@@ -22,7 +22,7 @@ import { closeSync, fstatSync, openSync, readdirSync, readSync, rmSync } from 'n
 import { join } from 'node:path';
 import { ElacsymError } from '../errors.js';
 import type { ByteSource } from '../util/bytes.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { AtomicFileWriter, writeFileAtomic } from '../util/fs.js';
 
 /** An object opened for positional reads; `close()` releases it (idempotent). */
 export interface ReadableObject extends ByteSource {
@@ -41,10 +41,24 @@ export interface SegmentStore {
   size(name: string): number | null;
   /** Write an immutable object atomically and durably (all or nothing, survives power loss once returned). */
   put(name: string, chunks: readonly Uint8Array[]): void;
+  /**
+   * `put` in pieces, for an object made while it is written (so it is never whole in memory): nothing is
+   * under `name` until `commit()` returns (atomic and durable as `put`); `abort()` discards it. `read`
+   * reads back what was written so far.
+   */
+  create(name: string): ObjectWriter;
   /** Names of the objects present (no directories); [] when the store does not exist yet. */
   list(): string[];
   /** Remove an object; a missing one is not an error. */
   remove(name: string): void;
+}
+
+export interface ObjectWriter {
+  write(chunk: Uint8Array): void;
+  read(offset: number, length: number): Uint8Array;
+  commit(): void;
+  /** Discard what was written (idempotent; never throws). */
+  abort(): void;
 }
 
 /** A namespace's `segments/` directory on the local file system. */
@@ -77,6 +91,11 @@ export class LocalSegmentStore implements SegmentStore {
   /** temp file, fsync, rename, fsync of the directory (util/fs.ts writeFileAtomic). */
   put(name: string, chunks: readonly Uint8Array[]): void {
     writeFileAtomic(this.pathOf(name), chunks);
+  }
+
+  /** The same temp file, fsync, rename and directory fsync as `put`, written piece by piece. */
+  create(name: string): ObjectWriter {
+    return AtomicFileWriter.open(this.pathOf(name));
   }
 
   list(): string[] {

@@ -29,7 +29,7 @@ import { failpoint, failpointPause } from '../util/failpoint.js';
 import { type ReadableObject, segmentStoreOf } from '../storage/segment-store.js';
 import { envError, toEnvError } from '../util/env-error.js';
 import { writeSegment } from './segment-builder.js';
-import { decodeSegmentDocs } from './segment-docs.js';
+import { segmentDocsByRowGroup } from './segment-docs.js';
 import { SegmentFile } from '../storage/segment-file.js';
 import { pruneTextReindex, staleTextSegments } from './alter.js';
 import type { Writer } from './writer.js';
@@ -252,9 +252,15 @@ async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<numb
   } finally {
     src.close();
   }
-  const docs = await decodeSegmentDocs(path, bytes, row);
+  // One row group decoded at a time; only its live documents are kept.
   const live: { doc: Doc; ord: number }[] = [];
-  docs.forEach((doc, ord) => dead.has(ord) || live.push({ doc, ord }));
+  let ord = 0;
+  for await (const part of segmentDocsByRowGroup(path, bytes, row)) {
+    for (const doc of part) {
+      if (!dead.has(ord)) live.push({ doc, ord });
+      ord++;
+    }
+  }
   return live;
 }
 

@@ -5,7 +5,7 @@
  */
 import type { Doc } from '../model/types.js';
 import { float32ToJson } from '../util/float32.js';
-import { decodeSegmentDocs } from './segment-docs.js';
+import { segmentDocsByRowGroup } from './segment-docs.js';
 import { Snapshot } from './snapshot.js';
 
 export function docToJson(d: Doc): string {
@@ -19,9 +19,10 @@ export async function* exportDocs(dir: string): AsyncGenerator<string> {
   const snap = Snapshot.open(dir);
   try {
     for (const seg of snap.segments) {
-      const docs = await decodeSegmentDocs(seg.parquetPath, seg.parquet.read(0, seg.parquet.length), seg.row);
-      for (let ord = 0; ord < docs.length; ord++) {
-        if (seg.isLive(ord)) yield docToJson(docs[ord]!);
+      // One row group decoded at a time.
+      let ord = 0;
+      for await (const part of segmentDocsByRowGroup(seg.parquetPath, seg.parquet.read(0, seg.parquet.length), seg.row)) {
+        for (const d of part) if (seg.isLive(ord++)) yield docToJson(d);
       }
     }
     for (const d of snap.pendingDocs) yield docToJson(d);

@@ -12,46 +12,17 @@ import { idKey } from '../model/document.js';
 import { ownValue } from '../model/schema.js';
 import { encodeAttributeShapes, encodeColumn } from '../index/filter/columns.js';
 import { createAnalyzer } from '../index/fulltext/analyzer.js';
-import { buildFieldIndex } from '../index/fulltext/postings.js';
+import { FieldIndexBuilder } from '../index/fulltext/postings.js';
 import { buildIvf } from '../index/vector/ivf.js';
-import { writeSegmentParquet } from '../storage/parquet.js';
-import { blockChecksums, buildSegmentFile, encodeStringTable } from '../storage/segment-file.js';
+import { writeSegmentParquetTo } from '../storage/parquet.js';
+import { BlockChecksums, buildSegmentFile, encodeStringTable } from '../storage/segment-file.js';
 import { crc32 } from '../util/crc32.js';
 import type { SegmentStore } from '../storage/segment-store.js';
-
-export interface BuiltSegment {
-  parquet: Uint8Array;
-  index: Uint8Array[];
-  docCount: number;
-}
 
 export type BuildPhase = 'parquet' | 'fulltext' | 'vectors' | 'columns';
 
 /** Below this many vectors the IVF index is built inline: a worker's start-up would cost more. */
 const WORKER_MIN_VECTORS = 5000;
-
-/**
- * Both cores: the IVF build (the most expensive part) runs in a worker thread while this thread writes
- * the Parquet file, the attribute sections and the full-text postings.
- */
-export async function buildSegment(docs: readonly Doc[], schema: Schema, seed: number, onPhase?: (p: BuildPhase) => void, signal?: AbortSignal): Promise<BuiltSegment> {
-  const vec = packVectors(docs, schema.vector_dim);
-  const ivf = vec ? startIvf(vec, schema, seed, signal) : null;
-  // The caller may stop awaiting (interrupt) before the IVF promise settles: never leave it unhandled.
-  ivf?.catch(() => undefined);
-  onPhase?.('parquet');
-  const { bytes: parquet, vectorLocator } = await writeSegmentParquet(docs, schema);
-  const sections = buildSections(docs, schema, onPhase);
-  // Vectors are stored once, in the Parquet file: the index file says where each one is (`vecloc`) and
-  // carries the block checksums of the Parquet file (`parquet-crc`), so a query reads one vector by range
-  // and verifies the blocks it touches (see SegmentHandle.vectorOf).
-  if (vectorLocator) sections.push({ name: 'vecloc', bytes: vectorLocator }, { name: 'parquet-crc', bytes: blockChecksums(parquet) });
-  if (ivf) {
-    onPhase?.('vectors');
-    sections.push({ name: 'ivf', bytes: await ivf });
-  }
-  return { parquet, index: buildSegmentFile(sections), docCount: docs.length };
-}
 
 interface PackedVectors {
   /** The vectors of the documents that have one, row-major. */
@@ -84,7 +55,9 @@ function startIvf(v: PackedVectors, schema: Schema, seed: number, signal?: Abort
   const url = [new URL('./ivf-worker.mjs', import.meta.url), new URL('./ivf-worker.js', import.meta.url)].find((u) => existsSync(fileURLToPath(u)));
   if (ords.length < WORKER_MIN_VECTORS || !url) return inline();
   return new Promise<Uint8Array>((resolve, reject) => {
-    const w = new Worker(url, { workerData: { vectors: packed, ords, dim: schema.vector_dim, metric: schema.vector_metric, seed } });
+    // Transferred, not copied: the packed vectors are the worker's alone from here (a copy cost one more
+    // float32 array of every vector of the segment while the Parquet file was being written).
+    const w = new Worker(url, { workerData: { vectors: packed, ords, dim: schema.vector_dim, metric: schema.vector_metric, seed }, transferList: [packed.buffer as ArrayBuffer, ords.buffer as ArrayBuffer] });
     // An interrupt ends the build at once: the worker is the long part, and nothing it makes is committed.
     const onAbort = () => {
       reject(new ElacsymError('INTERRUPTED', 'interrupted while building a vector index'));
@@ -147,12 +120,13 @@ function buildSections(docs: readonly Doc[], schema: Schema, onPhase?: (p: Build
   for (const [name, def] of Object.entries(schema.attributes).sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (!def.full_text) continue;
     const analyzer = createAnalyzer(def.full_text);
-    const tokens = new Array(n);
+    // Each document's tokens go into the builder as they are made (never a whole segment's Token objects).
+    const field = new FieldIndexBuilder(n);
     for (let i = 0; i < n; i++) {
       const v = ownValue(docs[i]!.attributes, name);
-      tokens[i] = typeof v === 'string' || Array.isArray(v) ? analyzer.analyzeValue(v) : null;
+      field.add(typeof v === 'string' || Array.isArray(v) ? analyzer.analyzeValue(v) : null);
     }
-    sections.push({ name: `ft:${name}`, bytes: buildFieldIndex(tokens) });
+    sections.push({ name: `ft:${name}`, bytes: field.finish() });
   }
 
   return sections;
@@ -176,6 +150,13 @@ export const segmentFileName = (id: number, ext: 'parquet' | 'idx') => `seg-${St
  * Build a segment and write its two files into `store`, each atomically (see SegmentStore.put), Parquet
  * first. Nothing refers to them until the caller's manifest transaction does, so a crash
  * anywhere in here leaves only orphans for the garbage collector.
+ *
+ * Both cores: the IVF build (the most expensive part) runs in a worker thread while this thread writes
+ * the Parquet file, the attribute sections and the full-text postings.
+ *
+ * Memory: the Parquet file is written to the store while it is made, chunk by chunk, and is complete before
+ * the index file's sections are built, so its bytes (~60 MB for 100k x 128) are never held. The order of
+ * the two files and of the hooks (fail points) is unchanged: the Parquet file, then the index file.
  */
 export async function writeSegment(
   store: SegmentStore,
@@ -184,18 +165,60 @@ export async function writeSegment(
   schema: Schema,
   hooks: { onPhase?: (p: BuildPhase) => void; afterParquet?: () => void; afterIndex?: () => void; signal?: AbortSignal } = {},
 ): Promise<SegmentFiles> {
-  const built = await buildSegment(docs, schema, id, hooks.onPhase, hooks.signal);
+  const { onPhase, signal } = hooks;
+  const vec = packVectors(docs, schema.vector_dim);
+  const ivf = vec ? startIvf(vec, schema, id, signal) : null;
+  // The caller may stop awaiting (interrupt) before the IVF promise settles: never leave it unhandled.
+  ivf?.catch(() => undefined);
+  onPhase?.('parquet');
   const parquet = segmentFileName(id, 'parquet');
   const idx = segmentFileName(id, 'idx');
-  store.put(parquet, [built.parquet]);
+  // The Parquet file goes to the store as the writer makes it (never whole in memory); its CRC and block
+  // checksums are computed on the way.
+  const out = store.create(parquet);
+  const blocks = new BlockChecksums();
+  let parquetCrc = 0;
+  let written: Awaited<ReturnType<typeof writeSegmentParquetTo>>;
+  try {
+    written = await writeSegmentParquetTo(docs, schema, {
+      write: (c) => {
+        out.write(c);
+        blocks.update(c);
+        parquetCrc = crc32(c, parquetCrc);
+      },
+      read: (offset, length) => out.read(offset, length),
+    });
+    out.commit();
+  } catch (e) {
+    out.abort();
+    throw e;
+  }
+  const parquetBytes = written.size;
   hooks.afterParquet?.();
-  store.put(idx, built.index);
+  // Vectors are stored once, in the Parquet file: the index file says where each one is (`vecloc`) and
+  // carries the block checksums of the Parquet file (`parquet-crc`), so a query reads one vector by range
+  // and verifies the blocks it touches (see SegmentHandle.vectorOf).
+  const vectorSections = written.vectorLocator
+    ? [
+        { name: 'vecloc', bytes: written.vectorLocator },
+        { name: 'parquet-crc', bytes: blocks.finish() },
+      ]
+    : [];
+
+  const sections = buildSections(docs, schema, onPhase);
+  sections.push(...vectorSections);
+  if (ivf) {
+    onPhase?.('vectors');
+    sections.push({ name: 'ivf', bytes: await ivf });
+  }
+  const index = buildSegmentFile(sections);
+  store.put(idx, index);
   hooks.afterIndex?.();
   let indexCrc = 0;
   let indexBytes = 0;
-  for (const c of built.index) {
+  for (const c of index) {
     indexCrc = crc32(c, indexCrc);
     indexBytes += c.length;
   }
-  return { id, parquet, idx, parquetBytes: built.parquet.length, parquetCrc: crc32(built.parquet), indexBytes, indexCrc, docCount: docs.length };
+  return { id, parquet, idx, parquetBytes, parquetCrc, indexBytes, indexCrc, docCount: docs.length };
 }

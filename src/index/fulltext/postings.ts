@@ -129,29 +129,61 @@ function u32Checked(v: number, what: string): number {
  * term id, which keeps document order and token order within a document: no per-term JS arrays, little GC.
  */
 export function buildFieldIndex(docs: ReadonlyArray<Token[] | null>): Uint8Array {
-  const numDocs = u32Checked(docs.length, 'document count');
-  const docLens = new Uint32Array(numDocs);
-  let docCount = 0;
-  let total = 0;
-  for (let ord = 0; ord < numDocs; ord++) {
-    const toks = docs[ord];
-    if (toks === null || toks === undefined || toks.length === 0) continue;
-    docLens[ord] = u32Checked(toks.length, 'document length');
-    docCount++;
-    total += toks.length;
-  }
-  const sumDocLen = total;
+  const b = new FieldIndexBuilder(docs.length);
+  for (let ord = 0; ord < docs.length; ord++) b.add(docs[ord] ?? null);
+  return b.finish();
+}
 
-  // Pass 1: term ids, flattened tokens.
-  const ids = new Map<string, number>();
-  const termList: string[] = [];
-  const tokTerm = new Uint32Array(total);
-  const tokOrd = new Uint32Array(total);
-  const tokPos = new Uint32Array(total);
-  let t = 0;
-  for (let ord = 0; ord < numDocs; ord++) {
-    const toks = docs[ord];
-    if (toks === null || toks === undefined) continue;
+/**
+ * buildFieldIndex one document at a time: `add` the tokens of ordinals 0, 1, 2, ... in order, then `finish`.
+ * A segment build analyzes each document and hands its tokens over at once, so the analyzed tokens of a
+ * whole segment (a JS object per token: ~70 MB for 100k short documents) never exist together; what is kept
+ * is three u32 per token. The bytes are buildFieldIndex's: term ids are given in order of first appearance
+ * either way.
+ */
+export class FieldIndexBuilder {
+  private docLens: Uint32Array;
+  private numDocs = 0;
+  private docCount = 0;
+  private total = 0;
+  private readonly ids = new Map<string, number>();
+  private readonly termList: string[] = [];
+  private tokTerm = new Uint32Array(1024);
+  private tokOrd = new Uint32Array(1024);
+  private tokPos = new Uint32Array(1024);
+
+  /** `expectedDocs`: the ordinal count if known (sizes the per-document array once). */
+  constructor(expectedDocs = 0) {
+    this.docLens = new Uint32Array(Math.max(16, expectedDocs));
+  }
+
+  /** The tokens of the next ordinal (null or empty: absent). */
+  add(toks: readonly Token[] | null): void {
+    const ord = this.numDocs++;
+    u32Checked(this.numDocs, 'document count');
+    if (ord >= this.docLens.length) {
+      const next = new Uint32Array(this.docLens.length * 2);
+      next.set(this.docLens);
+      this.docLens = next;
+    }
+    if (toks === null || toks.length === 0) return;
+    this.docLens[ord] = u32Checked(toks.length, 'document length');
+    this.docCount++;
+    const need = this.total + toks.length;
+    if (need > this.tokTerm.length) {
+      let cap = this.tokTerm.length;
+      while (cap < need) cap *= 2;
+      const grow = (a: Uint32Array) => {
+        const next = new Uint32Array(cap);
+        next.set(a.subarray(0, this.total));
+        return next;
+      };
+      this.tokTerm = grow(this.tokTerm);
+      this.tokOrd = grow(this.tokOrd);
+      this.tokPos = grow(this.tokPos);
+    }
+    const { ids, termList, tokTerm, tokOrd, tokPos } = this;
+    let t = this.total;
     for (let k = 0; k < toks.length; k++) {
       const tok = toks[k]!;
       let id = ids.get(tok.term);
@@ -167,118 +199,127 @@ export function buildFieldIndex(docs: ReadonlyArray<Token[] | null>): Uint8Array
       tokPos[t] = pos;
       t++;
     }
+    this.total = t;
   }
 
-  // Counting sort of token indices by term id (stable).
-  const numTerms = termList.length;
-  const termStart = new Uint32Array(numTerms + 1);
-  for (let i = 0; i < total; i++) termStart[tokTerm[i]! + 1]!++;
-  for (let i = 0; i < numTerms; i++) termStart[i + 1]! += termStart[i]!;
-  // Scatter (ordinal, position) into term order: sequential reads, writes into one stream per term.
-  const fill = termStart.slice(0, numTerms);
-  const sOrd = new Uint32Array(total);
-  const sPos = new Uint32Array(total);
-  for (let i = 0; i < total; i++) {
-    const dst = fill[tokTerm[i]!]!++;
-    sOrd[dst] = tokOrd[i]!;
-    sPos[dst] = tokPos[i]!;
-  }
-
-  // Dictionary order: UTF-8 bytes.
-  const entries = termList.map((term, id) => ({ bytes: encoder.encode(term), id }));
-  entries.sort((a, b) => compareBytes(a.bytes, b.bytes));
-
-  const termOffsets = new Uint32Array(numTerms + 1);
-  const termMeta = new Uint32Array(numTerms * META_WORDS);
-  let termBytesLen = 0;
-  for (let i = 0; i < numTerms; i++) {
-    termOffsets[i] = termBytesLen;
-    termBytesLen += entries[i]!.bytes.length;
-  }
-  termOffsets[numTerms] = u32Checked(termBytesLen, 'term dictionary size');
-
-  const w = new ByteWriter(Math.max(1024, total * 3));
-  let scratch = new Uint32Array(16);
-  for (let i = 0; i < numTerms; i++) {
-    const id = entries[i]!.id;
-    const from = termStart[id]!;
-    const to = termStart[id + 1]!;
-    const start = w.len;
-    // Docs part: (ord delta, tf) per run of equal ordinals.
-    let df = 0;
-    let prev = 0;
-    for (let k = from; k < to; ) {
-      const ord = sOrd[k]!;
-      let e = k + 1;
-      while (e < to && sOrd[e]! === ord) e++;
-      w.varint(ord - prev);
-      w.varint(e - k);
-      prev = ord;
-      df++;
-      k = e;
+  finish(): Uint8Array {
+    const { numDocs, docCount, total, termList } = this;
+    const docLens = this.docLens.subarray(0, numDocs);
+    const sumDocLen = total;
+    const tokTerm = this.tokTerm;
+    const tokOrd = this.tokOrd;
+    const tokPos = this.tokPos;
+    // Counting sort of token indices by term id (stable).
+    const numTerms = termList.length;
+    const termStart = new Uint32Array(numTerms + 1);
+    for (let i = 0; i < total; i++) termStart[tokTerm[i]! + 1]!++;
+    for (let i = 0; i < numTerms; i++) termStart[i + 1]! += termStart[i]!;
+    // Scatter (ordinal, position) into term order: sequential reads, writes into one stream per term.
+    const fill = termStart.slice(0, numTerms);
+    const sOrd = new Uint32Array(total);
+    const sPos = new Uint32Array(total);
+    for (let i = 0; i < total; i++) {
+      const dst = fill[tokTerm[i]!]!++;
+      sOrd[dst] = tokOrd[i]!;
+      sPos[dst] = tokPos[i]!;
     }
-    const docsLen = w.len - start;
-    // Positions part.
-    for (let k = from; k < to; ) {
-      const ord = sOrd[k]!;
-      let e = k + 1;
-      let sorted = true;
-      while (e < to && sOrd[e]! === ord) {
-        if (sPos[e]! < sPos[e - 1]!) sorted = false;
-        e++;
-      }
-      let last = 0;
-      if (sorted) {
-        for (let j = k; j < e; j++) {
-          const x = sPos[j]!;
-          w.varint(x - last);
-          last = x;
-        }
-      } else {
-        if (scratch.length < e - k) scratch = new Uint32Array(e - k);
-        const run = scratch.subarray(0, e - k);
-        for (let j = k; j < e; j++) run[j - k] = sPos[j]!;
-        run.sort();
-        for (const x of run) {
-          w.varint(x - last);
-          last = x;
-        }
-      }
-      k = e;
-    }
-    termMeta[i * META_WORDS] = df;
-    termMeta[i * META_WORDS + 1] = u32Checked(start, 'postings offset');
-    termMeta[i * META_WORDS + 2] = docsLen;
-    termMeta[i * META_WORDS + 3] = u32Checked(w.len - start - docsLen, 'positions size');
-  }
-  const postingsLen = u32Checked(w.len, 'postings size');
 
-  const docLensOff = HEADER_SIZE;
-  const termOffsetsOff = docLensOff + numDocs * 4;
-  const termMetaOff = termOffsetsOff + (numTerms + 1) * 4;
-  const termBytesOff = termMetaOff + numTerms * META_WORDS * 4;
-  const postingsOff = align4(termBytesOff + termBytesLen);
-  const out = new Uint8Array(postingsOff + postingsLen);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(0, FIELD_INDEX_MAGIC, true);
-  dv.setUint32(4, FIELD_INDEX_VERSION, true);
-  dv.setUint32(8, numDocs, true);
-  dv.setUint32(12, docCount, true);
-  dv.setFloat64(16, sumDocLen, true);
-  dv.setUint32(24, numTerms, true);
-  dv.setUint32(28, termBytesLen, true);
-  dv.setUint32(32, postingsLen, true);
-  dv.setUint32(36, 0, true);
-  writeU32s(dv, docLensOff, docLens);
-  writeU32s(dv, termOffsetsOff, termOffsets);
-  writeU32s(dv, termMetaOff, termMeta);
-  let o = termBytesOff;
-  for (const e of entries) {
-    out.set(e.bytes, o);
-    o += e.bytes.length;
+    // Dictionary order: UTF-8 bytes.
+    const entries = termList.map((term, id) => ({ bytes: encoder.encode(term), id }));
+    entries.sort((a, b) => compareBytes(a.bytes, b.bytes));
+
+    const termOffsets = new Uint32Array(numTerms + 1);
+    const termMeta = new Uint32Array(numTerms * META_WORDS);
+    let termBytesLen = 0;
+    for (let i = 0; i < numTerms; i++) {
+      termOffsets[i] = termBytesLen;
+      termBytesLen += entries[i]!.bytes.length;
+    }
+    termOffsets[numTerms] = u32Checked(termBytesLen, 'term dictionary size');
+
+    const w = new ByteWriter(Math.max(1024, total * 3));
+    let scratch = new Uint32Array(16);
+    for (let i = 0; i < numTerms; i++) {
+      const id = entries[i]!.id;
+      const from = termStart[id]!;
+      const to = termStart[id + 1]!;
+      const start = w.len;
+      // Docs part: (ord delta, tf) per run of equal ordinals.
+      let df = 0;
+      let prev = 0;
+      for (let k = from; k < to; ) {
+        const ord = sOrd[k]!;
+        let e = k + 1;
+        while (e < to && sOrd[e]! === ord) e++;
+        w.varint(ord - prev);
+        w.varint(e - k);
+        prev = ord;
+        df++;
+        k = e;
+      }
+      const docsLen = w.len - start;
+      // Positions part.
+      for (let k = from; k < to; ) {
+        const ord = sOrd[k]!;
+        let e = k + 1;
+        let sorted = true;
+        while (e < to && sOrd[e]! === ord) {
+          if (sPos[e]! < sPos[e - 1]!) sorted = false;
+          e++;
+        }
+        let last = 0;
+        if (sorted) {
+          for (let j = k; j < e; j++) {
+            const x = sPos[j]!;
+            w.varint(x - last);
+            last = x;
+          }
+        } else {
+          if (scratch.length < e - k) scratch = new Uint32Array(e - k);
+          const run = scratch.subarray(0, e - k);
+          for (let j = k; j < e; j++) run[j - k] = sPos[j]!;
+          run.sort();
+          for (const x of run) {
+            w.varint(x - last);
+            last = x;
+          }
+        }
+        k = e;
+      }
+      termMeta[i * META_WORDS] = df;
+      termMeta[i * META_WORDS + 1] = u32Checked(start, 'postings offset');
+      termMeta[i * META_WORDS + 2] = docsLen;
+      termMeta[i * META_WORDS + 3] = u32Checked(w.len - start - docsLen, 'positions size');
+    }
+    const postingsLen = u32Checked(w.len, 'postings size');
+
+    const docLensOff = HEADER_SIZE;
+    const termOffsetsOff = docLensOff + numDocs * 4;
+    const termMetaOff = termOffsetsOff + (numTerms + 1) * 4;
+    const termBytesOff = termMetaOff + numTerms * META_WORDS * 4;
+    const postingsOff = align4(termBytesOff + termBytesLen);
+    const out = new Uint8Array(postingsOff + postingsLen);
+    const dv = new DataView(out.buffer);
+    dv.setUint32(0, FIELD_INDEX_MAGIC, true);
+    dv.setUint32(4, FIELD_INDEX_VERSION, true);
+    dv.setUint32(8, numDocs, true);
+    dv.setUint32(12, docCount, true);
+    dv.setFloat64(16, sumDocLen, true);
+    dv.setUint32(24, numTerms, true);
+    dv.setUint32(28, termBytesLen, true);
+    dv.setUint32(32, postingsLen, true);
+    dv.setUint32(36, 0, true);
+    writeU32s(dv, docLensOff, docLens);
+    writeU32s(dv, termOffsetsOff, termOffsets);
+    writeU32s(dv, termMetaOff, termMeta);
+    let o = termBytesOff;
+    for (const e of entries) {
+      out.set(e.bytes, o);
+      o += e.bytes.length;
+    }
+    out.set(w.buf.subarray(0, w.len), postingsOff);
+    return out;
   }
-  out.set(w.buf.subarray(0, w.len), postingsOff);
-  return out;
 }
 
 function writeU32s(dv: DataView, off: number, arr: Uint32Array): void {

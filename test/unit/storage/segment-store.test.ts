@@ -28,6 +28,25 @@ describe('LocalSegmentStore (the storage port on the local file system)', () => 
     expect(store.list()).toEqual([]);
   });
 
+  it('an object written in pieces is invisible until committed, readable back while written, and gone when aborted', () => {
+    const store = new LocalSegmentStore(join(tmpDir(), 'segments'));
+    mkdirSync(store.location);
+    const w = store.create('seg-00000003.parquet');
+    w.write(new Uint8Array([1, 2, 3]));
+    w.write(new Uint8Array([4, 5]));
+    expect(store.size('seg-00000003.parquet')).toBeNull(); // only the temp file exists so far
+    expect([...w.read(2, 3)]).toEqual([3, 4, 5]);
+    w.commit();
+    expect([...store.open('seg-00000003.parquet').read(0, 5)]).toEqual([1, 2, 3, 4, 5]);
+    expect(store.list()).toEqual(['seg-00000003.parquet']); // no temp file left behind
+
+    const a = store.create('seg-00000004.parquet');
+    a.write(new Uint8Array([9]));
+    a.abort();
+    a.abort(); // idempotent
+    expect(store.list()).toEqual(['seg-00000003.parquet']);
+  });
+
   it('reports a missing object as ENOENT with its path', () => {
     const store = new LocalSegmentStore(tmpDir());
     let err: NodeJS.ErrnoException | undefined;
