@@ -24,7 +24,7 @@ import { ElacsymError } from '../errors.js';
 import { type CachedObjectRef, objectId, RangeCache, type RangeCacheOptions } from '../objstore/range-cache.js';
 import { type StoreSpec, SyncObjectStore } from '../objstore/sync-store.js';
 import type { ByteSource } from '../util/bytes.js';
-import type { ReadableObject, SegmentStore } from './segment-store.js';
+import type { ObjectWriter, ReadableObject, SegmentStore } from './segment-store.js';
 
 function enoent(path: string, syscall: string): NodeJS.ErrnoException {
   const e = new Error(`ENOENT: no such object, ${syscall} '${path}'`) as NodeJS.ErrnoException;
@@ -93,6 +93,53 @@ export class ObjectSegmentStore implements SegmentStore {
     throw new ElacsymError('INTERNAL', `${this.pathOf(name)} exists with different bytes: segment objects are immutable and their names never reused`, {
       details: { path: this.pathOf(name) },
     });
+  }
+
+  /**
+   * A segment written piece by piece (the flush streams its Parquet row groups): the pieces are held in
+   * memory and created as one object at commit, since an object store has no partial object to append to
+   * (and radosgw's multipart completion ignores If-None-Match, which the put relies on). Bounded by the
+   * segment size; spooling to a local file is the next step when flushes run against object storage.
+   */
+  create(name: string): ObjectWriter {
+    const chunks: Uint8Array[] = [];
+    let length = 0;
+    let done = false;
+    return {
+      write: (chunk: Uint8Array) => {
+        if (done) throw new ElacsymError('INTERNAL', `object ${name} was already committed or aborted`);
+        chunks.push(chunk.slice());
+        length += chunk.length;
+      },
+      read: (offset: number, len: number) => {
+        if (offset < 0 || len < 0 || offset + len > length) throw new ElacsymError('INTERNAL', `read of [${offset}, ${offset + len}) past the ${length} bytes written to ${name}`);
+        const out = new Uint8Array(len);
+        let pos = 0;
+        let at = 0;
+        for (const c of chunks) {
+          const end = pos + c.length;
+          if (end > offset && pos < offset + len) {
+            const from = Math.max(offset, pos) - pos;
+            const to = Math.min(offset + len, end) - pos;
+            out.set(c.subarray(from, to), at);
+            at += to - from;
+          }
+          pos = end;
+          if (pos >= offset + len) break;
+        }
+        return out;
+      },
+      commit: () => {
+        if (done) throw new ElacsymError('INTERNAL', `object ${name} was already committed or aborted`);
+        this.put(name, chunks);
+        done = true;
+        chunks.length = 0;
+      },
+      abort: () => {
+        done = true;
+        chunks.length = 0;
+      },
+    };
   }
 
   list(): string[] {

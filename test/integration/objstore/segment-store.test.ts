@@ -65,6 +65,29 @@ describe.each(kinds)('segment store conformance: %s', (_name, make) => {
     expect(store.list()).toEqual([]);
   });
 
+  it('create writes piece by piece: nothing is visible before commit, reads back what was written, abort leaves nothing', () => {
+    const data = pattern(2 * BLOCK + 77, 9);
+    const w = store.create('seg-streamed.parquet');
+    w.write(data.subarray(0, 1000));
+    w.write(data.subarray(1000, BLOCK + 5));
+    expect(Buffer.from(w.read(990, 20))).toEqual(Buffer.from(data.subarray(990, 1010)));
+    w.write(data.subarray(BLOCK + 5));
+    expect(store.size('seg-streamed.parquet')).toBeNull();
+    w.commit();
+    expect(store.size('seg-streamed.parquet')).toBe(data.length);
+    const o = store.open('seg-streamed.parquet');
+    try {
+      expect(Buffer.from(o.read(0, data.length))).toEqual(Buffer.from(data));
+    } finally {
+      o.close();
+    }
+    const gone = store.create('seg-aborted.parquet');
+    gone.write(data.subarray(0, 100));
+    gone.abort();
+    expect(store.size('seg-aborted.parquet')).toBeNull();
+    store.remove('seg-streamed.parquet');
+  });
+
   it('put then open reads every range back: first byte, last byte, across block boundaries, empty, whole', () => {
     const data = pattern(3 * BLOCK + 123, 1);
     store.put('seg-1.idx', [data.subarray(0, 5000), data.subarray(5000)]);
