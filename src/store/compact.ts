@@ -26,7 +26,8 @@ import { idKey } from '../model/document.js';
 import type { Doc } from '../model/types.js';
 import { getMeta, insertSegment, listSegments, type SegmentRow, setMeta } from '../storage/manifest.js';
 import { failpoint, failpointPause } from '../util/failpoint.js';
-import { type ReadableObject, segmentStoreOf } from '../storage/segment-store.js';
+import { type ReadableObject, type SegmentStore, segmentStoreOf } from '../storage/segment-store.js';
+import { AttributeShapes } from '../index/filter/columns.js';
 import { envError, toEnvError } from '../util/env-error.js';
 import { writeSegment } from './segment-builder.js';
 import { segmentDocsByRowGroup } from './segment-docs.js';
@@ -252,16 +253,57 @@ async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<numb
   } finally {
     src.close();
   }
-  // One row group decoded at a time; only its live documents are kept.
+  // One row group decoded at a time; only its live documents are kept, with their attributes in the order
+  // they were written (the index file's `attrs`): the merged segment records that order again.
   const live: { doc: Doc; ord: number }[] = [];
   let ord = 0;
-  for await (const part of segmentDocsByRowGroup(path, bytes, row)) {
-    for (const doc of part) {
-      if (!dead.has(ord)) live.push({ doc, ord });
-      ord++;
+  const index = openIndexForKeys(store, row);
+  try {
+    for await (const part of segmentDocsByRowGroup(path, bytes, row, index?.keysOf ?? null)) {
+      for (const doc of part) {
+        if (!dead.has(ord)) live.push({ doc, ord });
+        ord++;
+      }
     }
+  } finally {
+    index?.close();
   }
   return live;
+}
+
+/**
+ * The input segment's `attrs` section (each document's keys in written order), read by range and verified
+ * by block; null for files older than it (their Parquet file keeps the order itself).
+ */
+function openIndexForKeys(store: SegmentStore, row: SegmentRow): { keysOf: (ord: number) => readonly string[]; close: () => void } | null {
+  const path = store.pathOf(row.index_file);
+  let src: ReadableObject;
+  try {
+    src = store.open(row.index_file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new ElacsymError('CORRUPT_SEGMENT', `${path}: segment ${row.id} is listed in the manifest but its file is missing`, { cause: e, details: { path } });
+    }
+    throw toEnvError(e, path, 'reading');
+  }
+  try {
+    if (!SegmentFile.hasBlockChecksums(src)) {
+      src.close();
+      return null;
+    }
+    const f = SegmentFile.open(src, path, { verified: false });
+    const attrs = f.has('docs') ? null : f.source('attrs');
+    if (!attrs) {
+      src.close();
+      return null;
+    }
+    const shapes = new AttributeShapes(attrs, path);
+    if (shapes.length !== row.doc_count) throw new ElacsymError('CORRUPT_SEGMENT', `${path}: ${shapes.length} attribute rows, ${row.doc_count} recorded in the manifest`, { details: { path } });
+    return { keysOf: (ord) => shapes.keysOf(ord), close: () => src.close() };
+  } catch (e) {
+    src.close();
+    throw e;
+  }
 }
 
 export async function compactNamespace(

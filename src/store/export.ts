@@ -21,7 +21,8 @@ export async function* exportDocs(dir: string): AsyncGenerator<string> {
     for (const seg of snap.segments) {
       // One row group decoded at a time.
       let ord = 0;
-      for await (const part of segmentDocsByRowGroup(seg.parquetPath, seg.parquet.read(0, seg.parquet.length), seg.row)) {
+      // Attributes in each document's written order (the Parquet file has them in column order).
+      for await (const part of segmentDocsByRowGroup(seg.parquetPath, seg.parquet.read(0, seg.parquet.length), seg.row, seg.attributeKeys())) {
         for (const d of part) if (seg.isLive(ord++)) yield docToJson(d);
       }
     }

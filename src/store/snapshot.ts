@@ -114,6 +114,22 @@ export class SegmentHandle {
   }
 
   /**
+   * Each document's attribute keys in the order it was written with, for readers of the Parquet file
+   * (export, compaction: store/segment-docs.ts), or null for files with a `docs` section (their Parquet
+   * file keeps the order itself).
+   */
+  attributeKeys(): ((ord: number) => readonly string[]) | null {
+    if (this.file.has('docs')) return null;
+    if (!this._shapes) {
+      const shapes = new AttributeShapes(this.section('attrs'), this.file.path);
+      if (shapes.length !== this.row.doc_count) throw this.countMismatch(`${shapes.length} attribute rows`);
+      this._shapes = shapes;
+    }
+    const shapes = this._shapes;
+    return (ord) => shapes.keysOf(ord);
+  }
+
+  /**
    * One document's attributes. Files written since issue 11 have no `docs` section: the attributes are
    * rebuilt from the `attrs` section (the document's keys in their written order) and the typed columns,
    * read by range (a few blocks per value), so a cold query that prints ten documents decodes no whole
