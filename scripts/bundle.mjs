@@ -77,33 +77,18 @@ await build({
 
 // `elacsym serve`: the HTTP server and its query worker, each an ES module of its own, loaded only by the
 // serve command (src/cli/commands/serve.ts), so the CLI bundle never contains fastify or the routes.
+// ... and the threads that need a file of their own: the IVF build worker and the object-store worker
+// behind synchronous reads of s3:// segments (src/objstore/sync-store.ts). One ES module each, in dist/.
 await build({
-  entryPoints: { server: 'src/server/app.ts', 'query-worker': 'src/server/query-worker.ts', 'write-worker': 'src/server/write-worker.ts' },
+  entryPoints: {
+    server: 'src/server/app.ts',
+    'query-worker': 'src/server/query-worker.ts',
+    'write-worker': 'src/server/write-worker.ts',
+    'store-worker': 'src/objstore/store-worker.ts',
+    'ivf-worker': 'src/store/ivf-worker.ts',
+  },
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },
-  bundle: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  external,
-  logLevel: 'warning',
-});
-
-// The object-store worker thread behind synchronous reads of s3:// segments (src/objstore/sync-store.ts).
-await build({
-  entryPoints: ['src/objstore/store-worker.ts'],
-  outfile: 'dist/store-worker.mjs',
-  bundle: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  external,
-  logLevel: 'warning',
-});
-
-await build({
-  entryPoints: ['src/store/ivf-worker.ts'],
-  outfile: 'dist/ivf-worker.mjs',
   bundle: true,
   format: 'esm',
   platform: 'node',

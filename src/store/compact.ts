@@ -232,21 +232,26 @@ export function staleSegments(w: Writer): Set<number> {
   return out;
 }
 
-/** Live documents of a segment, each with the ordinal it has there. */
-async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<number>): Promise<{ doc: Doc; ord: number }[]> {
-  const store = segmentStoreOf(dir);
-  const path = store.pathOf(row.parquet_file);
-  let src: ReadableObject;
+/** Opens a file the manifest lists for the segment `row`. */
+function openListed(store: SegmentStore, row: SegmentRow, name: string): ReadableObject {
   try {
-    src = store.open(row.parquet_file);
+    return store.open(name);
   } catch (e) {
     // Under the writer lock nothing retires a segment behind our back: a listed file that is not there
     // is damage, not a bug.
+    const path = store.pathOf(name);
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new ElacsymError('CORRUPT_SEGMENT', `${path}: segment ${row.id} is listed in the manifest but its file is missing`, { cause: e, details: { path } });
     }
     throw toEnvError(e, path, 'reading');
   }
+}
+
+/** Live documents of a segment, each with the ordinal it has there. */
+async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<number>): Promise<{ doc: Doc; ord: number }[]> {
+  const store = segmentStoreOf(dir);
+  const path = store.pathOf(row.parquet_file);
+  const src = openListed(store, row, row.parquet_file);
   let bytes: Uint8Array;
   try {
     bytes = src.read(0, src.length);
@@ -277,15 +282,7 @@ async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<numb
  */
 function openIndexForKeys(store: SegmentStore, row: SegmentRow): { keysOf: (ord: number) => readonly string[]; close: () => void } | null {
   const path = store.pathOf(row.index_file);
-  let src: ReadableObject;
-  try {
-    src = store.open(row.index_file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new ElacsymError('CORRUPT_SEGMENT', `${path}: segment ${row.id} is listed in the manifest but its file is missing`, { cause: e, details: { path } });
-    }
-    throw toEnvError(e, path, 'reading');
-  }
+  const src = openListed(store, row, row.index_file);
   try {
     if (!SegmentFile.hasBlockChecksums(src)) {
       src.close();
