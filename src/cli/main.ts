@@ -37,6 +37,9 @@ function commandPath(cmd: Command): string {
 
 let exitCode = 0;
 
+/** A data directory given as a URL (`s3://bucket/prefix`, or any other scheme). */
+const URL_DATA_DIR = /^[a-z][a-z0-9+.-]*:\/\//i;
+
 function run(load: () => Promise<{ default: Action }>) {
   return async (...a: unknown[]) => {
     const cmd = a[a.length - 1] as Command;
@@ -46,6 +49,13 @@ function run(load: () => Promise<{ default: Action }>) {
     if (cmd.registeredArguments[0]?.name() === 'namespace' && typeof args[0] === 'string') g.namespace = args[0];
     installInterruptHandlers(g);
     try {
+      // An object-store URL is only understood by `doctor` so far (issue 14): anywhere else it would name a
+      // local directory called "s3:" and report a write to S3 that never happened.
+      if (URL_DATA_DIR.test(g.dataDir) && g.command !== 'doctor' && g.command !== 'completion') {
+        throw new ElacsymError('USAGE', `${g.dataDir}: only \`elacsym doctor\` works on an object store so far; \`${g.command}\` needs a local data directory`, {
+          hint: 'use a local path for --data-dir (or ELACSYM_DATA_DIR); `elacsym doctor s3://...` checks a store for later use',
+        });
+      }
       // Every command validates the configuration (files and ELACSYM_* variables), not only those that read
       // a key: a typo in elacsym.toml is an error wherever it is met. Cheap: two stats, the TOML parser
       // loads only when a file exists.

@@ -133,3 +133,21 @@ describe('elacsym doctor', () => {
     expect(local.stderr).not.toContain('AWS-SDK-LOADED');
   });
 });
+
+describe('an object-store URL as the data directory', () => {
+  it('is refused with USAGE by every command but doctor (it named a local directory "s3:" before)', async () => {
+    const cwd = tmpDir();
+    for (const args of [
+      ['-d', 's3://bucket/prefix', 'init', 'x', '--dim', '2'],
+      ['-d', 's3://bucket/prefix', 'namespaces'],
+      ['-d', 'gs://bucket', 'query', 'x', '--text', 'a'],
+    ]) {
+      const r = await cli(args, { cwd });
+      expect(r.code, r.stderr).toBe(2);
+      expect(errorCode(r.stderr)).toBe('USAGE');
+    }
+    const env = await cli(['namespaces'], { cwd, env: { ELACSYM_DATA_DIR: 's3://bucket/prefix' } });
+    expect(env.code).toBe(2);
+    expect(readdirSync(cwd)).toEqual([]); // nothing written locally
+  });
+});
