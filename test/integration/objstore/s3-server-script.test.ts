@@ -1,0 +1,28 @@
+/**
+ * scripts/s3-server: a start with the state directory of a running instance but another gateway port
+ * refuses, and the running instance keeps serving (it used to be stopped and its state wiped).
+ */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from '../../helpers/cli.js';
+import { s3Server } from '../../helpers/s3.js';
+
+const script = join(ROOT, 'scripts', 's3-server');
+const run = (args: string[], env: Record<string, string> = {}) =>
+  new Promise<{ code: number; stderr: string }>((resolve) => {
+    execFile(script, args, { env: { ...process.env, ...env }, timeout: 120_000 }, (err, _out, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr });
+    });
+  });
+
+describe('scripts/s3-server', () => {
+  it('refuses to start over a running instance of the same state directory on another port', async () => {
+    const env = await s3Server();
+    const port = Number(new URL(env.ELACSYM_S3_ENDPOINT).port);
+    const r = await run(['start'], { ELACSYM_S3_PORT: String(port + 17) });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/is running/);
+    expect((await run(['status'], { ELACSYM_S3_PORT: String(port) })).code).toBe(0);
+  });
+});
