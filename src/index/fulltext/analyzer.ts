@@ -316,6 +316,9 @@ function specOf(language: string): LanguageSpec {
   return spec;
 }
 
+/** Longest word (UTF-16 code units) handed to a stemmer; see loadStemmer. */
+export const MAX_STEMMED_LENGTH = 255;
+
 function loadStemmer(language: string): StemFn | null {
   let fn = stemmerCache.get(language);
   if (fn !== undefined) return fn;
@@ -324,6 +327,10 @@ function loadStemmer(language: string): StemFn | null {
   const stem = spec.stemmer();
   const guarded = spec.tokenizer !== 'legacy';
   fn = (word: string): string => {
+    // Stemmers run in time quadratic in the word's length (natural's Porter: 2.5 s for one 20,000-letter
+    // word): a longer word is indexed as it is, so one document or query cannot tie up a core. No
+    // language has words this long; Lucene's tokenizers stop at the same 255.
+    if (word.length > MAX_STEMMED_LENGTH) return word;
     let s: unknown;
     if (guarded) {
       // Third-party stemmers of the later languages: one that throws on some word (orama's Bulgarian

@@ -4,6 +4,7 @@ import { isElacsymError } from '../../../src/errors.js';
 import type { FullTextOptions } from '../../../src/model/types.js';
 import {
   ARRAY_POSITION_GAP,
+  MAX_STEMMED_LENGTH,
   SUPPORTED_LANGUAGES,
   createAnalyzer,
   validateFullTextOptions,
@@ -184,5 +185,24 @@ describe('analyzer', () => {
     expect(a.analyzeValue('john of abraham')).toEqual(a.analyze('john of abraham'));
     expect(a.analyzeValue(null)).toEqual([]);
     expect(a.analyzeValue([])).toEqual([]);
+  });
+});
+
+describe('very long words', () => {
+  it('are indexed as they are past MAX_STEMMED_LENGTH (stemmers are quadratic in the word length), and stemmed up to it', () => {
+    const a = createAnalyzer(opts());
+    const stemmed = (w: string) => a.analyze(w).map((t) => t.term);
+    const short = `${'ab'.repeat((MAX_STEMMED_LENGTH - 3) >> 1)}ing`; // at most MAX_STEMMED_LENGTH letters
+    expect(short.length).toBeLessThanOrEqual(MAX_STEMMED_LENGTH);
+    expect(stemmed(short)).toEqual([short.slice(0, -3)]);
+    const long = `${'ab'.repeat(MAX_STEMMED_LENGTH >> 1)}ing`;
+    expect(long.length).toBeGreaterThan(MAX_STEMMED_LENGTH);
+    expect(stemmed(long)).toEqual([long]);
+    // One 60,000-letter word in every stemming language: each returns it whole (it took ~20 s in Porter alone).
+    const huge = 'x'.repeat(60_000);
+    for (const language of SUPPORTED_LANGUAGES) {
+      const terms = createAnalyzer(opts({ language })).analyze(huge).map((t) => t.term);
+      expect(terms.join(''), language).toBe(huge);
+    }
   });
 });
