@@ -121,7 +121,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       else if (e.statusCode === 503) err = new HttpOnlyError('SHUTTING_DOWN', 'the server is shutting down');
       else if (e.statusCode !== undefined && e.statusCode < 500) err = usageError(req, e.message);
     } else if (e instanceof SyntaxError) err = usageError(req, e.message);
-    const h = toHttpError(err);
+    const h = toHttpError(err, ctx.opts.dataDir);
     ctx.label(req, '', h.code);
     if (h.retryAfter !== undefined) void reply.header('Retry-After', String(h.retryAfter));
     return reply.code(h.status).send(h.body);

@@ -108,6 +108,9 @@ export function documentRoutes(app: FastifyInstance, ctx: ServerContext): void {
       throw new HttpOnlyError('UNSUPPORTED_MEDIA_TYPE', 'the import body must be NDJSON: send Content-Type: application/x-ndjson');
     }
     namespaceDir(dataDir, name); // 404 before anything is streamed
+    // A misspelt parameter (?skip_line=3) must not silently import everything again.
+    const unknown = Object.keys(q).filter((k) => !IMPORT_PARAMS.includes(k));
+    if (unknown.length > 0) throw new ElacsymError('USAGE', `unknown query parameter ${unknown.join(', ')}; the import route takes ${IMPORT_PARAMS.join(', ')}`);
     const onError = q.on_error ?? 'fail';
     if (onError !== 'fail' && onError !== 'skip') throw new ElacsymError('USAGE', 'query parameter on_error must be fail or skip');
     const batchDocs = intParam(q.batch_size, 'batch_size', 1, 1_000_000, 8192);
@@ -137,7 +140,7 @@ export function documentRoutes(app: FastifyInstance, ctx: ServerContext): void {
       summary = await job.done;
     } catch (e) {
       if (!out) throw e;
-      const h = toHttpError(e);
+      const h = toHttpError(e, ctx.opts.dataDir);
       ctx.label(req, '', h.code);
       endStream(out, reply, { event: 'error', ...h.body });
       return reply;
@@ -155,6 +158,9 @@ export function documentRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return reply.type('application/x-ndjson').send(Readable.from(exportDocs(dir)));
   });
 }
+
+/** The import route's query parameters (man elacsym-serve). */
+const IMPORT_PARAMS = ['on_error', 'batch_size', 'segment_docs', 'max_line_bytes', 'skip_lines', 'flush'];
 
 /** Last line of an import stream; an unread request body is cut off rather than drained. */
 function endStream(out: PassThrough, reply: FastifyReply, ev: Record<string, unknown>): void {

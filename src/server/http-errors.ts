@@ -3,7 +3,7 @@
  * as every code maps to one exit status in the CLI. Bodies are always
  * `{"error":{"code","message","hint"}}` (the CLI's `--json` error shape), never plain text.
  */
-import { ElacsymError, type ErrorCode } from '../errors.js';
+import { ElacsymError, ERRORS, type ErrorCode } from '../errors.js';
 
 /** Code -> HTTP status. A code missing here is a compile error (Record over ErrorCode). */
 export const HTTP_STATUS: Record<ErrorCode, number> = {
@@ -54,6 +54,30 @@ export const HTTP_ONLY: Record<HttpOnlyCode, { status: number; hint: string }> =
   SHUTTING_DOWN: { status: 503, hint: 'the server is shutting down; retry against another instance or after restart' },
 };
 
+/**
+ * What to do next, said over HTTP: the error table's default hints speak of CLI commands and flags
+ * (`elacsym namespaces`, `--wait`), which mean nothing to a client of the server. Used when an error
+ * carries its code's default hint; a hint written for the case at hand is kept.
+ */
+const HTTP_HINTS: Partial<Record<ErrorCode, string>> = {
+  USAGE: 'see `man elacsym-serve` for the route, its parameters and its body',
+  INVALID_QUERY: 'see `man elacsym-serve` (POST /v1/namespaces/:namespace/query) for the request shape',
+  INVALID_DOCUMENT: 'fix the line, or send the import with ?on_error=skip (the response lists the rejected lines)',
+  NAMESPACE_NOT_FOUND: 'list namespaces with GET /v1/namespaces, create one with PUT /v1/namespaces/:namespace',
+  DATA_DIR_NOT_FOUND: 'create a namespace with PUT /v1/namespaces/:namespace',
+  NAMESPACE_EXISTS: 'pick another name, or remove it with DELETE /v1/namespaces/:namespace',
+  BUSY: 'another process is writing this namespace; retry after the Retry-After seconds',
+  INTERNAL: 'this is a bug in elacsym; see the server log',
+  CORRUPT_JOURNAL: "the namespace's journal is damaged; its operator should run `elacsym wal inspect` on the server",
+  CORRUPT_SEGMENT: "a segment file is damaged; its operator should run `elacsym health --deep` on the server",
+  CORRUPT_MANIFEST: "the namespace's manifest is damaged; its operator should run `elacsym health --deep` on the server",
+};
+
+/** The server's data directory in a message becomes `<data-dir>`: a client has no use for the server's paths. */
+function redact(text: string, dataDir: string | undefined): string {
+  return dataDir ? text.split(dataDir).join('<data-dir>') : text;
+}
+
 /** Seconds a client should wait before retrying a BUSY (writer lock held) answer. */
 export const RETRY_AFTER_S = 1;
 
@@ -74,7 +98,7 @@ export class HttpOnlyError extends Error {
 }
 
 /** Any thrown value -> status + JSON body. Unknown errors are INTERNAL (500) without their internals leaking. */
-export function toHttpError(e: unknown): HttpError {
+export function toHttpError(e: unknown, dataDir?: string): HttpError {
   if (e instanceof ElacsymError) {
     // A line over the size limit is INVALID_DOCUMENT to the CLI (exit 2) but 413 over HTTP: the limit is the server's.
     const status = e.code === 'INVALID_DOCUMENT' && e.details.max_line_bytes !== undefined ? 413 : HTTP_STATUS[e.code];
@@ -84,7 +108,14 @@ export function toHttpError(e: unknown): HttpError {
     return {
       status,
       code: e.code,
-      body: { error: { code: e.code, message: e.message, hint: e.hint, ...extra } },
+      body: {
+        error: {
+          code: e.code,
+          message: redact(e.message, dataDir),
+          hint: redact(e.hint === ERRORS[e.code].hint ? (HTTP_HINTS[e.code] ?? e.hint) : e.hint, dataDir),
+          ...extra,
+        },
+      },
       retryAfter: status === 503 ? RETRY_AFTER_S : undefined,
     };
   }

@@ -115,7 +115,16 @@ describe('the new routes', () => {
     expect(missErr.hint).not.toMatch(/stdout/); // no CLI wording over HTTP
     const nons = await fetch(`${s.url}/v1/namespaces/nope/documents/3`);
     expect(nons.status).toBe(404);
-    expect((await json(nons)).error.code).toBe('NAMESPACE_NOT_FOUND');
+    const nonsErr = (await json(nons)).error;
+    expect(nonsErr.code).toBe('NAMESPACE_NOT_FOUND');
+    // Over HTTP: routes, not CLI commands; and never the server's own paths.
+    expect(nonsErr.hint).toContain('GET /v1/namespaces');
+    expect(`${nonsErr.message} ${nonsErr.hint}`).not.toMatch(/`elacsym |--[a-z]/);
+    expect(`${nonsErr.message} ${nonsErr.hint}`).not.toContain(d);
+    const badQuery = await post(`${s.url}/v1/namespaces/qs/query`, { top_k: 0 });
+    expect(badQuery.status).toBe(400);
+    const badQueryErr = (await json(badQuery)).error;
+    expect(`${badQueryErr.message} ${badQueryErr.hint}`).not.toMatch(/`elacsym |<command>/);
   });
 
   it('streams an NDJSON import with a per-line report (on_error=skip) and exports what the CLI exports', async () => {
@@ -145,6 +154,17 @@ describe('the new routes', () => {
     expect(b.error.hint).toContain('?skip_lines=0');
     expect(b.error.hint).toContain('on_error=skip');
     expect(`${b.error.message} ${b.error.hint}`).not.toMatch(/--[a-z]|lines 1-0/);
+  });
+
+  it('an import with an unknown query parameter is 400 USAGE and imports nothing (a misspelt skip_lines)', async () => {
+    const before = (await cli(['-d', d, 'count', 'imp'])).stdout;
+    const r = await fetch(`${s.url}/v1/namespaces/imp/import?skip_line=3`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: `${JSON.stringify({ ...DOCS[0], id: 'typo' })}\n` });
+    expect(r.status).toBe(400);
+    const e = (await json(r)).error;
+    expect(e.code).toBe('USAGE');
+    expect(e.message).toContain('skip_line');
+    expect(e.hint).not.toMatch(/<command>/);
+    expect((await cli(['-d', d, 'count', 'imp'])).stdout).toBe(before);
   });
 
   it('an import that is not NDJSON is 415, not an empty import', async () => {
