@@ -25,8 +25,11 @@ export interface DoctorCheck {
 
 export interface DoctorReport {
   location: string;
-  /** ok: safe to write; unsafe: conditional creates are not refused (or reads are wrong); failed: the store erred. */
-  verdict: 'ok' | 'unsafe' | 'failed';
+  /**
+   * ok: safe to write; unsafe: conditional creates are not refused (or reads are wrong); failed: the store
+   * erred; interrupted: stopped before every check ran (nothing is known to be wrong).
+   */
+  verdict: 'ok' | 'unsafe' | 'failed' | 'interrupted';
   checks: DoctorCheck[];
   /** Probe objects that could not be removed (left for the operator; normally empty). */
   leftovers: string[];
@@ -35,6 +38,11 @@ export interface DoctorReport {
 export interface DoctorOptions {
   /** The probe directory's random part (tests inject it). */
   probeId?: string;
+  /**
+   * Stops the run between checks (Ctrl-C): the remaining checks are skipped, the probe objects written so
+   * far are still removed, and the report says `interrupted`.
+   */
+  signal?: AbortSignal;
 }
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -109,9 +117,11 @@ export async function runDoctor(store: ObjectStore, o: DoctorOptions = {}): Prom
 
   const checks: DoctorCheck[] = [];
   let stopped = false;
+  let interrupted = false;
   for (const name of DOCTOR_CHECKS) {
+    if (!stopped && o.signal?.aborted) interrupted = stopped = true;
     if (stopped) {
-      checks.push({ name, status: 'skipped', detail: 'skipped after an earlier failure' });
+      checks.push({ name, status: 'skipped', detail: interrupted ? 'skipped: interrupted' : 'skipped after an earlier failure' });
       continue;
     }
     try {
@@ -138,13 +148,18 @@ export async function runDoctor(store: ObjectStore, o: DoctorOptions = {}): Prom
   const failed = checks.filter((c) => c.status === 'fail');
   // A wrong behaviour (a check failing without a store error) outranks a store error: the store is unsafe
   // whatever else happens, while an error may be transient.
-  const verdict = failed.length === 0 ? 'ok' : failed.some((c) => !c.code) ? 'unsafe' : 'failed';
+  const verdict = failed.some((c) => !c.code) ? 'unsafe' : failed.length > 0 ? 'failed' : interrupted ? 'interrupted' : 'ok';
   return { location: store.location, verdict, checks, leftovers };
 }
 
 /** The error a non-ok report stands for: the store's own error, or STORE_UNSAFE naming the failed checks. */
 export function doctorError(r: DoctorReport): ElacsymError | null {
   if (r.verdict === 'ok') return null;
+  if (r.verdict === 'interrupted') {
+    return new ElacsymError('INTERRUPTED', `doctor: interrupted on ${r.location} before every check ran`, {
+      hint: r.leftovers.length > 0 ? 'remove the probe objects listed in the report, then run `elacsym doctor` again' : 'its probe objects were removed; run `elacsym doctor` again',
+    });
+  }
   const failed = r.checks.filter((c) => c.status === 'fail');
   const withCode = failed.find((c) => c.code);
   if (withCode && r.verdict === 'failed') return new ElacsymError(withCode.code!, `doctor: ${withCode.name} failed on ${r.location}: ${withCode.detail}`);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runDoctor } from '../../src/objstore/doctor.js';
+import { doctorError, runDoctor } from '../../src/objstore/doctor.js';
 import { LocalObjectStore } from '../../src/objstore/local.js';
 import type { ObjectStore } from '../../src/objstore/object-store.js';
 import { cleanupTmp, cli, errorCode, tmpDir } from '../helpers/cli.js';
@@ -120,6 +120,26 @@ describe('elacsym doctor', () => {
     const report = await runDoctor(overwriting);
     expect(report.verdict).toBe('unsafe');
     expect(report.checks.filter((c) => c.status === 'fail').map((c) => c.name)).toEqual(['conditional-create']);
+  });
+
+  it('an interrupt between checks skips the rest, still removes every probe object, and says interrupted', async () => {
+    const root = tmpDir();
+    const inner = new LocalObjectStore(root);
+    const stop = new AbortController();
+    // Ctrl-C arrives while the first check writes its object.
+    const store: ObjectStore = Object.assign(Object.create(inner) as ObjectStore, {
+      put: async (k: string, b: Uint8Array) => {
+        await inner.put(k, b);
+        stop.abort();
+      },
+    });
+    const report = await runDoctor(store, { signal: stop.signal });
+    expect(report.verdict).toBe('interrupted');
+    expect(report.checks[0]!.status).toBe('ok');
+    expect(report.checks.slice(1).every((c) => c.status === 'skipped')).toBe(true);
+    expect(report.leftovers).toEqual([]);
+    expect(await inner.list('')).toEqual([]);
+    expect(doctorError(report)?.code).toBe('INTERRUPTED');
   });
 
   it('commands that do not touch S3 never load the AWS SDK', async () => {

@@ -7,6 +7,7 @@
  */
 import { openObjectStore, type S3Settings } from '../../objstore/open.js';
 import { doctorError, runDoctor } from '../../objstore/doctor.js';
+import { interruptSignal } from '../interrupt.js';
 import { type GlobalOptions, outLine, printJson } from '../output.js';
 import { renderTable } from '../table.js';
 
@@ -25,7 +26,8 @@ export default async function doctor([target]: string[], o: Record<string, unkno
   const { store, close } = await openObjectStore(where, s3Settings(o));
   let report;
   try {
-    report = await runDoctor(store);
+    // Ctrl-C stops between checks: the probe objects are removed and the report printed all the same.
+    report = await runDoctor(store, { signal: interruptSignal('removing its probe objects and stopping') });
   } finally {
     await close();
   }
@@ -34,7 +36,7 @@ export default async function doctor([target]: string[], o: Record<string, unkno
     const rows = report.checks.map((c) => [c.name, c.status === 'ok' ? 'ok' : c.status === 'fail' ? 'FAIL' : 'skipped', c.code ? `[${c.code}] ${c.detail}` : c.detail]);
     for (const l of renderTable([{ head: 'check', shrink: false }, { head: 'result', shrink: false }, { head: 'detail', shrink: false }], rows)) await outLine(l);
     for (const k of report.leftovers) await outLine(`left behind (could not delete): ${k}`);
-    const verdict = { ok: 'safe to use as a data directory', unsafe: 'NOT safe to write: refused', failed: 'the store failed a check' }[report.verdict];
+    const verdict = { ok: 'safe to use as a data directory', unsafe: 'NOT safe to write: refused', failed: 'the store failed a check', interrupted: 'interrupted before every check ran' }[report.verdict];
     await outLine(`${report.location}: ${verdict}`);
   }
   const e = doctorError(report);
