@@ -154,6 +154,15 @@ describe('elacsym doctor', () => {
   });
 });
 
+describe('a malformed S3 endpoint', () => {
+  it('is USAGE (exit 2), not an unavailable store', async () => {
+    for (const endpoint of ['not-a-url', 'ftp://127.0.0.1:1', 'http://127.0.0.1:7480/extra/path']) {
+      const r = await cli(['doctor', 's3://bucket/p', '--s3-endpoint', endpoint], { env: { AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's', AWS_REGION: 'us-east-1' } });
+      expect([r.code, errorCode(r.stderr)], `${endpoint}: ${r.stderr}`).toEqual([2, 'USAGE']);
+    }
+  });
+});
+
 describe('an object-store URL as the data directory', () => {
   it('is refused with USAGE by every command but doctor (it named a local directory "s3:" before)', async () => {
     const cwd = tmpDir();
