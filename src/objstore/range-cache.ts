@@ -42,6 +42,12 @@ import type { ByteRange } from './object-store.js';
  */
 export const DEFAULT_BLOCK_SIZE = 256 << 10;
 const HEADER = 16;
+
+const keyBytes = new TextEncoder();
+/** CRC-32 of a block's bytes, seeded with the CRC of its name (see RangeCache.verify). */
+function blockCrc(key: string, data: Uint8Array): number {
+  return crc32(data, crc32(keyBytes.encode(key)));
+}
 const MAGIC = 0x42434c45; // "ELCB" read as u32 LE
 const TMP = 'tmp';
 const TMP_GRACE_MS = 10 * 60_000;
@@ -215,7 +221,7 @@ export class RangeCache {
       // an answer, so the block is fetched instead.
       return null;
     }
-    const data = this.verify(file, this.blockLength(obj, b));
+    const data = this.verify(file, this.blockLength(obj, b), key);
     if (!data) {
       // Damaged or torn: never served. Remove it (another process may have already) and fetch again.
       this.stats.corruptBlocks++;
@@ -234,15 +240,19 @@ export class RangeCache {
     return data;
   }
 
-  /** The block's data if the file is whole and undamaged, else null. */
-  private verify(file: Buffer, expected: number): Uint8Array | null {
+  /**
+   * The block's data if the file is whole, undamaged and this very block, else null. The CRC is seeded
+   * with the block's name (object identity and block number), so a block file copied or renamed over
+   * another block's fails it instead of serving another object's bytes.
+   */
+  private verify(file: Buffer, expected: number, key: string): Uint8Array | null {
     if (file.length < HEADER) return null;
     const dv = new DataView(file.buffer, file.byteOffset, HEADER);
     if (dv.getUint32(0, true) !== MAGIC) return null;
     const len = dv.getUint32(4, true);
     if (len !== expected || file.length !== HEADER + len) return null;
     const data = new Uint8Array(file.subarray(HEADER)); // a copy that owns its buffer
-    if (crc32(data) !== dv.getUint32(8, true)) return null;
+    if (blockCrc(key, data) !== dv.getUint32(8, true)) return null;
     return data;
   }
 
@@ -269,11 +279,20 @@ export class RangeCache {
     const dv = new DataView(header.buffer);
     dv.setUint32(0, MAGIC, true);
     dv.setUint32(4, data.length, true);
-    dv.setUint32(8, crc32(data), true);
+    dv.setUint32(8, blockCrc(`${obj.id}.${b}`, data), true);
     const p = this.path(obj, b);
     const tmp = join(this.dir, TMP, `${process.pid}-${randomBytes(6).toString('hex')}`);
     try {
-      writeFileSync(tmp, Buffer.concat([header, data]));
+      try {
+        writeFileSync(tmp, Buffer.concat([header, data]));
+      } catch (e) {
+        // The cache directory was removed under a running process (by hand, or a clean-up job): make it
+        // again, once, rather than run uncached until restarted.
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        mkdirSync(join(this.dir, TMP), { recursive: true });
+        this.knownBytes = null;
+        writeFileSync(tmp, Buffer.concat([header, data]));
+      }
       try {
         renameSync(tmp, p);
       } catch (e) {

@@ -4,7 +4,7 @@
  * exact accounting, and bounded failures of an unreachable or silent store.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -139,6 +139,31 @@ describe('range cache on radosgw', () => {
     const t = segStore(dir, 100);
     t.open('seg-1.idx').read(BLOCK + 10, 100);
     expect(t.cache.stats).toMatchObject({ corruptBlocks: 0, misses: 0, diskHits: 1 });
+  });
+
+  it('a block file copied over another block of the same size is detected, never served as that block', () => {
+    const dir = tmpDir('elacsym-cache-');
+    const first = segStore(dir, 100);
+    first.open('seg-1.idx').read(0, 2 * BLOCK); // blocks 0 and 1, both whole
+    const files = blockFiles(dir).sort((a, b) => a.path.localeCompare(b.path));
+    const b0 = files.find((f) => f.path.endsWith('.0'))!;
+    const b1 = files.find((f) => f.path.endsWith('.1'))!;
+    writeFileSync(b1.path, readFileSync(b0.path)); // block 0's file, intact, under block 1's name
+    const s = segStore(dir, 100);
+    expect(Buffer.from(s.open('seg-1.idx').read(BLOCK, 100))).toEqual(Buffer.from(object.subarray(BLOCK, BLOCK + 100)));
+    expect(s.cache.stats).toMatchObject({ corruptBlocks: 1, misses: 1 });
+  });
+
+  it('a cache directory removed under a running process is made again: later blocks are cached', () => {
+    const dir = tmpDir('elacsym-cache-');
+    const s = segStore(dir, 100);
+    const o = s.open('seg-1.idx');
+    o.read(0, 10);
+    rmSync(dir, { recursive: true, force: true });
+    const before = s.cache.stats.bytesCached;
+    expect(Buffer.from(o.read(5 * BLOCK, 10))).toEqual(Buffer.from(object.subarray(5 * BLOCK, 5 * BLOCK + 10)));
+    expect(s.cache.stats.bytesCached).toBeGreaterThan(before);
+    expect(blockFiles(dir).length).toBe(1);
   });
 
   it('a truncated (torn) block file is detected and fetched again', () => {
