@@ -88,7 +88,14 @@ export class CommitLog<P> {
   versionOf(key: string): number | null {
     if (!key.startsWith(this.manifestPrefix)) return null;
     const m = /^(\d{20})\.json$/.exec(key.slice(this.manifestPrefix.length));
-    return m ? Number(m[1]) : null;
+    if (!m) return null;
+    const v = Number(m[1]);
+    // A version past 2^53 cannot be named back exactly (its key would read as another one): damage, or
+    // a key put there by hand; taking it for the latest made the namespace look empty.
+    if (!Number.isSafeInteger(v) || v < 1) {
+      throw new ElacsymError('CORRUPT_MANIFEST', `manifest key ${key} on ${this.store.location} names no valid version`, { details: { path: key } });
+    }
+    return v;
   }
 
   /** Read one version; null when it does not exist. CORRUPT_MANIFEST when its bytes are not a record of it. */
@@ -102,7 +109,15 @@ export class CommitLog<P> {
     } catch (e) {
       throw new ElacsymError('CORRUPT_MANIFEST', `manifest ${key} on ${this.store.location} is not valid JSON`, { cause: e, details: { path: key } });
     }
-    if (typeof rec !== 'object' || rec === null || rec.version !== version || typeof rec.epoch !== 'number' || typeof rec.nonce !== 'string') {
+    if (
+      typeof rec !== 'object' ||
+      rec === null ||
+      rec.version !== version ||
+      !Number.isSafeInteger(rec.epoch) ||
+      rec.epoch < 1 ||
+      typeof rec.nonce !== 'string' ||
+      rec.parent !== version - 1
+    ) {
       throw new ElacsymError('CORRUPT_MANIFEST', `manifest ${key} on ${this.store.location} is not the record of version ${version}`, { details: { path: key } });
     }
     if (rec.format > MANIFEST_FORMAT) {
@@ -129,7 +144,12 @@ export class CommitLog<P> {
       }
     }
     const top = this.highest(await this.store.list(this.manifestPrefix));
-    return top === null ? null : this.read(top);
+    if (top === null) return null;
+    const rec = await this.read(top);
+    // Listed but gone: manifests are never deleted (the newest least of all), so this is damage, not
+    // an empty namespace.
+    if (!rec) throw new ElacsymError('CORRUPT_MANIFEST', `manifest ${this.manifestKey(top)} on ${this.store.location} is listed but cannot be read`, { details: { path: this.manifestKey(top) } });
+    return rec;
   }
 
   private highest(keys: string[]): number | null {

@@ -226,4 +226,23 @@ describe.each(kinds)('commit protocol: %s', (_name, make) => {
     await store.put(log.manifestKey(2), bytes('{trunc'));
     await expect(log.read(2)).rejects.toSatisfy((e: unknown) => isElacsymError(e, 'CORRUPT_MANIFEST'));
   });
+
+  it('a stray key past 2^53, or a record with an impossible epoch or parent, is CORRUPT_MANIFEST, never an empty namespace', async () => {
+    const corrupt = (e: unknown) => isElacsymError(e, 'CORRUPT_MANIFEST');
+    const huge = new CommitLog<Payload>(store, nextPrefix());
+    await huge.claim({ log: [] });
+    await store.put(`${huge.manifestPrefix}99999999999999999999.json`, bytes('{}'));
+    await expect(huge.latest()).rejects.toSatisfy(corrupt);
+    const unsafe = new CommitLog<Payload>(store, nextPrefix());
+    await unsafe.claim({ log: [] });
+    await store.put(`${unsafe.manifestPrefix}00009007199254740993.json`, bytes('{}'));
+    await expect(unsafe.latest()).rejects.toSatisfy(corrupt);
+    for (const bad of [{ epoch: 1e308 }, { epoch: -1 }, { epoch: 1.5 }, { parent: 5 }]) {
+      const log = new CommitLog<Payload>(store, nextPrefix());
+      const w = await log.claim({ log: [] });
+      const rec = { ...(await log.read(w.version))!, version: 2, parent: 1, ...bad };
+      await store.put(log.manifestKey(2), bytes(JSON.stringify(rec)));
+      await expect(log.latest(), JSON.stringify(bad)).rejects.toSatisfy(corrupt);
+    }
+  });
 });
