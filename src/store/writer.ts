@@ -304,13 +304,25 @@ export class Writer {
    * oldest first (recovery, or after --no-flush); always at least one entry, so a backlog of any size
    * drains. Damaged entries are moved to the quarantine table, never applied.
    */
-  private readPending(maxDocs: number, maxBytes: number): { ops: PendingOp[]; quarantined: number; more: boolean } {
+  /**
+   * The next chunk of pending operations, in journal order: whole entries while they fit `maxDocs` (and,
+   * entry by entry, `maxBytes`), then as many documents or ids of the next entry as are left to reach
+   * `maxDocs`, so a segment holds exactly `maxDocs` documents however the journal was batched. `from`
+   * resumes inside an entry a previous chunk of the same flush took only part of. `partial` is set when
+   * this chunk ends inside an entry: that entry stays in the journal until a later chunk takes its rest.
+   */
+  private readPending(
+    maxDocs: number,
+    maxBytes: number,
+    from: { seq: number; offset: number } | null,
+  ): { ops: PendingOp[]; quarantined: number; more: boolean; partial: { seq: number; offset: number } | null } {
     const ops: PendingOp[] = [];
     let quarantined = 0;
     let docs = 0;
     let bytes = 0;
     const bad: { row: JournalRow; damage: string }[] = [];
     let more = false;
+    let partial: { seq: number; offset: number } | null = null;
     for (const row of journalEntries(this.db)) {
       if (ops.length > 0 && (docs >= maxDocs || bytes + row.payload.length > maxBytes)) {
         more = true;
@@ -329,15 +341,27 @@ export class Writer {
         bad.push({ row, damage: damage ?? 'undecodable' });
         continue;
       }
+      // The part of this entry a previous chunk did not take yet.
+      const start = from !== null && from.seq === row.seq ? from.offset : 0;
+      const items = op.op === 'upsert' ? op.docs.length : op.ids.length;
+      const take = Math.min(items - start, Math.max(0, maxDocs - docs));
+      if (start > 0 || take < items - start) {
+        op = op.op === 'upsert' ? { ...op, docs: op.docs.slice(start, start + take) } : { ...op, ids: op.ids.slice(start, start + take) };
+      }
       ops.push(op);
-      docs += row.count;
+      docs += take;
       bytes += row.payload.length;
+      if (start + take < items) {
+        partial = { seq: row.seq, offset: start + take };
+        more = true;
+        break;
+      }
     }
     for (const { row, damage } of bad) {
       quarantineEntry(this.db, row, damage, this.clock());
       quarantined++;
     }
-    return { ops, quarantined, more };
+    return { ops, quarantined, more, partial };
   }
 
   /**
@@ -353,22 +377,27 @@ export class Writer {
     // In bounded chunks of about segmentDocs documents: each chunk becomes one segment and commits on its
     // own (later chunks supersede earlier ones through the id table), so memory stays bounded however
     // large the backlog.
+    let from: { seq: number; offset: number } | null = null;
     for (;;) {
       let ops: PendingOp[];
       let more: boolean;
+      let partial: { seq: number; offset: number } | null = null;
       this.throwIfInterrupted(total);
-      if (this.pending && this.pendingBytes <= this.segmentBytes) {
+      if (this.pending && this.pendingBytes <= this.segmentBytes && this.pendingDocs <= this.segmentDocs) {
         ops = this.pending;
         more = false;
       } else {
-        // Also when the in-memory copy outgrew the byte bound: the journal is read back in bounded chunks.
+        // Also when the in-memory copy outgrew a bound: the journal is read back in chunks of exactly
+        // segmentDocs documents (the last one fewer), an entry split across chunks when it must be.
         this.pending = null;
-        const r = this.readPending(this.segmentDocs, this.segmentBytes);
+        const r = this.readPending(this.segmentDocs, this.segmentBytes, from);
         ops = r.ops;
         more = r.more;
+        partial = r.partial;
         total.quarantined += r.quarantined;
       }
-      const f = await this.flushOps(ops, total);
+      const f = await this.flushOps(ops, total, partial);
+      from = partial;
       total.segmentId = f.segmentId ?? total.segmentId;
       total.docs += f.docs;
       total.inserted += f.inserted;
@@ -392,10 +421,16 @@ export class Writer {
     );
   }
 
-  private async flushOps(ops: PendingOp[], done: FlushResult): Promise<FlushResult> {
-    const result: FlushResult = { segmentId: null, docs: 0, inserted: 0, updated: 0, deleted: 0, entries: ops.length, quarantined: 0 };
+  /**
+   * `partial`: the last op is only the first part of its journal entry (readPending). The entry then stays
+   * in the journal: only the entries before it are deleted at the commit, and a crash before the rest is
+   * flushed replays the whole entry, which re-upserts (or re-deletes) the same documents: idempotent.
+   */
+  private async flushOps(ops: PendingOp[], done: FlushResult, partial: { seq: number; offset: number } | null = null): Promise<FlushResult> {
+    const result: FlushResult = { segmentId: null, docs: 0, inserted: 0, updated: 0, deleted: 0, entries: ops.length - (partial ? 1 : 0), quarantined: 0 };
     if (ops.length === 0) return result;
-    const throughSeq = ops[ops.length - 1]!.seq;
+    // Entries through this seq are wholly in this segment (or an earlier one of the same flush).
+    const throughSeq = partial ? partial.seq - 1 : ops[ops.length - 1]!.seq;
 
     // Newest write of an id wins; Map iteration keeps first-insertion order, which fixes the ordinals.
     const latest = new Map<string, Doc | null>();
