@@ -7,28 +7,19 @@
  * exactly as `If-None-Match: *` is on S3. `.tmp/` is never listed.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { link, mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ElacsymError } from '../errors.js';
+import { toEnvError } from '../util/env-error.js';
+import { fsyncDir } from '../util/fs.js';
 import { type ByteRange, checkKey, type ListOptions, type ObjectInfo, type ObjectStore } from './object-store.js';
 
 const TMP = '.tmp';
 
-function fsError(e: unknown, what: string): never {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw new ElacsymError('PERMISSION_DENIED', `${what}: ${code}`, { cause: e });
-  if (code === 'ENOSPC' || code === 'EDQUOT') throw new ElacsymError('NO_SPACE', `${what}: no space left on device`, { cause: e });
-  throw e;
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+/** An fs failure named for what it is (util/env-error.ts: NO_SPACE, PERMISSION_DENIED, ...), else as it is. */
+function fsError(e: unknown, path: string, doing: string): never {
+  throw toEnvError(e, path, doing);
 }
 
 export class LocalObjectStore implements ObjectStore {
@@ -42,7 +33,7 @@ export class LocalObjectStore implements ObjectStore {
       st = statSync(root);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ElacsymError('DATA_DIR_NOT_FOUND', `directory ${root} does not exist`);
-      fsError(e, `cannot open ${root}`);
+      fsError(e, root, 'opening');
     }
     if (!st.isDirectory()) throw new ElacsymError('USAGE', `${root} is not a directory`);
   }
@@ -61,7 +52,7 @@ export class LocalObjectStore implements ObjectStore {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return null;
-      fsError(e, `cannot read ${p}`);
+      fsError(e, p, 'reading');
     }
     try {
       const size = (await fh.stat()).size;
@@ -78,7 +69,7 @@ export class LocalObjectStore implements ObjectStore {
     } catch (e) {
       // A directory where a file was expected reads as EISDIR: no object has that key.
       if ((e as NodeJS.ErrnoException).code === 'EISDIR') return null;
-      fsError(e, `cannot read ${p}`);
+      fsError(e, p, 'reading');
     } finally {
       await fh.close();
     }
@@ -93,7 +84,7 @@ export class LocalObjectStore implements ObjectStore {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-      fsError(e, `cannot stat ${p}`);
+      fsError(e, p, 'reading');
     }
   }
 
@@ -111,7 +102,7 @@ export class LocalObjectStore implements ObjectStore {
       }
     } catch (e) {
       await rm(tmp, { force: true }).catch(() => undefined);
-      fsError(e, `cannot write ${tmp}`);
+      fsError(e, tmp, 'writing');
     }
     return tmp;
   }
@@ -126,7 +117,7 @@ export class LocalObjectStore implements ObjectStore {
       return 'created';
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') return 'exists';
-      fsError(e, `cannot create ${p}`);
+      fsError(e, p, 'creating');
     } finally {
       await unlink(tmp).catch(() => undefined);
       await this.prune(join(this.root, TMP));
@@ -141,7 +132,7 @@ export class LocalObjectStore implements ObjectStore {
       fsyncDir(dirname(p));
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
-      fsError(e, `cannot write ${p}`);
+      fsError(e, p, 'writing');
     } finally {
       await this.prune(join(this.root, TMP));
     }
@@ -159,7 +150,7 @@ export class LocalObjectStore implements ObjectStore {
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOENT' || code === 'ENOTDIR') return;
-        fsError(e, `cannot list ${rel || this.root}`);
+        fsError(e, rel || this.root, 'listing');
       }
       for (const d of entries) {
         const key = rel ? `${rel}/${d.name}` : d.name;
@@ -184,7 +175,7 @@ export class LocalObjectStore implements ObjectStore {
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOENT' || code === 'ENOTDIR') continue;
-        fsError(e, `cannot delete ${p}`);
+        fsError(e, p, 'deleting');
       }
       await this.prune(dirname(p));
     }

@@ -30,8 +30,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ElacsymError } from '../errors.js';
 import { crc32 } from '../util/crc32.js';
+import { isEnvError, toEnvError } from '../util/env-error.js';
 import type { ByteRange } from './object-store.js';
 
 /**
@@ -125,10 +125,7 @@ export class RangeCache {
     try {
       mkdirSync(join(this.dir, TMP), { recursive: true });
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw new ElacsymError('PERMISSION_DENIED', `cannot create the cache directory ${this.dir}: ${code}`, { cause: e });
-      if (code === 'ENOSPC' || code === 'EDQUOT') throw new ElacsymError('NO_SPACE', `cannot create the cache directory ${this.dir}: no space left on device`, { cause: e });
-      throw e;
+      throw toEnvError(e, this.dir, 'creating the cache directory');
     }
   }
 
@@ -303,7 +300,7 @@ export class RangeCache {
     } catch (e) {
       // A cache that cannot be written (full disk, removed directory) costs speed, never an answer.
       rmSync(tmp, { force: true });
-      if (['ENOSPC', 'EDQUOT', 'ENOENT', 'EACCES', 'EROFS'].includes((e as NodeJS.ErrnoException).code ?? '')) return;
+      if (isEnvError(e)) return;
       throw e;
     }
     this.stats.bytesCached += data.length;
