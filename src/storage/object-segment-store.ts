@@ -23,7 +23,7 @@
 import { ElacsymError } from '../errors.js';
 import { type CachedObjectRef, objectId, RangeCache, type RangeCacheOptions } from '../objstore/range-cache.js';
 import { type StoreSpec, SyncObjectStore } from '../objstore/sync-store.js';
-import type { ByteSource } from '../util/bytes.js';
+import { type ByteSource, ChunkedBytes } from '../util/bytes.js';
 import type { ObjectWriter, ReadableObject, SegmentStore } from './segment-store.js';
 
 function enoent(path: string, syscall: string): NodeJS.ErrnoException {
@@ -113,21 +113,7 @@ export class ObjectSegmentStore implements SegmentStore {
       },
       read: (offset: number, len: number) => {
         if (offset < 0 || len < 0 || offset + len > length) throw new ElacsymError('INTERNAL', `read of [${offset}, ${offset + len}) past the ${length} bytes written to ${name}`);
-        const out = new Uint8Array(len);
-        let pos = 0;
-        let at = 0;
-        for (const c of chunks) {
-          const end = pos + c.length;
-          if (end > offset && pos < offset + len) {
-            const from = Math.max(offset, pos) - pos;
-            const to = Math.min(offset + len, end) - pos;
-            out.set(c.subarray(from, to), at);
-            at += to - from;
-          }
-          pos = end;
-          if (pos >= offset + len) break;
-        }
-        return out;
+        return new ChunkedBytes(chunks).range(offset, offset + len);
       },
       commit: () => {
         if (done) throw new ElacsymError('INTERNAL', `object ${name} was already committed or aborted`);

@@ -56,13 +56,8 @@ export interface SectionInfo {
 
 /** CRC-32 of each `blockBytes` slice of `bytes` (the last one may be shorter), as u32 little-endian. */
 export function blockChecksums(bytes: Uint8Array, blockBytes = SEGMENT_BLOCK_BYTES): Uint8Array {
-  return blockChecksumsOfChunks([bytes], blockBytes);
-}
-
-/** blockChecksums of the bytes `chunks` hold in order (a file written in pieces, never joined in memory). */
-export function blockChecksumsOfChunks(chunks: readonly Uint8Array[], blockBytes = SEGMENT_BLOCK_BYTES): Uint8Array {
   const b = new BlockChecksums(blockBytes);
-  for (const c of chunks) b.update(c);
+  b.update(bytes);
   return b.finish();
 }
 

@@ -119,23 +119,12 @@ export class SegmentHandle {
    * file keeps the order itself).
    */
   attributeKeys(): ((ord: number) => readonly string[]) | null {
-    if (this.file.has('docs')) return null;
-    if (!this._shapes) {
-      const shapes = new AttributeShapes(this.section('attrs'), this.file.path);
-      if (shapes.length !== this.row.doc_count) throw this.countMismatch(`${shapes.length} attribute rows`);
-      this._shapes = shapes;
-    }
-    const shapes = this._shapes;
-    return (ord) => shapes.keysOf(ord);
+    const shapes = this.loadAttributes();
+    return shapes && ((ord) => shapes.keysOf(ord));
   }
 
-  /**
-   * One document's attributes. Files written since issue 11 have no `docs` section: the attributes are
-   * rebuilt from the `attrs` section (the document's keys in their written order) and the typed columns,
-   * read by range (a few blocks per value), so a cold query that prints ten documents decodes no whole
-   * column. Older files keep their `docs` section of JSON objects.
-   */
-  attributesOf(ord: number): Doc['attributes'] {
+  /** Opens the segment's attribute store once: the `attrs` shapes (returned), or an older file's `docs` (null). */
+  private loadAttributes(): AttributeShapes | null {
     if (!this._docs && !this._shapes) {
       if (this.file.has('docs')) {
         const docs = StringTable.open(this.section('docs'), this.file.path);
@@ -147,6 +136,17 @@ export class SegmentHandle {
         this._shapes = shapes;
       }
     }
+    return this._shapes ?? null;
+  }
+
+  /**
+   * One document's attributes. Files written since issue 11 have no `docs` section: the attributes are
+   * rebuilt from the `attrs` section (the document's keys in their written order) and the typed columns,
+   * read by range (a few blocks per value), so a cold query that prints ten documents decodes no whole
+   * column. Older files keep their `docs` section of JSON objects.
+   */
+  attributesOf(ord: number): Doc['attributes'] {
+    this.loadAttributes();
     if (this._shapes) {
       if (ord < 0 || ord >= this.row.doc_count) throw new ElacsymError('INTERNAL', `attributesOf: ordinal ${ord} outside the segment`);
       return buildAttributes(this._shapes.keysOf(ord), (name) => this.columnReader(name).get(ord));

@@ -69,3 +69,41 @@ function checkRange(offset: number, length: number, size: number): void {
     throw new RangeError(`read of [${offset}, ${offset + length}) outside a source of ${size} bytes`);
   }
 }
+
+/** Byte ranges of a file held as consecutive chunks: a view when the range lies in one chunk, else a copy. */
+export class ChunkedBytes {
+  private readonly starts: number[] = [];
+  readonly length: number;
+  constructor(private readonly chunks: readonly Uint8Array[]) {
+    let at = 0;
+    for (const c of chunks) {
+      this.starts.push(at);
+      at += c.length;
+    }
+    this.length = at;
+  }
+  range(start: number, end: number): Uint8Array {
+    if (start < 0 || end > this.length || start > end) throw new RangeError(`range ${start}-${end} outside 0-${this.length}`);
+    if (start === end) return new Uint8Array(0);
+    // The last chunk starting at or before `start`.
+    let lo = 0;
+    let hi = this.starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.starts[mid]! <= start) lo = mid;
+      else hi = mid - 1;
+    }
+    const k = lo;
+    const c = this.chunks[k]!;
+    const off = start - this.starts[k]!;
+    if (off + (end - start) <= c.length) return c.subarray(off, off + (end - start));
+    const out = new Uint8Array(end - start);
+    let at = 0;
+    for (let j = k; at < out.length; j++) {
+      const piece = this.chunks[j]!.subarray(j === k ? off : 0, Math.min(this.chunks[j]!.length, (j === k ? off : 0) + out.length - at));
+      out.set(piece, at);
+      at += piece.length;
+    }
+    return out;
+  }
+}
