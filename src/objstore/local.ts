@@ -4,7 +4,8 @@
  * Writes are atomic and durable: the bytes go to a temporary file under `<root>/.tmp/`, which is fsynced,
  * then published (rename for put, link for putIfAbsent), then the parent directory is fsynced. `link()`
  * fails with EEXIST when the key exists, which makes putIfAbsent atomic between processes without a lock,
- * exactly as `If-None-Match: *` is on S3. `.tmp/` is never listed.
+ * exactly as `If-None-Match: *` is on S3. `.tmp/` is never listed and never pruned (pruning it raced the
+ * mkdir of a concurrent writer); key directories are pruned when emptied, and writers re-create them.
  */
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
@@ -120,7 +121,6 @@ export class LocalObjectStore implements ObjectStore {
       fsError(e, p, 'creating');
     } finally {
       await unlink(tmp).catch(() => undefined);
-      await this.prune(join(this.root, TMP));
     }
   }
 
@@ -133,8 +133,6 @@ export class LocalObjectStore implements ObjectStore {
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
       fsError(e, p, 'writing');
-    } finally {
-      await this.prune(join(this.root, TMP));
     }
   }
 
@@ -200,13 +198,15 @@ export class LocalObjectStore implements ObjectStore {
 /** Run `fn` (an open/link/rename into `dir`), creating `dir` first and again if it vanished meanwhile. */
 async function inDir<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
-    // Directories created here are made durable too: fsync the parent of each one, from `dir` up.
-    const made = await mkdir(dir, { recursive: true });
-    if (made !== undefined) for (let d = dir; d.length >= made.length; d = dirname(d)) fsyncDir(dirname(d));
     try {
+      // Directories created here are made durable too: fsync the parent of each one, from `dir` up.
+      // mkdir is inside the retry: a recursive mkdir that meets EEXIST stats the directory, and a
+      // concurrent prune removing it in between makes mkdir itself fail with ENOENT (seen in CI).
+      const made = await mkdir(dir, { recursive: true });
+      if (made !== undefined) for (let d = dir; d.length >= made.length; d = dirname(d)) fsyncDir(dirname(d));
       return await fn();
     } catch (e) {
-      // ENOENT: a concurrent prune removed the (empty) directory between mkdir and fn; bounded retries.
+      // ENOENT: a concurrent prune removed the (empty) directory during mkdir or between mkdir and fn.
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 10) throw e;
     }
   }

@@ -91,6 +91,22 @@ describe.each(kinds)('object store conformance: %s', (_name, make) => {
     await store.delete([]);
   });
 
+  it('concurrent writes and deletes under one prefix never fail (a delete emptying a directory races the next write into it)', async () => {
+    // Locally, deleting a directory's last key prunes the directory while another write is creating it:
+    // the write must re-create it, whether it vanishes during mkdir or between mkdir and the link/rename.
+    const rounds = 40;
+    await Promise.all(
+      Array.from({ length: rounds }, async (_, i) => {
+        const k = `race/d${i % 3}/k${i}`;
+        if (i % 2 === 0) await store.put(k, bytes(`v${i}`));
+        else expect(await store.putIfAbsent(k, bytes(`v${i}`))).toBe('created');
+        expect(text(await store.get(k))).toBe(`v${i}`);
+        await store.delete([k]);
+      }),
+    );
+    expect(await store.list('race/')).toEqual([]);
+  });
+
   it('rejects malformed keys before touching the store', async () => {
     for (const k of ['', '/abs', 'a//b', 'a/../b', 'trailing/']) {
       await expect(store.get(k)).rejects.toSatisfy((e: unknown) => isElacsymError(e, 'INTERNAL'));
