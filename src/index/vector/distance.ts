@@ -231,6 +231,12 @@ export function kernelRows(
  * rows that can enter it come back, which is what makes a cold process fast (see the kernels below).
  * `pinned`, when given, holds a copy of m's rows (pinRows(m, 0, ...)): the WebAssembly kernels then
  * score it in place; the JS loops read m.
+ *
+ * `ranking`: the scores only rank candidates that are re-scored exactly afterwards (the quantized scan of
+ * a version 2 IVF file), never published. The WebAssembly backend then runs the wide kernels: four
+ * accumulators instead of one, so the adds do not wait on each other (a single f32x4 accumulator makes
+ * the loop latency-bound). Their sums are grouped differently, so a score may differ from the exact
+ * kernel's in the last bits; the JS backend computes the exact scores either way.
  */
 export function scoreRowsAbove(
   metric: Metric,
@@ -243,10 +249,14 @@ export function scoreRowsAbove(
   idx: Uint32Array,
   scores: Float64Array,
   pinned: PinnedRows | null = null,
+  ranking = false,
 ): number {
   const kind: RowKernel = metric === 'l2' ? 'negl2' : 'dot';
   const w = backend === 'wasm' ? wasmKernels() : null;
-  if (w !== null) return w.run(kind, q, pinned === null ? m : pinned.at, row, count, dim, floor, idx, scores);
+  if (w !== null) {
+    const fn: KernelName = ranking ? (kind === 'dot' ? 'dotWide' : 'negl2Wide') : kind;
+    return w.run(fn, q, pinned === null ? m : pinned.at, row, count, dim, floor, idx, scores);
+  }
   if (jsScratch.length < count) jsScratch = new Float64Array(count);
   const all = jsScratch;
   kernelRows(kind, q, m, row, count, dim, all);
@@ -271,6 +281,42 @@ let jsScratch = new Float64Array(0);
 export function pinRows(m: Float32Array, row: number, count: number, dim: number): PinnedRows | null {
   const w = backend === 'wasm' ? wasmKernels() : null;
   return w === null || count === 0 ? null : w.pin(m, row, count, dim);
+}
+
+/**
+ * Whether `scoreCodesAbove` can run here (it needs the WebAssembly kernels; without them, callers decode
+ * codes to floats and use `scoreRowsAbove`).
+ */
+export function codesKernelAvailable(): boolean {
+  return backend === 'wasm' && wasmKernels() !== null;
+}
+
+/**
+ * Ranking scores of uint8 codes: for rows [row, row+count) of `codes` (row-major, `stride` bytes a row; or
+ * rows pinned by `pinCodes`), f32(sum over i < stride of q16[i] * code[i]), computed exactly in int32,
+ * keeping the rows whose value is >= floor: their indexes relative to `row`, ascending, in idx[0 .. n) and
+ * their values in scores[0 .. n). Returns n. The caller bounds q16 so that 255 * stride * max|q16| <
+ * 2^31 (see `codesQueryLimit`). Only when `codesKernelAvailable()`.
+ *
+ * Why: the quantized scan of a version 2 IVF file read four bytes a dimension (the codes converted to
+ * float32) and was bound by memory bandwidth; one byte a dimension, widened in registers and multiplied
+ * with i32x4.dot_i16x8_s, moves a quarter of the bytes (measured in docs/performance.md).
+ */
+export function scoreCodesAbove(q16: Int16Array, codes: Uint8Array | PinnedRows, row: number, count: number, stride: number, floor: number, idx: Uint32Array, scores: Float64Array): number {
+  const w = wasmKernels();
+  if (w === null) throw new Error('scoreCodesAbove needs the WebAssembly kernels (check codesKernelAvailable)');
+  return w.runCodes(q16, codes instanceof Uint8Array ? codes : codes.at, row, count, stride, floor, idx, scores);
+}
+
+/** The largest |q16| value `scoreCodesAbove` accepts for rows of `stride` codes: the int32 sum cannot overflow. */
+export function codesQueryLimit(stride: number): number {
+  return Math.max(1, Math.min(32767, Math.floor((2 ** 31 - 1) / (255 * Math.max(1, stride)))));
+}
+
+/** Pins `count` rows of `stride` codes (see `pinRows`); null when there is nothing to pin into or no room. */
+export function pinCodes(codes: Uint8Array, count: number, stride: number): PinnedRows | null {
+  const w = backend === 'wasm' ? wasmKernels() : null;
+  return w === null || count === 0 ? null : w.pinBytes(codes.subarray(0, count * stride), count, stride);
 }
 
 /** Grows the kernels' memory once for `bytes` more of pinned rows (instead of page by page). */
@@ -324,6 +370,11 @@ let inPlaceChunks = 0;
 //     if s >= floor: u32 idx[n++] = r
 //     row += dimBytes
 //   return n
+//
+// The ranking kernels dotWide and negl2Wide (scoreRowsAbove's `ranking`) first run, while i < dimBytes & ~63,
+// four accumulators over 16 floats per step (acc += lanes 0-3, acc1 += 4-7, acc2 += 8-11, acc3 += 12-15),
+// then acc = (acc + acc1) + (acc2 + acc3) and the loops above from that i. Measured on the serve
+// benchmark's 100k x 128 namespace (quantized scan of ~5k rows per query): see docs/performance.md.
 
 let backend: 'wasm' | 'js' = 'wasm';
 
@@ -347,6 +398,8 @@ interface WasmApi {
   Instance: new (m: object, imports: object) => { exports: Record<string, unknown> };
 }
 type KernelFn = (q: number, m: number, count: number, dim: number, out: number, floor: number, idx: number) => number;
+/** The module's functions: the exact kernels and the ranking kernels (see `scoreRowsAbove`'s `ranking`). */
+type KernelName = RowKernel | 'dotWide' | 'negl2Wide' | 'dotCodes';
 
 const PAGE = 65536;
 const CHUNK_BYTES = 256 * 1024;
@@ -378,7 +431,7 @@ class WasmKernels {
   pinnedBytes = 0;
   constructor(
     private readonly mem: WasmMemory,
-    private readonly fns: Record<RowKernel, KernelFn>,
+    private readonly fns: Record<KernelName, KernelFn>,
   ) {
     this.f32 = new Float32Array(mem.buffer);
     this.u32 = new Uint32Array(mem.buffer);
@@ -390,7 +443,7 @@ class WasmKernels {
    * (compacted) and returns their number; without: writes every row's result to out[r].
    */
   run(
-    kind: RowKernel,
+    kind: KernelName,
     q: Float32Array,
     m: Float32Array | number,
     row: number,
@@ -439,9 +492,55 @@ class WasmKernels {
     return idx === null ? count : found;
   }
 
+  /**
+   * dotCodes over rows [row, row+count) of `codes` (`stride` bytes a row), or over `count` rows pinned at
+   * byte address `codes`: collects the rows whose f32(q16 . codes) >= floor into idx/out (compacted) and
+   * returns their number.
+   */
+  runCodes(q16: Int16Array, codes: Uint8Array | number, row: number, count: number, stride: number, floor: number, idx: Uint32Array, out: Float64Array): number {
+    const fn = this.fns.dotCodes;
+    const rowsPerChunk = Math.max(1, Math.min(count, Math.floor(CHUNK_BYTES / stride)));
+    // scratch layout: query at 0, copied rows at mAt, results at outAt, selected row indexes at idxAt
+    const mAt = align16(2 * stride);
+    const outAt = align16(mAt + stride * rowsPerChunk);
+    const idxAt = outAt + 4 * rowsPerChunk;
+    if (idxAt + 4 * rowsPerChunk > PINNED_BASE) throw new Error(`kernel scratch overflows for a row of ${stride} bytes`);
+    this.reserve(idxAt + 4 * rowsPerChunk);
+    new Int16Array(this.mem.buffer, 0, stride).set(q16.subarray(0, stride));
+    const f32 = this.f32;
+    const u32 = this.u32;
+    const o = outAt >> 2;
+    const ix = idxAt >> 2;
+    let found = 0;
+    for (let done = 0; done < count; done += rowsPerChunk) {
+      const n = Math.min(rowsPerChunk, count - done);
+      let at: number;
+      if (typeof codes === 'number') {
+        at = codes + (row + done) * stride;
+        inPlaceChunks++;
+      } else {
+        const from = (row + done) * stride;
+        new Uint8Array(this.mem.buffer, mAt, n * stride).set(codes.subarray(from, from + n * stride));
+        at = mAt;
+      }
+      const hits = fn(0, at, n, stride, outAt, floor, idxAt);
+      for (let j = 0; j < hits; j++) {
+        const r = u32[ix + j]!;
+        idx[found] = done + r;
+        out[found++] = f32[o + r]!;
+      }
+    }
+    return found;
+  }
+
   /** Copies rows into the pinned area; null when PIN_CAP_BYTES would be exceeded. */
   pin(m: Float32Array, row: number, count: number, dim: number): PinnedRows | null {
-    const bytes = align16(count * dim * 4);
+    return this.pinBytes(new Uint8Array(m.buffer, m.byteOffset + row * dim * 4, count * dim * 4), count, dim);
+  }
+
+  /** Copies `src` (count rows of `dim` values) into the pinned area; null when PIN_CAP_BYTES would be exceeded. */
+  pinBytes(src: Uint8Array, count: number, dim: number): PinnedRows | null {
+    const bytes = align16(src.length);
     if (this.pinnedBytes + bytes > PIN_CAP_BYTES) return null;
     let at = -1;
     for (let i = 0; i < this.holes.length; i++) {
@@ -462,7 +561,7 @@ class WasmKernels {
       this.top += bytes;
     }
     this.pinnedBytes += bytes;
-    this.f32.set(m.subarray(row * dim, (row + count) * dim), at >>> 2);
+    new Uint8Array(this.mem.buffer, at, src.length).set(src);
     return { at, bytes, count, dim };
   }
 
@@ -526,8 +625,8 @@ function wasmKernels(): WasmKernels | null {
   try {
     const mem = new api.Memory({ initial: Math.ceil((CHUNK_BYTES + 64 * 1024) / PAGE) });
     const inst = new api.Instance(new api.Module(kernelWasmBytes()), { e: { m: mem } });
-    const ex = inst.exports as Record<RowKernel, KernelFn>;
-    wasmState = new WasmKernels(mem, { dot: ex.dot, l2sq: ex.l2sq, negl2: ex.negl2 });
+    const ex = inst.exports as Record<KernelName, KernelFn>;
+    wasmState = new WasmKernels(mem, { dot: ex.dot, l2sq: ex.l2sq, negl2: ex.negl2, dotWide: ex.dotWide, negl2Wide: ex.negl2Wide, dotCodes: ex.dotCodes });
   } catch {
     wasmState = null; // no WebAssembly SIMD here (e.g. --jitless): the JS loops serve
   }
@@ -535,12 +634,12 @@ function wasmKernels(): WasmKernels | null {
 }
 
 /**
- * The kernel module, 825 bytes. Emitted from the listing above by the assembler in
+ * The kernel module, 2116 bytes. Emitted from the listing above by the assembler in
  * test/unit/vector/kernels.test.ts, which checks that it still produces exactly these bytes; embedded
  * because running the assembler in a cold process costs ~2 ms, decoding this ~0.01 ms.
  */
 const KERNEL_WASM =
-  'AGFzbQEAAAABDAFgB39/f39/fX8BfwIIAQFlAW0CAAEDBAMAAAAHFgMDZG90AAAEbDJzcQABBW5lZ2wyAAIK+AUD8QEDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3mASAN/eQBIQ0gCEEQaiEIDAALCyAN/R8AIA39HwGSIA39HwIgDf0fA5KSIQ8CQANAIAggC08NASAAIAhqKgIAIAogCGoqAgCUIA+SIQ8gCEEEaiEIDAALCyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwL/QEDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3lASIOIA795gEgDf3kASENIAhBEGohCAwACwsgDf0fACAN/R8BkiAN/R8CIA39HwOSkiEPAkADQCAIIAtPDQEgACAIaioCACAKIAhqKgIAkyIQIBCUIA+SIQ8gCEEEaiEIDAALCyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwLgwIDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3lASIOIA795gEgDf3kASENIAhBEGohCAwACwsgDf0fACAN/R8BkiAN/R8CIA39HwOSkiEPAkADQCAIIAtPDQEgACAIaioCACAKIAhqKgIAkyIQIBCUIA+SIQ8gCEEEaiEIDAALCyAPkYwhDyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwL';
+  'AGFzbQEAAAABDAFgB39/f39/fX8BfwIIAQFlAW0CAAEDBwYAAAAAAAAHNwYDZG90AAAEbDJzcQABBW5lZ2wyAAIHZG90V2lkZQADCW5lZ2wyV2lkZQAECGRvdENvZGVzAAUK3w8G8QEDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3mASAN/eQBIQ0gCEEQaiEIDAALCyAN/R8AIA39HwGSIA39HwIgDf0fA5KSIQ8CQANAIAggC08NASAAIAhqKgIAIAogCGoqAgCUIA+SIQ8gCEEEaiEIDAALCyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwL/QEDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3lASIOIA795gEgDf3kASENIAhBEGohCAwACwsgDf0fACAN/R8BkiAN/R8CIA39HwOSkiEPAkADQCAIIAtPDQEgACAIaioCACAKIAhqKgIAkyIQIBCUIA+SIQ8gCEEEaiEIDAALCyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwLgwIDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3lASIOIA795gEgDf3kASENIAhBEGohCAwACwsgDf0fACAN/R8BkiAN/R8CIA39HwOSkiEPAkADQCAIIAtPDQEgACAIaioCACAKIAhqKgIAkyIQIBCUIA+SIQ8gCEEEaiEIDAALCyAPkYwhDyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwLzgMDB38FewJ9IANBAnQhCyALQXBxIQkgC0FAcSENIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ5BACEI/QwAAAAAAAAAAAAAAAAAAAAAIRD9DAAAAAAAAAAAAAAAAAAAAAAhEf0MAAAAAAAAAAAAAAAAAAAAACESAkADQCAIIA1PDQEgACAIav0AAgAgCiAIav0AAgD95gEgDv3kASEOIAAgCGr9AAIQIAogCGr9AAIQ/eYBIBD95AEhECAAIAhq/QACICAKIAhq/QACIP3mASAR/eQBIREgACAIav0AAjAgCiAIav0AAjD95gEgEv3kASESIAhBwABqIQgMAAsLAkADQCAIIAlPDQEgACAIav0AAgAgCiAIav0AAgD95gEgDv3kASEOIAhBEGohCAwACwsgDiAQ/eQBIBEgEv3kAf3kASEOIA79HwAgDv0fAZIgDv0fAiAO/R8DkpIhEwJAA0AgCCALTw0BIAAgCGoqAgAgCiAIaioCAJQgE5IhEyAIQQRqIQgMAAsLIAQgB0ECdGogEzgCACATIAVgBEAgBiAMQQJ0aiAHNgIAIAxBAWohDAsgCiALaiEKIAdBAWohBwwACwsgDAv8AwMHfwV7An0gA0ECdCELIAtBcHEhCSALQUBxIQ0gASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDkEAIQj9DAAAAAAAAAAAAAAAAAAAAAAhEP0MAAAAAAAAAAAAAAAAAAAAACER/QwAAAAAAAAAAAAAAAAAAAAAIRICQANAIAggDU8NASAAIAhq/QACACAKIAhq/QACAP3lASIPIA/95gEgDv3kASEOIAAgCGr9AAIQIAogCGr9AAIQ/eUBIg8gD/3mASAQ/eQBIRAgACAIav0AAiAgCiAIav0AAiD95QEiDyAP/eYBIBH95AEhESAAIAhq/QACMCAKIAhq/QACMP3lASIPIA/95gEgEv3kASESIAhBwABqIQgMAAsLAkADQCAIIAlPDQEgACAIav0AAgAgCiAIav0AAgD95QEiDyAP/eYBIA795AEhDiAIQRBqIQgMAAsLIA4gEP3kASARIBL95AH95AEhDiAO/R8AIA79HwGSIA79HwIgDv0fA5KSIRMCQANAIAggC08NASAAIAhqKgIAIAogCGoqAgCTIhQgFJQgE5IhEyAIQQRqIQgMAAsLIBORjCETIAQgB0ECdGogEzgCACATIAVgBEAgBiAMQQJ0aiAHNgIAIAxBAWohDAsgCiALaiEKIAdBAWohBwwACwsgDAuXAgMGfwJ7AX0gA0FwcSEJIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ1BACEIAkADQCAIIAlPDQEgCiAIav0AAAAhDiAO/YkBIAAgCEEBdGr9AAEA/boBIA39rgEhDSAO/YoBIAAgCEEBdGr9AAEQ/boBIA39rgEhDSAIQRBqIQgMAAsLIA39GwAgDf0bAWogDf0bAiAN/RsDamohDAJAA0AgCCADTw0BIAogCGotAAAgACAIQQF0ai4BAGwgDGohDCAIQQFqIQgMAAsLIAyyIQ8gBCAHQQJ0aiAPOAIAIA8gBWAEQCAGIAtBAnRqIAc2AgAgC0EBaiELCyAKIANqIQogB0EBaiEHDAALCyALCw==';
 
 /** The embedded kernel module (for the test that re-assembles it). */
 export function kernelWasmBytes(): Uint8Array {

@@ -77,7 +77,23 @@ import { ElacsymError } from '../../errors.js';
 import type { Metric } from '../../model/types.js';
 import type { ByteSource } from '../../util/bytes.js';
 import { crc32 } from '../../util/crc32.js';
-import { kernelRows, l2sq, l2sqRows, normalizeInto, type PinnedRows, pinRows, prepareQuery, reservePinned, scoreRowsAbove, unpinRows } from './distance.js';
+import {
+  codesKernelAvailable,
+  codesQueryLimit,
+  kernelRows,
+  l2sq,
+  l2sqRows,
+  norm,
+  normalizeInto,
+  type PinnedRows,
+  pinCodes,
+  pinRows,
+  prepareQuery,
+  reservePinned,
+  scoreCodesAbove,
+  scoreRowsAbove,
+  unpinRows,
+} from './distance.js';
 import { TopK, type Hits, type TieBreak } from './topk.js';
 
 export type { Hits } from './topk.js';
@@ -953,10 +969,18 @@ export interface IvfStats {
 
 interface Cluster {
   ords: Uint32Array;
-  /** Version 1: the stored vectors (views of the read bytes); version 2: the decoded codes. */
-  vecs: Float32Array;
+  /**
+   * Version 1: the stored vectors (views of the read bytes); version 2: the decoded codes (as floats
+   * for 'affine' rows); null when `codes` is held instead.
+   */
+  vecs: Float32Array | null;
+  /**
+   * Version 2, 'affine' rows of a dot or cosine file, with the WebAssembly kernels: the uint8 codes as
+   * stored (row stride cstride), scored by `scoreCodesAbove` (a quarter of the bytes of `vecs`).
+   */
+  codes: Uint8Array | null;
   bytes: number;
-  /** The same rows as vecs, pinned into the kernels' memory (resident readers), else null. */
+  /** The same rows as vecs (or codes), pinned into the kernels' memory (resident readers), else null. */
   pinned: PinnedRows | null;
 }
 
@@ -964,6 +988,9 @@ interface ScanQuery {
   q: Float32Array;
   mul: number;
   add: number;
+  /** For clusters holding codes: q quantized to int16 (cstride values, zero-padded); score = mul16 * kernel + add. */
+  q16: Int16Array | null;
+  mul16: number;
 }
 
 interface OrdIndex {
@@ -1007,6 +1034,8 @@ export class IvfReader {
   private readonly pins = new Set<PinnedRows>();
   private cacheBytes = 0;
   private ordIndex: OrdIndex | null = null;
+  /** Cosine, version 2: 1 / |original vector| by ordinal, NaN where not computed yet (see originalInto). */
+  private invNorms = new Float64Array(0);
   private bytesRead: number;
   private reads: number;
   private lastProbes = 0;
@@ -1060,8 +1089,10 @@ export class IvfReader {
       unpinOnCollect.register(this, this.pins, this);
       // Pin every cluster now (as long as the cache holds them): pinning lazily spread the copying, memory
       // growth and first-touch page faults over the first hundreds of queries, right into the p99.
-      reservePinned(Math.min(this.cacheLimit, this.size * this.dim * 4 + this.nlist * 16));
-      for (let c = 0; c < this.nlist && this.cacheBytes + this.clusterBytes(c) <= this.cacheLimit; c++) this.cluster(c);
+      const codesOnly = this.holdsCodes();
+      const rowBytes = codesOnly ? this.layout.rowBytes - 4 : this.dim * 4;
+      reservePinned(Math.min(this.cacheLimit, this.size * rowBytes + this.nlist * 16));
+      for (let c = 0; c < this.nlist && this.cacheBytes + this.clusterBytes(c, codesOnly) <= this.cacheLimit; c++) this.cluster(c);
     }
   }
 
@@ -1290,7 +1321,7 @@ export class IvfReader {
       const wanted = j - i;
       if (gather.length < wanted * dim) gather = new Float32Array(Math.max(wanted, 64) * dim);
       if (this.cache.has(c) || wanted >= 16 || wanted * 4 >= cnt) {
-        const vecs = this.cluster(c).vecs;
+        const vecs = this.cluster(c).vecs!;
         for (let r = i; r < j; r++) {
           const at = (rows[r]![0] - start) * dim;
           gather.set(vecs.subarray(at, at + dim), (r - i) * dim);
@@ -1331,7 +1362,7 @@ export class IvfReader {
     const start = this.offsets[c]!;
     const dim = this.dim;
     const cached = this.cache.get(c);
-    if (cached !== undefined) return cached.vecs.slice((row - start) * dim, (row - start + 1) * dim);
+    if (cached !== undefined) return cached.vecs!.slice((row - start) * dim, (row - start + 1) * dim);
     const cnt = this.offsets[c + 1]! - start;
     const pos = this.layout.data + start * (4 + 4 * dim) + 4 * cnt + (row - start) * 4 * dim;
     return f32(this.read(pos, 4 * dim), 0, dim).slice();
@@ -1356,7 +1387,7 @@ export class IvfReader {
     }
     for (let c = 0; c < this.nlist; c++) {
       const cl = this.cluster(c);
-      for (let r = 0; r < cl.ords.length; r++) fn(cl.ords[r]!, cl.vecs.subarray(r * dim, (r + 1) * dim));
+      for (let r = 0; r < cl.ords.length; r++) fn(cl.ords[r]!, cl.vecs!.subarray(r * dim, (r + 1) * dim));
     }
   }
 
@@ -1369,7 +1400,7 @@ export class IvfReader {
    * - l2 with one step s: |q - x| = s |(q - min) / s - c|, so q' = (q - min) / s, mul = s.
    */
   private transformQuery(q: Float32Array): ScanQuery {
-    if (this.version === 1 || this.codeMode === 'decoded') return { q, mul: 1, add: 0 };
+    if (this.version === 1 || this.codeMode === 'decoded') return { q, mul: 1, add: 0, q16: null, mul16: 1 };
     const dim = this.dim;
     const out = new Float32Array(dim);
     const min = this.qmin;
@@ -1377,14 +1408,23 @@ export class IvfReader {
     if (this.metric === 'l2') {
       const s = scale[0]!;
       for (let d = 0; d < dim; d++) out[d] = (q[d]! - min[d]!) / s;
-      return { q: out, mul: s, add: 0 };
+      return { q: out, mul: s, add: 0, q16: null, mul16: 1 };
     }
     let add = 0;
+    let max = 0;
     for (let d = 0; d < dim; d++) {
       out[d] = q[d]! * scale[d]!;
       add += q[d]! * min[d]!;
+      max = Math.max(max, Math.abs(out[d]!));
     }
-    return { q: out, mul: 1, add };
+    // int16 form for the codes kernel: q' * f rounded, f so that the largest |value| is the kernel's limit.
+    // Its error (half a step of 1/f per dimension) is far below the codes' own quantization error, and
+    // only ranks candidates: the published scores come from the original vectors.
+    const stride = this.layout.rowBytes - 4;
+    const f = max > 0 ? codesQueryLimit(stride) / max : 1;
+    const q16 = new Int16Array(stride);
+    for (let d = 0; d < dim; d++) q16[d] = Math.round(out[d]! * f);
+    return { q: out, mul: 1, add, q16, mul16: 1 / f };
   }
 
   private requireOriginal(): void {
@@ -1402,8 +1442,24 @@ export class IvfReader {
     if (v === null || v.length !== dim) {
       corrupt(`the vector of ordinal ${ord}, indexed in the IVF file, is ${v === null ? 'missing' : `of ${v.length} dimensions, not ${dim}`}`, { ord });
     }
-    if (this.metric === 'cosine') normalizeInto(v, 0, out, at, dim);
-    else out.set(v, at);
+    if (this.metric !== 'cosine') {
+      out.set(v, at);
+      return;
+    }
+    // normalizeInto's arithmetic with the inverse norm remembered per ordinal (the re-ranking of every
+    // query reads the same popular rows again; the norm was half of its cost): bit-identical results.
+    let inv = ord < this.invNorms.length ? this.invNorms[ord]! : NaN;
+    if (Number.isNaN(inv)) {
+      const n = norm(v, 0, dim);
+      inv = n > 0 ? 1 / n : 0;
+      if (ord >= this.invNorms.length) {
+        const grown = new Float64Array(Math.max(ord + 1, 2 * this.invNorms.length, 1024)).fill(NaN);
+        grown.set(this.invNorms);
+        this.invNorms = grown;
+      }
+      this.invNorms[ord] = inv;
+    }
+    for (let i = 0; i < dim; i++) out[at + i] = v[i]! * inv;
   }
 
   /**
@@ -1472,15 +1528,29 @@ export class IvfReader {
    * a row costs less than calling `allow`, so `allow` is called only for rows that score high enough.
    */
   private scan(cl: Cluster, t: ScanQuery, heap: TopK, allow: ((ord: number) => boolean) | undefined): void {
-    const { ords, vecs } = cl;
+    const { ords } = cl;
     const cnt = ords.length;
     this.ensureScratch(cnt);
     const idx = this.idx;
     const sc = this.scores;
-    const { q, mul, add } = t;
-    // score = mul * kernel + add, mul > 0: a row reaches the floor iff its kernel value reaches this one
-    const floor = heap.floor === -Infinity ? -Infinity : Math.fround((heap.floor - add) / mul);
-    const n = scoreRowsAbove(this.metric, q, vecs, 0, cnt, this.dim, floor, idx, sc, cl.pinned);
+    const { add } = t;
+    const dim = this.dim;
+    let n: number;
+    let mul: number;
+    if (cl.codes !== null && t.q16 !== null && codesKernelAvailable()) {
+      // score = mul * kernel + add, mul > 0: a row reaches the floor iff its kernel value reaches this one
+      mul = t.mul16;
+      const floor = heap.floor === -Infinity ? -Infinity : Math.fround((heap.floor - add) / mul);
+      n = scoreCodesAbove(t.q16, cl.pinned ?? cl.codes, 0, cnt, this.layout.rowBytes - 4, floor, idx, sc);
+    } else {
+      mul = t.mul;
+      const floor = heap.floor === -Infinity ? -Infinity : Math.fround((heap.floor - add) / mul);
+      // codes held but no kernel for them (the backend was switched to JS): decode them for this scan
+      const vecs = cl.vecs ?? codesAsFloats(cl.codes!, cnt, dim, this.layout.rowBytes - 4);
+      const pinned = cl.vecs === null ? null : cl.pinned;
+      // Version 2 scans codes to rank candidates that are re-scored exactly: the faster ranking kernels.
+      n = scoreRowsAbove(this.metric, t.q, vecs, 0, cnt, dim, floor, idx, sc, pinned, this.version === 2);
+    }
     for (let j = 0; j < n; j++) {
       const s = mul * sc[j]! + add;
       if (s < heap.floor) continue;
@@ -1522,16 +1592,22 @@ export class IvfReader {
     const rowBytes = this.layout.rowBytes;
     const bytes = this.read(this.layout.data + start * rowBytes, cnt * rowBytes);
     if (crc32(bytes) !== this.crcs[c]) corrupt(`IVF cluster ${c} checksum mismatch`, { cluster: c });
-    const bytesLen = this.clusterBytes(c);
+    const stride = rowBytes - 4;
+    const keepCodes = this.holdsCodes();
+    // a copy: `bytes` may be a view of a larger read buffer that the cache must not keep alive
+    const codes = keepCodes ? bytes.slice(4 * cnt, 4 * cnt + cnt * stride) : null;
     const vecs =
-      this.version === 1
-        ? f32(bytes, 4 * cnt, cnt * dim)
-        : this.codeMode === 'affine'
-          ? codesAsFloats(bytes.subarray(4 * cnt), cnt, dim, rowBytes - 4)
-          : decodeRows(this.qmin, this.qscale, bytes.subarray(4 * cnt), cnt, dim, rowBytes - 4);
-    const pinned = this.resident ? pinRows(vecs, 0, cnt, dim) : null;
+      codes !== null
+        ? null
+        : this.version === 1
+          ? f32(bytes, 4 * cnt, cnt * dim)
+          : this.codeMode === 'affine'
+            ? codesAsFloats(bytes.subarray(4 * cnt), cnt, dim, stride)
+            : decodeRows(this.qmin, this.qscale, bytes.subarray(4 * cnt), cnt, dim, stride);
+    const bytesLen = this.clusterBytes(c, codes !== null);
+    const pinned = !this.resident ? null : codes !== null ? pinCodes(codes, cnt, stride) : pinRows(vecs!, 0, cnt, dim);
     if (pinned !== null) this.pins.add(pinned);
-    const cl: Cluster = { ords: u32(bytes, 0, cnt), vecs, bytes: bytesLen, pinned };
+    const cl: Cluster = { ords: u32(bytes, 0, cnt), vecs, codes, bytes: bytesLen, pinned };
     this.cache.set(c, cl);
     this.cacheBytes += bytesLen;
     for (const [key, v] of this.cache) {
@@ -1543,6 +1619,15 @@ export class IvfReader {
     return cl;
   }
 
+  /**
+   * Whether loaded clusters hold their uint8 codes (scored by the codes kernel) rather than floats:
+   * version 2 'affine' rows of a dot or cosine file, when the WebAssembly kernels are available. (l2 keeps
+   * floats: its kernel needs the squared distance, not a dot product.)
+   */
+  private holdsCodes(): boolean {
+    return this.version === 2 && this.codeMode === 'affine' && this.metric !== 'l2' && codesKernelAvailable();
+  }
+
   private unpin(cl: Cluster): void {
     if (cl.pinned === null) return;
     unpinRows(cl.pinned);
@@ -1550,9 +1635,9 @@ export class IvfReader {
     cl.pinned = null;
   }
 
-  /** What a loaded cluster costs the cache: its bytes (version 2: codes and decoded rows). */
-  private clusterBytes(c: number): number {
-    const per = this.version === 1 ? 4 + 4 * this.dim : this.layout.rowBytes + 4 * this.dim;
+  /** What a loaded cluster costs the cache: its bytes (version 2: codes, and decoded rows unless `codesOnly`). */
+  private clusterBytes(c: number, codesOnly = false): number {
+    const per = this.version === 1 ? 4 + 4 * this.dim : this.layout.rowBytes + (codesOnly ? 0 : 4 * this.dim);
     return (this.offsets[c + 1]! - this.offsets[c]!) * per;
   }
 

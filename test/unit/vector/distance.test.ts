@@ -15,6 +15,10 @@ import {
   pinRows,
   prepareQuery,
   scoreRowsAbove,
+  scoreCodesAbove,
+  codesKernelAvailable,
+  codesQueryLimit,
+  pinCodes,
   unpinRows,
   useKernelBackend,
   type PinnedRows,
@@ -146,6 +150,38 @@ describe.each(['wasm', 'js'] as const)('row kernels, %s backend', (backend) => {
   );
 
   it(
+    'the ranking kernels (scoreRowsAbove ranking) agree with the exact ones to float32 rounding, and select by the same floor',
+    withBackend(() => {
+      const r = rng(14);
+      for (const dim of [...DIMS, 63, 64, 65, 127, 128, 130, 200]) {
+        const rows = 37;
+        const m = randomVec(r, rows * dim, 4);
+        const q = randomVec(r, dim, 4);
+        for (const metric of ['dot', 'l2'] as const) {
+          const idxE = new Uint32Array(rows);
+          const scE = new Float64Array(rows);
+          const idxR = new Uint32Array(rows);
+          const scR = new Float64Array(rows);
+          expect(scoreRowsAbove(metric, q, m, 0, rows, dim, -Infinity, idxE, scE)).toBe(rows);
+          expect(scoreRowsAbove(metric, q, m, 0, rows, dim, -Infinity, idxR, scR, null, true)).toBe(rows);
+          for (let i = 0; i < rows; i++) {
+            // float32 rounding error of a sum is relative to the sum of the magnitudes of its terms
+            let mag = 0;
+            for (let j = 0; j < dim; j++) mag += metric === 'dot' ? Math.abs(q[j]! * m[i * dim + j]!) : (q[j]! - m[i * dim + j]!) ** 2;
+            expect(Math.abs(scR[i]! - scE[i]!)).toBeLessThanOrEqual(1e-5 * (metric === 'dot' ? mag : Math.sqrt(mag)));
+          }
+          // the same floor selects the rows whose ranking score reaches it, in row order
+          const floor = Math.fround([...scR.subarray(0, rows)].sort((a, b) => a - b)[rows >> 1]!);
+          const n = scoreRowsAbove(metric, q, m, 0, rows, dim, floor, idxR, scR, null, true);
+          const all = new Float64Array(rows);
+          scoreRowsAbove(metric, q, m, 0, rows, dim, -Infinity, new Uint32Array(rows), all, null, true);
+          expect([...idxR.subarray(0, n)]).toEqual([...all.keys()].filter((i) => all[i]! >= floor));
+        }
+      }
+    }),
+  );
+
+  it(
     'handles row counts larger than a chunk and gives each row the same value in any batch',
     withBackend(() => {
       const r = rng(5);
@@ -242,7 +278,8 @@ function assembleKernels(): Uint8Array {
   const V128 = 0x7b;
   const [BLOCK, LOOP, IF, BR, BR_IF, END, VOID] = [0x02, 0x03, 0x04, 0x0c, 0x0d, 0x0b, 0x40];
   const [GET, SET, TEE] = [0x20, 0x21, 0x22];
-  const [I32_CONST, I32_GE_U, I32_ADD, I32_AND, I32_SHL, I32_STORE] = [0x41, 0x4f, 0x6a, 0x71, 0x74, 0x36];
+  const [I32_CONST, I32_GE_U, I32_ADD, I32_AND, I32_SHL, I32_STORE, I32_MUL] = [0x41, 0x4f, 0x6a, 0x71, 0x74, 0x36, 0x6c];
+  const [I32_LOAD8_U, I32_LOAD16_S, F32_CONVERT_I32_S] = [0x2d, 0x2e, 0xb2];
   const [F32_LOAD, F32_STORE, F32_GE, F32_NEG, F32_SQRT, F32_ADD, F32_SUB, F32_MUL] = [0x2a, 0x38, 0x60, 0x8c, 0x91, 0x92, 0x93, 0x94];
   const simd = (op: number, ...imm: number[]): number[] => [0xfd, ...uleb(op), ...imm];
   const V_LOAD = simd(0x00, 2, 0); // v128.load align=4 offset=0
@@ -252,30 +289,51 @@ function assembleKernels(): Uint8Array {
   const F32X4_MUL = simd(0xe6);
   const LANE = (l: number): number[] => simd(0x1f, l); // f32x4.extract_lane
 
-  const kernel = (kind: RowKernel): number[] => {
+  /**
+   * One kernel. `wide` (the ranking kernels dotWide / negl2Wide): four accumulators over 16 floats per
+   * step, then the single-accumulator loop for the rest; the sums are grouped differently, so results
+   * differ from the exact kernels in the last bits, which ranking tolerates and publishing does not.
+   */
+  const kernel = (kind: RowKernel, wide: boolean): number[] => {
     // params 0 q, 1 m, 2 count, 3 dim, 4 out, 5 floor (f32), 6 idx
-    // locals 7 r, 8 i, 9 end4, 10 row, 11 dimBytes, 12 n (i32); 13 acc, 14 d (v128); 15 s, 16 x (f32)
+    // locals 7 r, 8 i, 9 end4, 10 row, 11 dimBytes, 12 n (i32); 13 acc, 14 d (v128); 15 s, 16 x (f32).
+    // wide: 13 end16 is added (i32), so acc, d are 14, 15, then 16-18 acc1-3 (v128), 19 s, 20 x (f32).
     const [q, m, count, dim, out, floor, idx] = [0, 1, 2, 3, 4, 5, 6];
-    const [r, i, end4, row, dimBytes, n, acc, d, s, x] = [7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+    const [r, i, end4, row, dimBytes, n] = [7, 8, 9, 10, 11, 12];
+    const [end16, acc, d, acc1, acc2, acc3, s, x] = wide ? [13, 14, 15, 16, 17, 18, 19, 20] : [-1, 13, 14, -1, -1, -1, 15, 16];
     const get = (l: number): number[] => [GET, l];
     const set = (l: number): number[] => [SET, l];
     const i32 = (v: number): number[] => [I32_CONST, ...sleb(v)];
     const vecOp = kind === 'dot' ? F32X4_MUL : [...F32X4_SUB, TEE, d, ...get(d), ...F32X4_MUL];
     const scalarOp = kind === 'dot' ? [F32_MUL] : [F32_SUB, TEE, x, ...get(x), F32_MUL];
+    const load = (base: number, off: number): number[] => [...get(base), ...get(i), I32_ADD, ...simd(0x00, 2, ...uleb(off))];
+    const step = (a: number, off: number): number[] => [...load(q, off), ...load(row, off), ...vecOp, ...get(a), ...F32X4_ADD, ...set(a)];
+    const wideLoop = wide
+      ? [
+          ...V_ZERO, ...set(acc1), ...V_ZERO, ...set(acc2), ...V_ZERO, ...set(acc3),
+          BLOCK, VOID, LOOP, VOID, // 16 floats per step into four accumulators
+          ...get(i), ...get(end16), I32_GE_U, BR_IF, 1,
+          ...step(acc, 0), ...step(acc1, 16), ...step(acc2, 32), ...step(acc3, 48),
+          ...get(i), ...i32(64), I32_ADD, ...set(i),
+          BR, 0, END, END,
+        ]
+      : [];
+    const fold = wide ? [...get(acc), ...get(acc1), ...F32X4_ADD, ...get(acc2), ...get(acc3), ...F32X4_ADD, ...F32X4_ADD, ...set(acc)] : [];
     const body = [
       ...get(dim), ...i32(2), I32_SHL, ...set(dimBytes), // dimBytes = dim * 4
       ...get(dimBytes), ...i32(-16), I32_AND, ...set(end4), // end4 = dimBytes & ~15
+      ...(wide ? [...get(dimBytes), ...i32(-64), I32_AND, ...set(end16)] : []), // end16 = dimBytes & ~63
       ...get(m), ...set(row),
       BLOCK, VOID, LOOP, VOID, // for r < count
       ...get(r), ...get(count), I32_GE_U, BR_IF, 1,
       ...V_ZERO, ...set(acc), ...i32(0), ...set(i),
+      ...wideLoop,
       BLOCK, VOID, LOOP, VOID, // SIMD body: 4 floats per step
       ...get(i), ...get(end4), I32_GE_U, BR_IF, 1,
-      ...get(q), ...get(i), I32_ADD, ...V_LOAD,
-      ...get(row), ...get(i), I32_ADD, ...V_LOAD,
-      ...vecOp, ...get(acc), ...F32X4_ADD, ...set(acc),
+      ...step(acc, 0),
       ...get(i), ...i32(16), I32_ADD, ...set(i),
       BR, 0, END, END,
+      ...fold, // wide: acc = (acc + acc1) + (acc2 + acc3)
       ...get(acc), ...LANE(0), ...get(acc), ...LANE(1), F32_ADD, // s = (a0 + a1) + (a2 + a3)
       ...get(acc), ...LANE(2), ...get(acc), ...LANE(3), F32_ADD, F32_ADD, ...set(s),
       BLOCK, VOID, LOOP, VOID, // scalar tail
@@ -297,22 +355,114 @@ function assembleKernels(): Uint8Array {
       ...get(n),
       END,
     ];
-    const locals = vec([[...uleb(6), I32], [...uleb(2), V128], [...uleb(2), F32]]);
+    const locals = wide
+      ? vec([[...uleb(7), I32], [...uleb(5), V128], [...uleb(2), F32]])
+      : vec([[...uleb(6), I32], [...uleb(2), V128], [...uleb(2), F32]]);
     const code = [...locals, ...body];
     return [...uleb(code.length), ...code];
   };
 
-  const kinds: RowKernel[] = ['dot', 'l2sq', 'negl2'];
+  /**
+   * dotCodes: q holds `stride` int16 values, rows hold `stride` uint8 codes; s = sum of q[i] * code[i] in
+   * int32 (exact: the caller bounds |q| so the sum cannot overflow), out[r] = f32(s). Per 16 codes:
+   * widen to two i16x8 and i32x4.dot_i16x8_s each with 8 query values.
+   */
+  const codesKernel = (): number[] => {
+    // params 0 q, 1 m, 2 count, 3 stride, 4 out, 5 floor (f32), 6 idx
+    // locals 7 r, 8 i, 9 end16, 10 row, 11 n, 12 s (i32); 13 acc, 14 c (v128); 15 f (f32)
+    const [q, m, count, stride, out, floor, idx] = [0, 1, 2, 3, 4, 5, 6];
+    const [r, i, end16, row, n, s, acc, c, f] = [7, 8, 9, 10, 11, 12, 13, 14, 15];
+    const get = (l: number): number[] => [GET, l];
+    const set = (l: number): number[] => [SET, l];
+    const i32 = (v: number): number[] => [I32_CONST, ...sleb(v)];
+    const qAt = [...get(q), ...get(i), ...i32(1), I32_SHL, I32_ADD]; // q + 2 i
+    const body = [
+      ...get(stride), ...i32(-16), I32_AND, ...set(end16), // end16 = stride & ~15
+      ...get(m), ...set(row),
+      BLOCK, VOID, LOOP, VOID, // for r < count
+      ...get(r), ...get(count), I32_GE_U, BR_IF, 1,
+      ...V_ZERO, ...set(acc), ...i32(0), ...set(i),
+      BLOCK, VOID, LOOP, VOID, // 16 codes per step
+      ...get(i), ...get(end16), I32_GE_U, BR_IF, 1,
+      ...get(row), ...get(i), I32_ADD, ...simd(0x00, 0, 0), ...set(c), // c = v128.load(row + i)
+      ...get(c), ...simd(0x89), ...qAt, ...simd(0x00, 1, 0), ...simd(0xba), // dot(extend_low_u(c), q[i..i+8))
+      ...get(acc), ...simd(0xae), ...set(acc),
+      ...get(c), ...simd(0x8a), ...qAt, ...simd(0x00, 1, 16), ...simd(0xba), // dot(extend_high_u(c), q[i+8..i+16))
+      ...get(acc), ...simd(0xae), ...set(acc),
+      ...get(i), ...i32(16), I32_ADD, ...set(i),
+      BR, 0, END, END,
+      ...get(acc), ...simd(0x1b, 0), ...get(acc), ...simd(0x1b, 1), I32_ADD, // s = lanes summed
+      ...get(acc), ...simd(0x1b, 2), ...get(acc), ...simd(0x1b, 3), I32_ADD, I32_ADD, ...set(s),
+      BLOCK, VOID, LOOP, VOID, // scalar tail
+      ...get(i), ...get(stride), I32_GE_U, BR_IF, 1,
+      ...get(row), ...get(i), I32_ADD, I32_LOAD8_U, 0, 0,
+      ...qAt, I32_LOAD16_S, 1, 0,
+      I32_MUL, ...get(s), I32_ADD, ...set(s),
+      ...get(i), ...i32(1), I32_ADD, ...set(i),
+      BR, 0, END, END,
+      ...get(s), F32_CONVERT_I32_S, ...set(f),
+      ...get(out), ...get(r), ...i32(2), I32_SHL, I32_ADD, ...get(f), F32_STORE, 2, 0, // out[r] = f
+      ...get(f), ...get(floor), F32_GE, IF, VOID, // if (f >= floor) idx[n++] = r
+      ...get(idx), ...get(n), ...i32(2), I32_SHL, I32_ADD, ...get(r), I32_STORE, 2, 0,
+      ...get(n), ...i32(1), I32_ADD, ...set(n),
+      END,
+      ...get(row), ...get(stride), I32_ADD, ...set(row),
+      ...get(r), ...i32(1), I32_ADD, ...set(r),
+      BR, 0, END, END,
+      ...get(n),
+      END,
+    ];
+    const code = [...vec([[...uleb(6), I32], [...uleb(2), V128], [...uleb(1), F32]]), ...body];
+    return [...uleb(code.length), ...code];
+  };
+
+  // The exact kernels, then the ranking kernels (exported as dotWide, negl2Wide), then dotCodes.
+  const kinds: [RowKernel, boolean][] = [['dot', false], ['l2sq', false], ['negl2', false], ['dot', true], ['negl2', true]];
   const fnType = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [F32], [I32]]), ...vec([[I32]])];
   return new Uint8Array([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // magic, version 1
     ...section(1, vec([fnType])), // types
     ...section(2, vec([[...name('e'), ...name('m'), 0x02, 0x00, ...uleb(1)]])), // import memory e.m, min 1 page
-    ...section(3, vec(kinds.map(() => [0]))), // functions: 3 x type 0
-    ...section(7, vec(kinds.map((k, f) => [...name(k), 0x00, f]))), // exports
-    ...section(10, vec(kinds.map(kernel))), // code
+    ...section(3, vec([...kinds, 0].map(() => [0]))), // functions: all of type 0
+    ...section(7, vec([...kinds.map(([k, wide], f) => [...name(wide ? `${k}Wide` : k), 0x00, f]), [...name('dotCodes'), 0x00, kinds.length]])), // exports
+    ...section(10, vec([...kinds.map(([k, wide]) => kernel(k, wide)), codesKernel()])), // code
   ]);
 }
+
+describe('codes kernel (scoreCodesAbove)', () => {
+  it('is f32 of the exact int32 sum of q16 x codes, for every stride, copied or pinned, and selects by floor', () => {
+    expect(codesKernelAvailable()).toBe(true);
+    const r = rng(21);
+    for (const stride of [4, 8, 12, 16, 20, 28, 32, 60, 64, 100, 128, 132, 768, 4096]) {
+      const rows = 700; // more than one 256 KiB chunk for the widest rows
+      const codes = Uint8Array.from({ length: rows * stride }, () => Math.floor(r() * 256));
+      const limit = codesQueryLimit(stride);
+      expect(255 * stride * limit).toBeLessThan(2 ** 31);
+      const q16 = Int16Array.from({ length: stride }, (_, i) => (i === 0 ? limit : i === 1 ? -limit : Math.round((2 * r() - 1) * limit)));
+      const want = Array.from({ length: rows }, (_, row) => {
+        let sum = 0;
+        for (let i = 0; i < stride; i++) sum += q16[i]! * codes[row * stride + i]!;
+        return Math.fround(sum);
+      });
+      const idx = new Uint32Array(rows);
+      const sc = new Float64Array(rows);
+      expect(scoreCodesAbove(q16, codes, 0, rows, stride, -Infinity, idx, sc)).toBe(rows);
+      expect([...sc]).toEqual(want);
+      const floor = [...want].sort((a, b) => a - b)[rows >> 1]!;
+      const pinned = pinCodes(codes, rows, stride)!;
+      try {
+        for (const src of [codes, pinned]) {
+          const n = scoreCodesAbove(q16, src, 3, rows - 3, stride, floor, idx, sc);
+          const keep = want.slice(3).map((v, i) => [v, i] as const).filter(([v]) => v >= floor);
+          expect([...idx.subarray(0, n)]).toEqual(keep.map(([, i]) => i));
+          expect([...sc.subarray(0, n)]).toEqual(keep.map(([v]) => v));
+        }
+      } finally {
+        unpinRows(pinned);
+      }
+    }
+  });
+});
 
 describe('embedded WebAssembly module', () => {
   it('is exactly what the assembler in this file produces', () => {
