@@ -11,6 +11,7 @@ import { parseQueryRequest } from '../model/query.js';
 import type { Attributes, DocId } from '../model/types.js';
 import { executeQuery, type SearchSource } from '../query/engine.js';
 import type { WarmNamespaces } from './warm.js';
+import { ElacsymError } from '../errors.js';
 
 export interface QueryAnswer {
   /** The response JSON, already serialised (workers post strings: cheaper than structured clone). */
@@ -35,8 +36,23 @@ export function queryKind(body: unknown): QueryKind {
  * vector search, postings); it throws to stop the query there. A query is synchronous JavaScript, so
  * between segments is where it can be stopped without leaving anything half-done: nothing is written.
  */
-export function answerQuery(warm: WarmNamespaces, name: string, body: unknown, guard?: () => void): QueryAnswer {
+/**
+ * The request body as a value: the query route hands the body over as its raw text (parsed here, on the
+ * query worker, instead of on the thread that serves HTTP for every worker); anything else is already one.
+ * Text that is not JSON is INVALID_QUERY, as the body parser answers for the other routes.
+ */
+export function queryBodyValue(body: unknown): unknown {
+  if (typeof body !== 'string') return body;
+  try {
+    return JSON.parse(body);
+  } catch (e) {
+    throw new ElacsymError('INVALID_QUERY', `request body: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+export function answerQuery(warm: WarmNamespaces, name: string, rawBody: unknown, guard?: () => void): QueryAnswer {
   guard?.();
+  const body = queryBodyValue(rawBody);
   const lease = warm.acquire(name);
   try {
     const req = parseQueryRequest(body, lease.snap.schema, 'request');

@@ -197,6 +197,10 @@ describe('limits and errors', () => {
     const b = await json(r);
     expect(b.error.code).toBe('PAYLOAD_TOO_LARGE');
     expect(b.error.message).toContain('65536');
+    // the query route (whose body goes to the query worker as text) keeps the same limit
+    const bigQuery = await post(`${s.url}/v1/namespaces/qs/query`, { vector: QVEC, top_k: 3, filter: { field: 'body', op: 'in', value: Array.from({ length: 9000 }, (_, i) => `v${i}`) } });
+    expect(bigQuery.status).toBe(413);
+    expect((await json(bigQuery)).error.code).toBe('PAYLOAD_TOO_LARGE');
   });
 
   it('an import line over --max-line-bytes is 413 naming the limit', async () => {
@@ -210,6 +214,11 @@ describe('limits and errors', () => {
     const bad = await fetch(`${s.url}/v1/namespaces/qs/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"top_k":' });
     expect(bad.status).toBe(400);
     expect((await json(bad)).error.code).toBe('INVALID_QUERY');
+    for (const body of ['', 'null', '[1]', '"text"']) {
+      const r = await fetch(`${s.url}/v1/namespaces/qs/query`, { method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8' }, body });
+      expect(r.status, body).toBe(400);
+      expect((await json(r)).error.code, body).toBe('INVALID_QUERY');
+    }
     const nf = await fetch(`${s.url}/v2/whatever`);
     expect(nf.status).toBe(404);
     expect((await json(nf)).error.code).toBe('ROUTE_NOT_FOUND');
