@@ -192,7 +192,8 @@ export function prepareQuery(metric: Metric, query: Float32Array): Float32Array 
 export type RowKernel = 'dot' | 'l2sq' | 'negl2';
 
 /**
- * out[r] = kernel(q[0 .. dim), row (row + r) of the row-major matrix m) for r < count.
+ * out[r] = kernel(q[0 .. dim), row (row + r) of the row-major matrix m) for r < count. `pinned`, when
+ * given, holds a copy of m's rows (pinRows(m, 0, ...)), scored in place by the WebAssembly kernels.
  *
  * Uses the WebAssembly SIMD kernels below when the runtime has them (f32x4 lanes, float32 accumulation:
  * relative error ~1e-7, results are float32 values), else the JS loops (float64 accumulation). Either
@@ -207,10 +208,11 @@ export function kernelRows(
   count: number,
   dim: number,
   out: Float64Array,
+  pinned: PinnedRows | null = null,
 ): void {
   const w = backend === 'wasm' ? wasmKernels() : null;
   if (w !== null) {
-    w.run(kind, q, m, row, count, dim, -Infinity, null, out);
+    w.run(kind, q, pinned === null ? m : pinned.at, row, count, dim, -Infinity, null, out);
     return;
   }
   if (kind === 'dot') {

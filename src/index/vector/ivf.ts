@@ -1034,6 +1034,8 @@ export class IvfReader {
   private readonly pins = new Set<PinnedRows>();
   private cacheBytes = 0;
   private ordIndex: OrdIndex | null = null;
+  /** The centroids pinned into the kernels' memory (resident readers; undefined until the first query). */
+  private pinnedCentroids: PinnedRows | null | undefined;
   /** Cosine, version 2: 1 / |original vector| by ordinal, NaN where not computed yet (see originalInto). */
   private invNorms = new Float64Array(0);
   private bytesRead: number;
@@ -1158,6 +1160,11 @@ export class IvfReader {
   release(): void {
     this.resident = false;
     for (const cl of this.cache.values()) this.unpin(cl);
+    if (this.pinnedCentroids) {
+      unpinRows(this.pinnedCentroids);
+      this.pins.delete(this.pinnedCentroids);
+    }
+    this.pinnedCentroids = null;
   }
 
   stats(): IvfStats {
@@ -1500,7 +1507,12 @@ export class IvfReader {
   private probeOrder(q: Float32Array): { order: Uint32Array; scores: Float64Array } {
     const nlist = this.nlist;
     const cs = new Float64Array(nlist);
-    kernelRows(this.metric === 'dot' ? 'dot' : 'l2sq', q, this.centroids, 0, nlist, this.dim, cs);
+    // A resident reader scores its centroids in place (pinned once) instead of copying nlist rows per query.
+    if (this.resident && this.pinnedCentroids === undefined) {
+      this.pinnedCentroids = pinRows(this.centroids, 0, nlist, this.dim);
+      if (this.pinnedCentroids !== null) this.pins.add(this.pinnedCentroids);
+    }
+    kernelRows(this.metric === 'dot' ? 'dot' : 'l2sq', q, this.centroids, 0, nlist, this.dim, cs, this.pinnedCentroids ?? null);
     const keys = new Float64Array(nlist);
     const f = new Float32Array(1);
     const bits = new Uint32Array(f.buffer);
