@@ -37,6 +37,12 @@ function commandPath(cmd: Command): string {
 
 let exitCode = 0;
 
+/**
+ * Commands that accept an object-store data directory (issue 14, so far): anywhere else a URL would name a
+ * local directory called "s3:" and report a write to S3 that never happened.
+ */
+const ON_OBJECT_STORE = new Set(['doctor', 'completion', 'query']);
+
 /** A data directory given as a URL (`s3://bucket/prefix`, or any other scheme). */
 const URL_DATA_DIR = /^[a-z][a-z0-9+.-]*:\/\//i;
 
@@ -49,11 +55,9 @@ function run(load: () => Promise<{ default: Action }>) {
     if (cmd.registeredArguments[0]?.name() === 'namespace' && typeof args[0] === 'string') g.namespace = args[0];
     installInterruptHandlers(g);
     try {
-      // An object-store URL is only understood by `doctor` so far (issue 14): anywhere else it would name a
-      // local directory called "s3:" and report a write to S3 that never happened.
-      if (URL_DATA_DIR.test(g.dataDir) && g.command !== 'doctor' && g.command !== 'completion') {
-        throw new ElacsymError('USAGE', `${g.dataDir}: only \`elacsym doctor\` works on an object store so far; \`${g.command}\` needs a local data directory`, {
-          hint: 'use a local path for --data-dir (or ELACSYM_DATA_DIR); `elacsym doctor s3://...` checks a store for later use',
+      if (URL_DATA_DIR.test(g.dataDir) && !ON_OBJECT_STORE.has(g.command ?? '')) {
+        throw new ElacsymError('USAGE', `${g.dataDir}: \`${g.command}\` does not work on an object store yet; only ${[...ON_OBJECT_STORE].filter((c) => c !== 'completion').join(', ')} do`, {
+          hint: 'write with a local data directory, then `elacsym publish <namespace> s3://...`; query the published namespace with `elacsym query -d s3://...`',
         });
       }
       // Every command validates the configuration (files and ELACSYM_* variables), not only those that read
@@ -246,6 +250,7 @@ export function buildProgram(): Command {
     .option('--request <file>', "one JSON request in the ancestor's query shape (FILE or -)")
     .option('--batch <file>', 'NDJSON requests, one response line each (FILE or -)')
     .option('--warm-up <n>', 'with --batch: first answer N rounds of queries built from the data, so early requests are not slower', '0')
+    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
     .addHelpText(
       'after',
       examples([
@@ -296,6 +301,16 @@ export function buildProgram(): Command {
     .option('--copy', 'copy segment files instead of hard-linking them (a backup sharing no blocks with the data)')
     .addHelpText('after', examples(['elacsym backup docs /backups/docs-2026-11-30', 'elacsym backup docs /mnt/usb/docs --copy --json']) + seeMan('elacsym-backup'))
     .action(run(() => import('./commands/backup.js')));
+
+  program
+    .command('publish')
+    .description('publish a namespace to an object store as its next committed version, for `query -d s3://...` on any machine')
+    .argument('<namespace>')
+    .argument('<target>', 's3://bucket/prefix: the object-store data directory (the namespace goes under <prefix>/<namespace>/)')
+    .option('--s3-endpoint <url>', 'S3-compatible endpoint, path-style addressing (env ELACSYM_S3_ENDPOINT; default: AWS)')
+    .option('--gc-grace <seconds>', 'delete objects that only versions superseded longer ago than this reference', '900')
+    .addHelpText('after', examples(['elacsym publish docs s3://my-bucket/search', 'ELACSYM_S3_ENDPOINT=http://127.0.0.1:7480 elacsym publish docs s3://test/search --json']) + seeMan('elacsym-publish'))
+    .action(run(() => import('./commands/publish.js')));
 
   program
     .command('restore')

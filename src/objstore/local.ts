@@ -4,8 +4,9 @@
  * Writes are atomic and durable: the bytes go to a temporary file under `<root>/.tmp/`, which is fsynced,
  * then published (rename for put, link for putIfAbsent), then the parent directory is fsynced. `link()`
  * fails with EEXIST when the key exists, which makes putIfAbsent atomic between processes without a lock,
- * exactly as `If-None-Match: *` is on S3. `.tmp/` is never listed and never pruned (pruning it raced the
- * mkdir of a concurrent writer); key directories are pruned when emptied, and writers re-create them.
+ * exactly as `If-None-Match: *` is on S3. `.tmp/` is never listed. Emptied directories (`.tmp/` too) are
+ * pruned, so a store leaves no trace of deleted keys; a writer re-creates a directory that a concurrent
+ * prune removes under it (`inDir`).
  */
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
@@ -121,6 +122,7 @@ export class LocalObjectStore implements ObjectStore {
       fsError(e, p, 'creating');
     } finally {
       await unlink(tmp).catch(() => undefined);
+      await this.prune(join(this.root, TMP));
     }
   }
 
@@ -133,6 +135,8 @@ export class LocalObjectStore implements ObjectStore {
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
       fsError(e, p, 'writing');
+    } finally {
+      await this.prune(join(this.root, TMP));
     }
   }
 

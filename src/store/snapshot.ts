@@ -33,6 +33,11 @@ export interface SnapshotOptions {
    * read transaction (`get`): `Snapshot.located` then maps each one found to its segment and ordinal.
    */
   locate?: readonly string[];
+  /**
+   * Where the segment files are, when not in the namespace directory's `segments/` (a namespace published
+   * to an object store: its manifest database is a local copy, its segments are objects).
+   */
+  segments?: SegmentStore;
 }
 
 /** Where a live id of a segment is (see SnapshotOptions.locate). */
@@ -499,7 +504,7 @@ export class Snapshot {
     }
     const segments: SegmentHandle[] = [];
     try {
-      const store = segmentStoreOf(dir);
+      const store = opts.segments ?? segmentStoreOf(dir);
       for (const r of rows) {
         const dead = deadBySeg.get(r.id) ?? null;
         const old = prevById.get(r.id);

@@ -5,21 +5,14 @@
  * the error follows on stderr: STORE_UNSAFE (exit 2) for a store that accepts a conditional create of an
  * existing key, or the store's own error (STORE_UNAVAILABLE 75, STORE_ACCESS_DENIED 77, BUCKET_NOT_FOUND 3).
  */
-import { openObjectStore, type S3Settings } from '../../objstore/open.js';
+import { openObjectStore } from '../../objstore/open.js';
+import { s3Settings } from '../s3-settings.js';
+
+export { s3Settings };
 import { doctorError, runDoctor } from '../../objstore/doctor.js';
 import { interruptSignal } from '../interrupt.js';
 import { type GlobalOptions, outLine, printJson } from '../output.js';
 import { renderTable } from '../table.js';
-
-/** S3 settings from --s3-endpoint and the environment (the SDK reads the credentials itself). */
-export function s3Settings(o: Record<string, unknown>): S3Settings {
-  // The SDK warns on every process under Node 20 that its later releases need Node 22: noise on stderr
-  // of a command whose stderr carries its errors. elacsym pins the SDK version, so the warning is moot.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const endpoint = typeof o.s3Endpoint === 'string' ? o.s3Endpoint : process.env.ELACSYM_S3_ENDPOINT || undefined;
-  const region = process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || undefined;
-  return { ...(endpoint ? { endpoint } : {}), ...(region ? { region } : {}) };
-}
 
 export default async function doctor([target]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
   const where = target ?? g.dataDir;

@@ -6,6 +6,7 @@ import { executeQuery, type QueryResponse } from '../../query/engine.js';
 import { warmUp } from '../../query/warm-up.js';
 import { QueryContext } from '../../store/search-sources.js';
 import { Snapshot } from '../../store/snapshot.js';
+import { isObjectStoreUrl } from '../../objstore/object-store.js';
 import { intOpt, jsonArg, numOpt, readInput } from '../args.js';
 import type { fitCell as FitCell, renderTable as RenderTable, TableColumn } from '../table.js';
 import { loadConfig } from '../config.js';
@@ -134,8 +135,12 @@ function run(ctx: QueryContext, schema: Schema, json: unknown, where: string): Q
 }
 
 export default async function query([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
-  if (LISTING_FLAGS.some((k) => o[k] !== undefined)) return (await import('./query-list.js')).default(name!, o, g);
-  const dir = namespaceDir(g.dataDir, name!);
+  if (LISTING_FLAGS.some((k) => o[k] !== undefined)) {
+    if (isObjectStoreUrl(g.dataDir)) throw new ElacsymError('USAGE', 'filter-only listings (--sort, --limit, --offset, --after) do not work on an s3:// data directory yet', { hint: 'query with --filter and --top-k, or list from the local data directory' });
+    return (await import('./query-list.js')).default(name!, o, g);
+  }
+  // An s3:// data directory has no local namespace directory: the published namespace is opened below.
+  const dir = isObjectStoreUrl(g.dataDir) ? '' : namespaceDir(g.dataDir, name!);
   const usesFlags = FLAG_KEYS.some((k) => o[k] !== undefined);
   if ((o.request !== undefined || o.batch !== undefined) && usesFlags) {
     throw new ElacsymError('USAGE', '--request/--batch carry the whole request; do not combine them with --vector, --text, --filter, --fields or --include-*');
@@ -159,7 +164,15 @@ export default async function query([name]: string[], o: Record<string, unknown>
   const batch = typeof o.batch === 'string';
   const warmRounds = intOpt(o.warmUp ?? '0', '--warm-up', 0, 100_000);
   if (g.explicit.has('warmUp') && !batch) throw new ElacsymError('USAGE', '--warm-up applies to --batch only');
-  const snap = Snapshot.open(dir, { loadFully: batch });
+  // An s3:// data directory: the namespace's latest published version, its segments read through the cache.
+  const remote = isObjectStoreUrl(g.dataDir) ? await (await import('../remote.js')).openRemoteNamespace(g.dataDir, name!, o) : null;
+  let snap: Snapshot;
+  try {
+    snap = Snapshot.open(remote ? remote.dir : dir, { loadFully: batch, ...(remote ? { segments: remote.segments } : {}) });
+  } catch (e) {
+    await remote?.closeAll();
+    throw e;
+  }
   try {
     const ctx = new QueryContext(snap);
     if (!batch) {
@@ -247,5 +260,6 @@ export default async function query([name]: string[], o: Record<string, unknown>
     return 0;
   } finally {
     snap.close();
+    await remote?.closeAll();
   }
 }

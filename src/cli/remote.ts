@@ -1,0 +1,71 @@
+/**
+ * The CLI's door to namespaces published on an object store (`--data-dir s3://bucket/prefix`): S3 settings
+ * from the options and the environment, the local cache directory, and the opened namespace. Loaded only by
+ * commands given an s3:// data directory (it pulls in the SDK through objstore/open.ts).
+ *
+ * Cache: `ELACSYM_CACHE_DIR` (default `$XDG_CACHE_HOME/elacsym`, else `~/.cache/elacsym`) holds the state
+ * databases (one per published version) and the range cache's blocks, bounded by `ELACSYM_CACHE_MAX_BYTES`
+ * (default 2 GiB). Several processes may share it.
+ */
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ElacsymError } from '../errors.js';
+import { parseS3Url } from '../objstore/object-store.js';
+import { openObjectStore, type OpenedStore } from '../objstore/open.js';
+import { openPublished, type PublishedNamespaceHandle } from '../store/published.js';
+import { RangeCache } from '../objstore/range-cache.js';
+import type { StoreSpec } from '../objstore/sync-store.js';
+import { s3Settings } from './s3-settings.js';
+
+const DEFAULT_CACHE_BYTES = 2 * 1024 ** 3;
+
+/** The cache directory for object-store data (see the module comment). */
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.ELACSYM_CACHE_DIR) return resolve(env.ELACSYM_CACHE_DIR);
+  const xdg = env.XDG_CACHE_HOME && env.XDG_CACHE_HOME.startsWith('/') ? env.XDG_CACHE_HOME : join(env.HOME || homedir(), '.cache');
+  return join(xdg, 'elacsym');
+}
+
+function cacheBytes(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.ELACSYM_CACHE_MAX_BYTES;
+  if (v === undefined || v === '') return DEFAULT_CACHE_BYTES;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new ElacsymError('USAGE', `ELACSYM_CACHE_MAX_BYTES=${v} is not a number of bytes`, { hint: 'set it to a whole number, e.g. 1073741824 for 1 GiB' });
+  return n;
+}
+
+export interface RemoteNamespace extends PublishedNamespaceHandle {
+  cache: RangeCache;
+  /** Closes the segment reader and the store's connections. */
+  closeAll(): Promise<void>;
+}
+
+/** The store behind an s3:// data directory, and the spec the synchronous segment reader needs. */
+export async function openRemoteStore(url: string, o: Record<string, unknown>): Promise<{ opened: OpenedStore; spec: StoreSpec }> {
+  const settings = s3Settings(o);
+  const { bucket, prefix } = parseS3Url(url);
+  const opened = await openObjectStore(url, settings);
+  return { opened, spec: { kind: 's3', options: { bucket, prefix, ...settings } } };
+}
+
+/** Opens namespace `name` of the s3:// data directory `url` for reading (its latest published version). */
+export async function openRemoteNamespace(url: string, name: string, o: Record<string, unknown>): Promise<RemoteNamespace> {
+  const { opened, spec } = await openRemoteStore(url, o);
+  const root = cacheDir();
+  let h: PublishedNamespaceHandle;
+  const cache = new RangeCache({ dir: join(root, 'blocks'), maxBytes: cacheBytes() });
+  try {
+    h = await openPublished(opened.store, spec, name, root, cache);
+  } catch (e) {
+    await opened.close();
+    throw e;
+  }
+  return {
+    ...h,
+    cache,
+    closeAll: async () => {
+      h.close();
+      await opened.close();
+    },
+  };
+}

@@ -1,0 +1,12 @@
+/** S3 settings for commands that touch an object store: --s3-endpoint and the environment. */
+import type { S3Settings } from '../objstore/open.js';
+
+/** S3 settings from --s3-endpoint and the environment (the SDK reads the credentials itself). */
+export function s3Settings(o: Record<string, unknown>): S3Settings {
+  // The SDK warns on every process under Node 20 that its later releases need Node 22: noise on stderr
+  // of a command whose stderr carries its errors. elacsym pins the SDK version, so the warning is moot.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const endpoint = typeof o.s3Endpoint === 'string' ? o.s3Endpoint : process.env.ELACSYM_S3_ENDPOINT || undefined;
+  const region = process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || undefined;
+  return { ...(endpoint ? { endpoint } : {}), ...(region ? { region } : {}) };
+}

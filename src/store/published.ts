@@ -1,0 +1,370 @@
+/**
+ * Namespaces published to an object store, and read from it by any number of machines (issue 14, first
+ * step: the reading side and one publishing writer; `import` and the other writing commands on `s3://` come
+ * next, see docs/object-storage.md).
+ *
+ * Layout under a data directory URL `s3://bucket/prefix/`, per namespace `<ns>/`:
+ *
+ *   <ns>/manifest/<version>.json   the commit log (commit.ts), payload: PublishedNamespace
+ *   <ns>/latest                    its hint (never trusted alone)
+ *   <ns>/state/<sha256>.db         the namespace's manifest database as of one consistent snapshot (schema,
+ *                                  segment list with sizes and CRC-32s, id map, deleted rows, pending
+ *                                  journal): a SQLite file, which the engine reads as it reads a local one
+ *   <ns>/segments/<name>           the segment and index files, under their local names
+ *
+ * Publishing (`publishNamespace`), with what a crash after each step leaves behind:
+ *   1. a local backup of the namespace into a temporary directory (store/backup.ts: one read snapshot,
+ *      every file verified against the manifest's CRC-32; hard links, so no copy on the same file system)
+ *                                              -> a temporary directory, swept by the next publish
+ *   2. each segment file created if absent; one already there must hold the same bytes (size and MD5, the
+ *      ETag of a single-part upload), else the prefix belongs to other data: CONFLICT, nothing committed
+ *                                              -> objects no version references (harmless; see GC)
+ *   3. the state database, named by its SHA-256 (created if absent)
+ *   4. the commit: version N+1 with the next writer epoch (fencing earlier publishers), re-read and retried
+ *      when another commit lands first. Readers see the old version until this create succeeds, then the
+ *      new one, whole.
+ *   5. garbage collection (below), then the temporary directory is removed.
+ *
+ * Reading (`openPublished`): the latest version (or a given one), its state database fetched once into the
+ * local cache directory (immutable, verified by its SHA-256 on every open), and a SegmentStore that reads
+ * the segment objects by range through the shared range cache (objstore/range-cache.ts), every byte
+ * verified by the engine's own checksums as on a local disk.
+ *
+ * Garbage collection: after a commit, objects under segments/ and state/ that only versions superseded
+ * more than `gcGraceMs` ago reference are deleted (a reader that resolved such a version has had that long
+ * to finish with it). Objects no version references (a publish killed before its commit) are left alone:
+ * without their age, a concurrent publisher's uncommitted upload cannot be told from an orphan.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { ElacsymError, isElacsymError } from '../errors.js';
+import { validateNamespaceName } from '../model/schema.js';
+import { FORMAT_VERSION } from '../storage/manifest.js';
+import { ObjectSegmentStore } from '../storage/object-segment-store.js';
+import { backupNamespace, readBackupMarker } from './backup.js';
+import { pidAlive } from './data-dir.js';
+import { failpoint } from '../util/failpoint.js';
+import { CommitLog, type ManifestRecord } from '../objstore/commit.js';
+import type { ObjectStore } from '../objstore/object-store.js';
+import type { RangeCache } from '../objstore/range-cache.js';
+import type { StoreSpec } from '../objstore/sync-store.js';
+
+/** The payload of a published namespace's manifest version. */
+export interface PublishedNamespace {
+  kind: 'elacsym-namespace';
+  /** The data format version of the state database and segment files (storage/manifest.ts). */
+  format_version: number;
+  state: { key: string; bytes: number; sha256: string };
+  segments: { name: string; bytes: number; crc32: number }[];
+  /** Documents in segments and pending in the journal, as of the snapshot (for listings). */
+  journal_entries: number;
+  /** Where it was published from (for people reading the manifest). */
+  source: { host: string; path: string };
+}
+
+export interface PublishOptions {
+  /** Versions superseded longer ago than this may lose their objects (default 15 minutes). */
+  gcGraceMs?: number;
+  clock?: () => number;
+  /** Called after each object is handled (uploaded or found present), for progress. */
+  onObject?: (e: { key: string; bytes: number; uploaded: boolean }) => void;
+}
+
+export interface PublishReport {
+  namespace: string;
+  location: string;
+  version: number;
+  epoch: number;
+  segments: number;
+  journal_entries: number;
+  objects_uploaded: number;
+  bytes_uploaded: number;
+  objects_present: number;
+  objects_deleted: number;
+}
+
+const DEFAULT_GC_GRACE_MS = 15 * 60 * 1000;
+
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const md5 = (b: Uint8Array) => createHash('md5').update(b).digest('hex');
+/** S3's ETag of a single-part upload is the quoted MD5 of the bytes (radosgw and AWS alike). */
+const etagIsMd5 = (etag: string, hex: string) => etag.replace(/"/g, '').toLowerCase() === hex;
+
+/** Temporary backup directories of earlier publishes whose process is gone. Best effort. */
+function sweepTemps(parent: string, prefix: string): void {
+  try {
+    for (const e of readdirSync(parent)) {
+      if (!e.startsWith(prefix)) continue;
+      const pid = Number(e.slice(prefix.length).split('-')[0]);
+      if (pid && pidAlive(pid)) continue;
+      rmSync(join(parent, e), { recursive: true, force: true });
+    }
+  } catch {
+    // best effort
+  }
+}
+
+/** A key's full name, for messages (the store's location may end with a slash). */
+const at = (store: ObjectStore, key: string) => `${store.location.replace(/\/$/, '')}/${key}`;
+
+/** The place of namespace `ns` under a store (keys are relative to the store's own prefix). */
+export function namespacePrefix(ns: string): string {
+  validateNamespaceName(ns);
+  return `${ns}/`;
+}
+
+function checkPayload(p: unknown, where: string): PublishedNamespace {
+  const bad = (why: string) => new ElacsymError('CORRUPT_MANIFEST', `${where}: ${why}`, { details: { path: where } });
+  if (typeof p !== 'object' || p === null) throw bad('no payload');
+  const x = p as Partial<PublishedNamespace>;
+  if (x.kind !== 'elacsym-namespace') throw bad('not an elacsym namespace');
+  if (typeof x.format_version !== 'number') throw bad('no format version');
+  if (x.format_version > FORMAT_VERSION) {
+    throw new ElacsymError('FORMAT_TOO_NEW', `${where} holds data format ${x.format_version}; this elacsym reads ${FORMAT_VERSION}`);
+  }
+  if (x.format_version < FORMAT_VERSION) {
+    throw new ElacsymError('FORMAT_TOO_OLD', `${where} holds data format ${x.format_version}; this elacsym reads ${FORMAT_VERSION}`, {
+      hint: 'publish the namespace again with this elacsym (after `elacsym compact` converts it locally)',
+    });
+  }
+  const s = x.state;
+  if (!s || typeof s.key !== 'string' || typeof s.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.sha256) || !Number.isSafeInteger(s.bytes)) throw bad('invalid state entry');
+  if (!Array.isArray(x.segments)) throw bad('invalid segment list');
+  for (const g of x.segments) {
+    if (typeof g?.name !== 'string' || !/^[A-Za-z0-9._-]+$/.test(g.name) || !Number.isSafeInteger(g.bytes) || !Number.isSafeInteger(g.crc32)) throw bad('invalid segment entry');
+  }
+  return x as PublishedNamespace;
+}
+
+/**
+ * Publish the current state of local namespace `name` (directory `nsDir`) to `store` as its next version.
+ * Writers and readers of the local namespace go on meanwhile; the version holds every document
+ * acknowledged before the publish started.
+ *
+ * Errors: NAMESPACE_NOT_FOUND (no such local namespace), CONFLICT (the store's prefix holds other data
+ * under the same names), BUSY (other publishers kept committing), the store's own errors
+ * (STORE_UNAVAILABLE, STORE_ACCESS_DENIED, BUCKET_NOT_FOUND), CORRUPT_SEGMENT (a local file failed its
+ * checksum: nothing damaged is published).
+ */
+export async function publishNamespace(nsDir: string, name: string, store: ObjectStore, opts: PublishOptions = {}): Promise<PublishReport> {
+  const clock = opts.clock ?? Date.now;
+  const grace = opts.gcGraceMs ?? DEFAULT_GC_GRACE_MS;
+  const prefix = namespacePrefix(name);
+  if (!existsSync(join(nsDir, 'manifest.db'))) {
+    throw new ElacsymError('NAMESPACE_NOT_FOUND', `namespace ${name} does not exist in ${dirname(nsDir)}`, { details: { namespace: name } });
+  }
+  // 1. A consistent local snapshot, beside the data directory (hard links) when we may write there.
+  const tag = `.elacsym-publish-${name}-`;
+  const dataParent = dirname(resolve(dirname(nsDir)));
+  let parent = dataParent;
+  try {
+    statSync(parent);
+    sweepTemps(parent, tag);
+  } catch {
+    parent = tmpdir();
+  }
+  let tmp = join(parent, `${tag}${process.pid}-${Date.now()}`);
+  try {
+    await backupNamespace(nsDir, name, tmp);
+  } catch (e) {
+    if (parent === tmpdir() || !isEnvWriteError(e)) throw e;
+    // the data directory's parent is not writable: a copy under the system's temporary directory
+    sweepTemps(tmpdir(), tag);
+    tmp = join(tmpdir(), `${tag}${process.pid}-${Date.now()}`);
+    await backupNamespace(nsDir, name, tmp);
+  }
+  try {
+    const marker = readBackupMarker(tmp);
+    let uploaded = 0;
+    let uploadedBytes = 0;
+    let present = 0;
+    const put = async (key: string, bytes: Uint8Array, sameBytes: (etag: string) => boolean): Promise<void> => {
+      let created = false;
+      const info = await store.head(key);
+      if (info === null) created = (await store.putIfAbsent(key, bytes)) === 'created';
+      if (!created) {
+        const now = info ?? (await store.head(key));
+        if (now === null || now.size !== bytes.length || !sameBytes(now.etag)) {
+          throw new ElacsymError('PREFIX_CONFLICT', `${at(store, key)} exists with other bytes: this prefix holds data that is not this namespace's`, {
+            details: { path: key },
+          });
+        }
+        present++;
+      } else {
+        uploaded++;
+        uploadedBytes += bytes.length;
+      }
+      opts.onObject?.({ key, bytes: bytes.length, uploaded: created });
+    };
+    // 2. Segment files first: a version is committed only once everything it names is in the store.
+    const segments: PublishedNamespace['segments'] = [];
+    for (const f of marker.files) {
+      if (!f.path.startsWith('segments/')) continue;
+      const fileName = f.path.slice('segments/'.length);
+      const bytes = readFileSync(join(tmp, f.path));
+      const digest = md5(bytes);
+      await put(`${prefix}segments/${fileName}`, bytes, (etag) => etagIsMd5(etag, digest));
+      segments.push({ name: fileName, bytes: f.bytes, crc32: f.crc32 });
+      failpoint('publish:after-segment');
+    }
+    // 3. The state database, content-addressed: an identical state is one object whatever publishes it.
+    const state = readFileSync(join(tmp, 'manifest.db'));
+    const digest = sha256(state);
+    const stateKey = `${prefix}state/${digest}.db`;
+    const stateMd5 = md5(state);
+    await put(stateKey, state, (etag) => etagIsMd5(etag, stateMd5));
+    failpoint('publish:before-commit');
+    // 4. Commit with the next epoch (a publisher replaces the previous one), retrying lost races.
+    const payload: PublishedNamespace = {
+      kind: 'elacsym-namespace',
+      format_version: marker.format_version,
+      state: { key: stateKey, bytes: state.length, sha256: digest },
+      segments,
+      journal_entries: marker.journal_entries,
+      source: { host: hostname(), path: resolve(nsDir) },
+    };
+    const log = new CommitLog<PublishedNamespace>(store, prefix);
+    let record: ManifestRecord<PublishedNamespace> | undefined;
+    for (let attempt = 0; attempt < 10 && record === undefined; attempt++) {
+      const latest = await log.latest();
+      if (latest) checkPayload(latest.payload, log.manifestKey(latest.version));
+      try {
+        record = (await log.commitVersion(latest, (latest?.epoch ?? 0) + 1, payload)).record;
+      } catch (e) {
+        if (!isElacsymError(e, 'BUSY')) throw e;
+      }
+    }
+    if (record === undefined) throw new ElacsymError('BUSY', `could not commit ${name} to ${store.location}: other publishers kept committing`);
+    failpoint('publish:after-commit');
+    // 5. Garbage collection of what only long-superseded versions reference.
+    const deleted = await collectGarbage(log, record, clock(), grace);
+    return {
+      namespace: name,
+      location: at(store, prefix),
+      version: record.version,
+      epoch: record.epoch,
+      segments: segments.filter((s) => s.name.endsWith('.idx')).length,
+      journal_entries: marker.journal_entries,
+      objects_uploaded: uploaded,
+      bytes_uploaded: uploadedBytes,
+      objects_present: present,
+      objects_deleted: deleted,
+    };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+function isEnvWriteError(e: unknown): boolean {
+  return isElacsymError(e, 'PERMISSION_DENIED') || isElacsymError(e, 'NO_SPACE') || (e as NodeJS.ErrnoException)?.code === 'EROFS' || (e as NodeJS.ErrnoException)?.code === 'EACCES';
+}
+
+/** Keys a version references. */
+function keysOf(prefix: string, p: PublishedNamespace): string[] {
+  return [p.state.key, ...p.segments.map((s) => `${prefix}segments/${s.name}`)];
+}
+
+/**
+ * Deletes the objects under segments/ and state/ that are referenced by versions superseded before
+ * `now - grace` and by no later version. Returns how many were deleted. Versions are read from the
+ * newest down, stopping at the first one superseded before the grace period (older ones reference only
+ * what a newer superseded one might, or what is long gone).
+ */
+async function collectGarbage(log: CommitLog<PublishedNamespace>, latest: ManifestRecord<PublishedNamespace>, now: number, grace: number): Promise<number> {
+  const keep = new Set(keysOf(log.prefix, latest.payload));
+  const drop = new Set<string>();
+  let successorAt = Date.parse(latest.committed_at);
+  for (let v = latest.version - 1; v >= 1; v--) {
+    const rec = await log.read(v);
+    if (rec === null) continue;
+    const p = checkPayload(rec.payload, log.manifestKey(v));
+    const superseded = successorAt;
+    successorAt = Date.parse(rec.committed_at);
+    if (now - superseded < grace) {
+      for (const k of keysOf(log.prefix, p)) keep.add(k);
+      continue;
+    }
+    for (const k of keysOf(log.prefix, p)) drop.add(k);
+    // one version beyond the grace period is enough: every older one was superseded even earlier, and
+    // what they alone referenced was dropped by an earlier publish
+    break;
+  }
+  const victims = [...drop].filter((k) => !keep.has(k));
+  if (victims.length > 0) await log.store.delete(victims);
+  return victims.length;
+}
+
+export interface OpenPublishedOptions {
+  /** A version to read instead of the latest. */
+  version?: number;
+}
+
+export interface PublishedNamespaceHandle {
+  /** A local directory holding the version's manifest.db, for Snapshot.open. */
+  dir: string;
+  /** The segment objects, read by range through the cache. */
+  segments: ObjectSegmentStore;
+  record: ManifestRecord<PublishedNamespace>;
+  close(): void;
+}
+
+/**
+ * Open namespace `name` as published under `spec` (which names the data directory: its prefix is the
+ * data directory's), for reading. The state database goes to `<cacheDir>/state/` once per version.
+ *
+ * Errors: NAMESPACE_NOT_FOUND (nothing published under that name), CORRUPT_MANIFEST (a manifest or state
+ * that fails its checks), FORMAT_TOO_NEW/OLD, and the store's own errors.
+ */
+export async function openPublished(store: ObjectStore, spec: StoreSpec, name: string, cacheDir: string, cache: RangeCache, opts: OpenPublishedOptions = {}): Promise<PublishedNamespaceHandle> {
+  const prefix = namespacePrefix(name);
+  const log = new CommitLog<PublishedNamespace>(store, prefix);
+  const record = opts.version === undefined ? await log.latest() : await log.read(opts.version);
+  if (record === null) {
+    throw new ElacsymError('NAMESPACE_NOT_FOUND', opts.version === undefined ? `namespace ${name} was not published to ${store.location}` : `namespace ${name} has no version ${opts.version} on ${store.location}`, {
+      hint: 'publish it with `elacsym publish <namespace> <s3-url>` from the machine that holds it',
+      details: { namespace: name },
+    });
+  }
+  const where = at(store, log.manifestKey(record.version));
+  const p = checkPayload(record.payload, where);
+  // The state database, by its digest: fetched once, verified at every open (a damaged cache file is
+  // fetched again, never read).
+  const dir = join(cacheDir, 'state', p.state.sha256);
+  const path = join(dir, 'manifest.db');
+  const verified = (b: Uint8Array) => b.length === p.state.bytes && sha256(b) === p.state.sha256;
+  let ok = false;
+  try {
+    ok = verified(readFileSync(path));
+  } catch {
+    ok = false;
+  }
+  if (!ok) {
+    const bytes = await store.get(p.state.key);
+    if (bytes === null) throw new ElacsymError('CORRUPT_MANIFEST', `${where} names ${p.state.key}, which is missing`, { details: { path: p.state.key } });
+    if (!verified(bytes)) throw new ElacsymError('CORRUPT_MANIFEST', `${at(store, p.state.key)} does not match its SHA-256 in ${where}`, { details: { path: p.state.key } });
+    mkdirSync(dir, { recursive: true });
+    const tmpPath = `${path}.${process.pid}.tmp`;
+    writeFileSync(tmpPath, bytes);
+    renameSync(tmpPath, path);
+  }
+  const segSpec: StoreSpec =
+    spec.kind === 'local'
+      ? { kind: 'local', root: join(spec.root, ...prefix.split('/').filter(Boolean), 'segments') }
+      : { kind: 's3', options: { ...spec.options, prefix: `${spec.options.prefix ?? ''}${prefix}segments/` } };
+  const segments = new ObjectSegmentStore({ store: segSpec, cache });
+  return { dir, segments, record, close: () => segments.close() };
+}
+
+/** Names of the namespaces published under `store` (those with at least one manifest version). */
+export async function listPublished(store: ObjectStore): Promise<string[]> {
+  const keys = await store.list('');
+  const names = new Set<string>();
+  for (const k of keys) {
+    const m = /^([^/]+)\/manifest\/\d{20}\.json$/.exec(k);
+    if (m) names.add(m[1]!);
+  }
+  return [...names].sort();
+}
+

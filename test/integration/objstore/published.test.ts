@@ -1,0 +1,214 @@
+/**
+ * `elacsym publish` and `elacsym query -d s3://...` through the real binary, against the real S3-compatible
+ * server (Ceph radosgw, scripts/s3-server): the published namespace answers exactly as the local one, a new
+ * publish is seen whole, a publish killed before its commit leaves the old version serving, garbage
+ * collection removes only what long-superseded versions alone referenced, a prefix holding other data is
+ * refused, and a damaged or tiny cache never changes an answer.
+ */
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { S3ObjectStore } from '../../../src/objstore/s3.js';
+import { cleanupTmp, cli, errorCode, tmpDir, writeNdjson } from '../../helpers/cli.js';
+import { freshS3Store, type S3Env } from '../../helpers/s3.js';
+
+afterAll(cleanupTmp);
+
+const doc = (i: number) => ({
+  id: i,
+  vector: [Math.sin(i), Math.cos(i * 0.7), (i % 13) / 13, 1 + (i % 5)],
+  attributes: { title: `document ${i} ${['red apple', 'green pear', 'blue plum', 'yellow lemon'][i % 4]}`, n: i, tag: ['a', 'b', 'c'][i % 3] },
+});
+const docs = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => doc(from + k));
+
+/** Requests of every kind: vector, BM25, hybrid, filtered, filter-only, phrase. */
+const REQUESTS = [
+  { vector: [0.3, 0.9, 0.2, 2], top_k: 7 },
+  { full_text: { query: 'plum' }, top_k: 5 },
+  { vector: [1, 0, 0.5, 1], full_text: { query: 'green pear' }, top_k: 6 },
+  { vector: [0.1, 0.2, 0.3, 3], filter: { field: 'tag', op: 'eq', value: 'b' }, top_k: 8 },
+  { filter: { field: 'n', op: 'lt', value: 40 }, top_k: 50 },
+  { full_text: { query: '"yellow lemon"' }, top_k: 4 },
+];
+
+/** The answers without timings (the only thing that may differ between two runs of the same query). */
+const answers = (stdout: string) =>
+  stdout
+    .trim()
+    .split('\n')
+    .map((l) => {
+      const r = JSON.parse(l) as Record<string, unknown>;
+      delete r.took_ms;
+      return r;
+    });
+
+describe('a namespace published to object storage', () => {
+  let env: S3Env;
+  let store: S3ObjectStore;
+  let url: string;
+  let run: (args: string[], extra?: Record<string, string>) => ReturnType<typeof cli>;
+  let d: string;
+  let cache: string;
+  let batch: string;
+
+  beforeAll(async () => {
+    const s = await freshS3Store('pub');
+    env = s.env;
+    store = s.store;
+    url = `s3://${s.bucket}/team/search`;
+    const dir = tmpDir();
+    d = join(dir, 'data');
+    cache = join(dir, 'cache');
+    batch = join(dir, 'requests.ndjson');
+    writeFileSync(batch, REQUESTS.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    run = (args, extra = {}) => cli(args, { env: { ...env, ELACSYM_CACHE_DIR: cache, ...extra } });
+    expect((await run(['-d', d, 'init', 'docs', '--dim', '4', '--full-text', 'title'])).code).toBe(0);
+    // several segments, then deletes and updates still pending in the journal
+    for (const [a, b] of [
+      [0, 120],
+      [120, 260],
+    ] as const) {
+      const f = join(dir, `part-${a}.ndjson`);
+      writeNdjson(f, docs(a, b));
+      expect((await run(['-d', d, 'import', 'docs', f, '--segment-docs', '100'])).code).toBe(0);
+    }
+    const upd = join(dir, 'update.ndjson');
+    writeNdjson(upd, [{ ...doc(5), attributes: { ...doc(5).attributes, title: 'document 5 blue plum rewritten' } }]);
+    expect((await run(['-d', d, 'delete', 'docs', '--ids', '7,9'])).code).toBe(0);
+    // the next writer would flush the journal: this one is last
+    expect((await run(['-d', d, 'import', 'docs', upd, '--no-flush'])).code).toBe(0);
+  }, 120_000);
+
+  const localAnswers = async () => {
+    const r = await run(['-d', d, 'query', 'docs', '--batch', batch]);
+    expect(r.code, r.stderr).toBe(0);
+    return answers(r.stdout);
+  };
+  const remoteAnswers = async (extra: Record<string, string> = {}) => {
+    const r = await run(['-d', url, 'query', 'docs', '--batch', batch], extra);
+    expect(r.code, r.stderr).toBe(0);
+    return answers(r.stdout);
+  };
+  const publish = async (extra: string[] = [], envExtra: Record<string, string> = {}) => {
+    const r = await run(['-d', d, '--json', 'publish', 'docs', url, ...extra], envExtra);
+    return { ...r, report: r.code === 0 ? (JSON.parse(r.stdout) as Record<string, number>) : null };
+  };
+
+  it('answers every kind of query exactly as the local namespace, pending journal entries included', async () => {
+    const p = await publish();
+    expect(p.code, p.stderr).toBe(0);
+    expect(p.report!.version).toBe(1);
+    expect(p.report!.objects_uploaded).toBeGreaterThan(2);
+    expect(p.report!.journal_entries).toBeGreaterThan(0);
+    const local = await localAnswers();
+    expect(local[1]!.results).not.toEqual([]);
+    expect(await remoteAnswers()).toEqual(local);
+    // a single query too (table output off: not a terminal), and a cache that is warm now
+    const one = await run(['-d', url, 'query', 'docs', '--text', 'rewritten', '--json']);
+    expect(one.code, one.stderr).toBe(0);
+    expect((JSON.parse(one.stdout) as { results: { id: number }[] }).results.map((r) => r.id)).toEqual([5]);
+  });
+
+  it('publishing again uploads nothing that is there; a new local state is seen whole at the next version', async () => {
+    const again = await publish();
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.report!.version).toBe(2);
+    expect(again.report!.objects_uploaded).toBe(0);
+    const more = join(tmpDir(), 'more.ndjson');
+    writeNdjson(more, docs(260, 300));
+    expect((await run(['-d', d, 'import', 'docs', more])).code).toBe(0);
+    expect((await run(['-d', d, 'compact', 'docs'])).code).toBe(0);
+    const before = await remoteAnswers();
+    const p = await publish();
+    expect(p.code, p.stderr).toBe(0);
+    expect(p.report!.version).toBe(3);
+    const after = await remoteAnswers();
+    expect(after).toEqual(await localAnswers());
+    expect(after).not.toEqual(before);
+  });
+
+  it('a publish killed before its commit leaves the previous version serving; the next publish succeeds', async () => {
+    const served = await remoteAnswers();
+    const more = join(tmpDir(), 'more2.ndjson');
+    writeNdjson(more, docs(300, 330));
+    expect((await run(['-d', d, 'import', 'docs', more])).code).toBe(0);
+    for (const fp of ['publish:after-segment', 'publish:before-commit']) {
+      const killed = await publish([], { ELACSYM_FAILPOINTS: fp });
+      expect(killed.code, fp).toBe(137);
+      expect(await remoteAnswers(), fp).toEqual(served);
+    }
+    // killed after the commit: the new version is complete and served
+    const late = await publish([], { ELACSYM_FAILPOINTS: 'publish:after-commit' });
+    expect(late.code).toBe(137);
+    expect(await remoteAnswers()).toEqual(await localAnswers());
+    const p = await publish();
+    expect(p.code, p.stderr).toBe(0);
+    // the dead runs' temporary snapshots next to the data directory were swept
+    expect(readdirSync(join(d, '..')).filter((e) => e.startsWith('.elacsym-publish-'))).toEqual([]);
+  });
+
+  it('garbage collection deletes only what superseded versions alone referenced, past the grace period', async () => {
+    const segKeys = async () => (await store.list('team/search/docs/segments/')).sort();
+    expect((await run(['-d', d, 'compact', 'docs'])).code).toBe(0);
+    const withinGrace = await publish(['--gc-grace', '3600']);
+    expect(withinGrace.code, withinGrace.stderr).toBe(0);
+    expect(withinGrace.report!.objects_deleted).toBe(0);
+    const before = await segKeys();
+    const more = join(tmpDir(), 'more3.ndjson');
+    writeNdjson(more, docs(330, 340));
+    expect((await run(['-d', d, 'import', 'docs', more])).code).toBe(0);
+    expect((await run(['-d', d, 'compact', 'docs'])).code).toBe(0);
+    const p = await publish(['--gc-grace', '0']);
+    expect(p.code, p.stderr).toBe(0);
+    expect(p.report!.objects_deleted).toBeGreaterThan(0);
+    const after = await segKeys();
+    // what the latest version names is all there; some of what the previous one named is gone
+    const latest = JSON.parse(new TextDecoder().decode((await store.get(`team/search/docs/manifest/${String(p.report!.version).padStart(20, '0')}.json`))!)) as {
+      payload: { segments: { name: string }[] };
+    };
+    for (const s of latest.payload.segments) expect(after).toContain(`team/search/docs/segments/${s.name}`);
+    expect(before.some((k) => !after.includes(k))).toBe(true);
+    expect(await remoteAnswers()).toEqual(await localAnswers());
+  });
+
+  it('a damaged cached state is fetched again, and a tiny cache gives the same answers', async () => {
+    const want = await localAnswers();
+    const stateDir = join(cache, 'state');
+    for (const sha of readdirSync(stateDir)) {
+      const f = join(stateDir, sha, 'manifest.db');
+      if (!statSync(f, { throwIfNoEntry: false })) continue;
+      const b = readFileSync(f);
+      b[b.length >> 1] ^= 0xff;
+      writeFileSync(f, b);
+    }
+    expect(await remoteAnswers()).toEqual(want);
+    expect(await remoteAnswers({ ELACSYM_CACHE_DIR: join(tmpDir(), 'tiny'), ELACSYM_CACHE_MAX_BYTES: '300000' })).toEqual(want);
+  });
+
+  it('refuses a prefix holding another namespace of the same name (PREFIX_CONFLICT), and leaves it as it was', async () => {
+    const served = await remoteAnswers();
+    const other = join(tmpDir(), 'other');
+    expect((await run(['-d', other, 'init', 'docs', '--dim', '4', '--full-text', 'title'])).code).toBe(0);
+    const f = join(tmpDir(), 'o.ndjson');
+    writeNdjson(f, docs(1000, 1150));
+    expect((await run(['-d', other, 'import', 'docs', f, '--segment-docs', '100'])).code).toBe(0);
+    const r = await run(['-d', other, 'publish', 'docs', url]);
+    expect(r.code, r.stderr).toBe(4);
+    expect(errorCode(r.stderr)).toBe('PREFIX_CONFLICT');
+    expect(await remoteAnswers()).toEqual(served);
+  });
+
+  it('names what is missing or unsupported: an unpublished namespace, a non-s3 target, other commands on s3://', async () => {
+    const missing = await run(['-d', url, 'query', 'nope', '--text', 'x']);
+    expect(missing.code).toBe(3);
+    expect(errorCode(missing.stderr)).toBe('NAMESPACE_NOT_FOUND');
+    const notS3 = await run(['-d', d, 'publish', 'docs', tmpDir()]);
+    expect(notS3.code).toBe(2);
+    expect(errorCode(notS3.stderr)).toBe('USAGE');
+    const imp = await run(['-d', url, 'import', 'docs', '-'], {});
+    expect(imp.code).toBe(2);
+    expect(imp.stderr).toContain('does not work on an object store yet');
+    const listing = await run(['-d', url, 'query', 'docs', '--filter', '{"field":"n","op":"lt","value":3}', '--limit', '2']);
+    expect(listing.code).toBe(2);
+  });
+});
