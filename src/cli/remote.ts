@@ -11,10 +11,10 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ElacsymError } from '../errors.js';
 import { parseS3Url } from '../objstore/object-store.js';
-import { openObjectStore, type OpenedStore } from '../objstore/open.js';
+import { checkEndpoint, openObjectStore, type OpenedStore } from '../objstore/open.js';
 import { openPublished, type PublishedNamespaceHandle } from '../store/published.js';
 import { RangeCache } from '../objstore/range-cache.js';
-import type { StoreSpec } from '../objstore/sync-store.js';
+import { asyncStoreOf, type StoreSpec, SyncObjectStore } from '../objstore/sync-store.js';
 import { s3Settings } from './s3-settings.js';
 
 const DEFAULT_CACHE_BYTES = 2 * 1024 ** 3;
@@ -40,24 +40,33 @@ export interface RemoteNamespace extends PublishedNamespaceHandle {
   closeAll(): Promise<void>;
 }
 
-/** The store behind an s3:// data directory, and the spec the synchronous segment reader needs. */
-export async function openRemoteStore(url: string, o: Record<string, unknown>): Promise<{ opened: OpenedStore; spec: StoreSpec }> {
+/** The S3 settings and location of an s3:// data directory (a malformed endpoint is USAGE). */
+function s3Spec(url: string, o: Record<string, unknown>): StoreSpec {
   const settings = s3Settings(o);
+  if (settings.endpoint !== undefined) checkEndpoint(settings.endpoint);
   const { bucket, prefix } = parseS3Url(url);
-  const opened = await openObjectStore(url, settings);
-  return { opened, spec: { kind: 's3', options: { bucket, prefix, ...settings } } };
+  return { kind: 's3', options: { bucket, prefix, ...settings } };
 }
 
-/** Opens namespace `name` of the s3:// data directory `url` for reading (its latest published version). */
+/** The store behind an s3:// data directory, for writing (publish): the SDK on this thread. */
+export async function openRemoteStore(url: string, o: Record<string, unknown>): Promise<{ opened: OpenedStore }> {
+  s3Spec(url, o);
+  return { opened: await openObjectStore(url, s3Settings(o)) };
+}
+
+/**
+ * Opens namespace `name` of the s3:// data directory `url` for reading (its latest published version).
+ * Every request goes through one synchronous bridge (one worker thread, the only place the SDK loads).
+ */
 export async function openRemoteNamespace(url: string, name: string, o: Record<string, unknown>): Promise<RemoteNamespace> {
-  const { opened, spec } = await openRemoteStore(url, o);
+  const bridge = new SyncObjectStore(s3Spec(url, o));
   const root = cacheDir();
-  let h: PublishedNamespaceHandle;
   const cache = new RangeCache({ dir: join(root, 'blocks'), maxBytes: cacheBytes() });
+  let h: PublishedNamespaceHandle;
   try {
-    h = await openPublished(opened.store, spec, name, root, cache);
+    h = await openPublished(asyncStoreOf(bridge), bridge, name, root, cache);
   } catch (e) {
-    await opened.close();
+    bridge.close();
     throw e;
   }
   return {
@@ -65,7 +74,7 @@ export async function openRemoteNamespace(url: string, name: string, o: Record<s
     cache,
     closeAll: async () => {
       h.close();
-      await opened.close();
+      bridge.close();
     },
   };
 }

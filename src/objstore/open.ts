@@ -26,7 +26,7 @@ export interface OpenedStore {
  * not an unreachable server (STORE_UNAVAILABLE said "retry later" for `--s3-endpoint not-a-url`), and a
  * path after the host would be taken for part of the bucket's path.
  */
-function checkEndpoint(endpoint: string): void {
+export function checkEndpoint(endpoint: string): void {
   let u: URL;
   try {
     u = new URL(endpoint);

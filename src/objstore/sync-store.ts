@@ -18,7 +18,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { ElacsymError, ERRORS, type ErrorCode } from '../errors.js';
-import type { ByteRange, ObjectInfo } from './object-store.js';
+import type { ByteRange, ObjectInfo, ObjectStore } from './object-store.js';
 import type { S3StoreOptions } from './s3.js';
 
 /** What the worker opens: the same two implementations as `openObjectStore`. */
@@ -169,6 +169,11 @@ export class SyncObjectStore {
   }
 
   private describe(): string {
+    return this.location;
+  }
+
+  /** Where the store is, for messages: a directory, or `s3://bucket/prefix`. */
+  get location(): string {
     return this.spec.kind === 'local' ? this.spec.root : `s3://${this.spec.options.bucket}/${this.spec.options.prefix ?? ''}`;
   }
 
@@ -205,4 +210,27 @@ export class SyncObjectStore {
     this.port = undefined;
     void w?.terminate();
   }
+}
+
+/**
+ * The ObjectStore port over a synchronous bridge, for a process that reads through the bridge anyway (a CLI
+ * query on an s3:// data directory): the SDK is then loaded once, in the bridge's worker, instead of once
+ * more on the main thread. Reads only: `put` (replace) is not part of the bridge's protocol.
+ */
+export function asyncStoreOf(s: SyncObjectStore): ObjectStore {
+  return {
+    location: s.location,
+    get: async (key, range) => (range === undefined ? s.get(key) : (s.getRanges(key, [range])[0] ?? null)),
+    head: async (key) => s.head(key),
+    putIfAbsent: async (key, bytes) => s.putIfAbsent(key, bytes),
+    put: async () => {
+      throw new ElacsymError('INTERNAL', 'put (replace) is not available through the read bridge');
+    },
+    list: async (prefix, opts = {}) => {
+      const keys = s.list(prefix);
+      const after = opts.startAfter;
+      return after === undefined ? keys : keys.filter((k) => Buffer.compare(Buffer.from(k), Buffer.from(after)) > 0);
+    },
+    delete: async (keys) => s.delete([...keys]),
+  };
 }

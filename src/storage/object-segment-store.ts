@@ -40,8 +40,14 @@ function checkName(name: string): void {
 }
 
 export interface ObjectSegmentStoreOptions {
-  /** The store holding the objects. Its prefix (S3) or root (local) is where the objects are. */
-  store: StoreSpec;
+  /**
+   * The store holding the objects: a spec (a bridge of its own is started on first use; its prefix (S3) or
+   * root (local) is where the objects are), or a bridge shared with other users, whose keys are then
+   * `keyPrefix + name` (one worker, one SDK load per process).
+   */
+  store: StoreSpec | SyncObjectStore;
+  /** With a shared bridge: the key prefix of the objects ('' or ending with '/'). */
+  keyPrefix?: string;
   /** The local range cache, or the options to make one. */
   cache: RangeCache | RangeCacheOptions;
   /** Bound on every call to the store (default: SyncObjectStore's). */
@@ -53,10 +59,23 @@ export class ObjectSegmentStore implements SegmentStore {
   readonly cache: RangeCache;
   private readonly remote: SyncObjectStore;
 
+  /** Prepended to names to make keys (a shared bridge); '' for a bridge of our own. */
+  private readonly kp: string;
+  /** Whether close() stops the bridge (not a shared one: its owner does). */
+  private readonly ownsRemote: boolean;
+
   constructor(o: ObjectSegmentStoreOptions) {
-    this.remote = new SyncObjectStore(o.store, o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs });
+    this.ownsRemote = !(o.store instanceof SyncObjectStore);
+    this.remote = o.store instanceof SyncObjectStore ? o.store : new SyncObjectStore(o.store, o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs });
+    this.kp = o.store instanceof SyncObjectStore ? (o.keyPrefix ?? '') : '';
     this.cache = o.cache instanceof RangeCache ? o.cache : new RangeCache(o.cache);
-    this.location = o.store.kind === 'local' ? o.store.root : `s3://${o.store.options.bucket}/${o.store.options.prefix ?? ''}`;
+    const spec = this.remote.spec;
+    const base = spec.kind === 'local' ? spec.root : `s3://${spec.options.bucket}/${spec.options.prefix ?? ''}`;
+    this.location = this.kp === '' ? base : `${base.endsWith('/') ? base : `${base}/`}${this.kp}`;
+  }
+
+  private key(name: string): string {
+    return `${this.kp}${name}`;
   }
 
   pathOf(name: string): string {
@@ -65,12 +84,12 @@ export class ObjectSegmentStore implements SegmentStore {
 
   open(name: string): ReadableObject {
     checkName(name);
-    const info = this.remote.head(name);
+    const info = this.remote.head(this.key(name));
     const path = this.pathOf(name);
     if (!info) throw enoent(path, 'open');
     const ref: CachedObjectRef = { id: objectId(this.location, name, info.size, info.etag), size: info.size };
     return new CachedObject(path, ref, 0, info.size, (offset, length) =>
-      this.cache.read(ref, offset, length, (ranges) => this.remote.getRanges(name, ranges), {
+      this.cache.read(ref, offset, length, (ranges) => this.remote.getRanges(this.key(name), ranges), {
         gone: () => enoent(path, 'read'),
         short: (at) =>
           new ElacsymError('CORRUPT_SEGMENT', `${path}: the object ends at byte ${at}, before the ${info.size} bytes it had when opened`, { details: { path } }),
@@ -80,15 +99,15 @@ export class ObjectSegmentStore implements SegmentStore {
 
   size(name: string): number | null {
     checkName(name);
-    return this.remote.head(name)?.size ?? null;
+    return this.remote.head(this.key(name))?.size ?? null;
   }
 
   put(name: string, chunks: readonly Uint8Array[]): void {
     checkName(name);
     const bytes = Buffer.concat(chunks);
-    if (this.remote.putIfAbsent(name, bytes) === 'created') return;
+    if (this.remote.putIfAbsent(this.key(name), bytes) === 'created') return;
     // The name exists: fine if it holds these very bytes (a put retried after a lost response).
-    const existing = this.remote.get(name);
+    const existing = this.remote.get(this.key(name));
     if (existing && Buffer.from(existing.buffer, existing.byteOffset, existing.byteLength).equals(bytes)) return;
     throw new ElacsymError('INTERNAL', `${this.pathOf(name)} exists with different bytes: segment objects are immutable and their names never reused`, {
       details: { path: this.pathOf(name) },
@@ -130,7 +149,10 @@ export class ObjectSegmentStore implements SegmentStore {
 
   list(): string[] {
     try {
-      return this.remote.list('').filter((k) => !k.includes('/'));
+      return this.remote
+        .list(this.kp)
+        .map((k) => k.slice(this.kp.length))
+        .filter((k) => !k.includes('/'));
     } catch (e) {
       // A local store whose directory does not exist yet holds nothing (as LocalSegmentStore says).
       if (e instanceof ElacsymError && e.code === 'DATA_DIR_NOT_FOUND') return [];
@@ -141,12 +163,15 @@ export class ObjectSegmentStore implements SegmentStore {
   remove(name: string): void {
     checkName(name);
     // Cached blocks stay: readers that hold the object may still need them; LRU eviction retires them.
-    this.remote.delete([name]);
+    this.remote.delete([this.key(name)]);
   }
 
-  /** Stop the bridge's worker thread. The store may still be used afterwards (a new worker starts). */
+  /**
+   * Stop the bridge's worker thread (not a shared bridge's: its owner closes it). The store may still be
+   * used afterwards (a new worker starts).
+   */
   close(): void {
-    this.remote.close();
+    if (this.ownsRemote) this.remote.close();
   }
 }
 

@@ -49,7 +49,7 @@ import { failpoint } from '../util/failpoint.js';
 import { CommitLog, type ManifestRecord } from '../objstore/commit.js';
 import type { ObjectStore } from '../objstore/object-store.js';
 import type { RangeCache } from '../objstore/range-cache.js';
-import type { StoreSpec } from '../objstore/sync-store.js';
+import type { SyncObjectStore } from '../objstore/sync-store.js';
 
 /** The payload of a published namespace's manifest version. */
 export interface PublishedNamespace {
@@ -311,13 +311,14 @@ export interface PublishedNamespaceHandle {
 }
 
 /**
- * Open namespace `name` as published under `spec` (which names the data directory: its prefix is the
- * data directory's), for reading. The state database goes to `<cacheDir>/state/` once per version.
+ * Open namespace `name` as published under `store` (the data directory), for reading: `bridge` is the same
+ * store for synchronous reads (the engine reads segments synchronously), `store` typically
+ * `asyncStoreOf(bridge)`. The state database goes to `<cacheDir>/state/` once per version.
  *
  * Errors: NAMESPACE_NOT_FOUND (nothing published under that name), CORRUPT_MANIFEST (a manifest or state
  * that fails its checks), FORMAT_TOO_NEW/OLD, and the store's own errors.
  */
-export async function openPublished(store: ObjectStore, spec: StoreSpec, name: string, cacheDir: string, cache: RangeCache, opts: OpenPublishedOptions = {}): Promise<PublishedNamespaceHandle> {
+export async function openPublished(store: ObjectStore, bridge: SyncObjectStore, name: string, cacheDir: string, cache: RangeCache, opts: OpenPublishedOptions = {}): Promise<PublishedNamespaceHandle> {
   const prefix = namespacePrefix(name);
   const log = new CommitLog<PublishedNamespace>(store, prefix);
   const record = opts.version === undefined ? await log.latest() : await log.read(opts.version);
@@ -349,11 +350,8 @@ export async function openPublished(store: ObjectStore, spec: StoreSpec, name: s
     writeFileSync(tmpPath, bytes);
     renameSync(tmpPath, path);
   }
-  const segSpec: StoreSpec =
-    spec.kind === 'local'
-      ? { kind: 'local', root: join(spec.root, ...prefix.split('/').filter(Boolean), 'segments') }
-      : { kind: 's3', options: { ...spec.options, prefix: `${spec.options.prefix ?? ''}${prefix}segments/` } };
-  const segments = new ObjectSegmentStore({ store: segSpec, cache });
+  // Segments through the caller's bridge (its keys are relative to the data directory's prefix, as `store`'s).
+  const segments = new ObjectSegmentStore({ store: bridge, keyPrefix: `${prefix}segments/`, cache });
   return { dir, segments, record, close: () => segments.close() };
 }
 
