@@ -41,7 +41,7 @@ let exitCode = 0;
  * Commands that accept an object-store data directory (issue 14, so far): anywhere else a URL would name a
  * local directory called "s3:" and report a write to S3 that never happened.
  */
-const ON_OBJECT_STORE = new Set(['doctor', 'completion', 'query']);
+const ON_OBJECT_STORE = new Set(['doctor', 'completion', 'query', 'serve']);
 
 /** A data directory given as a URL (`s3://bucket/prefix`, or any other scheme). */
 const URL_DATA_DIR = /^[a-z][a-z0-9+.-]*:\/\//i;
@@ -55,6 +55,9 @@ function run(load: () => Promise<{ default: Action }>) {
     if (cmd.registeredArguments[0]?.name() === 'namespace' && typeof args[0] === 'string') g.namespace = args[0];
     installInterruptHandlers(g);
     try {
+      if (URL_DATA_DIR.test(g.dataDir) && !/^s3:\/\//.test(g.dataDir) && g.command !== 'completion') {
+        throw new ElacsymError('USAGE', `${g.dataDir}: only s3:// URLs name an object store`, { hint: 'give an S3 or S3-compatible store as s3://bucket/prefix (with --s3-endpoint for a server of your own)' });
+      }
       if (URL_DATA_DIR.test(g.dataDir) && !ON_OBJECT_STORE.has(g.command ?? '')) {
         throw new ElacsymError('USAGE', `${g.dataDir}: \`${g.command}\` does not work on an object store yet; only ${[...ON_OBJECT_STORE].filter((c) => c !== 'completion').join(', ')} do`, {
           hint: 'write with a local data directory, then `elacsym publish <namespace> s3://...`; query the published namespace with `elacsym query -d s3://...`',
@@ -357,6 +360,8 @@ export function buildProgram(): Command {
     .option('--write-wait <seconds>', 'how long a write waits for another writer before 503', '5')
     .option('--shutdown-timeout <seconds>', 'on SIGTERM/SIGINT, how long in-flight requests may take', '10')
     .option('--access-log', 'one JSON line per request on stderr')
+    .option('--refresh-interval <seconds>', 'with -d s3://...: how old a check of the latest published version may get before a query checks again (default: 1)')
+    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
     .addHelpText('after', examples(['elacsym serve --port 8080', 'ELACSYM_TOKEN=$(cat token) elacsym serve --host 0.0.0.0 --access-log', "curl -s localhost:8080/v1/namespaces/docs/query -H 'content-type: application/json' -d '{\"full_text\":{\"query\":\"hello\"}}'"]) + seeMan('elacsym-serve'))
     .action(run(() => import('./commands/serve.js')));
 

@@ -26,7 +26,7 @@ export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(xdg, 'elacsym');
 }
 
-function cacheBytes(env: NodeJS.ProcessEnv = process.env): number {
+export function cacheBytes(env: NodeJS.ProcessEnv = process.env): number {
   const v = env.ELACSYM_CACHE_MAX_BYTES;
   if (v === undefined || v === '') return DEFAULT_CACHE_BYTES;
   const n = Number(v);
@@ -41,7 +41,7 @@ export interface RemoteNamespace extends PublishedNamespaceHandle {
 }
 
 /** The S3 settings and location of an s3:// data directory (a malformed endpoint is USAGE). */
-function s3Spec(url: string, o: Record<string, unknown>): StoreSpec {
+export function s3Spec(url: string, o: Record<string, unknown>): StoreSpec {
   const settings = s3Settings(o);
   if (settings.endpoint !== undefined) checkEndpoint(settings.endpoint);
   const { bucket, prefix } = parseS3Url(url);

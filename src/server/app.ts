@@ -17,7 +17,9 @@ import { namespaceRoutes } from './namespaces.js';
 import { opsRoutes } from './ops.js';
 import { QueryPool } from './pool.js';
 import { queryRoutes } from './query.js';
-import { WarmNamespaces } from './warm.js';
+import { PublishedWarm } from './published-warm.js';
+import { publishedRoutes } from './published-routes.js';
+import { WarmNamespaces, type WarmSource } from './warm.js';
 import { WriteThread } from './write-thread.js';
 
 export type { ServeOptions } from './context.js';
@@ -43,13 +45,17 @@ function tokenMatches(header: string | undefined, token: string): boolean {
 
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const metrics = new ServerMetrics();
-  const warm = new WarmNamespaces(opts.dataDir);
-  const pool = opts.workers > 0 ? new QueryPool(opts.dataDir, opts.workers) : null;
-  const writes = new WriteThread(opts.dataDir);
+  const remote = opts.remote ?? null;
+  // An object store is served read-only: published snapshots, no write thread (see published-warm.ts).
+  const published = remote ? new PublishedWarm(remote) : null;
+  const warm: WarmSource = published ?? new WarmNamespaces(opts.dataDir);
+  const pool = opts.workers > 0 ? new QueryPool(opts.dataDir, opts.workers, remote) : null;
+  const writes = remote ? null : new WriteThread(opts.dataDir);
   const labels = new WeakMap<object, { kind: string; code?: string; t0: bigint }>();
   const ctx: ServerContext = {
     opts,
     warm,
+    published,
     pool,
     writes,
     metrics,
@@ -133,17 +139,20 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     return reply.code(h.status).send(h.body);
   });
 
-  namespaceRoutes(app, ctx);
-  documentRoutes(app, ctx);
+  if (published) publishedRoutes(app, ctx, published);
+  else {
+    namespaceRoutes(app, ctx);
+    documentRoutes(app, ctx);
+    opsRoutes(app, ctx);
+  }
   queryRoutes(app, ctx);
-  opsRoutes(app, ctx);
 
   try {
     await app.listen({ host: opts.host, port: opts.port });
   } catch (e) {
     warm.close();
     await pool?.close();
-    await writes.close();
+    await writes?.close();
     throw e;
   }
   const addr = app.server.address();
@@ -159,7 +168,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         for (const stop of ctx.shutdown.listeners) stop();
         await app.close();
         await pool?.close();
-        await writes.close();
+        await writes?.close();
         warm.close();
       })();
       return closing;

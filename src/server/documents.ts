@@ -63,7 +63,7 @@ export function documentRoutes(app: FastifyInstance, ctx: ServerContext): void {
     }
     const docs = body.documents as unknown[];
     const ndjson = Buffer.from(docs.map((d) => JSON.stringify(d ?? null)).join('\n'));
-    const s = await ctx.writes.import(name, { onError: 'fail', batchDocs: Math.max(1, docs.length), maxLineBytes: Number.MAX_SAFE_INTEGER }, writeWaitMs, once(ndjson), null).done;
+    const s = await ctx.writes!.import(name, { onError: 'fail', batchDocs: Math.max(1, docs.length), maxLineBytes: Number.MAX_SAFE_INTEGER }, writeWaitMs, once(ndjson), null).done;
     return { namespace: name, upserted: s.committed, inserted: s.inserted, updated: s.updated };
   });
 
@@ -93,7 +93,7 @@ export function documentRoutes(app: FastifyInstance, ctx: ServerContext): void {
         throw new ElacsymError('USAGE', `ids[${i}]: ${(e as Error).message}`);
       }
     });
-    const r = await ctx.writes.delete(name, ids, writeWaitMs);
+    const r = await ctx.writes!.delete(name, ids, writeWaitMs);
     const unique = new Set(ids.map(idKey)).size;
     return { namespace: name, requested: ids.length, deleted: r.deleted, not_found: Math.max(0, unique - r.deleted) };
   });
@@ -132,7 +132,7 @@ export function documentRoutes(app: FastifyInstance, ctx: ServerContext): void {
       }
       out.write(`${JSON.stringify(ev)}\n`);
     };
-    const job = ctx.writes.import(name, { onError, batchDocs, segmentDocs, maxLineBytes: lineLimit, skipLines, flush }, writeWaitMs, req.raw, emit);
+    const job = ctx.writes!.import(name, { onError, batchDocs, segmentDocs, maxLineBytes: lineLimit, skipLines, flush }, writeWaitMs, req.raw, emit);
     const onShutdown = () => job.stop();
     ctx.shutdown.listeners.add(onShutdown);
     let summary: ImportSummary;

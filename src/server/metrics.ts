@@ -66,5 +66,5 @@ export class ServerMetrics {
   }
 }
 
-const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-const num = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(6));
+export const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+export const num = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(6));

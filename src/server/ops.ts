@@ -24,7 +24,7 @@ export function opsRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.get('/metrics', async (_req, reply) => {
     const snapshots = ctx.pool
-      ? (await ctx.pool.stats()).flatMap((w, i) => w.map((s) => ({ worker: String(i), ...s })))
+      ? (await ctx.pool.stats()).flatMap((w, i) => w.warm.map((s) => ({ worker: String(i), ...s })))
       : ctx.warm.stats().map((s) => ({ worker: 'main', ...s }));
     const own = ctx.metrics.toText({ workers: ctx.pool?.size ?? 0, snapshots });
     const health = toPrometheus(checkAll(ctx.opts.dataDir, false, undefined));

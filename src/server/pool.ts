@@ -10,7 +10,14 @@ import { Worker } from 'node:worker_threads';
 import { ElacsymError, type ErrorCode, ERRORS } from '../errors.js';
 import { HttpOnlyError } from './http-errors.js';
 import type { QueryAnswer } from './query-exec.js';
+import type { PublishedStats, RemoteSpec } from './published-warm.js';
 import type { WarmStats } from './warm.js';
+
+/** One worker's snapshots, and its block cache when it serves an object store. */
+export interface WorkerStats {
+  warm: WarmStats[];
+  cache: PublishedStats['cache'] | null;
+}
 
 interface Pending {
   resolve: (a: QueryAnswer) => void;
@@ -39,22 +46,23 @@ export class QueryPool {
   private readonly slots: Slot[] = [];
   private nextId = 1;
   private closing = false;
-  private readonly statsWaiters = new Map<number, (w: WarmStats[]) => void>();
+  private readonly statsWaiters = new Map<number, (w: WorkerStats) => void>();
 
   constructor(
     private readonly dataDir: string,
     readonly size: number,
+    private readonly remote: RemoteSpec | null = null,
   ) {
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
   }
 
   private spawn(): Slot {
     const cancel = new Int32Array(new SharedArrayBuffer(4));
-    const worker = new Worker(workerUrl(), { workerData: { dataDir: this.dataDir, cancel } });
+    const worker = new Worker(workerUrl(), { workerData: { dataDir: this.dataDir, cancel, remote: this.remote } });
     const slot: Slot = { worker, inflight: new Map(), cancel };
-    worker.on('message', (m: Reply | { stats: number; warm: WarmStats[] }) => {
+    worker.on('message', (m: Reply | ({ stats: number } & WorkerStats)) => {
       if ('stats' in m) {
-        this.statsWaiters.get(m.stats)?.(m.warm);
+        this.statsWaiters.get(m.stats)?.({ warm: m.warm, cache: m.cache });
         return;
       }
       const p = slot.inflight.get(m.id);
@@ -114,15 +122,15 @@ export class QueryPool {
     });
   }
 
-  /** Each worker's warm snapshots (generation, refresh age), for /metrics. */
-  async stats(): Promise<WarmStats[][]> {
+  /** Each worker's warm snapshots (generation, refresh age) and block cache, for /metrics and /health. */
+  async stats(): Promise<WorkerStats[]> {
     return Promise.all(
       this.slots.map(
         (s) =>
-          new Promise<WarmStats[]>((resolve) => {
+          new Promise<WorkerStats>((resolve) => {
             const id = this.nextId++;
-            const timer = setTimeout(() => done([]), 1000);
-            const done = (w: WarmStats[]) => {
+            const timer = setTimeout(() => done({ warm: [], cache: null }), 1000);
+            const done = (w: WorkerStats) => {
               clearTimeout(timer);
               this.statsWaiters.delete(id);
               resolve(w);

@@ -10,7 +10,7 @@ import type { Hits } from '../index/vector/topk.js';
 import { parseQueryRequest } from '../model/query.js';
 import type { Attributes, DocId } from '../model/types.js';
 import { executeQuery, type SearchSource } from '../query/engine.js';
-import type { WarmNamespaces } from './warm.js';
+import type { WarmSource } from './warm.js';
 import { ElacsymError } from '../errors.js';
 
 export interface QueryAnswer {
@@ -50,7 +50,7 @@ export function queryBodyValue(body: unknown): unknown {
   }
 }
 
-export function answerQuery(warm: WarmNamespaces, name: string, rawBody: unknown, guard?: () => void): QueryAnswer {
+export function answerQuery(warm: WarmSource, name: string, rawBody: unknown, guard?: () => void): QueryAnswer {
   guard?.();
   const body = queryBodyValue(rawBody);
   const lease = warm.acquire(name);

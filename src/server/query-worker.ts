@@ -5,18 +5,20 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { ElacsymError } from '../errors.js';
 import { failpointPauseSync } from '../util/failpoint.js';
+import { PublishedWarm, type RemoteSpec } from './published-warm.js';
 import { answerQuery } from './query-exec.js';
-import { WarmNamespaces } from './warm.js';
+import { WarmNamespaces, type WarmSource } from './warm.js';
 
 /** `cancel[0]`: the id of the last request the pool gave up on (its time limit passed); see pool.ts. */
-const { dataDir, cancel } = workerData as { dataDir: string; cancel: Int32Array };
-const warm = new WarmNamespaces(dataDir);
+const { dataDir, cancel, remote } = workerData as { dataDir: string; cancel: Int32Array; remote: RemoteSpec | null };
+const published = remote ? new PublishedWarm(remote) : null;
+const warm: WarmSource = published ?? new WarmNamespaces(dataDir);
 
 class Stopped extends Error {}
 
-parentPort!.on('message', (m: { id: number; ns: string; body: unknown; deadline: number } | { close: true } | { stats: number }) => {
+parentPort!.on('message', async (m: { id: number; ns: string; body: unknown; deadline: number } | { close: true } | { stats: number }) => {
   if ('stats' in m) {
-    parentPort!.postMessage({ stats: m.stats, warm: warm.stats() });
+    parentPort!.postMessage({ stats: m.stats, warm: warm.stats(), cache: published ? published.publishedStats().cache : null });
     return;
   }
   if ('close' in m) {
@@ -33,6 +35,9 @@ parentPort!.on('message', (m: { id: number; ns: string; body: unknown; deadline:
     if (Atomics.load(cancel, 0) === slot || (m.deadline > 0 && Date.now() > m.deadline)) throw new Stopped();
   };
   try {
+    // Published namespaces resolve their latest version first (I/O through the bridge); a local data
+    // directory has no ready() and stays on the synchronous path.
+    if (warm.ready) await warm.ready(m.ns);
     const a = answerQuery(warm, m.ns, m.body, guard);
     parentPort!.postMessage({ id: m.id, json: a.json, kind: a.kind, generation: a.generation });
   } catch (e) {

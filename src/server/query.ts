@@ -28,6 +28,7 @@ export function queryRoutes(app: FastifyInstance, ctx: ServerContext): void {
                   if (Date.now() > deadline) throw new HttpOnlyError('TIMEOUT', `the query did not finish within the ${limit} ms request time limit (--request-timeout)`);
                 }
               : undefined;
+          await ctx.warm.ready?.(name);
           a = answerQuery(ctx.warm, name, req.body, guard);
         }
       } catch (e) {

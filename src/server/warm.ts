@@ -28,7 +28,8 @@ import { namespaceDir } from '../store/data-dir.js';
 import { QueryContext } from '../store/search-sources.js';
 import { Snapshot } from '../store/snapshot.js';
 
-interface Held {
+/** A snapshot and its query context, with the leases on it (see retire). */
+export interface Held {
   snap: Snapshot;
   ctx: QueryContext;
   refs: number;
@@ -68,7 +69,21 @@ export interface WarmStats {
   journal_seq: number;
 }
 
-export class WarmNamespaces {
+/** What the query paths need of warm snapshots: local (WarmNamespaces) or published (PublishedWarm). */
+export interface WarmSource {
+  /** The current snapshot of a namespace, as a lease (release it when the answer is built). */
+  acquire(name: string): Lease;
+  /**
+   * Bring a namespace up to date before `acquire` when that needs I/O that cannot block (an object
+   * store); local data directories need none and leave it undefined.
+   */
+  ready?(name: string): Promise<void>;
+  stats(): WarmStats[];
+  forget(name: string): void;
+  close(): void;
+}
+
+export class WarmNamespaces implements WarmSource {
   private readonly entries = new Map<string, Entry>();
   private timer: NodeJS.Timeout | null = null;
 
@@ -94,20 +109,7 @@ export class WarmNamespaces {
     let e = this.entries.get(name);
     if (e) e = this.refresh(name, e);
     if (!e) e = this.open(name);
-    const held = e.held;
-    held.refs++;
-    let released = false;
-    return {
-      snap: held.snap,
-      ctx: held.ctx,
-      generation: e.generation,
-      release: () => {
-        if (released) return;
-        released = true;
-        held.refs--;
-        if (held.retired && held.refs === 0) closeHeld(held);
-      },
-    };
+    return leaseOf(e.held, e.generation);
   }
 
   stats(): WarmStats[] {
@@ -222,7 +224,25 @@ function refreshHeld(prev: Held): Held {
   return { snap, ctx: new QueryContext(snap, prev.ctx), refs: 0, retired: false };
 }
 
-function retire(h: Held): void {
+/** A lease on `held` (released once; the last release of a retired snapshot closes it). */
+export function leaseOf(held: Held, generation: number): Lease {
+  held.refs++;
+  let released = false;
+  return {
+    snap: held.snap,
+    ctx: held.ctx,
+    generation,
+    release: () => {
+      if (released) return;
+      released = true;
+      held.refs--;
+      if (held.retired && held.refs === 0) closeHeld(held);
+    },
+  };
+}
+
+/** Marks a snapshot replaced: it closes when its last lease is released (now, if it has none). */
+export function retire(h: Held): void {
   h.retired = true;
   if (h.refs === 0) closeHeld(h);
 }

@@ -364,10 +364,13 @@ export class Snapshot {
    *   the segment rows). Then only the newly written ids are looked up. Otherwise they are recomputed
    *   from the `deleted` table and every pending id.
    * - A schema or text-reindex change (alter) opens everything afresh.
+   *
+   * `dir`: where the newer manifest is, when not where `prev`'s was (a published namespace: each version's
+   * state database is a file of its own; its segments are the same objects).
    */
-  static refresh(prev: Snapshot, opts: SnapshotOptions = {}): Snapshot {
+  static refresh(prev: Snapshot, opts: SnapshotOptions = {}, dir: string = prev.dir): Snapshot {
     if (prev.closed) throw new ElacsymError('INTERNAL', 'Snapshot.refresh of a closed snapshot');
-    return Snapshot.take(prev.dir, opts, prev);
+    return Snapshot.take(dir, opts, prev);
   }
 
   private static take(dir: string, opts: SnapshotOptions, prev: Snapshot | null): Snapshot {

@@ -164,12 +164,14 @@ describe('a malformed S3 endpoint', () => {
 });
 
 describe('an object-store URL as the data directory', () => {
-  it('is refused with USAGE by every command but doctor (it named a local directory "s3:" before)', async () => {
+  it('is refused with USAGE by every command but doctor and query, and any scheme but s3:// by all (it named a local directory "s3:" before)', async () => {
     const cwd = tmpDir();
     for (const args of [
       ['-d', 's3://bucket/prefix', 'init', 'x', '--dim', '2'],
       ['-d', 's3://bucket/prefix', 'namespaces'],
       ['-d', 'gs://bucket', 'query', 'x', '--text', 'a'],
+      ['-d', 'gs://bucket', 'doctor'],
+      ['-d', 's3://bucket/prefix', 'compact', 'x'],
     ]) {
       const r = await cli(args, { cwd });
       expect(r.code, r.stderr).toBe(2);

@@ -8,7 +8,8 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { ElacsymError } from '../../errors.js';
 import type { RunningServer, ServeOptions } from '../../server/app.js';
-import { intOpt, readInput } from '../args.js';
+import { isObjectStoreUrl } from '../../objstore/object-store.js';
+import { intOpt, numOpt, readInput } from '../args.js';
 import { interruptSignal } from '../interrupt.js';
 import { err, type GlobalOptions } from '../output.js';
 
@@ -49,7 +50,15 @@ export default async function serve(_args: string[], o: Record<string, unknown>,
     requestTimeoutMs: Math.round(intOpt(o.requestTimeout, '--request-timeout', 0, 86400) * 1000),
     writeWaitMs: Math.round(intOpt(o.writeWait, '--write-wait', 0, 86400) * 1000),
     accessLog: o.accessLog ? (line: string) => err(line) : null,
+    remote: null,
   };
+  if (isObjectStoreUrl(g.dataDir)) {
+    // A query machine for namespaces published to an object store (read-only; see elacsym-serve(1)).
+    const { cacheBytes, cacheDir, s3Spec } = await import('../remote.js');
+    opts.remote = { spec: s3Spec(g.dataDir, o), cacheDir: cacheDir(), cacheBytes: cacheBytes(), refreshMs: Math.round(numOpt(o.refreshInterval ?? '1', '--refresh-interval', 0) * 1000) };
+  } else if (g.explicit.has('refreshInterval')) {
+    throw new ElacsymError('USAGE', '--refresh-interval applies to an s3:// data directory (a local one is refreshed at every request)');
+  }
   const shutdownMs = intOpt(o.shutdownTimeout, '--shutdown-timeout', 1, 3600) * 1000;
   const { startServer } = await loadServer();
   let server: RunningServer;

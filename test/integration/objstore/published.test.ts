@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { S3ObjectStore } from '../../../src/objstore/s3.js';
 import { cleanupTmp, cli, errorCode, tmpDir, writeNdjson } from '../../helpers/cli.js';
 import { freshS3Store, type S3Env } from '../../helpers/s3.js';
+import { json, post, serve } from '../../server/serve-helpers.js';
 
 afterAll(cleanupTmp);
 
@@ -196,6 +197,54 @@ describe('a namespace published to object storage', () => {
     expect(r.code, r.stderr).toBe(4);
     expect(errorCode(r.stderr)).toBe('PREFIX_CONFLICT');
     expect(await remoteAnswers()).toEqual(served);
+  });
+
+  it('serve -d s3://: answers as the CLI does, sees a new version at its next request (--refresh-interval 0), reports versions and the cache, refuses writes', async () => {
+    const s = await serve(url, ['--workers', '1', '--refresh-interval', '0'], { ...env, ELACSYM_CACHE_DIR: join(tmpDir(), 'serve-cache') });
+    try {
+      const viaHttp = async () => {
+        const out: Record<string, unknown>[] = [];
+        for (const r of REQUESTS) {
+          const res = await post(`${s.url}/v1/namespaces/docs/query`, r);
+          expect(res.status).toBe(200);
+          const b = await json(res);
+          delete b.took_ms;
+          out.push(b);
+        }
+        return out;
+      };
+      expect(await viaHttp()).toEqual(await remoteAnswers());
+      // a new version, published while the server runs, is what the next request answers from
+      const more = join(tmpDir(), 'more-serve.ndjson');
+      writeNdjson(more, docs(400, 420));
+      expect((await run(['-d', d, 'import', 'docs', more])).code).toBe(0);
+      const p = await publish();
+      expect(p.code, p.stderr).toBe(0);
+      const want = await localAnswers();
+      expect(await viaHttp()).toEqual(want);
+      const metrics = await (await fetch(`${s.url}/metrics`)).text();
+      expect(metrics).toMatch(new RegExp(`^elacsym_published_version\\{worker="0",namespace="docs"\\} ${p.report!.version}$`, 'm'));
+      expect(metrics).toMatch(/^elacsym_cache_fetched_bytes_total\{worker="0"\} [1-9]\d*$/m);
+      const health = await json(await fetch(`${s.url}/health`));
+      expect(health.status).toBe('healthy');
+      expect(health.threads[0].namespaces[0]).toMatchObject({ namespace: 'docs', version: p.report!.version });
+      expect(await json(await fetch(`${s.url}/v1/namespaces`))).toEqual({ namespaces: [{ name: 'docs' }] });
+      for (const [method, path] of [
+        ['PUT', '/v1/namespaces/docs'],
+        ['POST', '/v1/namespaces/docs/upsert'],
+        ['DELETE', '/v1/namespaces/docs'],
+        ['GET', '/v1/namespaces/docs/export'],
+      ] as const) {
+        const r = await fetch(`${s.url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: method === 'GET' || method === 'DELETE' ? undefined : '{}' });
+        expect(r.status, path).toBe(400);
+        expect((await json(r)).error.code, path).toBe('USAGE');
+      }
+      const missing = await post(`${s.url}/v1/namespaces/nope/query`, { top_k: 1 });
+      expect(missing.status).toBe(404);
+      expect((await json(missing)).error.code).toBe('NAMESPACE_NOT_FOUND');
+    } finally {
+      expect(await s.stop()).toBe(0);
+    }
   });
 
   it('names what is missing or unsupported: an unpublished namespace, a non-s3 target, other commands on s3://', async () => {
