@@ -455,32 +455,62 @@ class WasmKernels {
     idx: Uint32Array | null,
     out: Float64Array,
   ): number {
-    const fn = this.fns[kind];
-    const rowsPerChunk = Math.max(1, Math.min(count, Math.floor(CHUNK_BYTES / (4 * dim))));
-    // scratch layout: query at 0, copied rows at mAt, results at outAt, selected row indexes at idxAt
-    const mAt = align16(4 * dim);
-    const outAt = align16(mAt + 4 * dim * rowsPerChunk);
+    const rows = typeof m === 'number' ? m : new Uint8Array(m.buffer, m.byteOffset, m.byteLength);
+    return this.runRows(this.fns[kind], () => this.f32.set(q.subarray(0, dim), 0), 4 * dim, rows, row, count, 4 * dim, dim, floor, idx, out);
+  }
+
+  /**
+   * dotCodes over rows [row, row+count) of `codes` (`stride` bytes a row), or over `count` rows pinned at
+   * byte address `codes`: collects the rows whose f32(q16 . codes) >= floor into idx/out (compacted) and
+   * returns their number.
+   */
+  runCodes(q16: Int16Array, codes: Uint8Array | number, row: number, count: number, stride: number, floor: number, idx: Uint32Array, out: Float64Array): number {
+    const setQuery = () => new Int16Array(this.mem.buffer, 0, stride).set(q16.subarray(0, stride));
+    return this.runRows(this.fns.dotCodes, setQuery, 2 * stride, codes, row, count, stride, stride, floor, idx, out);
+  }
+
+  /**
+   * The chunk loop of both: the query (`queryBytes`, written by setQuery) at 0, rows of `rowBytes` copied
+   * chunk by chunk to mAt (or scored in place when pinned at byte address `rows`), results at outAt,
+   * selected row indexes at idxAt; `fn` gets `kernelDim` as its dimension argument.
+   */
+  private runRows(
+    fn: KernelFn,
+    setQuery: () => void,
+    queryBytes: number,
+    rows: Uint8Array | number,
+    row: number,
+    count: number,
+    rowBytes: number,
+    kernelDim: number,
+    floor: number,
+    idx: Uint32Array | null,
+    out: Float64Array,
+  ): number {
+    const rowsPerChunk = Math.max(1, Math.min(count, Math.floor(CHUNK_BYTES / rowBytes)));
+    const mAt = align16(queryBytes);
+    const outAt = align16(mAt + rowBytes * rowsPerChunk);
     const idxAt = outAt + 4 * rowsPerChunk;
-    if (idxAt + 4 * rowsPerChunk > PINNED_BASE) throw new Error(`kernel scratch overflows for dimension ${dim}`);
+    if (idxAt + 4 * rowsPerChunk > PINNED_BASE) throw new Error(`kernel scratch overflows for rows of ${rowBytes} bytes`);
     this.reserve(idxAt + 4 * rowsPerChunk);
+    setQuery();
     const f32 = this.f32;
     const u32 = this.u32;
-    f32.set(q.subarray(0, dim), 0);
     const o = outAt >> 2;
     const ix = idxAt >> 2;
     let found = 0;
     for (let done = 0; done < count; done += rowsPerChunk) {
       const n = Math.min(rowsPerChunk, count - done);
       let at: number;
-      if (typeof m === 'number') {
-        at = m + (row + done) * dim * 4;
+      if (typeof rows === 'number') {
+        at = rows + (row + done) * rowBytes;
         inPlaceChunks++;
       } else {
-        const from = (row + done) * dim;
-        f32.set(m.subarray(from, from + n * dim), mAt >> 2);
+        const from = (row + done) * rowBytes;
+        new Uint8Array(this.mem.buffer, mAt, n * rowBytes).set(rows.subarray(from, from + n * rowBytes));
         at = mAt;
       }
-      const hits = fn(0, at, n, dim, outAt, floor, idxAt);
+      const hits = fn(0, at, n, kernelDim, outAt, floor, idxAt);
       if (idx === null) {
         for (let r = 0; r < n; r++) out[done + r] = f32[o + r]!;
       } else {
@@ -492,47 +522,6 @@ class WasmKernels {
       }
     }
     return idx === null ? count : found;
-  }
-
-  /**
-   * dotCodes over rows [row, row+count) of `codes` (`stride` bytes a row), or over `count` rows pinned at
-   * byte address `codes`: collects the rows whose f32(q16 . codes) >= floor into idx/out (compacted) and
-   * returns their number.
-   */
-  runCodes(q16: Int16Array, codes: Uint8Array | number, row: number, count: number, stride: number, floor: number, idx: Uint32Array, out: Float64Array): number {
-    const fn = this.fns.dotCodes;
-    const rowsPerChunk = Math.max(1, Math.min(count, Math.floor(CHUNK_BYTES / stride)));
-    // scratch layout: query at 0, copied rows at mAt, results at outAt, selected row indexes at idxAt
-    const mAt = align16(2 * stride);
-    const outAt = align16(mAt + stride * rowsPerChunk);
-    const idxAt = outAt + 4 * rowsPerChunk;
-    if (idxAt + 4 * rowsPerChunk > PINNED_BASE) throw new Error(`kernel scratch overflows for a row of ${stride} bytes`);
-    this.reserve(idxAt + 4 * rowsPerChunk);
-    new Int16Array(this.mem.buffer, 0, stride).set(q16.subarray(0, stride));
-    const f32 = this.f32;
-    const u32 = this.u32;
-    const o = outAt >> 2;
-    const ix = idxAt >> 2;
-    let found = 0;
-    for (let done = 0; done < count; done += rowsPerChunk) {
-      const n = Math.min(rowsPerChunk, count - done);
-      let at: number;
-      if (typeof codes === 'number') {
-        at = codes + (row + done) * stride;
-        inPlaceChunks++;
-      } else {
-        const from = (row + done) * stride;
-        new Uint8Array(this.mem.buffer, mAt, n * stride).set(codes.subarray(from, from + n * stride));
-        at = mAt;
-      }
-      const hits = fn(0, at, n, stride, outAt, floor, idxAt);
-      for (let j = 0; j < hits; j++) {
-        const r = u32[ix + j]!;
-        idx[found] = done + r;
-        out[found++] = f32[o + r]!;
-      }
-    }
-    return found;
   }
 
   /** Copies rows into the pinned area; null when PIN_CAP_BYTES would be exceeded. */
