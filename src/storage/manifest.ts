@@ -3,6 +3,7 @@
  * of every write: a journal batch, a flush and a compaction each become visible in exactly one SQLite
  * transaction. See man/elacsym-format.5 for the whole layout.
  */
+import { randomUUID } from 'node:crypto';
 import { ElacsymError } from '../errors.js';
 import type { Schema } from '../model/types.js';
 import { crc32 } from '../util/crc32.js';
@@ -135,6 +136,9 @@ export function initManifest(db: Db, schema: Schema, now: number, formatVersion:
     put.run('format_version', String(formatVersion));
     put.run('schema', JSON.stringify(schema));
     put.run('created_at', String(now));
+    // Identifies this namespace wherever it is copied or published (publish refuses to replace another
+    // namespace's versions); a backup and its restore keep it.
+    put.run('namespace_id', randomUUID());
     put.run('next_segment_id', '1');
   })();
 }

@@ -20,19 +20,19 @@
  *      ETag of a single-part upload), else the prefix belongs to other data: CONFLICT, nothing committed
  *                                              -> objects no version references (harmless; see GC)
  *   3. the state database, named by its SHA-256 (created if absent)
- *   4. the commit: version N+1 with the next writer epoch (fencing earlier publishers), re-read and retried
- *      when another commit lands first. Readers see the old version until this create succeeds, then the
- *      new one, whole.
- *   5. garbage collection (below), then the temporary directory is removed.
+ *   4. garbage collection (below), then the commit: version N+1 with the next writer epoch (fencing earlier
+ *      publishers), re-read and retried when another commit lands first. Readers see the old version until
+ *      this create succeeds, then the new one, whole. Last, the temporary directory is removed.
  *
  * Reading (`openPublished`): the latest version (or a given one), its state database fetched once into the
  * local cache directory (immutable, verified by its SHA-256 on every open), and a SegmentStore that reads
  * the segment objects by range through the shared range cache (objstore/range-cache.ts), every byte
  * verified by the engine's own checksums as on a local disk.
  *
- * Garbage collection: after a commit, objects under segments/ and state/ that only versions superseded
- * more than `gcGraceMs` ago reference are deleted (a reader that resolved such a version has had that long
- * to finish with it). Objects no version references (a publish killed before its commit) are left alone:
+ * Garbage collection: objects under segments/ and state/ that only versions superseded more than
+ * `gcGraceMs` ago reference are deleted (a reader that resolved such a version has had that long to finish
+ * with it); never those of the latest version (live until the commit) or of the new one. Each version
+ * records how far collection got (`gc_floor`), so a publish reads only the versions above it. Objects no version references (a publish killed before its commit) are left alone:
  * without their age, a concurrent publisher's uncommitted upload cannot be told from an orphan.
  */
 import { createHash } from 'node:crypto';
@@ -41,7 +41,8 @@ import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { ElacsymError, isElacsymError } from '../errors.js';
 import { validateNamespaceName } from '../model/schema.js';
-import { FORMAT_VERSION } from '../storage/manifest.js';
+import { FORMAT_VERSION, getMeta } from '../storage/manifest.js';
+import { openDb } from '../storage/sqlite.js';
 import { ObjectSegmentStore } from '../storage/object-segment-store.js';
 import { backupNamespace, readBackupMarker } from './backup.js';
 import { pidAlive } from './data-dir.js';
@@ -60,8 +61,16 @@ export interface PublishedNamespace {
   segments: { name: string; bytes: number; crc32: number }[];
   /** Documents in segments and pending in the journal, as of the snapshot (for listings). */
   journal_entries: number;
-  /** Where it was published from (for people reading the manifest). */
-  source: { host: string; path: string };
+  /**
+   * Where it was published from: `namespace_id` identifies the namespace (its manifest's, or for one
+   * created before ids existed `created:<ms>`); host and path are for people reading the manifest.
+   */
+  source: { namespace_id: string; host: string; path: string };
+  /**
+   * Versions below this one have no objects of their own left (garbage collection got that far); the
+   * next collection starts here instead of at version 1.
+   */
+  gc_floor?: number;
 }
 
 export interface PublishOptions {
@@ -132,6 +141,7 @@ function checkPayload(p: unknown, where: string): PublishedNamespace {
   const s = x.state;
   if (!s || typeof s.key !== 'string' || typeof s.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.sha256) || !Number.isSafeInteger(s.bytes)) throw bad('invalid state entry');
   if (!Array.isArray(x.segments)) throw bad('invalid segment list');
+  if (x.gc_floor !== undefined && (!Number.isSafeInteger(x.gc_floor) || x.gc_floor < 1)) throw bad('invalid gc_floor');
   for (const g of x.segments) {
     if (typeof g?.name !== 'string' || !/^[A-Za-z0-9._-]+$/.test(g.name) || !Number.isSafeInteger(g.bytes) || !Number.isSafeInteger(g.crc32)) throw bad('invalid segment entry');
   }
@@ -177,6 +187,20 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
   }
   try {
     const marker = readBackupMarker(tmp);
+    const namespaceId = namespaceIdOf(join(tmp, 'manifest.db'));
+    const log = new CommitLog<PublishedNamespace>(store, prefix);
+    // Another namespace published under this name is not replaced by accident (checked again at the commit).
+    const checkOwner = (latest: ManifestRecord<PublishedNamespace>) => {
+      const theirs = checkPayload(latest.payload, log.manifestKey(latest.version)).source?.namespace_id;
+      if (theirs !== namespaceId) {
+        throw new ElacsymError('PREFIX_CONFLICT', `${at(store, prefix)} holds namespace ${name} published from another namespace (${theirs ?? 'unknown'}), not from this one (${namespaceId})`, {
+          hint: `publish under another prefix, or delete ${at(store, prefix)} from the store first`,
+          details: { path: prefix },
+        });
+      }
+    };
+    const before = await log.latest();
+    if (before) checkOwner(before);
     let uploaded = 0;
     let uploadedBytes = 0;
     let present = 0;
@@ -217,29 +241,32 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
     await put(stateKey, state, (etag) => etagIsMd5(etag, stateMd5));
     failpoint('publish:before-commit');
     // 4. Commit with the next epoch (a publisher replaces the previous one), retrying lost races.
-    const payload: PublishedNamespace = {
+    const payload: Omit<PublishedNamespace, 'gc_floor'> = {
       kind: 'elacsym-namespace',
       format_version: marker.format_version,
       state: { key: stateKey, bytes: state.length, sha256: digest },
       segments,
       journal_entries: marker.journal_entries,
-      source: { host: hostname(), path: resolve(nsDir) },
+      source: { namespace_id: namespaceId, host: hostname(), path: resolve(nsDir) },
     };
-    const log = new CommitLog<PublishedNamespace>(store, prefix);
     let record: ManifestRecord<PublishedNamespace> | undefined;
+    let deleted = 0;
     for (let attempt = 0; attempt < 10 && record === undefined; attempt++) {
       const latest = await log.latest();
-      if (latest) checkPayload(latest.payload, log.manifestKey(latest.version));
+      if (latest) checkOwner(latest);
+      // 5. Garbage collection (before the commit, so the new version records how far it went): what only
+      // versions superseded longer ago than the grace period reference, and neither the latest version
+      // (still live until this commit) nor the new one.
+      const gc = latest ? await collectGarbage(log, latest, keysOf(prefix, payload), clock(), grace) : { deleted: 0, floor: 1 };
+      deleted += gc.deleted;
       try {
-        record = (await log.commitVersion(latest, (latest?.epoch ?? 0) + 1, payload)).record;
+        record = (await log.commitVersion(latest, (latest?.epoch ?? 0) + 1, { ...payload, gc_floor: gc.floor })).record;
       } catch (e) {
         if (!isElacsymError(e, 'BUSY')) throw e;
       }
     }
     if (record === undefined) throw new ElacsymError('BUSY', `could not commit ${name} to ${store.location}: other publishers kept committing`);
     failpoint('publish:after-commit');
-    // 5. Garbage collection of what only long-superseded versions reference.
-    const deleted = await collectGarbage(log, record, clock(), grace);
     return {
       namespace: name,
       location: at(store, prefix),
@@ -257,26 +284,45 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
   }
 }
 
+/** The namespace's identity, from its manifest database (see PublishedNamespace.source). */
+function namespaceIdOf(path: string): string {
+  const db = openDb(path, { readonly: true });
+  try {
+    return getMeta(db, 'namespace_id') ?? `created:${getMeta(db, 'created_at') ?? 'unknown'}`;
+  } finally {
+    db.close();
+  }
+}
+
 function isEnvWriteError(e: unknown): boolean {
   return isElacsymError(e, 'PERMISSION_DENIED') || isElacsymError(e, 'NO_SPACE') || (e as NodeJS.ErrnoException)?.code === 'EROFS' || (e as NodeJS.ErrnoException)?.code === 'EACCES';
 }
 
 /** Keys a version references. */
-function keysOf(prefix: string, p: PublishedNamespace): string[] {
+function keysOf(prefix: string, p: Pick<PublishedNamespace, 'state' | 'segments'>): string[] {
   return [p.state.key, ...p.segments.map((s) => `${prefix}segments/${s.name}`)];
 }
 
 /**
- * Deletes the objects under segments/ and state/ that are referenced by versions superseded before
- * `now - grace` and by no later version. Returns how many were deleted. Versions are read from the
- * newest down, stopping at the first one superseded before the grace period (older ones reference only
- * what a newer superseded one might, or what is long gone).
+ * Deletes the objects under segments/ and state/ that versions superseded before `now - grace` reference
+ * and that neither a version superseded since, nor `latest`, nor the version about to be committed
+ * (`newKeys`) references. Walks the versions from `latest` down to `latest.payload.gc_floor` (below it,
+ * earlier runs already deleted what was exclusive to them); returns how many objects were deleted and the
+ * new floor: the lowest version whose objects are still all kept.
  */
-async function collectGarbage(log: CommitLog<PublishedNamespace>, latest: ManifestRecord<PublishedNamespace>, now: number, grace: number): Promise<number> {
-  const keep = new Set(keysOf(log.prefix, latest.payload));
+async function collectGarbage(
+  log: CommitLog<PublishedNamespace>,
+  latest: ManifestRecord<PublishedNamespace>,
+  newKeys: string[],
+  now: number,
+  grace: number,
+): Promise<{ deleted: number; floor: number }> {
+  const keep = new Set([...newKeys, ...keysOf(log.prefix, latest.payload)]);
   const drop = new Set<string>();
+  let floor = latest.version;
   let successorAt = Date.parse(latest.committed_at);
-  for (let v = latest.version - 1; v >= 1; v--) {
+  const lowest = Math.max(1, latest.payload.gc_floor ?? 1);
+  for (let v = latest.version - 1; v >= lowest; v--) {
     const rec = await log.read(v);
     if (rec === null) continue;
     const p = checkPayload(rec.payload, log.manifestKey(v));
@@ -284,16 +330,12 @@ async function collectGarbage(log: CommitLog<PublishedNamespace>, latest: Manife
     successorAt = Date.parse(rec.committed_at);
     if (now - superseded < grace) {
       for (const k of keysOf(log.prefix, p)) keep.add(k);
-      continue;
-    }
-    for (const k of keysOf(log.prefix, p)) drop.add(k);
-    // one version beyond the grace period is enough: every older one was superseded even earlier, and
-    // what they alone referenced was dropped by an earlier publish
-    break;
+      floor = v;
+    } else for (const k of keysOf(log.prefix, p)) drop.add(k);
   }
   const victims = [...drop].filter((k) => !keep.has(k));
   if (victims.length > 0) await log.store.delete(victims);
-  return victims.length;
+  return { deleted: victims.length, floor };
 }
 
 export interface OpenPublishedOptions {

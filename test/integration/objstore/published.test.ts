@@ -163,12 +163,17 @@ describe('a namespace published to object storage', () => {
     expect(p.code, p.stderr).toBe(0);
     expect(p.report!.objects_deleted).toBeGreaterThan(0);
     const after = await segKeys();
-    // what the latest version names is all there; some of what the previous one named is gone
-    const latest = JSON.parse(new TextDecoder().decode((await store.get(`team/search/docs/manifest/${String(p.report!.version).padStart(20, '0')}.json`))!)) as {
-      payload: { segments: { name: string }[] };
-    };
-    for (const s of latest.payload.segments) expect(after).toContain(`team/search/docs/segments/${s.name}`);
+    const version = async (v: number) =>
+      JSON.parse(new TextDecoder().decode((await store.get(`team/search/docs/manifest/${String(v).padStart(20, '0')}.json`))!)) as { payload: { segments: { name: string }[]; gc_floor: number } };
+    const latest = await version(p.report!.version);
+    const previous = await version(p.report!.version - 1);
+    // what the new version names is all there; the previous one (live until this commit) keeps its objects;
+    // what only older versions named is gone, and the new version records that collection got that far
+    const named = (x: typeof latest) => x.payload.segments.map((g) => `team/search/docs/segments/${g.name}`);
+    for (const k of [...named(latest), ...named(previous)]) expect(after).toContain(k);
+    expect(after.filter((k) => !named(latest).includes(k) && !named(previous).includes(k))).toEqual([]);
     expect(before.some((k) => !after.includes(k))).toBe(true);
+    expect(latest.payload.gc_floor).toBe(p.report!.version - 1);
     expect(await remoteAnswers()).toEqual(await localAnswers());
   });
 
@@ -193,9 +198,19 @@ describe('a namespace published to object storage', () => {
     const f = join(tmpDir(), 'o.ndjson');
     writeNdjson(f, docs(1000, 1150));
     expect((await run(['-d', other, 'import', 'docs', f, '--segment-docs', '100'])).code).toBe(0);
+    const objects = await store.list('team/search/docs/');
     const r = await run(['-d', other, 'publish', 'docs', url]);
     expect(r.code, r.stderr).toBe(4);
     expect(errorCode(r.stderr)).toBe('PREFIX_CONFLICT');
+    expect(await remoteAnswers()).toEqual(served);
+    expect(await store.list('team/search/docs/')).toEqual(objects); // refused before uploading anything
+    // a restored backup of the namespace is the same namespace: it may publish there
+    const bk = join(tmpDir(), 'bk');
+    expect((await run(['-d', d, 'backup', 'docs', bk])).code).toBe(0);
+    const restored = join(tmpDir(), 'restored');
+    expect((await run(['-d', restored, 'restore', bk, 'docs'])).code).toBe(0);
+    const again = await run(['-d', restored, 'publish', 'docs', url]);
+    expect(again.code, again.stderr).toBe(0);
     expect(await remoteAnswers()).toEqual(served);
   });
 
