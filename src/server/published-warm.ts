@@ -15,7 +15,7 @@
  * as a local server does): warm, a published namespace answers at local speed; the first query after a
  * version appears pays for fetching what the cache lacks.
  */
-import { ElacsymError } from '../errors.js';
+import { ElacsymError, isElacsymError } from '../errors.js';
 import { validateNamespaceName } from '../model/schema.js';
 import { CommitLog } from '../objstore/commit.js';
 import type { ObjectStore } from '../objstore/object-store.js';
@@ -40,12 +40,16 @@ interface Entry {
   handle: PublishedNamespaceHandle;
   version: number;
   committedAt: number;
+  /** When the latest version was last confirmed (refresh age), and when to check again. */
   checkedAt: number;
+  nextCheckAt: number;
   generation: number;
+  /** The last failed check (store unavailable), while the loaded version is still served. */
+  lastError?: string;
 }
 
 export interface PublishedStats {
-  namespaces: (WarmStats & { version: number; manifest_age_s: number })[];
+  namespaces: (WarmStats & { version: number; manifest_age_s: number; last_error?: string })[];
   cache: RangeCacheStats & { hit_rate: number };
 }
 
@@ -71,10 +75,20 @@ export class PublishedWarm implements WarmSource {
   async ready(name: string): Promise<void> {
     validateNamespaceName(name);
     const e = this.entries.get(name);
-    if (e && this.clock() - e.checkedAt < this.r.refreshMs) return;
+    if (e && this.clock() < e.nextCheckAt) return;
     let p = this.pending.get(name);
     if (!p) {
-      p = this.check(name).finally(() => this.pending.delete(name));
+      p = this.check(name)
+        .catch((err: unknown) => {
+          // The store not answering does not take down what is loaded: a namespace already open keeps
+          // being served from its (complete, verified) version, re-checked after refreshMs again; its
+          // growing refresh age shows in /metrics and /health. Anything else (gone, damaged) fails.
+          const open = this.entries.get(name);
+          if (!open || !isElacsymError(err, 'STORE_UNAVAILABLE')) throw err;
+          open.nextCheckAt = this.clock() + this.r.refreshMs;
+          open.lastError = err.message;
+        })
+        .finally(() => this.pending.delete(name));
       this.pending.set(name, p);
     }
     await p;
@@ -92,6 +106,8 @@ export class PublishedWarm implements WarmSource {
     }
     if (e && e.version === latest.version) {
       e.checkedAt = this.clock();
+      e.nextCheckAt = e.checkedAt + this.r.refreshMs;
+      delete e.lastError;
       return;
     }
     const handle = await openPublished(this.store, this.bridge, name, this.r.cacheDir, this.cache, { version: latest.version });
@@ -111,6 +127,7 @@ export class PublishedWarm implements WarmSource {
       version: latest.version,
       committedAt: Date.parse(latest.committed_at),
       checkedAt: this.clock(),
+      nextCheckAt: this.clock() + this.r.refreshMs,
       generation: (e?.generation ?? 0) + 1,
     });
   }
@@ -135,6 +152,7 @@ export class PublishedWarm implements WarmSource {
         journal_seq: e.held.snap.journalSeq,
         version: e.version,
         manifest_age_s: Number.isFinite(e.committedAt) ? Math.max(0, (now - e.committedAt) / 1000) : 0,
+        ...(e.lastError ? { last_error: e.lastError } : {}),
       })),
       cache: { ...this.cache.stats, hit_rate: this.cache.hitRate() },
     };

@@ -46,6 +46,7 @@ import { openDb } from '../storage/sqlite.js';
 import { ObjectSegmentStore } from '../storage/object-segment-store.js';
 import { backupNamespace, readBackupMarker } from './backup.js';
 import { pidAlive } from './data-dir.js';
+import { isEnvError, toEnvError } from '../util/env-error.js';
 import { failpoint } from '../util/failpoint.js';
 import { CommitLog, type ManifestRecord } from '../objstore/commit.js';
 import type { ObjectStore } from '../objstore/object-store.js';
@@ -59,7 +60,7 @@ export interface PublishedNamespace {
   format_version: number;
   state: { key: string; bytes: number; sha256: string };
   segments: { name: string; bytes: number; crc32: number }[];
-  /** Documents in segments and pending in the journal, as of the snapshot (for listings). */
+  /** Journal entries (acknowledged batches) still pending in the published state. */
   journal_entries: number;
   /**
    * Where it was published from: `namespace_id` identifies the namespace (its manifest's, or for one
@@ -153,8 +154,8 @@ function checkPayload(p: unknown, where: string): PublishedNamespace {
  * Writers and readers of the local namespace go on meanwhile; the version holds every document
  * acknowledged before the publish started.
  *
- * Errors: NAMESPACE_NOT_FOUND (no such local namespace), CONFLICT (the store's prefix holds other data
- * under the same names), BUSY (other publishers kept committing), the store's own errors
+ * Errors: NAMESPACE_NOT_FOUND (no such local namespace), PREFIX_CONFLICT (the name is published there
+ * from another namespace, or the prefix holds other bytes under a segment's name), BUSY (other publishers kept committing), the store's own errors
  * (STORE_UNAVAILABLE, STORE_ACCESS_DENIED, BUCKET_NOT_FOUND), CORRUPT_SEGMENT (a local file failed its
  * checksum: nothing damaged is published).
  */
@@ -294,8 +295,9 @@ function namespaceIdOf(path: string): string {
   }
 }
 
+/** A backup that failed because its directory could not be written there (permissions, read-only, full). */
 function isEnvWriteError(e: unknown): boolean {
-  return isElacsymError(e, 'PERMISSION_DENIED') || isElacsymError(e, 'NO_SPACE') || (e as NodeJS.ErrnoException)?.code === 'EROFS' || (e as NodeJS.ErrnoException)?.code === 'EACCES';
+  return isElacsymError(e, 'PERMISSION_DENIED') || isElacsymError(e, 'NO_SPACE') || isEnvError(e);
 }
 
 /** Keys a version references. */
@@ -387,10 +389,19 @@ export async function openPublished(store: ObjectStore, bridge: SyncObjectStore,
     const bytes = await store.get(p.state.key);
     if (bytes === null) throw new ElacsymError('CORRUPT_MANIFEST', `${where} names ${p.state.key}, which is missing`, { details: { path: p.state.key } });
     if (!verified(bytes)) throw new ElacsymError('CORRUPT_MANIFEST', `${at(store, p.state.key)} does not match its SHA-256 in ${where}`, { details: { path: p.state.key } });
-    mkdirSync(dir, { recursive: true });
     const tmpPath = `${path}.${process.pid}.tmp`;
-    writeFileSync(tmpPath, bytes);
-    renameSync(tmpPath, path);
+    try {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(tmpPath, bytes);
+      renameSync(tmpPath, path);
+    } catch (e) {
+      try {
+        rmSync(tmpPath, { force: true });
+      } catch {
+        // nothing more to undo: the error below says why the cache cannot be written
+      }
+      throw toEnvError(e, dir, 'writing the cache (ELACSYM_CACHE_DIR)');
+    }
   }
   // Segments through the caller's bridge (its keys are relative to the data directory's prefix, as `store`'s).
   const segments = new ObjectSegmentStore({ store: bridge, keyPrefix: `${prefix}segments/`, cache });

@@ -6,6 +6,7 @@
  * refused, and a damaged or tiny cache never changes an answer.
  */
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { S3ObjectStore } from '../../../src/objstore/s3.js';
@@ -258,6 +259,45 @@ describe('a namespace published to object storage', () => {
       expect(missing.status).toBe(404);
       expect((await json(missing)).error.code).toBe('NAMESPACE_NOT_FOUND');
     } finally {
+      expect(await s.stop()).toBe(0);
+    }
+  });
+
+  it('serve -d s3://: a store that stops answering does not take down a namespace already loaded; a new one fails with STORE_UNAVAILABLE', async () => {
+    // a real TCP forwarder in front of the real server, closed mid-test: the store "goes away"
+    const target = new URL(env.ELACSYM_S3_ENDPOINT);
+    const sockets = new Set<Socket>();
+    const proxy = createServer((c) => {
+      const up = connect(Number(target.port), target.hostname);
+      sockets.add(c).add(up);
+      c.pipe(up).pipe(c);
+      const drop = () => (c.destroy(), up.destroy());
+      c.on('error', drop).on('close', drop);
+      up.on('error', drop).on('close', drop);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const s = await serve(url, ['--workers', '1', '--refresh-interval', '0', '--s3-endpoint', endpoint], { ...env, ELACSYM_CACHE_DIR: join(tmpDir(), 'outage-cache') });
+    try {
+      const ask = async (ns = 'docs') => post(`${s.url}/v1/namespaces/${ns}/query`, REQUESTS[0]);
+      const before = await ask();
+      expect(before.status).toBe(200);
+      const want = (await json(before)).results;
+      await new Promise<void>((r) => {
+        proxy.close(() => r());
+        for (const k of sockets) k.destroy();
+      });
+      const during = await ask();
+      expect(during.status).toBe(200);
+      expect((await json(during)).results).toEqual(want);
+      const health = await json(await fetch(`${s.url}/health`));
+      expect(health.threads[0].namespaces[0].last_error).toEqual(expect.any(String));
+      // a namespace this server has not loaded cannot be served without the store
+      const other = await ask('other');
+      expect(other.status).toBe(503);
+      expect((await json(other)).error.code).toBe('STORE_UNAVAILABLE');
+    } finally {
+      proxy.close();
       expect(await s.stop()).toBe(0);
     }
   });
