@@ -129,6 +129,14 @@ export class RangeCache {
     }
   }
 
+  /**
+   * Bytes of block files in the directory as this process knows them: its last scan (every process's
+   * files) plus what it wrote since. Other processes' writes since that scan are not counted.
+   */
+  approxBytes(): number {
+    return (this.knownBytes ?? 0) + this.writtenSinceScan;
+  }
+
   /** Hit rate over all block lookups so far (0 when there were none). */
   hitRate(): number {
     const n = this.stats.hits + this.stats.misses;

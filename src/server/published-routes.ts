@@ -35,6 +35,8 @@ export function publishedMetrics(threads: { worker: string; stats: PublishedStat
   counter('elacsym_cache_fetched_bytes_total', 'Bytes received from the object store.', c.map(([k, s]) => [k, s.bytesFetched]));
   counter('elacsym_cache_evictions_total', 'Block files removed to keep the cache within its bound.', c.map(([k, s]) => [k, s.evictions]));
   gauge('elacsym_cache_hit_ratio', 'Hits / (hits + misses) of the block cache since start.', c.map(([k, s]) => [k, s.hit_rate]));
+  gauge('elacsym_cache_bytes', 'Bytes of block files in the cache directory, as the query thread last saw them.', c.map(([k, s]) => [k, s.bytes]));
+  gauge('elacsym_cache_max_bytes', 'The bound of the cache directory (ELACSYM_CACHE_MAX_BYTES).', c.map(([k, s]) => [k, s.max_bytes]));
   return `${l.join('\n')}\n`;
 }
 
@@ -43,7 +45,7 @@ export function publishedRoutes(app: FastifyInstance, ctx: ServerContext, main: 
     ctx.pool
       ? (await ctx.pool.stats()).map((w, i) => ({
           worker: String(i),
-          stats: { namespaces: w.warm as PublishedStats['namespaces'], cache: w.cache ?? { ...main.cache.stats, hit_rate: 0 } },
+          stats: { namespaces: w.warm as PublishedStats['namespaces'], cache: w.cache ?? { ...main.publishedStats().cache } },
         }))
       : [{ worker: 'main', stats: main.publishedStats() }];
 

@@ -50,7 +50,7 @@ interface Entry {
 
 export interface PublishedStats {
   namespaces: (WarmStats & { version: number; manifest_age_s: number; last_error?: string })[];
-  cache: RangeCacheStats & { hit_rate: number };
+  cache: RangeCacheStats & { hit_rate: number; bytes: number; max_bytes: number };
 }
 
 export class PublishedWarm implements WarmSource {
@@ -154,7 +154,7 @@ export class PublishedWarm implements WarmSource {
         manifest_age_s: Number.isFinite(e.committedAt) ? Math.max(0, (now - e.committedAt) / 1000) : 0,
         ...(e.lastError ? { last_error: e.lastError } : {}),
       })),
-      cache: { ...this.cache.stats, hit_rate: this.cache.hitRate() },
+      cache: { ...this.cache.stats, hit_rate: this.cache.hitRate(), bytes: this.cache.approxBytes(), max_bytes: this.cache.maxBytes },
     };
   }
 

@@ -241,6 +241,7 @@ describe('a namespace published to object storage', () => {
       const metrics = await (await fetch(`${s.url}/metrics`)).text();
       expect(metrics).toMatch(new RegExp(`^elacsym_published_version\\{worker="0",namespace="docs"\\} ${p.report!.version}$`, 'm'));
       expect(metrics).toMatch(/^elacsym_cache_fetched_bytes_total\{worker="0"\} [1-9]\d*$/m);
+      expect(metrics).toMatch(/^elacsym_cache_bytes\{worker="0"\} [1-9]\d*$/m);
       const health = await json(await fetch(`${s.url}/health`));
       expect(health.status).toBe('healthy');
       expect(health.threads[0].namespaces[0]).toMatchObject({ namespace: 'docs', version: p.report!.version });
