@@ -60,7 +60,7 @@ function run(load: () => Promise<{ default: Action }>) {
       }
       if (URL_DATA_DIR.test(g.dataDir) && !ON_OBJECT_STORE.has(g.command ?? '')) {
         throw new ElacsymError('USAGE', `${g.dataDir}: \`${g.command}\` does not work on an object store yet; only ${[...ON_OBJECT_STORE].filter((c) => c !== 'completion').join(', ')} do`, {
-          hint: 'write with a local data directory, then `elacsym publish <namespace> s3://...`; query the published namespace with `elacsym query -d s3://...`',
+          hint: 'write with a local data directory, then publish from it (`elacsym publish <namespace> s3://bucket/prefix`); query the published namespace with `elacsym query <namespace> ...`',
         });
       }
       // Every command validates the configuration (files and ELACSYM_* variables), not only those that read

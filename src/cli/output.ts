@@ -36,7 +36,8 @@ const shellWord = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace
  */
 export function concreteHint(hint: string, ctx: HintContext): string {
   const dd = ctx.dataDirExplicit && ctx.dataDir ? ` -d ${shellWord(ctx.dataDir)}` : '';
-  let h = hint.replace(/`elacsym /g, `\`elacsym${dd} `);
+  // `publish` runs with the LOCAL data directory that holds the namespace, never the s3:// one given here.
+  let h = hint.replace(/`elacsym (?!publish )/g, `\`elacsym${dd} `);
   h = h.replace(/<command>/g, ctx.command ?? '');
   h = h.replace(/`elacsym( -d \S+)? +--help`/g, (_m, d: string | undefined) => `\`elacsym${d ?? ''} --help\``);
   if (ctx.namespace !== undefined) return h.replace(/<namespace>/g, shellWord(ctx.namespace));

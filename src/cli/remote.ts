@@ -29,7 +29,7 @@ export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
 export function cacheBytes(env: NodeJS.ProcessEnv = process.env): number {
   const v = env.ELACSYM_CACHE_MAX_BYTES;
   if (v === undefined || v === '') return DEFAULT_CACHE_BYTES;
-  const n = Number(v);
+  const n = /^\d+$/.test(v) ? Number(v) : NaN; // decimal digits only, as every number elacsym reads
   if (!Number.isSafeInteger(n) || n < 0) throw new ElacsymError('USAGE', `ELACSYM_CACHE_MAX_BYTES=${v} is not a number of bytes`, { hint: 'set it to a whole number, e.g. 1073741824 for 1 GiB' });
   return n;
 }
@@ -48,6 +48,16 @@ export function s3Spec(url: string, o: Record<string, unknown>): StoreSpec {
   return { kind: 's3', options: { bucket, prefix, ...settings } };
 }
 
+/** An environment error about the cache directory says which setting chooses it. */
+function cacheHint(e: unknown, root: string): unknown {
+  if (!(e instanceof ElacsymError) || typeof e.details.path !== 'string' || !e.details.path.startsWith(root)) return e;
+  return new ElacsymError(e.code, `${e.message} (the cache of s3:// data directories)`, {
+    cause: e,
+    details: e.details,
+    hint: `set ELACSYM_CACHE_DIR to a directory this user may write (now ${root})`,
+  });
+}
+
 /** The store behind an s3:// data directory, for writing (publish): the SDK on this thread. */
 export async function openRemoteStore(url: string, o: Record<string, unknown>): Promise<{ opened: OpenedStore }> {
   s3Spec(url, o);
@@ -59,15 +69,17 @@ export async function openRemoteStore(url: string, o: Record<string, unknown>): 
  * Every request goes through one synchronous bridge (one worker thread, the only place the SDK loads).
  */
 export async function openRemoteNamespace(url: string, name: string, o: Record<string, unknown>): Promise<RemoteNamespace> {
-  const bridge = new SyncObjectStore(s3Spec(url, o));
   const root = cacheDir();
-  const cache = new RangeCache({ dir: join(root, 'blocks'), maxBytes: cacheBytes() });
+  const bytes = cacheBytes();
+  const bridge = new SyncObjectStore(s3Spec(url, o));
   let h: PublishedNamespaceHandle;
+  let cache: RangeCache;
   try {
+    cache = new RangeCache({ dir: join(root, 'blocks'), maxBytes: bytes });
     h = await openPublished(asyncStoreOf(bridge), bridge, name, root, cache);
   } catch (e) {
     bridge.close();
-    throw e;
+    throw cacheHint(e, root);
   }
   return {
     ...h,

@@ -236,8 +236,9 @@ export class RangeCache {
     const now = new Date();
     try {
       utimesSync(p, now, now); // recency for the LRU
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; // evicted meanwhile: we still hold the bytes
+    } catch {
+      // Evicted meanwhile (we still hold the bytes), or a block of another user's or a read-only cache:
+      // recency is a hint for eviction, never a reason to fail a read.
     }
     this.stats.hits++;
     this.stats.diskHits++;

@@ -111,7 +111,14 @@ export class S3ObjectStore implements ObjectStore {
         details: { status, sdk_error: name || s.code },
       });
     }
-    throw new ElacsymError('INTERNAL', `${where}: unexpected ${name} (HTTP ${status})${s.message ? `: ${s.message}` : ''}`, { cause: e });
+    // Any other answer (a 404 to a listing, an HTML page, a 400 elacsym never provokes from S3): the endpoint is
+    // not an S3 server as elacsym addresses it (a wrong port, a proxy, a website). An environment error
+    // with what to check, never INTERNAL: elacsym's requests are the same to every S3 server.
+    throw new ElacsymError('STORE_UNAVAILABLE', `${where}: the endpoint answered ${name && name !== 'UnknownError' ? `${name} ` : ''}(HTTP ${status}), not as an S3 server does`, {
+      cause: e,
+      hint: 'check the endpoint (--s3-endpoint, ELACSYM_S3_ENDPOINT) and the bucket: `elacsym doctor s3://bucket/prefix` tests a store',
+      details: { status, sdk_error: name || s.code },
+    });
   }
 
   private static status(e: unknown): number | undefined {

@@ -39,6 +39,8 @@ interface Entry {
   held: Held;
   handle: PublishedNamespaceHandle;
   version: number;
+  /** The commit's nonce: with the version, what identifies the version served. */
+  nonce: string;
   committedAt: number;
   /** When the latest version was last confirmed (refresh age), and when to check again. */
   checkedAt: number;
@@ -100,11 +102,13 @@ export class PublishedWarm implements WarmSource {
     if (latest === null) {
       if (e) this.evict(name, e);
       throw new ElacsymError('NAMESPACE_NOT_FOUND', `namespace ${name} was not published to ${this.bridge.location}`, {
-        hint: 'publish it with `elacsym publish <namespace> <s3-url>` from the machine that holds it',
+        hint: 'publish it from the machine that holds it: `elacsym publish <namespace> s3://bucket/prefix` there',
         details: { namespace: name },
       });
     }
-    if (e && e.version === latest.version) {
+    // The same version number is not enough: a namespace deleted from the store and published again starts
+    // over at version 1 with other contents. The record's nonce identifies the commit itself.
+    if (e && e.version === latest.version && e.nonce === latest.nonce) {
       e.checkedAt = this.clock();
       e.nextCheckAt = e.checkedAt + this.r.refreshMs;
       delete e.lastError;
@@ -125,6 +129,7 @@ export class PublishedWarm implements WarmSource {
       held,
       handle,
       version: latest.version,
+      nonce: latest.nonce,
       committedAt: Date.parse(latest.committed_at),
       checkedAt: this.clock(),
       nextCheckAt: this.clock() + this.r.refreshMs,

@@ -36,15 +36,16 @@
  * without their age, a concurrent publisher's uncommitted upload cannot be told from an orphan.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { ElacsymError, isElacsymError } from '../errors.js';
+import { ElacsymError, type ErrorCode, isElacsymError } from '../errors.js';
 import { validateNamespaceName } from '../model/schema.js';
 import { FORMAT_VERSION, getMeta } from '../storage/manifest.js';
 import { openDb } from '../storage/sqlite.js';
 import { ObjectSegmentStore } from '../storage/object-segment-store.js';
 import { backupNamespace, readBackupMarker } from './backup.js';
+import { checkNamespace } from './health.js';
 import { pidAlive } from './data-dir.js';
 import { isEnvError, toEnvError } from '../util/env-error.js';
 import { failpoint } from '../util/failpoint.js';
@@ -68,6 +69,12 @@ export interface PublishedNamespace {
    */
   source: { namespace_id: string; host: string; path: string };
   /**
+   * How far the local namespace had come when the snapshot was taken: its journal's sequence high-water
+   * mark and its next segment id, both only ever growing. A publish never commits a snapshot older than the
+   * latest version's (two publishes that overlap: the one that snapshotted first must not win last).
+   */
+  position?: { journal_seq: number; next_segment_id: number };
+  /**
    * Versions below this one have no objects of their own left (garbage collection got that far); the
    * next collection starts here instead of at version 1.
    */
@@ -75,6 +82,8 @@ export interface PublishedNamespace {
 }
 
 export interface PublishOptions {
+  /** Test hook: runs after the uploads, before the commit (to overlap two publishes deterministically). */
+  hooks?: { beforeCommit?: () => Promise<void> };
   /** Versions superseded longer ago than this may lose their objects (default 15 minutes). */
   gcGraceMs?: number;
   clock?: () => number;
@@ -93,6 +102,13 @@ export interface PublishReport {
   bytes_uploaded: number;
   objects_present: number;
   objects_deleted: number;
+  /** Objects found damaged in the store (other bytes under a name this namespace uses) and written again. */
+  objects_repaired: number;
+  /**
+   * Why no version was committed, when none was: 'unchanged' (the latest version holds this very state) or
+   * 'newer' (a newer state of the namespace was published meanwhile). `version` is then the latest's.
+   */
+  skipped?: 'unchanged' | 'newer';
 }
 
 const DEFAULT_GC_GRACE_MS = 15 * 60 * 1000;
@@ -102,12 +118,17 @@ const md5 = (b: Uint8Array) => createHash('md5').update(b).digest('hex');
 /** S3's ETag of a single-part upload is the quoted MD5 of the bytes (radosgw and AWS alike). */
 const etagIsMd5 = (etag: string, hex: string) => etag.replace(/"/g, '').toLowerCase() === hex;
 
-/** Temporary backup directories of earlier publishes whose process is gone. Best effort. */
+/**
+ * Temporary snapshots of earlier publishes whose process is gone: `<prefix><pid>-<ms>`, and the backup's
+ * own unfinished `.<prefix><pid>-<ms>.tmp-<pid>` (a publish killed while the snapshot was being taken).
+ * Best effort.
+ */
 function sweepTemps(parent: string, prefix: string): void {
   try {
     for (const e of readdirSync(parent)) {
-      if (!e.startsWith(prefix)) continue;
-      const pid = Number(e.slice(prefix.length).split('-')[0]);
+      const rest = e.startsWith(prefix) ? e.slice(prefix.length) : e.startsWith(`.${prefix}`) ? e.slice(prefix.length + 1) : null;
+      if (rest === null) continue;
+      const pid = Number(rest.split('-')[0]);
       if (pid && pidAlive(pid)) continue;
       rmSync(join(parent, e), { recursive: true, force: true });
     }
@@ -143,6 +164,8 @@ function checkPayload(p: unknown, where: string): PublishedNamespace {
   if (!s || typeof s.key !== 'string' || typeof s.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.sha256) || !Number.isSafeInteger(s.bytes)) throw bad('invalid state entry');
   if (!Array.isArray(x.segments)) throw bad('invalid segment list');
   if (x.gc_floor !== undefined && (!Number.isSafeInteger(x.gc_floor) || x.gc_floor < 1)) throw bad('invalid gc_floor');
+  const pos = x.position;
+  if (pos !== undefined && (typeof pos !== 'object' || pos === null || !Number.isSafeInteger(pos.journal_seq) || !Number.isSafeInteger(pos.next_segment_id))) throw bad('invalid position');
   for (const g of x.segments) {
     if (typeof g?.name !== 'string' || !/^[A-Za-z0-9._-]+$/.test(g.name) || !Number.isSafeInteger(g.bytes) || !Number.isSafeInteger(g.crc32)) throw bad('invalid segment entry');
   }
@@ -188,12 +211,22 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
   }
   try {
     const marker = readBackupMarker(tmp);
-    const namespaceId = namespaceIdOf(join(tmp, 'manifest.db'));
+    const { namespaceId, position } = snapshotFacts(join(tmp, 'manifest.db'));
+    // Nothing damaged is published: the snapshot's files passed their CRC-32s in the backup; its manifest
+    // (id map against the segments' ids, deleted rows) and pending journal entries are checked here, as
+    // `health --deep` does, so one machine's damage does not reach every query machine.
+    const health = checkNamespace(tmp, name, { deep: true });
+    const damage = health.problems.find((x) => x.severity === 'corrupt');
+    if (damage) {
+      const code: ErrorCode = damage.code === 'CORRUPT_JOURNAL' || damage.code === 'CORRUPT_SEGMENT' ? damage.code : 'CORRUPT_MANIFEST';
+      throw new ElacsymError(code, `namespace ${name} is damaged, nothing was published: ${damage.message}`, { hint: `run \`elacsym health ${name} --deep\``, details: { namespace: name } });
+    }
     const log = new CommitLog<PublishedNamespace>(store, prefix);
     // Another namespace published under this name is not replaced by accident (checked again at the commit).
     const checkOwner = (latest: ManifestRecord<PublishedNamespace>) => {
       const theirs = checkPayload(latest.payload, log.manifestKey(latest.version)).source?.namespace_id;
-      if (theirs !== namespaceId) {
+      // (a version without an id was written before namespaces had one: it is not refused for that)
+      if (theirs !== undefined && theirs !== namespaceId) {
         throw new ElacsymError('PREFIX_CONFLICT', `${at(store, prefix)} holds namespace ${name} published from another namespace (${theirs ?? 'unknown'}), not from this one (${namespaceId})`, {
           hint: `publish under another prefix, or delete ${at(store, prefix)} from the store first`,
           details: { path: prefix },
@@ -202,19 +235,61 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
     };
     const before = await log.latest();
     if (before) checkOwner(before);
+    const owned = before !== null && before.payload.source?.namespace_id === namespaceId;
+    /** Why not to commit over `latest`: it holds a newer state of this namespace, or this very one. */
+    const skipOver = (latest: ManifestRecord<PublishedNamespace> | null, stateSha: string | null): PublishReport['skipped'] => {
+      const theirs = latest?.payload.position;
+      if (!latest || !theirs) return undefined;
+      if (theirs.journal_seq > position.journal_seq || theirs.next_segment_id > position.next_segment_id) return 'newer';
+      if (stateSha !== null && latest.payload.state.sha256 === stateSha) return 'unchanged';
+      return undefined;
+    };
+    const skipped = (latest: ManifestRecord<PublishedNamespace>, why: NonNullable<PublishReport['skipped']>): PublishReport => ({
+      namespace: name,
+      location: at(store, prefix),
+      version: latest.version,
+      epoch: latest.epoch,
+      segments: latest.payload.segments.filter((g) => g.name.endsWith('.idx')).length,
+      journal_entries: latest.payload.journal_entries,
+      objects_uploaded: uploaded,
+      bytes_uploaded: uploadedBytes,
+      objects_present: present,
+      objects_deleted: 0,
+      objects_repaired: repaired,
+      skipped: why,
+    });
+    const stateBytes = readFileSync(join(tmp, 'manifest.db'));
+    const stateDigest = sha256(stateBytes);
     let uploaded = 0;
     let uploadedBytes = 0;
     let present = 0;
+    let repaired = 0;
+    // A newer state is there already: nothing to upload. (An unchanged one still has its objects checked
+    // below, so publishing again repairs a damaged object, before the commit is skipped.)
+    if (skipOver(before, null) === 'newer') return skipped(before!, 'newer');
     const put = async (key: string, bytes: Uint8Array, sameBytes: (etag: string) => boolean): Promise<void> => {
       let created = false;
       const info = await store.head(key);
       if (info === null) created = (await store.putIfAbsent(key, bytes)) === 'created';
       if (!created) {
         const now = info ?? (await store.head(key));
+        // The ETag is the MD5 of a single-part upload only (not of a multipart copy, nor under SSE-KMS):
+        // when it does not match, the bytes themselves are compared.
         if (now === null || now.size !== bytes.length || !sameBytes(now.etag)) {
-          throw new ElacsymError('PREFIX_CONFLICT', `${at(store, key)} exists with other bytes: this prefix holds data that is not this namespace's`, {
-            details: { path: key },
-          });
+          const there = now === null ? null : await store.get(key);
+          if (there === null || !Buffer.from(there.buffer, there.byteOffset, there.byteLength).equals(bytes)) {
+            // Other bytes under a name this very namespace uses (its identity is on the latest version): a
+            // damaged object, written again. Under anyone else's prefix: refused.
+            if (!owned) {
+              throw new ElacsymError('PREFIX_CONFLICT', `${at(store, key)} exists with other bytes: this prefix holds data that is not this namespace's`, {
+                details: { path: key },
+              });
+            }
+            await store.put(key, bytes);
+            repaired++;
+            opts.onObject?.({ key, bytes: bytes.length, uploaded: true });
+            return;
+          }
         }
         present++;
       } else {
@@ -235,12 +310,13 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
       failpoint('publish:after-segment');
     }
     // 3. The state database, content-addressed: an identical state is one object whatever publishes it.
-    const state = readFileSync(join(tmp, 'manifest.db'));
-    const digest = sha256(state);
+    const state = stateBytes;
+    const digest = stateDigest;
     const stateKey = `${prefix}state/${digest}.db`;
     const stateMd5 = md5(state);
     await put(stateKey, state, (etag) => etagIsMd5(etag, stateMd5));
     failpoint('publish:before-commit');
+    await opts.hooks?.beforeCommit?.();
     // 4. Commit with the next epoch (a publisher replaces the previous one), retrying lost races.
     const payload: Omit<PublishedNamespace, 'gc_floor'> = {
       kind: 'elacsym-namespace',
@@ -249,12 +325,16 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
       segments,
       journal_entries: marker.journal_entries,
       source: { namespace_id: namespaceId, host: hostname(), path: resolve(nsDir) },
+      position,
     };
     let record: ManifestRecord<PublishedNamespace> | undefined;
     let deleted = 0;
     for (let attempt = 0; attempt < 10 && record === undefined; attempt++) {
       const latest = await log.latest();
       if (latest) checkOwner(latest);
+      // An overlapping publish that snapshotted later may have committed meanwhile: never roll it back.
+      const why = skipOver(latest, digest);
+      if (why) return skipped(latest!, why);
       // 5. Garbage collection (before the commit, so the new version records how far it went): what only
       // versions superseded longer ago than the grace period reference, and neither the latest version
       // (still live until this commit) nor the new one.
@@ -279,17 +359,22 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
       bytes_uploaded: uploadedBytes,
       objects_present: present,
       objects_deleted: deleted,
+      objects_repaired: repaired,
     };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
 }
 
-/** The namespace's identity, from its manifest database (see PublishedNamespace.source). */
-function namespaceIdOf(path: string): string {
+/** The namespace's identity and position, from its manifest database (see PublishedNamespace). */
+function snapshotFacts(path: string): { namespaceId: string; position: NonNullable<PublishedNamespace['position']> } {
   const db = openDb(path, { readonly: true });
   try {
-    return getMeta(db, 'namespace_id') ?? `created:${getMeta(db, 'created_at') ?? 'unknown'}`;
+    const journalSeq = Number((db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'journal'").pluck().get() as number | undefined) ?? 0);
+    return {
+      namespaceId: getMeta(db, 'namespace_id') ?? `created:${getMeta(db, 'created_at') ?? 'unknown'}`,
+      position: { journal_seq: journalSeq, next_segment_id: Number(getMeta(db, 'next_segment_id') ?? '1') },
+    };
   } finally {
     db.close();
   }
@@ -325,9 +410,20 @@ async function collectGarbage(
   let successorAt = Date.parse(latest.committed_at);
   const lowest = Math.max(1, latest.payload.gc_floor ?? 1);
   for (let v = latest.version - 1; v >= lowest; v--) {
-    const rec = await log.read(v);
-    if (rec === null) continue;
-    const p = checkPayload(rec.payload, log.manifestKey(v));
+    let rec: ManifestRecord<PublishedNamespace> | null;
+    let p: PublishedNamespace;
+    try {
+      rec = await log.read(v);
+      if (rec === null) continue;
+      p = checkPayload(rec.payload, log.manifestKey(v));
+    } catch (e) {
+      // A superseded version that cannot be read matters only here: what it alone referenced cannot be
+      // collected (a leak, not a reason to refuse the new version). It stays above the floor, so later
+      // collections look at it again.
+      if (!isElacsymError(e) || !/^(CORRUPT_|FORMAT_)/.test(e.code)) throw e;
+      floor = v;
+      continue;
+    }
     const superseded = successorAt;
     successorAt = Date.parse(rec.committed_at);
     if (now - superseded < grace) {
@@ -368,7 +464,7 @@ export async function openPublished(store: ObjectStore, bridge: SyncObjectStore,
   const record = opts.version === undefined ? await log.latest() : await log.read(opts.version);
   if (record === null) {
     throw new ElacsymError('NAMESPACE_NOT_FOUND', opts.version === undefined ? `namespace ${name} was not published to ${store.location}` : `namespace ${name} has no version ${opts.version} on ${store.location}`, {
-      hint: 'publish it with `elacsym publish <namespace> <s3-url>` from the machine that holds it',
+      hint: 'publish it from the machine that holds it: `elacsym publish <namespace> s3://bucket/prefix` there',
       details: { namespace: name },
     });
   }
@@ -403,9 +499,37 @@ export async function openPublished(store: ObjectStore, bridge: SyncObjectStore,
       throw toEnvError(e, dir, 'writing the cache (ELACSYM_CACHE_DIR)');
     }
   }
+  pruneStates(join(cacheDir, 'state'), p.state.sha256);
   // Segments through the caller's bridge (its keys are relative to the data directory's prefix, as `store`'s).
   const segments = new ObjectSegmentStore({ store: bridge, keyPrefix: `${prefix}segments/`, cache });
   return { dir, segments, record, close: () => segments.close() };
+}
+
+/** State databases kept in a cache directory: the most recently used ones. */
+const KEEP_STATES = 8;
+
+/**
+ * Marks `current` used and removes all but the KEEP_STATES most recently used state databases of the
+ * cache (every version published adds one; ELACSYM_CACHE_MAX_BYTES bounds only the blocks). A process that
+ * still has a removed one open keeps reading it (an open file outlives its name); one that opens it again
+ * fetches it again. Best effort: a cache that cannot be pruned costs disk, never an answer.
+ */
+function pruneStates(dir: string, current: string): void {
+  try {
+    const now = new Date();
+    utimesSync(join(dir, current), now, now);
+  } catch {
+    // not ours to touch (another user's cache): pruning below still works by age
+  }
+  try {
+    const entries = readdirSync(dir)
+      .filter((e) => /^[0-9a-f]{64}$/.test(e) && e !== current)
+      .map((e) => ({ e, at: statSync(join(dir, e), { throwIfNoEntry: false })?.mtimeMs ?? 0 }))
+      .sort((a, b) => b.at - a.at);
+    for (const { e } of entries.slice(KEEP_STATES - 1)) rmSync(join(dir, e), { recursive: true, force: true });
+  } catch {
+    // best effort (see above)
+  }
 }
 
 /** Names of the namespaces published under `store` (those with at least one manifest version). */

@@ -171,7 +171,7 @@ export default async function query([name]: string[], o: Record<string, unknown>
     snap = Snapshot.open(remote ? remote.dir : dir, { loadFully: batch, ...(remote ? { segments: remote.segments } : {}) });
   } catch (e) {
     await remote?.closeAll();
-    throw e;
+    throw remote ? remoteDamage(e) : e;
   }
   try {
     const ctx = new QueryContext(snap);
@@ -258,8 +258,23 @@ export default async function query([name]: string[], o: Record<string, unknown>
       return corrupt ? EXIT.CORRUPT : 2;
     }
     return 0;
+  } catch (e) {
+    throw remote ? remoteDamage(e) : e;
   } finally {
     snap.close();
     await remote?.closeAll();
   }
+}
+
+/**
+ * Damage met in a published namespace is repaired by publishing again (damaged objects are written
+ * anew), not by the local commands the CORRUPT_* hints name, which do not work on s3://.
+ */
+function remoteDamage(e: unknown): unknown {
+  if (!(e instanceof ElacsymError) || !e.code.startsWith('CORRUPT_')) return e;
+  return new ElacsymError(e.code, e.message, {
+    cause: e,
+    details: e.details,
+    hint: 'the published version is damaged in the store: publish the namespace again from the machine that holds it (`elacsym publish <namespace> s3://bucket/prefix`), which writes damaged objects anew',
+  });
 }

@@ -9,9 +9,11 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { S3ObjectStore } from '../../../src/objstore/s3.js';
+import Database from 'better-sqlite3';
+import { S3ObjectStore } from '../../../src/objstore/s3.js';
+import { publishNamespace } from '../../../src/store/published.js';
 import { cleanupTmp, cli, errorCode, tmpDir, writeNdjson } from '../../helpers/cli.js';
-import { freshS3Store, type S3Env } from '../../helpers/s3.js';
+import { freshS3Store, type S3Env, storeOptions } from '../../helpers/s3.js';
 import { json, post, serve } from '../../server/serve-helpers.js';
 
 afterAll(cleanupTmp);
@@ -47,6 +49,7 @@ const answers = (stdout: string) =>
 describe('a namespace published to object storage', () => {
   let env: S3Env;
   let store: S3ObjectStore;
+  let bucket: string;
   let url: string;
   let run: (args: string[], extra?: Record<string, string>) => ReturnType<typeof cli>;
   let d: string;
@@ -57,6 +60,7 @@ describe('a namespace published to object storage', () => {
     const s = await freshS3Store('pub');
     env = s.env;
     store = s.store;
+    bucket = s.bucket;
     url = `s3://${s.bucket}/team/search`;
     const dir = tmpDir();
     d = join(dir, 'data');
@@ -114,7 +118,9 @@ describe('a namespace published to object storage', () => {
   it('publishing again uploads nothing that is there; a new local state is seen whole at the next version', async () => {
     const again = await publish();
     expect(again.code, again.stderr).toBe(0);
-    expect(again.report!.version).toBe(2);
+    // nothing changed: no new version (a cron job publishing an idle namespace adds no history)
+    expect(again.report!.version).toBe(1);
+    expect(again.report!.skipped).toBe('unchanged');
     expect(again.report!.objects_uploaded).toBe(0);
     const more = join(tmpDir(), 'more.ndjson');
     writeNdjson(more, docs(260, 300));
@@ -123,7 +129,7 @@ describe('a namespace published to object storage', () => {
     const before = await remoteAnswers();
     const p = await publish();
     expect(p.code, p.stderr).toBe(0);
-    expect(p.report!.version).toBe(3);
+    expect(p.report!.version).toBe(2);
     const after = await remoteAnswers();
     expect(after).toEqual(await localAnswers());
     expect(after).not.toEqual(before);
@@ -176,6 +182,64 @@ describe('a namespace published to object storage', () => {
     expect(before.some((k) => !after.includes(k))).toBe(true);
     expect(latest.payload.gc_floor).toBe(p.report!.version - 1);
     expect(await remoteAnswers()).toEqual(await localAnswers());
+  });
+
+  it('two overlapping publishes: the one that snapshotted first does not roll back the newer one that committed first', async () => {
+    const prefixed = new S3ObjectStore(storeOptions(env, bucket, { prefix: 'team/search/' }));
+    let reached!: () => void;
+    const atCommit = new Promise<void>((r) => (reached = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    // A snapshots now and waits before its commit (a slow upload)
+    const a = publishNamespace(join(d, 'docs'), 'docs', prefixed, { hooks: { beforeCommit: async () => (reached(), await gate) } });
+    await atCommit;
+    // meanwhile the namespace moves on and B publishes that
+    const late = join(tmpDir(), 'late.ndjson');
+    writeNdjson(late, [{ ...doc(777), attributes: { ...doc(777).attributes, title: 'a very late quince' } }]);
+    expect((await run(['-d', d, 'import', 'docs', late])).code).toBe(0);
+    const b = await publish();
+    expect(b.code, b.stderr).toBe(0);
+    release();
+    const r = await a;
+    expect(r.skipped).toBe('newer');
+    expect(r.version).toBe(b.report!.version);
+    const q = await run(['-d', url, 'query', 'docs', '--text', 'quince', '--json']);
+    expect((JSON.parse(q.stdout) as { results: { id: number }[] }).results.map((x) => x.id)).toEqual([777]);
+    await prefixed.close();
+  });
+
+  it('a damaged object in the store fails queries with CORRUPT_* and a hint to publish again, which repairs it', async () => {
+    const latest = (await store.list('team/search/docs/manifest/')).sort().at(-1)!;
+    const rec = JSON.parse(new TextDecoder().decode((await store.get(latest))!)) as { payload: { segments: { name: string }[] } };
+    const key = `team/search/docs/segments/${rec.payload.segments.find((g) => g.name.endsWith('.idx'))!.name}`;
+    const good = (await store.get(key))!;
+    const bad = Uint8Array.from(good);
+    bad[bad.length >> 1] ^= 0xff;
+    await store.put(key, bad);
+    const q = await run(['-d', url, 'query', 'docs', '--batch', batch], { ELACSYM_CACHE_DIR: join(tmpDir(), 'cold') });
+    expect(q.code).toBe(5);
+    expect(q.stderr).toContain('publish the namespace again');
+    const p = await publish();
+    expect(p.code, p.stderr).toBe(0);
+    expect(p.report!.objects_repaired).toBe(1);
+    expect(p.report!.skipped).toBe('unchanged');
+    expect(Buffer.from((await store.get(key))!).equals(Buffer.from(good))).toBe(true);
+    expect(await remoteAnswers({ ELACSYM_CACHE_DIR: join(tmpDir(), 'cold2') })).toEqual(await localAnswers());
+  });
+
+  it('a local namespace with a damaged journal entry is not published (CORRUPT_JOURNAL, nothing uploaded)', async () => {
+    const other = join(tmpDir(), 'jd');
+    expect((await run(['-d', other, 'init', 'jr', '--dim', '4', '--full-text', 'title'])).code).toBe(0);
+    const f = join(tmpDir(), 'jr.ndjson');
+    writeNdjson(f, docs(0, 5));
+    expect((await run(['-d', other, 'import', 'jr', f, '--no-flush'])).code).toBe(0);
+    const db = new Database(join(other, 'jr', 'manifest.db'));
+    db.prepare('UPDATE journal SET payload = zeroblob(length(payload))').run();
+    db.close();
+    const r = await run(['-d', other, 'publish', 'jr', url]);
+    expect(r.code, r.stderr).toBe(5);
+    expect(errorCode(r.stderr)).toBe('CORRUPT_JOURNAL');
+    expect(await store.list('team/search/jr/')).toEqual([]);
   });
 
   it('a damaged cached state is fetched again, and a tiny cache gives the same answers', async () => {
@@ -238,13 +302,23 @@ describe('a namespace published to object storage', () => {
       expect(p.code, p.stderr).toBe(0);
       const want = await localAnswers();
       expect(await viaHttp()).toEqual(want);
+      // deleted from the store and published again (from more data): version 1 again, another commit
+      const all = await store.list('team/search/docs/');
+      await store.delete(all);
+      const more2 = join(tmpDir(), 'more-serve2.ndjson');
+      writeNdjson(more2, docs(420, 430));
+      expect((await run(['-d', d, 'import', 'docs', more2])).code).toBe(0);
+      const again = await publish();
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.report!.version).toBe(1);
+      expect(await viaHttp()).toEqual(await localAnswers());
       const metrics = await (await fetch(`${s.url}/metrics`)).text();
-      expect(metrics).toMatch(new RegExp(`^elacsym_published_version\\{worker="0",namespace="docs"\\} ${p.report!.version}$`, 'm'));
+      expect(metrics).toMatch(/^elacsym_published_version\{worker="0",namespace="docs"\} 1$/m);
       expect(metrics).toMatch(/^elacsym_cache_fetched_bytes_total\{worker="0"\} [1-9]\d*$/m);
       expect(metrics).toMatch(/^elacsym_cache_bytes\{worker="0"\} [1-9]\d*$/m);
       const health = await json(await fetch(`${s.url}/health`));
       expect(health.status).toBe('healthy');
-      expect(health.threads[0].namespaces[0]).toMatchObject({ namespace: 'docs', version: p.report!.version });
+      expect(health.threads[0].namespaces[0]).toMatchObject({ namespace: 'docs', version: 1 });
       expect(await json(await fetch(`${s.url}/v1/namespaces`))).toEqual({ namespaces: [{ name: 'docs' }] });
       for (const [method, path] of [
         ['PUT', '/v1/namespaces/docs'],

@@ -282,7 +282,6 @@ function assembleKernels(): Uint8Array {
   const [I32_LOAD8_U, I32_LOAD16_S, F32_CONVERT_I32_S] = [0x2d, 0x2e, 0xb2];
   const [F32_LOAD, F32_STORE, F32_GE, F32_NEG, F32_SQRT, F32_ADD, F32_SUB, F32_MUL] = [0x2a, 0x38, 0x60, 0x8c, 0x91, 0x92, 0x93, 0x94];
   const simd = (op: number, ...imm: number[]): number[] => [0xfd, ...uleb(op), ...imm];
-  const V_LOAD = simd(0x00, 2, 0); // v128.load align=4 offset=0
   const V_ZERO = simd(0x0c, ...new Array<number>(16).fill(0)); // v128.const 0
   const F32X4_ADD = simd(0xe4);
   const F32X4_SUB = simd(0xe5);
