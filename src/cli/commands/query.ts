@@ -140,6 +140,7 @@ export default async function query([name]: string[], o: Record<string, unknown>
     return (await import('./query-list.js')).default(name!, o, g);
   }
   // An s3:// data directory has no local namespace directory: the published namespace is opened below.
+  if (o.s3Endpoint !== undefined && !isObjectStoreUrl(g.dataDir)) throw new ElacsymError('USAGE', '--s3-endpoint applies to an s3:// data directory');
   const dir = isObjectStoreUrl(g.dataDir) ? '' : namespaceDir(g.dataDir, name!);
   const usesFlags = FLAG_KEYS.some((k) => o[k] !== undefined);
   if ((o.request !== undefined || o.batch !== undefined) && usesFlags) {

@@ -56,6 +56,8 @@ export default async function serve(_args: string[], o: Record<string, unknown>,
     // A query machine for namespaces published to an object store (read-only; see elacsym-serve(1)).
     const { cacheBytes, cacheDir, s3Spec } = await import('../remote.js');
     opts.remote = { spec: s3Spec(g.dataDir, o), cacheDir: cacheDir(), cacheBytes: cacheBytes(), refreshMs: Math.round(numOpt(o.refreshInterval ?? '1', '--refresh-interval', 0) * 1000) };
+  } else if (o.s3Endpoint !== undefined) {
+    throw new ElacsymError('USAGE', '--s3-endpoint applies to an s3:// data directory');
   } else if (g.explicit.has('refreshInterval')) {
     throw new ElacsymError('USAGE', '--refresh-interval applies to an s3:// data directory (a local one is refreshed at every request)');
   }
