@@ -570,6 +570,9 @@ export class TypedColumn {
  * value (presence byte, value or code, dictionary offsets and text). For rebuilding the attributes of the
  * few documents a query prints, without reading whole columns.
  */
+/** Dictionaries up to this many entries are kept decoded by ColumnReader (see `small`). */
+const SMALL_DICT = 4096;
+
 export class ColumnReader {
   private readonly L: Layout;
   constructor(
@@ -592,7 +595,22 @@ export class ColumnReader {
     return c;
   }
 
+  /**
+   * Decoded entries of a small dictionary (categories, tags: at most SMALL_DICT entries), filled as read:
+   * every answer reads the same few values again. Large dictionaries (titles) are decoded per read.
+   */
+  private small: (string | undefined)[] | null = null;
+
   private entry(c: number): string {
+    const L = this.L;
+    if (L.d <= SMALL_DICT) {
+      this.small ??= new Array<string | undefined>(L.d);
+      return (this.small[c] ??= this.decodeEntry(c));
+    }
+    return this.decodeEntry(c);
+  }
+
+  private decodeEntry(c: number): string {
     const L = this.L;
     const o = this.src.read(L.dictOffsets + 4 * c, 8);
     const dv = new DataView(o.buffer, o.byteOffset, 8);
