@@ -9,7 +9,9 @@
  */
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ElacsymError } from '../errors.js';
+import { ElacsymError, isElacsymError } from '../errors.js';
+import { CommitLog } from '../objstore/commit.js';
+import { Snapshot, type SnapshotOptions } from '../store/snapshot.js';
 import { parseS3Url } from '../objstore/object-store.js';
 import { checkEndpoint, openObjectStore, type OpenedStore } from '../objstore/open.js';
 import { openPublished, type PublishedNamespaceHandle } from '../store/published.js';
@@ -36,6 +38,8 @@ export function cacheBytes(env: NodeJS.ProcessEnv = process.env): number {
 
 export interface RemoteNamespace extends PublishedNamespaceHandle {
   cache: RangeCache;
+  /** The bridge every request of this namespace goes through. */
+  bridge: SyncObjectStore;
   /** Closes the segment reader and the store's connections. */
   closeAll(): Promise<void>;
 }
@@ -46,6 +50,25 @@ export function s3Spec(url: string, o: Record<string, unknown>): StoreSpec {
   if (settings.endpoint !== undefined) checkEndpoint(settings.endpoint);
   const { bucket, prefix } = parseS3Url(url);
   return { kind: 's3', options: { bucket, prefix, ...settings } };
+}
+
+/**
+ * The latest published version of a namespace, opened as a Snapshot. A version collected between its
+ * resolution and the opening of its segments (a publish with a short --gc-grace meanwhile) is not damage:
+ * when a segment object is missing and a newer version exists, the newer one is opened instead (3 tries).
+ */
+export async function openRemoteSnapshot(url: string, name: string, o: Record<string, unknown>, opts: SnapshotOptions): Promise<{ remote: RemoteNamespace; snap: Snapshot }> {
+  for (let attempt = 1; ; attempt++) {
+    const remote = await openRemoteNamespace(url, name, o);
+    try {
+      return { remote, snap: Snapshot.open(remote.dir, { ...opts, segments: remote.segments }) };
+    } catch (e) {
+      const missing = isElacsymError(e, 'CORRUPT_SEGMENT') && /listed in the manifest but missing/.test(e.message);
+      const moved = missing && attempt < 3 && (await new CommitLog(asyncStoreOf(remote.bridge), `${name}/`).latest())?.version !== remote.record.version;
+      await remote.closeAll();
+      if (!moved) throw e;
+    }
+  }
 }
 
 /** An environment error about the cache directory says which setting chooses it. */
@@ -84,6 +107,7 @@ export async function openRemoteNamespace(url: string, name: string, o: Record<s
   return {
     ...h,
     cache,
+    bridge,
     closeAll: async () => {
       h.close();
       bridge.close();

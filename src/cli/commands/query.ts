@@ -6,6 +6,7 @@ import { executeQuery, type QueryResponse } from '../../query/engine.js';
 import { warmUp } from '../../query/warm-up.js';
 import { QueryContext } from '../../store/search-sources.js';
 import { Snapshot } from '../../store/snapshot.js';
+import type { RemoteNamespace } from '../remote.js';
 import { isObjectStoreUrl } from '../../objstore/object-store.js';
 import { intOpt, jsonArg, numOpt, readInput } from '../args.js';
 import type { fitCell as FitCell, renderTable as RenderTable, TableColumn } from '../table.js';
@@ -166,14 +167,15 @@ export default async function query([name]: string[], o: Record<string, unknown>
   const warmRounds = intOpt(o.warmUp ?? '0', '--warm-up', 0, 100_000);
   if (g.explicit.has('warmUp') && !batch) throw new ElacsymError('USAGE', '--warm-up applies to --batch only');
   // An s3:// data directory: the namespace's latest published version, its segments read through the cache.
-  const remote = isObjectStoreUrl(g.dataDir) ? await (await import('../remote.js')).openRemoteNamespace(g.dataDir, name!, o) : null;
+  let remote: RemoteNamespace | null = null;
   let snap: Snapshot;
-  try {
-    snap = Snapshot.open(remote ? remote.dir : dir, { loadFully: batch, ...(remote ? { segments: remote.segments } : {}) });
-  } catch (e) {
-    await remote?.closeAll();
-    throw remote ? remoteDamage(e) : e;
-  }
+  if (isObjectStoreUrl(g.dataDir)) {
+    try {
+      ({ remote, snap } = await (await import('../remote.js')).openRemoteSnapshot(g.dataDir, name!, o, { loadFully: batch }));
+    } catch (e) {
+      throw remoteDamage(e);
+    }
+  } else snap = Snapshot.open(dir, { loadFully: batch });
   try {
     const ctx = new QueryContext(snap);
     if (!batch) {
