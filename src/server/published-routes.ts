@@ -59,11 +59,13 @@ export function publishedRoutes(app: FastifyInstance, ctx: ServerContext, main: 
     }
   });
 
-  // Always 200 while the process answers: the state of a published version cannot degrade here (it is
-  // immutable; damage surfaces as CORRUPT_* on the query that meets it). The body says what is served.
-  app.get('/health', async () => {
+  // 200 while every namespace served was confirmed current at its last check; 503 'degraded' when a check
+  // failed (the store unavailable, or a damaged manifest object) and an older, loaded version is served.
+  // Damage inside a version surfaces as CORRUPT_* on the query that meets it. The body says what is served.
+  app.get('/health', async (_req, reply) => {
     const t = await threads();
-    return { status: 'healthy', mode: 'published', location: ctx.opts.dataDir, threads: t.map((x) => ({ worker: x.worker, ...x.stats })) };
+    const degraded = t.some((x) => x.stats.namespaces.some((n) => n.last_error !== undefined));
+    return reply.code(degraded ? 503 : 200).send({ status: degraded ? 'degraded' : 'healthy', mode: 'published', location: ctx.opts.dataDir, threads: t.map((x) => ({ worker: x.worker, ...x.stats })) });
   });
 
   app.get('/metrics', async (_req, reply) => {

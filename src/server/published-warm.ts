@@ -86,7 +86,9 @@ export class PublishedWarm implements WarmSource {
           // being served from its (complete, verified) version, re-checked after refreshMs again; its
           // growing refresh age shows in /metrics and /health. Anything else (gone, damaged) fails.
           const open = this.entries.get(name);
-          if (!open || !isElacsymError(err, 'STORE_UNAVAILABLE')) throw err;
+          // (a damaged manifest object in the store, e.g. a stray key above the latest version: the
+          // version already loaded is complete and verified, and stays served while /health says so)
+          if (!open || !(isElacsymError(err, 'STORE_UNAVAILABLE') || isElacsymError(err, 'CORRUPT_MANIFEST'))) throw err;
           open.nextCheckAt = this.clock() + this.r.refreshMs;
           open.lastError = err.message;
         })

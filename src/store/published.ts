@@ -48,6 +48,7 @@ import { backupNamespace, readBackupMarker } from './backup.js';
 import { checkNamespace } from './health.js';
 import { pidAlive } from './data-dir.js';
 import { isEnvError, toEnvError } from '../util/env-error.js';
+import { crc32 } from '../util/crc32.js';
 import { failpoint } from '../util/failpoint.js';
 import { CommitLog, type ManifestRecord } from '../objstore/commit.js';
 import type { ObjectStore } from '../objstore/object-store.js';
@@ -104,11 +105,8 @@ export interface PublishReport {
   objects_deleted: number;
   /** Objects found damaged in the store (other bytes under a name this namespace uses) and written again. */
   objects_repaired: number;
-  /**
-   * Why no version was committed, when none was: 'unchanged' (the latest version holds this very state) or
-   * 'newer' (a newer state of the namespace was published meanwhile). `version` is then the latest's.
-   */
-  skipped?: 'unchanged' | 'newer';
+  /** 'unchanged' when no version was committed: the latest version holds this very state (`version` is its). */
+  skipped?: 'unchanged';
 }
 
 const DEFAULT_GC_GRACE_MS = 15 * 60 * 1000;
@@ -178,7 +176,9 @@ function checkPayload(p: unknown, where: string): PublishedNamespace {
  * acknowledged before the publish started.
  *
  * Errors: NAMESPACE_NOT_FOUND (no such local namespace), PREFIX_CONFLICT (the name is published there
- * from another namespace, or the prefix holds other bytes under a segment's name), BUSY (other publishers kept committing), the store's own errors
+ * from another namespace, or the prefix holds other bytes under a segment's name than this namespace's
+ * file and the latest version's record), BUSY with details.reason 'newer' (a newer state of the namespace
+ * is published: nothing was), BUSY (other publishers kept committing), the store's own errors
  * (STORE_UNAVAILABLE, STORE_ACCESS_DENIED, BUCKET_NOT_FOUND), CORRUPT_SEGMENT (a local file failed its
  * checksum: nothing damaged is published).
  */
@@ -224,9 +224,12 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
     const log = new CommitLog<PublishedNamespace>(store, prefix);
     // Another namespace published under this name is not replaced by accident (checked again at the commit).
     const checkOwner = (latest: ManifestRecord<PublishedNamespace>) => {
-      const theirs = checkPayload(latest.payload, log.manifestKey(latest.version)).source?.namespace_id;
-      // (a version without an id was written before namespaces had one: it is not refused for that)
-      if (theirs !== undefined && theirs !== namespaceId) {
+      const src = checkPayload(latest.payload, log.manifestKey(latest.version)).source;
+      const theirs = src?.namespace_id;
+      // A version written before namespaces had an id is this namespace's only when it came from the very
+      // same place (host and data directory); anything else would be replaced without a word.
+      const same = theirs === undefined ? src?.host === hostname() && src?.path === resolve(nsDir) : theirs === namespaceId;
+      if (!same) {
         throw new ElacsymError('PREFIX_CONFLICT', `${at(store, prefix)} holds namespace ${name} published from another namespace (${theirs ?? 'unknown'}), not from this one (${namespaceId})`, {
           hint: `publish under another prefix, or delete ${at(store, prefix)} from the store first`,
           details: { path: prefix },
@@ -235,15 +238,21 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
     };
     const before = await log.latest();
     if (before) checkOwner(before);
-    const owned = before !== null && before.payload.source?.namespace_id === namespaceId;
+    /** What the latest version records for each segment file name (a repair must write exactly that). */
+    const recorded = new Map((before?.payload.segments ?? []).map((g) => [`${prefix}segments/${g.name}`, g]));
     /** Why not to commit over `latest`: it holds a newer state of this namespace, or this very one. */
-    const skipOver = (latest: ManifestRecord<PublishedNamespace> | null, stateSha: string | null): PublishReport['skipped'] => {
+    const skipOver = (latest: ManifestRecord<PublishedNamespace> | null, stateSha: string | null): 'newer' | 'unchanged' | undefined => {
       const theirs = latest?.payload.position;
       if (!latest || !theirs) return undefined;
       if (theirs.journal_seq > position.journal_seq || theirs.next_segment_id > position.next_segment_id) return 'newer';
       if (stateSha !== null && latest.payload.state.sha256 === stateSha) return 'unchanged';
       return undefined;
     };
+    const newerError = (latest: ManifestRecord<PublishedNamespace>) =>
+      new ElacsymError('BUSY', `${at(store, prefix)} holds version ${latest.version}, a newer state of ${name} than this snapshot: nothing was published`, {
+        hint: 'another publish of this namespace committed first (publish again to publish what is here now); if this namespace was restored from an older backup, publish it under another prefix',
+        details: { reason: 'newer', version: latest.version },
+      });
     const skipped = (latest: ManifestRecord<PublishedNamespace>, why: NonNullable<PublishReport['skipped']>): PublishReport => ({
       namespace: name,
       location: at(store, prefix),
@@ -264,9 +273,10 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
     let uploadedBytes = 0;
     let present = 0;
     let repaired = 0;
-    // A newer state is there already: nothing to upload. (An unchanged one still has its objects checked
-    // below, so publishing again repairs a damaged object, before the commit is skipped.)
-    if (skipOver(before, null) === 'newer') return skipped(before!, 'newer');
+    // A newer state is there already: nothing is uploaded, and nothing is published (exit 75: this publish
+    // did not do what it was asked). An unchanged one still has its objects checked below, so publishing
+    // again repairs a damaged object, before the commit is skipped.
+    if (skipOver(before, null) === 'newer') throw newerError(before!);
     const put = async (key: string, bytes: Uint8Array, sameBytes: (etag: string) => boolean): Promise<void> => {
       let created = false;
       const info = await store.head(key);
@@ -278,10 +288,16 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
         if (now === null || now.size !== bytes.length || !sameBytes(now.etag)) {
           const there = now === null ? null : await store.get(key);
           if (there === null || !Buffer.from(there.buffer, there.byteOffset, there.byteLength).equals(bytes)) {
-            // Other bytes under a name this very namespace uses (its identity is on the latest version): a
-            // damaged object, written again. Under anyone else's prefix: refused.
-            if (!owned) {
-              throw new ElacsymError('PREFIX_CONFLICT', `${at(store, key)} exists with other bytes: this prefix holds data that is not this namespace's`, {
+            // A damaged object is written again only when the latest version names it with exactly these
+            // bytes (size and CRC-32, or the state's digest in its own name): readers of that version then
+            // get what it promised. Other bytes under a name the latest records differently (a namespace
+            // restored from an older backup that went on writing) or does not record: never overwritten, a
+            // reader of any version could be relying on them.
+            const rec = recorded.get(key);
+            const isState = key.startsWith(`${prefix}state/`);
+            if (!isState && !(rec !== undefined && rec.bytes === bytes.length && rec.crc32 === crc32(bytes))) {
+              throw new ElacsymError('PREFIX_CONFLICT', `${at(store, key)} exists with other bytes than this namespace's file of that name: the published namespace and this one have diverged (restored from an older backup?), or the prefix holds other data`, {
+                hint: `publish under another prefix, or delete ${at(store, prefix)} from the store first`,
                 details: { path: key },
               });
             }
@@ -334,7 +350,12 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
       if (latest) checkOwner(latest);
       // An overlapping publish that snapshotted later may have committed meanwhile: never roll it back.
       const why = skipOver(latest, digest);
-      if (why) return skipped(latest!, why);
+      if (why === 'newer') throw newerError(latest!);
+      if (why === 'unchanged') {
+        // nothing to commit; superseded versions are still collected (an idle namespace published from cron)
+        const gc = await collectGarbage(log, latest!, keysOf(prefix, latest!.payload), clock(), grace);
+        return { ...skipped(latest!, why), objects_deleted: gc.deleted };
+      }
       // 5. Garbage collection (before the commit, so the new version records how far it went): what only
       // versions superseded longer ago than the grace period reference, and neither the latest version
       // (still live until this commit) nor the new one.

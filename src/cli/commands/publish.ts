@@ -21,7 +21,9 @@ export default async function publish([name, target]: string[], o: Record<string
   try {
     const r = await publishNamespace(dir, name!, opened.store, { gcGraceMs: graceS * 1000 });
     if (g.json) await printJson(r);
-    else if (!g.quiet) {
+    else if (!g.quiet && r.skipped === 'unchanged') {
+      err(`${name} is unchanged since version ${r.version} at ${r.location}: nothing to commit; ${r.objects_present} objects checked, ${r.objects_repaired} repaired, ${r.objects_deleted} deleted`);
+    } else if (!g.quiet) {
       err(
         `published ${name} to ${r.location} as version ${r.version}: ${r.segments} segments, ${r.journal_entries} pending journal entries; ` +
           `${r.objects_uploaded} objects uploaded (${fmtInt(r.bytes_uploaded)} bytes), ${r.objects_present} already there, ${r.objects_deleted} deleted`,

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { S3ObjectStore } from '../../../src/objstore/s3.js';
 import { publishNamespace } from '../../../src/store/published.js';
+import { isElacsymError } from '../../../src/errors.js';
 import { cleanupTmp, cli, errorCode, tmpDir, writeNdjson } from '../../helpers/cli.js';
 import { freshS3Store, type S3Env, storeOptions } from '../../helpers/s3.js';
 import { json, post, serve } from '../../server/serve-helpers.js';
@@ -200,9 +201,8 @@ describe('a namespace published to object storage', () => {
     const b = await publish();
     expect(b.code, b.stderr).toBe(0);
     release();
-    const r = await a;
-    expect(r.skipped).toBe('newer');
-    expect(r.version).toBe(b.report!.version);
+    // A does not publish its older snapshot: BUSY (exit 75 from the CLI), reason 'newer'
+    await expect(a).rejects.toSatisfy((e: unknown) => isElacsymError(e, 'BUSY') && e.details.reason === 'newer' && e.details.version === b.report!.version);
     const q = await run(['-d', url, 'query', 'docs', '--text', 'quince', '--json']);
     expect((JSON.parse(q.stdout) as { results: { id: number }[] }).results.map((x) => x.id)).toEqual([777]);
     await prefixed.close();
@@ -365,7 +365,10 @@ describe('a namespace published to object storage', () => {
       const during = await ask();
       expect(during.status).toBe(200);
       expect((await json(during)).results).toEqual(want);
-      const health = await json(await fetch(`${s.url}/health`));
+      const hres = await fetch(`${s.url}/health`);
+      expect(hres.status).toBe(503);
+      const health = await json(hres);
+      expect(health.status).toBe('degraded');
       expect(health.threads[0].namespaces[0].last_error).toEqual(expect.any(String));
       // a namespace this server has not loaded cannot be served without the store
       const other = await ask('other');
@@ -375,6 +378,34 @@ describe('a namespace published to object storage', () => {
       proxy.close();
       expect(await s.stop()).toBe(0);
     }
+  });
+
+  it('a namespace restored from an older backup that wrote on never overwrites the objects the published version names (PREFIX_CONFLICT)', async () => {
+    const root = tmpDir();
+    const dv = join(root, 'dv');
+    const part = (n: number, from: number) => {
+      const f = join(root, `p${n}.ndjson`);
+      writeNdjson(f, docs(from, from + 10));
+      return f;
+    };
+    expect((await run(['-d', dv, 'init', 'div', '--dim', '4', '--full-text', 'title'])).code).toBe(0);
+    expect((await run(['-d', dv, 'import', 'div', part(1, 0), '--segment-docs', '10'])).code).toBe(0);
+    expect((await run(['-d', dv, 'publish', 'div', url])).code).toBe(0);
+    const bk = join(root, 'bk');
+    expect((await run(['-d', dv, 'backup', 'div', bk])).code).toBe(0);
+    expect((await run(['-d', dv, 'import', 'div', part(2, 10), '--segment-docs', '10'])).code).toBe(0);
+    expect((await run(['-d', dv, 'publish', 'div', url])).code).toBe(0);
+    const q = ['query', 'div', '--filter', '{"field":"n","op":"gte","value":0}', '-k', '100', '--include-attributes', 'n', '--json'];
+    const served = answers((await run(['-d', url, ...q])).stdout);
+    // the restored copy goes on with other documents: its segment files reuse the names, with other bytes,
+    // and its position passes the published one
+    const rv = join(root, 'rv');
+    expect((await run(['-d', rv, 'restore', bk, 'div'])).code).toBe(0);
+    for (const [n, from] of [[3, 500], [4, 600], [5, 700]] as const) expect((await run(['-d', rv, 'import', 'div', part(n, from), '--segment-docs', '10'])).code).toBe(0);
+    const r = await run(['-d', rv, 'publish', 'div', url]);
+    expect(r.code, r.stderr).toBe(4);
+    expect(errorCode(r.stderr)).toBe('PREFIX_CONFLICT');
+    expect(answers((await run(['-d', url, ...q], { ELACSYM_CACHE_DIR: join(root, 'fresh') })).stdout)).toEqual(served);
   });
 
   it('names what is missing or unsupported: an unpublished namespace, a non-s3 target, other commands on s3://', async () => {
