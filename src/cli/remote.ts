@@ -1,11 +1,12 @@
 /**
  * The CLI's door to namespaces published on an object store (`--data-dir s3://bucket/prefix`): S3 settings
  * from the options and the environment, the local cache directory, and the opened namespace. Loaded only by
- * commands given an s3:// data directory (it pulls in the SDK through objstore/open.ts).
+ * commands given an s3:// data directory; reads load the SDK only in the bridge's worker thread, publish
+ * (openRemoteStore) on this thread through objstore/open.ts.
  *
  * Cache: `ELACSYM_CACHE_DIR` (default `$XDG_CACHE_HOME/elacsym`, else `~/.cache/elacsym`) holds the state
- * databases (one per published version) and the range cache's blocks, bounded by `ELACSYM_CACHE_MAX_BYTES`
- * (default 2 GiB). Several processes may share it.
+ * databases (the 8 most recently used, see store/published.ts) and the range cache's blocks, bounded by
+ * `ELACSYM_CACHE_MAX_BYTES` (default 2 GiB). Several processes may share it.
  */
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
