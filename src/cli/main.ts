@@ -41,7 +41,7 @@ let exitCode = 0;
  * Commands that accept an object-store data directory (issue 14, so far): anywhere else a URL would name a
  * local directory called "s3:" and report a write to S3 that never happened.
  */
-const ON_OBJECT_STORE = new Set(['doctor', 'completion', 'query', 'serve']);
+const ON_OBJECT_STORE = new Set(['doctor', 'completion', 'query', 'serve', 'export']);
 
 /** A data directory given as a URL (`s3://bucket/prefix`, or any other scheme). */
 const URL_DATA_DIR = /^[a-z][a-z0-9+.-]*:\/\//i;
@@ -227,6 +227,7 @@ export function buildProgram(): Command {
     .description('write the live documents as NDJSON in the import shape')
     .argument('<namespace>')
     .option('-o, --output <file>', 'write to FILE instead of stdout')
+    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
     .addHelpText('after', examples(['elacsym export docs > docs.ndjson', 'elacsym export docs | elacsym import copy -']) + seeMan('elacsym-export'))
     .action(run(() => import('./commands/export.js')));
 

@@ -6,7 +6,7 @@
 import type { Doc } from '../model/types.js';
 import { float32ToJson } from '../util/float32.js';
 import { segmentDocsByRowGroup } from './segment-docs.js';
-import { Snapshot } from './snapshot.js';
+import { Snapshot, type SnapshotOptions } from './snapshot.js';
 
 export function docToJson(d: Doc): string {
   const o: Record<string, unknown> = { id: d.id };
@@ -15,8 +15,9 @@ export function docToJson(d: Doc): string {
   return `${JSON.stringify(o)}\n`;
 }
 
-export async function* exportDocs(dir: string): AsyncGenerator<string> {
-  const snap = Snapshot.open(dir);
+/** `opts.segments`: a namespace published to an object store (its state database is `dir`'s manifest). */
+export async function* exportDocs(dir: string, opts: Pick<SnapshotOptions, 'segments'> = {}): AsyncGenerator<string> {
+  const snap = Snapshot.open(dir, opts);
   try {
     for (const seg of snap.segments) {
       // One row group decoded at a time.

@@ -5,15 +5,20 @@ import { toEnvError } from '../../util/env-error.js';
 import { writeAllSync } from '../../util/fs.js';
 import { namespaceDir } from '../../store/data-dir.js';
 import { exportDocs } from '../../store/export.js';
+import { isObjectStoreUrl } from '../../objstore/object-store.js';
 import { out, type GlobalOptions } from '../output.js';
 
 export default async function exportCmd([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
   // Output is the NDJSON itself (the same with --json); -o writes it to a file instead of stdout.
-  const dir = namespaceDir(g.dataDir, name!);
-  const fd = typeof o.output === 'string' ? openOutput(o.output) : null;
+  // An s3:// data directory: the namespace's latest published version, read through the cache.
+  if (o.s3Endpoint !== undefined && !isObjectStoreUrl(g.dataDir)) throw new ElacsymError('USAGE', '--s3-endpoint applies to an s3:// data directory');
+  const remote = isObjectStoreUrl(g.dataDir) ? await (await import('../remote.js')).openRemoteNamespace(g.dataDir, name!, o) : null;
+  const dir = remote ? remote.dir : namespaceDir(g.dataDir, name!);
+  let fd: number | null = null;
   let buf = '';
   try {
-    for await (const line of exportDocs(dir)) {
+    fd = typeof o.output === 'string' ? openOutput(o.output) : null;
+    for await (const line of exportDocs(dir, remote ? { segments: remote.segments } : {})) {
       if (fd === null) await out(line);
       else {
         buf += line;
@@ -26,6 +31,7 @@ export default async function exportCmd([name]: string[], o: Record<string, unkn
     if (fd !== null && buf) writeOutput(fd, buf, String(o.output));
   } finally {
     if (fd !== null) closeSync(fd);
+    await remote?.closeAll();
   }
   return 0;
 }

@@ -110,6 +110,12 @@ describe('a namespace published to object storage', () => {
     const local = await localAnswers();
     expect(local[1]!.results).not.toEqual([]);
     expect(await remoteAnswers()).toEqual(local);
+    // export of the published version: byte for byte the local namespace's export
+    const exLocal = await run(['-d', d, 'export', 'docs']);
+    const exRemote = await run(['-d', url, 'export', 'docs']);
+    expect(exRemote.code, exRemote.stderr).toBe(0);
+    expect(exRemote.stdout).toBe(exLocal.stdout);
+    expect(exRemote.stdout.split('\n').length).toBeGreaterThan(200);
     // a single query too (table output off: not a terminal), and a cache that is warm now
     const one = await run(['-d', url, 'query', 'docs', '--text', 'rewritten', '--json']);
     expect(one.code, one.stderr).toBe(0);
@@ -415,6 +421,8 @@ describe('a namespace published to object storage', () => {
     const notS3 = await run(['-d', d, 'publish', 'docs', tmpDir()]);
     expect(notS3.code).toBe(2);
     expect(errorCode(notS3.stderr)).toBe('USAGE');
+    const exportMissing = await run(['-d', url, 'export', 'nope']);
+    expect(exportMissing.code).toBe(3);
     const imp = await run(['-d', url, 'import', 'docs', '-'], {});
     expect(imp.code).toBe(2);
     expect(imp.stderr).toContain('does not work on an object store yet');
