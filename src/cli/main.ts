@@ -41,7 +41,7 @@ let exitCode = 0;
  * Commands that accept an object-store data directory (issue 14, so far): anywhere else a URL would name a
  * local directory called "s3:" and report a write to S3 that never happened.
  */
-const ON_OBJECT_STORE = new Set(['doctor', 'completion', 'query', 'serve', 'export']);
+const ON_OBJECT_STORE = new Set(['doctor', 'completion', 'query', 'serve', 'export', 'get', 'count']);
 
 /** A data directory given as a URL (`s3://bucket/prefix`, or any other scheme). */
 const URL_DATA_DIR = /^[a-z][a-z0-9+.-]*:\/\//i;
@@ -135,6 +135,7 @@ export function buildProgram(): Command {
     .argument('<namespace>')
     .argument('[ids...]', 'ids (numbers are integer ids; quote strings as JSON to force a string id: \'"42"\')')
     .option('--ids-file <file>', 'one id per line (JSON or bare), or - for stdin')
+    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
     .addHelpText('after', examples(['elacsym get docs 42', 'elacsym get docs 1 2 doc-7 > some.ndjson', 'jq .id wanted.ndjson | elacsym get docs --ids-file -']) + seeMan('elacsym-get'))
     .action(run(() => import('./commands/get.js')));
 
@@ -143,6 +144,7 @@ export function buildProgram(): Command {
     .description('count live documents, optionally those matching a filter')
     .argument('<namespace>')
     .option('--filter <json>', 'filter JSON (the query filter grammar), or @FILE')
+    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
     .addHelpText('after', examples(['elacsym count docs', 'elacsym count docs --filter \'{"field":"year","op":"gte","value":2020}\'']) + seeMan('elacsym-count'))
     .action(run(() => import('./commands/count.js')));
 

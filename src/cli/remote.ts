@@ -14,6 +14,7 @@ import { ElacsymError, isElacsymError } from '../errors.js';
 import { CommitLog } from '../objstore/commit.js';
 import { Snapshot, type SnapshotOptions } from '../store/snapshot.js';
 import { parseS3Url } from '../objstore/object-store.js';
+import type { ObjectSegmentStore } from '../storage/object-segment-store.js';
 import { checkEndpoint, openObjectStore, type OpenedStore } from '../objstore/open.js';
 import { openPublished, type PublishedNamespaceHandle } from '../store/published.js';
 import { RangeCache } from '../objstore/range-cache.js';
@@ -69,6 +70,20 @@ export async function openRemoteSnapshot(url: string, name: string, o: Record<st
       await remote.closeAll();
       if (!moved) throw e;
     }
+  }
+}
+
+/**
+ * Runs `fn` on the latest published version of a namespace of the s3:// data directory `url` (the directory
+ * of its state database, with `segments` reading the objects), closed after: the read-only commands
+ * (export, get, count) on an object store.
+ */
+export async function withRemoteNamespace<T>(url: string, name: string, o: Record<string, unknown>, fn: (dir: string, opts: { segments?: ObjectSegmentStore }) => Promise<T>): Promise<T> {
+  const remote = await openRemoteNamespace(url, name, o);
+  try {
+    return await fn(remote.dir, { segments: remote.segments });
+  } finally {
+    await remote.closeAll();
   }
 }
 

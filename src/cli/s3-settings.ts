@@ -1,5 +1,12 @@
 /** S3 settings for commands that touch an object store: --s3-endpoint and the environment. */
+import { ElacsymError } from '../errors.js';
+import { isObjectStoreUrl } from '../objstore/object-store.js';
 import type { S3Settings } from '../objstore/open.js';
+
+/** --s3-endpoint means something only with an s3:// data directory: anywhere else it is a mistake (USAGE). */
+export function checkS3EndpointUse(o: Record<string, unknown>, dataDir: string): void {
+  if (o.s3Endpoint !== undefined && !isObjectStoreUrl(dataDir)) throw new ElacsymError('USAGE', '--s3-endpoint applies to an s3:// data directory');
+}
 
 /** S3 settings from --s3-endpoint and the environment (the SDK reads the credentials itself). */
 export function s3Settings(o: Record<string, unknown>): S3Settings {

@@ -8,7 +8,7 @@ import { filterMask } from '../query/engine.js';
 import { type Filter, parseFilter } from '../model/filter.js';
 import type { DocId } from '../model/types.js';
 import { QueryContext } from './search-sources.js';
-import { Snapshot } from './snapshot.js';
+import { Snapshot, type SnapshotOptions } from './snapshot.js';
 
 export interface CountResult {
   /** Live documents matching the filter (all live documents without one). */
@@ -19,11 +19,11 @@ export interface CountResult {
 
 /**
  * Counts live documents of the namespace in `dir` that match `filterJson` (the query filter grammar,
- * validated against the schema; null = no filter).
+ * validated against the schema; null = no filter). `opts.segments`: a published namespace.
  * @throws ElacsymError INVALID_FILTER for a bad filter, NAMESPACE_NOT_FOUND, CORRUPT_* for damaged files.
  */
-export function countDocuments(dir: string, filterJson: unknown): CountResult {
-  const snap = Snapshot.open(dir);
+export function countDocuments(dir: string, filterJson: unknown, opts: Pick<SnapshotOptions, 'segments'> = {}): CountResult {
+  const snap = Snapshot.open(dir, opts);
   try {
     const filter = parseFilter(filterJson ?? null, snap.schema);
     const ctx = new QueryContext(snap);

@@ -6,7 +6,7 @@
 import { ElacsymError } from '../errors.js';
 import { idFromKey, idKey } from '../model/document.js';
 import type { Doc, DocId } from '../model/types.js';
-import { Snapshot } from './snapshot.js';
+import { Snapshot, type SnapshotOptions } from './snapshot.js';
 
 export interface GetResult {
   /** The documents found, in the order their ids were asked for (each id once). */
@@ -17,11 +17,12 @@ export interface GetResult {
 
 /**
  * Fetches the live documents with the given ids from the namespace in `dir`. Duplicate ids are answered
- * once. @throws ElacsymError NAMESPACE_NOT_FOUND, CORRUPT_* when a file the answer needs is damaged.
+ * once (`opts.segments`: a published namespace, see store/published.ts). @throws ElacsymError
+ * NAMESPACE_NOT_FOUND, CORRUPT_* when a file the answer needs is damaged.
  */
-export function getDocuments(dir: string, ids: readonly DocId[]): GetResult {
+export function getDocuments(dir: string, ids: readonly DocId[], opts: Pick<SnapshotOptions, 'segments'> = {}): GetResult {
   const keys = [...new Set(ids.map(idKey))];
-  const snap = Snapshot.open(dir, { locate: keys });
+  const snap = Snapshot.open(dir, { ...opts, locate: keys });
   try {
     const pending = new Map<string, Doc>();
     for (const d of snap.pendingDocs) pending.set(idKey(d.id), d);

@@ -6,19 +6,24 @@ import { writeAllSync } from '../../util/fs.js';
 import { namespaceDir } from '../../store/data-dir.js';
 import { exportDocs } from '../../store/export.js';
 import { isObjectStoreUrl } from '../../objstore/object-store.js';
+import type { ObjectSegmentStore } from '../../storage/object-segment-store.js';
+import { checkS3EndpointUse } from '../s3-settings.js';
 import { out, type GlobalOptions } from '../output.js';
 
 export default async function exportCmd([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
   // Output is the NDJSON itself (the same with --json); -o writes it to a file instead of stdout.
   // An s3:// data directory: the namespace's latest published version, read through the cache.
-  if (o.s3Endpoint !== undefined && !isObjectStoreUrl(g.dataDir)) throw new ElacsymError('USAGE', '--s3-endpoint applies to an s3:// data directory');
-  const remote = isObjectStoreUrl(g.dataDir) ? await (await import('../remote.js')).openRemoteNamespace(g.dataDir, name!, o) : null;
-  const dir = remote ? remote.dir : namespaceDir(g.dataDir, name!);
+  checkS3EndpointUse(o, g.dataDir);
+  if (isObjectStoreUrl(g.dataDir)) return (await import('../remote.js')).withRemoteNamespace(g.dataDir, name!, o, (dir, opts) => write(dir, opts, o));
+  return write(namespaceDir(g.dataDir, name!), {}, o);
+}
+
+async function write(dir: string, opts: { segments?: ObjectSegmentStore }, o: Record<string, unknown>): Promise<number> {
   let fd: number | null = null;
   let buf = '';
   try {
     fd = typeof o.output === 'string' ? openOutput(o.output) : null;
-    for await (const line of exportDocs(dir, remote ? { segments: remote.segments } : {})) {
+    for await (const line of exportDocs(dir, opts)) {
       if (fd === null) await out(line);
       else {
         buf += line;
@@ -31,7 +36,6 @@ export default async function exportCmd([name]: string[], o: Record<string, unkn
     if (fd !== null && buf) writeOutput(fd, buf, String(o.output));
   } finally {
     if (fd !== null) closeSync(fd);
-    await remote?.closeAll();
   }
   return 0;
 }

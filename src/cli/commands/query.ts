@@ -7,6 +7,7 @@ import { warmUp } from '../../query/warm-up.js';
 import { QueryContext } from '../../store/search-sources.js';
 import { Snapshot } from '../../store/snapshot.js';
 import type { RemoteNamespace } from '../remote.js';
+import { checkS3EndpointUse } from '../s3-settings.js';
 import { isObjectStoreUrl } from '../../objstore/object-store.js';
 import { intOpt, jsonArg, numOpt, readInput } from '../args.js';
 import type { fitCell as FitCell, renderTable as RenderTable, TableColumn } from '../table.js';
@@ -141,7 +142,7 @@ export default async function query([name]: string[], o: Record<string, unknown>
     return (await import('./query-list.js')).default(name!, o, g);
   }
   // An s3:// data directory has no local namespace directory: the published namespace is opened below.
-  if (o.s3Endpoint !== undefined && !isObjectStoreUrl(g.dataDir)) throw new ElacsymError('USAGE', '--s3-endpoint applies to an s3:// data directory');
+  checkS3EndpointUse(o, g.dataDir);
   const dir = isObjectStoreUrl(g.dataDir) ? '' : namespaceDir(g.dataDir, name!);
   const usesFlags = FLAG_KEYS.some((k) => o[k] !== undefined);
   if ((o.request !== undefined || o.batch !== undefined) && usesFlags) {

@@ -10,6 +10,7 @@ import { ElacsymError } from '../../errors.js';
 import type { RunningServer, ServeOptions } from '../../server/app.js';
 import { isObjectStoreUrl } from '../../objstore/object-store.js';
 import { intOpt, numOpt, readInput } from '../args.js';
+import { checkS3EndpointUse } from '../s3-settings.js';
 import { interruptSignal } from '../interrupt.js';
 import { err, type GlobalOptions } from '../output.js';
 
@@ -52,12 +53,11 @@ export default async function serve(_args: string[], o: Record<string, unknown>,
     accessLog: o.accessLog ? (line: string) => err(line) : null,
     remote: null,
   };
+  checkS3EndpointUse(o, g.dataDir);
   if (isObjectStoreUrl(g.dataDir)) {
     // A query machine for namespaces published to an object store (read-only; see elacsym-serve(1)).
     const { cacheBytes, cacheDir, s3Spec } = await import('../remote.js');
     opts.remote = { spec: s3Spec(g.dataDir, o), cacheDir: cacheDir(), cacheBytes: cacheBytes(), refreshMs: Math.round(numOpt(o.refreshInterval ?? '1', '--refresh-interval', 0) * 1000) };
-  } else if (o.s3Endpoint !== undefined) {
-    throw new ElacsymError('USAGE', '--s3-endpoint applies to an s3:// data directory');
   } else if (g.explicit.has('refreshInterval')) {
     throw new ElacsymError('USAGE', '--refresh-interval applies to an s3:// data directory (a local one is refreshed at every request)');
   }

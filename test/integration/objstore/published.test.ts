@@ -116,6 +116,12 @@ describe('a namespace published to object storage', () => {
     expect(exRemote.code, exRemote.stderr).toBe(0);
     expect(exRemote.stdout).toBe(exLocal.stdout);
     expect(exRemote.stdout.split('\n').length).toBeGreaterThan(200);
+    // get and count answer as locally too
+    for (const args of [['get', 'docs', '5', '8', '9', '1234567'], ['count', 'docs', '--json'], ['count', 'docs', '--filter', '{"field":"tag","op":"eq","value":"b"}']]) {
+      const l = await run(['-d', d, ...args]);
+      const r = await run(['-d', url, ...args]);
+      expect([r.code, r.stdout], args.join(' ')).toEqual([l.code, l.stdout]);
+    }
     // a single query too (table output off: not a terminal), and a cache that is warm now
     const one = await run(['-d', url, 'query', 'docs', '--text', 'rewritten', '--json']);
     expect(one.code, one.stderr).toBe(0);
