@@ -41,7 +41,7 @@ let exitCode = 0;
  * Commands that accept an object-store data directory (issue 14, so far): anywhere else a URL would name a
  * local directory called "s3:" and report a write to S3 that never happened.
  */
-const ON_OBJECT_STORE = new Set(['doctor', 'completion', 'query', 'serve', 'export', 'get', 'count']);
+const ON_OBJECT_STORE = new Set(['doctor', 'completion', 'query', 'serve', 'export', 'get', 'count', 'namespaces']);
 
 /** A data directory given as a URL (`s3://bucket/prefix`, or any other scheme). */
 const URL_DATA_DIR = /^[a-z][a-z0-9+.-]*:\/\//i;
@@ -118,6 +118,7 @@ export function buildProgram(): Command {
     .command('namespaces')
     .alias('ls')
     .description('list namespaces with their document counts')
+    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
     .addHelpText('after', examples(['elacsym namespaces', 'elacsym ls --json']) + seeMan('elacsym-namespaces'))
     .action(run(() => import('./commands/namespaces.js')));
 

@@ -16,7 +16,7 @@ import { Snapshot, type SnapshotOptions } from '../store/snapshot.js';
 import { parseS3Url } from '../objstore/object-store.js';
 import type { ObjectSegmentStore } from '../storage/object-segment-store.js';
 import { checkEndpoint, openObjectStore, type OpenedStore } from '../objstore/open.js';
-import { openPublished, type PublishedNamespaceHandle } from '../store/published.js';
+import { listPublished, openPublished, type PublishedNamespaceHandle } from '../store/published.js';
 import { RangeCache } from '../objstore/range-cache.js';
 import { asyncStoreOf, type StoreSpec, SyncObjectStore } from '../objstore/sync-store.js';
 import { s3Settings } from './s3-settings.js';
@@ -84,6 +84,37 @@ export async function withRemoteNamespace<T>(url: string, name: string, o: Recor
     return await fn(remote.dir, { segments: remote.segments });
   } finally {
     await remote.closeAll();
+  }
+}
+
+/**
+ * Runs `fn` on every namespace published under the s3:// data directory `url`, in name order, through one
+ * bridge (see withRemoteNamespace). A namespace `fn` or its opening fails for is passed to `onError` and
+ * the others go on.
+ */
+export async function forEachRemoteNamespace(url: string, o: Record<string, unknown>, fn: (name: string, dir: string, opts: { segments?: ObjectSegmentStore }) => Promise<void>, onError: (e: unknown) => void): Promise<void> {
+  const root = cacheDir();
+  const bytes = cacheBytes();
+  const bridge = new SyncObjectStore(s3Spec(url, o));
+  try {
+    const store = asyncStoreOf(bridge);
+    const cache = new RangeCache({ dir: join(root, 'blocks'), maxBytes: bytes });
+    for (const name of await listPublished(store)) {
+      try {
+        const h = await openPublished(store, bridge, name, root, cache);
+        try {
+          await fn(name, h.dir, { segments: h.segments });
+        } finally {
+          h.close();
+        }
+      } catch (e) {
+        onError(cacheHint(e, root));
+      }
+    }
+  } catch (e) {
+    throw cacheHint(e, root);
+  } finally {
+    bridge.close();
   }
 }
 

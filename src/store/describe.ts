@@ -8,7 +8,7 @@ import type { AttrType, FullTextOptions, Metric, Schema } from '../model/types.j
 import { listSegments, readSchema, type SegmentRow } from '../storage/manifest.js';
 import { asStorageError, openDb } from '../storage/sqlite.js';
 import { checkNamespace, type NamespaceHealth } from './health.js';
-import { Snapshot } from './snapshot.js';
+import { Snapshot, type SnapshotOptions } from './snapshot.js';
 
 export interface FieldDescription {
   name: string;
@@ -118,8 +118,8 @@ export interface NamespaceSummary {
  * Summarises the namespace stored in `dir` from one snapshot.
  * @throws ElacsymError as Snapshot.open (NAMESPACE_NOT_FOUND, CORRUPT_*, environment errors).
  */
-export function summarizeNamespace(dir: string, name: string): NamespaceSummary {
-  const snap = Snapshot.open(dir);
+export function summarizeNamespace(dir: string, name: string, opts: Pick<SnapshotOptions, 'segments'> = {}): NamespaceSummary {
+  const snap = Snapshot.open(dir, opts);
   try {
     return {
       namespace: name,

@@ -168,7 +168,7 @@ describe('an object-store URL as the data directory', () => {
     const cwd = tmpDir();
     for (const args of [
       ['-d', 's3://bucket/prefix', 'init', 'x', '--dim', '2'],
-      ['-d', 's3://bucket/prefix', 'namespaces'],
+      ['-d', 's3://bucket/prefix', 'describe', 'x'],
       ['-d', 'gs://bucket', 'query', 'x', '--text', 'a'],
       ['-d', 'gs://bucket', 'doctor'],
       ['-d', 's3://bucket/prefix', 'compact', 'x'],
@@ -177,7 +177,7 @@ describe('an object-store URL as the data directory', () => {
       expect(r.code, r.stderr).toBe(2);
       expect(errorCode(r.stderr)).toBe('USAGE');
     }
-    const env = await cli(['namespaces'], { cwd, env: { ELACSYM_DATA_DIR: 's3://bucket/prefix' } });
+    const env = await cli(['describe', 'x'], { cwd, env: { ELACSYM_DATA_DIR: 's3://bucket/prefix' } });
     expect(env.code).toBe(2);
     expect(readdirSync(cwd)).toEqual([]); // nothing written locally
   });

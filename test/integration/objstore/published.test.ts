@@ -116,6 +116,10 @@ describe('a namespace published to object storage', () => {
     expect(exRemote.code, exRemote.stderr).toBe(0);
     expect(exRemote.stdout).toBe(exLocal.stdout);
     expect(exRemote.stdout.split('\n').length).toBeGreaterThan(200);
+    // namespaces lists it with the local summary
+    const ls = await run(['-d', url, '--json', 'namespaces']);
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stdout).toBe((await run(['-d', d, '--json', 'namespaces'])).stdout);
     // get and count answer as locally too
     for (const args of [['get', 'docs', '5', '8', '9', '1234567'], ['count', 'docs', '--json'], ['count', 'docs', '--filter', '{"field":"tag","op":"eq","value":"b"}']]) {
       const l = await run(['-d', d, ...args]);
