@@ -121,8 +121,8 @@ export class LocalObjectStore implements ObjectStore {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') return 'exists';
       fsError(e, p, 'creating');
     } finally {
+      // .tmp/ itself is never pruned: removing it would race every concurrent writer's mkdir.
       await unlink(tmp).catch(() => undefined);
-      await this.prune(join(this.root, TMP));
     }
   }
 
@@ -135,8 +135,6 @@ export class LocalObjectStore implements ObjectStore {
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
       fsError(e, p, 'writing');
-    } finally {
-      await this.prune(join(this.root, TMP));
     }
   }
 
