@@ -43,6 +43,18 @@ let exitCode = 0;
  */
 const ON_OBJECT_STORE = new Set(['doctor', 'completion', 'query', 'serve', 'export', 'get', 'count', 'namespaces']);
 
+/**
+ * Commands that run on a working copy of a namespace on an object store (cli/remote-write.ts): the writing
+ * ones commit their result as the namespace's next version.
+ */
+const ON_WORKING_COPY = new Set(['init', 'alter', 'import', 'patch', 'delete', 'compact', 'wal replay', 'health', 'wal inspect']);
+
+/** Whether a command's input can be read again (no standard input among its arguments and options). */
+function readsNoStdin(args: unknown[], opts: Record<string, unknown>, g: GlobalOptions): boolean {
+  if ((g.command === 'import' || g.command === 'patch') && (args.flat()[1] ?? '-') === '-') return false;
+  return !args.flat().includes('-') && !Object.values(opts).some((v) => v === '-' || v === '@-');
+}
+
 /** A data directory given as a URL (`s3://bucket/prefix`, or any other scheme). */
 const URL_DATA_DIR = /^[a-z][a-z0-9+.-]*:\/\//i;
 
@@ -58,8 +70,9 @@ function run(load: () => Promise<{ default: Action }>) {
       if (URL_DATA_DIR.test(g.dataDir) && !/^s3:\/\//.test(g.dataDir) && g.command !== 'completion') {
         throw new ElacsymError('USAGE', `${g.dataDir}: only s3:// URLs name an object store`, { hint: 'give an S3 or S3-compatible store as s3://bucket/prefix (with --s3-endpoint for a server of your own)' });
       }
-      if (URL_DATA_DIR.test(g.dataDir) && !ON_OBJECT_STORE.has(g.command ?? '')) {
-        throw new ElacsymError('USAGE', `${g.dataDir}: \`${g.command}\` does not work on an object store yet; only ${[...ON_OBJECT_STORE].filter((c) => c !== 'completion').join(', ')} do`, {
+      const onStore = URL_DATA_DIR.test(g.dataDir);
+      if (onStore && !ON_OBJECT_STORE.has(g.command ?? '') && !ON_WORKING_COPY.has(g.command ?? '')) {
+        throw new ElacsymError('USAGE', `${g.dataDir}: \`${g.command}\` does not work on an object store yet; only ${[...ON_OBJECT_STORE, ...ON_WORKING_COPY].filter((c) => c !== 'completion').join(', ')} do`, {
           hint: 'write with a local data directory, then publish from it (`elacsym publish <namespace> s3://bucket/prefix`); query the published namespace with `elacsym query <namespace> ...`',
         });
       }
@@ -68,7 +81,8 @@ function run(load: () => Promise<{ default: Action }>) {
       // loads only when a file exists.
       await loadConfig(g.dataDir);
       const mod = await load();
-      const code = await mod.default(args.flat() as string[], opts, g);
+      const action = (g2: GlobalOptions) => mod.default(args.flat() as string[], opts, g2);
+      const code = onStore && ON_WORKING_COPY.has(g.command ?? '') ? await (await import('./remote-write.js')).withRemoteWorkingCopy(g, opts, action, { rerunnable: readsNoStdin(args, opts, g) }) : await action(g);
       exitCode = typeof code === 'number' ? code : 0;
     } catch (e) {
       await flushOut().catch(() => undefined);
@@ -101,6 +115,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--metric <metric>', 'vector metric').choices(['cosine', 'l2', 'dot']))
     .option('--schema <file>', "schema JSON in the ancestor's shape (FILE or - for stdin)")
     .option('--full-text <fields>', 'comma-separated string attributes to index for BM25 with the english analyzer')
+    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
     .addHelpText('after', examples(['elacsym init docs --dim 384 --metric cosine --full-text title,body', 'elacsym init docs --schema schema.json']) + seeMan('elacsym-init'))
     .action(run(() => import('./commands/init.js')));
 
@@ -111,6 +126,7 @@ export function buildProgram(): Command {
     .argument('<field>', 'a string or array<string> attribute')
     .option('--full-text <json>', 'true, false or an options object as in a schema file (or @FILE)')
     .option('--wait <seconds>', 'wait this long for another writer instead of exiting with status 75', '0')
+    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
     .addHelpText('after', examples([`elacsym alter docs title --full-text '{"language":"french","ascii_folding":true}'`, 'elacsym alter docs tags --full-text true', 'elacsym compact docs']) + seeMan('elacsym-alter'))
     .action(run(() => import('./commands/alter.js')));
 
@@ -177,6 +193,7 @@ export function buildProgram(): Command {
     .option('--id-field <name>', 'flat records: the field holding the id (default: id)')
     .option('--vector-field <name>', 'flat records: the field holding the vector (default: vector)')
     .option('--dry-run', 'validate every record and report what would be inserted, updated and rejected; write nothing')
+    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
     .addHelpText(
       'after',
       examples(['elacsym import docs docs.ndjson', 'elacsym import docs products.csv --id-field sku --vector-field embedding', 'elacsym import docs docs.ndjson --dry-run', 'cat docs.ndjson | elacsym import docs -', 'elacsym import docs big.ndjson --on-error skip --rejects rejects.ndjson', 'elacsym import docs big.ndjson --resume']) +
@@ -199,6 +216,7 @@ export function buildProgram(): Command {
     .option('--wait <seconds>', 'wait this long for another writer instead of exiting with status 75', '0')
     .option('--no-flush', 'leave the patched documents in the durable journal; the next writer or `wal replay` builds their segment')
     .option('--progress', 'force a progress bar even when stderr is not a terminal')
+    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
     .addHelpText(
       'after',
       examples([
@@ -218,6 +236,7 @@ export function buildProgram(): Command {
     .option('--filter <json>', 'delete every live document matching this filter (query filter grammar), or @FILE')
     .option('--dry-run', 'with --filter: print how many documents would be deleted, write nothing')
     .option('--wait <seconds>', 'wait this long for another writer', '0')
+    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
     .addHelpText(
       'after',
       examples(['elacsym delete docs --ids 1,2,3', 'jq .id gone.ndjson | elacsym delete docs --ids-file -', 'elacsym delete docs --filter \'{"field":"year","op":"lt","value":2000}\' --dry-run']) +
@@ -278,6 +297,7 @@ export function buildProgram(): Command {
     .option('--if-needed', 'only when past the documented thresholds; otherwise report "nothing to do"')
     .option('--dry-run', 'print the plan, change nothing')
     .option('--wait <seconds>', 'wait this long for another writer instead of exiting with status 75', '0')
+    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
     .addHelpText('after', examples(['elacsym compact docs', 'elacsym compact --all --if-needed --json']) + seeMan('elacsym-compact'))
     .action(run(() => import('./commands/compact.js')));
 
@@ -287,6 +307,7 @@ export function buildProgram(): Command {
     .description("list the journal's entries and verify their checksums")
     .argument('<namespace>')
     .option('--dump <dir>', 'write the bytes of quarantined entries to DIR')
+    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
     .addHelpText('after', examples(['elacsym wal inspect docs', 'elacsym wal inspect docs --json']) + seeMan('elacsym-wal'))
     .action(run(async () => ({ default: (await import('./commands/wal.js')).inspect })));
   wal
@@ -297,6 +318,7 @@ export function buildProgram(): Command {
     .option('--segment-docs <n>', 'documents per segment built from the backlog (bounds memory)', '100000')
     .option('--purge-quarantine', 'afterwards delete quarantined entries (save them first with `wal inspect --dump DIR`)')
     .option('--wait <seconds>', 'wait this long for another writer', '0')
+    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
     .addHelpText('after', examples(['elacsym wal replay docs', 'elacsym wal replay docs --dry-run']) + seeMan('elacsym-wal'))
     .action(run(async () => ({ default: (await import('./commands/wal.js')).replay })));
 
@@ -348,6 +370,7 @@ export function buildProgram(): Command {
     .option('--deep', 'verify every checksum and the manifest against the files')
     .option('--prometheus', 'print Prometheus text exposition format')
     .option('--max-backlog <n>', 'pending journal documents that count as degraded', '100000')
+    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
     .addHelpText('after', examples(['elacsym health', 'elacsym health docs --deep --json', 'elacsym health --prometheus > elacsym.prom.tmp; mv elacsym.prom.tmp /var/lib/node_exporter/textfile_collector/elacsym.prom']) + seeMan('elacsym-health'))
     .action(run(() => import('./commands/health.js')));
 

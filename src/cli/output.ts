@@ -75,10 +75,42 @@ export async function out(text: string): Promise<void> {
   if (stdoutClosed) throw new BrokenPipe('stdout closed');
   checkStdout();
   pendingOut += text;
-  if (pendingOut.length >= 65536) await flushOut();
+  if (pendingOut.length >= 65536 && held === null) await flushOut();
+}
+
+/**
+ * Output held back (`holdOutput`): a writing command on an object store prints its results and
+ * diagnostics only once its version is committed (a result printed earlier would acknowledge what a lost
+ * commit race then discards). Null when output flows.
+ */
+let held: { err: string[] } | null = null;
+
+/** From now on, stdout stays buffered and stderr lines are kept, until `releaseOutput`. */
+export function holdOutput(): void {
+  held ??= { err: [] };
+}
+
+/**
+ * Lets held output go: stderr lines are written, stdout is flushed when `keepStdout`, else dropped (the
+ * results of a command whose commit failed); both through `rewrite` (a working copy's path made the URL).
+ */
+/** Drops held output, stdout and stderr alike (an attempt that will be run again), and lets output flow. */
+export function discardOutput(): void {
+  if (held !== null) pendingOut = '';
+  held = null;
+}
+
+export async function releaseOutput(keepStdout: boolean, rewrite: (text: string) => string = (t) => t): Promise<void> {
+  const h = held;
+  held = null;
+  if (!h) return;
+  for (const line of h.err) err(rewrite(line));
+  pendingOut = keepStdout ? rewrite(pendingOut) : '';
+  await flushOut();
 }
 
 export async function flushOut(): Promise<void> {
+  if (held !== null) return;
   if (pendingOut.length === 0 || stdoutClosed) return;
   const s = pendingOut;
   pendingOut = '';
@@ -112,6 +144,10 @@ export function printJson(v: unknown): Promise<void> {
 
 /** Diagnostics: synchronous so nothing is lost if we exit right after. */
 export function err(text: string): void {
+  if (held !== null) {
+    held.err.push(text);
+    return;
+  }
   try {
     writeSync(2, `${text}\n`);
   } catch {

@@ -145,6 +145,10 @@ export async function runDoctor(store: ObjectStore, o: DoctorOptions = {}): Prom
     }
   }
 
+  // A local store keeps its temporary directory between writes (pruning it raced concurrent writers): the
+  // probe leaves nothing behind, so remove it when empty.
+  await (store as { tidy?: () => Promise<void> }).tidy?.();
+
   const failed = checks.filter((c) => c.status === 'fail');
   // A wrong behaviour (a check failing without a store error) outranks a store error: the store is unsafe
   // whatever else happens, while an error may be transient.

@@ -186,6 +186,11 @@ export class LocalObjectStore implements ObjectStore {
    * directories. Safe against a concurrent write into one of them: that write re-creates the directory
    * (`inDir`) when it vanished under it.
    */
+  /** Removes the temporary directory when it is empty (doctor's probe leaves nothing behind). Best effort. */
+  async tidy(): Promise<void> {
+    await rmdir(join(this.root, TMP)).catch(() => undefined);
+  }
+
   private async prune(dir: string): Promise<void> {
     for (let d = dir; d.length > this.root.length && d.startsWith(this.root); d = dirname(d)) {
       try {

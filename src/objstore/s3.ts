@@ -101,6 +101,13 @@ export class S3ObjectStore implements ObjectStore {
     const where = `${what} on ${this.location}`;
     if (name === 'NoSuchBucket') throw new ElacsymError('BUCKET_NOT_FOUND', `${where}: bucket ${this.bucket} does not exist`, { cause: e, details: { bucket: this.bucket } });
     if (DENIED.has(name) || status === 403) throw new ElacsymError('STORE_ACCESS_DENIED', `${where}: access denied (${name || status})`, { cause: e });
+    // No credentials anywhere in the SDK's chain: configuration, not an outage that a retry would cure.
+    if (name === 'CredentialsProviderError') {
+      throw new ElacsymError('STORE_ACCESS_DENIED', `${where}: no credentials (${s.message ?? name})`, {
+        cause: e,
+        hint: 'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or run where an instance role applies)',
+      });
+    }
     // Everything else that is not a client error in the request itself is the store being unavailable:
     // connection refused or reset, timeouts, throttling, 5xx (after the SDK's retries).
     if (name === 'BucketAlreadyExists') throw new ElacsymError('STORE_ACCESS_DENIED', `${where}: bucket ${this.bucket} belongs to another account`, { cause: e });

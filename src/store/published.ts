@@ -83,6 +83,12 @@ export interface PublishedNamespace {
 }
 
 export interface PublishOptions {
+  /**
+   * Commit only on top of this version (0: only when nothing is published yet): a writer working from a
+   * checked-out version (store/checkout.ts) must not commit over one committed after it. A newer latest
+   * version is BUSY with details.reason 'race' and nothing is committed.
+   */
+  expectBase?: number;
   /** Test hook: runs after the uploads, before the commit (to overlap two publishes deterministically). */
   hooks?: { beforeCommit?: () => Promise<void> };
   /** Versions superseded longer ago than this may lose their objects (default 15 minutes). */
@@ -112,6 +118,8 @@ export interface PublishReport {
 const DEFAULT_GC_GRACE_MS = 15 * 60 * 1000;
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+/** The SHA-256 (hex) a version records for its state database. */
+export const stateDigest = sha256;
 const md5 = (b: Uint8Array) => createHash('md5').update(b).digest('hex');
 /** S3's ETag of a single-part upload is the quoted MD5 of the bytes (radosgw and AWS alike). */
 const etagIsMd5 = (etag: string, hex: string) => etag.replace(/"/g, '').toLowerCase() === hex;
@@ -144,7 +152,8 @@ export function namespacePrefix(ns: string): string {
   return `${ns}/`;
 }
 
-function checkPayload(p: unknown, where: string): PublishedNamespace {
+/** A version's payload, checked (CORRUPT_MANIFEST, FORMAT_TOO_NEW/OLD otherwise); `where` names it in errors. */
+export function checkPublishedPayload(p: unknown, where: string): PublishedNamespace {
   const bad = (why: string) => new ElacsymError('CORRUPT_MANIFEST', `${where}: ${why}`, { details: { path: where } });
   if (typeof p !== 'object' || p === null) throw bad('no payload');
   const x = p as Partial<PublishedNamespace>;
@@ -224,7 +233,7 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
     const log = new CommitLog<PublishedNamespace>(store, prefix);
     // Another namespace published under this name is not replaced by accident (checked again at the commit).
     const checkOwner = (latest: ManifestRecord<PublishedNamespace>) => {
-      const src = checkPayload(latest.payload, log.manifestKey(latest.version)).source;
+      const src = checkPublishedPayload(latest.payload, log.manifestKey(latest.version)).source;
       const theirs = src?.namespace_id;
       // A version written before namespaces had an id is this namespace's only when it came from the very
       // same place (host and data directory); anything else would be replaced without a word.
@@ -236,7 +245,13 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
         });
       }
     };
+    const raced = (latest: ManifestRecord<PublishedNamespace> | null) =>
+      new ElacsymError('BUSY', `another writer committed version ${latest?.version} of ${name} to ${at(store, prefix)} while this command ran on version ${opts.expectBase}: nothing from this run was committed`, {
+        hint: 'run the command again: it starts from the latest version',
+        details: { reason: 'race', version: latest?.version ?? 0 },
+      });
     const before = await log.latest();
+    if (opts.expectBase !== undefined && (before?.version ?? 0) !== opts.expectBase) throw raced(before);
     if (before) checkOwner(before);
     /** What the latest version records for each segment file name (a repair must write exactly that). */
     const recorded = new Map((before?.payload.segments ?? []).map((g) => [`${prefix}segments/${g.name}`, g]));
@@ -347,6 +362,7 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
     let deleted = 0;
     for (let attempt = 0; attempt < 10 && record === undefined; attempt++) {
       const latest = await log.latest();
+      if (opts.expectBase !== undefined && (latest?.version ?? 0) !== opts.expectBase) throw raced(latest);
       if (latest) checkOwner(latest);
       // An overlapping publish that snapshotted later may have committed meanwhile: never roll it back.
       const why = skipOver(latest, digest);
@@ -436,7 +452,7 @@ async function collectGarbage(
     try {
       rec = await log.read(v);
       if (rec === null) continue;
-      p = checkPayload(rec.payload, log.manifestKey(v));
+      p = checkPublishedPayload(rec.payload, log.manifestKey(v));
     } catch (e) {
       // A superseded version that cannot be read matters only here: what it alone referenced cannot be
       // collected (a leak, not a reason to refuse the new version). It stays above the floor, so later
@@ -490,7 +506,7 @@ export async function openPublished(store: ObjectStore, bridge: SyncObjectStore,
     });
   }
   const where = at(store, log.manifestKey(record.version));
-  const p = checkPayload(record.payload, where);
+  const p = checkPublishedPayload(record.payload, where);
   // The state database, by its digest: fetched once, verified at every open (a damaged cache file is
   // fetched again, never read).
   const dir = join(cacheDir, 'state', p.state.sha256);

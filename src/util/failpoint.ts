@@ -44,6 +44,8 @@ export const FAILPOINTS = [
   'publish:after-segment',
   'publish:before-commit',
   'publish:after-commit',
+  'remote:before-commit',
+  'remote:after-commit',
   'restore:before-publish',
   'restore:after-old-renamed',
   'query:before-segment',

@@ -164,14 +164,14 @@ describe('a malformed S3 endpoint', () => {
 });
 
 describe('an object-store URL as the data directory', () => {
-  it('is refused with USAGE by every command but doctor and query, and any scheme but s3:// by all (it named a local directory "s3:" before)', async () => {
+  it('is refused with USAGE by the commands that work on local data directories only (drop, describe, backup), and any scheme but s3:// by all (it named a local directory "s3:" before)', async () => {
     const cwd = tmpDir();
     for (const args of [
-      ['-d', 's3://bucket/prefix', 'init', 'x', '--dim', '2'],
+      ['-d', 's3://bucket/prefix', 'drop', 'x', '--yes'],
       ['-d', 's3://bucket/prefix', 'describe', 'x'],
       ['-d', 'gs://bucket', 'query', 'x', '--text', 'a'],
       ['-d', 'gs://bucket', 'doctor'],
-      ['-d', 's3://bucket/prefix', 'compact', 'x'],
+      ['-d', 's3://bucket/prefix', 'backup', 'x', 'somewhere'],
     ]) {
       const r = await cli(args, { cwd });
       expect(r.code, r.stderr).toBe(2);

@@ -433,9 +433,9 @@ describe('a namespace published to object storage', () => {
     expect(errorCode(notS3.stderr)).toBe('USAGE');
     const exportMissing = await run(['-d', url, 'export', 'nope']);
     expect(exportMissing.code).toBe(3);
-    const imp = await run(['-d', url, 'import', 'docs', '-'], {});
-    expect(imp.code).toBe(2);
-    expect(imp.stderr).toContain('does not work on an object store yet');
+    const drop = await run(['-d', url, 'drop', 'docs', '--yes'], {});
+    expect(drop.code).toBe(2);
+    expect(drop.stderr).toContain('does not work on an object store yet');
     const listing = await run(['-d', url, 'query', 'docs', '--filter', '{"field":"n","op":"lt","value":3}', '--limit', '2']);
     expect(listing.code).toBe(2);
   });

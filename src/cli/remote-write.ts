@@ -1,0 +1,176 @@
+/**
+ * Writing commands on an s3:// data directory (`init`, `alter`, `import`, `patch`, `delete`, `compact`,
+ * `wal replay`) and the local-only reads that need the whole namespace (`health`, `wal inspect`): the
+ * command runs unchanged on a private working copy of the namespace's latest version (store/checkout.ts),
+ * then a writing command's result is committed as the next version, only on top of the version it started
+ * from. Its output (stdout and stderr) is held until then: what it prints has been committed.
+ *
+ * Cache: `<ELACSYM_CACHE_DIR>/work/<pid>-<n>/` (the working copy, removed at the end, swept after a kill)
+ * and `<ELACSYM_CACHE_DIR>/segment-files/` (segment files shared by this machine's writers).
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { ElacsymError, isElacsymError } from '../errors.js';
+import { CommitLog } from '../objstore/commit.js';
+import { checkoutNamespace, settlePool, stateUnchanged, sweepWorkingCopies } from '../store/checkout.js';
+import type { ManifestRecord } from '../objstore/commit.js';
+import { publishNamespace, type PublishedNamespace, type PublishReport } from '../store/published.js';
+import { discardOutput, err, type GlobalOptions, holdOutput, releaseOutput } from './output.js';
+import { failpoint, failpointPause } from '../util/failpoint.js';
+import { cacheDir, openRemoteStore } from './remote.js';
+
+/** Commands that change a namespace on an object store (committed), and those that only read a working copy. */
+export const REMOTE_WRITES = new Set(['init', 'alter', 'import', 'patch', 'delete', 'compact', 'wal replay']);
+export const REMOTE_WORKING_READS = new Set(['health', 'wal inspect']);
+
+const GC_GRACE_ENV = 'ELACSYM_GC_GRACE';
+
+/** Garbage collection's grace period for writers, in seconds (ELACSYM_GC_GRACE; default: publish's 900). */
+function gcGraceMs(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const v = env[GC_GRACE_ENV];
+  if (v === undefined || v === '') return undefined;
+  if (!/^\d+$/.test(v)) throw new ElacsymError('USAGE', `${GC_GRACE_ENV}=${v} is not a number of seconds`, { hint: 'set it to a whole number of seconds, e.g. 900' });
+  return Number(v) * 1000;
+}
+
+/**
+ * Runs `run` (the command's own action) on a working copy of namespace `g.namespace` of the s3:// data
+ * directory `g.dataDir`, and commits what it wrote (see the module comment). The exit status is the
+ * command's; a failed commit is the commit's error (BUSY with reason 'race' when another writer committed
+ * first), and then nothing the command printed on stdout is printed.
+ */
+export async function withRemoteWorkingCopy(
+  g: GlobalOptions,
+  o: Record<string, unknown>,
+  run: (g: GlobalOptions) => Promise<number | void>,
+  opts: { rerunnable: boolean },
+): Promise<number> {
+  const url = g.dataDir;
+  const name = g.namespace;
+  const command = g.command ?? '';
+  if (!name) {
+    throw new ElacsymError('USAGE', `\`${command}\` on an object store needs a namespace`, { hint: `name one: \`elacsym ${command} <namespace>\`` });
+  }
+  const grace = gcGraceMs();
+  const { opened } = await openRemoteStore(url, o);
+  const root = cacheDir();
+  const workParent = join(root, 'work');
+  const pool = join(root, 'segment-files');
+  sweepWorkingCopies(workParent);
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const work = join(workParent, `${process.pid}-${randomBytes(4).toString('hex')}`);
+      // What the command prints names its working copy: the user named the URL.
+      const rewrite = (t: string) => t.split(work).join(url.replace(/\/$/, ''));
+      try {
+        return await once(work, rewrite);
+      } catch (e) {
+        // Another writer committed first: a command whose input can be read again runs again on the new
+        // version (its output from this attempt is dropped); one reading standard input cannot.
+        if (!(isElacsymError(e, 'BUSY') && e.details.reason === 'race' && opts.rerunnable && attempt < MAX_ATTEMPTS)) {
+          // Nothing was committed: what the command printed is dropped (its summaries and acknowledgements
+          // would claim what did not happen), and the error says that nothing was committed.
+          discardOutput();
+          throw e;
+        }
+        discardOutput();
+        if (!g.quiet) err(g.json ? JSON.stringify({ event: 'retry', reason: 'race', version: e.details.version, attempt: attempt + 1 }) : `${name}: version ${String(e.details.version)} was committed by another writer meanwhile; running again on it (attempt ${attempt + 1} of ${MAX_ATTEMPTS})`);
+      } finally {
+        discardOutput();
+        rmSync(work, { recursive: true, force: true });
+      }
+    }
+  } finally {
+    await opened.close();
+  }
+
+  async function once(work: string, rewrite: (t: string) => string): Promise<number> {
+    const checkout = await checkoutNamespace(opened.store, name!, work, pool);
+    if (command === 'init' && checkout.base !== null) {
+      throw new ElacsymError('NAMESPACE_EXISTS', `namespace ${name} already exists in ${url} (version ${checkout.base.version})`, { hint: 'pick another name', details: { namespace: name } });
+    }
+    if (command !== 'init' && checkout.base === null) {
+      throw new ElacsymError('NAMESPACE_NOT_FOUND', `namespace ${name} does not exist in ${url}`, {
+        hint: `create it: \`elacsym init ${name} ...\`, or list what is there: \`elacsym namespaces\``,
+        details: { namespace: name },
+      });
+    }
+    holdOutput();
+    let code = 0;
+    let failure: unknown = null;
+    try {
+      const c = await run({ ...g, dataDir: work });
+      code = typeof c === 'number' ? c : 0;
+    } catch (e) {
+      failure = e;
+    }
+    let report: PublishReport | null = null;
+    // What the command made durable locally is committed even when it then failed (an import that stopped
+    // at a bad line keeps the batches before it, as on a local data directory).
+    if (REMOTE_WRITES.has(command)) {
+      const nsDir = join(work, name!);
+      if (stateUnchanged(checkout, name!)) report = unchangedReport(url, name!, checkout.base!);
+      else {
+        await pauseBeforeCommit();
+        // A failed commit throws: the held output is dropped by the caller (nothing was committed).
+        report = await publishNamespace(nsDir, name!, opened.store, { expectBase: checkout.base?.version ?? 0, gcGraceMs: grace });
+        failpoint('remote:after-commit');
+        const committed = await new CommitLog<PublishedNamespace>(opened.store, `${name}/`).read(report.version);
+        if (committed) settlePool(nsDir, committed.payload, pool);
+      }
+    }
+    if (report && !g.quiet) {
+      if (g.json) err(JSON.stringify({ event: 'published', ...report }));
+      else if (report.skipped) err(`nothing changed: ${name} stays at version ${report.version} in ${report.location}`);
+      else err(`committed ${name} as version ${report.version} to ${report.location} (${report.objects_uploaded} objects uploaded, ${(report.bytes_uploaded / 1e6).toFixed(1)} MB${report.objects_deleted ? `, ${report.objects_deleted} collected` : ''})`);
+    }
+    await releaseOutput(true, rewrite);
+    if (failure !== null) throw renamed(failure, rewrite);
+    return code;
+  }
+}
+
+/** Attempts of a command that keeps losing commit races to other writers. */
+const MAX_ATTEMPTS = 5;
+
+/** The report of a command that changed nothing: no commit, the version it read stays the latest. */
+function unchangedReport(url: string, name: string, base: ManifestRecord<PublishedNamespace>): PublishReport {
+  return {
+    namespace: name,
+    location: `${url.replace(/\/$/, '')}/${name}/`,
+    version: base.version,
+    epoch: base.epoch,
+    segments: base.payload.segments.filter((g) => g.name.endsWith('.idx')).length,
+    journal_entries: base.payload.journal_entries,
+    objects_uploaded: 0,
+    bytes_uploaded: 0,
+    objects_present: 0,
+    objects_deleted: 0,
+    objects_repaired: 0,
+    skipped: 'unchanged',
+  };
+}
+
+/** The command's error with its working copy's path made the URL (message, hint, details.path). */
+function renamed(e: unknown, rewrite: (t: string) => string): unknown {
+  if (!(e instanceof ElacsymError)) return e;
+  const details = { ...e.details };
+  if (typeof details.path === 'string') details.path = rewrite(details.path);
+  return new ElacsymError(e.code, rewrite(e.message), { hint: rewrite(e.hint), cause: e.cause, details });
+}
+
+/**
+ * Crash point `remote:before-commit`; armed with `=pause`, the process waits there until SIGUSR2 (tests
+ * let another writer commit first, then resume this one: a commit race without timing).
+ */
+async function pauseBeforeCommit(): Promise<void> {
+  const ac = new AbortController();
+  const resume = () => ac.abort();
+  process.on('SIGUSR2', resume);
+  try {
+    await failpointPause('remote:before-commit', ac.signal);
+  } finally {
+    process.off('SIGUSR2', resume);
+  }
+}

@@ -1,0 +1,275 @@
+/**
+ * The writing commands on `-d s3://...` (init, import, patch, delete, compact, wal replay, alter) through the
+ * real binary against the real S3-compatible server (radosgw): the same commands leave a namespace on the
+ * store exactly as they leave a local one; two writers racing commit both (the loser runs again on the
+ * winner's version) or, reading standard input, commit nothing and say so (BUSY, exit 75) with nothing
+ * printed as done; a writer killed before its commit leaves the previous version, one killed after it the
+ * new one; a store that goes away at the commit is STORE_UNAVAILABLE with nothing acknowledged; imports of
+ * two halves by two concurrent processes equal one import of the whole.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, cleanupTmp, cli, errorCode, tmpDir, writeNdjson } from '../../helpers/cli.js';
+import { freshS3Store, type S3Env } from '../../helpers/s3.js';
+import type { S3ObjectStore } from '../../../src/objstore/s3.js';
+
+afterAll(cleanupTmp);
+
+const doc = (i: number) => ({
+  id: i,
+  vector: [Math.sin(i), Math.cos(i * 0.7), (i % 13) / 13, 1 + (i % 5)],
+  attributes: { title: `document ${i} ${['red apple', 'green pear', 'blue plum', 'yellow lemon'][i % 4]}`, n: i, tag: ['a', 'b', 'c'][i % 3] },
+});
+const docs = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => doc(from + k));
+
+const REQUESTS = [
+  { vector: [0.3, 0.9, 0.2, 2], top_k: 7 },
+  { full_text: { query: 'plum' }, top_k: 5 },
+  { vector: [1, 0, 0.5, 1], full_text: { query: 'green pear' }, top_k: 6 },
+  { vector: [0.1, 0.2, 0.3, 3], filter: { field: 'tag', op: 'eq', value: 'b' }, top_k: 8 },
+  { filter: { field: 'n', op: 'lt', value: 40 }, top_k: 50 },
+];
+
+const answers = (stdout: string) =>
+  stdout
+    .trim()
+    .split('\n')
+    .map((l) => {
+      const r = JSON.parse(l) as Record<string, unknown>;
+      delete r.took_ms;
+      return r;
+    });
+/** The ids of exported documents, in order. */
+const ids = (stdout: string) =>
+  stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => (JSON.parse(l) as { id: number }).id)
+    .sort((a, b) => a - b);
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => from + k);
+/** Exported documents by id (the order of segments differs with the order of commits). */
+const byId = (stdout: string) =>
+  stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .sort((a, b) => (JSON.parse(a) as { id: number }).id - (JSON.parse(b) as { id: number }).id);
+
+/** Starts the binary with stdin piped; `paused` resolves once it announces a paused fail point on stderr. */
+function start(args: string[], env: Record<string, string>, input?: string) {
+  const base: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ELACSYM_') && v !== undefined) base[k] = v;
+  const c = spawn(process.execPath, [BIN, ...args], { env: { ...base, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  c.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+  let onErr: () => void = () => undefined;
+  c.stderr.on('data', (b: Buffer) => {
+    stderr += b.toString();
+    onErr();
+  });
+  const paused = new Promise<void>((resolve) => {
+    onErr = () => {
+      if (stderr.includes('"paused":true')) resolve();
+    };
+  });
+  const done = new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+    c.on('close', (code, signal) => resolve({ code: code ?? (signal === 'SIGKILL' ? 137 : 1), stdout, stderr })),
+  );
+  c.stdin.on('error', () => undefined);
+  c.stdin.end(input ?? '');
+  return { c, paused, done };
+}
+
+describe('writing commands on an s3:// data directory', () => {
+  let env: S3Env;
+  let store: S3ObjectStore;
+  let root: string;
+  let cache: string;
+  let batch: string;
+  let run: (args: string[], extra?: Record<string, string>) => ReturnType<typeof cli>;
+  let bucketUrl: string;
+
+  beforeAll(async () => {
+    const s = await freshS3Store('rw');
+    env = s.env;
+    store = s.store;
+    bucketUrl = `s3://${s.bucket}`;
+    root = tmpDir();
+    cache = join(root, 'cache');
+    batch = join(root, 'requests.ndjson');
+    writeFileSync(batch, REQUESTS.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    run = (args, extra = {}) => cli(args, { env: { ...env, ELACSYM_CACHE_DIR: cache, ...extra } });
+  }, 300_000);
+
+  const file = (name: string, rows: unknown[]) => {
+    const f = join(root, name);
+    writeNdjson(f, rows);
+    return f;
+  };
+  const ok = async (args: string[], extra: Record<string, string> = {}) => {
+    const r = await run(args, extra);
+    expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+    return r;
+  };
+  const versions = async (prefix: string) => (await store.list(`${prefix}manifest/`)).length;
+
+  it('init, import, patch, delete, wal replay, alter and compact leave the namespace as they leave a local one', async () => {
+    const d = join(root, 'local');
+    const url = `${bucketUrl}/same`;
+    const a = file('a.ndjson', docs(0, 120));
+    const b = file('b.ndjson', docs(100, 200));
+    const p = file('p.ndjson', [{ id: 3, attributes: { title: 'document 3 patched plum' } }]);
+    const steps = [
+      ['init', 'docs', '--dim', '4', '--full-text', 'title'],
+      ['import', 'docs', a, '--segment-docs', '50'],
+      ['import', 'docs', b, '--no-flush'],
+      ['patch', 'docs', p],
+      ['delete', 'docs', '--ids', '7,9,150'],
+      ['wal', 'replay', 'docs'],
+      ['delete', 'docs', '--filter', '{"field":"n","op":"gte","value":190}'],
+      ['alter', 'docs', 'tag', '--full-text', 'true'],
+      ['compact', 'docs'],
+    ];
+    let commits = 0;
+    for (const s of steps) {
+      const l = await ok(['-d', d, ...s]);
+      const r = await ok(['-d', url, ...s]);
+      if (/committed docs as version/.test(r.stderr)) commits++;
+      expect(r.stdout, s.join(' ')).toBe(l.stdout);
+      // what it printed names the URL, never the working copy it ran on
+      expect(r.stderr, s.join(' ')).not.toContain(cache);
+      expect(r.stderr, s.join(' ')).toMatch(/committed docs as version \d+|nothing changed/);
+      const ex = await ok(['-d', url, 'export', 'docs']);
+      expect(ex.stdout, s.join(' ')).toBe((await ok(['-d', d, 'export', 'docs'])).stdout);
+    }
+    const local = answers((await ok(['-d', d, 'query', 'docs', '--batch', batch])).stdout);
+    expect(local[1]!.results).not.toEqual([]);
+    expect(answers((await ok(['-d', url, 'query', 'docs', '--batch', batch])).stdout)).toEqual(local);
+    // one version per command that changed something (wal replay found the journal flushed by patch)
+    expect(commits).toBeGreaterThanOrEqual(steps.length - 1);
+    expect(await versions('same/docs/')).toBe(commits);
+    // a command that changes nothing commits nothing
+    const again = await ok(['-d', url, 'compact', 'docs']);
+    expect(again.stderr).toContain('nothing changed');
+    expect(await versions('same/docs/')).toBe(commits);
+    // the reading commands that need the whole namespace work on it too
+    const h = await ok(['-d', url, '--json', 'health', 'docs', '--deep']);
+    expect(JSON.parse(h.stdout).status ?? JSON.parse(h.stdout)[0]?.status).toBeDefined();
+    await ok(['-d', url, 'wal', 'inspect', 'docs']);
+    // init of an existing namespace and writes to a missing one say what they are
+    const dup = await run(['-d', url, 'init', 'docs', '--dim', '4']);
+    expect([dup.code, errorCode(dup.stderr)]).toEqual([4, 'NAMESPACE_EXISTS']);
+    const missing = await run(['-d', url, 'import', 'nope', a]);
+    expect([missing.code, errorCode(missing.stderr)]).toEqual([3, 'NAMESPACE_NOT_FOUND']);
+    // no working copy is left behind
+    expect(readdirSync(join(cache, 'work'))).toEqual([]);
+  }, 300_000);
+
+  it('two writers racing: the one that loses the commit runs again on the winner\'s version, and both changes are there', async () => {
+    const url = `${bucketUrl}/race`;
+    await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
+    const a = start(['-d', url, '--json', 'import', 'docs', file('ra.ndjson', docs(0, 60))], { ...env, ELACSYM_CACHE_DIR: cache, ELACSYM_FAILPOINTS: 'remote:before-commit=pause' });
+    await a.paused; // A has imported into its working copy of version 1 and waits before committing
+    await ok(['-d', url, 'import', 'docs', file('rb.ndjson', docs(60, 100))]);
+    a.c.kill('SIGUSR2');
+    const ra = await a.done;
+    expect(ra.code, ra.stderr).toBe(0);
+    expect(ra.stderr).toContain('"event":"retry"');
+    expect(ra.stderr).toMatch(/"event":"published".*"version":3/);
+    // the import's summary printed once: the attempt that lost printed nothing
+    expect(ra.stdout.trim().split('\n')).toHaveLength(1);
+    const ex = await ok(['-d', url, 'export', 'docs']);
+    expect(ids(ex.stdout)).toEqual(range(0, 100));
+  }, 300_000);
+
+  it('a writer reading standard input that loses the race commits nothing and says so (BUSY, exit 75, no summary)', async () => {
+    const url = `${bucketUrl}/stdin`;
+    await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
+    const input = docs(0, 30).map((x) => JSON.stringify(x)).join('\n') + '\n';
+    const a = start(['-d', url, '--json', 'import', 'docs', '-'], { ...env, ELACSYM_CACHE_DIR: cache, ELACSYM_FAILPOINTS: 'remote:before-commit=pause' }, input);
+    await a.paused;
+    await ok(['-d', url, 'import', 'docs', file('sb.ndjson', docs(30, 40))]);
+    a.c.kill('SIGUSR2');
+    const ra = await a.done;
+    expect(ra.code).toBe(75);
+    expect(errorCode(ra.stderr)).toBe('BUSY');
+    expect(ra.stderr).toContain('nothing from this run was committed');
+    expect(ra.stdout).toBe('');
+    // no acknowledgement of the batches it had read: they were never committed
+    expect(ra.stderr).not.toContain('"event":"committed"');
+    const ex = await ok(['-d', url, 'export', 'docs']);
+    expect(ids(ex.stdout)).toEqual(range(30, 40));
+  }, 300_000);
+
+  it('killed before its commit the store stays at the previous version; killed after it the new version is whole; the dead working copies are swept', async () => {
+    const url = `${bucketUrl}/kill`;
+    await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
+    await ok(['-d', url, 'import', 'docs', file('k0.ndjson', docs(0, 20))]);
+    const before = (await ok(['-d', url, 'export', 'docs'])).stdout;
+    const k1 = await run(['-d', url, 'import', 'docs', file('k1.ndjson', docs(20, 40))], { ELACSYM_FAILPOINTS: 'remote:before-commit' });
+    expect(k1.code).toBe(137);
+    expect(k1.stdout).toBe('');
+    expect((await ok(['-d', url, 'export', 'docs'])).stdout).toBe(before);
+    expect(await versions('kill/docs/')).toBe(2);
+    const k2 = await run(['-d', url, 'import', 'docs', file('k2.ndjson', docs(40, 60))], { ELACSYM_FAILPOINTS: 'remote:after-commit' });
+    expect(k2.code).toBe(137);
+    expect(await versions('kill/docs/')).toBe(3);
+    expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual([...range(0, 20), ...range(40, 60)]);
+    // the killed run left its working copy (the one killed before was swept by the next writer's start)
+    expect(readdirSync(join(cache, 'work')).length).toBe(1);
+    await ok(['-d', url, 'import', 'docs', file('k1.ndjson', docs(20, 40))]);
+    expect(readdirSync(join(cache, 'work'))).toEqual([]);
+    expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual(range(0, 60));
+  }, 300_000);
+
+  it('a store that goes away at the commit: STORE_UNAVAILABLE (exit 75), nothing printed as done, nothing committed; run again, it commits', async () => {
+    const url = `${bucketUrl}/outage`;
+    await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
+    const target = new URL(env.ELACSYM_S3_ENDPOINT);
+    const sockets = new Set<Socket>();
+    const proxy = createServer((c) => {
+      const up = connect(Number(target.port), target.hostname);
+      sockets.add(c).add(up);
+      c.pipe(up).pipe(c);
+      const drop = () => (c.destroy(), up.destroy());
+      c.on('error', drop).on('close', drop);
+      up.on('error', drop).on('close', drop);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const f = file('o.ndjson', docs(0, 25));
+    const a = start(['-d', url, '--json', 'import', 'docs', f], { ...env, ELACSYM_S3_ENDPOINT: endpoint, ELACSYM_CACHE_DIR: cache, ELACSYM_FAILPOINTS: 'remote:before-commit=pause' });
+    await a.paused;
+    await new Promise<void>((r) => {
+      proxy.close(() => r());
+      for (const k of sockets) k.destroy();
+    });
+    a.c.kill('SIGUSR2');
+    const ra = await a.done;
+    expect(ra.code, ra.stderr).toBe(75);
+    expect(errorCode(ra.stderr)).toBe('STORE_UNAVAILABLE');
+    expect(ra.stdout).toBe('');
+    expect(ra.stderr).not.toContain('"event":"published"');
+    expect((await ok(['-d', url, 'export', 'docs'])).stdout).toBe('');
+    await ok(['-d', url, 'import', 'docs', f]);
+    expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual(range(0, 25));
+  }, 300_000);
+
+  it('an import split between two concurrent processes equals one import of the whole', async () => {
+    const whole = `${bucketUrl}/whole`;
+    const split = `${bucketUrl}/split`;
+    for (const u of [whole, split]) await ok(['-d', u, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
+    await ok(['-d', whole, 'import', 'docs', file('w.ndjson', docs(0, 300))]);
+    const halves = [file('h1.ndjson', docs(0, 150)), file('h2.ndjson', docs(150, 300))];
+    const runs = await Promise.all(halves.map((h) => run(['-d', split, 'import', 'docs', h])));
+    for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    expect(byId((await ok(['-d', split, 'export', 'docs'])).stdout)).toEqual(byId((await ok(['-d', whole, 'export', 'docs'])).stdout));
+    const want = answers((await ok(['-d', whole, 'query', 'docs', '--batch', batch])).stdout);
+    expect(answers((await ok(['-d', split, 'query', 'docs', '--batch', batch])).stdout)).toEqual(want);
+  }, 300_000);
+});
