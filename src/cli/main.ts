@@ -47,7 +47,7 @@ const ON_OBJECT_STORE = new Set(['doctor', 'completion', 'query', 'serve', 'expo
  * Commands that run on a working copy of a namespace on an object store (cli/remote-write.ts): the writing
  * ones commit their result as the namespace's next version.
  */
-const ON_WORKING_COPY = new Set(['init', 'alter', 'import', 'patch', 'delete', 'compact', 'wal replay', 'health', 'wal inspect']);
+const ON_WORKING_COPY = new Set(['init', 'alter', 'import', 'patch', 'delete', 'compact', 'wal replay', 'health', 'wal inspect', 'describe']);
 
 /** Whether a command's input can be read again (no standard input among its arguments and options). */
 function readsNoStdin(args: unknown[], opts: Record<string, unknown>, g: GlobalOptions): boolean {
@@ -143,6 +143,7 @@ export function buildProgram(): Command {
     .alias('info')
     .description('show a namespace: schema and analyzers, vector settings, counts, segments, disk, index coverage')
     .argument('<namespace>')
+    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
     .addHelpText('after', examples(['elacsym describe docs', 'elacsym describe docs --json | jq .counts']) + seeMan('elacsym-describe'))
     .action(run(() => import('./commands/describe.js')));
 

@@ -1,6 +1,6 @@
 /**
  * Writing commands on an s3:// data directory (`init`, `alter`, `import`, `patch`, `delete`, `compact`,
- * `wal replay`) and the local-only reads that need the whole namespace (`health`, `wal inspect`): the
+ * `wal replay`) and the reads that need a whole local namespace (`health`, `wal inspect`, `describe`): the
  * command runs unchanged on a private working copy of the namespace's latest version (store/checkout.ts),
  * then a writing command's result is committed as the next version, only on top of the version it started
  * from. Its output (stdout and stderr) is held until then: what it prints has been committed.
@@ -22,7 +22,7 @@ import { cacheDir, openRemoteStore } from './remote.js';
 
 /** Commands that change a namespace on an object store (committed), and those that only read a working copy. */
 export const REMOTE_WRITES = new Set(['init', 'alter', 'import', 'patch', 'delete', 'compact', 'wal replay']);
-export const REMOTE_WORKING_READS = new Set(['health', 'wal inspect']);
+export const REMOTE_WORKING_READS = new Set(['health', 'wal inspect', 'describe']);
 
 const GC_GRACE_ENV = 'ELACSYM_GC_GRACE';
 

@@ -164,11 +164,11 @@ describe('a malformed S3 endpoint', () => {
 });
 
 describe('an object-store URL as the data directory', () => {
-  it('is refused with USAGE by the commands that work on local data directories only (drop, describe, backup), and any scheme but s3:// by all (it named a local directory "s3:" before)', async () => {
+  it('is refused with USAGE by the commands that work on local data directories only (drop, restore, backup), and any scheme but s3:// by all (it named a local directory "s3:" before)', async () => {
     const cwd = tmpDir();
     for (const args of [
       ['-d', 's3://bucket/prefix', 'drop', 'x', '--yes'],
-      ['-d', 's3://bucket/prefix', 'describe', 'x'],
+      ['-d', 's3://bucket/prefix', 'restore', 'somewhere', 'x'],
       ['-d', 'gs://bucket', 'query', 'x', '--text', 'a'],
       ['-d', 'gs://bucket', 'doctor'],
       ['-d', 's3://bucket/prefix', 'backup', 'x', 'somewhere'],
@@ -177,7 +177,7 @@ describe('an object-store URL as the data directory', () => {
       expect(r.code, r.stderr).toBe(2);
       expect(errorCode(r.stderr)).toBe('USAGE');
     }
-    const env = await cli(['describe', 'x'], { cwd, env: { ELACSYM_DATA_DIR: 's3://bucket/prefix' } });
+    const env = await cli(['drop', 'x', '--yes'], { cwd, env: { ELACSYM_DATA_DIR: 's3://bucket/prefix' } });
     expect(env.code).toBe(2);
     expect(readdirSync(cwd)).toEqual([]); // nothing written locally
   });

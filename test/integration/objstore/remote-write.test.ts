@@ -161,6 +161,9 @@ describe('writing commands on an s3:// data directory', () => {
     const h = await ok(['-d', url, '--json', 'health', 'docs', '--deep']);
     expect(JSON.parse(h.stdout).status ?? JSON.parse(h.stdout)[0]?.status).toBeDefined();
     await ok(['-d', url, 'wal', 'inspect', 'docs']);
+    const desc = await ok(['-d', url, '--json', 'describe', 'docs']);
+    expect(desc.stdout).not.toContain(cache);
+    expect(JSON.parse(desc.stdout)).toMatchObject({ namespace: 'docs' });
     // init of an existing namespace and writes to a missing one say what they are
     const dup = await run(['-d', url, 'init', 'docs', '--dim', '4']);
     expect([dup.code, errorCode(dup.stderr)]).toEqual([4, 'NAMESPACE_EXISTS']);
