@@ -9,6 +9,8 @@ import { namespaceDir } from '../../store/data-dir.js';
 import { type ListPage, listDocuments, parseSort } from '../../store/list.js';
 import { Snapshot } from '../../store/snapshot.js';
 import { intOpt, jsonArg } from '../args.js';
+import { isObjectStoreUrl } from '../../objstore/object-store.js';
+import type { RemoteNamespace } from '../remote.js';
 import { loadConfig } from '../config.js';
 import { err, isTTY, outLine, printJson, type GlobalOptions } from '../output.js';
 
@@ -20,9 +22,12 @@ export default async function queryList(name: string, o: Record<string, unknown>
   }
   if (g.explicit.has('topK') && o.limit !== undefined) throw new ElacsymError('USAGE', '--top-k and --limit are the same thing when listing; pass one');
   if (o.after !== undefined && o.offset !== undefined) throw new ElacsymError('USAGE', '--after and --offset are exclusive');
-  const dir = namespaceDir(g.dataDir, name);
   const limit = o.limit !== undefined ? intOpt(o.limit, '--limit', 1) : intOpt(o.topK ?? '10', '--top-k', 1);
-  const snap = Snapshot.open(dir);
+  // An s3:// data directory: the latest published version, its segments read by range through the cache.
+  let remote: RemoteNamespace | null = null;
+  let snap: Snapshot;
+  if (isObjectStoreUrl(g.dataDir)) ({ remote, snap } = await (await import('../remote.js')).openRemoteSnapshot(g.dataDir, name, o, {}));
+  else snap = Snapshot.open(namespaceDir(g.dataDir, name));
   let page: ListPage;
   try {
     page = listDocuments(snap, {
@@ -36,6 +41,7 @@ export default async function queryList(name: string, o: Record<string, unknown>
     });
   } finally {
     snap.close();
+    await remote?.closeAll();
   }
   // --format, then --json, then the configured [output] format (ELACSYM_OUTPUT_FORMAT), then by terminal.
   const configured = (await loadConfig(g.dataDir))['output.format'].value as string | null;

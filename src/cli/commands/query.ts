@@ -138,7 +138,7 @@ function run(ctx: QueryContext, schema: Schema, json: unknown, where: string): Q
 
 export default async function query([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
   if (LISTING_FLAGS.some((k) => o[k] !== undefined)) {
-    if (isObjectStoreUrl(g.dataDir)) throw new ElacsymError('USAGE', 'filter-only listings (--sort, --limit, --offset, --after) do not work on an s3:// data directory yet', { hint: 'query with --filter and --top-k, or list from the local data directory' });
+    checkS3EndpointUse(o, g.dataDir);
     return (await import('./query-list.js')).default(name!, o, g);
   }
   // An s3:// data directory has no local namespace directory: the published namespace is opened below.
