@@ -17,7 +17,7 @@ import { checkoutNamespace, settlePool, stateUnchanged, sweepWorkingCopies } fro
 import type { ManifestRecord } from '../objstore/commit.js';
 import { publishNamespace, type PublishedNamespace, type PublishReport } from '../store/published.js';
 import { discardOutput, err, type GlobalOptions, holdOutput, releaseOutput } from './output.js';
-import { failpoint, failpointPause } from '../util/failpoint.js';
+import { failpoint } from '../util/failpoint.js';
 import { cacheDir, openRemoteStore } from './remote.js';
 
 /** Commands that change a namespace on an object store (committed), and those that only read a working copy. */
@@ -112,9 +112,9 @@ export async function withRemoteWorkingCopy(
       const nsDir = join(work, name!);
       if (stateUnchanged(checkout, name!)) report = unchangedReport(url, name!, checkout.base!);
       else {
-        await pauseBeforeCommit();
+        failpoint('remote:before-commit');
         // A failed commit throws: the held output is dropped by the caller (nothing was committed).
-        report = await publishNamespace(nsDir, name!, opened.store, { expectBase: checkout.base?.version ?? 0, gcGraceMs: grace });
+        report = await resumable((resume) => publishNamespace(nsDir, name!, opened.store, { expectBase: checkout.base?.version ?? 0, gcGraceMs: grace, resume }));
         failpoint('remote:after-commit');
         const committed = await new CommitLog<PublishedNamespace>(opened.store, `${name}/`).read(report.version);
         if (committed) settlePool(nsDir, committed.payload, pool);
@@ -161,15 +161,16 @@ function renamed(e: unknown, rewrite: (t: string) => string): unknown {
 }
 
 /**
- * Crash point `remote:before-commit`; armed with `=pause`, the process waits there until SIGUSR2 (tests
- * let another writer commit first, then resume this one: a commit race without timing).
+ * Runs `fn` with a signal that SIGUSR2 aborts: it ends a pause at a fail point armed with `=pause` inside
+ * (`publish:before-commit`: tests let another writer commit after this one's uploads, then resume it; a
+ * commit race without timing).
  */
-async function pauseBeforeCommit(): Promise<void> {
+async function resumable<T>(fn: (resume: AbortSignal) => Promise<T>): Promise<T> {
   const ac = new AbortController();
   const resume = () => ac.abort();
   process.on('SIGUSR2', resume);
   try {
-    await failpointPause('remote:before-commit', ac.signal);
+    return await fn(ac.signal);
   } finally {
     process.off('SIGUSR2', resume);
   }

@@ -49,7 +49,7 @@ import { checkNamespace } from './health.js';
 import { pidAlive } from './data-dir.js';
 import { isEnvError, toEnvError } from '../util/env-error.js';
 import { crc32 } from '../util/crc32.js';
-import { failpoint } from '../util/failpoint.js';
+import { failpoint, failpointPause } from '../util/failpoint.js';
 import { CommitLog, type ManifestRecord } from '../objstore/commit.js';
 import type { ObjectStore } from '../objstore/object-store.js';
 import type { RangeCache } from '../objstore/range-cache.js';
@@ -89,6 +89,8 @@ export interface PublishOptions {
    * version is BUSY with details.reason 'race' and nothing is committed.
    */
   expectBase?: number;
+  /** Ends a pause at the fail point `publish:before-commit=pause` (tests: a race after the uploads). */
+  resume?: AbortSignal;
   /** Test hook: runs after the uploads, before the commit (to overlap two publishes deterministically). */
   hooks?: { beforeCommit?: () => Promise<void> };
   /** Versions superseded longer ago than this may lose their objects (default 15 minutes). */
@@ -326,8 +328,20 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
       } else {
         uploaded++;
         uploadedBytes += bytes.length;
+        if (key.startsWith(`${prefix}segments/`)) createdSegments.push(key);
       }
       opts.onObject?.({ key, bytes: bytes.length, uploaded: created });
+    };
+    /**
+     * Segment objects this publish created. A writer from a working copy (expectBase) that loses the race
+     * deletes them: their names are its own (store/checkout.ts), so no version references them or ever
+     * will, and a lost race must not leak them. State objects are never deleted so: content-addressed, the
+     * same one may be another writer's. A publish without expectBase keeps its uploads for the next one.
+     */
+    const createdSegments: string[] = [];
+    const lostRace = async (latest: ManifestRecord<PublishedNamespace> | null): Promise<never> => {
+      if (createdSegments.length > 0) await store.delete(createdSegments).catch(() => undefined);
+      throw raced(latest);
     };
     // 2. Segment files first: a version is committed only once everything it names is in the store.
     const segments: PublishedNamespace['segments'] = [];
@@ -346,7 +360,7 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
     const stateKey = `${prefix}state/${digest}.db`;
     const stateMd5 = md5(state);
     await put(stateKey, state, (etag) => etagIsMd5(etag, stateMd5));
-    failpoint('publish:before-commit');
+    await failpointPause('publish:before-commit', opts.resume);
     await opts.hooks?.beforeCommit?.();
     // 4. Commit with the next epoch (a publisher replaces the previous one), retrying lost races.
     const payload: Omit<PublishedNamespace, 'gc_floor'> = {
@@ -362,7 +376,7 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
     let deleted = 0;
     for (let attempt = 0; attempt < 10 && record === undefined; attempt++) {
       const latest = await log.latest();
-      if (opts.expectBase !== undefined && (latest?.version ?? 0) !== opts.expectBase) throw raced(latest);
+      if (opts.expectBase !== undefined && (latest?.version ?? 0) !== opts.expectBase) await lostRace(latest);
       if (latest) checkOwner(latest);
       // An overlapping publish that snapshotted later may have committed meanwhile: never roll it back.
       const why = skipOver(latest, digest);

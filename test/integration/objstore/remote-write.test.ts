@@ -15,6 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, cleanupTmp, cli, errorCode, tmpDir, writeNdjson } from '../../helpers/cli.js';
 import { freshS3Store, type S3Env } from '../../helpers/s3.js';
 import type { S3ObjectStore } from '../../../src/objstore/s3.js';
+import { CommitLog } from '../../../src/objstore/commit.js';
+import type { PublishedNamespace } from '../../../src/store/published.js';
 
 afterAll(cleanupTmp);
 
@@ -117,6 +119,14 @@ describe('writing commands on an s3:// data directory', () => {
     return r;
   };
   const versions = async (prefix: string) => (await store.list(`${prefix}manifest/`)).length;
+  /** Segment objects under a namespace that no version references (what a lost race must not leave). */
+  const orphans = async (prefix: string) => {
+    const log = new CommitLog<PublishedNamespace>(store, prefix);
+    const referenced = new Set<string>();
+    const latest = await log.latest();
+    for (let v = 1; v <= (latest?.version ?? 0); v++) for (const g of (await log.read(v))!.payload.segments) referenced.add(`${prefix}segments/${g.name}`);
+    return (await store.list(`${prefix}segments/`)).filter((k) => !referenced.has(k));
+  };
 
   it('init, import, patch, delete, wal replay, alter and compact leave the namespace as they leave a local one', async () => {
     const d = join(root, 'local');
@@ -176,8 +186,8 @@ describe('writing commands on an s3:// data directory', () => {
   it('two writers racing: the one that loses the commit runs again on the winner\'s version, and both changes are there', async () => {
     const url = `${bucketUrl}/race`;
     await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
-    const a = start(['-d', url, '--json', 'import', 'docs', file('ra.ndjson', docs(0, 60))], { ...env, ELACSYM_CACHE_DIR: cache, ELACSYM_FAILPOINTS: 'remote:before-commit=pause' });
-    await a.paused; // A has imported into its working copy of version 1 and waits before committing
+    const a = start(['-d', url, '--json', 'import', 'docs', file('ra.ndjson', docs(0, 60))], { ...env, ELACSYM_CACHE_DIR: cache, ELACSYM_FAILPOINTS: 'publish:before-commit=pause' });
+    await a.paused; // A has imported into its working copy of version 1, uploaded, and waits before committing
     await ok(['-d', url, 'import', 'docs', file('rb.ndjson', docs(60, 100))]);
     a.c.kill('SIGUSR2');
     const ra = await a.done;
@@ -188,13 +198,15 @@ describe('writing commands on an s3:// data directory', () => {
     expect(ra.stdout.trim().split('\n')).toHaveLength(1);
     const ex = await ok(['-d', url, 'export', 'docs']);
     expect(ids(ex.stdout)).toEqual(range(0, 100));
+    // the attempt that lost deleted the segment objects it had uploaded
+    expect(await orphans('race/docs/')).toEqual([]);
   }, 300_000);
 
   it('a writer reading standard input that loses the race commits nothing and says so (BUSY, exit 75, no summary)', async () => {
     const url = `${bucketUrl}/stdin`;
     await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
     const input = docs(0, 30).map((x) => JSON.stringify(x)).join('\n') + '\n';
-    const a = start(['-d', url, '--json', 'import', 'docs', '-'], { ...env, ELACSYM_CACHE_DIR: cache, ELACSYM_FAILPOINTS: 'remote:before-commit=pause' }, input);
+    const a = start(['-d', url, '--json', 'import', 'docs', '-'], { ...env, ELACSYM_CACHE_DIR: cache, ELACSYM_FAILPOINTS: 'publish:before-commit=pause' }, input);
     await a.paused;
     await ok(['-d', url, 'import', 'docs', file('sb.ndjson', docs(30, 40))]);
     a.c.kill('SIGUSR2');
@@ -207,6 +219,7 @@ describe('writing commands on an s3:// data directory', () => {
     expect(ra.stderr).not.toContain('"event":"committed"');
     const ex = await ok(['-d', url, 'export', 'docs']);
     expect(ids(ex.stdout)).toEqual(range(30, 40));
+    expect(await orphans('stdin/docs/')).toEqual([]);
   }, 300_000);
 
   it('killed before its commit the store stays at the previous version; killed after it the new version is whole; the dead working copies are swept', async () => {
@@ -246,7 +259,7 @@ describe('writing commands on an s3:// data directory', () => {
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
     const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
     const f = file('o.ndjson', docs(0, 25));
-    const a = start(['-d', url, '--json', 'import', 'docs', f], { ...env, ELACSYM_S3_ENDPOINT: endpoint, ELACSYM_CACHE_DIR: cache, ELACSYM_FAILPOINTS: 'remote:before-commit=pause' });
+    const a = start(['-d', url, '--json', 'import', 'docs', f], { ...env, ELACSYM_S3_ENDPOINT: endpoint, ELACSYM_CACHE_DIR: cache, ELACSYM_FAILPOINTS: 'publish:before-commit=pause' });
     await a.paused;
     await new Promise<void>((r) => {
       proxy.close(() => r());
