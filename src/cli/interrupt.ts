@@ -12,7 +12,7 @@
  * Without handlers Node would die by the signal: 130 for SIGINT but 143 for SIGTERM, and no message.
  */
 import { ElacsymError } from '../errors.js';
-import { err, type GlobalOptions, reportError } from './output.js';
+import { err, errNow, type GlobalOptions, reportError } from './output.js';
 
 let controller = new AbortController();
 let graceful = false;
@@ -31,8 +31,9 @@ export function installInterruptHandlers(g: Pick<GlobalOptions, 'json' | 'debug'
       const code = reportError(new ElacsymError('INTERRUPTED', `interrupted by ${sig}`), g);
       process.exit(code);
     }
-    if (g.json) err(JSON.stringify({ event: 'interrupted', signal: sig }));
-    else if (!g.quiet) err(`elacsym: ${sig}: ${stopping} (send it again to stop at once)`);
+    // Said at once, even while a commit to an object store holds the command's output back.
+    if (g.json) errNow(JSON.stringify({ event: 'interrupted', signal: sig }));
+    else if (!g.quiet) errNow(`elacsym: ${sig}: ${stopping} (send it again to stop at once)`);
     controller.abort(new ElacsymError('INTERRUPTED', `interrupted by ${sig}`));
   };
   process.on('SIGINT', installed);

@@ -3,6 +3,7 @@
  * action lazily imports `commands/<name>.js`, which parses options into a request, calls the core once and
  * prints. Start-up cost of `elacsym query` is therefore commander + the query path only.
  */
+import { statSync } from 'node:fs';
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { ElacsymError, EXIT } from '../errors.js';
 import { loadConfig } from './config.js';
@@ -49,10 +50,27 @@ const ON_OBJECT_STORE = new Set(['doctor', 'completion', 'query', 'serve', 'expo
  */
 const ON_WORKING_COPY = new Set(['init', 'alter', 'import', 'patch', 'delete', 'compact', 'wal replay', 'health', 'wal inspect', 'describe']);
 
-/** Whether a command's input can be read again (no standard input among its arguments and options). */
+/**
+ * Whether a command's input can be read again: no standard input among its arguments and options, and
+ * every path among them that exists a regular file or a directory (a pipe given by name, `<(cmd)`,
+ * /dev/stdin or a FIFO reads empty the second time: running again on it would commit nothing and exit 0).
+ */
 function readsNoStdin(args: unknown[], opts: Record<string, unknown>, g: GlobalOptions): boolean {
   if ((g.command === 'import' || g.command === 'patch') && (args.flat()[1] ?? '-') === '-') return false;
-  return !args.flat().includes('-') && !Object.values(opts).some((v) => v === '-' || v === '@-');
+  const values = [...args.flat(), ...Object.values(opts)].filter((v): v is string => typeof v === 'string');
+  for (const v of values) {
+    if (v === '-' || v === '@-') return false;
+    for (const p of v.startsWith('@') ? [v, v.slice(1)] : [v]) {
+      let st;
+      try {
+        st = statSync(p, { throwIfNoEntry: false });
+      } catch {
+        continue; // not a path (ENOTDIR, ENAMETOOLONG: a JSON value, a long filter)
+      }
+      if (st && !st.isFile() && !st.isDirectory()) return false;
+    }
+  }
+  return true;
 }
 
 /** A data directory given as a URL (`s3://bucket/prefix`, or any other scheme). */
@@ -73,7 +91,7 @@ function run(load: () => Promise<{ default: Action }>) {
       const onStore = URL_DATA_DIR.test(g.dataDir);
       if (onStore && !ON_OBJECT_STORE.has(g.command ?? '') && !ON_WORKING_COPY.has(g.command ?? '')) {
         throw new ElacsymError('USAGE', `${g.dataDir}: \`${g.command}\` does not work on an object store yet; only ${[...ON_OBJECT_STORE, ...ON_WORKING_COPY].filter((c) => c !== 'completion').join(', ')} do`, {
-          hint: 'write with a local data directory, then publish from it (`elacsym publish <namespace> s3://bucket/prefix`); query the published namespace with `elacsym query <namespace> ...`',
+          hint: `run \`${g.command}\` on a local data directory (\`elacsym publish <namespace> s3://bucket/prefix\` copies a local namespace to the store)`,
         });
       }
       // Every command validates the configuration (files and ELACSYM_* variables), not only those that read

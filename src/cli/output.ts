@@ -148,6 +148,11 @@ export function err(text: string): void {
     held.err.push(text);
     return;
   }
+  errNow(text);
+}
+
+/** A diagnostic that is never held (see holdOutput): what the process is doing right now (a signal). */
+export function errNow(text: string): void {
   try {
     writeSync(2, `${text}\n`);
   } catch {
@@ -161,6 +166,9 @@ export function isTTY(stream: 'stdout' | 'stderr' | 'stdin'): boolean {
 
 /** Turn any error into text on stderr and the documented exit status. */
 export function reportError(e: unknown, g: Pick<GlobalOptions, 'json' | 'debug'> & HintContext): number {
+  // Output held for a commit that will not happen (a second signal exits from here) is dropped, and the
+  // error itself is printed.
+  discardOutput();
   if (e instanceof BrokenPipe) return EXIT.OK; // the reader has what it wanted, like `yes | head`
   // An errno or SQLite code that escaped its call site still names the environment, not a bug.
   const ee =

@@ -10,15 +10,18 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { ElacsymError, isElacsymError } from '../errors.js';
 import { CommitLog } from '../objstore/commit.js';
 import { checkoutNamespace, settlePool, stateUnchanged, sweepWorkingCopies } from '../store/checkout.js';
 import type { ManifestRecord } from '../objstore/commit.js';
 import { publishNamespace, type PublishedNamespace, type PublishReport } from '../store/published.js';
 import { discardOutput, err, type GlobalOptions, holdOutput, releaseOutput } from './output.js';
+import { interruptSignal } from './interrupt.js';
 import { failpoint } from '../util/failpoint.js';
-import { cacheDir, openRemoteStore } from './remote.js';
+import { cacheDir, cacheHint, openRemoteStore } from './remote.js';
+import { toEnvError } from '../util/env-error.js';
 
 /** Commands that change a namespace on an object store (committed), and those that only read a working copy. */
 export const REMOTE_WRITES = new Set(['init', 'alter', 'import', 'patch', 'delete', 'compact', 'wal replay']);
@@ -53,11 +56,17 @@ export async function withRemoteWorkingCopy(
     throw new ElacsymError('USAGE', `\`${command}\` on an object store needs a namespace`, { hint: `name one: \`elacsym ${command} <namespace>\`` });
   }
   const grace = gcGraceMs();
-  const { opened } = await openRemoteStore(url, o);
   const root = cacheDir();
   const workParent = join(root, 'work');
-  const pool = join(root, 'segment-files');
+  // One pool of segment files per namespace location: pruning it to one version never touches another's.
+  const pool = join(root, 'segment-files', createHash('sha256').update(`${url.replace(/\/+$/, '')}/${name}`).digest('hex').slice(0, 16));
+  try {
+    mkdirSync(workParent, { recursive: true });
+  } catch (e) {
+    throw cacheHint(toEnvError(e, root, 'writing the cache (ELACSYM_CACHE_DIR) in'), root);
+  }
   sweepWorkingCopies(workParent);
+  const { opened } = await openRemoteStore(url, o);
   try {
     for (let attempt = 1; ; attempt++) {
       const work = join(workParent, `${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -70,9 +79,10 @@ export async function withRemoteWorkingCopy(
         // version (its output from this attempt is dropped); one reading standard input cannot.
         if (!(isElacsymError(e, 'BUSY') && e.details.reason === 'race' && opts.rerunnable && attempt < MAX_ATTEMPTS)) {
           // Nothing was committed: what the command printed is dropped (its summaries and acknowledgements
-          // would claim what did not happen), and the error says that nothing was committed.
+          // would claim what did not happen), and the error says that nothing was committed. An error about
+          // the cache names the setting that chooses it, never the working copy's path.
           discardOutput();
-          throw e;
+          throw named(e, rewrite, root);
         }
         discardOutput();
         if (!g.quiet) err(g.json ? JSON.stringify({ event: 'retry', reason: 'race', version: e.details.version, attempt: attempt + 1 }) : `${name}: version ${String(e.details.version)} was committed by another writer meanwhile; running again on it (attempt ${attempt + 1} of ${MAX_ATTEMPTS})`);
@@ -110,11 +120,16 @@ export async function withRemoteWorkingCopy(
     // at a bad line keeps the batches before it, as on a local data directory).
     if (REMOTE_WRITES.has(command)) {
       const nsDir = join(work, name!);
-      if (stateUnchanged(checkout, name!)) report = unchangedReport(url, name!, checkout.base!);
-      else {
+      // init that failed made no namespace; any command may have changed nothing
+      const nothing = !existsSync(join(nsDir, 'manifest.db')) || stateUnchanged(checkout, name!);
+      if (nothing && failure === null) report = unchangedReport(url, name!, checkout.base!);
+      else if (!nothing) {
         failpoint('remote:before-commit');
+        // A signal from now on stops before the commit (nothing committed, exit 130); one that already
+        // interrupted the command lets what it committed locally be committed, as locally.
+        const signal = isElacsymError(failure, 'INTERRUPTED') ? undefined : interruptSignal('stopping before the commit: nothing will be committed');
         // A failed commit throws: the held output is dropped by the caller (nothing was committed).
-        report = await resumable((resume) => publishNamespace(nsDir, name!, opened.store, { expectBase: checkout.base?.version ?? 0, gcGraceMs: grace, resume }));
+        report = await resumable((resume) => publishNamespace(nsDir, name!, opened.store, { expectBase: checkout.base?.version ?? 0, gcGraceMs: grace, resume, signal }));
         failpoint('remote:after-commit');
         const committed = await new CommitLog<PublishedNamespace>(opened.store, `${name}/`).read(report.version);
         if (committed) settlePool(nsDir, committed.payload, pool);
@@ -126,7 +141,7 @@ export async function withRemoteWorkingCopy(
       else err(`committed ${name} as version ${report.version} to ${report.location} (${report.objects_uploaded} objects uploaded, ${(report.bytes_uploaded / 1e6).toFixed(1)} MB${report.objects_deleted ? `, ${report.objects_deleted} collected` : ''})`);
     }
     await releaseOutput(true, rewrite);
-    if (failure !== null) throw renamed(failure, rewrite);
+    if (failure !== null) throw named(failure, rewrite, root);
     return code;
   }
 }
@@ -150,6 +165,16 @@ function unchangedReport(url: string, name: string, base: ManifestRecord<Publish
     objects_repaired: 0,
     skipped: 'unchanged',
   };
+}
+
+/**
+ * An error as the user should read it: one about a file of the cache (the working copy included: a full or
+ * read-only disk) names the cache and the setting that moves it; any other has the working copy's path
+ * made the URL.
+ */
+function named(e: unknown, rewrite: (t: string) => string, root: string): unknown {
+  const c = cacheHint(e, root);
+  return c !== e ? c : renamed(e, rewrite);
 }
 
 /** The command's error with its working copy's path made the URL (message, hint, details.path). */

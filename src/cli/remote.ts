@@ -119,12 +119,12 @@ export async function forEachRemoteNamespace(url: string, o: Record<string, unkn
 }
 
 /** An environment error about the cache directory says which setting chooses it. */
-function cacheHint(e: unknown, root: string): unknown {
+export function cacheHint(e: unknown, root: string): unknown {
   if (!(e instanceof ElacsymError) || typeof e.details.path !== 'string' || !e.details.path.startsWith(root)) return e;
   return new ElacsymError(e.code, `${e.message} (the cache of s3:// data directories)`, {
     cause: e,
     details: e.details,
-    hint: `set ELACSYM_CACHE_DIR to a directory this user may write (now ${root})`,
+    hint: e.code === 'NO_SPACE' ? `free disk space under ${root}, or set ELACSYM_CACHE_DIR to a disk with room` : `set ELACSYM_CACHE_DIR to a directory this user may write (now ${root})`,
   });
 }
 

@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { ElacsymError } from '../errors.js';
 import { toEnvError } from '../util/env-error.js';
 import { fsyncDir } from '../util/fs.js';
-import { type ByteRange, checkKey, type ListOptions, type ObjectInfo, type ObjectStore } from './object-store.js';
+import { type ByteRange, checkKey, type ListedObject, type ListOptions, type ObjectInfo, type ObjectStore } from './object-store.js';
 
 const TMP = '.tmp';
 
@@ -136,6 +136,15 @@ export class LocalObjectStore implements ObjectStore {
       await unlink(tmp).catch(() => undefined);
       fsError(e, p, 'writing');
     }
+  }
+
+  async listModified(prefix: string, opts: ListOptions = {}): Promise<ListedObject[]> {
+    const out: ListedObject[] = [];
+    for (const key of await this.list(prefix, opts)) {
+      const st = await stat(this.path(key)).catch(() => null);
+      if (st) out.push({ key, modified: st.mtimeMs });
+    }
+    return out;
   }
 
   async list(prefix: string, opts: ListOptions = {}): Promise<string[]> {

@@ -24,6 +24,12 @@ export interface ObjectInfo {
   etag: string;
 }
 
+/** A listed object and when it was last written. */
+export interface ListedObject {
+  key: string;
+  modified: number;
+}
+
 export interface ListOptions {
   /** Only keys strictly after this one (S3 StartAfter). */
   startAfter?: string;
@@ -46,6 +52,11 @@ export interface ObjectStore {
   put(key: string, bytes: Uint8Array): Promise<void>;
   /** Every key that starts with `prefix`, in byte order, all pages read. */
   list(prefix: string, opts?: ListOptions): Promise<string[]>;
+  /**
+   * As `list`, with each object's last-modified time (ms since the epoch; S3's LastModified, a file's
+   * mtime). Optional: garbage collection of objects no version references needs their age.
+   */
+  listModified?(prefix: string, opts?: ListOptions): Promise<ListedObject[]>;
   /** Delete these keys; keys that do not exist are ignored. */
   delete(keys: readonly string[]): Promise<void>;
 }

@@ -27,7 +27,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { ElacsymError } from '../errors.js';
-import { type ByteRange, checkKey, type ListOptions, type ObjectInfo, type ObjectStore } from './object-store.js';
+import { type ByteRange, checkKey, type ListedObject, type ListOptions, type ObjectInfo, type ObjectStore } from './object-store.js';
 
 export interface S3StoreOptions {
   bucket: string;
@@ -187,8 +187,12 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async list(prefix: string, opts: ListOptions = {}): Promise<string[]> {
+    return (await this.listModified(prefix, opts)).map((o) => o.key);
+  }
+
+  async listModified(prefix: string, opts: ListOptions = {}): Promise<ListedObject[]> {
     const full = this.prefix + prefix;
-    const out: string[] = [];
+    const out: ListedObject[] = [];
     let token: string | undefined;
     do {
       let res;
@@ -205,13 +209,13 @@ export class S3ObjectStore implements ObjectStore {
       } catch (e) {
         this.fail(e, `list ${full}`);
       }
-      for (const o of res.Contents ?? []) if (o.Key !== undefined) out.push(o.Key.slice(this.prefix.length));
+      for (const o of res.Contents ?? []) if (o.Key !== undefined) out.push({ key: o.Key.slice(this.prefix.length), modified: o.LastModified?.getTime() ?? 0 });
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
       // A truncated page without a token would loop forever: treat it as a broken server.
       if (res.IsTruncated && !token) throw new ElacsymError('STORE_UNSAFE', `list ${full} on ${this.location}: a truncated page without a continuation token`);
     } while (token);
     // S3 lists in UTF-8 byte order already; sort anyway so both implementations agree by construction.
-    return out.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    return out.sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
   }
 
   async delete(keys: readonly string[]): Promise<void> {

@@ -4,9 +4,9 @@
  * writer committed meanwhile (optimistic concurrency on the commit log; objstore/commit.ts).
  *
  *   1. checkoutNamespace: the latest version V (or none, for `init`) into `<work>/<ns>/`: its state database
- *      (verified by its SHA-256) and its segment files, each hard-linked from a shared pool of segment files
- *      (`<pool>/<crc32>-<bytes>-<name>`: immutable, fetched once per machine, verified by size and CRC-32
- *      before entering the pool). The working copy's next segment id jumps by a random amount, so that the
+ *      (verified by its SHA-256) and its segment files, each hard-linked from the machine's pool of this
+ *      namespace's segment files (`<pool>/<crc32>-<bytes>-<name>`: immutable, fetched once per machine,
+ *      verified by size and CRC-32 before they are used). The working copy's next segment id jumps by a random amount, so that the
  *      segments this command creates are named differently from those of any other writer working from V,
  *      including one killed after its uploads (its objects stay in the store; see published.ts, GC).
  *   2. the command, unchanged, on the working copy (a local data directory of its own: no lock contention
@@ -147,7 +147,9 @@ export function stateUnchanged(c: Checkout, name: string): boolean {
     // jump stays (the command may have recorded it, e.g. alter's re-index threshold).
     const next = getMeta(db, 'next_segment_id');
     if (next !== String(c.segmentIds?.jumped) && next !== String(c.segmentIds?.base)) return false;
-    for (const t of mine) {
+    // sqlite_sequence only counts: a journal entry written and then removed (a delete of ids that do not
+    // exist) advances it and changes nothing a reader sees.
+    for (const t of mine.filter((x) => x !== 'sqlite_sequence')) {
       const rows = (x: string) => (t === 'meta' ? `SELECT * FROM ${x}."meta" WHERE key <> 'next_segment_id'` : `SELECT * FROM ${x}."${t}"`);
       const q = (a: string, b: string) => db.prepare(`SELECT EXISTS (${rows(a)} EXCEPT ${rows(b)})`).pluck().get() as number;
       if (q('main', 'base') || q('base', 'main')) return false;
@@ -162,10 +164,11 @@ export function stateUnchanged(c: Checkout, name: string): boolean {
 
 /**
  * Adds the segment files of a committed working copy to the pool (the next command on this machine needs
- * not fetch what this one uploaded) and removes pool files the committed version does not name and nobody
- * touched for an hour (a concurrent writer that loses one fetches it again). Best effort.
+ * not fetch what this one uploaded) and removes the pool files the committed version does not name: a
+ * pool holds one namespace location's files, and a concurrent writer that loses one it was about to link
+ * fetches it again. Best effort.
  */
-export function settlePool(nsDir: string, payload: PublishedNamespace, pool: string, now = Date.now()): void {
+export function settlePool(nsDir: string, payload: PublishedNamespace, pool: string): void {
   const keep = new Set<string>();
   try {
     mkdirSync(pool, { recursive: true });
@@ -175,11 +178,7 @@ export function settlePool(nsDir: string, payload: PublishedNamespace, pool: str
       const pooled = join(pool, file);
       if (!existsSync(pooled)) linkOrCopy(join(nsDir, 'segments', g.name), pooled);
     }
-    for (const f of readdirSync(pool)) {
-      if (keep.has(f)) continue;
-      const st = statSync(join(pool, f), { throwIfNoEntry: false });
-      if (st && now - st.mtimeMs > 3600_000) rmSync(join(pool, f), { force: true });
-    }
+    for (const f of readdirSync(pool)) if (!keep.has(f)) rmSync(join(pool, f), { force: true });
   } catch {
     // a pool that cannot be kept costs fetches, never an answer
   }

@@ -89,6 +89,12 @@ export interface PublishOptions {
    * version is BUSY with details.reason 'race' and nothing is committed.
    */
   expectBase?: number;
+  /**
+   * Aborted (SIGINT, SIGTERM): the publish stops before its next upload or before the commit, deletes the
+   * segment objects it created when a working copy's (expectBase), and throws INTERRUPTED: nothing
+   * committed. Once the commit has begun, it completes.
+   */
+  signal?: AbortSignal;
   /** Ends a pause at the fail point `publish:before-commit=pause` (tests: a race after the uploads). */
   resume?: AbortSignal;
   /** Test hook: runs after the uploads, before the commit (to overlap two publishes deterministically). */
@@ -339,9 +345,18 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
      * same one may be another writer's. A publish without expectBase keeps its uploads for the next one.
      */
     const createdSegments: string[] = [];
+    const dropCreated = async () => {
+      if (opts.expectBase !== undefined && createdSegments.length > 0) await store.delete(createdSegments).catch(() => undefined);
+    };
     const lostRace = async (latest: ManifestRecord<PublishedNamespace> | null): Promise<never> => {
-      if (createdSegments.length > 0) await store.delete(createdSegments).catch(() => undefined);
+      await dropCreated();
       throw raced(latest);
+    };
+    const stopIfInterrupted = async () => {
+      if (!opts.signal?.aborted) return;
+      await dropCreated();
+      const r = opts.signal.reason;
+      throw new ElacsymError('INTERRUPTED', `${r instanceof Error ? r.message : 'interrupted'} before the commit: nothing was committed; ${name} stays at version ${before?.version ?? 0}`, { hint: 'run the command again' });
     };
     // 2. Segment files first: a version is committed only once everything it names is in the store.
     const segments: PublishedNamespace['segments'] = [];
@@ -350,6 +365,7 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
       const fileName = f.path.slice('segments/'.length);
       const bytes = readFileSync(join(tmp, f.path));
       const digest = md5(bytes);
+      await stopIfInterrupted();
       await put(`${prefix}segments/${fileName}`, bytes, (etag) => etagIsMd5(etag, digest));
       segments.push({ name: fileName, bytes: f.bytes, crc32: f.crc32 });
       failpoint('publish:after-segment');
@@ -361,6 +377,7 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
     const stateMd5 = md5(state);
     await put(stateKey, state, (etag) => etagIsMd5(etag, stateMd5));
     await failpointPause('publish:before-commit', opts.resume);
+    await stopIfInterrupted();
     await opts.hooks?.beforeCommit?.();
     // 4. Commit with the next epoch (a publisher replaces the previous one), retrying lost races.
     const payload: Omit<PublishedNamespace, 'gc_floor'> = {
@@ -389,6 +406,7 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
       // 5. Garbage collection (before the commit, so the new version records how far it went): what only
       // versions superseded longer ago than the grace period reference, and neither the latest version
       // (still live until this commit) nor the new one.
+      await stopIfInterrupted();
       const gc = latest ? await collectGarbage(log, latest, keysOf(prefix, payload), clock(), grace) : { deleted: 0, floor: 1 };
       deleted += gc.deleted;
       try {

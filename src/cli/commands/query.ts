@@ -271,14 +271,14 @@ export default async function query([name]: string[], o: Record<string, unknown>
 }
 
 /**
- * Damage met in a published namespace is repaired by publishing again (damaged objects are written
- * anew), not by the local commands the CORRUPT_* hints name, which do not work on s3://.
+ * Damage met in a namespace on an object store is repaired by publishing again (damaged objects are
+ * written anew) from a machine that holds it locally, or by restoring a backup there.
  */
 function remoteDamage(e: unknown): unknown {
   if (!(e instanceof ElacsymError) || !e.code.startsWith('CORRUPT_')) return e;
   return new ElacsymError(e.code, e.message, {
     cause: e,
     details: e.details,
-    hint: 'the published version is damaged in the store: publish the namespace again from the machine that holds it (`elacsym publish <namespace> s3://bucket/prefix`), which writes damaged objects anew',
+    hint: 'the latest version is damaged in the store: if a machine holds the namespace locally, publish it again from there (`elacsym publish <namespace> s3://bucket/prefix`), which writes damaged objects anew; `elacsym health <namespace> --deep` on the store names what is damaged',
   });
 }

@@ -7,8 +7,8 @@
  * new one; a store that goes away at the commit is STORE_UNAVAILABLE with nothing acknowledged; imports of
  * two halves by two concurrent processes equal one import of the whole.
  */
-import { spawn } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { createWriteStream, readdirSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,17 +74,18 @@ function start(args: string[], env: Record<string, string>, input?: string) {
     stderr += b.toString();
     onErr();
   });
-  const paused = new Promise<void>((resolve) => {
-    onErr = () => {
-      if (stderr.includes('"paused":true')) resolve();
-    };
-  });
+  const waits: { text: string; resolve: () => void }[] = [];
+  const saw = (text: string) => new Promise<void>((resolve) => (stderr.includes(text) ? resolve() : waits.push({ text, resolve })));
+  onErr = () => {
+    for (const w of waits.splice(0)) (stderr.includes(w.text) ? w.resolve : () => waits.push(w))();
+  };
+  const paused = saw('"paused":true');
   const done = new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
     c.on('close', (code, signal) => resolve({ code: code ?? (signal === 'SIGKILL' ? 137 : 1), stdout, stderr })),
   );
   c.stdin.on('error', () => undefined);
   c.stdin.end(input ?? '');
-  return { c, paused, done };
+  return { c, paused, saw, done };
 }
 
 describe('writing commands on an s3:// data directory', () => {
@@ -274,6 +275,53 @@ describe('writing commands on an s3:// data directory', () => {
     expect((await ok(['-d', url, 'export', 'docs'])).stdout).toBe('');
     await ok(['-d', url, 'import', 'docs', f]);
     expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual(range(0, 25));
+  }, 300_000);
+
+  it('a failed init is its own error; a delete of ids that do not exist commits nothing', async () => {
+    const url = `${bucketUrl}/errs`;
+    const bad = await run(['-d', url, 'init', 'docs', '--dim', '-3']);
+    expect([bad.code, errorCode(bad.stderr)]).toEqual([2, 'USAGE']);
+    expect(bad.stderr).not.toContain(cache);
+    expect(bad.stderr).not.toContain('nothing changed');
+    expect(await versions('errs/docs/')).toBe(0);
+    await ok(['-d', url, 'init', 'docs', '--dim', '4']);
+    const none = await ok(['-d', url, 'delete', 'docs', '--ids', '424242']);
+    expect(none.stderr).toContain('nothing changed');
+    expect(await versions('errs/docs/')).toBe(1);
+  }, 300_000);
+
+  it('an input that cannot be read twice (a named pipe) is not run again after a lost race: BUSY, nothing committed', async () => {
+    const url = `${bucketUrl}/fifo`;
+    await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
+    const fifo = join(root, 'input.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const a = start(['-d', url, '--json', 'import', 'docs', fifo], { ...env, ELACSYM_CACHE_DIR: cache, ELACSYM_FAILPOINTS: 'publish:before-commit=pause' });
+    const w = createWriteStream(fifo);
+    w.end(docs(0, 20).map((x) => JSON.stringify(x)).join('\n') + '\n');
+    await a.paused;
+    await ok(['-d', url, 'import', 'docs', file('fb.ndjson', docs(20, 30))]);
+    a.c.kill('SIGUSR2');
+    const ra = await a.done;
+    expect([ra.code, errorCode(ra.stderr)]).toEqual([75, 'BUSY']);
+    expect(ra.stderr).not.toContain('"event":"retry"');
+    expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual(range(20, 30));
+    expect(await orphans('fifo/docs/')).toEqual([]);
+  }, 300_000);
+
+  it('SIGINT during the commit stops before it: exit 130, nothing committed, nothing left in the store', async () => {
+    const url = `${bucketUrl}/sigint`;
+    await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
+    const a = start(['-d', url, 'import', 'docs', file('si.ndjson', docs(0, 20))], { ...env, ELACSYM_CACHE_DIR: cache, ELACSYM_FAILPOINTS: 'publish:before-commit=pause' });
+    await a.paused; // uploads done, commit next
+    a.c.kill('SIGINT');
+    await a.saw('stopping before the commit'); // the signal was handled: now let the commit go on
+    a.c.kill('SIGUSR2');
+    const ra = await a.done;
+    expect([ra.code, errorCode(ra.stderr)]).toEqual([130, 'INTERRUPTED']);
+    expect(ra.stderr).toContain('nothing was committed');
+    expect(ra.stderr).not.toMatch(/imported 20 documents|committed docs as version/);
+    expect(await versions('sigint/docs/')).toBe(1);
+    expect(await orphans('sigint/docs/')).toEqual([]);
   }, 300_000);
 
   it('an import split between two concurrent processes equals one import of the whole', async () => {
