@@ -32,8 +32,10 @@
  * Garbage collection: objects under segments/ and state/ that only versions superseded more than
  * `gcGraceMs` ago reference are deleted (a reader that resolved such a version has had that long to finish
  * with it); never those of the latest version (live until the commit) or of the new one. Each version
- * records how far collection got (`gc_floor`), so a publish reads only the versions above it. Objects no version references (a publish killed before its commit) are left alone:
- * without their age, a concurrent publisher's uncommitted upload cannot be told from an orphan.
+ * records how far collection got (`gc_floor`), so a publish reads only the versions above it. Objects no
+ * version references (uploads of a writer killed before its commit) are deleted once they are older than
+ * the grace period and at least an hour (collectOrphans): a younger one may be a live writer's upload
+ * about to be committed.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
@@ -376,6 +378,9 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
     const stateKey = `${prefix}state/${digest}.db`;
     const stateMd5 = md5(state);
     await put(stateKey, state, (etag) => etagIsMd5(etag, stateMd5));
+    // A state object found there but not the latest version's may be an orphan (a killed writer's, the
+    // same content) that garbage collection is about to delete for its age: written again, it is new.
+    if (present > 0 && before?.payload.state.key !== stateKey && (await store.head(stateKey)) !== null) await store.put(stateKey, state);
     await failpointPause('publish:before-commit', opts.resume);
     await stopIfInterrupted();
     await opts.hooks?.beforeCommit?.();
@@ -473,6 +478,42 @@ async function collectGarbage(
   now: number,
   grace: number,
 ): Promise<{ deleted: number; floor: number }> {
+  const r = await collectSuperseded(log, latest, newKeys, now, grace);
+  const orphans = r.referenced ? await collectOrphans(log, r.referenced, now, Math.max(grace, ORPHAN_MIN_AGE_MS)) : 0;
+  return { deleted: r.deleted + orphans, floor: r.floor };
+}
+
+/**
+ * Objects under segments/ and state/ older than this that no version references are deleted: uploads of
+ * a writer killed before its commit. Younger ones may be a live writer's uploads about to be committed:
+ * a writer must commit within this time of its first upload (uploads come just before the commit).
+ */
+const ORPHAN_MIN_AGE_MS = 3600 * 1000;
+
+/**
+ * Deletes what no version references (`referenced`: every key a version still present names) and was last
+ * written more than `minAge` ago. A store without listModified (the synchronous bridge) is skipped.
+ */
+async function collectOrphans(log: CommitLog<PublishedNamespace>, referenced: ReadonlySet<string>, now: number, minAge: number): Promise<number> {
+  const listModified = log.store.listModified?.bind(log.store);
+  if (!listModified) return 0;
+  const victims: string[] = [];
+  for (const dir of ['segments/', 'state/']) {
+    for (const o of await listModified(`${log.prefix}${dir}`)) if (!referenced.has(o.key) && now - o.modified > minAge) victims.push(o.key);
+  }
+  if (victims.length > 0) await log.store.delete(victims);
+  return victims.length;
+}
+
+/** Superseded versions' objects (see collectGarbage), and every key the versions walked reference. */
+async function collectSuperseded(
+  log: CommitLog<PublishedNamespace>,
+  latest: ManifestRecord<PublishedNamespace>,
+  newKeys: string[],
+  now: number,
+  grace: number,
+): Promise<{ deleted: number; floor: number; referenced: Set<string> | null }> {
+  let unknown = false;
   const keep = new Set([...newKeys, ...keysOf(log.prefix, latest.payload)]);
   const drop = new Set<string>();
   let floor = latest.version;
@@ -491,6 +532,7 @@ async function collectGarbage(
       // collections look at it again.
       if (!isElacsymError(e) || !/^(CORRUPT_|FORMAT_)/.test(e.code)) throw e;
       floor = v;
+      unknown = true;
       continue;
     }
     const superseded = successorAt;
@@ -502,7 +544,8 @@ async function collectGarbage(
   }
   const victims = [...drop].filter((k) => !keep.has(k));
   if (victims.length > 0) await log.store.delete(victims);
-  return { deleted: victims.length, floor };
+  // What a version that cannot be read references is unknown: then nothing counts as unreferenced.
+  return { deleted: victims.length, floor, referenced: unknown ? null : new Set([...keep, ...drop]) };
 }
 
 export interface OpenPublishedOptions {

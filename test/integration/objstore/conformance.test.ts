@@ -80,6 +80,12 @@ describe.each(kinds)('object store conformance: %s', (_name, make) => {
     expect(await store.list('list/p')).toEqual([...keys, 'list/pother']);
     expect(await store.list('list/p/', { startAfter: 'list/p/019', pageSize: 2 })).toEqual(keys.slice(20));
     expect(await store.list('list/none/')).toEqual([]);
+    // listModified: the same keys, each with when it was written (garbage collection's age of an orphan)
+    const t0 = Date.now();
+    const listed = await store.listModified!('list/p/', { pageSize: 5 });
+    expect(listed.map((o) => o.key)).toEqual(keys);
+    // written within this test: minutes at most (server and local clocks agree to that on loopback)
+    for (const o of listed) expect(Math.abs(t0 - o.modified)).toBeLessThan(5 * 60_000);
   });
 
   it('delete removes keys and ignores keys that do not exist', async () => {

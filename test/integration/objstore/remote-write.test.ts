@@ -13,10 +13,11 @@ import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, cleanupTmp, cli, errorCode, tmpDir, writeNdjson } from '../../helpers/cli.js';
-import { freshS3Store, type S3Env } from '../../helpers/s3.js';
-import type { S3ObjectStore } from '../../../src/objstore/s3.js';
+import { freshS3Store, type S3Env, storeOptions } from '../../helpers/s3.js';
+import { S3ObjectStore } from '../../../src/objstore/s3.js';
 import { CommitLog } from '../../../src/objstore/commit.js';
-import type { PublishedNamespace } from '../../../src/store/published.js';
+import { type PublishedNamespace, publishNamespace } from '../../../src/store/published.js';
+import { checkoutNamespace } from '../../../src/store/checkout.js';
 
 afterAll(cleanupTmp);
 
@@ -96,11 +97,13 @@ describe('writing commands on an s3:// data directory', () => {
   let batch: string;
   let run: (args: string[], extra?: Record<string, string>) => ReturnType<typeof cli>;
   let bucketUrl: string;
+  let bucket: string;
 
   beforeAll(async () => {
     const s = await freshS3Store('rw');
     env = s.env;
     store = s.store;
+    bucket = s.bucket;
     bucketUrl = `s3://${s.bucket}`;
     root = tmpDir();
     cache = join(root, 'cache');
@@ -322,6 +325,30 @@ describe('writing commands on an s3:// data directory', () => {
     expect(ra.stderr).not.toMatch(/imported 20 documents|committed docs as version/);
     expect(await versions('sigint/docs/')).toBe(1);
     expect(await orphans('sigint/docs/')).toEqual([]);
+  }, 300_000);
+
+  it('objects a killed writer uploaded are collected once older than an hour, never earlier, and nothing referenced goes', async () => {
+    const url = `${bucketUrl}/orphan`;
+    await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
+    await ok(['-d', url, 'import', 'docs', file('o0.ndjson', docs(0, 20))]);
+    const killed = await run(['-d', url, 'import', 'docs', file('o1.ndjson', docs(20, 40))], { ELACSYM_FAILPOINTS: 'remote:after-commit' });
+    expect(killed.code).toBe(137);
+    const dead = await run(['-d', url, 'import', 'docs', file('o2.ndjson', docs(40, 60))], { ELACSYM_FAILPOINTS: 'publish:before-commit' });
+    expect(dead.code).toBe(137);
+    const left = await orphans('orphan/docs/');
+    expect(left.length).toBeGreaterThanOrEqual(2); // the dead writer's segment files
+    const before = (await ok(['-d', url, 'export', 'docs'])).stdout;
+    // a writer now: they are young (maybe a live writer's uploads), so they stay
+    await ok(['-d', url, 'delete', 'docs', '--ids', '0']);
+    expect(await orphans('orphan/docs/')).toEqual(left);
+    // the same collection two hours later: gone, and every version's objects are still there
+    const work = join(root, 'orphan-work');
+    const under = new S3ObjectStore(storeOptions(env, bucket, { prefix: 'orphan/' }));
+    const c = await checkoutNamespace(under, 'docs', work, join(root, 'orphan-pool'));
+    const r = await publishNamespace(join(work, 'docs'), 'docs', under, { expectBase: c.base!.version, clock: () => Date.now() + 2 * 3600_000, gcGraceMs: 900_000 });
+    expect(r.objects_deleted).toBeGreaterThanOrEqual(left.length);
+    expect(await orphans('orphan/docs/')).toEqual([]);
+    expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual(ids(before).filter((i) => i !== 0));
   }, 300_000);
 
   it('an import split between two concurrent processes equals one import of the whole', async () => {
