@@ -15,7 +15,7 @@
  * Callers that know more (a segment file the manifest lists is missing: CORRUPT_SEGMENT) decide first
  * and call this for the rest.
  */
-import { accessSync, constants, statfsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, statfsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ElacsymError } from '../errors.js';
 
@@ -64,6 +64,14 @@ export function envError(e: unknown, path?: string, doing = 'accessing'): Elacsy
   }
   if (code.startsWith('SQLITE_READONLY') || code === 'SQLITE_PERM' || code === 'SQLITE_AUTH') {
     return new ElacsymError('PERMISSION_DENIED', `${p ?? 'the database'} cannot be written: ${readOnlyReason(p)}`, { cause: e, details });
+  }
+  if (code === 'ENOENT' && (e as NodeJS.ErrnoException).syscall === 'mkdir' && p) {
+    // A recursive mkdir on a read-only file system reports ENOENT for the directory it could not make:
+    // the nearest directory that exists says what is wrong.
+    let d = dirname(p);
+    while (d !== dirname(d) && !existsSync(d)) d = dirname(d);
+    const problem = writeProblem(d);
+    if (problem) return new ElacsymError('PERMISSION_DENIED', `${d} ${problem} (${doing} ${p})`, { cause: e, details: { path: d } });
   }
   if (code === 'ENOENT') return new ElacsymError('FILE_NOT_FOUND', `${p ?? 'a file'} does not exist`, { cause: e, details });
   if (code === 'EISDIR') return new ElacsymError('USAGE', `${p ?? 'a path'} is a directory, not a file`, { cause: e, details });

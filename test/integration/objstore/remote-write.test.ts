@@ -13,6 +13,7 @@ import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, cleanupTmp, cli, errorCode, tmpDir, writeNdjson } from '../../helpers/cli.js';
+import { ERRORS } from '../../../src/errors.js';
 import { freshS3Store, type S3Env, storeOptions } from '../../helpers/s3.js';
 import { S3ObjectStore } from '../../../src/objstore/s3.js';
 import { CommitLog } from '../../../src/objstore/commit.js';
@@ -349,6 +350,36 @@ describe('writing commands on an s3:// data directory', () => {
     expect(r.objects_deleted).toBeGreaterThanOrEqual(left.length);
     expect(await orphans('orphan/docs/')).toEqual([]);
     expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual(ids(before).filter((i) => i !== 0));
+  }, 300_000);
+
+  it.skipIf(process.getuid?.() !== 0)('a cache on a read-only or a full file system is named for what it is, with ELACSYM_CACHE_DIR in the hint (needs root for mounts)', async () => {
+    const url = `${bucketUrl}/cachefs`;
+    await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
+    const f = file('cf.ndjson', docs(0, 2000));
+    const mounts: string[] = [];
+    const tmpfs = (size: string) => {
+      const d = tmpDir('elacsym-cachefs-');
+      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', d]);
+      mounts.push(d);
+      return d;
+    };
+    try {
+      const ro = tmpfs('1m');
+      execFileSync('mkdir', [join(ro, 'c')]);
+      execFileSync('mount', ['-o', 'remount,ro', ro]);
+      const r1 = await run(['-d', url, 'import', 'docs', f], { ELACSYM_CACHE_DIR: join(ro, 'c') });
+      expect([r1.code, errorCode(r1.stderr)], r1.stderr).toEqual([ERRORS.PERMISSION_DENIED.exit, 'PERMISSION_DENIED']);
+      expect(r1.stderr).toContain('ELACSYM_CACHE_DIR');
+      const full = tmpfs('96k');
+      const r2 = await run(['-d', url, 'import', 'docs', f], { ELACSYM_CACHE_DIR: full });
+      expect([r2.code, errorCode(r2.stderr)], r2.stderr).toEqual([ERRORS.NO_SPACE.exit, 'NO_SPACE']);
+      expect(r2.stderr).toContain('ELACSYM_CACHE_DIR');
+      // whatever was committed is whole: every document in the store is one of the input's, readable
+      const ex = await ok(['-d', url, 'export', 'docs']);
+      for (const i of ids(ex.stdout)) expect(i).toBeLessThan(2000);
+    } finally {
+      for (const m of mounts.reverse()) execFileSync('umount', [m]);
+    }
   }, 300_000);
 
   it('an import split between two concurrent processes equals one import of the whole', async () => {
