@@ -34,7 +34,10 @@ export function publishedMetrics(threads: { worker: string; stats: PublishedStat
   counter('elacsym_cache_misses_total', 'Blocks of segment objects fetched from the store.', c.map(([k, s]) => [k, s.misses]));
   counter('elacsym_cache_fetched_bytes_total', 'Bytes received from the object store.', c.map(([k, s]) => [k, s.bytesFetched]));
   counter('elacsym_cache_evictions_total', 'Block files removed to keep the cache within its bound.', c.map(([k, s]) => [k, s.evictions]));
-  gauge('elacsym_cache_hit_ratio', 'Hits / (hits + misses) of the block cache since start.', c.map(([k, s]) => [k, s.hit_rate]));
+  gauge('elacsym_cache_hit_ratio', 'Hits / (hits + misses) of the block cache since start (loads only: loaded snapshots answer from memory).', c.map(([k, s]) => [k, s.hit_rate]));
+  counter('elacsym_cache_query_hits_total', 'Queries answered without fetching from the store.', c.map(([k, s]) => [k, s.query_hits ?? 0]));
+  counter('elacsym_cache_query_misses_total', 'Queries that waited for a fetch from the store (a namespace or a new version loaded).', c.map(([k, s]) => [k, s.query_misses ?? 0]));
+  gauge('elacsym_cache_query_hit_ratio', 'Query hits / (query hits + query misses) since start: the cache hit rate a client sees.', c.map(([k, s]) => [k, s.query_hit_rate ?? 0]));
   gauge('elacsym_cache_bytes', 'Bytes of block files in the cache directory, as the query thread last saw them.', c.map(([k, s]) => [k, s.bytes]));
   gauge('elacsym_cache_max_bytes', 'The bound of the cache directory (ELACSYM_CACHE_MAX_BYTES).', c.map(([k, s]) => [k, s.max_bytes]));
   return `${l.join('\n')}\n`;

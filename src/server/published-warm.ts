@@ -52,7 +52,7 @@ interface Entry {
 
 export interface PublishedStats {
   namespaces: (WarmStats & { version: number; manifest_age_s: number; last_error?: string })[];
-  cache: RangeCacheStats & { hit_rate: number; bytes: number; max_bytes: number };
+  cache: RangeCacheStats & { hit_rate: number; bytes: number; max_bytes: number; query_hits: number; query_misses: number; query_hit_rate: number };
 }
 
 export class PublishedWarm implements WarmSource {
@@ -74,7 +74,24 @@ export class PublishedWarm implements WarmSource {
   }
 
   /** Resolves the latest version when the last check is older than refreshMs; concurrent calls share one check. */
+  /**
+   * Queries answered without a fetch from the store (hits) and with one (misses: a namespace or a new
+   * version loaded for them). Snapshots are loaded whole and answer from memory, so a block-level hit rate
+   * only counts loads; this one is what a client sees.
+   */
+  private queries = { hits: 0, misses: 0 };
+
   async ready(name: string): Promise<void> {
+    const before = this.cache.stats.misses;
+    try {
+      await this.refreshed(name);
+    } finally {
+      if (this.cache.stats.misses > before) this.queries.misses++;
+      else this.queries.hits++;
+    }
+  }
+
+  private async refreshed(name: string): Promise<void> {
     validateNamespaceName(name);
     const e = this.entries.get(name);
     if (e && this.clock() < e.nextCheckAt) return;
@@ -104,7 +121,7 @@ export class PublishedWarm implements WarmSource {
     if (latest === null) {
       if (e) this.evict(name, e);
       throw new ElacsymError('NAMESPACE_NOT_FOUND', `namespace ${name} was not published to ${this.bridge.location}`, {
-        hint: 'publish it from the machine that holds it: `elacsym publish <namespace> s3://bucket/prefix` there',
+        hint: 'create it on the store (`elacsym -d s3://bucket/prefix init <namespace> ...`) or publish it from a machine that holds it (`elacsym publish <namespace> s3://bucket/prefix`)',
         details: { namespace: name },
       });
     }
@@ -161,7 +178,15 @@ export class PublishedWarm implements WarmSource {
         manifest_age_s: Number.isFinite(e.committedAt) ? Math.max(0, (now - e.committedAt) / 1000) : 0,
         ...(e.lastError ? { last_error: e.lastError } : {}),
       })),
-      cache: { ...this.cache.stats, hit_rate: this.cache.hitRate(), bytes: this.cache.approxBytes(), max_bytes: this.cache.maxBytes },
+      cache: {
+        ...this.cache.stats,
+        hit_rate: this.cache.hitRate(),
+        bytes: this.cache.approxBytes(),
+        max_bytes: this.cache.maxBytes,
+        query_hits: this.queries.hits,
+        query_misses: this.queries.misses,
+        query_hit_rate: this.queries.hits + this.queries.misses > 0 ? this.queries.hits / (this.queries.hits + this.queries.misses) : 0,
+      },
     };
   }
 

@@ -279,6 +279,6 @@ function remoteDamage(e: unknown): unknown {
   return new ElacsymError(e.code, e.message, {
     cause: e,
     details: e.details,
-    hint: 'the latest version is damaged in the store: if a machine holds the namespace locally, publish it again from there (`elacsym publish <namespace> s3://bucket/prefix`), which writes damaged objects anew; `elacsym health <namespace> --deep` on the store names what is damaged',
+    hint: 'the latest version is damaged in the store: publish the namespace again from a machine that holds it locally (`elacsym publish <namespace> s3://bucket/prefix`), which writes damaged objects anew; `elacsym health <namespace> --deep` on the store names what is damaged',
   });
 }

@@ -330,6 +330,11 @@ describe('a namespace published to object storage', () => {
       expect(await viaHttp()).toEqual(await localAnswers());
       const metrics = await (await fetch(`${s.url}/metrics`)).text();
       expect(metrics).toMatch(/^elacsym_published_version\{worker="0",namespace="docs"\} 1$/m);
+      // every query counted once, as a hit (no fetch) or a miss (it waited for a version to load)
+      const metric = (name: string) => Number(new RegExp(`^${name}\\{worker="0"\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
+      expect(metric('elacsym_cache_query_hits_total') + metric('elacsym_cache_query_misses_total')).toBe(3 * REQUESTS.length);
+      expect(metric('elacsym_cache_query_hits_total')).toBeGreaterThanOrEqual(3 * REQUESTS.length - 3);
+      expect(metric('elacsym_cache_query_hit_ratio')).toBeCloseTo(metric('elacsym_cache_query_hits_total') / (3 * REQUESTS.length), 5);
       expect(metrics).toMatch(/^elacsym_cache_fetched_bytes_total\{worker="0"\} [1-9]\d*$/m);
       expect(metrics).toMatch(/^elacsym_cache_bytes\{worker="0"\} [1-9]\d*$/m);
       const health = await json(await fetch(`${s.url}/health`));
