@@ -382,6 +382,36 @@ describe('writing commands on an s3:// data directory', () => {
     }
   }, 300_000);
 
+  it('readers while writers import and compact: every answer is one whole version\'s', async () => {
+    const url = `${bucketUrl}/readers`;
+    await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
+    await ok(['-d', url, 'import', 'docs', file('r0.ndjson', docs(0, 40))]);
+    // the writer: 3 imports of 20 new documents, each followed by a compaction (segments replaced)
+    let writing = true;
+    const writer = (async () => {
+      for (let k = 1; k <= 3; k++) {
+        await ok(['-d', url, 'import', 'docs', file(`r${k}.ndjson`, docs(40 * k, 40 * k + 20)), '--segment-docs', '7']);
+        await ok(['-d', url, 'compact', 'docs']);
+      }
+      writing = false;
+    })();
+    // each export is a committed version's documents, whole: the first 40, then 20 more per import
+    const versionsIds = [1, 2, 3, 4].map((n) => [...range(0, 40), ...[1, 2, 3].slice(0, n - 1).flatMap((k) => range(40 * k, 40 * k + 20))]);
+    const seen = new Set<number>();
+    let reads = 0;
+    while (writing || reads < 3) {
+      const r = await run(['-d', url, 'export', 'docs'], { ELACSYM_CACHE_DIR: join(root, 'reader-cache') });
+      expect(r.code, r.stderr).toBe(0);
+      const got = JSON.stringify(ids(r.stdout));
+      const which = versionsIds.findIndex((v) => JSON.stringify(v) === got);
+      expect(which, got).toBeGreaterThanOrEqual(0);
+      seen.add(which);
+      reads++;
+    }
+    await writer;
+    expect(seen.has(3)).toBe(true);
+  }, 300_000);
+
   it('an import split between two concurrent processes equals one import of the whole', async () => {
     const whole = `${bucketUrl}/whole`;
     const split = `${bucketUrl}/split`;
