@@ -6,12 +6,12 @@
  * from. Its output (stdout and stderr) is held until then: what it prints has been committed.
  *
  * Cache: `<ELACSYM_CACHE_DIR>/work/<pid>-<n>/` (the working copy, removed at the end, swept after a kill)
- * and `<ELACSYM_CACHE_DIR>/segment-files/` (segment files shared by this machine's writers).
+ * and `<ELACSYM_CACHE_DIR>/segment-files/<hash of URL and namespace>/` (the segment files of the version
+ * last committed from this machine, shared by its writers).
  */
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { ElacsymError, isElacsymError } from '../errors.js';
 import { CommitLog } from '../objstore/commit.js';
 import { checkoutNamespace, settlePool, stateUnchanged, sweepWorkingCopies } from '../store/checkout.js';
@@ -127,16 +127,22 @@ export async function withRemoteWorkingCopy(
         failpoint('remote:before-commit');
         // A signal from now on stops before the commit (nothing committed, exit 130); one that already
         // interrupted the command lets what it committed locally be committed, as locally.
-        const signal = isElacsymError(failure, 'INTERRUPTED') ? undefined : interruptSignal('stopping before the commit: nothing will be committed');
+        const signal = isElacsymError(failure, 'INTERRUPTED') ? undefined : interruptSignal('stopping before the commit (one already under way completes)');
         // A failed commit throws: the held output is dropped by the caller (nothing was committed).
         report = await resumable((resume) => publishNamespace(nsDir, name!, opened.store, { expectBase: checkout.base?.version ?? 0, gcGraceMs: grace, resume, signal }));
+        // A signal that came after the last check before the commit: the commit completed; say so, and exit
+        // 130 as for any interruption.
+        if (signal?.aborted && failure === null) {
+          const why = signal.reason instanceof Error ? signal.reason.message : 'interrupted';
+          failure = new ElacsymError('INTERRUPTED', `${why} while the commit was under way: it completed, ${name} is at version ${report.version}`, { hint: 'nothing to do: the command\'s changes are committed' });
+        }
         failpoint('remote:after-commit');
         const committed = await new CommitLog<PublishedNamespace>(opened.store, `${name}/`).read(report.version);
         if (committed) settlePool(nsDir, committed.payload, pool);
       }
     }
     if (report && !g.quiet) {
-      if (g.json) err(JSON.stringify({ event: 'published', ...report }));
+      if (g.json) err(JSON.stringify({ event: report.skipped ? 'unchanged' : 'published', ...report }));
       else if (report.skipped) err(`nothing changed: ${name} stays at version ${report.version} in ${report.location}`);
       else err(`committed ${name} as version ${report.version} to ${report.location} (${report.objects_uploaded} objects uploaded, ${(report.bytes_uploaded / 1e6).toFixed(1)} MB${report.objects_deleted ? `, ${report.objects_deleted} collected` : ''})`);
     }
@@ -190,7 +196,9 @@ function renamed(e: unknown, rewrite: (t: string) => string): unknown {
  * (`publish:before-commit`: tests let another writer commit after this one's uploads, then resume it; a
  * commit race without timing).
  */
-async function resumable<T>(fn: (resume: AbortSignal) => Promise<T>): Promise<T> {
+async function resumable<T>(fn: (resume?: AbortSignal) => Promise<T>): Promise<T> {
+  // Only when a pause is armed: otherwise SIGUSR2 keeps its default meaning.
+  if (!process.env.ELACSYM_FAILPOINTS?.includes('=pause')) return fn(undefined);
   const ac = new AbortController();
   const resume = () => ac.abort();
   process.on('SIGUSR2', resume);

@@ -6,9 +6,10 @@
  *   1. checkoutNamespace: the latest version V (or none, for `init`) into `<work>/<ns>/`: its state database
  *      (verified by its SHA-256) and its segment files, each hard-linked from the machine's pool of this
  *      namespace's segment files (`<pool>/<crc32>-<bytes>-<name>`: immutable, fetched once per machine,
- *      verified by size and CRC-32 before they are used). The working copy's next segment id jumps by a random amount, so that the
- *      segments this command creates are named differently from those of any other writer working from V,
- *      including one killed after its uploads (its objects stay in the store; see published.ts, GC).
+ *      verified by size and CRC-32 before they are used). The working copy's next segment id jumps by a
+ *      random amount, so that the segments this command creates are named differently from those of any
+ *      other writer working from V, including one killed after its uploads (its objects stay in the store
+ *      until garbage collection finds them old enough; see published.ts).
  *   2. the command, unchanged, on the working copy (a local data directory of its own: no lock contention
  *      between processes, and every crash-safety property of the local engine).
  *   3. publishNamespace(..., { expectBase: V }): the new segments, the new state, then version V+1, which

@@ -336,19 +336,19 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
       } else {
         uploaded++;
         uploadedBytes += bytes.length;
-        if (key.startsWith(`${prefix}segments/`)) createdSegments.push(key);
+        createdKeys.push(key);
       }
       opts.onObject?.({ key, bytes: bytes.length, uploaded: created });
     };
     /**
-     * Segment objects this publish created. A writer from a working copy (expectBase) that loses the race
-     * deletes them: their names are its own (store/checkout.ts), so no version references them or ever
-     * will, and a lost race must not leak them. State objects are never deleted so: content-addressed, the
-     * same one may be another writer's. A publish without expectBase keeps its uploads for the next one.
+     * Objects this publish created. A writer from a working copy (expectBase) that loses the race or is
+     * interrupted deletes them: segment names are its own (store/checkout.ts), and its state database
+     * holds its own random segment-id jump (and namespace id, for init), so no other writer's version can
+     * name the same objects. A publish without expectBase keeps its uploads for the next one.
      */
-    const createdSegments: string[] = [];
+    const createdKeys: string[] = [];
     const dropCreated = async () => {
-      if (opts.expectBase !== undefined && createdSegments.length > 0) await store.delete(createdSegments).catch(() => undefined);
+      if (opts.expectBase !== undefined && createdKeys.length > 0) await store.delete(createdKeys).catch(() => undefined);
     };
     const lostRace = async (latest: ManifestRecord<PublishedNamespace> | null): Promise<never> => {
       await dropCreated();
@@ -414,6 +414,7 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
       await stopIfInterrupted();
       const gc = latest ? await collectGarbage(log, latest, keysOf(prefix, payload), clock(), grace) : { deleted: 0, floor: 1 };
       deleted += gc.deleted;
+      await stopIfInterrupted();
       try {
         record = (await log.commitVersion(latest, (latest?.epoch ?? 0) + 1, { ...payload, gc_floor: gc.floor })).record;
       } catch (e) {

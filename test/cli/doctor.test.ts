@@ -177,6 +177,15 @@ describe('an object-store URL as the data directory', () => {
       expect(r.code, r.stderr).toBe(2);
       expect(errorCode(r.stderr)).toBe('USAGE');
     }
+    // a local data directory backed up "to" or restored "from" a URL: a local directory named "s3:" before
+    const local = join(cwd, '..', `local-${process.pid}`);
+    for (const args of [
+      ['-d', local, 'backup', 'x', 's3://bucket/backups/x'],
+      ['-d', local, 'restore', 's3://bucket/backups/x', 'x'],
+    ]) {
+      const r = await cli(args, { cwd });
+      expect([r.code, errorCode(r.stderr)], r.stderr).toEqual([2, 'USAGE']);
+    }
     const env = await cli(['drop', 'x', '--yes'], { cwd, env: { ELACSYM_DATA_DIR: 's3://bucket/prefix' } });
     expect(env.code).toBe(2);
     expect(readdirSync(cwd)).toEqual([]); // nothing written locally

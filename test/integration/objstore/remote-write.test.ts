@@ -124,13 +124,18 @@ describe('writing commands on an s3:// data directory', () => {
     return r;
   };
   const versions = async (prefix: string) => (await store.list(`${prefix}manifest/`)).length;
-  /** Segment objects under a namespace that no version references (what a lost race must not leave). */
+  /** Segment and state objects under a namespace that no version references (what a lost race must not leave). */
   const orphans = async (prefix: string) => {
     const log = new CommitLog<PublishedNamespace>(store, prefix);
     const referenced = new Set<string>();
     const latest = await log.latest();
-    for (let v = 1; v <= (latest?.version ?? 0); v++) for (const g of (await log.read(v))!.payload.segments) referenced.add(`${prefix}segments/${g.name}`);
-    return (await store.list(`${prefix}segments/`)).filter((k) => !referenced.has(k));
+    for (let v = 1; v <= (latest?.version ?? 0); v++) {
+      const p = (await log.read(v))!.payload;
+      // the state key is relative to the data directory's prefix (`<ns>/state/...`): `prefix` is `<dir>/<ns>/`
+      referenced.add(`${prefix.slice(0, prefix.indexOf('/') + 1)}${p.state.key}`);
+      for (const g of p.segments) referenced.add(`${prefix}segments/${g.name}`);
+    }
+    return [...(await store.list(`${prefix}segments/`)), ...(await store.list(`${prefix}state/`))].filter((k) => !referenced.has(k));
   };
 
   it('init, import, patch, delete, wal replay, alter and compact leave the namespace as they leave a local one', async () => {
