@@ -9,11 +9,11 @@
 // Needs AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and ELACSYM_S3_ENDPOINT (scripts/s3-server start prints
 // them); creates a bucket of its own. Prints a Markdown table and writes bench/out/s3-import.json.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { randomBytes } from 'node:crypto';
+import { s3BenchSetup } from './lib/s3-bench.mjs';
 
 const HERE = resolve(import.meta.dirname, '..');
 const { values: a } = parseArgs({
@@ -26,33 +26,9 @@ const { values: a } = parseArgs({
 const docs = Number(a.docs);
 const dim = Number(a.dim);
 const rounds = Number(a.rounds);
-if (!process.env.ELACSYM_S3_ENDPOINT) {
-  console.error('set the S3 environment first: eval "$(scripts/s3-server start)"');
-  process.exit(2);
-}
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-const { generateDocs, datasetSchema, queryVectors } = await import(join(HERE, 'dist/bench/dataset.js'));
-const { S3ObjectStore } = await import(join(HERE, 'dist/objstore/s3.js'));
-
-const work = mkdtempSync(join(tmpdir(), 'elacsym-s3-bench-'));
-const input = join(work, 'data.ndjson');
-const lines = [];
-for (const d of generateDocs({ docs, dim })) lines.push(JSON.stringify(d));
-writeFileSync(input, `${lines.join('\n')}\n`);
-lines.length = 0;
-const schema = join(work, 'schema.json');
-writeFileSync(schema, JSON.stringify({ ...datasetSchema(dim) }));
+const { work, input, schema, bucket, dataset } = await s3BenchSetup(HERE, { docs, dim, tag: 's3-import' });
 const q = join(work, 'q.json');
-writeFileSync(q, JSON.stringify(queryVectors({ docs, dim }, 1)[0]));
-
-const bucket = `elacsym-bench-${randomBytes(4).toString('hex')}`;
-const store = new S3ObjectStore({
-  bucket,
-  endpoint: process.env.ELACSYM_S3_ENDPOINT,
-  region: process.env.AWS_REGION ?? 'us-east-1',
-  credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID, secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY },
-});
-await store.createBucket();
+writeFileSync(q, JSON.stringify(dataset.queryVectors({ docs, dim }, 1)[0]));
 
 const bin = join(HERE, 'bin', 'elacsym');
 /** Runs the binary; returns wall seconds and the parsed --json stdout. */

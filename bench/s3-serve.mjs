@@ -10,9 +10,9 @@
 //
 // Prints a Markdown summary and writes bench/out/s3-serve.json.
 import { execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { s3BenchSetup } from './lib/s3-bench.mjs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -32,30 +32,10 @@ const dim = Number(a.dim);
 const nsCount = Number(a.namespaces);
 const queries = Number(a.queries);
 const commits = Number(a.commits);
-if (!process.env.ELACSYM_S3_ENDPOINT) {
-  console.error('set the S3 environment first: eval "$(scripts/s3-server start)"');
-  process.exit(2);
-}
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-const { generateDocs, datasetSchema, queryVectors } = await import(join(HERE, 'dist/bench/dataset.js'));
-const { S3ObjectStore } = await import(join(HERE, 'dist/objstore/s3.js'));
-
-const work = mkdtempSync(join(tmpdir(), 'elacsym-s3-serve-'));
-const input = join(work, 'data.ndjson');
-writeFileSync(input, [...generateDocs({ docs, dim })].map((d) => JSON.stringify(d)).join('\n') + '\n');
+const { work, input, schema, bucket, dataset } = await s3BenchSetup(HERE, { docs, dim, tag: 's3-serve' });
 const extra = (k) => join(work, `extra-${k}.ndjson`);
-for (let k = 0; k < commits; k++) writeFileSync(extra(k), [...generateDocs({ docs: 200, dim, seed: 100 + k })].map((d, i) => JSON.stringify({ ...d, id: docs + k * 1000 + i })).join('\n') + '\n');
-const schema = join(work, 'schema.json');
-writeFileSync(schema, JSON.stringify(datasetSchema(dim)));
-const vectors = queryVectors({ docs, dim }, 1000);
-
-const bucket = `elacsym-bench-${randomBytes(4).toString('hex')}`;
-await new S3ObjectStore({
-  bucket,
-  endpoint: process.env.ELACSYM_S3_ENDPOINT,
-  region: process.env.AWS_REGION ?? 'us-east-1',
-  credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID, secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY },
-}).createBucket();
+for (let k = 0; k < commits; k++) writeFileSync(extra(k), [...dataset.generateDocs({ docs: 200, dim, seed: 100 + k })].map((d, i) => JSON.stringify({ ...d, id: docs + k * 1000 + i })).join('\n') + '\n');
+const vectors = dataset.queryVectors({ docs, dim }, 1000);
 const url = `s3://${bucket}/bench`;
 const bin = join(HERE, 'bin', 'elacsym');
 const writerCache = join(work, 'writer-cache');

@@ -6,7 +6,6 @@
  * refused, and a damaged or tiny cache never changes an answer.
  */
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
@@ -16,36 +15,9 @@ import { isElacsymError } from '../../../src/errors.js';
 import { cleanupTmp, cli, errorCode, tmpDir, writeNdjson } from '../../helpers/cli.js';
 import { freshS3Store, type S3Env, storeOptions } from '../../helpers/s3.js';
 import { json, post, serve } from '../../server/serve-helpers.js';
+import { answers, docs, doc, forwarder, REQUESTS } from '../../helpers/published-fixtures.js';
 
 afterAll(cleanupTmp);
-
-const doc = (i: number) => ({
-  id: i,
-  vector: [Math.sin(i), Math.cos(i * 0.7), (i % 13) / 13, 1 + (i % 5)],
-  attributes: { title: `document ${i} ${['red apple', 'green pear', 'blue plum', 'yellow lemon'][i % 4]}`, n: i, tag: ['a', 'b', 'c'][i % 3] },
-});
-const docs = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => doc(from + k));
-
-/** Requests of every kind: vector, BM25, hybrid, filtered, filter-only, phrase. */
-const REQUESTS = [
-  { vector: [0.3, 0.9, 0.2, 2], top_k: 7 },
-  { full_text: { query: 'plum' }, top_k: 5 },
-  { vector: [1, 0, 0.5, 1], full_text: { query: 'green pear' }, top_k: 6 },
-  { vector: [0.1, 0.2, 0.3, 3], filter: { field: 'tag', op: 'eq', value: 'b' }, top_k: 8 },
-  { filter: { field: 'n', op: 'lt', value: 40 }, top_k: 50 },
-  { full_text: { query: '"yellow lemon"' }, top_k: 4 },
-];
-
-/** The answers without timings (the only thing that may differ between two runs of the same query). */
-const answers = (stdout: string) =>
-  stdout
-    .trim()
-    .split('\n')
-    .map((l) => {
-      const r = JSON.parse(l) as Record<string, unknown>;
-      delete r.took_ms;
-      return r;
-    });
 
 describe('a namespace published to object storage', () => {
   let env: S3Env;
@@ -361,28 +333,15 @@ describe('a namespace published to object storage', () => {
 
   it('serve -d s3://: a store that stops answering does not take down a namespace already loaded; a new one fails with STORE_UNAVAILABLE', async () => {
     // a real TCP forwarder in front of the real server, closed mid-test: the store "goes away"
-    const target = new URL(env.ELACSYM_S3_ENDPOINT);
-    const sockets = new Set<Socket>();
-    const proxy = createServer((c) => {
-      const up = connect(Number(target.port), target.hostname);
-      sockets.add(c).add(up);
-      c.pipe(up).pipe(c);
-      const drop = () => (c.destroy(), up.destroy());
-      c.on('error', drop).on('close', drop);
-      up.on('error', drop).on('close', drop);
-    });
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-    const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const fwd = await forwarder(env.ELACSYM_S3_ENDPOINT);
+    const endpoint = fwd.endpoint;
     const s = await serve(url, ['--workers', '1', '--refresh-interval', '0', '--s3-endpoint', endpoint], { ...env, ELACSYM_CACHE_DIR: join(tmpDir(), 'outage-cache') });
     try {
       const ask = async (ns = 'docs') => post(`${s.url}/v1/namespaces/${ns}/query`, REQUESTS[0]);
       const before = await ask();
       expect(before.status).toBe(200);
       const want = (await json(before)).results;
-      await new Promise<void>((r) => {
-        proxy.close(() => r());
-        for (const k of sockets) k.destroy();
-      });
+      await fwd.cut();
       const during = await ask();
       expect(during.status).toBe(200);
       expect((await json(during)).results).toEqual(want);
@@ -396,7 +355,7 @@ describe('a namespace published to object storage', () => {
       expect(other.status).toBe(503);
       expect((await json(other)).error.code).toBe('STORE_UNAVAILABLE');
     } finally {
-      proxy.close();
+      fwd.close();
       expect(await s.stop()).toBe(0);
     }
   });

@@ -9,11 +9,11 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, readdirSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, cleanupTmp, cli, errorCode, tmpDir, writeNdjson } from '../../helpers/cli.js';
 import { ERRORS } from '../../../src/errors.js';
+import { answers, docs, forwarder, REQUESTS } from '../../helpers/published-fixtures.js';
 import { freshS3Store, type S3Env, storeOptions } from '../../helpers/s3.js';
 import { S3ObjectStore } from '../../../src/objstore/s3.js';
 import { CommitLog } from '../../../src/objstore/commit.js';
@@ -22,30 +22,6 @@ import { checkoutNamespace } from '../../../src/store/checkout.js';
 
 afterAll(cleanupTmp);
 
-const doc = (i: number) => ({
-  id: i,
-  vector: [Math.sin(i), Math.cos(i * 0.7), (i % 13) / 13, 1 + (i % 5)],
-  attributes: { title: `document ${i} ${['red apple', 'green pear', 'blue plum', 'yellow lemon'][i % 4]}`, n: i, tag: ['a', 'b', 'c'][i % 3] },
-});
-const docs = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => doc(from + k));
-
-const REQUESTS = [
-  { vector: [0.3, 0.9, 0.2, 2], top_k: 7 },
-  { full_text: { query: 'plum' }, top_k: 5 },
-  { vector: [1, 0, 0.5, 1], full_text: { query: 'green pear' }, top_k: 6 },
-  { vector: [0.1, 0.2, 0.3, 3], filter: { field: 'tag', op: 'eq', value: 'b' }, top_k: 8 },
-  { filter: { field: 'n', op: 'lt', value: 40 }, top_k: 50 },
-];
-
-const answers = (stdout: string) =>
-  stdout
-    .trim()
-    .split('\n')
-    .map((l) => {
-      const r = JSON.parse(l) as Record<string, unknown>;
-      delete r.took_ms;
-      return r;
-    });
 /** The ids of exported documents, in order. */
 const ids = (stdout: string) =>
   stdout
@@ -256,25 +232,12 @@ describe('writing commands on an s3:// data directory', () => {
   it('a store that goes away at the commit: STORE_UNAVAILABLE (exit 75), nothing printed as done, nothing committed; run again, it commits', async () => {
     const url = `${bucketUrl}/outage`;
     await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
-    const target = new URL(env.ELACSYM_S3_ENDPOINT);
-    const sockets = new Set<Socket>();
-    const proxy = createServer((c) => {
-      const up = connect(Number(target.port), target.hostname);
-      sockets.add(c).add(up);
-      c.pipe(up).pipe(c);
-      const drop = () => (c.destroy(), up.destroy());
-      c.on('error', drop).on('close', drop);
-      up.on('error', drop).on('close', drop);
-    });
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-    const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const fwd = await forwarder(env.ELACSYM_S3_ENDPOINT);
+    const endpoint = fwd.endpoint;
     const f = file('o.ndjson', docs(0, 25));
     const a = start(['-d', url, '--json', 'import', 'docs', f], { ...env, ELACSYM_S3_ENDPOINT: endpoint, ELACSYM_CACHE_DIR: cache, ELACSYM_FAILPOINTS: 'publish:before-commit=pause' });
     await a.paused;
-    await new Promise<void>((r) => {
-      proxy.close(() => r());
-      for (const k of sockets) k.destroy();
-    });
+    await fwd.cut();
     a.c.kill('SIGUSR2');
     const ra = await a.done;
     expect(ra.code, ra.stderr).toBe(75);
