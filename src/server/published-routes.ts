@@ -3,8 +3,8 @@
  * `GET /v1/namespaces` (the published names), `GET /health` (each namespace this process serves: its
  * version and the age of that version's commit; the block cache) and `GET /metrics` (the server's own
  * metrics plus the version, manifest age and block cache of every query thread). The query route is the
- * same as a local server's. Writing routes answer USAGE (400): a query machine is read-only; writes go to
- * the local data directory and `elacsym publish`.
+ * same as a local server's. Writing routes answer USAGE (400): a query machine is read-only; writes go
+ * through the CLI on the store (cli/remote-write.ts) or a local data directory and `elacsym publish`.
  */
 import type { FastifyInstance } from 'fastify';
 import { ElacsymError } from '../errors.js';
@@ -79,7 +79,7 @@ export function publishedRoutes(app: FastifyInstance, ctx: ServerContext, main: 
 
   const readOnly = async () => {
     throw new ElacsymError('USAGE', `this server answers queries on namespaces published to ${ctx.opts.dataDir}; it does not write or read documents by id`, {
-      hint: 'write with a local data directory (its own `elacsym serve`, or the CLI), then `elacsym publish <namespace> <s3-url>`',
+      hint: 'write with the CLI on the store (`elacsym -d <s3-url> import <namespace> FILE`, ...: this server sees each commit within --refresh-interval), or on a local data directory and `elacsym publish`',
     });
   };
   app.put('/v1/namespaces/:ns', readOnly);
