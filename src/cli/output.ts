@@ -90,16 +90,16 @@ export function holdOutput(): void {
   held ??= { err: [] };
 }
 
-/**
- * Lets held output go: stderr lines are written, stdout is flushed when `keepStdout`, else dropped (the
- * results of a command whose commit failed); both through `rewrite` (a working copy's path made the URL).
- */
 /** Drops held output, stdout and stderr alike (an attempt that will be run again), and lets output flow. */
 export function discardOutput(): void {
   if (held !== null) pendingOut = '';
   held = null;
 }
 
+/**
+ * Lets held output go: stderr lines are written, stdout is flushed when `keepStdout`, else dropped (the
+ * results of a command whose commit failed); both through `rewrite` (a working copy's path made the URL).
+ */
 export async function releaseOutput(keepStdout: boolean, rewrite: (text: string) => string = (t) => t): Promise<void> {
   const h = held;
   held = null;
