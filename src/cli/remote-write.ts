@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ElacsymError, isElacsymError } from '../errors.js';
 import { CommitLog } from '../objstore/commit.js';
-import { checkoutNamespace, settlePool, stateUnchanged, sweepWorkingCopies } from '../store/checkout.js';
+import { type Checkout, checkoutNamespace, settlePool, stateUnchanged, sweepWorkingCopies } from '../store/checkout.js';
 import type { ManifestRecord } from '../objstore/commit.js';
 import { publishNamespace, type PublishedNamespace, type PublishReport } from '../store/published.js';
 import { discardOutput, err, type GlobalOptions, holdOutput, releaseOutput } from './output.js';
@@ -96,10 +96,15 @@ export async function withRemoteWorkingCopy(
   }
 
   async function once(work: string, rewrite: (t: string) => string): Promise<number> {
-    const checkout = await checkoutNamespace(opened.store, name!, work, pool);
-    if (command === 'init' && checkout.base !== null) {
-      throw new ElacsymError('NAMESPACE_EXISTS', `namespace ${name} already exists in ${url} (version ${checkout.base.version})`, { hint: 'pick another name', details: { namespace: name } });
-    }
+    // init needs nothing from the store but that the name is free: it runs first, so that its usage errors
+    // are USAGE even when the store cannot be reached, and the name is checked after (and at the commit).
+    const checkout: Checkout = command === 'init' ? { dataDir: work, base: null, fetched: { objects: 0, bytes: 0 } } : await checkoutNamespace(opened.store, name!, work, pool);
+    const checkFree = async () => {
+      const latest = await new CommitLog<PublishedNamespace>(opened.store, `${name}/`).latest();
+      if (latest !== null) {
+        throw new ElacsymError('NAMESPACE_EXISTS', `namespace ${name} already exists in ${url} (version ${latest.version})`, { hint: 'pick another name', details: { namespace: name } });
+      }
+    };
     if (command !== 'init' && checkout.base === null) {
       throw new ElacsymError('NAMESPACE_NOT_FOUND', `namespace ${name} does not exist in ${url}`, {
         hint: `create it: \`elacsym init ${name} ...\`, or list what is there: \`elacsym namespaces\``,
@@ -115,6 +120,7 @@ export async function withRemoteWorkingCopy(
     } catch (e) {
       failure = e;
     }
+    if (command === 'init' && failure === null) await checkFree();
     let report: PublishReport | null = null;
     // What the command made durable locally is committed even when it then failed (an import that stopped
     // at a bad line keeps the batches before it, as on a local data directory).

@@ -256,6 +256,9 @@ describe('writing commands on an s3:// data directory', () => {
     expect(bad.stderr).not.toContain(cache);
     expect(bad.stderr).not.toContain('nothing changed');
     expect(await versions('errs/docs/')).toBe(0);
+    // its usage errors are USAGE even when the store cannot be reached (not "retry later")
+    const down = await run(['-d', url, 'init', 'docs', '--dim', '-3', '--s3-endpoint', 'http://127.0.0.1:9']);
+    expect([down.code, errorCode(down.stderr)]).toEqual([2, 'USAGE']);
     await ok(['-d', url, 'init', 'docs', '--dim', '4']);
     const none = await ok(['-d', url, 'delete', 'docs', '--ids', '424242']);
     expect(none.stderr).toContain('nothing changed');
