@@ -6,6 +6,7 @@
 import { statSync } from 'node:fs';
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { ElacsymError, EXIT } from '../errors.js';
+import { isUrl } from '../objstore/object-store.js';
 import { loadConfig } from './config.js';
 import { installInterruptHandlers, removeInterruptHandlers } from './interrupt.js';
 import { err, flushOut, type GlobalOptions, reportError } from './output.js';
@@ -73,8 +74,8 @@ function readsNoStdin(args: unknown[], opts: Record<string, unknown>, g: GlobalO
   return true;
 }
 
-/** A data directory given as a URL (`s3://bucket/prefix`, or any other scheme). */
-const URL_DATA_DIR = /^[a-z][a-z0-9+.-]*:\/\//i;
+/** --s3-endpoint of the commands that take an s3:// data directory (one declaration, one wording). */
+const s3EndpointOption = () => new Option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)');
 
 function run(load: () => Promise<{ default: Action }>) {
   return async (...a: unknown[]) => {
@@ -85,10 +86,10 @@ function run(load: () => Promise<{ default: Action }>) {
     if (cmd.registeredArguments[0]?.name() === 'namespace' && typeof args[0] === 'string') g.namespace = args[0];
     installInterruptHandlers(g);
     try {
-      if (URL_DATA_DIR.test(g.dataDir) && !/^s3:\/\//.test(g.dataDir) && g.command !== 'completion') {
+      if (isUrl(g.dataDir) && !/^s3:\/\//.test(g.dataDir) && g.command !== 'completion') {
         throw new ElacsymError('USAGE', `${g.dataDir}: only s3:// URLs name an object store`, { hint: 'give an S3 or S3-compatible store as s3://bucket/prefix (with --s3-endpoint for a server of your own)' });
       }
-      const onStore = URL_DATA_DIR.test(g.dataDir);
+      const onStore = isUrl(g.dataDir);
       if (onStore && !ON_OBJECT_STORE.has(g.command ?? '') && !ON_WORKING_COPY.has(g.command ?? '')) {
         throw new ElacsymError('USAGE', `${g.dataDir}: \`${g.command}\` does not work on an object store yet; only ${[...ON_OBJECT_STORE, ...ON_WORKING_COPY].filter((c) => c !== 'completion').join(', ')} do`, {
           hint: `run \`${g.command}\` on a local data directory (\`elacsym publish <namespace> s3://bucket/prefix\` copies a local namespace to the store)`,
@@ -133,7 +134,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--metric <metric>', 'vector metric').choices(['cosine', 'l2', 'dot']))
     .option('--schema <file>', "schema JSON in the ancestor's shape (FILE or - for stdin)")
     .option('--full-text <fields>', 'comma-separated string attributes to index for BM25 with the english analyzer')
-    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
+    .addOption(s3EndpointOption())
     .addHelpText('after', examples(['elacsym init docs --dim 384 --metric cosine --full-text title,body', 'elacsym init docs --schema schema.json']) + seeMan('elacsym-init'))
     .action(run(() => import('./commands/init.js')));
 
@@ -144,7 +145,7 @@ export function buildProgram(): Command {
     .argument('<field>', 'a string or array<string> attribute')
     .option('--full-text <json>', 'true, false or an options object as in a schema file (or @FILE)')
     .option('--wait <seconds>', 'wait this long for another writer instead of exiting with status 75', '0')
-    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
+    .addOption(s3EndpointOption())
     .addHelpText('after', examples([`elacsym alter docs title --full-text '{"language":"french","ascii_folding":true}'`, 'elacsym alter docs tags --full-text true', 'elacsym compact docs']) + seeMan('elacsym-alter'))
     .action(run(() => import('./commands/alter.js')));
 
@@ -152,7 +153,7 @@ export function buildProgram(): Command {
     .command('namespaces')
     .alias('ls')
     .description('list namespaces with their document counts')
-    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
+    .addOption(s3EndpointOption())
     .addHelpText('after', examples(['elacsym namespaces', 'elacsym ls --json']) + seeMan('elacsym-namespaces'))
     .action(run(() => import('./commands/namespaces.js')));
 
@@ -161,7 +162,7 @@ export function buildProgram(): Command {
     .alias('info')
     .description('show a namespace: schema and analyzers, vector settings, counts, segments, disk, index coverage')
     .argument('<namespace>')
-    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
+    .addOption(s3EndpointOption())
     .addHelpText('after', examples(['elacsym describe docs', 'elacsym describe docs --json | jq .counts']) + seeMan('elacsym-describe'))
     .action(run(() => import('./commands/describe.js')));
 
@@ -171,7 +172,7 @@ export function buildProgram(): Command {
     .argument('<namespace>')
     .argument('[ids...]', 'ids (numbers are integer ids; quote strings as JSON to force a string id: \'"42"\')')
     .option('--ids-file <file>', 'one id per line (JSON or bare), or - for stdin')
-    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
+    .addOption(s3EndpointOption())
     .addHelpText('after', examples(['elacsym get docs 42', 'elacsym get docs 1 2 doc-7 > some.ndjson', 'jq .id wanted.ndjson | elacsym get docs --ids-file -']) + seeMan('elacsym-get'))
     .action(run(() => import('./commands/get.js')));
 
@@ -180,7 +181,7 @@ export function buildProgram(): Command {
     .description('count live documents, optionally those matching a filter')
     .argument('<namespace>')
     .option('--filter <json>', 'filter JSON (the query filter grammar), or @FILE')
-    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
+    .addOption(s3EndpointOption())
     .addHelpText('after', examples(['elacsym count docs', 'elacsym count docs --filter \'{"field":"year","op":"gte","value":2020}\'']) + seeMan('elacsym-count'))
     .action(run(() => import('./commands/count.js')));
 
@@ -212,7 +213,7 @@ export function buildProgram(): Command {
     .option('--id-field <name>', 'flat records: the field holding the id (default: id)')
     .option('--vector-field <name>', 'flat records: the field holding the vector (default: vector)')
     .option('--dry-run', 'validate every record and report what would be inserted, updated and rejected; write nothing')
-    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
+    .addOption(s3EndpointOption())
     .addHelpText(
       'after',
       examples(['elacsym import docs docs.ndjson', 'elacsym import docs products.csv --id-field sku --vector-field embedding', 'elacsym import docs docs.ndjson --dry-run', 'cat docs.ndjson | elacsym import docs -', 'elacsym import docs big.ndjson --on-error skip --rejects rejects.ndjson', 'elacsym import docs big.ndjson --resume']) +
@@ -235,7 +236,7 @@ export function buildProgram(): Command {
     .option('--wait <seconds>', 'wait this long for another writer instead of exiting with status 75', '0')
     .option('--no-flush', 'leave the patched documents in the durable journal; the next writer or `wal replay` builds their segment')
     .option('--progress', 'force a progress bar even when stderr is not a terminal')
-    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
+    .addOption(s3EndpointOption())
     .addHelpText(
       'after',
       examples([
@@ -255,7 +256,7 @@ export function buildProgram(): Command {
     .option('--filter <json>', 'delete every live document matching this filter (query filter grammar), or @FILE')
     .option('--dry-run', 'with --filter: print how many documents would be deleted, write nothing')
     .option('--wait <seconds>', 'wait this long for another writer', '0')
-    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
+    .addOption(s3EndpointOption())
     .addHelpText(
       'after',
       examples(['elacsym delete docs --ids 1,2,3', 'jq .id gone.ndjson | elacsym delete docs --ids-file -', 'elacsym delete docs --filter \'{"field":"year","op":"lt","value":2000}\' --dry-run']) +
@@ -268,7 +269,7 @@ export function buildProgram(): Command {
     .description('write the live documents as NDJSON in the import shape')
     .argument('<namespace>')
     .option('-o, --output <file>', 'write to FILE instead of stdout')
-    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
+    .addOption(s3EndpointOption())
     .addHelpText('after', examples(['elacsym export docs > docs.ndjson', 'elacsym export docs | elacsym import copy -']) + seeMan('elacsym-export'))
     .action(run(() => import('./commands/export.js')));
 
@@ -295,7 +296,7 @@ export function buildProgram(): Command {
     .option('--request <file>', "one JSON request in the ancestor's query shape (FILE or -)")
     .option('--batch <file>', 'NDJSON requests, one response line each (FILE or -)')
     .option('--warm-up <n>', 'with --batch: first answer N rounds of queries built from the data, so early requests are not slower', '0')
-    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
+    .addOption(s3EndpointOption())
     .addHelpText(
       'after',
       examples([
@@ -316,7 +317,7 @@ export function buildProgram(): Command {
     .option('--if-needed', 'only when past the documented thresholds; otherwise report "nothing to do"')
     .option('--dry-run', 'print the plan, change nothing')
     .option('--wait <seconds>', 'wait this long for another writer instead of exiting with status 75', '0')
-    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
+    .addOption(s3EndpointOption())
     .addHelpText('after', examples(['elacsym compact docs', 'elacsym compact --all --if-needed --json']) + seeMan('elacsym-compact'))
     .action(run(() => import('./commands/compact.js')));
 
@@ -326,7 +327,7 @@ export function buildProgram(): Command {
     .description("list the journal's entries and verify their checksums")
     .argument('<namespace>')
     .option('--dump <dir>', 'write the bytes of quarantined entries to DIR')
-    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
+    .addOption(s3EndpointOption())
     .addHelpText('after', examples(['elacsym wal inspect docs', 'elacsym wal inspect docs --json']) + seeMan('elacsym-wal'))
     .action(run(async () => ({ default: (await import('./commands/wal.js')).inspect })));
   wal
@@ -337,7 +338,7 @@ export function buildProgram(): Command {
     .option('--segment-docs <n>', 'documents per segment built from the backlog (bounds memory)', '100000')
     .option('--purge-quarantine', 'afterwards delete quarantined entries (save them first with `wal inspect --dump DIR`)')
     .option('--wait <seconds>', 'wait this long for another writer', '0')
-    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
+    .addOption(s3EndpointOption())
     .addHelpText('after', examples(['elacsym wal replay docs', 'elacsym wal replay docs --dry-run']) + seeMan('elacsym-wal'))
     .action(run(async () => ({ default: (await import('./commands/wal.js')).replay })));
 
@@ -389,7 +390,7 @@ export function buildProgram(): Command {
     .option('--deep', 'verify every checksum and the manifest against the files')
     .option('--prometheus', 'print Prometheus text exposition format')
     .option('--max-backlog <n>', 'pending journal documents that count as degraded', '100000')
-    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
+    .addOption(s3EndpointOption())
     .addHelpText('after', examples(['elacsym health', 'elacsym health docs --deep --json', 'elacsym health --prometheus > elacsym.prom.tmp; mv elacsym.prom.tmp /var/lib/node_exporter/textfile_collector/elacsym.prom']) + seeMan('elacsym-health'))
     .action(run(() => import('./commands/health.js')));
 
@@ -407,7 +408,7 @@ export function buildProgram(): Command {
     .option('--shutdown-timeout <seconds>', 'on SIGTERM/SIGINT, how long in-flight requests may take', '10')
     .option('--access-log', 'one JSON line per request on stderr')
     .option('--refresh-interval <seconds>', 'with -d s3://...: how old a check of the latest published version may get before a query checks again (default: 1)')
-    .option('--s3-endpoint <url>', 'with -d s3://...: S3-compatible endpoint (env ELACSYM_S3_ENDPOINT)')
+    .addOption(s3EndpointOption())
     .addHelpText('after', examples(['elacsym serve --port 8080', 'ELACSYM_TOKEN=$(cat token) elacsym serve --host 0.0.0.0 --access-log', "curl -s localhost:8080/v1/namespaces/docs/query -H 'content-type: application/json' -d '{\"full_text\":{\"query\":\"hello\"}}'"]) + seeMan('elacsym-serve'))
     .action(run(() => import('./commands/serve.js')));
 

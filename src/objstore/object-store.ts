@@ -68,6 +68,11 @@ export interface S3Location {
 }
 
 /** True when a data-directory argument names object storage rather than a local path. */
+/** A URL of any scheme (`s3://...`, `gs://...`): never a local path, wherever a directory is expected. */
+export function isUrl(target: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(target);
+}
+
 export function isObjectStoreUrl(target: string): boolean {
   return /^s3:\/\//i.test(target);
 }

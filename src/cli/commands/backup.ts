@@ -1,11 +1,12 @@
 import { ElacsymError } from '../../errors.js';
+import { isUrl } from '../../objstore/object-store.js';
 import { backupNamespace } from '../../store/backup.js';
 import { namespaceDir } from '../../store/data-dir.js';
 import { err, fmtInt, printJson, type GlobalOptions } from '../output.js';
 
 export default async function backup([name, dest]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
   // A URL here would be a local directory called "s3:" (a backup "to S3" that never left the machine).
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(dest!)) {
+  if (isUrl(dest!)) {
     throw new ElacsymError('USAGE', `${dest}: backup writes a local directory, not an object store`, { hint: 'copy a namespace to an object store with `elacsym publish <namespace> s3://bucket/prefix`, or write it there directly with `elacsym -d s3://bucket/prefix ...`' });
   }
   const dir = namespaceDir(g.dataDir, name!);

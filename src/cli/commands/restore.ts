@@ -1,4 +1,5 @@
 import { ElacsymError } from '../../errors.js';
+import { isUrl } from '../../objstore/object-store.js';
 import { restoreNamespace } from '../../store/backup.js';
 import { DataDir } from '../../store/data-dir.js';
 import { intOpt } from '../args.js';
@@ -7,7 +8,7 @@ import { err, fmtInt, printJson, type GlobalOptions } from '../output.js';
 
 export default async function restore([backupDir, name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
   // A URL here would be a local directory called "s3:" (a backup "to S3" that never left the machine).
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(backupDir!)) {
+  if (isUrl(backupDir!)) {
     throw new ElacsymError('USAGE', `${backupDir}: restore reads a local backup directory, not an object store`, { hint: 'copy a namespace to an object store with `elacsym publish <namespace> s3://bucket/prefix`, or write it there directly with `elacsym -d s3://bucket/prefix ...`' });
   }
   const wait = intOpt(o.wait ?? 0, '--wait', 0, 86400);
