@@ -135,3 +135,39 @@ export async function cliIds(args: readonly string[], idsFile: unknown, signal: 
   if (typeof idsFile === 'string') ids.push(...idsOfText(await readInputInterruptibly(idsFile, 'ids file', signal, onReading)));
   return ids;
 }
+
+/** `import --shard I/N --job NAME`: shard I (1-based) of N, and the job's name; null without --shard. */
+export interface ShardOption {
+  index: number;
+  count: number;
+  job: string;
+}
+
+/** The largest N of `--shard I/N`. */
+export const MAX_SHARDS = 10_000;
+
+/**
+ * Parses `--shard I/N` and `--job NAME` (USAGE errors naming the option). A shard must build its segments
+ * (not --no-flush), and it has no resume point of its own (not --resume: re-run the shard whole).
+ */
+export function shardOption(o: Record<string, unknown>): ShardOption | null {
+  if (o.shard === undefined) {
+    if (o.job !== undefined) throw new ElacsymError('USAGE', '--job names the job of a sharded import: it needs --shard I/N', { details: { option: '--job' } });
+    return null;
+  }
+  const m = typeof o.shard === 'string' ? /^(\d{1,6})\/(\d{1,6})$/.exec(o.shard) : null;
+  const index = m ? Number(m[1]) : Number.NaN;
+  const count = m ? Number(m[2]) : Number.NaN;
+  if (!m || index < 1 || count < 1 || index > count || count > MAX_SHARDS) {
+    throw new ElacsymError('USAGE', `--shard expects I/N with 1 <= I <= N <= ${MAX_SHARDS} (shard I of N), got ${JSON.stringify(o.shard)}`, { details: { option: '--shard' } });
+  }
+  if (typeof o.job !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(o.job)) {
+    throw new ElacsymError('USAGE', o.job === undefined ? '--shard needs --job NAME: the same name on every shard of this import' : `--job expects 1-64 characters of [A-Za-z0-9._-] starting with a letter or digit, got ${JSON.stringify(o.job)}`, {
+      hint: 'give every shard of one import the same new name, e.g. --job import-2026-12-01 or a CI run id',
+      details: { option: '--job' },
+    });
+  }
+  if (o.flush === false) throw new ElacsymError('USAGE', '--shard builds segments: it cannot be combined with --no-flush', { details: { option: '--no-flush' } });
+  if (o.resume) throw new ElacsymError('USAGE', '--shard cannot be combined with --resume: run the shard again whole (its stage is replaced)', { details: { option: '--resume' } });
+  return { index, count, job: o.job };
+}

@@ -213,10 +213,12 @@ export function buildProgram(): Command {
     .option('--id-field <name>', 'flat records: the field holding the id (default: id)')
     .option('--vector-field <name>', 'flat records: the field holding the vector (default: vector)')
     .option('--dry-run', 'validate every record and report what would be inserted, updated and rejected; write nothing')
+    .option('--shard <i/n>', 's3:// only: import the documents of shard I of N (by id); the last of the N shards to finish commits them all (needs --job)')
+    .option('--job <name>', 'with --shard: the name every shard of one import is given')
     .addOption(s3EndpointOption())
     .addHelpText(
       'after',
-      examples(['elacsym import docs docs.ndjson', 'elacsym import docs products.csv --id-field sku --vector-field embedding', 'elacsym import docs docs.ndjson --dry-run', 'cat docs.ndjson | elacsym import docs -', 'elacsym import docs big.ndjson --on-error skip --rejects rejects.ndjson', 'elacsym import docs big.ndjson --resume']) +
+      examples(['elacsym import docs docs.ndjson', 'elacsym import docs products.csv --id-field sku --vector-field embedding', 'elacsym import docs docs.ndjson --dry-run', 'cat docs.ndjson | elacsym import docs -', 'elacsym import docs big.ndjson --on-error skip --rejects rejects.ndjson', 'elacsym import docs big.ndjson --resume', 'elacsym -d s3://bucket/search import docs big.ndjson --shard 2/4 --job nightly-1201   # on each of 4 machines']) +
         seeMan('elacsym-import'),
     )
     .action(run(() => import('./commands/import.js')));

@@ -21,6 +21,8 @@ export interface GlobalOptions {
   command?: string;
   /** The namespace the command works on, when it has one (fills hints). */
   namespace?: string;
+  /** The s3:// data directory whose working copy `dataDir` is (cli/remote-write.ts). */
+  remote?: string;
 }
 
 /** What a hint can be made concrete with. */

@@ -21,6 +21,9 @@ import { discardOutput, err, type GlobalOptions, holdOutput, releaseOutput } fro
 import { interruptSignal } from './interrupt.js';
 import { failpoint } from '../util/failpoint.js';
 import { cacheDir, cacheHint, openRemoteStore } from './remote.js';
+import { type ShardOption, shardOption } from './args.js';
+import { collectStage, commitJob, type ShardStage, uploadStage } from '../store/shards.js';
+import { openDb } from '../storage/sqlite.js';
 import { toEnvError } from '../util/env-error.js';
 
 /** Commands that change a namespace on an object store (committed), and those that only read a working copy. */
@@ -98,7 +101,10 @@ export async function withRemoteWorkingCopy(
   async function once(work: string, rewrite: (t: string) => string): Promise<number> {
     // init needs nothing from the store but that the name is free: it runs first, so that its usage errors
     // are USAGE even when the store cannot be reached, and the name is checked after (and at the commit).
-    const checkout: Checkout = command === 'init' ? { dataDir: work, base: null, fetched: { objects: 0, bytes: 0 } } : await checkoutNamespace(opened.store, name!, work, pool);
+    // A shard of a sharded import reads no segment: it stages new ones (store/shards.ts).
+    const shard = command === 'import' ? shardOption(o) : null;
+    const checkout: Checkout =
+      command === 'init' ? { dataDir: work, base: null, fetched: { objects: 0, bytes: 0 } } : await checkoutNamespace(opened.store, name!, work, pool, { stateOnly: shard !== null });
     const checkFree = async () => {
       const latest = await new CommitLog<PublishedNamespace>(opened.store, `${name}/`).latest();
       if (latest !== null) {
@@ -111,16 +117,32 @@ export async function withRemoteWorkingCopy(
         details: { namespace: name },
       });
     }
+    if (shard) {
+      // The journal's pending entries are the job committer's to flush, not this shard's to stage.
+      const db = openDb(join(work, name!, 'manifest.db'));
+      try {
+        db.exec('DELETE FROM journal');
+      } finally {
+        db.close();
+      }
+    }
     holdOutput();
     let code = 0;
     let failure: unknown = null;
     try {
-      const c = await run({ ...g, dataDir: work });
+      const c = await run({ ...g, dataDir: work, remote: url });
       code = typeof c === 'number' ? c : 0;
     } catch (e) {
       failure = e;
     }
     if (command === 'init' && failure === null) await checkFree();
+    if (shard && failure === null) return await stageShard(work, shard, checkout, code, rewrite);
+    if (shard) {
+      // A shard stages all of its part or nothing: the job's commit needs every document of it.
+      discardOutput();
+      const e = failure as ElacsymError;
+      throw named(isElacsymError(failure) ? new ElacsymError(e.code, `${e.message}; shard ${shard.index}/${shard.count} of job ${shard.job} staged nothing`, { hint: e.hint, cause: e.cause, details: e.details }) : failure, rewrite, root);
+    }
     let report: PublishReport | null = null;
     // What the command made durable locally is committed even when it then failed (an import that stopped
     // at a bad line keeps the batches before it, as on a local data directory).
@@ -156,6 +178,50 @@ export async function withRemoteWorkingCopy(
     if (failure !== null) throw named(failure, rewrite, root);
     return code;
   }
+
+  /**
+   * A shard's end (store/shards.ts): its new segments and its stage go to the store, then the job is
+   * committed when every shard has staged. The import's own output follows the staging (it is durable in
+   * the store); the job's outcome is said after it.
+   */
+  async function stageShard(work: string, shard: ShardOption, checkout: Checkout, code: number, rewrite: (t: string) => string): Promise<number> {
+    const nsDir = join(work, name!);
+    const db = openDb(join(nsDir, 'manifest.db'), { readonly: true });
+    let stage: ShardStage;
+    try {
+      stage = collectStage(db, { job: shard.job, shard: shard.index, of: shard.count, baseVersion: checkout.base!.version, firstSegmentId: checkout.segmentIds!.jumped });
+    } finally {
+      db.close();
+    }
+    failpoint('shard:before-stage');
+    const up = await uploadStage(opened.store, name!, nsDir, stage);
+    failpoint('shard:after-stage');
+    const staged = { event: 'staged', namespace: name, job: shard.job, shard: shard.index, of: shard.count, documents: stage.documents, segments: stage.segments.length, objects_uploaded: up.objects, bytes_uploaded: up.bytes };
+    if (!g.quiet) err(g.json ? JSON.stringify(staged) : `staged shard ${shard.index}/${shard.count} of job ${shard.job}: ${stage.documents} documents in ${stage.segments.length} segment${stage.segments.length === 1 ? '' : 's'} (${up.objects} objects, ${(up.bytes / 1e6).toFixed(1)} MB uploaded)`);
+    await releaseOutput(true, rewrite);
+    const signal = interruptSignal('stopping before the commit of the job (one already under way completes)');
+    const outcome = await commitJob(opened.store, name!, shard.job, shard.count, { since: checkout.base!.version, workParent: join(work, 'job'), pool, gcGraceMs: grace, signal });
+    if (!g.quiet) {
+      if (outcome.status === 'waiting') {
+        err(g.json ? JSON.stringify({ event: 'waiting', job: shard.job, staged: outcome.staged, missing: outcome.missing }) : `job ${shard.job}: ${outcome.staged.length} of ${shard.count} shards staged; waiting for shard${outcome.missing.length === 1 ? '' : 's'} ${listShards(outcome.missing)} (the last shard to stage commits the job)`);
+      } else if (outcome.status === 'already') {
+        err(g.json ? JSON.stringify({ event: 'committed', job: shard.job, version: outcome.version, by: 'another shard' }) : `job ${shard.job} was committed as version ${outcome.version} by another shard`);
+      } else {
+        const r = outcome.report;
+        err(
+          g.json
+            ? JSON.stringify({ event: 'published', job: shard.job, shards: shard.count, documents: outcome.documents, ...r })
+            : `committed job ${shard.job} (${shard.count} shards, ${outcome.documents} documents in ${outcome.segments} segments) as version ${r.version} of ${name} in ${r.location}`,
+        );
+      }
+    }
+    return code;
+  }
+}
+
+/** "1, 2, 5" (the first 20, then how many more). */
+function listShards(xs: number[]): string {
+  return xs.length <= 20 ? xs.join(', ') : `${xs.slice(0, 20).join(', ')} and ${xs.length - 20} more`;
 }
 
 /** Attempts of a command that keeps losing commit races to other writers. */

@@ -55,11 +55,13 @@ const SEGMENT_ID_JUMP = 2 ** 24;
  * module comment), its segment files through `pool`. A version collected while it was being fetched (a
  * segment object missing while a newer version exists) is retried from the newer one.
  *
+ * With `stateOnly`, only the state database is fetched (for a command that reads no segment).
+ *
  * Errors: CORRUPT_MANIFEST (a version's objects fail their checks or are missing), CORRUPT_SEGMENT (a
  * segment object's bytes do not match the version's size and CRC-32), FORMAT_TOO_NEW/OLD, the store's
  * errors, environment errors on `work` or `pool` (NO_SPACE, PERMISSION_DENIED, ...).
  */
-export async function checkoutNamespace(store: ObjectStore, name: string, work: string, pool: string): Promise<Checkout> {
+export async function checkoutNamespace(store: ObjectStore, name: string, work: string, pool: string, opts: { stateOnly?: boolean } = {}): Promise<Checkout> {
   const prefix = namespacePrefix(name);
   const log = new CommitLog<PublishedNamespace>(store, prefix);
   DataDir.open(work, { create: true });
@@ -84,7 +86,8 @@ export async function checkoutNamespace(store: ObjectStore, name: string, work: 
     writeFile(join(nsDir, 'manifest.db'), state);
     writeFile(join(work, BASE_STATE), state);
     let moved = false;
-    for (const g of p.segments) {
+    // stateOnly (a shard of a sharded import): the command writes new segments and reads none.
+    for (const g of opts.stateOnly ? [] : p.segments) {
       const pooled = join(pool, `${g.crc32.toString(16).padStart(8, '0')}-${g.bytes}-${g.name}`);
       const target = join(nsDir, 'segments', g.name);
       // A pooled file is used only when its bytes pass the version's size and CRC-32 (a damaged one is

@@ -11,6 +11,7 @@
 import { isUtf8 } from 'node:buffer';
 import { ElacsymError, isElacsymError } from '../errors.js';
 import { envError } from '../util/env-error.js';
+import { crc32 } from '../util/crc32.js';
 import { DocumentError, idKey, parseId, toDoc, toInvalidDocument } from '../model/document.js';
 import { dataRecord } from '../model/schema.js';
 import type { AttrValue, Attributes, Doc, DocId } from '../model/types.js';
@@ -58,6 +59,13 @@ export interface ImportOptions {
    * import's: the merged documents are journalled as upserts.
    */
   patch?: boolean;
+  /**
+   * Shard `index` (1-based) of `count`: only the documents this shard owns are imported (see shardOf); the
+   * others are counted in `other_shards`. A line whose id cannot be read (not UTF-8, not JSON, too long, a
+   * bad id) belongs to shard ((line - 1) mod count) + 1, so every rejected line is reported by exactly one
+   * shard.
+   */
+  shard?: { index: number; count: number };
   clock?: () => number;
 }
 
@@ -77,6 +85,8 @@ export interface ImportSummary {
   deleted: number;
   rejected: number;
   skipped_lines: number;
+  /** Lines left to other shards (import --shard). */
+  other_shards?: number;
   /** Documents left pending in the journal at the end (with flush: false); not yet inserted or updated. */
   pending: number;
   lines: number;
@@ -260,6 +270,26 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
     durable_ms: 0,
     docs_per_s: 0,
   };
+  const shard = opts.shard;
+  if (shard) s.other_shards = 0;
+  /**
+   * Whether this shard owns line `lineNo` (its parsed JSON `obj`, when it parsed): by its id (shardOf), or
+   * by its line number when it has no valid id. Counts the lines it leaves to other shards.
+   */
+  const owns = (lineNo: number, obj?: unknown): boolean => {
+    if (!shard) return true;
+    let key: string | null = null;
+    if (obj !== null && typeof obj === 'object' && !Array.isArray(obj)) {
+      try {
+        key = idKey(parseId((obj as { id?: unknown }).id));
+      } catch {
+        key = null;
+      }
+    }
+    const own = key !== null ? shardOf(key, shard.count) === shard.index : ((lineNo - 1) % shard.count) + 1 === shard.index;
+    if (!own) s.other_shards!++;
+    return own;
+  };
   let batch: Doc[] = [];
   /** Patch mode: the batch's patch lines, merged into documents when the batch commits. */
   let patches: { line: number; raw: Buffer; id: DocId; attributes: Record<string, AttrValue | null> }[] = [];
@@ -438,14 +468,18 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
         continue;
       }
       if (raw.length === 0 || isBlank(raw)) continue;
-      s.read++;
+      // (a line of another shard is not read: neither counted nor rejected here)
       if (raw.length > maxLine) {
+        if (!owns(lineNo)) continue;
+        s.read++;
         reject(lineNo, raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: longer than ${maxLine} bytes (${maxLineOption})`, { details: { line: lineNo, max_line_bytes: maxLine } }));
         continue;
       }
       let text: string;
       if (isUtf8(raw)) text = raw.toString('utf8');
       else {
+        if (!owns(lineNo)) continue;
+        s.read++;
         reject(lineNo, raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: not valid UTF-8`, { details: { line: lineNo } }));
         continue;
       }
@@ -453,9 +487,13 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
       try {
         obj = JSON.parse(text);
       } catch (e) {
+        if (!owns(lineNo)) continue;
+        s.read++;
         reject(lineNo, raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: malformed JSON (${(e as Error).message})`, { details: { line: lineNo } }));
         continue;
       }
+      if (!owns(lineNo, obj)) continue;
+      s.read++;
       // Cut the batch before this line if it would pass the byte bound (lines 1..lineNo-1 are then covered).
       // Before toDoc: it records this line's new attributes, which belong to the next batch.
       if (batch.length + patches.length > 0 && batchRaw + raw.length > batchBytes) await commit(lineNo - 1);
@@ -535,4 +573,13 @@ function isBlank(b: Buffer): boolean {
     if (c !== 32 && c !== 9 && c !== 13) return false;
   }
   return true;
+}
+
+/**
+ * The shard (1 .. count) that owns the document whose id key is `key` (model/document.ts idKey): CRC-32
+ * (IEEE) of the key's UTF-8 bytes, modulo count, plus one. Stable across releases: machines running
+ * different versions of one sharded import must agree on it.
+ */
+export function shardOf(key: string, count: number): number {
+  return (crc32(Buffer.from(key, 'utf8')) % count) + 1;
 }

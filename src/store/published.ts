@@ -41,6 +41,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { ElacsymError, type ErrorCode, isElacsymError } from '../errors.js';
 import { validateNamespaceName } from '../model/schema.js';
 import { FORMAT_VERSION, getMeta } from '../storage/manifest.js';
@@ -82,6 +83,8 @@ export interface PublishedNamespace {
    * next collection starts here instead of at version 1.
    */
   gc_floor?: number;
+  /** The sharded import job this version committed (`import --shard I/N --job NAME`; store/shards.ts). */
+  job?: string;
 }
 
 export interface PublishOptions {
@@ -101,6 +104,8 @@ export interface PublishOptions {
   resume?: AbortSignal;
   /** Test hook: runs after the uploads, before the commit (to overlap two publishes deterministically). */
   hooks?: { beforeCommit?: () => Promise<void> };
+  /** Recorded in the version (PublishedNamespace.job): the sharded import job it commits. */
+  job?: string;
   /** Versions superseded longer ago than this may lose their objects (default 15 minutes). */
   gcGraceMs?: number;
   clock?: () => number;
@@ -393,6 +398,7 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
       journal_entries: marker.journal_entries,
       source: { namespace_id: namespaceId, host: hostname(), path: resolve(nsDir) },
       position,
+      ...(opts.job !== undefined ? { job: opts.job } : {}),
     };
     let record: ManifestRecord<PublishedNamespace> | undefined;
     let deleted = 0;
@@ -498,13 +504,37 @@ const ORPHAN_MIN_AGE_MS = 3600 * 1000;
 async function collectOrphans(log: CommitLog<PublishedNamespace>, referenced: ReadonlySet<string>, now: number, minAge: number): Promise<number> {
   const listModified = log.store.listModified?.bind(log.store);
   if (!listModified) return 0;
-  const victims: string[] = [];
+  let victims: string[] = [];
   for (const dir of ['segments/', 'state/']) {
     for (const o of await listModified(`${log.prefix}${dir}`)) if (!referenced.has(o.key) && now - o.modified > minAge) victims.push(o.key);
+  }
+  // Segments a sharded import staged wait for their job's commit (store/shards.ts): kept while their stage
+  // object is younger than STAGE_MAX_AGE_MS; an older stage is an abandoned job's, and goes.
+  if (victims.length > 0) {
+    const staged = new Set<string>();
+    const old: string[] = [];
+    for (const o of await listModified(`${log.prefix}shards/`)) {
+      if (now - o.modified > STAGE_MAX_AGE_MS) {
+        old.push(o.key);
+        continue;
+      }
+      const raw = await log.store.get(o.key);
+      if (raw === null) continue;
+      try {
+        const st = JSON.parse(gunzipSync(raw).toString('utf8')) as { segments?: { parquet_file?: unknown; index_file?: unknown }[] };
+        for (const g of st.segments ?? []) for (const f of [g.parquet_file, g.index_file]) if (typeof f === 'string') staged.add(`${log.prefix}segments/${f}`);
+      } catch {
+        // an unreadable stage protects nothing (its job cannot commit it either)
+      }
+    }
+    victims = [...victims.filter((k) => !staged.has(k)), ...old];
   }
   if (victims.length > 0) await log.store.delete(victims);
   return victims.length;
 }
+
+/** How long the segments of a sharded import's stage are kept waiting for the job's last shard (24 h). */
+export const STAGE_MAX_AGE_MS = 24 * 3600 * 1000;
 
 /** Superseded versions' objects (see collectGarbage), and every key the versions walked reference. */
 async function collectSuperseded(

@@ -45,6 +45,8 @@ export const FAILPOINTS = [
   'publish:before-commit',
   'publish:after-commit',
   'remote:before-commit',
+  'shard:before-stage',
+  'shard:after-stage',
   'remote:after-commit',
   'restore:before-publish',
   'restore:after-old-renamed',

@@ -6,7 +6,7 @@ import { IMPORT_FORMATS, type ImportFormat } from '../../store/records.js';
 import { Writer } from '../../store/writer.js';
 import { toEnvError } from '../../util/env-error.js';
 import { writeAllSync } from '../../util/fs.js';
-import { intOpt } from '../args.js';
+import { intOpt, shardOption } from '../args.js';
 import { loadConfig } from '../config.js';
 import { interruptSignal, lockWaitNotice } from '../interrupt.js';
 import { segmentBytesFromEnv } from '../limits.js';
@@ -44,6 +44,14 @@ export async function runImport([name, file = '-']: string[], o: Record<string, 
       throw toEnvError(e, file, 'reading the input file');
     }
   }
+  const shard = shardOption(o);
+  if (shard && !g.remote) {
+    throw new ElacsymError('USAGE', '--shard splits an import between machines writing one namespace on an object store: it needs an s3:// data directory', {
+      hint: 'on a local data directory, import the whole file: one writer at a time writes a namespace',
+      details: { option: '--shard' },
+    });
+  }
+  if (shard && patch) throw new ElacsymError('USAGE', '--shard applies to import', { details: { option: '--shard' } });
   if (o.resume && fromStdin) throw new ElacsymError('USAGE', '--resume needs a FILE; for stdin pass --skip-lines N');
   if (o.resume && o.skipLines !== undefined) throw new ElacsymError('USAGE', '--resume and --skip-lines are exclusive');
   if (o.rejects && o.onError !== 'skip') throw new ElacsymError('USAGE', '--rejects needs --on-error skip');
@@ -90,12 +98,13 @@ export async function runImport([name, file = '-']: string[], o: Record<string, 
         batchDocs,
         maxLineBytes,
         flush: false,
+        shard: shard ?? undefined,
       });
     } finally {
       if (fromStdin) process.stdin.destroy();
     }
     const c = sink.classify();
-    const report = { namespace: name, dry_run: true, format, read: summary.read, would_insert: c.inserted, would_update: c.updated, rejected: summary.rejected, lines: summary.lines };
+    const report = { namespace: name, dry_run: true, format, read: summary.read, ...(shard ? { other_shards: summary.other_shards } : {}), would_insert: c.inserted, would_update: c.updated, rejected: summary.rejected, lines: summary.lines };
     if (g.json) await printJson(report);
     else if (!g.quiet) err(`dry run of ${format} into ${name}: read ${fmtInt(report.read)}, would insert ${fmtInt(c.inserted)}, would update ${fmtInt(c.updated)}, rejected ${fmtInt(report.rejected)}; nothing was written`);
     return 0;
@@ -135,6 +144,7 @@ export async function runImport([name, file = '-']: string[], o: Record<string, 
       signal,
       flush: o.flush !== false,
       patch,
+      shard: shard ?? undefined,
       // With --json, every committed batch is acknowledged on stderr as an NDJSON event (scripts, crash tests).
       onProgress: bar
         ? (p: ImportProgress) => bar.update(p)
@@ -156,7 +166,7 @@ export async function runImport([name, file = '-']: string[], o: Record<string, 
           : `inserted ${fmtInt(summary.inserted)}, updated ${fmtInt(summary.updated)}`;
       err(
         `${patch ? 'patched' : 'imported'} ${fmtInt(summary.committed)} documents ${patch ? 'of' : 'into'} ${name}: read ${fmtInt(summary.read)}, ${counts}, rejected ${fmtInt(summary.rejected)}` +
-          `${summary.skipped_lines ? `, skipped ${fmtInt(summary.skipped_lines)} lines` : ''} in ${(summary.elapsed_ms / 1000).toFixed(2)}s (${fmtInt(summary.docs_per_s)} docs/s; durable after ${(summary.durable_ms / 1000).toFixed(2)}s)`,
+          `${summary.skipped_lines ? `, skipped ${fmtInt(summary.skipped_lines)} lines` : ''}${shard ? `, left ${fmtInt(summary.other_shards ?? 0)} lines to the other ${shard.count - 1} shards` : ''} in ${(summary.elapsed_ms / 1000).toFixed(2)}s (${fmtInt(summary.docs_per_s)} docs/s; durable after ${(summary.durable_ms / 1000).toFixed(2)}s)`,
       );
     }
     return 0;
