@@ -78,6 +78,8 @@ export interface ObjectStoreReport {
 /** What the local run hands over: its files and figures (see runBench). */
 export interface LocalBenchFiles {
   bin: string;
+  /** The children's base environment (the caller's; bench/ reads no environment itself). */
+  env: NodeJS.ProcessEnv;
   docs: number;
   /** NDJSON of the dataset, the schema JSON, one query vector (JSON array), the vector batch (NDJSON requests). */
   file: string;
@@ -189,7 +191,7 @@ export async function deleteBenchNamespace(store: BenchStore, ns: string): Promi
 export async function benchObjectStore(t: ObjectStoreBenchTarget, ns: string, l: LocalBenchFiles): Promise<ObjectStoreReport> {
   const childEnv = (cache: string): NodeJS.ProcessEnv => {
     mkdirSync(cache, { recursive: true });
-    return { ...process.env, ...t.env, ELACSYM_CACHE_DIR: cache };
+    return { ...l.env, ...t.env, ELACSYM_CACHE_DIR: cache };
   };
   const on = ['-d', t.url];
   let done = false;
@@ -223,7 +225,7 @@ export async function benchObjectStore(t: ObjectStoreBenchTarget, ns: string, l:
     l.progress('object store: warm batch', 0, 1);
     const batchArgs = ['--batch', l.vectorBatchFile, '--warm-up', String(l.warmUpRounds), '--quiet'];
     const remote = tookMs(runChild(l.bin, [...on, 'query', ns, ...batchArgs], childEnv(readerCache), `query --batch on ${ns} at ${t.url}`).stdout, l.queries, 'query --batch on the store').sort((a, b) => a - b);
-    const local = tookMs(runChild(l.bin, ['-d', l.localDataDir, 'query', l.localNamespace, ...batchArgs], { ...process.env }, 'local query --batch').stdout, l.queries, 'local query --batch').sort(
+    const local = tookMs(runChild(l.bin, ['-d', l.localDataDir, 'query', l.localNamespace, ...batchArgs], { ...l.env }, 'local query --batch').stdout, l.queries, 'local query --batch').sort(
       (a, b) => a - b,
     );
 

@@ -349,6 +349,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       writeFileSync(vectorBatchFile, qvecs.map((v) => JSON.stringify({ vector: v, top_k: o.topK, include_attributes: inc })).join('\n') + '\n');
       objectStore = await benchObjectStore(o.objectStore, storeNs, {
         bin: o.bin,
+        env: process.env,
         docs: o.docs,
         file,
         schemaFile,
