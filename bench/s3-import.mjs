@@ -3,6 +3,8 @@
 // `elacsym bench` (src/bench/dataset.ts) imported fully indexed into a local data directory and into an
 // s3:// data directory on the same S3-compatible server, alternating, in one run; then the first vector
 // query of a machine with an empty cache, and the same query warm, on both.
+// For one round inside the product, with recall, warm --batch percentiles and bytes stored, run
+// `elacsym -d s3://bucket/prefix bench --docs 100000 --dim 128` (src/bench/object-store.ts) instead.
 //
 //   npm run build && eval "$(scripts/s3-server start)" && node bench/s3-import.mjs [--docs 100000] [--dim 128] [--rounds 2]
 //

@@ -3,6 +3,9 @@
  * so its peak RSS and throughput are the command's own), then queries through the same engine `--batch`
  * uses, recall against exact brute force computed here independently, and the cold single-query time of
  * a fresh process next to `node -e 0`. Everything is measured in one run on one machine.
+ *
+ * With an object store (`bench -d s3://...`), the same dataset is then written to and read from a fresh
+ * namespace of the store by child processes (bench/object-store.ts), reported as `object_store`.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +22,7 @@ import { QueryContext } from '../store/search-sources.js';
 import { Snapshot } from '../store/snapshot.js';
 import { mulberry32 } from '../util/prng.js';
 import { datasetSchema, type GeneratedDoc, generateDocs, queryVectors, wordnetGlosses } from './dataset.js';
+import { benchNamespaceName, benchObjectStore, childError, type ObjectStoreBenchTarget, type ObjectStoreReport, preflightStore } from './object-store.js';
 
 export interface BenchOptions {
   docs: number;
@@ -35,6 +39,11 @@ export interface BenchOptions {
   coldRuns?: number;
   /** Also build and query an hnswlib-node index on the same vectors, for comparison. */
   compareHnsw?: boolean;
+  /**
+   * Also measure an object store (`bench -d s3://...`): the store is checked first (an unreachable or
+   * refusing store fails before anything is generated), then written and read after the local part.
+   */
+  objectStore?: ObjectStoreBenchTarget;
   onProgress?: (phase: string, done: number, total: number) => void;
 }
 
@@ -70,6 +79,8 @@ export interface BenchReport {
   disk: { bytes: number; bytes_per_doc: number };
   /** hnswlib-node on the same vectors (M 16, efConstruction 200, ef 64), with --compare-hnsw. */
   hnsw?: { build_s: number; load_ms: number; p50_ms: number; p99_ms: number; recall: number; file_bytes: number };
+  /** The same dataset written to and read from an object store, with `-d s3://...` (bench/object-store.ts). */
+  object_store?: ObjectStoreReport;
 }
 
 interface BatchProcessFigures {
@@ -169,9 +180,18 @@ export function exactTruth(
   return new Map(names.map((n, f) => [n, best[f]!.map((l) => l.map((x) => x[1]))]));
 }
 
+/**
+ * Runs the benchmark (see the module comment) and returns its report. Spawns `o.bin` for the import, the
+ * batch processes and the cold queries; with `o.objectStore`, also for init, import and queries on the store.
+ */
 export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const metric = o.metric ?? 'cosine';
   const progress = o.onProgress ?? (() => undefined);
+  const storeNs = benchNamespaceName();
+  if (o.objectStore) {
+    progress('object store: check', 0, 1);
+    await preflightStore(o.objectStore, storeNs);
+  }
   const base = o.dataDir ?? mkdtempSync(join(tmpdir(), 'elacsym-bench-'));
   const work = mkdtempSync(join(tmpdir(), 'elacsym-bench-files-'));
   const dataDir = join(base, o.dataDir ? '' : 'data');
@@ -220,10 +240,12 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     const schemaFile = join(work, 'schema.json');
     writeFileSync(schemaFile, JSON.stringify(datasetSchema(o.dim, metric)));
     const env = { ...process.env, ELACSYM_DATA_DIR: dataDir };
-    const init = spawnSync(process.execPath, [o.bin, 'init', ns, '--schema', schemaFile], { env, encoding: 'utf8' });
-    if (init.status !== 0) throw new ElacsymError('INTERNAL', `bench: init failed: ${init.stderr}`);
+    const init = spawnSync(process.execPath, [o.bin, '--json', 'init', ns, '--schema', schemaFile], { env, encoding: 'utf8' });
+    if (init.status !== 0) throw childError(init, 'init');
+    const ti = performance.now();
     const imp = spawnSync(process.execPath, [o.bin, '--json', 'import', ns, file], { env, encoding: 'utf8', maxBuffer: 1 << 28 });
-    if (imp.status !== 0) throw new ElacsymError('INTERNAL', `bench: import failed: ${imp.stderr}`);
+    const importWallS = (performance.now() - ti) / 1000;
+    if (imp.status !== 0) throw childError(imp, 'import');
     const summary = JSON.parse(imp.stdout) as { elapsed_ms: number; durable_ms: number; committed: number; peak_rss_bytes: number; segments: number };
 
     // 4. Queries through the engine `--batch` uses, on a snapshot loaded the way --batch loads it.
@@ -281,7 +303,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       const tb = performance.now();
       const bp = spawnSync(process.execPath, [o.bin, 'query', ns, '--batch', batchFile, ...extra], { env, encoding: 'utf8', maxBuffer: 1 << 30 });
       const wallS = (performance.now() - tb) / 1000;
-      if (bp.status !== 0) throw new ElacsymError('INTERNAL', `bench: query --batch failed: ${bp.stderr}`);
+      if (bp.status !== 0) throw childError(bp, 'query --batch');
       const took = bp.stdout.split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as { took_ms: number }).took_ms);
       if (took.length !== requests.length) throw new ElacsymError('INTERNAL', `bench: query --batch answered ${took.length} of ${requests.length} requests`);
       const byKind = emptyByKind<number[]>(() => []);
@@ -321,6 +343,29 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       mine.push(timeProcess(process.execPath, coldArgs, env));
     }
     const bytes = dir.diskBytes(ns);
+    let objectStore: ObjectStoreReport | undefined;
+    if (o.objectStore) {
+      const vectorBatchFile = join(work, 'vectors.ndjson');
+      writeFileSync(vectorBatchFile, qvecs.map((v) => JSON.stringify({ vector: v, top_k: o.topK, include_attributes: inc })).join('\n') + '\n');
+      objectStore = await benchObjectStore(o.objectStore, storeNs, {
+        bin: o.bin,
+        env: process.env,
+        docs: o.docs,
+        file,
+        schemaFile,
+        queryFile: qfile,
+        vectorBatchFile,
+        queries: qvecs.length,
+        work,
+        localDataDir: dataDir,
+        localNamespace: ns,
+        localImportWallS: importWallS,
+        localColdMs: median(mine),
+        warmUpRounds: WARM_UP_ROUNDS,
+        keep: Boolean(o.keep),
+        progress,
+      });
+    }
     const hnsw = o.compareHnsw ? await benchHnsw(o, metric, qvecs, work, progress) : undefined;
     const cpu = cpus();
     return {
@@ -344,6 +389,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       cold_query_ms: { elacsym: r3(median(mine)), node_e_0: r3(median(node)), ratio: r3(median(mine) / median(node)) },
       disk: { bytes, bytes_per_doc: Math.round(bytes / o.docs) },
       ...(hnsw ? { hnsw } : {}),
+      ...(objectStore ? { object_store: objectStore } : {}),
     };
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -397,7 +443,11 @@ export function recallAtK(truth: readonly (readonly number[])[], got: readonly (
   return total ? hit / total : 1;
 }
 
-/** Compare with a baseline report: latency p99 growth or recall drop past `maxPct` percent. */
+/**
+ * Compare with a baseline report: latency p99 growth, recall drop or import slow-down past `maxPct` percent;
+ * with an `object_store` section in both, also its import rate, first-query time and warm p99. Returns one
+ * line per regression (empty: none).
+ */
 export function compareBaseline(cur: BenchReport, base: BenchReport, maxPct: number): string[] {
   const out: string[] = [];
   for (const [k, l] of Object.entries(cur.latency_ms)) {
@@ -410,6 +460,20 @@ export function compareBaseline(cur: BenchReport, base: BenchReport, maxPct: num
   }
   if (base.import.docs_per_s > 0 && cur.import.docs_per_s < base.import.docs_per_s / (1 + maxPct / 100)) {
     out.push(`import ${cur.import.docs_per_s} docs/s < baseline ${base.import.docs_per_s} docs/s - ${maxPct}%`);
+  }
+  // The object store: compared only when both reports measured one (a local baseline says nothing of it).
+  const cs = cur.object_store;
+  const bs = base.object_store;
+  if (cs && bs) {
+    if (bs.import.docs_per_s > 0 && cs.import.docs_per_s < bs.import.docs_per_s / (1 + maxPct / 100)) {
+      out.push(`object store import ${cs.import.docs_per_s} docs/s < baseline ${bs.import.docs_per_s} docs/s - ${maxPct}%`);
+    }
+    if (bs.first_query_ms.median > 0 && cs.first_query_ms.median > bs.first_query_ms.median * (1 + maxPct / 100)) {
+      out.push(`object store first query ${cs.first_query_ms.median} ms > baseline ${bs.first_query_ms.median} ms + ${maxPct}%`);
+    }
+    if (bs.warm_batch.p99_ms > 0 && cs.warm_batch.p99_ms > bs.warm_batch.p99_ms * (1 + maxPct / 100)) {
+      out.push(`object store warm p99 ${cs.warm_batch.p99_ms} ms > baseline ${bs.warm_batch.p99_ms} ms + ${maxPct}%`);
+    }
   }
   return out;
 }

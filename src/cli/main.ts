@@ -43,7 +43,7 @@ let exitCode = 0;
  * Commands that accept an object-store data directory (issue 14, so far): anywhere else a URL would name a
  * local directory called "s3:" and report a write to S3 that never happened.
  */
-const ON_OBJECT_STORE = new Set(['doctor', 'completion', 'query', 'serve', 'export', 'get', 'count', 'namespaces']);
+const ON_OBJECT_STORE = new Set(['doctor', 'completion', 'query', 'serve', 'export', 'get', 'count', 'namespaces', 'bench']);
 
 /**
  * Commands that run on a working copy of a namespace on an object store (cli/remote-write.ts): the writing
@@ -435,7 +435,8 @@ export function buildProgram(): Command {
     .addOption(new Option('--metric <metric>', 'vector metric').choices(['cosine', 'l2', 'dot']).default('cosine'))
     .option('--keep', 'keep the generated data directory')
     .option('--compare-hnsw', 'also build and query an hnswlib-node index on the same vectors')
-    .addHelpText('after', examples(['elacsym bench', 'elacsym bench --docs 100000 --dim 128 --json > report.json', 'elacsym bench --baseline report.json --max-regression 20']) + seeMan('elacsym-bench'))
+    .addOption(s3EndpointOption())
+    .addHelpText('after', examples(['elacsym bench', 'elacsym bench --docs 100000 --dim 128 --json > report.json', 'elacsym bench --baseline report.json --max-regression 20', 'elacsym -d s3://bucket/bench bench --docs 100000 --dim 128']) + seeMan('elacsym-bench'))
     .action(run(() => import('./commands/bench.js')));
 
   return program;

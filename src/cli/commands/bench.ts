@@ -1,9 +1,25 @@
 import { ElacsymError } from '../../errors.js';
 import { type BenchReport, compareBaseline, KINDS, readReport, runBench } from '../../bench/run.js';
+import type { ObjectStoreBenchTarget, ObjectStoreReport } from '../../bench/object-store.js';
 import type { Metric } from '../../model/types.js';
+import { isObjectStoreUrl } from '../../objstore/object-store.js';
 import { intOpt, numOpt } from '../args.js';
 import { err, isTTY, outLine, printJson, type GlobalOptions } from '../output.js';
+import { checkS3EndpointUse } from '../s3-settings.js';
 
+/** The `object_store` section as text lines (the report's last lines). */
+function objectStoreLines(s: ObjectStoreReport): string[] {
+  const x = (v: number) => `${v.toFixed(2)}x`;
+  return [
+    `object store ${s.url} (namespace ${s.namespace}, ${s.kept ? 'kept' : 'deleted afterwards'}):`,
+    `  import: ${s.import.docs_per_s} docs/s (${s.import.wall_s}s wall, commit included; peak RSS ${s.import.peak_rss_mb} MiB; ${s.import.objects_uploaded} objects, ${s.import.bytes_uploaded} bytes uploaded) = ${x(s.import.ratio_to_local)} local ${s.import.local_docs_per_s} docs/s (${s.import.local_wall_s}s wall)`,
+    `  first vector query, fresh process, empty cache: ${s.first_query_ms.median} ms (median of ${s.first_query_ms.runs}, max ${s.first_query_ms.max}) vs local cold query ${s.first_query_ms.local_cold_ms} ms`,
+    `  warm query --batch --warm-up ${s.warm_batch.warm_up_rounds} of ${s.warm_batch.queries} vector queries: p50 ${s.warm_batch.p50_ms} / p99 ${s.warm_batch.p99_ms} ms vs local p50 ${s.warm_batch.local_p50_ms} / p99 ${s.warm_batch.local_p99_ms} ms = ${x(s.warm_batch.p50_ratio_to_local)} (p50)`,
+    `  stored: ${s.stored.objects} objects, ${s.stored.bytes} bytes, ${s.stored.bytes_per_doc} bytes/doc`,
+  ];
+}
+
+/** The report as the text lines `elacsym bench` prints (and its screen shows). */
 export function reportTable(r: BenchReport): string[] {
   const rows = (l: BenchReport['latency_ms']) =>
     KINDS.map((k) => `  ${k.padEnd(16)} p50 ${l[k].p50.toFixed(3).padStart(8)}  p95 ${l[k].p95.toFixed(3).padStart(8)}  p99 ${l[k].p99.toFixed(3).padStart(8)}  (n=${l[k].n})`);
@@ -24,10 +40,18 @@ export function reportTable(r: BenchReport): string[] {
     ...(r.hnsw
       ? [`hnswlib-node (same vectors): build ${r.hnsw.build_s}s, index file load ${r.hnsw.load_ms} ms, p50 ${r.hnsw.p50_ms} / p99 ${r.hnsw.p99_ms} ms, recall@${r.dataset.top_k} ${r.hnsw.recall}, file ${r.hnsw.file_bytes} bytes`]
       : []),
+    ...(r.object_store ? objectStoreLines(r.object_store) : []),
   ];
 }
 
+/**
+ * `elacsym bench`: on a local data directory (or a temporary one), or with `-d s3://bucket/prefix` the local
+ * run in a temporary directory followed by the object-store measures on a fresh namespace of that store
+ * (the AWS SDK loads only then).
+ */
 export default async function bench(_a: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
+  checkS3EndpointUse(o, g.dataDir);
+  const onStore = isObjectStoreUrl(g.dataDir);
   const opts = {
     docs: intOpt(o.docs, '--docs', 10, 100_000_000),
     dim: intOpt(o.dim, '--dim', 1, 4096),
@@ -35,7 +59,7 @@ export default async function bench(_a: string[], o: Record<string, unknown>, g:
     topK: intOpt(o.topK, '--top-k', 1, 1000),
     seed: intOpt(o.seed, '--seed', 0, 2 ** 31),
     metric: String(o.metric ?? 'cosine') as Metric,
-    dataDir: g.dataDirExplicit ? g.dataDir : undefined,
+    dataDir: g.dataDirExplicit && !onStore ? g.dataDir : undefined,
     keep: Boolean(o.keep),
     compareHnsw: Boolean(o.compareHnsw),
     // The running binary itself (bin/elacsym), spawned for the import and the cold query.
@@ -45,14 +69,28 @@ export default async function bench(_a: string[], o: Record<string, unknown>, g:
   const baseline = typeof o.baseline === 'string' ? readReport(o.baseline) : null;
   const tty = isTTY('stderr') && !g.json && !g.quiet;
   let report: BenchReport;
-  if (tty) {
-    const { loadScreen } = await import('../ui/load.js');
-    const { runBenchScreen } = await loadScreen<typeof import('../ui/bench-screen.js')>('bench-screen');
-    report = await runBenchScreen((onProgress) => runBench({ ...opts, onProgress }), reportTable);
-  } else {
-    report = await runBench({ ...opts, onProgress: g.quiet || g.json ? undefined : (phase, done, total) => done === 0 && err(`bench: ${phase}${total > 1 ? ` (${total})` : ''}...`) });
-    if (g.json) await printJson(report);
-    else for (const l of reportTable(report)) await outLine(l);
+  // The store is opened here (the SDK loads by dynamic import, for s3:// only) and closed at the end.
+  let store: { target: ObjectStoreBenchTarget; close: () => Promise<void> } | undefined;
+  if (onStore) {
+    const { openRemoteStore } = await import('../remote.js');
+    const { s3Settings } = await import('../s3-settings.js');
+    const { opened } = await openRemoteStore(g.dataDir, o);
+    const endpoint = s3Settings(o).endpoint;
+    store = { target: { url: g.dataDir, store: opened.store, env: endpoint ? { ELACSYM_S3_ENDPOINT: endpoint } : {} }, close: () => opened.close() };
+  }
+  try {
+    const full = { ...opts, ...(store ? { objectStore: store.target } : {}) };
+    if (tty) {
+      const { loadScreen } = await import('../ui/load.js');
+      const { runBenchScreen } = await loadScreen<typeof import('../ui/bench-screen.js')>('bench-screen');
+      report = await runBenchScreen((onProgress) => runBench({ ...full, onProgress }), reportTable);
+    } else {
+      report = await runBench({ ...full, onProgress: g.quiet || g.json ? undefined : (phase, done, total) => done === 0 && err(`bench: ${phase}${total > 1 ? ` (${total})` : ''}...`) });
+      if (g.json) await printJson(report);
+      else for (const l of reportTable(report)) await outLine(l);
+    }
+  } finally {
+    await store?.close();
   }
   if (baseline) {
     const regressions = compareBaseline(report, baseline, maxPct);
