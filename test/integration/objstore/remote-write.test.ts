@@ -383,16 +383,62 @@ describe('writing commands on an s3:// data directory', () => {
     expect(seen.has(3)).toBe(true);
   }, 300_000);
 
-  it('an import split between two concurrent processes equals one import of the whole', async () => {
+  it('a sharded import (--shard I/N --job): three concurrent shards, one commit, equal to one import of the whole; a shard run again changes nothing', async () => {
     const whole = `${bucketUrl}/whole`;
     const split = `${bucketUrl}/split`;
-    for (const u of [whole, split]) await ok(['-d', u, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
-    await ok(['-d', whole, 'import', 'docs', file('w.ndjson', docs(0, 300))]);
-    const halves = [file('h1.ndjson', docs(0, 150)), file('h2.ndjson', docs(150, 300))];
-    const runs = await Promise.all(halves.map((h) => run(['-d', split, 'import', 'docs', h])));
+    // Ids 0..299 with ids 40..59 repeated later with new text (the later line wins, as in one import), and
+    // a new attribute on a few documents (the shards' schemas are merged).
+    const rows: unknown[] = [...docs(0, 300), ...docs(40, 60).map((d) => ({ ...d, attributes: { ...(d as { attributes: object }).attributes, title: `rewritten plum ${(d as { id: number }).id}`, extra: 'x' } }))];
+    const input = file('sharded.ndjson', rows);
+    for (const u of [whole, split]) {
+      await ok(['-d', u, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
+      // Before the job: documents it updates, and an acknowledged batch still in the journal.
+      await ok(['-d', u, 'import', 'docs', file('before.ndjson', docs(250, 320))]);
+      await ok(['-d', u, 'import', 'docs', file('pending.ndjson', docs(280, 290).map((d) => ({ ...d, attributes: { title: 'pending apple' } }))), '--no-flush']);
+    }
+    await ok(['-d', whole, 'import', 'docs', input]);
+    const before = await versions('split/docs/');
+    const runs = await Promise.all([1, 2, 3].map((i) => run(['-d', split, 'import', 'docs', input, '--shard', `${i}/3`, '--job', 'j1', '--json'])));
     for (const r of runs) expect(r.code, r.stderr).toBe(0);
-    expect(byId((await ok(['-d', split, 'export', 'docs'])).stdout)).toEqual(byId((await ok(['-d', whole, 'export', 'docs'])).stdout));
-    const want = answers((await ok(['-d', whole, 'query', 'docs', '--batch', batch])).stdout);
-    expect(answers((await ok(['-d', split, 'query', 'docs', '--batch', batch])).stdout)).toEqual(want);
+    // Each shard read its part (by id) and staged it; exactly one committed the job, as one version.
+    const events = runs.flatMap((r) => r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { event: string; job?: string; documents?: number }));
+    expect(events.filter((e) => e.event === 'staged').map((e) => e.documents).reduce((a, b) => a! + b!, 0)).toBe(300);
+    expect(events.filter((e) => e.event === 'published' && e.job === 'j1')).toHaveLength(1);
+    expect(await versions('split/docs/')).toBe(before + 1);
+    expect(await store.list('split/docs/shards/')).toEqual([]);
+    const summaries = runs.map((r) => JSON.parse(r.stdout) as { read: number; other_shards: number });
+    for (const s of summaries) expect(s.read + s.other_shards).toBe(rows.length);
+    const want = byId((await ok(['-d', whole, 'export', 'docs'])).stdout);
+    expect(byId((await ok(['-d', split, 'export', 'docs'])).stdout)).toEqual(want);
+    const answersOf = async (u: string) => answers((await ok(['-d', u, 'query', 'docs', '--batch', batch])).stdout);
+    expect(await answersOf(split)).toEqual(await answersOf(whole));
+    const extra = async (u: string) => (JSON.parse((await ok(['-d', u, 'query', 'docs', '--filter', '{"field":"extra","op":"eq","value":"x"}', '--top-k', '50', '--json'])).stdout) as { results: unknown[] }).results;
+    const got = await extra(split);
+    expect(got).toHaveLength(20);
+    expect(got).toEqual(await extra(whole));
+    await ok(['-d', split, 'health', 'docs', '--deep']);
+    // One shard of the committed job run again alone: it stages, waits for the others, commits nothing.
+    const again = await run(['-d', split, 'import', 'docs', input, '--shard', '2/3', '--job', 'j1']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/waiting for shards 1, 3/);
+    expect(await versions('split/docs/')).toBe(before + 1);
   }, 300_000);
+
+  it('--shard: names what it needs (an s3:// data directory, --job, a valid I/N) before reading anything', async () => {
+    const local = join(root, 'local-shard');
+    await ok(['-d', local, 'init', 'docs', '--dim', '4']);
+    const f = file('s.ndjson', docs(0, 3));
+    const cases: [string[], RegExp][] = [
+      [['-d', local, 'import', 'docs', f, '--shard', '1/2', '--job', 'a'], /needs an s3:\/\/ data directory/],
+      [['-d', `${bucketUrl}/usage`, 'import', 'docs', f, '--shard', '1/2'], /--shard needs --job NAME/],
+      [['-d', `${bucketUrl}/usage`, 'import', 'docs', f, '--shard', '3/2', '--job', 'a'], /--shard expects I\/N/],
+      [['-d', `${bucketUrl}/usage`, 'import', 'docs', f, '--job', 'a'], /--job names the job of a sharded import/],
+      [['-d', `${bucketUrl}/usage`, 'import', 'docs', f, '--shard', '1/2', '--job', 'a', '--no-flush'], /--no-flush/],
+    ];
+    for (const [args, msg] of cases) {
+      const r = await run(args);
+      expect(r.code, r.stderr).toBe(ERRORS.USAGE.exit);
+      expect(r.stderr).toMatch(msg);
+    }
+  }, 120_000);
 });
