@@ -23,6 +23,12 @@ export interface GlobalOptions {
   namespace?: string;
   /** The s3:// data directory whose working copy `dataDir` is (cli/remote-write.ts). */
   remote?: string;
+  /**
+   * On a working copy: called right after each import batch commits to the working copy's journal; calls
+   * `onDurable` once the batch is durable in the store (store/remote-journal.ts). Throws when an earlier
+   * upload failed.
+   */
+  afterBatch?: (onDurable: () => void) => void;
 }
 
 /** What a hint can be made concrete with. */

@@ -24,6 +24,7 @@ import { cacheDir, cacheHint, openRemoteStore } from './remote.js';
 import { type ShardOption, shardOption } from './args.js';
 import { collectStage, commitJob, type ShardStage, uploadStage } from '../store/shards.js';
 import { openDb } from '../storage/sqlite.js';
+import { JournalUploader } from '../store/remote-journal.js';
 import { toEnvError } from '../util/env-error.js';
 
 /** Commands that change a namespace on an object store (committed), and those that only read a working copy. */
@@ -126,14 +127,23 @@ export async function withRemoteWorkingCopy(
         db.close();
       }
     }
+    // An import's batches are acknowledged once durable in the store as journal objects (remote-journal.ts).
+    const uploader = (command === 'import' || command === 'patch') && !shard ? new JournalUploader(opened.store, name!, join(work, name!, 'manifest.db')) : null;
     holdOutput();
     let code = 0;
     let failure: unknown = null;
     try {
-      const c = await run({ ...g, dataDir: work, remote: url });
+      const c = await run({ ...g, dataDir: work, remote: url, afterBatch: uploader ? (onDurable) => uploader.afterBatch(onDurable) : undefined });
       code = typeof c === 'number' ? c : 0;
     } catch (e) {
       failure = e;
+    }
+    try {
+      await uploader?.drain();
+    } catch (e) {
+      failure ??= e;
+    } finally {
+      uploader?.close();
     }
     if (command === 'init' && failure === null) await checkFree();
     if (shard && failure === null) return await stageShard(work, shard, checkout, code, rewrite);
@@ -157,7 +167,23 @@ export async function withRemoteWorkingCopy(
         // interrupted the command lets what it committed locally be committed, as locally.
         const signal = isElacsymError(failure, 'INTERRUPTED') ? undefined : interruptSignal('stopping before the commit (one already under way completes)');
         // A failed commit throws: the held output is dropped by the caller (nothing was committed).
-        report = await resumable((resume) => publishNamespace(nsDir, name!, opened.store, { expectBase: checkout.base?.version ?? 0, gcGraceMs: grace, resume, signal }));
+        const journalApplied = { ...checkout.journal?.applied, ...(uploader && uploader.lastSeq > 0 ? { [uploader.writer]: uploader.lastSeq } : {}) };
+        try {
+          report = await resumable((resume) => publishNamespace(nsDir, name!, opened.store, { expectBase: checkout.base?.version ?? 0, gcGraceMs: grace, resume, signal, journalApplied }));
+        } catch (e) {
+          // What this run acknowledged is durable in the store's journal whatever happened to the commit.
+          if (!(uploader && uploader.keys.length > 0 && isElacsymError(e) && !(e.code === 'BUSY' && e.details.reason === 'race' && opts.rerunnable))) throw e;
+          // A writer that started after them applied them, maybe: the latest version says so.
+          const latest = await new CommitLog<PublishedNamespace>(opened.store, `${name}/`).latest().catch(() => null);
+          const by = (latest?.payload.journal_applied?.[uploader.writer] ?? 0) >= uploader.lastSeq ? latest!.version : null;
+          const one = uploader.keys.length === 1;
+          const where = by !== null ? `${one ? 'was' : 'were'} committed by version ${by}` : `${one ? 'is' : 'are'} in the store's journal: the next write, or \`elacsym wal replay ${name}\`, commits ${one ? 'it' : 'them'}`;
+          throw new ElacsymError(e.code, `${e.message.replace(/: nothing (from this run )?was committed.*$/, '')}; ${uploader.keys.length === 1 ? 'the batch it acknowledged' : `the ${uploader.keys.length} batches it acknowledged`} ${where}`, {
+            hint: e.hint,
+            cause: e.cause,
+            details: { ...e.details, acknowledged_batches: uploader.keys.length },
+          });
+        }
         // A signal that came after the last check before the commit: the commit completed; say so, and exit
         // 130 as for any interruption.
         if (signal?.aborted && failure === null) {
@@ -167,6 +193,9 @@ export async function withRemoteWorkingCopy(
         failpoint('remote:after-commit');
         const committed = await new CommitLog<PublishedNamespace>(opened.store, `${name}/`).read(report.version);
         if (committed) settlePool(nsDir, committed.payload, pool);
+        // Journal objects the new version holds go (the next writer drops their record once they are gone).
+        const held = [...(checkout.journal?.stale ?? []), ...(checkout.journal?.keys ?? []), ...(uploader?.keys ?? [])];
+        if (held.length > 0) await opened.store.delete(held).catch(() => undefined);
       }
     }
     if (report && !g.quiet) {

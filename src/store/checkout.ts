@@ -32,6 +32,7 @@ import { toEnvError } from '../util/env-error.js';
 import { fsyncDir } from '../util/fs.js';
 import { DataDir, pidAlive } from './data-dir.js';
 import { checkPublishedPayload, namespacePrefix, type PublishedNamespace, stateDigest } from './published.js';
+import { type AppliedJournal, applyJournalObjects } from './remote-journal.js';
 
 export interface Checkout {
   /** The working copy's data directory (`<work>`), holding `<ns>/` when a version was checked out. */
@@ -40,6 +41,8 @@ export interface Checkout {
   base: ManifestRecord<PublishedNamespace> | null;
   /** Segment objects fetched from the store (the others were in the pool already). */
   fetched: { objects: number; bytes: number };
+  /** The store's journal objects this version does not hold, applied to the working copy (remote-journal.ts). */
+  journal?: AppliedJournal;
   /** The version's next segment id, and the working copy's after the jump (see the module comment). */
   segmentIds?: { base: number; jumped: number };
 }
@@ -121,8 +124,11 @@ export async function checkoutNamespace(store: ObjectStore, name: string, work: 
     if (moved) continue;
     // Segments this command creates get names no other writer from this version uses (module comment).
     let segmentIds: Checkout['segmentIds'];
+    let journal: AppliedJournal;
     const db = openDb(join(nsDir, 'manifest.db'));
     try {
+      // Batches acknowledged by writers that have not committed them (killed, or still running).
+      journal = await applyJournalObjects(store, name, db, p.journal_applied ?? {});
       const next = Number(getMeta(db, 'next_segment_id') ?? '1');
       segmentIds = { base: next, jumped: next + 1 + randomInt(SEGMENT_ID_JUMP) };
       setMeta(db, 'next_segment_id', String(segmentIds.jumped));
@@ -130,7 +136,7 @@ export async function checkoutNamespace(store: ObjectStore, name: string, work: 
       db.close();
     }
     fsyncDir(join(nsDir, 'segments'));
-    return { dataDir: work, base, fetched, segmentIds };
+    return { dataDir: work, base, fetched, segmentIds, journal };
   }
 }
 

@@ -83,6 +83,11 @@ export interface PublishedNamespace {
    * next collection starts here instead of at version 1.
    */
   gc_floor?: number;
+  /**
+   * Per writer id (`<ms>-<hex>`), the highest sequence of its journal objects this version's state holds
+   * (store/remote-journal.ts).
+   */
+  journal_applied?: Record<string, number>;
   /** The sharded import job this version committed (`import --shard I/N --job NAME`; store/shards.ts). */
   job?: string;
 }
@@ -106,6 +111,8 @@ export interface PublishOptions {
   hooks?: { beforeCommit?: () => Promise<void> };
   /** Recorded in the version (PublishedNamespace.job): the sharded import job it commits. */
   job?: string;
+  /** Recorded in the version (PublishedNamespace.journal_applied). */
+  journalApplied?: Record<string, number>;
   /** Versions superseded longer ago than this may lose their objects (default 15 minutes). */
   gcGraceMs?: number;
   clock?: () => number;
@@ -188,6 +195,8 @@ export function checkPublishedPayload(p: unknown, where: string): PublishedNames
   if (x.gc_floor !== undefined && (!Number.isSafeInteger(x.gc_floor) || x.gc_floor < 1)) throw bad('invalid gc_floor');
   const pos = x.position;
   if (pos !== undefined && (typeof pos !== 'object' || pos === null || !Number.isSafeInteger(pos.journal_seq) || !Number.isSafeInteger(pos.next_segment_id))) throw bad('invalid position');
+  const ja = x.journal_applied;
+  if (ja !== undefined && (typeof ja !== 'object' || ja === null || Array.isArray(ja) || !Object.entries(ja).every(([k, n]) => /^\d{13}-[0-9a-f]{8}$/.test(k) && Number.isSafeInteger(n) && n >= 1))) throw bad('invalid journal_applied');
   for (const g of x.segments) {
     if (typeof g?.name !== 'string' || !/^[A-Za-z0-9._-]+$/.test(g.name) || !Number.isSafeInteger(g.bytes) || !Number.isSafeInteger(g.crc32)) throw bad('invalid segment entry');
   }
@@ -399,6 +408,7 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
       source: { namespace_id: namespaceId, host: hostname(), path: resolve(nsDir) },
       position,
       ...(opts.job !== undefined ? { job: opts.job } : {}),
+      ...(opts.journalApplied !== undefined && Object.keys(opts.journalApplied).length > 0 ? { journal_applied: opts.journalApplied } : {}),
     };
     let record: ManifestRecord<PublishedNamespace> | undefined;
     let deleted = 0;

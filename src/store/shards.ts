@@ -367,10 +367,10 @@ export async function commitJob(
       } finally {
         db.close();
       }
-      const report = await publishNamespace(nsDir, ns, store, { expectBase: checkout.base.version, gcGraceMs: a.gcGraceMs, signal: a.signal, job });
+      const report = await publishNamespace(nsDir, ns, store, { expectBase: checkout.base.version, gcGraceMs: a.gcGraceMs, signal: a.signal, job, journalApplied: checkout.journal?.applied });
       const committed = await log.read(report.version);
       if (committed) settlePool(nsDir, committed.payload, a.pool);
-      await store.delete(keys).catch(() => undefined);
+      await store.delete([...keys, ...(checkout.journal?.stale ?? []), ...(checkout.journal?.keys ?? [])]).catch(() => undefined);
       return { status: 'committed', report, segments: reg.segments, documents: reg.documents };
     } catch (e) {
       if (!(isElacsymError(e, 'BUSY') && e.details.reason === 'race' && attempt < MAX_COMMIT_ATTEMPTS)) throw e;

@@ -10,7 +10,7 @@ import { intOpt, shardOption } from '../args.js';
 import { loadConfig } from '../config.js';
 import { interruptSignal, lockWaitNotice } from '../interrupt.js';
 import { segmentBytesFromEnv } from '../limits.js';
-import { err, fmtInt, isTTY, printJson, type GlobalOptions } from '../output.js';
+import { err, errNow, fmtInt, isTTY, printJson, type GlobalOptions } from '../output.js';
 import { startProgress } from '../progress.js';
 
 export default function importCmd(args: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
@@ -146,11 +146,16 @@ export async function runImport([name, file = '-']: string[], o: Record<string, 
       patch,
       shard: shard ?? undefined,
       // With --json, every committed batch is acknowledged on stderr as an NDJSON event (scripts, crash tests).
-      onProgress: bar
-        ? (p: ImportProgress) => bar.update(p)
-        : g.json
+      // On an object store, once the batch is durable there (g.afterBatch): the rest of the output waits
+      // for the commit, an acknowledgement must not.
+      onProgress:
+        bar || g.json || g.afterBatch
           ? (p: ImportProgress) => {
-              if (p.phase === 'journal') err(JSON.stringify({ event: 'committed', documents: p.committed, lines: p.lines, rejected: p.rejected }));
+              bar?.update(p);
+              if (p.phase !== 'journal') return;
+              const ack = g.json && !bar ? JSON.stringify({ event: 'committed', documents: p.committed, lines: p.lines, rejected: p.rejected }) : null;
+              if (g.afterBatch) g.afterBatch(() => ack !== null && errNow(ack));
+              else if (ack !== null) err(ack);
             }
           : undefined,
     });

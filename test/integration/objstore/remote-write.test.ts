@@ -40,7 +40,7 @@ const byId = (stdout: string) =>
     .sort((a, b) => (JSON.parse(a) as { id: number }).id - (JSON.parse(b) as { id: number }).id);
 
 /** Starts the binary with stdin piped; `paused` resolves once it announces a paused fail point on stderr. */
-function start(args: string[], env: Record<string, string>, input?: string) {
+function start(args: string[], env: Record<string, string>, input?: string | null) {
   const base: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ELACSYM_') && v !== undefined) base[k] = v;
   const c = spawn(process.execPath, [BIN, ...args], { env: { ...base, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -62,7 +62,8 @@ function start(args: string[], env: Record<string, string>, input?: string) {
     c.on('close', (code, signal) => resolve({ code: code ?? (signal === 'SIGKILL' ? 137 : 1), stdout, stderr })),
   );
   c.stdin.on('error', () => undefined);
-  c.stdin.end(input ?? '');
+  // null: stdin stays open (the test writes to it)
+  if (input !== null) c.stdin.end(input ?? '');
   return { c, paused, saw, done };
 }
 
@@ -188,7 +189,7 @@ describe('writing commands on an s3:// data directory', () => {
     expect(await orphans('race/docs/')).toEqual([]);
   }, 300_000);
 
-  it('a writer reading standard input that loses the race commits nothing and says so (BUSY, exit 75, no summary)', async () => {
+  it('a writer reading standard input that loses the race commits nothing itself and says so (BUSY, exit 75, no summary); the batches it acknowledged are kept', async () => {
     const url = `${bucketUrl}/stdin`;
     await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
     const input = docs(0, 30).map((x) => JSON.stringify(x)).join('\n') + '\n';
@@ -199,12 +200,14 @@ describe('writing commands on an s3:// data directory', () => {
     const ra = await a.done;
     expect(ra.code).toBe(75);
     expect(errorCode(ra.stderr)).toBe('BUSY');
-    expect(ra.stderr).toContain('nothing from this run was committed');
     expect(ra.stdout).toBe('');
-    // no acknowledgement of the batches it had read: they were never committed
-    expect(ra.stderr).not.toContain('"event":"committed"');
+    // Its batch was acknowledged once durable in the store's journal; the winner, which started after
+    // that, applied it: the loser says where its acknowledged batches went.
+    expect(ra.stderr).toContain('"event":"committed","documents":30');
+    expect(ra.stderr).toMatch(/the batch it acknowledged was committed by version 2/);
+    expect(ra.stderr).not.toMatch(/"event":"(published|unchanged)"/);
     const ex = await ok(['-d', url, 'export', 'docs']);
-    expect(ids(ex.stdout)).toEqual(range(30, 40));
+    expect(ids(ex.stdout)).toEqual(range(0, 40));
     expect(await orphans('stdin/docs/')).toEqual([]);
   }, 300_000);
 
@@ -218,10 +221,11 @@ describe('writing commands on an s3:// data directory', () => {
     expect(k1.stdout).toBe('');
     expect((await ok(['-d', url, 'export', 'docs'])).stdout).toBe(before);
     expect(await versions('kill/docs/')).toBe(2);
+    // its batch was acknowledged (durable in the store's journal): the next writer commits it with its own
     const k2 = await run(['-d', url, 'import', 'docs', file('k2.ndjson', docs(40, 60))], { ELACSYM_FAILPOINTS: 'remote:after-commit' });
     expect(k2.code).toBe(137);
     expect(await versions('kill/docs/')).toBe(3);
-    expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual([...range(0, 20), ...range(40, 60)]);
+    expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual(range(0, 60));
     // the killed run left its working copy (the one killed before was swept by the next writer's start)
     expect(readdirSync(join(cache, 'work')).length).toBe(1);
     await ok(['-d', url, 'import', 'docs', file('k1.ndjson', docs(20, 40))]);
@@ -247,6 +251,30 @@ describe('writing commands on an s3:// data directory', () => {
     expect((await ok(['-d', url, 'export', 'docs'])).stdout).toBe('');
     await ok(['-d', url, 'import', 'docs', f]);
     expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual(range(0, 25));
+  }, 300_000);
+
+  it('an import acknowledges a batch once it is durable in the store: killed (SIGKILL) with stdin still open, every acknowledged document survives; wal inspect shows them, the next write commits them', async () => {
+    const url = `${bucketUrl}/acked`;
+    await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
+    // stdin stays open: the importer acknowledges batches of 100 and then waits for more input, forever
+    const a = start(['-d', url, '--json', 'import', 'docs', '-', '--batch-size', '100'], { ...env, ELACSYM_CACHE_DIR: cache }, null);
+    a.c.stdin.write(docs(0, 250).map((d) => JSON.stringify(d)).join('\n') + '\n');
+    await a.saw('"documents":200');
+    a.c.kill('SIGKILL');
+    const ra = await a.done;
+    expect(ra.code).toBe(137);
+    const acked = Math.max(...ra.stderr.split('\n').filter((l) => l.includes('"event":"committed"')).map((l) => (JSON.parse(l) as { documents: number }).documents));
+    expect(acked).toBeGreaterThanOrEqual(200);
+    // nothing was committed as a version, but the acknowledged batches are pending in the store's journal
+    expect((await ok(['-d', url, 'export', 'docs'])).stdout).toBe('');
+    const pending = (await ok(['-d', url, 'wal', 'inspect', 'docs', '--json'])).stdout;
+    expect(pending).toMatch(/"pending"/);
+    // the next writer (a delete of an id that does not exist) commits them with its own change
+    await ok(['-d', url, 'delete', 'docs', '--ids', '9999']);
+    expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual(range(0, acked));
+    // and the journal objects are gone once a version holds them
+    expect(await store.list('acked/docs/journal/')).toEqual([]);
+    await ok(['-d', url, 'health', 'docs', '--deep']);
   }, 300_000);
 
   it('a failed init is its own error; a delete of ids that do not exist commits nothing', async () => {
@@ -279,11 +307,12 @@ describe('writing commands on an s3:// data directory', () => {
     const ra = await a.done;
     expect([ra.code, errorCode(ra.stderr)]).toEqual([75, 'BUSY']);
     expect(ra.stderr).not.toContain('"event":"retry"');
-    expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual(range(20, 30));
+    // what it acknowledged before the race was applied by the winner
+    expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual(range(0, 30));
     expect(await orphans('fifo/docs/')).toEqual([]);
   }, 300_000);
 
-  it('SIGINT during the commit stops before it: exit 130, nothing committed, nothing left in the store', async () => {
+  it('SIGINT during the commit stops before it: exit 130, no version committed, no segment left in the store; the acknowledged batches stay in its journal', async () => {
     const url = `${bucketUrl}/sigint`;
     await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
     const a = start(['-d', url, 'import', 'docs', file('si.ndjson', docs(0, 20))], { ...env, ELACSYM_CACHE_DIR: cache, ELACSYM_FAILPOINTS: 'publish:before-commit=pause' });
@@ -293,10 +322,13 @@ describe('writing commands on an s3:// data directory', () => {
     a.c.kill('SIGUSR2');
     const ra = await a.done;
     expect([ra.code, errorCode(ra.stderr)]).toEqual([130, 'INTERRUPTED']);
-    expect(ra.stderr).toContain('nothing was committed');
+    expect(ra.stderr).toContain("the batch it acknowledged is in the store's journal");
     expect(ra.stderr).not.toMatch(/imported 20 documents|committed docs as version/);
     expect(await versions('sigint/docs/')).toBe(1);
     expect(await orphans('sigint/docs/')).toEqual([]);
+    // as an interrupted local import keeps what it had committed: `wal replay` commits it
+    await ok(['-d', url, 'wal', 'replay', 'docs']);
+    expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual(range(0, 20));
   }, 300_000);
 
   it('objects a killed writer uploaded are collected once older than an hour, never earlier, and nothing referenced goes', async () => {
@@ -320,7 +352,9 @@ describe('writing commands on an s3:// data directory', () => {
     const r = await publishNamespace(join(work, 'docs'), 'docs', under, { expectBase: c.base!.version, clock: () => Date.now() + 2 * 3600_000, gcGraceMs: 900_000 });
     expect(r.objects_deleted).toBeGreaterThanOrEqual(left.length);
     expect(await orphans('orphan/docs/')).toEqual([]);
-    expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual(ids(before).filter((i) => i !== 0));
+    // (the dead writer's acknowledged batch, 40..59, was committed by the delete)
+    expect(ids(before)).toEqual(range(0, 40));
+    expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual(range(1, 60));
   }, 300_000);
 
   it.skipIf(process.getuid?.() !== 0)('a cache on a read-only or a full file system is named for what it is, with ELACSYM_CACHE_DIR in the hint (needs root for mounts)', async () => {

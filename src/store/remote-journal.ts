@@ -1,0 +1,237 @@
+/**
+ * Durable acknowledgement on an object store (issue 14): an import or patch on `s3://` runs on a working
+ * copy (store/checkout.ts) and commits one version at its end; each batch it acknowledges before that is
+ * first made durable in the store as an immutable journal object:
+ *
+ *   <ns>/journal/<writer>/<seq>     <writer> = <start time, ms, 13 digits>-<8 random hex digits>
+ *                                   <seq>    = the batch's journal sequence in the writer's working copy
+ *
+ * holding the journal entry (op, count, CRC-32, payload, commit time) and the writer's schema at that
+ * batch (a batch may add attributes). A version records, per writer, the highest sequence its state holds
+ * (`PublishedNamespace.journal_applied`): the writer's own at its commit, and those it applied. Every
+ * command on a working copy applies, at checkout, the journal objects the latest version does not hold, in
+ * writer order (start time, so a writer that began after another was killed applies after it) then
+ * sequence, into the working copy's journal: a killed importer's acknowledged batches are seen by the next
+ * `wal inspect`, and committed by the next write or `wal replay`. Objects a version holds are deleted by
+ * the writer that committed them or by the next one; a writer's record is dropped once its objects are
+ * gone.
+ *
+ * A journal object whose bytes fail their CRC-32, or whose batch adds an attribute with another type than
+ * the namespace has meanwhile, is quarantined in the working copy (as a damaged local journal entry is:
+ * `wal inspect` shows it), never applied.
+ */
+import { randomBytes } from 'node:crypto';
+import type { ObjectStore } from '../objstore/object-store.js';
+import type { JournalOp } from '../storage/journal-codec.js';
+import { getMeta, setMeta } from '../storage/manifest.js';
+import { type Db, openDb } from '../storage/sqlite.js';
+import type { AttributeSchema, Schema } from '../model/types.js';
+import { crc32 } from '../util/crc32.js';
+import { namespacePrefix } from './published.js';
+
+/** Per writer, the highest journal sequence a version's state holds (see the module comment). */
+export type JournalApplied = Record<string, number>;
+
+/** A writer id (newJournalWriter); published.ts checks a version's journal_applied with the same form. */
+const WRITER_RE = /^\d{13}-[0-9a-f]{8}$/;
+const SEQ_DIGITS = 12;
+
+/** A new writer id: its start time first, so writers sort by when they began. */
+export function newJournalWriter(now = Date.now()): string {
+  return `${String(now).padStart(13, '0')}-${randomBytes(4).toString('hex')}`;
+}
+
+export function journalPrefix(ns: string): string {
+  return `${namespacePrefix(ns)}journal/`;
+}
+
+export function journalObjectKey(ns: string, writer: string, seq: number): string {
+  return `${journalPrefix(ns)}${writer}/${String(seq).padStart(SEQ_DIGITS, '0')}`;
+}
+
+interface Header {
+  op: JournalOp;
+  count: number;
+  bytes: number;
+  crc32: number;
+  committed_at: number;
+  attributes: Record<string, Pick<AttributeSchema, 'type'>>;
+}
+
+/** A journal object: one JSON header line, then the entry's payload bytes. */
+function encode(h: Header, payload: Uint8Array): Buffer {
+  return Buffer.concat([Buffer.from(`${JSON.stringify(h)}\n`), payload]);
+}
+
+function decode(b: Uint8Array): { header: Header; payload: Buffer } | null {
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  const nl = buf.indexOf(10);
+  if (nl < 0) return null;
+  try {
+    const header = JSON.parse(buf.subarray(0, nl).toString('utf8')) as Header;
+    if ((header.op !== 'upsert' && header.op !== 'delete') || !Number.isSafeInteger(header.count) || !Number.isSafeInteger(header.bytes) || !Number.isSafeInteger(header.crc32)) return null;
+    if (typeof header.attributes !== 'object' || header.attributes === null) return null;
+    return { header, payload: buf.subarray(nl + 1) };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Uploads the batches a working copy's writer commits to its journal (`dbPath`), one object each, in the
+ * background and in order; `afterBatch` (called right after each batch's local commit, before anything
+ * could flush it) reads the new entries at once and calls `onDurable` once they are in the store. The
+ * first upload failure stops the import at its next batch; `drain` waits for the uploads and rethrows it.
+ */
+export class JournalUploader {
+  readonly writer = newJournalWriter();
+  /** The highest sequence uploaded (0: none). */
+  lastSeq = 0;
+  private read = 0;
+  private db: Db | null = null;
+  private chain: Promise<void> = Promise.resolve();
+  private failure: unknown = null;
+  /** Keys of the objects uploaded. */
+  readonly keys: string[] = [];
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly ns: string,
+    private readonly dbPath: string,
+  ) {
+    // Entries already in the journal (applied from other writers' objects at checkout) are not this one's.
+    this.db = openDb(dbPath, { readonly: true });
+    this.read = Number((this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'journal'").pluck().get() as number | undefined) ?? 0);
+  }
+
+  afterBatch(onDurable: () => void): void {
+    if (this.failure !== null) throw this.failure;
+    this.db ??= openDb(this.dbPath, { readonly: true });
+    const rows = this.db.prepare('SELECT seq, op, count, bytes, crc32, committed_at, payload FROM journal WHERE seq > ? ORDER BY seq').all(this.read) as {
+      seq: number;
+      op: JournalOp;
+      count: number;
+      bytes: number;
+      crc32: number;
+      committed_at: number;
+      payload: Buffer;
+    }[];
+    if (rows.length === 0) return;
+    this.read = rows[rows.length - 1]!.seq;
+    const schema = JSON.parse(getMeta(this.db, 'schema') ?? '{"attributes":{}}') as Schema;
+    const attributes: Header['attributes'] = {};
+    for (const [k, a] of Object.entries(schema.attributes)) attributes[k] = { type: a.type };
+    this.chain = this.chain.then(async () => {
+      if (this.failure !== null) return;
+      try {
+        for (const r of rows) {
+          const key = journalObjectKey(this.ns, this.writer, r.seq);
+          await this.store.putIfAbsent(key, encode({ op: r.op, count: r.count, bytes: r.bytes, crc32: r.crc32, committed_at: r.committed_at, attributes }, r.payload));
+          this.keys.push(key);
+          this.lastSeq = r.seq;
+        }
+        onDurable();
+      } catch (e) {
+        this.failure = e;
+      }
+    });
+  }
+
+  /** Waits for every upload; throws the first failure. */
+  async drain(): Promise<void> {
+    await this.chain;
+    this.close();
+    if (this.failure !== null) throw this.failure;
+  }
+
+  close(): void {
+    this.db?.close();
+    this.db = null;
+  }
+}
+
+/** What checkout applied of the store's journal objects (see applyJournalObjects). */
+export interface AppliedJournal {
+  /** What the next version records: the base's writers whose objects are still there, and those applied. */
+  applied: JournalApplied;
+  /** Entries applied to the working copy's journal, their documents, and those quarantined. */
+  entries: number;
+  docs: number;
+  quarantined: number;
+  /** Objects the base version already holds: deleted after the next commit. */
+  stale: string[];
+  /** Objects applied (or quarantined) here: held by the next version once it commits. */
+  keys: string[];
+}
+
+/**
+ * Applies to the state database `db` of a working copy of `ns` (checked out at a version recording
+ * `base`) the journal objects in the store that it does not hold (module comment). Errors: the store's.
+ */
+export async function applyJournalObjects(store: ObjectStore, ns: string, db: Db, base: JournalApplied): Promise<AppliedJournal> {
+  const prefix = journalPrefix(ns);
+  const byWriter = new Map<string, { seq: number; key: string }[]>();
+  for (const key of await store.list(prefix)) {
+    const [writer, seqText, ...rest] = key.slice(prefix.length).split('/');
+    if (!writer || !WRITER_RE.test(writer) || !seqText || !/^\d+$/.test(seqText) || rest.length > 0) continue;
+    let list = byWriter.get(writer);
+    if (!list) byWriter.set(writer, (list = []));
+    list.push({ seq: Number(seqText), key });
+  }
+  const out: AppliedJournal = { applied: {}, entries: 0, docs: 0, quarantined: 0, stale: [], keys: [] };
+  for (const [w, seq] of Object.entries(base)) if (byWriter.has(w)) out.applied[w] = seq;
+  const now = Date.now();
+  for (const writer of [...byWriter.keys()].sort()) {
+    const objects = byWriter.get(writer)!.sort((a, b) => a.seq - b.seq);
+    const held = base[writer] ?? 0;
+    for (const o of objects) {
+      if (o.seq <= held) {
+        out.stale.push(o.key);
+        continue;
+      }
+      const raw = await store.get(o.key);
+      if (raw === null) continue; // deleted meanwhile by a writer that committed it
+      const d = decode(raw);
+      const schema = JSON.parse(getMeta(db, 'schema') ?? 'null') as Schema;
+      let why: string | null = null;
+      if (d === null) why = 'journal object is not readable';
+      else if (d.payload.length !== d.header.bytes || crc32(d.payload) !== d.header.crc32) why = `journal object ${o.key} fails its CRC-32`;
+      const added: [string, AttributeSchema][] = [];
+      if (d && why === null) {
+        for (const [k, a] of Object.entries(d.header.attributes)) {
+          const have = Object.hasOwn(schema.attributes, k) ? schema.attributes[k] : undefined;
+          if (!have) added.push([k, { type: a.type, full_text: null } as AttributeSchema]);
+          else if (have.type !== a.type) why = `its documents give attribute ${JSON.stringify(k)} type ${a.type}; the namespace has ${have.type}`;
+        }
+      }
+      db.transaction(() => {
+        if (why !== null || d === null) {
+          const h = d?.header;
+          db.prepare('INSERT INTO quarantine (seq, op, count, bytes, crc32, committed_at, payload, reason, quarantined_at) VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM quarantine), ?, ?, ?, ?, ?, ?, ?, ?)').run(
+            h?.op ?? 'upsert',
+            h?.count ?? 0,
+            h?.bytes ?? raw.length,
+            h?.crc32 ?? 0,
+            h?.committed_at ?? now,
+            d?.payload ?? Buffer.from(raw),
+            `from ${o.key}: ${why ?? 'unreadable'}`,
+            now,
+          );
+          out.quarantined++;
+        } else {
+          if (added.length > 0) {
+            const next: Schema = { ...schema, attributes: Object.assign(Object.create(null) as Schema['attributes'], schema.attributes) };
+            for (const [k, a] of added) next.attributes[k] = a;
+            setMeta(db, 'schema', JSON.stringify(next));
+          }
+          db.prepare('INSERT INTO journal (op, count, bytes, crc32, committed_at, payload) VALUES (?, ?, ?, ?, ?, ?)').run(d.header.op, d.header.count, d.header.bytes, d.header.crc32, d.header.committed_at, d.payload);
+          out.entries++;
+          out.docs += d.header.count;
+        }
+      })();
+      out.applied[writer] = Math.max(out.applied[writer] ?? 0, o.seq);
+      out.keys.push(o.key);
+    }
+  }
+  return out;
+}
