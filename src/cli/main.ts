@@ -218,7 +218,7 @@ export function buildProgram(): Command {
     .addOption(s3EndpointOption())
     .addHelpText(
       'after',
-      examples(['elacsym import docs docs.ndjson', 'elacsym import docs products.csv --id-field sku --vector-field embedding', 'elacsym import docs docs.ndjson --dry-run', 'cat docs.ndjson | elacsym import docs -', 'elacsym import docs big.ndjson --on-error skip --rejects rejects.ndjson', 'elacsym import docs big.ndjson --resume', 'elacsym -d s3://bucket/search import docs big.ndjson --shard 2/4 --job nightly-1201   # on each of 4 machines']) +
+      examples(['elacsym import docs docs.ndjson', 'elacsym import docs products.csv --id-field sku --vector-field embedding', 'elacsym import docs docs.ndjson --dry-run', 'cat docs.ndjson | elacsym import docs -', 'elacsym import docs big.ndjson --on-error skip --rejects rejects.ndjson', 'elacsym import docs big.ndjson --resume', 'elacsym -d s3://bucket/search import docs big.ndjson --shard 2/4 --job nightly-1201']) +
         seeMan('elacsym-import'),
     )
     .action(run(() => import('./commands/import.js')));
