@@ -29,6 +29,23 @@ export interface GlobalOptions {
    * upload failed.
    */
   afterBatch?: (onDurable: () => void) => void;
+  /** On a working copy: what `health` reports of the store, the version and this machine's cache. */
+  remoteStatus?: RemoteStatus;
+}
+
+/** The object-store part of `health -d s3://...` (cli/remote-write.ts). */
+export interface RemoteStatus {
+  url: string;
+  /** The version the working copy holds, when it was committed, and its age in seconds. */
+  version: number;
+  committed_at: string;
+  manifest_age_s: number;
+  /** This machine's cache: its directory, bytes on disk (range-cache blocks, writers' segment files, state databases), and bound. */
+  cache: { dir: string; bytes: number; blocks_bytes: number; segment_files_bytes: number; max_bytes: number };
+  /** This checkout: segment files of the version, how many were in the cache already, bytes fetched. */
+  checkout: { segment_files: number; cache_hits: number; hit_ratio: number; fetched_objects: number; fetched_bytes: number };
+  /** Journal objects of other writers this version does not hold (applied to the working copy). */
+  pending_journal_objects: number;
 }
 
 /** What a hint can be made concrete with. */

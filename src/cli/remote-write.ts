@@ -10,17 +10,17 @@
  * last committed from this machine, shared by its writers).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ElacsymError, isElacsymError } from '../errors.js';
 import { CommitLog } from '../objstore/commit.js';
 import { type Checkout, checkoutNamespace, settlePool, stateUnchanged, sweepWorkingCopies } from '../store/checkout.js';
 import type { ManifestRecord } from '../objstore/commit.js';
 import { publishNamespace, type PublishedNamespace, type PublishReport } from '../store/published.js';
-import { discardOutput, err, type GlobalOptions, holdOutput, releaseOutput } from './output.js';
+import { discardOutput, err, type GlobalOptions, holdOutput, releaseOutput, type RemoteStatus } from './output.js';
 import { interruptSignal } from './interrupt.js';
 import { failpoint } from '../util/failpoint.js';
-import { cacheDir, cacheHint, openRemoteStore } from './remote.js';
+import { cacheBytes, cacheDir, cacheHint, openRemoteStore } from './remote.js';
 import { type ShardOption, shardOption } from './args.js';
 import { collectStage, commitJob, type ShardStage, uploadStage } from '../store/shards.js';
 import { openDb } from '../storage/sqlite.js';
@@ -133,7 +133,8 @@ export async function withRemoteWorkingCopy(
     let code = 0;
     let failure: unknown = null;
     try {
-      const c = await run({ ...g, dataDir: work, remote: url, afterBatch: uploader ? (onDurable) => uploader.afterBatch(onDurable) : undefined });
+      const remoteStatus = command === 'health' && checkout.base ? statusOf(url, checkout, root) : undefined;
+      const c = await run({ ...g, dataDir: work, remote: url, afterBatch: uploader ? (onDurable) => uploader.afterBatch(onDurable) : undefined, remoteStatus });
       code = typeof c === 'number' ? c : 0;
     } catch (e) {
       failure = e;
@@ -246,6 +247,41 @@ export async function withRemoteWorkingCopy(
     }
     return code;
   }
+}
+
+/** What `health` reports of the store and of this machine's cache (output.ts RemoteStatus). */
+function statusOf(url: string, c: Checkout, root: string): RemoteStatus {
+  const files = c.base!.payload.segments.length;
+  const blocks = dirBytes(join(root, 'blocks'));
+  const pool = dirBytes(join(root, 'segment-files'));
+  return {
+    url,
+    version: c.base!.version,
+    committed_at: c.base!.committed_at,
+    manifest_age_s: Math.max(0, Math.round((Date.now() - Date.parse(c.base!.committed_at)) / 1000)),
+    cache: { dir: root, bytes: blocks + pool + dirBytes(join(root, 'state')), blocks_bytes: blocks, segment_files_bytes: pool, max_bytes: cacheBytes() },
+    checkout: { segment_files: files, cache_hits: files - c.fetched.objects, hit_ratio: files === 0 ? 1 : Number(((files - c.fetched.objects) / files).toFixed(4)), fetched_objects: c.fetched.objects, fetched_bytes: c.fetched.bytes },
+    pending_journal_objects: (c.journal?.entries ?? 0) + (c.journal?.quarantined ?? 0),
+  };
+}
+
+/** Bytes of the files under `dir` (0 when it does not exist). */
+function dirBytes(dir: string): number {
+  let n = 0;
+  try {
+    for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+      if (e.isFile()) {
+        try {
+          n += statSync(join(e.parentPath, e.name)).size;
+        } catch {
+          // removed meanwhile
+        }
+      }
+    }
+  } catch {
+    // no such directory
+  }
+  return n;
 }
 
 /** "1, 2, 5" (the first 20, then how many more). */

@@ -4,7 +4,7 @@ import { DataDir, namespaceDir } from '../../store/data-dir.js';
 import { checkNamespace, type NamespaceHealth, toPrometheus } from '../../store/health.js';
 import { intOpt } from '../args.js';
 import { loadConfig } from '../config.js';
-import { isTTY, out, outLine, printJson, type GlobalOptions, reportError } from '../output.js';
+import { isTTY, out, outLine, printJson, type GlobalOptions, type RemoteStatus, reportError } from '../output.js';
 
 export const HEALTH_EXIT = { healthy: 0, degraded: 6, corrupt: 5 } as const;
 
@@ -49,16 +49,52 @@ export default async function health([name]: string[], o: Record<string, unknown
     }
   }
   const worst = reports.some((r) => r.status === 'corrupt') ? 'corrupt' : reports.some((r) => r.status === 'degraded') ? 'degraded' : 'healthy';
-  if (o.prometheus) await out(toPrometheus(reports));
+  const rs = g.remoteStatus;
+  if (o.prometheus) await out(toPrometheus(reports) + (rs ? storePrometheus(rs, name!) : ''));
   // The effective configuration with the source of each value (default, user, data-dir, env).
-  else if (g.json) await printJson({ status: worst, namespaces: reports, config });
+  else if (g.json) await printJson({ status: worst, namespaces: reports, ...(rs ? { object_store: rs } : {}), config });
   else if (isTTY('stdout') && isTTY('stdin')) {
     const { loadScreen } = await import('../ui/load.js');
     const { renderHealth } = await loadScreen<typeof import('../ui/health-screen.js')>('health-screen');
     await renderHealth(reports, worst);
+    if (rs) for (const l of storeText(rs)) await outLine(l);
   } else {
     for (const r of reports) for (const l of textReport(r)) await outLine(l);
+    if (rs) for (const l of storeText(rs)) await outLine(l);
     if (reports.length === 0) await outLine(`no namespaces in ${g.dataDir}`);
   }
   return failed || HEALTH_EXIT[worst];
+}
+
+/** health's lines about the store and this machine's cache (an s3:// data directory). */
+function storeText(rs: RemoteStatus): string[] {
+  const mib = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
+  return [
+    `  store: ${rs.url}, version ${rs.version} committed ${rs.committed_at} (${rs.manifest_age_s}s ago)${rs.pending_journal_objects ? `; ${rs.pending_journal_objects} journal objects not yet committed (\`elacsym wal replay\`)` : ''}`,
+    `  cache: ${rs.cache.dir}: ${mib(rs.cache.bytes)} (range blocks ${mib(rs.cache.blocks_bytes)} of at most ${mib(rs.cache.max_bytes)}, writers' segment files ${mib(rs.cache.segment_files_bytes)})`,
+    `  this check: ${rs.checkout.segment_files} segment files, ${rs.checkout.cache_hits} from the cache (hit ratio ${rs.checkout.hit_ratio}), ${rs.checkout.fetched_objects} fetched (${mib(rs.checkout.fetched_bytes)})`,
+  ];
+}
+
+/** The same as Prometheus gauges. */
+function storePrometheus(rs: RemoteStatus, ns: string): string {
+  const l = `{namespace="${ns}"}`;
+  return [
+    '# HELP elacsym_store_version Version of the namespace in the store.',
+    '# TYPE elacsym_store_version gauge',
+    `elacsym_store_version${l} ${rs.version}`,
+    '# HELP elacsym_store_manifest_age_seconds Age of the latest committed version.',
+    '# TYPE elacsym_store_manifest_age_seconds gauge',
+    `elacsym_store_manifest_age_seconds${l} ${rs.manifest_age_s}`,
+    '# HELP elacsym_cache_bytes Bytes in this machine\'s cache of object-store data.',
+    '# TYPE elacsym_cache_bytes gauge',
+    `elacsym_cache_bytes ${rs.cache.bytes}`,
+    '# HELP elacsym_checkout_cache_hit_ratio Share of the segment files found in the cache by this check.',
+    '# TYPE elacsym_checkout_cache_hit_ratio gauge',
+    `elacsym_checkout_cache_hit_ratio${l} ${rs.checkout.hit_ratio}`,
+    '# HELP elacsym_checkout_fetched_bytes Bytes fetched from the store by this check.',
+    '# TYPE elacsym_checkout_fetched_bytes gauge',
+    `elacsym_checkout_fetched_bytes${l} ${rs.checkout.fetched_bytes}`,
+    '',
+  ].join('\n');
 }
