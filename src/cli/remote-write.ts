@@ -170,7 +170,7 @@ export async function withRemoteWorkingCopy(
         // A failed commit throws: the held output is dropped by the caller (nothing was committed).
         const journalApplied = { ...checkout.journal?.applied, ...(uploader && uploader.lastSeq > 0 ? { [uploader.writer]: uploader.lastSeq } : {}) };
         try {
-          report = await resumable((resume) => publishNamespace(nsDir, name!, opened.store, { expectBase: checkout.base?.version ?? 0, gcGraceMs: grace, resume, signal, journalApplied }));
+          report = await resumable((resume) => publishNamespace(nsDir, name!, opened.store, { expectBase: checkout.base?.version ?? 0, gcGraceMs: grace, resume, signal, journalApplied, sourcePath: `${url.replace(/\/+$/, '')}/${name}` }));
         } catch (e) {
           // What this run acknowledged is durable in the store's journal whatever happened to the commit.
           if (!(uploader && uploader.keys.length > 0 && isElacsymError(e) && !(e.code === 'BUSY' && e.details.reason === 'race' && opts.rerunnable))) throw e;

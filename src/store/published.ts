@@ -111,6 +111,8 @@ export interface PublishOptions {
   hooks?: { beforeCommit?: () => Promise<void> };
   /** Recorded in the version (PublishedNamespace.job): the sharded import job it commits. */
   job?: string;
+  /** Recorded as the version's source.path (default: the local namespace's directory); a working copy's writer names the URL. */
+  sourcePath?: string;
   /** Recorded in the version (PublishedNamespace.journal_applied). */
   journalApplied?: Record<string, number>;
   /** Versions superseded longer ago than this may lose their objects (default 15 minutes). */
@@ -405,7 +407,7 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
       state: { key: stateKey, bytes: state.length, sha256: digest },
       segments,
       journal_entries: marker.journal_entries,
-      source: { namespace_id: namespaceId, host: hostname(), path: resolve(nsDir) },
+      source: { namespace_id: namespaceId, host: hostname(), path: opts.sourcePath ?? resolve(nsDir) },
       position,
       ...(opts.job !== undefined ? { job: opts.job } : {}),
       ...(opts.journalApplied !== undefined && Object.keys(opts.journalApplied).length > 0 ? { journal_applied: opts.journalApplied } : {}),

@@ -367,7 +367,7 @@ export async function commitJob(
       } finally {
         db.close();
       }
-      const report = await publishNamespace(nsDir, ns, store, { expectBase: checkout.base.version, gcGraceMs: a.gcGraceMs, signal: a.signal, job, journalApplied: checkout.journal?.applied });
+      const report = await publishNamespace(nsDir, ns, store, { expectBase: checkout.base.version, gcGraceMs: a.gcGraceMs, signal: a.signal, job, journalApplied: checkout.journal?.applied, sourcePath: `${store.location.replace(/\/+$/, '')}/${ns}` });
       const committed = await log.read(report.version);
       if (committed) settlePool(nsDir, committed.payload, a.pool);
       await store.delete([...keys, ...(checkout.journal?.stale ?? []), ...(checkout.journal?.keys ?? [])]).catch(() => undefined);
