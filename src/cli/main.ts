@@ -101,7 +101,13 @@ function run(load: () => Promise<{ default: Action }>) {
       await loadConfig(g.dataDir);
       const mod = await load();
       const action = (g2: GlobalOptions) => mod.default(args.flat() as string[], opts, g2);
-      const code = onStore && ON_WORKING_COPY.has(g.command ?? '') ? await (await import('./remote-write.js')).withRemoteWorkingCopy(g, opts, action, { rerunnable: readsNoStdin(args, opts, g) }) : await action(g);
+      // A command's own checks of its options and input (mod.preflight) come before the store is contacted:
+      // a usage error is USAGE even when the store cannot be reached.
+      const preflight = (mod as { preflight?: (a: string[], o: Record<string, unknown>, g: GlobalOptions) => Promise<unknown> }).preflight;
+      const code =
+        onStore && ON_WORKING_COPY.has(g.command ?? '')
+          ? await (await import('./remote-write.js')).withRemoteWorkingCopy(g, opts, action, { rerunnable: readsNoStdin(args, opts, g), preflight: preflight && (() => preflight(args.flat() as string[], opts, g)) })
+          : await action(g);
       exitCode = typeof code === 'number' ? code : 0;
     } catch (e) {
       await flushOut().catch(() => undefined);

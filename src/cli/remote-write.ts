@@ -51,7 +51,7 @@ export async function withRemoteWorkingCopy(
   g: GlobalOptions,
   o: Record<string, unknown>,
   run: (g: GlobalOptions) => Promise<number | void>,
-  opts: { rerunnable: boolean },
+  opts: { rerunnable: boolean; preflight?: () => Promise<unknown> },
 ): Promise<number> {
   const url = g.dataDir;
   const name = g.namespace;
@@ -60,6 +60,7 @@ export async function withRemoteWorkingCopy(
     throw new ElacsymError('USAGE', `\`${command}\` on an object store needs a namespace`, { hint: `name one: \`elacsym ${command} <namespace>\`` });
   }
   const grace = gcGraceMs();
+  await opts.preflight?.();
   const root = cacheDir();
   const workParent = join(root, 'work');
   // One pool of segment files per namespace location: pruning it to one version never touches another's.

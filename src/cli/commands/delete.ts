@@ -10,6 +10,21 @@ import { interruptSignal, lockWaitNotice } from '../interrupt.js';
 import { segmentBytesFromEnv } from '../limits.js';
 import { err, printJson, type GlobalOptions } from '../output.js';
 
+/**
+ * Checks the options before anything else (on an object store: before contacting it); an ids file is
+ * read later, once (it may be standard input).
+ */
+export function preflight(_args: string[], o: Record<string, unknown>): Promise<void> {
+  if (typeof o.ids === 'string') o.ids.split(',').forEach((s, i) => s.trim() && cliId(s, `--ids item ${i + 1}`));
+  const byFilter = typeof o.filter === 'string';
+  if (byFilter && (o.ids !== undefined || o.idsFile !== undefined)) throw new ElacsymError('USAGE', '--filter and --ids/--ids-file are exclusive');
+  if (!byFilter && o.ids === undefined && o.idsFile === undefined) throw new ElacsymError('USAGE', 'pass --ids 1,2,3, --ids-file FILE or --filter JSON');
+  if (o.dryRun && !byFilter) throw new ElacsymError('USAGE', '--dry-run needs --filter');
+  if (byFilter && jsonArg(String(o.filter), '--filter') === null) throw new ElacsymError('USAGE', '--filter null would delete every document; use `elacsym drop` to remove a namespace');
+  intOpt(o.wait ?? 0, '--wait', 0, 86400);
+  return Promise.resolve();
+}
+
 export default async function del([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
   const dir = namespaceDir(g.dataDir, name!);
   const ids: DocId[] = [];

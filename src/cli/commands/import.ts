@@ -17,9 +17,17 @@ export default function importCmd(args: string[], o: Record<string, unknown>, g:
   return runImport(args, o, g, false);
 }
 
-/** `import`, or with `patch` the `patch` command: the same reading, validation, durability and summary. */
-export async function runImport([name, file = '-']: string[], o: Record<string, unknown>, g: GlobalOptions, patch: boolean): Promise<number> {
-  const dir = namespaceDir(g.dataDir, name!);
+/** Checks the options and the input file before anything else (on an object store: before contacting it). */
+export function preflight(args: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<unknown> {
+  return importChecks(args, o, g, false);
+}
+
+/**
+ * What `import` and `patch` check before they touch the namespace: the input file, the options and their
+ * combinations (USAGE, FILE_NOT_FOUND, PERMISSION_DENIED...). Reads nothing of the data directory but its
+ * configuration.
+ */
+export async function importChecks([, file = '-']: string[], o: Record<string, unknown>, g: GlobalOptions, patch: boolean) {
   const fromStdin = file === '-';
   let total: number | undefined;
   let resumeKey: string | undefined;
@@ -45,7 +53,7 @@ export async function runImport([name, file = '-']: string[], o: Record<string, 
     }
   }
   const shard = shardOption(o);
-  if (shard && !g.remote) {
+  if (shard && !g.remote && !/^s3:\/\//.test(g.dataDir)) {
     throw new ElacsymError('USAGE', '--shard splits an import between machines writing one namespace on an object store: it needs an s3:// data directory', {
       hint: 'on a local data directory, import the whole file: one writer at a time writes a namespace',
       details: { option: '--shard' },
@@ -61,6 +69,13 @@ export async function runImport([name, file = '-']: string[], o: Record<string, 
   const segmentDocs = g.explicit.has('segmentDocs') ? intOpt(o.segmentDocs, '--segment-docs', 1, 100_000_000) : (cfg['import.segment_docs'].value as number);
   const maxLineBytes = intOpt(o.maxLineBytes, '--max-line-bytes', 1024);
   const wait = intOpt(o.wait ?? 0, '--wait', 0, 86400);
+  return { fromStdin, total, resumeKey, shard, batchDocs, segmentDocs, maxLineBytes, wait };
+}
+
+/** `import`, or with `patch` the `patch` command: the same reading, validation, durability and summary. */
+export async function runImport([name, file = '-']: string[], o: Record<string, unknown>, g: GlobalOptions, patch: boolean): Promise<number> {
+  const dir = namespaceDir(g.dataDir, name!);
+  const { fromStdin, total, resumeKey, shard, batchDocs, segmentDocs, maxLineBytes, wait } = await importChecks([name!, file], o, g, patch);
 
   let rejectsFd: number | null = null;
   if (typeof o.rejects === 'string') {

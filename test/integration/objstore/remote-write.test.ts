@@ -296,6 +296,19 @@ describe('writing commands on an s3:// data directory', () => {
     // its usage errors are USAGE even when the store cannot be reached (not "retry later")
     const down = await run(['-d', url, 'init', 'docs', '--dim', '-3', '--s3-endpoint', 'http://127.0.0.1:9']);
     expect([down.code, errorCode(down.stderr)]).toEqual([2, 'USAGE']);
+    // and so are the other writers' (their options and input are checked before the store is contacted)
+    const nowhere = ['--s3-endpoint', 'http://127.0.0.1:9'];
+    const f = file('pre.ndjson', docs(0, 2));
+    for (const [args, want] of [
+      [['import', 'docs', join(root, 'no-such.ndjson')], 'FILE_NOT_FOUND'],
+      [['import', 'docs', f, '--batch-size', '0'], 'USAGE'],
+      [['patch', 'docs', f, '--resume', '--skip-lines', '1'], 'USAGE'],
+      [['delete', 'docs'], 'USAGE'],
+      [['delete', 'docs', '--ids', '1', '--filter', '{"field":"n","op":"eq","value":1}'], 'USAGE'],
+    ] as [string[], keyof typeof ERRORS][]) {
+      const r = await run(['-d', url, ...args, ...nowhere]);
+      expect([r.code, errorCode(r.stderr)], `${args.join(' ')}: ${r.stderr}`).toEqual([ERRORS[want].exit, want]);
+    }
     await ok(['-d', url, 'init', 'docs', '--dim', '4']);
     const none = await ok(['-d', url, 'delete', 'docs', '--ids', '424242']);
     expect(none.stderr).toContain('nothing changed');
