@@ -42,6 +42,7 @@ export const ERRORS = {
   NAMESPACE_EXISTS: { exit: EXIT.CONFLICT, hint: 'pick another name, or remove it with `elacsym drop <namespace> --yes`' },
   BACKUP_EXISTS: { exit: EXIT.CONFLICT, hint: 'back up into a new directory, or remove the old backup first' },
   PREFIX_CONFLICT: { exit: EXIT.CONFLICT, hint: 'publish to a prefix of its own: each namespace lives under <prefix>/<namespace>/' },
+  JOB_CONFLICT: { exit: EXIT.CONFLICT, hint: 'run every shard of the import again, on the same input, under a new --job name' },
   CONFIRMATION_REQUIRED: { exit: EXIT.USAGE, hint: 'pass --yes to confirm' },
   CORRUPT_JOURNAL: { exit: EXIT.CORRUPT, hint: 'inspect with `elacsym wal inspect <namespace>`' },
   CORRUPT_SEGMENT: { exit: EXIT.CORRUPT, hint: 'run `elacsym health <namespace> --deep`; restore the file from a backup or re-import' },

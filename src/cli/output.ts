@@ -29,6 +29,8 @@ export interface GlobalOptions {
    * upload failed.
    */
   afterBatch?: (onDurable: () => void) => void;
+  /** On a working copy: called with an import's summary (a shard records what it read in its stage). */
+  onImportSummary?: (s: { lines: number; input_crc32?: number }) => void;
   /** On a working copy: what `health` reports of the store, the version and this machine's cache. */
   remoteStatus?: RemoteStatus;
 }
@@ -46,6 +48,8 @@ export interface RemoteStatus {
   checkout: { segment_files: number; cache_hits: number; hit_ratio: number; fetched_objects: number; fetched_bytes: number };
   /** Journal objects of other writers this version does not hold (applied to the working copy). */
   pending_journal_objects: number;
+  /** Sharded import jobs with stages in the store, not committed (a complete one waits for `wal replay`). */
+  jobs: { job: string; of: number; staged: number[]; missing: number[] }[];
 }
 
 /** What a hint can be made concrete with. */

@@ -22,9 +22,9 @@ import { interruptSignal } from './interrupt.js';
 import { failpoint } from '../util/failpoint.js';
 import { cacheBytes, cacheDir, cacheHint, openRemoteStore } from './remote.js';
 import { type ShardOption, shardOption } from './args.js';
-import { collectStage, commitJob, type ShardStage, uploadStage } from '../store/shards.js';
+import { collectStage, commitJob, jobCommittedIn, type JobOutcome, listJobs, type ShardStage, uploadStage } from '../store/shards.js';
 import { openDb } from '../storage/sqlite.js';
-import { JournalUploader } from '../store/remote-journal.js';
+import { JournalUploader, unheldEarlier } from '../store/remote-journal.js';
 import { toEnvError } from '../util/env-error.js';
 
 /** Commands that change a namespace on an object store (committed), and those that only read a working copy. */
@@ -104,7 +104,8 @@ export async function withRemoteWorkingCopy(
     // init needs nothing from the store but that the name is free: it runs first, so that its usage errors
     // are USAGE even when the store cannot be reached, and the name is checked after (and at the commit).
     // A shard of a sharded import reads no segment: it stages new ones (store/shards.ts).
-    const shard = command === 'import' ? shardOption(o) : null;
+    // (a dry run of a shard reads like any dry run, and stages nothing)
+    const shard = command === 'import' && !o.dryRun ? shardOption(o) : null;
     const checkout: Checkout =
       command === 'init' ? { dataDir: work, base: null, fetched: { objects: 0, bytes: 0 } } : await checkoutNamespace(opened.store, name!, work, pool, { stateOnly: shard !== null });
     const checkFree = async () => {
@@ -119,10 +120,18 @@ export async function withRemoteWorkingCopy(
         details: { namespace: name },
       });
     }
+    let input: ShardStage['input'] | null = null;
     if (shard) {
       // The journal's pending entries are the job committer's to flush, not this shard's to stage.
       const db = openDb(join(work, name!, 'manifest.db'));
       try {
+        const at = jobCommittedIn(db, shard.job);
+        if (at !== null) {
+          throw new ElacsymError('JOB_CONFLICT', `job ${shard.job} of ${name} was committed already (${new Date(at).toISOString()}): this shard would import its part again`, {
+            hint: 'give a new import a new --job name',
+            details: { job: shard.job },
+          });
+        }
         db.exec('DELETE FROM journal');
       } finally {
         db.close();
@@ -134,8 +143,8 @@ export async function withRemoteWorkingCopy(
     let code = 0;
     let failure: unknown = null;
     try {
-      const remoteStatus = command === 'health' && checkout.base ? statusOf(url, checkout, root) : undefined;
-      const c = await run({ ...g, dataDir: work, remote: url, afterBatch: uploader ? (onDurable) => uploader.afterBatch(onDurable) : undefined, remoteStatus });
+      const remoteStatus = command === 'health' && checkout.base ? statusOf(url, checkout, root, await listJobs(opened.store, name!)) : undefined;
+      const c = await run({ ...g, dataDir: work, remote: url, afterBatch: uploader ? (onDurable) => uploader.afterBatch(onDurable) : undefined, remoteStatus, onImportSummary: (x) => (input = { lines: x.lines, crc32: x.input_crc32 ?? 0 }) });
       code = typeof c === 'number' ? c : 0;
     } catch (e) {
       failure = e;
@@ -148,7 +157,7 @@ export async function withRemoteWorkingCopy(
       uploader?.close();
     }
     if (command === 'init' && failure === null) await checkFree();
-    if (shard && failure === null) return await stageShard(work, shard, checkout, code, rewrite);
+    if (shard && failure === null) return await stageShard(work, shard, checkout, code, rewrite, input!);
     if (shard) {
       // A shard stages all of its part or nothing: the job's commit needs every document of it.
       discardOutput();
@@ -171,6 +180,18 @@ export async function withRemoteWorkingCopy(
         // A failed commit throws: the held output is dropped by the caller (nothing was committed).
         const journalApplied = { ...checkout.journal?.applied, ...(uploader && uploader.lastSeq > 0 ? { [uploader.writer]: uploader.lastSeq } : {}) };
         try {
+          // Batches another writer acknowledged before this one's last, and that this working copy does not
+          // hold, would be applied after this commit, reversing the order they were acknowledged in: this
+          // writer loses as to a race (a file input runs again on a checkout that applies them first).
+          if (uploader && uploader.lastSeq > 0) {
+            const early = await unheldEarlier(opened.store, name!, { ...checkout.base?.payload.journal_applied, ...checkout.journal?.applied }, uploader.writer, uploader.lastAck);
+            if (early.length > 0) {
+              throw new ElacsymError('BUSY', `another writer acknowledged ${early.length} batch${early.length === 1 ? '' : 'es'} of ${name} while this command ran, before its own last one: nothing from this run was committed`, {
+                hint: 'run the command again: it starts from the latest version',
+                details: { reason: 'race', version: checkout.base?.version ?? 0 },
+              });
+            }
+          }
           report = await resumable((resume) => publishNamespace(nsDir, name!, opened.store, { expectBase: checkout.base?.version ?? 0, gcGraceMs: grace, resume, signal, journalApplied, sourcePath: `${url.replace(/\/+$/, '')}/${name}` }));
         } catch (e) {
           // What this run acknowledged is durable in the store's journal whatever happened to the commit.
@@ -207,6 +228,15 @@ export async function withRemoteWorkingCopy(
     }
     await releaseOutput(true, rewrite);
     if (failure !== null) throw named(failure, rewrite, root);
+    // `wal replay` also commits the sharded imports whose every shard staged (their last shard was killed
+    // before its commit, or its commit failed).
+    if (command === 'wal replay') {
+      for (const j of await listJobs(opened.store, name!)) {
+        if (j.missing.length > 0) continue;
+        const outcome = await commitJob(opened.store, name!, j.job, j.of, { since: checkout.base?.version ?? 0, workParent: join(work, 'job'), pool, gcGraceMs: grace, signal: interruptSignal('stopping before the commit of the job') });
+        sayJobOutcome(j.job, j.of, outcome);
+      }
+    }
     return code;
   }
 
@@ -215,12 +245,12 @@ export async function withRemoteWorkingCopy(
    * committed when every shard has staged. The import's own output follows the staging (it is durable in
    * the store); the job's outcome is said after it.
    */
-  async function stageShard(work: string, shard: ShardOption, checkout: Checkout, code: number, rewrite: (t: string) => string): Promise<number> {
+  async function stageShard(work: string, shard: ShardOption, checkout: Checkout, code: number, rewrite: (t: string) => string, input: ShardStage['input']): Promise<number> {
     const nsDir = join(work, name!);
     const db = openDb(join(nsDir, 'manifest.db'), { readonly: true });
     let stage: ShardStage;
     try {
-      stage = collectStage(db, { job: shard.job, shard: shard.index, of: shard.count, baseVersion: checkout.base!.version, firstSegmentId: checkout.segmentIds!.jumped });
+      stage = collectStage(db, { job: shard.job, shard: shard.index, of: shard.count, baseVersion: checkout.base!.version, firstSegmentId: checkout.segmentIds!.jumped, input });
     } finally {
       db.close();
     }
@@ -228,30 +258,34 @@ export async function withRemoteWorkingCopy(
     const up = await uploadStage(opened.store, name!, nsDir, stage);
     failpoint('shard:after-stage');
     const staged = { event: 'staged', namespace: name, job: shard.job, shard: shard.index, of: shard.count, documents: stage.documents, segments: stage.segments.length, objects_uploaded: up.objects, bytes_uploaded: up.bytes };
-    if (!g.quiet) err(g.json ? JSON.stringify(staged) : `staged shard ${shard.index}/${shard.count} of job ${shard.job}: ${stage.documents} documents in ${stage.segments.length} segment${stage.segments.length === 1 ? '' : 's'} (${up.objects} objects, ${(up.bytes / 1e6).toFixed(1)} MB uploaded)`);
+    if (!g.quiet) err(g.json ? JSON.stringify(staged) : `staged shard ${shard.index}/${shard.count} of job ${shard.job}: ${stage.documents} document${stage.documents === 1 ? '' : 's'} in ${stage.segments.length} segment${stage.segments.length === 1 ? '' : 's'} (${up.objects} objects, ${(up.bytes / 1e6).toFixed(1)} MB uploaded)`);
     await releaseOutput(true, rewrite);
     const signal = interruptSignal('stopping before the commit of the job (one already under way completes)');
     const outcome = await commitJob(opened.store, name!, shard.job, shard.count, { since: checkout.base!.version, workParent: join(work, 'job'), pool, gcGraceMs: grace, signal });
-    if (!g.quiet) {
-      if (outcome.status === 'waiting') {
-        err(g.json ? JSON.stringify({ event: 'waiting', job: shard.job, staged: outcome.staged, missing: outcome.missing }) : `job ${shard.job}: ${outcome.staged.length} of ${shard.count} shards staged; waiting for shard${outcome.missing.length === 1 ? '' : 's'} ${listShards(outcome.missing)} (the last shard to stage commits the job)`);
-      } else if (outcome.status === 'already') {
-        err(g.json ? JSON.stringify({ event: 'committed', job: shard.job, version: outcome.version, by: 'another shard' }) : `job ${shard.job} was committed as version ${outcome.version} by another shard`);
-      } else {
-        const r = outcome.report;
-        err(
-          g.json
-            ? JSON.stringify({ event: 'published', job: shard.job, shards: shard.count, documents: outcome.documents, ...r })
-            : `committed job ${shard.job} (${shard.count} shards, ${outcome.documents} documents in ${outcome.segments} segments) as version ${r.version} of ${name} in ${r.location}`,
-        );
-      }
-    }
+    sayJobOutcome(shard.job, shard.count, outcome);
     return code;
+  }
+
+  function sayJobOutcome(job: string, of: number, outcome: JobOutcome): void {
+    if (g.quiet) return;
+    const n = (k: number, what: string) => `${k} ${what}${k === 1 ? '' : 's'}`;
+    if (outcome.status === 'waiting') {
+      err(g.json ? JSON.stringify({ event: 'waiting', job, staged: outcome.staged, missing: outcome.missing }) : `job ${job}: ${outcome.staged.length} of ${n(of, 'shard')} staged; waiting for ${outcome.missing.length === 1 ? 'shard' : 'shards'} ${listShards(outcome.missing)} (the last shard to stage commits the job)`);
+    } else if (outcome.status === 'already') {
+      err(g.json ? JSON.stringify({ event: 'committed', job, version: outcome.version, by: 'another shard' }) : `job ${job} was committed as version ${outcome.version} by another shard`);
+    } else {
+      const r = outcome.report;
+      err(
+        g.json
+          ? JSON.stringify({ event: 'published', job, shards: of, documents: outcome.documents, ...r })
+          : `committed job ${job} (${n(of, 'shard')}, ${n(outcome.documents, 'document')} in ${n(outcome.segments, 'segment')}) as version ${r.version} of ${name} in ${r.location}`,
+      );
+    }
   }
 }
 
 /** What `health` reports of the store and of this machine's cache (output.ts RemoteStatus). */
-function statusOf(url: string, c: Checkout, root: string): RemoteStatus {
+function statusOf(url: string, c: Checkout, root: string, jobs: RemoteStatus['jobs']): RemoteStatus {
   const files = c.base!.payload.segments.length;
   const blocks = dirBytes(join(root, 'blocks'));
   const pool = dirBytes(join(root, 'segment-files'));
@@ -263,6 +297,7 @@ function statusOf(url: string, c: Checkout, root: string): RemoteStatus {
     cache: { dir: root, bytes: blocks + pool + dirBytes(join(root, 'state')), blocks_bytes: blocks, segment_files_bytes: pool, max_bytes: cacheBytes() },
     checkout: { segment_files: files, cache_hits: files - c.fetched.objects, hit_ratio: files === 0 ? 1 : Number(((files - c.fetched.objects) / files).toFixed(4)), fetched_objects: c.fetched.objects, fetched_bytes: c.fetched.bytes },
     pending_journal_objects: (c.journal?.entries ?? 0) + (c.journal?.quarantined ?? 0),
+    jobs,
   };
 }
 

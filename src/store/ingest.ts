@@ -87,6 +87,8 @@ export interface ImportSummary {
   skipped_lines: number;
   /** Lines left to other shards (import --shard). */
   other_shards?: number;
+  /** import --shard: CRC-32 of every input byte read (shards of one job must read the same input). */
+  input_crc32?: number;
   /** Documents left pending in the journal at the end (with flush: false); not yet inserted or updated. */
   pending: number;
   lines: number;
@@ -312,8 +314,9 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
 
   // Messages name the caller's own options (see ImportOptions.dialect).
   const http = opts.dialect === 'http';
+  // A shard stages all of its part or nothing: it is run again whole, not resumed.
   const resumeWith = (n: number, alt = true) =>
-    http ? `send the rest again with ?skip_lines=${n}` : `resume with --skip-lines ${n}${alt && opts.resumeKey ? ' (or --resume)' : ''}`;
+    opts.shard ? 'run the shard again' : http ? `send the rest again with ?skip_lines=${n}` : `resume with --skip-lines ${n}${alt && opts.resumeKey ? ' (or --resume)' : ''}`;
   const skipBadLines = http ? 'send again with ?on_error=skip (the response lists the rejected lines)' : 'rerun with --on-error skip --rejects FILE';
   const maxLineOption = http ? 'max_line_bytes' : '--max-line-bytes';
   /** "N documents from input lines 1-M were committed", without the empty range "lines 1-0". */
@@ -451,7 +454,7 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
   };
 
   try {
-    for await (const { bytes: raw, consumed } of readLines(input, maxLine, signal)) {
+    for await (const { bytes: raw, consumed } of readLines(shard ? crcTap(input, s) : input, maxLine, signal)) {
       lineNo++;
       if (consumed < 0) {
         if (lineNo <= skip) {
@@ -573,6 +576,15 @@ function isBlank(b: Buffer): boolean {
     if (c !== 32 && c !== 9 && c !== 13) return false;
   }
   return true;
+}
+
+/** `input`, with the CRC-32 of its bytes kept in `s.input_crc32` as they pass. */
+async function* crcTap(input: AsyncIterable<Uint8Array>, s: ImportSummary): AsyncGenerator<Uint8Array> {
+  s.input_crc32 = 0;
+  for await (const chunk of input) {
+    s.input_crc32 = crc32(chunk, s.input_crc32);
+    yield chunk;
+  }
 }
 
 /**

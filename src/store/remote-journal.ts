@@ -3,15 +3,17 @@
  * copy (store/checkout.ts) and commits one version at its end; each batch it acknowledges before that is
  * first made durable in the store as an immutable journal object:
  *
- *   <ns>/journal/<writer>/<seq>     <writer> = <start time, ms, 13 digits>-<8 random hex digits>
- *                                   <seq>    = the batch's journal sequence in the writer's working copy
+ *   <ns>/journal/<ack>-<writer>-<seq>   <ack>    = when the batch was acknowledged (ms, 13 digits; per
+ *                                                  writer never decreasing)
+ *                                       <writer> = <start time, ms, 13 digits>-<8 random hex digits>
+ *                                       <seq>    = the batch's journal sequence in the writer's working copy
  *
  * holding the journal entry (op, count, CRC-32, payload, commit time) and the writer's schema at that
  * batch (a batch may add attributes). A version records, per writer, the highest sequence its state holds
  * (`PublishedNamespace.journal_applied`): the writer's own at its commit, and those it applied. Every
  * command on a working copy applies, at checkout, the journal objects the latest version does not hold, in
- * writer order (start time, so a writer that began after another was killed applies after it) then
- * sequence, into the working copy's journal: a killed importer's acknowledged batches are seen by the next
+ * the order they were acknowledged in (ack time, then writer and sequence), into the working copy's
+ * journal: a killed importer's acknowledged batches are seen by the next
  * `wal inspect`, and committed by the next write or `wal replay`. Objects a version holds are deleted by
  * the writer that committed them or by the next one; a writer's record is dropped once its objects are
  * gone.
@@ -32,11 +34,11 @@ import { namespacePrefix } from './published.js';
 /** Per writer, the highest journal sequence a version's state holds (see the module comment). */
 export type JournalApplied = Record<string, number>;
 
-/** A writer id (newJournalWriter); published.ts checks a version's journal_applied with the same form. */
-const WRITER_RE = /^\d{13}-[0-9a-f]{8}$/;
+/** A journal object's name under `<ns>/journal/`: ack time, writer id, sequence. */
+const OBJECT_RE = /^(\d{13})-(\d{13}-[0-9a-f]{8})-(\d{12})$/;
 const SEQ_DIGITS = 12;
 
-/** A new writer id: its start time first, so writers sort by when they began. */
+/** A new writer id (`<ms>-<8 hex>`; published.ts checks a version's journal_applied keys for this form). */
 export function newJournalWriter(now = Date.now()): string {
   return `${String(now).padStart(13, '0')}-${randomBytes(4).toString('hex')}`;
 }
@@ -45,8 +47,38 @@ export function journalPrefix(ns: string): string {
   return `${namespacePrefix(ns)}journal/`;
 }
 
-export function journalObjectKey(ns: string, writer: string, seq: number): string {
-  return `${journalPrefix(ns)}${writer}/${String(seq).padStart(SEQ_DIGITS, '0')}`;
+export function journalObjectKey(ns: string, ack: number, writer: string, seq: number): string {
+  return `${journalPrefix(ns)}${String(ack).padStart(13, '0')}-${writer}-${String(seq).padStart(SEQ_DIGITS, '0')}`;
+}
+
+/** A journal object listed under `<ns>/journal/`, or null for a key that is not one. */
+export interface ListedJournalObject {
+  key: string;
+  ack: number;
+  writer: string;
+  seq: number;
+}
+
+/** The journal objects in the store, in the order they were acknowledged (ack time, writer, sequence). */
+export async function listJournalObjects(store: ObjectStore, ns: string): Promise<ListedJournalObject[]> {
+  const prefix = journalPrefix(ns);
+  const out: ListedJournalObject[] = [];
+  for (const key of await store.list(prefix)) {
+    const m = OBJECT_RE.exec(key.slice(prefix.length));
+    if (m) out.push({ key, ack: Number(m[1]), writer: m[2]!, seq: Number(m[3]) });
+  }
+  // The key sorts by ack time, then writer, then sequence (fixed-width fields).
+  return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/**
+ * Journal objects of other writers that a working copy holding `held` (per writer, the highest sequence:
+ * its base version's record and what it applied at checkout) does not hold, acknowledged before `before`
+ * (ms). A writer whose own acknowledgements came later than such an object must not commit: that batch
+ * would then be applied after the writer's own, reversing the order they were acknowledged in.
+ */
+export async function unheldEarlier(store: ObjectStore, ns: string, held: JournalApplied, self: string, before: number): Promise<ListedJournalObject[]> {
+  return (await listJournalObjects(store, ns)).filter((o) => o.writer !== self && o.seq > (held[o.writer] ?? 0) && o.ack < before);
 }
 
 interface Header {
@@ -85,8 +117,9 @@ function decode(b: Uint8Array): { header: Header; payload: Buffer } | null {
  */
 export class JournalUploader {
   readonly writer = newJournalWriter();
-  /** The highest sequence uploaded (0: none). */
+  /** The highest sequence uploaded (0: none), and when the last upload was acknowledged (ms). */
   lastSeq = 0;
+  lastAck = 0;
   private read = 0;
   private db: Db | null = null;
   private chain: Promise<void> = Promise.resolve();
@@ -125,10 +158,13 @@ export class JournalUploader {
       if (this.failure !== null) return;
       try {
         for (const r of rows) {
-          const key = journalObjectKey(this.ns, this.writer, r.seq);
+          // never decreasing, so that this writer's batches keep their order among all writers'
+          const ack = Math.max(Date.now(), this.lastAck);
+          const key = journalObjectKey(this.ns, ack, this.writer, r.seq);
           await this.store.putIfAbsent(key, encode({ op: r.op, count: r.count, bytes: r.bytes, crc32: r.crc32, committed_at: r.committed_at, attributes }, r.payload));
           this.keys.push(key);
           this.lastSeq = r.seq;
+          this.lastAck = ack;
         }
         onDurable();
       } catch (e) {
@@ -169,22 +205,15 @@ export interface AppliedJournal {
  * `base`) the journal objects in the store that it does not hold (module comment). Errors: the store's.
  */
 export async function applyJournalObjects(store: ObjectStore, ns: string, db: Db, base: JournalApplied): Promise<AppliedJournal> {
-  const prefix = journalPrefix(ns);
-  const byWriter = new Map<string, { seq: number; key: string }[]>();
-  for (const key of await store.list(prefix)) {
-    const [writer, seqText, ...rest] = key.slice(prefix.length).split('/');
-    if (!writer || !WRITER_RE.test(writer) || !seqText || !/^\d+$/.test(seqText) || rest.length > 0) continue;
-    let list = byWriter.get(writer);
-    if (!list) byWriter.set(writer, (list = []));
-    list.push({ seq: Number(seqText), key });
-  }
+  const listed = await listJournalObjects(store, ns);
   const out: AppliedJournal = { applied: {}, entries: 0, docs: 0, quarantined: 0, stale: [], keys: [] };
-  for (const [w, seq] of Object.entries(base)) if (byWriter.has(w)) out.applied[w] = seq;
+  const writers = new Set(listed.map((o) => o.writer));
+  for (const [w, seq] of Object.entries(base)) if (writers.has(w)) out.applied[w] = seq;
   const now = Date.now();
-  for (const writer of [...byWriter.keys()].sort()) {
-    const objects = byWriter.get(writer)!.sort((a, b) => a.seq - b.seq);
-    const held = base[writer] ?? 0;
-    for (const o of objects) {
+  {
+    for (const o of listed) {
+      const writer = o.writer;
+      const held = base[writer] ?? 0;
       if (o.seq <= held) {
         out.stale.push(o.key);
         continue;

@@ -69,6 +69,8 @@ export interface ShardStage {
   base_version: number;
   /** The shard's schema at its end: the namespace's plus the attributes its documents added. */
   schema: Schema;
+  /** What the shard read: input lines and the CRC-32 of its bytes (every shard of a job reads the same). */
+  input: { lines: number; crc32: number };
   documents: number;
   segments: StagedSegment[];
 }
@@ -87,7 +89,7 @@ export function stageKey(ns: string, job: string, shard: number, of: number): st
  * The stage of a shard's working copy: the segments it created (ids from `firstSegmentId` on: the
  * working copy's jumped next id) with their live rows, read from the state database `db`.
  */
-export function collectStage(db: Db, a: { job: string; shard: number; of: number; baseVersion: number; firstSegmentId: number }): ShardStage {
+export function collectStage(db: Db, a: { job: string; shard: number; of: number; baseVersion: number; firstSegmentId: number; input: ShardStage['input'] }): ShardStage {
   const rows = db.prepare('SELECT id, doc_count, parquet_file, parquet_bytes, parquet_crc32, index_file, index_bytes, index_crc32, created_at FROM segments WHERE id >= ? ORDER BY id').all(a.firstSegmentId) as Omit<StagedSegment, 'live'>[];
   const liveOf = db.prepare('SELECT id_key, ord FROM docs WHERE segment_id = ? ORDER BY ord').raw();
   const segments = rows.map((r) => ({ ...r, live: liveOf.all(r.id) as [string, number][] }));
@@ -99,9 +101,36 @@ export function collectStage(db: Db, a: { job: string; shard: number; of: number
     format_version: Number(getMeta(db, 'format_version') ?? '0'),
     base_version: a.baseVersion,
     schema: JSON.parse(getMeta(db, 'schema') ?? 'null') as Schema,
+    input: a.input,
     documents: segments.reduce((n, g) => n + g.live.length, 0),
     segments,
   };
+}
+
+/** The meta key of the jobs a namespace's state has committed: `{ "<job>": <commit time, ms> }`. */
+const JOBS_KEY = 'shard_jobs';
+/** How many committed job names a state remembers (the oldest are forgotten). */
+const JOBS_KEPT = 1000;
+
+/** When job `job` was committed into this state (ms), or null. */
+export function jobCommittedIn(db: Db, job: string): number | null {
+  const jobs = JSON.parse(getMeta(db, JOBS_KEY) ?? '{}') as Record<string, number>;
+  return Object.hasOwn(jobs, job) ? jobs[job]! : null;
+}
+
+/** The jobs with stage objects in the store: name, N, the shards staged, and when the oldest stage was written. */
+export async function listJobs(store: ObjectStore, ns: string): Promise<{ job: string; of: number; staged: number[]; missing: number[] }[]> {
+  const prefix = `${namespacePrefix(ns)}shards/`;
+  const jobs = new Map<string, { job: string; of: number; staged: number[] }>();
+  for (const k of await store.list(prefix)) {
+    const m = /^([^/]+)\/(\d+)-of-(\d+)\.json\.gz$/.exec(k.slice(prefix.length));
+    if (!m) continue;
+    const id = `${m[1]}/${m[3]}`;
+    let j = jobs.get(id);
+    if (!j) jobs.set(id, (j = { job: m[1]!, of: Number(m[3]), staged: [] }));
+    if (Number(m[2]) >= 1 && Number(m[2]) <= j.of) j.staged.push(Number(m[2]));
+  }
+  return [...jobs.values()].map((j) => ({ ...j, staged: j.staged.sort((a, b) => a - b), missing: Array.from({ length: j.of }, (_, i) => i + 1).filter((i) => !j.staged.includes(i)) }));
 }
 
 /**
@@ -191,8 +220,8 @@ export function mergeSchemas(current: Schema, stages: readonly ShardStage[]): Sc
   for (const st of stages) {
     const s = st.schema;
     const changed = () =>
-      new ElacsymError('BUSY', `the namespace's schema changed after shard ${st.shard} of job ${st.job} ran: its segments were built for another schema; nothing was committed`, {
-        hint: 'run every shard of the job again (under a new --job name)',
+      new ElacsymError('JOB_CONFLICT', `the namespace's schema changed after shard ${st.shard} of job ${st.job} ran: its segments were built for another schema; nothing was committed`, {
+        hint: 'run the shards again: each stage is replaced',
         details: { reason: 'schema' },
       });
     if (s.vector_dim !== current.vector_dim || s.vector_metric !== current.vector_metric) throw changed();
@@ -206,7 +235,7 @@ export function mergeSchemas(current: Schema, stages: readonly ShardStage[]): Sc
       if (!have) out.attributes[k] = a;
       else if (JSON.stringify(have) !== JSON.stringify(a)) {
         throw new ElacsymError('INVALID_SCHEMA', `shards of job ${st.job} disagree on the type of the new attribute ${JSON.stringify(k)} (${have.type} and ${a.type}): nothing was committed`, {
-          hint: `declare its type before importing (\`elacsym alter\`), then run the job again under a new --job name`,
+          hint: 'give the attribute one type in every document (or declare it in the schema at `elacsym init`), then run the shards again',
         });
       }
     }
@@ -265,6 +294,11 @@ export function registerStages(db: Db, stages: readonly ShardStage[], schema: Sc
     }
     setMeta(db, 'next_segment_id', String(next));
     setMeta(db, 'schema', JSON.stringify(schema));
+    // The job is remembered: a shard of it run again later is refused (JOB_CONFLICT), not committed twice.
+    const jobs = JSON.parse(getMeta(db, JOBS_KEY) ?? '{}') as Record<string, number>;
+    for (const st of stages) jobs[st.job] = now;
+    const kept = Object.entries(jobs).sort((a, b) => a[1] - b[1]).slice(-JOBS_KEPT);
+    setMeta(db, JOBS_KEY, JSON.stringify(Object.fromEntries(kept)));
   })();
   return out;
 }
@@ -331,6 +365,14 @@ export async function commitJob(
       continue;
     }
     const all = stages as ShardStage[];
+    const first = all[0]!.input;
+    const other = all.find((st) => st.input?.lines !== first?.lines || st.input?.crc32 !== first?.crc32);
+    if (other) {
+      throw new ElacsymError('JOB_CONFLICT', `the shards of job ${job} read different inputs (shard ${all[0]!.shard}: ${first?.lines} lines, CRC-32 ${first?.crc32}; shard ${other.shard}: ${other.input?.lines} lines, CRC-32 ${other.input?.crc32}): nothing was committed`, {
+        hint: 'run every shard on the same input (the same bytes), under a new --job name',
+        details: { job },
+      });
+    }
     for (const st of all) {
       if (st.format_version !== SEGMENT_FORMAT_VERSION) {
         throw new ElacsymError(st.format_version > SEGMENT_FORMAT_VERSION ? 'FORMAT_TOO_NEW' : 'FORMAT_TOO_OLD', `shard ${st.shard} of job ${job} was built in segment format ${st.format_version}; this elacsym writes ${SEGMENT_FORMAT_VERSION}`, {

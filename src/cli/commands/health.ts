@@ -48,8 +48,11 @@ export default async function health([name]: string[], o: Record<string, unknown
       failed ||= reportError(e, g);
     }
   }
-  const worst = reports.some((r) => r.status === 'corrupt') ? 'corrupt' : reports.some((r) => r.status === 'degraded') ? 'degraded' : 'healthy';
   const rs = g.remoteStatus;
+  // A sharded import whose every shard staged but that no version holds (its committing shard died) waits
+  // for `wal replay`: the namespace lacks documents its user was told were imported.
+  const stranded = rs?.jobs.some((j) => j.missing.length === 0) ?? false;
+  const worst = reports.some((r) => r.status === 'corrupt') ? 'corrupt' : stranded || reports.some((r) => r.status === 'degraded') ? 'degraded' : 'healthy';
   if (o.prometheus) await out(toPrometheus(reports) + (rs ? storePrometheus(rs, name!) : ''));
   // The effective configuration with the source of each value (default, user, data-dir, env).
   else if (g.json) await printJson({ status: worst, namespaces: reports, ...(rs ? { object_store: rs } : {}), config });
@@ -73,6 +76,11 @@ function storeText(rs: RemoteStatus): string[] {
     `  store: ${rs.url}, version ${rs.version} committed ${rs.committed_at} (${rs.manifest_age_s}s ago)${rs.pending_journal_objects ? `; ${rs.pending_journal_objects} journal objects not yet committed (\`elacsym wal replay\`)` : ''}`,
     `  cache: ${rs.cache.dir}: ${mib(rs.cache.bytes)} (range blocks ${mib(rs.cache.blocks_bytes)} of at most ${mib(rs.cache.max_bytes)}, writers' segment files ${mib(rs.cache.segment_files_bytes)})`,
     `  this check: ${rs.checkout.segment_files} segment files, ${rs.checkout.cache_hits} from the cache (hit ratio ${rs.checkout.hit_ratio}), ${rs.checkout.fetched_objects} fetched (${mib(rs.checkout.fetched_bytes)})`,
+    ...rs.jobs.map((j) =>
+      j.missing.length === 0
+        ? `  degraded: sharded import job ${j.job}: all ${j.of} shards staged, not committed: run \`elacsym wal replay\` to commit it`
+        : `  sharded import job ${j.job}: ${j.staged.length} of ${j.of} shards staged; waiting for shard${j.missing.length === 1 ? '' : 's'} ${j.missing.slice(0, 20).join(', ')}${j.missing.length > 20 ? ', ...' : ''}`,
+    ),
   ];
 }
 

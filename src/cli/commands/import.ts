@@ -175,6 +175,7 @@ export async function runImport([name, file = '-']: string[], o: Record<string, 
           : undefined,
     });
     bar?.stop();
+    g.onImportSummary?.(summary);
     const peak_rss_bytes = process.resourceUsage().maxRSS * 1024;
     if (g.json) await printJson({ namespace: name, ...summary, peak_rss_bytes });
     else if (!g.quiet) {
@@ -186,7 +187,7 @@ export async function runImport([name, file = '-']: string[], o: Record<string, 
           : `inserted ${fmtInt(summary.inserted)}, updated ${fmtInt(summary.updated)}`;
       err(
         `${patch ? 'patched' : 'imported'} ${fmtInt(summary.committed)} documents ${patch ? 'of' : 'into'} ${name}: read ${fmtInt(summary.read)}, ${counts}, rejected ${fmtInt(summary.rejected)}` +
-          `${summary.skipped_lines ? `, skipped ${fmtInt(summary.skipped_lines)} lines` : ''}${shard ? `, left ${fmtInt(summary.other_shards ?? 0)} lines to the other ${shard.count - 1} shards` : ''} in ${(summary.elapsed_ms / 1000).toFixed(2)}s (${fmtInt(summary.docs_per_s)} docs/s; durable after ${(summary.durable_ms / 1000).toFixed(2)}s)`,
+          `${summary.skipped_lines ? `, skipped ${fmtInt(summary.skipped_lines)} lines` : ''}${shard && shard.count > 1 ? `, left ${fmtInt(summary.other_shards ?? 0)} lines to the other ${shard.count === 2 ? 'shard' : `${shard.count - 1} shards`}` : ''} in ${(summary.elapsed_ms / 1000).toFixed(2)}s (${fmtInt(summary.docs_per_s)} docs/s; durable after ${(summary.durable_ms / 1000).toFixed(2)}s)`,
       );
     }
     return 0;

@@ -439,7 +439,7 @@ describe('writing commands on an s3:// data directory', () => {
     expect(seen.has(3)).toBe(true);
   }, 300_000);
 
-  it('a sharded import (--shard I/N --job): three concurrent shards, one commit, equal to one import of the whole; a shard run again changes nothing', async () => {
+  it('a sharded import (--shard I/N --job): three concurrent shards, one commit, equal to one import of the whole; a dry run stages nothing; a shard of the committed job run again is refused', async () => {
     const whole = `${bucketUrl}/whole`;
     const split = `${bucketUrl}/split`;
     // Ids 0..299 with ids 40..59 repeated later with new text (the later line wins, as in one import), and
@@ -453,6 +453,11 @@ describe('writing commands on an s3:// data directory', () => {
       await ok(['-d', u, 'import', 'docs', file('pending.ndjson', docs(280, 290).map((d) => ({ ...d, attributes: { title: 'pending apple' } }))), '--no-flush']);
     }
     await ok(['-d', whole, 'import', 'docs', input]);
+    // a dry run of a shard reads its part like any dry run (segments included) and stages nothing
+    const dry = await ok(['-d', split, 'import', 'docs', input, '--shard', '1/3', '--job', 'j1', '--dry-run', '--json']);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ dry_run: true });
+    expect(dry.stderr).not.toMatch(/staged|waiting/);
+    expect(await store.list('split/docs/shards/')).toEqual([]);
     const before = await versions('split/docs/');
     const runs = await Promise.all([1, 2, 3].map((i) => run(['-d', split, 'import', 'docs', input, '--shard', `${i}/3`, '--job', 'j1', '--json'])));
     for (const r of runs) expect(r.code, r.stderr).toBe(0);
@@ -473,11 +478,63 @@ describe('writing commands on an s3:// data directory', () => {
     expect(got).toHaveLength(20);
     expect(got).toEqual(await extra(whole));
     await ok(['-d', split, 'health', 'docs', '--deep']);
-    // One shard of the committed job run again alone: it stages, waits for the others, commits nothing.
+    // A shard of the committed job run again is refused: its part would be imported twice.
     const again = await run(['-d', split, 'import', 'docs', input, '--shard', '2/3', '--job', 'j1']);
-    expect(again.code, again.stderr).toBe(0);
-    expect(again.stderr).toMatch(/waiting for shards 1, 3/);
+    expect([again.code, errorCode(again.stderr)]).toEqual([ERRORS.JOB_CONFLICT.exit, 'JOB_CONFLICT']);
     expect(await versions('split/docs/')).toBe(before + 1);
+    expect(await store.list('split/docs/shards/')).toEqual([]);
+  }, 300_000);
+
+  it('a job whose committing shard died is reported by health (degraded) and committed by wal replay; shards that read different inputs are refused', async () => {
+    const url = `${bucketUrl}/jobs`;
+    await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
+    const input = file('jobs.ndjson', docs(0, 60));
+    await ok(['-d', url, 'import', 'docs', input, '--shard', '1/2', '--job', 'k1']);
+    // the last shard is killed right after staging, before it commits the job
+    const killed = await run(['-d', url, 'import', 'docs', input, '--shard', '2/2', '--job', 'k1'], { ELACSYM_FAILPOINTS: 'shard:after-stage' });
+    expect(killed.code).toBe(137);
+    expect((await ok(['-d', url, 'count', 'docs'])).stdout.trim()).toBe('0');
+    const h = await run(['-d', url, 'health', 'docs']);
+    expect(h.code).toBe(ERRORS.DEGRADED.exit);
+    expect(h.stdout).toMatch(/job k1: all 2 shards staged, not committed: run `elacsym wal replay`/);
+    const replay = await ok(['-d', url, 'wal', 'replay', 'docs']);
+    expect(replay.stderr).toMatch(/committed job k1 \(2 shards, 60 documents/);
+    expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual(range(0, 60));
+    await ok(['-d', url, 'health', 'docs']);
+    // two shards of one job on different inputs: the job is refused, nothing committed
+    const v = await versions('jobs/docs/');
+    await ok(['-d', url, 'import', 'docs', input, '--shard', '1/2', '--job', 'x1']);
+    const mixed = await run(['-d', url, 'import', 'docs', file('other.ndjson', docs(0, 61)), '--shard', '2/2', '--job', 'x1']);
+    expect([mixed.code, errorCode(mixed.stderr)]).toEqual([ERRORS.JOB_CONFLICT.exit, 'JOB_CONFLICT']);
+    expect(mixed.stderr).toMatch(/read different inputs/);
+    expect(await versions('jobs/docs/')).toBe(v);
+  }, 300_000);
+
+  it('acknowledgement order wins over start order: a killed writer\'s earlier batches never overwrite a later writer\'s', async () => {
+    const url = `${bucketUrl}/order`;
+    await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
+    const env2 = { ...env, ELACSYM_CACHE_DIR: cache };
+    const line = (i: number, v: string) => JSON.stringify({ ...docs(i, i + 1)[0], attributes: { title: `value ${v}` } });
+    // A starts first (its checkout is done once it acknowledged its first batch) and stays open
+    const a = start(['-d', url, '--json', 'import', 'docs', '-', '--batch-size', '10'], env2, null);
+    a.c.stdin.write(Array.from({ length: 10 }, (_, k) => line(1000 + k, 'a')).join('\n') + '\n');
+    await a.saw('"documents":10');
+    // B starts later, acknowledges ids 0..9 = "b", and is killed
+    const b = start(['-d', url, '--json', 'import', 'docs', '-', '--batch-size', '10'], env2, null);
+    b.c.stdin.write(Array.from({ length: 10 }, (_, k) => line(k, 'b')).join('\n') + '\n');
+    await b.saw('"documents":10');
+    b.c.kill('SIGKILL');
+    await b.done;
+    // A then acknowledges ids 0..9 = "a": later than B's, so "a" must win
+    a.c.stdin.end(Array.from({ length: 10 }, (_, k) => line(k, 'a')).join('\n') + '\n');
+    const ra = await a.done;
+    // A does not hold B's earlier batch: committing would apply it after A's; A loses as to a race
+    expect([ra.code, errorCode(ra.stderr)], ra.stderr).toEqual([75, 'BUSY']);
+    expect(ra.stderr).toMatch(/batches it acknowledged are in the store's journal/);
+    await ok(['-d', url, 'wal', 'replay', 'docs']);
+    const titles = new Map((await ok(['-d', url, 'export', 'docs'])).stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: number; attributes: { title: string } }).map((d) => [d.id, d.attributes.title]));
+    expect(titles.size).toBe(20);
+    for (let k = 0; k < 10; k++) expect(titles.get(k)).toBe('value a');
   }, 300_000);
 
   it('--shard: names what it needs (an s3:// data directory, --job, a valid I/N) before reading anything', async () => {
