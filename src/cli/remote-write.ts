@@ -3,7 +3,10 @@
  * `wal replay`) and the reads that need a whole local namespace (`health`, `wal inspect`, `describe`): the
  * command runs unchanged on a private working copy of the namespace's latest version (store/checkout.ts),
  * then a writing command's result is committed as the next version, only on top of the version it started
- * from. Its output (stdout and stderr) is held until then: what it prints has been committed.
+ * from. Its output (stdout and stderr) is held until then: what it prints has been committed. Two
+ * exceptions, each durable in the store before it is said: an import's per-batch acknowledgements (its
+ * batches are journal objects first: store/remote-journal.ts), and a shard's staging (`import --shard`:
+ * store/shards.ts, whose last shard commits the job).
  *
  * Cache: `<ELACSYM_CACHE_DIR>/work/<pid>-<n>/` (the working copy, removed at the end, swept after a kill)
  * and `<ELACSYM_CACHE_DIR>/segment-files/<hash of URL and namespace>/` (the segment files of the version
