@@ -346,6 +346,7 @@ export function buildProgram(): Command {
     .option('--segment-docs <n>', 'documents per segment built from the backlog (bounds memory)', '100000')
     .option('--purge-quarantine', 'afterwards delete quarantined entries (save them first with `wal inspect --dump DIR`)')
     .option('--wait <seconds>', 'wait this long for another writer', '0')
+    .option('--abandon-job <name>', 's3:// only: remove the stages of a sharded import job that will not be committed')
     .addOption(s3EndpointOption())
     .addHelpText('after', examples(['elacsym wal replay docs', 'elacsym wal replay docs --dry-run']) + seeMan('elacsym-wal'))
     .action(run(async () => ({ default: (await import('./commands/wal.js')).replay })));

@@ -49,7 +49,7 @@ export interface RemoteStatus {
   /** Journal objects of other writers this version does not hold (applied to the working copy). */
   pending_journal_objects: number;
   /** Sharded import jobs with stages in the store, not committed (a complete one waits for `wal replay`). */
-  jobs: { job: string; of: number; staged: number[]; missing: number[] }[];
+  jobs: { job: string; of: number; staged: number[]; missing: number[]; conflict?: string | null }[];
 }
 
 /** What a hint can be made concrete with. */

@@ -25,7 +25,7 @@ import { interruptSignal } from './interrupt.js';
 import { failpoint } from '../util/failpoint.js';
 import { cacheBytes, cacheDir, cacheHint, openRemoteStore } from './remote.js';
 import { type ShardOption, shardOption } from './args.js';
-import { collectStage, commitJob, jobCommittedIn, type JobOutcome, listJobs, type ShardStage, uploadStage } from '../store/shards.js';
+import { abandonJob, collectStage, commitJob, jobCommittedIn, jobInputConflict, type JobOutcome, listJobs, type ShardStage, uploadStage } from '../store/shards.js';
 import { openDb } from '../storage/sqlite.js';
 import { JournalUploader, unheldEarlier } from '../store/remote-journal.js';
 import { toEnvError } from '../util/env-error.js';
@@ -146,7 +146,7 @@ export async function withRemoteWorkingCopy(
     let code = 0;
     let failure: unknown = null;
     try {
-      const remoteStatus = command === 'health' && checkout.base ? statusOf(url, checkout, root, await listJobs(opened.store, name!)) : undefined;
+      const remoteStatus = command === 'health' && checkout.base ? statusOf(url, checkout, root, await jobsWithConflicts()) : undefined;
       const c = await run({ ...g, dataDir: work, remote: url, afterBatch: uploader ? (onDurable) => uploader.afterBatch(onDurable) : undefined, remoteStatus, onImportSummary: (x) => (input = { lines: x.lines, crc32: x.input_crc32 ?? 0 }) });
       code = typeof c === 'number' ? c : 0;
     } catch (e) {
@@ -233,14 +233,38 @@ export async function withRemoteWorkingCopy(
     if (failure !== null) throw named(failure, rewrite, root);
     // `wal replay` also commits the sharded imports whose every shard staged (their last shard was killed
     // before its commit, or its commit failed).
+    // A job that cannot be committed (its shards read different inputs...) is reported, and does not keep
+    // `wal replay` from doing the rest.
     if (command === 'wal replay') {
+      if (typeof o.abandonJob === 'string') {
+        const n = await abandonJob(opened.store, name!, o.abandonJob);
+        if (!g.quiet) err(g.json ? JSON.stringify({ event: 'abandoned', job: o.abandonJob, stages: n }) : n > 0 ? `abandoned job ${o.abandonJob}: ${n} stage${n === 1 ? '' : 's'} removed (their segments are collected after an hour)` : `no job ${o.abandonJob} is staged in ${name}`);
+      }
       for (const j of await listJobs(opened.store, name!)) {
         if (j.missing.length > 0) continue;
-        const outcome = await commitJob(opened.store, name!, j.job, j.of, { since: checkout.base?.version ?? 0, workParent: join(work, 'job'), pool, gcGraceMs: grace, signal: interruptSignal('stopping before the commit of the job') });
-        sayJobOutcome(j.job, j.of, outcome);
+        try {
+          const outcome = await commitJob(opened.store, name!, j.job, j.of, { since: checkout.base?.version ?? 0, workParent: join(work, 'job'), pool, gcGraceMs: grace, signal: interruptSignal('stopping before the commit of the job') });
+          sayJobOutcome(j.job, j.of, outcome);
+        } catch (e) {
+          if (!isElacsymError(e) || !['JOB_CONFLICT', 'INVALID_SCHEMA'].includes(e.code)) throw e;
+          if (!g.quiet) {
+            err(
+              g.json
+                ? JSON.stringify({ event: 'job_not_committed', job: j.job, error: { code: e.code, message: e.message } })
+                : `elacsym: warning: job ${j.job} was not committed: ${e.message}\n  hint: run the shard that read another input again on the right one (same --job), or drop the job: \`elacsym wal replay ${name} --abandon-job ${j.job}\``,
+            );
+          }
+        }
       }
     }
     return code;
+  }
+
+  /** The staged jobs, with why a complete one cannot be committed (for health). */
+  async function jobsWithConflicts(): Promise<RemoteStatus['jobs']> {
+    const jobs: RemoteStatus['jobs'] = await listJobs(opened.store, name!);
+    for (const j of jobs) if (j.missing.length === 0) j.conflict = await jobInputConflict(opened.store, name!, j.job, j.of);
+    return jobs;
   }
 
   /**

@@ -118,7 +118,7 @@ export function jobCommittedIn(db: Db, job: string): number | null {
   return Object.hasOwn(jobs, job) ? jobs[job]! : null;
 }
 
-/** The jobs with stage objects in the store: name, N, the shards staged, and when the oldest stage was written. */
+/** The jobs with stage objects in the store: name, N, and the shards staged and missing. */
 export async function listJobs(store: ObjectStore, ns: string): Promise<{ job: string; of: number; staged: number[]; missing: number[] }[]> {
   const prefix = `${namespacePrefix(ns)}shards/`;
   const jobs = new Map<string, { job: string; of: number; staged: number[] }>();
@@ -222,7 +222,7 @@ export function mergeSchemas(current: Schema, stages: readonly ShardStage[]): Sc
     const changed = () =>
       new ElacsymError('JOB_CONFLICT', `the namespace's schema changed after shard ${st.shard} of job ${st.job} ran: its segments were built for another schema; nothing was committed`, {
         hint: 'run the shards again: each stage is replaced',
-        details: { reason: 'schema' },
+        details: { reason: 'schema', job: st.job },
       });
     if (s.vector_dim !== current.vector_dim || s.vector_metric !== current.vector_metric) throw changed();
     for (const [k, a] of Object.entries(current.attributes)) {
@@ -433,4 +433,22 @@ async function fetchSegmentFile(store: ObjectStore, ns: string, nsDir: string, f
     });
   }
   writeFileSync(join(nsDir, 'segments', file), data);
+}
+
+/**
+ * Why the complete job `job` of `of` shards cannot be committed as staged (its shards read different
+ * inputs), or null. Reads the stages.
+ */
+export async function jobInputConflict(store: ObjectStore, ns: string, job: string, of: number): Promise<string | null> {
+  const stages = (await Promise.all(Array.from({ length: of }, (_, i) => readStage(store, stageKey(ns, job, i + 1, of))))).filter((s): s is ShardStage => s !== null);
+  const first = stages[0]?.input;
+  const other = stages.find((st) => st.input?.lines !== first?.lines || st.input?.crc32 !== first?.crc32);
+  return other ? `its shards read different inputs (shard ${stages[0]!.shard}: ${first?.lines} lines; shard ${other.shard}: ${other.input?.lines} lines)` : null;
+}
+
+/** Deletes the stage objects of job `job` (every N); their segments become orphans for garbage collection. Returns how many. */
+export async function abandonJob(store: ObjectStore, ns: string, job: string): Promise<number> {
+  const keys = await store.list(jobPrefix(ns, job));
+  if (keys.length > 0) await store.delete(keys);
+  return keys.length;
 }

@@ -1,3 +1,5 @@
+import { accessSync, constants } from 'node:fs';
+import { toEnvError } from '../../util/env-error.js';
 import { ElacsymError } from '../../errors.js';
 import { parseFilter } from '../../model/filter.js';
 import { matchingIds } from '../../store/count.js';
@@ -22,6 +24,15 @@ export function preflight(_args: string[], o: Record<string, unknown>): Promise<
   if (o.dryRun && !byFilter) throw new ElacsymError('USAGE', '--dry-run needs --filter');
   if (byFilter && jsonArg(String(o.filter), '--filter') === null) throw new ElacsymError('USAGE', '--filter null would delete every document; use `elacsym drop` to remove a namespace');
   intOpt(o.wait ?? 0, '--wait', 0, 86400);
+  // an ids file is read later (once: it may be a pipe), but one that is not there is named now
+  if (typeof o.idsFile === 'string' && o.idsFile !== '-') {
+    try {
+      accessSync(o.idsFile, constants.R_OK);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ElacsymError('FILE_NOT_FOUND', `ids file ${o.idsFile} does not exist`, { details: { path: o.idsFile } });
+      throw toEnvError(e, o.idsFile, 'reading the ids file');
+    }
+  }
   return Promise.resolve();
 }
 

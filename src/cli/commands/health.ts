@@ -49,10 +49,25 @@ export default async function health([name]: string[], o: Record<string, unknown
     }
   }
   const rs = g.remoteStatus;
-  // A sharded import whose every shard staged but that no version holds (its committing shard died) waits
-  // for `wal replay`: the namespace lacks documents its user was told were imported.
-  const stranded = rs?.jobs.some((j) => j.missing.length === 0) ?? false;
-  const worst = reports.some((r) => r.status === 'corrupt') ? 'corrupt' : stranded || reports.some((r) => r.status === 'degraded') ? 'degraded' : 'healthy';
+  // On an object store, what was acknowledged but is not in the version queries read is a problem of the
+  // namespace: a sharded import whose every shard staged but that no version holds (its committing shard
+  // died, or its shards read different inputs), and journal objects of importers that did not commit.
+  if (rs && reports[0]) {
+    const r = reports[0];
+    const add = (code: string, message: string) => {
+      r.problems.push({ severity: 'degraded', code, message });
+      if (r.status === 'healthy') r.status = 'degraded';
+    };
+    for (const j of rs.jobs) {
+      if (j.missing.length > 0) continue;
+      if (j.conflict) add('SHARD_JOB_CONFLICT', `sharded import job ${j.job} cannot be committed: ${j.conflict}; run the shard that read another input again on the right one (same --job), or \`elacsym wal replay ${r.namespace} --abandon-job ${j.job}\``);
+      else add('SHARD_JOB_UNCOMMITTED', `sharded import job ${j.job}: all ${j.of} shards staged, not committed: run \`elacsym wal replay ${r.namespace}\``);
+    }
+    if (rs.pending_journal_objects > 0) {
+      add('JOURNAL_OBJECTS_PENDING', `${rs.pending_journal_objects} acknowledged batch${rs.pending_journal_objects === 1 ? '' : 'es'} in the store's journal ${rs.pending_journal_objects === 1 ? 'is' : 'are'} not committed (queries do not see ${rs.pending_journal_objects === 1 ? 'it' : 'them'}): an import still running commits its own at its end; otherwise run \`elacsym wal replay ${r.namespace}\``);
+    }
+  }
+  const worst = reports.some((r) => r.status === 'corrupt') ? 'corrupt' : reports.some((r) => r.status === 'degraded') ? 'degraded' : 'healthy';
   if (o.prometheus) await out(toPrometheus(reports) + (rs ? storePrometheus(rs, name!) : ''));
   // The effective configuration with the source of each value (default, user, data-dir, env).
   else if (g.json) await printJson({ status: worst, namespaces: reports, ...(rs ? { object_store: rs } : {}), config });
@@ -73,14 +88,12 @@ export default async function health([name]: string[], o: Record<string, unknown
 function storeText(rs: RemoteStatus): string[] {
   const mib = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
   return [
-    `  store: ${rs.url}, version ${rs.version} committed ${rs.committed_at} (${rs.manifest_age_s}s ago)${rs.pending_journal_objects ? `; ${rs.pending_journal_objects} journal objects not yet committed (\`elacsym wal replay\`)` : ''}`,
+    `  store: ${rs.url}, version ${rs.version} committed ${rs.committed_at} (${rs.manifest_age_s}s ago)`,
     `  cache: ${rs.cache.dir}: ${mib(rs.cache.bytes)} (range blocks ${mib(rs.cache.blocks_bytes)} of at most ${mib(rs.cache.max_bytes)}, writers' segment files ${mib(rs.cache.segment_files_bytes)})`,
     `  this check: ${rs.checkout.segment_files} segment files, ${rs.checkout.cache_hits} from the cache (hit ratio ${rs.checkout.hit_ratio}), ${rs.checkout.fetched_objects} fetched (${mib(rs.checkout.fetched_bytes)})`,
-    ...rs.jobs.map((j) =>
-      j.missing.length === 0
-        ? `  degraded: sharded import job ${j.job}: all ${j.of} shards staged, not committed: run \`elacsym wal replay\` to commit it`
-        : `  sharded import job ${j.job}: ${j.staged.length} of ${j.of} shards staged; waiting for shard${j.missing.length === 1 ? '' : 's'} ${j.missing.slice(0, 20).join(', ')}${j.missing.length > 20 ? ', ...' : ''}`,
-    ),
+    ...rs.jobs
+      .filter((j) => j.missing.length > 0)
+      .map((j) => `  sharded import job ${j.job}: ${j.staged.length} of ${j.of} shards staged; waiting for shard${j.missing.length === 1 ? '' : 's'} ${j.missing.slice(0, 20).join(', ')}${j.missing.length > 20 ? ', ...' : ''}`),
   ];
 }
 
@@ -100,6 +113,12 @@ function storePrometheus(rs: RemoteStatus, ns: string): string {
     '# HELP elacsym_checkout_cache_hit_ratio Share of the segment files found in the cache by this check.',
     '# TYPE elacsym_checkout_cache_hit_ratio gauge',
     `elacsym_checkout_cache_hit_ratio${l} ${rs.checkout.hit_ratio}`,
+    '# HELP elacsym_store_pending_journal_objects Acknowledged batches in the store\'s journal that no version holds.',
+    '# TYPE elacsym_store_pending_journal_objects gauge',
+    `elacsym_store_pending_journal_objects${l} ${rs.pending_journal_objects}`,
+    '# HELP elacsym_store_staged_jobs Sharded import jobs with stages in the store, not committed.',
+    '# TYPE elacsym_store_staged_jobs gauge',
+    `elacsym_store_staged_jobs${l} ${rs.jobs.length}`,
     '# HELP elacsym_checkout_fetched_bytes Bytes fetched from the store by this check.',
     '# TYPE elacsym_checkout_fetched_bytes gauge',
     `elacsym_checkout_fetched_bytes${l} ${rs.checkout.fetched_bytes}`,

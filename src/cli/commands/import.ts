@@ -1,4 +1,5 @@
 import { accessSync, constants, createReadStream, openSync, realpathSync, statSync, closeSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { ElacsymError } from '../../errors.js';
 import { namespaceDir } from '../../store/data-dir.js';
 import { importNdjson, type ImportProgress, type ImportSummary } from '../../store/ingest.js';
@@ -63,6 +64,14 @@ export async function importChecks([, file = '-']: string[], o: Record<string, u
   if (o.resume && fromStdin) throw new ElacsymError('USAGE', '--resume needs a FILE; for stdin pass --skip-lines N');
   if (o.resume && o.skipLines !== undefined) throw new ElacsymError('USAGE', '--resume and --skip-lines are exclusive');
   if (o.rejects && o.onError !== 'skip') throw new ElacsymError('USAGE', '--rejects needs --on-error skip');
+  // The --rejects file is created later; a directory it cannot be created in is named now.
+  if (typeof o.rejects === 'string') {
+    try {
+      accessSync(dirname(resolve(o.rejects)), constants.W_OK);
+    } catch (e) {
+      throw toEnvError(e, o.rejects, 'opening the --rejects file');
+    }
+  }
   // Flags typed by the user win; otherwise ELACSYM_IMPORT_* or elacsym.toml [import], else the built-in defaults.
   const cfg = await loadConfig(g.dataDir);
   const batchDocs = g.explicit.has('batchSize') ? intOpt(o.batchSize, '--batch-size', 1, 1_000_000) : (cfg['import.batch_size'].value as number);
@@ -136,7 +145,8 @@ export async function runImport([name, file = '-']: string[], o: Record<string, 
     const skipLines = o.resume ? writer.resumePoint(resumeKey!) : o.skipLines !== undefined ? intOpt(o.skipLines, '--skip-lines') : 0;
     if (o.resume && !g.quiet) err(`resuming ${file} after line ${skipLines}`);
     if (writer.recovered && writer.recovered.entries > 0 && !g.quiet) {
-      err(`recovered ${writer.recovered.entries} pending journal entries (${writer.recovered.docs} documents) into a segment`);
+      const r = writer.recovered;
+      err(g.json ? JSON.stringify({ event: 'recovered', entries: r.entries, documents: r.docs }) : `recovered ${r.entries} pending journal entr${r.entries === 1 ? 'y' : 'ies'} (${r.docs} document${r.docs === 1 ? '' : 's'}) into a segment`);
     }
     const input = await toLines(fromStdin ? process.stdin : createReadStream(file, { highWaterMark: 1 << 20 }), writer.schema);
     const summary = await importNdjson(writer, input, {

@@ -1,3 +1,4 @@
+import { ElacsymError } from '../../errors.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { namespaceDir } from '../../store/data-dir.js';
@@ -56,6 +57,7 @@ export async function inspect([name]: string[], o: Record<string, unknown>, g: G
 }
 
 export async function replay([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
+  if (o.abandonJob !== undefined && !g.remote) throw new ElacsymError('USAGE', '--abandon-job removes a sharded import job staged on an object store: it needs an s3:// data directory', { details: { option: '--abandon-job' } });
   const dir = namespaceDir(g.dataDir, name!);
   if (o.dryRun) {
     const r = inspectJournal(dir);

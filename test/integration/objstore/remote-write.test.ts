@@ -278,6 +278,7 @@ describe('writing commands on an s3:// data directory', () => {
     expect(h.object_store.pending_journal_objects).toBeGreaterThanOrEqual(2);
     expect(h.object_store.manifest_age_s).toBeGreaterThanOrEqual(0);
     expect(h.object_store.checkout).toMatchObject({ segment_files: 0, hit_ratio: 1 });
+    expect((h as unknown as { namespaces: { status: string; problems: { code: string }[] }[] }).namespaces[0]!.problems.map((p) => p.code)).toContain('JOURNAL_OBJECTS_PENDING');
     // the next writer (a delete of an id that does not exist) commits them with its own change
     await ok(['-d', url, 'delete', 'docs', '--ids', '9999']);
     expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual(range(0, acked));
@@ -496,7 +497,7 @@ describe('writing commands on an s3:// data directory', () => {
     expect((await ok(['-d', url, 'count', 'docs'])).stdout.trim()).toBe('0');
     const h = await run(['-d', url, 'health', 'docs']);
     expect(h.code).toBe(ERRORS.DEGRADED.exit);
-    expect(h.stdout).toMatch(/job k1: all 2 shards staged, not committed: run `elacsym wal replay`/);
+    expect(h.stdout).toMatch(/degraded: \[SHARD_JOB_UNCOMMITTED\] sharded import job k1: all 2 shards staged, not committed: run `elacsym wal replay docs`/);
     const replay = await ok(['-d', url, 'wal', 'replay', 'docs']);
     expect(replay.stderr).toMatch(/committed job k1 \(2 shards, 60 documents/);
     expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual(range(0, 60));
@@ -508,6 +509,19 @@ describe('writing commands on an s3:// data directory', () => {
     expect([mixed.code, errorCode(mixed.stderr)]).toEqual([ERRORS.JOB_CONFLICT.exit, 'JOB_CONFLICT']);
     expect(mixed.stderr).toMatch(/read different inputs/);
     expect(await versions('jobs/docs/')).toBe(v);
+    // health names it (degraded, with the way out); wal replay warns and does the rest; --abandon-job drops it
+    const hx = await run(['-d', url, 'health', 'docs', '--json']);
+    expect(hx.code).toBe(ERRORS.DEGRADED.exit);
+    const hj = JSON.parse(hx.stdout) as { namespaces: { status: string; problems: { code: string; message: string }[] }[] };
+    expect(hj.namespaces[0]!.status).toBe('degraded');
+    expect(hj.namespaces[0]!.problems.map((p) => p.code)).toContain('SHARD_JOB_CONFLICT');
+    const rx = await ok(['-d', url, 'wal', 'replay', 'docs']);
+    expect(rx.stderr).toMatch(/warning: job x1 was not committed: .*read different inputs/);
+    const ab = await ok(['-d', url, 'wal', 'replay', 'docs', '--abandon-job', 'x1']);
+    expect(ab.stderr).toMatch(/abandoned job x1: 2 stages removed/);
+    expect(await store.list('jobs/docs/shards/')).toEqual([]);
+    await ok(['-d', url, 'health', 'docs']);
+    expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual(range(0, 60));
   }, 300_000);
 
   it('acknowledgement order wins over start order: a killed writer\'s earlier batches never overwrite a later writer\'s', async () => {
