@@ -369,7 +369,7 @@ export async function commitJob(
     const other = all.find((st) => st.input?.lines !== first?.lines || st.input?.crc32 !== first?.crc32);
     if (other) {
       throw new ElacsymError('JOB_CONFLICT', `the shards of job ${job} read different inputs (shard ${all[0]!.shard}: ${first?.lines} lines, CRC-32 ${first?.crc32}; shard ${other.shard}: ${other.input?.lines} lines, CRC-32 ${other.input?.crc32}): nothing was committed`, {
-        hint: 'run every shard on the same input (the same bytes), under a new --job name',
+        hint: `run the shard that read another input again on the right one (same --job), or drop the job: \`elacsym wal replay ${ns} --abandon-job ${job}\``,
         details: { job },
       });
     }
