@@ -91,7 +91,7 @@ describe('configuration', () => {
     const batches = async (extra: string[], e: Record<string, string>) => {
       const r = await cli(['-d', d, '--json', 'import', 'docs', f, ...extra], { env: e });
       expect(r.code, r.stderr).toBe(0);
-      return [...new Set(ndjson(r.stderr.split('\n').filter((l) => l.startsWith('{"event"')).join('\n')).map((e) => e.documents))];
+      return [...new Set(ndjson(r.stderr.split('\n').filter((l) => l.startsWith('{"event":"committed"')).join('\n')).map((e) => e.documents))];
     };
     writeFileSync(local, '[import]\nbatch_size = 20\n');
     expect(await batches([], env)).toEqual([20, 40, 60]);

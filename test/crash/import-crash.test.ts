@@ -13,7 +13,8 @@ afterAll(cleanupTmp);
 /** Highest acknowledged line count in the --json progress events on stderr. */
 function ackedLines(stderr: string): number {
   let lines = 0;
-  for (const e of ndjson(stderr.split('\n').filter((l) => l.startsWith('{"event"')).join('\n'))) lines = Math.max(lines, Number(e.lines));
+  // (other events, e.g. {"event":"recovered"} after a kill, carry no line count)
+  for (const e of ndjson(stderr.split('\n').filter((l) => l.startsWith('{"event"')).join('\n'))) if (e.event === 'committed') lines = Math.max(lines, Number(e.lines));
   return lines;
 }
 
