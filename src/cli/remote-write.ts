@@ -28,6 +28,7 @@ import { type ShardOption, shardOption } from './args.js';
 import { abandonJob, collectStage, commitJob, jobCommittedIn, jobInputConflict, type JobOutcome, listJobs, type ShardStage, uploadStage } from '../store/shards.js';
 import { openDb } from '../storage/sqlite.js';
 import { JournalUploader, unheldEarlier } from '../store/remote-journal.js';
+import { Writer } from '../store/writer.js';
 import { toEnvError } from '../util/env-error.js';
 
 /** Commands that change a namespace on an object store (committed), and those that only read a working copy. */
@@ -182,20 +183,39 @@ export async function withRemoteWorkingCopy(
         const signal = isElacsymError(failure, 'INTERRUPTED') ? undefined : interruptSignal('stopping before the commit (one already under way completes)');
         // A failed commit throws: the held output is dropped by the caller (nothing was committed).
         const journalApplied = { ...checkout.journal?.applied, ...(uploader && uploader.lastSeq > 0 ? { [uploader.writer]: uploader.lastSeq } : {}) };
+        // An import whose every batch is a journal object can be committed on any newer version without
+        // reading its input again: a fresh checkout applies every pending batch, its own included, in the
+        // order they were acknowledged (rebase). A patch cannot: its documents were computed from the base.
+        const rebaseable = command === 'import' && uploader !== null && uploader.keys.length > 0 && uploader.complete;
+        let rebased: boolean | 'by-other' = false;
         try {
           // Batches another writer acknowledged before this one's last, and that this working copy does not
-          // hold, would be applied after this commit, reversing the order they were acknowledged in: this
-          // writer loses as to a race (a file input runs again on a checkout that applies them first).
+          // hold, would be applied after this commit, reversing the order they were acknowledged in: an
+          // import rebases; any other writer loses as to a race.
+          let rebase = false;
           if (uploader && uploader.lastSeq > 0) {
             const early = await unheldEarlier(opened.store, name!, { ...checkout.base?.payload.journal_applied, ...checkout.journal?.applied }, uploader.writer, uploader.lastAck);
-            if (early.length > 0) {
+            if (early.length > 0 && !rebaseable) {
               throw new ElacsymError('BUSY', `another writer acknowledged ${early.length} batch${early.length === 1 ? '' : 'es'} of ${name} while this command ran, before its own last one: nothing from this run was committed`, {
                 hint: 'run the command again: it starts from the latest version',
                 details: { reason: 'race', version: checkout.base?.version ?? 0 },
               });
             }
+            rebase = early.length > 0;
           }
-          report = await resumable((resume) => publishNamespace(nsDir, name!, opened.store, { expectBase: checkout.base?.version ?? 0, gcGraceMs: grace, resume, signal, journalApplied, sourcePath: `${url.replace(/\/+$/, '')}/${name}` }));
+          if (!rebase) {
+            try {
+              report = await resumable((resume) => publishNamespace(nsDir, name!, opened.store, { expectBase: checkout.base?.version ?? 0, gcGraceMs: grace, resume, signal, journalApplied, sourcePath: `${url.replace(/\/+$/, '')}/${name}` }));
+            } catch (e) {
+              if (!(rebaseable && isElacsymError(e, 'BUSY') && e.details.reason === 'race')) throw e;
+              rebase = true;
+            }
+          }
+          if (rebase) {
+            const r = await commitRebased(work, signal);
+            report = r.report;
+            rebased = r.byOther ? 'by-other' : true;
+          }
         } catch (e) {
           // What this run acknowledged is durable in the store's journal whatever happened to the commit.
           if (!(uploader && uploader.keys.length > 0 && isElacsymError(e) && !(e.code === 'BUSY' && e.details.reason === 'race' && opts.rerunnable))) throw e;
@@ -214,11 +234,17 @@ export async function withRemoteWorkingCopy(
         // 130 as for any interruption.
         if (signal?.aborted && failure === null) {
           const why = signal.reason instanceof Error ? signal.reason.message : 'interrupted';
-          failure = new ElacsymError('INTERRUPTED', `${why} while the commit was under way: it completed, ${name} is at version ${report.version}`, { hint: 'nothing to do: the command\'s changes are committed' });
+          failure = new ElacsymError('INTERRUPTED', `${why} while the commit was under way: it completed, ${name} is at version ${report!.version}`, { hint: 'nothing to do: the command\'s changes are committed' });
         }
         failpoint('remote:after-commit');
-        const committed = await new CommitLog<PublishedNamespace>(opened.store, `${name}/`).read(report.version);
-        if (committed) settlePool(nsDir, committed.payload, pool);
+        if (!rebased) {
+          const committed = await new CommitLog<PublishedNamespace>(opened.store, `${name}/`).read(report!.version);
+          if (committed) settlePool(nsDir, committed.payload, pool);
+        }
+        if (rebased === 'by-other' && !g.quiet) {
+          err(g.json ? JSON.stringify({ event: 'committed_by_other', version: report!.version }) : `${name}: every batch of this import was committed by version ${report!.version} (another writer applied them)`);
+          report = null;
+        }
         // Journal objects the new version holds go (the next writer drops their record once they are gone).
         const held = [...(checkout.journal?.stale ?? []), ...(checkout.journal?.keys ?? []), ...(uploader?.keys ?? [])];
         if (held.length > 0) await opened.store.delete(held).catch(() => undefined);
@@ -265,6 +291,35 @@ export async function withRemoteWorkingCopy(
     const jobs: RemoteStatus['jobs'] = await listJobs(opened.store, name!);
     for (const j of jobs) if (j.missing.length === 0) j.conflict = await jobInputConflict(opened.store, name!, j.job, j.of);
     return jobs;
+  }
+
+  /**
+   * Commits an import's acknowledged batches on the latest version (see `rebaseable`): a fresh working copy
+   * applies every journal object no version holds (this import's included), flushes them as the import
+   * did, and commits; a lost race starts over. `byOther`: another writer had committed them all already.
+   */
+  async function commitRebased(work: string, signal: AbortSignal | undefined): Promise<{ report: PublishReport; byOther: boolean }> {
+    for (let attempt = 1; ; attempt++) {
+      if (!g.quiet) err(g.json ? JSON.stringify({ event: 'rebase', attempt }) : `${name}: other writers committed or acknowledged batches meanwhile; committing this import's batches on the latest version (attempt ${attempt} of ${MAX_ATTEMPTS})`);
+      const w2 = `${work}.r${attempt}`;
+      try {
+        const c2 = await checkoutNamespace(opened.store, name!, w2, pool);
+        if (c2.base === null) throw new ElacsymError('NAMESPACE_NOT_FOUND', `namespace ${name} does not exist in ${url} any more`, { details: { namespace: name } });
+        const ns2 = join(w2, name!);
+        if (o.flush !== false) (await Writer.open(ns2, name!, { signal })).close();
+        if (stateUnchanged(c2, name!)) return { report: unchangedReport(url, name!, c2.base), byOther: true };
+        const r = await resumable((resume) => publishNamespace(ns2, name!, opened.store, { expectBase: c2.base!.version, gcGraceMs: grace, resume, signal, journalApplied: c2.journal?.applied, sourcePath: `${url.replace(/\/+$/, '')}/${name}` }));
+        const committed = await new CommitLog<PublishedNamespace>(opened.store, `${name}/`).read(r.version);
+        if (committed) settlePool(ns2, committed.payload, pool);
+        const held = [...(c2.journal?.stale ?? []), ...(c2.journal?.keys ?? [])];
+        if (held.length > 0) await opened.store.delete(held).catch(() => undefined);
+        return { report: r, byOther: false };
+      } catch (e) {
+        if (!(isElacsymError(e, 'BUSY') && e.details.reason === 'race' && attempt < MAX_ATTEMPTS)) throw e;
+      } finally {
+        rmSync(w2, { recursive: true, force: true });
+      }
+    }
   }
 
   /**

@@ -173,6 +173,11 @@ export class JournalUploader {
     });
   }
 
+  /** Whether every batch read so far was uploaded (no upload failed). */
+  get complete(): boolean {
+    return this.failure === null;
+  }
+
   /** Waits for every upload; throws the first failure. */
   async drain(): Promise<void> {
     await this.chain;

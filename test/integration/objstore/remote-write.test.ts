@@ -52,10 +52,12 @@ function start(args: string[], env: Record<string, string>, input?: string | nul
     stderr += b.toString();
     onErr();
   });
-  const waits: { text: string; resolve: () => void }[] = [];
-  const saw = (text: string) => new Promise<void>((resolve) => (stderr.includes(text) ? resolve() : waits.push({ text, resolve })));
+  // `times`: resolves once the text has appeared that many times on stderr
+  const waits: { text: string; times: number; resolve: () => void }[] = [];
+  const count = (text: string) => stderr.split(text).length - 1;
+  const saw = (text: string, times = 1) => new Promise<void>((resolve) => (count(text) >= times ? resolve() : waits.push({ text, times, resolve })));
   onErr = () => {
-    for (const w of waits.splice(0)) (stderr.includes(w.text) ? w.resolve : () => waits.push(w))();
+    for (const w of waits.splice(0)) (count(w.text) >= w.times ? w.resolve : () => waits.push(w))();
   };
   const paused = saw('"paused":true');
   const done = new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
@@ -170,42 +172,56 @@ describe('writing commands on an s3:// data directory', () => {
     expect(readdirSync(join(cache, 'work'))).toEqual([]);
   }, 300_000);
 
-  it('two writers racing: the one that loses the commit runs again on the winner\'s version, and both changes are there', async () => {
+  it('two writers racing: an import that loses commits its acknowledged batches on the winner\'s version without reading its input again (rebase); a patch that loses runs again', async () => {
     const url = `${bucketUrl}/race`;
     await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
-    const a = start(['-d', url, '--json', 'import', 'docs', file('ra.ndjson', docs(0, 60))], { ...env, ELACSYM_CACHE_DIR: cache, ELACSYM_FAILPOINTS: 'publish:before-commit=pause' });
-    await a.paused; // A has imported into its working copy of version 1, uploaded, and waits before committing
-    await ok(['-d', url, 'import', 'docs', file('rb.ndjson', docs(60, 100))]);
+    const pause = { ...env, ELACSYM_CACHE_DIR: cache, ELACSYM_FAILPOINTS: 'publish:before-commit=pause' };
+    // B checks out, imports and uploads, and waits before its commit; A (reading stdin) does the same after it
+    const b = start(['-d', url, '--json', 'import', 'docs', file('rb.ndjson', docs(60, 100))], pause);
+    await b.paused;
+    const a = start(['-d', url, '--json', 'import', 'docs', '-'], pause, docs(0, 60).map((x) => JSON.stringify(x)).join('\n') + '\n');
+    await a.paused;
+    b.c.kill('SIGUSR2');
+    const rb = await b.done;
+    expect(rb.code, rb.stderr).toBe(0);
+    expect(rb.stderr).toMatch(/"event":"published".*"version":2/);
+    // A lost the race to version 2: it commits its journal objects on it, as version 3
     a.c.kill('SIGUSR2');
     const ra = await a.done;
     expect(ra.code, ra.stderr).toBe(0);
-    expect(ra.stderr).toContain('"event":"retry"');
+    expect(ra.stderr).toContain('"event":"rebase"');
     expect(ra.stderr).toMatch(/"event":"published".*"version":3/);
-    // the import's summary printed once: the attempt that lost printed nothing
     expect(ra.stdout.trim().split('\n')).toHaveLength(1);
-    const ex = await ok(['-d', url, 'export', 'docs']);
-    expect(ids(ex.stdout)).toEqual(range(0, 100));
-    // the attempt that lost deleted the segment objects it had uploaded
+    expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual(range(0, 100));
+    // the attempt that lost deleted the segment objects it had uploaded; the journal objects are gone
     expect(await orphans('race/docs/')).toEqual([]);
+    expect(await store.list('race/docs/journal/')).toEqual([]);
+    // a patch computes its documents from the version it read: it runs again on the new one
+    const p = start(['-d', url, '--json', 'patch', 'docs', file('rp.ndjson', [{ id: 3, attributes: { title: 'patched plum' } }])], pause);
+    await p.paused;
+    await ok(['-d', url, 'import', 'docs', file('rc.ndjson', docs(100, 110))]);
+    p.c.kill('SIGUSR2');
+    const rp = await p.done; // (a fail point pauses once: the second attempt commits)
+    expect(rp.stderr).toContain('"event":"retry"');
+    expect(rp.code, rp.stderr).toBe(0);
+    expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual(range(0, 110));
+    expect((await ok(['-d', url, 'get', 'docs', '3'])).stdout).toContain('patched plum');
   }, 300_000);
 
-  it('a writer reading standard input that loses the race commits nothing itself and says so (BUSY, exit 75, no summary); the batches it acknowledged are kept', async () => {
+  it('an import whose batches the winner of the race already applied says so and exits 0', async () => {
     const url = `${bucketUrl}/stdin`;
     await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
     const input = docs(0, 30).map((x) => JSON.stringify(x)).join('\n') + '\n';
     const a = start(['-d', url, '--json', 'import', 'docs', '-'], { ...env, ELACSYM_CACHE_DIR: cache, ELACSYM_FAILPOINTS: 'publish:before-commit=pause' }, input);
     await a.paused;
+    // the winner starts after A acknowledged its batch: its checkout applies it
     await ok(['-d', url, 'import', 'docs', file('sb.ndjson', docs(30, 40))]);
     a.c.kill('SIGUSR2');
     const ra = await a.done;
-    expect(ra.code).toBe(75);
-    expect(errorCode(ra.stderr)).toBe('BUSY');
-    expect(ra.stdout).toBe('');
-    // Its batch was acknowledged once durable in the store's journal; the winner, which started after
-    // that, applied it: the loser says where its acknowledged batches went.
+    expect(ra.code, ra.stderr).toBe(0);
     expect(ra.stderr).toContain('"event":"committed","documents":30');
-    expect(ra.stderr).toMatch(/the batch it acknowledged was committed by version 2/);
-    expect(ra.stderr).not.toMatch(/"event":"(published|unchanged)"/);
+    expect(ra.stderr).toMatch(/"event":"committed_by_other","version":2/);
+    expect(ra.stderr).not.toMatch(/"event":"published"/);
     const ex = await ok(['-d', url, 'export', 'docs']);
     expect(ids(ex.stdout)).toEqual(range(0, 40));
     expect(await orphans('stdin/docs/')).toEqual([]);
@@ -316,7 +332,7 @@ describe('writing commands on an s3:// data directory', () => {
     expect(await versions('errs/docs/')).toBe(1);
   }, 300_000);
 
-  it('an input that cannot be read twice (a named pipe) is not run again after a lost race: BUSY, nothing committed', async () => {
+  it('an input that cannot be read twice (a named pipe) is not read again after a lost race: its acknowledged batches are committed', async () => {
     const url = `${bucketUrl}/fifo`;
     await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
     const fifo = join(root, 'input.fifo');
@@ -328,9 +344,8 @@ describe('writing commands on an s3:// data directory', () => {
     await ok(['-d', url, 'import', 'docs', file('fb.ndjson', docs(20, 30))]);
     a.c.kill('SIGUSR2');
     const ra = await a.done;
-    expect([ra.code, errorCode(ra.stderr)]).toEqual([75, 'BUSY']);
+    expect(ra.code, ra.stderr).toBe(0);
     expect(ra.stderr).not.toContain('"event":"retry"');
-    // what it acknowledged before the race was applied by the winner
     expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual(range(0, 30));
     expect(await orphans('fifo/docs/')).toEqual([]);
   }, 300_000);
@@ -542,10 +557,10 @@ describe('writing commands on an s3:// data directory', () => {
     // A then acknowledges ids 0..9 = "a": later than B's, so "a" must win
     a.c.stdin.end(Array.from({ length: 10 }, (_, k) => line(k, 'a')).join('\n') + '\n');
     const ra = await a.done;
-    // A does not hold B's earlier batch: committing would apply it after A's; A loses as to a race
-    expect([ra.code, errorCode(ra.stderr)], ra.stderr).toEqual([75, 'BUSY']);
-    expect(ra.stderr).toMatch(/batches it acknowledged are in the store's journal/);
-    await ok(['-d', url, 'wal', 'replay', 'docs']);
+    // A does not hold B's earlier batch: committing as it is would apply it after A's; A commits on a
+    // checkout that applies every pending batch in the order they were acknowledged
+    expect(ra.code, ra.stderr).toBe(0);
+    expect(ra.stderr).toContain('"event":"rebase"');
     const titles = new Map((await ok(['-d', url, 'export', 'docs'])).stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: number; attributes: { title: string } }).map((d) => [d.id, d.attributes.title]));
     expect(titles.size).toBe(20);
     for (let k = 0; k < 10; k++) expect(titles.get(k)).toBe('value a');
