@@ -111,7 +111,7 @@ export async function withRemoteWorkingCopy(
     // (a dry run of a shard reads like any dry run, and stages nothing)
     const shard = command === 'import' && !o.dryRun ? shardOption(o) : null;
     const checkout: Checkout =
-      command === 'init' ? { dataDir: work, base: null, fetched: { objects: 0, bytes: 0 } } : await checkoutNamespace(opened.store, name!, work, pool, { stateOnly: shard !== null });
+      command === 'init' ? { dataDir: work, base: null, fetched: { objects: 0, bytes: 0 } } : await checkoutNamespace(opened.store, name!, work, pool, { stateOnly: shard !== null, countJournalOnly: command === 'health' });
     const checkFree = async () => {
       const latest = await new CommitLog<PublishedNamespace>(opened.store, `${name}/`).latest();
       if (latest !== null) {
@@ -264,7 +264,10 @@ export async function withRemoteWorkingCopy(
     if (command === 'wal replay') {
       if (typeof o.abandonJob === 'string') {
         const n = await abandonJob(opened.store, name!, o.abandonJob);
-        if (!g.quiet) err(g.json ? JSON.stringify({ event: 'abandoned', job: o.abandonJob, stages: n }) : n > 0 ? `abandoned job ${o.abandonJob}: ${n} stage${n === 1 ? '' : 's'} removed (their segments are collected after an hour)` : `no job ${o.abandonJob} is staged in ${name}`);
+        if (n === 0) {
+          throw new ElacsymError('USAGE', `no job ${o.abandonJob} is staged in ${name}`, { hint: `\`elacsym health ${name}\` lists the staged jobs`, details: { option: '--abandon-job' } });
+        }
+        if (!g.quiet) err(g.json ? JSON.stringify({ event: 'abandoned', job: o.abandonJob, stages: n }) : `abandoned job ${o.abandonJob}: ${n} stage${n === 1 ? '' : 's'} removed (their segments are collected after an hour)`);
       }
       for (const j of await listJobs(opened.store, name!)) {
         if (j.missing.length > 0) continue;
@@ -335,6 +338,14 @@ export async function withRemoteWorkingCopy(
       stage = collectStage(db, { job: shard.job, shard: shard.index, of: shard.count, baseVersion: checkout.base!.version, firstSegmentId: checkout.segmentIds!.jumped, input });
     } finally {
       db.close();
+    }
+    // One job, one N: a shard that says another N than the stages there would never complete either job.
+    const others = (await listJobs(opened.store, name!)).filter((j) => j.job === shard.job && j.of !== shard.count);
+    if (others.length > 0) {
+      throw new ElacsymError('JOB_CONFLICT', `job ${shard.job} of ${name} has shards staged as parts of ${others[0]!.of}; this shard says ${shard.index}/${shard.count}: nothing was staged`, {
+        hint: `give every shard of one import the same N, or drop the other: \`elacsym wal replay ${name} --abandon-job ${shard.job}\``,
+        details: { job: shard.job },
+      });
     }
     failpoint('shard:before-stage');
     const up = await uploadStage(opened.store, name!, nsDir, stage);

@@ -58,13 +58,15 @@ const SEGMENT_ID_JUMP = 2 ** 24;
  * module comment), its segment files through `pool`. A version collected while it was being fetched (a
  * segment object missing while a newer version exists) is retried from the newer one.
  *
- * With `stateOnly`, only the state database is fetched (for a command that reads no segment).
+ * With `stateOnly`, only the state database is fetched (for a command that reads no segment); with
+ * `countJournalOnly`, the store's pending journal objects are counted, not applied (health: the working
+ * copy then holds what readers see).
  *
  * Errors: CORRUPT_MANIFEST (a version's objects fail their checks or are missing), CORRUPT_SEGMENT (a
  * segment object's bytes do not match the version's size and CRC-32), FORMAT_TOO_NEW/OLD, the store's
  * errors, environment errors on `work` or `pool` (NO_SPACE, PERMISSION_DENIED, ...).
  */
-export async function checkoutNamespace(store: ObjectStore, name: string, work: string, pool: string, opts: { stateOnly?: boolean } = {}): Promise<Checkout> {
+export async function checkoutNamespace(store: ObjectStore, name: string, work: string, pool: string, opts: { stateOnly?: boolean; countJournalOnly?: boolean } = {}): Promise<Checkout> {
   const prefix = namespacePrefix(name);
   const log = new CommitLog<PublishedNamespace>(store, prefix);
   DataDir.open(work, { create: true });
@@ -128,7 +130,7 @@ export async function checkoutNamespace(store: ObjectStore, name: string, work: 
     const db = openDb(join(nsDir, 'manifest.db'));
     try {
       // Batches acknowledged by writers that have not committed them (killed, or still running).
-      journal = await applyJournalObjects(store, name, db, p.journal_applied ?? {});
+      journal = await applyJournalObjects(store, name, db, p.journal_applied ?? {}, { countOnly: opts.countJournalOnly });
       const next = Number(getMeta(db, 'next_segment_id') ?? '1');
       segmentIds = { base: next, jumped: next + 1 + randomInt(SEGMENT_ID_JUMP) };
       setMeta(db, 'next_segment_id', String(segmentIds.jumped));

@@ -209,7 +209,7 @@ export interface AppliedJournal {
  * Applies to the state database `db` of a working copy of `ns` (checked out at a version recording
  * `base`) the journal objects in the store that it does not hold (module comment). Errors: the store's.
  */
-export async function applyJournalObjects(store: ObjectStore, ns: string, db: Db, base: JournalApplied): Promise<AppliedJournal> {
+export async function applyJournalObjects(store: ObjectStore, ns: string, db: Db, base: JournalApplied, opts: { countOnly?: boolean } = {}): Promise<AppliedJournal> {
   const listed = await listJournalObjects(store, ns);
   const out: AppliedJournal = { applied: {}, entries: 0, docs: 0, quarantined: 0, stale: [], keys: [] };
   const writers = new Set(listed.map((o) => o.writer));
@@ -221,6 +221,11 @@ export async function applyJournalObjects(store: ObjectStore, ns: string, db: Db
       const held = base[writer] ?? 0;
       if (o.seq <= held) {
         out.stale.push(o.key);
+        continue;
+      }
+      if (opts.countOnly) {
+        // (health: what is pending, without making it look committed in the working copy)
+        out.entries++;
         continue;
       }
       const raw = await store.get(o.key);

@@ -443,7 +443,7 @@ export async function jobInputConflict(store: ObjectStore, ns: string, job: stri
   const stages = (await Promise.all(Array.from({ length: of }, (_, i) => readStage(store, stageKey(ns, job, i + 1, of))))).filter((s): s is ShardStage => s !== null);
   const first = stages[0]?.input;
   const other = stages.find((st) => st.input?.lines !== first?.lines || st.input?.crc32 !== first?.crc32);
-  return other ? `its shards read different inputs (shard ${stages[0]!.shard}: ${first?.lines} lines; shard ${other.shard}: ${other.input?.lines} lines)` : null;
+  return other ? `its shards read different inputs (shard ${stages[0]!.shard}: ${first?.lines} lines, CRC-32 ${first?.crc32}; shard ${other.shard}: ${other.input?.lines} lines, CRC-32 ${other.input?.crc32})` : null;
 }
 
 /** Deletes the stage objects of job `job` (every N); their segments become orphans for garbage collection. Returns how many. */

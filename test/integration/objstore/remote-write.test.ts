@@ -294,6 +294,8 @@ describe('writing commands on an s3:// data directory', () => {
     expect(h.object_store.pending_journal_objects).toBeGreaterThanOrEqual(2);
     expect(h.object_store.manifest_age_s).toBeGreaterThanOrEqual(0);
     expect(h.object_store.checkout).toMatchObject({ segment_files: 0, hit_ratio: 1 });
+    // health reports what readers see: the pending batches are not counted as documents
+    expect((h as unknown as { namespaces: { documents: number }[] }).namespaces[0]!.documents).toBe(0);
     expect((h as unknown as { namespaces: { status: string; problems: { code: string }[] }[] }).namespaces[0]!.problems.map((p) => p.code)).toContain('JOURNAL_OBJECTS_PENDING');
     // the next writer (a delete of an id that does not exist) commits them with its own change
     await ok(['-d', url, 'delete', 'docs', '--ids', '9999']);
@@ -537,6 +539,14 @@ describe('writing commands on an s3:// data directory', () => {
     expect(await store.list('jobs/docs/shards/')).toEqual([]);
     await ok(['-d', url, 'health', 'docs']);
     expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual(range(0, 60));
+    // a typo in --abandon-job is an error, not a silent success
+    const typo = await run(['-d', url, 'wal', 'replay', 'docs', '--abandon-job', 'nosuch']);
+    expect([typo.code, errorCode(typo.stderr)]).toEqual([ERRORS.USAGE.exit, 'USAGE']);
+    // one job, one N: a shard that says another N is refused before it stages
+    await ok(['-d', url, 'import', 'docs', input, '--shard', '1/2', '--job', 'n1']);
+    const otherN = await run(['-d', url, 'import', 'docs', input, '--shard', '2/3', '--job', 'n1']);
+    expect([otherN.code, errorCode(otherN.stderr)]).toEqual([ERRORS.JOB_CONFLICT.exit, 'JOB_CONFLICT']);
+    expect((await store.list('jobs/docs/shards/')).map((k) => k.split('/').pop())).toEqual(['1-of-2.json.gz']);
   }, 300_000);
 
   it('acknowledgement order wins over start order: a killed writer\'s earlier batches never overwrite a later writer\'s', async () => {
