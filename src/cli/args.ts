@@ -1,5 +1,5 @@
 /** Option parsing shared by commands: pure, throws USAGE errors naming the option. */
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { ElacsymError } from '../errors.js';
 import { parseId } from '../model/document.js';
 import type { DocId } from '../model/types.js';
@@ -39,13 +39,30 @@ export function readInput(file: string, what: string): string {
   try {
     return readFileSync(file === '-' ? 0 : file, 'utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new ElacsymError('FILE_NOT_FOUND', `${what} ${file} does not exist`, { details: { path: file } });
-    // A file this user may not read is a permission problem (77), not a usage error.
-    const env = envError(e, file, `reading ${what}`);
-    if (env?.code === 'PERMISSION_DENIED') throw env;
-    throw new ElacsymError('USAGE', `cannot read ${what} ${file}: ${(e as Error).message}`, { cause: e, details: { path: file } });
+    throw inputError(e, file, what);
   }
+}
+
+/**
+ * Checks, without reading it, that `file` (not `-`) could be read by readInput: the same errors, before
+ * anything else is done (on an object store: before the store is contacted).
+ */
+export function checkInput(file: string, what: string): void {
+  try {
+    if (statSync(file).isDirectory()) throw Object.assign(new Error('illegal operation on a directory, read'), { code: 'EISDIR' });
+    accessSync(file, constants.R_OK);
+  } catch (e) {
+    throw inputError(e, file, what);
+  }
+}
+
+function inputError(e: unknown, file: string, what: string): ElacsymError {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new ElacsymError('FILE_NOT_FOUND', `${what} ${file} does not exist`, { details: { path: file } });
+  // A file this user may not read is a permission problem (77), not a usage error.
+  const env = envError(e, file, `reading ${what}`);
+  if (env?.code === 'PERMISSION_DENIED') return env;
+  return new ElacsymError('USAGE', `cannot read ${what} ${file}: ${(e as Error).message}`, { cause: e, details: { path: file } });
 }
 
 /** Parse JSON given inline or as @FILE. */

@@ -208,6 +208,11 @@ export function appendJournal(db: Db, op: JournalOp, count: number, payload: Uin
   return Number(r.lastInsertRowid);
 }
 
+/** The highest journal sequence ever assigned (0: none), whether or not its entry is still pending. */
+export function journalHighWater(db: Db): number {
+  return Number((db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'journal'").pluck().get() as number | undefined) ?? 0);
+}
+
 export function journalHeads(db: Db): JournalHead[] {
   return db.prepare('SELECT seq, op, count, bytes, crc32, committed_at FROM journal ORDER BY seq').all() as JournalHead[];
 }

@@ -44,7 +44,7 @@ import { dirname, join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { ElacsymError, type ErrorCode, isElacsymError } from '../errors.js';
 import { validateNamespaceName } from '../model/schema.js';
-import { FORMAT_VERSION, getMeta } from '../storage/manifest.js';
+import { FORMAT_VERSION, getMeta, journalHighWater } from '../storage/manifest.js';
 import { openDb } from '../storage/sqlite.js';
 import { ObjectSegmentStore } from '../storage/object-segment-store.js';
 import { backupNamespace, readBackupMarker } from './backup.js';
@@ -463,7 +463,7 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
 function snapshotFacts(path: string): { namespaceId: string; position: NonNullable<PublishedNamespace['position']> } {
   const db = openDb(path, { readonly: true });
   try {
-    const journalSeq = Number((db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'journal'").pluck().get() as number | undefined) ?? 0);
+    const journalSeq = journalHighWater(db);
     return {
       namespaceId: getMeta(db, 'namespace_id') ?? `created:${getMeta(db, 'created_at') ?? 'unknown'}`,
       position: { journal_seq: journalSeq, next_segment_id: Number(getMeta(db, 'next_segment_id') ?? '1') },

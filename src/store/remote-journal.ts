@@ -25,7 +25,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ObjectStore } from '../objstore/object-store.js';
 import type { JournalOp } from '../storage/journal-codec.js';
-import { getMeta, setMeta } from '../storage/manifest.js';
+import { getMeta, journalHighWater, type JournalRow, setMeta } from '../storage/manifest.js';
 import { type Db, openDb } from '../storage/sqlite.js';
 import type { AttributeSchema, Schema } from '../model/types.js';
 import { crc32 } from '../util/crc32.js';
@@ -134,21 +134,13 @@ export class JournalUploader {
   ) {
     // Entries already in the journal (applied from other writers' objects at checkout) are not this one's.
     this.db = openDb(dbPath, { readonly: true });
-    this.read = Number((this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'journal'").pluck().get() as number | undefined) ?? 0);
+    this.read = journalHighWater(this.db);
   }
 
   afterBatch(onDurable: () => void): void {
     if (this.failure !== null) throw this.failure;
     this.db ??= openDb(this.dbPath, { readonly: true });
-    const rows = this.db.prepare('SELECT seq, op, count, bytes, crc32, committed_at, payload FROM journal WHERE seq > ? ORDER BY seq').all(this.read) as {
-      seq: number;
-      op: JournalOp;
-      count: number;
-      bytes: number;
-      crc32: number;
-      committed_at: number;
-      payload: Buffer;
-    }[];
+    const rows = this.db.prepare('SELECT seq, op, count, bytes, crc32, committed_at, payload FROM journal WHERE seq > ? ORDER BY seq').all(this.read) as (JournalRow & { payload: Buffer })[];
     if (rows.length === 0) return;
     this.read = rows[rows.length - 1]!.seq;
     const schema = JSON.parse(getMeta(this.db, 'schema') ?? '{"attributes":{}}') as Schema;

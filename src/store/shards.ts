@@ -36,7 +36,7 @@ import { CommitLog } from '../objstore/commit.js';
 import type { ObjectStore } from '../objstore/object-store.js';
 import { parseSchema } from '../model/schema.js';
 import type { Schema } from '../model/types.js';
-import { getMeta, readSchema, SEGMENT_FORMAT_VERSION, setMeta } from '../storage/manifest.js';
+import { getMeta, journalHighWater, readSchema, type SegmentRow, SEGMENT_FORMAT_VERSION, setMeta } from '../storage/manifest.js';
 import { type Db, openDb } from '../storage/sqlite.js';
 import { crc32 } from '../util/crc32.js';
 import { checkoutNamespace, settlePool } from './checkout.js';
@@ -44,18 +44,7 @@ import { namespacePrefix, publishNamespace, type PublishedNamespace, type Publis
 import { Writer } from './writer.js';
 
 /** A staged segment: its manifest row, and its live rows (id key, ordinal), ordinals ascending. */
-export interface StagedSegment {
-  id: number;
-  doc_count: number;
-  parquet_file: string;
-  parquet_bytes: number;
-  parquet_crc32: number;
-  index_file: string;
-  index_bytes: number;
-  index_crc32: number;
-  created_at: number;
-  live: [string, number][];
-}
+export type StagedSegment = Omit<SegmentRow, 'level' | 'max_seq'> & { live: [string, number][] };
 
 /** The stage object of one shard (see the module comment). */
 export interface ShardStage {
@@ -264,7 +253,7 @@ export function registerStages(db: Db, stages: readonly ShardStage[], schema: Sc
   const markDeleted = db.prepare('INSERT OR IGNORE INTO deleted (segment_id, ord) VALUES (?, ?)');
   db.transaction(() => {
     // Journal entries through this seq are in segments (the caller flushed the journal).
-    const seq = Number((db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'journal'").pluck().get() as number | undefined) ?? 0);
+    const seq = journalHighWater(db);
     let next = Number(getMeta(db, 'next_segment_id') ?? '1');
     for (const st of stages) {
       const there = st.segments.map((g) => existing.get(g.id) as { parquet_file: string; index_file: string } | undefined);
@@ -365,10 +354,9 @@ export async function commitJob(
       continue;
     }
     const all = stages as ShardStage[];
-    const first = all[0]!.input;
-    const other = all.find((st) => st.input?.lines !== first?.lines || st.input?.crc32 !== first?.crc32);
-    if (other) {
-      throw new ElacsymError('JOB_CONFLICT', `the shards of job ${job} read different inputs (shard ${all[0]!.shard}: ${first?.lines} lines, CRC-32 ${first?.crc32}; shard ${other.shard}: ${other.input?.lines} lines, CRC-32 ${other.input?.crc32}): nothing was committed`, {
+    const mismatch = inputMismatch(all);
+    if (mismatch) {
+      throw new ElacsymError('JOB_CONFLICT', `the shards of job ${job} ${mismatch}: nothing was committed`, {
         hint: `run the shard that read another input again on the right one (same --job), or drop the job: \`elacsym wal replay ${ns} --abandon-job ${job}\``,
         details: { job },
       });
@@ -441,9 +429,16 @@ async function fetchSegmentFile(store: ObjectStore, ns: string, nsDir: string, f
  */
 export async function jobInputConflict(store: ObjectStore, ns: string, job: string, of: number): Promise<string | null> {
   const stages = (await Promise.all(Array.from({ length: of }, (_, i) => readStage(store, stageKey(ns, job, i + 1, of))))).filter((s): s is ShardStage => s !== null);
-  const first = stages[0]?.input;
-  const other = stages.find((st) => st.input?.lines !== first?.lines || st.input?.crc32 !== first?.crc32);
-  return other ? `its shards read different inputs (shard ${stages[0]!.shard}: ${first?.lines} lines, CRC-32 ${first?.crc32}; shard ${other.shard}: ${other.input?.lines} lines, CRC-32 ${other.input?.crc32})` : null;
+  const mismatch = inputMismatch(stages);
+  return mismatch ? `its shards ${mismatch}` : null;
+}
+
+/** "read different inputs (shard 1: ...; shard 2: ...)" when the stages' inputs differ, else null. */
+function inputMismatch(stages: readonly ShardStage[]): string | null {
+  const first = stages[0];
+  const other = stages.find((st) => st.input?.lines !== first?.input?.lines || st.input?.crc32 !== first?.input?.crc32);
+  const of = (st: ShardStage) => `shard ${st.shard}: ${st.input?.lines} lines, CRC-32 ${st.input?.crc32}`;
+  return other ? `read different inputs (${of(first!)}; ${of(other)})` : null;
 }
 
 /** Deletes the stage objects of job `job` (every N); their segments become orphans for garbage collection. Returns how many. */

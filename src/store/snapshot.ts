@@ -12,7 +12,7 @@ import { idFromKey, idKey } from '../model/document.js';
 import { AttributeShapes, buildAttributes, ColumnReader } from '../index/filter/columns.js';
 import type { Doc, DocId, Schema } from '../model/types.js';
 import { decodeDeletes, decodeUpserts } from '../storage/journal-codec.js';
-import { checkFormat, type JournalRow, journalDamage, listSegments, readSchema, readTextReindex, type SegmentRow } from '../storage/manifest.js';
+import { checkFormat, type JournalRow, journalDamage, journalHighWater, listSegments, readSchema, readTextReindex, type SegmentRow } from '../storage/manifest.js';
 import { SegmentFile, StringTable, verifiedByBlocks } from '../storage/segment-file.js';
 import { VectorLocator } from '../storage/vector-locator.js';
 import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
@@ -410,7 +410,7 @@ export class Snapshot {
     const textReindex = readTextReindex(db);
     const schemaJson = JSON.stringify(schema);
     const reindexJson = JSON.stringify(textReindex);
-    const journalSeq = Number((db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'journal'").pluck().get() as number | undefined) ?? 0);
+    const journalSeq = journalHighWater(db);
     const rows = listSegments(db);
     // What of `prev` may be reused (see refresh): nothing when the schema or the analyzers changed.
     const base = prev?.state && prev.state.schemaJson === schemaJson && prev.state.reindexJson === reindexJson ? prev : null;

@@ -1,5 +1,3 @@
-import { accessSync, constants } from 'node:fs';
-import { toEnvError } from '../../util/env-error.js';
 import { ElacsymError } from '../../errors.js';
 import { parseFilter } from '../../model/filter.js';
 import { matchingIds } from '../../store/count.js';
@@ -7,7 +5,7 @@ import { namespaceDir } from '../../store/data-dir.js';
 import { Snapshot } from '../../store/snapshot.js';
 import type { DocId } from '../../model/types.js';
 import { Writer } from '../../store/writer.js';
-import { cliId, idsOfText, intOpt, jsonArg, readInputInterruptibly, readingNotice } from '../args.js';
+import { checkInput, cliId, idsOfText, intOpt, jsonArg, readInputInterruptibly, readingNotice } from '../args.js';
 import { interruptSignal, lockWaitNotice } from '../interrupt.js';
 import { segmentBytesFromEnv } from '../limits.js';
 import { err, printJson, type GlobalOptions } from '../output.js';
@@ -22,32 +20,27 @@ export function preflight(_args: string[], o: Record<string, unknown>): Promise<
   if (byFilter && (o.ids !== undefined || o.idsFile !== undefined)) throw new ElacsymError('USAGE', '--filter and --ids/--ids-file are exclusive');
   if (!byFilter && o.ids === undefined && o.idsFile === undefined) throw new ElacsymError('USAGE', 'pass --ids 1,2,3, --ids-file FILE or --filter JSON');
   if (o.dryRun && !byFilter) throw new ElacsymError('USAGE', '--dry-run needs --filter');
-  if (byFilter && jsonArg(String(o.filter), '--filter') === null) throw new ElacsymError('USAGE', '--filter null would delete every document; use `elacsym drop` to remove a namespace');
+  // (an @FILE filter is read once, later: it may be standard input)
+  const inline = byFilter && !String(o.filter).startsWith('@');
+  if (inline && jsonArg(String(o.filter), '--filter') === null) throw nullFilter();
   intOpt(o.wait ?? 0, '--wait', 0, 86400);
-  // an ids file is read later (once: it may be a pipe), but one that is not there is named now
-  if (typeof o.idsFile === 'string' && o.idsFile !== '-') {
-    try {
-      accessSync(o.idsFile, constants.R_OK);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ElacsymError('FILE_NOT_FOUND', `ids file ${o.idsFile} does not exist`, { details: { path: o.idsFile } });
-      throw toEnvError(e, o.idsFile, 'reading the ids file');
-    }
-  }
+  // an ids file is read later (once: it may be a pipe), but one that cannot be read is named now
+  if (typeof o.idsFile === 'string' && o.idsFile !== '-') checkInput(o.idsFile, 'ids file');
   return Promise.resolve();
 }
 
+const nullFilter = () => new ElacsymError('USAGE', '--filter null would delete every document; use `elacsym drop` to remove a namespace');
+
 export default async function del([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
   const dir = namespaceDir(g.dataDir, name!);
+  await preflight([], o);
   const ids: DocId[] = [];
   if (typeof o.ids === 'string') o.ids.split(',').forEach((s, i) => s.trim() && ids.push(cliId(s, `--ids item ${i + 1}`)));
   // Read without blocking: Ctrl-C on a quiet stdin stops here, before anything is deleted.
   if (typeof o.idsFile === 'string') ids.push(...idsOfText(await readInputInterruptibly(o.idsFile, 'ids file', interruptSignal(), readingNotice(g))));
   const byFilter = typeof o.filter === 'string';
-  if (byFilter && (o.ids !== undefined || o.idsFile !== undefined)) throw new ElacsymError('USAGE', '--filter and --ids/--ids-file are exclusive');
-  if (!byFilter && o.ids === undefined && o.idsFile === undefined) throw new ElacsymError('USAGE', 'pass --ids 1,2,3, --ids-file FILE or --filter JSON');
-  if (o.dryRun && !byFilter) throw new ElacsymError('USAGE', '--dry-run needs --filter');
   const filterJson = byFilter ? jsonArg(String(o.filter), '--filter') : null;
-  if (byFilter && filterJson === null) throw new ElacsymError('USAGE', '--filter null would delete every document; use `elacsym drop` to remove a namespace');
+  if (byFilter && filterJson === null) throw nullFilter();
   if (o.dryRun) {
     // Nothing is written and no lock is taken: the count is that of the current snapshot.
     const snap = Snapshot.open(dir);
