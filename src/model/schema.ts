@@ -76,7 +76,7 @@ function parseFullText(v: unknown, path: string, type: AttrType): FullTextOption
     if (k === 'language') {
       if (typeof val !== 'string' || val === '') bad(`${path}.language`, 'expected a language name such as "english"');
       out.language = val.toLowerCase();
-    } else if (k === 'stemming' || k === 'remove_stopwords' || k === 'case_sensitive' || k === 'ascii_folding') {
+    } else if (k === 'stemming' || k === 'remove_stopwords' || k === 'case_sensitive' || k === 'ascii_folding' || k === 'positions') {
       if (typeof val !== 'boolean') bad(`${path}.${k}`, 'expected true or false');
       out[k] = val;
     } else if (k === 'tokenizer') {
@@ -86,7 +86,7 @@ function parseFullText(v: unknown, path: string, type: AttrType): FullTextOption
       if (!Array.isArray(val) || !val.every((w) => typeof w === 'string' && w.length > 0)) bad(`${path}.stopwords`, 'expected a list of words');
       out.stopwords = [...(val as string[])];
     } else {
-      bad(`${path}.${k}`, 'unknown key; expected language, stemming, remove_stopwords, case_sensitive, ascii_folding, stopwords, tokenizer');
+      bad(`${path}.${k}`, 'unknown key; expected language, stemming, remove_stopwords, case_sensitive, ascii_folding, stopwords, tokenizer, positions');
     }
   }
   // The language-neutral analyzer folds unless told not to; every other language folds only when asked

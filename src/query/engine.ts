@@ -16,7 +16,7 @@ import { describeFilter, type Filter, ID_FIELD } from '../model/filter.js';
 import { dataRecord } from '../model/schema.js';
 import type { QueryRequest } from '../model/query.js';
 import type { Attributes, DocId, Schema } from '../model/types.js';
-import { countMatches, evaluateColumns, type Column } from '../index/filter/evaluate.js';
+import { columnValue, countMatches, evaluateColumns, type Column } from '../index/filter/evaluate.js';
 import type { Analyzer } from '../index/fulltext/analyzer.js';
 import { type Bm25SourceHits, type FieldQuery, type LiveStats, searchBm25, searchBm25BySource, type TextSource } from '../index/fulltext/bm25.js';
 import type { FieldIndexReader } from '../index/fulltext/postings.js';
@@ -239,11 +239,14 @@ export function executeQuery(
         if (!reader) return { reader: EMPTY_READER, stats: { docCount: 0, sumDocLen: 0 } };
         const dead = s.dead;
         const mask = masks[i];
+        let col: Column | null = null;
         return {
           reader,
           isLive: dead ? (o) => dead[o] === 0 : undefined,
           accept: mask ? (o) => mask[o] === 1 : undefined,
           stats: s.textStats(name),
+          // Phrases on an index without positions are checked against the stored values.
+          storedValue: reader.hasPositions ? undefined : (o) => columnValue((col ??= s.column(name)), o),
         };
       }),
     }));

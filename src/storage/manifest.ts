@@ -27,8 +27,12 @@ import { asStorageError, type Db } from './sqlite.js';
  *      IVF over quantized codes. Every new manifest, and every manifest a writer adds such a segment to
  *      (older segments stay readable side by side until compaction rewrites them); an elacsym of format
  *      3 refuses it with FORMAT_TOO_NEW instead of failing on the first segment it cannot read.
+ *   5  full-text fields that state `positions` in the schema (every field created by `init` or changed by
+ *      `alter` from this version on; false unless asked): their segments' postings may have no positions
+ *      (postings version 2, see index/fulltext/postings.ts). Namespaces without such a field stay at 4 and
+ *      remain readable by an elacsym of format 4; it refuses a version 5 manifest with FORMAT_TOO_NEW.
  */
-export const FORMAT_VERSION = 4;
+export const FORMAT_VERSION = 5;
 
 /** The version every manifest is created with and raised to by its segments (see FORMAT_VERSION, 2 and 4). */
 export const SEGMENT_FORMAT_VERSION = 4;
@@ -172,6 +176,11 @@ export function checkFormat(db: Db, path: string): void {
   if (n < 1) throw new ElacsymError('FORMAT_TOO_OLD', `${path} has unsupported format version ${n}`, { details: { path } });
 }
 
+/** Whether a full-text field of the schema states `positions` (format 5, see FORMAT_VERSION). */
+export function schemaStatesPositions(schema: Schema): boolean {
+  return Object.values(schema.attributes).some((a) => a.full_text !== null && a.full_text.positions !== undefined);
+}
+
 /**
  * The stored schema. It was written by elacsym, so anything but the JSON of a schema object is damage
  * (CORRUPT_MANIFEST), never a crash later on a missing field.
@@ -271,6 +280,8 @@ export function insertSegment(
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   ).run(f.id, level, f.docCount, f.parquet, f.parquetBytes, f.parquetCrc, f.idx, f.indexBytes, f.indexCrc, maxSeq, now);
   // The segment's index file is in the current segment file format: a version 1 manifest is raised with it.
-  // Raised to the segment format (4), which includes everything version 3 marks.
-  db.prepare("UPDATE meta SET value = ? WHERE key = 'format_version' AND CAST(value AS INTEGER) < ?").run(String(SEGMENT_FORMAT_VERSION), SEGMENT_FORMAT_VERSION);
+  // Raised to the segment format (4), which includes everything version 3 marks, or to 5 when the schema
+  // states `positions` (the segment's postings may have none).
+  const need = schemaStatesPositions(readSchema(db)) ? 5 : SEGMENT_FORMAT_VERSION;
+  db.prepare("UPDATE meta SET value = ? WHERE key = 'format_version' AND CAST(value AS INTEGER) < ?").run(String(need), need);
 }

@@ -16,18 +16,40 @@ import { ElacsymError } from '../errors.js';
 import { RELEASE1_LANGUAGES, validateFullTextOptions } from '../index/fulltext/analyzer.js';
 import { attributeOf, dataRecord, parseSchema } from '../model/schema.js';
 import type { FullTextOptions, Schema } from '../model/types.js';
-import { getMeta, listSegments, readTextReindex, SEGMENT_FORMAT_VERSION, setMeta, TEXT_REINDEX_KEY } from '../storage/manifest.js';
+import { getMeta, listSegments, readTextReindex, schemaStatesPositions, SEGMENT_FORMAT_VERSION, setMeta, TEXT_REINDEX_KEY } from '../storage/manifest.js';
 import type { Writer } from './writer.js';
 
 /** The manifest format a namespace with this schema needs (see FORMAT_VERSION in storage/manifest.ts). */
 export function manifestVersionFor(schema: Schema, reindexPending: boolean): number {
-  if (reindexPending) return Math.max(3, SEGMENT_FORMAT_VERSION);
+  // An elacsym of format 4 does not know the option (and could not read a segment built without them).
+  const version = schemaStatesPositions(schema) ? 5 : SEGMENT_FORMAT_VERSION;
+  if (reindexPending) return Math.max(3, version);
   for (const a of Object.values(schema.attributes)) {
     const ft = a.full_text;
     if (!ft) continue;
-    if (ft.ascii_folding === true || ft.stopwords !== undefined || ft.tokenizer === 'unicode' || !RELEASE1_LANGUAGES.includes(ft.language)) return Math.max(3, SEGMENT_FORMAT_VERSION);
+    if (ft.ascii_folding === true || ft.stopwords !== undefined || ft.tokenizer === 'unicode' || !RELEASE1_LANGUAGES.includes(ft.language)) return Math.max(3, version);
   }
-  return SEGMENT_FORMAT_VERSION;
+  return version;
+}
+
+/**
+ * A schema for a new namespace or a changed field: every full-text field states `positions`, false unless
+ * the user asked for them (an absent key means true, the behaviour of schemas written before the option).
+ */
+export function withPositionsResolved(schema: Schema): Schema {
+  const attributes = dataRecord<Schema['attributes'][string]>();
+  for (const [name, a] of Object.entries(schema.attributes)) {
+    attributes[name] = a.full_text && a.full_text.positions === undefined ? { ...a, full_text: { ...a.full_text, positions: false } } : a;
+  }
+  return { ...schema, attributes };
+}
+
+/** Whether two full-text settings analyze text alike (they may differ in `positions`, which is storage only). */
+function sameAnalysis(a: FullTextOptions | null, b: FullTextOptions | null): boolean {
+  if (a === null || b === null) return a === b;
+  const { positions: _a, ...x } = a;
+  const { positions: _b, ...y } = b;
+  return JSON.stringify(x) === JSON.stringify(y);
 }
 
 export interface AlterReport {
@@ -53,8 +75,9 @@ export function alterFullText(w: Writer, name: string, field: string, value: unk
   const attrs = dataRecord<unknown>();
   attrs[field] = { type: cur.type, full_text: value };
   const parsed = parseSchema({ attributes: attrs }, 'full_text');
-  const ft = attributeOf(parsed, field)?.full_text ?? null;
-  if (ft) validateFullTextOptions(ft);
+  const parsedFt = attributeOf(parsed, field)?.full_text ?? null;
+  if (parsedFt) validateFullTextOptions(parsedFt);
+  const ft = parsedFt && parsedFt.positions === undefined ? { ...parsedFt, positions: false } : parsedFt;
   const report: AlterReport = { namespace: name, field, full_text: ft, changed: false, segments_to_reindex: 0, documents_to_reindex: 0 };
   if (JSON.stringify(ft) === JSON.stringify(cur.full_text)) return report;
 
@@ -65,14 +88,16 @@ export function alterFullText(w: Writer, name: string, field: string, value: unk
     const reindex = readTextReindex(w.db);
     const rows = listSegments(w.db);
     const nextId = Number(getMeta(w.db, 'next_segment_id') ?? '1');
-    if (ft && rows.length > 0) {
+    // A change of `positions` alone changes no token: the segments stay current (each keeps the postings
+    // it was built with, phrases are exact either way) and the next segments follow the new setting.
+    if (ft && rows.length > 0 && !sameAnalysis(ft, cur.full_text)) {
       reindex[field] = nextId;
       const deadBy = w.db.prepare('SELECT COUNT(*) AS n FROM deleted WHERE segment_id = ?');
       for (const r of rows) {
         report.segments_to_reindex++;
         report.documents_to_reindex += r.doc_count - Number((deadBy.get(r.id) as { n: number }).n);
       }
-    } else {
+    } else if (!ft || !sameAnalysis(ft, cur.full_text) || rows.length === 0) {
       delete reindex[field];
     }
     setMeta(w.db, 'schema', JSON.stringify(next));

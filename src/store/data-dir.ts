@@ -15,7 +15,7 @@ import { validateNamespaceName } from '../model/schema.js';
 import type { Schema } from '../model/types.js';
 import { validateFullTextOptions } from '../index/fulltext/analyzer.js';
 import { FORMAT_VERSION, initManifest, SEGMENT_FORMAT_VERSION } from '../storage/manifest.js';
-import { manifestVersionFor } from './alter.js';
+import { manifestVersionFor, withPositionsResolved } from './alter.js';
 import { createDb } from '../storage/sqlite.js';
 import { failpoint } from '../util/failpoint.js';
 import { assertWritable, envError, toEnvError } from '../util/env-error.js';
@@ -133,9 +133,10 @@ export class DataDir {
    * Create a namespace. Everything is built in `.tmp-<name>-<pid>` and published by one rename, so a failed
    * or killed init leaves no namespace behind (the temp dir is swept by the next init/drop).
    */
-  initNamespace(name: string, schema: Schema): void {
+  initNamespace(name: string, given: Schema): void {
     validateNamespaceName(name);
-    for (const a of Object.values(schema.attributes)) if (a.full_text) validateFullTextOptions(a.full_text);
+    for (const a of Object.values(given.attributes)) if (a.full_text) validateFullTextOptions(a.full_text);
+    const schema = withPositionsResolved(given);
     const final = this.namespacePath(name);
     if (existsSync(final)) {
       throw new ElacsymError('NAMESPACE_EXISTS', `namespace ${name} already exists in ${this.path}`, { details: { namespace: name } });

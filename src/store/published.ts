@@ -177,6 +177,9 @@ export function namespacePrefix(ns: string): string {
 }
 
 /** A version's payload, checked (CORRUPT_MANIFEST, FORMAT_TOO_NEW/OLD otherwise); `where` names it in errors. */
+/** The oldest data format a published namespace may hold (storage format 2: segments readable by range). */
+const MIN_PUBLISHED_FORMAT = 4;
+
 export function checkPublishedPayload(p: unknown, where: string): PublishedNamespace {
   const bad = (why: string) => new ElacsymError('CORRUPT_MANIFEST', `${where}: ${why}`, { details: { path: where } });
   if (typeof p !== 'object' || p === null) throw bad('no payload');
@@ -186,8 +189,9 @@ export function checkPublishedPayload(p: unknown, where: string): PublishedNames
   if (x.format_version > FORMAT_VERSION) {
     throw new ElacsymError('FORMAT_TOO_NEW', `${where} holds data format ${x.format_version}; this elacsym reads ${FORMAT_VERSION}`);
   }
-  if (x.format_version < FORMAT_VERSION) {
-    throw new ElacsymError('FORMAT_TOO_OLD', `${where} holds data format ${x.format_version}; this elacsym reads ${FORMAT_VERSION}`, {
+  // Format 5 only adds position-less postings to format 4: a format 4 namespace is read as it is.
+  if (x.format_version < MIN_PUBLISHED_FORMAT) {
+    throw new ElacsymError('FORMAT_TOO_OLD', `${where} holds data format ${x.format_version}; this elacsym reads ${MIN_PUBLISHED_FORMAT} to ${FORMAT_VERSION}`, {
       hint: 'publish the namespace again with this elacsym (after `elacsym compact` converts it locally)',
     });
   }

@@ -36,7 +36,7 @@ import { CommitLog } from '../objstore/commit.js';
 import type { ObjectStore } from '../objstore/object-store.js';
 import { parseSchema } from '../model/schema.js';
 import type { Schema } from '../model/types.js';
-import { getMeta, journalHighWater, readSchema, type SegmentRow, SEGMENT_FORMAT_VERSION, setMeta } from '../storage/manifest.js';
+import { FORMAT_VERSION, getMeta, journalHighWater, readSchema, type SegmentRow, SEGMENT_FORMAT_VERSION, setMeta } from '../storage/manifest.js';
 import { type Db, openDb } from '../storage/sqlite.js';
 import { crc32 } from '../util/crc32.js';
 import { checkoutNamespace, settlePool } from './checkout.js';
@@ -362,8 +362,10 @@ export async function commitJob(
       });
     }
     for (const st of all) {
-      if (st.format_version !== SEGMENT_FORMAT_VERSION) {
-        throw new ElacsymError(st.format_version > SEGMENT_FORMAT_VERSION ? 'FORMAT_TOO_NEW' : 'FORMAT_TOO_OLD', `shard ${st.shard} of job ${job} was built in segment format ${st.format_version}; this elacsym writes ${SEGMENT_FORMAT_VERSION}`, {
+      // The stage records its working copy's manifest format: the segment format, or 5 for a schema with
+      // position-less full-text fields.
+      if (st.format_version < SEGMENT_FORMAT_VERSION || st.format_version > FORMAT_VERSION) {
+        throw new ElacsymError(st.format_version > FORMAT_VERSION ? 'FORMAT_TOO_NEW' : 'FORMAT_TOO_OLD', `shard ${st.shard} of job ${job} was built in format ${st.format_version}; this elacsym writes ${SEGMENT_FORMAT_VERSION} to ${FORMAT_VERSION}`, {
           hint: 'run every shard with the same elacsym release',
         });
       }

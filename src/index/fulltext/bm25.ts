@@ -20,10 +20,15 @@
  * one yielding several tokens counts as several term clauses; a phrase yielding one token is a term clause.
  * Phrase matching uses analyzer positions, so stopword gaps in the query phrase must be matched exactly:
  * "bank of america" (bank@0, america@2) matches a document where america is 2 positions after bank.
+ * A source whose index has no positions (the full-text option `positions: false`) matches a phrase on the
+ * documents holding every member term (from the postings), whose stored value (`TextSource.storedValue`)
+ * is analyzed again with the field's analyzer: the same tokens and positions the index would have held, so
+ * the same tf and score (tested against indexes with positions).
  * A prefix (`vect*`) or fuzzy (`vectr~1`) clause stands for the indexed terms it expands to (see
  * expandPattern and MAX_EXPANSIONS), each scored as a term clause of its own.
  */
 import { ElacsymError } from '../../errors.js';
+import type { AttrValue } from '../../model/types.js';
 import type { Analyzer } from './analyzer.js';
 import type { FieldIndexReader, Postings } from './postings.js';
 import type { TextClause } from './text-query.js';
@@ -55,6 +60,11 @@ export interface TextSource {
    * on every search by calling isLive on every ordinal (O(numDocs)).
    */
   stats?: LiveStats;
+  /**
+   * The stored value of the field for an ordinal: needed (and only called) for phrase clauses when the
+   * reader has no positions (`reader.hasPositions` false); a phrase then matches nothing without it.
+   */
+  storedValue?: ((ord: number) => AttrValue | undefined) | null;
 }
 
 export interface FieldQuery {
@@ -358,6 +368,25 @@ function countPhrase(flats: Uint32Array[], from: Int32Array, to: Int32Array, off
   return n;
 }
 
+/**
+ * Positions of a phrase's member terms in one stored value, analyzed as the index builder analyzes it:
+ * member j's ascending positions go to flats[j][0, to[j]). `members`: term -> the member indexes it fills
+ * (a term may occur twice in a phrase).
+ */
+function phrasePositions(analyzer: Analyzer, value: AttrValue | undefined, members: ReadonlyMap<string, number[]>, flats: Uint32Array[], to: Int32Array): void {
+  const toks = typeof value === 'string' || Array.isArray(value) ? analyzer.analyzeValue(value) : [];
+  const lists: number[][] = Array.from({ length: flats.length }, () => []);
+  for (const t of toks) {
+    const js = members.get(t.term);
+    if (js !== undefined) for (const j of js) lists[j]!.push(t.pos);
+  }
+  for (let j = 0; j < lists.length; j++) {
+    const l = lists[j]!.sort((a, b) => a - b);
+    flats[j] = Uint32Array.from(l);
+    to[j] = l.length;
+  }
+}
+
 /** Score accumulator of one source: a dense array (sources hold up to ~100k ordinals) + touched list. */
 class Accumulator {
   readonly scores: Float64Array;
@@ -641,7 +670,16 @@ function accumulate(fields: readonly FieldQuery[], query: readonly TextClause[],
         const dLive = dlp.live;
         const dOrds = dlp.p.ords;
         const starts: Uint32Array[] = [];
-        for (let j = 0; j < m; j++) {
+        const src = f.sources[s]!;
+        const reanalyze = !src.reader.hasPositions;
+        if (reanalyze && !src.storedValue) continue;
+        // Without positions in the index: each candidate's positions come from its stored value (below).
+        const memberIndex = new Map<string, number[]>();
+        if (reanalyze) {
+          ph.terms.forEach((t, j) => memberIndex.set(t, [...(memberIndex.get(t) ?? []), j]));
+          for (let j = 0; j < m; j++) from[j] = 0;
+        }
+        for (let j = 0; j < m && !reanalyze; j++) {
           const pd = lps[j]!.p.positionData();
           flats[j] = pd.flat;
           starts.push(pd.starts);
@@ -661,9 +699,12 @@ function accumulate(fields: readonly FieldQuery[], query: readonly TextClause[],
               if (idx >= ords.length) break docs;
               if (ords[idx] !== ord) continue docs;
             }
-            from[j] = starts[j]![idx]!;
-            to[j] = starts[j]![idx + 1]!;
+            if (!reanalyze) {
+              from[j] = starts[j]![idx]!;
+              to[j] = starts[j]![idx + 1]!;
+            }
           }
+          if (reanalyze) phrasePositions(f.analyzer, src.storedValue!(ord), memberIndex, flats, to);
           const tf = countPhrase(flats, from, to, ph.offsets);
           if (tf > 0) {
             const sc = (w * tf) / (tf + c0 + c1 * lens[ord]!);

@@ -1,7 +1,11 @@
 /**
  * Per-segment, per-field inverted index, serialized to bytes.
  *
- * FORMAT (version 1). Little-endian. Every section starts at a multiple of 4 (zero padding in between).
+ * FORMAT (versions 1 and 2). Little-endian. Every section starts at a multiple of 4 (zero padding in between).
+ * Version 2 is version 1 without positions: the header's u32 at 36 holds flags (bit 0 set: no positions,
+ * every term's posLen is 0) where version 1 has 0. A field built with positions is written as version 1, so
+ * its bytes are those of every earlier release; a field built without them (the schema's full-text option
+ * `positions: false`, the default of fields created from format 5 on) is version 2.
  *
  *   offset size  field
  *   0      4     magic "ELFT" (0x45 0x4C 0x46 0x54)
@@ -12,7 +16,7 @@
  *   24     4     u32 numTerms     V
  *   28     4     u32 termBytesLen byte length of the term text blob
  *   32     4     u32 postingsLen  byte length of the postings blob
- *   36     4     u32 reserved (0)
+ *   36     4     u32 flags: version 1: 0; version 2: bit 0 = no positions (the only flag; the rest 0)
  *   40           u32[numDocs]     docLens: token count of each ordinal (0 when absent or empty)
  *                u32[V + 1]       termOffsets: term i's UTF-8 bytes are termBytes[termOffsets[i], termOffsets[i+1])
  *                u32[V * 4]       termMeta: per term i: df (documents containing it, dead ones included),
@@ -24,7 +28,8 @@
  *                                 docs part (docsLen bytes): df pairs of varints (ord delta, tf), where the
  *                                   first delta is the ordinal itself and later ones are > 0 (ordinals ascend);
  *                                 positions part (posLen bytes, right after the docs part): for each posting,
- *                                   tf varints: first position, then non-negative deltas (positions ascend).
+ *                                   tf varints: first position, then non-negative deltas (positions ascend);
+ *                                   empty (posLen 0) in a file without positions.
  *   The file ends exactly after the postings blob.
  *
  * Varints are unsigned LEB128 (7 bits per byte, low first, at most 5 bytes for a u32).
@@ -47,6 +52,9 @@ import type { Token } from './analyzer.js';
 
 export const FIELD_INDEX_MAGIC = 0x54464c45; // "ELFT" read as a little-endian u32
 export const FIELD_INDEX_VERSION = 1;
+/** The version of a field index without positions (see FORMAT). */
+export const FIELD_INDEX_VERSION_NO_POSITIONS = 2;
+const FLAG_NO_POSITIONS = 1;
 const HEADER_SIZE = 40;
 const META_WORDS = 4;
 const U32_MAX = 0xffffffff;
@@ -128,8 +136,8 @@ function u32Checked(v: number, what: string): number {
  * Implementation: tokens are flattened into typed arrays (term id, ordinal, position) and counting-sorted by
  * term id, which keeps document order and token order within a document: no per-term JS arrays, little GC.
  */
-export function buildFieldIndex(docs: ReadonlyArray<Token[] | null>): Uint8Array {
-  const b = new FieldIndexBuilder(docs.length);
+export function buildFieldIndex(docs: ReadonlyArray<Token[] | null>, positions = true): Uint8Array {
+  const b = new FieldIndexBuilder(docs.length, positions);
   for (let ord = 0; ord < docs.length; ord++) b.add(docs[ord] ?? null);
   return b.finish();
 }
@@ -152,8 +160,15 @@ export class FieldIndexBuilder {
   private tokOrd = new Uint32Array(1024);
   private tokPos = new Uint32Array(1024);
 
-  /** `expectedDocs`: the ordinal count if known (sizes the per-document array once). */
-  constructor(expectedDocs = 0) {
+  /**
+   * `expectedDocs`: the ordinal count if known (sizes the per-document array once). `positions`: false
+   * writes a version 2 index, without the positions part (phrase queries then check candidates against
+   * the stored text: see bm25.ts).
+   */
+  constructor(
+    expectedDocs = 0,
+    private readonly withPositions = true,
+  ) {
     this.docLens = new Uint32Array(Math.max(16, expectedDocs));
   }
 
@@ -259,7 +274,7 @@ export class FieldIndexBuilder {
       }
       const docsLen = w.len - start;
       // Positions part.
-      for (let k = from; k < to; ) {
+      for (let k = from; k < to && this.withPositions; ) {
         const ord = sOrd[k]!;
         let e = k + 1;
         let sorted = true;
@@ -301,14 +316,14 @@ export class FieldIndexBuilder {
     const out = new Uint8Array(postingsOff + postingsLen);
     const dv = new DataView(out.buffer);
     dv.setUint32(0, FIELD_INDEX_MAGIC, true);
-    dv.setUint32(4, FIELD_INDEX_VERSION, true);
+    dv.setUint32(4, this.withPositions ? FIELD_INDEX_VERSION : FIELD_INDEX_VERSION_NO_POSITIONS, true);
     dv.setUint32(8, numDocs, true);
     dv.setUint32(12, docCount, true);
     dv.setFloat64(16, sumDocLen, true);
     dv.setUint32(24, numTerms, true);
     dv.setUint32(28, termBytesLen, true);
     dv.setUint32(32, postingsLen, true);
-    dv.setUint32(36, 0, true);
+    dv.setUint32(36, this.withPositions ? 0 : FLAG_NO_POSITIONS, true);
     writeU32s(dv, docLensOff, docLens);
     writeU32s(dv, termOffsetsOff, termOffsets);
     writeU32s(dv, termMetaOff, termMeta);
@@ -373,6 +388,11 @@ export class FieldIndexReader {
   /** Token count per ordinal (0 = absent/empty). Do not modify. */
   readonly docLens: Uint32Array;
   readonly numTerms: number;
+  /**
+   * Whether the index holds token positions (version 1). Without them (version 2) `Postings.positions`
+   * and `positionData` throw: phrase matching then re-analyzes the candidates' stored values.
+   */
+  readonly hasPositions: boolean;
 
   private readonly termOffsets: Uint32Array;
   private readonly termMeta: Uint32Array;
@@ -398,8 +418,10 @@ export class FieldIndexReader {
       termOffsets: Uint32Array;
       termMeta: Uint32Array;
       termBytes: Uint8Array;
+      hasPositions: boolean;
     },
   ) {
+    this.hasPositions = f.hasPositions;
     this.numDocs = f.numDocs;
     this.docCount = f.docCount;
     this.sumDocLen = f.sumDocLen;
@@ -417,7 +439,13 @@ export class FieldIndexReader {
     const dv = new DataView(head.buffer, head.byteOffset, HEADER_SIZE);
     if (dv.getUint32(0, true) !== FIELD_INDEX_MAGIC) throw corrupt('bad magic');
     const version = dv.getUint32(4, true);
-    if (version !== FIELD_INDEX_VERSION) throw corrupt(`unsupported version ${version} (expected ${FIELD_INDEX_VERSION})`);
+    if (version !== FIELD_INDEX_VERSION && version !== FIELD_INDEX_VERSION_NO_POSITIONS) {
+      throw corrupt(`unsupported version ${version} (expected ${FIELD_INDEX_VERSION} or ${FIELD_INDEX_VERSION_NO_POSITIONS})`);
+    }
+    // Version 1 wrote 0 here; version 2 has exactly the no-positions flag (anything else is damage).
+    const flags = dv.getUint32(36, true);
+    if (flags !== (version === FIELD_INDEX_VERSION ? 0 : FLAG_NO_POSITIONS)) throw corrupt(`bad flags ${flags} for version ${version}`);
+    const hasPositions = version === FIELD_INDEX_VERSION;
     const numDocs = dv.getUint32(8, true);
     const docCount = dv.getUint32(12, true);
     const sumDocLen = dv.getFloat64(16, true);
@@ -452,6 +480,7 @@ export class FieldIndexReader {
       termOffsets,
       termMeta,
       termBytes,
+      hasPositions,
     });
   }
 
@@ -589,13 +618,15 @@ export class FieldIndexReader {
       totalTf += tf;
     }
     if (p !== docsLen) throw corrupt(`postings of term #${i} have trailing bytes`);
-    if (posLen < totalTf || posLen > totalTf * 5) throw corrupt(`bad positions size for term #${i}`);
+    if (this.hasPositions ? posLen < totalTf || posLen > totalTf * 5 : posLen !== 0) throw corrupt(`bad positions size for term #${i}`);
+    const hasPositions = this.hasPositions;
     const src = this.src;
     const posAbs = this.postingsBase + off + docsLen;
     let data: PositionData | null = null;
     // The whole positions part of the term is decoded at once, on first use: phrase queries visit many
     // postings, and a flat array + prefix sums makes each positions(i) a cheap subarray.
     const load = (): PositionData => {
+      if (!hasPositions) throw new ElacsymError('INTERNAL', 'full-text index: positions asked of an index built without them');
       const pb = src.read(posAbs, posLen);
       const starts = new Uint32Array(df + 1);
       const flat = new Uint32Array(totalTf);
@@ -672,7 +703,7 @@ export class FieldIndexReader {
         throw corrupt(`terms #${i - 1} and #${i} are not in ascending order`);
       }
       const p = this.decode(i);
-      p.positionData();
+      if (this.hasPositions) p.positionData();
     }
   }
 }

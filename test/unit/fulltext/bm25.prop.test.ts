@@ -126,18 +126,23 @@ function engine(
   cachedStats: boolean,
   filter: boolean,
   analyzers: [Analyzer, Analyzer] = [titleAnalyzer, bodyAnalyzer],
+  /** 0: every source's index has positions; 1: none has (phrases checked on stored values); 2: mixed. */
+  positionMode = 0,
 ): Map<number, number> {
   const [titleA, bodyA] = analyzers;
   const members: number[][] = Array.from({ length: k }, () => []);
   docs.forEach((d, i) => members[d.source % k]!.push(i));
   const mk = (name: 'title' | 'body', a: Analyzer): TextSource[] =>
-    members.map((m) => {
-      const reader = FieldIndexReader.open(new MemorySource(buildFieldIndex(m.map((i) => a.analyzeValue(docs[i]![name])))));
+    members.map((m, si) => {
+      const positions = positionMode === 0 || (positionMode === 2 && si % 2 === 0);
+      const reader = FieldIndexReader.open(new MemorySource(buildFieldIndex(m.map((i) => a.analyzeValue(docs[i]![name])), positions)));
+      expect(reader.hasPositions).toBe(positions);
       const deadOrds = m.flatMap((i, ord) => (docs[i]!.dead ? [ord] : []));
       // Without dead documents, isLive may be omitted.
       const isLive = deadOrds.length === 0 && cachedStats ? undefined : (ord: number): boolean => !docs[m[ord]!]!.dead;
       const accept = filter ? (ord: number): boolean => !docs[m[ord]!]!.hidden : undefined;
-      return cachedStats ? { reader, isLive, accept, stats: liveStats({ reader }, deadOrds) } : { reader, isLive, accept };
+      const storedValue = positions ? undefined : (ord: number) => docs[m[ord]!]![name] ?? undefined;
+      return cachedStats ? { reader, isLive, accept, stats: liveStats({ reader }, deadOrds), storedValue } : { reader, isLive, accept, storedValue };
     });
   const fields: FieldQuery[] = [
     { field: 'title', weight: weights[0], analyzer: titleA, sources: mk('title', titleA) },
@@ -181,7 +186,8 @@ describe('bm25 (property)', () => {
         weightsArb,
         fc.boolean(),
         fc.boolean(),
-        (docs, query, weights, cachedStats, filter) => {
+        fc.nat(2),
+        (docs, query, weights, cachedStats, filter, positionMode) => {
           const want = naive(
             docs,
             [
@@ -192,10 +198,10 @@ describe('bm25 (property)', () => {
           );
           // The filter restricts the hits but changes no score.
           if (filter) for (const [id] of want) if (docs[id]!.hidden) want.delete(id);
-          const one = engine(docs, 1, weights, query, cachedStats, filter);
+          const one = engine(docs, 1, weights, query, cachedStats, filter, undefined, positionMode);
           expectSameScores(one, want, 1e-9);
           for (const k of [2, 3]) {
-            const split = engine(docs, k, weights, query, cachedStats, filter);
+            const split = engine(docs, k, weights, query, cachedStats, filter, undefined, positionMode);
             // Splitting must not change any score (beyond float noise).
             expectSameScores(split, one, 1e-9);
           }
@@ -237,7 +243,8 @@ describe('bm25 (property)', () => {
         fc.boolean(),
         fc.boolean(),
         fc.nat(ANALYZERS.length - 1),
-        (docs, query, weights, cachedStats, filter, ai) => {
+        fc.nat(2),
+        (docs, query, weights, cachedStats, filter, ai, positionMode) => {
           const [ta, ba] = ANALYZERS[ai]!;
           const want = naive(
             docs,
@@ -248,9 +255,9 @@ describe('bm25 (property)', () => {
             query,
           );
           if (filter) for (const [id] of want) if (docs[id]!.hidden) want.delete(id);
-          const one = engine(docs, 1, weights, query, cachedStats, filter, [ta, ba]);
+          const one = engine(docs, 1, weights, query, cachedStats, filter, [ta, ba], positionMode);
           expectSameScores(one, want, 1e-9);
-          for (const k of [2, 3]) expectSameScores(engine(docs, k, weights, query, cachedStats, filter, [ta, ba]), one, 1e-9);
+          for (const k of [2, 3]) expectSameScores(engine(docs, k, weights, query, cachedStats, filter, [ta, ba], positionMode), one, 1e-9);
         },
       ),
       { numRuns: 200 },

@@ -143,6 +143,36 @@ describe('field index', () => {
     expect(dv.getUint32(40, true)).toBe(4); // docLens[0]
   });
 
+  it('without positions: version 2, the no-positions flag, no positions part, positions refused', () => {
+    const bytes = buildFieldIndex(docs, false);
+    const dv = new DataView(bytes.buffer, bytes.byteOffset);
+    expect(dv.getUint32(4, true)).toBe(2);
+    expect(dv.getUint32(36, true)).toBe(1);
+    const r = FieldIndexReader.open(new MemorySource(bytes));
+    expect(r.hasPositions).toBe(false);
+    r.verify();
+    const withPos = FieldIndexReader.open(new MemorySource(buildFieldIndex(docs)));
+    for (const t of withPos.terms()) {
+      expect([...r.postings(t)!.ords]).toEqual([...withPos.postings(t)!.ords]);
+      expect([...r.postings(t)!.tfs]).toEqual([...withPos.postings(t)!.tfs]);
+    }
+    expect(() => r.postings('quick')!.positionData()).toThrow(/without them/);
+    // The flag and the version must agree; a positions part in a version 2 file is damage.
+    const flip = (off: number, v: number): Uint8Array => {
+      const b = bytes.slice();
+      new DataView(b.buffer).setUint32(off, v, true);
+      return b;
+    };
+    expect(() => FieldIndexReader.open(new MemorySource(flip(36, 0)))).toThrow(/bad flags/);
+    expect(() => FieldIndexReader.open(new MemorySource(flip(36, 3)))).toThrow(/bad flags/);
+    const v1 = buildFieldIndex(docs);
+    const b = v1.slice();
+    new DataView(b.buffer).setUint32(4, 2, true);
+    new DataView(b.buffer).setUint32(36, 1, true);
+    const damaged = FieldIndexReader.open(new MemorySource(b));
+    expect(() => damaged.verify()).toThrow(/bad positions size/);
+  });
+
   it('does not read postings on open, and positions only when asked', () => {
     const big: Token[][] = [];
     for (let d = 0; d < 500; d++) big.push(toks(`alpha beta w${d % 37} gamma alpha w${d % 11}`));
