@@ -8,6 +8,7 @@ import { mkdtempSync, openAsBlob, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parquetMetadata, parquetReadObjects, readOffsetIndex } from 'hyparquet';
+import { compressors } from 'hyparquet-compressors';
 import { describe, expect, it } from 'vitest';
 import { ElacsymError } from '../../../src/errors.js';
 import { parseSchema } from '../../../src/model/schema.js';
@@ -39,17 +40,18 @@ function docsOf(n: number, ids: (i: number) => number | string): Doc[] {
   }));
 }
 
-/** hyparquet with the codec it reads without plug-ins (ZSTD needs hyparquet-compressors); same layout. */
+/** hyparquet, with hyparquet-compressors for ZSTD (the default codec of segments). */
 async function viaHyparquet(bytes: Uint8Array) {
   const file = bytes.slice().buffer;
-  return { rows: await parquetReadObjects({ file }), md: parquetMetadata(file), file };
+  return { rows: await parquetReadObjects({ file, compressors }), md: parquetMetadata(file), file };
 }
 
 describe('segment Parquet layout 2 through an independent reader', () => {
-  it('reads back as a typed table: ids, each attribute in its column, vectors, nulls where absent', async () => {
+  it.each(['SNAPPY', 'ZSTD'] as const)('reads back as a typed table (%s): ids, each attribute in its column, vectors, nulls where absent', async (codec) => {
     const docs = docsOf(100, (i) => i * 1000);
-    const { bytes } = await writeSegmentParquet(docs, schema, { codec: 'SNAPPY', rowsPerGroup: 32 });
+    const { bytes } = await writeSegmentParquet(docs, schema, { codec, rowsPerGroup: 32 });
     const { rows, md } = await viaHyparquet(bytes);
+    expect(md.row_groups[0]!.columns.find((c) => c.meta_data!.path_in_schema.join('.') === 'title')!.meta_data!.codec).toBe(codec);
     expect(rows.length).toBe(100);
     docs.forEach((d, i) => {
       const r = rows[i]!;
