@@ -76,7 +76,10 @@ function parseFullText(v: unknown, path: string, type: AttrType): FullTextOption
     if (k === 'language') {
       if (typeof val !== 'string' || val === '') bad(`${path}.language`, 'expected a language name such as "english"');
       out.language = val.toLowerCase();
-    } else if (k === 'stemming' || k === 'remove_stopwords' || k === 'case_sensitive' || k === 'ascii_folding' || k === 'positions') {
+    } else if (k === 'positions') {
+      if (typeof val !== 'boolean' && val !== 'auto') bad(`${path}.positions`, 'expected true, false or "auto"');
+      out.positions = val;
+    } else if (k === 'stemming' || k === 'remove_stopwords' || k === 'case_sensitive' || k === 'ascii_folding') {
       if (typeof val !== 'boolean') bad(`${path}.${k}`, 'expected true or false');
       out[k] = val;
     } else if (k === 'tokenizer') {

@@ -25,10 +25,12 @@ export interface FullTextOptions {
   /**
    * Keep token positions in the segments' postings (fast phrase queries, ~1 byte per token more). false:
    * phrases are checked against the stored text of the documents holding every phrase term (same answers,
-   * slower phrase queries). Absent in every schema written before format 5, which means true: old
-   * namespaces keep their postings; `init` and `alter` write false unless told otherwise.
+   * slower phrase queries, the more so the longer the text). "auto": positions in a segment whose values
+   * of the field average more than AUTO_POSITIONS_MIN_TOKENS tokens, none in one of short values. Absent in
+   * every schema written before format 5, which means true: old namespaces keep their postings; `init` and
+   * `alter` write "auto" unless told otherwise.
    */
-  positions?: boolean;
+  positions?: boolean | 'auto';
 }
 
 export interface AttributeSchema {

@@ -33,13 +33,13 @@ export function manifestVersionFor(schema: Schema, reindexPending: boolean): num
 }
 
 /**
- * A schema for a new namespace or a changed field: every full-text field states `positions`, false unless
- * the user asked for them (an absent key means true, the behaviour of schemas written before the option).
+ * A schema for a new namespace or a changed field: every full-text field states `positions`, "auto" unless
+ * the user chose (an absent key means true, the behaviour of schemas written before the option).
  */
 export function withPositionsResolved(schema: Schema): Schema {
   const attributes = dataRecord<Schema['attributes'][string]>();
   for (const [name, a] of Object.entries(schema.attributes)) {
-    attributes[name] = a.full_text && a.full_text.positions === undefined ? { ...a, full_text: { ...a.full_text, positions: false } } : a;
+    attributes[name] = a.full_text && a.full_text.positions === undefined ? { ...a, full_text: { ...a.full_text, positions: 'auto' } } : a;
   }
   return { ...schema, attributes };
 }
@@ -77,7 +77,7 @@ export function alterFullText(w: Writer, name: string, field: string, value: unk
   const parsed = parseSchema({ attributes: attrs }, 'full_text');
   const parsedFt = attributeOf(parsed, field)?.full_text ?? null;
   if (parsedFt) validateFullTextOptions(parsedFt);
-  const ft = parsedFt && parsedFt.positions === undefined ? { ...parsedFt, positions: false } : parsedFt;
+  const ft: FullTextOptions | null = parsedFt && parsedFt.positions === undefined ? { ...parsedFt, positions: 'auto' } : parsedFt;
   const report: AlterReport = { namespace: name, field, full_text: ft, changed: false, segments_to_reindex: 0, documents_to_reindex: 0 };
   if (JSON.stringify(ft) === JSON.stringify(cur.full_text)) return report;
 

@@ -121,7 +121,7 @@ function buildSections(docs: readonly Doc[], schema: Schema, onPhase?: (p: Build
     if (!def.full_text) continue;
     const analyzer = createAnalyzer(def.full_text);
     // Each document's tokens go into the builder as they are made (never a whole segment's Token objects).
-    const field = new FieldIndexBuilder(n, def.full_text.positions !== false);
+    const field = new FieldIndexBuilder(n, def.full_text.positions ?? true);
     for (let i = 0; i < n; i++) {
       const v = ownValue(docs[i]!.attributes, name);
       field.add(typeof v === 'string' || Array.isArray(v) ? analyzer.analyzeValue(v) : null);

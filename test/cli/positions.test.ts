@@ -68,17 +68,52 @@ beforeAll(async () => {
 afterAll(cleanupTmp);
 
 describe('full-text positions', () => {
-  it('is off by default for new fields and stated in the stored schema', () => {
-    for (const [ns, want] of [['dflt', false], ['pos', true], ['nopos', false]] as const) {
+  it('is "auto" by default for new fields and stated in the stored schema; auto keeps none for short values', () => {
+    for (const [ns, want] of [['dflt', 'auto'], ['pos', true], ['nopos', false]] as const) {
       const db = new Database(join(d, ns, 'manifest.db'), { readonly: true });
       const schema = JSON.parse((db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string }).value);
       db.close();
       expect(schema.attributes.title.full_text.positions).toBe(want);
       expect(schema.attributes.tags.full_text.positions).toBe(want);
     }
-    // The postings without positions are smaller (the rest of the index files is the same).
+    // The postings without positions are smaller (the rest of the index files is the same); the sentences
+    // average fewer than AUTO_POSITIONS_MIN_TOKENS tokens, so "auto" stores none.
     expect(ftBytes('nopos')).toBeLessThan(ftBytes('pos'));
     expect(ftBytes('dflt')).toBe(ftBytes('nopos'));
+  });
+
+  it('"auto" keeps positions for long values (a page of text), segment by segment', async () => {
+    const long = (from: number, n: number) =>
+      Array.from({ length: n }, (_, i) => JSON.stringify({ id: from + i, attributes: { title: sentences(12, from + i).join(' ') } })).join('\n');
+    for (const [ns, p] of [['longauto', undefined], ['longpos', true], ['longnopos', false]] as const) {
+      const f = join(d, `../${ns}.json`);
+      writeFileSync(f, JSON.stringify({ vector_dim: 0, attributes: { title: { type: 'string', full_text: p === undefined ? true : { positions: p } } } }));
+      expect((await cli(['-d', d, 'init', ns, '--schema', f])).code).toBe(0);
+      expect((await cli(['-d', d, 'import', ns, '-'], { input: long(1, 60) })).code).toBe(0);
+    }
+    expect(ftBytes('longauto')).toBe(ftBytes('longpos'));
+    expect(ftBytes('longnopos')).toBeLessThan(ftBytes('longpos'));
+    // A later segment of short values in the same namespace: none there.
+    expect((await cli(['-d', d, 'import', 'longauto', '-'], { input: lines(1000, sentences(60, 3)) })).code).toBe(0);
+    expect((await cli(['-d', d, 'import', 'longpos', '-'], { input: lines(1000, sentences(60, 3)) })).code).toBe(0);
+    expect(ftBytes('longauto')).toBeLessThan(ftBytes('longpos'));
+    const q = async (ns: string) => {
+      const r = await cli(['-d', d, 'query', ns, '--text', '"bank of america" "the big"', '--top-k', '100', '--format', 'json']);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout).results;
+    };
+    const want = await q('longpos');
+    expect(want.length).toBeGreaterThan(10);
+    expect(await q('longauto')).toEqual(want);
+  });
+
+  it('refuses a positions value that is not true, false or "auto"', async () => {
+    const f = join(d, '../bad.json');
+    writeFileSync(f, JSON.stringify({ vector_dim: 0, attributes: { title: { type: 'string', full_text: { positions: 'yes' } } } }));
+    const r = await cli(['-d', d, 'init', 'bad', '--schema', f]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('positions');
+    expect(r.stderr).toContain('"auto"');
   });
 
   it('phrase queries: the same ids and scores with or without positions, on segments and journal', async () => {

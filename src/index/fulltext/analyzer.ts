@@ -380,6 +380,9 @@ export function validateFullTextOptions(o: FullTextOptions): void {
   if (o.tokenizer !== undefined && o.tokenizer !== 'legacy' && o.tokenizer !== 'unicode') {
     throw new ElacsymError('INVALID_SCHEMA', 'full-text option "tokenizer" must be "legacy" or "unicode"');
   }
+  if (o.positions !== undefined && typeof o.positions !== 'boolean' && o.positions !== 'auto') {
+    throw new ElacsymError('INVALID_SCHEMA', 'full-text option "positions" must be true, false or "auto"');
+  }
   if (o.ascii_folding !== undefined && typeof o.ascii_folding !== 'boolean') {
     throw new ElacsymError('INVALID_SCHEMA', 'full-text option "ascii_folding" must be true or false');
   }

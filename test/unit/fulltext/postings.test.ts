@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ElacsymError } from '../../../src/errors.js';
 import type { Token } from '../../../src/index/fulltext/analyzer.js';
-import { FieldIndexReader, buildFieldIndex } from '../../../src/index/fulltext/postings.js';
+import { AUTO_POSITIONS_MIN_TOKENS, FieldIndexReader, buildFieldIndex } from '../../../src/index/fulltext/postings.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -171,6 +171,17 @@ describe('field index', () => {
     new DataView(b.buffer).setUint32(36, 1, true);
     const damaged = FieldIndexReader.open(new MemorySource(b));
     expect(() => damaged.verify()).toThrow(/bad positions size/);
+  });
+
+  it('"auto" keeps positions when the documents with tokens average more than AUTO_POSITIONS_MIN_TOKENS', () => {
+    const doc = (n: number): Token[] => Array.from({ length: n }, (_, i) => ({ term: `w${i % 5}`, pos: i }));
+    const at = (lens: number[]) => FieldIndexReader.open(new MemorySource(buildFieldIndex(lens.map((n) => (n === 0 ? null : doc(n))), 'auto'))).hasPositions;
+    const t = AUTO_POSITIONS_MIN_TOKENS;
+    expect(at([t, t])).toBe(false);
+    expect(at([t, t + 2])).toBe(true);
+    // Absent and empty values do not count towards the average.
+    expect(at([t + 1, 0, 0, 0])).toBe(true);
+    expect(at([])).toBe(false);
   });
 
   it('does not read postings on open, and positions only when asked', () => {
