@@ -52,6 +52,11 @@ export interface SearchSource {
   textIndex(field: string): FieldIndexReader | null;
   /** Live statistics of a field (cached by the source). */
   textStats(field: string): LiveStats;
+  /**
+   * Called now and then during long work inside one source (phrases checked against stored values): a
+   * server's source throws there when the request's time is up. Optional.
+   */
+  checkpoint?(): void;
 }
 
 export interface ResultRow {
@@ -240,13 +245,20 @@ export function executeQuery(
         const dead = s.dead;
         const mask = masks[i];
         let col: Column | null = null;
+        let calls = 0;
         return {
           reader,
           isLive: dead ? (o) => dead[o] === 0 : undefined,
           accept: mask ? (o) => mask[o] === 1 : undefined,
           stats: s.textStats(name),
-          // Phrases on an index without positions are checked against the stored values.
-          storedValue: reader.hasPositions ? undefined : (o) => columnValue((col ??= s.column(name)), o),
+          // Phrases on an index without positions are checked against the stored values (a request time
+          // limit is checked every 64 of them: each may be a page of text to analyze).
+          storedValue: reader.hasPositions
+            ? undefined
+            : (o) => {
+                if ((++calls & 63) === 0) s.checkpoint?.();
+                return columnValue((col ??= s.column(name)), o);
+              },
         };
       }),
     }));

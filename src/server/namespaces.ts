@@ -40,8 +40,7 @@ export function namespaceRoutes(app: FastifyInstance, ctx: ServerContext): void 
       throw new ElacsymError('INVALID_SCHEMA', 'the request body must be {"schema": {...}}');
     }
     const schema = parseSchema(body.schema, 'schema');
-    DataDir.open(dataDir, { create: true }).initNamespace(name, schema);
-    return { namespace: name, schema };
+    return { namespace: name, schema: DataDir.open(dataDir, { create: true }).initNamespace(name, schema) };
   });
 
   app.get<NsParams>('/v1/namespaces/:ns', async (req) => describeNamespace(namespaceDir(dataDir, req.params.ns), req.params.ns));

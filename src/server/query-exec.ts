@@ -112,4 +112,7 @@ class GuardedSource implements SearchSource {
   textStats(field: string): LiveStats {
     return this.s.textStats(field);
   }
+  checkpoint(): void {
+    this.guard();
+  }
 }

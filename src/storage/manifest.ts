@@ -44,19 +44,26 @@ export const SEGMENT_FORMAT_VERSION = 4;
  */
 export const TEXT_REINDEX_KEY = 'text_reindex_below';
 
-export function readTextReindex(db: Db): Record<string, number> {
-  const s = getMeta(db, TEXT_REINDEX_KEY);
+/**
+ * Meta key (format 5): JSON object field -> segment id. Segments with a LOWER id hold postings of that field
+ * built with another `positions` setting (same tokens): readers use them as they are (phrases are exact
+ * either way), compaction rewrites them (`alter` of positions alone). Absent = none.
+ */
+export const POSITIONS_REWRITE_KEY = 'positions_rewrite_below';
+
+export function readTextReindex(db: Db, key: string = TEXT_REINDEX_KEY): Record<string, number> {
+  const s = getMeta(db, key);
   if (s === undefined) return {};
   let v: unknown;
   try {
     v = JSON.parse(s);
   } catch (e) {
-    throw new ElacsymError('CORRUPT_MANIFEST', `manifest meta ${TEXT_REINDEX_KEY} is not valid JSON`, { cause: e });
+    throw new ElacsymError('CORRUPT_MANIFEST', `manifest meta ${key} is not valid JSON`, { cause: e });
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ElacsymError('CORRUPT_MANIFEST', `manifest meta ${TEXT_REINDEX_KEY} is not an object`);
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ElacsymError('CORRUPT_MANIFEST', `manifest meta ${key} is not an object`);
   const out: Record<string, number> = Object.create(null) as Record<string, number>;
   for (const [k, n] of Object.entries(v)) {
-    if (!Number.isSafeInteger(n) || (n as number) < 0) throw new ElacsymError('CORRUPT_MANIFEST', `manifest meta ${TEXT_REINDEX_KEY}: bad segment id for ${k}`);
+    if (!Number.isSafeInteger(n) || (n as number) < 0) throw new ElacsymError('CORRUPT_MANIFEST', `manifest meta ${key}: bad segment id for ${k}`);
     out[k] = n as number;
   }
   return out;

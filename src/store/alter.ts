@@ -10,13 +10,16 @@
  *     they have higher ids by construction. The pending journal is always analyzed with the current schema.
  *   - the manifest's format_version goes to 3 when the schema or the meta now hold something an elacsym
  *     of format 2 would misread (see FORMAT_VERSION).
+ * A change of `positions` alone (see FullTextOptions) changes no token: readers keep using every segment
+ * as it is; `positions_rewrite_below[field]` = the next segment id makes compaction rewrite the older
+ * segments with the new setting (as `text_reindex_below` does, without the re-analysis by readers).
  * A crash before the commit leaves the old settings; after it, the new ones: there is nothing in between.
  */
 import { ElacsymError } from '../errors.js';
 import { RELEASE1_LANGUAGES, validateFullTextOptions } from '../index/fulltext/analyzer.js';
 import { attributeOf, dataRecord, parseSchema } from '../model/schema.js';
 import type { FullTextOptions, Schema } from '../model/types.js';
-import { getMeta, listSegments, readTextReindex, schemaStatesPositions, SEGMENT_FORMAT_VERSION, setMeta, TEXT_REINDEX_KEY } from '../storage/manifest.js';
+import { getMeta, listSegments, POSITIONS_REWRITE_KEY, readTextReindex, schemaStatesPositions, SEGMENT_FORMAT_VERSION, setMeta, TEXT_REINDEX_KEY } from '../storage/manifest.js';
 import type { Writer } from './writer.js';
 
 /** The manifest format a namespace with this schema needs (see FORMAT_VERSION in storage/manifest.ts). */
@@ -44,12 +47,36 @@ export function withPositionsResolved(schema: Schema): Schema {
   return { ...schema, attributes };
 }
 
+/** The segments (and their live documents) the next compaction rewrites for `field`: a pending re-index included. */
+function toRewrite(w: Writer, field: string): Pick<AlterReport, 'segments_to_reindex' | 'documents_to_reindex'> {
+  const below = Math.max(readTextReindex(w.db)[field] ?? 0, readTextReindex(w.db, POSITIONS_REWRITE_KEY)[field] ?? 0);
+  const out = { segments_to_reindex: 0, documents_to_reindex: 0 };
+  const deadBy = w.db.prepare('SELECT COUNT(*) AS n FROM deleted WHERE segment_id = ?');
+  for (const r of listSegments(w.db)) {
+    if (r.id >= below) continue;
+    out.segments_to_reindex++;
+    out.documents_to_reindex += r.doc_count - Number((deadBy.get(r.id) as { n: number }).n);
+  }
+  return out;
+}
+
+/** Options as JSON with sorted keys: the same settings written in another order are the same settings. */
+function canonical(o: object | null): string {
+  return o === null ? 'null' : JSON.stringify(Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
+}
+
 /** Whether two full-text settings analyze text alike (they may differ in `positions`, which is storage only). */
 function sameAnalysis(a: FullTextOptions | null, b: FullTextOptions | null): boolean {
   if (a === null || b === null) return a === b;
   const { positions: _a, ...x } = a;
   const { positions: _b, ...y } = b;
-  return JSON.stringify(x) === JSON.stringify(y);
+  return canonical(x) === canonical(y);
+}
+
+/** A meta map of field -> segment id (TEXT_REINDEX_KEY, POSITIONS_REWRITE_KEY) written back, or removed when empty. */
+function writeBelow(w: Writer, key: string, below: Record<string, number>): void {
+  if (Object.keys(below).length > 0) setMeta(w.db, key, JSON.stringify(below));
+  else w.db.prepare('DELETE FROM meta WHERE key = ?').run(key);
 }
 
 export interface AlterReport {
@@ -79,31 +106,33 @@ export function alterFullText(w: Writer, name: string, field: string, value: unk
   if (parsedFt) validateFullTextOptions(parsedFt);
   const ft: FullTextOptions | null = parsedFt && parsedFt.positions === undefined ? { ...parsedFt, positions: 'auto' } : parsedFt;
   const report: AlterReport = { namespace: name, field, full_text: ft, changed: false, segments_to_reindex: 0, documents_to_reindex: 0 };
-  if (JSON.stringify(ft) === JSON.stringify(cur.full_text)) return report;
+  if (canonical(ft) === canonical(cur.full_text)) return { ...report, ...toRewrite(w, field) };
 
   const attributes = Object.assign(dataRecord<Schema['attributes'][string]>(), w.schema.attributes);
   attributes[field] = { type: cur.type, full_text: ft };
   const next: Schema = { ...w.schema, attributes };
   w.db.transaction(() => {
     const reindex = readTextReindex(w.db);
+    const rewrite = readTextReindex(w.db, POSITIONS_REWRITE_KEY);
     const rows = listSegments(w.db);
     const nextId = Number(getMeta(w.db, 'next_segment_id') ?? '1');
-    // A change of `positions` alone changes no token: the segments stay current (each keeps the postings
-    // it was built with, phrases are exact either way) and the next segments follow the new setting.
-    if (ft && rows.length > 0 && !sameAnalysis(ft, cur.full_text)) {
-      reindex[field] = nextId;
-      const deadBy = w.db.prepare('SELECT COUNT(*) AS n FROM deleted WHERE segment_id = ?');
-      for (const r of rows) {
-        report.segments_to_reindex++;
-        report.documents_to_reindex += r.doc_count - Number((deadBy.get(r.id) as { n: number }).n);
-      }
-    } else if (!ft || !sameAnalysis(ft, cur.full_text) || rows.length === 0) {
+    if (!ft || rows.length === 0) {
       delete reindex[field];
+      delete rewrite[field];
+    } else if (!sameAnalysis(ft, cur.full_text)) {
+      // Other tokens: every segment's index of the field is outdated (re-analyzed by readers meanwhile).
+      reindex[field] = nextId;
+      delete rewrite[field];
+    } else {
+      // A change of `positions` alone changes no token: readers use the segments as they are (phrases are
+      // exact either way); compaction rewrites them with the new setting, as later segments are written.
+      rewrite[field] = nextId;
     }
     setMeta(w.db, 'schema', JSON.stringify(next));
     const pending = Object.keys(reindex).length > 0;
-    if (pending) setMeta(w.db, TEXT_REINDEX_KEY, JSON.stringify(reindex));
-    else w.db.prepare('DELETE FROM meta WHERE key = ?').run(TEXT_REINDEX_KEY);
+    writeBelow(w, TEXT_REINDEX_KEY, reindex);
+    writeBelow(w, POSITIONS_REWRITE_KEY, rewrite);
+    Object.assign(report, toRewrite(w, field));
     const version = Math.max(Number(getMeta(w.db, 'format_version') ?? String(SEGMENT_FORMAT_VERSION)), manifestVersionFor(next, pending));
     setMeta(w.db, 'format_version', String(version));
   })();
@@ -118,26 +147,28 @@ export function alterFullText(w: Writer, name: string, field: string, value: unk
  */
 export function pruneTextReindex(w: Writer): void {
   w.db.transaction(() => {
-    const reindex = readTextReindex(w.db);
     const ids = listSegments(w.db).map((r) => r.id);
-    let changed = false;
-    for (const [f, below] of Object.entries(reindex)) {
-      if (!ids.some((id) => id < below)) {
-        delete reindex[f];
-        changed = true;
+    for (const key of [TEXT_REINDEX_KEY, POSITIONS_REWRITE_KEY]) {
+      const entries = readTextReindex(w.db, key);
+      let changed = false;
+      for (const [f, below] of Object.entries(entries)) {
+        if (!ids.some((id) => id < below)) {
+          delete entries[f];
+          changed = true;
+        }
       }
+      if (changed) writeBelow(w, key, entries);
     }
-    if (!changed) return;
-    if (Object.keys(reindex).length > 0) setMeta(w.db, TEXT_REINDEX_KEY, JSON.stringify(reindex));
-    else w.db.prepare('DELETE FROM meta WHERE key = ?').run(TEXT_REINDEX_KEY);
   })();
 }
 
-/** Ids of segments holding an outdated full-text index of at least one field. */
+/**
+ * Ids of segments holding an outdated full-text index of at least one field: other tokens (alter of the
+ * analyzer) or another positions setting (alter of positions alone).
+ */
 export function staleTextSegments(w: Writer): Set<number> {
-  const reindex = readTextReindex(w.db);
   const out = new Set<number>();
-  const below = Object.values(reindex);
+  const below = [...Object.values(readTextReindex(w.db)), ...Object.values(readTextReindex(w.db, POSITIONS_REWRITE_KEY))];
   if (below.length === 0) return out;
   const max = Math.max(...below);
   for (const r of listSegments(w.db)) if (r.id < max && below.some((b) => r.id < b)) out.add(r.id);

@@ -131,9 +131,10 @@ export class DataDir {
 
   /**
    * Create a namespace. Everything is built in `.tmp-<name>-<pid>` and published by one rename, so a failed
-   * or killed init leaves no namespace behind (the temp dir is swept by the next init/drop).
+   * or killed init leaves no namespace behind (the temp dir is swept by the next init/drop). Returns the
+   * schema as stored (every full-text field's `positions` stated).
    */
-  initNamespace(name: string, given: Schema): void {
+  initNamespace(name: string, given: Schema): Schema {
     validateNamespaceName(name);
     for (const a of Object.values(given.attributes)) if (a.full_text) validateFullTextOptions(a.full_text);
     const schema = withPositionsResolved(given);
@@ -174,6 +175,7 @@ export class DataDir {
       if (!env) throw e;
       throw new ElacsymError(env.code, `${env.message}; namespace ${name} was not created`, { cause: e, details: env.details });
     }
+    return schema;
   }
 
   /** Remove a namespace: one rename out of sight (the commit point), then delete the files. */

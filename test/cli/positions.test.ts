@@ -125,10 +125,14 @@ describe('full-text positions', () => {
     expect(await answers('dflt')).toEqual(want);
   });
 
-  it('alter changes positions without re-indexing; new and compacted segments follow the setting', async () => {
+  it('alter of positions: readers use the segments as they are, compaction rewrites them with the new setting', async () => {
     const r = await cli(['-d', d, '--json', 'alter', 'nopos', 'title', '--full-text', '{"positions":true}']);
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ changed: true, segments_to_reindex: 0, documents_to_reindex: 0 });
+    // Two segments for the next compaction to rewrite; the pending journal is not in a segment yet.
+    expect(JSON.parse(r.stdout)).toMatchObject({ changed: true, segments_to_reindex: 2, documents_to_reindex: 600 });
+    // The same settings in another key order change nothing.
+    const again = await cli(['-d', d, '--json', 'alter', 'nopos', 'title', '--full-text', '{"positions":true,"case_sensitive":false,"stemming":true,"remove_stopwords":true,"language":"english"}']);
+    expect(JSON.parse(again.stdout)).toMatchObject({ changed: false, segments_to_reindex: 2 });
     const h = await cli(['-d', d, 'health', 'nopos', '--json']);
     expect(h.code, h.stdout).toBe(0);
     expect((JSON.parse(h.stdout) as { namespaces: Array<{ index_coverage: Record<string, { outdated?: number }> }> }).namespaces[0]!.index_coverage['fulltext:title']?.outdated).toBeUndefined();
@@ -139,6 +143,15 @@ describe('full-text positions', () => {
     expect(await answers('nopos')).toEqual(await answers('pos'));
     expect((await cli(['-d', d, 'compact', 'pos'])).code).toBe(0);
     expect(ftBytes('nopos')).toBeLessThan(ftBytes('pos'));
+    expect(await answers('nopos')).toEqual(await answers('pos'));
+    // A namespace already in one segment: the compaction still rewrites it (not "nothing to do").
+    const before = ftBytes('nopos');
+    const off = await cli(['-d', d, '--json', 'alter', 'nopos', 'title', '--full-text', '{"positions":false}']);
+    expect(JSON.parse(off.stdout)).toMatchObject({ changed: true, segments_to_reindex: 1 });
+    const c2 = await cli(['-d', d, 'compact', 'nopos']);
+    expect(c2.code, c2.stderr).toBe(0);
+    expect(c2.stderr + c2.stdout).not.toContain('nothing to do');
+    expect(ftBytes('nopos')).toBeLessThan(before);
     expect(await answers('nopos')).toEqual(await answers('pos'));
     const deep = await cli(['-d', d, 'health', 'nopos', '--deep']);
     expect(deep.code, deep.stdout + deep.stderr).toBe(0);

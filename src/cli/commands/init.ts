@@ -42,8 +42,8 @@ export default async function init([name]: string[], o: Record<string, unknown>,
     }
   }
   const dir = DataDir.open(g.dataDir, { create: true });
-  dir.initNamespace(name!, schema);
-  if (g.json) await printJson({ namespace: name, schema });
+  const stored = dir.initNamespace(name!, schema);
+  if (g.json) await printJson({ namespace: name, schema: stored });
   else if (!g.quiet) err(`created namespace ${name} in ${g.dataDir} (vector_dim ${schema.vector_dim}, metric ${schema.vector_metric}, ${Object.keys(schema.attributes).length} attributes)`);
   return 0;
 }

@@ -368,23 +368,24 @@ function countPhrase(flats: Uint32Array[], from: Int32Array, to: Int32Array, off
   return n;
 }
 
+const NO_POSITIONS = new Uint32Array(0);
+
 /**
- * Positions of a phrase's member terms in one stored value, analyzed as the index builder analyzes it:
- * member j's ascending positions go to flats[j][0, to[j]). `members`: term -> the member indexes it fills
- * (a term may occur twice in a phrase).
+ * Positions of `terms` in one stored value, analyzed as the index builder analyzes it: term -> ascending
+ * positions (terms that do not occur are absent).
  */
-function phrasePositions(analyzer: Analyzer, value: AttrValue | undefined, members: ReadonlyMap<string, number[]>, flats: Uint32Array[], to: Int32Array): void {
+function termPositions(analyzer: Analyzer, value: AttrValue | undefined, terms: ReadonlySet<string>): Map<string, Uint32Array> {
   const toks = typeof value === 'string' || Array.isArray(value) ? analyzer.analyzeValue(value) : [];
-  const lists: number[][] = Array.from({ length: flats.length }, () => []);
+  const lists = new Map<string, number[]>();
   for (const t of toks) {
-    const js = members.get(t.term);
-    if (js !== undefined) for (const j of js) lists[j]!.push(t.pos);
+    if (!terms.has(t.term)) continue;
+    const l = lists.get(t.term);
+    if (l === undefined) lists.set(t.term, [t.pos]);
+    else l.push(t.pos);
   }
-  for (let j = 0; j < lists.length; j++) {
-    const l = lists[j]!.sort((a, b) => a - b);
-    flats[j] = Uint32Array.from(l);
-    to[j] = l.length;
-  }
+  const out = new Map<string, Uint32Array>();
+  for (const [t, l] of lists) out.set(t, Uint32Array.from(l.sort((a, b) => a - b)));
+  return out;
 }
 
 /** Score accumulator of one source: a dense array (sources hold up to ~100k ordinals) + touched list. */
@@ -643,6 +644,9 @@ function accumulate(fields: readonly FieldQuery[], query: readonly TextClause[],
       }
     }
 
+    // Sources without positions: per source, ordinal -> positions of every phrase term of this field.
+    const phraseTerms = new Set(phrases.flatMap((ph) => ph.terms));
+    const analyzed: Array<Map<number, Map<string, Uint32Array>>> = [];
     for (const ph of phrases) {
       const infos = ph.terms.map(termInfo);
       let idf = 0;
@@ -673,12 +677,9 @@ function accumulate(fields: readonly FieldQuery[], query: readonly TextClause[],
         const src = f.sources[s]!;
         const reanalyze = !src.reader.hasPositions;
         if (reanalyze && !src.storedValue) continue;
-        // Without positions in the index: each candidate's positions come from its stored value (below).
-        const memberIndex = new Map<string, number[]>();
-        if (reanalyze) {
-          ph.terms.forEach((t, j) => memberIndex.set(t, [...(memberIndex.get(t) ?? []), j]));
-          for (let j = 0; j < m; j++) from[j] = 0;
-        }
+        // Without positions in the index: each candidate's positions come from its stored value, analyzed
+        // once per query whatever the number of phrases (below).
+        if (reanalyze) for (let j = 0; j < m; j++) from[j] = 0;
         for (let j = 0; j < m && !reanalyze; j++) {
           const pd = lps[j]!.p.positionData();
           flats[j] = pd.flat;
@@ -704,7 +705,15 @@ function accumulate(fields: readonly FieldQuery[], query: readonly TextClause[],
               to[j] = starts[j]![idx + 1]!;
             }
           }
-          if (reanalyze) phrasePositions(f.analyzer, src.storedValue!(ord), memberIndex, flats, to);
+          if (reanalyze) {
+            const cache = (analyzed[s] ??= new Map());
+            let pos = cache.get(ord);
+            if (pos === undefined) cache.set(ord, (pos = termPositions(f.analyzer, src.storedValue!(ord), phraseTerms)));
+            for (let j = 0; j < m; j++) {
+              flats[j] = pos.get(ph.terms[j]!) ?? NO_POSITIONS;
+              to[j] = flats[j]!.length;
+            }
+          }
           const tf = countPhrase(flats, from, to, ph.offsets);
           if (tf > 0) {
             const sc = (w * tf) / (tf + c0 + c1 * lens[ord]!);
