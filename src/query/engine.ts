@@ -53,6 +53,11 @@ export interface SearchSource {
   /** Live statistics of a field (cached by the source). */
   textStats(field: string): LiveStats;
   /**
+   * Filter masks already computed on this source, by filter (see filterMask): only a source whose rows,
+   * columns and dead rows never change once made (a segment's) has one.
+   */
+  readonly maskCache?: Map<string, Uint8Array>;
+  /**
    * Called now and then during long work inside one source (phrases checked against stored values): a
    * server's source throws there when the request's time is up. Optional.
    */
@@ -186,10 +191,31 @@ function maskOrds(m: Uint8Array, count: number): Uint32Array {
  * id: looked up when the source can, else compared row by row.
  */
 export function filterMask(s: SearchSource, filter: Filter): Uint8Array {
+  // A segment's mask for a filter never changes: --batch and serve answer a repeated filter (a tenant, a
+  // category) without evaluating it again over every row (~1.5 ms per 100k rows here), as Lucene's query
+  // cache does. At most MASK_CACHE_MAX filters per source, the oldest out first. The mask is shared:
+  // callers only read it.
+  const cache = s.maskCache;
+  const key = cache ? JSON.stringify(filter) : '';
+  const hit = cache?.get(key);
+  if (hit !== undefined) return hit;
   const lookup = s.ordsOfIds ? (ids: readonly DocId[]) => s.ordsOfIds!(ids) : undefined;
   const m = evaluateColumns(filter, (f) => (f === ID_FIELD ? Array.from({ length: s.size }, (_, o) => s.idOf(o)) : s.column(f)), s.size, undefined, lookup);
   if (s.dead) clearDead(m, s.dead);
+  if (cache) {
+    if (cache.size >= MASK_CACHE_MAX) cache.delete(cache.keys().next().value!);
+    cache.set(key, m);
+    maskCounts.set(m, countMatches(m));
+  }
   return m;
+}
+
+/** Filters whose masks a source keeps (a mask is one byte per row: 1.6 MB for 16 filters at 100k rows). */
+const MASK_CACHE_MAX = 16;
+/** Match counts of cached masks. */
+const maskCounts = new WeakMap<Uint8Array, number>();
+function matchCount(m: Uint8Array): number {
+  return maskCounts.get(m) ?? countMatches(m);
 }
 
 /**
@@ -215,7 +241,7 @@ export function executeQuery(
 
   // 1. Filter masks (live AND filter). null mask = every live document matches.
   const masks: (Uint8Array | null)[] = sources.map((s) => (req.filter ? filterMask(s, req.filter as Filter) : null));
-  const matchCounts = sources.map((s, i) => (masks[i] ? countMatches(masks[i]!) : s.liveCount));
+  const matchCounts = sources.map((s, i) => (masks[i] ? matchCount(masks[i]!) : s.liveCount));
 
   // 2. Vector retriever.
   let vectorHits: Hit[] | null = null;

@@ -72,6 +72,7 @@ class GuardedSource implements SearchSource {
   readonly dead: Uint8Array | null;
   readonly hasVectors: boolean;
   readonly ordsOfIds?: (ids: readonly DocId[]) => Iterable<number>;
+  readonly maskCache?: Map<string, Uint8Array>;
 
   constructor(
     private readonly s: SearchSource,
@@ -83,6 +84,7 @@ class GuardedSource implements SearchSource {
     this.dead = s.dead;
     this.hasVectors = s.hasVectors;
     if (s.ordsOfIds) this.ordsOfIds = (ids) => s.ordsOfIds!(ids);
+    this.maskCache = s.maskCache;
   }
   idOf(ord: number): DocId {
     return this.s.idOf(ord);

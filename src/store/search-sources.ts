@@ -44,6 +44,8 @@ function vectorMatrixOf(seg: SegmentHandle, dim: number): VectorMatrix | null {
 }
 
 export class SegmentSource implements SearchSource {
+  /** A segment's rows, columns and dead rows never change under a source: its filter masks can be kept. */
+  readonly maskCache = new Map<string, Uint8Array>();
   readonly name: string;
   readonly size: number;
   readonly liveCount: number;
