@@ -20,7 +20,7 @@
  * one yielding several tokens counts as several term clauses; a phrase yielding one token is a term clause.
  * Phrase matching uses analyzer positions, so stopword gaps in the query phrase must be matched exactly:
  * "bank of america" (bank@0, america@2) matches a document where america is 2 positions after bank.
- * A source whose index has no positions (the full-text option `positions: false`) matches a phrase on the
+ * A source whose index has no positions (the full-text option `positions`) matches a phrase on the
  * documents holding every member term (from the postings), whose stored value (`TextSource.storedValue`)
  * is analyzed again with the field's analyzer: the same tokens and positions the index would have held, so
  * the same tf and score (tested against indexes with positions).

@@ -5,7 +5,7 @@
  * Version 2 is version 1 without positions: the header's u32 at 36 holds flags (bit 0 set: no positions,
  * every term's posLen is 0) where version 1 has 0. A field built with positions is written as version 1, so
  * its bytes are those of every earlier release; a field built without them (the schema's full-text option
- * `positions: false`, the default of fields created from format 5 on) is version 2.
+ * `positions: false`, or "auto" on short values: see AUTO_POSITIONS_MIN_TOKENS) is version 2.
  *
  *   offset size  field
  *   0      4     magic "ELFT" (0x45 0x4C 0x46 0x54)
