@@ -177,8 +177,16 @@ function clearDead(m: Uint8Array, dead: Uint8Array): void {
   for (let i = 0; i < m.length; i++) if (dead[i] === 1) m[i] = 0;
 }
 
-/** The ordinals set in a mask, ascending (`count` = how many are set). */
+/** The ordinals set in a mask, ascending (`count` = how many are set); kept with a cached mask (see filterMask). */
+const ordsOfMask = new WeakMap<Uint8Array, Uint32Array>();
 function maskOrds(m: Uint8Array, count: number): Uint32Array {
+  const known = ordsOfMask.get(m);
+  if (known !== undefined) return known;
+  const ords = listOrds(m, count);
+  if (maskCounts.has(m)) ordsOfMask.set(m, ords);
+  return ords;
+}
+function listOrds(m: Uint8Array, count: number): Uint32Array {
   const ords = new Uint32Array(count);
   let n = 0;
   for (let o = 0; o < m.length; o++) if (m[o] === 1) ords[n++] = o;
