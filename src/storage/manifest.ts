@@ -28,7 +28,7 @@ import { asStorageError, type Db } from './sqlite.js';
  *      (older segments stay readable side by side until compaction rewrites them); an elacsym of format
  *      3 refuses it with FORMAT_TOO_NEW instead of failing on the first segment it cannot read.
  *   5  full-text fields that state `positions` in the schema (every field created by `init` or changed by
- *      `alter` from this version on; false unless asked): their segments' postings may have no positions
+ *      `alter` from this version on; "auto" unless given): their segments' postings may have no positions
  *      (postings version 2, see index/fulltext/postings.ts). Namespaces without such a field stay at 4 and
  *      remain readable by an elacsym of format 4; it refuses a version 5 manifest with FORMAT_TOO_NEW.
  */
