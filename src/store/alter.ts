@@ -48,14 +48,16 @@ export function withPositionsResolved(schema: Schema): Schema {
 }
 
 /** The segments (and their live documents) the next compaction rewrites for `field`: a pending re-index included. */
-function toRewrite(w: Writer, field: string): Pick<AlterReport, 'segments_to_reindex' | 'documents_to_reindex'> {
-  const below = Math.max(readTextReindex(w.db)[field] ?? 0, readTextReindex(w.db, POSITIONS_REWRITE_KEY)[field] ?? 0);
-  const out = { segments_to_reindex: 0, documents_to_reindex: 0 };
+function toRewrite(w: Writer, field: string): Pick<AlterReport, 'segments_to_reindex' | 'documents_to_reindex' | 'reanalyzed_by_queries'> {
+  const reindexBelow = readTextReindex(w.db)[field] ?? 0;
+  const below = Math.max(reindexBelow, readTextReindex(w.db, POSITIONS_REWRITE_KEY)[field] ?? 0);
+  const out = { segments_to_reindex: 0, documents_to_reindex: 0, reanalyzed_by_queries: false };
   const deadBy = w.db.prepare('SELECT COUNT(*) AS n FROM deleted WHERE segment_id = ?');
   for (const r of listSegments(w.db)) {
     if (r.id >= below) continue;
     out.segments_to_reindex++;
     out.documents_to_reindex += r.doc_count - Number((deadBy.get(r.id) as { n: number }).n);
+    if (r.id < reindexBelow) out.reanalyzed_by_queries = true;
   }
   return out;
 }
@@ -88,6 +90,11 @@ export interface AlterReport {
   segments_to_reindex: number;
   /** Live documents in those segments. */
   documents_to_reindex: number;
+  /**
+   * Whether queries re-analyze those segments' values meanwhile (other tokens: a changed analyzer). False
+   * when only `positions` differs: queries use the segments as they are.
+   */
+  reanalyzed_by_queries: boolean;
 }
 
 /**
@@ -105,7 +112,7 @@ export function alterFullText(w: Writer, name: string, field: string, value: unk
   const parsedFt = attributeOf(parsed, field)?.full_text ?? null;
   if (parsedFt) validateFullTextOptions(parsedFt);
   const ft: FullTextOptions | null = parsedFt && parsedFt.positions === undefined ? { ...parsedFt, positions: 'auto' } : parsedFt;
-  const report: AlterReport = { namespace: name, field, full_text: ft, changed: false, segments_to_reindex: 0, documents_to_reindex: 0 };
+  const report: AlterReport = { namespace: name, field, full_text: ft, changed: false, segments_to_reindex: 0, documents_to_reindex: 0, reanalyzed_by_queries: false };
   if (canonical(ft) === canonical(cur.full_text)) return { ...report, ...toRewrite(w, field) };
 
   const attributes = Object.assign(dataRecord<Schema['attributes'][string]>(), w.schema.attributes);

@@ -34,7 +34,7 @@ describe('elacsym alter', () => {
     const r = await cli(['-d', d, '--json', 'alter', 'al', 'title', '--full-text', '{"language":"english","ascii_folding":true}']);
     expect(r.code, r.stderr).toBe(0);
     const rep = JSON.parse(r.stdout) as { changed: boolean; segments_to_reindex: number; documents_to_reindex: number };
-    expect(rep).toMatchObject({ changed: true, segments_to_reindex: 2, documents_to_reindex: 4 });
+    expect(rep).toMatchObject({ changed: true, segments_to_reindex: 2, documents_to_reindex: 4, reanalyzed_by_queries: true });
 
     // A document written after the change, still in the journal or in a new segment: new analyzer too.
     expect((await cli(['-d', d, 'import', 'al', '-'], { input: docs(5, ['CAFÉ society']) })).code).toBe(0);

@@ -129,7 +129,11 @@ describe('full-text positions', () => {
     const r = await cli(['-d', d, '--json', 'alter', 'nopos', 'title', '--full-text', '{"positions":true}']);
     expect(r.code, r.stderr).toBe(0);
     // Two segments for the next compaction to rewrite; the pending journal is not in a segment yet.
-    expect(JSON.parse(r.stdout)).toMatchObject({ changed: true, segments_to_reindex: 2, documents_to_reindex: 600 });
+    expect(JSON.parse(r.stdout)).toMatchObject({ changed: true, segments_to_reindex: 2, documents_to_reindex: 600, reanalyzed_by_queries: false });
+    // Said as such on stderr (not "re-analyzed by every query").
+    const said = await cli(['-d', d, 'alter', 'nopos', 'tags', '--full-text', '{"positions":true}']);
+    expect(said.stderr).toContain('keep their postings until `elacsym compact nopos` rewrites them');
+    expect((await cli(['-d', d, 'alter', 'nopos', 'tags', '--full-text', '{"positions":false}'])).code).toBe(0);
     // The same settings in another key order change nothing.
     const again = await cli(['-d', d, '--json', 'alter', 'nopos', 'title', '--full-text', '{"positions":true,"case_sensitive":false,"stemming":true,"remove_stopwords":true,"language":"english"}']);
     expect(JSON.parse(again.stdout)).toMatchObject({ changed: false, segments_to_reindex: 2 });

@@ -24,9 +24,14 @@ export default async function alter([name, field]: string[], o: Record<string, u
       if (!r.changed) err(`${name}.${field}: full-text settings unchanged`);
       else if (r.full_text === null) err(`${name}.${field}: full-text search turned off`);
       else if (r.segments_to_reindex === 0) err(`${name}.${field}: full-text settings changed (${JSON.stringify(r.full_text)})`);
-      else {
+      else if (r.reanalyzed_by_queries) {
         err(
           `${name}.${field}: full-text settings changed (${JSON.stringify(r.full_text)}); ${r.documents_to_reindex} documents in ${r.segments_to_reindex} segments are re-analyzed by every query until \`elacsym compact ${name}\` re-indexes them`,
+        );
+      } else {
+        // Positions alone: the segments answer as they are; the compaction only changes their postings.
+        err(
+          `${name}.${field}: full-text settings changed (${JSON.stringify(r.full_text)}); ${r.documents_to_reindex} documents in ${r.segments_to_reindex} segments keep their postings until \`elacsym compact ${name}\` rewrites them`,
         );
       }
     }
