@@ -178,18 +178,13 @@ function clearDead(m: Uint8Array, dead: Uint8Array): void {
 }
 
 /** The ordinals set in a mask, ascending (`count` = how many are set); kept with a cached mask (see filterMask). */
-const ordsOfMask = new WeakMap<Uint8Array, Uint32Array>();
 function maskOrds(m: Uint8Array, count: number): Uint32Array {
-  const known = ordsOfMask.get(m);
-  if (known !== undefined) return known;
-  const ords = listOrds(m, count);
-  if (maskCounts.has(m)) ordsOfMask.set(m, ords);
-  return ords;
-}
-function listOrds(m: Uint8Array, count: number): Uint32Array {
+  const kept = cachedMasks.get(m);
+  if (kept?.ords) return kept.ords;
   const ords = new Uint32Array(count);
   let n = 0;
   for (let o = 0; o < m.length; o++) if (m[o] === 1) ords[n++] = o;
+  if (kept) kept.ords = ords;
   return ords;
 }
 
@@ -204,7 +199,7 @@ export function filterMask(s: SearchSource, filter: Filter): Uint8Array {
   // cache does. At most MASK_CACHE_MAX filters per source, the oldest out first. The mask is shared:
   // callers only read it.
   const cache = s.maskCache;
-  const key = cache ? JSON.stringify(filter) : '';
+  const key = cache ? filterKey(filter) : '';
   const hit = cache?.get(key);
   if (hit !== undefined) return hit;
   const lookup = s.ordsOfIds ? (ids: readonly DocId[]) => s.ordsOfIds!(ids) : undefined;
@@ -213,17 +208,24 @@ export function filterMask(s: SearchSource, filter: Filter): Uint8Array {
   if (cache) {
     if (cache.size >= MASK_CACHE_MAX) cache.delete(cache.keys().next().value!);
     cache.set(key, m);
-    maskCounts.set(m, countMatches(m));
+    cachedMasks.set(m, { count: countMatches(m) });
   }
   return m;
 }
 
 /** Filters whose masks a source keeps (a mask is one byte per row: 1.6 MB for 16 filters at 100k rows). */
 const MASK_CACHE_MAX = 16;
-/** Match counts of cached masks. */
-const maskCounts = new WeakMap<Uint8Array, number>();
+/** What is kept with a cached mask: its match count, and its ordinals once an exact scan listed them. */
+const cachedMasks = new WeakMap<Uint8Array, { count: number; ords?: Uint32Array }>();
 function matchCount(m: Uint8Array): number {
-  return maskCounts.get(m) ?? countMatches(m);
+  return cachedMasks.get(m)?.count ?? countMatches(m);
+}
+/** A filter's cache key, made once per filter object (a query asks it of every segment; ids lists can be long). */
+const filterKeys = new WeakMap<Filter, string>();
+function filterKey(filter: Filter): string {
+  let k = filterKeys.get(filter);
+  if (k === undefined) filterKeys.set(filter, (k = JSON.stringify(filter)));
+  return k;
 }
 
 /**

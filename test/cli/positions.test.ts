@@ -8,19 +8,14 @@ import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mulberry32 } from '../../src/util/prng.js';
 import { cleanupTmp, cli, tmpDir } from '../helpers/cli.js';
 
 let d: string;
 const WORDS = ['bank', 'of', 'america', 'river', 'the', 'big', 'city', 'new', 'york', 'times', 'square', 'bank', 'old', 'a'];
-// Deterministic pseudo-random sentences (mulberry32), with repeated words so phrases occur several times.
+// Deterministic pseudo-random sentences, with repeated words so phrases occur several times.
 function sentences(n: number, seed: number): string[] {
-  let a = seed;
-  const rnd = () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rnd = mulberry32(seed);
   return Array.from({ length: n }, () => Array.from({ length: 3 + Math.floor(rnd() * 12) }, () => WORDS[Math.floor(rnd() * WORDS.length)]!).join(' '));
 }
 const lines = (from: number, texts: string[]) =>
