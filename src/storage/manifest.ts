@@ -31,8 +31,15 @@ import { asStorageError, type Db } from './sqlite.js';
  *      `alter` from this version on; "auto" unless given): their segments' postings may have no positions
  *      (postings version 2, see index/fulltext/postings.ts). Namespaces without such a field stay at 4 and
  *      remain readable by an elacsym of format 4; it refuses a version 5 manifest with FORMAT_TOO_NEW.
+ *   6  long text stored once (storage/parquet-text.ts): a segment whose index file has `txt:<name>` sections
+ *      instead of `col:<name>` for string attributes averaging STORED_ONCE_MIN_CHARS or more; queries read
+ *      those values from the Parquet file. Raised by the first such segment (namespaces of short text stay
+ *      at 4 or 5); an elacsym of format 5 refuses it with FORMAT_TOO_NEW instead of missing a column.
  */
-export const FORMAT_VERSION = 5;
+export const FORMAT_VERSION = 6;
+
+/** The version a segment with stored-once text raises its manifest to (see FORMAT_VERSION, 6). */
+export const STORED_ONCE_FORMAT_VERSION = 6;
 
 /** The version every manifest is created with and raised to by its segments (see FORMAT_VERSION, 2 and 4). */
 export const SEGMENT_FORMAT_VERSION = 4;
@@ -275,7 +282,7 @@ export function allocSegmentId(db: Db): number {
 /** Add a segment row, taking the next segment id (which must be `id`: the writer lock guarantees it). */
 export function insertSegment(
   db: Db,
-  f: { id: number; parquet: string; idx: string; parquetBytes: number; parquetCrc: number; indexBytes: number; indexCrc: number; docCount: number },
+  f: { id: number; parquet: string; idx: string; parquetBytes: number; parquetCrc: number; indexBytes: number; indexCrc: number; docCount: number; formatVersion?: number },
   level: number,
   maxSeq: number,
   now: number,
@@ -288,7 +295,8 @@ export function insertSegment(
   ).run(f.id, level, f.docCount, f.parquet, f.parquetBytes, f.parquetCrc, f.idx, f.indexBytes, f.indexCrc, maxSeq, now);
   // The segment's index file is in the current segment file format: a version 1 manifest is raised with it.
   // Raised to the segment format (4), which includes everything version 3 marks, or to 5 when the schema
-  // states `positions` (the segment's postings may have none).
-  const need = schemaStatesPositions(readSchema(db)) ? 5 : SEGMENT_FORMAT_VERSION;
+  // states `positions` (the segment's postings may have none), or to what the segment itself needs (6: text
+  // stored once).
+  const need = Math.max(schemaStatesPositions(readSchema(db)) ? 5 : SEGMENT_FORMAT_VERSION, f.formatVersion ?? SEGMENT_FORMAT_VERSION);
   db.prepare("UPDATE meta SET value = ? WHERE key = 'format_version' AND CAST(value AS INTEGER) < ?").run(String(need), need);
 }

@@ -34,10 +34,12 @@
  */
 import { ElacsymError } from '../errors.js';
 import { idFromKey, idKey } from '../model/document.js';
-import { attributeOf, dataRecord, inferType } from '../model/schema.js';
+import { attributeOf, dataRecord, inferType, ownValue } from '../model/schema.js';
 import type { AttrType, AttrValue, Attributes, Doc, Schema } from '../model/types.js';
 import { encodeVectorLocator, type VectorRowGroup } from './vector-locator.js';
 import { ChunkedBytes } from '../util/bytes.js';
+import { ThriftReader } from './thrift.js';
+import { CODEC_GZIP, decodeTextChunk, encodeTextLocator, type TextChunk } from './parquet-text.js';
 
 type Arrow = typeof import('apache-arrow');
 type ParquetWasm = typeof import('parquet-wasm');
@@ -109,6 +111,8 @@ export interface SegmentParquet {
   /** encodeVectorLocator's bytes, or null when the namespace has no vectors. */
   vectorLocator: Uint8Array | null;
   rowsPerGroup: number;
+  /** `txt:` sections of the stored-once attributes (parquet-text.ts), by attribute. */
+  textLocators: Map<string, Uint8Array>;
 }
 
 /** A written segment Parquet file as the writer produced it: its bytes in order, in about one chunk per row group. */
@@ -119,6 +123,8 @@ export interface SegmentParquetChunks {
   /** encodeVectorLocator's bytes, or null when the namespace has no vectors. */
   vectorLocator: Uint8Array | null;
   rowsPerGroup: number;
+  /** `txt:` sections of the stored-once attributes (parquet-text.ts), by attribute. */
+  textLocators: Map<string, Uint8Array>;
 }
 
 function internal(msg: string): never {
@@ -145,9 +151,9 @@ function fits(t: AttrType, v: AttrValue): boolean {
  * Throws INTERNAL (never returns a wrong locator) if the written bytes do not hold the vectors where the
  * locator says. The file in one piece (tests, tools); segment builds use writeSegmentParquetChunks.
  */
-export async function writeSegmentParquet(docs: readonly Doc[], schema: Schema, options: { codec?: 'SNAPPY' | 'ZSTD'; rowsPerGroup?: number } = {}): Promise<SegmentParquet> {
+export async function writeSegmentParquet(docs: readonly Doc[], schema: Schema, options: SegmentParquetOptions = {}): Promise<SegmentParquet> {
   const r = await writeSegmentParquetChunks(docs, schema, options);
-  return { bytes: concatChunks(r.chunks, r.size), vectorLocator: r.vectorLocator, rowsPerGroup: r.rowsPerGroup };
+  return { bytes: concatChunks(r.chunks, r.size), vectorLocator: r.vectorLocator, rowsPerGroup: r.rowsPerGroup, textLocators: r.textLocators };
 }
 
 /** One Parquet column of the segment: its Arrow data for rows [from, to). */
@@ -172,7 +178,7 @@ export async function writeSegmentParquetChunks(docs: readonly Doc[], schema: Sc
     read: (offset, length) => (file ??= new ChunkedBytes(chunks)).range(offset, offset + length),
   };
   const r = await writeSegmentParquetTo(docs, schema, sink, options);
-  return { chunks, size: r.size, vectorLocator: r.vectorLocator, rowsPerGroup: r.rowsPerGroup };
+  return { chunks, size: r.size, vectorLocator: r.vectorLocator, rowsPerGroup: r.rowsPerGroup, textLocators: r.textLocators };
 }
 
 export interface SegmentParquetOptions {
@@ -180,6 +186,11 @@ export interface SegmentParquetOptions {
   rowsPerGroup?: number;
   /** Called after each row group's Arrow data went into the writer (the memory-bound test samples there). */
   onRowGroup?: (firstRow: number, rows: number) => void;
+  /**
+   * String attributes stored once (parquet-text.ts, `storedOnceLayout`): their columns are written GZIP,
+   * PLAIN, without dictionary, and located for queries (`textLocators` of the result).
+   */
+  storedOnce?: ReadonlySet<string>;
 }
 
 /**
@@ -198,7 +209,7 @@ export async function writeSegmentParquetTo(
   schema: Schema,
   sink: ParquetSink,
   options: SegmentParquetOptions = {},
-): Promise<{ size: number; vectorLocator: Uint8Array | null; rowsPerGroup: number }> {
+): Promise<{ size: number; vectorLocator: Uint8Array | null; rowsPerGroup: number; textLocators: Map<string, Uint8Array> }> {
   const { arrow, pq } = await load();
   const n = docs.length;
   const dim = schema.vector_dim;
@@ -281,6 +292,8 @@ export async function writeSegmentParquetTo(
     }
   }
   const metas: ColumnMeta[] = [];
+  /** Stored-once attribute -> its column. */
+  const storedOnceCols = new Map<string, string>();
   const colTypes = new Map<string, AttrType>();
   for (const a of names) {
     // One array of references per attribute (8 bytes a row); the values themselves stay in the documents.
@@ -324,6 +337,10 @@ export async function writeSegmentParquetTo(
       }
     }
     if (exact.length > 0) meta.v = exact;
+    if (options.storedOnce?.has(a)) {
+      if (t !== 'string' || exact.length > 0) internal(`attribute ${JSON.stringify(a)} cannot be stored once (type ${t}, ${exact.length} values without UTF-8 form)`);
+      storedOnceCols.set(a, col);
+    }
     columns.push({ name: col, slice: (from, to) => attributeData(arrow, t, vals.slice(from, to)) as import('apache-arrow').Data });
     colTypes.set(col, t);
   }
@@ -352,8 +369,15 @@ export async function writeSegmentParquetTo(
     .setCreatedBy('elacsym');
   b = b.setColumnCompression('id', codec);
   if (idEncoding === 'int64') b = b.setColumnEncoding('id', pq.Encoding.DELTA_BINARY_PACKED).setColumnStatisticsEnabled('id', pq.EnabledStatistics.Chunk);
+  const storedOnceColumns = new Set(storedOnceCols.values());
   for (const [col, t] of colTypes) {
     if (t === 'array<string>') continue;
+    if (storedOnceColumns.has(col)) {
+      // Read by queries a row group at a time (parquet-text.ts): GZIP, which Node inflates natively, PLAIN
+      // (the defaults), no dictionary, no statistics (a page of text as min/max in the footer).
+      b = b.setColumnCompression(col, pq.Compression.GZIP);
+      continue;
+    }
     b = b.setColumnCompression(col, codec);
     if (t === 'string' || t === 'integer' || t === 'float') b = b.setColumnDictionaryEnabled(col, true);
     if (t !== 'string') b = b.setColumnStatisticsEnabled(col, pq.EnabledStatistics.Chunk);
@@ -383,7 +407,50 @@ export async function writeSegmentParquetTo(
     };
     vectorLocator = locateVectorsIn({ length: size, range: (start, end) => sink.read(start, end - start) }, n, dim, R, present!, vectorBytes);
   }
-  return { size, vectorLocator, rowsPerGroup: R };
+  const textLocators = new Map<string, Uint8Array>();
+  if (storedOnceCols.size > 0) {
+    const footer = footerOf({ length: size, range: (start, end) => sink.read(start, end - start) });
+    for (const [a, col] of storedOnceCols) textLocators.set(a, locateText(sink, footer, n, R, col, (i) => ownValue(docs[i]!.attributes, a) ?? null));
+  }
+  return { size, vectorLocator, rowsPerGroup: R, textLocators };
+}
+
+/** The footer of a written file, read from a copy of its tail (its offsets are absolute). */
+function footerOf(file: Pick<ChunkedBytes, 'length' | 'range'>): ParquetFooter {
+  const len = file.length;
+  if (len < 12) internal('the written file is shorter than a Parquet trailer');
+  const mdLen = new DataView(file.range(len - 8, len - 4).slice().buffer).getUint32(0, true);
+  return readParquetFooter(file.range(Math.max(0, len - 12 - mdLen), len).slice());
+}
+
+/**
+ * The `txt:` section of stored-once column `col`: every row group's column chunk, decoded back from the
+ * written bytes and compared with the documents' values (`valueOf(ordinal)`); any difference is a bug
+ * (INTERNAL), never a locator that misreads.
+ */
+function locateText(sink: ParquetSink, footer: ParquetFooter, n: number, R: number, col: string, valueOf: (ord: number) => AttrValue | null): Uint8Array {
+  const chunks: TextChunk[] = [];
+  let first = 0;
+  footer.rowGroups.forEach((rg, g) => {
+    const cc = rg.columns.find((c) => c.path.length === 1 && c.path[0] === col);
+    if (!cc) internal(`row group ${g} has no column ${col}`);
+    if (cc.codec !== CODEC_GZIP || cc.dictionaryPageOffset !== null) internal(`column ${col} of row group ${g} is not GZIP without dictionary`);
+    const offset = cc.dataPageOffset;
+    const length = cc.totalCompressedSize;
+    let values: (string | null)[];
+    try {
+      values = decodeTextChunk(sink.read(offset, length), rg.numRows, CODEC_GZIP, `column ${col}`);
+    } catch (e) {
+      internal(`column ${col} of row group ${g} does not read back: ${(e as Error).message}`);
+    }
+    for (let i = 0; i < rg.numRows; i++) {
+      if (values[i] !== valueOf(first + i)) internal(`column ${col} of row group ${g}: row ${i} reads back different`);
+    }
+    chunks.push({ offset, length });
+    first += rg.numRows;
+  });
+  if (first !== n) internal(`the row groups hold ${first} rows, not ${n}`);
+  return encodeTextLocator(n, R, CODEC_GZIP, chunks);
 }
 
 function concatChunks(chunks: readonly Uint8Array[], size: number): Uint8Array {
@@ -528,11 +595,8 @@ const VERIFY_READ_BYTES = 1 << 20;
 
 /** locateVectors over a file held in chunks, checking each vector against `vectorBytes(ordinal)`. */
 function locateVectorsIn(file: Pick<ChunkedBytes, 'length' | 'range'>, n: number, dim: number, R: number, present: Uint8Array, vectorBytes: (ord: number) => Uint8Array): Uint8Array {
-  // The footer is read from a copy of the file's tail (its offsets are absolute, so nothing else is needed).
   const len = file.length;
-  if (len < 12) internal('the written file is shorter than a Parquet trailer');
-  const mdLen = new DataView(file.range(len - 8, len - 4).slice().buffer).getUint32(0, true);
-  const footer = readParquetFooter(file.range(Math.max(0, len - 12 - mdLen), len).slice());
+  const footer = footerOf(file);
   const groups: VectorRowGroup[] = [];
   const stride = dim * 4;
   let first = 0;
@@ -808,89 +872,6 @@ export function readParquetFooter(bytes: Uint8Array): ParquetFooter {
   return { numRows: num(fmd.get(3)), rowGroups };
 }
 
-/** Thrift compact protocol, read generically: a struct is a Map from field id to value. */
-class ThriftReader {
-  private at = 0;
-  constructor(private readonly b: Uint8Array) {}
-  private byte(): number {
-    if (this.at >= this.b.length) throw new Error('Parquet footer truncated');
-    return this.b[this.at++]!;
-  }
-  private varint(): number {
-    let result = 0;
-    let mul = 1;
-    for (;;) {
-      const x = this.byte();
-      result += (x & 0x7f) * mul;
-      if ((x & 0x80) === 0) return result;
-      mul *= 128;
-      if (mul > 2 ** 63) throw new Error('Parquet footer: varint too long');
-    }
-  }
-  private zigzag(): number {
-    const u = this.varint();
-    // Exact for |v| < 2^53: offsets and counts in real files.
-    return u % 2 === 0 ? u / 2 : -(u + 1) / 2;
-  }
-  private value(type: number): unknown {
-    switch (type) {
-      case 1:
-        return true;
-      case 2:
-        return false;
-      case 3:
-        return (this.byte() << 24) >> 24;
-      case 4:
-      case 5:
-      case 6:
-        return this.zigzag();
-      case 7:
-        this.at += 8;
-        return null;
-      case 8: {
-        const n = this.varint();
-        if (this.at + n > this.b.length) throw new Error('Parquet footer truncated');
-        const s = this.b.subarray(this.at, this.at + n);
-        this.at += n;
-        return s;
-      }
-      case 9:
-      case 10: {
-        const h = this.byte();
-        const size = h >> 4 === 15 ? this.varint() : h >> 4;
-        const et = h & 15;
-        const out: unknown[] = [];
-        for (let i = 0; i < size; i++) out.push(et === 1 || et === 2 ? this.byte() === 1 : this.value(et));
-        return out;
-      }
-      case 11: {
-        const size = this.varint();
-        if (size === 0) return null;
-        const kv = this.byte();
-        for (let i = 0; i < size; i++) {
-          this.value(kv >> 4);
-          this.value(kv & 15);
-        }
-        return null;
-      }
-      case 12:
-        return this.struct();
-      default:
-        throw new Error(`Parquet footer: unknown Thrift type ${type}`);
-    }
-  }
-  struct(): Map<number, unknown> {
-    const out = new Map<number, unknown>();
-    let id = 0;
-    for (;;) {
-      const h = this.byte();
-      if (h === 0) return out;
-      const delta = h >> 4;
-      id = delta === 0 ? this.zigzag() : id + delta;
-      out.set(id, this.value(h & 15));
-    }
-  }
-}
 
 
 /**

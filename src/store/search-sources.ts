@@ -110,7 +110,11 @@ export class SegmentSource implements SearchSource {
     if (c) return c;
     const what = `${this.seg.file.path}: column ${field}`;
     const bytes = this.seg.file.readVerified(`col:${field}`);
-    if (!bytes) c = new Array(this.size).fill(undefined) as Column;
+    const text = bytes ? null : this.seg.textReader(field);
+    // Long text stored once (format 6): the segment's Parquet column, decoded whole for a filter or a
+    // re-analysis that reads every value.
+    if (text) c = text.all();
+    else if (!bytes) c = new Array(this.size).fill(undefined) as Column;
     else if (isTypedColumn(bytes)) {
       // Typed (written since issue 11): typed arrays over the verified bytes, no JS value per row.
       c = new TypedColumn(bytes, what);

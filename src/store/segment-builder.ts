@@ -14,7 +14,9 @@ import { encodeAttributeShapes, encodeColumn } from '../index/filter/columns.js'
 import { createAnalyzer } from '../index/fulltext/analyzer.js';
 import { FieldIndexBuilder } from '../index/fulltext/postings.js';
 import { buildIvf } from '../index/vector/ivf.js';
-import { writeSegmentParquetTo } from '../storage/parquet.js';
+import { rowsPerGroupFor, writeSegmentParquetTo } from '../storage/parquet.js';
+import { storedOnceLayout } from '../storage/parquet-text.js';
+import { SEGMENT_FORMAT_VERSION, STORED_ONCE_FORMAT_VERSION } from '../storage/manifest.js';
 import { BlockChecksums, buildSegmentFile, encodeStringTable } from '../storage/segment-file.js';
 import { crc32 } from '../util/crc32.js';
 import type { SegmentStore } from '../storage/segment-store.js';
@@ -82,7 +84,11 @@ export function buildIndexFile(docs: readonly Doc[], schema: Schema, seed: numbe
   return buildSegmentFile(sections);
 }
 
-function buildSections(docs: readonly Doc[], schema: Schema, onPhase?: (p: BuildPhase) => void): { name: string; bytes: Uint8Array }[] {
+/**
+ * `storedOnce`: string attributes whose values the segment's Parquet file holds for queries (`txt:`
+ * sections, parquet-text.ts): no `col:` section of their own.
+ */
+function buildSections(docs: readonly Doc[], schema: Schema, onPhase?: (p: BuildPhase) => void, storedOnce: ReadonlySet<string> = new Set()): { name: string; bytes: Uint8Array }[] {
   const n = docs.length;
   const sections: { name: string; bytes: Uint8Array }[] = [];
   const ids = new Array<string>(n);
@@ -106,11 +112,14 @@ function buildSections(docs: readonly Doc[], schema: Schema, onPhase?: (p: Build
   };
   const columns: { name: string; bytes: Uint8Array }[] = [];
   for (const name of sorted) {
+    // Stored once: only strings or nulls by construction (storedOnceLayout), so always a typed column.
+    if (storedOnce.has(name)) continue;
     const bytes = encodeColumn(valuesOf(name));
     if (!bytes) break;
     columns.push({ name: `col:${name}`, bytes });
   }
-  if (columns.length === sorted.length) sections.push({ name: 'attrs', bytes: encodeAttributeShapes(docs.map((d) => d.attributes)) }, ...columns);
+  const typedNames = sorted.filter((name) => !storedOnce.has(name));
+  if (columns.length === typedNames.length) sections.push({ name: 'attrs', bytes: encodeAttributeShapes(docs.map((d) => d.attributes)) }, ...columns);
   else {
     sections.push({ name: 'docs', bytes: encodeStringTable(docs.map((d) => JSON.stringify(d.attributes))) });
     for (const name of sorted) sections.push({ name: `col:${name}`, bytes: new TextEncoder().encode(JSON.stringify(valuesOf(name))) });
@@ -141,6 +150,8 @@ export interface SegmentFiles {
   indexBytes: number;
   indexCrc: number;
   docCount: number;
+  /** The manifest format version the segment needs (manifest.ts FORMAT_VERSION): 6 with stored-once text, else 4. */
+  formatVersion: number;
 }
 
 export const segmentFileName = (id: number, ext: 'parquet' | 'idx') => `seg-${String(id).padStart(8, '0')}.${ext}`;
@@ -179,6 +190,7 @@ export async function writeSegment(
   const blocks = new BlockChecksums();
   let parquetCrc = 0;
   let written: Awaited<ReturnType<typeof writeSegmentParquetTo>>;
+  const once = storedOnceLayout(docs, schema, rowsPerGroupFor(schema.vector_dim));
   try {
     written = await writeSegmentParquetTo(docs, schema, {
       write: (c) => {
@@ -187,7 +199,7 @@ export async function writeSegment(
         parquetCrc = crc32(c, parquetCrc);
       },
       read: (offset, length) => out.read(offset, length),
-    });
+    }, { storedOnce: once.names, rowsPerGroup: once.rowsPerGroup });
     out.commit();
   } catch (e) {
     out.abort();
@@ -198,15 +210,14 @@ export async function writeSegment(
   // Vectors are stored once, in the Parquet file: the index file says where each one is (`vecloc`) and
   // carries the block checksums of the Parquet file (`parquet-crc`), so a query reads one vector by range
   // and verifies the blocks it touches (see SegmentHandle.vectorOf).
-  const vectorSections = written.vectorLocator
-    ? [
-        { name: 'vecloc', bytes: written.vectorLocator },
-        { name: 'parquet-crc', bytes: blocks.finish() },
-      ]
-    : [];
+  // Long text is stored once too (parquet-text.ts): `txt:<name>` locates it, verified by the same blocks.
+  const parquetSections: { name: string; bytes: Uint8Array }[] = [];
+  if (written.vectorLocator) parquetSections.push({ name: 'vecloc', bytes: written.vectorLocator });
+  for (const [name, bytes] of written.textLocators) parquetSections.push({ name: `txt:${name}`, bytes });
+  if (parquetSections.length > 0) parquetSections.push({ name: 'parquet-crc', bytes: blocks.finish() });
 
-  const sections = buildSections(docs, schema, onPhase);
-  sections.push(...vectorSections);
+  const sections = buildSections(docs, schema, onPhase, once.names);
+  sections.push(...parquetSections);
   if (ivf) {
     onPhase?.('vectors');
     sections.push({ name: 'ivf', bytes: await ivf });
@@ -220,5 +231,5 @@ export async function writeSegment(
     indexCrc = crc32(c, indexCrc);
     indexBytes += c.length;
   }
-  return { id, parquet, idx, parquetBytes, parquetCrc, indexBytes, indexCrc, docCount: docs.length };
+  return { id, parquet, idx, parquetBytes, parquetCrc, indexBytes, indexCrc, docCount: docs.length, formatVersion: once.names.size > 0 ? STORED_ONCE_FORMAT_VERSION : SEGMENT_FORMAT_VERSION };
 }

@@ -10,11 +10,12 @@ import { basename, join } from 'node:path';
 import { ElacsymError } from '../errors.js';
 import { idFromKey, idKey } from '../model/document.js';
 import { AttributeShapes, buildAttributes, ColumnReader } from '../index/filter/columns.js';
-import type { Doc, DocId, Schema } from '../model/types.js';
+import type { AttrValue, Doc, DocId, Schema } from '../model/types.js';
 import { decodeDeletes, decodeUpserts } from '../storage/journal-codec.js';
 import { checkFormat, type JournalRow, journalDamage, journalHighWater, listSegments, readSchema, readTextReindex, type SegmentRow } from '../storage/manifest.js';
 import { SegmentFile, StringTable, verifiedByBlocks } from '../storage/segment-file.js';
 import { VectorLocator } from '../storage/vector-locator.js';
+import { decodeTextChunk, TextLocator } from '../storage/parquet-text.js';
 import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
 import { type ReadableObject, segmentStoreOf, type SegmentStore } from '../storage/segment-store.js';
 import { type ByteSource, MemorySource } from '../util/bytes.js';
@@ -154,7 +155,7 @@ export class SegmentHandle {
     this.loadAttributes();
     if (this._shapes) {
       if (ord < 0 || ord >= this.row.doc_count) throw new ElacsymError('INTERNAL', `attributesOf: ordinal ${ord} outside the segment`);
-      return buildAttributes(this._shapes.keysOf(ord), (name) => this.columnReader(name).get(ord));
+      return buildAttributes(this._shapes.keysOf(ord), (name) => this.valueOf(name, ord));
     }
     try {
       return JSON.parse(this._docs!.get(ord)) as Doc['attributes'];
@@ -163,6 +164,27 @@ export class SegmentHandle {
       throw new ElacsymError('CORRUPT_SEGMENT', `${this.file.path}: attributes of ordinal ${ord} are not valid JSON`, { details: { path: this.file.path } });
     }
   }
+
+  /** One attribute value: from its `col:` section, or from the Parquet file when it is stored once. */
+  private valueOf(name: string, ord: number): AttrValue | undefined {
+    const text = this.textReader(name);
+    return text ? text.get(ord) : this.columnReader(name).get(ord);
+  }
+
+  /**
+   * The reader of a stored-once attribute (`txt:<name>`, storage/parquet-text.ts), or null when the
+   * attribute has a `col:` section (every attribute of files before format 6, and all short ones).
+   */
+  textReader(name: string): StoredTextReader | null {
+    let r = this._texts.get(name);
+    if (r === undefined) {
+      const loc = this.file.has(`txt:${name}`) ? this.file.readVerified(`txt:${name}`) : null;
+      r = loc ? new StoredTextReader(TextLocator.open(loc, this.row.doc_count, `${this.file.path}: txt:${name}`), () => this.parquetSource(false), `${this.parquetPath}: column ${name}`) : null;
+      this._texts.set(name, r);
+    }
+    return r;
+  }
+  private readonly _texts = new Map<string, StoredTextReader | null>();
 
   private columnReader(name: string): ColumnReader {
     let r = this._cols.get(name);
@@ -186,20 +208,7 @@ export class SegmentHandle {
     const loc = this.file.readVerified('vecloc');
     if (loc) {
       const locator = VectorLocator.open(loc, this.row.doc_count, dim);
-      let src: ByteSource;
-      if (this.resident || this.parquet.length <= this.readWholeBytes) {
-        // Whole: a batch reads every vector anyway, and a small file costs one read; one CRC over it.
-        const bytes = this.parquet.read(0, this.parquet.length);
-        if (crc32(bytes) !== this.row.parquet_crc32) {
-          throw new ElacsymError('CORRUPT_SEGMENT', `${this.parquetPath}: fails its CRC-32 check (the file is damaged)`, { details: { path: this.parquetPath } });
-        }
-        src = new MemorySource(bytes);
-      } else {
-        const t = this.file.readVerified('parquet-crc');
-        if (!t) throw new ElacsymError('CORRUPT_SEGMENT', `${this.file.path}: missing section parquet-crc`, { details: { path: this.file.path } });
-        src = verifiedByBlocks(this.parquet, new Uint32Array(t.buffer, t.byteOffset, t.length >> 2), this.parquetPath);
-      }
-      return (this._vectorStore = { loc: locator, src });
+      return (this._vectorStore = { loc: locator, src: this.parquetSource() });
     }
     const section = this.file.source('vectors');
     if (!section) return (this._vectorStore = null);
@@ -208,6 +217,31 @@ export class SegmentHandle {
     return (this._vectorStore = { section });
   }
   private _vectorStore: { loc: VectorLocator; src: ByteSource } | { section: ByteSource } | null | undefined;
+
+  /**
+   * The Parquet file as a source of verified bytes. For vectors: whole and checked against the manifest's
+   * CRC-32 when held in memory (a batch, or a file up to readWholeBytes: one read, one CRC), else read by
+   * range with every block it touches checked against the index file's `parquet-crc` section. For stored
+   * text (`forVectors` false): always by range.
+   */
+  private parquetSource(forVectors = true): ByteSource {
+    // Stored text is always read by range, verified block by block: printing ten results reads a few row
+    // groups, not the file, and damage elsewhere in the file (a vector) does not fail a text answer.
+    if (forVectors && this._parquetSource) return this._parquetSource;
+    if (forVectors && (this.resident || this.parquet.length <= this.readWholeBytes)) {
+      const bytes = this.parquet.read(0, this.parquet.length);
+      if (crc32(bytes) !== this.row.parquet_crc32) {
+        throw new ElacsymError('CORRUPT_SEGMENT', `${this.parquetPath}: fails its CRC-32 check (the file is damaged)`, { details: { path: this.parquetPath } });
+      }
+      return (this._parquetSource = new MemorySource(bytes));
+    }
+    if (this._parquetRanged) return this._parquetRanged;
+    const t = this.file.readVerified('parquet-crc');
+    if (!t) throw new ElacsymError('CORRUPT_SEGMENT', `${this.file.path}: missing section parquet-crc`, { details: { path: this.file.path } });
+    return (this._parquetRanged = verifiedByBlocks(this.parquet, new Uint32Array(t.buffer, t.byteOffset, t.length >> 2), this.parquetPath));
+  }
+  private _parquetSource: ByteSource | undefined;
+  private _parquetRanged: ByteSource | undefined;
   /** Parquet files up to this size are read whole for their vectors (SnapshotOptions.readWholeBytes). */
   readWholeBytes = READ_WHOLE_BYTES;
 
@@ -578,6 +612,63 @@ function sameDead(a: Uint8Array | null, b: Uint8Array | null): boolean {
 
 /** Files up to this size are read whole and checksummed on open; larger ones are read by range. */
 const READ_WHOLE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The values of a stored-once attribute of one segment, read from its Parquet file a row group at a time
+ * (storage/parquet-text.ts) through verified bytes. The last few decoded row groups are kept: printing a
+ * page of results, or re-checking phrase candidates, often reads neighbours.
+ */
+export class StoredTextReader {
+  private static readonly KEEP_GROUPS = 8;
+  private readonly groups = new Map<number, (string | null)[]>();
+  constructor(
+    private readonly loc: TextLocator,
+    private readonly source: () => ByteSource,
+    private readonly what: string,
+  ) {}
+
+  get length(): number {
+    return this.loc.docCount;
+  }
+
+  private group(g: number): (string | null)[] {
+    let values = this.groups.get(g);
+    if (values) {
+      // Most recently used last.
+      this.groups.delete(g);
+      this.groups.set(g, values);
+      return values;
+    }
+    const { rows, offset, length } = this.loc.group(g);
+    const src = this.source();
+    if (offset + length > src.length) {
+      throw new ElacsymError('CORRUPT_SEGMENT', `${this.what}: row group ${g} lies past the end of the file`);
+    }
+    values = decodeTextChunk(src.read(offset, length), rows, this.loc.codec, `${this.what}, row group ${g}`);
+    this.groups.set(g, values);
+    if (this.groups.size > StoredTextReader.KEEP_GROUPS) this.groups.delete(this.groups.keys().next().value!);
+    return values;
+  }
+
+  /** The value of ordinal `ord`: a string, or null (null or absent in the document). */
+  get(ord: number): string | null {
+    if (!(ord >= 0 && ord < this.loc.docCount)) throw new ElacsymError('INTERNAL', `stored text: ordinal ${ord} outside the segment`);
+    const g = Math.floor(ord / this.loc.rowsPerGroup);
+    return this.group(g)[ord - g * this.loc.rowsPerGroup]!;
+  }
+
+  /** Every value by ordinal (filters on the attribute, re-analysis): the whole column decoded once. */
+  all(): (string | null)[] {
+    const out: (string | null)[] = [];
+    for (let g = 0; g < this.loc.groupCount; g++) {
+      const { offset, length, rows } = this.loc.group(g);
+      const src = this.source();
+      if (offset + length > src.length) throw new ElacsymError('CORRUPT_SEGMENT', `${this.what}: row group ${g} lies past the end of the file`);
+      for (const v of decodeTextChunk(src.read(offset, length), rows, this.loc.codec, `${this.what}, row group ${g}`)) out.push(v);
+    }
+    return out;
+  }
+}
 
 const STREAM_CHUNK = 1024 * 1024;
 

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDocs } from '../../src/bench/dataset.js';
-import { FORMAT_VERSION, schemaStatesPositions, SEGMENT_FORMAT_VERSION } from '../../src/storage/manifest.js';
+import { FORMAT_VERSION, STORED_ONCE_FORMAT_VERSION } from '../../src/storage/manifest.js';
+import { STORED_ONCE_MIN_CHARS, TextLocator } from '../../src/storage/parquet-text.js';
 import { SegmentFile, StringTable } from '../../src/storage/segment-file.js';
 import { VectorLocator } from '../../src/storage/vector-locator.js';
 import { MemorySource } from '../../src/util/bytes.js';
@@ -18,10 +19,19 @@ import { cleanupTmp, cli, errorCode, tmpDir } from '../helpers/cli.js';
 afterAll(cleanupTmp);
 
 const DIM = 16;
-// ~1.6 KB of filler per document makes the index file (docs section + its filter column) exceed 4 MiB.
+// ~1.9 KB of filler per document in four columns makes the index file exceed 4 MiB. Each note stays under
+// STORED_ONCE_MIN_CHARS, so it keeps its `col:` section; `page` (~2 KB) is stored once, in the Parquet file.
+const filler = 'lorem ipsum dolor sit amet '.repeat(17);
 const docs = [...generateDocs({ docs: 2600, dim: DIM, seed: 5 })].map((x, i) => ({
   ...x,
-  attributes: { ...x.attributes, note: `n${i} ${'lorem ipsum dolor sit amet '.repeat(60)}` },
+  attributes: {
+    ...x.attributes,
+    note: `n${i} ${filler}`,
+    note2: `m${i} ${filler}`,
+    note3: `o${i} ${filler}`,
+    note4: `p${i} ${filler}`,
+    page: `page ${i}: ${'the quick brown fox jumps over the lazy dog '.repeat(45)}`,
+  },
 }));
 
 let d = '';
@@ -156,6 +166,29 @@ describe('index files read by range', () => {
     );
   });
 
+  it('a flipped byte in stored-once text (in the Parquet file) fails the query instead of printing other text', async () => {
+    // Long text is stored once (format 6): the index file locates its row group's column chunk.
+    expect(STORED_ONCE_MIN_CHARS).toBeLessThan(target.attributes.page.length);
+    expect(file.has('col:page')).toBe(false);
+    expect(file.has('col:note')).toBe(true);
+    const loc = TextLocator.open(file.readVerified('txt:page')!, docs.length, 'page');
+    const g = loc.group(Math.floor(ordOf(target.id) / loc.rowsPerGroup));
+    const parquet = idx.replace(/\.idx$/, '.parquet');
+    const q = await cli(['-d', d, ...vectorQuery]);
+    expect(q.code, q.stderr).toBe(0);
+    expect((JSON.parse(q.stdout) as { results: { attributes: { page: string } }[] }).results[0]!.attributes.page).toBe(target.attributes.page);
+    // Anywhere in the chunk: its page header, its compressed values, its last byte.
+    for (const at of [g.offset + 1, g.offset + Math.floor(g.length / 2), g.offset + g.length - 1]) {
+      await withFlip(at, () => expectCorrupt(vectorQuery), parquet);
+    }
+    // A filter on the field reads every row group: it fails too, never answers from damaged text.
+    const filter = ['query', 'ns', '--filter', JSON.stringify({ field: 'page', op: 'prefix', value: `page ${target.id}:` }), '--format', 'json', '--include-attributes', ''];
+    const f = await cli(['-d', d, ...filter]);
+    expect(f.code, f.stderr).toBe(0);
+    expect((JSON.parse(f.stdout) as { results: { id: number }[] }).results.map((r) => r.id)).toEqual([target.id]);
+    await withFlip(g.offset + Math.floor(g.length / 2), () => expectCorrupt(filter), parquet);
+  });
+
   it('a flipped byte in a full-text section fails a text query instead of changing its scores', async () => {
     // docLens of the target's ordinal: read when the field index opens.
     await withFlip(section('ft:body').offset + 40 + 4 * ordOf(target.id), () => expectCorrupt(['query', 'ns', '--text', 'water']));
@@ -246,9 +279,9 @@ describe('version 1 index files (written before the block checksums)', () => {
     // A writer upgrades the namespace: its new segment is in the current format and the manifest says so.
     expect((await cli(['-d', d1, 'import', 'ns', '-'], { input: JSON.stringify({ ...docs[0], id: 99999 }) })).code).toBe(0);
     const m = new Database(join(d1, 'ns', 'manifest.db'), { readonly: true });
-    // The segment format, or 5 when the schema states full-text positions (init writes them since format 5).
-    const stated = schemaStatesPositions(JSON.parse(m.prepare("SELECT value FROM meta WHERE key = 'schema'").pluck().get() as string));
-    expect(m.prepare("SELECT value FROM meta WHERE key = 'format_version'").pluck().get()).toBe(String(stated ? FORMAT_VERSION : SEGMENT_FORMAT_VERSION));
+    // 6: the new segment stores `page` once (format 6, above the 5 of a schema stating full-text positions).
+    expect(FORMAT_VERSION).toBe(STORED_ONCE_FORMAT_VERSION);
+    expect(m.prepare("SELECT value FROM meta WHERE key = 'format_version'").pluck().get()).toBe(String(STORED_ONCE_FORMAT_VERSION));
     m.close();
     expect((await cli(['-d', d1, 'health', 'ns', '--deep'])).code).toBe(0);
   }, 60_000);
