@@ -283,6 +283,10 @@ export function registerStages(db: Db, stages: readonly ShardStage[], schema: Sc
     }
     setMeta(db, 'next_segment_id', String(next));
     setMeta(db, 'schema', JSON.stringify(schema));
+    // The stages' segments may need a newer format than the namespace had (6: text stored once): raised
+    // with them, as a flush raises it (manifest.ts insertSegment), so an older elacsym refuses the namespace.
+    const need = Math.max(0, ...stages.map((st) => st.format_version));
+    db.prepare("UPDATE meta SET value = ? WHERE key = 'format_version' AND CAST(value AS INTEGER) < ?").run(String(need), need);
     // The job is remembered: a shard of it run again later is refused (JOB_CONFLICT), not committed twice.
     const jobs = JSON.parse(getMeta(db, JOBS_KEY) ?? '{}') as Record<string, number>;
     for (const st of stages) jobs[st.job] = now;
@@ -362,8 +366,8 @@ export async function commitJob(
       });
     }
     for (const st of all) {
-      // The stage records its working copy's manifest format: the segment format, or 5 for a schema with
-      // position-less full-text fields.
+      // The stage records its working copy's manifest format: the segment format, 5 for a schema with
+      // position-less full-text fields, 6 when a segment stores long text once.
       if (st.format_version < SEGMENT_FORMAT_VERSION || st.format_version > FORMAT_VERSION) {
         throw new ElacsymError(st.format_version > FORMAT_VERSION ? 'FORMAT_TOO_NEW' : 'FORMAT_TOO_OLD', `shard ${st.shard} of job ${job} was built in format ${st.format_version}; this elacsym writes ${SEGMENT_FORMAT_VERSION} to ${FORMAT_VERSION}`, {
           hint: 'run every shard with the same elacsym release',
