@@ -38,6 +38,9 @@ import { asStorageError, type Db } from './sqlite.js';
  */
 export const FORMAT_VERSION = 6;
 
+/** The version of a manifest whose schema states full-text `positions` (see FORMAT_VERSION, 5). */
+export const POSITIONS_FORMAT_VERSION = 5;
+
 /** The version a segment with stored-once text raises its manifest to (see FORMAT_VERSION, 6). */
 export const STORED_ONCE_FORMAT_VERSION = 6;
 
@@ -297,6 +300,6 @@ export function insertSegment(
   // Raised to the segment format (4), which includes everything version 3 marks, or to 5 when the schema
   // states `positions` (the segment's postings may have none), or to what the segment itself needs (6: text
   // stored once).
-  const need = Math.max(schemaStatesPositions(readSchema(db)) ? 5 : SEGMENT_FORMAT_VERSION, f.formatVersion ?? SEGMENT_FORMAT_VERSION);
+  const need = Math.max(schemaStatesPositions(readSchema(db)) ? POSITIONS_FORMAT_VERSION : SEGMENT_FORMAT_VERSION, f.formatVersion ?? SEGMENT_FORMAT_VERSION);
   db.prepare("UPDATE meta SET value = ? WHERE key = 'format_version' AND CAST(value AS INTEGER) < ?").run(String(need), need);
 }

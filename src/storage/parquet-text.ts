@@ -18,6 +18,8 @@
  *
  * Section `txt:<name>` (little-endian u32 words):
  *   magic 0x31545854 ("TXT1") | docCount | rowsPerGroup | groupCount | codec (Parquet codec number)
+ *   | valueBytesLo | valueBytesHi   (UTF-8 bytes of all the values: what decoding them all holds, which
+ *                                   compaction's byte bound counts, see store/compact.ts mergeBytesOf)
  *   per row group g: offsetLo | offsetHi | length   (the byte range of the column chunk in the Parquet file)
  * Row group g holds ordinals [g * rowsPerGroup, min(docCount, (g + 1) * rowsPerGroup)).
  *
@@ -31,7 +33,7 @@ import { ownValue } from '../model/schema.js';
 import { ThriftReader } from './thrift.js';
 
 const MAGIC = 0x31545854;
-const HEADER_WORDS = 5;
+const HEADER_WORDS = 7;
 const GROUP_WORDS = 3;
 
 /** Parquet codec numbers (parquet.thrift CompressionCodec) this module writes and reads. */
@@ -93,12 +95,12 @@ export interface TextChunk {
 }
 
 /** Encode a `txt:` section: `groups[g]` is row group g's column chunk of the attribute. */
-export function encodeTextLocator(docCount: number, rowsPerGroup: number, codec: number, groups: readonly TextChunk[]): Uint8Array {
+export function encodeTextLocator(docCount: number, rowsPerGroup: number, codec: number, groups: readonly TextChunk[], valueBytes: number): Uint8Array {
   if (!(rowsPerGroup > 0) || groups.length !== Math.ceil(docCount / rowsPerGroup)) {
     throw new ElacsymError('INTERNAL', `text locator: ${groups.length} row groups for ${docCount} rows of ${rowsPerGroup}`);
   }
   const words = new Uint32Array(HEADER_WORDS + groups.length * GROUP_WORDS);
-  words.set([MAGIC, docCount, rowsPerGroup, groups.length, codec]);
+  words.set([MAGIC, docCount, rowsPerGroup, groups.length, codec, valueBytes % 2 ** 32, Math.floor(valueBytes / 2 ** 32)]);
   groups.forEach(({ offset, length }, g) => {
     if (!Number.isSafeInteger(offset) || offset < 0 || !(length >= 0 && length < 2 ** 32)) throw new ElacsymError('INTERNAL', `text locator: bad chunk ${offset}+${length}`);
     const at = HEADER_WORDS + g * GROUP_WORDS;
@@ -117,6 +119,8 @@ export class TextLocator {
     readonly rowsPerGroup: number,
     readonly groupCount: number,
     readonly codec: number,
+    /** UTF-8 bytes of all the values. */
+    readonly valueBytes: number,
   ) {}
 
   /** Checked against the segment's document count: any mismatch is CORRUPT_SEGMENT. */
@@ -134,7 +138,7 @@ export class TextLocator {
     if (words.length !== HEADER_WORDS + groups * GROUP_WORDS) bad('length does not match its header');
     const codec = words[4]!;
     if (codec !== CODEC_GZIP && codec !== CODEC_UNCOMPRESSED) bad(`names codec ${codec}`);
-    return new TextLocator(words, docCount, R, groups, codec);
+    return new TextLocator(words, docCount, R, groups, codec, words[5]! + words[6]! * 2 ** 32);
   }
 
   /** Row group g: its first ordinal, row count and column chunk's byte range. */

@@ -431,6 +431,7 @@ function footerOf(file: Pick<ChunkedBytes, 'length' | 'range'>): ParquetFooter {
 function locateText(sink: ParquetSink, footer: ParquetFooter, n: number, R: number, col: string, valueOf: (ord: number) => AttrValue | null): Uint8Array {
   const chunks: TextChunk[] = [];
   let first = 0;
+  let valueBytes = 0;
   footer.rowGroups.forEach((rg, g) => {
     const cc = rg.columns.find((c) => c.path.length === 1 && c.path[0] === col);
     if (!cc) internal(`row group ${g} has no column ${col}`);
@@ -444,13 +445,15 @@ function locateText(sink: ParquetSink, footer: ParquetFooter, n: number, R: numb
       internal(`column ${col} of row group ${g} does not read back: ${(e as Error).message}`);
     }
     for (let i = 0; i < rg.numRows; i++) {
-      if (values[i] !== valueOf(first + i)) internal(`column ${col} of row group ${g}: row ${i} reads back different`);
+      const v = values[i]!;
+      if (v !== valueOf(first + i)) internal(`column ${col} of row group ${g}: row ${i} reads back different`);
+      if (v !== null) valueBytes += Buffer.byteLength(v);
     }
     chunks.push({ offset, length });
     first += rg.numRows;
   });
   if (first !== n) internal(`the row groups hold ${first} rows, not ${n}`);
-  return encodeTextLocator(n, R, CODEC_GZIP, chunks);
+  return encodeTextLocator(n, R, CODEC_GZIP, chunks, valueBytes);
 }
 
 function concatChunks(chunks: readonly Uint8Array[], size: number): Uint8Array {

@@ -19,13 +19,13 @@ import { ElacsymError } from '../errors.js';
 import { RELEASE1_LANGUAGES, validateFullTextOptions } from '../index/fulltext/analyzer.js';
 import { attributeOf, dataRecord, parseSchema } from '../model/schema.js';
 import type { FullTextOptions, Schema } from '../model/types.js';
-import { getMeta, listSegments, POSITIONS_REWRITE_KEY, readTextReindex, schemaStatesPositions, SEGMENT_FORMAT_VERSION, setMeta, TEXT_REINDEX_KEY } from '../storage/manifest.js';
+import { getMeta, listSegments, POSITIONS_FORMAT_VERSION, POSITIONS_REWRITE_KEY, readTextReindex, schemaStatesPositions, SEGMENT_FORMAT_VERSION, setMeta, TEXT_REINDEX_KEY } from '../storage/manifest.js';
 import type { Writer } from './writer.js';
 
 /** The manifest format a namespace with this schema needs (see FORMAT_VERSION in storage/manifest.ts). */
 export function manifestVersionFor(schema: Schema, reindexPending: boolean): number {
   // An elacsym of format 4 does not know the option (and could not read a segment built without them).
-  const version = schemaStatesPositions(schema) ? 5 : SEGMENT_FORMAT_VERSION;
+  const version = schemaStatesPositions(schema) ? POSITIONS_FORMAT_VERSION : SEGMENT_FORMAT_VERSION;
   if (reindexPending) return Math.max(3, version);
   for (const a of Object.values(schema.attributes)) {
     const ft = a.full_text;

@@ -31,6 +31,7 @@ import { AttributeShapes } from '../index/filter/columns.js';
 import { envError, toEnvError } from '../util/env-error.js';
 import { writeSegment } from './segment-builder.js';
 import { segmentDocsByRowGroup } from './segment-docs.js';
+import { TextLocator } from '../storage/parquet-text.js';
 import { SegmentFile } from '../storage/segment-file.js';
 import { pruneTextReindex, staleTextSegments } from './alter.js';
 import type { Writer } from './writer.js';
@@ -51,7 +52,28 @@ export const MAX_MERGE_DOCS = 250_000;
  * are cut smaller than needed, never larger.
  */
 export function mergeBytesOf(s: SegStat): number {
-  return s.row.doc_count > 0 ? Math.ceil(s.row.index_bytes * (s.live / s.row.doc_count)) : 0;
+  return s.row.doc_count > 0 ? Math.ceil((s.row.index_bytes + (s.textBytes ?? 0)) * (s.live / s.row.doc_count)) : 0;
+}
+
+/**
+ * UTF-8 bytes of a segment's stored-once text (format 6, storage/parquet-text.ts: values kept only in the
+ * Parquet file, compressed, so its index file no longer counts them), from its `txt:` sections' headers.
+ * 0 for segments without such sections. Reads the index file's header and those small sections only.
+ */
+function storedTextBytes(store: SegmentStore, row: SegmentRow): number {
+  const path = store.pathOf(row.index_file);
+  const src = openListed(store, row, row.index_file);
+  try {
+    if (!SegmentFile.hasBlockChecksums(src)) return 0;
+    const f = SegmentFile.open(src, path);
+    let n = 0;
+    for (const name of f.sections.keys()) {
+      if (name.startsWith('txt:')) n += TextLocator.open(f.readVerified(name)!, row.doc_count, `${path}: ${name}`).valueBytes;
+    }
+    return n;
+  } finally {
+    src.close();
+  }
 }
 
 /**
@@ -110,6 +132,8 @@ export interface SegStat {
   row: SegmentRow;
   dead: number;
   live: number;
+  /** UTF-8 bytes of the segment's stored-once text (see storedTextBytes); absent = 0. */
+  textBytes?: number;
 }
 
 function segStats(w: Writer): SegStat[] {
@@ -117,9 +141,10 @@ function segStats(w: Writer): SegStat[] {
   for (const r of w.db.prepare('SELECT segment_id, COUNT(*) AS n FROM deleted GROUP BY segment_id').all() as { segment_id: number; n: number }[]) {
     deadCounts.set(r.segment_id, r.n);
   }
+  const store = segmentStoreOf(w.dir);
   return listSegments(w.db).map((row) => {
     const dead = deadCounts.get(row.id) ?? 0;
-    return { row, dead, live: row.doc_count - dead };
+    return { row, dead, live: row.doc_count - dead, textBytes: storedTextBytes(store, row) };
   });
 }
 

@@ -65,6 +65,7 @@ describe('stored-once text', () => {
     const loc = TextLocator.open(textLocators.get('body')!, docs.length, 'body');
     expect(loc.codec).toBe(CODEC_GZIP);
     expect(loc.groupCount).toBe(Math.ceil(300 / layout.rowsPerGroup));
+    expect(loc.valueBytes).toBe(docs.reduce((n, x) => n + Buffer.byteLength(valueOf(x) ?? ''), 0));
     const got: (string | null)[] = [];
     for (let g = 0; g < loc.groupCount; g++) {
       const { offset, length, rows } = loc.group(g);
@@ -120,12 +121,19 @@ describe('stored-once text', () => {
   });
 
   it('a locator that does not fit the segment is CORRUPT_SEGMENT', () => {
-    const bytes = encodeTextLocator(10, 4, CODEC_GZIP, [
-      { offset: 4, length: 10 },
-      { offset: 14, length: 10 },
-      { offset: 24, length: 10 },
-    ]);
-    expect(TextLocator.open(bytes, 10, 'x').group(2)).toEqual({ first: 8, rows: 2, offset: 24, length: 10 });
+    const bytes = encodeTextLocator(
+      10,
+      4,
+      CODEC_GZIP,
+      [
+        { offset: 4, length: 10 },
+        { offset: 14, length: 10 },
+        { offset: 2 ** 33 + 24, length: 10 },
+      ],
+      2 ** 32 + 5,
+    );
+    expect(TextLocator.open(bytes, 10, 'x').group(2)).toEqual({ first: 8, rows: 2, offset: 2 ** 33 + 24, length: 10 });
+    expect(TextLocator.open(bytes, 10, 'x').valueBytes).toBe(2 ** 32 + 5);
     const corrupt = (b: Uint8Array, n: number) => {
       try {
         TextLocator.open(b, n, 'x');
