@@ -16,7 +16,8 @@
  *   (1.7 vs 2.3 ns per element on the build machine). The IVF build (k-means) uses these.
  * - `kernelRows` / `scoreRowsAbove`: every published score comes from these. They run the WebAssembly
  *   SIMD kernels at the end of this file (float32 accumulation) when available, else the JS row loops;
- *   see there for why and what they cost.
+ *   see there for why and what they cost. l2 rows whose squared distance the float32 sum cannot hold
+ *   (below 2^-100) are recomputed with the JS loop: see "Tiny l2 distances".
  */
 import type { Metric } from '../../model/types.js';
 
@@ -193,7 +194,8 @@ export type RowKernel = 'dot' | 'l2sq' | 'negl2';
 
 /**
  * out[r] = kernel(q[0 .. dim), row (row + r) of the row-major matrix m) for r < count. `pinned`, when
- * given, holds a copy of m's rows (pinRows(m, 0, ...)), scored in place by the WebAssembly kernels.
+ * given, holds a copy of m's rows (pinRows(m, 0, ...)), scored in place by the WebAssembly kernels (m is
+ * still read for the rare l2 rows recomputed in float64, see "Tiny l2 distances").
  *
  * Uses the WebAssembly SIMD kernels below when the runtime has them (f32x4 lanes, float32 accumulation:
  * relative error ~1e-7, results are float32 values), else the JS loops (float64 accumulation). Either
@@ -213,6 +215,12 @@ export function kernelRows(
   const w = backend === 'wasm' ? wasmKernels() : null;
   if (w !== null) {
     w.run(kind, q, pinned === null ? m : pinned.at, row, count, dim, -Infinity, null, out);
+    // Tiny l2 distances (see there): a squared sum below TINY_SUM is recomputed from m's row in float64.
+    if (kind === 'l2sq') {
+      for (let r = 0; r < count; r++) if (out[r]! < TINY_SUM) out[r] = Math.fround(exactL2sq(q, m, row + r, dim));
+    } else if (kind === 'negl2') {
+      for (let r = 0; r < count; r++) if (out[r]! > -TINY_DIST) out[r] = Math.fround(-Math.sqrt(exactL2sq(q, m, row + r, dim)));
+    }
     return;
   }
   if (kind === 'dot') {
@@ -232,7 +240,7 @@ export function kernelRows(
  * Selecting in the kernel keeps per-row JavaScript off the hot path: once a top-k is full, only the few
  * rows that can enter it come back, which is what makes a cold process fast (see the kernels below).
  * `pinned`, when given, holds a copy of m's rows (pinRows(m, 0, ...)): the WebAssembly kernels then
- * score it in place; the JS loops read m.
+ * score it in place; the JS loops read m (so does the recomputation of tiny l2 distances).
  *
  * `ranking`: the scores only rank candidates that are re-scored exactly afterwards (the quantized scan of
  * a version 2 IVF file), never published. The WebAssembly backend then runs the wide kernels: four
@@ -256,8 +264,14 @@ export function scoreRowsAbove(
   const kind: RowKernel = metric === 'l2' ? 'negl2' : 'dot';
   const w = backend === 'wasm' ? wasmKernels() : null;
   if (w !== null) {
-    const fn: KernelName = ranking ? (kind === 'dot' ? 'dotWide' : 'negl2Wide') : kind;
-    return w.run(fn, q, pinned === null ? m : pinned.at, row, count, dim, floor, idx, scores);
+    const src = pinned === null ? m : pinned.at;
+    if (kind === 'dot') return w.run(ranking ? 'dotWide' : 'dot', q, src, row, count, dim, floor, idx, scores);
+    // Tiny l2 distances (see there). A floor above -TINY_DIST cannot be applied to the kernel's values (a
+    // row it cuts may reach the floor once recomputed): the kernel then keeps every row above -TINY_DIST,
+    // and fixTinyL2 applies the floor to the recomputed values.
+    const loose = floor > -TINY_DIST;
+    const n = w.run(ranking ? 'negl2Wide' : 'negl2', q, src, row, count, dim, loose ? -TINY_DIST : floor, idx, scores);
+    return fixTinyL2(q, m, row, dim, floor, loose, idx, scores, n);
   }
   if (jsScratch.length < count) jsScratch = new Float64Array(count);
   const all = jsScratch;
@@ -275,6 +289,78 @@ export function scoreRowsAbove(
   return n;
 }
 let jsScratch = new Float64Array(0);
+
+// ---------------------------------------------------------------------------------------------------
+// Tiny l2 distances
+//
+// The WebAssembly kernels sum the squared differences in float32. Below float32's smallest normal value,
+// 2^-126, values are subnormal: spaced 2^-149 apart (2^-126 / 2^23, the 24-bit mantissa losing its implicit
+// bit), so there a rounding loses up to 2^-150 in absolute terms instead of 2^-24 relative. A square below
+// 2^-150 becomes 0: rows at distance 3e-24 and 0 from the query (squares 9e-48 and 0) both scored -0 and the
+// tie went to the smaller id. Yet the published score is the distance, -sqrt(sum), a normal float32 for
+// any distance down to 2^-126: a value the JS loops (float64 sums) get right and the kernels did not.
+//
+// The threshold, TINY_SUM = 2^-100: a row's kernel sum takes at most 2 * dim + 3 roundings (a square and an
+// add per value, three adds folding the lanes), each losing at most 2^-150 in the subnormal range (a
+// difference of two float32 values that lands there is exact), so underflow moves the sum by at most
+// (2 * dim + 3) * 2^-150 < 2^-132 for dim <= MAX_DIM = 2^16. A float32 sum >= 2^-100 is therefore off by
+// less than 2^-32 of itself from underflow: far below the 2^-24 relative rounding every float32 sum has, so
+// such a row is an ordinary float32-accumulated score, as for any data. Only rows with a kernel sum below
+// 2^-100 (a negated distance above -2^-50: sqrt is exact on powers of 4, and monotonic) are recomputed in
+// float64 by `exactL2sq`: l2sqRows over that one row, the value the JS backend computes for it, published
+// as fround(-sqrt(sum)) (fround(sum) for l2sq), the float32 value the JS backend's score rounds to. The
+// 26 bits of margin above 2^-126 cover 2 * dim + 3 roundings for any dim below 2^25 (MAX_DIM is 2^16).
+// Rows below the threshold are exact duplicates of the query or tiny data: ordinary data pays one
+// comparison per returned row.
+//
+// A row's value still depends only on that row (its kernel value and its own floats): the same through
+// every path, copied or pinned, whatever rows it is scored with. The ranking kernel negl2Wide gets the same
+// treatment: tiny data scanned as decoded codes would otherwise rank every candidate at -0.
+//
+// dot and cosine need no such fix. There the published score is the sum itself, so the underflow loss,
+// again at most (2 * dim + 3) * 2^-150, exceeds float32's own rounding of the published score (2^-24 of it)
+// only for scores below ~dim * 2^-125: scores that are themselves subnormal in float32, or within
+// log2(dim) + 1 bits of it, which float32 cannot carry faithfully anyway (a subnormal has fewer than 24
+// significant bits). There the kernel may print 0 where the JS loops print a subnormal. l2 is different
+// because its intermediate is the square of what is published: distances below 2^-63 (down to 2^-126)
+// publish as full-precision normal float32 values while their squares are subnormal, or zero below 2^-75.
+// A dot fix-up would also run on every exactly orthogonal row (sparse or one-hot vectors, zero vectors
+// under cosine): a JS loop per row on such data, for that subnormal band only.
+
+/** Squared sums below this (and negated distances above -TINY_DIST) are recomputed: see above. */
+const TINY_SUM = 2 ** -100;
+const TINY_DIST = 2 ** -50;
+const tinyScratch = new Float64Array(1);
+
+/** l2sq of q and row `r` of m in float64, summed exactly as the JS backend sums it (l2sqRows). */
+function exactL2sq(q: Float32Array, m: Float32Array, r: number, dim: number): number {
+  l2sqRows(q, 0, m, r, 1, dim, tinyScratch, 0);
+  return tinyScratch[0]!;
+}
+
+/**
+ * After an l2 kernel kept n rows (idx/scores, relative to `row`) by `floor`, or by -TINY_DIST when `loose`:
+ * recomputes the rows above -TINY_DIST (see "Tiny l2 distances") and keeps those reaching `floor`. Returns
+ * the new n. Unless a row is tiny or the floor loose: one comparison per row, nothing rewritten.
+ */
+function fixTinyL2(q: Float32Array, m: Float32Array, row: number, dim: number, floor: number, loose: boolean, idx: Uint32Array, scores: Float64Array, n: number): number {
+  let i = 0;
+  if (!loose) {
+    while (i < n && scores[i]! <= -TINY_DIST) i++;
+    if (i === n) return n;
+  }
+  let kept = i;
+  for (; i < n; i++) {
+    const r = idx[i]!;
+    let s = scores[i]!;
+    if (s > -TINY_DIST) s = Math.fround(-Math.sqrt(exactL2sq(q, m, row + r, dim)));
+    if (s >= floor) {
+      idx[kept] = r;
+      scores[kept++] = s;
+    }
+  }
+  return kept;
+}
 
 /**
  * Pins rows [row, row+count) of m (see PinnedRows). Returns null when there is nothing to pin into (JS
