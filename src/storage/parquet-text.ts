@@ -162,10 +162,35 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * encoding, sizes that disagree, a value count other than `rows`) throws CORRUPT_SEGMENT naming `what`.
  */
 export function decodeTextChunk(chunk: Uint8Array, rows: number, codec: number, what: string): (string | null)[] {
+  const values = openTextChunk(chunk, rows, codec, what);
+  const out: (string | null)[] = new Array<string | null>(rows);
+  for (let i = 0; i < rows; i++) out[i] = values.get(i);
+  return out;
+}
+
+/** A decompressed column chunk whose values are decoded from UTF-8 one at a time, when asked for. */
+export interface TextChunkValues {
+  readonly rows: number;
+  /** Decompressed bytes held (what a cache of chunks counts). */
+  readonly bytes: number;
+  get(i: number): string | null;
+}
+
+/**
+ * `decodeTextChunk`, lazily: every page is decompressed and its structure checked (levels, value lengths,
+ * sizes) now; each value's UTF-8 is decoded by `get` (printing one result of a row group decodes one value,
+ * not the row group's). Same errors, at open or at `get` (a value that is not UTF-8).
+ */
+export function openTextChunk(chunk: Uint8Array, rows: number, codec: number, what: string): TextChunkValues {
   const bad = (m: string, cause?: unknown): never => {
     throw new ElacsymError('CORRUPT_SEGMENT', `${what}: ${m}`, cause === undefined ? {} : { cause });
   };
-  const out: (string | null)[] = new Array<string | null>(rows);
+  // Value i: bytes [start[i], end[i]) of pages[page[i]], or null when page[i] is -1.
+  const pageOf = new Int32Array(rows);
+  const start = new Uint32Array(rows);
+  const end = new Uint32Array(rows);
+  const pages: Uint8Array[] = [];
+  let held = 0;
   let row = 0;
   let at = 0;
   while (row < rows) {
@@ -204,26 +229,39 @@ export function decodeTextChunk(chunk: Uint8Array, rows: number, codec: number, 
     const levelBytes = view.getUint32(0, true);
     if (4 + levelBytes > page.length) bad('definition levels past the page');
     const defined = decodeLevels(page.subarray(4, 4 + levelBytes), numValues as number, bad);
+    const p0 = pages.length;
+    pages.push(page);
+    held += page.length;
     let p = 4 + levelBytes;
     for (let i = 0; i < (numValues as number); i++) {
       if (defined[i] === 0) {
-        out[row++] = null;
+        pageOf[row++] = -1;
         continue;
       }
       if (p + 4 > page.length) bad('a value past the page');
       const len = view.getUint32(p, true);
       if (p + 4 + len > page.length) bad('a value past the page');
-      try {
-        out[row++] = utf8.decode(page.subarray(p + 4, p + 4 + len));
-      } catch (e) {
-        return bad('a value is not UTF-8', e);
-      }
+      pageOf[row] = p0;
+      start[row] = p + 4;
+      end[row++] = p + 4 + len;
       p += 4 + len;
     }
     if (p !== page.length) bad('bytes after the last value of a page');
   }
   if (at !== chunk.length) bad('bytes after the last page of the column chunk');
-  return out;
+  return {
+    rows,
+    bytes: held,
+    get(i: number): string | null {
+      const pg = pageOf[i]!;
+      if (pg < 0) return null;
+      try {
+        return utf8.decode(pages[pg]!.subarray(start[i]!, end[i]!));
+      } catch (e) {
+        return bad('a value is not UTF-8', e);
+      }
+    },
+  };
 }
 
 /** RLE/bit-packed hybrid levels of bit width 1 (Parquet Encodings.md): n values of 0 or 1. */

@@ -15,7 +15,7 @@ import { decodeDeletes, decodeUpserts } from '../storage/journal-codec.js';
 import { checkFormat, type JournalRow, journalDamage, journalHighWater, listSegments, readSchema, readTextReindex, type SegmentRow } from '../storage/manifest.js';
 import { SegmentFile, StringTable, verifiedByBlocks } from '../storage/segment-file.js';
 import { VectorLocator } from '../storage/vector-locator.js';
-import { decodeTextChunk, TextLocator } from '../storage/parquet-text.js';
+import { decodeTextChunk, openTextChunk, TextLocator, type TextChunkValues } from '../storage/parquet-text.js';
 import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
 import { type ReadableObject, segmentStoreOf, type SegmentStore } from '../storage/segment-store.js';
 import { type ByteSource, MemorySource } from '../util/bytes.js';
@@ -179,7 +179,14 @@ export class SegmentHandle {
     let r = this._texts.get(name);
     if (r === undefined) {
       const loc = this.file.has(`txt:${name}`) ? this.file.readVerified(`txt:${name}`) : null;
-      r = loc ? new StoredTextReader(TextLocator.open(loc, this.row.doc_count, `${this.file.path}: txt:${name}`), () => this.parquetSource(false), `${this.parquetPath}: column ${name}`) : null;
+      r = loc
+        ? new StoredTextReader(
+            TextLocator.open(loc, this.row.doc_count, `${this.file.path}: txt:${name}`),
+            () => this.parquetSource(false),
+            `${this.parquetPath}: column ${name}`,
+            this.resident ? RESIDENT_TEXT_BYTES : COLD_TEXT_BYTES,
+          )
+        : null;
       this._texts.set(name, r);
     }
     return r;
@@ -613,28 +620,37 @@ function sameDead(a: Uint8Array | null, b: Uint8Array | null): boolean {
 /** Files up to this size are read whole and checksummed on open; larger ones are read by range. */
 const READ_WHOLE_BYTES = 4 * 1024 * 1024;
 
+/** Decompressed stored-once text kept per attribute and segment (StoredTextReader): single query, batch/serve. */
+const COLD_TEXT_BYTES = 2 * 1024 * 1024;
+const RESIDENT_TEXT_BYTES = 32 * 1024 * 1024;
+
 /**
  * The values of a stored-once attribute of one segment, read from its Parquet file a row group at a time
  * (storage/parquet-text.ts) through verified bytes. The last few decoded row groups are kept: printing a
  * page of results, or re-checking phrase candidates, often reads neighbours.
  */
 export class StoredTextReader {
-  private static readonly KEEP_GROUPS = 8;
-  private readonly groups = new Map<number, (string | null)[]>();
+  /** Decompressed row groups kept, most recently used last, and their bytes. */
+  private readonly groups = new Map<number, TextChunkValues>();
+  private heldBytes = 0;
   constructor(
     private readonly loc: TextLocator,
     private readonly source: () => ByteSource,
     private readonly what: string,
+    /**
+     * Decompressed bytes of row groups to keep: a few for a single query (it prints a page of results),
+     * much more in a batch or server process, where the same documents are printed again and again.
+     */
+    private readonly keepBytes: number,
   ) {}
 
   get length(): number {
     return this.loc.docCount;
   }
 
-  private group(g: number): (string | null)[] {
+  private group(g: number): TextChunkValues {
     let values = this.groups.get(g);
     if (values) {
-      // Most recently used last.
       this.groups.delete(g);
       this.groups.set(g, values);
       return values;
@@ -644,9 +660,15 @@ export class StoredTextReader {
     if (offset + length > src.length) {
       throw new ElacsymError('CORRUPT_SEGMENT', `${this.what}: row group ${g} lies past the end of the file`);
     }
-    values = decodeTextChunk(src.read(offset, length), rows, this.loc.codec, `${this.what}, row group ${g}`);
+    values = openTextChunk(src.read(offset, length), rows, this.loc.codec, `${this.what}, row group ${g}`);
     this.groups.set(g, values);
-    if (this.groups.size > StoredTextReader.KEEP_GROUPS) this.groups.delete(this.groups.keys().next().value!);
+    this.heldBytes += values.bytes;
+    // Always keep the row group just read.
+    while (this.heldBytes > this.keepBytes && this.groups.size > 1) {
+      const [oldest, v] = this.groups.entries().next().value!;
+      this.groups.delete(oldest);
+      this.heldBytes -= v.bytes;
+    }
     return values;
   }
 
@@ -654,7 +676,7 @@ export class StoredTextReader {
   get(ord: number): string | null {
     if (!(ord >= 0 && ord < this.loc.docCount)) throw new ElacsymError('INTERNAL', `stored text: ordinal ${ord} outside the segment`);
     const g = Math.floor(ord / this.loc.rowsPerGroup);
-    return this.group(g)[ord - g * this.loc.rowsPerGroup]!;
+    return this.group(g).get(ord - g * this.loc.rowsPerGroup);
   }
 
   /** Every value by ordinal (filters on the attribute, re-analysis): the whole column decoded once. */
