@@ -3,12 +3,13 @@
  * and every query kind, `get`, `export`, deletes and compaction answer exactly as the pending journal (the
  * documents as imported, in memory) does for the same documents.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STORED_ONCE_FORMAT_VERSION } from '../../src/storage/manifest.js';
-import { SegmentFile } from '../../src/storage/segment-file.js';
+import { buildSegmentFile, SegmentFile } from '../../src/storage/segment-file.js';
+import { crc32 } from '../../src/util/crc32.js';
 import { MemorySource } from '../../src/util/bytes.js';
 import { mulberry32 } from '../../src/util/prng.js';
 import { cleanupTmp, cli, tmpDir } from '../helpers/cli.js';
@@ -132,5 +133,44 @@ describe('long text stored once', () => {
     const h = await cli(['-d', d, 'health', 'seg', '--deep', '--json']);
     expect(h.code, h.stdout).toBe(0);
     expect((JSON.parse(h.stdout) as { status: string }).status).toBe('healthy');
+  });
+
+  it('health --deep checks the structure of sections, not only their checksums (forged with recomputed checksums)', async () => {
+    // Rewrite the one segment's index file with one section changed and every checksum recomputed (its
+    // blocks, the header, the manifest's CRC): only a structural check can tell.
+    const forge = async (change: (name: string, bytes: Uint8Array) => Uint8Array) => {
+      const d2 = join(tmpDir(), 'data');
+      cpSync(d, d2, { recursive: true });
+      const [f] = readdirSync(join(d2, 'seg', 'segments')).filter((x) => x.endsWith('.idx'));
+      const path = join(d2, 'seg', 'segments', f!);
+      const file = SegmentFile.open(new MemorySource(readFileSync(path)), path);
+      const sections = [...file.sections.keys()].filter((n) => !n.startsWith('crc:')).map((name) => ({ name, bytes: change(name, file.readVerified(name)!.slice()) }));
+      const bytes = Buffer.concat(buildSegmentFile(sections));
+      writeFileSync(path, bytes);
+      const db = new Database(join(d2, 'seg', 'manifest.db'));
+      db.prepare('UPDATE segments SET index_bytes = ?, index_crc32 = ?').run(bytes.length, crc32(bytes));
+      db.close();
+      const h = await cli(['-d', d2, 'health', 'seg', '--deep', '--json']);
+      return { code: h.code, out: h.stdout };
+    };
+    // Unchanged: healthy (the rewrite itself is faithful).
+    expect((await forge((_, b) => b)).code).toBe(0);
+    // A full-text index with a bad magic number.
+    const ft = await forge((name, b) => {
+      if (name === 'ft:body') b[0] ^= 1;
+      return b;
+    });
+    expect(ft.code).not.toBe(0);
+    expect(ft.out).toContain('ft:body');
+    // A text locator pointing one byte past its chunks: a structure that no longer decodes.
+    const txt = await forge((name, b) => {
+      if (name === 'txt:body') {
+        const w = new Uint32Array(b.buffer, b.byteOffset, b.length / 4);
+        w[7] += 1; // row group 0's offset (after the 7-word header)
+      }
+      return b;
+    });
+    expect(txt.code).not.toBe(0);
+    expect(txt.out).toContain('txt:body');
   });
 });
