@@ -4,9 +4,10 @@
  *
  * Plan, per source:
  *   1. filter: evaluate it on the source's columns -> a match mask (exact selectivity, not an estimate);
- *   2. vector: no filter -> IVF ANN; filter matching <= EXACT_SCAN_MAX documents (or <= 5% of the source)
- *      -> exact scan of just those documents; otherwise IVF ANN restricted to the mask, probing more
- *      clusters as selectivity falls. Filtering happens before the top-k cut either way.
+ *   2. vector: no filter -> IVF ANN; filter matching few documents (<= exactScanMaxDocs: the exact scan's
+ *      work against the filtered ANN's estimated work) -> exact scan of just those documents; otherwise
+ *      IVF ANN restricted to the mask, probing more clusters as selectivity falls. Filtering happens before
+ *      the top-k cut either way.
  *   3. text: BM25 over every source at once with namespace-wide live statistics, restricted to the mask.
  * Then: merge sources (score desc, id asc), fuse retrievers with RRF when both ran, project attributes.
  */
@@ -21,13 +22,51 @@ import type { Analyzer } from '../index/fulltext/analyzer.js';
 import { type Bm25SourceHits, type FieldQuery, type LiveStats, searchBm25, searchBm25BySource, type TextSource } from '../index/fulltext/bm25.js';
 import type { FieldIndexReader } from '../index/fulltext/postings.js';
 import { parseTextQuery } from '../index/fulltext/text-query.js';
+import { filteredScanBaseRows } from '../index/vector/ivf.js';
 import type { Hits } from '../index/vector/topk.js';
 import { rrf } from './fusion.js';
 import { KthLargest } from '../util/kth-largest.js';
 import { float32ToJson } from '../util/float32.js';
 
-export const EXACT_SCAN_MAX = 4096;
-export const EXACT_SCAN_FRACTION = 0.05;
+/**
+ * The exact scan or the filtered ANN, per source (vectorRetrieve): the exact scan reads and scores each of
+ * the m matching vectors (m x dim floats); the filtered IVF ANN scans about filteredScanRows(n, m / n) rows
+ * of dim-byte codes (its base probes raised by 1 / sqrt(selectivity), at most all n rows) and re-scores a
+ * few candidates. Both grow with dim, so the choice does not depend on the dimension as such, but on what
+ * a row of each costs: exact iff m <= ratio x filteredScanRows(n, m / n), i.e. m <= exactScanMaxDocs.
+ *
+ * Measured (docs/performance.md, "Exact scan or filtered ANN"): with the vectors in memory (--batch,
+ * serve, small files) the exact scan of a row costs about as much as 25 rows of the ANN's scan at 128, 384
+ * and 768 dimensions alike (ratio 0.04); read one by one (a single query of a large segment), each vector
+ * costs a checksummed 4 KiB block or two (vectorReadBytes), whatever the dimension, against dim bytes a
+ * row for the ANN: ratio dim / vectorReadBytes, at least 0.04 (0.11 at 768 dimensions).
+ * The former rule (<= 4,096 matches or 5% of the source, whatever the dimension or size) scanned exactly
+ * up to 3-10x slower than the ANN: 10% of 50k x 768 (3 segments) took 21 ms in memory instead of 7.
+ */
+export const EXACT_SCAN_WORK_RATIO = 0.04;
+/** Up to this many matches a source is always scanned exactly (tiny segments: the ANN's fixed costs dominate). */
+export const EXACT_SCAN_MIN_DOCS = 256;
+
+/**
+ * The exact-scan-to-ANN row cost ratio for a source of dim-dimensional vectors: EXACT_SCAN_WORK_RATIO when
+ * they are in memory (`readBytes` 0), else dim / readBytes (the bytes one vector's read costs), at least that.
+ */
+export function exactScanRatio(dim: number, readBytes = 0): number {
+  return readBytes > 0 ? Math.max(EXACT_SCAN_WORK_RATIO, dim / readBytes) : EXACT_SCAN_WORK_RATIO;
+}
+
+/**
+ * The most matches of a source of n rows that are scanned exactly: the largest m with
+ * m <= ratio x filteredScanRows(n, m / n), i.e. min(ratio x n, cbrt((ratio x base)^2 x n)) where base =
+ * filteredScanBaseRows(n), and at least EXACT_SCAN_MIN_DOCS. E.g. ratio 0.04: n = 22,000 -> 838;
+ * n = 98,304 -> 1,580; n = 1,000,000 -> 15,874.
+ */
+export function exactScanMaxDocs(n: number, ratio: number = EXACT_SCAN_WORK_RATIO): number {
+  const base = filteredScanBaseRows(n);
+  // (x + 1e-9): the cube root of an exact cube lands just below it in floating point
+  const m = Math.min(ratio * n, Math.cbrt((ratio * base) ** 2 * n));
+  return Math.max(EXACT_SCAN_MIN_DOCS, Math.floor(m + 1e-9));
+}
 /** Candidates each retriever contributes to fusion: max(MIN_FUSION_CANDIDATES, FUSION_FACTOR * top_k). */
 export const MIN_FUSION_CANDIDATES = 100;
 export const FUSION_FACTOR = 4;
@@ -49,6 +88,11 @@ export interface SearchSource {
   readonly hasVectors: boolean;
   vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number): Hits;
   vectorExact(q: Float32Array, k: number, ords: Iterable<number>): Hits;
+  /**
+   * Bytes that reading one vector for an exact scan costs when they are read one by one (a segment not
+   * held in memory: whole checksummed blocks), or 0 when the vectors are in memory. Optional: absent = 0.
+   */
+  vectorReadBytes?(): number;
   textIndex(field: string): FieldIndexReader | null;
   /** Live statistics of a field (cached by the source). */
   textStats(field: string): LiveStats;
@@ -155,7 +199,13 @@ function vectorRetrieve(
     return seg;
   }
   let h: Hits;
-  if (m !== null && matches <= Math.max(EXACT_SCAN_MAX, s.size * EXACT_SCAN_FRACTION)) {
+  let exactMax = 0;
+  if (m !== null) {
+    const ratio = exactScanRatio(dim, s.vectorReadBytes?.() ?? 0);
+    exactMax = exactScanMaxDocs(s.size, ratio);
+    seg.exact_scan = { ratio: round(ratio), max_docs: exactMax };
+  }
+  if (m !== null && matches <= exactMax) {
     h = s.vectorExact(q, fetch, maskOrds(m, matches));
     seg.vector = 'exact-scan';
   } else if (m !== null) {
@@ -395,7 +445,7 @@ export function executeQuery(
       ...(hybrid ? { fusion } : {}),
       ...(req.text ? { text: { query: req.text.query, clauses: parseTextQuery(req.text.query), fields: req.text.fields.length ? req.text.fields : 'all full-text fields', bm25: { k1: 1.2, b: 0.75 } } } : {}),
       ...(req.filter ? { filter: { expr: describeFilter(req.filter as Filter), matches: totalMatches, selectivity: round(totalLive ? totalMatches / totalLive : 0) } } : {}),
-      exact_scan: { max_docs: EXACT_SCAN_MAX, max_fraction: EXACT_SCAN_FRACTION },
+      exact_scan: { min_docs: EXACT_SCAN_MIN_DOCS, ratio_in_memory: EXACT_SCAN_WORK_RATIO },
       sources: explainSegs.length ? explainSegs : sources.map((s, i) => ({ source: s.name, docs: s.size, live: s.liveCount, matches: matchCounts[i] })),
     };
   }

@@ -107,6 +107,9 @@ class GuardedSource implements SearchSource {
     this.guard();
     return this.s.vectorExact(q, k, ords);
   }
+  vectorReadBytes(): number {
+    return this.s.vectorReadBytes?.() ?? 0;
+  }
   textIndex(field: string): FieldIndexReader | null {
     this.guard();
     return this.s.textIndex(field);

@@ -17,7 +17,7 @@ import { exactTopK, exactTopKRows, IvfReader } from '../index/vector/ivf.js';
 import type { Hits, TieBreak } from '../index/vector/topk.js';
 import type { SearchSource } from '../query/engine.js';
 import { MemorySource } from '../util/bytes.js';
-import type { SegmentFile } from '../storage/segment-file.js';
+import { type SegmentFile, SEGMENT_BLOCK_BYTES } from '../storage/segment-file.js';
 import type { SegmentHandle, Snapshot } from './snapshot.js';
 
 const dec = new TextDecoder('utf-8', { fatal: true });
@@ -110,11 +110,7 @@ export class SegmentSource implements SearchSource {
     if (c) return c;
     const what = `${this.seg.file.path}: column ${field}`;
     const bytes = this.seg.file.readVerified(`col:${field}`);
-    const text = bytes ? null : this.seg.textReader(field);
-    // Long text stored once (format 6): the segment's Parquet column, decoded whole for a filter or a
-    // re-analysis that reads every value.
-    if (text) c = text.all();
-    else if (!bytes) c = new Array(this.size).fill(undefined) as Column;
+    if (!bytes) c = new Array(this.size).fill(undefined) as Column;
     else if (isTypedColumn(bytes)) {
       // Typed (written since issue 11): typed arrays over the verified bytes, no JS value per row.
       c = new TypedColumn(bytes, what);
@@ -201,6 +197,17 @@ export class SegmentSource implements SearchSource {
     }
     const r = exactTopK(rows.subarray(0, rowOrd.length * dim), dim, ivf.metric, q, k, undefined, (a, b) => this.tie(rowOrd[a]!, rowOrd[b]!));
     return { ords: r.rows.map((row) => rowOrd[row]!), scores: r.scores };
+  }
+
+  /**
+   * 0 when the segment's vectors are in memory (--batch, serve, a file small enough to be read whole),
+   * else what reading one for an exact scan costs: each read is verified block by block, so it reads the
+   * 4 KiB block(s) it touches, SEGMENT_BLOCK_BYTES + 4 x dim - 1 bytes on average (engine.ts exactScanRatio).
+   */
+  vectorReadBytes(): number {
+    const ivf = this.ivfReader();
+    if (!ivf) return 0;
+    return vectorMatrixOf(this.seg, ivf.dim) ? 0 : SEGMENT_BLOCK_BYTES + 4 * ivf.dim - 1;
   }
 
   /** The segment this source reads (QueryContext reuses a source only for the very same handle). */

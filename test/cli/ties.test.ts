@@ -52,7 +52,8 @@ describe('equal vector scores are ordered by id', () => {
 
   it('the IVF search (plain and filtered) of a large segment keeps the smallest ids among ties', async () => {
     // 5,000 documents imported in a scrambled id order: odd ids at [1,0], even at [0,1]; g = "y" on ids
-    // ending in 1, so the filter matches 90% (> 4,096 documents: the filtered ANN path, not the exact scan).
+    // ending in 1, so the filter matches 90% (4,500 documents, far above engine.ts exactScanMaxDocs: the
+    // filtered ANN path, not the exact scan).
     const n = 5000;
     const lines: string[] = [];
     for (let i = 0; i < n; i++) {

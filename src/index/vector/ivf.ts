@@ -147,6 +147,29 @@ function codeStride(dim: number): number {
   return (dim + 3) & ~3;
 }
 
+/** The fewest clusters `search` probes in an index of nlist clusters: max(8, ceil(nlist / 20)), at most nlist. */
+function defaultNprobeOf(nlist: number): number {
+  return Math.min(nlist, Math.max(8, Math.ceil(nlist / 20)));
+}
+
+/**
+ * The rows a filtered `search` of an index built over n rows (default nlist) scans, estimated: its base
+ * probes (defaultNprobe clusters of about n / nlist rows each, at least MIN_SCAN_ROWS rows) raised by
+ * 1 / sqrt(selectivity) as `probe` raises them, at most all n rows. An estimate: the adaptive extension
+ * (up to 3x the base on clustered data) and cluster sizes are only known at query time. The query
+ * planner weighs an exact scan of the matching rows against it (engine.ts `exactScanMaxDocs`).
+ */
+export function filteredScanRows(n: number, selectivity: number): number {
+  return Math.min(n, filteredScanBaseRows(n) / Math.sqrt(Math.min(1, Math.max(selectivity, 1 / Math.max(1, n)))));
+}
+
+/** The base of filteredScanRows: the rows of the first defaultNprobe clusters (>= MIN_SCAN_ROWS), at most n. */
+export function filteredScanBaseRows(n: number): number {
+  const nlist = defaultNlist(n);
+  if (nlist <= 1) return n;
+  return Math.min(n, Math.max(MIN_SCAN_ROWS, (defaultNprobeOf(nlist) * n) / nlist));
+}
+
 /** The default number of clusters for n rows. */
 export function defaultNlist(n: number): number {
   if (n < FLAT_BELOW) return n === 0 ? 0 : 1;
@@ -1116,7 +1139,7 @@ export class IvfReader {
     this.bytesRead = f.bytesRead;
     this.reads = f.reads;
     this.layout = layout(this.version, this.dim, this.size, this.nlist);
-    this.defaultNprobe = Math.min(this.nlist, Math.max(8, Math.ceil(this.nlist / 20)));
+    this.defaultNprobe = defaultNprobeOf(this.nlist);
     this.resident = f.resident;
     if (f.resident) {
       unpinOnCollect.register(this, this.pins, this);
