@@ -105,7 +105,7 @@ export class CommitLog<P> {
     if (bytes === null) return null;
     let rec: ManifestRecord<P>;
     try {
-      rec = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as ManifestRecord<P>;
+      rec = JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes)) as ManifestRecord<P>;
     } catch (e) {
       throw new ElacsymError('CORRUPT_MANIFEST', `manifest ${key} on ${this.store.location} is not valid JSON`, { cause: e, details: { path: key } });
     }

@@ -14,7 +14,8 @@ import type { Doc, DocId } from '../model/types.js';
 
 const MAGIC = 0x4a554531;
 const enc = new TextEncoder();
-const dec = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: stored strings may begin with U+FEFF, which is data here, not a byte-order mark to drop.
+const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const pad4 = (n: number) => (n + 3) & ~3;
 
 export type JournalOp = 'upsert' | 'delete';

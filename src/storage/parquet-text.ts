@@ -154,7 +154,8 @@ export class TextLocator {
   }
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a value may begin with U+FEFF; the decoder must keep it, not take it for a byte-order mark.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * The values of one stored-once column chunk (`rows` rows: strings, null for a null), decoded from its

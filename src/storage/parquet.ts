@@ -51,6 +51,8 @@ function load(): Promise<{ arrow: Arrow; pq: ParquetWasm }> {
 }
 
 const enc = new TextEncoder();
+/** Column names from a footer, exactly (ignoreBOM: a leading U+FEFF is part of a name, not a byte-order mark). */
+const utf8Names = new TextDecoder('utf-8', { ignoreBOM: true });
 
 function utf8Data(arrow: Arrow, strings: readonly (string | null)[]) {
   const n = strings.length;
@@ -692,7 +694,9 @@ function toDocs(table: ArrowTable, layout: Layout2 | null, first: number): Doc[]
     const valid = col ? validity(col) : null;
     return { m, values, valid, listed, explicitIfListed, exact };
   });
-  const ids = idCol.toArray() as ArrayLike<bigint | string>;
+  // String ids through columnValues, not Arrow's decoder, which drops a leading U+FEFF (a byte-order mark
+  // to it, part of the id here).
+  const ids = (layout.idEncoding === 'int64' ? idCol.toArray() : columnValues(idCol)) as ArrayLike<bigint | string>;
   for (let i = 0; i < n; i++) {
     const raw = ids[i]!;
     const id = layout.idEncoding === 'int64' ? Number(raw) : layout.idEncoding === 'string' ? (raw as string) : idFromKey(raw as string);
@@ -863,7 +867,7 @@ export function readParquetFooter(bytes: Uint8Array): ParquetFooter {
       const md = cc.get(3) as Map<number, unknown> | undefined;
       if (!md) throw new Error('Parquet column chunk without metadata');
       return {
-        path: (md.get(3) as Uint8Array[]).map((p) => new TextDecoder().decode(p)),
+        path: (md.get(3) as Uint8Array[]).map((p) => utf8Names.decode(p)),
         codec: num(md.get(4)),
         numValues: num(md.get(5)),
         totalCompressedSize: num(md.get(7)),

@@ -44,7 +44,8 @@ export const SEGMENT_FILE_VERSION = 2;
 export const SEGMENT_BLOCK_BYTES = 4 * 1024;
 const CRC_PREFIX = 'crc:';
 const enc = new TextEncoder();
-const dec = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: stored strings may begin with U+FEFF, which is data here, not a byte-order mark to drop.
+const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const pad = (n: number, a: number) => Math.ceil(n / a) * a;
 
 export interface SectionInfo {

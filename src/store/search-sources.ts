@@ -20,7 +20,8 @@ import { MemorySource } from '../util/bytes.js';
 import { type SegmentFile, SEGMENT_BLOCK_BYTES } from '../storage/segment-file.js';
 import type { SegmentHandle, Snapshot } from './snapshot.js';
 
-const dec = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: stored strings may begin with U+FEFF, which is data here, not a byte-order mark to drop.
+const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const EMPTY: Hits = { ords: new Uint32Array(0), scores: new Float32Array(0) };
 const RESIDENT_CACHE_BYTES = 256 * 1024 * 1024;
 
@@ -110,7 +111,11 @@ export class SegmentSource implements SearchSource {
     if (c) return c;
     const what = `${this.seg.file.path}: column ${field}`;
     const bytes = this.seg.file.readVerified(`col:${field}`);
-    if (!bytes) c = new Array(this.size).fill(undefined) as Column;
+    const text = bytes ? null : this.seg.textReader(field);
+    // Long text stored once (format 6): the segment's Parquet column, decoded whole for a filter or a
+    // re-analysis that reads every value.
+    if (text) c = text.all();
+    else if (!bytes) c = new Array(this.size).fill(undefined) as Column;
     else if (isTypedColumn(bytes)) {
       // Typed (written since issue 11): typed arrays over the verified bytes, no JS value per row.
       c = new TypedColumn(bytes, what);

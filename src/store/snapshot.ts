@@ -626,10 +626,12 @@ const RESIDENT_TEXT_BYTES = 32 * 1024 * 1024;
 
 /**
  * The values of a stored-once attribute of one segment, read from its Parquet file a row group at a time
- * (storage/parquet-text.ts) through verified bytes. The last few decoded row groups are kept: printing a
- * page of results, or re-checking phrase candidates, often reads neighbours.
+ * (storage/parquet-text.ts) through verified bytes. Decompressed row groups are kept (the last
+ * KEEP_GROUPS, and more up to `keepBytes`): printing a page of results, or re-checking phrase candidates,
+ * often reads neighbours.
  */
 export class StoredTextReader {
+  private static readonly KEEP_GROUPS = 4;
   /** Decompressed row groups kept, most recently used last, and their bytes. */
   private readonly groups = new Map<number, TextChunkValues>();
   private heldBytes = 0;
@@ -663,8 +665,9 @@ export class StoredTextReader {
     values = openTextChunk(src.read(offset, length), rows, this.loc.codec, `${this.what}, row group ${g}`);
     this.groups.set(g, values);
     this.heldBytes += values.bytes;
-    // Always keep the row group just read.
-    while (this.heldBytes > this.keepBytes && this.groups.size > 1) {
+    // Always keep the last KEEP_GROUPS row groups, whatever their size: results printed in score order
+    // alternate between row groups, and a row group of huge values must not be inflated for every one.
+    while (this.heldBytes > this.keepBytes && this.groups.size > StoredTextReader.KEEP_GROUPS) {
       const [oldest, v] = this.groups.entries().next().value!;
       this.groups.delete(oldest);
       this.heldBytes -= v.bytes;

@@ -173,4 +173,29 @@ describe('long text stored once', () => {
     expect(txt.code).not.toBe(0);
     expect(txt.out).toContain('txt:body');
   });
+
+  it('keeps a leading U+FEFF in ids, short values and stored-once values (it is data, not a byte-order mark)', async () => {
+    const bom = '\ufeff';
+    const docsBom = [
+      { id: `${bom}abc`, vector: [1, 0, 0, 0], attributes: { title: `${bom}short`, body: `${bom}${'word '.repeat(200)}`, cat: 'x' } },
+      { id: 'abc', vector: [0, 1, 0, 0], attributes: { title: 'short', body: 'word '.repeat(200), cat: 'x' } },
+    ];
+    expect((await cli(['-d', d, 'init', 'bom', '--schema', join(d, '../schema.json')])).code).toBe(0);
+    const imp = await cli(['-d', d, 'import', 'bom', '-'], { input: docsBom.map((x) => JSON.stringify(x)).join('\n') });
+    expect(imp.code, imp.stderr).toBe(0);
+    expect(segmentFiles('bom')).toHaveLength(1);
+    const e = await cli(['-d', d, 'export', 'bom']);
+    expect(e.code, e.stderr).toBe(0);
+    const exported = e.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: string; attributes: unknown });
+    expect(exported.map((x) => x.id).sort()).toEqual(['abc', `${bom}abc`]);
+    // As a JSON string: a bare argument is trimmed, and U+FEFF counts as white space to String.trim.
+    const g = await cli(['-d', d, 'get', 'bom', '"\\ufeffabc"']);
+    expect(g.code, g.stderr).toBe(0);
+    expect((JSON.parse(g.stdout) as { attributes: unknown }).attributes).toEqual(docsBom[0]!.attributes);
+    const q = await cli(['-d', d, 'query', 'bom', '--vector', '[1,0,0,0]', '-k', '1', '--format', 'json']);
+    expect(q.code, q.stderr).toBe(0);
+    const top = (JSON.parse(q.stdout) as { results: { id: string; attributes: unknown }[] }).results[0]!;
+    expect(top.id).toBe(`${bom}abc`);
+    expect(top.attributes).toEqual(docsBom[0]!.attributes);
+  });
 });

@@ -72,7 +72,8 @@ export const KIND_STRINGS = 5;
 export type ColumnKind = 0 | 1 | 2 | 3 | 4 | 5;
 
 const enc = new TextEncoder();
-const dec = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: stored strings may begin with U+FEFF, which is data here, not a byte-order mark to drop.
+const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const pad8 = (n: number) => Math.ceil(n / 8) * 8;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 

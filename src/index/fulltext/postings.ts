@@ -88,7 +88,8 @@ export interface PositionData {
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8');
+// ignoreBOM: a term may begin with U+FEFF (data, not a byte-order mark).
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 function align4(n: number): number {
   return Math.ceil(n / 4) * 4; // not `& ~3`: sizes read from a damaged header may exceed 2^31
