@@ -36,6 +36,10 @@ type VectorMatrix = { present: Uint8Array; data: Float32Array };
  */
 const sharedMatrix = new WeakMap<SegmentFile, VectorMatrix | null>();
 function vectorMatrixOf(seg: SegmentHandle, dim: number): VectorMatrix | null {
+  // Only for a segment opened for many queries (--batch, serve): a single query reads the vectors it
+  // needs (a re-ranking's 40, an exact scan's matches) one by one, which costs less than copying every
+  // vector of a small file read whole into a matrix (~8 ms of a cold query for 4,000 x 128).
+  if (!seg.resident) return null;
   let m = sharedMatrix.get(seg.file);
   if (m === undefined) {
     m = seg.vectorMatrix(dim);
@@ -212,7 +216,7 @@ export class SegmentSource implements SearchSource {
   vectorReadBytes(): number {
     const ivf = this.ivfReader();
     if (!ivf) return 0;
-    return vectorMatrixOf(this.seg, ivf.dim) ? 0 : SEGMENT_BLOCK_BYTES + 4 * ivf.dim - 1;
+    return this.seg.vectorsInMemory(ivf.dim) ? 0 : SEGMENT_BLOCK_BYTES + 4 * ivf.dim - 1;
   }
 
   /** The segment this source reads (QueryContext reuses a source only for the very same handle). */

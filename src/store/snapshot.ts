@@ -270,6 +270,13 @@ export class SegmentHandle {
     return new Float32Array(b.buffer, b.byteOffset, dim);
   }
 
+  /** Whether the segment's vectors are in memory (a resident segment, or a file small enough to be read whole). */
+  vectorsInMemory(dim: number): boolean {
+    const vs = this.vectorStore(dim);
+    if (!vs) return false;
+    return 'loc' in vs ? vs.src instanceof MemorySource : vs.section instanceof MemorySource;
+  }
+
   /**
    * Every vector as arrays (flags by ordinal, then row-major vectors, zeros where absent) when the segment
    * is held in memory (`loadFully`), else null: a cold query reads vectors one by one instead.
