@@ -226,16 +226,18 @@ export class SegmentHandle {
   private _vectorStore: { loc: VectorLocator; src: ByteSource } | { section: ByteSource } | null | undefined;
 
   /**
-   * The Parquet file as a source of verified bytes. For vectors: whole and checked against the manifest's
-   * CRC-32 when held in memory (a batch, or a file up to readWholeBytes: one read, one CRC), else read by
-   * range with every block it touches checked against the index file's `parquet-crc` section. For stored
-   * text (`forVectors` false): always by range.
+   * The Parquet file as a source of verified bytes. For vectors of a resident segment (--batch, serve):
+   * whole, checked against the manifest's CRC-32 (every vector is read sooner or later). Otherwise, and for
+   * stored text (`forVectors` false), by range, with every block it touches checked against the index
+   * file's `parquet-crc` section: a single query reads a re-ranking's 40 vectors or an exact scan's matches,
+   * a few 4 KiB blocks each, where reading and checksumming even a 1 MB file whole cost ~3 ms of a cold
+   * query (files up to READ_WHOLE_BYTES were read whole before).
    */
   private parquetSource(forVectors = true): ByteSource {
     // Stored text is always read by range, verified block by block: printing ten results reads a few row
     // groups, not the file, and damage elsewhere in the file (a vector) does not fail a text answer.
     if (forVectors && this._parquetSource) return this._parquetSource;
-    if (forVectors && (this.resident || this.parquet.length <= this.readWholeBytes)) {
+    if (forVectors && this.resident) {
       const bytes = this.parquet.read(0, this.parquet.length);
       if (crc32(bytes) !== this.row.parquet_crc32) {
         throw new ElacsymError('CORRUPT_SEGMENT', `${this.parquetPath}: fails its CRC-32 check (the file is damaged)`, { details: { path: this.parquetPath } });
@@ -249,8 +251,6 @@ export class SegmentHandle {
   }
   private _parquetSource: ByteSource | undefined;
   private _parquetRanged: ByteSource | undefined;
-  /** Parquet files up to this size are read whole for their vectors (SnapshotOptions.readWholeBytes). */
-  readWholeBytes = READ_WHOLE_BYTES;
 
   /** The stored (original) vector of an ordinal, or null. */
   vectorOf(ord: number, dim: number): Float32Array | null {
@@ -330,7 +330,6 @@ export class SegmentHandle {
     h._ids = this._ids;
     h._docs = this._docs;
     h._vectorStore = this._vectorStore;
-    h.readWholeBytes = this.readWholeBytes;
     h.idCache = this.idCache;
     return h;
   }
@@ -743,7 +742,6 @@ function openSegment(store: SegmentStore, r: SegmentRow, dead: Uint8Array | null
     }
     const file = SegmentFile.open(src, idxPath, { verified });
     const handle = new SegmentHandle(r, file, parquetPath, psrc, dead, src === fsrc ? () => fsrc.close() : null, opts.loadFully === true);
-    handle.readWholeBytes = opts.readWholeBytes ?? READ_WHOLE_BYTES;
     return handle;
   } catch (e) {
     psrc.close();
