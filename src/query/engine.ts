@@ -79,7 +79,11 @@ export interface SearchSource {
   /** null when nothing is dead. */
   readonly dead: Uint8Array | null;
   idOf(ord: number): DocId;
-  attributesOf(ord: number): Attributes;
+  /**
+   * A document's attributes; with `only`, at least those of them it has (others may be left out: a
+   * segment then reads only the columns asked for, e.g. not a page of stored text for a title).
+   */
+  attributesOf(ord: number, only?: readonly string[]): Attributes;
   vectorOf(ord: number): Float32Array | null;
   column(field: string): Column;
   /** Ordinals holding these ids (for `id` filters), looked up rather than scanned; optional for test doubles. */
@@ -417,7 +421,7 @@ export function executeQuery(
     const s = sources[hit.src]!;
     const row: ResultRow = { id: hit.id ?? s.idOf(hit.ord), score: finiteScore(round(score), s.name) };
     if (req.include_attributes === null || req.include_attributes.length > 0) {
-      const attrs = s.attributesOf(hit.ord);
+      const attrs = s.attributesOf(hit.ord, req.include_attributes ?? undefined);
       if (req.include_attributes === null) row.attributes = attrs;
       else {
         // Names are data: own properties only, into a null-prototype object ("__proto__" stays a key).

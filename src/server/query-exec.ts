@@ -89,8 +89,8 @@ class GuardedSource implements SearchSource {
   idOf(ord: number): DocId {
     return this.s.idOf(ord);
   }
-  attributesOf(ord: number): Attributes {
-    return this.s.attributesOf(ord);
+  attributesOf(ord: number, only?: readonly string[]): Attributes {
+    return this.s.attributesOf(ord, only);
   }
   vectorOf(ord: number): Float32Array | null {
     return this.s.vectorOf(ord);

@@ -172,7 +172,7 @@ export function listDocuments(snap: Snapshot, opts: ListOptions): ListPage {
     const s = ctx.sources[src]!;
     const row: ListRow = { id: key.id };
     if (opts.include_attributes === null || opts.include_attributes.length > 0) {
-      const attrs = s.attributesOf(ord);
+      const attrs = s.attributesOf(ord, opts.include_attributes ?? undefined);
       if (opts.include_attributes === null) row.attributes = attrs;
       else {
         const pick: Attributes = dataRecord(); // "__proto__" is a name like any other

@@ -85,8 +85,8 @@ export class SegmentSource implements SearchSource {
   idOf(ord: number): DocId {
     return this.seg.idOf(ord);
   }
-  attributesOf(ord: number): Attributes {
-    return this.seg.attributesOf(ord);
+  attributesOf(ord: number, only?: readonly string[]): Attributes {
+    return this.seg.attributesOf(ord, only);
   }
   vectorOf(ord: number): Float32Array | null {
     const ivf = this.ivfReader();

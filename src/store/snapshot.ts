@@ -149,13 +149,15 @@ export class SegmentHandle {
    * One document's attributes. Files written since issue 11 have no `docs` section: the attributes are
    * rebuilt from the `attrs` section (the document's keys in their written order) and the typed columns,
    * read by range (a few blocks per value), so a cold query that prints ten documents decodes no whole
-   * column. Older files keep their `docs` section of JSON objects.
+   * column. Older files keep their `docs` section of JSON objects. With `only`, just those of the
+   * document's attributes (in its key order): the other columns are not read.
    */
-  attributesOf(ord: number): Doc['attributes'] {
+  attributesOf(ord: number, only?: readonly string[]): Doc['attributes'] {
     this.loadAttributes();
     if (this._shapes) {
       if (ord < 0 || ord >= this.row.doc_count) throw new ElacsymError('INTERNAL', `attributesOf: ordinal ${ord} outside the segment`);
-      return buildAttributes(this._shapes.keysOf(ord), (name) => this.valueOf(name, ord));
+      const keys = this._shapes.keysOf(ord);
+      return buildAttributes(only === undefined ? keys : keys.filter((k) => only.includes(k)), (name) => this.valueOf(name, ord));
     }
     try {
       return JSON.parse(this._docs!.get(ord)) as Doc['attributes'];
