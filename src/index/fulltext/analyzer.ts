@@ -151,7 +151,7 @@ function loadGermanStopwords(): readonly string[] {
 
 /** Korean particles (josa) stripped from the end of a Hangul word, longest first. */
 const KOREAN_PARTICLES = ['에서는', '에게서', '으로는', '에서', '에게', '으로', '까지', '부터', '처럼', '보다', '은', '는', '이', '가', '을', '를', '의', '에', '로', '와', '과', '도', '만'];
-const HANGUL_WORD = /^[\p{Script=Hangul}]+$/u;
+let hangulWord: RegExp | undefined;
 
 /**
  * A light Korean stemmer: Korean is written with spaces, but particles attach to the noun ("데이터베이스를"
@@ -159,7 +159,7 @@ const HANGUL_WORD = /^[\p{Script=Hangul}]+$/u;
  * (a noun that happens to end like a particle) is harmless: queries are stemmed the same way.
  */
 function koreanStem(word: string): string {
-  if (!HANGUL_WORD.test(word)) return word;
+  if (!(hangulWord ??= /^[\p{Script=Hangul}]+$/u).test(word)) return word;
   for (const p of KOREAN_PARTICLES) {
     if (word.length >= p.length + 2 && word.endsWith(p)) return word.slice(0, -p.length);
   }
@@ -396,9 +396,14 @@ export function validateFullTextOptions(o: FullTextOptions): void {
   }
 }
 
-const TOKEN_RE = /[\p{L}\p{N}][\p{L}\p{M}\p{N}]*/gu;
+// The Unicode-property patterns are made on first use, not when the module loads: V8 builds their
+// character sets from ICU when a literal is evaluated (~1 ms of every cold process, vector queries included).
+let tokenRe: RegExp | undefined;
+let noSpaceRe: RegExp | undefined;
+const tokenPattern = (): RegExp => (tokenRe ??= /[\p{L}\p{N}][\p{L}\p{M}\p{N}]*/gu);
 /** Scripts written without spaces between words: runs containing them go through Intl.Segmenter. */
-const NO_SPACE_RE = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Thai}\p{Script=Lao}\p{Script=Khmer}\p{Script=Myanmar}]/u;
+const noSpacePattern = (): RegExp =>
+  (noSpaceRe ??= /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Thai}\p{Script=Lao}\p{Script=Khmer}\p{Script=Myanmar}]/u);
 /**
  * Longest piece handed to one Intl.Segmenter call. V8's segment iterator slows down badly on long strings
  * (measured: 1 MB of Chinese in one call ran at 0.03 MB/s, in sentence-sized pieces at 3.5 MB/s); a run
@@ -457,6 +462,8 @@ export function createAnalyzer(o: FullTextOptions): Analyzer {
   validateFullTextOptions(o);
   const options: Readonly<FullTextOptions> = Object.freeze({ ...o, ...(o.stopwords ? { stopwords: [...o.stopwords] } : {}) });
   const spec = specOf(options.language);
+  const TOKEN_RE = tokenPattern();
+  const NO_SPACE_RE = noSpacePattern();
   // Absent = off (schemas written before the option), except for `unicode`, which is newer than the option
   // and folds by default (parseSchema also writes it down explicitly at init).
   const folding = options.ascii_folding ?? options.language === 'unicode';
