@@ -15,7 +15,9 @@
  *   <attr>   one column per attribute present in the segment, typed from the namespace schema: string ->
  *            utf8, integer -> int64, float -> float64, boolean -> boolean, array<string> -> list<utf8>.
  *            A column is named as its attribute unless the name is "id" or "vector" (or taken by such a
- *            renaming); `elacsym.columns` maps columns to attributes.
+ *            renaming); `elacsym.columns` maps columns to attributes. A string attribute stored once
+ *            (parquet-text.ts: long text, format 6) is GZIP, PLAIN, without dictionary or statistics, and
+ *            the segment's row groups are sized to its text (`storedOnceLayout`).
  * Key-value metadata: `elacsym.layout` = "2", `elacsym.schema` (the namespace schema, JSON),
  * `elacsym.id_encoding`, `elacsym.rows_per_group`, `elacsym.columns` (JSON: per attribute, in order of first
  * appearance: name, column (null when the attribute only ever holds null), type, which nulls are explicit,
