@@ -21,11 +21,15 @@ const writer = await joinWriter(log);
 process.stdout.write('ready\n');
 await new Promise((r) => process.stdin.once('data', r));
 let lost = 0;
+// Attempts per commit: more than the other racer's commits. Each lost attempt means the other racer
+// created that version, so count + 1 attempts always suffice; the default (10) made the test depend on
+// scheduling (a racer slowed by a busy machine could lose 10 races in a row and give up with BUSY).
+const attempts = Number(count) + 1;
 for (let i = 0; i < Number(count); i++) {
   const { record } = await writer.commit((latest) => {
     if (latest.version !== writer.version) lost++;
     return { log: [...latest.payload.log, id] };
-  });
+  }, attempts);
   process.stdout.write(`won ${record.version}\n`);
 }
 process.stdout.write(`lost ${lost}\n`);
