@@ -300,6 +300,10 @@ export function insertSegment(
   // Raised to the segment format (4), which includes everything version 3 marks, or to 5 when the schema
   // states `positions` (the segment's postings may have none), or to what the segment itself needs (6: text
   // stored once).
-  const need = Math.max(schemaStatesPositions(readSchema(db)) ? POSITIONS_FORMAT_VERSION : SEGMENT_FORMAT_VERSION, f.formatVersion ?? SEGMENT_FORMAT_VERSION);
+  raiseFormatVersion(db, Math.max(schemaStatesPositions(readSchema(db)) ? POSITIONS_FORMAT_VERSION : SEGMENT_FORMAT_VERSION, f.formatVersion ?? SEGMENT_FORMAT_VERSION));
+}
+
+/** Raise the manifest's format_version to `need` (never lower it): in the caller's transaction. */
+export function raiseFormatVersion(db: Db, need: number): void {
   db.prepare("UPDATE meta SET value = ? WHERE key = 'format_version' AND CAST(value AS INTEGER) < ?").run(String(need), need);
 }

@@ -31,6 +31,7 @@ import { ElacsymError } from '../errors.js';
 import type { AttrValue, Doc, Schema } from '../model/types.js';
 import { ownValue } from '../model/schema.js';
 import { ThriftReader } from './thrift.js';
+import { hasLoneSurrogate } from '../util/utf16.js';
 
 const MAGIC = 0x31545854;
 const HEADER_WORDS = 7;
@@ -53,8 +54,6 @@ export const TEXT_GROUP_CHARS = 128 * 1024;
 /** Fewest rows per row group of a segment with stored-once text (bounds the footer's size per document). */
 export const TEXT_GROUP_MIN_ROWS = 8;
 
-/** Strings with an unpaired surrogate have no UTF-8 form: such an attribute keeps its `col:` section. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
  * Which string attributes of `docs` are stored once, and the row-group size that gives their text about
@@ -73,7 +72,8 @@ export function storedOnceLayout(docs: readonly Doc[], schema: Schema, maxRows: 
     for (const d of docs) {
       const v: AttrValue | undefined = ownValue(d.attributes, name);
       if (v === undefined || v === null) continue;
-      if (typeof v !== 'string' || LONE_SURROGATE.test(v)) {
+      // A string without a UTF-8 form keeps the attribute in its `col:` section (kept exactly there).
+      if (typeof v !== 'string' || hasLoneSurrogate(v)) {
         ok = false;
         break;
       }

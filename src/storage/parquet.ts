@@ -40,6 +40,7 @@ import { attributeOf, dataRecord, inferType, ownValue } from '../model/schema.js
 import type { AttrType, AttrValue, Attributes, Doc, Schema } from '../model/types.js';
 import { encodeVectorLocator, type VectorRowGroup } from './vector-locator.js';
 import { ChunkedBytes } from '../util/bytes.js';
+import { hasLoneSurrogate, toWellFormed } from '../util/utf16.js';
 import { ThriftReader } from './thrift.js';
 import { CODEC_GZIP, decodeTextChunk, encodeTextLocator, type TextChunk } from './parquet-text.js';
 
@@ -80,9 +81,7 @@ function utf8Data(arrow: Arrow, strings: readonly (string | null)[]) {
 }
 
 /** Strings with an unpaired surrogate: no UTF-8 form (TextEncoder would silently write U+FFFD). */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const wellFormed = (s: string) => !LONE_SURROGATE.test(s);
-const toWellFormed = (s: string) => s.replace(new RegExp(LONE_SURROGATE.source, 'g'), '\uFFFD');
+const wellFormed = (s: string) => !hasLoneSurrogate(s);
 
 /** Rows per row group: at most 16,384 (bounded memory when compaction reads one row group at a time, few
  *  footer entries, good compression of the attribute columns), and at most ~16 MiB of vectors per row group,

@@ -36,10 +36,6 @@ type VectorMatrix = { present: Uint8Array; data: Float32Array };
  */
 const sharedMatrix = new WeakMap<SegmentFile, VectorMatrix | null>();
 function vectorMatrixOf(seg: SegmentHandle, dim: number): VectorMatrix | null {
-  // Only for a segment opened for many queries (--batch, serve): a single query reads the vectors it
-  // needs (a re-ranking's 40, an exact scan's matches) one by one, which costs less than copying every
-  // vector of a small file read whole into a matrix (~8 ms of a cold query for 4,000 x 128).
-  if (!seg.resident) return null;
   let m = sharedMatrix.get(seg.file);
   if (m === undefined) {
     m = seg.vectorMatrix(dim);

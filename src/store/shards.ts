@@ -36,7 +36,7 @@ import { CommitLog } from '../objstore/commit.js';
 import type { ObjectStore } from '../objstore/object-store.js';
 import { parseSchema } from '../model/schema.js';
 import type { Schema } from '../model/types.js';
-import { FORMAT_VERSION, getMeta, journalHighWater, readSchema, type SegmentRow, SEGMENT_FORMAT_VERSION, setMeta } from '../storage/manifest.js';
+import { FORMAT_VERSION, getMeta, journalHighWater, raiseFormatVersion, readSchema, type SegmentRow, SEGMENT_FORMAT_VERSION, setMeta } from '../storage/manifest.js';
 import { type Db, openDb } from '../storage/sqlite.js';
 import { crc32 } from '../util/crc32.js';
 import { checkoutNamespace, settlePool } from './checkout.js';
@@ -285,8 +285,7 @@ export function registerStages(db: Db, stages: readonly ShardStage[], schema: Sc
     setMeta(db, 'schema', JSON.stringify(schema));
     // The stages' segments may need a newer format than the namespace had (6: text stored once): raised
     // with them, as a flush raises it (manifest.ts insertSegment), so an older elacsym refuses the namespace.
-    const need = Math.max(0, ...stages.map((st) => st.format_version));
-    db.prepare("UPDATE meta SET value = ? WHERE key = 'format_version' AND CAST(value AS INTEGER) < ?").run(String(need), need);
+    raiseFormatVersion(db, Math.max(0, ...stages.map((st) => st.format_version)));
     // The job is remembered: a shard of it run again later is refused (JOB_CONFLICT), not committed twice.
     const jobs = JSON.parse(getMeta(db, JOBS_KEY) ?? '{}') as Record<string, number>;
     for (const st of stages) jobs[st.job] = now;

@@ -15,7 +15,7 @@ import { decodeDeletes, decodeUpserts } from '../storage/journal-codec.js';
 import { checkFormat, type JournalRow, journalDamage, journalHighWater, listSegments, readSchema, readTextReindex, type SegmentRow } from '../storage/manifest.js';
 import { SegmentFile, StringTable, verifiedByBlocks } from '../storage/segment-file.js';
 import { VectorLocator } from '../storage/vector-locator.js';
-import { decodeTextChunk, openTextChunk, TextLocator, type TextChunkValues } from '../storage/parquet-text.js';
+import { openTextChunk, TextLocator, type TextChunkValues } from '../storage/parquet-text.js';
 import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
 import { type ReadableObject, segmentStoreOf, type SegmentStore } from '../storage/segment-store.js';
 import { type ByteSource, MemorySource } from '../util/bytes.js';
@@ -281,9 +281,12 @@ export class SegmentHandle {
 
   /**
    * Every vector as arrays (flags by ordinal, then row-major vectors, zeros where absent) when the segment
-   * is held in memory (`loadFully`), else null: a cold query reads vectors one by one instead.
+   * is resident (`loadFully`: --batch, serve), else null: a single query reads the vectors it needs (a
+   * re-ranking's 40, an exact scan's matches) one by one, which costs less than copying every vector of a
+   * small file read whole into a matrix (~8 ms of a cold query for 4,000 x 128).
    */
   vectorMatrix(dim: number): { present: Uint8Array; data: Float32Array } | null {
+    if (!this.resident) return null;
     const vs = this.vectorStore(dim);
     if (!vs) return null;
     const n = this.row.doc_count;
@@ -665,12 +668,7 @@ export class StoredTextReader {
       this.groups.set(g, values);
       return values;
     }
-    const { rows, offset, length } = this.loc.group(g);
-    const src = this.source();
-    if (offset + length > src.length) {
-      throw new ElacsymError('CORRUPT_SEGMENT', `${this.what}: row group ${g} lies past the end of the file`);
-    }
-    values = openTextChunk(src.read(offset, length), rows, this.loc.codec, `${this.what}, row group ${g}`);
+    values = this.open(g);
     this.groups.set(g, values);
     this.heldBytes += values.bytes;
     // Always keep the last KEEP_GROUPS row groups, whatever their size: results printed in score order
@@ -694,12 +692,18 @@ export class StoredTextReader {
   all(): (string | null)[] {
     const out: (string | null)[] = [];
     for (let g = 0; g < this.loc.groupCount; g++) {
-      const { offset, length, rows } = this.loc.group(g);
-      const src = this.source();
-      if (offset + length > src.length) throw new ElacsymError('CORRUPT_SEGMENT', `${this.what}: row group ${g} lies past the end of the file`);
-      for (const v of decodeTextChunk(src.read(offset, length), rows, this.loc.codec, `${this.what}, row group ${g}`)) out.push(v);
+      const values = this.open(g);
+      for (let i = 0; i < values.rows; i++) out.push(values.get(i));
     }
     return out;
+  }
+
+  /** Row group g's column chunk, read through verified bytes and decompressed (not kept). */
+  private open(g: number): TextChunkValues {
+    const { rows, offset, length } = this.loc.group(g);
+    const src = this.source();
+    if (offset + length > src.length) throw new ElacsymError('CORRUPT_SEGMENT', `${this.what}: row group ${g} lies past the end of the file`);
+    return openTextChunk(src.read(offset, length), rows, this.loc.codec, `${this.what}, row group ${g}`);
   }
 }
 

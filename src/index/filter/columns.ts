@@ -57,6 +57,7 @@
 import { ElacsymError } from '../../errors.js';
 import type { AttrValue, Attributes } from '../../model/types.js';
 import type { ByteSource } from '../../util/bytes.js';
+import { hasLoneSurrogate } from '../../util/utf16.js';
 
 const COL_MAGIC = 0x4c4f4345; // "ECOL" little-endian
 const SHAPE_MAGIC = 0x50485345; // "ESHP" little-endian
@@ -75,7 +76,6 @@ const enc = new TextEncoder();
 // ignoreBOM: stored strings may begin with U+FEFF, which is data here, not a byte-order mark to drop.
 const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const pad8 = (n: number) => Math.ceil(n / 8) * 8;
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 function corrupt(what: string, why: string): never {
   throw new ElacsymError('CORRUPT_SEGMENT', `${what}: ${why}`, { details: { path: what } });
@@ -135,7 +135,7 @@ function buildDict(distinct: Set<string>): Dict {
   const values = [...distinct].sort(compareStrings);
   const index = new Map<string, number>();
   values.forEach((v, i) => index.set(v, i));
-  const json = values.some((v) => LONE_SURROGATE.test(v));
+  const json = values.some(hasLoneSurrogate);
   const parts = values.map((v) => enc.encode(json ? JSON.stringify(v) : v));
   let len = 0;
   for (const p of parts) len += p.length;
