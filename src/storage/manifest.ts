@@ -35,14 +35,20 @@ import { asStorageError, type Db } from './sqlite.js';
  *      instead of `col:<name>` for string attributes averaging STORED_ONCE_MIN_CHARS or more; queries read
  *      those values from the Parquet file. Raised by the first such segment (namespaces of short text stay
  *      at 4 or 5); an elacsym of format 5 refuses it with FORMAT_TOO_NEW instead of missing a column.
+ *   7  compact index files (issue 11): a segment whose index file holds a structure an elacsym of format 6
+ *      cannot read (see COMPACT_INDEX_FORMAT_VERSION's callers in store/segment-builder.ts). Raised by the
+ *      first such segment; an elacsym of format 6 refuses it with FORMAT_TOO_NEW.
  */
-export const FORMAT_VERSION = 6;
+export const FORMAT_VERSION = 7;
 
 /** The version of a manifest whose schema states full-text `positions` (see FORMAT_VERSION, 5). */
 export const POSITIONS_FORMAT_VERSION = 5;
 
 /** The version a segment with stored-once text raises its manifest to (see FORMAT_VERSION, 6). */
 export const STORED_ONCE_FORMAT_VERSION = 6;
+
+/** The version a segment with a compact index file raises its manifest to (see FORMAT_VERSION, 7). */
+export const COMPACT_INDEX_FORMAT_VERSION = 7;
 
 /** The version every manifest is created with and raised to by its segments (see FORMAT_VERSION, 2 and 4). */
 export const SEGMENT_FORMAT_VERSION = 4;

@@ -16,7 +16,7 @@ import { FieldIndexBuilder } from '../index/fulltext/postings.js';
 import { buildIvf } from '../index/vector/ivf.js';
 import { rowsPerGroupFor, writeSegmentParquetTo } from '../storage/parquet.js';
 import { storedOnceLayout } from '../storage/parquet-text.js';
-import { SEGMENT_FORMAT_VERSION, STORED_ONCE_FORMAT_VERSION } from '../storage/manifest.js';
+import { COMPACT_INDEX_FORMAT_VERSION, SEGMENT_FORMAT_VERSION, STORED_ONCE_FORMAT_VERSION } from '../storage/manifest.js';
 import { BlockChecksums, buildSegmentFile, encodeStringTable } from '../storage/segment-file.js';
 import { crc32 } from '../util/crc32.js';
 import type { SegmentStore } from '../storage/segment-store.js';
@@ -231,5 +231,15 @@ export async function writeSegment(
     indexCrc = crc32(c, indexCrc);
     indexBytes += c.length;
   }
-  return { id, parquet, idx, parquetBytes, parquetCrc, indexBytes, indexCrc, docCount: docs.length, formatVersion: once.names.size > 0 ? STORED_ONCE_FORMAT_VERSION : SEGMENT_FORMAT_VERSION };
+  return { id, parquet, idx, parquetBytes, parquetCrc, indexBytes, indexCrc, docCount: docs.length, formatVersion: segmentFormatVersion({ storedOnce: once.names.size > 0, compactIndex: false }) };
+}
+
+/**
+ * The manifest format a segment needs (storage/manifest.ts, FORMAT_VERSION): the highest version among the
+ * structures its files use, so a namespace is raised only by what its segments hold.
+ */
+export function segmentFormatVersion(uses: { storedOnce: boolean; compactIndex: boolean }): number {
+  if (uses.compactIndex) return COMPACT_INDEX_FORMAT_VERSION;
+  if (uses.storedOnce) return STORED_ONCE_FORMAT_VERSION;
+  return SEGMENT_FORMAT_VERSION;
 }
