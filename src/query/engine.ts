@@ -92,6 +92,8 @@ export interface SearchSource {
   readonly hasVectors: boolean;
   vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number): Hits;
   vectorExact(q: Float32Array, k: number, ords: Iterable<number>): Hits;
+  /** The segment's vectors have a flat index: `vectorSearch` scans them exactly (no ANN to plan for). */
+  readonly flatVectors?: boolean;
   /**
    * Bytes that reading one vector for an exact scan costs when they are read one by one (a segment not
    * held in memory: whole checksummed blocks), or 0 when the vectors are in memory. Optional: absent = 0.
@@ -209,7 +211,7 @@ function vectorRetrieve(
     exactMax = exactScanMaxDocs(s.size, ratio);
     seg.exact_scan = { ratio: round(ratio), max_docs: exactMax };
   }
-  if (m !== null && matches <= exactMax) {
+  if (m !== null && (matches <= exactMax || s.flatVectors === true)) {
     h = s.vectorExact(q, fetch, maskOrds(m, matches));
     seg.vector = 'exact-scan';
   } else if (m !== null) {
@@ -220,7 +222,7 @@ function vectorRetrieve(
   } else {
     const dead = s.dead;
     h = s.vectorSearch(q, fetch, dead ? (ord) => dead[ord] === 0 : undefined);
-    seg.vector = 'ann';
+    seg.vector = s.flatVectors === true ? 'exact-scan' : 'ann';
   }
   for (let j = 0; j < h.ords.length; j++) out.push({ src: i, ord: h.ords[j]!, score: h.scores[j]! });
   return seg;

@@ -19,6 +19,7 @@ import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
 import { MemorySource } from '../util/bytes.js';
 import { crc32 } from '../util/crc32.js';
 import { FieldIndexReader } from '../index/fulltext/postings.js';
+import { openVectorIndex } from '../index/vector/ivf.js';
 import { decodeTextChunk, TextLocator } from '../storage/parquet-text.js';
 import { VectorLocator } from '../storage/vector-locator.js';
 import type { Schema } from '../model/types.js';
@@ -453,7 +454,7 @@ const fmt = (v: number) => (Number.isInteger(v) ? String(v) : String(Math.round(
 /**
  * `health --deep`: the structure of an index file's sections whose checksums passed. Full-text indexes
  * decode completely (FieldIndexReader.verify), the vector locator and stored-text locators fit the segment,
- * and every stored-once text chunk decodes from the (verified) Parquet file. Returns problem messages.
+ * the vector index's header and directory check out, and every stored-once text chunk decodes from the (verified) Parquet file. Returns problem messages.
  */
 function checkSectionStructure(f: SegmentFile, r: SegmentRow, schema: Schema, parquet: Uint8Array | null): string[] {
   const out: string[] = [];
@@ -463,6 +464,10 @@ function checkSectionStructure(f: SegmentFile, r: SegmentRow, schema: Schema, pa
         const reader = FieldIndexReader.open(f.source(name)!);
         if (reader.numDocs !== r.doc_count) out.push(`section ${name} indexes ${reader.numDocs} documents, the segment has ${r.doc_count}`);
         else reader.verify();
+      } else if (name === 'ivf') {
+        const v = openVectorIndex(f.source(name)!);
+        if (v.dim !== schema.vector_dim) out.push(`section ivf indexes vectors of ${v.dim} dimensions, the namespace has ${schema.vector_dim}`);
+        v.release();
       } else if (name === 'vecloc') {
         VectorLocator.open(f.readVerified(name)!, r.doc_count, schema.vector_dim);
       } else if (name.startsWith('txt:')) {

@@ -13,7 +13,7 @@ import { isTypedColumn, TypedColumn } from '../index/filter/columns.js';
 import { type Analyzer, createAnalyzer } from '../index/fulltext/analyzer.js';
 import { type LiveStats, liveStats, liveStatsByScan } from '../index/fulltext/bm25.js';
 import { buildFieldIndex, FieldIndexReader } from '../index/fulltext/postings.js';
-import { exactTopK, exactTopKRows, IvfReader } from '../index/vector/ivf.js';
+import { exactTopK, exactTopKRows, type FlatVectorIndex, type IvfReader, openVectorIndex } from '../index/vector/ivf.js';
 import type { Hits, TieBreak } from '../index/vector/topk.js';
 import type { SearchSource } from '../query/engine.js';
 import { MemorySource } from '../util/bytes.js';
@@ -26,7 +26,7 @@ const EMPTY: Hits = { ords: new Uint32Array(0), scores: new Float32Array(0) };
 const RESIDENT_CACHE_BYTES = 256 * 1024 * 1024;
 
 /** One IVF reader per open segment file, and how many sources use it (see SegmentSource.ivfReader). */
-const sharedIvf = new WeakMap<SegmentFile, { reader: IvfReader | null; users: number }>();
+const sharedIvf = new WeakMap<SegmentFile, { reader: IvfReader | FlatVectorIndex | null; users: number }>();
 
 type VectorMatrix = { present: Uint8Array; data: Float32Array };
 /**
@@ -52,7 +52,7 @@ export class SegmentSource implements SearchSource {
   readonly liveCount: number;
   readonly dead: Uint8Array | null;
   readonly hasVectors: boolean;
-  private ivf: IvfReader | null | undefined;
+  private ivf: IvfReader | FlatVectorIndex | null | undefined;
   private readonly columns = new Map<string, Column>();
   private readonly text = new Map<string, FieldIndexReader | null>();
   private readonly stats = new Map<string, LiveStats>();
@@ -137,7 +137,7 @@ export class SegmentSource implements SearchSource {
     return c;
   }
 
-  private ivfReader(): IvfReader | null {
+  private ivfReader(): IvfReader | FlatVectorIndex | null {
     if (this.ivf === undefined) {
       // The IVF reader depends on the file only (dead rows are applied by the engine's `allow`), so the
       // sources of one segment file under different deletion states (SegmentHandle.withDead: a warm
@@ -163,7 +163,7 @@ export class SegmentSource implements SearchSource {
           if (mat === null) return seg.vectorOf(ord, dim);
           return mat.present[ord] === 1 ? mat.data.subarray(ord * dim, (ord + 1) * dim) : null;
         };
-        this.ivf = src ? IvfReader.open(src, resident ? { resident, cacheBytes: RESIDENT_CACHE_BYTES, vectorOf } : { vectorOf }) : null;
+        this.ivf = src ? openVectorIndex(src, resident ? { resident, cacheBytes: RESIDENT_CACHE_BYTES, vectorOf } : { vectorOf }) : null;
         dim = this.ivf?.dim ?? 0;
         sharedIvf.set(this.seg.file, { reader: this.ivf, users: 1 });
       }
@@ -173,7 +173,20 @@ export class SegmentSource implements SearchSource {
 
   vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number): Hits {
     const ivf = this.ivfReader();
-    return ivf ? ivf.search(q, k, { allow, selectivity, tie: this.tie }) : EMPTY;
+    if (!ivf) return EMPTY;
+    if ('flat' in ivf) {
+      // A flat index (fewer than FLAT_BELOW vectors): every allowed row scored exactly.
+      const ords: number[] = [];
+      for (let ord = 0; ord < this.size; ord++) if (!allow || allow(ord)) ords.push(ord);
+      return this.vectorExact(q, k, ords);
+    }
+    return ivf.search(q, k, { allow, selectivity, tie: this.tie });
+  }
+
+  /** Whether vector queries scan this segment exactly (a flat index: no clusters, no codes). */
+  get flatVectors(): boolean {
+    const ivf = this.ivfReader();
+    return ivf !== null && 'flat' in ivf;
   }
   /**
    * Exact scan of the given ordinals from the segment's ordinal-ordered vector section (not the IVF file,

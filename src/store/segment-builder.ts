@@ -13,7 +13,7 @@ import { ownValue } from '../model/schema.js';
 import { encodeAttributeShapes, encodeColumn } from '../index/filter/columns.js';
 import { createAnalyzer } from '../index/fulltext/analyzer.js';
 import { FieldIndexBuilder } from '../index/fulltext/postings.js';
-import { buildIvf } from '../index/vector/ivf.js';
+import { buildFlatIndex, buildIvf, FLAT_BELOW } from '../index/vector/ivf.js';
 import { rowsPerGroupFor, writeSegmentParquetTo } from '../storage/parquet.js';
 import { storedOnceLayout } from '../storage/parquet-text.js';
 import { COMPACT_INDEX_FORMAT_VERSION, SEGMENT_FORMAT_VERSION, STORED_ONCE_FORMAT_VERSION } from '../storage/manifest.js';
@@ -80,7 +80,10 @@ function startIvf(v: PackedVectors, schema: Schema, seed: number, signal?: Abort
 export function buildIndexFile(docs: readonly Doc[], schema: Schema, seed: number): Uint8Array[] {
   const vec = packVectors(docs, schema.vector_dim);
   const sections = buildSections(docs, schema);
-  if (vec) sections.push({ name: 'ivf', bytes: buildIvf(vec.packed, vec.ords, schema.vector_dim, schema.vector_metric, { seed }) });
+  if (vec) {
+    const n = vec.ords.length;
+    sections.push({ name: 'ivf', bytes: n < FLAT_BELOW ? buildFlatIndex(n, schema.vector_dim, schema.vector_metric) : buildIvf(vec.packed, vec.ords, schema.vector_dim, schema.vector_metric, { seed }) });
+  }
   return buildSegmentFile(sections);
 }
 
@@ -178,7 +181,9 @@ export async function writeSegment(
 ): Promise<SegmentFiles> {
   const { onPhase, signal } = hooks;
   const vec = packVectors(docs, schema.vector_dim);
-  const ivf = vec ? startIvf(vec, schema, id, signal) : null;
+  // A segment of few vectors gets a flat index (ivf.ts, version 3): scanned exactly, no codes stored.
+  const flat = vec !== null && vec.ords.length < FLAT_BELOW;
+  const ivf = vec ? (flat ? Promise.resolve(buildFlatIndex(vec.ords.length, schema.vector_dim, schema.vector_metric)) : startIvf(vec, schema, id, signal)) : null;
   // The caller may stop awaiting (interrupt) before the IVF promise settles: never leave it unhandled.
   ivf?.catch(() => undefined);
   onPhase?.('parquet');
@@ -231,7 +236,7 @@ export async function writeSegment(
     indexCrc = crc32(c, indexCrc);
     indexBytes += c.length;
   }
-  return { id, parquet, idx, parquetBytes, parquetCrc, indexBytes, indexCrc, docCount: docs.length, formatVersion: segmentFormatVersion({ storedOnce: once.names.size > 0, compactIndex: false }) };
+  return { id, parquet, idx, parquetBytes, parquetCrc, indexBytes, indexCrc, docCount: docs.length, formatVersion: segmentFormatVersion({ storedOnce: once.names.size > 0, compactIndex: flat }) };
 }
 
 /**

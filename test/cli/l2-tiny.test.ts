@@ -62,7 +62,9 @@ describe('l2: a distance of 0 beats a distance of 3e-24', () => {
       const top2 = await query(d, '[0,0]', 2);
       expect(top2.ids).toEqual([2, 1]);
       expect(top2.scores).toEqual([0, 0]); // -0 and -3e-24, rounded to 6 decimals
-      if (steps.some((s) => s === 'compact' || !s.noFlush)) expect(top2.plans).toContain('ann');
+      // Segments of fewer than 1,000 vectors have a flat index (scanned exactly); the large one is searched
+      // through its IVF clusters.
+      if (steps.some((s) => s === 'compact' || !s.noFlush)) expect(top2.plans).toContain(layout.startsWith('a segment of 2,002') ? 'ann' : 'exact-scan');
       // and the other way round: id 1 is at distance 0 from [3e-24,0]
       expect((await query(d, '[3e-24,0]', 1)).ids).toEqual([1]);
     });

@@ -103,7 +103,9 @@ describe('batch snapshots (held in memory, clusters pinned into the kernels)', (
       const batch = run(ns, true);
       expect(single.pinned).toBe(0); // small segments are read whole in a single query too, but not pinned
       expect(ranged.pinned).toBe(0);
-      if (kernelBackend() === 'wasm') expect(batch.pinned).toBeGreaterThan(0);
+      // 'one' is one IVF segment (its clusters pinned); 'many' has segments of at most 400 vectors, whose flat
+      // indexes are scanned exactly and pin nothing.
+      if (kernelBackend() === 'wasm' && ns === 'one') expect(batch.pinned).toBeGreaterThan(0);
       expect(batch.out).toEqual(single.out);
       expect(ranged.out).toEqual(single.out);
       expect(single.out.every((r) => r.length === 10)).toBe(true);

@@ -70,6 +70,13 @@
  * vectors through the callback. A callback returning no vector (or one of another length) for an ordinal
  * the index holds is CORRUPT_SEGMENT.
  *
+ * Version 3 (a "flat" index, written by `buildFlatIndex` for segments of fewer than FLAT_BELOW vectors):
+ * the 64-byte header alone (version = 3, nlist = 0, seed and both section CRCs 0), no clusters, no codes,
+ * no ord index. Such a segment is searched by an exact scan of its original vectors (every score exact):
+ * int8 codes of a few hundred rows cost as many bytes as a quarter of their vectors (298 KB of the 4.57 MB
+ * documentation set, 778 x 384) and save nothing a scan of that size would spend. `openVectorIndex`
+ * returns a `FlatVectorIndex` for it; `IvfReader.open` refuses it.
+ *
  * Scores: higher is better (see distance.ts). Ties are broken by the caller's `tie` (TopK), by default
  * the smaller ordinal; the store passes the id order (issue 9 §6).
  */
@@ -104,8 +111,10 @@ const VERSION = 2;
 const HEADER_BYTES = 64;
 const MAX_DIM = 65536;
 const MAX_NLIST = 4096;
-/** Up to this many rows a single cluster (a flat scan) is built. */
-const FLAT_BELOW = 1000;
+/** Below this many rows a single cluster (a flat scan) is built; segments use a flat index (version 3). */
+export const FLAT_BELOW = 1000;
+/** The version of a header-only flat index (see the file layout, version 3). */
+const FLAT_VERSION = 3;
 const METRIC_CODE: Record<Metric, number> = { cosine: 0, l2: 1, dot: 2 };
 const METRIC_OF: readonly Metric[] = ['cosine', 'l2', 'dot'];
 
@@ -303,6 +312,58 @@ export function buildIvf(
   h.setUint32(60, crc32(out.subarray(0, 60)), true);
   progress.finish();
   return out;
+}
+
+/**
+ * A version 3 (flat) index of `n` rows: the header alone (see the file layout). The segment's vectors are
+ * scanned exactly; `n` is informational (the count of documents with a vector), checked against nothing.
+ */
+export function buildFlatIndex(n: number, dim: number, metric: Metric): Uint8Array {
+  requireLittleEndian();
+  if (!Number.isInteger(dim) || dim < 1 || dim > MAX_DIM) internal(`invalid vector dimension ${dim}`);
+  if (!Object.hasOwn(METRIC_CODE, metric)) internal(`unknown metric ${String(metric)}`);
+  if (!Number.isInteger(n) || n < 0 || n >= 2 ** 32) internal(`invalid row count ${n}`);
+  const out = new Uint8Array(HEADER_BYTES);
+  const h = new DataView(out.buffer, 0, HEADER_BYTES);
+  h.setUint32(0, MAGIC, true);
+  h.setUint32(4, FLAT_VERSION, true);
+  h.setUint32(8, METRIC_CODE[metric], true);
+  h.setUint32(12, dim, true);
+  h.setUint32(16, n, true);
+  h.setUint32(60, crc32(out.subarray(0, 60)), true);
+  return out;
+}
+
+/** A version 3 index: no structure to search, the segment's vectors are scanned exactly (see buildFlatIndex). */
+export interface FlatVectorIndex {
+  readonly flat: true;
+  readonly dim: number;
+  readonly metric: Metric;
+  /** Rows (documents with a vector) when the index was built. */
+  readonly size: number;
+  release(): void;
+}
+
+/**
+ * Opens a segment's vector index: an `IvfReader` for versions 1 and 2, a `FlatVectorIndex` for version 3.
+ * Throws CORRUPT_SEGMENT as `IvfReader.open` does (a flat header must be exactly 64 bytes, CRC-checked).
+ */
+export function openVectorIndex(src: ByteSource, opts: IvfOpenOptions = {}): IvfReader | FlatVectorIndex {
+  if (src.length >= HEADER_BYTES) {
+    const hb = src.read(0, HEADER_BYTES);
+    const h = new DataView(hb.buffer, hb.byteOffset, HEADER_BYTES);
+    if (h.getUint32(0, true) === MAGIC && h.getUint32(4, true) === FLAT_VERSION) {
+      if (crc32(hb.subarray(0, 60)) !== h.getUint32(60, true)) corrupt('IVF header checksum mismatch');
+      if (src.length !== HEADER_BYTES) corrupt(`flat vector index is ${src.length} bytes, not ${HEADER_BYTES}`);
+      const metric = METRIC_OF[h.getUint32(8, true)];
+      if (metric === undefined) corrupt(`unknown metric code ${h.getUint32(8, true)}`);
+      const dim = h.getUint32(12, true);
+      if (dim < 1 || dim > MAX_DIM) corrupt(`invalid dimension ${dim}`);
+      for (let o = 20; o < 60; o += 4) if (h.getUint32(o, true) !== 0) corrupt('reserved header bytes of a flat index are not zero');
+      return { flat: true, dim, metric, size: h.getUint32(16, true), release: () => undefined };
+    }
+  }
+  return IvfReader.open(src, opts);
 }
 
 interface Layout {
