@@ -44,9 +44,17 @@ export const CODEC_GZIP = 2;
 /**
  * A string attribute is stored once when its non-null values in the segment average at least this many
  * UTF-16 code units. Below, its `col:` section (a dictionary of the values, uncompressed) costs little
- * and serves filters and printing without decompression (the bench's 100k glosses average ~60).
+ * and serves filters and printing without decompression.
  */
 export const STORED_ONCE_MIN_CHARS = 512;
+
+/**
+ * The same for a full-text field (prose that is searched, rarely filtered by value): from this average on,
+ * its values are mostly distinct, so a `col:` dictionary is a second, uncompressed copy of the text (the
+ * bench's 100k glosses average ~57 characters: 5.7 MB, 57 bytes a document). Short full-text values
+ * (titles of a few words) keep theirs.
+ */
+export const STORED_ONCE_MIN_CHARS_FULL_TEXT = 32;
 
 /** Target characters of stored-once text per row group (what printing one document may decompress). */
 export const TEXT_GROUP_CHARS = 128 * 1024;
@@ -59,7 +67,8 @@ export const TEXT_GROUP_MIN_ROWS = 8;
  * Which string attributes of `docs` are stored once, and the row-group size that gives their text about
  * TEXT_GROUP_CHARS per row group (never more rows than `maxRows`, the segment's usual row-group size).
  * An attribute qualifies when the schema types it `string`, every value of it in the segment is a
- * well-formed string or null/absent, and the values average STORED_ONCE_MIN_CHARS or more.
+ * well-formed string or null/absent, and the values average STORED_ONCE_MIN_CHARS or more
+ * (STORED_ONCE_MIN_CHARS_FULL_TEXT for a full-text field).
  */
 export function storedOnceLayout(docs: readonly Doc[], schema: Schema, maxRows: number): { names: Set<string>; rowsPerGroup: number } {
   const names = new Set<string>();
@@ -80,7 +89,7 @@ export function storedOnceLayout(docs: readonly Doc[], schema: Schema, maxRows: 
       count++;
       chars += v.length;
     }
-    if (!ok || count === 0 || chars / count < STORED_ONCE_MIN_CHARS) continue;
+    if (!ok || count === 0 || chars / count < (def.full_text ? STORED_ONCE_MIN_CHARS_FULL_TEXT : STORED_ONCE_MIN_CHARS)) continue;
     names.add(name);
     charsPerDoc += chars / docs.length;
   }

@@ -16,6 +16,7 @@ import {
   decodeTextChunk,
   encodeTextLocator,
   STORED_ONCE_MIN_CHARS,
+  STORED_ONCE_MIN_CHARS_FULL_TEXT,
   storedOnceLayout,
   TEXT_GROUP_CHARS,
   TEXT_GROUP_MIN_ROWS,
@@ -85,8 +86,13 @@ describe('stored-once text', () => {
   it('chooses long, well-formed string attributes only, and row groups of about TEXT_GROUP_CHARS of them', () => {
     const long = 'a'.repeat(STORED_ONCE_MIN_CHARS);
     const d = (attributes: Doc['attributes']): Doc => ({ id: 1, vector: null, attributes });
-    expect([...storedOnceLayout([d({ body: long })], schema, 1000).names]).toEqual(['body']);
-    expect(storedOnceLayout([d({ body: long.slice(1) })], schema, 1000).names.size).toBe(0);
+    // A plain string attribute from STORED_ONCE_MIN_CHARS on, a full-text one from STORED_ONCE_MIN_CHARS_FULL_TEXT.
+    expect([...storedOnceLayout([d({ title: long })], schema, 1000).names]).toEqual(['title']);
+    expect(storedOnceLayout([d({ title: long.slice(1) })], schema, 1000).names.size).toBe(0);
+    const prose = 'p'.repeat(STORED_ONCE_MIN_CHARS_FULL_TEXT);
+    expect([...storedOnceLayout([d({ body: prose, title: long.slice(1) })], schema, 1000).names]).toEqual(['body']);
+    expect(storedOnceLayout([d({ body: prose.slice(1) })], schema, 1000).names.size).toBe(0);
+    expect(storedOnceLayout([d({ body: prose.slice(2) }), d({ body: `${prose}pp` })], schema, 1000).names.size).toBe(1); // the average counts
     // One value without a UTF-8 form keeps the attribute in its col: section (it is kept exactly there).
     expect(storedOnceLayout([d({ body: long }), d({ body: `${long}\ud800` })], schema, 1000).names.size).toBe(0);
     // Not a string attribute (year), or nulls only: nothing to store once.
