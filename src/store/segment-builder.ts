@@ -182,6 +182,7 @@ export async function writeSegment(
   const { onPhase, signal } = hooks;
   const vec = packVectors(docs, schema.vector_dim);
   // A segment of few vectors gets a flat index (ivf.ts, version 3): scanned exactly, no codes stored.
+  // Either that or an IVF of version 4 (no ord index): both need format 7 (see segmentFormatVersion).
   const flat = vec !== null && vec.ords.length < FLAT_BELOW;
   const ivf = vec ? (flat ? Promise.resolve(buildFlatIndex(vec.ords.length, schema.vector_dim, schema.vector_metric)) : startIvf(vec, schema, id, signal)) : null;
   // The caller may stop awaiting (interrupt) before the IVF promise settles: never leave it unhandled.
@@ -236,7 +237,7 @@ export async function writeSegment(
     indexCrc = crc32(c, indexCrc);
     indexBytes += c.length;
   }
-  return { id, parquet, idx, parquetBytes, parquetCrc, indexBytes, indexCrc, docCount: docs.length, formatVersion: segmentFormatVersion({ storedOnce: once.names.size > 0, compactIndex: flat }) };
+  return { id, parquet, idx, parquetBytes, parquetCrc, indexBytes, indexCrc, docCount: docs.length, formatVersion: segmentFormatVersion({ storedOnce: once.names.size > 0, compactIndex: vec !== null }) };
 }
 
 /**

@@ -70,6 +70,13 @@
  * vectors through the callback. A callback returning no vector (or one of another length) for an ordinal
  * the index holds is CORRUPT_SEGMENT.
  *
+ * Version 4 (what `buildIvf` writes by default since format 7) is version 2 without the ord index: the
+ * file ends after the clusters, and the header's ord index CRC (at 32) is 0. Queries never read the ord
+ * index of a version 2 file (re-ranking and exact scans read vectors by ordinal from the segment's vector
+ * locator); it cost 8 bytes a row (0.8 MB of a 100k segment). `exactOrds` and `vectorOf`, which locate
+ * rows by ordinal, build it in memory from the clusters' ordinals (checksum-verified) on first use.
+ * The file length must equal exactly 64 + 4*nlist*dim + 8*dim + 4*(nlist+1) + 4*nlist + n*(4 + cstride).
+ *
  * Version 3 (a "flat" index, written by `buildFlatIndex` for segments of fewer than FLAT_BELOW vectors):
  * the 64-byte header alone (version = 3, nlist = 0, seed and both section CRCs 0), no clusters, no codes,
  * no ord index. Such a segment is searched by an exact scan of its original vectors (every score exact):
@@ -106,8 +113,8 @@ import { TopK, type Hits, type TieBreak } from './topk.js';
 export type { Hits } from './topk.js';
 
 const MAGIC = 0x46564945; // "EIVF" as a little-endian u32
-/** The version `buildIvf` writes by default; version 1 (float32 clusters) is still read and, on request, written. */
-const VERSION = 2;
+/** The version `buildIvf` writes by default; versions 1 (float32 clusters) and 2 (with an ord index) are still read and, on request, written. */
+const VERSION = 4;
 const HEADER_BYTES = 64;
 const MAX_DIM = 65536;
 const MAX_NLIST = 4096;
@@ -130,8 +137,11 @@ export interface BuildIvfOptions {
   seed?: number;
   /** Called now and then with monotonically increasing `done`, finally with done === total. */
   onProgress?: (done: number, total: number) => void;
-  /** File version: 2 (default, quantized codes) or 1 (float32 vectors in the clusters; tests, comparisons). */
-  version?: 1 | 2;
+  /**
+   * File version: 4 (default: quantized codes), 2 (the same with an ord index, as format 6 wrote) or 1
+   * (float32 vectors in the clusters; tests, comparisons).
+   */
+  version?: 1 | 2 | 4;
   /**
    * The caller gives `vectors` up (a worker that received them transferred): cosine normalizes them in
    * place instead of into a copy, one float32 array of every vector less at the build's peak. Same bytes.
@@ -206,7 +216,7 @@ export function buildIvf(
   }
   const seed = (opts.seed ?? 42) >>> 0;
   const version = opts.version ?? VERSION;
-  if (version !== 1 && version !== 2) internal(`unknown IVF version ${String(version)}`);
+  if (version !== 1 && version !== 2 && version !== 4) internal(`unknown IVF version ${String(version)}`);
   const byOrd = argsortOrds(ords);
   for (let i = 1; i < n; i++) {
     if (ords[byOrd[i]!] === ords[byOrd[i - 1]!]) internal(`duplicate document ordinal ${ords[byOrd[i]!]}`);
@@ -266,7 +276,7 @@ export function buildIvf(
     if (to >= 0) cent.set(centroids.subarray(c * dim, (c + 1) * dim), to * dim);
   }
   let quant: Quantizer | null = null;
-  if (version === 2) {
+  if (version !== 1) {
     quant = trainQuantizer(data, n, dim, metric === 'l2');
     new Float32Array(buf, L.quant, dim).set(quant.min);
     new Float32Array(buf, L.quant + 4 * dim, dim).set(quant.scale);
@@ -291,12 +301,14 @@ export function buildIvf(
     }
     crcs[c] = crc32(out.subarray(base, base + cnt * stride));
   }
-  const sortedOrds = new Uint32Array(buf, L.ordIndex, n);
-  const rowsOf = new Uint32Array(buf, L.ordIndex + 4 * n, n);
-  for (let i = 0; i < n; i++) {
-    const r = byOrd[i]!;
-    sortedOrds[i] = ords[r]!;
-    rowsOf[i] = rowOfInput[r]!;
+  if (version !== 4) {
+    const sortedOrds = new Uint32Array(buf, L.ordIndex, n);
+    const rowsOf = new Uint32Array(buf, L.ordIndex + 4 * n, n);
+    for (let i = 0; i < n; i++) {
+      const r = byOrd[i]!;
+      sortedOrds[i] = ords[r]!;
+      rowsOf[i] = rowOfInput[r]!;
+    }
   }
 
   const h = new DataView(buf, 0, HEADER_BYTES);
@@ -308,7 +320,7 @@ export function buildIvf(
   h.setUint32(20, kept, true);
   h.setUint32(24, seed, true);
   h.setUint32(28, crc32(out.subarray(L.centroids, L.data)), true);
-  h.setUint32(32, crc32(out.subarray(L.ordIndex, L.end)), true);
+  h.setUint32(32, version === 4 ? 0 : crc32(out.subarray(L.ordIndex, L.end)), true);
   h.setUint32(60, crc32(out.subarray(0, 60)), true);
   progress.finish();
   return out;
@@ -382,12 +394,12 @@ interface Layout {
 function layout(version: number, dim: number, n: number, nlist: number): Layout {
   const centroids = HEADER_BYTES;
   const quant = centroids + 4 * nlist * dim;
-  const offsets = quant + (version === 2 ? 8 * dim : 0);
+  const offsets = quant + (version !== 1 ? 8 * dim : 0);
   const crcs = offsets + 4 * (nlist + 1);
   const data = crcs + 4 * nlist;
-  const rowBytes = 4 + (version === 2 ? codeStride(dim) : 4 * dim);
+  const rowBytes = 4 + (version !== 1 ? codeStride(dim) : 4 * dim);
   const ordIndex = data + n * rowBytes;
-  return { centroids, quant, offsets, crcs, data, rowBytes, ordIndex, end: ordIndex + 8 * n };
+  return { centroids, quant, offsets, crcs, data, rowBytes, ordIndex, end: ordIndex + (version === 4 ? 0 : 8 * n) };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -1125,8 +1137,8 @@ export class IvfReader {
    * `search`.
    */
   readonly defaultNprobe: number;
-  /** File version: 1 (float32 clusters) or 2 (quantized codes, exact re-ranking). */
-  readonly version: 1 | 2;
+  /** File version: 1 (float32 clusters), 2 or 4 (quantized codes, exact re-ranking; 4 without an ord index). */
+  readonly version: 1 | 2 | 4;
 
   private readonly layout: Layout;
   private readonly qmin: Float32Array;
@@ -1164,7 +1176,7 @@ export class IvfReader {
   private constructor(
     private readonly src: ByteSource,
     f: {
-      version: 1 | 2;
+      version: 1 | 2 | 4;
       qmin: Float32Array;
       qscale: Float32Array;
       original: ((ord: number) => Float32Array | null) | undefined;
@@ -1226,7 +1238,7 @@ export class IvfReader {
     if (h.getUint32(0, true) !== MAGIC) corrupt('bad magic: not an IVF file');
     if (crc32(hb.subarray(0, 60)) !== h.getUint32(60, true)) corrupt('IVF header checksum mismatch');
     const version = h.getUint32(4, true);
-    if (version !== 1 && version !== 2) corrupt(`unsupported IVF version ${version}`);
+    if (version !== 1 && version !== 2 && version !== 4) corrupt(`unsupported IVF version ${version}`);
     const metric = METRIC_OF[h.getUint32(8, true)];
     if (metric === undefined) corrupt(`unknown metric code ${h.getUint32(8, true)}`);
     const dim = h.getUint32(12, true);
@@ -1245,14 +1257,15 @@ export class IvfReader {
     for (let c = 0; c < nlist; c++) {
       if (offsets[c + 1]! <= offsets[c]!) corrupt(`IVF cluster ${c} has inconsistent offsets`);
     }
-    const qdim = version === 2 ? dim : 0;
+    if (version === 4 && h.getUint32(32, true) !== 0) corrupt('IVF version 4 has no ord index, but its header has an ord index checksum');
+    const qdim = version !== 1 ? dim : 0;
     const qmin = f32(dir, L.quant - L.centroids, qdim);
     const qscale = f32(dir, L.quant - L.centroids + 4 * qdim, qdim);
     for (let d = 0; d < qdim; d++) {
       if (!Number.isFinite(qmin[d]!) || !Number.isFinite(qscale[d]!) || qscale[d]! < 0) corrupt(`IVF quantizer of dimension ${d} is invalid`);
     }
     return new IvfReader(src, {
-      version: version as 1 | 2,
+      version: version as 1 | 2 | 4,
       qmin,
       qscale,
       original: opts.vectorOf,
@@ -1424,7 +1437,7 @@ export class IvfReader {
     if (heap.k === 0 || this.size === 0) return heap.result();
     const q = prepareQuery(this.metric, query);
     const rows = this.rowsOf(ords); // [row, ord] pairs sorted by row
-    if (this.version === 2) {
+    if (this.version !== 1) {
       this.requireOriginal();
       this.scoreOrds(q, Uint32Array.from(rows, (r) => r[1]), heap, undefined);
       return heap.result();
@@ -1475,7 +1488,7 @@ export class IvfReader {
   vectorOf(ord: number): Float32Array | null {
     const row = this.rowOfOrd(ord);
     if (row < 0) return null;
-    if (this.version === 2) {
+    if (this.version !== 1) {
       const out = new Float32Array(this.dim);
       this.originalInto(ord, out, 0);
       return out;
@@ -1496,7 +1509,7 @@ export class IvfReader {
    */
   forEach(fn: (ord: number, vector: Float32Array) => void): void {
     const dim = this.dim;
-    if (this.version === 2) {
+    if (this.version !== 1) {
       this.requireOriginal();
       const v = new Float32Array(dim);
       for (let c = 0; c < this.nlist; c++) {
@@ -1676,7 +1689,7 @@ export class IvfReader {
       const vecs = cl.vecs ?? codesAsFloats(cl.codes!, cnt, dim, this.layout.rowBytes - 4);
       const pinned = cl.vecs === null ? null : cl.pinned;
       // Version 2 scans codes to rank candidates that are re-scored exactly: the faster ranking kernels.
-      n = scoreRowsAbove(this.metric, t.q, vecs, 0, cnt, dim, floor, idx, sc, pinned, this.version === 2);
+      n = scoreRowsAbove(this.metric, t.q, vecs, 0, cnt, dim, floor, idx, sc, pinned, this.version !== 1);
     }
     for (let j = 0; j < n; j++) {
       const s = mul * sc[j]! + add;
@@ -1752,7 +1765,7 @@ export class IvfReader {
    * floats: its kernel needs the squared distance, not a dot product.)
    */
   private holdsCodes(): boolean {
-    return this.version === 2 && this.codeMode === 'affine' && this.metric !== 'l2' && codesKernelAvailable();
+    return this.version !== 1 && this.codeMode === 'affine' && this.metric !== 'l2' && codesKernelAvailable();
   }
 
   private unpin(cl: Cluster): void {
@@ -1783,6 +1796,19 @@ export class IvfReader {
   private loadOrdIndex(): OrdIndex {
     if (this.ordIndex !== null) return this.ordIndex;
     const n = this.size;
+    if (this.version === 4) {
+      // No ord index in the file: built from the clusters' ordinals (each cluster checksum-verified).
+      const ordOfRow = new Uint32Array(n);
+      for (let c = 0; c < this.nlist; c++) ordOfRow.set(this.clusterOrds(c), this.offsets[c]!);
+      const rows = argsortOrds(ordOfRow);
+      const sortedOrds = new Uint32Array(n);
+      for (let i = 0; i < n; i++) {
+        sortedOrds[i] = ordOfRow[rows[i]!]!;
+        if (i > 0 && sortedOrds[i]! <= sortedOrds[i - 1]!) corrupt('IVF clusters hold an ordinal twice');
+      }
+      this.ordIndex = { sortedOrds, rows };
+      return this.ordIndex;
+    }
     const bytes = this.read(this.layout.ordIndex, 8 * n);
     if (crc32(bytes) !== this.ordIndexCrc) corrupt('IVF ord index checksum mismatch');
     const sortedOrds = u32(bytes, 0, n);

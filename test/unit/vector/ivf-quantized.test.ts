@@ -83,20 +83,28 @@ const FILTERS: Record<string, ((o: number) => boolean) | undefined> = {
 };
 const SELECTIVITY: Record<string, number | undefined> = { unfiltered: undefined, '50%': 0.5, '10%': 0.1, '1%': 0.01 };
 
-describe.each(METRICS)('IVF version 2 (%s)', (metric) => {
-  const v2 = buildIvf(VECS, ORDS, DIM, metric, { seed: 5 });
+// Version 4 (the default) is version 2 without the ord index: everything below holds for both.
+describe.each(METRICS.flatMap((metric) => ([2, 4] as const).map((version) => ({ metric, version }))))('IVF version $version ($metric)', ({ metric, version }) => {
+  const v2 = buildIvf(VECS, ORDS, DIM, metric, { seed: 5, version });
   const v1 = buildIvf(VECS, ORDS, DIM, metric, { seed: 5, version: 1 });
   const open = (bytes: Uint8Array, opts: IvfOpenOptions = {}): IvfReader => IvfReader.open(new MemorySource(bytes), { vectorOf, ...opts });
 
   it('round-trips: same shape as version 1, about a quarter of its cluster bytes', () => {
     const a = open(v2);
     const b = open(v1);
-    expect(a.version).toBe(2);
+    expect(a.version).toBe(version);
     expect(b.version).toBe(1);
     expect([a.dim, a.metric, a.size, a.nlist]).toEqual([b.dim, b.metric, b.size, b.nlist]);
     // rows: 4 + 32 bytes instead of 4 + 128
     expect(v2.length).toBeLessThan(v1.length * 0.4);
-    expect(buildIvf(VECS, ORDS, DIM, metric, { seed: 5 })).toEqual(v2);
+    expect(buildIvf(VECS, ORDS, DIM, metric, { seed: 5, version })).toEqual(v2);
+    if (version === 4) {
+      // The default, and exactly version 2 without the ord index (8 bytes a row) and its checksum.
+      expect(buildIvf(VECS, ORDS, DIM, metric, { seed: 5 })).toEqual(v2);
+      const two = buildIvf(VECS, ORDS, DIM, metric, { seed: 5, version: 2 });
+      expect(two.length - v2.length).toBe(8 * a.size);
+      expect(v2.subarray(64, v2.length)).toEqual(two.subarray(64, v2.length));
+    }
   });
 
   it('returns exact scores: bit for bit those of version 1 and of exact()', () => {
@@ -217,8 +225,8 @@ describe('IVF version 2 quantizer', () => {
   });
 });
 
-describe('IVF version 2 corruption', () => {
-  const bytes = buildIvf(VECS, ORDS, DIM, 'l2', { seed: 5 });
+describe.each([2, 4] as const)('IVF version %s corruption', (version) => {
+  const bytes = buildIvf(VECS, ORDS, DIM, 'l2', { seed: 5, version });
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const nlist = dv.getUint32(20, true);
   const quant = 64 + 4 * nlist * DIM;
@@ -231,7 +239,26 @@ describe('IVF version 2 corruption', () => {
   const open = (b: Uint8Array): IvfReader => IvfReader.open(new MemorySource(b), { vectorOf });
 
   it('has exactly the documented length', () => {
-    expect(bytes.length).toBe(dataStart + N * (4 + DIM) + 8 * N);
+    expect(bytes.length).toBe(dataStart + N * (4 + DIM) + (version === 2 ? 8 * N : 0));
+  });
+
+  it('version 4: a forged ord index checksum, and an ordinal held twice, are CORRUPT_SEGMENT', () => {
+    if (version !== 4) return;
+    const forged = bytes.slice();
+    const h = new DataView(forged.buffer);
+    h.setUint32(32, 1, true);
+    h.setUint32(60, crc32(forged.subarray(0, 60)), true);
+    expect(codeOf(() => open(forged))).toBe('CORRUPT_SEGMENT');
+    // Two rows of cluster 0 with the same ordinal, its checksum recomputed: lookups by ordinal refuse it.
+    const twice = bytes.slice();
+    const t = new DataView(twice.buffer);
+    const rows0 = t.getUint32(quant + 8 * DIM + 4, true);
+    expect(rows0).toBeGreaterThan(1);
+    t.setUint32(dataStart + 4, t.getUint32(dataStart, true), true);
+    t.setUint32(quant + 8 * DIM + 4 * (nlist + 1), crc32(twice.subarray(dataStart, dataStart + rows0 * (4 + DIM))), true);
+    t.setUint32(28, crc32(twice.subarray(64, dataStart)), true);
+    t.setUint32(60, crc32(twice.subarray(0, 60)), true);
+    expect(codeOf(() => open(twice).vectorOf(0))).toBe('CORRUPT_SEGMENT');
   });
 
   it('a flipped code byte is CORRUPT_SEGMENT when its cluster is read (search, exact, forEach)', () => {
