@@ -54,6 +54,10 @@ export const FIELD_INDEX_MAGIC = 0x54464c45; // "ELFT" read as a little-endian u
 export const FIELD_INDEX_VERSION = 1;
 /** The version of a field index without positions (see FORMAT). */
 export const FIELD_INDEX_VERSION_NO_POSITIONS = 2;
+/** The compact version, with or without positions (see FORMAT): what every new field index is written in. */
+export const FIELD_INDEX_VERSION_COMPACT = 3;
+/** Terms per dictionary block in version 3 (see FORMAT: measured, 32 is where the block index stops paying). */
+export const DICT_BLOCK_TERMS = 32;
 const FLAG_NO_POSITIONS = 1;
 /**
  * `positions: "auto"` keeps positions in a segment whose documents (those with a token in the field)
@@ -63,6 +67,9 @@ const FLAG_NO_POSITIONS = 1;
  */
 export const AUTO_POSITIONS_MIN_TOKENS = 32;
 const HEADER_SIZE = 40;
+const HEADER_SIZE_V3 = 48;
+/** Largest accepted dictionary block (a damaged header must not make the reader allocate much). */
+const MAX_BLOCK_TERMS = 4096;
 const META_WORDS = 4;
 const U32_MAX = 0xffffffff;
 
@@ -127,6 +134,15 @@ class ByteWriter {
     }
     buf[this.len++] = v;
   }
+  bytes(b: Uint8Array): void {
+    if (this.len + b.length > this.buf.length) this.grow(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+}
+
+function varintSize(v: number): number {
+  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
 }
 
 function u32Checked(v: number, what: string): number {
@@ -144,10 +160,20 @@ function u32Checked(v: number, what: string): number {
  * Implementation: tokens are flattened into typed arrays (term id, ordinal, position) and counting-sorted by
  * term id, which keeps document order and token order within a document: no per-term JS arrays, little GC.
  */
-export function buildFieldIndex(docs: ReadonlyArray<Token[] | null>, positions: boolean | 'auto' = true): Uint8Array {
-  const b = new FieldIndexBuilder(docs.length, positions);
+export function buildFieldIndex(docs: ReadonlyArray<Token[] | null>, positions: boolean | 'auto' = true, options: FieldIndexOptions = {}): Uint8Array {
+  const b = new FieldIndexBuilder(docs.length, positions, options);
   for (let ord = 0; ord < docs.length; ord++) b.add(docs[ord] ?? null);
   return b.finish();
+}
+
+export interface FieldIndexOptions {
+  /**
+   * Write versions 1/2 (what every release before format 7 wrote) instead of version 3. For tests of the
+   * older readers and for measurements; no writer of the store asks for it.
+   */
+  legacy?: boolean;
+  /** Terms per dictionary block of version 3 (default DICT_BLOCK_TERMS). For tests and measurements. */
+  blockTerms?: number;
 }
 
 /**
@@ -180,6 +206,7 @@ export class FieldIndexBuilder {
   constructor(
     expectedDocs = 0,
     private readonly positions: boolean | 'auto' = true,
+    private readonly options: FieldIndexOptions = {},
   ) {
     this.docLens = new Uint32Array(Math.max(16, expectedDocs));
   }
@@ -320,6 +347,19 @@ export class FieldIndexBuilder {
       termMeta[i * META_WORDS + 3] = u32Checked(w.len - start - docsLen, 'positions size');
     }
     const postingsLen = u32Checked(w.len, 'postings size');
+    if (this.options.legacy !== true) {
+      return writeCompact({
+        numDocs,
+        docCount,
+        sumDocLen,
+        withPositions: this.withPositions,
+        docLens,
+        terms: entries.map((e) => e.bytes),
+        termMeta,
+        postings: w.buf.subarray(0, w.len),
+        blockTerms: this.options.blockTerms ?? DICT_BLOCK_TERMS,
+      });
+    }
 
     const docLensOff = HEADER_SIZE;
     const termOffsetsOff = docLensOff + numDocs * 4;
@@ -348,6 +388,177 @@ export class FieldIndexBuilder {
     out.set(w.buf.subarray(0, w.len), postingsOff);
     return out;
   }
+}
+
+/** Version 3 (see FORMAT), from the parts finish() made: terms in dictionary order, termMeta as in version 1. */
+function writeCompact(f: {
+  numDocs: number;
+  docCount: number;
+  sumDocLen: number;
+  withPositions: boolean;
+  docLens: Uint32Array;
+  terms: Uint8Array[];
+  termMeta: Uint32Array;
+  postings: Uint8Array;
+  blockTerms: number;
+}): Uint8Array {
+  const { numDocs, terms, termMeta, withPositions, blockTerms: B } = f;
+  if (!(Number.isInteger(B) && B >= 1 && B <= MAX_BLOCK_TERMS)) throw new ElacsymError('INTERNAL', `full-text index: bad block size ${B}`);
+  const lens = encodeDocLens(f.docLens);
+  const numTerms = terms.length;
+  const numBlocks = Math.ceil(numTerms / B);
+  const blockIndex = new Uint32Array(numBlocks * 2);
+  const d = new ByteWriter(Math.max(64, numTerms * 12));
+  for (let i = 0; i < numTerms; i++) {
+    const t = terms[i]!;
+    let prefix = 0;
+    if (i % B === 0) {
+      blockIndex[(i / B) * 2] = u32Checked(d.len, 'dictionary size');
+      blockIndex[(i / B) * 2 + 1] = termMeta[i * META_WORDS + 1]!;
+    } else {
+      const prev = terms[i - 1]!;
+      const n = Math.min(prev.length, t.length);
+      while (prefix < n && prev[prefix] === t[prefix]) prefix++;
+    }
+    d.varint(prefix);
+    d.varint(t.length - prefix);
+    d.bytes(t.subarray(prefix));
+    d.varint(termMeta[i * META_WORDS]!);
+    d.varint(termMeta[i * META_WORDS + 2]!);
+    if (withPositions) d.varint(termMeta[i * META_WORDS + 3]!);
+  }
+  const dictLen = u32Checked(d.len, 'dictionary size');
+  const blockIndexOff = align4(HEADER_SIZE_V3 + lens.length);
+  const dictOff = blockIndexOff + numBlocks * 8;
+  const postingsOff = align4(dictOff + dictLen);
+  const out = new Uint8Array(postingsOff + f.postings.length);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, FIELD_INDEX_MAGIC, true);
+  dv.setUint32(4, FIELD_INDEX_VERSION_COMPACT, true);
+  dv.setUint32(8, numDocs, true);
+  dv.setUint32(12, f.docCount, true);
+  dv.setFloat64(16, f.sumDocLen, true);
+  dv.setUint32(24, numTerms, true);
+  dv.setUint32(28, withPositions ? 0 : FLAG_NO_POSITIONS, true);
+  dv.setUint32(32, lens.length, true);
+  dv.setUint32(36, dictLen, true);
+  dv.setUint32(40, f.postings.length, true);
+  dv.setUint32(44, B, true);
+  out.set(lens, HEADER_SIZE_V3);
+  writeU32s(dv, blockIndexOff, blockIndex);
+  out.set(d.buf.subarray(0, dictLen), dictOff);
+  out.set(f.postings, postingsOff);
+  return out;
+}
+
+/**
+ * Version 3 document lengths (see FORMAT): a width byte w, the lengths bit-packed in w bits each (2^w - 1
+ * marks a length >= 2^w - 1), then for each marked length in ordinal order a varint: length - (2^w - 1).
+ * w is the one that makes this shortest. Empty for no documents.
+ */
+export function encodeDocLens(lens: Uint32Array): Uint8Array {
+  const n = lens.length;
+  if (n === 0) return new Uint8Array(0);
+  let max = 0;
+  for (let i = 0; i < n; i++) if (lens[i]! > max) max = lens[i]!;
+  let bestW = 32;
+  let bestCost = Infinity;
+  for (let w = 1; w <= 32; w++) {
+    const m = 2 ** w - 1;
+    let cost = Math.ceil((n * w) / 8);
+    if (max >= m) for (let i = 0; i < n; i++) if (lens[i]! >= m) cost += varintSize(lens[i]! - m);
+    if (cost < bestCost) {
+      bestCost = cost;
+      bestW = w;
+    }
+    if (max < m) break; // wider only costs more
+  }
+  const w = bestW;
+  const m = 2 ** w - 1;
+  const packedLen = Math.ceil((n * w) / 8);
+  const out = new ByteWriter(1 + packedLen + 16);
+  out.buf[0] = w;
+  out.len = 1 + packedLen;
+  const buf = out.buf;
+  let p = 1;
+  let sh = 0;
+  for (let i = 0; i < n; i++) {
+    let v = Math.min(lens[i]!, m);
+    let rem = w;
+    while (rem > 0) {
+      const take = Math.min(8 - sh, rem);
+      buf[p] = buf[p]! | ((v & ((1 << take) - 1)) << sh);
+      v = v >>> take;
+      rem -= take;
+      sh += take;
+      if (sh === 8) {
+        sh = 0;
+        p++;
+      }
+    }
+  }
+  for (let i = 0; i < n; i++) if (lens[i]! >= m) out.varint(lens[i]! - m);
+  return out.buf.slice(0, out.len);
+}
+
+/** Inverse of encodeDocLens, checked against the header's statistics; throws CORRUPT_SEGMENT. */
+function decodeDocLens(buf: Uint8Array, numDocs: number, docCount: number, sumDocLen: number): Uint32Array {
+  const lens = new Uint32Array(numDocs);
+  if (numDocs === 0) {
+    if (buf.length !== 0 || docCount !== 0 || sumDocLen !== 0) throw corrupt('document lengths disagree with the header');
+    return lens;
+  }
+  const w = buf.length > 0 ? buf[0]! : 0;
+  if (w < 1 || w > 32) throw corrupt(`bad document length width ${w}`);
+  const packedEnd = 1 + Math.ceil((numDocs * w) / 8);
+  if (packedEnd > buf.length) throw corrupt('document lengths are truncated');
+  const m = 2 ** w - 1;
+  const end = buf.length;
+  let p = 1;
+  let sh = 0;
+  let q = packedEnd;
+  let count = 0;
+  let sum = 0;
+  for (let i = 0; i < numDocs; i++) {
+    let v: number;
+    if (sh + w <= 8) {
+      v = (buf[p]! >>> sh) & m;
+      sh += w;
+      if (sh === 8) {
+        sh = 0;
+        p++;
+      }
+    } else {
+      v = 0;
+      let got = 0;
+      while (got < w) {
+        const take = Math.min(8 - sh, w - got);
+        v += ((buf[p]! >>> sh) & ((1 << take) - 1)) * 2 ** got;
+        got += take;
+        sh += take;
+        if (sh === 8) {
+          sh = 0;
+          p++;
+        }
+      }
+    }
+    if (v === m) {
+      const x = readVarint(buf, q, end);
+      if (x < 0) throw corrupt('bad varint in document lengths');
+      q = varintEnd;
+      v += x;
+      if (v > U32_MAX) throw corrupt('document length overflow');
+    }
+    lens[i] = v;
+    if (v > 0) {
+      count++;
+      sum += v;
+    }
+  }
+  if (sh > 0 && buf[p]! >>> sh !== 0) throw corrupt('document lengths have stray bits');
+  if (q !== end) throw corrupt('document lengths have trailing bytes');
+  if (count !== docCount || sum !== sumDocLen) throw corrupt('document lengths disagree with the header');
+  return lens;
 }
 
 function writeU32s(dv: DataView, off: number, arr: Uint32Array): void {
@@ -391,6 +602,288 @@ function corrupt(msg: string): ElacsymError {
   return new ElacsymError('CORRUPT_SEGMENT', `full-text index: ${msg}`);
 }
 
+/** One dictionary entry: a term's postings (see FORMAT). */
+interface TermEntry {
+  df: number;
+  /** Offset of the term's postings from the start of the postings blob. */
+  off: number;
+  docsLen: number;
+  posLen: number;
+}
+
+/** The term dictionary of a field index: flat arrays (versions 1 and 2) or front-coded blocks (version 3). */
+interface TermDict {
+  /** Index of the term with these UTF-8 bytes, or -1. */
+  find(key: Uint8Array): number;
+  /** Index of the first term >= key (numTerms when none). */
+  lowerBound(key: Uint8Array): number;
+  startsWith(i: number, prefix: Uint8Array): boolean;
+  termAt(i: number): string;
+  entry(i: number, out: TermEntry): void;
+  /** Checks the whole dictionary (terms strictly ascending, entries consistent); throws CORRUPT_SEGMENT. */
+  verify(): void;
+}
+
+/** Versions 1 and 2: termOffsets, termMeta (u32 arrays) and the concatenated term bytes. */
+class FlatDict implements TermDict {
+  constructor(
+    private readonly numTerms: number,
+    private readonly termOffsets: Uint32Array,
+    private readonly termMeta: Uint32Array,
+    private readonly termBytes: Uint8Array,
+  ) {}
+
+  private term(i: number): Uint8Array {
+    const s = this.termOffsets[i]!;
+    const e = this.termOffsets[i + 1]!;
+    if (!(i >= 0 && i < this.numTerms) || e < s || e > this.termBytes.length) throw corrupt(`bad offsets for term #${i}`);
+    return this.termBytes.subarray(s, e);
+  }
+
+  find(key: Uint8Array): number {
+    let lo = 0;
+    let hi = this.numTerms - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = compareBytes(this.term(mid), key);
+      if (c === 0) return mid;
+      if (c < 0) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  lowerBound(key: Uint8Array): number {
+    let lo = 0;
+    let hi = this.numTerms;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareBytes(this.term(mid), key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  startsWith(i: number, prefix: Uint8Array): boolean {
+    return startsWithBytes(this.term(i), 0, this.term(i).length, prefix);
+  }
+
+  termAt(i: number): string {
+    return decoder.decode(this.term(i));
+  }
+
+  entry(i: number, out: TermEntry): void {
+    const m = this.termMeta;
+    out.df = m[i * META_WORDS]!;
+    out.off = m[i * META_WORDS + 1]!;
+    out.docsLen = m[i * META_WORDS + 2]!;
+    out.posLen = m[i * META_WORDS + 3]!;
+  }
+
+  verify(): void {
+    for (let i = 1; i < this.numTerms; i++) {
+      if (compareBytes(this.term(i - 1), this.term(i)) >= 0) throw corrupt(`terms #${i - 1} and #${i} are not in ascending order`);
+    }
+  }
+}
+
+function startsWithBytes(buf: Uint8Array, s: number, e: number, prefix: Uint8Array): boolean {
+  if (e - s < prefix.length) return false;
+  for (let j = 0; j < prefix.length; j++) if (buf[s + j] !== prefix[j]) return false;
+  return true;
+}
+
+/**
+ * Version 3: blocks of B front-coded terms with their entries, and a block index (byte offset of each
+ * block, postings offset of its first term). A lookup is a binary search over the blocks' first terms
+ * (stored whole) and a scan of one block. One block is kept decoded: lookups, prefix walks and termAt
+ * calls in dictionary order stay in it. Decoding a block checks it completely (lengths, ascending terms,
+ * its entries sum to the next block's postings offset), so a damaged block throws, never misleads.
+ */
+class BlockDict implements TermDict {
+  private readonly numBlocks: number;
+  private cur = -1;
+  private n = 0;
+  private buf = new Uint8Array(256);
+  private readonly starts: Uint32Array;
+  private readonly dfs: Uint32Array;
+  private readonly offs: Float64Array;
+  private readonly docsLens: Uint32Array;
+  private readonly posLens: Uint32Array;
+
+  constructor(
+    private readonly numTerms: number,
+    private readonly B: number,
+    private readonly dict: Uint8Array,
+    private readonly index: Uint32Array,
+    private readonly postingsLen: number,
+    private readonly hasPositions: boolean,
+  ) {
+    this.numBlocks = Math.ceil(numTerms / B);
+    this.starts = new Uint32Array(B + 1);
+    this.dfs = new Uint32Array(B);
+    this.offs = new Float64Array(B);
+    this.docsLens = new Uint32Array(B);
+    this.posLens = new Uint32Array(B);
+  }
+
+  private blockEnd(k: number): number {
+    return k + 1 < this.numBlocks ? this.index[2 * (k + 1)]! : this.dict.length;
+  }
+
+  /** Block k's first term compared with key (negative: the term sorts first). */
+  private compareFirst(k: number, key: Uint8Array): number {
+    const d = this.dict;
+    const s = this.index[2 * k]!;
+    const end = this.blockEnd(k);
+    if (!(s < end && end <= d.length)) throw corrupt(`bad offset of dictionary block #${k}`);
+    if (readVarint(d, s, end) !== 0) throw corrupt(`bad first term in dictionary block #${k}`);
+    const len = readVarint(d, varintEnd, end);
+    const p = varintEnd;
+    if (len < 0 || p + len > end) throw corrupt(`bad first term in dictionary block #${k}`);
+    const n = Math.min(len, key.length);
+    for (let i = 0; i < n; i++) {
+      const c = d[p + i]! - key[i]!;
+      if (c !== 0) return c;
+    }
+    return len - key.length;
+  }
+
+  /** The last block whose first term is <= key, or -1. */
+  private blockOf(key: Uint8Array): number {
+    let lo = 0;
+    let hi = this.numBlocks - 1;
+    let ans = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.compareFirst(mid, key) <= 0) {
+        ans = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return ans;
+  }
+
+  private load(k: number): void {
+    if (k === this.cur) return;
+    this.cur = -1; // until decoded completely
+    if (!(k >= 0 && k < this.numBlocks)) throw corrupt(`dictionary block #${k} out of range`);
+    const d = this.dict;
+    const s = this.index[2 * k]!;
+    const end = this.blockEnd(k);
+    if (!(s <= end && end <= d.length)) throw corrupt(`bad offset of dictionary block #${k}`);
+    const n = Math.min(this.B, this.numTerms - k * this.B);
+    const { starts, dfs, offs, docsLens, posLens } = this;
+    let p = s;
+    let run = this.index[2 * k + 1]!;
+    const bad = (what: string): never => {
+      throw corrupt(`bad ${what} in dictionary block #${k}`);
+    };
+    starts[0] = 0;
+    for (let j = 0; j < n; j++) {
+      const pre = readVarint(d, p, end);
+      if (pre < 0 || (j === 0 ? pre !== 0 : pre > starts[j]! - starts[j - 1]!)) bad('shared prefix');
+      const suf = readVarint(d, varintEnd, end);
+      p = varintEnd;
+      if (suf < 0 || p + suf > end) bad('term length');
+      const st = starts[j]!;
+      if (st + pre + suf > this.buf.length) {
+        const next = new Uint8Array(Math.max(this.buf.length * 2, st + pre + suf));
+        next.set(this.buf.subarray(0, st));
+        this.buf = next;
+      }
+      const buf = this.buf;
+      if (pre > 0) buf.copyWithin(st, starts[j - 1]!, starts[j - 1]! + pre);
+      buf.set(d.subarray(p, p + suf), st + pre);
+      p += suf;
+      starts[j + 1] = st + pre + suf;
+      if (j > 0 && compareBytes(buf.subarray(starts[j - 1]!, st), buf.subarray(st, starts[j + 1]!)) >= 0) {
+        throw corrupt(`terms #${k * this.B + j - 1} and #${k * this.B + j} are not in ascending order`);
+      }
+      const df = readVarint(d, p, end);
+      if (df < 0) bad('entry');
+      const docsLen = readVarint(d, varintEnd, end);
+      if (docsLen < 0) bad('entry');
+      let posLen = 0;
+      if (this.hasPositions && (posLen = readVarint(d, varintEnd, end)) < 0) bad('entry');
+      p = varintEnd;
+      dfs[j] = df;
+      docsLens[j] = docsLen;
+      posLens[j] = posLen;
+      offs[j] = run;
+      run += docsLen + posLen;
+      if (run > this.postingsLen) bad('postings size');
+    }
+    if (p !== end) throw corrupt(`dictionary block #${k} has trailing bytes`);
+    const next = k + 1 < this.numBlocks ? this.index[2 * k + 3]! : this.postingsLen;
+    if (run !== next) throw corrupt(`postings sizes of dictionary block #${k} disagree with the block index`);
+    this.n = n;
+    this.cur = k;
+  }
+
+  /** Term j of the decoded block compared with key. */
+  private compareIn(j: number, key: Uint8Array): number {
+    return compareBytes(this.buf.subarray(this.starts[j]!, this.starts[j + 1]!), key);
+  }
+
+  find(key: Uint8Array): number {
+    const k = this.blockOf(key);
+    if (k < 0) return -1;
+    this.load(k);
+    for (let j = 0; j < this.n; j++) {
+      const c = this.compareIn(j, key);
+      if (c === 0) return k * this.B + j;
+      if (c > 0) break;
+    }
+    return -1;
+  }
+
+  lowerBound(key: Uint8Array): number {
+    const k = this.blockOf(key);
+    if (k < 0) return 0;
+    this.load(k);
+    for (let j = 0; j < this.n; j++) if (this.compareIn(j, key) >= 0) return k * this.B + j;
+    return Math.min(this.numTerms, (k + 1) * this.B);
+  }
+
+  /** Loads term i's block; returns i's index within it. */
+  private at(i: number): number {
+    if (!(i >= 0 && i < this.numTerms)) throw corrupt(`term #${i} out of range`);
+    const k = Math.floor(i / this.B);
+    this.load(k);
+    return i - k * this.B;
+  }
+
+  startsWith(i: number, prefix: Uint8Array): boolean {
+    const j = this.at(i);
+    return startsWithBytes(this.buf, this.starts[j]!, this.starts[j + 1]!, prefix);
+  }
+
+  termAt(i: number): string {
+    const j = this.at(i);
+    return decoder.decode(this.buf.subarray(this.starts[j]!, this.starts[j + 1]!));
+  }
+
+  entry(i: number, out: TermEntry): void {
+    const j = this.at(i);
+    out.df = this.dfs[j]!;
+    out.off = this.offs[j]!;
+    out.docsLen = this.docsLens[j]!;
+    out.posLen = this.posLens[j]!;
+  }
+
+  verify(): void {
+    let last: Uint8Array | null = null;
+    for (let k = 0; k < this.numBlocks; k++) {
+      this.cur = -1;
+      this.load(k);
+      const first = this.buf.subarray(this.starts[0]!, this.starts[1]!);
+      if (last !== null && compareBytes(last, first) >= 0) throw corrupt(`terms #${k * this.B - 1} and #${k * this.B} are not in ascending order`);
+      last = this.buf.slice(this.starts[this.n - 1]!, this.starts[this.n]!);
+    }
+  }
+}
+
 export class FieldIndexReader {
   /** Ordinal count. */
   readonly numDocs: number;
@@ -398,18 +891,20 @@ export class FieldIndexReader {
   readonly docCount: number;
   /** Total token count. */
   readonly sumDocLen: number;
-  /** Token count per ordinal (0 = absent/empty). Do not modify. */
-  readonly docLens: Uint32Array;
   readonly numTerms: number;
   /**
-   * Whether the index holds token positions (version 1). Without them (version 2) `Postings.positions`
-   * and `positionData` throw: phrase matching then re-analyzes the candidates' stored values.
+   * Whether the index holds token positions (version 1, version 3 without the flag). Without them
+   * `Postings.positions` and `positionData` throw: phrase matching then re-analyzes the candidates' stored
+   * values.
    */
   readonly hasPositions: boolean;
+  /** The field index version (1, 2 or 3; see FORMAT). */
+  readonly version: number;
 
-  private readonly termOffsets: Uint32Array;
-  private readonly termMeta: Uint32Array;
-  private readonly termBytes: Uint8Array;
+  private lens: Uint32Array | null;
+  private readonly lensBytes: Uint8Array | null;
+  private readonly dict: TermDict;
+  private readonly entryScratch: TermEntry = { df: 0, off: 0, docsLen: 0, posLen: 0 };
   private readonly cache = new Map<string, Postings>();
   // Decoded postings of common terms: a --batch run sees the same common terms again and again, and they
   // are the ones that cost to decode. Rare terms are not cached: they decode in microseconds and seldom
@@ -423,37 +918,48 @@ export class FieldIndexReader {
     private readonly postingsBase: number,
     private readonly postingsLen: number,
     f: {
+      version: number;
       numDocs: number;
       docCount: number;
       sumDocLen: number;
       numTerms: number;
-      docLens: Uint32Array;
-      termOffsets: Uint32Array;
-      termMeta: Uint32Array;
-      termBytes: Uint8Array;
+      /** Versions 1 and 2: the u32 array; version 3: null, decoded from lensBytes on first use. */
+      docLens: Uint32Array | null;
+      lensBytes: Uint8Array | null;
+      dict: TermDict;
       hasPositions: boolean;
     },
   ) {
+    this.version = f.version;
     this.hasPositions = f.hasPositions;
     this.numDocs = f.numDocs;
     this.docCount = f.docCount;
     this.sumDocLen = f.sumDocLen;
     this.numTerms = f.numTerms;
-    this.docLens = f.docLens;
-    this.termOffsets = f.termOffsets;
-    this.termMeta = f.termMeta;
-    this.termBytes = f.termBytes;
+    this.lens = f.docLens;
+    this.lensBytes = f.lensBytes;
+    this.dict = f.dict;
+  }
+
+  /**
+   * Token count per ordinal (0 = absent/empty). Do not modify. Version 3 decodes the packed lengths on
+   * first use (one pass, checked against the header's docCount and sumDocLen).
+   */
+  get docLens(): Uint32Array {
+    return this.lens ?? (this.lens = decodeDocLens(this.lensBytes!, this.numDocs, this.docCount, this.sumDocLen));
   }
 
   static open(src: ByteSource): FieldIndexReader {
     const size = src.length;
     if (size < HEADER_SIZE) throw corrupt(`${size} bytes is shorter than the ${HEADER_SIZE}-byte header`);
-    const head = src.read(0, HEADER_SIZE);
-    const dv = new DataView(head.buffer, head.byteOffset, HEADER_SIZE);
+    const headLen = Math.min(size, HEADER_SIZE_V3);
+    const head = src.read(0, headLen);
+    const dv = new DataView(head.buffer, head.byteOffset, headLen);
     if (dv.getUint32(0, true) !== FIELD_INDEX_MAGIC) throw corrupt('bad magic');
     const version = dv.getUint32(4, true);
+    if (version === FIELD_INDEX_VERSION_COMPACT) return FieldIndexReader.openCompact(src, dv);
     if (version !== FIELD_INDEX_VERSION && version !== FIELD_INDEX_VERSION_NO_POSITIONS) {
-      throw corrupt(`unsupported version ${version} (expected ${FIELD_INDEX_VERSION} or ${FIELD_INDEX_VERSION_NO_POSITIONS})`);
+      throw corrupt(`unsupported version ${version} (expected ${FIELD_INDEX_VERSION}, ${FIELD_INDEX_VERSION_NO_POSITIONS} or ${FIELD_INDEX_VERSION_COMPACT})`);
     }
     // Version 1 wrote 0 here; version 2 has exactly the no-positions flag (anything else is damage).
     const flags = dv.getUint32(36, true);
@@ -485,14 +991,63 @@ export class FieldIndexReader {
     // verify() does the full scan.
     if (termOffsets[0] !== 0 || termOffsets[numTerms] !== termBytesLen) throw corrupt('bad term offsets');
     return new FieldIndexReader(src, postingsOff, postingsLen, {
+      version,
       numDocs,
       docCount,
       sumDocLen,
       numTerms,
       docLens,
-      termOffsets,
-      termMeta,
-      termBytes,
+      lensBytes: null,
+      dict: new FlatDict(numTerms, termOffsets, termMeta, termBytes),
+      hasPositions,
+    });
+  }
+
+  /** Version 3 (see FORMAT): O(1) checks, one read of the document lengths, block index and dictionary. */
+  private static openCompact(src: ByteSource, dv: DataView): FieldIndexReader {
+    const size = src.length;
+    if (size < HEADER_SIZE_V3) throw corrupt(`${size} bytes is shorter than the ${HEADER_SIZE_V3}-byte header`);
+    const numDocs = dv.getUint32(8, true);
+    const docCount = dv.getUint32(12, true);
+    const sumDocLen = dv.getFloat64(16, true);
+    const numTerms = dv.getUint32(24, true);
+    const flags = dv.getUint32(28, true);
+    const lensLen = dv.getUint32(32, true);
+    const dictLen = dv.getUint32(36, true);
+    const postingsLen = dv.getUint32(40, true);
+    const B = dv.getUint32(44, true);
+    if (flags !== 0 && flags !== FLAG_NO_POSITIONS) throw corrupt(`bad flags ${flags} for version 3`);
+    if (!(B >= 1 && B <= MAX_BLOCK_TERMS)) throw corrupt(`bad dictionary block size ${B}`);
+    const numBlocks = Math.ceil(numTerms / B);
+    const blockIndexOff = align4(HEADER_SIZE_V3 + lensLen);
+    const dictOff = blockIndexOff + numBlocks * 8;
+    const postingsOff = align4(dictOff + dictLen);
+    if (postingsOff + postingsLen !== size) {
+      throw corrupt(`header describes ${postingsOff + postingsLen} bytes but the source has ${size}`);
+    }
+    if (docCount > numDocs) throw corrupt(`docCount ${docCount} > numDocs ${numDocs}`);
+    if (!Number.isSafeInteger(sumDocLen) || sumDocLen < 0) throw corrupt(`bad sumDocLen ${sumDocLen}`);
+    if ((numTerms === 0) !== (dictLen === 0) || (numTerms === 0 && postingsLen !== 0)) throw corrupt('bad dictionary size');
+
+    const body = src.read(HEADER_SIZE_V3, postingsOff - HEADER_SIZE_V3);
+    const lensBytes = body.subarray(0, lensLen);
+    // The packed lengths must be long enough for numDocs (so a damaged numDocs cannot make the decoder
+    // allocate more than the source could describe).
+    const w = lensLen > 0 ? lensBytes[0]! : 0;
+    if (numDocs === 0 ? lensLen !== 0 : !(w >= 1 && w <= 32 && 1 + Math.ceil((numDocs * w) / 8) <= lensLen)) throw corrupt('bad document lengths size');
+    const index = u32View(body, blockIndexOff - HEADER_SIZE_V3, numBlocks * 2);
+    const dict = body.subarray(dictOff - HEADER_SIZE_V3, dictOff - HEADER_SIZE_V3 + dictLen);
+    if (numBlocks > 0 && (index[0] !== 0 || index[1] !== 0)) throw corrupt('bad block index');
+    const hasPositions = flags === 0;
+    return new FieldIndexReader(src, postingsOff, postingsLen, {
+      version: FIELD_INDEX_VERSION_COMPACT,
+      numDocs,
+      docCount,
+      sumDocLen,
+      numTerms,
+      docLens: null,
+      lensBytes,
+      dict: new BlockDict(numTerms, B, dict, index, postingsLen, hasPositions),
       hasPositions,
     });
   }
@@ -501,73 +1056,30 @@ export class FieldIndexReader {
     return this.docLens[ord] ?? 0;
   }
 
-  /** Index of the term in the dictionary, or -1 (binary search over the UTF-8 bytes). */
-  private find(term: string): number {
-    const key = encoder.encode(term);
-    const tb = this.termBytes;
-    const to = this.termOffsets;
-    let lo = 0;
-    let hi = this.numTerms - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const s = to[mid]!;
-      const e = to[mid + 1]!;
-      if (e < s || e > tb.length) throw corrupt(`bad offsets for term #${mid}`);
-      const n = Math.min(e - s, key.length);
-      let c = 0;
-      for (let i = 0; i < n && c === 0; i++) c = tb[s + i]! - key[i]!;
-      if (c === 0) c = e - s - key.length;
-      if (c === 0) return mid;
-      if (c < 0) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return -1;
-  }
-
   /**
    * Index of the first dictionary term >= `key` in UTF-8 byte order (numTerms when none): where a prefix's
    * terms start, since the dictionary is sorted (see `termAt`, `termStartsWith`).
    */
   lowerBound(key: string): number {
-    const k = encoder.encode(key);
-    const tb = this.termBytes;
-    const to = this.termOffsets;
-    let lo = 0;
-    let hi = this.numTerms;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const s = to[mid]!;
-      const e = to[mid + 1]!;
-      if (e < s || e > tb.length) throw corrupt(`bad offsets for term #${mid}`);
-      if (compareBytes(tb.subarray(s, e), k) < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return this.dict.lowerBound(encoder.encode(key));
   }
 
   /** Does dictionary term `i` start with the UTF-8 bytes `prefix`? */
   termStartsWith(i: number, prefix: Uint8Array): boolean {
-    const s = this.termOffsets[i]!;
-    const e = this.termOffsets[i + 1]!;
-    if (e < s || e > this.termBytes.length) throw corrupt(`bad offsets for term #${i}`);
-    if (e - s < prefix.length) return false;
-    const tb = this.termBytes;
-    for (let j = 0; j < prefix.length; j++) if (tb[s + j] !== prefix[j]) return false;
-    return true;
+    return this.dict.startsWith(i, prefix);
   }
 
   /** Dictionary term `i` (0 <= i < numTerms). */
   termAt(i: number): string {
-    const s = this.termOffsets[i]!;
-    const e = this.termOffsets[i + 1]!;
-    if (!(i >= 0 && i < this.numTerms) || e < s || e > this.termBytes.length) throw corrupt(`bad offsets for term #${i}`);
-    return decoder.decode(this.termBytes.subarray(s, e));
+    return this.dict.termAt(i);
   }
 
   /** Raw document frequency of a term in this source (dead documents included); 0 when absent. */
   docFreq(term: string): number {
-    const i = this.find(term);
-    return i < 0 ? 0 : this.termMeta[i * META_WORDS]!;
+    const i = this.dict.find(encoder.encode(term));
+    if (i < 0) return 0;
+    this.dict.entry(i, this.entryScratch);
+    return this.entryScratch.df;
   }
 
   /**
@@ -577,7 +1089,7 @@ export class FieldIndexReader {
   postings(term: string): Postings | null {
     const hit = this.cache.get(term);
     if (hit !== undefined) return hit;
-    const i = this.find(term);
+    const i = this.dict.find(encoder.encode(term));
     if (i < 0) return null;
     const p = this.decode(i);
     if (p.ords.length < FieldIndexReader.CACHE_MIN_DF) return p;
@@ -590,11 +1102,9 @@ export class FieldIndexReader {
   }
 
   private decode(i: number): Postings {
-    const m = this.termMeta;
-    const df = m[i * META_WORDS]!;
-    const off = m[i * META_WORDS + 1]!;
-    const docsLen = m[i * META_WORDS + 2]!;
-    const posLen = m[i * META_WORDS + 3]!;
+    const e = this.entryScratch;
+    this.dict.entry(i, e);
+    const { df, off, docsLen, posLen } = e;
     if (df === 0 || off + docsLen + posLen > this.postingsLen || docsLen < 2 * df || docsLen > 10 * df || df > this.numDocs) {
       throw corrupt(`bad dictionary entry for term #${i}`);
     }
@@ -682,39 +1192,29 @@ export class FieldIndexReader {
 
   /** All terms, in dictionary (UTF-8 byte) order. For tests and debugging. */
   *terms(): Iterable<string> {
-    for (let i = 0; i < this.numTerms; i++) {
-      const s = this.termOffsets[i]!;
-      const e = this.termOffsets[i + 1]!;
-      if (e < s || e > this.termBytes.length) throw corrupt(`bad offsets for term #${i}`);
-      yield decoder.decode(this.termBytes.subarray(s, e));
-    }
+    for (let i = 0; i < this.numTerms; i++) yield this.dict.termAt(i);
   }
 
   /**
-   * Full consistency check (for `health --deep`): document lengths agree with the header, terms are
-   * strictly ascending, and every term's postings and positions decode. Throws CORRUPT_SEGMENT.
-   * Reads all the postings; does not populate the postings cache.
+   * Full consistency check (for `health --deep`): document lengths agree with the header, the dictionary
+   * is consistent and its terms strictly ascending, and every term's postings and positions decode.
+   * Throws CORRUPT_SEGMENT. Reads all the postings; does not populate the postings cache.
    */
   verify(): void {
+    if (this.lensBytes !== null) this.lens = null; // version 3: decode (and check) again
+    const lens = this.docLens;
     let count = 0;
     let sum = 0;
     for (let i = 0; i < this.numDocs; i++) {
-      const l = this.docLens[i]!;
+      const l = lens[i]!;
       if (l > 0) {
         count++;
         sum += l;
       }
     }
     if (count !== this.docCount || sum !== this.sumDocLen) throw corrupt('document lengths disagree with the header');
-    const tb = this.termBytes;
-    const to = this.termOffsets;
+    this.dict.verify();
     for (let i = 0; i < this.numTerms; i++) {
-      const s = to[i]!;
-      const e = to[i + 1]!;
-      if (e < s || e > tb.length) throw corrupt(`bad offsets for term #${i}`);
-      if (i > 0 && compareBytes(tb.subarray(to[i - 1]!, s), tb.subarray(s, e)) >= 0) {
-        throw corrupt(`terms #${i - 1} and #${i} are not in ascending order`);
-      }
       const p = this.decode(i);
       if (this.hasPositions) p.positionData();
     }
