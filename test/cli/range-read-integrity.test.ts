@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDocs } from '../../src/bench/dataset.js';
-import { FORMAT_VERSION, STORED_ONCE_FORMAT_VERSION } from '../../src/storage/manifest.js';
+import { COMPACT_INDEX_FORMAT_VERSION, FORMAT_VERSION } from '../../src/storage/manifest.js';
 import { STORED_ONCE_MIN_CHARS, TextLocator } from '../../src/storage/parquet-text.js';
 import { SegmentFile, StringTable } from '../../src/storage/segment-file.js';
 import { VectorLocator } from '../../src/storage/vector-locator.js';
@@ -279,9 +279,10 @@ describe('version 1 index files (written before the block checksums)', () => {
     // A writer upgrades the namespace: its new segment is in the current format and the manifest says so.
     expect((await cli(['-d', d1, 'import', 'ns', '-'], { input: JSON.stringify({ ...docs[0], id: 99999 }) })).code).toBe(0);
     const m = new Database(join(d1, 'ns', 'manifest.db'), { readonly: true });
-    // 6: the new segment stores `page` once (format 6, above the 5 of a schema stating full-text positions).
-    expect(FORMAT_VERSION).toBe(STORED_ONCE_FORMAT_VERSION);
-    expect(m.prepare("SELECT value FROM meta WHERE key = 'format_version'").pluck().get()).toBe(String(STORED_ONCE_FORMAT_VERSION));
+    // 7: the new segment's full-text indexes are version 3 field indexes (format 7, above the 6 of `page`
+    // stored once and the 5 of a schema stating full-text positions).
+    expect(FORMAT_VERSION).toBe(COMPACT_INDEX_FORMAT_VERSION);
+    expect(m.prepare("SELECT value FROM meta WHERE key = 'format_version'").pluck().get()).toBe(String(COMPACT_INDEX_FORMAT_VERSION));
     m.close();
     expect((await cli(['-d', d1, 'health', 'ns', '--deep'])).code).toBe(0);
   }, 60_000);

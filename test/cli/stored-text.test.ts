@@ -7,7 +7,7 @@ import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STORED_ONCE_FORMAT_VERSION } from '../../src/storage/manifest.js';
+import { COMPACT_INDEX_FORMAT_VERSION } from '../../src/storage/manifest.js';
 import { buildSegmentFile, SegmentFile } from '../../src/storage/segment-file.js';
 import { crc32 } from '../../src/util/crc32.js';
 import { MemorySource } from '../../src/util/bytes.js';
@@ -79,7 +79,7 @@ beforeAll(async () => {
 }, 120_000);
 
 describe('long text stored once', () => {
-  it('keeps long text only in the Parquet file, and the namespace says format 6', () => {
+  it('keeps long text only in the Parquet file, and the namespace says format 7 (6, and full-text index version 3)', () => {
     const files = segmentFiles('seg');
     expect(files).toHaveLength(2);
     for (const f of files) {
@@ -92,7 +92,7 @@ describe('long text stored once', () => {
       expect(file.has('txt:title')).toBe(false);
     }
     const db = new Database(join(d, 'seg', 'manifest.db'), { readonly: true });
-    expect(db.prepare("SELECT value FROM meta WHERE key = 'format_version'").pluck().get()).toBe(String(STORED_ONCE_FORMAT_VERSION));
+    expect(db.prepare("SELECT value FROM meta WHERE key = 'format_version'").pluck().get()).toBe(String(COMPACT_INDEX_FORMAT_VERSION));
     db.close();
   });
 

@@ -561,6 +561,11 @@ function decodeDocLens(buf: Uint8Array, numDocs: number, docCount: number, sumDo
   return lens;
 }
 
+/** The version of a serialized field index (its header's u32 at 4; 0 when too short to have one). */
+export function fieldIndexVersion(bytes: Uint8Array): number {
+  return bytes.length < 8 ? 0 : new DataView(bytes.buffer, bytes.byteOffset, 8).getUint32(4, true);
+}
+
 function writeU32s(dv: DataView, off: number, arr: Uint32Array): void {
   if (LITTLE_ENDIAN) {
     new Uint8Array(dv.buffer, dv.byteOffset + off, arr.length * 4).set(new Uint8Array(arr.buffer, arr.byteOffset, arr.length * 4));
