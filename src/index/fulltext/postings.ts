@@ -58,6 +58,8 @@ export const FIELD_INDEX_VERSION_NO_POSITIONS = 2;
 export const FIELD_INDEX_VERSION_COMPACT = 3;
 /** Terms per dictionary block in version 3 (see FORMAT: measured, 32 is where the block index stops paying). */
 export const DICT_BLOCK_TERMS = 32;
+/** Postings per bit-packed block of a version 3 docs part (see FORMAT). */
+export const DOCS_BLOCK = 64;
 const FLAG_NO_POSITIONS = 1;
 /**
  * `positions: "auto"` keeps positions in a segment whose documents (those with a token in the field)
@@ -102,6 +104,16 @@ function align4(n: number): number {
   return Math.ceil(n / 4) * 4; // not `& ~3`: sizes read from a damaged header may exceed 2^31
 }
 
+/** compareBytes of a[as, ae) and b[bs, be), without subarrays. */
+function compareRange(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: number, be: number): number {
+  const n = Math.min(ae - as, be - bs);
+  for (let i = 0; i < n; i++) {
+    const d = (a[as + i] as number) - (b[bs + i] as number);
+    if (d !== 0) return d;
+  }
+  return ae - as - (be - bs);
+}
+
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
@@ -133,6 +145,31 @@ class ByteWriter {
       v >>>= 7;
     }
     buf[this.len++] = v;
+  }
+  byte(v: number): void {
+    if (this.len + 1 > this.buf.length) this.grow(1);
+    this.buf[this.len++] = v;
+  }
+  /** arr[from, from + count) in `width` bits each, LSB first, in ceil(count * width / 8) bytes. */
+  packBits(arr: Uint32Array, from: number, count: number, width: number): void {
+    const nbytes = Math.ceil((count * width) / 8);
+    if (this.len + nbytes > this.buf.length) this.grow(nbytes);
+    const buf = this.buf;
+    let p = this.len;
+    let acc = 0; // < 2^39: plain arithmetic, not 32-bit operators
+    let accBits = 0;
+    for (let k = 0; k < count; k++) {
+      acc += arr[from + k]! * 2 ** accBits;
+      accBits += width;
+      while (accBits >= 8) {
+        const low = acc % 256;
+        buf[p++] = low;
+        acc = (acc - low) / 256;
+        accBits -= 8;
+      }
+    }
+    if (accBits > 0) buf[p++] = acc;
+    this.len = p;
   }
   bytes(b: Uint8Array): void {
     if (this.len + b.length > this.buf.length) this.grow(b.length);
@@ -294,24 +331,41 @@ export class FieldIndexBuilder {
 
     const w = new ByteWriter(Math.max(1024, total * 3));
     let scratch = new Uint32Array(16);
+    const compact = this.options.legacy !== true;
+    let gaps = new Uint32Array(64);
+    let tfm1 = new Uint32Array(64);
     for (let i = 0; i < numTerms; i++) {
       const id = entries[i]!.id;
       const from = termStart[id]!;
       const to = termStart[id + 1]!;
       const start = w.len;
-      // Docs part: (ord delta, tf) per run of equal ordinals.
+      // Docs part: (ord delta, tf) per run of equal ordinals; version 3 bit-packs them (writePackedDocs).
       let df = 0;
       let prev = 0;
       for (let k = from; k < to; ) {
         const ord = sOrd[k]!;
         let e = k + 1;
         while (e < to && sOrd[e]! === ord) e++;
-        w.varint(ord - prev);
-        w.varint(e - k);
+        if (compact) {
+          if (df === gaps.length) {
+            const g = new Uint32Array(df * 2);
+            g.set(gaps);
+            gaps = g;
+            const t = new Uint32Array(df * 2);
+            t.set(tfm1);
+            tfm1 = t;
+          }
+          gaps[df] = ord - prev;
+          tfm1[df] = e - k - 1;
+        } else {
+          w.varint(ord - prev);
+          w.varint(e - k);
+        }
         prev = ord;
         df++;
         k = e;
       }
+      if (compact) writePackedDocs(w, gaps, tfm1, df);
       const docsLen = w.len - start;
       // Positions part.
       for (let k = from; k < to && this.withPositions; ) {
@@ -388,6 +442,79 @@ export class FieldIndexBuilder {
     out.set(w.buf.subarray(0, w.len), postingsOff);
     return out;
   }
+}
+
+function bitWidth(v: number): number {
+  return v === 0 ? 0 : 32 - Math.clz32(v);
+}
+
+/**
+ * A version 3 docs part (see FORMAT): blocks of DOCS_BLOCK postings, each the widths of its ordinal deltas
+ * and of its tf - 1 (one byte each) and the two bit-packed arrays; a last block of one posting is a varint
+ * pair as in version 1.
+ */
+function writePackedDocs(w: ByteWriter, gaps: Uint32Array, tfm1: Uint32Array, n: number): void {
+  for (let i = 0; i < n; i += DOCS_BLOCK) {
+    const m = Math.min(DOCS_BLOCK, n - i);
+    if (m === 1) {
+      w.varint(gaps[i]!);
+      w.varint(tfm1[i]! + 1);
+      continue;
+    }
+    let g = 0;
+    let t = 0;
+    for (let k = i; k < i + m; k++) {
+      g |= gaps[k]!;
+      t |= tfm1[k]!;
+    }
+    const gw = bitWidth(g >>> 0);
+    const tw = bitWidth(t >>> 0);
+    w.byte(gw);
+    w.byte(tw);
+    w.packBits(gaps, i, m, gw);
+    w.packBits(tfm1, i, m, tw);
+  }
+}
+
+/**
+ * Unpacks `count` values of `width` bits (LSB first) from buf[p, p + ceil(count * width / 8)) into out
+ * (the caller checked that range); throws CORRUPT_SEGMENT when the last byte's unused bits are not zero.
+ */
+function unpackBits(buf: Uint8Array, p: number, count: number, width: number, out: Uint32Array): void {
+  if (width === 0) {
+    out.fill(0, 0, count);
+    return;
+  }
+  const nbytes = Math.ceil((count * width) / 8);
+  const end = p + nbytes;
+  let k = 0;
+  let bit = 0;
+  if (width <= 24) {
+    // Fast path: one little-endian 32-bit window per value (sh + width <= 31), while 4 bytes are there.
+    const mask = (1 << width) - 1;
+    for (; k < count; k++, bit += width) {
+      const q = p + (bit >>> 3);
+      if (q + 3 >= end) break;
+      const word = buf[q]! | (buf[q + 1]! << 8) | (buf[q + 2]! << 16) | (buf[q + 3]! << 24);
+      out[k] = (word >>> (bit & 7)) & mask;
+    }
+  }
+  for (; k < count; k++, bit += width) {
+    let q = p + Math.floor(bit / 8);
+    let sh = bit % 8;
+    let v = 0;
+    let got = 0;
+    while (got < width) {
+      const take = Math.min(8 - sh, width - got);
+      v += ((buf[q]! >>> sh) & ((1 << take) - 1)) * 2 ** got;
+      got += take;
+      sh = 0;
+      q++;
+    }
+    out[k] = v;
+  }
+  const used = (count * width) % 8;
+  if (used !== 0 && buf[end - 1]! >>> used !== 0) throw corrupt('stray bits in packed postings');
 }
 
 /** Version 3 (see FORMAT), from the parts finish() made: terms in dictionary order, termMeta as in version 1. */
@@ -802,7 +929,8 @@ class BlockDict implements TermDict {
       buf.set(d.subarray(p, p + suf), st + pre);
       p += suf;
       starts[j + 1] = st + pre + suf;
-      if (j > 0 && compareBytes(buf.subarray(starts[j - 1]!, st), buf.subarray(st, starts[j + 1]!)) >= 0) {
+      // Ascending: equal up to `pre`, so compare from there.
+      if (j > 0 && compareRange(buf, starts[j - 1]! + pre, st, buf, st + pre, starts[j + 1]!) >= 0) {
         throw corrupt(`terms #${k * this.B + j - 1} and #${k * this.B + j} are not in ascending order`);
       }
       const df = readVarint(d, p, end);
@@ -828,7 +956,7 @@ class BlockDict implements TermDict {
 
   /** Term j of the decoded block compared with key. */
   private compareIn(j: number, key: Uint8Array): number {
-    return compareBytes(this.buf.subarray(this.starts[j]!, this.starts[j + 1]!), key);
+    return compareRange(this.buf, this.starts[j]!, this.starts[j + 1]!, key, 0, key.length);
   }
 
   find(key: Uint8Array): number {
@@ -910,6 +1038,8 @@ export class FieldIndexReader {
   private readonly lensBytes: Uint8Array | null;
   private readonly dict: TermDict;
   private readonly entryScratch: TermEntry = { df: 0, off: 0, docsLen: 0, posLen: 0 };
+  private readonly gapScratch = new Uint32Array(DOCS_BLOCK);
+  private readonly tfScratch = new Uint32Array(DOCS_BLOCK);
   private readonly cache = new Map<string, Postings>();
   // Decoded postings of common terms: a --batch run sees the same common terms again and again, and they
   // are the ones that cost to decode. Rare terms are not cached: they decode in microseconds and seldom
@@ -1110,7 +1240,8 @@ export class FieldIndexReader {
     const e = this.entryScratch;
     this.dict.entry(i, e);
     const { df, off, docsLen, posLen } = e;
-    if (df === 0 || off + docsLen + posLen > this.postingsLen || docsLen < 2 * df || docsLen > 10 * df || df > this.numDocs) {
+    const compact = this.version === FIELD_INDEX_VERSION_COMPACT;
+    if (df === 0 || off + docsLen + posLen > this.postingsLen || docsLen < (compact ? 2 : 2 * df) || docsLen > 10 * df || df > this.numDocs) {
       throw corrupt(`bad dictionary entry for term #${i}`);
     }
     const buf = this.src.read(this.postingsBase + off, docsLen);
@@ -1122,6 +1253,37 @@ export class FieldIndexReader {
     const numDocs = this.numDocs;
     const lens = this.docLens;
     for (let j = 0; j < df; j++) {
+      if (compact && df - j >= 2 && j % DOCS_BLOCK === 0) {
+        // A bit-packed block (version 3).
+        const m = Math.min(DOCS_BLOCK, df - j);
+        if (p + 2 > docsLen) throw corrupt(`postings of term #${i} are truncated`);
+        const gw = buf[p]!;
+        const tw = buf[p + 1]!;
+        p += 2;
+        if (gw > 32 || tw > 32) throw corrupt(`bad bit width in postings of term #${i}`);
+        const gn = Math.ceil((m * gw) / 8);
+        const tn = Math.ceil((m * tw) / 8);
+        if (p + gn + tn > docsLen) throw corrupt(`postings of term #${i} are truncated`);
+        const gaps = this.gapScratch;
+        const tfm = this.tfScratch;
+        unpackBits(buf, p, m, gw, gaps);
+        p += gn;
+        unpackBits(buf, p, m, tw, tfm);
+        p += tn;
+        for (let k = 0; k < m; k++, j++) {
+          const v = gaps[k]!;
+          const ord = prev + v;
+          if ((j > 0 && v === 0) || ord >= numDocs) throw corrupt(`bad ordinal in postings of term #${i}`);
+          prev = ord;
+          ords[j] = ord;
+          const tf = tfm[k]! + 1;
+          if (tf > lens[ord]!) throw corrupt(`bad term frequency in postings of term #${i}`);
+          tfs[j] = tf;
+          totalTf += tf;
+        }
+        j--;
+        continue;
+      }
       // Varints: one-byte fast path inline (most deltas and tfs), the rest in readVarint.
       let v: number;
       if (p < docsLen && (v = buf[p]!) < 0x80) p++;
