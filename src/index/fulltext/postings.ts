@@ -477,12 +477,12 @@ function writePackedDocs(w: ByteWriter, gaps: Uint32Array, tfm1: Uint32Array, n:
 }
 
 /**
- * Unpacks `count` values of `width` bits (LSB first) from buf[p, p + ceil(count * width / 8)) into out
- * (the caller checked that range); throws CORRUPT_SEGMENT when the last byte's unused bits are not zero.
+ * Unpacks `count` values of `width` bits (LSB first) from buf[p, p + ceil(count * width / 8)) into
+ * out[at, at + count) (the caller checked both ranges); throws CORRUPT_SEGMENT when the last byte's unused bits are not zero.
  */
-function unpackBits(buf: Uint8Array, p: number, count: number, width: number, out: Uint32Array): void {
+function unpackBits(buf: Uint8Array, p: number, count: number, width: number, out: Uint32Array, at: number): void {
   if (width === 0) {
-    out.fill(0, 0, count);
+    for (let k = 0; k < count; k++) out[at + k] = 0;
     return;
   }
   const nbytes = Math.ceil((count * width) / 8);
@@ -490,14 +490,23 @@ function unpackBits(buf: Uint8Array, p: number, count: number, width: number, ou
   let k = 0;
   let bit = 0;
   if (width <= 24) {
-    // Fast path: one little-endian 32-bit window per value (sh + width <= 31), while 4 bytes are there.
+    // A bit accumulator fed a byte at a time (< width + 8 <= 32 bits in it): reads each byte once and never
+    // past buf[end - 1], since count * width <= 8 * nbytes.
     const mask = (1 << width) - 1;
-    for (; k < count; k++, bit += width) {
-      const q = p + (bit >>> 3);
-      if (q + 3 >= end) break;
-      const word = buf[q]! | (buf[q + 1]! << 8) | (buf[q + 2]! << 16) | (buf[q + 3]! << 24);
-      out[k] = (word >>> (bit & 7)) & mask;
+    let acc = 0;
+    let have = 0;
+    let q = p;
+    for (; k < count; k++) {
+      while (have < width) {
+        acc |= buf[q++]! << have;
+        have += 8;
+      }
+      out[at + k] = acc & mask;
+      acc >>>= width;
+      have -= width;
     }
+    if (acc !== 0) throw corrupt('stray bits in packed postings');
+    return;
   }
   for (; k < count; k++, bit += width) {
     let q = p + Math.floor(bit / 8);
@@ -511,10 +520,115 @@ function unpackBits(buf: Uint8Array, p: number, count: number, width: number, ou
       sh = 0;
       q++;
     }
-    out[k] = v;
+    out[at + k] = v;
   }
   const used = (count * width) % 8;
   if (used !== 0 && buf[end - 1]! >>> used !== 0) throw corrupt('stray bits in packed postings');
+}
+
+/**
+ * Unpacks the m-posting block of term #i at buf[p] (docs part of docsLen bytes): ordinal deltas into
+ * ords[at, at + m), tf - 1 into tfs[at, at + m). Returns the block's end.
+ */
+function unpackDocs(buf: Uint8Array, p: number, docsLen: number, m: number, i: number, ords: Uint32Array, tfs: Uint32Array, at: number): number {
+  if (p + 2 > docsLen) throw corrupt(`postings of term #${i} are truncated`);
+  const gw = buf[p]!;
+  const tw = buf[p + 1]!;
+  p += 2;
+  if (gw > 32 || tw > 32) throw corrupt(`bad bit width in postings of term #${i}`);
+  const gn = Math.ceil((m * gw) / 8);
+  const tn = Math.ceil((m * tw) / 8);
+  if (p + gn + tn > docsLen) throw corrupt(`postings of term #${i} are truncated`);
+  unpackBits(buf, p, m, gw, ords, at);
+  unpackBits(buf, p + gn, m, tw, tfs, at);
+  return p + gn + tn;
+}
+
+/**
+ * The docs part of term #i (versions 1 and 2: varint pairs) into ords and tfs; returns the sum of the
+ * tfs. Throws CORRUPT_SEGMENT on any inconsistency, and unless exactly docsLen bytes are used.
+ */
+function decodeVarintDocs(buf: Uint8Array, docsLen: number, df: number, ords: Uint32Array, tfs: Uint32Array, lens: Uint32Array, numDocs: number, i: number): number {
+  let p = 0;
+  let prev = 0;
+  let totalTf = 0;
+  for (let j = 0; j < df; j++) {
+    // Varints: one-byte fast path inline (most deltas and tfs), the rest in readVarint.
+    let v: number;
+    if (p < docsLen && (v = buf[p]!) < 0x80) p++;
+    else {
+      v = readVarint(buf, p, docsLen);
+      if (v < 0) throw corrupt(`bad varint in postings of term #${i}`);
+      p = varintEnd;
+    }
+    const ord = prev + v;
+    if ((j > 0 && v === 0) || ord >= numDocs) throw corrupt(`bad ordinal in postings of term #${i}`);
+    prev = ord;
+    ords[j] = ord;
+    let tf: number;
+    if (p < docsLen && (tf = buf[p]!) < 0x80) p++;
+    else {
+      tf = readVarint(buf, p, docsLen);
+      if (tf < 0) throw corrupt(`bad varint in postings of term #${i}`);
+      p = varintEnd;
+    }
+    if (tf === 0 || tf > lens[ord]!) throw corrupt(`bad term frequency in postings of term #${i}`);
+    tfs[j] = tf;
+    totalTf += tf;
+  }
+  if (p !== docsLen) throw corrupt(`postings of term #${i} have trailing bytes`);
+  return totalTf;
+}
+
+/** decodeVarintDocs for version 3: bit-packed blocks of DOCS_BLOCK postings (see writePackedDocs). */
+function decodePackedDocs(buf: Uint8Array, docsLen: number, df: number, ords: Uint32Array, tfs: Uint32Array, lens: Uint32Array, numDocs: number, i: number): number {
+  let p = 0;
+  let prev = 0;
+  let totalTf = 0;
+  for (let j = 0; j < df; ) {
+    const m = Math.min(DOCS_BLOCK, df - j);
+    if (m === 1) {
+      // A last block of one posting: a varint pair.
+      const v = readVarint(buf, p, docsLen);
+      const tf = v < 0 ? -1 : readVarint(buf, varintEnd, docsLen);
+      if (tf < 0) throw corrupt(`bad varint in postings of term #${i}`);
+      p = varintEnd;
+      const ord = prev + v;
+      if ((j > 0 && v === 0) || ord >= numDocs) throw corrupt(`bad ordinal in postings of term #${i}`);
+      if (tf === 0 || tf > lens[ord]!) throw corrupt(`bad term frequency in postings of term #${i}`);
+      ords[j] = ord;
+      tfs[j] = tf;
+      totalTf += tf;
+      j++;
+      continue;
+    }
+    // Deltas into ords and tf - 1 into tfs, then fixed up in place.
+    p = unpackDocs(buf, p, docsLen, m, i, ords, tfs, j);
+    const e = j + m;
+    if (j === 0) {
+      // The first delta is the ordinal itself (may be 0).
+      prev = ords[0]!;
+      if (prev >= numDocs) throw corrupt(`bad ordinal in postings of term #${i}`);
+      const tf = tfs[0]! + 1;
+      if (tf > lens[prev]!) throw corrupt(`bad term frequency in postings of term #${i}`);
+      tfs[0] = tf;
+      totalTf += tf;
+      j = 1;
+    }
+    for (; j < e; j++) {
+      const v = ords[j]!;
+      const ord = prev + v;
+      if (v === 0 || ord >= numDocs) throw corrupt(`bad ordinal in postings of term #${i}`);
+      prev = ord;
+      ords[j] = ord;
+      const tf = tfs[j]! + 1;
+      if (tf > lens[ord]!) throw corrupt(`bad term frequency in postings of term #${i}`);
+      tfs[j] = tf;
+      totalTf += tf;
+    }
+  }
+  if (p !== docsLen) throw corrupt(`postings of term #${i} have trailing bytes`);
+  return totalTf;
 }
 
 /** Version 3 (see FORMAT), from the parts finish() made: terms in dictionary order, termMeta as in version 1. */
@@ -911,35 +1025,47 @@ class BlockDict implements TermDict {
     const bad = (what: string): never => {
       throw corrupt(`bad ${what} in dictionary block #${k}`);
     };
+    // Varints with the one-byte case inline (almost every length, df and size in a block).
+    const rv = (): number => {
+      if (p < end) {
+        const x = d[p]!;
+        if (x < 0x80) {
+          p++;
+          return x;
+        }
+      }
+      const v = readVarint(d, p, end);
+      if (v < 0) bad('varint');
+      p = varintEnd;
+      return v;
+    };
     starts[0] = 0;
     for (let j = 0; j < n; j++) {
-      const pre = readVarint(d, p, end);
-      if (pre < 0 || (j === 0 ? pre !== 0 : pre > starts[j]! - starts[j - 1]!)) bad('shared prefix');
-      const suf = readVarint(d, varintEnd, end);
-      p = varintEnd;
-      if (suf < 0 || p + suf > end) bad('term length');
+      const pre = rv();
+      if (j === 0 ? pre !== 0 : pre > starts[j]! - starts[j - 1]!) bad('shared prefix');
+      const suf = rv();
+      if (p + suf > end) bad('term length');
       const st = starts[j]!;
       if (st + pre + suf > this.buf.length) {
         const next = new Uint8Array(Math.max(this.buf.length * 2, st + pre + suf));
         next.set(this.buf.subarray(0, st));
         this.buf = next;
       }
+      // Byte loops, not copyWithin/set: terms are short, and the native calls cost more than the copy.
       const buf = this.buf;
-      if (pre > 0) buf.copyWithin(st, starts[j - 1]!, starts[j - 1]! + pre);
-      buf.set(d.subarray(p, p + suf), st + pre);
+      const ps = j > 0 ? starts[j - 1]! : 0;
+      for (let x = 0; x < pre; x++) buf[st + x] = buf[ps + x]!;
+      const at = st + pre;
+      for (let x = 0; x < suf; x++) buf[at + x] = d[p + x]!;
       p += suf;
-      starts[j + 1] = st + pre + suf;
+      starts[j + 1] = at + suf;
       // Ascending: equal up to `pre`, so compare from there.
-      if (j > 0 && compareRange(buf, starts[j - 1]! + pre, st, buf, st + pre, starts[j + 1]!) >= 0) {
+      if (j > 0 && compareRange(buf, ps + pre, st, buf, at, at + suf) >= 0) {
         throw corrupt(`terms #${k * this.B + j - 1} and #${k * this.B + j} are not in ascending order`);
       }
-      const df = readVarint(d, p, end);
-      if (df < 0) bad('entry');
-      const docsLen = readVarint(d, varintEnd, end);
-      if (docsLen < 0) bad('entry');
-      let posLen = 0;
-      if (this.hasPositions && (posLen = readVarint(d, varintEnd, end)) < 0) bad('entry');
-      p = varintEnd;
+      const df = rv();
+      const docsLen = rv();
+      const posLen = this.hasPositions ? rv() : 0;
       dfs[j] = df;
       docsLens[j] = docsLen;
       posLens[j] = posLen;
@@ -1038,8 +1164,6 @@ export class FieldIndexReader {
   private readonly lensBytes: Uint8Array | null;
   private readonly dict: TermDict;
   private readonly entryScratch: TermEntry = { df: 0, off: 0, docsLen: 0, posLen: 0 };
-  private readonly gapScratch = new Uint32Array(DOCS_BLOCK);
-  private readonly tfScratch = new Uint32Array(DOCS_BLOCK);
   private readonly cache = new Map<string, Postings>();
   // Decoded postings of common terms: a --batch run sees the same common terms again and again, and they
   // are the ones that cost to decode. Rare terms are not cached: they decode in microseconds and seldom
@@ -1247,67 +1371,7 @@ export class FieldIndexReader {
     const buf = this.src.read(this.postingsBase + off, docsLen);
     const ords = new Uint32Array(df);
     const tfs = new Uint32Array(df);
-    let p = 0;
-    let prev = 0;
-    let totalTf = 0;
-    const numDocs = this.numDocs;
-    const lens = this.docLens;
-    for (let j = 0; j < df; j++) {
-      if (compact && df - j >= 2 && j % DOCS_BLOCK === 0) {
-        // A bit-packed block (version 3).
-        const m = Math.min(DOCS_BLOCK, df - j);
-        if (p + 2 > docsLen) throw corrupt(`postings of term #${i} are truncated`);
-        const gw = buf[p]!;
-        const tw = buf[p + 1]!;
-        p += 2;
-        if (gw > 32 || tw > 32) throw corrupt(`bad bit width in postings of term #${i}`);
-        const gn = Math.ceil((m * gw) / 8);
-        const tn = Math.ceil((m * tw) / 8);
-        if (p + gn + tn > docsLen) throw corrupt(`postings of term #${i} are truncated`);
-        const gaps = this.gapScratch;
-        const tfm = this.tfScratch;
-        unpackBits(buf, p, m, gw, gaps);
-        p += gn;
-        unpackBits(buf, p, m, tw, tfm);
-        p += tn;
-        for (let k = 0; k < m; k++, j++) {
-          const v = gaps[k]!;
-          const ord = prev + v;
-          if ((j > 0 && v === 0) || ord >= numDocs) throw corrupt(`bad ordinal in postings of term #${i}`);
-          prev = ord;
-          ords[j] = ord;
-          const tf = tfm[k]! + 1;
-          if (tf > lens[ord]!) throw corrupt(`bad term frequency in postings of term #${i}`);
-          tfs[j] = tf;
-          totalTf += tf;
-        }
-        j--;
-        continue;
-      }
-      // Varints: one-byte fast path inline (most deltas and tfs), the rest in readVarint.
-      let v: number;
-      if (p < docsLen && (v = buf[p]!) < 0x80) p++;
-      else {
-        v = readVarint(buf, p, docsLen);
-        if (v < 0) throw corrupt(`bad varint in postings of term #${i}`);
-        p = varintEnd;
-      }
-      const ord = prev + v;
-      if ((j > 0 && v === 0) || ord >= numDocs) throw corrupt(`bad ordinal in postings of term #${i}`);
-      prev = ord;
-      ords[j] = ord;
-      let tf: number;
-      if (p < docsLen && (tf = buf[p]!) < 0x80) p++;
-      else {
-        tf = readVarint(buf, p, docsLen);
-        if (tf < 0) throw corrupt(`bad varint in postings of term #${i}`);
-        p = varintEnd;
-      }
-      if (tf === 0 || tf > lens[ord]!) throw corrupt(`bad term frequency in postings of term #${i}`);
-      tfs[j] = tf;
-      totalTf += tf;
-    }
-    if (p !== docsLen) throw corrupt(`postings of term #${i} have trailing bytes`);
+    const totalTf = (compact ? decodePackedDocs : decodeVarintDocs)(buf, docsLen, df, ords, tfs, this.docLens, this.numDocs, i);
     if (this.hasPositions ? posLen < totalTf || posLen > totalTf * 5 : posLen !== 0) throw corrupt(`bad positions size for term #${i}`);
     const hasPositions = this.hasPositions;
     const src = this.src;
