@@ -99,6 +99,16 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 const encoder = new TextEncoder();
 // ignoreBOM: a term may begin with U+FEFF (data, not a byte-order mark).
 const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+/** For verify(): a term that is not well-formed UTF-8 (the writer never makes one) is damage. */
+const strictDecoder = new TextDecoder('utf-8', { ignoreBOM: true, fatal: true });
+
+function checkUtf8(bytes: Uint8Array, i: number): void {
+  try {
+    strictDecoder.decode(bytes);
+  } catch {
+    throw corrupt(`term #${i} is not UTF-8`);
+  }
+}
 
 function align4(n: number): number {
   return Math.ceil(n / 4) * 4; // not `& ~3`: sizes read from a damaged header may exceed 2^31
@@ -743,7 +753,7 @@ export function encodeDocLens(lens: Uint32Array): Uint8Array {
 }
 
 /** Inverse of encodeDocLens, checked against the header's statistics; throws CORRUPT_SEGMENT. */
-function decodeDocLens(buf: Uint8Array, numDocs: number, docCount: number, sumDocLen: number): Uint32Array {
+export function decodeDocLens(buf: Uint8Array, numDocs: number, docCount: number, sumDocLen: number): Uint32Array {
   const lens = new Uint32Array(numDocs);
   if (numDocs === 0) {
     if (buf.length !== 0 || docCount !== 0 || sumDocLen !== 0) throw corrupt('document lengths disagree with the header');
@@ -927,8 +937,9 @@ class FlatDict implements TermDict {
   }
 
   verify(): void {
-    for (let i = 1; i < this.numTerms; i++) {
-      if (compareBytes(this.term(i - 1), this.term(i)) >= 0) throw corrupt(`terms #${i - 1} and #${i} are not in ascending order`);
+    for (let i = 0; i < this.numTerms; i++) {
+      checkUtf8(this.term(i), i);
+      if (i > 0 && compareBytes(this.term(i - 1), this.term(i)) >= 0) throw corrupt(`terms #${i - 1} and #${i} are not in ascending order`);
     }
   }
 }
@@ -1138,6 +1149,7 @@ class BlockDict implements TermDict {
       this.load(k);
       const first = this.buf.subarray(this.starts[0]!, this.starts[1]!);
       if (last !== null && compareBytes(last, first) >= 0) throw corrupt(`terms #${k * this.B - 1} and #${k * this.B} are not in ascending order`);
+      for (let j = 0; j < this.n; j++) checkUtf8(this.buf.subarray(this.starts[j]!, this.starts[j + 1]!), k * this.B + j);
       last = this.buf.slice(this.starts[this.n - 1]!, this.starts[this.n]!);
     }
   }
@@ -1297,6 +1309,9 @@ export class FieldIndexReader {
     const index = u32View(body, blockIndexOff - HEADER_SIZE_V3, numBlocks * 2);
     const dict = body.subarray(dictOff - HEADER_SIZE_V3, dictOff - HEADER_SIZE_V3 + dictLen);
     if (numBlocks > 0 && (index[0] !== 0 || index[1] !== 0)) throw corrupt('bad block index');
+    // The padding after the document lengths and after the dictionary is zero (at most 3 bytes each).
+    for (let o = HEADER_SIZE_V3 + lensLen; o < blockIndexOff; o++) if (body[o - HEADER_SIZE_V3] !== 0) throw corrupt('nonzero padding');
+    for (let o = dictOff + dictLen; o < postingsOff; o++) if (body[o - HEADER_SIZE_V3] !== 0) throw corrupt('nonzero padding');
     const hasPositions = flags === 0;
     return new FieldIndexReader(src, postingsOff, postingsLen, {
       version: FIELD_INDEX_VERSION_COMPACT,
