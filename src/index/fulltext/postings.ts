@@ -310,8 +310,8 @@ export class FieldIndexBuilder {
 
   /**
    * `expectedDocs`: the ordinal count if known (sizes the per-document array once). `positions`: false
-   * writes an index without the positions part (version 3 with the flag; version 2 with `legacy`) (phrase queries then check candidates against
-   * the stored text: see bm25.ts); "auto" keeps them when the documents with a token average more than
+   * writes an index without the positions part (version 3 with the flag; version 2 with `legacy`): phrase
+   * queries then check candidates against the stored text (see bm25.ts); "auto" keeps them when the documents with a token average more than
    * AUTO_POSITIONS_MIN_TOKENS tokens, where checking the stored text would cost most.
    */
   constructor(
