@@ -12,7 +12,7 @@ import { idKey } from '../model/document.js';
 import { ownValue } from '../model/schema.js';
 import { encodeAttributeShapes, encodeColumn } from '../index/filter/columns.js';
 import { createAnalyzer } from '../index/fulltext/analyzer.js';
-import { FieldIndexBuilder } from '../index/fulltext/postings.js';
+import { FIELD_INDEX_VERSION_COMPACT, FieldIndexBuilder, fieldIndexVersion } from '../index/fulltext/postings.js';
 import { buildFlatIndex, buildIvf, FLAT_BELOW } from '../index/vector/ivf.js';
 import { rowsPerGroupFor, writeSegmentParquetTo } from '../storage/parquet.js';
 import { storedOnceLayout } from '../storage/parquet-text.js';
@@ -153,7 +153,11 @@ export interface SegmentFiles {
   indexBytes: number;
   indexCrc: number;
   docCount: number;
-  /** The manifest format version the segment needs (manifest.ts FORMAT_VERSION): 6 with stored-once text, else 4. */
+  /**
+   * The manifest format version the segment needs (manifest.ts FORMAT_VERSION): 7 with a compact index
+   * structure (a version 3 full-text index: every field index written now, see index/fulltext/postings.ts),
+   * 6 with stored-once text, else 4.
+   */
   formatVersion: number;
 }
 
@@ -237,7 +241,9 @@ export async function writeSegment(
     indexCrc = crc32(c, indexCrc);
     indexBytes += c.length;
   }
-  return { id, parquet, idx, parquetBytes, parquetCrc, indexBytes, indexCrc, docCount: docs.length, formatVersion: segmentFormatVersion({ storedOnce: once.names.size > 0, compactIndex: vec !== null }) };
+  // Format 7: a flat or version 4 vector index (every segment with vectors), or a version 3 field index.
+  const compactIndex = vec !== null || sections.some((s) => s.name.startsWith('ft:') && fieldIndexVersion(s.bytes) === FIELD_INDEX_VERSION_COMPACT);
+  return { id, parquet, idx, parquetBytes, parquetCrc, indexBytes, indexCrc, docCount: docs.length, formatVersion: segmentFormatVersion({ storedOnce: once.names.size > 0, compactIndex }) };
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { POSITIONS_FORMAT_VERSION, SEGMENT_FORMAT_VERSION } from '../../src/storage/manifest.js';
+import { COMPACT_INDEX_FORMAT_VERSION, POSITIONS_FORMAT_VERSION, SEGMENT_FORMAT_VERSION } from '../../src/storage/manifest.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupTmp, cli, errorCode, tmpDir } from '../helpers/cli.js';
 
@@ -75,28 +75,31 @@ describe('elacsym alter', () => {
       m.prepare("UPDATE meta SET value = ? WHERE key = 'format_version'").run(String(v));
       m.close();
     };
-    // Full-text fields created now state `positions` (false): format 5, which an elacsym of format 4 refuses.
-    expect(version('al')).toBe(POSITIONS_FORMAT_VERSION);
+    // Full-text fields created now state `positions` (false): format 5, which an elacsym of format 4 refuses;
+    // 'al' has segments, whose full-text indexes (version 3) raised it to 7.
+    expect(version('al')).toBe(COMPACT_INDEX_FORMAT_VERSION);
     expect((await cli(['-d', d, 'init', 'plain', '--text-only', '--full-text', 'title'])).code).toBe(0);
     expect(version('plain')).toBe(POSITIONS_FORMAT_VERSION);
     expect((await cli(['-d', d, 'init', 'novec', '--text-only'])).code).toBe(0);
     expect(version('novec')).toBe(SEGMENT_FORMAT_VERSION);
-    // A manifest an older release wrote (format 2, release-1 segments) is raised by a new segment, never lowered.
+    // A manifest an older release wrote (format 2, release-1 segments) is raised by a new segment, never lowered:
+    // to 7, since the segment's full-text index is a version 3 field index (index/fulltext/postings.ts).
     setVersion('plain', 2);
     expect((await cli(['-d', d, 'import', 'plain', '-'], { input: docs(1, ['one']) })).code).toBe(0);
-    expect(version('plain')).toBe(POSITIONS_FORMAT_VERSION);
+    expect(version('plain')).toBe(COMPACT_INDEX_FORMAT_VERSION);
     // and by an alter an elacsym of format 2 would misread, even before any segment is written
     setVersion('plain', 2);
     expect((await cli(['-d', d, 'alter', 'plain', 'title', '--full-text', '{"language":"chinese"}'])).code).toBe(0);
     expect(version('plain')).toBe(POSITIONS_FORMAT_VERSION);
     expect((await cli(['-d', d, 'import', 'plain', '-'], { input: docs(2, ['two']) })).code).toBe(0);
-    expect(version('plain')).toBe(POSITIONS_FORMAT_VERSION);
-    // A schema from before the option (no `positions` key: positions kept) stays readable by format 4.
+    expect(version('plain')).toBe(COMPACT_INDEX_FORMAT_VERSION);
+    // A schema from before the option (no `positions` key: positions kept) does not raise the manifest to 5;
+    // its new segment's full-text index (version 3) raises it to 7.
     const m = db('novec', false);
     m.prepare("UPDATE meta SET value = ? WHERE key = 'schema'").run(JSON.stringify({ vector_dim: 0, vector_metric: 'cosine', attributes: { title: { type: 'string', full_text: { language: 'english', stemming: true, remove_stopwords: true, case_sensitive: false } } } }));
     m.close();
     expect((await cli(['-d', d, 'import', 'novec', '-'], { input: docs(3, ['three']) })).code).toBe(0);
-    expect(version('novec')).toBe(SEGMENT_FORMAT_VERSION);
+    expect(version('novec')).toBe(COMPACT_INDEX_FORMAT_VERSION);
   });
 
   it('turns full-text on for an existing string attribute and off again', async () => {

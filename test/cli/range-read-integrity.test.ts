@@ -279,7 +279,8 @@ describe('version 1 index files (written before the block checksums)', () => {
     // A writer upgrades the namespace: its new segment is in the current format and the manifest says so.
     expect((await cli(['-d', d1, 'import', 'ns', '-'], { input: JSON.stringify({ ...docs[0], id: 99999 }) })).code).toBe(0);
     const m = new Database(join(d1, 'ns', 'manifest.db'), { readonly: true });
-    // 7: the new segment of one vector has a flat vector index (format 7; it also stores `page` once, 6).
+    // 7: the new segment has a flat vector index and version 3 field indexes (format 7, above the 6 of
+    // `page` stored once and the 5 of a schema stating full-text positions).
     expect(FORMAT_VERSION).toBe(COMPACT_INDEX_FORMAT_VERSION);
     expect(m.prepare("SELECT value FROM meta WHERE key = 'format_version'").pluck().get()).toBe(String(COMPACT_INDEX_FORMAT_VERSION));
     m.close();

@@ -79,7 +79,7 @@ beforeAll(async () => {
 }, 120_000);
 
 describe('long text stored once', () => {
-  it('keeps long text only in the Parquet file, and the namespace says format 7 (6, and small segments: flat vector indexes)', () => {
+  it('keeps long text only in the Parquet file, and the namespace says format 7 (6, and flat vector and version 3 field indexes)', () => {
     const files = segmentFiles('seg');
     expect(files).toHaveLength(2);
     for (const f of files) {

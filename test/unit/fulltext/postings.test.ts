@@ -50,7 +50,10 @@ function readAll(r: FieldIndexReader): number {
   return n;
 }
 
-describe('field index', () => {
+// The tests below this line run on both writers: versions 1/2 (legacy) and 3. Layout-specific checks of
+// version 3 are in postings-v3.test.ts.
+for (const legacy of [true, false]) describe(`field index (${legacy ? 'versions 1 and 2' : 'version 3'})`, () => {
+  const build = (d: ReadonlyArray<Token[] | null>, positions: boolean | 'auto' = true): Uint8Array => buildFieldIndex(d, positions, { legacy });
   const docs: Array<Token[] | null> = [
     toks('the quick brown fox'),
     null,
@@ -60,7 +63,7 @@ describe('field index', () => {
   ];
 
   it('round-trips a small index', () => {
-    const r = FieldIndexReader.open(new MemorySource(buildFieldIndex(docs)));
+    const r = FieldIndexReader.open(new MemorySource(build(docs)));
     expect(r.numDocs).toBe(5);
     expect(r.docCount).toBe(3);
     expect(r.sumDocLen).toBe(4 + 4 + 4);
@@ -85,7 +88,7 @@ describe('field index', () => {
   });
 
   it('reads through a FileSource slice at an unaligned file offset', () => {
-    const bytes = buildFieldIndex(docs);
+    const bytes = build(docs);
     const dir = mkdtempSync(join(tmpdir(), 'elacsym-ft-'));
     try {
       const path = join(dir, 'seg');
@@ -116,7 +119,7 @@ describe('field index', () => {
 
   it('handles empty indexes', () => {
     for (const d of [[], [null, null], [[], null]] as Array<Array<Token[] | null>>) {
-      const r = FieldIndexReader.open(new MemorySource(buildFieldIndex(d)));
+      const r = FieldIndexReader.open(new MemorySource(build(d)));
       expect(r.numDocs).toBe(d.length);
       expect(r.docCount).toBe(0);
       expect(r.sumDocLen).toBe(0);
@@ -126,13 +129,13 @@ describe('field index', () => {
   });
 
   it('sorts unsorted input positions and keeps large positions', () => {
-    const bytes = buildFieldIndex([[{ term: 'a', pos: 4_000_000_000 }, { term: 'a', pos: 7 }, { term: 'b', pos: 0 }]]);
+    const bytes = build([[{ term: 'a', pos: 4_000_000_000 }, { term: 'a', pos: 7 }, { term: 'b', pos: 0 }]]);
     const r = FieldIndexReader.open(new MemorySource(bytes));
     expect([...r.postings('a')!.positions(0)]).toEqual([7, 4_000_000_000]);
   });
 
-  it('is 4-byte aligned little-endian with the documented header', () => {
-    const bytes = buildFieldIndex(docs);
+  it.runIf(legacy)('is 4-byte aligned little-endian with the documented header', () => {
+    const bytes = build(docs);
     const dv = new DataView(bytes.buffer, bytes.byteOffset);
     expect(String.fromCharCode(...bytes.subarray(0, 4))).toBe('ELFT');
     expect(dv.getUint32(4, true)).toBe(1);
@@ -143,15 +146,15 @@ describe('field index', () => {
     expect(dv.getUint32(40, true)).toBe(4); // docLens[0]
   });
 
-  it('without positions: version 2, the no-positions flag, no positions part, positions refused', () => {
-    const bytes = buildFieldIndex(docs, false);
+  it.runIf(legacy)('without positions: version 2, the no-positions flag, no positions part, positions refused', () => {
+    const bytes = build(docs, false);
     const dv = new DataView(bytes.buffer, bytes.byteOffset);
     expect(dv.getUint32(4, true)).toBe(2);
     expect(dv.getUint32(36, true)).toBe(1);
     const r = FieldIndexReader.open(new MemorySource(bytes));
     expect(r.hasPositions).toBe(false);
     r.verify();
-    const withPos = FieldIndexReader.open(new MemorySource(buildFieldIndex(docs)));
+    const withPos = FieldIndexReader.open(new MemorySource(build(docs)));
     for (const t of withPos.terms()) {
       expect([...r.postings(t)!.ords]).toEqual([...withPos.postings(t)!.ords]);
       expect([...r.postings(t)!.tfs]).toEqual([...withPos.postings(t)!.tfs]);
@@ -165,7 +168,7 @@ describe('field index', () => {
     };
     expect(() => FieldIndexReader.open(new MemorySource(flip(36, 0)))).toThrow(/bad flags/);
     expect(() => FieldIndexReader.open(new MemorySource(flip(36, 3)))).toThrow(/bad flags/);
-    const v1 = buildFieldIndex(docs);
+    const v1 = build(docs);
     const b = v1.slice();
     new DataView(b.buffer).setUint32(4, 2, true);
     new DataView(b.buffer).setUint32(36, 1, true);
@@ -175,7 +178,7 @@ describe('field index', () => {
 
   it('"auto" keeps positions when the documents with tokens average more than AUTO_POSITIONS_MIN_TOKENS', () => {
     const doc = (n: number): Token[] => Array.from({ length: n }, (_, i) => ({ term: `w${i % 5}`, pos: i }));
-    const at = (lens: number[]) => FieldIndexReader.open(new MemorySource(buildFieldIndex(lens.map((n) => (n === 0 ? null : doc(n))), 'auto'))).hasPositions;
+    const at = (lens: number[]) => FieldIndexReader.open(new MemorySource(build(lens.map((n) => (n === 0 ? null : doc(n))), 'auto'))).hasPositions;
     const t = AUTO_POSITIONS_MIN_TOKENS;
     expect(at([t, t])).toBe(false);
     expect(at([t, t + 2])).toBe(true);
@@ -187,12 +190,12 @@ describe('field index', () => {
   it('does not read postings on open, and positions only when asked', () => {
     const big: Token[][] = [];
     for (let d = 0; d < 500; d++) big.push(toks(`alpha beta w${d % 37} gamma alpha w${d % 11}`));
-    const bytes = buildFieldIndex(big);
+    const bytes = build(big);
     const spy = new SpySource(new MemorySource(bytes));
     const r = FieldIndexReader.open(spy);
     const dictEnd = Math.max(...spy.reads.map(([o, l]) => o + l));
     expect(spy.reads.length).toBeLessThanOrEqual(2);
-    const postingsLen = new DataView(bytes.buffer, bytes.byteOffset).getUint32(32, true);
+    const postingsLen = new DataView(bytes.buffer, bytes.byteOffset).getUint32(legacy ? 32 : 40, true);
     expect(dictEnd).toBe(bytes.length - postingsLen);
     spy.reads = [];
     const p = r.postings('alpha')!;
@@ -210,8 +213,8 @@ describe('field index', () => {
     expect(spy.reads.length).toBe(2);
   });
 
-  it('detects corruption: bad magic, version, truncation, header sizes', () => {
-    const good = buildFieldIndex(docs);
+  it.runIf(legacy)('detects corruption: bad magic, version, truncation, header sizes', () => {
+    const good = build(docs);
     const expectCorrupt = (bytes: Uint8Array): void => {
       let err: unknown;
       try {
@@ -267,7 +270,7 @@ describe('field index', () => {
       for (let i = 0; i < len; i++) words.push(`t${rnd(20)}`);
       base.push(words.map((term, pos) => ({ term, pos: pos * (1 + rnd(300)) })));
     }
-    const good = buildFieldIndex(base);
+    const good = build(base);
     const goodReader = FieldIndexReader.open(new MemorySource(good));
     goodReader.verify();
     const expected = readAll(goodReader);
