@@ -16,7 +16,10 @@ import { Snapshot } from '../../src/store/snapshot.js';
 import { cleanupTmp, cli, tmpDir } from '../helpers/cli.js';
 
 const DIM = 8;
-const docs = [...generateDocs({ docs: 700, dim: DIM, seed: 11 })];
+// S documents in the first segment: enough for an IVF (a segment of fewer than 1,000 vectors has a flat
+// index, which pins nothing), whose clusters a resident snapshot pins.
+const S = 1100;
+const docs = [...generateDocs({ docs: S + 400, dim: DIM, seed: 11 })];
 const nd = (xs: unknown[]) => xs.map((x) => JSON.stringify(x)).join('\n');
 let d: string;
 let dir: string;
@@ -38,7 +41,7 @@ const REQUESTS = [
   { vector: Array.from(docs[6]!.vector!), filter: { field: 'bucket', op: 'lt', value: 20 }, top_k: 10 },
   { full_text: { query: 'water plant' }, top_k: 10 },
   { vector: Array.from(docs[7]!.vector!), full_text: { query: 'a large group' }, top_k: 10 },
-  { filter: { field: 'bucket', op: 'gte', value: 0 }, top_k: 2000, include_attributes: [] as string[] },
+  { filter: { field: 'bucket', op: 'gte', value: 0 }, top_k: 5000, include_attributes: [] as string[] },
 ];
 
 /** Everything a reader can observe of a snapshot: pending documents, dead rows, answers. */
@@ -55,7 +58,7 @@ function observe(snap: Snapshot, ctx: QueryContext) {
 
 describe('Snapshot.refresh', () => {
   it('equals a fresh Snapshot.open after every kind of write, reusing exactly the segments that did not change', async () => {
-    await run(['import', 'ns', '-'], nd(docs.slice(0, 300)));
+    await run(['import', 'ns', '-'], nd(docs.slice(0, S)));
     const pinnedAtStart = pinnedBytes();
     const chain: { snap: Snapshot; ctx: QueryContext }[] = [];
     const first = Snapshot.open(dir, { loadFully: true });
@@ -77,7 +80,7 @@ describe('Snapshot.refresh', () => {
     };
 
     // 1. new documents in the journal only: the segment is the same handle
-    await run(['import', 'ns', '-', '--no-flush'], nd(docs.slice(300, 350)));
+    await run(['import', 'ns', '-', '--no-flush'], nd(docs.slice(S, S + 50)));
     let s = step();
     expect(s.snap.segments[0]).toBe(s.prev.segments[0]);
     expect(s.snap.pendingDocs).toHaveLength(50);
@@ -89,24 +92,24 @@ describe('Snapshot.refresh', () => {
     s = step();
     expect(s.snap.segments[0]).not.toBe(s.prev.segments[0]);
     expect(s.snap.segments[0]!.file).toBe(s.prev.segments[0]!.file);
-    expect(s.snap.segments[0]!.liveCount).toBe(280);
+    expect(s.snap.segments[0]!.liveCount).toBe(S - 20);
     const ivfOf = (c: QueryContext) => (c.sources[0] as unknown as { ivfReader(): unknown }).ivfReader();
     expect(ivfOf(chain.at(-1)!.ctx)).toBe(ivfOf(chain.at(-2)!.ctx));
 
     // 3. deletes (of segment rows and of journal-only documents)
-    await run(['delete', 'ns', '--ids', [20, 21, 22, 301, 302].join(',')]);
+    await run(['delete', 'ns', '--ids', [20, 21, 22, S + 1, S + 2].map((i) => docs[i]!.id).join(',')]);
     s = step();
 
     // 4. a flush: the journal is truncated and decoded afresh; the old segment, now with the same dead
     //    rows recorded in the manifest, is still the same handle
-    await run(['import', 'ns', '-'], nd(docs.slice(350, 450)));
+    await run(['import', 'ns', '-'], nd(docs.slice(S + 50, S + 150)));
     s = step();
     expect(s.snap.pendingEntries).toBe(0);
     expect(s.snap.segments.length).toBeGreaterThan(1);
     expect(s.snap.segments[0]).toBe(s.prev.segments[0]);
 
     // 5. more journal after the flush, then a compaction that replaces every segment
-    await run(['import', 'ns', '-', '--no-flush'], nd(docs.slice(450, 500)));
+    await run(['import', 'ns', '-', '--no-flush'], nd(docs.slice(S + 150, S + 200)));
     s = step();
     await run(['compact', 'ns']);
     s = step();
@@ -114,7 +117,7 @@ describe('Snapshot.refresh', () => {
 
     // Every older generation still answers on its own (the files of compacted-away segments stay open)...
     const oldest = chain[0]!;
-    expect(observe(oldest.snap, oldest.ctx).answers[4]).toHaveLength(300);
+    expect(observe(oldest.snap, oldest.ctx).answers[4]).toHaveLength(S);
     // ...and closing them, oldest first, never closes what a newer snapshot uses.
     const last = chain.at(-1)!;
     const before = observe(last.snap, last.ctx);
@@ -132,7 +135,7 @@ describe('Snapshot.refresh', () => {
     const a = Snapshot.open(dir, { loadFully: true });
     const actx = new QueryContext(a);
     const before = observe(a, actx);
-    await run(['import', 'ns', '-', '--no-flush'], nd(docs.slice(500, 510)));
+    await run(['import', 'ns', '-', '--no-flush'], nd(docs.slice(S + 200, S + 210)));
     const b = Snapshot.refresh(a, { loadFully: true });
     const bctx = new QueryContext(b, actx);
     expect(b.segments.every((h, i) => h === a.segments[i])).toBe(true);
