@@ -226,6 +226,18 @@ export function reportError(e: unknown, g: Pick<GlobalOptions, 'json' | 'debug'>
   return ee.exitStatus ?? EXIT.INTERNAL;
 }
 
+/**
+ * n rounded, with comma thousands separators ("1,234,567"), as `toLocaleString('en-US')` prints it. Not
+ * through Intl: V8's first Intl call in a process canonicalises ICU's locale list (15-20 ms here, more on
+ * a busy machine), which every import summary paid for one number.
+ */
 export function fmtInt(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
+  const r = Math.round(n);
+  if (!Number.isFinite(r)) return String(r).replace('Infinity', '∞');
+  const digits = String(Math.abs(r));
+  // Beyond 2^53 String() switches to exponent form at 1e21; group only plain digit strings.
+  if (!/^\d+$/.test(digits)) return r.toLocaleString('en-US');
+  let out = '';
+  for (let i = digits.length; i > 0; i -= 3) out = (i > 3 ? ',' : '') + digits.slice(Math.max(0, i - 3), i) + out;
+  return (r < 0 ? '-' : '') + out;
 }

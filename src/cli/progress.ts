@@ -4,6 +4,7 @@
  * bytes; from stdin it shows a count and a rate, never a fake percentage.
  */
 import type { ImportProgress } from '../store/ingest.js';
+import { fmtInt } from './output.js';
 
 export interface ProgressHandle {
   update(p: ImportProgress): void;
@@ -30,8 +31,8 @@ export async function startProgress(totalBytes: number | undefined, opts: { forc
     update(p) {
       const secs = Math.max(0.001, (Date.now() - t0) / 1000);
       bar.update(totalBytes !== undefined ? p.bytes : 0, {
-        docs: p.committed.toLocaleString('en-US'),
-        rate: Math.round(p.committed / secs).toLocaleString('en-US'),
+        docs: fmtInt(p.committed),
+        rate: fmtInt(p.committed / secs),
         phase: p.phase === 'index' ? 'building indexes' : 'journal',
       });
     },
