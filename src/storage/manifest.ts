@@ -36,9 +36,10 @@ import { asStorageError, type Db } from './sqlite.js';
  *      those values from the Parquet file. Raised by the first such segment (namespaces of short text stay
  *      at 4 or 5); an elacsym of format 5 refuses it with FORMAT_TOO_NEW instead of missing a column.
  *   7  compact index files (issue 11): a segment whose index file holds a structure an elacsym of format 6
- *      cannot read: a flat vector index (IVF version 3) or an IVF without its ord index (version 4), see
- *      index/vector/ivf.ts and store/segment-builder.ts segmentFormatVersion. Raised by the first such
- *      segment (every new segment with vectors); an elacsym of format 6 refuses it with FORMAT_TOO_NEW.
+ *      cannot read: a flat vector index (IVF version 3), an IVF without its ord index (version 4), see
+ *      index/vector/ivf.ts, or a full-text field index of version 3 (index/fulltext/postings.ts); see
+ *      store/segment-builder.ts segmentFormatVersion. Raised by the first such segment (every new segment
+ *      with vectors or a full-text field); an elacsym of format 6 refuses it with FORMAT_TOO_NEW.
  */
 export const FORMAT_VERSION = 7;
 

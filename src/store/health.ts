@@ -454,7 +454,8 @@ const fmt = (v: number) => (Number.isInteger(v) ? String(v) : String(Math.round(
 /**
  * `health --deep`: the structure of an index file's sections whose checksums passed. Full-text indexes
  * decode completely (FieldIndexReader.verify), the vector locator and stored-text locators fit the segment,
- * the vector index's header and directory check out, and every stored-once text chunk decodes from the (verified) Parquet file. Returns problem messages.
+ * the vector index's header and directory check out, and every stored-once text chunk decodes from the
+ * (verified) Parquet file. Returns problem messages.
  */
 function checkSectionStructure(f: SegmentFile, r: SegmentRow, schema: Schema, parquet: Uint8Array | null): string[] {
   const out: string[] = [];

@@ -155,7 +155,7 @@ export interface SegmentFiles {
   docCount: number;
   /**
    * The manifest format version the segment needs (manifest.ts FORMAT_VERSION): 7 with a compact index
-   * structure (a version 3 full-text index: every field index written now, see index/fulltext/postings.ts),
+   * structure (a flat or version 4 vector index, a version 3 full-text index: every one written now),
    * 6 with stored-once text, else 4.
    */
   formatVersion: number;

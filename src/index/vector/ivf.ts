@@ -357,7 +357,7 @@ export interface FlatVectorIndex {
 }
 
 /**
- * Opens a segment's vector index: an `IvfReader` for versions 1 and 2, a `FlatVectorIndex` for version 3.
+ * Opens a segment's vector index: an `IvfReader` for versions 1, 2 and 4, a `FlatVectorIndex` for version 3.
  * Throws CORRUPT_SEGMENT as `IvfReader.open` does (a flat header must be exactly 64 bytes, CRC-checked).
  */
 export function openVectorIndex(src: ByteSource, opts: IvfOpenOptions = {}): IvfReader | FlatVectorIndex {
