@@ -204,16 +204,9 @@ export class SegmentSource implements SearchSource {
       const r = exactTopKRows(mat.data, dim, ivf.metric, q, k, Uint32Array.from(rows), this.tie);
       return { ords: r.rows, scores: r.scores };
     }
-    const list = Array.from(ords);
-    const rows = new Float32Array(list.length * dim);
-    const rowOrd: number[] = [];
-    for (const ord of list) {
-      const v = this.seg.vectorOf(ord, dim);
-      if (!v) continue;
-      rows.set(v, rowOrd.length * dim);
-      rowOrd.push(ord);
-    }
-    const r = exactTopK(rows.subarray(0, rowOrd.length * dim), dim, ivf.metric, q, k, undefined, (a, b) => this.tie(rowOrd[a]!, rowOrd[b]!));
+    // Read in as few ranges as the vectors' places allow (in file order; ties go by id whatever the order).
+    const { ords: rowOrd, rows } = this.seg.vectorsOf(ords, dim);
+    const r = exactTopK(rows, dim, ivf.metric, q, k, undefined, (a, b) => this.tie(rowOrd[a]!, rowOrd[b]!));
     return { ords: r.rows.map((row) => rowOrd[row]!), scores: r.scores };
   }
 

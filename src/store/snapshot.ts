@@ -41,6 +41,11 @@ export interface SnapshotOptions {
   segments?: SegmentStore;
 }
 
+/** Vectors of one `vectorsOf` call at most this many bytes apart are read in one range. */
+const VECTOR_READ_GAP = 64 * 1024;
+/** The longest such range. */
+const VECTOR_READ_MAX = 4 * 1024 * 1024;
+
 /** Where a live id of a segment is (see SnapshotOptions.locate). */
 export interface Location {
   segment: SegmentHandle;
@@ -270,6 +275,55 @@ export class SegmentHandle {
     }
     // ByteSource reads are 4-byte aligned (a copy when the file offset is not).
     return new Float32Array(b.buffer, b.byteOffset, dim);
+  }
+
+  /**
+   * The stored vectors of `ords` (duplicates and ordinals without a vector left out), row-major in `rows`,
+   * in file order (`ords` of the result says whose each row is). Vectors whose bytes lie at most
+   * VECTOR_READ_GAP apart are read in one range (at most VECTOR_READ_MAX bytes): an exact scan of a flat
+   * segment's 778 vectors took ~30 ms of a cold query read one by one (each read verifying its blocks), a
+   * few coalesced reads take a few.
+   */
+  vectorsOf(ords: Iterable<number>, dim: number): { ords: number[]; rows: Float32Array } {
+    const vs = this.vectorStore(dim);
+    if (!vs) return { ords: [], rows: new Float32Array(0) };
+    const len = dim * 4;
+    if (!('loc' in vs)) {
+      // Release-1 `vectors` section: ordinal order already, one read each (kept as it was).
+      const out: number[] = [];
+      const vecs: Float32Array[] = [];
+      for (const ord of new Set(ords)) {
+        const v = this.vectorOf(ord, dim);
+        if (v) {
+          out.push(ord);
+          vecs.push(v);
+        }
+      }
+      const rows = new Float32Array(out.length * dim);
+      vecs.forEach((v, i) => rows.set(v, i * dim));
+      return { ords: out, rows };
+    }
+    const at: number[] = [];
+    const byAt = new Map<number, number>();
+    for (const ord of ords) {
+      const o = vs.loc.offsetOf(ord);
+      if (o < 0 || byAt.has(o)) continue;
+      byAt.set(o, ord);
+      at.push(o);
+    }
+    at.sort((a, b) => a - b);
+    const rows = new Float32Array(at.length * dim);
+    const bytes = new Uint8Array(rows.buffer);
+    let i = 0;
+    while (i < at.length) {
+      const start = at[i]!;
+      let j = i + 1;
+      while (j < at.length && at[j]! - (at[j - 1]! + len) <= VECTOR_READ_GAP && at[j]! + len - start <= VECTOR_READ_MAX) j++;
+      const b = vs.src.read(start, at[j - 1]! + len - start);
+      for (let p = i; p < j; p++) bytes.set(b.subarray(at[p]! - start, at[p]! - start + len), p * len);
+      i = j;
+    }
+    return { ords: at.map((o) => byAt.get(o)!), rows };
   }
 
   /** Whether the segment's vectors are in memory (a resident segment, or a file small enough to be read whole). */
