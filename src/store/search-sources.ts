@@ -282,6 +282,8 @@ export class SegmentSource implements SearchSource {
  */
 export class JournalSource implements SearchSource {
   readonly name = 'journal';
+  /** The journal is always scanned exactly (`--explain` says exact-scan). */
+  readonly flatVectors = true;
   readonly size: number;
   readonly liveCount: number;
   readonly dead = null;

@@ -414,6 +414,53 @@ interface Quantizer {
   scale: Float32Array;
 }
 
+/** Rows of the strided sample `trimOutliers` sorts a suspicious dimension's values from. */
+const TRIM_SAMPLE = 8192;
+
+/**
+ * Narrows [lo[d], hi[d]] to the values of the bulk of the rows in a dimension whose range is pathological:
+ * wider than 12 standard deviations (a Gaussian's range over a million rows is about 10). Found by a tester:
+ * one vector at 10,000 among unit-variance ones stretched the step of its dimension so far that every other
+ * row got the same code there, and 44 of 50 top-10 queries missed true neighbours (the candidates were
+ * ranked on the other dimension alone). Such a dimension's range becomes that of a strided sample of at
+ * most TRIM_SAMPLE rows without its max(1, 0.1%) most extreme values on each side; the rows outside are
+ * coded at the nearest end (encodeRow clamps), which only their approximate rank pays for: every returned
+ * score is still computed from the original vector. Ranges of ordinary data are left exactly as they were.
+ */
+function trimOutliers(data: Float32Array, n: number, dim: number, lo: Float64Array, hi: Float64Array): void {
+  if (n < 3) return;
+  const mean = new Float64Array(dim);
+  const sq = new Float64Array(dim);
+  for (let i = 0; i < n; i++) {
+    const o = i * dim;
+    for (let d = 0; d < dim; d++) mean[d]! += data[o + d]!;
+  }
+  for (let d = 0; d < dim; d++) mean[d]! /= n;
+  for (let i = 0; i < n; i++) {
+    const o = i * dim;
+    for (let d = 0; d < dim; d++) {
+      const x = data[o + d]! - mean[d]!;
+      sq[d]! += x * x;
+    }
+  }
+  const step = Math.max(1, Math.floor(n / TRIM_SAMPLE));
+  const s = Math.floor((n - 1) / step) + 1;
+  const t = Math.max(1, Math.floor(s / 1000));
+  const vals = new Float64Array(s);
+  for (let d = 0; d < dim; d++) {
+    const sd = Math.sqrt(sq[d]! / n);
+    if (!(hi[d]! - lo[d]! > 12 * sd)) continue;
+    for (let j = 0; j < s; j++) vals[j] = data[j * step * dim + d]!;
+    vals.sort();
+    const a = vals[t]!;
+    const b = vals[s - 1 - t]!;
+    if (b > a) {
+      lo[d] = a;
+      hi[d] = b;
+    }
+  }
+}
+
 /**
  * Per-dimension minimum and step. `uniform` (l2): one step for every dimension (the largest), so that
  * the L2 distance to a decoded row is the step times the L2 distance to its codes, which the kernels
@@ -430,6 +477,7 @@ function trainQuantizer(data: Float32Array, n: number, dim: number, uniform: boo
       if (v > hi[d]!) hi[d] = v;
     }
   }
+  trimOutliers(data, n, dim, lo, hi);
   const min = new Float32Array(dim);
   const scale = new Float32Array(dim);
   for (let d = 0; d < dim; d++) {
