@@ -900,10 +900,17 @@ export async function readParquetRecords(bytes: Uint8Array): Promise<Record<stri
     if (typeof v === 'object' && typeof (v as { toArray?: unknown }).toArray === 'function') return Array.from((v as { toArray(): ArrayLike<unknown> }).toArray(), plain);
     return v;
   };
+  // String columns decoded by columnValues, not Arrow's decoder, which drops a leading U+FEFF (a byte-order
+  // mark to it, data to us: "\ufeffabc" and "abc" are different values). Nulls by the validity bitmap.
+  // (Elements of list<utf8> columns, which may be null themselves, still go through Arrow.)
+  const strings = cols.map((c) => ((c.type as { typeId: number }).typeId === 5 /* Utf8 */ ? columnValues(c) : null));
   const out: Record<string, unknown>[] = new Array(table.numRows);
   for (let i = 0; i < table.numRows; i++) {
     const r: Record<string, unknown> = Object.create(null);
-    for (let c = 0; c < names.length; c++) r[names[c]!] = plain(cols[c]!.get(i));
+    for (let c = 0; c < names.length; c++) {
+      const s = strings[c];
+      r[names[c]!] = s ? (cols[c]!.isValid(i) ? s[i] : null) : plain(cols[c]!.get(i));
+    }
     out[i] = r;
   }
   return out;

@@ -197,5 +197,15 @@ describe('long text stored once', () => {
     const top = (JSON.parse(q.stdout) as { results: { id: string; attributes: unknown }[] }).results[0]!;
     expect(top.id).toBe(`${bom}abc`);
     expect(top.attributes).toEqual(docsBom[0]!.attributes);
+    // `import --format parquet` of the segment's own file (flat records: id, vector, attribute columns)
+    // keeps them too (it decoded strings with Arrow's decoder, which drops a leading U+FEFF).
+    expect((await cli(['-d', d, 'init', 'bom2', '--schema', join(d, '../schema.json')])).code).toBe(0);
+    const pq = join(d, 'bom', 'segments', segmentFiles('bom')[0]!.replace(/\.idx$/, '.parquet'));
+    const imp2 = await cli(['-d', d, 'import', 'bom2', pq, '--format', 'parquet']);
+    expect(imp2.code, imp2.stderr).toBe(0);
+    const e2 = await cli(['-d', d, 'export', 'bom2']);
+    expect(e2.code, e2.stderr).toBe(0);
+    const sorted = (text: string) => text.trim().split('\n').sort();
+    expect(sorted(e2.stdout)).toEqual(sorted(e.stdout));
   });
 });
