@@ -427,15 +427,13 @@ const TRIM_SAMPLE = 8192;
  * coded at the nearest end (encodeRow clamps), which only their approximate rank pays for: every returned
  * score is still computed from the original vector. Ranges of ordinary data are left exactly as they were.
  */
-function trimOutliers(data: Float32Array, n: number, dim: number, lo: Float64Array, hi: Float64Array): void {
+function trimOutliers(data: Float32Array, n: number, dim: number, lo: Float64Array, hi: Float64Array, sum: Float64Array): void {
   if (n < 3) return;
+  // Two passes in all (the sums came with the min/max pass): deviations from the mean, not sum of squares
+  // minus n * mean^2, whose cancellation could call a tight dimension wide.
   const mean = new Float64Array(dim);
+  for (let d = 0; d < dim; d++) mean[d] = sum[d]! / n;
   const sq = new Float64Array(dim);
-  for (let i = 0; i < n; i++) {
-    const o = i * dim;
-    for (let d = 0; d < dim; d++) mean[d]! += data[o + d]!;
-  }
-  for (let d = 0; d < dim; d++) mean[d]! /= n;
   for (let i = 0; i < n; i++) {
     const o = i * dim;
     for (let d = 0; d < dim; d++) {
@@ -469,15 +467,17 @@ function trimOutliers(data: Float32Array, n: number, dim: number, lo: Float64Arr
 function trainQuantizer(data: Float32Array, n: number, dim: number, uniform: boolean): Quantizer {
   const lo = new Float64Array(dim).fill(Infinity);
   const hi = new Float64Array(dim).fill(-Infinity);
+  const sum = new Float64Array(dim);
   for (let i = 0; i < n; i++) {
     const o = i * dim;
     for (let d = 0; d < dim; d++) {
       const v = data[o + d]!;
       if (v < lo[d]!) lo[d] = v;
       if (v > hi[d]!) hi[d] = v;
+      sum[d]! += v;
     }
   }
-  trimOutliers(data, n, dim, lo, hi);
+  trimOutliers(data, n, dim, lo, hi, sum);
   const min = new Float32Array(dim);
   const scale = new Float32Array(dim);
   for (let d = 0; d < dim; d++) {
