@@ -6,30 +6,16 @@
  * open as `IvfReader`s.
  */
 import { describe, expect, it } from 'vitest';
-import { isElacsymError } from '../../../src/errors.js';
 import { buildFlatIndex, buildIvf, FLAT_BELOW, IvfReader, openVectorIndex } from '../../../src/index/vector/ivf.js';
 import type { Metric } from '../../../src/model/types.js';
 import { MemorySource } from '../../../src/util/bytes.js';
-import { crc32 } from '../../../src/util/crc32.js';
 import { mulberry32 } from '../../../src/util/prng.js';
+import { errorCodeOf } from '../../helpers/errors.js';
+import { withIvfHeaderField } from '../../helpers/ivf.js';
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    return isElacsymError(e) ? e.code : `not an ElacsymError: ${String(e)}`;
-  }
-  return 'no error';
-}
-
+const codeOf = errorCodeOf;
 /** `bytes` with u32 `value` at `at` and the header CRC recomputed (a forged, self-consistent header). */
-function forged(bytes: Uint8Array, at: number, value: number): Uint8Array {
-  const b = bytes.slice();
-  const dv = new DataView(b.buffer);
-  dv.setUint32(at, value, true);
-  dv.setUint32(60, crc32(b.subarray(0, 60)), true);
-  return b;
-}
+const forged = withIvfHeaderField;
 
 describe('flat vector index (IVF version 3)', () => {
   it('round-trips dim, metric and row count', () => {

@@ -7,13 +7,14 @@
  * byte is CORRUPT_SEGMENT.
  */
 import { describe, expect, it } from 'vitest';
-import { isElacsymError } from '../../../src/errors.js';
 import { normalizeInto, pinnedBytes } from '../../../src/index/vector/distance.js';
 import { buildIvf, IvfReader, type IvfOpenOptions, rerankCount } from '../../../src/index/vector/ivf.js';
 import type { Metric } from '../../../src/model/types.js';
 import { MemorySource } from '../../../src/util/bytes.js';
 import { crc32 } from '../../../src/util/crc32.js';
 import { gaussian as gauss, mulberry32 as rng } from '../../../src/util/prng.js';
+import { errorCodeOf } from '../../helpers/errors.js';
+import { withIvfHeaderField } from '../../helpers/ivf.js';
 
 const METRICS: Metric[] = ['cosine', 'l2', 'dot'];
 
@@ -29,14 +30,7 @@ function clustered(n: number, dim: number, clusters: number, spread: number, see
   return v;
 }
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    return isElacsymError(e) ? e.code : `not an ElacsymError: ${String(e)}`;
-  }
-  return 'no error';
-}
+const codeOf = errorCodeOf;
 
 /** The original vectors by ordinal, as the store's callback gives them. */
 function originals(vecs: Float32Array, ords: Uint32Array, dim: number): (ord: number) => Float32Array | null {
@@ -244,11 +238,7 @@ describe.each([2, 4] as const)('IVF version %s corruption', (version) => {
 
   it('version 4: a forged ord index checksum, and an ordinal held twice, are CORRUPT_SEGMENT', () => {
     if (version !== 4) return;
-    const forged = bytes.slice();
-    const h = new DataView(forged.buffer);
-    h.setUint32(32, 1, true);
-    h.setUint32(60, crc32(forged.subarray(0, 60)), true);
-    expect(codeOf(() => open(forged))).toBe('CORRUPT_SEGMENT');
+    expect(codeOf(() => open(withIvfHeaderField(bytes, 32, 1)))).toBe('CORRUPT_SEGMENT');
     // Two rows of cluster 0 with the same ordinal, its checksum recomputed: lookups by ordinal refuse it.
     const twice = bytes.slice();
     const t = new DataView(twice.buffer);

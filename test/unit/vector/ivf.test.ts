@@ -2,13 +2,14 @@ import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isElacsymError } from '../../../src/errors.js';
 import { kernelBackend, normalizeInto, pinnedBytes, pinningStats, useKernelBackend } from '../../../src/index/vector/distance.js';
 import { type BuildIvfOptions, buildIvf as buildAnyIvf, defaultNlist, exactTopK, IvfReader } from '../../../src/index/vector/ivf.js';
 import type { Metric } from '../../../src/model/types.js';
 import { crc32 } from '../../../src/util/crc32.js';
 import { FileSource, MemorySource, type ByteSource } from '../../../src/util/bytes.js';
 import { gaussian as gauss, mulberry32 as rng } from '../../../src/util/prng.js';
+import { errorCodeOf } from '../../helpers/errors.js';
+import { withIvfHeaderField } from '../../helpers/ivf.js';
 
 const METRICS: Metric[] = ['cosine', 'l2', 'dot'];
 
@@ -57,14 +58,7 @@ function expectMatchesNaive(got: { ords: Uint32Array; scores: Float32Array }, wa
   want.forEach(([s], i) => expect(Math.abs(got.scores[i]! - s)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(s))));
 }
 
-function corruptCode(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    return isElacsymError(e) ? e.code : `not an ElacsymError: ${String(e)}`;
-  }
-  return 'no error';
-}
+const corruptCode = errorCodeOf;
 
 /** A ByteSource that counts what is read through it. */
 class CountingSource implements ByteSource {
@@ -425,13 +419,7 @@ describe('IVF corruption', () => {
     return b;
   };
   /** Rewrites a header field and re-seals the header checksum, so only the structural checks can object. */
-  const withHeader = (at: number, value: number): Uint8Array => {
-    const b = bytes.slice();
-    const dv = new DataView(b.buffer);
-    dv.setUint32(at, value, true);
-    dv.setUint32(60, crc32(b.subarray(0, 60)), true);
-    return b;
-  };
+  const withHeader = (at: number, value: number): Uint8Array => withIvfHeaderField(bytes, at, value);
 
   it('rejects truncated files and trailing bytes', () => {
     for (const len of [0, 3, 63, 64, 100, dataStart - 1, dataStart, ordIndex, bytes.length - 1]) {
