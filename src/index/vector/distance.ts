@@ -401,6 +401,74 @@ export function codesQueryLimit(stride: number): number {
   return Math.max(1, Math.min(32767, Math.floor((2 ** 31 - 1) / (255 * Math.max(1, stride)))));
 }
 
+/**
+ * Ranking scores of 4-bit codes (IVF version 5): rows [row, row+count) of `codes` (or rows pinned by
+ * `pinCodes`), `stride` bytes a row, a multiple of 16 holding 2 * stride codes: byte j of each 16-byte block
+ * b holds dimension 32b + j in its low nibble and 32b + 16 + j in its high nibble. `q16` holds 2 * stride
+ * values in dimension order, and for 'negl2' one more, f (>= 1). Computed exactly in int32:
+ *   'dot':   sum of q16[d] * code[d]
+ *   'negl2': -sum of (q16[d] - f * code[d])^2
+ * keeping the rows whose f32 value is >= floor, as `scoreCodesAbove` does. The caller bounds q16 and f by
+ * `nibblesQueryLimit` so that nothing overflows. Runs the WebAssembly kernels when available, else the same
+ * integer arithmetic in JS (identical results).
+ *
+ * Why 4-bit codes: the int8 codes were 128 of the ~800 bytes a 128-d document costs on disk (issue 11's
+ * target is 750); half the bytes, scanned at the same speed (the nibbles are split in registers), and the
+ * re-ranking of a few more candidates makes up for the coarser ranking (docs/performance.md).
+ */
+export function scoreNibblesAbove(
+  kind: 'dot' | 'negl2',
+  q16: Int16Array,
+  codes: Uint8Array | PinnedRows,
+  row: number,
+  count: number,
+  stride: number,
+  floor: number,
+  idx: Uint32Array,
+  scores: Float64Array,
+): number {
+  if (stride % 16 !== 0 || stride <= 0) throw new Error(`4-bit code rows must be a positive multiple of 16 bytes, not ${stride}`);
+  const w = backend === 'wasm' ? wasmKernels() : null;
+  if (w !== null) return w.runNibbles(kind, q16, codes instanceof Uint8Array ? codes : codes.at, row, count, stride, floor, idx, scores);
+  if (!(codes instanceof Uint8Array)) throw new Error('pinned rows without the WebAssembly kernels');
+  const dims = 2 * stride;
+  const f = kind === 'negl2' ? q16[dims]! : 0;
+  let n = 0;
+  for (let r = 0; r < count; r++) {
+    const at = (row + r) * stride;
+    let sum = 0;
+    for (let b = 0; b < stride; b += 16) {
+      for (let j = 0; j < 16; j++) {
+        const c = codes[at + b + j]!;
+        const d0 = 2 * b + j;
+        if (kind === 'dot') sum += q16[d0]! * (c & 15) + q16[d0 + 16]! * (c >> 4);
+        else {
+          const e0 = q16[d0]! - f * (c & 15);
+          const e1 = q16[d0 + 16]! - f * (c >> 4);
+          sum += e0 * e0 + e1 * e1;
+        }
+      }
+    }
+    const v = Math.fround(kind === 'dot' ? sum : -sum);
+    if (v >= floor) {
+      idx[n] = r;
+      scores[n++] = v;
+    }
+  }
+  return n;
+}
+
+/**
+ * The largest |q16| value (and, for 'negl2', 15 * f) `scoreNibblesAbove` accepts for rows of `stride`
+ * bytes: 'dot' keeps 15 * 2 * stride * limit below 2^31; 'negl2' keeps every difference within int16 and the
+ * sum of 2 * stride squared differences (each at most (2 * limit)^2) below 2^31.
+ */
+export function nibblesQueryLimit(kind: 'dot' | 'negl2', stride: number): number {
+  const dims = 2 * Math.max(1, stride);
+  if (kind === 'dot') return Math.max(1, Math.min(32767, Math.floor((2 ** 31 - 1) / (15 * dims))));
+  return Math.max(1, Math.min(16383, Math.floor(Math.sqrt((2 ** 31 - 1) / dims) / 2)));
+}
+
 /** Pins `count` rows of `stride` codes (see `pinRows`); null when there is nothing to pin into or no room. */
 export function pinCodes(codes: Uint8Array, count: number, stride: number): PinnedRows | null {
   const w = backend === 'wasm' ? wasmKernels() : null;
@@ -487,7 +555,7 @@ interface WasmApi {
 }
 type KernelFn = (q: number, m: number, count: number, dim: number, out: number, floor: number, idx: number) => number;
 /** The module's functions: the exact kernels and the ranking kernels (see `scoreRowsAbove`'s `ranking`). */
-type KernelName = RowKernel | 'dotWide' | 'negl2Wide' | 'dotCodes';
+type KernelName = RowKernel | 'dotWide' | 'negl2Wide' | 'dotCodes' | 'dotNibbles' | 'negl2Nibbles';
 
 const PAGE = 65536;
 const CHUNK_BYTES = 256 * 1024;
@@ -555,8 +623,16 @@ class WasmKernels {
     return this.runRows(this.fns.dotCodes, setQuery, 2 * stride, codes, row, count, stride, stride, floor, idx, out);
   }
 
+  /** dotNibbles / negl2Nibbles (see scoreNibblesAbove), as runCodes: q16 holds 2 * stride values (negl2: + f). */
+  runNibbles(kind: 'dot' | 'negl2', q16: Int16Array, codes: Uint8Array | number, row: number, count: number, stride: number, floor: number, idx: Uint32Array, out: Float64Array): number {
+    const values = 2 * stride + (kind === 'negl2' ? 1 : 0);
+    const setQuery = () => new Int16Array(this.mem.buffer, 0, values).set(q16.subarray(0, values));
+    const fn = kind === 'dot' ? this.fns.dotNibbles : this.fns.negl2Nibbles;
+    return this.runRows(fn, setQuery, 2 * values, codes, row, count, stride, stride, floor, idx, out);
+  }
+
   /**
-   * The chunk loop of both: the query (`queryBytes`, written by setQuery) at 0, rows of `rowBytes` copied
+   * The chunk loop of all three: the query (`queryBytes`, written by setQuery) at 0, rows of `rowBytes` copied
    * chunk by chunk to mAt (or scored in place when pinned at byte address `rows`), results at outAt,
    * selected row indexes at idxAt; `fn` gets `kernelDim` as its dimension argument.
    */
@@ -703,7 +779,7 @@ function wasmKernels(): WasmKernels | null {
     const mem = new api.Memory({ initial: Math.ceil((CHUNK_BYTES + 64 * 1024) / PAGE) });
     const inst = new api.Instance(new api.Module(kernelWasmBytes()), { e: { m: mem } });
     const ex = inst.exports as Record<KernelName, KernelFn>;
-    wasmState = new WasmKernels(mem, { dot: ex.dot, l2sq: ex.l2sq, negl2: ex.negl2, dotWide: ex.dotWide, negl2Wide: ex.negl2Wide, dotCodes: ex.dotCodes });
+    wasmState = new WasmKernels(mem, { dot: ex.dot, l2sq: ex.l2sq, negl2: ex.negl2, dotWide: ex.dotWide, negl2Wide: ex.negl2Wide, dotCodes: ex.dotCodes, dotNibbles: ex.dotNibbles, negl2Nibbles: ex.negl2Nibbles });
   } catch {
     wasmState = null; // no WebAssembly SIMD here (e.g. --jitless): the JS loops serve
   }
@@ -711,12 +787,12 @@ function wasmKernels(): WasmKernels | null {
 }
 
 /**
- * The kernel module, 2116 bytes. Emitted from the listing above by the assembler in
+ * The kernel module, 2806 bytes. Emitted from the listing above by the assembler in
  * test/unit/vector/kernels.test.ts, which checks that it still produces exactly these bytes; embedded
  * because running the assembler in a cold process costs ~2 ms, decoding this ~0.01 ms.
  */
 const KERNEL_WASM =
-  'AGFzbQEAAAABDAFgB39/f39/fX8BfwIIAQFlAW0CAAEDBwYAAAAAAAAHNwYDZG90AAAEbDJzcQABBW5lZ2wyAAIHZG90V2lkZQADCW5lZ2wyV2lkZQAECGRvdENvZGVzAAUK3w8G8QEDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3mASAN/eQBIQ0gCEEQaiEIDAALCyAN/R8AIA39HwGSIA39HwIgDf0fA5KSIQ8CQANAIAggC08NASAAIAhqKgIAIAogCGoqAgCUIA+SIQ8gCEEEaiEIDAALCyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwL/QEDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3lASIOIA795gEgDf3kASENIAhBEGohCAwACwsgDf0fACAN/R8BkiAN/R8CIA39HwOSkiEPAkADQCAIIAtPDQEgACAIaioCACAKIAhqKgIAkyIQIBCUIA+SIQ8gCEEEaiEIDAALCyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwLgwIDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3lASIOIA795gEgDf3kASENIAhBEGohCAwACwsgDf0fACAN/R8BkiAN/R8CIA39HwOSkiEPAkADQCAIIAtPDQEgACAIaioCACAKIAhqKgIAkyIQIBCUIA+SIQ8gCEEEaiEIDAALCyAPkYwhDyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwLzgMDB38FewJ9IANBAnQhCyALQXBxIQkgC0FAcSENIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ5BACEI/QwAAAAAAAAAAAAAAAAAAAAAIRD9DAAAAAAAAAAAAAAAAAAAAAAhEf0MAAAAAAAAAAAAAAAAAAAAACESAkADQCAIIA1PDQEgACAIav0AAgAgCiAIav0AAgD95gEgDv3kASEOIAAgCGr9AAIQIAogCGr9AAIQ/eYBIBD95AEhECAAIAhq/QACICAKIAhq/QACIP3mASAR/eQBIREgACAIav0AAjAgCiAIav0AAjD95gEgEv3kASESIAhBwABqIQgMAAsLAkADQCAIIAlPDQEgACAIav0AAgAgCiAIav0AAgD95gEgDv3kASEOIAhBEGohCAwACwsgDiAQ/eQBIBEgEv3kAf3kASEOIA79HwAgDv0fAZIgDv0fAiAO/R8DkpIhEwJAA0AgCCALTw0BIAAgCGoqAgAgCiAIaioCAJQgE5IhEyAIQQRqIQgMAAsLIAQgB0ECdGogEzgCACATIAVgBEAgBiAMQQJ0aiAHNgIAIAxBAWohDAsgCiALaiEKIAdBAWohBwwACwsgDAv8AwMHfwV7An0gA0ECdCELIAtBcHEhCSALQUBxIQ0gASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDkEAIQj9DAAAAAAAAAAAAAAAAAAAAAAhEP0MAAAAAAAAAAAAAAAAAAAAACER/QwAAAAAAAAAAAAAAAAAAAAAIRICQANAIAggDU8NASAAIAhq/QACACAKIAhq/QACAP3lASIPIA/95gEgDv3kASEOIAAgCGr9AAIQIAogCGr9AAIQ/eUBIg8gD/3mASAQ/eQBIRAgACAIav0AAiAgCiAIav0AAiD95QEiDyAP/eYBIBH95AEhESAAIAhq/QACMCAKIAhq/QACMP3lASIPIA/95gEgEv3kASESIAhBwABqIQgMAAsLAkADQCAIIAlPDQEgACAIav0AAgAgCiAIav0AAgD95QEiDyAP/eYBIA795AEhDiAIQRBqIQgMAAsLIA4gEP3kASARIBL95AH95AEhDiAO/R8AIA79HwGSIA79HwIgDv0fA5KSIRMCQANAIAggC08NASAAIAhqKgIAIAogCGoqAgCTIhQgFJQgE5IhEyAIQQRqIQgMAAsLIBORjCETIAQgB0ECdGogEzgCACATIAVgBEAgBiAMQQJ0aiAHNgIAIAxBAWohDAsgCiALaiEKIAdBAWohBwwACwsgDAuXAgMGfwJ7AX0gA0FwcSEJIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ1BACEIAkADQCAIIAlPDQEgCiAIav0AAAAhDiAO/YkBIAAgCEEBdGr9AAEA/boBIA39rgEhDSAO/YoBIAAgCEEBdGr9AAEQ/boBIA39rgEhDSAIQRBqIQgMAAsLIA39GwAgDf0bAWogDf0bAiAN/RsDamohDAJAA0AgCCADTw0BIAogCGotAAAgACAIQQF0ai4BAGwgDGohDCAIQQFqIQgMAAsLIAyyIQ8gBCAHQQJ0aiAPOAIAIA8gBWAEQCAGIAtBAnRqIAc2AgAgC0EBaiELCyAKIANqIQogB0EBaiEHDAALCyALCw==';
+  'AGFzbQEAAAABDAFgB39/f39/fX8BfwIIAQFlAW0CAAEDCQgAAAAAAAAAAAdTCANkb3QAAARsMnNxAAEFbmVnbDIAAgdkb3RXaWRlAAMJbmVnbDJXaWRlAAQIZG90Q29kZXMABQpkb3ROaWJibGVzAAYMbmVnbDJOaWJibGVzAAcK8xQI8QEDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3mASAN/eQBIQ0gCEEQaiEIDAALCyAN/R8AIA39HwGSIA39HwIgDf0fA5KSIQ8CQANAIAggC08NASAAIAhqKgIAIAogCGoqAgCUIA+SIQ8gCEEEaiEIDAALCyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwL/QEDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3lASIOIA795gEgDf3kASENIAhBEGohCAwACwsgDf0fACAN/R8BkiAN/R8CIA39HwOSkiEPAkADQCAIIAtPDQEgACAIaioCACAKIAhqKgIAkyIQIBCUIA+SIQ8gCEEEaiEIDAALCyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwLgwIDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3lASIOIA795gEgDf3kASENIAhBEGohCAwACwsgDf0fACAN/R8BkiAN/R8CIA39HwOSkiEPAkADQCAIIAtPDQEgACAIaioCACAKIAhqKgIAkyIQIBCUIA+SIQ8gCEEEaiEIDAALCyAPkYwhDyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwLzgMDB38FewJ9IANBAnQhCyALQXBxIQkgC0FAcSENIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ5BACEI/QwAAAAAAAAAAAAAAAAAAAAAIRD9DAAAAAAAAAAAAAAAAAAAAAAhEf0MAAAAAAAAAAAAAAAAAAAAACESAkADQCAIIA1PDQEgACAIav0AAgAgCiAIav0AAgD95gEgDv3kASEOIAAgCGr9AAIQIAogCGr9AAIQ/eYBIBD95AEhECAAIAhq/QACICAKIAhq/QACIP3mASAR/eQBIREgACAIav0AAjAgCiAIav0AAjD95gEgEv3kASESIAhBwABqIQgMAAsLAkADQCAIIAlPDQEgACAIav0AAgAgCiAIav0AAgD95gEgDv3kASEOIAhBEGohCAwACwsgDiAQ/eQBIBEgEv3kAf3kASEOIA79HwAgDv0fAZIgDv0fAiAO/R8DkpIhEwJAA0AgCCALTw0BIAAgCGoqAgAgCiAIaioCAJQgE5IhEyAIQQRqIQgMAAsLIAQgB0ECdGogEzgCACATIAVgBEAgBiAMQQJ0aiAHNgIAIAxBAWohDAsgCiALaiEKIAdBAWohBwwACwsgDAv8AwMHfwV7An0gA0ECdCELIAtBcHEhCSALQUBxIQ0gASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDkEAIQj9DAAAAAAAAAAAAAAAAAAAAAAhEP0MAAAAAAAAAAAAAAAAAAAAACER/QwAAAAAAAAAAAAAAAAAAAAAIRICQANAIAggDU8NASAAIAhq/QACACAKIAhq/QACAP3lASIPIA/95gEgDv3kASEOIAAgCGr9AAIQIAogCGr9AAIQ/eUBIg8gD/3mASAQ/eQBIRAgACAIav0AAiAgCiAIav0AAiD95QEiDyAP/eYBIBH95AEhESAAIAhq/QACMCAKIAhq/QACMP3lASIPIA/95gEgEv3kASESIAhBwABqIQgMAAsLAkADQCAIIAlPDQEgACAIav0AAgAgCiAIav0AAgD95QEiDyAP/eYBIA795AEhDiAIQRBqIQgMAAsLIA4gEP3kASARIBL95AH95AEhDiAO/R8AIA79HwGSIA79HwIgDv0fA5KSIRMCQANAIAggC08NASAAIAhqKgIAIAogCGoqAgCTIhQgFJQgE5IhEyAIQQRqIQgMAAsLIBORjCETIAQgB0ECdGogEzgCACATIAVgBEAgBiAMQQJ0aiAHNgIAIAxBAWohDAsgCiALaiEKIAdBAWohBwwACwsgDAuXAgMGfwJ7AX0gA0FwcSEJIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ1BACEIAkADQCAIIAlPDQEgCiAIav0AAAAhDiAO/YkBIAAgCEEBdGr9AAEA/boBIA39rgEhDSAO/YoBIAAgCEEBdGr9AAEQ/boBIA39rgEhDSAIQRBqIQgMAAsLIA39GwAgDf0bAWogDf0bAiAN/RsDamohDAJAA0AgCCADTw0BIAogCGotAAAgACAIQQF0ai4BAGwgDGohDCAIQQFqIQgMAAsLIAyyIQ8gBCAHQQJ0aiAPOAIAIA8gBWAEQCAGIAtBAnRqIAc2AgAgC0EBaiELCyAKIANqIQogB0EBaiEHDAALCyALC6cCAwZ/BXsBfSABIQkCQANAIAcgAk8NAf0MAAAAAAAAAAAAAAAAAAAAACENQQAhCAJAA0AgCCADTw0BIAAgCEECdGohDCAJIAhq/QAAACIP/QwPDw8PDw8PDw8PDw8PDw8P/U4hDiAPQQT9bSEPIA79iQEgDP0AAQD9ugEgDf2uASENIA79igEgDP0AARD9ugEgDf2uASENIA/9iQEgDP0AASD9ugEgDf2uASENIA/9igEgDP0AATD9ugEgDf2uASENIAhBEGohCAwACwsgDf0bACAN/RsBaiAN/RsCIA39GwNqaiELIAuyIRIgBCAHQQJ0aiASOAIAIBIgBWAEQCAGIApBAnRqIAc2AgAgCkEBaiEKCyAJIANqIQkgB0EBaiEHDAALCyAKC+kCAwZ/BXsBfSABIQkgACADQQJ0ai4BAP0QIRACQANAIAcgAk8NAf0MAAAAAAAAAAAAAAAAAAAAACENQQAhCAJAA0AgCCADTw0BIAAgCEECdGohDCAJIAhq/QAAACIP/QwPDw8PDw8PDw8PDw8PDw8P/U4hDiAPQQT9bSEPIAz9AAEAIA79iQEgEP2VAf2RASIRIBH9ugEgDf2uASENIAz9AAEQIA79igEgEP2VAf2RASIRIBH9ugEgDf2uASENIAz9AAEgIA/9iQEgEP2VAf2RASIRIBH9ugEgDf2uASENIAz9AAEwIA/9igEgEP2VAf2RASIRIBH9ugEgDf2uASENIAhBEGohCAwACwtBACAN/RsAIA39GwFqIA39GwIgDf0bA2pqayELIAuyIRIgBCAHQQJ0aiASOAIAIBIgBWAEQCAGIApBAnRqIAc2AgAgCkEBaiEKCyAJIANqIQkgB0EBaiEHDAALCyAKCw==';
 
 /** The embedded kernel module (for the test that re-assembles it). */
 export function kernelWasmBytes(): Uint8Array {

@@ -18,6 +18,8 @@ import {
   scoreCodesAbove,
   codesKernelAvailable,
   codesQueryLimit,
+  nibblesQueryLimit,
+  scoreNibblesAbove,
   pinCodes,
   unpinRows,
   useKernelBackend,
@@ -415,16 +417,81 @@ function assembleKernels(): Uint8Array {
     return [...uleb(code.length), ...code];
   };
 
-  // The exact kernels, then the ranking kernels (exported as dotWide, negl2Wide), then dotCodes.
+  /**
+   * dotNibbles / negl2Nibbles: rows hold `stride` bytes (a multiple of 16) of 4-bit codes, 32 dimensions per
+   * 16 bytes: byte j of a block holds dimension 32b + j in its low nibble and 32b + 16 + j in its high one.
+   * q holds 2 * stride int16 values in dimension order (negl2: then f, the codes' multiplier). Per 16 bytes:
+   * lo = c & 15, hi = c >> 4, each widened to two i16x8 and combined with 8 query values:
+   *   dot:   s += dot(code, q)                     s = sum q[d] * code[d]
+   *   negl2: e = q - f * code; s += dot(e, e)      s = -sum (q[d] - f * code[d])^2
+   * in int32 (exact: the caller bounds q and f, see nibblesQueryLimit), out[r] = f32(s).
+   */
+  const nibblesKernel = (kind: 'dot' | 'negl2'): number[] => {
+    // params 0 q, 1 m, 2 count, 3 stride, 4 out, 5 floor (f32), 6 idx
+    // locals 7 r, 8 i, 9 row, 10 n, 11 s, 12 qi (i32); 13 acc, 14 lo, 15 hi, 16 fs, 17 e (v128); 18 f (f32)
+    const [q, m, count, stride, out, floor, idx] = [0, 1, 2, 3, 4, 5, 6];
+    const [r, i, row, n, s, qi, acc, lo, hi, fs, e, f] = [7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18];
+    const get = (l: number): number[] => [GET, l];
+    const set = (l: number): number[] => [SET, l];
+    const i32 = (v: number): number[] => [I32_CONST, ...sleb(v)];
+    const I32_SUB = 0x6b;
+    const qv = (off: number): number[] => [...get(qi), ...simd(0x00, 1, off)]; // v128.load(q + 4 i + off)
+    // one half (8 codes, widened by `ext`) of `part` against the 8 query values at off
+    const half = (part: number, ext: number, off: number): number[] =>
+      kind === 'dot'
+        ? [...get(part), ...simd(ext), ...qv(off), ...simd(0xba), ...get(acc), ...simd(0xae), ...set(acc)]
+        : [...qv(off), ...get(part), ...simd(ext), ...get(fs), ...simd(0x95), ...simd(0x91), TEE, e, ...get(e), ...simd(0xba), ...get(acc), ...simd(0xae), ...set(acc)];
+    const body = [
+      ...get(m), ...set(row),
+      ...(kind === 'negl2' ? [...get(q), ...get(stride), ...i32(2), I32_SHL, I32_ADD, I32_LOAD16_S, 1, 0, ...simd(0x10), ...set(fs)] : []), // fs = splat(q[2 stride])
+      BLOCK, VOID, LOOP, VOID, // for r < count
+      ...get(r), ...get(count), I32_GE_U, BR_IF, 1,
+      ...V_ZERO, ...set(acc), ...i32(0), ...set(i),
+      BLOCK, VOID, LOOP, VOID, // 16 bytes (32 codes) per step
+      ...get(i), ...get(stride), I32_GE_U, BR_IF, 1,
+      ...get(q), ...get(i), ...i32(2), I32_SHL, I32_ADD, ...set(qi), // qi = q + 4 i
+      ...get(row), ...get(i), I32_ADD, ...simd(0x00, 0, 0), TEE, hi, // c = v128.load(row + i)
+      ...simd(0x0c, ...new Array<number>(16).fill(15)), ...simd(0x4e), ...set(lo), // lo = c & 15
+      ...get(hi), ...i32(4), ...simd(0x6d), ...set(hi), // hi = c >> 4 (u8 lanes)
+      ...half(lo, 0x89, 0), ...half(lo, 0x8a, 16), ...half(hi, 0x89, 32), ...half(hi, 0x8a, 48),
+      ...get(i), ...i32(16), I32_ADD, ...set(i),
+      BR, 0, END, END,
+      ...(kind === 'negl2' ? i32(0) : []),
+      ...get(acc), ...simd(0x1b, 0), ...get(acc), ...simd(0x1b, 1), I32_ADD, // lanes summed
+      ...get(acc), ...simd(0x1b, 2), ...get(acc), ...simd(0x1b, 3), I32_ADD, I32_ADD,
+      ...(kind === 'negl2' ? [I32_SUB] : []), ...set(s),
+      ...get(s), F32_CONVERT_I32_S, ...set(f),
+      ...get(out), ...get(r), ...i32(2), I32_SHL, I32_ADD, ...get(f), F32_STORE, 2, 0, // out[r] = f
+      ...get(f), ...get(floor), F32_GE, IF, VOID, // if (f >= floor) idx[n++] = r
+      ...get(idx), ...get(n), ...i32(2), I32_SHL, I32_ADD, ...get(r), I32_STORE, 2, 0,
+      ...get(n), ...i32(1), I32_ADD, ...set(n),
+      END,
+      ...get(row), ...get(stride), I32_ADD, ...set(row),
+      ...get(r), ...i32(1), I32_ADD, ...set(r),
+      BR, 0, END, END,
+      ...get(n),
+      END,
+    ];
+    const code = [...vec([[...uleb(6), I32], [...uleb(5), V128], [...uleb(1), F32]]), ...body];
+    return [...uleb(code.length), ...code];
+  };
+
+  // The exact kernels, then the ranking kernels (exported as dotWide, negl2Wide), then dotCodes, dotNibbles
+  // and negl2Nibbles.
   const kinds: [RowKernel, boolean][] = [['dot', false], ['l2sq', false], ['negl2', false], ['dot', true], ['negl2', true]];
   const fnType = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [F32], [I32]]), ...vec([[I32]])];
   return new Uint8Array([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // magic, version 1
     ...section(1, vec([fnType])), // types
     ...section(2, vec([[...name('e'), ...name('m'), 0x02, 0x00, ...uleb(1)]])), // import memory e.m, min 1 page
-    ...section(3, vec([...kinds, 0].map(() => [0]))), // functions: all of type 0
-    ...section(7, vec([...kinds.map(([k, wide], f) => [...name(wide ? `${k}Wide` : k), 0x00, f]), [...name('dotCodes'), 0x00, kinds.length]])), // exports
-    ...section(10, vec([...kinds.map(([k, wide]) => kernel(k, wide)), codesKernel()])), // code
+    ...section(3, vec([...kinds, 0, 0, 0].map(() => [0]))), // functions: all of type 0
+    ...section(7, vec([
+      ...kinds.map(([k, wide], f) => [...name(wide ? `${k}Wide` : k), 0x00, f]),
+      [...name('dotCodes'), 0x00, kinds.length],
+      [...name('dotNibbles'), 0x00, kinds.length + 1],
+      [...name('negl2Nibbles'), 0x00, kinds.length + 2],
+    ])), // exports
+    ...section(10, vec([...kinds.map(([k, wide]) => kernel(k, wide)), codesKernel(), nibblesKernel('dot'), nibblesKernel('negl2')])), // code
   ]);
 }
 
@@ -460,6 +527,72 @@ describe('codes kernel (scoreCodesAbove)', () => {
         unpinRows(pinned);
       }
     }
+  });
+});
+
+describe('4-bit codes kernel (scoreNibblesAbove)', () => {
+  /** The definition, from the packed bytes: dimension 32b + j in the low nibble of byte 16b + j, 32b + 16 + j in its high one. */
+  const reference = (kind: 'dot' | 'negl2', q16: Int16Array, codes: Uint8Array, row: number, stride: number): number => {
+    const f = q16[2 * stride] ?? 0;
+    let sum = 0;
+    for (let d = 0; d < 2 * stride; d++) {
+      const b = Math.floor(d / 32);
+      const j = d % 32;
+      const byte = codes[row * stride + 16 * b + (j % 16)]!;
+      const code = j < 16 ? byte & 15 : byte >> 4;
+      sum += kind === 'dot' ? q16[d]! * code : (q16[d]! - f * code) ** 2;
+    }
+    return Math.fround(kind === 'dot' ? sum : -sum);
+  };
+
+  for (const backend of ['wasm', 'js'] as const) {
+    it(`(${backend}) is the exact int32 sum, for every stride, at the query limits, copied or pinned, and selects by floor`, () => {
+      useKernelBackend(backend);
+      try {
+        const r = rng(33);
+        for (const kind of ['dot', 'negl2'] as const) {
+          for (const stride of [16, 32, 48, 64, 192, 384, 2048]) {
+            const rows = 300;
+            const codes = Uint8Array.from({ length: rows * stride }, (_, i) => (i < stride ? 0xff : Math.floor(r() * 256)));
+            const limit = nibblesQueryLimit(kind, stride);
+            const f = kind === 'negl2' ? Math.floor(limit / 15) : 0;
+            expect(f === 0 || 15 * f <= limit).toBe(true);
+            const q16 = new Int16Array(2 * stride + (kind === 'negl2' ? 1 : 0));
+            for (let d = 0; d < 2 * stride; d++) q16[d] = d === 0 ? -limit : d === 1 ? limit : Math.round((2 * r() - 1) * limit);
+            if (kind === 'negl2') q16[2 * stride] = f;
+            // the extremes: row 0 is all 15s, and against a query of all -limit its sum is the largest possible
+            const want = Array.from({ length: rows }, (_, row) => reference(kind, q16, codes, row, stride));
+            const idx = new Uint32Array(rows);
+            const sc = new Float64Array(rows);
+            expect(scoreNibblesAbove(kind, q16, codes, 0, rows, stride, -Infinity, idx, sc)).toBe(rows);
+            expect([...sc]).toEqual(want);
+            const worst = Int16Array.from(q16, (v, d) => (d < 2 * stride ? -limit : v));
+            const w = reference(kind, worst, codes, 0, stride);
+            expect(Math.abs(w)).toBeLessThan(2 ** 31);
+            expect(scoreNibblesAbove(kind, worst, codes, 0, 1, stride, -Infinity, idx, sc)).toBe(1);
+            expect(sc[0]).toBe(w);
+            const floor = [...want].sort((a, b) => a - b)[rows >> 1]!;
+            const pinned = backend === 'wasm' ? pinCodes(codes, rows, stride) : null;
+            try {
+              for (const src of pinned === null ? [codes] : [codes, pinned]) {
+                const n = scoreNibblesAbove(kind, q16, src, 3, rows - 3, stride, floor, idx, sc);
+                const keep = want.slice(3).map((v, i) => [v, i] as const).filter(([v]) => v >= floor);
+                expect([...idx.subarray(0, n)]).toEqual(keep.map(([, i]) => i));
+                expect([...sc.subarray(0, n)]).toEqual(keep.map(([v]) => v));
+              }
+            } finally {
+              if (pinned !== null) unpinRows(pinned);
+            }
+          }
+        }
+      } finally {
+        useKernelBackend('wasm');
+      }
+    });
+  }
+
+  it('refuses rows that are not a multiple of 16 bytes', () => {
+    expect(() => scoreNibblesAbove('dot', new Int16Array(24), new Uint8Array(12), 0, 1, 12, -Infinity, new Uint32Array(1), new Float64Array(1))).toThrow(/multiple of 16/);
   });
 });
 
