@@ -1,5 +1,6 @@
-// IVF version 1 (float32 clusters) against version 2 (int8 codes + exact re-ranking) on one seeded
-// clustered data set: file bytes, recall@k against exact search and search latency per re-rank width.
+// IVF version 1 (float32 clusters) against version 4 (int8 codes + exact re-ranking) and version 5 (4-bit
+// residual codes + exact re-ranking, the default) on one seeded clustered data set: file bytes, recall@k
+// against exact search and search latency per re-rank width.
 // A benchmark, not a test. Usage (from the repository):
 //   npx esbuild bench/ivf-rerank.ts --bundle --platform=node --format=esm --outfile=/tmp/ivf-rerank.mjs
 //   node /tmp/ivf-rerank.mjs [docs=100000] [metric=cosine]
@@ -24,19 +25,24 @@ const ords = Uint32Array.from({ length: N }, (_, i) => i);
 const vecs = all.subarray(0, N * DIM);
 const vectorOf = (o: number): Float32Array => vecs.subarray(o * DIM, (o + 1) * DIM);
 const b1 = buildIvf(vecs, ords, DIM, metric, { version: 1 });
-const b2 = buildIvf(vecs, ords, DIM, metric);
-console.log(`${N} x ${DIM} ${metric}: IVF file bytes v1 ${b1.length}, v2 ${b2.length}`);
+const b4 = buildIvf(vecs, ords, DIM, metric, { version: 4 });
+const b5 = buildIvf(vecs, ords, DIM, metric);
+console.log(`${N} x ${DIM} ${metric}: IVF file bytes v1 ${b1.length}, v4 ${b4.length}, v5 ${b5.length}`);
 const qs = Array.from({ length: NQ }, (_, i) => all.subarray((N + i) * DIM, (N + i + 1) * DIM));
 for (const resident of [false, true]) {
   const r1 = IvfReader.open(new MemorySource(b1), { resident, cacheBytes: 256 << 20 });
-  const r2 = IvfReader.open(new MemorySource(b2), { resident, vectorOf, cacheBytes: 256 << 20 });
+  const r4 = IvfReader.open(new MemorySource(b4), { resident, vectorOf, cacheBytes: 256 << 20 });
+  const r5 = IvfReader.open(new MemorySource(b5), { resident, vectorOf, cacheBytes: 256 << 20 });
   for (const k of [10, 100]) {
     const truth = qs.map((q) => new Set(r1.exact(q, k).ords));
     const variants: Array<[string, IvfReader, number | undefined]> = [
       ['v1', r1, undefined],
-      ['v2 rerank k', r2, k],
-      ['v2 rerank default', r2, undefined],
-      ['v2 rerank 4k', r2, 4 * k],
+      ['v4 rerank default', r4, undefined],
+      ['v5 rerank 2k', r5, 2 * k],
+      ['v5 rerank default', r5, undefined],
+      ['v5 rerank 4k', r5, 4 * k],
+      ['v4 rerank default', r4, undefined],
+      ['v5 rerank default', r5, undefined],
     ];
     for (const [name, rd, rerank] of variants) {
       let line = '';
@@ -56,5 +62,6 @@ for (const resident of [false, true]) {
     }
   }
   r1.release();
-  r2.release();
+  r4.release();
+  r5.release();
 }

@@ -40,8 +40,11 @@ import { asStorageError, type Db } from './sqlite.js';
  *      index/vector/ivf.ts, or a full-text field index of version 3 (index/fulltext/postings.ts); see
  *      store/segment-builder.ts segmentFormatVersion. Raised by the first such segment (every new segment
  *      with vectors or a full-text field); an elacsym of format 6 refuses it with FORMAT_TOO_NEW.
+ *   8  4-bit vector codes (issue 11): a segment whose IVF is version 5 (index/vector/ivf.ts: residual codes,
+ *      two dimensions a byte). Raised by the first such segment (every new segment of FLAT_BELOW or more
+ *      vectors); an elacsym of format 7 refuses it with FORMAT_TOO_NEW instead of calling it corrupt.
  */
-export const FORMAT_VERSION = 7;
+export const FORMAT_VERSION = 8;
 
 /** The version of a manifest whose schema states full-text `positions` (see FORMAT_VERSION, 5). */
 export const POSITIONS_FORMAT_VERSION = 5;
@@ -51,6 +54,9 @@ export const STORED_ONCE_FORMAT_VERSION = 6;
 
 /** The version a segment with a compact index file raises its manifest to (see FORMAT_VERSION, 7). */
 export const COMPACT_INDEX_FORMAT_VERSION = 7;
+
+/** The version a segment with an IVF of 4-bit codes (version 5) raises its manifest to (see FORMAT_VERSION, 8). */
+export const NIBBLE_CODES_FORMAT_VERSION = 8;
 
 /** The version every manifest is created with and raised to by its segments (see FORMAT_VERSION, 2 and 4). */
 export const SEGMENT_FORMAT_VERSION = 4;

@@ -16,7 +16,7 @@ import { FIELD_INDEX_VERSION_COMPACT, FieldIndexBuilder, fieldIndexVersion } fro
 import { buildFlatIndex, buildIvf, FLAT_BELOW } from '../index/vector/ivf.js';
 import { rowsPerGroupFor, writeSegmentParquetTo } from '../storage/parquet.js';
 import { storedOnceLayout } from '../storage/parquet-text.js';
-import { COMPACT_INDEX_FORMAT_VERSION, SEGMENT_FORMAT_VERSION, STORED_ONCE_FORMAT_VERSION } from '../storage/manifest.js';
+import { COMPACT_INDEX_FORMAT_VERSION, NIBBLE_CODES_FORMAT_VERSION, SEGMENT_FORMAT_VERSION, STORED_ONCE_FORMAT_VERSION } from '../storage/manifest.js';
 import { BlockChecksums, buildSegmentFile, encodeStringTable } from '../storage/segment-file.js';
 import { crc32 } from '../util/crc32.js';
 import type { SegmentStore } from '../storage/segment-store.js';
@@ -154,9 +154,9 @@ export interface SegmentFiles {
   indexCrc: number;
   docCount: number;
   /**
-   * The manifest format version the segment needs (manifest.ts FORMAT_VERSION): 7 with a compact index
-   * structure (a flat or version 4 vector index, a version 3 full-text index: every one written now),
-   * 6 with stored-once text, else 4.
+   * The manifest format version the segment needs (manifest.ts FORMAT_VERSION): 8 with an IVF of 4-bit
+   * codes (version 5: every segment of FLAT_BELOW or more vectors), 7 with another compact index structure
+   * (a flat vector index, a version 3 full-text index), 6 with stored-once text, else 4.
    */
   formatVersion: number;
 }
@@ -186,7 +186,7 @@ export async function writeSegment(
   const { onPhase, signal } = hooks;
   const vec = packVectors(docs, schema.vector_dim);
   // A segment of few vectors gets a flat index (ivf.ts, version 3): scanned exactly, no codes stored.
-  // Either that or an IVF of version 4 (no ord index): both need format 7 (see segmentFormatVersion).
+  // Either that (format 7) or an IVF of version 5, 4-bit codes (format 8; see segmentFormatVersion).
   const flat = vec !== null && vec.ords.length < FLAT_BELOW;
   const ivf = vec ? (flat ? Promise.resolve(buildFlatIndex(vec.ords.length, schema.vector_dim, schema.vector_metric)) : startIvf(vec, schema, id, signal)) : null;
   // The caller may stop awaiting (interrupt) before the IVF promise settles: never leave it unhandled.
@@ -241,16 +241,18 @@ export async function writeSegment(
     indexCrc = crc32(c, indexCrc);
     indexBytes += c.length;
   }
-  // Format 7: a flat or version 4 vector index (every segment with vectors), or a version 3 field index.
+  // Format 7: a flat vector index, or a version 3 field index; format 8: an IVF of 4-bit codes (version 5).
   const compactIndex = vec !== null || sections.some((s) => s.name.startsWith('ft:') && fieldIndexVersion(s.bytes) === FIELD_INDEX_VERSION_COMPACT);
-  return { id, parquet, idx, parquetBytes, parquetCrc, indexBytes, indexCrc, docCount: docs.length, formatVersion: segmentFormatVersion({ storedOnce: once.names.size > 0, compactIndex }) };
+  const nibbleCodes = vec !== null && !flat;
+  return { id, parquet, idx, parquetBytes, parquetCrc, indexBytes, indexCrc, docCount: docs.length, formatVersion: segmentFormatVersion({ storedOnce: once.names.size > 0, compactIndex, nibbleCodes }) };
 }
 
 /**
  * The manifest format a segment needs (storage/manifest.ts, FORMAT_VERSION): the highest version among the
  * structures its files use, so a namespace is raised only by what its segments hold.
  */
-export function segmentFormatVersion(uses: { storedOnce: boolean; compactIndex: boolean }): number {
+export function segmentFormatVersion(uses: { storedOnce: boolean; compactIndex: boolean; nibbleCodes?: boolean }): number {
+  if (uses.nibbleCodes) return NIBBLE_CODES_FORMAT_VERSION;
   if (uses.compactIndex) return COMPACT_INDEX_FORMAT_VERSION;
   if (uses.storedOnce) return STORED_ONCE_FORMAT_VERSION;
   return SEGMENT_FORMAT_VERSION;

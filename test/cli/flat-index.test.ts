@@ -3,7 +3,7 @@
  * clusters, no int8 codes) and are scanned exactly. Through the real binary: such a segment answers every
  * vector query kind (plain, filtered, after deletes, hybrid) exactly as the pending journal does (the
  * journal is always scanned exactly), for every metric; `--explain` says `exact-scan`; the manifest is
- * raised to format 7; a segment of 1,000 vectors keeps its IVF (version 4); `health --deep` passes.
+ * raised to format 7; a segment of 1,000 vectors keeps its IVF (version 5, format 8); `health --deep` passes.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -92,7 +92,7 @@ describe('flat vector index for small segments', () => {
     const all = docs(1200, 1).filter((l) => (JSON.parse(l) as { vector?: unknown }).vector !== undefined);
     expect((await cli(['-d', d, '-q', 'import', 'ns', '-'], { input: `${all.slice(0, 1000).join('\n')}\n` })).code).toBe(0);
     expect((await cli(['-d', d, '-q', 'import', 'ns', '-'], { input: `${all.slice(1000).join('\n')}\n` })).code).toBe(0);
-    expect(ivfVersions(d, 'ns')).toEqual([4, 3]); // an IVF without ord index (version 4), then a flat one
+    expect(ivfVersions(d, 'ns')).toEqual([5, 3]); // an IVF of 4-bit codes (version 5), then a flat one
     const q = await answer(d, 'ns', ['--vector', '[0.1,0.2,0.3,0.4,0.5,0.6]', '-k', '10']);
     expect(q.plans).toEqual(['ann', 'exact-scan']);
     expect((await cli(['-d', d, 'health', 'ns', '--deep'])).code).toBe(0);

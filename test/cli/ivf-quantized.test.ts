@@ -1,5 +1,5 @@
 /**
- * The store writes IVF version 4 (int8 codes, no vector copy, no ord index) and answers vector queries with exact
+ * The store writes IVF version 5 (4-bit codes, no vector copy, no ord index) and answers vector queries with exact
  * scores: every returned score equals the brute-force score of that document over the imported vectors,
  * for every metric, unfiltered and filtered, and recall@10 stays >= 0.95.
  */
@@ -31,7 +31,7 @@ function score(metric: string, q: number[], v: number[]): number {
   return s;
 }
 
-describe.each(['cosine', 'l2', 'dot'])('vector queries over IVF version 4 (%s)', (metric) => {
+describe.each(['cosine', 'l2', 'dot'])('vector queries over IVF version 5 (%s)', (metric) => {
   it('returns exact scores and recall@10 >= 0.95, with and without a filter', async () => {
     const d = join(tmpDir(), 'data');
     expect((await cli(['-d', d, 'init', 'ns', '--dim', String(DIM), '--metric', metric])).code).toBe(0);
@@ -42,7 +42,7 @@ describe.each(['cosine', 'l2', 'dot'])('vector queries over IVF version 4 (%s)',
     for (const f of idx) {
       const path = join(d, 'ns', 'segments', f);
       const ivf = SegmentFile.open(new MemorySource(readFileSync(path)), path).readVerified('ivf')!;
-      expect(new DataView(ivf.buffer, ivf.byteOffset).getUint32(4, true)).toBe(4);
+      expect(new DataView(ivf.buffer, ivf.byteOffset).getUint32(4, true)).toBe(5);
     }
     const byId = new Map(docs.map((x) => [x.id, x.vector!]));
     let hit = 0;

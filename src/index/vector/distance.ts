@@ -405,9 +405,10 @@ export function codesQueryLimit(stride: number): number {
  * Ranking scores of 4-bit codes (IVF version 5): rows [row, row+count) of `codes` (or rows pinned by
  * `pinCodes`), `stride` bytes a row, a multiple of 16 holding 2 * stride codes: byte j of each 16-byte block
  * b holds dimension 32b + j in its low nibble and 32b + 16 + j in its high nibble. `q16` holds 2 * stride
- * values in dimension order, and for 'negl2' one more, f (>= 1). Computed exactly in int32:
- *   'dot':   sum of q16[d] * code[d]
- *   'negl2': -sum of (q16[d] - f * code[d])^2
+ * values in dimension order, and for 'l2' one more, f (>= 1). Computed exactly in int32:
+ *   'dot': sum of q16[d] * code[d]
+ *   'l2':  sum of code[d] * (q16[d] - f * code[d])   (with q16 = 2 f q': f (2 q' . code - |code|^2), which
+ *          is |q'|^2 - |q' - code|^2 scaled by f: the squared distance up to a per-query constant)
  * keeping the rows whose f32 value is >= floor, as `scoreCodesAbove` does. The caller bounds q16 and f by
  * `nibblesQueryLimit` so that nothing overflows. Runs the WebAssembly kernels when available, else the same
  * integer arithmetic in JS (identical results).
@@ -417,7 +418,7 @@ export function codesQueryLimit(stride: number): number {
  * re-ranking of a few more candidates makes up for the coarser ranking (docs/performance.md).
  */
 export function scoreNibblesAbove(
-  kind: 'dot' | 'negl2',
+  kind: 'dot' | 'l2',
   q16: Int16Array,
   codes: Uint8Array | PinnedRows,
   row: number,
@@ -432,7 +433,7 @@ export function scoreNibblesAbove(
   if (w !== null) return w.runNibbles(kind, q16, codes instanceof Uint8Array ? codes : codes.at, row, count, stride, floor, idx, scores);
   if (!(codes instanceof Uint8Array)) throw new Error('pinned rows without the WebAssembly kernels');
   const dims = 2 * stride;
-  const f = kind === 'negl2' ? q16[dims]! : 0;
+  const f = kind === 'l2' ? q16[dims]! : 0;
   let n = 0;
   for (let r = 0; r < count; r++) {
     const at = (row + r) * stride;
@@ -441,15 +442,13 @@ export function scoreNibblesAbove(
       for (let j = 0; j < 16; j++) {
         const c = codes[at + b + j]!;
         const d0 = 2 * b + j;
-        if (kind === 'dot') sum += q16[d0]! * (c & 15) + q16[d0 + 16]! * (c >> 4);
-        else {
-          const e0 = q16[d0]! - f * (c & 15);
-          const e1 = q16[d0 + 16]! - f * (c >> 4);
-          sum += e0 * e0 + e1 * e1;
-        }
+        const lo = c & 15;
+        const hi = c >> 4;
+        if (kind === 'dot') sum += q16[d0]! * lo + q16[d0 + 16]! * hi;
+        else sum += lo * (q16[d0]! - f * lo) + hi * (q16[d0 + 16]! - f * hi);
       }
     }
-    const v = Math.fround(kind === 'dot' ? sum : -sum);
+    const v = Math.fround(sum);
     if (v >= floor) {
       idx[n] = r;
       scores[n++] = v;
@@ -459,14 +458,13 @@ export function scoreNibblesAbove(
 }
 
 /**
- * The largest |q16| value (and, for 'negl2', 15 * f) `scoreNibblesAbove` accepts for rows of `stride`
- * bytes: 'dot' keeps 15 * 2 * stride * limit below 2^31; 'negl2' keeps every difference within int16 and the
- * sum of 2 * stride squared differences (each at most (2 * limit)^2) below 2^31.
+ * The bound `scoreNibblesAbove` needs for rows of `stride` bytes: 'dot' |q16| <= limit; 'l2' |q16| + 15 f
+ * <= limit (so q16 - f * code stays within it). Either way each term is at most 15 * limit in magnitude and
+ * the 2 * stride terms sum below 2^31, within int16.
  */
-export function nibblesQueryLimit(kind: 'dot' | 'negl2', stride: number): number {
+export function nibblesQueryLimit(stride: number): number {
   const dims = 2 * Math.max(1, stride);
-  if (kind === 'dot') return Math.max(1, Math.min(32767, Math.floor((2 ** 31 - 1) / (15 * dims))));
-  return Math.max(1, Math.min(16383, Math.floor(Math.sqrt((2 ** 31 - 1) / dims) / 2)));
+  return Math.max(1, Math.min(32767, Math.floor((2 ** 31 - 1) / (15 * dims))));
 }
 
 /** Pins `count` rows of `stride` codes (see `pinRows`); null when there is nothing to pin into or no room. */
@@ -555,7 +553,7 @@ interface WasmApi {
 }
 type KernelFn = (q: number, m: number, count: number, dim: number, out: number, floor: number, idx: number) => number;
 /** The module's functions: the exact kernels and the ranking kernels (see `scoreRowsAbove`'s `ranking`). */
-type KernelName = RowKernel | 'dotWide' | 'negl2Wide' | 'dotCodes' | 'dotNibbles' | 'negl2Nibbles';
+type KernelName = RowKernel | 'dotWide' | 'negl2Wide' | 'dotCodes' | 'dotNibbles' | 'l2Nibbles';
 
 const PAGE = 65536;
 const CHUNK_BYTES = 256 * 1024;
@@ -623,11 +621,11 @@ class WasmKernels {
     return this.runRows(this.fns.dotCodes, setQuery, 2 * stride, codes, row, count, stride, stride, floor, idx, out);
   }
 
-  /** dotNibbles / negl2Nibbles (see scoreNibblesAbove), as runCodes: q16 holds 2 * stride values (negl2: + f). */
-  runNibbles(kind: 'dot' | 'negl2', q16: Int16Array, codes: Uint8Array | number, row: number, count: number, stride: number, floor: number, idx: Uint32Array, out: Float64Array): number {
-    const values = 2 * stride + (kind === 'negl2' ? 1 : 0);
+  /** dotNibbles / l2Nibbles (see scoreNibblesAbove), as runCodes: q16 holds 2 * stride values (l2: + f). */
+  runNibbles(kind: 'dot' | 'l2', q16: Int16Array, codes: Uint8Array | number, row: number, count: number, stride: number, floor: number, idx: Uint32Array, out: Float64Array): number {
+    const values = 2 * stride + (kind === 'l2' ? 1 : 0);
     const setQuery = () => new Int16Array(this.mem.buffer, 0, values).set(q16.subarray(0, values));
-    const fn = kind === 'dot' ? this.fns.dotNibbles : this.fns.negl2Nibbles;
+    const fn = kind === 'dot' ? this.fns.dotNibbles : this.fns.l2Nibbles;
     return this.runRows(fn, setQuery, 2 * values, codes, row, count, stride, stride, floor, idx, out);
   }
 
@@ -779,7 +777,7 @@ function wasmKernels(): WasmKernels | null {
     const mem = new api.Memory({ initial: Math.ceil((CHUNK_BYTES + 64 * 1024) / PAGE) });
     const inst = new api.Instance(new api.Module(kernelWasmBytes()), { e: { m: mem } });
     const ex = inst.exports as Record<KernelName, KernelFn>;
-    wasmState = new WasmKernels(mem, { dot: ex.dot, l2sq: ex.l2sq, negl2: ex.negl2, dotWide: ex.dotWide, negl2Wide: ex.negl2Wide, dotCodes: ex.dotCodes, dotNibbles: ex.dotNibbles, negl2Nibbles: ex.negl2Nibbles });
+    wasmState = new WasmKernels(mem, { dot: ex.dot, l2sq: ex.l2sq, negl2: ex.negl2, dotWide: ex.dotWide, negl2Wide: ex.negl2Wide, dotCodes: ex.dotCodes, dotNibbles: ex.dotNibbles, l2Nibbles: ex.l2Nibbles });
   } catch {
     wasmState = null; // no WebAssembly SIMD here (e.g. --jitless): the JS loops serve
   }
@@ -787,12 +785,12 @@ function wasmKernels(): WasmKernels | null {
 }
 
 /**
- * The kernel module, 2806 bytes. Emitted from the listing above by the assembler in
+ * The kernel module, 2800 bytes. Emitted from the listing above by the assembler in
  * test/unit/vector/kernels.test.ts, which checks that it still produces exactly these bytes; embedded
  * because running the assembler in a cold process costs ~2 ms, decoding this ~0.01 ms.
  */
 const KERNEL_WASM =
-  'AGFzbQEAAAABDAFgB39/f39/fX8BfwIIAQFlAW0CAAEDCQgAAAAAAAAAAAdTCANkb3QAAARsMnNxAAEFbmVnbDIAAgdkb3RXaWRlAAMJbmVnbDJXaWRlAAQIZG90Q29kZXMABQpkb3ROaWJibGVzAAYMbmVnbDJOaWJibGVzAAcK8xQI8QEDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3mASAN/eQBIQ0gCEEQaiEIDAALCyAN/R8AIA39HwGSIA39HwIgDf0fA5KSIQ8CQANAIAggC08NASAAIAhqKgIAIAogCGoqAgCUIA+SIQ8gCEEEaiEIDAALCyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwL/QEDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3lASIOIA795gEgDf3kASENIAhBEGohCAwACwsgDf0fACAN/R8BkiAN/R8CIA39HwOSkiEPAkADQCAIIAtPDQEgACAIaioCACAKIAhqKgIAkyIQIBCUIA+SIQ8gCEEEaiEIDAALCyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwLgwIDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3lASIOIA795gEgDf3kASENIAhBEGohCAwACwsgDf0fACAN/R8BkiAN/R8CIA39HwOSkiEPAkADQCAIIAtPDQEgACAIaioCACAKIAhqKgIAkyIQIBCUIA+SIQ8gCEEEaiEIDAALCyAPkYwhDyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwLzgMDB38FewJ9IANBAnQhCyALQXBxIQkgC0FAcSENIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ5BACEI/QwAAAAAAAAAAAAAAAAAAAAAIRD9DAAAAAAAAAAAAAAAAAAAAAAhEf0MAAAAAAAAAAAAAAAAAAAAACESAkADQCAIIA1PDQEgACAIav0AAgAgCiAIav0AAgD95gEgDv3kASEOIAAgCGr9AAIQIAogCGr9AAIQ/eYBIBD95AEhECAAIAhq/QACICAKIAhq/QACIP3mASAR/eQBIREgACAIav0AAjAgCiAIav0AAjD95gEgEv3kASESIAhBwABqIQgMAAsLAkADQCAIIAlPDQEgACAIav0AAgAgCiAIav0AAgD95gEgDv3kASEOIAhBEGohCAwACwsgDiAQ/eQBIBEgEv3kAf3kASEOIA79HwAgDv0fAZIgDv0fAiAO/R8DkpIhEwJAA0AgCCALTw0BIAAgCGoqAgAgCiAIaioCAJQgE5IhEyAIQQRqIQgMAAsLIAQgB0ECdGogEzgCACATIAVgBEAgBiAMQQJ0aiAHNgIAIAxBAWohDAsgCiALaiEKIAdBAWohBwwACwsgDAv8AwMHfwV7An0gA0ECdCELIAtBcHEhCSALQUBxIQ0gASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDkEAIQj9DAAAAAAAAAAAAAAAAAAAAAAhEP0MAAAAAAAAAAAAAAAAAAAAACER/QwAAAAAAAAAAAAAAAAAAAAAIRICQANAIAggDU8NASAAIAhq/QACACAKIAhq/QACAP3lASIPIA/95gEgDv3kASEOIAAgCGr9AAIQIAogCGr9AAIQ/eUBIg8gD/3mASAQ/eQBIRAgACAIav0AAiAgCiAIav0AAiD95QEiDyAP/eYBIBH95AEhESAAIAhq/QACMCAKIAhq/QACMP3lASIPIA/95gEgEv3kASESIAhBwABqIQgMAAsLAkADQCAIIAlPDQEgACAIav0AAgAgCiAIav0AAgD95QEiDyAP/eYBIA795AEhDiAIQRBqIQgMAAsLIA4gEP3kASARIBL95AH95AEhDiAO/R8AIA79HwGSIA79HwIgDv0fA5KSIRMCQANAIAggC08NASAAIAhqKgIAIAogCGoqAgCTIhQgFJQgE5IhEyAIQQRqIQgMAAsLIBORjCETIAQgB0ECdGogEzgCACATIAVgBEAgBiAMQQJ0aiAHNgIAIAxBAWohDAsgCiALaiEKIAdBAWohBwwACwsgDAuXAgMGfwJ7AX0gA0FwcSEJIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ1BACEIAkADQCAIIAlPDQEgCiAIav0AAAAhDiAO/YkBIAAgCEEBdGr9AAEA/boBIA39rgEhDSAO/YoBIAAgCEEBdGr9AAEQ/boBIA39rgEhDSAIQRBqIQgMAAsLIA39GwAgDf0bAWogDf0bAiAN/RsDamohDAJAA0AgCCADTw0BIAogCGotAAAgACAIQQF0ai4BAGwgDGohDCAIQQFqIQgMAAsLIAyyIQ8gBCAHQQJ0aiAPOAIAIA8gBWAEQCAGIAtBAnRqIAc2AgAgC0EBaiELCyAKIANqIQogB0EBaiEHDAALCyALC6cCAwZ/BXsBfSABIQkCQANAIAcgAk8NAf0MAAAAAAAAAAAAAAAAAAAAACENQQAhCAJAA0AgCCADTw0BIAAgCEECdGohDCAJIAhq/QAAACIP/QwPDw8PDw8PDw8PDw8PDw8P/U4hDiAPQQT9bSEPIA79iQEgDP0AAQD9ugEgDf2uASENIA79igEgDP0AARD9ugEgDf2uASENIA/9iQEgDP0AASD9ugEgDf2uASENIA/9igEgDP0AATD9ugEgDf2uASENIAhBEGohCAwACwsgDf0bACAN/RsBaiAN/RsCIA39GwNqaiELIAuyIRIgBCAHQQJ0aiASOAIAIBIgBWAEQCAGIApBAnRqIAc2AgAgCkEBaiEKCyAJIANqIQkgB0EBaiEHDAALCyAKC+kCAwZ/BXsBfSABIQkgACADQQJ0ai4BAP0QIRACQANAIAcgAk8NAf0MAAAAAAAAAAAAAAAAAAAAACENQQAhCAJAA0AgCCADTw0BIAAgCEECdGohDCAJIAhq/QAAACIP/QwPDw8PDw8PDw8PDw8PDw8P/U4hDiAPQQT9bSEPIAz9AAEAIA79iQEgEP2VAf2RASIRIBH9ugEgDf2uASENIAz9AAEQIA79igEgEP2VAf2RASIRIBH9ugEgDf2uASENIAz9AAEgIA/9iQEgEP2VAf2RASIRIBH9ugEgDf2uASENIAz9AAEwIA/9igEgEP2VAf2RASIRIBH9ugEgDf2uASENIAhBEGohCAwACwtBACAN/RsAIA39GwFqIA39GwIgDf0bA2pqayELIAuyIRIgBCAHQQJ0aiASOAIAIBIgBWAEQCAGIApBAnRqIAc2AgAgCkEBaiEKCyAJIANqIQkgB0EBaiEHDAALCyAKCw==';
+  'AGFzbQEAAAABDAFgB39/f39/fX8BfwIIAQFlAW0CAAEDCQgAAAAAAAAAAAdQCANkb3QAAARsMnNxAAEFbmVnbDIAAgdkb3RXaWRlAAMJbmVnbDJXaWRlAAQIZG90Q29kZXMABQpkb3ROaWJibGVzAAYJbDJOaWJibGVzAAcK8BQI8QEDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3mASAN/eQBIQ0gCEEQaiEIDAALCyAN/R8AIA39HwGSIA39HwIgDf0fA5KSIQ8CQANAIAggC08NASAAIAhqKgIAIAogCGoqAgCUIA+SIQ8gCEEEaiEIDAALCyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwL/QEDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3lASIOIA795gEgDf3kASENIAhBEGohCAwACwsgDf0fACAN/R8BkiAN/R8CIA39HwOSkiEPAkADQCAIIAtPDQEgACAIaioCACAKIAhqKgIAkyIQIBCUIA+SIQ8gCEEEaiEIDAALCyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwLgwIDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3lASIOIA795gEgDf3kASENIAhBEGohCAwACwsgDf0fACAN/R8BkiAN/R8CIA39HwOSkiEPAkADQCAIIAtPDQEgACAIaioCACAKIAhqKgIAkyIQIBCUIA+SIQ8gCEEEaiEIDAALCyAPkYwhDyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwLzgMDB38FewJ9IANBAnQhCyALQXBxIQkgC0FAcSENIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ5BACEI/QwAAAAAAAAAAAAAAAAAAAAAIRD9DAAAAAAAAAAAAAAAAAAAAAAhEf0MAAAAAAAAAAAAAAAAAAAAACESAkADQCAIIA1PDQEgACAIav0AAgAgCiAIav0AAgD95gEgDv3kASEOIAAgCGr9AAIQIAogCGr9AAIQ/eYBIBD95AEhECAAIAhq/QACICAKIAhq/QACIP3mASAR/eQBIREgACAIav0AAjAgCiAIav0AAjD95gEgEv3kASESIAhBwABqIQgMAAsLAkADQCAIIAlPDQEgACAIav0AAgAgCiAIav0AAgD95gEgDv3kASEOIAhBEGohCAwACwsgDiAQ/eQBIBEgEv3kAf3kASEOIA79HwAgDv0fAZIgDv0fAiAO/R8DkpIhEwJAA0AgCCALTw0BIAAgCGoqAgAgCiAIaioCAJQgE5IhEyAIQQRqIQgMAAsLIAQgB0ECdGogEzgCACATIAVgBEAgBiAMQQJ0aiAHNgIAIAxBAWohDAsgCiALaiEKIAdBAWohBwwACwsgDAv8AwMHfwV7An0gA0ECdCELIAtBcHEhCSALQUBxIQ0gASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDkEAIQj9DAAAAAAAAAAAAAAAAAAAAAAhEP0MAAAAAAAAAAAAAAAAAAAAACER/QwAAAAAAAAAAAAAAAAAAAAAIRICQANAIAggDU8NASAAIAhq/QACACAKIAhq/QACAP3lASIPIA/95gEgDv3kASEOIAAgCGr9AAIQIAogCGr9AAIQ/eUBIg8gD/3mASAQ/eQBIRAgACAIav0AAiAgCiAIav0AAiD95QEiDyAP/eYBIBH95AEhESAAIAhq/QACMCAKIAhq/QACMP3lASIPIA/95gEgEv3kASESIAhBwABqIQgMAAsLAkADQCAIIAlPDQEgACAIav0AAgAgCiAIav0AAgD95QEiDyAP/eYBIA795AEhDiAIQRBqIQgMAAsLIA4gEP3kASARIBL95AH95AEhDiAO/R8AIA79HwGSIA79HwIgDv0fA5KSIRMCQANAIAggC08NASAAIAhqKgIAIAogCGoqAgCTIhQgFJQgE5IhEyAIQQRqIQgMAAsLIBORjCETIAQgB0ECdGogEzgCACATIAVgBEAgBiAMQQJ0aiAHNgIAIAxBAWohDAsgCiALaiEKIAdBAWohBwwACwsgDAuXAgMGfwJ7AX0gA0FwcSEJIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ1BACEIAkADQCAIIAlPDQEgCiAIav0AAAAhDiAO/YkBIAAgCEEBdGr9AAEA/boBIA39rgEhDSAO/YoBIAAgCEEBdGr9AAEQ/boBIA39rgEhDSAIQRBqIQgMAAsLIA39GwAgDf0bAWogDf0bAiAN/RsDamohDAJAA0AgCCADTw0BIAogCGotAAAgACAIQQF0ai4BAGwgDGohDCAIQQFqIQgMAAsLIAyyIQ8gBCAHQQJ0aiAPOAIAIA8gBWAEQCAGIAtBAnRqIAc2AgAgC0EBaiELCyAKIANqIQogB0EBaiEHDAALCyALC6cCAwZ/BXsBfSABIQkCQANAIAcgAk8NAf0MAAAAAAAAAAAAAAAAAAAAACENQQAhCAJAA0AgCCADTw0BIAAgCEECdGohDCAJIAhq/QAAACIP/QwPDw8PDw8PDw8PDw8PDw8P/U4hDiAPQQT9bSEPIA79iQEgDP0AAQD9ugEgDf2uASENIA79igEgDP0AARD9ugEgDf2uASENIA/9iQEgDP0AASD9ugEgDf2uASENIA/9igEgDP0AATD9ugEgDf2uASENIAhBEGohCAwACwsgDf0bACAN/RsBaiAN/RsCIA39GwNqaiELIAuyIRIgBCAHQQJ0aiASOAIAIBIgBWAEQCAGIApBAnRqIAc2AgAgCkEBaiEKCyAJIANqIQkgB0EBaiEHDAALCyAKC+YCAwZ/BXsBfSABIQkgACADQQJ0ai4BAP0QIRACQANAIAcgAk8NAf0MAAAAAAAAAAAAAAAAAAAAACENQQAhCAJAA0AgCCADTw0BIAAgCEECdGohDCAJIAhq/QAAACIP/QwPDw8PDw8PDw8PDw8PDw8P/U4hDiAPQQT9bSEPIA79iQEiESAM/QABACARIBD9lQH9kQH9ugEgDf2uASENIA79igEiESAM/QABECARIBD9lQH9kQH9ugEgDf2uASENIA/9iQEiESAM/QABICARIBD9lQH9kQH9ugEgDf2uASENIA/9igEiESAM/QABMCARIBD9lQH9kQH9ugEgDf2uASENIAhBEGohCAwACwsgDf0bACAN/RsBaiAN/RsCIA39GwNqaiELIAuyIRIgBCAHQQJ0aiASOAIAIBIgBWAEQCAGIApBAnRqIAc2AgAgCkEBaiEKCyAJIANqIQkgB0EBaiEHDAALCyAKCw==';
 
 /** The embedded kernel module (for the test that re-assembles it). */
 export function kernelWasmBytes(): Uint8Array {

@@ -1,8 +1,8 @@
 /**
- * IVF vector index: build (seeded k-means), serialize, and search through positional reads. Version 2
- * files (written by default) hold int8 codes and re-rank a small candidate set exactly from the original
- * vectors, which stay stored once elsewhere (issue 11); version 1 files (IVF-flat, float32 rows) are
- * still read.
+ * IVF vector index: build (seeded k-means), serialize, and search through positional reads. Version 5
+ * files (written by default) hold 4-bit codes, versions 2 and 4 int8 codes; all three re-rank a small
+ * candidate set exactly from the original vectors, which stay stored once elsewhere (issue 11); version
+ * 1 files (IVF-flat, float32 rows) are still read.
  *
  * A cold `elacsym query` must answer in a few milliseconds, so the file is laid out to be searched in
  * place: `IvfReader.open` reads the 64-byte header and the directory (centroids, cluster offsets, cluster
@@ -70,12 +70,30 @@
  * vectors through the callback. A callback returning no vector (or one of another length) for an ordinal
  * the index holds is CORRUPT_SEGMENT.
  *
- * Version 4 (what `buildIvf` writes by default since format 7) is version 2 without the ord index: the
+ * Version 4 (what `buildIvf` wrote by default in format 7) is version 2 without the ord index: the
  * file ends after the clusters, and the header's ord index CRC (at 32) is 0. Queries never read the ord
  * index of a version 2 file (re-ranking and exact scans read vectors by ordinal from the segment's vector
  * locator); it cost 8 bytes a row (0.8 MB of a 100k segment). `exactOrds` and `vectorOf`, which locate
  * rows by ordinal, build it in memory from the clusters' ordinals (checksum-verified) on first use.
  * The file length must equal exactly 64 + 4*nlist*dim + 8*dim + 4*(nlist+1) + 4*nlist + n*(4 + cstride).
+ *
+ * Version 5 (what `buildIvf` writes by default since format 8): version 4 with 4-bit codes of each row's
+ * residual, its vector minus its cluster's centroid (normalized for cosine), two dimensions a byte, which
+ * halves the codes (64 instead of 128 bytes a row at 128 dimensions; issue 11's 750 bytes a document):
+ *
+ *   directory   as in version 2; qmin and qscale now describe the residuals: per dimension the range
+ *               [qmin, qmin + 15 * qscale], between their 0.37% and 99.63% quantiles (for Gaussian residuals
+ *               the mean +- 2.68 standard deviations; see trainResidualQuantizer; l2: one step for every
+ *               dimension, else CORRUPT_SEGMENT)
+ *   clusters    ords u32[cnt], then codes u8[cnt * nstride], nstride = 16 * ceil(dim / 32): per block b of
+ *               32 dimensions, byte 16b + j holds dimension 32b + j in its low nibble and 32b + 16 + j in
+ *               its high nibble (padding zero). Value x of a row in cluster c is coded
+ *               round((x - centroid[c] - qmin) / qscale) clamped to [0, 15] (0 when qscale = 0), decoded
+ *               centroid[c] + qmin + qscale * code.
+ *
+ * The file length must equal exactly 64 + 4*nlist*dim + 8*dim + 4*(nlist+1) + 4*nlist + n*(4 + nstride).
+ * `search` ranks the probed rows with the 4-bit kernels (distance.ts scoreNibblesAbove; the query is
+ * transformed per cluster, see nibbleQuery) and re-scores k + max(k, 50) candidates exactly.
  *
  * Version 3 (a "flat" index, written by `buildFlatIndex` for segments of fewer than FLAT_BELOW vectors):
  * the 64-byte header alone (version = 3, nlist = 0, seed and both section CRCs 0), no clusters, no codes,
@@ -104,7 +122,9 @@ import {
   pinRows,
   prepareQuery,
   reservePinned,
+  nibblesQueryLimit,
   scoreCodesAbove,
+  scoreNibblesAbove,
   scoreRowsAbove,
   unpinRows,
 } from './distance.js';
@@ -113,8 +133,8 @@ import { TopK, type Hits, type TieBreak } from './topk.js';
 export type { Hits } from './topk.js';
 
 const MAGIC = 0x46564945; // "EIVF" as a little-endian u32
-/** The version `buildIvf` writes by default; versions 1 (float32 clusters) and 2 (with an ord index) are still read and, on request, written. */
-const VERSION = 4;
+/** The version `buildIvf` writes by default (4-bit codes); versions 1, 2 and 4 are still read and, on request, written. */
+const VERSION = 5;
 const HEADER_BYTES = 64;
 const MAX_DIM = 65536;
 const MAX_NLIST = 4096;
@@ -141,7 +161,7 @@ export interface BuildIvfOptions {
    * File version: 4 (default: quantized codes), 2 (the same with an ord index, as format 6 wrote) or 1
    * (float32 vectors in the clusters; tests, comparisons).
    */
-  version?: 1 | 2 | 4;
+  version?: 1 | 2 | 4 | 5;
   /**
    * The caller gives `vectors` up (a worker that received them transferred): cosine normalizes them in
    * place instead of into a copy, one float32 array of every vector less at the build's peak. Same bytes.
@@ -156,14 +176,25 @@ export interface BuildIvfOptions {
  * version 1; each candidate costs ~1 us (its original vector fetched, normalized, scored), so 4k made a
  * k = 100 query ~0.3 ms slower for no recall.
  */
-export function rerankCount(k: number): number {
-  return k + Math.max(k, RERANK_EXTRA);
+export function rerankCount(k: number, version = VERSION): number {
+  return k + Math.max(k, version === 5 ? RERANK_EXTRA_4BIT : RERANK_EXTRA);
 }
 const RERANK_EXTRA = 30;
+/**
+ * Version 5 (4-bit codes) ranks more coarsely: k + max(k, 50), 60 for k = 10. Simulated on the bench's
+ * 50k x 128 data (200 queries, the same probes): recall@10 after re-ranking 40 / 60 / 100 candidates was
+ * 0.995 / 0.9995 / 1 (int8 codes: 1 from 40); docs/performance.md.
+ */
+const RERANK_EXTRA_4BIT = 50;
 
 /** Bytes of a version 2 row's codes: dim rounded up to a multiple of 4. */
 function codeStride(dim: number): number {
   return (dim + 3) & ~3;
+}
+
+/** Bytes of a version 5 row's 4-bit codes: 16 bytes per 32 dimensions (or part of 32). */
+function nibbleStride(dim: number): number {
+  return 16 * Math.ceil(dim / 32);
 }
 
 /** The fewest clusters `search` probes in an index of nlist clusters: max(8, ceil(nlist / 20)), at most nlist. */
@@ -216,7 +247,7 @@ export function buildIvf(
   }
   const seed = (opts.seed ?? 42) >>> 0;
   const version = opts.version ?? VERSION;
-  if (version !== 1 && version !== 2 && version !== 4) internal(`unknown IVF version ${String(version)}`);
+  if (version !== 1 && version !== 2 && version !== 4 && version !== 5) internal(`unknown IVF version ${String(version)}`);
   const byOrd = argsortOrds(ords);
   for (let i = 1; i < n; i++) {
     if (ords[byOrd[i]!] === ords[byOrd[i - 1]!]) internal(`duplicate document ordinal ${ords[byOrd[i]!]}`);
@@ -276,7 +307,13 @@ export function buildIvf(
     if (to >= 0) cent.set(centroids.subarray(c * dim, (c + 1) * dim), to * dim);
   }
   let quant: Quantizer | null = null;
-  if (version !== 1) {
+  // version 5: row r is coded relative to its cluster's centroid (its residual)
+  const centroidOf = (r: number): number => assign[r]! * dim;
+  if (version === 5) {
+    quant = trainResidualQuantizer(data, n, dim, centroids, centroidOf, metric === 'l2');
+    new Float32Array(buf, L.quant, dim).set(quant.min);
+    new Float32Array(buf, L.quant + 4 * dim, dim).set(quant.scale);
+  } else if (version !== 1) {
     quant = trainQuantizer(data, n, dim, metric === 'l2');
     new Float32Array(buf, L.quant, dim).set(quant.min);
     new Float32Array(buf, L.quant + 4 * dim, dim).set(quant.scale);
@@ -296,12 +333,13 @@ export function buildIvf(
       const r = rowAt[start + j]!;
       cOrds[j] = ords[r]!;
       if (cVecs !== null) cVecs.set(data.subarray(r * dim, (r + 1) * dim), j * dim);
+      else if (version === 5) encodeNibbleRow(quant!, data, r * dim, centroids, centroidOf(r), dim, out, base + 4 * cnt + j * cstride);
       else encodeRow(quant!, data, r * dim, dim, out, base + 4 * cnt + j * cstride);
       rowOfInput[r] = start + j;
     }
     crcs[c] = crc32(out.subarray(base, base + cnt * stride));
   }
-  if (version !== 4) {
+  if (version !== 4 && version !== 5) {
     const sortedOrds = new Uint32Array(buf, L.ordIndex, n);
     const rowsOf = new Uint32Array(buf, L.ordIndex + 4 * n, n);
     for (let i = 0; i < n; i++) {
@@ -320,7 +358,7 @@ export function buildIvf(
   h.setUint32(20, kept, true);
   h.setUint32(24, seed, true);
   h.setUint32(28, crc32(out.subarray(L.centroids, L.data)), true);
-  h.setUint32(32, version === 4 ? 0 : crc32(out.subarray(L.ordIndex, L.end)), true);
+  h.setUint32(32, version === 4 || version === 5 ? 0 : crc32(out.subarray(L.ordIndex, L.end)), true);
   h.setUint32(60, crc32(out.subarray(0, 60)), true);
   progress.finish();
   return out;
@@ -385,7 +423,7 @@ interface Layout {
   offsets: number;
   crcs: number;
   data: number;
-  /** Bytes of one cluster row: its ordinal and its vector (version 1) or codes (version 2). */
+  /** Bytes of one cluster row: its ordinal and its vector (version 1) or codes (versions 2, 4, 5). */
   rowBytes: number;
   ordIndex: number;
   end: number;
@@ -397,9 +435,9 @@ function layout(version: number, dim: number, n: number, nlist: number): Layout 
   const offsets = quant + (version !== 1 ? 8 * dim : 0);
   const crcs = offsets + 4 * (nlist + 1);
   const data = crcs + 4 * nlist;
-  const rowBytes = 4 + (version !== 1 ? codeStride(dim) : 4 * dim);
+  const rowBytes = 4 + (version === 5 ? nibbleStride(dim) : version !== 1 ? codeStride(dim) : 4 * dim);
   const ordIndex = data + n * rowBytes;
-  return { centroids, quant, offsets, crcs, data, rowBytes, ordIndex, end: ordIndex + (version === 4 ? 0 : 8 * n) };
+  return { centroids, quant, offsets, crcs, data, rowBytes, ordIndex, end: ordIndex + (version === 4 || version === 5 ? 0 : 8 * n) };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -492,6 +530,82 @@ function trainQuantizer(data: Float32Array, n: number, dim: number, uniform: boo
   }
   if (uniform) scale.fill(scale.reduce((a, b) => Math.max(a, b), 0));
   return { min, scale };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// 4-bit residual quantizer (version 5)
+//
+// A row is coded relative to its cluster's centroid: residual x - c, per dimension cut into 15 steps of
+// [min, min + 15 * scale], one nibble per dimension. Residuals are far narrower than the rows themselves
+// (a cluster's spread, not the data's), which is what lets 16 levels rank candidates well enough for the
+// exact re-ranking to recover every true neighbour (RERANK_EXTRA_4BIT). The range of each dimension is
+// that of its residuals without their 0.37% most extreme on each side, for Gaussian residuals the mean
+// +- 2.68 standard deviations: the uniform 16-level quantizer of least mean squared error (Max,
+// "Quantizing for minimum distortion", IRE Trans. Inf. Theory, 1960: step 0.3352 sd). Outliers are coded
+// at the nearest end; only their approximate rank pays, never their published score.
+
+/**
+ * The fraction of residuals a version 5 quantizer leaves outside its range on each side: a Gaussian's mass
+ * beyond 2.68 standard deviations (see above).
+ */
+const NIBBLE_TAIL = 0.00368;
+
+/**
+ * Per-dimension minimum and step (max - min) / 15 of the residuals data[r] - centroids[centroidOf(r)]: the
+ * range between their NIBBLE_TAIL and 1 - NIBBLE_TAIL quantiles, taken from a strided sample of at most
+ * TRIM_SAMPLE rows. Quantiles, not the mean +- 2.68 standard deviations: a single vector at 10,000 among
+ * unit-variance ones inflates the standard deviation of its dimension until every other row gets one
+ * code there (test/cli/ivf-outlier.test.ts); for Gaussian residuals the two agree. `uniform` (l2): one
+ * step, the largest, for every dimension, so the squared distance to a decoded row is the step squared
+ * times the squared distance in code units (see `IvfReader.nibbleQuery`).
+ */
+function trainResidualQuantizer(
+  data: Float32Array,
+  n: number,
+  dim: number,
+  centroids: Float32Array,
+  centroidOf: (r: number) => number,
+  uniform: boolean,
+): Quantizer {
+  const min = new Float32Array(dim);
+  const scale = new Float32Array(dim);
+  if (n === 0) return { min, scale };
+  const step = Math.max(1, Math.floor(n / TRIM_SAMPLE));
+  const m = Math.floor((n - 1) / step) + 1;
+  const t = Math.min(m - 1, Math.floor(NIBBLE_TAIL * m));
+  const vals = new Float64Array(m);
+  for (let d = 0; d < dim; d++) {
+    for (let j = 0; j < m; j++) {
+      const r = j * step;
+      vals[j] = data[r * dim + d]! - centroids[centroidOf(r) + d]!;
+    }
+    vals.sort();
+    min[d] = Math.fround(vals[t]!);
+    const s = Math.max(0, vals[m - 1 - t]! - min[d]!) / 15;
+    let f = Math.fround(s);
+    if (f < s) f = Math.fround(f * (1 + 2 ** -23));
+    scale[d] = f;
+  }
+  if (uniform) scale.fill(scale.reduce((x, y) => Math.max(x, y), 0));
+  return { min, scale };
+}
+
+/**
+ * Codes row data[from ..+dim) relative to centroids[c ..+dim) into nibbleStride(dim) bytes at out[at]:
+ * dimension 32b + j in the low nibble of byte at + 16b + j, 32b + 16 + j in its high nibble (the order
+ * the kernel splits them in, see distance.ts scoreNibblesAbove); padding is zero.
+ */
+function encodeNibbleRow(q: Quantizer, data: Float32Array, from: number, centroids: Float32Array, c: number, dim: number, out: Uint8Array, at: number): void {
+  const { min, scale } = q;
+  for (let d = 0; d < dim; d++) {
+    const s = scale[d]!;
+    if (s === 0) continue; // code 0
+    const v = Math.round((data[from + d]! - centroids[c + d]! - min[d]!) / s);
+    const code = v < 0 ? 0 : v > 15 ? 15 : v;
+    const j = d & 31;
+    const byte = at + 16 * (d >> 5) + (j & 15);
+    out[byte] = out[byte]! | (j < 16 ? code : code << 4);
+  }
 }
 
 function encodeRow(q: Quantizer, data: Float32Array, from: number, dim: number, out: Uint8Array, at: number): void {
@@ -1186,7 +1300,7 @@ export class IvfReader {
    */
   readonly defaultNprobe: number;
   /** File version: 1 (float32 clusters), 2 or 4 (quantized codes, exact re-ranking; 4 without an ord index). */
-  readonly version: 1 | 2 | 4;
+  readonly version: 1 | 2 | 4 | 5;
 
   private readonly layout: Layout;
   private readonly qmin: Float32Array;
@@ -1218,13 +1332,15 @@ export class IvfReader {
   private lastProbes = 0;
   private lastCandidates = 0;
   private gather = new Float32Array(0);
+  /** Version 5, l2: the per-cluster kernel query (see nibbleQuery), reused. */
+  private l2q16 = new Int16Array(0);
   private scores = new Float64Array(0);
   private idx = new Uint32Array(0);
 
   private constructor(
     private readonly src: ByteSource,
     f: {
-      version: 1 | 2 | 4;
+      version: 1 | 2 | 4 | 5;
       qmin: Float32Array;
       qscale: Float32Array;
       original: ((ord: number) => Float32Array | null) | undefined;
@@ -1286,7 +1402,7 @@ export class IvfReader {
     if (h.getUint32(0, true) !== MAGIC) corrupt('bad magic: not an IVF file');
     if (crc32(hb.subarray(0, 60)) !== h.getUint32(60, true)) corrupt('IVF header checksum mismatch');
     const version = h.getUint32(4, true);
-    if (version !== 1 && version !== 2 && version !== 4) corrupt(`unsupported IVF version ${version}`);
+    if (version !== 1 && version !== 2 && version !== 4 && version !== 5) corrupt(`unsupported IVF version ${version}`);
     const metric = METRIC_OF[h.getUint32(8, true)];
     if (metric === undefined) corrupt(`unknown metric code ${h.getUint32(8, true)}`);
     const dim = h.getUint32(12, true);
@@ -1305,15 +1421,17 @@ export class IvfReader {
     for (let c = 0; c < nlist; c++) {
       if (offsets[c + 1]! <= offsets[c]!) corrupt(`IVF cluster ${c} has inconsistent offsets`);
     }
-    if (version === 4 && h.getUint32(32, true) !== 0) corrupt('IVF version 4 has no ord index, but its header has an ord index checksum');
+    if ((version === 4 || version === 5) && h.getUint32(32, true) !== 0) corrupt(`IVF version ${version} has no ord index, but its header has an ord index checksum`);
     const qdim = version !== 1 ? dim : 0;
     const qmin = f32(dir, L.quant - L.centroids, qdim);
     const qscale = f32(dir, L.quant - L.centroids + 4 * qdim, qdim);
     for (let d = 0; d < qdim; d++) {
       if (!Number.isFinite(qmin[d]!) || !Number.isFinite(qscale[d]!) || qscale[d]! < 0) corrupt(`IVF quantizer of dimension ${d} is invalid`);
     }
+    // version 5 l2 rows are coded in one step for every dimension (nibbleQuery relies on it)
+    if (version === 5 && metric === 'l2' && qscale.some((x) => x !== qscale[0])) corrupt('IVF version 5 l2 quantizer has more than one step');
     return new IvfReader(src, {
-      version: version as 1 | 2 | 4,
+      version: version as 1 | 2 | 4 | 5,
       qmin,
       qscale,
       original: opts.vectorOf,
@@ -1386,7 +1504,7 @@ export class IvfReader {
       return out.result();
     }
     this.requireOriginal();
-    const want = opts.rerank === undefined ? rerankCount(out.k) : Math.floor(opts.rerank) || 0;
+    const want = opts.rerank === undefined ? rerankCount(out.k, this.version) : Math.floor(opts.rerank) || 0;
     const cand = new TopK(Math.min(this.size, Math.max(out.k, want)), opts.tie);
     this.probe(query, cand, out.k, opts);
     const ords = cand.keptOrds();
@@ -1408,7 +1526,10 @@ export class IvfReader {
     const allow = opts.allow;
     if (allow === undefined) {
       let probed = 0;
-      while (probed < nlist && (probed < base || heap.size < want)) this.scan(this.cluster(order[probed++]!), q, heap, undefined);
+      while (probed < nlist && (probed < base || heap.size < want)) {
+        const c = order[probed++]!;
+        this.scan(this.cluster(c), q, heap, undefined, c);
+      }
       this.lastProbes = probed;
       return;
     }
@@ -1419,8 +1540,9 @@ export class IvfReader {
     let allowed = 0;
     let probed = 0;
     while (probed < nlist) {
-      const cl = this.cluster(order[probed++]!);
-      this.scan(cl, q, heap, allow);
+      const c = order[probed++]!;
+      const cl = this.cluster(c);
+      this.scan(cl, q, heap, allow, c);
       if (!given) {
         const [a, s] = this.sampleAllowed(cl, allow);
         allowed += a;
@@ -1461,7 +1583,7 @@ export class IvfReader {
     const q = prepareQuery(this.metric, query);
     if (this.version === 1) {
       const t = this.transformQuery(q);
-      for (let c = 0; c < this.nlist; c++) this.scan(this.cluster(c), t, heap, allow);
+      for (let c = 0; c < this.nlist; c++) this.scan(this.cluster(c), t, heap, allow, c);
     } else {
       // the ordinals from the clusters (checksum-verified), the vectors from the callback
       this.requireOriginal();
@@ -1583,6 +1705,7 @@ export class IvfReader {
    * - l2 with one step s: |q - x| = s |(q - min) / s - c|, so q' = (q - min) / s, mul = s.
    */
   private transformQuery(q: Float32Array): ScanQuery {
+    if (this.version === 5) return this.nibbleBase(q);
     if (this.version === 1 || this.codeMode === 'decoded') return { q, mul: 1, add: 0, q16: null, mul16: 1 };
     const dim = this.dim;
     const out = new Float32Array(dim);
@@ -1608,6 +1731,84 @@ export class IvfReader {
     const q16 = new Int16Array(stride);
     for (let d = 0; d < dim; d++) q16[d] = Math.round(out[d]! * f);
     return { q: out, mul: 1, add, q16, mul16: 1 / f };
+  }
+
+  /**
+   * Version 5, the part of the query transform shared by every cluster. dot / cosine: x = c + min + scale *
+   * code, so q . x = q . c + q . min + (q * scale) . code: q16 = round(q * scale * f), f so that the largest
+   * |value| is the kernel's limit, mul16 = 1 / f, add = q . min (q . c is added per cluster). l2: q itself
+   * (everything depends on the cluster, see nibbleQuery).
+   */
+  private nibbleBase(q: Float32Array): ScanQuery {
+    const dim = this.dim;
+    if (this.metric === 'l2') return { q, mul: 1, add: 0, q16: null, mul16: 1 };
+    const stride = this.layout.rowBytes - 4;
+    const min = this.qmin;
+    const scale = this.qscale;
+    let add = 0;
+    let max = 0;
+    for (let d = 0; d < dim; d++) {
+      add += q[d]! * min[d]!;
+      max = Math.max(max, Math.abs(q[d]! * scale[d]!));
+    }
+    // Rounding q to int16 errs by half a step of 1/f per dimension, far below the codes' own error; it only
+    // ranks candidates (published scores come from the original vectors).
+    const f = max > 0 ? nibblesQueryLimit(stride) / max : 1;
+    const q16 = new Int16Array(2 * stride);
+    for (let d = 0; d < dim; d++) q16[d] = Math.round(q[d]! * scale[d]! * f);
+    return { q, mul: 1, add, q16, mul16: 1 / f };
+  }
+
+  /**
+   * Version 5: the kernel query for cluster c, and the score = mul * kernel + add it gives.
+   * dot / cosine: the shared q16, add = q . min + q . c.
+   * l2 (one step s for every dimension): with u = q - c - min and q' = u / s (the query in the cluster's
+   * code units), |q - x|^2 = |u|^2 - s^2 (2 q' . code - |code|^2). The kernel computes
+   * sum code * (q16 - f code) with q16 = round(2 f q'), f an integer as large as the kernel's limit allows
+   * (|q16| + 15 f <= limit), about f (2 q' . code - |code|^2); so add = -|u|^2 (exact, in float64) and
+   * mul = s^2 / f: the score is minus the squared distance to the decoded row. The cluster's distance comes
+   * in through add, never through int16 arithmetic: a query far from a cluster (q' beyond what int16
+   * holds) loses precision only in the ranking within that cluster. Candidates are ranked by it; published
+   * scores are exact.
+   */
+  private nibbleQuery(t: ScanQuery, c: number): { q16: Int16Array; mul: number; add: number } {
+    const dim = this.dim;
+    const q = t.q;
+    const cent = this.centroids;
+    const at = c * dim;
+    if (this.metric !== 'l2') {
+      let qc = 0;
+      for (let d = 0; d < dim; d++) qc += q[d]! * cent[at + d]!;
+      return { q16: t.q16!, mul: t.mul16, add: t.add + qc };
+    }
+    const stride = this.layout.rowBytes - 4;
+    const values = 2 * stride + 1;
+    if (this.l2q16.length !== values) this.l2q16 = new Int16Array(values);
+    const q16 = this.l2q16;
+    const min = this.qmin;
+    const s = this.qscale[0]!;
+    let uu = 0;
+    let max = 0;
+    for (let d = 0; d < dim; d++) {
+      const u = q[d]! - cent[at + d]! - min[d]!;
+      uu += u * u;
+      max = Math.max(max, Math.abs(u));
+    }
+    if (!(s > 0)) {
+      // every residual coded 0: each row decodes to c + min
+      q16.fill(0);
+      q16[2 * stride] = 1;
+      return { q16, mul: 1, add: -uu };
+    }
+    const limit = nibblesQueryLimit(stride);
+    const f = Math.max(1, Math.floor(limit / ((2 * max) / s + 15)));
+    const qmax = limit - 15 * f;
+    for (let d = 0; d < dim; d++) {
+      const v = Math.round((2 * f * (q[d]! - cent[at + d]! - min[d]!)) / s);
+      q16[d] = v > qmax ? qmax : v < -qmax ? -qmax : v; // beyond qmax only when the cluster is very far
+    }
+    q16[2 * stride] = f;
+    return { q16, mul: (s * s) / f, add: -uu };
   }
 
   private requireOriginal(): void {
@@ -1715,17 +1916,24 @@ export class IvfReader {
    * Scores every row of a cluster and offers those that can enter heap (and are allowed) to it. Scoring
    * a row costs less than calling `allow`, so `allow` is called only for rows that score high enough.
    */
-  private scan(cl: Cluster, t: ScanQuery, heap: TopK, allow: ((ord: number) => boolean) | undefined): void {
+  private scan(cl: Cluster, t: ScanQuery, heap: TopK, allow: ((ord: number) => boolean) | undefined, c: number): void {
     const { ords } = cl;
     const cnt = ords.length;
     this.ensureScratch(cnt);
     const idx = this.idx;
     const sc = this.scores;
-    const { add } = t;
+    let { add } = t;
     const dim = this.dim;
     let n: number;
     let mul: number;
-    if (cl.codes !== null && t.q16 !== null && codesKernelAvailable()) {
+    if (this.version === 5) {
+      // 4-bit residual codes: the query in code units of cluster c (see nibbleQuery)
+      const nq = this.nibbleQuery(t, c);
+      mul = nq.mul;
+      add = nq.add;
+      const floor = heap.floor === -Infinity ? -Infinity : Math.fround((heap.floor - add) / mul);
+      n = scoreNibblesAbove(this.metric === 'l2' ? 'l2' : 'dot', nq.q16, cl.pinned ?? cl.codes!, 0, cnt, this.layout.rowBytes - 4, floor, idx, sc);
+    } else if (cl.codes !== null && t.q16 !== null && codesKernelAvailable()) {
       // score = mul * kernel + add, mul > 0: a row reaches the floor iff its kernel value reaches this one
       mul = t.mul16;
       const floor = heap.floor === -Infinity ? -Infinity : Math.fround((heap.floor - add) / mul);
@@ -1813,6 +2021,7 @@ export class IvfReader {
    * floats: its kernel needs the squared distance, not a dot product.)
    */
   private holdsCodes(): boolean {
+    if (this.version === 5) return true; // scored as they are, by the WebAssembly kernels or their JS twin
     return this.version !== 1 && this.codeMode === 'affine' && this.metric !== 'l2' && codesKernelAvailable();
   }
 
@@ -1844,7 +2053,7 @@ export class IvfReader {
   private loadOrdIndex(): OrdIndex {
     if (this.ordIndex !== null) return this.ordIndex;
     const n = this.size;
-    if (this.version === 4) {
+    if (this.version === 4 || this.version === 5) {
       // No ord index in the file: built from the clusters' ordinals (each cluster checksum-verified).
       const ordOfRow = new Uint32Array(n);
       for (let c = 0; c < this.nlist; c++) ordOfRow.set(this.clusterOrds(c), this.offsets[c]!);

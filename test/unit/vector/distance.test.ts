@@ -418,15 +418,15 @@ function assembleKernels(): Uint8Array {
   };
 
   /**
-   * dotNibbles / negl2Nibbles: rows hold `stride` bytes (a multiple of 16) of 4-bit codes, 32 dimensions per
+   * dotNibbles / l2Nibbles: rows hold `stride` bytes (a multiple of 16) of 4-bit codes, 32 dimensions per
    * 16 bytes: byte j of a block holds dimension 32b + j in its low nibble and 32b + 16 + j in its high one.
-   * q holds 2 * stride int16 values in dimension order (negl2: then f, the codes' multiplier). Per 16 bytes:
+   * q holds 2 * stride int16 values in dimension order (l2: then f, the codes' multiplier). Per 16 bytes:
    * lo = c & 15, hi = c >> 4, each widened to two i16x8 and combined with 8 query values:
-   *   dot:   s += dot(code, q)                     s = sum q[d] * code[d]
-   *   negl2: e = q - f * code; s += dot(e, e)      s = -sum (q[d] - f * code[d])^2
+   *   dot: s += dot(code, q)                     s = sum q[d] * code[d]
+   *   l2:  e = q - f * code; s += dot(code, e)   s = sum code[d] * (q[d] - f * code[d])
    * in int32 (exact: the caller bounds q and f, see nibblesQueryLimit), out[r] = f32(s).
    */
-  const nibblesKernel = (kind: 'dot' | 'negl2'): number[] => {
+  const nibblesKernel = (kind: 'dot' | 'l2'): number[] => {
     // params 0 q, 1 m, 2 count, 3 stride, 4 out, 5 floor (f32), 6 idx
     // locals 7 r, 8 i, 9 row, 10 n, 11 s, 12 qi (i32); 13 acc, 14 lo, 15 hi, 16 fs, 17 e (v128); 18 f (f32)
     const [q, m, count, stride, out, floor, idx] = [0, 1, 2, 3, 4, 5, 6];
@@ -434,16 +434,15 @@ function assembleKernels(): Uint8Array {
     const get = (l: number): number[] => [GET, l];
     const set = (l: number): number[] => [SET, l];
     const i32 = (v: number): number[] => [I32_CONST, ...sleb(v)];
-    const I32_SUB = 0x6b;
     const qv = (off: number): number[] => [...get(qi), ...simd(0x00, 1, off)]; // v128.load(q + 4 i + off)
     // one half (8 codes, widened by `ext`) of `part` against the 8 query values at off
     const half = (part: number, ext: number, off: number): number[] =>
       kind === 'dot'
         ? [...get(part), ...simd(ext), ...qv(off), ...simd(0xba), ...get(acc), ...simd(0xae), ...set(acc)]
-        : [...qv(off), ...get(part), ...simd(ext), ...get(fs), ...simd(0x95), ...simd(0x91), TEE, e, ...get(e), ...simd(0xba), ...get(acc), ...simd(0xae), ...set(acc)];
+        : [...get(part), ...simd(ext), TEE, e, ...qv(off), ...get(e), ...get(fs), ...simd(0x95), ...simd(0x91), ...simd(0xba), ...get(acc), ...simd(0xae), ...set(acc)];
     const body = [
       ...get(m), ...set(row),
-      ...(kind === 'negl2' ? [...get(q), ...get(stride), ...i32(2), I32_SHL, I32_ADD, I32_LOAD16_S, 1, 0, ...simd(0x10), ...set(fs)] : []), // fs = splat(q[2 stride])
+      ...(kind === 'l2' ? [...get(q), ...get(stride), ...i32(2), I32_SHL, I32_ADD, I32_LOAD16_S, 1, 0, ...simd(0x10), ...set(fs)] : []), // fs = splat(q[2 stride])
       BLOCK, VOID, LOOP, VOID, // for r < count
       ...get(r), ...get(count), I32_GE_U, BR_IF, 1,
       ...V_ZERO, ...set(acc), ...i32(0), ...set(i),
@@ -456,10 +455,8 @@ function assembleKernels(): Uint8Array {
       ...half(lo, 0x89, 0), ...half(lo, 0x8a, 16), ...half(hi, 0x89, 32), ...half(hi, 0x8a, 48),
       ...get(i), ...i32(16), I32_ADD, ...set(i),
       BR, 0, END, END,
-      ...(kind === 'negl2' ? i32(0) : []),
       ...get(acc), ...simd(0x1b, 0), ...get(acc), ...simd(0x1b, 1), I32_ADD, // lanes summed
-      ...get(acc), ...simd(0x1b, 2), ...get(acc), ...simd(0x1b, 3), I32_ADD, I32_ADD,
-      ...(kind === 'negl2' ? [I32_SUB] : []), ...set(s),
+      ...get(acc), ...simd(0x1b, 2), ...get(acc), ...simd(0x1b, 3), I32_ADD, I32_ADD, ...set(s),
       ...get(s), F32_CONVERT_I32_S, ...set(f),
       ...get(out), ...get(r), ...i32(2), I32_SHL, I32_ADD, ...get(f), F32_STORE, 2, 0, // out[r] = f
       ...get(f), ...get(floor), F32_GE, IF, VOID, // if (f >= floor) idx[n++] = r
@@ -477,7 +474,7 @@ function assembleKernels(): Uint8Array {
   };
 
   // The exact kernels, then the ranking kernels (exported as dotWide, negl2Wide), then dotCodes, dotNibbles
-  // and negl2Nibbles.
+  // and l2Nibbles.
   const kinds: [RowKernel, boolean][] = [['dot', false], ['l2sq', false], ['negl2', false], ['dot', true], ['negl2', true]];
   const fnType = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [F32], [I32]]), ...vec([[I32]])];
   return new Uint8Array([
@@ -489,9 +486,9 @@ function assembleKernels(): Uint8Array {
       ...kinds.map(([k, wide], f) => [...name(wide ? `${k}Wide` : k), 0x00, f]),
       [...name('dotCodes'), 0x00, kinds.length],
       [...name('dotNibbles'), 0x00, kinds.length + 1],
-      [...name('negl2Nibbles'), 0x00, kinds.length + 2],
+      [...name('l2Nibbles'), 0x00, kinds.length + 2],
     ])), // exports
-    ...section(10, vec([...kinds.map(([k, wide]) => kernel(k, wide)), codesKernel(), nibblesKernel('dot'), nibblesKernel('negl2')])), // code
+    ...section(10, vec([...kinds.map(([k, wide]) => kernel(k, wide)), codesKernel(), nibblesKernel('dot'), nibblesKernel('l2')])), // code
   ]);
 }
 
@@ -532,7 +529,7 @@ describe('codes kernel (scoreCodesAbove)', () => {
 
 describe('4-bit codes kernel (scoreNibblesAbove)', () => {
   /** The definition, from the packed bytes: dimension 32b + j in the low nibble of byte 16b + j, 32b + 16 + j in its high one. */
-  const reference = (kind: 'dot' | 'negl2', q16: Int16Array, codes: Uint8Array, row: number, stride: number): number => {
+  const reference = (kind: 'dot' | 'l2', q16: Int16Array, codes: Uint8Array, row: number, stride: number): number => {
     const f = q16[2 * stride] ?? 0;
     let sum = 0;
     for (let d = 0; d < 2 * stride; d++) {
@@ -540,9 +537,9 @@ describe('4-bit codes kernel (scoreNibblesAbove)', () => {
       const j = d % 32;
       const byte = codes[row * stride + 16 * b + (j % 16)]!;
       const code = j < 16 ? byte & 15 : byte >> 4;
-      sum += kind === 'dot' ? q16[d]! * code : (q16[d]! - f * code) ** 2;
+      sum += kind === 'dot' ? q16[d]! * code : code * (q16[d]! - f * code);
     }
-    return Math.fround(kind === 'dot' ? sum : -sum);
+    return Math.fround(sum);
   };
 
   for (const backend of ['wasm', 'js'] as const) {
@@ -550,23 +547,24 @@ describe('4-bit codes kernel (scoreNibblesAbove)', () => {
       useKernelBackend(backend);
       try {
         const r = rng(33);
-        for (const kind of ['dot', 'negl2'] as const) {
+        for (const kind of ['dot', 'l2'] as const) {
           for (const stride of [16, 32, 48, 64, 192, 384, 2048]) {
             const rows = 300;
             const codes = Uint8Array.from({ length: rows * stride }, (_, i) => (i < stride ? 0xff : Math.floor(r() * 256)));
-            const limit = nibblesQueryLimit(kind, stride);
-            const f = kind === 'negl2' ? Math.floor(limit / 15) : 0;
-            expect(f === 0 || 15 * f <= limit).toBe(true);
-            const q16 = new Int16Array(2 * stride + (kind === 'negl2' ? 1 : 0));
-            for (let d = 0; d < 2 * stride; d++) q16[d] = d === 0 ? -limit : d === 1 ? limit : Math.round((2 * r() - 1) * limit);
-            if (kind === 'negl2') q16[2 * stride] = f;
-            // the extremes: row 0 is all 15s, and against a query of all -limit its sum is the largest possible
+            const limit = nibblesQueryLimit(stride);
+            // l2: |q16| + 15 f within the limit
+            const f = kind === 'l2' ? Math.floor(limit / 30) : 0;
+            const qmax = limit - 15 * f;
+            const q16 = new Int16Array(2 * stride + (kind === 'l2' ? 1 : 0));
+            for (let d = 0; d < 2 * stride; d++) q16[d] = d === 0 ? -qmax : d === 1 ? qmax : Math.round((2 * r() - 1) * qmax);
+            if (kind === 'l2') q16[2 * stride] = f;
+            // the extremes: row 0 is all 15s, and against a query of all -qmax its sum is the largest possible
             const want = Array.from({ length: rows }, (_, row) => reference(kind, q16, codes, row, stride));
             const idx = new Uint32Array(rows);
             const sc = new Float64Array(rows);
             expect(scoreNibblesAbove(kind, q16, codes, 0, rows, stride, -Infinity, idx, sc)).toBe(rows);
             expect([...sc]).toEqual(want);
-            const worst = Int16Array.from(q16, (v, d) => (d < 2 * stride ? -limit : v));
+            const worst = Int16Array.from(q16, (v, d) => (d < 2 * stride ? -qmax : v));
             const w = reference(kind, worst, codes, 0, stride);
             expect(Math.abs(w)).toBeLessThan(2 ** 31);
             expect(scoreNibblesAbove(kind, worst, codes, 0, 1, stride, -Infinity, idx, sc)).toBe(1);

@@ -77,8 +77,9 @@ const FILTERS: Record<string, ((o: number) => boolean) | undefined> = {
 };
 const SELECTIVITY: Record<string, number | undefined> = { unfiltered: undefined, '50%': 0.5, '10%': 0.1, '1%': 0.01 };
 
-// Version 4 (the default) is version 2 without the ord index: everything below holds for both.
-describe.each(METRICS.flatMap((metric) => ([2, 4] as const).map((version) => ({ metric, version }))))('IVF version $version ($metric)', ({ metric, version }) => {
+// Version 4 is version 2 without the ord index; version 5 (the default) holds 4-bit residual codes and
+// re-ranks more candidates: everything below holds for all three.
+describe.each(METRICS.flatMap((metric) => ([2, 4, 5] as const).map((version) => ({ metric, version }))))('IVF version $version ($metric)', ({ metric, version }) => {
   const v2 = buildIvf(VECS, ORDS, DIM, metric, { seed: 5, version });
   const v1 = buildIvf(VECS, ORDS, DIM, metric, { seed: 5, version: 1 });
   const open = (bytes: Uint8Array, opts: IvfOpenOptions = {}): IvfReader => IvfReader.open(new MemorySource(bytes), { vectorOf, ...opts });
@@ -89,12 +90,13 @@ describe.each(METRICS.flatMap((metric) => ([2, 4] as const).map((version) => ({ 
     expect(a.version).toBe(version);
     expect(b.version).toBe(1);
     expect([a.dim, a.metric, a.size, a.nlist]).toEqual([b.dim, b.metric, b.size, b.nlist]);
-    // rows: 4 + 32 bytes instead of 4 + 128
-    expect(v2.length).toBeLessThan(v1.length * 0.4);
+    // rows: 4 + 32 bytes (version 5: 4 + 16) instead of 4 + 128
+    expect(v2.length).toBeLessThan(v1.length * (version === 5 ? 0.25 : 0.4));
     expect(buildIvf(VECS, ORDS, DIM, metric, { seed: 5, version })).toEqual(v2);
+    // version 5 is the default
+    if (version === 5) expect(buildIvf(VECS, ORDS, DIM, metric, { seed: 5 })).toEqual(v2);
     if (version === 4) {
-      // The default, and exactly version 2 without the ord index (8 bytes a row) and its checksum.
-      expect(buildIvf(VECS, ORDS, DIM, metric, { seed: 5 })).toEqual(v2);
+      // exactly version 2 without the ord index (8 bytes a row) and its checksum
       const two = buildIvf(VECS, ORDS, DIM, metric, { seed: 5, version: 2 });
       expect(two.length - v2.length).toBe(8 * a.size);
       expect(v2.subarray(64, v2.length)).toEqual(two.subarray(64, v2.length));
@@ -145,7 +147,8 @@ describe.each(METRICS.flatMap((metric) => ([2, 4] as const).map((version) => ({ 
   it('re-scores rerankCount(k) candidates, and min(k, n) results come back for any k', () => {
     const a = open(v2);
     a.search(qAt(0), 10);
-    expect(a.stats().lastCandidates).toBe(rerankCount(10));
+    expect(a.stats().lastCandidates).toBe(rerankCount(10, version));
+    expect(rerankCount(10, version)).toBe(version === 5 ? 60 : 40);
     for (const k of [1, 7, 100, N + 5]) expect(a.search(qAt(1), k).ords.length).toBe(Math.min(k, N));
   });
 
@@ -191,10 +194,10 @@ describe.each(METRICS.flatMap((metric) => ([2, 4] as const).map((version) => ({ 
   });
 });
 
-describe('IVF version 2 quantizer', () => {
+describe.each([2, 5] as const)('IVF version %s quantizer', (version) => {
   it('l2 files get one step for all dimensions; cosine and dot one per dimension', () => {
     const stepsOf = (metric: Metric): Float32Array => {
-      const b = buildIvf(VECS, ORDS, DIM, metric, { seed: 5 });
+      const b = buildIvf(VECS, ORDS, DIM, metric, { seed: 5, version });
       const nl = new DataView(b.buffer, b.byteOffset).getUint32(20, true);
       return new Float32Array(b.slice(64 + 4 * nl * DIM + 4 * DIM, 64 + 4 * nl * DIM + 8 * DIM).buffer);
     };
@@ -203,12 +206,17 @@ describe('IVF version 2 quantizer', () => {
     expect(new Set(stepsOf('cosine')).size).toBeGreaterThan(1);
   });
 
-  it('an l2 file with a step per dimension is still searched exactly (rows decoded instead)', () => {
-    // a dot file relabelled l2 (header CRC recomputed): valid, but its steps differ per dimension
-    const b = buildIvf(VECS, ORDS, DIM, 'dot', { seed: 5 });
+  it('an l2 file with a step per dimension is still searched exactly (rows decoded instead); version 5 refuses it', () => {
+    // a dot file relabelled l2 (header CRC recomputed): valid for version 2, but its steps differ per dimension
+    const b = buildIvf(VECS, ORDS, DIM, 'dot', { seed: 5, version });
     const dv = new DataView(b.buffer, b.byteOffset);
     dv.setUint32(8, 1, true);
     dv.setUint32(60, crc32(b.subarray(0, 60)), true);
+    if (version === 5) {
+      // version 5 codes l2 rows in one step for every dimension (its kernel needs it): anything else is damage
+      expect(codeOf(() => IvfReader.open(new MemorySource(b), { vectorOf }))).toBe('CORRUPT_SEGMENT');
+      return;
+    }
     const a = IvfReader.open(new MemorySource(b), { vectorOf });
     const ref = IvfReader.open(new MemorySource(buildIvf(VECS, ORDS, DIM, 'l2', { seed: 5, version: 1 })));
     for (let i = 0; i < 5; i++) {
@@ -219,12 +227,13 @@ describe('IVF version 2 quantizer', () => {
   });
 });
 
-describe.each([2, 4] as const)('IVF version %s corruption', (version) => {
+describe.each([2, 4, 5] as const)('IVF version %s corruption', (version) => {
   const bytes = buildIvf(VECS, ORDS, DIM, 'l2', { seed: 5, version });
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const nlist = dv.getUint32(20, true);
   const quant = 64 + 4 * nlist * DIM;
   const dataStart = quant + 8 * DIM + 4 * (nlist + 1) + 4 * nlist;
+  const rowBytes = 4 + (version === 5 ? 16 : DIM);
   const flip = (at: number, bit: number): Uint8Array => {
     const b = bytes.slice();
     b[at]! ^= 1 << bit;
@@ -233,11 +242,11 @@ describe.each([2, 4] as const)('IVF version %s corruption', (version) => {
   const open = (b: Uint8Array): IvfReader => IvfReader.open(new MemorySource(b), { vectorOf });
 
   it('has exactly the documented length', () => {
-    expect(bytes.length).toBe(dataStart + N * (4 + DIM) + (version === 2 ? 8 * N : 0));
+    expect(bytes.length).toBe(dataStart + N * rowBytes + (version === 2 ? 8 * N : 0));
   });
 
-  it('version 4: a forged ord index checksum, and an ordinal held twice, are CORRUPT_SEGMENT', () => {
-    if (version !== 4) return;
+  it('versions 4 and 5: a forged ord index checksum, and an ordinal held twice, are CORRUPT_SEGMENT', () => {
+    if (version === 2) return;
     expect(codeOf(() => open(withIvfHeaderField(bytes, 32, 1)))).toBe('CORRUPT_SEGMENT');
     // Two rows of cluster 0 with the same ordinal, its checksum recomputed: lookups by ordinal refuse it.
     const twice = bytes.slice();
@@ -245,7 +254,7 @@ describe.each([2, 4] as const)('IVF version %s corruption', (version) => {
     const rows0 = t.getUint32(quant + 8 * DIM + 4, true);
     expect(rows0).toBeGreaterThan(1);
     t.setUint32(dataStart + 4, t.getUint32(dataStart, true), true);
-    t.setUint32(quant + 8 * DIM + 4 * (nlist + 1), crc32(twice.subarray(dataStart, dataStart + rows0 * (4 + DIM))), true);
+    t.setUint32(quant + 8 * DIM + 4 * (nlist + 1), crc32(twice.subarray(dataStart, dataStart + rows0 * rowBytes)), true);
     t.setUint32(28, crc32(twice.subarray(64, dataStart)), true);
     t.setUint32(60, crc32(twice.subarray(0, 60)), true);
     expect(codeOf(() => open(twice).vectorOf(0))).toBe('CORRUPT_SEGMENT');
