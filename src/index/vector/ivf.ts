@@ -310,7 +310,7 @@ export function buildIvf(
   // version 5: row r is coded relative to its cluster's centroid (its residual)
   const centroidOf = (r: number): number => assign[r]! * dim;
   if (version === 5) {
-    quant = trainResidualQuantizer(data, n, dim, centroids, centroidOf, metric === 'l2');
+    quant = trainResidualQuantizer(data, n, dim, centroids, centroidOf);
     new Float32Array(buf, L.quant, dim).set(quant.min);
     new Float32Array(buf, L.quant + 4 * dim, dim).set(quant.scale);
   } else if (version !== 1) {
@@ -555,9 +555,8 @@ const NIBBLE_TAIL = 0.00368;
  * range between their NIBBLE_TAIL and 1 - NIBBLE_TAIL quantiles, taken from a strided sample of at most
  * TRIM_SAMPLE rows. Quantiles, not the mean +- 2.68 standard deviations: a single vector at 10,000 among
  * unit-variance ones inflates the standard deviation of its dimension until every other row gets one
- * code there (test/cli/ivf-outlier.test.ts); for Gaussian residuals the two agree. `uniform` (l2): one
- * step, the largest, for every dimension, so the squared distance to a decoded row is the step squared
- * times the squared distance in code units (see `IvfReader.nibbleQuery`).
+ * code there (test/cli/ivf-outlier.test.ts); for Gaussian residuals the two agree. A step per dimension
+ * for every metric (the l2 kernel takes one per dimension, see `IvfReader.nibbleQuery`).
  */
 function trainResidualQuantizer(
   data: Float32Array,
@@ -565,7 +564,6 @@ function trainResidualQuantizer(
   dim: number,
   centroids: Float32Array,
   centroidOf: (r: number) => number,
-  uniform: boolean,
 ): Quantizer {
   const min = new Float32Array(dim);
   const scale = new Float32Array(dim);
@@ -586,7 +584,6 @@ function trainResidualQuantizer(
     if (f < s) f = Math.fround(f * (1 + 2 ** -23));
     scale[d] = f;
   }
-  if (uniform) scale.fill(scale.reduce((x, y) => Math.max(x, y), 0));
   return { min, scale };
 }
 
@@ -1280,6 +1277,8 @@ interface ScanQuery {
   /** For clusters holding codes: q quantized to int16 (cstride values, zero-padded); score = mul16 * kernel + add. */
   q16: Int16Array | null;
   mul16: number;
+  /** Version 5, l2 and cosine: the unit of candidate scores (see rankScale); 1 otherwise. */
+  norm2?: number;
 }
 
 interface OrdIndex {
@@ -1332,8 +1331,9 @@ export class IvfReader {
   private lastProbes = 0;
   private lastCandidates = 0;
   private gather = new Float32Array(0);
-  /** Version 5, l2: the per-cluster kernel query (see nibbleQuery), reused. */
+  /** Version 5, l2 and cosine: the per-cluster kernel query and residual (see nibbleQuery), reused. */
   private l2q16 = new Int16Array(0);
+  private l2u = new Float64Array(0);
   private scores = new Float64Array(0);
   private idx = new Uint32Array(0);
 
@@ -1428,8 +1428,6 @@ export class IvfReader {
     for (let d = 0; d < qdim; d++) {
       if (!Number.isFinite(qmin[d]!) || !Number.isFinite(qscale[d]!) || qscale[d]! < 0) corrupt(`IVF quantizer of dimension ${d} is invalid`);
     }
-    // version 5 l2 rows are coded in one step for every dimension (nibbleQuery relies on it)
-    if (version === 5 && metric === 'l2' && qscale.some((x) => x !== qscale[0])) corrupt('IVF version 5 l2 quantizer has more than one step');
     return new IvfReader(src, {
       version: version as 1 | 2 | 4 | 5,
       qmin,
@@ -1518,6 +1516,7 @@ export class IvfReader {
     const prepared = prepareQuery(this.metric, query);
     const { order, scores } = this.probeOrder(prepared);
     const q = this.transformQuery(prepared);
+    if (this.version === 5 && this.metric !== 'dot') q.norm2 = this.rankScale(scores[0]!);
     const nlist = this.nlist;
     const base =
       opts.nprobe === undefined
@@ -1741,7 +1740,7 @@ export class IvfReader {
    */
   private nibbleBase(q: Float32Array): ScanQuery {
     const dim = this.dim;
-    if (this.metric === 'l2') return { q, mul: 1, add: 0, q16: null, mul16: 1 };
+    if (this.metric !== 'dot') return { q, mul: 1, add: 0, q16: null, mul16: 1, norm2: 1 };
     const stride = this.layout.rowBytes - 4;
     const min = this.qmin;
     const scale = this.qscale;
@@ -1756,59 +1755,75 @@ export class IvfReader {
     const f = max > 0 ? nibblesQueryLimit(stride) / max : 1;
     const q16 = new Int16Array(2 * stride);
     for (let d = 0; d < dim; d++) q16[d] = Math.round(q[d]! * scale[d]! * f);
-    return { q, mul: 1, add, q16, mul16: 1 / f };
+    return { q, mul: 1, add, q16, mul16: 1 / f, norm2: 1 };
   }
 
   /**
-   * Version 5: the kernel query for cluster c, and the score = mul * kernel + add it gives.
-   * dot / cosine: the shared q16, add = q . min + q . c.
-   * l2 (one step s for every dimension): with u = q - c - min and q' = u / s (the query in the cluster's
-   * code units), |q - x|^2 = |u|^2 - s^2 (2 q' . code - |code|^2). The kernel computes
-   * sum code * (q16 - f code) with q16 = round(2 f q'), f an integer as large as the kernel's limit allows
-   * (|q16| + 15 f <= limit), about f (2 q' . code - |code|^2); so add = -|u|^2 (exact, in float64) and
-   * mul = s^2 / f: the score is minus the squared distance to the decoded row. The cluster's distance comes
-   * in through add, never through int16 arithmetic: a query far from a cluster (q' beyond what int16
-   * holds) loses precision only in the ranking within that cluster. Candidates are ranked by it; published
-   * scores are exact.
+   * Version 5, l2 and cosine: the unit candidate scores are measured in (see nibbleQuery), from the best
+   * centroid's score (minus its squared distance): the larger of that squared distance and the squared
+   * width of the codes' range, so scores stay near 1 whatever the scale of the data (at 1e-30 the squared
+   * distances themselves would vanish in the candidates' float32 scores) or of the query's distance.
+   */
+  private rankScale(bestCentroidScore: number): number {
+    let width = 0;
+    for (let d = 0; d < this.dim; d++) width += (15 * this.qscale[d]!) ** 2;
+    const s = Math.max(-bestCentroidScore, width);
+    return s > 0 && Number.isFinite(s) ? s : 1;
+  }
+
+  /**
+   * Version 5: the kernel query for cluster c, and the candidate score = mul * kernel + add it gives.
+   * dot: the shared q16, add = q . min + q . c.
+   * l2 and cosine are ranked by the squared distance to the decoded row (cosine too: the rows are unit
+   * vectors, so it orders them as the dot product does, and its error is (q - x) . e for a coding error e,
+   * where the dot product's is q . e: on 8-d data recall@10 0.92 against 1). With u = q - c - min and steps
+   * s, |q - x|^2 = |u|^2 - sum code (2 u s - s^2 code). The kernel computes sum code (Q - F code) with
+   * Q = round(2 g u s) and F = round(g s^2), g as large as the kernel's limit allows (|Q| + 15 F <= limit):
+   * g times that sum. So add = -|u|^2 (exact, in float64: how far the cluster is never goes through int16)
+   * and mul = 1 / g, both divided by norm2 (rankScale). A query far from the cluster gets a small g, F
+   * rounds to 0 and the ranking within the cluster follows the linear term, which then dominates. Candidates
+   * are ranked by it; published scores are exact.
    */
   private nibbleQuery(t: ScanQuery, c: number): { q16: Int16Array; mul: number; add: number } {
     const dim = this.dim;
     const q = t.q;
     const cent = this.centroids;
     const at = c * dim;
-    if (this.metric !== 'l2') {
+    if (this.metric === 'dot') {
       let qc = 0;
       for (let d = 0; d < dim; d++) qc += q[d]! * cent[at + d]!;
       return { q16: t.q16!, mul: t.mul16, add: t.add + qc };
     }
     const stride = this.layout.rowBytes - 4;
-    const values = 2 * stride + 1;
-    if (this.l2q16.length !== values) this.l2q16 = new Int16Array(values);
+    const dims = 2 * stride;
+    if (this.l2q16.length !== 2 * dims) this.l2q16 = new Int16Array(2 * dims);
     const q16 = this.l2q16;
     const min = this.qmin;
-    const s = this.qscale[0]!;
+    const scale = this.qscale;
+    const u = this.l2u.length === dim ? this.l2u : (this.l2u = new Float64Array(dim));
     let uu = 0;
-    let max = 0;
+    let worst = 0;
     for (let d = 0; d < dim; d++) {
-      const u = q[d]! - cent[at + d]! - min[d]!;
-      uu += u * u;
-      max = Math.max(max, Math.abs(u));
+      const x = q[d]! - cent[at + d]! - min[d]!;
+      u[d] = x;
+      uu += x * x;
+      const s = scale[d]!;
+      worst = Math.max(worst, s * (2 * Math.abs(x) + 15 * s));
     }
-    if (!(s > 0)) {
-      // every residual coded 0: each row decodes to c + min
+    const norm2 = t.norm2 ?? 1;
+    if (!(worst > 0) || !Number.isFinite(worst)) {
+      // every step 0: each row decodes to c + min
       q16.fill(0);
-      q16[2 * stride] = 1;
-      return { q16, mul: 1, add: -uu };
+      return { q16, mul: 1, add: -uu / norm2 };
     }
-    const limit = nibblesQueryLimit(stride);
-    const f = Math.max(1, Math.floor(limit / ((2 * max) / s + 15)));
-    const qmax = limit - 15 * f;
+    // rounding Q and F adds at most 0.5 + 15 * 0.5: leave room for it
+    const g = (nibblesQueryLimit(stride) - 8) / worst;
     for (let d = 0; d < dim; d++) {
-      const v = Math.round((2 * f * (q[d]! - cent[at + d]! - min[d]!)) / s);
-      q16[d] = v > qmax ? qmax : v < -qmax ? -qmax : v; // beyond qmax only when the cluster is very far
+      const s = scale[d]!;
+      q16[d] = Math.round(2 * g * u[d]! * s);
+      q16[dims + d] = Math.round(g * s * s);
     }
-    q16[2 * stride] = f;
-    return { q16, mul: (s * s) / f, add: -uu };
+    return { q16, mul: 1 / (g * norm2), add: -uu / norm2 };
   }
 
   private requireOriginal(): void {
@@ -1932,7 +1947,7 @@ export class IvfReader {
       mul = nq.mul;
       add = nq.add;
       const floor = heap.floor === -Infinity ? -Infinity : Math.fround((heap.floor - add) / mul);
-      n = scoreNibblesAbove(this.metric === 'l2' ? 'l2' : 'dot', nq.q16, cl.pinned ?? cl.codes!, 0, cnt, this.layout.rowBytes - 4, floor, idx, sc);
+      n = scoreNibblesAbove(this.metric === 'dot' ? 'dot' : 'l2', nq.q16, cl.pinned ?? cl.codes!, 0, cnt, this.layout.rowBytes - 4, floor, idx, sc);
     } else if (cl.codes !== null && t.q16 !== null && codesKernelAvailable()) {
       // score = mul * kernel + add, mul > 0: a row reaches the floor iff its kernel value reaches this one
       mul = t.mul16;

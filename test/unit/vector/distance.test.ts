@@ -420,35 +420,36 @@ function assembleKernels(): Uint8Array {
   /**
    * dotNibbles / l2Nibbles: rows hold `stride` bytes (a multiple of 16) of 4-bit codes, 32 dimensions per
    * 16 bytes: byte j of a block holds dimension 32b + j in its low nibble and 32b + 16 + j in its high one.
-   * q holds 2 * stride int16 values in dimension order (l2: then f, the codes' multiplier). Per 16 bytes:
+   * q holds 2 * stride int16 values Q in dimension order (l2: then 2 * stride values F). Per 16 bytes:
    * lo = c & 15, hi = c >> 4, each widened to two i16x8 and combined with 8 query values:
-   *   dot: s += dot(code, q)                     s = sum q[d] * code[d]
-   *   l2:  e = q - f * code; s += dot(code, e)   s = sum code[d] * (q[d] - f * code[d])
-   * in int32 (exact: the caller bounds q and f, see nibblesQueryLimit), out[r] = f32(s).
+   *   dot: s += dot(code, Q)                     s = sum Q[d] * code[d]
+   *   l2:  e = Q - F * code; s += dot(code, e)   s = sum code[d] * (Q[d] - F[d] * code[d])
+   * in int32 (exact: the caller bounds Q and F, see nibblesQueryLimit), out[r] = f32(s).
    */
   const nibblesKernel = (kind: 'dot' | 'l2'): number[] => {
     // params 0 q, 1 m, 2 count, 3 stride, 4 out, 5 floor (f32), 6 idx
-    // locals 7 r, 8 i, 9 row, 10 n, 11 s, 12 qi (i32); 13 acc, 14 lo, 15 hi, 16 fs, 17 e (v128); 18 f (f32)
+    // locals 7 r, 8 i, 9 row, 10 n, 11 s, 12 qi, 13 fi (i32); 14 acc, 15 lo, 16 hi, 17 e (v128); 18 f (f32)
     const [q, m, count, stride, out, floor, idx] = [0, 1, 2, 3, 4, 5, 6];
-    const [r, i, row, n, s, qi, acc, lo, hi, fs, e, f] = [7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18];
+    const [r, i, row, n, s, qi, fi, acc, lo, hi, e, f] = [7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18];
     const get = (l: number): number[] => [GET, l];
     const set = (l: number): number[] => [SET, l];
     const i32 = (v: number): number[] => [I32_CONST, ...sleb(v)];
     const qv = (off: number): number[] => [...get(qi), ...simd(0x00, 1, off)]; // v128.load(q + 4 i + off)
+    const fv = (off: number): number[] => [...get(fi), ...simd(0x00, 1, off)]; // v128.load(q + 4 stride + 4 i + off)
     // one half (8 codes, widened by `ext`) of `part` against the 8 query values at off
     const half = (part: number, ext: number, off: number): number[] =>
       kind === 'dot'
         ? [...get(part), ...simd(ext), ...qv(off), ...simd(0xba), ...get(acc), ...simd(0xae), ...set(acc)]
-        : [...get(part), ...simd(ext), TEE, e, ...qv(off), ...get(e), ...get(fs), ...simd(0x95), ...simd(0x91), ...simd(0xba), ...get(acc), ...simd(0xae), ...set(acc)];
+        : [...get(part), ...simd(ext), TEE, e, ...qv(off), ...get(e), ...fv(off), ...simd(0x95), ...simd(0x91), ...simd(0xba), ...get(acc), ...simd(0xae), ...set(acc)];
     const body = [
       ...get(m), ...set(row),
-      ...(kind === 'l2' ? [...get(q), ...get(stride), ...i32(2), I32_SHL, I32_ADD, I32_LOAD16_S, 1, 0, ...simd(0x10), ...set(fs)] : []), // fs = splat(q[2 stride])
       BLOCK, VOID, LOOP, VOID, // for r < count
       ...get(r), ...get(count), I32_GE_U, BR_IF, 1,
       ...V_ZERO, ...set(acc), ...i32(0), ...set(i),
       BLOCK, VOID, LOOP, VOID, // 16 bytes (32 codes) per step
       ...get(i), ...get(stride), I32_GE_U, BR_IF, 1,
       ...get(q), ...get(i), ...i32(2), I32_SHL, I32_ADD, ...set(qi), // qi = q + 4 i
+      ...(kind === 'l2' ? [...get(qi), ...get(stride), ...i32(2), I32_SHL, I32_ADD, ...set(fi)] : []), // fi = qi + 4 stride
       ...get(row), ...get(i), I32_ADD, ...simd(0x00, 0, 0), TEE, hi, // c = v128.load(row + i)
       ...simd(0x0c, ...new Array<number>(16).fill(15)), ...simd(0x4e), ...set(lo), // lo = c & 15
       ...get(hi), ...i32(4), ...simd(0x6d), ...set(hi), // hi = c >> 4 (u8 lanes)
@@ -469,7 +470,7 @@ function assembleKernels(): Uint8Array {
       ...get(n),
       END,
     ];
-    const code = [...vec([[...uleb(6), I32], [...uleb(5), V128], [...uleb(1), F32]]), ...body];
+    const code = [...vec([[...uleb(7), I32], [...uleb(4), V128], [...uleb(1), F32]]), ...body];
     return [...uleb(code.length), ...code];
   };
 
@@ -530,14 +531,13 @@ describe('codes kernel (scoreCodesAbove)', () => {
 describe('4-bit codes kernel (scoreNibblesAbove)', () => {
   /** The definition, from the packed bytes: dimension 32b + j in the low nibble of byte 16b + j, 32b + 16 + j in its high one. */
   const reference = (kind: 'dot' | 'l2', q16: Int16Array, codes: Uint8Array, row: number, stride: number): number => {
-    const f = q16[2 * stride] ?? 0;
     let sum = 0;
     for (let d = 0; d < 2 * stride; d++) {
       const b = Math.floor(d / 32);
       const j = d % 32;
       const byte = codes[row * stride + 16 * b + (j % 16)]!;
       const code = j < 16 ? byte & 15 : byte >> 4;
-      sum += kind === 'dot' ? q16[d]! * code : code * (q16[d]! - f * code);
+      sum += kind === 'dot' ? q16[d]! * code : code * (q16[d]! - q16[2 * stride + d]! * code);
     }
     return Math.fround(sum);
   };
@@ -552,19 +552,19 @@ describe('4-bit codes kernel (scoreNibblesAbove)', () => {
             const rows = 300;
             const codes = Uint8Array.from({ length: rows * stride }, (_, i) => (i < stride ? 0xff : Math.floor(r() * 256)));
             const limit = nibblesQueryLimit(stride);
-            // l2: |q16| + 15 f within the limit
+            // l2: |Q| + 15 F within the limit, F per dimension
             const f = kind === 'l2' ? Math.floor(limit / 30) : 0;
             const qmax = limit - 15 * f;
-            const q16 = new Int16Array(2 * stride + (kind === 'l2' ? 1 : 0));
+            const q16 = new Int16Array(kind === 'l2' ? 4 * stride : 2 * stride);
             for (let d = 0; d < 2 * stride; d++) q16[d] = d === 0 ? -qmax : d === 1 ? qmax : Math.round((2 * r() - 1) * qmax);
-            if (kind === 'l2') q16[2 * stride] = f;
+            if (kind === 'l2') for (let d = 0; d < 2 * stride; d++) q16[2 * stride + d] = d < 2 ? f : Math.floor(r() * (f + 1));
             // the extremes: row 0 is all 15s, and against a query of all -qmax its sum is the largest possible
             const want = Array.from({ length: rows }, (_, row) => reference(kind, q16, codes, row, stride));
             const idx = new Uint32Array(rows);
             const sc = new Float64Array(rows);
             expect(scoreNibblesAbove(kind, q16, codes, 0, rows, stride, -Infinity, idx, sc)).toBe(rows);
             expect([...sc]).toEqual(want);
-            const worst = Int16Array.from(q16, (v, d) => (d < 2 * stride ? -qmax : v));
+            const worst = Int16Array.from(q16, (v, d) => (d < 2 * stride ? -qmax : f));
             const w = reference(kind, worst, codes, 0, stride);
             expect(Math.abs(w)).toBeLessThan(2 ** 31);
             expect(scoreNibblesAbove(kind, worst, codes, 0, 1, stride, -Infinity, idx, sc)).toBe(1);
