@@ -83,8 +83,7 @@
  *
  *   directory   as in version 2; qmin and qscale now describe the residuals: per dimension the range
  *               [qmin, qmin + 15 * qscale], between their 0.37% and 99.63% quantiles (for Gaussian residuals
- *               the mean +- 2.68 standard deviations; see trainResidualQuantizer; l2: one step for every
- *               dimension, else CORRUPT_SEGMENT)
+ *               the mean +- 2.68 standard deviations; see trainResidualQuantizer), for every metric
  *   clusters    ords u32[cnt], then codes u8[cnt * nstride], nstride = 16 * ceil(dim / 32): per block b of
  *               32 dimensions, byte 16b + j holds dimension 32b + j in its low nibble and 32b + 16 + j in
  *               its high nibble (padding zero). Value x of a row in cluster c is coded
@@ -93,7 +92,8 @@
  *
  * The file length must equal exactly 64 + 4*nlist*dim + 8*dim + 4*(nlist+1) + 4*nlist + n*(4 + nstride).
  * `search` ranks the probed rows with the 4-bit kernels (distance.ts scoreNibblesAbove; the query is
- * transformed per cluster, see nibbleQuery) and re-scores k + max(k, 50) candidates exactly.
+ * transformed per cluster, see nibbleQuery: dot by the dot product, l2 and cosine by the squared distance
+ * to the decoded row) and re-scores k + max(k, 50) candidates exactly.
  *
  * Version 3 (a "flat" index, written by `buildFlatIndex` for segments of fewer than FLAT_BELOW vectors):
  * the 64-byte header alone (version = 3, nlist = 0, seed and both section CRCs 0), no clusters, no codes,
@@ -1279,6 +1279,9 @@ interface ScanQuery {
   mul16: number;
   /** Version 5, l2 and cosine: the unit of candidate scores (see rankScale); 1 otherwise. */
   norm2?: number;
+  /** Version 5, l2 and cosine: q - min, and the kernel's F by exponent of g (see nibbleQuery). */
+  a?: Float64Array;
+  fByExp?: Map<number, Int16Array>;
 }
 
 interface OrdIndex {
@@ -1334,6 +1337,7 @@ export class IvfReader {
   /** Version 5, l2 and cosine: the per-cluster kernel query and residual (see nibbleQuery), reused. */
   private l2q16 = new Int16Array(0);
   private l2u = new Float64Array(0);
+  private steps: { sx2: Float64Array; sq15: Float64Array; sq: Float64Array } | null = null;
   private scores = new Float64Array(0);
   private idx = new Uint32Array(0);
 
@@ -1740,7 +1744,12 @@ export class IvfReader {
    */
   private nibbleBase(q: Float32Array): ScanQuery {
     const dim = this.dim;
-    if (this.metric !== 'dot') return { q, mul: 1, add: 0, q16: null, mul16: 1, norm2: 1 };
+    if (this.metric !== 'dot') {
+      // per query, so that each probed cluster costs one pass over the dimensions (see nibbleQuery)
+      const a = new Float64Array(dim);
+      for (let d = 0; d < dim; d++) a[d] = q[d]! - this.qmin[d]!;
+      return { q, mul: 1, add: 0, q16: null, mul16: 1, norm2: 1, a, fByExp: new Map() };
+    }
     const stride = this.layout.rowBytes - 4;
     const min = this.qmin;
     const scale = this.qscale;
@@ -1778,18 +1787,18 @@ export class IvfReader {
    * vectors, so it orders them as the dot product does, and its error is (q - x) . e for a coding error e,
    * where the dot product's is q . e: on 8-d data recall@10 0.92 against 1). With u = q - c - min and steps
    * s, |q - x|^2 = |u|^2 - sum code (2 u s - s^2 code). The kernel computes sum code (Q - F code) with
-   * Q = round(2 g u s) and F = round(g s^2), g as large as the kernel's limit allows (|Q| + 15 F <= limit):
-   * g times that sum. So add = -|u|^2 (exact, in float64: how far the cluster is never goes through int16)
+   * Q = round(2 g u s) and F = round(g s^2), g a power of two within half of what the kernel's limit allows
+   * (|Q| + 15 F <= limit): g times that sum. So add = -|u|^2 (exact, in float64: how far the cluster is never goes through int16)
    * and mul = 1 / g, both divided by norm2 (rankScale). A query far from the cluster gets a small g, F
    * rounds to 0 and the ranking within the cluster follows the linear term, which then dominates. Candidates
    * are ranked by it; published scores are exact.
    */
   private nibbleQuery(t: ScanQuery, c: number): { q16: Int16Array; mul: number; add: number } {
     const dim = this.dim;
-    const q = t.q;
     const cent = this.centroids;
     const at = c * dim;
     if (this.metric === 'dot') {
+      const q = t.q;
       let qc = 0;
       for (let d = 0; d < dim; d++) qc += q[d]! * cent[at + d]!;
       return { q16: t.q16!, mul: t.mul16, add: t.add + qc };
@@ -1798,17 +1807,17 @@ export class IvfReader {
     const dims = 2 * stride;
     if (this.l2q16.length !== 2 * dims) this.l2q16 = new Int16Array(2 * dims);
     const q16 = this.l2q16;
-    const min = this.qmin;
-    const scale = this.qscale;
+    const { sx2, sq15, sq } = this.stepTerms();
+    const a = t.a!;
     const u = this.l2u.length === dim ? this.l2u : (this.l2u = new Float64Array(dim));
     let uu = 0;
     let worst = 0;
     for (let d = 0; d < dim; d++) {
-      const x = q[d]! - cent[at + d]! - min[d]!;
+      const x = a[d]! - cent[at + d]!;
       u[d] = x;
       uu += x * x;
-      const s = scale[d]!;
-      worst = Math.max(worst, s * (2 * Math.abs(x) + 15 * s));
+      const w = sx2[d]! * (x < 0 ? -x : x) + sq15[d]!;
+      if (w > worst) worst = w;
     }
     const norm2 = t.norm2 ?? 1;
     if (!(worst > 0) || !Number.isFinite(worst)) {
@@ -1816,14 +1825,38 @@ export class IvfReader {
       q16.fill(0);
       return { q16, mul: 1, add: -uu / norm2 };
     }
-    // rounding Q and F adds at most 0.5 + 15 * 0.5: leave room for it
-    const g = (nibblesQueryLimit(stride) - 8) / worst;
-    for (let d = 0; d < dim; d++) {
-      const s = scale[d]!;
-      q16[d] = Math.round(2 * g * u[d]! * s);
-      q16[dims + d] = Math.round(g * s * s);
+    // g a power of two (at most half of what the limit allows, at least a quarter), so that F, which
+    // depends on g alone, is computed once per query and exponent rather than per cluster. Rounding Q and F
+    // adds at most 0.5 + 15 * 0.5 to |Q| + 15 F: the limit leaves room for it.
+    const e = Math.floor(Math.log2((nibblesQueryLimit(stride) - 8) / worst));
+    const g = 2 ** e;
+    let f = t.fByExp!.get(e);
+    if (f === undefined) {
+      f = new Int16Array(dim);
+      for (let d = 0; d < dim; d++) f[d] = Math.round(g * sq[d]!);
+      t.fByExp!.set(e, f);
     }
+    q16.set(f, dims);
+    // floor(x + 0.5), not Math.round: the same but for one value in 2^53, and half the cost of this loop
+    for (let d = 0; d < dim; d++) q16[d] = Math.floor(g * sx2[d]! * u[d]! + 0.5);
     return { q16, mul: 1 / (g * norm2), add: -uu / norm2 };
+  }
+
+  /** Version 5: per dimension 2 s, 15 s^2 and s^2 of the steps s (see nibbleQuery), computed once. */
+  private stepTerms(): { sx2: Float64Array; sq15: Float64Array; sq: Float64Array } {
+    if (this.steps !== null) return this.steps;
+    const dim = this.dim;
+    const sx2 = new Float64Array(dim);
+    const sq15 = new Float64Array(dim);
+    const sq = new Float64Array(dim);
+    for (let d = 0; d < dim; d++) {
+      const s = this.qscale[d]!;
+      sx2[d] = 2 * s;
+      sq[d] = s * s;
+      sq15[d] = 15 * s * s;
+    }
+    this.steps = { sx2, sq15, sq };
+    return this.steps;
   }
 
   private requireOriginal(): void {
