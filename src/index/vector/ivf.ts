@@ -1282,6 +1282,8 @@ interface ScanQuery {
   /** Version 5, l2 and cosine: q - min, and the kernel's F by exponent of g (see nibbleQuery). */
   a?: Float64Array;
   fByExp?: Map<number, Int16Array>;
+  /** Version 5, l2 and cosine: the g of the last cluster nibbleQuery transformed the query for. */
+  gLast?: number;
 }
 
 interface OrdIndex {
@@ -1301,7 +1303,7 @@ export class IvfReader {
    * `search`.
    */
   readonly defaultNprobe: number;
-  /** File version: 1 (float32 clusters), 2 or 4 (quantized codes, exact re-ranking; 4 without an ord index). */
+  /** File version: 1 (float32 clusters), 2 or 4 (int8 codes, exact re-ranking; 4 without an ord index), 5 (4-bit residual codes). */
   readonly version: 1 | 2 | 4 | 5;
 
   private readonly layout: Layout;
@@ -1737,10 +1739,10 @@ export class IvfReader {
   }
 
   /**
-   * Version 5, the part of the query transform shared by every cluster. dot / cosine: x = c + min + scale *
-   * code, so q . x = q . c + q . min + (q * scale) . code: q16 = round(q * scale * f), f so that the largest
-   * |value| is the kernel's limit, mul16 = 1 / f, add = q . min (q . c is added per cluster). l2: q itself
-   * (everything depends on the cluster, see nibbleQuery).
+   * Version 5, the part of the query transform shared by every cluster. dot: x = c + min + scale * code, so
+   * q . x = q . c + q . min + (q * scale) . code: q16 = round(q * scale * f), f so that the largest |value|
+   * is the kernel's limit, mul16 = 1 / f, add = q . min (q . c is added per cluster). l2 and cosine: q - min
+   * (the rest depends on the cluster, see nibbleQuery).
    */
   private nibbleBase(q: Float32Array): ScanQuery {
     const dim = this.dim;
@@ -1810,6 +1812,9 @@ export class IvfReader {
     const { sx2, sq15, sq } = this.stepTerms();
     const a = t.a!;
     const u = this.l2u.length === dim ? this.l2u : (this.l2u = new Float64Array(dim));
+    // Q is computed on the way with the previous cluster's g (neighbouring clusters mostly share it), and
+    // again only when this cluster's g differs.
+    const gPrev = t.gLast ?? 0;
     let uu = 0;
     let worst = 0;
     for (let d = 0; d < dim; d++) {
@@ -1818,6 +1823,7 @@ export class IvfReader {
       uu += x * x;
       const w = sx2[d]! * (x < 0 ? -x : x) + sq15[d]!;
       if (w > worst) worst = w;
+      q16[d] = Math.floor(gPrev * sx2[d]! * x + 0.5);
     }
     const norm2 = t.norm2 ?? 1;
     if (!(worst > 0) || !Number.isFinite(worst)) {
@@ -1830,6 +1836,11 @@ export class IvfReader {
     // adds at most 0.5 + 15 * 0.5 to |Q| + 15 F: the limit leaves room for it.
     const e = Math.floor(Math.log2((nibblesQueryLimit(stride) - 8) / worst));
     const g = 2 ** e;
+    if (!(g < Infinity)) {
+      // steps and residual so small that their products underflow: the codes cannot tell rows apart
+      q16.fill(0);
+      return { q16, mul: 1, add: -uu / norm2 };
+    }
     let f = t.fByExp!.get(e);
     if (f === undefined) {
       f = new Int16Array(dim);
@@ -1837,8 +1848,11 @@ export class IvfReader {
       t.fByExp!.set(e, f);
     }
     q16.set(f, dims);
-    // floor(x + 0.5), not Math.round: the same but for one value in 2^53, and half the cost of this loop
-    for (let d = 0; d < dim; d++) q16[d] = Math.floor(g * sx2[d]! * u[d]! + 0.5);
+    if (g !== gPrev) {
+      // floor(x + 0.5), not Math.round: the same but for one value in 2^53, and half the cost of this loop
+      for (let d = 0; d < dim; d++) q16[d] = Math.floor(g * sx2[d]! * u[d]! + 0.5);
+      t.gLast = g;
+    }
     return { q16, mul: 1 / (g * norm2), add: -uu / norm2 };
   }
 
