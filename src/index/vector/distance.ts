@@ -409,7 +409,7 @@ export function codesQueryLimit(stride: number): number {
  *   'dot': sum of Q[d] * code[d]
  *   'l2':  sum of code[d] * (Q[d] - F[d] * code[d])   (with Q = 2 g u * step and F = g step^2: g times
  *          |u|^2 - |u - step * code|^2, the squared distance up to a per-query constant)
- * keeping the rows whose f32 value is >= floor, as `scoreCodesAbove` does. The caller bounds q16 and f by
+ * keeping the rows whose f32 value is >= floor, as `scoreCodesAbove` does. The caller bounds Q and F by
  * `nibblesQueryLimit` so that nothing overflows. Runs the WebAssembly kernels when available, else the same
  * integer arithmetic in JS (identical results).
  *
@@ -458,8 +458,8 @@ export function scoreNibblesAbove(
 
 /**
  * The bound `scoreNibblesAbove` needs for rows of `stride` bytes: 'dot' |Q[d]| <= limit; 'l2' |Q[d]| +
- * 15 F[d] <= limit (so Q - F * code stays within it). Either way each term is at most 15 * limit in magnitude and
- * the 2 * stride terms sum below 2^31, within int16.
+ * 15 F[d] <= limit (so Q - F * code stays within it). The limit is at most 32767 (int16 lanes), and each
+ * term is then at most 15 * limit in magnitude, so the 2 * stride terms sum below 2^31 (int32 lanes).
  */
 export function nibblesQueryLimit(stride: number): number {
   const dims = 2 * Math.max(1, stride);
