@@ -398,7 +398,12 @@ export function scoreCodesAbove(q16: Int16Array, codes: Uint8Array | PinnedRows,
 
 /** The largest |q16| value `scoreCodesAbove` accepts for rows of `stride` codes: the int32 sum cannot overflow. */
 export function codesQueryLimit(stride: number): number {
-  return Math.max(1, Math.min(32767, Math.floor((2 ** 31 - 1) / (255 * Math.max(1, stride)))));
+  return int16QueryLimit(255, stride);
+}
+
+/** The largest |query value| (<= 32767, int16 lanes) for which `terms` products with codes up to maxCode sum below 2^31. */
+function int16QueryLimit(maxCode: number, terms: number): number {
+  return Math.max(1, Math.min(32767, Math.floor((2 ** 31 - 1) / (maxCode * Math.max(1, terms)))));
 }
 
 /**
@@ -462,8 +467,7 @@ export function scoreNibblesAbove(
  * term is then at most 15 * limit in magnitude, so the 2 * stride terms sum below 2^31 (int32 lanes).
  */
 export function nibblesQueryLimit(stride: number): number {
-  const dims = 2 * Math.max(1, stride);
-  return Math.max(1, Math.min(32767, Math.floor((2 ** 31 - 1) / (15 * dims))));
+  return int16QueryLimit(15, 2 * Math.max(1, stride));
 }
 
 /** Pins `count` rows of `stride` codes (see `pinRows`); null when there is nothing to pin into or no room. */

@@ -1339,7 +1339,7 @@ export class IvfReader {
   /** Version 5, l2 and cosine: the per-cluster kernel query and residual (see nibbleQuery), reused. */
   private l2q16 = new Int16Array(0);
   private l2u = new Float64Array(0);
-  private steps: { sx2: Float64Array; sq15: Float64Array; sq: Float64Array } | null = null;
+  private steps: { sx2: Float64Array; sq15: Float64Array; sq: Float64Array; width: number } | null = null;
   private scores = new Float64Array(0);
   private idx = new Uint32Array(0);
 
@@ -1776,9 +1776,7 @@ export class IvfReader {
    * distances themselves would vanish in the candidates' float32 scores) or of the query's distance.
    */
   private rankScale(bestCentroidScore: number): number {
-    let width = 0;
-    for (let d = 0; d < this.dim; d++) width += (15 * this.qscale[d]!) ** 2;
-    const s = Math.max(-bestCentroidScore, width);
+    const s = Math.max(-bestCentroidScore, this.stepTerms().width);
     return s > 0 && Number.isFinite(s) ? s : 1;
   }
 
@@ -1800,6 +1798,8 @@ export class IvfReader {
     const cent = this.centroids;
     const at = c * dim;
     if (this.metric === 'dot') {
+      // q . c again, in float64: probeOrder's centroid scores are float32 sums, too coarse for the constant
+      // that places a cluster's rows among the others' on data far from the origin.
       const q = t.q;
       let qc = 0;
       for (let d = 0; d < dim; d++) qc += q[d]! * cent[at + d]!;
@@ -1856,20 +1856,25 @@ export class IvfReader {
     return { q16, mul: 1 / (g * norm2), add: -uu / norm2 };
   }
 
-  /** Version 5: per dimension 2 s, 15 s^2 and s^2 of the steps s (see nibbleQuery), computed once. */
-  private stepTerms(): { sx2: Float64Array; sq15: Float64Array; sq: Float64Array } {
+  /**
+   * Version 5: per dimension 2 s, 15 s^2 and s^2 of the steps s (see nibbleQuery), and the squared width of
+   * the codes' range, sum (15 s)^2 (see rankScale); computed once.
+   */
+  private stepTerms(): { sx2: Float64Array; sq15: Float64Array; sq: Float64Array; width: number } {
     if (this.steps !== null) return this.steps;
     const dim = this.dim;
     const sx2 = new Float64Array(dim);
     const sq15 = new Float64Array(dim);
     const sq = new Float64Array(dim);
+    let width = 0;
     for (let d = 0; d < dim; d++) {
       const s = this.qscale[d]!;
       sx2[d] = 2 * s;
       sq[d] = s * s;
       sq15[d] = 15 * s * s;
+      width += (15 * s) ** 2;
     }
-    this.steps = { sx2, sq15, sq };
+    this.steps = { sx2, sq15, sq, width };
     return this.steps;
   }
 

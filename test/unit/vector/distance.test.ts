@@ -363,6 +363,37 @@ function assembleKernels(): Uint8Array {
     return [...uleb(code.length), ...code];
   };
 
+  /** The i32 sum of the four lanes of local `acc`: (a0 + a1) + (a2 + a3). */
+  const laneSum = (acc: number): number[] => [
+    GET, acc, ...simd(0x1b, 0), GET, acc, ...simd(0x1b, 1), I32_ADD,
+    GET, acc, ...simd(0x1b, 2), GET, acc, ...simd(0x1b, 3), I32_ADD, I32_ADD,
+  ];
+
+  /**
+   * The end of a row in the integer kernels (dotCodes and the nibble kernels), given their locals:
+   * f = f32(s); out[r] = f; if (f >= floor) idx[n++] = r; then the next row (row += stride, r++), and after
+   * the last one, return n.
+   */
+  const selectTail = (l: { s: number; f: number; out: number; r: number; floor: number; idx: number; n: number; row: number; stride: number }): number[] => {
+    const { s, f, out, r, floor, idx, n, row, stride } = l;
+    const get = (x: number): number[] => [GET, x];
+    const set = (x: number): number[] => [SET, x];
+    const i32 = (v: number): number[] => [I32_CONST, ...sleb(v)];
+    return [
+      ...get(s), F32_CONVERT_I32_S, ...set(f),
+      ...get(out), ...get(r), ...i32(2), I32_SHL, I32_ADD, ...get(f), F32_STORE, 2, 0, // out[r] = f
+      ...get(f), ...get(floor), F32_GE, IF, VOID, // if (f >= floor) idx[n++] = r
+      ...get(idx), ...get(n), ...i32(2), I32_SHL, I32_ADD, ...get(r), I32_STORE, 2, 0,
+      ...get(n), ...i32(1), I32_ADD, ...set(n),
+      END,
+      ...get(row), ...get(stride), I32_ADD, ...set(row),
+      ...get(r), ...i32(1), I32_ADD, ...set(r),
+      BR, 0, END, END,
+      ...get(n),
+      END,
+    ];
+  };
+
   /**
    * dotCodes: q holds `stride` int16 values, rows hold `stride` uint8 codes; s = sum of q[i] * code[i] in
    * int32 (exact: the caller bounds |q| so the sum cannot overflow), out[r] = f32(s). Per 16 codes:
@@ -392,8 +423,7 @@ function assembleKernels(): Uint8Array {
       ...get(acc), ...simd(0xae), ...set(acc),
       ...get(i), ...i32(16), I32_ADD, ...set(i),
       BR, 0, END, END,
-      ...get(acc), ...simd(0x1b, 0), ...get(acc), ...simd(0x1b, 1), I32_ADD, // s = lanes summed
-      ...get(acc), ...simd(0x1b, 2), ...get(acc), ...simd(0x1b, 3), I32_ADD, I32_ADD, ...set(s),
+      ...laneSum(acc), ...set(s), // s = lanes summed
       BLOCK, VOID, LOOP, VOID, // scalar tail
       ...get(i), ...get(stride), I32_GE_U, BR_IF, 1,
       ...get(row), ...get(i), I32_ADD, I32_LOAD8_U, 0, 0,
@@ -401,17 +431,7 @@ function assembleKernels(): Uint8Array {
       I32_MUL, ...get(s), I32_ADD, ...set(s),
       ...get(i), ...i32(1), I32_ADD, ...set(i),
       BR, 0, END, END,
-      ...get(s), F32_CONVERT_I32_S, ...set(f),
-      ...get(out), ...get(r), ...i32(2), I32_SHL, I32_ADD, ...get(f), F32_STORE, 2, 0, // out[r] = f
-      ...get(f), ...get(floor), F32_GE, IF, VOID, // if (f >= floor) idx[n++] = r
-      ...get(idx), ...get(n), ...i32(2), I32_SHL, I32_ADD, ...get(r), I32_STORE, 2, 0,
-      ...get(n), ...i32(1), I32_ADD, ...set(n),
-      END,
-      ...get(row), ...get(stride), I32_ADD, ...set(row),
-      ...get(r), ...i32(1), I32_ADD, ...set(r),
-      BR, 0, END, END,
-      ...get(n),
-      END,
+      ...selectTail({ s, f, out, r, floor, idx, n, row, stride }),
     ];
     const code = [...vec([[...uleb(6), I32], [...uleb(2), V128], [...uleb(1), F32]]), ...body];
     return [...uleb(code.length), ...code];
@@ -456,19 +476,8 @@ function assembleKernels(): Uint8Array {
       ...half(lo, 0x89, 0), ...half(lo, 0x8a, 16), ...half(hi, 0x89, 32), ...half(hi, 0x8a, 48),
       ...get(i), ...i32(16), I32_ADD, ...set(i),
       BR, 0, END, END,
-      ...get(acc), ...simd(0x1b, 0), ...get(acc), ...simd(0x1b, 1), I32_ADD, // lanes summed
-      ...get(acc), ...simd(0x1b, 2), ...get(acc), ...simd(0x1b, 3), I32_ADD, I32_ADD, ...set(s),
-      ...get(s), F32_CONVERT_I32_S, ...set(f),
-      ...get(out), ...get(r), ...i32(2), I32_SHL, I32_ADD, ...get(f), F32_STORE, 2, 0, // out[r] = f
-      ...get(f), ...get(floor), F32_GE, IF, VOID, // if (f >= floor) idx[n++] = r
-      ...get(idx), ...get(n), ...i32(2), I32_SHL, I32_ADD, ...get(r), I32_STORE, 2, 0,
-      ...get(n), ...i32(1), I32_ADD, ...set(n),
-      END,
-      ...get(row), ...get(stride), I32_ADD, ...set(row),
-      ...get(r), ...i32(1), I32_ADD, ...set(r),
-      BR, 0, END, END,
-      ...get(n),
-      END,
+      ...laneSum(acc), ...set(s), // s = lanes summed
+      ...selectTail({ s, f, out, r, floor, idx, n, row, stride }),
     ];
     const code = [...vec([[...uleb(7), I32], [...uleb(4), V128], [...uleb(1), F32]]), ...body];
     return [...uleb(code.length), ...code];
