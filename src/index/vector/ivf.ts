@@ -150,6 +150,27 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 // ---------------------------------------------------------------------------------------------------
 // build
 
+/**
+ * The rows a build reads: row r is arr[at(r) ..+dim). `at` may rewrite `arr` (a scratch row), so a row is
+ * valid until the next call.
+ */
+interface Rows {
+  readonly arr: Float32Array;
+  at(r: number): number;
+}
+
+/** Rows of `vectors` normalized to unit length as they are read, into one scratch row (normalizeInto). */
+function normalizingRows(vectors: Float32Array, dim: number): Rows {
+  const arr = new Float32Array(dim);
+  return {
+    arr,
+    at(r) {
+      normalizeInto(vectors, r * dim, arr, 0, dim);
+      return 0;
+    },
+  };
+}
+
 export interface BuildIvfOptions {
   /** Number of clusters. Default: 1 below 1000 rows, else round(sqrt(n)) clamped to [1, 4096]. */
   nlist?: number;
@@ -165,6 +186,8 @@ export interface BuildIvfOptions {
   /**
    * The caller gives `vectors` up (a worker that received them transferred): cosine normalizes them in
    * place instead of into a copy, one float32 array of every vector less at the build's peak. Same bytes.
+   * Without it, `vectors` are only read: a version 5 cosine build then normalizes each row as it reads it
+   * (same bytes again), so the input may be shared with a thread still reading it (segment-builder.ts).
    */
   consumeVectors?: boolean;
 }
@@ -253,12 +276,18 @@ export function buildIvf(
     if (ords[byOrd[i]!] === ords[byOrd[i - 1]!]) internal(`duplicate document ordinal ${ords[byOrd[i]!]}`);
   }
 
-  // cosine: cluster and store the normalized vectors
+  // cosine: cluster and code the normalized vectors. Version 5 reads every row through `rows`, which
+  // normalizes a row into a scratch array when it is read (lazy) unless the caller gave the vectors up:
+  // the input stays untouched (it may be shared with the thread writing the Parquet file) and no
+  // normalized copy of the segment is made (49 MB at 100k x 128). normalizeInto is the same arithmetic
+  // either way, so the bytes do not depend on it. Versions 1, 2 and 4 keep a normalized copy.
+  const lazy = metric === 'cosine' && !opts.consumeVectors && version === 5;
   let data = vectors;
-  if (metric === 'cosine') {
+  if (metric === 'cosine' && !lazy) {
     data = opts.consumeVectors ? vectors : new Float32Array(n * dim);
     for (let i = 0; i < n; i++) normalizeInto(vectors, i * dim, data, i * dim, dim);
   }
+  const rows: Rows = lazy ? normalizingRows(vectors, dim) : { arr: data, at: (r) => r * dim };
 
   let nlist = opts.nlist === undefined ? defaultNlist(n) : Math.floor(opts.nlist);
   if (!Number.isFinite(nlist)) internal(`invalid nlist ${opts.nlist}`);
@@ -272,12 +301,15 @@ export function buildIvf(
     assign = new Uint32Array(n);
     if (nlist === 1) {
       const sum = new Float64Array(dim);
-      for (let i = 0; i < n; i++) for (let j = 0; j < dim; j++) sum[j]! += data[i * dim + j]!;
+      for (let i = 0; i < n; i++) {
+        const o = rows.at(i);
+        for (let j = 0; j < dim; j++) sum[j]! += rows.arr[o + j]!;
+      }
       for (let j = 0; j < dim; j++) centroids[j] = sum[j]! / n;
     }
     progress.total = n;
   } else {
-    ({ centroids, assign } = kmeans(data, n, dim, nlist, seed, progress));
+    ({ centroids, assign } = kmeans(rows, n, dim, nlist, seed, progress));
   }
 
   // drop empty clusters; order rows by (cluster, ord)
@@ -310,7 +342,7 @@ export function buildIvf(
   // version 5: row r is coded relative to its cluster's centroid (its residual)
   const centroidOf = (r: number): number => assign[r]! * dim;
   if (version === 5) {
-    quant = trainResidualQuantizer(data, n, dim, centroids, centroidOf);
+    quant = trainResidualQuantizer(rows, n, dim, centroids, centroidOf);
     new Float32Array(buf, L.quant, dim).set(quant.min);
     new Float32Array(buf, L.quant + 4 * dim, dim).set(quant.scale);
   } else if (version !== 1) {
@@ -333,7 +365,7 @@ export function buildIvf(
       const r = rowAt[start + j]!;
       cOrds[j] = ords[r]!;
       if (cVecs !== null) cVecs.set(data.subarray(r * dim, (r + 1) * dim), j * dim);
-      else if (version === 5) encodeNibbleRow(quant!, data, r * dim, centroids, centroidOf(r), dim, out, base + 4 * cnt + j * cstride);
+      else if (version === 5) encodeNibbleRow(quant!, rows.arr, rows.at(r), centroids, centroidOf(r), dim, out, base + 4 * cnt + j * cstride);
       else encodeRow(quant!, data, r * dim, dim, out, base + 4 * cnt + j * cstride);
       rowOfInput[r] = start + j;
     }
@@ -559,7 +591,7 @@ const NIBBLE_TAIL = 0.00368;
  * for every metric (the l2 kernel takes one per dimension, see `IvfReader.nibbleQuery`).
  */
 function trainResidualQuantizer(
-  data: Float32Array,
+  rows: Rows,
   n: number,
   dim: number,
   centroids: Float32Array,
@@ -571,11 +603,16 @@ function trainResidualQuantizer(
   const step = Math.max(1, Math.floor(n / TRIM_SAMPLE));
   const m = Math.floor((n - 1) / step) + 1;
   const t = Math.min(m - 1, Math.floor(NIBBLE_TAIL * m));
+  // The sampled rows gathered once (each row read once: `rows` may normalize on reading).
+  const sample = new Float32Array(m * dim);
+  for (let j = 0; j < m; j++) {
+    const o = rows.at(j * step);
+    sample.set(rows.arr.subarray(o, o + dim), j * dim);
+  }
   const vals = new Float64Array(m);
   for (let d = 0; d < dim; d++) {
     for (let j = 0; j < m; j++) {
-      const r = j * step;
-      vals[j] = data[r * dim + d]! - centroids[centroidOf(r) + d]!;
+      vals[j] = sample[j * dim + d]! - centroids[centroidOf(j * step) + d]!;
     }
     vals.sort();
     min[d] = Math.fround(vals[t]!);
@@ -904,7 +941,7 @@ function insertNeighbor(nbr: Uint32Array, nd: Float64Array, base: number, m: num
 }
 
 function kmeans(
-  data: Float32Array,
+  rows: Rows,
   n: number,
   dim: number,
   k: number,
@@ -929,7 +966,8 @@ function kmeans(
   for (let i = 0; i < t; i++) {
     const r = perm[i]!;
     sampleOf[r] = i;
-    x.set(data.subarray(r * dim, (r + 1) * dim), i * dim);
+    const o = rows.at(r);
+    x.set(rows.arr.subarray(o, o + dim), i * dim);
   }
 
   const cent = new Float32Array(k * dim);
@@ -999,7 +1037,8 @@ function kmeans(
   const out = new Uint32Array(n);
   for (let r = 0; r < n; r++) {
     const s = sampleOf[r]!;
-    out[r] = s >= 0 ? a.refine(data, r * dim, assign[s]!) : a.assign(data, r * dim);
+    const o = rows.at(r);
+    out[r] = s >= 0 ? a.refine(rows.arr, o, assign[s]!) : a.assign(rows.arr, o);
     if ((r & 1023) === 1023) progress.advance(1024);
   }
   return { centroids: cent, assign: out };
