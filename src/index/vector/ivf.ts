@@ -115,6 +115,7 @@ import {
   kernelRows,
   l2sq,
   l2sqRows,
+  inverseNorm,
   norm,
   normalizeInto,
   type PinnedRows,
@@ -152,11 +153,14 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /**
  * The rows a build reads: row r is arr[at(r) ..+dim). `at` may rewrite `arr` (a scratch row), so a row is
- * valid until the next call.
+ * valid until the next call. Without a copy: value d of row r is src[r * dim + d], times scale(r) and
+ * float32-rounded when there is a scale (exactly what `at` writes).
  */
 interface Rows {
   readonly arr: Float32Array;
   at(r: number): number;
+  readonly src: Float32Array;
+  readonly scale: ((r: number) => number) | null;
 }
 
 /** Rows of `vectors` normalized to unit length as they are read, into one scratch row (normalizeInto). */
@@ -168,6 +172,8 @@ function normalizingRows(vectors: Float32Array, dim: number): Rows {
       normalizeInto(vectors, r * dim, arr, 0, dim);
       return 0;
     },
+    src: vectors,
+    scale: (r) => inverseNorm(vectors, r * dim, dim),
   };
 }
 
@@ -287,7 +293,7 @@ export function buildIvf(
     data = opts.consumeVectors ? vectors : new Float32Array(n * dim);
     for (let i = 0; i < n; i++) normalizeInto(vectors, i * dim, data, i * dim, dim);
   }
-  const rows: Rows = lazy ? normalizingRows(vectors, dim) : { arr: data, at: (r) => r * dim };
+  const rows: Rows = lazy ? normalizingRows(vectors, dim) : { arr: data, at: (r) => r * dim, src: data, scale: null };
 
   let nlist = opts.nlist === undefined ? defaultNlist(n) : Math.floor(opts.nlist);
   if (!Number.isFinite(nlist)) internal(`invalid nlist ${opts.nlist}`);
@@ -603,16 +609,17 @@ function trainResidualQuantizer(
   const step = Math.max(1, Math.floor(n / TRIM_SAMPLE));
   const m = Math.floor((n - 1) / step) + 1;
   const t = Math.min(m - 1, Math.floor(NIBBLE_TAIL * m));
-  // The sampled rows gathered once (each row read once: `rows` may normalize on reading).
-  const sample = new Float32Array(m * dim);
-  for (let j = 0; j < m; j++) {
-    const o = rows.at(j * step);
-    sample.set(rows.arr.subarray(o, o + dim), j * dim);
-  }
+  // Read in place, a dimension at a time: lazily normalized rows by their factor, computed once per row
+  // (no copy of the sample, which at a high dimension would be as large as a segment's vectors).
+  const src = rows.src;
+  const factor = rows.scale;
+  const inv = factor === null ? null : Float64Array.from({ length: m }, (_, j) => factor(j * step));
   const vals = new Float64Array(m);
   for (let d = 0; d < dim; d++) {
     for (let j = 0; j < m; j++) {
-      vals[j] = sample[j * dim + d]! - centroids[centroidOf(j * step) + d]!;
+      const r = j * step;
+      const x = inv === null ? src[r * dim + d]! : Math.fround(src[r * dim + d]! * inv[j]!);
+      vals[j] = x - centroids[centroidOf(r) + d]!;
     }
     vals.sort();
     min[d] = Math.fround(vals[t]!);
