@@ -96,8 +96,8 @@ class VectorArena {
 
   constructor(
     readonly dim: number,
-    /** The pending list whose documents hold views of this arena: a new list gets a new arena. */
-    readonly owner: PendingOp[],
+    /** The pending list whose documents hold views of this arena (a new list gets a new arena, or this one reused). */
+    public owner: PendingOp[],
     capacityRows: number,
   ) {
     const rows = Math.max(1, Math.min(capacityRows, Math.floor(ARENA_MAX_BYTES / (4 * dim))));
@@ -109,6 +109,15 @@ class VectorArena {
    * whose vector is a view of the arena's next rows; null when they do not fit. The caller's objects are
    * not changed.
    */
+  /**
+   * Start over for `owner`, the next pending list. Only once every row is in a committed segment and
+   * nothing reads them any more (the flush has finished, its IVF build too): rows are overwritten.
+   */
+  reuse(owner: PendingOp[]): void {
+    this.owner = owner;
+    this.rows = 0;
+  }
+
   add(docs: readonly Doc[]): Doc[] | null {
     const dim = this.dim;
     let k = 0;
@@ -465,7 +474,10 @@ export class Writer {
       if (!more) break;
     }
     this.pending = [];
-    this.arena = null;
+    // Every pending document is in a committed segment, and the build that read the arena's rows has
+    // finished: the next documents reuse it. A new one would leave this one (49 MB at 100k x 128) to wait
+    // for a full garbage collection, which V8 may run only after the next flush has begun.
+    this.arena?.reuse(this.pending);
     this.pendingDocs = 0;
     this.pendingBytes = 0;
     return total;
@@ -567,7 +579,6 @@ export class Writer {
     result.segmentId = files ? segId : null;
     result.docs = docs.length;
     this.pending = null; // the in-memory copy (if any) has been flushed; the caller resets it
-    this.arena = null;
     this.collectGarbage();
     failpoint('flush:after-gc');
     return result;

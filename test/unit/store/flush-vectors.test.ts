@@ -193,14 +193,19 @@ describe('writer pending vectors', () => {
     const w = await Writer.open(dir, 'w', { segmentDocs: 1000 });
     const expected = new Map<number, Float32Array>();
     try {
-      const vs = vectors(2600, 11);
+      const vs = vectors(3200, 11);
       let next = 0;
-      // Uneven batches: some end exactly at the arena's capacity (segmentDocs rows), one runs past it
-      // (its own block), and every 10th document repeats an earlier id (that flush packs a copy).
-      for (const size of [1, 2, 5, 40, 100, 300, 552, 700, 900]) {
+      // Uneven batches: some end exactly at the arena's capacity (segmentDocs rows), then a flush of 600
+      // (0: flush now) from the arena reused, one batch runs past it (its own block), and every 10th
+      // document repeats an earlier id (that flush packs a copy).
+      for (const size of [1, 2, 5, 40, 100, 300, 552, 600, 0, 700, 900]) {
+        if (size === 0) {
+          await w.flush();
+          continue;
+        }
         const docs: Doc[] = [];
         for (let k = 0; k < size; k++, next++) {
-          const id = next % 10 === 9 ? next - 5 : next;
+          const id = next % 10 === 9 && (next < 1000 || next >= 1600) ? next - 5 : next;
           docs.push({ id, vector: vs[next]!, attributes: { t: `x${id}`, n: id } });
           expected.set(id, vs[next]!);
         }
@@ -217,7 +222,7 @@ describe('writer pending vectors', () => {
       for (const [id, v] of expected) {
         const at = snap.located.get(idKey(id));
         expect(at, `id ${id}`).toBeTruthy();
-        expect(Array.from(at!.segment.vectorOf(at!.ord, dim)!)).toEqual(Array.from(v));
+        expect(Array.from(at!.segment.vectorOf(at!.ord, dim) ?? [])).toEqual(Array.from(v));
       }
     } finally {
       snap.close();
