@@ -86,9 +86,10 @@ const ARENA_MAX_BYTES = 512 * 1024 * 1024;
  * this order (an import without repeated ids), the segment builder hands these rows to the IVF build's
  * worker as they are (segment-builder.ts packVectors), where blocks of one batch each had to be packed
  * into a copy: one float32 array of every vector of the segment less (49 MB at 100k x 128), and no blocks
- * left to the allocator. Rows are never moved or reused: a document's view stays valid as long as
- * the document is held (a failed flush is retried from the same documents). A batch that does not fit
- * gets a block of its own (withVectorsInOneBlock), and that flush packs a copy.
+ * left to the allocator. Rows are never moved, and are overwritten only after a flush has committed every
+ * one of them (`reuse`): until then a document's view stays valid (a failed flush is retried from the same
+ * documents). A batch that does not fit gets a block of its own (withVectorsInOneBlock), and that flush
+ * packs a copy.
  */
 class VectorArena {
   private readonly buf: Float32Array;
@@ -105,11 +106,6 @@ class VectorArena {
   }
 
   /**
-   * The batch's documents, those with a vector of `dim` numbers as new objects (sharing id and attributes)
-   * whose vector is a view of the arena's next rows; null when they do not fit. The caller's objects are
-   * not changed.
-   */
-  /**
    * Start over for `owner`, the next pending list. Only once every row is in a committed segment and
    * nothing reads them any more (the flush has finished, its IVF build too): rows are overwritten.
    */
@@ -118,6 +114,11 @@ class VectorArena {
     this.rows = 0;
   }
 
+  /**
+   * The batch's documents, those with a vector of `dim` numbers as new objects (sharing id and attributes)
+   * whose vector is a view of the arena's next rows; null when they do not fit. The caller's objects are
+   * not changed.
+   */
   add(docs: readonly Doc[]): Doc[] | null {
     const dim = this.dim;
     let k = 0;
