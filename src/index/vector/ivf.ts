@@ -154,26 +154,49 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 /**
  * The rows a build reads: row r is arr[at(r) ..+dim). `at` may rewrite `arr` (a scratch row), so a row is
  * valid until the next call. Without a copy: value d of row r is src[r * dim + d], times scale(r) and
- * float32-rounded when there is a scale (exactly what `at` writes).
+ * float32-rounded when there is a scale, or zeroRow(r, d) where that scale is 0 (exactly what `at` writes).
  */
 interface Rows {
   readonly arr: Float32Array;
   at(r: number): number;
   readonly src: Float32Array;
   readonly scale: ((r: number) => number) | null;
+  readonly zeroRow: ((r: number, d: number) => number) | null;
 }
 
-/** Rows of `vectors` normalized to unit length as they are read, into one scratch row (normalizeInto). */
-function normalizingRows(vectors: Float32Array, dim: number): Rows {
+/**
+ * Value d of the unit vector a zero vector is coded as under cosine (version 5): +-1/sqrt(dim), the signs
+ * a hash of the document's ordinal and d (murmur3's finalizer), so a zero vector ranks among the
+ * candidates like an unrelated direction, whose cosine is near 0, as its exact score is. Coded as 0 it
+ * would sit at squared distance 1 from every unit query, nearer than any row of cosine below 1/2, and
+ * with a few such documents in a segment they filled the candidates that are re-ranked (recall@10 0.05
+ * with 1% zero vectors at 64 dimensions). Its exact score stays 0 (re-ranking reads the original vector).
+ */
+function zeroRowValue(ord: number, d: number, dim: number): number {
+  let h = (Math.imul(ord, 0x9e3779b1) ^ Math.imul(d + 1, 0x85ebca77)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  h ^= h >>> 16;
+  return Math.fround((h & 1 ? 1 : -1) / Math.sqrt(dim));
+}
+
+/**
+ * Rows of `vectors` normalized to unit length as they are read, into one scratch row (normalizeInto); a
+ * zero vector as the unit vector of zeroRowValue (`ords`: each row's document ordinal).
+ */
+function normalizingRows(vectors: Float32Array, dim: number, ords: Uint32Array): Rows {
   const arr = new Float32Array(dim);
   return {
     arr,
     at(r) {
-      normalizeInto(vectors, r * dim, arr, 0, dim);
+      if (inverseNorm(vectors, r * dim, dim) === 0) {
+        for (let d = 0; d < dim; d++) arr[d] = zeroRowValue(ords[r]!, d, dim);
+      } else normalizeInto(vectors, r * dim, arr, 0, dim);
       return 0;
     },
     src: vectors,
     scale: (r) => inverseNorm(vectors, r * dim, dim),
+    zeroRow: (r, d) => zeroRowValue(ords[r]!, d, dim),
   };
 }
 
@@ -190,10 +213,10 @@ export interface BuildIvfOptions {
    */
   version?: 1 | 2 | 4 | 5;
   /**
-   * The caller gives `vectors` up (a worker that received them transferred): cosine normalizes them in
-   * place instead of into a copy, one float32 array of every vector less at the build's peak. Same bytes.
-   * Without it, `vectors` are only read: a version 5 cosine build then normalizes each row as it reads it
-   * (same bytes again), so the input may be shared with a thread still reading it (segment-builder.ts).
+   * The caller gives `vectors` up: a cosine build of version 1, 2 or 4 normalizes them in place instead of
+   * into a copy, one float32 array of every vector less at the build's peak. Same bytes. Version 5 never
+   * writes to `vectors` (it normalizes each row as it reads it), so its input may be shared with a thread
+   * still reading it (segment-builder.ts).
    */
   consumeVectors?: boolean;
 }
@@ -283,17 +306,18 @@ export function buildIvf(
   }
 
   // cosine: cluster and code the normalized vectors. Version 5 reads every row through `rows`, which
-  // normalizes a row into a scratch array when it is read (lazy) unless the caller gave the vectors up:
-  // the input stays untouched (it may be shared with the thread writing the Parquet file) and no
-  // normalized copy of the segment is made (49 MB at 100k x 128). normalizeInto is the same arithmetic
-  // either way, so the bytes do not depend on it. Versions 1, 2 and 4 keep a normalized copy.
-  const lazy = metric === 'cosine' && !opts.consumeVectors && version === 5;
+  // normalizes a row into a scratch array when it is read (lazy), whether or not the caller gave the
+  // vectors up: the input stays untouched (it may be shared with the thread writing the Parquet file) and
+  // no normalized copy of the segment is made (49 MB at 100k x 128); a zero vector is coded as the unit
+  // vector of zeroRowValue. Versions 1, 2 and 4 keep a normalized copy (zero vectors stay zero: they rank
+  // by the dot product, where 0 is right).
+  const lazy = metric === 'cosine' && version === 5;
   let data = vectors;
   if (metric === 'cosine' && !lazy) {
     data = opts.consumeVectors ? vectors : new Float32Array(n * dim);
     for (let i = 0; i < n; i++) normalizeInto(vectors, i * dim, data, i * dim, dim);
   }
-  const rows: Rows = lazy ? normalizingRows(vectors, dim) : { arr: data, at: (r) => r * dim, src: data, scale: null };
+  const rows: Rows = lazy ? normalizingRows(vectors, dim, ords) : { arr: data, at: (r) => r * dim, src: data, scale: null, zeroRow: null };
 
   let nlist = opts.nlist === undefined ? defaultNlist(n) : Math.floor(opts.nlist);
   if (!Number.isFinite(nlist)) internal(`invalid nlist ${opts.nlist}`);
@@ -613,12 +637,13 @@ function trainResidualQuantizer(
   // (no copy of the sample, which at a high dimension would be as large as a segment's vectors).
   const src = rows.src;
   const factor = rows.scale;
+  const zeroRow = rows.zeroRow;
   const inv = factor === null ? null : Float64Array.from({ length: m }, (_, j) => factor(j * step));
   const vals = new Float64Array(m);
   for (let d = 0; d < dim; d++) {
     for (let j = 0; j < m; j++) {
       const r = j * step;
-      const x = inv === null ? src[r * dim + d]! : Math.fround(src[r * dim + d]! * inv[j]!);
+      const x = inv === null ? src[r * dim + d]! : inv[j] === 0 && zeroRow !== null ? zeroRow(r, d) : Math.fround(src[r * dim + d]! * inv[j]!);
       vals[j] = x - centroids[centroidOf(r) + d]!;
     }
     vals.sort();

@@ -5,7 +5,8 @@
  * normalizes each row as it reads it). The files must be the same bytes as a build from separate vectors,
  * the documents' vectors must come out of a build unchanged, and a writer must lose no vector.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,12 +99,12 @@ try {
 }
 `;
 
-function build(layout: 'separate' | 'shared' | 'shared-shuffled', n: number): { parquet: string; idx: string; unchanged: boolean } {
+/** Asynchronous (not spawnSync): a worker blocked for the child's whole run can trip vitest's RPC timeout under load. */
+async function build(layout: 'separate' | 'shared' | 'shared-shuffled', n: number): Promise<{ parquet: string; idx: string; unchanged: boolean }> {
   // A file, not --input-type=module -e: the IVF worker inherits the process's flags, and that one refuses a file.
   const file = join(root, 'build.mjs');
   writeFileSync(file, SCRIPT);
-  const r = spawnSync(process.execPath, [file, layout, String(n)], { encoding: 'utf8' });
-  expect(r.status, r.stderr).toBe(0);
+  const r = await promisify(execFile)(process.execPath, [file, layout, String(n)], { encoding: 'utf8' });
   return JSON.parse(r.stdout) as { parquet: string; idx: string; unchanged: boolean };
 }
 
@@ -159,10 +160,10 @@ describe('segment build from shared vectors', () => {
 
   // 6,000 rows: the IVF is built in its worker, reading the shared rows; 2,000: built inline.
   for (const n of [6000, 2000]) {
-    it(`writes the same bytes from shared rows (as they are, or a packed copy) as from separate vectors, and leaves the vectors unchanged (${n} rows, cosine)`, () => {
-      const separate = build('separate', n);
-      const shared = build('shared', n);
-      const shuffled = build('shared-shuffled', n);
+    it(`writes the same bytes from shared rows (as they are, or a packed copy) as from separate vectors, and leaves the vectors unchanged (${n} rows, cosine)`, async () => {
+      const separate = await build('separate', n);
+      const shared = await build('shared', n);
+      const shuffled = await build('shared-shuffled', n);
       expect(separate.unchanged && shared.unchanged && shuffled.unchanged).toBe(true);
       expect(shared).toEqual(separate);
       // Another order of the rows in memory, the same documents: the same files.
