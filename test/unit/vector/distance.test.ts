@@ -289,6 +289,29 @@ function assembleKernels(): Uint8Array {
   const F32X4_SUB = simd(0xe5);
   const F32X4_MUL = simd(0xe6);
   const LANE = (l: number): number[] => simd(0x1f, l); // f32x4.extract_lane
+  const get = (l: number): number[] => [GET, l];
+  const set = (l: number): number[] => [SET, l];
+  const i32 = (v: number): number[] => [I32_CONST, ...sleb(v)];
+
+  /**
+   * The end of a row in every kernel, given its locals: out[r] = v (an f32 local); if (v >= floor)
+   * idx[n++] = r; then the next row (row += stride, r++), and after the last one, return n.
+   */
+  const rowTail = (l: { v: number; out: number; r: number; floor: number; idx: number; n: number; row: number; stride: number }): number[] => {
+    const { v, out, r, floor, idx, n, row, stride } = l;
+    return [
+      ...get(out), ...get(r), ...i32(2), I32_SHL, I32_ADD, ...get(v), F32_STORE, 2, 0, // out[r] = v
+      ...get(v), ...get(floor), F32_GE, IF, VOID, // if (v >= floor) idx[n++] = r
+      ...get(idx), ...get(n), ...i32(2), I32_SHL, I32_ADD, ...get(r), I32_STORE, 2, 0,
+      ...get(n), ...i32(1), I32_ADD, ...set(n),
+      END,
+      ...get(row), ...get(stride), I32_ADD, ...set(row),
+      ...get(r), ...i32(1), I32_ADD, ...set(r),
+      BR, 0, END, END,
+      ...get(n),
+      END,
+    ];
+  };
 
   /**
    * One kernel. `wide` (the ranking kernels dotWide / negl2Wide): four accumulators over 16 floats per
@@ -302,9 +325,6 @@ function assembleKernels(): Uint8Array {
     const [q, m, count, dim, out, floor, idx] = [0, 1, 2, 3, 4, 5, 6];
     const [r, i, end4, row, dimBytes, n] = [7, 8, 9, 10, 11, 12];
     const [end16, acc, d, acc1, acc2, acc3, s, x] = wide ? [13, 14, 15, 16, 17, 18, 19, 20] : [-1, 13, 14, -1, -1, -1, 15, 16];
-    const get = (l: number): number[] => [GET, l];
-    const set = (l: number): number[] => [SET, l];
-    const i32 = (v: number): number[] => [I32_CONST, ...sleb(v)];
     const vecOp = kind === 'dot' ? F32X4_MUL : [...F32X4_SUB, TEE, d, ...get(d), ...F32X4_MUL];
     const scalarOp = kind === 'dot' ? [F32_MUL] : [F32_SUB, TEE, x, ...get(x), F32_MUL];
     const load = (base: number, off: number): number[] => [...get(base), ...get(i), I32_ADD, ...simd(0x00, 2, ...uleb(off))];
@@ -345,16 +365,7 @@ function assembleKernels(): Uint8Array {
       ...get(i), ...i32(4), I32_ADD, ...set(i),
       BR, 0, END, END,
       ...(kind === 'negl2' ? [...get(s), F32_SQRT, F32_NEG, ...set(s)] : []),
-      ...get(out), ...get(r), ...i32(2), I32_SHL, I32_ADD, ...get(s), F32_STORE, 2, 0, // out[r] = s
-      ...get(s), ...get(floor), F32_GE, IF, VOID, // if (s >= floor) idx[n++] = r
-      ...get(idx), ...get(n), ...i32(2), I32_SHL, I32_ADD, ...get(r), I32_STORE, 2, 0,
-      ...get(n), ...i32(1), I32_ADD, ...set(n),
-      END,
-      ...get(row), ...get(dimBytes), I32_ADD, ...set(row),
-      ...get(r), ...i32(1), I32_ADD, ...set(r),
-      BR, 0, END, END,
-      ...get(n),
-      END,
+      ...rowTail({ v: s, out, r, floor, idx, n, row, stride: dimBytes }),
     ];
     const locals = wide
       ? vec([[...uleb(7), I32], [...uleb(5), V128], [...uleb(2), F32]])
@@ -369,29 +380,10 @@ function assembleKernels(): Uint8Array {
     GET, acc, ...simd(0x1b, 2), GET, acc, ...simd(0x1b, 3), I32_ADD, I32_ADD,
   ];
 
-  /**
-   * The end of a row in the integer kernels (dotCodes and the nibble kernels), given their locals:
-   * f = f32(s); out[r] = f; if (f >= floor) idx[n++] = r; then the next row (row += stride, r++), and after
-   * the last one, return n.
-   */
+  /** The end of a row in the integer kernels (dotCodes and the nibble kernels): f = f32(s), then rowTail. */
   const selectTail = (l: { s: number; f: number; out: number; r: number; floor: number; idx: number; n: number; row: number; stride: number }): number[] => {
-    const { s, f, out, r, floor, idx, n, row, stride } = l;
-    const get = (x: number): number[] => [GET, x];
-    const set = (x: number): number[] => [SET, x];
-    const i32 = (v: number): number[] => [I32_CONST, ...sleb(v)];
-    return [
-      ...get(s), F32_CONVERT_I32_S, ...set(f),
-      ...get(out), ...get(r), ...i32(2), I32_SHL, I32_ADD, ...get(f), F32_STORE, 2, 0, // out[r] = f
-      ...get(f), ...get(floor), F32_GE, IF, VOID, // if (f >= floor) idx[n++] = r
-      ...get(idx), ...get(n), ...i32(2), I32_SHL, I32_ADD, ...get(r), I32_STORE, 2, 0,
-      ...get(n), ...i32(1), I32_ADD, ...set(n),
-      END,
-      ...get(row), ...get(stride), I32_ADD, ...set(row),
-      ...get(r), ...i32(1), I32_ADD, ...set(r),
-      BR, 0, END, END,
-      ...get(n),
-      END,
-    ];
+    const { s, f, ...rest } = l;
+    return [...get(s), F32_CONVERT_I32_S, ...set(f), ...rowTail({ v: f, ...rest })];
   };
 
   /**
@@ -404,9 +396,6 @@ function assembleKernels(): Uint8Array {
     // locals 7 r, 8 i, 9 end16, 10 row, 11 n, 12 s (i32); 13 acc, 14 c (v128); 15 f (f32)
     const [q, m, count, stride, out, floor, idx] = [0, 1, 2, 3, 4, 5, 6];
     const [r, i, end16, row, n, s, acc, c, f] = [7, 8, 9, 10, 11, 12, 13, 14, 15];
-    const get = (l: number): number[] => [GET, l];
-    const set = (l: number): number[] => [SET, l];
-    const i32 = (v: number): number[] => [I32_CONST, ...sleb(v)];
     const qAt = [...get(q), ...get(i), ...i32(1), I32_SHL, I32_ADD]; // q + 2 i
     const body = [
       ...get(stride), ...i32(-16), I32_AND, ...set(end16), // end16 = stride & ~15
@@ -451,9 +440,6 @@ function assembleKernels(): Uint8Array {
     // locals 7 r, 8 i, 9 row, 10 n, 11 s, 12 qi, 13 fi (i32); 14 acc, 15 lo, 16 hi, 17 e (v128); 18 f (f32)
     const [q, m, count, stride, out, floor, idx] = [0, 1, 2, 3, 4, 5, 6];
     const [r, i, row, n, s, qi, fi, acc, lo, hi, e, f] = [7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18];
-    const get = (l: number): number[] => [GET, l];
-    const set = (l: number): number[] => [SET, l];
-    const i32 = (v: number): number[] => [I32_CONST, ...sleb(v)];
     const qv = (off: number): number[] => [...get(qi), ...simd(0x00, 1, off)]; // v128.load(q + 4 i + off)
     const fv = (off: number): number[] => [...get(fi), ...simd(0x00, 1, off)]; // v128.load(q + 4 stride + 4 i + off)
     // one half (8 codes, widened by `ext`) of `part` against the 8 query values at off
