@@ -26,25 +26,45 @@ export type BuildPhase = 'parquet' | 'fulltext' | 'vectors' | 'columns';
 /** Below this many vectors the IVF index is built inline: a worker's start-up would cost more. */
 const WORKER_MIN_VECTORS = 5000;
 
-interface PackedVectors {
-  /** The vectors of the documents that have one, row-major. */
+export interface PackedVectors {
+  /** The vectors of the documents that have one, row-major, in shared memory (see packVectors). */
   packed: Float32Array;
   ords: Uint32Array;
 }
 
-function packVectors(docs: readonly Doc[], dim: number): PackedVectors | null {
+/**
+ * The documents' vectors as one row-major array in shared memory, for the IVF build (its worker only
+ * reads them, see BuildIvfOptions.consumeVectors). When they already are consecutive rows of one
+ * SharedArrayBuffer (a flush of an import without repeated ids: the writer's VectorArena), that array is
+ * a view of them and nothing is copied: the segment's vectors are held once, by this thread (the Parquet
+ * writer reads them) and the worker alike. Otherwise (repeated ids, a flush of the journal backlog,
+ * compaction) they are copied, as before.
+ */
+export function packVectors(docs: readonly Doc[], dim: number): PackedVectors | null {
   if (dim === 0) return null;
   const n = docs.length;
   let k = 0;
-  for (let i = 0; i < n; i++) if (docs[i]!.vector) k++;
-  const packed = new Float32Array(k * dim);
-  const ords = new Uint32Array(k);
-  k = 0;
+  let first: Float32Array | null = null;
+  let contiguous = true;
   for (let i = 0; i < n; i++) {
     const v = docs[i]!.vector;
     if (!v) continue;
-    packed.set(v, k * dim);
-    ords[k++] = i;
+    if (first === null) first = v;
+    else if (v.buffer !== first.buffer || v.byteOffset !== first.byteOffset + k * dim * 4) contiguous = false;
+    if (v.length !== dim) contiguous = false;
+    k++;
+  }
+  const ords = new Uint32Array(k);
+  k = 0;
+  for (let i = 0; i < n; i++) if (docs[i]!.vector) ords[k++] = i;
+  if (first !== null && contiguous && first.buffer instanceof SharedArrayBuffer) {
+    return { packed: new Float32Array(first.buffer, first.byteOffset, k * dim), ords };
+  }
+  const packed = new Float32Array(new SharedArrayBuffer(k * dim * 4));
+  k = 0;
+  for (let i = 0; i < n; i++) {
+    const v = docs[i]!.vector;
+    if (v) packed.set(v, k++ * dim);
   }
   return { packed, ords };
 }
@@ -57,9 +77,8 @@ function startIvf(v: PackedVectors, schema: Schema, seed: number, signal?: Abort
   const url = [new URL('./ivf-worker.mjs', import.meta.url), new URL('./ivf-worker.js', import.meta.url)].find((u) => existsSync(fileURLToPath(u)));
   if (ords.length < WORKER_MIN_VECTORS || !url) return inline();
   return new Promise<Uint8Array>((resolve, reject) => {
-    // Transferred, not copied: the packed vectors are the worker's alone from here (a copy cost one more
-    // float32 array of every vector of the segment while the Parquet file was being written).
-    const w = new Worker(url, { workerData: { vectors: packed, ords, dim: schema.vector_dim, metric: schema.vector_metric, seed }, transferList: [packed.buffer as ArrayBuffer, ords.buffer as ArrayBuffer] });
+    // Shared, not copied (packVectors): the worker reads the vectors this thread writes to Parquet.
+    const w = new Worker(url, { workerData: { vectors: packed, ords, dim: schema.vector_dim, metric: schema.vector_metric, seed }, transferList: [ords.buffer as ArrayBuffer] });
     // An interrupt ends the build at once: the worker is the long part, and nothing it makes is committed.
     const onAbort = () => {
       reject(new ElacsymError('INTERRUPTED', 'interrupted while building a vector index'));

@@ -76,6 +76,64 @@ export interface FlushResult {
 
 type PendingOp = { seq: number; op: 'upsert'; docs: Doc[] } | { seq: number; op: 'delete'; ids: DocId[] };
 
+/** The most a VectorArena reserves (address space: its pages are used only as rows are written). */
+const ARENA_MAX_BYTES = 512 * 1024 * 1024;
+
+/**
+ * The vectors of the in-memory pending documents, in pending order, as consecutive rows of one
+ * SharedArrayBuffer sized for a flush (segmentDocs rows, at most ARENA_MAX_BYTES). A buffer that large is
+ * mapped lazily: it holds memory only as rows are written. When a flush takes every pending document in
+ * this order (an import without repeated ids), the segment builder hands these rows to the IVF build's
+ * worker as they are (segment-builder.ts packVectors), where blocks of one batch each had to be packed
+ * into a copy: one float32 array of every vector of the segment less (49 MB at 100k x 128), and no blocks
+ * left to the allocator. Rows are never moved, and are overwritten only after a flush has committed every
+ * one of them (`reuse`): until then a document's view stays valid (a failed flush is retried from the same
+ * documents). A batch that does not fit gets a block of its own (withVectorsInOneBlock), and that flush
+ * packs a copy.
+ */
+class VectorArena {
+  private readonly buf: Float32Array;
+  private rows = 0;
+
+  constructor(
+    readonly dim: number,
+    /** The pending list whose documents hold views of this arena (a new list gets a new arena, or this one reused). */
+    public owner: PendingOp[],
+    capacityRows: number,
+  ) {
+    const rows = Math.max(1, Math.min(capacityRows, Math.floor(ARENA_MAX_BYTES / (4 * dim))));
+    this.buf = new Float32Array(new SharedArrayBuffer(rows * dim * 4));
+  }
+
+  /**
+   * Start over for `owner`, the next pending list. Only once every row is in a committed segment and
+   * nothing reads them any more (the flush has finished, its IVF build too): rows are overwritten.
+   */
+  reuse(owner: PendingOp[]): void {
+    this.owner = owner;
+    this.rows = 0;
+  }
+
+  /**
+   * The batch's documents, those with a vector of `dim` numbers as new objects (sharing id and attributes)
+   * whose vector is a view of the arena's next rows; null when they do not fit. The caller's objects are
+   * not changed.
+   */
+  add(docs: readonly Doc[]): Doc[] | null {
+    const dim = this.dim;
+    let k = 0;
+    for (const d of docs) if (d.vector && d.vector.length === dim) k++;
+    if ((this.rows + k) * dim > this.buf.length) return null;
+    return docs.map((d) => {
+      if (!d.vector || d.vector.length !== dim) return d;
+      const v = this.buf.subarray(this.rows * dim, (this.rows + 1) * dim);
+      v.set(d.vector);
+      this.rows++;
+      return { id: d.id, vector: v, attributes: d.attributes };
+    });
+  }
+}
+
 /**
  * The batch's documents with their vectors copied into one Float32Array (each a view of it), as
  * decodeUpserts reads them back from the journal. A segment's worth of pending documents is held until
@@ -83,7 +141,11 @@ type PendingOp = { seq: number; op: 'upsert'; docs: Doc[] } | { seq: number; op:
  * ArrayBuffer and allocation) and ~69 MB as views of one block per batch. The caller's objects are not
  * changed; the documents are new objects sharing their ids and attributes.
  */
-function withVectorsInOneBlock(docs: readonly Doc[], dim: number): Doc[] {
+function withVectorsInOneBlock(docs: readonly Doc[], dim: number, arena: VectorArena | null = null): Doc[] {
+  if (arena !== null) {
+    const inArena = arena.add(docs);
+    if (inArena !== null) return inArena;
+  }
   if (dim === 0) return docs as Doc[];
   let k = 0;
   for (const d of docs) if (d.vector && d.vector.length === dim) k++;
@@ -112,6 +174,8 @@ export class Writer {
   schema: Schema;
   private lock: WriterLock | null;
   private pending: PendingOp[] | null = null;
+  /** The vectors of `pending`'s documents (see VectorArena); replaced with the list. */
+  private arena: VectorArena | null = null;
   private pendingDocs = 0;
   private pendingBytes = 0;
   private readonly clock: () => number;
@@ -234,7 +298,9 @@ export class Writer {
     // Kept in memory only while the in-memory copy is complete (after recovery); otherwise the next
     // flush reads every pending entry back from the journal.
     if (this.pending) {
-      this.pending.push({ seq, op: 'upsert', docs: withVectorsInOneBlock(docs, this.schema.vector_dim) });
+      const dim = this.schema.vector_dim;
+      if (dim > 0 && (this.arena?.owner !== this.pending || this.arena.dim !== dim)) this.arena = new VectorArena(dim, this.pending, this.segmentDocs);
+      this.pending.push({ seq, op: 'upsert', docs: withVectorsInOneBlock(docs, dim, dim > 0 ? this.arena : null) });
       this.pendingDocs += docs.length;
       this.pendingBytes += payload.length;
     }
@@ -247,6 +313,7 @@ export class Writer {
    */
   forgetPending(): void {
     this.pending = null;
+    this.arena = null;
     this.pendingDocs = 0;
     this.pendingBytes = 0;
   }
@@ -390,6 +457,7 @@ export class Writer {
         // Also when the in-memory copy outgrew a bound: the journal is read back in chunks of exactly
         // segmentDocs documents (the last one fewer), an entry split across chunks when it must be.
         this.pending = null;
+        this.arena = null;
         const r = this.readPending(this.segmentDocs, this.segmentBytes, from);
         ops = r.ops;
         more = r.more;
@@ -407,6 +475,10 @@ export class Writer {
       if (!more) break;
     }
     this.pending = [];
+    // Every pending document is in a committed segment, and the build that read the arena's rows has
+    // finished: the next documents reuse it. A new one would leave this one (49 MB at 100k x 128) to wait
+    // for a full garbage collection, which V8 may run only after the next flush has begun.
+    this.arena?.reuse(this.pending);
     this.pendingDocs = 0;
     this.pendingBytes = 0;
     return total;

@@ -164,13 +164,18 @@ export function norm(v: Float32Array, off: number, dim: number): number {
   return Math.sqrt(dot(v, off, v, off, dim));
 }
 
+/** 1 / |v[off ..+dim)|, 0 for a zero vector: normalizeInto's factor (value i normalized is fround(v[i] * it)). */
+export function inverseNorm(v: Float32Array, off: number, dim: number): number {
+  const n = norm(v, off, dim);
+  return n > 0 ? 1 / n : 0;
+}
+
 /**
  * Writes src[srcOff ..+dim) / |src| into dst[dstOff ..+dim) (float32-rounded by the store). A zero vector
  * stays zero (it then scores 0 against everything under cosine). src and dst may be the same array.
  */
 export function normalizeInto(src: Float32Array, srcOff: number, dst: Float32Array, dstOff: number, dim: number): void {
-  const n = norm(src, srcOff, dim);
-  const inv = n > 0 ? 1 / n : 0;
+  const inv = inverseNorm(src, srcOff, dim);
   for (let i = 0; i < dim; i++) dst[dstOff + i] = src[srcOff + i]! * inv;
 }
 

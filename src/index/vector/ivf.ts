@@ -115,6 +115,7 @@ import {
   kernelRows,
   l2sq,
   l2sqRows,
+  inverseNorm,
   norm,
   normalizeInto,
   type PinnedRows,
@@ -150,6 +151,55 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 // ---------------------------------------------------------------------------------------------------
 // build
 
+/**
+ * The rows a build reads: row r is arr[at(r) ..+dim). `at` may rewrite `arr` (a scratch row), so a row is
+ * valid until the next call. Without a copy: value d of row r is src[r * dim + d], times scale(r) and
+ * float32-rounded when there is a scale, or zeroRow(r, d) where that scale is 0 (exactly what `at` writes).
+ */
+interface Rows {
+  readonly arr: Float32Array;
+  at(r: number): number;
+  readonly src: Float32Array;
+  readonly scale: ((r: number) => number) | null;
+  readonly zeroRow: ((r: number, d: number) => number) | null;
+}
+
+/**
+ * Value d of the unit vector a zero vector is coded as under cosine (version 5): +-1/sqrt(dim), the signs
+ * a hash of the document's ordinal and d (murmur3's finalizer), so a zero vector ranks among the
+ * candidates like an unrelated direction, whose cosine is near 0, as its exact score is. Coded as 0 it
+ * would sit at squared distance 1 from every unit query, nearer than any row of cosine below 1/2, and
+ * with a few such documents in a segment they filled the candidates that are re-ranked (recall@10 0.05
+ * with 1% zero vectors at 64 dimensions). Its exact score stays 0 (re-ranking reads the original vector).
+ */
+function zeroRowValue(ord: number, d: number, dim: number): number {
+  let h = (Math.imul(ord, 0x9e3779b1) ^ Math.imul(d + 1, 0x85ebca77)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  h ^= h >>> 16;
+  return Math.fround((h & 1 ? 1 : -1) / Math.sqrt(dim));
+}
+
+/**
+ * Rows of `vectors` normalized to unit length as they are read, into one scratch row (normalizeInto); a
+ * zero vector as the unit vector of zeroRowValue (`ords`: each row's document ordinal).
+ */
+function normalizingRows(vectors: Float32Array, dim: number, ords: Uint32Array): Rows {
+  const arr = new Float32Array(dim);
+  return {
+    arr,
+    at(r) {
+      if (inverseNorm(vectors, r * dim, dim) === 0) {
+        for (let d = 0; d < dim; d++) arr[d] = zeroRowValue(ords[r]!, d, dim);
+      } else normalizeInto(vectors, r * dim, arr, 0, dim);
+      return 0;
+    },
+    src: vectors,
+    scale: (r) => inverseNorm(vectors, r * dim, dim),
+    zeroRow: (r, d) => zeroRowValue(ords[r]!, d, dim),
+  };
+}
+
 export interface BuildIvfOptions {
   /** Number of clusters. Default: 1 below 1000 rows, else round(sqrt(n)) clamped to [1, 4096]. */
   nlist?: number;
@@ -163,8 +213,10 @@ export interface BuildIvfOptions {
    */
   version?: 1 | 2 | 4 | 5;
   /**
-   * The caller gives `vectors` up (a worker that received them transferred): cosine normalizes them in
-   * place instead of into a copy, one float32 array of every vector less at the build's peak. Same bytes.
+   * The caller gives `vectors` up: a cosine build of version 1, 2 or 4 normalizes them in place instead of
+   * into a copy, one float32 array of every vector less at the build's peak. Same bytes. Version 5 never
+   * writes to `vectors` (it normalizes each row as it reads it), so its input may be shared with a thread
+   * still reading it (segment-builder.ts).
    */
   consumeVectors?: boolean;
 }
@@ -253,12 +305,19 @@ export function buildIvf(
     if (ords[byOrd[i]!] === ords[byOrd[i - 1]!]) internal(`duplicate document ordinal ${ords[byOrd[i]!]}`);
   }
 
-  // cosine: cluster and store the normalized vectors
+  // cosine: cluster and code the normalized vectors. Version 5 reads every row through `rows`, which
+  // normalizes a row into a scratch array when it is read (lazy), whether or not the caller gave the
+  // vectors up: the input stays untouched (it may be shared with the thread writing the Parquet file) and
+  // no normalized copy of the segment is made (49 MB at 100k x 128); a zero vector is coded as the unit
+  // vector of zeroRowValue. Versions 1, 2 and 4 keep a normalized copy (zero vectors stay zero: they rank
+  // by the dot product, where 0 is right).
+  const lazy = metric === 'cosine' && version === 5;
   let data = vectors;
-  if (metric === 'cosine') {
+  if (metric === 'cosine' && !lazy) {
     data = opts.consumeVectors ? vectors : new Float32Array(n * dim);
     for (let i = 0; i < n; i++) normalizeInto(vectors, i * dim, data, i * dim, dim);
   }
+  const rows: Rows = lazy ? normalizingRows(vectors, dim, ords) : { arr: data, at: (r) => r * dim, src: data, scale: null, zeroRow: null };
 
   let nlist = opts.nlist === undefined ? defaultNlist(n) : Math.floor(opts.nlist);
   if (!Number.isFinite(nlist)) internal(`invalid nlist ${opts.nlist}`);
@@ -272,12 +331,15 @@ export function buildIvf(
     assign = new Uint32Array(n);
     if (nlist === 1) {
       const sum = new Float64Array(dim);
-      for (let i = 0; i < n; i++) for (let j = 0; j < dim; j++) sum[j]! += data[i * dim + j]!;
+      for (let i = 0; i < n; i++) {
+        const o = rows.at(i);
+        for (let j = 0; j < dim; j++) sum[j]! += rows.arr[o + j]!;
+      }
       for (let j = 0; j < dim; j++) centroids[j] = sum[j]! / n;
     }
     progress.total = n;
   } else {
-    ({ centroids, assign } = kmeans(data, n, dim, nlist, seed, progress));
+    ({ centroids, assign } = kmeans(rows, n, dim, nlist, seed, progress));
   }
 
   // drop empty clusters; order rows by (cluster, ord)
@@ -310,7 +372,7 @@ export function buildIvf(
   // version 5: row r is coded relative to its cluster's centroid (its residual)
   const centroidOf = (r: number): number => assign[r]! * dim;
   if (version === 5) {
-    quant = trainResidualQuantizer(data, n, dim, centroids, centroidOf);
+    quant = trainResidualQuantizer(rows, n, dim, centroids, centroidOf);
     new Float32Array(buf, L.quant, dim).set(quant.min);
     new Float32Array(buf, L.quant + 4 * dim, dim).set(quant.scale);
   } else if (version !== 1) {
@@ -333,7 +395,7 @@ export function buildIvf(
       const r = rowAt[start + j]!;
       cOrds[j] = ords[r]!;
       if (cVecs !== null) cVecs.set(data.subarray(r * dim, (r + 1) * dim), j * dim);
-      else if (version === 5) encodeNibbleRow(quant!, data, r * dim, centroids, centroidOf(r), dim, out, base + 4 * cnt + j * cstride);
+      else if (version === 5) encodeNibbleRow(quant!, rows.arr, rows.at(r), centroids, centroidOf(r), dim, out, base + 4 * cnt + j * cstride);
       else encodeRow(quant!, data, r * dim, dim, out, base + 4 * cnt + j * cstride);
       rowOfInput[r] = start + j;
     }
@@ -559,7 +621,7 @@ const NIBBLE_TAIL = 0.00368;
  * for every metric (the l2 kernel takes one per dimension, see `IvfReader.nibbleQuery`).
  */
 function trainResidualQuantizer(
-  data: Float32Array,
+  rows: Rows,
   n: number,
   dim: number,
   centroids: Float32Array,
@@ -571,11 +633,18 @@ function trainResidualQuantizer(
   const step = Math.max(1, Math.floor(n / TRIM_SAMPLE));
   const m = Math.floor((n - 1) / step) + 1;
   const t = Math.min(m - 1, Math.floor(NIBBLE_TAIL * m));
+  // Read in place, a dimension at a time: lazily normalized rows by their factor, computed once per row
+  // (no copy of the sample, which at a high dimension would be as large as a segment's vectors).
+  const src = rows.src;
+  const factor = rows.scale;
+  const zeroRow = rows.zeroRow;
+  const inv = factor === null ? null : Float64Array.from({ length: m }, (_, j) => factor(j * step));
   const vals = new Float64Array(m);
   for (let d = 0; d < dim; d++) {
     for (let j = 0; j < m; j++) {
       const r = j * step;
-      vals[j] = data[r * dim + d]! - centroids[centroidOf(r) + d]!;
+      const x = inv === null ? src[r * dim + d]! : inv[j] === 0 && zeroRow !== null ? zeroRow(r, d) : Math.fround(src[r * dim + d]! * inv[j]!);
+      vals[j] = x - centroids[centroidOf(r) + d]!;
     }
     vals.sort();
     min[d] = Math.fround(vals[t]!);
@@ -904,7 +973,7 @@ function insertNeighbor(nbr: Uint32Array, nd: Float64Array, base: number, m: num
 }
 
 function kmeans(
-  data: Float32Array,
+  rows: Rows,
   n: number,
   dim: number,
   k: number,
@@ -929,7 +998,8 @@ function kmeans(
   for (let i = 0; i < t; i++) {
     const r = perm[i]!;
     sampleOf[r] = i;
-    x.set(data.subarray(r * dim, (r + 1) * dim), i * dim);
+    const o = rows.at(r);
+    x.set(rows.arr.subarray(o, o + dim), i * dim);
   }
 
   const cent = new Float32Array(k * dim);
@@ -999,7 +1069,8 @@ function kmeans(
   const out = new Uint32Array(n);
   for (let r = 0; r < n; r++) {
     const s = sampleOf[r]!;
-    out[r] = s >= 0 ? a.refine(data, r * dim, assign[s]!) : a.assign(data, r * dim);
+    const o = rows.at(r);
+    out[r] = s >= 0 ? a.refine(rows.arr, o, assign[s]!) : a.assign(rows.arr, o);
     if ((r & 1023) === 1023) progress.advance(1024);
   }
   return { centroids: cent, assign: out };
