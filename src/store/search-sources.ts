@@ -163,7 +163,8 @@ export class SegmentSource implements SearchSource {
           if (mat === null) return seg.vectorOf(ord, dim);
           return mat.present[ord] === 1 ? mat.data.subarray(ord * dim, (ord + 1) * dim) : null;
         };
-        this.ivf = src ? openVectorIndex(src, resident ? { resident, cacheBytes: RESIDENT_CACHE_BYTES, vectorOf } : { vectorOf }) : null;
+        const vectorMatrix = () => vectorMatrixOf(seg, dim);
+        this.ivf = src ? openVectorIndex(src, resident ? { resident, cacheBytes: RESIDENT_CACHE_BYTES, vectorOf, vectorMatrix } : { vectorOf, vectorMatrix }) : null;
         dim = this.ivf?.dim ?? 0;
         sharedIvf.set(this.seg.file, { reader: this.ivf, users: 1 });
       }

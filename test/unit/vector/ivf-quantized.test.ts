@@ -183,6 +183,34 @@ describe.each(METRICS.flatMap((metric) => ([2, 4, 5] as const).map((version) => 
     expect(pinnedBytes()).toBe(before);
   });
 
+  it('re-ranks from an in-memory matrix (vectorMatrix) exactly as through vectorOf, and a row absent from it is CORRUPT_SEGMENT', () => {
+    // The matrix by ordinal, as a resident segment holds it: ordinals without a vector are absent.
+    const size = 2 * N + 2;
+    const data = new Float32Array(size * DIM);
+    const present = new Uint8Array(size);
+    for (let i = 0; i < N; i++) {
+      data.set(VECS.subarray(i * DIM, (i + 1) * DIM), ORDS[i]! * DIM);
+      present[ORDS[i]!] = 1;
+    }
+    let calls = 0;
+    const counted = (o: number): Float32Array | null => {
+      calls++;
+      return vectorOf(o);
+    };
+    const plain = open(v2);
+    const viaMatrix = open(v2, { vectorOf: counted, vectorMatrix: () => ({ data, present }) });
+    for (let i = 0; i < NQ; i++) {
+      for (const allow of [undefined, FILTERS['10%']]) expect(viaMatrix.search(qAt(i), 10, { allow })).toEqual(plain.search(qAt(i), 10, { allow }));
+      expect(viaMatrix.exact(qAt(i), 10)).toEqual(plain.exact(qAt(i), 10));
+    }
+    expect(calls).toBe(0); // every row came from the matrix
+    // A matrix that is not there (a segment not held in memory) falls back to the callback.
+    expect(open(v2, { vectorMatrix: () => null }).search(qAt(2), 10)).toEqual(plain.search(qAt(2), 10));
+    const holed = present.slice();
+    holed[ORDS[5]!] = 0;
+    expect(codeOf(() => open(v2, { vectorMatrix: () => ({ data, present: holed }) }).exact(qAt(0), 10))).toBe('CORRUPT_SEGMENT');
+  });
+
   it('without a vectorOf callback is an internal error, a missing or mis-sized vector is CORRUPT_SEGMENT', () => {
     const bare = IvfReader.open(new MemorySource(v2));
     expect(codeOf(() => bare.search(qAt(0), 10))).toBe('INTERNAL');
