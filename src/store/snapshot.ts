@@ -351,12 +351,23 @@ export class SegmentHandle {
       const data = new Float32Array(n * dim);
       const out = new Uint8Array(data.buffer);
       const len = dim * 4;
-      for (let ord = 0; ord < n; ord++) {
+      // Copied a run at a time: within a Parquet data page the vectors of consecutive ordinals are
+      // consecutive (plain fixed-size-list values), so a page's rows are one copy, not one view and copy
+      // each (1M x 128: ~2.7 s of a --batch start on a busy machine, row by row).
+      let ord = 0;
+      while (ord < n) {
         const at = vs.loc.offsetOf(ord);
-        if (at < 0) continue;
-        if (at + len > all.length) throw this.countMismatch(`a vector of ordinal ${ord} past the end of the Parquet file`);
-        present[ord] = 1;
-        out.set(all.subarray(at, at + len), ord * len);
+        if (at < 0) {
+          ord++;
+          continue;
+        }
+        let end = ord + 1;
+        while (end < n && vs.loc.offsetOf(end) === at + (end - ord) * len) end++;
+        const bytes = (end - ord) * len;
+        if (at + bytes > all.length) throw this.countMismatch(`a vector of ordinal ${end - 1} past the end of the Parquet file`);
+        present.fill(1, ord, end);
+        out.set(all.subarray(at, at + bytes), ord * len);
+        ord = end;
       }
       return { present, data };
     }

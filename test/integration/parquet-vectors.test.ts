@@ -67,6 +67,31 @@ describe('vectors read from the Parquet file', () => {
     expect(loc.offsetOf(3)).toBe(-1);
   });
 
+  it('the matrix of a segment held in memory (--batch, serve) holds every vector at its ordinal, absent ones flagged', () => {
+    // One document in ten has no vector, so the copy runs (a page's consecutive rows at a time) break
+    // at every tenth ordinal and restart after it.
+    const snap = Snapshot.open(join(d, 'ns'), { loadFully: true });
+    try {
+      const m = snap.segments[0]!.vectorMatrix(DIM)!;
+      expect(m.present.length).toBe(docs.length);
+      expect(m.data.length).toBe(docs.length * DIM);
+      docs.forEach((doc, o) => {
+        expect(m.present[o], `ordinal ${o}`).toBe(doc.vector ? 1 : 0);
+        const row = Array.from(m.data.subarray(o * DIM, (o + 1) * DIM));
+        expect(row, `ordinal ${o}`).toEqual(doc.vector ? doc.vector.map((x) => Math.fround(x)) : new Array(DIM).fill(0));
+      });
+    } finally {
+      snap.close();
+    }
+    // A segment not held in memory has no matrix (a single query reads vectors one by one).
+    const cold = Snapshot.open(join(d, 'ns'), {});
+    try {
+      expect(cold.segments[0]!.vectorMatrix(DIM)).toBeNull();
+    } finally {
+      cold.close();
+    }
+  });
+
   it('a flipped byte in a vector fails the read by range (block checksum) and the whole read (file CRC)', () => {
     const orig = readFileSync(parquet);
     const at = loc.offsetOf(1500) + 5;
