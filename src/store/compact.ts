@@ -272,8 +272,34 @@ function openListed(store: SegmentStore, row: SegmentRow, name: string): Readabl
   }
 }
 
-/** Live documents of a segment, each with the ordinal it has there. */
-async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<number>): Promise<{ doc: Doc; ord: number }[]> {
+/**
+ * The merged segment's vectors held once: each live document's vector is copied into the next row of one
+ * SharedArrayBuffer for the whole group (sized by the inputs' rows, dead ones included: pages never
+ * written are never committed by the OS), and the document keeps a view of that row. The IVF build then
+ * takes the rows as they are (segment-builder.ts packVectors: consecutive rows of one shared buffer), where
+ * a typed array per vector (the Parquet reader's copies: an ArrayBuffer each) plus the build's packed copy
+ * held every vector about twice (measured on the 1M compaction, docs/performance.md).
+ */
+export function groupVectorArena(rows: readonly SegmentRow[], dim: number): (doc: Doc) => Doc {
+  if (dim === 0) return (doc) => doc;
+  const capacity = rows.reduce((a, r) => a + r.doc_count, 0);
+  const arena = new Float32Array(new SharedArrayBuffer(Math.max(1, capacity) * dim * 4));
+  let used = 0;
+  return (doc) => {
+    const v = doc.vector;
+    if (!v || v.length !== dim || used >= capacity) return doc;
+    const row = arena.subarray(used * dim, (used + 1) * dim);
+    row.set(v);
+    used++;
+    return { id: doc.id, vector: row, attributes: doc.attributes };
+  };
+}
+
+/**
+ * Live documents of a segment, each with the ordinal it has there, each passed through `adopt` as its row
+ * group is decoded (so that a row group's transient copies are dropped before the next is read).
+ */
+async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<number>, adopt: (doc: Doc) => Doc): Promise<{ doc: Doc; ord: number }[]> {
   const store = segmentStoreOf(dir);
   const path = store.pathOf(row.parquet_file);
   const src = openListed(store, row, row.parquet_file);
@@ -291,7 +317,7 @@ async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<numb
   try {
     for await (const part of segmentDocsByRowGroup(path, bytes, row, index?.keysOf ?? null)) {
       for (const doc of part) {
-        if (!dead.has(ord)) live.push({ doc, ord });
+        if (!dead.has(ord)) live.push({ doc: adopt(doc), ord });
         ord++;
       }
     }
@@ -402,8 +428,9 @@ export async function compactNamespace(
     const docs: Doc[] = [];
     const from: { segment: number; ord: number }[] = [];
     const deadStmt = w.db.prepare('SELECT ord FROM deleted WHERE segment_id = ?').pluck();
+    const adopt = groupVectorArena(rows, w.schema.vector_dim);
     for (const r of rows) {
-      for (const { doc, ord } of await readLiveDocs(w.dir, r, new Set(deadStmt.all(r.id) as number[]))) {
+      for (const { doc, ord } of await readLiveDocs(w.dir, r, new Set(deadStmt.all(r.id) as number[]), adopt)) {
         docs.push(doc);
         from.push({ segment: r.id, ord });
       }

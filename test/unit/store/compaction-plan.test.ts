@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { capGroups, MAX_MERGE_DOCS, planCompaction, type SegStat, tierOf } from '../../../src/store/compact.js';
+import type { Doc } from '../../../src/model/types.js';
+import { capGroups, groupVectorArena, MAX_MERGE_DOCS, planCompaction, type SegStat, tierOf } from '../../../src/store/compact.js';
+import { packVectors } from '../../../src/store/segment-builder.js';
 import type { SegmentRow } from '../../../src/storage/manifest.js';
 
 const seg = (id: number, docs: number, dead = 0): SegStat => ({ row: { id, doc_count: docs } as SegmentRow, dead, live: docs - dead });
@@ -58,5 +60,44 @@ describe('compaction plan', () => {
     expect(planCompaction([seg(1, 100_000), seg(2, 100)], 0, true, undefined, undefined, stale).reason.join()).toContain('outdated full-text index or an older storage layout');
     // Already picked for its dead rows: not listed twice.
     expect(planCompaction([seg(1, 1000, 200)], 0, true, undefined, undefined, stale).groups).toEqual([[1]]);
+  });
+});
+
+describe('a merge group holds its vectors once (groupVectorArena)', () => {
+  it('copies each vector into consecutive rows of one shared buffer, which the IVF build takes without a copy', () => {
+    const dim = 4;
+    const rows = [{ id: 1, doc_count: 3 }, { id: 2, doc_count: 2 }] as SegmentRow[];
+    const adopt = groupVectorArena(rows, dim);
+    const input: Doc[] = [
+      { id: 'a', vector: Float32Array.of(1, 2, 3, 4), attributes: { n: 1 } },
+      { id: 'b', vector: null, attributes: {} }, // no vector: passed through, takes no row
+      { id: 'c', vector: Float32Array.of(5, 6, 7, 8), attributes: {} },
+      { id: 'd', vector: Float32Array.of(9, 10, 11, 12), attributes: {} },
+    ];
+    const out = input.map(adopt);
+    expect(out.map((d) => d.id)).toEqual(['a', 'b', 'c', 'd']);
+    expect(out[0]!.attributes).toBe(input[0]!.attributes);
+    expect(out[1]).toBe(input[1]);
+    out.forEach((d, i) => expect(d.vector ? Array.from(d.vector) : null).toEqual(input[i]!.vector ? Array.from(input[i]!.vector!) : null));
+    const buffer = out[0]!.vector!.buffer;
+    expect(buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(out[3]!.vector!.buffer).toBe(buffer);
+    // The build's packing is a view of those rows, not a copy.
+    const packed = packVectors(out, dim)!;
+    expect(packed.packed.buffer).toBe(buffer);
+    expect(Array.from(packed.packed)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(Array.from(packed.ords)).toEqual([0, 2, 3]);
+    // Without vectors in the schema nothing is copied.
+    expect(groupVectorArena(rows, 0)(input[0]!)).toBe(input[0]);
+  });
+
+  it('passes on, unchanged, a vector of another length and any beyond the inputs\' row count', () => {
+    const adopt = groupVectorArena([{ id: 1, doc_count: 1 }] as SegmentRow[], 2);
+    const odd: Doc = { id: 1, vector: Float32Array.of(1, 2, 3), attributes: {} };
+    expect(adopt(odd)).toBe(odd);
+    const first = adopt({ id: 2, vector: Float32Array.of(1, 2), attributes: {} });
+    expect(first.vector!.buffer).toBeInstanceOf(SharedArrayBuffer);
+    const extra: Doc = { id: 3, vector: Float32Array.of(3, 4), attributes: {} };
+    expect(adopt(extra)).toBe(extra);
   });
 });
