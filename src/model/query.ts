@@ -62,6 +62,12 @@ function toVector(v: unknown, schema: Schema, path: string): Float32Array {
     if (Math.abs(x as number) > MAX_VECTOR_COMPONENT) bad(`${path}[${i}]`, 'expected a number between -1e15 and 1e15');
     out[i] = x as number;
   });
+  // Under cosine and dot a zero query scores every document exactly 0: nothing to rank by, and an ANN index
+  // would return arbitrary documents, not the smallest ids the tie rule promises. (Under l2 it asks for
+  // the vectors nearest the origin, a real question.)
+  if (schema.vector_dim !== 0 && schema.vector_metric !== 'l2' && out.every((x) => x === 0)) {
+    bad(path, `every component is 0: under ${schema.vector_metric} a zero vector scores every document 0, so it ranks nothing; send a nonzero vector, or none for a text or filter-only query`);
+  }
   return out;
 }
 
