@@ -1295,8 +1295,9 @@ export interface IvfOpenOptions {
    * The same vectors as one row-major matrix by ordinal (`data`: size x dim float32; `present[ord]` 1
    * where the document has a vector), or null when they are not held in memory. Called once per scoring
    * pass: when it gives a matrix, re-ranking copies candidate rows straight out of it instead of calling
-   * `vectorOf` per candidate (a view allocated and a lookup per row; measured 0.93 -> 0.49 us a row at
-   * 128 dimensions, docs/performance.md). Same bytes either way, so the same scores bit for bit.
+   * `vectorOf` per candidate (a view allocated and a lookup per row: 0.93 -> 0.49 us a row at 128
+   * dimensions in a micro-benchmark; within noise in a 1M batch, where the copy itself is memory-bound,
+   * docs/performance.md session 14). Same bytes either way, so the same scores bit for bit.
    */
   vectorMatrix?: () => { data: Float32Array; present: Uint8Array } | null;
 }
