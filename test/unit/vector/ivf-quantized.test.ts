@@ -376,6 +376,40 @@ describe('IVF version 5 ranking, against version 4 and brute force', () => {
     for (const o of hits.ords) expect(o).toBeGreaterThanOrEqual(60);
   });
 
+  it('cosine with half the rows zero and a large k: no zero vector is returned while rows of positive similarity remain', () => {
+    // Found by a tester: zero vectors, coded as unrelated directions, took candidate room, and k = 1200 of
+    // 6,000 returned 72 of them at score 0 where the exact top-k has none. A search that returns a zero
+    // vector from a full candidate list now searches again with a wider one.
+    const dim = 64;
+    const n = 6000;
+    const r = rng(1);
+    // every other row is zero
+    const vecs = Float32Array.from({ length: n * dim }, (_, i) => (Math.floor(i / dim) % 2 === 1 ? 0 : gauss(r)));
+    const ords = Uint32Array.from({ length: n }, (_, i) => i);
+    const rd = IvfReader.open(new MemorySource(buildIvf(vecs, ords, dim, 'cosine', { seed: 3 })), { vectorOf: (o) => vecs.subarray(o * dim, (o + 1) * dim) });
+    const qr = rng(9);
+    for (let t = 0; t < 3; t++) {
+      const q = Float32Array.from({ length: dim }, () => gauss(qr));
+      for (const k of [10, 1200, 1400]) {
+        const exact = rd.exact(q, k);
+        const got = rd.search(q, k);
+        const positive = (h: { scores: Float32Array }) => h.scores.filter((x) => x > 0).length;
+        expect(got.ords.length).toBe(k);
+        // The exact top-k: only positive scores (about half the 3,000 nonzero rows are positive).
+        expect(positive(exact)).toBe(k);
+        // No zero vector (odd ordinal) returned, and every score is exact.
+        expect(Array.from(got.ords).filter((o) => o % 2 === 1)).toEqual([]);
+        const exactScore = new Map(Array.from(exact.ords, (o, i) => [o, exact.scores[i]!]));
+        for (let i = 0; i < got.ords.length; i++) if (exactScore.has(got.ords[i]!)) expect(got.scores[i]).toBe(exactScore.get(got.ords[i]!));
+      }
+    }
+    // Where the positive rows run out (k = 4000 > the ~1,500 positive), zero vectors fill the rest at 0.
+    const q = Float32Array.from({ length: dim }, () => gauss(qr));
+    const wide = rd.search(q, 4000);
+    expect(wide.ords.length).toBe(4000);
+    expect(wide.scores[3999]).toBeLessThanOrEqual(0);
+  });
+
   it('l2 at a scale of 1e-30: candidate scores do not vanish in float32, a point finds itself', () => {
     const dim = 32;
     const vecs = blobs(3000, dim, 1e-30, 7);
