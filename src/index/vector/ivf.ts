@@ -189,9 +189,11 @@ function normalizingRows(vectors: Float32Array, dim: number, ords: Uint32Array):
   return {
     arr,
     at(r) {
-      if (inverseNorm(vectors, r * dim, dim) === 0) {
-        for (let d = 0; d < dim; d++) arr[d] = zeroRowValue(ords[r]!, d, dim);
-      } else normalizeInto(vectors, r * dim, arr, 0, dim);
+      // One norm per read (k-means reads each row several times): normalizeInto's arithmetic, inlined.
+      const inv = inverseNorm(vectors, r * dim, dim);
+      const off = r * dim;
+      if (inv === 0) for (let d = 0; d < dim; d++) arr[d] = zeroRowValue(ords[r]!, d, dim);
+      else for (let d = 0; d < dim; d++) arr[d] = vectors[off + d]! * inv;
       return 0;
     },
     src: vectors,
