@@ -1,7 +1,7 @@
 /** Option parsing shared by commands: pure, throws USAGE errors naming the option. */
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { ElacsymError } from '../errors.js';
-import { parseId } from '../model/document.js';
+import { isCanonicalInteger, parseId } from '../model/document.js';
 import type { DocId } from '../model/types.js';
 import { envError } from '../util/env-error.js';
 import { err } from './output.js';
@@ -75,11 +75,14 @@ export function jsonArg(v: string, name: string): unknown {
   }
 }
 
-/** An id as typed by a shell user: 42 is the integer id, "42" (JSON-quoted) or abc are strings. */
+/**
+ * An id as typed by a shell user: 42 is the integer id; "42" (JSON-quoted), abc, 007 (not the canonical
+ * form of an integer) and digits past 2^53 - 1 are string ids, as in a CSV id cell (store/records.ts).
+ */
 export function cliId(raw: string, where: string): DocId {
   const t = raw.trim();
   let v: unknown = t;
-  if (/^\d+$/.test(t)) v = Number(t);
+  if (isCanonicalInteger(t)) v = Number(t);
   else if (t.startsWith('"')) {
     try {
       v = JSON.parse(t);

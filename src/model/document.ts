@@ -51,6 +51,15 @@ export class DocumentError extends Error {
 }
 
 /**
+ * Whether `t` is a safe non-negative integer in its one canonical decimal form (no sign, no leading
+ * zeros): the text an integer id prints as, so that reading it back gives the same id. Text ids typed by
+ * a user (the command line, a CSV cell) are integers only then, strings otherwise.
+ */
+export function isCanonicalInteger(t: string): boolean {
+  return /^(0|[1-9]\d*)$/.test(t) && Number.isSafeInteger(Number(t));
+}
+
+/**
  * Validate one parsed NDJSON object against the schema. New attributes are typed on first sight and
  * reported through `newAttrs` (the caller records them in the schema with the batch).
  * Throws DocumentError naming the field.
@@ -95,7 +104,7 @@ function toVector(v: unknown, dim: number): Float32Array {
   for (let i = 0; i < dim; i++) {
     const x = v[i];
     if (typeof x !== 'number' || !Number.isFinite(x)) {
-      throw new DocumentError(`vector[${i}]`, `expected a finite number, got ${x === undefined ? 'nothing' : JSON.stringify(x)}`);
+      throw new DocumentError(`vector[${i}]`, `expected a finite number, got ${x === undefined ? 'nothing' : typeof x === 'number' ? 'a number out of range (such as 1e999, NaN or Infinity)' : JSON.stringify(x)}`);
     }
     // Bounded so that no score computed from it can overflow (see MAX_VECTOR_COMPONENT).
     if (Math.abs(x) > MAX_VECTOR_COMPONENT) {

@@ -6,7 +6,7 @@
 import { PassThrough, Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ElacsymError } from '../errors.js';
-import { idKey, parseId } from '../model/document.js';
+import { idKey, isCanonicalInteger, parseId } from '../model/document.js';
 import type { DocId } from '../model/types.js';
 import { namespaceDir } from '../store/data-dir.js';
 import { docToJson, exportDocs } from '../store/export.js';
@@ -20,10 +20,13 @@ type NsParams = { Params: { ns: string } };
 /** Default documents per segment flush of an HTTP import (the CLI's is 100,000; see the import route). */
 export const HTTP_SEGMENT_DOCS = 8192;
 
-/** An id from a URL path segment, typed as on the command line: 42 is the integer id, "42" and abc strings. */
+/**
+ * An id from a URL path segment, typed as on the command line (cli/args.ts cliId): 42 is the integer id;
+ * "42", abc and 007 are strings.
+ */
 export function pathId(raw: string): DocId {
   let v: unknown = raw;
-  if (/^\d+$/.test(raw)) v = Number(raw);
+  if (isCanonicalInteger(raw)) v = Number(raw);
   else if (raw.startsWith('"')) {
     try {
       v = JSON.parse(raw);

@@ -12,6 +12,7 @@
  * else is a string (the import then types the attribute on first sight). A vector cell is a JSON array.
  */
 import { ElacsymError } from '../errors.js';
+import { isCanonicalInteger } from '../model/document.js';
 import type { Schema } from '../model/types.js';
 
 export type ImportFormat = 'ndjson' | 'json' | 'csv' | 'tsv' | 'parquet';
@@ -33,7 +34,9 @@ function typed(name: string, cell: unknown, o: FlatOptions): unknown {
   const t = cell.trim();
   switch (a?.type) {
     case 'string':
-      return cell;
+      // An empty cell is absent whether or not the column is typed yet (a first batch infers it, later
+      // ones read the schema): "" here used to make `exists` and `ne` depend on the import's batches.
+      return cell === '' ? null : cell;
     case 'integer':
     case 'float':
       return t === '' ? null : NUM_RE.test(t) ? Number(t) : cell; // a non-number stays text: the import names it
@@ -50,7 +53,8 @@ function typed(name: string, cell: unknown, o: FlatOptions): unknown {
       }
       return t.split('|');
     default:
-      if (t === '') return null;
+      // Only an empty cell is absent; one of spaces is text, as it will be once the column is typed string.
+      if (cell === '') return null;
       if (NUM_RE.test(t)) return Number(t);
       if (t === 'true' || t === 'false') return t === 'true';
       return cell;
@@ -58,10 +62,13 @@ function typed(name: string, cell: unknown, o: FlatOptions): unknown {
 }
 
 function idOf(v: unknown, o: FlatOptions): unknown {
-  // CSV cells are text: an all-digit id is the integer id (as on the command line), anything else a string.
-  if (o.textCells && typeof v === 'string' && /^\d+$/.test(v.trim()) && Number.isSafeInteger(Number(v))) return Number(v);
+  // CSV cells are text: an integer written in its canonical form is the integer id (as on the command
+  // line, see cli/args.ts cliId), anything else a string id. "007" stays the string "007": read as 7 it
+  // became the same document as "7", and one of the two rows was lost without a word.
+  if (o.textCells && typeof v === 'string' && isCanonicalInteger(v.trim())) return Number(v.trim());
   return v;
 }
+
 
 /** One flat record -> the import shape. Unparseable vector cells are passed on as text (the import names them). */
 export function flatToDoc(rec: Record<string, unknown>, o: FlatOptions): Record<string, unknown> {
@@ -92,12 +99,34 @@ export function flatToDoc(rec: Record<string, unknown>, o: FlatOptions): Record<
 
 const enc = new TextEncoder();
 
+/** Stands for a non-finite number while a record is serialised (see toJsonLine). */
+const NON_FINITE = '\u0000elacsym:non-finite\u0000';
+const NEG_INFINITE = '\u0000elacsym:-infinite\u0000';
+
+/**
+ * A record as one JSON line for the import. JSON has no NaN or Infinity, and JSON.stringify writes them
+ * as null: a Parquet NaN or Infinity was imported as "absent" without a word. Such a number is written as
+ * 1e999 (-1e999 for -Infinity) instead, which JSON.parse reads as an infinity, so the import refuses the
+ * record naming the field ("numbers must be finite"), as it refuses the same value anywhere else.
+ */
+function toJsonLine(rec: unknown): string {
+  let nonFinite = false;
+  const text = JSON.stringify(rec, (_k, v: unknown) => {
+    if (typeof v === 'number' && !Number.isFinite(v)) {
+      nonFinite = true;
+      return v === Number.NEGATIVE_INFINITY ? NEG_INFINITE : NON_FINITE;
+    }
+    return v;
+  });
+  return nonFinite ? text.replaceAll(JSON.stringify(NON_FINITE), '1e999').replaceAll(JSON.stringify(NEG_INFINITE), '-1e999') : text;
+}
+
 /**
  * The records of `input` in `format` as NDJSON lines of the import shape. `flat` says whether JSON
  * records are flat (CSV/TSV/Parquet always are). Throws INVALID_DOCUMENT for input that is not the format.
  */
 export async function* toImportLines(format: Exclude<ImportFormat, 'ndjson'>, input: AsyncIterable<Uint8Array> | Uint8Array, o: FlatOptions & { flat: boolean }): AsyncGenerator<Uint8Array> {
-  const line = (rec: unknown) => enc.encode(`${JSON.stringify(o.flat && rec !== null && typeof rec === 'object' && !Array.isArray(rec) ? flatToDoc(rec as Record<string, unknown>, o) : rec)}\n`);
+  const line = (rec: unknown) => enc.encode(`${toJsonLine(o.flat && rec !== null && typeof rec === 'object' && !Array.isArray(rec) ? flatToDoc(rec as Record<string, unknown>, o) : rec)}\n`);
   if (format === 'parquet') {
     const { readParquetRecords } = await import('../storage/parquet.js');
     let rows: Record<string, unknown>[];
@@ -124,7 +153,20 @@ export async function* toImportLines(format: Exclude<ImportFormat, 'ndjson'>, in
   // CSV / TSV, streamed: a header line names the columns; the header is input line 1, so record i is line i+1.
   const { parse } = await import('csv-parse');
   // TSV has no quoting (IANA text/tab-separated-values): a quote character is data there.
-  const parser = parse({ columns: true, delimiter: format === 'tsv' ? '\t' : ',', quote: format === 'tsv' ? false : '"', bom: true, relax_column_count: false, skip_empty_lines: false });
+  // A header that names a column twice is refused: csv-parse would keep the last cell of the two (a
+  // record silently lost half its data).
+  const columns = (header: string[]): string[] => {
+    const seen = new Map<string, number>();
+    header.forEach((name, i) => {
+      const first = seen.get(name);
+      if (first !== undefined) {
+        throw new ElacsymError('INVALID_DOCUMENT', `line 1: the header names column ${JSON.stringify(name)} twice (columns ${first + 1} and ${i + 1}); rename one`, { details: { line: 1 } });
+      }
+      seen.set(name, i);
+    });
+    return header;
+  };
+  const parser = parse({ columns, delimiter: format === 'tsv' ? '\t' : ',', quote: format === 'tsv' ? false : '"', bom: true, relax_column_count: false, skip_empty_lines: false });
   const feed = (async () => {
     try {
       if (input instanceof Uint8Array) parser.write(input);
@@ -138,6 +180,7 @@ export async function* toImportLines(format: Exclude<ImportFormat, 'ndjson'>, in
   try {
     for await (const rec of parser) yield line(rec);
   } catch (e) {
+    if (e instanceof ElacsymError) throw e;
     throw new ElacsymError('INVALID_DOCUMENT', `the input is not valid ${format.toUpperCase()}: ${(e as Error).message}`, { cause: e });
   }
   await feed;

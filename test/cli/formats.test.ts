@@ -110,3 +110,71 @@ describe('import --dry-run', () => {
     expect(errorCode(fail.stderr)).toBe('INVALID_DOCUMENT');
   });
 });
+
+describe('import --format: nothing dropped or merged in silence (a tester\'s cases)', () => {
+  const textOnly = async (name: string) => {
+    const d = join(tmpDir(), 'data');
+    expect((await cli(['-d', d, 'init', name, '--text-only'])).code).toBe(0);
+    return d;
+  };
+  const docsOf = async (d: string, name: string) => [...(await exportMap(d, name)).values()].map((l) => JSON.parse(l) as { id: unknown; attributes?: Record<string, unknown> });
+
+  it('a CSV id cell is an integer only in its canonical form: 007 and 7 stay two documents, and `get 007` finds the first', async () => {
+    const d = await textOnly('r1');
+    const file = join(tmpDir(), 'ids.csv');
+    writeFileSync(file, 'id,name\n007,James\n7,Seven\n9007199254740993,Big\n');
+    const r = await cli(['-d', d, '--json', 'import', 'r1', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ committed: 3, inserted: 3 });
+    const byId = new Map((await docsOf(d, 'r1')).map((x) => [JSON.stringify(x.id), x.attributes?.name]));
+    expect(byId).toEqual(new Map([['"007"', 'James'], ['7', 'Seven'], ['"9007199254740993"', 'Big']]));
+    // The command line reads ids by the same rule.
+    const g = await cli(['-d', d, '--json', 'get', 'r1', '007', '7', '9007199254740993']);
+    expect(g.code, g.stderr).toBe(0);
+    expect(g.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { attributes: { name: string } }).attributes.name)).toEqual(['James', 'Seven', 'Big']);
+  });
+
+  it('an empty CSV cell is absent whether or not the column is typed yet; a cell of spaces is text either way', async () => {
+    const d = await textOnly('r2');
+    const first = join(tmpDir(), 'c1.csv');
+    const second = join(tmpDir(), 'c2.csv');
+    writeFileSync(first, 'id,name,note\na,x,y\nb,,  \n');
+    writeFileSync(second, 'id,name,note\nc,,  \n');
+    expect((await cli(['-d', d, 'import', 'r2', first])).code).toBe(0);
+    expect((await cli(['-d', d, 'import', 'r2', second])).code).toBe(0); // "name" is a typed string now
+    const docs = new Map((await docsOf(d, 'r2')).map((x) => [x.id, x.attributes ?? {}]));
+    expect(docs.get('b')).toEqual({ note: '  ' });
+    expect(docs.get('c')).toEqual({ note: '  ' });
+    const n = await cli(['-d', d, '--json', 'count', 'r2', '--filter', '{"field":"name","op":"exists","value":false}']);
+    expect(n.code, n.stderr).toBe(0);
+    expect(JSON.parse(n.stdout)).toMatchObject({ count: 2 });
+  });
+
+  it('a Parquet NaN or infinity is rejected naming its field, not imported as null', async () => {
+    const arrow = await import('apache-arrow');
+    const pq = await import('parquet-wasm');
+    const table = arrow.tableFromArrays({ id: Int32Array.from([1, 2, 3, 4]), price: Float64Array.from([1.5, Number.NaN, 3, Number.NEGATIVE_INFINITY]) });
+    const file = join(tmpDir(), 'nan.parquet');
+    writeFileSync(file, pq.writeParquet(pq.Table.fromIPCStream(arrow.tableToIPC(table, 'stream'))));
+    const d = await textOnly('pq');
+    const rejects = join(tmpDir(), 'rejects.ndjson');
+    const r = await cli(['-d', d, '--json', 'import', 'pq', file, '--on-error', 'skip', '--rejects', rejects]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ committed: 2, rejected: 2 });
+    const lines = (await import('node:fs')).readFileSync(rejects, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { line: number; reason: string });
+    expect(lines.map((l) => l.line)).toEqual([2, 4]);
+    for (const l of lines) expect(l.reason).toMatch(/attributes\.price: numbers must be finite/);
+    expect((await docsOf(d, 'pq')).map((x) => x.attributes?.price).sort()).toEqual([1.5, 3]);
+  });
+
+  it('a CSV header that names a column twice is refused before anything is imported', async () => {
+    const d = await textOnly('r6');
+    const file = join(tmpDir(), 'dup.csv');
+    writeFileSync(file, 'id,a,b,a\n1,x,z,y\n');
+    const r = await cli(['-d', d, '--json', 'import', 'r6', file]);
+    expect(r.code).toBe(2);
+    expect(errorCode(r.stderr)).toBe('INVALID_DOCUMENT');
+    expect(r.stderr).toContain('the header names column \\"a\\" twice (columns 2 and 4)');
+    expect(await docsOf(d, 'r6')).toEqual([]);
+  });
+});
