@@ -43,6 +43,7 @@ export const ERRORS = {
   BACKUP_EXISTS: { exit: EXIT.CONFLICT, hint: 'back up into a new directory, or remove the old backup first' },
   PREFIX_CONFLICT: { exit: EXIT.CONFLICT, hint: 'publish to a prefix of its own: each namespace lives under <prefix>/<namespace>/' },
   JOB_CONFLICT: { exit: EXIT.CONFLICT, hint: 'run every shard of the import again, on the same input, under a new --job name' },
+  RESUME_CONFLICT: { exit: EXIT.CONFLICT, hint: 'import the file without --resume (documents are upserted: importing a line again is harmless), or name the lines to skip with --skip-lines N' },
   CONFIRMATION_REQUIRED: { exit: EXIT.USAGE, hint: 'pass --yes to confirm' },
   CORRUPT_JOURNAL: { exit: EXIT.CORRUPT, hint: 'inspect with `elacsym wal inspect <namespace>`' },
   CORRUPT_SEGMENT: { exit: EXIT.CORRUPT, hint: 'run `elacsym health <namespace> --deep`; restore the file from a backup or re-import' },

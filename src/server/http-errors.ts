@@ -31,6 +31,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   BACKUP_EXISTS: 409,
   PREFIX_CONFLICT: 409,
   JOB_CONFLICT: 409,
+  RESUME_CONFLICT: 409,
   CORRUPT_BACKUP: 500,
   INTERRUPTED: 503,
   // Object storage: the store behind the server failed (a gateway's view: 502/503), or refused its credentials.

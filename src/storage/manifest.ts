@@ -105,6 +105,16 @@ export function ensureIdMapCopy(db: Db): void {
   db.exec(ID_MAP_COPY_DDL);
 }
 
+/**
+ * Gives the `imports` table (resume points) its `crc32` column in a manifest written before it existed
+ * (once; the writer holds the lock). NULL in a row an older release wrote: that resume point is taken on
+ * trust, as before.
+ */
+export function ensureImportsCrc(db: Db): void {
+  const cols = db.prepare("SELECT name FROM pragma_table_info('imports')").pluck().all() as string[];
+  if (!cols.includes('crc32')) db.exec('ALTER TABLE imports ADD COLUMN crc32 INTEGER');
+}
+
 export const MANIFEST_DDL = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE journal (
@@ -134,7 +144,7 @@ CREATE TABLE segments (
 CREATE TABLE deleted (segment_id INTEGER NOT NULL, ord INTEGER NOT NULL, PRIMARY KEY (segment_id, ord)) WITHOUT ROWID;
 CREATE TABLE docs (id_key TEXT PRIMARY KEY, segment_id INTEGER NOT NULL, ord INTEGER NOT NULL) WITHOUT ROWID;
 ${ID_MAP_COPY_DDL};
-CREATE TABLE imports (source TEXT PRIMARY KEY, lines INTEGER NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE imports (source TEXT PRIMARY KEY, lines INTEGER NOT NULL, updated_at INTEGER NOT NULL, crc32 INTEGER) WITHOUT ROWID;
 `;
 
 export interface SegmentRow {

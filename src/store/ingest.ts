@@ -36,8 +36,18 @@ export interface ImportOptions {
   segmentDocs?: number;
   /** Longest accepted line in bytes. */
   maxLineBytes?: number;
-  /** Records the resume point under this key (a file's absolute path) with each batch. */
+  /**
+   * Records the resume point under this key (a file's absolute path) with each batch: the lines committed
+   * and their fingerprint (lineFingerprint).
+   */
   resumeKey?: string;
+  /**
+   * `--resume`: the fingerprint the resume point recorded for the `skipLines` lines skipped. When the
+   * input's first lines do not give it (the file was replaced or edited since), the import stops with
+   * RESUME_CONFLICT before it commits anything: skipping by line count alone would have dropped lines
+   * in silence. Null (a point an older release recorded): not checked.
+   */
+  resumeCrc32?: number | null;
   /**
    * Whose options the messages name: the CLI's flags (`--skip-lines 800`, the default) or the HTTP import
    * route's query parameters (`?skip_lines=800`).
@@ -300,6 +310,14 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
   let lineNo = 0;
   let bytes = 0;
   let committedLines = skip;
+  // The fingerprint of lines 1..lineNo and of lines 1..lineNo-1 (lineFingerprint), kept for resume points.
+  const fingerprints = opts.resumeKey !== undefined || (opts.resumeCrc32 ?? null) !== null;
+  let fp = 0;
+  let fpBefore = 0;
+  const resumeConflict = (why: string) =>
+    new ElacsymError('RESUME_CONFLICT', `--resume: ${why}, so its first ${skip} lines are not the ones the earlier import committed (the file was replaced or edited since); nothing was imported`, {
+      details: { resume_lines: skip },
+    });
   let durableAt = t0;
 
   const addFlush = (f: FlushResult) => {
@@ -369,7 +387,9 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
     if (patches.length > 0) resolvePatches();
     if (batch.length > 0) {
       try {
-        writer.appendUpserts(batch, newAttrs, opts.resumeKey ? { source: opts.resumeKey, lines: throughLine } : undefined);
+        // throughLine is lineNo, or lineNo - 1 when the batch is cut before the current line.
+        const crc = throughLine === lineNo ? fp : fpBefore;
+        writer.appendUpserts(batch, newAttrs, opts.resumeKey ? { source: opts.resumeKey, lines: throughLine, crc32: crc } : undefined);
       } catch (e) {
         throw noSpaceInJournal(e);
       }
@@ -456,6 +476,11 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
   try {
     for await (const { bytes: raw, consumed } of readLines(shard ? crcTap(input, s) : input, maxLine, signal)) {
       lineNo++;
+      if (fingerprints) {
+        fpBefore = fp;
+        fp = lineFingerprint(raw, fp);
+        if (lineNo === skip && opts.resumeCrc32 != null && fp !== opts.resumeCrc32) throw resumeConflict(`the content of lines 1-${skip} differs`);
+      }
       if (consumed < 0) {
         if (lineNo <= skip) {
           s.skipped_lines++;
@@ -540,6 +565,7 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
     }
     throw e;
   }
+  if (lineNo < skip && opts.resumeCrc32 != null && !signal?.aborted) throw resumeConflict(`the input has ${lineNo} lines, not the ${skip} committed`);
   await commit();
   if (signal?.aborted) throw interrupted();
   s.lines = lineNo;
@@ -549,6 +575,18 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
   s.elapsed_ms = clock() - t0;
   s.docs_per_s = s.elapsed_ms > 0 ? Math.round((s.committed / s.elapsed_ms) * 1000) : s.committed;
   return s;
+}
+
+const NEWLINE = new Uint8Array([10]);
+
+/**
+ * The fingerprint of an input's lines so far: CRC-32 (IEEE) over each line's bytes as the line reader
+ * gives them (no line end, no CR, no leading byte-order mark; a line longer than the limit by its first
+ * 256 bytes), each followed by one newline, continuing from `prev` (0 before the first line). A resume
+ * point records it with the line count, and `--resume` recomputes it while skipping those lines.
+ */
+export function lineFingerprint(line: Uint8Array, prev: number): number {
+  return crc32(NEWLINE, crc32(line, prev));
 }
 
 /** The shape of a patch line: an id and an attributes object (values are checked once merged). */

@@ -17,6 +17,7 @@ import {
   appendJournal,
   checkFormat,
   ensureIdMapCopy,
+  ensureImportsCrc,
   getMeta,
   journalDamage,
   journalEntries,
@@ -61,6 +62,15 @@ export interface WriterOptions {
   /** Called once when another writer holds the lock and this one starts waiting for it (--wait). */
   onLockWait?: () => void;
   onPhase?: (phase: BuildPhase | 'commit', docs: number) => void;
+}
+
+/**
+ * How far an import of a file got: its first `lines` lines are committed, and `crc32` is their
+ * fingerprint (ingest.ts lineFingerprint), null where an older release recorded the point without one.
+ */
+export interface ResumePoint {
+  lines: number;
+  crc32: number | null;
 }
 
 export interface FlushResult {
@@ -222,6 +232,7 @@ export class Writer {
       db = openDb(path);
       checkFormat(db, path);
       ensureIdMapCopy(db);
+      ensureImportsCrc(db);
       const w = new Writer(dir, db, lock, opts, name);
       mkdirSync(join(dir, 'segments'), { recursive: true });
       if (opts.recover !== false) {
@@ -270,7 +281,7 @@ export class Writer {
    * Append one batch of upserts to the journal: the batch is durable (synchronous=FULL) and visible to
    * queries when this returns. New schemaless attributes and the import's resume point commit with it.
    */
-  appendUpserts(docs: Doc[], newAttrs: ReadonlyMap<string, AttrValue>, resume?: { source: string; lines: number }): number {
+  appendUpserts(docs: Doc[], newAttrs: ReadonlyMap<string, AttrValue>, resume?: ResumePoint & { source: string }): number {
     const payload = encodeUpserts(docs, this.schema.vector_dim);
     let schemaChanged = false;
     // A null-prototype copy: a new attribute named "__proto__" becomes an own key, not the prototype.
@@ -288,8 +299,8 @@ export class Writer {
       if (schemaChanged) setMeta(this.db, 'schema', JSON.stringify(next));
       if (resume) {
         this.db
-          .prepare('INSERT INTO imports (source, lines, updated_at) VALUES (?, ?, ?) ON CONFLICT (source) DO UPDATE SET lines = excluded.lines, updated_at = excluded.updated_at')
-          .run(resume.source, resume.lines, this.clock());
+          .prepare('INSERT INTO imports (source, lines, updated_at, crc32) VALUES (?, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET lines = excluded.lines, updated_at = excluded.updated_at, crc32 = excluded.crc32')
+          .run(resume.source, resume.lines, this.clock(), resume.crc32);
       }
       return s;
     })();
@@ -360,10 +371,10 @@ export class Writer {
     return Number(this.db.prepare('DELETE FROM quarantine').run().changes);
   }
 
-  /** The line count an earlier import of `source` committed (for --resume). */
-  resumePoint(source: string): number {
-    const row = this.db.prepare('SELECT lines FROM imports WHERE source = ?').get(source) as { lines: number } | undefined;
-    return row?.lines ?? 0;
+  /** What an earlier import of `source` committed (for --resume): none is 0 lines. */
+  resumePoint(source: string): ResumePoint {
+    const row = this.db.prepare('SELECT lines, crc32 FROM imports WHERE source = ?').get(source) as { lines: number; crc32: number | null } | undefined;
+    return { lines: row?.lines ?? 0, crc32: row?.crc32 ?? null };
   }
 
   /**

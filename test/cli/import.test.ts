@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupTmp, cli, datasetFile, errorCode, exportMap, ndjson, tmpDir } from '../helpers/cli.js';
 
@@ -235,6 +236,47 @@ describe('bad input', () => {
     expect(r2.code, r2.stderr).toBe(0);
     expect(JSON.parse(r2.stdout)).toMatchObject({ skipped_lines: 2, committed: 2 });
     expect([...(await exportMap(d, 'docs')).keys()].sort()).toEqual(['1', '2', '3', '4']);
+  });
+
+  it('--resume refuses a file whose lines before the resume point changed (a tester lost lines 1-2 of a new file in silence)', async () => {
+    const { d, dir } = await freshNs();
+    const file = join(dir, 'in.ndjson');
+    writeFileSync(file, [good(1), good(2)].join('\n'));
+    expect((await cli(['-d', d, 'import', 'docs', file])).code).toBe(0);
+    const ids = async () => [...(await exportMap(d, 'docs')).keys()].sort();
+
+    // Replaced by new content: nothing is imported, and the error says why and what to do.
+    writeFileSync(file, [good(11), good(12), good(13)].join('\n'));
+    const r = await cli(['-d', d, '--json', 'import', 'docs', file, '--resume']);
+    expect(r.code, r.stderr).toBe(4);
+    expect(errorCode(r.stderr)).toBe('RESUME_CONFLICT');
+    expect(r.stderr).toContain('lines 1-2');
+    expect(await ids()).toEqual(['1', '2']);
+
+    // A line before the resume point deleted, or the file cut short: refused too.
+    writeFileSync(file, [good(2), good(3)].join('\n'));
+    expect(errorCode((await cli(['-d', d, '--json', 'import', 'docs', file, '--resume'])).stderr)).toBe('RESUME_CONFLICT');
+    writeFileSync(file, good(1));
+    const short = await cli(['-d', d, '--json', 'import', 'docs', file, '--resume']);
+    expect(errorCode(short.stderr)).toBe('RESUME_CONFLICT');
+    expect(short.stderr).toContain('has 1 lines, not the 2 committed');
+    expect(await ids()).toEqual(['1', '2']);
+
+    // The same lines with more appended (CRLF line ends read as the same lines): only the new ones.
+    writeFileSync(file, [good(1), good(2), good(3), good(4)].join('\r\n'));
+    const more = await cli(['-d', d, '--json', 'import', 'docs', file, '--resume']);
+    expect(more.code, more.stderr).toBe(0);
+    expect(JSON.parse(more.stdout)).toMatchObject({ skipped_lines: 2, committed: 2 });
+    expect(await ids()).toEqual(['1', '2', '3', '4']);
+
+    // A resume point recorded by an older release (no fingerprint) is taken on trust, as it was then.
+    const db = new Database(join(d, 'docs', 'manifest.db'));
+    db.prepare('UPDATE imports SET crc32 = NULL').run();
+    db.close();
+    writeFileSync(file, [good(21), good(22), good(23), good(24), good(25)].join('\n'));
+    const old = await cli(['-d', d, '--json', 'import', 'docs', file, '--resume']);
+    expect(old.code, old.stderr).toBe(0);
+    expect(JSON.parse(old.stdout)).toMatchObject({ skipped_lines: 4, committed: 1 });
   });
 
   it('a missing namespace or input file has its own status', async () => {

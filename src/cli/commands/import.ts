@@ -142,7 +142,8 @@ export async function runImport([name, file = '-']: string[], o: Record<string, 
   const showBar = !g.quiet && !g.json && (isTTY('stderr') || Boolean(o.progress));
   const bar = showBar ? await startProgress(total, { force: Boolean(o.progress) }) : null;
   try {
-    const skipLines = o.resume ? writer.resumePoint(resumeKey!) : o.skipLines !== undefined ? intOpt(o.skipLines, '--skip-lines') : 0;
+    const resumeAt = o.resume ? writer.resumePoint(resumeKey!) : null;
+    const skipLines = resumeAt ? resumeAt.lines : o.skipLines !== undefined ? intOpt(o.skipLines, '--skip-lines') : 0;
     if (o.resume && !g.quiet) err(`resuming ${file} after line ${skipLines}`);
     if (writer.recovered && writer.recovered.entries > 0 && !g.quiet) {
       const r = writer.recovered;
@@ -166,6 +167,7 @@ export async function runImport([name, file = '-']: string[], o: Record<string, 
       segmentDocs,
       maxLineBytes,
       resumeKey,
+      resumeCrc32: resumeAt?.crc32 ?? null,
       signal,
       flush: o.flush !== false,
       patch,
