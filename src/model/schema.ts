@@ -47,8 +47,21 @@ export function attributeOf(s: Schema, name: string): AttributeSchema | undefine
   return ownValue(s.attributes, name);
 }
 
-/** Why `name` is not a valid attribute name (the one rule for schemas, --full-text and imports), or null. */
+/**
+ * Why `name` is not a valid attribute name for a new attribute (the one rule for schemas, --full-text
+ * and imports), or null. `id` is the document id's name wherever a field is named (filters, --sort,
+ * --fields): an attribute of that name could be stored but never filtered on (a tester's case), so a new
+ * one is refused. A namespace whose schema already declares one keeps it.
+ */
 export function attributeNameProblem(name: string): string | null {
+  if (name === RESERVED_ID) return 'the name id is the document id in filters and sorts; name the attribute otherwise (e.g. external_id)';
+  return knownAttributeNameProblem(name);
+}
+
+const RESERVED_ID = 'id';
+
+/** attributeNameProblem without the rule for new names: for schemas that exist already (alter, shard stages). */
+function knownAttributeNameProblem(name: string): string | null {
   return ATTR_NAME_RE.test(name) ? null : 'attribute names are 1-256 characters without control characters';
 }
 
@@ -103,7 +116,12 @@ function parseFullText(v: unknown, path: string, type: AttrType): FullTextOption
  * `{"vector_dim": 384, "vector_metric": "cosine", "attributes": {"title": {"type": "string", "full_text": true}}}`.
  * Pure: language names are checked by the store (they need the analyzer's language table).
  */
-export function parseSchema(json: unknown, where = 'schema'): Schema {
+/**
+ * A schema from its JSON form. `existing`: the schema of a namespace that exists already (a shard stage's
+ * copy, an `alter`), whose attribute names were accepted when they were made; otherwise (init, the HTTP
+ * create route) new names follow attributeNameProblem in full.
+ */
+export function parseSchema(json: unknown, where = 'schema', existing = false): Schema {
   if (!isObject(json)) bad(where, 'expected a JSON object');
   const schema: Schema = { vector_dim: 0, vector_metric: 'cosine', attributes: dataRecord() };
   for (const [k, v] of Object.entries(json)) {
@@ -119,7 +137,7 @@ export function parseSchema(json: unknown, where = 'schema'): Schema {
       if (!isObject(v)) bad(`${where}.attributes`, 'expected an object of attribute definitions');
       for (const [name, def] of Object.entries(v)) {
         const p = `${where}.attributes.${name}`;
-        const problem = attributeNameProblem(name);
+        const problem = existing ? knownAttributeNameProblem(name) : attributeNameProblem(name);
         if (problem !== null) bad(p, problem);
         if (!isObject(def)) bad(p, 'expected {"type": ...}');
         const type = def.type;

@@ -108,7 +108,7 @@ export function alterFullText(w: Writer, name: string, field: string, value: unk
   }
   const attrs = dataRecord<unknown>();
   attrs[field] = { type: cur.type, full_text: value };
-  const parsed = parseSchema({ attributes: attrs }, 'full_text');
+  const parsed = parseSchema({ attributes: attrs }, 'full_text', true);
   const parsedFt = attributeOf(parsed, field)?.full_text ?? null;
   if (parsedFt) validateFullTextOptions(parsedFt);
   const ft: FullTextOptions | null = parsedFt && parsedFt.positions === undefined ? { ...parsedFt, positions: 'auto' } : parsedFt;

@@ -184,7 +184,7 @@ export async function readStage(store: ObjectStore, key: string): Promise<ShardS
   }
   if (s?.kind !== 'elacsym-shard-stage' || !Array.isArray(s.segments) || !Number.isSafeInteger(s.shard) || !Number.isSafeInteger(s.of)) throw bad('unexpected content');
   try {
-    s.schema = parseSchema(s.schema, `${where} schema`);
+    s.schema = parseSchema(s.schema, `${where} schema`, true);
   } catch (e) {
     throw bad((e as Error).message);
   }

@@ -102,3 +102,22 @@ describe('filters on the document id', () => {
     expect(e.code).toBe('INVALID_FILTER');
   });
 });
+
+describe('the name id', () => {
+  it('is the document id, so a new attribute of that name is refused where it is made (a tester\'s unfilterable attribute)', async () => {
+    const d = await ns();
+    const r = await cli(['-d', d, '--json', 'import', 'docs', '-'], { input: '{"id":1,"attributes":{"id":"foo"}}\n' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('field attributes.id: the name id is the document id');
+    const bad = await cli(['-d', join(tmpDir(), 'data'), '--json', 'init', 'x', '--schema', '-'], { input: '{"attributes":{"id":{"type":"string"}}}' });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('INVALID_SCHEMA');
+    const ft = await cli(['-d', join(tmpDir(), 'data'), 'init', 'y', '--text-only', '--full-text', 'id']);
+    expect(ft.code).toBe(2);
+    // ... while a filter on id keeps meaning the document id.
+    expect((await cli(['-d', d, 'import', 'docs', '-'], { input: lines(DOCS) })).code).toBe(0);
+    const q = await cli(['-d', d, '--json', 'query', 'docs', '--filter', '{"field":"id","op":"eq","value":42}', '-k', '10']);
+    expect(q.code, q.stderr).toBe(0);
+    expect((JSON.parse(q.stdout) as { results: { id: unknown }[] }).results.map((x) => x.id)).toEqual([42]);
+  });
+});

@@ -17,6 +17,8 @@ import { locateVectors, readParquetFooter, readSegmentParquet, readSegmentParque
 import { VectorLocator } from '../../../src/storage/vector-locator.js';
 import { writeSegmentParquet as writeLayout1 } from './layout1-writer.js';
 
+// An attribute named "id" (refused for new attributes since, kept by namespaces that have one): the
+// Parquet id column and it must not be confused.
 const schema = parseSchema({
   vector_dim: 4,
   attributes: {
@@ -27,7 +29,7 @@ const schema = parseSchema({
     tags: { type: 'array<string>' },
     id: { type: 'string' },
   },
-});
+}, 'schema', true);
 
 function docsOf(n: number, ids: (i: number) => number | string): Doc[] {
   return Array.from({ length: n }, (_, i): Doc => ({
