@@ -302,7 +302,7 @@ export function buildProgram(): Command {
     .option('--vector-weight <w>', 'hybrid: weight of the vector retriever', '1')
     .option('--text-weight <w>', 'hybrid: weight of the full-text retriever', '1')
     .option('--request <file>', "one JSON request in the ancestor's query shape (FILE or -)")
-    .option('--batch <file>', 'NDJSON requests, one response line each (FILE or -)')
+    .option('--batch <file>', 'NDJSON requests, one response line per non-empty line (FILE or -)')
     .option('--warm-up <n>', 'with --batch: first answer N rounds of queries built from the data, so early requests are not slower', '0')
     .addOption(s3EndpointOption())
     .addHelpText(
