@@ -18,6 +18,8 @@ export interface TableColumn {
 }
 
 const GAP = 2;
+/** C0 and C1 control characters and DEL (after line breaks and tabs became spaces). */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
 const MIN_SHRUNK = 8;
 
 /** Cut `s` to at most `w` display cells, ending with "…" when cut. */
@@ -57,8 +59,10 @@ export function fitWidths(cols: readonly TableColumn[], rows: readonly (readonly
 
 /** The table's lines (header first), fitted to `maxWidth` display cells. */
 export function renderTable(cols: readonly TableColumn[], raw: readonly (readonly string[])[], maxWidth = Infinity): string[] {
-  // One result is one line: breaks and tabs inside a value become spaces before anything is measured.
-  const rows = raw.map((r) => r.map((c) => c.replace(/[\n\r\t]/g, ' ')));
+  // One result is one line: breaks and tabs inside a value become spaces before anything is measured;
+  // any other control character is shown as its JSON escape (\u001b), never sent to the terminal, where
+  // a stored value could retitle the window, recolour or erase the screen (a tester's case).
+  const rows = raw.map((r) => r.map((c) => c.replace(/[\n\r\t]/g, ' ').replace(CONTROL, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`)));
   const widths = fitWidths(cols, rows, maxWidth);
   const line = (cells: readonly string[]) =>
     cells

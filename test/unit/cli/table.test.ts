@@ -41,3 +41,12 @@ describe('table output', () => {
     expect(lines[1]).toContain('two lines');
   });
 });
+
+describe('control characters', () => {
+  it('are shown as escapes, never written to the terminal (a stored value must not retitle or recolour it)', () => {
+    const cols: TableColumn[] = [{ head: 'id', shrink: false }, { head: 't', shrink: true }];
+    const lines = renderTable(cols, [['1', 'evil \u001b]0;pwned\u0007 \u001b[31mred\u009b2J\u007f']], 200);
+    expect(lines[1]).toBe('1   evil \\u001b]0;pwned\\u0007 \\u001b[31mred\\u009b2J\\u007f');
+    expect(lines.join('\n')).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+  });
+});
