@@ -181,7 +181,12 @@ export async function* toImportLines(format: Exclude<ImportFormat, 'ndjson'>, in
     for await (const rec of parser) yield line(rec);
   } catch (e) {
     if (e instanceof ElacsymError) throw e;
-    throw new ElacsymError('INVALID_DOCUMENT', `the input is not valid ${format.toUpperCase()}: ${(e as Error).message}`, { cause: e });
+    // Not the import's usual hint (--on-error skip): the reader cannot step over a ragged row or an
+    // unclosed quote, so only fixing the file helps.
+    throw new ElacsymError('INVALID_DOCUMENT', `the input is not valid ${format.toUpperCase()}: ${(e as Error).message}`, {
+      cause: e,
+      hint: `fix the ${format.toUpperCase()} where the message says (a row with another number of cells than the header, or an unclosed quote, stops the reader: --on-error skip cannot step over it), then resume with --resume or --skip-lines`,
+    });
   }
   await feed;
 }
