@@ -15,13 +15,18 @@ export const VERSION = '0.1.0';
 
 type Action = (args: string[], opts: Record<string, unknown>, g: GlobalOptions) => Promise<number | void>;
 
+/** ELACSYM_DATA_DIR, where set to something: set but empty counts as unset (the XDG rule), not as the path "". */
+function envDataDir(): string | undefined {
+  return process.env.ELACSYM_DATA_DIR || undefined;
+}
+
 function globals(cmd: Command): GlobalOptions {
   const o = cmd.optsWithGlobals() as Record<string, unknown>;
   let root = cmd;
   while (root.parent) root = root.parent;
   return {
-    dataDir: String(o.dataDir ?? process.env.ELACSYM_DATA_DIR ?? './elacsym-data'),
-    dataDirExplicit: root.getOptionValueSource('dataDir') !== 'default' || process.env.ELACSYM_DATA_DIR !== undefined,
+    dataDir: String(o.dataDir ?? envDataDir() ?? './elacsym-data'),
+    dataDirExplicit: root.getOptionValueSource('dataDir') !== 'default' || envDataDir() !== undefined,
     explicit: new Set(cmd.options.map((opt) => opt.attributeName()).filter((n) => cmd.getOptionValueSource(n) === 'cli')),
     json: Boolean(o.json),
     quiet: Boolean(o.quiet),
@@ -125,7 +130,7 @@ export function buildProgram(): Command {
   const program = new Command('elacsym')
     .description('Hybrid search (vector + BM25 full-text + filters) over a local data directory, with the durability of a database.')
     .version(VERSION, '-V, --version')
-    .option('-d, --data-dir <dir>', 'data directory (env ELACSYM_DATA_DIR)', process.env.ELACSYM_DATA_DIR ?? './elacsym-data')
+    .option('-d, --data-dir <dir>', 'data directory (env ELACSYM_DATA_DIR)', envDataDir() ?? './elacsym-data')
     .option('--json', 'machine-readable output: JSON results on stdout, JSON errors on stderr')
     .option('-q, --quiet', 'no progress or summaries on stderr')
     .option('--debug', 'print stack traces of errors')

@@ -121,3 +121,13 @@ describe('the name id', () => {
     expect((JSON.parse(q.stdout) as { results: { id: unknown }[] }).results.map((x) => x.id)).toEqual([42]);
   });
 });
+
+describe('ELACSYM_DATA_DIR', () => {
+  it('set but empty counts as unset: the default ./elacsym-data, not a data directory named "" (a tester\'s case)', async () => {
+    const cwd = tmpDir();
+    expect((await cli(['init', 'docs', '--dim', '2'], { cwd })).code).toBe(0); // creates ./elacsym-data
+    const r = await cli(['ls'], { cwd, env: { ELACSYM_DATA_DIR: '' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('docs\t0\n');
+  });
+});
