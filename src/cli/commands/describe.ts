@@ -12,7 +12,9 @@ export function describeText(d: NamespaceDescription): string[] {
     `documents   ${d.counts.documents} live, ${d.counts.deleted_rows} deleted or superseded rows, ${d.counts.pending_journal_documents} pending in the journal (${d.counts.pending_journal_entries} entries)`,
     `segments    ${d.segments.length}${d.segments.length ? ` (${d.segments.map((s) => `#${s.id}: ${s.live}/${s.rows} live, ${mib(s.bytes)}`).join('; ')})` : ''}`,
     `disk        ${mib(d.disk_bytes)}`,
-    `coverage    ${Object.entries(d.index_coverage).map(([k, c]) => `${k} ${(c.ratio * 100).toFixed(1)}%`).join(', ') || 'no indexes'}`,
+    // The share of live documents already in segments (indexed), not of documents that have a vector or
+    // the field: "vector 100.0%" read as "every document has a vector" (a tester's misreading).
+    `coverage    ${Object.entries(d.index_coverage).map(([k, c]) => `${k} ${(c.ratio * 100).toFixed(1)}%`).join(', ') || 'no indexes'}${Object.keys(d.index_coverage).length ? ' of live documents in segments (the rest only in the journal)' : ''}`,
     `compacted   ${d.last_compaction_at ?? 'never'}`,
   ];
   if (d.fields.length === 0) lines.push('fields      none declared');
