@@ -52,6 +52,23 @@ async function* once(b: Buffer): AsyncGenerator<Uint8Array> {
   yield b;
 }
 
+/**
+ * An invalid document of an upsert, told in the request's terms: the import under it names "line N" and
+ * suggests ?skip_lines or ?on_error=skip, which this all-or-nothing route does not take (a tester's case).
+ */
+function upsertError(e: unknown): unknown {
+  if (!(e instanceof ElacsymError) || e.code !== 'INVALID_DOCUMENT') return e;
+  const line = e.details.line;
+  if (typeof line !== 'number') return e;
+  const field = typeof e.details.field === 'string' && e.details.field ? e.details.field : null;
+  // "line N[, field F]: REASON; ... committed, nothing after" -> REASON
+  const reason = e.message.replace(/^line \d+(, field [^:]*)?: /, '').replace(/; [^;]*, nothing after$/, '');
+  return new ElacsymError('INVALID_DOCUMENT', `documents[${line - 1}]${field ? `, field ${field}` : ''}: ${reason}; nothing was written (an upsert is all or nothing)`, {
+    hint: `fix documents[${line - 1}] and send the request again`,
+    details: { index: line - 1, ...(field ? { field } : {}) },
+  });
+}
+
 export function documentRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { dataDir, writeWaitMs, maxLineBytes } = ctx.opts;
 
@@ -66,7 +83,12 @@ export function documentRoutes(app: FastifyInstance, ctx: ServerContext): void {
     }
     const docs = body.documents as unknown[];
     const ndjson = Buffer.from(docs.map((d) => JSON.stringify(d ?? null)).join('\n'));
-    const s = await ctx.writes!.import(name, { onError: 'fail', batchDocs: Math.max(1, docs.length), maxLineBytes: Number.MAX_SAFE_INTEGER }, writeWaitMs, once(ndjson), null).done;
+    let s: Awaited<ReturnType<NonNullable<typeof ctx.writes>['import']>['done']>;
+    try {
+      s = await ctx.writes!.import(name, { onError: 'fail', batchDocs: Math.max(1, docs.length), maxLineBytes: Number.MAX_SAFE_INTEGER }, writeWaitMs, once(ndjson), null).done;
+    } catch (e) {
+      throw upsertError(e);
+    }
     return { namespace: name, upserted: s.committed, inserted: s.inserted, updated: s.updated };
   });
 

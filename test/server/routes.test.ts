@@ -63,7 +63,11 @@ describe('the ancestor routes, with its request and response shapes', () => {
   it('a document with the wrong vector length is 400 INVALID_DOCUMENT and nothing of the request is written', async () => {
     const r = await post(`${s.url}/v1/namespaces/qs/upsert`, { documents: [{ id: 9001, vector: QVEC }, { id: 9002, vector: [1] }] });
     expect(r.status).toBe(400);
-    expect((await json(r)).error.code).toBe('INVALID_DOCUMENT');
+    const e = (await json(r)).error as { code: string; message: string; hint: string };
+    expect(e.code).toBe('INVALID_DOCUMENT');
+    // In the request's terms: documents[1], not "line 2", and no ?skip_lines / ?on_error the route does not take.
+    expect(e.message).toMatch(/^documents\[1\], field vector: expected \d+ numbers, got 1; nothing was written/);
+    expect(e.hint).toBe('fix documents[1] and send the request again');
     expect((await fetch(`${s.url}/v1/namespaces/qs/documents/9001`)).status).toBe(404);
   });
 
