@@ -11,6 +11,9 @@ export const MAX_STRING_ID_BYTES = 512;
 export function parseId(v: unknown): DocId {
   if (typeof v === 'number') {
     if (Number.isSafeInteger(v) && v >= 0) return v;
+    // A JSON number past 2^53 has lost digits before it gets here: printing it would show another number
+    // than the one written (9007199254740993 read as 9007199254740992).
+    if (Number.isInteger(v) && v >= 2 ** 53) throw new Error('id must be a non-negative integer below 2^53 or a string; this number is at or past 2^53, where JSON numbers lose digits: write it as a string id ("...")');
     throw new Error(`id must be a non-negative integer below 2^53 or a string, got ${JSON.stringify(v)}`);
   }
   if (typeof v === 'string') {

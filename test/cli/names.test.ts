@@ -131,3 +131,13 @@ describe('ELACSYM_DATA_DIR', () => {
     expect(r.stdout).toBe('docs\t0\n');
   });
 });
+
+describe('an integer id past 2^53', () => {
+  it('is refused without printing the rounded number JSON made of it (a tester saw 9007199254740992 for 9007199254740993)', async () => {
+    const d = await ns();
+    const r = await cli(['-d', d, 'import', 'docs', '-'], { input: '{"id":9007199254740993,"vector":[1,0]}\n' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('at or past 2^53');
+    expect(r.stderr).not.toContain('9007199254740992');
+  });
+});
