@@ -115,11 +115,9 @@ function parseFullText(v: unknown, path: string, type: AttrType): FullTextOption
  * Parse a schema in the ancestor's JSON shape:
  * `{"vector_dim": 384, "vector_metric": "cosine", "attributes": {"title": {"type": "string", "full_text": true}}}`.
  * Pure: language names are checked by the store (they need the analyzer's language table).
- */
-/**
- * A schema from its JSON form. `existing`: the schema of a namespace that exists already (a shard stage's
- * copy, an `alter`), whose attribute names were accepted when they were made; otherwise (init, the HTTP
- * create route) new names follow attributeNameProblem in full.
+ * `existing`: the schema of a namespace that exists already (a shard stage's copy, an `alter`), whose
+ * attribute names were accepted when they were made; otherwise (init, the HTTP create route) new names
+ * follow attributeNameProblem in full.
  */
 export function parseSchema(json: unknown, where = 'schema', existing = false): Schema {
   if (!isObject(json)) bad(where, 'expected a JSON object');
