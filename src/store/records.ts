@@ -69,7 +69,6 @@ function idOf(v: unknown, o: FlatOptions): unknown {
   return v;
 }
 
-
 /** One flat record -> the import shape. Unparseable vector cells are passed on as text (the import names them). */
 export function flatToDoc(rec: Record<string, unknown>, o: FlatOptions): Record<string, unknown> {
   const doc: Record<string, unknown> = { id: idOf(rec[o.idField], o) };
