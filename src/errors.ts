@@ -35,7 +35,7 @@ export const ERRORS = {
   INVALID_DOCUMENT: { exit: EXIT.USAGE, hint: 'fix the line, or rerun with --on-error skip --rejects FILE' },
   INVALID_FILTER: { exit: EXIT.USAGE, hint: 'see `man elacsym-query` for the filter grammar' },
   INVALID_QUERY: { exit: EXIT.USAGE, hint: 'see `elacsym query --help`' },
-  NAMESPACE_NOT_FOUND: { exit: EXIT.NOT_FOUND, hint: 'list namespaces with `elacsym namespaces`, create one with `elacsym init`' },
+  NAMESPACE_NOT_FOUND: { exit: EXIT.NOT_FOUND, hint: 'list namespaces with `elacsym namespaces`, create one with `elacsym init <namespace> --dim N` (or --text-only)' },
   DATA_DIR_NOT_FOUND: { exit: EXIT.NOT_FOUND, hint: 'create it with `elacsym init <namespace>` or pass --data-dir' },
   FILE_NOT_FOUND: { exit: EXIT.NOT_FOUND, hint: 'check the path' },
   DOCUMENT_NOT_FOUND: { exit: EXIT.NOT_FOUND, hint: 'the documents that exist were printed on stdout; the missing ids are listed in the message' },
