@@ -74,7 +74,8 @@ const segment = fc
         : fc.option(fc.array(fc.float({ noNaN: true, noDefaultInfinity: true }), { minLength: dim, maxLength: dim }).map((a) => Float32Array.from(a)), { freq: 3 });
     const idArb = idKind === 'int' ? fc.maxSafeInteger().map(Math.abs) : idKind === 'string' ? fc.string({ unit: 'binary', minLength: 1, maxLength: 8 }) : id;
     return fc.record({
-      schema: fc.constant(parseSchema({ vector_dim: dim, attributes: Object.fromEntries(typed.map(([n, t]) => [n, { type: t }])) })),
+      // existing = true: a segment holds whatever names its namespace has, "id" from an older release too.
+      schema: fc.constant(parseSchema({ vector_dim: dim, attributes: Object.fromEntries(typed.map(([n, t]) => [n, { type: t }])) }, 'schema', true)),
       rowsPerGroup: fc.constant(rowsPerGroup),
       docs: fc.array(fc.record({ id: idArb, vector, attributes: attrs }), { maxLength: 30 }),
     });
