@@ -109,15 +109,20 @@ const NEG_INFINITE = '\u0000elacsym:-infinite\u0000';
  * record naming the field ("numbers must be finite"), as it refuses the same value anywhere else.
  */
 function toJsonLine(rec: unknown): string {
-  let nonFinite = false;
-  const text = JSON.stringify(rec, (_k, v: unknown) => {
-    if (typeof v === 'number' && !Number.isFinite(v)) {
-      nonFinite = true;
-      return v === Number.NEGATIVE_INFINITY ? NEG_INFINITE : NON_FINITE;
-    }
-    return v;
-  });
-  return nonFinite ? text.replaceAll(JSON.stringify(NON_FINITE), '1e999').replaceAll(JSON.stringify(NEG_INFINITE), '-1e999') : text;
+  // A replacer costs a call per value (+7.5 us a 128-d record, ~0.75 s per 100k): only for the rare
+  // record that needs it, found by a plain walk first (+2 us).
+  if (!hasNonFinite(rec)) return JSON.stringify(rec);
+  const text = JSON.stringify(rec, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? (v === Number.NEGATIVE_INFINITY ? NEG_INFINITE : NON_FINITE) : v));
+  return text.replaceAll(JSON.stringify(NON_FINITE), '1e999').replaceAll(JSON.stringify(NEG_INFINITE), '-1e999');
+}
+
+/** Whether `v` is or holds (in arrays and objects, at any depth) a NaN or an infinity. */
+function hasNonFinite(v: unknown): boolean {
+  if (typeof v === 'number') return !Number.isFinite(v);
+  if (v === null || typeof v !== 'object') return false;
+  if (Array.isArray(v)) return v.some(hasNonFinite);
+  for (const k in v) if (Object.hasOwn(v, k) && hasNonFinite((v as Record<string, unknown>)[k])) return true;
+  return false;
 }
 
 /**

@@ -16,6 +16,15 @@ async function ns(): Promise<string> {
   expect((await cli(['-d', d, 'init', 'shop', '--schema', '-'], { input: SCHEMA })).code).toBe(0);
   return d;
 }
+/** A Parquet file of these columns, written by an independent writer (apache-arrow + parquet-wasm). */
+async function parquetFile(name: string, columns: Record<string, Int32Array | Float64Array | string[]>): Promise<string> {
+  const arrow = await import('apache-arrow');
+  const pq = await import('parquet-wasm');
+  const table = arrow.tableFromArrays(columns);
+  const file = join(tmpDir(), name);
+  writeFileSync(file, pq.writeParquet(pq.Table.fromIPCStream(arrow.tableToIPC(table, 'stream'))));
+  return file;
+}
 const exported = async (d: string) => [...(await exportMap(d, 'shop')).values()].map((l) => JSON.parse(l)).sort((a, b) => (String(a.id) < String(b.id) ? -1 : 1));
 
 const EXPECTED = [
@@ -61,12 +70,7 @@ describe('import --format', () => {
   });
 
   it('Parquet written by an independent writer (apache-arrow + parquet-wasm) imports as flat records', async () => {
-    const arrow = await import('apache-arrow');
-    const pq = await import('parquet-wasm');
-    const table = arrow.tableFromArrays({ id: Int32Array.from([1, 2]), title: ['Red, round "apple"', 'Pear'], price: Float64Array.from([1.25, 0.8]), stock: Int32Array.from([10, 0]) });
-    const bytes = pq.writeParquet(pq.Table.fromIPCStream(arrow.tableToIPC(table, 'stream')));
-    const file = join(tmpDir(), 'p.parquet');
-    writeFileSync(file, bytes);
+    const file = await parquetFile('p.parquet', { id: Int32Array.from([1, 2]), title: ['Red, round "apple"', 'Pear'], price: Float64Array.from([1.25, 0.8]), stock: Int32Array.from([10, 0]) });
     const d = await ns();
     const r = await cli(['-d', d, 'import', 'shop', file]);
     expect(r.code, r.stderr).toBe(0);
@@ -151,11 +155,7 @@ describe('import --format: nothing dropped or merged in silence (a tester\'s cas
   });
 
   it('a Parquet NaN or infinity is rejected naming its field, not imported as null', async () => {
-    const arrow = await import('apache-arrow');
-    const pq = await import('parquet-wasm');
-    const table = arrow.tableFromArrays({ id: Int32Array.from([1, 2, 3, 4]), price: Float64Array.from([1.5, Number.NaN, 3, Number.NEGATIVE_INFINITY]) });
-    const file = join(tmpDir(), 'nan.parquet');
-    writeFileSync(file, pq.writeParquet(pq.Table.fromIPCStream(arrow.tableToIPC(table, 'stream'))));
+    const file = await parquetFile('nan.parquet', { id: Int32Array.from([1, 2, 3, 4]), price: Float64Array.from([1.5, Number.NaN, 3, Number.NEGATIVE_INFINITY]) });
     const d = await textOnly('pq');
     const rejects = join(tmpDir(), 'rejects.ndjson');
     const r = await cli(['-d', d, '--json', 'import', 'pq', file, '--on-error', 'skip', '--rejects', rejects]);

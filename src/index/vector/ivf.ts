@@ -1611,8 +1611,9 @@ export class IvfReader {
       // Cosine: a zero vector is coded as an unrelated direction (zeroRowValue), so it takes candidate
       // room as any dissimilar row does. When one is returned (its exact score is 0) from a full candidate
       // list, rows of positive similarity may have been left out of that list: search again with room for
-      // at least twice as many candidates, probing until they are found (a tester's case: half the rows zero, k = 1200 of 6,000 returned
-      // 72 zero vectors where the exact scan returns none). Data without zero vectors never repeats.
+      // at least twice as many candidates, probing until they are found (a tester's case: half the rows
+      // zero, k = 1200 of 6,000 returned 72 zero vectors where the exact scan returns none). Data without
+      // zero vectors never repeats.
       if (this.metric !== 'cosine' || round >= ZERO_VECTOR_ROUNDS || ords.length < room || room >= this.size) return hits;
       if (!hits.ords.some((o, i) => hits.scores[i] === 0 && this.isZeroVector(o))) return hits;
       let zeros = 0;
