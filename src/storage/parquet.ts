@@ -802,7 +802,7 @@ export async function readSegmentParquet(bytes: Uint8Array): Promise<Doc[]> {
  * group's column chunks are read at a time, so memory is bounded by a row group; given bytes, the file is in
  * memory already and parquet-wasm copies it into its own memory for each row group (transiently).
  */
-export async function* readSegmentParquetRowGroups(source: Uint8Array | Blob): AsyncGenerator<Doc[]> {
+export async function* readSegmentParquetRowGroups(source: Uint8Array | Blob, hooks: { beforeRowGroup?: (g: number) => void } = {}): AsyncGenerator<Doc[]> {
   const { arrow, pq } = await load();
   if (source instanceof Uint8Array) {
     const footer = readParquetFooter(source);
@@ -824,6 +824,7 @@ export async function* readSegmentParquetRowGroups(source: Uint8Array | Blob): A
     let first = 0;
     for (let g = 0; g < groups; g++) {
       const expect = md.rowGroup(g).numRows();
+      hooks.beforeRowGroup?.(g);
       const table = arrow.tableFromIPC((await file.read({ rowGroups: [g] })).intoIPCStream());
       if (table.numRows !== expect) throw new Error(`row group ${g} decoded ${table.numRows} rows, its footer says ${expect}`);
       yield toDocs(table, layout, first);

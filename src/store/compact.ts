@@ -30,6 +30,7 @@ import { failpoint, failpointPause } from '../util/failpoint.js';
 import { type ReadableObject, type SegmentStore, segmentStoreOf } from '../storage/segment-store.js';
 import { AttributeShapes } from '../index/filter/columns.js';
 import { envError, toEnvError } from '../util/env-error.js';
+import { fullCollection } from '../util/gc.js';
 import { writeSegment } from './segment-builder.js';
 import { segmentDocsByRowGroup } from './segment-docs.js';
 import { TextLocator } from '../storage/parquet-text.js';
@@ -304,19 +305,15 @@ async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<numb
   const store = segmentStoreOf(dir);
   const path = store.pathOf(row.parquet_file);
   const src = openListed(store, row, row.parquet_file);
-  let bytes: Uint8Array;
-  try {
-    bytes = src.read(0, src.length);
-  } finally {
-    src.close();
-  }
-  // One row group decoded at a time; only its live documents are kept, with their attributes in the order
-  // they were written (the index file's `attrs`): the merged segment records that order again.
+  // One row group decoded at a time (the file read by range, never held whole); only its live documents
+  // are kept, with their attributes in the order they were written (the index file's `attrs`): the merged
+  // segment records that order again.
   const live: { doc: Doc; ord: number }[] = [];
   let ord = 0;
-  const index = openIndexForKeys(store, row);
+  let index: ReturnType<typeof openIndexForKeys> = null;
   try {
-    for await (const part of segmentDocsByRowGroup(path, bytes, row, index?.keysOf ?? null)) {
+    index = openIndexForKeys(store, row);
+    for await (const part of segmentDocsByRowGroup(path, src, row, index?.keysOf ?? null)) {
       for (const doc of part) {
         if (!dead.has(ord)) live.push({ doc: adopt(doc), ord });
         ord++;
@@ -324,6 +321,7 @@ async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<numb
     }
   } finally {
     index?.close();
+    src.close();
   }
   return live;
 }
@@ -458,6 +456,9 @@ export async function compactNamespace(
         from.push({ segment: r.id, ord });
       }
     }
+    // The group's decoding left as much garbage as the documents it kept: collected before the build adds
+    // its own (see util/gc.ts).
+    fullCollection();
     const segId = Number(getMeta(w.db, 'next_segment_id') ?? '1');
     try {
       let files: Awaited<ReturnType<typeof writeSegment>> | null = null;

@@ -20,10 +20,10 @@ export async function* exportDocs(dir: string, opts: Pick<SnapshotOptions, 'segm
   const snap = Snapshot.open(dir, opts);
   try {
     for (const seg of snap.segments) {
-      // One row group decoded at a time.
+      // One row group decoded at a time, the file read by range.
       let ord = 0;
       // Attributes in each document's written order (the Parquet file has them in column order).
-      for await (const part of segmentDocsByRowGroup(seg.parquetPath, seg.parquet.read(0, seg.parquet.length), seg.row, seg.attributeKeys())) {
+      for await (const part of segmentDocsByRowGroup(seg.parquetPath, seg.parquet, seg.row, seg.attributeKeys())) {
         for (const d of part) if (seg.isLive(ord++)) yield docToJson(d);
       }
     }

@@ -3,11 +3,13 @@
  * then the row count. Export and compaction read segments through this one door, so a damaged file is
  * refused the same way (CORRUPT_SEGMENT, naming the path) whoever reads it.
  */
-import { ElacsymError } from '../errors.js';
+import { ElacsymError, isElacsymError } from '../errors.js';
 import type { Doc } from '../model/types.js';
 import type { SegmentRow } from '../storage/manifest.js';
-import { readParquetFooter, readSegmentParquetRowGroups } from '../storage/parquet.js';
+import { type ParquetFooter, readParquetFooter, readSegmentParquetRowGroups } from '../storage/parquet.js';
 import { crc32 } from '../util/crc32.js';
+import type { ByteSource } from '../util/bytes.js';
+import { SEGMENT_BLOCK_BYTES, verifiedByBlocks } from '../storage/segment-file.js';
 import { buildAttributes } from '../index/filter/columns.js';
 
 /**
@@ -32,24 +34,87 @@ function inWrittenOrder(doc: Doc, keys: readonly string[], path: string, ord: nu
   return { ...doc, attributes: buildAttributes(keys, (k) => a[k]) };
 }
 
+/** Bytes read at a time while the whole file is checked (a multiple of SEGMENT_BLOCK_BYTES). */
+const CHECK_CHUNK_BYTES = 4 * 1024 * 1024;
+
 /**
  * A segment's documents one row group at a time, in ordinal order (the first batch starts at ordinal 0).
- * Memory: one row group decoded at a time, instead of the whole file's Arrow table beside its documents
- * (compaction keeps only the live documents of each batch; export writes them out). Everything is checked
- * before the first batch: size, CRC-32 and the row count the footer declares; a row group that decodes to
- * another count than its footer entry is CORRUPT_SEGMENT when it is reached.
+ * Everything is checked before the first batch: size, CRC-32 (against the manifest) and the row count the
+ * footer declares; a row group that decodes to another count than its footer entry is CORRUPT_SEGMENT
+ * when it is reached.
+ *
+ * Memory: the file is never held whole. It is read once in chunks for its CRC-32, which also records a
+ * CRC-32 of each 4 KiB block; then each row group's column chunks are read and checked against those block
+ * checksums (segment-file.ts verifiedByBlocks) and handed to the Parquet reader, so every byte decoded is
+ * a byte of the file whose CRC matched, and only one row group is in parquet-wasm's memory at a time. (Handing parquet-wasm the
+ * whole file instead copied all of it into its memory for every row group: 57 copies of a 65 MB file per
+ * segment of a 1M compaction, and a linear memory that never shrinks back.)
  */
-export async function* segmentDocsByRowGroup(path: string, bytes: Uint8Array, row: SegmentRow, keysOf: KeysOf = null): AsyncGenerator<Doc[]> {
+export async function* segmentDocsByRowGroup(path: string, src: ByteSource, row: SegmentRow, keysOf: KeysOf = null): AsyncGenerator<Doc[]> {
   const corrupt = (why: string, cause?: unknown) => new ElacsymError('CORRUPT_SEGMENT', `${path}: ${why}`, { cause, details: { path } });
-  if (bytes.length !== row.parquet_bytes || crc32(bytes) !== row.parquet_crc32) throw corrupt('checksum mismatch (the file is damaged)');
-  let rows: number;
+  const len = src.length;
+  if (len !== row.parquet_bytes) throw corrupt('checksum mismatch (the file is damaged)');
+  const table = new Uint32Array(Math.ceil(len / SEGMENT_BLOCK_BYTES));
+  let crc = 0;
+  for (let at = 0, b = 0; at < len; at += CHECK_CHUNK_BYTES) {
+    const chunk = src.read(at, Math.min(CHECK_CHUNK_BYTES, len - at));
+    crc = crc32(chunk, crc);
+    for (let o = 0; o < chunk.length; o += SEGMENT_BLOCK_BYTES) table[b++] = crc32(chunk.subarray(o, Math.min(o + SEGMENT_BLOCK_BYTES, chunk.length)));
+  }
+  if (crc !== row.parquet_crc32) throw corrupt('checksum mismatch (the file is damaged)');
+  const verified = verifiedByBlocks(src, table, path);
+  let footer: ParquetFooter;
   try {
-    rows = readParquetFooter(bytes).numRows;
+    if (len < 12) throw new Error('not a Parquet file (shorter than its magic numbers)');
+    const m = verified.read(len - 8, 4);
+    const mdLen = new DataView(m.buffer, m.byteOffset, 4).getUint32(0, true);
+    // The footer and the 4 bytes before it (readParquetFooter reads only the tail it is given).
+    footer = readParquetFooter(verified.read(Math.max(0, len - 12 - mdLen), Math.min(len, mdLen + 12)));
   } catch (e) {
+    if (isElacsymError(e)) throw e;
     throw corrupt(`unreadable Parquet (${(e as Error).message})`, e);
   }
-  if (rows !== row.doc_count) throw corrupt(`${rows} rows, ${row.doc_count} recorded in the manifest`);
-  const it = readSegmentParquetRowGroups(bytes);
+  if (footer.numRows !== row.doc_count) throw corrupt(`${footer.numRows} rows, ${row.doc_count} recorded in the manifest`);
+  // What the reader asks for is read and verified here first, outside parquet-wasm: an error thrown from
+  // inside one of its reads leaves it hung on a panic. The tail (footer, page indexes) once, each row
+  // group's column chunks before the reader decodes it.
+  const spans = footer.rowGroups.map((rg) => {
+    let from = Number.POSITIVE_INFINITY;
+    let to = 0;
+    for (const c of rg.columns) {
+      const at = c.dictionaryPageOffset ?? c.dataPageOffset;
+      from = Math.min(from, at);
+      to = Math.max(to, at + c.totalCompressedSize);
+    }
+    return { from, to };
+  });
+  const verifiedRange = (from: number, to: number): Uint8Array => {
+    if (!(Number.isSafeInteger(from) && Number.isSafeInteger(to) && from >= 0 && from <= to && to <= len)) throw corrupt(`a row group's column chunks at [${from}, ${to}) lie outside the file`);
+    return verified.read(from, to - from);
+  };
+  const tailFrom = spans.reduce((a, sp) => Math.max(a, sp.to), 4);
+  const held = [{ from: tailFrom, bytes: verifiedRange(tailFrom, len) }];
+  let failed: unknown = null;
+  const it = readSegmentParquetRowGroups(
+    blobOf(len, (from, to) => {
+      for (const h of held) if (from >= h.from && to <= h.from + h.bytes.length) return h.bytes.slice(from - h.from, to - h.from);
+      // Not a range read above: read it here, never throwing into the reader (see above).
+      try {
+        return verified.read(from, to - from).slice();
+      } catch (e) {
+        failed ??= e;
+        return new Uint8Array(to - from);
+      }
+    }),
+    {
+      beforeRowGroup: (g) => {
+        const sp = spans[g];
+        if (!sp) throw corrupt(`row group ${g} is not in the footer`);
+        held.length = 1;
+        held.push({ from: sp.from, bytes: verifiedRange(sp.from, sp.to) });
+      },
+    },
+  );
   let seen = 0;
   for (;;) {
     // Only the decoding is the file's fault: an error of the consumer (thrown into the yield) passes as it is.
@@ -57,12 +122,33 @@ export async function* segmentDocsByRowGroup(path: string, bytes: Uint8Array, ro
     try {
       r = await it.next();
     } catch (e) {
+      if (failed !== null) throw failed;
+      if (isElacsymError(e)) throw e;
       throw corrupt(`unreadable Parquet (${(e as Error).message})`, e);
     }
+    // A range that failed its check was answered with zeros: whatever was decoded from them is dropped.
+    if (failed !== null) throw failed;
     if (r.done) break;
     const docs = keysOf ? r.value.map((d, i) => inWrittenOrder(d, keysOf(seen + i), path, seen + i)) : r.value;
     seen += docs.length;
     yield docs;
   }
   if (seen !== row.doc_count) throw corrupt(`${seen} rows, ${row.doc_count} recorded in the manifest`);
+}
+
+/**
+ * A Blob of `size` bytes for parquet-wasm's ParquetFile.fromFile, which only asks for `size` and
+ * `slice(start, end).arrayBuffer()` (its JavaScript glue, parquet_wasm.js, checks no type); `read` gives
+ * the bytes [from, to) as an array of their own.
+ */
+function blobOf(size: number, read: (from: number, to: number) => Uint8Array): Blob {
+  const handle = {
+    size,
+    slice(start?: number, end?: number) {
+      const from = Math.max(0, Math.min(size, start ?? 0));
+      const to = Math.max(from, Math.min(size, end ?? size));
+      return { size: to - from, arrayBuffer: async (): Promise<ArrayBuffer> => read(from, to).buffer as ArrayBuffer };
+    },
+  };
+  return handle as unknown as Blob;
 }

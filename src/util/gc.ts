@@ -1,0 +1,33 @@
+/**
+ * A full garbage collection on demand, for the few points where a command knows that most of the
+ * JavaScript heap just became garbage and is about to allocate as much again: the start of a segment
+ * build (a compaction's merge group decoded, an import's journal batches parsed).
+ *
+ * Why: V8 sizes its next collection from the heap that survived the last one, so after a merge group of
+ * 200k documents was decoded (~250 MB live) it let the garbage of the decoding grow to ~450 MB before
+ * collecting, and the build's own allocations came on top of that: a 1M compaction peaked at 800-980 MB
+ * RSS where ~300 MB of it was garbage (docs/performance.md, "Session 16").
+ *
+ * How: `gc` is exposed by V8's --expose-gc flag, set here at run time and read from a fresh context (the
+ * flag only takes effect for contexts made after it is set). Node documents flags set after start as
+ * possibly without effect; then this does nothing, which is what it does anyway where it is not wanted.
+ * The CLI cannot pass the flag on its command line: `bin/elacsym` is started through its shebang.
+ */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+let collect: (() => void) | null | undefined;
+
+/** Runs a full (mark-compact) collection of this thread's heap, or nothing where V8 does not allow it. */
+export function fullCollection(): void {
+  if (collect === undefined) {
+    try {
+      setFlagsFromString('--expose-gc');
+      const gc = runInNewContext('typeof gc === "function" ? gc : null') as (() => void) | null;
+      collect = gc;
+    } catch {
+      collect = null;
+    }
+  }
+  collect?.();
+}
