@@ -19,6 +19,8 @@ export class DryRunSink {
   readonly pendingByteCount = 0;
   /** Distinct ids the input would write (the newest line of an id wins, as in an import). */
   private readonly keys = new Set<string>();
+  /** Documents the input would write, repeats of an id included. */
+  private records = 0;
 
   constructor(
     readonly dir: string,
@@ -43,6 +45,7 @@ export class DryRunSink {
   /** Records the batch's ids and types its new attributes, as Writer.appendUpserts would; writes nothing. */
   appendUpserts(docs: Doc[], newAttrs: ReadonlyMap<string, AttrValue>): number {
     for (const d of docs) this.keys.add(idKey(d.id));
+    this.records += docs.length;
     for (const [name, v] of newAttrs) {
       if (attributeOf(this.schema, name)) continue;
       const t = inferType(v);
@@ -57,15 +60,19 @@ export class DryRunSink {
     return { segmentId: null, docs: 0, inserted: 0, updated: 0, deleted: 0, entries: 0, quarantined: 0 };
   }
 
-  /** Would-be inserts and updates of the distinct ids seen, against the namespace as it is now. */
+  /**
+   * Would-be inserts and updates, counted as an import counts them (writer.ts flushOps): the first write
+   * of an id not live now is an insert, every other write an update (of the live document, or of the
+   * input's own earlier line).
+   */
   classify(): { inserted: number; updated: number } {
     const keys = [...this.keys];
     const snap = Snapshot.open(this.dir, { locate: keys });
     try {
       const pending = new Set(snap.pendingDocs.map((d) => idKey(d.id)));
-      let updated = 0;
-      for (const k of keys) if (snap.located.has(k) || pending.has(k)) updated++;
-      return { inserted: keys.length - updated, updated };
+      let inserted = 0;
+      for (const k of keys) if (!snap.located.has(k) && !pending.has(k)) inserted++;
+      return { inserted, updated: this.records - inserted };
     } finally {
       snap.close();
     }

@@ -561,28 +561,46 @@ export class Writer {
       const putLoc = this.db.prepare('INSERT OR REPLACE INTO docs (id_key, segment_id, ord) VALUES (?, ?, ?)');
       const delLoc = this.db.prepare('DELETE FROM docs WHERE id_key = ?');
       const markDeleted = this.db.prepare('INSERT OR IGNORE INTO deleted (segment_id, ord) VALUES (?, ?)');
+      /** Ids that lived in a segment before this flush. */
+      const existed = new Set<string>();
       this.db.transaction(() => {
         if (files) insertSegment(this.db, files, 0, throughSeq, this.clock());
-        // Upserts first-seen-in-this-flush count as inserts unless the id already lived in a segment.
         let ord = 0;
         for (const [key, doc] of latest) {
           const old = getLoc.get(key) as { segment_id: number; ord: number } | undefined;
           const copy = getCopy.get(key) as { segment_id: number; ord: number } | undefined;
           if (old?.segment_id !== copy?.segment_id || old?.ord !== copy?.ord) throw idMapDamaged(this.dir, key);
-          if (old) markDeleted.run(old.segment_id, old.ord);
-          if (doc) {
-            putLoc.run(key, segId, ord++);
-            if (old) result.updated++;
-            else result.inserted++;
-          } else {
-            if (old) {
-              delLoc.run(key);
-              result.deleted++;
-            }
+          if (old) {
+            existed.add(key);
+            markDeleted.run(old.segment_id, old.ord);
           }
+          if (doc) putLoc.run(key, segId, ord++);
+          else if (old) delLoc.run(key);
         }
         this.db.prepare('DELETE FROM journal WHERE seq <= ?').run(throughSeq);
       })();
+      // The summary counts each write as it came: an upsert of a live id is an update, of any other an
+      // insert; a delete of a live id is a deletion. So an id written twice between two flushes counts as an
+      // insert and an update, as it does when a flush falls between the writes: the counts never depend on
+      // where flushes fall, and inserts minus deletions is the change in live documents.
+      const live = new Map<string, boolean>();
+      const isLive = (key: string) => live.get(key) ?? existed.has(key);
+      for (const op of ops) {
+        if (op.op === 'upsert') {
+          for (const d of op.docs) {
+            const key = idKey(d.id);
+            if (isLive(key)) result.updated++;
+            else result.inserted++;
+            live.set(key, true);
+          }
+        } else {
+          for (const id of op.ids) {
+            const key = idKey(id);
+            if (isLive(key)) result.deleted++;
+            live.set(key, false);
+          }
+        }
+      }
     } catch (e) {
       if (e instanceof ElacsymError && e.code === 'INTERRUPTED') throw e; // cleaned up above
       // Nothing committed: the journal still holds every document. Give back at once the space of what
@@ -591,7 +609,6 @@ export class Writer {
       throw toEnvError(e, join(this.dir, 'segments'), 'writing segment files in');
     }
     failpoint('flush:after-manifest-commit');
-    // Within one flush an id upserted twice is one insert (or update), matching what readers see.
     result.segmentId = files ? segId : null;
     result.docs = docs.length;
     this.pending = null; // the in-memory copy (if any) has been flushed; the caller resets it
