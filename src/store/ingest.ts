@@ -77,6 +77,11 @@ export interface ImportOptions {
    */
   shard?: { index: number; count: number };
   clock?: () => number;
+  /**
+   * The input comes from a record converter (records.ts toImportLines, CSV/TSV): a line that begins with a
+   * NUL byte is a record it found bad, rejected with the reason it gives (records.ts rejectLine).
+   */
+  markedRejects?: boolean;
 }
 
 export interface ImportProgress {
@@ -501,6 +506,18 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
         if (!owns(lineNo)) continue;
         s.read++;
         reject(lineNo, raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: longer than ${maxLine} bytes (${maxLineOption})`, { details: { line: lineNo, max_line_bytes: maxLine } }));
+        continue;
+      }
+      if (opts.markedRejects && raw[0] === 0) {
+        if (!owns(lineNo)) continue;
+        s.read++;
+        let m: { reason?: unknown; text?: unknown } = {};
+        try {
+          m = JSON.parse(raw.subarray(1).toString('utf8')) as typeof m;
+        } catch {
+          // an unreadable mark is still a reject
+        }
+        reject(lineNo, Buffer.from(typeof m.text === 'string' ? m.text : ''), new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: ${typeof m.reason === 'string' ? m.reason : 'a bad record'}`, { details: { line: lineNo } }));
         continue;
       }
       let text: string;

@@ -159,7 +159,9 @@ export async function* toImportLines(format: Exclude<ImportFormat, 'ndjson'>, in
   // TSV has no quoting (IANA text/tab-separated-values): a quote character is data there.
   // A header that names a column twice is refused: csv-parse would keep the last cell of the two (a
   // record silently lost half its data).
+  let headerLength = 0;
   const columns = (header: string[]): string[] => {
+    headerLength = header.length;
     const seen = new Map<string, number>();
     header.forEach((name, i) => {
       const first = seen.get(name);
@@ -170,7 +172,10 @@ export async function* toImportLines(format: Exclude<ImportFormat, 'ndjson'>, in
     });
     return header;
   };
-  const parser = parse({ columns, delimiter: format === 'tsv' ? '\t' : ',', quote: format === 'tsv' ? false : '"', bom: true, relax_column_count: false, skip_empty_lines: false });
+  // A row with another number of cells than the header is a bad record, not a bad file: the reader passes
+  // it on (relax_column_count) with its error and raw text, and it becomes a rejected line (rejectLine),
+  // so that --on-error skip steps over it like over any other bad record.
+  const parser = parse({ columns, delimiter: format === 'tsv' ? '\t' : ',', quote: format === 'tsv' ? false : '"', bom: true, relax_column_count: true, info: true, raw: true, skip_empty_lines: false });
   const feed = (async () => {
     try {
       if (input instanceof Uint8Array) parser.write(input);
@@ -182,17 +187,32 @@ export async function* toImportLines(format: Exclude<ImportFormat, 'ndjson'>, in
   })();
   yield enc.encode('\n'); // the header's line: keeps record numbers equal to file line numbers
   try {
-    for await (const rec of parser) yield line(rec);
+    for await (const r of parser as AsyncIterable<{ record: Record<string, unknown>; raw: string; info: { error?: Error & { record?: unknown[] } } }>) {
+      const err = r.info.error;
+      if (err) {
+        const cells = Array.isArray(err.record) ? err.record.length : Number.NaN;
+        yield rejectLine(`${cells} cell${cells === 1 ? '' : 's'} where the header has ${headerLength} column${headerLength === 1 ? '' : 's'}`, r.raw.replace(/\r?\n$/, ''));
+      } else yield line(r.record);
+    }
   } catch (e) {
     if (e instanceof ElacsymError) throw e;
-    // Not the import's usual hint (--on-error skip): the reader cannot step over a ragged row or an
-    // unclosed quote, so only fixing the file helps.
+    // Not the import's usual hint (--on-error skip): the reader cannot step over an unclosed quote (where
+    // the record ends is unknown), so only fixing the file helps.
     throw new ElacsymError('INVALID_DOCUMENT', `the input is not valid ${format.toUpperCase()}: ${(e as Error).message}`, {
       cause: e,
-      hint: `fix the ${format.toUpperCase()} where the message says (a row with another number of cells than the header, or an unclosed quote, stops the reader: --on-error skip cannot step over it), then resume with --resume or --skip-lines`,
+      hint: `fix the ${format.toUpperCase()} where the message says (an unclosed quote stops the reader: --on-error skip cannot step over it), then resume with --resume or --skip-lines`,
     });
   }
   await feed;
+}
+
+/**
+ * A record the converter itself found bad, as a line for the import: a NUL byte (never the first byte of a
+ * JSON text) then JSON {reason, text}. An import told so (ImportOptions.markedRejects) rejects the line
+ * with that reason, its rejects file showing `text`, the record as the input has it.
+ */
+function rejectLine(reason: string, text: string): Uint8Array {
+  return enc.encode(`\u0000${JSON.stringify({ reason, text })}\n`);
 }
 
 async function collect(input: AsyncIterable<Uint8Array>): Promise<Uint8Array> {

@@ -2,7 +2,7 @@
  * Import formats (issue 13): CSV, TSV, JSON and Parquet flat records round-trip through export, and
  * --dry-run validates everything while writing nothing. Every test spawns the real binary.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cleanupTmp, cli, errorCode, exportMap, tmpDir } from '../helpers/cli.js';
@@ -93,6 +93,30 @@ describe('import --format', () => {
     const r2 = await cli(['-d', d, '--json', 'import', 'shop', ragged]);
     expect(r2.code).toBe(2);
     expect(errorCode(r2.stderr)).toBe('INVALID_DOCUMENT');
+    expect(r2.stderr).toContain('line 2: 3 cells where the header has 2 columns');
+  });
+
+  it('a CSV row of another number of cells than the header is one rejected record: --on-error skip steps over it (a tester\'s case)', async () => {
+    const d = await ns();
+    const file = join(tmpDir(), 'ragged.csv');
+    // rows: fine, one cell short, one cell over, quoted, fine
+    writeFileSync(file, 'id,price\n1,2.5\n2\n3,4,5\n4,"1.5"\n5,6\n');
+    const rejects = join(tmpDir(), 'rejects.ndjson');
+    const r = await cli(['-d', d, '--json', 'import', 'shop', file, '--on-error', 'skip', '--rejects', rejects]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ read: 5, committed: 3, rejected: 2 });
+    const rej = readFileSync(rejects, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { line: number; reason: string; text: string });
+    expect(rej).toEqual([
+      { line: 3, reason: 'line 3: 1 cell where the header has 2 columns', text: '2' },
+      { line: 4, reason: 'line 4: 3 cells where the header has 2 columns', text: '3,4,5' },
+    ]);
+    expect([...(await exportMap(d, 'shop')).keys()].sort()).toEqual(['1', '4', '5']);
+    // Without --on-error skip the first one stops the import as any bad record does, and says how to go on.
+    const d2 = await ns();
+    const f = await cli(['-d', d2, 'import', 'shop', file]);
+    expect(f.code).toBe(2);
+    expect(f.stderr).toContain('line 3: 1 cell where the header has 2 columns');
+    expect(f.stderr).toContain('--on-error skip');
   });
 });
 

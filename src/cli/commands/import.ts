@@ -123,6 +123,7 @@ export async function runImport([name, file = '-']: string[], o: Record<string, 
         maxLineBytes,
         flush: false,
         shard: shard ?? undefined,
+        markedRejects: format === 'csv' || format === 'tsv',
       });
     } finally {
       if (fromStdin) process.stdin.destroy();
@@ -172,6 +173,7 @@ export async function runImport([name, file = '-']: string[], o: Record<string, 
       flush: o.flush !== false,
       patch,
       shard: shard ?? undefined,
+      markedRejects: format === 'csv' || format === 'tsv',
       // With --json, every committed batch is acknowledged on stderr as an NDJSON event (scripts, crash tests).
       // On an object store, once the batch is durable there (g.afterBatch): the rest of the output waits
       // for the commit, an acknowledgement must not.
