@@ -800,7 +800,10 @@ export async function readSegmentParquet(bytes: Uint8Array): Promise<Doc[]> {
  * A segment's documents one row group at a time (either layout), for merges that must not hold whole
  * segments decoded. Given a Blob backed by the file (`fs.openAsBlob(path)`), only the footer and one row
  * group's column chunks are read at a time, so memory is bounded by a row group; given bytes, the file is in
- * memory already and parquet-wasm copies it into its own memory for each row group (transiently).
+ * memory already and parquet-wasm copies all of it into its own memory for each row group.
+ * `hooks.beforeRowGroup(g)` (Blob only) runs before row group g is read: where the caller makes sure the
+ * Blob can serve its ranges, since a read that fails inside parquet-wasm leaves it hung on a panic
+ * (store/segment-docs.ts).
  */
 export async function* readSegmentParquetRowGroups(source: Uint8Array | Blob, hooks: { beforeRowGroup?: (g: number) => void } = {}): AsyncGenerator<Doc[]> {
   const { arrow, pq } = await load();

@@ -46,9 +46,10 @@ const CHECK_CHUNK_BYTES = 4 * 1024 * 1024;
  * Memory: the file is never held whole. It is read once in chunks for its CRC-32, which also records a
  * CRC-32 of each 4 KiB block; then each row group's column chunks are read and checked against those block
  * checksums (segment-file.ts verifiedByBlocks) and handed to the Parquet reader, so every byte decoded is
- * a byte of the file whose CRC matched, and only one row group is in parquet-wasm's memory at a time. (Handing parquet-wasm the
- * whole file instead copied all of it into its memory for every row group: 57 copies of a 65 MB file per
- * segment of a 1M compaction, and a linear memory that never shrinks back.)
+ * a byte of the file whose CRC matched, and only one row group is in parquet-wasm's memory at a time.
+ * (Handing parquet-wasm the whole file instead copied all of it into its memory for every row group: 57
+ * copies of a 65 MB file per segment of a 1M compaction, and a linear memory that never shrinks back.)
+ * The file is read twice, the second time by range: from an object store, through its range cache.
  */
 export async function* segmentDocsByRowGroup(path: string, src: ByteSource, row: SegmentRow, keysOf: KeysOf = null): AsyncGenerator<Doc[]> {
   const corrupt = (why: string, cause?: unknown) => new ElacsymError('CORRUPT_SEGMENT', `${path}: ${why}`, { cause, details: { path } });
