@@ -18,7 +18,7 @@
  * object storage (storage/object-segment-store.ts) serves them from a local range cache and fetches what
  * is missing through a worker thread the caller waits for (objstore/sync-store.ts).
  */
-import { closeSync, fstatSync, openSync, readdirSync, readSync, rmSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readdirSync, readSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ElacsymError } from '../errors.js';
 import type { ByteSource } from '../util/bytes.js';
@@ -76,7 +76,7 @@ export class LocalSegmentStore implements SegmentStore {
   size(name: string): number | null {
     let fd: number;
     try {
-      fd = openSync(this.pathOf(name), 'r');
+      fd = openSync(this.pathOf(name), READ_NONBLOCK);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw e;
@@ -119,6 +119,14 @@ export class LocalSegmentStore implements SegmentStore {
  * file that is shorter than the manifest says (truncated by damage) is CORRUPT_SEGMENT, not an internal
  * range error.
  */
+/**
+ * Read-only and non-blocking: a FIFO put where a segment file belongs would otherwise block open() until
+ * a writer came (a tester's export and health --deep hung for ever, deaf to SIGTERM, since the thread was
+ * in the system call). Opened this way it reports its size as 0, which no segment has: the size check
+ * names the damage. No effect on a regular file.
+ */
+const READ_NONBLOCK = fsConstants.O_RDONLY | fsConstants.O_NONBLOCK;
+
 class LocalObject implements ReadableObject {
   private closed = false;
   private constructor(
@@ -130,7 +138,7 @@ class LocalObject implements ReadableObject {
   ) {}
 
   static open(path: string): LocalObject {
-    const fd = openSync(path, 'r');
+    const fd = openSync(path, READ_NONBLOCK);
     try {
       return new LocalObject(path, fd, 0, fstatSync(fd).size, true);
     } catch (e) {

@@ -471,7 +471,10 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
     s.rejected++;
     let text: string;
     try {
-      text = raw.length > 4096 ? `${raw.subarray(0, 4096).toString('utf8')}...` : raw.toString('utf8');
+      // Cut on a character boundary: the first 4,096 bytes less any continuation bytes of a split character.
+      let n = 4096;
+      while (raw.length > 4096 && n > 0 && (raw[n]! & 0xc0) === 0x80) n--;
+      text = raw.length > 4096 ? `${raw.subarray(0, n).toString('utf8')}...` : raw.toString('utf8');
     } catch {
       text = '';
     }
@@ -492,7 +495,8 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
           continue;
         }
         s.read++;
-        reject(lineNo, raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: longer than ${maxLine} bytes (${maxLineOption})`, { details: { line: lineNo, max_line_bytes: maxLine } }));
+        // (a converter's mark cut at the limit: its text is not the record's, so none is shown)
+        reject(lineNo, opts.markedRejects && raw[0] === 0 ? Buffer.alloc(0) : raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: longer than ${maxLine} bytes (${maxLineOption})`, { details: { line: lineNo, max_line_bytes: maxLine } }));
         continue;
       }
       bytes = consumed;
@@ -501,13 +505,6 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
         continue;
       }
       if (raw.length === 0 || isBlank(raw)) continue;
-      // (a line of another shard is not read: neither counted nor rejected here)
-      if (raw.length > maxLine) {
-        if (!owns(lineNo)) continue;
-        s.read++;
-        reject(lineNo, raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: longer than ${maxLine} bytes (${maxLineOption})`, { details: { line: lineNo, max_line_bytes: maxLine } }));
-        continue;
-      }
       if (opts.markedRejects && raw[0] === 0) {
         if (!owns(lineNo)) continue;
         s.read++;
@@ -518,6 +515,13 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
           // an unreadable mark is still a reject
         }
         reject(lineNo, Buffer.from(typeof m.text === 'string' ? m.text : ''), new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: ${typeof m.reason === 'string' ? m.reason : 'a bad record'}`, { details: { line: lineNo } }));
+        continue;
+      }
+      // (a line of another shard is not read: neither counted nor rejected here)
+      if (raw.length > maxLine) {
+        if (!owns(lineNo)) continue;
+        s.read++;
+        reject(lineNo, raw, new ElacsymError('INVALID_DOCUMENT', `line ${lineNo}: longer than ${maxLine} bytes (${maxLineOption})`, { details: { line: lineNo, max_line_bytes: maxLine } }));
         continue;
       }
       let text: string;

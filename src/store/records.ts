@@ -175,7 +175,9 @@ export async function* toImportLines(format: Exclude<ImportFormat, 'ndjson'>, in
   // A row with another number of cells than the header is a bad record, not a bad file: the reader passes
   // it on (relax_column_count) with its error and raw text, and it becomes a rejected line (rejectLine),
   // so that --on-error skip steps over it like over any other bad record.
-  const parser = parse({ columns, delimiter: format === 'tsv' ? '\t' : ',', quote: format === 'tsv' ? false : '"', bom: true, relax_column_count: true, info: true, raw: true, skip_empty_lines: false });
+  // Records end at CRLF or LF alike (record_delimiter): detected from the header alone, a file of mixed
+  // line ends had an LF row merged into the next one (a tester's id "1\n2"). Blank lines are no records.
+  const parser = parse({ columns, delimiter: format === 'tsv' ? '\t' : ',', quote: format === 'tsv' ? false : '"', bom: true, relax_column_count: true, info: true, raw: true, skip_empty_lines: true, record_delimiter: ['\r\n', '\n'] });
   const feed = (async () => {
     try {
       if (input instanceof Uint8Array) parser.write(input);
@@ -185,13 +187,25 @@ export async function* toImportLines(format: Exclude<ImportFormat, 'ndjson'>, in
       parser.destroy(e as Error);
     }
   })();
-  yield enc.encode('\n'); // the header's line: keeps record numbers equal to file line numbers
+  // Line numbers: each record is emitted as the import's line number where it starts in the file, blank
+  // lines filling the gaps (the import skips them), so rejects, hints, --skip-lines and --resume count file
+  // lines even past blank lines and records whose quoted cells span lines.
+  const BLANK = enc.encode('\n');
+  yield BLANK; // the header's line
+  let emitted = 1;
   try {
-    for await (const r of parser as AsyncIterable<{ record: Record<string, unknown>; raw: string; info: { error?: Error & { record?: unknown[] } } }>) {
+    for await (const r of parser as AsyncIterable<{ record: Record<string, unknown>; raw: string; info: { lines: number; error?: Error & { record?: unknown[] } } }>) {
+      // The record's own text: its raw text may also hold skipped blank lines before it and its line end.
+      const text = r.raw.replace(/^[\r\n]+/, '').replace(/[\r\n]+$/, '');
+      let inner = 0;
+      for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) inner++;
+      const start = r.info.lines - inner;
+      for (; emitted < start - 1; emitted++) yield BLANK;
+      emitted++;
       const err = r.info.error;
       if (err) {
         const cells = Array.isArray(err.record) ? err.record.length : Number.NaN;
-        yield rejectLine(`${cells} cell${cells === 1 ? '' : 's'} where the header has ${headerLength} column${headerLength === 1 ? '' : 's'}`, r.raw.replace(/\r?\n$/, ''));
+        yield rejectLine(`${cells} cell${cells === 1 ? '' : 's'} where the header has ${headerLength} column${headerLength === 1 ? '' : 's'}`, text);
       } else yield line(r.record);
     }
   } catch (e) {

@@ -111,6 +111,24 @@ describe('import --format', () => {
       { line: 4, reason: 'line 4: 3 cells where the header has 2 columns', text: '3,4,5' },
     ]);
     expect([...(await exportMap(d, 'shop')).keys()].sort()).toEqual(['1', '4', '5']);
+    // Line ends of either kind, blank lines, a quoted cell over two lines, a long row of two-byte characters:
+    // every line number is the file's, no row is merged into another, no text keeps a CR or a cut character.
+    const mixed = join(tmpDir(), 'mixed.csv');
+    writeFileSync(mixed, `id,price\r\n7\n8,1.5\r\n\n9,"2\n"\n10,3,4\r\n11,${'é'.repeat(3000)},x\n\n12,5\n\n`);
+    const rejects2 = join(tmpDir(), 'rejects2.ndjson');
+    const d3 = await ns();
+    const m = await cli(['-d', d3, '--json', 'import', 'shop', mixed, '--on-error', 'skip', '--rejects', rejects2]);
+    expect(m.code, m.stderr).toBe(0);
+    const rej2 = readFileSync(rejects2, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { line: number; reason: string; text: string });
+    expect(rej2.map((x) => [x.line, x.reason.replace(/:.*/, '')])).toEqual([
+      [2, 'line 2'],
+      [7, 'line 7'],
+      [8, 'line 8'],
+    ]);
+    expect(rej2[0]!.text).toBe('7');
+    expect(rej2[1]!.text).toBe('10,3,4');
+    expect(rej2[2]!.text.endsWith('éé...')).toBe(true);
+    expect([...(await exportMap(d3, 'shop')).keys()].sort()).toEqual(['12', '8', '9']);
     // Without --on-error skip the first one stops the import as any bad record does, and says how to go on.
     const d2 = await ns();
     const f = await cli(['-d', d2, 'import', 'shop', file]);

@@ -1,5 +1,6 @@
 /** compact, wal inspect/replay, health and corruption handling, through the real binary. */
-import { appendFileSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -277,6 +278,21 @@ describe('corruption of segment files', () => {
     expect((await cli(['-d', d, 'compact', 'ns'])).code).toBe(5);
     // the undamaged segment still answers queries
     expect((await cli(['-d', d, 'query', 'ns', '--text', 'water'])).code).toBe(0);
+  });
+
+  it('a named pipe in place of a segment file is damage, not a hang (a tester\'s export and health --deep blocked in open() for ever)', async () => {
+    const { d, pq } = await damaged((_i, p) => {
+      rmSync(p);
+      execFileSync('mkfifo', [p]);
+    });
+    // Were open() to block, these would never return and the test would time out.
+    const h = await cli(['-d', d, 'health', '--deep']);
+    expect(h.code).toBe(5);
+    expect(h.stdout).toContain(pq.split('/').pop()!);
+    const e = await cli(['-d', d, 'export', 'ns']);
+    expect(e.code).toBe(5);
+    expect(errorCode(e.stderr)).toBe('CORRUPT_SEGMENT');
+    expect((await cli(['-d', d, 'compact', 'ns'])).code).toBe(5);
   });
 });
 
