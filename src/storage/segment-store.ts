@@ -115,11 +115,6 @@ export class LocalSegmentStore implements SegmentStore {
 }
 
 /**
- * A local file read with pread(2); the descriptor stays open until `close()`. A read past the end of a
- * file that is shorter than the manifest says (truncated by damage) is CORRUPT_SEGMENT, not an internal
- * range error.
- */
-/**
  * Read-only and non-blocking: a FIFO put where a segment file belongs would otherwise block open() until
  * a writer came (a tester's export and health --deep hung for ever, deaf to SIGTERM, since the thread was
  * in the system call). Opened this way it reports its size as 0, which no segment has: the size check
@@ -127,6 +122,11 @@ export class LocalSegmentStore implements SegmentStore {
  */
 const READ_NONBLOCK = fsConstants.O_RDONLY | fsConstants.O_NONBLOCK;
 
+/**
+ * A local file read with pread(2); the descriptor stays open until `close()`. A read past the end of a
+ * file that is shorter than the manifest says (truncated by damage) is CORRUPT_SEGMENT, not an internal
+ * range error.
+ */
 class LocalObject implements ReadableObject {
   private closed = false;
   private constructor(
