@@ -30,7 +30,6 @@ import { failpoint, failpointPause } from '../util/failpoint.js';
 import { type ReadableObject, type SegmentStore, segmentStoreOf } from '../storage/segment-store.js';
 import { AttributeShapes } from '../index/filter/columns.js';
 import { envError, toEnvError } from '../util/env-error.js';
-import { fullCollection } from '../util/gc.js';
 import { writeSegment } from './segment-builder.js';
 import { segmentDocsByRowGroup } from './segment-docs.js';
 import { TextLocator } from '../storage/parquet-text.js';
@@ -456,9 +455,6 @@ export async function compactNamespace(
         from.push({ segment: r.id, ord });
       }
     }
-    // The group's decoding left as much garbage as the documents it kept: collected before the build adds
-    // its own (see util/gc.ts).
-    fullCollection();
     const segId = Number(getMeta(w.db, 'next_segment_id') ?? '1');
     try {
       let files: Awaited<ReturnType<typeof writeSegment>> | null = null;

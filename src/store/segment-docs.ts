@@ -9,7 +9,7 @@ import type { SegmentRow } from '../storage/manifest.js';
 import { type ParquetFooter, readParquetFooter, readSegmentParquetRowGroups } from '../storage/parquet.js';
 import { crc32 } from '../util/crc32.js';
 import type { ByteSource } from '../util/bytes.js';
-import { SEGMENT_BLOCK_BYTES, verifiedByBlocks } from '../storage/segment-file.js';
+import { BlockChecksums, verifiedByBlocks } from '../storage/segment-file.js';
 import { buildAttributes } from '../index/filter/columns.js';
 
 /**
@@ -34,7 +34,7 @@ function inWrittenOrder(doc: Doc, keys: readonly string[], path: string, ord: nu
   return { ...doc, attributes: buildAttributes(keys, (k) => a[k]) };
 }
 
-/** Bytes read at a time while the whole file is checked (a multiple of SEGMENT_BLOCK_BYTES). */
+/** Bytes read at a time while the whole file is checked. */
 const CHECK_CHUNK_BYTES = 4 * 1024 * 1024;
 
 /**
@@ -55,15 +55,17 @@ export async function* segmentDocsByRowGroup(path: string, src: ByteSource, row:
   const corrupt = (why: string, cause?: unknown) => new ElacsymError('CORRUPT_SEGMENT', `${path}: ${why}`, { cause, details: { path } });
   const len = src.length;
   if (len !== row.parquet_bytes) throw corrupt('checksum mismatch (the file is damaged)');
-  const table = new Uint32Array(Math.ceil(len / SEGMENT_BLOCK_BYTES));
+  const blocks = new BlockChecksums();
   let crc = 0;
-  for (let at = 0, b = 0; at < len; at += CHECK_CHUNK_BYTES) {
+  for (let at = 0; at < len; at += CHECK_CHUNK_BYTES) {
     const chunk = src.read(at, Math.min(CHECK_CHUNK_BYTES, len - at));
     crc = crc32(chunk, crc);
-    for (let o = 0; o < chunk.length; o += SEGMENT_BLOCK_BYTES) table[b++] = crc32(chunk.subarray(o, Math.min(o + SEGMENT_BLOCK_BYTES, chunk.length)));
+    blocks.update(chunk);
   }
   if (crc !== row.parquet_crc32) throw corrupt('checksum mismatch (the file is damaged)');
-  const verified = verifiedByBlocks(src, table, path);
+  // The table as a segment's `parquet-crc` section holds it (little-endian words, read as in snapshot.ts).
+  const t = blocks.finish();
+  const verified = verifiedByBlocks(src, new Uint32Array(t.buffer, t.byteOffset, t.length >> 2), path);
   let footer: ParquetFooter;
   try {
     if (len < 12) throw new Error('not a Parquet file (shorter than its magic numbers)');

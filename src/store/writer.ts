@@ -30,8 +30,7 @@ import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
 import { ElacsymError, isElacsymError } from '../errors.js';
 import { assertWritable, envError, toEnvError } from '../util/env-error.js';
 import { failpoint, failpointPause } from '../util/failpoint.js';
-import { fullCollection } from '../util/gc.js';
-import { type BuildPhase, FULL_COLLECTION_DOCS, segmentFileName, writeSegment } from './segment-builder.js';
+import { type BuildPhase, segmentFileName, writeSegment } from './segment-builder.js';
 import { isSegmentFileName } from '../storage/segment-file.js';
 import { segmentStoreOf } from '../storage/segment-store.js';
 
@@ -526,9 +525,6 @@ export class Writer {
     for (const d of latest.values()) if (d) docs.push(d);
 
     const segId = Number(getMeta(this.db, 'next_segment_id') ?? '1');
-    // The garbage of parsing and journalling the segment's batches goes before the build adds its own
-    // (util/gc.ts; segment-builder.ts FULL_COLLECTION_DOCS).
-    if (docs.length >= FULL_COLLECTION_DOCS) fullCollection();
     let files: Awaited<ReturnType<typeof writeSegment>> | null = null;
     try {
       try {
