@@ -70,8 +70,52 @@ const same = Buffer.from(b.finish()).equals(Buffer.from(buildFieldIndex(all)));
 console.log(JSON.stringify({ alive, same }));
 `;
 
-function run(script: string, arg = ''): unknown {
-  const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script, arg], { encoding: 'utf8' });
+/**
+ * Bytes per token a builder holds after its documents are added and before `finish`: 5 tokens per
+ * document, 110,000 documents, so 550,000 tokens, just past 2^19 (where doubling from 1,024 overshoots
+ * most).
+ */
+const TOKEN_BYTES_SCRIPT = `
+import { FieldIndexBuilder } from ${dist('index/fulltext/postings.js')};
+const n = 110000, per = 5;
+const toks = Array.from({ length: per }, (_, k) => ({ term: 'w' + k, pos: k }));
+// ArrayBuffer memory is released after a collection, off the job that collected: settle in later jobs.
+const settled = async () => {
+  for (let i = 0; i < 2; i++) {
+    await new Promise((r) => setImmediate(r));
+    globalThis.gc();
+  }
+  return process.memoryUsage().arrayBuffers;
+};
+const out = {};
+for (const positions of [true, false]) {
+  const base = await settled();
+  const b = new FieldIndexBuilder(n, positions);
+  for (let i = 0; i < n; i++) b.add(toks);
+  out[positions] = ((await settled()) - base) / (n * per);
+  b.finish();
+}
+console.log(JSON.stringify(out));
+`;
+
+/** Whether the attributes of decoded documents are fast-mode objects (V8's %HasFastProperties). */
+const FAST_ATTRS_SCRIPT = `
+import { readSegmentParquet, writeSegmentParquet } from ${dist('storage/parquet.js')};
+const schema = { vector_dim: 2, vector_metric: 'l2', attributes: { title: { type: 'string', full_text: null }, n: { type: 'integer', full_text: null }, tags: { type: 'array<string>', full_text: null } } };
+const docs = Array.from({ length: 50 }, (_, i) => ({ id: i, vector: Float32Array.from([i, 1]), attributes: JSON.parse(JSON.stringify({ title: 't' + i, n: i, tags: ['a', 'b'] })) }));
+docs[7].attributes = JSON.parse('{"__proto__":"p","title":"x"}');
+const sorted = (a) => Object.keys(a).sort().map((k) => [k, a[k]]);
+const back = await readSegmentParquet((await writeSegmentParquet(docs, schema)).bytes);
+console.log(JSON.stringify({
+  fast: back.filter((d) => %HasFastProperties(d.attributes)).length,
+  protoOwn: Object.hasOwn(back[7].attributes, '__proto__') && back[7].attributes['__proto__'] === 'p' && Object.getPrototypeOf(back[7].attributes) === Object.prototype,
+  // The Parquet file lists keys in column order (the index file restores the written order): compare sorted.
+  same: JSON.stringify(back.map((d) => sorted(d.attributes))) === JSON.stringify(docs.map((d) => sorted(d.attributes))),
+}));
+`;
+
+function run(script: string, arg = '', flags: string[] = []): unknown {
+  const r = spawnSync(process.execPath, ['--expose-gc', ...flags, '--input-type=module', '-e', script, arg], { encoding: 'utf8' });
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout);
 }
@@ -90,5 +134,24 @@ describe('segment build memory', () => {
     const { alive, same } = run(POSTINGS_SCRIPT) as { alive: number; same: boolean };
     expect(alive).toBe(0);
     expect(same).toBe(true);
+  });
+
+  it('the full-text builder holds 8 bytes per token with positions, 4 without, plus bounded spare room', () => {
+    // Doubling, with each token's ordinal stored too, held 12 bytes per token in arrays of up to twice the
+    // tokens: 22.9 bytes per token here.
+    const perToken = run(TOKEN_BYTES_SCRIPT) as Record<string, number>;
+    // Tokens plus up to 25% spare, and docLens (4 bytes per document: 0.8 per token here).
+    expect(perToken.true).toBeGreaterThan(8);
+    expect(perToken.true).toBeLessThanOrEqual(8 * 1.25 + 0.8);
+    expect(perToken.false).toBeLessThanOrEqual(4 * 1.25 + 0.8);
+  });
+
+  it('decoded documents have ordinary attribute objects (fast properties), "__proto__" an own key', () => {
+    // A null-prototype object is a hash table in V8: ~500 more bytes per document in a merge.
+    const r = run(FAST_ATTRS_SCRIPT, '', ['--allow-natives-syntax']) as { fast: number; protoOwn: boolean; same: boolean };
+    expect(r.protoOwn).toBe(true);
+    expect(r.same).toBe(true);
+    // All but the document whose "__proto__" key was defined as a property (that object may go slow).
+    expect(r.fast).toBeGreaterThanOrEqual(49);
   });
 });
