@@ -31,6 +31,7 @@ import { type ReadableObject, type SegmentStore, segmentStoreOf } from '../stora
 import { AttributeShapes } from '../index/filter/columns.js';
 import { envError, toEnvError } from '../util/env-error.js';
 import { writeSegment } from './segment-builder.js';
+import { fullCollection } from '../util/gc.js';
 import { segmentDocsByRowGroup } from './segment-docs.js';
 import { TextLocator } from '../storage/parquet-text.js';
 import { SegmentFile } from '../storage/segment-file.js';
@@ -297,24 +298,23 @@ export function groupVectorArena(rows: readonly SegmentRow[], dim: number): (doc
 }
 
 /**
- * Live documents of a segment, each with the ordinal it has there, each passed through `adopt` as its row
- * group is decoded (so that a row group's transient copies are dropped before the next is read).
+ * Live documents of a segment in ordinal order, each handed to `take` with the ordinal it has there as
+ * its row group is decoded (so that a row group's transient copies are dropped before the next is read).
  */
-async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<number>, adopt: (doc: Doc) => Doc): Promise<{ doc: Doc; ord: number }[]> {
+async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<number>, take: (doc: Doc, ord: number) => void): Promise<void> {
   const store = segmentStoreOf(dir);
   const path = store.pathOf(row.parquet_file);
   const src = openListed(store, row, row.parquet_file);
   // One row group decoded at a time (the file read by range, never held whole); only its live documents
   // are kept, with their attributes in the order they were written (the index file's `attrs`): the merged
   // segment records that order again.
-  const live: { doc: Doc; ord: number }[] = [];
   let ord = 0;
   let index: ReturnType<typeof openIndexForKeys> = null;
   try {
     index = openIndexForKeys(store, row);
     for await (const part of segmentDocsByRowGroup(path, src, row, index?.keysOf ?? null)) {
       for (const doc of part) {
-        if (!dead.has(ord)) live.push({ doc: adopt(doc), ord });
+        if (!dead.has(ord)) take(doc, ord);
         ord++;
       }
     }
@@ -322,7 +322,6 @@ async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<numb
     index?.close();
     src.close();
   }
-  return live;
 }
 
 /**
@@ -445,15 +444,23 @@ export async function compactNamespace(
     if (signal?.aborted) throw interrupted(committedGroups);
     const rows = group.map((id) => rowsById.get(id)).filter((r): r is SegmentRow => r !== undefined);
     if (rows.length === 0) continue;
+    // The previous group's documents and vector arena are garbage now: collected before this group's
+    // are decoded, not beside them (V8 would wait until the heap had grown by about as much again).
+    if (committedGroups > 0) fullCollection();
     const docs: Doc[] = [];
-    const from: { segment: number; ord: number }[] = [];
+    // Where each merged document comes from: fromSegment[k], fromOrd[k] for the k-th of `docs`.
+    const capacity = rows.reduce((a, r) => a + r.doc_count, 0);
+    const fromSegment = new Uint32Array(capacity);
+    const fromOrd = new Uint32Array(capacity);
     const deadStmt = w.db.prepare('SELECT ord FROM deleted WHERE segment_id = ?').pluck();
     const adopt = groupVectorArena(rows, w.schema.vector_dim);
     for (const r of rows) {
-      for (const { doc, ord } of await readLiveDocs(w.dir, r, new Set(deadStmt.all(r.id) as number[]), adopt)) {
-        docs.push(doc);
-        from.push({ segment: r.id, ord });
-      }
+      await readLiveDocs(w.dir, r, new Set(deadStmt.all(r.id) as number[]), (doc, ord) => {
+        if (docs.length >= capacity) throw new ElacsymError('CORRUPT_SEGMENT', `${segmentStoreOf(w.dir).pathOf(r.parquet_file)}: more rows than the manifest records`);
+        fromSegment[docs.length] = r.id;
+        fromOrd[docs.length] = ord;
+        docs.push(adopt(doc));
+      });
     }
     const segId = Number(getMeta(w.db, 'next_segment_id') ?? '1');
     try {
@@ -485,8 +492,9 @@ export async function compactNamespace(
         }
         // Every live row of the merged segments moves; the docs table only ever points at live rows.
         docs.forEach((d, ord) => {
-          const f = from[ord]!;
-          if (putLoc.run(segId, ord, idKey(d.id), f.segment, f.ord).changes !== 1) throw damaged(`live row ${f.ord} of segment ${f.segment} holds id ${idKey(d.id)}, but the id map does not point that id at it`);
+          const segment = fromSegment[ord]!;
+          const at = fromOrd[ord]!;
+          if (putLoc.run(segId, ord, idKey(d.id), segment, at).changes !== 1) throw damaged(`live row ${at} of segment ${segment} holds id ${idKey(d.id)}, but the id map does not point that id at it`);
         });
         const left = Number(stillNamed.get(...rows.map((r) => r.id)));
         if (left > 0) throw damaged(`${left} ids name rows of the merged segments that are dead or hold other ids`);
