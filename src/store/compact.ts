@@ -31,7 +31,7 @@ import { type ReadableObject, type SegmentStore, segmentStoreOf } from '../stora
 import { AttributeShapes } from '../index/filter/columns.js';
 import { envError, toEnvError } from '../util/env-error.js';
 import { writeSegment } from './segment-builder.js';
-import { fullCollection } from '../util/gc.js';
+import { COLLECT_FROM_DOCS, fullCollection } from '../util/gc.js';
 import { segmentDocsByRowGroup } from './segment-docs.js';
 import { TextLocator } from '../storage/parquet-text.js';
 import { SegmentFile } from '../storage/segment-file.js';
@@ -440,13 +440,14 @@ export async function compactNamespace(
   preflightSpace(w.dir, needBytes);
 
   let committedGroups = 0;
+  let previousGroupDocs = 0;
   for (const group of plan.groups) {
     if (signal?.aborted) throw interrupted(committedGroups);
     const rows = group.map((id) => rowsById.get(id)).filter((r): r is SegmentRow => r !== undefined);
     if (rows.length === 0) continue;
     // The previous group's documents and vector arena are garbage now: collected before this group's
     // are decoded, not beside them (V8 would wait until the heap had grown by about as much again).
-    if (committedGroups > 0) fullCollection();
+    if (previousGroupDocs >= COLLECT_FROM_DOCS) fullCollection();
     const docs: Doc[] = [];
     // Where each merged document comes from: fromSegment[k], fromOrd[k] for the k-th of `docs`.
     const capacity = rows.reduce((a, r) => a + r.doc_count, 0);
@@ -462,6 +463,7 @@ export async function compactNamespace(
         docs.push(adopt(doc));
       });
     }
+    previousGroupDocs = docs.length;
     const segId = Number(getMeta(w.db, 'next_segment_id') ?? '1');
     try {
       let files: Awaited<ReturnType<typeof writeSegment>> | null = null;

@@ -19,18 +19,10 @@ import { storedOnceLayout } from '../storage/parquet-text.js';
 import { COMPACT_INDEX_FORMAT_VERSION, NIBBLE_CODES_FORMAT_VERSION, SEGMENT_FORMAT_VERSION, STORED_ONCE_FORMAT_VERSION } from '../storage/manifest.js';
 import { BlockChecksums, buildSegmentFile, encodeStringTable } from '../storage/segment-file.js';
 import { crc32 } from '../util/crc32.js';
-import { fullCollection } from '../util/gc.js';
+import { COLLECT_FROM_DOCS, fullCollection } from '../util/gc.js';
 import type { SegmentStore } from '../storage/segment-store.js';
 
 export type BuildPhase = 'parquet' | 'fulltext' | 'vectors' | 'columns';
-
-/**
- * A segment build of at least this many documents collects garbage before it starts and between its
- * phases (util/gc.ts): with a segment of 100k documents that took 25-40 MiB off an import's peak, and
- * ~120 MB off a 1M compaction's. Smaller builds
- * leave little garbage, and a full collection costs a pass over the heap.
- */
-const FULL_COLLECTION_DOCS = 10_000;
 
 /** Below this many vectors the IVF index is built inline: a worker's start-up would cost more. */
 const WORKER_MIN_VECTORS = 5000;
@@ -158,7 +150,7 @@ function buildSections(docs: readonly Doc[], schema: Schema, onPhase?: (p: Build
 
   onPhase?.('fulltext');
   // ... and the attribute columns' before the postings are (the Parquet file's are gone already).
-  if (n >= FULL_COLLECTION_DOCS) fullCollection();
+  if (n >= COLLECT_FROM_DOCS) fullCollection();
   for (const [name, def] of Object.entries(schema.attributes).sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (!def.full_text) continue;
     const analyzer = createAnalyzer(def.full_text);
@@ -216,7 +208,7 @@ export async function writeSegment(
   const { onPhase, signal } = hooks;
   // What made the documents (a flush's parsing and journalling, a merge's decoding) left about as much
   // garbage as they take: collected before the build adds its own (util/gc.ts).
-  if (docs.length >= FULL_COLLECTION_DOCS) fullCollection();
+  if (docs.length >= COLLECT_FROM_DOCS) fullCollection();
   const vec = packVectors(docs, schema.vector_dim);
   // A segment of few vectors gets a flat index (ivf.ts, version 3): scanned exactly, no codes stored.
   // Either that (format 7) or an IVF of version 5, 4-bit codes (format 8; see segmentFormatVersion).
@@ -261,7 +253,7 @@ export async function writeSegment(
 
   // The Parquet write's garbage (each row group's Arrow buffers and IPC copy) goes before the index
   // file's sections are built (see util/gc.ts).
-  if (docs.length >= FULL_COLLECTION_DOCS) fullCollection();
+  if (docs.length >= COLLECT_FROM_DOCS) fullCollection();
   const sections = buildSections(docs, schema, onPhase, once.names);
   sections.push(...parquetSections);
   if (ivf) {
