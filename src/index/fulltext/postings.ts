@@ -287,18 +287,18 @@ export interface FieldIndexOptions {
   blockTerms?: number;
 }
 
-/**
- * buildFieldIndex one document at a time: `add` the tokens of ordinals 0, 1, 2, ... in order, then `finish`.
- * A segment build analyzes each document and hands its tokens over at once, so the analyzed tokens of a
- * whole segment (a JS object per token: ~70 MB for 100k short documents) never exist together; what is kept
- * is three u32 per token. The bytes are buildFieldIndex's: term ids are given in order of first appearance
- * either way.
- */
 /** A broken invariant of the builder itself (never the data's fault). */
 function internal(why: string): never {
   throw new ElacsymError('INTERNAL', `full-text index build: ${why}`);
 }
 
+/**
+ * buildFieldIndex one document at a time: `add` the tokens of ordinals 0, 1, 2, ... in order, then `finish`
+ * (once: it spends the builder). A segment build analyzes each document and hands its tokens over at once,
+ * so the analyzed tokens of a whole segment (a JS object per token: ~70 MB for 100k short documents) never
+ * exist together; what is kept is one or two u32 per token (see the constructor). The bytes are
+ * buildFieldIndex's: term ids are given in order of first appearance either way.
+ */
 export class FieldIndexBuilder {
   private docLens: Uint32Array;
   private numDocs = 0;
