@@ -246,7 +246,7 @@ export async function* readLines(
 /** What the import pipeline needs of a writer (Writer; DryRunSink for `import --dry-run`). */
 export type ImportSink = Pick<
   Writer,
-  'appendUpserts' | 'dir' | 'flush' | 'forgetPending' | 'name' | 'pendingByteCount' | 'pendingDocCount' | 'schema' | 'segmentBytes' | 'segmentDocs'
+  'appendUpserts' | 'collectGarbage' | 'dir' | 'flush' | 'forgetPending' | 'name' | 'pendingByteCount' | 'pendingDocCount' | 'schema' | 'segmentBytes' | 'segmentDocs' | 'vacuumAfterFlush'
 >;
 
 export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint8Array>, opts: ImportOptions = {}): Promise<ImportSummary> {
@@ -377,13 +377,20 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
       },
     );
   };
-  const flushNow = async () => {
+  // Intermediate flushes leave the manifest's freed pages to the next batches (Writer.vacuumAfterFlush);
+  // the import's last flush, or the end of an import without one, gives them back.
+  let vacuumOwed = false;
+  const flushNow = async (last = true) => {
     progress('index');
+    writer.vacuumAfterFlush = last;
     try {
       addFlush(await writer.flush());
+      vacuumOwed = !last;
     } catch (e) {
       if (e instanceof ElacsymError && e.code === 'INTERRUPTED') throw interrupted();
       throw noSpaceInFlush(e);
+    } finally {
+      writer.vacuumAfterFlush = true;
     }
   };
 
@@ -412,7 +419,7 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
     if (signal?.aborted) throw interrupted();
     if (opts.flush === false) writer.forgetPending();
     // Flush before the next batch could carry the pending bytes past the writer's segment bound.
-    else if (writer.pendingDocCount >= segmentDocs || writer.pendingByteCount + batchBytes > writer.segmentBytes) await flushNow();
+    else if (writer.pendingDocCount >= segmentDocs || writer.pendingByteCount + batchBytes > writer.segmentBytes) await flushNow(false);
   };
 
   /**
@@ -592,7 +599,10 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
   s.lines = lineNo;
   s.durable_ms = durableAt - t0;
   if (opts.flush !== false) await flushNow();
-  else s.pending = writer.pendingDocCount;
+  else {
+    s.pending = writer.pendingDocCount;
+    if (vacuumOwed) writer.collectGarbage();
+  }
   s.elapsed_ms = clock() - t0;
   s.docs_per_s = s.elapsed_ms > 0 ? Math.round((s.committed / s.elapsed_ms) * 1000) : s.committed;
   return s;

@@ -608,7 +608,7 @@ export class Writer {
     result.segmentId = files ? segId : null;
     result.docs = docs.length;
     this.pending = null; // the in-memory copy (if any) has been flushed; the caller resets it
-    this.collectGarbage();
+    this.collectGarbage({ vacuum: this.vacuumAfterFlush });
     failpoint('flush:after-gc');
     return result;
   }
@@ -617,7 +617,7 @@ export class Writer {
    * Remove segment files no manifest row references (orphans of crashed flushes/compactions, files of
    * retired segments) and give SQLite's freed pages back. Never throws: a failure here loses nothing.
    */
-  collectGarbage(opts: { filesOnly?: boolean } = {}): { removed: string[] } {
+  collectGarbage(opts: { filesOnly?: boolean; vacuum?: boolean } = {}): { removed: string[] } {
     const removed: string[] = [];
     try {
       const live = new Set<string>();
@@ -644,7 +644,9 @@ export class Writer {
     try {
       // Vacuum first, then one checkpoint: a checkpoint waits up to the busy timeout for readers still
       // on an older snapshot, so two of them could stall a flush twice.
-      if (this.vacuumConversionDue()) {
+      if (opts.vacuum === false) {
+        // Deferred (vacuumAfterFlush): the freed pages stay on the free list for the next journal batches.
+      } else if (this.vacuumConversionDue()) {
         // A manifest created without incremental auto-vacuum (earlier builds) kept every page the journal
         // ever used: convert it once, when the journal is empty (the copy VACUUM makes is then small).
         // VACUUM is atomic; if it fails, auto_vacuum stays NONE and this writer does not try again.
@@ -675,6 +677,16 @@ export class Writer {
   }
 
   private vacuumTried = false;
+
+  /**
+   * Whether a flush gives the manifest's freed pages back to the file system at once (incremental vacuum).
+   * An import that will flush again clears it for its intermediate flushes (ingest.ts): the next journal
+   * batches reuse the pages the flushed entries held, and the vacuum, ~250-280 ms per 100k-document flush
+   * (moving pages and truncating the file, only for the next batches to grow it again), runs once after
+   * the import's last flush. Left undone (an interrupted import), the next writer's flush or compaction
+   * does it; the free pages are at most one segment's journal (ELACSYM_SEGMENT_BYTES).
+   */
+  vacuumAfterFlush = true;
 
   private vacuumConversionDue(): boolean {
     if (this.vacuumTried || Number(this.db.pragma('auto_vacuum', { simple: true })) !== 0) return false;

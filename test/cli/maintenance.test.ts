@@ -352,6 +352,27 @@ describe('manifest size', () => {
     expect(after.pages).toBeLessThan(full.pages / 2);
   });
 
+  it("an import's intermediate flushes leave the freed pages to the next batches; its end gives them back", async () => {
+    // 900 documents in segments of 200: four intermediate flushes and a last one.
+    const d = await setup();
+    const killed = await cli(['-d', d, 'import', 'ns', '-', '--segment-docs', '200', '--batch-size', '50'], {
+      input: lines.join('\n'),
+      env: { ELACSYM_FAILPOINTS: 'flush:after-gc@2' },
+    });
+    expect(killed.code).toBe(137);
+    // Killed right after the second flush's garbage collection: no vacuum ran, the pages are free-listed.
+    expect(manifestPages(d).free).toBeGreaterThan(0);
+    // The next writer gives them back (its own flush is not an intermediate one).
+    expect((await cli(['-d', d, 'import', 'ns', '-', '--segment-docs', '200', '--batch-size', '50'], { input: lines.join('\n') })).code).toBe(0);
+    expect(manifestPages(d).free).toBe(0);
+    expect((await exportMap(d, 'ns')).size).toBe(docs.length);
+
+    // --no-flush with flushes forced by --segment-docs: the end of the import vacuums.
+    const e = await setup();
+    expect((await cli(['-d', e, 'import', 'ns', '-', '--no-flush', '--segment-docs', '200', '--batch-size', '50'], { input: lines.join('\n') })).code).toBe(0);
+    expect(manifestPages(e).free).toBe(0);
+  });
+
   it('converts a manifest created without auto-vacuum (earlier builds) once its journal is flushed', async () => {
     const d = await setup();
     expect((await cli(['-d', d, 'import', 'ns', '-', '--no-flush'], { input: lines.join('\n') })).code).toBe(0);
