@@ -77,7 +77,10 @@ export const POSITIONS_REWRITE_KEY = 'positions_rewrite_below';
 
 export function readTextReindex(db: Db, key: string = TEXT_REINDEX_KEY): Record<string, number> {
   const s = getMeta(db, key);
-  if (s === undefined) return {};
+  // Keyed by field names, which are data: "__proto__" must be a key, never the object's prototype (an
+  // ordinary `{}` here lost `alter` of a field of that name: no reindex entry, wrong answers).
+  const out: Record<string, number> = Object.create(null) as Record<string, number>;
+  if (s === undefined) return out;
   let v: unknown;
   try {
     v = JSON.parse(s);
@@ -85,7 +88,6 @@ export function readTextReindex(db: Db, key: string = TEXT_REINDEX_KEY): Record<
     throw new ElacsymError('CORRUPT_MANIFEST', `manifest meta ${key} is not valid JSON`, { cause: e });
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ElacsymError('CORRUPT_MANIFEST', `manifest meta ${key} is not an object`);
-  const out: Record<string, number> = Object.create(null) as Record<string, number>;
   for (const [k, n] of Object.entries(v)) {
     if (!Number.isSafeInteger(n) || (n as number) < 0) throw new ElacsymError('CORRUPT_MANIFEST', `manifest meta ${key}: bad segment id for ${k}`);
     out[k] = n as number;

@@ -110,6 +110,27 @@ describe('elacsym alter', () => {
     expect(errorCode((await cli(['-d', d, 'query', 'al', '--text', 'biscuits', '--fields', 'body'])).stderr)).toBe('INVALID_QUERY');
   });
 
+  it('alters a field named "__proto__" like any other (a tester\'s case: the change was lost)', async () => {
+    const text = Array.from({ length: 60 }, (_, i) => `{"id":${i},"attributes":{"__proto__":"${i % 2 ? 'running dogs' : 'run dog runs'} in new york ${i}"}}`).join('\n');
+    expect((await cli(['-d', d, 'init', 'pr', '--text-only', '--full-text', '__proto__'])).code).toBe(0);
+    expect((await cli(['-d', d, 'import', 'pr', '-'], { input: text })).code).toBe(0);
+    const count = async (q: string) => {
+      const r = await cli(['-d', d, 'query', 'pr', '--text', q, '-k', '100', '--format', 'ndjson']);
+      expect(r.code, r.stderr).toBe(0);
+      return r.stdout.trim().split('\n').filter(Boolean).length;
+    };
+    expect([await count('running'), await count('run')]).toEqual([60, 60]); // stemmed: one term
+    const r = await cli(['-d', d, '--json', 'alter', 'pr', '__proto__', '--full-text', '{"stemming":false}']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ changed: true, segments_to_reindex: 1, reanalyzed_by_queries: true });
+    // Answers follow the new analyzer at once; health names the pending re-index; compact does it.
+    expect([await count('running'), await count('run')]).toEqual([30, 30]);
+    expect((await cli(['-d', d, 'health', 'pr'])).code).toBe(6);
+    expect((await cli(['-d', d, 'compact', 'pr'])).code).toBe(0);
+    expect((await cli(['-d', d, 'health', 'pr'])).code).toBe(0);
+    expect([await count('running'), await count('run')]).toEqual([30, 30]);
+  });
+
   it('refuses an unknown attribute, an unknown language and bad JSON with INVALID_SCHEMA', async () => {
     for (const args of [
       ['nope', '--full-text', 'true'],
