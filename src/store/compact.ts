@@ -516,6 +516,10 @@ export async function compactNamespace(
     }
     committedGroups++;
     failpoint('compact:after-manifest-commit');
+    // Step 3 for this group: its retired files go now, not after the last group (the disk then holds one
+    // group's inputs and output at a time beside the rest, not every group's). Files only: the manifest's
+    // vacuum and checkpoint run once, at the end.
+    w.collectGarbage({ filesOnly: true });
   }
   // After the swaps: segments rewritten above hold current indexes, so their reindex entries can go.
   pruneTextReindex(w);

@@ -4,6 +4,7 @@
  * point), then signals: never a sleep. A child that ignored the signal would hang, and the test fail.
  */
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, cleanupTmp, cli, datasetFile, errorCode, exportMap, ndjson, ROOT, tmpDir } from '../helpers/cli.js';
@@ -195,6 +196,27 @@ describe('query --batch - as a co-process', () => {
     expect(code).toBe(130);
     expect(errorCode(c.stderr())).toBe('INTERRUPTED');
     expect(c.stdout().split('\n').filter(Boolean)).toHaveLength(2);
+  });
+});
+
+describe('compaction in several merge groups', () => {
+  it("unlinks each group's retired files after its commit, before the next group commits", async () => {
+    const d = await ns();
+    // Three segments, each with a dead row; a merge budget below one segment makes each its own group.
+    for (const ids of [[1, 2, 3], [4, 5, 6], [7, 8, 9]]) expect((await cli(['-d', d, 'import', 'ns', '-'], { input: ids.map(doc).join('\n') })).code).toBe(0);
+    expect((await cli(['-d', d, 'delete', 'ns', '--ids', '2,5,8'])).code).toBe(0);
+    const files = () => readdirSync(join(d, 'ns', 'segments')).filter((f) => /^seg-\d+\.(parquet|idx)$/.test(f));
+    expect(files()).toContain('seg-00000001.parquet');
+    const c = start(['-d', d, '--json', 'compact', 'ns'], { ELACSYM_SEGMENT_BYTES: '1024', ELACSYM_FAILPOINTS: 'compact:before-manifest-commit@2=pause' });
+    await c.line('stderr', (l) => l.startsWith('{"failpoint"'));
+    // The first group (segment 1) committed; the second is paused before its commit.
+    expect(files()).not.toContain('seg-00000001.parquet');
+    expect(files()).not.toContain('seg-00000001.idx');
+    expect(files()).toContain('seg-00000002.parquet');
+    c.proc.kill('SIGTERM');
+    expect((await c.exit).code, c.stderr()).toBe(130);
+    expect([...(await exportMap(d, 'ns')).keys()].sort()).toEqual(['1', '3', '4', '6', '7', '9']);
+    expect((await cli(['-d', d, 'health', '--deep'])).code).toBe(0);
   });
 });
 
