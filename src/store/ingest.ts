@@ -384,8 +384,11 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
     progress('index');
     writer.vacuumAfterFlush = last;
     try {
-      addFlush(await writer.flush());
-      vacuumOwed = !last;
+      const r = await writer.flush();
+      addFlush(r);
+      // A last flush that committed something vacuumed after it; one that found nothing to flush did not.
+      if (!last) vacuumOwed = true;
+      else if (r.entries > 0) vacuumOwed = false;
     } catch (e) {
       if (e instanceof ElacsymError && e.code === 'INTERRUPTED') throw interrupted();
       throw noSpaceInFlush(e);
@@ -599,10 +602,8 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
   s.lines = lineNo;
   s.durable_ms = durableAt - t0;
   if (opts.flush !== false) await flushNow();
-  else {
-    s.pending = writer.pendingDocCount;
-    if (vacuumOwed) writer.collectGarbage();
-  }
+  else s.pending = writer.pendingDocCount;
+  if (vacuumOwed) writer.collectGarbage();
   s.elapsed_ms = clock() - t0;
   s.docs_per_s = s.elapsed_ms > 0 ? Math.round((s.committed / s.elapsed_ms) * 1000) : s.committed;
   return s;

@@ -371,6 +371,11 @@ describe('manifest size', () => {
     const e = await setup();
     expect((await cli(['-d', e, 'import', 'ns', '-', '--no-flush', '--segment-docs', '200', '--batch-size', '50'], { input: lines.join('\n') })).code).toBe(0);
     expect(manifestPages(e).free).toBe(0);
+    // 800 documents: the fourth intermediate flush takes the last of them, the last flush finds none.
+    const f = await setup();
+    expect((await cli(['-d', f, 'import', 'ns', '-', '--segment-docs', '200', '--batch-size', '50'], { input: lines.slice(0, 800).join('\n') })).code).toBe(0);
+    expect(manifestPages(f).free).toBe(0);
+    expect((await exportMap(f, 'ns')).size).toBe(800);
   });
 
   it('converts a manifest created without auto-vacuum (earlier builds) once its journal is flushed', async () => {
