@@ -20,6 +20,8 @@ import type { FlushResult, Writer } from './writer.js';
 
 export interface ImportOptions {
   onError?: 'fail' | 'skip';
+  /** `import --dry-run` (a DryRunSink): errors say nothing was written and offer no resume. */
+  dryRun?: boolean;
   /** Called for each rejected line with onError 'skip' (1-based line number, raw text, reason). */
   onReject?: (line: number, text: string, reason: string) => void;
   /** Skip this many input lines first (resume after a failed import). */
@@ -344,10 +346,17 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
   const maxLineOption = http ? 'max_line_bytes' : '--max-line-bytes';
   /** "N documents from input lines 1-M were committed", without the empty range "lines 1-0". */
   const committedSoFar = () => (committedLines > 0 ? `${s.committed} documents from input lines 1-${committedLines} were committed` : 'no document was committed');
+  // Where the committed documents are: a flush may have built segments of them already.
+  const whereCommitted = () => {
+    const pending = writer.pendingDocCount;
+    if (s.committed === 0) return 'nothing was written';
+    if (pending === 0) return 'they are in segments and queryable';
+    return `they are queryable, ${pending === s.committed ? 'all' : `${pending} documents`} in the journal, whose segment the next writer (or \`elacsym wal replay\`) builds`;
+  };
   const interrupted = () =>
     new ElacsymError(
       'INTERRUPTED',
-      `interrupted after committing ${s.committed} documents${committedLines > 0 ? ` (input lines 1-${committedLines})` : ''}; they are in the journal and queryable, and the next writer (or \`elacsym wal replay\`) builds their segment`,
+      `interrupted after committing ${s.committed} documents${committedLines > 0 ? ` (input lines 1-${committedLines})` : ''}; ${whereCommitted()}`,
       {
         hint: resumeWith(committedLines),
         details: { committed: s.committed, lines: committedLines },
@@ -472,6 +481,13 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
   };
 
   const reject = (line: number, raw: Buffer, err: ElacsymError) => {
+    if (onError === 'fail' && opts.dryRun) {
+      // Nothing was committed: a resume hint would skip lines never imported.
+      throw new ElacsymError('INVALID_DOCUMENT', `${err.message}; a dry run, nothing was written`, {
+        hint: `fix line ${line} and run the dry run again, or add --on-error skip to see every bad line`,
+        details: { ...err.details },
+      });
+    }
     if (onError === 'fail') {
       throw new ElacsymError('INVALID_DOCUMENT', `${err.message}; ${committedSoFar()}, nothing after`, {
         hint: `fix line ${line} and ${resumeWith(committedLines)}, or ${skipBadLines}`,

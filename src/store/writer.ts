@@ -645,7 +645,9 @@ export class Writer {
       // Vacuum first, then one checkpoint: a checkpoint waits up to the busy timeout for readers still
       // on an older snapshot, so two of them could stall a flush twice.
       if (opts.vacuum === false) {
-        // Deferred (vacuumAfterFlush): the freed pages stay on the free list for the next journal batches.
+        // Deferred (vacuumAfterFlush): the freed pages stay on the free list for the next journal batches;
+        // close() gives them back if no later collection did.
+        this.vacuumOwed = true;
       } else if (this.vacuumConversionDue()) {
         // A manifest created without incremental auto-vacuum (earlier builds) kept every page the journal
         // ever used: convert it once, when the journal is empty (the copy VACUUM makes is then small).
@@ -656,6 +658,7 @@ export class Writer {
       } else {
         this.db.pragma('incremental_vacuum');
       }
+      if (opts.vacuum !== false) this.vacuumOwed = false;
       this.db.pragma('wal_checkpoint(TRUNCATE)');
     } catch {
       // best effort
@@ -688,12 +691,24 @@ export class Writer {
    */
   vacuumAfterFlush = true;
 
+  /** A flush deferred its vacuum (vacuumAfterFlush) and no collection ran one since. */
+  private vacuumOwed = false;
+
   private vacuumConversionDue(): boolean {
     if (this.vacuumTried || Number(this.db.pragma('auto_vacuum', { simple: true })) !== 0) return false;
     return (this.db.prepare('SELECT COUNT(*) AS n FROM journal').get() as { n: number }).n === 0;
   }
 
   close(): void {
+    // An import that stopped (a bad line, an interrupt) after flushes that deferred their vacuum.
+    if (this.vacuumOwed) {
+      try {
+        this.db.pragma('incremental_vacuum');
+        this.db.pragma('wal_checkpoint(TRUNCATE)');
+      } catch {
+        // best effort: the next writer's flush or compaction vacuums
+      }
+    }
     try {
       this.db.close();
     } finally {

@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cleanupTmp, cli, errorCode, exportMap, tmpDir } from '../helpers/cli.js';
+import { cleanupTmp, cli, errorCode, exportMap, ndjson, tmpDir } from '../helpers/cli.js';
 
 afterAll(cleanupTmp);
 
@@ -155,6 +155,12 @@ describe('import --dry-run', () => {
     const fail = await cli(['-d', d, '--json', 'import', 'shop', '-', '--dry-run'], { input: `${input.join('\n')}\n` });
     expect(fail.code).toBe(2);
     expect(errorCode(fail.stderr)).toBe('INVALID_DOCUMENT');
+    // ... saying nothing was written, with no resume hint (following one would skip lines never imported)
+    const e = ndjson(fail.stderr).find((x) => x.error) as { error: { message: string; hint: string; details: Record<string, unknown> } };
+    expect(e.error.message).toContain('a dry run, nothing was written');
+    expect(e.error.message).not.toContain('committed');
+    expect(e.error.hint).not.toContain('--skip-lines');
+    expect(e.error.details.committed).toBeUndefined();
     // ... and the import itself counts what the dry run said it would.
     const real = await cli(['-d', d, '--json', 'import', 'shop', '-', '--on-error', 'skip'], { input: `${input.join('\n')}\n` });
     expect(JSON.parse(real.stdout)).toMatchObject({ read: 5, inserted: 1, updated: 2, rejected: 2 });

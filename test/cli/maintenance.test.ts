@@ -371,6 +371,13 @@ describe('manifest size', () => {
     const e = await setup();
     expect((await cli(['-d', e, 'import', 'ns', '-', '--no-flush', '--segment-docs', '200', '--batch-size', '50'], { input: lines.join('\n') })).code).toBe(0);
     expect(manifestPages(e).free).toBe(0);
+    // A bad line right after an intermediate flush took every document: the import stops (exit 2) with
+    // nothing left to flush, and its writer still gives the pages back as it closes.
+    const g = await setup();
+    const bad = await cli(['-d', g, 'import', 'ns', '-', '--segment-docs', '200', '--batch-size', '50'], { input: [...lines.slice(0, 400), '{"id":"bad","vector":[1]}'].join('\n') });
+    expect(bad.code).toBe(2);
+    expect(manifestPages(g).free).toBe(0);
+    expect((await exportMap(g, 'ns')).size).toBe(400);
     // 800 documents: the fourth intermediate flush takes the last of them, the last flush finds none.
     const f = await setup();
     expect((await cli(['-d', f, 'import', 'ns', '-', '--segment-docs', '200', '--batch-size', '50'], { input: lines.slice(0, 800).join('\n') })).code).toBe(0);

@@ -6,6 +6,7 @@
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, cleanupTmp, cli, datasetFile, errorCode, exportMap, ndjson, ROOT, tmpDir } from '../helpers/cli.js';
 
@@ -89,6 +90,28 @@ describe('import from a quiet stdin', () => {
     expect([...(await exportMap(d, 'ns')).keys()].sort()).toEqual(['1', '2', '3']);
     // consistent; degraded (6) only because the interrupted import left its segment build to the next writer
     expect([0, 6]).toContain((await cli(['-d', d, 'health', '--deep'])).code);
+  });
+
+  it('after flushes, says how many documents are left in the journal and gives the freed pages back', async () => {
+    const d = await ns();
+    const c = start(['-d', d, '--json', 'import', 'ns', '-', '--batch-size', '2', '--segment-docs', '4']);
+    // Lines 1-10 in batches of 2; flushes after lines 4 and 8 (their vacuum deferred). The event of lines
+    // 1-10 comes after the flush of line 8 finished (each batch's commit includes its flush).
+    c.proc.stdin.write(`${[1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(doc).join('\n')}\n`);
+    await c.line('stderr', (l) => isEvent('committed')(l) && (JSON.parse(l) as { lines: number }).lines === 10);
+    c.proc.kill('SIGTERM');
+    expect((await c.exit).code, c.stderr()).toBe(130);
+    const err = ndjson(c.stderr()).find((e) => e.error) as { error: { code: string; message: string } };
+    expect(err.error.code).toBe('INTERRUPTED');
+    expect(err.error.message).toContain('interrupted after committing 10 documents');
+    expect(err.error.message).toContain('2 documents in the journal');
+    const db = new Database(join(d, 'ns', 'manifest.db'), { readonly: true });
+    try {
+      expect(Number(db.pragma('freelist_count', { simple: true }))).toBe(0);
+    } finally {
+      db.close();
+    }
+    expect((await exportMap(d, 'ns')).size).toBe(10);
   });
 
   it('with nothing read yet, exits 130 at once and commits nothing', async () => {

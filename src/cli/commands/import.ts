@@ -117,6 +117,7 @@ export async function runImport([name, file = '-']: string[], o: Record<string, 
     try {
       summary = await importNdjson(sink, input, {
         onError: o.onError === 'skip' ? 'skip' : 'fail',
+        dryRun: true,
         onReject: (line, _text, reason) => err(g.json ? JSON.stringify({ event: 'rejected', line, reason }) : `line ${line}: ${reason}`),
         skipLines: o.skipLines !== undefined ? intOpt(o.skipLines, '--skip-lines') : 0,
         batchDocs,
