@@ -387,7 +387,8 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
     );
   };
   // Intermediate flushes leave the manifest's freed pages to the next batches (Writer.vacuumAfterFlush);
-  // the import's last flush, or the end of an import without one, gives them back.
+  // the import's last flush gives them back, or the end of the import when that flush found nothing
+  // (Writer.close does it too, for an import stopped early).
   let vacuumOwed = false;
   const flushNow = async (last = true) => {
     progress('index');
