@@ -56,13 +56,6 @@ export class DryRunSink {
 
   forgetPending(): void {}
 
-  /** Nothing is flushed, so nothing is vacuumed (Writer.vacuumAfterFlush). */
-  vacuumAfterFlush = true;
-
-  collectGarbage(): { removed: string[] } {
-    return { removed: [] };
-  }
-
   async flush(): Promise<FlushResult> {
     return { segmentId: null, docs: 0, inserted: 0, updated: 0, deleted: 0, entries: 0, quarantined: 0 };
   }

@@ -248,7 +248,7 @@ export async function* readLines(
 /** What the import pipeline needs of a writer (Writer; DryRunSink for `import --dry-run`). */
 export type ImportSink = Pick<
   Writer,
-  'appendUpserts' | 'collectGarbage' | 'dir' | 'flush' | 'forgetPending' | 'name' | 'pendingByteCount' | 'pendingDocCount' | 'schema' | 'segmentBytes' | 'segmentDocs' | 'vacuumAfterFlush'
+  'appendUpserts' | 'dir' | 'flush' | 'forgetPending' | 'name' | 'pendingByteCount' | 'pendingDocCount' | 'schema' | 'segmentBytes' | 'segmentDocs'
 >;
 
 export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint8Array>, opts: ImportOptions = {}): Promise<ImportSummary> {
@@ -386,24 +386,13 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
       },
     );
   };
-  // Intermediate flushes leave the manifest's freed pages to the next batches (Writer.vacuumAfterFlush);
-  // the import's last flush gives them back, or the end of the import when that flush found nothing
-  // (Writer.close does it too, for an import stopped early).
-  let vacuumOwed = false;
-  const flushNow = async (last = true) => {
+  const flushNow = async () => {
     progress('index');
-    writer.vacuumAfterFlush = last;
     try {
-      const r = await writer.flush();
-      addFlush(r);
-      // A last flush that committed something vacuumed after it; one that found nothing to flush did not.
-      if (!last) vacuumOwed = true;
-      else if (r.entries > 0) vacuumOwed = false;
+      addFlush(await writer.flush());
     } catch (e) {
       if (e instanceof ElacsymError && e.code === 'INTERRUPTED') throw interrupted();
       throw noSpaceInFlush(e);
-    } finally {
-      writer.vacuumAfterFlush = true;
     }
   };
 
@@ -432,7 +421,7 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
     if (signal?.aborted) throw interrupted();
     if (opts.flush === false) writer.forgetPending();
     // Flush before the next batch could carry the pending bytes past the writer's segment bound.
-    else if (writer.pendingDocCount >= segmentDocs || writer.pendingByteCount + batchBytes > writer.segmentBytes) await flushNow(false);
+    else if (writer.pendingDocCount >= segmentDocs || writer.pendingByteCount + batchBytes > writer.segmentBytes) await flushNow();
   };
 
   /**
@@ -620,7 +609,6 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
   s.durable_ms = durableAt - t0;
   if (opts.flush !== false) await flushNow();
   else s.pending = writer.pendingDocCount;
-  if (vacuumOwed) writer.collectGarbage();
   s.elapsed_ms = clock() - t0;
   s.docs_per_s = s.elapsed_ms > 0 ? Math.round((s.committed / s.elapsed_ms) * 1000) : s.committed;
   return s;

@@ -608,7 +608,7 @@ export class Writer {
     result.segmentId = files ? segId : null;
     result.docs = docs.length;
     this.pending = null; // the in-memory copy (if any) has been flushed; the caller resets it
-    this.collectGarbage({ vacuum: this.vacuumAfterFlush });
+    this.collectGarbage();
     failpoint('flush:after-gc');
     return result;
   }
@@ -617,7 +617,7 @@ export class Writer {
    * Remove segment files no manifest row references (orphans of crashed flushes/compactions, files of
    * retired segments) and give SQLite's freed pages back. Never throws: a failure here loses nothing.
    */
-  collectGarbage(opts: { filesOnly?: boolean; vacuum?: boolean } = {}): { removed: string[] } {
+  collectGarbage(opts: { filesOnly?: boolean } = {}): { removed: string[] } {
     const removed: string[] = [];
     try {
       const live = new Set<string>();
@@ -644,11 +644,7 @@ export class Writer {
     try {
       // Vacuum first, then one checkpoint: a checkpoint waits up to the busy timeout for readers still
       // on an older snapshot, so two of them could stall a flush twice.
-      if (opts.vacuum === false) {
-        // Deferred (vacuumAfterFlush): the freed pages stay on the free list for the next journal batches;
-        // close() gives them back if no later collection did.
-        this.vacuumOwed = true;
-      } else if (this.vacuumConversionDue()) {
+      if (this.vacuumConversionDue()) {
         // A manifest created without incremental auto-vacuum (earlier builds) kept every page the journal
         // ever used: convert it once, when the journal is empty (the copy VACUUM makes is then small).
         // VACUUM is atomic; if it fails, auto_vacuum stays NONE and this writer does not try again.
@@ -658,7 +654,6 @@ export class Writer {
       } else {
         this.db.pragma('incremental_vacuum');
       }
-      if (opts.vacuum !== false) this.vacuumOwed = false;
       this.db.pragma('wal_checkpoint(TRUNCATE)');
     } catch {
       // best effort
@@ -681,34 +676,12 @@ export class Writer {
 
   private vacuumTried = false;
 
-  /**
-   * Whether a flush gives the manifest's freed pages back to the file system at once (incremental vacuum).
-   * An import that will flush again clears it for its intermediate flushes (ingest.ts): the next journal
-   * batches reuse the pages the flushed entries held, and the vacuum, ~250-280 ms per 100k-document flush
-   * (moving pages and truncating the file, only for the next batches to grow it again), runs once after
-   * the import's last flush. Left undone (an interrupted import), the next writer's flush or compaction
-   * does it; the free pages are at most one segment's journal (ELACSYM_SEGMENT_BYTES).
-   */
-  vacuumAfterFlush = true;
-
-  /** A flush deferred its vacuum (vacuumAfterFlush) and no collection ran one since. */
-  private vacuumOwed = false;
-
   private vacuumConversionDue(): boolean {
     if (this.vacuumTried || Number(this.db.pragma('auto_vacuum', { simple: true })) !== 0) return false;
     return (this.db.prepare('SELECT COUNT(*) AS n FROM journal').get() as { n: number }).n === 0;
   }
 
   close(): void {
-    // An import that stopped (a bad line, an interrupt) after flushes that deferred their vacuum.
-    if (this.vacuumOwed) {
-      try {
-        this.db.pragma('incremental_vacuum');
-        this.db.pragma('wal_checkpoint(TRUNCATE)');
-      } catch {
-        // best effort: the next writer's flush or compaction vacuums
-      }
-    }
     try {
       this.db.close();
     } finally {

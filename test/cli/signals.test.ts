@@ -92,11 +92,11 @@ describe('import from a quiet stdin', () => {
     expect([0, 6]).toContain((await cli(['-d', d, 'health', '--deep'])).code);
   });
 
-  it('after flushes, says how many documents are left in the journal and gives the freed pages back', async () => {
+  it('after flushes, says how many documents are left in the journal, and leaves no free pages', async () => {
     const d = await ns();
     const c = start(['-d', d, '--json', 'import', 'ns', '-', '--batch-size', '2', '--segment-docs', '4']);
-    // Lines 1-10 in batches of 2; flushes after lines 4 and 8 (their vacuum deferred). The event of lines
-    // 1-10 comes after the flush of line 8 finished (each batch's commit includes its flush).
+    // Lines 1-10 in batches of 2; flushes after lines 4 and 8. The event of lines 1-10 comes after the
+    // flush of line 8 finished (each batch's commit includes its flush).
     c.proc.stdin.write(`${[1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(doc).join('\n')}\n`);
     await c.line('stderr', (l) => isEvent('committed')(l) && (JSON.parse(l) as { lines: number }).lines === 10);
     c.proc.kill('SIGTERM');
