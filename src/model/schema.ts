@@ -37,6 +37,15 @@ export function dataRecord<T>(): Record<string, T> {
   return Object.create(null) as Record<string, T>;
 }
 
+/**
+ * rec[key] = value as an own, enumerable property, on an ordinary object too: "__proto__" becomes a key,
+ * as JSON.parse makes it, never the object's prototype.
+ */
+export function setOwnValue<T>(rec: Record<string, T>, key: string, value: NoInfer<T>): void {
+  if (key === '__proto__') Object.defineProperty(rec, key, { value, enumerable: true, writable: true, configurable: true });
+  else rec[key] = value;
+}
+
 /** rec[key] if it is an own property of rec, else undefined (never an inherited Object.prototype member). */
 export function ownValue<T>(rec: Readonly<Record<string, T>>, key: string): T | undefined {
   return Object.hasOwn(rec, key) ? rec[key] : undefined;

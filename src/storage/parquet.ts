@@ -36,7 +36,7 @@
  */
 import { ElacsymError } from '../errors.js';
 import { idFromKey, idKey } from '../model/document.js';
-import { attributeOf, inferType, ownValue } from '../model/schema.js';
+import { attributeOf, inferType, ownValue, setOwnValue } from '../model/schema.js';
 import type { AttrType, AttrValue, Attributes, Doc, Schema } from '../model/types.js';
 import { encodeVectorLocator, type VectorRowGroup } from './vector-locator.js';
 import { ChunkedBytes } from '../util/bytes.js';
@@ -665,12 +665,6 @@ function layoutOf(md: ReadonlyMap<string, string>): Layout2 | null {
   return { idEncoding, columns };
 }
 
-/** attributes[k] = value as an own property, "__proto__" included (never the object's prototype). */
-function setOwn(attributes: Attributes, k: string, value: AttrValue | null): void {
-  if (k === '__proto__') Object.defineProperty(attributes, k, { value, enumerable: true, writable: true, configurable: true });
-  else attributes[k] = value;
-}
-
 /** Documents of a decoded table whose first row is ordinal `first` of the segment. */
 function toDocs(table: ArrowTable, layout: Layout2 | null, first: number): Doc[] {
   const n = table.numRows;
@@ -717,14 +711,14 @@ function toDocs(table: ArrowTable, layout: Layout2 | null, first: number): Doc[]
       const v = values === null || (valid !== null && valid[i] === 0) ? null : values[i];
       if (v === null || v === undefined) {
         const explicit = m.n === undefined ? false : m.n === 'all' ? true : explicitIfListed === listed!.has(ord);
-        if (explicit) setOwn(attributes, m.a, null);
+        if (explicit) setOwnValue(attributes, m.a, null);
         continue;
       }
       const x = exact?.get(ord);
-      if (x !== undefined) setOwn(attributes, m.a, x);
-      else if (typeof v === 'bigint') setOwn(attributes, m.a, Number(v));
-      else if (Array.isArray(v)) setOwn(attributes, m.a, v as string[]);
-      else setOwn(attributes, m.a, v as string | number | boolean);
+      if (x !== undefined) setOwnValue(attributes, m.a, x);
+      else if (typeof v === 'bigint') setOwnValue(attributes, m.a, Number(v));
+      else if (Array.isArray(v)) setOwnValue(attributes, m.a, v as string[]);
+      else setOwnValue(attributes, m.a, v as string | number | boolean);
     }
     out[i] = { id, vector: vectorOf(i), attributes };
   }

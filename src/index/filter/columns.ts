@@ -56,6 +56,7 @@
  */
 import { ElacsymError } from '../../errors.js';
 import type { AttrValue, Attributes } from '../../model/types.js';
+import { setOwnValue } from '../../model/schema.js';
 import type { ByteSource } from '../../util/bytes.js';
 import { hasLoneSurrogate } from '../../util/utf16.js';
 
@@ -777,8 +778,7 @@ export function buildAttributes(keys: readonly string[], valueOf: (name: string)
   for (const k of keys) {
     const v = valueOf(k);
     const value = v === undefined ? null : v;
-    if (k === '__proto__') Object.defineProperty(out, k, { value, enumerable: true, writable: true, configurable: true });
-    else out[k] = value;
+    setOwnValue(out, k, value);
   }
   return out;
 }
