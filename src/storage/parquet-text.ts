@@ -28,10 +28,9 @@
  */
 import { gunzipSync } from 'node:zlib';
 import { ElacsymError } from '../errors.js';
-import type { AttrValue, Doc, Schema } from '../model/types.js';
-import { ownValue } from '../model/schema.js';
+import type { Doc, Schema } from '../model/types.js';
+import { type DocSurvey, SurveyBuilder } from './doc-source.js';
 import { ThriftReader } from './thrift.js';
-import { hasLoneSurrogate } from '../util/utf16.js';
 
 const MAGIC = 0x31545854;
 const HEADER_WORDS = 7;
@@ -71,27 +70,26 @@ export const TEXT_GROUP_MIN_ROWS = 8;
  * (STORED_ONCE_MIN_CHARS_FULL_TEXT for a full-text field).
  */
 export function storedOnceLayout(docs: readonly Doc[], schema: Schema, maxRows: number): { names: Set<string>; rowsPerGroup: number } {
+  const b = new SurveyBuilder(0, docs.length);
+  b.add(docs);
+  return storedOnceLayoutOf(b.finish(), schema, maxRows);
+}
+
+/** storedOnceLayout from a survey of the segment's documents (doc-source.ts). */
+export function storedOnceLayoutOf(survey: DocSurvey, schema: Schema, maxRows: number): { names: Set<string>; rowsPerGroup: number } {
   const names = new Set<string>();
+  const byName = new Map(survey.attributes.map((a) => [a.name, a]));
   let charsPerDoc = 0;
   for (const [name, def] of Object.entries(schema.attributes)) {
     if (def.type !== 'string') continue;
-    let count = 0;
-    let chars = 0;
-    let ok = true;
-    for (const d of docs) {
-      const v: AttrValue | undefined = ownValue(d.attributes, name);
-      if (v === undefined || v === null) continue;
-      // A string without a UTF-8 form keeps the attribute in its `col:` section (kept exactly there).
-      if (typeof v !== 'string' || hasLoneSurrogate(v)) {
-        ok = false;
-        break;
-      }
-      count++;
-      chars += v.length;
-    }
-    if (!ok || count === 0 || chars / count < (def.full_text ? STORED_ONCE_MIN_CHARS_FULL_TEXT : STORED_ONCE_MIN_CHARS)) continue;
+    const a = byName.get(name);
+    // A string without a UTF-8 form keeps the attribute in its `col:` section (kept exactly there).
+    if (!a || !a.onlyStrings || a.values === 0) continue;
+    const count = a.values;
+    const chars = a.chars;
+    if (chars / count < (def.full_text ? STORED_ONCE_MIN_CHARS_FULL_TEXT : STORED_ONCE_MIN_CHARS)) continue;
     names.add(name);
-    charsPerDoc += chars / docs.length;
+    charsPerDoc += chars / survey.count;
   }
   if (names.size === 0) return { names, rowsPerGroup: maxRows };
   const rows = Math.max(TEXT_GROUP_MIN_ROWS, Math.floor(TEXT_GROUP_CHARS / Math.max(1, charsPerDoc)));

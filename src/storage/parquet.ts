@@ -36,11 +36,13 @@
  */
 import { ElacsymError } from '../errors.js';
 import { idFromKey, idKey } from '../model/document.js';
-import { attributeOf, inferType, ownValue, setOwnValue } from '../model/schema.js';
+import { attributeOf, inferType, setOwnValue } from '../model/schema.js';
 import type { AttrType, AttrValue, Attributes, Doc, Schema } from '../model/types.js';
 import { encodeVectorLocator, type VectorRowGroup } from './vector-locator.js';
 import { ChunkedBytes } from '../util/bytes.js';
-import { hasLoneSurrogate, toWellFormed } from '../util/utf16.js';
+import { arraySource, type DocSource, DocWindow, type DocSurvey, surveyDocs } from './doc-source.js';
+import { createHash } from 'node:crypto';
+import { toWellFormed } from '../util/utf16.js';
 import { ThriftReader } from './thrift.js';
 import { CODEC_GZIP, decodeTextChunk, encodeTextLocator, type TextChunk } from './parquet-text.js';
 
@@ -79,9 +81,6 @@ function utf8Data(arrow: Arrow, strings: readonly (string | null)[]) {
   }
   return arrow.makeData({ type: new arrow.Utf8(), length: n, valueOffsets: offsets, data: buf.subarray(0, at), nullCount: nulls, nullBitmap: valid });
 }
-
-/** Strings with an unpaired surrogate: no UTF-8 form (TextEncoder would silently write U+FFFD). */
-const wellFormed = (s: string) => !hasLoneSurrogate(s);
 
 /** Rows per row group: at most 16,384 (bounded memory when compaction reads one row group at a time, few
  *  footer entries, good compression of the attribute columns), and at most ~16 MiB of vectors per row group,
@@ -162,7 +161,8 @@ export async function writeSegmentParquet(docs: readonly Doc[], schema: Schema, 
 /** One Parquet column of the segment: its Arrow data for rows [from, to). */
 interface ColumnSource {
   name: string;
-  slice(from: number, to: number): import('apache-arrow').Data;
+  /** Its Arrow data for `docs`, the rows from ordinal `first` on. */
+  slice(docs: readonly Doc[], first: number): import('apache-arrow').Data;
 }
 
 /** Where writeSegmentParquetTo puts the file: its bytes in order, and reads of what was written. */
@@ -194,74 +194,83 @@ export interface SegmentParquetOptions {
    * PLAIN, without dictionary, and located for queries (`textLocators` of the result).
    */
   storedOnce?: ReadonlySet<string>;
+  /** The source's survey (doc-source.ts), when the caller made it already; otherwise a pass makes it. */
+  survey?: DocSurvey;
+  /**
+   * Called with each row group's documents (`first` = the ordinal of docs[0]) as they are written: every
+   * document once, in ordinal order. The segment build feeds its index sections here, so a merge reads its
+   * documents once for the whole build after the survey.
+   */
+  onRows?: (docs: readonly Doc[], first: number) => void;
+  /**
+   * The vector of ordinal `ord`, the `rank`-th document with a vector (what the written file is checked
+   * against). Needed for a source that is not an array, whose documents are gone after the pass.
+   */
+  vectorOf?: (ord: number, rank: number) => Float32Array;
 }
 
 /**
  * Write a segment's documents as a layout-2 Parquet file into `sink`, as the writer produces it (about one
  * chunk per row group, never held here), and locate its vectors, checked against the bytes read back.
  *
- * Memory (issue 11, bounded import memory): nothing of the segment is copied whole. Each column's Arrow data
- * is built from `docs` one row group at a time, just before that row group crosses into WebAssembly, so the
- * extra memory is one row group of Arrow data (the vectors of 16,384 rows: 8 MiB at 128 dimensions) plus the
- * written file, instead of a second copy of every vector and attribute (the Arrow table) and a third of the
- * file (its concatenation). The bytes are the same as building the whole table and slicing it: the Arrow
- * schema is made once and every row group's record batch uses it; the located vectors are checked against the documents' own vectors.
+ * Memory (issue 11, bounded import and merge memory): nothing of the segment is copied whole, and from a
+ * DocSource (doc-source.ts) nothing of it is held whole either. What the key-value metadata must say
+ * before the first row (id encoding, attribute order, which nulls are explicit, exact values) comes from
+ * the survey pass; then each row group's documents are read, turned into Arrow data just before that row
+ * group crosses into WebAssembly, handed to `onRows`, and let go. The extra memory is one row group of
+ * Arrow data (the vectors of 16,384 rows: 8 MiB at 128 dimensions) and the source's chunk. The bytes are the
+ * same whichever way the documents come: the Arrow schema is made once and every row group's record batch
+ * uses it; the located vectors are checked against the documents' own vectors (`vectorOf`), the located
+ * text against a digest of each row group's values taken as it was written.
  */
 export async function writeSegmentParquetTo(
-  docs: readonly Doc[],
+  input: DocSource | readonly Doc[],
   schema: Schema,
   sink: ParquetSink,
   options: SegmentParquetOptions = {},
 ): Promise<{ size: number; vectorLocator: Uint8Array | null; rowsPerGroup: number; textLocators: Map<string, Uint8Array> }> {
   const { arrow, pq } = await load();
-  const n = docs.length;
+  const heldDocs = Array.isArray(input) ? (input as readonly Doc[]) : null;
+  const source = heldDocs ? arraySource(heldDocs) : (input as DocSource);
   const dim = schema.vector_dim;
+  const survey = options.survey ?? (await surveyDocs(source, dim));
+  const n = survey.count;
   const R = options.rowsPerGroup ?? rowsPerGroupFor(dim);
   const codec = pq.Compression[options.codec ?? ATTRIBUTE_CODEC];
   const columns: ColumnSource[] = [];
 
   // Ids.
-  let idEncoding: 'int64' | 'string' | 'key' = 'int64';
-  if (docs.some((d) => typeof d.id === 'string')) {
-    idEncoding = docs.every((d) => typeof d.id === 'string' && wellFormed(d.id)) ? 'string' : 'key';
-  }
+  const idEncoding = survey.idEncoding;
   if (idEncoding === 'int64') {
     columns.push({
       name: 'id',
-      slice: (from, to) => {
-        const ids = new BigInt64Array(to - from);
-        for (let i = from; i < to; i++) ids[i - from] = BigInt(docs[i]!.id);
-        return arrow.makeData({ type: new arrow.Int64(), length: to - from, data: ids, nullCount: 0 });
+      slice: (docs) => {
+        const ids = new BigInt64Array(docs.length);
+        for (let i = 0; i < docs.length; i++) ids[i] = BigInt(docs[i]!.id);
+        return arrow.makeData({ type: new arrow.Int64(), length: docs.length, data: ids, nullCount: 0 });
       },
     });
   } else {
     const idText = (d: Doc) => (idEncoding === 'string' ? (d.id as string) : idKey(d.id));
-    columns.push({ name: 'id', slice: (from, to) => utf8Data(arrow, docs.slice(from, to).map(idText)) });
+    columns.push({ name: 'id', slice: (docs) => utf8Data(arrow, docs.map(idText)) });
   }
 
   // Vectors.
-  let present: Uint8Array | null = null;
+  const present = survey.present;
   if (dim > 0) {
-    present = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      const v = docs[i]!.vector;
-      if (!v) continue;
-      if (v.length !== dim) internal(`document ${i} has a vector of ${v.length} numbers, not ${dim}`);
-      present[i] = 1;
-    }
     const type = new arrow.FixedSizeList(dim, new arrow.Field('item', new arrow.Float32(), false));
     columns.push({
       name: 'vector',
-      slice: (from, to) => {
-        const len = to - from;
+      slice: (docs) => {
+        const len = docs.length;
         const values = new Float32Array(len * dim);
         const valid = new Uint8Array((len + 7) >> 3);
         let sliceNulls = 0;
-        for (let i = from; i < to; i++) {
+        for (let i = 0; i < len; i++) {
           const v = docs[i]!.vector;
           if (v) {
-            values.set(v, (i - from) * dim);
-            valid[(i - from) >> 3]! |= 1 << ((i - from) & 7);
+            values.set(v, i * dim);
+            valid[i >> 3]! |= 1 << (i & 7);
           } else sliceNulls++;
         }
         const child = arrow.makeData({ type: new arrow.Float32(), length: len * dim, data: values });
@@ -271,16 +280,7 @@ export async function writeSegmentParquetTo(
   }
 
   // Attributes, in order of first appearance (so documents read back with their keys in that order).
-  const names: string[] = [];
-  const seen = new Set<string>();
-  for (const d of docs) {
-    for (const k of Object.keys(d.attributes)) {
-      if (!seen.has(k)) {
-        seen.add(k);
-        names.push(k);
-      }
-    }
-  }
+  const names = survey.attributes.map((a) => a.name);
   // Column names: the attribute's own, except the reserved "id" and "vector", which get a suffix that no
   // other attribute of the segment uses.
   const taken = new Set<string>(['id', 'vector', ...names]);
@@ -295,56 +295,47 @@ export async function writeSegmentParquetTo(
     }
   }
   const metas: ColumnMeta[] = [];
-  /** Stored-once attribute -> its column. */
-  const storedOnceCols = new Map<string, string>();
+  /** Stored-once attribute -> its column, and a digest of each row group's values as written. */
+  const storedOnceCols = new Map<string, { col: string; digests: string[] }>();
   const colTypes = new Map<string, AttrType>();
-  for (const a of names) {
-    // One array of references per attribute (8 bytes a row); the values themselves stay in the documents.
-    const vals: (AttrValue | null)[] = new Array(n);
-    const explicit: number[] = [];
-    const absent: number[] = [];
-    let first: AttrValue | undefined;
-    for (let i = 0; i < n; i++) {
-      const attrs = docs[i]!.attributes;
-      const v = Object.hasOwn(attrs, a) ? attrs[a] : undefined;
-      if (v === undefined) {
-        absent.push(i);
-        vals[i] = null;
-      } else if (v === null) {
-        explicit.push(i);
-        vals[i] = null;
-      } else {
-        first ??= v;
-        vals[i] = v;
-      }
-    }
+  for (const s of survey.attributes) {
+    const a = s.name;
     let t: AttrType | null = attributeOf(schema, a)?.type ?? null;
     // Import records every attribute it sees with a value in the schema; this is a safety net.
-    if (t === null && first !== undefined) t = inferType(first);
+    if (t === null && s.first !== undefined) t = inferType(s.first);
     const meta: ColumnMeta = { a, c: t === null ? null : colName.get(a)!, t };
+    const { explicit, absent } = s;
     if (explicit.length > 0) meta.n = absent.length === 0 ? 'all' : explicit.length <= absent.length ? { e: explicit } : { x: absent };
     metas.push(meta);
     if (t === null) continue;
-    const exact: [number, AttrValue][] = [];
     const col = meta.c!;
-    for (let i = 0; i < n; i++) {
-      const v = vals[i]!;
-      if (v === null) continue;
-      if (!fits(t, v)) internal(`attribute ${JSON.stringify(a)} of document ${i} does not fit its type ${t}`);
-      if (typeof v === 'string' && !wellFormed(v)) {
-        exact.push([i, v]);
-        vals[i] = toWellFormed(v);
-      } else if (Array.isArray(v) && !v.every(wellFormed)) {
-        exact.push([i, v]);
-        vals[i] = v.map(toWellFormed);
-      }
-    }
-    if (exact.length > 0) meta.v = exact;
+    // Values without a UTF-8 form: the column holds their well-formed replacement, the metadata the value.
+    const exact = s.exact.length > 0 ? new Map(s.exact) : null;
+    if (s.exact.length > 0) meta.v = s.exact;
+    let digests: string[] | null = null;
     if (options.storedOnce?.has(a)) {
-      if (t !== 'string' || exact.length > 0) internal(`attribute ${JSON.stringify(a)} cannot be stored once (type ${t}, ${exact.length} values without UTF-8 form)`);
-      storedOnceCols.set(a, col);
+      if (t !== 'string' || s.exact.length > 0) internal(`attribute ${JSON.stringify(a)} cannot be stored once (type ${t}, ${s.exact.length} values without UTF-8 form)`);
+      digests = [];
+      storedOnceCols.set(a, { col, digests });
     }
-    columns.push({ name: col, slice: (from, to) => attributeData(arrow, t, vals.slice(from, to)) as import('apache-arrow').Data });
+    columns.push({
+      name: col,
+      slice: (docs, first) => {
+        const vals: (AttrValue | null)[] = new Array(docs.length);
+        for (let i = 0; i < docs.length; i++) {
+          const attrs = docs[i]!.attributes;
+          const v = Object.hasOwn(attrs, a) ? attrs[a] : undefined;
+          if (v === undefined || v === null) {
+            vals[i] = null;
+            continue;
+          }
+          if (!fits(t, v)) internal(`attribute ${JSON.stringify(a)} of document ${first + i} does not fit its type ${t}`);
+          vals[i] = exact?.has(first + i) ? (typeof v === 'string' ? toWellFormed(v) : (v as string[]).map(toWellFormed)) : v;
+        }
+        if (digests) digests.push(textDigest(vals as (string | null)[]));
+        return attributeData(arrow, t, vals) as import('apache-arrow').Data;
+      },
+    });
     colTypes.set(col, t);
   }
 
@@ -372,7 +363,7 @@ export async function writeSegmentParquetTo(
     .setCreatedBy('elacsym');
   b = b.setColumnCompression('id', codec);
   if (idEncoding === 'int64') b = b.setColumnEncoding('id', pq.Encoding.DELTA_BINARY_PACKED).setColumnStatisticsEnabled('id', pq.EnabledStatistics.Chunk);
-  const storedOnceColumns = new Set(storedOnceCols.values());
+  const storedOnceColumns = new Set([...storedOnceCols.values()].map((c) => c.col));
   for (const [col, t] of colTypes) {
     if (t === 'array<string>') continue;
     if (storedOnceColumns.has(col)) {
@@ -389,9 +380,16 @@ export async function writeSegmentParquetTo(
   // The Arrow schema of the whole segment, shared by every row group's record batch: what
   // `new Table({...whole columns})` gave before, every field nullable (arrow-js calls a column nullable
   // when it has no nulls or a validity bitmap, so all of ours), which the Parquet schema and the bytes follow.
-  const arrowSchema = new arrow.Schema(columns.map((c) => new arrow.Field(c.name, c.slice(0, 0).type, true)));
-  const tableOf = (from: number, to: number): import('apache-arrow').Table => {
-    const datas = columns.map((c) => c.slice(from, to));
+  const arrowSchema = new arrow.Schema(columns.map((c) => new arrow.Field(c.name, c.slice([], 0).type, true)));
+  // That probe sliced no row group: no digest of it.
+  for (const s of storedOnceCols.values()) s.digests.length = 0;
+  const window = new DocWindow(source);
+  const tableOf = async (from: number, to: number): Promise<import('apache-arrow').Table> => {
+    await window.fill(to);
+    const docs = window.slice(from, to);
+    window.release(to);
+    const datas = columns.map((c) => c.slice(docs, from));
+    if (to > from) options.onRows?.(docs, from);
     if (n === 0) return new arrow.Table(Object.fromEntries(columns.map((c, k) => [c.name, arrow.makeVector(datas[k]!)])));
     const struct = arrow.makeData({ type: new arrow.Struct(arrowSchema.fields), length: to - from, nullCount: 0, children: datas });
     return new arrow.Table(arrowSchema, [new arrow.RecordBatch(arrowSchema, struct)]);
@@ -401,11 +399,13 @@ export async function writeSegmentParquetTo(
     sink.write(c);
     size += c.length;
   });
+  await window.finish(n);
 
   let vectorLocator: Uint8Array | null = null;
   if (dim > 0) {
-    const vectorBytes = (i: number) => {
-      const v = docs[i]!.vector!;
+    const vectorOf = options.vectorOf ?? (heldDocs ? (i: number) => heldDocs[i]!.vector! : internal('no vectors to check the written file against'));
+    const vectorBytes = (i: number, rank: number) => {
+      const v = vectorOf(i, rank);
       return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
     };
     vectorLocator = locateVectorsIn({ length: size, range: (start, end) => sink.read(start, end - start) }, n, dim, R, present!, vectorBytes);
@@ -413,9 +413,25 @@ export async function writeSegmentParquetTo(
   const textLocators = new Map<string, Uint8Array>();
   if (storedOnceCols.size > 0) {
     const footer = footerOf({ length: size, range: (start, end) => sink.read(start, end - start) });
-    for (const [a, col] of storedOnceCols) textLocators.set(a, locateText(sink, footer, n, R, col, (i) => ownValue(docs[i]!.attributes, a) ?? null));
+    for (const [a, { col, digests }] of storedOnceCols) textLocators.set(a, locateText(sink, footer, n, R, col, digests));
   }
   return { size, vectorLocator, rowsPerGroup: R, textLocators };
+}
+
+/**
+ * A digest of a row group's values of a stored-once column (SHA-1 over each value's length and text, null
+ * marked): what locateText checks the decoded column chunk against, without holding the values.
+ */
+function textDigest(values: readonly (string | null)[]): string {
+  const h = createHash('sha1');
+  for (const v of values) {
+    if (v === null) h.update('\u0000n|');
+    else {
+      h.update(`${v.length}|`);
+      h.update(v);
+    }
+  }
+  return h.digest('hex');
 }
 
 /** The footer of a written file, read from a copy of its tail (its offsets are absolute). */
@@ -428,13 +444,14 @@ function footerOf(file: Pick<ChunkedBytes, 'length' | 'range'>): ParquetFooter {
 
 /**
  * The `txt:` section of stored-once column `col`: every row group's column chunk, decoded back from the
- * written bytes and compared with the documents' values (`valueOf(ordinal)`); any difference is a bug
- * (INTERNAL), never a locator that misreads.
+ * written bytes and compared with the digest of the values written there (`digests[g]`, textDigest); any
+ * difference is a bug (INTERNAL), never a locator that misreads.
  */
-function locateText(sink: ParquetSink, footer: ParquetFooter, n: number, R: number, col: string, valueOf: (ord: number) => AttrValue | null): Uint8Array {
+function locateText(sink: ParquetSink, footer: ParquetFooter, n: number, R: number, col: string, digests: readonly string[]): Uint8Array {
   const chunks: TextChunk[] = [];
   let first = 0;
   let valueBytes = 0;
+  if (digests.length !== footer.rowGroups.length) internal(`column ${col}: ${digests.length} row groups written, ${footer.rowGroups.length} in the footer`);
   footer.rowGroups.forEach((rg, g) => {
     const cc = rg.columns.find((c) => c.path.length === 1 && c.path[0] === col);
     if (!cc) internal(`row group ${g} has no column ${col}`);
@@ -447,11 +464,8 @@ function locateText(sink: ParquetSink, footer: ParquetFooter, n: number, R: numb
     } catch (e) {
       internal(`column ${col} of row group ${g} does not read back: ${(e as Error).message}`);
     }
-    for (let i = 0; i < rg.numRows; i++) {
-      const v = values[i]!;
-      if (v !== valueOf(first + i)) internal(`column ${col} of row group ${g}: row ${i} reads back different`);
-      if (v !== null) valueBytes += Buffer.byteLength(v);
-    }
+    if (values.length !== rg.numRows || textDigest(values) !== digests[g]) internal(`column ${col} of row group ${g} reads back different`);
+    for (const v of values) if (v !== null) valueBytes += Buffer.byteLength(v);
     chunks.push({ offset, length });
     first += rg.numRows;
   });
@@ -483,7 +497,7 @@ async function writeByRowGroups(
   arrow: Arrow,
   pq: ParquetWasm,
   numRows: number,
-  tableOf: (from: number, to: number) => import('apache-arrow').Table,
+  tableOf: (from: number, to: number) => Promise<import('apache-arrow').Table>,
   rowsPerGroup: number,
   props: import('parquet-wasm').WriterProperties,
   onRowGroup: ((firstRow: number, rows: number) => void) | undefined,
@@ -496,49 +510,66 @@ async function writeByRowGroups(
   // Pulled on demand only: the default queue of one made the next row group cross into WebAssembly while
   // the writer still encoded this one (two row groups of input at once; linear memory 84 -> 75 MB at 100k).
   const onDemand = { highWaterMark: 0 };
+  // An error of ours while making a row group (a DocSource pass that ends early, a value that does not fit
+  // its type) reaches parquet-wasm as an errored stream, which it reports as its own error: keep ours.
+  let failure: unknown = null;
   const batches = new ReadableStream({
-    pull(controller) {
-      if (next >= numRows || numRows === 0) {
-        if (next === 0 && numRows === 0) {
-          // An empty segment still needs its schema: one empty batch.
-          const wasm = pq.Table.fromIPCStream(arrow.tableToIPC(tableOf(0, 0), 'stream'));
-          for (const rb of wasm.recordBatches()) {
-            batches_.push(rb);
-            controller.enqueue(rb);
-          }
-          wasm.free();
-          next = 1;
-          return;
-        }
-        controller.close();
-        return;
+    async pull(controller) {
+      try {
+        await pullRowGroup(controller);
+      } catch (e) {
+        failure ??= e;
+        controller.error(e);
       }
-      const end = Math.min(numRows, next + rowsPerGroup);
-      const wasm = pq.Table.fromIPCStream(arrow.tableToIPC(tableOf(next, end), 'stream'));
-      const rbs = wasm.recordBatches();
-      wasm.free();
-      for (const rb of rbs) {
-        batches_.push(rb);
-        controller.enqueue(rb);
-      }
-      onRowGroup?.(next, end - next);
-      next = end;
     },
   }, onDemand);
-  const out = await pq.transformParquetStream(batches, props);
-  const reader = out.getReader();
-  for (;;) {
-    const r = await reader.read();
-    if (r.done) break;
-    emit(r.value as Uint8Array);
-  }
-  for (const rb of batches_) {
-    try {
-      rb.free();
-    } catch {
-      // already consumed (moved into WebAssembly) by the writer
+  const pullRowGroup = async (controller: ReadableStreamDefaultController) => {
+    if (next >= numRows || numRows === 0) {
+      if (next === 0 && numRows === 0) {
+        // An empty segment still needs its schema: one empty batch.
+        const wasm = pq.Table.fromIPCStream(arrow.tableToIPC(await tableOf(0, 0), 'stream'));
+        for (const rb of wasm.recordBatches()) {
+          batches_.push(rb);
+          controller.enqueue(rb);
+        }
+        wasm.free();
+        next = 1;
+        return;
+      }
+      controller.close();
+      return;
+    }
+    const end = Math.min(numRows, next + rowsPerGroup);
+    const wasm = pq.Table.fromIPCStream(arrow.tableToIPC(await tableOf(next, end), 'stream'));
+    const rbs = wasm.recordBatches();
+    wasm.free();
+    for (const rb of rbs) {
+      batches_.push(rb);
+      controller.enqueue(rb);
+    }
+    onRowGroup?.(next, end - next);
+    next = end;
+  };
+  try {
+    const out = await pq.transformParquetStream(batches, props);
+    const reader = out.getReader();
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) break;
+      emit(r.value as Uint8Array);
+    }
+  } catch (e) {
+    throw failure ?? e;
+  } finally {
+    for (const rb of batches_) {
+      try {
+        rb.free();
+      } catch {
+        // already consumed (moved into WebAssembly) by the writer
+      }
     }
   }
+  if (failure !== null) throw failure;
 }
 
 function attributeData(arrow: Arrow, t: AttrType, vals: readonly (AttrValue | null)[]) {
@@ -599,13 +630,17 @@ export function locateVectors(bytes: Uint8Array, n: number, dim: number, R: numb
 /** Bytes of vectors read back at a time to check them against the documents. */
 const VERIFY_READ_BYTES = 1 << 20;
 
-/** locateVectors over a file held in chunks, checking each vector against `vectorBytes(ordinal)`. */
-function locateVectorsIn(file: Pick<ChunkedBytes, 'length' | 'range'>, n: number, dim: number, R: number, present: Uint8Array, vectorBytes: (ord: number) => Uint8Array): Uint8Array {
+/**
+ * locateVectors over a file held in chunks, checking each vector against `vectorBytes(ordinal, rank)`
+ * (rank: how many documents with a vector come before it).
+ */
+function locateVectorsIn(file: Pick<ChunkedBytes, 'length' | 'range'>, n: number, dim: number, R: number, present: Uint8Array, vectorBytes: (ord: number, rank: number) => Uint8Array): Uint8Array {
   const len = file.length;
   const footer = footerOf(file);
   const groups: VectorRowGroup[] = [];
   const stride = dim * 4;
   let first = 0;
+  let rank = 0;
   for (let g = 0; g < footer.rowGroups.length; g++) {
     const rg = footer.rowGroups[g]!;
     const expect = Math.min(R, n - first);
@@ -631,7 +666,7 @@ function locateVectorsIn(file: Pick<ChunkedBytes, 'length' | 'range'>, n: number
         valuesBuf = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
         bufAt = o;
       }
-      const v = vectorBytes(i);
+      const v = vectorBytes(i, rank++);
       if (v.byteLength !== stride || !valuesBuf.subarray(o - bufAt, o - bufAt + stride).equals(Buffer.from(v.buffer, v.byteOffset, v.byteLength))) {
         internal(`row group ${g}: the bytes at ${at + o} are not the vector of ordinal ${i}`);
       }
@@ -665,14 +700,22 @@ function layoutOf(md: ReadonlyMap<string, string>): Layout2 | null {
   return { idEncoding, columns };
 }
 
+/**
+ * What a reader does with the vectors of the rows it decodes: a copy each (the default), none (`skip`: the
+ * vector column is not even decoded, every document's vector is null), or `into(ord, values, start, dim)`:
+ * the caller copies the vector (values[start .. start + dim), dim the column's list size) where it wants and returns that row (or null
+ * to drop it), so no array of its own is made per document.
+ */
+export type VectorRead = 'copy' | 'skip' | ((ord: number, values: Float32Array, start: number, dim: number) => Float32Array | null);
+
 /** Documents of a decoded table whose first row is ordinal `first` of the segment. */
-function toDocs(table: ArrowTable, layout: Layout2 | null, first: number): Doc[] {
+function toDocs(table: ArrowTable, layout: Layout2 | null, first: number, vectorRead: VectorRead = 'copy'): Doc[] {
   const n = table.numRows;
   const idCol = table.getChild('id');
   if (!idCol) throw new Error('segment Parquet file lacks the id column');
-  const vecCol = table.getChild('vector');
+  const vecCol = vectorRead === 'skip' ? null : table.getChild('vector');
   const out: Doc[] = new Array(n);
-  const vectors = vecCol ? vectorsOf(vecCol) : null;
+  const vectors = vecCol ? vectorsOf(vecCol, typeof vectorRead === 'function' ? (j, values, start, dim) => vectorRead(first + j, values, start, dim) : null) : null;
   const vectorOf = (i: number): Float32Array | null => vectors?.[i] ?? null;
   if (layout === null) {
     const attrCol = table.getChild('attributes');
@@ -776,8 +819,11 @@ function columnValues(col: ArrowVector): ArrayLike<unknown> {
   return col.toArray() as ArrayLike<unknown>;
 }
 
-/** Each row's vector of a fixed_size_list<float32> column, copied out of the chunk (null where absent). */
-function vectorsOf(col: ArrowVector): (Float32Array | null)[] {
+/**
+ * Each row's vector of a fixed_size_list<float32> column, copied out of the chunk (null where absent), or
+ * what `into(row, values, start, dim)` makes of it.
+ */
+function vectorsOf(col: ArrowVector, into: ((row: number, values: Float32Array, start: number, dim: number) => Float32Array | null) | null): (Float32Array | null)[] {
   const out: (Float32Array | null)[] = new Array(col.length);
   let at = 0;
   for (const d of col.data) {
@@ -786,7 +832,7 @@ function vectorsOf(col: ArrowVector): (Float32Array | null)[] {
     const values = child.values as Float32Array;
     for (let j = 0; j < d.length; j++) {
       const start = child.offset + (d.offset + j) * dim;
-      out[at + j] = d.getValid(j) ? values.slice(start, start + dim) : null;
+      out[at + j] = !d.getValid(j) ? null : into ? into(at + j, values, start, dim) : values.slice(start, start + dim);
     }
     at += d.length;
   }
@@ -809,7 +855,7 @@ export async function readSegmentParquet(bytes: Uint8Array): Promise<Doc[]> {
  * Blob can serve its ranges, since a read that fails inside parquet-wasm leaves it hung on a panic
  * (store/segment-docs.ts).
  */
-export async function* readSegmentParquetRowGroups(source: Uint8Array | Blob, hooks: { beforeRowGroup?: (g: number) => void } = {}): AsyncGenerator<Doc[]> {
+export async function* readSegmentParquetRowGroups(source: Uint8Array | Blob, hooks: { beforeRowGroup?: (g: number) => void; vectors?: VectorRead } = {}): AsyncGenerator<Doc[]> {
   const { arrow, pq } = await load();
   if (source instanceof Uint8Array) {
     const footer = readParquetFooter(source);
@@ -817,7 +863,7 @@ export async function* readSegmentParquetRowGroups(source: Uint8Array | Blob, ho
     for (let g = 0; g < footer.rowGroups.length; g++) {
       const table = arrow.tableFromIPC(pq.readParquet(source, { rowGroups: [g] }).intoIPCStream());
       if (table.numRows !== footer.rowGroups[g]!.numRows) throw new Error(`row group ${g} decoded ${table.numRows} rows, its footer says ${footer.rowGroups[g]!.numRows}`);
-      yield toDocs(table, layoutOf(table.schema.metadata), first);
+      yield toDocs(table, layoutOf(table.schema.metadata), first, hooks.vectors);
       first += table.numRows;
     }
     return;
@@ -828,13 +874,15 @@ export async function* readSegmentParquetRowGroups(source: Uint8Array | Blob, ho
     // ParquetFile.read does not carry the key-value metadata into the Arrow schema: take it from the footer.
     const layout = layoutOf(md.fileMetadata().keyValueMetadata() as Map<string, string>);
     const groups = md.numRowGroups();
+    // Without the vectors: every column but the vector's is decoded (layout 1: id and attributes).
+    const columns = hooks.vectors === 'skip' ? ['id', ...(layout ? layout.columns.flatMap((m) => (m.c === null ? [] : [m.c])) : ['attributes'])] : undefined;
     let first = 0;
     for (let g = 0; g < groups; g++) {
       const expect = md.rowGroup(g).numRows();
       hooks.beforeRowGroup?.(g);
-      const table = arrow.tableFromIPC((await file.read({ rowGroups: [g] })).intoIPCStream());
+      const table = arrow.tableFromIPC((await file.read({ rowGroups: [g], ...(columns ? { columns } : {}) })).intoIPCStream());
       if (table.numRows !== expect) throw new Error(`row group ${g} decoded ${table.numRows} rows, its footer says ${expect}`);
-      yield toDocs(table, layout, first);
+      yield toDocs(table, layout, first, hooks.vectors);
       first += table.numRows;
     }
   } finally {

@@ -33,6 +33,8 @@ import { envError, toEnvError } from '../util/env-error.js';
 import { writeSegment } from './segment-builder.js';
 import { COLLECT_FROM_DOCS, fullCollection } from '../util/gc.js';
 import { segmentDocsByRowGroup } from './segment-docs.js';
+import type { VectorRead } from '../storage/parquet.js';
+import type { DocSource } from '../storage/doc-source.js';
 import { TextLocator } from '../storage/parquet-text.js';
 import { SegmentFile } from '../storage/segment-file.js';
 import { pruneTextReindex, staleTextSegments } from './alter.js';
@@ -282,26 +284,38 @@ function openListed(store: SegmentStore, row: SegmentRow, name: string): Readabl
  * a typed array per vector (the Parquet reader's copies: an ArrayBuffer each) plus the build's packed copy
  * held every vector about twice (measured on the 1M compaction, docs/performance.md).
  */
-export function groupVectorArena(rows: readonly SegmentRow[], dim: number): (doc: Doc) => Doc {
-  if (dim === 0) return (doc) => doc;
-  const capacity = rows.reduce((a, r) => a + r.doc_count, 0);
-  const arena = new Float32Array(new SharedArrayBuffer(Math.max(1, capacity) * dim * 4));
+export interface GroupVectorArena {
+  /**
+   * Copies a vector (values[start .. start + len)) into the arena's next row and returns that row. A
+   * vector of another length than the schema's, or one beyond the inputs' row count, is copied into an
+   * array of its own (the build then refuses a wrong length, as before).
+   */
+  take(values: Float32Array, start: number, len: number): Float32Array;
+  /** The row of the `rank`-th vector taken (a later pass's document gets its vector back from there). */
+  row(rank: number): Float32Array | null;
+}
+
+export function groupVectorArena(rows: readonly SegmentRow[], dim: number): GroupVectorArena {
+  const capacity = dim === 0 ? 0 : rows.reduce((a, r) => a + r.doc_count, 0);
+  const arena = new Float32Array(new SharedArrayBuffer(Math.max(1, capacity) * Math.max(1, dim) * 4));
   let used = 0;
-  return (doc) => {
-    const v = doc.vector;
-    if (!v || v.length !== dim || used >= capacity) return doc;
-    const row = arena.subarray(used * dim, (used + 1) * dim);
-    row.set(v);
-    used++;
-    return { id: doc.id, vector: row, attributes: doc.attributes };
+  return {
+    take(values, start, len) {
+      if (len !== dim || used >= capacity) return values.slice(start, start + len);
+      const row = arena.subarray(used * dim, (used + 1) * dim);
+      row.set(values.subarray(start, start + dim));
+      used++;
+      return row;
+    },
+    row: (rank) => (rank < used ? arena.subarray(rank * dim, (rank + 1) * dim) : null),
   };
 }
 
 /**
- * Live documents of a segment in ordinal order, each handed to `take` with the ordinal it has there as
- * its row group is decoded (so that a row group's transient copies are dropped before the next is read).
+ * Live documents of a segment in ordinal order, one decoded row group at a time (so that a row group's
+ * transient copies are dropped before the next is read), each with the ordinal it has there.
  */
-async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<number>, take: (doc: Doc, ord: number) => void): Promise<void> {
+async function* liveRowGroups(dir: string, row: SegmentRow, dead: ReadonlySet<number>, vectors: VectorRead): AsyncGenerator<{ docs: Doc[]; ords: number[] }> {
   const store = segmentStoreOf(dir);
   const path = store.pathOf(row.parquet_file);
   const src = openListed(store, row, row.parquet_file);
@@ -312,16 +326,104 @@ async function readLiveDocs(dir: string, row: SegmentRow, dead: ReadonlySet<numb
   let index: ReturnType<typeof openIndexForKeys> = null;
   try {
     index = openIndexForKeys(store, row);
-    for await (const part of segmentDocsByRowGroup(path, src, row, index?.keysOf ?? null)) {
+    for await (const part of segmentDocsByRowGroup(path, src, row, index?.keysOf ?? null, { vectors })) {
+      const docs: Doc[] = [];
+      const ords: number[] = [];
       for (const doc of part) {
-        if (!dead.has(ord)) take(doc, ord);
+        if (!dead.has(ord)) {
+          docs.push(doc);
+          ords.push(ord);
+        }
         ord++;
       }
+      if (docs.length > 0) yield { docs, ords };
     }
   } finally {
     index?.close();
     src.close();
   }
+}
+
+/**
+ * A merge group's live documents as the segment build reads them (doc-source.ts): each pass decodes the
+ * input segments again, row group by row group, so the group's documents are never held at once (issue 11:
+ * a group of 213k documents held ~125 MB of them as objects). The first pass decodes each live vector
+ * straight into the group's arena (groupVectorArena: no array per document) and records where each merged
+ * document comes from (`fromSegment`, `fromOrd`, its id key: what the manifest commit moves) and whether it
+ * has a vector. Later passes do not decode the vector column at all: a document gets its arena row back.
+ * They must find the same documents in the same order (CORRUPT_SEGMENT otherwise: an input changed under
+ * the merge).
+ */
+class MergeSource implements DocSource {
+  readonly capacity: number;
+  readonly fromSegment: Uint32Array;
+  readonly fromOrd: Uint32Array;
+  readonly keys: string[] = [];
+  private readonly hasVector: Uint8Array;
+  private count = -1;
+  private readonly arena: GroupVectorArena;
+  constructor(
+    private readonly w: Writer,
+    private readonly rows: readonly SegmentRow[],
+    private readonly dead: ReadonlyMap<number, ReadonlySet<number>>,
+  ) {
+    this.capacity = rows.reduce((a, r) => a + r.doc_count, 0);
+    this.fromSegment = new Uint32Array(this.capacity);
+    this.fromOrd = new Uint32Array(this.capacity);
+    this.hasVector = new Uint8Array(this.capacity);
+    this.arena = groupVectorArena(rows, w.schema.vector_dim);
+  }
+
+  /** Live documents of the group (known after the first pass). */
+  get size(): number {
+    return Math.max(0, this.count);
+  }
+
+  async *chunks(): AsyncGenerator<Doc[]> {
+    const first = this.count < 0;
+    const { fromSegment, fromOrd, keys, capacity, hasVector, arena } = this;
+    const dim = this.w.schema.vector_dim;
+    let k = 0;
+    let vk = 0;
+    let decoded = 0;
+    for (const r of this.rows) {
+      const path = segmentStoreOf(this.w.dir).pathOf(r.parquet_file);
+      const dead = this.dead.get(r.id) ?? new Set<number>();
+      // Dead rows' vectors are not copied (into the arena or anywhere).
+      const vectors: VectorRead = dim === 0 || !first ? 'skip' : (ord, values, start, len) => (dead.has(ord) ? null : arena.take(values, start, len));
+      for await (const { docs, ords } of liveRowGroups(this.w.dir, r, dead, vectors)) {
+        for (let j = 0; j < docs.length; j++) {
+          const doc = docs[j]!;
+          if (first) {
+            if (k >= capacity) throw new ElacsymError('CORRUPT_SEGMENT', `${path}: more rows than the manifest records`, { details: { path } });
+            fromSegment[k] = r.id;
+            fromOrd[k] = ords[j]!;
+            keys.push(idKey(doc.id));
+            if (doc.vector) hasVector[k] = 1;
+          } else {
+            if (k >= this.count || fromSegment[k] !== r.id || fromOrd[k] !== ords[j] || keys[k] !== idKey(doc.id)) {
+              throw new ElacsymError('CORRUPT_SEGMENT', `${path}: row ${ords[j]} read differently by two passes of the merge`, { details: { path } });
+            }
+            if (hasVector[k]) docs[j] = { id: doc.id, vector: arena.row(vk++) ?? internalVector(path, ords[j]!), attributes: doc.attributes };
+          }
+          k++;
+        }
+        yield docs;
+        // The decoding's garbage (Arrow tables, strings of the documents passed on) goes every few row
+        // groups: left to V8, it grew to ~2.5x the build's live heap before each collection.
+        if (this.capacity >= COLLECT_FROM_DOCS && ++decoded % COLLECT_EVERY_ROW_GROUPS === 0) fullCollection();
+      }
+    }
+    if (first) this.count = k;
+    else if (k !== this.count) throw new ElacsymError('CORRUPT_SEGMENT', `the merge's inputs gave ${k} live documents, ${this.count} before`);
+  }
+}
+
+/** A merge pass collects garbage after this many decoded row groups (see MergeSource.chunks). */
+const COLLECT_EVERY_ROW_GROUPS = 12;
+
+function internalVector(path: string, ord: number): never {
+  throw new ElacsymError('INTERNAL', `${path}: row ${ord}'s vector is not in the merge's arena`);
 }
 
 /**
@@ -448,27 +550,20 @@ export async function compactNamespace(
     // The previous group's documents and vector arena are garbage now: collected before this group's
     // are decoded, not beside them (V8 would wait until the heap had grown by about as much again).
     if (previousGroupDocs >= COLLECT_FROM_DOCS) fullCollection();
-    const docs: Doc[] = [];
-    // Where each merged document comes from: fromSegment[k], fromOrd[k] for the k-th of `docs`.
-    const capacity = rows.reduce((a, r) => a + r.doc_count, 0);
-    const fromSegment = new Uint32Array(capacity);
-    const fromOrd = new Uint32Array(capacity);
     const deadStmt = w.db.prepare('SELECT ord FROM deleted WHERE segment_id = ?').pluck();
-    const adopt = groupVectorArena(rows, w.schema.vector_dim);
-    for (const r of rows) {
-      await readLiveDocs(w.dir, r, new Set(deadStmt.all(r.id) as number[]), (doc, ord) => {
-        if (docs.length >= capacity) throw new ElacsymError('CORRUPT_SEGMENT', `${segmentStoreOf(w.dir).pathOf(r.parquet_file)}: more rows than the manifest records`);
-        fromSegment[docs.length] = r.id;
-        fromOrd[docs.length] = ord;
-        docs.push(adopt(doc));
-      });
-    }
-    previousGroupDocs = docs.length;
+    const dead = new Map(rows.map((r) => [r.id, new Set(deadStmt.all(r.id) as number[])]));
+    const source = new MergeSource(w, rows, dead);
+    // Every row of the group deleted: nothing to write, the inputs just go (the commit below still checks
+    // that no id names a row of theirs).
+    const anyLive = rows.some((r) => r.doc_count > dead.get(r.id)!.size);
     const segId = Number(getMeta(w.db, 'next_segment_id') ?? '1');
     try {
       let files: Awaited<ReturnType<typeof writeSegment>> | null = null;
       try {
-        files = docs.length > 0 ? await writeSegment(segmentStoreOf(w.dir), segId, docs, w.schema, { signal }) : null;
+        if (anyLive) files = await writeSegment(segmentStoreOf(w.dir), segId, source, w.schema, { signal });
+        // (Fewer live rows than the manifest says: its files are orphans, collected after the commit.)
+        if (files?.docCount === 0) files = null;
+        previousGroupDocs = source.size;
       } catch (e) {
         if (signal?.aborted) throw interrupted(committedGroups);
         throw e;
@@ -493,11 +588,12 @@ export async function compactNamespace(
           w.db.prepare('DELETE FROM deleted WHERE segment_id = ?').run(r.id);
         }
         // Every live row of the merged segments moves; the docs table only ever points at live rows.
-        docs.forEach((d, ord) => {
+        const { fromSegment, fromOrd, keys } = source;
+        for (let ord = 0; ord < source.size; ord++) {
           const segment = fromSegment[ord]!;
           const at = fromOrd[ord]!;
-          if (putLoc.run(segId, ord, idKey(d.id), segment, at).changes !== 1) throw damaged(`live row ${at} of segment ${segment} holds id ${idKey(d.id)}, but the id map does not point that id at it`);
-        });
+          if (putLoc.run(segId, ord, keys[ord]!, segment, at).changes !== 1) throw damaged(`live row ${at} of segment ${segment} holds id ${keys[ord]!}, but the id map does not point that id at it`);
+        }
         const left = Number(stillNamed.get(...rows.map((r) => r.id)));
         if (left > 0) throw damaged(`${left} ids name rows of the merged segments that are dead or hold other ids`);
         setMeta(w.db, 'last_compaction_at', String(clock()));

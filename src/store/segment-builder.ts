@@ -10,12 +10,13 @@ import { ElacsymError } from '../errors.js';
 import type { AttrValue, Doc, Schema } from '../model/types.js';
 import { idKey } from '../model/document.js';
 import { ownValue } from '../model/schema.js';
-import { encodeAttributeShapes, encodeColumn } from '../index/filter/columns.js';
+import { AttributeShapesBuilder, ColumnBuilder } from '../index/filter/columns.js';
 import { createAnalyzer } from '../index/fulltext/analyzer.js';
 import { FIELD_INDEX_VERSION_COMPACT, FieldIndexBuilder, fieldIndexVersion } from '../index/fulltext/postings.js';
 import { buildFlatIndex, buildIvf, FLAT_BELOW } from '../index/vector/ivf.js';
 import { rowsPerGroupFor, writeSegmentParquetTo } from '../storage/parquet.js';
-import { storedOnceLayout } from '../storage/parquet-text.js';
+import { storedOnceLayoutOf } from '../storage/parquet-text.js';
+import { arraySource, type DocSource, surveyDocs } from '../storage/doc-source.js';
 import { COMPACT_INDEX_FORMAT_VERSION, NIBBLE_CODES_FORMAT_VERSION, SEGMENT_FORMAT_VERSION, STORED_ONCE_FORMAT_VERSION } from '../storage/manifest.js';
 import { BlockChecksums, buildSegmentFile, encodeStringTable } from '../storage/segment-file.js';
 import { crc32 } from '../util/crc32.js';
@@ -36,38 +37,82 @@ export interface PackedVectors {
 /**
  * The documents' vectors as one row-major array in shared memory, for the IVF build (its worker only
  * reads them, see BuildIvfOptions.consumeVectors). When they already are consecutive rows of one
- * SharedArrayBuffer (a flush of an import without repeated ids: the writer's VectorArena), that array is
- * a view of them and nothing is copied: the segment's vectors are held once, by this thread (the Parquet
- * writer reads them) and the worker alike. Otherwise (repeated ids, a flush of the journal backlog,
- * compaction) they are copied, as before.
+ * SharedArrayBuffer (a flush of an import without repeated ids: the writer's VectorArena; a merge: the
+ * group's arena, compact.ts), that array is a view of them and nothing is copied: the segment's vectors are
+ * held once, by this thread (the Parquet writer reads them) and the worker alike. Otherwise (repeated ids,
+ * a flush of the journal backlog) they are copied.
  */
 export function packVectors(docs: readonly Doc[], dim: number): PackedVectors | null {
   if (dim === 0) return null;
-  const n = docs.length;
-  let k = 0;
-  let first: Float32Array | null = null;
-  let contiguous = true;
-  for (let i = 0; i < n; i++) {
-    const v = docs[i]!.vector;
-    if (!v) continue;
-    if (first === null) first = v;
-    else if (v.buffer !== first.buffer || v.byteOffset !== first.byteOffset + k * dim * 4) contiguous = false;
-    if (v.length !== dim) contiguous = false;
-    k++;
+  const p = new VectorPacker(dim, docs.length);
+  p.add(docs);
+  return p.finish();
+}
+
+/**
+ * packVectors fed chunk by chunk, in ordinal order (a merge's documents are not held at once). While the
+ * vectors are consecutive rows of one buffer nothing is copied; at the first that is not, the rows so far
+ * (one region of that buffer, still alive) are copied into a shared array of `capacity` rows, and every
+ * vector after them too. Pages of that array past the last row are never touched, so never committed.
+ */
+export class VectorPacker {
+  private first: Float32Array | null = null;
+  private k = 0;
+  private n = 0;
+  private copy: Float32Array | null = null;
+  private ords: Uint32Array;
+  constructor(
+    private readonly dim: number,
+    private readonly capacity: number,
+  ) {
+    this.ords = new Uint32Array(Math.max(16, capacity));
   }
-  const ords = new Uint32Array(k);
-  k = 0;
-  for (let i = 0; i < n; i++) if (docs[i]!.vector) ords[k++] = i;
-  if (first !== null && contiguous && first.buffer instanceof SharedArrayBuffer) {
-    return { packed: new Float32Array(first.buffer, first.byteOffset, k * dim), ords };
+
+  add(docs: readonly Doc[]): void {
+    const dim = this.dim;
+    for (let j = 0; j < docs.length; j++) {
+      const v = docs[j]!.vector;
+      const ord = this.n + j;
+      if (!v) continue;
+      if (this.k >= this.ords.length) {
+        const grown = new Uint32Array(this.ords.length * 2);
+        grown.set(this.ords);
+        this.ords = grown;
+      }
+      this.ords[this.k] = ord;
+      if (this.copy === null) {
+        if (this.first === null) this.first = v;
+        else if (v.length !== dim || v.buffer !== this.first.buffer || v.byteOffset !== this.first.byteOffset + this.k * dim * 4) this.startCopy();
+      }
+      if (this.copy === null && v.length !== dim) this.startCopy();
+      if (this.copy !== null) this.copy.set(v.subarray(0, dim), this.k * dim);
+      this.k++;
+    }
+    this.n += docs.length;
   }
-  const packed = new Float32Array(new SharedArrayBuffer(k * dim * 4));
-  k = 0;
-  for (let i = 0; i < n; i++) {
-    const v = docs[i]!.vector;
-    if (v) packed.set(v, k++ * dim);
+
+  private startCopy(): void {
+    const rows = Math.max(this.capacity, this.k + 1);
+    const copy = new Float32Array(new SharedArrayBuffer(rows * this.dim * 4));
+    if (this.k > 0) copy.set(new Float32Array(this.first!.buffer, this.first!.byteOffset, this.k * this.dim));
+    this.copy = copy;
   }
-  return { packed, ords };
+
+  finish(): PackedVectors {
+    const { k, dim } = this;
+    const ords = this.ords.slice(0, k);
+    const first = this.first;
+    if (this.copy === null && first !== null && first.buffer instanceof SharedArrayBuffer) {
+      return { packed: new Float32Array(first.buffer, first.byteOffset, k * dim), ords };
+    }
+    if (this.copy === null) {
+      // Consecutive rows of an ordinary buffer (or none): into shared memory, for the worker.
+      const packed = new Float32Array(new SharedArrayBuffer(k * dim * 4));
+      if (k > 0) packed.set(new Float32Array(first!.buffer, first!.byteOffset, k * dim));
+      return { packed, ords };
+    }
+    return { packed: this.copy.subarray(0, k * dim), ords };
+  }
 }
 
 function startIvf(v: PackedVectors, schema: Schema, seed: number, signal?: AbortSignal): Promise<Uint8Array> {
@@ -99,7 +144,9 @@ function startIvf(v: PackedVectors, schema: Schema, seed: number, signal?: Abort
 /** The index file's sections alone, without the Parquet file and its vector locator (unit tests of the sections). */
 export function buildIndexFile(docs: readonly Doc[], schema: Schema, seed: number): Uint8Array[] {
   const vec = packVectors(docs, schema.vector_dim);
-  const sections = buildSections(docs, schema);
+  const b = new SectionBuilder(schema, docs.length, attributeNamesOf(docs), new Set());
+  b.add(docs);
+  const sections = b.finish() ?? fallbackSections(docs, schema);
   if (vec) {
     const n = vec.ords.length;
     sections.push({ name: 'ivf', bytes: n < FLAT_BELOW ? buildFlatIndex(n, schema.vector_dim, schema.vector_metric) : buildIvf(vec.packed, vec.ords, schema.vector_dim, schema.vector_metric, { seed }) });
@@ -107,63 +154,120 @@ export function buildIndexFile(docs: readonly Doc[], schema: Schema, seed: numbe
   return buildSegmentFile(sections);
 }
 
+/** Every attribute name of `docs` (own keys only, so "constructor" or "toString" never read Object.prototype). */
+function attributeNamesOf(docs: readonly Doc[]): string[] {
+  const names = new Set<string>();
+  for (const d of docs) for (const k of Object.keys(d.attributes)) names.add(k);
+  return [...names];
+}
+
+type Section = { name: string; bytes: Uint8Array };
+
 /**
+ * The index file's sections that come from the documents (ids, attribute shapes and typed columns,
+ * full-text postings), fed in ordinal order (`add`), so that a build does not need its documents at once.
  * `storedOnce`: string attributes whose values the segment's Parquet file holds for queries (`txt:`
  * sections, parquet-text.ts): no `col:` section of their own.
+ *
+ * Held until `finish`: the ids, each typed attribute's ColumnBuilder (typed arrays, and each distinct
+ * string once), the shape codes and the full-text builders (index/fulltext/postings.ts: 8 bytes a token
+ * with positions, 4 without). Not the documents.
  */
-function buildSections(docs: readonly Doc[], schema: Schema, onPhase?: (p: BuildPhase) => void, storedOnce: ReadonlySet<string> = new Set()): { name: string; bytes: Uint8Array }[] {
+class SectionBuilder {
+  private readonly ids: string[];
+  private readonly sorted: string[];
+  private readonly typed: { name: string; column: ColumnBuilder | null }[];
+  private readonly shapes: AttributeShapesBuilder;
+  private readonly fullText: { name: string; analyzer: ReturnType<typeof createAnalyzer>; builder: FieldIndexBuilder }[] = [];
+  private at = 0;
+  constructor(
+    schema: Schema,
+    private readonly n: number,
+    names: readonly string[],
+    storedOnce: ReadonlySet<string>,
+  ) {
+    this.ids = new Array<string>(n);
+    this.sorted = [...names].sort();
+    // Stored once: only strings or nulls by construction (storedOnceLayout), so always a typed column.
+    this.typed = this.sorted.filter((name) => !storedOnce.has(name)).map((name) => ({ name, column: new ColumnBuilder(n) }));
+    this.shapes = new AttributeShapesBuilder(n);
+    for (const [name, def] of Object.entries(schema.attributes).sort(([a], [b]) => (a < b ? -1 : 1))) {
+      if (!def.full_text) continue;
+      this.fullText.push({ name, analyzer: createAnalyzer(def.full_text), builder: new FieldIndexBuilder(n, def.full_text.positions ?? true) });
+    }
+  }
+
+  /** The next documents, in ordinal order. */
+  add(docs: readonly Doc[]): void {
+    const at = this.at;
+    if (at + docs.length > this.n) throw new ElacsymError('INTERNAL', `segment build: more than the ${this.n} documents surveyed`);
+    for (let j = 0; j < docs.length; j++) {
+      const attrs = docs[j]!.attributes;
+      this.ids[at + j] = idKey(docs[j]!.id);
+      this.shapes.add(attrs);
+      for (const t of this.typed) t.column!.add(ownValue(attrs, t.name));
+      // Each document's tokens go into the builder as they are made (never a whole segment's Token objects).
+      for (const f of this.fullText) {
+        const v = ownValue(attrs, f.name);
+        f.builder.add(typeof v === 'string' || Array.isArray(v) ? f.analyzer.analyzeValue(v) : null);
+      }
+    }
+    this.at = at + docs.length;
+  }
+
+  /**
+   * The sections, in the index file's order: ids, attrs, col:* (by name), ft:* (by name). Each attribute
+   * value is stored once, in its typed column (index/filter/columns.ts); the `attrs` section keeps each
+   * document's keys in their written order, so attributesOf rebuilds the document exactly. null when some
+   * attribute's values do not fit one kind (a validated import never writes them): the caller then builds
+   * the release-1 form (fallbackSections).
+   */
+  finish(onPhase?: (p: BuildPhase) => void): Section[] | null {
+    if (this.at !== this.n) throw new ElacsymError('INTERNAL', `segment build: ${this.at} of the ${this.n} documents surveyed`);
+    const sections: Section[] = [{ name: 'ids', bytes: encodeStringTable(this.ids) }];
+    onPhase?.('columns');
+    const columns: Section[] = [];
+    for (const t of this.typed) {
+      const bytes = t.column!.finish();
+      t.column = null;
+      if (!bytes) return null;
+      columns.push({ name: `col:${t.name}`, bytes });
+    }
+    sections.push({ name: 'attrs', bytes: this.shapes.finish() }, ...columns);
+    onPhase?.('fulltext');
+    for (const f of this.fullText) sections.push({ name: `ft:${f.name}`, bytes: f.builder.finish() });
+    return sections;
+  }
+}
+
+/**
+ * The release-1 form of the sections, for documents whose attribute values do not fit one kind per
+ * attribute: ids, a `docs` section of JSON objects, JSON columns, then the full-text postings.
+ */
+function fallbackSections(docs: readonly Doc[], schema: Schema): Section[] {
   const n = docs.length;
-  const sections: { name: string; bytes: Uint8Array }[] = [];
   const ids = new Array<string>(n);
   for (let i = 0; i < n; i++) ids[i] = idKey(docs[i]!.id);
-  sections.push({ name: 'ids', bytes: encodeStringTable(ids) });
-
-  // Each attribute value is stored once, in its typed column (index/filter/columns.ts); the `attrs`
-  // section keeps each document's keys in their written order, so attributesOf rebuilds the document
-  // exactly. Only values that do not fit one kind per attribute (a validated import never writes them)
-  // fall back to the release-1 form: JSON columns and a `docs` section of JSON objects.
-  onPhase?.('columns');
-  const names = new Set<string>();
-  // Attribute names are data: own keys only, so "constructor" or "toString" never read Object.prototype.
-  for (const d of docs) for (const k of Object.keys(d.attributes)) names.add(k);
-  const sorted = [...names].sort();
-  // One attribute's values at a time (memory: one JS array of n values, not one per attribute).
+  const sections: Section[] = [{ name: 'ids', bytes: encodeStringTable(ids) }];
+  const sorted = attributeNamesOf(docs).sort();
   const valuesOf = (name: string) => {
     const col = new Array<AttrValue | null>(n);
     for (let i = 0; i < n; i++) col[i] = ownValue(docs[i]!.attributes, name) ?? null;
     return col;
   };
-  const columns: { name: string; bytes: Uint8Array }[] = [];
-  for (const name of sorted) {
-    // Stored once: only strings or nulls by construction (storedOnceLayout), so always a typed column.
-    if (storedOnce.has(name)) continue;
-    const bytes = encodeColumn(valuesOf(name));
-    if (!bytes) break;
-    columns.push({ name: `col:${name}`, bytes });
-  }
-  const typedNames = sorted.filter((name) => !storedOnce.has(name));
-  if (columns.length === typedNames.length) sections.push({ name: 'attrs', bytes: encodeAttributeShapes(docs.map((d) => d.attributes)) }, ...columns);
-  else {
-    sections.push({ name: 'docs', bytes: encodeStringTable(docs.map((d) => JSON.stringify(d.attributes))) });
-    for (const name of sorted) sections.push({ name: `col:${name}`, bytes: new TextEncoder().encode(JSON.stringify(valuesOf(name))) });
-  }
-
-  onPhase?.('fulltext');
-  // ... and the attribute columns' before the postings are (the Parquet file's are gone already).
-  if (n >= COLLECT_FROM_DOCS) fullCollection();
-  for (const [name, def] of Object.entries(schema.attributes).sort(([a], [b]) => (a < b ? -1 : 1))) {
-    if (!def.full_text) continue;
-    const analyzer = createAnalyzer(def.full_text);
-    // Each document's tokens go into the builder as they are made (never a whole segment's Token objects).
-    const field = new FieldIndexBuilder(n, def.full_text.positions ?? true);
-    for (let i = 0; i < n; i++) {
-      const v = ownValue(docs[i]!.attributes, name);
-      field.add(typeof v === 'string' || Array.isArray(v) ? analyzer.analyzeValue(v) : null);
-    }
-    sections.push({ name: `ft:${name}`, bytes: field.finish() });
-  }
-
+  sections.push({ name: 'docs', bytes: encodeStringTable(docs.map((d) => JSON.stringify(d.attributes))) });
+  for (const name of sorted) sections.push({ name: `col:${name}`, bytes: new TextEncoder().encode(JSON.stringify(valuesOf(name))) });
+  const ft = new SectionBuilder(schema, n, [], new Set());
+  ft.add(docs);
+  sections.push(...ft.finish()!.filter((sec) => sec.name.startsWith('ft:')));
   return sections;
+}
+
+/** fallbackSections of a source: its documents gathered by one more pass (only for such rare segments). */
+async function fallbackSectionsOf(source: DocSource, schema: Schema): Promise<Section[]> {
+  const docs: Doc[] = [];
+  for await (const chunk of source.chunks()) for (const d of chunk) docs.push(d);
+  return fallbackSections(docs, schema);
 }
 
 export interface SegmentFiles {
@@ -194,26 +298,37 @@ export const segmentFileName = (id: number, ext: 'parquet' | 'idx') => `seg-${St
  * Both cores: the IVF build (the most expensive part) runs in a worker thread while this thread writes
  * the Parquet file, the attribute sections and the full-text postings.
  *
- * Memory: the Parquet file is written to the store while it is made, chunk by chunk, and is complete before
- * the index file's sections are built, so its bytes (~60 MB for 100k x 128) are never held. The order of
- * the two files and of the hooks (fail points) is unchanged: the Parquet file, then the index file.
+ * Two passes over the documents (doc-source.ts): a survey (what the Parquet file's metadata and layout must
+ * know first; the vectors packed for the IVF worker, which starts right after it), then one pass that writes
+ * the Parquet row groups and feeds each row group's documents to the index sections. A flush passes its
+ * documents as an array; a merge passes a DocSource that decodes its inputs on each pass, so neither pass
+ * holds the group's documents: memory is the sections being built, the vectors and one row group.
+ *
+ * Memory: the Parquet file is written to the store while it is made, chunk by chunk, so its bytes (~60 MB
+ * for 100k x 128) are never held. The order of the two files and of the hooks (fail points) is unchanged:
+ * the Parquet file, then the index file.
  */
 export async function writeSegment(
   store: SegmentStore,
   id: number,
-  docs: readonly Doc[],
+  input: readonly Doc[] | DocSource,
   schema: Schema,
   hooks: { onPhase?: (p: BuildPhase) => void; afterParquet?: () => void; afterIndex?: () => void; signal?: AbortSignal } = {},
 ): Promise<SegmentFiles> {
   const { onPhase, signal } = hooks;
-  // What made the documents (a flush's parsing and journalling, a merge's decoding) left about as much
-  // garbage as they take: collected before the build adds its own (util/gc.ts).
-  if (docs.length >= COLLECT_FROM_DOCS) fullCollection();
-  const vec = packVectors(docs, schema.vector_dim);
+  const source: DocSource = Array.isArray(input) ? arraySource(input as readonly Doc[]) : (input as DocSource);
+  const dim = schema.vector_dim;
+  // What made the documents (a flush's parsing and journalling, a merge's previous group) left about as
+  // much garbage as they take: collected before the build adds its own (util/gc.ts).
+  if (source.capacity >= COLLECT_FROM_DOCS) fullCollection();
+  const packer = dim > 0 ? new VectorPacker(dim, source.capacity) : null;
+  const survey = await surveyDocs(source, dim, (docs) => packer?.add(docs));
+  const n = survey.count;
+  const vec = packer?.finish() ?? null;
   // A segment of few vectors gets a flat index (ivf.ts, version 3): scanned exactly, no codes stored.
   // Either that (format 7) or an IVF of version 5, 4-bit codes (format 8; see segmentFormatVersion).
   const flat = vec !== null && vec.ords.length < FLAT_BELOW;
-  const ivf = vec ? (flat ? Promise.resolve(buildFlatIndex(vec.ords.length, schema.vector_dim, schema.vector_metric)) : startIvf(vec, schema, id, signal)) : null;
+  const ivf = vec ? (flat ? Promise.resolve(buildFlatIndex(vec.ords.length, dim, schema.vector_metric)) : startIvf(vec, schema, id, signal)) : null;
   // The caller may stop awaiting (interrupt) before the IVF promise settles: never leave it unhandled.
   ivf?.catch(() => undefined);
   onPhase?.('parquet');
@@ -225,16 +340,23 @@ export async function writeSegment(
   const blocks = new BlockChecksums();
   let parquetCrc = 0;
   let written: Awaited<ReturnType<typeof writeSegmentParquetTo>>;
-  const once = storedOnceLayout(docs, schema, rowsPerGroupFor(schema.vector_dim));
+  const once = storedOnceLayoutOf(survey, schema, rowsPerGroupFor(dim));
+  const builder = new SectionBuilder(schema, n, survey.attributes.map((a) => a.name), once.names);
   try {
-    written = await writeSegmentParquetTo(docs, schema, {
+    written = await writeSegmentParquetTo(source, schema, {
       write: (c) => {
         out.write(c);
         blocks.update(c);
         parquetCrc = crc32(c, parquetCrc);
       },
       read: (offset, length) => out.read(offset, length),
-    }, { storedOnce: once.names, rowsPerGroup: once.rowsPerGroup });
+    }, {
+      storedOnce: once.names,
+      rowsPerGroup: once.rowsPerGroup,
+      survey,
+      onRows: (docs) => builder.add(docs),
+      vectorOf: (_ord, rank) => vec!.packed.subarray(rank * dim, (rank + 1) * dim),
+    });
     out.commit();
   } catch (e) {
     out.abort();
@@ -246,15 +368,15 @@ export async function writeSegment(
   // carries the block checksums of the Parquet file (`parquet-crc`), so a query reads one vector by range
   // and verifies the blocks it touches (see SegmentHandle.vectorOf).
   // Long text is stored once too (parquet-text.ts): `txt:<name>` locates it, verified by the same blocks.
-  const parquetSections: { name: string; bytes: Uint8Array }[] = [];
+  const parquetSections: Section[] = [];
   if (written.vectorLocator) parquetSections.push({ name: 'vecloc', bytes: written.vectorLocator });
   for (const [name, bytes] of written.textLocators) parquetSections.push({ name: `txt:${name}`, bytes });
   if (parquetSections.length > 0) parquetSections.push({ name: 'parquet-crc', bytes: blocks.finish() });
 
-  // The Parquet write's garbage (each row group's Arrow buffers and IPC copy) goes before the index
-  // file's sections are built (see util/gc.ts).
-  if (docs.length >= COLLECT_FROM_DOCS) fullCollection();
-  const sections = buildSections(docs, schema, onPhase, once.names);
+  // The Parquet write's garbage (each row group's Arrow buffers and IPC copy) goes before the columns are
+  // encoded (see util/gc.ts).
+  if (n >= COLLECT_FROM_DOCS) fullCollection();
+  const sections = builder.finish(onPhase) ?? (await fallbackSectionsOf(source, schema));
   sections.push(...parquetSections);
   if (ivf) {
     onPhase?.('vectors');
@@ -272,7 +394,7 @@ export async function writeSegment(
   // Format 7: a flat vector index, or a version 3 field index; format 8: an IVF of 4-bit codes (version 5).
   const compactIndex = vec !== null || sections.some((s) => s.name.startsWith('ft:') && fieldIndexVersion(s.bytes) === FIELD_INDEX_VERSION_COMPACT);
   const nibbleCodes = vec !== null && !flat;
-  return { id, parquet, idx, parquetBytes, parquetCrc, indexBytes, indexCrc, docCount: docs.length, formatVersion: segmentFormatVersion({ storedOnce: once.names.size > 0, compactIndex, nibbleCodes }) };
+  return { id, parquet, idx, parquetBytes, parquetCrc, indexBytes, indexCrc, docCount: n, formatVersion: segmentFormatVersion({ storedOnce: once.names.size > 0, compactIndex, nibbleCodes }) };
 }
 
 /**

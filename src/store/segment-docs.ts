@@ -6,7 +6,7 @@
 import { ElacsymError, isElacsymError } from '../errors.js';
 import type { Doc } from '../model/types.js';
 import type { SegmentRow } from '../storage/manifest.js';
-import { type ParquetFooter, readParquetFooter, readSegmentParquetRowGroups } from '../storage/parquet.js';
+import { type ParquetFooter, readParquetFooter, readSegmentParquetRowGroups, type VectorRead } from '../storage/parquet.js';
 import { crc32 } from '../util/crc32.js';
 import type { ByteSource } from '../util/bytes.js';
 import { BlockChecksums, verifiedByBlocks } from '../storage/segment-file.js';
@@ -51,7 +51,7 @@ const CHECK_CHUNK_BYTES = 4 * 1024 * 1024;
  * copies of a 65 MB file per segment of a 1M compaction, and a linear memory that never shrinks back.)
  * The file is read twice, the second time by range: from an object store, through its range cache.
  */
-export async function* segmentDocsByRowGroup(path: string, src: ByteSource, row: SegmentRow, keysOf: KeysOf = null): AsyncGenerator<Doc[]> {
+export async function* segmentDocsByRowGroup(path: string, src: ByteSource, row: SegmentRow, keysOf: KeysOf = null, options: { vectors?: VectorRead } = {}): AsyncGenerator<Doc[]> {
   const corrupt = (why: string, cause?: unknown) => new ElacsymError('CORRUPT_SEGMENT', `${path}: ${why}`, { cause, details: { path } });
   const len = src.length;
   if (len !== row.parquet_bytes) throw corrupt('checksum mismatch (the file is damaged)');
@@ -114,8 +114,10 @@ export async function* segmentDocsByRowGroup(path: string, src: ByteSource, row:
         const sp = spans[g];
         if (!sp) throw corrupt(`row group ${g} is not in the footer`);
         held.length = 1;
-        held.push({ from: sp.from, bytes: verifiedRange(sp.from, sp.to) });
+        // Without the vectors (most of a row group's bytes), the reader's few ranges are read as it asks.
+        if (options.vectors !== 'skip') held.push({ from: sp.from, bytes: verifiedRange(sp.from, sp.to) });
       },
+      vectors: options.vectors,
     },
   );
   let seen = 0;

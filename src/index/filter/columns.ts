@@ -167,141 +167,206 @@ function writeCodes(out: Uint8Array, at: number, w: 1 | 2 | 4, codes: ArrayLike<
  * null when the values are of more than one kind (the caller keeps the JSON form then).
  */
 export function encodeColumn(values: ReadonlyArray<AttrValue | undefined>): Uint8Array | null {
-  const n = values.length;
-  let kind: ColumnKind = KIND_NONE;
-  let allInt = true;
-  let min = Infinity;
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) {
-    const v = values[i];
-    if (v === undefined || v === null) continue;
+  const b = new ColumnBuilder(values.length);
+  for (let i = 0; i < values.length; i++) b.add(values[i]);
+  return b.finish();
+}
+
+/**
+ * encodeColumn fed one row at a time, in ordinal order, holding what the section needs rather than the
+ * values: numbers in a Float64Array, booleans as bits, strings as the distinct values and a code per row
+ * (array<string>: a code per element), so a segment build need not keep each document's values as
+ * JavaScript objects (issue 11, bounded merge memory). The bytes are encodeColumn's exactly.
+ */
+export class ColumnBuilder {
+  private kind: ColumnKind = KIND_NONE;
+  private mixed = false;
+  private i = 0;
+  private readonly presence: Uint8Array;
+  // Numbers (the value as given; -0 kept: decimalScale and the f64 payload treat it as encodeColumn does).
+  private nums: Float64Array | null = null;
+  private allInt = true;
+  private min = Infinity;
+  private max = -Infinity;
+  // Booleans.
+  private bits: Uint8Array | null = null;
+  // Strings: first-seen order ids, turned into sorted dictionary codes at finish.
+  private readonly ids = new Map<string, number>();
+  private readonly distinct: string[] = [];
+  private codes: Uint32Array | null = null;
+  /** array<string>: row i's elements are codes[starts[i] .. starts[i + 1]). */
+  private starts: Uint32Array | null = null;
+  private m = 0;
+  /** `n`: the rows that will be added. */
+  constructor(private readonly n: number) {
+    this.presence = new Uint8Array(pad8(Math.ceil(n / 8)));
+  }
+
+  private idOf(s: string): number {
+    let id = this.ids.get(s);
+    if (id === undefined) {
+      id = this.distinct.length;
+      this.ids.set(s, id);
+      this.distinct.push(s);
+    }
+    return id;
+  }
+
+  /** The next row's value (undefined or null: none). */
+  add(v: AttrValue | undefined): void {
+    const i = this.i++;
+    if (i >= this.n) throw new RangeError(`more than the ${this.n} rows announced`);
+    if (this.mixed || v === undefined || v === null) {
+      if (this.starts) this.starts[i + 1] = this.m;
+      return;
+    }
     const k: ColumnKind = typeof v === 'number' ? KIND_F64 : typeof v === 'boolean' ? KIND_BOOL : typeof v === 'string' ? KIND_STRING : Array.isArray(v) ? KIND_STRINGS : KIND_NONE;
-    if (k === KIND_NONE) return null;
-    if (kind === KIND_NONE) kind = k;
-    else if (kind !== k) return null;
-    if (k === KIND_F64) {
-      const x = v as number;
-      if (allInt && x !== (x | 0)) allInt = false;
-      if (x < min) min = x;
-      if (x > max) max = x;
+    if (k === KIND_NONE || (this.kind !== KIND_NONE && this.kind !== k)) {
+      this.mixed = true;
+      return;
     }
-    if (k === KIND_STRINGS) for (const e of v as unknown[]) if (typeof e !== 'string') return null;
-  }
-  let scale = 0;
-  if (kind === KIND_F64 && !allInt) {
-    const d = decimalScale(values);
-    if (d) ({ scale, min, max } = d);
-  }
-  if (kind === KIND_F64 && (allInt || scale > 0)) kind = KIND_INT;
-  const bitmapLen = pad8(Math.ceil(n / 8));
-  const presence = new Uint8Array(bitmapLen);
-  for (let i = 0; i < n; i++) {
-    const v = values[i];
-    if (v !== undefined && v !== null) presence[i >> 3]! |= 1 << (i & 7);
-  }
-  let payload: Uint8Array[] = [];
-  let w: 0 | 1 | 2 | 4 = 0;
-  let base = 0;
-  let dict: Dict | null = null;
-  let m = 0;
-  switch (kind) {
-    case KIND_NONE:
-      break;
-    case KIND_F64: {
-      const a = new Float64Array(n);
-      for (let i = 0; i < n; i++) {
-        const v = values[i];
-        // `+ 0` turns -0 into 0: JSON (the old form) wrote -0 as 0, and rebuilt documents must not differ.
-        if (typeof v === 'number') a[i] = v + 0;
+    if (this.kind === KIND_NONE) {
+      this.kind = k;
+      const n = this.n;
+      if (k === KIND_F64) this.nums = new Float64Array(n);
+      else if (k === KIND_BOOL) this.bits = new Uint8Array(this.presence.length);
+      else if (k === KIND_STRING) this.codes = new Uint32Array(n);
+      else {
+        this.starts = new Uint32Array(pad8(4 * (n + 1)) / 4);
+        this.codes = new Uint32Array(Math.max(16, n));
       }
-      payload = [new Uint8Array(a.buffer)];
-      break;
     }
-    case KIND_INT: {
-      // min/max are in [-2^31, 2^31): max - min fits 32 bits unsigned. -0 | 0 is 0.
-      base = min | 0;
-      w = intWidth(max - min);
-      const p = 10 ** scale;
-      const a = w === 1 ? new Uint8Array(pad8(n)) : w === 2 ? new Uint16Array(pad8(2 * n) / 2) : new Uint32Array(pad8(4 * n) / 4);
-      for (let i = 0; i < n; i++) {
-        const v = values[i];
-        if (typeof v === 'number') a[i] = (scale === 0 ? v : Math.round(v * p)) - base;
+    this.presence[i >> 3]! |= 1 << (i & 7);
+    switch (k) {
+      case KIND_F64: {
+        const x = v as number;
+        this.nums![i] = x;
+        if (this.allInt && x !== (x | 0)) this.allInt = false;
+        if (x < this.min) this.min = x;
+        if (x > this.max) this.max = x;
+        break;
       }
-      payload = [new Uint8Array(a.buffer)];
-      break;
-    }
-    case KIND_BOOL: {
-      const bits = new Uint8Array(bitmapLen);
-      for (let i = 0; i < n; i++) if (values[i] === true) bits[i >> 3]! |= 1 << (i & 7);
-      payload = [bits];
-      break;
-    }
-    case KIND_STRING: {
-      const distinct = new Set<string>();
-      for (let i = 0; i < n; i++) {
-        const v = values[i];
-        if (typeof v === 'string') distinct.add(v);
-      }
-      dict = buildDict(distinct);
-      w = codeWidth(dict.values.length);
-      const codes = new Uint32Array(n);
-      for (let i = 0; i < n; i++) {
-        const v = values[i];
-        if (typeof v === 'string') codes[i] = dict.index.get(v)!;
-      }
-      const c = new Uint8Array(pad8(n * w));
-      writeCodes(c, 0, w, codes);
-      payload = [c];
-      break;
-    }
-    case KIND_STRINGS: {
-      const distinct = new Set<string>();
-      for (let i = 0; i < n; i++) {
-        const v = values[i];
-        if (Array.isArray(v)) {
-          for (const e of v) distinct.add(e);
-          m += v.length;
+      case KIND_BOOL:
+        if (v === true) this.bits![i >> 3]! |= 1 << (i & 7);
+        break;
+      case KIND_STRING:
+        this.codes![i] = this.idOf(v as string);
+        break;
+      case KIND_STRINGS: {
+        const arr = v as unknown[];
+        for (const e of arr) {
+          if (typeof e !== 'string') {
+            this.mixed = true;
+            return;
+          }
         }
+        if (this.m + arr.length > this.codes!.length) {
+          const grown = new Uint32Array(Math.max(this.codes!.length * 2, this.m + arr.length));
+          grown.set(this.codes!.subarray(0, this.m));
+          this.codes = grown;
+        }
+        for (const e of arr as string[]) this.codes![this.m++] = this.idOf(e);
+        this.starts![i + 1] = this.m;
+        break;
       }
-      dict = buildDict(distinct);
-      w = codeWidth(dict.values.length);
-      const starts = new Uint32Array(pad8(4 * (n + 1)) / 4);
-      const codes = new Uint32Array(m);
-      let at = 0;
-      for (let i = 0; i < n; i++) {
-        starts[i] = at;
-        const v = values[i];
-        if (Array.isArray(v)) for (const e of v) codes[at++] = dict.index.get(e)!;
-      }
-      starts[n] = at;
-      const c = new Uint8Array(pad8(m * w));
-      writeCodes(c, 0, w, codes);
-      payload = [new Uint8Array(starts.buffer), c];
-      break;
     }
   }
-  const dictParts = dict ? [new Uint8Array(dict.offsets.buffer), dict.text] : [];
-  let total = HEADER + bitmapLen;
-  for (const p of [...payload, ...dictParts]) total += p.length;
-  const out = new Uint8Array(total);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(0, COL_MAGIC, true);
-  out[4] = LAYOUT_VERSION;
-  out[5] = kind;
-  out[6] = w;
-  out[7] = kind === KIND_INT ? scale : dict?.json ? 1 : 0;
-  dv.setUint32(8, n, true);
-  if (kind === KIND_INT) dv.setInt32(12, base, true);
-  else dv.setUint32(12, dict ? dict.values.length : 0, true);
-  dv.setUint32(16, m, true);
-  dv.setUint32(20, dict ? dict.text.length : 0, true);
-  out.set(presence, HEADER);
-  let at = HEADER + bitmapLen;
-  for (const p of [...payload, ...dictParts]) {
-    out.set(p, at);
-    at += p.length;
+
+  /** The section's bytes, or null when the values were of more than one kind. */
+  finish(): Uint8Array | null {
+    const n = this.n;
+    if (this.i !== n) throw new RangeError(`${this.i} of the ${n} rows announced`);
+    if (this.mixed) return null;
+    let kind = this.kind;
+    let { min, max } = this;
+    const nums = this.nums;
+    const present = (i: number) => (this.presence[i >> 3]! & (1 << (i & 7))) !== 0;
+    let scale = 0;
+    if (kind === KIND_F64 && !this.allInt) {
+      const vals: (number | undefined)[] = new Array(n);
+      for (let i = 0; i < n; i++) if (present(i)) vals[i] = nums![i]!;
+      const d = decimalScale(vals);
+      if (d) ({ scale, min, max } = d);
+    }
+    if (kind === KIND_F64 && (this.allInt || scale > 0)) kind = KIND_INT;
+    const bitmapLen = this.presence.length;
+    let payload: Uint8Array[] = [];
+    let w: 0 | 1 | 2 | 4 = 0;
+    let base = 0;
+    let dict: Dict | null = null;
+    let m = 0;
+    switch (kind) {
+      case KIND_NONE:
+        break;
+      case KIND_F64: {
+        const a = new Float64Array(n);
+        // `+ 0` turns -0 into 0: JSON (the old form) wrote -0 as 0, and rebuilt documents must not differ.
+        for (let i = 0; i < n; i++) if (present(i)) a[i] = nums![i]! + 0;
+        payload = [new Uint8Array(a.buffer)];
+        break;
+      }
+      case KIND_INT: {
+        // min/max are in [-2^31, 2^31): max - min fits 32 bits unsigned. -0 | 0 is 0.
+        base = min | 0;
+        w = intWidth(max - min);
+        const p = 10 ** scale;
+        const a = w === 1 ? new Uint8Array(pad8(n)) : w === 2 ? new Uint16Array(pad8(2 * n) / 2) : new Uint32Array(pad8(4 * n) / 4);
+        for (let i = 0; i < n; i++) {
+          if (!present(i)) continue;
+          const v = nums![i]!;
+          a[i] = (scale === 0 ? v : Math.round(v * p)) - base;
+        }
+        payload = [new Uint8Array(a.buffer)];
+        break;
+      }
+      case KIND_BOOL:
+        payload = [this.bits!];
+        break;
+      case KIND_STRING:
+      case KIND_STRINGS: {
+        dict = buildDict(new Set(this.distinct));
+        const final = new Uint32Array(this.distinct.length);
+        this.distinct.forEach((v, id) => (final[id] = dict!.index.get(v)!));
+        w = codeWidth(dict.values.length);
+        const codes = this.codes!;
+        if (kind === KIND_STRING) {
+          for (let i = 0; i < n; i++) if (present(i)) codes[i] = final[codes[i]!]!;
+          const c = new Uint8Array(pad8(n * w));
+          writeCodes(c, 0, w, codes);
+          payload = [c];
+        } else {
+          m = this.m;
+          for (let j = 0; j < m; j++) codes[j] = final[codes[j]!]!;
+          const c = new Uint8Array(pad8(m * w));
+          writeCodes(c, 0, w, codes.subarray(0, m));
+          payload = [new Uint8Array(this.starts!.buffer), c];
+        }
+        break;
+      }
+    }
+    const dictParts = dict ? [new Uint8Array(dict.offsets.buffer), dict.text] : [];
+    let total = HEADER + bitmapLen;
+    for (const p of [...payload, ...dictParts]) total += p.length;
+    const out = new Uint8Array(total);
+    const dv = new DataView(out.buffer);
+    dv.setUint32(0, COL_MAGIC, true);
+    out[4] = LAYOUT_VERSION;
+    out[5] = kind;
+    out[6] = w;
+    out[7] = kind === KIND_INT ? scale : dict?.json ? 1 : 0;
+    dv.setUint32(8, n, true);
+    if (kind === KIND_INT) dv.setInt32(12, base, true);
+    else dv.setUint32(12, dict ? dict.values.length : 0, true);
+    dv.setUint32(16, m, true);
+    dv.setUint32(20, dict ? dict.text.length : 0, true);
+    out.set(this.presence, HEADER);
+    let at = HEADER + bitmapLen;
+    for (const p of [...payload, ...dictParts]) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
   }
-  return out;
 }
 
 /** Where the parts of a column lie, from its 24-byte header (bounds checked against the section length). */
@@ -670,44 +735,62 @@ export class ColumnReader {
 
 /** The `attrs` section: each document's attribute keys, in insertion order, as a shape code. */
 export function encodeAttributeShapes(docs: ReadonlyArray<Readonly<Attributes>>): Uint8Array {
-  const n = docs.length;
-  const names: string[] = [];
-  const nameIndex = new Map<string, number>();
-  const shapes: number[][] = [];
-  const shapeIndex = new Map<string, number>();
-  const codes = new Uint32Array(n);
-  for (let i = 0; i < n; i++) {
-    const keys = Object.keys(docs[i]!);
+  const b = new AttributeShapesBuilder(docs.length);
+  for (const d of docs) b.add(d);
+  return b.finish();
+}
+
+/** encodeAttributeShapes, fed one document at a time (a segment build that does not hold its documents). */
+export class AttributeShapesBuilder {
+  private readonly names: string[] = [];
+  private readonly nameIndex = new Map<string, number>();
+  private readonly shapes: number[][] = [];
+  private readonly shapeIndex = new Map<string, number>();
+  private readonly codes: Uint32Array;
+  private i = 0;
+  /** `n`: how many documents will be added. */
+  constructor(private readonly n: number) {
+    this.codes = new Uint32Array(n);
+  }
+
+  add(attributes: Readonly<Attributes>): void {
+    const keys = Object.keys(attributes);
     const shape = keys.map((k) => {
-      let j = nameIndex.get(k);
+      let j = this.nameIndex.get(k);
       if (j === undefined) {
-        nameIndex.set(k, (j = names.length));
-        names.push(k);
+        this.nameIndex.set(k, (j = this.names.length));
+        this.names.push(k);
       }
       return j;
     });
     const key = shape.join(',');
-    let s = shapeIndex.get(key);
+    let s = this.shapeIndex.get(key);
     if (s === undefined) {
-      shapeIndex.set(key, (s = shapes.length));
-      shapes.push(shape);
+      this.shapeIndex.set(key, (s = this.shapes.length));
+      this.shapes.push(shape);
     }
-    codes[i] = s;
+    if (this.i >= this.n) throw new RangeError(`more than the ${this.n} documents announced`);
+    this.codes[this.i++] = s;
   }
-  // One shape (the usual case: documents written by one program) needs no codes at all.
-  const w = shapes.length <= 1 ? 0 : codeWidth(shapes.length);
-  const table = enc.encode(JSON.stringify({ names, shapes }));
-  const codesLen = pad8(n * w);
-  const out = new Uint8Array(16 + codesLen + table.length);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(0, SHAPE_MAGIC, true);
-  out[4] = LAYOUT_VERSION;
-  out[5] = w;
-  dv.setUint32(8, n, true);
-  dv.setUint32(12, table.length, true);
-  if (w !== 0) writeCodes(out, 16, w, codes);
-  out.set(table, 16 + codesLen);
-  return out;
+
+  finish(): Uint8Array {
+    const { n, names, shapes, codes } = this;
+    if (this.i !== n) throw new RangeError(`${this.i} of the ${n} documents announced`);
+    // One shape (the usual case: documents written by one program) needs no codes at all.
+    const w = shapes.length <= 1 ? 0 : codeWidth(shapes.length);
+    const table = enc.encode(JSON.stringify({ names, shapes }));
+    const codesLen = pad8(n * w);
+    const out = new Uint8Array(16 + codesLen + table.length);
+    const dv = new DataView(out.buffer);
+    dv.setUint32(0, SHAPE_MAGIC, true);
+    out[4] = LAYOUT_VERSION;
+    out[5] = w;
+    dv.setUint32(8, n, true);
+    dv.setUint32(12, table.length, true);
+    if (w !== 0) writeCodes(out, 16, w, codes);
+    out.set(table, 16 + codesLen);
+    return out;
+  }
 }
 
 /** Reads the `attrs` section by range: the shape table once, then one code per document. */

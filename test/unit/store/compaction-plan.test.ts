@@ -67,37 +67,41 @@ describe('a merge group holds its vectors once (groupVectorArena)', () => {
   it('copies each vector into consecutive rows of one shared buffer, which the IVF build takes without a copy', () => {
     const dim = 4;
     const rows = [{ id: 1, doc_count: 3 }, { id: 2, doc_count: 2 }] as SegmentRow[];
-    const adopt = groupVectorArena(rows, dim);
+    const arena = groupVectorArena(rows, dim);
+    // A decoded row group's values, as the Parquet reader hands them over (vectors back to back).
+    const values = Float32Array.of(0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12);
     const input: Doc[] = [
-      { id: 'a', vector: Float32Array.of(1, 2, 3, 4), attributes: { n: 1 } },
-      { id: 'b', vector: null, attributes: {} }, // no vector: passed through, takes no row
-      { id: 'c', vector: Float32Array.of(5, 6, 7, 8), attributes: {} },
-      { id: 'd', vector: Float32Array.of(9, 10, 11, 12), attributes: {} },
+      { id: 'a', vector: arena.take(values, 4, dim), attributes: { n: 1 } },
+      { id: 'b', vector: null, attributes: {} }, // no vector: takes no row
+      { id: 'c', vector: arena.take(values, 8, dim), attributes: {} },
+      { id: 'd', vector: arena.take(values, 12, dim), attributes: {} },
     ];
-    const out = input.map(adopt);
-    expect(out.map((d) => d.id)).toEqual(['a', 'b', 'c', 'd']);
-    expect(out[0]!.attributes).toBe(input[0]!.attributes);
-    expect(out[1]).toBe(input[1]);
-    out.forEach((d, i) => expect(d.vector ? Array.from(d.vector) : null).toEqual(input[i]!.vector ? Array.from(input[i]!.vector!) : null));
-    const buffer = out[0]!.vector!.buffer;
+    expect(input.map((d) => (d.vector ? Array.from(d.vector) : null))).toEqual([[1, 2, 3, 4], null, [5, 6, 7, 8], [9, 10, 11, 12]]);
+    const buffer = input[0]!.vector!.buffer;
     expect(buffer).toBeInstanceOf(SharedArrayBuffer);
-    expect(out[3]!.vector!.buffer).toBe(buffer);
+    expect(input[3]!.vector!.buffer).toBe(buffer);
+    // A later pass gets the same rows back by rank.
+    expect(arena.row(1)).toEqual(input[2]!.vector);
+    expect(arena.row(1)!.buffer).toBe(buffer);
+    expect(arena.row(3)).toBeNull();
     // The build's packing is a view of those rows, not a copy.
-    const packed = packVectors(out, dim)!;
+    const packed = packVectors(input, dim)!;
     expect(packed.packed.buffer).toBe(buffer);
     expect(Array.from(packed.packed)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     expect(Array.from(packed.ords)).toEqual([0, 2, 3]);
-    // Without vectors in the schema nothing is copied.
-    expect(groupVectorArena(rows, 0)(input[0]!)).toBe(input[0]);
   });
 
-  it('passes on, unchanged, a vector of another length and any beyond the inputs\' row count', () => {
-    const adopt = groupVectorArena([{ id: 1, doc_count: 1 }] as SegmentRow[], 2);
-    const odd: Doc = { id: 1, vector: Float32Array.of(1, 2, 3), attributes: {} };
-    expect(adopt(odd)).toBe(odd);
-    const first = adopt({ id: 2, vector: Float32Array.of(1, 2), attributes: {} });
-    expect(first.vector!.buffer).toBeInstanceOf(SharedArrayBuffer);
-    const extra: Doc = { id: 3, vector: Float32Array.of(3, 4), attributes: {} };
-    expect(adopt(extra)).toBe(extra);
+  it('copies into an array of its own a vector of another length and any beyond the inputs\' row count', () => {
+    const arena = groupVectorArena([{ id: 1, doc_count: 1 }] as SegmentRow[], 2);
+    const values = Float32Array.of(1, 2, 3, 4, 5);
+    const odd = arena.take(values, 0, 3);
+    expect(Array.from(odd)).toEqual([1, 2, 3]);
+    expect(odd.buffer).not.toBeInstanceOf(SharedArrayBuffer);
+    const first = arena.take(values, 1, 2);
+    expect(first.buffer).toBeInstanceOf(SharedArrayBuffer);
+    const extra = arena.take(values, 3, 2);
+    expect(Array.from(extra)).toEqual([4, 5]);
+    expect(extra.buffer).not.toBeInstanceOf(SharedArrayBuffer);
+    expect(arena.row(0)).toEqual(Float32Array.of(2, 3));
   });
 });

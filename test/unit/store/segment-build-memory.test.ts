@@ -114,6 +114,45 @@ console.log(JSON.stringify({
 }));
 `;
 
+/**
+ * A segment built from a DocSource (doc-source.ts, as a merge feeds it) holds a few of its chunks at a
+ * time, not its documents: 2,000 documents of 18 KB of text each (36 MB), 50 per chunk, written with the
+ * index file. At each chunk of the second pass (the one that writes), after a forced collection, the
+ * heap beyond what it was when that pass began. Then the file read back gives the documents exactly.
+ */
+const SOURCE_SCRIPT = `
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeSegment } from ${dist('store/segment-builder.js')};
+import { LocalSegmentStore } from ${dist('storage/segment-store.js')};
+import { readSegmentParquet } from ${dist('storage/parquet.js')};
+const N = 2000, CH = 50;
+const schema = { vector_dim: 4, vector_metric: 'l2', attributes: { body: { type: 'string', full_text: null }, n: { type: 'integer', full_text: null } } };
+const doc = (i) => ({ id: i, vector: Float32Array.of(i, 1, 2, 3), attributes: { body: String(i).padStart(6, '0').repeat(3000), n: i } });
+const heap = () => process.memoryUsage().heapUsed;
+let pass = 0, base = 0, worst = 0;
+const source = {
+  capacity: N,
+  async *chunks() {
+    pass++;
+    for (let f = 0; f < N; f += CH) {
+      if (pass === 2) {
+        globalThis.gc();
+        if (f === 0) base = heap();
+        else worst = Math.max(worst, heap() - base);
+      }
+      yield Array.from({ length: CH }, (_, j) => doc(f + j));
+    }
+  },
+};
+const dir = mkdtempSync(join(tmpdir(), 'elacsym-src-'));
+const files = await writeSegment(new LocalSegmentStore(dir), 1, source, schema);
+const back = await readSegmentParquet(readFileSync(join(dir, files.parquet)));
+const same = back.length === N && back.every((d, i) => { const e = doc(i); return d.id === e.id && d.attributes.body === e.attributes.body && d.attributes.n === i && d.vector.join() === e.vector.join(); });
+console.log(JSON.stringify({ passes: pass, worst, total: N * 18000, docs: files.docCount, same }));
+`;
+
 function run(script: string, arg = '', flags: string[] = []): unknown {
   const r = spawnSync(process.execPath, ['--expose-gc', ...flags, '--input-type=module', '-e', script, arg], { encoding: 'utf8' });
   expect(r.status, r.stderr).toBe(0);
@@ -144,6 +183,15 @@ describe('segment build memory', () => {
     expect(perToken.true).toBeGreaterThan(8);
     expect(perToken.true).toBeLessThanOrEqual(8 * 1.25 + 0.8);
     expect(perToken.false).toBeLessThanOrEqual(4 * 1.25 + 0.8);
+  });
+
+  it('a segment built from a source of chunks holds a few chunks of it, not its documents', () => {
+    const r = run(SOURCE_SCRIPT) as { passes: number; worst: number; total: number; docs: number; same: boolean };
+    expect(r.passes).toBe(2);
+    expect(r.docs).toBe(2000);
+    expect(r.same).toBe(true);
+    // One chunk is 0.9 MB of text; the documents held whole would be 36 MB.
+    expect(r.worst).toBeLessThan(r.total / 10);
   });
 
   it('decoded documents have ordinary attribute objects (fast properties), "__proto__" an own key', () => {

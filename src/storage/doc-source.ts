@@ -1,0 +1,214 @@
+/**
+ * A segment's documents as the segment build reads them (issue 11, bounded merge memory): consecutive
+ * chunks in ordinal order, read in passes. A flush has them in one array already; a merge decodes its input
+ * segments again on each pass (store/compact.ts), so the group's documents are never held at once: the
+ * build holds one chunk, a Parquet row group's worth of documents, and what it makes of them.
+ *
+ * The build reads a source twice (store/segment-builder.ts): a survey first (`surveyDocs`: what the
+ * Parquet file's key-value metadata and the layout must know before the first row is written), then the
+ * pass that writes the Parquet row groups and feeds the index sections. Every pass must give the same
+ * documents in the same order; a pass that gives more or fewer than the survey counted is INTERNAL.
+ */
+import { ElacsymError } from '../errors.js';
+import type { AttrValue, Doc } from '../model/types.js';
+import { hasLoneSurrogate } from '../util/utf16.js';
+
+export interface DocSource {
+  /** At most this many documents (sizes memory shared with the vector index build before the first pass). */
+  readonly capacity: number;
+  /** A new pass over the documents, from ordinal 0, as consecutive non-empty chunks. */
+  chunks(): AsyncIterable<readonly Doc[]>;
+}
+
+/** Documents held in one array: every pass is that array, nothing copied. */
+export function arraySource(docs: readonly Doc[]): DocSource {
+  return {
+    capacity: docs.length,
+    async *chunks() {
+      if (docs.length > 0) yield docs;
+    },
+  };
+}
+
+function internal(msg: string): never {
+  throw new ElacsymError('INTERNAL', `segment build: ${msg}`);
+}
+
+/**
+ * One pass over a source, read ahead as far as asked: `fill(to)` then `slice(from, to)` for row groups in
+ * order, `release(before)` to let go of chunks wholly behind. Holds the chunks that overlap the rows not yet
+ * released (one input row group and one output row group at most, for the build's sequential reads).
+ */
+export class DocWindow {
+  private readonly it: AsyncIterator<readonly Doc[]>;
+  private chunks: { first: number; docs: readonly Doc[] }[] = [];
+  private loaded = 0;
+  private done = false;
+  constructor(source: DocSource) {
+    this.it = source.chunks()[Symbol.asyncIterator]();
+  }
+
+  /** Reads chunks until ordinals below `to` are held; INTERNAL if the pass ends before. */
+  async fill(to: number): Promise<void> {
+    while (this.loaded < to) {
+      const r = this.done ? { done: true as const, value: undefined } : await this.it.next();
+      if (r.done) {
+        this.done = true;
+        internal(`a pass over the documents ended at ${this.loaded}, before ${to}`);
+      }
+      if (r.value.length === 0) continue;
+      this.chunks.push({ first: this.loaded, docs: r.value });
+      this.loaded += r.value.length;
+    }
+  }
+
+  /** Documents [from, to), held (see fill). */
+  slice(from: number, to: number): Doc[] {
+    const out: Doc[] = new Array(to - from);
+    let k = 0;
+    for (const c of this.chunks) {
+      const end = c.first + c.docs.length;
+      if (end <= from || c.first >= to) continue;
+      const a = Math.max(from, c.first);
+      const b = Math.min(to, end);
+      for (let i = a; i < b; i++) out[k++] = c.docs[i - c.first]!;
+    }
+    if (k !== to - from) internal(`documents ${from}-${to} are not held`);
+    return out;
+  }
+
+  /** Lets go of the chunks wholly before ordinal `before`. */
+  release(before: number): void {
+    while (this.chunks.length > 0 && this.chunks[0]!.first + this.chunks[0]!.docs.length <= before) this.chunks.shift();
+  }
+
+  /** The pass must be at its end after `count` documents: INTERNAL if it gives more. */
+  async finish(count: number): Promise<void> {
+    if (this.loaded > count) internal(`a pass over the documents gave ${this.loaded}, the survey counted ${count}`);
+    this.chunks = [];
+    if (this.done) return;
+    for (;;) {
+      const r = await this.it.next();
+      if (r.done) break;
+      if (r.value.length > 0) internal(`a pass over the documents gave more than the ${count} the survey counted`);
+    }
+    this.done = true;
+  }
+}
+
+/** One attribute of a segment, as the survey saw it. */
+export interface AttributeSurvey {
+  name: string;
+  /** Ordinals where the attribute is an explicit null (`"a": null`). */
+  explicit: number[];
+  /** Ordinals where the attribute is absent. */
+  absent: number[];
+  /** Its first non-null value (types an attribute the schema does not know). */
+  first: AttrValue | undefined;
+  /** [ordinal, value] of strings (or string arrays) with an unpaired surrogate: no UTF-8 form. */
+  exact: [number, AttrValue][];
+  /** Non-null values; all of them well-formed strings? UTF-16 code units of those strings. */
+  values: number;
+  onlyStrings: boolean;
+  chars: number;
+}
+
+/** What a segment's build must know before it writes the first row (the first of its two passes). */
+export interface DocSurvey {
+  count: number;
+  /** How the Parquet file stores the ids (parquet.ts): int64, plain strings, or idKey text. */
+  idEncoding: 'int64' | 'string' | 'key';
+  /** Attributes in order of first appearance. */
+  attributes: AttributeSurvey[];
+  /** 1 for documents with a vector (dim > 0), else null. */
+  present: Uint8Array | null;
+}
+
+/** The survey of documents given chunk by chunk (surveyDocs; storedOnceLayout surveys an array). */
+export class SurveyBuilder {
+  private n = 0;
+  private anyString = false;
+  private allWellFormedStrings = true;
+  private readonly attributes: AttributeSurvey[] = [];
+  private readonly byName = new Set<string>();
+  private present: Uint8Array | null;
+  constructor(
+    private readonly dim: number,
+    capacity: number,
+  ) {
+    this.present = dim > 0 ? new Uint8Array(Math.max(16, capacity)) : null;
+  }
+
+  /** The next documents, in ordinal order. INTERNAL for a vector of another length than `dim`. */
+  add(docs: readonly Doc[]): void {
+    const { attributes, byName } = this;
+    for (let j = 0; j < docs.length; j++) {
+      const d = docs[j]!;
+      const i = this.n + j;
+      if (typeof d.id === 'string') {
+        this.anyString = true;
+        if (this.allWellFormedStrings && hasLoneSurrogate(d.id)) this.allWellFormedStrings = false;
+      } else this.allWellFormedStrings = false;
+      if (this.present !== null) {
+        if (i >= this.present.length) {
+          const grown = new Uint8Array(this.present.length * 2);
+          grown.set(this.present);
+          this.present = grown;
+        }
+        const v = d.vector;
+        if (v) {
+          if (v.length !== this.dim) internal(`document ${i} has a vector of ${v.length} numbers, not ${this.dim}`);
+          this.present[i] = 1;
+        }
+      }
+      const attrs = d.attributes;
+      // A new attribute: absent from every earlier document.
+      for (const k of Object.keys(attrs)) {
+        if (byName.has(k)) continue;
+        const a: AttributeSurvey = { name: k, explicit: [], absent: [], first: undefined, exact: [], values: 0, onlyStrings: true, chars: 0 };
+        for (let o = 0; o < i; o++) a.absent.push(o);
+        byName.add(k);
+        attributes.push(a);
+      }
+      for (const a of attributes) {
+        const v = Object.hasOwn(attrs, a.name) ? attrs[a.name] : undefined;
+        if (v === undefined) a.absent.push(i);
+        else if (v === null) a.explicit.push(i);
+        else {
+          a.first ??= v;
+          a.values++;
+          if (typeof v === 'string') {
+            if (hasLoneSurrogate(v)) {
+              a.exact.push([i, v]);
+              a.onlyStrings = false;
+            } else a.chars += v.length;
+          } else {
+            a.onlyStrings = false;
+            if (Array.isArray(v) && v.some((s) => typeof s === 'string' && hasLoneSurrogate(s))) a.exact.push([i, v]);
+          }
+        }
+      }
+    }
+    this.n += docs.length;
+  }
+
+  finish(): DocSurvey {
+    const idEncoding = !this.anyString ? 'int64' : this.allWellFormedStrings ? 'string' : 'key';
+    return { count: this.n, idEncoding, attributes: this.attributes, present: this.present === null ? null : this.present.subarray(0, this.n) };
+  }
+}
+
+/**
+ * The survey pass. `onChunk` sees each chunk with its first ordinal as it is read (the builder packs the
+ * vectors for the IVF build there). Throws INTERNAL for a vector of another length than `dim`.
+ */
+export async function surveyDocs(source: DocSource, dim: number, onChunk?: (docs: readonly Doc[], first: number) => void): Promise<DocSurvey> {
+  const b = new SurveyBuilder(dim, source.capacity);
+  let n = 0;
+  for await (const docs of source.chunks()) {
+    b.add(docs);
+    onChunk?.(docs, n);
+    n += docs.length;
+  }
+  return b.finish();
+}
