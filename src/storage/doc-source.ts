@@ -16,8 +16,11 @@ import { hasLoneSurrogate } from '../util/utf16.js';
 export interface DocSource {
   /** At most this many documents (sizes memory shared with the vector index build before the first pass). */
   readonly capacity: number;
-  /** A new pass over the documents, from ordinal 0, as consecutive non-empty chunks. */
-  chunks(): AsyncIterable<readonly Doc[]>;
+  /**
+   * A new pass over the documents, from ordinal 0, as consecutive non-empty chunks. `last`: no pass
+   * follows this one, so a source may let go of each chunk once it has handed it out.
+   */
+  chunks(options?: { last?: boolean }): AsyncIterable<readonly Doc[]>;
 }
 
 /** Documents held in one array: every pass is that array, nothing copied. */
@@ -26,6 +29,32 @@ export function arraySource(docs: readonly Doc[]): DocSource {
     capacity: docs.length,
     async *chunks() {
       if (docs.length > 0) yield docs;
+    },
+  };
+}
+
+/** Documents per chunk of a releasing array source (a Parquet row group is at most 16,384 rows). */
+const RELEASE_CHUNK_DOCS = 4096;
+
+/**
+ * Documents in an array the caller gives up (a flush's documents, store/writer.ts): passes go through it
+ * in chunks, and the last pass clears each chunk's entries from the array once handed out, so the
+ * documents become garbage as the segment's Parquet row groups are written, not when the build ends.
+ * A pass after the last one is INTERNAL.
+ */
+export function releasingArraySource(docs: (Doc | undefined)[]): DocSource {
+  let released = false;
+  return {
+    capacity: docs.length,
+    async *chunks(options = {}) {
+      if (released) internal('a pass over documents already let go of');
+      if (options.last) released = true;
+      for (let at = 0; at < docs.length; at += RELEASE_CHUNK_DOCS) {
+        const end = Math.min(docs.length, at + RELEASE_CHUNK_DOCS);
+        const chunk = docs.slice(at, end) as Doc[];
+        if (options.last) docs.fill(undefined, at, end);
+        yield chunk;
+      }
     },
   };
 }
@@ -44,8 +73,8 @@ export class DocWindow {
   private chunks: { first: number; docs: readonly Doc[] }[] = [];
   private loaded = 0;
   private done = false;
-  constructor(source: DocSource) {
-    this.it = source.chunks()[Symbol.asyncIterator]();
+  constructor(source: DocSource, options: { last?: boolean } = {}) {
+    this.it = source.chunks(options)[Symbol.asyncIterator]();
   }
 
   /** Reads chunks until ordinals below `to` are held; INTERNAL if the pass ends before. */
@@ -107,6 +136,12 @@ export interface AttributeSurvey {
   first: AttrValue | undefined;
   /** [ordinal, value] of strings (or string arrays) with an unpaired surrogate: no UTF-8 form. */
   exact: [number, AttrValue][];
+  /**
+   * The kind of its values (typeof, or 'array'), or 'mixed' when they are of more than one kind or an
+   * array holds a non-string: then the segment's sections take the release-1 form (segment-builder.ts),
+   * which needs one more pass over the documents.
+   */
+  kind: 'none' | 'number' | 'boolean' | 'string' | 'array' | 'mixed';
   /** Non-null values; all of them well-formed strings? UTF-16 code units of those strings. */
   values: number;
   onlyStrings: boolean;
@@ -122,6 +157,8 @@ export interface DocSurvey {
   attributes: AttributeSurvey[];
   /** 1 for documents with a vector (dim > 0), else null. */
   present: Uint8Array | null;
+  /** Some attribute's values are of more than one kind (AttributeSurvey.kind). */
+  mixed: boolean;
 }
 
 /** The survey of documents given chunk by chunk (surveyDocs; storedOnceLayout surveys an array). */
@@ -165,7 +202,7 @@ export class SurveyBuilder {
       // A new attribute: absent from every earlier document.
       for (const k of Object.keys(attrs)) {
         if (byName.has(k)) continue;
-        const a: AttributeSurvey = { name: k, explicit: [], absent: [], first: undefined, exact: [], values: 0, onlyStrings: true, chars: 0 };
+        const a: AttributeSurvey = { name: k, explicit: [], absent: [], first: undefined, exact: [], kind: 'none', values: 0, onlyStrings: true, chars: 0 };
         for (let o = 0; o < i; o++) a.absent.push(o);
         byName.add(k);
         attributes.push(a);
@@ -177,6 +214,12 @@ export class SurveyBuilder {
         else {
           a.first ??= v;
           a.values++;
+          if (a.kind !== 'mixed') {
+            const t = typeof v;
+            const k = t === 'number' || t === 'boolean' || t === 'string' ? t : Array.isArray(v) && v.every((e) => typeof e === 'string') ? 'array' : 'mixed';
+            if (a.kind === 'none') a.kind = k;
+            else if (a.kind !== k) a.kind = 'mixed';
+          }
           if (typeof v === 'string') {
             if (hasLoneSurrogate(v)) {
               a.exact.push([i, v]);
@@ -194,7 +237,8 @@ export class SurveyBuilder {
 
   finish(): DocSurvey {
     const idEncoding = !this.anyString ? 'int64' : this.allWellFormedStrings ? 'string' : 'key';
-    return { count: this.n, idEncoding, attributes: this.attributes, present: this.present === null ? null : this.present.subarray(0, this.n) };
+    const mixed = this.attributes.some((a) => a.kind === 'mixed');
+    return { count: this.n, idEncoding, attributes: this.attributes, present: this.present === null ? null : this.present.subarray(0, this.n), mixed };
   }
 }
 

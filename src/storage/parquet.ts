@@ -207,6 +207,8 @@ export interface SegmentParquetOptions {
    * against). Needed for a source that is not an array, whose documents are gone after the pass.
    */
   vectorOf?: (ord: number, rank: number) => Float32Array;
+  /** The writing pass is the source's last (DocSource.chunks): it may let go of the documents as they are written. */
+  lastPass?: boolean;
 }
 
 /**
@@ -383,7 +385,7 @@ export async function writeSegmentParquetTo(
   const arrowSchema = new arrow.Schema(columns.map((c) => new arrow.Field(c.name, c.slice([], 0).type, true)));
   // That probe sliced no row group: no digest of it.
   for (const s of storedOnceCols.values()) s.digests.length = 0;
-  const window = new DocWindow(source);
+  const window = new DocWindow(source, { last: options.lastPass });
   const tableOf = async (from: number, to: number): Promise<import('apache-arrow').Table> => {
     await window.fill(to);
     const docs = window.slice(from, to);

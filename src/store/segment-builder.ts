@@ -355,6 +355,8 @@ export async function writeSegment(
       rowsPerGroup: once.rowsPerGroup,
       survey,
       onRows: (docs) => builder.add(docs),
+      // Values of more than one kind for an attribute need a third pass (fallbackSectionsOf).
+      lastPass: !survey.mixed,
       vectorOf: (_ord, rank) => vec!.packed.subarray(rank * dim, (rank + 1) * dim),
     });
     out.commit();

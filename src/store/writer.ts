@@ -31,6 +31,7 @@ import { ElacsymError, isElacsymError } from '../errors.js';
 import { assertWritable, envError, toEnvError } from '../util/env-error.js';
 import { failpoint, failpointPause } from '../util/failpoint.js';
 import { type BuildPhase, segmentFileName, writeSegment } from './segment-builder.js';
+import { releasingArraySource } from '../storage/doc-source.js';
 import { isSegmentFileName } from '../storage/segment-file.js';
 import { segmentStoreOf } from '../storage/segment-store.js';
 
@@ -517,20 +518,34 @@ export class Writer {
 
     // Newest write of an id wins; Map iteration keeps first-insertion order, which fixes the ordinals.
     const latest = new Map<string, Doc | null>();
-    for (const op of ops) {
-      if (op.op === 'upsert') for (const d of op.docs) latest.set(idKey(d.id), d);
-      else for (const id of op.ids) latest.set(idKey(id), null);
+    // Each op's id keys, for the summary's counts after the commit (the documents are gone by then).
+    const opKeys: string[][] = ops.map((op) => {
+      const keys = op.op === 'upsert' ? op.docs.map((d) => idKey(d.id)) : op.ids.map((id) => idKey(id));
+      keys.forEach((key, i) => latest.set(key, op.op === 'upsert' ? op.docs[i]! : null));
+      return keys;
+    });
+    const docs: (Doc | undefined)[] = [];
+    /** Id key -> whether the flush writes it (false: deleted). */
+    const writes = new Map<string, boolean>();
+    for (const [key, d] of latest) {
+      if (d) docs.push(d);
+      writes.set(key, d !== null);
     }
-    const docs: Doc[] = [];
-    for (const d of latest.values()) if (d) docs.push(d);
+    latest.clear();
+    // The build lets go of the documents as it writes them (releasingArraySource): nothing else may hold
+    // them. The in-memory copy of the journal is given up with them; should this flush fail, the next one
+    // reads the journal back (as after any flush, `pending` is reset by the caller).
+    this.pending = null;
+    for (const op of ops) if (op.op === 'upsert') op.docs = [];
+    const docCount = docs.length;
 
     const segId = Number(getMeta(this.db, 'next_segment_id') ?? '1');
     let files: Awaited<ReturnType<typeof writeSegment>> | null = null;
     try {
       try {
-        if (docs.length > 0) {
-          files = await writeSegment(segmentStoreOf(this.dir), segId, docs, this.schema, {
-            onPhase: (p) => this.opts.onPhase?.(p, docs.length),
+        if (docCount > 0) {
+          files = await writeSegment(segmentStoreOf(this.dir), segId, releasingArraySource(docs), this.schema, {
+            onPhase: (p) => this.opts.onPhase?.(p, docCount),
             afterParquet: () => failpoint('flush:after-parquet-write'),
             afterIndex: () => failpoint('flush:after-index-write'),
             signal: this.opts.signal,
@@ -550,7 +565,7 @@ export class Writer {
         this.throwIfInterrupted(done);
       }
 
-      this.opts.onPhase?.('commit', docs.length);
+      this.opts.onPhase?.('commit', docCount);
       // Each lookup names its b-tree: the table itself (its primary key) and the copy.
       const getLoc = this.db.prepare('SELECT segment_id, ord FROM docs INDEXED BY sqlite_autoindex_docs_1 WHERE id_key = ?');
       const getCopy = this.db.prepare('SELECT segment_id, ord FROM docs INDEXED BY docs_copy WHERE id_key = ?');
@@ -562,7 +577,7 @@ export class Writer {
       this.db.transaction(() => {
         if (files) insertSegment(this.db, files, 0, throughSeq, this.clock());
         let ord = 0;
-        for (const [key, doc] of latest) {
+        for (const [key, written] of writes) {
           const old = getLoc.get(key) as { segment_id: number; ord: number } | undefined;
           const copy = getCopy.get(key) as { segment_id: number; ord: number } | undefined;
           if (old?.segment_id !== copy?.segment_id || old?.ord !== copy?.ord) throw idMapDamaged(this.dir, key);
@@ -570,7 +585,7 @@ export class Writer {
             existed.add(key);
             markDeleted.run(old.segment_id, old.ord);
           }
-          if (doc) putLoc.run(key, segId, ord++);
+          if (written) putLoc.run(key, segId, ord++);
           else if (old) delLoc.run(key);
         }
         this.db.prepare('DELETE FROM journal WHERE seq <= ?').run(throughSeq);
@@ -581,22 +596,18 @@ export class Writer {
       // where flushes fall, and inserts minus deletions is the change in live documents.
       const live = new Map<string, boolean>();
       const isLive = (key: string) => live.get(key) ?? existed.has(key);
-      for (const op of ops) {
-        if (op.op === 'upsert') {
-          for (const d of op.docs) {
-            const key = idKey(d.id);
+      ops.forEach((op, k) => {
+        for (const key of opKeys[k]!) {
+          if (op.op === 'upsert') {
             if (isLive(key)) result.updated++;
             else result.inserted++;
             live.set(key, true);
-          }
-        } else {
-          for (const id of op.ids) {
-            const key = idKey(id);
+          } else {
             if (isLive(key)) result.deleted++;
             live.set(key, false);
           }
         }
-      }
+      });
     } catch (e) {
       if (e instanceof ElacsymError && e.code === 'INTERRUPTED') throw e; // cleaned up above
       // Nothing committed: the journal still holds every document. Give back at once the space of what
@@ -606,7 +617,7 @@ export class Writer {
     }
     failpoint('flush:after-manifest-commit');
     result.segmentId = files ? segId : null;
-    result.docs = docs.length;
+    result.docs = docCount;
     this.pending = null; // the in-memory copy (if any) has been flushed; the caller resets it
     this.collectGarbage();
     failpoint('flush:after-gc');
