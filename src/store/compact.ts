@@ -45,7 +45,10 @@ export const TIER_FANOUT = 4;
 export const DEAD_RATIO = 0.2;
 export const MAX_SEGMENTS = 16;
 export const TIER_BASE_DOCS = 1000;
-/** Largest merged segment, in live documents: a merge holds its documents in memory. */
+/**
+ * Largest merged segment, in live documents: a merge holds what its segment's index is built from (the
+ * group's vectors, columns and postings), though not its documents (MergeSource).
+ */
 export const MAX_MERGE_DOCS = 250_000;
 
 /**
@@ -82,8 +85,8 @@ function storedTextBytes(store: SegmentStore, row: SegmentRow): number {
 
 /**
  * Split segments (in id order) into merge groups of at most MAX_MERGE_DOCS live documents and at most
- * `maxBytes` estimated bytes (a merge holds its documents in memory and serialises whole columns, so it is
- * bounded in bytes for the same reason a flush is). A group of one segment is kept only if it has dead rows
+ * `maxBytes` estimated bytes (a merge holds its vectors, typed columns and postings and serialises whole
+ * columns, so it is bounded in bytes for the same reason a flush is). A group of one segment is kept only if it has dead rows
  * to drop (rewriting a clean segment alone gains nothing).
  */
 export function capGroups(segs: readonly SegStat[], maxBytes = Number.POSITIVE_INFINITY, stale: ReadonlySet<number> = new Set()): number[][] {
