@@ -111,6 +111,17 @@ export class DocWindow {
     while (this.chunks.length > 0 && this.chunks[0]!.first + this.chunks[0]!.docs.length <= before) this.chunks.shift();
   }
 
+  /**
+   * Ends the pass early (an error, an interrupt): the source's generator runs its `finally` blocks now
+   * (a merge closes its input files there), not never.
+   */
+  async abandon(): Promise<void> {
+    this.chunks = [];
+    if (this.done) return;
+    this.done = true;
+    await this.it.return?.();
+  }
+
   /** The pass must be at its end after `count` documents: INTERNAL if it gives more. */
   async finish(count: number): Promise<void> {
     if (this.loaded > count) internal(`a pass over the documents gave ${this.loaded}, the survey counted ${count}`);

@@ -397,11 +397,16 @@ export async function writeSegmentParquetTo(
     return new arrow.Table(arrowSchema, [new arrow.RecordBatch(arrowSchema, struct)]);
   };
   let size = 0;
-  await writeByRowGroups(arrow, pq, n, tableOf, R, b.build(), options.onRowGroup, (c) => {
-    sink.write(c);
-    size += c.length;
-  });
-  await window.finish(n);
+  try {
+    await writeByRowGroups(arrow, pq, n, tableOf, R, b.build(), options.onRowGroup, (c) => {
+      sink.write(c);
+      size += c.length;
+    });
+    await window.finish(n);
+  } catch (e) {
+    await window.abandon().catch(() => undefined);
+    throw e;
+  }
 
   let vectorLocator: Uint8Array | null = null;
   if (dim > 0) {

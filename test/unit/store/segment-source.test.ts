@@ -104,6 +104,30 @@ describe('a segment built from a source of chunks', () => {
     }
   });
 
+  it('ends a pass that fails half-way: the source\'s finally blocks run (a merge closes its inputs there)', async () => {
+    const docs = makeDocs(300);
+    // The second pass meets a value its column cannot hold (the survey does not check types).
+    const bad = docs.map((d, i) => (i === 100 ? { ...d, attributes: { ...d.attributes, n: 'not a number' } } : d));
+    let opened = 0;
+    let closed = 0;
+    let pass = 0;
+    const source: DocSource = {
+      capacity: docs.length,
+      async *chunks() {
+        const these = ++pass === 1 ? docs : bad;
+        opened++;
+        try {
+          for (let at = 0; at < these.length; at += 10) yield these.slice(at, at + 10);
+        } finally {
+          closed++;
+        }
+      },
+    };
+    await expect(writeSegment(store(), 1, source, schema)).rejects.toMatchObject({ code: 'INTERNAL' });
+    expect(opened).toBe(2);
+    expect(closed).toBe(2);
+  });
+
   it('is refused (INTERNAL) when a pass gives other documents than the survey counted', async () => {
     const docs = makeDocs(200);
     for (const second of [docs.slice(0, 150), [...docs, ...docs.slice(0, 3)]]) {
