@@ -86,8 +86,8 @@ function storedTextBytes(store: SegmentStore, row: SegmentRow): number {
 /**
  * Split segments (in id order) into merge groups of at most MAX_MERGE_DOCS live documents and at most
  * `maxBytes` estimated bytes (a merge holds its vectors, typed columns and postings and serialises whole
- * columns, so it is bounded in bytes for the same reason a flush is). A group of one segment is kept only if it has dead rows
- * to drop (rewriting a clean segment alone gains nothing).
+ * columns, so it is bounded in bytes for the same reason a flush is). A group of one segment is kept only
+ * if it has dead rows to drop (rewriting a clean segment alone gains nothing).
  */
 export function capGroups(segs: readonly SegStat[], maxBytes = Number.POSITIVE_INFINITY, stale: ReadonlySet<number> = new Set()): number[][] {
   const groups: number[][] = [];
@@ -280,12 +280,13 @@ function openListed(store: SegmentStore, row: SegmentRow, name: string): Readabl
 }
 
 /**
- * The merged segment's vectors held once: each live document's vector is copied into the next row of one
- * SharedArrayBuffer for the whole group (sized by the inputs' rows, dead ones included: pages never
- * written are never committed by the OS), and the document keeps a view of that row. The IVF build then
- * takes the rows as they are (segment-builder.ts packVectors: consecutive rows of one shared buffer), where
- * a typed array per vector (the Parquet reader's copies: an ArrayBuffer each) plus the build's packed copy
- * held every vector about twice (measured on the 1M compaction, docs/performance.md).
+ * The merged segment's vectors held once: each live document's vector is copied, straight from the
+ * decoded row group, into the next row of one SharedArrayBuffer for the whole group (sized by the inputs'
+ * rows, dead ones included: pages never written are never committed by the OS), and the document keeps a
+ * view of that row. The IVF build then takes the rows as they are (segment-builder.ts packVectors:
+ * consecutive rows of one shared buffer), where a typed array per vector (the Parquet reader's copies: an
+ * ArrayBuffer each) plus the build's packed copy held every vector about twice (measured on the 1M
+ * compaction, docs/performance.md).
  */
 export interface GroupVectorArena {
   /**

@@ -175,7 +175,6 @@ type Section = { name: string; bytes: Uint8Array };
  */
 class SectionBuilder {
   private readonly ids: string[];
-  private readonly sorted: string[];
   private readonly typed: { name: string; column: ColumnBuilder | null }[];
   private readonly shapes: AttributeShapesBuilder;
   private readonly fullText: { name: string; analyzer: ReturnType<typeof createAnalyzer>; builder: FieldIndexBuilder }[] = [];
@@ -187,9 +186,8 @@ class SectionBuilder {
     storedOnce: ReadonlySet<string>,
   ) {
     this.ids = new Array<string>(n);
-    this.sorted = [...names].sort();
     // Stored once: only strings or nulls by construction (storedOnceLayout), so always a typed column.
-    this.typed = this.sorted.filter((name) => !storedOnce.has(name)).map((name) => ({ name, column: new ColumnBuilder(n) }));
+    this.typed = [...names].sort().filter((name) => !storedOnce.has(name)).map((name) => ({ name, column: new ColumnBuilder(n) }));
     this.shapes = new AttributeShapesBuilder(n);
     for (const [name, def] of Object.entries(schema.attributes).sort(([a], [b]) => (a < b ? -1 : 1))) {
       if (!def.full_text) continue;
