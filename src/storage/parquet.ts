@@ -40,7 +40,8 @@ import { attributeOf, inferType, setOwnValue } from '../model/schema.js';
 import type { AttrType, AttrValue, Attributes, Doc, Schema } from '../model/types.js';
 import { encodeVectorLocator, type VectorRowGroup } from './vector-locator.js';
 import { ChunkedBytes } from '../util/bytes.js';
-import { arraySource, type DocSource, DocWindow, type DocSurvey, surveyDocs } from './doc-source.js';
+import { arraySource, buildCheckpoint, type DocSource, DocWindow, type DocSurvey, surveyDocs } from './doc-source.js';
+import { failpoint } from '../util/failpoint.js';
 import { createHash } from 'node:crypto';
 import { toWellFormed } from '../util/utf16.js';
 import { ThriftReader } from './thrift.js';
@@ -209,6 +210,8 @@ export interface SegmentParquetOptions {
   vectorOf?: (ord: number, rank: number) => Float32Array;
   /** The writing pass is the source's last (DocSource.chunks): it may let go of the documents as they are written. */
   lastPass?: boolean;
+  /** Stops the write (INTERRUPTED) at the next row group once it aborts (doc-source.ts buildCheckpoint). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -387,6 +390,8 @@ export async function writeSegmentParquetTo(
   for (const s of storedOnceCols.values()) s.digests.length = 0;
   const window = new DocWindow(source, { last: options.lastPass });
   const tableOf = async (from: number, to: number): Promise<import('apache-arrow').Table> => {
+    failpoint('build:row-group');
+    await buildCheckpoint(options.signal);
     await window.fill(to);
     const docs = window.slice(from, to);
     window.release(to);

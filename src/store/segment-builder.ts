@@ -320,7 +320,7 @@ export async function writeSegment(
   // much garbage as they take: collected before the build adds its own (util/gc.ts).
   if (source.capacity >= COLLECT_FROM_DOCS) fullCollection();
   const packer = dim > 0 ? new VectorPacker(dim, source.capacity) : null;
-  const survey = await surveyDocs(source, dim, (docs) => packer?.add(docs));
+  const survey = await surveyDocs(source, dim, (docs) => packer?.add(docs), signal);
   const n = survey.count;
   const vec = packer?.finish() ?? null;
   // A segment of few vectors gets a flat index (ivf.ts, version 3): scanned exactly, no codes stored.
@@ -355,6 +355,7 @@ export async function writeSegment(
       onRows: (docs) => builder.add(docs),
       // Values of more than one kind for an attribute need a third pass (fallbackSectionsOf).
       lastPass: !survey.mixed,
+      signal,
       vectorOf: (_ord, rank) => vec!.packed.subarray(rank * dim, (rank + 1) * dim),
     });
     out.commit();

@@ -10,18 +10,22 @@
  * - `=pause` (only at the points `failpointPause` guards) writes one line
  *   `{"failpoint":"NAME","paused":true}` to stderr and waits until the operation is interrupted (SIGINT or
  *   SIGTERM): a test signals the process exactly while it is inside that step.
+ * - `=sigterm` sends the process SIGTERM there and goes on: the signal reaches its handler at the next turn
+ *   of the event loop, so a test interrupts a step that never waits (a segment build) and shows that the
+ *   step gives the loop a turn and stops.
  */
 import { writeSync } from 'node:fs';
 
 interface Arm {
   at: number;
   pause: boolean;
+  sigterm: boolean;
 }
 
 const armed = new Map<string, Arm>();
 for (const item of (process.env.ELACSYM_FAILPOINTS ?? '').split(',')) {
-  const m = /^([a-z-]+:[a-z-]+)(?:@(\d+))?(=pause)?$/.exec(item.trim());
-  if (m) armed.set(m[1]!, { at: m[2] ? Math.max(1, Number(m[2])) : 1, pause: Boolean(m[3]) });
+  const m = /^([a-z-]+:[a-z-]+)(?:@(\d+))?(=pause|=sigterm)?$/.exec(item.trim());
+  if (m) armed.set(m[1]!, { at: m[2] ? Math.max(1, Number(m[2])) : 1, pause: m[3] === '=pause', sigterm: m[3] === '=sigterm' });
 }
 const hits = new Map<string, number>();
 
@@ -51,6 +55,7 @@ export const FAILPOINTS = [
   'restore:before-publish',
   'restore:after-old-renamed',
   'query:before-segment',
+  'build:row-group',
 ] as const;
 export type FailpointName = (typeof FAILPOINTS)[number];
 
@@ -66,7 +71,8 @@ function due(name: FailpointName): Arm | undefined {
 
 export function failpoint(name: FailpointName): void {
   const a = due(name);
-  if (a && !a.pause) process.kill(process.pid, 'SIGKILL');
+  if (a && a.sigterm) process.kill(process.pid, 'SIGTERM');
+  else if (a && !a.pause) process.kill(process.pid, 'SIGKILL');
 }
 
 /**
@@ -76,6 +82,7 @@ export function failpoint(name: FailpointName): void {
 export async function failpointPause(name: FailpointName, signal?: AbortSignal): Promise<void> {
   const a = due(name);
   if (!a) return;
+  if (a.sigterm) return void process.kill(process.pid, 'SIGTERM');
   if (!a.pause) process.kill(process.pid, 'SIGKILL');
   writeSync(2, `${JSON.stringify({ failpoint: name, paused: true })}\n`);
   await new Promise<void>((resolve) => {
@@ -99,6 +106,7 @@ export async function failpointPause(name: FailpointName, signal?: AbortSignal):
 export function failpointPauseSync(name: FailpointName, wake?: { array: Int32Array; index: number; value: number }): void {
   const a = due(name);
   if (!a) return;
+  if (a.sigterm) return void process.kill(process.pid, 'SIGTERM');
   if (!a.pause) process.kill(process.pid, 'SIGKILL');
   writeSync(2, `${JSON.stringify({ failpoint: name, paused: true })}\n`);
   const w = wake ?? { array: new Int32Array(new SharedArrayBuffer(4)), index: 0, value: 0 };

@@ -28,6 +28,7 @@ describe('fail points on the import and flush path', () => {
   const points = [
     'import:before-journal-commit',
     'import:after-journal-commit',
+    'build:row-group',
     'flush:after-parquet-write',
     'flush:after-index-write',
     'flush:before-manifest-commit',
