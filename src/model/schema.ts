@@ -1,5 +1,6 @@
 import { ElacsymError } from '../errors.js';
 import type { AttrType, AttrValue, AttributeSchema, FullTextOptions, Metric, Schema } from './types.js';
+import { hasLoneSurrogate } from '../util/utf16.js';
 
 export const ATTR_TYPES: readonly AttrType[] = ['string', 'integer', 'float', 'boolean', 'array<string>'];
 export const METRICS: readonly Metric[] = ['cosine', 'l2', 'dot'];
@@ -64,6 +65,9 @@ export function attributeOf(s: Schema, name: string): AttributeSchema | undefine
  */
 export function attributeNameProblem(name: string): string | null {
   if (name === RESERVED_ID) return 'the name id is the document id in filters and sorts; name the attribute otherwise (e.g. external_id)';
+  // A segment's Parquet column is named after the attribute, in UTF-8, which has no form for an unpaired
+  // surrogate: such a name was accepted, then its segment could not be exported or compacted (a tester's case).
+  if (hasLoneSurrogate(name)) return 'attribute names must be valid Unicode text; this one has an unpaired surrogate (such as \\ud800)';
   return knownAttributeNameProblem(name);
 }
 

@@ -103,6 +103,24 @@ describe('filters on the document id', () => {
   });
 });
 
+describe('attribute names', () => {
+  it('with an unpaired surrogate are refused where they are made (a tester\'s segment that could no longer be exported)', async () => {
+    const d = await ns();
+    const r = await cli(['-d', d, '--json', 'import', 'docs', '-'], { input: '{"id":1,"attributes":{"a\\ud800":"v"}}\n{"id":2,"attributes":{"t":"x"}}\n' });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain('unpaired surrogate');
+    const bad = await cli(['-d', join(tmpDir(), 'data'), '--json', 'init', 'x', '--schema', '-'], { input: '{"attributes":{"b\\udc00":{"type":"string"}}}' });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('INVALID_SCHEMA');
+    // A well-formed name of any script is fine, and reads back.
+    const ok = await cli(['-d', d, 'import', 'docs', '-'], { input: '{"id":3,"attributes":{"weird name \u2713 \ud83d\ude00":"v"}}\n' });
+    expect(ok.code, ok.stderr).toBe(0);
+    const e = await cli(['-d', d, 'export', 'docs']);
+    expect(e.code, e.stderr).toBe(0);
+    expect(e.stdout).toContain('weird name');
+  });
+});
+
 describe('the name id', () => {
   it('is the document id, so a new attribute of that name is refused where it is made (a tester\'s unfilterable attribute)', async () => {
     const d = await ns();
