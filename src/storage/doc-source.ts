@@ -158,12 +158,6 @@ export interface AttributeSurvey {
   first: AttrValue | undefined;
   /** [ordinal, value] of strings (or string arrays) with an unpaired surrogate: no UTF-8 form. */
   exact: [number, AttrValue][];
-  /**
-   * The kind of its values (typeof, or 'array'), or 'mixed' when they are of more than one kind or an
-   * array holds a non-string: then the segment's sections take the release-1 form (segment-builder.ts),
-   * which needs one more pass over the documents.
-   */
-  kind: 'none' | 'number' | 'boolean' | 'string' | 'array' | 'mixed';
   /** Non-null values; all of them well-formed strings? UTF-16 code units of those strings. */
   values: number;
   onlyStrings: boolean;
@@ -179,8 +173,6 @@ export interface DocSurvey {
   attributes: AttributeSurvey[];
   /** 1 for documents with a vector (dim > 0), else null. */
   present: Uint8Array | null;
-  /** Some attribute's values are of more than one kind (AttributeSurvey.kind). */
-  mixed: boolean;
 }
 
 /** The survey of documents given chunk by chunk (surveyDocs; storedOnceLayout surveys an array). */
@@ -224,7 +216,7 @@ export class SurveyBuilder {
       // A new attribute: absent from every earlier document.
       for (const k of Object.keys(attrs)) {
         if (byName.has(k)) continue;
-        const a: AttributeSurvey = { name: k, explicit: [], absent: [], first: undefined, exact: [], kind: 'none', values: 0, onlyStrings: true, chars: 0 };
+        const a: AttributeSurvey = { name: k, explicit: [], absent: [], first: undefined, exact: [], values: 0, onlyStrings: true, chars: 0 };
         for (let o = 0; o < i; o++) a.absent.push(o);
         byName.add(k);
         attributes.push(a);
@@ -236,12 +228,6 @@ export class SurveyBuilder {
         else {
           a.first ??= v;
           a.values++;
-          if (a.kind !== 'mixed') {
-            const t = typeof v;
-            const k = t === 'number' || t === 'boolean' || t === 'string' ? t : Array.isArray(v) && v.every((e) => typeof e === 'string') ? 'array' : 'mixed';
-            if (a.kind === 'none') a.kind = k;
-            else if (a.kind !== k) a.kind = 'mixed';
-          }
           if (typeof v === 'string') {
             if (hasLoneSurrogate(v)) {
               a.exact.push([i, v]);
@@ -259,8 +245,7 @@ export class SurveyBuilder {
 
   finish(): DocSurvey {
     const idEncoding = !this.anyString ? 'int64' : this.allWellFormedStrings ? 'string' : 'key';
-    const mixed = this.attributes.some((a) => a.kind === 'mixed');
-    return { count: this.n, idEncoding, attributes: this.attributes, present: this.present === null ? null : this.present.subarray(0, this.n), mixed };
+    return { count: this.n, idEncoding, attributes: this.attributes, present: this.present === null ? null : this.present.subarray(0, this.n) };
   }
 }
 

@@ -546,14 +546,10 @@ export async function compactNamespace(
   preflightSpace(w.dir, needBytes);
 
   let committedGroups = 0;
-  let previousGroupDocs = 0;
   for (const group of plan.groups) {
     if (signal?.aborted) throw interrupted(committedGroups);
     const rows = group.map((id) => rowsById.get(id)).filter((r): r is SegmentRow => r !== undefined);
     if (rows.length === 0) continue;
-    // The previous group's documents and vector arena are garbage now: collected before this group's
-    // are decoded, not beside them (V8 would wait until the heap had grown by about as much again).
-    if (previousGroupDocs >= COLLECT_FROM_DOCS) fullCollection();
     const deadStmt = w.db.prepare('SELECT ord FROM deleted WHERE segment_id = ?').pluck();
     const dead = new Map(rows.map((r) => [r.id, new Set(deadStmt.all(r.id) as number[])]));
     const source = new MergeSource(w, rows, dead);
@@ -567,7 +563,6 @@ export async function compactNamespace(
         if (anyLive) files = await writeSegment(segmentStoreOf(w.dir), segId, source, w.schema, { signal });
         // (Fewer live rows than the manifest says: its files are orphans, collected after the commit.)
         if (files?.docCount === 0) files = null;
-        previousGroupDocs = source.size;
       } catch (e) {
         if (signal?.aborted) throw interrupted(committedGroups);
         throw e;

@@ -261,13 +261,6 @@ function fallbackSections(docs: readonly Doc[], schema: Schema): Section[] {
   return sections;
 }
 
-/** fallbackSections of a source: its documents gathered by one more pass (only for such rare segments). */
-async function fallbackSectionsOf(source: DocSource, schema: Schema): Promise<Section[]> {
-  const docs: Doc[] = [];
-  for await (const chunk of source.chunks()) for (const d of chunk) docs.push(d);
-  return fallbackSections(docs, schema);
-}
-
 export interface SegmentFiles {
   id: number;
   parquet: string;
@@ -316,8 +309,8 @@ export async function writeSegment(
   const { onPhase, signal } = hooks;
   const source: DocSource = Array.isArray(input) ? arraySource(input as readonly Doc[]) : (input as DocSource);
   const dim = schema.vector_dim;
-  // What made the documents (a flush's parsing and journalling, a merge's previous group) left about as
-  // much garbage as they take: collected before the build adds its own (util/gc.ts).
+  // What came before (a flush's parsing and journalling, a merge's previous group and its vector arena)
+  // left about as much garbage as it took: collected before the build adds its own (util/gc.ts).
   if (source.capacity >= COLLECT_FROM_DOCS) fullCollection();
   const packer = dim > 0 ? new VectorPacker(dim, source.capacity) : null;
   const survey = await surveyDocs(source, dim, (docs) => packer?.add(docs), signal);
@@ -353,8 +346,7 @@ export async function writeSegment(
       rowsPerGroup: once.rowsPerGroup,
       survey,
       onRows: (docs) => builder.add(docs),
-      // Values of more than one kind for an attribute need a third pass (fallbackSectionsOf).
-      lastPass: !survey.mixed,
+      lastPass: true,
       signal,
       vectorOf: (_ord, rank) => vec!.packed.subarray(rank * dim, (rank + 1) * dim),
     });
@@ -377,7 +369,10 @@ export async function writeSegment(
   // The Parquet write's garbage (each row group's Arrow buffers and IPC copy) goes before the columns are
   // encoded (see util/gc.ts).
   if (n >= COLLECT_FROM_DOCS) fullCollection();
-  const sections = builder.finish(onPhase) ?? (await fallbackSectionsOf(source, schema));
+  // The Parquet writer has refused any value that does not fit its attribute's one type (INTERNAL), so
+  // every column here is typed: the release-1 form (fallbackSections) is only for buildIndexFile.
+  const sections = builder.finish(onPhase);
+  if (!sections) throw new ElacsymError('INTERNAL', 'segment build: an attribute\'s values are of more than one kind');
   sections.push(...parquetSections);
   if (ivf) {
     onPhase?.('vectors');
