@@ -200,14 +200,10 @@ export interface SegmentParquetOptions {
   /**
    * Called with each row group's documents (`first` = the ordinal of docs[0]) as they are written: every
    * document once, in ordinal order. The segment build feeds its index sections here, so a merge reads its
-   * documents once for the whole build after the survey.
+   * documents once for the whole build after the survey. The next row group waits for a returned promise
+   * (the IVF worker's backlog, segment-builder.ts).
    */
-  onRows?: (docs: readonly Doc[], first: number) => void;
-  /**
-   * The vector of ordinal `ord`, the `rank`-th document with a vector (what the written file is checked
-   * against). Needed for a source that is not an array, whose documents are gone after the pass.
-   */
-  vectorOf?: (ord: number, rank: number) => Float32Array;
+  onRows?: (docs: readonly Doc[], first: number) => void | Promise<void>;
   /** The writing pass is the source's last (DocSource.chunks): it may let go of the documents as they are written. */
   lastPass?: boolean;
   /** Stops the write (INTERRUPTED) at the next row group once it aborts (doc-source.ts buildCheckpoint). */
@@ -225,8 +221,8 @@ export interface SegmentParquetOptions {
  * group crosses into WebAssembly, handed to `onRows`, and let go. The extra memory is one row group of
  * Arrow data (the vectors of 16,384 rows: 8 MiB at 128 dimensions) and the source's chunk. The bytes are the
  * same whichever way the documents come: the Arrow schema is made once and every row group's record batch
- * uses it; the located vectors are checked against the documents' own vectors (`vectorOf`), the located
- * text against a digest of each row group's values taken as it was written.
+ * uses it; the located vectors and text are checked against a digest of each row group's vectors and
+ * values taken as it was written.
  */
 export async function writeSegmentParquetTo(
   input: DocSource | readonly Doc[],
@@ -235,8 +231,7 @@ export async function writeSegmentParquetTo(
   options: SegmentParquetOptions = {},
 ): Promise<{ size: number; vectorLocator: Uint8Array | null; rowsPerGroup: number; textLocators: Map<string, Uint8Array> }> {
   const { arrow, pq } = await load();
-  const heldDocs = Array.isArray(input) ? (input as readonly Doc[]) : null;
-  const source = heldDocs ? arraySource(heldDocs) : (input as DocSource);
+  const source = Array.isArray(input) ? arraySource(input as readonly Doc[]) : (input as DocSource);
   const dim = schema.vector_dim;
   const survey = options.survey ?? (await surveyDocs(source, dim));
   const n = survey.count;
@@ -389,14 +384,18 @@ export async function writeSegmentParquetTo(
   // That probe sliced no row group: no digest of it.
   for (const s of storedOnceCols.values()) s.digests.length = 0;
   const window = new DocWindow(source, { last: options.lastPass });
+  // Each row group's vectors as a digest (by its first ordinal), what the file is checked against once
+  // written: the vectors themselves are not kept (a merge decodes them again on each pass).
+  const vectorDigests = new Map<number, string>();
   const tableOf = async (from: number, to: number): Promise<import('apache-arrow').Table> => {
     failpoint('build:row-group');
     await buildCheckpoint(options.signal);
     await window.fill(to);
     const docs = window.slice(from, to);
     window.release(to);
+    if (dim > 0) vectorDigests.set(from, vectorDigest(docs));
     const datas = columns.map((c) => c.slice(docs, from));
-    if (to > from) options.onRows?.(docs, from);
+    if (to > from) await options.onRows?.(docs, from);
     if (n === 0) return new arrow.Table(Object.fromEntries(columns.map((c, k) => [c.name, arrow.makeVector(datas[k]!)])));
     const struct = arrow.makeData({ type: new arrow.Struct(arrowSchema.fields), length: to - from, nullCount: 0, children: datas });
     return new arrow.Table(arrowSchema, [new arrow.RecordBatch(arrowSchema, struct)]);
@@ -415,12 +414,7 @@ export async function writeSegmentParquetTo(
 
   let vectorLocator: Uint8Array | null = null;
   if (dim > 0) {
-    const vectorOf = options.vectorOf ?? (heldDocs ? (i: number) => heldDocs[i]!.vector! : internal('no vectors to check the written file against'));
-    const vectorBytes = (i: number, rank: number) => {
-      const v = vectorOf(i, rank);
-      return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-    };
-    vectorLocator = locateVectorsIn({ length: size, range: (start, end) => sink.read(start, end - start) }, n, dim, R, present!, vectorBytes);
+    vectorLocator = locateVectorsIn({ length: size, range: (start, end) => sink.read(start, end - start) }, n, dim, R, present!, vectorDigests);
   }
   const textLocators = new Map<string, Uint8Array>();
   if (storedOnceCols.size > 0) {
@@ -629,30 +623,40 @@ function attributeData(arrow: Arrow, t: AttrType, vals: readonly (AttrValue | nu
 
 /**
  * Where the vectors are in `bytes`: per row group, the vector column chunk ends with the row group's present
- * vectors, PLAIN float32 back to back (one uncompressed data page: header, levels, values). Every vector is
- * compared with the written bytes; any difference is a bug (INTERNAL), never a wrong locator. Exported for
- * the test that proves it.
+ * vectors, PLAIN float32 back to back (one uncompressed data page: header, levels, values). The row groups'
+ * vector values are compared with `values` (ordinal i at values[i * dim ..+dim)); any difference is a bug
+ * (INTERNAL), never a wrong locator. Exported for the test that proves it.
  */
 export function locateVectors(bytes: Uint8Array, n: number, dim: number, R: number, present: Uint8Array, values: Float32Array): Uint8Array {
-  const valueBytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-  const stride = dim * 4;
-  return locateVectorsIn(new ChunkedBytes([bytes]), n, dim, R, present, (i) => valueBytes.subarray(i * stride, (i + 1) * stride));
+  const digests = new Map<number, string>();
+  for (let first = 0; first < n; first += R) {
+    const h = createHash('sha1');
+    for (let i = first; i < Math.min(n, first + R); i++) if (present[i]) h.update(new Uint8Array(values.buffer, values.byteOffset + i * dim * 4, dim * 4));
+    digests.set(first, h.digest('hex'));
+  }
+  return locateVectorsIn(new ChunkedBytes([bytes]), n, dim, R, present, digests);
+}
+
+/** SHA-1 of a row group's vectors, back to back in ordinal order (what its vector values must be). */
+function vectorDigest(docs: readonly Doc[]): string {
+  const h = createHash('sha1');
+  for (const d of docs) if (d.vector) h.update(new Uint8Array(d.vector.buffer, d.vector.byteOffset, d.vector.byteLength));
+  return h.digest('hex');
 }
 
 /** Bytes of vectors read back at a time to check them against the documents. */
 const VERIFY_READ_BYTES = 1 << 20;
 
 /**
- * locateVectors over a file held in chunks, checking each vector against `vectorBytes(ordinal, rank)`
- * (rank: how many documents with a vector come before it).
+ * locateVectors over a file held in chunks, checking each row group's vector values against the digest of
+ * the vectors written there (`digests`, by the row group's first ordinal: vectorDigest).
  */
-function locateVectorsIn(file: Pick<ChunkedBytes, 'length' | 'range'>, n: number, dim: number, R: number, present: Uint8Array, vectorBytes: (ord: number, rank: number) => Uint8Array): Uint8Array {
+function locateVectorsIn(file: Pick<ChunkedBytes, 'length' | 'range'>, n: number, dim: number, R: number, present: Uint8Array, digests: ReadonlyMap<number, string>): Uint8Array {
   const len = file.length;
   const footer = footerOf(file);
   const groups: VectorRowGroup[] = [];
   const stride = dim * 4;
   let first = 0;
-  let rank = 0;
   for (let g = 0; g < footer.rowGroups.length; g++) {
     const rg = footer.rowGroups[g]!;
     const expect = Math.min(R, n - first);
@@ -666,24 +670,11 @@ function locateVectorsIn(file: Pick<ChunkedBytes, 'length' | 'range'>, n: number
     for (let i = first; i < first + rg.numRows; i++) k += present[i]!;
     const at = end - k * stride;
     if (at < start || end > len) internal(`row group ${g}: vector values do not fit in their column chunk`);
-    // The row group's vector values, read a piece of whole vectors at a time (bounded reads from a file).
-    const perRead = Math.max(1, Math.floor(VERIFY_READ_BYTES / stride));
-    let o = 0;
-    let valuesBuf: Buffer = Buffer.alloc(0);
-    let bufAt = 0; // file offset of valuesBuf[0] - at
-    for (let i = first; i < first + rg.numRows; i++) {
-      if (!present[i]) continue;
-      if (o + stride > bufAt + valuesBuf.length) {
-        const values = file.range(at + o, Math.min(end, at + o + perRead * stride));
-        valuesBuf = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
-        bufAt = o;
-      }
-      const v = vectorBytes(i, rank++);
-      if (v.byteLength !== stride || !valuesBuf.subarray(o - bufAt, o - bufAt + stride).equals(Buffer.from(v.buffer, v.byteOffset, v.byteLength))) {
-        internal(`row group ${g}: the bytes at ${at + o} are not the vector of ordinal ${i}`);
-      }
-      o += stride;
-    }
+    // The row group's vector values, read a piece at a time (bounded reads from a file), hashed.
+    const h = createHash('sha1');
+    for (let o = at; o < end; o += VERIFY_READ_BYTES) h.update(file.range(o, Math.min(end, o + VERIFY_READ_BYTES)));
+    const want = digests.get(first);
+    if (want === undefined || h.digest('hex') !== want) internal(`row group ${g}: the vector values at ${at} are not the vectors of ordinals ${first}-${first + rg.numRows - 1}`);
     groups.push({ firstOrdinal: first, offset: at });
     first += rg.numRows;
   }

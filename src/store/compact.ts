@@ -280,42 +280,6 @@ function openListed(store: SegmentStore, row: SegmentRow, name: string): Readabl
 }
 
 /**
- * The merged segment's vectors held once: each live document's vector is copied, straight from the
- * decoded row group, into the next row of one SharedArrayBuffer for the whole group (sized by the inputs'
- * rows, dead ones included: pages never written are never committed by the OS), and the document keeps a
- * view of that row. The IVF build then takes the rows as they are (segment-builder.ts packVectors:
- * consecutive rows of one shared buffer), where a typed array per vector (the Parquet reader's copies: an
- * ArrayBuffer each) plus the build's packed copy held every vector about twice (measured on the 1M
- * compaction, docs/performance.md).
- */
-export interface GroupVectorArena {
-  /**
-   * Copies a vector (values[start .. start + len)) into the arena's next row and returns that row. A
-   * vector of another length than the schema's, or one beyond the inputs' row count, is copied into an
-   * array of its own (the build then refuses a wrong length, as before).
-   */
-  take(values: Float32Array, start: number, len: number): Float32Array;
-  /** The row of the `rank`-th vector taken (a later pass's document gets its vector back from there). */
-  row(rank: number): Float32Array | null;
-}
-
-export function groupVectorArena(rows: readonly SegmentRow[], dim: number): GroupVectorArena {
-  const capacity = dim === 0 ? 0 : rows.reduce((a, r) => a + r.doc_count, 0);
-  const arena = new Float32Array(new SharedArrayBuffer(Math.max(1, capacity) * Math.max(1, dim) * 4));
-  let used = 0;
-  return {
-    take(values, start, len) {
-      if (len !== dim || used >= capacity) return values.slice(start, start + len);
-      const row = arena.subarray(used * dim, (used + 1) * dim);
-      row.set(values.subarray(start, start + dim));
-      used++;
-      return row;
-    },
-    row: (rank) => (rank < used ? arena.subarray(rank * dim, (rank + 1) * dim) : null),
-  };
-}
-
-/**
  * Live documents of a segment in ordinal order, one decoded row group at a time (so that a row group's
  * transient copies are dropped before the next is read), each with the ordinal it has there.
  */
@@ -350,22 +314,19 @@ async function* liveRowGroups(dir: string, row: SegmentRow, dead: ReadonlySet<nu
 
 /**
  * A merge group's live documents as the segment build reads them (doc-source.ts): each pass decodes the
- * input segments again, row group by row group, so the group's documents are never held at once (issue 11:
- * a group of 213k documents held ~125 MB of them as objects). The first pass decodes each live vector
- * straight into the group's arena (groupVectorArena: no array per document) and records where each merged
- * document comes from (`fromSegment`, `fromOrd`, its id key: what the manifest commit moves) and whether it
- * has a vector. Later passes do not decode the vector column at all: a document gets its arena row back.
- * They must find the same documents in the same order (CORRUPT_SEGMENT otherwise: an input changed under
- * the merge).
+ * input segments again, row group by row group, so the group's documents and vectors are never held at
+ * once (issue 11: a group of 213k documents held ~125 MB of them as objects, then ~110 MB of vectors in
+ * one arena for the IVF build, which now codes them row group by row group as the writing pass goes). The
+ * first pass records where each merged document comes from (`fromSegment`, `fromOrd`, its id key: what
+ * the manifest commit moves); a later one must find the same documents in the same order (CORRUPT_SEGMENT
+ * otherwise: an input changed under the merge).
  */
 class MergeSource implements DocSource {
   readonly capacity: number;
   readonly fromSegment: Uint32Array;
   readonly fromOrd: Uint32Array;
   readonly keys: string[] = [];
-  private readonly hasVector: Uint8Array;
   private count = -1;
-  private readonly arena: GroupVectorArena;
   constructor(
     private readonly w: Writer,
     private readonly rows: readonly SegmentRow[],
@@ -374,8 +335,6 @@ class MergeSource implements DocSource {
     this.capacity = rows.reduce((a, r) => a + r.doc_count, 0);
     this.fromSegment = new Uint32Array(this.capacity);
     this.fromOrd = new Uint32Array(this.capacity);
-    this.hasVector = new Uint8Array(this.capacity);
-    this.arena = groupVectorArena(rows, w.schema.vector_dim);
   }
 
   /** Live documents of the group (known after the first pass). */
@@ -385,16 +344,14 @@ class MergeSource implements DocSource {
 
   async *chunks(): AsyncGenerator<Doc[]> {
     const first = this.count < 0;
-    const { fromSegment, fromOrd, keys, capacity, hasVector, arena } = this;
-    const dim = this.w.schema.vector_dim;
+    const { fromSegment, fromOrd, keys, capacity } = this;
     let k = 0;
-    let vk = 0;
     let decoded = 0;
     for (const r of this.rows) {
       const path = segmentStoreOf(this.w.dir).pathOf(r.parquet_file);
       const dead = this.dead.get(r.id) ?? new Set<number>();
-      // Dead rows' vectors are not copied (into the arena or anywhere).
-      const vectors: VectorRead = dim === 0 || !first ? 'skip' : (ord, values, start, len) => (dead.has(ord) ? null : arena.take(values, start, len));
+      // Dead rows' vectors are not copied.
+      const vectors: VectorRead = (ord, values, start, len) => (dead.has(ord) ? null : values.slice(start, start + len));
       for await (const { docs, ords } of liveRowGroups(this.w.dir, r, dead, vectors)) {
         for (let j = 0; j < docs.length; j++) {
           const doc = docs[j]!;
@@ -403,18 +360,14 @@ class MergeSource implements DocSource {
             fromSegment[k] = r.id;
             fromOrd[k] = ords[j]!;
             keys.push(idKey(doc.id));
-            if (doc.vector) hasVector[k] = 1;
-          } else {
-            if (k >= this.count || fromSegment[k] !== r.id || fromOrd[k] !== ords[j] || keys[k] !== idKey(doc.id)) {
-              throw new ElacsymError('CORRUPT_SEGMENT', `${path}: row ${ords[j]} read differently by two passes of the merge`, { details: { path } });
-            }
-            if (hasVector[k]) docs[j] = { id: doc.id, vector: arena.row(vk++) ?? internalVector(path, ords[j]!), attributes: doc.attributes };
+          } else if (k >= this.count || fromSegment[k] !== r.id || fromOrd[k] !== ords[j] || keys[k] !== idKey(doc.id)) {
+            throw new ElacsymError('CORRUPT_SEGMENT', `${path}: row ${ords[j]} read differently by two passes of the merge`, { details: { path } });
           }
           k++;
         }
         yield docs;
-        // The decoding's garbage (Arrow tables, strings of the documents passed on) goes every few row
-        // groups: left to V8, it grew to ~2.5x the build's live heap before each collection.
+        // The decoding's garbage (Arrow tables, the documents passed on and their vectors) goes every few
+        // row groups: left to V8, it grew to ~2.5x the build's live heap before each collection.
         if (this.capacity >= COLLECT_FROM_DOCS && ++decoded % COLLECT_EVERY_ROW_GROUPS === 0) fullCollection();
       }
     }
@@ -426,9 +379,6 @@ class MergeSource implements DocSource {
 /** A merge pass collects garbage after this many decoded row groups (see MergeSource.chunks). */
 const COLLECT_EVERY_ROW_GROUPS = 12;
 
-function internalVector(path: string, ord: number): never {
-  throw new ElacsymError('INTERNAL', `${path}: row ${ord}'s vector is not in the merge's arena`);
-}
 
 /**
  * The input segment's `attrs` section (each document's keys in written order), read by range and verified

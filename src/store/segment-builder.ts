@@ -13,10 +13,10 @@ import { ownValue } from '../model/schema.js';
 import { AttributeShapesBuilder, ColumnBuilder } from '../index/filter/columns.js';
 import { createAnalyzer } from '../index/fulltext/analyzer.js';
 import { FIELD_INDEX_VERSION_COMPACT, FieldIndexBuilder, fieldIndexVersion } from '../index/fulltext/postings.js';
-import { buildFlatIndex, buildIvf, FLAT_BELOW } from '../index/vector/ivf.js';
+import { buildFlatIndex, FLAT_BELOW, IvfStreamBuilder, VectorReservoir } from '../index/vector/ivf.js';
 import { rowsPerGroupFor, writeSegmentParquetTo } from '../storage/parquet.js';
 import { storedOnceLayoutOf } from '../storage/parquet-text.js';
-import { arraySource, type DocSource, surveyDocs } from '../storage/doc-source.js';
+import { arraySource, type DocSource, type DocSurvey, surveyDocs } from '../storage/doc-source.js';
 import { COMPACT_INDEX_FORMAT_VERSION, NIBBLE_CODES_FORMAT_VERSION, SEGMENT_FORMAT_VERSION, STORED_ONCE_FORMAT_VERSION } from '../storage/manifest.js';
 import { BlockChecksums, buildSegmentFile, encodeStringTable } from '../storage/segment-file.js';
 import { crc32 } from '../util/crc32.js';
@@ -28,129 +28,152 @@ export type BuildPhase = 'parquet' | 'fulltext' | 'vectors' | 'columns';
 /** Below this many vectors the IVF index is built inline: a worker's start-up would cost more. */
 const WORKER_MIN_VECTORS = 5000;
 
-export interface PackedVectors {
-  /** The vectors of the documents that have one, row-major, in shared memory (see packVectors). */
-  packed: Float32Array;
-  ords: Uint32Array;
+/**
+ * A segment's vector index, built from the rows of the writing pass as they go by (index/vector/ivf.ts
+ * IvfStreamBuilder), trained on the sample the survey took: the segment's vectors are never held together
+ * for it (issue 11: a merge group's 213k vectors took ~110 MB). From WORKER_MIN_VECTORS vectors it runs in
+ * a worker thread (the second core).
+ */
+interface IvfBuild {
+  /**
+   * The writing pass's next documents (`first`: the ordinal of docs[0]); those without a vector are
+   * skipped. A promise when the worker's backlog is full (IVF_BACKLOG_BYTES): the pass waits for it.
+   */
+  add(docs: readonly Doc[], first: number): void | Promise<void>;
+  /** Every row given: the file. */
+  finish(): Promise<Uint8Array>;
+  /** The build is dropped (an error, an interrupt): its worker ends now. */
+  abandon(): void;
 }
 
 /**
- * The documents' vectors as one row-major array in shared memory, for the IVF build (its worker only
- * reads them, see BuildIvfOptions.consumeVectors). When they already are consecutive rows of one
- * SharedArrayBuffer (a flush of an import without repeated ids: the writer's VectorArena; a merge: the
- * group's arena, compact.ts), that array is a view of them and nothing is copied: the segment's vectors are
- * held once, by this thread (the Parquet writer reads them) and the worker alike. Otherwise (repeated ids,
- * a flush of the journal backlog) they are copied.
+ * Copied vectors the IVF worker may have waiting before the writing pass waits for it: the worker trains
+ * first (1-3 s), and a merge's writing pass decodes row groups faster than that, so without a bound the
+ * queue could hold every vector of the segment.
  */
-export function packVectors(docs: readonly Doc[], dim: number): PackedVectors | null {
-  if (dim === 0) return null;
-  const p = new VectorPacker(dim, docs.length);
-  p.add(docs);
-  return p.finish();
-}
+const IVF_BACKLOG_BYTES = 32 * 1024 * 1024;
 
 /**
- * packVectors fed chunk by chunk, in ordinal order (a merge's documents are not held at once). While the
- * vectors are consecutive rows of one buffer nothing is copied; at the first that is not, the rows so far
- * (one region of that buffer, still alive) are copied into a shared array of `capacity` rows, and every
- * vector after them too. Pages of that array past the last row are never touched, so never committed.
+ * The vectors of `docs` back to back and their ordinals, or null if none has one. Vectors that already
+ * are consecutive rows of one SharedArrayBuffer (a flush: the writer's VectorArena) are a view of them,
+ * not a copy (`copied` false): the worker reads them where they are, as the writer keeps them unchanged
+ * until the flush commits.
  */
-export class VectorPacker {
-  private first: Float32Array | null = null;
-  private k = 0;
-  private n = 0;
-  private copy: Float32Array | null = null;
-  private ords: Uint32Array;
-  constructor(
-    private readonly dim: number,
-    private readonly capacity: number,
-  ) {
-    this.ords = new Uint32Array(Math.max(16, capacity));
+function rowsOf(docs: readonly Doc[], first: number, dim: number): { ords: Uint32Array; vectors: Float32Array; copied: boolean } | null {
+  let count = 0;
+  let head: Float32Array | null = null;
+  let consecutive = true;
+  for (const d of docs) {
+    const v = d.vector;
+    if (!v) continue;
+    if (head === null) head = v;
+    else if (v.buffer !== head.buffer || v.byteOffset !== head.byteOffset + count * dim * 4) consecutive = false;
+    count++;
   }
-
-  add(docs: readonly Doc[]): void {
-    const dim = this.dim;
-    for (let j = 0; j < docs.length; j++) {
-      const v = docs[j]!.vector;
-      const ord = this.n + j;
-      if (!v) continue;
-      if (this.k >= this.ords.length) {
-        const grown = new Uint32Array(this.ords.length * 2);
-        grown.set(this.ords);
-        this.ords = grown;
-      }
-      this.ords[this.k] = ord;
-      if (this.copy === null) {
-        if (this.first === null) this.first = v;
-        else if (v.length !== dim || v.buffer !== this.first.buffer || v.byteOffset !== this.first.byteOffset + this.k * dim * 4) this.startCopy();
-      }
-      if (this.copy === null && v.length !== dim) this.startCopy();
-      if (this.copy !== null) this.copy.set(v.subarray(0, dim), this.k * dim);
-      this.k++;
-    }
-    this.n += docs.length;
+  if (head === null) return null;
+  const ords = new Uint32Array(count);
+  const shared = consecutive && head.buffer instanceof SharedArrayBuffer;
+  const vectors = shared ? new Float32Array(head.buffer, head.byteOffset, count * dim) : new Float32Array(count * dim);
+  let k = 0;
+  for (let j = 0; j < docs.length; j++) {
+    const v = docs[j]!.vector;
+    if (!v) continue;
+    ords[k] = first + j;
+    if (!shared) vectors.set(v, k * dim);
+    k++;
   }
-
-  private startCopy(): void {
-    const rows = Math.max(this.capacity, this.k + 1);
-    const copy = new Float32Array(new SharedArrayBuffer(rows * this.dim * 4));
-    if (this.k > 0) copy.set(new Float32Array(this.first!.buffer, this.first!.byteOffset, this.k * this.dim));
-    this.copy = copy;
-  }
-
-  finish(): PackedVectors {
-    const { k, dim } = this;
-    const ords = this.ords.slice(0, k);
-    const first = this.first;
-    if (this.copy === null && first !== null && first.buffer instanceof SharedArrayBuffer) {
-      return { packed: new Float32Array(first.buffer, first.byteOffset, k * dim), ords };
-    }
-    if (this.copy === null) {
-      // Consecutive rows of an ordinary buffer (or none): into shared memory, for the worker.
-      const packed = new Float32Array(new SharedArrayBuffer(k * dim * 4));
-      if (k > 0) packed.set(new Float32Array(first!.buffer, first!.byteOffset, k * dim));
-      return { packed, ords };
-    }
-    return { packed: this.copy.subarray(0, k * dim), ords };
-  }
+  return { ords, vectors, copied: !shared };
 }
 
-function startIvf(v: PackedVectors, schema: Schema, seed: number, signal?: AbortSignal): Promise<Uint8Array> {
-  const { packed, ords } = v;
-  const inline = () => Promise.resolve(buildIvf(packed, ords, schema.vector_dim, schema.vector_metric, { seed }));
+function startIvf(n: number, sampled: { sample: Float32Array; sampleOrds: Uint32Array }, schema: Schema, seed: number, signal?: AbortSignal): IvfBuild {
+  const dim = schema.vector_dim;
+  const metric = schema.vector_metric;
   // The worker file beside this module: dist/ivf-worker.mjs next to the CLI bundle, or
   // dist/store/ivf-worker.js next to tsc's output. From TypeScript sources (unit tests) there is none.
   const url = [new URL('./ivf-worker.mjs', import.meta.url), new URL('./ivf-worker.js', import.meta.url)].find((u) => existsSync(fileURLToPath(u)));
-  if (ords.length < WORKER_MIN_VECTORS || !url) return inline();
-  return new Promise<Uint8Array>((resolve, reject) => {
-    // Shared, not copied (packVectors): the worker reads the vectors this thread writes to Parquet.
-    const w = new Worker(url, { workerData: { vectors: packed, ords, dim: schema.vector_dim, metric: schema.vector_metric, seed }, transferList: [ords.buffer as ArrayBuffer] });
-    // An interrupt ends the build at once: the worker is the long part, and nothing it makes is committed.
+  if (n < WORKER_MIN_VECTORS || !url) {
+    const b = new IvfStreamBuilder(dim, metric, seed, n, sampled.sample, sampled.sampleOrds);
+    return {
+      add(docs, first) {
+        const rows = rowsOf(docs, first, dim);
+        if (rows) b.add(rows.ords, rows.vectors);
+      },
+      finish: () => Promise.resolve(b.finish()),
+      abandon: () => undefined,
+    };
+  }
+  const w = new Worker(url, { workerData: { dim, metric, seed, n, ...sampled }, transferList: [sampled.sample.buffer as ArrayBuffer, sampled.sampleOrds.buffer as ArrayBuffer] });
+  let backlog = 0;
+  let waiting: (() => void)[] = [];
+  const wake = () => {
+    const ws = waiting;
+    waiting = [];
+    for (const f of ws) f();
+  };
+  const result = new Promise<Uint8Array>((resolve, reject) => {
+    // An interrupt ends the build at once: nothing the worker makes is committed.
     const onAbort = () => {
       reject(new ElacsymError('INTERRUPTED', 'interrupted while building a vector index'));
       void w.terminate();
     };
     if (signal?.aborted) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
-    w.once('message', (m: Uint8Array) => resolve(m));
+    // The worker acknowledges each copied batch by its bytes, then sends the file.
+    w.on('message', (m: number | Uint8Array) => {
+      if (typeof m !== 'number') return resolve(m);
+      backlog -= m;
+      if (backlog <= IVF_BACKLOG_BYTES) wake();
+    });
     w.once('error', reject);
     w.once('exit', (code) => {
       signal?.removeEventListener('abort', onAbort);
-      if (code !== 0) reject(new Error(`IVF build worker exited with status ${code}`));
+      reject(new Error(code !== 0 ? `IVF build worker exited with status ${code}` : 'IVF build worker exited without its index'));
     });
   });
+  // The caller may stop awaiting (an error in the writing pass, an interrupt): never leave it unhandled.
+  // Once it settles nobody waits for the worker's backlog (the error surfaces at finish).
+  result.catch(() => undefined).finally(() => {
+    backlog = 0;
+    wake();
+  });
+  return {
+    add(docs, first) {
+      const rows = rowsOf(docs, first, dim);
+      if (!rows) return;
+      if (rows.copied) {
+        backlog += rows.vectors.byteLength;
+        w.postMessage({ ords: rows.ords, vectors: rows.vectors, ack: true }, [rows.ords.buffer as ArrayBuffer, rows.vectors.buffer as ArrayBuffer]);
+      } else w.postMessage({ ords: rows.ords, vectors: rows.vectors, ack: false }, [rows.ords.buffer as ArrayBuffer]);
+      if (backlog > IVF_BACKLOG_BYTES) return new Promise<void>((resolve) => waiting.push(resolve));
+    },
+    finish() {
+      w.postMessage(null);
+      return result;
+    },
+    abandon: () => void w.terminate(),
+  };
+}
+
+/** A segment's vector index in this thread: a flat one below FLAT_BELOW vectors, else IVF (unit tests). */
+function vectorIndexOf(docs: readonly Doc[], schema: Schema, seed: number): Uint8Array {
+  const dim = schema.vector_dim;
+  const reservoir = new VectorReservoir(dim, docs.length, seed);
+  docs.forEach((d, i) => d.vector && reservoir.add(i, d.vector));
+  const n = reservoir.count;
+  if (n < FLAT_BELOW) return buildFlatIndex(n, dim, schema.vector_metric);
+  const { sample, sampleOrds } = reservoir.finish();
+  const b = new IvfStreamBuilder(dim, schema.vector_metric, seed, n, sample, sampleOrds);
+  const rows = rowsOf(docs, 0, dim)!;
+  b.add(rows.ords, rows.vectors);
+  return b.finish();
 }
 
 /** The index file's sections alone, without the Parquet file and its vector locator (unit tests of the sections). */
 export function buildIndexFile(docs: readonly Doc[], schema: Schema, seed: number): Uint8Array[] {
-  const vec = packVectors(docs, schema.vector_dim);
   const b = new SectionBuilder(schema, docs.length, attributeNamesOf(docs), new Set());
   b.add(docs);
   const sections = b.finish() ?? fallbackSections(docs, schema);
-  if (vec) {
-    const n = vec.ords.length;
-    sections.push({ name: 'ivf', bytes: n < FLAT_BELOW ? buildFlatIndex(n, schema.vector_dim, schema.vector_metric) : buildIvf(vec.packed, vec.ords, schema.vector_dim, schema.vector_metric, { seed }) });
-  }
+  if (schema.vector_dim > 0) sections.push({ name: 'ivf', bytes: vectorIndexOf(docs, schema, seed) });
   return buildSegmentFile(sections);
 }
 
@@ -306,22 +329,54 @@ export async function writeSegment(
   schema: Schema,
   hooks: { onPhase?: (p: BuildPhase) => void; afterParquet?: () => void; afterIndex?: () => void; signal?: AbortSignal } = {},
 ): Promise<SegmentFiles> {
-  const { onPhase, signal } = hooks;
+  const { signal } = hooks;
   const source: DocSource = Array.isArray(input) ? arraySource(input as readonly Doc[]) : (input as DocSource);
   const dim = schema.vector_dim;
   // What came before (a flush's parsing and journalling, a merge's previous group and its vector arena)
   // left about as much garbage as it took: collected before the build adds its own (util/gc.ts).
   if (source.capacity >= COLLECT_FROM_DOCS) fullCollection();
-  const packer = dim > 0 ? new VectorPacker(dim, source.capacity) : null;
-  const survey = await surveyDocs(source, dim, (docs) => packer?.add(docs), signal);
-  const n = survey.count;
-  const vec = packer?.finish() ?? null;
+  // The survey takes the IVF build's training sample (VectorReservoir: a few MB, not the vectors).
+  const reservoir = dim > 0 ? new VectorReservoir(dim, source.capacity, id) : null;
+  const survey = await surveyDocs(
+    source,
+    dim,
+    reservoir === null
+      ? undefined
+      : (docs, first) => {
+        for (let j = 0; j < docs.length; j++) {
+          const v = docs[j]!.vector;
+          if (v) reservoir.add(first + j, v);
+        }
+      },
+    signal,
+  );
+  const vectors = reservoir?.count ?? 0;
   // A segment of few vectors gets a flat index (ivf.ts, version 3): scanned exactly, no codes stored.
   // Either that (format 7) or an IVF of version 5, 4-bit codes (format 8; see segmentFormatVersion).
-  const flat = vec !== null && vec.ords.length < FLAT_BELOW;
-  const ivf = vec ? (flat ? Promise.resolve(buildFlatIndex(vec.ords.length, dim, schema.vector_metric)) : startIvf(vec, schema, id, signal)) : null;
-  // The caller may stop awaiting (interrupt) before the IVF promise settles: never leave it unhandled.
-  ivf?.catch(() => undefined);
+  const flat = reservoir !== null && vectors < FLAT_BELOW;
+  const ivf = reservoir !== null && !flat ? startIvf(vectors, reservoir.finish(), schema, id, signal) : null;
+  try {
+    return await writeSegmentFiles(store, id, source, schema, hooks, survey, ivf, flat ? vectors : null);
+  } finally {
+    // Settled or not (an error, an interrupt, a fail point): its worker must not outlive the build.
+    ivf?.abandon();
+  }
+}
+
+/** writeSegment after the survey: the writing pass, then the index file. `flatVectors`: a flat index of that many. */
+async function writeSegmentFiles(
+  store: SegmentStore,
+  id: number,
+  source: DocSource,
+  schema: Schema,
+  hooks: Parameters<typeof writeSegment>[4] & object,
+  survey: DocSurvey,
+  ivf: IvfBuild | null,
+  flatVectors: number | null,
+): Promise<SegmentFiles> {
+  const { onPhase, signal } = hooks;
+  const n = survey.count;
+  const dim = schema.vector_dim;
   onPhase?.('parquet');
   const parquet = segmentFileName(id, 'parquet');
   const idx = segmentFileName(id, 'idx');
@@ -345,10 +400,12 @@ export async function writeSegment(
       storedOnce: once.names,
       rowsPerGroup: once.rowsPerGroup,
       survey,
-      onRows: (docs) => builder.add(docs),
+      onRows: (docs, first) => {
+        builder.add(docs);
+        return ivf?.add(docs, first);
+      },
       lastPass: true,
       signal,
-      vectorOf: (_ord, rank) => vec!.packed.subarray(rank * dim, (rank + 1) * dim),
     });
     out.commit();
   } catch (e) {
@@ -374,9 +431,10 @@ export async function writeSegment(
   const sections = builder.finish(onPhase);
   if (!sections) throw new ElacsymError('INTERNAL', 'segment build: an attribute\'s values are of more than one kind');
   sections.push(...parquetSections);
+  if (flatVectors !== null) sections.push({ name: 'ivf', bytes: buildFlatIndex(flatVectors, schema.vector_dim, schema.vector_metric) });
   if (ivf) {
     onPhase?.('vectors');
-    sections.push({ name: 'ivf', bytes: await ivf });
+    sections.push({ name: 'ivf', bytes: await ivf.finish() });
   }
   const index = buildSegmentFile(sections);
   store.put(idx, index);
@@ -388,8 +446,8 @@ export async function writeSegment(
     indexBytes += c.length;
   }
   // Format 7: a flat vector index, or a version 3 field index; format 8: an IVF of 4-bit codes (version 5).
-  const compactIndex = vec !== null || sections.some((s) => s.name.startsWith('ft:') && fieldIndexVersion(s.bytes) === FIELD_INDEX_VERSION_COMPACT);
-  const nibbleCodes = vec !== null && !flat;
+  const compactIndex = flatVectors !== null || ivf !== null || sections.some((s) => s.name.startsWith('ft:') && fieldIndexVersion(s.bytes) === FIELD_INDEX_VERSION_COMPACT);
+  const nibbleCodes = ivf !== null;
   return { id, parquet, idx, parquetBytes, parquetCrc, indexBytes, indexCrc, docCount: n, formatVersion: segmentFormatVersion({ storedOnce: once.names.size > 0, compactIndex, nibbleCodes }) };
 }
 

@@ -413,7 +413,14 @@ export function buildIvf(
     }
   }
 
-  const h = new DataView(buf, 0, HEADER_BYTES);
+  writeHeader(out, L, version, metric, dim, n, kept, seed);
+  progress.finish();
+  return out;
+}
+
+/** The header of a built file whose sections are written: the counts, and the checksums of what is there. */
+function writeHeader(out: Uint8Array, L: Layout, version: number, metric: Metric, dim: number, n: number, kept: number, seed: number): void {
+  const h = new DataView(out.buffer, out.byteOffset, HEADER_BYTES);
   h.setUint32(0, MAGIC, true);
   h.setUint32(4, version, true);
   h.setUint32(8, METRIC_CODE[metric], true);
@@ -424,8 +431,226 @@ export function buildIvf(
   h.setUint32(28, crc32(out.subarray(L.centroids, L.data)), true);
   h.setUint32(32, version === 4 || version === 5 ? 0 : crc32(out.subarray(L.ordIndex, L.end)), true);
   h.setUint32(60, crc32(out.subarray(0, 60)), true);
-  progress.finish();
-  return out;
+}
+
+/**
+ * Rows a streaming build (IvfStreamBuilder) trains on when at most `capacity` rows will follow: what
+ * buildIvf's k-means samples from `capacity` rows, max(nlist * 32, 10000) and at most all of them. A build
+ * of fewer rows (n <= capacity) needs no more, since its nlist is no larger.
+ */
+export function ivfSampleSize(capacity: number): number {
+  return Math.min(capacity, Math.max(defaultNlist(capacity) * SAMPLE_PER_CLUSTER, SAMPLE_MIN));
+}
+
+/**
+ * A uniform random sample of a stream of vectors, of ivfSampleSize(capacity) rows at most (reservoir
+ * sampling, Algorithm R: Vitter, "Random sampling with a reservoir", ACM TOMS 1985), seeded: the same
+ * vectors in the same order give the same sample, however they are chunked. Memory: the sample's rows.
+ */
+export class VectorReservoir {
+  private readonly size: number;
+  private readonly rows: Float32Array;
+  private readonly ords: Uint32Array;
+  private readonly rand: () => number;
+  private seen = 0;
+  constructor(
+    private readonly dim: number,
+    capacity: number,
+    seed: number,
+  ) {
+    this.size = ivfSampleSize(capacity);
+    this.rows = new Float32Array(this.size * dim);
+    this.ords = new Uint32Array(this.size);
+    // Another sequence than k-means' (same seed): the sample's choice and the seeding stay independent.
+    this.rand = rng((seed ^ 0x5bd1e995) >>> 0);
+  }
+
+  /** The next vector (values[at ..+dim)), of document ordinal `ord`. */
+  add(ord: number, values: Float32Array, at = 0): void {
+    const i = this.seen++;
+    let slot = i;
+    if (i >= this.size) {
+      slot = Math.floor(this.rand() * (i + 1));
+      if (slot >= this.size) return;
+    }
+    this.rows.set(values.subarray(at, at + this.dim), slot * this.dim);
+    this.ords[slot] = ord;
+  }
+
+  /** Vectors seen so far. */
+  get count(): number {
+    return this.seen;
+  }
+
+  /** The sample (row-major) and each row's ordinal; the reservoir is not used after. */
+  finish(): { sample: Float32Array; sampleOrds: Uint32Array } {
+    const t = Math.min(this.seen, this.size);
+    return { sample: this.rows.slice(0, t * this.dim), sampleOrds: this.ords.slice(0, t) };
+  }
+}
+
+/**
+ * A version 5 IVF file built from its rows given in chunks, without holding them (issue 11, bounded merge
+ * memory): k-means and the residual quantizer are trained on a sample taken beforehand (VectorReservoir,
+ * from a first pass over the rows), then each row given to `add` is assigned to its nearest centroid and
+ * coded at once. Holds the centroids, the sample until trained, and per row its ordinal, cluster and codes
+ * (4 + 4 + nibbleStride(dim) bytes: 72 at 128 dimensions, against 512 for the float32 row); `finish`
+ * orders them by (cluster, ordinal) into the file. The file is what buildIvf writes, trained on another
+ * sample: the same layout, read by the same reader.
+ *
+ * Errors: INTERNAL for rows not finite, ordinals not ascending, or another count of rows than `n`.
+ */
+export class IvfStreamBuilder {
+  private readonly k: number;
+  private readonly cent: Float32Array;
+  private readonly quant: Quantizer;
+  private readonly assigner: Assigner | null;
+  private readonly ords: Uint32Array;
+  private readonly assign: Uint32Array;
+  private readonly codes: Uint8Array;
+  private readonly cstride: number;
+  private readonly scratch: Float32Array;
+  /** The sample's ordinals, ascending, and each one's cluster; `nextSampled` indexes the next one ahead. */
+  private readonly sampledOrds: Uint32Array;
+  private readonly sampledCluster: Uint32Array;
+  private nextSampled = 0;
+  private count = 0;
+
+  /**
+   * `n` rows will follow (at least FLAT_BELOW: fewer get a flat index); `sample` (row-major, dim floats
+   * per row) and `sampleOrds` are a random sample of them, in any order.
+   */
+  constructor(
+    private readonly dim: number,
+    private readonly metric: Metric,
+    private readonly seed: number,
+    private readonly n: number,
+    sample: Float32Array,
+    sampleOrds: Uint32Array,
+  ) {
+    requireLittleEndian();
+    if (!Number.isInteger(dim) || dim < 1 || dim > MAX_DIM) internal(`invalid vector dimension ${dim}`);
+    if (!Object.hasOwn(METRIC_CODE, metric)) internal(`unknown metric ${String(metric)}`);
+    const t = sampleOrds.length;
+    if (sample.length !== t * dim) internal(`expected ${t * dim} floats for a sample of ${t} rows, got ${sample.length}`);
+    if (n < FLAT_BELOW || t < 1 || t > n) internal(`a streaming build of ${n} rows from a sample of ${t}`);
+    // The sample as the build reads its rows: normalized under cosine (a zero vector as zeroRowValue's unit
+    // vector), then shuffled, since k-means++ seeds from a prefix of it.
+    // x row i is sample row perm[i].
+    const rand = rng(seed >>> 0);
+    const perm = Uint32Array.from({ length: t }, (_, i) => i);
+    for (let i = t - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      const a = perm[i]!;
+      perm[i] = perm[j]!;
+      perm[j] = a;
+    }
+    const x = new Float32Array(t * dim);
+    for (let i = 0; i < t; i++) this.rowInto(sample, perm[i]! * dim, sampleOrds[perm[i]!]!, x, i * dim);
+    const k = Math.max(1, Math.min(defaultNlist(n), t, MAX_NLIST));
+    this.k = k;
+    let sampleAssign: Uint32Array;
+    if (k === 1) {
+      const sum = new Float64Array(dim);
+      for (let i = 0; i < t; i++) for (let d = 0; d < dim; d++) sum[d]! += x[i * dim + d]!;
+      this.cent = Float32Array.from(sum, (v) => v / t);
+      this.assigner = null;
+      sampleAssign = new Uint32Array(t);
+    } else {
+      const trained = trainCentroids(x, t, dim, k, rand, new Progress(undefined));
+      this.cent = trained.cent;
+      this.assigner = new Assigner(trained.cent, k, dim, NEIGHBORS_FINAL, true);
+      sampleAssign = trained.assign;
+      for (let i = 0; i < t; i++) sampleAssign[i] = this.assigner.refine(x, i * dim, sampleAssign[i]!);
+    }
+    const rows: Rows = { arr: x, at: (r) => r * dim, src: x, scale: null, zeroRow: null };
+    this.quant = trainResidualQuantizer(rows, t, dim, this.cent, (r) => sampleAssign[r]! * dim);
+    // A sampled row keeps the cluster its training gave it, refined (as buildIvf does): by ordinal, since
+    // the rows come in ordinal order.
+    const byOrd = Uint32Array.from({ length: t }, (_, i) => i).sort((a, b) => sampleOrds[perm[a]!]! - sampleOrds[perm[b]!]!);
+    this.sampledOrds = Uint32Array.from(byOrd, (i) => sampleOrds[perm[i]!]!);
+    this.sampledCluster = Uint32Array.from(byOrd, (i) => sampleAssign[i]!);
+    this.cstride = nibbleStride(dim);
+    this.ords = new Uint32Array(n);
+    this.assign = new Uint32Array(n);
+    this.codes = new Uint8Array(n * this.cstride);
+    this.scratch = new Float32Array(dim);
+  }
+
+  /** Row `at` of `src` as the build reads it (normalized under cosine) into dst[to ..+dim). */
+  private rowInto(src: Float32Array, at: number, ord: number, dst: Float32Array, to: number): void {
+    const dim = this.dim;
+    for (let d = 0; d < dim; d++) if (!Number.isFinite(src[at + d]!)) internal(`vector of ordinal ${ord} is not finite`);
+    if (this.metric !== 'cosine') {
+      dst.set(src.subarray(at, at + dim), to);
+      return;
+    }
+    const inv = inverseNorm(src, at, dim);
+    if (inv === 0) for (let d = 0; d < dim; d++) dst[to + d] = zeroRowValue(ord, d, dim);
+    else for (let d = 0; d < dim; d++) dst[to + d] = src[at + d]! * inv;
+  }
+
+  /** The next rows: ords[j] (ascending, after every earlier row's) and vectors[j * dim ..+dim). */
+  add(ords: Uint32Array, vectors: Float32Array): void {
+    const { dim, scratch, cstride } = this;
+    if (vectors.length !== ords.length * dim) internal(`expected ${ords.length * dim} floats for ${ords.length} rows, got ${vectors.length}`);
+    for (let j = 0; j < ords.length; j++) {
+      const r = this.count;
+      if (r >= this.n) internal(`more than the ${this.n} rows announced`);
+      const ord = ords[j]!;
+      if (r > 0 && ord <= this.ords[r - 1]!) internal(`ordinal ${ord} after ${this.ords[r - 1]}`);
+      this.rowInto(vectors, j * dim, ord, scratch, 0);
+      while (this.nextSampled < this.sampledOrds.length && this.sampledOrds[this.nextSampled]! < ord) this.nextSampled++;
+      const sampled = this.nextSampled < this.sampledOrds.length && this.sampledOrds[this.nextSampled] === ord;
+      const c = this.assigner === null ? 0 : sampled ? this.sampledCluster[this.nextSampled]! : this.assigner.assign(scratch, 0);
+      this.ords[r] = ord;
+      this.assign[r] = c;
+      encodeNibbleRow(this.quant, scratch, 0, this.cent, c * dim, dim, this.codes, r * cstride);
+      this.count = r + 1;
+    }
+  }
+
+  /** The file: clusters without rows dropped, rows by (cluster, ordinal). */
+  finish(): Uint8Array {
+    const { n, k, dim, cstride } = this;
+    if (this.count !== n) internal(`${this.count} of the ${n} rows announced`);
+    const counts = new Uint32Array(k);
+    for (let r = 0; r < n; r++) counts[this.assign[r]!]!++;
+    const remap = new Int32Array(k).fill(-1);
+    let kept = 0;
+    for (let c = 0; c < k; c++) if (counts[c]! > 0) remap[c] = kept++;
+    const offsets = new Uint32Array(kept + 1);
+    for (let c = 0; c < k; c++) if (remap[c]! >= 0) offsets[remap[c]! + 1] = counts[c]!;
+    for (let c = 0; c < kept; c++) offsets[c + 1]! += offsets[c]!;
+    const fill = offsets.slice(0, kept);
+    const rowAt = new Uint32Array(n); // rows by (cluster, ordinal): ordinals ascend with r
+    for (let r = 0; r < n; r++) rowAt[fill[remap[this.assign[r]!]!]!++] = r;
+
+    const L = layout(VERSION, dim, n, kept);
+    const out = new Uint8Array(L.end);
+    const buf = out.buffer;
+    const cent = new Float32Array(buf, L.centroids, kept * dim);
+    for (let c = 0; c < k; c++) if (remap[c]! >= 0) cent.set(this.cent.subarray(c * dim, (c + 1) * dim), remap[c]! * dim);
+    new Float32Array(buf, L.quant, dim).set(this.quant.min);
+    new Float32Array(buf, L.quant + 4 * dim, dim).set(this.quant.scale);
+    new Uint32Array(buf, L.offsets, kept + 1).set(offsets);
+    const crcs = new Uint32Array(buf, L.crcs, kept);
+    const stride = L.rowBytes;
+    for (let c = 0; c < kept; c++) {
+      const start = offsets[c]!;
+      const cnt = offsets[c + 1]! - start;
+      const base = L.data + start * stride;
+      const cOrds = new Uint32Array(buf, base, cnt);
+      for (let j = 0; j < cnt; j++) {
+        const r = rowAt[start + j]!;
+        cOrds[j] = this.ords[r]!;
+        out.set(this.codes.subarray(r * cstride, (r + 1) * cstride), base + 4 * cnt + j * cstride);
+      }
+      crcs[c] = crc32(out.subarray(base, base + cnt * stride));
+    }
+    writeHeader(out, L, VERSION, this.metric, dim, n, kept, this.seed >>> 0);
+    return out;
+  }
 }
 
 /**
@@ -1003,7 +1228,25 @@ function kmeans(
     const o = rows.at(r);
     x.set(rows.arr.subarray(o, o + dim), i * dim);
   }
+  const { cent, assign } = trainCentroids(x, t, dim, k, rand, progress);
 
+  const a = new Assigner(cent, k, dim, NEIGHBORS_FINAL, true);
+  const out = new Uint32Array(n);
+  for (let r = 0; r < n; r++) {
+    const s = sampleOf[r]!;
+    const o = rows.at(r);
+    out[r] = s >= 0 ? a.refine(rows.arr, o, assign[s]!) : a.assign(rows.arr, o);
+    if ((r & 1023) === 1023) progress.advance(1024);
+  }
+  return { centroids: cent, assign: out };
+}
+
+/**
+ * k-means over a training sample: k-means++ seeding on a prefix of the sample (its rows must be in random
+ * order), then Lloyd iterations with approximate assignments (Assigner). Returns the centroids and each
+ * sample row's cluster. `rand` continues the caller's seeded sequence (same seed, same centroids).
+ */
+function trainCentroids(x: Float32Array, t: number, dim: number, k: number, rand: () => number, progress: Progress): { cent: Float32Array; assign: Uint32Array } {
   const cent = new Float32Array(k * dim);
   kmeansPlusPlus(x, Math.min(t, Math.max(k * SEED_PER_CLUSTER, 1000)), dim, k, rand, cent);
   const assign = new Uint32Array(t);
@@ -1066,16 +1309,7 @@ function kmeans(
     if (moved <= t * 0.005) break;
   }
   update();
-
-  const a = new Assigner(cent, k, dim, NEIGHBORS_FINAL, true);
-  const out = new Uint32Array(n);
-  for (let r = 0; r < n; r++) {
-    const s = sampleOf[r]!;
-    const o = rows.at(r);
-    out[r] = s >= 0 ? a.refine(rows.arr, o, assign[s]!) : a.assign(rows.arr, o);
-    if ((r & 1023) === 1023) progress.advance(1024);
-  }
-  return { centroids: cent, assign: out };
+  return { cent, assign };
 }
 
 /**

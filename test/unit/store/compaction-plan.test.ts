@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Doc } from '../../../src/model/types.js';
-import { capGroups, groupVectorArena, MAX_MERGE_DOCS, planCompaction, type SegStat, tierOf } from '../../../src/store/compact.js';
-import { packVectors } from '../../../src/store/segment-builder.js';
+import { capGroups, MAX_MERGE_DOCS, planCompaction, type SegStat, tierOf } from '../../../src/store/compact.js';
 import type { SegmentRow } from '../../../src/storage/manifest.js';
 
 const seg = (id: number, docs: number, dead = 0): SegStat => ({ row: { id, doc_count: docs } as SegmentRow, dead, live: docs - dead });
@@ -60,48 +58,5 @@ describe('compaction plan', () => {
     expect(planCompaction([seg(1, 100_000), seg(2, 100)], 0, true, undefined, undefined, stale).reason.join()).toContain('outdated full-text index or an older storage layout');
     // Already picked for its dead rows: not listed twice.
     expect(planCompaction([seg(1, 1000, 200)], 0, true, undefined, undefined, stale).groups).toEqual([[1]]);
-  });
-});
-
-describe('a merge group holds its vectors once (groupVectorArena)', () => {
-  it('copies each vector into consecutive rows of one shared buffer, which the IVF build takes without a copy', () => {
-    const dim = 4;
-    const rows = [{ id: 1, doc_count: 3 }, { id: 2, doc_count: 2 }] as SegmentRow[];
-    const arena = groupVectorArena(rows, dim);
-    // A decoded row group's values, as the Parquet reader hands them over (vectors back to back).
-    const values = Float32Array.of(0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12);
-    const input: Doc[] = [
-      { id: 'a', vector: arena.take(values, 4, dim), attributes: { n: 1 } },
-      { id: 'b', vector: null, attributes: {} }, // no vector: takes no row
-      { id: 'c', vector: arena.take(values, 8, dim), attributes: {} },
-      { id: 'd', vector: arena.take(values, 12, dim), attributes: {} },
-    ];
-    expect(input.map((d) => (d.vector ? Array.from(d.vector) : null))).toEqual([[1, 2, 3, 4], null, [5, 6, 7, 8], [9, 10, 11, 12]]);
-    const buffer = input[0]!.vector!.buffer;
-    expect(buffer).toBeInstanceOf(SharedArrayBuffer);
-    expect(input[3]!.vector!.buffer).toBe(buffer);
-    // A later pass gets the same rows back by rank.
-    expect(arena.row(1)).toEqual(input[2]!.vector);
-    expect(arena.row(1)!.buffer).toBe(buffer);
-    expect(arena.row(3)).toBeNull();
-    // The build's packing is a view of those rows, not a copy.
-    const packed = packVectors(input, dim)!;
-    expect(packed.packed.buffer).toBe(buffer);
-    expect(Array.from(packed.packed)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
-    expect(Array.from(packed.ords)).toEqual([0, 2, 3]);
-  });
-
-  it('copies into an array of its own a vector of another length and any beyond the inputs\' row count', () => {
-    const arena = groupVectorArena([{ id: 1, doc_count: 1 }] as SegmentRow[], 2);
-    const values = Float32Array.of(1, 2, 3, 4, 5);
-    const odd = arena.take(values, 0, 3);
-    expect(Array.from(odd)).toEqual([1, 2, 3]);
-    expect(odd.buffer).not.toBeInstanceOf(SharedArrayBuffer);
-    const first = arena.take(values, 1, 2);
-    expect(first.buffer).toBeInstanceOf(SharedArrayBuffer);
-    const extra = arena.take(values, 3, 2);
-    expect(Array.from(extra)).toEqual([4, 5]);
-    expect(extra.buffer).not.toBeInstanceOf(SharedArrayBuffer);
-    expect(arena.row(0)).toEqual(Float32Array.of(2, 3));
   });
 });

@@ -2,11 +2,13 @@
  * Recall property: on clustered data, IvfReader.search at its default (adaptive) nprobe finds >= 95% of
  * the exact top-10, for every metric, unfiltered and with filters letting ~50% and ~10% of the documents
  * through. fast-check draws the data shape (rows, dimensions, clusters, how far apart they are) and the
- * seeds; queries are fresh points from the same distribution.
+ * seeds; queries are fresh points from the same distribution. Both builds: buildIvf (every row at once)
+ * and the streaming build a segment uses (a reservoir sample, then the rows in chunks of random sizes).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { buildIvf, IvfReader } from '../../../src/index/vector/ivf.js';
+import { streamBuild } from '../../helpers/ivf-stream.js';
 import type { Metric } from '../../../src/model/types.js';
 import { MemorySource } from '../../../src/util/bytes.js';
 import { gaussian as gauss, mulberry32 as rng } from '../../../src/util/prng.js';
@@ -23,7 +25,7 @@ interface Shape {
 
 const QUERIES = 20;
 
-function recallFor(metric: Metric, shape: Shape): Record<string, number> {
+function recallFor(metric: Metric, shape: Shape, build: 'whole' | 'stream' = 'whole'): Record<string, number> {
   const { n, dim, clusters, spread, seed } = shape;
   const r = rng(seed);
   const centers = Float32Array.from({ length: clusters * dim }, () => gauss(r) * spread);
@@ -34,7 +36,9 @@ function recallFor(metric: Metric, shape: Shape): Record<string, number> {
   }
   const ords = Uint32Array.from({ length: n }, (_, i) => i * 2 + 1);
   // version 2 (quantized codes): candidates re-scored from the original vectors, ordinal i * 2 + 1 is row i
-  const rd = IvfReader.open(new MemorySource(buildIvf(all.subarray(0, n * dim), ords, dim, metric, { seed })), {
+  const vectors = all.subarray(0, n * dim);
+  const file = build === 'whole' ? buildIvf(vectors, ords, dim, metric, { seed }) : streamBuild(vectors, ords, dim, metric, seed);
+  const rd = IvfReader.open(new MemorySource(file), {
     vectorOf: (o) => all.subarray(((o - 1) / 2) * dim, ((o - 1) / 2 + 1) * dim),
   });
   const filters: Record<string, ((o: number) => boolean) | undefined> = {
@@ -67,11 +71,18 @@ const shapes = fc.record({
   seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
 });
 
-describe.each(['cosine', 'l2', 'dot'] as const)('IVF recall@10 (%s)', (metric) => {
+describe.each([
+  ['cosine', 'whole'],
+  ['l2', 'whole'],
+  ['dot', 'whole'],
+  ['cosine', 'stream'],
+  ['l2', 'stream'],
+  ['dot', 'stream'],
+] as const)('IVF recall@10 (%s, %s build)', (metric, build) => {
   it('is >= 0.95 at the default nprobe, unfiltered and at ~50% and ~10% selectivity', () => {
     fc.assert(
       fc.property(shapes, (shape) => {
-        const recall = recallFor(metric, shape);
+        const recall = recallFor(metric, shape, build);
         for (const [name, value] of Object.entries(recall)) {
           expect(value, `${name} recall for ${JSON.stringify(shape)}`).toBeGreaterThanOrEqual(0.95);
         }
