@@ -17,6 +17,11 @@ export interface DocSource {
   /** At most this many documents (sizes memory shared with the vector index build before the first pass). */
   readonly capacity: number;
   /**
+   * The documents' vectors stay in memory, unchanged, until the build ends (a flush: the writer's arena),
+   * so the vector index may read them there rather than from the writing pass (segment-builder.ts).
+   */
+  readonly vectorsHeld?: boolean;
+  /**
    * A new pass over the documents, from ordinal 0, as consecutive non-empty chunks. `last`: no pass
    * follows this one, so a source may let go of each chunk once it has handed it out.
    */
@@ -27,6 +32,7 @@ export interface DocSource {
 export function arraySource(docs: readonly Doc[]): DocSource {
   return {
     capacity: docs.length,
+    vectorsHeld: true,
     async *chunks() {
       if (docs.length > 0) yield docs;
     },
@@ -46,6 +52,8 @@ export function releasingArraySource(docs: (Doc | undefined)[]): DocSource {
   let released = false;
   return {
     capacity: docs.length,
+    // The documents go, not their vectors: views of the writer's arena, or arrays the survey's packing keeps.
+    vectorsHeld: true,
     async *chunks(options = {}) {
       if (released) internal('a pass over documents already let go of');
       if (options.last) released = true;

@@ -350,8 +350,7 @@ class MergeSource implements DocSource {
     for (const r of this.rows) {
       const path = segmentStoreOf(this.w.dir).pathOf(r.parquet_file);
       const dead = this.dead.get(r.id) ?? new Set<number>();
-      // Dead rows' vectors are not copied.
-      const vectors: VectorRead = (ord, values, start, len) => (dead.has(ord) ? null : values.slice(start, start + len));
+      const vectors = liveVectorsInBlocks(dead);
       for await (const { docs, ords } of liveRowGroups(this.w.dir, r, dead, vectors)) {
         for (let j = 0; j < docs.length; j++) {
           const doc = docs[j]!;
@@ -374,6 +373,32 @@ class MergeSource implements DocSource {
     if (first) this.count = k;
     else if (k !== this.count) throw new ElacsymError('CORRUPT_SEGMENT', `the merge's inputs gave ${k} live documents, ${this.count} before`);
   }
+}
+
+/** Bytes of a block of decoded vectors (liveVectorsInBlocks): 4,096 rows of 128 dimensions. */
+const VECTOR_BLOCK_BYTES = 2 * 1024 * 1024;
+
+/**
+ * How a merge pass takes the decoded vectors: each live row's vector copied into the next row of a block
+ * shared by the rows decoded after it (a view of that row), dead rows' not at all. One allocation per
+ * block, where an array per vector was ~2,300 small allocations per row group, whose memory the
+ * allocator's heap kept (the main heap grew to ~150 MB in a 1M compaction, docs/performance.md, session
+ * 19). A block lives as long as a document of it is referenced (one or two row groups).
+ */
+function liveVectorsInBlocks(dead: ReadonlySet<number>): VectorRead {
+  let block = new Float32Array(0);
+  let used = 0;
+  return (ord, values, start, len) => {
+    if (dead.has(ord)) return null;
+    if (used + len > block.length) {
+      block = new Float32Array(Math.max(len, Math.floor(VECTOR_BLOCK_BYTES / 4 / Math.max(1, len)) * len));
+      used = 0;
+    }
+    const row = block.subarray(used, used + len);
+    row.set(values.subarray(start, start + len));
+    used += len;
+    return row;
+  };
 }
 
 /** A merge pass collects garbage after this many decoded row groups (see MergeSource.chunks). */

@@ -13,7 +13,7 @@ import { ownValue } from '../model/schema.js';
 import { AttributeShapesBuilder, ColumnBuilder } from '../index/filter/columns.js';
 import { createAnalyzer } from '../index/fulltext/analyzer.js';
 import { FIELD_INDEX_VERSION_COMPACT, FieldIndexBuilder, fieldIndexVersion } from '../index/fulltext/postings.js';
-import { buildFlatIndex, FLAT_BELOW, IvfStreamBuilder, VectorReservoir } from '../index/vector/ivf.js';
+import { buildFlatIndex, buildIvf, FLAT_BELOW, IvfStreamBuilder, VectorReservoir } from '../index/vector/ivf.js';
 import { rowsPerGroupFor, writeSegmentParquetTo } from '../storage/parquet.js';
 import { storedOnceLayoutOf } from '../storage/parquet-text.js';
 import { arraySource, type DocSource, type DocSurvey, surveyDocs } from '../storage/doc-source.js';
@@ -27,6 +27,136 @@ export type BuildPhase = 'parquet' | 'fulltext' | 'vectors' | 'columns';
 
 /** Below this many vectors the IVF index is built inline: a worker's start-up would cost more. */
 const WORKER_MIN_VECTORS = 5000;
+
+export interface PackedVectors {
+  /** The vectors of the documents that have one, row-major, in shared memory (see packVectors). */
+  packed: Float32Array;
+  ords: Uint32Array;
+}
+
+/**
+ * The documents' vectors as one row-major array in shared memory, for the IVF build (its worker only
+ * reads them, see BuildIvfOptions.consumeVectors). When they already are consecutive rows of one
+ * SharedArrayBuffer (a flush of an import without repeated ids: the writer's VectorArena; a merge: the
+ * group's arena, compact.ts), that array is a view of them and nothing is copied: the segment's vectors are
+ * held once, by this thread (the Parquet writer reads them) and the worker alike. Otherwise (repeated ids,
+ * a flush of the journal backlog) they are copied.
+ */
+export function packVectors(docs: readonly Doc[], dim: number): PackedVectors | null {
+  if (dim === 0) return null;
+  const p = new VectorPacker(dim, docs.length);
+  p.add(docs);
+  return p.finish();
+}
+
+/**
+ * packVectors fed chunk by chunk, in ordinal order (a merge's documents are not held at once). While the
+ * vectors are consecutive rows of one buffer nothing is copied; at the first that is not, the rows so far
+ * (one region of that buffer, still alive) are copied into a shared array of `capacity` rows, and every
+ * vector after them too. Pages of that array past the last row are never touched, so never committed.
+ */
+export class VectorPacker {
+  private first: Float32Array | null = null;
+  private k = 0;
+  private n = 0;
+  private copy: Float32Array | null = null;
+  private ords: Uint32Array;
+  constructor(
+    private readonly dim: number,
+    private readonly capacity: number,
+  ) {
+    this.ords = new Uint32Array(Math.max(16, capacity));
+  }
+
+  add(docs: readonly Doc[]): void {
+    const dim = this.dim;
+    for (let j = 0; j < docs.length; j++) {
+      const v = docs[j]!.vector;
+      const ord = this.n + j;
+      if (!v) continue;
+      if (this.k >= this.ords.length) {
+        const grown = new Uint32Array(this.ords.length * 2);
+        grown.set(this.ords);
+        this.ords = grown;
+      }
+      this.ords[this.k] = ord;
+      if (this.copy === null) {
+        if (this.first === null) this.first = v;
+        else if (v.length !== dim || v.buffer !== this.first.buffer || v.byteOffset !== this.first.byteOffset + this.k * dim * 4) this.startCopy();
+      }
+      if (this.copy === null && v.length !== dim) this.startCopy();
+      if (this.copy !== null) this.copy.set(v.subarray(0, dim), this.k * dim);
+      this.k++;
+    }
+    this.n += docs.length;
+  }
+
+  private startCopy(): void {
+    const rows = Math.max(this.capacity, this.k + 1);
+    const copy = new Float32Array(new SharedArrayBuffer(rows * this.dim * 4));
+    if (this.k > 0) copy.set(new Float32Array(this.first!.buffer, this.first!.byteOffset, this.k * this.dim));
+    this.copy = copy;
+  }
+
+  finish(): PackedVectors {
+    const { k, dim } = this;
+    const ords = this.ords.slice(0, k);
+    const first = this.first;
+    if (this.copy === null && first !== null && first.buffer instanceof SharedArrayBuffer) {
+      return { packed: new Float32Array(first.buffer, first.byteOffset, k * dim), ords };
+    }
+    if (this.copy === null) {
+      // Consecutive rows of an ordinary buffer (or none): into shared memory, for the worker.
+      const packed = new Float32Array(new SharedArrayBuffer(k * dim * 4));
+      if (k > 0) packed.set(new Float32Array(first!.buffer, first!.byteOffset, k * dim));
+      return { packed, ords };
+    }
+    return { packed: this.copy.subarray(0, k * dim), ords };
+  }
+}
+
+/** The IVF worker's file beside this module, if built (none from TypeScript sources: unit tests). */
+function ivfWorkerUrl(): URL | undefined {
+  // dist/ivf-worker.mjs next to the CLI bundle, or dist/store/ivf-worker.js next to tsc's output.
+  return [new URL('./ivf-worker.mjs', import.meta.url), new URL('./ivf-worker.js', import.meta.url)].find((u) => existsSync(fileURLToPath(u)));
+}
+
+/**
+ * The vector index of a segment whose vectors stay in memory through its build (a flush: the writer's
+ * VectorArena), built from all of them at once (buildIvf) in a worker that reads them where they are.
+ * Measured against the streaming build on a flush (docs/performance.md, session 19): the same speed, and
+ * 20-45 MB less at an import's peak, since this worker is done before the writing pass ends.
+ */
+function startWholeIvf(v: PackedVectors, schema: Schema, seed: number, signal?: AbortSignal): IvfBuild {
+  const { packed, ords } = v;
+  const url = ivfWorkerUrl();
+  let result: Promise<Uint8Array>;
+  let w: Worker | null = null;
+  if (ords.length < WORKER_MIN_VECTORS || !url) result = Promise.resolve().then(() => buildIvf(packed, ords, schema.vector_dim, schema.vector_metric, { seed }));
+  else {
+    // Shared, not copied (packVectors): the worker reads the vectors this thread writes to Parquet.
+    const worker = new Worker(url, { workerData: { whole: true, vectors: packed, ords, dim: schema.vector_dim, metric: schema.vector_metric, seed }, transferList: [ords.buffer as ArrayBuffer] });
+    w = worker;
+    result = new Promise<Uint8Array>((resolve, reject) => {
+      // An interrupt ends the build at once: the worker is the long part, and nothing it makes is committed.
+      const onAbort = () => {
+        reject(new ElacsymError('INTERRUPTED', 'interrupted while building a vector index'));
+        void worker.terminate();
+      };
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
+      worker.once('message', (m: Uint8Array) => resolve(m));
+      worker.once('error', reject);
+      worker.once('exit', (code) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (code !== 0) reject(new Error(`IVF build worker exited with status ${code}`));
+      });
+    });
+  }
+  // The caller may stop awaiting (interrupt) before the promise settles: never leave it unhandled.
+  result.catch(() => undefined);
+  return { add: () => undefined, finish: () => result, abandon: () => void w?.terminate() };
+}
 
 /**
  * A segment's vector index, built from the rows of the writing pass as they go by (index/vector/ivf.ts
@@ -51,7 +181,7 @@ interface IvfBuild {
  * first (1-3 s), and a merge's writing pass decodes row groups faster than that, so without a bound the
  * queue could hold every vector of the segment.
  */
-const IVF_BACKLOG_BYTES = 32 * 1024 * 1024;
+const IVF_BACKLOG_BYTES = 16 * 1024 * 1024;
 
 /**
  * The vectors of `docs` back to back and their ordinals, or null if none has one. Vectors that already
@@ -88,9 +218,7 @@ function rowsOf(docs: readonly Doc[], first: number, dim: number): { ords: Uint3
 function startIvf(n: number, sampled: { sample: Float32Array; sampleOrds: Uint32Array }, schema: Schema, seed: number, signal?: AbortSignal): IvfBuild {
   const dim = schema.vector_dim;
   const metric = schema.vector_metric;
-  // The worker file beside this module: dist/ivf-worker.mjs next to the CLI bundle, or
-  // dist/store/ivf-worker.js next to tsc's output. From TypeScript sources (unit tests) there is none.
-  const url = [new URL('./ivf-worker.mjs', import.meta.url), new URL('./ivf-worker.js', import.meta.url)].find((u) => existsSync(fileURLToPath(u)));
+  const url = ivfWorkerUrl();
   if (n < WORKER_MIN_VECTORS || !url) {
     const b = new IvfStreamBuilder(dim, metric, seed, n, sampled.sample, sampled.sampleOrds);
     return {
@@ -154,26 +282,16 @@ function startIvf(n: number, sampled: { sample: Float32Array; sampleOrds: Uint32
   };
 }
 
-/** A segment's vector index in this thread: a flat one below FLAT_BELOW vectors, else IVF (unit tests). */
-function vectorIndexOf(docs: readonly Doc[], schema: Schema, seed: number): Uint8Array {
-  const dim = schema.vector_dim;
-  const reservoir = new VectorReservoir(dim, docs.length, seed);
-  docs.forEach((d, i) => d.vector && reservoir.add(i, d.vector));
-  const n = reservoir.count;
-  if (n < FLAT_BELOW) return buildFlatIndex(n, dim, schema.vector_metric);
-  const { sample, sampleOrds } = reservoir.finish();
-  const b = new IvfStreamBuilder(dim, schema.vector_metric, seed, n, sample, sampleOrds);
-  const rows = rowsOf(docs, 0, dim)!;
-  b.add(rows.ords, rows.vectors);
-  return b.finish();
-}
-
 /** The index file's sections alone, without the Parquet file and its vector locator (unit tests of the sections). */
 export function buildIndexFile(docs: readonly Doc[], schema: Schema, seed: number): Uint8Array[] {
   const b = new SectionBuilder(schema, docs.length, attributeNamesOf(docs), new Set());
   b.add(docs);
   const sections = b.finish() ?? fallbackSections(docs, schema);
-  if (schema.vector_dim > 0) sections.push({ name: 'ivf', bytes: vectorIndexOf(docs, schema, seed) });
+  const vec = packVectors(docs, schema.vector_dim);
+  if (vec) {
+    const n = vec.ords.length;
+    sections.push({ name: 'ivf', bytes: n < FLAT_BELOW ? buildFlatIndex(n, schema.vector_dim, schema.vector_metric) : buildIvf(vec.packed, vec.ords, schema.vector_dim, schema.vector_metric, { seed }) });
+  }
   return buildSegmentFile(sections);
 }
 
@@ -335,26 +453,32 @@ export async function writeSegment(
   // What came before (a flush's parsing and journalling, a merge's previous group and its vector arena)
   // left about as much garbage as it took: collected before the build adds its own (util/gc.ts).
   if (source.capacity >= COLLECT_FROM_DOCS) fullCollection();
-  // The survey takes the IVF build's training sample (VectorReservoir: a few MB, not the vectors).
-  const reservoir = dim > 0 ? new VectorReservoir(dim, source.capacity, id) : null;
+  // The survey packs the vectors of a source that holds them anyway (a flush: packVectors, no copy) for an
+  // IVF built from all of them; otherwise (a merge) it takes a training sample (VectorReservoir: a few MB)
+  // and the IVF is built from the writing pass's row groups as they go by.
+  const held = dim > 0 && source.vectorsHeld === true;
+  const packer = held ? new VectorPacker(dim, source.capacity) : null;
+  const reservoir = dim > 0 && !held ? new VectorReservoir(dim, source.capacity, id) : null;
   const survey = await surveyDocs(
     source,
     dim,
-    reservoir === null
+    dim === 0
       ? undefined
       : (docs, first) => {
-        for (let j = 0; j < docs.length; j++) {
-          const v = docs[j]!.vector;
-          if (v) reservoir.add(first + j, v);
-        }
-      },
+          if (packer) return packer.add(docs);
+          for (let j = 0; j < docs.length; j++) {
+            const v = docs[j]!.vector;
+            if (v) reservoir!.add(first + j, v);
+          }
+        },
     signal,
   );
-  const vectors = reservoir?.count ?? 0;
+  const packed = packer?.finish() ?? null;
+  const vectors = packed ? packed.ords.length : (reservoir?.count ?? 0);
   // A segment of few vectors gets a flat index (ivf.ts, version 3): scanned exactly, no codes stored.
   // Either that (format 7) or an IVF of version 5, 4-bit codes (format 8; see segmentFormatVersion).
-  const flat = reservoir !== null && vectors < FLAT_BELOW;
-  const ivf = reservoir !== null && !flat ? startIvf(vectors, reservoir.finish(), schema, id, signal) : null;
+  const flat = dim > 0 && vectors < FLAT_BELOW;
+  const ivf = dim === 0 || flat ? null : packed ? startWholeIvf(packed, schema, id, signal) : startIvf(vectors, reservoir!.finish(), schema, id, signal);
   try {
     return await writeSegmentFiles(store, id, source, schema, hooks, survey, ivf, flat ? vectors : null);
   } finally {

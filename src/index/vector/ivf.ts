@@ -449,10 +449,11 @@ export function ivfSampleSize(capacity: number): number {
  */
 export class VectorReservoir {
   private readonly size: number;
-  private readonly rows: Float32Array;
-  private readonly ords: Uint32Array;
+  private rows: Float32Array;
+  private ords: Uint32Array;
   private readonly rand: () => number;
   private seen = 0;
+  private finished = false;
   constructor(
     private readonly dim: number,
     capacity: number,
@@ -467,6 +468,7 @@ export class VectorReservoir {
 
   /** The next vector (values[at ..+dim)), of document ordinal `ord`. */
   add(ord: number, values: Float32Array, at = 0): void {
+    if (this.finished) internal('a vector after the reservoir was finished');
     const i = this.seen++;
     let slot = i;
     if (i >= this.size) {
@@ -482,10 +484,18 @@ export class VectorReservoir {
     return this.seen;
   }
 
-  /** The sample (row-major) and each row's ordinal; the reservoir is not used after. */
+  /**
+   * The sample (row-major) and each row's ordinal, in arrays of their own (transferable to a worker); the
+   * reservoir lets go of them and takes nothing after.
+   */
   finish(): { sample: Float32Array; sampleOrds: Uint32Array } {
     const t = Math.min(this.seen, this.size);
-    return { sample: this.rows.slice(0, t * this.dim), sampleOrds: this.ords.slice(0, t) };
+    const full = t === this.size;
+    const out = { sample: full ? this.rows : this.rows.slice(0, t * this.dim), sampleOrds: full ? this.ords : this.ords.slice(0, t) };
+    this.rows = new Float32Array(0);
+    this.ords = new Uint32Array(0);
+    this.finished = true;
+    return out;
   }
 }
 

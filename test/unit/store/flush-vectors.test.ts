@@ -1,9 +1,9 @@
 /**
  * A flush holds its segment's vectors once (issue 11, import memory): the writer keeps pending vectors as
- * consecutive rows of one SharedArrayBuffer (VectorArena, writer.ts), and the segment build only reads
- * them (the IVF build gets each row group's vectors as a copy and normalizes that). The files must be the
- * same bytes as a build from separate vectors, the documents' vectors must come out of a build unchanged,
- * and a writer must lose no vector.
+ * consecutive rows of one SharedArrayBuffer (VectorArena, writer.ts), packVectors hands those rows to the
+ * IVF build as they are when the flush takes them in order, and the build only reads them (a cosine build
+ * normalizes each row as it reads it). The files must be the same bytes as a build from separate vectors,
+ * the documents' vectors must come out of a build unchanged, and a writer must lose no vector.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -17,6 +17,7 @@ import { idKey } from '../../../src/model/document.js';
 import type { Doc, Metric, Schema } from '../../../src/model/types.js';
 import { buildIvf } from '../../../src/index/vector/ivf.js';
 import { DataDir } from '../../../src/store/data-dir.js';
+import { packVectors } from '../../../src/store/segment-builder.js';
 import { Snapshot } from '../../../src/store/snapshot.js';
 import { Writer } from '../../../src/store/writer.js';
 import { mulberry32 } from '../../../src/util/prng.js';
@@ -41,13 +42,27 @@ function vectors(n: number, seed: number, d = dim): Float32Array[] {
   return Array.from({ length: n }, (_, i) => Float32Array.from({ length: d }, (_v, j) => 3 + ((i * 7 + j) % 5) + rand() * 2 - 1));
 }
 
+/** Documents whose vectors are consecutive rows of one SharedArrayBuffer (with room after them, as the writer's arena has). */
+function inSharedRows(vs: Float32Array[], d = dim): Doc[] {
+  const rows = new Float32Array(new SharedArrayBuffer((vs.length + 3) * d * 4));
+  return vs.map((v, i) => {
+    const row = rows.subarray(i * d, (i + 1) * d);
+    row.set(v);
+    return { id: i, vector: row, attributes: { t: `word ${i % 17} other ${i % 5}`, n: i } };
+  });
+}
+
+function separate(vs: Float32Array[]): Doc[] {
+  return vs.map((v, i) => ({ id: i, vector: Float32Array.from(v), attributes: { t: `word ${i % 17} other ${i % 5}`, n: i } }));
+}
+
 /**
  * One segment built in a child process from the built modules (dist/, so a build of 5,000 vectors or more
  * runs the IVF worker), printing the SHA-256 of its two files and whether the documents' vectors came out
  * unchanged. A fresh process per build: parquet-wasm orders the footer's key-value metadata differently
  * from one file to the next within a process (the same in every fresh process).
- * `layout`: 'separate' (a Float32Array each), 'shared' (consecutive rows of one SharedArrayBuffer, as the
- * writer's arena has them) or 'shared-shuffled' (rows of one, out of order).
+ * `layout`: 'separate' (a Float32Array each), 'shared' (consecutive rows of one SharedArrayBuffer: handed
+ * to the worker as they are) or 'shared-shuffled' (rows of one, out of order: a packed copy).
  */
 const SCRIPT = `
 import { createHash } from 'node:crypto';
@@ -92,6 +107,32 @@ async function build(layout: 'separate' | 'shared' | 'shared-shuffled', n: numbe
   const r = await promisify(execFile)(process.execPath, [file, layout, String(n)], { encoding: 'utf8' });
   return JSON.parse(r.stdout) as { parquet: string; idx: string; unchanged: boolean };
 }
+
+describe('packVectors', () => {
+  it('hands consecutive rows of a SharedArrayBuffer over as they are, and copies anything else', () => {
+    const vs = vectors(50, 1);
+    const docs = inSharedRows(vs);
+    const p = packVectors(docs, dim)!;
+    expect(p.packed.buffer).toBe(docs[0]!.vector!.buffer);
+    expect(p.packed.length).toBe(50 * dim);
+    expect(Array.from(p.ords)).toEqual([...Array(50).keys()]);
+
+    // Out of order (a repeated id's later version, a journal backlog): a copy, in the documents' order.
+    const swapped = [docs[1]!, docs[0]!, ...docs.slice(2)];
+    const q = packVectors(swapped, dim)!;
+    expect(q.packed.buffer).not.toBe(docs[0]!.vector!.buffer);
+    expect(q.packed.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(Array.from(q.packed.subarray(0, dim))).toEqual(Array.from(vs[1]!));
+
+    // A document without a vector between rows still allows the view (ords skip it); separate arrays do not.
+    const gap = [docs[0]!, { id: 'x', vector: null, attributes: {} }, ...docs.slice(1)];
+    const g = packVectors(gap, dim)!;
+    expect(g.packed.buffer).toBe(docs[0]!.vector!.buffer);
+    expect(Array.from(g.ords.subarray(0, 3))).toEqual([0, 2, 3]);
+    const s = packVectors(separate(vs), dim)!;
+    expect(Array.from(s.packed)).toEqual(vs.flatMap((v) => Array.from(v)));
+  });
+});
 
 describe('segment build from shared vectors', () => {
   // In-process (from the TypeScript sources there is no worker file): the IVF is built inline. The
