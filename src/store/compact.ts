@@ -350,7 +350,7 @@ class MergeSource implements DocSource {
     for (const r of this.rows) {
       const path = segmentStoreOf(this.w.dir).pathOf(r.parquet_file);
       const dead = this.dead.get(r.id) ?? new Set<number>();
-      const vectors = liveVectorsInBlocks(dead);
+      const vectors: VectorRead = this.w.schema.vector_dim === 0 ? 'skip' : liveVectorsInBlocks(dead);
       for await (const { docs, ords } of liveRowGroups(this.w.dir, r, dead, vectors)) {
         for (let j = 0; j < docs.length; j++) {
           const doc = docs[j]!;

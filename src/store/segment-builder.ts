@@ -159,10 +159,9 @@ function startWholeIvf(v: PackedVectors, schema: Schema, seed: number, signal?: 
 }
 
 /**
- * A segment's vector index, built from the rows of the writing pass as they go by (index/vector/ivf.ts
- * IvfStreamBuilder), trained on the sample the survey took: the segment's vectors are never held together
- * for it (issue 11: a merge group's 213k vectors took ~110 MB). From WORKER_MIN_VECTORS vectors it runs in
- * a worker thread (the second core).
+ * A segment's IVF index while it is built: from every vector at once (startWholeIvf: a flush) or from the
+ * rows of the writing pass as they go by (startIvf: a merge). From WORKER_MIN_VECTORS vectors either runs
+ * in a worker thread (the second core).
  */
 interface IvfBuild {
   /**
@@ -215,6 +214,11 @@ function rowsOf(docs: readonly Doc[], first: number, dim: number): { ords: Uint3
   return { ords, vectors, copied: !shared };
 }
 
+/**
+ * The streaming build (index/vector/ivf.ts IvfStreamBuilder) of `n` vectors, trained on the sample the
+ * survey took: the segment's vectors are never held together for it (issue 11: a merge group's 213k
+ * vectors took ~110 MB in one arena).
+ */
 function startIvf(n: number, sampled: { sample: Float32Array; sampleOrds: Uint32Array }, schema: Schema, seed: number, signal?: AbortSignal): IvfBuild {
   const dim = schema.vector_dim;
   const metric = schema.vector_metric;
@@ -431,10 +435,12 @@ export const segmentFileName = (id: number, ext: 'parquet' | 'idx') => `seg-${St
  * the Parquet file, the attribute sections and the full-text postings.
  *
  * Two passes over the documents (doc-source.ts): a survey (what the Parquet file's metadata and layout must
- * know first; the vectors packed for the IVF worker, which starts right after it), then one pass that writes
- * the Parquet row groups and feeds each row group's documents to the index sections. A flush passes its
- * documents as an array; a merge passes a DocSource that decodes its inputs on each pass, so neither pass
- * holds the group's documents: memory is the sections being built, the vectors and one row group.
+ * know first; the vectors packed for the IVF worker, or a training sample of them, see IvfBuild; the worker
+ * starts right after it), then one pass that writes the Parquet row groups and feeds each row group's
+ * documents to the index sections and, for a streaming IVF build, its vectors to the worker. A flush
+ * passes its documents as an array; a merge passes a DocSource that decodes its inputs on each pass, so
+ * neither pass holds the group's documents: memory is the sections being built, one row group, and the
+ * vectors for a flush (held by the writer anyway) or their 4-bit codes for a merge.
  *
  * Memory: the Parquet file is written to the store while it is made, chunk by chunk, so its bytes (~60 MB
  * for 100k x 128) are never held. The order of the two files and of the hooks (fail points) is unchanged:
@@ -450,8 +456,8 @@ export async function writeSegment(
   const { signal } = hooks;
   const source: DocSource = Array.isArray(input) ? arraySource(input as readonly Doc[]) : (input as DocSource);
   const dim = schema.vector_dim;
-  // What came before (a flush's parsing and journalling, a merge's previous group and its vector arena)
-  // left about as much garbage as it took: collected before the build adds its own (util/gc.ts).
+  // What came before (a flush's parsing and journalling, a merge's previous group) left about as much
+  // garbage as it took: collected before the build adds its own (util/gc.ts).
   if (source.capacity >= COLLECT_FROM_DOCS) fullCollection();
   // The survey packs the vectors of a source that holds them anyway (a flush: packVectors, no copy) for an
   // IVF built from all of them; otherwise (a merge) it takes a training sample (VectorReservoir: a few MB)

@@ -28,12 +28,22 @@ const lines = Array.from({ length: N }, (_, i) => JSON.stringify({ id: i, vector
 type Hit = { id: number; score: number };
 
 describe('zero vectors', () => {
-  it('under cosine: an IVF segment answers as the exact scan of the journal, and zero vectors do not crowd out real neighbours', async () => {
+  // 'import': one flush of 6,000 (the IVF built from every vector at once); 'merge': two flushes of 3,000
+  // compacted into one segment, whose IVF the merge builds from a sample and its row groups (in the worker).
+  it.each(['import', 'merge'])('under cosine: an IVF segment (%s) answers as the exact scan of the journal, and zero vectors do not crowd out real neighbours', async (how) => {
     const d = join(tmpDir(), 'data');
     for (const ns of ['ivf', 'jr']) {
       expect((await cli(['-d', d, 'init', ns, '--dim', String(DIM), '--metric', 'cosine'])).code).toBe(0);
-      const imp = await cli(['-d', d, '-q', 'import', ns, '-', ...(ns === 'jr' ? ['--no-flush'] : [])], { input: `${lines.join('\n')}\n` });
-      expect(imp.code, imp.stderr).toBe(0);
+      const parts = ns === 'ivf' && how === 'merge' ? [lines.slice(0, N / 2), lines.slice(N / 2)] : [lines];
+      for (const part of parts) {
+        const imp = await cli(['-d', d, '-q', 'import', ns, '-', ...(ns === 'jr' ? ['--no-flush'] : [])], { input: `${part.join('\n')}\n` });
+        expect(imp.code, imp.stderr).toBe(0);
+      }
+    }
+    if (how === 'merge') {
+      const c = await cli(['-d', d, '--json', 'compact', 'ivf']);
+      expect(c.code, c.stderr).toBe(0);
+      expect(JSON.parse(c.stdout)).toMatchObject({ segments_before: 2, segments_after: 1, documents_after: N });
     }
     const explain = await cli(['-d', d, 'query', 'ivf', '--vector', JSON.stringify(Array.from({ length: DIM }, (_, j) => j + 1)), '--explain', '--format', 'json']);
     expect(explain.stdout).toContain('"vector":"ann"');
