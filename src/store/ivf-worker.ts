@@ -3,11 +3,11 @@
  * Parquet file and the full-text postings (see segment-builder.ts IvfBuild).
  *
  * Two kinds of build. `whole`: workerData holds every vector (shared memory) and the ordinals; the worker
- * answers with the file. Streaming: workerData carries the build's parameters and its training sample (trained on at once); each
- * message is the next rows, `{ ords, vectors, ack }` in ordinal order (vectors transferred, or a view of
- * shared memory the parent keeps unchanged), answered by their byte count when `ack`; `null` ends the rows
- * and the worker answers with the file's bytes (transferred), then lets its port go and exits. An error
- * ends the thread (the parent's 'error' event).
+ * answers with the file. Streaming: workerData carries the build's parameters and its training sample
+ * (trained on at once); each message is the next rows, `{ ords, vectors, ack }` in ordinal order (vectors
+ * transferred, or a view of shared memory the parent keeps unchanged), answered by their byte count when
+ * `ack`; `null` ends the rows and the worker answers with the file's bytes (transferred), then lets its
+ * port go and exits. An error ends the thread (the parent's 'error' event).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { buildIvf, IvfStreamBuilder } from '../index/vector/ivf.js';

@@ -49,23 +49,38 @@ const CHECK_CHUNK_BYTES = 4 * 1024 * 1024;
  * a byte of the file whose CRC matched, and only one row group is in parquet-wasm's memory at a time.
  * (Handing parquet-wasm the whole file instead copied all of it into its memory for every row group: 57
  * copies of a 65 MB file per segment of a 1M compaction, and a linear memory that never shrinks back.)
- * The file is read twice, the second time by range: from an object store, through its range cache.
+ * The file is read twice, the second time by range: from an object store, through its range cache. A
+ * caller that reads it again (a merge's second pass) passes the block checksums back (`checked`): then
+ * only the ranges are read, each verified against them.
  */
-export async function* segmentDocsByRowGroup(path: string, src: ByteSource, row: SegmentRow, keysOf: KeysOf = null, options: { vectors?: VectorRead } = {}): AsyncGenerator<Doc[]> {
+export async function* segmentDocsByRowGroup(
+  path: string,
+  src: ByteSource,
+  row: SegmentRow,
+  keysOf: KeysOf = null,
+  options: { vectors?: VectorRead; checked?: { blocks?: Uint32Array } } = {},
+): AsyncGenerator<Doc[]> {
   const corrupt = (why: string, cause?: unknown) => new ElacsymError('CORRUPT_SEGMENT', `${path}: ${why}`, { cause, details: { path } });
   const len = src.length;
   if (len !== row.parquet_bytes) throw corrupt('checksum mismatch (the file is damaged)');
-  const blocks = new BlockChecksums();
-  let crc = 0;
-  for (let at = 0; at < len; at += CHECK_CHUNK_BYTES) {
-    const chunk = src.read(at, Math.min(CHECK_CHUNK_BYTES, len - at));
-    crc = crc32(chunk, crc);
-    blocks.update(chunk);
+  // `checked`: the block checksums of an earlier read of this file whose CRC-32 matched (a merge's first
+  // pass), so a later pass verifies each range it reads against them without reading the file whole again.
+  let table = options.checked?.blocks;
+  if (table === undefined) {
+    const blocks = new BlockChecksums();
+    let crc = 0;
+    for (let at = 0; at < len; at += CHECK_CHUNK_BYTES) {
+      const chunk = src.read(at, Math.min(CHECK_CHUNK_BYTES, len - at));
+      crc = crc32(chunk, crc);
+      blocks.update(chunk);
+    }
+    if (crc !== row.parquet_crc32) throw corrupt('checksum mismatch (the file is damaged)');
+    // The table as a segment's `parquet-crc` section holds it (little-endian words, read as in snapshot.ts).
+    const t = blocks.finish();
+    table = new Uint32Array(t.buffer, t.byteOffset, t.length >> 2);
+    if (options.checked) options.checked.blocks = table;
   }
-  if (crc !== row.parquet_crc32) throw corrupt('checksum mismatch (the file is damaged)');
-  // The table as a segment's `parquet-crc` section holds it (little-endian words, read as in snapshot.ts).
-  const t = blocks.finish();
-  const verified = verifiedByBlocks(src, new Uint32Array(t.buffer, t.byteOffset, t.length >> 2), path);
+  const verified = verifiedByBlocks(src, table, path);
   let footer: ParquetFooter;
   try {
     if (len < 12) throw new Error('not a Parquet file (shorter than its magic numbers)');

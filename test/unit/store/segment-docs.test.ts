@@ -98,6 +98,37 @@ describe('segmentDocsByRowGroup', () => {
     expect((err as Error).message).toMatch(/seg\.parquet: block \d+ fails its CRC-32 check/);
   });
 
+  it('a second read given the first one\'s block checksums (a merge\'s second pass) reads no checksum pass, gives the same documents, and refuses a byte changed in between', async () => {
+    const { bytes, row, docs: written } = await fileOf(4000, 256);
+    const readWith = async (src: ByteSource, checked: { blocks?: Uint32Array }) => {
+      const out: Doc[] = [];
+      for await (const part of segmentDocsByRowGroup('seg.parquet', src, row, null, { checked })) out.push(...part);
+      return out;
+    };
+    const checked: { blocks?: Uint32Array } = {};
+    const first = new RecordingSource(new MemorySource(bytes));
+    expect((await readWith(first, checked)).map((d) => d.id)).toEqual(written.map((d) => d.id));
+    expect(checked.blocks?.length).toBe(Math.ceil(bytes.length / 4096));
+    expect(first.reads[0]).toEqual({ offset: 0, length: bytes.length });
+    const again = new RecordingSource(new MemorySource(bytes));
+    const second = await readWith(again, checked);
+    expect(second.map((d) => Array.from(d.vector!))).toEqual(written.map((d) => Array.from(d.vector!)));
+    expect(second.map((d) => d.attributes)).toEqual(written.map((d) => d.attributes));
+    // No read of the whole file: ranges only.
+    expect(Math.max(...again.reads.map((r) => r.length))).toBeLessThan(bytes.length / 4);
+    // The file changed after the first pass: the second pass's ranges fail their block checksums.
+    const at = Math.floor(bytes.length / 2);
+    const changed = bytes.slice();
+    changed[at]! ^= 0x08;
+    let err: unknown;
+    try {
+      await readWith(new MemorySource(changed), checked);
+    } catch (e) {
+      err = e;
+    }
+    expect(isElacsymError(err, 'CORRUPT_SEGMENT')).toBe(true);
+  });
+
   it('refuses a file whose bytes do not match the manifest before yielding anything', async () => {
     const { bytes, row } = await fileOf(1000, 256);
     const bad = bytes.slice();
