@@ -40,6 +40,11 @@ export interface BenchOptions {
   /** Also build and query an hnswlib-node index on the same vectors, for comparison. */
   compareHnsw?: boolean;
   /**
+   * After the other figures: compact the namespace through the real command (its peak RSS and time), then
+   * measure the `--batch` processes and their recall again on the compacted segments.
+   */
+  compact?: boolean;
+  /**
    * Also measure an object store (`bench -d s3://...`): the store is checked first (an unreachable or
    * refusing store fails before anything is generated), then written and read after the local part.
    */
@@ -81,6 +86,21 @@ export interface BenchReport {
   hnsw?: { build_s: number; load_ms: number; p50_ms: number; p99_ms: number; recall: number; file_bytes: number };
   /** The same dataset written to and read from an object store, with `-d s3://...` (bench/object-store.ts). */
   object_store?: ObjectStoreReport;
+  /** With --compact: `elacsym compact` of the imported namespace, then the batch processes again. */
+  compaction?: CompactionFigures;
+}
+
+export interface CompactionFigures {
+  /** The compact process's own figures (its --json report): wall time of the compaction, peak RSS. */
+  elapsed_s: number;
+  peak_rss_mb: number;
+  segments_before: number;
+  segments_after: number;
+  disk: { bytes: number; bytes_per_doc: number };
+  /** The same requests as batch_process through `query --batch` processes on the compacted namespace. */
+  batch_process: BatchProcessFigures & { warm_up: BatchProcessFigures & { rounds: number } };
+  /** recall@k of the warmed batch process's answers (the first min(queries, 100) requests of each kind). */
+  recall_at_k: { vector: number; filtered_1pct: number; filtered_10pct: number; filtered_50pct: number };
 }
 
 interface BatchProcessFigures {
@@ -304,12 +324,18 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       const bp = spawnSync(process.execPath, [o.bin, 'query', ns, '--batch', batchFile, ...extra], { env, encoding: 'utf8', maxBuffer: 1 << 30 });
       const wallS = (performance.now() - tb) / 1000;
       if (bp.status !== 0) throw childError(bp, 'query --batch');
-      const took = bp.stdout.split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as { took_ms: number }).took_ms);
-      if (took.length !== requests.length) throw new ElacsymError('INTERNAL', `bench: query --batch answered ${took.length} of ${requests.length} requests`);
+      const answers = bp.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { took_ms: number; results: { id: number }[] });
+      if (answers.length !== requests.length) throw new ElacsymError('INTERNAL', `bench: query --batch answered ${answers.length} of ${requests.length} requests`);
       const byKind = emptyByKind<number[]>(() => []);
-      requests.forEach(({ kind }, n) => byKind[kind].push(took[n]!));
-      return { wall_s: r3(wallS), queries_per_s: Math.round(requests.length / wallS), latency_ms: mapKinds(byKind, latency) };
+      const ids = emptyByKind<number[][]>(() => []);
+      requests.forEach(({ kind }, n) => {
+        byKind[kind].push(answers[n]!.took_ms);
+        ids[kind].push(answers[n]!.results.map((r) => r.id));
+      });
+      const figures: BatchProcessFigures = { wall_s: r3(wallS), queries_per_s: Math.round(requests.length / wallS), latency_ms: mapKinds(byKind, latency) };
+      return Object.assign(figures, { ids });
     };
+    const withoutIds = ({ wall_s, queries_per_s, latency_ms }: BatchProcessFigures): BatchProcessFigures => ({ wall_s, queries_per_s, latency_ms });
     const batchCold = batchProcess([]);
     const batchWarm = batchProcess(['--warm-up', String(WARM_UP_ROUNDS), '--quiet']);
 
@@ -327,8 +353,11 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       metric,
       { vector: () => true, filtered_1pct: filt(1), filtered_10pct: filt(10), filtered_50pct: filt(50) },
     );
-    const recall = (kind: string) => r3(recallAtK(truth.get(kind)!, got[kind]!.slice(0, recallQueries)));
-    const recallReport = { vector: recall('vector'), filtered_1pct: recall('filtered_1pct'), filtered_10pct: recall('filtered_10pct'), filtered_50pct: recall('filtered_50pct') };
+    const recallOf = (answers: Record<string, number[][]>) => {
+      const recall = (kind: string) => r3(recallAtK(truth.get(kind)!, answers[kind]!.slice(0, recallQueries)));
+      return { vector: recall('vector'), filtered_1pct: recall('filtered_1pct'), filtered_10pct: recall('filtered_10pct'), filtered_50pct: recall('filtered_50pct') };
+    };
+    const recallReport = recallOf(got);
 
     // 6. Cold single query in a fresh process, next to `node -e 0`, alternating to share conditions.
     progress('cold start', 0, 1);
@@ -367,6 +396,28 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       });
     }
     const hnsw = o.compareHnsw ? await benchHnsw(o, metric, qvecs, work, progress) : undefined;
+
+    // 7. With --compact: the namespace compacted by the real command, then the batch processes again.
+    let compaction: CompactionFigures | undefined;
+    if (o.compact) {
+      progress('compact', 0, 1);
+      const cp = spawnSync(process.execPath, [o.bin, '--json', 'compact', ns], { env, encoding: 'utf8' });
+      if (cp.status !== 0) throw childError(cp, 'compact');
+      const c = JSON.parse(cp.stdout) as { duration_ms: number; peak_rss_bytes: number; segments_before: number; segments_after: number };
+      progress('batch process (compacted)', 0, 1);
+      const cold = batchProcess([]);
+      const warm = batchProcess(['--warm-up', String(WARM_UP_ROUNDS), '--quiet']);
+      const after = dir.diskBytes(ns);
+      compaction = {
+        elapsed_s: r3(c.duration_ms / 1000),
+        peak_rss_mb: Math.round(c.peak_rss_bytes / 1048576),
+        segments_before: c.segments_before,
+        segments_after: c.segments_after,
+        disk: { bytes: after, bytes_per_doc: Math.round(after / o.docs) },
+        batch_process: { ...withoutIds(cold), warm_up: { rounds: WARM_UP_ROUNDS, ...withoutIds(warm) } },
+        recall_at_k: recallOf(warm.ids),
+      };
+    }
     const cpu = cpus();
     return {
       version: 1,
@@ -384,12 +435,13 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         segments: summary.segments,
       },
       latency_ms: mapKinds(lat, latency),
-      batch_process: { ...batchCold, warm_up: { rounds: WARM_UP_ROUNDS, ...batchWarm } },
+      batch_process: { ...withoutIds(batchCold), warm_up: { rounds: WARM_UP_ROUNDS, ...withoutIds(batchWarm) } },
       recall_at_k: recallReport,
       cold_query_ms: { elacsym: r3(median(mine)), node_e_0: r3(median(node)), ratio: r3(median(mine) / median(node)) },
       disk: { bytes, bytes_per_doc: Math.round(bytes / o.docs) },
       ...(hnsw ? { hnsw } : {}),
       ...(objectStore ? { object_store: objectStore } : {}),
+      ...(compaction ? { compaction } : {}),
     };
   } finally {
     rmSync(work, { recursive: true, force: true });

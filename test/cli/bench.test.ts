@@ -39,6 +39,7 @@ describe('bench', () => {
     expect(rep.cold_query_ms.elacsym).toBeGreaterThan(0);
     expect(rep.cold_query_ms.node_e_0).toBeGreaterThan(0);
     expect(rep.disk.bytes_per_doc).toBeGreaterThan(0);
+    expect(rep.compaction).toBeUndefined(); // only with --compact
     // a baseline that is far better makes the gate fail with the regression status
     const base = join(tmpDir(), 'base.json');
     const better = structuredClone(rep);
@@ -46,6 +47,31 @@ describe('bench', () => {
     writeFileSync(base, JSON.stringify(better));
     expect(compareBaseline(rep, better, 20).length).toBeGreaterThan(0);
     expect(compareBaseline(rep, rep, 20)).toEqual([]);
+  });
+
+  it('--compact compacts the imported segments through the real command and measures the batch processes again', async () => {
+    // a small segment byte bound: the import leaves several segments for the compaction to merge
+    const r = await cli(['bench', '--docs', '3000', '--dim', '16', '--queries', '20', '--compact', '--json'], { env: { ELACSYM_SEGMENT_BYTES: '600000' } });
+    expect(r.code, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(rep.import.segments).toBeGreaterThan(1);
+    const c = rep.compaction;
+    expect(c.segments_before).toBe(rep.import.segments);
+    expect(c.segments_after).toBeLessThan(c.segments_before);
+    expect(c.elapsed_s).toBeGreaterThan(0);
+    expect(c.peak_rss_mb).toBeGreaterThan(20);
+    expect(c.disk.bytes).toBeGreaterThan(0);
+    expect(c.disk.bytes_per_doc).toBe(Math.round(c.disk.bytes / 3000));
+    for (const k of ['vector', 'text', 'hybrid', 'filtered_1pct', 'filtered_10pct', 'filtered_50pct']) {
+      expect(c.batch_process.latency_ms[k].n).toBe(20);
+      expect(c.batch_process.warm_up.latency_ms[k].n).toBe(20);
+      expect(c.batch_process.warm_up.latency_ms[k].p50).toBeLessThanOrEqual(c.batch_process.warm_up.latency_ms[k].p99);
+    }
+    // recall from the compacted namespace's own answers, against the same exact truth
+    for (const k of ['vector', 'filtered_1pct', 'filtered_10pct', 'filtered_50pct']) {
+      expect(c.recall_at_k[k]).toBeGreaterThan(0.8);
+      expect(c.recall_at_k[k]).toBeLessThanOrEqual(1);
+    }
   });
 
   it('recall is computed against exact brute force, not assumed', async () => {

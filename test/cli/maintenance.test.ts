@@ -1,5 +1,6 @@
 /** compact, wal inspect/replay, health and corruption handling, through the real binary. */
 import { execFileSync } from 'node:child_process';
+import { totalmem } from 'node:os';
 import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -57,6 +58,9 @@ describe('compact', () => {
     const rep = JSON.parse(r.stdout);
     expect(rep).toMatchObject({ segments_before: 12, segments_after: 1, documents_after: 840 });
     expect(rep.bytes_after).toBeLessThan(rep.bytes_before);
+    // the process's peak resident memory, in bytes: more than an empty Node process holds, less than the machine
+    expect(rep.peak_rss_bytes).toBeGreaterThan(20 * 1048576);
+    expect(rep.peak_rss_bytes).toBeLessThan(totalmem());
     expect(segFiles(d, '.idx')).toHaveLength(1); // retired files removed
     expect((await exportMap(d, 'ns'))).toEqual(before);
     for (const [i, a] of qs.entries()) {

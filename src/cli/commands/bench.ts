@@ -1,5 +1,5 @@
 import { ElacsymError } from '../../errors.js';
-import { type BenchReport, compareBaseline, KINDS, readReport, runBench } from '../../bench/run.js';
+import { type BenchReport, type CompactionFigures, compareBaseline, KINDS, readReport, runBench } from '../../bench/run.js';
 import type { ObjectStoreBenchTarget, ObjectStoreReport } from '../../bench/object-store.js';
 import type { Metric } from '../../model/types.js';
 import { isObjectStoreUrl } from '../../objstore/object-store.js';
@@ -16,6 +16,19 @@ function objectStoreLines(s: ObjectStoreReport): string[] {
     `  first vector query, fresh process, empty cache: ${s.first_query_ms.median} ms (median of ${s.first_query_ms.runs}, max ${s.first_query_ms.max}) vs local cold query ${s.first_query_ms.local_cold_ms} ms`,
     `  warm query --batch --warm-up ${s.warm_batch.warm_up_rounds} of ${s.warm_batch.queries} vector queries: p50 ${s.warm_batch.p50_ms} / p99 ${s.warm_batch.p99_ms} ms vs local p50 ${s.warm_batch.local_p50_ms} / p99 ${s.warm_batch.local_p99_ms} ms = ${x(s.warm_batch.p50_ratio_to_local)} (p50)`,
     `  stored: ${s.stored.objects} objects, ${s.stored.bytes} bytes, ${s.stored.bytes_per_doc} bytes/doc`,
+  ];
+}
+
+/** The `compaction` section as text lines (after --compact). */
+function compactionLines(c: CompactionFigures, k: number, rows: (l: BenchReport['latency_ms']) => string[]): string[] {
+  const b = c.batch_process;
+  return [
+    `compact: ${c.segments_before} -> ${c.segments_after} segments in ${c.elapsed_s}s, peak RSS ${c.peak_rss_mb} MiB; disk ${c.disk.bytes} bytes, ${c.disk.bytes_per_doc} bytes/doc`,
+    `after compaction, \`query --batch\` (no warm-up left out): ${b.queries_per_s} queries/s, ${b.wall_s}s wall`,
+    ...rows(b.latency_ms),
+    `again with --warm-up ${b.warm_up.rounds}: ${b.warm_up.queries_per_s} queries/s, ${b.warm_up.wall_s}s wall (warm-up included)`,
+    ...rows(b.warm_up.latency_ms),
+    `recall@${k} after compaction (the warmed batch's answers): vector ${c.recall_at_k.vector}, filtered 1% ${c.recall_at_k.filtered_1pct}, 10% ${c.recall_at_k.filtered_10pct}, 50% ${c.recall_at_k.filtered_50pct}`,
   ];
 }
 
@@ -41,6 +54,7 @@ export function reportTable(r: BenchReport): string[] {
       ? [`hnswlib-node (same vectors): build ${r.hnsw.build_s}s, index file load ${r.hnsw.load_ms} ms, p50 ${r.hnsw.p50_ms} / p99 ${r.hnsw.p99_ms} ms, recall@${r.dataset.top_k} ${r.hnsw.recall}, file ${r.hnsw.file_bytes} bytes`]
       : []),
     ...(r.object_store ? objectStoreLines(r.object_store) : []),
+    ...(r.compaction ? compactionLines(r.compaction, r.dataset.top_k, rows) : []),
   ];
 }
 
@@ -62,6 +76,7 @@ export default async function bench(_a: string[], o: Record<string, unknown>, g:
     dataDir: g.dataDirExplicit && !onStore ? g.dataDir : undefined,
     keep: Boolean(o.keep),
     compareHnsw: Boolean(o.compareHnsw),
+    compact: Boolean(o.compact),
     // The running binary itself (bin/elacsym), spawned for the import and the cold query.
     bin: process.argv[1] ?? 'elacsym',
   };

@@ -36,7 +36,9 @@ export default async function compact([name]: string[], o: Record<string, unknow
       const w = await Writer.open(dir, ns, { waitSeconds: wait, recover: false, segmentBytes, signal, onLockWait: lockWaitNotice(g, ns, wait) });
       try {
         const report = await compactNamespace(w, ns, { ifNeeded: Boolean(o.ifNeeded), dryRun: Boolean(o.dryRun), thresholds });
-        if (g.json) await printJson(report);
+        // The process's peak resident memory so far (with --all, the namespaces before this one included):
+        // what a cron job's memory limit must allow; `bench --compact` reads it.
+        if (g.json) await printJson({ ...report, peak_rss_bytes: process.resourceUsage().maxRSS * 1024 });
         else if (!g.quiet || report.dry_run) err(describe(report));
       } finally {
         w.close();
