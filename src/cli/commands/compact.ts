@@ -7,6 +7,7 @@ import { loadConfig } from '../config.js';
 import { interruptSignal, lockWaitNotice } from '../interrupt.js';
 import { segmentBytesFromEnv } from '../limits.js';
 import { err, printJson, type GlobalOptions, reportError } from '../output.js';
+import { peakRssBytes } from '../../util/peak-rss.js';
 
 function describe(r: CompactionReport): string {
   if (r.nothing_to_do) return `${r.namespace}: nothing to do (${r.segments_before} segments, ${r.documents_before} documents)`;
@@ -38,7 +39,7 @@ export default async function compact([name]: string[], o: Record<string, unknow
         const report = await compactNamespace(w, ns, { ifNeeded: Boolean(o.ifNeeded), dryRun: Boolean(o.dryRun), thresholds });
         // The process's peak resident memory so far (with --all, the namespaces before this one included):
         // what a cron job's memory limit must allow; `bench --compact` reads it.
-        if (g.json) await printJson({ ...report, peak_rss_bytes: process.resourceUsage().maxRSS * 1024 });
+        if (g.json) await printJson({ ...report, peak_rss_bytes: peakRssBytes() });
         else if (!g.quiet || report.dry_run) err(describe(report));
       } finally {
         w.close();

@@ -13,6 +13,7 @@ import { interruptSignal, lockWaitNotice } from '../interrupt.js';
 import { segmentBytesFromEnv } from '../limits.js';
 import { err, errNow, fmtInt, isTTY, printJson, type GlobalOptions } from '../output.js';
 import { startProgress } from '../progress.js';
+import { peakRssBytes } from '../../util/peak-rss.js';
 
 export default function importCmd(args: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
   return runImport(args, o, g, false);
@@ -191,7 +192,7 @@ export async function runImport([name, file = '-']: string[], o: Record<string, 
     });
     bar?.stop();
     g.onImportSummary?.(summary);
-    const peak_rss_bytes = process.resourceUsage().maxRSS * 1024;
+    const peak_rss_bytes = peakRssBytes();
     if (g.json) await printJson({ namespace: name, ...summary, peak_rss_bytes });
     else if (!g.quiet) {
       // With --no-flush the documents wait in the journal: whether each is new or an update is only known
