@@ -114,13 +114,18 @@ export class SegmentHandle {
     });
   }
 
-  /** Decoded ids by ordinal, filled on use: ties broken by id decode the same ids query after query. */
-  private idCache: (DocId | undefined)[] | null = null;
+  /**
+   * Decoded ids by ordinal, filled on use: ties broken by id decode the same ids query after query. In
+   * pages of 1,024 ordinals made on first use: one array of the segment's size (~0.7 MB at 91k documents)
+   * for the few dozen ids a cold query decodes was a measurable part of it (cpu-prof of a 1M query).
+   */
+  private idCache: ((DocId | undefined)[] | undefined)[] | null = null;
 
   idOf(ord: number): DocId {
-    const cache = (this.idCache ??= new Array<DocId | undefined>(this.row.doc_count));
-    let id = cache[ord];
-    if (id === undefined) cache[ord] = id = idFromKey(this.ids.get(ord));
+    const pages = (this.idCache ??= []);
+    const page = (pages[ord >>> 10] ??= new Array<DocId | undefined>(1024));
+    let id = page[ord & 1023];
+    if (id === undefined) page[ord & 1023] = id = idFromKey(this.ids.get(ord));
     return id;
   }
 
