@@ -333,11 +333,15 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         ids[kind].push(answers[n]!.results.map((r) => r.id));
       });
       const figures: BatchProcessFigures = { wall_s: r3(wallS), queries_per_s: Math.round(requests.length / wallS), latency_ms: mapKinds(byKind, latency) };
-      return Object.assign(figures, { ids });
+      return { figures, ids };
     };
-    const withoutIds = ({ wall_s, queries_per_s, latency_ms }: BatchProcessFigures): BatchProcessFigures => ({ wall_s, queries_per_s, latency_ms });
-    const batchCold = batchProcess([]);
-    const batchWarm = batchProcess(['--warm-up', String(WARM_UP_ROUNDS), '--quiet']);
+    // A batch process from its start, then one with --warm-up: their figures, and the warmed one's answers.
+    const batchProcesses = () => {
+      const cold = batchProcess([]);
+      const warm = batchProcess(['--warm-up', String(WARM_UP_ROUNDS), '--quiet']);
+      return { figures: { ...cold.figures, warm_up: { rounds: WARM_UP_ROUNDS, ...warm.figures } }, warmIds: warm.ids };
+    };
+    const batch = batchProcesses();
 
     // 5. Recall against exact brute force, computed from the generator (not from elacsym's files).
     progress('recall', 0, 1);
@@ -405,8 +409,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       if (cp.status !== 0) throw childError(cp, 'compact');
       const c = JSON.parse(cp.stdout) as { duration_ms: number; peak_rss_bytes: number; segments_before: number; segments_after: number };
       progress('batch process (compacted)', 0, 1);
-      const cold = batchProcess([]);
-      const warm = batchProcess(['--warm-up', String(WARM_UP_ROUNDS), '--quiet']);
+      const compacted = batchProcesses();
       const after = dir.diskBytes(ns);
       compaction = {
         elapsed_s: r3(c.duration_ms / 1000),
@@ -414,8 +417,8 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         segments_before: c.segments_before,
         segments_after: c.segments_after,
         disk: { bytes: after, bytes_per_doc: Math.round(after / o.docs) },
-        batch_process: { ...withoutIds(cold), warm_up: { rounds: WARM_UP_ROUNDS, ...withoutIds(warm) } },
-        recall_at_k: recallOf(warm.ids),
+        batch_process: compacted.figures,
+        recall_at_k: recallOf(compacted.warmIds),
       };
     }
     const cpu = cpus();
@@ -435,7 +438,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         segments: summary.segments,
       },
       latency_ms: mapKinds(lat, latency),
-      batch_process: { ...withoutIds(batchCold), warm_up: { rounds: WARM_UP_ROUNDS, ...withoutIds(batchWarm) } },
+      batch_process: batch.figures,
       recall_at_k: recallReport,
       cold_query_ms: { elacsym: r3(median(mine)), node_e_0: r3(median(node)), ratio: r3(median(mine) / median(node)) },
       disk: { bytes, bytes_per_doc: Math.round(bytes / o.docs) },

@@ -1,7 +1,7 @@
 /** compact, wal inspect/replay, health and corruption handling, through the real binary. */
 import { execFileSync } from 'node:child_process';
-import { totalmem } from 'node:os';
 import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';

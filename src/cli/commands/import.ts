@@ -192,8 +192,7 @@ export async function runImport([name, file = '-']: string[], o: Record<string, 
     });
     bar?.stop();
     g.onImportSummary?.(summary);
-    const peak_rss_bytes = peakRssBytes();
-    if (g.json) await printJson({ namespace: name, ...summary, peak_rss_bytes });
+    if (g.json) await printJson({ namespace: name, ...summary, peak_rss_bytes: peakRssBytes() });
     else if (!g.quiet) {
       // With --no-flush the documents wait in the journal: whether each is new or an update is only known
       // when the journal is flushed, so say that instead of printing "inserted 0, updated 0".
