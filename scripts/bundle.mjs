@@ -13,7 +13,7 @@
 // and compiles almost nothing (measured: ~60 ms less than an ESM module graph on this machine).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
@@ -60,6 +60,22 @@ await build({
   banner: { js: "const __elacsymModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
 });
+
+// The bundle must be ASCII: one other character anywhere (esbuild escapes strings but copies comments and
+// regular expression literals as written) makes V8 hold the whole ~1 MB source as UTF-16, twice the memory
+// to fill at every cold start (first-touched memory is a large part of a cold query on a small VM). \uXXXX
+// means the same character in a comment, a string or a regular expression; a character outside the BMP
+// would need \u{...}, valid only in some of those places, so it stops the build instead.
+{
+  const src = await readFile('dist/elacsym.cjs', 'utf8');
+  let astral = null;
+  const ascii = src.replace(/[^\x00-\x7f]/gu, (c) => {
+    if (c.length > 1) astral ??= c;
+    return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  });
+  if (astral !== null) throw new Error(`dist/elacsym.cjs: ${JSON.stringify(astral)} is outside the BMP; spell it as an escape in the source`);
+  if (ascii !== src) await writeFile('dist/elacsym.cjs', ascii);
+}
 
 // ink screens stay ES modules (ink is ESM-only); the bundle loads them through src/cli/ui/load.ts.
 await build({

@@ -306,7 +306,15 @@ export function verifiedByBlocks(raw: ByteSource, table: Uint32Array, path: stri
  */
 class BlockVerifiedSource implements ByteSource {
   private static readonly CACHE_BLOCKS = 256;
+  /** Blocks remembered as read once; forgotten all at once past this many. */
+  private static readonly SEEN_BLOCKS = 4096;
+  /**
+   * The one buffer a block read for the first time is verified in (when the raw source can read into a
+   * buffer): its bytes are copied out at once, nothing keeps it, and JavaScript runs one read at a time.
+   */
+  private static scratch = new Uint8Array(0);
   private readonly cache: Map<number, Uint8Array>;
+  private readonly seen: Set<number>;
   constructor(
     private readonly raw: ByteSource,
     private readonly blockBytes: number,
@@ -317,8 +325,10 @@ class BlockVerifiedSource implements ByteSource {
     private readonly base = 0,
     readonly length = raw.length,
     cache?: Map<number, Uint8Array>,
+    seen?: Set<number>,
   ) {
     this.cache = cache ?? new Map();
+    this.seen = seen ?? new Set();
   }
 
   read(offset: number, length: number): Uint8Array {
@@ -350,12 +360,29 @@ class BlockVerifiedSource implements ByteSource {
     return out.byteOffset % 4 === 0 ? out : out.slice();
   }
 
+  /**
+   * Block b, verified. The caller copies what it needs before the next read: a block read for the first
+   * time may be in the shared scratch buffer. Only a block read a second time is cached: a cold query reads
+   * a few dozen scattered blocks per segment once each (vectors to re-rank, ids), and a fresh 4 KiB array
+   * for each was memory touched for nothing (first-touched pages are a large part of a cold query on a
+   * small VM: ~11 us a page measured here).
+   */
   private block(b: number): Uint8Array {
     const hit = this.cache.get(b);
     if (hit) return hit;
     const t = this.table();
     const start = b * this.blockBytes;
-    const bytes = this.raw.read(start, Math.min(this.raw.length, start + this.blockBytes) - start);
+    const length = Math.min(this.raw.length, start + this.blockBytes) - start;
+    if (this.raw.readInto !== undefined && !this.seen.has(b)) {
+      if (this.seen.size >= BlockVerifiedSource.SEEN_BLOCKS) this.seen.clear();
+      this.seen.add(b);
+      if (BlockVerifiedSource.scratch.length < length) BlockVerifiedSource.scratch = new Uint8Array(Math.max(length, SEGMENT_BLOCK_BYTES));
+      const bytes = BlockVerifiedSource.scratch.subarray(0, length);
+      this.raw.readInto(start, bytes);
+      if (crc32(bytes) !== t[b]) this.fail(b);
+      return bytes;
+    }
+    const bytes = this.raw.read(start, length);
     if (crc32(bytes) !== t[b]) this.fail(b);
     if (this.cache.size >= BlockVerifiedSource.CACHE_BLOCKS) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(b, bytes);
@@ -372,7 +399,7 @@ class BlockVerifiedSource implements ByteSource {
     if (offset < 0 || length < 0 || offset + length > this.length) {
       throw new RangeError(`slice [${offset}, ${offset + length}) outside a source of ${this.length} bytes`);
     }
-    return new BlockVerifiedSource(this.raw, this.blockBytes, this.table, this.what, this.path, this.section, this.base + offset, length, this.cache);
+    return new BlockVerifiedSource(this.raw, this.blockBytes, this.table, this.what, this.path, this.section, this.base + offset, length, this.cache, this.seen);
   }
 }
 
@@ -396,10 +423,20 @@ export function encodeStringTable(strings: readonly string[]): Uint8Array {
 
 /** Random access into a string table without decoding all of it. */
 export class StringTable {
+  /**
+   * Lookups answered by reading their two offsets from the source; after OFFSETS_WHOLE_AFTER of them the
+   * offsets are read whole. A cold query decodes a few dozen ids per segment: reading the whole offsets
+   * array for them (4 bytes a document, ~400 KB per 100k-document segment, 4.4 MB over a 1M namespace in
+   * 11 segments) was most of what such a query read from the index files.
+   */
+  static readonly OFFSETS_WHOLE_AFTER = 1024;
+  private lookups = 0;
   private constructor(
     private readonly src: ByteSource,
     readonly length: number,
-    private readonly offsets: Uint32Array,
+    /** The n + 1 offsets (little-endian uint32), read on demand. */
+    private readonly offsetSrc: ByteSource,
+    private offsets: Uint32Array | null,
     private all: Uint8Array | null,
     private readonly path: string,
   ) {}
@@ -408,22 +445,39 @@ export class StringTable {
       throw new ElacsymError('CORRUPT_SEGMENT', `${path}: string table out of bounds`, { details: { path } });
     };
     if (src.length < 8) corrupt();
-    const nb = src.read(0, 4);
-    const n = new DataView(nb.buffer, nb.byteOffset, 4).getUint32(0, true);
+    const n = u32At(src, 0);
     const head = 4 + 4 * (n + 1);
     if (head > src.length) corrupt();
-    const raw = src.read(4, 4 * (n + 1));
-    const offsets = new Uint32Array(raw.buffer, raw.byteOffset, n + 1);
-    if (offsets[n]! > src.length - head) corrupt();
-    return new StringTable(src.slice(head, src.length - head), n, offsets, null, path);
+    if (u32At(src, 4 + 4 * n) > src.length - head) corrupt();
+    return new StringTable(src.slice(head, src.length - head), n, src.slice(4, 4 * (n + 1)), null, null, path);
   }
-  /** Read every string's bytes at once (worth it when many are needed). */
+  private loadOffsets(): Uint32Array {
+    if (this.offsets === null) {
+      const raw = this.offsetSrc.read(0, this.offsetSrc.length);
+      this.offsets = new Uint32Array(raw.buffer, raw.byteOffset, this.length + 1);
+    }
+    return this.offsets;
+  }
+  /** Read every string's bytes (and the offsets) at once (worth it when many are needed). */
   loadAll(): void {
+    this.loadOffsets();
     this.all ??= this.src.read(0, this.src.length);
   }
   get(i: number): string {
-    const a = this.offsets[i];
-    const b = this.offsets[i + 1];
+    let a: number | undefined;
+    let b: number | undefined;
+    if (this.offsets === null && ++this.lookups <= StringTable.OFFSETS_WHOLE_AFTER) {
+      if (Number.isInteger(i) && i >= 0 && i < this.length) {
+        const raw = this.offsetSrc.read(4 * i, 8);
+        const view = new DataView(raw.buffer, raw.byteOffset, 8);
+        a = view.getUint32(0, true);
+        b = view.getUint32(4, true);
+      }
+    } else {
+      const offsets = this.loadOffsets();
+      a = offsets[i];
+      b = offsets[i + 1];
+    }
     if (a === undefined || b === undefined || b < a || b > this.src.length) {
       throw new ElacsymError('CORRUPT_SEGMENT', `${this.path}: string ${i} out of bounds`, { details: { path: this.path } });
     }
@@ -434,4 +488,9 @@ export class StringTable {
       throw new ElacsymError('CORRUPT_SEGMENT', `${this.path}: string ${i} is not UTF-8`, { details: { path: this.path } });
     }
   }
+}
+
+function u32At(src: ByteSource, at: number): number {
+  const b = src.read(at, 4);
+  return new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
 }

@@ -148,10 +148,16 @@ class LocalObject implements ReadableObject {
   }
 
   read(offset: number, length: number): Uint8Array {
-    if (offset < 0 || length < 0 || offset + length > this.length) {
+    const out = new Uint8Array(length);
+    this.readInto(offset, out);
+    return out;
+  }
+
+  readInto(offset: number, out: Uint8Array): void {
+    const length = out.length;
+    if (offset < 0 || offset + length > this.length) {
       throw new RangeError(`read of [${offset}, ${offset + length}) outside a source of ${this.length} bytes`);
     }
-    const out = new Uint8Array(length);
     let done = 0;
     while (done < length) {
       const n = readSync(this.fd, out, done, length - done, this.base + offset + done);
@@ -162,7 +168,6 @@ class LocalObject implements ReadableObject {
       }
       done += n;
     }
-    return out;
   }
 
   slice(offset: number, length: number): ByteSource {

@@ -9,6 +9,11 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 export interface ByteSource {
   readonly length: number;
   read(offset: number, length: number): Uint8Array;
+  /**
+   * Optional: fills all of `out` with the bytes from `offset` on, into the caller's buffer (a scratch buffer
+   * used again and again touches no new memory; see BlockVerifiedSource). Same errors as `read`.
+   */
+  readInto?(offset: number, out: Uint8Array): void;
   /** A view of [offset, offset+length) of this source. */
   slice(offset: number, length: number): ByteSource;
 }
@@ -45,15 +50,19 @@ export class FileSource implements ByteSource {
     return new FileSource(fd, 0, fstatSync(fd).size);
   }
   read(offset: number, length: number): Uint8Array {
-    checkRange(offset, length, this.length);
     const out = new Uint8Array(length);
+    this.readInto(offset, out);
+    return out;
+  }
+  readInto(offset: number, out: Uint8Array): void {
+    const length = out.length;
+    checkRange(offset, length, this.length);
     let done = 0;
     while (done < length) {
       const n = readSync(this.fd, out, done, length - done, this.base + offset + done);
       if (n === 0) throw new RangeError(`unexpected end of file at byte ${this.base + offset + done}`);
       done += n;
     }
-    return out;
   }
   slice(offset: number, length: number): ByteSource {
     checkRange(offset, length, this.length);
