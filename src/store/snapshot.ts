@@ -116,16 +116,17 @@ export class SegmentHandle {
 
   /**
    * Decoded ids by ordinal, filled on use: ties broken by id decode the same ids query after query. In
-   * pages of 1,024 ordinals made on first use: one array of the segment's size (~0.7 MB at 91k documents)
-   * for the few dozen ids a cold query decodes was a measurable part of it (cpu-prof of a 1M query).
+   * pages of 64 ordinals made on first use: one array of the segment's size (~0.7 MB at 91k documents)
+   * for the few dozen ids a cold query decodes was a measurable part of it (cpu-prof of a 1M query), and
+   * those few dozen ids are scattered (larger pages were each new memory to touch).
    */
   private idCache: ((DocId | undefined)[] | undefined)[] | null = null;
 
   idOf(ord: number): DocId {
     const pages = (this.idCache ??= []);
-    const page = (pages[ord >>> 10] ??= new Array<DocId | undefined>(1024));
-    let id = page[ord & 1023];
-    if (id === undefined) page[ord & 1023] = id = idFromKey(this.ids.get(ord));
+    const page = (pages[ord >>> 6] ??= new Array<DocId | undefined>(64));
+    let id = page[ord & 63];
+    if (id === undefined) page[ord & 63] = id = idFromKey(this.ids.get(ord));
     return id;
   }
 

@@ -1554,7 +1554,21 @@ export interface IvfOpenOptions {
    * docs/performance.md session 14). Same bytes either way, so the same scores bit for bit.
    */
   vectorMatrix?: () => { data: Float32Array; present: Uint8Array } | null;
+  /**
+   * For a reader that answers one query (a single `elacsym query`): clusters of 4-bit codes are read into
+   * one scratch buffer shared by all readers, verified there and scanned, and not cached. Each cluster is
+   * probed once per query, so a cache only made every cluster new memory to touch (first-touched pages
+   * cost ~11 us each on the VMs we measure on: ~150 a segment). Ignored with `resident`, and for a source
+   * without `readInto` (a file held in memory: its clusters are views already).
+   */
+  transientClusters?: boolean;
 }
+
+/**
+ * The buffer transient clusters (IvfOpenOptions.transientClusters) are read into. A Cluster made from it is
+ * valid until the next cluster read of any reader; every caller uses a cluster before it loads the next.
+ */
+let clusterScratch = new Uint8Array(0);
 
 /** Frees the pinned rows of readers that were dropped without release(). */
 const unpinOnCollect = new FinalizationRegistry<Set<PinnedRows>>((pins) => {
@@ -1656,6 +1670,8 @@ export class IvfReader {
   private readonly crcs: Uint32Array;
   private readonly ordIndexCrc: number;
   private readonly cacheLimit: number;
+  /** IvfOpenOptions.transientClusters, where it applies (version 5, a source with readInto, not resident). */
+  private readonly transient: boolean;
   private readonly cache = new Map<number, Cluster>();
   private resident: boolean;
   /** Pinned rows of cached clusters (shared with the finalization registry, which must not hold `this`). */
@@ -1699,6 +1715,7 @@ export class IvfReader {
       ordIndexCrc: number;
       cacheLimit: number;
       resident: boolean;
+      transient: boolean;
       bytesRead: number;
       reads: number;
     },
@@ -1719,6 +1736,7 @@ export class IvfReader {
     this.crcs = f.crcs;
     this.ordIndexCrc = f.ordIndexCrc;
     this.cacheLimit = f.cacheLimit;
+    this.transient = f.transient;
     this.bytesRead = f.bytesRead;
     this.reads = f.reads;
     this.layout = layout(this.version, this.dim, this.size, this.nlist);
@@ -1790,6 +1808,7 @@ export class IvfReader {
       ordIndexCrc: h.getUint32(32, true),
       cacheLimit: Math.max(0, opts.cacheBytes ?? 64 * 1024 * 1024),
       resident: opts.resident === true,
+      transient: opts.transientClusters === true && opts.resident !== true && version === 5 && src.readInto !== undefined,
       bytesRead: stats.bytes,
       reads: stats.reads,
     });
@@ -2436,6 +2455,15 @@ export class IvfReader {
     const cnt = this.offsets[c + 1]! - start;
     const dim = this.dim;
     const rowBytes = this.layout.rowBytes;
+    if (this.transient) {
+      // Version 5: 4-bit codes, always kept as codes (holdsCodes); nothing here outlives the next read.
+      const length = cnt * rowBytes;
+      if (clusterScratch.length < length) clusterScratch = new Uint8Array(Math.max(length, 2 * clusterScratch.length));
+      const bytes = clusterScratch.subarray(0, length);
+      this.readInto(this.layout.data + start * rowBytes, bytes);
+      if (crc32(bytes) !== this.crcs[c]) corrupt(`IVF cluster ${c} checksum mismatch`, { cluster: c });
+      return { ords: u32(bytes, 0, cnt), vecs: null, codes: bytes.subarray(4 * cnt), bytes: length, pinned: null };
+    }
     const bytes = this.read(this.layout.data + start * rowBytes, cnt * rowBytes);
     if (crc32(bytes) !== this.crcs[c]) corrupt(`IVF cluster ${c} checksum mismatch`, { cluster: c });
     const stride = rowBytes - 4;
@@ -2560,6 +2588,17 @@ export class IvfReader {
     return out;
   }
 
+  private readInto(offset: number, out: Uint8Array): void {
+    try {
+      this.src.readInto!(offset, out);
+    } catch (e) {
+      if (e instanceof RangeError) corrupt(`IVF read of [${offset}, ${offset + out.length}) failed: ${e.message}`);
+      throw e;
+    }
+    this.bytesRead += out.length;
+    this.reads++;
+  }
+
   private read(offset: number, length: number): Uint8Array {
     const stats = { bytes: 0, reads: 0 };
     const out = readFrom(this.src, offset, length, stats);
@@ -2573,8 +2612,12 @@ export class IvfReader {
 const OWN_BUFFER_SLACK = 16 * 1024;
 /** Rows an unfiltered `search` scans at least (~0.15 ms with the SIMD kernels at 128 dimensions). */
 const MIN_SCAN_ROWS = 4096;
-/** Ordinals per page of a reader's remembered inverse norms (IvfReader.invPages): 8 KiB pages. */
-const INV_PAGE_BITS = 10;
+/**
+ * Ordinals per page of a reader's remembered inverse norms (IvfReader.invPages): 512-byte pages. A cold
+ * query's few dozen candidates per segment are scattered: 8 KiB pages made each of them a fresh page of
+ * memory to touch (~14 ms of a cold 1M query over 11 segments on a small VM).
+ */
+const INV_PAGE_BITS = 6;
 const INV_PAGE = 1 << INV_PAGE_BITS;
 const INV_PAGE_MASK = INV_PAGE - 1;
 /** Cosine `search`: the most times a search is repeated with a wider candidate list for zero vectors. */

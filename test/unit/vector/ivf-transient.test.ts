@@ -1,0 +1,88 @@
+/**
+ * IvfOpenOptions.transientClusters (a one-shot query): clusters are read into one scratch buffer shared by
+ * every reader, verified and scanned there, never cached. Answers must be those of a caching reader bit for
+ * bit, also when several readers take turns (as the segments of one query do), and a damaged cluster must
+ * still be CORRUPT_SEGMENT, whether the block checksums or the cluster's own checksum catch it.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildIvf, IvfReader } from '../../../src/index/vector/ivf.js';
+import type { Metric } from '../../../src/model/types.js';
+import { blockChecksums, verifiedByBlocks } from '../../../src/storage/segment-file.js';
+import { FileSource, MemorySource, type ByteSource } from '../../../src/util/bytes.js';
+import { gaussian as gauss, mulberry32 as rng } from '../../../src/util/prng.js';
+import { errorCodeOf } from '../../helpers/errors.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'elacsym-ivf-transient-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const DIM = 32;
+const N = 6000;
+
+function clustered(n: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const centers = Float32Array.from({ length: 10 * DIM }, () => gauss(r));
+  const v = new Float32Array(n * DIM);
+  for (let i = 0; i < n; i++) {
+    const c = Math.floor(r() * 10);
+    for (let j = 0; j < DIM; j++) v[i * DIM + j] = centers[c * DIM + j]! + 0.6 * gauss(r);
+  }
+  return v;
+}
+
+const VECS = clustered(N, 3);
+const ORDS = Uint32Array.from({ length: N }, (_, i) => i);
+const QUERIES = clustered(20, 4);
+const qAt = (i: number) => QUERIES.subarray(i * DIM, (i + 1) * DIM);
+const vectorOf = (o: number) => VECS.subarray(o * DIM, (o + 1) * DIM);
+
+/** The bytes as a file read by range, verified by blocks (the path of an index file over 4 MiB). */
+function verifiedFile(name: string, bytes: Uint8Array, clean = bytes): ByteSource {
+  const path = join(dir, name);
+  writeFileSync(path, bytes);
+  const t = blockChecksums(clean);
+  return verifiedByBlocks(FileSource.open(path), new Uint32Array(t.buffer, t.byteOffset, t.length / 4), path);
+}
+
+const answers = (rd: IvfReader, q: Float32Array, allow?: (o: number) => boolean) => {
+  const h = rd.search(q, 10, { allow, selectivity: allow ? 0.1 : undefined });
+  return { ords: [...h.ords], scores: [...h.scores] };
+};
+
+describe.each(['cosine', 'l2', 'dot'] as Metric[])('transient clusters, %s', (metric) => {
+  const bytes = buildIvf(VECS, ORDS, DIM, metric, { seed: 5 });
+  const nlist = new DataView(bytes.buffer, bytes.byteOffset).getUint32(20, true);
+
+  it('answer as a caching reader does, with readers taking turns', () => {
+    const cached = IvfReader.open(new MemorySource(bytes), { vectorOf });
+    const a = IvfReader.open(verifiedFile(`${metric}-a.ivf`, bytes), { vectorOf, transientClusters: true });
+    const b = IvfReader.open(FileSource.open(join(dir, `${metric}-a.ivf`)), { vectorOf, transientClusters: true });
+    const tenth = (o: number) => o % 10 === 3;
+    for (let i = 0; i < 20; i++) {
+      const want = answers(cached, qAt(i));
+      expect(answers(a, qAt(i))).toEqual(want);
+      expect(answers(b, qAt(i))).toEqual(want);
+      expect(answers(a, qAt(i), tenth)).toEqual(answers(cached, qAt(i), tenth));
+      // every cluster probed
+      expect([...a.search(qAt(i), 10, { nprobe: nlist }).ords]).toEqual([...cached.search(qAt(i), 10, { nprobe: nlist }).ords]);
+    }
+  });
+
+  it('refuse a flipped code byte: by block checksum, and by the cluster checksum without blocks', () => {
+    const dv = new DataView(bytes.buffer, bytes.byteOffset);
+    const quant = 64 + 4 * nlist * DIM;
+    const dataStart = quant + 8 * DIM + 4 * (nlist + 1) + 4 * nlist;
+    const rows0 = dv.getUint32(quant + 8 * DIM + 4, true);
+    const bad = bytes.slice();
+    bad[dataStart + 4 * rows0 + 3]! ^= 0x10; // a code byte of cluster 0
+    // (the block may be read as early as the open, with the directory before the clusters)
+    const src = verifiedFile(`${metric}-bad-blocks.ivf`, bad, bytes);
+    expect(errorCodeOf(() => IvfReader.open(src, { vectorOf, transientClusters: true }).search(qAt(0), 10, { nprobe: nlist }))).toBe('CORRUPT_SEGMENT');
+    const path = join(dir, `${metric}-bad.ivf`);
+    writeFileSync(path, bad);
+    const byCluster = IvfReader.open(FileSource.open(path), { vectorOf, transientClusters: true });
+    expect(errorCodeOf(() => byCluster.search(qAt(0), 10, { nprobe: nlist }))).toBe('CORRUPT_SEGMENT');
+  });
+});
