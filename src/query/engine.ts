@@ -37,9 +37,13 @@ import { float32ToJson } from '../util/float32.js';
  *
  * Measured (docs/performance.md, "Exact scan or filtered ANN"): with the vectors in memory (--batch,
  * serve, small files) the exact scan of a row costs about as much as 25 rows of the ANN's scan at 128, 384
- * and 768 dimensions alike (ratio 0.04); read one by one (a single query of a large segment), each vector
- * costs a checksummed 4 KiB block or two (vectorReadBytes), whatever the dimension, against dim bytes a
- * row for the ANN: ratio dim / vectorReadBytes, at least 0.04 (0.11 at 768 dimensions).
+ * and 768 dimensions alike (ratio 0.04). Read one by one (a single query of a large segment), each vector
+ * is a verified block read, ~20-50 us on the VMs we measure on whatever the dimension, against ~0.2 us for
+ * an ANN row of 128 dimensions (4-bit codes: dim / 2 bytes): ratio dim / COLD_READ_DIMS, at most 0.04
+ * (session 21: a 1% filter over 1M x 128 in 11 segments, 965 matches a segment, took 499 ms scanned
+ * exactly and 320 ms by the filtered ANN; 3% of 100k x 768 in 5 segments, 668 matches a segment, 401 and
+ * 273 ms; the same answers, 30 and 20 queries). (The rule before priced a read by its bytes, dim / (4 KiB
+ * + 4 dim), and preferred the exact scan read per vector over the one in memory at high dimension.)
  * The former rule (<= 4,096 matches or 5% of the source, whatever the dimension or size) scanned exactly
  * up to 3-10x slower than the ANN: 10% of 50k x 768 (3 segments) took 21 ms in memory instead of 7.
  */
@@ -47,12 +51,15 @@ export const EXACT_SCAN_WORK_RATIO = 0.04;
 /** Up to this many matches a source is always scanned exactly (tiny segments: the ANN's fixed costs dominate). */
 export const EXACT_SCAN_MIN_DOCS = 256;
 
+/** The exact-scan-to-ANN row cost ratio of a vector read by range is dim / COLD_READ_DIMS (see above). */
+export const COLD_READ_DIMS = 32_768;
+
 /**
  * The exact-scan-to-ANN row cost ratio for a source of dim-dimensional vectors: EXACT_SCAN_WORK_RATIO when
- * they are in memory (`readBytes` 0), else dim / readBytes (the bytes one vector's read costs), at least that.
+ * they are in memory (`readBytes` 0), else (each vector read by range) dim / COLD_READ_DIMS, at most that.
  */
 export function exactScanRatio(dim: number, readBytes = 0): number {
-  return readBytes > 0 ? Math.max(EXACT_SCAN_WORK_RATIO, dim / readBytes) : EXACT_SCAN_WORK_RATIO;
+  return readBytes > 0 ? Math.min(EXACT_SCAN_WORK_RATIO, dim / COLD_READ_DIMS) : EXACT_SCAN_WORK_RATIO;
 }
 
 /**
