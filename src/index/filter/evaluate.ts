@@ -410,9 +410,22 @@ function typedRows(cond: FilterCondition, p: ValuePredicate, c: TypedColumn, n: 
   switch (c.kind) {
     case KIND_F64:
     case KIND_INT: {
-      const a = c.numbers!;
       const v = cond.value;
       const op = cond.op;
+      const u = c.intCodes;
+      if (u !== null && typeof v === 'number' && (op === 'eq' || op === 'gt' || op === 'gte' || op === 'lt' || op === 'lte')) {
+        // The stored codes against v - base: value = base + code, integers well inside 2^53, so each
+        // comparison is the same as on the value (no widened copy, see TypedColumn.intCodes).
+        const w = v - c.intBase;
+        if (op === 'eq') for (let i = 0; i < len; i++) r[i] = u[i] === w ? 1 : 0;
+        else if (op === 'gt') for (let i = 0; i < len; i++) r[i] = u[i]! > w ? 1 : 0;
+        else if (op === 'gte') for (let i = 0; i < len; i++) r[i] = u[i]! >= w ? 1 : 0;
+        else if (op === 'lt') for (let i = 0; i < len; i++) r[i] = u[i]! < w ? 1 : 0;
+        else for (let i = 0; i < len; i++) r[i] = u[i]! <= w ? 1 : 0;
+        fixAbsent(r, pres, len, miss);
+        return r;
+      }
+      const a = c.numbers!;
       if (typeof v === 'number' && (op === 'eq' || op === 'gt' || op === 'gte' || op === 'lt' || op === 'lte')) {
         // One loop per operator, straight over the typed array; absent rows are fixed up after.
         if (op === 'eq') for (let i = 0; i < len; i++) r[i] = a[i] === v ? 1 : 0;
