@@ -200,10 +200,6 @@ function collectAtLeast(out: Hit[], src: number, scores: Float64Array, ords: Uin
   }
 }
 
-/**
- * One source's vector candidates, appended to `out`; returns the source's plan for --explain. Few matches
- * -> exact scan of just those; otherwise IVF ANN, restricted to the mask when there is a filter.
- */
 /** One source's ANN candidates, waiting for the pool's re-ranking (rescorePool). */
 interface Candidates {
   src: number;
@@ -251,6 +247,11 @@ function rescorePool(pool: readonly Candidates[], sources: readonly SearchSource
   }
 }
 
+/**
+ * One source's vector candidates, appended to `out`; returns the source's plan for --explain. Few matches
+ * -> exact scan of just those; otherwise IVF ANN, restricted to the mask when there is a filter. With a
+ * `pool` (several sources), an ANN source's candidates go there instead, to be re-ranked with the others'.
+ */
 function vectorRetrieve(
   s: SearchSource,
   i: number,
