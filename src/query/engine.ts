@@ -99,14 +99,6 @@ export interface SearchSource {
   readonly hasVectors: boolean;
   vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number): Hits;
   vectorExact(q: Float32Array, k: number, ords: Iterable<number>): Hits;
-  /**
-   * Optional, with vectorRescore: the first half of `vectorSearch` for a search over several sources
-   * (rescorePool): the candidates it would re-rank with their scores estimated from quantized codes, best
-   * first, or null when this source's vector search is exact (then `vectorSearch` is used).
-   */
-  vectorCandidates?(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number): Hits | null;
-  /** The best k of the given candidates (from vectorCandidates) by exact score: the scores vectorSearch gives. */
-  vectorRescore?(q: Float32Array, k: number, ords: Uint32Array): Hits;
   /** The segment's vectors have a flat index: `vectorSearch` scans them exactly (no ANN to plan for). */
   readonly flatVectors?: boolean;
   /**
@@ -200,57 +192,9 @@ function collectAtLeast(out: Hit[], src: number, scores: Float64Array, ords: Uin
   }
 }
 
-/** One source's ANN candidates, waiting for the pool's re-ranking (rescorePool). */
-interface Candidates {
-  src: number;
-  hits: Hits;
-  allow: ((ord: number) => boolean) | undefined;
-  selectivity: number | undefined;
-}
-
-/**
- * Candidates re-ranked over all sources: at most POOL_FACTOR x rerankCount(fetch) of them. One segment's
- * search re-ranks rerankCount(fetch) candidates (60 for 10); over s segments that was 60 s vectors read and
- * scored exactly for 10 answers (a cold 1M query over 11 segments: 660 reads of a 4 KiB block, ~24 ms of
- * it). The pool keeps the candidates with the best estimated scores over all segments; the estimates of
- * every segment are on the scale of exact scores, and the margin (twice one segment's count) covers the
- * quantizers' differences: recall@10 is measured by `elacsym bench` (docs/performance.md, session 21).
- */
-const POOL_FACTOR = 2;
-
-/** What one segment's search re-ranks for `fetch` hits (IvfReader's rerankCount for 4-bit codes). */
-function poolSize(fetch: number): number {
-  return POOL_FACTOR * (fetch + Math.max(fetch, 50));
-}
-
-/** Re-ranks the best candidates of all sources by exact score into `out` (see POOL_FACTOR). */
-function rescorePool(pool: readonly Candidates[], sources: readonly SearchSource[], q: Float32Array, fetch: number, out: Hit[], explain: Record<string, unknown>[]): void {
-  let total = 0;
-  for (const p of pool) total += p.hits.ords.length;
-  const size = poolSize(fetch);
-  // The size-th best estimate: candidates at or above it are kept (ties at it all kept: deterministic).
-  let threshold = -Infinity;
-  if (total > size) {
-    const heap = new KthLargest(size);
-    for (const p of pool) for (let j = 0; j < p.hits.scores.length; j++) heap.push(p.hits.scores[j]!);
-    threshold = heap.value;
-  }
-  for (const p of pool) {
-    const { ords, scores } = p.hits;
-    let n = 0;
-    while (n < scores.length && scores[n]! >= threshold) n++; // best first
-    const seg = explain[p.src]!;
-    seg.reranked = n;
-    if (n === 0) continue;
-    const h = sources[p.src]!.vectorRescore!(q, fetch, ords.subarray(0, n));
-    for (let j = 0; j < h.ords.length; j++) out.push({ src: p.src, ord: h.ords[j]!, score: h.scores[j]! });
-  }
-}
-
 /**
  * One source's vector candidates, appended to `out`; returns the source's plan for --explain. Few matches
- * -> exact scan of just those; otherwise IVF ANN, restricted to the mask when there is a filter. With a
- * `pool` (several sources), an ANN source's candidates go there instead, to be re-ranked with the others'.
+ * -> exact scan of just those; otherwise IVF ANN, restricted to the mask when there is a filter.
  */
 function vectorRetrieve(
   s: SearchSource,
@@ -261,7 +205,6 @@ function vectorRetrieve(
   matches: number,
   dim: number,
   out: Hit[],
-  pool: Candidates[] | null = null,
 ): Record<string, unknown> {
   const seg: Record<string, unknown> = { source: s.name, docs: s.size, live: s.liveCount, matches };
   if (!s.hasVectors || dim === 0 || matches === 0) {
@@ -278,21 +221,15 @@ function vectorRetrieve(
   if (m !== null && (matches <= exactMax || s.flatVectors === true)) {
     h = s.vectorExact(q, fetch, maskOrds(m, matches));
     seg.vector = 'exact-scan';
+  } else if (m !== null) {
+    const sel = s.size > 0 ? matches / s.size : 1;
+    h = s.vectorSearch(q, fetch, (ord) => m[ord] === 1, sel);
+    seg.vector = 'filtered-ann';
+    seg.selectivity = round(sel);
   } else {
-    const sel = m !== null ? (s.size > 0 ? matches / s.size : 1) : undefined;
     const dead = s.dead;
-    const allow = m !== null ? (ord: number) => m[ord] === 1 : dead ? (ord: number) => dead[ord] === 0 : undefined;
-    if (m !== null) {
-      seg.vector = 'filtered-ann';
-      seg.selectivity = round(sel!);
-    } else seg.vector = s.flatVectors === true ? 'exact-scan' : 'ann';
-    const c = pool !== null && s.vectorRescore !== undefined ? (s.vectorCandidates?.(q, fetch, allow, sel) ?? null) : null;
-    if (c !== null) {
-      pool!.push({ src: i, hits: c, allow, selectivity: sel });
-      seg.candidates = c.ords.length;
-      return seg;
-    }
-    h = s.vectorSearch(q, fetch, allow, sel);
+    h = s.vectorSearch(q, fetch, dead ? (ord) => dead[ord] === 0 : undefined);
+    seg.vector = s.flatVectors === true ? 'exact-scan' : 'ann';
   }
   for (let j = 0; j < h.ords.length; j++) out.push({ src: i, ord: h.ords[j]!, score: h.scores[j]! });
   return seg;
@@ -383,29 +320,11 @@ export function executeQuery(
   let vectorHits: Hit[] | null = null;
   if (req.vector) {
     vectorHits = [];
-    // Several sources: their ANN candidates go to one pool, re-ranked once (rescorePool).
-    const pool: Candidates[] | null = sources.length > 1 ? [] : null;
     for (let i = 0; i < sources.length; i++) {
-      const seg = vectorRetrieve(sources[i]!, i, req.vector, fetch, masks[i]!, matchCounts[i]!, schema.vector_dim, vectorHits, pool);
+      const seg = vectorRetrieve(sources[i]!, i, req.vector, fetch, masks[i]!, matchCounts[i]!, schema.vector_dim, vectorHits);
       explainSegs.push(seg);
     }
-    const exactHits = vectorHits.length;
-    if (pool !== null && pool.length > 0) rescorePool(pool, sources, req.vector, fetch, vectorHits, explainSegs);
-    let top = selectTop(vectorHits, fetch, sources);
-    // Cosine scores a zero vector 0, and its codes stand for an unrelated direction that takes candidate
-    // room as dissimilar rows do (IvfReader.search repeats with a wider list when one is returned). A pooled
-    // answer holding a score of exactly 0 is computed again the per-segment way, which handles it.
-    if (pool !== null && pool.length > 0 && schema.vector_metric === 'cosine' && top.some((h) => h.score === 0 && pool.some((p) => p.src === h.src))) {
-      vectorHits.length = exactHits;
-      for (const p of pool) {
-        const s = sources[p.src]!;
-        const h = s.vectorSearch(req.vector, fetch, p.allow, p.selectivity);
-        for (let j = 0; j < h.ords.length; j++) vectorHits.push({ src: p.src, ord: h.ords[j]!, score: h.scores[j]! });
-        (explainSegs[p.src] as Record<string, unknown>).pool = 'repeated per segment (a score of 0)';
-      }
-      top = selectTop(vectorHits, fetch, sources);
-    }
-    vectorHits = top;
+    vectorHits = selectTop(vectorHits, fetch, sources);
   }
 
   // 3. Text retriever. Collection statistics cover live documents only (`isLive`), never the filter:

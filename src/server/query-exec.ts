@@ -73,8 +73,6 @@ class GuardedSource implements SearchSource {
   readonly hasVectors: boolean;
   readonly ordsOfIds?: (ids: readonly DocId[]) => Iterable<number>;
   readonly maskCache?: Map<string, Uint8Array>;
-  readonly vectorCandidates?: (q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number) => Hits | null;
-  readonly vectorRescore?: (q: Float32Array, k: number, ords: Uint32Array) => Hits;
 
   constructor(
     private readonly s: SearchSource,
@@ -87,17 +85,6 @@ class GuardedSource implements SearchSource {
     this.hasVectors = s.hasVectors;
     if (s.ordsOfIds) this.ordsOfIds = (ids) => s.ordsOfIds!(ids);
     this.maskCache = s.maskCache;
-    const { vectorCandidates, vectorRescore } = s;
-    if (vectorCandidates && vectorRescore) {
-      this.vectorCandidates = (q, k, allow, selectivity) => {
-        this.guard();
-        return vectorCandidates.call(s, q, k, allow, selectivity);
-      };
-      this.vectorRescore = (q, k, ords) => {
-        this.guard();
-        return vectorRescore.call(s, q, k, ords);
-      };
-    }
   }
   idOf(ord: number): DocId {
     return this.s.idOf(ord);

@@ -187,20 +187,6 @@ export class SegmentSource implements SearchSource {
     return ivf.search(q, k, { allow, selectivity, tie: this.tie });
   }
 
-  /** SearchSource.vectorCandidates: the IVF's candidates by estimated score, or null (a flat or version 1 index: exact). */
-  vectorCandidates(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number): Hits | null {
-    const ivf = this.ivfReader();
-    if (!ivf || 'flat' in ivf) return null;
-    return ivf.candidates(q, k, { allow, selectivity, tie: this.tie });
-  }
-
-  /** SearchSource.vectorRescore: the best k of these candidates by exact score. */
-  vectorRescore(q: Float32Array, k: number, ords: Uint32Array): Hits {
-    const ivf = this.ivfReader();
-    if (!ivf || 'flat' in ivf) return EMPTY;
-    return ivf.rescore(q, k, ords, this.tie);
-  }
-
   /** Whether vector queries scan this segment exactly (a flat index: no clusters, no codes). */
   get flatVectors(): boolean {
     const ivf = this.ivfReader();

@@ -1896,35 +1896,6 @@ export class IvfReader {
     }
   }
 
-  /**
-   * The first half of `search`, for a search over several segments that re-ranks one pool of candidates
-   * (query/engine.ts): the candidates `search` would re-rank, best estimated score first (ordinals and
-   * scores estimated from the quantized codes, on the scale of exact scores), or null when this reader's
-   * scan is exact already (version 1: use `search`). Same probing as `search`'s first round.
-   */
-  candidates(query: Float32Array, k: number, opts: IvfSearchOptions = {}): Hits | null {
-    checkQuery(query, this.dim);
-    if (this.version === 1) return null;
-    const out = new TopK(k, opts.tie);
-    if (out.k === 0 || this.size === 0) return out.result();
-    this.requireOriginal();
-    const want = opts.rerank === undefined ? rerankCount(out.k, this.version) : Math.floor(opts.rerank) || 0;
-    const cand = new TopK(Math.min(this.size, Math.max(out.k, want)), opts.tie);
-    this.probe(query, cand, out.k, opts);
-    this.lastCandidates = cand.size;
-    return cand.result();
-  }
-
-  /** The second half: the best k of `ords` by exact score, read from the original vectors (as `search` re-ranks). */
-  rescore(query: Float32Array, k: number, ords: Uint32Array, tie?: TieBreak): Hits {
-    checkQuery(query, this.dim);
-    const top = new TopK(k, tie);
-    if (top.k === 0 || ords.length === 0) return top.result();
-    this.requireOriginal();
-    this.scoreOrds(prepareQuery(this.metric, query), ords, top, undefined);
-    return top.result();
-  }
-
   /** Cosine: whether the document's original vector is all zeros (known once re-ranking has read it). */
   private isZeroVector(ord: number): boolean {
     return this.invPages[ord >>> INV_PAGE_BITS]?.[ord & INV_PAGE_MASK] === -1;
