@@ -55,11 +55,23 @@ export const STORED_ONCE_MIN_CHARS = 512;
  */
 export const STORED_ONCE_MIN_CHARS_FULL_TEXT = 32;
 
-/** Target characters of stored-once text per row group (what printing one document may decompress). */
-export const TEXT_GROUP_CHARS = 128 * 1024;
+/**
+ * Target characters of stored-once text per row group (what printing one document may decompress). 64 Ki,
+ * not 128 Ki: a cold query printing 10 results of the bench's 100k inflates 10 chunks, 196 -> 189 ms
+ * (docs/performance.md, session 22); the footer pays for the row groups (+1 byte a document there).
+ */
+export const TEXT_GROUP_CHARS = 64 * 1024;
 
-/** Fewest rows per row group of a segment with stored-once text (bounds the footer's size per document). */
-export const TEXT_GROUP_MIN_ROWS = 8;
+/**
+ * Fewest rows per row group of a segment with stored-once text. A row group costs ~1.9 KB of Parquet
+ * footer and locators (7 columns), so on long pages (8,000 characters: 8 rows to 64 Ki) fewer rows cost
+ * more disk than their smaller chunks save time: 778 documentation pages took 3.95 MB in groups of 8 rows,
+ * 3.86 MB in groups of 16 (the issue's target is 4.0 MB).
+ */
+export const TEXT_GROUP_MIN_ROWS = 16;
+
+/** Largest single output buffer a page's inflation starts with (a larger page grows by chunks). */
+const GUNZIP_CHUNK_MAX = 16 * 1024 * 1024;
 
 
 /**
@@ -227,7 +239,11 @@ export function openTextChunk(chunk: Uint8Array, rows: number, codec: number, wh
     if (codec === CODEC_UNCOMPRESSED) page = body;
     else {
       try {
-        page = gunzipSync(body);
+        // Into one buffer of the size the header states, plus one byte so that zlib ends with room to
+        // spare and hands it back whole: the default 16 KiB chunks and their concatenation touched twice
+        // the page's memory, ~0.4 ms of a printed result's 1.4 ms on a cold query (a size that lies only
+        // costs more chunks; the length is checked below).
+        page = gunzipSync(body, { chunkSize: Math.min(Math.max((size as number) + 1, 64), GUNZIP_CHUNK_MAX) });
       } catch (e) {
         return bad('page does not decompress', e);
       }
