@@ -1,5 +1,5 @@
 /** What the CLI prints: vectors, summaries, events, and where each line goes (stdout vs stderr). */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -119,5 +119,63 @@ describe('ink screens', () => {
     const plain = await onTerminal(['-d', d, 'health'], { NO_COLOR: '1' });
     expect(plain).toContain('HEALTHY');
     expect(plain).not.toMatch(colour); // ...and without any with NO_COLOR
+  });
+});
+
+describe('stdout to a reader that stops or a non-blocking descriptor', () => {
+  // 20,000 text documents: an export of ~1.4 MB, far past what a pipe or socket buffers (64-208 KiB).
+  let big: Promise<{ d: string; expected: string }> | undefined;
+  const bigNamespace = () => (big ??= makeBigNamespace());
+  async function makeBigNamespace(): Promise<{ d: string; expected: string }> {
+    const d = join(tmpDir(), 'data');
+    expect((await cli(['-d', d, 'init', 'docs', '--text-only', '--full-text', 'title'])).code).toBe(0);
+    const lines: string[] = [];
+    for (let i = 0; i < 20_000; i++) lines.push(JSON.stringify({ id: i, attributes: { title: `document number ${i} of the export test` } }));
+    expect((await cli(['-d', d, 'import', 'docs', '-'], { input: `${lines.join('\n')}\n` })).code).toBe(0);
+    const all = await cli(['-d', d, 'export', 'docs']);
+    expect(all.code, all.stderr).toBe(0);
+    expect(all.stdout.split('\n')).toHaveLength(20_001);
+    return { d, expected: all.stdout };
+  }
+
+  it('a reader that goes away (`export | head -1`) ends the export quietly with status 0', async () => {
+    const { d } = await bigNamespace();
+    const r = await new Promise<{ code: number | null; stderr: string; first: string }>((resolve) => {
+      const c = spawn(process.execPath, [BIN, '-d', d, 'export', 'docs'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      let first = '';
+      c.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      // Close the read end at the first chunk: the export still has over a MB to write, so it meets EPIPE.
+      c.stdout.once('data', (b: Buffer) => {
+        first = b.toString().split('\n')[0]!;
+        c.stdout.destroy();
+      });
+      c.on('close', (code) => resolve({ code, stderr, first }));
+    });
+    expect(JSON.parse(r.first).id).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it('a non-blocking stdout inherited from the caller loses nothing', async () => {
+    const { d, expected } = await bigNamespace();
+    // perl (perl-base is Essential in Debian) makes the stdout it was given non-blocking and execs
+    // elacsym, which inherits the flag, as from a parent that made its own stdout non-blocking (a Node
+    // parent cannot show it: libuv makes a child's stdio blocking). The export writes ~1.4 MB in 64 KiB
+    // writes while this process reads; a write that would block fails with EAGAIN whenever the reader
+    // lags, and the output must go on, in order, rather than be cut short or end in an error. (How many
+    // writes meet EAGAIN depends on scheduling; what is asserted holds either way.)
+    const set = 'fcntl(STDOUT, F_SETFL, fcntl(STDOUT, F_GETFL, 0) | O_NONBLOCK) or die "fcntl: $!"; exec @ARGV or die "exec: $!"';
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const c = spawn('perl', ['-MFcntl', '-e', set, process.execPath, BIN, '-d', d, 'export', 'docs'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const out: Buffer[] = [];
+      let stderr = '';
+      c.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      c.stdout.on('data', (b: Buffer) => out.push(b));
+      c.on('close', (code) => resolve({ code, stdout: Buffer.concat(out).toString(), stderr }));
+    });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(expected);
   });
 });
