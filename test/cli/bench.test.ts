@@ -38,6 +38,8 @@ describe('bench', () => {
     }
     expect(rep.cold_query_ms.elacsym).toBeGreaterThan(0);
     expect(rep.cold_query_ms.node_e_0).toBeGreaterThan(0);
+    expect(rep.cold_query_ms.all_attributes).toBeGreaterThan(0);
+    expect(rep.cold_query_ms.all_attributes_ratio).toBeCloseTo(rep.cold_query_ms.all_attributes / rep.cold_query_ms.node_e_0, 2);
     expect(rep.disk.bytes_per_doc).toBeGreaterThan(0);
     expect(rep.compaction).toBeUndefined(); // only with --compact
     // a baseline that is far better makes the gate fail with the regression status
