@@ -219,6 +219,7 @@ export function buildProgram(): Command {
     .option('--max-line-bytes <n>', 'reject lines longer than this', String(64 * 1024 * 1024))
     .option('--wait <seconds>', 'wait this long for another writer instead of exiting with status 75', '0')
     .option('--no-flush', 'leave the documents in the durable journal (queryable at once); the next writer or `wal replay` builds their segment')
+    .option('--bulk', 'write segments directly, skipping the journal (faster, less memory): documents are acknowledged per segment (--segment-docs), and a failure keeps whole segments only')
     .option('--progress', 'force a progress bar even when stderr is not a terminal')
     .addOption(new Option('--format <format>', 'input format (default: from the file extension, else ndjson)').choices(['ndjson', 'json', 'csv', 'tsv', 'parquet']))
     .option('--id-field <name>', 'flat records: the field holding the id (default: id)')

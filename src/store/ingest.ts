@@ -65,6 +65,15 @@ export interface ImportOptions {
   /** Flush pending documents into a segment at the end (default true). */
   flush?: boolean;
   /**
+   * `import --bulk`: batches skip the journal and are staged in memory (Writer.stageUpserts); each segment
+   * flush (every `segmentDocs` documents, or the writer's byte bound) commits them, and only then are they
+   * acknowledged (counted, reported by `onProgress` as a 'journal' event, recorded as the resume point).
+   * An error, an interrupt or a crash keeps the segments committed before it and loses only the documents
+   * staged since, which a resume reads again. A bad line with onError 'fail' commits the whole batches
+   * staged before it first, as the journal path does. Needs a Writer; not with `flush: false` or `patch`.
+   */
+  bulk?: boolean;
+  /**
    * Patch mode (`elacsym patch`): each line is `{"id", "attributes": {...}}` and changes only the given
    * attributes of an existing document (null removes one); its vector and other attributes are kept. A
    * line naming no live document is rejected. Durability, batches, --on-error and the summary are the
@@ -251,7 +260,22 @@ export type ImportSink = Pick<
   'appendUpserts' | 'dir' | 'flush' | 'forgetPending' | 'name' | 'pendingByteCount' | 'pendingDocCount' | 'schema' | 'segmentBytes' | 'segmentDocs'
 >;
 
+/** Stops a bulk import at a bad line once the documents staged before it are committed (see ImportOptions.bulk). */
+class BulkStop {
+  constructor(
+    readonly line: number,
+    readonly err: ElacsymError,
+  ) {}
+}
+
 export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint8Array>, opts: ImportOptions = {}): Promise<ImportSummary> {
+  let bulk: Pick<Writer, 'stageUpserts'> | null = null;
+  if (opts.bulk) {
+    if (opts.flush === false) throw new ElacsymError('USAGE', 'a bulk import writes segments: it cannot leave its documents in the journal (--no-flush)');
+    if (opts.patch) throw new ElacsymError('USAGE', 'patch changes documents through the journal; bulk applies to import');
+    if (!('stageUpserts' in writer)) throw new ElacsymError('INTERNAL', 'a bulk import needs a Writer');
+    bulk = writer as ImportSink & Pick<Writer, 'stageUpserts'>;
+  }
   const clock = opts.clock ?? Date.now;
   const t0 = clock();
   const onError = opts.onError ?? 'fail';
@@ -326,6 +350,10 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
       details: { resume_lines: skip },
     });
   let durableAt = t0;
+  // Bulk: documents staged since the last segment commit (not acknowledged yet), and the input lines they
+  // cover (committedLines moves up to it when their segment commits).
+  let staged = 0;
+  let stagedLines = skip;
 
   const addFlush = (f: FlushResult) => {
     s.inserted += f.inserted;
@@ -348,8 +376,9 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
   const committedSoFar = () => (committedLines > 0 ? `${s.committed} documents from input lines 1-${committedLines} were committed` : 'no document was committed');
   // Where the committed documents are: a flush may have built segments of them already.
   const whereCommitted = () => {
-    const pending = writer.pendingDocCount;
     if (s.committed === 0) return 'nothing was written';
+    if (bulk) return `they are in segments and queryable${staged > 0 ? `; the ${staged} documents read after them were not written` : ''}`;
+    const pending = writer.pendingDocCount;
     if (pending === 0) return 'they are in segments and queryable';
     return `they are queryable, ${pending === s.committed ? 'all' : `${pending} documents`} in the journal, whose segment the next writer (or \`elacsym wal replay\`) builds`;
   };
@@ -376,6 +405,14 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
   const noSpaceInFlush = (e: unknown): unknown => {
     const env = isElacsymError(e, 'NO_SPACE') ? e : envError(e, undefined, 'writing segment files');
     if (env?.code !== 'NO_SPACE') return e;
+    if (bulk) {
+      // The staged documents were in no journal: they are not written, and the resume point is before them.
+      return new ElacsymError('NO_SPACE', `${env.message}; ${committedSoFar()} (in segments), the ${staged} documents read after them were not written`, {
+        cause: e,
+        hint: `free disk space, then ${resumeWith(committedLines)}`,
+        details: { ...env.details, committed: s.committed, committed_lines: committedLines },
+      });
+    }
     return new ElacsymError(
       'NO_SPACE',
       `${env.message}; all ${s.committed} documents from input lines 1-${committedLines} were committed to the journal (durable and queryable), but their segment could not be written`,
@@ -394,11 +431,34 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
       if (e instanceof ElacsymError && e.code === 'INTERRUPTED') throw interrupted();
       throw noSpaceInFlush(e);
     }
+    if (bulk && staged > 0) {
+      // The segment holding the staged documents is committed: now they are acknowledged.
+      s.committed += staged;
+      staged = 0;
+      committedLines = stagedLines;
+      durableAt = clock();
+      progress('journal');
+    }
   };
 
   /** Commit the batch, which covers input lines 1..throughLine. */
   const commit = async (throughLine = lineNo) => {
     if (patches.length > 0) resolvePatches();
+    if (bulk) {
+      if (batch.length > 0) {
+        const crc = throughLine === lineNo ? fp : fpBefore;
+        staged += bulk.stageUpserts(batch, newAttrs, opts.resumeKey ? { source: opts.resumeKey, lines: throughLine, crc32: crc } : undefined);
+        batch = [];
+        batchRaw = 0;
+        newAttrs = new Map();
+      }
+      // Lines without a document (blank, rejected) are covered at once when nothing waits for a segment.
+      if (staged > 0) stagedLines = throughLine;
+      else committedLines = throughLine;
+      if (signal?.aborted) throw interrupted();
+      if (writer.pendingDocCount >= segmentDocs || writer.pendingByteCount + batchBytes > writer.segmentBytes) await flushNow();
+      return;
+    }
     if (batch.length > 0) {
       try {
         // throughLine is lineNo, or lineNo - 1 when the batch is cut before the current line.
@@ -470,6 +530,12 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
     }
   };
 
+  const badLine = (line: number, err: ElacsymError) =>
+    new ElacsymError('INVALID_DOCUMENT', `${err.message}; ${committedSoFar()}, nothing after`, {
+      hint: `fix line ${line} and ${resumeWith(committedLines)}, or ${skipBadLines}`,
+      details: { ...err.details, committed: s.committed, committed_lines: committedLines },
+    });
+
   const reject = (line: number, raw: Buffer, err: ElacsymError) => {
     if (onError === 'fail' && opts.dryRun) {
       // Nothing was committed: a resume hint would skip lines never imported.
@@ -479,10 +545,8 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
       });
     }
     if (onError === 'fail') {
-      throw new ElacsymError('INVALID_DOCUMENT', `${err.message}; ${committedSoFar()}, nothing after`, {
-        hint: `fix line ${line} and ${resumeWith(committedLines)}, or ${skipBadLines}`,
-        details: { ...err.details, committed: s.committed, committed_lines: committedLines },
-      });
+      if (bulk && staged > 0) throw new BulkStop(line, err);
+      throw badLine(line, err);
     }
     s.rejected++;
     let text: string;
@@ -591,6 +655,12 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
       if (batch.length >= batchLimit()) await commit();
     }
   } catch (e) {
+    // Bulk: the whole batches staged before the bad line are committed first (their segment), then the
+    // error names what that committed.
+    if (e instanceof BulkStop) {
+      await flushNow();
+      throw badLine(e.line, e.err);
+    }
     // A bad line stops the import, but what was committed before it still gets its segment (and
     // indexes), as it would have at the end of a successful import.
     if (e instanceof ElacsymError && e.code === 'INVALID_DOCUMENT' && opts.flush !== false) {
@@ -606,9 +676,10 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
   await commit();
   if (signal?.aborted) throw interrupted();
   s.lines = lineNo;
-  s.durable_ms = durableAt - t0;
   if (opts.flush !== false) await flushNow();
   else s.pending = writer.pendingDocCount;
+  // (after the last flush: a bulk import's documents are durable when their segment commits)
+  s.durable_ms = durableAt - t0;
   s.elapsed_ms = clock() - t0;
   s.docs_per_s = s.elapsed_ms > 0 ? Math.round((s.committed / s.elapsed_ms) * 1000) : s.committed;
   return s;

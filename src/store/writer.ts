@@ -21,6 +21,7 @@ import {
   getMeta,
   journalDamage,
   journalEntries,
+  journalHighWater,
   listSegments,
   quarantineEntry,
   readSchema,
@@ -185,6 +186,11 @@ export class Writer {
   schema: Schema;
   private lock: WriterLock | null;
   private pending: PendingOp[] | null = null;
+  /**
+   * Set while `pending` holds documents staged by `stageUpserts` (in no journal entry): the journal's high
+   * water when staging began (the ops' seq), whether the schema gained attributes, the resume point.
+   */
+  private staged: { seq: number; schemaChanged: boolean; resume: (ResumePoint & { source: string }) | undefined } | null = null;
   /** The vectors of `pending`'s documents (see VectorArena); replaced with the list. */
   private arena: VectorArena | null = null;
   private pendingDocs = 0;
@@ -283,26 +289,15 @@ export class Writer {
    * queries when this returns. New schemaless attributes and the import's resume point commit with it.
    */
   appendUpserts(docs: Doc[], newAttrs: ReadonlyMap<string, AttrValue>, resume?: ResumePoint & { source: string }): number {
+    if (this.staged) internal('a journal append while documents are staged for a bulk segment');
     const payload = encodeUpserts(docs, this.schema.vector_dim);
-    let schemaChanged = false;
-    // A null-prototype copy: a new attribute named "__proto__" becomes an own key, not the prototype.
-    const next: Schema = { ...this.schema, attributes: Object.assign(dataRecord<AttributeSchema>(), this.schema.attributes) };
-    for (const [name, v] of newAttrs) {
-      if (attributeOf(next, name)) continue;
-      const t = inferType(v);
-      if (!t) continue;
-      next.attributes[name] = { type: t, full_text: null };
-      schemaChanged = true;
-    }
+    const next = this.withNewAttributes(newAttrs);
+    const schemaChanged = next !== this.schema;
     failpoint('import:before-journal-commit');
     const seq = this.db.transaction(() => {
       const s = appendJournal(this.db, 'upsert', docs.length, payload, this.clock());
       if (schemaChanged) setMeta(this.db, 'schema', JSON.stringify(next));
-      if (resume) {
-        this.db
-          .prepare('INSERT INTO imports (source, lines, updated_at, crc32) VALUES (?, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET lines = excluded.lines, updated_at = excluded.updated_at, crc32 = excluded.crc32')
-          .run(resume.source, resume.lines, this.clock(), resume.crc32);
-      }
+      if (resume) this.recordResume(resume);
       return s;
     })();
     failpoint('import:after-journal-commit');
@@ -320,10 +315,70 @@ export class Writer {
   }
 
   /**
+   * `import --bulk`: hold one batch of upserts in memory for the next `flush`, without the journal. Nothing
+   * is durable, visible or acknowledged until that flush commits the segment; the resume point and the new
+   * schemaless attributes commit in the same manifest transaction. A failed or interrupted flush (or a
+   * crash) loses the staged documents, never anything committed before them: the caller acknowledges a
+   * document only once `flush` returned. Needs an empty journal and the writer's in-memory copy (after
+   * recovery); journal appends and staging never mix before a flush. Returns the staged documents' count.
+   *
+   * Why: the journal append (encoding, SQLite's copy of each payload, its WAL and fsync) was ~20% of a
+   * fully indexed import's time and ~90 MiB of its peak memory at 100k (docs/performance.md, session 23).
+   */
+  stageUpserts(docs: Doc[], newAttrs: ReadonlyMap<string, AttrValue>, resume?: ResumePoint & { source: string }): number {
+    if (this.pending === null) internal('bulk staging needs the writer\'s in-memory copy of the journal (open with recovery)');
+    if (!this.staged) {
+      if (this.pending.length > 0) internal('bulk staging after journal appends that were not flushed');
+      const n = (this.db.prepare('SELECT COUNT(*) AS n FROM journal').get() as { n: number }).n;
+      if (n > 0) internal(`bulk staging over ${n} journal entries not flushed`);
+      this.staged = { seq: journalHighWater(this.db), schemaChanged: false, resume: undefined };
+    }
+    const next = this.withNewAttributes(newAttrs);
+    if (next !== this.schema) {
+      this.schema = next;
+      this.staged.schemaChanged = true;
+    }
+    if (resume) this.staged.resume = resume;
+    const dim = this.schema.vector_dim;
+    if (dim > 0 && (this.arena?.owner !== this.pending || this.arena.dim !== dim)) this.arena = new VectorArena(dim, this.pending, this.segmentDocs);
+    this.pending.push({ seq: this.staged.seq, op: 'upsert', docs: withVectorsInOneBlock(docs, dim, dim > 0 ? this.arena : null) });
+    this.pendingDocs += docs.length;
+    this.pendingBytes += stagedBytes(docs, dim);
+    return docs.length;
+  }
+
+  /** The schema with the attributes first seen in a batch inferred and added (the same object if none). */
+  private withNewAttributes(newAttrs: ReadonlyMap<string, AttrValue>): Schema {
+    let next: Schema | null = null;
+    for (const [name, v] of newAttrs) {
+      if (attributeOf(next ?? this.schema, name)) continue;
+      const t = inferType(v);
+      if (!t) continue;
+      // A null-prototype copy: a new attribute named "__proto__" becomes an own key, not the prototype.
+      next ??= { ...this.schema, attributes: Object.assign(dataRecord<AttributeSchema>(), this.schema.attributes) };
+      next.attributes[name] = { type: t, full_text: null };
+    }
+    return next ?? this.schema;
+  }
+
+  /** Records an import's resume point (in the caller's transaction). */
+  private recordResume(resume: ResumePoint & { source: string }): void {
+    this.db
+      .prepare('INSERT INTO imports (source, lines, updated_at, crc32) VALUES (?, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET lines = excluded.lines, updated_at = excluded.updated_at, crc32 = excluded.crc32')
+      .run(resume.source, resume.lines, this.clock(), resume.crc32);
+  }
+
+  /** Whether documents are staged (stageUpserts) and not yet flushed. */
+  get hasStaged(): boolean {
+    return this.staged !== null;
+  }
+
+  /**
    * Drop the in-memory copy of pending entries (they stay durable in the journal and are re-read by the
    * next flush). Keeps memory bounded when documents are left in the journal on purpose (--no-flush).
    */
   forgetPending(): void {
+    if (this.staged) internal('forgetting staged documents');
     this.pending = null;
     this.arena = null;
     this.pendingDocs = 0;
@@ -462,7 +517,9 @@ export class Writer {
       let more: boolean;
       let partial: { seq: number; offset: number } | null = null;
       this.throwIfInterrupted(total);
-      if (this.pending && this.pendingBytes <= this.segmentBytes && this.pendingDocs <= this.segmentDocs) {
+      // Staged documents are in no journal entry: they are flushed from memory whatever the bounds (the
+      // import stages at most a segment's worth between flushes).
+      if (this.pending && (this.staged !== null || (this.pendingBytes <= this.segmentBytes && this.pendingDocs <= this.segmentDocs))) {
         ops = this.pending;
         more = false;
       } else {
@@ -476,7 +533,13 @@ export class Writer {
         partial = r.partial;
         total.quarantined += r.quarantined;
       }
-      const f = await this.flushOps(ops, total, partial);
+      let f: FlushResult;
+      try {
+        f = await this.flushOps(ops, total, partial);
+      } finally {
+        // Committed, or lost with the failed flush (never acknowledged): either way nothing is staged now.
+        this.staged = null;
+      }
       from = partial;
       total.segmentId = f.segmentId ?? total.segmentId;
       total.docs += f.docs;
@@ -515,6 +578,9 @@ export class Writer {
     if (ops.length === 0) return result;
     // Entries through this seq are wholly in this segment (or an earlier one of the same flush).
     const throughSeq = partial ? partial.seq - 1 : ops[ops.length - 1]!.seq;
+    // Bulk: what commits with the staged documents (their ops carry the journal's high water as seq; the
+    // journal was empty when staging began, so the DELETE below removes nothing).
+    const staged = this.staged;
 
     // Newest write of an id wins; Map iteration keeps first-insertion order, which fixes the ordinals.
     const latest = new Map<string, Doc | null>();
@@ -589,6 +655,8 @@ export class Writer {
           else if (old) delLoc.run(key);
         }
         this.db.prepare('DELETE FROM journal WHERE seq <= ?').run(throughSeq);
+        if (staged?.schemaChanged) setMeta(this.db, 'schema', JSON.stringify(this.schema));
+        if (staged?.resume) this.recordResume(staged.resume);
       })();
       // The summary counts each write as it came: an upsert of a live id is an update, of any other an
       // insert; a delete of a live id is a deletion. So an id written twice between two flushes counts as an
@@ -700,4 +768,30 @@ export class Writer {
       this.lock = null;
     }
   }
+}
+
+/**
+ * What a staged batch counts against the writer's segment byte bound (`segmentBytes`), in place of the
+ * journal payload it does not have: what that payload would hold, estimated without encoding it (each
+ * vector's 4 * dim bytes, each id and attribute name and value by its length, strings in UTF-16 units).
+ */
+function stagedBytes(docs: readonly Doc[], dim: number): number {
+  let n = 0;
+  for (const d of docs) {
+    n += 8 + (typeof d.id === 'string' ? d.id.length + 2 : 8) + (d.vector ? 4 * dim : 0);
+    const a = d.attributes;
+    for (const k in a) {
+      const v = a[k];
+      n += k.length + 4;
+      if (typeof v === 'string') n += v.length + 2;
+      else if (Array.isArray(v)) for (const x of v) n += typeof x === 'string' ? x.length + 3 : 8;
+      else n += 8;
+    }
+  }
+  return n;
+}
+
+/** A broken invariant of the writer's own callers (never the data's or the environment's). */
+function internal(message: string): never {
+  throw new ElacsymError('INTERNAL', message);
 }

@@ -274,6 +274,29 @@ describe.skipIf(!isRoot)('a full disk', () => {
     expect((await cli(['-d', d, 'health', '--deep'])).code).toBe(0);
   });
 
+  it('a bulk import whose segment fills the disk stops with NO_SPACE naming the committed lines; nothing half-written stays; --resume finishes', async () => {
+    const fs = tmpfs(16 << 20);
+    const d = join(fs, 'data');
+    expect((await cli(['-d', d, 'init', 'ns', '--dim', '0', '--full-text', 'body'])).code).toBe(0);
+    const input = join(tmpDir(), 'docs.ndjson');
+    writeNdjson(input, docs(3000));
+    const filler = fill(fs, 256 << 10); // less than the first segment's files
+    const r = await cli(['-d', d, '--json', 'import', 'ns', input, '--bulk', '--batch-size', '500']);
+    expect(r.code, r.stderr).toBe(75);
+    const e = errorJson(r);
+    expect(e.code).toBe('NO_SPACE');
+    expect(e.details).toMatchObject({ committed: 0, committed_lines: 0 });
+    expect(e.message).toContain('the 3000 documents read after them were not written');
+    expect(e.hint).toContain('--skip-lines 0 (or --resume)');
+    expect(readdirSync(join(d, 'ns', 'segments'))).toEqual([]); // the failed flush gave its space back
+    expect((await exportMap(d, 'ns')).size).toBe(0);
+    rmSync(filler);
+    const fin = await cli(['-d', d, 'import', 'ns', input, '--bulk', '--resume']);
+    expect(fin.code, fin.stderr).toBe(0);
+    expect((await exportMap(d, 'ns')).size).toBe(3000);
+    expect((await cli(['-d', d, 'health', '--deep'])).code).toBe(0);
+  });
+
   it('compaction and delete on a full disk change nothing and report NO_SPACE', async () => {
     const fs = tmpfs(32 << 20); // compaction wants 16 MiB of headroom beyond its inputs before it starts
     const d = join(fs, 'data');

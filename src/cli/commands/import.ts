@@ -62,6 +62,12 @@ export async function importChecks([, file = '-']: string[], o: Record<string, u
     });
   }
   if (shard && patch) throw new ElacsymError('USAGE', '--shard applies to import', { details: { option: '--shard' } });
+  if (o.bulk) {
+    const bulkUsage = (why: string, hint?: string) => new ElacsymError('USAGE', `--bulk ${why}`, { details: { option: '--bulk' }, ...(hint ? { hint } : {}) });
+    if (o.flush === false) throw bulkUsage('writes segments; --no-flush leaves documents in the journal: choose one');
+    if (o.dryRun) throw bulkUsage('writes segments; --dry-run writes nothing: choose one');
+    if (g.remote || /^s3:\/\//.test(g.dataDir)) throw bulkUsage('applies to a local data directory', 'on an object store, import without --bulk (or split the input with --shard)');
+  }
   if (o.resume && fromStdin) throw new ElacsymError('USAGE', '--resume needs a FILE; for stdin pass --skip-lines N');
   if (o.resume && o.skipLines !== undefined) throw new ElacsymError('USAGE', '--resume and --skip-lines are exclusive');
   if (o.rejects && o.onError !== 'skip') throw new ElacsymError('USAGE', '--rejects needs --on-error skip');
@@ -173,6 +179,7 @@ export async function runImport([name, file = '-']: string[], o: Record<string, 
       resumeCrc32: resumeAt?.crc32 ?? null,
       signal,
       flush: o.flush !== false,
+      bulk: o.bulk === true,
       patch,
       shard: shard ?? undefined,
       markedRejects: format === 'csv' || format === 'tsv',
