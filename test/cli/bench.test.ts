@@ -13,6 +13,7 @@ describe('bench', () => {
     expect(r.code, r.stderr).toBe(0);
     const rep = JSON.parse(r.stdout);
     expect(rep.dataset).toMatchObject({ docs: 2000, dim: 16, queries: 30, top_k: 10 });
+    expect(rep.import.mode).toBe('journal');
     expect(rep.import.docs_per_s).toBeGreaterThan(0);
     expect(rep.import.parse_floor_docs_per_s).toBeGreaterThan(0);
     expect(rep.import.peak_rss_mb).toBeGreaterThan(10);
@@ -53,10 +54,13 @@ describe('bench', () => {
 
   it('--compact compacts the imported segments through the real command and measures the batch processes again', async () => {
     // a small segment byte bound: the import leaves several segments for the compaction to merge
-    const r = await cli(['bench', '--docs', '3000', '--dim', '16', '--queries', '20', '--compact', '--json'], { env: { ELACSYM_SEGMENT_BYTES: '600000' } });
+    // ... imported with --bulk (whose segments are cut by the same byte bound)
+    const r = await cli(['bench', '--docs', '3000', '--dim', '16', '--queries', '20', '--compact', '--bulk', '--json'], { env: { ELACSYM_SEGMENT_BYTES: '600000' } });
     expect(r.code, r.stderr).toBe(0);
     const rep = JSON.parse(r.stdout);
+    expect(rep.import.mode).toBe('bulk');
     expect(rep.import.segments).toBeGreaterThan(1);
+    expect(rep.import.durable_s).toBeLessThanOrEqual(rep.import.elapsed_s);
     const c = rep.compaction;
     expect(c.segments_before).toBe(rep.import.segments);
     expect(c.segments_after).toBeLessThan(c.segments_before);

@@ -40,7 +40,7 @@ export function reportTable(r: BenchReport): string[] {
   return [
     `machine: ${r.machine.cpus} x ${r.machine.cpu_model}, ${r.machine.memory_gb} GiB, node ${r.machine.node}`,
     `dataset: ${r.dataset.docs} docs x ${r.dataset.dim} dims (${r.dataset.metric}), seed ${r.dataset.seed}, ${r.dataset.text}`,
-    `import:  ${r.import.docs_per_s} docs/s fully indexed (${r.import.elapsed_s}s); durable+queryable ${r.import.durable_docs_per_s} docs/s (${r.import.durable_s}s) = ${(r.import.durable_vs_parse_floor * 100).toFixed(0)}% of the JSON.parse floor ${r.import.parse_floor_docs_per_s} docs/s; index build ${r.import.index_build_s}s; peak RSS ${r.import.peak_rss_mb} MiB; ${r.import.segments} segments`,
+    `import${r.import.mode === 'bulk' ? ' --bulk' : ''}:  ${r.import.docs_per_s} docs/s fully indexed (${r.import.elapsed_s}s); durable+queryable ${r.import.durable_docs_per_s} docs/s (${r.import.durable_s}s) = ${(r.import.durable_vs_parse_floor * 100).toFixed(0)}% of the JSON.parse floor ${r.import.parse_floor_docs_per_s} docs/s; index build ${r.import.index_build_s}s; peak RSS ${r.import.peak_rss_mb} MiB; ${r.import.segments} segments`,
     `latency (ms, in-process like --batch, top ${r.dataset.top_k}):`,
     ...rows(r.latency_ms),
     `the same requests through one \`query --batch\` process, its took_ms from its start (no warm-up left out): ${b.queries_per_s} queries/s, ${b.wall_s}s wall`,
@@ -77,6 +77,7 @@ export default async function bench(_a: string[], o: Record<string, unknown>, g:
     keep: Boolean(o.keep),
     compareHnsw: Boolean(o.compareHnsw),
     compact: Boolean(o.compact),
+    bulk: Boolean(o.bulk),
     // The running binary itself (bin/elacsym), spawned for the import and the cold query.
     bin: process.argv[1] ?? 'elacsym',
   };
