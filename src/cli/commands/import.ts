@@ -144,7 +144,8 @@ export async function runImport([name, file = '-']: string[], o: Record<string, 
   }
 
   // SIGINT/SIGTERM: stop reading, commit the complete lines already read, exit 130 (see interrupt.ts).
-  const signal = interruptSignal('committing what was read and stopping');
+  // (a bulk import commits nothing more: what it read since its last segment commit is not written)
+  const signal = interruptSignal(o.bulk ? 'stopping; documents read since the last segment are not written' : 'committing what was read and stopping');
   const writer = await Writer.open(dir, name!, { waitSeconds: wait, segmentDocs, segmentBytes: segmentBytesFromEnv(), signal, onLockWait: lockWaitNotice(g, name!, wait) });
   // A user who typed `elacsym import docs` and forgot the file would otherwise face a silent terminal.
   if (fromStdin && isTTY('stdin') && !g.quiet) err('elacsym: reading NDJSON from standard input (end with Ctrl-D; Ctrl-C commits what was read and stops)');
