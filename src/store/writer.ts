@@ -322,8 +322,8 @@ export class Writer {
    * document only once `flush` returned. Needs an empty journal and the writer's in-memory copy (after
    * recovery); journal appends and staging never mix before a flush. Returns the staged documents' count.
    *
-   * Why: the journal append (encoding, SQLite's copy of each payload, its WAL and fsync) was ~20% of a
-   * fully indexed import's time and ~90 MiB of its peak memory at 100k (docs/performance.md, session 23).
+   * Why: the journal append (encoding, SQLite's copy of each payload, its WAL and fsync) was 14-19% of a
+   * fully indexed import's time and 25-30 MiB of its peak memory at 100k (docs/performance.md, session 23).
    */
   stageUpserts(docs: Doc[], newAttrs: ReadonlyMap<string, AttrValue>, resume?: ResumePoint & { source: string }): number {
     if (this.pending === null) internal('bulk staging needs the writer\'s in-memory copy of the journal (open with recovery)');
@@ -368,11 +368,6 @@ export class Writer {
       .run(resume.source, resume.lines, this.clock(), resume.crc32);
   }
 
-  /** Whether documents are staged (stageUpserts) and not yet flushed. */
-  get hasStaged(): boolean {
-    return this.staged !== null;
-  }
-
   /**
    * Drop the in-memory copy of pending entries (they stay durable in the journal and are re-read by the
    * next flush). Keeps memory bounded when documents are left in the journal on purpose (--no-flush).
@@ -391,6 +386,7 @@ export class Writer {
    * transaction: the deletion is still all or nothing. Returns the last entry's seq.
    */
   appendDeletes(ids: DocId[]): number {
+    if (this.staged) internal('a journal append while documents are staged for a bulk segment');
     const maxBytes = Math.max(1, Math.floor(this.segmentBytes / 2));
     const chunks: DocId[][] = [];
     let cur: DocId[] = [];
