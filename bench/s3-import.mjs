@@ -36,7 +36,7 @@ const bin = join(HERE, 'bin', 'elacsym');
 /** Runs the binary; returns wall seconds and the parsed --json stdout. */
 function run(args, env = {}) {
   const t = performance.now();
-  const out = execFileSync(process.execPath, [bin, '--json', ...args], { env: { ...process.env, ...env }, maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = execFileSync(bin, ['--json', ...args], { env: { ...process.env, ...env }, maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'pipe'] });
   const s = (performance.now() - t) / 1000;
   const text = out.toString().trim();
   return { s, json: text ? JSON.parse(text.split('\n').pop()) : null };

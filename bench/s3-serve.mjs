@@ -39,7 +39,7 @@ const vectors = dataset.queryVectors({ docs, dim }, 1000);
 const url = `s3://${bucket}/bench`;
 const bin = join(HERE, 'bin', 'elacsym');
 const writerCache = join(work, 'writer-cache');
-const cli = (args) => execFileSync(process.execPath, [bin, '-d', url, '--quiet', ...args], { env: { ...process.env, ELACSYM_CACHE_DIR: writerCache }, stdio: ['ignore', 'pipe', 'pipe'] });
+const cli = (args) => execFileSync(bin, ['-d', url, '--quiet', ...args], { env: { ...process.env, ELACSYM_CACHE_DIR: writerCache }, stdio: ['ignore', 'pipe', 'pipe'] });
 const names = Array.from({ length: nsCount }, (_, i) => `ns${i}`);
 for (const n of names) {
   cli(['init', n, '--schema', schema]);
@@ -59,7 +59,7 @@ function zipf(n, s, seed) {
   };
 }
 
-const server = spawn(process.execPath, [bin, '-d', url, 'serve', '--port', '0', '--refresh-interval', '1'], {
+const server = spawn(bin, ['-d', url, 'serve', '--port', '0', '--refresh-interval', '1'], {
   env: { ...process.env, ELACSYM_CACHE_DIR: join(work, 'server-cache') },
   stdio: ['ignore', 'ignore', 'pipe'],
 });
@@ -79,7 +79,7 @@ for (let i = 0; i < queries; i++) {
   // a writer commits new versions of the hottest namespace while the workload runs
   if (commits > 0 && i > 0 && i % Math.floor(queries / (commits + 1)) === 0 && committed < commits) {
     const k = committed++;
-    writer = writer.then(() => new Promise((res) => spawn(process.execPath, [bin, '-d', url, '--quiet', 'import', names[0], extra(k)], { env: { ...process.env, ELACSYM_CACHE_DIR: writerCache }, stdio: 'ignore' }).on('exit', res)));
+    writer = writer.then(() => new Promise((res) => spawn(bin, ['-d', url, '--quiet', 'import', names[0], extra(k)], { env: { ...process.env, ELACSYM_CACHE_DIR: writerCache }, stdio: 'ignore' }).on('exit', res)));
   }
   const t = performance.now();
   const res = await fetch(`${base}/v1/namespaces/${names[pickNs()]}/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ vector: vectors[pickVec()], top_k: 10 }) });

@@ -49,7 +49,7 @@ const NQ = Number(a.queries);
 const { generateDocs } = await import(join(ROOT, 'dist', 'bench', 'dataset.js'));
 const tmp = mkdtempSync(join(tmpdir(), 'elacsym-serve-bench-'));
 const dataDir = join(tmp, 'data');
-const cli = (...args) => execFileSync(process.execPath, [BIN, '-d', dataDir, ...args], { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 30 });
+const cli = (...args) => execFileSync(BIN, ['-d', dataDir, ...args], { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 30 });
 
 function log(s) {
   process.stderr.write(`${s}\n`);
@@ -101,7 +101,7 @@ for (const [kind, reqs] of Object.entries(a['no-batch'] ? {} : kinds)) {
 
 // 4. the server
 async function startServer(workers) {
-  const p = spawn(process.execPath, [BIN, '-d', dataDir, 'serve', '--port', '0', '--workers', String(workers)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const p = spawn(BIN, ['-d', dataDir, 'serve', '--port', '0', '--workers', String(workers)], { stdio: ['ignore', 'ignore', 'pipe'] });
   const url = await new Promise((res, rej) => {
     createInterface({ input: p.stderr }).on('line', (l) => {
       if (l.includes('"listening"')) res(JSON.parse(l).listening);

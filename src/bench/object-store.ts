@@ -119,13 +119,21 @@ export async function preflightStore(t: ObjectStoreBenchTarget, ns: string): Pro
 }
 
 /**
+ * [file, args] that run `bin` with `args`: an executable such as the launcher (bin/elacsym, POSIX sh that
+ * execs Node) as it is, a JavaScript entry (`.cjs`, `.js`, `.mjs`) through this process's Node.
+ */
+export function binArgv(bin: string, args: string[]): [string, string[]] {
+  return /\.[cm]?js$/.test(bin) ? [process.execPath, [bin, ...args]] : [bin, args];
+}
+
+/**
  * Runs a child `elacsym` with `--json`; returns its stdout, stderr and wall time in ms. A failure is
  * rethrown with the child's own error code (its JSON error line on stderr), INTERNAL only when it printed
  * none (a crash).
  */
 export function runChild(bin: string, args: string[], env: NodeJS.ProcessEnv, what: string): { stdout: string; stderr: string; ms: number } {
   const t = performance.now();
-  const r: SpawnSyncReturns<string> = spawnSync(process.execPath, [bin, '--json', ...args], { env, encoding: 'utf8', maxBuffer: 1 << 30 });
+  const r: SpawnSyncReturns<string> = spawnSync(...binArgv(bin, ['--json', ...args]), { env, encoding: 'utf8', maxBuffer: 1 << 30 });
   const ms = performance.now() - t;
   if (r.status !== 0) throw childError(r, what);
   return { stdout: r.stdout, stderr: r.stderr, ms };

@@ -22,7 +22,7 @@ import { QueryContext } from '../store/search-sources.js';
 import { Snapshot } from '../store/snapshot.js';
 import { mulberry32 } from '../util/prng.js';
 import { datasetSchema, type GeneratedDoc, generateDocs, queryVectors, wordnetGlosses } from './dataset.js';
-import { benchNamespaceName, benchObjectStore, childError, type ObjectStoreBenchTarget, type ObjectStoreReport, preflightStore } from './object-store.js';
+import { benchNamespaceName, benchObjectStore, binArgv, childError, type ObjectStoreBenchTarget, type ObjectStoreReport, preflightStore } from './object-store.js';
 
 export interface BenchOptions {
   docs: number;
@@ -34,7 +34,10 @@ export interface BenchOptions {
   /** Existing directory to use (kept); otherwise a temp dir that is removed unless keep. */
   dataDir?: string;
   keep?: boolean;
-  /** Path of bin/elacsym, spawned for import and the cold query. */
+  /**
+   * The command spawned for import, queries and the cold query: the launcher bin/elacsym (run as an
+   * executable, so its memory settings count, as for a user) or a JavaScript entry (run by this Node).
+   */
   bin: string;
   coldRuns?: number;
   /** Also build and query an hnswlib-node index on the same vectors, for comparison. */
@@ -272,10 +275,10 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     const schemaFile = join(work, 'schema.json');
     writeFileSync(schemaFile, JSON.stringify(datasetSchema(o.dim, metric)));
     const env = { ...process.env, ELACSYM_DATA_DIR: dataDir };
-    const init = spawnSync(process.execPath, [o.bin, '--json', 'init', ns, '--schema', schemaFile], { env, encoding: 'utf8' });
+    const init = spawnSync(...binArgv(o.bin, ['--json', 'init', ns, '--schema', schemaFile]), { env, encoding: 'utf8' });
     if (init.status !== 0) throw childError(init, 'init');
     const ti = performance.now();
-    const imp = spawnSync(process.execPath, [o.bin, '--json', 'import', ns, file, ...(o.bulk ? ['--bulk'] : [])], { env, encoding: 'utf8', maxBuffer: 1 << 28 });
+    const imp = spawnSync(...binArgv(o.bin, ['--json', 'import', ns, file, ...(o.bulk ? ['--bulk'] : [])]), { env, encoding: 'utf8', maxBuffer: 1 << 28 });
     const importWallS = (performance.now() - ti) / 1000;
     if (imp.status !== 0) throw childError(imp, 'import');
     const summary = JSON.parse(imp.stdout) as { elapsed_ms: number; durable_ms: number; committed: number; peak_rss_bytes: number; segments: number };
@@ -333,7 +336,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     writeFileSync(batchFile, requests.map(({ req }) => JSON.stringify(req, (_k, x: unknown) => (x instanceof Float32Array ? Array.from(x) : x))).join('\n') + '\n');
     const batchProcess = (extra: string[]) => {
       const tb = performance.now();
-      const bp = spawnSync(process.execPath, [o.bin, 'query', ns, '--batch', batchFile, ...extra], { env, encoding: 'utf8', maxBuffer: 1 << 30 });
+      const bp = spawnSync(...binArgv(o.bin, ['query', ns, '--batch', batchFile, ...extra]), { env, encoding: 'utf8', maxBuffer: 1 << 30 });
       const wallS = (performance.now() - tb) / 1000;
       if (bp.status !== 0) throw childError(bp, 'query --batch');
       const answers = bp.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { took_ms: number; results: { id: number }[] });
@@ -379,17 +382,17 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     progress('cold start', 0, 1);
     const qfile = join(work, 'q.json');
     writeFileSync(qfile, JSON.stringify(qvecs[0]));
-    const coldAll = [o.bin, 'query', ns, '--vector', `@${qfile}`, '--top-k', '10', '--format', 'json'];
+    const coldAll = ['query', ns, '--vector', `@${qfile}`, '--top-k', '10', '--format', 'json'];
     const coldArgs = [...coldAll.slice(0, -2), '--include-attributes', 'title,category', '--format', 'json'];
     const node: number[] = [];
     const mine: number[] = [];
     const mineAll: number[] = [];
-    timeProcess(process.execPath, coldArgs, env); // page cache warm-up, as on a machine in use
-    timeProcess(process.execPath, coldAll, env);
+    timeProcess(...binArgv(o.bin, coldArgs), env); // page cache warm-up, as on a machine in use
+    timeProcess(...binArgv(o.bin, coldAll), env);
     for (let i = 0; i < (o.coldRuns ?? 11); i++) {
       node.push(timeProcess(process.execPath, ['-e', '0']));
-      mine.push(timeProcess(process.execPath, coldArgs, env));
-      mineAll.push(timeProcess(process.execPath, coldAll, env));
+      mine.push(timeProcess(...binArgv(o.bin, coldArgs), env));
+      mineAll.push(timeProcess(...binArgv(o.bin, coldAll), env));
     }
     const bytes = dir.diskBytes(ns);
     let objectStore: ObjectStoreReport | undefined;
@@ -421,7 +424,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     let compaction: CompactionFigures | undefined;
     if (o.compact) {
       progress('compact', 0, 1);
-      const cp = spawnSync(process.execPath, [o.bin, '--json', 'compact', ns], { env, encoding: 'utf8' });
+      const cp = spawnSync(...binArgv(o.bin, ['--json', 'compact', ns]), { env, encoding: 'utf8' });
       if (cp.status !== 0) throw childError(cp, 'compact');
       const c = JSON.parse(cp.stdout) as { duration_ms: number; peak_rss_bytes: number; segments_before: number; segments_after: number };
       progress('batch process (compacted)', 0, 1);

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, cleanupTmp, ROOT, tmpDir } from '../helpers/cli.js';
+import { cleanupTmp, LAUNCHER, ROOT, tmpDir } from '../helpers/cli.js';
 
 afterAll(cleanupTmp);
 
@@ -25,7 +25,7 @@ function shellBlocks(from: string, to: string): string {
 function bash(script: string, cwd: string, env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   const bin = join(tmpDir(), 'bin');
   mkdirSync(bin);
-  symlinkSync(BIN, join(bin, 'elacsym'));
+  symlinkSync(LAUNCHER, join(bin, 'elacsym')); // as `npm link` puts it on PATH
   const clean: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ELACSYM_') && v !== undefined) clean[k] = v;
   return new Promise((resolve, reject) => {

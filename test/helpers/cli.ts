@@ -5,7 +5,10 @@ import { join, resolve } from 'node:path';
 import { generateDocs, type DatasetOptions } from '../../src/bench/dataset.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
-export const BIN = join(ROOT, 'bin', 'elacsym');
+/** The CLI's JavaScript entry, run as `node BIN` (the launcher, bin/elacsym, execs Node on it). */
+export const BIN = join(ROOT, 'bin', 'elacsym.cjs');
+/** The command users run: bin/elacsym, a POSIX sh launcher (memory settings, then exec node BIN). */
+export const LAUNCHER = join(ROOT, 'bin', 'elacsym');
 
 export interface RunResult {
   code: number;

@@ -1,0 +1,132 @@
+/**
+ * bin/elacsym, the command users run: a POSIX sh launcher that sets glibc's malloc arenas to one and execs
+ * Node on bin/elacsym.cjs. Every other CLI test runs `node bin/elacsym.cjs`; these run the launcher itself,
+ * through a symbolic link as `npm link` installs it.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cleanupTmp, LAUNCHER, ROOT, tmpDir } from '../helpers/cli.js';
+
+afterAll(cleanupTmp);
+
+const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+/** An environment without ELACSYM_* and GLIBC_TUNABLES, with this test's Node first on PATH. */
+function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ELACSYM_') && k !== 'GLIBC_TUNABLES' && v !== undefined) env[k] = v;
+  return { ...env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, ...extra };
+}
+
+function run(file: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    c.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    c.on('error', reject);
+    c.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+/** A link to the launcher in a directory of its own, as npm links a package's bin. */
+function linked(): string {
+  const link = join(tmpDir(), 'elacsym');
+  symlinkSync(LAUNCHER, link);
+  return link;
+}
+
+/** Starts `import ns -` through the launcher and resolves once its first document is committed. */
+async function runningImport(env: Record<string, string>): Promise<{ child: ChildProcess; exited: Promise<[number | null, NodeJS.Signals | null]> }> {
+  const d = join(tmpDir(), 'data');
+  const bin = linked();
+  expect((await run(bin, ['-d', d, 'init', 'ns', '--text-only'], env)).code).toBe(0);
+  const child = spawn(bin, ['-d', d, '--json', 'import', 'ns', '-', '--batch-size', '1'], { env, stdio: ['pipe', 'ignore', 'pipe'] });
+  const exited = new Promise<[number | null, NodeJS.Signals | null]>((r) => child.on('exit', (code, signal) => r([code, signal])));
+  const committed = new Promise<void>((resolve, reject) => {
+    let buf = '';
+    child.stderr!.on('data', (b: Buffer) => {
+      buf += b.toString();
+      if (buf.includes('"event":"committed"')) resolve();
+    });
+    void exited.then(([code]) => reject(new Error(`import exited with ${code} before committing: ${buf}`)));
+  });
+  child.stdin!.write('{"id":1}\n');
+  await committed;
+  return { child, exited };
+}
+
+/** A process's command line, from /proc/PID/cmdline. */
+function cmdline(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').slice(0, -1);
+}
+
+/**
+ * A pattern for the entry NAME=VALUE in the raw /proc/PID/environ. glibc up to 2.38 NUL-terminates each
+ * tunable's value it recognizes inside that original block while parsing GLIBC_TUNABLES (the process
+ * itself reads an intact copy), so a ':' between two tunables may read as NUL there.
+ */
+function environEntry(name: string, value: string): RegExp {
+  const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`(^|\\0)${esc(name)}=${value.split(':').map(esc).join('[:\\0]')}\\0`);
+}
+
+describe('bin/elacsym (the launcher)', () => {
+  it('runs the CLI through a symbolic link, passes every argument as given and returns its exit status', async () => {
+    const bin = linked();
+    const v = await run(bin, ['--version'], cleanEnv());
+    expect(v.code, v.stderr).toBe(0);
+    expect(v.stdout.trim()).toBe(VERSION);
+
+    // A data directory and a document with spaces, quotes and shell characters, and an empty argument: all
+    // arrive as given; the exit statuses are the CLI's own (3 for a missing namespace, 2 for a bad name).
+    const d = join(tmpDir(), 'data dir * with "quotes" and $HOME');
+    expect((await run(bin, ['-d', d, 'init', 'ns', '--text-only'], cleanEnv())).code).toBe(0);
+    const text = `it's "quoted" * $HOME \\ \`x\``;
+    const file = join(tmpDir(), 'doc *.ndjson');
+    writeFileSync(file, `${JSON.stringify({ id: 'a b', attributes: { text } })}\n`);
+    expect((await run(bin, ['-d', d, 'import', 'ns', file], cleanEnv())).code).toBe(0);
+    const out = await run(bin, ['-d', d, 'export', 'ns'], cleanEnv());
+    expect(out.code, out.stderr).toBe(0);
+    expect(JSON.parse(out.stdout)).toMatchObject({ id: 'a b', attributes: { text } });
+    const missing = await run(bin, ['-d', d, '--json', 'query', 'missing', '--text', 'x'], cleanEnv());
+    expect(missing.code).toBe(3);
+    expect(JSON.parse(missing.stderr.trim().split('\n').at(-1)!).error.code).toBe('NAMESPACE_NOT_FOUND');
+    const bad = await run(bin, ['-d', d, '--json', 'query', 'no such $x *', '--text', ''], cleanEnv());
+    expect(bad.code).toBe(2);
+    expect(JSON.parse(bad.stderr.trim().split('\n').at(-1)!).error.message).toContain('"no such $x *"');
+  });
+
+  it('is Node itself (exec): the process has one malloc arena set, and SIGKILL reaches it', async () => {
+    const { child, exited } = await runningImport(cleanEnv());
+    const pid = child.pid!;
+    // The process the caller started is Node running bin/elacsym.cjs, not a shell waiting for it.
+    expect(realpathSync(readlinkSync(`/proc/${pid}/exe`))).toBe(realpathSync(process.execPath));
+    expect(cmdline(pid).slice(1, 2)).toEqual([realpathSync(join(ROOT, 'bin', 'elacsym.cjs'))]);
+    expect(readFileSync(`/proc/${pid}/environ`, 'latin1')).toMatch(environEntry('GLIBC_TUNABLES', 'glibc.malloc.arena_max=1'));
+    child.kill('SIGKILL');
+    expect(await exited).toEqual([null, 'SIGKILL']);
+  });
+
+  it('keeps a GLIBC_TUNABLES that names arena_max, and adds the arena to one that does not', async () => {
+    for (const [given, expected] of [
+      ['glibc.malloc.arena_max=2', 'glibc.malloc.arena_max=2'],
+      ['glibc.malloc.trim_threshold=65536', 'glibc.malloc.trim_threshold=65536:glibc.malloc.arena_max=1'],
+    ] as const) {
+      const { child, exited } = await runningImport(cleanEnv({ GLIBC_TUNABLES: given }));
+      expect(readFileSync(`/proc/${child.pid!}/environ`, 'latin1')).toMatch(environEntry('GLIBC_TUNABLES', expected));
+      child.stdin!.end();
+      expect(await exited).toEqual([0, null]);
+    }
+  });
+
+  it('says what is missing when node is not on PATH (127, as a shell does for a missing command)', async () => {
+    const r = await run(LAUNCHER, ['--version'], { ...cleanEnv(), PATH: join(tmpDir(), 'empty') });
+    expect(r.code).toBe(127);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^elacsym: cannot find node \(Node\.js >= 20\.19\) on PATH/);
+  });
+});
