@@ -9,7 +9,7 @@
 //   dist/ui/*.mjs        ink screens, ES modules because ink is ESM-only (loaded only on a terminal)
 //   dist/elacsym.cjs.cache  V8 code cache of the bundle, produced by a warm-up run of a real query
 //
-// bin/elacsym.cjs compiles the bundle with vm.Script and the code cache, so a cold `elacsym query` parses
+// bin/elacsym compiles the bundle with vm.Script and the code cache, so a cold `elacsym query` parses
 // and compiles almost nothing (measured: ~60 ms less than an ESM module graph on this machine).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -121,13 +121,13 @@ await build({
 // Warm-up: init, import and query a tiny namespace so the functions a query runs are in the cache.
 const dir = mkdtempSync(join(tmpdir(), 'elacsym-warmup-'));
 try {
-  const run = (...args) => execFileSync(process.execPath, ['bin/elacsym.cjs', '-d', join(dir, 'data'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const run = (...args) => execFileSync(process.execPath, ['bin/elacsym', '-d', join(dir, 'data'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   run('init', 'w', '--schema', 'fixtures/quickstart/schema.json');
   run('import', 'w', 'fixtures/quickstart/docs.ndjson');
   rmSync('dist/elacsym.cjs.cache', { force: true });
   execFileSync(
     process.execPath,
-    ['bin/elacsym.cjs', '-d', join(dir, 'data'), 'query', 'w', '--vector', '@fixtures/quickstart/query-vector.json', '--text', 'water plant', '--filter', '{"field":"bucket","op":"lt","value":50}', '--format', 'json'],
+    ['bin/elacsym', '-d', join(dir, 'data'), 'query', 'w', '--vector', '@fixtures/quickstart/query-vector.json', '--text', 'water plant', '--filter', '{"field":"bucket","op":"lt","value":50}', '--format', 'json'],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ELACSYM_WRITE_CODE_CACHE: '1' } },
   );
 } finally {

@@ -11,7 +11,7 @@
  * How: `gc` is exposed by V8's --expose-gc flag, set here at run time and read from a fresh context (the
  * flag only takes effect for contexts made after it is set). Node documents flags set after start as
  * possibly without effect; then this does nothing, which is what it does anyway where it is not wanted.
- * The CLI does not pass the flag on its command line: the launcher (bin/elacsym) passes no V8 flags, since
+ * The CLI does not pass the flag on its command line: bin/elacsym's launcher lines pass no V8 flags, since
  * V8 rejects a code cache built under other flags (docs/design.md, "The launcher").
  */
 import { setFlagsFromString } from 'node:v8';

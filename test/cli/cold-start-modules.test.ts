@@ -18,7 +18,7 @@ beforeAll(async () => {
   dir = tmpDir();
   report = join(dir, 'modules.json');
   preload = join(dir, 'preload.cjs');
-  // Runs before bin/elacsym.cjs; at exit it records Node's internal modules and the files `require` loaded.
+  // Runs before bin/elacsym; at exit it records Node's internal modules and the files `require` loaded.
   writeFileSync(
     preload,
     `process.on('exit', () => require('node:fs').writeFileSync(process.env.MODULES_REPORT, JSON.stringify({ internal: process.moduleLoadList, files: Object.keys(require('node:module')._cache) })));\n`,

@@ -1,7 +1,7 @@
 /**
- * bin/elacsym, the command users run: a POSIX sh launcher that sets glibc's malloc arenas to one and execs
- * Node on bin/elacsym.cjs. Every other CLI test runs `node bin/elacsym.cjs`; these run the launcher itself,
- * through a symbolic link as `npm link` installs it.
+ * bin/elacsym run as a command: its first lines are sh that set glibc's malloc arenas to one and exec Node
+ * on the same file. Every other CLI test runs `node bin/elacsym` (its JavaScript only); these run it as a
+ * command, through a symbolic link as `npm link` installs it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -40,7 +40,7 @@ function linked(): string {
 }
 
 /** Starts `import ns -` through the launcher and resolves once its first document is committed. */
-async function runningImport(env: Record<string, string>): Promise<{ child: ChildProcess; exited: Promise<[number | null, NodeJS.Signals | null]> }> {
+async function runningImport(env: Record<string, string>): Promise<{ child: ChildProcess; link: string; exited: Promise<[number | null, NodeJS.Signals | null]> }> {
   const d = join(tmpDir(), 'data');
   const bin = linked();
   expect((await run(bin, ['-d', d, 'init', 'ns', '--text-only'], env)).code).toBe(0);
@@ -56,7 +56,7 @@ async function runningImport(env: Record<string, string>): Promise<{ child: Chil
   });
   child.stdin!.write('{"id":1}\n');
   await committed;
-  return { child, exited };
+  return { child, link: bin, exited };
 }
 
 /** A process's command line, from /proc/PID/cmdline. */
@@ -101,11 +101,11 @@ describe('bin/elacsym (the launcher)', () => {
   });
 
   it('is Node itself (exec): the process has one malloc arena set, and SIGKILL reaches it', async () => {
-    const { child, exited } = await runningImport(cleanEnv());
+    const { child, link, exited } = await runningImport(cleanEnv());
     const pid = child.pid!;
-    // The process the caller started is Node running bin/elacsym.cjs, not a shell waiting for it.
+    // The process the caller started is Node running the linked file, not a shell waiting for it.
     expect(realpathSync(readlinkSync(`/proc/${pid}/exe`))).toBe(realpathSync(process.execPath));
-    expect(cmdline(pid).slice(1, 2)).toEqual([realpathSync(join(ROOT, 'bin', 'elacsym.cjs'))]);
+    expect(cmdline(pid).slice(1, 2)).toEqual([link]);
     expect(readFileSync(`/proc/${pid}/environ`, 'latin1')).toMatch(environEntry('GLIBC_TUNABLES', 'glibc.malloc.arena_max=1'));
     child.kill('SIGKILL');
     expect(await exited).toEqual([null, 'SIGKILL']);

@@ -5,10 +5,13 @@ import { join, resolve } from 'node:path';
 import { generateDocs, type DatasetOptions } from '../../src/bench/dataset.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
-/** The CLI's JavaScript entry, run as `node BIN` (the launcher, bin/elacsym, execs Node on it). */
-export const BIN = join(ROOT, 'bin', 'elacsym.cjs');
-/** The command users run: bin/elacsym, a POSIX sh launcher (memory settings, then exec node BIN). */
-export const LAUNCHER = join(ROOT, 'bin', 'elacsym');
+/**
+ * The CLI, bin/elacsym: tests run it as `node BIN` (its JavaScript). Run as a command, its first lines are
+ * sh that set the malloc arena and exec Node on it (test/cli/launcher.test.ts).
+ */
+export const BIN = join(ROOT, 'bin', 'elacsym');
+/** The same file, for tests that run it as a command (the launcher's sh lines, then Node). */
+export const LAUNCHER = BIN;
 
 export interface RunResult {
   code: number;

@@ -1,6 +1,6 @@
 // A separate writer process for the commit-race test: joins the namespace's writer epoch and commits
 // COUNT versions, each appending its id to the payload's log; prints "won <version>" per commit and
-// "lost <n>" (races lost, re-read and retried) at the end. Uses the built library (dist/), like bin/elacsym.cjs.
+// "lost <n>" (races lost, re-read and retried) at the end. Uses the built library (dist/), like bin/elacsym.
 // Usage: node commit-racer.mjs <dir | s3:bucket> <prefix> <id> <count>   (S3 settings from the environment)
 import { CommitLog, joinWriter } from '../../dist/objstore/commit.js';
 import { LocalObjectStore } from '../../dist/objstore/local.js';

@@ -1,5 +1,3 @@
-import { existsSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
 import { ElacsymError } from '../../errors.js';
 import { type BenchReport, type CompactionFigures, compareBaseline, KINDS, readReport, runBench } from '../../bench/run.js';
 import type { ObjectStoreBenchTarget, ObjectStoreReport } from '../../bench/object-store.js';
@@ -80,9 +78,9 @@ export default async function bench(_a: string[], o: Record<string, unknown>, g:
     compareHnsw: Boolean(o.compareHnsw),
     compact: Boolean(o.compact),
     bulk: Boolean(o.bulk),
-    // The running binary itself, spawned for the import, the queries and the cold query: through its
-    // launcher when it has one (bin/elacsym beside bin/elacsym.cjs), so the figures are what a user runs.
-    bin: benchBin(process.argv[1] ?? 'elacsym'),
+    // The running binary itself (bin/elacsym), spawned as a command for the import, the queries and the
+    // cold query, so its launcher's setting counts as it does for a user.
+    bin: process.argv[1] ?? 'elacsym',
   };
   const maxPct = numOpt(o.maxRegression, '--max-regression', 0);
   const baseline = typeof o.baseline === 'string' ? readReport(o.baseline) : null;
@@ -117,10 +115,4 @@ export default async function bench(_a: string[], o: Record<string, unknown>, g:
     if (regressions.length > 0) throw new ElacsymError('REGRESSION', `${regressions.length} measurements regressed past ${maxPct}% of the baseline`);
   }
   return 0;
-}
-
-/** The launcher beside a JavaScript entry `bin/elacsym.cjs` when there is one, else the entry itself. */
-function benchBin(entry: string): string {
-  const launcher = join(dirname(entry), 'elacsym');
-  return basename(entry) === 'elacsym.cjs' && existsSync(launcher) ? launcher : entry;
 }

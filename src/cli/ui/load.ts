@@ -1,8 +1,8 @@
 /**
  * Loads an ink screen (an ES module: ink is ESM-only) from wherever this build put it:
  * dist/ui/<name>.mjs beside the CLI bundle, or dist/cli/ui/<name>.js beside tsc's output.
- * The CLI bundle is compiled by bin/elacsym.cjs through vm.Script, where a bare import() has no module
- * loader; bin/elacsym.cjs lends one as globalThis.__elacsymImport.
+ * The CLI bundle is compiled by bin/elacsym through vm.Script, where a bare import() has no module
+ * loader; bin/elacsym lends one as globalThis.__elacsymImport.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
