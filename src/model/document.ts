@@ -65,9 +65,9 @@ export function isCanonicalInteger(t: string): boolean {
 /**
  * Validate one parsed NDJSON object against the schema. New attributes are typed on first sight and
  * reported through `newAttrs` (the caller records them in the schema with the batch).
- * Throws DocumentError naming the field.
+ * Throws DocumentError naming the field. `slab`, when given, supplies the vector's storage (see VectorSlab).
  */
-export function toDoc(obj: unknown, schema: Schema, newAttrs: Map<string, AttrValue>): Doc {
+export function toDoc(obj: unknown, schema: Schema, newAttrs: Map<string, AttrValue>, slab?: VectorSlab): Doc {
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
     throw new DocumentError('', 'expected a JSON object like {"id": 1, "vector": [...], "attributes": {...}}');
   }
@@ -87,7 +87,7 @@ export function toDoc(obj: unknown, schema: Schema, newAttrs: Map<string, AttrVa
     if (key === 'id') continue;
     if (key === 'vector') {
       if (v === null || v === undefined) continue;
-      vector = toVector(v, schema.vector_dim);
+      vector = toVector(v, schema.vector_dim, slab);
     } else if (key === 'attributes') {
       if (v === null || v === undefined) continue;
       attributes = toAttributes(v, schema, newAttrs, fresh);
@@ -99,11 +99,40 @@ export function toDoc(obj: unknown, schema: Schema, newAttrs: Map<string, AttrVa
   return { id, vector, attributes };
 }
 
-function toVector(v: unknown, dim: number): Float32Array {
+/**
+ * Storage for parsed vectors, cut as views from blocks of `rows` vectors. An import parses a segment's
+ * worth of documents (100k by default) before the writer copies each batch's vectors into its arena; with
+ * a Float32Array of its own, each vector was one small C allocation (and an ArrayBuffer for V8 to track)
+ * that glibc then kept, fragmented, long after the copy. A block lives while any of its views does: the
+ * caller must copy the vectors it keeps (the writer does) rather than hold these views.
+ */
+export class VectorSlab {
+  private block: Float32Array | null = null;
+  private used = 0;
+
+  /** `dim` floats a vector; `rows` vectors a block (1,024: 512 KiB at 128 dimensions). */
+  constructor(
+    readonly dim: number,
+    private readonly rows = 1024,
+  ) {}
+
+  /** A zeroed view of `dim` floats. */
+  next(): Float32Array {
+    if (this.block === null || this.used === this.rows) {
+      this.block = new Float32Array(this.rows * this.dim);
+      this.used = 0;
+    }
+    const at = this.used++ * this.dim;
+    return this.block.subarray(at, at + this.dim);
+  }
+}
+
+function toVector(v: unknown, dim: number, slab?: VectorSlab): Float32Array {
   if (!Array.isArray(v)) throw new DocumentError('vector', 'expected an array of numbers');
   if (dim === 0) throw new DocumentError('vector', 'this namespace has no vectors (vector_dim 0); drop the field or re-init with --dim');
   if (v.length !== dim) throw new DocumentError('vector', `expected ${dim} numbers, got ${v.length}`);
-  const out = new Float32Array(dim);
+  // A row of a rejected document is simply left unused.
+  const out = slab !== undefined && slab.dim === dim ? slab.next() : new Float32Array(dim);
   for (let i = 0; i < dim; i++) {
     const x = v[i];
     if (typeof x !== 'number' || !Number.isFinite(x)) {

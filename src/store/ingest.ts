@@ -12,7 +12,7 @@ import { isUtf8 } from 'node:buffer';
 import { ElacsymError, isElacsymError } from '../errors.js';
 import { envError } from '../util/env-error.js';
 import { crc32 } from '../util/crc32.js';
-import { DocumentError, idKey, parseId, toDoc, toInvalidDocument } from '../model/document.js';
+import { DocumentError, idKey, parseId, toDoc, toInvalidDocument, VectorSlab } from '../model/document.js';
 import { dataRecord } from '../model/schema.js';
 import type { AttrValue, Attributes, Doc, DocId } from '../model/types.js';
 import { Snapshot } from './snapshot.js';
@@ -297,6 +297,14 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
     if (opts.flush === false) return batchDocs;
     const room = segmentDocs - writer.pendingDocCount;
     return room > 0 ? Math.min(batchDocs, room) : batchDocs;
+  };
+  // Storage for the parsed vectors (see VectorSlab): the writer copies each batch's into its arena.
+  let vectorSlab: VectorSlab | undefined;
+  const slab = (): VectorSlab | undefined => {
+    const dim = writer.schema.vector_dim;
+    if (dim === 0) return undefined;
+    if (vectorSlab?.dim !== dim) vectorSlab = new VectorSlab(dim);
+    return vectorSlab;
   };
   const s: ImportSummary = {
     read: 0,
@@ -661,7 +669,7 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
       }
       let doc: Doc;
       try {
-        doc = toDoc(obj, writer.schema, newAttrs);
+        doc = toDoc(obj, writer.schema, newAttrs, slab());
       } catch (e) {
         if (e instanceof DocumentError) {
           reject(lineNo, raw, toInvalidDocument(e, lineNo));

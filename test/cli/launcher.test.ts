@@ -123,6 +123,30 @@ describe('bin/elacsym (the launcher)', () => {
     }
   });
 
+  it('leaves the other commands (serve here, whose query workers are faster with their own arenas) without it', async () => {
+    const d = join(tmpDir(), 'data');
+    const bin = linked();
+    expect((await run(bin, ['-d', d, 'init', 'import', '--text-only'], cleanEnv())).code).toBe(0);
+    const child = spawn(bin, ['-d', d, 'serve', '--port', '0'], { env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((r) => child.on('exit', (code, signal) => r([code, signal])));
+    await new Promise<void>((resolve, reject) => {
+      let buf = '';
+      child.stderr!.on('data', (b: Buffer) => {
+        buf += b.toString();
+        if (buf.includes('"listening"')) resolve();
+      });
+      void exited.then(([code]) => reject(new Error(`serve exited with ${code}: ${buf}`)));
+    });
+    expect(realpathSync(readlinkSync(`/proc/${child.pid!}/exe`))).toBe(realpathSync(process.execPath));
+    expect(readFileSync(`/proc/${child.pid!}/environ`, 'latin1')).not.toMatch(/(^|\0)GLIBC_TUNABLES=/);
+    child.kill('SIGTERM');
+    expect(await exited).toEqual([0, null]);
+    // A namespace called "import" gives a command on it the setting, which changes nothing else.
+    const c = await run(bin, ['-d', d, 'count', 'import'], cleanEnv());
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.stdout.trim()).toBe('0');
+  });
+
   it('says what is missing when node is not on PATH (127, as a shell does for a missing command)', async () => {
     const r = await run(LAUNCHER, ['--version'], { ...cleanEnv(), PATH: join(tmpDir(), 'empty') });
     expect(r.code).toBe(127);
