@@ -119,8 +119,8 @@ export async function preflightStore(t: ObjectStoreBenchTarget, ns: string): Pro
 }
 
 /**
- * [file, args] that run `bin` with `args`: an executable such as the launcher (bin/elacsym, POSIX sh that
- * execs Node) as it is, a JavaScript entry (`.cjs`, `.js`, `.mjs`) through this process's Node.
+ * [file, args] that run `bin` with `args`: an executable such as bin/elacsym (whose first lines are sh that
+ * exec Node on it) as a command, a JavaScript entry (`.cjs`, `.js`, `.mjs`) through this process's Node.
  */
 export function binArgv(bin: string, args: string[]): [string, string[]] {
   return /\.[cm]?js$/.test(bin) ? [process.execPath, [bin, ...args]] : [bin, args];

@@ -99,21 +99,24 @@ export function toDoc(obj: unknown, schema: Schema, newAttrs: Map<string, AttrVa
   return { id, vector, attributes };
 }
 
+/** Bytes of one VectorSlab block by default: large enough for glibc to map it on its own (>= 128 KiB). */
+const SLAB_BYTES = 512 * 1024;
+
 /**
- * Storage for parsed vectors, cut as views from blocks of `rows` vectors. An import parses a segment's
- * worth of documents (100k by default) before the writer copies each batch's vectors into its arena; with
- * a Float32Array of its own, each vector was one small C allocation (and an ArrayBuffer for V8 to track)
- * that glibc then kept, fragmented, long after the copy. A block lives while any of its views does: the
+ * Storage for parsed vectors, cut as views from blocks of `rows` vectors. An import's documents wait in
+ * their batch until the writer copies the batch's vectors into its arena; with a Float32Array of its own,
+ * each vector was one small C allocation (and an ArrayBuffer for V8 to track), 100k of them per segment,
+ * that glibc kept, fragmented, long after the copy (~15 MiB of a 100k import's peak). A block lives while any of its views does: the
  * caller must copy the vectors it keeps (the writer does) rather than hold these views.
  */
 export class VectorSlab {
   private block: Float32Array | null = null;
   private used = 0;
 
-  /** `dim` floats a vector; `rows` vectors a block (1,024: 512 KiB at 128 dimensions). */
+  /** `dim` floats a vector; `rows` vectors a block (by default ~512 KiB of them: 1,024 at 128 dimensions). */
   constructor(
     readonly dim: number,
-    private readonly rows = 1024,
+    private readonly rows = Math.max(16, Math.floor(SLAB_BYTES / (4 * dim))),
   ) {}
 
   /** A zeroed view of `dim` floats. */
