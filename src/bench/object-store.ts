@@ -12,7 +12,7 @@
  */
 import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ElacsymError, ERRORS, type ErrorCode } from '../errors.js';
 
@@ -119,11 +119,18 @@ export async function preflightStore(t: ObjectStoreBenchTarget, ns: string): Pro
 }
 
 /**
- * [file, args] that run `bin` with `args`: an executable such as bin/elacsym (whose first lines are sh that
- * exec Node on it) as a command, a JavaScript entry (`.cjs`, `.js`, `.mjs`) through this process's Node.
+ * [file, args] that run `bin` with `args`: bin/elacsym (whose first lines are sh that exec Node on it) as a
+ * command, so its setting counts as for a user; a JavaScript entry (`.cjs`, `.js`, `.mjs`), or a file that
+ * cannot be executed (a copy without its mode bits, a noexec mount), through this process's Node.
  */
 export function binArgv(bin: string, args: string[]): [string, string[]] {
-  return /\.[cm]?js$/.test(bin) ? [process.execPath, [bin, ...args]] : [bin, args];
+  if (/\.[cm]?js$/.test(bin)) return [process.execPath, [bin, ...args]];
+  try {
+    accessSync(bin, constants.X_OK);
+    return [bin, args];
+  } catch {
+    return [process.execPath, [bin, ...args]];
+  }
 }
 
 /**

@@ -4,9 +4,10 @@
  * command, through a symbolic link as `npm link` installs it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { binArgv } from '../../src/bench/object-store.js';
 import { cleanupTmp, LAUNCHER, ROOT, tmpDir } from '../helpers/cli.js';
 
 afterAll(cleanupTmp);
@@ -80,6 +81,9 @@ describe('bin/elacsym (the launcher)', () => {
     const v = await run(bin, ['--version'], cleanEnv());
     expect(v.code, v.stderr).toBe(0);
     expect(v.stdout.trim()).toBe(VERSION);
+    // Also where Node keeps the link's directory as the script's (__dirname).
+    const kept = await run(bin, ['--version'], cleanEnv({ NODE_OPTIONS: '--preserve-symlinks-main' }));
+    expect(kept.code, kept.stderr).toBe(0);
 
     // A data directory and a document with spaces, quotes and shell characters, and an empty argument: all
     // arrive as given; the exit statuses are the CLI's own (3 for a missing namespace, 2 for a bad name).
@@ -111,7 +115,13 @@ describe('bin/elacsym (the launcher)', () => {
     expect(await exited).toEqual([null, 'SIGKILL']);
   });
 
-  it('keeps a GLIBC_TUNABLES that names arena_max, and adds the arena to one that does not', async () => {
+  it('keeps a GLIBC_TUNABLES that names arena_max or a MALLOC_ARENA_MAX, and adds the arena to other tunables', async () => {
+    const { child, exited } = await runningImport(cleanEnv({ MALLOC_ARENA_MAX: '8' }));
+    const environ = readFileSync(`/proc/${child.pid!}/environ`, 'latin1');
+    expect(environ).toMatch(environEntry('MALLOC_ARENA_MAX', '8'));
+    expect(environ).not.toMatch(/(^|\0)GLIBC_TUNABLES=/); // glibc's tunable would override the variable
+    child.stdin!.end();
+    expect(await exited).toEqual([0, null]);
     for (const [given, expected] of [
       ['glibc.malloc.arena_max=2', 'glibc.malloc.arena_max=2'],
       ['glibc.malloc.trim_threshold=65536', 'glibc.malloc.trim_threshold=65536:glibc.malloc.arena_max=1'],
@@ -145,6 +155,16 @@ describe('bin/elacsym (the launcher)', () => {
     const c = await run(bin, ['-d', d, 'count', 'import'], cleanEnv());
     expect(c.code, c.stderr).toBe(0);
     expect(c.stdout.trim()).toBe('0');
+  });
+
+  it('the bench spawns the file as a command when it can be executed, else through Node', () => {
+    const f = join(tmpDir(), 'elacsym');
+    writeFileSync(f, '#!/bin/sh\n');
+    chmodSync(f, 0o644); // a copy that lost its mode bits
+    expect(binArgv(f, ['--version'])).toEqual([process.execPath, [f, '--version']]);
+    chmodSync(f, 0o755);
+    expect(binArgv(f, ['--version'])).toEqual([f, ['--version']]);
+    expect(binArgv(join(ROOT, 'dist', 'elacsym.js'), [])).toEqual([process.execPath, [join(ROOT, 'dist', 'elacsym.js')]]);
   });
 
   it('says what is missing when node is not on PATH (127, as a shell does for a missing command)', async () => {
