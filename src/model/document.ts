@@ -106,8 +106,9 @@ const SLAB_BYTES = 512 * 1024;
  * Storage for parsed vectors, cut as views from blocks of `rows` vectors. An import's documents wait in
  * their batch until the writer copies the batch's vectors into its arena; with a Float32Array of its own,
  * each vector was one small C allocation (and an ArrayBuffer for V8 to track), 100k of them per segment,
- * that glibc kept, fragmented, long after the copy (~15 MiB of a 100k import's peak). A block lives while any of its views does: the
- * caller must copy the vectors it keeps (the writer does) rather than hold these views.
+ * that glibc kept, fragmented, long after the copy (~15 MiB of a 100k import's peak). A block lives while
+ * any of its views does, and is never reused: the caller copies the vectors it keeps (the writer does)
+ * rather than hold these views.
  */
 export class VectorSlab {
   private block: Float32Array | null = null;
