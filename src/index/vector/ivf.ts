@@ -1484,6 +1484,36 @@ function inverseNorms(vectors: Float32Array, dim: number): Float64Array {
 const GATHER_BLOCK = 256;
 const gatherScratch = { idx: new Uint32Array(GATHER_BLOCK), sc: new Float64Array(GATHER_BLOCK), tmp: new Float32Array(0) };
 
+/**
+ * Where touchRows leaves the sum of the values it read, so that the compiler cannot drop the reads. Never
+ * read: its value means nothing.
+ */
+const touchSink = { sum: 0 };
+
+/**
+ * Reads one float of every 64-byte line of the listed rows (list[from .. from + count), each `dim` floats
+ * of `src` at row * dim) and, when given, each row's entry of `perRow`, before a gather copies them.
+ *
+ * Why: the rows a gather visits (a selective filter's matches, a query's re-ranking candidates) are scattered
+ * over a matrix of hundreds of MB, so each costs a cache and TLB miss, and a copy loop meets them one row at
+ * a time: the next row's miss starts only when the current row's copy has left the processor's reorder
+ * window. These loads depend on nothing but the list, so the processor runs dozens of misses at once;
+ * the copy that follows then finds the rows in cache. Measured on the 2-vCPU VM (10 segments x 1% of
+ * 98,304 rows of a 1M x 128 matrix, the copy normalizing for cosine): 3.8-4.1 ms a query copying alone,
+ * 1.6-2.4 ms with this pass first; touching only every row's first line, or rows a few ahead of the copy,
+ * 2.5-3.3 ms (docs/performance.md, "Session 25").
+ */
+function touchRows(src: Float32Array, dim: number, list: Uint32Array, from: number, count: number, perRow: Float64Array | null): void {
+  let t = 0;
+  for (let j = 0; j < count; j++) {
+    const r = list[from + j]!;
+    const s = r * dim;
+    for (let i = 0; i < dim; i += 16) t += src[s + i]!;
+    if (perRow !== null) t += perRow[r]!;
+  }
+  touchSink.sum = t;
+}
+
 /** Scores the listed rows (gathered, normalized for cosine, into a scratch block) into `heap`. */
 function gatherTopK(vectors: Float32Array, dim: number, metric: Metric, q: Float32Array, list: Uint32Array, heap: TopK, invNorms: Float64Array | null = null): void {
   const BLOCK = GATHER_BLOCK;
@@ -1492,6 +1522,7 @@ function gatherTopK(vectors: Float32Array, dim: number, metric: Metric, q: Float
   const tmp = gatherScratch.tmp;
   for (let b0 = 0; b0 < list.length; b0 += BLOCK) {
     const cnt = Math.min(BLOCK, list.length - b0);
+    touchRows(vectors, dim, list, b0, cnt, invNorms);
     if (invNorms !== null) gatherNormalized(vectors, dim, invNorms, list, b0, cnt, tmp);
     else gatherRows(vectors, dim, metric === 'cosine', list, b0, cnt, tmp);
     const hits = scoreRowsAbove(metric, q, tmp, 0, cnt, dim, heap.floor, idx, sc);
@@ -1685,6 +1716,13 @@ export class IvfReader {
    * (see rowInto): 0 = not computed yet, -1 = a zero vector (whose inverse norm is 0), else the value.
    */
   private invPages: (Float64Array | undefined)[] = [];
+  /**
+   * The same for a reader re-ranking from an in-memory matrix (IvfOpenOptions.vectorMatrix, `--batch` and
+   * `serve`), one flat array by ordinal made at the first re-ranking: the matrix is resident anyway, and a
+   * page lookup was two more dependent cache misses per scattered candidate (the array of pages, then the
+   * page's own buffer).
+   */
+  private invFlat: Float64Array | null = null;
   private bytesRead: number;
   private reads: number;
   private lastProbes = 0;
@@ -1898,7 +1936,7 @@ export class IvfReader {
 
   /** Cosine: whether the document's original vector is all zeros (known once re-ranking has read it). */
   private isZeroVector(ord: number): boolean {
-    return this.invPages[ord >>> INV_PAGE_BITS]?.[ord & INV_PAGE_MASK] === -1;
+    return (this.invFlat?.[ord] ?? this.invPages[ord >>> INV_PAGE_BITS]?.[ord & INV_PAGE_MASK]) === -1;
   }
 
   /** The probing of `search`: offers the probed rows to heap until `want` were found (see `search`). */
@@ -2281,7 +2319,14 @@ export class IvfReader {
   /** `originalInto` from the in-memory matrix (IvfOpenOptions.vectorMatrix): no call or view per row. */
   private matrixRowInto(m: { data: Float32Array; present: Uint8Array }, ord: number, out: Float32Array, at: number): void {
     if (m.present[ord] !== 1) this.missingOriginal(ord, null);
-    this.rowInto(m.data, ord * this.dim, ord, out, at);
+    this.rowInto(m.data, ord * this.dim, ord, out, at, this.matrixInvNorms(m));
+  }
+
+  /** Cosine: the flat inverse norms for re-ranking from matrix m (see invFlat); null for other metrics. */
+  private matrixInvNorms(m: { present: Uint8Array }): Float64Array | null {
+    if (this.metric !== 'cosine') return null;
+    if (this.invFlat === null || this.invFlat.length < m.present.length) this.invFlat = new Float64Array(m.present.length);
+    return this.invFlat;
   }
 
   private missingOriginal(ord: number, v: Float32Array | null): never {
@@ -2289,7 +2334,7 @@ export class IvfReader {
   }
 
   /** Copies the original vector of `ord` (src[off ..+dim)) to out[at ..+dim), normalized for cosine. */
-  private rowInto(src: Float32Array, off: number, ord: number, out: Float32Array, at: number): void {
+  private rowInto(src: Float32Array, off: number, ord: number, out: Float32Array, at: number, flat: Float64Array | null = null): void {
     const dim = this.dim;
     if (this.metric !== 'cosine') {
       if (off === 0 && src.length === dim) out.set(src, at);
@@ -2301,9 +2346,9 @@ export class IvfReader {
     // In pages, not one array grown to the highest ordinal seen: that array was filled with NaN ("not
     // yet") and copied at each growth, which touched ~0.7 MB of fresh memory per segment for 60
     // candidates and took a sixth of a cold 1M query over 11 segments (cpu-prof); a page is made zeroed
-    // and only the entries used are written.
-    const page = (this.invPages[ord >>> INV_PAGE_BITS] ??= new Float64Array(INV_PAGE));
-    const at0 = ord & INV_PAGE_MASK;
+    // and only the entries used are written. From a resident matrix: one flat array (see invFlat).
+    const page = flat ?? (this.invPages[ord >>> INV_PAGE_BITS] ??= new Float64Array(INV_PAGE));
+    const at0 = flat !== null ? ord : ord & INV_PAGE_MASK;
     let inv = page[at0]!;
     if (inv === 0) {
       const n = norm(src, off, dim);
@@ -2326,7 +2371,10 @@ export class IvfReader {
     const m = list.length > 0 ? (this.originalMatrix?.() ?? null) : null;
     for (let b0 = 0; b0 < list.length; b0 += BLOCK) {
       const cnt = Math.min(BLOCK, list.length - b0);
-      if (m !== null) for (let j = 0; j < cnt; j++) this.matrixRowInto(m, list[b0 + j]!, this.gather, j * dim);
+      if (m !== null) {
+        touchRows(m.data, dim, list, b0, cnt, this.matrixInvNorms(m));
+        for (let j = 0; j < cnt; j++) this.matrixRowInto(m, list[b0 + j]!, this.gather, j * dim);
+      }
       else for (let j = 0; j < cnt; j++) this.originalInto(list[b0 + j]!, this.gather, j * dim);
       const n = scoreRowsAbove(this.metric, q, this.gather, 0, cnt, dim, heap.floor, this.idx, this.scores);
       for (let h = 0; h < n; h++) heap.push(this.scores[h]!, list[b0 + this.idx[h]!]!);
