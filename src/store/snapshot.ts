@@ -42,7 +42,10 @@ export interface SnapshotOptions {
   segments?: SegmentStore;
 }
 
-/** Vectors of one `vectorsOf` call at most this many bytes apart are read in one range. */
+/**
+ * Vectors of one `vectorsOf` call at most this many bytes apart are read in one range, unless the file says
+ * otherwise (ReadableObject.coalesceGap: a local file's is one 4 KiB block).
+ */
 const VECTOR_READ_GAP = 64 * 1024;
 /** The longest such range. */
 const VECTOR_READ_MAX = 4 * 1024 * 1024;
@@ -286,10 +289,12 @@ export class SegmentHandle {
 
   /**
    * The stored vectors of `ords` (duplicates and ordinals without a vector left out), row-major in `rows`,
-   * in file order (`ords` of the result says whose each row is). Vectors whose bytes lie at most
-   * VECTOR_READ_GAP apart are read in one range (at most VECTOR_READ_MAX bytes): an exact scan of a flat
-   * segment's 778 vectors took ~30 ms of a cold query read one by one (each read verifying its blocks), a
-   * few coalesced reads take a few.
+   * in file order (`ords` of the result says whose each row is). Vectors whose bytes lie at most the
+   * file's coalescing gap apart (VECTOR_READ_GAP, a local file's 4 KiB) are read in one range (at most
+   * VECTOR_READ_MAX bytes): an exact scan of a flat segment's 778 vectors took ~30 ms of a cold query read
+   * one by one (each read verifying its blocks), a few coalesced reads take a few. A wider gap on a local
+   * file read the blocks in between too: 164 matches spread over a 17k-document segment (~50 KB apart)
+   * were 8.7 MB read and checksummed, ~20 ms of a cold filtered query (docs/performance.md, "Session 25").
    */
   vectorsOf(ords: Iterable<number>, dim: number): { ords: number[]; rows: Float32Array } {
     const vs = this.vectorStore(dim);
@@ -319,13 +324,14 @@ export class SegmentHandle {
       at.push(o);
     }
     at.sort((a, b) => a - b);
+    const gap = this.parquet.coalesceGap ?? VECTOR_READ_GAP;
     const rows = new Float32Array(at.length * dim);
     const bytes = new Uint8Array(rows.buffer);
     let i = 0;
     while (i < at.length) {
       const start = at[i]!;
       let j = i + 1;
-      while (j < at.length && at[j]! - (at[j - 1]! + len) <= VECTOR_READ_GAP && at[j]! + len - start <= VECTOR_READ_MAX) j++;
+      while (j < at.length && at[j]! - (at[j - 1]! + len) <= gap && at[j]! + len - start <= VECTOR_READ_MAX) j++;
       const b = vs.src.read(start, at[j - 1]! + len - start);
       for (let p = i; p < j; p++) bytes.set(b.subarray(at[p]! - start, at[p]! - start + len), p * len);
       i = j;

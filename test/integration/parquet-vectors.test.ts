@@ -110,4 +110,33 @@ describe('vectors read from the Parquet file', () => {
       writeFileSync(parquet, orig);
     }
   });
+
+  it("an exact scan's vectors on a local file are read block by block: a damaged block between two of them is not read", () => {
+    // Two wanted vectors ~28 KB apart with a flipped byte halfway between, in blocks neither touches. With
+    // reads coalesced across gaps of up to 64 KiB (what an object store gets) the range read covered the
+    // damaged block and failed; a local file coalesces only gaps of up to one 4 KiB block.
+    const [a, hit, b] = [1000, 1150, 1300].map((o) => (docs[o]!.vector ? o : o + 1)) as [number, number, number];
+    const mid = loc.offsetOf(hit) + 5;
+    expect(mid - loc.offsetOf(a)).toBeGreaterThan(3 * 4096);
+    expect(loc.offsetOf(b) - mid).toBeGreaterThan(3 * 4096);
+    const orig = readFileSync(parquet);
+    const buf = Buffer.from(orig);
+    buf[mid] = buf[mid]! ^ 0x10;
+    writeFileSync(parquet, buf);
+    try {
+      const snap = Snapshot.open(join(d, 'ns'), { readWholeBytes: 0 });
+      try {
+        const got = snap.segments[0]!.vectorsOf([b, a], DIM);
+        expect(got.ords).toEqual([a, b]);
+        expect(Array.from(got.rows.subarray(0, DIM))).toEqual(docs[a]!.vector!.map((x) => Math.fround(x)));
+        expect(Array.from(got.rows.subarray(DIM))).toEqual(docs[b]!.vector!.map((x) => Math.fround(x)));
+        // The damaged block itself is still refused.
+        expect(corruptCode(() => snap.segments[0]!.vectorsOf([hit], DIM))).toBe('CORRUPT_SEGMENT');
+      } finally {
+        snap.close();
+      }
+    } finally {
+      writeFileSync(parquet, orig);
+    }
+  });
 });
