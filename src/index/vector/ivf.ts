@@ -1501,7 +1501,8 @@ const touchSink = { sum: 0 };
  * the copy that follows then finds the rows in cache. Measured on the 2-vCPU VM (10 segments x 1% of
  * 98,304 rows of a 1M x 128 matrix, the copy normalizing for cosine): 3.8-4.1 ms a query copying alone,
  * 1.6-2.4 ms with this pass first; touching only every row's first line, or rows a few ahead of the copy,
- * 2.5-3.3 ms (docs/performance.md, "Session 25").
+ * 2.5-3.3 ms (bench/gather.mjs; docs/performance.md, "Session 25"). The results do not change: the pass
+ * only reads.
  */
 function touchRows(src: Float32Array, dim: number, list: Uint32Array, from: number, count: number, perRow: Float64Array | null): void {
   let t = 0;
