@@ -2375,8 +2375,7 @@ export class IvfReader {
       if (m !== null) {
         touchRows(m.data, dim, list, b0, cnt, this.matrixInvNorms(m));
         for (let j = 0; j < cnt; j++) this.matrixRowInto(m, list[b0 + j]!, this.gather, j * dim);
-      }
-      else for (let j = 0; j < cnt; j++) this.originalInto(list[b0 + j]!, this.gather, j * dim);
+      } else for (let j = 0; j < cnt; j++) this.originalInto(list[b0 + j]!, this.gather, j * dim);
       const n = scoreRowsAbove(this.metric, q, this.gather, 0, cnt, dim, heap.floor, this.idx, this.scores);
       for (let h = 0; h < n; h++) heap.push(this.scores[h]!, list[b0 + this.idx[h]!]!);
     }
