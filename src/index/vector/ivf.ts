@@ -1718,12 +1718,12 @@ export class IvfReader {
    */
   private invPages: (Float64Array | undefined)[] = [];
   /**
-   * The same for a reader re-ranking from an in-memory matrix (IvfOpenOptions.vectorMatrix, `--batch` and
-   * `serve`), one flat array by ordinal made at the first re-ranking: the matrix is resident anyway, and a
-   * page lookup was two more dependent cache misses per scattered candidate (the array of pages, then the
-   * page's own buffer).
+   * Cosine, re-ranking from an in-memory matrix (IvfOpenOptions.vectorMatrix: `--batch`, `serve`): that
+   * matrix's inverse norms, the one flat array an exact scan of it fills too (inverseNorms: NaN = not yet,
+   * 0 = a zero vector). invPages' lookup was two more dependent cache misses per scattered candidate (the
+   * array of pages, then the page's own buffer). Null until the first re-ranking from a matrix.
    */
-  private invFlat: Float64Array | null = null;
+  private matrixNorms: Float64Array | null = null;
   private bytesRead: number;
   private reads: number;
   private lastProbes = 0;
@@ -1937,7 +1937,7 @@ export class IvfReader {
 
   /** Cosine: whether the document's original vector is all zeros (known once re-ranking has read it). */
   private isZeroVector(ord: number): boolean {
-    return (this.invFlat?.[ord] ?? this.invPages[ord >>> INV_PAGE_BITS]?.[ord & INV_PAGE_MASK]) === -1;
+    return this.matrixNorms?.[ord] === 0 || this.invPages[ord >>> INV_PAGE_BITS]?.[ord & INV_PAGE_MASK] === -1;
   }
 
   /** The probing of `search`: offers the probed rows to heap until `want` were found (see `search`). */
@@ -2317,25 +2317,12 @@ export class IvfReader {
     this.rowInto(v, 0, ord, out, at);
   }
 
-  /** `originalInto` from the in-memory matrix (IvfOpenOptions.vectorMatrix): no call or view per row. */
-  private matrixRowInto(m: { data: Float32Array; present: Uint8Array }, ord: number, out: Float32Array, at: number): void {
-    if (m.present[ord] !== 1) this.missingOriginal(ord, null);
-    this.rowInto(m.data, ord * this.dim, ord, out, at, this.matrixInvNorms(m));
-  }
-
-  /** Cosine: the flat inverse norms for re-ranking from matrix m (see invFlat); null for other metrics. */
-  private matrixInvNorms(m: { present: Uint8Array }): Float64Array | null {
-    if (this.metric !== 'cosine') return null;
-    if (this.invFlat === null || this.invFlat.length < m.present.length) this.invFlat = new Float64Array(m.present.length);
-    return this.invFlat;
-  }
-
   private missingOriginal(ord: number, v: Float32Array | null): never {
     corrupt(`the vector of ordinal ${ord}, indexed in the IVF file, is ${v === null ? 'missing' : `of ${v.length} dimensions, not ${this.dim}`}`, { ord });
   }
 
   /** Copies the original vector of `ord` (src[off ..+dim)) to out[at ..+dim), normalized for cosine. */
-  private rowInto(src: Float32Array, off: number, ord: number, out: Float32Array, at: number, flat: Float64Array | null = null): void {
+  private rowInto(src: Float32Array, off: number, ord: number, out: Float32Array, at: number): void {
     const dim = this.dim;
     if (this.metric !== 'cosine') {
       if (off === 0 && src.length === dim) out.set(src, at);
@@ -2347,9 +2334,9 @@ export class IvfReader {
     // In pages, not one array grown to the highest ordinal seen: that array was filled with NaN ("not
     // yet") and copied at each growth, which touched ~0.7 MB of fresh memory per segment for 60
     // candidates and took a sixth of a cold 1M query over 11 segments (cpu-prof); a page is made zeroed
-    // and only the entries used are written. From a resident matrix: one flat array (see invFlat).
-    const page = flat ?? (this.invPages[ord >>> INV_PAGE_BITS] ??= new Float64Array(INV_PAGE));
-    const at0 = flat !== null ? ord : ord & INV_PAGE_MASK;
+    // and only the entries used are written. From a resident matrix: see scoreOrds.
+    const page = (this.invPages[ord >>> INV_PAGE_BITS] ??= new Float64Array(INV_PAGE));
+    const at0 = ord & INV_PAGE_MASK;
     let inv = page[at0]!;
     if (inv === 0) {
       const n = norm(src, off, dim);
@@ -2373,8 +2360,13 @@ export class IvfReader {
     for (let b0 = 0; b0 < list.length; b0 += BLOCK) {
       const cnt = Math.min(BLOCK, list.length - b0);
       if (m !== null) {
-        touchRows(m.data, dim, list, b0, cnt, this.matrixInvNorms(m));
-        for (let j = 0; j < cnt; j++) this.matrixRowInto(m, list[b0 + j]!, this.gather, j * dim);
+        // From the in-memory matrix, as an exact scan of it gathers (gatherTopK): the same arithmetic as
+        // rowInto, the same inverse norms (see matrixNorms).
+        for (let j = 0; j < cnt; j++) if (m.present[list[b0 + j]!] !== 1) this.missingOriginal(list[b0 + j]!, null);
+        const norms = this.metric === 'cosine' ? (this.matrixNorms = inverseNorms(m.data, dim)) : null;
+        touchRows(m.data, dim, list, b0, cnt, norms);
+        if (norms !== null) gatherNormalized(m.data, dim, norms, list, b0, cnt, this.gather);
+        else gatherRows(m.data, dim, false, list, b0, cnt, this.gather);
       } else for (let j = 0; j < cnt; j++) this.originalInto(list[b0 + j]!, this.gather, j * dim);
       const n = scoreRowsAbove(this.metric, q, this.gather, 0, cnt, dim, heap.floor, this.idx, this.scores);
       for (let h = 0; h < n; h++) heap.push(this.scores[h]!, list[b0 + this.idx[h]!]!);
