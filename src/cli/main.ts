@@ -300,6 +300,8 @@ export function buildProgram(): Command {
     .option('--include-attributes <names>', 'comma-separated attributes to include (default: all; "" for none)')
     .addOption(new Option('--format <format>', 'output format').choices(['json', 'ndjson', 'table']))
     .option('--explain', 'add the plan and per-retriever ranks and scores')
+    .option('--nprobe <n>', 'vector search: IVF clusters each segment probes at least (default: adaptive); more is slower and finds more of the true nearest')
+    .option('--exact', 'vector search: score every matching vector exactly (no approximation; reads every vector)')
     .option('--sort <keys>', 'filter-only listing: sort by attributes, e.g. year:desc,title (ties by id; missing values last)')
     .option('--limit <n>', 'filter-only listing: documents per page (no 10,000 cap)')
     .option('--offset <n>', 'filter-only listing: skip the first N documents')
@@ -317,6 +319,7 @@ export function buildProgram(): Command {
         'elacsym query docs --text "vector database" --top-k 5',
         'elacsym query docs --vector "[0.1,0.2,0.3]" --filter \'{"field":"category","op":"eq","value":"tech"}\'',
         'elacsym query docs --vector @q.json --text "rust" --explain',
+        'elacsym query docs --vector @q.json --exact --top-k 100',
         'elacsym query docs --batch requests.ndjson > responses.ndjson',
         'elacsym query docs --filter \'{"field":"year","op":"gte","value":2020}\' --sort year:desc --limit 1000 --format json',
       ]) + seeMan('elacsym-query'),

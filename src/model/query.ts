@@ -6,7 +6,10 @@
  *    "filter": {...}, "top_k": 10, "include_vector": false, "include_attributes": ["title"]}
  *
  * Extensions: "rrf_k" (default 60), "vector_weight" (fusion weight of the vector retriever, default 1),
- * full_text "weight" is the fusion weight of the text retriever (default 1), "explain": true.
+ * full_text "weight" is the fusion weight of the text retriever (default 1), "explain": true, and the vector
+ * retriever's accuracy: "nprobe" (IVF clusters each segment's search probes at least, instead of the
+ * adaptive default) or "exact": true (every matching vector scored exactly: no approximation; ground truth
+ * for measuring recall@k, at the cost of reading every vector). Both need "vector"; they exclude each other.
  */
 import { ElacsymError } from '../errors.js';
 import { type Filter, parseFilter } from './filter.js';
@@ -17,6 +20,8 @@ import type { Schema } from './types.js';
 export const DEFAULT_TOP_K = 10;
 export const MAX_TOP_K = 10_000;
 export const DEFAULT_RRF_K = 60;
+/** The largest `nprobe` accepted; an index has at most this many clusters (ivf.ts MAX_NLIST is far below). */
+export const MAX_NPROBE = 65_536;
 
 export interface TextRequest {
   query: string;
@@ -37,6 +42,13 @@ export interface QueryRequest {
   rrf_k: number;
   vector_weight: number;
   explain: boolean;
+  /**
+   * IVF clusters each segment's ANN search probes at least (more when a filter lowers selectivity, and
+   * until top_k matching rows were found); null = the adaptive default (ivf.ts `IvfReader.search`).
+   */
+  nprobe: number | null;
+  /** Score every matching vector exactly (no ANN): the exact top-k, for every source. */
+  exact: boolean;
 }
 
 const bad = (path: string, msg: string): never => {
@@ -121,6 +133,8 @@ export function parseQueryRequest(json: unknown, schema: Schema, where = 'reques
     rrf_k: DEFAULT_RRF_K,
     vector_weight: 1,
     explain: false,
+    nprobe: null,
+    exact: false,
   };
   for (const [k, v] of Object.entries(o)) {
     const p = `${where}.${k}`;
@@ -168,9 +182,23 @@ export function parseQueryRequest(json: unknown, schema: Schema, where = 'reques
         if (typeof v !== 'boolean') bad(p, 'expected true or false');
         req.explain = v as boolean;
         break;
+      case 'nprobe':
+        if (v === null) break;
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_NPROBE) bad(p, `expected an integer between 1 and ${MAX_NPROBE} (IVF clusters probed per segment)`);
+        req.nprobe = v as number;
+        break;
+      case 'exact':
+        if (typeof v !== 'boolean') bad(p, 'expected true or false');
+        req.exact = v as boolean;
+        break;
       default:
-        bad(p, 'unknown key; expected vector, full_text, filter, top_k, include_vector, include_attributes, rrf_k, vector_weight, explain');
+        bad(p, 'unknown key; expected vector, full_text, filter, top_k, include_vector, include_attributes, rrf_k, vector_weight, explain, nprobe, exact');
     }
   }
+  // The vector retriever's accuracy settings mean nothing without it: an error, not a silently ignored key.
+  if (req.vector === null && (req.nprobe !== null || req.exact)) {
+    bad(`${where}.${req.exact ? 'exact' : 'nprobe'}`, 'applies to vector search, and the request has no "vector"');
+  }
+  if (req.exact && req.nprobe !== null) bad(`${where}.nprobe`, '"exact": true scores every vector, so no clusters are probed; send one of "exact" and "nprobe"');
   return req;
 }

@@ -97,7 +97,11 @@ export interface SearchSource {
   ordsOfIds?(ids: readonly DocId[]): Iterable<number>;
   /** Has vectors at all (false for sources without any, and then vector search yields nothing). */
   readonly hasVectors: boolean;
-  vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number): Hits;
+  /**
+   * Approximate top-k (an IVF search where the source has one; exact elsewhere). `nprobe`: clusters to
+   * probe at least instead of the index's adaptive default (ignored by sources searched exactly).
+   */
+  vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number, nprobe?: number): Hits;
   vectorExact(q: Float32Array, k: number, ords: Iterable<number>): Hits;
   /** The segment's vectors have a flat index: `vectorSearch` scans them exactly (no ANN to plan for). */
   readonly flatVectors?: boolean;
@@ -205,6 +209,7 @@ function vectorRetrieve(
   matches: number,
   dim: number,
   out: Hit[],
+  accuracy: { exact: boolean; nprobe: number | null } = { exact: false, nprobe: null },
 ): Record<string, unknown> {
   const seg: Record<string, unknown> = { source: s.name, docs: s.size, live: s.liveCount, matches };
   if (!s.hasVectors || dim === 0 || matches === 0) {
@@ -213,6 +218,16 @@ function vectorRetrieve(
   }
   let h: Hits;
   let exactMax = 0;
+  const nprobe = accuracy.nprobe ?? undefined;
+  if (accuracy.exact) {
+    // "exact": every matching live document's vector scored, whatever the plan would have chosen.
+    h = s.vectorExact(q, fetch, m !== null ? maskOrds(m, matches) : liveOrds(s));
+    seg.vector = 'exact-scan';
+    seg.exact = 'requested';
+    for (let j = 0; j < h.ords.length; j++) out.push({ src: i, ord: h.ords[j]!, score: h.scores[j]! });
+    return seg;
+  }
+  if (nprobe !== undefined && s.flatVectors !== true) seg.nprobe = nprobe;
   if (m !== null) {
     const ratio = exactScanRatio(dim, s.vectorReadBytes?.() ?? 0);
     exactMax = exactScanMaxDocs(s.size, ratio);
@@ -223,16 +238,25 @@ function vectorRetrieve(
     seg.vector = 'exact-scan';
   } else if (m !== null) {
     const sel = s.size > 0 ? matches / s.size : 1;
-    h = s.vectorSearch(q, fetch, (ord) => m[ord] === 1, sel);
+    h = s.vectorSearch(q, fetch, (ord) => m[ord] === 1, sel, nprobe);
     seg.vector = 'filtered-ann';
     seg.selectivity = round(sel);
   } else {
     const dead = s.dead;
-    h = s.vectorSearch(q, fetch, dead ? (ord) => dead[ord] === 0 : undefined);
+    h = s.vectorSearch(q, fetch, dead ? (ord) => dead[ord] === 0 : undefined, undefined, nprobe);
     seg.vector = s.flatVectors === true ? 'exact-scan' : 'ann';
   }
   for (let j = 0; j < h.ords.length; j++) out.push({ src: i, ord: h.ords[j]!, score: h.scores[j]! });
   return seg;
+}
+
+/** Every live ordinal of a source, ascending (an exact scan without a filter). */
+function liveOrds(s: SearchSource): Uint32Array {
+  const dead = s.dead;
+  const out = new Uint32Array(s.size);
+  let n = 0;
+  for (let o = 0; o < s.size; o++) if (!dead || dead[o] === 0) out[n++] = o;
+  return out.subarray(0, n);
 }
 
 /** m[i] = 0 wherever dead[i] = 1. */
@@ -321,7 +345,7 @@ export function executeQuery(
   if (req.vector) {
     vectorHits = [];
     for (let i = 0; i < sources.length; i++) {
-      const seg = vectorRetrieve(sources[i]!, i, req.vector, fetch, masks[i]!, matchCounts[i]!, schema.vector_dim, vectorHits);
+      const seg = vectorRetrieve(sources[i]!, i, req.vector, fetch, masks[i]!, matchCounts[i]!, schema.vector_dim, vectorHits, req);
       explainSegs.push(seg);
     }
     vectorHits = selectTop(vectorHits, fetch, sources);

@@ -99,9 +99,9 @@ class GuardedSource implements SearchSource {
     this.guard();
     return this.s.column(field);
   }
-  vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number): Hits {
+  vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number, nprobe?: number): Hits {
     this.guard();
-    return this.s.vectorSearch(q, k, allow, selectivity);
+    return this.s.vectorSearch(q, k, allow, selectivity, nprobe);
   }
   vectorExact(q: Float32Array, k: number, ords: Iterable<number>): Hits {
     this.guard();

@@ -175,7 +175,7 @@ export class SegmentSource implements SearchSource {
     return this.ivf;
   }
 
-  vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number): Hits {
+  vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number, nprobe?: number): Hits {
     const ivf = this.ivfReader();
     if (!ivf) return EMPTY;
     if ('flat' in ivf) {
@@ -184,7 +184,7 @@ export class SegmentSource implements SearchSource {
       for (let ord = 0; ord < this.size; ord++) if (!allow || allow(ord)) ords.push(ord);
       return this.vectorExact(q, k, ords);
     }
-    return ivf.search(q, k, { allow, selectivity, tie: this.tie });
+    return ivf.search(q, k, { allow, selectivity, tie: this.tie, nprobe });
   }
 
   /** Whether vector queries scan this segment exactly (a flat index: no clusters, no codes). */

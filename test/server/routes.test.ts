@@ -51,6 +51,27 @@ describe('the ancestor routes, with its request and response shapes', () => {
     expect((await json(q)).results).toEqual(viaCli.results);
   });
 
+  it('takes the vector search accuracy settings of a request: exact as query --exact, a bad nprobe 400', async () => {
+    const viaCli = await cli(['-d', d, 'query', 'qs', '--vector', JSON.stringify(QVEC), '--exact', '--top-k', '7', '--format', 'json']);
+    expect(viaCli.code, viaCli.stderr).toBe(0);
+    const exact = await post(`${s.url}/v1/namespaces/qs/query`, { vector: QVEC, exact: true, top_k: 7 });
+    expect(exact.status).toBe(200);
+    expect((await json(exact)).results).toEqual((JSON.parse(viaCli.stdout) as { results: unknown[] }).results);
+    const probed = await post(`${s.url}/v1/namespaces/qs/query`, { vector: QVEC, nprobe: 2, top_k: 7 });
+    expect(probed.status).toBe(200);
+    expect((await json(probed)).results).toHaveLength(7);
+    for (const [body, message] of [
+      [{ vector: QVEC, nprobe: 0 }, 'request.nprobe: expected an integer between 1 and 65536'],
+      [{ exact: true, full_text: { query: 'water' } }, 'request.exact: applies to vector search'],
+    ] as const) {
+      const r = await post(`${s.url}/v1/namespaces/qs/query`, body);
+      expect(r.status).toBe(400);
+      const b = await json(r);
+      expect(b.error.code).toBe('INVALID_QUERY');
+      expect(b.error.message).toContain(message);
+    }
+  });
+
   it('a vector of the wrong length is 400 INVALID_QUERY, not 500', async () => {
     const r = await post(`${s.url}/v1/namespaces/qs/query`, { vector: [1, 2, 3] });
     expect(r.status).toBe(400);

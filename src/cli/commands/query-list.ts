@@ -15,7 +15,7 @@ import { loadConfig } from '../config.js';
 import { err, isTTY, outLine, printJson, type GlobalOptions } from '../output.js';
 
 export default async function queryList(name: string, o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
-  for (const k of ['vector', 'text', 'request', 'batch', 'explain'] as const) {
+  for (const k of ['vector', 'text', 'request', 'batch', 'explain', 'nprobe', 'exact'] as const) {
     if (o[k] !== undefined && o[k] !== false) {
       throw new ElacsymError('USAGE', `--sort, --limit, --offset and --after list documents by a filter; they do not combine with --${k}`);
     }

@@ -1,6 +1,6 @@
 import { ElacsymError, ERRORS, EXIT } from '../../errors.js';
 import { namespaceDir } from '../../store/data-dir.js';
-import { parseQueryRequest, type QueryRequest } from '../../model/query.js';
+import { MAX_NPROBE, parseQueryRequest, type QueryRequest } from '../../model/query.js';
 import type { Schema } from '../../model/types.js';
 import { executeQuery, type QueryResponse } from '../../query/engine.js';
 import { warmUp } from '../../query/warm-up.js';
@@ -45,7 +45,14 @@ export function flagsToRequest(o: Record<string, unknown>): Record<string, unkno
   r.rrf_k = numOpt(o.rrfK, '--rrf-k', 0);
   r.vector_weight = numOpt(o.vectorWeight, '--vector-weight', 0);
   if (o.explain) r.explain = true;
+  accuracyFlags(o, r);
   return r;
+}
+
+/** --nprobe and --exact into a request (validated with it: see parseQueryRequest). */
+function accuracyFlags(o: Record<string, unknown>, r: Record<string, unknown>): void {
+  if (o.nprobe !== undefined) r.nprobe = intOpt(o.nprobe, '--nprobe', 1, MAX_NPROBE);
+  if (o.exact) r.exact = true;
 }
 
 /** Display cells a table may use: the terminal's width, else $COLUMNS, else unlimited (no cutting). */
@@ -161,6 +168,12 @@ export default async function query([name]: string[], o: Record<string, unknown>
     if (g.explicit.has('rrfK')) r.rrf_k = numOpt(o.rrfK, '--rrf-k', 0);
     if (g.explicit.has('vectorWeight')) r.vector_weight = numOpt(o.vectorWeight, '--vector-weight', 0);
     if (o.explain) r.explain = true;
+    // A flag typed on the command line replaces the request's own accuracy setting (both are one setting).
+    if (o.nprobe !== undefined || o.exact) {
+      delete r.nprobe;
+      delete r.exact;
+    }
+    accuracyFlags(o, r);
     return r;
   };
   const format = formatOf(o, g, (await loadConfig(g.dataDir))['output.format'].value as string | null);
