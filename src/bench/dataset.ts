@@ -34,12 +34,15 @@ export function wordnetGlosses(): string[] {
 export const CATEGORIES = ['science', 'art', 'sports', 'history', 'music', 'travel', 'food', 'tech', 'nature', 'health'] as const;
 const TAGS = ['red', 'green', 'blue', 'new', 'old', 'hot', 'cold', 'big', 'small', 'rare'];
 
+/** The spread `generateDocs` uses by default: clusters far apart (centre distance ~sqrt(2 dim), radius ~0.35 sqrt(dim)). */
+export const DEFAULT_NOISE = 0.35;
+
 export interface DatasetOptions {
   docs: number;
   dim: number;
   seed?: number;
   clusters?: number;
-  /** Spread of documents around their cluster centre (centres are N(0,1) per coordinate). */
+  /** Spread of documents around their cluster centre (centres are N(0,1) per coordinate); default DEFAULT_NOISE. */
   noise?: number;
 }
 
@@ -56,7 +59,7 @@ export function* generateDocs(o: DatasetOptions): Generator<GeneratedDoc> {
   const k = Math.max(1, o.clusters ?? Math.min(100, Math.max(1, Math.round(Math.sqrt(o.docs) / 3))));
   const centres: Float64Array[] = [];
   for (let c = 0; c < k; c++) centres.push(Float64Array.from({ length: o.dim }, () => gaussian(rand)));
-  const noise = o.noise ?? 0.35;
+  const noise = o.noise ?? DEFAULT_NOISE;
   for (let i = 0; i < o.docs; i++) {
     const c = centres[Math.floor(rand() * k)]!;
     const gloss = glosses[Math.floor(rand() * glosses.length)]!;

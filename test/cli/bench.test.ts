@@ -12,7 +12,7 @@ describe('bench', () => {
     const r = (await cli(['bench', '--docs', '2000', '--dim', '16', '--queries', '30', '--json']));
     expect(r.code, r.stderr).toBe(0);
     const rep = JSON.parse(r.stdout);
-    expect(rep.dataset).toMatchObject({ docs: 2000, dim: 16, queries: 30, top_k: 10 });
+    expect(rep.dataset).toMatchObject({ docs: 2000, dim: 16, queries: 30, top_k: 10, noise: 0.35 });
     expect(rep.import.mode).toBe('journal');
     expect(rep.import.docs_per_s).toBeGreaterThan(0);
     expect(rep.import.parse_floor_docs_per_s).toBeGreaterThan(0);
@@ -78,6 +78,21 @@ describe('bench', () => {
       expect(c.recall_at_k[k]).toBeGreaterThan(0.8);
       expect(c.recall_at_k[k]).toBeLessThanOrEqual(1);
     }
+  });
+
+  it('--noise spreads the documents around their centres (0: each document is its centre); a bad value is a usage error', async () => {
+    const distinct = (noise: number) => new Set([...generateDocs({ docs: 400, dim: 8, seed: 3, noise })].map((d) => JSON.stringify(d.vector))).size;
+    expect(distinct(0)).toBeLessThanOrEqual(7); // round(sqrt(400) / 3) = 7 centres
+    expect(distinct(2)).toBe(400);
+    // the mean distance of a document to its nearest other document grows with the spread
+    const nn = (noise: number) => {
+      const v = [...generateDocs({ docs: 300, dim: 8, seed: 3, noise })].map((d) => d.vector!);
+      return v.reduce((sum, a, i) => sum + Math.min(...v.map((b, j) => (i === j ? Infinity : Math.hypot(...a.map((x, k) => x - b[k]!))))), 0) / v.length;
+    };
+    expect(nn(2)).toBeGreaterThan(2 * nn(0.35));
+    const bad = await cli(['--json', 'bench', '--noise', '-1']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--noise');
   });
 
   it('recall is computed against exact brute force, not assumed', async () => {

@@ -39,7 +39,7 @@ export function reportTable(r: BenchReport): string[] {
   const b = r.batch_process;
   return [
     `machine: ${r.machine.cpus} x ${r.machine.cpu_model}, ${r.machine.memory_gb} GiB, node ${r.machine.node}`,
-    `dataset: ${r.dataset.docs} docs x ${r.dataset.dim} dims (${r.dataset.metric}), seed ${r.dataset.seed}, ${r.dataset.text}`,
+    `dataset: ${r.dataset.docs} docs x ${r.dataset.dim} dims (${r.dataset.metric}), seed ${r.dataset.seed}, noise ${r.dataset.noise ?? 0.35}, ${r.dataset.text}`,
     `import${r.import.mode === 'bulk' ? ' --bulk' : ''}:  ${r.import.docs_per_s} docs/s fully indexed (${r.import.elapsed_s}s); durable+queryable ${r.import.durable_docs_per_s} docs/s (${r.import.durable_s}s) = ${(r.import.durable_vs_parse_floor * 100).toFixed(0)}% of the JSON.parse floor ${r.import.parse_floor_docs_per_s} docs/s; index build ${r.import.index_build_s}s; peak RSS ${r.import.peak_rss_mb} MiB; ${r.import.segments} segments`,
     `latency (ms, in-process like --batch, top ${r.dataset.top_k}):`,
     ...rows(r.latency_ms),
@@ -72,6 +72,7 @@ export default async function bench(_a: string[], o: Record<string, unknown>, g:
     queries: intOpt(o.queries, '--queries', 1, 1_000_000),
     topK: intOpt(o.topK, '--top-k', 1, 1000),
     seed: intOpt(o.seed, '--seed', 0, 2 ** 31),
+    noise: o.noise === undefined ? undefined : numOpt(o.noise, '--noise', 0),
     metric: String(o.metric ?? 'cosine') as Metric,
     dataDir: g.dataDirExplicit && !onStore ? g.dataDir : undefined,
     keep: Boolean(o.keep),
