@@ -227,7 +227,6 @@ function vectorRetrieve(
     for (let j = 0; j < h.ords.length; j++) out.push({ src: i, ord: h.ords[j]!, score: h.scores[j]! });
     return seg;
   }
-  if (nprobe !== undefined && s.flatVectors !== true) seg.nprobe = nprobe;
   if (m !== null) {
     const ratio = exactScanRatio(dim, s.vectorReadBytes?.() ?? 0);
     exactMax = exactScanMaxDocs(s.size, ratio);
@@ -241,10 +240,12 @@ function vectorRetrieve(
     h = s.vectorSearch(q, fetch, (ord) => m[ord] === 1, sel, nprobe);
     seg.vector = 'filtered-ann';
     seg.selectivity = round(sel);
+    if (nprobe !== undefined) seg.nprobe = nprobe;
   } else {
     const dead = s.dead;
     h = s.vectorSearch(q, fetch, dead ? (ord) => dead[ord] === 0 : undefined, undefined, nprobe);
     seg.vector = s.flatVectors === true ? 'exact-scan' : 'ann';
+    if (nprobe !== undefined && s.flatVectors !== true) seg.nprobe = nprobe;
   }
   for (let j = 0; j < h.ords.length; j++) out.push({ src: i, ord: h.ords[j]!, score: h.scores[j]! });
   return seg;

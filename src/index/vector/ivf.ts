@@ -1952,9 +1952,9 @@ export class IvfReader {
         ? this.adaptiveNprobe(order, scores)
         : Math.max(1, Math.min(nlist, Math.floor(opts.nprobe) || 1));
     const allow = opts.allow;
-    // Past the base probes (adaptive only), a cluster is still probed while its rows may come as near as
-    // the nearest cluster's (mayReach): nothing on well-separated data, many clusters on unclustered data,
-    // where the base probes alone found ~92% of the true top 10.
+    // Past the base probes (adaptive only, 4-bit files), a cluster is still probed while its best row may
+    // beat the nearest cluster's k-th (mayReach): nothing on well-separated data, many clusters on
+    // unclustered data, where the base probes alone found 66-93% of the true top 10.
     const more = opts.nprobe === undefined && this.version === 5 ? (p: number, sel: number) => this.mayReach(scores[p]!, scores[0]!, prepared, want / sel) : null;
     if (allow === undefined) {
       let probed = 0;
@@ -1989,18 +1989,18 @@ export class IvfReader {
   }
 
   /**
-   * Whether the rows of a cluster whose centroid scores `centroidScore` (probeOrder's: -|q - c|^2, or q . c
-   * for dot) may score as well as the rows of the best cluster (centroid score `best`). A row is x = c + r,
-   * so |q - x|^2 = |q - c|^2 + |r|^2 - 2 (q - c) . r (dot: q . x = q . c + q . r). Residual directions are
-   * close to independent of the query's direction from the centroid, so the best of a cluster's rows
-   * reaches (q - c) . r ~ z |q - c| |r| / sqrt(dim) (z ~ sqrt(2 ln rows), the largest of a few hundred
-   * normal draws) with |r| ~ R, the residuals' root mean square norm, read off the quantizer (its range is
-   * their 0.37% to 99.63% quantiles per dimension, mean +- 2.68 standard deviations); a row of the best
-   * cluster is as near as |q - c_best|^2 + R^2 on average. So: probe c while |q - c|^2 - 2 z |q - c| R /
-   * sqrt(dim) < |q - c_best|^2 (dot: q . c + z |q| R / sqrt(dim) > q . c_best). An estimate, not a bound,
-   * tuned to keep recall@10 >= 0.95 on unclustered data (docs/performance.md, "Session 26"); published
-   * scores stay exact. Clusters of well-separated data are far beyond it (|q - c|^2 several times R^2) and
-   * cost nothing.
+   * Whether the best row of a cluster whose centroid scores `centroidScore` (probeOrder's: -|q - c|^2, or
+   * q . c for dot) may beat the `kth` best row of the nearest cluster (centroid score `best`; kth = k, or k /
+   * selectivity with a filter). A row is x = c + r, so |q - x|^2 = |q - c|^2 + |r|^2 - 2 (q - c) . r (dot:
+   * q . x = q . c + q . r). Residual directions are close to independent of the query's direction from
+   * the centroid, so (q - c) . r / (|q - c| |r| / sqrt(dim)) is about standard normal over a cluster's m
+   * rows: its best reaches z1 = sqrt(2 ln m), its kth best z2 = the normal quantile of 1 - kth / m; |r| is
+   * taken as R, the residuals' root mean square norm, read off the quantizer (its range is their 0.37% to
+   * 99.63% quantiles per dimension, mean +- 2.68 standard deviations). So: probe c while |q - c|^2 - 2 z1
+   * |q - c| R / sqrt(dim) < |q - c0|^2 - 2 z2 |q - c0| R / sqrt(dim) (dot: q . c + z1 |q| R / sqrt(dim) >
+   * q . c0 + z2 |q| R / sqrt(dim)). An estimate, not a bound, tuned to keep recall@10 >= 0.95 on
+   * unclustered data (docs/performance.md, "Session 26"); published scores stay exact. The clusters of
+   * well-separated data are far beyond it (|q - c|^2 several times R^2) and cost nothing.
    */
   private mayReach(centroidScore: number, best: number, q: Float32Array, kth: number): boolean {
     const a = this.residualRms() / Math.sqrt(this.dim);
@@ -2022,7 +2022,7 @@ export class IvfReader {
     return dc2 - 2 * zBest * a * Math.sqrt(dc2) < db2 - 2 * zKth * a * Math.sqrt(db2);
   }
 
-  /** The residuals' root mean square norm, sqrt(sum over d of sigma_d^2), from the version 5 quantizer (see mayHoldBetter). */
+  /** The residuals' root mean square norm, sqrt(sum over d of sigma_d^2), from the version 5 quantizer (see mayReach). */
   private residualRms(): number {
     if (this.rms === undefined) {
       let v = 0;
