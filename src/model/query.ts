@@ -188,6 +188,7 @@ export function parseQueryRequest(json: unknown, schema: Schema, where = 'reques
         req.nprobe = v as number;
         break;
       case 'exact':
+        if (v === null) break; // as "nprobe": null, the default
         if (typeof v !== 'boolean') bad(p, 'expected true or false');
         req.exact = v as boolean;
         break;

@@ -90,9 +90,11 @@ describe('bench', () => {
       return v.reduce((sum, a, i) => sum + Math.min(...v.map((b, j) => (i === j ? Infinity : Math.hypot(...a.map((x, k) => x - b[k]!))))), 0) / v.length;
     };
     expect(nn(2)).toBeGreaterThan(2 * nn(0.35));
-    const bad = await cli(['--json', 'bench', '--noise', '-1']);
-    expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('--noise');
+    for (const v of ['-1', '1e17', '101']) {
+      const bad = await cli(['--json', 'bench', '--noise', v]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain('--noise');
+    }
   });
 
   it('recall is computed against exact brute force, not assumed', async () => {

@@ -203,6 +203,7 @@ describe('--nprobe', () => {
       [{ vector: docs[0]!.vector, nprobe: 1.5 }, 'request.nprobe: expected an integer between 1 and 65536'],
       [{ vector: docs[0]!.vector, nprobe: '3' }, 'request.nprobe: expected an integer'],
       [{ vector: docs[0]!.vector, exact: 'yes' }, 'request.exact: expected true or false'],
+      [{ vector: docs[0]!.vector, exact: null, nprobe: 0 }, 'request.nprobe: expected an integer'],
     ] as const) {
       writeFileSync(req, JSON.stringify(body));
       const r = await cli(['-d', d, '--json', 'query', 'ns', '--request', req]);
@@ -215,5 +216,17 @@ describe('--nprobe', () => {
     const r = await cli(['-d', d, 'query', 'ns', '--request', req, '--exact', '--format', 'json']);
     expect(r.code, r.stderr).toBe(0);
     expectExact('cosine', results(r.stdout), bruteForce('cosine', docs, docs[0]!.vector, 5));
+    // A batch mixing vector and filter-only requests: --exact applies to the ones with a vector (a tester's case).
+    const mixed = join(tmpDir(), 'mixed.ndjson');
+    writeFileSync(mixed, [{ vector: docs[1]!.vector, top_k: 3, include_attributes: [], exact: null }, { filter: { field: 'bucket', op: 'lt', value: 5 }, top_k: 2 }].map((x) => JSON.stringify(x)).join('\n'));
+    const b = await cli(['-d', d, 'query', 'ns', '--batch', mixed, '--exact', '--explain']);
+    expect(b.code, b.stderr).toBe(0);
+    const [first, second] = b.stdout.trim().split('\n').map((l) => JSON.parse(l) as { results: Result[]; explain: { sources: { exact?: string }[] } });
+    expectExact('cosine', first!.results, bruteForce('cosine', docs, docs[1]!.vector, 3));
+    expect(first!.explain.sources.every((x) => x.exact === 'requested')).toBe(true);
+    expect(second!.results).toHaveLength(2);
+    const badBatch = await cli(['-d', d, '--json', 'query', 'ns', '--batch', mixed, '--nprobe', '0']);
+    expect(badBatch.code).toBe(2);
+    expect(errorCode(badBatch.stderr)).toBe('USAGE');
   }, 60_000);
 });

@@ -59,6 +59,16 @@ export function reportTable(r: BenchReport): string[] {
 }
 
 /**
+ * --noise: 0 to 100. Past that the generated vectors leave the range imports accept (1e17 failed as
+ * INVALID_DOCUMENT, 1e18 as a namespace name with an exponent in it: a tester's cases).
+ */
+function noiseOpt(v: unknown): number {
+  const n = numOpt(v, '--noise', 0);
+  if (n > 100) throw new ElacsymError('USAGE', `--noise expects a number from 0 to 100, got ${JSON.stringify(v)}`, { details: { option: '--noise' } });
+  return n;
+}
+
+/**
  * `elacsym bench`: on a local data directory (or a temporary one), or with `-d s3://bucket/prefix` the local
  * run in a temporary directory followed by the object-store measures on a fresh namespace of that store
  * (the AWS SDK loads only then).
@@ -72,7 +82,7 @@ export default async function bench(_a: string[], o: Record<string, unknown>, g:
     queries: intOpt(o.queries, '--queries', 1, 1_000_000),
     topK: intOpt(o.topK, '--top-k', 1, 1000),
     seed: intOpt(o.seed, '--seed', 0, 2 ** 31),
-    noise: o.noise === undefined ? undefined : numOpt(o.noise, '--noise', 0),
+    noise: o.noise === undefined ? undefined : noiseOpt(o.noise),
     metric: String(o.metric ?? 'cosine') as Metric,
     dataDir: g.dataDirExplicit && !onStore ? g.dataDir : undefined,
     keep: Boolean(o.keep),

@@ -169,17 +169,19 @@ export default async function query([name]: string[], o: Record<string, unknown>
     if (g.explicit.has('vectorWeight')) r.vector_weight = numOpt(o.vectorWeight, '--vector-weight', 0);
     if (o.explain) r.explain = true;
     // A flag typed on the command line replaces the request's own accuracy setting (both are one setting).
-    if (o.nprobe !== undefined || o.exact) {
+    // In a batch it applies to the requests that have a vector: text-only and filter-only lines stay valid.
+    if ((o.nprobe !== undefined || o.exact) && (!batch || (r.vector !== undefined && r.vector !== null))) {
       delete r.nprobe;
       delete r.exact;
+      accuracyFlags(o, r);
     }
-    accuracyFlags(o, r);
     return r;
   };
   const format = formatOf(o, g, (await loadConfig(g.dataDir))['output.format'].value as string | null);
   const batch = typeof o.batch === 'string';
   const warmRounds = intOpt(o.warmUp ?? '0', '--warm-up', 0, 100_000);
   if (g.explicit.has('warmUp') && !batch) throw new ElacsymError('USAGE', '--warm-up applies to --batch only');
+  if (o.nprobe !== undefined) intOpt(o.nprobe, '--nprobe', 1, MAX_NPROBE); // checked even if no request uses it
   // An s3:// data directory: the namespace's latest published version, its segments read through the cache.
   let remote: RemoteNamespace | null = null;
   let snap: Snapshot;

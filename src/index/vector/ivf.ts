@@ -1955,7 +1955,11 @@ export class IvfReader {
     // Past the base probes (adaptive only, 4-bit files), a cluster is still probed while its best row may
     // beat the nearest cluster's k-th (mayReach): nothing on well-separated data, many clusters on
     // unclustered data, where the base probes alone found 66-93% of the true top 10.
-    const more = opts.nprobe === undefined && this.version === 5 ? (p: number, sel: number) => this.mayReach(scores[p]!, scores[0]!, prepared, want / sel) : null;
+    const reach =
+      opts.nprobe === undefined && this.version === 5
+        ? new ProbeReach({ metric: this.metric, dim: this.dim, size: this.size, offsets: this.offsets, rms: this.residualRms() }, order, scores, prepared)
+        : null;
+    const more = reach === null ? null : (p: number, sel: number) => reach.worthProbing(p, want / sel);
     if (allow === undefined) {
       let probed = 0;
       while (probed < nlist && (probed < base || heap.size < want || (more !== null && more(probed, 1)))) {
@@ -1988,41 +1992,7 @@ export class IvfReader {
     this.lastProbes = probed;
   }
 
-  /**
-   * Whether the best row of a cluster whose centroid scores `centroidScore` (probeOrder's: -|q - c|^2, or
-   * q . c for dot) may beat the `kth` best row of the nearest cluster (centroid score `best`; kth = k, or k /
-   * selectivity with a filter). A row is x = c + r, so |q - x|^2 = |q - c|^2 + |r|^2 - 2 (q - c) . r (dot:
-   * q . x = q . c + q . r). Residual directions are close to independent of the query's direction from
-   * the centroid, so (q - c) . r / (|q - c| |r| / sqrt(dim)) is about standard normal over a cluster's m
-   * rows: its best reaches z1 = sqrt(2 ln m), its kth best z2 = the normal quantile of 1 - kth / m; |r| is
-   * taken as R, the residuals' root mean square norm, read off the quantizer (its range is their 0.37% to
-   * 99.63% quantiles per dimension, mean +- 2.68 standard deviations). So: probe c while |q - c|^2 - 2 z1
-   * |q - c| R / sqrt(dim) < |q - c0|^2 - 2 z2 |q - c0| R / sqrt(dim) (dot: q . c + z1 |q| R / sqrt(dim) >
-   * q . c0 + z2 |q| R / sqrt(dim)). An estimate, not a bound, tuned to keep recall@10 >= 0.95 on
-   * unclustered data (docs/performance.md, "Session 26"); published scores stay exact. The clusters of
-   * well-separated data are far beyond it (|q - c|^2 several times R^2) and cost nothing.
-   */
-  private mayReach(centroidScore: number, best: number, q: Float32Array, kth: number): boolean {
-    const a = this.residualRms() / Math.sqrt(this.dim);
-    // rows per cluster; the z of the best of them, and of the kth best (kth: k / selectivity)
-    const m = Math.max(2, this.size / this.nlist);
-    // dot: the winners are the rows whose residual points most along q, in every cluster, not the rows
-    // near q, so a cluster's best row is given one standard deviation more (measured, recall@10 on
-    // unclustered data: 100k x 128 0.939 without it, 0.962 with 0.5, 0.981 with 1; 30k x 32 0.935 with
-    // 0.5, 0.990 with 1; cosine and l2 did not need it).
-    const zBest = Math.sqrt(2 * Math.log(m)) + (this.metric === 'dot' ? PROBE_DOT_MARGIN : 0);
-    const zKth = normalQuantile(1 - Math.min(0.5, kth / m));
-    if (this.metric === 'dot') {
-      let qq = 0;
-      for (let d = 0; d < this.dim; d++) qq += q[d]! * q[d]!;
-      return centroidScore > best - (zBest - zKth) * a * Math.sqrt(qq);
-    }
-    const dc2 = Math.max(0, -centroidScore);
-    const db2 = Math.max(0, -best);
-    return dc2 - 2 * zBest * a * Math.sqrt(dc2) < db2 - 2 * zKth * a * Math.sqrt(db2);
-  }
-
-  /** The residuals' root mean square norm, sqrt(sum over d of sigma_d^2), from the version 5 quantizer (see mayReach). */
+  /** The residuals' root mean square norm, sqrt(sum over d of sigma_d^2), from the version 5 quantizer (see ProbeReach). */
   private residualRms(): number {
     if (this.rms === undefined) {
       let v = 0;
@@ -2715,8 +2685,77 @@ const INV_PAGE = 1 << INV_PAGE_BITS;
 const INV_PAGE_MASK = INV_PAGE - 1;
 /** Cosine `search`: the most times a search is repeated with a wider candidate list for zero vectors. */
 const ZERO_VECTOR_ROUNDS = 4;
-/** mayReach's extra z for dot (see there). */
-const PROBE_DOT_MARGIN = 1;
+/**
+ * Which clusters past the base probes are worth probing, for one query over one IVF reader (version 5).
+ *
+ * A row is x = c + r, so |q - x|^2 = |q - c|^2 + |r|^2 - 2 (q - c) . r (dot: q . x = q . c + q . r).
+ * Residual directions are close to independent of the query's direction from the centroid, so over a
+ * cluster's rows (q - c) . r is about normal with standard deviation |q - c| R / sqrt(dim) (dot: |q| R /
+ * sqrt(dim)), R the residuals' root mean square norm, read off the quantizer (its range is their 0.37% to
+ * 99.63% quantiles per dimension, mean +- 2.68 standard deviations). A probed cluster of m rows whose
+ * centroid scores s (-|q - c|^2, or q . c) then has its k-th best row near s + z(k / m) sigma, z(p) the
+ * normal quantile of 1 - p (0 from p = 1/2), sigma = 2 |q - c| R / sqrt(dim) (dot: |q| R / sqrt(dim)); the
+ * reference is the best of these over the clusters probed so far (a tiny cluster of outliers, often the
+ * nearest to a query far from the data, contributes only its centroid). A further cluster is probed while
+ * its rows could pass the reference at the segment's most extreme draw, z = sqrt(2 ln n) over its n rows.
+ *
+ * Why the most extreme draw and not a cluster's own (sqrt(2 ln m)): the true top rows of a query far from
+ * all data come from the tails of many clusters, and clusters differ in spread. Measured (a tester's case,
+ * 50k x 64 N(0, 1) under l2, queries 50 away in every dimension): recall@10 0.10 with a cluster's own best
+ * draw against the nearest cluster's k-th, 1 with this rule; a mixture model solving for the expected k-th
+ * best of the whole segment probed too few clusters (0.10 again): one R for every cluster understates the
+ * tails of the wide ones. The price is paid only where it fires: unclustered data, queries far from the
+ * data (docs/performance.md, "Session 26"). On well-separated data it stops at the first cluster past the
+ * base probes. An estimate, not a bound; published scores stay exact.
+ */
+class ProbeReach {
+  private readonly sigmaUnit: number;
+  private readonly zMax: number;
+  private qNorm = -1;
+  /** The reference for `refKth` over probe ranks [0, refUpTo). */
+  private ref = -Infinity;
+  private refUpTo = 0;
+  private refKth = -1;
+  constructor(
+    private readonly ivf: { readonly metric: Metric; readonly dim: number; readonly size: number; readonly offsets: Uint32Array; readonly rms: number },
+    private readonly order: Uint32Array,
+    private readonly scores: Float64Array,
+    private readonly q: Float32Array,
+  ) {
+    this.sigmaUnit = ivf.rms / Math.sqrt(ivf.dim);
+    this.zMax = Math.sqrt(2 * Math.log(Math.max(2, ivf.size)));
+  }
+
+  /** The standard deviation of the scores of the rows of the cluster at probe rank i. */
+  private sigma(i: number): number {
+    if (this.ivf.metric === 'dot') {
+      if (this.qNorm < 0) {
+        let qq = 0;
+        for (let d = 0; d < this.ivf.dim; d++) qq += this.q[d]! * this.q[d]!;
+        this.qNorm = Math.sqrt(qq);
+      }
+      return this.sigmaUnit * this.qNorm;
+    }
+    return 2 * this.sigmaUnit * Math.sqrt(Math.max(0, -this.scores[i]!));
+  }
+
+  /** Whether the cluster at probe rank p (every rank before it probed) is worth probing for the kth best row. */
+  worthProbing(p: number, kth: number): boolean {
+    if (!(this.sigmaUnit > 0)) return false;
+    if (kth !== this.refKth) {
+      this.refKth = kth;
+      this.ref = -Infinity;
+      this.refUpTo = 0;
+    }
+    const off = this.ivf.offsets;
+    for (; this.refUpTo < p; this.refUpTo++) {
+      const i = this.refUpTo;
+      const m = off[this.order[i]! + 1]! - off[this.order[i]!]!;
+      this.ref = Math.max(this.ref, this.scores[i]! + this.sigma(i) * normalQuantile(1 - Math.min(0.5, kth / m)));
+    }
+    return this.scores[p]! + this.sigma(p) * this.zMax > this.ref;
+  }
+}
 
 /**
  * The standard normal quantile of p in [0.5, 1): Abramowitz and Stegun 26.2.23 (absolute error < 4.5e-4),
