@@ -1952,9 +1952,10 @@ export class IvfReader {
         ? this.adaptiveNprobe(order, scores)
         : Math.max(1, Math.min(nlist, Math.floor(opts.nprobe) || 1));
     const allow = opts.allow;
-    // Past the base probes (adaptive only, 4-bit files), a cluster is still probed while its best row may
-    // beat the nearest cluster's k-th (mayReach): nothing on well-separated data, many clusters on
-    // unclustered data, where the base probes alone found 66-93% of the true top 10.
+    // Past the base probes (adaptive only, 4-bit files), a cluster is still probed while its rows could beat
+    // the k-th best expected in the clusters probed so far (ProbeReach): nothing on well-separated data,
+    // most clusters on unclustered data and for queries far from all data, where the base probes alone
+    // found 10-93% of the true top 10.
     const reach =
       opts.nprobe === undefined && this.version === 5
         ? new ProbeReach({ metric: this.metric, dim: this.dim, size: this.size, offsets: this.offsets, rms: this.residualRms() }, order, scores, prepared)
