@@ -190,7 +190,7 @@ describe('--nprobe', () => {
       [['--vector', v, '--nprobe', '2.5'], 'USAGE', '--nprobe expects a decimal integer'],
       [['--text', 'x', '--exact'], 'INVALID_QUERY', 'request.exact: applies to vector search'],
       [['--filter', '{"field":"bucket","op":"eq","value":1}', '--nprobe', '4'], 'INVALID_QUERY', 'request.nprobe: applies to vector search'],
-      [['--vector', v, '--nprobe', '4', '--exact'], 'INVALID_QUERY', 'send one of "exact" and "nprobe"'],
+      [['--vector', v, '--nprobe', '4', '--exact'], 'USAGE', 'pass one of --exact and --nprobe'],
       [['--sort', 'bucket', '--exact'], 'USAGE', 'they do not combine with --exact'],
     ] as const) {
       const r = await cli(['-d', d, '--json', 'query', 'ns', ...args]);
@@ -204,6 +204,7 @@ describe('--nprobe', () => {
       [{ vector: docs[0]!.vector, nprobe: '3' }, 'request.nprobe: expected an integer'],
       [{ vector: docs[0]!.vector, exact: 'yes' }, 'request.exact: expected true or false'],
       [{ vector: docs[0]!.vector, exact: null, nprobe: 0 }, 'request.nprobe: expected an integer'],
+      [{ vector: docs[0]!.vector, exact: true, nprobe: 3 }, 'scores every vector, so no clusters are probed'],
     ] as const) {
       writeFileSync(req, JSON.stringify(body));
       const r = await cli(['-d', d, '--json', 'query', 'ns', '--request', req]);
@@ -225,8 +226,11 @@ describe('--nprobe', () => {
     expectExact('cosine', first!.results, bruteForce('cosine', docs, docs[1]!.vector, 3));
     expect(first!.explain.sources.every((x) => x.exact === 'requested')).toBe(true);
     expect(second!.results).toHaveLength(2);
-    const badBatch = await cli(['-d', d, '--json', 'query', 'ns', '--batch', mixed, '--nprobe', '0']);
-    expect(badBatch.code).toBe(2);
-    expect(errorCode(badBatch.stderr)).toBe('USAGE');
+    for (const flags of [['--nprobe', '0'], ['--nprobe', '2', '--exact']]) {
+      const badBatch = await cli(['-d', d, '--json', 'query', 'ns', '--batch', mixed, ...flags]);
+      expect(badBatch.code).toBe(2);
+      expect(badBatch.stdout).toBe(''); // refused before any line is answered
+      expect(errorCode(badBatch.stderr)).toBe('USAGE');
+    }
   }, 60_000);
 });

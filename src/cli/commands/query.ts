@@ -182,6 +182,7 @@ export default async function query([name]: string[], o: Record<string, unknown>
   const warmRounds = intOpt(o.warmUp ?? '0', '--warm-up', 0, 100_000);
   if (g.explicit.has('warmUp') && !batch) throw new ElacsymError('USAGE', '--warm-up applies to --batch only');
   if (o.nprobe !== undefined) intOpt(o.nprobe, '--nprobe', 1, MAX_NPROBE); // checked even if no request uses it
+  if (o.nprobe !== undefined && o.exact) throw new ElacsymError('USAGE', '--exact scores every vector, so no clusters are probed; pass one of --exact and --nprobe');
   // An s3:// data directory: the namespace's latest published version, its segments read through the cache.
   let remote: RemoteNamespace | null = null;
   let snap: Snapshot;
