@@ -10,6 +10,7 @@ import { generateDocs } from '../../src/bench/dataset.js';
 import { SegmentFile } from '../../src/storage/segment-file.js';
 import { MemorySource } from '../../src/util/bytes.js';
 import { cleanupTmp, cli, tmpDir } from '../helpers/cli.js';
+import { bruteScore } from '../helpers/brute-force.js';
 
 afterAll(cleanupTmp);
 
@@ -17,19 +18,7 @@ const DIM = 16;
 const docs = [...generateDocs({ docs: 3000, dim: DIM, seed: 9 })].filter((x) => x.vector);
 const queries = [...generateDocs({ docs: 8, dim: DIM, seed: 99 })].map((x) => x.vector!).filter(Boolean);
 
-function score(metric: string, q: number[], v: number[]): number {
-  let s = 0;
-  let qn = 0;
-  let vn = 0;
-  for (let j = 0; j < DIM; j++) {
-    s += metric === 'l2' ? (q[j]! - v[j]!) ** 2 : q[j]! * v[j]!;
-    qn += q[j]! * q[j]!;
-    vn += v[j]! * v[j]!;
-  }
-  if (metric === 'l2') return -Math.sqrt(s);
-  if (metric === 'cosine') return s / Math.sqrt(qn * vn);
-  return s;
-}
+const score = bruteScore;
 
 describe.each(['cosine', 'l2', 'dot'])('vector queries over IVF version 5 (%s)', (metric) => {
   it('returns exact scores and recall@10 >= 0.95, with and without a filter', async () => {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gaussian, mulberry32 } from '../../src/util/prng.js';
 import { cleanupTmp, cli, errorCode, tmpDir } from '../helpers/cli.js';
+import { bruteScore } from '../helpers/brute-force.js';
 
 afterAll(cleanupTmp);
 
@@ -31,19 +32,7 @@ function randomDocs(n: number, seed: number, from = 0): Doc[] {
   }));
 }
 
-function score(metric: string, q: number[], v: number[]): number {
-  let s = 0;
-  let qn = 0;
-  let vn = 0;
-  for (let j = 0; j < DIM; j++) {
-    s += metric === 'l2' ? (q[j]! - v[j]!) ** 2 : q[j]! * v[j]!;
-    qn += q[j]! * q[j]!;
-    vn += v[j]! * v[j]!;
-  }
-  if (metric === 'l2') return -Math.sqrt(s);
-  if (metric === 'cosine') return s / Math.sqrt(qn * vn);
-  return s;
-}
+const score = bruteScore;
 
 /** The exact top-k by brute force: score desc, ties by id. */
 function bruteForce(metric: string, docs: Doc[], q: number[], k: number): { id: number; score: number }[] {
