@@ -1911,7 +1911,7 @@ export class IvfReader {
     this.lastCandidates = 0;
     if (out.k === 0 || this.size === 0) return out.result();
     if (this.version === 1) {
-      this.probe(query, out, out.k, opts);
+      this.probe(prepareQuery(this.metric, query), out, out.k, opts);
       return out.result();
     }
     this.requireOriginal();
@@ -1921,7 +1921,7 @@ export class IvfReader {
     for (let round = 0; ; round++) {
       const cand = new TopK(room, opts.tie);
       // A repeated search also probes on until the wider list is full (more rows, not only more kept).
-      this.probe(query, cand, round === 0 ? out.k : room, opts);
+      this.probe(prepared, cand, round === 0 ? out.k : room, opts);
       const ords = cand.keptOrds();
       this.lastCandidates = ords.length;
       const top = new TopK(k, opts.tie);
@@ -1946,9 +1946,11 @@ export class IvfReader {
     return this.matrixNorms?.[ord] === 0 || this.invPages[ord >>> INV_PAGE_BITS]?.[ord & INV_PAGE_MASK] === -1;
   }
 
-  /** The probing of `search`: offers the probed rows to heap until `want` were found (see `search`). */
-  private probe(query: Float32Array, heap: TopK, want: number, opts: IvfSearchOptions): void {
-    const prepared = prepareQuery(this.metric, query);
+  /**
+   * The probing of `search`: offers the probed rows to heap until `want` were found (see `search`).
+   * `prepared`: the query as prepareQuery gives it (normalized for cosine).
+   */
+  private probe(prepared: Float32Array, heap: TopK, want: number, opts: IvfSearchOptions): void {
     const { order, scores } = this.probeOrder(prepared);
     const q = this.transformQuery(prepared);
     if (this.version === 5 && this.metric !== 'dot') q.norm2 = this.rankScale(scores[0]!);
