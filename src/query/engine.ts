@@ -103,6 +103,11 @@ export interface SearchSource {
    */
   vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number, nprobe?: number): Hits;
   vectorExact(q: Float32Array, k: number, ords: Iterable<number>): Hits;
+  /**
+   * What the last `vectorSearch` of an IVF index did, for --explain: clusters probed and candidates
+   * re-scored exactly; null where it scanned exactly (optional: absent = nothing to report).
+   */
+  lastVectorSearch?(): { probes: number; candidates: number } | null;
   /** The segment's vectors have a flat index: `vectorSearch` scans them exactly (no ANN to plan for). */
   readonly flatVectors?: boolean;
   /**
@@ -241,14 +246,24 @@ function vectorRetrieve(
     seg.vector = 'filtered-ann';
     seg.selectivity = round(sel);
     if (nprobe !== undefined) seg.nprobe = nprobe;
+    probeStats(s, seg);
   } else {
     const dead = s.dead;
     h = s.vectorSearch(q, fetch, dead ? (ord) => dead[ord] === 0 : undefined, undefined, nprobe);
     seg.vector = s.flatVectors === true ? 'exact-scan' : 'ann';
     if (nprobe !== undefined && s.flatVectors !== true) seg.nprobe = nprobe;
+    if (s.flatVectors !== true) probeStats(s, seg);
   }
   for (let j = 0; j < h.ords.length; j++) out.push({ src: i, ord: h.ords[j]!, score: h.scores[j]! });
   return seg;
+}
+
+/** --explain: the clusters an IVF search probed and the candidates it re-scored (`probes`, `candidates`). */
+function probeStats(s: SearchSource, seg: Record<string, unknown>): void {
+  const st = s.lastVectorSearch?.() ?? null;
+  if (st === null) return;
+  seg.probes = st.probes;
+  seg.candidates = st.candidates;
 }
 
 /** Every live ordinal of a source, ascending (an exact scan without a filter). */

@@ -110,6 +110,9 @@ class GuardedSource implements SearchSource {
   vectorReadBytes(): number {
     return this.s.vectorReadBytes?.() ?? 0;
   }
+  lastVectorSearch(): { probes: number; candidates: number } | null {
+    return this.s.lastVectorSearch?.() ?? null;
+  }
   textIndex(field: string): FieldIndexReader | null {
     this.guard();
     return this.s.textIndex(field);

@@ -187,6 +187,13 @@ export class SegmentSource implements SearchSource {
     return ivf.search(q, k, { allow, selectivity, tie: this.tie, nprobe });
   }
 
+  lastVectorSearch(): { probes: number; candidates: number } | null {
+    const ivf = this.ivf;
+    if (ivf === undefined || ivf === null || 'flat' in ivf) return null;
+    const st = ivf.stats();
+    return { probes: st.lastProbes, candidates: st.lastCandidates };
+  }
+
   /** Whether vector queries scan this segment exactly (a flat index: no clusters, no codes). */
   get flatVectors(): boolean {
     const ivf = this.ivfReader();

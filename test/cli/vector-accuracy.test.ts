@@ -163,9 +163,20 @@ describe('--nprobe', () => {
     // --explain shows the setting each segment's search used.
     const e = await cli(['-d', d, 'query', 'ns', '--vector', JSON.stringify(queries[0]), '--nprobe', '3', '--explain', '--format', 'json']);
     expect(e.code, e.stderr).toBe(0);
-    const sources = (JSON.parse(e.stdout) as { explain: { sources: { nprobe?: number; vector: string }[] } }).explain.sources;
+    type Src = { nprobe?: number; vector: string; probes?: number; candidates?: number };
+    const sources = (JSON.parse(e.stdout) as { explain: { sources: Src[] } }).explain.sources;
     expect(sources).toHaveLength(2);
-    for (const s of sources) expect(s).toMatchObject({ nprobe: 3, vector: 'ann' });
+    // ... and what it did: the clusters probed, the candidates re-scored exactly (10 + 50 for k = 10).
+    for (const s of sources) expect(s).toMatchObject({ nprobe: 3, vector: 'ann', probes: 3, candidates: 60 });
+    // The adaptive count: at least the floor (8 of ~100 clusters, >= 4,096 rows), at most every cluster.
+    const a = await cli(['-d', d, 'query', 'ns', '--vector', JSON.stringify(queries[0]), '--explain', '--format', 'json']);
+    expect(a.code, a.stderr).toBe(0);
+    for (const s of (JSON.parse(a.stdout) as { explain: { sources: Src[] } }).explain.sources) {
+      expect(s.nprobe).toBeUndefined();
+      expect(s.probes).toBeGreaterThanOrEqual(8);
+      expect(s.probes).toBeLessThanOrEqual(200);
+      expect(s.candidates).toBe(60);
+    }
   }, 120_000);
 
   it('is validated: an integer from 1, a vector query, not with exact; a typed flag replaces the request\'s setting', async () => {
