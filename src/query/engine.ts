@@ -214,7 +214,7 @@ function vectorRetrieve(
   matches: number,
   dim: number,
   out: Hit[],
-  accuracy: { exact: boolean; nprobe: number | null } = { exact: false, nprobe: null },
+  accuracy: { exact: boolean; nprobe: number | null; explain?: boolean } = { exact: false, nprobe: null },
 ): Record<string, unknown> {
   const seg: Record<string, unknown> = { source: s.name, docs: s.size, live: s.liveCount, matches };
   if (!s.hasVectors || dim === 0 || matches === 0) {
@@ -246,19 +246,22 @@ function vectorRetrieve(
     seg.vector = 'filtered-ann';
     seg.selectivity = round(sel);
     if (nprobe !== undefined) seg.nprobe = nprobe;
-    probeStats(s, seg);
+    if (accuracy.explain === true) probeStats(s, seg);
   } else {
     const dead = s.dead;
     h = s.vectorSearch(q, fetch, dead ? (ord) => dead[ord] === 0 : undefined, undefined, nprobe);
     seg.vector = s.flatVectors === true ? 'exact-scan' : 'ann';
     if (nprobe !== undefined && s.flatVectors !== true) seg.nprobe = nprobe;
-    if (s.flatVectors !== true) probeStats(s, seg);
+    if (accuracy.explain === true && s.flatVectors !== true) probeStats(s, seg);
   }
   for (let j = 0; j < h.ords.length; j++) out.push({ src: i, ord: h.ords[j]!, score: h.scores[j]! });
   return seg;
 }
 
-/** --explain: the clusters an IVF search probed and the candidates it re-scored (`probes`, `candidates`). */
+/**
+ * --explain: the clusters an IVF search probed and the candidates it re-scored (`probes`, `candidates`).
+ * Only when explaining: the plan record is built for every query, these counters need not be.
+ */
 function probeStats(s: SearchSource, seg: Record<string, unknown>): void {
   const st = s.lastVectorSearch?.() ?? null;
   if (st === null) return;
