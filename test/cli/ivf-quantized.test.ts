@@ -10,15 +10,13 @@ import { generateDocs } from '../../src/bench/dataset.js';
 import { SegmentFile } from '../../src/storage/segment-file.js';
 import { MemorySource } from '../../src/util/bytes.js';
 import { cleanupTmp, cli, tmpDir } from '../helpers/cli.js';
-import { bruteScore } from '../helpers/brute-force.js';
+import { bruteScore as score } from '../helpers/brute-force.js';
 
 afterAll(cleanupTmp);
 
 const DIM = 16;
 const docs = [...generateDocs({ docs: 3000, dim: DIM, seed: 9 })].filter((x) => x.vector);
 const queries = [...generateDocs({ docs: 8, dim: DIM, seed: 99 })].map((x) => x.vector!).filter(Boolean);
-
-const score = bruteScore;
 
 describe.each(['cosine', 'l2', 'dot'])('vector queries over IVF version 5 (%s)', (metric) => {
   it('returns exact scores and recall@10 >= 0.95, with and without a filter', async () => {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gaussian, mulberry32 } from '../../src/util/prng.js';
 import { cleanupTmp, cli, errorCode, tmpDir } from '../helpers/cli.js';
-import { bruteScore } from '../helpers/brute-force.js';
+import { bruteScore as score } from '../helpers/brute-force.js';
 
 afterAll(cleanupTmp);
 
@@ -31,8 +31,6 @@ function randomDocs(n: number, seed: number, from = 0): Doc[] {
     attributes: { bucket: Math.floor(rand() * 10) },
   }));
 }
-
-const score = bruteScore;
 
 /** The exact top-k by brute force: score desc, ties by id. */
 function bruteForce(metric: string, docs: Doc[], q: number[], k: number): { id: number; score: number }[] {
