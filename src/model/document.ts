@@ -106,12 +106,19 @@ const SLAB_BYTES = 512 * 1024;
  * Storage for parsed vectors, cut as views from blocks of `rows` vectors. An import's documents wait in
  * their batch until the writer copies the batch's vectors into its arena; with a Float32Array of its own,
  * each vector was one small C allocation (and an ArrayBuffer for V8 to track), 100k of them per segment,
- * that glibc kept, fragmented, long after the copy (~15 MiB of a 100k import's peak). A block lives while
- * any of its views does, and is never reused: the caller copies the vectors it keeps (the writer does)
- * rather than hold these views.
+ * that glibc kept, fragmented, long after the copy (~15 MiB of a 100k import's peak).
+ *
+ * `recycle()` hands the same blocks out again: the import calls it once a batch is committed, when the
+ * writer has copied the vectors it keeps and nothing holds a view any more. Dropped instead, each batch's
+ * blocks (4 MB for 8,192 vectors of 128 dimensions) waited in the C heap (one malloc arena, bin/elacsym)
+ * for V8 to collect their wrappers, which an import's large old generation made rare: a 400k import
+ * peaked at 331-414 MiB from one run to the next, 333-336 MiB with the blocks recycled
+ * (docs/performance.md, "Session 28").
  */
 export class VectorSlab {
-  private block: Float32Array | null = null;
+  private readonly blocks: Float32Array[] = [];
+  /** The block views are cut from now (blocks[at]), and how many rows of it are handed out. */
+  private at = -1;
   private used = 0;
 
   /** `dim` floats a vector; `rows` vectors a block (by default ~512 KiB of them: 1,024 at 128 dimensions). */
@@ -120,16 +127,32 @@ export class VectorSlab {
     private readonly rows = Math.max(16, Math.floor(SLAB_BYTES / (4 * dim))),
   ) {}
 
-  /** A zeroed view of `dim` floats. */
+  /** A view of `dim` floats, its contents unspecified (a recycled row keeps an earlier vector's values). */
   next(): Float32Array {
-    if (this.block === null || this.used === this.rows) {
-      this.block = new Float32Array(this.rows * this.dim);
+    if (this.at < 0 || this.used === this.rows) {
+      this.at++;
+      if (this.at === this.blocks.length) this.blocks.push(new Float32Array(this.rows * this.dim));
       this.used = 0;
     }
+    const block = this.blocks[this.at]!;
     const at = this.used++ * this.dim;
-    return this.block.subarray(at, at + this.dim);
+    return block.subarray(at, at + this.dim);
+  }
+
+  /**
+   * Every view handed out so far is done with (the caller holds none of them): their rows are handed out
+   * again. Blocks beyond SLAB_KEEP_BYTES are let go of (a batch of unusual size).
+   */
+  recycle(): void {
+    const keep = Math.max(1, Math.floor(SLAB_KEEP_BYTES / (this.rows * this.dim * 4)));
+    if (this.blocks.length > keep) this.blocks.length = keep;
+    this.at = -1;
+    this.used = 0;
   }
 }
+
+/** The most a VectorSlab keeps for reuse: the blocks of a default batch (8,192 vectors) up to 1,024 dimensions. */
+const SLAB_KEEP_BYTES = 32 * 1024 * 1024;
 
 function toVector(v: unknown, dim: number, slab?: VectorSlab): Float32Array {
   if (!Array.isArray(v)) throw new DocumentError('vector', 'expected an array of numbers');

@@ -24,6 +24,26 @@ describe('VectorSlab', () => {
     views.forEach((v, i) => expect([...v]).toEqual([i, i, i])); // no view overlaps another
   });
 
+  it('recycle hands the same rows out again from the first, and keeps at most 32 MiB of blocks', () => {
+    const slab = new VectorSlab(3, 4);
+    const first = Array.from({ length: 12 }, () => slab.next());
+    slab.recycle();
+    const again = Array.from({ length: 12 }, () => slab.next());
+    again.forEach((v, i) => {
+      expect(v.buffer).toBe(first[i]!.buffer);
+      expect(v.byteOffset).toBe(first[i]!.byteOffset);
+    });
+    // Past the three blocks kept, a new one.
+    expect(new Set([...first.map((v) => v.buffer), slab.next().buffer]).size).toBe(4);
+    // Blocks of 4 MiB (1,024 rows of 1,024 floats): 12 handed out, 8 kept.
+    const big = new VectorSlab(1024, 1024);
+    const blocks = Array.from({ length: 12 * 1024 }, () => big.next()).filter((_, i) => i % 1024 === 0).map((v) => v.buffer);
+    big.recycle();
+    const after = Array.from({ length: 9 * 1024 }, () => big.next()).filter((_, i) => i % 1024 === 0).map((v) => v.buffer);
+    expect(after.slice(0, 8)).toEqual(blocks.slice(0, 8));
+    expect(after[8]).not.toBe(blocks[8]);
+  });
+
   it('toDoc writes a valid vector into the slab, and a rejected one leaves the next document intact', () => {
     const slab = new VectorSlab(2, 1024);
     const fresh = new Map<string, AttrValue>();
