@@ -112,7 +112,7 @@ const SLAB_BYTES = 512 * 1024;
  * writer has copied the vectors it keeps and nothing holds a view any more. Dropped instead, each batch's
  * blocks (4 MB for 8,192 vectors of 128 dimensions) waited in the C heap (one malloc arena, bin/elacsym)
  * for V8 to collect their wrappers, which an import's large old generation made rare: a 400k import
- * peaked at 331-414 MiB from one run to the next, 333-336 MiB with the blocks recycled
+ * peaked at 330-407 MiB from one run to the next, 333-336 MiB with the blocks recycled
  * (docs/performance.md, "Session 28").
  */
 export class VectorSlab {

@@ -52,7 +52,7 @@ const RELEASE_CHUNK_DOCS = 4096;
  * still live), so the writing pass's own allocations took fresh pages beside them: a `--trace-gc` of a 100k
  * import showed no full collection from the flush's start (53 MB live) to the end of the Parquet write
  * (88.6 MB used, 121.8 MB committed, 35 MB live after it). Collected as the pass goes, the pages of the
- * released documents are reused: the 100k import's peak fell from 325-329 to 293-306 MiB (docs/
+ * released documents are reused: the 100k import's peak fell from 325-329 to 293-315 MiB (docs/
  * performance.md, "Session 28") for ~0.2 s of collections per 100k (`--trace-gc`). A merge does the same
  * for its decoded row groups (store/compact.ts, COLLECT_EVERY_ROW_GROUPS).
  */

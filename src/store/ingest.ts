@@ -137,7 +137,7 @@ const DEFAULT_SEGMENT_DOCS = 100_000;
  * V8 collects their wrappers), the documents the writer replaced with its arena's copies. V8 collects the
  * old generation when it has grown by a factor of what survived the last collection, which here is every
  * pending document. The 400k import (4 segments, slab blocks recycled) peaked at 333-336 MiB without these
- * collections and 308-329 MiB with them; the 100k import at 297-305 against 294-297 MiB. Each costs a
+ * collections and 308-329 MiB with them; the 100k import at 297-305 against 291-300 MiB. Each costs a
  * full mark-compact of the pending documents (~50 ms at 100k pending): ~1.5% of the import
  * (docs/performance.md, "Session 28").
  */
@@ -289,6 +289,13 @@ class BulkStop {
   ) {}
 }
 
+/**
+ * Imports NDJSON documents (or patches) from `input` into `writer` in durable batches, flushing segments as
+ * they fill (see ImportOptions); returns the summary, or throws ElacsymError (INVALID_DOCUMENT, NO_SPACE,
+ * INTERRUPTED, RESUME_CONFLICT, ...) naming what was committed before. `writer` is a Writer (or DryRunSink):
+ * a sink of one's own must copy what it keeps of the documents it is given, vectors included, before
+ * `appendUpserts` returns, since their vector storage is handed out again for the next batch (ImportSink).
+ */
 export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint8Array>, opts: ImportOptions = {}): Promise<ImportSummary> {
   let bulk: Pick<Writer, 'stageUpserts'> | null = null;
   if (opts.bulk) {

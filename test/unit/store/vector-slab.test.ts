@@ -15,7 +15,7 @@ afterAll(cleanupTmp);
 const schema = (dim: number): Schema => ({ vector_dim: dim, metric: 'l2', attributes: {} }) as unknown as Schema;
 
 describe('VectorSlab', () => {
-  it('hands out zeroed, disjoint views of dim floats, a new block every `rows` vectors', () => {
+  it('hands out disjoint views of dim floats (zeroed in a new block), a new block every `rows` vectors', () => {
     const slab = new VectorSlab(3, 4);
     const views = Array.from({ length: 10 }, () => slab.next());
     expect(views.every((v) => v.length === 3 && v.every((x) => x === 0))).toBe(true);
@@ -57,13 +57,15 @@ describe('VectorSlab', () => {
   });
 
   it('an import across batch and block boundaries exports every vector exactly, updates included', async () => {
+    // 200 dimensions: 655 vectors a 512 KiB block, so every batch (700, or 1,000 with --bulk) spans two
+    // blocks, and each batch after the first reuses the rows the one before it had (VectorSlab.recycle).
     const d = join(tmpDir(), 'data');
-    expect((await cli(['-d', d, 'init', 'ns', '--dim', '5', '--metric', 'l2'])).code).toBe(0);
+    expect((await cli(['-d', d, 'init', 'ns', '--dim', '200', '--metric', 'l2'])).code).toBe(0);
     const rnd = mulberry32(7);
-    const docs = Array.from({ length: 2600 }, (_, i) => ({ id: i % 2300, vector: Array.from({ length: 5 }, () => Math.fround(rnd() * 2 - 1)) }));
+    const docs = Array.from({ length: 2600 }, (_, i) => ({ id: i % 2300, vector: Array.from({ length: 200 }, () => Math.fround(rnd() * 2 - 1)) }));
     const file = join(tmpDir(), 'in.ndjson');
     writeNdjson(file, docs);
-    for (const extra of [['--batch-size', '700'], ['--bulk', '--batch-size', '333']]) {
+    for (const extra of [['--batch-size', '700'], ['--bulk', '--batch-size', '1000']]) {
       const r = await cli(['-d', d, 'import', 'ns', file, ...extra]);
       expect(r.code, r.stderr).toBe(0);
       const last = new Map(docs.map((x) => [x.id, x.vector]));
