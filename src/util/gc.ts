@@ -14,7 +14,10 @@
  * The CLI does not pass the flag on its command line: bin/elacsym's launcher lines pass no V8 flags, since
  * V8 rejects a code cache built under other flags (docs/design.md, "The launcher").
  */
-import { setFlagsFromString } from 'node:v8';
+// node:v8 is loaded at the first collection, not with this module: a cold `elacsym query` initializes
+// modules that import this one (storage/doc-source.ts through parquet.ts) and never collects, and
+// node:v8 brings heap_utils, serdes and stream_base_commons with it (test/cli/cold-start-modules.test.ts).
+// node:vm is loaded by the launcher anyway.
 import { runInNewContext } from 'node:vm';
 
 /**
@@ -31,7 +34,7 @@ let collect: (() => void) | null | undefined;
 export function fullCollection(): void {
   if (collect === undefined) {
     try {
-      setFlagsFromString('--expose-gc');
+      process.getBuiltinModule('node:v8').setFlagsFromString('--expose-gc');
       const gc = runInNewContext('typeof gc === "function" ? gc : null') as (() => void) | null;
       collect = gc;
     } catch {
