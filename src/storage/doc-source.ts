@@ -45,7 +45,8 @@ const RELEASE_CHUNK_DOCS = 4096;
 
 /**
  * The last pass over a releasing array source of at least COLLECT_FROM_DOCS documents collects garbage
- * after every this many chunks (24,576 documents; four collections in a 100k flush).
+ * after every this many chunks (24,576 documents; three collections in a 100k flush, whose build collects
+ * again right after the pass).
  *
  * Why: the documents the pass lets go of sit in V8's old generation, which V8 collects only when it has
  * grown by a factor of what survived the last full collection (the flush's start, with every document
@@ -57,6 +58,8 @@ const RELEASE_CHUNK_DOCS = 4096;
  * for its decoded row groups (store/compact.ts, COLLECT_EVERY_ROW_GROUPS).
  */
 const COLLECT_EVERY_CHUNKS = 6;
+/** Documents left after a chunk below which its collection is skipped (the build's own follows). */
+const COLLECT_TAIL_DOCS = (COLLECT_EVERY_CHUNKS * RELEASE_CHUNK_DOCS) / 2;
 
 /**
  * Documents in an array the caller gives up (a flush's documents, store/writer.ts): passes go through it
@@ -78,7 +81,8 @@ export function releasingArraySource(docs: (Doc | undefined)[]): DocSource {
         const chunk = docs.slice(at, end) as Doc[];
         if (options.last) docs.fill(undefined, at, end);
         yield chunk;
-        if (options.last && docs.length >= COLLECT_FROM_DOCS && (at / RELEASE_CHUNK_DOCS + 1) % COLLECT_EVERY_CHUNKS === 0) fullCollection();
+        // Not within half a stretch of the end: the build collects once the pass is over (segment-builder.ts).
+        if (options.last && docs.length >= COLLECT_FROM_DOCS && (at / RELEASE_CHUNK_DOCS + 1) % COLLECT_EVERY_CHUNKS === 0 && docs.length - end >= COLLECT_TAIL_DOCS) fullCollection();
       }
     },
   };

@@ -130,7 +130,8 @@ const DEFAULT_SEGMENT_DOCS = 100_000;
 
 /**
  * An import collects garbage after each batch that brings the documents appended (or staged) since its
- * last collection to this many (about every fourth default batch).
+ * last collection to this many (about every fourth default batch), unless a flush follows the batch (the
+ * segment build collects at its start).
  *
  * Why: each batch leaves garbage in the old generation once it has lived through two scavenges: its
  * journal payload and the payload's JSON (~8.6 MB for 8,192 of the bench's documents, in the C heap until
@@ -388,8 +389,9 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
   let durableAt = t0;
   // Documents appended or staged since the last collection (COLLECT_EVERY_DOCS).
   let sinceCollection = 0;
-  const collectIfDue = (docs: number) => {
-    sinceCollection += docs;
+  // Called where no flush follows the commit: a flush's build collects at its start (segment-builder.ts),
+  // and flushNow starts the count again.
+  const collectIfDue = () => {
     if (sinceCollection < COLLECT_EVERY_DOCS) return;
     sinceCollection = 0;
     fullCollection();
@@ -469,6 +471,7 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
   };
   const flushNow = async () => {
     progress('index');
+    sinceCollection = 0;
     try {
       addFlush(await writer.flush());
     } catch (e) {
@@ -512,18 +515,19 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
         const crc = throughLine === lineNo ? fp : fpBefore;
         const n = bulk.stageUpserts(batch, newAttrs, opts.resumeKey ? { source: opts.resumeKey, lines: throughLine, crc32: crc } : undefined);
         staged += n;
+        sinceCollection += n;
         // The writer copied the staged vectors into its arena: the slab's rows are free again.
         vectorSlab?.recycle();
         batch = [];
         batchRaw = 0;
         newAttrs = new Map();
-        collectIfDue(n);
       }
       // Lines without a document (blank, rejected) are covered at once when nothing waits for a segment.
       if (staged > 0) stagedLines = throughLine;
       else committedLines = throughLine;
       if (signal?.aborted) throw interrupted();
       if (flushDue()) await flushNow();
+      else collectIfDue();
       return;
     }
     if (batch.length > 0) {
@@ -537,12 +541,11 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
       s.committed += batch.length;
       // The writer copied the vectors it keeps into its arena (or keeps none): the slab's rows are free again.
       vectorSlab?.recycle();
-      const n = batch.length;
+      sinceCollection += batch.length;
       batch = [];
       batchRaw = 0;
       newAttrs = new Map();
       durableAt = clock();
-      collectIfDue(n);
       committedLines = throughLine; // only once committed: a failed append reports the lines before it
       // One 'journal' event per committed batch, never for an empty one (the final commit after a full
       // last batch would otherwise repeat the last event).
@@ -550,9 +553,13 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
     }
     committedLines = throughLine;
     if (signal?.aborted) throw interrupted();
-    if (opts.flush === false) writer.forgetPending();
+    if (opts.flush === false) {
+      writer.forgetPending();
+      collectIfDue();
+    }
     // Flush before the next batch could carry the pending bytes past the writer's segment bound.
     else if (flushDue()) await flushNow();
+    else collectIfDue();
   };
 
   /**

@@ -192,13 +192,13 @@ console.log(JSON.stringify({ total: N * 18000, ...out }));
 
 /**
  * The last pass over a releasing source collects the garbage it makes as it goes (doc-source.ts,
- * COLLECT_EVERY_CHUNKS): 30,000 documents of 1,000 bytes of text, in the old generation before the pass
+ * COLLECT_EVERY_CHUNKS): 40,000 documents of 1,000 bytes of text, in the old generation before the pass
  * starts. heapUsed when the first chunk is handed out, and when the seventh is (six chunks released, a
  * collection after the sixth); no collection of this script's own in between.
  */
 const COLLECT_SCRIPT = `
 import { releasingArraySource } from ${dist('storage/doc-source.js')};
-const N = 30000;
+const N = 40000;
 const text = (i) => { const b = Buffer.alloc(1000, 97); b.write(String(i).padStart(6, '0')); return b.toString('latin1'); };
 let docs = Array.from({ length: N }, (_, i) => ({ id: i, vector: null, attributes: { body: text(i) } }));
 const source = releasingArraySource(docs);
@@ -269,8 +269,8 @@ describe('segment build memory', () => {
 
   it('a flush\'s writing pass collects the documents it let go of as it goes, without being asked', () => {
     const r = run(COLLECT_SCRIPT) as { chunks: number; seen: number; dropped: number };
-    expect(r.seen).toBe(30000);
-    expect(r.chunks).toBe(8);
+    expect(r.seen).toBe(40000);
+    expect(r.chunks).toBe(10);
     // At least four of the six released chunks (4,096 documents of ~1 KB each) are gone from the heap.
     expect(r.dropped).toBeGreaterThan(4 * 4096 * 1000);
   });
