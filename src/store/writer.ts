@@ -46,6 +46,15 @@ import { segmentStoreOf } from '../storage/segment-store.js';
  */
 export const DEFAULT_SEGMENT_BYTES = 128 * 1024 * 1024;
 
+/**
+ * The writer's `wal_autocheckpoint`, in pages: what 1.25 segment flushes' worth of journal payload
+ * (`segmentBytes`) takes, plus SQLite's default 1,000 pages for the manifest's own writes; at least that
+ * default. See the Writer constructor.
+ */
+export function walCheckpointPages(segmentBytes: number, pageSize: number): number {
+  return 1000 + Math.ceil((1.25 * segmentBytes) / Math.max(512, pageSize));
+}
+
 export interface WriterOptions {
   /** Documents per segment when flushing a backlog (bounds memory). */
   segmentDocs?: number;
@@ -217,6 +226,16 @@ export class Writer {
     this.recovered = null;
     this.segmentDocs = opts.segmentDocs ?? 100_000;
     this.segmentBytes = Math.max(1, opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES);
+    // The journal is written once: into the WAL, where the flush that builds its segment deletes it again
+    // before the one checkpoint it runs (collectGarbage: incremental vacuum, then TRUNCATE). A checkpoint
+    // copies a WAL page into the database file only while the page is within the database's size, and
+    // the vacuum has cut the journal's pages off by then. SQLite's default (a checkpoint whenever the WAL
+    // passes 1,000 pages, 4 MB) ran one after every import batch (6.6 MB at 128-d): each journal byte was
+    // written and fsynced twice, 280 -> 205 MB written per 100k import (docs/performance.md, session 29).
+    // Bounded still: past 1.25 segments' worth of pages (a `--no-flush` import, a writer whose flushes
+    // fail) the WAL is checkpointed as before, so it never grows with the input.
+    const pageSize = Number(db.pragma('page_size', { simple: true })) || 4096;
+    db.pragma(`wal_autocheckpoint = ${walCheckpointPages(this.segmentBytes, pageSize)}`);
   }
 
   get signal(): AbortSignal | undefined {
