@@ -99,9 +99,11 @@ export interface SearchSource {
   readonly hasVectors: boolean;
   /**
    * Approximate top-k (an IVF search where the source has one; exact elsewhere). `nprobe`: clusters to
-   * probe at least instead of the index's adaptive default (ignored by sources searched exactly).
+   * probe at least instead of the index's adaptive default (ignored by sources searched exactly). `mask`:
+   * the filter `allow` tests as one byte per ordinal (1 = allowed), which an IVF scan tests inside its
+   * kernel (optional; never a different set from `allow`).
    */
-  vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number, nprobe?: number): Hits;
+  vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number, nprobe?: number, mask?: Uint8Array): Hits;
   vectorExact(q: Float32Array, k: number, ords: Iterable<number>): Hits;
   /**
    * What the last `vectorSearch` of an IVF index did, for --explain: clusters probed and candidates
@@ -242,7 +244,7 @@ function vectorRetrieve(
     seg.vector = 'exact-scan';
   } else if (m !== null) {
     const sel = s.size > 0 ? matches / s.size : 1;
-    h = s.vectorSearch(q, fetch, (ord) => m[ord] === 1, sel, nprobe);
+    h = s.vectorSearch(q, fetch, (ord) => m[ord] === 1, sel, nprobe, m);
     seg.vector = 'filtered-ann';
     seg.selectivity = round(sel);
     if (nprobe !== undefined) seg.nprobe = nprobe;

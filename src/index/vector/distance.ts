@@ -466,6 +466,51 @@ export function scoreNibblesAbove(
   return n;
 }
 
+/** A filter mask in the kernels' memory (loadKernelMask): its byte address and length. */
+export interface KernelMask {
+  readonly at: number;
+  readonly length: number;
+}
+
+/**
+ * Puts a filter mask (one byte per ordinal, 1 = allowed, 0 = not; no other value) where the masked kernels
+ * read it, for the `scoreNibblesMaskedAbove` calls that follow (valid until the next load). null without the
+ * WebAssembly kernels or when the mask is larger than 1 MiB (a source of more than 1M ordinals): then score
+ * the plain way.
+ */
+export function loadKernelMask(mask: Uint8Array): KernelMask | null {
+  const w = backend === 'wasm' ? wasmKernels() : null;
+  return w === null ? null : w.loadMask(mask);
+}
+
+/**
+ * `scoreNibblesAbove` over the allowed rows of one IVF cluster only: `cluster` holds it as stored (count
+ * u32 ordinals, then count rows of `stride` bytes of 4-bit codes), or is its rows then its ordinals pinned
+ * (pinClusterRows: the rows first stay 16-byte aligned for the kernels); row r is scored when the
+ * mask loaded by `loadKernelMask` allows ordinal ords[r] (an ordinal past its end is not allowed, as
+ * `mask[ord] === 1` says in JavaScript), and the rows reaching `floor` are
+ * collected into idx (their positions r) and scores, exactly the values scoreNibblesAbove gives them.
+ * Returns how many, or -1 when the cluster does not fit the kernels' scratch (the caller then scores every
+ * row and tests the filter itself). The test costs a byte read per row inside the kernel, where scoring a
+ * row of 128 dimensions costs ~18 ns on the machine measured (docs/performance.md, session 29).
+ */
+export function scoreNibblesMaskedAbove(
+  kind: 'dot' | 'l2',
+  q16: Int16Array,
+  cluster: Uint8Array | PinnedRows,
+  count: number,
+  stride: number,
+  mask: KernelMask,
+  floor: number,
+  idx: Uint32Array,
+  scores: Float64Array,
+): number {
+  if (stride % 16 !== 0 || stride <= 0) throw new Error(`4-bit code rows must be a positive multiple of 16 bytes, not ${stride}`);
+  const w = backend === 'wasm' ? wasmKernels() : null;
+  if (w === null) return -1;
+  return w.runNibblesMasked(kind, q16, cluster instanceof Uint8Array ? cluster : cluster.at, count, stride, mask, floor, idx, scores);
+}
+
 /**
  * The bound `scoreNibblesAbove` needs for rows of `stride` bytes: 'dot' |Q[d]| <= limit; 'l2' |Q[d]| +
  * 15 F[d] <= limit (so Q - F * code stays within it). The limit is at most 32767 (int16 lanes), and each
@@ -473,6 +518,18 @@ export function scoreNibblesAbove(
  */
 export function nibblesQueryLimit(stride: number): number {
   return int16QueryLimit(15, 2 * Math.max(1, stride));
+}
+
+/**
+ * Pins an IVF cluster as stored (`count` u32 ordinals, then `count` rows of `stride` code bytes) as
+ * `scoreNibblesMaskedAbove` reads it pinned: the rows, then the ordinals. Returns the block (to unpin) and
+ * its rows alone (for `scoreNibblesAbove`), or null as pinCodes does.
+ */
+export function pinClusterRows(cluster: Uint8Array, count: number, stride: number): { block: PinnedRows; rows: PinnedRows } | null {
+  const w = backend === 'wasm' ? wasmKernels() : null;
+  if (w === null || count === 0) return null;
+  const block = w.pinBytes(cluster.subarray(4 * count, count * (4 + stride)), count, 4 + stride, cluster.subarray(0, 4 * count));
+  return block === null ? null : { block, rows: { at: block.at, bytes: count * stride, count, dim: stride } };
 }
 
 /** Pins `count` rows of `stride` codes (see `pinRows`); null when there is nothing to pin into or no room. */
@@ -533,6 +590,11 @@ let inPlaceChunks = 0;
 //     row += dimBytes
 //   return n
 //
+// dotNibblesMasked and l2NibblesMasked are dotNibbles and l2Nibbles over an IVF cluster as stored (its
+// ordinals, then its rows), skipping each row whose ordinal a filter mask in the module's memory does not
+// allow (two more parameters: the mask's address and length; the listing is the assembler's, in
+// test/unit/vector/distance.test.ts): see scoreNibblesMaskedAbove.
+//
 // The ranking kernels dotWide and negl2Wide (scoreRowsAbove's `ranking`) first run, while i < dimBytes & ~63,
 // four accumulators over 16 floats per step (acc += lanes 0-3, acc1 += 4-7, acc2 += 8-11, acc3 += 12-15),
 // then acc = (acc + acc1) + (acc2 + acc3) and the loops above from that i. Measured on the serve
@@ -560,6 +622,8 @@ interface WasmApi {
   Instance: new (m: object, imports: object) => { exports: Record<string, unknown> };
 }
 type KernelFn = (q: number, m: number, count: number, dim: number, out: number, floor: number, idx: number) => number;
+/** dotNibblesMasked / l2NibblesMasked: a KernelFn with the mask's address last (see scoreNibblesMaskedAbove). */
+type MaskedKernelFn = (q: number, m: number, count: number, stride: number, out: number, floor: number, idx: number, mask: number, maskLen: number) => number;
 /** The module's functions: the exact kernels and the ranking kernels (see `scoreRowsAbove`'s `ranking`). */
 type KernelName = RowKernel | 'dotWide' | 'negl2Wide' | 'dotCodes' | 'dotNibbles' | 'l2Nibbles';
 
@@ -581,6 +645,8 @@ export interface PinnedRows {
 
 /** Memory below this is the per-call scratch (query, copied rows, results); pinned rows live above. */
 const PINNED_BASE = 2 * 1024 * 1024;
+/** A filter mask for the masked kernels lives in [MASK_BASE, PINNED_BASE) (loadKernelMask); the per-call scratch below it. */
+const MASK_BASE = 1024 * 1024;
 /** Most memory all pinned rows of a process may take (beyond it, rows are copied per call as before). */
 const PIN_CAP_BYTES = 1024 * 1024 * 1024;
 
@@ -594,6 +660,7 @@ class WasmKernels {
   constructor(
     private readonly mem: WasmMemory,
     private readonly fns: Record<KernelName, KernelFn>,
+    private readonly masked: Record<'dot' | 'l2', MaskedKernelFn>,
   ) {
     this.f32 = new Float32Array(mem.buffer);
     this.u32 = new Uint32Array(mem.buffer);
@@ -629,6 +696,49 @@ class WasmKernels {
     return this.runRows(this.fns.dotCodes, setQuery, 2 * stride, codes, row, count, stride, stride, floor, idx, out);
   }
 
+  /** Copies a filter mask to MASK_BASE for the masked kernels; null when it does not fit there. */
+  loadMask(mask: Uint8Array): KernelMask | null {
+    if (mask.length > PINNED_BASE - MASK_BASE) return null;
+    this.reserve(MASK_BASE + mask.length);
+    new Uint8Array(this.mem.buffer, MASK_BASE, mask.length).set(mask);
+    return { at: MASK_BASE, length: mask.length };
+  }
+
+  /**
+   * dotNibblesMasked / l2NibblesMasked over one IVF cluster: `cluster` as stored (count u32 ordinals, then
+   * count rows of `stride` bytes), copied in as the kernels read it (the rows, then the ordinals), or
+   * pinned in that order at that byte address. -1 when a copied cluster does not fit the scratch (the
+   * caller then scans it the plain way).
+   */
+  runNibblesMasked(kind: 'dot' | 'l2', q16: Int16Array, cluster: Uint8Array | number, count: number, stride: number, mask: KernelMask, floor: number, idx: Uint32Array, out: Float64Array): number {
+    const values = (kind === 'l2' ? 4 : 2) * stride;
+    const mAt = align16(2 * values);
+    const copied = typeof cluster === 'number' ? 0 : count * (4 + stride);
+    const outAt = align16(mAt + copied);
+    const idxAt = outAt + 4 * count;
+    if (idxAt + 4 * count > MASK_BASE) return -1;
+    this.reserve(idxAt + 4 * count);
+    new Int16Array(this.mem.buffer, 0, values).set(q16.subarray(0, values));
+    let base = mAt;
+    if (typeof cluster === 'number') base = cluster;
+    else {
+      const to = new Uint8Array(this.mem.buffer, mAt, copied);
+      to.set(cluster.subarray(4 * count, copied));
+      to.set(cluster.subarray(0, 4 * count), count * stride);
+    }
+    const hits = this.masked[kind](0, base, count, stride, outAt, floor, idxAt, mask.at, mask.length);
+    const f32 = this.f32;
+    const u32 = this.u32;
+    const o = outAt >> 2;
+    const ix = idxAt >> 2;
+    for (let h = 0; h < hits; h++) {
+      const r = u32[ix + h]!;
+      idx[h] = r;
+      out[h] = f32[o + r]!;
+    }
+    return hits;
+  }
+
   /** dotNibbles / l2Nibbles (see scoreNibblesAbove), as runCodes: q16 holds 2 * stride values (l2: twice that). */
   runNibbles(kind: 'dot' | 'l2', q16: Int16Array, codes: Uint8Array | number, row: number, count: number, stride: number, floor: number, idx: Uint32Array, out: Float64Array): number {
     const values = (kind === 'l2' ? 4 : 2) * stride;
@@ -659,7 +769,7 @@ class WasmKernels {
     const mAt = align16(queryBytes);
     const outAt = align16(mAt + rowBytes * rowsPerChunk);
     const idxAt = outAt + 4 * rowsPerChunk;
-    if (idxAt + 4 * rowsPerChunk > PINNED_BASE) throw new Error(`kernel scratch overflows for rows of ${rowBytes} bytes`);
+    if (idxAt + 4 * rowsPerChunk > MASK_BASE) throw new Error(`kernel scratch overflows for rows of ${rowBytes} bytes`);
     this.reserve(idxAt + 4 * rowsPerChunk);
     setQuery();
     const f32 = this.f32;
@@ -697,9 +807,9 @@ class WasmKernels {
     return this.pinBytes(new Uint8Array(m.buffer, m.byteOffset + row * dim * 4, count * dim * 4), count, dim);
   }
 
-  /** Copies `src` (count rows of `dim` values) into the pinned area; null when PIN_CAP_BYTES would be exceeded. */
-  pinBytes(src: Uint8Array, count: number, dim: number): PinnedRows | null {
-    const bytes = align16(src.length);
+  /** Copies `src` (count rows of `dim` values), and `then` after it, into the pinned area; null when PIN_CAP_BYTES would be exceeded. */
+  pinBytes(src: Uint8Array, count: number, dim: number, then?: Uint8Array): PinnedRows | null {
+    const bytes = align16(src.length + (then?.length ?? 0));
     if (this.pinnedBytes + bytes > PIN_CAP_BYTES) return null;
     let at = -1;
     for (let i = 0; i < this.holes.length; i++) {
@@ -721,6 +831,7 @@ class WasmKernels {
     }
     this.pinnedBytes += bytes;
     new Uint8Array(this.mem.buffer, at, src.length).set(src);
+    if (then !== undefined) new Uint8Array(this.mem.buffer, at + src.length, then.length).set(then);
     return { at, bytes, count, dim };
   }
 
@@ -784,8 +895,8 @@ function wasmKernels(): WasmKernels | null {
   try {
     const mem = new api.Memory({ initial: Math.ceil((CHUNK_BYTES + 64 * 1024) / PAGE) });
     const inst = new api.Instance(new api.Module(kernelWasmBytes()), { e: { m: mem } });
-    const ex = inst.exports as Record<KernelName, KernelFn>;
-    wasmState = new WasmKernels(mem, { dot: ex.dot, l2sq: ex.l2sq, negl2: ex.negl2, dotWide: ex.dotWide, negl2Wide: ex.negl2Wide, dotCodes: ex.dotCodes, dotNibbles: ex.dotNibbles, l2Nibbles: ex.l2Nibbles });
+    const ex = inst.exports as Record<KernelName, KernelFn> & Record<'dotNibblesMasked' | 'l2NibblesMasked', MaskedKernelFn>;
+    wasmState = new WasmKernels(mem, { dot: ex.dot, l2sq: ex.l2sq, negl2: ex.negl2, dotWide: ex.dotWide, negl2Wide: ex.negl2Wide, dotCodes: ex.dotCodes, dotNibbles: ex.dotNibbles, l2Nibbles: ex.l2Nibbles }, { dot: ex.dotNibblesMasked, l2: ex.l2NibblesMasked });
   } catch {
     wasmState = null; // no WebAssembly SIMD here (e.g. --jitless): the JS loops serve
   }
@@ -793,12 +904,12 @@ function wasmKernels(): WasmKernels | null {
 }
 
 /**
- * The kernel module, 2811 bytes. Emitted from the listing above by the assembler in
+ * The kernel module, 3607 bytes. Emitted from the listing above by the assembler in
  * test/unit/vector/kernels.test.ts, which checks that it still produces exactly these bytes; embedded
  * because running the assembler in a cold process costs ~2 ms, decoding this ~0.01 ms.
  */
 const KERNEL_WASM =
-  'AGFzbQEAAAABDAFgB39/f39/fX8BfwIIAQFlAW0CAAEDCQgAAAAAAAAAAAdQCANkb3QAAARsMnNxAAEFbmVnbDIAAgdkb3RXaWRlAAMJbmVnbDJXaWRlAAQIZG90Q29kZXMABQpkb3ROaWJibGVzAAYJbDJOaWJibGVzAAcK+xQI8QEDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3mASAN/eQBIQ0gCEEQaiEIDAALCyAN/R8AIA39HwGSIA39HwIgDf0fA5KSIQ8CQANAIAggC08NASAAIAhqKgIAIAogCGoqAgCUIA+SIQ8gCEEEaiEIDAALCyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwL/QEDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3lASIOIA795gEgDf3kASENIAhBEGohCAwACwsgDf0fACAN/R8BkiAN/R8CIA39HwOSkiEPAkADQCAIIAtPDQEgACAIaioCACAKIAhqKgIAkyIQIBCUIA+SIQ8gCEEEaiEIDAALCyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwLgwIDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3lASIOIA795gEgDf3kASENIAhBEGohCAwACwsgDf0fACAN/R8BkiAN/R8CIA39HwOSkiEPAkADQCAIIAtPDQEgACAIaioCACAKIAhqKgIAkyIQIBCUIA+SIQ8gCEEEaiEIDAALCyAPkYwhDyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwLzgMDB38FewJ9IANBAnQhCyALQXBxIQkgC0FAcSENIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ5BACEI/QwAAAAAAAAAAAAAAAAAAAAAIRD9DAAAAAAAAAAAAAAAAAAAAAAhEf0MAAAAAAAAAAAAAAAAAAAAACESAkADQCAIIA1PDQEgACAIav0AAgAgCiAIav0AAgD95gEgDv3kASEOIAAgCGr9AAIQIAogCGr9AAIQ/eYBIBD95AEhECAAIAhq/QACICAKIAhq/QACIP3mASAR/eQBIREgACAIav0AAjAgCiAIav0AAjD95gEgEv3kASESIAhBwABqIQgMAAsLAkADQCAIIAlPDQEgACAIav0AAgAgCiAIav0AAgD95gEgDv3kASEOIAhBEGohCAwACwsgDiAQ/eQBIBEgEv3kAf3kASEOIA79HwAgDv0fAZIgDv0fAiAO/R8DkpIhEwJAA0AgCCALTw0BIAAgCGoqAgAgCiAIaioCAJQgE5IhEyAIQQRqIQgMAAsLIAQgB0ECdGogEzgCACATIAVgBEAgBiAMQQJ0aiAHNgIAIAxBAWohDAsgCiALaiEKIAdBAWohBwwACwsgDAv8AwMHfwV7An0gA0ECdCELIAtBcHEhCSALQUBxIQ0gASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDkEAIQj9DAAAAAAAAAAAAAAAAAAAAAAhEP0MAAAAAAAAAAAAAAAAAAAAACER/QwAAAAAAAAAAAAAAAAAAAAAIRICQANAIAggDU8NASAAIAhq/QACACAKIAhq/QACAP3lASIPIA/95gEgDv3kASEOIAAgCGr9AAIQIAogCGr9AAIQ/eUBIg8gD/3mASAQ/eQBIRAgACAIav0AAiAgCiAIav0AAiD95QEiDyAP/eYBIBH95AEhESAAIAhq/QACMCAKIAhq/QACMP3lASIPIA/95gEgEv3kASESIAhBwABqIQgMAAsLAkADQCAIIAlPDQEgACAIav0AAgAgCiAIav0AAgD95QEiDyAP/eYBIA795AEhDiAIQRBqIQgMAAsLIA4gEP3kASARIBL95AH95AEhDiAO/R8AIA79HwGSIA79HwIgDv0fA5KSIRMCQANAIAggC08NASAAIAhqKgIAIAogCGoqAgCTIhQgFJQgE5IhEyAIQQRqIQgMAAsLIBORjCETIAQgB0ECdGogEzgCACATIAVgBEAgBiAMQQJ0aiAHNgIAIAxBAWohDAsgCiALaiEKIAdBAWohBwwACwsgDAuXAgMGfwJ7AX0gA0FwcSEJIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ1BACEIAkADQCAIIAlPDQEgCiAIav0AAAAhDiAO/YkBIAAgCEEBdGr9AAEA/boBIA39rgEhDSAO/YoBIAAgCEEBdGr9AAEQ/boBIA39rgEhDSAIQRBqIQgMAAsLIA39GwAgDf0bAWogDf0bAiAN/RsDamohDAJAA0AgCCADTw0BIAogCGotAAAgACAIQQF0ai4BAGwgDGohDCAIQQFqIQgMAAsLIAyyIQ8gBCAHQQJ0aiAPOAIAIA8gBWAEQCAGIAtBAnRqIAc2AgAgC0EBaiELCyAKIANqIQogB0EBaiEHDAALCyALC6cCAwd/BHsBfSABIQkCQANAIAcgAk8NAf0MAAAAAAAAAAAAAAAAAAAAACEOQQAhCAJAA0AgCCADTw0BIAAgCEECdGohDCAJIAhq/QAAACIQ/QwPDw8PDw8PDw8PDw8PDw8P/U4hDyAQQQT9bSEQIA/9iQEgDP0AAQD9ugEgDv2uASEOIA/9igEgDP0AARD9ugEgDv2uASEOIBD9iQEgDP0AASD9ugEgDv2uASEOIBD9igEgDP0AATD9ugEgDv2uASEOIAhBEGohCAwACwsgDv0bACAO/RsBaiAO/RsCIA79GwNqaiELIAuyIRIgBCAHQQJ0aiASOAIAIBIgBWAEQCAGIApBAnRqIAc2AgAgCkEBaiEKCyAJIANqIQkgB0EBaiEHDAALCyAKC/ECAwd/BHsBfSABIQkCQANAIAcgAk8NAf0MAAAAAAAAAAAAAAAAAAAAACEOQQAhCAJAA0AgCCADTw0BIAAgCEECdGohDCAMIANBAnRqIQ0gCSAIav0AAAAiEP0MDw8PDw8PDw8PDw8PDw8PD/1OIQ8gEEEE/W0hECAP/YkBIhEgDP0AAQAgESAN/QABAP2VAf2RAf26ASAO/a4BIQ4gD/2KASIRIAz9AAEQIBEgDf0AARD9lQH9kQH9ugEgDv2uASEOIBD9iQEiESAM/QABICARIA39AAEg/ZUB/ZEB/boBIA79rgEhDiAQ/YoBIhEgDP0AATAgESAN/QABMP2VAf2RAf26ASAO/a4BIQ4gCEEQaiEIDAALCyAO/RsAIA79GwFqIA79GwIgDv0bA2pqIQsgC7IhEiAEIAdBAnRqIBI4AgAgEiAFYARAIAYgCkECdGogBzYCACAKQQFqIQoLIAkgA2ohCSAHQQFqIQcMAAsLIAoL';
+  'AGFzbQEAAAABGQJgB39/f39/fX8Bf2AJf39/f399f39/AX8CCAEBZQFtAgABAwsKAAAAAAAAAAABAQd1CgNkb3QAAARsMnNxAAEFbmVnbDIAAgdkb3RXaWRlAAMJbmVnbDJXaWRlAAQIZG90Q29kZXMABQpkb3ROaWJibGVzAAYJbDJOaWJibGVzAAcQZG90TmliYmxlc01hc2tlZAAID2wyTmliYmxlc01hc2tlZAAJCuMaCvEBAwZ/AnsCfSADQQJ0IQsgC0FwcSEJIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ1BACEIAkADQCAIIAlPDQEgACAIav0AAgAgCiAIav0AAgD95gEgDf3kASENIAhBEGohCAwACwsgDf0fACAN/R8BkiAN/R8CIA39HwOSkiEPAkADQCAIIAtPDQEgACAIaioCACAKIAhqKgIAlCAPkiEPIAhBBGohCAwACwsgBCAHQQJ0aiAPOAIAIA8gBWAEQCAGIAxBAnRqIAc2AgAgDEEBaiEMCyAKIAtqIQogB0EBaiEHDAALCyAMC/0BAwZ/AnsCfSADQQJ0IQsgC0FwcSEJIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ1BACEIAkADQCAIIAlPDQEgACAIav0AAgAgCiAIav0AAgD95QEiDiAO/eYBIA395AEhDSAIQRBqIQgMAAsLIA39HwAgDf0fAZIgDf0fAiAN/R8DkpIhDwJAA0AgCCALTw0BIAAgCGoqAgAgCiAIaioCAJMiECAQlCAPkiEPIAhBBGohCAwACwsgBCAHQQJ0aiAPOAIAIA8gBWAEQCAGIAxBAnRqIAc2AgAgDEEBaiEMCyAKIAtqIQogB0EBaiEHDAALCyAMC4MCAwZ/AnsCfSADQQJ0IQsgC0FwcSEJIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ1BACEIAkADQCAIIAlPDQEgACAIav0AAgAgCiAIav0AAgD95QEiDiAO/eYBIA395AEhDSAIQRBqIQgMAAsLIA39HwAgDf0fAZIgDf0fAiAN/R8DkpIhDwJAA0AgCCALTw0BIAAgCGoqAgAgCiAIaioCAJMiECAQlCAPkiEPIAhBBGohCAwACwsgD5GMIQ8gBCAHQQJ0aiAPOAIAIA8gBWAEQCAGIAxBAnRqIAc2AgAgDEEBaiEMCyAKIAtqIQogB0EBaiEHDAALCyAMC84DAwd/BXsCfSADQQJ0IQsgC0FwcSEJIAtBQHEhDSABIQoCQANAIAcgAk8NAf0MAAAAAAAAAAAAAAAAAAAAACEOQQAhCP0MAAAAAAAAAAAAAAAAAAAAACEQ/QwAAAAAAAAAAAAAAAAAAAAAIRH9DAAAAAAAAAAAAAAAAAAAAAAhEgJAA0AgCCANTw0BIAAgCGr9AAIAIAogCGr9AAIA/eYBIA795AEhDiAAIAhq/QACECAKIAhq/QACEP3mASAQ/eQBIRAgACAIav0AAiAgCiAIav0AAiD95gEgEf3kASERIAAgCGr9AAIwIAogCGr9AAIw/eYBIBL95AEhEiAIQcAAaiEIDAALCwJAA0AgCCAJTw0BIAAgCGr9AAIAIAogCGr9AAIA/eYBIA795AEhDiAIQRBqIQgMAAsLIA4gEP3kASARIBL95AH95AEhDiAO/R8AIA79HwGSIA79HwIgDv0fA5KSIRMCQANAIAggC08NASAAIAhqKgIAIAogCGoqAgCUIBOSIRMgCEEEaiEIDAALCyAEIAdBAnRqIBM4AgAgEyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwL/AMDB38FewJ9IANBAnQhCyALQXBxIQkgC0FAcSENIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ5BACEI/QwAAAAAAAAAAAAAAAAAAAAAIRD9DAAAAAAAAAAAAAAAAAAAAAAhEf0MAAAAAAAAAAAAAAAAAAAAACESAkADQCAIIA1PDQEgACAIav0AAgAgCiAIav0AAgD95QEiDyAP/eYBIA795AEhDiAAIAhq/QACECAKIAhq/QACEP3lASIPIA/95gEgEP3kASEQIAAgCGr9AAIgIAogCGr9AAIg/eUBIg8gD/3mASAR/eQBIREgACAIav0AAjAgCiAIav0AAjD95QEiDyAP/eYBIBL95AEhEiAIQcAAaiEIDAALCwJAA0AgCCAJTw0BIAAgCGr9AAIAIAogCGr9AAIA/eUBIg8gD/3mASAO/eQBIQ4gCEEQaiEIDAALCyAOIBD95AEgESAS/eQB/eQBIQ4gDv0fACAO/R8BkiAO/R8CIA79HwOSkiETAkADQCAIIAtPDQEgACAIaioCACAKIAhqKgIAkyIUIBSUIBOSIRMgCEEEaiEIDAALCyATkYwhEyAEIAdBAnRqIBM4AgAgEyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwLlwIDBn8CewF9IANBcHEhCSABIQoCQANAIAcgAk8NAf0MAAAAAAAAAAAAAAAAAAAAACENQQAhCAJAA0AgCCAJTw0BIAogCGr9AAAAIQ4gDv2JASAAIAhBAXRq/QABAP26ASAN/a4BIQ0gDv2KASAAIAhBAXRq/QABEP26ASAN/a4BIQ0gCEEQaiEIDAALCyAN/RsAIA39GwFqIA39GwIgDf0bA2pqIQwCQANAIAggA08NASAKIAhqLQAAIAAgCEEBdGouAQBsIAxqIQwgCEEBaiEIDAALCyAMsiEPIAQgB0ECdGogDzgCACAPIAVgBEAgBiALQQJ0aiAHNgIAIAtBAWohCwsgCiADaiEKIAdBAWohBwwACwsgCwunAgMHfwR7AX0gASEJAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDkEAIQgCQANAIAggA08NASAAIAhBAnRqIQwgCSAIav0AAAAiEP0MDw8PDw8PDw8PDw8PDw8PD/1OIQ8gEEEE/W0hECAP/YkBIAz9AAEA/boBIA79rgEhDiAP/YoBIAz9AAEQ/boBIA79rgEhDiAQ/YkBIAz9AAEg/boBIA79rgEhDiAQ/YoBIAz9AAEw/boBIA79rgEhDiAIQRBqIQgMAAsLIA79GwAgDv0bAWogDv0bAiAO/RsDamohCyALsiESIAQgB0ECdGogEjgCACASIAVgBEAgBiAKQQJ0aiAHNgIAIApBAWohCgsgCSADaiEJIAdBAWohBwwACwsgCgvxAgMHfwR7AX0gASEJAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDkEAIQgCQANAIAggA08NASAAIAhBAnRqIQwgDCADQQJ0aiENIAkgCGr9AAAAIhD9DA8PDw8PDw8PDw8PDw8PDw/9TiEPIBBBBP1tIRAgD/2JASIRIAz9AAEAIBEgDf0AAQD9lQH9kQH9ugEgDv2uASEOIA/9igEiESAM/QABECARIA39AAEQ/ZUB/ZEB/boBIA79rgEhDiAQ/YkBIhEgDP0AASAgESAN/QABIP2VAf2RAf26ASAO/a4BIQ4gEP2KASIRIAz9AAEwIBEgDf0AATD9lQH9kQH9ugEgDv2uASEOIAhBEGohCAwACwsgDv0bACAO/RsBaiAO/RsCIA79GwNqaiELIAuyIRIgBCAHQQJ0aiASOAIAIBIgBWAEQCAGIApBAnRqIAc2AgAgCkEBaiEKCyAJIANqIQkgB0EBaiEHDAALCyAKC80CAwd/BHsBfSABIQsCQANAIAkgAk8NAQJAIAEgAiADbGogCUECdGooAgAiDiAITw0AIAcgDmotAABFDQD9DAAAAAAAAAAAAAAAAAAAAAAhEEEAIQoCQANAIAogA08NASAAIApBAnRqIQ4gCyAKav0AAAAiEv0MDw8PDw8PDw8PDw8PDw8PD/1OIREgEkEE/W0hEiAR/YkBIA79AAEA/boBIBD9rgEhECAR/YoBIA79AAEQ/boBIBD9rgEhECAS/YkBIA79AAEg/boBIBD9rgEhECAS/YoBIA79AAEw/boBIBD9rgEhECAKQRBqIQoMAAsLIBD9GwAgEP0bAWogEP0bAiAQ/RsDamohDSANsiEUIAQgCUECdGogFDgCACAUIAVgBEAgBiAMQQJ0aiAJNgIAIAxBAWohDAsLIAsgA2ohCyAJQQFqIQkMAAsLIAwLlwMDB38EewF9IAEhCwJAA0AgCSACTw0BAkAgASACIANsaiAJQQJ0aigCACIOIAhPDQAgByAOai0AAEUNAP0MAAAAAAAAAAAAAAAAAAAAACEQQQAhCgJAA0AgCiADTw0BIAAgCkECdGohDiAOIANBAnRqIQ8gCyAKav0AAAAiEv0MDw8PDw8PDw8PDw8PDw8PD/1OIREgEkEE/W0hEiAR/YkBIhMgDv0AAQAgEyAP/QABAP2VAf2RAf26ASAQ/a4BIRAgEf2KASITIA79AAEQIBMgD/0AARD9lQH9kQH9ugEgEP2uASEQIBL9iQEiEyAO/QABICATIA/9AAEg/ZUB/ZEB/boBIBD9rgEhECAS/YoBIhMgDv0AATAgEyAP/QABMP2VAf2RAf26ASAQ/a4BIRAgCkEQaiEKDAALCyAQ/RsAIBD9GwFqIBD9GwIgEP0bA2pqIQ0gDbIhFCAEIAlBAnRqIBQ4AgAgFCAFYARAIAYgDEECdGogCTYCACAMQQFqIQwLCyALIANqIQsgCUEBaiEJDAALCyAMCw==';
 
 /** The embedded kernel module (for the test that re-assembles it). */
 export function kernelWasmBytes(): Uint8Array {

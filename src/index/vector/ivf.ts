@@ -120,12 +120,16 @@ import {
   normalizeInto,
   type PinnedRows,
   pinCodes,
+  pinClusterRows,
   pinRows,
   prepareQuery,
   reservePinned,
+  type KernelMask,
   nibblesQueryLimit,
   scoreCodesAbove,
   scoreNibblesAbove,
+  scoreNibblesMaskedAbove,
+  loadKernelMask,
   scoreRowsAbove,
   unpinRows,
 } from './distance.js';
@@ -1619,6 +1623,13 @@ export interface IvfSearchOptions {
   nprobe?: number;
   /** Only documents for which this returns true are candidates. */
   allow?: (ord: number) => boolean;
+  /**
+   * The same filter as `allow` as one byte per ordinal (1 = allowed, 0 = not; no other value), when the
+   * caller holds it (the engine's filter mask). A 4-bit file's scan then tests each row against it inside
+   * the kernel and scores only allowed rows (scoreNibblesMaskedAbove): the same hits, for the rows not
+   * allowed a byte test instead of a row scored. Used only with `allow`, never instead of it.
+   */
+  mask?: Uint8Array;
   /** The caller's estimate of the fraction of documents `allow` accepts, in (0, 1]. */
   selectivity?: number;
   /** Orders ordinals of equal score (default: ascending ordinal). */
@@ -1654,6 +1665,12 @@ interface Cluster {
   bytes: number;
   /** The same rows as vecs (or codes), pinned into the kernels' memory (resident readers), else null. */
   pinned: PinnedRows | null;
+  /**
+   * Version 5, for the masked kernels: the cluster pinned whole (a resident reader: its rows, which
+   * `pinned` views, then its ordinals; see pinClusterRows), or its bytes as read (ordinals, then rows)
+   * when `ords` and `codes` are views of them; null when neither (the plain scan then).
+   */
+  block: PinnedRows | Uint8Array | null;
 }
 
 interface ScanQuery {
@@ -1978,6 +1995,8 @@ export class IvfReader {
       this.lastProbes = probed;
       return;
     }
+    // The mask into the kernels' memory once per search (a copy of one byte per ordinal), or -1.
+    const mask = this.version === 5 && opts.mask !== undefined ? loadKernelMask(opts.mask) : null;
     const sel0 = opts.selectivity ?? 1;
     const given = opts.selectivity !== undefined && sel0 > 0 && sel0 <= 1;
     let target = given ? raise(base, sel0, nlist) : base;
@@ -1987,7 +2006,7 @@ export class IvfReader {
     while (probed < nlist) {
       const c = order[probed++]!;
       const cl = this.cluster(c);
-      this.scan(cl, q, heap, allow, c);
+      this.scan(cl, q, heap, allow, c, mask);
       if (!given) {
         const [a, s] = this.sampleAllowed(cl, allow);
         allowed += a;
@@ -2472,8 +2491,10 @@ export class IvfReader {
   /**
    * Scores every row of a cluster and offers those that can enter heap (and are allowed) to it. Scoring
    * a row costs less than calling `allow`, so `allow` is called only for rows that score high enough.
+   * With the filter's mask loaded (version 5, see IvfSearchOptions.mask) the kernel tests each row's
+   * ordinal against it and scores only the allowed rows, so every row it returns is allowed.
    */
-  private scan(cl: Cluster, t: ScanQuery, heap: TopK, allow: ((ord: number) => boolean) | undefined, c: number): void {
+  private scan(cl: Cluster, t: ScanQuery, heap: TopK, allow: ((ord: number) => boolean) | undefined, c: number, mask: KernelMask | null = null): void {
     const { ords } = cl;
     const cnt = ords.length;
     this.ensureScratch(cnt);
@@ -2489,7 +2510,18 @@ export class IvfReader {
       mul = nq.mul;
       add = nq.add;
       const floor = heap.floor === -Infinity ? -Infinity : Math.fround((heap.floor - add) / mul);
-      n = scoreNibblesAbove(this.metric === 'dot' ? 'dot' : 'l2', nq.q16, cl.pinned ?? cl.codes!, 0, cnt, this.layout.rowBytes - 4, floor, idx, sc);
+      const kind = this.metric === 'dot' ? 'dot' : 'l2';
+      const stride = this.layout.rowBytes - 4;
+      // With the filter's mask loaded: only allowed rows are scored, every hit allowed (-1: not here).
+      n = mask !== null && cl.block !== null ? scoreNibblesMaskedAbove(kind, nq.q16, cl.block, cnt, stride, mask, floor, idx, sc) : -1;
+      if (n >= 0) {
+        for (let j = 0; j < n; j++) {
+          const s = mul * sc[j]! + add;
+          if (s >= heap.floor) heap.push(s, ords[idx[j]!]!);
+        }
+        return;
+      }
+      n = scoreNibblesAbove(kind, nq.q16, cl.pinned ?? cl.codes!, 0, cnt, stride, floor, idx, sc);
     } else if (cl.codes !== null && t.q16 !== null && codesKernelAvailable()) {
       // score = mul * kernel + add, mul > 0: a row reaches the floor iff its kernel value reaches this one
       mul = t.mul16;
@@ -2555,7 +2587,7 @@ export class IvfReader {
       const bytes = clusterScratch.subarray(0, length);
       this.readInto(this.layout.data + start * rowBytes, bytes);
       if (crc32(bytes) !== this.crcs[c]) corrupt(`IVF cluster ${c} checksum mismatch`, { cluster: c });
-      return { ords: u32(bytes, 0, cnt), vecs: null, codes: bytes.subarray(4 * cnt), bytes: length, pinned: null };
+      return { ords: u32(bytes, 0, cnt), vecs: null, codes: bytes.subarray(4 * cnt), bytes: length, pinned: null, block: bytes };
     }
     const bytes = this.read(this.layout.data + start * rowBytes, cnt * rowBytes);
     if (crc32(bytes) !== this.crcs[c]) corrupt(`IVF cluster ${c} checksum mismatch`, { cluster: c });
@@ -2576,9 +2608,21 @@ export class IvfReader {
             ? codesAsFloats(bytes.subarray(4 * cnt), cnt, dim, stride)
             : decodeRows(this.qmin, this.qscale, bytes.subarray(4 * cnt), cnt, dim, stride);
     const bytesLen = this.clusterBytes(c, codes !== null);
-    const pinned = !this.resident ? null : codes !== null ? pinCodes(codes, cnt, stride) : pinRows(vecs!, 0, cnt, dim);
-    if (pinned !== null) this.pins.add(pinned);
-    const cl: Cluster = { ords: u32(bytes, 0, cnt), vecs, codes, bytes: bytesLen, pinned };
+    // Version 5, resident: the whole cluster pinned (its ordinals too, 4 bytes a row more, for the masked
+    // kernels), `pinned` its rows; unpin() frees the block.
+    const whole = this.version === 5 && this.resident && codes !== null ? pinClusterRows(bytes, cnt, stride) : null;
+    const pinned =
+      whole !== null
+        ? whole.rows
+        : !this.resident
+          ? null
+          : codes !== null
+            ? pinCodes(codes, cnt, stride)
+            : pinRows(vecs!, 0, cnt, dim);
+    if (whole !== null) this.pins.add(whole.block);
+    else if (pinned !== null) this.pins.add(pinned);
+    const block = whole?.block ?? (this.version === 5 && codes !== null && codes.buffer === bytes.buffer && codes.byteOffset === bytes.byteOffset + 4 * cnt ? bytes.subarray(0, cnt * rowBytes) : null);
+    const cl: Cluster = { ords: u32(bytes, 0, cnt), vecs, codes, bytes: bytesLen, pinned, block };
     this.cache.set(c, cl);
     this.cacheBytes += bytesLen;
     for (const [key, v] of this.cache) {
@@ -2601,6 +2645,14 @@ export class IvfReader {
   }
 
   private unpin(cl: Cluster): void {
+    if (cl.block !== null && !(cl.block instanceof Uint8Array)) {
+      // the pinned whole cluster; `pinned` is a view into it
+      unpinRows(cl.block);
+      this.pins.delete(cl.block);
+      cl.block = null;
+      cl.pinned = null;
+      return;
+    }
     if (cl.pinned === null) return;
     unpinRows(cl.pinned);
     this.pins.delete(cl.pinned);

@@ -20,6 +20,9 @@ import {
   codesQueryLimit,
   nibblesQueryLimit,
   scoreNibblesAbove,
+  scoreNibblesMaskedAbove,
+  loadKernelMask,
+  pinClusterRows,
   pinCodes,
   unpinRows,
   useKernelBackend,
@@ -281,7 +284,7 @@ function assembleKernels(): Uint8Array {
   const [BLOCK, LOOP, IF, BR, BR_IF, END, VOID] = [0x02, 0x03, 0x04, 0x0c, 0x0d, 0x0b, 0x40];
   const [GET, SET, TEE] = [0x20, 0x21, 0x22];
   const [I32_CONST, I32_GE_U, I32_ADD, I32_AND, I32_SHL, I32_STORE, I32_MUL] = [0x41, 0x4f, 0x6a, 0x71, 0x74, 0x36, 0x6c];
-  const [I32_LOAD8_U, I32_LOAD16_S, F32_CONVERT_I32_S] = [0x2d, 0x2e, 0xb2];
+  const [I32_LOAD, I32_LOAD8_U, I32_LOAD16_S, I32_EQZ, F32_CONVERT_I32_S] = [0x28, 0x2d, 0x2e, 0x45, 0xb2];
   const [F32_LOAD, F32_STORE, F32_GE, F32_NEG, F32_SQRT, F32_ADD, F32_SUB, F32_MUL] = [0x2a, 0x38, 0x60, 0x8c, 0x91, 0x92, 0x93, 0x94];
   const simd = (op: number, ...imm: number[]): number[] => [0xfd, ...uleb(op), ...imm];
   const V_ZERO = simd(0x0c, ...new Array<number>(16).fill(0)); // v128.const 0
@@ -434,12 +437,18 @@ function assembleKernels(): Uint8Array {
    *   dot: s += dot(code, Q)                     s = sum Q[d] * code[d]
    *   l2:  e = Q - F * code; s += dot(code, e)   s = sum code[d] * (Q[d] - F[d] * code[d])
    * in int32 (exact: the caller bounds Q and F, see nibblesQueryLimit), out[r] = f32(s).
+   * `masked` (dotNibblesMasked / l2NibblesMasked, two more parameters, `mask` and `maskLen`): m holds an
+   * IVF cluster's `count` rows followed by its `count` u32 ordinals (the rows first, so they stay aligned);
+   * row r is scored only when ords[r] < maskLen and the byte mask[ords[r]] is not 0 (out[r] is left as it
+   * was otherwise): a filter tested inside the kernel.
    */
-  const nibblesKernel = (kind: 'dot' | 'l2'): number[] => {
-    // params 0 q, 1 m, 2 count, 3 stride, 4 out, 5 floor (f32), 6 idx
+  const nibblesKernel = (kind: 'dot' | 'l2', masked = false): number[] => {
+    // params 0 q, 1 m, 2 count, 3 stride, 4 out, 5 floor (f32), 6 idx (masked: 7 mask, 8 maskLen)
     // locals 7 r, 8 i, 9 row, 10 n, 11 s, 12 qi, 13 fi (i32); 14 acc, 15 lo, 16 hi, 17 e (v128); 18 f (f32)
-    const [q, m, count, stride, out, floor, idx] = [0, 1, 2, 3, 4, 5, 6];
-    const [r, i, row, n, s, qi, fi, acc, lo, hi, e, f] = [7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18];
+    // (masked: each two more; qi holds the row's ordinal before the row is scored)
+    const [q, m, count, stride, out, floor, idx, mask, maskLen] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+    const L = masked ? 9 : 7;
+    const [r, i, row, n, s, qi, fi, acc, lo, hi, e, f] = Array.from({ length: 12 }, (_, j) => L + j) as [number, number, number, number, number, number, number, number, number, number, number, number];
     const qv = (off: number): number[] => [...get(qi), ...simd(0x00, 1, off)]; // v128.load(q + 4 i + off)
     const fv = (off: number): number[] => [...get(fi), ...simd(0x00, 1, off)]; // v128.load(q + 4 stride + 4 i + off)
     // one half (8 codes, widened by `ext`) of `part` against the 8 query values at off
@@ -447,10 +456,7 @@ function assembleKernels(): Uint8Array {
       kind === 'dot'
         ? [...get(part), ...simd(ext), ...qv(off), ...simd(0xba), ...get(acc), ...simd(0xae), ...set(acc)]
         : [...get(part), ...simd(ext), TEE, e, ...qv(off), ...get(e), ...fv(off), ...simd(0x95), ...simd(0x91), ...simd(0xba), ...get(acc), ...simd(0xae), ...set(acc)];
-    const body = [
-      ...get(m), ...set(row),
-      BLOCK, VOID, LOOP, VOID, // for r < count
-      ...get(r), ...get(count), I32_GE_U, BR_IF, 1,
+    const score = [
       ...V_ZERO, ...set(acc), ...i32(0), ...set(i),
       BLOCK, VOID, LOOP, VOID, // 16 bytes (32 codes) per step
       ...get(i), ...get(stride), I32_GE_U, BR_IF, 1,
@@ -463,28 +469,60 @@ function assembleKernels(): Uint8Array {
       ...get(i), ...i32(16), I32_ADD, ...set(i),
       BR, 0, END, END,
       ...laneSum(acc), ...set(s), // s = lanes summed
-      ...selectTail({ s, f, out, r, floor, idx, n, row, stride }),
     ];
+    const body = masked
+      ? [
+          ...get(m), ...set(row),
+          BLOCK, VOID, LOOP, VOID, // for r < count
+          ...get(r), ...get(count), I32_GE_U, BR_IF, 1,
+          BLOCK, VOID, // the row, left at once when not allowed
+          ...get(m), ...get(count), ...get(stride), I32_MUL, I32_ADD, ...get(r), ...i32(2), I32_SHL, I32_ADD, I32_LOAD, 2, 0, TEE, qi, // ord = ords[r], after the rows
+          ...get(maskLen), I32_GE_U, BR_IF, 0, // an ordinal past the mask: not allowed
+          ...get(mask), ...get(qi), I32_ADD, I32_LOAD8_U, 0, 0, I32_EQZ, BR_IF, 0, // mask[ord] == 0: not allowed
+          ...score,
+          ...get(s), F32_CONVERT_I32_S, ...set(f),
+          ...get(out), ...get(r), ...i32(2), I32_SHL, I32_ADD, ...get(f), F32_STORE, 2, 0, // out[r] = f
+          ...get(f), ...get(floor), F32_GE, IF, VOID, // if (f >= floor) idx[n++] = r
+          ...get(idx), ...get(n), ...i32(2), I32_SHL, I32_ADD, ...get(r), I32_STORE, 2, 0,
+          ...get(n), ...i32(1), I32_ADD, ...set(n),
+          END,
+          END,
+          ...get(row), ...get(stride), I32_ADD, ...set(row),
+          ...get(r), ...i32(1), I32_ADD, ...set(r),
+          BR, 0, END, END,
+          ...get(n),
+          END,
+        ]
+      : [
+          ...get(m), ...set(row),
+          BLOCK, VOID, LOOP, VOID, // for r < count
+          ...get(r), ...get(count), I32_GE_U, BR_IF, 1,
+          ...score,
+          ...selectTail({ s, f, out, r, floor, idx, n, row, stride }),
+        ];
     const code = [...vec([[...uleb(7), I32], [...uleb(4), V128], [...uleb(1), F32]]), ...body];
     return [...uleb(code.length), ...code];
   };
 
-  // The exact kernels, then the ranking kernels (exported as dotWide, negl2Wide), then dotCodes, dotNibbles
-  // and l2Nibbles.
+  // The exact kernels, then the ranking kernels (exported as dotWide, negl2Wide), then dotCodes, dotNibbles,
+  // l2Nibbles (all of type 0), dotNibblesMasked and l2NibblesMasked (type 1: two more i32, the mask and its length).
   const kinds: [RowKernel, boolean][] = [['dot', false], ['l2sq', false], ['negl2', false], ['dot', true], ['negl2', true]];
   const fnType = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [F32], [I32]]), ...vec([[I32]])];
+  const maskedType = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [F32], [I32], [I32], [I32]]), ...vec([[I32]])];
   return new Uint8Array([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // magic, version 1
-    ...section(1, vec([fnType])), // types
+    ...section(1, vec([fnType, maskedType])), // types
     ...section(2, vec([[...name('e'), ...name('m'), 0x02, 0x00, ...uleb(1)]])), // import memory e.m, min 1 page
-    ...section(3, vec([...kinds, 0, 0, 0].map(() => [0]))), // functions: all of type 0
+    ...section(3, vec([...[...kinds, 0, 0, 0].map(() => [0]), [1], [1]])), // functions: types
     ...section(7, vec([
       ...kinds.map(([k, wide], f) => [...name(wide ? `${k}Wide` : k), 0x00, f]),
       [...name('dotCodes'), 0x00, kinds.length],
       [...name('dotNibbles'), 0x00, kinds.length + 1],
       [...name('l2Nibbles'), 0x00, kinds.length + 2],
+      [...name('dotNibblesMasked'), 0x00, kinds.length + 3],
+      [...name('l2NibblesMasked'), 0x00, kinds.length + 4],
     ])), // exports
-    ...section(10, vec([...kinds.map(([k, wide]) => kernel(k, wide)), codesKernel(), nibblesKernel('dot'), nibblesKernel('l2')])), // code
+    ...section(10, vec([...kinds.map(([k, wide]) => kernel(k, wide)), codesKernel(), nibblesKernel('dot'), nibblesKernel('l2'), nibblesKernel('dot', true), nibblesKernel('l2', true)])), // code
   ]);
 }
 
@@ -583,6 +621,60 @@ describe('4-bit codes kernel (scoreNibblesAbove)', () => {
       }
     });
   }
+
+  it('(wasm) scoreNibblesMaskedAbove scores exactly the allowed rows of a cluster as stored, copied or pinned; JS answers -1', () => {
+    const r = rng(35);
+    for (const kind of ['dot', 'l2'] as const) {
+      for (const stride of [16, 64, 384]) {
+        const rows = 333;
+        const size = 5000;
+        // a cluster as an IVF file stores it: rows u32 ordinals (some past the mask's end), then the codes
+        const block = new Uint8Array(rows * (4 + stride));
+        const ords = new Uint32Array(block.buffer, 0, rows);
+        for (let i = 0; i < rows; i++) ords[i] = i % 50 === 7 ? size + i : Math.floor(r() * size);
+        const codes = block.subarray(4 * rows);
+        for (let i = 0; i < codes.length; i++) codes[i] = Math.floor(r() * 256);
+        const limit = nibblesQueryLimit(stride);
+        const f = kind === 'l2' ? Math.floor(limit / 30) : 0;
+        const qmax = limit - 15 * f;
+        const q16 = new Int16Array(kind === 'l2' ? 4 * stride : 2 * stride);
+        for (let d = 0; d < 2 * stride; d++) q16[d] = Math.round((2 * r() - 1) * qmax);
+        if (kind === 'l2') for (let d = 0; d < 2 * stride; d++) q16[2 * stride + d] = Math.floor(r() * (f + 1));
+        const want = Array.from({ length: rows }, (_, row) => reference(kind, q16, codes, row, stride));
+        const pinnedCluster = pinClusterRows(block, rows, stride)!;
+        const pinned = pinnedCluster.block;
+        try {
+          // the pinned cluster's rows alone are what scoreNibblesAbove scores in place
+          const all = new Float64Array(rows);
+          expect(scoreNibblesAbove(kind, q16, pinnedCluster.rows, 0, rows, stride, -Infinity, new Uint32Array(rows), all)).toBe(rows);
+          expect([...all]).toEqual(want);
+          for (const density of [0, 0.01, 0.3, 1]) {
+            const mask = Uint8Array.from({ length: size }, () => (r() < density ? 1 : 0));
+            const loaded = loadKernelMask(mask)!;
+            expect(loaded.length).toBe(size);
+            for (const floor of [-Infinity, [...want].sort((a, b) => a - b)[rows >> 1]!]) {
+              const keep = want.map((v, row) => [v, row] as const).filter(([v, row]) => mask[ords[row]!] === 1 && v >= floor);
+              for (const src of [block, pinned]) {
+                const idx = new Uint32Array(rows);
+                const sc = new Float64Array(rows);
+                const n = scoreNibblesMaskedAbove(kind, q16, src, rows, stride, loaded, floor, idx, sc);
+                expect([...idx.subarray(0, n)]).toEqual(keep.map(([, row]) => row));
+                expect([...sc.subarray(0, n)]).toEqual(keep.map(([v]) => v));
+              }
+            }
+          }
+          // a mask past 1 MiB is not loaded; without the kernels nothing is
+          expect(loadKernelMask(new Uint8Array(1024 * 1024 + 1))).toBeNull();
+          useKernelBackend('js');
+          expect(loadKernelMask(new Uint8Array(10))).toBeNull();
+          expect(scoreNibblesMaskedAbove(kind, q16, block, rows, stride, { at: 0, length: 0 }, -Infinity, new Uint32Array(rows), new Float64Array(rows))).toBe(-1);
+        } finally {
+          useKernelBackend('wasm');
+          unpinRows(pinned);
+        }
+      }
+    }
+  });
 
   it('refuses rows that are not a multiple of 16 bytes', () => {
     expect(() => scoreNibblesAbove('dot', new Int16Array(24), new Uint8Array(12), 0, 1, 12, -Infinity, new Uint32Array(1), new Float64Array(1))).toThrow(/multiple of 16/);

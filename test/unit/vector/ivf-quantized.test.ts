@@ -6,17 +6,22 @@
  * 10% and 50% selectivity; every other entry point reads the vectors through the callback; a damaged code
  * byte is CORRUPT_SEGMENT.
  */
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { normalizeInto, pinnedBytes } from '../../../src/index/vector/distance.js';
 import { buildIvf, IvfReader, type IvfOpenOptions, rerankCount } from '../../../src/index/vector/ivf.js';
 import type { Metric } from '../../../src/model/types.js';
-import { MemorySource } from '../../../src/util/bytes.js';
+import { FileSource, MemorySource } from '../../../src/util/bytes.js';
 import { crc32 } from '../../../src/util/crc32.js';
 import { gaussian as gauss, mulberry32 as rng } from '../../../src/util/prng.js';
 import { errorCodeOf } from '../../helpers/errors.js';
 import { withIvfHeaderField } from '../../helpers/ivf.js';
 
 const METRICS: Metric[] = ['cosine', 'l2', 'dot'];
+const tmp = mkdtempSync(join(tmpdir(), 'elacsym-ivf-quantized-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** n rows around `clusters` Gaussian centers (unit variance per dimension), plus an offset for dot. */
 function clustered(n: number, dim: number, clusters: number, spread: number, seed: number): Float32Array {
@@ -170,6 +175,52 @@ describe.each(METRICS.flatMap((metric) => ([2, 4, 5] as const).map((version) => 
     if (metric === 'cosine') normalizeInto(VECS, i * DIM, want, 0, DIM);
     else want.set(VECS.subarray(i * DIM, (i + 1) * DIM));
     expect(seen.get(ORDS[i]!)).toEqual(want);
+  });
+
+  it.runIf(version === 5)('with the filter as a mask tested in the kernel: the same hits as with allow alone', () => {
+    // IvfSearchOptions.mask: the kernel skips rows the mask does not allow; the hits must be exactly
+    // those of `allow` alone, for readers that scan pinned clusters (resident), clusters read into one
+    // buffer (transient) and clusters held apart from their ordinals (the plain scan), and for k past
+    // the filter's matches.
+    const maxOrd = 2 * N + 2;
+    const early = new Uint8Array(maxOrd);
+    for (let i = 0; i < N / 5; i++) early[ORDS[i]!] = 1;
+    const filters: Array<[string, (o: number) => boolean, number]> = [
+      ['1%', FILTERS['1%']!, 0.01],
+      ['10%', FILTERS['10%']!, 0.1],
+      ['50%', FILTERS['50%']!, 0.5],
+      ['first fifth', (o) => early[o] === 1, 0.2],
+      ['none', () => false, 1 / N],
+    ];
+    const before = pinnedBytes();
+    const file = join(tmp, `${metric}.ivf`);
+    writeFileSync(file, v2);
+    // pinned clusters; clusters read from a file, into one buffer or each into its own (the kernel copies
+    // them in); clusters cut out of a buffer held whole (no block: the plain scan)
+    const readers = [
+      () => open(v2, { resident: true }),
+      () => IvfReader.open(FileSource.open(file), { vectorOf, transientClusters: true }),
+      () => IvfReader.open(FileSource.open(file), { vectorOf }),
+      () => open(v2),
+    ];
+    for (const [r, opts] of readers.entries()) {
+      const a = opts();
+      const b = open(v2);
+      for (const [name, allow, selectivity] of filters) {
+        const mask = new Uint8Array(maxOrd);
+        for (let o = 0; o < maxOrd; o++) mask[o] = allow(o) ? 1 : 0;
+        for (let i = 0; i < NQ; i++) {
+          for (const k of [1, 10, 100]) {
+            const got = a.search(qAt(i), k, { allow, mask, selectivity });
+            expect(got, `reader ${r} ${name} k ${k} query ${i}`).toEqual(b.search(qAt(i), k, { allow, selectivity }));
+            expect(a.stats().lastProbes).toBe(b.stats().lastProbes);
+          }
+        }
+      }
+      a.release();
+      b.release();
+    }
+    expect(pinnedBytes()).toBe(before);
   });
 
   it('the resident (batch) reader returns the same hits, and release() frees its pinned rows', () => {
