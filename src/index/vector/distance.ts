@@ -590,9 +590,9 @@ let inPlaceChunks = 0;
 //     row += dimBytes
 //   return n
 //
-// dotNibblesMasked and l2NibblesMasked are dotNibbles and l2Nibbles over an IVF cluster as stored (its
-// ordinals, then its rows), skipping each row whose ordinal a filter mask in the module's memory does not
-// allow (two more parameters: the mask's address and length; the listing is the assembler's, in
+// dotNibblesMasked and l2NibblesMasked are dotNibbles and l2Nibbles over an IVF cluster's rows followed by
+// its ordinals, skipping each row whose ordinal a filter mask in the module's memory does not allow (two
+// more parameters: the mask's address and length; the listing is the assembler's, in
 // test/unit/vector/distance.test.ts): see scoreNibblesMaskedAbove.
 //
 // The ranking kernels dotWide and negl2Wide (scoreRowsAbove's `ranking`) first run, while i < dimBytes & ~63,
@@ -622,7 +622,7 @@ interface WasmApi {
   Instance: new (m: object, imports: object) => { exports: Record<string, unknown> };
 }
 type KernelFn = (q: number, m: number, count: number, dim: number, out: number, floor: number, idx: number) => number;
-/** dotNibblesMasked / l2NibblesMasked: a KernelFn with the mask's address last (see scoreNibblesMaskedAbove). */
+/** dotNibblesMasked / l2NibblesMasked: a KernelFn with the mask's address and length last (see scoreNibblesMaskedAbove). */
 type MaskedKernelFn = (q: number, m: number, count: number, stride: number, out: number, floor: number, idx: number, mask: number, maskLen: number) => number;
 /** The module's functions: the exact kernels and the ranking kernels (see `scoreRowsAbove`'s `ranking`). */
 type KernelName = RowKernel | 'dotWide' | 'negl2Wide' | 'dotCodes' | 'dotNibbles' | 'l2Nibbles';
@@ -905,7 +905,7 @@ function wasmKernels(): WasmKernels | null {
 
 /**
  * The kernel module, 3607 bytes. Emitted from the listing above by the assembler in
- * test/unit/vector/kernels.test.ts, which checks that it still produces exactly these bytes; embedded
+ * test/unit/vector/distance.test.ts, which checks that it still produces exactly these bytes; embedded
  * because running the assembler in a cold process costs ~2 ms, decoding this ~0.01 ms.
  */
 const KERNEL_WASM =

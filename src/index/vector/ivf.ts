@@ -1995,7 +1995,7 @@ export class IvfReader {
       this.lastProbes = probed;
       return;
     }
-    // The mask into the kernels' memory once per search (a copy of one byte per ordinal), or -1.
+    // The mask into the kernels' memory once per search (a copy of one byte per ordinal), or null.
     const mask = this.version === 5 && opts.mask !== undefined ? loadKernelMask(opts.mask) : null;
     const sel0 = opts.selectivity ?? 1;
     const given = opts.selectivity !== undefined && sel0 > 0 && sel0 <= 1;
