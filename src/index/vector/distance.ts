@@ -411,6 +411,11 @@ function int16QueryLimit(maxCode: number, terms: number): number {
   return Math.max(1, Math.min(32767, Math.floor((2 ** 31 - 1) / (maxCode * Math.max(1, terms)))));
 }
 
+/** 4-bit code rows are whole 16-byte blocks (32 dimensions each). */
+function checkNibbleStride(stride: number): void {
+  if (stride % 16 !== 0 || stride <= 0) throw new Error(`4-bit code rows must be a positive multiple of 16 bytes, not ${stride}`);
+}
+
 /**
  * Ranking scores of 4-bit codes (IVF version 5): rows [row, row+count) of `codes` (or rows pinned by
  * `pinCodes`), `stride` bytes a row, a multiple of 16 holding 2 * stride codes: byte j of each 16-byte block
@@ -438,7 +443,7 @@ export function scoreNibblesAbove(
   idx: Uint32Array,
   scores: Float64Array,
 ): number {
-  if (stride % 16 !== 0 || stride <= 0) throw new Error(`4-bit code rows must be a positive multiple of 16 bytes, not ${stride}`);
+  checkNibbleStride(stride);
   const w = backend === 'wasm' ? wasmKernels() : null;
   if (w !== null) return w.runNibbles(kind, q16, codes instanceof Uint8Array ? codes : codes.at, row, count, stride, floor, idx, scores);
   if (!(codes instanceof Uint8Array)) throw new Error('pinned rows without the WebAssembly kernels');
@@ -505,7 +510,7 @@ export function scoreNibblesMaskedAbove(
   idx: Uint32Array,
   scores: Float64Array,
 ): number {
-  if (stride % 16 !== 0 || stride <= 0) throw new Error(`4-bit code rows must be a positive multiple of 16 bytes, not ${stride}`);
+  checkNibbleStride(stride);
   const w = backend === 'wasm' ? wasmKernels() : null;
   if (w === null) return -1;
   return w.runNibblesMasked(kind, q16, cluster instanceof Uint8Array ? cluster : cluster.at, count, stride, mask, floor, idx, scores);

@@ -2621,7 +2621,8 @@ export class IvfReader {
             : pinRows(vecs!, 0, cnt, dim);
     if (whole !== null) this.pins.add(whole.block);
     else if (pinned !== null) this.pins.add(pinned);
-    const block = whole?.block ?? (this.version === 5 && codes !== null && codes.buffer === bytes.buffer && codes.byteOffset === bytes.byteOffset + 4 * cnt ? bytes.subarray(0, cnt * rowBytes) : null);
+    // otherwise the read bytes, where `codes` is a view of them (see ownBuffer)
+    const block = whole?.block ?? (this.version === 5 && codes !== null && ownBuffer ? bytes.subarray(0, cnt * rowBytes) : null);
     const cl: Cluster = { ords: u32(bytes, 0, cnt), vecs, codes, bytes: bytesLen, pinned, block };
     this.cache.set(c, cl);
     this.cacheBytes += bytesLen;

@@ -296,25 +296,25 @@ function assembleKernels(): Uint8Array {
   const set = (l: number): number[] => [SET, l];
   const i32 = (v: number): number[] => [I32_CONST, ...sleb(v)];
 
-  /**
-   * The end of a row in every kernel, given its locals: out[r] = v (an f32 local); if (v >= floor)
-   * idx[n++] = r; then the next row (row += stride, r++), and after the last one, return n.
-   */
-  const rowTail = (l: { v: number; out: number; r: number; floor: number; idx: number; n: number; row: number; stride: number }): number[] => {
-    const { v, out, r, floor, idx, n, row, stride } = l;
-    return [
-      ...get(out), ...get(r), ...i32(2), I32_SHL, I32_ADD, ...get(v), F32_STORE, 2, 0, // out[r] = v
-      ...get(v), ...get(floor), F32_GE, IF, VOID, // if (v >= floor) idx[n++] = r
-      ...get(idx), ...get(n), ...i32(2), I32_SHL, I32_ADD, ...get(r), I32_STORE, 2, 0,
-      ...get(n), ...i32(1), I32_ADD, ...set(n),
-      END,
-      ...get(row), ...get(stride), I32_ADD, ...set(row),
-      ...get(r), ...i32(1), I32_ADD, ...set(r),
-      BR, 0, END, END,
-      ...get(n),
-      END,
-    ];
-  };
+  type TailLocals = { v: number; out: number; r: number; floor: number; idx: number; n: number; row: number; stride: number };
+  /** A row's result, given the kernel's locals: out[r] = v (an f32 local); if (v >= floor) idx[n++] = r. */
+  const recordRow = ({ v, out, r, floor, idx, n }: TailLocals): number[] => [
+    ...get(out), ...get(r), ...i32(2), I32_SHL, I32_ADD, ...get(v), F32_STORE, 2, 0, // out[r] = v
+    ...get(v), ...get(floor), F32_GE, IF, VOID, // if (v >= floor) idx[n++] = r
+    ...get(idx), ...get(n), ...i32(2), I32_SHL, I32_ADD, ...get(r), I32_STORE, 2, 0,
+    ...get(n), ...i32(1), I32_ADD, ...set(n),
+    END,
+  ];
+  /** The next row (row += stride, r++, back to the row loop), and after the last one, return n. */
+  const nextRow = ({ r, n, row, stride }: TailLocals): number[] => [
+    ...get(row), ...get(stride), I32_ADD, ...set(row),
+    ...get(r), ...i32(1), I32_ADD, ...set(r),
+    BR, 0, END, END,
+    ...get(n),
+    END,
+  ];
+  /** The end of a row in every kernel: recordRow, then nextRow. */
+  const rowTail = (l: TailLocals): number[] => [...recordRow(l), ...nextRow(l)];
 
   /**
    * One kernel. `wide` (the ranking kernels dotWide / negl2Wide): four accumulators over 16 floats per
@@ -481,17 +481,9 @@ function assembleKernels(): Uint8Array {
           ...get(mask), ...get(qi), I32_ADD, I32_LOAD8_U, 0, 0, I32_EQZ, BR_IF, 0, // mask[ord] == 0: not allowed
           ...score,
           ...get(s), F32_CONVERT_I32_S, ...set(f),
-          ...get(out), ...get(r), ...i32(2), I32_SHL, I32_ADD, ...get(f), F32_STORE, 2, 0, // out[r] = f
-          ...get(f), ...get(floor), F32_GE, IF, VOID, // if (f >= floor) idx[n++] = r
-          ...get(idx), ...get(n), ...i32(2), I32_SHL, I32_ADD, ...get(r), I32_STORE, 2, 0,
-          ...get(n), ...i32(1), I32_ADD, ...set(n),
-          END,
-          END,
-          ...get(row), ...get(stride), I32_ADD, ...set(row),
-          ...get(r), ...i32(1), I32_ADD, ...set(r),
-          BR, 0, END, END,
-          ...get(n),
-          END,
+          ...recordRow({ v: f, out, r, floor, idx, n, row, stride }),
+          END, // the row's block: a row not allowed continues here
+          ...nextRow({ v: f, out, r, floor, idx, n, row, stride }),
         ]
       : [
           ...get(m), ...set(row),
