@@ -550,6 +550,8 @@ export async function compactNamespace(
       }
       failpoint('compact:after-segment-write');
       await failpointPause('compact:before-manifest-commit', signal);
+      // (one turn of the event loop: a signal that came while the index file was written is seen now)
+      if (signal && !signal.aborted) await new Promise<void>((resolve) => setImmediate(resolve));
       if (signal?.aborted) throw interrupted(committedGroups);
       const maxSeq = Math.max(...rows.map((r) => r.max_seq));
       const level = Math.max(...rows.map((r) => r.level)) + 1;

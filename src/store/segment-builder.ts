@@ -16,7 +16,7 @@ import { FIELD_INDEX_VERSION_COMPACT, FieldIndexBuilder, fieldIndexVersion } fro
 import { buildFlatIndex, buildIvf, FLAT_BELOW, IvfStreamBuilder, VectorReservoir } from '../index/vector/ivf.js';
 import { rowsPerGroupFor, writeSegmentParquetTo } from '../storage/parquet.js';
 import { storedOnceLayoutOf } from '../storage/parquet-text.js';
-import { arraySource, type DocSource, type DocSurvey, surveyDocs } from '../storage/doc-source.js';
+import { arraySource, buildCheckpoint, type DocSource, type DocSurvey, surveyDocs } from '../storage/doc-source.js';
 import { COMPACT_INDEX_FORMAT_VERSION, NIBBLE_CODES_FORMAT_VERSION, SEGMENT_FORMAT_VERSION, STORED_ONCE_FORMAT_VERSION } from '../storage/manifest.js';
 import { BlockChecksums, buildSegmentFile, encodeStringTable } from '../storage/segment-file.js';
 import { crc32 } from '../util/crc32.js';
@@ -544,6 +544,10 @@ async function writeSegmentFiles(
   }
   const parquetBytes = written.size;
   hooks.afterParquet?.();
+  // A signal that arrived since the last row group is seen here, and after each phase below (each is
+  // CPU-bound: the postings of 100k documents take about a second), not only once the whole build is
+  // done: an interrupted build leaves its files for the caller's garbage collection.
+  await buildCheckpoint(signal);
   // Vectors are stored once, in the Parquet file: the index file says where each one is (`vecloc`) and
   // carries the block checksums of the Parquet file (`parquet-crc`), so a query reads one vector by range
   // and verifies the blocks it touches (see SegmentHandle.vectorOf).
@@ -560,11 +564,13 @@ async function writeSegmentFiles(
   // every column here is typed: the release-1 form (fallbackSections) is only for buildIndexFile.
   const sections = builder.finish(onPhase);
   if (!sections) throw new ElacsymError('INTERNAL', 'segment build: an attribute\'s values are of more than one kind');
+  await buildCheckpoint(signal);
   sections.push(...parquetSections);
   if (flatVectors !== null) sections.push({ name: 'ivf', bytes: buildFlatIndex(flatVectors, schema.vector_dim, schema.vector_metric) });
   if (ivf) {
     onPhase?.('vectors');
     sections.push({ name: 'ivf', bytes: await ivf.finish() });
+    await buildCheckpoint(signal);
   }
   const index = buildSegmentFile(sections);
   store.put(idx, index);

@@ -639,8 +639,11 @@ export class Writer {
         }
         throw e;
       }
-      // Last chance to stop before the commit point: the files just written become orphans for gc.
+      // Last chance to stop before the commit point: the files just written become orphans for gc. One
+      // turn of the event loop first, so that a signal that came while the index file was written reaches
+      // its handler (the build's last checkpoint was before that write).
       await failpointPause('flush:before-manifest-commit', this.opts.signal);
+      if (this.opts.signal && !this.opts.signal.aborted) await new Promise<void>((resolve) => setImmediate(resolve));
       if (this.opts.signal?.aborted) {
         this.collectGarbage();
         this.throwIfInterrupted(done);

@@ -298,6 +298,36 @@ describe('writers stopped inside their segment build', () => {
     expect(JSON.parse(replay.stdout).documents).toBe(300);
   });
 
+  // After the writing pass no row group is left to notice a signal: the index file's phases (columns,
+  // postings, the IVF) check it too. A tester's SIGTERM at flush:after-parquet-write used to let the import
+  // build and commit the segment and exit 0.
+  it.each(['flush:after-parquet-write', 'flush:after-index-write'])('import: SIGTERM at %s stops the flush, 130, every document in the journal, no files left', async (fp) => {
+    const dir = tmpDir();
+    const d = await ns(8);
+    const file = datasetFile(dir, { docs: 300, dim: 8, seed: 9 });
+    const r = await cli(['-d', d, '--json', 'import', 'ns', file], { env: { ELACSYM_FAILPOINTS: `${fp}=sigterm` } });
+    expect(r.code, r.stderr).toBe(130);
+    expect(errorCode(r.stderr)).toBe('INTERRUPTED');
+    expect(readdirSync(join(d, 'ns', 'segments')).filter((f) => f.startsWith('seg-'))).toHaveLength(0);
+    expect((await exportMap(d, 'ns')).size).toBe(300);
+    const replay = await cli(['-d', d, '--json', 'wal', 'replay', 'ns']);
+    expect(replay.code, replay.stderr).toBe(0);
+    expect(JSON.parse(replay.stdout).documents).toBe(300);
+  });
+
+  it('compact: SIGTERM once a merge\'s files are written stops before its commit, 130, nothing changed, no orphans', async () => {
+    const dir = tmpDir();
+    const d = await ns(8);
+    const file = datasetFile(dir, { docs: 600, dim: 8, seed: 10 });
+    expect((await cli(['-d', d, 'import', 'ns', file, '--segment-docs', '300'])).code).toBe(0);
+    const before = await exportMap(d, 'ns');
+    const r = await cli(['-d', d, '--json', 'compact', 'ns'], { env: { ELACSYM_FAILPOINTS: 'compact:after-segment-write=sigterm' } });
+    expect(r.code, r.stderr).toBe(130);
+    expect(errorCode(r.stderr)).toBe('INTERRUPTED');
+    expect(await exportMap(d, 'ns')).toEqual(before);
+    expect(readdirSync(join(d, 'ns', 'segments')).filter((f) => f.startsWith('seg-'))).toHaveLength(4);
+  });
+
   it.each([
     ['compact', ['compact', 'ns'], 'compact:before-manifest-commit'],
     ['wal replay', ['wal', 'replay', 'ns'], 'flush:before-manifest-commit'],
