@@ -352,7 +352,7 @@ class SectionBuilder {
       // Each document's tokens go into the builder as they are made (never a whole segment's Token objects).
       for (const f of this.fullText) {
         const v = ownValue(attrs, f.name);
-        f.builder.add(typeof v === 'string' || Array.isArray(v) ? f.analyzer.analyzeValue(v) : null);
+        f.builder.addValue(f.analyzer, typeof v === 'string' || Array.isArray(v) ? v : null);
       }
     }
     this.at = at + docs.length;

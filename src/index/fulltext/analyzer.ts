@@ -62,11 +62,19 @@ export interface Analyzer {
    */
   analyzeValue(value: string | readonly string[] | null | undefined): Token[];
   /**
+   * The tokens of `analyzeValue(value)`, in the same order, handed to `emit` one at a time instead of as
+   * objects (a segment build indexes ~9 tokens per document and keeps none of them).
+   */
+  forEachToken(value: string | readonly string[] | null | undefined, emit: TokenSink): void;
+  /**
    * The words of `text` normalized like indexed terms (case, Unicode normalization, folding) but neither
    * stemmed nor checked against the stopwords: what a prefix query `vect*` compares with the dictionary.
    */
   normalizeWords(text: string): string[];
 }
+
+/** Receives one token: its term and position (see Analyzer.forEachToken). */
+export type TokenSink = (term: string, pos: number) => void;
 
 /** Position increment inserted between the elements of an array<string> value (Lucene's default). */
 export const ARRAY_POSITION_GAP = 100;
@@ -433,6 +441,82 @@ const SPELT: Readonly<Record<string, string>> = {
 };
 const SPELT_RE = /[ßẞæÆœŒøØđĐðÐłŁþÞıħĦŧŦŋŊĸſ]/gu;
 const ASCII_RE = /^[\u0000-\u007f]*$/;
+/** 1 for the ASCII characters TOKEN_RE's classes hold (\p{L}, \p{N}; \p{M} has none): [0-9A-Za-z]. */
+const ASCII_WORD = (() => {
+  const t = new Uint8Array(128);
+  for (let c = 0; c < 128; c++) if ((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)) t[c] = 1;
+  return t;
+})();
+// 32-bit FNV-1a over UTF-16 code units (Fowler, Noll, Vo; http://www.isthe.com/chongo/tech/comp/fnv/).
+const FNV_OFFSET = 0x811c9dc5 | 0;
+const FNV_PRIME = 0x01000193;
+const WORD_MEMO_MIN = 1024;
+
+/**
+ * An analyzer's memo of word -> term (null: a stopword) for runAscii, looked up by a word's place in the
+ * text and its hash, so a word seen before costs no new string. Open addressing with linear probing, at
+ * most half full: it starts at WORD_MEMO_MIN slots (a query's analyzer sees a few words) and doubles;
+ * at MEMO_MAX words it starts over, as the analyzer's other memo does (Zipf: the frequent words come back
+ * at once).
+ */
+class WordMemo {
+  private words: (string | undefined)[] = new Array<string | undefined>(WORD_MEMO_MIN).fill(undefined);
+  private terms: (string | null)[] = new Array<string | null>(WORD_MEMO_MIN).fill(null);
+  private hashes = new Int32Array(WORD_MEMO_MIN);
+  private count = 0;
+
+  /** The term of text[start, end) (whose hash is h), or undefined if not memoized. */
+  get(text: string, start: number, end: number, h: number): string | null | undefined {
+    const { words, hashes } = this;
+    const mask = words.length - 1;
+    const len = end - start;
+    for (let slot = h & mask; ; slot = (slot + 1) & mask) {
+      const w = words[slot];
+      if (w === undefined) return undefined;
+      if (hashes[slot] === h && w.length === len) {
+        let k = 0;
+        while (k < len && w.charCodeAt(k) === text.charCodeAt(start + k)) k++;
+        if (k === len) return this.terms[slot] as string | null;
+      }
+    }
+  }
+
+  /** Memoizes word (hash h, not present) -> term. */
+  set(word: string, h: number, term: string | null): void {
+    if (this.count >= MEMO_MAX) this.reset(WORD_MEMO_MIN);
+    else if (2 * (this.count + 1) > this.words.length) this.rehash(2 * this.words.length);
+    this.insert(word, h, term);
+    this.count++;
+  }
+
+  private insert(word: string, h: number, term: string | null): void {
+    const mask = this.words.length - 1;
+    let slot = h & mask;
+    while (this.words[slot] !== undefined) slot = (slot + 1) & mask;
+    this.words[slot] = word;
+    this.terms[slot] = term;
+    this.hashes[slot] = h;
+  }
+
+  private reset(cap: number): void {
+    this.words = new Array<string | undefined>(cap).fill(undefined);
+    this.terms = new Array<string | null>(cap).fill(null);
+    this.hashes = new Int32Array(cap);
+    this.count = 0;
+  }
+
+  private rehash(cap: number): void {
+    const { words, terms, hashes } = this;
+    this.reset(cap);
+    for (let i = 0; i < words.length; i++) {
+      const w = words[i];
+      if (w !== undefined) {
+        this.insert(w, hashes[i]!, terms[i] as string | null);
+        this.count++;
+      }
+    }
+  }
+}
 
 /** Folds one term: diacritics removed (in any script that uses the marks above), a few letters spelt out. */
 export function foldTerm(term: string): string {
@@ -540,8 +624,48 @@ export function createAnalyzer(o: FullTextOptions): Analyzer {
     }
   };
 
-  /** Appends the tokens of `text` with positions starting at `base`; returns the next free position. */
-  const run = (text: string, base: number, out: Token[]): number => {
+  // ASCII text, most text in many corpora, is cut by a scan of its character codes (runAscii) instead of
+  // TOKEN_RE: the same tokens (ASCII is unchanged by every normalization form; lower-casing ASCII gives
+  // ASCII except under a locale's rules, e.g. Turkish dotless i, hence the condition), without a match
+  // object and a new string per token.
+  const asciiFast = caseSensitive || lowerLocale === undefined;
+  const wordMemo = new WordMemo();
+  /** runAscii's cut of `n` (ASCII, normalized), positions from `base`; returns the next free position. */
+  const runAscii = (n: string, base: number, emit: TokenSink): number => {
+    let pos = base;
+    const len = n.length;
+    for (let i = 0; i < len; ) {
+      let c = n.charCodeAt(i);
+      if (ASCII_WORD[c] !== 1) {
+        i++;
+        continue;
+      }
+      const start = i;
+      let h = Math.imul(FNV_OFFSET ^ c, FNV_PRIME);
+      for (i++; i < len; i++) {
+        c = n.charCodeAt(i);
+        if (ASCII_WORD[c] !== 1) break;
+        h = Math.imul(h ^ c, FNV_PRIME);
+      }
+      if (plain) {
+        emit(n.slice(start, i), pos++);
+        continue;
+      }
+      let term = wordMemo.get(n, start, i, h);
+      if (term === undefined) {
+        const word = n.slice(start, i);
+        term = termOf(word);
+        wordMemo.set(word, h, term);
+      }
+      if (term !== null) emit(term, pos);
+      pos++;
+    }
+    return pos;
+  };
+
+  /** Emits the tokens of `text` with positions starting at `base`; returns the next free position. */
+  const run = (text: string, base: number, emit: TokenSink): number => {
+    if (asciiFast && ASCII_RE.test(text)) return runAscii(caseSensitive ? text : text.toLowerCase(), base, emit);
     const normalized = normalizeText(text);
     let pos = base;
     const take = (word: string): void => {
@@ -551,7 +675,7 @@ export function createAnalyzer(o: FullTextOptions): Analyzer {
         if (memo.size >= MEMO_MAX) memo.clear();
         memo.set(word, term);
       }
-      if (term !== null) out.push({ term, pos });
+      if (term !== null) emit(term, pos);
       pos++;
     };
     // One scan of the whole text decides whether any run may need the segmenter (most text: none).
@@ -560,11 +684,11 @@ export function createAnalyzer(o: FullTextOptions): Analyzer {
     for (let m = TOKEN_RE.exec(normalized); m !== null; m = TOKEN_RE.exec(normalized)) {
       const word = m[0];
       if (segmenting && NO_SPACE_RE.test(word)) {
-        segmentRun(word, plain ? (w) => out.push({ term: w, pos: pos++ }) : take);
+        segmentRun(word, plain ? (w) => emit(w, pos++) : take);
         continue;
       }
       if (plain) {
-        out.push({ term: word, pos: pos++ });
+        emit(word, pos++);
         continue;
       }
       take(word);
@@ -572,28 +696,32 @@ export function createAnalyzer(o: FullTextOptions): Analyzer {
     return pos;
   };
 
+  const forEachToken = (value: string | readonly string[] | null | undefined, emit: TokenSink): void => {
+    if (value === null || value === undefined) return;
+    if (typeof value === 'string') {
+      run(value, 0, emit);
+      return;
+    }
+    let base = 0;
+    for (let i = 0; i < value.length; i++) {
+      const v = value[i];
+      if (i > 0) base += ARRAY_POSITION_GAP;
+      if (typeof v === 'string') base = run(v, base, emit);
+    }
+  };
   return {
     options,
     analyze(text: string): Token[] {
       const out: Token[] = [];
-      run(text, 0, out);
+      run(text, 0, (term, pos) => out.push({ term, pos }));
       return out;
     },
     analyzeValue(value: string | readonly string[] | null | undefined): Token[] {
       const out: Token[] = [];
-      if (value === null || value === undefined) return out;
-      if (typeof value === 'string') {
-        run(value, 0, out);
-        return out;
-      }
-      let base = 0;
-      for (let i = 0; i < value.length; i++) {
-        const v = value[i];
-        if (i > 0) base += ARRAY_POSITION_GAP;
-        if (typeof v === 'string') base = run(v, base, out);
-      }
+      forEachToken(value, (term, pos) => out.push({ term, pos }));
       return out;
     },
+    forEachToken,
     normalizeWords(text: string): string[] {
       const out: string[] = [];
       words(normalizeText(text), (w) => out.push(folding ? foldTerm(w) : w));

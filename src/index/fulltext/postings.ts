@@ -112,7 +112,7 @@
  */
 import { ElacsymError } from '../../errors.js';
 import type { ByteSource } from '../../util/bytes.js';
-import type { Token } from './analyzer.js';
+import type { Analyzer, Token } from './analyzer.js';
 
 export const FIELD_INDEX_MAGIC = 0x54464c45; // "ELFT" read as a little-endian u32
 export const FIELD_INDEX_VERSION = 1;
@@ -369,6 +369,42 @@ export class FieldIndexBuilder {
     }
     this.total = t;
   }
+
+  /**
+   * The next ordinal's value, analyzed here: the tokens `analyzer.analyzeValue(value)` gives, taken one at
+   * a time (no Token objects); the same index as `add` of them.
+   */
+  addValue(analyzer: Pick<Analyzer, 'forEachToken'>, value: string | readonly string[] | null | undefined): void {
+    const ord = this.numDocs++;
+    u32Checked(this.numDocs, 'document count');
+    if (ord >= this.docLens.length) {
+      const next = new Uint32Array(this.docLens.length * 2);
+      next.set(this.docLens);
+      this.docLens = next;
+    }
+    const first = this.total;
+    analyzer.forEachToken(value, this.sink);
+    const n = this.total - first;
+    if (n === 0) return;
+    this.docLens[ord] = u32Checked(n, 'document length');
+    this.docCount++;
+  }
+
+  /** addValue's receiver of one token (made once: a bound closure per value would be garbage). */
+  private readonly sink = (term: string, pos: number): void => {
+    const t = this.total;
+    if (t >= this.tokTerm.length) this.grow(t + 1);
+    let id = this.ids.get(term);
+    if (id === undefined) {
+      id = this.termList.length;
+      this.ids.set(term, id);
+      this.termList.push(term);
+    }
+    if (!(pos >= 0 && pos <= U32_MAX && Number.isInteger(pos))) u32Checked(pos, 'token position');
+    this.tokTerm[t] = id;
+    if (this.tokPos !== null) this.tokPos[t] = pos;
+    this.total = t + 1;
+  };
 
   /**
    * Room for `need` tokens. With the ordinal count known, the arrays grow to what the documents so far
