@@ -334,24 +334,11 @@ function loadStemmer(language: string): StemFn | null {
   if (spec.stemmer === null) return null;
   const stem = spec.stemmer();
   const guarded = spec.tokenizer !== 'legacy';
-  // The language's stems, for every analyzer of this process: a segment build makes analyzers of its
-  // own (their memos start empty), and an import's or a compaction's next segment has mostly the words of
-  // the last one. natural's Porter stemmer takes ~5 us a word (a regular expression per rule), ~0.2 s of
-  // each 100k-document segment of English glosses. Bounded like the analyzers' memos.
-  const stems = new Map<string, string>();
   fn = (word: string): string => {
     // Stemmers run in time quadratic in the word's length (natural's Porter: 2.5 s for one 20,000-letter
     // word): a longer word is indexed as it is, so one document or query cannot tie up a core. No
     // language has words this long; Lucene's tokenizers stop at the same 255.
     if (word.length > MAX_STEMMED_LENGTH) return word;
-    const known = stems.get(word);
-    if (known !== undefined) return known;
-    const result = stemOnce(word);
-    if (stems.size >= MEMO_MAX) stems.clear();
-    stems.set(word, result);
-    return result;
-  };
-  const stemOnce = (word: string): string => {
     let s: unknown;
     if (guarded) {
       // Third-party stemmers of the later languages: one that throws on some word (orama's Bulgarian
@@ -466,12 +453,33 @@ const FNV_PRIME = 0x01000193;
 const WORD_MEMO_MIN = 1024;
 
 /**
- * An analyzer's memo of word -> term (null: a stopword) for runAscii, looked up by a word's place in the
- * text and its hash, so a word seen before costs no new string. Open addressing with linear probing, at
+ * A memo of word -> term (null: a stopword) for runAscii (see sharedWordMemo), looked up by a word's place
+ * in the text and its hash, so a word seen before costs no new string. Open addressing with linear probing, at
  * most half full: it starts at WORD_MEMO_MIN slots (a query's analyzer sees a few words) and doubles;
  * at MEMO_MAX words it starts over, as the analyzer's other memo does (Zipf: the frequent words come back
  * at once).
  */
+/**
+ * The WordMemo of every analyzer of these options in this process (at most SHARED_MEMOS option sets;
+ * past that they start over): a segment build makes analyzers of its own, and an import's or a
+ * compaction's next segment has mostly the words of the last one, whose terms (natural's Porter stemmer:
+ * ~5 us a word, a regular expression per rule; ~0.2 s of each 100k-document segment of English glosses)
+ * are then known. Fields of one schema with the same options share one memo too. The terms depend on the
+ * options alone (stopword lists included), so sharing cannot change a token.
+ */
+function sharedWordMemo(options: Readonly<FullTextOptions>): WordMemo {
+  const key = JSON.stringify(options);
+  let m = sharedMemos.get(key);
+  if (m === undefined) {
+    if (sharedMemos.size >= SHARED_MEMOS) sharedMemos.clear();
+    m = new WordMemo();
+    sharedMemos.set(key, m);
+  }
+  return m;
+}
+const SHARED_MEMOS = 8;
+const sharedMemos = new Map<string, WordMemo>();
+
 class WordMemo {
   private words: (string | undefined)[] = new Array<string | undefined>(WORD_MEMO_MIN).fill(undefined);
   private terms: (string | null)[] = new Array<string | null>(WORD_MEMO_MIN).fill(null);
@@ -642,7 +650,7 @@ export function createAnalyzer(o: FullTextOptions): Analyzer {
   // ASCII except under a locale's rules, e.g. Turkish dotless i, hence the condition), without a match
   // object and a new string per token.
   const asciiFast = caseSensitive || lowerLocale === undefined;
-  const wordMemo = new WordMemo();
+  const wordMemo = sharedWordMemo(options);
   /** runAscii's cut of `n` (ASCII, normalized), positions from `base`; returns the next free position. */
   const runAscii = (n: string, base: number, emit: TokenSink): number => {
     let pos = base;
