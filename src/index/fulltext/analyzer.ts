@@ -453,13 +453,6 @@ const FNV_PRIME = 0x01000193;
 const WORD_MEMO_MIN = 1024;
 
 /**
- * A memo of word -> term (null: a stopword) for runAscii (see sharedWordMemo), looked up by a word's place
- * in the text and its hash, so a word seen before costs no new string. Open addressing with linear probing, at
- * most half full: it starts at WORD_MEMO_MIN slots (a query's analyzer sees a few words) and doubles;
- * at MEMO_MAX words it starts over, as the analyzer's other memo does (Zipf: the frequent words come back
- * at once).
- */
-/**
  * The WordMemo of every analyzer of these options in this process (at most SHARED_MEMOS option sets;
  * past that they start over): a segment build makes analyzers of its own, and an import's or a
  * compaction's next segment has mostly the words of the last one, whose terms (natural's Porter stemmer:
@@ -480,6 +473,13 @@ function sharedWordMemo(options: Readonly<FullTextOptions>): WordMemo {
 const SHARED_MEMOS = 8;
 const sharedMemos = new Map<string, WordMemo>();
 
+/**
+ * A memo of word -> term (null: a stopword) for runAscii (see sharedWordMemo), looked up by a word's place
+ * in the text and its hash, so a word seen before costs no new string. Open addressing with linear probing, at
+ * most half full: it starts at WORD_MEMO_MIN slots (a query's analyzer sees a few words) and doubles;
+ * at MEMO_MAX words it starts over, as the analyzer's other memo does (Zipf: the frequent words come back
+ * at once).
+ */
 class WordMemo {
   private words: (string | undefined)[] = new Array<string | undefined>(WORD_MEMO_MIN).fill(undefined);
   private terms: (string | null)[] = new Array<string | null>(WORD_MEMO_MIN).fill(null);
@@ -674,7 +674,9 @@ export function createAnalyzer(o: FullTextOptions): Analyzer {
       }
       let term = wordMemo.get(n, start, i, h);
       if (term === undefined) {
-        const word = n.slice(start, i);
+        // A copy, not a slice: V8 makes a slice of 13 or more characters a view that keeps the whole text
+        // alive, and the memo outlives this text (a document's body) and this analyzer.
+        const word = i - start < 13 ? n.slice(start, i) : Buffer.from(n.slice(start, i), 'latin1').toString('latin1');
         term = termOf(word);
         wordMemo.set(word, h, term);
       }
