@@ -339,35 +339,13 @@ export class FieldIndexBuilder {
 
   /** The tokens of the next ordinal (null or empty: absent). */
   add(toks: readonly Token[] | null): void {
-    const ord = this.numDocs++;
-    u32Checked(this.numDocs, 'document count');
-    if (ord >= this.docLens.length) {
-      const next = new Uint32Array(this.docLens.length * 2);
-      next.set(this.docLens);
-      this.docLens = next;
-    }
+    const ord = this.nextOrd();
     if (toks === null || toks.length === 0) return;
     this.docLens[ord] = u32Checked(toks.length, 'document length');
     this.docCount++;
     const need = this.total + toks.length;
     if (need > this.tokTerm.length) this.grow(need);
-    const { ids, termList, tokTerm, tokPos } = this;
-    let t = this.total;
-    for (let k = 0; k < toks.length; k++) {
-      const tok = toks[k]!;
-      let id = ids.get(tok.term);
-      if (id === undefined) {
-        id = termList.length;
-        ids.set(tok.term, id);
-        termList.push(tok.term);
-      }
-      const pos = tok.pos;
-      if (!(pos >= 0 && pos <= U32_MAX && Number.isInteger(pos))) u32Checked(pos, 'token position');
-      tokTerm[t] = id;
-      if (tokPos !== null) tokPos[t] = pos;
-      t++;
-    }
-    this.total = t;
+    for (let k = 0; k < toks.length; k++) this.sink(toks[k]!.term, toks[k]!.pos);
   }
 
   /**
@@ -375,13 +353,7 @@ export class FieldIndexBuilder {
    * a time (no Token objects); the same index as `add` of them.
    */
   addValue(analyzer: Pick<Analyzer, 'forEachToken'>, value: string | readonly string[] | null | undefined): void {
-    const ord = this.numDocs++;
-    u32Checked(this.numDocs, 'document count');
-    if (ord >= this.docLens.length) {
-      const next = new Uint32Array(this.docLens.length * 2);
-      next.set(this.docLens);
-      this.docLens = next;
-    }
+    const ord = this.nextOrd();
     const first = this.total;
     analyzer.forEachToken(value, this.sink);
     const n = this.total - first;
@@ -390,7 +362,19 @@ export class FieldIndexBuilder {
     this.docCount++;
   }
 
-  /** addValue's receiver of one token (made once: a bound closure per value would be garbage). */
+  /** Counts one more ordinal (its length 0 until its tokens are added) and returns it. */
+  private nextOrd(): number {
+    const ord = this.numDocs++;
+    u32Checked(this.numDocs, 'document count');
+    if (ord >= this.docLens.length) {
+      const next = new Uint32Array(this.docLens.length * 2);
+      next.set(this.docLens);
+      this.docLens = next;
+    }
+    return ord;
+  }
+
+  /** Appends one token of the current ordinal (a field made once: addValue hands it to the analyzer). */
   private readonly sink = (term: string, pos: number): void => {
     const t = this.total;
     if (t >= this.tokTerm.length) this.grow(t + 1);

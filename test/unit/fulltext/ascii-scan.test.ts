@@ -6,18 +6,7 @@ import type { FullTextOptions } from '../../../src/model/types.js';
 import { SUPPORTED_LANGUAGES, createAnalyzer, type Token } from '../../../src/index/fulltext/analyzer.js';
 import { FieldIndexBuilder } from '../../../src/index/fulltext/postings.js';
 import { fullCollection } from '../../../src/util/gc.js';
-
-/** mulberry32: a seeded generator, so every run checks the same texts. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../../src/util/prng.js';
 
 const WORDS = [
   'the', 'of', 'and', 'The', 'AND', 'running', 'Runs', 'ran', 'connection', 'CONNECTED', 'national', 'generously',
@@ -28,7 +17,7 @@ const WORDS = [
 const SEPARATORS = Array.from({ length: 128 }, (_, c) => String.fromCharCode(c)).filter((ch) => !/[0-9A-Za-z]/.test(ch));
 
 function asciiTexts(seed: number, count: number): string[] {
-  const r = prng(seed);
+  const r = mulberry32(seed);
   const out: string[] = [];
   for (let i = 0; i < count; i++) {
     let s = '';
