@@ -107,6 +107,87 @@ export function ensureIdMapCopy(db: Db): void {
 }
 
 /**
+ * A second copy of the dead rows (deleted), in its own b-tree keyed the other way round. SQLite keeps no
+ * checksum of a page, so a flipped bit inside a row of `deleted` (row 5 read as row 4) leaves a valid
+ * table that hides a live document and brings a deleted one back: a wrong answer with exit 0. Whoever
+ * reads the whole set (a snapshot's full load, a compaction, `health --deep`) reads both b-trees and
+ * refuses (CORRUPT_MANIFEST) when they disagree. SQLite maintains the copy with every insert and delete.
+ */
+const DELETED_COPY_DDL = 'CREATE INDEX IF NOT EXISTS deleted_copy ON deleted (ord, segment_id)';
+
+/** Creates the dead rows' copy in a manifest written before it existed (once; the writer holds the lock). */
+export function ensureDeletedCopy(db: Db): void {
+  db.exec(DELETED_COPY_DDL);
+}
+
+/**
+ * An order-independent digest of a set of (segment, row) pairs: the count and two 32-bit sums of mixed
+ * values (MurmurHash3's fmix32 finalizer, Appleby), so the same rows read from two b-trees in different
+ * orders agree, and a changed value changes both sums but with probability ~2^-64.
+ */
+export class RowDigest {
+  count = 0;
+  private a = 0;
+  private b = 0;
+
+  add(segmentId: number, ord: number): void {
+    const h = fmix32(Math.imul(segmentId, 0x9e3779b1) ^ fmix32(ord + 0x7f4a7c15));
+    this.a = (this.a + h) >>> 0;
+    this.b = (this.b + fmix32(h ^ 0x85ebca6b)) >>> 0;
+    this.count++;
+  }
+
+  equals(o: RowDigest): boolean {
+    return this.count === o.count && this.a === o.a && this.b === o.b;
+  }
+}
+
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** Whether the manifest holds the dead rows' copy (one written before it existed does not, until a writer opens it). */
+export function hasDeletedCopy(db: Db): boolean {
+  return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'deleted_copy'").get() !== undefined;
+}
+
+/**
+ * The rows of `deleted` as its own b-tree holds them, each passed to `each`; returns their digest. The
+ * primary key is named: on a WITHOUT ROWID table SQLite scans the covering copy even under NOT INDEXED.
+ */
+export function scanDeleted(db: Db, each?: (segmentId: number, ord: number) => void): RowDigest {
+  const d = new RowDigest();
+  const stmt = db.prepare('SELECT segment_id, ord FROM deleted INDEXED BY sqlite_autoindex_deleted_1').raw();
+  for (const [s, o] of stmt.iterate() as Iterable<[number, number]>) {
+    d.add(s, o);
+    each?.(s, o);
+  }
+  return d;
+}
+
+/**
+ * Checks `table` (the digest of `scanDeleted`) against the copy's b-tree; throws CORRUPT_MANIFEST when
+ * they disagree. A manifest without the copy is not checked.
+ */
+export function checkDeletedCopy(db: Db, table: RowDigest, path: string): void {
+  if (!hasDeletedCopy(db)) return;
+  const copy = new RowDigest();
+  const stmt = db.prepare('SELECT segment_id, ord FROM deleted INDEXED BY deleted_copy').raw();
+  for (const [s, o] of stmt.iterate() as Iterable<[number, number]>) copy.add(s, o);
+  if (!copy.equals(table)) {
+    throw new ElacsymError(
+      'CORRUPT_MANIFEST',
+      `${path}: the table of deleted rows and its copy disagree (${table.count} rows against ${copy.count}): the manifest is damaged, and answers from it could show deleted documents or hide live ones`,
+      { details: { path, deleted_rows: table.count, copy_rows: copy.count } },
+    );
+  }
+}
+
+/**
  * Gives the `imports` table (resume points) its `crc32` column in a manifest written before it existed
  * (once; the writer holds the lock). NULL in a row an older release wrote: that resume point is taken on
  * trust, as before.
@@ -143,6 +224,7 @@ CREATE TABLE segments (
   created_at INTEGER NOT NULL
 );
 CREATE TABLE deleted (segment_id INTEGER NOT NULL, ord INTEGER NOT NULL, PRIMARY KEY (segment_id, ord)) WITHOUT ROWID;
+${DELETED_COPY_DDL};
 CREATE TABLE docs (id_key TEXT PRIMARY KEY, segment_id INTEGER NOT NULL, ord INTEGER NOT NULL) WITHOUT ROWID;
 ${ID_MAP_COPY_DDL};
 CREATE TABLE imports (source TEXT PRIMARY KEY, lines INTEGER NOT NULL, updated_at INTEGER NOT NULL, crc32 INTEGER) WITHOUT ROWID;

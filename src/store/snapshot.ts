@@ -12,7 +12,7 @@ import { idFromKey, idKey } from '../model/document.js';
 import { AttributeShapes, buildAttributes, ColumnReader } from '../index/filter/columns.js';
 import type { AttrValue, Doc, DocId, Schema } from '../model/types.js';
 import { decodeDeletes, decodeUpserts } from '../storage/journal-codec.js';
-import { checkFormat, type JournalRow, journalDamage, journalHighWater, listSegments, readSchema, readTextReindex, type SegmentRow } from '../storage/manifest.js';
+import { checkDeletedCopy, checkFormat, type JournalRow, journalDamage, journalHighWater, listSegments, readSchema, readTextReindex, scanDeleted, type SegmentRow } from '../storage/manifest.js';
 import { SegmentFile, StringTable, verifiedByBlocks } from '../storage/segment-file.js';
 import { VectorLocator } from '../storage/vector-locator.js';
 import { openTextChunk, TextLocator, type TextChunkValues } from '../storage/parquet-text.js';
@@ -609,12 +609,14 @@ export class Snapshot {
     };
     const byId = new Map(rows.map((r) => [r.id, r]));
     if (!incremental) {
-      deletedRows = 0;
-      for (const { segment_id, ord } of db.prepare('SELECT segment_id, ord FROM deleted').iterate() as Iterable<{ segment_id: number; ord: number }>) {
-        deletedRows++;
-        const r = byId.get(segment_id);
+      // The table's own b-tree, checked against its copy before any answer uses it (manifest.ts,
+      // deleted_copy). The incremental path reuses rows a full load checked and counts the rest.
+      const digest = scanDeleted(db, (segmentId, ord) => {
+        const r = byId.get(segmentId);
         if (r && ord < r.doc_count) markDead(r, ord);
-      }
+      });
+      checkDeletedCopy(db, digest, join(dir, 'manifest.db'));
+      deletedRows = digest.count;
     }
     // Incrementally only the ids written since `prev` are new shadows; the others shadow what they did.
     const shadowing = incremental ? written : latest.keys();

@@ -16,6 +16,7 @@ import {
   insertSegment,
   appendJournal,
   checkFormat,
+  ensureDeletedCopy,
   ensureIdMapCopy,
   ensureImportsCrc,
   getMeta,
@@ -258,6 +259,7 @@ export class Writer {
       db = openDb(path);
       checkFormat(db, path);
       ensureIdMapCopy(db);
+      ensureDeletedCopy(db);
       ensureImportsCrc(db);
       const w = new Writer(dir, db, lock, opts, name);
       mkdirSync(join(dir, 'segments'), { recursive: true });
