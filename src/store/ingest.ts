@@ -387,6 +387,8 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
       details: { resume_lines: skip },
     });
   let durableAt = t0;
+  /** Every input line was read (the last batch's commit and the final flush run after). */
+  let inputEnded = false;
   // Documents appended or staged since the last collection (COLLECT_EVERY_DOCS).
   let sinceCollection = 0;
   // Called where no flush follows the commit: a flush's build collects at its start (segment-builder.ts),
@@ -459,13 +461,18 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
         details: { ...env.details, committed: s.committed, committed_lines: committedLines },
       });
     }
+    // Earlier flushes of this import may have written segments already: only the pending documents are
+    // waiting in the journal. The input past the committed lines was never read unless it had ended.
+    const pending = writer.pendingDocCount;
+    const where = pending === s.committed ? 'all of them in the journal' : `${s.committed - pending} in segments, the other ${pending} in the journal`;
+    const unread = !inputEnded || committedLines < lineNo;
     return new ElacsymError(
       'NO_SPACE',
-      `${env.message}; all ${s.committed} documents from input lines 1-${committedLines} were committed to the journal (durable and queryable), but their segment could not be written`,
+      `${env.message}; ${committedSoFar()} (durable and queryable, ${where}), but the segment of the ${pending} in the journal could not be written${unread ? `; the input after line ${committedLines} was not read` : ''}`,
       {
         cause: e,
-        hint: `free disk space, then run \`elacsym wal replay ${writer.name}\` to build the segment${committedLines < lineNo ? `, and ${resumeWith(committedLines, false)}` : ''}`,
-        details: { ...env.details, committed: s.committed, committed_lines: committedLines },
+        hint: `free disk space, then run \`elacsym wal replay ${writer.name}\` to build the segment${unread ? `, and ${resumeWith(committedLines)}` : ''}`,
+        details: { ...env.details, committed: s.committed, committed_lines: committedLines, pending },
       },
     );
   };
@@ -751,6 +758,7 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
     throw e;
   }
   if (lineNo < skip && opts.resumeCrc32 != null && !signal?.aborted) throw resumeConflict(`the input has ${lineNo} lines, not the ${skip} committed`);
+  inputEnded = true;
   await commit();
   if (signal?.aborted) throw interrupted();
   s.lines = lineNo;

@@ -274,6 +274,36 @@ describe.skipIf(!isRoot)('a full disk', () => {
     expect((await cli(['-d', d, 'health', '--deep'])).code).toBe(0);
   });
 
+  it('a flush in the middle of an import that fills the disk says how many documents are in segments and in the journal, and how to go on', async () => {
+    const fs = tmpfs(16 << 20);
+    const d = join(fs, 'data');
+    expect((await cli(['-d', d, 'init', 'ns', '--dim', '0', '--full-text', 'body'])).code).toBe(0);
+    const input = join(tmpDir(), 'docs.ndjson');
+    writeNdjson(input, docs(3000));
+    // Room for the first segment of 1,000 documents (~0.5 MB) and the journal, not for the second:
+    // anywhere from 1.1 to 1.5 MB free fails the second flush (sizes are deterministic: see docs()).
+    const filler = fill(fs, 1300 << 10);
+    const r = await cli(['-d', d, '--json', 'import', 'ns', input, '--batch-size', '500', '--segment-docs', '1000']);
+    expect(r.code, r.stderr).toBe(75);
+    const e = errorJson(r);
+    expect(e.code).toBe('NO_SPACE');
+    expect(e.details).toMatchObject({ committed: 2000, committed_lines: 2000, pending: 1000 });
+    // Not "all 2000 in the journal" (the old message): the first 1,000 are in a segment.
+    expect(e.message).toMatch(/1000 in segments, the other 1000 in the journal/);
+    expect(e.message).toMatch(/input after line 2000 was not read/);
+    expect(e.hint).toMatch(/`elacsym (-d \S+ )?wal replay ns`/);
+    expect(e.hint).toMatch(/--skip-lines 2000 \(or --resume\)/);
+    expect((await exportMap(d, 'ns')).size).toBe(2000);
+    // Doing what the hint says finishes the import.
+    rmSync(filler);
+    expect((await cli(['-d', d, 'wal', 'replay', 'ns'])).code).toBe(0);
+    const resumed = await cli(['-d', d, '--json', 'import', 'ns', input, '--resume']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ committed: 1000, skipped_lines: 2000 });
+    expect((await exportMap(d, 'ns')).size).toBe(3000);
+    expect((await cli(['-d', d, 'health', '--deep'])).code).toBe(0);
+  });
+
   it('a bulk import whose segment fills the disk stops with NO_SPACE naming the committed lines; nothing half-written stays; --resume finishes', async () => {
     const fs = tmpfs(16 << 20);
     const d = join(fs, 'data');
