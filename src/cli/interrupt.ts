@@ -12,7 +12,7 @@
  * Without handlers Node would die by the signal: 130 for SIGINT but 143 for SIGTERM, and no message.
  */
 import { ElacsymError } from '../errors.js';
-import { err, errNow, type GlobalOptions, reportError } from './output.js';
+import { concreteHint, err, errNow, type GlobalOptions, reportError } from './output.js';
 
 let controller = new AbortController();
 let graceful = false;
@@ -66,4 +66,15 @@ export function lockWaitNotice(g: Pick<GlobalOptions, 'json' | 'quiet'>, name: s
     if (g.json) err(JSON.stringify({ event: 'waiting', namespace: name, seconds: waitSeconds }));
     else if (!g.quiet) err(`elacsym: namespace ${name} is being written by another process; waiting up to ${waitSeconds}s (Ctrl-C to stop)`);
   };
+}
+
+/**
+ * Told when a writing command's flushes set damaged journal entries aside in quarantine: their documents
+ * are no longer in the namespace, which must not pass in silence (`wal replay` says it in its summary).
+ */
+export function quarantineNotice(g: Pick<GlobalOptions, 'json' | 'dataDir' | 'dataDirExplicit'>, name: string, entries: number): void {
+  if (entries === 0) return;
+  const hint = concreteHint('see `elacsym wal inspect <namespace> --dump DIR` (the entries and their bytes); re-import their documents from their source', { ...g, namespace: name });
+  if (g.json) err(JSON.stringify({ event: 'quarantined', namespace: name, entries, hint }));
+  else err(`elacsym: warning: ${entries} damaged journal entr${entries === 1 ? 'y' : 'ies'} of namespace ${name} set aside in quarantine: ${entries === 1 ? 'its' : 'their'} documents are not in the namespace\n  hint: ${hint}`);
 }

@@ -207,6 +207,11 @@ export class Writer {
   private pendingBytes = 0;
   private readonly clock: () => number;
   readonly recovered: FlushResult | null;
+  /**
+   * Damaged journal entries this writer set aside in quarantine since it opened (its recovery flush
+   * included): a command that flushed reports them, since their documents are no longer in the namespace.
+   */
+  quarantinedEntries = 0;
   /** Documents per segment when flushing a backlog from the journal. */
   segmentDocs: number;
   /** Journal payload bytes per segment flush. */
@@ -549,6 +554,7 @@ export class Writer {
         more = r.more;
         partial = r.partial;
         total.quarantined += r.quarantined;
+        this.quarantinedEntries += r.quarantined;
       }
       let f: FlushResult;
       try {

@@ -63,4 +63,34 @@ describe('a damaged pending journal entry', () => {
     expect(q.code).toBe(5);
     expect(errorCode(q.stderr)).toBe('CORRUPT_JOURNAL');
   });
+
+  it.each([
+    ['import', (d: string) => cli(['-d', d, 'import', 'ns', '-'], { input: JSON.stringify({ id: 'extra', vector: [1, 2, 3, 4] }) })],
+    ['delete', (d: string) => cli(['-d', d, 'delete', 'ns', '--ids', '59'])],
+    ['compact', (d: string) => cli(['-d', d, 'compact', 'ns'])],
+    ['import --json', (d: string) => cli(['-d', d, '--json', 'import', 'ns', '-'], { input: JSON.stringify({ id: 'extra', vector: [1, 2, 3, 4] }) })],
+  ] as const)('%s, whose writer sets a damaged entry aside in quarantine, says so on stderr', async (what, run) => {
+    const d = join(tmpDir(), 'data');
+    expect((await cli(['-d', d, 'init', 'ns', '--dim', '4'])).code).toBe(0);
+    expect((await cli(['-d', d, 'import', 'ns', '-', '--no-flush', '--batch-size', '20'], { input: lines.join('\n') })).code).toBe(0);
+    damageEntry(d, 2);
+    const r = await run(d);
+    expect(r.code, r.stderr).toBe(0);
+    if (what.endsWith('--json')) {
+      const ev = r.stderr
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { event?: string; entries?: number; hint?: string })
+        .find((e) => e.event === 'quarantined');
+      expect(ev).toMatchObject({ event: 'quarantined', namespace: 'ns', entries: 1 });
+      expect(ev!.hint).toMatch(/`elacsym -d \S+ wal inspect ns --dump DIR`/);
+    } else {
+      expect(r.stderr).toMatch(/warning: 1 damaged journal entry of namespace ns set aside in quarantine: its documents are not in the namespace/);
+      expect(r.stderr).toMatch(/hint: see `elacsym -d \S+ wal inspect ns --dump DIR`/);
+    }
+    // Said once, by the writer that did it: the next writer has nothing to say.
+    const again = await cli(['-d', d, 'delete', 'ns', '--ids', '58']);
+    expect(again.code).toBe(0);
+    expect(again.stderr).not.toMatch(/quarantine/);
+  });
 });

@@ -4,7 +4,7 @@ import { Writer } from '../../store/writer.js';
 import { DataDir, namespaceDir } from '../../store/data-dir.js';
 import { intOpt } from '../args.js';
 import { loadConfig } from '../config.js';
-import { interruptSignal, lockWaitNotice } from '../interrupt.js';
+import { interruptSignal, lockWaitNotice, quarantineNotice } from '../interrupt.js';
 import { segmentBytesFromEnv } from '../limits.js';
 import { err, printJson, type GlobalOptions, reportError } from '../output.js';
 import { peakRssBytes } from '../../util/peak-rss.js';
@@ -42,6 +42,7 @@ export default async function compact([name]: string[], o: Record<string, unknow
         if (g.json) await printJson({ ...report, peak_rss_bytes: peakRssBytes() });
         else if (!g.quiet || report.dry_run) err(describe(report));
       } finally {
+        quarantineNotice(g, ns, w.quarantinedEntries);
         w.close();
       }
     } catch (e) {

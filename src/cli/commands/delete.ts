@@ -6,7 +6,7 @@ import { Snapshot } from '../../store/snapshot.js';
 import type { DocId } from '../../model/types.js';
 import { Writer } from '../../store/writer.js';
 import { checkInput, cliId, idsOfText, intOpt, jsonArg, readInputInterruptibly, readingNotice } from '../args.js';
-import { interruptSignal, lockWaitNotice } from '../interrupt.js';
+import { interruptSignal, lockWaitNotice, quarantineNotice } from '../interrupt.js';
 import { segmentBytesFromEnv } from '../limits.js';
 import { err, printJson, type GlobalOptions } from '../output.js';
 
@@ -76,6 +76,7 @@ export default async function del([name]: string[], o: Record<string, unknown>, 
     else if (!g.quiet) err(`deleted ${summary.deleted} of ${summary.requested} ids from ${name} (${summary.not_found} not found)`);
     return 0;
   } finally {
+    quarantineNotice(g, name!, writer.quarantinedEntries);
     writer.close();
   }
 }

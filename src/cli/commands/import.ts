@@ -9,7 +9,7 @@ import { toEnvError } from '../../util/env-error.js';
 import { writeAllSync } from '../../util/fs.js';
 import { intOpt, shardOption } from '../args.js';
 import { loadConfig } from '../config.js';
-import { interruptSignal, lockWaitNotice } from '../interrupt.js';
+import { interruptSignal, lockWaitNotice, quarantineNotice } from '../interrupt.js';
 import { segmentBytesFromEnv } from '../limits.js';
 import { err, errNow, fmtInt, isTTY, printJson, type GlobalOptions } from '../output.js';
 import { startProgress } from '../progress.js';
@@ -219,6 +219,7 @@ export async function runImport([name, file = '-']: string[], o: Record<string, 
     // An interrupted read leaves stdin open; a live handle would keep the process from exiting.
     if (fromStdin) process.stdin.destroy();
     if (rejectsFd !== null) closeSync(rejectsFd);
+    quarantineNotice(g, name!, writer.quarantinedEntries);
     writer.close();
   }
 }
