@@ -36,7 +36,7 @@ export const ERRORS = {
   INVALID_FILTER: { exit: EXIT.USAGE, hint: 'see `man elacsym-query` for the filter grammar' },
   INVALID_QUERY: { exit: EXIT.USAGE, hint: 'see `elacsym query --help`' },
   NAMESPACE_NOT_FOUND: { exit: EXIT.NOT_FOUND, hint: 'list namespaces with `elacsym namespaces`, create one with `elacsym init <namespace> --dim N` (or --text-only)' },
-  DATA_DIR_NOT_FOUND: { exit: EXIT.NOT_FOUND, hint: 'create it with `elacsym init <namespace>` or pass --data-dir' },
+  DATA_DIR_NOT_FOUND: { exit: EXIT.NOT_FOUND, hint: 'create it with `elacsym init <namespace> --dim N` (N: the dimension of its vectors; --text-only for none) or pass --data-dir' },
   FILE_NOT_FOUND: { exit: EXIT.NOT_FOUND, hint: 'check the path' },
   DOCUMENT_NOT_FOUND: { exit: EXIT.NOT_FOUND, hint: 'the documents that exist were printed on stdout; the missing ids are listed in the message' },
   NAMESPACE_EXISTS: { exit: EXIT.CONFLICT, hint: 'pick another name, or remove it with `elacsym drop <namespace> --yes`' },

@@ -75,7 +75,7 @@ export function concreteHint(hint: string, ctx: HintContext): string {
     .replace(/ <namespace> --deep/g, ' --deep')
     .replace(/`elacsym([^`]*) compact <namespace>`/g, '`elacsym$1 compact --all`')
     .replace(/`elacsym([^`]*) (wal inspect|wal replay|drop) <namespace>[^`]*`/g, (_m, d: string, c: string) => `\`elacsym${d} ${c} --help\``)
-    .replace(/create it with `elacsym([^`]*) init <namespace>`/g, 'create it by creating a namespace (see `elacsym$1 init --help`)');
+    .replace(/create it with `elacsym([^`]*) init <namespace>[^`]*`( \([^)]*\))?/g, 'create it by creating a namespace (see `elacsym$1 init --help`)');
 }
 
 let pendingOut = '';

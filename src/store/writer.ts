@@ -587,7 +587,7 @@ export class Writer {
     throw new ElacsymError(
       'INTERRUPTED',
       `interrupted while building segments${done.docs > 0 ? ` (${done.docs} documents were flushed first)` : ''}; every acknowledged document is kept in the journal and stays queryable`,
-      { hint: `the next writer builds the segments, or run \`elacsym wal replay\``, details: { flushed_documents: done.docs } },
+      { hint: `the next writer builds the segments, or run \`elacsym wal replay ${this.name}\``, details: { flushed_documents: done.docs } },
     );
   }
 

@@ -70,6 +70,28 @@ describe('hints name a real command', () => {
     expectConcrete(usage.hint);
   });
 
+  it('a missing data directory points at an init that works as written once given the dimension', async () => {
+    const d = join(tmpDir(), 'new dir');
+    const e = onlyJsonError((await cli(['-d', d, '--json', 'query', 'docs', '--vector', '[1,2,3]'])).stderr);
+    expect(e.code).toBe('DATA_DIR_NOT_FOUND');
+    expect(e.hint).toContain(`\`elacsym -d '${d}' init docs --dim N\``);
+    expect((await cli(['-d', d, 'init', 'docs', '--dim', '3'])).code).toBe(0);
+  });
+
+  it('an interrupted wal replay and a health problem name the namespace and the data directory', async () => {
+    const d = join(tmpDir(), 'data dir');
+    expect((await cli(['-d', d, 'init', 'docs', '--dim', '3'])).code).toBe(0);
+    expect((await cli(['-d', d, 'import', 'docs', '-', '--no-flush'], { input: '{"id":1,"vector":[1,2,3]}' })).code).toBe(0);
+    const h = await cli(['-d', d, '--json', 'health', 'docs']);
+    const problems = (JSON.parse(h.stdout) as { namespaces: { problems: { code: string; message: string }[] }[] }).namespaces[0]!.problems;
+    expect(problems.find((p) => p.code === 'INDEX_EMPTY')?.message).toContain(`\`elacsym -d '${d}' wal replay docs\``);
+    const r = await cli(['-d', d, '--json', 'wal', 'replay', 'docs'], { env: { ELACSYM_FAILPOINTS: 'flush:after-parquet-write=sigterm' } });
+    expect(r.code).toBe(130);
+    const e = (JSON.parse(r.stderr.split('\n').filter((l) => l.startsWith('{"error"'))[0]!) as JsonError).error;
+    expect(e.code).toBe('INTERRUPTED');
+    expect(e.hint).toContain(`\`elacsym -d '${d}' wal replay docs\``);
+  });
+
   it('never prints a placeholder when the command covers every namespace', async () => {
     const missing = join(tmpDir(), 'nope');
     for (const args of [['health'], ['compact', '--all'], ['query', 'docs', '--text', 'a'], ['wal', 'inspect', 'docs']]) {

@@ -4,7 +4,7 @@ import { DataDir, namespaceDir } from '../../store/data-dir.js';
 import { checkNamespace, type NamespaceHealth, toPrometheus } from '../../store/health.js';
 import { intOpt } from '../args.js';
 import { loadConfig } from '../config.js';
-import { isTTY, out, outLine, printJson, type GlobalOptions, type RemoteStatus, reportError } from '../output.js';
+import { concreteHint, isTTY, out, outLine, printJson, type GlobalOptions, type RemoteStatus, reportError } from '../output.js';
 
 export const HEALTH_EXIT = { healthy: 0, degraded: 6, corrupt: 5 } as const;
 
@@ -67,6 +67,8 @@ export default async function health([name]: string[], o: Record<string, unknown
       add('JOURNAL_OBJECTS_PENDING', `${rs.pending_journal_objects} acknowledged batch${rs.pending_journal_objects === 1 ? '' : 'es'} in the store's journal ${rs.pending_journal_objects === 1 ? 'is' : 'are'} not committed (queries do not see ${rs.pending_journal_objects === 1 ? 'it' : 'them'}): an import still running commits its own at its end; otherwise run \`elacsym wal replay ${r.namespace}\``);
     }
   }
+  // A problem's message names the command that fixes it: made pasteable like an error's hint (-d DIR).
+  for (const r of reports) for (const p of r.problems) p.message = concreteHint(p.message, { ...g, namespace: r.namespace });
   const worst = reports.some((r) => r.status === 'corrupt') ? 'corrupt' : reports.some((r) => r.status === 'degraded') ? 'degraded' : 'healthy';
   if (o.prometheus) await out(toPrometheus(reports) + (rs ? storePrometheus(rs, name!) : ''));
   // The effective configuration with the source of each value (default, user, data-dir, env).
