@@ -55,6 +55,7 @@ export const FAILPOINTS = [
   'restore:before-publish',
   'restore:after-old-renamed',
   'query:before-segment',
+  'export:after-chunk',
   'build:row-group',
 ] as const;
 export type FailpointName = (typeof FAILPOINTS)[number];

@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, openSync, mkdirSync, readdirSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -375,6 +375,13 @@ describe.skipIf(!isRoot)('a full disk', () => {
     const viaFile = await cli(['-d', d, '--json', 'export', 'ns', '-o', target]);
     expect(viaFile.code).toBe(75);
     expect(errorJson(viaFile)).toMatchObject({ code: 'NO_SPACE', details: { path: target } });
+    // -o writes the file whole or not at all: no short file that looks complete, no temporary file left,
+    // and an earlier export under that name stays as it was.
+    expect(readdirSync(fs)).toEqual([]);
+    writeFileSync(target, 'the previous export\n');
+    expect((await cli(['-d', d, '--json', 'export', 'ns', '-o', target])).code).toBe(75);
+    expect(readdirSync(fs)).toEqual(['backup.ndjson']);
+    expect(readFileSync(target, 'utf8')).toBe('the previous export\n');
   });
 
   it('init on a full disk reports NO_SPACE and leaves no namespace behind', async () => {

@@ -4,7 +4,7 @@
  * point), then signals: never a sleep. A child that ignored the signal would hang, and the test fail.
  */
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -245,6 +245,31 @@ describe('compaction in several merge groups', () => {
     expect((await c.exit).code, c.stderr()).toBe(130);
     expect([...(await exportMap(d, 'ns')).keys()].sort()).toEqual(['1', '3', '4', '6', '7', '9']);
     expect((await cli(['-d', d, 'health', '--deep'])).code).toBe(0);
+  });
+});
+
+describe('export -o', () => {
+  it('SIGTERM in the middle of an export to a file exits 130 and leaves the file as it was, without a temporary file', async () => {
+    const dir = tmpDir();
+    const d = await ns(32);
+    const file = datasetFile(dir, { docs: 5000, dim: 32, seed: 8 });
+    expect((await cli(['-d', d, 'import', 'ns', file])).code).toBe(0);
+    const outDir = join(dir, 'out');
+    mkdirSync(outDir);
+    const target = join(outDir, 'backup.ndjson');
+    writeFileSync(target, 'the previous export\n');
+    // The fail point sends SIGTERM after the first MiB is written; the export must notice it then, not
+    // after reading the rest (its reads complete without a turn of the event loop).
+    const r = await cli(['-d', d, 'export', 'ns', '-o', target], { env: { ELACSYM_FAILPOINTS: 'export:after-chunk=sigterm' } });
+    expect(r.code, r.stderr).toBe(130);
+    expect(errorCode(r.stderr)).toBe('INTERRUPTED');
+    expect(r.stderr).toContain(`${target} is left as it was`);
+    expect(readFileSync(target, 'utf8')).toBe('the previous export\n');
+    expect(readdirSync(outDir)).toEqual(['backup.ndjson']);
+    // Unarmed, the same export replaces the file whole.
+    expect((await cli(['-d', d, 'export', 'ns', '-o', target])).code).toBe(0);
+    expect(readFileSync(target, 'utf8').trim().split('\n')).toHaveLength(5000);
+    expect(readdirSync(outDir)).toEqual(['backup.ndjson']);
   });
 });
 

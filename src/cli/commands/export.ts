@@ -1,13 +1,15 @@
-import { closeSync, openSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { ElacsymError } from '../../errors.js';
 import { toEnvError } from '../../util/env-error.js';
-import { writeAllSync } from '../../util/fs.js';
+import { failpoint } from '../../util/failpoint.js';
+import { fsyncDir, writeAllSync } from '../../util/fs.js';
 import { namespaceDir } from '../../store/data-dir.js';
 import { exportDocs } from '../../store/export.js';
 import { isObjectStoreUrl } from '../../objstore/object-store.js';
 import type { ObjectSegmentStore } from '../../storage/object-segment-store.js';
 import { checkS3EndpointUse } from '../s3-settings.js';
+import { interruptSignal } from '../interrupt.js';
 import { out, type GlobalOptions } from '../output.js';
 
 export default async function exportCmd([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
@@ -19,31 +21,69 @@ export default async function exportCmd([name]: string[], o: Record<string, unkn
 }
 
 async function write(dir: string, opts: { segments?: ObjectSegmentStore }, o: Record<string, unknown>): Promise<number> {
-  let fd: number | null = null;
+  let target: Output | null = null;
+  let done = false;
   let buf = '';
   try {
-    fd = typeof o.output === 'string' ? openOutput(o.output) : null;
+    // -o: the file is written whole or not at all (a temporary file renamed over it at the end), so a
+    // failed or interrupted export never leaves a short file that looks like a complete one.
+    const signal = typeof o.output === 'string' ? interruptSignal(`stopping the export (${o.output} is left as it was)`) : null;
+    target = typeof o.output === 'string' ? openOutput(o.output) : null;
     for await (const line of exportDocs(dir, opts)) {
-      if (fd === null) await out(line);
+      if (target === null) await out(line);
       else {
         buf += line;
         if (buf.length > 1 << 20) {
-          writeOutput(fd, buf, String(o.output));
+          writeOutput(target, buf);
           buf = '';
+          // A turn of the event loop per MiB: the reads above may all complete without one, and a signal
+          // is only handled between turns (without this, SIGTERM waited for the end of the export).
+          failpoint('export:after-chunk');
+          await new Promise<void>((r) => setImmediate(r));
+          if (signal?.aborted) throw interrupted(signal, String(o.output));
         }
       }
     }
-    if (fd !== null && buf) writeOutput(fd, buf, String(o.output));
+    if (target !== null) {
+      if (buf) writeOutput(target, buf);
+      if (signal?.aborted) throw interrupted(signal, String(o.output));
+      finishOutput(target);
+    }
+    done = true;
   } finally {
-    if (fd !== null) closeSync(fd);
+    if (target !== null && !done) abandonOutput(target);
   }
   return 0;
 }
 
-/** Open the -o file, naming the path and the problem (missing directory, a directory, no permission). */
-function openOutput(path: string): number {
+function interrupted(signal: AbortSignal, path: string): ElacsymError {
+  const why = signal.reason instanceof Error ? signal.reason.message : 'interrupted';
+  return new ElacsymError('INTERRUPTED', `${why}; ${path} is left as it was`, { hint: 'run the export again' });
+}
+
+/** An open -o target: `tmp` is the file written and renamed to `path`, or null when `path` is written in place. */
+interface Output {
+  fd: number;
+  path: string;
+  tmp: string | null;
+  closed: boolean;
+}
+
+/**
+ * Open the -o target, naming the path and the problem (missing directory, a directory, no permission). A
+ * regular file (or a new one) is written as a temporary file beside it; anything else (a FIFO, a device
+ * such as /dev/stdout) is written in place, since renaming over it would replace it.
+ */
+function openOutput(path: string): Output {
+  let inPlace = false;
   try {
-    return openSync(path, 'w');
+    inPlace = !statSync(path).isFile();
+  } catch {
+    // missing: a new file
+  }
+  const tmp = inPlace ? null : join(dirname(path), `.${basename(path)}.elacsym-${process.pid}.tmp`);
+  try {
+    return { fd: openSync(tmp ?? path, tmp ? 'wx' : 'w'), path, tmp, closed: false };
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
@@ -56,15 +96,38 @@ function openOutput(path: string): number {
       }
       if (!dirExists) throw new ElacsymError('FILE_NOT_FOUND', `cannot write ${path}: directory ${dir} does not exist`, { details: { path: dir }, hint: `create it first (mkdir -p ${dir})` });
     }
-    if (code === 'EISDIR') throw new ElacsymError('USAGE', `cannot write ${path}: it is a directory; name a file`, { details: { path } });
-    throw toEnvError(e, path, 'writing the export to');
+    if (code === 'EISDIR' || (code === 'EEXIST' && statSync(path, { throwIfNoEntry: false })?.isDirectory())) {
+      throw new ElacsymError('USAGE', `cannot write ${path}: it is a directory; name a file`, { details: { path } });
+    }
+    throw toEnvError(e, tmp ? dirname(path) : path, 'writing the export to');
   }
 }
 
-function writeOutput(fd: number, text: string, path: string): void {
+function writeOutput(t: Output, text: string): void {
   try {
-    writeAllSync(fd, text);
+    writeAllSync(t.fd, text);
   } catch (e) {
-    throw toEnvError(e, path, 'writing the export to');
+    throw toEnvError(e, t.path, 'writing the export to');
   }
+}
+
+/** The export is complete: the temporary file is made durable and takes the target's name. */
+function finishOutput(t: Output): void {
+  try {
+    if (t.tmp !== null) fsyncSync(t.fd);
+    t.closed = true;
+    closeSync(t.fd);
+    if (t.tmp !== null) {
+      renameSync(t.tmp, t.path);
+      fsyncDir(dirname(t.path));
+    }
+  } catch (e) {
+    throw toEnvError(e, t.path, 'writing the export to');
+  }
+}
+
+/** The export failed: the temporary file goes, the target stays as it was. */
+function abandonOutput(t: Output): void {
+  if (!t.closed) closeSync(t.fd);
+  if (t.tmp !== null) rmSync(t.tmp, { force: true });
 }
