@@ -56,6 +56,7 @@ export const FAILPOINTS = [
   'restore:after-old-renamed',
   'query:before-segment',
   'export:after-chunk',
+  'delete:after-journal-commit',
   'build:row-group',
 ] as const;
 export type FailpointName = (typeof FAILPOINTS)[number];

@@ -248,6 +248,44 @@ describe('compaction in several merge groups', () => {
   });
 });
 
+describe('delete', () => {
+  const paused = (l: string) => l.startsWith('{"failpoint"');
+
+  it('SIGTERM after the delete is committed says it is committed, and queries no longer return the documents', async () => {
+    const d = await ns();
+    expect((await cli(['-d', d, 'import', 'ns', '-'], { input: Array.from({ length: 50 }, (_, i) => doc(i)).join('\n') })).code).toBe(0);
+    const c = start(['-d', d, '--json', 'delete', 'ns', '--ids', '1,2,3'], { ELACSYM_FAILPOINTS: 'delete:after-journal-commit=pause' });
+    await c.line('stderr', paused);
+    c.proc.kill('SIGTERM');
+    expect((await c.exit).code, c.stderr()).toBe(130);
+    const e = (JSON.parse(c.stderr().split('\n').find((l) => l.startsWith('{"error"'))!) as { error: { code: string; message: string; hint: string; details: { committed: boolean } } }).error;
+    expect(e.code).toBe('INTERRUPTED');
+    expect(e.message).toMatch(/delete of 3 ids from ns was committed: queries no longer return those documents/);
+    expect(e.details.committed).toBe(true);
+    expect(e.hint).toMatch(/nothing to run again/);
+    const ids = [...(await exportMap(d, 'ns')).keys()];
+    expect(ids).toHaveLength(47);
+    for (const id of ['1', '2', '3']) expect(ids).not.toContain(id);
+  });
+
+  it('SIGTERM while its writer still builds segments from an earlier backlog says nothing was deleted', async () => {
+    const dir = tmpDir();
+    const d = await ns(8);
+    const file = datasetFile(dir, { docs: 300, dim: 8, seed: 5 });
+    expect((await cli(['-d', d, 'import', 'ns', file, '--no-flush'])).code).toBe(0);
+    const c = start(['-d', d, '--json', 'delete', 'ns', '--ids', '1,2,3'], { ELACSYM_FAILPOINTS: 'flush:before-manifest-commit=pause' });
+    await c.line('stderr', paused);
+    c.proc.kill('SIGTERM');
+    expect((await c.exit).code, c.stderr()).toBe(130);
+    const e = (JSON.parse(c.stderr().split('\n').find((l) => l.startsWith('{"error"'))!) as { error: { code: string; message: string; hint: string; details: { committed: boolean } } }).error;
+    expect(e.code).toBe('INTERRUPTED');
+    expect(e.message).toMatch(/the delete was not committed: nothing was deleted/);
+    expect(e.details.committed).toBe(false);
+    expect(e.hint).toBe('run the delete again');
+    expect((await exportMap(d, 'ns')).size).toBe(300);
+  });
+});
+
 describe('export -o', () => {
   it('SIGTERM in the middle of an export to a file exits 130 and leaves the file as it was, without a temporary file', async () => {
     const dir = tmpDir();

@@ -1,4 +1,5 @@
-import { ElacsymError } from '../../errors.js';
+import { ElacsymError, isElacsymError } from '../../errors.js';
+import { failpointPause } from '../../util/failpoint.js';
 import { parseFilter } from '../../model/filter.js';
 import { matchingIds } from '../../store/count.js';
 import { namespaceDir } from '../../store/data-dir.js';
@@ -56,7 +57,16 @@ export default async function del([name]: string[], o: Record<string, unknown>, 
   }
   // SIGINT/SIGTERM: the deletes already committed to the journal stay; the segment build stops (130).
   const wait = intOpt(o.wait ?? 0, '--wait', 0, 86400);
-  const writer = await Writer.open(dir, name!, { waitSeconds: wait, segmentBytes: segmentBytesFromEnv(), signal: interruptSignal(), onLockWait: lockWaitNotice(g, name!, wait) });
+  const signal = interruptSignal();
+  let writer: Writer;
+  try {
+    writer = await Writer.open(dir, name!, { waitSeconds: wait, segmentBytes: segmentBytesFromEnv(), signal, onLockWait: lockWaitNotice(g, name!, wait) });
+  } catch (e) {
+    // Stopped while the writer built segments from an earlier backlog (or waited for the lock): the
+    // delete itself was never committed.
+    if (!isElacsymError(e, 'INTERRUPTED')) throw e;
+    throw new ElacsymError('INTERRUPTED', `${e.message}; the delete was not committed: nothing was deleted`, { cause: e, hint: 'run the delete again', details: { ...e.details, committed: false } });
+  }
   try {
     if (byFilter) {
       // Evaluated under the writer lock, after the writer's recovery: no other writer can change the
@@ -69,8 +79,21 @@ export default async function del([name]: string[], o: Record<string, unknown>, 
       }
     }
     if (ids.length > 0) writer.appendDeletes(ids);
-    const r = await writer.flush();
+    await failpointPause('delete:after-journal-commit', signal);
     const unique = new Set(ids.map((i) => JSON.stringify(i))).size;
+    let r: Awaited<ReturnType<typeof writer.flush>>;
+    try {
+      r = await writer.flush();
+    } catch (e) {
+      // The delete is committed (the journal is what queries read), only its segment work stopped: say so,
+      // or the user would run it again or think the documents are still there.
+      if (!isElacsymError(e, 'INTERRUPTED') || ids.length === 0) throw e;
+      throw new ElacsymError('INTERRUPTED', `interrupted after the delete of ${unique} ids from ${name} was committed: queries no longer return those documents; applying it to the segments stopped`, {
+        cause: e,
+        hint: `nothing to run again: the next writer (or \`elacsym wal replay ${name}\`) applies it to the segments`,
+        details: { requested: ids.length, committed: true },
+      });
+    }
     const summary = { namespace: name, requested: ids.length, deleted: r.deleted, not_found: Math.max(0, unique - r.deleted) };
     if (g.json) await printJson(summary);
     else if (!g.quiet) err(`deleted ${summary.deleted} of ${summary.requested} ids from ${name} (${summary.not_found} not found)`);
