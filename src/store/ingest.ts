@@ -420,8 +420,17 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
     opts.shard ? 'run the shard again' : http ? `send the rest again with ?skip_lines=${n}` : `resume with --skip-lines ${n}${alt && opts.resumeKey ? ' (or --resume)' : ''}`;
   const skipBadLines = http ? 'send again with ?on_error=skip (the response lists the rejected lines)' : 'rerun with --on-error skip --rejects FILE';
   const maxLineOption = http ? 'max_line_bytes' : '--max-line-bytes';
-  /** "N documents from input lines 1-M were committed", without the empty range "lines 1-0". */
-  const committedSoFar = () => (committedLines > 0 ? `${s.committed} documents from input lines 1-${committedLines} were committed` : 'no document was committed');
+  /**
+   * The input lines this run committed: "lines 1-M", or "lines K+1-M" after skipping K (--skip-lines,
+   * --resume: the first K were committed by an earlier run, not this one); null when none.
+   */
+  const linesThisRun = () => (committedLines > skip ? `input lines ${skip + 1}-${committedLines}` : null);
+  /** "N documents from input lines 1-M were committed", without an empty range such as "lines 1-0". */
+  const committedSoFar = () => {
+    const lines = linesThisRun();
+    if (lines) return `${s.committed} documents from ${lines} were committed`;
+    return skip > 0 ? `no document after input line ${skip} was committed` : 'no document was committed';
+  };
   // Where the committed documents are: a flush may have built segments of them already.
   const whereCommitted = () => {
     if (s.committed === 0) return 'nothing was written';
@@ -433,7 +442,7 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
   const interrupted = () =>
     new ElacsymError(
       'INTERRUPTED',
-      `interrupted after committing ${s.committed} documents${committedLines > 0 ? ` (input lines 1-${committedLines})` : ''}; ${whereCommitted()}`,
+      `interrupted after committing ${s.committed} documents${linesThisRun() ? ` (${linesThisRun()})` : ''}; ${whereCommitted()}`,
       {
         hint: resumeWith(committedLines),
         details: { committed: s.committed, lines: committedLines },

@@ -174,6 +174,22 @@ describe('bad input', () => {
     ['not an object', '[1,2,3]', 'line'],
   ];
 
+  it('after --skip-lines, names the lines this run committed, not lines the earlier run did', async () => {
+    const { d } = await freshNs();
+    const bad = cases[0]![1];
+    // lines 1-2 skipped; line 3 alone in a batch of one commits; line 4 is bad
+    const input = [good(1), good(2), good(3), bad, good(5)].join('\n');
+    const r = await cli(['-d', d, 'import', 'docs', '-', '--batch-size', '1', '--skip-lines', '2'], { input });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('1 documents from input lines 3-3 were committed');
+    expect(r.stderr).toContain('--skip-lines 3');
+    // nothing committed in this run: not "0 documents from input lines 1-3"
+    const none = await cli(['-d', d, 'import', 'docs', '-', '--batch-size', '1', '--skip-lines', '3'], { input });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('no document after input line 3 was committed');
+    expect(none.stderr).not.toMatch(/0 documents from input lines/);
+  });
+
   it.each(cases)('%s: names line and field, exits 2, commits earlier batches only', async (_name, badLine, expected) => {
     const { d } = (await freshNs());
     // batch size 2: lines 1-2 commit; line 3 is good but in the failing batch with line 4.
