@@ -25,7 +25,7 @@ import { countDocuments } from './count.js';
 import { ElacsymError, isElacsymError } from '../errors.js';
 import { idKey } from '../model/document.js';
 import type { Doc } from '../model/types.js';
-import { checkDeletedCopy, getMeta, insertSegment, listSegments, scanDeleted, type SegmentRow, setMeta } from '../storage/manifest.js';
+import { checkDeletedCopy, getMeta, insertSegment, listSegments, type SegmentRow, setMeta } from '../storage/manifest.js';
 import { failpoint, failpointPause } from '../util/failpoint.js';
 import { type ReadableObject, type SegmentStore, segmentStoreOf } from '../storage/segment-store.js';
 import { AttributeShapes } from '../index/filter/columns.js';
@@ -469,7 +469,7 @@ export async function compactNamespace(
   const t0 = clock();
   // A merge drops the rows `deleted` names for good: a damaged row there would drop a live document, so
   // the table is checked against its copy first (storage/manifest.ts, deleted_copy).
-  checkDeletedCopy(w.db, scanDeleted(w.db), join(w.dir, 'manifest.db'));
+  checkDeletedCopy(w.db, join(w.dir, 'manifest.db'));
   const before = segStats(w);
   const bytes = (rows: readonly SegmentRow[]) => rows.reduce((a, r) => a + r.parquet_bytes + r.index_bytes, 0);
   let plan = planCompaction(before, w.pendingDocCount, opts.ifNeeded ?? false, w.segmentBytes, opts.thresholds, staleSegments(w));

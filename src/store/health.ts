@@ -12,7 +12,7 @@
 import { segmentStoreOf, type SegmentStore } from '../storage/segment-store.js';
 import { join } from 'node:path';
 import { ElacsymError, isElacsymError } from '../errors.js';
-import { checkDeletedCopy, checkFormat, FORMAT_VERSION, getMeta, listSegments, readSchema, readTextReindex, scanDeleted, type SegmentRow } from '../storage/manifest.js';
+import { checkDeletedCopy, checkFormat, FORMAT_VERSION, getMeta, listSegments, readSchema, readTextReindex, type SegmentRow } from '../storage/manifest.js';
 import { writerLockHeld } from '../storage/lock.js';
 import { parseSegmentFileName, SegmentFile, StringTable } from '../storage/segment-file.js';
 import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
@@ -249,7 +249,7 @@ function checkSnapshot(db: Db, dir: string, name: string, opts: HealthOptions): 
     problems.push(...checkIdMaps(db, rows, keysBySeg, path));
     // Both b-trees of the dead rows, in one read transaction (a writer may delete between two reads).
     try {
-      db.transaction(() => checkDeletedCopy(db, scanDeleted(db), path))();
+      db.transaction(() => checkDeletedCopy(db, path))();
     } catch (e) {
       if (!isElacsymError(e, 'CORRUPT_MANIFEST')) throw e;
       problems.push({ severity: 'corrupt', code: 'CORRUPT_MANIFEST', message: e.message, path });
