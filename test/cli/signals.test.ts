@@ -4,7 +4,7 @@
  * point), then signals: never a sleep. A child that ignored the signal would hang, and the test fail.
  */
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -306,6 +306,14 @@ describe('export -o', () => {
     expect(readdirSync(outDir)).toEqual(['backup.ndjson']);
     // Unarmed, the same export replaces the file whole.
     expect((await cli(['-d', d, 'export', 'ns', '-o', target])).code).toBe(0);
+    expect(readFileSync(target, 'utf8').trim().split('\n')).toHaveLength(5000);
+    expect(readdirSync(outDir)).toEqual(['backup.ndjson']);
+    // Through a symbolic link: the file it names is replaced, the link stays a link.
+    const link = join(dir, 'latest.ndjson');
+    symlinkSync(target, link);
+    writeFileSync(target, 'the previous export\n');
+    expect((await cli(['-d', d, 'export', 'ns', '-o', link])).code).toBe(0);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
     expect(readFileSync(target, 'utf8').trim().split('\n')).toHaveLength(5000);
     expect(readdirSync(outDir)).toEqual(['backup.ndjson']);
   });

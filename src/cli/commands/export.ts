@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, fsyncSync, lstatSync, openSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { ElacsymError } from '../../errors.js';
 import { toEnvError } from '../../util/env-error.js';
@@ -74,14 +74,20 @@ interface Output {
  * regular file (or a new one) is written as a temporary file beside it; anything else (a FIFO, a device
  * such as /dev/stdout) is written in place, since renaming over it would replace it.
  */
-function openOutput(path: string): Output {
+function openOutput(userPath: string): Output {
+  // A symbolic link is followed, as writing through it did: the file it names is replaced, the link stays.
+  // A link to nothing, or to something that is not a regular file, is written through in place.
+  let path = userPath;
   let inPlace = false;
   try {
+    if (lstatSync(userPath).isSymbolicLink()) path = realpathSync(userPath);
     inPlace = !statSync(path).isFile();
   } catch {
-    // missing: a new file
+    // missing (a new file), or a dangling link
+    inPlace = path !== userPath || lstatSync(userPath, { throwIfNoEntry: false })?.isSymbolicLink() === true;
   }
   const tmp = inPlace ? null : join(dirname(path), `.${basename(path)}.elacsym-${process.pid}.tmp`);
+  if (inPlace) path = userPath;
   try {
     return { fd: openSync(tmp ?? path, tmp ? 'wx' : 'w'), path, tmp, closed: false };
   } catch (e) {
