@@ -316,6 +316,16 @@ describe('export -o', () => {
     expect(lstatSync(link).isSymbolicLink()).toBe(true);
     expect(readFileSync(target, 'utf8').trim().split('\n')).toHaveLength(5000);
     expect(readdirSync(outDir)).toEqual(['backup.ndjson']);
+    // -o /dev/stdout is standard output itself: appended to the file the shell opened, with what the
+    // shell writes before and after it kept (resolving the name replaced that file).
+    const log = join(dir, 'log.txt');
+    writeFileSync(log, 'header\n');
+    const sh = spawnSync('sh', ['-c', `{ "${process.execPath}" "${BIN}" -d "${d}" export ns -o /dev/stdout; echo footer; } >> "${log}"`], { encoding: 'utf8' });
+    expect(sh.status, sh.stderr).toBe(0);
+    const lines = readFileSync(log, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(5002);
+    expect(lines[0]).toBe('header');
+    expect(lines[5001]).toBe('footer');
   });
 });
 

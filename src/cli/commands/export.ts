@@ -1,5 +1,5 @@
-import { closeSync, fsyncSync, lstatSync, openSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, existsSync, fchmodSync, fsyncSync, lstatSync, openSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { ElacsymError } from '../../errors.js';
 import { toEnvError } from '../../util/env-error.js';
 import { failpoint } from '../../util/failpoint.js';
@@ -27,8 +27,8 @@ async function write(dir: string, opts: { segments?: ObjectSegmentStore }, o: Re
   try {
     // -o: the file is written whole or not at all (a temporary file renamed over it at the end), so a
     // failed or interrupted export never leaves a short file that looks like a complete one.
-    const signal = typeof o.output === 'string' ? interruptSignal(`stopping the export (${o.output} is left as it was)`) : null;
-    target = typeof o.output === 'string' ? openOutput(o.output) : null;
+    const signal = typeof o.output === 'string' && o.output !== '-' ? interruptSignal(`stopping the export (${o.output} is left as it was)`) : null;
+    target = typeof o.output === 'string' && o.output !== '-' ? openOutput(o.output) : null;
     for await (const line of exportDocs(dir, opts)) {
       if (target === null) await out(line);
       else {
@@ -67,6 +67,8 @@ interface Output {
   path: string;
   tmp: string | null;
   closed: boolean;
+  /** A descriptor the process had already (-o /dev/stdout): written, never closed. */
+  borrowed?: boolean;
 }
 
 /**
@@ -77,21 +79,53 @@ interface Output {
 function openOutput(userPath: string): Output {
   // A symbolic link is followed, as writing through it did: the file it names is replaced, the link stays.
   // A link to nothing, or to something that is not a regular file, is written through in place.
+  // /dev/stdout, /dev/fd/N and /proc/... name an open descriptor (resolving them would find the file the
+  // shell redirected to, and replace it, `>>` or not): always written in place.
+  if (userPath === '') throw new ElacsymError('USAGE', '-o needs a file name (or leave -o out for standard output)', { details: { option: '-o' } });
   let path = userPath;
-  let inPlace = false;
-  try {
-    if (lstatSync(userPath).isSymbolicLink()) path = realpathSync(userPath);
-    inPlace = !statSync(path).isFile();
-  } catch {
-    // missing (a new file), or a dangling link
-    inPlace = path !== userPath || lstatSync(userPath, { throwIfNoEntry: false })?.isSymbolicLink() === true;
+  let inPlace = /^\/(dev|proc)\//.test(resolve(userPath));
+  let mode: number | null = null;
+  if (!inPlace) {
+    try {
+      if (lstatSync(userPath).isSymbolicLink()) path = realpathSync(userPath);
+      const st = statSync(path);
+      inPlace = !st.isFile() || /^\/(dev|proc)\//.test(path);
+      mode = st.mode & 0o7777;
+    } catch {
+      // missing (a new file), or a dangling link
+      inPlace = path !== userPath || lstatSync(userPath, { throwIfNoEntry: false })?.isSymbolicLink() === true;
+    }
   }
-  const tmp = inPlace ? null : join(dirname(path), `.${basename(path)}.elacsym-${process.pid}.tmp`);
   if (inPlace) path = userPath;
+  // A fixed-length name (the target's own may be at the 255-byte limit already).
+  let tmp: string | null = inPlace ? null : join(dirname(path), `.elacsym-export-${process.pid}.tmp`);
+  if (tmp !== null) {
+    try {
+      const fd = openSync(tmp, 'wx', mode ?? 0o666);
+      if (mode !== null) fchmodSync(fd, mode); // the file keeps its permissions (umask aside)
+      return { fd, path, tmp, closed: false };
+    } catch (e) {
+      // A file its owner may write in a directory they may not (or on a mount that refuses new names):
+      // written in place, as before -o was atomic.
+      const code = (e as NodeJS.ErrnoException).code;
+      if ((code !== 'EACCES' && code !== 'EPERM') || !existsSync(path)) throw openError(e, path, dirname(path));
+      tmp = null;
+    }
+  }
   try {
-    return { fd: openSync(tmp ?? path, tmp ? 'wx' : 'w'), path, tmp, closed: false };
+    // A name of one of this process's descriptors is that descriptor, not a new open of what it names:
+    // opening it would truncate the file the shell redirected to, or write over its offset.
+    const m = /^\/(?:dev\/(stdout|stderr)|dev\/fd\/(\d+)|proc\/self\/fd\/(\d+))$/.exec(resolve(path));
+    if (m) return { fd: m[1] === 'stdout' ? 1 : m[1] === 'stderr' ? 2 : Number(m[2] ?? m[3]), path, tmp: null, closed: false, borrowed: true };
+    return { fd: openSync(path, 'w'), path, tmp: null, closed: false };
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
+    throw openError(e, path, path);
+  }
+}
+
+/** The error of a failed open of the -o target (or of its temporary file, `named` then its directory). */
+function openError(e: unknown, path: string, named: string): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
       const dir = dirname(path);
       let dirExists = true;
@@ -100,13 +134,12 @@ function openOutput(userPath: string): Output {
       } catch {
         dirExists = false;
       }
-      if (!dirExists) throw new ElacsymError('FILE_NOT_FOUND', `cannot write ${path}: directory ${dir} does not exist`, { details: { path: dir }, hint: `create it first (mkdir -p ${dir})` });
+      if (!dirExists) return new ElacsymError('FILE_NOT_FOUND', `cannot write ${path}: directory ${dir} does not exist`, { details: { path: dir }, hint: `create it first (mkdir -p ${dir})` });
     }
     if (code === 'EISDIR' || (code === 'EEXIST' && statSync(path, { throwIfNoEntry: false })?.isDirectory())) {
-      throw new ElacsymError('USAGE', `cannot write ${path}: it is a directory; name a file`, { details: { path } });
+      return new ElacsymError('USAGE', `cannot write ${path}: it is a directory; name a file`, { details: { path } });
     }
-    throw toEnvError(e, tmp ? dirname(path) : path, 'writing the export to');
-  }
+  return toEnvError(e, named, 'writing the export to');
 }
 
 function writeOutput(t: Output, text: string): void {
@@ -122,7 +155,7 @@ function finishOutput(t: Output): void {
   try {
     if (t.tmp !== null) fsyncSync(t.fd);
     t.closed = true;
-    closeSync(t.fd);
+    if (!t.borrowed) closeSync(t.fd);
     if (t.tmp !== null) {
       renameSync(t.tmp, t.path);
       fsyncDir(dirname(t.path));
@@ -134,6 +167,6 @@ function finishOutput(t: Output): void {
 
 /** The export failed: the temporary file goes, the target stays as it was. */
 function abandonOutput(t: Output): void {
-  if (!t.closed) closeSync(t.fd);
+  if (!t.closed && !t.borrowed) closeSync(t.fd);
   if (t.tmp !== null) rmSync(t.tmp, { force: true });
 }
