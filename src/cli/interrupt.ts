@@ -72,9 +72,16 @@ export function lockWaitNotice(g: Pick<GlobalOptions, 'json' | 'quiet'>, name: s
  * Told when a writing command's flushes set damaged journal entries aside in quarantine: their documents
  * are no longer in the namespace, which must not pass in silence (`wal replay` says it in its summary).
  */
-export function quarantineNotice(g: Pick<GlobalOptions, 'json' | 'dataDir' | 'dataDirExplicit'>, name: string, entries: number): void {
+export function quarantineNotice(g: Pick<GlobalOptions, 'json' | 'dataDir' | 'dataDirExplicit'>, name: string, entries: number, deletes = 0): void {
   if (entries === 0) return;
-  const hint = concreteHint('see `elacsym wal inspect <namespace> --dump DIR` (the entries and their bytes); re-import their documents from their source', { ...g, namespace: name });
-  if (g.json) err(JSON.stringify({ event: 'quarantined', namespace: name, entries, hint }));
-  else err(`elacsym: warning: ${entries} damaged journal entr${entries === 1 ? 'y' : 'ies'} of namespace ${name} set aside in quarantine: ${entries === 1 ? 'its' : 'their'} documents are not in the namespace\n  hint: ${hint}`);
+  // An upsert entry's documents are missing (re-import them); a delete entry's are live again (delete them
+  // again): the advice depends on which.
+  const upserts = entries - deletes;
+  const what = [
+    upserts > 0 ? `${upserts === 1 ? 'the documents of 1 upsert entry are' : `the documents of ${upserts} upsert entries are`} not in the namespace (re-import them from their source)` : '',
+    deletes > 0 ? `${deletes === 1 ? 'the documents 1 delete entry deleted are' : `the documents ${deletes} delete entries deleted are`} live again (delete them again)` : '',
+  ].filter(Boolean);
+  const hint = concreteHint('`elacsym wal inspect <namespace> --dump DIR` lists the entries and writes their bytes to DIR', { ...g, namespace: name });
+  if (g.json) err(JSON.stringify({ event: 'quarantined', namespace: name, entries, deletes, hint }));
+  else err(`elacsym: warning: ${entries} damaged journal entr${entries === 1 ? 'y' : 'ies'} of namespace ${name} set aside in quarantine: ${what.join('; ')}\n  hint: ${hint}`);
 }

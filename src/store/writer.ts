@@ -212,6 +212,8 @@ export class Writer {
    * included): a command that flushed reports them, since their documents are no longer in the namespace.
    */
   quarantinedEntries = 0;
+  /** Of those, entries of deletes: the documents they deleted are live again. */
+  quarantinedDeletes = 0;
   /** Documents per segment when flushing a backlog from the journal. */
   segmentDocs: number;
   /** Journal payload bytes per segment flush. */
@@ -516,6 +518,7 @@ export class Writer {
     for (const { row, damage } of bad) {
       quarantineEntry(this.db, row, damage, this.clock());
       quarantined++;
+      if (row.op === 'delete') this.quarantinedDeletes++;
     }
     return { ops, quarantined, more, partial };
   }

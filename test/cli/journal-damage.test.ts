@@ -69,6 +69,7 @@ describe('a damaged pending journal entry', () => {
     ['delete', (d: string) => cli(['-d', d, 'delete', 'ns', '--ids', '59'])],
     ['compact', (d: string) => cli(['-d', d, 'compact', 'ns'])],
     ['import --json', (d: string) => cli(['-d', d, '--json', 'import', 'ns', '-'], { input: JSON.stringify({ id: 'extra', vector: [1, 2, 3, 4] }) })],
+    ['wal replay --quiet', (d: string) => cli(['-d', d, '--quiet', 'wal', 'replay', 'ns'])],
   ] as const)('%s, whose writer sets a damaged entry aside in quarantine, says so on stderr', async (what, run) => {
     const d = join(tmpDir(), 'data');
     expect((await cli(['-d', d, 'init', 'ns', '--dim', '4'])).code).toBe(0);
@@ -85,12 +86,30 @@ describe('a damaged pending journal entry', () => {
       expect(ev).toMatchObject({ event: 'quarantined', namespace: 'ns', entries: 1 });
       expect(ev!.hint).toMatch(/`elacsym -d \S+ wal inspect ns --dump DIR`/);
     } else {
-      expect(r.stderr).toMatch(/warning: 1 damaged journal entry of namespace ns set aside in quarantine: its documents are not in the namespace/);
-      expect(r.stderr).toMatch(/hint: see `elacsym -d \S+ wal inspect ns --dump DIR`/);
+      expect(r.stderr).toMatch(/warning: 1 damaged journal entry of namespace ns set aside in quarantine: the documents of 1 upsert entry are not in the namespace \(re-import them from their source\)/);
+      expect(r.stderr).toMatch(/hint: `elacsym -d \S+ wal inspect ns --dump DIR`/);
     }
     // Said once, by the writer that did it: the next writer has nothing to say.
     const again = await cli(['-d', d, 'delete', 'ns', '--ids', '58']);
     expect(again.code).toBe(0);
     expect(again.stderr).not.toMatch(/quarantine/);
+  });
+
+  it('a damaged delete entry set aside: the warning says its documents are live again, not to re-import them', async () => {
+    const d = join(tmpDir(), 'data');
+    expect((await cli(['-d', d, 'init', 'ns', '--dim', '4'])).code).toBe(0);
+    expect((await cli(['-d', d, 'import', 'ns', '-'], { input: lines.join('\n') })).code).toBe(0);
+    const db = new Database(join(d, 'ns', 'manifest.db'));
+    const payload = encodeDeletes([1, 2, 3]);
+    const seq = Number(
+      db.prepare('INSERT INTO journal (op, count, bytes, crc32, committed_at, payload) VALUES (?, ?, ?, ?, ?, ?)').run('delete', 3, payload.length, crc32(payload), 0, payload)
+        .lastInsertRowid,
+    );
+    db.close();
+    damageEntry(d, seq);
+    const r = await cli(['-d', d, 'compact', 'ns']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/the documents 1 delete entry deleted are live again \(delete them again\)/);
+    expect(r.stderr).not.toMatch(/re-import/);
   });
 });

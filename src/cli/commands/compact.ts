@@ -42,7 +42,7 @@ export default async function compact([name]: string[], o: Record<string, unknow
         if (g.json) await printJson({ ...report, peak_rss_bytes: peakRssBytes() });
         else if (!g.quiet || report.dry_run) err(describe(report));
       } finally {
-        quarantineNotice(g, ns, w.quarantinedEntries);
+        quarantineNotice(g, ns, w.quarantinedEntries, w.quarantinedDeletes);
         w.close();
       }
     } catch (e) {

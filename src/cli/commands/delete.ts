@@ -99,7 +99,7 @@ export default async function del([name]: string[], o: Record<string, unknown>, 
     else if (!g.quiet) err(`deleted ${summary.deleted} of ${summary.requested} ids from ${name} (${summary.not_found} not found)`);
     return 0;
   } finally {
-    quarantineNotice(g, name!, writer.quarantinedEntries);
+    quarantineNotice(g, name!, writer.quarantinedEntries, writer.quarantinedDeletes);
     writer.close();
   }
 }

@@ -219,7 +219,7 @@ export async function runImport([name, file = '-']: string[], o: Record<string, 
     // An interrupted read leaves stdin open; a live handle would keep the process from exiting.
     if (fromStdin) process.stdin.destroy();
     if (rejectsFd !== null) closeSync(rejectsFd);
-    quarantineNotice(g, name!, writer.quarantinedEntries);
+    quarantineNotice(g, name!, writer.quarantinedEntries, writer.quarantinedDeletes);
     writer.close();
   }
 }

@@ -6,7 +6,7 @@ import { inspectJournal } from '../../store/journal-inspect.js';
 import { Writer } from '../../store/writer.js';
 import { assertCanCreate, toEnvError } from '../../util/env-error.js';
 import { intOpt } from '../args.js';
-import { interruptSignal, lockWaitNotice } from '../interrupt.js';
+import { interruptSignal, lockWaitNotice, quarantineNotice } from '../interrupt.js';
 import { segmentBytesFromEnv } from '../limits.js';
 import { err, outLine, printJson, type GlobalOptions } from '../output.js';
 
@@ -81,6 +81,8 @@ export async function replay([name]: string[], o: Record<string, unknown>, g: Gl
     const out = { namespace: name, applied_entries: r.entries, documents: r.docs, inserted: r.inserted, updated: r.updated, deleted: r.deleted, quarantined: r.quarantined, purged, segment: r.segmentId };
     if (g.json) await printJson(out);
     else if (!g.quiet) err(`${name}: applied ${r.entries} journal entries (${r.docs} documents: ${r.inserted} inserted, ${r.updated} updated, ${r.deleted} deleted)${r.quarantined ? `; quarantined ${r.quarantined} damaged entries` : ''}${purged ? `; purged ${purged} quarantined entries` : ''}`);
+    // Said like every writer says it, --quiet or not: documents left the namespace (or came back).
+    quarantineNotice(g, name!, w.quarantinedEntries, w.quarantinedDeletes);
     return 0;
   } finally {
     w.close();
