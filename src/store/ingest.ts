@@ -437,7 +437,7 @@ export async function importNdjson(writer: ImportSink, input: AsyncIterable<Uint
     if (bulk) return `they are in segments and queryable${staged > 0 ? `; the ${staged} documents read after them were not written` : ''}`;
     const pending = writer.pendingDocCount;
     if (pending === 0) return 'they are in segments and queryable';
-    return `they are queryable, ${pending === s.committed ? 'all' : `${pending} documents`} in the journal, whose segment the next writer (or \`elacsym wal replay\`) builds`;
+    return `they are queryable, ${pending === s.committed ? 'all' : `${pending} documents`} in the journal, whose segment the next writer (or \`elacsym wal replay ${writer.name}\`) builds`;
   };
   const interrupted = () =>
     new ElacsymError(
