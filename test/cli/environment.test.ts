@@ -304,6 +304,29 @@ describe.skipIf(!isRoot)('a full disk', () => {
     expect((await cli(['-d', d, 'health', '--deep'])).code).toBe(0);
   });
 
+  it('a delete whose flush fills the disk says that the delete was committed (queries no longer return the documents)', async () => {
+    const fs = tmpfs(4 << 20);
+    const d = join(fs, 'data');
+    expect((await cli(['-d', d, 'init', 'ns', '--dim', '4'])).code).toBe(0);
+    const lines = Array.from({ length: 2000 }, (_, i) => JSON.stringify({ id: i, vector: [i, 1, 2, 3], attributes: { title: `t${i}` } }));
+    expect((await cli(['-d', d, 'import', 'ns', '-'], { input: lines.join('\n') })).code).toBe(0);
+    const ids = Array.from({ length: 1000 }, (_, i) => 2 * i).join(',');
+    const attempt = async (leave: number) => {
+      const filler = fill(fs, leave);
+      const r = await cli(['-d', d, '--json', 'delete', 'ns', '--ids', ids]);
+      rmSync(filler);
+      return r;
+    };
+    // Room for the journal entry, not for the flush (sizes deterministic, as above).
+    const committed = await attempt(150 << 10);
+    expect(committed.code, committed.stderr).toBe(75);
+    expect(errorJson(committed)).toMatchObject({ code: 'NO_SPACE', details: { committed: true } });
+    expect(errorJson(committed).message).toMatch(/the delete of 1000 ids from ns was committed before that/);
+    expect((await cli(['-d', d, 'count', 'ns'])).stdout.trim()).toBe('1000');
+    expect((await cli(['-d', d, 'wal', 'replay', 'ns'])).code).toBe(0);
+    expect((await cli(['-d', d, 'health', '--deep'])).code).toBe(0);
+  });
+
   it('a bulk import whose segment fills the disk stops with NO_SPACE naming the committed lines; nothing half-written stays; --resume finishes', async () => {
     const fs = tmpfs(16 << 20);
     const d = join(fs, 'data');

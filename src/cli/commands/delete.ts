@@ -1,4 +1,5 @@
 import { ElacsymError, isElacsymError } from '../../errors.js';
+import { envError } from '../../util/env-error.js';
 import { failpointPause } from '../../util/failpoint.js';
 import { parseFilter } from '../../model/filter.js';
 import { matchingIds } from '../../store/count.js';
@@ -78,7 +79,15 @@ export default async function del([name]: string[], o: Record<string, unknown>, 
         snap.close();
       }
     }
-    if (ids.length > 0) writer.appendDeletes(ids);
+    if (ids.length > 0) {
+      try {
+        writer.appendDeletes(ids);
+      } catch (e) {
+        const env = isElacsymError(e) ? e : envError(e, dir, 'committing the delete to');
+        if (env?.code !== 'NO_SPACE') throw e;
+        throw new ElacsymError('NO_SPACE', `${env.message}; the delete was not committed: nothing was deleted`, { cause: e, hint: 'free disk space, then run the delete again', details: { ...env.details, committed: false } });
+      }
+    }
     await failpointPause('delete:after-journal-commit', signal);
     const unique = new Set(ids.map((i) => JSON.stringify(i))).size;
     let r: Awaited<ReturnType<typeof writer.flush>>;
@@ -87,6 +96,14 @@ export default async function del([name]: string[], o: Record<string, unknown>, 
     } catch (e) {
       // The delete is committed (the journal is what queries read), only its segment work stopped: say so,
       // or the user would run it again or think the documents are still there.
+      const env = ids.length === 0 ? null : isElacsymError(e) ? e : envError(e, dir, 'applying the delete to');
+      if (env?.code === 'NO_SPACE') {
+        throw new ElacsymError('NO_SPACE', `${env.message}; the delete of ${unique} ids from ${name} was committed before that: queries no longer return those documents; applying it to the segments needs disk space`, {
+          cause: e,
+          hint: `free disk space; nothing to run again: the next writer (or \`elacsym wal replay ${name}\`) applies it`,
+          details: { ...env.details, requested: ids.length, committed: true },
+        });
+      }
       if (!isElacsymError(e, 'INTERRUPTED') || ids.length === 0) throw e;
       throw new ElacsymError('INTERRUPTED', `interrupted after the delete of ${unique} ids from ${name} was committed: queries no longer return those documents; applying it to the segments stopped`, {
         cause: e,
