@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fchmodSync, fsyncSync, lstatSync, openSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, fsyncSync, lstatSync, openSync, readlinkSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ElacsymError } from '../../errors.js';
 import { toEnvError } from '../../util/env-error.js';
@@ -76,6 +76,11 @@ interface Output {
  * regular file (or a new one) is written as a temporary file beside it; anything else (a FIFO, a device
  * such as /dev/stdout) is written in place, since renaming over it would replace it.
  */
+/** Thrown inside openOutput: the -o link names a descriptor (`target`). */
+class DescriptorName {
+  constructor(readonly target: string) {}
+}
+
 function openOutput(userPath: string): Output {
   // A symbolic link is followed, as writing through it did: the file it names is replaced, the link stays.
   // A link to nothing, or to something that is not a regular file, is written through in place.
@@ -87,13 +92,19 @@ function openOutput(userPath: string): Output {
   let mode: number | null = null;
   if (!inPlace) {
     try {
-      if (lstatSync(userPath).isSymbolicLink()) path = realpathSync(userPath);
+      if (lstatSync(userPath).isSymbolicLink()) {
+        // A link to a descriptor's name (a link to /dev/stdout) is that descriptor too.
+        const target = resolve(dirname(userPath), readlinkSync(userPath));
+        if (/^\/(dev|proc)\//.test(target)) throw new DescriptorName(target);
+        path = realpathSync(userPath);
+      }
       const st = statSync(path);
       inPlace = !st.isFile() || /^\/(dev|proc)\//.test(path);
       mode = st.mode & 0o7777;
-    } catch {
-      // missing (a new file), or a dangling link
-      inPlace = path !== userPath || lstatSync(userPath, { throwIfNoEntry: false })?.isSymbolicLink() === true;
+    } catch (e) {
+      // missing (a new file), a dangling link, or a link to a descriptor's name
+      if (e instanceof DescriptorName) userPath = e.target;
+      inPlace = e instanceof DescriptorName || path !== userPath || lstatSync(userPath, { throwIfNoEntry: false })?.isSymbolicLink() === true;
     }
   }
   if (inPlace) path = userPath;
