@@ -617,7 +617,7 @@ export class Snapshot {
         const r = byId.get(segmentId);
         if (r && ord < r.doc_count) markDead(r, ord);
       });
-      checkDeletedCopy(db, join(dir, 'manifest.db'));
+      checkDeletedCopy(db, join(dir, 'manifest.db'), deletedRows);
     }
     // Incrementally only the ids written since `prev` are new shadows; the others shadow what they did.
     const shadowing = incremental ? written : latest.keys();

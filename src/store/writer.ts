@@ -518,6 +518,7 @@ export class Writer {
     for (const { row, damage } of bad) {
       quarantineEntry(this.db, row, damage, this.clock());
       quarantined++;
+      this.quarantinedEntries++;
       if (row.op === 'delete') this.quarantinedDeletes++;
     }
     return { ops, quarantined, more, partial };
@@ -557,7 +558,6 @@ export class Writer {
         more = r.more;
         partial = r.partial;
         total.quarantined += r.quarantined;
-        this.quarantinedEntries += r.quarantined;
       }
       let f: FlushResult;
       try {

@@ -25,6 +25,18 @@ function damageEntry(d: string, seq: number): void {
   db.close();
 }
 
+/** A pending delete entry, as a writer killed before its flush leaves it (delete always flushes); its seq. */
+function pendingDelete(d: string, ids: number[]): number {
+  const db = new Database(join(d, 'ns', 'manifest.db'));
+  const payload = encodeDeletes(ids);
+  const seq = Number(
+    db.prepare('INSERT INTO journal (op, count, bytes, crc32, committed_at, payload) VALUES (?, ?, ?, ?, ?, ?)').run('delete', ids.length, payload.length, crc32(payload), 0, payload)
+      .lastInsertRowid,
+  );
+  db.close();
+  return seq;
+}
+
 describe('a damaged pending journal entry', () => {
   it('export fails with CORRUPT_JOURNAL instead of exiting 0 with documents missing', async () => {
     const d = join(tmpDir(), 'data');
@@ -47,14 +59,7 @@ describe('a damaged pending journal entry', () => {
     const d = join(tmpDir(), 'data');
     expect((await cli(['-d', d, 'init', 'ns', '--dim', '4'])).code).toBe(0);
     expect((await cli(['-d', d, 'import', 'ns', '-'], { input: lines.join('\n') })).code).toBe(0);
-    // A pending delete entry, as a writer killed before its flush leaves it (delete always flushes).
-    const db = new Database(join(d, 'ns', 'manifest.db'));
-    const payload = encodeDeletes([1, 2, 3]);
-    const seq = Number(
-      db.prepare('INSERT INTO journal (op, count, bytes, crc32, committed_at, payload) VALUES (?, ?, ?, ?, ?, ?)').run('delete', 3, payload.length, crc32(payload), 0, payload)
-        .lastInsertRowid,
-    );
-    db.close();
+    const seq = pendingDelete(d, [1, 2, 3]);
     const clean = await cli(['-d', d, 'query', 'ns', '-k', '100', '--format', 'json']);
     expect(clean.code).toBe(0);
     expect(JSON.parse(clean.stdout).results).toHaveLength(57);
@@ -99,13 +104,7 @@ describe('a damaged pending journal entry', () => {
     const d = join(tmpDir(), 'data');
     expect((await cli(['-d', d, 'init', 'ns', '--dim', '4'])).code).toBe(0);
     expect((await cli(['-d', d, 'import', 'ns', '-'], { input: lines.join('\n') })).code).toBe(0);
-    const db = new Database(join(d, 'ns', 'manifest.db'));
-    const payload = encodeDeletes([1, 2, 3]);
-    const seq = Number(
-      db.prepare('INSERT INTO journal (op, count, bytes, crc32, committed_at, payload) VALUES (?, ?, ?, ?, ?, ?)').run('delete', 3, payload.length, crc32(payload), 0, payload)
-        .lastInsertRowid,
-    );
-    db.close();
+    const seq = pendingDelete(d, [1, 2, 3]);
     damageEntry(d, seq);
     const r = await cli(['-d', d, 'compact', 'ns']);
     expect(r.code, r.stderr).toBe(0);

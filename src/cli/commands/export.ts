@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fchmodSync, fsyncSync, lstatSync, openSync, readlinkSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, fchmodSync, fsyncSync, lstatSync, openSync, readlinkSync, realpathSync, renameSync, rmSync, type Stats, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ElacsymError } from '../../errors.js';
 import { toEnvError } from '../../util/env-error.js';
@@ -76,80 +76,77 @@ interface Output {
  * regular file (or a new one) is written as a temporary file beside it; anything else (a FIFO, a device
  * such as /dev/stdout) is written in place, since renaming over it would replace it.
  */
-/** Thrown inside openOutput: the -o link names a descriptor (`target`). */
-class DescriptorName {
-  constructor(readonly target: string) {}
+/** The descriptor a name such as /dev/stdout, /dev/fd/N or /proc/self/fd/N stands for, or null. */
+function descriptorOf(absPath: string): number | null {
+  const m = /^\/(?:dev\/(stdout|stderr)|dev\/fd\/(\d+)|proc\/self\/fd\/(\d+))$/.exec(absPath);
+  return m === null ? null : m[1] === 'stdout' ? 1 : m[1] === 'stderr' ? 2 : Number(m[2] ?? m[3]);
 }
 
+/**
+ * Open the -o target, naming the path and the problem (missing directory, a directory, no permission). A
+ * regular file (or a new one) is written as a temporary file beside it and renamed at the end; a symbolic
+ * link is followed (the file it names is replaced, the link stays). Written in place instead: a FIFO, a
+ * device, a dangling link, and a file its owner may write in a directory they may not. A name of one of
+ * this process's descriptors (/dev/stdout, or a link to it) is that descriptor, never opened anew: that
+ * would truncate the file the shell redirected to, `>>` or not, or write over its offset.
+ */
 function openOutput(userPath: string): Output {
-  // A symbolic link is followed, as writing through it did: the file it names is replaced, the link stays.
-  // A link to nothing, or to something that is not a regular file, is written through in place.
-  // /dev/stdout, /dev/fd/N and /proc/... name an open descriptor (resolving them would find the file the
-  // shell redirected to, and replace it, `>>` or not): always written in place.
   if (userPath === '') throw new ElacsymError('USAGE', '-o needs a file name (or leave -o out for standard output)', { details: { option: '-o' } });
-  let path = userPath;
-  let inPlace = /^\/(dev|proc)\//.test(resolve(userPath));
-  let mode: number | null = null;
-  if (!inPlace) {
-    try {
-      if (lstatSync(userPath).isSymbolicLink()) {
-        // A link to a descriptor's name (a link to /dev/stdout) is that descriptor too.
-        const target = resolve(dirname(userPath), readlinkSync(userPath));
-        if (/^\/(dev|proc)\//.test(target)) throw new DescriptorName(target);
-        path = realpathSync(userPath);
-      }
-      const st = statSync(path);
-      inPlace = !st.isFile() || /^\/(dev|proc)\//.test(path);
-      mode = st.mode & 0o7777;
-    } catch (e) {
-      // missing (a new file), a dangling link, or a link to a descriptor's name
-      if (e instanceof DescriptorName) userPath = e.target;
-      inPlace = e instanceof DescriptorName || path !== userPath || lstatSync(userPath, { throwIfNoEntry: false })?.isSymbolicLink() === true;
-    }
+  const link = lstatOrNull(userPath)?.isSymbolicLink() ? resolve(dirname(userPath), readlinkSync(userPath)) : null;
+  for (const name of [resolve(userPath), link]) {
+    const fd = name === null ? null : descriptorOf(name);
+    if (fd !== null) return { fd, path: userPath, tmp: null, closed: false, borrowed: true };
   }
-  if (inPlace) path = userPath;
+  const st = statOrNull(userPath); // through the link
+  const special = [resolve(userPath), link].some((p) => p !== null && /^\/(dev|proc)\//.test(p));
+  if (special || (link !== null && st === null) || (st !== null && !st.isFile())) return openInPlace(userPath);
+  const path = link !== null ? realpathSync(userPath) : userPath;
+  const mode = st === null ? null : st.mode & 0o7777;
   // A fixed-length name (the target's own may be at the 255-byte limit already).
-  let tmp: string | null = inPlace ? null : join(dirname(path), `.elacsym-export-${process.pid}.tmp`);
-  if (tmp !== null) {
-    try {
-      const fd = openSync(tmp, 'wx', mode ?? 0o666);
-      if (mode !== null) fchmodSync(fd, mode); // the file keeps its permissions (umask aside)
-      return { fd, path, tmp, closed: false };
-    } catch (e) {
-      // A file its owner may write in a directory they may not (or on a mount that refuses new names):
-      // written in place, as before -o was atomic.
-      const code = (e as NodeJS.ErrnoException).code;
-      if ((code !== 'EACCES' && code !== 'EPERM') || !existsSync(path)) throw openError(e, path, dirname(path));
-      tmp = null;
-    }
-  }
+  const tmp = join(dirname(path), `.elacsym-export-${process.pid}.tmp`);
   try {
-    // A name of one of this process's descriptors is that descriptor, not a new open of what it names:
-    // opening it would truncate the file the shell redirected to, or write over its offset.
-    const m = /^\/(?:dev\/(stdout|stderr)|dev\/fd\/(\d+)|proc\/self\/fd\/(\d+))$/.exec(resolve(path));
-    if (m) return { fd: m[1] === 'stdout' ? 1 : m[1] === 'stderr' ? 2 : Number(m[2] ?? m[3]), path, tmp: null, closed: false, borrowed: true };
+    const fd = openSync(tmp, 'wx', mode ?? 0o666);
+    if (mode !== null) fchmodSync(fd, mode); // the file keeps its permissions (umask aside)
+    return { fd, path, tmp, closed: false };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if ((code === 'EACCES' || code === 'EPERM') && st !== null) return openInPlace(path);
+    throw openError(e, path, dirname(path));
+  }
+}
+
+function openInPlace(path: string): Output {
+  try {
     return { fd: openSync(path, 'w'), path, tmp: null, closed: false };
   } catch (e) {
     throw openError(e, path, path);
   }
 }
 
+function lstatOrNull(path: string): Stats | null {
+  try {
+    return lstatSync(path);
+  } catch {
+    return null; // missing, or not reachable: the open says why
+  }
+}
+
+function statOrNull(path: string): Stats | null {
+  try {
+    return statSync(path);
+  } catch {
+    return null;
+  }
+}
+
 /** The error of a failed open of the -o target (or of its temporary file, `named` then its directory). */
 function openError(e: unknown, path: string, named: string): unknown {
   const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      const dir = dirname(path);
-      let dirExists = true;
-      try {
-        statSync(dir);
-      } catch {
-        dirExists = false;
-      }
-      if (!dirExists) return new ElacsymError('FILE_NOT_FOUND', `cannot write ${path}: directory ${dir} does not exist`, { details: { path: dir }, hint: `create it first (mkdir -p ${dir})` });
-    }
-    if (code === 'EISDIR' || (code === 'EEXIST' && statSync(path, { throwIfNoEntry: false })?.isDirectory())) {
-      return new ElacsymError('USAGE', `cannot write ${path}: it is a directory; name a file`, { details: { path } });
-    }
+  const dir = dirname(path);
+  if (code === 'ENOENT' && statOrNull(dir) === null) {
+    return new ElacsymError('FILE_NOT_FOUND', `cannot write ${path}: directory ${dir} does not exist`, { details: { path: dir }, hint: `create it first (mkdir -p ${dir})` });
+  }
+  if (code === 'EISDIR') return new ElacsymError('USAGE', `cannot write ${path}: it is a directory; name a file`, { details: { path } });
   return toEnvError(e, named, 'writing the export to');
 }
 
