@@ -47,6 +47,7 @@
 import { ElacsymError } from '../../errors.js';
 import { ID_FIELD, parseFilter, type Filter, type FilterCondition, type Scalar } from '../../model/filter.js';
 import type { AttrValue, Attributes, DocId } from '../../model/types.js';
+import { countNonZeroBytes, maskCodes } from '../vector/distance.js';
 import { KIND_BOOL, KIND_F64, KIND_INT, KIND_STRING, KIND_STRINGS, TypedColumn } from './columns.js';
 
 /**
@@ -250,7 +251,11 @@ export function evaluateColumns(f: Filter, getColumn: (field: string) => Column,
         else {
           const c = col(node.field);
           const p = compileCondition(node);
-          if (c instanceof TypedColumn) combineInto(typedRows(node, p, c, m.length), m, mode);
+          // SET: straight into m (no second mask of n bytes, fresh pages in a cold query)
+          if (c instanceof TypedColumn) {
+            if (mode === SET) typedRows(node, p, c, m.length, m);
+            else combineInto(typedRows(node, p, c, m.length), m, mode);
+          }
           else condInto((i) => p(c[i]), c.length, m, mode, p(undefined));
         }
         return;
@@ -379,7 +384,7 @@ const ELEMENT_BLIND = new Set(['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'exists']);
 
 /**
  * The condition's 0/1 per row (n rows; rows past the column are missing) over a typed column, with
- * exactly `p`'s semantics. `p` is evaluated once per distinct value where it can (dictionary entry,
+ * exactly `p`'s semantics, in a new array or written over `into`'s first n bytes. `p` is evaluated once per distinct value where it can (dictionary entry,
  * boolean), and every row is then a table lookup in a plain loop (no call per row: a cold query runs
  * these loops before the JIT has compiled much):
  * - strings: p of each dictionary entry, then a lookup by code;
@@ -392,11 +397,11 @@ const ELEMENT_BLIND = new Set(['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'exists']);
  * Rows without a value get p(undefined). A code outside the dictionary (only in a damaged file, which
  * its checksums refuse first) reads as false.
  */
-function typedRows(cond: FilterCondition, p: ValuePredicate, c: TypedColumn, n: number): Uint8Array {
-  const r = new Uint8Array(n);
+function typedRows(cond: FilterCondition, p: ValuePredicate, c: TypedColumn, n: number, into?: Uint8Array): Uint8Array {
   const miss = p(undefined) ? 1 : 0;
+  const r = into === undefined ? new Uint8Array(n) : into.subarray(0, n);
   const len = Math.min(n, c.length);
-  if (miss === 1) r.fill(1);
+  if (miss === 1 || into !== undefined) r.fill(miss);
   const pres = c.presence;
   // rows with a value, in order (a byte of the presence bitmap at a time; absent rows keep `miss`)
   const eachPresent = (f: (i: number) => void) => {
@@ -417,6 +422,21 @@ function typedRows(cond: FilterCondition, p: ValuePredicate, c: TypedColumn, n: 
         // The stored codes against v - base: value = base + code, integers well inside 2^53, so each
         // comparison is the same as on the value (no widened copy, see TypedColumn.intCodes).
         const w = v - c.intBase;
+        // The same as the range of codes it admits, through the kernel (maskCodes): codes are integers, so
+        // c > w is c >= floor(w) + 1, c < w is c <= ceil(w) - 1, and c = w needs an integer w. NaN admits
+        // nothing (every comparison with it is false), as in the loops below.
+        const top = 2 ** (8 * u.BYTES_PER_ELEMENT) - 1;
+        const lo = op === 'gt' ? Math.floor(w) + 1 : op === 'gte' || op === 'eq' ? Math.ceil(w) : 0;
+        const hi = op === 'lt' ? Math.ceil(w) - 1 : op === 'lte' || op === 'eq' ? Math.floor(w) : top;
+        if (Number.isNaN(w) || lo > hi || hi < 0 || lo > top) {
+          r.fill(0, 0, len);
+          fixAbsent(r, pres, len, miss);
+          return r;
+        }
+        if (maskCodes(u, len, Math.max(0, lo), Math.min(top, hi), null, r)) {
+          fixAbsent(r, pres, len, miss);
+          return r;
+        }
         if (op === 'eq') for (let i = 0; i < len; i++) r[i] = u[i] === w ? 1 : 0;
         else if (op === 'gt') for (let i = 0; i < len; i++) r[i] = u[i]! > w ? 1 : 0;
         else if (op === 'gte') for (let i = 0; i < len; i++) r[i] = u[i]! >= w ? 1 : 0;
@@ -448,7 +468,7 @@ function typedRows(cond: FilterCondition, p: ValuePredicate, c: TypedColumn, n: 
     case KIND_STRING: {
       const hit = Uint8Array.from(c.dict, (s) => (p(s) ? 1 : 0));
       const codes = c.codes!;
-      for (let i = 0; i < len; i++) r[i] = hit[codes[i]!] ?? 0;
+      if (!maskCodes(codes, len, 0, 0, hit, r)) for (let i = 0; i < len; i++) r[i] = hit[codes[i]!] ?? 0;
       fixAbsent(r, pres, len, miss);
       return r;
     }
@@ -498,7 +518,5 @@ function fixAbsent(r: Uint8Array, pres: Uint8Array, len: number, miss: number): 
 
 /** Number of 1s in a 0/1 mask. */
 export function countMatches(mask: Uint8Array): number {
-  let k = 0;
-  for (let i = 0; i < mask.length; i++) k += mask[i] as number;
-  return k;
+  return countNonZeroBytes(mask);
 }

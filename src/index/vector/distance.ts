@@ -565,6 +565,29 @@ export function pinningStats(): { top: number; base: number; inPlaceChunks: numb
 }
 let inPlaceChunks = 0;
 
+/**
+ * A filter condition over a column of unsigned codes (filter/evaluate.ts): for i < len, out[i] = 1 when
+ * lo <= codes[i] <= hi (unsigned, lo and hi in [0, 2^(8 * codes.BYTES_PER_ELEMENT))), or with `table`
+ * (bytes 0 or 1, one per code) out[i] = table[codes[i]], 0 for a code past the table; else 0. False when it
+ * cannot run here (no WebAssembly, the 'js' backend, a table over 128 KiB), out untouched: the caller then
+ * loops in JavaScript. Why: a cold query evaluates each segment's column once, in loops V8 has not
+ * optimized yet (~13-16 ns a row: ~15 ms over 1M rows in 10 segments, docs/performance.md "Session 32").
+ */
+export function maskCodes(codes: Uint8Array | Uint16Array | Uint32Array, len: number, lo: number, hi: number, table: Uint8Array | null, out: Uint8Array): boolean {
+  const w = backend === 'wasm' ? wasmKernels() : null;
+  if (w === null || len > codes.length || len > out.length) return false;
+  return w.maskCodes(codes, len, lo, hi, table, out);
+}
+
+/** The number of bytes of `bytes` that are not 0 (a filter mask's matches), through the kernel when it can run. */
+export function countNonZeroBytes(bytes: Uint8Array): number {
+  const w = backend === 'wasm' ? wasmKernels() : null;
+  if (w !== null) return w.countNonZero(bytes);
+  let k = 0;
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) k++;
+  return k;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // WebAssembly SIMD kernels
 //
@@ -629,6 +652,9 @@ interface WasmApi {
 type KernelFn = (q: number, m: number, count: number, dim: number, out: number, floor: number, idx: number) => number;
 /** dotNibblesMasked / l2NibblesMasked: a KernelFn with the mask's address and length last (see scoreNibblesMaskedAbove). */
 type MaskedKernelFn = (q: number, m: number, count: number, stride: number, out: number, floor: number, idx: number, mask: number, maskLen: number) => number;
+/** inRange{8,16,32} (a, b = lo, hi) and lookup{8,16,32} (a, b = table, tableLen): see `maskCodes`. */
+type FilterKernelFn = (codes: number, n: number, a: number, b: number, out: number) => void;
+type FilterKernelName = 'inRange8' | 'inRange16' | 'inRange32' | 'lookup8' | 'lookup16' | 'lookup32';
 /** The module's functions: the exact kernels and the ranking kernels (see `scoreRowsAbove`'s `ranking`). */
 type KernelName = RowKernel | 'dotWide' | 'negl2Wide' | 'dotCodes' | 'dotNibbles' | 'l2Nibbles';
 
@@ -648,6 +674,11 @@ export interface PinnedRows {
   readonly dim: number;
 }
 
+/**
+ * The filter kernels' scratch: [0, this). The scoring kernels' chunks touch as much already; more would be
+ * fresh pages in a cold process (~10 us each on the VM measured, docs/performance.md "Session 21").
+ */
+const FILTER_SCRATCH_BYTES = CHUNK_BYTES;
 /** Memory below this is the per-call scratch (query, copied rows, results); pinned rows live above. */
 const PINNED_BASE = 2 * 1024 * 1024;
 /** A filter mask for the masked kernels lives in [MASK_BASE, PINNED_BASE) (loadKernelMask); the per-call scratch below it. */
@@ -666,6 +697,8 @@ class WasmKernels {
     private readonly mem: WasmMemory,
     private readonly fns: Record<KernelName, KernelFn>,
     private readonly masked: Record<'dot' | 'l2', MaskedKernelFn>,
+    private readonly filters: Record<FilterKernelName, FilterKernelFn>,
+    private readonly countFn: (at: number, n: number) => number,
   ) {
     this.f32 = new Float32Array(mem.buffer);
     this.u32 = new Uint32Array(mem.buffer);
@@ -699,6 +732,45 @@ class WasmKernels {
   runCodes(q16: Int16Array, codes: Uint8Array | number, row: number, count: number, stride: number, floor: number, idx: Uint32Array, out: Float64Array): number {
     const setQuery = () => new Int16Array(this.mem.buffer, 0, stride).set(q16.subarray(0, stride));
     return this.runRows(this.fns.dotCodes, setQuery, 2 * stride, codes, row, count, stride, stride, floor, idx, out);
+  }
+
+  /**
+   * See `maskCodes`: the codes go through the scratch area in chunks (the table first, when given), each
+   * chunk's bytes copied out into `out`. -1 when the table would take more than half the scratch.
+   */
+  maskCodes(codes: Uint8Array | Uint16Array | Uint32Array, len: number, lo: number, hi: number, table: Uint8Array | null, out: Uint8Array): boolean {
+    const w = codes.BYTES_PER_ELEMENT;
+    const tableBytes = table === null ? 0 : align16(table.length);
+    if (tableBytes > FILTER_SCRATCH_BYTES / 2) return false;
+    const per = Math.floor((FILTER_SCRATCH_BYTES - tableBytes - 16) / (w + 1)) & ~15;
+    this.reserve(FILTER_SCRATCH_BYTES);
+    const mem = new Uint8Array(this.mem.buffer);
+    if (table !== null) mem.set(table, 0);
+    const fn = this.filters[`${table === null ? 'inRange' : 'lookup'}${8 * w}` as FilterKernelName];
+    const src = new Uint8Array(codes.buffer, codes.byteOffset, len * w);
+    const at = tableBytes;
+    for (let done = 0; done < len; done += per) {
+      const k = Math.min(per, len - done);
+      mem.set(src.subarray(done * w, (done + k) * w), at);
+      const outAt = align16(at + k * w);
+      if (table === null) fn(at, k, lo, hi, outAt);
+      else fn(at, k, 0, table.length, outAt);
+      out.set(mem.subarray(outAt, outAt + k), done);
+    }
+    return true;
+  }
+
+  /** See `countNonZeroBytes`. */
+  countNonZero(bytes: Uint8Array): number {
+    this.reserve(FILTER_SCRATCH_BYTES);
+    const mem = new Uint8Array(this.mem.buffer);
+    let count = 0;
+    for (let done = 0; done < bytes.length; done += FILTER_SCRATCH_BYTES) {
+      const k = Math.min(FILTER_SCRATCH_BYTES, bytes.length - done);
+      mem.set(bytes.subarray(done, done + k), 0);
+      count += this.countFn(0, k);
+    }
+    return count;
   }
 
   /** Copies a filter mask to MASK_BASE for the masked kernels; null when it does not fit there. */
@@ -900,8 +972,16 @@ function wasmKernels(): WasmKernels | null {
   try {
     const mem = new api.Memory({ initial: Math.ceil((CHUNK_BYTES + 64 * 1024) / PAGE) });
     const inst = new api.Instance(new api.Module(kernelWasmBytes()), { e: { m: mem } });
-    const ex = inst.exports as Record<KernelName, KernelFn> & Record<'dotNibblesMasked' | 'l2NibblesMasked', MaskedKernelFn>;
-    wasmState = new WasmKernels(mem, { dot: ex.dot, l2sq: ex.l2sq, negl2: ex.negl2, dotWide: ex.dotWide, negl2Wide: ex.negl2Wide, dotCodes: ex.dotCodes, dotNibbles: ex.dotNibbles, l2Nibbles: ex.l2Nibbles }, { dot: ex.dotNibblesMasked, l2: ex.l2NibblesMasked });
+    const ex = inst.exports as Record<KernelName, KernelFn> &
+      Record<'dotNibblesMasked' | 'l2NibblesMasked', MaskedKernelFn> &
+      Record<FilterKernelName, FilterKernelFn> & { countNonZero: (at: number, n: number) => number };
+    wasmState = new WasmKernels(
+      mem,
+      { dot: ex.dot, l2sq: ex.l2sq, negl2: ex.negl2, dotWide: ex.dotWide, negl2Wide: ex.negl2Wide, dotCodes: ex.dotCodes, dotNibbles: ex.dotNibbles, l2Nibbles: ex.l2Nibbles },
+      { dot: ex.dotNibblesMasked, l2: ex.l2NibblesMasked },
+      { inRange8: ex.inRange8, inRange16: ex.inRange16, inRange32: ex.inRange32, lookup8: ex.lookup8, lookup16: ex.lookup16, lookup32: ex.lookup32 },
+      ex.countNonZero,
+    );
   } catch {
     wasmState = null; // no WebAssembly SIMD here (e.g. --jitless): the JS loops serve
   }
@@ -909,12 +989,12 @@ function wasmKernels(): WasmKernels | null {
 }
 
 /**
- * The kernel module, 3607 bytes. Emitted from the listing above by the assembler in
+ * The kernel module, 4386 bytes. Emitted from the listing above by the assembler in
  * test/unit/vector/distance.test.ts, which checks that it still produces exactly these bytes; embedded
  * because running the assembler in a cold process costs ~2 ms, decoding this ~0.01 ms.
  */
 const KERNEL_WASM =
-  'AGFzbQEAAAABGQJgB39/f39/fX8Bf2AJf39/f399f39/AX8CCAEBZQFtAgABAwsKAAAAAAAAAAABAQd1CgNkb3QAAARsMnNxAAEFbmVnbDIAAgdkb3RXaWRlAAMJbmVnbDJXaWRlAAQIZG90Q29kZXMABQpkb3ROaWJibGVzAAYJbDJOaWJibGVzAAcQZG90TmliYmxlc01hc2tlZAAID2wyTmliYmxlc01hc2tlZAAJCuMaCvEBAwZ/AnsCfSADQQJ0IQsgC0FwcSEJIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ1BACEIAkADQCAIIAlPDQEgACAIav0AAgAgCiAIav0AAgD95gEgDf3kASENIAhBEGohCAwACwsgDf0fACAN/R8BkiAN/R8CIA39HwOSkiEPAkADQCAIIAtPDQEgACAIaioCACAKIAhqKgIAlCAPkiEPIAhBBGohCAwACwsgBCAHQQJ0aiAPOAIAIA8gBWAEQCAGIAxBAnRqIAc2AgAgDEEBaiEMCyAKIAtqIQogB0EBaiEHDAALCyAMC/0BAwZ/AnsCfSADQQJ0IQsgC0FwcSEJIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ1BACEIAkADQCAIIAlPDQEgACAIav0AAgAgCiAIav0AAgD95QEiDiAO/eYBIA395AEhDSAIQRBqIQgMAAsLIA39HwAgDf0fAZIgDf0fAiAN/R8DkpIhDwJAA0AgCCALTw0BIAAgCGoqAgAgCiAIaioCAJMiECAQlCAPkiEPIAhBBGohCAwACwsgBCAHQQJ0aiAPOAIAIA8gBWAEQCAGIAxBAnRqIAc2AgAgDEEBaiEMCyAKIAtqIQogB0EBaiEHDAALCyAMC4MCAwZ/AnsCfSADQQJ0IQsgC0FwcSEJIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ1BACEIAkADQCAIIAlPDQEgACAIav0AAgAgCiAIav0AAgD95QEiDiAO/eYBIA395AEhDSAIQRBqIQgMAAsLIA39HwAgDf0fAZIgDf0fAiAN/R8DkpIhDwJAA0AgCCALTw0BIAAgCGoqAgAgCiAIaioCAJMiECAQlCAPkiEPIAhBBGohCAwACwsgD5GMIQ8gBCAHQQJ0aiAPOAIAIA8gBWAEQCAGIAxBAnRqIAc2AgAgDEEBaiEMCyAKIAtqIQogB0EBaiEHDAALCyAMC84DAwd/BXsCfSADQQJ0IQsgC0FwcSEJIAtBQHEhDSABIQoCQANAIAcgAk8NAf0MAAAAAAAAAAAAAAAAAAAAACEOQQAhCP0MAAAAAAAAAAAAAAAAAAAAACEQ/QwAAAAAAAAAAAAAAAAAAAAAIRH9DAAAAAAAAAAAAAAAAAAAAAAhEgJAA0AgCCANTw0BIAAgCGr9AAIAIAogCGr9AAIA/eYBIA795AEhDiAAIAhq/QACECAKIAhq/QACEP3mASAQ/eQBIRAgACAIav0AAiAgCiAIav0AAiD95gEgEf3kASERIAAgCGr9AAIwIAogCGr9AAIw/eYBIBL95AEhEiAIQcAAaiEIDAALCwJAA0AgCCAJTw0BIAAgCGr9AAIAIAogCGr9AAIA/eYBIA795AEhDiAIQRBqIQgMAAsLIA4gEP3kASARIBL95AH95AEhDiAO/R8AIA79HwGSIA79HwIgDv0fA5KSIRMCQANAIAggC08NASAAIAhqKgIAIAogCGoqAgCUIBOSIRMgCEEEaiEIDAALCyAEIAdBAnRqIBM4AgAgEyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwL/AMDB38FewJ9IANBAnQhCyALQXBxIQkgC0FAcSENIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ5BACEI/QwAAAAAAAAAAAAAAAAAAAAAIRD9DAAAAAAAAAAAAAAAAAAAAAAhEf0MAAAAAAAAAAAAAAAAAAAAACESAkADQCAIIA1PDQEgACAIav0AAgAgCiAIav0AAgD95QEiDyAP/eYBIA795AEhDiAAIAhq/QACECAKIAhq/QACEP3lASIPIA/95gEgEP3kASEQIAAgCGr9AAIgIAogCGr9AAIg/eUBIg8gD/3mASAR/eQBIREgACAIav0AAjAgCiAIav0AAjD95QEiDyAP/eYBIBL95AEhEiAIQcAAaiEIDAALCwJAA0AgCCAJTw0BIAAgCGr9AAIAIAogCGr9AAIA/eUBIg8gD/3mASAO/eQBIQ4gCEEQaiEIDAALCyAOIBD95AEgESAS/eQB/eQBIQ4gDv0fACAO/R8BkiAO/R8CIA79HwOSkiETAkADQCAIIAtPDQEgACAIaioCACAKIAhqKgIAkyIUIBSUIBOSIRMgCEEEaiEIDAALCyATkYwhEyAEIAdBAnRqIBM4AgAgEyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwLlwIDBn8CewF9IANBcHEhCSABIQoCQANAIAcgAk8NAf0MAAAAAAAAAAAAAAAAAAAAACENQQAhCAJAA0AgCCAJTw0BIAogCGr9AAAAIQ4gDv2JASAAIAhBAXRq/QABAP26ASAN/a4BIQ0gDv2KASAAIAhBAXRq/QABEP26ASAN/a4BIQ0gCEEQaiEIDAALCyAN/RsAIA39GwFqIA39GwIgDf0bA2pqIQwCQANAIAggA08NASAKIAhqLQAAIAAgCEEBdGouAQBsIAxqIQwgCEEBaiEIDAALCyAMsiEPIAQgB0ECdGogDzgCACAPIAVgBEAgBiALQQJ0aiAHNgIAIAtBAWohCwsgCiADaiEKIAdBAWohBwwACwsgCwunAgMHfwR7AX0gASEJAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDkEAIQgCQANAIAggA08NASAAIAhBAnRqIQwgCSAIav0AAAAiEP0MDw8PDw8PDw8PDw8PDw8PD/1OIQ8gEEEE/W0hECAP/YkBIAz9AAEA/boBIA79rgEhDiAP/YoBIAz9AAEQ/boBIA79rgEhDiAQ/YkBIAz9AAEg/boBIA79rgEhDiAQ/YoBIAz9AAEw/boBIA79rgEhDiAIQRBqIQgMAAsLIA79GwAgDv0bAWogDv0bAiAO/RsDamohCyALsiESIAQgB0ECdGogEjgCACASIAVgBEAgBiAKQQJ0aiAHNgIAIApBAWohCgsgCSADaiEJIAdBAWohBwwACwsgCgvxAgMHfwR7AX0gASEJAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDkEAIQgCQANAIAggA08NASAAIAhBAnRqIQwgDCADQQJ0aiENIAkgCGr9AAAAIhD9DA8PDw8PDw8PDw8PDw8PDw/9TiEPIBBBBP1tIRAgD/2JASIRIAz9AAEAIBEgDf0AAQD9lQH9kQH9ugEgDv2uASEOIA/9igEiESAM/QABECARIA39AAEQ/ZUB/ZEB/boBIA79rgEhDiAQ/YkBIhEgDP0AASAgESAN/QABIP2VAf2RAf26ASAO/a4BIQ4gEP2KASIRIAz9AAEwIBEgDf0AATD9lQH9kQH9ugEgDv2uASEOIAhBEGohCAwACwsgDv0bACAO/RsBaiAO/RsCIA79GwNqaiELIAuyIRIgBCAHQQJ0aiASOAIAIBIgBWAEQCAGIApBAnRqIAc2AgAgCkEBaiEKCyAJIANqIQkgB0EBaiEHDAALCyAKC80CAwd/BHsBfSABIQsCQANAIAkgAk8NAQJAIAEgAiADbGogCUECdGooAgAiDiAITw0AIAcgDmotAABFDQD9DAAAAAAAAAAAAAAAAAAAAAAhEEEAIQoCQANAIAogA08NASAAIApBAnRqIQ4gCyAKav0AAAAiEv0MDw8PDw8PDw8PDw8PDw8PD/1OIREgEkEE/W0hEiAR/YkBIA79AAEA/boBIBD9rgEhECAR/YoBIA79AAEQ/boBIBD9rgEhECAS/YkBIA79AAEg/boBIBD9rgEhECAS/YoBIA79AAEw/boBIBD9rgEhECAKQRBqIQoMAAsLIBD9GwAgEP0bAWogEP0bAiAQ/RsDamohDSANsiEUIAQgCUECdGogFDgCACAUIAVgBEAgBiAMQQJ0aiAJNgIAIAxBAWohDAsLIAsgA2ohCyAJQQFqIQkMAAsLIAwLlwMDB38EewF9IAEhCwJAA0AgCSACTw0BAkAgASACIANsaiAJQQJ0aigCACIOIAhPDQAgByAOai0AAEUNAP0MAAAAAAAAAAAAAAAAAAAAACEQQQAhCgJAA0AgCiADTw0BIAAgCkECdGohDiAOIANBAnRqIQ8gCyAKav0AAAAiEv0MDw8PDw8PDw8PDw8PDw8PD/1OIREgEkEE/W0hEiAR/YkBIhMgDv0AAQAgEyAP/QABAP2VAf2RAf26ASAQ/a4BIRAgEf2KASITIA79AAEQIBMgD/0AARD9lQH9kQH9ugEgEP2uASEQIBL9iQEiEyAO/QABICATIA/9AAEg/ZUB/ZEB/boBIBD9rgEhECAS/YoBIhMgDv0AATAgEyAP/QABMP2VAf2RAf26ASAQ/a4BIRAgCkEQaiEKDAALCyAQ/RsAIBD9GwFqIBD9GwIgEP0bA2pqIQ0gDbIhFCAEIAlBAnRqIBQ4AgAgFCAFYARAIAYgDEECdGogCTYCACAMQQFqIQwLCyALIANqIQsgCUEBaiEJDAALCyAMCw==';
+  'AGFzbQEAAAABJwRgB39/f39/fX8Bf2AJf39/f399f39/AX9gBX9/f39/AGACf38BfwIIAQFlAW0CAAEDEhEAAAAAAAAAAAEBAgICAgICAwfHAREDZG90AAAEbDJzcQABBW5lZ2wyAAIHZG90V2lkZQADCW5lZ2wyV2lkZQAECGRvdENvZGVzAAUKZG90TmliYmxlcwAGCWwyTmliYmxlcwAHEGRvdE5pYmJsZXNNYXNrZWQACA9sMk5pYmJsZXNNYXNrZWQACQhpblJhbmdlOAAKCWluUmFuZ2UxNgALCWluUmFuZ2UzMgAMB2xvb2t1cDgADQhsb29rdXAxNgAOCGxvb2t1cDMyAA8MY291bnROb25aZXJvABAKhiAR8QEDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3mASAN/eQBIQ0gCEEQaiEIDAALCyAN/R8AIA39HwGSIA39HwIgDf0fA5KSIQ8CQANAIAggC08NASAAIAhqKgIAIAogCGoqAgCUIA+SIQ8gCEEEaiEIDAALCyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwL/QEDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3lASIOIA795gEgDf3kASENIAhBEGohCAwACwsgDf0fACAN/R8BkiAN/R8CIA39HwOSkiEPAkADQCAIIAtPDQEgACAIaioCACAKIAhqKgIAkyIQIBCUIA+SIQ8gCEEEaiEIDAALCyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwLgwIDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3lASIOIA795gEgDf3kASENIAhBEGohCAwACwsgDf0fACAN/R8BkiAN/R8CIA39HwOSkiEPAkADQCAIIAtPDQEgACAIaioCACAKIAhqKgIAkyIQIBCUIA+SIQ8gCEEEaiEIDAALCyAPkYwhDyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwLzgMDB38FewJ9IANBAnQhCyALQXBxIQkgC0FAcSENIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ5BACEI/QwAAAAAAAAAAAAAAAAAAAAAIRD9DAAAAAAAAAAAAAAAAAAAAAAhEf0MAAAAAAAAAAAAAAAAAAAAACESAkADQCAIIA1PDQEgACAIav0AAgAgCiAIav0AAgD95gEgDv3kASEOIAAgCGr9AAIQIAogCGr9AAIQ/eYBIBD95AEhECAAIAhq/QACICAKIAhq/QACIP3mASAR/eQBIREgACAIav0AAjAgCiAIav0AAjD95gEgEv3kASESIAhBwABqIQgMAAsLAkADQCAIIAlPDQEgACAIav0AAgAgCiAIav0AAgD95gEgDv3kASEOIAhBEGohCAwACwsgDiAQ/eQBIBEgEv3kAf3kASEOIA79HwAgDv0fAZIgDv0fAiAO/R8DkpIhEwJAA0AgCCALTw0BIAAgCGoqAgAgCiAIaioCAJQgE5IhEyAIQQRqIQgMAAsLIAQgB0ECdGogEzgCACATIAVgBEAgBiAMQQJ0aiAHNgIAIAxBAWohDAsgCiALaiEKIAdBAWohBwwACwsgDAv8AwMHfwV7An0gA0ECdCELIAtBcHEhCSALQUBxIQ0gASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDkEAIQj9DAAAAAAAAAAAAAAAAAAAAAAhEP0MAAAAAAAAAAAAAAAAAAAAACER/QwAAAAAAAAAAAAAAAAAAAAAIRICQANAIAggDU8NASAAIAhq/QACACAKIAhq/QACAP3lASIPIA/95gEgDv3kASEOIAAgCGr9AAIQIAogCGr9AAIQ/eUBIg8gD/3mASAQ/eQBIRAgACAIav0AAiAgCiAIav0AAiD95QEiDyAP/eYBIBH95AEhESAAIAhq/QACMCAKIAhq/QACMP3lASIPIA/95gEgEv3kASESIAhBwABqIQgMAAsLAkADQCAIIAlPDQEgACAIav0AAgAgCiAIav0AAgD95QEiDyAP/eYBIA795AEhDiAIQRBqIQgMAAsLIA4gEP3kASARIBL95AH95AEhDiAO/R8AIA79HwGSIA79HwIgDv0fA5KSIRMCQANAIAggC08NASAAIAhqKgIAIAogCGoqAgCTIhQgFJQgE5IhEyAIQQRqIQgMAAsLIBORjCETIAQgB0ECdGogEzgCACATIAVgBEAgBiAMQQJ0aiAHNgIAIAxBAWohDAsgCiALaiEKIAdBAWohBwwACwsgDAuXAgMGfwJ7AX0gA0FwcSEJIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ1BACEIAkADQCAIIAlPDQEgCiAIav0AAAAhDiAO/YkBIAAgCEEBdGr9AAEA/boBIA39rgEhDSAO/YoBIAAgCEEBdGr9AAEQ/boBIA39rgEhDSAIQRBqIQgMAAsLIA39GwAgDf0bAWogDf0bAiAN/RsDamohDAJAA0AgCCADTw0BIAogCGotAAAgACAIQQF0ai4BAGwgDGohDCAIQQFqIQgMAAsLIAyyIQ8gBCAHQQJ0aiAPOAIAIA8gBWAEQCAGIAtBAnRqIAc2AgAgC0EBaiELCyAKIANqIQogB0EBaiEHDAALCyALC6cCAwd/BHsBfSABIQkCQANAIAcgAk8NAf0MAAAAAAAAAAAAAAAAAAAAACEOQQAhCAJAA0AgCCADTw0BIAAgCEECdGohDCAJIAhq/QAAACIQ/QwPDw8PDw8PDw8PDw8PDw8P/U4hDyAQQQT9bSEQIA/9iQEgDP0AAQD9ugEgDv2uASEOIA/9igEgDP0AARD9ugEgDv2uASEOIBD9iQEgDP0AASD9ugEgDv2uASEOIBD9igEgDP0AATD9ugEgDv2uASEOIAhBEGohCAwACwsgDv0bACAO/RsBaiAO/RsCIA79GwNqaiELIAuyIRIgBCAHQQJ0aiASOAIAIBIgBWAEQCAGIApBAnRqIAc2AgAgCkEBaiEKCyAJIANqIQkgB0EBaiEHDAALCyAKC/ECAwd/BHsBfSABIQkCQANAIAcgAk8NAf0MAAAAAAAAAAAAAAAAAAAAACEOQQAhCAJAA0AgCCADTw0BIAAgCEECdGohDCAMIANBAnRqIQ0gCSAIav0AAAAiEP0MDw8PDw8PDw8PDw8PDw8PD/1OIQ8gEEEE/W0hECAP/YkBIhEgDP0AAQAgESAN/QABAP2VAf2RAf26ASAO/a4BIQ4gD/2KASIRIAz9AAEQIBEgDf0AARD9lQH9kQH9ugEgDv2uASEOIBD9iQEiESAM/QABICARIA39AAEg/ZUB/ZEB/boBIA79rgEhDiAQ/YoBIhEgDP0AATAgESAN/QABMP2VAf2RAf26ASAO/a4BIQ4gCEEQaiEIDAALCyAO/RsAIA79GwFqIA79GwIgDv0bA2pqIQsgC7IhEiAEIAdBAnRqIBI4AgAgEiAFYARAIAYgCkECdGogBzYCACAKQQFqIQoLIAkgA2ohCSAHQQFqIQcMAAsLIAoLzQIDB38EewF9IAEhCwJAA0AgCSACTw0BAkAgASACIANsaiAJQQJ0aigCACIOIAhPDQAgByAOai0AAEUNAP0MAAAAAAAAAAAAAAAAAAAAACEQQQAhCgJAA0AgCiADTw0BIAAgCkECdGohDiALIApq/QAAACIS/QwPDw8PDw8PDw8PDw8PDw8P/U4hESASQQT9bSESIBH9iQEgDv0AAQD9ugEgEP2uASEQIBH9igEgDv0AARD9ugEgEP2uASEQIBL9iQEgDv0AASD9ugEgEP2uASEQIBL9igEgDv0AATD9ugEgEP2uASEQIApBEGohCgwACwsgEP0bACAQ/RsBaiAQ/RsCIBD9GwNqaiENIA2yIRQgBCAJQQJ0aiAUOAIAIBQgBWAEQCAGIAxBAnRqIAk2AgAgDEEBaiEMCwsgCyADaiELIAlBAWohCQwACwsgDAuXAwMHfwR7AX0gASELAkADQCAJIAJPDQECQCABIAIgA2xqIAlBAnRqKAIAIg4gCE8NACAHIA5qLQAARQ0A/QwAAAAAAAAAAAAAAAAAAAAAIRBBACEKAkADQCAKIANPDQEgACAKQQJ0aiEOIA4gA0ECdGohDyALIApq/QAAACIS/QwPDw8PDw8PDw8PDw8PDw8P/U4hESASQQT9bSESIBH9iQEiEyAO/QABACATIA/9AAEA/ZUB/ZEB/boBIBD9rgEhECAR/YoBIhMgDv0AARAgEyAP/QABEP2VAf2RAf26ASAQ/a4BIRAgEv2JASITIA79AAEgIBMgD/0AASD9lQH9kQH9ugEgEP2uASEQIBL9igEiEyAO/QABMCATIA/9AAEw/ZUB/ZEB/boBIBD9rgEhECAKQRBqIQoMAAsLIBD9GwAgEP0bAWogEP0bAiAQ/RsDamohDSANsiEUIAQgCUECdGogFDgCACAUIAVgBEAgBiAMQQJ0aiAJNgIAIAxBAWohDAsLIAsgA2ohCyAJQQFqIQkMAAsLIAwLhgECAn8EeyAC/Q8hCCAD/Q8hCUEB/Q8hCgJAA0AgBUEQaiABSw0BIAQgBWogACAFav0AAAAiByAI/SwgByAJ/Sr9TiAK/U79CwAAIAVBEGohBQwACwsCQANAIAUgAU8NASAEIAVqIAAgBWotAAAiBiACTyAGIANNcToAACAFQQFqIQUMAAsLCzoCAn8EewJAA0AgBSABTw0BIAQgBWogACAFQQF0ai8BACIGIAJPIAYgA01xOgAAIAVBAWohBQwACwsLOgICfwR7AkADQCAFIAFPDQEgBCAFaiAAIAVBAnRqKAIAIgYgAk8gBiADTXE6AAAgBUEBaiEFDAALCws/AgJ/BHsCQANAIAUgAU8NASAEIAVqIAAgBWotAAAiBiADSQR/IAIgBmotAAAFQQALOgAAIAVBAWohBQwACwsLQgICfwR7AkADQCAFIAFPDQEgBCAFaiAAIAVBAXRqLwEAIgYgA0kEfyACIAZqLQAABUEACzoAACAFQQFqIQUMAAsLC0ICAn8EewJAA0AgBSABTw0BIAQgBWogACAFQQJ0aigCACIGIANJBH8gAiAGai0AAAVBAAs6AAAgBUEBaiEFDAALCwvdAQIDfwJ7/QwAAAAAAAAAAAAAAAAAAAAAIQYCQANAIAJBEGogAUsNAf0MAAAAAAAAAAAAAAAAAAAAACEFQQAhAwJAA0AgAkEQaiABSw0BIANB/wFPDQEgBSAAIAJq/QAAAP0MAAAAAAAAAAAAAAAAAAAAAP0k/XEhBSACQRBqIQIgA0EBaiEDDAALCyAF/X39fyAG/a4BIQYMAAsLIAb9GwAgBv0bAWogBv0bAiAG/RsDamohBAJAA0AgAiABTw0BIAAgAmotAABBAEcgBGohBCACQQFqIQIMAAsLIAQL';
 
 /** The embedded kernel module (for the test that re-assembles it). */
 export function kernelWasmBytes(): Uint8Array {

@@ -250,7 +250,8 @@ describe.each(['wasm', 'js'] as const)('row kernels, %s backend', (backend) => {
 
 /**
  * The assembler of the WebAssembly kernel module embedded in distance.ts (see the listing there). If you
- * change the kernels, change this, and paste the base64 of `assembleKernels()` into KERNEL_WASM.
+ * change the kernels, change this, and paste the base64 of `assembleKernels()` into KERNEL_WASM (`PRINT_WASM=1
+ * npx vitest run test/unit/vector/distance.test.ts -t "is exactly"` prints it).
  */
 function assembleKernels(): Uint8Array {
   const uleb = (n: number): number[] => {
@@ -496,16 +497,106 @@ function assembleKernels(): Uint8Array {
     return [...uleb(code.length), ...code];
   };
 
+  /**
+   * The filter kernels over a column of `w`-byte unsigned codes (w = 1, 2, 4) at `codes`, n of them, one
+   * byte of 0/1 per row written to `out` (no result):
+   *   inRange{8,16,32}(codes, n, lo, hi, out):        out[i] = lo <= c_i <= hi (unsigned)
+   *   lookup{8,16,32}(codes, n, table, tableLen, out): out[i] = c_i < tableLen ? table[c_i] : 0 (table: bytes 0/1)
+   * inRange8 first runs 16 codes a step while 16 are left (lo, hi and 1 splat to i8x16; out = (c >=u lo) &
+   * (c <=u hi) & 1), then the scalar loop for the rest, as every other one does from 0.
+   */
+  const filterKernel = (kind: 'range' | 'lookup', w: 1 | 2 | 4): number[] => {
+    // params 0 codes, 1 n, 2 lo | table, 3 hi | tableLen, 4 out; locals 5 i, 6 c (i32); 7 v, 8 vlo, 9 vhi, 10 ones (v128)
+    const [codes, n, a, b, out, i, c, v, vlo, vhi, ones] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+    const LOAD = w === 1 ? [I32_LOAD8_U, 0, 0] : w === 2 ? [0x2f, 1, 0] : [I32_LOAD, 2, 0]; // i32.load8_u / load16_u / load
+    const at = w === 1 ? [...get(codes), ...get(i), I32_ADD] : [...get(codes), ...get(i), ...i32(w === 2 ? 1 : 2), I32_SHL, I32_ADD];
+    const value =
+      kind === 'range'
+        ? [...get(a), I32_GE_U, ...get(c), ...get(b), 0x4d, I32_AND] // c >= lo & c <= hi (i32.le_u)
+        : [...get(b), 0x49, IF, I32, ...get(a), ...get(c), I32_ADD, I32_LOAD8_U, 0, 0, 0x05, ...i32(0), END]; // c < len (i32.lt_u) ? table[c] : 0
+    const simdLoop =
+      kind === 'range' && w === 1
+        ? [
+            ...get(a), ...simd(0x0f), ...set(vlo), ...get(b), ...simd(0x0f), ...set(vhi), ...i32(1), ...simd(0x0f), ...set(ones), // i8x16.splat
+            BLOCK, VOID, LOOP, VOID, // while i + 16 <= n
+            ...get(i), ...i32(16), I32_ADD, ...get(n), 0x4b, BR_IF, 1, // i32.gt_u
+            ...get(out), ...get(i), I32_ADD,
+            ...get(codes), ...get(i), I32_ADD, ...simd(0x00, 0, 0), TEE, v, // v = v128.load(codes + i)
+            ...get(vlo), ...simd(0x2c), ...get(v), ...get(vhi), ...simd(0x2a), ...simd(0x4e), ...get(ones), ...simd(0x4e), // (v >=u lo) & (v <=u hi) & 1
+            ...simd(0x0b, 0, 0), // v128.store(out + i)
+            ...get(i), ...i32(16), I32_ADD, ...set(i),
+            BR, 0, END, END,
+          ]
+        : [];
+    const body = [
+      ...simdLoop,
+      BLOCK, VOID, LOOP, VOID, // for i < n
+      ...get(i), ...get(n), I32_GE_U, BR_IF, 1,
+      ...get(out), ...get(i), I32_ADD, // the address of out[i]
+      ...at, ...LOAD, TEE, c, // c = codes[i]
+      ...value,
+      0x3a, 0, 0, // i32.store8
+      ...get(i), ...i32(1), I32_ADD, ...set(i),
+      BR, 0, END, END,
+      END,
+    ];
+    const code = [...vec([[...uleb(2), I32], [...uleb(4), V128]]), ...body];
+    return [...uleb(code.length), ...code];
+  };
+
+  /**
+   * countNonZero(at, n): the number of the n bytes at `at` that are not 0. Blocks of up to 255 steps of 16
+   * bytes count into i8x16 lanes (acc -= (x != 0), i.e. +1 per nonzero byte; 255 steps cannot overflow a
+   * lane), widened pairwise into an i32x4 total after each block; then the bytes left one at a time.
+   */
+  const countKernel = (): number[] => {
+    // params 0 at, 1 n; locals 2 i, 3 k, 4 count (i32); 5 acc, 6 total (v128)
+    const [at, n, i, k, count, acc, total] = [0, 1, 2, 3, 4, 5, 6];
+    const room16 = [...get(i), ...i32(16), I32_ADD, ...get(n), 0x4b]; // i + 16 > n (i32.gt_u)
+    const body = [
+      ...V_ZERO, ...set(total),
+      BLOCK, VOID, LOOP, VOID, // blocks while 16 bytes are left
+      ...room16, BR_IF, 1,
+      ...V_ZERO, ...set(acc), ...i32(0), ...set(k),
+      BLOCK, VOID, LOOP, VOID, // at most 255 steps
+      ...room16, BR_IF, 1,
+      ...get(k), ...i32(255), I32_GE_U, BR_IF, 1,
+      ...get(acc), ...get(at), ...get(i), I32_ADD, ...simd(0x00, 0, 0), ...V_ZERO, ...simd(0x24), ...simd(0x71), ...set(acc), // acc -= (x != 0)
+      ...get(i), ...i32(16), I32_ADD, ...set(i),
+      ...get(k), ...i32(1), I32_ADD, ...set(k),
+      BR, 0, END, END,
+      ...get(acc), ...simd(0x7d), ...simd(0x7f), ...get(total), ...simd(0xae), ...set(total), // total += widen(acc)
+      BR, 0, END, END,
+      ...laneSum(total), ...set(count),
+      BLOCK, VOID, LOOP, VOID, // the rest
+      ...get(i), ...get(n), I32_GE_U, BR_IF, 1,
+      ...get(at), ...get(i), I32_ADD, I32_LOAD8_U, 0, 0, ...i32(0), 0x47, // != 0 (i32.ne)
+      ...get(count), I32_ADD, ...set(count),
+      ...get(i), ...i32(1), I32_ADD, ...set(i),
+      BR, 0, END, END,
+      ...get(count),
+      END,
+    ];
+    const code = [...vec([[...uleb(3), I32], [...uleb(2), V128]]), ...body];
+    return [...uleb(code.length), ...code];
+  };
+
   // The exact kernels, then the ranking kernels (exported as dotWide, negl2Wide), then dotCodes, dotNibbles,
-  // l2Nibbles (all of type 0), dotNibblesMasked and l2NibblesMasked (type 1: two more i32, the mask and its length).
+  // l2Nibbles (all of type 0), dotNibblesMasked and l2NibblesMasked (type 1: two more i32, the mask and its
+  // length), the filter kernels inRange8/16/32 and lookup8/16/32 (type 2: five i32, no result) and countNonZero
+  // (type 3).
   const kinds: [RowKernel, boolean][] = [['dot', false], ['l2sq', false], ['negl2', false], ['dot', true], ['negl2', true]];
   const fnType = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [F32], [I32]]), ...vec([[I32]])];
   const maskedType = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [F32], [I32], [I32], [I32]]), ...vec([[I32]])];
+  const filterType = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32]]), ...vec([])];
+  const countType = [0x60, ...vec([[I32], [I32]]), ...vec([[I32]])];
+  const filters: ['range' | 'lookup', 1 | 2 | 4][] = [['range', 1], ['range', 2], ['range', 4], ['lookup', 1], ['lookup', 2], ['lookup', 4]];
+  const f0 = kinds.length + 5; // the first filter kernel's function index
   return new Uint8Array([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // magic, version 1
-    ...section(1, vec([fnType, maskedType])), // types
+    ...section(1, vec([fnType, maskedType, filterType, countType])), // types
     ...section(2, vec([[...name('e'), ...name('m'), 0x02, 0x00, ...uleb(1)]])), // import memory e.m, min 1 page
-    ...section(3, vec([...[...kinds, 0, 0, 0].map(() => [0]), [1], [1]])), // functions: types
+    ...section(3, vec([...[...kinds, 0, 0, 0].map(() => [0]), [1], [1], ...filters.map(() => [2]), [3]])), // functions: types
     ...section(7, vec([
       ...kinds.map(([k, wide], f) => [...name(wide ? `${k}Wide` : k), 0x00, f]),
       [...name('dotCodes'), 0x00, kinds.length],
@@ -513,8 +604,13 @@ function assembleKernels(): Uint8Array {
       [...name('l2Nibbles'), 0x00, kinds.length + 2],
       [...name('dotNibblesMasked'), 0x00, kinds.length + 3],
       [...name('l2NibblesMasked'), 0x00, kinds.length + 4],
+      ...filters.map(([k, w], j) => [...name(`${k === 'range' ? 'inRange' : 'lookup'}${8 * w}`), 0x00, f0 + j]),
+      [...name('countNonZero'), 0x00, f0 + filters.length],
     ])), // exports
-    ...section(10, vec([...kinds.map(([k, wide]) => kernel(k, wide)), codesKernel(), nibblesKernel('dot'), nibblesKernel('l2'), nibblesKernel('dot', true), nibblesKernel('l2', true)])), // code
+    ...section(10, vec([
+      ...kinds.map(([k, wide]) => kernel(k, wide)), codesKernel(), nibblesKernel('dot'), nibblesKernel('l2'), nibblesKernel('dot', true), nibblesKernel('l2', true),
+      ...filters.map(([k, w]) => filterKernel(k, w)), countKernel(),
+    ])), // code
   ]);
 }
 
@@ -676,6 +772,7 @@ describe('4-bit codes kernel (scoreNibblesAbove)', () => {
 describe('embedded WebAssembly module', () => {
   it('is exactly what the assembler in this file produces', () => {
     const want = assembleKernels();
+    if (process.env.PRINT_WASM) console.log('WASM=' + Buffer.from(want).toString('base64'));
     expect(Buffer.from(kernelWasmBytes()).toString('base64')).toBe(Buffer.from(want).toString('base64'));
   });
 });
