@@ -101,7 +101,23 @@ export interface BenchReport {
    * attribute, as `query` does by default (`all_attributes`, `all_attributes_ratio`: long text stored once
    * is inflated from the Parquet file for it).
    */
-  cold_query_ms: { elacsym: number; node_e_0: number; ratio: number; all_attributes: number; all_attributes_ratio: number };
+  cold_query_ms: {
+    elacsym: number;
+    node_e_0: number;
+    ratio: number;
+    all_attributes: number;
+    all_attributes_ratio: number;
+    /**
+     * The same query (title and category) with the latency kinds' filters (`bucket < 1 / 10 / 50`), timed in
+     * the same rounds: the filter column read and evaluated, the filtered search's wider probing.
+     */
+    filtered_1pct: number;
+    filtered_1pct_ratio: number;
+    filtered_10pct: number;
+    filtered_10pct_ratio: number;
+    filtered_50pct: number;
+    filtered_50pct_ratio: number;
+  };
   disk: { bytes: number; bytes_per_doc: number };
   /** hnswlib-node on the same vectors (M 16, efConstruction 200, ef 64), with --compare-hnsw. */
   hnsw?: { build_s: number; load_ms: number; p50_ms: number; p99_ms: number; recall: number; file_bytes: number };
@@ -391,16 +407,24 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     writeFileSync(qfile, JSON.stringify(qvecs[0]));
     const coldAll = ['query', ns, '--vector', `@${qfile}`, '--top-k', '10', '--format', 'json'];
     const coldArgs = [...coldAll.slice(0, -2), '--include-attributes', 'title,category', '--format', 'json'];
+    const coldFiltered = Object.entries(filters).map(([kind, lt]) => {
+      const f = join(work, `cold-${kind}.json`);
+      writeFileSync(f, JSON.stringify({ vector: qvecs[0], filter: { field: 'bucket', op: 'lt', value: lt }, top_k: 10, include_attributes: ['title', 'category'] }));
+      return { kind: kind as keyof typeof filters, args: ['query', ns, '--request', f, '--format', 'json'], ms: [] as number[] };
+    });
     const node: number[] = [];
     const mine: number[] = [];
     const mineAll: number[] = [];
     timeProcess(...binArgv(o.bin, coldArgs), env); // page cache warm-up, as on a machine in use
     timeProcess(...binArgv(o.bin, coldAll), env);
+    for (const c of coldFiltered) timeProcess(...binArgv(o.bin, c.args), env);
     for (let i = 0; i < (o.coldRuns ?? 11); i++) {
       node.push(timeProcess(process.execPath, ['-e', '0']));
       mine.push(timeProcess(...binArgv(o.bin, coldArgs), env));
       mineAll.push(timeProcess(...binArgv(o.bin, coldAll), env));
+      for (const c of coldFiltered) c.ms.push(timeProcess(...binArgv(o.bin, c.args), env));
     }
+    const coldOf = (kind: keyof typeof filters) => median(coldFiltered.find((c) => c.kind === kind)!.ms);
     const bytes = dir.diskBytes(ns);
     let objectStore: ObjectStoreReport | undefined;
     if (o.objectStore) {
@@ -473,6 +497,12 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         ratio: r3(median(mine) / median(node)),
         all_attributes: r3(median(mineAll)),
         all_attributes_ratio: r3(median(mineAll) / median(node)),
+        filtered_1pct: r3(coldOf('filtered_1pct')),
+        filtered_1pct_ratio: r3(coldOf('filtered_1pct') / median(node)),
+        filtered_10pct: r3(coldOf('filtered_10pct')),
+        filtered_10pct_ratio: r3(coldOf('filtered_10pct') / median(node)),
+        filtered_50pct: r3(coldOf('filtered_50pct')),
+        filtered_50pct_ratio: r3(coldOf('filtered_50pct') / median(node)),
       },
       disk: { bytes, bytes_per_doc: Math.round(bytes / o.docs) },
       ...(hnsw ? { hnsw } : {}),

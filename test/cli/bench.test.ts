@@ -41,6 +41,10 @@ describe('bench', () => {
     expect(rep.cold_query_ms.node_e_0).toBeGreaterThan(0);
     expect(rep.cold_query_ms.all_attributes).toBeGreaterThan(0);
     expect(rep.cold_query_ms.all_attributes_ratio).toBeCloseTo(rep.cold_query_ms.all_attributes / rep.cold_query_ms.node_e_0, 2);
+    for (const k of ['filtered_1pct', 'filtered_10pct', 'filtered_50pct'] as const) {
+      expect(rep.cold_query_ms[k]).toBeGreaterThan(0);
+      expect(rep.cold_query_ms[`${k}_ratio`]).toBeCloseTo(rep.cold_query_ms[k] / rep.cold_query_ms.node_e_0, 2);
+    }
     expect(rep.disk.bytes_per_doc).toBeGreaterThan(0);
     expect(rep.compaction).toBeUndefined(); // only with --compact
     // a baseline that is far better makes the gate fail with the regression status
