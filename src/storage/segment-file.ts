@@ -402,6 +402,26 @@ class BlockVerifiedSource implements ByteSource {
   }
 
   /**
+   * See ByteSource.readIntoChecked: the range read straight into `out` (one positional read, no block
+   * alignment, no copy), then its CRC-32 against `crc`. Every byte returned is still verified, once: a cold
+   * filtered query over 1M documents reads ~1,600 clusters (33 MB) and checked each byte twice (the blocks,
+   * then the cluster: ~17 ms of CRC-32), copying each cluster out of the blocks' scratch on the way.
+   */
+  readIntoChecked(offset: number, out: Uint8Array, crc: number, label: string): void {
+    const length = out.length;
+    if (offset < 0 || offset + length > this.length) {
+      throw new RangeError(`read of [${offset}, ${offset + length}) outside a source of ${this.length} bytes`);
+    }
+    if (this.raw.readInto === undefined) this.readInto(offset, out);
+    else this.raw.readInto(this.base + offset, out);
+    if (crc32(out) !== crc) {
+      throw new ElacsymError('CORRUPT_SEGMENT', `${this.what}: ${label} fails its CRC-32 check (the file is damaged)`, {
+        details: { path: this.path, section: this.section, offset: this.base + offset, length },
+      });
+    }
+  }
+
+  /**
    * Block b, verified. The caller copies what it needs before the next read: a block read for the first
    * time may be in the shared scratch buffer. Only a block read a second time is cached: a cold query reads
    * a few dozen scattered blocks per segment once each (vectors to re-rank, ids), and a fresh 4 KiB array

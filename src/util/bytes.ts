@@ -14,6 +14,13 @@ export interface ByteSource {
    * used again and again touches no new memory; see BlockVerifiedSource). Same errors as `read`.
    */
   readInto?(offset: number, out: Uint8Array): void;
+  /**
+   * Optional: `readInto` for a range whose CRC-32 the caller holds from bytes already verified (an IVF
+   * cluster's, from its verified header): the bytes are checked against `crc` once, instead of against
+   * every block they touch and then against `crc` again. A mismatch is CORRUPT_SEGMENT naming the file and
+   * `label`. Only sources that verify what they return have it.
+   */
+  readIntoChecked?(offset: number, out: Uint8Array, crc: number, label: string): void;
   /** A view of [offset, offset+length) of this source. */
   slice(offset: number, length: number): ByteSource;
 }

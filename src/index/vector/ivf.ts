@@ -2585,8 +2585,7 @@ export class IvfReader {
       const length = cnt * rowBytes;
       if (clusterScratch.length < length) clusterScratch = new Uint8Array(Math.max(length, 2 * clusterScratch.length));
       const bytes = clusterScratch.subarray(0, length);
-      this.readInto(this.layout.data + start * rowBytes, bytes);
-      if (crc32(bytes) !== this.crcs[c]) corrupt(`IVF cluster ${c} checksum mismatch`, { cluster: c });
+      this.readInto(this.layout.data + start * rowBytes, bytes, c);
       return { ords: u32(bytes, 0, cnt), vecs: null, codes: bytes.subarray(4 * cnt), bytes: length, pinned: null, block: bytes };
     }
     const bytes = this.read(this.layout.data + start * rowBytes, cnt * rowBytes);
@@ -2734,9 +2733,19 @@ export class IvfReader {
     return out;
   }
 
-  private readInto(offset: number, out: Uint8Array): void {
+  /**
+   * `out` filled from `offset` (a source with readInto: see transientClusters), verified; with `cluster`, the
+   * bytes are cluster `cluster` and are checked against its CRC-32 (by the source in one pass where it can,
+   * ByteSource.readIntoChecked).
+   */
+  private readInto(offset: number, out: Uint8Array, cluster?: number): void {
     try {
-      this.src.readInto!(offset, out);
+      if (cluster === undefined) this.src.readInto!(offset, out);
+      else if (this.src.readIntoChecked !== undefined) this.src.readIntoChecked(offset, out, this.crcs[cluster]!, `IVF cluster ${cluster}`);
+      else {
+        this.src.readInto!(offset, out);
+        if (crc32(out) !== this.crcs[cluster]) corrupt(`IVF cluster ${cluster} checksum mismatch`, { cluster });
+      }
     } catch (e) {
       if (e instanceof RangeError) corrupt(`IVF read of [${offset}, ${offset + out.length}) failed: ${e.message}`);
       throw e;

@@ -85,4 +85,30 @@ describe.each(['cosine', 'l2', 'dot'] as Metric[])('transient clusters, %s', (me
     const byCluster = IvfReader.open(FileSource.open(path), { vectorOf, transientClusters: true });
     expect(errorCodeOf(() => byCluster.search(qAt(0), 10, { nprobe: nlist }))).toBe('CORRUPT_SEGMENT');
   });
+
+  it('check a cluster read through verified blocks once, against its own checksum, and name the file when it fails', () => {
+    const dv = new DataView(bytes.buffer, bytes.byteOffset);
+    const quant = 64 + 4 * nlist * DIM;
+    const offs = quant + 8 * DIM;
+    const dataStart = offs + 4 * (nlist + 1) + 4 * nlist;
+    const last = nlist - 1;
+    const rowsBefore = dv.getUint32(offs + 4 * last, true);
+    const rows = dv.getUint32(offs + 4 * nlist, true) - rowsBefore;
+    const rowBytes = (bytes.length - dataStart) / dv.getUint32(offs + 4 * nlist, true);
+    const bad = bytes.slice();
+    bad[dataStart + rowsBefore * rowBytes + 4 * rows + 1]! ^= 0x01; // a code byte of the last cluster, far from the header
+    const src = verifiedFile(`${metric}-last.ivf`, bad, bytes);
+    const rd = IvfReader.open(src, { vectorOf, transientClusters: true });
+    let err: unknown;
+    try {
+      rd.search(qAt(0), 10, { nprobe: nlist });
+    } catch (e) {
+      err = e;
+    }
+    expect(errorCodeOf(() => { throw err; })).toBe('CORRUPT_SEGMENT');
+    expect((err as Error).message).toContain(`${metric}-last.ivf: IVF cluster ${last} fails its CRC-32 check`);
+    // the same bytes undamaged answer as a caching reader does (the clean file, same path shape)
+    const good = IvfReader.open(verifiedFile(`${metric}-last-clean.ivf`, bytes), { vectorOf, transientClusters: true });
+    expect(answers(good, qAt(1))).toEqual(answers(IvfReader.open(new MemorySource(bytes), { vectorOf }), qAt(1)));
+  });
 });
