@@ -107,6 +107,21 @@ describe.each(['cosine', 'l2', 'dot'] as Metric[])('transient clusters, %s', (me
     }
     expect(errorCodeOf(() => { throw err; })).toBe('CORRUPT_SEGMENT');
     expect((err as Error).message).toContain(`${metric}-last.ivf: IVF cluster ${last} fails its CRC-32 check`);
+    // centroids are read again at each search, and checked against the checksum taken at open: bytes that
+    // change under an open reader (the file rewritten in place) fail the search instead of steering it
+    const cpath = join(dir, `${metric}-centroids.ivf`);
+    const opened = IvfReader.open(verifiedFile(`${metric}-centroids.ivf`, bytes), { vectorOf, transientClusters: true });
+    expect(answers(opened, qAt(2))).toEqual(answers(IvfReader.open(new MemorySource(bytes), { vectorOf }), qAt(2)));
+    const moved = bytes.slice();
+    moved[64 + 4 * DIM * 3 + 2]! ^= 0x40; // a centroid's float (the directory starts after the 64-byte header)
+    writeFileSync(cpath, moved);
+    let cerr: unknown;
+    try {
+      opened.search(qAt(2), 10);
+    } catch (e) {
+      cerr = e;
+    }
+    expect((cerr as Error | undefined)?.message).toContain(`${metric}-centroids.ivf: IVF centroids fails its CRC-32 check`);
     // the same bytes undamaged answer as a caching reader does (the clean file, same path shape)
     const good = IvfReader.open(verifiedFile(`${metric}-last-clean.ivf`, bytes), { vectorOf, transientClusters: true });
     expect(answers(good, qAt(1))).toEqual(answers(IvfReader.open(new MemorySource(bytes), { vectorOf }), qAt(1)));
