@@ -164,9 +164,10 @@ export class SegmentSource implements SearchSource {
           return mat.present[ord] === 1 ? mat.data.subarray(ord * dim, (ord + 1) * dim) : null;
         };
         const vectorMatrix = () => vectorMatrixOf(seg, dim);
+        const vectorInto = (ord: number, out: Float32Array): boolean => seg.vectorInto(ord, dim, out);
         // Not resident: one query (a single `elacsym query`, delete by filter): clusters are not cached.
         this.ivf = src
-          ? openVectorIndex(src, resident ? { resident, cacheBytes: RESIDENT_CACHE_BYTES, vectorOf, vectorMatrix } : { vectorOf, vectorMatrix, transientClusters: true })
+          ? openVectorIndex(src, resident ? { resident, cacheBytes: RESIDENT_CACHE_BYTES, vectorOf, vectorMatrix } : { vectorOf, vectorInto, vectorMatrix, transientClusters: true })
           : null;
         dim = this.ivf?.dim ?? 0;
         sharedIvf.set(this.seg.file, { reader: this.ivf, users: 1 });

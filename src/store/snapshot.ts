@@ -288,6 +288,26 @@ export class SegmentHandle {
   }
 
   /**
+   * vectorOf into the caller's `out` (dim floats): false, and `out` untouched, when the ordinal has none.
+   * Read through the source's scratch (BlockVerifiedSource.readInto) where it can: a cold query re-ranks
+   * ~60 candidates a segment, and a new array for each (8 KiB of fresh pages when a vector straddles two
+   * blocks) was memory first touched for one copy.
+   */
+  vectorInto(ord: number, dim: number, out: Float32Array): boolean {
+    const vs = this.vectorStore(dim);
+    if (!vs || !('loc' in vs) || vs.src.readInto === undefined) {
+      const v = this.vectorOf(ord, dim);
+      if (v === null) return false;
+      out.set(v.subarray(0, dim));
+      return true;
+    }
+    const at = vs.loc.offsetOf(ord);
+    if (at < 0) return false;
+    vs.src.readInto(at, new Uint8Array(out.buffer, out.byteOffset, dim * 4));
+    return true;
+  }
+
+  /**
    * The stored vectors of `ords` (duplicates and ordinals without a vector left out), row-major in `rows`,
    * in file order (`ords` of the result says whose each row is). Vectors whose bytes lie at most the
    * file's coalescing gap apart (VECTOR_READ_GAP, a local file's 4 KiB) are read in one range (at most

@@ -1582,6 +1582,12 @@ export interface IvfOpenOptions {
    */
   vectorOf?: (ord: number) => Float32Array | null;
   /**
+   * Optional, with `vectorOf`: the same vector written into `out` (dim floats), false when the ordinal has
+   * none. Re-ranking reads through it when given (one scratch row, no array per candidate; a reader that
+   * answers one query, see transientClusters).
+   */
+  vectorInto?: (ord: number, out: Float32Array) => boolean;
+  /**
    * The same vectors as one row-major matrix by ordinal (`data`: size x dim float32; `present[ord]` 1
    * where the document has a vector), or null when they are not held in memory. Called once per scoring
    * pass: when it gives a matrix, re-ranking copies candidate rows straight out of it instead of calling
@@ -1618,6 +1624,9 @@ function directoryBuffer(length: number): Uint8Array {
   if (directoryScratch.length < length) directoryScratch = new Uint8Array(Math.max(length, 2 * directoryScratch.length));
   return directoryScratch.subarray(0, length);
 }
+
+/** The row originalInto reads a vector into through IvfOpenOptions.vectorInto (used before the next read). */
+let vectorScratch = new Float32Array(0);
 
 /** One float32 and its bits (probeOrder's order-preserving keys), shared: a query runs to its end before the next. */
 const F32_BITS = (() => {
@@ -1732,6 +1741,8 @@ export class IvfReader {
    */
   private readonly codeMode: 'affine' | 'decoded';
   private readonly original: ((ord: number) => Float32Array | null) | undefined;
+  /** IvfOpenOptions.vectorInto (named apart from the method that uses it). */
+  private readonly originalInto_: ((ord: number, out: Float32Array) => boolean) | undefined;
   private readonly originalMatrix: (() => { data: Float32Array; present: Uint8Array } | null) | undefined;
   /** Row-major nlist x dim; a transient reader's is a view of directoryScratch, valid during one search (searchCentroids). */
   private centroids: Float32Array;
@@ -1782,6 +1793,7 @@ export class IvfReader {
       qmin: Float32Array;
       qscale: Float32Array;
       original: ((ord: number) => Float32Array | null) | undefined;
+      originalInto: ((ord: number, out: Float32Array) => boolean) | undefined;
       originalMatrix: (() => { data: Float32Array; present: Uint8Array } | null) | undefined;
       dim: number;
       metric: Metric;
@@ -1803,6 +1815,7 @@ export class IvfReader {
     this.qmin = f.qmin;
     this.qscale = f.qscale;
     this.original = f.original;
+    this.originalInto_ = f.original !== undefined ? f.originalInto : undefined;
     this.originalMatrix = f.originalMatrix;
     const uniform = f.qscale.every((x) => x === f.qscale[0]) && (f.qscale[0] ?? 0) > 0;
     this.codeMode = f.metric !== 'l2' || uniform ? 'affine' : 'decoded';
@@ -1892,6 +1905,7 @@ export class IvfReader {
       qmin,
       qscale,
       original: opts.vectorOf,
+      originalInto: opts.vectorInto,
       originalMatrix: opts.vectorMatrix,
       dim,
       metric,
@@ -2430,8 +2444,15 @@ export class IvfReader {
    */
   private originalInto(ord: number, out: Float32Array, at: number): void {
     this.requireOriginal();
-    const v = this.original!(ord);
     const dim = this.dim;
+    if (this.originalInto_ !== undefined) {
+      if (vectorScratch.length < dim) vectorScratch = new Float32Array(dim);
+      const row = vectorScratch.subarray(0, dim);
+      if (!this.originalInto_(ord, row)) this.missingOriginal(ord, null);
+      this.rowInto(row, 0, ord, out, at);
+      return;
+    }
+    const v = this.original!(ord);
     if (v === null || v.length !== dim) this.missingOriginal(ord, v);
     this.rowInto(v, 0, ord, out, at);
   }
