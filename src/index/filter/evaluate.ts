@@ -419,29 +419,24 @@ function typedRows(cond: FilterCondition, p: ValuePredicate, c: TypedColumn, n: 
       const op = cond.op;
       const u = c.intCodes;
       if (u !== null && typeof v === 'number' && (op === 'eq' || op === 'gt' || op === 'gte' || op === 'lt' || op === 'lte')) {
-        // The stored codes against v - base: value = base + code, integers well inside 2^53, so each
-        // comparison is the same as on the value (no widened copy, see TypedColumn.intCodes).
-        const w = v - c.intBase;
-        // The same as the range of codes it admits, through the kernel (maskCodes): codes are integers, so
-        // c > w is c >= floor(w) + 1, c < w is c <= ceil(w) - 1, and c = w needs an integer w. NaN admits
-        // nothing (every comparison with it is false), as in the loops below.
+        // The range of stored codes the condition admits (value = base + code; no widened copy, see
+        // TypedColumn.intCodes). Values are integers, so x > v is x >= floor(v) + 1, x < v is
+        // x <= ceil(v) - 1 and x = v needs an integer v: integer bounds on the value first, then minus the
+        // base. Both are integers, and the difference is exact wherever it can fall inside [0, top].
+        // Subtracting first rounded a small fraction away against a large base (-2^31 + 1e-7 is -2^31:
+        // `x = 1e-7` matched x = -2^31, and `x <= -1e-7` deleted x = 0; found by a tester). NaN admits
+        // nothing, as every comparison with it is false.
+        const base = c.intBase;
         const top = 2 ** (8 * u.BYTES_PER_ELEMENT) - 1;
-        const lo = op === 'gt' ? Math.floor(w) + 1 : op === 'gte' || op === 'eq' ? Math.ceil(w) : 0;
-        const hi = op === 'lt' ? Math.ceil(w) - 1 : op === 'lte' || op === 'eq' ? Math.floor(w) : top;
-        if (Number.isNaN(w) || lo > hi || hi < 0 || lo > top) {
-          r.fill(0, 0, len);
-          fixAbsent(r, pres, len, miss);
-          return r;
+        const lo = (op === 'gt' ? Math.floor(v) + 1 : op === 'gte' || op === 'eq' ? Math.ceil(v) : -Infinity) - base;
+        const hi = (op === 'lt' ? Math.ceil(v) - 1 : op === 'lte' || op === 'eq' ? Math.floor(v) : Infinity) - base;
+        if (Number.isNaN(v) || lo > hi || hi < 0 || lo > top) r.fill(0, 0, len);
+        else {
+          const a = Math.max(0, lo);
+          const b = Math.min(top, hi);
+          // through the kernel (maskCodes), else the same range here
+          if (!maskCodes(u, len, a, b, null, r)) for (let i = 0; i < len; i++) r[i] = u[i]! >= a && u[i]! <= b ? 1 : 0;
         }
-        if (maskCodes(u, len, Math.max(0, lo), Math.min(top, hi), null, r)) {
-          fixAbsent(r, pres, len, miss);
-          return r;
-        }
-        if (op === 'eq') for (let i = 0; i < len; i++) r[i] = u[i] === w ? 1 : 0;
-        else if (op === 'gt') for (let i = 0; i < len; i++) r[i] = u[i]! > w ? 1 : 0;
-        else if (op === 'gte') for (let i = 0; i < len; i++) r[i] = u[i]! >= w ? 1 : 0;
-        else if (op === 'lt') for (let i = 0; i < len; i++) r[i] = u[i]! < w ? 1 : 0;
-        else for (let i = 0; i < len; i++) r[i] = u[i]! <= w ? 1 : 0;
         fixAbsent(r, pres, len, miss);
         return r;
       }
