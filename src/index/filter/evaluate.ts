@@ -384,9 +384,10 @@ const ELEMENT_BLIND = new Set(['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'exists']);
 
 /**
  * The condition's 0/1 per row (n rows; rows past the column are missing) over a typed column, with
- * exactly `p`'s semantics, in a new array or written over `into`'s first n bytes. `p` is evaluated once per distinct value where it can (dictionary entry,
- * boolean), and every row is then a table lookup in a plain loop (no call per row: a cold query runs
- * these loops before the JIT has compiled much):
+ * exactly `p`'s semantics, in a new array or written over `into`'s first n bytes. `p` is evaluated once
+ * per distinct value where it can (dictionary entry, boolean), and every row is then a table lookup or a
+ * range test, in the WebAssembly kernels where they run (maskCodes) or a plain loop (no call per row: a
+ * cold query runs these loops before the JIT has compiled much):
  * - strings: p of each dictionary entry, then a lookup by code;
  * - arrays: "some element" conditions (in, contains, containsany, prefix) test each dictionary entry
  *   alone ([e]) and a row is true when one of its codes is; nin is the negation of in, so a row is true

@@ -623,6 +623,12 @@ export function countNonZeroBytes(bytes: Uint8Array): number {
 // more parameters: the mask's address and length; the listing is the assembler's, in
 // test/unit/vector/distance.test.ts): see scoreNibblesMaskedAbove.
 //
+// The filter kernels (maskCodes, countNonZeroBytes; the listing is the assembler's too) write one byte of
+// 0/1 per code of a typed filter column: inRange{8,16,32}(codes, n, lo, hi, out) tests lo <= c <= hi
+// unsigned (inRange8 16 codes a step: i8x16.ge_u and le_u, and with 1), lookup{8,16,32}(codes, n, table,
+// len, out) reads table[c] (0 past len); countNonZero(at, n) counts the bytes that are not 0 (i8x16 lanes,
+// widened every 255 steps of 16).
+//
 // The ranking kernels dotWide and negl2Wide (scoreRowsAbove's `ranking`) first run, while i < dimBytes & ~63,
 // four accumulators over 16 floats per step (acc += lanes 0-3, acc1 += 4-7, acc2 += 8-11, acc3 += 12-15),
 // then acc = (acc + acc1) + (acc2 + acc3) and the loops above from that i. Measured on the serve
