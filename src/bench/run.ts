@@ -117,6 +117,14 @@ export interface BenchReport {
     filtered_10pct_ratio: number;
     filtered_50pct: number;
     filtered_50pct_ratio: number;
+    /**
+     * With NODE_EXTRA_CA_CERTS set (null without it): the same cold query (title and category) and `node -e
+     * 0` with the variable removed, timed in the same rounds. Node parses that file's certificates at the
+     * start of every process, before any script runs (on the machine measured, ~140 certificates: ~60 ms
+     * of `node -e 0`'s ~125), so with it the ratio compares elacsym's own start-up with a baseline that
+     * is half certificate parsing; without it, with Node's own start-up.
+     */
+    without_extra_ca_certs: { node_e_0: number; elacsym: number; ratio: number } | null;
   };
   disk: { bytes: number; bytes_per_doc: number };
   /** hnswlib-node on the same vectors (M 16, efConstruction 200, ef 64), with --compare-hnsw. */
@@ -415,6 +423,9 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     const node: number[] = [];
     const mine: number[] = [];
     const mineAll: number[] = [];
+    const bareEnv = process.env.NODE_EXTRA_CA_CERTS ? { ...env, NODE_EXTRA_CA_CERTS: undefined } : null;
+    const bareNode: number[] = [];
+    const bareMine: number[] = [];
     timeProcess(...binArgv(o.bin, coldArgs), env); // page cache warm-up, as on a machine in use
     timeProcess(...binArgv(o.bin, coldAll), env);
     for (const c of coldFiltered) timeProcess(...binArgv(o.bin, c.args), env);
@@ -423,6 +434,10 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       mine.push(timeProcess(...binArgv(o.bin, coldArgs), env));
       mineAll.push(timeProcess(...binArgv(o.bin, coldAll), env));
       for (const c of coldFiltered) c.ms.push(timeProcess(...binArgv(o.bin, c.args), env));
+      if (bareEnv !== null) {
+        bareNode.push(timeProcess(process.execPath, ['-e', '0'], bareEnv));
+        bareMine.push(timeProcess(...binArgv(o.bin, coldArgs), bareEnv));
+      }
     }
     const coldOf = (kind: keyof typeof filters) => median(coldFiltered.find((c) => c.kind === kind)!.ms);
     const bytes = dir.diskBytes(ns);
@@ -503,6 +518,8 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         filtered_10pct_ratio: r3(coldOf('filtered_10pct') / median(node)),
         filtered_50pct: r3(coldOf('filtered_50pct')),
         filtered_50pct_ratio: r3(coldOf('filtered_50pct') / median(node)),
+        without_extra_ca_certs:
+          bareEnv === null ? null : { node_e_0: r3(median(bareNode)), elacsym: r3(median(bareMine)), ratio: r3(median(bareMine) / median(bareNode)) },
       },
       disk: { bytes, bytes_per_doc: Math.round(bytes / o.docs) },
       ...(hnsw ? { hnsw } : {}),

@@ -41,6 +41,11 @@ describe('bench', () => {
     expect(rep.cold_query_ms.node_e_0).toBeGreaterThan(0);
     expect(rep.cold_query_ms.all_attributes).toBeGreaterThan(0);
     expect(rep.cold_query_ms.all_attributes_ratio).toBeCloseTo(rep.cold_query_ms.all_attributes / rep.cold_query_ms.node_e_0, 2);
+    const bare = rep.cold_query_ms.without_extra_ca_certs;
+    if (process.env.NODE_EXTRA_CA_CERTS) {
+      expect(bare!.node_e_0).toBeGreaterThan(0);
+      expect(bare!.ratio).toBeCloseTo(bare!.elacsym / bare!.node_e_0, 2);
+    } else expect(bare).toBeNull();
     for (const k of ['filtered_1pct', 'filtered_10pct', 'filtered_50pct'] as const) {
       expect(rep.cold_query_ms[k]).toBeGreaterThan(0);
       expect(rep.cold_query_ms[`${k}_ratio`]).toBeCloseTo(rep.cold_query_ms[k] / rep.cold_query_ms.node_e_0, 2);

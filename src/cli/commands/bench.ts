@@ -48,7 +48,11 @@ export function reportTable(r: BenchReport): string[] {
     `again with --warm-up ${b.warm_up.rounds}: ${b.warm_up.queries_per_s} queries/s, ${b.warm_up.wall_s}s wall (warm-up included)`,
     ...rows(b.warm_up.latency_ms),
     `recall@${r.dataset.top_k} vs exact: vector ${r.recall_at_k.vector}, filtered 1% ${r.recall_at_k.filtered_1pct}, 10% ${r.recall_at_k.filtered_10pct}, 50% ${r.recall_at_k.filtered_50pct}`,
-    `cold query: ${r.cold_query_ms.elacsym} ms vs node -e 0 ${r.cold_query_ms.node_e_0} ms = ${r.cold_query_ms.ratio}x; printing every attribute ${r.cold_query_ms.all_attributes} ms = ${r.cold_query_ms.all_attributes_ratio}x; filtered 1% ${r.cold_query_ms.filtered_1pct} ms = ${r.cold_query_ms.filtered_1pct_ratio}x, 10% ${r.cold_query_ms.filtered_10pct} ms = ${r.cold_query_ms.filtered_10pct_ratio}x, 50% ${r.cold_query_ms.filtered_50pct} ms = ${r.cold_query_ms.filtered_50pct_ratio}x`,
+    `cold query: ${r.cold_query_ms.elacsym} ms vs node -e 0 ${r.cold_query_ms.node_e_0} ms = ${r.cold_query_ms.ratio}x; printing every attribute ${r.cold_query_ms.all_attributes} ms = ${r.cold_query_ms.all_attributes_ratio}x; filtered 1% ${r.cold_query_ms.filtered_1pct} ms = ${r.cold_query_ms.filtered_1pct_ratio}x, 10% ${r.cold_query_ms.filtered_10pct} ms = ${r.cold_query_ms.filtered_10pct_ratio}x, 50% ${r.cold_query_ms.filtered_50pct} ms = ${r.cold_query_ms.filtered_50pct_ratio}x${
+      r.cold_query_ms.without_extra_ca_certs
+        ? `; without NODE_EXTRA_CA_CERTS: ${r.cold_query_ms.without_extra_ca_certs.elacsym} ms vs node -e 0 ${r.cold_query_ms.without_extra_ca_certs.node_e_0} ms = ${r.cold_query_ms.without_extra_ca_certs.ratio}x`
+        : ''
+    }`,
     `disk: ${r.disk.bytes} bytes, ${r.disk.bytes_per_doc} bytes/doc`,
     ...(r.hnsw
       ? [`hnswlib-node (same vectors): build ${r.hnsw.build_s}s, index file load ${r.hnsw.load_ms} ms, p50 ${r.hnsw.p50_ms} / p99 ${r.hnsw.p99_ms} ms, recall@${r.dataset.top_k} ${r.hnsw.recall}, file ${r.hnsw.file_bytes} bytes`]
