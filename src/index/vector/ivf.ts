@@ -1875,12 +1875,7 @@ export class IvfReader {
     let dir: Uint8Array;
     if (transient) {
       dir = directoryBuffer(L.data - L.centroids);
-      try {
-        src.readInto!(L.centroids, dir);
-      } catch (e) {
-        if (e instanceof RangeError) corrupt(`IVF read of [${L.centroids}, ${L.data}) failed: ${e.message}`);
-        throw e;
-      }
+      readIntoFrom(src, L.centroids, dir);
       stats.bytes += dir.length;
       stats.reads++;
     } else dir = readFrom(src, L.centroids, L.data - L.centroids, stats);
@@ -2077,17 +2072,7 @@ export class IvfReader {
   private searchCentroids(): void {
     if (this.centroidsCrc === null) return;
     const bytes = directoryBuffer(4 * this.nlist * this.dim);
-    const at = this.layout.centroids;
-    try {
-      if (this.src.readIntoChecked !== undefined) this.src.readIntoChecked(at, bytes, this.centroidsCrc, 'IVF centroids');
-      else {
-        this.src.readInto!(at, bytes);
-        if (crc32(bytes) !== this.centroidsCrc) corrupt('IVF centroids checksum mismatch');
-      }
-    } catch (e) {
-      if (e instanceof RangeError) corrupt(`IVF read of [${at}, ${at + bytes.length}) failed: ${e.message}`);
-      throw e;
-    }
+    readIntoFrom(this.src, this.layout.centroids, bytes, { crc: this.centroidsCrc, label: 'IVF centroids' });
     this.bytesRead += bytes.length;
     this.reads++;
     this.centroids = f32(bytes, 0, this.nlist * this.dim);
@@ -2819,17 +2804,7 @@ export class IvfReader {
    * ByteSource.readIntoChecked).
    */
   private readInto(offset: number, out: Uint8Array, cluster?: number): void {
-    try {
-      if (cluster === undefined) this.src.readInto!(offset, out);
-      else if (this.src.readIntoChecked !== undefined) this.src.readIntoChecked(offset, out, this.crcs[cluster]!, `IVF cluster ${cluster}`);
-      else {
-        this.src.readInto!(offset, out);
-        if (crc32(out) !== this.crcs[cluster]) corrupt(`IVF cluster ${cluster} checksum mismatch`, { cluster });
-      }
-    } catch (e) {
-      if (e instanceof RangeError) corrupt(`IVF read of [${offset}, ${offset + out.length}) failed: ${e.message}`);
-      throw e;
-    }
+    readIntoFrom(this.src, offset, out, cluster === undefined ? undefined : { crc: this.crcs[cluster]!, label: `IVF cluster ${cluster}`, details: { cluster } });
     this.bytesRead += out.length;
     this.reads++;
   }
@@ -2945,6 +2920,25 @@ const NPROBE_GAP = 0.25;
 /** Probes for a filtered search: base / sqrt(selectivity), clamped to [base, nlist]. */
 function raise(base: number, selectivity: number, nlist: number): number {
   return Math.min(nlist, Math.max(base, Math.ceil(base / Math.sqrt(selectivity))));
+}
+
+/**
+ * `out` filled from `offset` of `src` (which must have readInto), verified by the source; with `check`,
+ * also against that CRC-32 (by the source in one pass where it can: ByteSource.readIntoChecked). A read
+ * past the source's end is CORRUPT_SEGMENT.
+ */
+function readIntoFrom(src: ByteSource, offset: number, out: Uint8Array, check?: { crc: number; label: string; details?: Record<string, unknown> }): void {
+  try {
+    if (check === undefined) src.readInto!(offset, out);
+    else if (src.readIntoChecked !== undefined) src.readIntoChecked(offset, out, check.crc, check.label);
+    else {
+      src.readInto!(offset, out);
+      if (crc32(out) !== check.crc) corrupt(`${check.label} checksum mismatch`, check.details);
+    }
+  } catch (e) {
+    if (e instanceof RangeError) corrupt(`IVF read of [${offset}, ${offset + out.length}) failed: ${e.message}`);
+    throw e;
+  }
 }
 
 function readFrom(src: ByteSource, offset: number, length: number, stats: { bytes: number; reads: number }): Uint8Array {
