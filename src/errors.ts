@@ -65,6 +65,10 @@ export const ERRORS = {
     exit: EXIT.PERMISSION,
     hint: 'check the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_PROFILE) and that they may read, write, list and delete under the prefix',
   },
+  STORE_CERTIFICATE: {
+    exit: EXIT.PERMISSION,
+    hint: "the store's TLS certificate is not trusted here: if a private certificate authority signs it, point NODE_EXTRA_CA_CERTS at that authority's PEM file; otherwise check the endpoint's host name (--s3-endpoint, ELACSYM_S3_ENDPOINT)",
+  },
   BUCKET_NOT_FOUND: { exit: EXIT.NOT_FOUND, hint: 'create the bucket first, or check the bucket name, the region (AWS_REGION) and the endpoint' },
   STORE_UNSAFE: {
     exit: EXIT.USAGE,

@@ -27,6 +27,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { ElacsymError } from '../errors.js';
+import { deferredCaCertificates } from './extra-ca.js';
 import { type ByteRange, checkKey, type ListedObject, type ListOptions, type ObjectInfo, type ObjectStore } from './object-store.js';
 
 export interface S3StoreOptions {
@@ -58,6 +59,35 @@ interface SdkError {
   $retryable?: unknown;
 }
 
+/**
+ * Node's codes for a server certificate that the client refused (OpenSSL's X509 verification results,
+ * and the host name check): the store answered, but not as a party this machine trusts. Not an outage: a
+ * retry would meet the same certificate.
+ */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_CHAIN_TOO_LONG',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 const DENIED = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidToken', 'ExpiredToken', 'AllAccessDisabled', 'Forbidden']);
 
 export class S3ObjectStore implements ObjectStore {
@@ -79,6 +109,9 @@ export class S3ObjectStore implements ObjectStore {
       // waiting, so a server that accepts connections but never answers would hang the command forever.
       requestHandler: { requestTimeout: o.requestTimeoutMs ?? 30_000, connectionTimeout: o.connectionTimeoutMs ?? 5_000, throwOnRequestTimeout: true },
     };
+    // NODE_EXTRA_CA_CERTS, when bin/elacsym kept Node from loading it at start-up (extra-ca.ts).
+    const ca = deferredCaCertificates();
+    if (ca !== undefined) config.requestHandler = { ...config.requestHandler, httpsAgent: { ca } };
     if (o.endpoint) {
       config.endpoint = o.endpoint;
       config.forcePathStyle = true;
@@ -99,6 +132,12 @@ export class S3ObjectStore implements ObjectStore {
     const name = s.name ?? s.Code ?? s.code ?? '';
     const status = s.$metadata?.httpStatusCode;
     const where = `${what} on ${this.location}`;
+    if (typeof s.code === 'string' && UNTRUSTED_CERTIFICATE.has(s.code)) {
+      throw new ElacsymError('STORE_CERTIFICATE', `${where}: the endpoint's TLS certificate is not trusted (${s.code}: ${s.message ?? ''})`, {
+        cause: e,
+        details: { tls_error: s.code },
+      });
+    }
     if (name === 'NoSuchBucket') throw new ElacsymError('BUCKET_NOT_FOUND', `${where}: bucket ${this.bucket} does not exist`, { cause: e, details: { bucket: this.bucket } });
     if (DENIED.has(name) || status === 403) throw new ElacsymError('STORE_ACCESS_DENIED', `${where}: access denied (${name || status})`, { cause: e });
     // No credentials anywhere in the SDK's chain: configuration, not an outage that a retry would cure.

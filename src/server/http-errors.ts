@@ -37,6 +37,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   // Object storage: the store behind the server failed (a gateway's view: 502/503), or refused its credentials.
   STORE_UNAVAILABLE: 503,
   STORE_ACCESS_DENIED: 502,
+  STORE_CERTIFICATE: 502,
   BUCKET_NOT_FOUND: 502,
   STORE_UNSAFE: 500,
   DEGRADED: 503,
