@@ -9,7 +9,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, connect, type Socket } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createServer, type Server } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupTmp, LAUNCHER, tmpDir, writeNdjson } from '../../helpers/cli.js';
@@ -44,7 +44,8 @@ function baseEnv(extra: Record<string, string> = {}): Record<string, string> {
     if (v === undefined || k.startsWith('ELACSYM_') || k === 'NODE_EXTRA_CA_CERTS' || k === 'NODE_OPTIONS') continue;
     env[k] = v;
   }
-  return { ...env, ...extra };
+  // This test's Node first on PATH: the launcher execs the `node` it finds there.
+  return { ...env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, ...extra };
 }
 
 describe('NODE_EXTRA_CA_CERTS', () => {
