@@ -2,6 +2,7 @@
 import { ElacsymError } from '../errors.js';
 import { isObjectStoreUrl } from '../objstore/object-store.js';
 import type { S3Settings } from '../objstore/open.js';
+import { deferredCaCertificates } from './extra-ca.js';
 
 /** --s3-endpoint means something only with an s3:// data directory: anywhere else it is a mistake (USAGE). */
 export function checkS3EndpointUse(o: Record<string, unknown>, dataDir: string): void {
@@ -15,5 +16,7 @@ export function s3Settings(o: Record<string, unknown>): S3Settings {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const endpoint = typeof o.s3Endpoint === 'string' ? o.s3Endpoint : process.env.ELACSYM_S3_ENDPOINT || undefined;
   const region = process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || undefined;
-  return { ...(endpoint ? { endpoint } : {}), ...(region ? { region } : {}) };
+  // NODE_EXTRA_CA_CERTS, when bin/elacsym kept Node from loading it at start-up (extra-ca.ts).
+  const ca = deferredCaCertificates();
+  return { ...(endpoint ? { endpoint } : {}), ...(region ? { region } : {}), ...(ca ? { ca } : {}) };
 }

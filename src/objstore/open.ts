@@ -13,6 +13,8 @@ export interface S3Settings {
   maxAttempts?: number;
   requestTimeoutMs?: number;
   connectionTimeoutMs?: number;
+  /** See S3StoreOptions.ca. */
+  ca?: string[];
 }
 
 export interface OpenedStore {

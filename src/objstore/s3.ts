@@ -27,7 +27,6 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { ElacsymError } from '../errors.js';
-import { deferredCaCertificates } from './extra-ca.js';
 import { type ByteRange, checkKey, type ListedObject, type ListOptions, type ObjectInfo, type ObjectStore } from './object-store.js';
 
 export interface S3StoreOptions {
@@ -48,6 +47,12 @@ export interface S3StoreOptions {
    */
   requestTimeoutMs?: number;
   connectionTimeoutMs?: number;
+  /**
+   * The certificate authorities an HTTPS endpoint may be signed by, as PEM texts, replacing Node's default
+   * store for this client (default: that store). cli/extra-ca.ts sets it to Node's bundled roots plus
+   * NODE_EXTRA_CA_CERTS when the launcher kept Node from loading that file at start-up.
+   */
+  ca?: string[];
 }
 
 interface SdkError {
@@ -109,9 +114,8 @@ export class S3ObjectStore implements ObjectStore {
       // waiting, so a server that accepts connections but never answers would hang the command forever.
       requestHandler: { requestTimeout: o.requestTimeoutMs ?? 30_000, connectionTimeout: o.connectionTimeoutMs ?? 5_000, throwOnRequestTimeout: true },
     };
-    // NODE_EXTRA_CA_CERTS, when bin/elacsym kept Node from loading it at start-up (extra-ca.ts).
-    const ca = deferredCaCertificates();
-    if (ca !== undefined) config.requestHandler = { ...config.requestHandler, httpsAgent: { ca } };
+    // The SDK's nested clients (STS for role and web-identity credentials) inherit this request handler.
+    if (o.ca !== undefined) config.requestHandler = { ...config.requestHandler, httpsAgent: { ca: o.ca } };
     if (o.endpoint) {
       config.endpoint = o.endpoint;
       config.forcePathStyle = true;

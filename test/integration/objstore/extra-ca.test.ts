@@ -1,6 +1,6 @@
 /**
  * NODE_EXTRA_CA_CERTS through bin/elacsym: the launcher keeps Node from parsing the file at start-up (a local
- * command never needs it) and the S3 client loads it when it connects over TLS (src/objstore/extra-ca.ts).
+ * command never needs it) and the S3 client loads it when it connects over TLS (src/cli/extra-ca.ts).
  *
  * The store: the real S3 server (radosgw) behind a TLS terminator on an ephemeral loopback port, with a
  * certificate signed by a certificate authority made for this test (openssl). Only a client that trusts

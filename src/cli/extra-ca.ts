@@ -7,8 +7,9 @@
  * docs/performance.md, "Session 32"), and only an `s3://` data directory over TLS ever uses them. So
  * bin/elacsym's sh lines move the variable to DEFERRED_CA_VAR before they exec Node, and its JavaScript
  * puts NODE_EXTRA_CA_CERTS back into `process.env` (child processes see the caller's environment as it was).
- * A process that was started that way has both variables, equal; this module then gives the S3 client the
- * same trust Node would have had: its bundled root certificates plus the file's.
+ * A process that was started that way has both variables, equal; this module then gives the S3 client
+ * (through S3Settings.ca) the same trust Node would have had: its bundled root certificates plus the file's.
+ * Here in cli/ because it reads the environment and may print a warning, which the core never does.
  *
  * Node 20 has no way to add certificates to the default store after start-up (tls.setDefaultCACertificates
  * is Node 22.15+), hence an explicit `ca` on the client's HTTPS agent; the SDK's nested clients (STS for
@@ -22,15 +23,18 @@ export const DEFERRED_CA_VAR = 'ELACSYM_DEFERRED_NODE_EXTRA_CA_CERTS';
 
 let loaded: { file: string; ca: string[] | undefined } | undefined;
 
+/** Node's own words at start-up for a file it cannot load, on stderr. */
+const nodeWarning = (file: string, e: unknown) => process.stderr.write(`Warning: Ignoring extra certs from \`${file}\`, load failed: ${(e as Error).message}\n`);
+
 /**
  * The CA list for an HTTPS agent ([...Node's bundled roots, the file's PEM text]) when this process was
  * started with NODE_EXTRA_CA_CERTS deferred; undefined otherwise (Node's default store applies, with the
- * extra certificates in it if Node loaded them itself). Read once per process (per thread).
+ * extra certificates in it if Node loaded them itself). Read once per process.
  *
  * A file that cannot be read is ignored with the warning Node gives at start-up for the same case
  * ("Ignoring extra certs from ..."), so elacsym trusts exactly what `node` would.
  */
-export function deferredCaCertificates(env: NodeJS.ProcessEnv = process.env): string[] | undefined {
+export function deferredCaCertificates(env: NodeJS.ProcessEnv = process.env, warn: (file: string, e: unknown) => void = nodeWarning): string[] | undefined {
   const file = env[DEFERRED_CA_VAR];
   // Both equal: the launcher moved it and put it back. Otherwise somebody changed the environment since
   // (bench's runs without the variable remove NODE_EXTRA_CA_CERTS only): then it is not ours to apply.
@@ -40,7 +44,7 @@ export function deferredCaCertificates(env: NodeJS.ProcessEnv = process.env): st
   try {
     ca = [...rootCertificates, readFileSync(file, 'latin1')];
   } catch (e) {
-    process.emitWarning(`Ignoring extra certs from \`${file}\`, load failed: ${(e as Error).message}`);
+    warn(file, e);
     ca = undefined;
   }
   loaded = { file, ca };
