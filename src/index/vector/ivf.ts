@@ -93,7 +93,9 @@
  * The file length must equal exactly 64 + 4*nlist*dim + 8*dim + 4*(nlist+1) + 4*nlist + n*(4 + nstride).
  * `search` ranks the probed rows with the 4-bit kernels (distance.ts scoreNibblesAbove; the query is
  * transformed per cluster, see nibbleQuery: dot by the dot product, l2 and cosine by the squared distance
- * to the decoded row) and re-scores k + max(k, 50) candidates exactly.
+ * to the decoded row) and re-scores the best k + max(k, 50) candidates exactly, then every further one
+ * whose exact score could still reach the k-th (codingBound: the coding error's spread, raised to what the
+ * query's own top rows showed), widening the candidate list when even its last one could.
  *
  * Version 3 (a "flat" index, written by `buildFlatIndex` for segments of fewer than FLAT_BELOW vectors):
  * the 64-byte header alone (version = 3, nlist = 0, seed and both section CRCs 0), no clusters, no codes,
@@ -1778,6 +1780,14 @@ export class IvfReader {
   private reads: number;
   private lastProbes = 0;
   private lastCandidates = 0;
+  /** search's exact scores of its first candidates (see codingBound), reused: valid during one search. */
+  private exactScratch(n: number): Float64Array {
+    if (this.exactBuf.length < n) this.exactBuf = new Float64Array(Math.max(n, 64));
+    return this.exactBuf.subarray(0, n);
+  }
+  private exactBuf = new Float64Array(0);
+  /** The unit of this reader's last probe's l2 and cosine candidate scores (nibbleQuery's norm2; see codingBound). */
+  private lastNorm2 = 1;
   private gather = new Float32Array(0);
   /** Version 5, l2 and cosine: the per-cluster kernel query and residual (see nibbleQuery), reused. */
   private l2q16 = new Int16Array(0);
@@ -1977,15 +1987,69 @@ export class IvfReader {
     this.requireOriginal();
     const want = opts.rerank === undefined ? rerankCount(out.k, this.version) : Math.floor(opts.rerank) || 0;
     const prepared = prepareQuery(this.metric, query);
-    let room = Math.min(this.size, Math.max(out.k, want));
+    // Version 5: how far a candidate's exact score can be above its estimate (see codingBound); the list
+    // holds twice the candidates re-scored first, so that a query whose bound reaches past them rarely
+    // needs the list widened (which probes again).
+    const bound = this.version === 5 ? this.codingBound(prepared) : null;
+    let room = Math.min(this.size, (bound === null ? 1 : CANDIDATE_ROOM) * Math.max(out.k, want));
+    let scored = 0;
     for (let round = 0; ; round++) {
       const cand = new TopK(room, opts.tie);
       // A repeated search also probes on until the wider list is full (more rows, not only more kept).
       this.probe(prepared, cand, round === 0 ? out.k : room, opts);
-      const ords = cand.keptOrds();
-      this.lastCandidates = ords.length;
       const top = new TopK(k, opts.tie);
-      this.scoreOrds(prepared, ords, top, undefined);
+      let more = false;
+      if (bound === null) {
+        const ords = cand.keptOrds();
+        scored = ords.length;
+        this.scoreOrds(prepared, ords, top, undefined);
+      } else {
+        // Best estimate first: the first `want` re-scored, then each next one while its exact score could
+        // still reach the k-th exact score found (its estimate raised by the bound). Rows the list could not
+        // hold rank below its worst: if even that one could reach it, the list was too short for this query
+        // (rows whose coding error is large next to the distances that separate them: a query near the
+        // origin of data whose norms vary tenfold, or vectors that overlap): probe again with room for more.
+        // The best `first` estimates are re-scored (picked without sorting the list: most queries stop
+        // there); the rest, sorted best first only if the bound reaches past them.
+        const first = Math.max(k, want);
+        let c: { ords: Uint32Array; scores: ArrayLike<number> } = { ords: cand.keptOrds(), scores: cand.keptScores() };
+        let done = c.ords.length;
+        if (done > first) {
+          const pick = new TopK(first, opts.tie);
+          for (let j = 0; j < done; j++) pick.push(c.scores[j]!, c.ords[j]!);
+          const best = pick.keptOrds();
+          const bestScores = pick.keptScores();
+          c = { ords: best, scores: bestScores };
+          done = best.length;
+        }
+        // Those exact scores also measure how far the estimates err on this query's rows (bound.observe):
+        // the model's spread can be too small where rows are coded at the end of their range (a row near
+        // the origin in a cluster whose centroid is not).
+        const exact = this.exactScratch(done);
+        this.scoreOrds(prepared, c.ords, top, undefined, exact);
+        // Only the rows that made the top k: how far their estimates were off is what a true neighbour
+        // still outside the re-scored ones may be off by (the other rows' errors do not matter here).
+        for (let j = 0; j < done; j++) if (exact[j]! >= top.floor) bound.observe(c.scores[j]!, exact[j]!);
+        const n = cand.size;
+        if (done < n && (!top.full || bound.ub(pickedFloor(c.scores)) >= top.floor)) {
+          // The list best first; its first `done` are the rows just re-scored.
+          c = cand.result();
+          while (done < n && (!top.full || bound.ub(c.scores[done]!) >= top.floor)) {
+            let end = done + 1;
+            if (top.full) while (end < n && end - done < 64 && bound.ub(c.scores[end]!) >= top.floor) end++;
+            else end = Math.min(n, done + k);
+            this.scoreOrds(prepared, c.ords.subarray(done, end), top, undefined);
+            done = end;
+          }
+        }
+        scored = done;
+        more = cand.full && top.full && bound.ub(cand.floor) >= top.floor && room < this.size && round < WIDEN_ROUNDS;
+      }
+      this.lastCandidates = scored;
+      if (more) {
+        room = Math.min(this.size, 4 * room);
+        continue;
+      }
       const hits = top.result();
       // Cosine: a zero vector is coded as an unrelated direction (zeroRowValue), so it takes candidate
       // room as any dissimilar row does. When one is returned (its exact score is 0) from a full candidate
@@ -1993,12 +2057,60 @@ export class IvfReader {
       // at least twice as many candidates, probing until they are found (a tester's case: half the rows
       // zero, k = 1200 of 6,000 returned 72 zero vectors where the exact scan returns none). Data without
       // zero vectors never repeats.
-      if (this.metric !== 'cosine' || round >= ZERO_VECTOR_ROUNDS || ords.length < room || room >= this.size) return hits;
+      if (this.metric !== 'cosine' || round >= ZERO_VECTOR_ROUNDS || cand.size < room || room >= this.size) return hits;
       if (!hits.ords.some((o, i) => hits.scores[i] === 0 && this.isZeroVector(o))) return hits;
       let zeros = 0;
-      for (const o of ords) if (this.isZeroVector(o)) zeros++;
+      for (const o of cand.keptOrds()) if (this.isZeroVector(o)) zeros++;
       room = Math.min(this.size, room + Math.max(room, 2 * zeros));
     }
+  }
+
+  /**
+   * Version 5: a function from a candidate's estimated score (what the 4-bit kernels ranked it by, see
+   * nibbleQuery) to the highest exact score its row can be expected to have. A row x decoded as x' has the
+   * coding error e = x - x', each e_d within half a step s_d, independent across dimensions and about
+   * uniform (variance s_d^2 / 12) for rows inside the quantizer's range. With a = q - x':
+   * |q - x|^2 = |a|^2 - 2 a . e + |e|^2 >= |a|^2 - 2 a . e, and a . e / |a| has a standard deviation of at
+   * most max_d s_d / sqrt(12), whatever the dimension: so |q - x| >= |a| - z sigma (l2; cosine on the
+   * unit vectors, exact score 1 - |q - x|^2 / 2). For dot, q . x = q . x' + q . e, whose standard
+   * deviation sqrt(sum q_d^2 s_d^2 / 12) is known per query. z = CODING_BOUND_Z, and sigma taken
+   * CODING_BOUND_MARGIN times larger for rows coded at the end of their range and the kernels' int16
+   * rounding. The triangle inequality's |e| <= |s| / 2 holds for every row but is sqrt(3 dim) times the
+   * projection's spread (20x at 128 dimensions): it had `search` re-score ~700 candidates a query for the
+   * 60 that find the top 10 on clustered data. `search` re-scores candidates by this bound (see there).
+   */
+  private codingBound(prepared: Float32Array): { ub: (estimate: number) => number; observe: (estimate: number, exact: number) => void } {
+    const zm = CODING_BOUND_Z * CODING_BOUND_MARGIN;
+    const metric = this.metric;
+    // The allowance, in the units below: the model's, raised to CODING_BOUND_OBSERVED times the largest
+    // error observed on this query's re-scored candidates.
+    let e: number;
+    if (metric === 'dot') {
+      let v = 0;
+      for (let d = 0; d < this.dim; d++) v += (prepared[d]! * this.qscale[d]!) ** 2;
+      e = zm * Math.sqrt(v / 12);
+      return {
+        ub: (est) => est + e,
+        observe: (est, exact) => void (e = Math.max(e, CODING_BOUND_OBSERVED * (exact - est))),
+      };
+    }
+    let smax = 0;
+    for (let d = 0; d < this.dim; d++) smax = Math.max(smax, this.qscale[d]!);
+    e = (zm * smax) / Math.sqrt(12);
+    // l2 and cosine, in distances: the estimate is -|q - x'|^2 / norm2 (nibbleQuery; norm2 as the search's
+    // probe set it), the exact score -|q - x| (l2) or 1 - |q - x|^2 / 2 (cosine, unit vectors).
+    const cosine = metric === 'cosine';
+    const estDist = (est: number) => Math.sqrt(Math.max(0, -est * this.lastNorm2));
+    return {
+      ub: (est) => {
+        const far = Math.max(0, estDist(est) - e);
+        return cosine ? 1 - (far * far) / 2 : -far;
+      },
+      observe: (est, exact) => {
+        const dist = cosine ? Math.sqrt(Math.max(0, 2 - 2 * exact)) : -exact;
+        e = Math.max(e, CODING_BOUND_OBSERVED * (estDist(est) - dist));
+      },
+    };
   }
 
   /** Cosine: whether the document's original vector is all zeros (known once re-ranking has read it). */
@@ -2015,6 +2127,7 @@ export class IvfReader {
     const { order, scores } = this.probeOrder(prepared);
     const q = this.transformQuery(prepared);
     if (this.version === 5 && this.metric !== 'dot') q.norm2 = this.rankScale(scores[0]!);
+    this.lastNorm2 = q.norm2 ?? 1;
     const nlist = this.nlist;
     const base =
       opts.nprobe === undefined
@@ -2475,7 +2588,7 @@ export class IvfReader {
    * Scores the listed ordinals exactly from their original vectors (a block at a time, one kernel call
    * each) and offers those that can enter heap (and are allowed) to it.
    */
-  private scoreOrds(q: Float32Array, ords: Uint32Array, heap: TopK, allow: ((ord: number) => boolean) | undefined): void {
+  private scoreOrds(q: Float32Array, ords: Uint32Array, heap: TopK, allow: ((ord: number) => boolean) | undefined, exactOut: Float64Array | null = null): void {
     const BLOCK = 256;
     const dim = this.dim;
     if (this.gather.length < BLOCK * dim) this.gather = new Float32Array(BLOCK * dim);
@@ -2493,8 +2606,12 @@ export class IvfReader {
         if (norms !== null) gatherNormalized(m.data, dim, norms, list, b0, cnt, this.gather);
         else gatherRows(m.data, dim, false, list, b0, cnt, this.gather);
       } else for (let j = 0; j < cnt; j++) this.originalInto(list[b0 + j]!, this.gather, j * dim);
-      const n = scoreRowsAbove(this.metric, q, this.gather, 0, cnt, dim, heap.floor, this.idx, this.scores);
-      for (let h = 0; h < n; h++) heap.push(this.scores[h]!, list[b0 + this.idx[h]!]!);
+      // exactOut (no allow): every row's exact score, in the order of ords, for codingBound's calibration
+      const n = scoreRowsAbove(this.metric, q, this.gather, 0, cnt, dim, exactOut === null ? heap.floor : -Infinity, this.idx, this.scores);
+      for (let h = 0; h < n; h++) {
+        if (exactOut !== null) exactOut[b0 + this.idx[h]!] = this.scores[h]!;
+        heap.push(this.scores[h]!, list[b0 + this.idx[h]!]!);
+      }
     }
   }
 
@@ -2830,6 +2947,25 @@ const MIN_SCAN_ROWS = 4096;
 const INV_PAGE_BITS = 6;
 const INV_PAGE = 1 << INV_PAGE_BITS;
 const INV_PAGE_MASK = INV_PAGE - 1;
+/**
+ * Version 5 `search`: the most times the candidate list is made 4 times longer because a row it could not
+ * hold might still be in the top k (see codingBound): 60 -> 240 -> 960 -> 3,840 -> 15,360 for k = 10.
+ */
+const WIDEN_ROUNDS = 4;
+/** The lowest of a list of scores (the worst estimate among the candidates picked first). */
+function pickedFloor(scores: ArrayLike<number>): number {
+  let m = Infinity;
+  for (let j = 0; j < scores.length; j++) if (scores[j]! < m) m = scores[j]!;
+  return m;
+}
+/** Version 5 `search`: the candidate list holds this many times the candidates re-scored first. */
+const CANDIDATE_ROOM = 2;
+/** codingBound: standard deviations of a row's coding error allowed for (P(|Z| > 4) = 6e-5 for a Gaussian). */
+const CODING_BOUND_Z = 3;
+/** codingBound's margin over the uniform model (rows coded at the end of their range, int16 rounding). */
+const CODING_BOUND_MARGIN = 1;
+/** codingBound: the allowance is at least this times the largest estimate error seen on the query's candidates. */
+const CODING_BOUND_OBSERVED = 1.25;
 /** Cosine `search`: the most times a search is repeated with a wider candidate list for zero vectors. */
 const ZERO_VECTOR_ROUNDS = 4;
 /**

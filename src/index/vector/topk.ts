@@ -102,6 +102,11 @@ export class TopK {
     return this.o.slice(0, this.n);
   }
 
+  /** The kept scores in the order of keptOrds (float32 values, as kept). */
+  keptScores(): Float64Array {
+    return this.s.slice(0, this.n);
+  }
+
   /** The kept entries, best first. Does not consume the collector. */
   result(): Hits {
     const n = this.n;
