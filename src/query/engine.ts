@@ -103,7 +103,12 @@ export interface SearchSource {
    * the filter `allow` tests as one byte per ordinal (1 = allowed), which an IVF scan tests inside its
    * kernel (optional; never a different set from `allow`).
    */
-  vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number, nprobe?: number, mask?: Uint8Array): Hits;
+  /**
+   * `floor`: the k-th best exact score the query's other sources have returned so far (-Infinity before k
+   * were): an ANN search need not re-score candidates that cannot reach it (the query's top k cannot
+   * contain them whatever this source returns).
+   */
+  vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number, nprobe?: number, mask?: Uint8Array, floor?: number): Hits;
   vectorExact(q: Float32Array, k: number, ords: Iterable<number>): Hits;
   /**
    * What the last `vectorSearch` of an IVF index did, for --explain: clusters probed and candidates
@@ -217,6 +222,7 @@ function vectorRetrieve(
   dim: number,
   out: Hit[],
   accuracy: { exact: boolean; nprobe: number | null; explain?: boolean } = { exact: false, nprobe: null },
+  floor = -Infinity,
 ): Record<string, unknown> {
   const seg: Record<string, unknown> = { source: s.name, docs: s.size, live: s.liveCount, matches };
   if (!s.hasVectors || dim === 0 || matches === 0) {
@@ -244,14 +250,14 @@ function vectorRetrieve(
     seg.vector = 'exact-scan';
   } else if (m !== null) {
     const sel = s.size > 0 ? matches / s.size : 1;
-    h = s.vectorSearch(q, fetch, (ord) => m[ord] === 1, sel, nprobe, m);
+    h = s.vectorSearch(q, fetch, (ord) => m[ord] === 1, sel, nprobe, m, floor);
     seg.vector = 'filtered-ann';
     seg.selectivity = round(sel);
     if (nprobe !== undefined) seg.nprobe = nprobe;
     if (accuracy.explain === true) probeStats(s, seg);
   } else {
     const dead = s.dead;
-    h = s.vectorSearch(q, fetch, dead ? (ord) => dead[ord] === 0 : undefined, undefined, nprobe);
+    h = s.vectorSearch(q, fetch, dead ? (ord) => dead[ord] === 0 : undefined, undefined, nprobe, undefined, floor);
     seg.vector = s.flatVectors === true ? 'exact-scan' : 'ann';
     if (nprobe !== undefined && s.flatVectors !== true) seg.nprobe = nprobe;
     if (accuracy.explain === true && s.flatVectors !== true) probeStats(s, seg);
@@ -365,8 +371,14 @@ export function executeQuery(
   let vectorHits: Hit[] | null = null;
   if (req.vector) {
     vectorHits = [];
+    // The fetch-th best exact score of the sources searched so far: later ones need not re-score
+    // candidates below it (vectorSearch's floor). Every hit is a live matching document with its exact
+    // score, so the final fetch-th can only be higher.
+    const kth = new KthLargest(fetch);
     for (let i = 0; i < sources.length; i++) {
-      const seg = vectorRetrieve(sources[i]!, i, req.vector, fetch, masks[i]!, matchCounts[i]!, schema.vector_dim, vectorHits, req);
+      const before = vectorHits.length;
+      const seg = vectorRetrieve(sources[i]!, i, req.vector, fetch, masks[i]!, matchCounts[i]!, schema.vector_dim, vectorHits, req, kth.value);
+      for (let j = before; j < vectorHits.length; j++) kth.push(vectorHits[j]!.score);
       explainSegs.push(seg);
     }
     vectorHits = selectTop(vectorHits, fetch, sources);

@@ -99,9 +99,9 @@ class GuardedSource implements SearchSource {
     this.guard();
     return this.s.column(field);
   }
-  vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number, nprobe?: number, mask?: Uint8Array): Hits {
+  vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number, nprobe?: number, mask?: Uint8Array, floor?: number): Hits {
     this.guard();
-    return this.s.vectorSearch(q, k, allow, selectivity, nprobe, mask);
+    return this.s.vectorSearch(q, k, allow, selectivity, nprobe, mask, floor);
   }
   vectorExact(q: Float32Array, k: number, ords: Iterable<number>): Hits {
     this.guard();

@@ -176,7 +176,7 @@ export class SegmentSource implements SearchSource {
     return this.ivf;
   }
 
-  vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number, nprobe?: number, mask?: Uint8Array): Hits {
+  vectorSearch(q: Float32Array, k: number, allow?: (ord: number) => boolean, selectivity?: number, nprobe?: number, mask?: Uint8Array, floor?: number): Hits {
     const ivf = this.ivfReader();
     if (!ivf) return EMPTY;
     if ('flat' in ivf) {
@@ -185,7 +185,7 @@ export class SegmentSource implements SearchSource {
       for (let ord = 0; ord < this.size; ord++) if (!allow || allow(ord)) ords.push(ord);
       return this.vectorExact(q, k, ords);
     }
-    return ivf.search(q, k, { allow, mask: allow ? mask : undefined, selectivity, tie: this.tie, nprobe });
+    return ivf.search(q, k, { allow, mask: allow ? mask : undefined, selectivity, tie: this.tie, nprobe, floor });
   }
 
   lastVectorSearch(): { probes: number; candidates: number } | null {

@@ -1645,6 +1645,12 @@ const unpinOnCollect = new FinalizationRegistry<Set<PinnedRows>>((pins) => {
 export interface IvfSearchOptions {
   /** Clusters to probe; default `defaultNprobe`. Raised automatically with a filter, see `search`. */
   nprobe?: number;
+  /**
+   * Version 5: a score the caller's top k already reaches (the k-th best of other segments' exact scores):
+   * candidates whose exact score could not reach it are not re-scored, and the list is not widened for
+   * them. Default -Infinity.
+   */
+  floor?: number;
   /** Only documents for which this returns true are candidates. */
   allow?: (ord: number) => boolean;
   /**
@@ -1987,11 +1993,12 @@ export class IvfReader {
     this.requireOriginal();
     const want = opts.rerank === undefined ? rerankCount(out.k, this.version) : Math.floor(opts.rerank) || 0;
     const prepared = prepareQuery(this.metric, query);
-    // Version 5: how far a candidate's exact score can be above its estimate (see codingBound); the list
-    // holds twice the candidates re-scored first, so that a query whose bound reaches past them rarely
-    // needs the list widened (which probes again).
+    // Version 5: how far a candidate's exact score can be above its estimate (see codingBound). The first
+    // list holds just the candidates re-scored first: a longer one (2x) lowered the kernels' floor and cost
+    // every query more (1M, 10 segments: p50 +30%) than probing again costs the queries that need it.
     const bound = this.version === 5 ? this.codingBound(prepared) : null;
-    let room = Math.min(this.size, (bound === null ? 1 : CANDIDATE_ROOM) * Math.max(out.k, want));
+    const outer = opts.floor ?? -Infinity;
+    let room = Math.min(this.size, Math.max(out.k, want));
     let scored = 0;
     for (let round = 0; ; round++) {
       const cand = new TopK(room, opts.tie);
@@ -2031,19 +2038,21 @@ export class IvfReader {
         // still outside the re-scored ones may be off by (the other rows' errors do not matter here).
         for (let j = 0; j < done; j++) if (exact[j]! >= top.floor) bound.observe(c.scores[j]!, exact[j]!);
         const n = cand.size;
-        if (done < n && (!top.full || bound.ub(pickedFloor(c.scores)) >= top.floor)) {
+        // What a further candidate must be able to reach: this segment's k-th, or the other segments' if higher.
+        const need = () => (top.full ? Math.max(top.floor, outer) : outer);
+        if (done < n && bound.ub(pickedFloor(c.scores)) >= need()) {
           // The list best first; its first `done` are the rows just re-scored.
           c = cand.result();
-          while (done < n && (!top.full || bound.ub(c.scores[done]!) >= top.floor)) {
+          while (done < n && bound.ub(c.scores[done]!) >= need()) {
             let end = done + 1;
-            if (top.full) while (end < n && end - done < 64 && bound.ub(c.scores[end]!) >= top.floor) end++;
+            if (top.full) while (end < n && end - done < 64 && bound.ub(c.scores[end]!) >= need()) end++;
             else end = Math.min(n, done + k);
             this.scoreOrds(prepared, c.ords.subarray(done, end), top, undefined);
             done = end;
           }
         }
         scored = done;
-        more = cand.full && top.full && bound.ub(cand.floor) >= top.floor && room < this.size && round < WIDEN_ROUNDS;
+        more = cand.full && (top.full || outer > -Infinity) && bound.ub(cand.floor) >= need() && room < this.size && round < WIDEN_ROUNDS;
       }
       this.lastCandidates = scored;
       if (more) {
@@ -2958,8 +2967,6 @@ function pickedFloor(scores: ArrayLike<number>): number {
   for (let j = 0; j < scores.length; j++) if (scores[j]! < m) m = scores[j]!;
   return m;
 }
-/** Version 5 `search`: the candidate list holds this many times the candidates re-scored first. */
-const CANDIDATE_ROOM = 2;
 /** codingBound: standard deviations of a row's coding error allowed for (P(|Z| > 4) = 6e-5 for a Gaussian). */
 const CODING_BOUND_Z = 3;
 /** codingBound's margin over the uniform model (rows coded at the end of their range, int16 rounding). */
