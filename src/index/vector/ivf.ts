@@ -2011,8 +2011,8 @@ export class IvfReader {
         scored = ords.length;
         this.scoreOrds(prepared, ords, top, undefined);
       } else {
-        // Best estimate first: the first `want` re-scored, then each next one while its exact score could
-        // still reach the k-th exact score found (its estimate raised by the bound). Rows the list could not
+        // The best `want` estimates re-scored, then each next one while its exact score could still reach
+        // the k-th exact score found (its estimate raised by the bound). Rows the list could not
         // hold rank below its worst: if even that one could reach it, the list was too short for this query
         // (rows whose coding error is large next to the distances that separate them: a query near the
         // origin of data whose norms vary tenfold, or vectors that overlap): probe again with room for more.
@@ -2032,7 +2032,7 @@ export class IvfReader {
         // Those exact scores also measure how far the estimates err on this query's rows (bound.observe):
         // the model's spread can be too small where rows are coded at the end of their range (a row near
         // the origin in a cluster whose centroid is not).
-        const exact = this.exactScratch(done);
+        const exact = this.exactScratch(done).fill(-Infinity); // a row the kernels do not report stays out
         this.scoreOrds(prepared, c.ords, top, undefined, exact);
         // Only the rows that made the top k: how far their estimates were off is what a true neighbour
         // still outside the re-scored ones may be off by (the other rows' errors do not matter here).
