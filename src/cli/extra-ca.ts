@@ -16,7 +16,6 @@
  * web identity and role credentials) inherit that request handler from the S3 client.
  */
 import { readFileSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
 
 /** Set by bin/elacsym to the NODE_EXTRA_CA_CERTS it moved aside (a private variable: not for users). */
 export const DEFERRED_CA_VAR = 'ELACSYM_DEFERRED_NODE_EXTRA_CA_CERTS';
@@ -42,7 +41,9 @@ export function deferredCaCertificates(env: NodeJS.ProcessEnv = process.env, war
   if (loaded?.file === file) return loaded.ca;
   let ca: string[] | undefined;
   try {
-    ca = [...rootCertificates, readFileSync(file, 'latin1')];
+    // node:tls only here: this module is imported by every command that may open a store (query
+    // included), and loading tls at import brought crypto and ~20 more modules into every cold query.
+    ca = [...process.getBuiltinModule('node:tls').rootCertificates, readFileSync(file, 'latin1')];
   } catch (e) {
     warn(file, e);
     ca = undefined;
