@@ -2011,45 +2011,31 @@ export class IvfReader {
         scored = ords.length;
         this.scoreOrds(prepared, ords, top, undefined);
       } else {
-        // The best `want` estimates re-scored, then each next one while its exact score could still reach
-        // the k-th exact score found (its estimate raised by the bound). Rows the list could not
-        // hold rank below its worst: if even that one could reach it, the list was too short for this query
-        // (rows whose coding error is large next to the distances that separate them: a query near the
-        // origin of data whose norms vary tenfold, or vectors that overlap): probe again with room for more.
-        // The best `first` estimates are re-scored (picked without sorting the list: most queries stop
-        // there); the rest, sorted best first only if the bound reaches past them.
-        const first = Math.max(k, want);
-        let c: { ords: Uint32Array; scores: ArrayLike<number> } = { ords: cand.keptOrds(), scores: cand.keptScores() };
-        let done = c.ords.length;
-        if (done > first) {
-          const pick = new TopK(first, opts.tie);
-          for (let j = 0; j < done; j++) pick.push(c.scores[j]!, c.ords[j]!);
-          const best = pick.keptOrds();
-          const bestScores = pick.keptScores();
-          c = { ords: best, scores: bestScores };
-          done = best.length;
-        }
+        // The first list (k + 50 long) is re-scored whole, in no order, as it always was. Rows it could not
+        // hold rank below its worst: if even that one could reach the k-th exact score (its estimate raised
+        // by the bound), the list was too short for this query (rows whose coding error is large next to the
+        // distances that separate them: a query near the origin of data whose norms vary tenfold): probe
+        // again for a longer one, re-scored best estimate first, k + 50 and then while the bound reaches.
+        const widened = round > 0;
+        const c = widened ? cand.result() : { ords: cand.keptOrds(), scores: cand.keptScores() };
+        const n = c.ords.length;
+        let done = widened ? Math.min(n, Math.max(k, want)) : n;
         // Those exact scores also measure how far the estimates err on this query's rows (bound.observe):
         // the model's spread can be too small where rows are coded at the end of their range (a row near
         // the origin in a cluster whose centroid is not).
         const exact = this.exactScratch(done).fill(-Infinity); // a row the kernels do not report stays out
-        this.scoreOrds(prepared, c.ords, top, undefined, exact);
+        this.scoreOrds(prepared, c.ords.subarray(0, done), top, undefined, exact);
         // Only the rows that made the top k: how far their estimates were off is what a true neighbour
         // still outside the re-scored ones may be off by (the other rows' errors do not matter here).
         for (let j = 0; j < done; j++) if (exact[j]! >= top.floor) bound.observe(c.scores[j]!, exact[j]!);
-        const n = cand.size;
         // What a further candidate must be able to reach: this segment's k-th, or the other segments' if higher.
         const need = () => (top.full ? Math.max(top.floor, outer) : outer);
-        if (done < n && bound.ub(pickedFloor(c.scores)) >= need()) {
-          // The list best first; its first `done` are the rows just re-scored.
-          c = cand.result();
-          while (done < n && bound.ub(c.scores[done]!) >= need()) {
-            let end = done + 1;
-            if (top.full) while (end < n && end - done < 64 && bound.ub(c.scores[end]!) >= need()) end++;
-            else end = Math.min(n, done + k);
-            this.scoreOrds(prepared, c.ords.subarray(done, end), top, undefined);
-            done = end;
-          }
+        while (done < n && bound.ub(c.scores[done]!) >= need()) {
+          let end = done + 1;
+          if (top.full) while (end < n && end - done < 64 && bound.ub(c.scores[end]!) >= need()) end++;
+          else end = Math.min(n, done + k);
+          this.scoreOrds(prepared, c.ords.subarray(done, end), top, undefined);
+          done = end;
         }
         scored = done;
         more = cand.full && (top.full || outer > -Infinity) && bound.ub(cand.floor) >= need() && room < this.size && round < WIDEN_ROUNDS;
@@ -2961,12 +2947,6 @@ const INV_PAGE_MASK = INV_PAGE - 1;
  * hold might still be in the top k (see codingBound): 60 -> 240 -> 960 -> 3,840 -> 15,360 for k = 10.
  */
 const WIDEN_ROUNDS = 4;
-/** The lowest of a list of scores (the worst estimate among the candidates picked first). */
-function pickedFloor(scores: ArrayLike<number>): number {
-  let m = Infinity;
-  for (let j = 0; j < scores.length; j++) if (scores[j]! < m) m = scores[j]!;
-  return m;
-}
 /** codingBound: standard deviations of a row's coding error allowed for (P(|Z| > 4) = 6e-5 for a Gaussian). */
 const CODING_BOUND_Z = 3;
 /** codingBound's margin over the uniform model (rows coded at the end of their range, int16 rounding). */
