@@ -5,33 +5,14 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, readFileSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { binArgv } from '../../src/bench/object-store.js';
-import { cleanupTmp, LAUNCHER, ROOT, tmpDir } from '../helpers/cli.js';
+import { cleanupTmp, LAUNCHER, launcherEnv, ROOT, runFile, tmpDir } from '../helpers/cli.js';
 
 afterAll(cleanupTmp);
 
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-
-/** An environment without ELACSYM_* and GLIBC_TUNABLES, with this test's Node first on PATH. */
-function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ELACSYM_') && k !== 'GLIBC_TUNABLES' && v !== undefined) env[k] = v;
-  return { ...env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, ...extra };
-}
-
-function run(file: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    c.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    c.on('error', reject);
-    c.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
 
 /** A link to the launcher in a directory of its own, as npm links a package's bin. */
 function linked(): string {
@@ -44,7 +25,7 @@ function linked(): string {
 async function runningImport(env: Record<string, string>): Promise<{ child: ChildProcess; link: string; exited: Promise<[number | null, NodeJS.Signals | null]> }> {
   const d = join(tmpDir(), 'data');
   const bin = linked();
-  expect((await run(bin, ['-d', d, 'init', 'ns', '--text-only'], env)).code).toBe(0);
+  expect((await runFile(bin, ['-d', d, 'init', 'ns', '--text-only'], env)).code).toBe(0);
   const child = spawn(bin, ['-d', d, '--json', 'import', 'ns', '-', '--batch-size', '1'], { env, stdio: ['pipe', 'ignore', 'pipe'] });
   const exited = new Promise<[number | null, NodeJS.Signals | null]>((r) => child.on('exit', (code, signal) => r([code, signal])));
   const committed = new Promise<void>((resolve, reject) => {
@@ -78,34 +59,34 @@ function environEntry(name: string, value: string): RegExp {
 describe('bin/elacsym (the launcher)', () => {
   it('runs the CLI through a symbolic link, passes every argument as given and returns its exit status', async () => {
     const bin = linked();
-    const v = await run(bin, ['--version'], cleanEnv());
+    const v = await runFile(bin, ['--version'], launcherEnv());
     expect(v.code, v.stderr).toBe(0);
     expect(v.stdout.trim()).toBe(VERSION);
     // Also where Node keeps the link's directory as the script's (__dirname).
-    const kept = await run(bin, ['--version'], cleanEnv({ NODE_OPTIONS: '--preserve-symlinks-main' }));
+    const kept = await runFile(bin, ['--version'], launcherEnv({ NODE_OPTIONS: '--preserve-symlinks-main' }));
     expect(kept.code, kept.stderr).toBe(0);
 
     // A data directory and a document with spaces, quotes and shell characters, and an empty argument: all
     // arrive as given; the exit statuses are the CLI's own (3 for a missing namespace, 2 for a bad name).
     const d = join(tmpDir(), 'data dir * with "quotes" and $HOME');
-    expect((await run(bin, ['-d', d, 'init', 'ns', '--text-only'], cleanEnv())).code).toBe(0);
+    expect((await runFile(bin, ['-d', d, 'init', 'ns', '--text-only'], launcherEnv())).code).toBe(0);
     const text = `it's "quoted" * $HOME \\ \`x\``;
     const file = join(tmpDir(), 'doc *.ndjson');
     writeFileSync(file, `${JSON.stringify({ id: 'a b', attributes: { text } })}\n`);
-    expect((await run(bin, ['-d', d, 'import', 'ns', file], cleanEnv())).code).toBe(0);
-    const out = await run(bin, ['-d', d, 'export', 'ns'], cleanEnv());
+    expect((await runFile(bin, ['-d', d, 'import', 'ns', file], launcherEnv())).code).toBe(0);
+    const out = await runFile(bin, ['-d', d, 'export', 'ns'], launcherEnv());
     expect(out.code, out.stderr).toBe(0);
     expect(JSON.parse(out.stdout)).toMatchObject({ id: 'a b', attributes: { text } });
-    const missing = await run(bin, ['-d', d, '--json', 'query', 'missing', '--text', 'x'], cleanEnv());
+    const missing = await runFile(bin, ['-d', d, '--json', 'query', 'missing', '--text', 'x'], launcherEnv());
     expect(missing.code).toBe(3);
     expect(JSON.parse(missing.stderr.trim().split('\n').at(-1)!).error.code).toBe('NAMESPACE_NOT_FOUND');
-    const bad = await run(bin, ['-d', d, '--json', 'query', 'no such $x *', '--text', ''], cleanEnv());
+    const bad = await runFile(bin, ['-d', d, '--json', 'query', 'no such $x *', '--text', ''], launcherEnv());
     expect(bad.code).toBe(2);
     expect(JSON.parse(bad.stderr.trim().split('\n').at(-1)!).error.message).toContain('"no such $x *"');
   });
 
   it('is Node itself (exec): the process has one malloc arena set, and SIGKILL reaches it', async () => {
-    const { child, link, exited } = await runningImport(cleanEnv());
+    const { child, link, exited } = await runningImport(launcherEnv());
     const pid = child.pid!;
     // The process the caller started is Node running the linked file, not a shell waiting for it.
     expect(realpathSync(readlinkSync(`/proc/${pid}/exe`))).toBe(realpathSync(process.execPath));
@@ -116,7 +97,7 @@ describe('bin/elacsym (the launcher)', () => {
   });
 
   it('keeps a GLIBC_TUNABLES that names arena_max or a MALLOC_ARENA_MAX, and adds the arena to other tunables', async () => {
-    const { child, exited } = await runningImport(cleanEnv({ MALLOC_ARENA_MAX: '8' }));
+    const { child, exited } = await runningImport(launcherEnv({ MALLOC_ARENA_MAX: '8' }));
     const environ = readFileSync(`/proc/${child.pid!}/environ`, 'latin1');
     expect(environ).toMatch(environEntry('MALLOC_ARENA_MAX', '8'));
     expect(environ).not.toMatch(/(^|\0)GLIBC_TUNABLES=/); // glibc's tunable would override the variable
@@ -126,7 +107,7 @@ describe('bin/elacsym (the launcher)', () => {
       ['glibc.malloc.arena_max=2', 'glibc.malloc.arena_max=2'],
       ['glibc.malloc.trim_threshold=65536', 'glibc.malloc.trim_threshold=65536:glibc.malloc.arena_max=1'],
     ] as const) {
-      const { child, exited } = await runningImport(cleanEnv({ GLIBC_TUNABLES: given }));
+      const { child, exited } = await runningImport(launcherEnv({ GLIBC_TUNABLES: given }));
       expect(readFileSync(`/proc/${child.pid!}/environ`, 'latin1')).toMatch(environEntry('GLIBC_TUNABLES', expected));
       child.stdin!.end();
       expect(await exited).toEqual([0, null]);
@@ -136,8 +117,8 @@ describe('bin/elacsym (the launcher)', () => {
   it('leaves the other commands (serve here, whose query workers are faster with their own arenas) without it', async () => {
     const d = join(tmpDir(), 'data');
     const bin = linked();
-    expect((await run(bin, ['-d', d, 'init', 'import', '--text-only'], cleanEnv())).code).toBe(0);
-    const child = spawn(bin, ['-d', d, 'serve', '--port', '0'], { env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+    expect((await runFile(bin, ['-d', d, 'init', 'import', '--text-only'], launcherEnv())).code).toBe(0);
+    const child = spawn(bin, ['-d', d, 'serve', '--port', '0'], { env: launcherEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
     const exited = new Promise<[number | null, NodeJS.Signals | null]>((r) => child.on('exit', (code, signal) => r([code, signal])));
     await new Promise<void>((resolve, reject) => {
       let buf = '';
@@ -152,7 +133,7 @@ describe('bin/elacsym (the launcher)', () => {
     child.kill('SIGTERM');
     expect(await exited).toEqual([0, null]);
     // A namespace called "import" gives a command on it the setting, which changes nothing else.
-    const c = await run(bin, ['-d', d, 'count', 'import'], cleanEnv());
+    const c = await runFile(bin, ['-d', d, 'count', 'import'], launcherEnv());
     expect(c.code, c.stderr).toBe(0);
     expect(c.stdout.trim()).toBe('0');
   });
@@ -168,7 +149,7 @@ describe('bin/elacsym (the launcher)', () => {
   });
 
   it('says what is missing when node is not on PATH (127, as a shell does for a missing command)', async () => {
-    const r = await run(LAUNCHER, ['--version'], { ...cleanEnv(), PATH: join(tmpDir(), 'empty') });
+    const r = await runFile(LAUNCHER, ['--version'], { ...launcherEnv(), PATH: join(tmpDir(), 'empty') });
     expect(r.code).toBe(127);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^elacsym: cannot find node \(Node\.js >= 20\.19\) on PATH/);

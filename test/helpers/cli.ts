@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { generateDocs, type DatasetOptions } from '../../src/bench/dataset.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -17,6 +17,33 @@ export interface RunResult {
   code: number;
   stdout: string;
   stderr: string;
+}
+
+/**
+ * An environment for running the launcher as a command: the caller's without ELACSYM_*, GLIBC_TUNABLES and
+ * the names in `drop`, with this test's Node first on PATH (the launcher execs the `node` it finds there),
+ * then `extra`.
+ */
+export function launcherEnv(extra: Record<string, string> = {}, drop: readonly string[] = []): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined || k.startsWith('ELACSYM_') || k === 'GLIBC_TUNABLES' || drop.includes(k)) continue;
+    env[k] = v;
+  }
+  return { ...env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, ...extra };
+}
+
+/** Runs `file args` (the launcher as a command, or `node` on it) with exactly `env`; resolves when it closes. */
+export function runFile(file: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    c.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    c.on('error', reject);
+    c.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
 }
 
 const dirs: string[] = [];

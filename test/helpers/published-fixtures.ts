@@ -4,6 +4,7 @@
  * forwarder in front of the S3 server that a test closes to make the store "go away".
  */
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 
 export const doc = (i: number) => ({
   id: i,
@@ -33,21 +34,26 @@ export const answers = (stdout: string) =>
       return r;
     });
 
-/** A TCP forwarder on an ephemeral loopback port to `endpoint`; `cut()` closes it and every connection. */
-export async function forwarder(endpoint: string): Promise<{ endpoint: string; cut: () => Promise<void>; close: () => void }> {
+/**
+ * A TCP forwarder on an ephemeral loopback port to `endpoint`; `cut()` closes it and every connection.
+ * With `tls` (a key and certificate for 127.0.0.1) it terminates TLS and forwards the bytes inside: an
+ * https:// endpoint in front of a plain one.
+ */
+export async function forwarder(endpoint: string, tls?: { key: Buffer; cert: Buffer }): Promise<{ endpoint: string; cut: () => Promise<void>; close: () => void }> {
   const target = new URL(endpoint);
   const sockets = new Set<Socket>();
-  const proxy = createServer((c) => {
+  const forward = (c: Socket) => {
     const up = connect(Number(target.port), target.hostname);
     sockets.add(c).add(up);
     c.pipe(up).pipe(c);
     const drop = () => (c.destroy(), up.destroy());
     c.on('error', drop).on('close', drop);
     up.on('error', drop).on('close', drop);
-  });
+  };
+  const proxy = tls ? createTlsServer(tls, forward).on('tlsClientError', () => undefined) : createServer(forward); // a client that refuses the certificate hangs up
   await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
   return {
-    endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    endpoint: `${tls ? 'https' : 'http'}://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
     cut: () =>
       new Promise<void>((r) => {
         proxy.close(() => r());

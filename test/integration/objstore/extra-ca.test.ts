@@ -6,64 +6,35 @@
  * certificate signed by a certificate authority made for this test (openssl). Only a client that trusts
  * that authority, through NODE_EXTRA_CA_CERTS, can talk to it.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, connect, type Socket } from 'node:net';
-import { dirname, join } from 'node:path';
-import { createServer, type Server } from 'node:tls';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupTmp, LAUNCHER, tmpDir, writeNdjson } from '../../helpers/cli.js';
-import { docs } from '../../helpers/published-fixtures.js';
+import { cleanupTmp, LAUNCHER, launcherEnv, runFile, tmpDir, writeNdjson } from '../../helpers/cli.js';
+import { docs, forwarder } from '../../helpers/published-fixtures.js';
 import { freshS3Store, type S3Env } from '../../helpers/s3.js';
 
 afterAll(cleanupTmp);
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `file args` (the launcher as a command, or `node` on it) with exactly `env`. */
-function run(file: string, args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    c.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    c.on('error', reject);
-    c.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** This process's environment without NODE_EXTRA_CA_CERTS, ELACSYM_* and NODE_OPTIONS, plus `extra`. */
-function baseEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || k.startsWith('ELACSYM_') || k === 'NODE_EXTRA_CA_CERTS' || k === 'NODE_OPTIONS') continue;
-    env[k] = v;
-  }
-  // This test's Node first on PATH: the launcher execs the `node` it finds there.
-  return { ...env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, ...extra };
-}
+/** The caller's environment for the launcher, without NODE_EXTRA_CA_CERTS and NODE_OPTIONS, plus `extra`. */
+const baseEnv = (extra: Record<string, string> = {}) => launcherEnv(extra, ['NODE_EXTRA_CA_CERTS', 'NODE_OPTIONS']);
 
 describe('NODE_EXTRA_CA_CERTS', () => {
   it('is not parsed at start-up by a command run through the launcher (node warns about a missing file; the launcher runs no such parse)', async () => {
     const missing = join(tmpDir(), 'no-such-bundle.pem');
     const env = baseEnv({ NODE_EXTRA_CA_CERTS: missing });
-    const direct = await run(process.execPath, [LAUNCHER, '--version'], env);
+    const direct = await runFile(process.execPath, [LAUNCHER, '--version'], env);
     expect(direct.code).toBe(0);
     expect(direct.stderr).toContain(`Ignoring extra certs from \`${missing}\``); // Node itself read it
-    const launched = await run(LAUNCHER, ['--version'], env);
+    const launched = await runFile(LAUNCHER, ['--version'], env);
     expect(launched.code).toBe(0);
     expect(launched.stderr).toBe('');
-    // ... but its children see the variable as the caller set it: a child `node` reads it again.
+    // A writing command runs as well with the variable set aside.
     const d = join(tmpDir(), 'data');
-    const child = await run(LAUNCHER, ['-d', d, 'init', 'ns', '--text-only'], env);
+    const child = await runFile(LAUNCHER, ['-d', d, 'init', 'ns', '--text-only'], env);
     expect(child.code).toBe(0);
     // NODE_OPTIONS=--use-openssl-ca: the default store is OpenSSL's then, so the launcher leaves the variable to Node.
-    const openssl = await run(LAUNCHER, ['--version'], { ...env, NODE_OPTIONS: '--use-openssl-ca' });
+    const openssl = await runFile(LAUNCHER, ['--version'], { ...env, NODE_OPTIONS: '--use-openssl-ca' });
     expect(openssl.code).toBe(0);
     expect(openssl.stderr).toContain('Ignoring extra certs from');
   });
@@ -71,10 +42,9 @@ describe('NODE_EXTRA_CA_CERTS', () => {
   describe('over TLS to the real S3 server', () => {
     let s3: S3Env;
     let bucket: string;
-    let tls: Server;
+    let tls: Awaited<ReturnType<typeof forwarder>> | undefined;
     let endpoint: string;
     let caFile: string;
-    const sockets = new Set<Socket>();
 
     beforeAll(async () => {
       ({ env: s3, bucket } = await freshS3Store('tls'));
@@ -88,23 +58,12 @@ describe('NODE_EXTRA_CA_CERTS', () => {
       caFile = join(dir, 'ca.pem');
       // TLS in front of radosgw: the bytes inside are the client's own HTTP requests, Host header and
       // signatures unchanged.
-      const target = new URL(s3.ELACSYM_S3_ENDPOINT);
-      tls = createServer({ key: readFileSync(join(dir, 'server.key')), cert: readFileSync(join(dir, 'server.pem')) }, (c) => {
-        const up = connect(Number(target.port), target.hostname);
-        sockets.add(c).add(up);
-        c.pipe(up).pipe(c);
-        const drop = () => (c.destroy(), up.destroy());
-        c.on('error', drop).on('close', drop);
-        up.on('error', drop).on('close', drop);
-      });
-      tls.on('tlsClientError', () => undefined); // a client that refuses the certificate hangs up; expected below
-      await new Promise<void>((r) => tls.listen(0, '127.0.0.1', r));
-      endpoint = `https://127.0.0.1:${(tls.address() as AddressInfo).port}`;
+      tls = await forwarder(s3.ELACSYM_S3_ENDPOINT, { key: readFileSync(join(dir, 'server.key')), cert: readFileSync(join(dir, 'server.pem')) });
+      endpoint = tls.endpoint;
     }, 300_000);
 
-    afterAll(() => {
-      for (const s of sockets) s.destroy();
-      tls?.close();
+    afterAll(async () => {
+      await tls?.cut();
     });
 
     const s3vars = (extra: Record<string, string> = {}) =>
@@ -118,41 +77,41 @@ describe('NODE_EXTRA_CA_CERTS', () => {
       });
 
     it('without the authority, the store is refused: STORE_CERTIFICATE (exit 77, not an outage to retry), nothing is written', async () => {
-      const r = await run(LAUNCHER, ['-d', `s3://${bucket}/untrusted`, '--json', 'init', 'ns', '--text-only'], s3vars());
+      const r = await runFile(LAUNCHER, ['-d', `s3://${bucket}/untrusted`, '--json', 'init', 'ns', '--text-only'], s3vars());
       expect(r.code).toBe(77);
       const err = JSON.parse(r.stderr.trim().split('\n').pop()!) as { error: { code: string; message: string; hint: string } };
       expect(err.error.code).toBe('STORE_CERTIFICATE');
       expect(err.error.message).toMatch(/TLS certificate is not trusted/);
       expect(err.error.hint).toContain('NODE_EXTRA_CA_CERTS');
-      const list = await run(LAUNCHER, ['-d', `s3://${bucket}/untrusted`, 'namespaces'], s3vars({ NODE_EXTRA_CA_CERTS: caFile }));
+      const list = await runFile(LAUNCHER, ['-d', `s3://${bucket}/untrusted`, 'namespaces'], s3vars({ NODE_EXTRA_CA_CERTS: caFile }));
       expect(list.code).toBe(0);
       expect(list.stdout.trim()).toBe('');
     });
 
     it('with NODE_EXTRA_CA_CERTS, through the launcher: doctor, init, import and a query (the store worker reads over TLS too)', async () => {
       const env = s3vars({ NODE_EXTRA_CA_CERTS: caFile });
-      const doctor = await run(LAUNCHER, ['doctor', `s3://${bucket}/checked`, '--json'], env);
+      const doctor = await runFile(LAUNCHER, ['doctor', `s3://${bucket}/checked`, '--json'], env);
       expect(doctor.stderr).toBe('');
       expect(doctor.code).toBe(0);
       const d = `s3://${bucket}/trusted`;
-      expect((await run(LAUNCHER, ['-d', d, 'init', 'ns', '--dim', '4'], env)).code).toBe(0);
+      expect((await runFile(LAUNCHER, ['-d', d, 'init', 'ns', '--dim', '4'], env)).code).toBe(0);
       const file = join(tmpDir(), 'docs.ndjson');
       writeNdjson(file, docs(0, 50));
-      const imp = await run(LAUNCHER, ['-d', d, 'import', 'ns', file], env);
+      const imp = await runFile(LAUNCHER, ['-d', d, 'import', 'ns', file], env);
       expect(imp.stderr).not.toMatch(/error/);
       expect(imp.code).toBe(0);
-      const q = await run(LAUNCHER, ['-d', d, 'query', 'ns', '--vector', '[0.3,0.9,0.2,2]', '--top-k', '3', '--format', 'json'], env);
+      const q = await runFile(LAUNCHER, ['-d', d, 'query', 'ns', '--vector', '[0.3,0.9,0.2,2]', '--top-k', '3', '--format', 'json'], env);
       expect(q.code).toBe(0);
       expect((JSON.parse(q.stdout) as { results: unknown[] }).results).toHaveLength(3);
       // The same through `node bin/elacsym`, where Node loads the file itself at start-up.
-      const direct = await run(process.execPath, [LAUNCHER, '-d', d, 'count', 'ns'], env);
+      const direct = await runFile(process.execPath, [LAUNCHER, '-d', d, 'count', 'ns'], env);
       expect(direct.code).toBe(0);
       expect(direct.stdout.trim()).toBe('50');
     });
 
     it('a deferred file that cannot be read is ignored with the warning Node gives, and the store is then refused', async () => {
       const missing = join(tmpDir(), 'gone.pem');
-      const r = await run(LAUNCHER, ['doctor', `s3://${bucket}/missing-ca`], s3vars({ NODE_EXTRA_CA_CERTS: missing }));
+      const r = await runFile(LAUNCHER, ['doctor', `s3://${bucket}/missing-ca`], s3vars({ NODE_EXTRA_CA_CERTS: missing }));
       expect(r.code).toBe(77);
       expect(r.stderr).toContain(`Ignoring extra certs from \`${missing}\``);
       expect(r.stderr).toContain('error[STORE_CERTIFICATE]');
