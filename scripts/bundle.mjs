@@ -5,6 +5,7 @@
 //                        and ESM-only packages stay external and are loaded lazily by import()), stored
 //                        wrapped as a module function for bin/elacsym (not for require())
 //   dist/ivf-worker.mjs  the IVF build worker (a thread needs a file of its own)
+//   dist/vector-peer-worker.mjs  a --batch's threads that search some of a vector query's segments
 //   dist/store-worker.mjs  the object-store worker behind synchronous reads of s3:// segments
 //   dist/server.mjs, dist/query-worker.mjs, dist/write-worker.mjs  `elacsym serve` and its threads (serve only)
 //   dist/ui/*.mjs        ink screens, ES modules because ink is ESM-only (loaded only on a terminal)
@@ -113,6 +114,7 @@ await build({
     'write-worker': 'src/server/write-worker.ts',
     'store-worker': 'src/objstore/store-worker.ts',
     'ivf-worker': 'src/store/ivf-worker.ts',
+    'vector-peer-worker': 'src/store/vector-peer-worker.ts',
   },
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },

@@ -350,37 +350,127 @@ function monotonicMs(): number {
   return Number(process.hrtime.bigint()) / 1e6;
 }
 
+/**
+ * The vector retrieval of some of a query's sources, run by another thread (store/vector-peer.ts) while
+ * this one runs the others': a `--batch` over a namespace of several large segments uses both cores for
+ * each query. Only vector queries without text are handed over (text needs namespace-wide statistics).
+ * The peer's hits are what `retrieveVectors` gives on the same sources, so the answer is the one a single
+ * thread gives: each hit carries its exact score, and the merge (selectTop) orders by score, then id.
+ */
+export interface VectorPeer {
+  /** Indexes into the query's sources that the peer searches: this thread evaluates neither their filter nor their vectors. */
+  readonly delegated: ReadonlySet<number>;
+  /** Hands the task over (returns at once). */
+  start(task: VectorTask): void;
+  /**
+   * Blocks until the peer answers the task last started: its hits, or null when the peer is gone (it
+   * failed to open its segments, or died): the caller then searches the delegated sources itself, and
+   * `delegated` is empty from then on. A query error (damaged data) is thrown as this thread would.
+   */
+  finish(): VectorTaskResult | null;
+}
+
+/** What a peer searches: the parts of a QueryRequest that vector retrieval reads. */
+export interface VectorTask {
+  vector: Float32Array;
+  fetch: number;
+  filter: Filter | null;
+  exact: boolean;
+  nprobe: number | null;
+  explain: boolean;
+}
+
+/** A peer's answer: hits as parallel arrays (source index, ordinal, exact score), per-source plans and match counts. */
+export interface VectorTaskResult {
+  src: number[];
+  ords: number[];
+  scores: number[];
+  /** Match counts of the searched sources, in the order of `indexes`. */
+  counts: number[];
+  /** --explain plans of the searched sources, in the same order (empty without explain). */
+  segs: Record<string, unknown>[];
+}
+
+/**
+ * Vector retrieval over `sources[i]` for each i of `indexes` (in that order): their filter masks, then each
+ * one's candidates (vectorRetrieve), the best exact scores found so far passed on as the next source's
+ * floor. The one loop of both executeQuery and a VectorPeer's thread.
+ */
+export function retrieveVectors(sources: readonly SearchSource[], indexes: readonly number[], task: VectorTask, dim: number): VectorTaskResult {
+  const out: Hit[] = [];
+  const counts: number[] = [];
+  const segs: Record<string, unknown>[] = [];
+  // The fetch-th best exact score of the sources searched so far: later ones need not re-score
+  // candidates below it (vectorSearch's floor). Every hit is a live matching document with its exact
+  // score, so the final fetch-th can only be higher.
+  const kth = new KthLargest(task.fetch);
+  for (const i of indexes) {
+    const s = sources[i]!;
+    const m = task.filter ? filterMask(s, task.filter) : null;
+    const matches = m ? matchCount(m) : s.liveCount;
+    counts.push(matches);
+    const before = out.length;
+    const seg = vectorRetrieve(s, i, task.vector, task.fetch, m, matches, dim, out, task, kth.value);
+    for (let j = before; j < out.length; j++) kth.push(out[j]!.score);
+    if (task.explain) segs.push(seg);
+  }
+  return { src: out.map((h) => h.src), ords: out.map((h) => h.ord), scores: out.map((h) => h.score), counts, segs };
+}
+
 export function executeQuery(
   sources: readonly SearchSource[],
   schema: Schema,
   req: QueryRequest,
   analyzerFor: (field: string) => Analyzer,
   now: () => number = monotonicMs,
+  vectorPeer?: VectorPeer,
 ): QueryResponse {
   const t0 = now();
   const k = req.top_k;
   const hybrid = req.vector !== null && req.text !== null;
   const fetch = hybrid ? Math.max(MIN_FUSION_CANDIDATES, FUSION_FACTOR * k) : k;
   const explainSegs: Record<string, unknown>[] = [];
+  // A vector query without text: the peer (if any) takes its sources' filter and vector search.
+  const peer = vectorPeer !== undefined && req.vector !== null && req.text === null && vectorPeer.delegated.size > 0 ? vectorPeer : null;
+  const task: VectorTask | null = req.vector ? { vector: req.vector, fetch, filter: (req.filter as Filter | null) ?? null, exact: req.exact, nprobe: req.nprobe, explain: req.explain } : null;
+  if (peer) peer.start(task!);
+  const mine = peer ? sources.map((_, i) => i).filter((i) => !peer.delegated.has(i)) : sources.map((_, i) => i);
 
-  // 1. Filter masks (live AND filter). null mask = every live document matches.
-  const masks: (Uint8Array | null)[] = sources.map((s) => (req.filter ? filterMask(s, req.filter as Filter) : null));
+  // 1. Filter masks (live AND filter). null mask = every live document matches. (A vector query without
+  // text evaluates them source by source in retrieveVectors, below.)
+  const masks: (Uint8Array | null)[] = sources.map((s) => (req.filter && !(req.vector && !req.text) ? filterMask(s, req.filter as Filter) : null));
   const matchCounts = sources.map((s, i) => (masks[i] ? matchCount(masks[i]!) : s.liveCount));
 
   // 2. Vector retriever.
   let vectorHits: Hit[] | null = null;
   if (req.vector) {
     vectorHits = [];
-    // The fetch-th best exact score of the sources searched so far: later ones need not re-score
-    // candidates below it (vectorSearch's floor). Every hit is a live matching document with its exact
-    // score, so the final fetch-th can only be higher.
-    const kth = new KthLargest(fetch);
-    for (let i = 0; i < sources.length; i++) {
-      const before = vectorHits.length;
-      const seg = vectorRetrieve(sources[i]!, i, req.vector, fetch, masks[i]!, matchCounts[i]!, schema.vector_dim, vectorHits, req, kth.value);
-      for (let j = before; j < vectorHits.length; j++) kth.push(vectorHits[j]!.score);
-      explainSegs.push(seg);
+    const bySource: Record<string, unknown>[] = [];
+    const take = (r: VectorTaskResult, indexes: readonly number[]) => {
+      for (let j = 0; j < r.src.length; j++) vectorHits!.push({ src: r.src[j]!, ord: r.ords[j]!, score: r.scores[j]! });
+      indexes.forEach((i, j) => {
+        matchCounts[i] = r.counts[j]!;
+        if (req.explain) bySource[i] = r.segs[j]!;
+      });
+    };
+    if (req.text) {
+      // Hybrid: the masks above serve the text retriever too.
+      const kth = new KthLargest(fetch);
+      for (let i = 0; i < sources.length; i++) {
+        const before = vectorHits.length;
+        const seg = vectorRetrieve(sources[i]!, i, req.vector, fetch, masks[i]!, matchCounts[i]!, schema.vector_dim, vectorHits, req, kth.value);
+        for (let j = before; j < vectorHits.length; j++) kth.push(vectorHits[j]!.score);
+        bySource[i] = seg;
+      }
+    } else {
+      take(retrieveVectors(sources, mine, task!, schema.vector_dim), mine);
+      if (peer) {
+        const theirs = [...peer.delegated].sort((a, b) => a - b);
+        // null: the peer is gone; its sources are searched here (the same answer, one core).
+        take(peer.finish() ?? retrieveVectors(sources, theirs, task!, schema.vector_dim), theirs);
+      }
     }
+    for (let i = 0; i < sources.length; i++) if (bySource[i]) explainSegs.push(bySource[i]!);
     vectorHits = selectTop(vectorHits, fetch, sources);
   }
 

@@ -16,7 +16,7 @@ import { ElacsymError } from '../errors.js';
 import type { Analyzer } from '../index/fulltext/analyzer.js';
 import { parseQueryRequest } from '../model/query.js';
 import type { Schema } from '../model/types.js';
-import { executeQuery, type SearchSource } from './engine.js';
+import { executeQuery, type SearchSource, type VectorPeer } from './engine.js';
 
 export interface WarmUpResult {
   /** Queries answered. */
@@ -68,6 +68,7 @@ export function warmUp(
   schema: Schema,
   analyzerFor: (field: string) => Analyzer,
   rounds: number,
+  peer?: VectorPeer,
 ): WarmUpResult {
   const t0 = performance.now();
   const textFields = Object.entries(schema.attributes)
@@ -76,7 +77,7 @@ export function warmUp(
   let queries = 0;
   const ask = (json: unknown): void => {
     try {
-      executeQuery(sources, schema, parseQueryRequest(json, schema, 'warm-up'), analyzerFor);
+      executeQuery(sources, schema, parseQueryRequest(json, schema, 'warm-up'), analyzerFor, undefined, peer);
       queries++;
     } catch (e) {
       // A request the data cannot answer (say, text of a field since deleted) is skipped: warming up

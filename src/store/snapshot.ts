@@ -818,6 +818,24 @@ const STREAM_CHUNK = 1024 * 1024;
 const damaged = (idxPath: string) =>
   new ElacsymError('CORRUPT_SEGMENT', `${idxPath}: checksum mismatch (the file is damaged)`, { details: { path: idxPath } });
 
+/**
+ * Handles of segments another thread's snapshot holds (`rows` and their dead rows as that snapshot read
+ * them), opened and verified as Snapshot.open opens them but without reading the manifest: a thread that
+ * searches part of that snapshot (store/vector-peer.ts) answers for exactly its state. A file a compaction
+ * has retired since fails with ENOENT (the caller falls back). The caller closes the handles.
+ */
+export function openSegmentHandles(dir: string, rows: readonly SegmentRow[], dead: readonly (Uint8Array | null)[], opts: SnapshotOptions = {}): SegmentHandle[] {
+  const store = opts.segments ?? segmentStoreOf(dir);
+  const out: SegmentHandle[] = [];
+  try {
+    rows.forEach((r, i) => out.push(openSegment(store, r, dead[i] ?? null, opts)));
+  } catch (e) {
+    for (const h of out) h.close();
+    throw e;
+  }
+  return out;
+}
+
 function openSegment(store: SegmentStore, r: SegmentRow, dead: Uint8Array | null, opts: SnapshotOptions): SegmentHandle {
   const idxPath = store.pathOf(r.index_file);
   const parquetPath = store.pathOf(r.parquet_file);

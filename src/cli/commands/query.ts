@@ -2,7 +2,8 @@ import { ElacsymError, ERRORS, EXIT } from '../../errors.js';
 import { namespaceDir } from '../../store/data-dir.js';
 import { MAX_NPROBE, parseQueryRequest, type QueryRequest } from '../../model/query.js';
 import type { Schema } from '../../model/types.js';
-import { executeQuery, type QueryResponse } from '../../query/engine.js';
+import { executeQuery, type QueryResponse, type VectorPeer } from '../../query/engine.js';
+import type { VectorPeers } from '../../store/vector-peer.js';
 import { warmUp } from '../../query/warm-up.js';
 import { QueryContext } from '../../store/search-sources.js';
 import { Snapshot } from '../../store/snapshot.js';
@@ -138,9 +139,9 @@ function explainText(resp: QueryResponse, width: number, fitCell: typeof FitCell
   return lines;
 }
 
-function run(ctx: QueryContext, schema: Schema, json: unknown, where: string): QueryResponse {
+function run(ctx: QueryContext, schema: Schema, json: unknown, where: string, peer?: VectorPeer): QueryResponse {
   const req: QueryRequest = parseQueryRequest(json, schema, where);
-  return executeQuery(ctx.sources, schema, req, (f) => ctx.analyzerFor(f));
+  return executeQuery(ctx.sources, schema, req, (f) => ctx.analyzerFor(f), undefined, peer);
 }
 
 export default async function query([name]: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
@@ -181,6 +182,8 @@ export default async function query([name]: string[], o: Record<string, unknown>
   const batch = typeof o.batch === 'string';
   const warmRounds = intOpt(o.warmUp ?? '0', '--warm-up', 0, 100_000);
   if (g.explicit.has('warmUp') && !batch) throw new ElacsymError('USAGE', '--warm-up applies to --batch only');
+  if (o.threads !== undefined && !batch) throw new ElacsymError('USAGE', '--threads applies to --batch only');
+  const threadsOpt = o.threads !== undefined ? intOpt(o.threads, '--threads', 1, 256) : null;
   if (o.nprobe !== undefined) intOpt(o.nprobe, '--nprobe', 1, MAX_NPROBE); // checked even if no request uses it
   if (o.nprobe !== undefined && o.exact) throw new ElacsymError('USAGE', '--exact scores every vector, so no clusters are probed; pass one of --exact and --nprobe');
   // An s3:// data directory: the namespace's latest published version, its segments read through the cache.
@@ -193,6 +196,7 @@ export default async function query([name]: string[], o: Record<string, unknown>
       throw remoteDamage(e);
     }
   } else snap = Snapshot.open(dir, { loadFully: batch });
+  let peers: VectorPeers | null = null;
   try {
     const ctx = new QueryContext(snap);
     if (!batch) {
@@ -209,8 +213,15 @@ export default async function query([name]: string[], o: Record<string, unknown>
       await print(run(ctx, snap.schema, json, 'request'), format, snap.schema, tableWidth());
       return 0;
     }
+    // --threads: threads that search a vector query's segments beside this one (a local data directory;
+    // see store/vector-peer.ts). The answers are the same with any number. One by default: on the 2-vCPU
+    // machine we measure on, two threads lower a 1M batch's mean latency by a quarter to a third but
+    // raise its p99 (docs/performance.md, session 34).
+    const threads = threadsOpt ?? 1;
+    peers = remote === null && threads > 1 ? (await import('../../store/vector-peer.js')).VectorPeers.start(snap, ctx.sources, threads) : null;
+    const peer = peers ?? undefined;
     if (warmRounds > 0) {
-      const w = warmUp(ctx.sources, snap.schema, (f) => ctx.analyzerFor(f), warmRounds);
+      const w = warmUp(ctx.sources, snap.schema, (f) => ctx.analyzerFor(f), warmRounds, peer);
       if (!g.quiet) err(`elacsym: warmed up with ${w.queries} queries in ${w.ms.toFixed(0)} ms`);
     }
     // --batch: one response line per request line, in order; a bad line yields an error line and exit 2.
@@ -249,7 +260,7 @@ export default async function query([name]: string[], o: Record<string, unknown>
           } catch (e) {
             throw new ElacsymError('INVALID_QUERY', `line ${line}: not valid JSON: ${(e as Error).message}`);
           }
-          await out(`${JSON.stringify(run(ctx, snap.schema, overrides(json), `line ${line}`))}\n`);
+          await out(`${JSON.stringify(run(ctx, snap.schema, overrides(json), `line ${line}`, peer))}\n`);
         } catch (e) {
           if (!(e instanceof ElacsymError)) throw e;
           failed++;
@@ -281,6 +292,7 @@ export default async function query([name]: string[], o: Record<string, unknown>
   } catch (e) {
     throw remote ? remoteDamage(e) : e;
   } finally {
+    peers?.close();
     snap.close();
     await remote?.closeAll();
   }
