@@ -1983,28 +1983,31 @@ export class IvfReader {
    */
   search(query: Float32Array, k: number, opts: IvfSearchOptions = {}): Hits {
     checkQuery(query, this.dim);
-    const out = new TopK(k, opts.tie);
+    const kk = Math.max(0, Math.floor(k));
     this.lastCandidates = 0;
-    if (out.k === 0 || this.size === 0) return out.result();
+    if (kk === 0 || this.size === 0) return new TopK(0).result();
     if (this.version === 1) {
+      const out = new TopK(kk, opts.tie);
       this.probe(prepareQuery(this.metric, query), out, out.k, opts);
       return out.result();
     }
     this.requireOriginal();
-    const want = opts.rerank === undefined ? rerankCount(out.k, this.version) : Math.floor(opts.rerank) || 0;
+    const want = opts.rerank === undefined ? rerankCount(kk, this.version) : Math.floor(opts.rerank) || 0;
     const prepared = prepareQuery(this.metric, query);
     // Version 5: how far a candidate's exact score can be above its estimate (see codingBound). The first
     // list holds just the candidates re-scored first: a longer one (2x) lowered the kernels' floor and cost
     // every query more (1M, 10 segments: p50 +30%) than probing again costs the queries that need it.
     const bound = this.version === 5 ? this.codingBound(prepared) : null;
     const outer = opts.floor ?? -Infinity;
-    let room = Math.min(this.size, Math.max(out.k, want));
+    let room = Math.min(this.size, Math.max(kk, want));
     let scored = 0;
     for (let round = 0; ; round++) {
-      const cand = new TopK(room, opts.tie);
+      // The reader's two collectors, reused query after query (TopK.reset); `top` is read out (result())
+      // before this search returns, `cand` is only read by it.
+      const cand = (this.candHeap ??= new TopK(0)).reset(room, opts.tie);
       // A repeated search also probes on until the wider list is full (more rows, not only more kept).
-      this.probe(prepared, cand, round === 0 ? out.k : room, opts);
-      const top = new TopK(k, opts.tie);
+      this.probe(prepared, cand, round === 0 ? kk : room, opts);
+      const top = (this.topHeap ??= new TopK(0)).reset(k, opts.tie);
       let more = false;
       if (bound === null) {
         const ords = cand.keptOrds();
@@ -2017,7 +2020,7 @@ export class IvfReader {
         // distances that separate them: a query near the origin of data whose norms vary tenfold): probe
         // again for a longer one, re-scored best estimate first, k + 50 and then while the bound reaches.
         const widened = round > 0;
-        const c = widened ? cand.result() : { ords: cand.keptOrds(), scores: cand.keptScores() };
+        const c = widened ? cand.result() : cand.keptViews();
         const n = c.ords.length;
         let done = widened ? Math.min(n, Math.max(k, want)) : n;
         // Those exact scores also measure how far the estimates err on this query's rows (bound.observe):
@@ -2027,18 +2030,21 @@ export class IvfReader {
         this.scoreOrds(prepared, c.ords.subarray(0, done), top, undefined, exact);
         // Only the rows that made the top k: how far their estimates were off is what a true neighbour
         // still outside the re-scored ones may be off by (the other rows' errors do not matter here).
-        for (let j = 0; j < done; j++) if (exact[j]! >= top.floor) bound.observe(c.scores[j]!, exact[j]!);
-        // What a further candidate must be able to reach: this segment's k-th, or the other segments' if higher.
-        const need = () => (top.full ? Math.max(top.floor, outer) : outer);
-        while (done < n && bound.ub(c.scores[done]!) >= need()) {
+        const kth = top.floor; // read once: each read of the getter in this loop was a boxed double
+        for (let j = 0; j < done; j++) if (exact[j]! >= kth) bound.observe(c.scores[j]!, exact[j]!);
+        // What a further candidate must be able to reach: this segment's k-th, or the other segments' if
+        // higher (a number, not a closure: each call's double was boxed, ~13 KB a query at 1M).
+        let need = top.full ? Math.max(top.floor, outer) : outer;
+        while (done < n && bound.ub(c.scores[done]!) >= need) {
           let end = done + 1;
-          if (top.full) while (end < n && end - done < 64 && bound.ub(c.scores[end]!) >= need()) end++;
+          if (top.full) while (end < n && end - done < 64 && bound.ub(c.scores[end]!) >= need) end++;
           else end = Math.min(n, done + k);
           this.scoreOrds(prepared, c.ords.subarray(done, end), top, undefined);
           done = end;
+          need = top.full ? Math.max(top.floor, outer) : outer;
         }
         scored = done;
-        more = cand.full && (top.full || outer > -Infinity) && bound.ub(cand.floor) >= need() && room < this.size && round < WIDEN_ROUNDS;
+        more = cand.full && (top.full || outer > -Infinity) && bound.ub(cand.floor) >= need && room < this.size && round < WIDEN_ROUNDS;
       }
       this.lastCandidates = scored;
       if (more) {
@@ -2442,6 +2448,19 @@ export class IvfReader {
    * rounds to 0 and the ranking within the cluster follows the linear term, which then dominates. Candidates
    * are ranked by it; published scores are exact.
    */
+  /** search's collectors (see there). */
+  private candHeap: TopK | undefined;
+  private topHeap: TopK | undefined;
+  /** nibbleQuery's answer, rewritten at each call (a new object per probe was garbage in every query). */
+  private readonly nq: { q16: Int16Array; mul: number; add: number } = { q16: new Int16Array(0), mul: 1, add: 0 };
+  private nibbleAnswer(q16: Int16Array, mul: number, add: number): { q16: Int16Array; mul: number; add: number } {
+    const nq = this.nq;
+    nq.q16 = q16;
+    nq.mul = mul;
+    nq.add = add;
+    return nq;
+  }
+
   private nibbleQuery(t: ScanQuery, c: number): { q16: Int16Array; mul: number; add: number } {
     const dim = this.dim;
     const cent = this.centroids;
@@ -2452,7 +2471,7 @@ export class IvfReader {
       const q = t.q;
       let qc = 0;
       for (let d = 0; d < dim; d++) qc += q[d]! * cent[at + d]!;
-      return { q16: t.q16!, mul: t.mul16, add: t.add + qc };
+      return this.nibbleAnswer(t.q16!, t.mul16, t.add + qc);
     }
     const stride = this.layout.rowBytes - 4;
     const dims = 2 * stride;
@@ -2478,7 +2497,7 @@ export class IvfReader {
     if (!(worst > 0) || !Number.isFinite(worst)) {
       // every step 0: each row decodes to c + min
       q16.fill(0);
-      return { q16, mul: 1, add: -uu / norm2 };
+      return this.nibbleAnswer(q16, 1, -uu / norm2);
     }
     // g a power of two (at most half of what the limit allows, at least a quarter), so that F, which
     // depends on g alone, is computed once per query and exponent rather than per cluster. Rounding Q and F
@@ -2488,7 +2507,7 @@ export class IvfReader {
     if (!(g < Infinity)) {
       // steps and residual so small that their products underflow: the codes cannot tell rows apart
       q16.fill(0);
-      return { q16, mul: 1, add: -uu / norm2 };
+      return this.nibbleAnswer(q16, 1, -uu / norm2);
     }
     let f = t.fByExp!.get(e);
     if (f === undefined) {
@@ -2502,7 +2521,7 @@ export class IvfReader {
       for (let d = 0; d < dim; d++) q16[d] = Math.floor(g * sx2[d]! * u[d]! + 0.5);
       t.gLast = g;
     }
-    return { q16, mul: 1 / (g * norm2), add: -uu / norm2 };
+    return this.nibbleAnswer(q16, 1 / (g * norm2), -uu / norm2);
   }
 
   /**

@@ -22,11 +22,15 @@ export type TieBreak = (a: number, b: number) => number;
 
 const byOrd: TieBreak = (a, b) => a - b;
 
+/** result()'s copy of a heap (a search is synchronous: one scratch pair for all collectors). */
+let scratchS = new Float64Array(64);
+let scratchO = new Uint32Array(64);
+
 export class TopK {
-  readonly k: number;
-  private readonly s: Float64Array;
-  private readonly o: Uint32Array;
-  private readonly tie: TieBreak;
+  k: number;
+  private s: Float64Array;
+  private o: Uint32Array;
+  private tie: TieBreak;
   private n = 0;
 
   constructor(k: number, tie: TieBreak = byOrd) {
@@ -34,6 +38,22 @@ export class TopK {
     this.k = Math.max(0, Math.floor(k));
     this.s = new Float64Array(this.k);
     this.o = new Uint32Array(this.k);
+  }
+
+  /**
+   * Empties the collector for a new k and tie rule, keeping its arrays when they are large enough: a
+   * search that runs for every query reuses its collectors (arrays above 64 bytes live outside V8's heap,
+   * and allocating them query after query set off full collections: docs/performance.md, session 27).
+   */
+  reset(k: number, tie: TieBreak = byOrd): this {
+    this.tie = tie;
+    this.k = Math.max(0, Math.floor(k));
+    if (this.s.length < this.k) {
+      this.s = new Float64Array(this.k);
+      this.o = new Uint32Array(this.k);
+    }
+    this.n = 0;
+    return this;
   }
 
   get size(): number {
@@ -107,20 +127,50 @@ export class TopK {
     return this.s.slice(0, this.n);
   }
 
-  /** The kept entries, best first. Does not consume the collector. */
+  /** keptOrds and keptScores as views, valid until the collector is next pushed to or reset. */
+  keptViews(): { ords: Uint32Array; scores: Float64Array } {
+    return { ords: this.o.subarray(0, this.n), scores: this.s.subarray(0, this.n) };
+  }
+
+  /**
+   * The kept entries, best first. Does not consume the collector. The heap is copied into a scratch pair
+   * and its worst entry taken off n times (heapsort): no comparator closure and no index array, which
+   * made most of a --batch vector query's garbage (each comparison returned a boxed double: ~40 KB a
+   * query at 1M x 128 in 10 segments).
+   */
   result(): Hits {
     const n = this.n;
-    const idx = Array.from({ length: n }, (_, i) => i);
-    const s = this.s;
-    const o = this.o;
-    const tie = this.tie;
-    idx.sort((a, b) => (s[b]! - s[a]! || tie(o[a]!, o[b]!)));
     const ords = new Uint32Array(n);
     const scores = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      const j = idx[i]!;
-      ords[i] = o[j]!;
-      scores[i] = s[j]!;
+    if (n === 0) return { ords, scores };
+    if (scratchS.length < n) {
+      scratchS = new Float64Array(Math.max(n, 2 * scratchS.length));
+      scratchO = new Uint32Array(scratchS.length);
+    }
+    const s = scratchS;
+    const o = scratchO;
+    s.set(this.s.subarray(0, n));
+    o.set(this.o.subarray(0, n));
+    for (let last = n - 1; last >= 0; last--) {
+      // the root is the worst of s[0..last]: it goes to the end of what is left
+      ords[last] = o[0]!;
+      scores[last] = s[0]!;
+      const f = s[last]!;
+      const ord = o[last]!;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= last) break;
+        const r = l + 1;
+        let c = l;
+        if (r < last && this.worse(s[r]!, o[r]!, s[l]!, o[l]!)) c = r;
+        if (!this.worse(s[c]!, o[c]!, f, ord)) break;
+        s[i] = s[c]!;
+        o[i] = o[c]!;
+        i = c;
+      }
+      s[i] = f;
+      o[i] = ord;
     }
     return { ords, scores };
   }
