@@ -58,6 +58,8 @@ export interface BenchOptions {
    * journal; the report's `import.mode` says which. Durable time is then the last segment's commit.
    */
   bulk?: boolean;
+  /** `query --batch --threads N` for the batch processes (default 1); reported as `batch_process.threads`. */
+  threads?: number;
   /**
    * Also measure an object store (`bench -d s3://...`): the store is checked first (an unreachable or
    * refusing store fails before anything is generated), then written and read after the local part.
@@ -149,6 +151,8 @@ export interface CompactionFigures {
 }
 
 interface BatchProcessFigures {
+  /** `query --batch --threads`: threads searching each vector query's segments. */
+  threads: number;
   wall_s: number;
   queries_per_s: number;
   latency_ms: Record<LatencyKind, Latency>;
@@ -364,10 +368,11 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     // took_ms per request (first requests included, no warm-up left out) and its wall time.
     progress('batch process', 0, 1);
     const batchFile = join(work, 'requests.ndjson');
+    const threads = Math.max(1, Math.floor(o.threads ?? 1));
     writeFileSync(batchFile, requests.map(({ req }) => JSON.stringify(req, (_k, x: unknown) => (x instanceof Float32Array ? Array.from(x) : x))).join('\n') + '\n');
     const batchProcess = (extra: string[]) => {
       const tb = performance.now();
-      const bp = spawnSync(...binArgv(o.bin, ['query', ns, '--batch', batchFile, ...extra]), { env, encoding: 'utf8', maxBuffer: 1 << 30 });
+      const bp = spawnSync(...binArgv(o.bin, ['query', ns, '--batch', batchFile, ...(threads > 1 ? ['--threads', String(threads)] : []), ...extra]), { env, encoding: 'utf8', maxBuffer: 1 << 30 });
       const wallS = (performance.now() - tb) / 1000;
       if (bp.status !== 0) throw childError(bp, 'query --batch');
       const answers = bp.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { took_ms: number; results: { id: number }[] });
@@ -378,7 +383,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         byKind[kind].push(answers[n]!.took_ms);
         ids[kind].push(answers[n]!.results.map((r) => r.id));
       });
-      const figures: BatchProcessFigures = { wall_s: r3(wallS), queries_per_s: Math.round(requests.length / wallS), latency_ms: mapKinds(byKind, latency) };
+      const figures: BatchProcessFigures = { threads, wall_s: r3(wallS), queries_per_s: Math.round(requests.length / wallS), latency_ms: mapKinds(byKind, latency) };
       return { figures, ids };
     };
     // A batch process from its start, then one with --warm-up: their figures, and the warmed one's answers.

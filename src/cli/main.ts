@@ -455,6 +455,7 @@ export function buildProgram(): Command {
     .option('--compare-hnsw', 'also build and query an hnswlib-node index on the same vectors')
     .option('--compact', 'then compact the namespace (peak RSS, time) and measure --batch and recall again')
     .option('--bulk', 'import with `import --bulk` (segments written directly, acknowledged per segment)')
+    .option('--threads <n>', 'run the `query --batch` processes with --threads N (default 1)')
     .addOption(s3EndpointOption())
     .addHelpText('after', examples(['elacsym bench', 'elacsym bench --docs 100000 --dim 128 --json > report.json', 'elacsym bench --baseline report.json --max-regression 20', 'elacsym -d s3://bucket/bench bench --docs 100000 --dim 128']) + seeMan('elacsym-bench'))
     .action(run(() => import('./commands/bench.js')));

@@ -29,6 +29,7 @@ describe('bench', () => {
       expect(rep.batch_process.warm_up.latency_ms[k].p50).toBeGreaterThan(0);
     }
     expect(rep.batch_process.warm_up.rounds).toBe(30);
+    expect(rep.batch_process.threads).toBe(1);
     expect(rep.batch_process.warm_up.wall_s).toBeGreaterThan(0);
     expect(rep.batch_process.wall_s).toBeGreaterThan(0);
     // 6 kinds x 30 requests in the reported wall time (wall_s is rounded to ms)
@@ -64,11 +65,14 @@ describe('bench', () => {
   it('--compact compacts the imported segments through the real command and measures the batch processes again', async () => {
     // a small segment byte bound: the import leaves several segments for the compaction to merge
     // ... imported with --bulk (whose segments are cut by the same byte bound)
-    const r = await cli(['bench', '--docs', '3000', '--dim', '16', '--queries', '20', '--compact', '--bulk', '--json'], { env: { ELACSYM_SEGMENT_BYTES: '600000' } });
+    // ... and its batch processes search each vector query's segments on two threads (--threads 2)
+    const r = await cli(['bench', '--docs', '3000', '--dim', '16', '--queries', '20', '--compact', '--bulk', '--threads', '2', '--json'], { env: { ELACSYM_SEGMENT_BYTES: '600000' } });
     expect(r.code, r.stderr).toBe(0);
     const rep = JSON.parse(r.stdout);
     expect(rep.import.mode).toBe('bulk');
     expect(rep.import.segments).toBeGreaterThan(1);
+    expect(rep.batch_process.threads).toBe(2);
+    expect(rep.compaction.batch_process.threads).toBe(2);
     expect(rep.import.durable_s).toBeLessThanOrEqual(rep.import.elapsed_s);
     const c = rep.compaction;
     expect(c.segments_before).toBe(rep.import.segments);

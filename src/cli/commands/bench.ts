@@ -43,7 +43,7 @@ export function reportTable(r: BenchReport): string[] {
     `import${r.import.mode === 'bulk' ? ' --bulk' : ''}:  ${r.import.docs_per_s} docs/s fully indexed (${r.import.elapsed_s}s); durable+queryable ${r.import.durable_docs_per_s} docs/s (${r.import.durable_s}s) = ${(r.import.durable_vs_parse_floor * 100).toFixed(0)}% of the JSON.parse floor ${r.import.parse_floor_docs_per_s} docs/s; index build ${r.import.index_build_s}s; peak RSS ${r.import.peak_rss_mb} MiB; ${r.import.segments} segments`,
     `latency (ms, in-process like --batch, top ${r.dataset.top_k}):`,
     ...rows(r.latency_ms),
-    `the same requests through one \`query --batch\` process, its took_ms from its start (no warm-up left out): ${b.queries_per_s} queries/s, ${b.wall_s}s wall`,
+    `the same requests through one \`query --batch${b.threads > 1 ? ` --threads ${b.threads}` : ''}\` process, its took_ms from its start (no warm-up left out): ${b.queries_per_s} queries/s, ${b.wall_s}s wall`,
     ...rows(b.latency_ms),
     `again with --warm-up ${b.warm_up.rounds}: ${b.warm_up.queries_per_s} queries/s, ${b.warm_up.wall_s}s wall (warm-up included)`,
     ...rows(b.warm_up.latency_ms),
@@ -93,6 +93,7 @@ export default async function bench(_a: string[], o: Record<string, unknown>, g:
     compareHnsw: Boolean(o.compareHnsw),
     compact: Boolean(o.compact),
     bulk: Boolean(o.bulk),
+    threads: o.threads === undefined ? 1 : intOpt(o.threads, '--threads', 1, 256),
     // The running binary itself (bin/elacsym), spawned as a command for the import, the queries and the
     // cold query, so its launcher's setting counts as it does for a user.
     bin: process.argv[1] ?? 'elacsym',

@@ -703,9 +703,9 @@ class WasmKernels {
   private nq: Int16Array = new Int16Array(0);
   private nqValues = 0;
   private readonly writeNibbleQuery = (): void => {
-    const to = this.i16;
     const q = this.nq;
-    for (let i = 0; i < this.nqValues; i++) to[i] = q[i]!;
+    if (q.length === this.nqValues) this.i16.set(q); // a copy of the whole array: no view made
+    else for (let i = 0; i < this.nqValues; i++) this.i16[i] = q[i]!;
   };
   /** Next free byte of the pinned area, and the holes below it (ascending, never adjacent). */
   private top = PINNED_BASE;
