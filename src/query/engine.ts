@@ -392,12 +392,29 @@ export interface VectorTaskResult {
 }
 
 /**
- * Vector retrieval over `sources[i]` for each i of `indexes` (in that order): their filter masks, then each
- * one's candidates (vectorRetrieve), the best exact scores found so far passed on as the next source's
- * floor. The one loop of both executeQuery and a VectorPeer's thread.
+ * Vector retrieval over `sources[i]` for each i of `indexes` (in that order), as a peer thread runs it:
+ * retrieveInto, its hits as parallel arrays (structured clone copies them cheaper than objects).
  */
 export function retrieveVectors(sources: readonly SearchSource[], indexes: readonly number[], task: VectorTask, dim: number): VectorTaskResult {
   const out: Hit[] = [];
+  const { counts, segs } = retrieveInto(sources, indexes, task, dim, out);
+  return { src: out.map((h) => h.src), ords: out.map((h) => h.ord), scores: out.map((h) => h.score), counts, segs };
+}
+
+/**
+ * Vector retrieval over `sources[i]` for each i of `indexes` (in that order), hits appended to `out`: each
+ * source's filter mask (from `masks` when the caller has them), then its candidates (vectorRetrieve), the
+ * best exact scores found so far passed on as the next source's floor. The one loop of executeQuery and of
+ * a VectorPeer's thread. Returns the sources' match counts and (with task.explain) plans, in that order.
+ */
+function retrieveInto(
+  sources: readonly SearchSource[],
+  indexes: readonly number[],
+  task: VectorTask,
+  dim: number,
+  out: Hit[],
+  masks?: readonly (Uint8Array | null)[],
+): { counts: number[]; segs: Record<string, unknown>[] } {
   const counts: number[] = [];
   const segs: Record<string, unknown>[] = [];
   // The fetch-th best exact score of the sources searched so far: later ones need not re-score
@@ -406,7 +423,7 @@ export function retrieveVectors(sources: readonly SearchSource[], indexes: reado
   const kth = new KthLargest(task.fetch);
   for (const i of indexes) {
     const s = sources[i]!;
-    const m = task.filter ? filterMask(s, task.filter) : null;
+    const m = masks ? masks[i]! : task.filter ? filterMask(s, task.filter) : null;
     const matches = m ? matchCount(m) : s.liveCount;
     counts.push(matches);
     const before = out.length;
@@ -414,7 +431,7 @@ export function retrieveVectors(sources: readonly SearchSource[], indexes: reado
     for (let j = before; j < out.length; j++) kth.push(out[j]!.score);
     if (task.explain) segs.push(seg);
   }
-  return { src: out.map((h) => h.src), ords: out.map((h) => h.ord), scores: out.map((h) => h.score), counts, segs };
+  return { counts, segs };
 }
 
 export function executeQuery(
@@ -446,28 +463,21 @@ export function executeQuery(
   if (req.vector) {
     vectorHits = [];
     const bySource: Record<string, unknown>[] = [];
-    const take = (r: VectorTaskResult, indexes: readonly number[]) => {
-      for (let j = 0; j < r.src.length; j++) vectorHits!.push({ src: r.src[j]!, ord: r.ords[j]!, score: r.scores[j]! });
+    const note = (r: { counts: number[]; segs: Record<string, unknown>[] }, indexes: readonly number[]) =>
       indexes.forEach((i, j) => {
         matchCounts[i] = r.counts[j]!;
         if (req.explain) bySource[i] = r.segs[j]!;
       });
-    };
-    if (req.text) {
-      // Hybrid: the masks above serve the text retriever too.
-      const kth = new KthLargest(fetch);
-      for (let i = 0; i < sources.length; i++) {
-        const before = vectorHits.length;
-        const seg = vectorRetrieve(sources[i]!, i, req.vector, fetch, masks[i]!, matchCounts[i]!, schema.vector_dim, vectorHits, req, kth.value);
-        for (let j = before; j < vectorHits.length; j++) kth.push(vectorHits[j]!.score);
-        bySource[i] = seg;
-      }
-    } else {
-      take(retrieveVectors(sources, mine, task!, schema.vector_dim), mine);
-      if (peer) {
-        const theirs = [...peer.delegated].sort((a, b) => a - b);
-        // null: the peer is gone; its sources are searched here (the same answer, one core).
-        take(peer.finish() ?? retrieveVectors(sources, theirs, task!, schema.vector_dim), theirs);
+    // Hybrid: the masks above serve the text retriever too.
+    note(retrieveInto(sources, mine, task!, schema.vector_dim, vectorHits, req.text ? masks : undefined), mine);
+    if (peer) {
+      const theirs = [...peer.delegated].sort((a, b) => a - b);
+      // null: the peer is gone; its sources are searched here (the same answer, one core).
+      const r = peer.finish();
+      if (r === null) note(retrieveInto(sources, theirs, task!, schema.vector_dim, vectorHits), theirs);
+      else {
+        for (let j = 0; j < r.src.length; j++) vectorHits.push({ src: r.src[j]!, ord: r.ords[j]!, score: r.scores[j]! });
+        note(r, theirs);
       }
     }
     for (let i = 0; i < sources.length; i++) if (bySource[i]) explainSegs.push(bySource[i]!);
