@@ -99,8 +99,11 @@ export class TopK {
       return;
     }
     if (!this.worse(s[0]!, o[0]!, f, ord)) return; // not better than the worst kept
-    // replace the root, sift down
-    const n = this.n;
+    this.siftDown(s, o, this.n, f, ord); // replace the root
+  }
+
+  /** Puts (f, ord) at the root of the heap s[0..n), o[0..n) and sifts it down to its place. */
+  private siftDown(s: Float64Array, o: Uint32Array, n: number, f: number, ord: number): void {
     let i = 0;
     for (;;) {
       const l = 2 * i + 1;
@@ -155,22 +158,7 @@ export class TopK {
       // the root is the worst of s[0..last]: it goes to the end of what is left
       ords[last] = o[0]!;
       scores[last] = s[0]!;
-      const f = s[last]!;
-      const ord = o[last]!;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= last) break;
-        const r = l + 1;
-        let c = l;
-        if (r < last && this.worse(s[r]!, o[r]!, s[l]!, o[l]!)) c = r;
-        if (!this.worse(s[c]!, o[c]!, f, ord)) break;
-        s[i] = s[c]!;
-        o[i] = o[c]!;
-        i = c;
-      }
-      s[i] = f;
-      o[i] = ord;
+      this.siftDown(s, o, last, s[last]!, o[last]!);
     }
     return { ords, scores };
   }
