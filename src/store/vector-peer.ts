@@ -133,13 +133,20 @@ class PeerThread {
 
   private drop(): null {
     this.alive = false;
-    this.close();
+    this.port.close();
+    void this.worker.terminate();
     return null;
   }
 
+  /** Asks the peer to close its segments and end (it is between tasks: every task was waited for). */
   close(): void {
-    this.port.close();
-    void this.worker.terminate();
+    if (!this.alive) return;
+    this.alive = false;
+    // The port stays open for the message to arrive (the peer closes it); neither it nor the worker keeps
+    // the process alive (both unref'd).
+    this.port.postMessage({ close: true });
+    Atomics.store(this.flag, 1, 1);
+    Atomics.notify(this.flag, 1);
   }
 }
 
