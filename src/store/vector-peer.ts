@@ -22,8 +22,13 @@ import type { Snapshot } from './snapshot.js';
 import { SegmentSource } from './search-sources.js';
 import type { PeerError, PeerWorkerData } from './vector-peer-worker.js';
 
-/** How long the main thread waits for one reply before it gives the peer up. */
-const REPLY_TIMEOUT_MS = 10 * 60_000;
+/**
+ * How long the main thread waits for one reply before it gives the peer up and searches those segments
+ * itself (the same answer, later). A peer whose isolate died (out of memory) never answers, and its exit
+ * event cannot reach a thread blocked in Atomics.wait: this bounds that wait. A slow but live peer's late
+ * reply is dropped by its id.
+ */
+const REPLY_TIMEOUT_MS = 60_000;
 
 function workerUrl(): URL | undefined {
   // dist/vector-peer-worker.mjs next to the CLI bundle, or dist/store/vector-peer-worker.js next to tsc's output.
