@@ -2441,19 +2441,6 @@ export class IvfReader {
     return s > 0 && Number.isFinite(s) ? s : 1;
   }
 
-  /**
-   * Version 5: the kernel query for cluster c, and the candidate score = mul * kernel + add it gives.
-   * dot: the shared q16, add = q . min + q . c.
-   * l2 and cosine are ranked by the squared distance to the decoded row (cosine too: the rows are unit
-   * vectors, so it orders them as the dot product does, and its error is (q - x) . e for a coding error e,
-   * where the dot product's is q . e: on 8-d data recall@10 0.92 against 1). With u = q - c - min and steps
-   * s, |q - x|^2 = |u|^2 - sum code (2 u s - s^2 code). The kernel computes sum code (Q - F code) with
-   * Q = round(2 g u s) and F = round(g s^2), g a power of two within half of what the kernel's limit allows
-   * (|Q| + 15 F <= limit): g times that sum. So add = -|u|^2 (exact, in float64: how far the cluster is never goes through int16)
-   * and mul = 1 / g, both divided by norm2 (rankScale). A query far from the cluster gets a small g, F
-   * rounds to 0 and the ranking within the cluster follows the linear term, which then dominates. Candidates
-   * are ranked by it; published scores are exact.
-   */
   /** search's collectors (see there). */
   private candHeap: TopK | undefined;
   private topHeap: TopK | undefined;
@@ -2467,6 +2454,19 @@ export class IvfReader {
     return nq;
   }
 
+  /**
+   * Version 5: the kernel query for cluster c, and the candidate score = mul * kernel + add it gives.
+   * dot: the shared q16, add = q . min + q . c.
+   * l2 and cosine are ranked by the squared distance to the decoded row (cosine too: the rows are unit
+   * vectors, so it orders them as the dot product does, and its error is (q - x) . e for a coding error e,
+   * where the dot product's is q . e: on 8-d data recall@10 0.92 against 1). With u = q - c - min and steps
+   * s, |q - x|^2 = |u|^2 - sum code (2 u s - s^2 code). The kernel computes sum code (Q - F code) with
+   * Q = round(2 g u s) and F = round(g s^2), g a power of two within half of what the kernel's limit allows
+   * (|Q| + 15 F <= limit): g times that sum. So add = -|u|^2 (exact, in float64: how far the cluster is never goes through int16)
+   * and mul = 1 / g, both divided by norm2 (rankScale). A query far from the cluster gets a small g, F
+   * rounds to 0 and the ranking within the cluster follows the linear term, which then dominates. Candidates
+   * are ranked by it; published scores are exact.
+   */
   private nibbleQuery(t: ScanQuery, c: number): { q16: Int16Array; mul: number; add: number } {
     const dim = this.dim;
     const cent = this.centroids;
