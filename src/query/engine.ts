@@ -354,8 +354,10 @@ function monotonicMs(): number {
  * The vector retrieval of some of a query's sources, run by another thread (store/vector-peer.ts) while
  * this one runs the others': a `--batch` over a namespace of several large segments uses both cores for
  * each query. Only vector queries without text are handed over (text needs namespace-wide statistics).
- * The peer's hits are what `retrieveVectors` gives on the same sources, so the answer is the one a single
- * thread gives: each hit carries its exact score, and the merge (selectTop) orders by score, then id.
+ * The peer's hits are what `retrieveVectors` gives on the same sources, with exact scores, and the merge
+ * (selectTop) orders by score, then id. A peer's segments know fewer other segments' k-th scores (their
+ * vectorSearch floor), so each re-scores a superset of its one-thread candidates: the answer is one
+ * thread's, or one holding a true neighbour that one thread's candidates missed.
  */
 export interface VectorPeer {
   /** Indexes into the query's sources that the peer searches: this thread evaluates neither their filter nor their vectors. */

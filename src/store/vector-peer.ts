@@ -11,7 +11,7 @@
  * The main thread blocks in `Atomics.wait` for a reply (a query is synchronous) and takes it with
  * `receiveMessageOnPort`, as the object-store bridge does (objstore/sync-store.ts). A peer that cannot open
  * its segments (a compaction retired a file since the snapshot) or that dies is dropped: the main thread
- * then searches those segments itself, with the same answers.
+ * then searches those segments itself, as without peers.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -1,6 +1,6 @@
 /**
  * `query --batch --threads N`: threads that each search some of a vector query's segments
- * (store/vector-peer.ts) give the very answers of one thread, for every kind of vector request (plain,
+ * (store/vector-peer.ts) give the answers of one thread, for every kind of vector request (plain,
  * filtered, exact, nprobe, explain, a k above the segment sizes), over dead rows and a pending journal; a
  * damaged segment a peer thread searches fails its lines with CORRUPT_SEGMENT and exit 5 as on one thread.
  */
@@ -22,8 +22,8 @@ let d = '';
 
 /**
  * A batch's answers without their timings, and without the candidates each IVF search re-scored (--explain):
- * a thread's first segment has no other segment's k-th score to go by, so those counts depend on the
- * number of threads, never the results.
+ * a thread's segments know fewer other segments' k-th scores, so they may re-score more (a superset, which
+ * can only add true neighbours; on this well-clustered data the results are the same).
  */
 function answers(stdout: string): unknown[] {
   return stdout

@@ -214,7 +214,7 @@ export default async function query([name]: string[], o: Record<string, unknown>
       return 0;
     }
     // --threads: threads that search a vector query's segments beside this one (a local data directory;
-    // see store/vector-peer.ts). The answers are the same with any number. One by default: on the 2-vCPU
+    // see store/vector-peer.ts). The answers are one thread's (or hold a nearer document it missed). One by default: on the 2-vCPU
     // machine we measure on, two threads lower a 1M batch's mean latency by a quarter to a third but
     // raise its p99 (docs/performance.md, session 34).
     const threads = threadsOpt ?? 1;
