@@ -312,7 +312,7 @@ export function buildProgram(): Command {
     .option('--request <file>', "one JSON request in the ancestor's query shape (FILE or -)")
     .option('--batch <file>', 'NDJSON requests, one response line per non-empty line (FILE or -)')
     .option('--warm-up <n>', 'with --batch: first answer N rounds of queries built from the data, so early requests are not slower', '0')
-    .option('--threads <n>', 'with --batch: threads that search the segments of each vector query (default 1); same answers, lower mean latency where cores are free')
+    .option('--threads <n>', 'with --batch: threads (1-256) that search the segments of each vector query (default 1); lower mean latency where cores are free')
     .addOption(s3EndpointOption())
     .addHelpText(
       'after',
