@@ -199,8 +199,8 @@ export class VectorPeers implements VectorPeer {
   finish(): VectorTaskResult | null {
     const all: VectorTaskResult = { src: [], ords: [], scores: [], counts: [], segs: [] };
     let lost = false;
-    // Every peer's reply is taken (an error is thrown after all were waited for: the next task's replies
-    // must not meet an old one first... they would be dropped by id anyway, but a peer stays in step).
+    // Every live peer's reply is awaited before an error is thrown: no peer is still on this task when the
+    // next one is posted (a late reply would be dropped by its id anyway).
     let error: unknown = null;
     this.threads.forEach((t, j) => {
       if (!t.alive) return;
