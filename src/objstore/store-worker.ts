@@ -10,7 +10,8 @@
  */
 import { type MessagePort, workerData } from 'node:worker_threads';
 import type { ByteRange, ObjectStore } from './object-store.js';
-import type { StoreSpec, WireError, WireReply, WireRequest } from './sync-store.js';
+import type { StoreSpec, WireReply, WireRequest } from './sync-store.js';
+import { toWire } from '../util/wire-error.js';
 
 const { spec, port, flag } = workerData as { spec: StoreSpec; port: MessagePort; flag: Int32Array };
 
@@ -51,20 +52,6 @@ async function run(req: WireRequest): Promise<unknown> {
     case 'ping':
       return 'pong';
   }
-}
-
-function toWire(e: unknown): WireError {
-  const x = (e ?? {}) as { code?: unknown; message?: unknown; hint?: unknown; details?: unknown; errno?: unknown; path?: unknown; syscall?: unknown; name?: unknown };
-  return {
-    name: typeof x.name === 'string' ? x.name : 'Error',
-    code: typeof x.code === 'string' ? x.code : undefined,
-    message: typeof x.message === 'string' ? x.message : String(e),
-    hint: typeof x.hint === 'string' ? x.hint : undefined,
-    details: x.details && typeof x.details === 'object' ? JSON.parse(JSON.stringify(x.details)) : undefined,
-    errno: typeof x.errno === 'number' ? x.errno : undefined,
-    path: typeof x.path === 'string' ? x.path : undefined,
-    syscall: typeof x.syscall === 'string' ? x.syscall : undefined,
-  };
 }
 
 function reply(r: WireReply, transfer: ArrayBuffer[] = []): void {

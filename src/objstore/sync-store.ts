@@ -17,7 +17,8 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
-import { ElacsymError, ERRORS, type ErrorCode } from '../errors.js';
+import { ElacsymError } from '../errors.js';
+import { fromWire, type WireError } from '../util/wire-error.js';
 import type { ByteRange, ObjectInfo, ObjectStore } from './object-store.js';
 import type { S3StoreOptions } from './s3.js';
 
@@ -32,17 +33,7 @@ export type WireRequest =
   | { id: number; op: 'delete'; keys: string[] }
   | { id: number; op: 'ping' };
 
-export interface WireError {
-  name: string;
-  code?: string;
-  message: string;
-  hint?: string;
-  details?: Record<string, unknown>;
-  errno?: number;
-  path?: string;
-  syscall?: string;
-}
-
+export type { WireError };
 export type WireReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: WireError };
 
 // Distributive Omit over the request union.
@@ -56,18 +47,6 @@ function workerUrl(): URL {
   const url = candidates.find((u) => existsSync(fileURLToPath(u)));
   if (!url) throw new ElacsymError('INTERNAL', 'the object-store worker is not built; run npm run build');
   return url;
-}
-
-function fromWire(w: WireError): Error {
-  if (w.code && w.name === 'ElacsymError' && w.code in ERRORS) {
-    return new ElacsymError(w.code as ErrorCode, w.message, { ...(w.hint ? { hint: w.hint } : {}), ...(w.details ? { details: w.details } : {}) });
-  }
-  const e = new Error(w.message) as NodeJS.ErrnoException;
-  if (w.code) e.code = w.code;
-  if (w.errno !== undefined) e.errno = w.errno;
-  if (w.path !== undefined) e.path = w.path;
-  if (w.syscall !== undefined) e.syscall = w.syscall;
-  return e;
 }
 
 /** Bound on a worker's start (loading the SDK takes ~0.3 s here). */

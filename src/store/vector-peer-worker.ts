@@ -8,7 +8,7 @@
  * Reply 0 says the segments are open (or why they are not: the main thread then searches them itself).
  */
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { ElacsymError } from '../errors.js';
+import { toWire } from '../util/wire-error.js';
 import type { SegmentRow } from '../storage/manifest.js';
 import { retrieveVectors, type SearchSource, type VectorTask } from '../query/engine.js';
 import { SegmentSource } from './search-sources.js';
@@ -23,26 +23,6 @@ export interface PeerWorkerData {
   rows: SegmentRow[];
   dead: (Uint8Array | null)[];
   dim: number;
-}
-
-/** An error as plain data (structured clone keeps neither the class nor its code). */
-export interface PeerError {
-  name: string;
-  code?: string;
-  message: string;
-  hint?: string;
-  details?: Record<string, unknown>;
-}
-
-function toPeerError(e: unknown): PeerError {
-  const x = (e ?? {}) as { name?: unknown; code?: unknown; message?: unknown; hint?: unknown; details?: unknown };
-  return {
-    name: e instanceof ElacsymError ? 'ElacsymError' : typeof x.name === 'string' ? x.name : 'Error',
-    code: typeof x.code === 'string' ? x.code : undefined,
-    message: typeof x.message === 'string' ? x.message : String(e),
-    hint: typeof x.hint === 'string' ? x.hint : undefined,
-    details: x.details && typeof x.details === 'object' ? (JSON.parse(JSON.stringify(x.details)) as Record<string, unknown>) : undefined,
-  };
 }
 
 const { dir, port, flag, indexes, rows, dead, dim } = workerData as PeerWorkerData;
@@ -64,7 +44,7 @@ try {
   opened = true;
   reply({ id: 0, ok: true });
 } catch (e) {
-  reply({ id: 0, ok: false, error: toPeerError(e) });
+  reply({ id: 0, ok: false, error: toWire(e) });
 }
 
 if (opened) {
@@ -87,7 +67,7 @@ if (opened) {
     try {
       reply({ id: t.id, ok: true, result: retrieveVectors(sources, indexes, t.task, dim) });
     } catch (e) {
-      reply({ id: t.id, ok: false, error: toPeerError(e) });
+      reply({ id: t.id, ok: false, error: toWire(e) });
     }
   }
   port.close();

@@ -16,11 +16,11 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
-import { ElacsymError, ERRORS, type ErrorCode } from '../errors.js';
 import type { SearchSource, VectorPeer, VectorTask, VectorTaskResult } from '../query/engine.js';
 import type { Snapshot } from './snapshot.js';
 import { SegmentSource } from './search-sources.js';
-import type { PeerError, PeerWorkerData } from './vector-peer-worker.js';
+import type { PeerWorkerData } from './vector-peer-worker.js';
+import { fromWire, type WireError } from '../util/wire-error.js';
 
 /**
  * How long the main thread waits for one reply before it gives the peer up and searches those segments
@@ -116,16 +116,16 @@ class PeerThread {
     }
     const r = this.await(id);
     if (r === null) return this.drop();
-    if (!r.ok) throw fromPeerError(r.error!);
+    if (!r.ok) throw fromWire(r.error!);
     return r.result!;
   }
 
-  private await(id: number): { ok: boolean; result?: VectorTaskResult; error?: PeerError } | null {
+  private await(id: number): { ok: boolean; result?: VectorTaskResult; error?: WireError } | null {
     const deadline = Date.now() + REPLY_TIMEOUT_MS;
     for (;;) {
       // Replies to tasks a failed query never waited for are older: dropped.
       for (let m = receiveMessageOnPort(this.port); m; m = receiveMessageOnPort(this.port)) {
-        const r = m.message as { id: number; ok: boolean; result?: VectorTaskResult; error?: PeerError };
+        const r = m.message as { id: number; ok: boolean; result?: VectorTaskResult; error?: WireError };
         if (r.id === id) return r;
       }
       const left = deadline - Date.now();
@@ -245,13 +245,4 @@ function merge(into: VectorTaskResult, r: VectorTaskResult): void {
 function reorder(r: VectorTaskResult, order: number[]): VectorTaskResult {
   const pos = order.map((i, j) => [i, j] as const).sort((a, b) => a[0] - b[0]);
   return { ...r, counts: pos.map(([, j]) => r.counts[j]!), segs: r.segs.length > 0 ? pos.map(([, j]) => r.segs[j]!) : [] };
-}
-
-function fromPeerError(w: PeerError): Error {
-  if (w.code && w.name === 'ElacsymError' && w.code in ERRORS) {
-    return new ElacsymError(w.code as ErrorCode, w.message, { ...(w.hint ? { hint: w.hint } : {}), ...(w.details ? { details: w.details } : {}) });
-  }
-  const e = new Error(w.message) as NodeJS.ErrnoException;
-  if (w.code) e.code = w.code;
-  return e;
 }
