@@ -517,6 +517,41 @@ export function scoreNibblesMaskedAbove(
 }
 
 /**
+ * `scoreNibblesAbove('l2', ...)` over `count` pinned rows, in two sums: sum code[d] * Q[d] - T with each row's
+ * quadratic term T = sum F[d] * code[d]^2 (q16 as for 'l2': Q, then F). T depends on the row and F only,
+ * and F only on the exponent of the query's scale (IvfReader.nibbleQuery): a resident reader keeps the terms
+ * of a cluster for each exponent it met. `save` computes the terms as it scores and stores them in `term`
+ * (count i32); `given` reads them and scores as the dot kernel does (no F loads, multiplies or subtractions:
+ * ~27% less time a row on 128-d rows, docs/performance.md "Session 35"). Either way the values, the rows
+ * selected and their order are exactly scoreNibblesAbove's. Returns the number of rows selected, or -1 when
+ * it cannot run here (no WebAssembly kernels, or the cluster's results do not fit the scratch): the caller
+ * then calls scoreNibblesAbove. `termAt`: the byte address of the first row's term (count i32 from there,
+ * inside a block of pinTerms).
+ */
+export function scoreNibblesTermAbove(
+  mode: 'save' | 'given',
+  q16: Int16Array,
+  rows: PinnedRows,
+  count: number,
+  stride: number,
+  termAt: number,
+  floor: number,
+  idx: Uint32Array,
+  scores: Float64Array,
+): number {
+  checkNibbleStride(stride);
+  const w = backend === 'wasm' ? wasmKernels() : null;
+  if (w === null) return -1;
+  return w.runNibblesTerm(mode, q16, rows.at, count, stride, termAt, floor, idx, scores);
+}
+
+/** Room for `count` quadratic terms (scoreNibblesTermAbove), pinned; null as pinCodes gives it. Free with unpinRows. */
+export function pinTerms(count: number): PinnedRows | null {
+  const w = backend === 'wasm' ? wasmKernels() : null;
+  return w === null || count === 0 ? null : w.pinBytes(new Uint8Array(0), count, 4, undefined, 4 * count);
+}
+
+/**
  * The bound `scoreNibblesAbove` needs for rows of `stride` bytes: 'dot' |Q[d]| <= limit; 'l2' |Q[d]| +
  * 15 F[d] <= limit (so Q - F * code stays within it). The limit is at most 32767 (int16 lanes), and each
  * term is then at most 15 * limit in magnitude, so the 2 * stride terms sum below 2^31 (int32 lanes).
@@ -660,6 +695,8 @@ type KernelFn = (q: number, m: number, count: number, dim: number, out: number, 
 type MaskedKernelFn = (q: number, m: number, count: number, stride: number, out: number, floor: number, idx: number, mask: number, maskLen: number) => number;
 /** inRange{8,16,32} (a, b = lo, hi) and lookup{8,16,32} (a, b = table, tableLen): see `maskCodes`. */
 type FilterKernelFn = (codes: number, n: number, a: number, b: number, out: number) => void;
+/** l2NibblesTerm / l2NibblesGivenTerm: a KernelFn with the address of the rows' quadratic terms last (see scoreNibblesTermAbove). */
+type TermKernelFn = (q: number, m: number, count: number, stride: number, out: number, floor: number, idx: number, term: number) => number;
 type FilterKernelName = 'inRange8' | 'inRange16' | 'inRange32' | 'lookup8' | 'lookup16' | 'lookup32';
 /** The module's functions: the exact kernels and the ranking kernels (see `scoreRowsAbove`'s `ranking`). */
 type KernelName = RowKernel | 'dotWide' | 'negl2Wide' | 'dotCodes' | 'dotNibbles' | 'l2Nibbles';
@@ -717,6 +754,7 @@ class WasmKernels {
     private readonly masked: Record<'dot' | 'l2', MaskedKernelFn>,
     private readonly filters: Record<FilterKernelName, FilterKernelFn>,
     private readonly countFn: (at: number, n: number) => number,
+    private readonly termFns: Record<'save' | 'given', TermKernelFn>,
   ) {
     this.f32 = new Float32Array(mem.buffer);
     this.u32 = new Uint32Array(mem.buffer);
@@ -845,6 +883,33 @@ class WasmKernels {
   }
 
   /**
+   * l2NibblesTerm (`save`) / l2NibblesGivenTerm over `count` rows pinned at byte address `rows`, their
+   * quadratic terms at byte address `term` (i32 each): see scoreNibblesTermAbove. -1 when the results of
+   * `count` rows do not fit the scratch (the caller then runs l2Nibbles).
+   */
+  runNibblesTerm(mode: 'save' | 'given', q16: Int16Array, rows: number, count: number, stride: number, term: number, floor: number, idx: Uint32Array, out: Float64Array): number {
+    const values = (mode === 'save' ? 4 : 2) * stride;
+    const outAt = align16(2 * values);
+    const idxAt = outAt + 4 * count;
+    if (idxAt + 4 * count > MASK_BASE) return -1;
+    this.reserve(idxAt + 4 * count);
+    this.nq = q16;
+    this.nqValues = values;
+    this.writeNibbleQuery();
+    const hits = this.termFns[mode](0, rows, count, stride, outAt, floor, idxAt, term);
+    const f32 = this.f32;
+    const u32 = this.u32;
+    const o = outAt >> 2;
+    const ix = idxAt >> 2;
+    for (let h = 0; h < hits; h++) {
+      const r = u32[ix + h]!;
+      idx[h] = r;
+      out[h] = f32[o + r]!;
+    }
+    return hits;
+  }
+
+  /**
    * The chunk loop of all three: the query (`queryBytes`, written by setQuery) at 0, rows of `rowBytes` copied
    * chunk by chunk to mAt (or scored in place when pinned at byte address `rows`), results at outAt,
    * selected row indexes at idxAt; `fn` gets `kernelDim` as its dimension argument.
@@ -904,9 +969,13 @@ class WasmKernels {
     return this.pinBytes(new Uint8Array(m.buffer, m.byteOffset + row * dim * 4, count * dim * 4), count, dim);
   }
 
-  /** Copies `src` (count rows of `dim` values), and `then` after it, into the pinned area; null when PIN_CAP_BYTES would be exceeded. */
-  pinBytes(src: Uint8Array, count: number, dim: number, then?: Uint8Array): PinnedRows | null {
-    const bytes = align16(src.length + (then?.length ?? 0));
+  /**
+   * Copies `src` (count rows of `dim` values), and `then` after it, into the pinned area, in a block of at
+   * least `room` bytes (what is not copied holds whatever was there); null when PIN_CAP_BYTES would be
+   * exceeded.
+   */
+  pinBytes(src: Uint8Array, count: number, dim: number, then?: Uint8Array, room = 0): PinnedRows | null {
+    const bytes = align16(Math.max(room, src.length + (then?.length ?? 0)));
     if (this.pinnedBytes + bytes > PIN_CAP_BYTES) return null;
     let at = -1;
     for (let i = 0; i < this.holes.length; i++) {
@@ -995,13 +1064,14 @@ function wasmKernels(): WasmKernels | null {
     const inst = new api.Instance(new api.Module(kernelWasmBytes()), { e: { m: mem } });
     const ex = inst.exports as Record<KernelName, KernelFn> &
       Record<'dotNibblesMasked' | 'l2NibblesMasked', MaskedKernelFn> &
-      Record<FilterKernelName, FilterKernelFn> & { countNonZero: (at: number, n: number) => number };
+      Record<FilterKernelName, FilterKernelFn> & { countNonZero: (at: number, n: number) => number } & Record<'l2NibblesTerm' | 'l2NibblesGivenTerm', TermKernelFn>;
     wasmState = new WasmKernels(
       mem,
       { dot: ex.dot, l2sq: ex.l2sq, negl2: ex.negl2, dotWide: ex.dotWide, negl2Wide: ex.negl2Wide, dotCodes: ex.dotCodes, dotNibbles: ex.dotNibbles, l2Nibbles: ex.l2Nibbles },
       { dot: ex.dotNibblesMasked, l2: ex.l2NibblesMasked },
       { inRange8: ex.inRange8, inRange16: ex.inRange16, inRange32: ex.inRange32, lookup8: ex.lookup8, lookup16: ex.lookup16, lookup32: ex.lookup32 },
       ex.countNonZero,
+      { save: ex.l2NibblesTerm, given: ex.l2NibblesGivenTerm },
     );
   } catch {
     wasmState = null; // no WebAssembly SIMD here (e.g. --jitless): the JS loops serve
@@ -1010,12 +1080,12 @@ function wasmKernels(): WasmKernels | null {
 }
 
 /**
- * The kernel module, 4386 bytes. Emitted from the listing above by the assembler in
+ * The kernel module, 5219 bytes. Emitted from the listing above by the assembler in
  * test/unit/vector/distance.test.ts, which checks that it still produces exactly these bytes; embedded
  * because running the assembler in a cold process costs ~2 ms, decoding this ~0.01 ms.
  */
 const KERNEL_WASM =
-  'AGFzbQEAAAABJwRgB39/f39/fX8Bf2AJf39/f399f39/AX9gBX9/f39/AGACf38BfwIIAQFlAW0CAAEDEhEAAAAAAAAAAAEBAgICAgICAwfHAREDZG90AAAEbDJzcQABBW5lZ2wyAAIHZG90V2lkZQADCW5lZ2wyV2lkZQAECGRvdENvZGVzAAUKZG90TmliYmxlcwAGCWwyTmliYmxlcwAHEGRvdE5pYmJsZXNNYXNrZWQACA9sMk5pYmJsZXNNYXNrZWQACQhpblJhbmdlOAAKCWluUmFuZ2UxNgALCWluUmFuZ2UzMgAMB2xvb2t1cDgADQhsb29rdXAxNgAOCGxvb2t1cDMyAA8MY291bnROb25aZXJvABAKhiAR8QEDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3mASAN/eQBIQ0gCEEQaiEIDAALCyAN/R8AIA39HwGSIA39HwIgDf0fA5KSIQ8CQANAIAggC08NASAAIAhqKgIAIAogCGoqAgCUIA+SIQ8gCEEEaiEIDAALCyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwL/QEDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3lASIOIA795gEgDf3kASENIAhBEGohCAwACwsgDf0fACAN/R8BkiAN/R8CIA39HwOSkiEPAkADQCAIIAtPDQEgACAIaioCACAKIAhqKgIAkyIQIBCUIA+SIQ8gCEEEaiEIDAALCyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwLgwIDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3lASIOIA795gEgDf3kASENIAhBEGohCAwACwsgDf0fACAN/R8BkiAN/R8CIA39HwOSkiEPAkADQCAIIAtPDQEgACAIaioCACAKIAhqKgIAkyIQIBCUIA+SIQ8gCEEEaiEIDAALCyAPkYwhDyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwLzgMDB38FewJ9IANBAnQhCyALQXBxIQkgC0FAcSENIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ5BACEI/QwAAAAAAAAAAAAAAAAAAAAAIRD9DAAAAAAAAAAAAAAAAAAAAAAhEf0MAAAAAAAAAAAAAAAAAAAAACESAkADQCAIIA1PDQEgACAIav0AAgAgCiAIav0AAgD95gEgDv3kASEOIAAgCGr9AAIQIAogCGr9AAIQ/eYBIBD95AEhECAAIAhq/QACICAKIAhq/QACIP3mASAR/eQBIREgACAIav0AAjAgCiAIav0AAjD95gEgEv3kASESIAhBwABqIQgMAAsLAkADQCAIIAlPDQEgACAIav0AAgAgCiAIav0AAgD95gEgDv3kASEOIAhBEGohCAwACwsgDiAQ/eQBIBEgEv3kAf3kASEOIA79HwAgDv0fAZIgDv0fAiAO/R8DkpIhEwJAA0AgCCALTw0BIAAgCGoqAgAgCiAIaioCAJQgE5IhEyAIQQRqIQgMAAsLIAQgB0ECdGogEzgCACATIAVgBEAgBiAMQQJ0aiAHNgIAIAxBAWohDAsgCiALaiEKIAdBAWohBwwACwsgDAv8AwMHfwV7An0gA0ECdCELIAtBcHEhCSALQUBxIQ0gASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDkEAIQj9DAAAAAAAAAAAAAAAAAAAAAAhEP0MAAAAAAAAAAAAAAAAAAAAACER/QwAAAAAAAAAAAAAAAAAAAAAIRICQANAIAggDU8NASAAIAhq/QACACAKIAhq/QACAP3lASIPIA/95gEgDv3kASEOIAAgCGr9AAIQIAogCGr9AAIQ/eUBIg8gD/3mASAQ/eQBIRAgACAIav0AAiAgCiAIav0AAiD95QEiDyAP/eYBIBH95AEhESAAIAhq/QACMCAKIAhq/QACMP3lASIPIA/95gEgEv3kASESIAhBwABqIQgMAAsLAkADQCAIIAlPDQEgACAIav0AAgAgCiAIav0AAgD95QEiDyAP/eYBIA795AEhDiAIQRBqIQgMAAsLIA4gEP3kASARIBL95AH95AEhDiAO/R8AIA79HwGSIA79HwIgDv0fA5KSIRMCQANAIAggC08NASAAIAhqKgIAIAogCGoqAgCTIhQgFJQgE5IhEyAIQQRqIQgMAAsLIBORjCETIAQgB0ECdGogEzgCACATIAVgBEAgBiAMQQJ0aiAHNgIAIAxBAWohDAsgCiALaiEKIAdBAWohBwwACwsgDAuXAgMGfwJ7AX0gA0FwcSEJIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ1BACEIAkADQCAIIAlPDQEgCiAIav0AAAAhDiAO/YkBIAAgCEEBdGr9AAEA/boBIA39rgEhDSAO/YoBIAAgCEEBdGr9AAEQ/boBIA39rgEhDSAIQRBqIQgMAAsLIA39GwAgDf0bAWogDf0bAiAN/RsDamohDAJAA0AgCCADTw0BIAogCGotAAAgACAIQQF0ai4BAGwgDGohDCAIQQFqIQgMAAsLIAyyIQ8gBCAHQQJ0aiAPOAIAIA8gBWAEQCAGIAtBAnRqIAc2AgAgC0EBaiELCyAKIANqIQogB0EBaiEHDAALCyALC6cCAwd/BHsBfSABIQkCQANAIAcgAk8NAf0MAAAAAAAAAAAAAAAAAAAAACEOQQAhCAJAA0AgCCADTw0BIAAgCEECdGohDCAJIAhq/QAAACIQ/QwPDw8PDw8PDw8PDw8PDw8P/U4hDyAQQQT9bSEQIA/9iQEgDP0AAQD9ugEgDv2uASEOIA/9igEgDP0AARD9ugEgDv2uASEOIBD9iQEgDP0AASD9ugEgDv2uASEOIBD9igEgDP0AATD9ugEgDv2uASEOIAhBEGohCAwACwsgDv0bACAO/RsBaiAO/RsCIA79GwNqaiELIAuyIRIgBCAHQQJ0aiASOAIAIBIgBWAEQCAGIApBAnRqIAc2AgAgCkEBaiEKCyAJIANqIQkgB0EBaiEHDAALCyAKC/ECAwd/BHsBfSABIQkCQANAIAcgAk8NAf0MAAAAAAAAAAAAAAAAAAAAACEOQQAhCAJAA0AgCCADTw0BIAAgCEECdGohDCAMIANBAnRqIQ0gCSAIav0AAAAiEP0MDw8PDw8PDw8PDw8PDw8PD/1OIQ8gEEEE/W0hECAP/YkBIhEgDP0AAQAgESAN/QABAP2VAf2RAf26ASAO/a4BIQ4gD/2KASIRIAz9AAEQIBEgDf0AARD9lQH9kQH9ugEgDv2uASEOIBD9iQEiESAM/QABICARIA39AAEg/ZUB/ZEB/boBIA79rgEhDiAQ/YoBIhEgDP0AATAgESAN/QABMP2VAf2RAf26ASAO/a4BIQ4gCEEQaiEIDAALCyAO/RsAIA79GwFqIA79GwIgDv0bA2pqIQsgC7IhEiAEIAdBAnRqIBI4AgAgEiAFYARAIAYgCkECdGogBzYCACAKQQFqIQoLIAkgA2ohCSAHQQFqIQcMAAsLIAoLzQIDB38EewF9IAEhCwJAA0AgCSACTw0BAkAgASACIANsaiAJQQJ0aigCACIOIAhPDQAgByAOai0AAEUNAP0MAAAAAAAAAAAAAAAAAAAAACEQQQAhCgJAA0AgCiADTw0BIAAgCkECdGohDiALIApq/QAAACIS/QwPDw8PDw8PDw8PDw8PDw8P/U4hESASQQT9bSESIBH9iQEgDv0AAQD9ugEgEP2uASEQIBH9igEgDv0AARD9ugEgEP2uASEQIBL9iQEgDv0AASD9ugEgEP2uASEQIBL9igEgDv0AATD9ugEgEP2uASEQIApBEGohCgwACwsgEP0bACAQ/RsBaiAQ/RsCIBD9GwNqaiENIA2yIRQgBCAJQQJ0aiAUOAIAIBQgBWAEQCAGIAxBAnRqIAk2AgAgDEEBaiEMCwsgCyADaiELIAlBAWohCQwACwsgDAuXAwMHfwR7AX0gASELAkADQCAJIAJPDQECQCABIAIgA2xqIAlBAnRqKAIAIg4gCE8NACAHIA5qLQAARQ0A/QwAAAAAAAAAAAAAAAAAAAAAIRBBACEKAkADQCAKIANPDQEgACAKQQJ0aiEOIA4gA0ECdGohDyALIApq/QAAACIS/QwPDw8PDw8PDw8PDw8PDw8P/U4hESASQQT9bSESIBH9iQEiEyAO/QABACATIA/9AAEA/ZUB/ZEB/boBIBD9rgEhECAR/YoBIhMgDv0AARAgEyAP/QABEP2VAf2RAf26ASAQ/a4BIRAgEv2JASITIA79AAEgIBMgD/0AASD9lQH9kQH9ugEgEP2uASEQIBL9igEiEyAO/QABMCATIA/9AAEw/ZUB/ZEB/boBIBD9rgEhECAKQRBqIQoMAAsLIBD9GwAgEP0bAWogEP0bAiAQ/RsDamohDSANsiEUIAQgCUECdGogFDgCACAUIAVgBEAgBiAMQQJ0aiAJNgIAIAxBAWohDAsLIAsgA2ohCyAJQQFqIQkMAAsLIAwLhgECAn8EeyAC/Q8hCCAD/Q8hCUEB/Q8hCgJAA0AgBUEQaiABSw0BIAQgBWogACAFav0AAAAiByAI/SwgByAJ/Sr9TiAK/U79CwAAIAVBEGohBQwACwsCQANAIAUgAU8NASAEIAVqIAAgBWotAAAiBiACTyAGIANNcToAACAFQQFqIQUMAAsLCzoCAn8EewJAA0AgBSABTw0BIAQgBWogACAFQQF0ai8BACIGIAJPIAYgA01xOgAAIAVBAWohBQwACwsLOgICfwR7AkADQCAFIAFPDQEgBCAFaiAAIAVBAnRqKAIAIgYgAk8gBiADTXE6AAAgBUEBaiEFDAALCws/AgJ/BHsCQANAIAUgAU8NASAEIAVqIAAgBWotAAAiBiADSQR/IAIgBmotAAAFQQALOgAAIAVBAWohBQwACwsLQgICfwR7AkADQCAFIAFPDQEgBCAFaiAAIAVBAXRqLwEAIgYgA0kEfyACIAZqLQAABUEACzoAACAFQQFqIQUMAAsLC0ICAn8EewJAA0AgBSABTw0BIAQgBWogACAFQQJ0aigCACIGIANJBH8gAiAGai0AAAVBAAs6AAAgBUEBaiEFDAALCwvdAQIDfwJ7/QwAAAAAAAAAAAAAAAAAAAAAIQYCQANAIAJBEGogAUsNAf0MAAAAAAAAAAAAAAAAAAAAACEFQQAhAwJAA0AgAkEQaiABSw0BIANB/wFPDQEgBSAAIAJq/QAAAP0MAAAAAAAAAAAAAAAAAAAAAP0k/XEhBSACQRBqIQIgA0EBaiEDDAALCyAF/X39fyAG/a4BIQYMAAsLIAb9GwAgBv0bAWogBv0bAiAG/RsDamohBAJAA0AgAiABTw0BIAAgAmotAABBAEcgBGohBCACQQFqIQIMAAsLIAQL';
+  'AGFzbQEAAAABMwVgB39/f39/fX8Bf2AJf39/f399f39/AX9gBX9/f39/AGACf38Bf2AIf39/f399f38BfwIIAQFlAW0CAAEDFBMAAAAAAAAAAAEBAgICAgICAwQEB+wBEwNkb3QAAARsMnNxAAEFbmVnbDIAAgdkb3RXaWRlAAMJbmVnbDJXaWRlAAQIZG90Q29kZXMABQpkb3ROaWJibGVzAAYJbDJOaWJibGVzAAcQZG90TmliYmxlc01hc2tlZAAID2wyTmliYmxlc01hc2tlZAAJCGluUmFuZ2U4AAoJaW5SYW5nZTE2AAsJaW5SYW5nZTMyAAwHbG9va3VwOAANCGxvb2t1cDE2AA4IbG9va3VwMzIADwxjb3VudE5vblplcm8AEA1sMk5pYmJsZXNUZXJtABESbDJOaWJibGVzR2l2ZW5UZXJtABIKlCYT8QEDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3mASAN/eQBIQ0gCEEQaiEIDAALCyAN/R8AIA39HwGSIA39HwIgDf0fA5KSIQ8CQANAIAggC08NASAAIAhqKgIAIAogCGoqAgCUIA+SIQ8gCEEEaiEIDAALCyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwL/QEDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3lASIOIA795gEgDf3kASENIAhBEGohCAwACwsgDf0fACAN/R8BkiAN/R8CIA39HwOSkiEPAkADQCAIIAtPDQEgACAIaioCACAKIAhqKgIAkyIQIBCUIA+SIQ8gCEEEaiEIDAALCyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwLgwIDBn8CewJ9IANBAnQhCyALQXBxIQkgASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDUEAIQgCQANAIAggCU8NASAAIAhq/QACACAKIAhq/QACAP3lASIOIA795gEgDf3kASENIAhBEGohCAwACwsgDf0fACAN/R8BkiAN/R8CIA39HwOSkiEPAkADQCAIIAtPDQEgACAIaioCACAKIAhqKgIAkyIQIBCUIA+SIQ8gCEEEaiEIDAALCyAPkYwhDyAEIAdBAnRqIA84AgAgDyAFYARAIAYgDEECdGogBzYCACAMQQFqIQwLIAogC2ohCiAHQQFqIQcMAAsLIAwLzgMDB38FewJ9IANBAnQhCyALQXBxIQkgC0FAcSENIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ5BACEI/QwAAAAAAAAAAAAAAAAAAAAAIRD9DAAAAAAAAAAAAAAAAAAAAAAhEf0MAAAAAAAAAAAAAAAAAAAAACESAkADQCAIIA1PDQEgACAIav0AAgAgCiAIav0AAgD95gEgDv3kASEOIAAgCGr9AAIQIAogCGr9AAIQ/eYBIBD95AEhECAAIAhq/QACICAKIAhq/QACIP3mASAR/eQBIREgACAIav0AAjAgCiAIav0AAjD95gEgEv3kASESIAhBwABqIQgMAAsLAkADQCAIIAlPDQEgACAIav0AAgAgCiAIav0AAgD95gEgDv3kASEOIAhBEGohCAwACwsgDiAQ/eQBIBEgEv3kAf3kASEOIA79HwAgDv0fAZIgDv0fAiAO/R8DkpIhEwJAA0AgCCALTw0BIAAgCGoqAgAgCiAIaioCAJQgE5IhEyAIQQRqIQgMAAsLIAQgB0ECdGogEzgCACATIAVgBEAgBiAMQQJ0aiAHNgIAIAxBAWohDAsgCiALaiEKIAdBAWohBwwACwsgDAv8AwMHfwV7An0gA0ECdCELIAtBcHEhCSALQUBxIQ0gASEKAkADQCAHIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhDkEAIQj9DAAAAAAAAAAAAAAAAAAAAAAhEP0MAAAAAAAAAAAAAAAAAAAAACER/QwAAAAAAAAAAAAAAAAAAAAAIRICQANAIAggDU8NASAAIAhq/QACACAKIAhq/QACAP3lASIPIA/95gEgDv3kASEOIAAgCGr9AAIQIAogCGr9AAIQ/eUBIg8gD/3mASAQ/eQBIRAgACAIav0AAiAgCiAIav0AAiD95QEiDyAP/eYBIBH95AEhESAAIAhq/QACMCAKIAhq/QACMP3lASIPIA/95gEgEv3kASESIAhBwABqIQgMAAsLAkADQCAIIAlPDQEgACAIav0AAgAgCiAIav0AAgD95QEiDyAP/eYBIA795AEhDiAIQRBqIQgMAAsLIA4gEP3kASARIBL95AH95AEhDiAO/R8AIA79HwGSIA79HwIgDv0fA5KSIRMCQANAIAggC08NASAAIAhqKgIAIAogCGoqAgCTIhQgFJQgE5IhEyAIQQRqIQgMAAsLIBORjCETIAQgB0ECdGogEzgCACATIAVgBEAgBiAMQQJ0aiAHNgIAIAxBAWohDAsgCiALaiEKIAdBAWohBwwACwsgDAuXAgMGfwJ7AX0gA0FwcSEJIAEhCgJAA0AgByACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ1BACEIAkADQCAIIAlPDQEgCiAIav0AAAAhDiAO/YkBIAAgCEEBdGr9AAEA/boBIA39rgEhDSAO/YoBIAAgCEEBdGr9AAEQ/boBIA39rgEhDSAIQRBqIQgMAAsLIA39GwAgDf0bAWogDf0bAiAN/RsDamohDAJAA0AgCCADTw0BIAogCGotAAAgACAIQQF0ai4BAGwgDGohDCAIQQFqIQgMAAsLIAyyIQ8gBCAHQQJ0aiAPOAIAIA8gBWAEQCAGIAtBAnRqIAc2AgAgC0EBaiELCyAKIANqIQogB0EBaiEHDAALCyALC6cCAwd/BHsBfSABIQkCQANAIAcgAk8NAf0MAAAAAAAAAAAAAAAAAAAAACEOQQAhCAJAA0AgCCADTw0BIAAgCEECdGohDCAJIAhq/QAAACIQ/QwPDw8PDw8PDw8PDw8PDw8P/U4hDyAQQQT9bSEQIA/9iQEgDP0AAQD9ugEgDv2uASEOIA/9igEgDP0AARD9ugEgDv2uASEOIBD9iQEgDP0AASD9ugEgDv2uASEOIBD9igEgDP0AATD9ugEgDv2uASEOIAhBEGohCAwACwsgDv0bACAO/RsBaiAO/RsCIA79GwNqaiELIAuyIRIgBCAHQQJ0aiASOAIAIBIgBWAEQCAGIApBAnRqIAc2AgAgCkEBaiEKCyAJIANqIQkgB0EBaiEHDAALCyAKC/ECAwd/BHsBfSABIQkCQANAIAcgAk8NAf0MAAAAAAAAAAAAAAAAAAAAACEOQQAhCAJAA0AgCCADTw0BIAAgCEECdGohDCAMIANBAnRqIQ0gCSAIav0AAAAiEP0MDw8PDw8PDw8PDw8PDw8PD/1OIQ8gEEEE/W0hECAP/YkBIhEgDP0AAQAgESAN/QABAP2VAf2RAf26ASAO/a4BIQ4gD/2KASIRIAz9AAEQIBEgDf0AARD9lQH9kQH9ugEgDv2uASEOIBD9iQEiESAM/QABICARIA39AAEg/ZUB/ZEB/boBIA79rgEhDiAQ/YoBIhEgDP0AATAgESAN/QABMP2VAf2RAf26ASAO/a4BIQ4gCEEQaiEIDAALCyAO/RsAIA79GwFqIA79GwIgDv0bA2pqIQsgC7IhEiAEIAdBAnRqIBI4AgAgEiAFYARAIAYgCkECdGogBzYCACAKQQFqIQoLIAkgA2ohCSAHQQFqIQcMAAsLIAoLzQIDB38EewF9IAEhCwJAA0AgCSACTw0BAkAgASACIANsaiAJQQJ0aigCACIOIAhPDQAgByAOai0AAEUNAP0MAAAAAAAAAAAAAAAAAAAAACEQQQAhCgJAA0AgCiADTw0BIAAgCkECdGohDiALIApq/QAAACIS/QwPDw8PDw8PDw8PDw8PDw8P/U4hESASQQT9bSESIBH9iQEgDv0AAQD9ugEgEP2uASEQIBH9igEgDv0AARD9ugEgEP2uASEQIBL9iQEgDv0AASD9ugEgEP2uASEQIBL9igEgDv0AATD9ugEgEP2uASEQIApBEGohCgwACwsgEP0bACAQ/RsBaiAQ/RsCIBD9GwNqaiENIA2yIRQgBCAJQQJ0aiAUOAIAIBQgBWAEQCAGIAxBAnRqIAk2AgAgDEEBaiEMCwsgCyADaiELIAlBAWohCQwACwsgDAuXAwMHfwR7AX0gASELAkADQCAJIAJPDQECQCABIAIgA2xqIAlBAnRqKAIAIg4gCE8NACAHIA5qLQAARQ0A/QwAAAAAAAAAAAAAAAAAAAAAIRBBACEKAkADQCAKIANPDQEgACAKQQJ0aiEOIA4gA0ECdGohDyALIApq/QAAACIS/QwPDw8PDw8PDw8PDw8PDw8P/U4hESASQQT9bSESIBH9iQEiEyAO/QABACATIA/9AAEA/ZUB/ZEB/boBIBD9rgEhECAR/YoBIhMgDv0AARAgEyAP/QABEP2VAf2RAf26ASAQ/a4BIRAgEv2JASITIA79AAEgIBMgD/0AASD9lQH9kQH9ugEgEP2uASEQIBL9igEiEyAO/QABMCATIA/9AAEw/ZUB/ZEB/boBIBD9rgEhECAKQRBqIQoMAAsLIBD9GwAgEP0bAWogEP0bAiAQ/RsDamohDSANsiEUIAQgCUECdGogFDgCACAUIAVgBEAgBiAMQQJ0aiAJNgIAIAxBAWohDAsLIAsgA2ohCyAJQQFqIQkMAAsLIAwLhgECAn8EeyAC/Q8hCCAD/Q8hCUEB/Q8hCgJAA0AgBUEQaiABSw0BIAQgBWogACAFav0AAAAiByAI/SwgByAJ/Sr9TiAK/U79CwAAIAVBEGohBQwACwsCQANAIAUgAU8NASAEIAVqIAAgBWotAAAiBiACTyAGIANNcToAACAFQQFqIQUMAAsLCzoCAn8EewJAA0AgBSABTw0BIAQgBWogACAFQQF0ai8BACIGIAJPIAYgA01xOgAAIAVBAWohBQwACwsLOgICfwR7AkADQCAFIAFPDQEgBCAFaiAAIAVBAnRqKAIAIgYgAk8gBiADTXE6AAAgBUEBaiEFDAALCws/AgJ/BHsCQANAIAUgAU8NASAEIAVqIAAgBWotAAAiBiADSQR/IAIgBmotAAAFQQALOgAAIAVBAWohBQwACwsLQgICfwR7AkADQCAFIAFPDQEgBCAFaiAAIAVBAXRqLwEAIgYgA0kEfyACIAZqLQAABUEACzoAACAFQQFqIQUMAAsLC0ICAn8EewJAA0AgBSABTw0BIAQgBWogACAFQQJ0aigCACIGIANJBH8gAiAGai0AAAVBAAs6AAAgBUEBaiEFDAALCwvdAQIDfwJ7/QwAAAAAAAAAAAAAAAAAAAAAIQYCQANAIAJBEGogAUsNAf0MAAAAAAAAAAAAAAAAAAAAACEFQQAhAwJAA0AgAkEQaiABSw0BIANB/wFPDQEgBSAAIAJq/QAAAP0MAAAAAAAAAAAAAAAAAAAAAP0k/XEhBSACQRBqIQIgA0EBaiEDDAALCyAF/X39fyAG/a4BIQYMAAsLIAb9GwAgBv0bAWogBv0bAiAG/RsDamohBAJAA0AgAiABTw0BIAAgAmotAABBAEcgBGohBCACQQFqIQIMAAsLIAQL1wMDB38FewF9IAEhCgJAA0AgCCACTw0B/QwAAAAAAAAAAAAAAAAAAAAAIQ/9DAAAAAAAAAAAAAAAAAAAAAAhE0EAIQkCQANAIAkgA08NASAAIAlBAnRqIQ0gDSADQQJ0aiEOIAogCWr9AAAAIhH9DA8PDw8PDw8PDw8PDw8PDw/9TiEQIBFBBP1tIREgEP2JASISIA39AAEA/boBIA/9rgEhDyASIBIgDv0AAQD9lQH9ugEgE/2uASETIBD9igEiEiAN/QABEP26ASAP/a4BIQ8gEiASIA79AAEQ/ZUB/boBIBP9rgEhEyAR/YkBIhIgDf0AASD9ugEgD/2uASEPIBIgEiAO/QABIP2VAf26ASAT/a4BIRMgEf2KASISIA39AAEw/boBIA/9rgEhDyASIBIgDv0AATD9lQH9ugEgE/2uASETIAlBEGohCQwACwsgByAIQQJ0aiAT/RsAIBP9GwFqIBP9GwIgE/0bA2pqNgIAIA/9GwAgD/0bAWogD/0bAiAP/RsDamogByAIQQJ0aigCAGshDCAMsiEUIAQgCEECdGogFDgCACAUIAVgBEAgBiALQQJ0aiAINgIAIAtBAWohCwsgCiADaiEKIAhBAWohCAwACwsgCwuzAgMHfwV7AX0gASEKAkADQCAIIAJPDQH9DAAAAAAAAAAAAAAAAAAAAAAhD0EAIQkCQANAIAkgA08NASAAIAlBAnRqIQ0gCiAJav0AAAAiEf0MDw8PDw8PDw8PDw8PDw8PD/1OIRAgEUEE/W0hESAQ/YkBIA39AAEA/boBIA/9rgEhDyAQ/YoBIA39AAEQ/boBIA/9rgEhDyAR/YkBIA39AAEg/boBIA/9rgEhDyAR/YoBIA39AAEw/boBIA/9rgEhDyAJQRBqIQkMAAsLIA/9GwAgD/0bAWogD/0bAiAP/RsDamogByAIQQJ0aigCAGshDCAMsiEUIAQgCEECdGogFDgCACAUIAVgBEAgBiALQQJ0aiAINgIAIAtBAWohCwsgCiADaiEKIAhBAWohCAwACwsgCws=';
 
 /** The embedded kernel module (for the test that re-assembles it). */
 export function kernelWasmBytes(): Uint8Array {

@@ -131,6 +131,8 @@ import {
   scoreCodesAbove,
   scoreNibblesAbove,
   scoreNibblesMaskedAbove,
+  scoreNibblesTermAbove,
+  pinTerms,
   loadKernelMask,
   scoreRowsAbove,
   unpinRows,
@@ -1630,6 +1632,9 @@ function directoryBuffer(length: number): Uint8Array {
 /** The row originalInto reads a vector into through IvfOpenOptions.vectorInto (used before the next read). */
 let vectorScratch = new Float32Array(0);
 
+/** probeOrder's digit counts (one pass at a time; a search is synchronous). */
+const RADIX_COUNTS = new Uint32Array(256);
+
 /** One float32 and its bits (probeOrder's order-preserving keys), shared: a query runs to its end before the next. */
 const F32_BITS = (() => {
   const f = new Float32Array(1);
@@ -1718,6 +1723,31 @@ interface ScanQuery {
   /** Version 5, l2 and cosine: the g of the last cluster nibbleQuery transformed the query for. */
   gLast?: number;
 }
+
+/** nibbleQuery's answer: the kernel query, candidate score = mul * kernel + add. */
+interface NibbleQuery {
+  q16: Int16Array;
+  mul: number;
+  add: number;
+  /** l2 and cosine: the exponent of g, which fixes F (the rows' quadratic terms depend on it); null for dot and degenerate clusters. */
+  exp: number | null;
+}
+
+/**
+ * A resident reader's quadratic terms of its rows for one exponent of g (see scanWithTerms): one i32 a
+ * row in the kernels' memory, in the file's row order (cluster c's at 4 * offsets[c]), and which clusters'
+ * terms are computed so far.
+ */
+interface TermSlab {
+  block: PinnedRows;
+  filled: Uint8Array;
+}
+
+/**
+ * Exponents of g whose quadratic terms a resident reader keeps (the oldest dropped first). Queries near
+ * the data meet one or two a segment (the bench's 1M queries: 2), each 4 bytes a row of pinned memory.
+ */
+const TERM_EXPONENTS = 4;
 
 interface OrdIndex {
   sortedOrds: Uint32Array;
@@ -1939,6 +1969,11 @@ export class IvfReader {
   release(): void {
     this.resident = false;
     for (const cl of this.cache.values()) this.unpin(cl);
+    for (const s of this.termSlabs.values()) {
+      unpinRows(s.block);
+      this.pins.delete(s.block);
+    }
+    this.termSlabs.clear();
     if (this.pinnedCentroids) {
       unpinRows(this.pinnedCentroids);
       this.pins.delete(this.pinnedCentroids);
@@ -2214,7 +2249,7 @@ export class IvfReader {
   /** nibbleQuery's F by exponent of g, for every query of this reader (see nibbleBase). */
   private readonly fByExp = new Map<number, Int16Array>();
   /** probeOrder's arrays (see there). */
-  private probeScratch: { cs: Float64Array; keys: Float64Array; order: Uint32Array; scores: Float64Array } | undefined;
+  private probeScratch: { cs: Float64Array; keys: Uint32Array; keys2: Uint32Array; order2: Uint32Array; order: Uint32Array; scores: Float64Array } | undefined;
 
   /** Probes for an unfiltered query given the probe order and centroid scores (see `search`). */
   private adaptiveNprobe(order: Uint32Array, scores: Float64Array): number {
@@ -2443,12 +2478,13 @@ export class IvfReader {
   private candHeap: TopK | undefined;
   private topHeap: TopK | undefined;
   /** nibbleQuery's answer, rewritten at each call (a new object per probe was garbage in every query). */
-  private readonly nq: { q16: Int16Array; mul: number; add: number } = { q16: new Int16Array(0), mul: 1, add: 0 };
-  private nibbleAnswer(q16: Int16Array, mul: number, add: number): { q16: Int16Array; mul: number; add: number } {
+  private readonly nq: NibbleQuery = { q16: new Int16Array(0), mul: 1, add: 0, exp: null };
+  private nibbleAnswer(q16: Int16Array, mul: number, add: number, exp: number | null = null): NibbleQuery {
     const nq = this.nq;
     nq.q16 = q16;
     nq.mul = mul;
     nq.add = add;
+    nq.exp = exp;
     return nq;
   }
 
@@ -2465,7 +2501,7 @@ export class IvfReader {
    * rounds to 0 and the ranking within the cluster follows the linear term, which then dominates. Candidates
    * are ranked by it; published scores are exact.
    */
-  private nibbleQuery(t: ScanQuery, c: number): { q16: Int16Array; mul: number; add: number } {
+  private nibbleQuery(t: ScanQuery, c: number): NibbleQuery {
     const dim = this.dim;
     const cent = this.centroids;
     const at = c * dim;
@@ -2525,7 +2561,7 @@ export class IvfReader {
       for (let d = 0; d < dim; d++) q16[d] = Math.floor(g * sx2[d]! * u[d]! + 0.5);
       t.gLast = g;
     }
-    return this.nibbleAnswer(q16, 1 / (g * norm2), -uu / norm2);
+    return this.nibbleAnswer(q16, 1 / (g * norm2), -uu / norm2, e);
   }
 
   /**
@@ -2646,9 +2682,9 @@ export class IvfReader {
 
   /**
    * Clusters by centroid score, best first (ties: smaller cluster), and those scores in that order.
-   * Centroid scores: dot for dot, else the negated squared L2 distance. Sorted natively as packed
-   * float64 keys (order-preserving u32 image of the float32 score * 2^16 + cluster): no comparator
-   * callback, which matters in a cold process.
+   * Centroid scores: dot for dot, else the negated squared L2 distance. Sorted by a radix sort of the
+   * order-preserving u32 image of each float32 score (see there): no comparator callback, which matters
+   * in a cold process.
    */
   private probeOrder(q: Float32Array): { order: Uint32Array; scores: Float64Array } {
     const nlist = this.nlist;
@@ -2656,7 +2692,9 @@ export class IvfReader {
     // external memory enough to be a tenth of a 1M `--batch` query's time (allocation and collection).
     // The arrays returned are valid until the next probeOrder of this reader: `probe` uses them and
     // drops them before returning.
-    const po = this.probeScratch ?? (this.probeScratch = { cs: new Float64Array(nlist), keys: new Float64Array(nlist), order: new Uint32Array(nlist), scores: new Float64Array(nlist) });
+    const po =
+      this.probeScratch ??
+      (this.probeScratch = { cs: new Float64Array(nlist), keys: new Uint32Array(nlist), keys2: new Uint32Array(nlist), order2: new Uint32Array(nlist), order: new Uint32Array(nlist), scores: new Float64Array(nlist) });
     const cs = po.cs;
     // A resident reader scores its centroids in place (pinned once) instead of copying nlist rows per query.
     if (this.resident && this.pinnedCentroids === undefined) {
@@ -2664,25 +2702,52 @@ export class IvfReader {
       if (this.pinnedCentroids !== null) this.pins.add(this.pinnedCentroids);
     }
     kernelRows(this.metric === 'dot' ? 'dot' : 'l2sq', q, this.centroids, 0, nlist, this.dim, cs, this.pinnedCentroids ?? null);
-    const keys = po.keys;
     const f = F32_BITS.f;
     const bits = F32_BITS.bits;
     const l2 = this.metric !== 'dot';
+    // The centroids by descending score (the float32 sums), ties by ascending cluster number: a least
+    // significant digit radix sort of each score's float32 bits mapped to an ascending unsigned key, stable,
+    // from the clusters in ascending order. Sorting keys (key * 65536 + c in a Float64Array) with the
+    // builtin sort gave the same order in ~15 us a segment (314 clusters), 7% of a 1M query of 10
+    // segments; this takes ~3 us (docs/performance.md, "Session 35").
+    let keys = po.keys;
+    let order = po.order;
     for (let c = 0; c < nlist; c++) {
-      // ascending key = descending score
       f[0] = l2 ? cs[c]! : -cs[c]!;
       const b = bits[0]!;
-      const u = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
-      keys[c] = u * 65536 + c;
+      keys[c] = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0; // ascending key = descending score
+      order[c] = c;
     }
-    keys.sort();
-    const { order, scores } = po;
+    let keys2 = po.keys2;
+    let order2 = po.order2;
+    const count = RADIX_COUNTS;
+    for (let shift = 0; shift < 32; shift += 8) {
+      count.fill(0);
+      for (let i = 0; i < nlist; i++) count[(keys[i]! >>> shift) & 255]!++;
+      if (count[(keys[0]! >>> shift) & 255] === nlist) continue; // every key has this digit: the order stands
+      let sum = 0;
+      for (let d = 0; d < 256; d++) {
+        const k = count[d]!;
+        count[d] = sum;
+        sum += k;
+      }
+      for (let i = 0; i < nlist; i++) {
+        const key = keys[i]!;
+        const at = count[(key >>> shift) & 255]!++;
+        keys2[at] = key;
+        order2[at] = order[i]!;
+      }
+      [keys, keys2] = [keys2, keys];
+      [order, order2] = [order2, order];
+    }
+    // The sorted arrays are po's again under the names the next query expects (each pass swaps them).
+    po.keys = keys;
+    po.keys2 = keys2;
+    po.order = order;
+    po.order2 = order2;
+    const scores = po.scores;
     for (let i = 0; i < nlist; i++) {
-      // keys[i] mod 65536 without a floating-point remainder (fmod, a tenth of this function's time): the
-      // quotient by a power of two is exact, so this is the same integer.
-      const key = keys[i]!;
-      const c = key - Math.floor(key * (1 / 65536)) * 65536;
-      order[i] = c;
+      const c = order[i]!;
       scores[i] = l2 ? -cs[c]! : cs[c]!;
     }
     return { order, scores };
@@ -2721,7 +2786,8 @@ export class IvfReader {
         }
         return;
       }
-      n = scoreNibblesAbove(kind, nq.q16, cl.pinned ?? cl.codes!, 0, cnt, stride, floor, idx, sc);
+      n = kind === 'l2' && nq.exp !== null && cl.pinned !== null ? this.scanWithTerms(cl.pinned, c, nq.q16, nq.exp, cnt, stride, floor, idx, sc) : -1;
+      if (n < 0) n = scoreNibblesAbove(kind, nq.q16, cl.pinned ?? cl.codes!, 0, cnt, stride, floor, idx, sc);
     } else if (cl.codes !== null && t.q16 !== null && codesKernelAvailable()) {
       // score = mul * kernel + add, mul > 0: a row reaches the floor iff its kernel value reaches this one
       mul = t.mul16;
@@ -2744,6 +2810,42 @@ export class IvfReader {
       heap.push(s, ord);
     }
   }
+
+  /**
+   * Version 5, l2 and cosine, cluster c pinned: the 4-bit scan through its rows' quadratic terms for
+   * exponent `exp` (scoreNibblesTermAbove), computed and kept by the first scan of c that meets `exp`, read
+   * by the next ones: the same values and rows as scoreNibblesAbove, ~27% less kernel time a row. -1 when
+   * it cannot run (no room to pin the terms, no kernels): the caller then runs scoreNibblesAbove.
+   */
+  private scanWithTerms(rows: PinnedRows, c: number, q16: Int16Array, exp: number, cnt: number, stride: number, floor: number, idx: Uint32Array, sc: Float64Array): number {
+    let slab = this.termSlabs.get(exp);
+    if (slab === undefined) {
+      if (this.termsRefused) return -1;
+      if (this.termSlabs.size >= TERM_EXPONENTS) {
+        const [oldest, s] = this.termSlabs.entries().next().value as [number, TermSlab];
+        this.termSlabs.delete(oldest);
+        unpinRows(s.block);
+        this.pins.delete(s.block);
+      }
+      const block = pinTerms(this.offsets[this.nlist]!);
+      if (block === null) {
+        this.termsRefused = true; // no room in the kernels' memory: the plain scan from here on
+        return -1;
+      }
+      this.pins.add(block); // freed with the reader's other pinned blocks, also if it is collected unreleased
+      slab = { block, filled: new Uint8Array(this.nlist) };
+      this.termSlabs.set(exp, slab);
+    }
+    const at = slab.block.at + 4 * this.offsets[c]!;
+    if (slab.filled[c] === 1) return scoreNibblesTermAbove('given', q16, rows, cnt, stride, at, floor, idx, sc);
+    const n = scoreNibblesTermAbove('save', q16, rows, cnt, stride, at, floor, idx, sc);
+    if (n >= 0) slab.filled[c] = 1;
+    return n;
+  }
+  /** scanWithTerms' terms by exponent of g, oldest first. */
+  private readonly termSlabs = new Map<number, TermSlab>();
+  /** Set when the kernels' memory had no room for terms. */
+  private termsRefused = false;
 
   /** Estimates the fraction of a cluster's rows `allow` accepts from every 4th row: [allowed, sampled]. */
   private sampleAllowed(cl: Cluster, allow: (ord: number) => boolean): [number, number] {

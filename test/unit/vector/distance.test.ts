@@ -21,6 +21,8 @@ import {
   nibblesQueryLimit,
   scoreNibblesAbove,
   scoreNibblesMaskedAbove,
+  scoreNibblesTermAbove,
+  pinTerms,
   loadKernelMask,
   pinClusterRows,
   pinCodes,
@@ -284,7 +286,7 @@ function assembleKernels(): Uint8Array {
   const V128 = 0x7b;
   const [BLOCK, LOOP, IF, BR, BR_IF, END, VOID] = [0x02, 0x03, 0x04, 0x0c, 0x0d, 0x0b, 0x40];
   const [GET, SET, TEE] = [0x20, 0x21, 0x22];
-  const [I32_CONST, I32_GE_U, I32_ADD, I32_AND, I32_SHL, I32_STORE, I32_MUL] = [0x41, 0x4f, 0x6a, 0x71, 0x74, 0x36, 0x6c];
+  const [I32_CONST, I32_GE_U, I32_ADD, I32_SUB, I32_AND, I32_SHL, I32_STORE, I32_MUL] = [0x41, 0x4f, 0x6a, 0x6b, 0x71, 0x74, 0x36, 0x6c];
   const [I32_LOAD, I32_LOAD8_U, I32_LOAD16_S, I32_EQZ, F32_CONVERT_I32_S] = [0x28, 0x2d, 0x2e, 0x45, 0xb2];
   const [F32_LOAD, F32_STORE, F32_GE, F32_NEG, F32_SQRT, F32_ADD, F32_SUB, F32_MUL] = [0x2a, 0x38, 0x60, 0x8c, 0x91, 0x92, 0x93, 0x94];
   const simd = (op: number, ...imm: number[]): number[] => [0xfd, ...uleb(op), ...imm];
@@ -498,6 +500,50 @@ function assembleKernels(): Uint8Array {
   };
 
   /**
+   * l2NibblesTerm / l2NibblesGivenTerm: l2Nibbles split in two sums, s = sum code[d] * Q[d] - T with the
+   * row's quadratic term T = sum F[d] * code[d]^2, which depends on the row and F only (F on the exponent of
+   * the query's g, see IvfReader.nibbleQuery), never on Q. `save` (l2NibblesTerm) computes T in a second
+   * accumulator and stores it as an i32 at term + 4 r; l2NibblesGivenTerm reads it from there and runs the
+   * dot kernel's loop (no F loads, multiplies or subtractions: ~27% less time a row measured on 128-d rows).
+   * Both give l2Nibbles' value exactly (the same integers, summed in int32, see nibblesQueryLimit).
+   */
+  const nibblesTermKernel = (save: boolean): number[] => {
+    // params 0 q, 1 m, 2 count, 3 stride, 4 out, 5 floor (f32), 6 idx, 7 term
+    // locals 8 r, 9 i, 10 row, 11 n, 12 s, 13 qi, 14 fi (i32); 15 acc, 16 lo, 17 hi, 18 e, 19 acc2 (v128); 20 f (f32)
+    const [q, m, count, stride, out, floor, idx, term] = [0, 1, 2, 3, 4, 5, 6, 7];
+    const [r, i, row, n, s, qi, fi, acc, lo, hi, e, acc2, f] = [8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20];
+    const qv = (off: number): number[] => [...get(qi), ...simd(0x00, 1, off)]; // v128.load(q + 4 i + off)
+    const fv = (off: number): number[] => [...get(fi), ...simd(0x00, 1, off)]; // v128.load(q + 4 stride + 4 i + off)
+    // one half (8 codes, widened by `ext`): acc += dot(code, Q); save: acc2 += dot(code, F * code)
+    const half = (part: number, ext: number, off: number): number[] =>
+      save
+        ? [...get(part), ...simd(ext), TEE, e, ...qv(off), ...simd(0xba), ...get(acc), ...simd(0xae), ...set(acc), ...get(e), ...get(e), ...fv(off), ...simd(0x95), ...simd(0xba), ...get(acc2), ...simd(0xae), ...set(acc2)]
+        : [...get(part), ...simd(ext), ...qv(off), ...simd(0xba), ...get(acc), ...simd(0xae), ...set(acc)];
+    const termAt = [...get(term), ...get(r), ...i32(2), I32_SHL, I32_ADD]; // term + 4 r
+    const body = [
+      ...get(m), ...set(row),
+      BLOCK, VOID, LOOP, VOID, // for r < count
+      ...get(r), ...get(count), I32_GE_U, BR_IF, 1,
+      ...V_ZERO, ...set(acc), ...(save ? [...V_ZERO, ...set(acc2)] : []), ...i32(0), ...set(i),
+      BLOCK, VOID, LOOP, VOID, // 16 bytes (32 codes) per step
+      ...get(i), ...get(stride), I32_GE_U, BR_IF, 1,
+      ...get(q), ...get(i), ...i32(2), I32_SHL, I32_ADD, ...set(qi), // qi = q + 4 i
+      ...(save ? [...get(qi), ...get(stride), ...i32(2), I32_SHL, I32_ADD, ...set(fi)] : []), // fi = qi + 4 stride
+      ...get(row), ...get(i), I32_ADD, ...simd(0x00, 0, 0), TEE, hi, // c = v128.load(row + i)
+      ...simd(0x0c, ...new Array<number>(16).fill(15)), ...simd(0x4e), ...set(lo), // lo = c & 15
+      ...get(hi), ...i32(4), ...simd(0x6d), ...set(hi), // hi = c >> 4 (u8 lanes)
+      ...half(lo, 0x89, 0), ...half(lo, 0x8a, 16), ...half(hi, 0x89, 32), ...half(hi, 0x8a, 48),
+      ...get(i), ...i32(16), I32_ADD, ...set(i),
+      BR, 0, END, END,
+      ...(save ? [...termAt, ...laneSum(acc2), I32_STORE, 2, 0] : []), // save: term[r] = T
+      ...laneSum(acc), ...termAt, I32_LOAD, 2, 0, I32_SUB, ...set(s), // s = sum code Q - term[r]
+      ...selectTail({ s, f, out, r, floor, idx, n, row, stride }),
+    ];
+    const code = [...vec([[...uleb(7), I32], [...uleb(5), V128], [...uleb(1), F32]]), ...body];
+    return [...uleb(code.length), ...code];
+  };
+
+  /**
    * The filter kernels over a column of `w`-byte unsigned codes (w = 1, 2, 4) at `codes`, n of them, one
    * byte of 0/1 per row written to `out` (no result):
    *   inRange{8,16,32}(codes, n, lo, hi, out):        out[i] = lo <= c_i <= hi (unsigned)
@@ -590,13 +636,14 @@ function assembleKernels(): Uint8Array {
   const maskedType = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [F32], [I32], [I32], [I32]]), ...vec([[I32]])];
   const filterType = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32]]), ...vec([])];
   const countType = [0x60, ...vec([[I32], [I32]]), ...vec([[I32]])];
+  const termType = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [F32], [I32], [I32]]), ...vec([[I32]])];
   const filters: ['range' | 'lookup', 1 | 2 | 4][] = [['range', 1], ['range', 2], ['range', 4], ['lookup', 1], ['lookup', 2], ['lookup', 4]];
   const f0 = kinds.length + 5; // the first filter kernel's function index
   return new Uint8Array([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // magic, version 1
-    ...section(1, vec([fnType, maskedType, filterType, countType])), // types
+    ...section(1, vec([fnType, maskedType, filterType, countType, termType])), // types
     ...section(2, vec([[...name('e'), ...name('m'), 0x02, 0x00, ...uleb(1)]])), // import memory e.m, min 1 page
-    ...section(3, vec([...[...kinds, 0, 0, 0].map(() => [0]), [1], [1], ...filters.map(() => [2]), [3]])), // functions: types
+    ...section(3, vec([...[...kinds, 0, 0, 0].map(() => [0]), [1], [1], ...filters.map(() => [2]), [3], [4], [4]])), // functions: types
     ...section(7, vec([
       ...kinds.map(([k, wide], f) => [...name(wide ? `${k}Wide` : k), 0x00, f]),
       [...name('dotCodes'), 0x00, kinds.length],
@@ -606,10 +653,12 @@ function assembleKernels(): Uint8Array {
       [...name('l2NibblesMasked'), 0x00, kinds.length + 4],
       ...filters.map(([k, w], j) => [...name(`${k === 'range' ? 'inRange' : 'lookup'}${8 * w}`), 0x00, f0 + j]),
       [...name('countNonZero'), 0x00, f0 + filters.length],
+      [...name('l2NibblesTerm'), 0x00, f0 + filters.length + 1],
+      [...name('l2NibblesGivenTerm'), 0x00, f0 + filters.length + 2],
     ])), // exports
     ...section(10, vec([
       ...kinds.map(([k, wide]) => kernel(k, wide)), codesKernel(), nibblesKernel('dot'), nibblesKernel('l2'), nibblesKernel('dot', true), nibblesKernel('l2', true),
-      ...filters.map(([k, w]) => filterKernel(k, w)), countKernel(),
+      ...filters.map(([k, w]) => filterKernel(k, w)), countKernel(), nibblesTermKernel(true), nibblesTermKernel(false),
     ])), // code
   ]);
 }
@@ -709,6 +758,52 @@ describe('4-bit codes kernel (scoreNibblesAbove)', () => {
       }
     });
   }
+
+  it('(wasm) scoreNibblesTermAbove saves the quadratic terms and gives l2 exactly, with them or without (the same values, rows and order); JS answers -1', () => {
+    const r = rng(35);
+    for (const stride of [16, 32, 48, 64, 192, 384, 2048]) {
+      const rows = 300;
+      const codes = Uint8Array.from({ length: rows * stride }, (_, i) => (i < stride ? 0xff : Math.floor(r() * 256)));
+      const limit = nibblesQueryLimit(stride);
+      const f = Math.floor(limit / 30);
+      const qmax = limit - 15 * f;
+      const q16 = new Int16Array(4 * stride);
+      for (let d = 0; d < 2 * stride; d++) q16[d] = d === 0 ? -qmax : d === 1 ? qmax : Math.round((2 * r() - 1) * qmax);
+      for (let d = 0; d < 2 * stride; d++) q16[2 * stride + d] = d < 2 ? f : Math.floor(r() * (f + 1));
+      const want = Array.from({ length: rows }, (_, row) => reference('l2', q16, codes, row, stride));
+      const pinned = pinCodes(codes, rows, stride)!;
+      const terms = pinTerms(rows)!;
+      const idx = new Uint32Array(rows);
+      const sc = new Float64Array(rows);
+      try {
+        // all rows: the values
+        expect(scoreNibblesTermAbove('save', q16, pinned, rows, stride, terms.at, -Infinity, idx, sc)).toBe(rows);
+        expect([...sc]).toEqual(want);
+        // another Q with the same F: the saved terms give its values exactly, and select by floor
+        const q2 = Int16Array.from(q16, (v, d) => (d < 2 * stride ? Math.round((2 * r() - 1) * qmax) : v));
+        const want2 = Array.from({ length: rows }, (_, row) => reference('l2', q2, codes, row, stride));
+        const floor = [...want2].sort((a, b) => a - b)[rows >> 1]!;
+        const n = scoreNibblesTermAbove('given', q2, pinned, rows, stride, terms.at, floor, idx, sc);
+        const keep = want2.map((v, i) => [v, i] as const).filter(([v]) => v >= floor);
+        expect([...idx.subarray(0, n)]).toEqual(keep.map(([, i]) => i));
+        expect([...sc.subarray(0, n)]).toEqual(keep.map(([v]) => v));
+        // the given path never reads F: a q16 without it (the second half zero) scores the same
+        const noF = Int16Array.from(q2, (v, d) => (d < 2 * stride ? v : 0));
+        expect(scoreNibblesTermAbove('given', noF, pinned, rows, stride, terms.at, floor, idx, sc)).toBe(n);
+        // terms of a different F (a mutation of the cache's key) give different values: the check can fail
+        const q3 = Int16Array.from(q2, (v, d) => (d < 2 * stride ? v : Math.max(0, v - 1)));
+        const want3 = Array.from({ length: rows }, (_, row) => reference('l2', q3, codes, row, stride));
+        scoreNibblesTermAbove('given', q3, pinned, rows, stride, terms.at, -Infinity, idx, sc);
+        expect([...sc]).not.toEqual(want3);
+        useKernelBackend('js');
+        expect(scoreNibblesTermAbove('given', q2, pinned, rows, stride, terms.at, floor, idx, sc)).toBe(-1);
+      } finally {
+        useKernelBackend('wasm');
+        unpinRows(terms);
+        unpinRows(pinned);
+      }
+    }
+  });
 
   it('(wasm) scoreNibblesMaskedAbove scores exactly the allowed rows of a cluster as stored, copied or pinned; JS answers -1', () => {
     const r = rng(35);

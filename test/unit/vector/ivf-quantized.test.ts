@@ -234,6 +234,24 @@ describe.each(METRICS.flatMap((metric) => ([2, 4, 5] as const).map((version) => 
     expect(pinnedBytes()).toBe(before);
   });
 
+  it.runIf(version === 5 && metric !== 'dot')('a resident reader keeps its rows\' quadratic terms by exponent and scans through them: the same hits query after query, freed with the reader', () => {
+    const before = pinnedBytes();
+    const plain = open(v2);
+    const res = open(v2, { resident: true });
+    // each query twice: its clusters' terms are computed the first time (the kernel that saves them) and
+    // read the second (the kernel given them); other queries meet the same exponents
+    for (let i = 0; i < NQ; i++) {
+      for (let rep = 0; rep < 2; rep++) expect(res.search(qAt(i), 10), `query ${i} round ${rep}`).toEqual(plain.search(qAt(i), 10));
+    }
+    const held = pinnedBytes() - before;
+    // at least the clusters (rows, ordinals) and centroids, and one slab of terms: 4 bytes a row
+    const clusters = N * (4 + DIM / 2) + 4 * res.nlist * DIM;
+    expect(held).toBeGreaterThanOrEqual(clusters + 4 * N);
+    res.release();
+    plain.release();
+    expect(pinnedBytes()).toBe(before);
+  });
+
   it('re-ranks from an in-memory matrix (vectorMatrix) exactly as through vectorOf, and a row absent from it is CORRUPT_SEGMENT', () => {
     // The matrix by ordinal, as a resident segment holds it: ordinals without a vector are absent.
     const size = 2 * N + 2;
