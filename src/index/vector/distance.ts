@@ -525,24 +525,27 @@ export function scoreNibblesMaskedAbove(
  * ~27% less time a row on 128-d rows, docs/performance.md "Session 35"). Either way the values, the rows
  * selected and their order are exactly scoreNibblesAbove's. Returns the number of rows selected, or -1 when
  * it cannot run here (no WebAssembly kernels, or the cluster's results do not fit the scratch): the caller
- * then calls scoreNibblesAbove. `termAt`: the byte address of the first row's term (count i32 from there,
- * inside a block of pinTerms).
+ * then calls scoreNibblesAbove. `rows`: pinned rows, or their byte address; `termAt`: the byte address of
+ * the first row's term (count i32 from there, inside a block of pinTerms). With `ordsAt` (the byte address
+ * of the rows' u32 ordinals, as pinClusterRows pins them after the rows), idx gets each selected row's
+ * ordinal instead of its position.
  */
 export function scoreNibblesTermAbove(
   mode: 'save' | 'given',
   q16: Int16Array,
-  rows: PinnedRows,
+  rows: PinnedRows | number,
   count: number,
   stride: number,
   termAt: number,
   floor: number,
   idx: Uint32Array,
   scores: Float64Array,
+  ordsAt = -1,
 ): number {
   checkNibbleStride(stride);
   const w = backend === 'wasm' ? wasmKernels() : null;
   if (w === null) return -1;
-  return w.runNibblesTerm(mode, q16, rows.at, count, stride, termAt, floor, idx, scores);
+  return w.runNibblesTerm(mode, q16, typeof rows === 'number' ? rows : rows.at, count, stride, termAt, floor, idx, scores, ordsAt);
 }
 
 /** Room for `count` quadratic terms (scoreNibblesTermAbove), pinned; null as pinCodes gives it. Free with unpinRows. */
@@ -887,7 +890,7 @@ class WasmKernels {
    * quadratic terms at byte address `term` (i32 each): see scoreNibblesTermAbove. -1 when the results of
    * `count` rows do not fit the scratch (the caller then runs l2Nibbles).
    */
-  runNibblesTerm(mode: 'save' | 'given', q16: Int16Array, rows: number, count: number, stride: number, term: number, floor: number, idx: Uint32Array, out: Float64Array): number {
+  runNibblesTerm(mode: 'save' | 'given', q16: Int16Array, rows: number, count: number, stride: number, term: number, floor: number, idx: Uint32Array, out: Float64Array, ordsAt: number): number {
     const values = (mode === 'save' ? 4 : 2) * stride;
     const outAt = align16(2 * values);
     const idxAt = outAt + 4 * count;
@@ -901,9 +904,10 @@ class WasmKernels {
     const u32 = this.u32;
     const o = outAt >> 2;
     const ix = idxAt >> 2;
+    const ords = ordsAt >> 2;
     for (let h = 0; h < hits; h++) {
       const r = u32[ix + h]!;
-      idx[h] = r;
+      idx[h] = ordsAt < 0 ? r : u32[ords + r]!;
       out[h] = f32[o + r]!;
     }
     return hits;

@@ -1706,6 +1706,8 @@ interface Cluster {
    * when `ords` and `codes` are views of them; null when neither (the plain scan then).
    */
   block: PinnedRows | Uint8Array | null;
+  /** Its cluster number. */
+  c: number;
 }
 
 interface ScanQuery {
@@ -2185,9 +2187,10 @@ export class IvfReader {
     const more = reach === null ? null : (p: number, sel: number) => reach.worthProbing(p, want / sel);
     if (allow === undefined) {
       let probed = 0;
+      const wholeAt = this.version === 5 && this.metric !== 'dot' ? this.wholeAt : null;
       while (probed < nlist && (probed < base || heap.size < want || (more !== null && more(probed, 1)))) {
         const c = order[probed++]!;
-        this.scan(this.cluster(c), q, heap, undefined, c);
+        if (wholeAt === null || wholeAt[c]! < 0 || !this.scanPinned(c, wholeAt[c]!, q, heap)) this.scan(this.cluster(c), q, heap, undefined, c);
       }
       this.lastProbes = probed;
       return;
@@ -2786,7 +2789,7 @@ export class IvfReader {
         }
         return;
       }
-      n = kind === 'l2' && nq.exp !== null && cl.pinned !== null ? this.scanWithTerms(cl.pinned, c, nq.q16, nq.exp, cnt, stride, floor, idx, sc) : -1;
+      n = kind === 'l2' && nq.exp !== null && cl.pinned !== null ? this.scanWithTerms(cl.pinned.at, c, nq.q16, nq.exp, cnt, stride, floor, idx, sc) : -1;
       if (n < 0) n = scoreNibblesAbove(kind, nq.q16, cl.pinned ?? cl.codes!, 0, cnt, stride, floor, idx, sc);
     } else if (cl.codes !== null && t.q16 !== null && codesKernelAvailable()) {
       // score = mul * kernel + add, mul > 0: a row reaches the floor iff its kernel value reaches this one
@@ -2812,12 +2815,40 @@ export class IvfReader {
   }
 
   /**
+   * `scan` without a filter of cluster c pinned whole at byte address `at` (its rows, then its ordinals;
+   * version 5, l2 and cosine, a resident reader): through the rows' quadratic terms (scanWithTerms), with
+   * the ordinals of the rows found read from the pinned copy, next to the rows just scanned. The same rows
+   * offered to heap in the same order as `scan`. Why: `scan` reads the cluster's cache entry, its ordinals'
+   * array and those ordinals from objects scattered over the heap, a cache miss each per probe (~5% of a 1M
+   * `--batch` query, 160 probes; docs/performance.md "Session 35"). False when it cannot run (the caller then
+   * scans the plain way).
+   */
+  private scanPinned(c: number, at: number, t: ScanQuery, heap: TopK): boolean {
+    const nq = this.nibbleQuery(t, c);
+    if (nq.exp === null) return false;
+    const cnt = this.offsets[c + 1]! - this.offsets[c]!;
+    const stride = this.layout.rowBytes - 4;
+    this.ensureScratch(cnt);
+    const { mul, add } = nq;
+    const floor = heap.floor === -Infinity ? -Infinity : Math.fround((heap.floor - add) / mul);
+    const sc = this.scores;
+    const ords = this.idx;
+    const n = this.scanWithTerms(at, c, nq.q16, nq.exp, cnt, stride, floor, ords, sc, at + cnt * stride);
+    if (n < 0) return false;
+    for (let j = 0; j < n; j++) {
+      const s = mul * sc[j]! + add;
+      if (s >= heap.floor) heap.push(s, ords[j]!);
+    }
+    return true;
+  }
+
+  /**
    * Version 5, l2 and cosine, cluster c pinned: the 4-bit scan through its rows' quadratic terms for
    * exponent `exp` (scoreNibblesTermAbove), computed and kept by the first scan of c that meets `exp`, read
    * by the next ones: the same values and rows as scoreNibblesAbove, ~27% less kernel time a row. -1 when
    * it cannot run (no room to pin the terms, no kernels): the caller then runs scoreNibblesAbove.
    */
-  private scanWithTerms(rows: PinnedRows, c: number, q16: Int16Array, exp: number, cnt: number, stride: number, floor: number, idx: Uint32Array, sc: Float64Array): number {
+  private scanWithTerms(rows: number, c: number, q16: Int16Array, exp: number, cnt: number, stride: number, floor: number, idx: Uint32Array, sc: Float64Array, ordsAt = -1): number {
     let slab = this.termSlabs.get(exp);
     if (slab === undefined) {
       if (this.termsRefused) return -1;
@@ -2837,11 +2868,13 @@ export class IvfReader {
       this.termSlabs.set(exp, slab);
     }
     const at = slab.block.at + 4 * this.offsets[c]!;
-    if (slab.filled[c] === 1) return scoreNibblesTermAbove('given', q16, rows, cnt, stride, at, floor, idx, sc);
-    const n = scoreNibblesTermAbove('save', q16, rows, cnt, stride, at, floor, idx, sc);
+    if (slab.filled[c] === 1) return scoreNibblesTermAbove('given', q16, rows, cnt, stride, at, floor, idx, sc, ordsAt);
+    const n = scoreNibblesTermAbove('save', q16, rows, cnt, stride, at, floor, idx, sc, ordsAt);
     if (n >= 0) slab.filled[c] = 1;
     return n;
   }
+  /** A resident reader's clusters pinned whole: the byte address of each (see scanPinned), -1 for the others. */
+  private wholeAt: Int32Array | null = null;
   /** scanWithTerms' terms by exponent of g, oldest first. */
   private readonly termSlabs = new Map<number, TermSlab>();
   /** Set when the kernels' memory had no room for terms. */
@@ -2888,7 +2921,7 @@ export class IvfReader {
       if (clusterScratch.length < length) clusterScratch = new Uint8Array(Math.max(length, 2 * clusterScratch.length));
       const bytes = clusterScratch.subarray(0, length);
       this.readInto(this.layout.data + start * rowBytes, bytes, c);
-      return { ords: u32(bytes, 0, cnt), vecs: null, codes: bytes.subarray(4 * cnt), bytes: length, pinned: null, block: bytes };
+      return { ords: u32(bytes, 0, cnt), vecs: null, codes: bytes.subarray(4 * cnt), bytes: length, pinned: null, block: bytes, c };
     }
     const bytes = this.read(this.layout.data + start * rowBytes, cnt * rowBytes);
     if (crc32(bytes) !== this.crcs[c]) corrupt(`IVF cluster ${c} checksum mismatch`, { cluster: c });
@@ -2924,7 +2957,8 @@ export class IvfReader {
     else if (pinned !== null) this.pins.add(pinned);
     // otherwise the read bytes, where `codes` is a view of them (see ownBuffer)
     const block = whole?.block ?? (this.version === 5 && codes !== null && ownBuffer ? bytes.subarray(0, cnt * rowBytes) : null);
-    const cl: Cluster = { ords: u32(bytes, 0, cnt), vecs, codes, bytes: bytesLen, pinned, block };
+    const cl: Cluster = { ords: u32(bytes, 0, cnt), vecs, codes, bytes: bytesLen, pinned, block, c };
+    if (whole !== null) (this.wholeAt ??= new Int32Array(this.nlist).fill(-1))[c] = whole.block.at;
     this.cache.set(c, cl);
     this.cacheBytes += bytesLen;
     for (const [key, v] of this.cache) {
@@ -2947,6 +2981,7 @@ export class IvfReader {
   }
 
   private unpin(cl: Cluster): void {
+    if (this.wholeAt !== null) this.wholeAt[cl.c] = -1;
     if (cl.block !== null && !(cl.block instanceof Uint8Array)) {
       // the pinned whole cluster; `pinned` is a view into it
       unpinRows(cl.block);
