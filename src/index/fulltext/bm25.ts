@@ -443,19 +443,45 @@ class Accumulator {
  */
 const pool = new Map<number, Accumulator[]>();
 let lent: Accumulator[] = [];
+/** Bytes of score arrays in the pool. */
+let pooledBytes = 0;
+/**
+ * What the pool may keep: every accumulator of a query over 1M documents in 10 segments with two text
+ * fields (20 x 800 KB). It kept 8 before: such a query then allocated 12 new arrays (9.6 MB outside V8's
+ * heap) every time, and the external memory set off a full collection every few text queries: 20 of them,
+ * 2-20 ms each, in 1,200 requests of the bench's mixed 1M batch (docs/performance.md, "Session 35").
+ */
+const POOL_BYTES = 64 * 1024 * 1024;
+
+/** Accumulators made since the process started (the pool's test reads it). */
+let accumulatorsMade = 0;
+
+/** The pool's state: the score arrays made so far and the bytes kept for the next searches. */
+export function accumulatorPoolStats(): { made: number; pooledBytes: number } {
+  return { made: accumulatorsMade, pooledBytes };
+}
 
 function takeAccumulator(size: number): Accumulator {
-  const a = pool.get(size)?.pop() ?? new Accumulator(size);
+  const a = pool.get(size)?.pop();
+  if (a === undefined) {
+    accumulatorsMade++;
+    const made = new Accumulator(size);
+    lent.push(made);
+    return made;
+  }
+  pooledBytes -= a.scores.byteLength;
   lent.push(a);
   return a;
 }
 
 function recycleAccumulators(): void {
   for (const a of lent) {
+    if (pooledBytes + a.scores.byteLength > POOL_BYTES) continue;
     a.reset();
     let free = pool.get(a.scores.length);
     if (!free) pool.set(a.scores.length, (free = []));
-    if (free.length < 8) free.push(a);
+    free.push(a);
+    pooledBytes += a.scores.byteLength;
   }
   lent = [];
 }

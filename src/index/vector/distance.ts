@@ -855,7 +855,10 @@ class WasmKernels {
     const idxAt = outAt + 4 * count;
     if (idxAt + 4 * count > MASK_BASE) return -1;
     this.reserve(idxAt + 4 * count);
-    new Int16Array(this.mem.buffer, 0, values).set(q16.subarray(0, values));
+    // the query as runNibbles writes it (no view made: one per probe was a filtered 1M query's garbage)
+    this.nq = q16;
+    this.nqValues = values;
+    this.writeNibbleQuery();
     let base = mAt;
     if (typeof cluster === 'number') base = cluster;
     else {

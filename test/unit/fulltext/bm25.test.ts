@@ -5,6 +5,7 @@ import { type Analyzer, createAnalyzer } from '../../../src/index/fulltext/analy
 import {
   type FieldQuery,
   type TextSource,
+  accumulatorPoolStats,
   bm25Idf,
   bm25TermScore,
   liveStats,
@@ -186,6 +187,23 @@ describe('bm25', () => {
     expect(h0.perField!['body']).toBeCloseTo(0.5 * b.get(0)!, 12);
     expect(hits.find((h) => h.ord === 2)!.perField).toEqual({ title: 2 * t.get(2)! });
     expect(searchBm25(fields(2, 0.5), q)[0]!.perField).toBeUndefined();
+  });
+
+  it('reuses its score arrays from one search to the next, however many sources and fields a query has', () => {
+    // 12 sources x 2 fields: 24 accumulators a search (a 1M namespace of 10 segments with two text fields
+    // needs 20; the pool kept 8, and each query made the rest anew, outside V8's heap)
+    const titles = Array.from({ length: 12 }, (_, i) => source(en, [`search engine ${i}`, 'cooking', `engine room ${i}`]));
+    const bodies = Array.from({ length: 12 }, (_, i) => source(plain, ['fast search over data', `search recipes ${i}`, null]));
+    const fields: FieldQuery[] = [
+      { field: 'title', weight: 1, analyzer: en, sources: titles },
+      { field: 'body', weight: 1, analyzer: plain, sources: bodies },
+    ];
+    const q = parseTextQuery('search engine');
+    const first = searchBm25(fields, q);
+    const made = accumulatorPoolStats().made;
+    for (let i = 0; i < 3; i++) expect(searchBm25(fields, q)).toEqual(first); // reset arrays: the same scores
+    expect(accumulatorPoolStats().made).toBe(made);
+    expect(accumulatorPoolStats().pooledBytes).toBeGreaterThan(0);
   });
 
   it('rejects misaligned sources and bad parameters', () => {
