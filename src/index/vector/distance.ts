@@ -661,6 +661,10 @@ export function countNonZeroBytes(bytes: Uint8Array): number {
 // more parameters: the mask's address and length; the listing is the assembler's, in
 // test/unit/vector/distance.test.ts): see scoreNibblesMaskedAbove.
 //
+// l2NibblesTerm and l2NibblesGivenTerm are l2Nibbles with the rows' quadratic terms kept in memory (one
+// more parameter: their address): the first sums code * Q and code * (F * code) in two accumulators and
+// stores the second per row, the second reads it back and runs dotNibbles' loop; see scoreNibblesTermAbove.
+//
 // The filter kernels (maskCodes, countNonZeroBytes; the listing is the assembler's too) write one byte of
 // 0/1 per code of a typed filter column: inRange{8,16,32}(codes, n, lo, hi, out) tests lo <= c <= hi
 // unsigned (inRange8 16 codes a step: i8x16.ge_u and le_u, and with 1), lookup{8,16,32}(codes, n, table,

@@ -2712,7 +2712,7 @@ export class IvfReader {
     // significant digit radix sort of each score's float32 bits mapped to an ascending unsigned key, stable,
     // from the clusters in ascending order. Sorting keys (key * 65536 + c in a Float64Array) with the
     // builtin sort gave the same order in ~15 us a segment (314 clusters), 7% of a 1M query of 10
-    // segments; this takes ~3 us (docs/performance.md, "Session 35").
+    // segments; this takes ~7.5 us (docs/performance.md, "Session 35").
     let keys = po.keys;
     let order = po.order;
     for (let c = 0; c < nlist; c++) {

@@ -629,8 +629,8 @@ function assembleKernels(): Uint8Array {
 
   // The exact kernels, then the ranking kernels (exported as dotWide, negl2Wide), then dotCodes, dotNibbles,
   // l2Nibbles (all of type 0), dotNibblesMasked and l2NibblesMasked (type 1: two more i32, the mask and its
-  // length), the filter kernels inRange8/16/32 and lookup8/16/32 (type 2: five i32, no result) and countNonZero
-  // (type 3).
+  // length), the filter kernels inRange8/16/32 and lookup8/16/32 (type 2: five i32, no result), countNonZero
+  // (type 3), then l2NibblesTerm and l2NibblesGivenTerm (type 4: one more i32, the terms' address).
   const kinds: [RowKernel, boolean][] = [['dot', false], ['l2sq', false], ['negl2', false], ['dot', true], ['negl2', true]];
   const fnType = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [F32], [I32]]), ...vec([[I32]])];
   const maskedType = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [F32], [I32], [I32], [I32]]), ...vec([[I32]])];
