@@ -252,6 +252,25 @@ describe.each(METRICS.flatMap((metric) => ([2, 4, 5] as const).map((version) => 
     expect(pinnedBytes()).toBe(before);
   });
 
+  it.runIf(version === 5 && metric !== 'dot')('a resident reader meeting more exponents of g than it keeps terms for drops the oldest and still answers as a plain one', () => {
+    const before = pinnedBytes();
+    const plain = open(v2);
+    const res = open(v2, { resident: true });
+    // queries from near the data to far from it (offsets of 0 to 2^12): each distance band is another
+    // exponent of g, more than TERM_EXPONENTS of them, met in an order that drops and computes terms again
+    // (l2: 12 blocks of terms made, 6 dropped; cosine normalizes the query, so it meets two exponents)
+    const far = (i: number, scale: number): Float32Array => Float32Array.from(qAt(i), (x, d) => x + (d % 2 === 0 ? scale : -scale));
+    const scales = [0, 1, 4, 16, 64, 256, 1024, 4096];
+    for (let round = 0; round < 2; round++) {
+      for (const scale of round === 0 ? scales : [...scales].reverse()) {
+        for (let i = 0; i < 6; i++) expect(res.search(far(i, scale), 10), `scale ${scale} query ${i}`).toEqual(plain.search(far(i, scale), 10));
+      }
+    }
+    res.release();
+    plain.release();
+    expect(pinnedBytes()).toBe(before);
+  });
+
   it('re-ranks from an in-memory matrix (vectorMatrix) exactly as through vectorOf, and a row absent from it is CORRUPT_SEGMENT', () => {
     // The matrix by ordinal, as a resident segment holds it: ordinals without a vector are absent.
     const size = 2 * N + 2;
