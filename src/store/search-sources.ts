@@ -45,7 +45,7 @@ function vectorMatrixOf(seg: SegmentHandle, dim: number): VectorMatrix | null {
 }
 
 /** SegmentSource.vectorExact's row list (a query is synchronous: one for all sources; read only during the call). */
-let exactRowsScratch = new Uint32Array(1024);
+let exactRowsScratch = new Uint32Array(0);
 
 export class SegmentSource implements SearchSource {
   /** A segment's rows, columns and dead rows never change under a source: its filter masks can be kept. */

@@ -859,10 +859,7 @@ class WasmKernels {
     const idxAt = outAt + 4 * count;
     if (idxAt + 4 * count > MASK_BASE) return -1;
     this.reserve(idxAt + 4 * count);
-    // the query as runNibbles writes it (no view made: one per probe was a filtered 1M query's garbage)
-    this.nq = q16;
-    this.nqValues = values;
-    this.writeNibbleQuery();
+    this.setNibbleQuery(q16, values);
     let base = mAt;
     if (typeof cluster === 'number') base = cluster;
     else {
@@ -871,16 +868,7 @@ class WasmKernels {
       to.set(cluster.subarray(0, 4 * count), count * stride);
     }
     const hits = this.masked[kind](0, base, count, stride, outAt, floor, idxAt, mask.at, mask.length);
-    const f32 = this.f32;
-    const u32 = this.u32;
-    const o = outAt >> 2;
-    const ix = idxAt >> 2;
-    for (let h = 0; h < hits; h++) {
-      const r = u32[ix + h]!;
-      idx[h] = r;
-      out[h] = f32[o + r]!;
-    }
-    return hits;
+    return this.takeHits(hits, outAt, idxAt, -1, idx, out);
   }
 
   /** dotNibbles / l2Nibbles (see scoreNibblesAbove), as runCodes: q16 holds 2 * stride values (l2: twice that). */
@@ -903,10 +891,26 @@ class WasmKernels {
     const idxAt = outAt + 4 * count;
     if (idxAt + 4 * count > MASK_BASE) return -1;
     this.reserve(idxAt + 4 * count);
+    this.setNibbleQuery(q16, values);
+    const hits = this.termFns[mode](0, rows, count, stride, outAt, floor, idxAt, term);
+    return this.takeHits(hits, outAt, idxAt, ordsAt, idx, out);
+  }
+
+  /**
+   * Writes a nibble kernel's query (the first `values` of q16) at 0, with no view made: one per probe was
+   * a filtered 1M query's garbage.
+   */
+  private setNibbleQuery(q16: Int16Array, values: number): void {
     this.nq = q16;
     this.nqValues = values;
     this.writeNibbleQuery();
-    const hits = this.termFns[mode](0, rows, count, stride, outAt, floor, idxAt, term);
+  }
+
+  /**
+   * Copies out what a kernel selected, the rows at idxAt (u32) and their results at outAt (f32, by row):
+   * idx[h] = the row, or with ordsAt >= 0 the row's u32 ordinal at that byte address; out[h] its result.
+   */
+  private takeHits(hits: number, outAt: number, idxAt: number, ordsAt: number, idx: Uint32Array, out: Float64Array): number {
     const f32 = this.f32;
     const u32 = this.u32;
     const o = outAt >> 2;

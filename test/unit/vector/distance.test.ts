@@ -432,6 +432,33 @@ function assembleKernels(): Uint8Array {
     return [...uleb(code.length), ...code];
   };
 
+  /** v128.load (align 2^1) from the address in local `at`, plus `off`. */
+  const load16 = (at: number, off: number): number[] => [...get(at), ...simd(0x00, 1, off)];
+
+  /**
+   * The nibble kernels' loop over a row: 16 code bytes (32 dimensions) a step while i < stride, with
+   * qi = q + 4 i (and fi = qi + 4 stride when F is read), lo = c & 15 and hi = c >> 4 of the 16 bytes c at
+   * row + i, and `half` run on each 8 of them.
+   */
+  const nibbleSteps = (
+    l: { q: number; i: number; stride: number; row: number; qi: number; fi: number | null; lo: number; hi: number },
+    half: (part: number, ext: number, off: number) => number[],
+  ): number[] => {
+    const { q, i, stride, row, qi, fi, lo, hi } = l;
+    return [
+      BLOCK, VOID, LOOP, VOID, // 16 bytes (32 codes) per step
+      ...get(i), ...get(stride), I32_GE_U, BR_IF, 1,
+      ...get(q), ...get(i), ...i32(2), I32_SHL, I32_ADD, ...set(qi), // qi = q + 4 i
+      ...(fi !== null ? [...get(qi), ...get(stride), ...i32(2), I32_SHL, I32_ADD, ...set(fi)] : []), // fi = qi + 4 stride
+      ...get(row), ...get(i), I32_ADD, ...simd(0x00, 0, 0), TEE, hi, // c = v128.load(row + i)
+      ...simd(0x0c, ...new Array<number>(16).fill(15)), ...simd(0x4e), ...set(lo), // lo = c & 15
+      ...get(hi), ...i32(4), ...simd(0x6d), ...set(hi), // hi = c >> 4 (u8 lanes)
+      ...half(lo, 0x89, 0), ...half(lo, 0x8a, 16), ...half(hi, 0x89, 32), ...half(hi, 0x8a, 48),
+      ...get(i), ...i32(16), I32_ADD, ...set(i),
+      BR, 0, END, END,
+    ];
+  };
+
   /**
    * dotNibbles / l2Nibbles: rows hold `stride` bytes (a multiple of 16) of 4-bit codes, 32 dimensions per
    * 16 bytes: byte j of a block holds dimension 32b + j in its low nibble and 32b + 16 + j in its high one.
@@ -452,8 +479,8 @@ function assembleKernels(): Uint8Array {
     const [q, m, count, stride, out, floor, idx, mask, maskLen] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
     const L = masked ? 9 : 7;
     const [r, i, row, n, s, qi, fi, acc, lo, hi, e, f] = Array.from({ length: 12 }, (_, j) => L + j) as [number, number, number, number, number, number, number, number, number, number, number, number];
-    const qv = (off: number): number[] => [...get(qi), ...simd(0x00, 1, off)]; // v128.load(q + 4 i + off)
-    const fv = (off: number): number[] => [...get(fi), ...simd(0x00, 1, off)]; // v128.load(q + 4 stride + 4 i + off)
+    const qv = (off: number): number[] => load16(qi, off); // v128.load(q + 4 i + off)
+    const fv = (off: number): number[] => load16(fi, off); // v128.load(q + 4 stride + 4 i + off)
     // one half (8 codes, widened by `ext`) of `part` against the 8 query values at off
     const half = (part: number, ext: number, off: number): number[] =>
       kind === 'dot'
@@ -461,16 +488,7 @@ function assembleKernels(): Uint8Array {
         : [...get(part), ...simd(ext), TEE, e, ...qv(off), ...get(e), ...fv(off), ...simd(0x95), ...simd(0x91), ...simd(0xba), ...get(acc), ...simd(0xae), ...set(acc)];
     const score = [
       ...V_ZERO, ...set(acc), ...i32(0), ...set(i),
-      BLOCK, VOID, LOOP, VOID, // 16 bytes (32 codes) per step
-      ...get(i), ...get(stride), I32_GE_U, BR_IF, 1,
-      ...get(q), ...get(i), ...i32(2), I32_SHL, I32_ADD, ...set(qi), // qi = q + 4 i
-      ...(kind === 'l2' ? [...get(qi), ...get(stride), ...i32(2), I32_SHL, I32_ADD, ...set(fi)] : []), // fi = qi + 4 stride
-      ...get(row), ...get(i), I32_ADD, ...simd(0x00, 0, 0), TEE, hi, // c = v128.load(row + i)
-      ...simd(0x0c, ...new Array<number>(16).fill(15)), ...simd(0x4e), ...set(lo), // lo = c & 15
-      ...get(hi), ...i32(4), ...simd(0x6d), ...set(hi), // hi = c >> 4 (u8 lanes)
-      ...half(lo, 0x89, 0), ...half(lo, 0x8a, 16), ...half(hi, 0x89, 32), ...half(hi, 0x8a, 48),
-      ...get(i), ...i32(16), I32_ADD, ...set(i),
-      BR, 0, END, END,
+      ...nibbleSteps({ q, i, stride, row, qi, fi: kind === 'l2' ? fi : null, lo, hi }, half),
       ...laneSum(acc), ...set(s), // s = lanes summed
     ];
     const body = masked
@@ -512,8 +530,8 @@ function assembleKernels(): Uint8Array {
     // locals 8 r, 9 i, 10 row, 11 n, 12 s, 13 qi, 14 fi (i32); 15 acc, 16 lo, 17 hi, 18 e, 19 acc2 (v128); 20 f (f32)
     const [q, m, count, stride, out, floor, idx, term] = [0, 1, 2, 3, 4, 5, 6, 7];
     const [r, i, row, n, s, qi, fi, acc, lo, hi, e, acc2, f] = [8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20];
-    const qv = (off: number): number[] => [...get(qi), ...simd(0x00, 1, off)]; // v128.load(q + 4 i + off)
-    const fv = (off: number): number[] => [...get(fi), ...simd(0x00, 1, off)]; // v128.load(q + 4 stride + 4 i + off)
+    const qv = (off: number): number[] => load16(qi, off); // v128.load(q + 4 i + off)
+    const fv = (off: number): number[] => load16(fi, off); // v128.load(q + 4 stride + 4 i + off)
     // one half (8 codes, widened by `ext`): acc += dot(code, Q); save: acc2 += dot(code, F * code)
     const half = (part: number, ext: number, off: number): number[] =>
       save
@@ -525,16 +543,7 @@ function assembleKernels(): Uint8Array {
       BLOCK, VOID, LOOP, VOID, // for r < count
       ...get(r), ...get(count), I32_GE_U, BR_IF, 1,
       ...V_ZERO, ...set(acc), ...(save ? [...V_ZERO, ...set(acc2)] : []), ...i32(0), ...set(i),
-      BLOCK, VOID, LOOP, VOID, // 16 bytes (32 codes) per step
-      ...get(i), ...get(stride), I32_GE_U, BR_IF, 1,
-      ...get(q), ...get(i), ...i32(2), I32_SHL, I32_ADD, ...set(qi), // qi = q + 4 i
-      ...(save ? [...get(qi), ...get(stride), ...i32(2), I32_SHL, I32_ADD, ...set(fi)] : []), // fi = qi + 4 stride
-      ...get(row), ...get(i), I32_ADD, ...simd(0x00, 0, 0), TEE, hi, // c = v128.load(row + i)
-      ...simd(0x0c, ...new Array<number>(16).fill(15)), ...simd(0x4e), ...set(lo), // lo = c & 15
-      ...get(hi), ...i32(4), ...simd(0x6d), ...set(hi), // hi = c >> 4 (u8 lanes)
-      ...half(lo, 0x89, 0), ...half(lo, 0x8a, 16), ...half(hi, 0x89, 32), ...half(hi, 0x8a, 48),
-      ...get(i), ...i32(16), I32_ADD, ...set(i),
-      BR, 0, END, END,
+      ...nibbleSteps({ q, i, stride, row, qi, fi: save ? fi : null, lo, hi }, half),
       ...(save ? [...termAt, ...laneSum(acc2), I32_STORE, 2, 0] : []), // save: term[r] = T
       ...laneSum(acc), ...termAt, I32_LOAD, 2, 0, I32_SUB, ...set(s), // s = sum code Q - term[r]
       ...selectTail({ s, f, out, r, floor, idx, n, row, stride }),
