@@ -134,6 +134,7 @@ import {
   scoreNibblesTermAbove,
   pinTerms,
   loadKernelMask,
+  scoreGatheredAbove,
   scoreRowsAbove,
   unpinRows,
 } from './distance.js';
@@ -1532,10 +1533,33 @@ function gatherTopK(vectors: Float32Array, dim: number, metric: Metric, q: Float
   for (let b0 = 0; b0 < list.length; b0 += BLOCK) {
     const cnt = Math.min(BLOCK, list.length - b0);
     touchRows(vectors, dim, list, b0, cnt, invNorms);
-    if (invNorms !== null) gatherNormalized(vectors, dim, invNorms, list, b0, cnt, tmp);
-    else gatherRows(vectors, dim, metric === 'cosine', list, b0, cnt, tmp);
-    const hits = scoreRowsAbove(metric, q, tmp, 0, cnt, dim, heap.floor, idx, sc);
+    const hits = scoreGathered(vectors, dim, metric, q, list, b0, cnt, invNorms, heap.floor, idx, sc, tmp);
     for (let j = 0; j < hits; j++) heap.push(sc[j]!, list[b0 + idx[j]!]!);
+  }
+}
+
+/**
+ * Scores rows list[from .. from+count) of `vectors` (normalized for cosine: by `invNorms` when given, else
+ * by normalizeInto) into idx / sc as scoreRowsAbove does: straight into the kernels' memory when they can
+ * (scoreGatheredAbove), else gathered into `tmp` first. Both give the same values, bit for bit.
+ */
+function scoreGathered(vectors: Float32Array, dim: number, metric: Metric, q: Float32Array, list: Uint32Array, from: number, count: number, invNorms: Float64Array | null, floor: number, idx: Uint32Array, sc: Float64Array, tmp: Float32Array): number {
+  if (invNorms !== null) fillInverseNorms(vectors, dim, invNorms, list, from, count);
+  const n = scoreGatheredAbove(metric, q, vectors, dim, list, from, count, invNorms, floor, idx, sc);
+  if (n >= 0) return n;
+  if (invNorms !== null) gatherNormalized(vectors, dim, invNorms, list, from, count, tmp);
+  else gatherRows(vectors, dim, metric === 'cosine', list, from, count, tmp);
+  return scoreRowsAbove(metric, q, tmp, 0, count, dim, floor, idx, sc);
+}
+
+/** Sets invNorms[r] (1 / |row r|, 0 for a zero row) of each listed row not yet computed (NaN), as gatherNormalized does. */
+function fillInverseNorms(vectors: Float32Array, dim: number, invNorms: Float64Array, list: Uint32Array, from: number, count: number): void {
+  for (let j = 0; j < count; j++) {
+    const r = list[from + j]!;
+    if (Number.isNaN(invNorms[r]!)) {
+      const n = norm(vectors, r * dim, dim);
+      invNorms[r] = n > 0 ? 1 / n : 0;
+    }
   }
 }
 
@@ -2660,11 +2684,13 @@ export class IvfReader {
         for (let j = 0; j < cnt; j++) if (m.present[list[b0 + j]!] !== 1) this.missingOriginal(list[b0 + j]!, null);
         const norms = this.metric === 'cosine' ? (this.matrixNorms = inverseNorms(m.data, dim)) : null;
         touchRows(m.data, dim, list, b0, cnt, norms);
-        if (norms !== null) gatherNormalized(m.data, dim, norms, list, b0, cnt, this.gather);
-        else gatherRows(m.data, dim, false, list, b0, cnt, this.gather);
       } else for (let j = 0; j < cnt; j++) this.originalInto(list[b0 + j]!, this.gather, j * dim);
       // exactOut (no allow): every row's exact score, in the order of ords, for codingBound's calibration
-      const n = scoreRowsAbove(this.metric, q, this.gather, 0, cnt, dim, exactOut === null ? heap.floor : -Infinity, this.idx, this.scores);
+      const floor = exactOut === null ? heap.floor : -Infinity;
+      const n =
+        m !== null
+          ? scoreGathered(m.data, dim, this.metric, q, list, b0, cnt, this.metric === 'cosine' ? this.matrixNorms : null, floor, this.idx, this.scores, this.gather)
+          : scoreRowsAbove(this.metric, q, this.gather, 0, cnt, dim, floor, this.idx, this.scores);
       for (let h = 0; h < n; h++) {
         if (exactOut !== null) exactOut[b0 + this.idx[h]!] = this.scores[h]!;
         heap.push(this.scores[h]!, list[b0 + this.idx[h]!]!);

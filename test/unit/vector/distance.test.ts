@@ -15,6 +15,7 @@ import {
   pinRows,
   prepareQuery,
   scoreRowsAbove,
+  scoreGatheredAbove,
   scoreCodesAbove,
   codesKernelAvailable,
   codesQueryLimit,
@@ -636,23 +637,70 @@ function assembleKernels(): Uint8Array {
     return [...uleb(code.length), ...code];
   };
 
+  /**
+   * scaleRows(at, n, dim, inv): row r of the n rows of `dim` floats at `at` multiplied in place by the f64
+   * inv[r] (at inv + 8 r), each value rounded back to f32: f32(f64(v) * inv), normalizeInto's arithmetic
+   * (a Float32Array store of a JS product), so the same bits. Four floats a step (promoted two by two to
+   * f64x2, multiplied, demoted and joined), then one at a time for the rest of a row.
+   */
+  const scaleKernel = (): number[] => {
+    // params 0 at, 1 n, 2 dim, 3 inv; locals 4 r, 5 i, 6 end4, 7 row, 8 dimBytes (i32); 9 inv2, 10 v (v128); 11 s (f64)
+    const [at, n, dim, inv, r, i, end4, row, dimBytes, inv2, v, s] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+    const [F64_LOAD, F64_MUL, F32_DEMOTE_F64, F64_PROMOTE_F32] = [0x2b, 0xa2, 0xb6, 0xbb];
+    const addr = [...get(row), ...get(i), I32_ADD];
+    // f32x4.demote_f64x2_zero(f64x2.promote_low_f32x4(x) * inv2): lanes 0, 1 of x scaled, 2 and 3 zero
+    const half = (high: boolean): number[] => [
+      ...get(v), ...(high ? [...get(v), ...simd(0x0d, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7)] : []),
+      ...simd(0x5f), ...get(inv2), ...simd(0xf2), ...simd(0x5e),
+    ];
+    const body = [
+      ...get(dim), ...i32(2), I32_SHL, ...set(dimBytes),
+      ...get(dimBytes), ...i32(-16), I32_AND, ...set(end4),
+      ...get(at), ...set(row),
+      BLOCK, VOID, LOOP, VOID, // for r < n
+      ...get(r), ...get(n), I32_GE_U, BR_IF, 1,
+      ...get(inv), ...get(r), ...i32(3), I32_SHL, I32_ADD, F64_LOAD, 3, 0, TEE, s, ...simd(0x14), ...set(inv2), // inv2 = f64x2.splat(s = inv[r])
+      ...i32(0), ...set(i),
+      BLOCK, VOID, LOOP, VOID, // 4 floats a step
+      ...get(i), ...get(end4), I32_GE_U, BR_IF, 1,
+      ...addr, ...addr, ...simd(0x00, 2, 0), ...set(v),
+      ...half(false), ...half(true), ...simd(0x0d, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23), // lanes 0-1 of each
+      ...simd(0x0b, 2, 0), // v128.store(row + i)
+      ...get(i), ...i32(16), I32_ADD, ...set(i),
+      BR, 0, END, END,
+      BLOCK, VOID, LOOP, VOID, // the rest, one float a step
+      ...get(i), ...get(dimBytes), I32_GE_U, BR_IF, 1,
+      ...addr, ...addr, F32_LOAD, 2, 0, F64_PROMOTE_F32, ...get(s), F64_MUL, F32_DEMOTE_F64, F32_STORE, 2, 0,
+      ...get(i), ...i32(4), I32_ADD, ...set(i),
+      BR, 0, END, END,
+      ...get(row), ...get(dimBytes), I32_ADD, ...set(row),
+      ...get(r), ...i32(1), I32_ADD, ...set(r),
+      BR, 0, END, END,
+      END,
+    ];
+    const code = [...vec([[...uleb(5), I32], [...uleb(2), V128], [...uleb(1), 0x7c]]), ...body];
+    return [...uleb(code.length), ...code];
+  };
+
   // The exact kernels, then the ranking kernels (exported as dotWide, negl2Wide), then dotCodes, dotNibbles,
   // l2Nibbles (all of type 0), dotNibblesMasked and l2NibblesMasked (type 1: two more i32, the mask and its
   // length), the filter kernels inRange8/16/32 and lookup8/16/32 (type 2: five i32, no result), countNonZero
-  // (type 3), then l2NibblesTerm and l2NibblesGivenTerm (type 4: one more i32, the terms' address).
+  // (type 3), then l2NibblesTerm and l2NibblesGivenTerm (type 4: one more i32, the terms' address), then
+  // scaleRows (type 5: four i32, no result).
   const kinds: [RowKernel, boolean][] = [['dot', false], ['l2sq', false], ['negl2', false], ['dot', true], ['negl2', true]];
   const fnType = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [F32], [I32]]), ...vec([[I32]])];
   const maskedType = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [F32], [I32], [I32], [I32]]), ...vec([[I32]])];
   const filterType = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32]]), ...vec([])];
   const countType = [0x60, ...vec([[I32], [I32]]), ...vec([[I32]])];
   const termType = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [F32], [I32], [I32]]), ...vec([[I32]])];
+  const scaleType = [0x60, ...vec([[I32], [I32], [I32], [I32]]), ...vec([])];
   const filters: ['range' | 'lookup', 1 | 2 | 4][] = [['range', 1], ['range', 2], ['range', 4], ['lookup', 1], ['lookup', 2], ['lookup', 4]];
   const f0 = kinds.length + 5; // the first filter kernel's function index
   return new Uint8Array([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // magic, version 1
-    ...section(1, vec([fnType, maskedType, filterType, countType, termType])), // types
+    ...section(1, vec([fnType, maskedType, filterType, countType, termType, scaleType])), // types
     ...section(2, vec([[...name('e'), ...name('m'), 0x02, 0x00, ...uleb(1)]])), // import memory e.m, min 1 page
-    ...section(3, vec([...[...kinds, 0, 0, 0].map(() => [0]), [1], [1], ...filters.map(() => [2]), [3], [4], [4]])), // functions: types
+    ...section(3, vec([...[...kinds, 0, 0, 0].map(() => [0]), [1], [1], ...filters.map(() => [2]), [3], [4], [4], [5]])), // functions: types
     ...section(7, vec([
       ...kinds.map(([k, wide], f) => [...name(wide ? `${k}Wide` : k), 0x00, f]),
       [...name('dotCodes'), 0x00, kinds.length],
@@ -664,10 +712,11 @@ function assembleKernels(): Uint8Array {
       [...name('countNonZero'), 0x00, f0 + filters.length],
       [...name('l2NibblesTerm'), 0x00, f0 + filters.length + 1],
       [...name('l2NibblesGivenTerm'), 0x00, f0 + filters.length + 2],
+      [...name('scaleRows'), 0x00, f0 + filters.length + 3],
     ])), // exports
     ...section(10, vec([
       ...kinds.map(([k, wide]) => kernel(k, wide)), codesKernel(), nibblesKernel('dot'), nibblesKernel('l2'), nibblesKernel('dot', true), nibblesKernel('l2', true),
-      ...filters.map(([k, w]) => filterKernel(k, w)), countKernel(), nibblesTermKernel(true), nibblesTermKernel(false),
+      ...filters.map(([k, w]) => filterKernel(k, w)), countKernel(), nibblesTermKernel(true), nibblesTermKernel(false), scaleKernel(),
     ])), // code
   ]);
 }
@@ -870,6 +919,83 @@ describe('4-bit codes kernel (scoreNibblesAbove)', () => {
 
   it('refuses rows that are not a multiple of 16 bytes', () => {
     expect(() => scoreNibblesAbove('dot', new Int16Array(24), new Uint8Array(12), 0, 1, 12, -Infinity, new Uint32Array(1), new Float64Array(1))).toThrow(/multiple of 16/);
+  });
+});
+
+describe('scattered rows scored in the kernels\' memory (scoreGatheredAbove)', () => {
+  /** What it replaces: the rows gathered (scaled as normalizeInto does: f32(v * inv)) into a block, then scoreRowsAbove. */
+  const gathered = (metric: 'dot' | 'cosine', q: Float32Array, m: Float32Array, dim: number, list: Uint32Array, from: number, count: number, inv: Float64Array | null, floor: number) => {
+    const tmp = new Float32Array(count * dim);
+    for (let j = 0; j < count; j++) {
+      const r = list[from + j]!;
+      for (let i = 0; i < dim; i++) tmp[j * dim + i] = inv === null ? m[r * dim + i]! : m[r * dim + i]! * inv[r]!;
+    }
+    const idx = new Uint32Array(count);
+    const sc = new Float64Array(count);
+    const n = scoreRowsAbove(metric, q, tmp, 0, count, dim, floor, idx, sc);
+    return { idx: [...idx.subarray(0, n)], sc: [...sc.subarray(0, n)] };
+  };
+
+  it('gives the bits of gathering, scaling and scoring a block, for dims with and without a tail and rows over several chunks', () => {
+    expect(kernelBackend()).toBe('wasm');
+    const r = rng(36);
+    for (const dim of [1, 3, 4, 5, 7, 16, 20, 100, 128, 130, 768, 1536]) {
+      const rows = 600;
+      // Values of every scale, a zero row, and inverse norms as the callers cache them (0 for the zero row).
+      const m = Float32Array.from({ length: rows * dim }, (_, k) => (Math.floor(k / dim) === 5 ? 0 : (2 * r() - 1) * 10 ** Math.floor(6 * r() - 3)));
+      const inv = Float64Array.from({ length: rows }, (_, row) => {
+        const n = norm(m, row * dim, dim);
+        return n > 0 ? 1 / n : 0;
+      });
+      const list = Uint32Array.from({ length: 400 }, (_, j) => (j === 7 ? 5 : Math.floor(r() * rows)));
+      const q = prepareQuery('cosine', randomVec(r, dim));
+      for (const [metric, scale] of [['cosine', inv], ['dot', null]] as const) {
+        for (const [from, count] of [[0, 400], [3, 256], [399, 1]]) {
+          const all = gathered(metric, q, m, dim, list, from, count, scale, -Infinity);
+          const floor = [...all.sc].sort((a, b) => a - b)[Math.floor(count / 2)]!;
+          for (const f of [-Infinity, floor]) {
+            const want = f === -Infinity ? all : gathered(metric, q, m, dim, list, from, count, scale, f);
+            const idx = new Uint32Array(count);
+            const sc = new Float64Array(count);
+            const n = scoreGatheredAbove(metric, q, m, dim, list, from, count, scale, f, idx, sc);
+            expect(n, `dim ${dim} ${metric} from ${from}`).toBe(want.idx.length);
+            expect([...idx.subarray(0, n)]).toEqual(want.idx);
+            expect([...sc.subarray(0, n)]).toEqual(want.sc);
+          }
+        }
+      }
+    }
+  });
+
+  it('scales each row by its own factor: a wrong factor changes the scores', () => {
+    const dim = 9;
+    const m = Float32Array.from({ length: 4 * dim }, (_, k) => (k % 7) - 3);
+    const list = Uint32Array.of(2, 0, 3);
+    const q = Float32Array.from({ length: dim }, (_, i) => i - 4);
+    const inv = Float64Array.of(0.5, 1, 0.25, 3);
+    const idx = new Uint32Array(3);
+    const sc = new Float64Array(3);
+    expect(scoreGatheredAbove('cosine', q, m, dim, list, 0, 3, inv, -Infinity, idx, sc)).toBe(3);
+    const want = [...list].map((row) => Math.fround(naiveDot(q, 0, Float32Array.from({ length: dim }, (_, i) => m[row * dim + i]! * inv[row]!), 0, dim)));
+    want.forEach((w, j) => close(sc[j]!, w));
+    const swapped = Float64Array.of(0.5, 1, 3, 0.25);
+    scoreGatheredAbove('cosine', q, m, dim, list, 0, 3, swapped, -Infinity, idx, sc);
+    expect(sc[0]).not.toBe(Math.fround(want[0]!));
+  });
+
+  it('leaves l2, cosine without factors and the JS backend to the caller (-1)', () => {
+    const m = new Float32Array(8);
+    const args = [Float32Array.of(1, 0), m, 2, Uint32Array.of(0, 1), 0, 2] as const;
+    const out = [-Infinity, new Uint32Array(2), new Float64Array(2)] as const;
+    expect(scoreGatheredAbove('l2', ...args, null, ...out)).toBe(-1);
+    expect(scoreGatheredAbove('cosine', ...args, null, ...out)).toBe(-1);
+    useKernelBackend('js');
+    try {
+      expect(scoreGatheredAbove('dot', ...args, null, ...out)).toBe(-1);
+    } finally {
+      useKernelBackend('wasm');
+    }
+    expect(scoreGatheredAbove('dot', ...args, null, ...out)).toBe(2);
   });
 });
 
