@@ -128,8 +128,8 @@ describe('query --batch --warm-up', () => {
       const strip = (out: string) => out.trim().split('\n').map((l) => JSON.parse(l).results);
       expect(strip(warm.stdout)).toEqual(strip(cold.stdout));
       expect(strip(cold.stdout).every((r) => r.length === 5)).toBe(true);
-      // 8 sampled documents, each with a vector and text: vector, text and hybrid queries for each
-      expect(warm.stderr).toMatch(/^elacsym: warmed up with 24 queries in \d+ ms\n$/);
+      // 8 sampled documents, each with a vector and text: vector, text, hybrid and filtered queries for each
+      expect(warm.stderr).toMatch(/^elacsym: warmed up with 32 queries in \d+ ms\n$/);
       expect(cold.stderr).toBe('');
     }
   });
@@ -144,13 +144,18 @@ describe('query --batch --warm-up', () => {
     const at = (ns: string) => {
       const snap = Snapshot.open(DataDir.open(d).namespacePath(ns), { loadFully: true });
       const ctx = new QueryContext(snap);
+      const plain = Object.fromEntries(Object.entries(snap.schema.attributes).filter(([, a]) => !a.full_text));
+      expect(Object.keys(plain).length).toBeGreaterThan(0);
       try {
         return {
           all: warmUp(ctx.sources, snap.schema, (f) => ctx.analyzerFor(f), 4).queries,
           // a schema seen without its vectors: text queries only
           textOnly: warmUp(ctx.sources, { ...snap.schema, vector_dim: 0 }, (f) => ctx.analyzerFor(f), 4).queries,
-          // ... and without its full-text fields: vector queries only
+          // ... and without its full-text fields: vector queries, and filtered ones on the attributes left
           vectorOnly: warmUp(ctx.sources, { ...snap.schema, attributes: {} }, (f) => ctx.analyzerFor(f), 4).queries,
+          vectorFiltered: warmUp(ctx.sources, { ...snap.schema, attributes: plain }, (f) => ctx.analyzerFor(f), 4).queries,
+          // neither vectors nor text: filter-only queries
+          filterOnly: warmUp(ctx.sources, { ...snap.schema, vector_dim: 0, attributes: plain }, (f) => ctx.analyzerFor(f), 4).queries,
           none: warmUp([], snap.schema, (f) => ctx.analyzerFor(f), 4).queries,
         };
       } finally {
@@ -158,7 +163,8 @@ describe('query --batch --warm-up', () => {
         snap.close();
       }
     };
-    expect(at('one')).toEqual({ all: 12, textOnly: 4, vectorOnly: 4, none: 0 });
+    // a filtered query per sampled document, on the attributes in turn, whenever there is one to filter
+    expect(at('one')).toEqual({ all: 16, textOnly: 8, vectorOnly: 4, vectorFiltered: 8, filterOnly: 4, none: 0 });
   });
 });
 
