@@ -305,8 +305,9 @@ let jsScratch = new Float64Array(0);
  * the caller then gathers itself; so it does for cosine without `inv`.
  *
  * Why: the JS loop that copied and scaled each row into a block, and the block's copy into the kernels'
- * memory after it, were 70% of a 1% filtered query at 1M x 128 (cpu-prof); a native copy per row straight
- * into the kernels' memory and a SIMD scaling there cost about half (docs/performance.md, "Session 36").
+ * memory after it, were 70% of a 1% filtered query at 1M x 128 (cpu-prof); copying the rows straight into
+ * the kernels' memory (float64 pairs, no conversion) and scaling them there by SIMD cost about half
+ * (docs/performance.md, "Session 36").
  * Every inv[row] used must be set (not NaN): see ivf.ts fillInverseNorms.
  */
 export function scoreGatheredAbove(
@@ -808,7 +809,7 @@ class WasmKernels {
 
   /**
    * See scoreGatheredAbove: rows list[from .. from+count) of m copied into the scratch a chunk at a time
-   * (one native copy each), scaled there by scaleRows when `inv` is given, scored by `dot`; the rows at or
+   * (a JS loop, by float64 pairs where it can), scaled there by scaleRows when `inv` is given, scored by `dot`; the rows at or
    * above floor collected into idx (their positions in the list, from 0) and out, compacted.
    */
   runGathered(q: Float32Array, m: Float32Array, dim: number, list: Uint32Array, from: number, count: number, inv: Float64Array | null, floor: number, idx: Uint32Array, out: Float64Array): number {
@@ -824,17 +825,32 @@ class WasmKernels {
     const f64 = this.f64;
     const u32 = this.u32;
     f32.set(q.subarray(0, dim), 0);
-    const m0 = mAt >> 2;
     const i0 = invAt >> 3;
     const o = outAt >> 2;
     const ix = idxAt >> 2;
     const fn = this.fns.dot;
+    // Rows copied by a JS loop, as float64 pairs when the rows allow it (even dim, 8-byte aligned): a
+    // `subarray` per row for TypedArray#set (or Buffer#copy, which makes one inside) is 100 bytes of
+    // garbage each, ~1 MB a 1% filtered query at 1M and a scavenge every few queries. A pair of finite
+    // float32 values never has the bits of a float64 NaN (that needs the upper float's exponent all ones),
+    // so the pairs' bits are copied exactly.
+    const pairs = (dim & 1) === 0 && (m.byteOffset & 7) === 0;
+    const src64 = pairs ? new Float64Array(m.buffer, m.byteOffset, m.length >> 1) : null;
+    const h = dim >> 1;
     let found = 0;
     for (let done = 0; done < count; done += rowsPerChunk) {
       const n = Math.min(rowsPerChunk, count - done);
       for (let j = 0; j < n; j++) {
         const r = list[from + done + j]!;
-        f32.set(m.subarray(r * dim, r * dim + dim), m0 + j * dim);
+        if (src64 !== null) {
+          const s0 = r * h;
+          const d0 = (mAt >> 3) + j * h;
+          for (let i = 0; i < h; i++) f64[d0 + i] = src64[s0 + i]!;
+        } else {
+          const s0 = r * dim;
+          const d0 = (mAt >> 2) + j * dim;
+          for (let i = 0; i < dim; i++) f32[d0 + i] = m[s0 + i]!;
+        }
         if (inv !== null) f64[i0 + j] = inv[r]!;
       }
       if (inv !== null) this.scaleFn(mAt, n, dim, invAt);
