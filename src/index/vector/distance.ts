@@ -809,8 +809,9 @@ class WasmKernels {
 
   /**
    * See scoreGatheredAbove: rows list[from .. from+count) of m copied into the scratch a chunk at a time
-   * (a JS loop, by float64 pairs where it can), scaled there by scaleRows when `inv` is given, scored by `dot`; the rows at or
-   * above floor collected into idx (their positions in the list, from 0) and out, compacted.
+   * (a JS loop, by float64 pairs where it can), scaled there by scaleRows when `inv` is given, scored by
+   * `dot`; the rows at or above floor collected into idx (their positions in the list, from 0) and out,
+   * compacted.
    */
   runGathered(q: Float32Array, m: Float32Array, dim: number, list: Uint32Array, from: number, count: number, inv: Float64Array | null, floor: number, idx: Uint32Array, out: Float64Array): number {
     const rowBytes = 4 * dim;
