@@ -305,9 +305,8 @@ let jsScratch = new Float64Array(0);
  * the caller then gathers itself; so it does for cosine without `inv`.
  *
  * Why: the JS loop that copied and scaled each row into a block, and the block's copy into the kernels'
- * memory after it, were 70% of a 1% filtered query at 1M x 128 (cpu-prof); copying the rows straight into
- * the kernels' memory (float64 pairs, no conversion) and scaling them there by SIMD cost about half
- * (docs/performance.md, "Session 36").
+ * memory after it, were 70% of a 1% filtered query at 1M x 128 (cpu-prof); a native copy per row straight
+ * into the kernels' memory and a SIMD scaling there cost about half (docs/performance.md, "Session 36").
  * Every inv[row] used must be set (not NaN): see ivf.ts fillInverseNorms.
  */
 export function scoreGatheredAbove(
@@ -809,7 +808,7 @@ class WasmKernels {
 
   /**
    * See scoreGatheredAbove: rows list[from .. from+count) of m copied into the scratch a chunk at a time
-   * (a JS loop, by float64 pairs where it can), scaled there by scaleRows when `inv` is given, scored by
+   * (one native copy each), scaled there by scaleRows when `inv` is given, scored by
    * `dot`; the rows at or above floor collected into idx (their positions in the list, from 0) and out,
    * compacted.
    */
@@ -830,28 +829,17 @@ class WasmKernels {
     const o = outAt >> 2;
     const ix = idxAt >> 2;
     const fn = this.fns.dot;
-    // Rows copied by a JS loop, as float64 pairs when the rows allow it (even dim, 8-byte aligned): a
-    // `subarray` per row for TypedArray#set (or Buffer#copy, which makes one inside) is 100 bytes of
-    // garbage each, ~1 MB a 1% filtered query at 1M and a scavenge every few queries. A pair of finite
-    // float32 values never has the bits of a float64 NaN (that needs the upper float's exponent all ones),
-    // so the pairs' bits are copied exactly.
-    const pairs = (dim & 1) === 0 && (m.byteOffset & 7) === 0;
-    const src64 = pairs ? new Float64Array(m.buffer, m.byteOffset, m.length >> 1) : null;
-    const h = dim >> 1;
+    // Rows copied by TypedArray#set of a subarray per row: a native copy, though each subarray is ~100 bytes
+    // of garbage (a 1% filtered query at 1M: ~1 MB, a scavenge every ~8 queries). Measured against a JS
+    // loop copying float64 pairs (no garbage): 300 such queries, mean 2.3-2.6 against 3.4-3.6 ms, p99 3.6-4.1
+    // against 4.6-5.4, collections included; the 1M vector batch the same either way.
+    const m0 = mAt >> 2;
     let found = 0;
     for (let done = 0; done < count; done += rowsPerChunk) {
       const n = Math.min(rowsPerChunk, count - done);
       for (let j = 0; j < n; j++) {
         const r = list[from + done + j]!;
-        if (src64 !== null) {
-          const s0 = r * h;
-          const d0 = (mAt >> 3) + j * h;
-          for (let i = 0; i < h; i++) f64[d0 + i] = src64[s0 + i]!;
-        } else {
-          const s0 = r * dim;
-          const d0 = (mAt >> 2) + j * dim;
-          for (let i = 0; i < dim; i++) f32[d0 + i] = m[s0 + i]!;
-        }
+        f32.set(m.subarray(r * dim, r * dim + dim), m0 + j * dim);
         if (inv !== null) f64[i0 + j] = inv[r]!;
       }
       if (inv !== null) this.scaleFn(mAt, n, dim, invAt);

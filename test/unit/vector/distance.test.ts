@@ -940,10 +940,10 @@ describe('scattered rows scored in the kernels\' memory (scoreGatheredAbove)', (
     expect(kernelBackend()).toBe('wasm');
     const r = rng(36);
     for (const dim of [1, 3, 4, 5, 7, 16, 20, 100, 128, 130, 768, 1536]) {
-      const rows = 600; // dims 4, 20, 100 misaligned (below), 1, 3, 5, 7 odd: both copy loops
+      const rows = 600;
       // Values of every scale, a zero row, and inverse norms as the callers cache them (0 for the zero row).
       const values = Float32Array.from({ length: rows * dim }, (_, k) => (Math.floor(k / dim) === 5 ? 0 : (2 * r() - 1) * 10 ** Math.floor(6 * r() - 3)));
-      // Rows 4 bytes off an 8-byte boundary for some dims: copied a float at a time, not by float64 pairs.
+      // For some dims, a matrix that is a view 4 bytes into a larger buffer (as a segment's section is).
       const m = dim % 4 === 0 && dim % 8 !== 0 ? new Float32Array(new ArrayBuffer(4 + values.byteLength), 4, values.length) : values;
       m.set(values);
       const inv = Float64Array.from({ length: rows }, (_, row) => {
