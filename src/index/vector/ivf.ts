@@ -1552,14 +1552,11 @@ function scoreGathered(vectors: Float32Array, dim: number, metric: Metric, q: Fl
   return scoreRowsAbove(metric, q, tmp, 0, count, dim, floor, idx, sc);
 }
 
-/** Sets invNorms[r] (1 / |row r|, 0 for a zero row) of each listed row not yet computed (NaN), as gatherNormalized does. */
+/** Sets invNorms[r] (inverseNorm: normalizeInto's factor, 0 for a zero row) of each listed row not yet computed (NaN). */
 function fillInverseNorms(vectors: Float32Array, dim: number, invNorms: Float64Array, list: Uint32Array, from: number, count: number): void {
   for (let j = 0; j < count; j++) {
     const r = list[from + j]!;
-    if (Number.isNaN(invNorms[r]!)) {
-      const n = norm(vectors, r * dim, dim);
-      invNorms[r] = n > 0 ? 1 / n : 0;
-    }
+    if (Number.isNaN(invNorms[r]!)) invNorms[r] = inverseNorm(vectors, r * dim, dim);
   }
 }
 
@@ -1571,15 +1568,14 @@ function gatherRows(vectors: Float32Array, dim: number, normalize: boolean, list
   }
 }
 
-/** gatherRows normalizing with cached inverse norms (see inverseNorms): the same values, bit for bit. */
+/**
+ * gatherRows normalizing with cached inverse norms (see inverseNorms; every listed row's set by
+ * fillInverseNorms first): the same values, bit for bit.
+ */
 function gatherNormalized(vectors: Float32Array, dim: number, invNorms: Float64Array, list: Uint32Array, from: number, count: number, out: Float32Array): void {
   for (let j = 0; j < count; j++) {
     const r = list[from + j]!;
-    let inv = invNorms[r]!;
-    if (Number.isNaN(inv)) {
-      const n = norm(vectors, r * dim, dim);
-      invNorms[r] = inv = n > 0 ? 1 / n : 0;
-    }
+    const inv = invNorms[r]!;
     const s = r * dim;
     const d = j * dim;
     for (let i = 0; i < dim; i++) out[d + i] = vectors[s + i]! * inv;
