@@ -15,6 +15,7 @@ import { decodeDeletes, decodeUpserts } from '../storage/journal-codec.js';
 import { checkDeletedCopy, checkFormat, type JournalRow, journalDamage, journalHighWater, listSegments, readSchema, readTextReindex, scanDeleted, type SegmentRow } from '../storage/manifest.js';
 import { SegmentFile, StringTable, verifiedByBlocks } from '../storage/segment-file.js';
 import { VectorLocator } from '../storage/vector-locator.js';
+import { gatherMatrix } from '../index/vector/distance.js';
 import { openTextChunk, TextLocator, type TextChunkValues } from '../storage/parquet-text.js';
 import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
 import { type ReadableObject, segmentStoreOf, type SegmentStore } from '../storage/segment-store.js';
@@ -381,8 +382,9 @@ export class SegmentHandle {
       if (!(vs.src instanceof MemorySource)) return null;
       const all = vs.src.read(0, vs.src.length);
       const present = new Uint8Array(n);
-      const data = new Float32Array(n * dim);
-      const out = new Uint8Array(data.buffer);
+      // Gathered from by a filtered scan and re-ranking without garbage (distance.ts gatherMatrix).
+      const data = gatherMatrix(n * dim);
+      const out = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
       const len = dim * 4;
       // Copied a run at a time: within a Parquet data page the vectors of consecutive ordinals are
       // consecutive (plain fixed-size-list values), so a page's rows are one copy, not one view and copy

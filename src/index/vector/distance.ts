@@ -309,6 +309,27 @@ let jsScratch = new Float64Array(0);
  * into the kernels' memory and a SIMD scaling there cost about half (docs/performance.md, "Session 36").
  * Every inv[row] used must be set (not NaN): see ivf.ts fillInverseNorms.
  */
+/**
+ * Matrices made by gatherMatrix, each mapped to a view of its whole buffer: the rows, then a scratch of
+ * CHUNK_BYTES where runGathered gathers a chunk's scattered rows with copyWithin (a native copy inside one
+ * buffer) before one copy of the chunk into the kernels' memory. The per-row alternative, TypedArray#set of
+ * a subarray, made a view (~100 bytes of garbage) per row: 134 of the 215 MB a 1M mixed --batch of 600
+ * requests allocated, a scavenge every ~30 requests (docs/performance.md, "Session 37").
+ */
+const gatherTails = new WeakMap<Float32Array, Float32Array>();
+
+/**
+ * A zeroed row-major matrix of `floats` floats (offset 0 in its own buffer) that scoreGatheredAbove gathers
+ * from without garbage (see gatherTails). The buffer is CHUNK_BYTES longer than the matrix; the view
+ * returned covers the matrix only. Not to be shared between threads (the scratch is per matrix).
+ */
+export function gatherMatrix(floats: number): Float32Array {
+  const whole = new Float32Array(floats + CHUNK_BYTES / 4);
+  const m = whole.subarray(0, floats);
+  gatherTails.set(m, whole);
+  return m;
+}
+
 export function scoreGatheredAbove(
   metric: Metric,
   q: Float32Array,
@@ -829,18 +850,31 @@ class WasmKernels {
     const o = outAt >> 2;
     const ix = idxAt >> 2;
     const fn = this.fns.dot;
-    // Rows copied by TypedArray#set of a subarray per row: a native copy, though each subarray is ~100 bytes
-    // of garbage (a 1% filtered query at 1M: ~1 MB, a scavenge every ~8 queries). Measured against a JS
-    // loop copying float64 pairs (no garbage): 300 such queries, mean 2.3-2.6 against 3.4-3.6 ms, p99 3.6-4.1
-    // against 4.6-5.4, collections included; the 1M vector batch the same either way.
+    // Other matrices: rows copied by TypedArray#set of a subarray per row, a native copy, though each
+    // subarray is ~100 bytes of garbage (a 1% filtered query at 1M: ~1 MB, a scavenge every ~8 queries).
+    // Measured against a JS loop copying float64 pairs (no garbage): 300 such queries, mean 2.3-2.6 against
+    // 3.4-3.6 ms, p99 3.6-4.1 against 4.6-5.4, collections included; the 1M vector batch the same.
     const m0 = mAt >> 2;
+    // A matrix from gatherMatrix: its rows gathered by copyWithin into the scratch after them (no garbage),
+    // then one copy of the chunk. Rows of a chunk are at most CHUNK_BYTES, the scratch's size.
+    const whole = gatherTails.get(m);
+    const t0 = whole !== undefined && whole.byteOffset === m.byteOffset && whole.length - m.length >= rowsPerChunk * dim ? m.length : -1;
     let found = 0;
     for (let done = 0; done < count; done += rowsPerChunk) {
       const n = Math.min(rowsPerChunk, count - done);
-      for (let j = 0; j < n; j++) {
-        const r = list[from + done + j]!;
-        f32.set(m.subarray(r * dim, r * dim + dim), m0 + j * dim);
-        if (inv !== null) f64[i0 + j] = inv[r]!;
+      if (t0 >= 0) {
+        for (let j = 0; j < n; j++) {
+          const r = list[from + done + j]!;
+          whole!.copyWithin(t0 + j * dim, r * dim, r * dim + dim);
+          if (inv !== null) f64[i0 + j] = inv[r]!;
+        }
+        f32.set(whole!.subarray(t0, t0 + n * dim), m0);
+      } else {
+        for (let j = 0; j < n; j++) {
+          const r = list[from + done + j]!;
+          f32.set(m.subarray(r * dim, r * dim + dim), m0 + j * dim);
+          if (inv !== null) f64[i0 + j] = inv[r]!;
+        }
       }
       if (inv !== null) this.scaleFn(mAt, n, dim, invAt);
       const hits = fn(0, mAt, n, dim, outAt, floor, idxAt);

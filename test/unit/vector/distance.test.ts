@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   dot,
   dotRows,
+  gatherMatrix,
   kernelBackend,
   kernelRows,
   kernelWasmBytes,
@@ -946,6 +947,11 @@ describe('scattered rows scored in the kernels\' memory (scoreGatheredAbove)', (
       // For some dims, a matrix that is a view 4 bytes into a larger buffer (as a segment's section is).
       const m = dim % 4 === 0 && dim % 8 !== 0 ? new Float32Array(new ArrayBuffer(4 + values.byteLength), 4, values.length) : values;
       m.set(values);
+      // And the same rows in a matrix of gatherMatrix, whose rows are gathered in its buffer's scratch
+      // (poisoned with NaN first: nothing left there may reach a score).
+      const g = gatherMatrix(values.length);
+      new Float32Array(g.buffer).fill(NaN);
+      g.set(values);
       const inv = Float64Array.from({ length: rows }, (_, row) => {
         const n = norm(m, row * dim, dim);
         return n > 0 ? 1 / n : 0;
@@ -958,12 +964,14 @@ describe('scattered rows scored in the kernels\' memory (scoreGatheredAbove)', (
           const floor = [...all.sc].sort((a, b) => a - b)[Math.floor(count / 2)]!;
           for (const f of [-Infinity, floor]) {
             const want = f === -Infinity ? all : gathered(metric, q, m, dim, list, from, count, scale, f);
-            const idx = new Uint32Array(count);
-            const sc = new Float64Array(count);
-            const n = scoreGatheredAbove(metric, q, m, dim, list, from, count, scale, f, idx, sc);
-            expect(n, `dim ${dim} ${metric} from ${from}`).toBe(want.idx.length);
-            expect([...idx.subarray(0, n)]).toEqual(want.idx);
-            expect([...sc.subarray(0, n)]).toEqual(want.sc);
+            for (const mat of [m, g]) {
+              const idx = new Uint32Array(count);
+              const sc = new Float64Array(count);
+              const n = scoreGatheredAbove(metric, q, mat, dim, list, from, count, scale, f, idx, sc);
+              expect(n, `dim ${dim} ${metric} from ${from} ${mat === g ? 'gatherMatrix' : ''}`).toBe(want.idx.length);
+              expect([...idx.subarray(0, n)]).toEqual(want.idx);
+              expect([...sc.subarray(0, n)]).toEqual(want.sc);
+            }
           }
         }
       }
