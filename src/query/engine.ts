@@ -115,6 +115,11 @@ export interface SearchSource {
    * re-scored exactly; null where it scanned exactly (optional: absent = nothing to report).
    */
   lastVectorSearch?(): { probes: number; candidates: number } | null;
+  /**
+   * Computes ahead what the first queries would otherwise compute as they meet it (warm-up.ts, after its
+   * rounds): answers unchanged. Optional: absent = nothing to do.
+   */
+  warmVectors?(): void;
   /** The segment's vectors have a flat index: `vectorSearch` scans them exactly (no ANN to plan for). */
   readonly flatVectors?: boolean;
   /**

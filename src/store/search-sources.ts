@@ -191,6 +191,11 @@ export class SegmentSource implements SearchSource {
     return ivf.search(q, k, { allow, mask: allow ? mask : undefined, selectivity, tie: this.tie, nprobe, floor });
   }
 
+  warmVectors(): void {
+    const ivf = this.ivfReader();
+    if (ivf && !('flat' in ivf)) ivf.warm();
+  }
+
   lastVectorSearch(): { probes: number; candidates: number } | null {
     const ivf = this.ivf;
     if (ivf === undefined || ivf === null || 'flat' in ivf) return null;

@@ -1485,6 +1485,11 @@ function inverseNorms(vectors: Float32Array, dim: number): Float64Array {
   return inv;
 }
 
+/** Computes every row's inverse norm not yet computed (see inverseNorms). */
+function fillAllInverseNorms(vectors: Float32Array, dim: number, invNorms: Float64Array): void {
+  for (let r = 0; r < invNorms.length; r++) if (Number.isNaN(invNorms[r]!)) invNorms[r] = inverseNorm(vectors, r * dim, dim);
+}
+
 /**
  * gatherTopK's scratch, reused by every call (the function is synchronous): a block of 256 rows is 128 KiB
  * at 128 dimensions, and a fresh one per call (per segment of each filtered query) was external memory
@@ -1703,6 +1708,8 @@ export interface IvfStats {
   lastProbes: number;
   /** Candidates the last `search` re-scored from the original vectors (version 2; 0 for version 1). */
   lastCandidates: number;
+  /** Resident version 5, l2 and cosine: clusters whose quadratic terms are kept, summed over the exponents of g met. */
+  termClusters: number;
 }
 
 interface Cluster {
@@ -2011,6 +2018,7 @@ export class IvfReader {
       cachedBytes: this.cacheBytes,
       lastProbes: this.lastProbes,
       lastCandidates: this.lastCandidates,
+      termClusters: [...this.termSlabs.values()].reduce((a, slab) => a + slab.filled.reduce((x, f) => x + f, 0), 0),
     };
   }
 
@@ -2540,7 +2548,7 @@ export class IvfReader {
     const dims = 2 * stride;
     if (this.l2q16.length !== 2 * dims) this.l2q16 = new Int16Array(2 * dims);
     const q16 = this.l2q16;
-    const { sx2, sq15, sq } = this.stepTerms();
+    const { sx2, sq15 } = this.stepTerms();
     const a = t.a!;
     const u = this.l2u.length === dim ? this.l2u : (this.l2u = new Float64Array(dim));
     // Q is computed on the way with the previous cluster's g (neighbouring clusters mostly share it), and
@@ -2574,8 +2582,7 @@ export class IvfReader {
     }
     let f = t.fByExp!.get(e);
     if (f === undefined) {
-      f = new Int16Array(dim);
-      for (let d = 0; d < dim; d++) f[d] = Math.round(g * sq[d]!);
+      f = this.quadraticFactors(e);
       t.fByExp!.set(e, f);
     }
     q16.set(f, dims);
@@ -2585,6 +2592,15 @@ export class IvfReader {
       t.gLast = g;
     }
     return this.nibbleAnswer(q16, 1 / (g * norm2), -uu / norm2, e);
+  }
+
+  /** F of a query whose scale g is 2^e (see nibbleQuery): round(g * s^2) per dimension; it depends on e alone. */
+  private quadraticFactors(e: number): Int16Array {
+    const { sq } = this.stepTerms();
+    const g = 2 ** e;
+    const f = new Int16Array(this.dim);
+    for (let d = 0; d < this.dim; d++) f[d] = Math.round(g * sq[d]!);
+    return f;
   }
 
   /**
@@ -2895,6 +2911,39 @@ export class IvfReader {
     if (n >= 0) slab.filled[c] = 1;
     return n;
   }
+  /**
+   * Readies a resident reader for queries like the ones it has answered (`query --batch --warm-up`, after its
+   * rounds): the quadratic terms of every pinned cluster for each exponent of g met so far, and with a cosine
+   * in-memory matrix every row's inverse norm. Both are otherwise computed by the first query that meets
+   * them, a cluster or a row at a time: after 30 rounds of warm-up on the 1M bench namespace the first ~10
+   * requests of a vector batch still took ~1.4x the later ones, 12.5% of their time in the kernel that saves
+   * terms, against 2% later (docs/performance.md, "Session 37"). Answers do not change: the same values are
+   * computed earlier. Costs one pass over the codes per exponent (a few ms per 100k rows) and one over the
+   * matrix.
+   */
+  warm(): void {
+    if (!this.resident) return;
+    const m = this.metric === 'cosine' ? (this.originalMatrix?.() ?? null) : null;
+    if (m !== null) fillAllInverseNorms(m.data, this.dim, (this.matrixNorms = inverseNorms(m.data, this.dim)));
+    if (this.wholeAt === null || this.termSlabs.size === 0 || this.metric === 'dot') return;
+    const stride = this.layout.rowBytes - 4;
+    const dims = 2 * stride;
+    for (const [e, slab] of this.termSlabs) {
+      // The part of the query that matters here is F (nibbleQuery's, for this exponent); Q is zero and no
+      // row reaches the floor: the scan only saves the terms (they depend on the row and F alone).
+      const q16 = new Int16Array(2 * dims);
+      q16.set(this.quadraticFactors(e), dims);
+      for (let c = 0; c < this.nlist; c++) {
+        const at = this.wholeAt[c]!;
+        if (at < 0 || slab.filled[c] === 1) continue;
+        const cnt = this.offsets[c + 1]! - this.offsets[c]!;
+        this.ensureScratch(cnt);
+        const termAt = slab.block.at + 4 * this.offsets[c]!;
+        if (scoreNibblesTermAbove('save', q16, at, cnt, stride, termAt, Infinity, this.idx, this.scores, at + cnt * stride) >= 0) slab.filled[c] = 1;
+      }
+    }
+  }
+
   /** A resident reader's clusters pinned whole: the byte address of each (see scanPinned), -1 for the others. */
   private wholeAt: Int32Array | null = null;
   /** scanWithTerms' terms by exponent of g, oldest first. */

@@ -252,6 +252,44 @@ describe.each(METRICS.flatMap((metric) => ([2, 4, 5] as const).map((version) => 
     expect(pinnedBytes()).toBe(before);
   });
 
+  it.runIf(version === 5)('warm() computes ahead the quadratic terms of every cluster for the exponents met, and every inverse norm: the same hits after as a plain reader gives', () => {
+    const before = pinnedBytes();
+    const size = 2 * N + 2;
+    const data = new Float32Array(size * DIM);
+    const present = new Uint8Array(size);
+    for (let i = 0; i < N; i++) {
+      data.set(VECS.subarray(i * DIM, (i + 1) * DIM), ORDS[i]! * DIM);
+      present[ORDS[i]!] = 1;
+    }
+    const plain = open(v2);
+    const res = open(v2, { resident: true, vectorMatrix: () => ({ data, present }) });
+    // one query meets the exponents (and computes the terms of the clusters it probes); warm() computes
+    // the others' with a query of F alone: terms made wrong there would change the hits of later queries,
+    // which read them (the kernel given them) in clusters the first query never probed
+    expect(res.search(qAt(0), 10, { nprobe: 3 })).toEqual(plain.search(qAt(0), 10, { nprobe: 3 }));
+    const met = res.stats().termClusters;
+    res.warm();
+    // every cluster's terms, for each exponent met (cosine: one or two; dot keeps none)
+    const after = res.stats().termClusters;
+    if (metric === 'dot') expect(after).toBe(0);
+    else {
+      expect(met).toBeGreaterThan(0);
+      expect(met).toBeLessThan(after);
+      expect(after % res.nlist).toBe(0);
+    }
+    res.warm(); // nothing left to compute: the same
+    expect(res.stats().termClusters).toBe(after);
+    for (let i = 0; i < NQ; i++) {
+      for (const allow of [undefined, FILTERS['10%'], FILTERS['1%']]) expect(res.search(qAt(i), 10, { allow }), `query ${i}`).toEqual(plain.search(qAt(i), 10, { allow }));
+      expect(res.exact(qAt(i), 10)).toEqual(plain.exact(qAt(i), 10));
+    }
+    // a reader that is not resident has nothing to warm
+    expect(() => plain.warm()).not.toThrow();
+    res.release();
+    plain.release();
+    expect(pinnedBytes()).toBe(before);
+  });
+
   it.runIf(version === 5 && metric !== 'dot')('a resident reader meeting more exponents of g than it keeps terms for drops the oldest and still answers as a plain one', () => {
     const before = pinnedBytes();
     const plain = open(v2);
