@@ -548,6 +548,7 @@ export function executeQuery(
         { name: 'text', weight: req.text!.weight, ids: textHits.map((h) => h.id!) },
       ],
       req.rrf_k,
+      req.explain,
     ).slice(0, k);
     const byId = new Map<DocId, { v?: Hit; t?: Hit }>();
     for (const h of vectorHits) byId.set(h.id!, { v: h });
@@ -559,13 +560,12 @@ export function executeQuery(
     rows = fused.map((f) => {
       const e = byId.get(f.id)!;
       const hit = (e.v ?? e.t)!;
+      if (!req.explain) return { hit, score: f.score };
       const explain: Record<string, unknown> = {};
-      if (req.explain) {
-        if (e.v) explain.vector = { rank: f.terms.vector!.rank, score: round(e.v.score) };
-        if (e.t) explain.text = { rank: f.terms.text!.rank, score: round(e.t.score), ...(perField?.get(f.id) ? { fields: perField.get(f.id) } : {}) };
-        explain.fusion = Object.fromEntries(Object.entries(f.terms).map(([n, t]) => [n, t.term]));
-      }
-      return { hit, score: f.score, explain: req.explain ? explain : undefined };
+      if (e.v) explain.vector = { rank: f.terms.vector!.rank, score: round(e.v.score) };
+      if (e.t) explain.text = { rank: f.terms.text!.rank, score: round(e.t.score), ...(perField?.get(f.id) ? { fields: perField.get(f.id) } : {}) };
+      explain.fusion = Object.fromEntries(Object.entries(f.terms).map(([n, t]) => [n, t.term]));
+      return { hit, score: f.score, explain };
     });
   } else if (vectorHits || textHits) {
     const name = vectorHits ? 'vector' : 'text';

@@ -12,6 +12,10 @@ describe('RRF', () => {
         const a = rrf(lists, k);
         const b = rrf([...lists].reverse(), k);
         expect(b).toEqual(a);
+        // without terms (no explain): the same ids, scores (bit for bit) and order, and no terms
+        const bare = rrf(lists, k, false);
+        expect(bare.map((h) => [h.id, h.score])).toEqual(a.map((h) => [h.id, h.score]));
+        for (const h of bare) expect(Object.keys(h.terms)).toEqual([]);
         const keys = a.map((h) => `${typeof h.id}:${h.id}`);
         expect(new Set(keys).size).toBe(keys.length);
         // oracle: sum of weight / (k + first rank) per list
