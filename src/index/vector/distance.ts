@@ -296,20 +296,6 @@ export function scoreRowsAbove(
 let jsScratch = new Float64Array(0);
 
 /**
- * scoreRowsAbove (dot and cosine only) over scattered rows of a row-major matrix: rows list[from ..
- * from+count) of m (`dim` floats each), each first multiplied by inv[row] when `inv` is given (a cosine
- * scan's cached inverse norms: normalizeInto's arithmetic, f32(f64(v) * inv), done by the scaleRows
- * kernel with the same bits). Fills idx (positions in the list, from 0) and scores as scoreRowsAbove does,
- * the same values as gathering the rows into a block and calling it; returns their number, or -1 when the
- * WebAssembly kernels are not in use or the metric is l2 (its tiny-distance fix reads the gathered block):
- * the caller then gathers itself; so it does for cosine without `inv`.
- *
- * Why: the JS loop that copied and scaled each row into a block, and the block's copy into the kernels'
- * memory after it, were 70% of a 1% filtered query at 1M x 128 (cpu-prof); a native copy per row straight
- * into the kernels' memory and a SIMD scaling there cost about half (docs/performance.md, "Session 36").
- * Every inv[row] used must be set (not NaN): see ivf.ts fillInverseNorms.
- */
-/**
  * Matrices made by gatherMatrix, each mapped to a view of its whole buffer: the rows, then a scratch of
  * CHUNK_BYTES where runGathered gathers a chunk's scattered rows with copyWithin (a native copy inside one
  * buffer) before one copy of the chunk into the kernels' memory. The per-row alternative, TypedArray#set of
@@ -330,6 +316,20 @@ export function gatherMatrix(floats: number): Float32Array {
   return m;
 }
 
+/**
+ * scoreRowsAbove (dot and cosine only) over scattered rows of a row-major matrix: rows list[from ..
+ * from+count) of m (`dim` floats each), each first multiplied by inv[row] when `inv` is given (a cosine
+ * scan's cached inverse norms: normalizeInto's arithmetic, f32(f64(v) * inv), done by the scaleRows
+ * kernel with the same bits). Fills idx (positions in the list, from 0) and scores as scoreRowsAbove does,
+ * the same values as gathering the rows into a block and calling it; returns their number, or -1 when the
+ * WebAssembly kernels are not in use or the metric is l2 (its tiny-distance fix reads the gathered block):
+ * the caller then gathers itself; so it does for cosine without `inv`.
+ *
+ * Why: the JS loop that copied and scaled each row into a block, and the block's copy into the kernels'
+ * memory after it, were 70% of a 1% filtered query at 1M x 128 (cpu-prof); a native copy per row straight
+ * into the kernels' memory and a SIMD scaling there cost about half (docs/performance.md, "Session 36").
+ * Every inv[row] used must be set (not NaN): see ivf.ts fillInverseNorms.
+ */
 export function scoreGatheredAbove(
   metric: Metric,
   q: Float32Array,
