@@ -74,6 +74,18 @@ const NQ = 30;
 const QUERIES = clustered(NQ, DIM, 12, 0.7, 21 + 7);
 const qAt = (i: number): Float32Array => QUERIES.subarray(i * DIM, (i + 1) * DIM);
 const vectorOf = originals(VECS, ORDS, DIM);
+/** The vectors by ordinal, as a resident segment holds them (SegmentHandle.vectorMatrix): ordinals without a vector are absent. */
+function residentMatrix(): { data: Float32Array; present: Uint8Array } {
+  const size = 2 * N + 2;
+  const data = new Float32Array(size * DIM);
+  const present = new Uint8Array(size);
+  for (let i = 0; i < N; i++) {
+    data.set(VECS.subarray(i * DIM, (i + 1) * DIM), ORDS[i]! * DIM);
+    present[ORDS[i]!] = 1;
+  }
+  return { data, present };
+}
+
 const FILTERS: Record<string, ((o: number) => boolean) | undefined> = {
   unfiltered: undefined,
   '50%': (o) => ((o * 2654435761) >>> 0) % 1000 < 500,
@@ -254,13 +266,7 @@ describe.each(METRICS.flatMap((metric) => ([2, 4, 5] as const).map((version) => 
 
   it.runIf(version === 5)('warm() computes ahead the quadratic terms of every cluster for the exponents met, and every inverse norm: the same hits after as a plain reader gives', () => {
     const before = pinnedBytes();
-    const size = 2 * N + 2;
-    const data = new Float32Array(size * DIM);
-    const present = new Uint8Array(size);
-    for (let i = 0; i < N; i++) {
-      data.set(VECS.subarray(i * DIM, (i + 1) * DIM), ORDS[i]! * DIM);
-      present[ORDS[i]!] = 1;
-    }
+    const { data, present } = residentMatrix();
     const plain = open(v2);
     const res = open(v2, { resident: true, vectorMatrix: () => ({ data, present }) });
     // one query meets the exponents (and computes the terms of the clusters it probes); warm() computes
@@ -310,14 +316,7 @@ describe.each(METRICS.flatMap((metric) => ([2, 4, 5] as const).map((version) => 
   });
 
   it('re-ranks from an in-memory matrix (vectorMatrix) exactly as through vectorOf, and a row absent from it is CORRUPT_SEGMENT', () => {
-    // The matrix by ordinal, as a resident segment holds it: ordinals without a vector are absent.
-    const size = 2 * N + 2;
-    const data = new Float32Array(size * DIM);
-    const present = new Uint8Array(size);
-    for (let i = 0; i < N; i++) {
-      data.set(VECS.subarray(i * DIM, (i + 1) * DIM), ORDS[i]! * DIM);
-      present[ORDS[i]!] = 1;
-    }
+    const { data, present } = residentMatrix();
     let calls = 0;
     const counted = (o: number): Float32Array | null => {
       calls++;
