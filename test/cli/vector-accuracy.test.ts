@@ -190,6 +190,13 @@ describe('--nprobe', () => {
       [['--filter', '{"field":"bucket","op":"eq","value":1}', '--nprobe', '4'], 'INVALID_QUERY', 'request.nprobe: applies to vector search'],
       [['--vector', v, '--nprobe', '4', '--exact'], 'USAGE', 'pass one of --exact and --nprobe'],
       [['--sort', 'bucket', '--exact'], 'USAGE', 'they do not combine with --exact'],
+      [['--sort', 'bucket', '--warm-up', '5'], 'USAGE', 'they do not combine with --warm-up'],
+      [['--limit', '3', '--warm-up', '0'], 'USAGE', 'they do not combine with --warm-up'],
+      [['--limit', '3', '--threads', '2'], 'USAGE', 'they do not combine with --threads'],
+      [['--sort', 'bucket', '--fields', 'title'], 'USAGE', 'they do not combine with --fields'],
+      [['--sort', 'bucket', '--rrf-k', '60'], 'USAGE', 'they do not combine with --rrf-k'],
+      [['--offset', '1', '--text-weight', '2'], 'USAGE', 'they do not combine with --text-weight'],
+      [['--after', 'x', '--vector-weight', '2'], 'USAGE', 'they do not combine with --vector-weight'],
     ] as const) {
       const r = await cli(['-d', d, '--json', 'query', 'ns', ...args]);
       expect(r.code, r.stderr).toBe(2);

@@ -20,6 +20,13 @@ export default async function queryList(name: string, o: Record<string, unknown>
       throw new ElacsymError('USAGE', `--sort, --limit, --offset and --after list documents by a filter; they do not combine with --${k}`);
     }
   }
+  // Typed flags only (--warm-up, --rrf-k and the weights have defaults): a listing ignores none of them in
+  // silence (they belong to searches and to --batch).
+  for (const [k, flag] of [['fields', 'fields'], ['threads', 'threads'], ['warmUp', 'warm-up'], ['rrfK', 'rrf-k'], ['vectorWeight', 'vector-weight'], ['textWeight', 'text-weight']] as const) {
+    if (g.explicit.has(k)) {
+      throw new ElacsymError('USAGE', `--sort, --limit, --offset and --after list documents by a filter; they do not combine with --${flag}`);
+    }
+  }
   if (g.explicit.has('topK') && o.limit !== undefined) throw new ElacsymError('USAGE', '--top-k and --limit are the same thing when listing; pass one');
   if (o.after !== undefined && o.offset !== undefined) throw new ElacsymError('USAGE', '--after and --offset are exclusive');
   const limit = o.limit !== undefined ? intOpt(o.limit, '--limit', 1) : intOpt(o.topK ?? '10', '--top-k', 1);
