@@ -2118,6 +2118,13 @@ export class IvfReader {
       this.lastCandidates = scored;
       if (more) {
         room = Math.min(this.size, 4 * room);
+        // A list this long is most of the segment (rows tied or nearly tied with the k-th: zero vectors,
+        // duplicates, a query as far from thousands of rows): scoring every row once is cheaper than
+        // probing again and keeping thousands of candidates in order (docs/performance.md, session 38).
+        if (room * EXACT_AFTER_WIDENING >= this.size) {
+          this.lastCandidates = this.size;
+          return this.exact(query, kk, opts.allow, opts.tie);
+        }
         continue;
       }
       const hits = top.result();
@@ -3178,6 +3185,8 @@ const INV_PAGE_MASK = INV_PAGE - 1;
  * hold might still be in the top k (see codingBound): 60 -> 240 -> 960 -> 3,840 -> 15,360 for k = 10.
  */
 const WIDEN_ROUNDS = 4;
+/** A widened candidate list of at least 1/EXACT_AFTER_WIDENING of a segment's rows gives way to its exact scan. */
+const EXACT_AFTER_WIDENING = 4;
 /** codingBound: standard deviations of a row's coding error allowed for (P(|Z| > 4) = 6e-5 for a Gaussian). */
 const CODING_BOUND_Z = 3;
 /** codingBound's margin over the uniform model (rows coded at the end of their range, int16 rounding). */
