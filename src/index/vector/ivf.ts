@@ -2042,7 +2042,10 @@ export class IvfReader {
    *
    * Version 2: the probed rows are ranked by their decoded codes into the best `rerankCount(k)` (allowed)
    * candidates, the same probing rules counting candidates instead of results; those are then scored
-   * exactly from the original vectors (`IvfOpenOptions.vectorOf`) and the exact top-k returned. Cosine:
+   * exactly from the original vectors (`IvfOpenOptions.vectorOf`) and the exact top-k returned. Version 5
+   * widens the list (x4, WIDEN_ROUNDS) while a row it could not hold may still place; a list that would
+   * hold a quarter of the segment or more is replaced by `exact` over the allowed rows (ties by the
+   * thousand: zero or duplicated vectors). Cosine:
    * when that top-k holds a zero vector and the candidate list was full, the search is repeated with at
    * least twice the candidates, probing until they are found (at most ZERO_VECTOR_ROUNDS times).
    */
