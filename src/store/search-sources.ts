@@ -4,7 +4,7 @@
  * scan, a full-text index built on first use).
  */
 import { ElacsymError } from '../errors.js';
-import { compareIds, idFromKey } from '../model/document.js';
+import { compareIds } from '../model/document.js';
 import { attributeOf, ownValue } from '../model/schema.js';
 import type { Attributes, Doc, DocId, Schema } from '../model/types.js';
 import { idKey } from '../model/document.js';
@@ -24,8 +24,6 @@ import type { SegmentHandle, Snapshot } from './snapshot.js';
 const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const EMPTY: Hits = { ords: new Uint32Array(0), scores: new Float32Array(0) };
 const RESIDENT_CACHE_BYTES = 256 * 1024 * 1024;
-/** Id tie-breaks a segment answers by decoding ids before it ranks them all (SegmentSource.buildIdRank). */
-const TIE_RANK_AFTER = 50_000;
 
 /** One IVF reader per open segment file, and how many sources use it (see SegmentSource.ivfReader). */
 const sharedIvf = new WeakMap<SegmentFile, { reader: IvfReader | FlatVectorIndex | null; users: number }>();
@@ -66,39 +64,7 @@ export class SegmentSource implements SearchSource {
    * ids (idOf is cached by the handle), so the k-th place of every per-segment top-k keeps the smallest
    * ids and the merge across sources (engine.selectTop) sees every document that can place.
    */
-  private readonly tie: TieBreak = (a, b) => {
-    const r = this.idRank;
-    if (r !== null) return r[a]! - r[b]!;
-    if (++this.tieCalls > TIE_RANK_AFTER + 2 * this.size) return this.buildIdRank()[a]! - this.idRank![b]!;
-    return compareIds(this.seg.idOf(a), this.seg.idOf(b));
-  };
-  /** Tie-breaks answered by decoding ids (see buildIdRank). */
-  private tieCalls = 0;
-  /** Each ordinal's place in id order (compareIds), once ties were frequent enough to pay for it. */
-  private idRank: Uint32Array | null = null;
-
-  /**
-   * Data with many equal scores (zero vectors, duplicated vectors, an l2 query as far from many rows)
-   * breaks most heap comparisons by id: in 100 repeats of a top-100 hybrid l2 request over 29k documents of
-   * which 3k are zero vectors, the tie-break took 661 ms of 3.3 s of samples with decoded ids, 231 ms with
-   * ranks (docs/performance.md, session 38). After TIE_RANK_AFTER + 2 x size tie-breaks (a long --batch
-   * run, or one such query on a small segment) the segment's ids are decoded once and ranked: a comparison
-   * is then two array reads. 4 bytes a document; a query with few ties never builds it. A segment holds
-   * each id once, so the ranks order exactly as compareIds does.
-   */
-  private buildIdRank(): Uint32Array {
-    const n = this.size;
-    const table = this.seg.ids;
-    const ids = new Array<DocId>(n);
-    for (let o = 0; o < n; o++) ids[o] = idFromKey(table.get(o));
-    const ords = new Uint32Array(n);
-    for (let o = 0; o < n; o++) ords[o] = o;
-    ords.sort((a, b) => compareIds(ids[a]!, ids[b]!));
-    const rank = new Uint32Array(n);
-    for (let i = 0; i < n; i++) rank[ords[i]!] = i;
-    this.idRank = rank;
-    return rank;
-  }
+  private readonly tie: TieBreak = (a, b) => compareIds(this.seg.idOf(a), this.seg.idOf(b));
 
   /**
    * `outdatedText(field)`: the current analyzer when this segment's index of the field was built with an

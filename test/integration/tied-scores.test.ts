@@ -1,17 +1,14 @@
 /**
  * Data where thousands of rows score exactly alike (zero vectors, duplicated vectors): every query's k-th
- * place is a tie, broken by id ("score descending, then id ascending"). Two shortcuts serve it and must not
- * change an answer: a segment whose ties became frequent ranks its ids once (SegmentSource.buildIdRank) and
- * compares ranks instead of decoded ids; an IVF search whose widened candidate list would hold a quarter
- * of the segment scans it exactly instead (IvfReader.search, EXACT_AFTER_WIDENING).
+ * place is a tie, broken by id ("score descending, then id ascending"). An IVF search whose widened
+ * candidate list would hold a quarter of the segment scans it exactly instead (IvfReader.search,
+ * EXACT_AFTER_WIDENING): the answers must be the exact scan's, in one query and through a long --batch.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareIds } from '../../src/model/document.js';
 import type { DocId } from '../../src/model/types.js';
-import { QueryContext } from '../../src/store/search-sources.js';
-import { Snapshot } from '../../src/store/snapshot.js';
 import { cleanupTmp, cli, ndjson, tmpDir } from '../helpers/cli.js';
 
 const N = 4000;
@@ -60,27 +57,6 @@ beforeAll(async () => {
 afterAll(cleanupTmp);
 
 describe('ties by id on data where thousands of rows score alike', () => {
-  it('a segment ranks its ids once ties are frequent: the same order as comparing the ids', () => {
-    const snap = Snapshot.open(join(data, 'ns'), { loadFully: true });
-    const ctx = new QueryContext(snap);
-    try {
-      const src = ctx.sources[0] as unknown as { size: number; tie: (a: number, b: number) => number; idOf(o: number): DocId; idRank: Uint32Array | null };
-      expect(src.size).toBe(N);
-      const pairs = Array.from({ length: 20_000 }, () => [Math.floor(rand() * N), Math.floor(rand() * N)] as const);
-      const byIds = pairs.map(([a, b]) => Math.sign(compareIds(src.idOf(a), src.idOf(b))));
-      expect(src.idRank).toBeNull();
-      // Enough calls to pass the threshold (50,000 + 2 x size), then the same pairs through the ranks.
-      for (let i = 0; src.idRank === null && i < 200_000; i++) src.tie(i % N, (i * 31) % N);
-      expect(src.idRank).not.toBeNull();
-      const rank = src.idRank!;
-      expect([...rank].sort((x, y) => x - y)).toEqual(Array.from({ length: N }, (_, i) => i));
-      expect(pairs.map(([a, b]) => Math.sign(src.tie(a, b)))).toEqual(byIds);
-    } finally {
-      ctx.release();
-      snap.close();
-    }
-  });
-
   it('the k nearest are the zero vectors of smallest id, the same in one query, through a --batch run and with --exact', async () => {
     const q = Array.from({ length: DIM }, () => rand() * 0.02 - 0.01);
     const requests = [
@@ -107,7 +83,7 @@ describe('ties by id on data where thousands of rows score alike', () => {
     expect(single).toEqual(exact);
     expect(zeroLowIds.length).toBeGreaterThan(300);
     expect(single).toEqual(expected);
-    // 60 rounds of the three requests in one process: the ranks take over partway; every answer the same.
+    // 60 rounds of the three requests in one process (resident segments): every answer the same.
     const batch = join(tmpDir(), 'batch.ndjson');
     writeFileSync(batch, `${Array.from({ length: 60 }, () => requests.map((r) => JSON.stringify(r)).join('\n')).join('\n')}\n`);
     const b = await cli(['-d', data, '--json', 'query', 'ns', '--batch', batch]);
