@@ -66,20 +66,15 @@ describe('ties by id on data where thousands of rows score alike', () => {
     ];
     const expected = [zeroIds.slice(0, 300), zeroLowIds.slice(0, 300), zeroIds.slice(0, 40)];
     const idsOf = (out: string) => (JSON.parse(out) as { results: { id: DocId }[] }).results.map((r) => r.id);
-    const single = await Promise.all(requests.map(async (r) => {
+    const ask = async (r: object) => {
       const f = join(tmpDir(), `req-${Math.random()}.json`);
       writeFileSync(f, JSON.stringify(r));
       const res = await cli(['-d', data, '--json', 'query', 'ns', '--request', f]);
       expect(res.code, res.stderr).toBe(0);
       return idsOf(res.stdout);
-    }));
-    const exact = await Promise.all(requests.map(async (r) => {
-      const f = join(tmpDir(), `req-${Math.random()}.json`);
-      writeFileSync(f, JSON.stringify({ ...r, exact: true }));
-      const res = await cli(['-d', data, '--json', 'query', 'ns', '--request', f]);
-      expect(res.code, res.stderr).toBe(0);
-      return idsOf(res.stdout);
-    }));
+    };
+    const single = await Promise.all(requests.map((r) => ask(r)));
+    const exact = await Promise.all(requests.map((r) => ask({ ...r, exact: true })));
     expect(single).toEqual(exact);
     expect(zeroLowIds.length).toBeGreaterThan(300);
     expect(single).toEqual(expected);

@@ -15,17 +15,13 @@ import { loadConfig } from '../config.js';
 import { err, isTTY, outLine, printJson, type GlobalOptions } from '../output.js';
 
 export default async function queryList(name: string, o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
-  for (const k of ['vector', 'text', 'request', 'batch', 'explain', 'nprobe', 'exact'] as const) {
-    if (o[k] !== undefined && o[k] !== false) {
-      throw new ElacsymError('USAGE', `--sort, --limit, --offset and --after list documents by a filter; they do not combine with --${k}`);
-    }
-  }
-  // Typed flags only (--warm-up, --rrf-k and the weights have defaults): a listing ignores none of them in
-  // silence (they belong to searches and to --batch).
-  for (const [k, flag] of [['fields', 'fields'], ['threads', 'threads'], ['warmUp', 'warm-up'], ['rrfK', 'rrf-k'], ['vectorWeight', 'vector-weight'], ['textWeight', 'text-weight']] as const) {
-    if (g.explicit.has(k)) {
-      throw new ElacsymError('USAGE', `--sort, --limit, --offset and --after list documents by a filter; they do not combine with --${flag}`);
-    }
+  // Every flag of a search or a --batch, when typed (--warm-up, --rrf-k and the weights have defaults): a
+  // listing ignores none of them in silence.
+  const searchOnly = ['vector', 'text', 'request', 'batch', 'explain', 'nprobe', 'exact', 'fields', 'threads', 'warmUp', 'rrfK', 'vectorWeight', 'textWeight'] as const;
+  const typed = searchOnly.find((k) => g.explicit.has(k));
+  if (typed) {
+    const flag = typed.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    throw new ElacsymError('USAGE', `--sort, --limit, --offset and --after list documents by a filter; they do not combine with --${flag}`);
   }
   if (g.explicit.has('topK') && o.limit !== undefined) throw new ElacsymError('USAGE', '--top-k and --limit are the same thing when listing; pass one');
   if (o.after !== undefined && o.offset !== undefined) throw new ElacsymError('USAGE', '--after and --offset are exclusive');
