@@ -641,6 +641,14 @@ export function reservePinned(bytes: number): void {
   w?.reservePinned(bytes);
 }
 
+/**
+ * The floats of rows pinned by pinRows, as a view of the kernels' memory (no copy): valid until that memory
+ * grows (the view then has length 0: ask again) or the rows are unpinned. null without the kernels.
+ */
+export function pinnedFloats(p: PinnedRows): Float32Array | null {
+  return wasmState ? wasmState.floatsAt(p.at, p.count * p.dim) : null;
+}
+
 /** Frees pinned rows (each PinnedRows exactly once). */
 export function unpinRows(p: PinnedRows): void {
   wasmState?.unpin(p);
@@ -1133,6 +1141,10 @@ class WasmKernels {
     new Uint8Array(this.mem.buffer, at, src.length).set(src);
     if (then !== undefined) new Uint8Array(this.mem.buffer, at + src.length, then.length).set(then);
     return { at, bytes, count, dim };
+  }
+
+  floatsAt(at: number, n: number): Float32Array {
+    return new Float32Array(this.mem.buffer, at, n);
   }
 
   reservePinned(bytes: number): void {

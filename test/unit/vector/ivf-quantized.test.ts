@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { normalizeInto, pinnedBytes } from '../../../src/index/vector/distance.js';
+import { normalizeInto, pinnedBytes, pinRows, unpinRows } from '../../../src/index/vector/distance.js';
 import { buildIvf, IvfReader, type IvfOpenOptions, rerankCount } from '../../../src/index/vector/ivf.js';
 import type { Metric } from '../../../src/model/types.js';
 import { FileSource, MemorySource } from '../../../src/util/bytes.js';
@@ -259,6 +259,22 @@ describe.each(METRICS.flatMap((metric) => ([2, 4, 5] as const).map((version) => 
     // at least the clusters (rows, ordinals) and centroids, and one slab of terms: 4 bytes a row
     const clusters = N * (4 + DIM / 2) + 4 * res.nlist * DIM;
     expect(held).toBeGreaterThanOrEqual(clusters + 4 * N);
+    res.release();
+    plain.release();
+    expect(pinnedBytes()).toBe(before);
+  });
+
+  it.runIf(version === 5 && metric !== 'dot')('a resident reader reads its centroids from their pinned copy, and again after the kernels\' memory grew under it', () => {
+    const before = pinnedBytes();
+    const plain = open(v2);
+    const res = open(v2, { resident: true });
+    for (let i = 0; i < NQ; i++) expect(res.search(qAt(i), 10), `query ${i}`).toEqual(plain.search(qAt(i), 10));
+    // 48 MiB more pinned: the module's memory grows, and every view of its old buffer (the reader's view of
+    // the pinned centroids among them) is detached; a view kept stale would read no centroid (or old bytes)
+    const big = pinRows(new Float32Array(12 * 1024 * 1024), 0, 1024 * 1024, 12);
+    expect(big).not.toBeNull();
+    for (let i = 0; i < NQ; i++) expect(res.search(qAt(i), 10), `query ${i}, grown`).toEqual(plain.search(qAt(i), 10));
+    unpinRows(big!);
     res.release();
     plain.release();
     expect(pinnedBytes()).toBe(before);
