@@ -444,7 +444,7 @@ export function buildProgram(): Command {
     .description('generate a dataset, import it and measure import speed, latency and recall')
     .option('--docs <n>', 'documents', '20000')
     .option('--dim <n>', 'vector dimension', '64')
-    .option('--queries <n>', 'queries per kind', '200')
+    .option('--queries <n>', 'queries per kind (a p99 is the tenth-slowest of 1000)', '1000')
     .option('-k, --top-k <n>', 'results per query', '10')
     .option('--seed <n>', 'dataset seed', '42')
     .option('--noise <x>', 'spread of documents around their cluster centres (0.35: clusters far apart; 2: nearly unclustered, the hard case for recall)')
