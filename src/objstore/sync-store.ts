@@ -77,16 +77,12 @@ export class SyncObjectStore {
   private start(): MessagePort {
     if (this.port) return this.port;
     const { port1, port2 } = new MessageChannel();
-    // The worker inherits the process's execArgv; `--input-type` (a `node -e` script) would make it fail to
-    // load its own file, so it is dropped. The worker loads no user code that other flags could concern.
-    const execArgv: string[] = [];
-    for (let i = 0; i < process.execArgv.length; i++) {
-      const a = process.execArgv[i]!;
-      if (a === '--input-type') i++;
-      else if (!a.startsWith('--input-type=')) execArgv.push(a);
-    }
+    // None of the process's Node options (execArgv: [], as vector-peer.ts): the worker loads no user code
+    // they could concern, `--input-type` (a `node -e` script) made it refuse its own file, and passed
+    // explicitly, a V8 option such as `--trace-gc` or `--stack-size` is refused for a worker
+    // (ERR_WORKER_INVALID_EXEC_ARGV: every s3:// command failed under `node --trace-gc bin/elacsym`).
     Atomics.store(this.flag, 0, 0);
-    const worker = new Worker(workerUrl(), { workerData: { spec: this.spec, port: port2, flag: this.flag }, transferList: [port2], execArgv });
+    const worker = new Worker(workerUrl(), { workerData: { spec: this.spec, port: port2, flag: this.flag }, transferList: [port2], execArgv: [] });
     this.worker = worker;
     worker.unref();
     // A worker that died (seen whenever the event loop runs between calls, e.g. in `serve`) is replaced

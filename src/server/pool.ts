@@ -58,7 +58,7 @@ export class QueryPool {
 
   private spawn(): Slot {
     const cancel = new Int32Array(new SharedArrayBuffer(4));
-    const worker = new Worker(workerUrl(), { workerData: { dataDir: this.dataDir, cancel, remote: this.remote } });
+    const worker = new Worker(workerUrl(), { workerData: { dataDir: this.dataDir, cancel, remote: this.remote }, execArgv: [] }); // none of the process's Node options (see vector-peer.ts)
     const slot: Slot = { worker, inflight: new Map(), cancel };
     worker.on('message', (m: Reply | ({ stats: number } & WorkerStats)) => {
       if ('stats' in m) {

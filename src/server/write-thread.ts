@@ -33,7 +33,7 @@ export class WriteThread {
   private nextId = 1;
 
   constructor(dataDir: string) {
-    this.worker = new Worker(workerUrl(), { workerData: { dataDir } });
+    this.worker = new Worker(workerUrl(), { workerData: { dataDir }, execArgv: [] }); // none of the process's Node options (see vector-peer.ts)
     this.worker.on('message', (m: { t: string; id: number; event?: Record<string, unknown>; result?: unknown; error?: { code: string; message: string; hint?: string; details?: Record<string, unknown> } }) => {
       const job = this.jobs.get(m.id);
       if (!job) return;

@@ -135,7 +135,9 @@ function startWholeIvf(v: PackedVectors, schema: Schema, seed: number, signal?: 
   if (ords.length < WORKER_MIN_VECTORS || !url) result = Promise.resolve().then(() => buildIvf(packed, ords, schema.vector_dim, schema.vector_metric, { seed }));
   else {
     // Shared, not copied (packVectors): the worker reads the vectors this thread writes to Parquet.
-    const worker = new Worker(url, { workerData: { whole: true, vectors: packed, ords, dim: schema.vector_dim, metric: schema.vector_metric, seed }, transferList: [ords.buffer as ArrayBuffer] });
+    // execArgv: [] (see vector-peer.ts): by default a worker takes the process's Node options, and a
+    // library caller's `node --input-type=module -e` made the worker refuse its own file.
+    const worker = new Worker(url, { workerData: { whole: true, vectors: packed, ords, dim: schema.vector_dim, metric: schema.vector_metric, seed }, transferList: [ords.buffer as ArrayBuffer], execArgv: [] });
     w = worker;
     result = new Promise<Uint8Array>((resolve, reject) => {
       // An interrupt ends the build at once: the worker is the long part, and nothing it makes is committed.
@@ -234,7 +236,7 @@ function startIvf(n: number, sampled: { sample: Float32Array; sampleOrds: Uint32
       abandon: () => undefined,
     };
   }
-  const w = new Worker(url, { workerData: { dim, metric, seed, n, ...sampled }, transferList: [sampled.sample.buffer as ArrayBuffer, sampled.sampleOrds.buffer as ArrayBuffer] });
+  const w = new Worker(url, { workerData: { dim, metric, seed, n, ...sampled }, transferList: [sampled.sample.buffer as ArrayBuffer, sampled.sampleOrds.buffer as ArrayBuffer], execArgv: [] });
   let backlog = 0;
   let waiting: (() => void)[] = [];
   const wake = () => {

@@ -79,7 +79,8 @@ describe('range cache on radosgw', () => {
     const maxBytes = 5 * (BLOCK + 16); // tiny: both processes evict each other's blocks
     // The child reads through the built store (dist/) and checks every byte itself. It runs as a
     // `node --input-type=module -e` script on purpose: a bridge worker that inherited that flag could not
-    // load its own file (fixed in sync-store.ts: the flag is dropped for the worker).
+    // load its own file; and with a V8 option (`--stack-size`, as `--trace-gc`), which Node refuses in a
+    // worker's execArgv (sync-store.ts passes the worker none).
     const child = `
       import { ObjectSegmentStore } from ${JSON.stringify(join(ROOT, 'dist/storage/object-segment-store.js'))};
       const { options, dir, maxBytes, BLOCK, SIZE } = JSON.parse(process.argv[1]);
@@ -97,7 +98,7 @@ describe('range cache on radosgw', () => {
       process.stdout.write(JSON.stringify({ bad, stats: s.cache.stats }) + '\\n');
       s.close();
     `;
-    const p = spawn(process.execPath, ['--input-type=module', '-e', child, JSON.stringify({ options, dir, maxBytes, BLOCK, SIZE })], {
+    const p = spawn(process.execPath, ['--stack-size=984', '--input-type=module', '-e', child, JSON.stringify({ options, dir, maxBytes, BLOCK, SIZE })], {
       env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });

@@ -101,7 +101,6 @@ try {
 
 /** Asynchronous (not spawnSync): a worker blocked for the child's whole run can trip vitest's RPC timeout under load. */
 async function build(layout: 'separate' | 'shared' | 'shared-shuffled', n: number): Promise<{ parquet: string; idx: string; unchanged: boolean }> {
-  // A file, not --input-type=module -e: the IVF worker inherits the process's flags, and that one refuses a file.
   const file = join(root, 'build.mjs');
   writeFileSync(file, SCRIPT);
   const r = await promisify(execFile)(process.execPath, [file, layout, String(n)], { encoding: 'utf8' });
@@ -229,4 +228,15 @@ describe('writer pending vectors', () => {
       snap.close();
     }
   });
+});
+
+describe('the IVF worker under a library caller\'s Node options', () => {
+  it('builds the same segment from a `node --stack-size=984 --input-type=module -e` script as from a file (the worker takes none of them)', async () => {
+    // By default a worker takes the process's Node options: `--input-type` then made the IVF worker refuse
+    // its own file (ERR_INPUT_TYPE_NOT_ALLOWED), and a V8 option passed on is refused for a worker.
+    const n = 6000; // past WORKER_MIN_VECTORS: the IVF is built on its worker
+    const fromFile = await build('separate', n);
+    const r = await promisify(execFile)(process.execPath, ['--stack-size=984', '--input-type=module', '-e', SCRIPT, 'separate', String(n)], { encoding: 'utf8' });
+    expect(JSON.parse(r.stdout)).toEqual(fromFile);
+  }, 120_000);
 });
