@@ -1855,12 +1855,12 @@ export class IvfReader {
   /** The unit of this reader's last probe's l2 and cosine candidate scores (nibbleQuery's norm2; see codingBound). */
   private lastNorm2 = 1;
   private gather = new Float32Array(0);
-  /** Version 5, l2 and cosine: the per-cluster kernel query and residual (see nibbleQuery), reused. */
+  /** Version 5, l2 and cosine: the per-cluster kernel query (see nibbleQuery), reused. */
   private l2q16 = new Int16Array(0);
-  /** g * 2s per dimension for the g in gsxOf (see nibbleQuery; it depends on g and the steps alone). */
-  private gsx = new Float64Array(0);
   /** The exponent whose F the second half of l2q16 holds (NaN: none). */
   private l2q16Exp = NaN;
+  /** g * 2s per dimension for the g in gsxOf (see nibbleQuery; it depends on g and the steps alone). */
+  private gsx = new Float64Array(0);
   private gsxOf = NaN;
   private gsx2For(g: number): Float64Array {
     if (this.gsxOf === g && this.gsx.length === this.dim) return this.gsx;
