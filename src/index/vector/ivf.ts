@@ -2557,7 +2557,7 @@ export class IvfReader {
    */
   private nibbleQuery(t: ScanQuery, c: number): NibbleQuery {
     const dim = this.dim;
-    const cent = this.metric === 'dot' ? this.centroids : this.centroidFloats();
+    const cent = this.centroidFloats();
     const at = c * dim;
     if (this.metric === 'dot') {
       // q . c again, in float64: probeOrder's centroid scores are float32 sums, too coarse for the constant

@@ -264,7 +264,7 @@ describe.each(METRICS.flatMap((metric) => ([2, 4, 5] as const).map((version) => 
     expect(pinnedBytes()).toBe(before);
   });
 
-  it.runIf(version === 5 && metric !== 'dot')('a resident reader reads its centroids from their pinned copy, and again after the kernels\' memory grew under it', () => {
+  it.runIf(version === 5)('a resident reader reads its centroids from their pinned copy, and again after the kernels\' memory grew under it', () => {
     const before = pinnedBytes();
     const plain = open(v2);
     const res = open(v2, { resident: true });
