@@ -182,6 +182,84 @@ export function selectTop(hits: Hit[], k: number, sources: readonly SearchSource
 }
 
 /**
+ * A query's vector candidates as parallel arrays (source index, ordinal, exact score): each source's top
+ * `fetch` are appended here, and Hit objects are made only for those that can place in the query's top
+ * `fetch` (selectTopBuffered). An object per candidate was the largest share of a --batch process's garbage
+ * at 1M x 128 in 10 segments (a hybrid query appends 10 x 100; ~140 KB a round of the bench's six request
+ * kinds: docs/performance.md, session 40), and the young generation's collections land in the tail.
+ * One buffer per thread is reused (`borrowHits`); queries are synchronous, so it is never shared.
+ */
+class HitBuffer {
+  src = new Int32Array(128);
+  ord = new Uint32Array(128);
+  score = new Float64Array(128);
+  length = 0;
+  inUse = false;
+
+  push(src: number, ord: number, score: number): void {
+    const n = this.length;
+    if (n === this.score.length) this.grow();
+    this.src[n] = src;
+    this.ord[n] = ord;
+    this.score[n] = score;
+    this.length = n + 1;
+  }
+
+  /** Appends a source's hits (ords and scores in the same order). */
+  pushHits(src: number, h: Hits): void {
+    const ords = h.ords;
+    const scores = h.scores;
+    for (let j = 0; j < ords.length; j++) this.push(src, ords[j]!, scores[j]!);
+  }
+
+  private grow(): void {
+    const cap = 2 * this.score.length;
+    const src = new Int32Array(cap);
+    const ord = new Uint32Array(cap);
+    const score = new Float64Array(cap);
+    src.set(this.src);
+    ord.set(this.ord);
+    score.set(this.score);
+    this.src = src;
+    this.ord = ord;
+    this.score = score;
+  }
+}
+
+const threadHits = new HitBuffer();
+
+/** The thread's hit buffer, emptied (a fresh one if it is in use: never, as queries are synchronous). */
+function borrowHits(): HitBuffer {
+  const b = threadHits.inUse ? new HitBuffer() : threadHits;
+  b.inUse = true;
+  b.length = 0;
+  return b;
+}
+
+function returnHits(b: HitBuffer): void {
+  b.inUse = false;
+}
+
+/** selectTop over a buffer: the same hits, in the same order, with objects only for those at or above the k-th score. */
+function selectTopBuffered(b: HitBuffer, k: number, sources: readonly SearchSource[]): Hit[] {
+  const n = b.length;
+  if (n === 0 || k <= 0) return [];
+  const score = b.score;
+  const src = b.src;
+  // A NaN score would fail every comparison and silently drop its document: refused (see finiteScore).
+  for (let j = 0; j < n; j++) if (!Number.isFinite(score[j]!)) finiteScore(score[j]!, sources[src[j]!]!.name);
+  let threshold = -Infinity;
+  if (n > k) {
+    const heap = new KthLargest(k);
+    for (let j = 0; j < n; j++) heap.push(score[j]!);
+    threshold = heap.value;
+  }
+  const keep: Hit[] = [];
+  for (let j = 0; j < n; j++) if (score[j]! >= threshold) keep.push({ src: src[j]!, ord: b.ord[j]!, score: score[j]! });
+  return selectTop(keep, k, sources);
+}
+
+/**
  * The text hits that can place in the top `fetch`: a size-`fetch` heap over the score arrays gives the
  * threshold, then objects are made only for hits at or above it (ties at the threshold are all kept for
  * selectTop's id tie-break). The loops are small functions of their own so V8 optimizes them within the
@@ -225,13 +303,14 @@ function vectorRetrieve(
   m: Uint8Array | null,
   matches: number,
   dim: number,
-  out: Hit[],
+  out: HitBuffer,
   accuracy: { exact: boolean; nprobe: number | null; explain?: boolean } = { exact: false, nprobe: null },
   floor = -Infinity,
-): Record<string, unknown> {
-  const seg: Record<string, unknown> = { source: s.name, docs: s.size, live: s.liveCount, matches };
+): Record<string, unknown> | null {
+  // The plan is built only to be printed (--explain): a record per source and query otherwise.
+  const seg: Record<string, unknown> | null = accuracy.explain === true ? { source: s.name, docs: s.size, live: s.liveCount, matches } : null;
   if (!s.hasVectors || dim === 0 || matches === 0) {
-    seg.vector = 'none';
+    if (seg) seg.vector = 'none';
     return seg;
   }
   let h: Hits;
@@ -240,40 +319,43 @@ function vectorRetrieve(
   if (accuracy.exact) {
     // "exact": every matching live document's vector scored, whatever the plan would have chosen.
     h = s.vectorExact(q, fetch, m !== null ? maskOrds(m, matches) : liveOrds(s));
-    seg.vector = 'exact-scan';
-    seg.exact = 'requested';
-    for (let j = 0; j < h.ords.length; j++) out.push({ src: i, ord: h.ords[j]!, score: h.scores[j]! });
+    if (seg) Object.assign(seg, { vector: 'exact-scan', exact: 'requested' });
+    out.pushHits(i, h);
     return seg;
   }
   if (m !== null) {
     const ratio = exactScanRatio(dim, s.vectorReadBytes?.() ?? 0);
     exactMax = exactScanMaxDocs(s.size, ratio);
-    seg.exact_scan = { ratio: round(ratio), max_docs: exactMax };
+    if (seg) seg.exact_scan = { ratio: round(ratio), max_docs: exactMax };
   }
   if (m !== null && (matches <= exactMax || s.flatVectors === true)) {
     h = s.vectorExact(q, fetch, maskOrds(m, matches));
-    seg.vector = 'exact-scan';
+    if (seg) seg.vector = 'exact-scan';
   } else if (m !== null) {
     const sel = s.size > 0 ? matches / s.size : 1;
     h = s.vectorSearch(q, fetch, (ord) => m[ord] === 1, sel, nprobe, m, floor);
-    seg.vector = 'filtered-ann';
-    seg.selectivity = round(sel);
-    if (nprobe !== undefined) seg.nprobe = nprobe;
-    if (accuracy.explain === true) probeStats(s, seg);
+    if (seg) {
+      seg.vector = 'filtered-ann';
+      seg.selectivity = round(sel);
+      if (nprobe !== undefined) seg.nprobe = nprobe;
+      probeStats(s, seg);
+    }
   } else {
     const dead = s.dead;
     h = s.vectorSearch(q, fetch, dead ? (ord) => dead[ord] === 0 : undefined, undefined, nprobe, undefined, floor);
-    seg.vector = s.flatVectors === true ? 'exact-scan' : 'ann';
-    if (nprobe !== undefined && s.flatVectors !== true) seg.nprobe = nprobe;
-    if (accuracy.explain === true && s.flatVectors !== true) probeStats(s, seg);
+    if (seg) {
+      seg.vector = s.flatVectors === true ? 'exact-scan' : 'ann';
+      if (nprobe !== undefined && s.flatVectors !== true) seg.nprobe = nprobe;
+      if (s.flatVectors !== true) probeStats(s, seg);
+    }
   }
-  for (let j = 0; j < h.ords.length; j++) out.push({ src: i, ord: h.ords[j]!, score: h.scores[j]! });
+  out.pushHits(i, h);
   return seg;
 }
 
 /**
  * --explain: the clusters an IVF search probed and the candidates it re-scored (`probes`, `candidates`).
- * Only when explaining: the plan record is built for every query, these counters need not be.
+ * Only when explaining (the plan record itself is built only then).
  */
 function probeStats(s: SearchSource, seg: Record<string, unknown>): void {
   const st = s.lastVectorSearch?.() ?? null;
@@ -403,9 +485,14 @@ export interface VectorTaskResult {
  * retrieveInto, its hits as parallel arrays (structured clone copies them cheaper than objects).
  */
 export function retrieveVectors(sources: readonly SearchSource[], indexes: readonly number[], task: VectorTask, dim: number): VectorTaskResult {
-  const out: Hit[] = [];
-  const { counts, segs } = retrieveInto(sources, indexes, task, dim, out);
-  return { src: out.map((h) => h.src), ords: out.map((h) => h.ord), scores: out.map((h) => h.score), counts, segs };
+  const out = borrowHits();
+  try {
+    const { counts, segs } = retrieveInto(sources, indexes, task, dim, out);
+    const n = out.length;
+    return { src: Array.from(out.src.subarray(0, n)), ords: Array.from(out.ord.subarray(0, n)), scores: Array.from(out.score.subarray(0, n)), counts, segs };
+  } finally {
+    returnHits(out);
+  }
 }
 
 /**
@@ -419,7 +506,7 @@ function retrieveInto(
   indexes: readonly number[],
   task: VectorTask,
   dim: number,
-  out: Hit[],
+  out: HitBuffer,
   masks?: readonly (Uint8Array | null)[],
 ): { counts: number[]; segs: Record<string, unknown>[] } {
   const counts: number[] = [];
@@ -435,8 +522,8 @@ function retrieveInto(
     counts.push(matches);
     const before = out.length;
     const seg = vectorRetrieve(s, i, task.vector, task.fetch, m, matches, dim, out, task, kth.value);
-    for (let j = before; j < out.length; j++) kth.push(out[j]!.score);
-    if (task.explain) segs.push(seg);
+    for (let j = before; j < out.length; j++) kth.push(out.score[j]!);
+    if (seg) segs.push(seg);
   }
   return { counts, segs };
 }
@@ -468,7 +555,7 @@ export function executeQuery(
   // 2. Vector retriever.
   let vectorHits: Hit[] | null = null;
   if (req.vector) {
-    vectorHits = [];
+    const buffered = borrowHits();
     const bySource: Record<string, unknown>[] = [];
     const note = (r: { counts: number[]; segs: Record<string, unknown>[] }, indexes: readonly number[]) =>
       indexes.forEach((i, j) => {
@@ -476,19 +563,23 @@ export function executeQuery(
         if (req.explain) bySource[i] = r.segs[j]!;
       });
     // Hybrid: the masks above serve the text retriever too.
-    note(retrieveInto(sources, mine, task!, schema.vector_dim, vectorHits, req.text ? masks : undefined), mine);
-    if (peer) {
-      const theirs = [...peer.delegated].sort((a, b) => a - b);
-      // null: the peer is gone; its sources are searched here (the same answer, one core).
-      const r = peer.finish();
-      if (r === null) note(retrieveInto(sources, theirs, task!, schema.vector_dim, vectorHits), theirs);
-      else {
-        for (let j = 0; j < r.src.length; j++) vectorHits.push({ src: r.src[j]!, ord: r.ords[j]!, score: r.scores[j]! });
-        note(r, theirs);
+    try {
+      note(retrieveInto(sources, mine, task!, schema.vector_dim, buffered, req.text ? masks : undefined), mine);
+      if (peer) {
+        const theirs = [...peer.delegated].sort((a, b) => a - b);
+        // null: the peer is gone; its sources are searched here (the same answer, one core).
+        const r = peer.finish();
+        if (r === null) note(retrieveInto(sources, theirs, task!, schema.vector_dim, buffered), theirs);
+        else {
+          for (let j = 0; j < r.src.length; j++) buffered.push(r.src[j]!, r.ords[j]!, r.scores[j]!);
+          note(r, theirs);
+        }
       }
+      vectorHits = selectTopBuffered(buffered, fetch, sources);
+    } finally {
+      returnHits(buffered);
     }
     for (let i = 0; i < sources.length; i++) if (bySource[i]) explainSegs.push(bySource[i]!);
-    vectorHits = selectTop(vectorHits, fetch, sources);
   }
 
   // 3. Text retriever. Collection statistics cover live documents only (`isLive`), never the filter:

@@ -27,6 +27,15 @@ export interface ByteSource {
 
 export class MemorySource implements ByteSource {
   constructor(private readonly bytes: Uint8Array) {}
+  /**
+   * The byte at `offset` (a bounds-checked read of one byte, for callers that assemble small integers
+   * themselves: no view is made). MemorySource has no `readInto` on purpose: callers take that as "reads
+   * from a file" (IVF's transient clusters, the vector store's located reads).
+   */
+  byteAt(offset: number): number {
+    if (offset < 0 || offset >= this.bytes.length) checkRange(offset, 1, this.bytes.length);
+    return this.bytes[offset]!;
+  }
   get length(): number {
     return this.bytes.length;
   }

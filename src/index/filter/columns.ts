@@ -57,7 +57,7 @@
 import { ElacsymError } from '../../errors.js';
 import type { AttrValue, Attributes } from '../../model/types.js';
 import { setOwnValue } from '../../model/schema.js';
-import type { ByteSource } from '../../util/bytes.js';
+import { type ByteSource, MemorySource } from '../../util/bytes.js';
 import { hasLoneSurrogate } from '../../util/utf16.js';
 
 const COL_MAGIC = 0x4c4f4345; // "ECOL" little-endian
@@ -659,6 +659,14 @@ const SMALL_DICT = 4096;
 
 export class ColumnReader {
   private readonly L: Layout;
+  /**
+   * The reads of one value (a presence byte, a code, two offsets: 1-8 bytes) land in this scratch, not in an
+   * array of their own: a query prints ~10 rows of several attributes, and those arrays and their DataViews
+   * were ~13 KB of garbage a request in a 1M --batch (docs/performance.md, session 40).
+   */
+  private readonly scratch = new Uint8Array(8);
+  private readonly view = new DataView(this.scratch.buffer);
+  private readonly widths = [1, 2, 4, 8].map((n) => this.scratch.subarray(0, n));
   constructor(
     private readonly src: ByteSource,
     private readonly what: string,
@@ -670,11 +678,25 @@ export class ColumnReader {
     return this.L.n;
   }
 
+  /** Bytes [offset, offset + n) of the section into `scratch` (n = 1, 2, 4 or 8), read as `view`. */
+  private fill(offset: number, n: 1 | 2 | 4 | 8): DataView {
+    const out = this.widths[n === 8 ? 3 : n >> 1]!;
+    const src = this.src;
+    if (src instanceof MemorySource) for (let j = 0; j < n; j++) out[j] = src.byteAt(offset + j);
+    else if (src.readInto !== undefined) src.readInto(offset, out);
+    else out.set(src.read(offset, n));
+    return this.view;
+  }
+
+  /** An unsigned little-endian integer of w bytes (1, 2 or 4) at `offset`. */
+  private uint(offset: number, w: number): number {
+    const v = this.fill(offset, w as 1 | 2 | 4);
+    return w === 1 ? v.getUint8(0) : w === 2 ? v.getUint16(0, true) : v.getUint32(0, true);
+  }
+
   private code(base: number, j: number): number {
     const w = this.L.w;
-    const b = this.src.read(base + j * w, w);
-    const dv = new DataView(b.buffer, b.byteOffset, w);
-    const c = w === 1 ? b[0]! : w === 2 ? dv.getUint16(0, true) : dv.getUint32(0, true);
+    const c = this.uint(base + j * w, w);
     if (c >= this.L.d) corrupt(this.what, 'code outside the dictionary');
     return c;
   }
@@ -696,12 +718,16 @@ export class ColumnReader {
 
   private decodeEntry(c: number): string {
     const L = this.L;
-    const o = this.src.read(L.dictOffsets + 4 * c, 8);
-    const dv = new DataView(o.buffer, o.byteOffset, 8);
+    const dv = this.fill(L.dictOffsets + 4 * c, 8);
     const a = dv.getUint32(0, true);
     const b = dv.getUint32(4, true);
     if (b < a || b > L.textBytes) corrupt(this.what, 'dictionary offsets out of bounds');
     return decodeText(this.src.read(L.dictText + a, b - a), L.json, this.what);
+  }
+
+  /** Whether row i has a value (its presence bit): asked only where the stored value is 0. */
+  private present(i: number): boolean {
+    return ((this.uint(this.L.presence + (i >> 3), 1) >> (i & 7)) & 1) === 1;
   }
 
   /**
@@ -712,34 +738,28 @@ export class ColumnReader {
   get(i: number): AttrValue | undefined {
     const L = this.L;
     if (i < 0 || i >= L.n) return undefined;
-    const present = () => ((this.src.read(L.presence + (i >> 3), 1)[0]! >> (i & 7)) & 1) === 1;
     switch (L.kind) {
       case KIND_F64: {
-        const b = this.src.read(L.payload + 8 * i, 8);
-        const x = new DataView(b.buffer, b.byteOffset, 8).getFloat64(0, true);
-        return x !== 0 ? x : present() ? 0 : undefined;
+        const x = this.fill(L.payload + 8 * i, 8).getFloat64(0, true);
+        return x !== 0 ? x : this.present(i) ? 0 : undefined;
       }
       case KIND_INT: {
-        const w = L.w;
-        const b = this.src.read(L.payload + w * i, w);
-        const dv = new DataView(b.buffer, b.byteOffset, w);
-        const u = w === 1 ? b[0]! : w === 2 ? dv.getUint16(0, true) : dv.getUint32(0, true);
-        if (u === 0 && !present()) return undefined;
+        const u = this.uint(L.payload + L.w * i, L.w);
+        if (u === 0 && !this.present(i)) return undefined;
         return L.scale === 0 ? L.base + u : (L.base + u) / 10 ** L.scale;
       }
       case KIND_BOOL:
-        return ((this.src.read(L.payload + (i >> 3), 1)[0]! >> (i & 7)) & 1) === 1 ? true : present() ? false : undefined;
+        return ((this.uint(L.payload + (i >> 3), 1) >> (i & 7)) & 1) === 1 ? true : this.present(i) ? false : undefined;
       case KIND_STRING: {
         const c = this.code(L.payload, i);
-        return c !== 0 || present() ? this.entry(c) : undefined;
+        return c !== 0 || this.present(i) ? this.entry(c) : undefined;
       }
       case KIND_STRINGS: {
-        const b = this.src.read(L.payload + 4 * i, 8);
-        const dv = new DataView(b.buffer, b.byteOffset, 8);
+        const dv = this.fill(L.payload + 4 * i, 8);
         const s = dv.getUint32(0, true);
         const e = dv.getUint32(4, true);
         if (e < s || e > L.m) corrupt(this.what, 'array offsets out of bounds');
-        if (e === s && !present()) return undefined;
+        if (e === s && !this.present(i)) return undefined;
         const out: string[] = [];
         for (let j = s; j < e; j++) out.push(this.entry(this.code(L.codes, j)));
         return out;

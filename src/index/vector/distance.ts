@@ -853,7 +853,7 @@ class WasmKernels {
     const f32 = this.f32;
     const f64 = this.f64;
     const u32 = this.u32;
-    f32.set(q.subarray(0, dim), 0);
+    f32.set(q.length === dim ? q : q.subarray(0, dim), 0); // no view for a query of the right length (the usual case)
     const i0 = invAt >> 3;
     const o = outAt >> 2;
     const ix = idxAt >> 2;
@@ -912,7 +912,7 @@ class WasmKernels {
     out: Float64Array,
   ): number {
     const rows = typeof m === 'number' ? m : new Uint8Array(m.buffer, m.byteOffset, m.byteLength);
-    return this.runRows(this.fns[kind], () => this.f32.set(q.subarray(0, dim), 0), 4 * dim, rows, row, count, 4 * dim, dim, floor, idx, out);
+    return this.runRows(this.fns[kind], () => this.f32.set(q.length === dim ? q : q.subarray(0, dim), 0), 4 * dim, rows, row, count, 4 * dim, dim, floor, idx, out);
   }
 
   /**

@@ -1847,13 +1847,16 @@ export class IvfReader {
   private lastProbes = 0;
   private lastCandidates = 0;
   /** search's exact scores of its first candidates (see codingBound), reused: valid during one search. */
+  /** A scratch of at least n scores (the whole buffer: callers use its first n). */
   private exactScratch(n: number): Float64Array {
     if (this.exactBuf.length < n) this.exactBuf = new Float64Array(Math.max(n, 64));
-    return this.exactBuf.subarray(0, n);
+    return this.exactBuf;
   }
   private exactBuf = new Float64Array(0);
   /** The unit of this reader's last probe's l2 and cosine candidate scores (nibbleQuery's norm2; see codingBound). */
   private lastNorm2 = 1;
+  /** search's coding bound (version 5), reused search after search. */
+  private bound: CodingBound | null = null;
   private gather = new Float32Array(0);
   /** Version 5, l2 and cosine: the per-cluster kernel query (see nibbleQuery), reused. */
   private l2q16 = new Int16Array(0);
@@ -2088,6 +2091,7 @@ export class IvfReader {
       const cand = (this.candHeap ??= new TopK(0)).reset(room, opts.tie);
       // A repeated search also probes on until the wider list is full (more rows, not only more kept).
       this.probe(prepared, cand, round === 0 ? kk : room, opts);
+      if (bound !== null) bound.norm2 = this.lastNorm2;
       const top = (this.topHeap ??= new TopK(0)).reset(k, opts.tie);
       let more = false;
       if (bound === null) {
@@ -2105,26 +2109,29 @@ export class IvfReader {
         // only its best k and then by the bound (session 34: 740 -> ~330 rows a 1M query, p50 -14%) missed
         // true neighbours at small k on dot data (recall@k 1 -> 0.9965, 3 of 200 requests; the bound's
         // calibration sees too few rows then).
-        const c = widened ? cand.result() : cand.keptViews();
-        const n = c.ords.length;
+        // The list as the collector holds it (its own arrays, no views), or best estimate first when widened.
+        const c = widened ? cand.result() : null;
+        const cOrds = c !== null ? c.ords : cand.keptOrdArray();
+        const cScores = c !== null ? c.scores : cand.keptScoreArray();
+        const n = c !== null ? c.ords.length : cand.size;
         let done = widened ? Math.min(n, Math.max(k, want)) : n;
         // Those exact scores also measure how far the estimates err on this query's rows (bound.observe):
         // the model's spread can be too small where rows are coded at the end of their range (a row near
         // the origin in a cluster whose centroid is not).
-        const exact = this.exactScratch(done).fill(-Infinity); // a row the kernels do not report stays out
-        this.scoreOrds(prepared, c.ords.subarray(0, done), top, undefined, exact);
+        const exact = this.exactScratch(done).fill(-Infinity, 0, done); // a row the kernels do not report stays out
+        this.scoreOrds(prepared, cOrds, top, undefined, exact, 0, done);
         // Only the rows that made the top k: how far their estimates were off is what a true neighbour
         // still outside the re-scored ones may be off by (the other rows' errors do not matter here).
         const kth = top.floor; // read once: each read of the getter in this loop was a boxed double
-        for (let j = 0; j < done; j++) if (exact[j]! >= kth) bound.observe(c.scores[j]!, exact[j]!);
+        for (let j = 0; j < done; j++) if (exact[j]! >= kth) bound.observe(cScores[j]!, exact[j]!);
         // What a further candidate must be able to reach: this segment's k-th, or the other segments' if
         // higher (a number, not a closure: each call's double was boxed, ~13 KB a query at 1M).
         let need = top.full ? Math.max(top.floor, outer) : outer;
-        while (done < n && bound.ub(c.scores[done]!) >= need) {
+        while (done < n && bound.ub(cScores[done]!) >= need) {
           let end = done + 1;
-          if (top.full) while (end < n && end - done < 64 && bound.ub(c.scores[end]!) >= need) end++;
+          if (top.full) while (end < n && end - done < 64 && bound.ub(cScores[end]!) >= need) end++;
           else end = Math.min(n, done + k);
-          this.scoreOrds(prepared, c.ords.subarray(done, end), top, undefined);
+          this.scoreOrds(prepared, cOrds, top, undefined, null, done, end);
           done = end;
           need = top.full ? Math.max(top.floor, outer) : outer;
         }
@@ -2172,38 +2179,20 @@ export class IvfReader {
    * projection's spread (20x at 128 dimensions): it had `search` re-score ~700 candidates a query for the
    * 60 that find the top 10 on clustered data. `search` re-scores candidates by this bound (see there).
    */
-  private codingBound(prepared: Float32Array): { ub: (estimate: number) => number; observe: (estimate: number, exact: number) => void } {
+  private codingBound(prepared: Float32Array): CodingBound {
     const zm = CODING_BOUND_Z * CODING_BOUND_MARGIN;
     const metric = this.metric;
-    // The allowance, in the units below: the model's, raised to CODING_BOUND_OBSERVED times the largest
-    // error observed on this query's re-scored candidates.
-    let e: number;
+    // The allowance, in the units of CodingBound: the model's, raised to CODING_BOUND_OBSERVED times the
+    // largest error observed on this query's re-scored candidates.
+    const bound = (this.bound ??= new CodingBound());
     if (metric === 'dot') {
       let v = 0;
       for (let d = 0; d < this.dim; d++) v += (prepared[d]! * this.qscale[d]!) ** 2;
-      e = zm * Math.sqrt(v / 12);
-      return {
-        ub: (est) => est + e,
-        observe: (est, exact) => void (e = Math.max(e, CODING_BOUND_OBSERVED * (exact - est))),
-      };
+      return bound.reset(metric, zm * Math.sqrt(v / 12));
     }
     let smax = 0;
     for (let d = 0; d < this.dim; d++) smax = Math.max(smax, this.qscale[d]!);
-    e = (zm * smax) / Math.sqrt(12);
-    // l2 and cosine, in distances: the estimate is -|q - x'|^2 / norm2 (nibbleQuery; norm2 as the search's
-    // probe set it), the exact score -|q - x| (l2) or 1 - |q - x|^2 / 2 (cosine, unit vectors).
-    const cosine = metric === 'cosine';
-    const estDist = (est: number) => Math.sqrt(Math.max(0, -est * this.lastNorm2));
-    return {
-      ub: (est) => {
-        const far = Math.max(0, estDist(est) - e);
-        return cosine ? 1 - (far * far) / 2 : -far;
-      },
-      observe: (est, exact) => {
-        const dist = cosine ? Math.sqrt(Math.max(0, 2 - 2 * exact)) : -exact;
-        e = Math.max(e, CODING_BOUND_OBSERVED * (estDist(est) - dist));
-      },
-    };
+    return bound.reset(metric, (zm * smax) / Math.sqrt(12));
   }
 
   /** Cosine: whether the document's original vector is all zeros (known once re-ranking has read it). */
@@ -2231,15 +2220,15 @@ export class IvfReader {
     // the k-th best expected in the clusters probed so far (ProbeReach): nothing on well-separated data,
     // most clusters on unclustered data and for queries far from all data, where the base probes alone
     // found 10-93% of the true top 10.
+    // (One ProbeReach a reader, reset for each probe: no objects or closures a search.)
     const reach =
       opts.nprobe === undefined && this.version === 5
-        ? new ProbeReach({ metric: this.metric, dim: this.dim, size: this.size, offsets: this.offsets, rms: this.residualRms() }, order, scores, prepared)
+        ? (this.reach ??= new ProbeReach()).reset(this.metric, this.dim, this.size, this.offsets, this.residualRms(), order, scores, prepared)
         : null;
-    const more = reach === null ? null : (p: number, sel: number) => reach.worthProbing(p, want / sel);
     if (allow === undefined) {
       let probed = 0;
       const wholeAt = this.version === 5 && this.metric !== 'dot' ? this.wholeAt : null;
-      while (probed < nlist && (probed < base || heap.size < want || (more !== null && more(probed, 1)))) {
+      while (probed < nlist && (probed < base || heap.size < want || (reach !== null && reach.worthProbing(probed, want)))) {
         const c = order[probed++]!;
         if (wholeAt === null || wholeAt[c]! < 0 || !this.scanPinned(c, wholeAt[c]!, q, heap)) this.scan(this.cluster(c), q, heap, undefined, c);
       }
@@ -2266,7 +2255,7 @@ export class IvfReader {
       if (probed < base) continue;
       if (!given) target = raise(base, Math.max(allowed / sampled, 1 / this.size), nlist);
       const sel = given ? sel0 : Math.max(allowed / sampled, 1 / this.size);
-      if (probed >= target && heap.size >= want && (more === null || probed >= nlist || !more(probed, sel))) break;
+      if (probed >= target && heap.size >= want && (reach === null || probed >= nlist || !reach.worthProbing(probed, want / sel))) break;
     }
     this.lastProbes = probed;
   }
@@ -2298,6 +2287,8 @@ export class IvfReader {
     return this.rms;
   }
   private rms: number | undefined;
+  /** probe's ProbeReach, reset for each probe. */
+  private reach: ProbeReach | null = null;
   /** nibbleBase's q - min (see there). */
   private baseScratch = new Float64Array(0);
   /** nibbleQuery's F by exponent of g, for every query of this reader (see nibbleBase). */
@@ -2730,15 +2721,30 @@ export class IvfReader {
    * Scores the listed ordinals exactly from their original vectors (a block at a time, one kernel call
    * each) and offers those that can enter heap (and are allowed) to it.
    */
-  private scoreOrds(q: Float32Array, ords: Uint32Array, heap: TopK, allow: ((ord: number) => boolean) | undefined, exactOut: Float64Array | null = null): void {
+  private scoreOrds(
+    q: Float32Array,
+    ords: Uint32Array,
+    heap: TopK,
+    allow: ((ord: number) => boolean) | undefined,
+    exactOut: Float64Array | null = null,
+    start = 0,
+    end = ords.length,
+  ): void {
     const BLOCK = 256;
     const dim = this.dim;
     if (this.gather.length < BLOCK * dim) this.gather = new Float32Array(BLOCK * dim);
     this.ensureScratch(BLOCK);
-    const list = allow === undefined ? ords : ords.filter((o) => allow(o));
-    const m = list.length > 0 ? (this.originalMatrix?.() ?? null) : null;
-    for (let b0 = 0; b0 < list.length; b0 += BLOCK) {
-      const cnt = Math.min(BLOCK, list.length - b0);
+    // ords[start, end) (a range, not a view of it: search re-scores its list in steps).
+    let list = ords;
+    let stop = end;
+    if (allow !== undefined) {
+      list = ords.subarray(start, end).filter((o) => allow(o));
+      start = 0;
+      stop = list.length;
+    }
+    const m = stop > start ? (this.originalMatrix?.() ?? null) : null;
+    for (let b0 = start; b0 < stop; b0 += BLOCK) {
+      const cnt = Math.min(BLOCK, stop - b0);
       if (m !== null) {
         // From the in-memory matrix, as an exact scan of it gathers (gatherTopK): the same arithmetic as
         // rowInto, the same inverse norms (see matrixNorms).
@@ -2753,7 +2759,7 @@ export class IvfReader {
           ? scoreGathered(m.data, dim, this.metric, q, list, b0, cnt, this.metric === 'cosine' ? this.matrixNorms : null, floor, this.idx, this.scores, this.gather)
           : scoreRowsAbove(this.metric, q, this.gather, 0, cnt, dim, floor, this.idx, this.scores);
       for (let h = 0; h < n; h++) {
-        if (exactOut !== null) exactOut[b0 + this.idx[h]!] = this.scores[h]!;
+        if (exactOut !== null) exactOut[b0 - start + this.idx[h]!] = this.scores[h]!;
         heap.push(this.scores[h]!, list[b0 + this.idx[h]!]!);
       }
     }
@@ -3229,6 +3235,50 @@ const INV_PAGE_MASK = INV_PAGE - 1;
 const WIDEN_ROUNDS = 4;
 /** A widened candidate list of at least 1/EXACT_AFTER_WIDENING of a segment's rows gives way to its exact scan. */
 const EXACT_AFTER_WIDENING = 4;
+/**
+ * IvfReader.codingBound's function, as an object reused search after search: closures made for each
+ * search and segment were ~10 KB of garbage a round of the bench's requests at 1M, and calls to them
+ * (not inlined: a new closure each time) boxed their double arguments and results (docs/performance.md,
+ * session 40). `norm2` is the unit of the reader's last probe (IvfReader.lastNorm2), set after each probe.
+ */
+class CodingBound {
+  private e = 0;
+  private dot = false;
+  private cosine = false;
+  norm2 = 1;
+
+  reset(metric: Metric, e: number): this {
+    this.dot = metric === 'dot';
+    this.cosine = metric === 'cosine';
+    this.e = e;
+    this.norm2 = 1;
+    return this;
+  }
+
+  /** The highest exact score a candidate of this estimated score can be expected to have. */
+  ub(est: number): number {
+    if (this.dot) return est + this.e;
+    // l2 and cosine, in distances: the estimate is -|q - x'|^2 / norm2 (nibbleQuery), the exact score
+    // -|q - x| (l2) or 1 - |q - x|^2 / 2 (cosine, unit vectors).
+    const far = Math.max(0, this.estDist(est) - this.e);
+    return this.cosine ? 1 - (far * far) / 2 : -far;
+  }
+
+  /** Raises the allowance to what this re-scored candidate's estimate erred by. */
+  observe(est: number, exact: number): void {
+    if (this.dot) {
+      this.e = Math.max(this.e, CODING_BOUND_OBSERVED * (exact - est));
+      return;
+    }
+    const dist = this.cosine ? Math.sqrt(Math.max(0, 2 - 2 * exact)) : -exact;
+    this.e = Math.max(this.e, CODING_BOUND_OBSERVED * (this.estDist(est) - dist));
+  }
+
+  private estDist(est: number): number {
+    return Math.sqrt(Math.max(0, -est * this.norm2));
+  }
+}
+
 /** codingBound: standard deviations of a row's coding error allowed for (P(|Z| > 4) = 6e-5 for a Gaussian). */
 const CODING_BOUND_Z = 3;
 /** codingBound's margin over the uniform model (rows coded at the end of their range, int16 rounding). */
@@ -3261,29 +3311,46 @@ const ZERO_VECTOR_ROUNDS = 4;
  * base probes. An estimate, not a bound; published scores stay exact.
  */
 class ProbeReach {
-  private readonly sigmaUnit: number;
-  private readonly zMax: number;
+  private dot = false;
+  private dim = 0;
+  private offsets: Uint32Array = new Uint32Array(0);
+  private order: Uint32Array = new Uint32Array(0);
+  private scores: Float64Array = new Float64Array(0);
+  private q: Float32Array = new Float32Array(0);
+  private sigmaUnit = 0;
+  private zMax = 0;
   private qNorm = -1;
   /** The reference for `refKth` over probe ranks [0, refUpTo). */
   private ref = -Infinity;
   private refUpTo = 0;
   private refKth = -1;
-  constructor(
-    private readonly ivf: { readonly metric: Metric; readonly dim: number; readonly size: number; readonly offsets: Uint32Array; readonly rms: number },
-    private readonly order: Uint32Array,
-    private readonly scores: Float64Array,
-    private readonly q: Float32Array,
-  ) {
-    this.sigmaUnit = ivf.rms / Math.sqrt(ivf.dim);
-    this.zMax = Math.sqrt(2 * Math.log(Math.max(2, ivf.size)));
+
+  /**
+   * For one probe: the segment's metric, dimension, size, cluster offsets and residual rms (residualRms),
+   * the probe order with its centroid scores, and the prepared query. Returns this.
+   */
+  reset(metric: Metric, dim: number, size: number, offsets: Uint32Array, rms: number, order: Uint32Array, scores: Float64Array, q: Float32Array): this {
+    this.dot = metric === 'dot';
+    this.dim = dim;
+    this.offsets = offsets;
+    this.order = order;
+    this.scores = scores;
+    this.q = q;
+    this.sigmaUnit = rms / Math.sqrt(dim);
+    this.zMax = Math.sqrt(2 * Math.log(Math.max(2, size)));
+    this.qNorm = -1;
+    this.ref = -Infinity;
+    this.refUpTo = 0;
+    this.refKth = -1;
+    return this;
   }
 
   /** The standard deviation of the scores of the rows of the cluster at probe rank i. */
   private sigma(i: number): number {
-    if (this.ivf.metric === 'dot') {
+    if (this.dot) {
       if (this.qNorm < 0) {
         let qq = 0;
-        for (let d = 0; d < this.ivf.dim; d++) qq += this.q[d]! * this.q[d]!;
+        for (let d = 0; d < this.dim; d++) qq += this.q[d]! * this.q[d]!;
         this.qNorm = Math.sqrt(qq);
       }
       return this.sigmaUnit * this.qNorm;
@@ -3299,7 +3366,7 @@ class ProbeReach {
       this.ref = -Infinity;
       this.refUpTo = 0;
     }
-    const off = this.ivf.offsets;
+    const off = this.offsets;
     for (; this.refUpTo < p; this.refUpTo++) {
       const i = this.refUpTo;
       const m = off[this.order[i]! + 1]! - off[this.order[i]!]!;

@@ -130,9 +130,16 @@ export class TopK {
     return this.s.slice(0, this.n);
   }
 
-  /** keptOrds and keptScores as views, valid until the collector is next pushed to or reset. */
-  keptViews(): { ords: Uint32Array; scores: Float64Array } {
-    return { ords: this.o.subarray(0, this.n), scores: this.s.subarray(0, this.n) };
+  /**
+   * The collector's own arrays: the kept ordinals and their scores are entries [0, size) in the order of
+   * keptOrds (later entries are stale). Valid until the collector is next pushed to or reset; no copy, no view.
+   */
+  keptOrdArray(): Uint32Array {
+    return this.o;
+  }
+
+  keptScoreArray(): Float64Array {
+    return this.s;
   }
 
   /**
@@ -152,8 +159,11 @@ export class TopK {
     }
     const s = scratchS;
     const o = scratchO;
-    s.set(this.s.subarray(0, n));
-    o.set(this.o.subarray(0, n));
+    // Copied by hand: n is k (10-100), and two views to copy from cost more than the copy.
+    for (let j = 0; j < n; j++) {
+      s[j] = this.s[j]!;
+      o[j] = this.o[j]!;
+    }
     for (let last = n - 1; last >= 0; last--) {
       // the root is the worst of s[0..last]: it goes to the end of what is left
       ords[last] = o[0]!;
