@@ -448,7 +448,7 @@ export function buildProgram(): Command {
     .option('-k, --top-k <n>', 'results per query', '10')
     .option('--seed <n>', 'dataset seed', '42')
     .option('--noise <x>', 'spread of documents around their cluster centres (0.35: clusters far apart; 2: nearly unclustered, the hard case for recall)')
-    .option('--baseline <file>', 'compare against an earlier --json report')
+    .option('--baseline <file>', 'compare against an earlier --json report (options left out take its dataset)')
     .option('--max-regression <pct>', 'with --baseline: allowed latency growth / recall drop in percent', '20')
     .addOption(new Option('--metric <metric>', 'vector metric').choices(['cosine', 'l2', 'dot']).default('cosine'))
     .option('--keep', 'keep the generated data directory')

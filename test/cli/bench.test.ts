@@ -62,6 +62,42 @@ describe('bench', () => {
     expect(compareBaseline(rep, rep, 20)).toEqual([]);
   });
 
+  it('--baseline measures what the baseline measured: options left out take its dataset and modes, options that differ are refused before anything runs', async () => {
+    const dir = tmpDir();
+    const base = join(dir, 'base.json');
+    // A hand-made report of another dataset than the defaults (20000 x 64, cosine, 1000 queries, k 10).
+    const report = {
+      dataset: { docs: 300, dim: 8, metric: 'l2', seed: 7, noise: 0.5, queries: 4, top_k: 3, text: 'x' },
+      import: { mode: 'journal', docs_per_s: 1 },
+      latency_ms: {},
+      recall_at_k: {},
+      batch_process: { threads: 1 },
+    };
+    writeFileSync(base, JSON.stringify(report));
+    const r = await cli(['bench', '--baseline', base, '--max-regression', '1000000', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(rep.dataset).toMatchObject({ docs: 300, dim: 8, metric: 'l2', seed: 7, noise: 0.5, queries: 4, top_k: 3 });
+    expect(rep.latency_ms.vector.n).toBe(4);
+    expect(rep.import.mode).toBe('journal');
+    // given and different: USAGE, each difference named (--dim 8 agrees: not named), nothing generated
+    const bad = await cli(['bench', '--baseline', base, '--docs', '400', '--metric', 'cosine', '--dim', '8']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--docs 400 (the baseline: 300)');
+    expect(bad.stderr).toContain('--metric cosine (the baseline: l2)');
+    expect(bad.stderr).not.toContain('--dim');
+    expect(bad.stderr).not.toContain('bench: generate');
+    const bulk = await cli(['--json', 'bench', '--baseline', base, '--bulk']);
+    expect(bulk.code).toBe(2);
+    expect(JSON.parse(bulk.stderr).error.message).toContain('--bulk true (the baseline: not given)');
+    // a file that is not a bench report
+    const other = join(dir, 'other.json');
+    writeFileSync(other, JSON.stringify({ results: [] }));
+    const notReport = await cli(['bench', '--baseline', other]);
+    expect(notReport.code).toBe(2);
+    expect(notReport.stderr).toContain('is not an `elacsym bench --json` report');
+  });
+
   it('--compact compacts the imported segments through the real command and measures the batch processes again', async () => {
     // a small segment byte bound: the import leaves several segments for the compaction to merge
     // ... imported with --bulk (whose segments are cut by the same byte bound)

@@ -73,6 +73,53 @@ function noiseOpt(v: unknown): number {
 }
 
 /**
+ * The dataset options a --baseline report fixes, as (option attribute, flag, the report's value). A
+ * comparison is only meaningful on the same dataset and import and query modes, so options left to their
+ * defaults take the baseline's values, and an option given on the command line must agree with it.
+ */
+function baselineOptions(base: BenchReport): [string, string, string | number | boolean | undefined][] {
+  const d = base.dataset;
+  return [
+    ['docs', '--docs', d.docs],
+    ['dim', '--dim', d.dim],
+    ['queries', '--queries', d.queries],
+    ['topK', '--top-k', d.top_k],
+    ['seed', '--seed', d.seed],
+    ['noise', '--noise', d.noise],
+    ['metric', '--metric', d.metric],
+    ['bulk', '--bulk', base.import.mode === 'bulk'],
+    ['threads', '--threads', base.batch_process?.threads ?? 1],
+  ];
+}
+
+/**
+ * Takes the baseline's dataset and modes into `o` for every option not given on the command line (see
+ * baselineOptions); USAGE naming each option given with another value, before anything is generated (a
+ * 1M run took minutes to end in a comparison with a report of another size).
+ */
+function adoptBaseline(o: Record<string, unknown>, explicit: ReadonlySet<string>, base: BenchReport, path: string): void {
+  const d = base.dataset as Partial<BenchReport['dataset']> | undefined;
+  if (d === undefined || typeof d.docs !== 'number' || typeof d.dim !== 'number' || typeof base.latency_ms !== 'object' || typeof base.import !== 'object') {
+    throw new ElacsymError('USAGE', `baseline ${path} is not an \`elacsym bench --json\` report (no dataset, latency or import figures)`);
+  }
+  const differ: string[] = [];
+  for (const [key, flag, value] of baselineOptions(base)) {
+    if (value === undefined) continue; // an older report without it: the default stands
+    if (!explicit.has(key)) {
+      o[key] = typeof value === 'boolean' ? value : String(value);
+      continue;
+    }
+    const given = typeof value === 'boolean' ? Boolean(o[key]) : typeof value === 'number' ? Number(o[key]) : String(o[key]);
+    if (given !== value) differ.push(`${flag} ${String(o[key])} (the baseline: ${typeof value === 'boolean' ? (value ? 'given' : 'not given') : value})`);
+  }
+  if (differ.length > 0) {
+    throw new ElacsymError('USAGE', `baseline ${path} measured another run: ${differ.join(', ')}`, {
+      hint: 'leave those options out to measure what the baseline measured, or compare with a report of this dataset',
+    });
+  }
+}
+
+/**
  * `elacsym bench`: on a local data directory (or a temporary one), or with `-d s3://bucket/prefix` the local
  * run in a temporary directory followed by the object-store measures on a fresh namespace of that store
  * (the AWS SDK loads only then).
@@ -80,6 +127,8 @@ function noiseOpt(v: unknown): number {
 export default async function bench(_a: string[], o: Record<string, unknown>, g: GlobalOptions): Promise<number> {
   checkS3EndpointUse(o, g.dataDir);
   const onStore = isObjectStoreUrl(g.dataDir);
+  const baseline = typeof o.baseline === 'string' ? readReport(o.baseline) : null;
+  if (baseline) adoptBaseline(o, g.explicit, baseline, String(o.baseline));
   const opts = {
     docs: intOpt(o.docs, '--docs', 10, 100_000_000),
     dim: intOpt(o.dim, '--dim', 1, 4096),
@@ -99,7 +148,6 @@ export default async function bench(_a: string[], o: Record<string, unknown>, g:
     bin: process.argv[1] ?? 'elacsym',
   };
   const maxPct = numOpt(o.maxRegression, '--max-regression', 0);
-  const baseline = typeof o.baseline === 'string' ? readReport(o.baseline) : null;
   const tty = isTTY('stderr') && !g.json && !g.quiet;
   let report: BenchReport;
   // The store is opened here (the SDK loads by dynamic import, for s3:// only) and closed at the end.
