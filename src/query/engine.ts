@@ -641,12 +641,16 @@ export function executeQuery(
       req.rrf_k,
       req.explain,
     ).slice(0, k);
+    // Each fused id's hits: only the top k's (an entry for each of the ~200 candidates was garbage).
     const byId = new Map<DocId, { v?: Hit; t?: Hit }>();
-    for (const h of vectorHits) byId.set(h.id!, { v: h });
+    for (const f of fused) byId.set(f.id, {});
+    for (const h of vectorHits) {
+      const e = byId.get(h.id!);
+      if (e) e.v = h;
+    }
     for (const h of textHits) {
       const e = byId.get(h.id!);
       if (e) e.t = h;
-      else byId.set(h.id!, { t: h });
     }
     rows = fused.map((f) => {
       const e = byId.get(f.id)!;
