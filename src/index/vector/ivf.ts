@@ -1846,8 +1846,10 @@ export class IvfReader {
   private reads: number;
   private lastProbes = 0;
   private lastCandidates = 0;
-  /** search's exact scores of its first candidates (see codingBound), reused: valid during one search. */
-  /** A scratch of at least n scores (the whole buffer: callers use its first n). */
+  /**
+   * search's exact scores of its first candidates (see codingBound), reused: valid during one search. At
+   * least n scores: the whole buffer, of which callers use the first n (a view of them was garbage).
+   */
   private exactScratch(n: number): Float64Array {
     if (this.exactBuf.length < n) this.exactBuf = new Float64Array(Math.max(n, 64));
     return this.exactBuf;
