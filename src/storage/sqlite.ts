@@ -4,7 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { ElacsymError } from '../errors.js';
 import { isCorrupt } from './sqlite-codes.js';
@@ -46,11 +46,30 @@ export interface OpenDbOptions {
  * SQLITE_CANTOPEN. Then, and only when no `-wal` with content exists (so the main file holds every
  * committed transaction), the file is read into memory whole and opened from there: see readDetached.
  */
+/** Whether `path` is certainly absent (ENOENT), not merely unreadable to this user (EACCES: existsSync says false too). */
+function enoent(path: string): boolean {
+  try {
+    statSync(path);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
 export function openDb(path: string, opts: OpenDbOptions = {}): Db {
   let db: Db;
   try {
     db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: true, nativeBinding: binding() });
   } catch (e) {
+    // Every database opened here is a manifest (a namespace's, a backup's, a checkout's): one that is gone
+    // while its directory is there is damage, named as such, not a bare SQLITE_CANTOPEN.
+    if (enoent(path) && existsSync(dirname(path))) {
+      throw new ElacsymError('CORRUPT_MANIFEST', `${path} is missing: the manifest database (schema, journal, the list of segments) of ${dirname(path)}`, {
+        cause: e,
+        details: { path },
+        hint: `restore the namespace from a backup (\`elacsym restore\`), or remove it with \`elacsym drop ${basename(dirname(path))} --yes\``,
+      });
+    }
     throw asStorageError(e, path);
   }
   try {

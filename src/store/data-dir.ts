@@ -115,7 +115,7 @@ export class DataDir {
         if (!e.isDirectory() && !(e.isSymbolicLink() && lstatCode(join(this.path, e.name, '.')) === null)) return false; // a dangling or looping link is no namespace
         // An unreadable namespace directory is still a namespace: listed, so that reading it reports why.
         const m = lstatCode(join(this.path, e.name, 'manifest.db'));
-        return m === null || (m !== 'ENOENT' && m !== 'ENOTDIR');
+        return m === null || (m !== 'ENOENT' && m !== 'ENOTDIR') || lostManifest(join(this.path, e.name));
       })
       .map((e) => e.name)
       .sort();
@@ -125,7 +125,7 @@ export class DataDir {
   exists(name: string): boolean {
     const c = lstatCode(join(this.path, name, 'manifest.db'));
     if (c === null) return true;
-    if (c === 'ENOENT' || c === 'ENOTDIR') return false;
+    if (c === 'ENOENT' || c === 'ENOTDIR') return lostManifest(join(this.path, name));
     throw new ElacsymError('PERMISSION_DENIED', `permission denied reading namespace directory ${join(this.path, name)}`, { details: { path: join(this.path, name) } });
   }
 
@@ -264,6 +264,20 @@ export function dirBytes(path: string): number {
     }
   }
   return total;
+}
+
+/**
+ * A namespace directory whose manifest.db is gone while its segments/ directory is there (deleted by hand,
+ * a partial copy): still a namespace, listed (health reports it), existing (init refuses the name, drop
+ * removes it), whose every open is CORRUPT_MANIFEST (storage/sqlite.ts openDb). It was invisible: health
+ * and ls left it out, query said NAMESPACE_NOT_FOUND (hint: init it) and init said NAMESPACE_EXISTS.
+ */
+function lostManifest(nsPath: string): boolean {
+  try {
+    return statSync(join(nsPath, 'segments')).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /** Resolve a namespace directory, refusing invalid names and missing namespaces. */

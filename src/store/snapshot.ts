@@ -5,7 +5,7 @@
  * started before a swap finishes on the old generation. If a file vanished between the manifest read and
  * the open (a swap raced us), the snapshot is taken again.
  */
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ElacsymError } from '../errors.js';
 import { idFromKey, idKey } from '../model/document.js';
@@ -530,10 +530,12 @@ export class Snapshot {
     try {
       statSync(path);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      // Gone with its directory (dropped): not found. Gone from a directory that still holds segments/:
+      // damage, which openDb below names (CORRUPT_MANIFEST; see DataDir's lostManifest).
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !existsSync(join(dir, 'segments'))) {
         throw new ElacsymError('NAMESPACE_NOT_FOUND', `namespace ${dir} does not exist`, { details: { path: dir } });
       }
-      throw asStorageError(e, path);
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw asStorageError(e, path);
     }
     for (let attempt = 0; ; attempt++) {
       // A fresh connection per attempt: a read-only copy of the manifest (see openDb) is a fixed

@@ -478,6 +478,35 @@ describe('damaged files are corruption, not bugs', () => {
     expect(hj.namespaces[0].problems.map((p: { code: string }) => p.code)).toEqual(['CORRUPT_MANIFEST']);
   });
 
+  it('a namespace whose manifest.db is gone (its segments there) is damage: CORRUPT_MANIFEST for every command, corrupt in health, droppable', async () => {
+    const d = join(tmpDir(), 'data');
+    await namespaceWith(d, 5, ['--dim', '0']);
+    expect((await cli(['-d', d, 'init', 'other', '--text-only'])).code).toBe(0);
+    for (const f of readdirSync(join(d, 'ns'))) if (f.startsWith('manifest.db')) rmSync(join(d, 'ns', f));
+    // It was invisible: health and ls left it out, query said NAMESPACE_NOT_FOUND (hint: init) and init
+    // NAMESPACE_EXISTS (hint: drop).
+    for (const args of [['query', 'ns', '--text', 'abc'], ['export', 'ns'], ['import', 'ns', '-'], ['health', 'ns'], ['ls']]) {
+      const r = await cli(['-d', d, '--json', ...args], { input: '{"id":99}\n' });
+      expect(r.code, `${args[0]}: ${r.stderr}`).toBe(5);
+      const e = errorJson(r);
+      expect(e.code, args[0]).toBe('CORRUPT_MANIFEST');
+      expect(e.message, args[0]).toContain('manifest.db is missing');
+      expect(e.hint, args[0]).toContain(`drop ns --yes`);
+    }
+    const h = await cli(['-d', d, '--json', 'health']);
+    expect(h.code).toBe(5);
+    const hj = JSON.parse(h.stdout);
+    expect(hj.status).toBe('corrupt');
+    expect(hj.namespaces.map((n: { namespace: string }) => n.namespace)).toEqual(['other']);
+    expect(hj.unchecked).toEqual([expect.objectContaining({ namespace: 'ns', code: 'CORRUPT_MANIFEST' })]);
+    expect((await cli(['-d', d, 'init', 'ns', '--text-only'])).code).toBe(4); // the name is taken
+    expect((await cli(['-d', d, 'drop', 'ns', '--yes'])).code).toBe(0);
+    expect((await cli(['-d', d, 'health'])).code).toBe(0);
+    // a directory without segments/ is not a namespace: still left out
+    mkdirSync(join(d, 'notes'));
+    expect((await cli(['-d', d, 'ls'])).stdout).toBe('other\t0\n');
+  });
+
   it('one damaged namespace does not hide the others from ls', async () => {
     const d = join(tmpDir(), 'data');
     for (const ns of ['a', 'b', 'c']) {

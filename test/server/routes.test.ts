@@ -2,7 +2,7 @@
  * `elacsym serve` over real HTTP: the ancestor's four routes with its request bodies, every new route,
  * the error table's HTTP statuses, auth, limits and /metrics under a strict parser.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupTmp, cli, ROOT, tmpDir } from '../helpers/cli.js';
@@ -17,6 +17,8 @@ let d: string;
 let s: Served;
 beforeAll(async () => {
   d = join(tmpDir(), 'data');
+  // A new, empty data directory: created first (serve refuses a missing one), its namespaces by PUT.
+  mkdirSync(d);
   s = await serve(d, ['--workers', '2', '--max-body-bytes', '65536', '--max-line-bytes', '4096']);
 });
 afterAll(async () => {
@@ -99,6 +101,13 @@ describe('the ancestor routes, with its request and response shapes', () => {
     const viaCli = JSON.parse((await cli(['-d', d, 'health', '--json'])).stdout) as { status: string; namespaces: { namespace: string; status: string }[] };
     expect(b.status).toBe(viaCli.status);
     expect(b.namespaces.map((n: { namespace: string; status: string }) => [n.namespace, n.status])).toEqual(viaCli.namespaces.map((n) => [n.namespace, n.status]));
+    // its parameters are checked: a typo is 400, not a silent default (?deep=yes answered 200 healthy)
+    for (const q of ['deep=yes', 'dep=1', 'max_backlog=abc', 'max_backlog=-1']) {
+      const bad = await fetch(`${s.url}/health?${q}`);
+      expect(bad.status, q).toBe(400);
+      expect((await json(bad)).error.code, q).toBe('USAGE');
+    }
+    for (const q of ['deep=1', 'deep=true', 'deep=0', 'max_backlog=100']) expect((await fetch(`${s.url}/health?${q}`)).status, q).toBe(200);
   });
 });
 
@@ -276,6 +285,17 @@ describe('limits and errors', () => {
     expect(() => parsePrometheus('# TYPE x gauge\nx{a="1",a="2"} 1\n')).toThrow(/duplicate/);
     expect(() => parsePrometheus('# TYPE x gauge\nx{a=1} 1\n')).toThrow(/labels/);
     expect(() => parsePrometheus('# TYPE h histogram\nh_bucket{le="1"} 2\nh_bucket{le="+Inf"} 1\nh_count 1\nh_sum 0\n')).toThrow(/decrease/);
+  });
+});
+
+describe('the data directory', () => {
+  it('a missing one is refused as by every command but init (DATA_DIR_NOT_FOUND, exit 3), and not created', async () => {
+    const missing = join(tmpDir(), 'typo');
+    const r = await cli(['--json', '-d', missing, 'serve', '--port', '0']);
+    expect(r.code).toBe(3);
+    expect(JSON.parse(r.stderr).error).toMatchObject({ code: 'DATA_DIR_NOT_FOUND' });
+    expect(JSON.parse(r.stderr).error.hint).toContain(`mkdir -p ${missing}`);
+    expect(existsSync(missing)).toBe(false);
   });
 });
 

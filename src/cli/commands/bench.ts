@@ -99,8 +99,8 @@ function baselineOptions(base: BenchReport): [string, string, string | number | 
  */
 function adoptBaseline(o: Record<string, unknown>, explicit: ReadonlySet<string>, base: BenchReport, path: string): void {
   const d = base.dataset as Partial<BenchReport['dataset']> | undefined;
-  if (d === undefined || typeof d.docs !== 'number' || typeof d.dim !== 'number' || typeof base.latency_ms !== 'object' || typeof base.import !== 'object') {
-    throw new ElacsymError('USAGE', `baseline ${path} is not an \`elacsym bench --json\` report (no dataset, latency or import figures)`);
+  if (d === undefined || typeof d.docs !== 'number' || typeof d.dim !== 'number' || typeof base.latency_ms !== 'object' || typeof base.recall_at_k !== 'object' || typeof base.import !== 'object') {
+    throw new ElacsymError('USAGE', `baseline ${path} is not an \`elacsym bench --json\` report (no dataset, latency, recall or import figures)`);
   }
   const differ: string[] = [];
   for (const [key, flag, value] of baselineOptions(base)) {

@@ -40,12 +40,15 @@ export default async function health([name]: string[], o: Record<string, unknown
   // others are still checked, and the exit status is the worse of that error's and the verdict's.
   let failed = 0;
   const reports: NamespaceHealth[] = [];
+  /** The namespaces that could not be checked, with their error's code (also reported on stderr). */
+  const unchecked: { namespace: string; code: string; message: string }[] = [];
   for (const n of names) {
     try {
       reports.push(checkNamespace(dataDir.namespacePath(n), n, { deep: Boolean(o.deep), maxBacklogDocs }));
     } catch (e) {
       if (name) throw e;
       failed ||= reportError(e, g);
+      unchecked.push({ namespace: n, code: e instanceof ElacsymError ? e.code : 'INTERNAL', message: (e as Error).message });
     }
   }
   const rs = g.remoteStatus;
@@ -69,10 +72,14 @@ export default async function health([name]: string[], o: Record<string, unknown
   }
   // A problem's message names the command that fixes it: made pasteable like an error's hint (-d DIR).
   for (const r of reports) for (const p of r.problems) p.message = concreteHint(p.message, { ...g, namespace: r.namespace });
-  const worst = reports.some((r) => r.status === 'corrupt') ? 'corrupt' : reports.some((r) => r.status === 'degraded') ? 'degraded' : 'healthy';
+  // A namespace that could not be checked is no healthy one: corrupt when its error says damage, else degraded
+  // (its JSON lists it under `unchecked`; the verdict said "healthy" beside a non-zero exit).
+  const damaged = unchecked.some((u) => u.code.startsWith('CORRUPT_'));
+  const worst =
+    damaged || reports.some((r) => r.status === 'corrupt') ? 'corrupt' : unchecked.length > 0 || reports.some((r) => r.status === 'degraded') ? 'degraded' : 'healthy';
   if (o.prometheus) await out(toPrometheus(reports) + (rs ? storePrometheus(rs, name!) : ''));
   // The effective configuration with the source of each value (default, user, data-dir, env).
-  else if (g.json) await printJson({ status: worst, namespaces: reports, ...(rs ? { object_store: rs } : {}), config });
+  else if (g.json) await printJson({ status: worst, namespaces: reports, ...(unchecked.length > 0 ? { unchecked } : {}), ...(rs ? { object_store: rs } : {}), config });
   else if (isTTY('stdout') && isTTY('stdin')) {
     const { loadScreen } = await import('../ui/load.js');
     const { renderHealth } = await loadScreen<typeof import('../ui/health-screen.js')>('health-screen');
@@ -81,7 +88,7 @@ export default async function health([name]: string[], o: Record<string, unknown
   } else {
     for (const r of reports) for (const l of textReport(r)) await outLine(l);
     if (rs) for (const l of storeText(rs)) await outLine(l);
-    if (reports.length === 0) await outLine(`no namespaces in ${g.dataDir}`);
+    if (reports.length === 0 && unchecked.length === 0) await outLine(`no namespaces in ${g.dataDir}`);
   }
   return failed || HEALTH_EXIT[worst];
 }

@@ -54,6 +54,14 @@ export default async function serve(_args: string[], o: Record<string, unknown>,
     remote: null,
   };
   checkS3EndpointUse(o, g.dataDir);
+  // A missing data directory is refused as by every command but init: a mistyped -d must not give a
+  // server that answers healthy and empty (and creates the directory at the first PUT of a namespace).
+  if (!isObjectStoreUrl(g.dataDir) && !existsSync(g.dataDir)) {
+    throw new ElacsymError('DATA_DIR_NOT_FOUND', `data directory ${g.dataDir} does not exist`, {
+      details: { path: g.dataDir },
+      hint: `check -d (or ELACSYM_DATA_DIR); to serve a new, empty data directory, create it first: mkdir -p ${g.dataDir}`,
+    });
+  }
   if (isObjectStoreUrl(g.dataDir)) {
     // A query machine for namespaces published to an object store (read-only; see elacsym-serve(1)).
     const { cacheBytes, cacheDir, s3Spec } = await import('../remote.js');
