@@ -271,8 +271,8 @@ export default async function query([name]: string[], o: Record<string, unknown>
         // The event loop turns between two requests (a pipe's flush turns it too, ~3 us): V8 then runs the
         // collections it scheduled as tasks (a scavenge as the young generation nears full, incremental
         // marking steps) between requests, and not inside the next one when its allocations find the space
-        // full. A 1M mixed batch of 5,400 requests: 15 of 38 scavenges inside requests, 1 of 44 with the turn
-        // (docs/performance.md, session 40). The work is the same; where it lands is not.
+        // full. A 1M mixed batch of 5,400 requests: 23 of 51 scavenges and a mark-compact ran inside requests,
+        // none of 38 with the turn (docs/performance.md, session 40). The work is the same; where it lands is not.
         if (perLine) await flushOut();
         else await new Promise<void>((r) => setImmediate(r));
       }
