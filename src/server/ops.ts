@@ -3,13 +3,13 @@ import { existsSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { ElacsymError } from '../errors.js';
 import { DataDir } from '../store/data-dir.js';
-import { checkNamespace, type NamespaceHealth, toPrometheus } from '../store/health.js';
+import { checkNamespace, healthVerdict, type NamespaceHealth, toPrometheus, type UncheckedNamespace } from '../store/health.js';
 import type { ServerContext } from './context.js';
 
 interface Checked {
   reports: NamespaceHealth[];
-  /** Namespaces that could not be checked at all (a missing or unreadable manifest), as `elacsym health --json` lists them. */
-  unchecked: { namespace: string; code: string; message: string }[];
+  /** Namespaces that could not be checked at all, as `elacsym health --json` lists them. */
+  unchecked: UncheckedNamespace[];
 }
 
 function checkAll(dataDir: string, deep: boolean, maxBacklogDocs: number | undefined): Checked {
@@ -45,9 +45,7 @@ export function opsRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const deep = deepValue === '1' || deepValue === 'true';
     const maxBacklog = param(req.query, 'max_backlog', (v) => /^[0-9]{1,15}$/.test(v), 'a whole number of documents');
     const { reports, unchecked } = checkAll(ctx.opts.dataDir, deep, maxBacklog === undefined ? undefined : Number(maxBacklog));
-    const damaged = unchecked.some((u) => u.code.startsWith('CORRUPT_'));
-    const status =
-      damaged || reports.some((r) => r.status === 'corrupt') ? 'corrupt' : unchecked.length > 0 || reports.some((r) => r.status === 'degraded') ? 'degraded' : 'healthy';
+    const status = healthVerdict(reports, unchecked);
     return reply.code(status === 'healthy' ? 200 : 503).send({ status, namespaces: reports, ...(unchecked.length > 0 ? { unchecked } : {}) });
   });
 

@@ -35,6 +35,16 @@ export interface OpenDbOptions {
   busyTimeoutMs?: number;
 }
 
+/** Whether `path` is certainly absent (ENOENT), not merely unreadable to this user (EACCES: existsSync says false too). */
+function enoent(path: string): boolean {
+  try {
+    statSync(path);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
 /**
  * Open a manifest database in WAL mode with synchronous=FULL: a transaction that returned is on disk
  * (this is what "acknowledged" means), and readers never block the one writer.
@@ -46,16 +56,6 @@ export interface OpenDbOptions {
  * SQLITE_CANTOPEN. Then, and only when no `-wal` with content exists (so the main file holds every
  * committed transaction), the file is read into memory whole and opened from there: see readDetached.
  */
-/** Whether `path` is certainly absent (ENOENT), not merely unreadable to this user (EACCES: existsSync says false too). */
-function enoent(path: string): boolean {
-  try {
-    statSync(path);
-    return false;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT';
-  }
-}
-
 export function openDb(path: string, opts: OpenDbOptions = {}): Db {
   let db: Db;
   try {

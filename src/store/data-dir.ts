@@ -272,7 +272,7 @@ export function dirBytes(path: string): number {
  * removes it), whose every open is CORRUPT_MANIFEST (storage/sqlite.ts openDb). It was invisible: health
  * and ls left it out, query said NAMESPACE_NOT_FOUND (hint: init it) and init said NAMESPACE_EXISTS.
  */
-function lostManifest(nsPath: string): boolean {
+export function lostManifest(nsPath: string): boolean {
   try {
     return statSync(join(nsPath, 'segments')).isDirectory();
   } catch {

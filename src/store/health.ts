@@ -70,6 +70,23 @@ export interface HealthOptions {
   now?: number;
 }
 
+/** A namespace that could not be checked at all (its manifest missing, or unreadable by this user). */
+export interface UncheckedNamespace {
+  namespace: string;
+  code: string;
+  message: string;
+}
+
+/**
+ * The verdict over every namespace (`elacsym health` and the server's /health): the worst status of the
+ * checked ones; one that could not be checked is no healthy one: corrupt when its error says damage
+ * (CORRUPT_*), else at least degraded.
+ */
+export function healthVerdict(reports: readonly NamespaceHealth[], unchecked: readonly UncheckedNamespace[]): HealthStatus {
+  if (unchecked.some((u) => u.code.startsWith('CORRUPT_')) || reports.some((r) => r.status === 'corrupt')) return 'corrupt';
+  return unchecked.length > 0 || reports.some((r) => r.status === 'degraded') ? 'degraded' : 'healthy';
+}
+
 export function checkNamespace(dir: string, name: string, opts: HealthOptions = {}): NamespaceHealth {
   const path = join(dir, 'manifest.db');
   const db = openDb(path, { readonly: true });

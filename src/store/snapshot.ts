@@ -5,7 +5,7 @@
  * started before a swap finishes on the old generation. If a file vanished between the manifest read and
  * the open (a swap raced us), the snapshot is taken again.
  */
-import { existsSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ElacsymError } from '../errors.js';
 import { idFromKey, idKey } from '../model/document.js';
@@ -18,6 +18,7 @@ import { VectorLocator } from '../storage/vector-locator.js';
 import { gatherMatrix } from '../index/vector/distance.js';
 import { openTextChunk, TextLocator, type TextChunkValues } from '../storage/parquet-text.js';
 import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
+import { lostManifest } from './data-dir.js';
 import { type ReadableObject, segmentStoreOf, type SegmentStore } from '../storage/segment-store.js';
 import { type ByteSource, MemorySource } from '../util/bytes.js';
 import { crc32 } from '../util/crc32.js';
@@ -531,8 +532,8 @@ export class Snapshot {
       statSync(path);
     } catch (e) {
       // Gone with its directory (dropped): not found. Gone from a directory that still holds segments/:
-      // damage, which openDb below names (CORRUPT_MANIFEST; see DataDir's lostManifest).
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !existsSync(join(dir, 'segments'))) {
+      // damage, which openDb below names (CORRUPT_MANIFEST; see lostManifest).
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !lostManifest(dir)) {
         throw new ElacsymError('NAMESPACE_NOT_FOUND', `namespace ${dir} does not exist`, { details: { path: dir } });
       }
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw asStorageError(e, path);

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { ElacsymError } from '../../errors.js';
 import { DataDir, namespaceDir } from '../../store/data-dir.js';
-import { checkNamespace, type NamespaceHealth, toPrometheus } from '../../store/health.js';
+import { checkNamespace, healthVerdict, type NamespaceHealth, toPrometheus, type UncheckedNamespace } from '../../store/health.js';
 import { intOpt } from '../args.js';
 import { loadConfig } from '../config.js';
 import { concreteHint, isTTY, out, outLine, printJson, type GlobalOptions, type RemoteStatus, reportError } from '../output.js';
@@ -41,7 +41,7 @@ export default async function health([name]: string[], o: Record<string, unknown
   let failed = 0;
   const reports: NamespaceHealth[] = [];
   /** The namespaces that could not be checked, with their error's code (also reported on stderr). */
-  const unchecked: { namespace: string; code: string; message: string }[] = [];
+  const unchecked: UncheckedNamespace[] = [];
   for (const n of names) {
     try {
       reports.push(checkNamespace(dataDir.namespacePath(n), n, { deep: Boolean(o.deep), maxBacklogDocs }));
@@ -72,11 +72,9 @@ export default async function health([name]: string[], o: Record<string, unknown
   }
   // A problem's message names the command that fixes it: made pasteable like an error's hint (-d DIR).
   for (const r of reports) for (const p of r.problems) p.message = concreteHint(p.message, { ...g, namespace: r.namespace });
-  // A namespace that could not be checked is no healthy one: corrupt when its error says damage, else degraded
-  // (its JSON lists it under `unchecked`; the verdict said "healthy" beside a non-zero exit).
-  const damaged = unchecked.some((u) => u.code.startsWith('CORRUPT_'));
-  const worst =
-    damaged || reports.some((r) => r.status === 'corrupt') ? 'corrupt' : unchecked.length > 0 || reports.some((r) => r.status === 'degraded') ? 'degraded' : 'healthy';
+  // A namespace that could not be checked counts (its JSON lists it under `unchecked`; the verdict said
+  // "healthy" beside a non-zero exit).
+  const worst = healthVerdict(reports, unchecked);
   if (o.prometheus) await out(toPrometheus(reports) + (rs ? storePrometheus(rs, name!) : ''));
   // The effective configuration with the source of each value (default, user, data-dir, env).
   else if (g.json) await printJson({ status: worst, namespaces: reports, ...(unchecked.length > 0 ? { unchecked } : {}), ...(rs ? { object_store: rs } : {}), config });
