@@ -100,7 +100,8 @@ export class QueryPool {
     return n;
   }
 
-  run(ns: string, body: unknown, timeoutMs: number): Promise<QueryAnswer> {
+  /** `fence`: the namespace's write fence when the request arrived (WarmSource.acquire). */
+  run(ns: string, body: unknown, timeoutMs: number, fence = 0): Promise<QueryAnswer> {
     let best = this.slots[0]!;
     for (const s of this.slots) if (s.inflight.size < best.inflight.size) best = s;
     const id = this.nextId++;
@@ -118,7 +119,7 @@ export class QueryPool {
         }, timeoutMs);
       }
       best.inflight.set(id, p);
-      best.worker.postMessage({ id, ns, body, deadline: timeoutMs > 0 ? Date.now() + timeoutMs : 0 });
+      best.worker.postMessage({ id, ns, body, fence, deadline: timeoutMs > 0 ? Date.now() + timeoutMs : 0 });
     });
   }
 

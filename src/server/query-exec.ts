@@ -50,10 +50,11 @@ export function queryBodyValue(body: unknown): unknown {
   }
 }
 
-export function answerQuery(warm: WarmSource, name: string, rawBody: unknown, guard?: () => void): QueryAnswer {
+/** `fence`: the namespace's write fence when the request arrived (WarmSource.acquire). */
+export function answerQuery(warm: WarmSource, name: string, rawBody: unknown, guard?: () => void, fence = 0): QueryAnswer {
   guard?.();
   const body = queryBodyValue(rawBody);
-  const lease = warm.acquire(name);
+  const lease = warm.acquire(name, fence);
   try {
     const req = parseQueryRequest(body, lease.snap.schema, 'request');
     const sources = guard ? lease.ctx.sources.map((s) => new GuardedSource(s, guard)) : lease.ctx.sources;

@@ -16,7 +16,7 @@ const warm: WarmSource = published ?? new WarmNamespaces(dataDir);
 
 class Stopped extends Error {}
 
-parentPort!.on('message', async (m: { id: number; ns: string; body: unknown; deadline: number } | { close: true } | { stats: number }) => {
+parentPort!.on('message', async (m: { id: number; ns: string; body: unknown; fence: number; deadline: number } | { close: true } | { stats: number }) => {
   if ('stats' in m) {
     parentPort!.postMessage({ stats: m.stats, warm: warm.stats(), cache: published ? published.publishedStats().cache : null });
     return;
@@ -38,7 +38,7 @@ parentPort!.on('message', async (m: { id: number; ns: string; body: unknown; dea
     // Published namespaces resolve their latest version first (I/O through the bridge); a local data
     // directory has no ready() and stays on the synchronous path.
     if (warm.ready) await warm.ready(m.ns);
-    const a = answerQuery(warm, m.ns, m.body, guard);
+    const a = answerQuery(warm, m.ns, m.body, guard, m.fence);
     parentPort!.postMessage({ id: m.id, json: a.json, kind: a.kind, generation: a.generation });
   } catch (e) {
     const err =

@@ -16,8 +16,10 @@ export function queryRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const name = req.params.ns;
       validateNamespaceName(name);
       let a: QueryAnswer;
+      // Read your writes: taken when the request arrives, after any write this server acknowledged.
+      const fence = ctx.writes?.fence(name) ?? 0;
       try {
-        if (ctx.pool) a = await ctx.pool.run(name, req.body, ctx.opts.requestTimeoutMs);
+        if (ctx.pool) a = await ctx.pool.run(name, req.body, ctx.opts.requestTimeoutMs, fence);
         else {
           // On the main thread (--workers 0) the query stops between segments once past the limit.
           const limit = ctx.opts.requestTimeoutMs;
@@ -29,7 +31,7 @@ export function queryRoutes(app: FastifyInstance, ctx: ServerContext): void {
                 }
               : undefined;
           await ctx.warm.ready?.(name);
-          a = answerQuery(ctx.warm, name, req.body, guard);
+          a = answerQuery(ctx.warm, name, req.body, guard, fence);
         }
       } catch (e) {
         // the kind label of a failed request (rare: parsing the body again here costs nothing that matters)

@@ -15,6 +15,9 @@
  *   see a newer version (one extra reopen), never a missed one;
  * - under a stream of commits, reopening is rate-limited (see refresh) but a write is still seen within
  *   1 second; when writes are rare, the next request after a commit sees it;
+ * - a write acknowledged by this server is seen by every request that starts after the acknowledgement:
+ *   such a request carries the namespace's write fence (write-thread.ts), and a snapshot not yet known to
+ *   cover that fence is refreshed without the rate limit (read your writes);
  * - a retired snapshot is closed when its last lease is released (its open file descriptors are what keep
  *   a compacted-away segment readable until then); segments and sources it shares with a newer snapshot
  *   are reference-counted and stay open for it.
@@ -42,6 +45,11 @@ interface Entry {
   ino: number;
   version: number;
   held: Held;
+  /**
+   * The highest write fence this snapshot is known to cover: a request carrying it found data_version
+   * unchanged since the snapshot was opened, or refreshed it (see refresh).
+   */
+  fence: number;
   /** Snapshots opened for this namespace by this process (1 = the first). */
   generation: number;
   /** When the snapshot was last confirmed current (ms since epoch). */
@@ -71,8 +79,12 @@ export interface WarmStats {
 
 /** What the query paths need of warm snapshots: local (WarmNamespaces) or published (PublishedWarm). */
 export interface WarmSource {
-  /** The current snapshot of a namespace, as a lease (release it when the answer is built). */
-  acquire(name: string): Lease;
+  /**
+   * The current snapshot of a namespace, as a lease (release it when the answer is built). `fence`: the
+   * namespace's write fence when the request arrived (WriteThread.fence; 0 = none): the snapshot returned
+   * covers every write acknowledged before it.
+   */
+  acquire(name: string, fence?: number): Lease;
   /**
    * Bring a namespace up to date before `acquire` when that needs I/O that cannot block (an object
    * store); local data directories need none and leave it undefined.
@@ -104,11 +116,12 @@ export class WarmNamespaces implements WarmSource {
   }
 
   /** The current snapshot of a namespace, reopened first if another writer committed since. */
-  acquire(name: string): Lease {
+  acquire(name: string, fence = 0): Lease {
     validateNamespaceName(name);
     let e = this.entries.get(name);
-    if (e) e = this.refresh(name, e);
-    if (!e) e = this.open(name);
+    if (e) e = this.refresh(name, e, fence);
+    // A fresh open reads data_version after the acknowledged commit: it covers the fence.
+    if (!e) e = this.open(name, fence);
     return leaseOf(e.held, e.generation);
   }
 
@@ -143,7 +156,7 @@ export class WarmNamespaces implements WarmSource {
     for (const [name, e] of [...this.entries]) this.evict(name, e);
   }
 
-  private open(name: string): Entry {
+  private open(name: string, fence = 0): Entry {
     const dir = namespaceDir(this.dataDir, name);
     const path = join(dir, 'manifest.db');
     const probe = openDb(path, { readonly: true });
@@ -154,7 +167,7 @@ export class WarmNamespaces implements WarmSource {
       const held = openHeld(dir);
       const prev = this.entries.get(name);
       const openedAt = this.now();
-      const e: Entry = { dir, probe, ino, version, held, generation: (prev?.generation ?? 0) + 1, checkedAt: openedAt, openedAt, openMs: openedAt - t0 };
+      const e: Entry = { dir, probe, ino, version, held, fence, generation: (prev?.generation ?? 0) + 1, checkedAt: openedAt, openedAt, openMs: openedAt - t0 };
       this.entries.set(name, e);
       return e;
     } catch (err) {
@@ -163,8 +176,13 @@ export class WarmNamespaces implements WarmSource {
     }
   }
 
-  /** Returns the entry, current; or undefined when the namespace must be opened afresh. */
-  private refresh(name: string, e: Entry): Entry | undefined {
+  /**
+   * Returns the entry, current; or undefined when the namespace must be opened afresh. `fence` > e.fence:
+   * the request started after this server acknowledged a write the snapshot may not cover, so a change
+   * is taken now, not rate-limited. (data_version is read here, after that write committed: unchanged
+   * means the snapshot already has it.)
+   */
+  private refresh(name: string, e: Entry, fence = 0): Entry | undefined {
     let ino: number;
     try {
       ino = statSync(join(e.dir, 'manifest.db')).ino;
@@ -176,7 +194,7 @@ export class WarmNamespaces implements WarmSource {
       // dropped and created again: a different database file; keep the generation count going
       const gen = e.generation;
       this.evict(name, e);
-      const fresh = this.open(name);
+      const fresh = this.open(name, fence);
       fresh.generation = gen + 1;
       return fresh;
     }
@@ -187,7 +205,7 @@ export class WarmNamespaces implements WarmSource {
       // so opening takes at most ~20% of the time. The stale snapshot is still one whole generation, and
       // the timer retries, so a write is seen within MAX_REOPEN_GAP_MS + the refresh period (< 1 s).
       const now = this.now();
-      if (now - e.openedAt < Math.min(MAX_REOPEN_GAP_MS, 4 * e.openMs)) return e;
+      if (fence <= e.fence && now - e.openedAt < Math.min(MAX_REOPEN_GAP_MS, 4 * e.openMs)) return e;
       // Incremental: unchanged segments (and their warm sources) carry over from the current snapshot,
       // which is still open here; only new segments are opened and only new journal entries decoded.
       const held = refreshHeld(e.held);
@@ -198,6 +216,7 @@ export class WarmNamespaces implements WarmSource {
       e.openedAt = this.now();
       e.openMs = e.openedAt - now;
     }
+    if (fence > e.fence) e.fence = fence;
     e.checkedAt = this.now();
     return e;
   }

@@ -14,6 +14,8 @@ import type { ImportJobOptions } from './write-worker.js';
 const MAX_IN_FLIGHT = 8;
 
 interface Job {
+  /** The namespace written (its write fence moves when the job ends). */
+  name: string;
   resolve: (r: unknown) => void;
   reject: (e: unknown) => void;
   onEvent: (e: Record<string, unknown>) => void;
@@ -31,6 +33,7 @@ export class WriteThread {
   private readonly worker: Worker;
   private readonly jobs = new Map<number, Job>();
   private nextId = 1;
+  private readonly fences = new Map<string, number>();
 
   constructor(dataDir: string) {
     this.worker = new Worker(workerUrl(), { workerData: { dataDir }, execArgv: [] }); // none of the process's Node options (see vector-peer.ts)
@@ -41,19 +44,37 @@ export class WriteThread {
       else if (m.t === 'consumed') job.consumed();
       else if (m.t === 'done') {
         this.jobs.delete(m.id);
+        this.advance(job.name);
         job.resolve(m.result);
       } else if (m.t === 'error') {
         this.jobs.delete(m.id);
+        this.advance(job.name); // a failed job may have committed batches before its error
         const code = (m.error!.code in ERRORS ? m.error!.code : 'INTERNAL') as ErrorCode;
         job.reject(new ElacsymError(code, m.error!.message, { hint: m.error!.hint, details: m.error!.details ?? {} }));
       }
     });
     const failAll = (why: string) => {
+      for (const j of this.jobs.values()) this.advance(j.name);
       for (const j of this.jobs.values()) j.reject(new ElacsymError('INTERNAL', `write thread ${why}`));
       this.jobs.clear();
     };
     this.worker.on('error', (e) => failAll(`failed: ${e.message}`));
     this.worker.on('exit', (c) => failAll(`exited with code ${c}`));
+  }
+
+  /**
+   * The write fence of a namespace: a number that moves, before the response is sent, every time a write
+   * job of this server on it ends (upsert, delete, import; failed ones too, they may have committed). A
+   * query carries the fence current when it arrived; a warm snapshot older than that fence is refreshed
+   * without the rate limit of warm.ts, so a write this server acknowledged is visible to every request
+   * that starts after the acknowledgement (read your writes).
+   */
+  fence(name: string): number {
+    return this.fences.get(name) ?? 0;
+  }
+
+  private advance(name: string): void {
+    this.fences.set(name, this.fence(name) + 1);
   }
 
   /**
@@ -67,6 +88,7 @@ export class WriteThread {
     let finished = false;
     const done = new Promise<ImportSummary>((resolve, reject) => {
       this.jobs.set(id, {
+        name,
         resolve: resolve as (r: unknown) => void,
         reject,
         onEvent: onEvent ?? (() => undefined),
@@ -101,7 +123,7 @@ export class WriteThread {
 
   delete(name: string, ids: DocId[], waitMs: number): Promise<FlushResult> {
     const id = this.nextId++;
-    const p = new Promise<FlushResult>((resolve, reject) => this.jobs.set(id, { resolve: resolve as (r: unknown) => void, reject, onEvent: () => undefined, consumed: () => undefined }));
+    const p = new Promise<FlushResult>((resolve, reject) => this.jobs.set(id, { name, resolve: resolve as (r: unknown) => void, reject, onEvent: () => undefined, consumed: () => undefined }));
     this.worker.postMessage({ t: 'delete', id, name, ids, waitMs });
     return p;
   }
