@@ -5,7 +5,7 @@
  * Synchronised on events (listening lines, committed-batch events, process exits), never on sleeps.
  */
 import { spawn } from 'node:child_process';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -237,6 +237,52 @@ describe('graceful shutdown', () => {
     expect(g.code).toBe(0);
     expect(g.stdout.trim().split('\n')).toHaveLength(acked);
     expect((await cli(['-d', d, 'health', 'ns'])).code).not.toBe(5);
+  });
+
+  it('SIGTERM while a keep-alive client is still sending the import body: exit 0 at once, and the client reads the whole response', async () => {
+    // The import ends (INTERRUPTED) before its request body does. Kept alive, the connection would never
+    // be idle while the client sends (Node reads and drops the rest of the body), so the shutdown waited
+    // for --shutdown-timeout and exited 1; destroyed, a reset could discard the last event at the client.
+    // The server half-closes instead (a lingering close).
+    const d = join(tmpDir(), 'data');
+    await initNs(d, 'ns');
+    const s = await serve(d, ['--workers', '1', '--shutdown-timeout', '15']);
+    const line = (i: number) => `${JSON.stringify({ ...docs(1)[0]!, id: i })}\n`;
+    const agent = new Agent({ keepAlive: true });
+    let n = 0;
+    const events: Record<string, any>[] = [];
+    let resolveEnd: (how: string) => void = () => undefined;
+    const responseEnd = new Promise<string>((r) => (resolveEnd = r));
+    const firstAck = new Promise<void>((resolveAck) => {
+      const req = request(`${s.url}/v1/namespaces/ns/import?batch_size=20`, { method: 'POST', agent, headers: { 'content-type': 'application/x-ndjson' } }, (res) => {
+        res.on('error', (e) => resolveEnd(`error: ${e.message}`));
+        res.on('aborted', () => resolveEnd('aborted'));
+        res.on('end', () => resolveEnd('end'));
+        createInterface({ input: res }).on('line', (l) => {
+          const ev = JSON.parse(l) as Record<string, any>;
+          events.push(ev);
+          if (ev.event === 'committed') resolveAck();
+        });
+      });
+      req.on('error', () => undefined); // writing after the server closed
+      // Sends a line each time the previous one was handed to the socket, until the connection is gone:
+      // the body never ends on its own.
+      const next = () => {
+        if (req.destroyed || req.socket?.destroyed) return;
+        req.write(line(n++), () => setImmediate(next));
+      };
+      next();
+    });
+    try {
+      await firstAck;
+      s.proc.kill('SIGTERM');
+      expect(await s.exited).toBe(0);
+      expect(await responseEnd).toBe('end');
+      expect(events.at(-1)).toMatchObject({ event: 'error', error: { code: 'INTERRUPTED' } });
+      expect(s.lines.some((l) => l.includes('shutdown-timeout'))).toBe(false);
+    } finally {
+      agent.destroy();
+    }
   });
 });
 
