@@ -302,7 +302,7 @@ export function buildProgram(): Command {
     .option('--explain', 'add the plan and per-retriever ranks and scores')
     .option('--nprobe <n>', 'vector search: IVF clusters each segment probes at least (default: adaptive); more is slower and finds more of the true nearest')
     .option('--exact', 'vector search: score every matching vector exactly (no approximation; reads every vector)')
-    .option('--sort <keys>', 'filter-only listing: sort by attributes, e.g. year:desc,title (ties by id; missing values last)')
+    .option('--sort <keys>', 'filter-only listing: sort by attributes or id, e.g. year:desc,title (ties by id; missing values last)')
     .option('--limit <n>', 'filter-only listing: documents per page (no 10,000 cap)')
     .option('--offset <n>', 'filter-only listing: skip the first N documents')
     .option('--after <cursor>', "filter-only listing: the page after this cursor (the previous page's next_cursor); stable while writes happen")

@@ -16,7 +16,7 @@
  */
 import { ElacsymError } from '../errors.js';
 import { compareIds } from '../model/document.js';
-import { describeFilter, type Filter } from '../model/filter.js';
+import { describeFilter, type Filter, ID_FIELD } from '../model/filter.js';
 import { unknownName } from '../model/names.js';
 import { dataRecord } from '../model/schema.js';
 import type { AttrValue, Attributes, DocId, Schema } from '../model/types.js';
@@ -68,9 +68,14 @@ export function parseSort(spec: string, schema: Schema): SortKey[] {
     const dir = i < 0 ? 'asc' : part.slice(i + 1);
     if (dir !== 'asc' && dir !== 'desc') throw new ElacsymError('USAGE', `--sort ${part}: direction must be asc or desc`);
     if (field === '') throw new ElacsymError('USAGE', `--sort ${part}: missing attribute name`);
+    // `id` is the document id, as in filters (even where an old schema declares an attribute of that name).
+    if (field === ID_FIELD) {
+      keys.push({ field, desc: dir === 'desc' });
+      continue;
+    }
     const a = Object.hasOwn(schema.attributes, field) ? schema.attributes[field] : undefined;
     // An unknown name is an error, as in filters and --fields: a typo must not sort by nothing.
-    if (!a) throw new ElacsymError('INVALID_QUERY', `--sort: ${unknownName('attribute', field, Object.keys(schema.attributes), 'attributes')}`);
+    if (!a) throw new ElacsymError('INVALID_QUERY', `--sort: ${unknownName('attribute', field, [...Object.keys(schema.attributes), ID_FIELD], 'known fields')}`);
     if (a.type === 'array<string>') throw new ElacsymError('USAGE', `--sort ${field}: array attributes have no order; sort by a scalar attribute`);
     keys.push({ field, desc: dir === 'desc' });
   }
@@ -112,7 +117,8 @@ function compareKeys(sort: readonly SortKey[], a: Key, b: Key): number {
   for (let i = 0; i < sort.length; i++) {
     const va = a.values[i];
     const vb = b.values[i];
-    let c = compareValues(va, vb);
+    // The id key holds the id itself (never missing), in the order of the id tie-break.
+    let c = sort[i]!.field === ID_FIELD ? compareIds(va as DocId, vb as DocId) : compareValues(va, vb);
     // Missing stays last in both directions: only present-vs-present comparisons flip.
     if (c !== 0 && sort[i]!.desc && rank(va) !== 4 && rank(vb) !== 4) c = -c;
     if (c !== 0) return c;
@@ -154,12 +160,13 @@ export function listDocuments(snap: Snapshot, opts: ListOptions): ListPage {
   let matches = 0;
   ctx.sources.forEach((s, si) => {
     const mask = opts.filter ? filterMask(s, opts.filter) : null;
-    const cols = opts.sort.map((k) => s.column(k.field));
+    const cols = opts.sort.map((k) => (k.field === ID_FIELD ? null : s.column(k.field)));
     for (let o = 0; o < s.size; o++) {
       if (s.dead && s.dead[o]) continue;
       if (mask && mask[o] !== 1) continue;
       matches++;
-      const key: Key = { values: cols.map((c) => columnValue(c, o)), id: s.idOf(o) };
+      const id = s.idOf(o);
+      const key: Key = { values: cols.map((c) => (c === null ? id : columnValue(c, o))), id };
       if (after && compareKeys(opts.sort, key, after) <= 0) continue;
       cands.push({ key, src: si, ord: o });
     }

@@ -134,6 +134,17 @@ describe('delete --filter', () => {
     expect((await cli(['-d', d, 'count', 'docs', '--filter', f])).stdout).toBe('0\n');
   });
 
+  it('counts a repeated id once: in the message and in not_found', async () => {
+    const d = await populated();
+    const listed = ndjson((await cli(['-d', d, 'export', 'docs'])).stdout).map((r) => r.id as number);
+    const [a, b] = listed;
+    const r = await cli(['-d', d, 'delete', 'docs', '--ids', `${a},${a},${b},424242`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr.trim()).toBe(`deleted 2 of 3 ids from docs (1 not found; 1 repeated id counted once)`);
+    const j = await cli(['-d', d, '--json', 'delete', 'docs', '--ids', `${a},${a},424242`]);
+    expect(JSON.parse(j.stdout)).toEqual({ namespace: 'docs', requested: 3, deleted: 0, not_found: 2 });
+  });
+
   it('refuses --filter with --ids, --dry-run without --filter, and a null filter', async () => {
     const d = await populated();
     for (const args of [
@@ -161,6 +172,19 @@ describe('filter-only listing: --sort, --limit, --offset, --after', () => {
   }
   const ids = (stdout: string) => (JSON.parse(stdout) as { results: { id: number }[] }).results.map((r) => r.id);
 
+
+  it('sorts by the document id (asc and desc, mixed with attributes), paging included', async () => {
+    const d = await sortNs();
+    const ids = async (args: string[]) => ndjson((await cli(['-d', d, 'query', 'docs', ...args, '--format', 'ndjson'])).stdout).map((r) => r.id);
+    expect(await ids(['--sort', 'id:desc', '--limit', '5'])).toEqual([30, 29, 28, 27, 26]);
+    expect(await ids(['--sort', 'id', '--limit', '3'])).toEqual([1, 2, 3]);
+    // year (missing last), then id descending within a year
+    const byYear = await ids(['--sort', 'year,id:desc', '--limit', '4']);
+    expect(byYear).toEqual([24, 20, 16, 12]); // 28 has no year (every 7th)
+    const p1 = JSON.parse((await cli(['-d', d, 'query', 'docs', '--sort', 'id:desc', '--limit', '10', '--format', 'json'])).stdout) as { results: { id: number }[]; next_cursor: string };
+    const p2 = await ids(['--sort', 'id:desc', '--limit', '10', '--after', p1.next_cursor]);
+    expect(p2).toEqual([20, 19, 18, 17, 16, 15, 14, 13, 12, 11]);
+  });
   it('sorts by several keys in either direction, ties by id, missing values last', async () => {
     const d = await sortNs();
     const r = await cli(['-d', d, 'query', 'docs', '--sort', 'year:desc', '--limit', '100', '--format', 'json']);

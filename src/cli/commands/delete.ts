@@ -113,7 +113,11 @@ export default async function del([name]: string[], o: Record<string, unknown>, 
     }
     const summary = { namespace: name, requested: ids.length, deleted: r.deleted, not_found: Math.max(0, unique - r.deleted) };
     if (g.json) await printJson(summary);
-    else if (!g.quiet) err(`deleted ${summary.deleted} of ${summary.requested} ids from ${name} (${summary.not_found} not found)`);
+    else if (!g.quiet) {
+      // Counted in distinct ids: "deleted 2 of 4 ids (1 not found)" for 1,1,2,3 added up to nothing.
+      const dup = ids.length - unique;
+      err(`deleted ${summary.deleted} of ${unique} ids from ${name} (${summary.not_found} not found${dup > 0 ? `; ${dup} repeated id${dup === 1 ? '' : 's'} counted once` : ''})`);
+    }
     return 0;
   } finally {
     quarantineNotice(g, name!, writer.quarantinedEntries, writer.quarantinedDeletes);
