@@ -54,7 +54,8 @@ export function opsRoutes(app: FastifyInstance, ctx: ServerContext): void {
       ? (await ctx.pool.stats()).flatMap((w, i) => w.warm.map((s) => ({ worker: String(i), ...s })))
       : ctx.warm.stats().map((s) => ({ worker: 'main', ...s }));
     const own = ctx.metrics.toText({ workers: ctx.pool?.size ?? 0, snapshots });
-    const health = toPrometheus(checkAll(ctx.opts.dataDir, false, undefined).reports);
+    const all = checkAll(ctx.opts.dataDir, false, undefined);
+    const health = toPrometheus(all.reports, all.unchecked);
     return reply.type('text/plain; version=0.0.4; charset=utf-8').send(own + health);
   });
 }

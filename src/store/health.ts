@@ -435,7 +435,13 @@ function corruptHealth(name: string, message: string, path: string): NamespaceHe
 const STATUS_VALUE: Record<HealthStatus, number> = { healthy: 0, degraded: 1, corrupt: 2 };
 
 /** Prometheus text exposition format (version 0.0.4), one sample per namespace per metric. */
-export function toPrometheus(all: readonly NamespaceHealth[]): string {
+/**
+ * The Prometheus text exposition (format 0.0.4) of health reports. A namespace that could not be checked
+ * (`unchecked`) still has its elacsym_health_status (its verdict as in healthVerdict: 2 for CORRUPT_*,
+ * else 1) and an elacsym_health_check_errors sample naming the error code: dropping it would make an
+ * alert on the status go quiet exactly when the namespace is unreadable.
+ */
+export function toPrometheus(all: readonly NamespaceHealth[], unchecked: readonly UncheckedNamespace[] = []): string {
   const lines: string[] = [];
   const metric = (name: string, help: string, value: (h: NamespaceHealth) => number | null, extra?: (h: NamespaceHealth) => [string, number][]) => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
@@ -449,6 +455,9 @@ export function toPrometheus(all: readonly NamespaceHealth[]): string {
     }
   };
   metric('elacsym_health_status', 'Health verdict: 0 healthy, 1 degraded, 2 corrupt.', (h) => STATUS_VALUE[h.status]);
+  for (const u of unchecked) lines.push(`elacsym_health_status{namespace="${escapeLabel(u.namespace)}"} ${STATUS_VALUE[healthVerdict([], [u])]}`);
+  lines.push('# HELP elacsym_health_check_errors Namespaces that could not be checked, by error code (1 each).', '# TYPE elacsym_health_check_errors gauge');
+  for (const u of unchecked) lines.push(`elacsym_health_check_errors{namespace="${escapeLabel(u.namespace)}",code="${escapeLabel(u.code)}"} 1`);
   metric('elacsym_documents', 'Live documents (flushed plus pending in the journal).', (h) => h.documents);
   metric('elacsym_segments', 'Segments in the manifest.', (h) => h.segments);
   metric('elacsym_deleted_rows', 'Deleted or superseded rows still stored in segments.', (h) => h.deleted_rows);

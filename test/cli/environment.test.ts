@@ -499,6 +499,13 @@ describe('damaged files are corruption, not bugs', () => {
     expect(hj.status).toBe('corrupt');
     expect(hj.namespaces.map((n: { namespace: string }) => n.namespace)).toEqual(['other']);
     expect(hj.unchecked).toEqual([expect.objectContaining({ namespace: 'ns', code: 'CORRUPT_MANIFEST' })]);
+    // the scrape keeps it too (it had no series at all: an alert on the status went quiet)
+    const p = await cli(['-d', d, 'health', '--prometheus']);
+    expect(p.stdout).toContain('elacsym_health_status{namespace="ns"} 2\n');
+    expect(p.stdout).toContain('elacsym_health_check_errors{namespace="ns",code="CORRUPT_MANIFEST"} 1\n');
+    expect(p.stdout).toContain('elacsym_health_status{namespace="other"} 0\n');
+    // an empty journal has no oldest entry (the text said "oldest -s")
+    expect((await cli(['-d', d, 'health', 'other'])).stdout).toContain('oldest none;');
     expect((await cli(['-d', d, 'init', 'ns', '--text-only'])).code).toBe(4); // the name is taken
     expect((await cli(['-d', d, 'drop', 'ns', '--yes'])).code).toBe(0);
     expect((await cli(['-d', d, 'health'])).code).toBe(0);

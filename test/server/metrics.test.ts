@@ -1,10 +1,15 @@
-/** The server's own metrics, without a server: the exposition parses strictly and the dashboard reads only what exists. */
-import { readFileSync } from 'node:fs';
+/**
+ * The server's own metrics (without a server): the exposition parses strictly and the dashboard reads only
+ * what exists; and the health series of a real server over a damaged namespace.
+ */
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ServerMetrics } from '../../src/server/metrics.js';
-import { ROOT } from '../helpers/cli.js';
-import { parsePrometheus } from './serve-helpers.js';
+import { cleanupTmp, cli, ROOT, tmpDir } from '../helpers/cli.js';
+import { json, parsePrometheus, serve } from './serve-helpers.js';
+
+afterAll(() => cleanupTmp());
 
 describe('server metrics', () => {
   const m = new ServerMetrics();
@@ -28,5 +33,27 @@ describe('server metrics', () => {
     const used = new Set((dash.match(/elacsym_(?:http|server)_[a-z_]+/g) ?? []).map((n) => n.replace(/_(bucket|sum|count)$/, '')));
     expect(used.size).toBeGreaterThanOrEqual(4);
     for (const n of used) expect(fams.has(n), n).toBe(true);
+  });
+});
+
+describe('health series of a namespace that could not be checked', () => {
+  it('/health lists it under unchecked and /metrics keeps its status (2 for damage) with the error code', async () => {
+    const d = join(tmpDir(), 'data');
+    for (const ns of ['ok', 'lost']) expect((await cli(['-d', d, 'init', ns, '--text-only'])).code).toBe(0);
+    for (const f of readdirSync(join(d, 'lost'))) if (f.startsWith('manifest.db')) rmSync(join(d, 'lost', f));
+    const s = await serve(d, ['--workers', '1']);
+    try {
+      const h = await fetch(`${s.url}/health`);
+      expect(h.status).toBe(503);
+      const hb = await json(h);
+      expect(hb.status).toBe('corrupt');
+      expect(hb.unchecked).toEqual([expect.objectContaining({ namespace: 'lost', code: 'CORRUPT_MANIFEST' })]);
+      const fams = parsePrometheus(await (await fetch(`${s.url}/metrics`)).text());
+      const status = fams.get('elacsym_health_status')!.samples.map((x) => [x.labels.namespace, x.value]);
+      expect(status).toEqual([['ok', 0], ['lost', 2]]);
+      expect(fams.get('elacsym_health_check_errors')!.samples).toEqual([{ name: 'elacsym_health_check_errors', labels: { namespace: 'lost', code: 'CORRUPT_MANIFEST' }, value: 1 }]);
+    } finally {
+      expect(await s.stop()).toBe(0);
+    }
   });
 });

@@ -13,7 +13,7 @@ export function textReport(h: NamespaceHealth): string[] {
   const lines = [
     `${h.namespace}: ${h.status.toUpperCase()}`,
     `  documents ${h.documents}, segments ${h.segments} (${h.segment_documents} rows, ${h.deleted_rows} deleted/superseded)`,
-    `  journal: ${h.journal.pending_entries} pending entries, ${h.journal.pending_documents} documents, ${h.journal.pending_bytes} bytes, oldest ${h.journal.oldest_pending_age_s ?? '-'}s; ${h.journal.quarantined} quarantined`,
+    `  journal: ${h.journal.pending_entries} pending entries, ${h.journal.pending_documents} documents, ${h.journal.pending_bytes} bytes, oldest ${h.journal.oldest_pending_age_s === null ? 'none' : `${h.journal.oldest_pending_age_s}s`}; ${h.journal.quarantined} quarantined`,
     `  index coverage: ${Object.entries(h.index_coverage).map(([k, c]) => `${k} ${(c.ratio * 100).toFixed(1)}%${c.outdated ? ` (${c.outdated} outdated)` : ''}`).join(', ') || 'no indexes'}`,
     `  last compaction: ${h.last_compaction_at ?? 'never'}; orphan files: ${h.orphan_files.length}; disk ${mb(h.disk_bytes)}; format v${h.format_version}${h.deep ? '; deep check' : ''}`,
   ];
@@ -75,7 +75,7 @@ export default async function health([name]: string[], o: Record<string, unknown
   // A namespace that could not be checked counts (its JSON lists it under `unchecked`; the verdict said
   // "healthy" beside a non-zero exit).
   const worst = healthVerdict(reports, unchecked);
-  if (o.prometheus) await out(toPrometheus(reports) + (rs ? storePrometheus(rs, name!) : ''));
+  if (o.prometheus) await out(toPrometheus(reports, unchecked) + (rs ? storePrometheus(rs, name!) : ''));
   // The effective configuration with the source of each value (default, user, data-dir, env).
   else if (g.json) await printJson({ status: worst, namespaces: reports, ...(unchecked.length > 0 ? { unchecked } : {}), ...(rs ? { object_store: rs } : {}), config });
   else if (isTTY('stdout') && isTTY('stdin')) {
