@@ -213,6 +213,7 @@ describe('wal inspect / replay', () => {
     db.close();
     const ins = (await cli(['-d', d, '--json', 'wal', 'inspect', 'ns']));
     expect(ins.code).toBe(5);
+    expect(ins.stderr).toBe(''); // --json: the report says it (a plain line on stderr was beside it)
     const rep = JSON.parse(ins.stdout);
     expect(rep.entries.find((e: { seq: number }) => e.seq === 2)).toMatchObject({ status: 'corrupt' });
     expect(rep.entries.find((e: { seq: number }) => e.seq === 2).problem).toContain('CRC-32 mismatch');
@@ -229,6 +230,9 @@ describe('wal inspect / replay', () => {
     expect(after.code).toBe(5);
     expect(after.stdout).toContain('quarantined');
     expect(readFileSync(join(dump, 'quarantined-2.bin')).equals(row.payload)).toBe(true);
+    const dumpJson = await cli(['-d', d, '--json', 'wal', 'inspect', 'ns', '--dump', join(tmpDir(), 'dump2')]);
+    expect(JSON.parse(dumpJson.stdout)).toMatchObject({ dumped: 1, totals: { quarantined: 1 } });
+    expect(dumpJson.stderr).toBe('');
     expect((await cli(['-d', d, 'health'])).code).toBe(6); // degraded: quarantined entry kept for the user
     expect((await exportMap(d, 'ns')).size).toBe(200);
     const purge = JSON.parse((await cli(['-d', d, '--json', 'wal', 'replay', 'ns', '--purge-quarantine'])).stdout);

@@ -35,7 +35,7 @@ export async function inspect([name]: string[], o: Record<string, unknown>, g: G
         }
       : undefined,
   });
-  if (g.json) await printJson({ namespace: name, ...report });
+  if (g.json) await printJson({ namespace: name, ...report, ...(dumpDir ? { dumped, dump_dir: dumpDir } : {}) });
   else {
     await outLine(['seq', 'op', 'docs', 'bytes', 'crc32', 'status', 'state', 'committed_at', 'problem'].join('\t'));
     for (const e of report.entries) {
@@ -52,7 +52,8 @@ export async function inspect([name]: string[], o: Record<string, unknown>, g: G
   // then dumpable) by the next writer, e.g. `wal replay`.
   const pendingBad = report.totals.corrupt;
   const where = dumpDir ? `; ${dumped} quarantined payloads written to ${dumpDir}${pendingBad ? ` (${pendingBad} damaged pending entries are quarantined by \`elacsym wal replay ${name}\`, then dumpable)` : ''}` : ' (pass --dump DIR to save the quarantined bytes)';
-  if (bad > 0 && !g.quiet) err(`elacsym: ${bad} damaged journal entries in ${name}${where}`);
+  // With --json the report says it all (totals.corrupt, totals.quarantined, dumped): stderr stays JSON-only.
+  if (bad > 0 && !g.quiet && !g.json) err(`elacsym: ${bad} damaged journal entries in ${name}${where}`);
   return bad > 0 ? 5 : 0;
 }
 
