@@ -86,6 +86,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
   // NDJSON bodies are not parsed: the import route streams request.raw itself.
   app.addContentTypeParser('application/x-ndjson', (_req, _payload, done) => done(null, undefined));
+  // Bodies are JSON (or NDJSON for import). Fastify's default text/plain parser handed the routes a string:
+  // /query parsed it as JSON while upsert, delete and PUT answered a misleading "the body must be
+  // {...}". Without it every route answers 415 naming the type to send (setErrorHandler).
+  app.removeContentTypeParser('text/plain');
 
   app.addHook('onRequest', async (req) => {
     labels.set(req, { kind: '', t0: process.hrtime.bigint() });
@@ -123,7 +127,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     // fastify's own errors (body parsing, limits, media type) -> the same JSON shape and codes
     if (typeof e.code === 'string' && e.code.startsWith('FST_')) {
       if (e.statusCode === 413) err = new HttpOnlyError('PAYLOAD_TOO_LARGE', `request body larger than ${opts.maxBodyBytes} bytes (--max-body-bytes); stream documents with POST /v1/namespaces/:ns/import`);
-      else if (e.statusCode === 415) err = new HttpOnlyError('UNSUPPORTED_MEDIA_TYPE', e.message);
+      else if (e.statusCode === 415) {
+        const want = routeOf(req).endsWith('/import') ? 'NDJSON: send Content-Type: application/x-ndjson' : 'JSON: send Content-Type: application/json';
+        err = new HttpOnlyError('UNSUPPORTED_MEDIA_TYPE', `the request body must be ${want} (got ${JSON.stringify(String(req.headers['content-type'] ?? ''))})`);
+      }
       else if (e.statusCode === 503) err = new HttpOnlyError('SHUTTING_DOWN', 'the server is shutting down');
       else if (e.statusCode !== undefined && e.statusCode < 500) err = usageError(req, e.message);
     } else if (e instanceof SyntaxError) err = usageError(req, e.message);

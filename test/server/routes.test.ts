@@ -207,6 +207,25 @@ describe('the new routes', () => {
     expect((await json(r)).error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
   });
 
+  it('a text/plain body is 415 on every route that takes a body, naming the type to send (upsert said "must be {...}", /query took it)', async () => {
+    const text = (path: string, body: string, method = 'POST') => fetch(`${s.url}${path}`, { method, headers: { 'content-type': 'text/plain' }, body });
+    for (const [path, body, method, want] of [
+      ['/v1/namespaces/imp/upsert', '{"documents":[{"id":"tp"}]}', 'POST', 'application/json'],
+      ['/v1/namespaces/imp/delete', '{"ids":[1]}', 'POST', 'application/json'],
+      ['/v1/namespaces/imp/query', '{"top_k":1}', 'POST', 'application/json'],
+      ['/v1/namespaces/tp', '{"vector_dim":0}', 'PUT', 'application/json'],
+      ['/v1/namespaces/imp/import', '{"id":"tp"}\n', 'POST', 'application/x-ndjson'],
+    ] as const) {
+      const r = await text(path, body, method);
+      expect(r.status, path).toBe(415);
+      const e = (await json(r)).error;
+      expect(e.code, path).toBe('UNSUPPORTED_MEDIA_TYPE');
+      expect(e.message, path).toContain(`Content-Type: ${want}`);
+    }
+    expect((await fetch(`${s.url}/v1/namespaces/imp/documents/%22tp%22`)).status).toBe(404);
+    expect((await fetch(`${s.url}/v1/namespaces/tp`)).status).toBe(404);
+  });
+
   it('deletes by ids, counting what was not found', async () => {
     const r = await post(`${s.url}/v1/namespaces/imp/delete`, { ids: [1, 2, 'missing'] });
     expect(r.status).toBe(200);
