@@ -27,7 +27,7 @@ import { basename, dirname, join, resolve, sep } from 'node:path';
 import { ElacsymError } from '../errors.js';
 import { validateNamespaceName } from '../model/schema.js';
 import { acquireWriterLockAsync } from '../storage/lock.js';
-import { assertCanCreate, assertWritable } from '../util/env-error.js';
+import { assertCanCreate, assertWritable, envError } from '../util/env-error.js';
 import { checkFormat, FORMAT_VERSION, journalHeads, listSegments, type SegmentRow } from '../storage/manifest.js';
 import { asStorageError, type Db, openDb } from '../storage/sqlite.js';
 import { crc32 } from '../util/crc32.js';
@@ -217,7 +217,12 @@ export async function backupNamespace(nsDir: string, name: string, dest: string,
       try {
         src = openDb(source, { readonly: true });
         checkFormat(src, source);
-        src.prepare('VACUUM INTO ?').run(tmpManifest);
+        try {
+          src.prepare('VACUUM INTO ?').run(tmpManifest);
+        } catch (e) {
+          // A full or read-only target is the backup's problem, not the source's (it named the source).
+          throw writingBackup(e, dest) ?? e;
+        }
       } catch (e) {
         throw asStorageError(e, source);
       } finally {
@@ -264,7 +269,12 @@ export async function backupNamespace(nsDir: string, name: string, dest: string,
             throw new ElacsymError('CORRUPT_SEGMENT', `${path}: ${size} bytes on disk, ${o.bytes} recorded in the manifest`, { details: { path } });
           }
           const dst = join(tmp, 'segments', o.name);
-          const placed = placeFile(o.fd, path, dst, size, opts.copy ?? false);
+          let placed: ReturnType<typeof placeFile>;
+          try {
+            placed = placeFile(o.fd, path, dst, size, opts.copy ?? false);
+          } catch (e) {
+            throw writingBackup(e, dest) ?? e;
+          }
           if (placed.crc !== o.crc) {
             throw new ElacsymError('CORRUPT_SEGMENT', `${path}: checksum mismatch (the file is damaged; it was not backed up)`, { details: { path } });
           }
@@ -324,6 +334,12 @@ export async function backupNamespace(nsDir: string, name: string, dest: string,
     rmSync(tmp, { recursive: true, force: true });
     throw e;
   }
+}
+
+/** A full or read-only file system while writing the backup `dest`, named as such; else null. */
+function writingBackup(e: unknown, dest: string): ElacsymError | null {
+  const env = envError(e, dest, 'writing the backup');
+  return env && (env.code === 'NO_SPACE' || env.code === 'PERMISSION_DENIED') ? env : null;
 }
 
 const corrupt = (dir: string, msg: string, path?: string) =>

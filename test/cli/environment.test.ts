@@ -304,6 +304,52 @@ describe.skipIf(!isRoot)('a full disk', () => {
     expect((await cli(['-d', d, 'health', '--deep'])).code).toBe(0);
   });
 
+  it('a backup onto a full disk names the backup (it named the source manifest), and alter on a full disk names the manifest', async () => {
+    const d = join(tmpDir(), 'data');
+    await namespaceWith(d, 2000); // ~1 MB of segments
+    const fs = tmpfs(4 << 20);
+    // 16 KiB: not even the manifest's copy (VACUUM INTO); 256 KiB: the manifest, not the segments (--copy)
+    for (const leave of [16 << 10, 256 << 10]) {
+      const filler = fill(fs, leave);
+      const dest = join(fs, `b${leave}`);
+      const r = await cli(['-d', d, '--json', 'backup', 'ns', dest, '--copy']);
+      rmSync(filler);
+      expect(r.code, `${leave}: ${r.stderr}`).toBe(75);
+      const e = errorJson(r);
+      expect(e.code).toBe('NO_SPACE');
+      expect(e.message, String(leave)).toContain(`writing the backup ${dest}`);
+      expect(e.details?.path).toBe(dest);
+      expect(readdirSync(fs).filter((f) => f !== 'lost+found')).toEqual([]); // nothing half-made left
+    }
+    expect((await cli(['-d', d, 'health', '--deep'])).code).toBe(0);
+
+    // alter with 0..28 KiB free: it fails opening the manifest, or in its transaction (that message named
+    // no file), or succeeds; a failure always names the manifest and leaves the setting as it was.
+    const d2 = join(fs, 'data');
+    await namespaceWith(d2, 5);
+    const manifest = join(d2, 'ns', 'manifest.db');
+    let failed = 0;
+    for (let leave = 0; leave <= 28 << 10; leave += 4 << 10) {
+      const filler = fill(fs, leave);
+      const alt = await cli(['-d', d2, '--json', 'alter', 'ns', 'body', '--full-text', '{"stemming":false}']);
+      rmSync(filler);
+      const stemming = JSON.parse((await cli(['-d', d2, '--json', 'describe', 'ns'])).stdout).schema.attributes.body.full_text.stemming;
+      if (alt.code === 0) {
+        expect(stemming, String(leave)).toBe(false);
+        expect((await cli(['-d', d2, 'alter', 'ns', 'body', '--full-text', '{"stemming":true}'])).code).toBe(0);
+        continue;
+      }
+      failed++;
+      expect(alt.code, alt.stderr).toBe(75);
+      const e = errorJson(alt);
+      expect(e.code).toBe('NO_SPACE');
+      expect([manifest, join(d2, 'ns', 'writer.lock')], e.message).toContain(e.details?.path);
+      expect(e.message).toContain(String(e.details?.path));
+      expect(stemming, String(leave)).toBe(true);
+    }
+    expect(failed).toBeGreaterThan(0);
+  });
+
   it('a delete whose flush fills the disk says that the delete was committed (queries no longer return the documents)', async () => {
     const fs = tmpfs(4 << 20);
     const d = join(fs, 'data');

@@ -1,7 +1,9 @@
 import { ElacsymError } from '../../errors.js';
+import { join } from 'node:path';
 import { alterFullText } from '../../store/alter.js';
 import { namespaceDir } from '../../store/data-dir.js';
 import { Writer } from '../../store/writer.js';
+import { envError } from '../../util/env-error.js';
 import { intOpt, readInput } from '../args.js';
 import { err, printJson, type GlobalOptions } from '../output.js';
 
@@ -18,7 +20,13 @@ export default async function alter([name, field]: string[], o: Record<string, u
   const wait = intOpt(o.wait ?? 0, '--wait', 0, 86400);
   const w = await Writer.open(namespaceDir(g.dataDir, name!), name!, { waitSeconds: wait, recover: false });
   try {
-    const r = alterFullText(w, name!, field!, value);
+    let r: ReturnType<typeof alterFullText>;
+    try {
+      r = alterFullText(w, name!, field!, value);
+    } catch (e) {
+      // SQLite's "database or disk is full" names no file: the manifest is what was being written.
+      throw envError(e, join(namespaceDir(g.dataDir, name!), 'manifest.db'), 'writing the schema change to') ?? e;
+    }
     if (g.json) await printJson(r);
     else if (!g.quiet) {
       if (!r.changed) err(`${name}.${field}: full-text settings unchanged`);
