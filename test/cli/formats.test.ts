@@ -80,6 +80,23 @@ describe('import --format', () => {
     ]);
   });
 
+  it("a segment's own Parquet file imports as its documents: mixed ids keep their types (1 stayed no number, \"s0\" got quotes)", async () => {
+    const d = await ns();
+    const docs = [
+      { id: 1, vector: [1, 0], attributes: { title: 'one', stock: 3, tags: ['a', 'b'], active: true } },
+      { id: 's0', vector: [0, 1], attributes: { title: 'zero', price: 2.5 } },
+      { id: '42', vector: [1, 1], attributes: {} },
+      { id: 7, vector: [0.5, 0.5], attributes: { title: 'seven' } },
+    ];
+    expect((await cli(['-d', d, 'import', 'shop', '-'], { input: docs.map((x) => JSON.stringify(x)).join('\n') })).code).toBe(0);
+    expect((await cli(['-d', d, 'init', 'copy', '--schema', '-'], { input: SCHEMA })).code).toBe(0);
+    const r = await cli(['-d', d, 'import', 'copy', join(d, 'shop', 'segments', 'seg-00000001.parquet')]);
+    expect(r.code, r.stderr).toBe(0);
+    const exp = async (n: string) => (await cli(['-d', d, 'export', n])).stdout;
+    expect(await exp('copy')).toBe(await exp('shop'));
+    expect(ndjson(await exp('copy')).map((x) => x.id)).toEqual([1, 's0', '42', 7]);
+  });
+
   it('a CSV cell of the wrong type is rejected naming its line; a file that is not CSV is INVALID_DOCUMENT', async () => {
     const d = await ns();
     const file = join(tmpDir(), 'bad.csv');
