@@ -946,9 +946,23 @@ export function readParquetFooter(bytes: Uint8Array): ParquetFooter {
  * integers as numbers (64-bit ones as numbers when safe, else decimal strings), lists as arrays, binary as
  * base64, dates and timestamps as ISO strings, nulls as null. The file is decoded whole.
  */
-export async function readParquetRecords(bytes: Uint8Array): Promise<Record<string, unknown>[]> {
+export async function readParquetRecords(bytes: Uint8Array): Promise<{ segment: boolean; records: Record<string, unknown>[] }> {
   const { arrow, pq } = await load();
   const table = arrow.tableFromIPC(pq.readParquet(bytes).intoIPCStream());
+  // An elacsym segment's own file (layout 2) reads back as its documents, in the import shape: read as
+  // flat records, a segment of mixed ids (stored as their JSON text) turned 1 into "1" and "s0" into
+  // "\"s0\"", an attribute named vector came back as vector_1 (its column's name) and explicit nulls were
+  // dropped (testers' cases).
+  const layout = layoutOf(table.schema.metadata);
+  if (layout) {
+    const records = toDocs(table, layout, 0).map((d) => {
+      const r: Record<string, unknown> = { id: d.id };
+      if (d.vector) r.vector = Array.from(d.vector);
+      r.attributes = d.attributes;
+      return r;
+    });
+    return { segment: true, records };
+  }
   const names = table.schema.fields.map((f) => f.name);
   const cols = names.map((n) => table.getChild(n)!);
   const plain = (v: unknown): unknown => {
@@ -963,19 +977,6 @@ export async function readParquetRecords(bytes: Uint8Array): Promise<Record<stri
   // mark to it, data to us: "\ufeffabc" and "abc" are different values). Nulls by the validity bitmap.
   // (Elements of list<utf8> columns, which may be null themselves, still go through Arrow.)
   const strings = cols.map((c) => ((c.type as { typeId: number }).typeId === 5 /* Utf8 */ ? columnValues(c) : null));
-  // An elacsym segment's own file (layout 2) reads back as its documents: a segment of mixed ids stores each
-  // id's JSON text ("key"), which read as a plain string turned 1 into "1" and "s0" into "\"s0\"" (a
-  // tester's case). Its attribute columns take their attributes' names again where renaming made room
-  // for the id and the vector.
-  const layout = layoutOf(table.schema.metadata);
-  if (layout) {
-    const idAt = names.indexOf('id');
-    if (layout.idEncoding === 'key' && idAt >= 0 && strings[idAt]) strings[idAt] = Array.from(strings[idAt]!, (t) => (typeof t === 'string' ? (JSON.parse(t) as unknown) : t));
-    for (const m of layout.columns) {
-      const at = m.c === null ? -1 : names.indexOf(m.c);
-      if (at >= 0 && m.a !== m.c && m.a !== 'id' && m.a !== 'vector' && !names.includes(m.a)) names[at] = m.a;
-    }
-  }
   const out: Record<string, unknown>[] = new Array(table.numRows);
   for (let i = 0; i < table.numRows; i++) {
     const r: Record<string, unknown> = Object.create(null);
@@ -985,5 +986,5 @@ export async function readParquetRecords(bytes: Uint8Array): Promise<Record<stri
     }
     out[i] = r;
   }
-  return out;
+  return { segment: false, records: out };
 }

@@ -133,13 +133,14 @@ export async function* toImportLines(format: Exclude<ImportFormat, 'ndjson'>, in
   const line = (rec: unknown) => enc.encode(`${toJsonLine(o.flat && rec !== null && typeof rec === 'object' && !Array.isArray(rec) ? flatToDoc(rec as Record<string, unknown>, o) : rec)}\n`);
   if (format === 'parquet') {
     const { readParquetRecords } = await import('../storage/parquet.js');
-    let rows: Record<string, unknown>[];
+    let rows: Awaited<ReturnType<typeof readParquetRecords>>;
     try {
       rows = await readParquetRecords(input instanceof Uint8Array ? input : await collect(input));
     } catch (e) {
       throw new ElacsymError('INVALID_DOCUMENT', `the input is not a readable Parquet file (${(e as Error).message})`, { cause: e });
     }
-    for (const r of rows) yield line(r);
+    // An elacsym segment file gives documents in the import shape (ids, vector, attributes as stored).
+    for (const r of rows.records) yield rows.segment ? enc.encode(`${toJsonLine(r)}\n`) : line(r);
     return;
   }
   if (format === 'json') {

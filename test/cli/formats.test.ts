@@ -80,11 +80,11 @@ describe('import --format', () => {
     ]);
   });
 
-  it("a segment's own Parquet file imports as its documents: mixed ids keep their types (1 stayed no number, \"s0\" got quotes)", async () => {
+  it("a segment's own Parquet file imports as its documents: mixed ids keep their types, an attribute named vector its name, explicit nulls stay", async () => {
     const d = await ns();
     const docs = [
-      { id: 1, vector: [1, 0], attributes: { title: 'one', stock: 3, tags: ['a', 'b'], active: true } },
-      { id: 's0', vector: [0, 1], attributes: { title: 'zero', price: 2.5 } },
+      { id: 1, vector: [1, 0], attributes: { title: 'one', stock: 3, tags: ['a', 'b'], active: true, vector: 'attr', opt: null } },
+      { id: 's0', vector: [0, 1], attributes: { title: 'zero', price: 2.5, stock: null } },
       { id: '42', vector: [1, 1], attributes: {} },
       { id: 7, vector: [0.5, 0.5], attributes: { title: 'seven' } },
     ];
@@ -93,7 +93,10 @@ describe('import --format', () => {
     const r = await cli(['-d', d, 'import', 'copy', join(d, 'shop', 'segments', 'seg-00000001.parquet')]);
     expect(r.code, r.stderr).toBe(0);
     const exp = async (n: string) => (await cli(['-d', d, 'export', n])).stdout;
-    expect(await exp('copy')).toBe(await exp('shop'));
+    // the same documents (an attribute's key order within a document is kept by the segment's index
+    // file, which this import does not read: equal as JSON values)
+    expect(ndjson(await exp('copy'))).toEqual(ndjson(await exp('shop')));
+    expect(ndjson(await exp('copy'))[0]!.attributes).toMatchObject({ vector: 'attr', opt: null });
     expect(ndjson(await exp('copy')).map((x) => x.id)).toEqual([1, 's0', '42', 7]);
   });
 
