@@ -7,6 +7,8 @@
  * (the one table in http-errors.ts) -> metrics + access log (onResponse).
  */
 import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyError, type FastifyRequest } from 'fastify';
 import { ElacsymError } from '../errors.js';
 import type { ServeOptions, ServerContext } from './context.js';
@@ -84,16 +86,23 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     onConstructorPoisoning: 'ignore',
   });
 
-  // NDJSON bodies are not parsed: the import route streams request.raw itself.
-  app.addContentTypeParser('application/x-ndjson', (_req, _payload, done) => done(null, undefined));
+  // NDJSON bodies are not parsed: the import route streams request.raw itself. Elsewhere NDJSON is the wrong
+  // type (415), not an empty body that each route refused in its own words (400).
+  app.addContentTypeParser('application/x-ndjson', (req, _payload, done) => {
+    if (routeOf(req).endsWith('/import')) done(null, undefined);
+    else done(new HttpOnlyError('UNSUPPORTED_MEDIA_TYPE', 'the request body must be JSON: send Content-Type: application/json (application/x-ndjson is for POST /v1/namespaces/:ns/import)'), undefined);
+  });
   // Bodies are JSON (or NDJSON for import). Fastify's default text/plain parser handed the routes a string:
   // /query parsed it as JSON while upsert, delete and PUT answered a misleading "the body must be
   // {...}". Without it every route answers 415 naming the type to send (setErrorHandler).
   app.removeContentTypeParser('text/plain');
 
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', async (req, reply) => {
     labels.set(req, { kind: '', t0: process.hrtime.bigint() });
     metrics.inflight++;
+    // Taken now: once the response finishes, Node detaches the socket from the request.
+    const socket = req.raw.socket;
+    reply.raw.once('finish', () => lingeringClose(req.raw, socket));
     if (opts.token !== null && !tokenMatches(req.headers.authorization, opts.token)) {
       throw new HttpOnlyError('UNAUTHORIZED', 'missing or wrong bearer token');
     }
@@ -181,6 +190,27 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       return closing;
     },
   };
+}
+
+/** How long a connection answered before its request body ended may go on sending after our FIN (ms). */
+const LINGER_MS = 2000;
+
+/**
+ * After a response that finished before its request body did (an import stopped by shutdown or by a bad
+ * line, a 4xx/5xx answered without reading the body), the connection is closed the lingering way, as HTTP
+ * servers do (RFC 9112 section 9.6): our side is half-closed, so the client sees the end and stops
+ * sending, while what it still sends is read and dropped (Node's own drain of an unread body, or the
+ * import's pump). Kept alive instead, Node read the rest of the body for as long as the client sent it,
+ * so the connection was never idle and a shutdown waited for --shutdown-timeout, then exited 1;
+ * destroyed at once, a reset could discard the response's last bytes at the client before it read them.
+ * A client that goes on sending is cut off after LINGER_MS.
+ */
+function lingeringClose(req: IncomingMessage, socket: Socket): void {
+  if (req.complete || socket.destroyed) return;
+  socket.end();
+  const cut = setTimeout(() => socket.destroy(), LINGER_MS);
+  cut.unref();
+  socket.once('close', () => clearTimeout(cut));
 }
 
 /** The route pattern (bounded label cardinality); unmatched requests share one label. */

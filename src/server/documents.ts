@@ -3,9 +3,8 @@
  * Validation and acknowledgement are the CLI's (store/ingest.ts importNdjson): a document is acknowledged
  * once its journal batch is committed.
  */
-import type { Socket } from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { ElacsymError } from '../errors.js';
 import { idKey, isCanonicalInteger, parseId } from '../model/document.js';
 import type { DocId } from '../model/types.js';
@@ -149,8 +148,6 @@ export function documentRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const lineLimit = intParam(q.max_line_bytes, 'max_line_bytes', 1024, maxLineBytes, maxLineBytes);
     const skipLines = intParam(q.skip_lines, 'skip_lines', 0, Number.MAX_SAFE_INTEGER, 0);
     const flush = q.flush !== 'false';
-    // Taken now: once the response finishes, Node detaches the socket from the request.
-    const socket = req.raw.socket;
 
     let out: PassThrough | null = null;
     const emit = (ev: Record<string, unknown>) => {
@@ -170,14 +167,14 @@ export function documentRoutes(app: FastifyInstance, ctx: ServerContext): void {
       if (!out) throw e;
       const h = toHttpError(e, ctx.opts.dataDir);
       ctx.label(req, '', h.code);
-      endStream(out, reply, socket, { event: 'error', ...h.body });
+      endStream(out, { event: 'error', ...h.body });
       return reply;
     } finally {
       ctx.shutdown.listeners.delete(onShutdown);
     }
     const done = { event: 'done', namespace: name, ...summary };
     if (!out) return reply.type('application/x-ndjson').send(`${JSON.stringify(done)}\n`);
-    endStream(out, reply, socket, done);
+    endStream(out, done);
     return reply;
   });
 
@@ -190,25 +187,7 @@ export function documentRoutes(app: FastifyInstance, ctx: ServerContext): void {
 /** The import route's query parameters (man elacsym-serve). */
 const IMPORT_PARAMS = ['on_error', 'batch_size', 'segment_docs', 'max_line_bytes', 'skip_lines', 'flush'];
 
-/** How long a connection whose import ended before its body may go on sending after our FIN (ms). */
-const LINGER_MS = 2000;
-
-/**
- * Last line of an import stream. When the import ended before its request body (stopped by shutdown, a
- * bad line with on_error=fail), the connection is closed the lingering way (as HTTP servers do, RFC 9112
- * section 9.6): our side is half-closed once the response is written, so the client sees the end and
- * stops sending, while what it still sends is read and dropped. Destroying the socket instead would send
- * a reset, which can discard the response's last event at the client before it is read; keeping the
- * connection alive would make Node read the rest of the body, so it would never be idle and a shutdown
- * would wait for --shutdown-timeout. A client that goes on sending is cut off after LINGER_MS.
- */
-function endStream(out: PassThrough, reply: FastifyReply, socket: Socket, ev: Record<string, unknown>): void {
+/** Last line of an import stream (an unread rest of the body: app.ts lingeringClose). */
+function endStream(out: PassThrough, ev: Record<string, unknown>): void {
   out.end(`${JSON.stringify(ev)}\n`);
-  reply.raw.once('finish', () => {
-    if (reply.request.raw.complete || socket.destroyed) return;
-    socket.end();
-    const cut = setTimeout(() => socket.destroy(), LINGER_MS);
-    cut.unref();
-    socket.once('close', () => clearTimeout(cut));
-  });
 }

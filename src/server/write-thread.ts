@@ -108,7 +108,7 @@ export class WriteThread {
           // After the job ended (stopped by shutdown, a bad line with on_error=fail), the rest of the body
           // is read and dropped, not cut off: returning from this loop would destroy the request and its
           // socket, and a reset can discard the response's last event before the client reads it. The
-          // route half-closes the connection so the client stops sending (documents.ts endStream).
+          // server half-closes the connection so the client stops sending (app.ts lingeringClose).
           if (finished) continue;
           const copy = new Uint8Array(c); // http chunks may share a pooled buffer: copy, then transfer
           this.worker.postMessage({ t: 'chunk', id, chunk: copy }, [copy.buffer]);

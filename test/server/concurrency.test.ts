@@ -284,5 +284,42 @@ describe('graceful shutdown', () => {
       agent.destroy();
     }
   });
+
+  it('SIGTERM while keep-alive clients still send bodies already answered with an error (a bad first line, 404, 415): exit 0 at once', async () => {
+    // Answered before the body ended, each connection was kept alive while Node read the rest of the body,
+    // so the shutdown waited for --shutdown-timeout and exited 1 (a tester's case).
+    const d = join(tmpDir(), 'data');
+    await initNs(d, 'ns');
+    const s = await serve(d, ['--workers', '1', '--shutdown-timeout', '15']);
+    const agent = new Agent({ keepAlive: true });
+    const answered = (path: string, type: string, first: string) =>
+      new Promise<{ status: number; body: Promise<string> }>((resolve) => {
+        const req = request(`${s.url}${path}`, { method: 'POST', agent, headers: { 'content-type': type } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          resolve({ status: res.statusCode!, body: new Promise((r) => res.on('end', () => r(Buffer.concat(chunks).toString()))) });
+        });
+        req.on('error', () => undefined); // writing after the server closed
+        req.write(first);
+        // then a line each time the previous one was handed to the socket, until the connection is gone
+        const next = () => {
+          if (req.destroyed || req.socket?.destroyed) return;
+          req.write(`${JSON.stringify({ ...docs(1)[0]!, id: 1 })}\n`, () => setImmediate(next));
+        };
+        next();
+      });
+    try {
+      const bad = await answered('/v1/namespaces/ns/import', 'application/x-ndjson', '{"id":\n');
+      const missing = await answered('/v1/namespaces/nope/import', 'application/x-ndjson', '{"id":1}\n');
+      const wrongType = await answered('/v1/namespaces/ns/upsert', 'text/plain', '{"documents":[');
+      expect([bad.status, missing.status, wrongType.status]).toEqual([400, 404, 415]);
+      expect(JSON.parse(await bad.body).error.code).toBe('INVALID_DOCUMENT');
+      s.proc.kill('SIGTERM');
+      expect(await s.exited).toBe(0);
+      expect(s.lines.some((l) => l.includes('shutdown-timeout'))).toBe(false);
+    } finally {
+      agent.destroy();
+    }
+  });
 });
 

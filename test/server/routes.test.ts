@@ -217,6 +217,13 @@ describe('the new routes', () => {
       ['/v1/namespaces/imp/import', '{"id":"tp"}\n', 'POST', 'application/x-ndjson'],
     ] as const) {
       const r = await text(path, body, method);
+      // NDJSON is the import's type only: elsewhere it is 415 too (each route refused the "empty" body in
+      // its own words, 400)
+      if (want === 'application/json') {
+        const nd = await fetch(`${s.url}${path}`, { method, headers: { 'content-type': 'application/x-ndjson' }, body });
+        expect(nd.status, `${path} ndjson`).toBe(415);
+        expect((await json(nd)).error.message, path).toContain('Content-Type: application/json');
+      }
       expect(r.status, path).toBe(415);
       const e = (await json(r)).error;
       expect(e.code, path).toBe('UNSUPPORTED_MEDIA_TYPE');
