@@ -15,20 +15,25 @@ type NsParams = { Params: { ns: string } };
 export function namespaceRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const dataDir = ctx.opts.dataDir;
 
+  // A namespace that cannot be read (damaged, another user's) is listed under `unreadable` with its error
+  // code: one such namespace answered 500 for the whole list (a tester's case). GET /v1/namespaces/:ns
+  // and /health say more about it.
   app.get('/v1/namespaces', async () => {
     const namespaces: NamespaceSummary[] = [];
+    const unreadable: { namespace: string; code: string; message: string }[] = [];
     if (existsSync(dataDir)) {
       const dir = DataDir.open(dataDir);
       for (const name of dir.listNamespaces()) {
         try {
           namespaces.push(summarizeNamespace(dir.namespacePath(name), name));
         } catch (e) {
-          if (e instanceof ElacsymError && e.code === 'NAMESPACE_NOT_FOUND') continue; // dropped meanwhile
-          throw e;
+          if (!(e instanceof ElacsymError)) throw e;
+          if (e.code === 'NAMESPACE_NOT_FOUND') continue; // dropped meanwhile
+          unreadable.push({ namespace: name, code: e.code, message: e.message });
         }
       }
     }
-    return { namespaces };
+    return unreadable.length > 0 ? { namespaces, unreadable } : { namespaces };
   });
 
   // The ancestor's create: {"schema": {...}} in the shape `elacsym init --schema` reads. 409 if it exists.

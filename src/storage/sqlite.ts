@@ -67,7 +67,7 @@ export function openDb(path: string, opts: OpenDbOptions = {}): Db {
       throw new ElacsymError('CORRUPT_MANIFEST', `${path} is missing: the manifest database (schema, journal, the list of segments) of ${dirname(path)}`, {
         cause: e,
         details: { path },
-        hint: `restore the namespace from a backup (\`elacsym restore\`), or remove it with \`elacsym drop ${basename(dirname(path))} --yes\``,
+        hint: `restore the namespace from a backup (\`elacsym restore BACKUP_DIR ${basename(dirname(path))}\`), or remove it with \`elacsym drop ${basename(dirname(path))} --yes\``,
       });
     }
     throw asStorageError(e, path);

@@ -550,6 +550,12 @@ describe('damaged files are corruption, not bugs', () => {
     expect(p.stdout).toContain('elacsym_health_status{namespace="ns"} 2\n');
     expect(p.stdout).toContain('elacsym_health_check_errors{namespace="ns",code="CORRUPT_MANIFEST"} 1\n');
     expect(p.stdout).toContain('elacsym_health_status{namespace="other"} 0\n');
+    // ... and so does a scrape of that one namespace (it printed nothing), beside the error on stderr
+    const one = await cli(['-d', d, 'health', 'ns', '--prometheus']);
+    expect(one.code).toBe(5);
+    expect(one.stdout).toContain('elacsym_health_status{namespace="ns"} 2\n');
+    expect(one.stderr).toContain('CORRUPT_MANIFEST');
+    expect(one.stderr).toContain('`elacsym -d');
     // an empty journal has no oldest entry (the text said "oldest -s")
     expect((await cli(['-d', d, 'health', 'other'])).stdout).toContain('oldest none;');
     expect((await cli(['-d', d, 'init', 'ns', '--text-only'])).code).toBe(4); // the name is taken

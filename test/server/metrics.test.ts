@@ -37,7 +37,7 @@ describe('server metrics', () => {
 });
 
 describe('health series of a namespace that could not be checked', () => {
-  it('/health lists it under unchecked and /metrics keeps its status (2 for damage) with the error code', async () => {
+  it('/health lists it under unchecked, /metrics keeps its status (2 for damage) with the error code, /v1/namespaces lists the others', async () => {
     const d = join(tmpDir(), 'data');
     for (const ns of ['ok', 'lost']) expect((await cli(['-d', d, 'init', ns, '--text-only'])).code).toBe(0);
     for (const f of readdirSync(join(d, 'lost'))) if (f.startsWith('manifest.db')) rmSync(join(d, 'lost', f));
@@ -52,6 +52,12 @@ describe('health series of a namespace that could not be checked', () => {
       const status = fams.get('elacsym_health_status')!.samples.map((x) => [x.labels.namespace, x.value]);
       expect(status).toEqual([['ok', 0], ['lost', 2]]);
       expect(fams.get('elacsym_health_check_errors')!.samples).toEqual([{ name: 'elacsym_health_check_errors', labels: { namespace: 'lost', code: 'CORRUPT_MANIFEST' }, value: 1 }]);
+      // the namespace list answers for the others (it was 500 for the whole list)
+      const l = await fetch(`${s.url}/v1/namespaces`);
+      expect(l.status).toBe(200);
+      const lb = await json(l);
+      expect(lb.namespaces.map((n: { namespace: string }) => n.namespace)).toEqual(['ok']);
+      expect(lb.unreadable).toEqual([expect.objectContaining({ namespace: 'lost', code: 'CORRUPT_MANIFEST' })]);
     } finally {
       expect(await s.stop()).toBe(0);
     }

@@ -46,7 +46,9 @@ export default async function health([name]: string[], o: Record<string, unknown
     try {
       reports.push(checkNamespace(dataDir.namespacePath(n), n, { deep: Boolean(o.deep), maxBacklogDocs }));
     } catch (e) {
-      if (name) throw e;
+      // One namespace named: its error is the answer, except for the machine forms, where a scrape of it
+      // must still see its status (and --json its `unchecked` entry) beside the error on stderr.
+      if (name && !o.prometheus && !g.json) throw e;
       failed ||= reportError(e, g);
       unchecked.push({ namespace: n, code: e instanceof ElacsymError ? e.code : 'INTERNAL', message: (e as Error).message });
     }
