@@ -10,6 +10,7 @@
  *   f32[k * dim] the vectors of the k documents with hasVector = 1, in order
  * delete payload: UTF-8 JSON array of ids.
  */
+import { parseId } from '../model/document.js';
 import type { Doc, DocId } from '../model/types.js';
 
 const MAGIC = 0x4a554531;
@@ -86,5 +87,14 @@ export function encodeDeletes(ids: readonly DocId[]): Uint8Array {
 export function decodeDeletes(payload: Uint8Array): DocId[] {
   const ids = JSON.parse(dec.decode(payload)) as unknown;
   if (!Array.isArray(ids)) throw new Error('delete payload is not an array');
+  // Every id as the writer would have accepted it: a payload that decodes to anything else ([1.5], [null])
+  // is damage, set aside like a CRC mismatch, never applied (a tester's case).
+  ids.forEach((v, i) => {
+    try {
+      parseId(v);
+    } catch (e) {
+      throw new Error(`delete payload: id ${i + 1}: ${(e as Error).message}`);
+    }
+  });
   return ids as DocId[];
 }

@@ -55,6 +55,26 @@ describe('a damaged pending journal entry', () => {
     expect((await cli(['-d', d, 'health'])).code).toBe(6);
   });
 
+  it('a delete entry whose checksum holds but whose ids are no ids is damage too: reported, set aside, never applied', async () => {
+    const d = join(tmpDir(), 'data');
+    expect((await cli(['-d', d, 'init', 'ns', '--dim', '4'])).code).toBe(0);
+    expect((await cli(['-d', d, 'import', 'ns', '-'], { input: lines.slice(0, 10).join('\n') })).code).toBe(0);
+    // the writer never writes these ids ([1.5], null, [2]): a payload decoding to them is not a delete
+    const db = new Database(join(d, 'ns', 'manifest.db'));
+    const payload = new TextEncoder().encode('[0,1.5,null,[2]]');
+    db.prepare('INSERT INTO journal (op, count, bytes, crc32, committed_at, payload) VALUES (?, ?, ?, ?, ?, ?)').run('delete', 4, payload.length, crc32(payload), 0, payload);
+    db.close();
+    const ins = await cli(['-d', d, '--json', 'wal', 'inspect', 'ns']);
+    expect(ins.code).toBe(5);
+    const entry = JSON.parse(ins.stdout).entries.at(-1);
+    expect(entry).toMatchObject({ op: 'delete', status: 'corrupt' });
+    expect(entry.problem).toContain('id 2: id must be a non-negative integer');
+    expect(errorCode((await cli(['-d', d, 'query', 'ns', '-k', '100'])).stderr)).toBe('CORRUPT_JOURNAL');
+    const rep = JSON.parse((await cli(['-d', d, '--json', 'wal', 'replay', 'ns'])).stdout);
+    expect(rep).toMatchObject({ applied_entries: 0, quarantined: 1, deleted: 0 });
+    expect((await exportMap(d, 'ns')).size).toBe(10); // document 0 was not deleted by it
+  });
+
   it('a damaged delete entry never lets a deleted document come back in a query', async () => {
     const d = join(tmpDir(), 'data');
     expect((await cli(['-d', d, 'init', 'ns', '--dim', '4'])).code).toBe(0);
