@@ -945,6 +945,8 @@ export function readParquetFooter(bytes: Uint8Array): ParquetFooter {
  * The rows of any Parquet file as plain records (`import --format parquet`), column name -> value:
  * integers as numbers (64-bit ones as numbers when safe, else decimal strings), lists as arrays, binary as
  * base64, dates and timestamps as ISO strings, nulls as null. The file is decoded whole.
+ * `segment`: the file is an elacsym segment's (layout 2), and `records` are then its documents in the
+ * import shape ({id, vector?, attributes}), not flat records.
  */
 export async function readParquetRecords(bytes: Uint8Array): Promise<{ segment: boolean; records: Record<string, unknown>[] }> {
   const { arrow, pq } = await load();

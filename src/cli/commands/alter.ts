@@ -1,5 +1,5 @@
-import { ElacsymError } from '../../errors.js';
 import { join } from 'node:path';
+import { ElacsymError } from '../../errors.js';
 import { alterFullText } from '../../store/alter.js';
 import { namespaceDir } from '../../store/data-dir.js';
 import { Writer } from '../../store/writer.js';
