@@ -106,6 +106,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     if (opts.token !== null && !tokenMatches(req.headers.authorization, opts.token)) {
       throw new HttpOnlyError('UNAUTHORIZED', 'missing or wrong bearer token');
     }
+    // Bodies are read as UTF-8 (JSON's encoding, RFC 8259 section 8.1). A body declared in another charset
+    // was decoded as UTF-8 all the same: its non-ASCII text turned into U+FFFD in silence (a tester's case).
+    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(String(req.headers['content-type'] ?? ''))?.[1];
+    if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
+      throw new HttpOnlyError('UNSUPPORTED_MEDIA_TYPE', `request bodies are UTF-8; this one says charset=${charset}: send it as UTF-8 (charset=utf-8, or no charset)`);
+    }
   });
 
   app.addHook('onResponse', async (req, reply) => {

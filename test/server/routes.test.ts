@@ -229,6 +229,13 @@ describe('the new routes', () => {
       expect(e.code, path).toBe('UNSUPPORTED_MEDIA_TYPE');
       expect(e.message, path).toContain(`Content-Type: ${want}`);
     }
+    // a body in another charset was decoded as UTF-8 anyway (é in latin1 became U+FFFD): refused, and UTF-8 declared is fine
+    const latin1 = await fetch(`${s.url}/v1/namespaces/imp/upsert`, { method: 'POST', headers: { 'content-type': 'application/json; charset=ISO-8859-1' }, body: Buffer.from('{"documents":[{"id":"tp","attributes":{"t":"caf\u00e9"}}]}', 'latin1') });
+    expect(latin1.status).toBe(415);
+    expect((await json(latin1)).error.message).toContain('charset=ISO-8859-1');
+    const ndLatin1 = await fetch(`${s.url}/v1/namespaces/imp/import`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson;charset=latin1' }, body: '{"id":"tp"}\n' });
+    expect(ndLatin1.status).toBe(415);
+    expect((await post(`${s.url}/v1/namespaces/imp/query`, { top_k: 1 }, { 'content-type': 'application/json; charset="UTF-8"' })).status).toBe(200);
     expect((await fetch(`${s.url}/v1/namespaces/imp/documents/%22tp%22`)).status).toBe(404);
     expect((await fetch(`${s.url}/v1/namespaces/tp`)).status).toBe(404);
   });
