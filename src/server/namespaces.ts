@@ -6,6 +6,7 @@ import { parseSchema } from '../model/schema.js';
 import { validateNamespaceName } from '../model/schema.js';
 import { DataDir, namespaceDir } from '../store/data-dir.js';
 import { describeNamespace, type NamespaceSummary, summarizeNamespace } from '../store/describe.js';
+import type { UncheckedNamespace } from '../store/health.js';
 import { assertWritable } from '../util/env-error.js';
 import type { ServerContext } from './context.js';
 import { withWriterLock } from './writes.js';
@@ -20,7 +21,7 @@ export function namespaceRoutes(app: FastifyInstance, ctx: ServerContext): void 
   // and /health say more about it.
   app.get('/v1/namespaces', async () => {
     const namespaces: NamespaceSummary[] = [];
-    const unreadable: { namespace: string; code: string; message: string }[] = [];
+    const unreadable: UncheckedNamespace[] = [];
     if (existsSync(dataDir)) {
       const dir = DataDir.open(dataDir);
       for (const name of dir.listNamespaces()) {

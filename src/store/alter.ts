@@ -15,11 +15,13 @@
  * segments with the new setting (as `text_reindex_below` does, without the re-analysis by readers).
  * A crash before the commit leaves the old settings; after it, the new ones: there is nothing in between.
  */
+import { join } from 'node:path';
 import { ElacsymError } from '../errors.js';
 import { RELEASE1_LANGUAGES, validateFullTextOptions } from '../index/fulltext/analyzer.js';
 import { attributeOf, dataRecord, parseSchema } from '../model/schema.js';
 import type { FullTextOptions, Schema } from '../model/types.js';
 import { getMeta, listSegments, POSITIONS_FORMAT_VERSION, POSITIONS_REWRITE_KEY, readTextReindex, schemaStatesPositions, SEGMENT_FORMAT_VERSION, setMeta, TEXT_REINDEX_KEY } from '../storage/manifest.js';
+import { envError } from '../util/env-error.js';
 import type { Writer } from './writer.js';
 
 /** The manifest format a namespace with this schema needs (see FORMAT_VERSION in storage/manifest.ts). */
@@ -118,6 +120,19 @@ export function alterFullText(w: Writer, name: string, field: string, value: unk
   const attributes = Object.assign(dataRecord<Schema['attributes'][string]>(), w.schema.attributes);
   attributes[field] = { type: cur.type, full_text: ft };
   const next: Schema = { ...w.schema, attributes };
+  try {
+    commitAlter(w, field, ft, cur.full_text, next, report);
+  } catch (e) {
+    // SQLite's "database or disk is full" names no file: the manifest is what was being written.
+    throw envError(e, join(w.dir, 'manifest.db'), 'writing the schema change to') ?? e;
+  }
+  w.schema = next;
+  report.changed = true;
+  return report;
+}
+
+/** alterFullText's one manifest transaction: the schema, the reindex/rewrite marks, the format version. */
+function commitAlter(w: Writer, field: string, ft: FullTextOptions | null, was: FullTextOptions | null, next: Schema, report: AlterReport): void {
   w.db.transaction(() => {
     const reindex = readTextReindex(w.db);
     const rewrite = readTextReindex(w.db, POSITIONS_REWRITE_KEY);
@@ -126,7 +141,7 @@ export function alterFullText(w: Writer, name: string, field: string, value: unk
     if (!ft || rows.length === 0) {
       delete reindex[field];
       delete rewrite[field];
-    } else if (!sameAnalysis(ft, cur.full_text)) {
+    } else if (!sameAnalysis(ft, was)) {
       // Other tokens: every segment's index of the field is outdated (re-analyzed by readers meanwhile).
       reindex[field] = nextId;
       delete rewrite[field];
@@ -143,9 +158,6 @@ export function alterFullText(w: Writer, name: string, field: string, value: unk
     const version = Math.max(Number(getMeta(w.db, 'format_version') ?? String(SEGMENT_FORMAT_VERSION)), manifestVersionFor(next, pending));
     setMeta(w.db, 'format_version', String(version));
   })();
-  w.schema = next;
-  report.changed = true;
-  return report;
 }
 
 /**

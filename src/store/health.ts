@@ -434,9 +434,8 @@ function corruptHealth(name: string, message: string, path: string): NamespaceHe
 
 const STATUS_VALUE: Record<HealthStatus, number> = { healthy: 0, degraded: 1, corrupt: 2 };
 
-/** Prometheus text exposition format (version 0.0.4), one sample per namespace per metric. */
 /**
- * The Prometheus text exposition (format 0.0.4) of health reports. A namespace that could not be checked
+ * The Prometheus text exposition (format 0.0.4) of health reports, one sample per namespace per metric. A namespace that could not be checked
  * (`unchecked`) still has its elacsym_health_status (its verdict as in healthVerdict: 2 for CORRUPT_*,
  * else 1) and an elacsym_health_check_errors sample naming the error code: dropping it would make an
  * alert on the status go quiet exactly when the namespace is unreadable.

@@ -1,9 +1,7 @@
-import { join } from 'node:path';
 import { ElacsymError } from '../../errors.js';
 import { alterFullText } from '../../store/alter.js';
 import { namespaceDir } from '../../store/data-dir.js';
 import { Writer } from '../../store/writer.js';
-import { envError } from '../../util/env-error.js';
 import { intOpt, readInput } from '../args.js';
 import { err, printJson, type GlobalOptions } from '../output.js';
 
@@ -20,13 +18,7 @@ export default async function alter([name, field]: string[], o: Record<string, u
   const wait = intOpt(o.wait ?? 0, '--wait', 0, 86400);
   const w = await Writer.open(namespaceDir(g.dataDir, name!), name!, { waitSeconds: wait, recover: false });
   try {
-    let r: ReturnType<typeof alterFullText>;
-    try {
-      r = alterFullText(w, name!, field!, value);
-    } catch (e) {
-      // SQLite's "database or disk is full" names no file: the manifest is what was being written.
-      throw envError(e, join(namespaceDir(g.dataDir, name!), 'manifest.db'), 'writing the schema change to') ?? e;
-    }
+    const r = alterFullText(w, name!, field!, value);
     if (g.json) await printJson(r);
     else if (!g.quiet) {
       if (!r.changed) err(`${name}.${field}: full-text settings unchanged`);
