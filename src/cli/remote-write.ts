@@ -142,7 +142,11 @@ export async function withRemoteWorkingCopy(
       }
     }
     // An import's batches are acknowledged once durable in the store as journal objects (remote-journal.ts).
-    const uploader = (command === 'import' || command === 'patch') && !shard ? new JournalUploader(opened.store, name!, join(work, name!, 'manifest.db')) : null;
+    // A patch's are not: its documents are whole documents computed from the version it checked out, so a
+    // batch of it left in the store's journal (a lost race, a kill) would, applied by the next writer on a
+    // newer version, undo what was committed in between (another patch's change, a delete: a tester's
+    // case). A patch acknowledges at its commit, like delete, and runs again when it loses a race.
+    const uploader = command === 'import' && !shard ? new JournalUploader(opened.store, name!, join(work, name!, 'manifest.db')) : null;
     holdOutput();
     let code = 0;
     let failure: unknown = null;

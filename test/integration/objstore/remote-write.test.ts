@@ -208,6 +208,41 @@ describe('writing commands on an s3:// data directory', () => {
     expect((await ok(['-d', url, 'get', 'docs', '3'])).stdout).toContain('patched plum');
   }, 300_000);
 
+  it('a patch that loses a race never undoes what the winner committed: another patch\'s change stays, a deleted document stays deleted', async () => {
+    const url = `${bucketUrl}/patchrace`;
+    await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
+    await ok(['-d', url, 'import', 'docs', file('pr0.ndjson', docs(0, 10))]);
+    const pause = { ...env, ELACSYM_CACHE_DIR: cache, ELACSYM_FAILPOINTS: 'publish:before-commit=pause' };
+    // P read version 2 and computed document 5 from it; W changes another attribute of 5 and commits first
+    const p = start(['-d', url, '--json', 'patch', 'docs', file('pr1.ndjson', [{ id: 5, attributes: { title: 'raced title' } }])], pause);
+    await p.paused;
+    // nothing of P is acknowledged before its commit, so nothing of it is in the store's journal
+    expect(p.c.exitCode).toBe(null);
+    expect(await store.list('patchrace/docs/journal/')).toEqual([]);
+    await ok(['-d', url, 'patch', 'docs', file('pr2.ndjson', [{ id: 5, attributes: { tag: 'won' } }])]);
+    p.c.kill('SIGUSR2');
+    const rp = await p.done;
+    expect(rp.code, rp.stderr).toBe(0);
+    expect(rp.stderr).toContain('"event":"retry"');
+    // one acknowledgement: the attempt that lost printed none
+    expect(rp.stderr.split('"event":"committed"').length - 1).toBe(1);
+    const five = JSON.parse((await ok(['-d', url, 'get', 'docs', '5'])).stdout) as { attributes: Record<string, unknown> };
+    expect(five.attributes).toMatchObject({ title: 'raced title', tag: 'won' });
+    // Q read document 6; a delete of 6 commits first: Q's second attempt finds no document 6 to patch
+    const q = start(['-d', url, '--json', 'patch', 'docs', file('pr3.ndjson', [{ id: 6, attributes: { title: 'too late' } }])], pause);
+    await q.paused;
+    await ok(['-d', url, 'delete', 'docs', '--ids', '6']);
+    q.c.kill('SIGUSR2');
+    const rq = await q.done;
+    expect(errorCode(rq.stderr)).toBe('INVALID_DOCUMENT');
+    expect(rq.code).toBe(ERRORS.INVALID_DOCUMENT.exit);
+    // and no later write brings it back
+    await ok(['-d', url, 'wal', 'replay', 'docs']);
+    expect((await run(['-d', url, 'get', 'docs', '6'])).code).not.toBe(0);
+    expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual([0, 1, 2, 3, 4, 5, 7, 8, 9]);
+    expect(await store.list('patchrace/docs/journal/')).toEqual([]);
+  }, 300_000);
+
   it('an import whose batches the winner of the race already applied says so and exits 0', async () => {
     const url = `${bucketUrl}/stdin`;
     await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
