@@ -65,8 +65,9 @@ const shellWord = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace
  */
 export function concreteHint(hint: string, ctx: HintContext): string {
   const dd = ctx.dataDirExplicit && ctx.dataDir ? ` -d ${shellWord(ctx.dataDir)}` : '';
-  // `publish` runs with the LOCAL data directory that holds the namespace, never the s3:// one given here.
-  let h = hint.replace(/`elacsym (?!publish )/g, `\`elacsym${dd} `);
+  // `publish` runs with the LOCAL data directory that holds the namespace, never the s3:// one given here;
+  // a hint that names its own data directory (`elacsym -d s3://...`) keeps it.
+  let h = hint.replace(/`elacsym (?!publish |-d )/g, `\`elacsym${dd} `);
   h = h.replace(/<command>/g, ctx.command ?? '');
   h = h.replace(/`elacsym( -d \S+)? +--help`/g, (_m, d: string | undefined) => `\`elacsym${d ?? ''} --help\``);
   if (ctx.namespace !== undefined) return h.replace(/<namespace>/g, shellWord(ctx.namespace));

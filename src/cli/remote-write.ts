@@ -22,7 +22,7 @@ import type { ManifestRecord } from '../objstore/commit.js';
 import { publishNamespace, type PublishedNamespace, type PublishReport } from '../store/published.js';
 import { discardOutput, err, type GlobalOptions, holdOutput, releaseOutput, type RemoteStatus } from './output.js';
 import { interruptSignal } from './interrupt.js';
-import { failpoint } from '../util/failpoint.js';
+import { failpoint, failpointPause } from '../util/failpoint.js';
 import { cacheBytes, cacheDir, cacheHint, openRemoteStore } from './remote.js';
 import { type ShardOption, shardOption } from './args.js';
 import { abandonJob, collectStage, commitJob, jobCommittedIn, jobInputConflict, type JobOutcome, listJobs, type ShardStage, uploadStage } from '../store/shards.js';
@@ -61,7 +61,11 @@ export async function withRemoteWorkingCopy(
   const name = g.namespace;
   const command = g.command ?? '';
   if (!name) {
-    throw new ElacsymError('USAGE', `\`${command}\` on an object store needs a namespace`, { hint: `name one: \`elacsym ${command} <namespace>\`` });
+    // (`compact --all` and `health` over every namespace are local forms: on a store each namespace is its
+    // own working copy, so name it; the hint lists them rather than repeating the refused form)
+    throw new ElacsymError('USAGE', `\`${command}${command === 'compact' && o.all ? ' --all' : ''}\` on an object store runs on one namespace at a time: name it`, {
+      hint: `\`elacsym -d ${url.replace(/\/+$/, '')} namespaces\` lists them; then \`elacsym -d ${url.replace(/\/+$/, '')} ${command} NAME\`${command === 'compact' ? ' for each (--if-needed works there too)' : ''}`,
+    });
   }
   const grace = gcGraceMs();
   await opts.preflight?.();
@@ -118,6 +122,8 @@ export async function withRemoteWorkingCopy(
         throw new ElacsymError('NAMESPACE_EXISTS', `namespace ${name} already exists in ${url} (version ${latest.version})`, { hint: 'pick another name', details: { namespace: name } });
       }
     };
+    // (tests: `=pause` holds a writer between its checkout and its work, SIGUSR2 resumes it)
+    await resumable((resume) => failpointPause('remote:after-checkout', resume));
     if (command !== 'init' && checkout.base === null) {
       throw new ElacsymError('NAMESPACE_NOT_FOUND', `namespace ${name} does not exist in ${url}`, {
         hint: `create it: \`elacsym init ${name} ...\`, or list what is there: \`elacsym namespaces\``,
@@ -216,24 +222,38 @@ export async function withRemoteWorkingCopy(
             }
           }
           if (rebase) {
-            const r = await commitRebased(work, signal);
+            const r = await commitRebased(work, signal, uploader!);
             report = r.report;
             rebased = r.byOther ? 'by-other' : true;
           }
         } catch (e) {
           // What this run acknowledged is durable in the store's journal whatever happened to the commit.
           if (!(uploader && uploader.keys.length > 0 && isElacsymError(e) && !(e.code === 'BUSY' && e.details.reason === 'race' && opts.rerunnable))) throw e;
+          if (e.details.reason === 'attribute_type_race') throw e; // (withdrawHeld said where every batch is)
           // A writer that started after them applied them, maybe: the latest version says so.
           const latest = await new CommitLog<PublishedNamespace>(opened.store, `${name}/`).latest().catch(() => null);
           const by = (latest?.payload.journal_applied?.[uploader.writer] ?? 0) >= uploader.lastSeq ? latest!.version : null;
-          const one = uploader.keys.length === 1;
-          const where = by !== null ? `${one ? 'was' : 'were'} committed by version ${by}` : `${one ? 'is' : 'are'} in the store's journal: the next write, or \`elacsym wal replay ${name}\`, commits ${one ? 'it' : 'them'}`;
-          throw new ElacsymError(e.code, `${e.message.replace(/: nothing (from this run )?was committed.*$/, '')}; ${uploader.keys.length === 1 ? 'the batch it acknowledged' : `the ${uploader.keys.length} batches it acknowledged`} ${where}`, {
+          // Batches whose acknowledgement was held (they add attributes: JournalUploader.held) were not
+          // acknowledged; they are in the store's journal all the same.
+          const acked = uploader.keys.length - uploader.heldCount;
+          const unacked = uploader.heldCount;
+          const n = (k: number) => (k === 1 ? 'batch' : `${k} batches`);
+          const pending = (k: number) => `${k === 1 ? 'is' : 'are'} in the store's journal: the next write, or \`elacsym wal replay ${name}\`, commits ${k === 1 ? 'it' : 'them'}`;
+          const unless = `unless another writer gives the attributes ${unacked === 1 ? 'it adds' : 'they add'} other types first (then ${unacked === 1 ? 'it is' : 'they are'} set aside in the quarantine: \`elacsym health ${name}\`)`;
+          const said =
+            acked === 0
+              ? `${unacked === 1 ? 'its batch was' : `its ${unacked} batches were`} not acknowledged (${unacked === 1 ? 'it adds' : 'they add'} attributes, whose types only a commit confirms), and ${by !== null ? `${unacked === 1 ? 'it was' : 'they were'} committed by version ${by}` : `${unacked === 1 ? 'it' : 'they'} ${pending(unacked)} ${unless}`}`
+              : `the ${n(acked)} it acknowledged ${by !== null ? `${acked === 1 ? 'was' : 'were'} committed by version ${by}` : pending(acked)}${
+                  unacked === 0 ? '' : `; the ${n(unacked)} after, not acknowledged (${unacked === 1 ? 'it adds' : 'they add'} attributes), ${by !== null ? 'too' : `${unacked === 1 ? 'is' : 'are'} there too, committed the same way ${unless}`}`
+                }`;
+          throw new ElacsymError(e.code, `${e.message.replace(/: nothing (from this run )?was committed.*$/, '')}; ${said}`, {
             hint: e.hint,
             cause: e.cause,
-            details: { ...e.details, acknowledged_batches: uploader.keys.length },
+            details: { ...e.details, acknowledged_batches: acked, unacknowledged_batches: unacked },
           });
         }
+        // The commit stands, with this import's attribute types: the batches held back are acknowledged now.
+        uploader?.releaseHeld();
         // A signal that came after the last check before the commit: the commit completed; say so, and exit
         // 130 as for any interruption.
         if (signal?.aborted && failure === null) {
@@ -305,13 +325,16 @@ export async function withRemoteWorkingCopy(
    * applies every journal object no version holds (this import's included), flushes them as the import
    * did, and commits; a lost race starts over. `byOther`: another writer had committed them all already.
    */
-  async function commitRebased(work: string, signal: AbortSignal | undefined): Promise<{ report: PublishReport; byOther: boolean }> {
+  async function commitRebased(work: string, signal: AbortSignal | undefined, uploader: JournalUploader): Promise<{ report: PublishReport; byOther: boolean }> {
     for (let attempt = 1; ; attempt++) {
       if (!g.quiet) err(g.json ? JSON.stringify({ event: 'rebase', attempt }) : `${name}: other writers committed or acknowledged batches meanwhile; committing this import's batches on the latest version (attempt ${attempt} of ${MAX_ATTEMPTS})`);
       const w2 = `${work}.r${attempt}`;
       try {
         const c2 = await checkoutNamespace(opened.store, name!, w2, pool);
         if (c2.base === null) throw new ElacsymError('NAMESPACE_NOT_FOUND', `namespace ${name} does not exist in ${url} any more`, { details: { namespace: name } });
+        const mine = new Set(uploader.keys);
+        const setAside = [...(c2.journal?.quarantinedKeys ?? [])].filter(([k]) => mine.has(k));
+        if (setAside.length > 0) await withdrawHeld(uploader, setAside[0]![1]);
         const ns2 = join(w2, name!);
         if (o.flush !== false) (await Writer.open(ns2, name!, { signal })).close();
         if (stateUnchanged(c2, name!)) return { report: unchangedReport(url, name!, c2.base), byOther: true };
@@ -327,6 +350,27 @@ export async function withRemoteWorkingCopy(
         rmSync(w2, { recursive: true, force: true });
       }
     }
+  }
+
+  /**
+   * A rebase found batches of this import that cannot be applied on the latest version (another writer gave
+   * an attribute they add another type first): nothing is committed. They are among the batches whose
+   * acknowledgement was held (JournalUploader.held: only a batch adding an attribute can meet a type it
+   * did not check); those are withdrawn from the store's journal, so that no later writer commits what
+   * this command says it did not, and the acknowledged ones before them stay there for the next write.
+   */
+  async function withdrawHeld(uploader: JournalUploader, why: string): Promise<never> {
+    const held = uploader.keys.slice(uploader.keys.length - uploader.heldCount);
+    const acked = uploader.keys.length - held.length;
+    await opened.store.delete(held);
+    throw new ElacsymError(
+      'INVALID_DOCUMENT',
+      `another writer committed or acknowledged a conflicting attribute type first: ${why.replace(/^its documents/, `this import's documents`)}; nothing from this run was committed, and its last ${held.length === 1 ? 'batch' : `${held.length} batches`} (from the first one that added an attribute on) ${held.length === 1 ? 'was' : 'were'} not acknowledged and ${held.length === 1 ? 'is' : 'are'} withdrawn${acked > 0 ? `; the ${acked === 1 ? 'batch' : `${acked} batches`} it acknowledged before ${acked === 1 ? 'is' : 'are'} in the store's journal: the next write, or \`elacsym wal replay ${name}\`, commits ${acked === 1 ? 'it' : 'them'}` : ''}`,
+      {
+        hint: `give that attribute the namespace's type in the input (\`elacsym describe ${name}\` shows it) and import those documents again`,
+        details: { reason: 'attribute_type_race', acknowledged_batches: acked, withdrawn_batches: held.length },
+      },
+    );
   }
 
   /**

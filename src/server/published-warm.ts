@@ -121,7 +121,7 @@ export class PublishedWarm implements WarmSource {
     if (latest === null) {
       if (e) this.evict(name, e);
       throw new ElacsymError('NAMESPACE_NOT_FOUND', `namespace ${name} was not published to ${this.bridge.location}`, {
-        hint: 'create it on the store (`elacsym -d s3://bucket/prefix init <namespace> ...`) or publish it from a machine that holds it (`elacsym publish <namespace> s3://bucket/prefix`)',
+        hint: `create it on the store (\`elacsym -d ${this.bridge.location.replace(/\/+$/, '')} init <namespace> ...\`) or publish it from a machine that holds it (\`elacsym publish <namespace> ${this.bridge.location.replace(/\/+$/, '')}\`)`,
         details: { namespace: name },
       });
     }

@@ -293,11 +293,25 @@ export async function publishNamespace(nsDir: string, name: string, store: Objec
       if (stateSha !== null && latest.payload.state.sha256 === stateSha) return 'unchanged';
       return undefined;
     };
-    const newerError = (latest: ManifestRecord<PublishedNamespace>) =>
-      new ElacsymError('BUSY', `${at(store, prefix)} holds version ${latest.version}, a newer state of ${name} than this snapshot: nothing was published`, {
+    const newerError = (latest: ManifestRecord<PublishedNamespace>) => {
+      // Written from elsewhere (a writer on the store itself, `-d s3://...`, or a copy of this namespace on
+      // another machine): the store's namespace has moved on from this copy, and publishing again can never
+      // succeed (a tester's cron job retried BUSY forever). Only a publish of this very directory is a race
+      // that another publish resolves.
+      const src = latest.payload.source;
+      const fromHere = src?.host === hostname() && src?.path === (opts.sourcePath ?? resolve(nsDir));
+      if (!fromHere && opts.expectBase === undefined) {
+        const where = src ? `${src.path.startsWith('s3://') ? 'by a writer on the store' : 'from'} ${src.path}${src.host !== hostname() ? ` on ${src.host}` : ''}` : 'elsewhere';
+        return new ElacsymError('PREFIX_CONFLICT', `${at(store, prefix)} holds version ${latest.version} of ${name}, committed ${where}: a newer state than this copy, which publishing this copy would undo; nothing was published`, {
+          hint: `write to the store's copy directly (\`elacsym -d ${at(store, prefix).replace(/\/[^/]*\/?$/, '')} import ${name} ...\`), or publish this copy under another prefix`,
+          details: { reason: 'diverged', version: latest.version, path: prefix },
+        });
+      }
+      return new ElacsymError('BUSY', `${at(store, prefix)} holds version ${latest.version}, a newer state of ${name} than this snapshot: nothing was published`, {
         hint: 'another publish of this namespace committed first (publish again to publish what is here now); if this namespace was restored from an older backup, publish it under another prefix',
         details: { reason: 'newer', version: latest.version },
       });
+    };
     const skipped = (latest: ManifestRecord<PublishedNamespace>, why: NonNullable<PublishReport['skipped']>): PublishReport => ({
       namespace: name,
       location: at(store, prefix),
@@ -623,7 +637,8 @@ export async function openPublished(store: ObjectStore, bridge: SyncObjectStore,
   const record = opts.version === undefined ? await log.latest() : await log.read(opts.version);
   if (record === null) {
     throw new ElacsymError('NAMESPACE_NOT_FOUND', opts.version === undefined ? `namespace ${name} was not published to ${store.location}` : `namespace ${name} has no version ${opts.version} on ${store.location}`, {
-      hint: 'publish it from the machine that holds it: `elacsym publish <namespace> s3://bucket/prefix` there',
+      // The store's own URL: `<namespace>` is filled in by the CLI, the location is known here.
+      hint: `create it on the store (\`elacsym -d ${store.location.replace(/\/+$/, '')} init <namespace> ...\`), or publish it from the machine that holds it (\`elacsym publish <namespace> ${store.location.replace(/\/+$/, '')}\` there)`,
       details: { namespace: name },
     });
   }

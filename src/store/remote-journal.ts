@@ -126,6 +126,16 @@ export class JournalUploader {
   private failure: unknown = null;
   /** Keys of the objects uploaded. */
   readonly keys: string[] = [];
+  /**
+   * Acknowledgements held until the commit (`releaseHeld`), from the first batch that gave the namespace an
+   * attribute its working copy did not have at the start: another writer may give that attribute another
+   * type meanwhile, and then whichever batch is applied second cannot be (it goes to the quarantine). Such
+   * a batch, and every later one of this writer (they rely on its types), is not acknowledged before the
+   * commit proves its types stand. null: none held so far.
+   */
+  private held: (() => void)[] | null = null;
+  /** The attributes of the working copy when the command started (the version read and others' batches). */
+  private readonly startAttributes: ReadonlySet<string>;
 
   constructor(
     private readonly store: ObjectStore,
@@ -135,6 +145,19 @@ export class JournalUploader {
     // Entries already in the journal (applied from other writers' objects at checkout) are not this one's.
     this.db = openDb(dbPath, { readonly: true });
     this.read = journalHighWater(this.db);
+    this.startAttributes = new Set(Object.keys((JSON.parse(getMeta(this.db, 'schema') ?? '{"attributes":{}}') as Schema).attributes));
+  }
+
+  /** Batches uploaded whose acknowledgement waits for the commit (see `held`). */
+  get heldCount(): number {
+    return this.held?.length ?? 0;
+  }
+
+  /** The commit stands: acknowledge the held batches, in order. */
+  releaseHeld(): void {
+    const h = this.held ?? [];
+    this.held = null;
+    for (const f of h) f();
   }
 
   afterBatch(onDurable: () => void): void {
@@ -146,6 +169,8 @@ export class JournalUploader {
     const schema = JSON.parse(getMeta(this.db, 'schema') ?? '{"attributes":{}}') as Schema;
     const attributes: Header['attributes'] = {};
     for (const [k, a] of Object.entries(schema.attributes)) attributes[k] = { type: a.type };
+    if (this.held === null && Object.keys(attributes).some((k) => !this.startAttributes.has(k))) this.held = [];
+    const held = this.held;
     this.chain = this.chain.then(async () => {
       if (this.failure !== null) return;
       try {
@@ -158,7 +183,8 @@ export class JournalUploader {
           this.lastSeq = r.seq;
           this.lastAck = ack;
         }
-        onDurable();
+        if (held !== null) held.push(onDurable);
+        else onDurable();
       } catch (e) {
         this.failure = e;
       }
@@ -195,6 +221,8 @@ export interface AppliedJournal {
   stale: string[];
   /** Objects applied (or quarantined) here: held by the next version once it commits. */
   keys: string[];
+  /** Of those, the ones set aside in the quarantine, with why. */
+  quarantinedKeys: Map<string, string>;
 }
 
 /**
@@ -203,7 +231,7 @@ export interface AppliedJournal {
  */
 export async function applyJournalObjects(store: ObjectStore, ns: string, db: Db, base: JournalApplied, opts: { countOnly?: boolean } = {}): Promise<AppliedJournal> {
   const listed = await listJournalObjects(store, ns);
-  const out: AppliedJournal = { applied: {}, entries: 0, docs: 0, quarantined: 0, stale: [], keys: [] };
+  const out: AppliedJournal = { applied: {}, entries: 0, docs: 0, quarantined: 0, stale: [], keys: [], quarantinedKeys: new Map() };
   const writers = new Set(listed.map((o) => o.writer));
   for (const [w, seq] of Object.entries(base)) if (writers.has(w)) out.applied[w] = seq;
   const now = Date.now();
@@ -249,6 +277,7 @@ export async function applyJournalObjects(store: ObjectStore, ns: string, db: Db
             now,
           );
           out.quarantined++;
+          out.quarantinedKeys.set(o.key, why ?? 'unreadable');
         } else {
           if (added.length > 0) {
             const next: Schema = { ...schema, attributes: Object.assign(Object.create(null) as Schema['attributes'], schema.attributes) };

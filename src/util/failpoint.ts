@@ -48,6 +48,7 @@ export const FAILPOINTS = [
   'publish:after-segment',
   'publish:before-commit',
   'publish:after-commit',
+  'remote:after-checkout',
   'remote:before-commit',
   'shard:before-stage',
   'shard:after-stage',

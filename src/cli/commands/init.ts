@@ -44,6 +44,6 @@ export default async function init([name]: string[], o: Record<string, unknown>,
   const dir = DataDir.open(g.dataDir, { create: true });
   const stored = dir.initNamespace(name!, schema);
   if (g.json) await printJson({ namespace: name, schema: stored });
-  else if (!g.quiet) err(`created namespace ${name} in ${g.dataDir} (vector_dim ${schema.vector_dim}, metric ${schema.vector_metric}, ${Object.keys(schema.attributes).length} attributes)`);
+  else if (!g.quiet) err(`created namespace ${name} in ${g.dataDir} (vector_dim ${schema.vector_dim}, metric ${schema.vector_metric}, ${Object.keys(schema.attributes).length} attribute${Object.keys(schema.attributes).length === 1 ? '' : 's'})`);
   return 0;
 }

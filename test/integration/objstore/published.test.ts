@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { S3ObjectStore } from '../../../src/objstore/s3.js';
 import { publishNamespace } from '../../../src/store/published.js';
-import { isElacsymError } from '../../../src/errors.js';
+import { ERRORS, isElacsymError } from '../../../src/errors.js';
 import { cleanupTmp, cli, errorCode, tmpDir, writeNdjson } from '../../helpers/cli.js';
 import { freshS3Store, type S3Env, storeOptions } from '../../helpers/s3.js';
 import { json, post, serve } from '../../server/serve-helpers.js';
@@ -388,10 +388,46 @@ describe('a namespace published to object storage', () => {
     expect(answers((await run(['-d', url, ...q], { ELACSYM_CACHE_DIR: join(root, 'fresh') })).stdout)).toEqual(served);
   });
 
+  it('a namespace written on the store since this copy published it: publish says so (PREFIX_CONFLICT, not a BUSY to retry forever) and changes nothing', async () => {
+    const root = tmpDir();
+    const dl = join(root, 'dl');
+    const part = (n: number, from: number) => {
+      const f = join(root, `w${n}.ndjson`);
+      writeNdjson(f, docs(from, from + 5));
+      return f;
+    };
+    expect((await run(['-d', dl, 'init', 'wr', '--dim', '4', '--full-text', 'title'])).code).toBe(0);
+    expect((await run(['-d', dl, 'import', 'wr', part(1, 0)])).code).toBe(0);
+    expect((await run(['-d', dl, 'publish', 'wr', url])).code).toBe(0);
+    // written on the store itself, then on the local copy
+    expect((await run(['-d', url, 'import', 'wr', part(2, 100)])).code).toBe(0);
+    expect((await run(['-d', dl, 'import', 'wr', part(3, 200)])).code).toBe(0);
+    const q = ['query', 'wr', '--filter', '{"field":"n","op":"gte","value":0}', '-k', '100', '--json'];
+    const served = answers((await run(['-d', url, ...q])).stdout);
+    for (let i = 0; i < 2; i++) {
+      const r = await run(['-d', dl, 'publish', 'wr', url]);
+      expect(r.code, r.stderr).toBe(ERRORS.PREFIX_CONFLICT.exit);
+      expect(errorCode(r.stderr)).toBe('PREFIX_CONFLICT');
+      expect(r.stderr).toContain(`by a writer on the store ${url}/wr`);
+      expect(r.stderr).toContain(`\`elacsym -d ${url} import wr ...\``);
+    }
+    expect(answers((await run(['-d', url, ...q])).stdout)).toEqual(served);
+  });
+
   it('names what is missing or unsupported (an unpublished namespace, a non-s3 target, drop on s3://); listings answer as locally', async () => {
     const missing = await run(['-d', url, 'query', 'nope', '--text', 'x']);
     expect(missing.code).toBe(3);
     expect(errorCode(missing.stderr)).toBe('NAMESPACE_NOT_FOUND');
+    // the hint names this store and this namespace, both ways to make it, no placeholder
+    expect(missing.stderr).toContain(`\`elacsym -d ${url} init nope ...\``);
+    expect(missing.stderr).toContain(`\`elacsym publish nope ${url}\``);
+    // commands over every namespace are local forms: the hint lists the namespaces, it does not repeat them
+    for (const args of [['compact', '--all', '--if-needed'], ['health']]) {
+      const r = await run(['-d', url, ...args]);
+      expect(errorCode(r.stderr), r.stderr).toBe('USAGE');
+      expect(r.stderr).toContain(`\`elacsym -d ${url} namespaces\` lists them`);
+      expect(r.stderr).not.toMatch(/hint:.*compact --all/);
+    }
     const notS3 = await run(['-d', d, 'publish', 'docs', tmpDir()]);
     expect(notS3.code).toBe(2);
     expect(errorCode(notS3.stderr)).toBe('USAGE');

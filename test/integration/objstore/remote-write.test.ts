@@ -92,6 +92,15 @@ describe('writing commands on an s3:// data directory', () => {
     run = (args, extra = {}) => cli(args, { env: { ...env, ELACSYM_CACHE_DIR: cache, ...extra } });
   }, 300_000);
 
+  /**
+   * A schema declaring every attribute of `docs()`: an import that adds no attribute acknowledges each batch
+   * once it is durable in the store; one that adds some, at its commit (JournalUploader.held).
+   */
+  const declared = () => {
+    const f = join(root, 'declared.json');
+    writeFileSync(f, JSON.stringify({ vector_dim: 4, attributes: { title: { type: 'string', full_text: true }, n: { type: 'integer' }, tag: { type: 'string' } } }));
+    return f;
+  };
   const file = (name: string, rows: unknown[]) => {
     const f = join(root, name);
     writeNdjson(f, rows);
@@ -243,6 +252,41 @@ describe('writing commands on an s3:// data directory', () => {
     expect(await store.list('patchrace/docs/journal/')).toEqual([]);
   }, 300_000);
 
+  it('two imports giving a new attribute different types at once: the one whose batch comes second fails with nothing acknowledged, the other acknowledges its batch at its commit', async () => {
+    const url = `${bucketUrl}/attrrace`;
+    await ok(['-d', url, 'init', 'docs', '--dim', '2']);
+    const rows = (from: number, to: number, z: (i: number) => unknown) => Array.from({ length: to - from }, (_, k) => ({ id: from + k, vector: [1, from + k], attributes: { z: z(from + k) } }));
+    const at = (point: string) => ({ ...env, ELACSYM_CACHE_DIR: cache, ELACSYM_FAILPOINTS: `${point}=pause` });
+    // A (z a number) has checked out version 1 and waits
+    const a = start(['-d', url, '--json', 'import', 'docs', file('ar1.ndjson', rows(0, 50, (i) => i))], at('remote:after-checkout'));
+    await a.paused;
+    // B (z a string) checks out version 1 too, uploads its batch and waits before its commit: the batch adds
+    // an attribute, so its acknowledgement waits for the commit
+    const b = start(['-d', url, '--json', 'import', 'docs', file('ar2.ndjson', rows(50, 100, (i) => `s${i}`))], at('publish:before-commit'));
+    await b.paused;
+    expect(b.c.exitCode).toBe(null);
+    expect(await store.list('attrrace/docs/journal/')).toHaveLength(1);
+    // A's batch, acknowledged after B's, is applied after it on a rebase and cannot be: A commits nothing,
+    // acknowledges nothing, and withdraws its batch
+    a.c.kill('SIGUSR2');
+    const ra = await a.done;
+    expect(errorCode(ra.stderr), ra.stderr).toBe('INVALID_DOCUMENT');
+    expect(ra.code).toBe(ERRORS.INVALID_DOCUMENT.exit);
+    expect(ra.stderr).not.toContain('"event":"committed"');
+    expect(ra.stderr).toContain('attribute \\"z\\" type float');
+    expect(ra.stdout).toBe('');
+    expect(await store.list('attrrace/docs/journal/')).toHaveLength(1);
+    // B commits, and acknowledges its batch then
+    b.c.kill('SIGUSR2');
+    const rb = await b.done;
+    expect(rb.code, rb.stderr).toBe(0);
+    const events = rb.stderr.split('\n').filter((l) => l.startsWith('{"event"')).map((l) => (JSON.parse(l) as { event: string }).event);
+    expect(events.filter((e) => e !== 'paused')).toEqual(['committed', 'published']);
+    expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual(range(50, 100));
+    expect(await store.list('attrrace/docs/journal/')).toEqual([]);
+    await ok(['-d', url, 'health', 'docs']);
+  }, 300_000);
+
   it('an import whose batches the winner of the race already applied says so and exits 0', async () => {
     const url = `${bucketUrl}/stdin`;
     await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
@@ -286,7 +330,7 @@ describe('writing commands on an s3:// data directory', () => {
 
   it('a store that goes away at the commit: STORE_UNAVAILABLE (exit 75), no summary, no version; what it acknowledged before is kept, and wal replay commits it once the store is back', async () => {
     const url = `${bucketUrl}/outage`;
-    await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
+    await ok(['-d', url, 'init', 'docs', '--schema', declared()]);
     const fwd = await forwarder(env.ELACSYM_S3_ENDPOINT);
     const endpoint = fwd.endpoint;
     const f = file('o.ndjson', docs(0, 25));
@@ -309,7 +353,7 @@ describe('writing commands on an s3:// data directory', () => {
 
   it('an import acknowledges a batch once it is durable in the store: killed (SIGKILL) with stdin still open, every acknowledged document survives; wal inspect shows them, the next write commits them', async () => {
     const url = `${bucketUrl}/acked`;
-    await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
+    await ok(['-d', url, 'init', 'docs', '--schema', declared()]);
     // stdin stays open: the importer acknowledges batches of 100 and then waits for more input, forever
     const a = start(['-d', url, '--json', 'import', 'docs', '-', '--batch-size', '100'], { ...env, ELACSYM_CACHE_DIR: cache }, null);
     a.c.stdin.write(docs(0, 250).map((d) => JSON.stringify(d)).join('\n') + '\n');
@@ -389,7 +433,7 @@ describe('writing commands on an s3:// data directory', () => {
 
   it('SIGINT during the commit stops before it: exit 130, no version committed, no segment left in the store; the acknowledged batches stay in its journal', async () => {
     const url = `${bucketUrl}/sigint`;
-    await ok(['-d', url, 'init', 'docs', '--dim', '4', '--full-text', 'title']);
+    await ok(['-d', url, 'init', 'docs', '--schema', declared()]);
     const a = start(['-d', url, 'import', 'docs', file('si.ndjson', docs(0, 20))], { ...env, ELACSYM_CACHE_DIR: cache, ELACSYM_FAILPOINTS: 'publish:before-commit=pause' });
     await a.paused; // uploads done, commit next
     a.c.kill('SIGINT');
