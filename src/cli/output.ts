@@ -48,6 +48,8 @@ export interface RemoteStatus {
   checkout: { segment_files: number; cache_hits: number; hit_ratio: number; fetched_objects: number; fetched_bytes: number };
   /** Journal objects of other writers this version does not hold (applied to the working copy). */
   pending_journal_objects: number;
+  /** Of those, the damaged ones (unreadable, or failing their CRC-32): key and why. */
+  damaged_journal_objects: { key: string; why: string }[];
   /** Sharded import jobs with stages in the store, not committed (a complete one waits for `wal replay`). */
   jobs: { job: string; of: number; staged: number[]; missing: number[]; conflict?: string | null }[];
 }

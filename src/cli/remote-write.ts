@@ -438,6 +438,7 @@ function statusOf(url: string, c: Checkout, root: string, jobs: RemoteStatus['jo
     cache: { dir: root, bytes: blocks + pool + dirBytes(join(root, 'state')), blocks_bytes: blocks, segment_files_bytes: pool, max_bytes: cacheBytes() },
     checkout: { segment_files: files, cache_hits: files - c.fetched.objects, hit_ratio: files === 0 ? 1 : Number(((files - c.fetched.objects) / files).toFixed(4)), fetched_objects: c.fetched.objects, fetched_bytes: c.fetched.bytes },
     pending_journal_objects: (c.journal?.entries ?? 0) + (c.journal?.quarantined ?? 0),
+    damaged_journal_objects: [...(c.journal?.quarantinedKeys ?? [])].map(([key, why]) => ({ key, why })),
     jobs,
   };
 }

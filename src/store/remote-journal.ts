@@ -221,7 +221,7 @@ export interface AppliedJournal {
   stale: string[];
   /** Objects applied (or quarantined) here: held by the next version once it commits. */
   keys: string[];
-  /** Of those, the ones set aside in the quarantine, with why. */
+  /** Of those, the ones set aside in the quarantine, with why (`countOnly`: the damaged ones found). */
   quarantinedKeys: Map<string, string>;
 }
 
@@ -244,8 +244,14 @@ export async function applyJournalObjects(store: ObjectStore, ns: string, db: Db
         continue;
       }
       if (opts.countOnly) {
-        // (health: what is pending, without making it look committed in the working copy)
+        // (health: what is pending, without making it look committed in the working copy; each object is
+        // read and checked, so that a damaged one is reported before a replay sets it aside)
         out.entries++;
+        const raw = await store.get(o.key);
+        if (raw === null) continue;
+        const d = decode(raw);
+        if (d === null) out.quarantinedKeys.set(o.key, 'not readable as a journal object');
+        else if (d.payload.length !== d.header.bytes || crc32(d.payload) !== d.header.crc32) out.quarantinedKeys.set(o.key, 'fails its CRC-32');
         continue;
       }
       const raw = await store.get(o.key);

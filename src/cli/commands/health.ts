@@ -68,6 +68,14 @@ export default async function health([name]: string[], o: Record<string, unknown
       if (j.conflict) add('SHARD_JOB_CONFLICT', `sharded import job ${j.job} cannot be committed: ${j.conflict}; run the shard that read another input again on the right one (same --job), or \`elacsym wal replay ${r.namespace} --abandon-job ${j.job}\``);
       else add('SHARD_JOB_UNCOMMITTED', `sharded import job ${j.job}: all ${j.of} shards staged, not committed: run \`elacsym wal replay ${r.namespace}\``);
     }
+    for (const x of rs.damaged_journal_objects) {
+      r.problems.push({
+        severity: 'corrupt',
+        code: 'CORRUPT_JOURNAL',
+        message: `journal object ${x.key} in the store ${x.why}: the acknowledged batch it holds cannot be committed; \`elacsym wal replay ${r.namespace}\` sets it aside in the quarantine and commits the rest (\`elacsym wal inspect ${r.namespace}\` shows it)`,
+      });
+      r.status = 'corrupt';
+    }
     if (rs.pending_journal_objects > 0) {
       add('JOURNAL_OBJECTS_PENDING', `${rs.pending_journal_objects} acknowledged batch${rs.pending_journal_objects === 1 ? '' : 'es'} in the store's journal ${rs.pending_journal_objects === 1 ? 'is' : 'are'} not committed (queries do not see ${rs.pending_journal_objects === 1 ? 'it' : 'them'}): an import still running commits its own at its end; otherwise run \`elacsym wal replay ${r.namespace}\``);
     }
@@ -125,6 +133,9 @@ function storePrometheus(rs: RemoteStatus, ns: string): string {
     '# HELP elacsym_store_pending_journal_objects Acknowledged batches in the store\'s journal that no version holds.',
     '# TYPE elacsym_store_pending_journal_objects gauge',
     `elacsym_store_pending_journal_objects${l} ${rs.pending_journal_objects}`,
+    '# HELP elacsym_store_damaged_journal_objects Of those, the ones unreadable or failing their CRC-32.',
+    '# TYPE elacsym_store_damaged_journal_objects gauge',
+    `elacsym_store_damaged_journal_objects${l} ${rs.damaged_journal_objects.length}`,
     '# HELP elacsym_store_staged_jobs Sharded import jobs with stages in the store, not committed.',
     '# TYPE elacsym_store_staged_jobs gauge',
     `elacsym_store_staged_jobs${l} ${rs.jobs.length}`,

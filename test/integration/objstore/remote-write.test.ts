@@ -384,6 +384,30 @@ describe('writing commands on an s3:// data directory', () => {
     await ok(['-d', url, 'health', 'docs', '--deep']);
   }, 300_000);
 
+  it('a damaged journal object in the store: health reads each pending one and says CORRUPT_JOURNAL (exit 5) naming it; wal replay sets it aside and commits the rest', async () => {
+    const url = `${bucketUrl}/damagedjo`;
+    await ok(['-d', url, 'init', 'docs', '--schema', declared()]);
+    const a = start(['-d', url, '--json', 'import', 'docs', '-', '--batch-size', '10'], { ...env, ELACSYM_CACHE_DIR: cache }, null);
+    a.c.stdin.write(docs(0, 35).map((d) => JSON.stringify(d)).join('\n') + '\n');
+    await a.saw('"documents":30');
+    a.c.kill('SIGKILL');
+    expect((await a.done).code).toBe(137);
+    const keys = (await store.list('damagedjo/docs/journal/')).sort();
+    expect(keys).toHaveLength(3);
+    const bytes = (await store.get(keys[1]!))!.slice();
+    bytes[bytes.length - 7]! ^= 0xff;
+    await store.put(keys[1]!, bytes);
+    const h = await run(['-d', url, 'health', 'docs']);
+    expect(h.code, h.stdout + h.stderr).toBe(5);
+    expect(h.stdout).toContain(`[CORRUPT_JOURNAL] journal object ${keys[1]!.slice('damagedjo/'.length)} in the store fails its CRC-32`);
+    expect((await run(['-d', url, 'health', 'docs', '--prometheus'])).stdout).toMatch(/^elacsym_store_damaged_journal_objects\{namespace="docs"\} 1$/m);
+    await run(['-d', url, 'wal', 'replay', 'docs']);
+    expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual([...range(0, 10), ...range(20, 30)]);
+    const after = await run(['-d', url, 'health', 'docs']);
+    expect(after.code, after.stdout).toBe(6);
+    expect(after.stdout).not.toContain('CORRUPT_JOURNAL');
+  }, 300_000);
+
   it('a failed init is its own error; a delete of ids that do not exist commits nothing', async () => {
     const url = `${bucketUrl}/errs`;
     const bad = await run(['-d', url, 'init', 'docs', '--dim', '-3']);
