@@ -25,7 +25,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ObjectStore } from '../objstore/object-store.js';
 import type { JournalOp } from '../storage/journal-codec.js';
-import { getMeta, journalHighWater, type JournalRow, setMeta } from '../storage/manifest.js';
+import { ensureImportsCrc, getMeta, journalHighWater, type JournalRow, setMeta } from '../storage/manifest.js';
 import { type Db, openDb } from '../storage/sqlite.js';
 import type { AttributeSchema, Schema } from '../model/types.js';
 import { crc32 } from '../util/crc32.js';
@@ -88,7 +88,25 @@ interface Header {
   crc32: number;
   committed_at: number;
   attributes: Record<string, Pick<AttributeSchema, 'type'>>;
+  /**
+   * Resume points (`import FILE --resume`) the batch moved, as the writer's `imports` table holds them after
+   * it: applied with the batch, so that a resume after a kill starts after the acknowledged lines. Absent
+   * in objects written before session 42 and when the batch moved none.
+   */
+  imports?: ImportRow[];
 }
+
+interface ImportRow {
+  source: string;
+  lines: number;
+  updated_at: number;
+  crc32: number | null;
+}
+
+const isImportRow = (r: unknown): r is ImportRow => {
+  const x = r as ImportRow;
+  return typeof x === 'object' && x !== null && typeof x.source === 'string' && Number.isSafeInteger(x.lines) && Number.isSafeInteger(x.updated_at) && (x.crc32 === null || Number.isSafeInteger(x.crc32));
+};
 
 /** A journal object: one JSON header line, then the entry's payload bytes. */
 function encode(h: Header, payload: Uint8Array): Buffer {
@@ -103,6 +121,7 @@ function decode(b: Uint8Array): { header: Header; payload: Buffer } | null {
     const header = JSON.parse(buf.subarray(0, nl).toString('utf8')) as Header;
     if ((header.op !== 'upsert' && header.op !== 'delete') || !Number.isSafeInteger(header.count) || !Number.isSafeInteger(header.bytes) || !Number.isSafeInteger(header.crc32)) return null;
     if (typeof header.attributes !== 'object' || header.attributes === null) return null;
+    if (header.imports !== undefined && !(Array.isArray(header.imports) && header.imports.every(isImportRow))) return null;
     return { header, payload: buf.subarray(nl + 1) };
   } catch {
     return null;
@@ -146,6 +165,20 @@ export class JournalUploader {
     this.db = openDb(dbPath, { readonly: true });
     this.read = journalHighWater(this.db);
     this.startAttributes = new Set(Object.keys((JSON.parse(getMeta(this.db, 'schema') ?? '{"attributes":{}}') as Schema).attributes));
+    this.importsSeen = this.importRows();
+  }
+
+  /** The working copy's resume points as last uploaded (source -> row as JSON). */
+  private importsSeen: Map<string, string>;
+
+  private importRows(): Map<string, string> {
+    let rows: ImportRow[];
+    try {
+      rows = this.db!.prepare('SELECT source, lines, updated_at, crc32 FROM imports').all() as ImportRow[];
+    } catch {
+      return new Map(); // a state written before imports.crc32 (the writer adds it when it opens)
+    }
+    return new Map(rows.map((r) => [r.source, JSON.stringify(r)]));
   }
 
   /** Batches uploaded whose acknowledgement waits for the commit (see `held`). */
@@ -170,6 +203,11 @@ export class JournalUploader {
     const attributes: Header['attributes'] = {};
     for (const [k, a] of Object.entries(schema.attributes)) attributes[k] = { type: a.type };
     if (this.held === null && Object.keys(attributes).some((k) => !this.startAttributes.has(k))) this.held = [];
+    // The resume points this batch moved (its transaction wrote them with it): carried by its last object.
+    const now = this.importRows();
+    const moved: ImportRow[] = [];
+    for (const [k, v] of now) if (this.importsSeen.get(k) !== v) moved.push(JSON.parse(v) as ImportRow);
+    this.importsSeen = now;
     const held = this.held;
     this.chain = this.chain.then(async () => {
       if (this.failure !== null) return;
@@ -178,7 +216,8 @@ export class JournalUploader {
           // never decreasing, so that this writer's batches keep their order among all writers'
           const ack = Math.max(Date.now(), this.lastAck);
           const key = journalObjectKey(this.ns, ack, this.writer, r.seq);
-          await this.store.putIfAbsent(key, encode({ op: r.op, count: r.count, bytes: r.bytes, crc32: r.crc32, committed_at: r.committed_at, attributes }, r.payload));
+          const last = r === rows[rows.length - 1];
+          await this.store.putIfAbsent(key, encode({ op: r.op, count: r.count, bytes: r.bytes, crc32: r.crc32, committed_at: r.committed_at, attributes, ...(last && moved.length > 0 ? { imports: moved } : {}) }, r.payload));
           this.keys.push(key);
           this.lastSeq = r.seq;
           this.lastAck = ack;
@@ -291,6 +330,10 @@ export async function applyJournalObjects(store: ObjectStore, ns: string, db: Db
             setMeta(db, 'schema', JSON.stringify(next));
           }
           db.prepare('INSERT INTO journal (op, count, bytes, crc32, committed_at, payload) VALUES (?, ?, ?, ?, ?, ?)').run(d.header.op, d.header.count, d.header.bytes, d.header.crc32, d.header.committed_at, d.payload);
+          // With the batch, the resume point it moved (as the writer's own transaction did locally).
+          if (d.header.imports) ensureImportsCrc(db);
+          const imp = db.prepare('INSERT INTO imports (source, lines, updated_at, crc32) VALUES (?, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET lines = excluded.lines, updated_at = excluded.updated_at, crc32 = excluded.crc32');
+          for (const x of d.header.imports ?? []) imp.run(x.source, x.lines, x.updated_at, x.crc32);
           out.entries++;
           out.docs += d.header.count;
         }

@@ -408,6 +408,29 @@ describe('writing commands on an s3:// data directory', () => {
     expect(after.stdout).not.toContain('CORRUPT_JOURNAL');
   }, 300_000);
 
+  it('import FILE --resume after a kill starts after the batches acknowledged in the store (their objects carry the resume point)', async () => {
+    const url = `${bucketUrl}/resume`;
+    await ok(['-d', url, 'init', 'docs', '--schema', declared()]);
+    // a named pipe kept open: the importer acknowledges 3 batches of 10 and waits for more
+    const fifo = join(root, 'resume.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const lines = docs(0, 45).map((x) => JSON.stringify(x) + '\n');
+    const a = start(['-d', url, '--json', 'import', 'docs', fifo, '--batch-size', '10'], { ...env, ELACSYM_CACHE_DIR: cache });
+    const w = createWriteStream(fifo);
+    w.write(lines.slice(0, 35).join(''));
+    await a.saw('"lines":30');
+    a.c.kill('SIGKILL');
+    expect((await a.done).code).toBe(137);
+    w.destroy();
+    const r = start(['-d', url, '--json', 'import', 'docs', fifo, '--resume', '--batch-size', '10'], { ...env, ELACSYM_CACHE_DIR: cache });
+    createWriteStream(fifo).end(lines.join(''));
+    const rr = await r.done;
+    expect(rr.code, rr.stderr).toBe(0);
+    const summary = JSON.parse(rr.stdout) as { skipped_lines: number; read: number };
+    expect(summary).toMatchObject({ skipped_lines: 30, read: 15 });
+    expect(ids((await ok(['-d', url, 'export', 'docs'])).stdout)).toEqual(range(0, 45));
+  }, 300_000);
+
   it('a failed init is its own error; a delete of ids that do not exist commits nothing', async () => {
     const url = `${bucketUrl}/errs`;
     const bad = await run(['-d', url, 'init', 'docs', '--dim', '-3']);
