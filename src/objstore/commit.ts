@@ -47,6 +47,12 @@ export interface CommitLogOptions {
   clock?: () => Date;
   /** Creates re-sent while the outcome stays unknown and nothing is found (default 3). */
   ambiguousRetries?: number;
+  /**
+   * Milliseconds to wait before re-send `n` (1, 2, ...) of an unknown outcome: default 250 * 4^(n-1)
+   * (0.25, 1 and 4 s: a store that blinks gets ~5 s to answer, not the ~1 s of back-to-back re-sends a
+   * tester saw give up on a version that was in fact committed).
+   */
+  retryDelayMs?: (n: number) => number;
   /** Write the `latest` hint after each commit (default true). */
   writeHint?: boolean;
 }
@@ -64,6 +70,7 @@ export class CommitLog<P> {
   private readonly nonce: () => string;
   private readonly clock: () => Date;
   private readonly ambiguousRetries: number;
+  private readonly retryDelayMs: (n: number) => number;
   private readonly writeHint: boolean;
 
   /** `prefix` is '' or ends with '/': the namespace's place in the store. */
@@ -77,6 +84,7 @@ export class CommitLog<P> {
     this.nonce = o.nonce ?? (() => randomBytes(16).toString('hex'));
     this.clock = o.clock ?? (() => new Date());
     this.ambiguousRetries = o.ambiguousRetries ?? 3;
+    this.retryDelayMs = o.retryDelayMs ?? ((n) => 250 * 4 ** (n - 1));
     this.writeHint = o.writeHint ?? true;
   }
 
@@ -196,7 +204,9 @@ export class CommitLog<P> {
     const record: ManifestRecord<P> = { format: MANIFEST_FORMAT, version, epoch, nonce: this.nonce(), parent, committed_at: this.clock().toISOString(), payload };
     const bytes = new TextEncoder().encode(`${JSON.stringify(record)}\n`);
     let lastError: unknown;
+    const t0 = Date.now();
     for (let attempt = 0; attempt <= this.ambiguousRetries; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, this.retryDelayMs(attempt)));
       let outcome: 'created' | 'exists' | 'unknown';
       try {
         outcome = await this.store.putIfAbsent(key, bytes);
@@ -232,7 +242,7 @@ export class CommitLog<P> {
       // 'exists' but nothing readable: a concurrent delete (garbage collection must never delete manifests
       // that are not superseded) or a listing lag; retried like an unknown outcome.
     }
-    throw new ElacsymError('STORE_UNAVAILABLE', `the outcome of committing version ${version} on ${this.store.location} is unknown after ${this.ambiguousRetries + 1} attempts`, {
+    throw new ElacsymError('STORE_UNAVAILABLE', `the outcome of committing version ${version} on ${this.store.location} is unknown after ${this.ambiguousRetries + 1} attempts over ${((Date.now() - t0) / 1000).toFixed(1)} s`, {
       cause: lastError,
       hint: 'the object store did not answer; retry later: the next writer or reader sees whether this version was committed',
       details: { version, nonce: record.nonce },

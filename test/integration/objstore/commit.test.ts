@@ -205,7 +205,8 @@ describe.each(kinds)('commit protocol: %s', (_name, make) => {
 
   it('a create that failed before writing is re-sent; one that never succeeds is STORE_UNAVAILABLE with nothing committed', async () => {
     const faulty = new FaultyStore(store);
-    const log = new CommitLog<Payload>(faulty, nextPrefix(), { ambiguousRetries: 2 });
+    const waits: number[] = [];
+    const log = new CommitLog<Payload>(faulty, nextPrefix(), { ambiguousRetries: 2, retryDelayMs: (n) => (waits.push(n), 1) });
     const w = await log.claim({ log: [] });
     faulty.mode = 'refused';
     faulty.remaining = 1;
@@ -215,6 +216,7 @@ describe.each(kinds)('commit protocol: %s', (_name, make) => {
     faulty.puts = 0;
     await expect(w.commit((l) => ({ log: [...l.payload.log, 'never'] }))).rejects.toSatisfy((e: unknown) => isElacsymError(e, 'STORE_UNAVAILABLE'));
     expect(faulty.puts).toBe(3); // the first create + ambiguousRetries re-sends, bounded
+    expect(waits).toEqual([1, 1, 2]); // a wait before each re-send (the first commit's one, then two)
     expect((await log.latest())!.version).toBe(2);
   });
 
