@@ -332,8 +332,10 @@ export async function withRemoteWorkingCopy(
       try {
         const c2 = await checkoutNamespace(opened.store, name!, w2, pool);
         if (c2.base === null) throw new ElacsymError('NAMESPACE_NOT_FOUND', `namespace ${name} does not exist in ${url} any more`, { details: { namespace: name } });
-        const mine = new Set(uploader.keys);
-        const setAside = [...(c2.journal?.quarantinedKeys ?? [])].filter(([k]) => mine.has(k));
+        // (an acknowledged batch of this import cannot meet a type it did not check; one set aside for
+        // damage in the store is the quarantine's, reported by health, as any writer's)
+        const heldKeys = new Set(uploader.heldKeys);
+        const setAside = [...(c2.journal?.quarantinedKeys ?? [])].filter(([k]) => heldKeys.has(k));
         if (setAside.length > 0) await withdrawHeld(uploader, setAside[0]![1]);
         const ns2 = join(w2, name!);
         if (o.flush !== false) (await Writer.open(ns2, name!, { signal })).close();
@@ -360,7 +362,7 @@ export async function withRemoteWorkingCopy(
    * this command says it did not, and the acknowledged ones before them stay there for the next write.
    */
   async function withdrawHeld(uploader: JournalUploader, why: string): Promise<never> {
-    const held = uploader.keys.slice(uploader.keys.length - uploader.heldCount);
+    const held = uploader.heldKeys;
     const acked = uploader.keys.length - held.length;
     await opened.store.delete(held);
     throw new ElacsymError(

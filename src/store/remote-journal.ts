@@ -181,15 +181,24 @@ export class JournalUploader {
     return new Map(rows.map((r) => [r.source, JSON.stringify(r)]));
   }
 
-  /** Batches uploaded whose acknowledgement waits for the commit (see `held`). */
+  /** Objects uploaded whose acknowledgement waits for the commit (see `held`). */
+  private readonly heldObjects: string[] = [];
+
+  /** How many uploaded objects' acknowledgement waits for the commit (see `held`). */
   get heldCount(): number {
-    return this.held?.length ?? 0;
+    return this.heldObjects.length;
+  }
+
+  /** Keys of the objects whose acknowledgement is held (the last `heldCount` uploaded, in order). */
+  get heldKeys(): string[] {
+    return [...this.heldObjects];
   }
 
   /** The commit stands: acknowledge the held batches, in order. */
   releaseHeld(): void {
     const h = this.held ?? [];
     this.held = null;
+    this.heldObjects.length = 0;
     for (const f of h) f();
   }
 
@@ -219,6 +228,7 @@ export class JournalUploader {
           const last = r === rows[rows.length - 1];
           await this.store.putIfAbsent(key, encode({ op: r.op, count: r.count, bytes: r.bytes, crc32: r.crc32, committed_at: r.committed_at, attributes, ...(last && moved.length > 0 ? { imports: moved } : {}) }, r.payload));
           this.keys.push(key);
+          if (held !== null) this.heldObjects.push(key);
           this.lastSeq = r.seq;
           this.lastAck = ack;
         }
